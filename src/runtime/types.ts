@@ -1,0 +1,99 @@
+// The public shapes of the runtime: what an embedding application, the HTTP front and the
+// server hand to a Runtime and get back. Kept free of isolated-vm types on purpose: nothing
+// outside src/runtime may hold an isolate handle.
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** One ES module of a worker. `name` is its path as other modules import it ("./util.js"). */
+export interface WorkerModule {
+  name: string;
+  source: string;
+}
+
+export interface WorkerLimits {
+  /** CPU time one request may use, in milliseconds (default 50). */
+  cpuMs: number;
+  /** CPU time the worker's top-level code may use while it loads, in milliseconds (default 400). */
+  startupCpuMs: number;
+  /** Heap plus ArrayBuffer memory of one isolate, in megabytes (default 128). */
+  memoryMb: number;
+  /** Outbound requests one request may make (default 50). */
+  subrequests: number;
+}
+
+/**
+ * A worker as the runtime loads it. Either `modules` (ES modules; `main`, or the first module,
+ * is the entry and has `export default { fetch }`) or `script` (a service-worker script that
+ * calls `addEventListener('fetch', ...)`).
+ */
+export interface WorkerDefinition {
+  modules?: WorkerModule[];
+  main?: string;
+  script?: string;
+  /** Text and JSON values the worker sees as `env`. */
+  vars?: Record<string, JsonValue>;
+  limits?: Partial<WorkerLimits>;
+  compatibilityDate?: string;
+}
+
+/** A request as the runtime takes it: the head, plus a body the isolate pulls from on demand. */
+export interface RuntimeRequest {
+  method: string;
+  /** Absolute URL, as the client used it. */
+  url: string;
+  /** Header pairs in arrival order; names may repeat. */
+  headers: Iterable<[string, string]>;
+  /** Pulled chunk by chunk as the worker reads it (a Node IncomingMessage fits). */
+  body?: AsyncIterable<Uint8Array> | Uint8Array | string | null;
+  /** Aborts the worker's `request.signal`, e.g. when the client disconnects. */
+  signal?: AbortSignal;
+}
+
+export interface RuntimeResponse {
+  status: number;
+  statusText: string;
+  /** Header pairs; `set-cookie` appears once per cookie. */
+  headers: [string, string][];
+  /** The whole body when the worker gave one at once; otherwise chunks as the worker makes them. */
+  body: Uint8Array | AsyncIterable<Uint8Array> | null;
+}
+
+export type LogLevel = 'debug' | 'info' | 'log' | 'warn' | 'error';
+
+/** One structured log line about a worker. */
+export interface WorkerLogEntry {
+  time: string;
+  worker: string;
+  level: LogLevel;
+  /** What kind of line: the worker's console, an uncaught error, a limit, a request summary. */
+  type: 'console' | 'exception' | 'limit' | 'request' | 'lifecycle';
+  message: string;
+  [field: string]: unknown;
+}
+
+export interface RuntimeOptions {
+  /** Defaults for workers that do not set their own limits. */
+  limits?: Partial<WorkerLimits>;
+  /** Where worker logs go (default: JSON lines on stderr). */
+  log?: (entry: WorkerLogEntry) => void;
+  /** Most live isolates at once; the least recently used idle ones are disposed past it. */
+  maxIsolates?: number;
+}
+
+export const DEFAULT_LIMITS: WorkerLimits = Object.freeze({
+  cpuMs: 50,
+  startupCpuMs: 400,
+  memoryMb: 128,
+  subrequests: 50,
+});
+
+/** Thrown by Runtime.load for a worker that cannot be loaded; `message` names the cause and the fix. */
+export class WorkerLoadError extends Error {
+  override name = 'WorkerLoadError';
+  /** module:line:col where the problem is, when known. */
+  location?: string;
+  constructor(message: string, location?: string) {
+    super(message);
+    this.location = location;
+  }
+}
