@@ -12,12 +12,14 @@ export interface HostOps {
   domainToASCII(domain: string): string;
   /** The reverse, for URL display. */
   domainToUnicode(domain: string): string;
-  /** Next chunk of request `requestId`'s body, or null at its end. */
-  readBody(requestId: number): Promise<ArrayBuffer | null>;
+  /** Ask for the next chunk of request `requestId`'s body; the host answers with `deliverBody`. */
+  readBody(requestId: number): void;
   /** Start host timer `timerId` for request `requestId`; the host calls back `fireTimer`. */
   startTimer(requestId: number, timerId: number, delayMs: number): void;
   /** Cancel a timer started with startTimer. */
   clearTimer(timerId: number): void;
+  /** An exception nothing caught (in a timer, a waitUntil promise, ...), with its stack. */
+  uncaught(requestId: number, text: string): void;
   /** All of request `requestId`'s work (response and waitUntil) is over. */
   requestDone(requestId: number): void;
 }

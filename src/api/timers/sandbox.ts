@@ -1,0 +1,98 @@
+// setTimeout/setInterval inside the isolate. The wait happens on the host (the isolate has no
+// event loop of its own); the host calls `fireTimer` back. Every timer belongs to the request
+// that set it and is cancelled when that request's work is over, as in Workers, so no tenant
+// code runs outside a request's CPU accounting.
+
+import { host } from '../../sandbox/host.ts';
+import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
+
+interface Timer {
+  callback: (...args: unknown[]) => void;
+  args: unknown[];
+  intervalMs: number | undefined;
+  requestId: number;
+}
+
+const timers = new Map<number, Timer>();
+const timersByRequest = new Map<number, Set<number>>();
+let nextTimerId = 1;
+const MAX_TIMERS_PER_REQUEST = 10_000;
+
+function toDelay(value: unknown): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) return 0;
+  return Math.min(n, 2 ** 31 - 1);
+}
+
+function start(callback: unknown, delay: unknown, args: unknown[], repeat: boolean, name: string): number {
+  if (typeof callback !== 'function') {
+    // String timers are code generation from strings.
+    throw new TypeError(`${name}: the first argument must be a function; strings are not evaluated (code generation from strings is disallowed)`);
+  }
+  requireRequestContext(name);
+  const requestId = currentRequestId();
+  let owned = timersByRequest.get(requestId);
+  if (!owned) timersByRequest.set(requestId, (owned = new Set()));
+  if (owned.size >= MAX_TIMERS_PER_REQUEST) {
+    throw new RangeError(`${name}: too many pending timers in one request (at most ${MAX_TIMERS_PER_REQUEST})`);
+  }
+  const id = nextTimerId++;
+  const ms = toDelay(delay);
+  timers.set(id, { callback: callback as Timer['callback'], args, intervalMs: repeat ? Math.max(ms, 1) : undefined, requestId });
+  owned.add(id);
+  host.startTimer(requestId, id, ms);
+  return id;
+}
+
+function clear(id: unknown): void {
+  const n = typeof id === 'number' ? id : Number(id);
+  const timer = timers.get(n);
+  if (!timer) return;
+  timers.delete(n);
+  timersByRequest.get(timer.requestId)?.delete(n);
+  host.clearTimer(n);
+}
+
+/** The host's timer went off: run the callback in its request's context. */
+export function fireTimer(id: number): void {
+  const timer = timers.get(id);
+  if (!timer) return;
+  if (timer.intervalMs === undefined) {
+    timers.delete(id);
+    timersByRequest.get(timer.requestId)?.delete(id);
+  } else {
+    host.startTimer(timer.requestId, id, timer.intervalMs);
+  }
+  timer.callback(...timer.args);
+}
+
+/** A request's work is over: drop its timers (the host has already forgotten them). */
+export function dropRequestTimers(requestId: number): void {
+  const owned = timersByRequest.get(requestId);
+  if (!owned) return;
+  for (const id of owned) timers.delete(id);
+  timersByRequest.delete(requestId);
+}
+
+export function timerGlobals(): Record<string, unknown> {
+  return {
+    setTimeout: function setTimeout(callback: unknown, delay?: unknown, ...args: unknown[]) {
+      return start(callback, delay, args, false, 'setTimeout');
+    },
+    setInterval: function setInterval(callback: unknown, delay?: unknown, ...args: unknown[]) {
+      return start(callback, delay, args, true, 'setInterval');
+    },
+    clearTimeout: function clearTimeout(id?: unknown) {
+      clear(id);
+    },
+    clearInterval: function clearInterval(id?: unknown) {
+      clear(id);
+    },
+    queueMicrotask: function queueMicrotask(callback: unknown) {
+      if (typeof callback !== 'function') {
+        throw new TypeError("Failed to execute 'queueMicrotask': parameter 1 is not of type 'Function'.");
+      }
+      Promise.resolve().then(() => (callback as () => void)());
+    },
+  };
+}

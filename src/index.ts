@@ -1,0 +1,14 @@
+// isolet as a library: run tenants' Workers-compatible code in V8 isolates inside your process.
+export { Runtime, UnknownWorkerError, DEFAULT_MAX_ISOLATES } from './runtime/runtime.ts';
+export { DEFAULT_LIMITS, WorkerLoadError } from './runtime/types.ts';
+export type {
+  JsonValue,
+  LogLevel,
+  RuntimeOptions,
+  RuntimeRequest,
+  RuntimeResponse,
+  WorkerDefinition,
+  WorkerLimits,
+  WorkerLogEntry,
+  WorkerModule,
+} from './runtime/types.ts';

@@ -1,0 +1,230 @@
+// The Runtime: the library face of isolet and the core that the HTTP front and the server use.
+// It holds each loaded worker's definition and at most one live isolate per worker version,
+// creates isolates on demand from the runtime image, and keeps the number of live isolates
+// under a bound by disposing the least recently used idle ones.
+
+import { runtimeImage, type RuntimeImage } from './runtime-image.ts';
+import { WorkerIsolate } from './worker-isolate.ts';
+import { CpuWatchdog } from './cpu-limit.ts';
+import { catastrophicErrorHandler } from './catastrophe.ts';
+import {
+  DEFAULT_LIMITS,
+  WorkerLoadError,
+  type RuntimeOptions,
+  type RuntimeRequest,
+  type RuntimeResponse,
+  type WorkerDefinition,
+  type WorkerLimits,
+  type WorkerLogEntry,
+} from './types.ts';
+
+/**
+ * V8 reserves address space per isolate and one process holds at most about 4,000 of them;
+ * the pool stays well below that.
+ */
+export const DEFAULT_MAX_ISOLATES = 2500;
+
+interface LoadedWorker {
+  name: string;
+  definition: WorkerDefinition;
+  limits: WorkerLimits;
+  version: number;
+  isolate: WorkerIsolate | undefined;
+  creating: Promise<WorkerIsolate> | undefined;
+}
+
+export class UnknownWorkerError extends Error {
+  readonly code = 'ERR_UNKNOWN_WORKER';
+  constructor(name: string) {
+    super(`No worker named '${name}' is loaded.`);
+    this.name = 'UnknownWorkerError';
+  }
+}
+
+function defaultLog(entry: WorkerLogEntry): void {
+  process.stderr.write(JSON.stringify(entry) + '\n');
+}
+
+export class Runtime {
+  private readonly workers = new Map<string, LoadedWorker>();
+  /** Live isolates, least recently used first (Map keeps insertion order; a use re-inserts). */
+  private readonly live = new Map<WorkerIsolate, LoadedWorker>();
+  private readonly watchdog = new CpuWatchdog();
+  private readonly defaults: WorkerLimits;
+  private readonly log: (entry: WorkerLogEntry) => void;
+  private readonly maxIsolates: number;
+  private readonly onCatastrophicError = catastrophicErrorHandler();
+  private image: Promise<RuntimeImage> | undefined;
+  private closed = false;
+
+  constructor(options: RuntimeOptions = {}) {
+    this.defaults = { ...DEFAULT_LIMITS, ...options.limits };
+    this.log = options.log ?? defaultLog;
+    this.maxIsolates = Math.max(1, options.maxIsolates ?? DEFAULT_MAX_ISOLATES);
+  }
+
+  /**
+   * Loads (or replaces) a worker. Its code is compiled and its top-level code run in a new
+   * isolate before this resolves, so a broken worker is rejected here with a WorkerLoadError
+   * and the version already loaded keeps serving. Requests in flight on a replaced version
+   * finish on it; requests that arrive after this resolves see the new one.
+   */
+  async load(name: string, definition: WorkerDefinition): Promise<void> {
+    this.assertOpen();
+    validateName(name);
+    const limits = resolveLimits(this.defaults, definition.limits);
+    const previous = this.workers.get(name);
+    const candidate: LoadedWorker = {
+      name,
+      definition,
+      limits,
+      version: (previous?.version ?? 0) + 1,
+      isolate: undefined,
+      creating: undefined,
+    };
+    const isolate = await this.createIsolate(candidate);
+    candidate.isolate = isolate;
+    this.workers.set(name, candidate);
+    this.track(isolate, candidate);
+    if (previous) this.retire(previous);
+  }
+
+  async unload(name: string): Promise<void> {
+    const worker = this.workers.get(name);
+    if (!worker) return;
+    this.workers.delete(name);
+    this.retire(worker);
+  }
+
+  has(name: string): boolean {
+    return this.workers.has(name);
+  }
+
+  get workerNames(): string[] {
+    return [...this.workers.keys()];
+  }
+
+  /** Number of isolates alive now. */
+  get liveIsolates(): number {
+    return this.live.size;
+  }
+
+  /** Sends a request to a worker. Worker faults come back as 500/503 responses. */
+  async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    this.assertOpen();
+    const worker = this.workers.get(name);
+    if (!worker) throw new UnknownWorkerError(name);
+    let isolate = worker.isolate;
+    if (!isolate || !isolate.alive) {
+      try {
+        isolate = await this.isolateFor(worker);
+      } catch (error) {
+        const message = error instanceof WorkerLoadError ? error.message : String(error);
+        return {
+          status: 503,
+          statusText: 'Service Unavailable',
+          headers: [['content-type', 'text/plain;charset=UTF-8']],
+          body: Buffer.from(`Worker failed to start: ${message}\n`),
+        };
+      }
+    } else {
+      // Most recently used goes last.
+      this.live.delete(isolate);
+      this.live.set(isolate, worker);
+    }
+    return isolate.fetch(request);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const isolate of [...this.live.keys()]) isolate.terminate({ kind: 'evicted' });
+    this.live.clear();
+    this.workers.clear();
+  }
+
+  private async isolateFor(worker: LoadedWorker): Promise<WorkerIsolate> {
+    worker.creating ??= this.createIsolate(worker).then(
+      (isolate) => {
+        worker.creating = undefined;
+        if (this.workers.get(worker.name) !== worker || this.closed) {
+          // Replaced or unloaded while starting: serve this request, then go.
+          isolate.retire();
+          return isolate;
+        }
+        worker.isolate = isolate;
+        this.track(isolate, worker);
+        return isolate;
+      },
+      (error) => {
+        worker.creating = undefined;
+        throw error;
+      },
+    );
+    return worker.creating;
+  }
+
+  private async createIsolate(worker: LoadedWorker): Promise<WorkerIsolate> {
+    this.image ??= runtimeImage();
+    const image = await this.image;
+    this.makeRoom();
+    return WorkerIsolate.create({
+      name: worker.name,
+      definition: worker.definition,
+      limits: worker.limits,
+      image,
+      watchdog: this.watchdog,
+      log: this.log,
+      onCatastrophicError: this.onCatastrophicError,
+    });
+  }
+
+  private track(isolate: WorkerIsolate, worker: LoadedWorker): void {
+    this.live.set(isolate, worker);
+    isolate.whenDisposed(() => {
+      this.live.delete(isolate);
+      if (worker.isolate === isolate) worker.isolate = undefined;
+    });
+  }
+
+  private retire(worker: LoadedWorker): void {
+    const isolate = worker.isolate;
+    worker.isolate = undefined;
+    isolate?.retire();
+  }
+
+  /** Disposes least recently used idle isolates until a new one fits under maxIsolates. */
+  private makeRoom(): void {
+    if (this.live.size < this.maxIsolates) return;
+    for (const [isolate] of this.live) {
+      if (this.live.size < this.maxIsolates) break;
+      if (isolate.inFlight.size === 0) isolate.terminate({ kind: 'evicted' });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('This Runtime is closed: create a new one.');
+  }
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-_]{0,61}[a-z0-9])?$/i;
+
+function validateName(name: string): void {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new WorkerLoadError(
+      `Invalid worker name ${JSON.stringify(name)}: use 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit.`,
+    );
+  }
+}
+
+function resolveLimits(defaults: WorkerLimits, overrides: Partial<WorkerLimits> | undefined): WorkerLimits {
+  const limits = { ...defaults };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof WorkerLimits)[]) {
+    const value = overrides?.[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new WorkerLoadError(`Invalid limit ${key}: ${JSON.stringify(value)}; it must be a positive number.`);
+    }
+    limits[key] = value;
+  }
+  return limits;
+}

@@ -1,0 +1,48 @@
+// Why an isolate stopped, and what the client and the worker's log are told about it.
+
+import type { WorkerLimits } from './types.ts';
+
+export type Termination =
+  | { kind: 'cpu'; usedMs: number; limitMs: number; phase: 'request' | 'startup' }
+  | { kind: 'memory'; usedMb: number; limitMb: number }
+  | { kind: 'replaced' }
+  | { kind: 'evicted' }
+  | { kind: 'crashed'; message: string };
+
+export function describeTermination(t: Termination): string {
+  switch (t.kind) {
+    case 'cpu':
+      return t.phase === 'startup'
+        ? `Worker exceeded its CPU time limit while loading (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms for top-level code).`
+        : `Worker exceeded its CPU time limit (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms per request).`;
+    case 'memory':
+      return `Worker exceeded its memory limit (${t.usedMb > 0 ? `used ${t.usedMb.toFixed(1)} MB of ` : ''}${t.limitMb} MB per isolate).`;
+    case 'replaced':
+      return 'Worker was replaced by a new version.';
+    case 'evicted':
+      return 'Worker isolate was evicted.';
+    case 'crashed':
+      return `Worker isolate crashed: ${t.message}`;
+  }
+}
+
+/** The status and short body a client gets when its request died with the isolate. */
+export function terminationResponseBody(t: Termination): string {
+  switch (t.kind) {
+    case 'cpu':
+      return 'Error 1102: Worker exceeded CPU time limit.\n';
+    case 'memory':
+      return 'Error 1102: Worker exceeded memory limit.\n';
+    default:
+      return 'Error 1101: Worker threw exception.\n';
+  }
+}
+
+export function cpuTermination(usedNs: number, limits: WorkerLimits, phase: 'request' | 'startup'): Termination {
+  return {
+    kind: 'cpu',
+    usedMs: usedNs / 1e6,
+    limitMs: phase === 'startup' ? limits.startupCpuMs : limits.cpuMs,
+    phase,
+  };
+}

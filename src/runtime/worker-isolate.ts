@@ -1,0 +1,590 @@
+// One tenant worker's V8 isolate: its context, its loaded code, the host side of the bridge
+// (timers, body reads, logs, randomness) and the accounting that enforces its limits.
+//
+// Security: only copies cross into the isolate. The host keeps isolated-vm References to the
+// sandbox's entry points; the sandbox only ever holds Callbacks, which arrive there as plain
+// functions of its own realm. Every argument a Callback receives is hostile and validated.
+
+import ivm from 'isolated-vm';
+import { domainToASCII, domainToUnicode } from 'node:url';
+import { webcrypto } from 'node:crypto';
+import { posix } from 'node:path';
+import type { RuntimeImage } from './runtime-image.ts';
+import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
+import { WorkerLoadError } from './types.ts';
+import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
+import type { CpuWatchdog } from './cpu-limit.ts';
+
+const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
+const MAX_LOG_CHARS = 16 * 1024;
+const MAX_RANDOM_BYTES = 65536;
+const MAX_TIMERS = 10_000;
+/** How long waitUntil work may go on after the response, as in Workers. */
+const WAIT_UNTIL_MS = 30_000;
+/** Extra isolate heap allowed above the limit before the isolate is recycled after a request. */
+const MB = 1024 * 1024;
+
+let nextRequestId = 1;
+
+/** The order in which the host operations reach the sandbox's init (src/sandbox/main.ts). */
+const HOST_OPS = ['log', 'uncaught', 'randomBytes', 'domainToASCII', 'domainToUnicode', 'readBody', 'startTimer', 'clearTimer', 'requestDone'] as const;
+
+interface RequestState {
+  id: number;
+  /** CPU charged to this request, in nanoseconds. */
+  cpuNs: number;
+  startWall: number;
+  status: number;
+  body: AsyncIterator<Uint8Array> | undefined;
+  timers: Set<number>;
+  onAbort: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+  waitUntilTimer: NodeJS.Timeout | undefined;
+  ended: boolean;
+  reading: boolean;
+}
+
+export interface WorkerIsolateOptions {
+  name: string;
+  definition: WorkerDefinition;
+  limits: WorkerLimits;
+  image: RuntimeImage;
+  watchdog: CpuWatchdog;
+  log: (entry: WorkerLogEntry) => void;
+  onCatastrophicError: (worker: string, message: string) => void;
+}
+
+type Entry = ivm.Reference<(...args: unknown[]) => unknown>;
+
+export class WorkerIsolate {
+  readonly name: string;
+  readonly limits: WorkerLimits;
+  readonly isolate: ivm.Isolate;
+  lastUsed = Date.now();
+  termination: Termination | undefined;
+  readonly inFlight = new Map<number, RequestState>();
+  /** CPU the isolate has used up to the last accounting, in nanoseconds. */
+  private lastCpu = 0n;
+  /** While the worker's top-level code runs, the CPU it uses is charged here. */
+  private loadingCpuNs: number | undefined;
+  private context!: ivm.Context;
+  private entries!: { dispatch: Entry; fireTimer: Entry; abort: Entry; end: Entry; register: Entry; deliverBody: Entry };
+  private readonly timers = new Map<number, { handle: NodeJS.Timeout; requestId: number }>();
+  private readonly options: WorkerIsolateOptions;
+  private readonly onDisposed: Array<() => void> = [];
+  private memoryCheckPending = false;
+
+  private constructor(options: WorkerIsolateOptions) {
+    this.options = options;
+    this.name = options.name;
+    this.limits = options.limits;
+    this.isolate = new ivm.Isolate({
+      memoryLimit: Math.max(8, options.limits.memoryMb),
+      snapshot: options.image.snapshot,
+      onCatastrophicError: (message) => options.onCatastrophicError(options.name, message),
+    });
+  }
+
+  /** Creates the isolate and runs the worker's top-level code under the startup CPU limit. */
+  static async create(options: WorkerIsolateOptions): Promise<WorkerIsolate> {
+    const worker = new WorkerIsolate(options);
+    try {
+      await worker.load();
+      return worker;
+    } catch (error) {
+      const termination = worker.termination;
+      worker.dispose();
+      if (termination) throw new WorkerLoadError(describeTermination(termination));
+      throw error;
+    }
+  }
+
+  get alive(): boolean {
+    return this.termination === undefined && !this.isolate.isDisposed;
+  }
+
+  whenDisposed(callback: () => void): void {
+    this.onDisposed.push(callback);
+  }
+
+  private async load(): Promise<void> {
+    const { definition } = this.options;
+    this.context = await this.isolate.createContext();
+    const global = this.context.global;
+    const api = (await global.get('__isolet', { reference: true })) as ivm.Reference<Record<string, unknown>>;
+    const get = (key: string) => api.get(key, { reference: true }) as Promise<Entry>;
+    const [init, register, dispatch, fireTimer, abort, end, deliverBody] = await Promise.all(
+      ['init', 'register', 'dispatch', 'fireTimer', 'abort', 'end', 'deliverBody'].map(get),
+    );
+    this.entries = { dispatch: dispatch!, fireTimer: fireTimer!, abort: abort!, end: end!, register: register!, deliverBody: deliverBody! };
+    await global.delete('__isolet');
+    api.release();
+    // Callbacks cross only as direct arguments, so they go positionally, in HOST_OPS order.
+    const ops = this.hostOps();
+    await init!.apply(undefined, HOST_OPS.map((key) => ops[key]));
+    init!.release();
+
+    this.lastCpu = this.isolate.cpuTime;
+    this.loadingCpuNs = 0;
+    this.options.watchdog.watch(this);
+    try {
+      let namespace: ivm.Reference<unknown> | undefined;
+      if (definition.modules && definition.modules.length > 0) {
+        namespace = await this.loadModules(definition);
+      } else if (typeof definition.script === 'string') {
+        await this.loadScript(definition.script);
+      } else {
+        throw new WorkerLoadError('The worker has no code: give it `modules` (ES modules) or a `script` (service-worker syntax).');
+      }
+      const env = new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true });
+      const problem = await this.entries.register.apply(
+        undefined,
+        [namespace ? namespace.derefInto() : null, env, namespace === undefined],
+        { result: { copy: true } },
+      );
+      if (typeof problem === 'string') throw new WorkerLoadError(problem);
+    } catch (error) {
+      if (this.termination) throw new WorkerLoadError(describeTermination(this.termination));
+      if (error instanceof WorkerLoadError) throw error;
+      throw new WorkerLoadError(`The worker threw while loading: ${cleanStack(error)}`);
+    } finally {
+      this.chargeCpu();
+      this.loadingCpuNs = undefined;
+      if (this.inFlight.size === 0) this.options.watchdog.unwatch(this);
+    }
+  }
+
+  private async loadModules(definition: WorkerDefinition): Promise<ivm.Reference<unknown>> {
+    const modules = definition.modules!;
+    const byName = new Map<string, ivm.Module>();
+    const names = new Map<ivm.Module, string>();
+    for (const mod of modules) {
+      const name = normalizeModuleName(mod.name);
+      if (byName.has(name)) throw new WorkerLoadError(`Two modules are named '${name}': give each module a unique name.`);
+      let compiled: ivm.Module;
+      try {
+        compiled = await this.isolate.compileModule(mod.source, { filename: name });
+      } catch (error) {
+        throw syntaxError(error, name);
+      }
+      byName.set(name, compiled);
+      names.set(compiled, name);
+    }
+    const mainName = normalizeModuleName(definition.main ?? modules[0]!.name);
+    const main = byName.get(mainName);
+    if (!main) {
+      throw new WorkerLoadError(`The main module '${mainName}' is not among the worker's modules (${[...byName.keys()].join(', ')}).`);
+    }
+    await main.instantiate(this.context, (specifier, referrer) => {
+      const from = names.get(referrer) ?? mainName;
+      const resolved = resolveSpecifier(specifier, from);
+      const target = resolved === undefined ? undefined : byName.get(resolved);
+      if (!target) {
+        throw new Error(
+          `Cannot find module '${specifier}' imported from ${from}. The worker's modules are: ${[...byName.keys()].join(', ')}. ` +
+            'Bundle npm packages into the worker (isolet dev and isolet deploy do this).',
+        );
+      }
+      return target;
+    });
+    await main.evaluate();
+    return main.namespace;
+  }
+
+  private async loadScript(source: string): Promise<void> {
+    let script: ivm.Script;
+    try {
+      script = await this.isolate.compileScript(source, { filename: 'worker.js' });
+    } catch (error) {
+      throw syntaxError(error, 'worker.js');
+    }
+    await script.run(this.context, { release: true });
+  }
+
+  /** The host operations the sandbox may call. Every argument is validated: it comes from tenant-reachable code. */
+  private hostOps(): Record<(typeof HOST_OPS)[number], ivm.Callback> {
+    return {
+      log: new ivm.Callback((level: unknown, message: unknown) => this.consoleLog(level, message), { ignored: true }),
+      uncaught: new ivm.Callback((requestId: unknown, text: unknown) => {
+        this.logException(typeof requestId === 'number' ? requestId : 0, String(text).slice(0, MAX_LOG_CHARS));
+      }, { ignored: true }),
+      randomBytes: new ivm.Callback((length: unknown) => {
+        if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_RANDOM_BYTES) {
+          throw new RangeError(`randomBytes: length must be an integer from 0 to ${MAX_RANDOM_BYTES}`);
+        }
+        // A fresh buffer of exactly `length` bytes: never a slice of a pool, whose other bytes would leak.
+        const bytes = new Uint8Array(length);
+        webcrypto.getRandomValues(bytes);
+        return bytes.buffer;
+      }),
+      domainToASCII: new ivm.Callback((domain: unknown) => (typeof domain === 'string' && domain.length <= 4096 ? domainToASCII(domain) : '')),
+      domainToUnicode: new ivm.Callback((domain: unknown) => (typeof domain === 'string' && domain.length <= 4096 ? domainToUnicode(domain) : '')),
+      readBody: new ivm.Callback((requestId: unknown) => void this.readBody(requestId), { ignored: true }),
+      startTimer: new ivm.Callback((requestId: unknown, timerId: unknown, delay: unknown) => this.startTimer(requestId, timerId, delay), { ignored: true }),
+      clearTimer: new ivm.Callback((timerId: unknown) => this.clearTimer(timerId), { ignored: true }),
+      requestDone: new ivm.Callback((requestId: unknown) => {
+        const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
+        if (state) this.endRequest(state);
+      }, { ignored: true }),
+    };
+  }
+
+  private consoleLog(level: unknown, message: unknown): void {
+    const lvl = LOG_LEVELS.has(level as LogLevel) ? (level as LogLevel) : 'log';
+    this.options.log({
+      time: new Date().toISOString(),
+      worker: this.name,
+      level: lvl,
+      type: 'console',
+      message: String(message).slice(0, MAX_LOG_CHARS),
+    });
+  }
+
+  private logException(requestId: number, text: string): void {
+    this.options.log({
+      time: new Date().toISOString(),
+      worker: this.name,
+      level: 'error',
+      type: 'exception',
+      message: `Uncaught ${text}`,
+      ...(requestId ? { requestId } : {}),
+    });
+  }
+
+  /** Pulls the next chunk of a request body from its source and hands it to the sandbox. */
+  private async readBody(requestId: unknown): Promise<void> {
+    const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
+    if (!state || state.reading) return;
+    let chunk: ArrayBuffer | null = null;
+    let error: string | null = null;
+    if (state.body) {
+      state.reading = true;
+      try {
+        const next = await state.body.next();
+        if (next.done) state.body = undefined;
+        else {
+          // Exactly the chunk's bytes: a Buffer may be a view into a larger shared allocation.
+          const view = next.value;
+          chunk = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+        }
+      } catch (cause) {
+        state.body = undefined;
+        error = `The request body could not be read: ${cause instanceof Error ? cause.message : String(cause)}`;
+      } finally {
+        state.reading = false;
+      }
+    }
+    if (state.ended || !this.alive) return;
+    this.entries.deliverBody
+      .apply(undefined, [state.id, Date.now(), chunk, error], { arguments: { copy: true } })
+      .catch((e) => this.onIsolateError(e));
+  }
+
+  private startTimer(requestId: unknown, timerId: unknown, delay: unknown): void {
+    if (typeof requestId !== 'number' || typeof timerId !== 'number' || typeof delay !== 'number') return;
+    const state = this.inFlight.get(requestId);
+    if (!state || state.ended || !this.alive) return;
+    if (this.timers.size >= MAX_TIMERS && !this.timers.has(timerId)) return;
+    const ms = Number.isFinite(delay) ? Math.min(Math.max(delay, 0), 2 ** 31 - 1) : 0;
+    const existing = this.timers.get(timerId);
+    if (existing) clearTimeout(existing.handle);
+    const handle = setTimeout(() => {
+      this.timers.delete(timerId);
+      state.timers.delete(timerId);
+      if (!this.alive || state.ended) return;
+      this.entries.fireTimer
+        .apply(undefined, [requestId, timerId, Date.now()], { arguments: { copy: true } })
+        .catch((error) => this.onIsolateError(error));
+    }, ms);
+    this.timers.set(timerId, { handle, requestId });
+    state.timers.add(timerId);
+  }
+
+  private clearTimer(timerId: unknown): void {
+    if (typeof timerId !== 'number') return;
+    const timer = this.timers.get(timerId);
+    if (!timer) return;
+    clearTimeout(timer.handle);
+    this.timers.delete(timerId);
+    this.inFlight.get(timer.requestId)?.timers.delete(timerId);
+  }
+
+  /** Runs one request through the worker. Never rejects: every failure is a response. */
+  async fetch(request: RuntimeRequest): Promise<RuntimeResponse> {
+    this.lastUsed = Date.now();
+    if (!this.alive) return this.deadResponse();
+    const id = nextRequestId++;
+    const body = request.body;
+    const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
+    const state: RequestState = {
+      id,
+      cpuNs: 0,
+      startWall: performance.now(),
+      status: 0,
+      body: hasBody ? toAsyncIterator(body) : undefined,
+      timers: new Set(),
+      onAbort: undefined,
+      signal: request.signal,
+      waitUntilTimer: undefined,
+      ended: false,
+      reading: false,
+    };
+    if (this.inFlight.size === 0) this.lastCpu = this.isolate.cpuTime;
+    else this.chargeCpu();
+    this.inFlight.set(id, state);
+    if (this.inFlight.size === 1) this.options.watchdog.watch(this);
+    if (request.signal) {
+      if (request.signal.aborted) {
+        this.endRequest(state);
+        return { status: 499, statusText: 'Client Closed Request', headers: [], body: null };
+      }
+      state.onAbort = () => this.abortRequest(state);
+      request.signal.addEventListener('abort', state.onAbort, { once: true });
+    }
+    const headers: string[] = [];
+    for (const [name, value] of request.headers) headers.push(name, value);
+    let result: DispatchResult;
+    try {
+      result = (await this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now()], {
+        arguments: { copy: true },
+        result: { promise: true, copy: true },
+      })) as DispatchResult;
+    } catch (error) {
+      this.onIsolateError(error);
+      this.endRequest(state);
+      return this.deadResponse();
+    }
+    if ('error' in result) {
+      state.status = 500;
+      const memory = memoryErrorIn(result.error);
+      if (memory) {
+        this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
+        this.endRequest(state);
+        return this.deadResponse();
+      }
+      if (result.kind === 'exception') this.logException(id, result.error);
+      else this.log('error', 'exception', result.error, { requestId: id });
+      this.afterResponse(state);
+      return textResponse(500, 'Error 1101: Worker threw exception.\n');
+    }
+    state.status = result.status;
+    this.afterResponse(state);
+    const bodyOut = typeof result.body === 'string' ? Buffer.from(result.body) : result.body;
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < result.headers.length; i += 2) pairs.push([result.headers[i]!, result.headers[i + 1]!]);
+    return { status: result.status, statusText: result.statusText, headers: pairs, body: bodyOut };
+  }
+
+  private afterResponse(state: RequestState): void {
+    if (state.ended) return;
+    state.waitUntilTimer = setTimeout(() => {
+      if (state.ended || !this.alive) return;
+      this.log('warn', 'limit', `waitUntil() work was still running ${WAIT_UNTIL_MS / 1000} s after the response and was cancelled.`, { requestId: state.id });
+      this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
+      this.endRequest(state);
+    }, WAIT_UNTIL_MS);
+    state.waitUntilTimer.unref();
+    this.checkMemory();
+  }
+
+  private abortRequest(state: RequestState): void {
+    if (state.ended || !this.alive) return;
+    this.entries.abort.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
+  }
+
+  /** A request's work is over: final CPU charge, timers cancelled, summary logged. */
+  private endRequest(state: RequestState): void {
+    if (state.ended) return;
+    if (this.alive) this.chargeCpu();
+    state.ended = true;
+    this.inFlight.delete(state.id);
+    if (state.waitUntilTimer) clearTimeout(state.waitUntilTimer);
+    if (state.onAbort) state.signal?.removeEventListener('abort', state.onAbort);
+    for (const timerId of state.timers) {
+      const timer = this.timers.get(timerId);
+      if (timer) clearTimeout(timer.handle);
+      this.timers.delete(timerId);
+    }
+    if (state.body?.return) state.body.return().catch(() => {});
+    if (this.inFlight.size === 0 && this.loadingCpuNs === undefined) this.options.watchdog.unwatch(this);
+    this.log('info', 'request', 'request finished', {
+      requestId: state.id,
+      status: state.status,
+      cpuMs: Math.round(state.cpuNs / 1e4) / 100,
+      wallMs: Math.round((performance.now() - state.startWall) * 100) / 100,
+    });
+  }
+
+  /**
+   * Charges the CPU the isolate used since the last call to the requests in flight, in equal
+   * shares (isolated-vm reports CPU per isolate, not per request), and terminates the isolate
+   * when a request, or the top-level code while loading, is over its limit. Called by the
+   * watchdog every few milliseconds while the isolate has work, and at each request's edges.
+   */
+  chargeCpu(): void {
+    if (this.isolate.isDisposed) return;
+    const now = this.isolate.cpuTime;
+    const delta = Number(now - this.lastCpu);
+    this.lastCpu = now;
+    if (delta <= 0) return;
+    if (this.loadingCpuNs !== undefined) {
+      this.loadingCpuNs += delta;
+      if (this.loadingCpuNs > this.limits.startupCpuMs * 1e6) {
+        this.terminate(cpuTermination(this.loadingCpuNs, this.limits, 'startup'));
+      }
+      return;
+    }
+    const n = this.inFlight.size;
+    if (n === 0) return;
+    const share = delta / n;
+    const limitNs = this.limits.cpuMs * 1e6;
+    for (const state of this.inFlight.values()) {
+      state.cpuNs += share;
+      if (state.cpuNs > limitNs) {
+        this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
+        return;
+      }
+    }
+  }
+
+  private checkMemory(): void {
+    if (this.memoryCheckPending || !this.alive) return;
+    this.memoryCheckPending = true;
+    this.isolate.getHeapStatistics().then(
+      (stats) => {
+        this.memoryCheckPending = false;
+        const used = stats.used_heap_size + stats.externally_allocated_size;
+        if (used > this.limits.memoryMb * MB) {
+          this.terminate({ kind: 'memory', usedMb: used / MB, limitMb: this.limits.memoryMb });
+        }
+      },
+      () => {
+        this.memoryCheckPending = false;
+      },
+    );
+  }
+
+  /** Stops the isolate for good; requests in flight get the termination's response. */
+  terminate(termination: Termination): void {
+    if (this.termination) return;
+    this.termination = termination;
+    if (termination.kind === 'cpu' || termination.kind === 'memory' || termination.kind === 'crashed') {
+      this.log('error', 'limit', describeTermination(termination), { limit: termination.kind, ...termination });
+    }
+    this.dispose();
+  }
+
+  dispose(): void {
+    this.options.watchdog.unwatch(this);
+    for (const timer of this.timers.values()) clearTimeout(timer.handle);
+    this.timers.clear();
+    if (!this.isolate.isDisposed) {
+      try {
+        this.isolate.dispose();
+      } catch {}
+    }
+    for (const state of [...this.inFlight.values()]) this.endRequest(state);
+    for (const callback of this.onDisposed.splice(0)) callback();
+  }
+
+  /** Terminates once the requests in flight are done (a new version replaced this one). */
+  retire(): void {
+    if (this.inFlight.size === 0) return this.terminate({ kind: 'replaced' });
+    const check = setInterval(() => {
+      if (this.inFlight.size === 0 || !this.alive) {
+        clearInterval(check);
+        this.terminate({ kind: 'replaced' });
+      }
+    }, 50);
+    check.unref();
+  }
+
+  private onIsolateError(error: unknown): void {
+    if (this.termination) return;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/memory limit/i.test(message)) {
+      this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
+    } else if (this.isolate.isDisposed) {
+      this.terminate({ kind: 'crashed', message });
+    } else {
+      this.logException(0, message);
+    }
+  }
+
+  private deadResponse(): RuntimeResponse {
+    const t = this.termination ?? { kind: 'crashed' as const, message: 'isolate is gone' };
+    return textResponse(t.kind === 'cpu' || t.kind === 'memory' ? 503 : 500, terminationResponseBody(t));
+  }
+
+  private log(level: LogLevel, type: WorkerLogEntry['type'], message: string, fields: Record<string, unknown> = {}): void {
+    this.options.log({ time: new Date().toISOString(), worker: this.name, level, type, message, ...fields });
+  }
+}
+
+type DispatchResult =
+  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null }
+  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' };
+
+function textResponse(status: number, text: string): RuntimeResponse {
+  return {
+    status,
+    statusText: status === 503 ? 'Service Unavailable' : 'Internal Server Error',
+    headers: [['content-type', 'text/plain;charset=UTF-8']],
+    body: Buffer.from(text),
+  };
+}
+
+/** Out-of-memory conditions V8 reports as catchable errors rather than by killing the isolate. */
+function memoryErrorIn(text: string): boolean {
+  return /^RangeError: (Array buffer allocation failed|Invalid string length|Invalid array buffer length)/.test(text);
+}
+
+function toAsyncIterator(body: AsyncIterable<Uint8Array> | Uint8Array | string): AsyncIterator<Uint8Array> {
+  if (typeof body === 'string') body = Buffer.from(body);
+  if (body instanceof Uint8Array) {
+    const bytes = body;
+    let done = false;
+    return {
+      async next() {
+        if (done || bytes.byteLength === 0) return { done: true, value: undefined };
+        done = true;
+        return { done: false, value: bytes };
+      },
+    };
+  }
+  return body[Symbol.asyncIterator]();
+}
+
+function normalizeModuleName(name: string): string {
+  const normalized = posix.normalize(name.replace(/^\.\//, ''));
+  return normalized.startsWith('/') ? normalized.slice(1) : normalized;
+}
+
+function resolveSpecifier(specifier: string, from: string): string | undefined {
+  if (specifier.startsWith('./') || specifier.startsWith('../')) {
+    const joined = posix.normalize(posix.join(posix.dirname(from), specifier));
+    return joined.startsWith('../') ? undefined : joined;
+  }
+  if (specifier.startsWith('/')) return normalizeModuleName(specifier);
+  return normalizeModuleName(specifier);
+}
+
+function syntaxError(error: unknown, moduleName: string): WorkerLoadError {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /^(.*) \[(.+):(\d+):(\d+)\]$/.exec(message);
+  if (match) {
+    const location = `${match[2]}:${match[3]}:${match[4]}`;
+    return new WorkerLoadError(`${location}: SyntaxError: ${match[1]}`, location);
+  }
+  return new WorkerLoadError(`${moduleName}: ${message}`, moduleName);
+}
+
+/** An error's stack without isolated-vm's own frames. */
+export function cleanStack(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const stack = error.stack ?? `${error.name}: ${error.message}`;
+  return stack
+    .split('\n')
+    .filter((line) => !line.includes('<isolated-vm') && !line.includes('file://') && !line.includes('node:'))
+    .join('\n');
+}

@@ -1,0 +1,245 @@
+// Runs one request through the tenant's handler: builds the Request, calls `fetch(request,
+// env, ctx)` (module syntax) or the 'fetch' listeners (service-worker syntax), and turns what
+// comes back into the plain values the host copies out. Every failure becomes a result the
+// host can log and answer with, never an exception that leaks sandbox internals.
+
+import { host } from './host.ts';
+import { advanceClock } from '../api/clock/sandbox.ts';
+import { dropRequestTimers } from '../api/timers/sandbox.ts';
+import { enterRequest } from './request-context.ts';
+import { requestFromHost, responseToHost, webPlatformGlobals, type BodySource } from './web-platform.ts';
+
+type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
+
+interface Worker {
+  fetch: Handler | undefined;
+  thisArg: unknown;
+  env: unknown;
+  listeners: ((event: unknown) => void)[] | undefined;
+}
+
+let worker: Worker | undefined;
+const serviceWorkerListeners: ((event: unknown) => void)[] = [];
+
+interface InFlight {
+  controller: { abort(reason?: unknown): void; signal: unknown };
+  waitUntil: Promise<unknown>[];
+  responded: boolean;
+}
+const inFlight = new Map<number, InFlight>();
+
+export type DispatchResult =
+  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null }
+  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' };
+
+/** service-worker syntax: the global addEventListener collects 'fetch' listeners at load. */
+export function addServiceWorkerListener(type: string, listener: unknown): void {
+  if (type !== 'fetch') return;
+  if (typeof listener === 'function') serviceWorkerListeners.push(listener as (event: unknown) => void);
+  else if (listener && typeof (listener as { handleEvent?: unknown }).handleEvent === 'function') {
+    serviceWorkerListeners.push((event) => (listener as { handleEvent(e: unknown): void }).handleEvent(event));
+  }
+}
+
+/** Called once after the worker's code is evaluated. */
+export function registerWorker(namespace: Record<string, unknown> | null, env: unknown): string | undefined {
+  if (namespace) {
+    const main = namespace.default as Record<string, unknown> | undefined;
+    if (!main || (typeof main !== 'object' && typeof main !== 'function') || typeof main.fetch !== 'function') {
+      const exported = Object.keys(namespace).join(', ') || 'nothing';
+      return `The worker's main module has no fetch handler: it must have \`export default { async fetch(request, env, ctx) { ... } }\` (it exports ${exported}).`;
+    }
+    worker = { fetch: main.fetch as Handler, thisArg: main, env, listeners: undefined };
+    return undefined;
+  }
+  if (serviceWorkerListeners.length === 0) {
+    return "The worker script registers no fetch handler: call addEventListener('fetch', (event) => event.respondWith(...)), or use module syntax with `export default { fetch }`.";
+  }
+  worker = { fetch: undefined, thisArg: undefined, env, listeners: serviceWorkerListeners };
+  return undefined;
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    try {
+      const stack = error.stack;
+      if (typeof stack === 'string' && stack.length > 0) return stack;
+    } catch {}
+    return `${error.name}: ${error.message}`;
+  }
+  try {
+    return `Uncaught ${typeof error === 'string' ? error : JSON.stringify(error)}`;
+  } catch {
+    return `Uncaught ${String(error)}`;
+  }
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return (value as object).constructor?.name ?? 'object';
+}
+
+class ExecutionContext {
+  #requestId: number;
+  constructor(requestId: number) {
+    this.#requestId = requestId;
+  }
+  waitUntil(promise: unknown): void {
+    const entry = inFlight.get(this.#requestId);
+    if (!entry) return;
+    entry.waitUntil.push(Promise.resolve(promise));
+  }
+  passThroughOnException(): void {
+    // No origin to fall through to on a self-hosted runtime: accepted for compatibility.
+  }
+  get props(): object {
+    return {};
+  }
+}
+
+function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (value: unknown) => void): unknown {
+  const EventClass = webPlatformGlobals.Event as new (type: string) => object;
+  let responded = false;
+  class FetchEvent extends EventClass {
+    get request() {
+      return request;
+    }
+    respondWith(response: unknown): void {
+      if (responded) throw new DOMException('FetchEvent.respondWith() has already been called; it can only be called once.', 'InvalidStateError');
+      responded = true;
+      onRespond(response);
+    }
+    waitUntil(promise: unknown): void {
+      ctx.waitUntil(promise);
+    }
+    passThroughOnException(): void {}
+  }
+  return new FetchEvent('fetch');
+}
+
+declare const DOMException: new (message: string, name: string) => Error;
+
+async function callHandler(requestId: number, request: unknown, ctx: ExecutionContext): Promise<unknown> {
+  const w = worker!;
+  if (w.fetch) return w.fetch.call(w.thisArg, request, w.env, ctx);
+  let response: unknown;
+  let called = false;
+  const event = makeFetchEvent(request, ctx, (value) => {
+    called = true;
+    response = value;
+  });
+  for (const listener of w.listeners!) listener(event);
+  if (!called) throw new Error('The fetch event listener did not call event.respondWith(); respond to every request.');
+  return response;
+}
+
+function settle(requestId: number): void {
+  const entry = inFlight.get(requestId);
+  if (!entry) return;
+  const finish = () => {
+    inFlight.delete(requestId);
+    dropRequestTimers(requestId);
+    host.requestDone(requestId);
+  };
+  if (entry.waitUntil.length === 0) return finish();
+  // waitUntil promises can add more waitUntil promises: wait until the list stops growing.
+  const drain = (seen: number): Promise<void> =>
+    Promise.allSettled(entry.waitUntil.slice(seen)).then((results) => {
+      for (const result of results) {
+        if (result.status === 'rejected') host.uncaught(requestId, errorText(result.reason));
+      }
+      if (entry.waitUntil.length > seen + results.length) return drain(seen + results.length);
+    });
+  drain(0).then(finish, finish);
+}
+
+export async function dispatch(
+  requestId: number,
+  method: string,
+  url: string,
+  headers: string[],
+  hasBody: boolean,
+  now: number,
+): Promise<DispatchResult> {
+  advanceClock(now);
+  enterRequest(requestId);
+  if (!worker) return { error: 'The worker is not loaded.', kind: 'no-handler' };
+  const AbortControllerClass = webPlatformGlobals.AbortController as new () => InFlight['controller'];
+  const controller = new AbortControllerClass();
+  const entry: InFlight = { controller, waitUntil: [], responded: false };
+  inFlight.set(requestId, entry);
+  const body: BodySource | null = hasBody ? bodyFromHost(requestId) : null;
+  let result: DispatchResult;
+  try {
+    const request = requestFromHost(method, url, headers, body, controller.signal as never);
+    const ctx = new ExecutionContext(requestId);
+    const response = await callHandler(requestId, request, ctx);
+    const ResponseClass = webPlatformGlobals.Response as abstract new (...args: never[]) => object;
+    if (!(response instanceof ResponseClass)) {
+      result = {
+        error: `The fetch handler returned ${typeName(response)} instead of a Response: return (or resolve to) a Response object, e.g. \`return new Response('ok')\`.`,
+        kind: 'bad-response',
+      };
+    } else {
+      result = await responseToHost(response as never);
+    }
+  } catch (error) {
+    result = { error: errorText(error), kind: 'exception' };
+  }
+  entry.responded = true;
+  settle(requestId);
+  return result;
+}
+
+// Reads of request bodies waiting for the host, by request. One at a time per request: the
+// host pulls its source only when asked, which is what gives uploads their backpressure.
+const pendingReads = new Map<number, { resolve(chunk: Uint8Array | null): void; reject(error: unknown): void }>();
+
+function bodyFromHost(requestId: number): BodySource {
+  return {
+    pull(): Promise<Uint8Array | null> {
+      if (pendingReads.has(requestId)) return Promise.reject(new TypeError('This body is already being read.'));
+      return new Promise((resolve, reject) => {
+        pendingReads.set(requestId, { resolve, reject });
+        host.readBody(requestId);
+      });
+    },
+  } as BodySource;
+}
+
+/** The host's answer to host.readBody: the next chunk, or null at the end, or an error text. */
+export function deliverBody(requestId: number, now: number, chunk: ArrayBuffer | null, error: string | null): void {
+  enterFromHost(requestId, now);
+  const pending = pendingReads.get(requestId);
+  if (!pending) return;
+  pendingReads.delete(requestId);
+  if (error !== null) pending.reject(new TypeError(error));
+  else pending.resolve(chunk === null ? null : new Uint8Array(chunk));
+}
+
+/** The host's timer went off, or it tells of an abort: bring the clock and the context along. */
+export function enterFromHost(requestId: number, now: number): void {
+  advanceClock(now);
+  enterRequest(requestId);
+}
+
+export function abortRequest(requestId: number, now: number): void {
+  enterFromHost(requestId, now);
+  const entry = inFlight.get(requestId);
+  if (entry) {
+    const reason = new DOMException('The client disconnected before the response was complete.', 'AbortError');
+    entry.controller.abort(reason);
+  }
+}
+
+/** The host ended a request's work (e.g. its waitUntil ran too long): forget it here too. */
+export function endRequest(requestId: number): void {
+  inFlight.delete(requestId);
+  pendingReads.delete(requestId);
+  dropRequestTimers(requestId);
+}
+
+export function reportUncaught(requestId: number, error: unknown): void {
+  host.uncaught(requestId, errorText(error));
+}
