@@ -33,6 +33,14 @@ interface LoadedWorker {
   creating: Promise<WorkerIsolate> | undefined;
 }
 
+export interface LoadOptions {
+  /**
+   * false: only register the worker; its isolate starts with its first request (and a worker
+   * that fails to start answers 503). For hosts that register many workers at boot.
+   */
+  validate?: boolean;
+}
+
 export class UnknownWorkerError extends Error {
   readonly code = 'ERR_UNKNOWN_WORKER';
   constructor(name: string) {
@@ -69,7 +77,7 @@ export class Runtime {
    * and the version already loaded keeps serving. Requests in flight on a replaced version
    * finish on it; requests that arrive after this resolves see the new one.
    */
-  async load(name: string, definition: WorkerDefinition): Promise<void> {
+  async load(name: string, definition: WorkerDefinition, options: LoadOptions = {}): Promise<void> {
     this.assertOpen();
     validateName(name);
     const limits = resolveLimits(this.defaults, definition.limits);
@@ -82,6 +90,11 @@ export class Runtime {
       isolate: undefined,
       creating: undefined,
     };
+    if (options.validate === false) {
+      this.workers.set(name, candidate);
+      if (previous) this.retire(previous);
+      return;
+    }
     const isolate = await this.createIsolate(candidate);
     candidate.isolate = isolate;
     this.workers.set(name, candidate);

@@ -1,0 +1,192 @@
+// CPU and memory limits, errors and crashes: a worker that misbehaves hurts only itself.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve, moduleWorker, type Served } from './support/serve.ts';
+
+// A counter in module state tells a fresh isolate (1) from a reused one.
+const counter = `let requests = 0;`;
+
+const cpuWorker = moduleWorker(`${counter}
+export default {
+  async fetch(request) {
+    requests++;
+    const { pathname } = new URL(request.url);
+    if (pathname === '/count') return new Response(String(requests));
+    if (pathname === '/sync-loop') { while (true) {} }
+    if (pathname === '/loop-after-await') {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      while (true) {}
+    }
+    if (pathname === '/loop-in-timer') {
+      return new Promise((resolve) => setTimeout(() => { while (true) {} }, 1));
+    }
+    if (pathname === '/microtask-chain') {
+      const spin = () => Promise.resolve().then(spin);
+      spin();
+      return new Promise(() => {});
+    }
+    if (pathname === '/light') {
+      let x = 0;
+      for (let i = 0; i < 1000; i++) x += i;
+      return new Response(String(x));
+    }
+    return new Response('ok');
+  },
+};`);
+
+const memoryWorker = moduleWorker(`${counter}
+export default {
+  async fetch(request) {
+    requests++;
+    const { pathname } = new URL(request.url);
+    if (pathname === '/count') return new Response(String(requests));
+    if (pathname === '/arrays') {
+      const keep = [];
+      while (true) keep.push(new Array(10000).fill(requests));
+    }
+    if (pathname === '/strings') {
+      let s = 'abcdefgh';
+      // indexOf flattens the rope, so the string really takes its length in memory.
+      while (true) { s = s + s; s.indexOf('z'); }
+    }
+    if (pathname === '/arraybuffer') {
+      const buffers = [];
+      buffers.push(new ArrayBuffer(512 * 1024 * 1024));
+      return new Response(String(buffers.length));
+    }
+    if (pathname === '/recursion') {
+      const f = (n) => f(n + 1) + 1;
+      try { f(0); } catch (error) { return new Response(error.constructor.name + ': ' + error.message); }
+    }
+    if (pathname === '/recursion-uncaught') {
+      const f = (n) => f(n + 1) + 1;
+      return new Response(String(f(0)));
+    }
+    return new Response('ok');
+  },
+};`, { limits: { memoryMb: 32, cpuMs: 2000 } });
+
+const errorWorker = moduleWorker(`export default {
+  async fetch(request) {
+    const { pathname } = new URL(request.url);
+    if (pathname === '/throw') throw new TypeError('deliberate failure');
+    if (pathname === '/reject') return Promise.reject(new RangeError('deliberate rejection'));
+    if (pathname === '/not-a-response') return { status: 200 };
+    if (pathname === '/undefined') return undefined;
+    if (pathname === '/throw-string') throw 'a string';
+    return new Response('fine');
+  },
+};`);
+
+let served: Served;
+before(async () => {
+  served = await serve({
+    cpu: cpuWorker,
+    memory: memoryWorker,
+    errors: errorWorker,
+    bystander: moduleWorker(`export default { fetch() { return new Response('still here'); } };`),
+    toplevel: moduleWorker(`while (true) {}\nexport default { fetch() { return new Response('never'); } };`),
+  }, {}, { validate: false });
+});
+after(() => served.close());
+
+async function expectLimit(worker: string, path: string, limit: 'CPU time' | 'memory') {
+  const logsBefore = served.logs.length;
+  const response = await served.fetch(worker, path);
+  assert.equal(response.status, 503, `${path} should answer 503`);
+  const body = await response.text();
+  assert.match(body, new RegExp(`exceeded ${limit} limit`), `${path}: body names the limit`);
+  const entry = served.logs.slice(logsBefore).find((e) => e.type === 'limit' && e.worker === worker);
+  assert.ok(entry, `${path}: the worker's log has a limit line`);
+  assert.equal(entry.limit, limit === 'CPU time' ? 'cpu' : 'memory');
+  // The next request gets a fresh isolate: module state starts over.
+  const count = await served.fetch(worker, '/count');
+  assert.equal(count.status, 200);
+  assert.equal(await count.text(), '1', `${path}: next request runs in a fresh isolate`);
+  return entry;
+}
+
+for (const path of ['/sync-loop', '/loop-after-await', '/loop-in-timer', '/microtask-chain']) {
+  test(`CPU limit holds for ${path.slice(1)}`, async () => {
+    const entry = await expectLimit('cpu', path, 'CPU time');
+    assert.equal(entry.limitMs, 50);
+    assert.ok((entry.usedMs as number) >= 50, 'the log says how much CPU was used');
+    assert.match(entry.message, /CPU time limit \(used [\d.]+ ms of 50 ms per request\)/);
+  });
+}
+
+test('CPU limit holds for a loop at module top level, at load', async () => {
+  const response = await served.fetch('toplevel', '/');
+  assert.equal(response.status, 503);
+  assert.match(await response.text(), /CPU time limit while loading/);
+  assert.ok(served.logs.some((e) => e.worker === 'toplevel' && e.type === 'limit'));
+});
+
+test('a worker under its CPU limit is not disturbed by the watchdog', async () => {
+  for (let i = 0; i < 20; i++) {
+    const response = await served.fetch('cpu', '/light');
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), '499500');
+  }
+});
+
+test('other tenants keep being served while one burns its CPU', async () => {
+  const burning = Promise.all([served.fetch('cpu', '/sync-loop'), served.fetch('cpu', '/microtask-chain')]);
+  const bystanders = await Promise.all(Array.from({ length: 20 }, () => served.fetch('bystander', '/')));
+  for (const response of bystanders) {
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), 'still here');
+  }
+  for (const response of await burning) assert.equal(response.status, 503);
+});
+
+for (const path of ['/arrays', '/strings', '/arraybuffer']) {
+  test(`memory limit holds for ${path.slice(1)}`, async () => {
+    await expectLimit('memory', path, 'memory');
+    const bystander = await served.fetch('bystander', '/');
+    assert.equal(await bystander.text(), 'still here');
+  });
+}
+
+test('deep recursion is a RangeError inside the worker, not a crash', async () => {
+  const caught = await served.fetch('memory', '/recursion');
+  assert.equal(caught.status, 200);
+  assert.equal(await caught.text(), 'RangeError: Maximum call stack size exceeded');
+  const uncaught = await served.fetch('memory', '/recursion-uncaught');
+  assert.equal(uncaught.status, 500);
+  await uncaught.text();
+  const fine = await served.fetch('memory', '/count');
+  assert.equal(fine.status, 200);
+});
+
+test('an uncaught exception is a 500 with its stack, in the tenant source, in the log', async () => {
+  const response = await served.fetch('errors', '/throw');
+  assert.equal(response.status, 500);
+  assert.match(await response.text(), /Worker threw exception/);
+  const entry = await served.waitForLog((e) => e.worker === 'errors' && e.type === 'exception' && /deliberate failure/.test(e.message));
+  assert.match(entry.message, /TypeError: deliberate failure/);
+  assert.match(entry.message, /main\.js:4:\d+/, 'stack points into the worker source');
+});
+
+test('a rejected promise is a 500 with the reason in the log', async () => {
+  const response = await served.fetch('errors', '/reject');
+  assert.equal(response.status, 500);
+  await response.text();
+  await served.waitForLog((e) => e.worker === 'errors' && /RangeError: deliberate rejection/.test(e.message));
+  const thrown = await served.fetch('errors', '/throw-string');
+  assert.equal(thrown.status, 500);
+  await thrown.text();
+  await served.waitForLog((e) => e.worker === 'errors' && /Uncaught a string/.test(e.message));
+});
+
+test('a handler that returns something other than a Response is a 500 that says so', async () => {
+  for (const [path, what] of [['/not-a-response', 'Object'], ['/undefined', 'undefined']] as const) {
+    const response = await served.fetch('errors', path);
+    assert.equal(response.status, 500);
+    await response.text();
+    const entry = await served.waitForLog((e) => e.worker === 'errors' && e.message.includes(`returned ${what} instead of a Response`));
+    assert.equal(entry.level, 'error');
+  }
+  const fine = await served.fetch('errors', '/');
+  assert.equal(await fine.text(), 'fine');
+});
