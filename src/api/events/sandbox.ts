@@ -1,0 +1,401 @@
+// DOMException, Event, EventTarget, AbortController and AbortSignal for the sandbox.
+// Specs: WebIDL §2.8 (DOMException), DOM §2 (events) and §3.1-3.2 (aborting).
+// Internals live in #private fields so tenant code cannot reach them; the few operations other
+// sandbox modules need (abort a signal, follow a signal, trusted events) are exported functions.
+
+// WebIDL §2.8.1: the legacy code of each name that had one. Built on first use, not at load
+// (the bundle is snapshotted and every allocation at load is paid by every isolate).
+const LEGACY_CODES: readonly (readonly [string, string])[] = [
+  ['INDEX_SIZE_ERR', 'IndexSizeError'], ['DOMSTRING_SIZE_ERR', ''],
+  ['HIERARCHY_REQUEST_ERR', 'HierarchyRequestError'], ['WRONG_DOCUMENT_ERR', 'WrongDocumentError'],
+  ['INVALID_CHARACTER_ERR', 'InvalidCharacterError'], ['NO_DATA_ALLOWED_ERR', ''],
+  ['NO_MODIFICATION_ALLOWED_ERR', 'NoModificationAllowedError'], ['NOT_FOUND_ERR', 'NotFoundError'],
+  ['NOT_SUPPORTED_ERR', 'NotSupportedError'], ['INUSE_ATTRIBUTE_ERR', 'InUseAttributeError'],
+  ['INVALID_STATE_ERR', 'InvalidStateError'], ['SYNTAX_ERR', 'SyntaxError'],
+  ['INVALID_MODIFICATION_ERR', 'InvalidModificationError'], ['NAMESPACE_ERR', 'NamespaceError'],
+  ['INVALID_ACCESS_ERR', 'InvalidAccessError'], ['VALIDATION_ERR', ''],
+  ['TYPE_MISMATCH_ERR', 'TypeMismatchError'], ['SECURITY_ERR', 'SecurityError'],
+  ['NETWORK_ERR', 'NetworkError'], ['ABORT_ERR', 'AbortError'], ['URL_MISMATCH_ERR', 'URLMismatchError'],
+  ['QUOTA_EXCEEDED_ERR', 'QuotaExceededError'], ['TIMEOUT_ERR', 'TimeoutError'],
+  ['INVALID_NODE_TYPE_ERR', 'InvalidNodeTypeError'], ['DATA_CLONE_ERR', 'DataCloneError'],
+];
+
+function legacyCode(name: string): number {
+  // InUseAttributeError has no legacy code (its constant exists but the name maps to 0).
+  if (name === '' || name === 'InUseAttributeError') return 0;
+  for (let i = 0; i < LEGACY_CODES.length; i++) if (LEGACY_CODES[i][1] === name) return i + 1;
+  return 0;
+}
+
+const ErrorCtor = Error as unknown as { captureStackTrace?(target: object, ctor?: Function): void };
+
+/** WebIDL §2.8.1 DOMException. Inherits Error.prototype like in every engine. */
+export class DOMException {
+  #name: string;
+  #message: string;
+  declare readonly stack?: string;
+
+  constructor(message: unknown = '', name: unknown = 'Error') {
+    this.#message = String(message);
+    this.#name = String(name);
+    // V8 gives errors an own `stack`; DOMExceptions in workerd and Node have one too.
+    ErrorCtor.captureStackTrace?.(this, DOMException);
+  }
+  get name(): string { return this.#name; }
+  get message(): string { return this.#message; }
+  get code(): number { return legacyCode(this.#name); }
+
+  // The 25 legacy constants, on the interface and its prototype (WebIDL: constants are both).
+  declare static readonly INDEX_SIZE_ERR: 1;
+  declare static readonly ABORT_ERR: 20;
+  declare static readonly DATA_CLONE_ERR: 25;
+  declare static readonly TIMEOUT_ERR: 23;
+  declare static readonly SYNTAX_ERR: 12;
+  declare static readonly INVALID_STATE_ERR: 11;
+}
+Object.setPrototypeOf(DOMException.prototype, Error.prototype);
+for (let i = 0; i < LEGACY_CODES.length; i++) {
+  const desc = { value: i + 1, enumerable: true, writable: false, configurable: false };
+  Object.defineProperty(DOMException, LEGACY_CODES[i][0], desc);
+  Object.defineProperty(DOMException.prototype, LEGACY_CODES[i][0], desc);
+}
+Object.defineProperty(DOMException.prototype, Symbol.toStringTag, { value: 'DOMException', configurable: true });
+
+// ---------------------------------------------------------------------------------------------
+// Events (DOM §2.2)
+
+export interface EventInit { bubbles?: boolean; cancelable?: boolean; composed?: boolean }
+
+// Assigned by static blocks below; declared first so the blocks do not hit the TDZ.
+let setTrusted: (event: Event) => void;
+let dispatchImpl: (target: EventTarget, event: Event, listeners: Listener[] | undefined) => boolean;
+/** Abort `signal` with `reason` (DOM "signal abort"); for the runtime, e.g. client disconnects. */
+export let signalAbort: (signal: AbortSignal, reason?: unknown) => void;
+/** Run `fn` once when `signal` aborts (DOM "add an abort algorithm"). */
+export let addAbortAlgorithm: (signal: AbortSignal, fn: () => void) => void;
+export let removeAbortAlgorithm: (signal: AbortSignal, fn: () => void) => void;
+/** A signal that aborts when any of `sources` does (DOM "create a dependent abort signal"). */
+export let createDependentSignal: (sources: readonly AbortSignal[]) => AbortSignal;
+/** A fresh, never-yet-aborted signal. */
+export let newAbortSignal: () => AbortSignal;
+
+export class Event {
+  static readonly NONE = 0;
+  static readonly CAPTURING_PHASE = 1;
+  static readonly AT_TARGET = 2;
+  static readonly BUBBLING_PHASE = 3;
+
+  #type: string;
+  #bubbles: boolean;
+  #cancelable: boolean;
+  #composed: boolean;
+  #trusted = false;
+  #timeStamp: number;
+  #target: EventTarget | null = null;
+  #currentTarget: EventTarget | null = null;
+  #phase = 0;
+  #canceled = false;
+  #stopPropagation = false;
+  #stopImmediate = false;
+  #dispatching = false;
+  #inPassiveListener = false;
+
+  constructor(type: string, init?: EventInit) {
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'Event': 1 argument required, but only 0 present.");
+    this.#type = String(type);
+    this.#bubbles = !!init?.bubbles;
+    this.#cancelable = !!init?.cancelable;
+    this.#composed = !!init?.composed;
+    const perf = (globalThis as { performance?: { now(): number } }).performance;
+    this.#timeStamp = perf ? perf.now() : 0;
+  }
+
+  get type(): string { return this.#type; }
+  get target(): EventTarget | null { return this.#target; }
+  get srcElement(): EventTarget | null { return this.#target; }
+  get currentTarget(): EventTarget | null { return this.#currentTarget; }
+  get eventPhase(): number { return this.#phase; }
+  get bubbles(): boolean { return this.#bubbles; }
+  get cancelable(): boolean { return this.#cancelable; }
+  get composed(): boolean { return this.#composed; }
+  get isTrusted(): boolean { return this.#trusted; }
+  get timeStamp(): number { return this.#timeStamp; }
+  get defaultPrevented(): boolean { return this.#canceled; }
+  get returnValue(): boolean { return !this.#canceled; }
+  set returnValue(value: boolean) { if (!value) this.preventDefault(); }
+  get cancelBubble(): boolean { return this.#stopPropagation; }
+  set cancelBubble(value: boolean) { if (value) this.#stopPropagation = true; }
+
+  composedPath(): EventTarget[] {
+    return this.#dispatching && this.#currentTarget ? [this.#currentTarget] : [];
+  }
+  stopPropagation(): void { this.#stopPropagation = true; }
+  stopImmediatePropagation(): void { this.#stopPropagation = true; this.#stopImmediate = true; }
+  preventDefault(): void {
+    // DOM §2.2 "set the canceled flag": ignored when not cancelable or inside a passive listener.
+    if (this.#cancelable && !this.#inPassiveListener) this.#canceled = true;
+  }
+
+  static {
+    setTrusted = (event) => { event.#trusted = true; };
+    dispatchImpl = (target, event, listeners) => {
+      if (event.#dispatching) {
+        throw new DOMException('The event is already being dispatched.', 'InvalidStateError');
+      }
+      event.#dispatching = true;
+      event.#target = target;
+      event.#currentTarget = target;
+      event.#phase = Event.AT_TARGET;
+      // DOM §2.9 "inner invoke": iterate a clone, skipping listeners removed meanwhile.
+      if (listeners) {
+        const snapshot = listeners.slice();
+        for (const listener of snapshot) {
+          if (listener.removed) continue;
+          if (listener.once) removeListener(listeners, listener);
+          event.#inPassiveListener = listener.passive;
+          invokeListener(listener, target, event);
+          event.#inPassiveListener = false;
+          if (event.#stopImmediate) break;
+        }
+      }
+      event.#dispatching = false;
+      event.#phase = Event.NONE;
+      event.#currentTarget = null;
+      event.#stopPropagation = false;
+      event.#stopImmediate = false;
+      return !event.#canceled;
+    };
+  }
+}
+
+interface Listener {
+  callback: EventListenerLike;
+  capture: boolean;
+  once: boolean;
+  passive: boolean;
+  removed: boolean;
+  signal: AbortSignal | null;
+  abortAlgorithm: (() => void) | null;
+}
+type EventListenerLike = ((event: Event) => unknown) | { handleEvent(event: Event): unknown };
+
+
+function removeListener(list: Listener[], listener: Listener): void {
+  listener.removed = true;
+  const i = list.indexOf(listener);
+  if (i !== -1) list.splice(i, 1);
+  if (listener.signal && listener.abortAlgorithm) removeAbortAlgorithm(listener.signal, listener.abortAlgorithm);
+}
+
+function invokeListener(listener: Listener, target: EventTarget, event: Event): void {
+  try {
+    const cb = listener.callback;
+    if (typeof cb === 'function') {
+      cb.call(target, event);
+    } else {
+      const handle = cb.handleEvent;
+      if (typeof handle !== 'function') throw new TypeError("The 'handleEvent' property of an event listener must be a function.");
+      handle.call(cb, event);
+    }
+  } catch (error) {
+    // DOM §2.9 step "report the exception": a throwing listener does not stop the dispatch
+    // and does not propagate out of dispatchEvent().
+    reportException(error);
+  }
+}
+
+function reportException(error: unknown): void {
+  const g = globalThis as { reportError?(e: unknown): void; console?: { error(...a: unknown[]): void } };
+  if (typeof g.reportError === 'function') g.reportError(error);
+  else g.console?.error(error);
+}
+
+function flattenCapture(options: unknown): boolean {
+  if (typeof options === 'boolean') return options;
+  return options !== null && typeof options === 'object' && !!(options as { capture?: unknown }).capture;
+}
+
+export interface AddEventListenerOptions { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal }
+
+export class EventTarget {
+  #listeners: Map<string, Listener[]> | null = null;
+
+  addEventListener(type: string, callback: EventListenerLike | null, options?: boolean | AddEventListenerOptions): void {
+    if (arguments.length < 2) throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': 2 arguments required.");
+    type = String(type);
+    // DOM §2.7 "flatten more".
+    const capture = flattenCapture(options);
+    let once = false, passive = false;
+    let signal: AbortSignal | null = null;
+    if (options !== null && typeof options === 'object') {
+      once = !!options.once;
+      passive = !!options.passive;
+      if (options.signal !== undefined) {
+        if (!(options.signal instanceof AbortSignal)) throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
+        signal = options.signal;
+      }
+    }
+    if (signal?.aborted) return;
+    if (callback === null || callback === undefined) return;
+    if (typeof callback !== 'function' && typeof callback !== 'object') {
+      throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': The callback provided as parameter 2 is not an object.");
+    }
+    const map = (this.#listeners ??= new Map());
+    let list = map.get(type);
+    if (!list) map.set(type, (list = []));
+    for (const l of list) if (l.callback === callback && l.capture === capture) return;
+    const listener: Listener = { callback, capture, once, passive, removed: false, signal, abortAlgorithm: null };
+    list.push(listener);
+    if (signal) {
+      listener.abortAlgorithm = () => removeListener(list, listener);
+      addAbortAlgorithm(signal, listener.abortAlgorithm);
+    }
+  }
+
+  removeEventListener(type: string, callback: EventListenerLike | null, options?: boolean | { capture?: boolean }): void {
+    const list = this.#listeners?.get(String(type));
+    if (!list) return;
+    const capture = flattenCapture(options);
+    for (const l of list) {
+      if (l.callback === callback && l.capture === capture) { removeListener(list, l); return; }
+    }
+  }
+
+  dispatchEvent(event: Event): boolean {
+    if (!(event instanceof Event)) throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
+    return dispatchImpl(this, event, this.#listeners?.get(event.type));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event handler IDL attributes (HTML §8.1.8.1), used for AbortSignal.onabort. The handler is
+// registered as a listener the first time it is set, so it keeps its place in listener order.
+
+const handlerSlots = new WeakMap<EventTarget, Map<string, { value: unknown; listener: (e: Event) => unknown }>>();
+
+export function getEventHandler(target: EventTarget, type: string): unknown {
+  return handlerSlots.get(target)?.get(type)?.value ?? null;
+}
+
+export function setEventHandler(target: EventTarget, type: string, value: unknown): void {
+  let slots = handlerSlots.get(target);
+  if (!slots) handlerSlots.set(target, (slots = new Map()));
+  const handler = typeof value === 'function' || (value !== null && typeof value === 'object') ? value : null;
+  const slot = slots.get(type);
+  if (slot) { slot.value = handler; return; }
+  if (handler === null) return;
+  const entry = {
+    value: handler as unknown,
+    listener(this: EventTarget, event: Event): unknown {
+      const fn = entry.value;
+      if (typeof fn !== 'function') return undefined;
+      const result = fn.call(this, event);
+      if (result === false) event.preventDefault();
+      return result;
+    },
+  };
+  slots.set(type, entry);
+  target.addEventListener(type, entry.listener);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aborting (DOM §3.1, §3.2)
+
+const kCreate = Symbol('AbortSignal.create');
+
+export class AbortSignal extends EventTarget {
+  #aborted = false;
+  #reason: unknown = undefined;
+  #algorithms: Set<() => void> | null = null;
+  // DOM §3.2: dependent signals (AbortSignal.any) and the sources they follow.
+  #dependents: Set<AbortSignal> | null = null;
+
+  constructor(token?: unknown) {
+    if (token !== kCreate) throw new TypeError('Illegal constructor');
+    super();
+  }
+
+  get aborted(): boolean { return this.#aborted; }
+  get reason(): unknown { return this.#reason; }
+  throwIfAborted(): void { if (this.#aborted) throw this.#reason; }
+  get onabort(): unknown { return getEventHandler(this, 'abort'); }
+  set onabort(value: unknown) { setEventHandler(this, 'abort', value); }
+
+  static abort(reason?: unknown): AbortSignal {
+    const signal = new AbortSignal(kCreate);
+    signal.#aborted = true;
+    signal.#reason = reason !== undefined ? reason : new DOMException('This operation was aborted', 'AbortError');
+    return signal;
+  }
+
+  static timeout(ms: number): AbortSignal {
+    ms = Number(ms);
+    if (!Number.isFinite(ms) || ms < 0) throw new TypeError('The "ms" argument must be a non-negative finite number.');
+    const signal = new AbortSignal(kCreate);
+    // The core installs setTimeout per isolate; look it up at call time, never at load.
+    const setTimer = (globalThis as { setTimeout?: (fn: () => void, ms: number) => unknown }).setTimeout;
+    if (typeof setTimer !== 'function') throw new TypeError('AbortSignal.timeout() needs timers, which are not available here.');
+    setTimer(() => signalAbort(signal, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    return signal;
+  }
+
+  static any(signals: Iterable<AbortSignal>): AbortSignal {
+    const list = Array.from(signals);
+    for (const s of list) if (!(s instanceof AbortSignal)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
+    return createDependentSignal(list);
+  }
+
+  static {
+    createDependentSignal = (sources) => {
+      // DOM §3.2 "create a dependent abort signal".
+      const result = new AbortSignal(kCreate);
+      for (const source of sources) {
+        if (source.#aborted) { result.#aborted = true; result.#reason = source.#reason; return result; }
+      }
+      for (const source of sources) (source.#dependents ??= new Set()).add(result);
+      return result;
+    };
+    signalAbort = (signal, reason) => {
+      // DOM §3.2 "signal abort".
+      if (signal.#aborted) return;
+      signal.#aborted = true;
+      signal.#reason = reason !== undefined ? reason : new DOMException('This operation was aborted', 'AbortError');
+      const dependentsToAbort: AbortSignal[] = [];
+      if (signal.#dependents) {
+        for (const d of signal.#dependents) {
+          if (!d.#aborted) { d.#aborted = true; d.#reason = signal.#reason; dependentsToAbort.push(d); }
+        }
+        signal.#dependents = null;
+      }
+      runAbortSteps(signal);
+      for (const d of dependentsToAbort) runAbortSteps(d);
+    };
+    const runAbortSteps = (signal: AbortSignal): void => {
+      const algorithms = signal.#algorithms;
+      signal.#algorithms = null;
+      if (algorithms) for (const fn of algorithms) {
+        try { fn(); } catch (e) { reportException(e); }
+      }
+      const event = new Event('abort');
+      setTrusted(event);
+      signal.dispatchEvent(event);
+    };
+    addAbortAlgorithm = (signal, fn) => {
+      if (signal.#aborted) return;
+      (signal.#algorithms ??= new Set()).add(fn);
+    };
+    removeAbortAlgorithm = (signal, fn) => { signal.#algorithms?.delete(fn); };
+    newAbortSignal = () => new AbortSignal(kCreate);
+  }
+}
+
+
+export class AbortController {
+  #signal: AbortSignal = newAbortSignal();
+  get signal(): AbortSignal { return this.#signal; }
+  abort(reason?: unknown): void { signalAbort(this.#signal, reason); }
+}
+
+for (const C of [Event, EventTarget, AbortSignal, AbortController]) {
+  Object.defineProperty(C.prototype, Symbol.toStringTag, { value: C.name, configurable: true });
+}
