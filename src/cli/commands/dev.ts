@@ -1,0 +1,275 @@
+// `isolet dev <entry>`: runs one worker locally, with production limits, and reloads it when
+// its sources change. A change that does not build (or does not load) prints where the
+// problem is and leaves the last good version serving.
+
+import { watch, statSync, type FSWatcher } from 'node:fs';
+import { basename, dirname, extname, resolve, join, sep } from 'node:path';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { CliCommand, CliContext } from '../main.ts';
+import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
+import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
+import { Runtime } from '../../runtime/runtime.ts';
+import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLogEntry } from '../../runtime/types.ts';
+
+const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]...
+
+Runs the worker in <entry> (TypeScript or JavaScript; npm imports are bundled) on a local
+HTTP server with production limits, and reloads it when its source files change.
+
+Options:
+  -p, --port <port>      Port to listen on (default 8787; 0 picks a free one)
+      --ip <address>     Address to listen on (default 127.0.0.1)
+      --var KEY:VALUE    Set env.KEY to VALUE (repeatable; VALUE may contain ':')
+  -h, --help             Show this help
+`;
+
+export const command: CliCommand = {
+  summary: 'Run a worker locally and reload it on change',
+  usage: USAGE,
+  run,
+};
+
+/** How long to wait after the last file event before rebuilding (editors write in bursts). */
+const DEBOUNCE_MS = 50;
+
+async function run(_argv: string[], cli: CliContext): Promise<number> {
+  const { values, positionals } = cli.parseArgs({
+    options: {
+      port: { type: 'string', short: 'p', default: '8787' },
+      ip: { type: 'string', default: '127.0.0.1' },
+      var: { type: 'string', multiple: true, default: [] },
+    },
+    allowPositionals: true,
+  });
+  if (positionals.length === 0) cli.usageError('missing <entry>, the worker file to run');
+  if (positionals.length > 1) cli.usageError(`unexpected argument '${positionals[1]}'`);
+  const port = parsePort(values.port, cli);
+  const vars = parseVars(values.var, cli);
+
+  const entry = resolve(positionals[0]!);
+  if (!isFile(entry)) {
+    cli.stderr.write(`isolet dev: no such file: ${positionals[0]}\n`);
+    return 1;
+  }
+
+  const session = new DevSession(entry, workerName(entry), vars, cli);
+  await session.reload();
+  try {
+    await session.listen(port, values.ip);
+  } catch (error) {
+    cli.stderr.write(`isolet dev: cannot listen on ${values.ip}:${port}: ${(error as Error).message}\n`);
+    await session.close();
+    return 1;
+  }
+  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await session.close();
+  return 0;
+}
+
+/** One running `isolet dev`: the runtime, the server, and the watcher that reloads. */
+class DevSession implements RuntimeFetcher {
+  readonly #entry: string;
+  readonly #name: string;
+  readonly #vars: Record<string, JsonValue>;
+  readonly #out: NodeJS.WritableStream;
+  readonly #err: NodeJS.WritableStream;
+  readonly #runtime: Runtime;
+  readonly #server: ReturnType<typeof createHttpFront>;
+
+  /** Set once a version has loaded; until then requests get #problem as a 503. */
+  #loaded = false;
+  #problem = 'worker is starting';
+  /** Source files of the last build (good or not) whose changes trigger a rebuild. */
+  #sources = new Set<string>();
+  #lastBuildFailed = false;
+  readonly #watchers = new Map<string, FSWatcher>();
+  #timer: NodeJS.Timeout | undefined;
+  #building: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(entry: string, name: string, vars: Record<string, JsonValue>, cli: CliContext) {
+    this.#entry = entry;
+    this.#name = name;
+    this.#vars = vars;
+    this.#out = cli.stdout;
+    this.#err = cli.stderr;
+    this.#runtime = new Runtime({ log: (entry) => this.#printLog(entry) });
+    this.#server = createHttpFront(this, { worker: () => name });
+  }
+
+  /** RuntimeFetcher for the front: the worker, or why there is none yet. */
+  fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    if (this.#loaded) return this.#runtime.fetch(name, request);
+    return Promise.resolve({
+      status: 503,
+      statusText: 'Service Unavailable',
+      headers: [['content-type', 'text/plain; charset=utf-8']],
+      body: new TextEncoder().encode(this.#problem + '\n'),
+    });
+  }
+
+  async listen(port: number, ip: string): Promise<void> {
+    this.#server.listen(port, ip);
+    await Promise.race([
+      once(this.#server, 'listening'),
+      once(this.#server, 'error').then(([error]) => Promise.reject(error)),
+    ]);
+    const address = this.#server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.#out.write(`listening on http://${host}:${address.port}\n`);
+  }
+
+  /** Bundles and loads the entry; on failure prints the problem and keeps the last good version. */
+  async reload(): Promise<void> {
+    const started = performance.now();
+    let worker: BundledWorker;
+    try {
+      const result = await bundleWorker(this.#entry, { nodeEnv: 'development' });
+      worker = result.worker;
+      this.#sources = new Set(result.inputs);
+      for (const warning of result.warnings) this.#err.write(warning + '\n');
+    } catch (error) {
+      if (!(error instanceof BundleError)) throw error;
+      this.#failed(error.message, 'worker has a syntax error, fix it and save');
+      // Watch the broken files' directories too, so that fixing them is noticed.
+      for (const problem of error.problems) if (problem.file !== undefined) this.#sources.add(resolve(problem.file));
+      this.#syncWatchers();
+      return;
+    }
+    this.#syncWatchers();
+    if (this.#closed) return;
+    try {
+      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars });
+    } catch (error) {
+      if (!(error instanceof WorkerLoadError)) throw error;
+      this.#failed(error.message, 'worker failed to load, fix it and save');
+      return;
+    }
+    this.#lastBuildFailed = false;
+    if (this.#loaded) this.#out.write(`reloaded in ${Math.round(performance.now() - started)} ms\n`);
+    this.#loaded = true;
+  }
+
+  #failed(message: string, summary: string): void {
+    this.#lastBuildFailed = true;
+    this.#err.write(message + '\n');
+    if (!this.#loaded) this.#problem = `${summary}\n\n${message}`;
+    else this.#err.write('(still serving the last version that loaded)\n');
+  }
+
+  // Watches the directory of every source file outside node_modules (plus the entry's), not
+  // each file: editors that save by writing a new file and renaming it replace the file a
+  // per-file watch would follow.
+  #syncWatchers(): void {
+    if (this.#closed) return;
+    const dirs = new Set([dirname(this.#entry)]);
+    for (const file of this.#sources) if (!file.split(sep).includes('node_modules')) dirs.add(dirname(file));
+    for (const [dir, watcher] of this.#watchers) {
+      if (!dirs.has(dir)) {
+        watcher.close();
+        this.#watchers.delete(dir);
+      }
+    }
+    for (const dir of dirs) {
+      if (this.#watchers.has(dir)) continue;
+      try {
+        const watcher = watch(dir, (_event, file) => this.#changed(file === null ? undefined : join(dir, file)));
+        watcher.on('error', () => {
+          watcher.close();
+          this.#watchers.delete(dir);
+        });
+        this.#watchers.set(dir, watcher);
+      } catch {
+        // The directory is gone; it is watched again if a later build needs it.
+      }
+    }
+  }
+
+  #changed(file: string | undefined): void {
+    // After a failure any change may be the fix (a new file, a renamed import); otherwise only
+    // the bundle's own sources matter, not editor swap files or unrelated neighbours.
+    if (!this.#lastBuildFailed && file !== undefined && !this.#sources.has(file)) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#rebuild(), DEBOUNCE_MS);
+  }
+
+  #rebuild(): void {
+    if (this.#closed) return;
+    if (this.#building) {
+      this.#again = true;
+      return;
+    }
+    this.#building = this.reload()
+      .catch((error: unknown) => {
+        this.#err.write(`isolet dev: reload failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      })
+      .finally(() => {
+        this.#building = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.#rebuild();
+        }
+      });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    for (const watcher of this.#watchers.values()) watcher.close();
+    this.#watchers.clear();
+    this.#server.close();
+    this.#server.closeAllConnections();
+    await this.#building;
+    await this.#runtime.close();
+  }
+
+  #printLog(entry: WorkerLogEntry): void {
+    let line: string;
+    if (entry.type === 'console') {
+      line = entry.level === 'log' || entry.level === 'info' ? entry.message : `${entry.level}: ${entry.message}`;
+    } else if (entry.type === 'request') {
+      const status = typeof entry.status === 'number' ? entry.status : '-';
+      const cpu = typeof entry.cpuMs === 'number' ? `, cpu ${entry.cpuMs} ms` : '';
+      const wall = typeof entry.wallMs === 'number' ? `, wall ${entry.wallMs} ms` : '';
+      line = `request ${status}${cpu}${wall}`;
+    } else {
+      line = `${entry.type}: ${entry.message}`;
+    }
+    this.#err.write(`[${entry.worker}] ${line}\n`);
+  }
+}
+
+function parsePort(text: string, cli: CliContext): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) cli.usageError(`--port must be a number from 0 to 65535, not '${text}'`);
+  return port;
+}
+
+function parseVars(pairs: string[], cli: CliContext): Record<string, JsonValue> {
+  const vars: Record<string, JsonValue> = {};
+  for (const pair of pairs) {
+    const colon = pair.indexOf(':');
+    if (colon <= 0) cli.usageError(`--var takes KEY:VALUE, not '${pair}'`);
+    vars[pair.slice(0, colon)] = pair.slice(colon + 1);
+  }
+  return vars;
+}
+
+/** The entry's file name without extension, made into a valid worker name ('worker' if nothing is left). */
+function workerName(entry: string): string {
+  const name = basename(entry, extname(entry))
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^[-_]+|[-_]+$/g, '')
+    .slice(0, 63);
+  return name === '' ? 'worker' : name;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
