@@ -64,6 +64,8 @@ export class Runtime {
   private readonly onCatastrophicError = catastrophicErrorHandler();
   private image: Promise<RuntimeImage> | undefined;
   private closed = false;
+  /** Isolates being created now: they count against maxIsolates before they are live. */
+  private starting = 0;
 
   constructor(options: RuntimeOptions = {}) {
     this.defaults = { ...DEFAULT_LIMITS, ...options.limits };
@@ -180,15 +182,20 @@ export class Runtime {
     this.image ??= runtimeImage();
     const image = await this.image;
     this.makeRoom();
-    return WorkerIsolate.create({
-      name: worker.name,
-      definition: worker.definition,
-      limits: worker.limits,
-      image,
-      watchdog: this.watchdog,
-      log: this.log,
-      onCatastrophicError: this.onCatastrophicError,
-    });
+    this.starting++;
+    try {
+      return await WorkerIsolate.create({
+        name: worker.name,
+        definition: worker.definition,
+        limits: worker.limits,
+        image,
+        watchdog: this.watchdog,
+        log: this.log,
+        onCatastrophicError: this.onCatastrophicError,
+      });
+    } finally {
+      this.starting--;
+    }
   }
 
   private track(isolate: WorkerIsolate, worker: LoadedWorker): void {
@@ -207,9 +214,9 @@ export class Runtime {
 
   /** Disposes least recently used idle isolates until a new one fits under maxIsolates. */
   private makeRoom(): void {
-    if (this.live.size < this.maxIsolates) return;
+    if (this.live.size + this.starting < this.maxIsolates) return;
     for (const [isolate] of this.live) {
-      if (this.live.size < this.maxIsolates) break;
+      if (this.live.size + this.starting < this.maxIsolates) break;
       if (isolate.inFlight.size === 0) isolate.terminate({ kind: 'evicted' });
     }
   }
