@@ -21,8 +21,8 @@ const MAX_RANDOM_BYTES = 65536;
 const MAX_TIMERS = 10_000;
 /** How long waitUntil work may go on after the response, as in Workers. */
 const WAIT_UNTIL_MS = 30_000;
-/** Extra isolate heap allowed above the limit before the isolate is recycled after a request. */
 const MB = 1024 * 1024;
+const MEMORY_CHECK_INTERVAL_MS = 50;
 
 let nextRequestId = 1;
 
@@ -73,6 +73,7 @@ export class WorkerIsolate {
   private readonly options: WorkerIsolateOptions;
   private readonly onDisposed: Array<() => void> = [];
   private memoryCheckPending = false;
+  private lastMemoryCheck = -Infinity;
 
   private constructor(options: WorkerIsolateOptions) {
     this.options = options;
@@ -447,8 +448,15 @@ export class WorkerIsolate {
     }
   }
 
+  /**
+   * The heap limit is enforced by V8 as code runs; what this adds is ArrayBuffer memory kept
+   * across requests. Throttled: a heap-statistics task per request would cost throughput.
+   */
   private checkMemory(): void {
     if (this.memoryCheckPending || !this.alive) return;
+    const now = performance.now();
+    if (now - this.lastMemoryCheck < MEMORY_CHECK_INTERVAL_MS) return;
+    this.lastMemoryCheck = now;
     this.memoryCheckPending = true;
     this.isolate.getHeapStatistics().then(
       (stats) => {

@@ -31,12 +31,11 @@ export function lockCodeGeneration(global: typeof globalThis): void {
   Object.defineProperty(global, 'Function', {
     value: FunctionPrototype.constructor, writable: true, enumerable: false, configurable: true,
   });
-  Object.defineProperty(global, 'eval', {
-    value: function eval() {
-      refuse();
-    },
-    writable: true, enumerable: false, configurable: true,
-  });
+  const blockedEval = function () {
+    refuse();
+  };
+  Object.defineProperty(blockedEval, 'name', { value: 'eval' });
+  Object.defineProperty(global, 'eval', { value: blockedEval, writable: true, enumerable: false, configurable: true });
 
 }
 
