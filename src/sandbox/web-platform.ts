@@ -1,0 +1,29 @@
+// The Web platform globals of the sandbox, and the two crossings of a request's head: the
+// runtime core (main.ts) installs `webPlatformGlobals` as non-enumerable globals, and
+// dispatch.ts turns each host request into a Request and each Response back into plain values.
+
+import { Headers } from '../api/headers/sandbox.ts';
+import { Request, requestFromHost } from '../api/request/sandbox.ts';
+import { Response, responseToHost, type HostResponse } from '../api/response/sandbox.ts';
+import { URL, URLSearchParams } from '../api/url/sandbox.ts';
+import { TextEncoder, TextDecoder, atob, btoa } from '../api/encoding/sandbox.ts';
+import { Event, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
+import { structuredClone, markNotSerializable } from '../api/structured-clone/sandbox.ts';
+
+export type { BodySource } from '../api/body/sandbox.ts';
+export type { HostResponse } from '../api/response/sandbox.ts';
+export { requestFromHost, responseToHost };
+export { signalAbort } from '../api/events/sandbox.ts';
+
+// HTML §2.7: platform objects without a serialization are a DataCloneError in structuredClone.
+markNotSerializable(Headers, Request, Response, URL, URLSearchParams, TextEncoder, TextDecoder,
+  Event, EventTarget, AbortController);
+
+export const webPlatformGlobals: Record<string, unknown> = {
+  Headers, Request, Response, URL, URLSearchParams, TextEncoder, TextDecoder, atob, btoa,
+  Event, EventTarget, AbortController, AbortSignal, DOMException, structuredClone,
+};
+
+// Keep the documented signatures checked against the implementations.
+void (requestFromHost satisfies (method: string, url: string, headers: string[], body: import('../api/body/sandbox.ts').BodySource | null, signal: AbortSignal) => Request);
+void (responseToHost satisfies (response: Response) => Promise<HostResponse>);
