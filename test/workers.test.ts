@@ -33,14 +33,15 @@ export default {
     }
     if (pathname === '/timers') {
       const order = [];
-      await new Promise((resolve) => {
+      const intervals = new Promise((resolve) => {
         let ticks = 0;
         const interval = setInterval(() => { order.push('interval' + ++ticks); if (ticks === 3) { clearInterval(interval); resolve(); } }, 2);
-        const cancelled = setTimeout(() => order.push('cancelled'), 1);
-        clearTimeout(cancelled);
-        queueMicrotask(() => order.push('microtask'));
-        setTimeout((a, b) => order.push('args ' + a + b), 0, 'x', 'y');
       });
+      const cancelled = setTimeout(() => order.push('cancelled'), 1);
+      clearTimeout(cancelled);
+      queueMicrotask(() => order.push('microtask'));
+      const withArgs = new Promise((resolve) => setTimeout((a, b) => { order.push('args ' + a + b); resolve(); }, 0, 'x', 'y'));
+      await Promise.all([intervals, withArgs, new Promise((resolve) => setTimeout(resolve, 10))]);
       return Response.json(order);
     }
     if (pathname === '/console') {
@@ -88,7 +89,12 @@ test('ctx.waitUntil keeps the isolate working after the response', async () => {
 
 test('timers: setTimeout with arguments, setInterval, clears, queueMicrotask', async () => {
   const response = await served.fetch('background', '/timers');
-  assert.deepEqual(await response.json(), ['microtask', 'args xy', 'interval1', 'interval2', 'interval3']);
+  const order = (await response.json()) as string[];
+  // Host timers of different delays may fire in either order on a loaded machine; what holds
+  // is: the microtask first, every callback once, intervals in sequence, the cleared one never.
+  assert.equal(order[0], 'microtask');
+  assert.deepEqual([...order].sort(), ['args xy', 'interval1', 'interval2', 'interval3', 'microtask']);
+  assert.deepEqual(order.filter((x) => x.startsWith('interval')), ['interval1', 'interval2', 'interval3']);
 });
 
 test("console lines reach the host's log, tagged with the worker and level", async () => {

@@ -42,6 +42,10 @@ interface RequestState {
   waitUntilTimer: NodeJS.Timeout | undefined;
   ended: boolean;
   reading: boolean;
+  /** The host has the response. */
+  responded: boolean;
+  /** The sandbox reported the request's work over (response and waitUntil). */
+  sandboxDone: boolean;
 }
 
 export interface WorkerIsolateOptions {
@@ -225,7 +229,10 @@ export class WorkerIsolate {
       clearTimer: new ivm.Callback((timerId: unknown) => this.clearTimer(timerId), { ignored: true }),
       requestDone: new ivm.Callback((requestId: unknown) => {
         const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
-        if (state) this.endRequest(state);
+        if (!state) return;
+        // The sandbox says so before the host has its response in hand; end after that.
+        if (state.responded) this.endRequest(state);
+        else state.sandboxDone = true;
       }, { ignored: true }),
     };
   }
@@ -329,6 +336,8 @@ export class WorkerIsolate {
       waitUntilTimer: undefined,
       ended: false,
       reading: false,
+      responded: false,
+      sandboxDone: false,
     };
     if (this.inFlight.size === 0) this.lastCpu = this.isolate.cpuTime;
     else this.chargeCpu();
@@ -377,7 +386,10 @@ export class WorkerIsolate {
   }
 
   private afterResponse(state: RequestState): void {
+    state.responded = true;
     if (state.ended) return;
+    this.checkMemory();
+    if (state.sandboxDone) return this.endRequest(state);
     state.waitUntilTimer = setTimeout(() => {
       if (state.ended || !this.alive) return;
       this.log('warn', 'limit', `waitUntil() work was still running ${WAIT_UNTIL_MS / 1000} s after the response and was cancelled.`, { requestId: state.id });
@@ -385,7 +397,6 @@ export class WorkerIsolate {
       this.endRequest(state);
     }, WAIT_UNTIL_MS);
     state.waitUntilTimer.unref();
-    this.checkMemory();
   }
 
   private abortRequest(state: RequestState): void {
