@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serve, moduleWorker, type Served } from './support/serve.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
+import { connect } from 'node:net';
 import { WorkerLoadError } from '../src/runtime/types.ts';
 
 let served: Served;
@@ -49,6 +50,12 @@ export default {
       console.warn('%s is %d years', 'isolet', 1);
       console.error(new Error('logged error'));
       return new Response('logged');
+    }
+    if (pathname === '/hang-until-abort') {
+      console.log('waiting for abort');
+      const reason = await new Promise((resolve) => request.signal.addEventListener('abort', () => resolve(request.signal.reason)));
+      console.log('aborted: ' + reason.name + ' ' + request.signal.aborted);
+      return new Response('too late');
     }
     if (pathname === '/random') {
       const bytes = crypto.getRandomValues(new Uint8Array(32));
@@ -178,4 +185,15 @@ test('a new version serves new requests; in-flight requests finish on the old on
   } finally {
     await runtime.close();
   }
+});
+
+test("a client that disconnects aborts the worker's request.signal", async () => {
+  const port = Number(new URL(served.url).port);
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET /hang-until-abort HTTP/1.1\r\nHost: background.localhost:${port}\r\n\r\n`);
+  await served.waitForLog((e) => e.worker === 'background' && e.message === 'waiting for abort');
+  socket.destroy();
+  const entry = await served.waitForLog((e) => e.worker === 'background' && e.message.startsWith('aborted:'));
+  assert.equal(entry.message, 'aborted: AbortError true');
 });

@@ -399,9 +399,21 @@ export class WorkerIsolate {
     state.waitUntilTimer.unref();
   }
 
+  /**
+   * The client went away: the worker's request.signal fires. Its work may go on (to log, or in
+   * waitUntil) for as long as waitUntil work may after a response, then the request is ended.
+   */
   private abortRequest(state: RequestState): void {
     if (state.ended || !this.alive) return;
     this.entries.abort.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
+    if (!state.waitUntilTimer) {
+      state.waitUntilTimer = setTimeout(() => {
+        if (state.ended || !this.alive) return;
+        this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
+        this.endRequest(state);
+      }, WAIT_UNTIL_MS);
+      state.waitUntilTimer.unref();
+    }
   }
 
   /** A request's work is over: final CPU charge, timers cancelled, summary logged. */
