@@ -24,6 +24,12 @@ export const webPlatformGlobals: Record<string, unknown> = {
   Event, EventTarget, AbortController, AbortSignal, DOMException, structuredClone,
 };
 
+// Bundlers rename classes that clash with globals (esbuild makes DOMException `_DOMException`):
+// tenants see `.name`, in stack traces and in `constructor.name`, so pin it to the global name.
+for (const key of Object.keys(webPlatformGlobals)) {
+  Object.defineProperty(webPlatformGlobals[key] as Function, 'name', { value: key, configurable: true });
+}
+
 // Keep the documented signatures checked against the implementations.
 void (requestFromHost satisfies (method: string, url: string, headers: string[], body: import('../api/body/sandbox.ts').BodySource | null, signal: AbortSignal) => Request);
 void (responseToHost satisfies (response: Response) => Promise<HostResponse>);

@@ -396,6 +396,7 @@ export class AbortController {
   abort(reason?: unknown): void { signalAbort(this.#signal, reason); }
 }
 
-for (const C of [Event, EventTarget, AbortSignal, AbortController]) {
-  Object.defineProperty(C.prototype, Symbol.toStringTag, { value: C.name, configurable: true });
+// Literal names: a bundler may rename the classes (e.g. to _Event).
+for (const [C, name] of [[Event, 'Event'], [EventTarget, 'EventTarget'], [AbortSignal, 'AbortSignal'], [AbortController, 'AbortController']] as const) {
+  Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
 }

@@ -1029,9 +1029,9 @@ export class URL {
   }
 }
 
-for (const C of [URL, URLSearchParams]) {
-  Object.defineProperty(C.prototype, Symbol.toStringTag, { value: C.name, configurable: true });
-}
+// Literal names: a bundler may rename the classes (e.g. to _URL).
+Object.defineProperty(URL.prototype, Symbol.toStringTag, { value: 'URL', configurable: true });
+Object.defineProperty(URLSearchParams.prototype, Symbol.toStringTag, { value: 'URLSearchParams', configurable: true });
 
 /** Parse an absolute URL string (no base): the serialized URL, or null if it is invalid. */
 export function parseAbsoluteURL(input: string): string | null {
