@@ -74,6 +74,7 @@ const errorWorker = moduleWorker(`export default {
     if (pathname === '/not-a-response') return { status: 200 };
     if (pathname === '/undefined') return undefined;
     if (pathname === '/throw-string') throw 'a string';
+    if (pathname === '/error-response') return Response.error();
     return new Response('fine');
   },
 };`);
@@ -187,6 +188,10 @@ test('a handler that returns something other than a Response is a 500 that says 
     const entry = await served.waitForLog((e) => e.worker === 'errors' && e.message.includes(`returned ${what} instead of a Response`));
     assert.equal(entry.level, 'error');
   }
+  const networkError = await served.fetch('errors', '/error-response');
+  assert.equal(networkError.status, 500);
+  await networkError.text();
+  await served.waitForLog((e) => e.worker === 'errors' && e.message.includes('returned Response.error()'));
   const fine = await served.fetch('errors', '/');
   assert.equal(await fine.text(), 'fine');
 });

@@ -181,6 +181,11 @@ export async function dispatch(
         error: `The fetch handler returned ${typeName(response)} instead of a Response: return (or resolve to) a Response object, e.g. \`return new Response('ok')\`.`,
         kind: 'bad-response',
       };
+    } else if ((response as { type?: string }).type === 'error') {
+      result = {
+        error: 'The fetch handler returned Response.error(), a network error, which cannot be sent to a client: return a Response with a status such as 502 instead.',
+        kind: 'bad-response',
+      };
     } else {
       result = await responseToHost(response as never);
     }
