@@ -1,15 +1,14 @@
 // The isolet CLI (bin/isolet.js imports this file under Node 24). It finds the subcommand,
 // parses its flags with node:util parseArgs and runs it. Each subcommand is one file in
 // ./commands/ exporting `command: CliCommand`; adding one means adding that file and one line
-// to COMMANDS. Commands load lazily, so `isolet version` never loads the runtime.
+// to COMMANDS. Commands load lazily (their one-line summaries live here), so `isolet version`
+// and `isolet help` never load the runtime.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 
 /** What a subcommand module exports as `command`. */
 export interface CliCommand {
-  /** One line for the command list in `isolet help`. */
-  summary: string;
   /** The full help text of `isolet <name> --help`, starting with the usage line. */
   usage: string;
   /** Runs the command; resolves to the process exit code. */
@@ -28,11 +27,15 @@ export interface CliContext {
   usageError(message: string): never;
 }
 
-type CommandLoader = () => Promise<{ command: CliCommand }>;
+interface CommandEntry {
+  /** One line for the command list in `isolet help`. */
+  summary: string;
+  load: () => Promise<{ command: CliCommand }>;
+}
 
 /** Subcommands in help order. `help` and `version` are built in below. */
-const COMMANDS: Record<string, CommandLoader> = {
-  dev: () => import('./commands/dev.ts'),
+const COMMANDS: Record<string, CommandEntry> = {
+  dev: { summary: 'Run a worker locally and reload it on change', load: () => import('./commands/dev.ts') },
 };
 
 /** Thrown to stop a command with a usage error (exit 2). */
@@ -55,10 +58,9 @@ function versionText(): string {
   return `isolet ${version()}\nnode ${process.versions.node}\nv8 ${process.versions.v8}\n`;
 }
 
-async function generalUsage(): Promise<string> {
+function generalUsage(): string {
   const lines = ['Usage: isolet <command> [options]', '', 'Commands:'];
-  const rows: [string, string][] = [];
-  for (const [name, load] of Object.entries(COMMANDS)) rows.push([name, (await load()).command.summary]);
+  const rows: [string, string][] = Object.entries(COMMANDS).map(([name, { summary }]) => [name, summary]);
   rows.push(['version', 'Print the isolet, Node.js and V8 versions']);
   rows.push(['help [command]', 'Show help for isolet or for one command']);
   const width = Math.max(...rows.map(([name]) => name.length));
@@ -71,25 +73,25 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
 
   if (name === undefined) {
-    ERR.write(await generalUsage());
+    ERR.write(generalUsage());
     return 2;
   }
   if (name === 'help' || name === '--help' || name === '-h') {
     const topic = rest[0];
     if (topic === undefined) {
-      OUT.write(await generalUsage());
+      OUT.write(generalUsage());
       return 0;
     }
-    const load = COMMANDS[topic];
-    if (load) {
-      OUT.write((await load()).command.usage);
+    const entry = Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic] : undefined;
+    if (entry) {
+      OUT.write((await entry.load()).command.usage);
       return 0;
     }
     if (topic === 'version') {
       OUT.write('Usage: isolet version\n\nPrints the isolet, Node.js and V8 versions.\n');
       return 0;
     }
-    ERR.write(`isolet: unknown command '${topic}'\n\n${await generalUsage()}`);
+    ERR.write(`isolet: unknown command '${topic}'\n\n${generalUsage()}`);
     return 2;
   }
   if (name === 'version' || name === '--version' || name === '-v') {
@@ -101,12 +103,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!load) {
-    ERR.write(`isolet: unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'\n\n${await generalUsage()}`);
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
+    ERR.write(`isolet: unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'\n\n${generalUsage()}`);
     return 2;
   }
-  const { command } = await load();
+  const { command } = await entry.load();
   const cli: CliContext = {
     stdout: OUT,
     stderr: ERR,

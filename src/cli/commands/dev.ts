@@ -25,7 +25,6 @@ Options:
 `;
 
 export const command: CliCommand = {
-  summary: 'Run a worker locally and reload it on change',
   usage: USAGE,
   run,
 };
@@ -79,6 +78,8 @@ class DevSession implements RuntimeFetcher {
 
   /** Set once a version has loaded; until then requests get #problem as a 503. */
   #loaded = false;
+  /** Set after the first build, so later successful ones say they reloaded. */
+  #started = false;
   #problem = 'worker is starting';
   /** Source files of the last build (good or not) whose changes trigger a rebuild. */
   #sources = new Set<string>();
@@ -123,6 +124,14 @@ class DevSession implements RuntimeFetcher {
 
   /** Bundles and loads the entry; on failure prints the problem and keeps the last good version. */
   async reload(): Promise<void> {
+    try {
+      await this.#load();
+    } finally {
+      this.#started = true;
+    }
+  }
+
+  async #load(): Promise<void> {
     const started = performance.now();
     let worker: BundledWorker;
     try {
@@ -148,7 +157,7 @@ class DevSession implements RuntimeFetcher {
       return;
     }
     this.#lastBuildFailed = false;
-    if (this.#loaded) this.#out.write(`reloaded in ${Math.round(performance.now() - started)} ms\n`);
+    if (this.#started) this.#out.write(`reloaded in ${Math.round(performance.now() - started)} ms\n`);
     this.#loaded = true;
   }
 
