@@ -1,0 +1,65 @@
+// runtime.fetch() in a loop, in process, no HTTP: how many requests a second the Runtime
+// alone serves for a warm hello-world worker, with `--concurrency` requests in flight. Splits
+// the HTTP front's share of the cost from the runtime's. Prints one `RESULT {json}` line.
+//
+//   node --no-node-snapshot bench/support/inproc.ts --seconds 3 --concurrency 50
+
+import { Runtime } from '../../src/runtime/runtime.ts';
+import type { RuntimeRequest } from '../../src/runtime/types.ts';
+import { HELLO_WORKER } from './hello.ts';
+
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const seconds = arg('--seconds', 3);
+const concurrency = arg('--concurrency', 50);
+
+const runtime = new Runtime({ log: () => {} });
+await runtime.load('t0', { modules: [{ name: 'worker.js', source: HELLO_WORKER }] });
+const request: RuntimeRequest = {
+  method: 'GET',
+  url: 'http://t0.localhost/',
+  headers: [
+    ['host', 't0.localhost'],
+    ['user-agent', 'bench'],
+  ],
+  body: null,
+};
+
+async function drain(body: Uint8Array | AsyncIterable<Uint8Array> | null): Promise<void> {
+  if (body === null || body instanceof Uint8Array) return;
+  for await (const _ of body);
+}
+
+// Warm-up, then measure.
+for (let i = 0; i < 2000; i++) await drain((await runtime.fetch('t0', request)).body);
+const latencies: number[] = [];
+let requests = 0;
+const start = process.hrtime.bigint();
+const end = start + BigInt(seconds * 1e9);
+const cpuBefore = process.cpuUsage();
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (process.hrtime.bigint() < end) {
+      const t0 = process.hrtime.bigint();
+      const response = await runtime.fetch('t0', request);
+      await drain(response.body);
+      if (response.status !== 200) throw new Error(`status ${response.status}`);
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e3);
+      requests++;
+    }
+  }),
+);
+const durationUs = Number(process.hrtime.bigint() - start) / 1e3;
+const cpu = process.cpuUsage(cpuBefore);
+latencies.sort((a, b) => a - b);
+const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0;
+process.stdout.write(
+  'RESULT ' +
+    JSON.stringify({ requests, duration_us: durationUs, p50_us: pct(50), p99_us: pct(99), cpu_us: cpu.user + cpu.system }) +
+    '\n',
+);
+await runtime.close();
+process.exit(0);

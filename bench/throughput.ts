@@ -1,0 +1,342 @@
+// Warm throughput of a hello-world worker over HTTP, side by side in one run:
+//
+// - isolet: the Runtime behind the HTTP front (bench/support/isolet-server.ts), in its own
+//   process, with 1, 100 and 1,000 active tenants; requests rotate over the tenants by Host.
+// - node:http: a bare hello world on the same Node 24 (bench/support/node-server.ts).
+// - workerd: Cloudflare's runtime serving the same worker from a capnp config.
+//
+// Load: `wrk -t1 -c50 -d5s` with a Lua script that rotates the Host header (the same script
+// for every server, so the load generator costs the same everywhere); a warm-up run per
+// server first, then 3 rounds that alternate between the servers in a rotating order; the
+// median round is quoted. Without wrk a Node load generator (bench/support/load.ts) stands in.
+// Also: runtime.fetch() in process with no HTTP (bench/support/inproc.ts), to split the front's
+// cost from the runtime's, and each server's CPU use while loaded.
+//
+//   node --no-node-snapshot bench/throughput.ts [--seconds 5] [--rounds 3] [--profile DIR] [--write]
+
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { HELLO_WORKER } from './support/hello.ts';
+import {
+  NODE,
+  ROOT,
+  childEnv,
+  fmt,
+  fmtInt,
+  freePort,
+  median,
+  progress,
+  runStandalone,
+  sleep,
+  spawnTracked,
+  stopChild,
+  table,
+  waitForLine,
+  type BenchResult,
+} from './lib.ts';
+
+const TARGET_VS_NODE = 0.4;
+const TARGET_VS_WORKERD = 1.0;
+const CONNECTIONS = 50;
+
+function numberArg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  const value = i >= 0 ? Number(args[i + 1]) : NaN;
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+interface Server {
+  name: string;
+  tenants: number;
+  child: ChildProcess;
+  port: number;
+}
+
+interface LoadResult {
+  requests: number;
+  duration_us: number;
+  errors: number;
+  p50_us: number;
+  p99_us: number;
+  /** CPU the server process used during the run, in cores (1.0 = one core busy all along). */
+  serverCores: number;
+  rps: number;
+}
+
+function hasWrk(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    // wrk --version exits 1 after printing its banner; only a missing binary is ENOENT.
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/** wrk script: requests formatted once per host in init(), rotated per request; a JSON summary at the end. */
+function wrkScript(dir: string, hosts: number, port: number): string {
+  const file = join(dir, `rotate-${hosts}-${port}.lua`);
+  writeFileSync(
+    file,
+    `local hosts = ${hosts}
+local requests = {}
+local counter = 0
+init = function(args)
+  for i = 0, hosts - 1 do
+    requests[i] = wrk.format("GET", "/", { ["Host"] = "t" .. i .. ".localhost:${port}" })
+  end
+end
+request = function()
+  local r = requests[counter % hosts]
+  counter = counter + 1
+  return r
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests":%d,"duration_us":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+`,
+  );
+  return file;
+}
+
+/** utime + stime of a process (all its threads), in seconds. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+async function runLoad(server: Server, hosts: number, seconds: number, dir: string, useWrk: boolean): Promise<LoadResult> {
+  const cpuBefore = cpuSeconds(server.child.pid!);
+  const child = useWrk
+    ? spawnTracked('wrk', [`-t1`, `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', wrkScript(dir, hosts, server.port), `http://127.0.0.1:${server.port}/`])
+    : spawnTracked(NODE, [join(ROOT, 'bench/support/load.ts'), '--port', String(server.port), '--hosts', String(hosts), '--connections', String(CONNECTIONS), '--seconds', String(seconds)], {
+        env: childEnv(),
+      });
+  const match = await waitForLine(child, /RESULT (\{.*\})\n/, (seconds + 30) * 1000);
+  const cpuAfter = cpuSeconds(server.child.pid!);
+  await stopChild(child);
+  const raw = JSON.parse(match[1]!) as Record<string, number>;
+  const errors = Object.entries(raw)
+    .filter(([key]) => key.startsWith('errors_'))
+    .reduce((sum, [, value]) => sum + value, 0);
+  const durationS = raw.duration_us! / 1e6;
+  return {
+    requests: raw.requests!,
+    duration_us: raw.duration_us!,
+    errors,
+    p50_us: raw.p50_us!,
+    p99_us: raw.p99_us!,
+    serverCores: (cpuAfter - cpuBefore) / durationS,
+    rps: raw.requests! / durationS,
+  };
+}
+
+async function startNodeServer(script: string, args: string[], name: string, tenants: number, nodeFlags: string[] = []): Promise<Server> {
+  const child = spawnTracked(NODE, ['--no-node-snapshot', ...nodeFlags, join(ROOT, script), ...args], { env: childEnv() });
+  const match = await waitForLine(child, /listening (\d+)/, 180_000);
+  return { name, tenants, child, port: Number(match[1]) };
+}
+
+function get(port: number, host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+function workerdBinary(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const mod = require('workerd') as { default?: string };
+    return mod.default;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startWorkerd(dir: string): Promise<Server | undefined> {
+  const binary = workerdBinary();
+  if (!binary) return undefined;
+  const port = await freePort();
+  writeFileSync(join(dir, 'worker.js'), HELLO_WORKER + '\n');
+  writeFileSync(
+    join(dir, 'config.capnp'),
+    `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .hello) ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+);
+
+const hello :Workerd.Worker = (
+  modules = [ (name = "worker", esModule = embed "worker.js") ],
+  compatibilityDate = "2024-09-01",
+);
+`,
+  );
+  const child = spawnTracked(binary, ['serve', join(dir, 'config.capnp')], { env: childEnv() });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  child.stdout?.resume();
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}): ${stderr}`);
+    if ((await get(port, 't0.localhost')) === 200) return { name: 'workerd', tenants: 1, child, port };
+    await sleep(50);
+  }
+  throw new Error(`workerd did not answer on ${port}: ${stderr}`);
+}
+
+export async function throughput(args: string[]): Promise<BenchResult> {
+  const seconds = numberArg(args, '--seconds', 5);
+  const rounds = numberArg(args, '--rounds', 3);
+  const profileAt = args.indexOf('--profile');
+  const profileDir = profileAt >= 0 ? args[profileAt + 1] : undefined;
+  const useWrk = !args.includes('--no-wrk') && hasWrk();
+  const tenantCounts = [1, 100, 1000];
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-bench-'));
+  const notes: string[] = [];
+  if (!useWrk) {
+    notes.push('wrk is not installed (`apt-get install -y wrk`): the Node load generator bench/support/load.ts stood in; it costs more CPU per request than wrk, on the same cores as the servers, so absolute numbers are lower and only the ratios mean much.');
+  }
+  progress(`throughput: load generator ${useWrk ? 'wrk' : 'bench/support/load.ts'}`);
+
+  try {
+    progress('throughput: starting servers');
+    const servers: Server[] = [];
+    const profileFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    for (const n of tenantCounts) {
+      servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n)], `isolet`, n, profileFlags));
+    }
+    servers.push(await startNodeServer('bench/support/node-server.ts', [], 'node:http', 1));
+    let workerd: Server | undefined;
+    try {
+      workerd = await startWorkerd(dir);
+    } catch (error) {
+      notes.push(`workerd could not start: ${(error as Error).message.split('\n')[0]}`);
+    }
+    if (workerd) servers.push(workerd);
+    else if (!notes.some((n) => n.startsWith('workerd'))) notes.push('workerd is not installed (`npm install`): skipped.');
+
+    for (const server of servers) {
+      const status = await get(server.port, 't0.localhost');
+      if (status !== 200) throw new Error(`${server.name} (${server.tenants} tenants) answered ${status}`);
+    }
+
+    const results = new Map<Server, LoadResult[]>(servers.map((s) => [s, []]));
+    progress('throughput: warm-up');
+    for (const server of servers) await runLoad(server, server.tenants, Math.min(3, seconds), dir, useWrk);
+    for (let round = 0; round < rounds; round++) {
+      // Rotate the order each round so no server always runs right after the same neighbour.
+      const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
+      for (const server of order) {
+        progress(`throughput: round ${round + 1}/${rounds}: ${server.name} ${server.tenants > 1 || server.name === 'isolet' ? `(${server.tenants} tenants)` : ''}`);
+        results.get(server)!.push(await runLoad(server, server.tenants, seconds, dir, useWrk));
+      }
+    }
+    for (const server of servers) await stopChild(server.child, 5000);
+
+    progress('throughput: runtime.fetch in process');
+    const inprocRuns: { rps: number; p50: number; cores: number }[] = [];
+    for (const concurrency of [1, CONNECTIONS]) {
+      const child = spawnTracked(NODE, ['--no-node-snapshot', join(ROOT, 'bench/support/inproc.ts'), '--seconds', '3', '--concurrency', String(concurrency)], { env: childEnv() });
+      const match = await waitForLine(child, /RESULT (\{.*\})\n/, 60_000);
+      await stopChild(child);
+      const raw = JSON.parse(match[1]!) as Record<string, number>;
+      inprocRuns.push({ rps: raw.requests! / (raw.duration_us! / 1e6), p50: raw.p50_us! / 1000, cores: raw.cpu_us! / raw.duration_us! });
+    }
+
+    // ---- report
+    const summary = servers.map((server) => {
+      const runs = results.get(server)!;
+      const rps = median(runs.map((r) => r.rps));
+      const mid = [...runs].sort((a, b) => a.rps - b.rps)[runs.length >> 1]!;
+      return { server, runs, rps, mid, cores: median(runs.map((r) => r.serverCores)), errors: runs.reduce((s, r) => s + r.errors, 0) };
+    });
+    const nodeRps = summary.find((s) => s.server.name === 'node:http')?.rps ?? NaN;
+    const workerdRps = summary.find((s) => s.server.name === 'workerd')?.rps ?? NaN;
+    const isolet = (n: number) => summary.find((s) => s.server.name === 'isolet' && s.server.tenants === n)!;
+
+    const rows = summary.map((s) => [
+      s.server.name,
+      fmtInt(s.server.tenants),
+      `**${fmtInt(s.rps)}**`,
+      s.runs.map((r) => fmtInt(r.rps)).join(' / '),
+      fmt(s.mid.p50_us / 1000),
+      fmt(s.mid.p99_us / 1000),
+      fmt(s.cores),
+      fmtInt(s.rps / s.cores),
+      s.errors,
+      s.server.name === 'node:http' ? '1' : fmt(s.rps / nodeRps),
+      s.server.name === 'workerd' ? '1' : fmt(s.rps / workerdRps),
+    ]);
+    const markdown = [
+      `\`wrk -t1 -c${CONNECTIONS} -d${seconds}s\`${useWrk ? '' : ' (stand-in: bench/support/load.ts)'} against a hello-world worker on 127.0.0.1, ` +
+        `a warm-up run per server, then ${rounds} alternating rounds; req/s is the median round. ` +
+        'Latency percentiles are from the median round; server CPU is the server process\'s CPU time over the run (all threads; 1.00 = one core). ' +
+        'The load generator and the server share the machine\'s cores.',
+      '',
+      table(
+        ['server', 'active tenants', 'req/s (median)', 'each round', 'p50 ms', 'p99 ms', 'server CPU (cores)', 'req per CPU-second', 'errors', 'vs node:http', 'vs workerd'],
+        rows,
+      ),
+      '',
+      `In process, no HTTP (\`runtime.fetch()\` of a warm hello-world worker, bench/support/inproc.ts): ` +
+        `${fmtInt(inprocRuns[0]!.rps)} req/s one at a time (p50 ${fmt(inprocRuns[0]!.p50 * 1000, 0)} µs, ${fmt(inprocRuns[0]!.cores)} cores), ` +
+        `${fmtInt(inprocRuns[1]!.rps)} req/s with ${CONNECTIONS} in flight (${fmt(inprocRuns[1]!.cores)} cores).`,
+      ...(notes.length ? ['', ...notes.map((n) => `Note: ${n}`)] : []),
+    ].join('\n');
+
+    const one = isolet(1);
+    const thousand = isolet(1000);
+    return {
+      name: 'throughput',
+      title: 'Warm throughput (hello world over HTTP)',
+      markdown,
+      targets: [
+        {
+          name: `isolet / node:http ≥ ${TARGET_VS_NODE}`,
+          met: Number.isFinite(nodeRps) ? one.rps / nodeRps >= TARGET_VS_NODE : undefined,
+          detail:
+            `${fmt(one.rps / nodeRps)} with 1 tenant (${fmtInt(one.rps)} vs ${fmtInt(nodeRps)} req/s), ` +
+            `${fmt(isolet(100).rps / nodeRps)} with 100, ${fmt(thousand.rps / nodeRps)} with 1,000` +
+            (one.rps / nodeRps >= TARGET_VS_NODE ? '.' : `; ${fmt((1 - one.rps / nodeRps / TARGET_VS_NODE) * 100, 0)}% short of the target with 1 tenant.`),
+        },
+        {
+          name: `isolet / workerd ≥ ${TARGET_VS_WORKERD}`,
+          met: Number.isFinite(workerdRps) ? one.rps / workerdRps >= TARGET_VS_WORKERD : undefined,
+          detail: Number.isFinite(workerdRps)
+            ? `${fmt(one.rps / workerdRps)} with 1 tenant (${fmtInt(one.rps)} vs ${fmtInt(workerdRps)} req/s), ` +
+              `${fmt(isolet(100).rps / workerdRps)} with 100, ${fmt(thousand.rps / workerdRps)} with 1,000` +
+              (one.rps / workerdRps >= TARGET_VS_WORKERD ? '.' : `; ${fmt((1 - one.rps / workerdRps / TARGET_VS_WORKERD) * 100, 0)}% short with 1 tenant.`)
+            : 'workerd did not run.',
+        },
+      ],
+      data: {
+        loadGenerator: useWrk ? 'wrk' : 'node',
+        seconds,
+        rounds,
+        servers: summary.map((s) => ({ name: s.server.name, tenants: s.server.tenants, rps: s.rps, runs: s.runs, cores: s.cores })),
+        inproc: inprocRuns,
+      },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) await runStandalone('throughput', throughput);
