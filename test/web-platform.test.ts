@@ -45,10 +45,14 @@ before(async () => {
   context = isolate.createContextSync();
   context.evalSync(result.outputFiles[0].text);
   const jail = context.global;
-  jail.setSync('__toASCII', new ivm.Callback((d: string) => { hostCalls.push(d); return domainToASCII(d); }));
-  jail.setSync('__toUnicode', new ivm.Callback((d: string) => domainToUnicode(d)));
+  // The host's synchronous operations, as src/runtime/host-ops.ts answers them for URL.
+  jail.setSync('__sync', new ivm.Callback((op: string, args: string[]) => {
+    if (op === 'url.domainToASCII') { hostCalls.push(args[0]!); return domainToASCII(args[0]!); }
+    if (op === 'url.domainToUnicode') return domainToUnicode(args[0]!);
+    throw new Error('unexpected host op ' + op);
+  }));
   context.evalSync(`
-    WP.connectHost({ domainToASCII: __toASCII, domainToUnicode: __toUnicode });
+    WP.connectHost({ sync: __sync });
     for (const [name, value] of Object.entries(WP.webPlatformGlobals)) {
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
     }

@@ -6,18 +6,16 @@
 // functions of its own realm. Every argument a Callback receives is hostile and validated.
 
 import ivm from 'isolated-vm';
-import { domainToASCII, domainToUnicode } from 'node:url';
-import { webcrypto } from 'node:crypto';
 import { posix } from 'node:path';
 import type { RuntimeImage } from './runtime-image.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
 import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
 import type { CpuWatchdog } from './cpu-limit.ts';
+import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
 const MAX_LOG_CHARS = 16 * 1024;
-const MAX_RANDOM_BYTES = 65536;
 const MAX_TIMERS = 10_000;
 /** How long waitUntil work may go on after the response, as in Workers. */
 const WAIT_UNTIL_MS = 30_000;
@@ -27,7 +25,8 @@ const MEMORY_CHECK_INTERVAL_MS = 50;
 let nextRequestId = 1;
 
 /** The order in which the host operations reach the sandbox's init (src/sandbox/main.ts). */
-const HOST_OPS = ['log', 'uncaught', 'randomBytes', 'domainToASCII', 'domainToUnicode', 'readBody', 'startTimer', 'clearTimer', 'requestDone'] as const;
+const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async'] as const;
+const MAX_PENDING_CALLS = 10_000;
 
 interface RequestState {
   id: number;
@@ -46,6 +45,10 @@ interface RequestState {
   responded: boolean;
   /** The sandbox reported the request's work over (response and waitUntil). */
   sandboxDone: boolean;
+  /** What host operations see of this request. */
+  handle: OpRequest;
+  /** Aborted when the client leaves or the request's work ends: cancels its host operations. */
+  controller: AbortController;
 }
 
 export interface WorkerIsolateOptions {
@@ -72,7 +75,10 @@ export class WorkerIsolate {
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
   private context!: ivm.Context;
-  private entries!: { dispatch: Entry; fireTimer: Entry; abort: Entry; end: Entry; register: Entry; deliverBody: Entry };
+  private entries!: { dispatch: Entry; fireTimer: Entry; abort: Entry; end: Entry; register: Entry; settle: Entry };
+  /** Per-isolate state of the API host halves (see OpContext.scope). */
+  private readonly scope = new Map<string, unknown>();
+  private pendingCalls = 0;
   private readonly timers = new Map<number, { handle: NodeJS.Timeout; requestId: number }>();
   private readonly options: WorkerIsolateOptions;
   private readonly onDisposed: Array<() => void> = [];
@@ -118,10 +124,10 @@ export class WorkerIsolate {
     const global = this.context.global;
     const api = (await global.get('__isolet', { reference: true })) as ivm.Reference<Record<string, unknown>>;
     const get = (key: string) => api.get(key, { reference: true }) as Promise<Entry>;
-    const [init, register, dispatch, fireTimer, abort, end, deliverBody] = await Promise.all(
-      ['init', 'register', 'dispatch', 'fireTimer', 'abort', 'end', 'deliverBody'].map(get),
+    const [init, register, dispatch, fireTimer, abort, end, settle] = await Promise.all(
+      ['init', 'register', 'dispatch', 'fireTimer', 'abort', 'end', 'settle'].map(get),
     );
-    this.entries = { dispatch: dispatch!, fireTimer: fireTimer!, abort: abort!, end: end!, register: register!, deliverBody: deliverBody! };
+    this.entries = { dispatch: dispatch!, fireTimer: fireTimer!, abort: abort!, end: end!, register: register!, settle: settle! };
     await global.delete('__isolet');
     api.release();
     // Callbacks cross only as direct arguments, so they go positionally, in HOST_OPS order.
@@ -213,18 +219,8 @@ export class WorkerIsolate {
       uncaught: new ivm.Callback((requestId: unknown, text: unknown) => {
         this.logException(typeof requestId === 'number' ? requestId : 0, String(text).slice(0, MAX_LOG_CHARS));
       }, { ignored: true }),
-      randomBytes: new ivm.Callback((length: unknown) => {
-        if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_RANDOM_BYTES) {
-          throw new RangeError(`randomBytes: length must be an integer from 0 to ${MAX_RANDOM_BYTES}`);
-        }
-        // A fresh buffer of exactly `length` bytes: never a slice of a pool, whose other bytes would leak.
-        const bytes = new Uint8Array(length);
-        webcrypto.getRandomValues(bytes);
-        return bytes.buffer;
-      }),
-      domainToASCII: new ivm.Callback((domain: unknown) => (typeof domain === 'string' && domain.length <= 4096 ? domainToASCII(domain) : '')),
-      domainToUnicode: new ivm.Callback((domain: unknown) => (typeof domain === 'string' && domain.length <= 4096 ? domainToUnicode(domain) : '')),
-      readBody: new ivm.Callback((requestId: unknown) => void this.readBody(requestId), { ignored: true }),
+      sync: new ivm.Callback((op: unknown, args: unknown) => this.callSync(op, args)),
+      async: new ivm.Callback((callId: unknown, requestId: unknown, op: unknown, args: unknown) => this.callAsync(callId, requestId, op, args), { ignored: true }),
       startTimer: new ivm.Callback((requestId: unknown, timerId: unknown, delay: unknown) => this.startTimer(requestId, timerId, delay), { ignored: true }),
       clearTimer: new ivm.Callback((timerId: unknown) => this.clearTimer(timerId), { ignored: true }),
       requestDone: new ivm.Callback((requestId: unknown) => {
@@ -259,33 +255,67 @@ export class WorkerIsolate {
     });
   }
 
-  /** Pulls the next chunk of a request body from its source and hands it to the sandbox. */
-  private async readBody(requestId: unknown): Promise<void> {
+  private opContext(requestId: unknown): OpContext {
     const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
-    if (!state || state.reading) return;
-    let chunk: ArrayBuffer | null = null;
-    let error: string | null = null;
-    if (state.body) {
-      state.reading = true;
-      try {
-        const next = await state.body.next();
-        if (next.done) state.body = undefined;
-        else {
-          // Exactly the chunk's bytes: a Buffer may be a view into a larger shared allocation.
-          const view = next.value;
-          chunk = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
-        }
-      } catch (cause) {
-        state.body = undefined;
-        error = `The request body could not be read: ${cause instanceof Error ? cause.message : String(cause)}`;
-      } finally {
-        state.reading = false;
-      }
+    return { worker: this.name, limits: this.limits, request: state?.handle, scope: this.scope };
+  }
+
+  private callSync(op: unknown, args: unknown): unknown {
+    const fn = typeof op === 'string' && Object.hasOwn(syncOps, op) ? syncOps[op] : undefined;
+    if (!fn) throw new TypeError(`Unknown host operation ${JSON.stringify(String(op)).slice(0, 100)}`);
+    return fn(this.opContext(undefined), Array.isArray(args) ? args : []);
+  }
+
+  /** Starts an asynchronous host operation and hands its outcome to the sandbox's settle(). */
+  private callAsync(callId: unknown, requestId: unknown, op: unknown, args: unknown): void {
+    if (typeof callId !== 'number' || !this.alive) return;
+    const fn = typeof op === 'string' && Object.hasOwn(asyncOps, op) ? asyncOps[op] : undefined;
+    const settle = (ok: boolean, value: unknown, errorName: string) => {
+      this.pendingCalls--;
+      if (!this.alive) return;
+      this.entries.settle
+        .apply(undefined, [callId, Date.now(), ok, value, errorName], { arguments: { copy: true } })
+        .catch((error) => this.onIsolateError(error));
+    };
+    this.pendingCalls++;
+    if (!fn) return settle(false, `Unknown host operation ${JSON.stringify(String(op)).slice(0, 100)}`, 'TypeError');
+    if (this.pendingCalls > MAX_PENDING_CALLS) return settle(false, `Too many host operations pending at once (at most ${MAX_PENDING_CALLS}).`, 'RangeError');
+    let promise: Promise<unknown>;
+    try {
+      promise = fn(this.opContext(requestId), Array.isArray(args) ? args : []);
+    } catch (error) {
+      promise = Promise.reject(error);
     }
-    if (state.ended || !this.alive) return;
-    this.entries.deliverBody
-      .apply(undefined, [state.id, Date.now(), chunk, error], { arguments: { copy: true } })
-      .catch((e) => this.onIsolateError(e));
+    promise.then(
+      (value) => settle(true, value, ''),
+      (error: unknown) => {
+        const name = error instanceof Error ? error.name : 'Error';
+        const message = error instanceof Error ? error.message : String(error);
+        settle(false, message, name);
+      },
+    );
+  }
+
+  /** Pulls the next chunk of a request body from its source. */
+  private async readBody(state: RequestState): Promise<ArrayBuffer | null> {
+    if (!state.body || state.ended) return null;
+    if (state.reading) throw new TypeError('The request body is already being read.');
+    state.reading = true;
+    try {
+      const next = await state.body.next();
+      if (next.done) {
+        state.body = undefined;
+        return null;
+      }
+      // Exactly the chunk's bytes: a Buffer may be a view into a larger shared allocation.
+      const view = next.value;
+      return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+    } catch (cause) {
+      state.body = undefined;
+      throw new TypeError(`The request body could not be read: ${cause instanceof Error ? cause.message : String(cause)}`);
+    } finally {
+      state.reading = false;
+    }
   }
 
   private startTimer(requestId: unknown, timerId: unknown, delay: unknown): void {
@@ -338,6 +368,14 @@ export class WorkerIsolate {
       reading: false,
       responded: false,
       sandboxDone: false,
+      handle: undefined as unknown as OpRequest,
+      controller: new AbortController(),
+    };
+    state.handle = {
+      id,
+      signal: state.controller.signal,
+      subrequests: 0,
+      readBody: () => this.readBody(state),
     };
     if (this.inFlight.size === 0) this.lastCpu = this.isolate.cpuTime;
     else this.chargeCpu();
@@ -405,6 +443,7 @@ export class WorkerIsolate {
    */
   private abortRequest(state: RequestState): void {
     if (state.ended || !this.alive) return;
+    state.controller.abort();
     this.entries.abort.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
     if (!state.waitUntilTimer) {
       state.waitUntilTimer = setTimeout(() => {
@@ -421,6 +460,7 @@ export class WorkerIsolate {
     if (state.ended) return;
     if (this.alive) this.chargeCpu();
     state.ended = true;
+    state.controller.abort();
     this.inFlight.delete(state.id);
     if (state.waitUntilTimer) clearTimeout(state.waitUntilTimer);
     if (state.onAbort) state.signal?.removeEventListener('abort', state.onAbort);

@@ -3,7 +3,7 @@
 // comes back into the plain values the host copies out. Every failure becomes a result the
 // host can log and answer with, never an exception that leaks sandbox internals.
 
-import { host } from './host.ts';
+import { host, callAsync, dropRequestCalls } from './host.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
@@ -140,6 +140,7 @@ function settle(requestId: number): void {
   const finish = () => {
     inFlight.delete(requestId);
     dropRequestTimers(requestId);
+    dropRequestCalls(requestId);
     host.requestDone(requestId);
   };
   if (entry.waitUntil.length === 0) return finish();
@@ -197,30 +198,22 @@ export async function dispatch(
   return result;
 }
 
-// Reads of request bodies waiting for the host, by request. One at a time per request: the
-// host pulls its source only when asked, which is what gives uploads their backpressure.
-const pendingReads = new Map<number, { resolve(chunk: Uint8Array | null): void; reject(error: unknown): void }>();
-
+// A request body, pulled from the host one chunk at a time: the host reads its source only when
+// asked, which is what gives uploads their backpressure.
 function bodyFromHost(requestId: number): BodySource {
+  let reading = false;
   return {
-    pull(): Promise<Uint8Array | null> {
-      if (pendingReads.has(requestId)) return Promise.reject(new TypeError('This body is already being read.'));
-      return new Promise((resolve, reject) => {
-        pendingReads.set(requestId, { resolve, reject });
-        host.readBody(requestId);
-      });
+    async pull(): Promise<Uint8Array | null> {
+      if (reading) throw new TypeError('This body is already being read.');
+      reading = true;
+      try {
+        const chunk = await callAsync<ArrayBuffer | null>('body.read', requestId);
+        return chunk === null ? null : new Uint8Array(chunk);
+      } finally {
+        reading = false;
+      }
     },
   } as BodySource;
-}
-
-/** The host's answer to host.readBody: the next chunk, or null at the end, or an error text. */
-export function deliverBody(requestId: number, now: number, chunk: ArrayBuffer | null, error: string | null): void {
-  enterFromHost(requestId, now);
-  const pending = pendingReads.get(requestId);
-  if (!pending) return;
-  pendingReads.delete(requestId);
-  if (error !== null) pending.reject(new TypeError(error));
-  else pending.resolve(chunk === null ? null : new Uint8Array(chunk));
 }
 
 /** The host's timer went off, or it tells of an abort: bring the clock and the context along. */
@@ -241,7 +234,7 @@ export function abortRequest(requestId: number, now: number): void {
 /** The host ended a request's work (e.g. its waitUntil ran too long): forget it here too. */
 export function endRequest(requestId: number): void {
   inFlight.delete(requestId);
-  pendingReads.delete(requestId);
+  dropRequestCalls(requestId);
   dropRequestTimers(requestId);
 }
 

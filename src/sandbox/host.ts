@@ -1,31 +1,89 @@
 // The sandbox's only way out of the isolate. The host fills `host` once, when it sets up a new
 // context (the functions are isolated-vm Callbacks, which arrive here as plain functions of
-// this isolate's realm). Modules import `host` and call through it; nothing puts it, or any
-// of its functions, where tenant code could reach them.
+// this isolate's realm). Modules import `callSync`/`callAsync` (or `host` for the core's own
+// operations); nothing puts `host`, or any of its functions, where tenant code could reach them.
+//
+// The host treats every argument as hostile: even if tenant code took over this runtime, all it
+// could do is ask for what these operations give any worker.
+
+import { advanceClock } from '../api/clock/sandbox.ts';
+import { currentRequestId, enterRequest } from './request-context.ts';
 
 export interface HostOps {
   /** Send one console line to the host's log for this worker. */
   log(level: string, message: string): void;
-  /** Cryptographically strong random bytes from the host. */
-  randomBytes(length: number): ArrayBuffer;
-  /** WHATWG "domain to ASCII" (IDNA / UTS #46) for hosts that are not plain ASCII. */
-  domainToASCII(domain: string): string;
-  /** The reverse, for URL display. */
-  domainToUnicode(domain: string): string;
-  /** Ask for the next chunk of request `requestId`'s body; the host answers with `deliverBody`. */
-  readBody(requestId: number): void;
+  /** An exception nothing caught (in a timer, a waitUntil promise, ...), with its stack. */
+  uncaught(requestId: number, text: string): void;
   /** Start host timer `timerId` for request `requestId`; the host calls back `fireTimer`. */
   startTimer(requestId: number, timerId: number, delayMs: number): void;
   /** Cancel a timer started with startTimer. */
   clearTimer(timerId: number): void;
-  /** An exception nothing caught (in a timer, a waitUntil promise, ...), with its stack. */
-  uncaught(requestId: number, text: string): void;
   /** All of request `requestId`'s work (response and waitUntil) is over. */
   requestDone(requestId: number): void;
+  /** Synchronous host operation `op` (see src/runtime/host-ops.ts for the table). */
+  sync(op: string, args: unknown[]): unknown;
+  /** Start asynchronous host operation `op`; the host answers through `settleCall(callId, ...)`. */
+  async(callId: number, requestId: number, op: string, args: unknown[]): void;
 }
 
 export const host: HostOps = {} as HostOps;
 
 export function connectHost(ops: HostOps): void {
   Object.assign(host, ops);
+}
+
+/** Runs a synchronous host operation. Its errors arrive as errors of this realm. */
+export function callSync<T = unknown>(op: string, ...args: unknown[]): T {
+  return host.sync(op, args) as T;
+}
+
+interface PendingCall {
+  requestId: number;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+const pendingCalls = new Map<number, PendingCall>();
+let nextCallId = 1;
+
+/** Runs an asynchronous host operation on behalf of the current request. */
+export function callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
+  const requestId = currentRequestId();
+  const callId = nextCallId++;
+  return new Promise<T>((resolve, reject) => {
+    pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject });
+    host.async(callId, requestId, op, args);
+  });
+}
+
+const ERROR_TYPES: Record<string, ErrorConstructor> = {
+  Error, TypeError, RangeError, SyntaxError, EvalError, ReferenceError, URIError,
+};
+
+function hostError(name: string, message: string): Error {
+  const Type = ERROR_TYPES[name];
+  if (Type) return new Type(message);
+  const DOMExceptionClass = (globalThis as unknown as { DOMException?: new (m: string, n: string) => Error }).DOMException;
+  if (DOMExceptionClass) return new DOMExceptionClass(message, name);
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+/** The host's answer to an asynchronous operation (an entry point, see main.ts). */
+export function settleCall(callId: number, now: number, ok: boolean, value: unknown, errorName: string): void {
+  const call = pendingCalls.get(callId);
+  if (!call) return;
+  pendingCalls.delete(callId);
+  advanceClock(now);
+  enterRequest(call.requestId);
+  if (ok) call.resolve(value);
+  else call.reject(hostError(errorName, String(value)));
+}
+
+/** A request's work is over: its calls will never be answered. */
+export function dropRequestCalls(requestId: number): void {
+  for (const [callId, call] of pendingCalls) {
+    if (call.requestId === requestId) pendingCalls.delete(callId);
+  }
 }

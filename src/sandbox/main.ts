@@ -4,7 +4,7 @@
 // takes references to them and deletes the global before any tenant code runs.
 'use strict';
 
-import { connectHost, type HostOps } from './host.ts';
+import { connectHost, settleCall, type HostOps } from './host.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { createConsole } from '../api/console/sandbox.ts';
@@ -14,7 +14,6 @@ import { webPlatformGlobals } from './web-platform.ts';
 import {
   abortRequest,
   addServiceWorkerListener,
-  deliverBody,
   dispatch,
   endRequest,
   enterFromHost,
@@ -51,7 +50,7 @@ lockCodeGeneration(globalThis);
 const entryPoints = {
   // Positional, in the order of HOST_OPS in src/runtime/worker-isolate.ts.
   init(...fns: HostOps[keyof HostOps][]): void {
-    const names = ['log', 'uncaught', 'randomBytes', 'domainToASCII', 'domainToUnicode', 'readBody', 'startTimer', 'clearTimer', 'requestDone'] as const;
+    const names = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async'] as const;
     const ops = {} as Record<string, unknown>;
     names.forEach((name, i) => (ops[name] = fns[i]));
     connectHost(ops as unknown as HostOps);
@@ -74,7 +73,7 @@ const entryPoints = {
     }
   },
   abort: abortRequest,
-  deliverBody,
+  settle: settleCall,
   end: endRequest,
 };
 

@@ -1,7 +1,7 @@
 // crypto.getRandomValues and crypto.randomUUID. Randomness comes from the host's CSPRNG, never
 // from the isolate's Math.random state. crypto.subtle arrives with the Web platform issue.
 
-import { host } from '../../sandbox/host.ts';
+import { callSync } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 
 const MAX_BYTES = 65536;
@@ -29,7 +29,7 @@ function getRandomValues<T>(array: T): T {
   }
   requireRequestContext('crypto.getRandomValues()');
   if (array.byteLength > 0) {
-    const bytes = new Uint8Array(host.randomBytes(array.byteLength));
+    const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', array.byteLength));
     new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(bytes);
   }
   return array;

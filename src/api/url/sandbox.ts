@@ -10,7 +10,7 @@
 // the host (Node's url.domainToASCII, which is ada, the engine workerd uses), so no Unicode
 // tables live in the isolate.
 
-import { host } from '../../sandbox/host.ts';
+import { callSync } from '../../sandbox/host.ts';
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -140,10 +140,10 @@ function domainToASCII(domain: string): string | null {
   if (ascii) {
     result = domain.toLowerCase();
     if (result.startsWith('xn--') || result.includes('.xn--')) {
-      result = host.domainToASCII(result);
+      result = callSync<string>('url.domainToASCII', result);
     }
   } else {
-    result = host.domainToASCII(domain);
+    result = callSync<string>('url.domainToASCII', domain);
   }
   // Node returns '' for failure; the spec also fails on an empty result.
   return result === '' ? null : result;

@@ -1,0 +1,78 @@
+// The table of host operations the sandbox may call (src/sandbox/host.ts: callSync/callAsync).
+// Each Web API keeps its host half next to its sandbox half (src/api/<name>/host.ts) and is
+// listed here once. Operations receive their arguments as copies made by isolated-vm and must
+// validate every one of them: they come from code a tenant can reach.
+
+import { webcrypto } from 'node:crypto';
+import type { WorkerLimits } from './types.ts';
+import { urlHostOps } from '../api/url/host.ts';
+
+/** What an operation knows about who is calling. */
+export interface OpContext {
+  /** The worker's name. */
+  readonly worker: string;
+  readonly limits: WorkerLimits;
+  /** The request the call belongs to, when it belongs to one in flight. */
+  readonly request: OpRequest | undefined;
+  /**
+   * State an API keeps per isolate (e.g. the keys crypto.subtle made), by API name. Dropped
+   * with the isolate, so nothing of one isolate is reachable from another.
+   */
+  readonly scope: Map<string, unknown>;
+}
+
+export interface OpRequest {
+  readonly id: number;
+  /** Aborted when the client goes away or the request's work ends. */
+  readonly signal: AbortSignal;
+  /** Outbound requests made so far (the subrequest limit counts them). */
+  subrequests: number;
+  /** Next chunk of the request's body, or null at its end. */
+  readBody(): Promise<ArrayBuffer | null>;
+}
+
+export type SyncOp = (ctx: OpContext, args: unknown[]) => unknown;
+export type AsyncOp = (ctx: OpContext, args: unknown[]) => Promise<unknown>;
+
+/** An error whose name reaches the sandbox as the error's type (TypeError, a DOMException name, ...). */
+export class OpError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+const MAX_RANDOM_BYTES = 65536;
+const MAX_DOMAIN = 4096;
+
+function domain(args: unknown[]): string | undefined {
+  const value = args[0];
+  return typeof value === 'string' && value.length <= MAX_DOMAIN ? value : undefined;
+}
+
+export const syncOps: Record<string, SyncOp> = {
+  'crypto.randomBytes': (_ctx, [length]) => {
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_RANDOM_BYTES) {
+      throw new OpError('RangeError', `randomBytes: length must be an integer from 0 to ${MAX_RANDOM_BYTES}`);
+    }
+    // A fresh buffer of exactly `length` bytes: never a slice of a pool, whose other bytes would leak.
+    const bytes = new Uint8Array(length);
+    webcrypto.getRandomValues(bytes);
+    return bytes.buffer;
+  },
+  'url.domainToASCII': (_ctx, args) => {
+    const d = domain(args);
+    return d === undefined ? '' : urlHostOps.domainToASCII(d);
+  },
+  'url.domainToUnicode': (_ctx, args) => {
+    const d = domain(args);
+    return d === undefined ? '' : urlHostOps.domainToUnicode(d);
+  },
+};
+
+export const asyncOps: Record<string, AsyncOp> = {
+  'body.read': (ctx) => {
+    if (!ctx.request) return Promise.resolve(null);
+    return ctx.request.readBody();
+  },
+};
