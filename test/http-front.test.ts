@@ -395,6 +395,26 @@ describe('HTTP front (fake runtime)', () => {
     assert.equal(runtime.calls[0]!.request.url, 'http://example.com/p?q=1');
   });
 
+  test('the router gets the validated Host next to the request', async () => {
+    reset();
+    const hosts: string[] = [];
+    const routed = createHttpFront(runtime, {
+      worker: (_req, host) => {
+        hosts.push(host);
+        return 'tenant';
+      },
+    });
+    routed.listen(0, '127.0.0.1');
+    await once(routed, 'listening');
+    try {
+      await raw((routed.address() as AddressInfo).port, 'GET / HTTP/1.1\r\nHost: shop.example:81\r\nConnection: close\r\n\r\n');
+      assert.deepEqual(hosts, ['shop.example:81']);
+    } finally {
+      routed.closeAllConnections();
+      routed.close();
+    }
+  });
+
   test('a router that throws is a logged 500', async () => {
     reset();
     const throwing = createHttpFront(runtime, {
@@ -412,6 +432,98 @@ describe('HTTP front (fake runtime)', () => {
     } finally {
       throwing.closeAllConnections();
       throwing.close();
+    }
+  });
+});
+
+describe('HTTP front + Runtime (end to end)', () => {
+  // Imported here, not at the top, so the fake-runtime tests above run even while the runtime
+  // does not load.
+  let runtime: import('../src/runtime/runtime.ts').Runtime;
+  let server: ReturnType<typeof createHttpFront>;
+  let base = '';
+
+  const WORKER = `
+    export default {
+      async fetch(request) {
+        const url = new URL(request.url);
+        if (url.pathname === '/echo') {
+          return new Response(request.body, { status: 201, statusText: 'Echoed' });
+        }
+        if (url.pathname === '/cookies') {
+          const headers = new Headers();
+          headers.append('set-cookie', 'a=1');
+          headers.append('set-cookie', 'b=2');
+          return new Response('cookies', { headers });
+        }
+        if (url.pathname === '/stream') {
+          const encoder = new TextEncoder();
+          let i = 0;
+          return new Response(new ReadableStream({
+            pull(controller) {
+              if (i === 3) controller.close();
+              else controller.enqueue(encoder.encode('chunk' + i++ + ';'));
+            },
+          }));
+        }
+        const seen = [];
+        for (const [name, value] of request.headers) seen.push(name + '=' + value);
+        return Response.json({ method: request.method, url: request.url, headers: seen });
+      },
+    };
+  `;
+
+  before(async () => {
+    const { Runtime } = await import('../src/runtime/runtime.ts');
+    runtime = new Runtime({ log: () => {} });
+    await runtime.load('e2e', { modules: [{ name: 'worker.js', source: WORKER }], main: 'worker.js' });
+    server = createHttpFront(runtime, { worker: () => 'e2e', log: () => {} });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    await runtime?.close();
+  });
+
+  test('the worker sees the method, the absolute URL and the headers', async () => {
+    const res = await get(Number(new URL(base).port), '/path?x=1', { headers: { 'X-Thing': 'yes' } });
+    assert.equal(res.status, 200);
+    const seen = JSON.parse(res.body) as { method: string; url: string; headers: string[] };
+    assert.equal(seen.method, 'GET');
+    assert.equal(seen.url, `${base}/path?x=1`);
+    assert.ok(seen.headers.includes('x-thing=yes'));
+  });
+
+  test('a request body streams through the worker and back', async () => {
+    const res = await get(Number(new URL(base).port), '/echo', { method: 'POST', body: 'round trip' });
+    assert.equal(res.status, 201);
+    assert.equal(res.statusMessage, 'Echoed');
+    assert.equal(res.body, 'round trip');
+  });
+
+  test('several set-cookie headers arrive separately', async () => {
+    const res = await get(Number(new URL(base).port), '/cookies');
+    assert.deepEqual(res.headers['set-cookie'], ['a=1', 'b=2']);
+  });
+
+  test('a streamed response arrives whole', async () => {
+    const res = await get(Number(new URL(base).port), '/stream');
+    assert.equal(res.body, 'chunk0;chunk1;chunk2;');
+  });
+
+  test('an unknown worker name is a 404', async () => {
+    const other = createHttpFront(runtime, { worker: () => 'not-loaded', log: () => {} });
+    other.listen(0, '127.0.0.1');
+    await once(other, 'listening');
+    try {
+      const res = await get((other.address() as AddressInfo).port, '/');
+      assert.equal(res.status, 404);
+    } finally {
+      other.closeAllConnections();
+      other.close();
     }
   });
 });

@@ -30,8 +30,12 @@ export interface FrontLogEntry {
 }
 
 export interface HttpFrontOptions {
-  /** Picks the worker that serves a request (usually by Host and path); undefined is a 404. */
-  worker: (req: IncomingMessage) => string | undefined;
+  /**
+   * Picks the worker that serves a request; undefined is a 404. `host` is the request's
+   * validated Host ("name[:port]"), handed over so that routing by host need not build
+   * `req.headers` (a lazily made object) on the hot path.
+   */
+  worker: (req: IncomingMessage, host: string) => string | undefined;
   /** Where the front's own log lines go (default: JSON lines on stderr). */
   log?: (entry: FrontLogEntry) => void;
   /** Passed to http.createServer (timeouts, header size, ...). */
@@ -76,7 +80,7 @@ const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-
 
 class HttpFront {
   readonly #runtime: RuntimeFetcher;
-  readonly #route: (req: IncomingMessage) => string | undefined;
+  readonly #route: (req: IncomingMessage, host: string) => string | undefined;
   readonly #log: (entry: FrontLogEntry) => void;
 
   constructor(runtime: RuntimeFetcher, options: HttpFrontOptions) {
@@ -132,7 +136,7 @@ class HttpFront {
 
     let name: string | undefined;
     try {
-      name = this.#route(req);
+      name = this.#route(req, host);
     } catch (error) {
       this.#fail(req, res, undefined, 'the worker router threw', error);
       return;
