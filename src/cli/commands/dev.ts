@@ -101,14 +101,19 @@ class DevSession implements RuntimeFetcher {
   }
 
   /** RuntimeFetcher for the front: the worker, or why there is none yet. */
-  fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
-    if (this.#loaded) return this.#runtime.fetch(name, request);
-    return Promise.resolve({
+  async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    if (this.#loaded) {
+      const response = await this.#runtime.fetch(name, request);
+      const url = new URL(request.url);
+      this.#err.write(`[${name}] ${request.method} ${url.pathname}${url.search} ${response.status}\n`);
+      return response;
+    }
+    return {
       status: 503,
       statusText: 'Service Unavailable',
       headers: [['content-type', 'text/plain; charset=utf-8']],
       body: new TextEncoder().encode(this.#problem + '\n'),
-    });
+    };
   }
 
   async listen(port: number, ip: string): Promise<void> {
@@ -239,10 +244,7 @@ class DevSession implements RuntimeFetcher {
     if (entry.type === 'console') {
       line = entry.level === 'log' || entry.level === 'info' ? entry.message : `${entry.level}: ${entry.message}`;
     } else if (entry.type === 'request') {
-      const status = typeof entry.status === 'number' ? entry.status : '-';
-      const cpu = typeof entry.cpuMs === 'number' ? `, cpu ${entry.cpuMs} ms` : '';
-      const wall = typeof entry.wallMs === 'number' ? `, wall ${entry.wallMs} ms` : '';
-      line = `request ${status}${cpu}${wall}`;
+      return; // fetch() above prints each request with its method and path
     } else {
       line = `${entry.type}: ${entry.message}`;
     }
