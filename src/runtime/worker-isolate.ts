@@ -30,6 +30,8 @@ const MAX_PENDING_CALLS = 10_000;
 
 interface RequestState {
   id: number;
+  method: string;
+  url: string;
   /** CPU charged to this request, in nanoseconds. */
   cpuNs: number;
   startWall: number;
@@ -356,6 +358,8 @@ export class WorkerIsolate {
     const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
     const state: RequestState = {
       id,
+      method: request.method,
+      url: request.url,
       cpuNs: 0,
       startWall: performance.now(),
       status: 0,
@@ -471,8 +475,10 @@ export class WorkerIsolate {
     }
     if (state.body?.return) state.body.return().catch(() => {});
     if (this.inFlight.size === 0 && this.loadingCpuNs === undefined) this.options.watchdog.unwatch(this);
-    this.log('info', 'request', 'request finished', {
+    this.log('info', 'request', `${state.method} ${state.url} ${state.status}`, {
       requestId: state.id,
+      method: state.method,
+      url: state.url,
       status: state.status,
       cpuMs: Math.round(state.cpuNs / 1e4) / 100,
       wallMs: Math.round((performance.now() - state.startWall) * 100) / 100,
