@@ -36,6 +36,13 @@ interface CommandEntry {
 /** Subcommands in help order. `help` and `version` are built in below. */
 const COMMANDS: Record<string, CommandEntry> = {
   dev: { summary: 'Run a worker locally and reload it on change', load: () => import('./commands/dev.ts') },
+  deploy: { summary: 'Bundle a worker and upload it as a new version', load: () => import('./commands/deploy.ts') },
+  list: { summary: 'List the workers on the server', load: () => import('./commands/list.ts') },
+  versions: { summary: "List a worker's versions", load: () => import('./commands/versions.ts') },
+  rollback: { summary: 'Serve an earlier version of a worker again', load: () => import('./commands/rollback.ts') },
+  delete: { summary: 'Delete a worker with its versions, routes and secrets', load: () => import('./commands/delete.ts') },
+  secret: { summary: "Set, list or delete a worker's secrets", load: () => import('./commands/secret.ts') },
+  tail: { summary: "Stream a worker's logs as they happen", load: () => import('./commands/tail.ts') },
 };
 
 /** Thrown to stop a command with a usage error (exit 2). */

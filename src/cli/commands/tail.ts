@@ -1,0 +1,92 @@
+// `isolet tail <name>`: a worker's logs as they happen (console, exceptions, limits, one line
+// per request), until Ctrl-C.
+
+import type { CliCommand, CliContext } from '../main.ts';
+import type { WorkerLogEntry } from '../../runtime/types.ts';
+import { API_OPTIONS, API_OPTIONS_HELP, EXIT, EXIT_CODES_HELP, clientFrom, runApiCommand } from '../api-client.ts';
+
+const USAGE = `Usage: isolet tail <name> [--api URL] [--token TOKEN] [--json]
+
+Streams the logs of worker <name> as they happen: its console output, uncaught exceptions,
+limits it hit, and one line per request, e.g.
+  12:00:01.234  info   GET /path 200 cpu 0.3 ms wall 1.2 ms
+With --json every entry is printed as it came, one JSON object per line (NDJSON).
+Ctrl-C ends it (exit 0).
+
+Options:
+${API_OPTIONS_HELP}
+
+${EXIT_CODES_HELP}
+`;
+
+export const command: CliCommand = { usage: USAGE, run };
+
+async function run(_argv: string[], cli: CliContext): Promise<number> {
+  const { values, positionals } = cli.parseArgs({ options: { ...API_OPTIONS }, allowPositionals: true });
+  if (positionals.length === 0) cli.usageError('missing <name>, the worker whose logs to show');
+  if (positionals.length > 1) cli.usageError(`unexpected argument '${positionals[1]}'`);
+  const name = positionals[0]!;
+
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await runApiCommand(cli, 'tail', async () => {
+      const entries = clientFrom(values).tail(name, stop.signal);
+      for await (const entry of entries) {
+        cli.stdout.write(values.json ? JSON.stringify(entry) + '\n' : formatEntry(entry) + '\n');
+      }
+      if (stop.signal.aborted) return EXIT.ok;
+      cli.stderr.write(`isolet tail: the server ended the log stream of ${name}\n`);
+      return EXIT.ok;
+    });
+  } catch (error) {
+    if (stop.signal.aborted) return EXIT.ok;
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** One entry as a line: local time, level, and the message (requests with method, path, status, CPU and wall time). */
+export function formatEntry(entry: WorkerLogEntry): string {
+  const time = formatTime(entry.time);
+  const level = String(entry.level ?? 'log').padEnd(5);
+  let message: string;
+  if (entry.type === 'request') {
+    const method = typeof entry.method === 'string' ? entry.method : '';
+    const path = typeof entry.url === 'string' ? pathOf(entry.url) : '';
+    const parts = method !== '' ? [`${method} ${path} ${entry.status ?? ''}`.trimEnd()] : [entry.message];
+    if (typeof entry.cpuMs === 'number') parts.push(`cpu ${entry.cpuMs} ms`);
+    if (typeof entry.wallMs === 'number') parts.push(`wall ${entry.wallMs} ms`);
+    message = parts.join(' ');
+  } else if (entry.type === 'console' || entry.type === undefined) {
+    message = entry.message;
+  } else {
+    message = `${entry.type}: ${entry.message}`;
+  }
+  return `${time}  ${level}  ${message}`;
+}
+
+function pathOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return url;
+  }
+}
+
+/** `HH:MM:SS.mmm` in local time for a timestamp of today, else the full ISO time. */
+function formatTime(iso: unknown): string {
+  if (typeof iso !== 'string') return '-';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  const clock = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+  const now = new Date();
+  if (date.toDateString() === now.toDateString()) return clock;
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${clock}`;
+}
