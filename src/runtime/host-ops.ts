@@ -6,6 +6,7 @@
 import { webcrypto } from 'node:crypto';
 import type { WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
+import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
 
 /** What an operation knows about who is calling. */
 export interface OpContext {
@@ -68,6 +69,7 @@ export const syncOps: Record<string, SyncOp> = {
     const d = domain(args);
     return d === undefined ? '' : urlHostOps.domainToUnicode(d);
   },
+  ...cryptoSyncOps,
 };
 
 export const asyncOps: Record<string, AsyncOp> = {
@@ -75,4 +77,5 @@ export const asyncOps: Record<string, AsyncOp> = {
     if (!ctx.request) return Promise.resolve(null);
     return ctx.request.readBody();
   },
+  ...cryptoAsyncOps,
 };
