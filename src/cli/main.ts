@@ -36,6 +36,7 @@ interface CommandEntry {
 /** Subcommands in help order. `help` and `version` are built in below. */
 const COMMANDS: Record<string, CommandEntry> = {
   dev: { summary: 'Run a worker locally and reload it on change', load: () => import('./commands/dev.ts') },
+  serve: { summary: 'Serve deployed workers and the admin API', load: () => import('./commands/serve.ts') },
   deploy: { summary: 'Bundle a worker and upload it as a new version', load: () => import('./commands/deploy.ts') },
   list: { summary: 'List the workers on the server', load: () => import('./commands/list.ts') },
   versions: { summary: "List a worker's versions", load: () => import('./commands/versions.ts') },

@@ -1,0 +1,87 @@
+// `isolet serve`: the data plane and the admin API over a data directory. Runs until SIGTERM
+// or SIGINT, then shuts down gracefully (requests in flight finish) and exits 0.
+
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import type { CliCommand, CliContext } from '../main.ts';
+import { startServer } from '../../server/server.ts';
+import { DEFAULT_MAX_SCRIPT_BYTES } from '../../server/deployment.ts';
+
+const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
+                    [--data ./.isolet] [--domain localhost] [--max-script-mb 10]
+
+Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
+(<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
+--admin-ip:--admin-port. State lives in --data: isolet.db (SQLite), secrets.key and
+admin-token (unless ISOLET_SECRETS_KEY and ISOLET_ADMIN_TOKEN are set).
+
+Options:
+  -p, --port <port>          Data plane port (default 8787; 0 picks a free one)
+      --ip <address>         Data plane address (default 127.0.0.1)
+      --admin-port <port>    Admin API port (default 8788; 0 picks a free one)
+      --admin-ip <address>   Admin API address (default 127.0.0.1; keep it private)
+      --data <dir>           Data directory (default ./.isolet)
+      --domain <domain>      Workers answer on <worker>.<domain> (default localhost)
+      --max-script-mb <MB>   Most code one version may have (default ${DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024})
+  -h, --help                 Show this help
+
+Environment:
+  ISOLET_ADMIN_TOKEN   the operator's token (default: made at first start in <data>/admin-token)
+  ISOLET_SECRETS_KEY   base64 of 32 bytes that encrypts secrets (default: <data>/secrets.key)
+`;
+
+export const command: CliCommand = {
+  usage: USAGE,
+  run,
+};
+
+async function run(_argv: string[], cli: CliContext): Promise<number> {
+  const { values } = cli.parseArgs({
+    options: {
+      port: { type: 'string', short: 'p', default: '8787' },
+      ip: { type: 'string', default: '127.0.0.1' },
+      'admin-port': { type: 'string', default: '8788' },
+      'admin-ip': { type: 'string', default: '127.0.0.1' },
+      data: { type: 'string', default: './.isolet' },
+      domain: { type: 'string', default: 'localhost' },
+      'max-script-mb': { type: 'string', default: String(DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024) },
+    },
+  });
+  const port = parsePort('--port', values.port, cli);
+  const adminPort = parsePort('--admin-port', values['admin-port'], cli);
+  const maxMb = Number(values['max-script-mb']);
+  if (!Number.isFinite(maxMb) || maxMb <= 0) cli.usageError(`--max-script-mb must be a positive number, not '${values['max-script-mb']}'`);
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(values.domain)) cli.usageError(`--domain must be a domain name, not '${values.domain}'`);
+
+  // Signals that arrive while starting still stop the server once it is up.
+  const stop = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
+  let server;
+  try {
+    server = await startServer({
+      dataDir: resolve(values.data),
+      port,
+      ip: values.ip,
+      adminPort,
+      adminIp: values['admin-ip'],
+      domain: values.domain,
+      maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    cli.stderr.write(`isolet serve: ${message}\n`);
+    return 1;
+  }
+  if (server.adminTokenCreated) cli.stdout.write(`admin token written to ${server.adminTokenSource} (mode 0600)\n`);
+  else cli.stdout.write(`admin token from ${server.adminTokenSource}\n`);
+  cli.stdout.write(`listening on ${server.url}\n`);
+  cli.stdout.write(`admin API on ${server.adminUrl}\n`);
+  await stop;
+  await server.close();
+  return 0;
+}
+
+function parsePort(flag: string, text: string, cli: CliContext): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) cli.usageError(`${flag} must be a number from 0 to 65535, not '${text}'`);
+  return port;
+}

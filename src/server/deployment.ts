@@ -1,0 +1,171 @@
+// What a deployment (`PUT /v1/workers/:name`) may hold, checked before any code runs: the
+// shape of the body, names, limits, routes and size. Everything here is a 400 (or a 413 for
+// size) whose message says what to change.
+
+import { DEFAULT_LIMITS, type JsonValue, type WorkerLimits, type WorkerModule } from '../runtime/types.ts';
+import type { WorkerContent } from '../store/store.ts';
+import { ApiError } from './api-error.ts';
+import { parseRoutePattern } from './routes.ts';
+
+/** Worker names are DNS labels (they are hosts: `<worker>.<domain>`), in lowercase. */
+export const WORKER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const ACCOUNT_NAME = /^[a-z0-9]([a-z0-9-_]{0,61}[a-z0-9])?$/;
+/** Secret names are what the worker reads as `env.NAME`. */
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+export const DEFAULT_MAX_SCRIPT_BYTES = 10 * 1024 * 1024;
+
+/** The most a deployment may ask for; operators can change these. */
+export const DEFAULT_LIMIT_CAPS: WorkerLimits = Object.freeze({
+  cpuMs: 30_000,
+  startupCpuMs: 10_000,
+  memoryMb: 512,
+  subrequests: 1000,
+});
+
+export interface DeploymentRules {
+  /** The platform domain: routes may not claim hosts under it. */
+  domain: string;
+  /** Most bytes of code (all modules, or the script) one version may have. */
+  maxScriptBytes: number;
+  limitCaps: WorkerLimits;
+}
+
+export interface ParsedDeployment {
+  content: WorkerContent;
+  /** Normalized route patterns; undefined when the deployment did not say (keep the current ones). */
+  routes: string[] | undefined;
+  message: string;
+}
+
+const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'message']);
+const MAX_MODULES = 1000;
+const MAX_ROUTES = 100;
+const MAX_MESSAGE = 1000;
+const MAX_VARS_BYTES = 1024 * 1024;
+
+export function checkWorkerName(name: string): void {
+  if (!WORKER_NAME.test(name)) {
+    throw new ApiError(
+      'invalid',
+      `Invalid worker name '${name}': use 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit (it becomes the host '<name>.<domain>').`,
+    );
+  }
+}
+
+export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDeployment {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError('invalid', 'The deployment must be a JSON object with `modules` (and `main`) or `script`.');
+  }
+  const input = body as Record<string, unknown>;
+  for (const key of Object.keys(input)) {
+    if (!FIELDS.has(key)) throw new ApiError('invalid', `Unknown field '${key}' in the deployment: the fields are ${[...FIELDS].join(', ')}.`);
+  }
+  const content: WorkerContent = {};
+  let bytes = 0;
+
+  const hasModules = input.modules !== undefined;
+  const hasScript = input.script !== undefined;
+  if (hasModules === hasScript) {
+    throw new ApiError('invalid', 'Give either `modules` (ES modules, with `main`) or `script` (service-worker syntax), not both or neither.');
+  }
+  if (hasModules) {
+    if (!Array.isArray(input.modules) || input.modules.length === 0 || input.modules.length > MAX_MODULES) {
+      throw new ApiError('invalid', `\`modules\` must be a list of 1 to ${MAX_MODULES} {"name", "source"} objects.`);
+    }
+    const modules: WorkerModule[] = [];
+    for (const [index, mod] of (input.modules as unknown[]).entries()) {
+      const { name, source } = (mod ?? {}) as Record<string, unknown>;
+      if (typeof name !== 'string' || name.length === 0 || name.length > 256 || typeof source !== 'string') {
+        throw new ApiError('invalid', `modules[${index}] must be {"name": "<path, e.g. worker.js>", "source": "<JavaScript>"}.`);
+      }
+      bytes += Buffer.byteLength(source);
+      modules.push({ name, source });
+    }
+    content.modules = modules;
+    if (input.main !== undefined) {
+      if (typeof input.main !== 'string' || !modules.some((m) => m.name === input.main)) {
+        throw new ApiError('invalid', `\`main\` must be the name of one of the modules (${modules.map((m) => m.name).join(', ')}).`);
+      }
+      content.main = input.main;
+    }
+  } else {
+    if (typeof input.script !== 'string') throw new ApiError('invalid', '`script` must be a string of JavaScript.');
+    if (input.main !== undefined) throw new ApiError('invalid', '`main` goes with `modules`, not with `script`.');
+    bytes += Buffer.byteLength(input.script);
+    content.script = input.script;
+  }
+  if (bytes > rules.maxScriptBytes) {
+    throw new ApiError(
+      'too_large',
+      `The worker's code is ${bytes} bytes, over the limit of ${rules.maxScriptBytes}: make it smaller (minify, drop unused dependencies).`,
+    );
+  }
+
+  if (input.vars !== undefined) {
+    if (input.vars === null || typeof input.vars !== 'object' || Array.isArray(input.vars)) {
+      throw new ApiError('invalid', '`vars` must be an object of names to text or JSON values.');
+    }
+    for (const name of Object.keys(input.vars)) {
+      if (!SECRET_NAME.test(name)) throw new ApiError('invalid', `Invalid var name '${name}': use letters, digits and '_', not starting with a digit.`);
+    }
+    if (Buffer.byteLength(JSON.stringify(input.vars)) > MAX_VARS_BYTES) {
+      throw new ApiError('too_large', `\`vars\` is over ${MAX_VARS_BYTES} bytes of JSON: keep large data out of vars.`);
+    }
+    content.vars = input.vars as Record<string, JsonValue>;
+  }
+
+  if (input.limits !== undefined) content.limits = parseLimits(input.limits, rules.limitCaps);
+
+  if (input.compatibilityDate !== undefined) {
+    if (typeof input.compatibilityDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(input.compatibilityDate) || Number.isNaN(Date.parse(input.compatibilityDate))) {
+      throw new ApiError('invalid', '`compatibilityDate` must be a date as YYYY-MM-DD, e.g. "2024-09-01".');
+    }
+    content.compatibilityDate = input.compatibilityDate;
+  }
+
+  let routes: string[] | undefined;
+  if (input.routes !== undefined) {
+    if (!Array.isArray(input.routes) || input.routes.length > MAX_ROUTES) {
+      throw new ApiError('invalid', `\`routes\` must be a list of at most ${MAX_ROUTES} patterns such as "api.example.com/v1/*".`);
+    }
+    const seen = new Set<string>();
+    for (const text of input.routes as unknown[]) {
+      let pattern: string;
+      try {
+        pattern = parseRoutePattern(text as string, rules.domain).pattern;
+      } catch (error) {
+        throw new ApiError('invalid', (error as Error).message);
+      }
+      seen.add(pattern);
+    }
+    routes = [...seen].sort();
+  }
+
+  let message = '';
+  if (input.message !== undefined) {
+    if (typeof input.message !== 'string' || input.message.length > MAX_MESSAGE) {
+      throw new ApiError('invalid', `\`message\` must be text of at most ${MAX_MESSAGE} characters.`);
+    }
+    message = input.message;
+  }
+  return { content, routes, message };
+}
+
+function parseLimits(value: unknown, caps: WorkerLimits): Partial<WorkerLimits> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ApiError('invalid', `\`limits\` must be an object with any of ${Object.keys(DEFAULT_LIMITS).join(', ')}.`);
+  }
+  const limits: Partial<WorkerLimits> = {};
+  for (const [key, limit] of Object.entries(value)) {
+    if (!Object.hasOwn(DEFAULT_LIMITS, key)) {
+      throw new ApiError('invalid', `Unknown limit '${key}': the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}.`);
+    }
+    const cap = caps[key as keyof WorkerLimits];
+    if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0 || limit > cap) {
+      throw new ApiError('invalid', `Invalid limit ${key}: ${JSON.stringify(limit)}; it must be a number above 0 and at most ${cap}.`);
+    }
+    limits[key as keyof WorkerLimits] = limit;
+  }
+  return limits;
+}

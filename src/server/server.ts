@@ -1,0 +1,201 @@
+// `isolet serve` as a library: the data plane (tenant traffic, routed by Host and path to the
+// workers' isolates) and the control plane (the admin API) on two separate listeners, over
+// one store. The data plane only ever calls the Runtime: nothing on it reaches the admin API.
+
+import { mkdirSync } from 'node:fs';
+import { once } from 'node:events';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
+import { Runtime } from '../runtime/runtime.ts';
+import type { RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import { loadSecretsKey } from '../store/secret-box.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
+import type { Store } from '../store/store.ts';
+import { createAdminServer } from './admin-api.ts';
+import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES } from './deployment.ts';
+import { LogBus } from './log-bus.ts';
+import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
+import { Platform } from './platform.ts';
+import { loadAdminToken } from './tokens.ts';
+
+export interface ServerOptions {
+  /** Directory for isolet.db, secrets.key and admin-token (created if missing). */
+  dataDir: string;
+  port?: number;
+  ip?: string;
+  adminPort?: number;
+  adminIp?: string;
+  /** Workers answer on `<worker>.<domain>` (default localhost). */
+  domain?: string;
+  /** Most bytes of code per version (default 10 MiB); more is a 413. */
+  maxScriptBytes?: number;
+  /** Defaults for workers' limits, and the most a deployment may ask for. */
+  limits?: Partial<WorkerLimits>;
+  limitCaps?: Partial<WorkerLimits>;
+  maxIsolates?: number;
+  /** Environment for ISOLET_ADMIN_TOKEN and ISOLET_SECRETS_KEY (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** The store (default: SqliteStore in dataDir). */
+  store?: Store;
+  /** Where the server's and the workers' JSON log lines go (default stdout/stderr). */
+  logSink?: LogSink;
+  /** Whether worker log entries also go to logSink (default true); the tail gets them either way. */
+  logWorkers?: boolean;
+  /** How long a graceful shutdown waits for requests in flight before cutting them (default 30 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningServer {
+  /** e.g. http://127.0.0.1:8787 */
+  url: string;
+  adminUrl: string;
+  port: number;
+  adminPort: number;
+  adminToken: string;
+  /** Where the admin token came from (ISOLET_ADMIN_TOKEN or a file), and whether it was made now. */
+  adminTokenSource: string;
+  adminTokenCreated: boolean;
+  platform: Platform;
+  bus: LogBus;
+  log: ServerLog;
+  /** Stops accepting, lets requests in flight finish (up to the grace period), then releases everything. */
+  close(): Promise<void>;
+}
+
+/** A worker name no worker can have (names start with a letter or digit): the data plane's own /healthz. */
+const HEALTH = '_healthz';
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const domain = (options.domain ?? 'localhost').toLowerCase();
+  const sink = options.logSink ?? jsonLinesSink();
+  const log = serverLog(sink);
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+
+  const admin = loadAdminToken(options.dataDir, env);
+  const store = options.store ?? new SqliteStore({ dataDir: options.dataDir, secretsKey: loadSecretsKey(options.dataDir, env).key });
+  const bus = new LogBus();
+  const logWorkers = options.logWorkers ?? true;
+  const runtime = new Runtime({
+    limits: options.limits,
+    maxIsolates: options.maxIsolates,
+    log: (entry: WorkerLogEntry) => {
+      bus.publish(entry);
+      if (logWorkers) sink(entry);
+    },
+  });
+  const platform = new Platform({ store, runtime, domain, log });
+
+  const started = performance.now();
+  const loaded = await platform.boot();
+  log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started) });
+
+  const fetcher: RuntimeFetcher = {
+    fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+      if (name === HEALTH) return Promise.resolve(healthResponse());
+      return runtime.fetch(name, request);
+    },
+  };
+  const data = createHttpFront(fetcher, {
+    worker: (req, host) => {
+      const name = platform.route(host, req.url ?? '/');
+      if (name === undefined && req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return HEALTH;
+      return name;
+    },
+    log: (entry) => sink(entry),
+  });
+  const adminServer = createAdminServer({
+    platform,
+    bus,
+    adminToken: admin.token,
+    rules: {
+      domain,
+      maxScriptBytes: options.maxScriptBytes ?? DEFAULT_MAX_SCRIPT_BYTES,
+      limitCaps: { ...DEFAULT_LIMIT_CAPS, ...options.limitCaps },
+    },
+    defaultLimits: options.limits,
+    log,
+  });
+
+  try {
+    await listen(data, options.port ?? 8787, options.ip ?? '127.0.0.1');
+    await listen(adminServer, options.adminPort ?? 8788, options.adminIp ?? '127.0.0.1');
+  } catch (error) {
+    data.close();
+    adminServer.close();
+    await platform.close();
+    await runtime.close();
+    await store.close();
+    throw error;
+  }
+  const dataAddress = data.address() as AddressInfo;
+  const adminAddress = adminServer.address() as AddressInfo;
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      log('info', 'server', 'shutting down: no new connections; waiting for requests in flight');
+      bus.close(); // ends every tail stream, so the admin listener can close
+      await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000)]);
+      await platform.close();
+      await runtime.close();
+      await store.close();
+      log('info', 'server', 'stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    url: `http://${hostOf(dataAddress)}:${dataAddress.port}`,
+    adminUrl: `http://${hostOf(adminAddress)}:${adminAddress.port}`,
+    port: dataAddress.port,
+    adminPort: adminAddress.port,
+    adminToken: admin.token,
+    adminTokenSource: admin.source,
+    adminTokenCreated: admin.created,
+    platform,
+    bus,
+    log,
+    close,
+  };
+}
+
+async function listen(server: NetServer, port: number, ip: string): Promise<void> {
+  server.listen(port, ip);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
+}
+
+/**
+ * Graceful close: stop accepting, close connections as soon as they are idle (a keep-alive
+ * connection would otherwise linger until its timeout), and past the grace period cut the rest.
+ */
+interface HttpListener {
+  close(callback: () => void): unknown;
+  closeIdleConnections(): void;
+  closeAllConnections(): void;
+}
+
+async function drain(server: HttpListener, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
+  const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+  try {
+    await closed;
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(deadline);
+  }
+}
+
+function hostOf(address: AddressInfo): string {
+  return address.family === 'IPv6' ? `[${address.address}]` : address.address;
+}
+
+function healthResponse(): RuntimeResponse {
+  return {
+    status: 200,
+    statusText: 'OK',
+    headers: [['content-type', 'application/json']],
+    body: Buffer.from('{"ok":true}'),
+  };
+}

@@ -1,0 +1,45 @@
+// Bearer tokens: `isl_` + 32 random bytes in base64url, shown once; only their SHA-256 is
+// kept. The operator's admin token comes from ISOLET_ADMIN_TOKEN or a file made at first start.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeNewFile } from '../store/secret-box.ts';
+
+export const TOKEN_PREFIX = 'isl_';
+
+export function newToken(): string {
+  return TOKEN_PREFIX + randomBytes(32).toString('base64url');
+}
+
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Constant-time equality of two tokens, by their hashes (equal lengths whatever the inputs). */
+export function sameToken(presentedHash: Buffer, expectedHash: Buffer): boolean {
+  return timingSafeEqual(presentedHash, expectedHash);
+}
+
+/**
+ * The admin token: ISOLET_ADMIN_TOKEN when set, else `<dataDir>/admin-token`, created (mode
+ * 0600) when missing. `created` says whether it was made now, so the caller can say where it is.
+ */
+export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): { token: string; source: string; created: boolean } {
+  const fromEnv = env.ISOLET_ADMIN_TOKEN;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (fromEnv.length < 16) throw new Error('ISOLET_ADMIN_TOKEN is too short: use at least 16 random characters.');
+    return { token: fromEnv, source: 'ISOLET_ADMIN_TOKEN', created: false };
+  }
+  const path = join(dataDir, 'admin-token');
+  try {
+    const token = readFileSync(path, 'utf8').trim();
+    if (token.length < 16) throw new Error(`${path} is damaged (too short): delete it to have a new admin token made.`);
+    return { token, source: path, created: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const token = newToken();
+  writeNewFile(path, token + '\n');
+  return { token, source: path, created: true };
+}

@@ -1,0 +1,177 @@
+// The control plane's storage: accounts, tokens, workers, their immutable versions and the
+// pointer to the active one, routes and secrets. `Store` is what the server uses; SqliteStore
+// (one file, one machine) implements it now and a PostgreSQL store can later. Everything here
+// is async and speaks in plain values, so no engine's habits (rowids, sync calls, BLOBs) leak
+// into the server.
+
+import { createHash } from 'node:crypto';
+import type { JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
+
+export interface Account {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface TokenInfo {
+  id: string;
+  accountId: string;
+  description: string;
+  createdAt: string;
+}
+
+/** What a version holds: the code and its configuration. Routes are the worker's, not a version's. */
+export interface WorkerContent {
+  modules?: WorkerModule[];
+  main?: string;
+  script?: string;
+  vars?: Record<string, JsonValue>;
+  limits?: Partial<WorkerLimits>;
+  compatibilityDate?: string;
+}
+
+export interface VersionInfo {
+  id: string;
+  worker: string;
+  /** 1, 2, 3, ... per worker. */
+  number: number;
+  /** SHA-256 (hex) of the version's canonical content (see canonicalContent). */
+  hash: string;
+  createdAt: string;
+  /** Id of the token that deployed it ("admin" for the operator's token). */
+  author: string;
+  message: string;
+  active: boolean;
+}
+
+export interface StoredVersion extends VersionInfo {
+  content: WorkerContent;
+}
+
+export interface WorkerInfo {
+  name: string;
+  accountId: string;
+  activeVersion: VersionInfo | undefined;
+  /** Route patterns, sorted. */
+  routes: string[];
+  updatedAt: string;
+}
+
+export interface RouteInfo {
+  pattern: string;
+  worker: string;
+  accountId: string;
+}
+
+export interface SecretInfo {
+  name: string;
+  updatedAt: string;
+}
+
+/** A worker as the server loads it at start: its active version and its secrets in the clear. */
+export interface ActiveWorker {
+  name: string;
+  accountId: string;
+  version: StoredVersion;
+  secrets: Record<string, string>;
+}
+
+export interface DeployInput {
+  worker: string;
+  accountId: string;
+  content: WorkerContent;
+  author: string;
+  message: string;
+  /** The worker's routes from now on (normalized patterns); undefined keeps the current ones. */
+  routes?: string[];
+}
+
+export type StoreErrorCode = 'conflict' | 'forbidden' | 'not_found';
+
+/** A request the store refuses for a reason the caller can act on (the code maps to an HTTP status). */
+export class StoreError extends Error {
+  override name = 'StoreError';
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface Store {
+  /** Fails with 'conflict' when the name is taken. */
+  createAccount(name: string): Promise<Account>;
+  listAccounts(): Promise<Account[]>;
+  /** By id or by name. */
+  findAccount(idOrName: string): Promise<Account | undefined>;
+
+  /** Stores a token by its SHA-256 hash (the token itself is never stored). */
+  createToken(accountId: string, description: string, tokenHash: Buffer): Promise<TokenInfo>;
+  listTokens(accountId: string): Promise<TokenInfo[]>;
+  deleteToken(accountId: string, tokenId: string): Promise<boolean>;
+  /** The token whose hash this is, compared in constant time. */
+  findToken(tokenHash: Buffer): Promise<TokenInfo | undefined>;
+
+  /**
+   * One transaction: creates the worker if new, inserts the version, makes it active and sets
+   * the routes. 'forbidden' when the worker belongs to another account, 'conflict' when another
+   * account holds one of the routes; then nothing is stored.
+   */
+  deploy(input: DeployInput): Promise<VersionInfo>;
+  getWorker(name: string): Promise<WorkerInfo | undefined>;
+  /** All workers, or one account's; sorted by name. */
+  listWorkers(accountId?: string): Promise<WorkerInfo[]>;
+  /** Newest first. */
+  listVersions(worker: string): Promise<VersionInfo[]>;
+  getVersion(worker: string, ref: { id: string } | { number: number }): Promise<StoredVersion | undefined>;
+  activeVersion(worker: string): Promise<StoredVersion | undefined>;
+  /** Moves the active pointer to one of the worker's versions. */
+  activate(worker: string, versionId: string): Promise<VersionInfo>;
+  /** Deletes the worker with its versions, routes and secrets. */
+  deleteWorker(worker: string): Promise<boolean>;
+  listRoutes(): Promise<RouteInfo[]>;
+
+  /** Encrypted at rest; 'not_found' when the worker does not exist. */
+  putSecret(worker: string, name: string, value: string): Promise<void>;
+  deleteSecret(worker: string, name: string): Promise<boolean>;
+  listSecrets(worker: string): Promise<SecretInfo[]>;
+  secretValues(worker: string): Promise<Record<string, string>>;
+
+  /** Every worker with an active version, for loading at start. */
+  loadActive(): Promise<ActiveWorker[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * The content with only the known fields, undefined ones dropped and object keys sorted: the
+ * exact text a version stores and hashes, so the same deployment always hashes the same.
+ */
+export function canonicalContent(content: WorkerContent): string {
+  const picked: WorkerContent = {};
+  if (content.modules !== undefined) picked.modules = content.modules.map((m) => ({ name: m.name, source: m.source }));
+  if (content.main !== undefined) picked.main = content.main;
+  if (content.script !== undefined) picked.script = content.script;
+  if (content.vars !== undefined) picked.vars = content.vars;
+  if (content.limits !== undefined) picked.limits = content.limits;
+  if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
+  return JSON.stringify(sortKeys(picked));
+}
+
+/** SHA-256 (hex) of canonicalContent: a version's `hash`. */
+export function contentHash(content: WorkerContent): string {
+  return sha256Hex(canonicalContent(content));
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key]);
+    return out;
+  }
+  return value;
+}
