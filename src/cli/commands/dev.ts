@@ -10,18 +10,27 @@ import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
-import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLogEntry } from '../../runtime/types.ts';
+import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
+import { ConfigError, loadConfig, readDevVars } from '../config.ts';
 
-const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]...
+const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]
 
 Runs the worker in <entry> (TypeScript or JavaScript; npm imports are bundled) on a local
 HTTP server with production limits, and reloads it when its source files change.
+
+Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
+as 'isolet deploy' does: main (the entry when none is given), name, vars and limits.cpu_ms.
+.dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var over both.
 
 Options:
   -p, --port <port>      Port to listen on (default 8787; 0 picks a free one)
       --ip <address>     Address to listen on (default 127.0.0.1)
       --var KEY:VALUE    Set env.KEY to VALUE (repeatable; VALUE may contain ':')
+  -c, --config <file>    Config file (default: wrangler.json/.jsonc/.toml in this directory)
   -h, --help             Show this help
+
+Exit codes: 0 stopped with Ctrl-C/SIGTERM, 1 cannot start (no entry file, port taken),
+2 usage or configuration error.
 `;
 
 export const command: CliCommand = {
@@ -38,21 +47,41 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       port: { type: 'string', short: 'p', default: '8787' },
       ip: { type: 'string', default: '127.0.0.1' },
       var: { type: 'string', multiple: true, default: [] },
+      config: { type: 'string', short: 'c' },
     },
     allowPositionals: true,
   });
-  if (positionals.length === 0) cli.usageError('missing <entry>, the worker file to run');
   if (positionals.length > 1) cli.usageError(`unexpected argument '${positionals[1]}'`);
   const port = parsePort(values.port, cli);
-  const vars = parseVars(values.var, cli);
+  const flagVars = parseVars(values.var, cli);
 
-  const entry = resolve(positionals[0]!);
+  // The config and .dev.vars, as wrangler reads them: vars, then .dev.vars over them, then --var.
+  let config;
+  let devVars;
+  try {
+    const loaded = loadConfig({ cwd: process.cwd(), configPath: values.config });
+    config = loaded.config;
+    for (const note of loaded.notes) cli.stderr.write(note + '\n');
+    devVars = readDevVars(config.file === undefined ? process.cwd() : dirname(config.file));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    cli.stderr.write(`isolet dev: ${error.message}\n`);
+    return 2;
+  }
+  if (devVars) cli.stderr.write(`using vars from ${devVars.file}\n`);
+  const vars: Record<string, JsonValue> = { ...config.vars, ...devVars?.vars, ...flagVars };
+  const limits: Partial<WorkerLimits> = config.limits.cpuMs === undefined ? {} : { cpuMs: config.limits.cpuMs };
+
+  if (positionals.length === 0 && config.main === undefined) {
+    cli.usageError(`missing <entry>, the worker file to run (or set main in ${config.file === undefined ? 'wrangler.toml' : basename(config.file)})`);
+  }
+  const entry = positionals[0] !== undefined ? resolve(positionals[0]) : config.main!;
   if (!isFile(entry)) {
-    cli.stderr.write(`isolet dev: no such file: ${positionals[0]}\n`);
+    cli.stderr.write(`isolet dev: no such file: ${positionals[0] ?? `${entry} (main in ${basename(config.file!)})`}\n`);
     return 1;
   }
 
-  const session = new DevSession(entry, workerName(entry), vars, cli);
+  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, cli);
   await session.reload();
   try {
     await session.listen(port, values.ip);
@@ -71,6 +100,7 @@ class DevSession implements RuntimeFetcher {
   readonly #entry: string;
   readonly #name: string;
   readonly #vars: Record<string, JsonValue>;
+  readonly #limits: Partial<WorkerLimits>;
   readonly #out: NodeJS.WritableStream;
   readonly #err: NodeJS.WritableStream;
   readonly #runtime: Runtime;
@@ -90,10 +120,11 @@ class DevSession implements RuntimeFetcher {
   #again = false;
   #closed = false;
 
-  constructor(entry: string, name: string, vars: Record<string, JsonValue>, cli: CliContext) {
+  constructor(entry: string, name: string, vars: Record<string, JsonValue>, limits: Partial<WorkerLimits>, cli: CliContext) {
     this.#entry = entry;
     this.#name = name;
     this.#vars = vars;
+    this.#limits = limits;
     this.#out = cli.stdout;
     this.#err = cli.stderr;
     this.#runtime = new Runtime({ log: (entry) => this.#printLog(entry) });
@@ -155,7 +186,7 @@ class DevSession implements RuntimeFetcher {
     this.#syncWatchers();
     if (this.#closed) return;
     try {
-      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars });
+      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(error.message, 'worker failed to load, fix it and save');
