@@ -1,0 +1,194 @@
+// Test support for the server tests: `isolet serve` in process (startServer on 127.0.0.1,
+// ports 0, a temporary data dir), or as a child process, with a small admin API client.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { request as httpRequest } from 'node:http';
+import { startServer, type RunningServer, type ServerOptions } from '../src/server/server.ts';
+import { hostFetch } from './support/serve.ts';
+
+export const ADMIN_TOKEN = 'isl_test-admin-token-0123456789abcdef';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'isolet.js');
+
+export interface ApiAnswer {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+/** Calls the admin API at `base` (http://127.0.0.1:port). `token: null` sends none. */
+export async function callApi(
+  base: string,
+  method: string,
+  path: string,
+  options: { token?: string | null; body?: unknown; rawBody?: string } = {},
+): Promise<ApiAnswer> {
+  const headers: Record<string, string> = {};
+  const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] = 'application/json';
+  }
+  const response = await fetch(base + path, { method, headers, body });
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, headers: response.headers, body: parsed, text };
+}
+
+export interface TestServer {
+  server: RunningServer;
+  dataDir: string;
+  /** Every log line the server wrote (its own and the workers'). */
+  logs: Record<string, unknown>[];
+  api(method: string, path: string, options?: { token?: string | null; body?: unknown; rawBody?: string }): Promise<ApiAnswer>;
+  /** A data-plane request with the given Host header. */
+  request(host: string, path: string, init?: RequestInit): Promise<Response>;
+  /** Creates an account and a token for it. */
+  account(name: string): Promise<{ id: string; name: string; token: string }>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'isolet-server-')));
+  const logs: Record<string, unknown>[] = [];
+  const server = await startServer({
+    dataDir,
+    port: 0,
+    ip: '127.0.0.1',
+    adminPort: 0,
+    adminIp: '127.0.0.1',
+    env: { ISOLET_ADMIN_TOKEN: ADMIN_TOKEN },
+    logSink: (entry) => logs.push(entry as unknown as Record<string, unknown>),
+    ...options,
+  });
+  const api: TestServer['api'] = (method, path, opts) => callApi(server.adminUrl, method, path, opts);
+  return {
+    server,
+    dataDir,
+    logs,
+    api,
+    request: (host, path, init) => hostFetch(server.port, host, path, init),
+    async account(name) {
+      const created = await api('POST', '/v1/accounts', { body: { name } });
+      if (created.status !== 201) throw new Error(`account: ${created.status} ${created.text}`);
+      const token = await api('POST', `/v1/accounts/${name}/tokens`, { body: { description: 'test' } });
+      if (token.status !== 201) throw new Error(`token: ${token.status} ${token.text}`);
+      return { id: created.body.id, name, token: token.body.token };
+    },
+    async close() {
+      await server.close();
+      if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A module worker deployment from one source text. */
+export function moduleDeployment(source: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { modules: [{ name: 'worker.js', source }], ...extra };
+}
+
+/** A worker that answers with `text`. */
+export function textWorker(text: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return moduleDeployment(`export default { fetch() { return new Response(${JSON.stringify(text)}); } };`, extra);
+}
+
+/** `isolet serve` as a child process, its output collected; waits are for output, never for time. */
+export class ServeProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #waiters = new Set<() => void>();
+
+  constructor(dataDir: string, extraEnv: Record<string, string> = {}) {
+    this.child = spawn(
+      process.execPath,
+      ['--no-node-snapshot', BIN, 'serve', '--data', dataDir, '--port', '0', '--admin-port', '0', '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ISOLET_ADMIN_TOKEN: ADMIN_TOKEN, ...extraEnv } },
+    );
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+      this.#notify();
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+      this.#notify();
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.#notify();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(this[stream]);
+        if (match) {
+          this.#waiters.delete(check);
+          resolve(match);
+        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
+          this.#waiters.delete(check);
+          reject(new Error(`isolet serve exited before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+        }
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  /** Waits for both listening lines; returns the data-plane port and the admin API base URL. */
+  async ready(): Promise<{ port: number; admin: string }> {
+    const data = await this.waitFor('stdout', /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
+    const admin = await this.waitFor('stdout', /^admin API on (http:\/\/127\.0\.0\.1:\d+)$/m);
+    return { port: Number(data[1]), admin: admin[1]! };
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** Sends a request and resolves once the response head has arrived, with a way to read the rest. */
+export function startRequest(
+  port: number,
+  host: string,
+  path: string,
+  method = 'POST',
+): Promise<{ status: number; write(chunk: string): void; end(): void; body: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, headers: { host, 'transfer-encoding': 'chunked' }, agent: false });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      res.setEncoding('utf8');
+      let text = '';
+      const body = new Promise<string>((done, fail) => {
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => done(text));
+        res.on('error', fail);
+        res.on('aborted', () => fail(new Error('response aborted')));
+      });
+      resolve({ status: res.statusCode ?? 0, write: (chunk) => req.write(chunk), end: () => req.end(), body });
+    });
+    req.flushHeaders();
+    req.write('first;');
+  });
+}

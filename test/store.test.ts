@@ -1,0 +1,244 @@
+// SqliteStore: accounts, tokens, versions and the active pointer, routes, secrets at rest.
+
+import { test, describe, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, createHash } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { loadSecretsKey } from '../src/store/secret-box.ts';
+import { StoreError, contentHash, sha256Hex, canonicalContent, type WorkerContent } from '../src/store/store.ts';
+
+const hash = (token: string) => createHash('sha256').update(token).digest();
+const code = (text: string): WorkerContent => ({ modules: [{ name: 'w.js', source: `export default { fetch() { return new Response(${JSON.stringify(text)}) } }` }] });
+
+let dir: string;
+let key: Buffer;
+let store: SqliteStore;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'isolet-store-'));
+  key = randomBytes(32);
+  store = new SqliteStore({ dataDir: dir, secretsKey: key });
+});
+
+afterEach(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function accountWithWorker(account = 'acme', worker = 'hello') {
+  const a = await store.createAccount(account);
+  const v = await store.deploy({ worker, accountId: a.id, content: code('v1'), author: 'tok_1', message: 'first' });
+  return { account: a, version: v };
+}
+
+describe('accounts and tokens', () => {
+  test('accounts are created once per name and found by id or name', async () => {
+    const a = await store.createAccount('acme');
+    assert.match(a.id, /^acc_/);
+    await assert.rejects(store.createAccount('acme'), (e: unknown) => e instanceof StoreError && e.code === 'conflict');
+    assert.deepEqual(await store.findAccount(a.id), a);
+    assert.deepEqual(await store.findAccount('acme'), a);
+    assert.equal(await store.findAccount('nobody'), undefined);
+    await store.createAccount('beta');
+    assert.deepEqual((await store.listAccounts()).map((x) => x.name), ['acme', 'beta']);
+  });
+
+  test('tokens are stored as hashes, found by hash, and revoked', async () => {
+    const a = await store.createAccount('acme');
+    const t = await store.createToken(a.id, 'ci', hash('isl_secret-token'));
+    assert.deepEqual(await store.findToken(hash('isl_secret-token')), t);
+    assert.equal(await store.findToken(hash('isl_other-token')), undefined);
+    assert.equal(await store.findToken(Buffer.alloc(5)), undefined);
+    assert.deepEqual(await store.listTokens(a.id), [t]);
+    await store.close();
+    const db = await readFile(join(dir, 'isolet.db')).catch(() => Buffer.alloc(0));
+    const wal = await readFile(join(dir, 'isolet.db-wal')).catch(() => Buffer.alloc(0));
+    assert.ok(!Buffer.concat([db, wal]).includes('isl_secret-token'), 'the token itself is not stored');
+    store = new SqliteStore({ dataDir: dir, secretsKey: key });
+    assert.equal(await store.deleteToken(a.id, t.id), true);
+    assert.equal(await store.findToken(hash('isl_secret-token')), undefined);
+    assert.equal(await store.deleteToken(a.id, t.id), false);
+  });
+});
+
+describe('versions', () => {
+  test('each deploy is a new numbered version that becomes active; the hash is of the canonical content', async () => {
+    const { account, version: v1 } = await accountWithWorker();
+    assert.equal(v1.number, 1);
+    assert.equal(v1.hash, contentHash(code('v1')));
+    assert.equal(v1.hash, sha256Hex(canonicalContent(code('v1'))));
+    const v2 = await store.deploy({ worker: 'hello', accountId: account.id, content: code('v2'), author: 'tok_2', message: 'second' });
+    assert.equal(v2.number, 2);
+    const versions = await store.listVersions('hello');
+    assert.deepEqual(versions.map((v) => [v.number, v.active, v.author, v.message]), [
+      [2, true, 'tok_2', 'second'],
+      [1, false, 'tok_1', 'first'],
+    ]);
+    const active = await store.activeVersion('hello');
+    assert.equal(active?.id, v2.id);
+    assert.deepEqual(active?.content, JSON.parse(canonicalContent(code('v2'))));
+    assert.equal((await store.getWorker('hello'))?.activeVersion?.number, 2);
+  });
+
+  test('the same content hashes the same whatever the key order', () => {
+    const a = contentHash({ vars: { b: 1, a: 2 }, modules: [{ name: 'w.js', source: 'x' }] });
+    const b = contentHash({ modules: [{ source: 'x', name: 'w.js' }], vars: { a: 2, b: 1 } });
+    assert.equal(a, b);
+  });
+
+  test('activate moves the pointer to an earlier version; an unknown version is not_found', async () => {
+    const { account, version: v1 } = await accountWithWorker();
+    await store.deploy({ worker: 'hello', accountId: account.id, content: code('v2'), author: 't', message: '' });
+    const back = await store.activate('hello', v1.id);
+    assert.equal(back.number, 1);
+    assert.equal(back.active, true);
+    assert.equal((await store.activeVersion('hello'))?.id, v1.id);
+    assert.deepEqual((await store.listVersions('hello')).map((v) => v.active), [false, true]);
+    await assert.rejects(store.activate('hello', 'ver_nope'), (e: unknown) => e instanceof StoreError && e.code === 'not_found');
+    assert.equal((await store.getVersion('hello', { number: 2 }))?.active, false);
+    assert.equal((await store.getVersion('hello', { number: 3 })), undefined);
+  });
+
+  test('versions are immutable in the database itself', async () => {
+    await accountWithWorker();
+    await store.close();
+    const db = new DatabaseSync(join(dir, 'isolet.db'));
+    assert.throws(() => db.exec("UPDATE versions SET content = 'x'"), /immutable/);
+    db.close();
+    store = new SqliteStore({ dataDir: dir, secretsKey: key });
+  });
+
+  test("a worker belongs to one account: another account's deploy is forbidden and stores nothing", async () => {
+    await accountWithWorker('acme', 'hello');
+    const other = await store.createAccount('other');
+    await assert.rejects(
+      store.deploy({ worker: 'hello', accountId: other.id, content: code('x'), author: 't', message: '' }),
+      (e: unknown) => e instanceof StoreError && e.code === 'forbidden',
+    );
+    assert.equal((await store.listVersions('hello')).length, 1);
+    assert.deepEqual(await store.listWorkers(other.id), []);
+  });
+
+  test('deleting a worker deletes its versions, routes and secrets', async () => {
+    const { account } = await accountWithWorker();
+    await store.deploy({ worker: 'hello', accountId: account.id, content: code('v2'), author: 't', message: '', routes: ['example.com/*'] });
+    await store.putSecret('hello', 'KEY', 'value');
+    assert.equal(await store.deleteWorker('hello'), true);
+    assert.equal(await store.getWorker('hello'), undefined);
+    assert.deepEqual(await store.listVersions('hello'), []);
+    assert.deepEqual(await store.listRoutes(), []);
+    assert.deepEqual(await store.listSecrets('hello'), []);
+    assert.equal(await store.deleteWorker('hello'), false);
+    // The name is free again, numbering starts over.
+    const again = await store.deploy({ worker: 'hello', accountId: account.id, content: code('v1'), author: 't', message: '' });
+    assert.equal(again.number, 1);
+  });
+});
+
+describe('routes', () => {
+  test("routes are unique: one account cannot claim another's; the same account's move", async () => {
+    const { account } = await accountWithWorker('acme', 'hello');
+    await store.deploy({ worker: 'hello', accountId: account.id, content: code('v2'), author: 't', message: '', routes: ['api.example.com/*', 'example.com/*'] });
+    const other = await store.createAccount('other');
+    await assert.rejects(
+      store.deploy({ worker: 'theirs', accountId: other.id, content: code('x'), author: 't', message: '', routes: ['example.com/*'] }),
+      (e: unknown) => e instanceof StoreError && e.code === 'conflict',
+    );
+    assert.equal(await store.getWorker('theirs'), undefined, 'a refused deploy stores nothing, not even the worker');
+    await store.deploy({ worker: 'second', accountId: account.id, content: code('x'), author: 't', message: '', routes: ['example.com/*'] });
+    assert.deepEqual(await store.listRoutes(), [
+      { pattern: 'api.example.com/*', worker: 'hello', accountId: account.id },
+      { pattern: 'example.com/*', worker: 'second', accountId: account.id },
+    ]);
+    // Routes left out of a deploy stay; an empty list removes them.
+    await store.deploy({ worker: 'hello', accountId: account.id, content: code('v3'), author: 't', message: '' });
+    assert.deepEqual((await store.getWorker('hello'))?.routes, ['api.example.com/*']);
+    await store.deploy({ worker: 'hello', accountId: account.id, content: code('v4'), author: 't', message: '', routes: [] });
+    assert.deepEqual((await store.getWorker('hello'))?.routes, []);
+  });
+});
+
+describe('secrets', () => {
+  test('secrets are encrypted at rest: neither the database nor its WAL holds the plaintext', async () => {
+    await accountWithWorker();
+    const plaintext = 'hunter2-' + randomBytes(8).toString('hex');
+    await store.putSecret('hello', 'API_KEY', plaintext);
+    await store.putSecret('hello', 'OTHER', 'second value ' + plaintext);
+    assert.deepEqual(await store.secretValues('hello'), { API_KEY: plaintext, OTHER: 'second value ' + plaintext });
+    assert.deepEqual((await store.listSecrets('hello')).map((s) => s.name), ['API_KEY', 'OTHER']);
+    for (const file of await readdir(dir)) {
+      const bytes = await readFile(join(dir, file));
+      assert.ok(!bytes.includes(plaintext), `${file} does not contain the secret`);
+    }
+    const active = await store.loadActive();
+    assert.deepEqual(active[0]?.secrets, { API_KEY: plaintext, OTHER: 'second value ' + plaintext });
+    await store.putSecret('hello', 'API_KEY', 'rotated');
+    assert.equal((await store.secretValues('hello')).API_KEY, 'rotated');
+    assert.equal(await store.deleteSecret('hello', 'API_KEY'), true);
+    assert.equal(await store.deleteSecret('hello', 'API_KEY'), false);
+    assert.deepEqual(Object.keys(await store.secretValues('hello')), ['OTHER']);
+    await assert.rejects(store.putSecret('nobody', 'K', 'v'), (e: unknown) => e instanceof StoreError && e.code === 'not_found');
+  });
+
+  test('each value has its own IV', async () => {
+    await accountWithWorker();
+    await store.putSecret('hello', 'A', 'same');
+    await store.putSecret('hello', 'B', 'same');
+    await store.close();
+    const db = new DatabaseSync(join(dir, 'isolet.db'));
+    const rows = db.prepare('SELECT iv, ciphertext FROM secrets').all() as { iv: Uint8Array; ciphertext: Uint8Array }[];
+    db.close();
+    assert.equal(rows.length, 2);
+    assert.notDeepEqual(Buffer.from(rows[0]!.iv), Buffer.from(rows[1]!.iv));
+    assert.notDeepEqual(Buffer.from(rows[0]!.ciphertext), Buffer.from(rows[1]!.ciphertext));
+    store = new SqliteStore({ dataDir: dir, secretsKey: key });
+  });
+
+  test('opening with another key fails at once and says so', async () => {
+    await accountWithWorker();
+    await store.putSecret('hello', 'A', 'x');
+    await store.close();
+    assert.throws(() => new SqliteStore({ dataDir: dir, secretsKey: randomBytes(32) }), /secrets key does not match/);
+    store = new SqliteStore({ dataDir: dir, secretsKey: key });
+    assert.equal((await store.secretValues('hello')).A, 'x');
+  });
+
+  test('the key file is made once, mode 0600; ISOLET_SECRETS_KEY wins and is checked', async () => {
+    const first = loadSecretsKey(dir, {});
+    assert.equal(first.source, join(dir, 'secrets.key'));
+    assert.equal((await stat(join(dir, 'secrets.key'))).mode & 0o777, 0o600);
+    assert.deepEqual(loadSecretsKey(dir, {}).key, first.key);
+    const fromEnv = randomBytes(32);
+    assert.deepEqual(loadSecretsKey(dir, { ISOLET_SECRETS_KEY: fromEnv.toString('base64') }).key, fromEnv);
+    assert.throws(() => loadSecretsKey(dir, { ISOLET_SECRETS_KEY: 'c2hvcnQ=' }), /32 random bytes/);
+  });
+});
+
+describe('the database', () => {
+  test('WAL, synchronous=FULL, migrations recorded in user_version, data survives reopening', async () => {
+    await accountWithWorker();
+    assert.equal(store.schemaVersion, 1);
+    await store.close();
+    const db = new DatabaseSync(join(dir, 'isolet.db'));
+    assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
+    db.close();
+    store = new SqliteStore({ dataDir: dir, secretsKey: key });
+    assert.equal((await store.activeVersion('hello'))?.number, 1);
+  });
+
+  test('a database from a newer isolet is refused', async () => {
+    await store.close();
+    const db = new DatabaseSync(join(dir, 'isolet.db'));
+    db.exec('PRAGMA user_version = 99');
+    db.close();
+    assert.throws(() => new SqliteStore({ dataDir: dir, secretsKey: key }), /newer than this isolet knows/);
+    const fix = new DatabaseSync(join(dir, 'isolet.db'));
+    fix.exec('PRAGMA user_version = 1');
+    fix.close();
+    store = new SqliteStore({ dataDir: dir, secretsKey: key });
+  });
+});
