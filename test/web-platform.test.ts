@@ -15,6 +15,7 @@ import { domainToASCII, domainToUnicode } from 'node:url';
 import path from 'node:path';
 import { build } from 'esbuild';
 import ivm from 'isolated-vm';
+import { buildSandboxModules, loadSandboxModule } from '../src/runtime/sandbox-modules.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 let isolate: ivm.Isolate;
@@ -31,7 +32,7 @@ const PRELUDE = `
 before(async () => {
   const result = await build({
     stdin: {
-      contents: `export * from './src/sandbox/web-platform.ts'; export { connectHost } from './src/sandbox/host.ts';`,
+      contents: `export * from './src/sandbox/web-platform.ts'; export { connectHost, receiveModule } from './src/sandbox/host.ts';`,
       resolveDir: root,
       loader: 'ts',
     },
@@ -51,10 +52,17 @@ before(async () => {
     if (op === 'url.domainToUnicode') return domainToUnicode(args[0]!);
     throw new Error('unexpected host op ' + op);
   }));
+  // Sandbox modules (streams, compression) load as in production: nested in a sync call.
+  const modules = await buildSandboxModules();
+  const receive = context.evalSync('(name, exports) => WP.receiveModule(name, exports)', { reference: true }) as ivm.Reference<(...args: unknown[]) => unknown>;
+  jail.setSync('__loadModule', new ivm.Callback((name: string) => loadSandboxModule(isolate, context, modules, name, receive)));
   context.evalSync(`
-    WP.connectHost({ sync: __sync });
+    WP.connectHost({ sync: __sync, loadModule: __loadModule });
     for (const [name, value] of Object.entries(WP.webPlatformGlobals)) {
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+    }
+    for (const [name, make] of Object.entries(WP.lazyWebPlatformGlobals)) {
+      Object.defineProperty(globalThis, name, { get: make, configurable: true, enumerable: false });
     }
     // Stand-ins for the core's globals: timers fired by hand, console errors collected.
     globalThis.__timers = [];
@@ -315,7 +323,7 @@ test('Response.json, Response.redirect, Response.error, clone', async () => {
     c.headers.set('a', '2'); out.push(base.headers.get('a'));
     return out;
   `);
-  assert.deepEqual(await inIsolate(`const r = new Response('x'); return [r.webSocket, r.cf, r.body];`), [null, null, null]);
+  assert.deepEqual(await inIsolate(`const r = new Response('x'); return [r.webSocket, r.cf, r.body instanceof ReadableStream, new Response().body];`), [null, null, true, null]);
 });
 
 test('responseToHost: flat headers with one Set-Cookie each, string or bytes body', async () => {

@@ -6,6 +6,7 @@
 import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
+import { buildSandboxModules, type SandboxModule } from './sandbox-modules.ts';
 
 const entry = fileURLToPath(new URL('../sandbox/main.ts', import.meta.url));
 
@@ -14,6 +15,8 @@ export interface RuntimeImage {
   source: string;
   /** V8 snapshot of a context that ran `source`. */
   snapshot: ivm.ExternalCopy<ArrayBuffer>;
+  /** Modules isolates load on first use, outside the snapshot (see sandbox-modules.ts). */
+  modules: Record<string, SandboxModule>;
 }
 
 export async function bundleSandboxRuntime(): Promise<string> {
@@ -42,7 +45,7 @@ export function runtimeImage(): Promise<RuntimeImage> {
   cached ??= (async () => {
     const source = await bundleSandboxRuntime();
     const snapshot = ivm.Isolate.createSnapshot([{ code: source, filename: 'isolet:runtime.js' }]);
-    return { source, snapshot };
+    return { source, snapshot, modules: await buildSandboxModules() };
   })();
   return cached;
 }

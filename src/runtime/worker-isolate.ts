@@ -13,6 +13,7 @@ import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
 import type { CpuWatchdog } from './cpu-limit.ts';
 import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
+import { loadSandboxModule } from './sandbox-modules.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
 const MAX_LOG_CHARS = 16 * 1024;
@@ -25,7 +26,7 @@ const MEMORY_CHECK_INTERVAL_MS = 50;
 let nextRequestId = 1;
 
 /** The order in which the host operations reach the sandbox's init (src/sandbox/main.ts). */
-const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async'] as const;
+const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule'] as const;
 const MAX_PENDING_CALLS = 10_000;
 
 interface RequestState {
@@ -43,7 +44,7 @@ interface RequestState {
   waitUntilTimer: NodeJS.Timeout | undefined;
   ended: boolean;
   reading: boolean;
-  /** The host has the response. */
+  /** The host has the response, its body included when streamed (sent, failed or cancelled). */
   responded: boolean;
   /** The sandbox reported the request's work over (response and waitUntil). */
   sandboxDone: boolean;
@@ -77,7 +78,10 @@ export class WorkerIsolate {
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
   private context!: ivm.Context;
-  private entries!: { dispatch: Entry; fireTimer: Entry; abort: Entry; end: Entry; register: Entry; settle: Entry };
+  private entries!: {
+    dispatch: Entry; fireTimer: Entry; abort: Entry; end: Entry; register: Entry; settle: Entry;
+    pullResponse: Entry; cancelResponse: Entry; receiveModule: Entry;
+  };
   /** Per-isolate state of the API host halves (see OpContext.scope). */
   private readonly scope = new Map<string, unknown>();
   private pendingCalls = 0;
@@ -126,10 +130,13 @@ export class WorkerIsolate {
     const global = this.context.global;
     const api = (await global.get('__isolet', { reference: true })) as ivm.Reference<Record<string, unknown>>;
     const get = (key: string) => api.get(key, { reference: true }) as Promise<Entry>;
-    const [init, register, dispatch, fireTimer, abort, end, settle] = await Promise.all(
-      ['init', 'register', 'dispatch', 'fireTimer', 'abort', 'end', 'settle'].map(get),
+    const [init, register, dispatch, fireTimer, abort, end, settle, pullResponse, cancelResponse, receiveModule] = await Promise.all(
+      ['init', 'register', 'dispatch', 'fireTimer', 'abort', 'end', 'settle', 'pullResponse', 'cancelResponse', 'receiveModule'].map(get),
     );
-    this.entries = { dispatch: dispatch!, fireTimer: fireTimer!, abort: abort!, end: end!, register: register!, settle: settle! };
+    this.entries = {
+      dispatch: dispatch!, fireTimer: fireTimer!, abort: abort!, end: end!, register: register!, settle: settle!,
+      pullResponse: pullResponse!, cancelResponse: cancelResponse!, receiveModule: receiveModule!,
+    };
     await global.delete('__isolet');
     api.release();
     // Callbacks cross only as direct arguments, so they go positionally, in HOST_OPS order.
@@ -225,6 +232,10 @@ export class WorkerIsolate {
       async: new ivm.Callback((callId: unknown, requestId: unknown, op: unknown, args: unknown) => this.callAsync(callId, requestId, op, args), { ignored: true }),
       startTimer: new ivm.Callback((requestId: unknown, timerId: unknown, delay: unknown) => this.startTimer(requestId, timerId, delay), { ignored: true }),
       clearTimer: new ivm.Callback((timerId: unknown) => this.clearTimer(timerId), { ignored: true }),
+      // Synchronous: the module's script runs nested in this call (see sandbox-modules.ts).
+      loadModule: new ivm.Callback((name: unknown) => {
+        loadSandboxModule(this.isolate, this.context, this.options.image.modules, name, this.entries.receiveModule);
+      }),
       requestDone: new ivm.Callback((requestId: unknown) => {
         const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
         if (!state) return;
@@ -420,11 +431,73 @@ export class WorkerIsolate {
       return textResponse(500, 'Error 1101: Worker threw exception.\n');
     }
     state.status = result.status;
-    this.afterResponse(state);
-    const bodyOut = typeof result.body === 'string' ? Buffer.from(result.body) : result.body;
     const pairs: [string, string][] = [];
     for (let i = 0; i < result.headers.length; i += 2) pairs.push([result.headers[i]!, result.headers[i + 1]!]);
-    return { status: result.status, statusText: result.statusText, headers: pairs, body: bodyOut };
+    const out = result.body;
+    if (out === null || typeof out === 'string' || out instanceof Uint8Array) {
+      this.afterResponse(state);
+      return { status: result.status, statusText: result.statusText, headers: pairs, body: typeof out === 'string' ? Buffer.from(out) : out };
+    }
+    // A streamed body: the request stays in flight (and under its CPU limit) until it is sent.
+    if (typeof out.length === 'number' && !pairs.some(([name]) => name === 'content-length')) {
+      pairs.push(['content-length', String(out.length)]);
+    }
+    return { status: result.status, statusText: result.statusText, headers: pairs, body: this.responseBody(state) };
+  }
+
+  /**
+   * A streamed response body: each `next()` pulls one chunk from the isolate, so the isolate
+   * produces only as fast as the consumer (the HTTP front waits for the socket to drain before
+   * asking again). Ending early (`return()`) cancels the worker's stream. Iterable once.
+   */
+  private responseBody(state: RequestState): AsyncIterable<Uint8Array> {
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      this.afterResponse(state);
+    };
+    const iterator: AsyncIterator<Uint8Array> = {
+      next: async () => {
+        if (finished) return { done: true, value: undefined };
+        if (!this.alive || state.ended) {
+          finish();
+          throw new Error('The worker stopped before its response body was complete.');
+        }
+        let chunk: unknown;
+        try {
+          chunk = await this.entries.pullResponse.apply(undefined, [state.id, Date.now()], {
+            arguments: { copy: true },
+            result: { promise: true, copy: true },
+          });
+        } catch (error) {
+          finish();
+          this.onIsolateError(error);
+          throw new Error(`The worker's response body failed: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        if (chunk === null || chunk === undefined) {
+          finish();
+          return { done: true, value: undefined };
+        }
+        if (typeof chunk === 'object' && 'error' in chunk) {
+          const text = String((chunk as { error: unknown }).error);
+          if (memoryErrorIn(text)) this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
+          else this.logException(state.id, text);
+          finish();
+          throw new Error('The worker\'s response body stream failed.');
+        }
+        const bytes = chunk instanceof Uint8Array ? chunk : ArrayBuffer.isView(chunk) ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) : new Uint8Array(chunk as ArrayBuffer);
+        return { done: false, value: bytes };
+      },
+      return: async () => {
+        if (!finished && this.alive && !state.ended) {
+          this.entries.cancelResponse.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
+        }
+        finish();
+        return { done: true, value: undefined };
+      },
+    };
+    return { [Symbol.asyncIterator]: () => iterator };
   }
 
   private afterResponse(state: RequestState): void {
@@ -599,7 +672,7 @@ export class WorkerIsolate {
 }
 
 type DispatchResult =
-  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null }
+  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null | { stream: true; length: number | null } }
   | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' };
 
 function textResponse(status: number, text: string): RuntimeResponse {

@@ -25,11 +25,21 @@ interface InFlight {
   controller: { abort(reason?: unknown): void; signal: unknown };
   waitUntil: Promise<unknown>[];
   responded: boolean;
+  /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
+  responseBody: BodySource | undefined;
 }
 const inFlight = new Map<number, InFlight>();
 
+/**
+ * The body in a dispatch result: whole (a string or bytes, the fast path: one crossing per
+ * request), none, or `{ stream: true }`: the host pulls it with pullResponse(requestId) as its
+ * socket takes more, and `length` is its byte length when known (FixedLengthStream, a request
+ * body with a Content-Length passed through).
+ */
+export type DispatchBody = Uint8Array | string | null | { stream: true; length: number | null };
+
 export type DispatchResult =
-  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null }
+  | { status: number; statusText: string; headers: string[]; body: DispatchBody }
   | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' };
 
 /** service-worker syntax: the global addEventListener collects 'fetch' listeners at load. */
@@ -168,9 +178,9 @@ export async function dispatch(
   if (!worker) return { error: 'The worker is not loaded.', kind: 'no-handler' };
   const AbortControllerClass = webPlatformGlobals.AbortController as new () => InFlight['controller'];
   const controller = new AbortControllerClass();
-  const entry: InFlight = { controller, waitUntil: [], responded: false };
+  const entry: InFlight = { controller, waitUntil: [], responded: false, responseBody: undefined };
   inFlight.set(requestId, entry);
-  const body: BodySource | null = hasBody ? bodyFromHost(requestId) : null;
+  const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
   let result: DispatchResult;
   try {
     const request = requestFromHost(method, url, headers, body, controller.signal as never);
@@ -188,21 +198,76 @@ export async function dispatch(
         kind: 'bad-response',
       };
     } else {
-      result = await responseToHost(response as never);
+      const head = await responseToHost(response as never);
+      const body = head.body;
+      if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
+        result = head as DispatchResult;
+      } else {
+        // Streamed: the request's work goes on until the host has pulled the body to its end.
+        entry.responseBody = body;
+        result = { ...head, body: { stream: true, length: typeof body.length === 'number' ? body.length : null } };
+      }
     }
   } catch (error) {
     result = { error: errorText(error), kind: 'exception' };
   }
   entry.responded = true;
-  settle(requestId);
+  if (entry.responseBody === undefined) settle(requestId);
   return result;
+}
+
+/**
+ * The host wants the next chunk of a streamed response body (its socket can take more): the
+ * chunk, or null at the end, or `{ error }` when the stream failed (the host cuts the
+ * connection, so that the client cannot take a truncated body as whole, and logs the error as
+ * the worker's exception).
+ */
+export async function pullResponse(requestId: number, now: number): Promise<Uint8Array | null | { error: string }> {
+  enterFromHost(requestId, now);
+  const entry = inFlight.get(requestId);
+  const source = entry?.responseBody;
+  if (!entry || !source) return null;
+  let chunk: Uint8Array | null;
+  try {
+    chunk = await source.pull();
+  } catch (error) {
+    finishResponseBody(requestId, entry);
+    return { error: errorText(error) };
+  }
+  if (chunk === null) {
+    finishResponseBody(requestId, entry);
+    return null;
+  }
+  // Only the chunk's own bytes cross (a view may be a window on a larger buffer).
+  return chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice();
+}
+
+/** The host will pull no more (the client left, or the response needs no body): cancel the stream. */
+export function cancelResponse(requestId: number, now: number): void {
+  enterFromHost(requestId, now);
+  const entry = inFlight.get(requestId);
+  if (!entry || !entry.responseBody) return;
+  const source = entry.responseBody;
+  finishResponseBody(requestId, entry);
+  try {
+    source.cancel?.(new DOMException('The client disconnected before the response was complete.', 'AbortError'));
+  } catch (error) {
+    host.uncaught(requestId, errorText(error));
+  }
+}
+
+function finishResponseBody(requestId: number, entry: InFlight): void {
+  if (entry.responseBody === undefined) return;
+  entry.responseBody = undefined;
+  settle(requestId);
 }
 
 // A request body, pulled from the host one chunk at a time: the host reads its source only when
 // asked, which is what gives uploads their backpressure.
-function bodyFromHost(requestId: number): BodySource {
+function bodyFromHost(requestId: number, length: number | null): BodySource {
   let reading = false;
   return {
+    length,
     async pull(): Promise<Uint8Array | null> {
       if (reading) throw new TypeError('This body is already being read.');
       reading = true;
@@ -214,6 +279,16 @@ function bodyFromHost(requestId: number): BodySource {
       }
     },
   } as BodySource;
+}
+
+function declaredLength(headers: string[]): number | null {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') {
+      const value = headers[i + 1]!.trim();
+      return /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
+    }
+  }
+  return null;
 }
 
 /** The host's timer went off, or it tells of an abort: bring the clock and the context along. */
@@ -228,6 +303,7 @@ export function abortRequest(requestId: number, now: number): void {
   if (entry) {
     const reason = new DOMException('The client disconnected before the response was complete.', 'AbortError');
     entry.controller.abort(reason);
+    cancelResponse(requestId, now);
   }
 }
 

@@ -24,6 +24,8 @@ export interface HostOps {
   sync(op: string, args: unknown[]): unknown;
   /** Start asynchronous host operation `op`; the host answers through `settleCall(callId, ...)`. */
   async(callId: number, requestId: number, op: string, args: unknown[]): void;
+  /** Evaluate sandbox module `name` (src/runtime/sandbox-modules.ts); it arrives via receiveModule. */
+  loadModule(name: string): void;
 }
 
 export const host: HostOps = {} as HostOps;
@@ -86,4 +88,29 @@ export function dropRequestCalls(requestId: number): void {
   for (const [callId, call] of pendingCalls) {
     if (call.requestId === requestId) pendingCalls.delete(callId);
   }
+}
+
+const modules = new Map<string, unknown>();
+let delivered: { name: string; exports: unknown } | undefined;
+
+/**
+ * The exports of sandbox module `name`, evaluated in this isolate on first use (the host keeps
+ * large, rarely used parts of the runtime out of the snapshot: see src/runtime/sandbox-modules.ts).
+ * Synchronous: the host runs the module's script nested in this call.
+ */
+export function loadModule<T>(name: string): T {
+  const loaded = modules.get(name);
+  if (loaded !== undefined) return loaded as T;
+  delivered = undefined;
+  host.loadModule(name);
+  const arrived = delivered as { name: string; exports: unknown } | undefined;
+  delivered = undefined;
+  if (!arrived || arrived.name !== name) throw new Error(`The runtime could not load its ${name} module.`);
+  modules.set(name, arrived.exports);
+  return arrived.exports as T;
+}
+
+/** The host delivers a module's exports (an entry point, see main.ts). */
+export function receiveModule(name: string, exports: unknown): void {
+  delivered = { name, exports };
 }

@@ -4,20 +4,22 @@
 // takes references to them and deletes the global before any tenant code runs.
 'use strict';
 
-import { connectHost, settleCall, type HostOps } from './host.ts';
+import { connectHost, settleCall, receiveModule, type HostOps } from './host.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { createConsole } from '../api/console/sandbox.ts';
 import { cryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
-import { webPlatformGlobals } from './web-platform.ts';
+import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
 import {
   abortRequest,
   addServiceWorkerListener,
+  cancelResponse,
   dispatch,
   endRequest,
   enterFromHost,
   registerWorker,
+  pullResponse,
   reportUncaught,
 } from './dispatch.ts';
 
@@ -39,6 +41,24 @@ for (const [name, value] of Object.entries({
   define(name, value);
 }
 
+// Globals whose implementation is loaded on first use: an accessor that, when read, loads it and
+// replaces itself with a plain writable property holding the value (so later reads cost
+// nothing, and tenants see an ordinary global); assigning to it just sets the property.
+for (const [name, make] of Object.entries(lazyWebPlatformGlobals)) {
+  Object.defineProperty(global, name, {
+    get() {
+      const value = make();
+      define(name, value);
+      return value;
+    },
+    set(value: unknown) {
+      define(name, value);
+    },
+    enumerable: false,
+    configurable: true,
+  });
+}
+
 // service-worker syntax: the global scope is an EventTarget that collects 'fetch' listeners.
 define('addEventListener', function addEventListener(type: string, listener: unknown) {
   addServiceWorkerListener(String(type), listener);
@@ -50,7 +70,7 @@ lockCodeGeneration(globalThis);
 const entryPoints = {
   // Positional, in the order of HOST_OPS in src/runtime/worker-isolate.ts.
   init(...fns: HostOps[keyof HostOps][]): void {
-    const names = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async'] as const;
+    const names = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule'] as const;
     const ops = {} as Record<string, unknown>;
     names.forEach((name, i) => (ops[name] = fns[i]));
     connectHost(ops as unknown as HostOps);
@@ -64,6 +84,9 @@ const entryPoints = {
     return registerWorker(namespace, env);
   },
   dispatch,
+  pullResponse,
+  cancelResponse,
+  receiveModule,
   fireTimer(requestId: number, timerId: number, now: number): void {
     enterFromHost(requestId, now);
     try {

@@ -9,6 +9,8 @@ import { URL, URLSearchParams } from '../api/url/sandbox.ts';
 import { TextEncoder, TextDecoder, atob, btoa } from '../api/encoding/sandbox.ts';
 import { Event, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
 import { structuredClone, markNotSerializable } from '../api/structured-clone/sandbox.ts';
+import { streamGlobals } from '../api/streams/sandbox.ts';
+import { compressionGlobals } from '../api/compression/sandbox.ts';
 
 export type { BodySource } from '../api/body/sandbox.ts';
 export type { HostResponse } from '../api/response/sandbox.ts';
@@ -22,6 +24,15 @@ markNotSerializable(Headers, Request, Response, URL, URLSearchParams, TextEncode
 export const webPlatformGlobals: Record<string, unknown> = {
   Headers, Request, Response, URL, URLSearchParams, TextEncoder, TextDecoder, atob, btoa,
   Event, EventTarget, AbortController, AbortSignal, DOMException, structuredClone,
+};
+
+/**
+ * Globals made on first access (main.ts installs them as accessors that replace themselves
+ * with the value): their implementations are sandbox modules, outside the snapshot.
+ */
+export const lazyWebPlatformGlobals: Record<string, () => unknown> = {
+  ...streamGlobals(),
+  ...compressionGlobals(),
 };
 
 // Bundlers rename classes that clash with globals (esbuild makes DOMException `_DOMException`):

@@ -1,15 +1,19 @@
 // Bodies of Requests and Responses (Fetch Standard §2.2.9 "body", §5.1 BodyInit, §5.3 the Body
-// mixin). A body is held as one of three shapes, so that each case pays only for what it is:
+// mixin). A body is held as one of four shapes, so that each case pays only for what it is:
 //   text   - a string the body was made from, UTF-8-encoded only if bytes are asked for (a
 //            string response goes to the host as the string: no encoding in the isolate);
 //   bytes  - fully known bytes;
-//   source - a pull-based chunk source (the host's request body today; ReadableStream later).
-// `body` (the ReadableStream getter) returns null until streams land: ReadableStream will wrap
-// a BodySource (and BodySource will wrap a tenant's ReadableStream), with no change here to the
-// other shapes.
+//   source - a pull-based chunk source (the host's request body);
+//   stream - a ReadableStream: the tenant's, or one made from the shapes above the first time
+//            `.body` is read (from then on the stream is the body's only holder).
+// The mixin's readers (text(), arrayBuffer(), ...) read whichever shape there is, so a body
+// that nobody asked `.body` of never loads the streams implementation.
 
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { URLSearchParams } from '../url/sandbox.ts';
+import { streams, isReadableStream } from '../streams/sandbox.ts';
+
+type ReadableStream = InstanceType<ReturnType<typeof streams>['classes']['ReadableStream']>;
 
 /** A body whose bytes arrive over time: the next chunk, or null at the end. */
 export interface BodySource {
@@ -25,6 +29,7 @@ export class Body {
   text: string | null = null;
   bytes: Uint8Array | null = null;
   source: BodySource | null = null;
+  stream: ReadableStream | null = null;
   /** Fetch's "disturbed": read (or being read) by a consumer. */
   used = false;
   /** `bytes` is shared with a clone: copy before giving it to tenant code. */
@@ -37,7 +42,14 @@ export type BodyInit = string | ArrayBuffer | ArrayBufferView | URLSearchParams 
 export function extractBody(init: unknown): { body: Body; contentType: string | null } {
   const body = new Body();
   let contentType: string | null = null;
-  if (init instanceof ArrayBuffer) {
+  if (isReadableStream(init)) {
+    // Fetch §5.1 extract a body, ReadableStream: a disturbed or locked stream is a TypeError.
+    const stream = init as ReadableStream;
+    if (stream.locked || streams().isDisturbed(stream)) {
+      throw new TypeError('This ReadableStream is disturbed (has already been read from), and cannot be used as a body.');
+    }
+    body.stream = stream;
+  } else if (init instanceof ArrayBuffer) {
     body.bytes = new Uint8Array(init.slice(0));
   } else if (ArrayBuffer.isView(init)) {
     body.bytes = new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength));
@@ -64,6 +76,11 @@ export function cloneBody(body: Body): Body {
   const copy = new Body();
   copy.text = body.text;
   if (body.bytes) { copy.bytes = body.bytes; copy.shared = body.shared = true; }
+  if (body.stream) {
+    const [a, b] = body.stream.tee();
+    body.stream = a;
+    copy.stream = b;
+  }
   if (body.source) {
     const [a, b] = teeSource(body.source);
     body.source = a;
@@ -101,14 +118,48 @@ function teeSource(source: BodySource): [BodySource, BodySource] {
 }
 
 export function bodyUsed(body: Body | null): boolean {
-  return body !== null && body.used;
+  if (body === null) return false;
+  return body.used || (body.stream !== null && streams().isDisturbed(body.stream));
+}
+
+/**
+ * The body as a ReadableStream (the Body mixin's `body` getter). Made on first use from the
+ * body's text, bytes or source; the stream then holds the body alone.
+ */
+export function bodyStream(body: Body | null): ReadableStream | null {
+  if (body === null) return null;
+  if (body.stream !== null) return body.stream;
+  const api = streams();
+  let source: BodySource;
+  if (body.used) {
+    source = { pull: () => Promise.resolve(null) };
+  } else if (body.source !== null) {
+    source = body.source;
+  } else {
+    let bytes: Uint8Array | null = body.text !== null ? utf8Encode(body.text) : body.bytes!;
+    // The stream transfers the buffers it is given: a clone's shared bytes are copied first.
+    if (body.shared && body.bytes !== null) bytes = bytes.slice();
+    const length = bytes.byteLength;
+    source = { pull: () => { const b = bytes; bytes = null; return Promise.resolve(b); }, length };
+  }
+  body.text = null;
+  body.bytes = null;
+  body.source = null;
+  const stream = api.streamFromSource(source);
+  if (body.used) {
+    // A body already read is a disturbed stream (Fetch: "body is unusable").
+    stream.cancel().catch(() => {});
+  }
+  body.stream = stream;
+  return stream;
 }
 
 const USED_MESSAGE = 'Body has already been used. It can only be used once. Use tee() first if you need to read it twice.';
 
 /** Throw if `body` cannot be read any more (Fetch "unusable"); for clone() and constructors. */
 export function assertBodyUsable(body: Body | null, message = USED_MESSAGE): void {
-  if (body !== null && body.used) throw new TypeError(message);
+  if (body === null) return;
+  if (bodyUsed(body) || (body.stream !== null && body.stream.locked)) throw new TypeError(message);
 }
 
 async function readSource(source: BodySource): Promise<Uint8Array> {
@@ -133,7 +184,12 @@ async function readSource(source: BodySource): Promise<Uint8Array> {
  */
 async function takeBody(body: Body | null, preferText: boolean): Promise<string | Uint8Array> {
   if (body === null) return preferText ? '' : new Uint8Array(0);
-  if (body.used) throw new TypeError(USED_MESSAGE);
+  if (bodyUsed(body)) throw new TypeError(USED_MESSAGE);
+  if (body.stream !== null) {
+    if (body.stream.locked) throw new TypeError('This ReadableStream is currently locked to a reader.');
+    body.used = true;
+    return readSource(streams().sourceFromStream(body.stream));
+  }
   body.used = true;
   if (body.text !== null) {
     const text = body.text;
@@ -173,11 +229,38 @@ export async function consumeArrayBuffer(body: Body | null): Promise<ArrayBuffer
   return (await consumeBytes(body)).buffer;
 }
 
+/** Bodies from bytes larger than this go to the host in chunks, not in the dispatch result. */
+const WHOLE_BODY_MAX = 1024 * 1024;
+const BODY_CHUNK = 256 * 1024;
+
 /**
- * The whole body for the host: a string when the body was made from one (the host encodes it
- * natively), else bytes; null for no body. Marks the body used.
+ * The body for the host, marking it used: a string when the body was made from one (the host
+ * encodes it natively) or bytes, both of which cross whole in the dispatch result (one
+ * crossing per request); a BodySource for a stream, a pulled source or large bytes, which the
+ * host pulls chunk by chunk as its socket takes them; null for no body.
  */
-export async function bodyForHost(body: Body | null): Promise<Uint8Array | string | null> {
+export async function bodyForHost(body: Body | null): Promise<Uint8Array | string | BodySource | null> {
   if (body === null) return null;
-  return takeBody(body, true);
+  if (body.stream !== null || body.source !== null) {
+    if (bodyUsed(body) || body.stream?.locked) throw new TypeError(USED_MESSAGE);
+    body.used = true;
+    if (body.source !== null) {
+      const source = body.source;
+      body.source = null;
+      return source;
+    }
+    return streams().sourceFromStream(body.stream!);
+  }
+  const data = await takeBody(body, true);
+  if (typeof data === 'string' || data.byteLength <= WHOLE_BODY_MAX) return data;
+  let at = 0;
+  return {
+    pull() {
+      if (at >= data.byteLength) return Promise.resolve(null);
+      const chunk = data.subarray(at, at + BODY_CHUNK);
+      at += chunk.byteLength;
+      return Promise.resolve(chunk);
+    },
+    length: data.byteLength,
+  };
 }

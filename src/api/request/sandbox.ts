@@ -10,7 +10,7 @@ import { URL, parseAbsoluteURL } from '../url/sandbox.ts';
 import { Headers, fillHeaders, setHeadersGuard, appendHeaderUnchecked } from '../headers/sandbox.ts';
 import {
   Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable,
-  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer,
+  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, bodyStream,
 } from '../body/sandbox.ts';
 import { AbortSignal, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
 
@@ -130,8 +130,8 @@ export class Request {
   get integrity(): string { return ''; }
   get keepalive(): boolean { return false; }
 
-  /** ReadableStream of the body: null until streams land (see body/sandbox.ts). */
-  get body(): null { return null; }
+  /** The body as a ReadableStream (made on first use, see body/sandbox.ts), or null. */
+  get body(): ReturnType<typeof bodyStream> { return bodyStream(this.#body); }
   get bodyUsed(): boolean { return bodyUsed(this.#body); }
   text(): Promise<string> { return consumeText(this.#body); }
   json(): Promise<unknown> { return consumeJSON(this.#body); }

@@ -7,8 +7,8 @@
 import { parseAbsoluteURL } from '../url/sandbox.ts';
 import { Headers, fillHeaders, setHeadersGuard, headerList } from '../headers/sandbox.ts';
 import {
-  type Body, extractBody, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
-  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer,
+  type Body, type BodySource, extractBody, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
+  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, bodyStream,
 } from '../body/sandbox.ts';
 
 export interface ResponseInit {
@@ -123,8 +123,8 @@ export class Response {
   get webSocket(): null { return null; }
   get cf(): undefined { return undefined; }
 
-  /** ReadableStream of the body: null until streams land (see body/sandbox.ts). */
-  get body(): null { return null; }
+  /** The body as a ReadableStream (made on first use, see body/sandbox.ts), or null. */
+  get body(): ReturnType<typeof bodyStream> { return bodyStream(this.#body); }
   get bodyUsed(): boolean { return bodyUsed(this.#body); }
   text(): Promise<string> { return consumeText(this.#body); }
   json(): Promise<unknown> { return consumeJSON(this.#body); }
@@ -157,14 +157,14 @@ export interface HostResponse {
   statusText: string;
   /** Flat [name, value, ...] in insertion order, lowercase names; one entry per Set-Cookie. */
   headers: string[];
-  /** A string when the body was made from one (the host encodes it), else bytes, or null. */
-  body: Uint8Array | string | null;
+  /**
+   * A string when the body was made from one (the host encodes it), else bytes, or null; a
+   * BodySource when the body is a stream or large (the host pulls it; see dispatch.ts).
+   */
+  body: Uint8Array | string | BodySource | null;
 }
 
-/**
- * The response as plain values for the host, its body read whole. A streaming variant will
- * return the head first and a BodySource for the rest; the head part here stays the same.
- */
+/** The response as plain values for the host: the head, and the body whole or as a source. */
 export async function responseToHost(response: Response): Promise<HostResponse> {
   const parts = responseParts(response);
   assertBodyUsable(parts.body);

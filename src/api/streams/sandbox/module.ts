@@ -1,0 +1,254 @@
+// WHATWG Streams for the sandbox, loaded into an isolate the first time its code touches a
+// stream (see src/runtime/sandbox-modules.ts for why it is not in the snapshot).
+//
+// The core is web-streams-polyfill, whose logic is the spec's reference implementation
+// (ReadableStream with default and byte controllers, BYOB readers, tee, pipeTo/pipeThrough,
+// async iteration, ReadableStream.from, WritableStream, TransformStream, queuing strategies).
+// On top of it, written here: the Encoding Standard's TextEncoderStream/TextDecoderStream, and
+// Workers' IdentityTransformStream and FixedLengthStream, with workerd's behaviour (they extend
+// TransformStream, their readable side is a byte stream, their writable side takes bytes only).
+// Plus the bridges the Body mixin uses between streams and body sources.
+
+import {
+  ReadableStream, ReadableStreamDefaultReader, ReadableStreamBYOBReader, ReadableStreamBYOBRequest,
+  ReadableStreamDefaultController, ReadableByteStreamController, WritableStream,
+  WritableStreamDefaultWriter, WritableStreamDefaultController, TransformStream,
+  TransformStreamDefaultController, ByteLengthQueuingStrategy, CountQueuingStrategy,
+} from 'web-streams-polyfill';
+import type { BodySource } from '../../body/sandbox.ts';
+
+interface Encoder { encode(input: string): Uint8Array }
+interface Decoder { decode(input?: Uint8Array, options?: { stream?: boolean }): string; encoding: string; fatal: boolean; ignoreBOM: boolean }
+export interface StreamsDeps {
+  TextEncoder: new () => Encoder;
+  TextDecoder: new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }) => Decoder;
+}
+
+type AnyReadable = ReadableStream<unknown>;
+
+/** Byte lengths known up front (FixedLengthStream, a request body with Content-Length). */
+const lengths = new WeakMap<object, number>();
+
+/** A chunk a byte consumer accepts (ArrayBuffer or a view of one) as a Uint8Array over the same bytes. */
+function chunkBytes(chunk: unknown): Uint8Array | null {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return null;
+}
+
+// workerd's messages for what a byte-oriented writable side refuses.
+function writableBytes(chunk: unknown): Uint8Array {
+  const bytes = chunkBytes(chunk);
+  if (bytes) return bytes;
+  if (typeof chunk === 'string') {
+    throw new TypeError("This TransformStream is being used as a byte stream, but received a string on its writable side. If you wish to write a string, you'll probably want to explicitly UTF-8-encode it with TextEncoder.");
+  }
+  throw new TypeError('This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.');
+}
+
+/** Closes a byte stream's controller, answering a pending BYOB read with "done" (Streams §4.10.7 respond(0) after close). */
+function closeBytes(controller: ReadableByteStreamController): void {
+  controller.close();
+  controller.byobRequest?.respond(0);
+}
+
+/**
+ * A byte stream (BYOB readers work on it) that pulls `source` one chunk per read: nothing is
+ * read ahead (high-water mark 0), so a slow reader slows the source, which is backpressure.
+ */
+export function streamFromSource(source: BodySource): ReadableStream<Uint8Array> {
+  const stream = new ReadableStream<Uint8Array>({
+    type: 'bytes',
+    async pull(controller) {
+      const chunk = await source.pull();
+      if (chunk === null) return closeBytes(controller);
+      // enqueue() transfers the chunk's buffer: sources hand over buffers they no longer use.
+      if (chunk.byteLength > 0) controller.enqueue(chunk);
+      // An empty chunk enqueues nothing; the stream calls pull() again while a read waits.
+    },
+    cancel(reason) {
+      source.cancel?.(reason);
+    },
+  }, { highWaterMark: 0 });
+  if (typeof source.length === 'number') lengths.set(stream, source.length);
+  return stream;
+}
+
+/** Reads `stream` as a body source: each chunk must be bytes, as Fetch's body reading requires. */
+export function sourceFromStream(stream: AnyReadable): BodySource {
+  const reader = stream.getReader();
+  return {
+    async pull(): Promise<Uint8Array | null> {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return null;
+        const bytes = chunkBytes(value);
+        if (bytes === null) {
+          const error = new TypeError('This ReadableStream did not return bytes.');
+          reader.cancel(error).catch(() => {});
+          throw error;
+        }
+        if (bytes.byteLength > 0) return bytes;
+      }
+    },
+    cancel(reason?: unknown): void {
+      reader.cancel(reason).catch(() => {});
+    },
+    length: lengths.get(stream) ?? null,
+  };
+}
+
+/** Streams §4.2.? "IsReadableStreamDisturbed": has anyone read or cancelled it. */
+export function isDisturbed(stream: AnyReadable): boolean {
+  // The polyfill keeps the spec's [[disturbed]] slot as `_disturbed`.
+  return (stream as unknown as { _disturbed?: boolean })._disturbed === true;
+}
+
+export function knownLength(stream: AnyReadable): number | undefined {
+  return lengths.get(stream);
+}
+
+/** A byte stream over the chunks of `inner`, so that BYOB readers work on it. */
+function byteReadable(inner: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = inner.getReader();
+  return new ReadableStream<Uint8Array>({
+    type: 'bytes',
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return closeBytes(controller);
+      controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+// FixedLengthStream hands its length to IdentityTransformStream's constructor through here
+// (the constructor signature is workerd's, with no room for it).
+let pendingExpectedLength: number | undefined;
+
+/**
+ * workerd's IdentityTransformStream: bytes written come out unchanged; the readable side is a
+ * byte stream, the writable side refuses anything but ArrayBuffer/ArrayBufferView.
+ */
+export class IdentityTransformStream extends TransformStream<Uint8Array, Uint8Array> {
+  #readable: ReadableStream<Uint8Array>;
+  constructor(options?: { highWaterMark?: number }) {
+    const expected = pendingExpectedLength;
+    pendingExpectedLength = undefined;
+    let seen = 0;
+    void options; // accepted as in workerd; the readable side reads nothing ahead anyway
+    super({
+      transform(chunk, controller) {
+        const bytes = writableBytes(chunk);
+        if (expected !== undefined) {
+          seen += bytes.byteLength;
+          if (seen > expected) throw new TypeError('Attempt to write too many bytes through a FixedLengthStream.');
+        }
+        // A copy: the readable side transfers what it is given, and the writer keeps its buffer.
+        if (bytes.byteLength > 0) controller.enqueue(bytes.slice());
+      },
+      flush() {
+        if (expected !== undefined && seen < expected) {
+          throw new TypeError('FixedLengthStream did not see all expected bytes before close().');
+        }
+      },
+    });
+    this.#readable = byteReadable(super.readable);
+    if (expected !== undefined) lengths.set(this.#readable, expected);
+  }
+  override get readable(): ReadableStream<Uint8Array> {
+    return this.#readable;
+  }
+}
+
+/**
+ * workerd's FixedLengthStream: an IdentityTransformStream that must carry exactly
+ * `expectedLength` bytes; a Response with its readable side gets that Content-Length.
+ */
+export class FixedLengthStream extends IdentityTransformStream {
+  constructor(expectedLength: number | bigint, options?: { highWaterMark?: number }) {
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'FixedLengthStream': 1 argument required, but only 0 present.");
+    const n = typeof expectedLength === 'bigint' ? Number(expectedLength) : Number(expectedLength);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new TypeError('FixedLengthStream requires a non-negative integer expected length.');
+    }
+    pendingExpectedLength = n;
+    super(options);
+  }
+}
+
+/** The module's classes and helpers, made with the runtime's encoding classes. */
+export function create(deps: StreamsDeps) {
+  // Encoding Standard §5.1: TextEncoderStream. A lone high surrogate at the end of a chunk waits
+  // for the next chunk; one left at the end becomes U+FFFD.
+  class TextEncoderStream extends TransformStream<string, Uint8Array> {
+    constructor() {
+      const encoder = new deps.TextEncoder();
+      let pendingHigh = '';
+      super({
+        transform(chunk, controller) {
+          let text = pendingHigh + String(chunk);
+          pendingHigh = '';
+          const last = text.charCodeAt(text.length - 1);
+          if (last >= 0xd800 && last <= 0xdbff) {
+            pendingHigh = text.slice(-1);
+            text = text.slice(0, -1);
+          }
+          if (text.length > 0) controller.enqueue(encoder.encode(text));
+        },
+        flush(controller) {
+          if (pendingHigh !== '') controller.enqueue(new Uint8Array([0xef, 0xbf, 0xbd]));
+        },
+      });
+    }
+    get encoding(): string {
+      return 'utf-8';
+    }
+  }
+
+  // Encoding Standard §5.2: TextDecoderStream, a TextDecoder in streaming mode.
+  class TextDecoderStream extends TransformStream<unknown, string> {
+    #decoder: Decoder;
+    constructor(label: string = 'utf-8', options: { fatal?: boolean; ignoreBOM?: boolean } = {}) {
+      const decoder = new deps.TextDecoder(label, options);
+      super({
+        transform(chunk, controller) {
+          const bytes = chunkBytes(chunk);
+          if (bytes === null) throw new TypeError('TextDecoderStream: chunk is not an ArrayBuffer or ArrayBufferView.');
+          const text = decoder.decode(bytes, { stream: true });
+          if (text !== '') controller.enqueue(text);
+        },
+        flush(controller) {
+          const text = decoder.decode();
+          if (text !== '') controller.enqueue(text);
+        },
+      });
+      this.#decoder = decoder;
+    }
+    get encoding(): string { return this.#decoder.encoding; }
+    get fatal(): boolean { return this.#decoder.fatal; }
+    get ignoreBOM(): boolean { return this.#decoder.ignoreBOM; }
+  }
+  Object.defineProperty(TextEncoderStream.prototype, Symbol.toStringTag, { value: 'TextEncoderStream', configurable: true });
+  Object.defineProperty(TextDecoderStream.prototype, Symbol.toStringTag, { value: 'TextDecoderStream', configurable: true });
+  Object.defineProperty(IdentityTransformStream.prototype, Symbol.toStringTag, { value: 'IdentityTransformStream', configurable: true });
+  Object.defineProperty(FixedLengthStream.prototype, Symbol.toStringTag, { value: 'FixedLengthStream', configurable: true });
+
+  const classes = {
+    ReadableStream, ReadableStreamDefaultReader, ReadableStreamBYOBReader, ReadableStreamBYOBRequest,
+    ReadableStreamDefaultController, ReadableByteStreamController, WritableStream,
+    WritableStreamDefaultWriter, WritableStreamDefaultController, TransformStream,
+    TransformStreamDefaultController, ByteLengthQueuingStrategy, CountQueuingStrategy,
+    TextEncoderStream, TextDecoderStream, IdentityTransformStream, FixedLengthStream,
+  };
+  // This module is minified with identifiers renamed: tenants see the real class names.
+  for (const [name, value] of Object.entries(classes)) {
+    Object.defineProperty(value, 'name', { value: name, configurable: true });
+  }
+  return { classes, streamFromSource, sourceFromStream, isDisturbed, knownLength, chunkBytes };
+}
+
+export type StreamsApi = ReturnType<typeof create>;

@@ -1,0 +1,105 @@
+// Sandbox modules: parts of the sandbox runtime that every isolate may need but most never
+// use (streams, compression), kept out of the runtime snapshot and evaluated in an isolate
+// the first time its code touches them.
+//
+// Why not in the snapshot, even wrapped in lazy init functions: an isolate keeps the source
+// text of every script it has, so each byte of bundled code costs a byte of heap in every
+// idle isolate. web-streams-polyfill alone is ~62 KB minified (+70 KB heap per idle isolate
+// even when its module body never runs, +235 KB when it does), against a budget of ~250 KB
+// for the whole runtime (see bench/streams-size.ts). Here an idle isolate pays nothing; the
+// first use pays a compile (from a code cache made once per process) and the module's
+// top-level code, on that request's CPU time.
+//
+// How a module gets in: the sandbox's loadModule(name) (src/sandbox/host.ts) calls the host
+// synchronously; the host compiles and runs the module's script in the isolate's context
+// (nested in that call: isolated-vm runs it on the thread already inside the isolate), takes
+// a Reference to the script's completion value (the module's exports) and hands it to the
+// sandbox's `receiveModule` entry point. No global is involved, so tenant code can neither
+// see nor intercept the delivery; and only names from SANDBOX_MODULES can be asked for.
+
+import ivm from 'isolated-vm';
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+/** Module name -> entry file. Each file's exports are what the sandbox receives. */
+export const SANDBOX_MODULES: Record<string, string> = {
+  streams: fileURLToPath(new URL('../api/streams/sandbox/module.ts', import.meta.url)),
+  compression: fileURLToPath(new URL('../api/compression/sandbox/module.ts', import.meta.url)),
+};
+
+export interface SandboxModule {
+  source: string;
+  /** V8 code cache for `source`, made once per process. */
+  cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+}
+
+/** Bundles one sandbox module into a script whose completion value is its exports object. */
+export async function bundleSandboxModule(name: string): Promise<string> {
+  const entry = SANDBOX_MODULES[name];
+  if (!entry) throw new Error(`No sandbox module is named ${name}`);
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    globalName: '__module',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    target: 'es2024',
+    // Unlike the snapshot, these may minify identifiers: the classes tenants see have their
+    // names pinned with Object.defineProperty, and the bytes are heap in every isolate using them.
+    minify: true,
+    legalComments: 'none',
+    // A script, not a module: wrap the IIFE so that the var stays local and is the completion value.
+    banner: { js: '"use strict";(()=>{' },
+    footer: { js: 'return __module})()' },
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
+
+/** Every sandbox module, bundled and with a code cache. */
+export async function buildSandboxModules(): Promise<Record<string, SandboxModule>> {
+  const modules: Record<string, SandboxModule> = {};
+  const isolate = new ivm.Isolate({ memoryLimit: 64 });
+  try {
+    for (const name of Object.keys(SANDBOX_MODULES)) {
+      const source = await bundleSandboxModule(name);
+      const script = isolate.compileScriptSync(source, { filename: `isolet:${name}.js`, produceCachedData: true });
+      modules[name] = { source, cachedData: (script as ivm.Script & ivm.CachedDataResult).cachedData };
+      script.release();
+    }
+  } finally {
+    isolate.dispose();
+  }
+  return modules;
+}
+
+/**
+ * Evaluates module `name` in `context` and delivers its exports to the sandbox through
+ * `receive` (its receiveModule entry point). Called synchronously from inside the isolate.
+ */
+export function loadSandboxModule(
+  isolate: ivm.Isolate,
+  context: ivm.Context,
+  modules: Record<string, SandboxModule>,
+  name: unknown,
+  receive: ivm.Reference<(...args: unknown[]) => unknown>,
+): void {
+  const module = typeof name === 'string' && Object.hasOwn(modules, name) ? modules[name] : undefined;
+  if (!module) throw new TypeError(`Unknown sandbox module ${JSON.stringify(String(name)).slice(0, 100)}`);
+  const script = isolate.compileScriptSync(module.source, {
+    filename: `isolet:${name as string}.js`,
+    ...(module.cachedData ? { cachedData: module.cachedData } : {}),
+  });
+  try {
+    const exports = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
+    try {
+      receive.applySync(undefined, [name as string, exports.derefInto()]);
+    } finally {
+      exports.release();
+    }
+  } finally {
+    script.release();
+  }
+}
