@@ -32,7 +32,7 @@ export async function callApi(
   const token = options.token === undefined ? ADMIN_TOKEN : options.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
   let body: string | undefined = options.rawBody;
-  if (options.body !== undefined) {
+  if (options.body !== undefined && method !== 'GET' && method !== 'HEAD') {
     body = JSON.stringify(options.body);
     headers['content-type'] = 'application/json';
   }
