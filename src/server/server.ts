@@ -41,6 +41,8 @@ export interface ServerOptions {
   logSink?: LogSink;
   /** Whether worker log entries also go to logSink (default true); the tail gets them either way. */
   logWorkers?: boolean;
+  /** Bytes a tail client may leave unread before it is dropped (default 1 MiB). */
+  tailBufferBytes?: number;
   /** How long a graceful shutdown waits for requests in flight before cutting them (default 30 s). */
   shutdownGraceMs?: number;
 }
@@ -115,6 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     defaultLimits: options.limits,
     log,
+    tailBufferBytes: options.tailBufferBytes,
   });
 
   try {

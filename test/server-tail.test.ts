@@ -1,0 +1,213 @@
+// Live logs: GET /v1/workers/:name/tail streams the worker's log entries as NDJSON until the
+// client goes; a client that reads too slowly is dropped instead of slowing the worker.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { LogBus } from '../src/server/log-bus.ts';
+import type { WorkerLogEntry } from '../src/runtime/types.ts';
+import { startTestServer, moduleDeployment, textWorker, type TestServer } from './server-support.ts';
+
+/** An open tail: its entries as they arrive, and waits on them. */
+class Tail {
+  readonly entries: WorkerLogEntry[] = [];
+  readonly req: ClientRequest;
+  res!: IncomingMessage;
+  ended = false;
+  readonly #waiters = new Set<() => void>();
+  #buffer = '';
+
+  private constructor(req: ClientRequest) {
+    this.req = req;
+  }
+
+  static open(adminUrl: string, worker: string, token: string, { read = true } = {}): Promise<Tail> {
+    const url = new URL(adminUrl);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: `/v1/workers/${worker}/tail`, headers: { authorization: `Bearer ${token}` }, agent: false });
+      const tail = new Tail(req);
+      req.on('error', (error) => (tail.res ? tail.#end() : reject(error)));
+      req.on('response', (res) => {
+        tail.res = res;
+        res.setEncoding('utf8');
+        if (read) res.on('data', (chunk: string) => tail.#data(chunk));
+        else res.pause();
+        res.on('end', () => tail.#end());
+        res.on('close', () => tail.#end());
+        res.on('error', () => tail.#end());
+        resolve(tail);
+      });
+      req.end();
+    });
+  }
+
+  #data(chunk: string): void {
+    this.#buffer += chunk;
+    let newline: number;
+    while ((newline = this.#buffer.indexOf('\n')) !== -1) {
+      this.entries.push(JSON.parse(this.#buffer.slice(0, newline)) as WorkerLogEntry);
+      this.#buffer = this.#buffer.slice(newline + 1);
+    }
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  #end(): void {
+    this.ended = true;
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  waitFor(predicate: (entry: WorkerLogEntry) => boolean): Promise<WorkerLogEntry> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.entries.find(predicate);
+        if (found) {
+          this.#waiters.delete(check);
+          resolve(found);
+        } else if (this.ended) {
+          this.#waiters.delete(check);
+          reject(new Error(`tail ended first; got ${JSON.stringify(this.entries)}`));
+        }
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  close(): void {
+    this.req.destroy();
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await nextTurn();
+}
+
+let t: TestServer;
+let token: string;
+
+before(async () => {
+  t = await startTestServer({ tailBufferBytes: 64 * 1024 });
+  token = (await t.account('acme')).token;
+  const logger = moduleDeployment(`
+    export default {
+      async fetch(request) {
+        const url = new URL(request.url);
+        if (url.pathname === '/throw') throw new Error('thrown on purpose');
+        console.log('hello from', url.pathname);
+        console.warn('careful');
+        return new Response('ok');
+      },
+    };`);
+  assert.equal((await t.api('PUT', '/v1/workers/logger', { token, body: logger })).status, 201);
+  assert.equal((await t.api('PUT', '/v1/workers/neighbour', { token, body: moduleDeployment('export default { fetch() { console.log("neighbour line"); return new Response("n"); } };') })).status, 201);
+});
+
+after(async () => {
+  await t.close();
+});
+
+describe('tail', () => {
+  test("streams the worker's console lines, exceptions and request summaries as NDJSON, and only that worker's", async () => {
+    const tail = await Tail.open(t.server.adminUrl, 'logger', token);
+    try {
+      assert.equal(tail.res.statusCode, 200);
+      assert.equal(tail.res.headers['content-type'], 'application/x-ndjson');
+      assert.equal(await (await t.request('neighbour.localhost', '/')).text(), 'n');
+      assert.equal(await (await t.request('logger.localhost', '/first')).text(), 'ok');
+      const line = await tail.waitFor((e) => e.type === 'console' && /hello from \/first/.test(e.message));
+      assert.equal(line.level, 'log');
+      assert.equal(line.worker, 'logger');
+      await tail.waitFor((e) => e.type === 'console' && e.level === 'warn' && e.message === 'careful');
+      const summary = await tail.waitFor((e) => e.type === 'request' && e.status === 200);
+      assert.equal(typeof summary.cpuMs, 'number');
+      assert.equal(typeof summary.wallMs, 'number');
+
+      assert.equal((await t.request('logger.localhost', '/throw')).status, 500);
+      const exception = await tail.waitFor((e) => e.type === 'exception');
+      assert.match(exception.message, /thrown on purpose/);
+      await tail.waitFor((e) => e.type === 'request' && e.status === 500);
+
+      assert.ok(tail.entries.every((e) => e.worker === 'logger'), 'no other worker leaks into this tail');
+    } finally {
+      tail.close();
+    }
+  });
+
+  test('several tails of one worker each get every line; a closed tail unsubscribes', async () => {
+    const a = await Tail.open(t.server.adminUrl, 'logger', token);
+    const b = await Tail.open(t.server.adminUrl, 'logger', token);
+    assert.equal(t.server.bus.subscriberCount('logger'), 2);
+    await t.request('logger.localhost', '/both');
+    await a.waitFor((e) => /\/both/.test(e.message));
+    await b.waitFor((e) => /\/both/.test(e.message));
+    a.close();
+    b.close();
+    await until(() => t.server.bus.subscriberCount('logger') === 0);
+  });
+
+  test('the admin may tail any worker; tailing a missing worker is 404', async () => {
+    const tail = await Tail.open(t.server.adminUrl, 'neighbour', 'isl_test-admin-token-0123456789abcdef');
+    assert.equal(tail.res.statusCode, 200);
+    tail.close();
+    assert.equal((await t.api('GET', '/v1/workers/missing/tail', { token })).status, 404);
+  });
+
+  test('a client that does not read is dropped once its buffer is over the bound; the worker keeps serving', async () => {
+    const slow = await Tail.open(t.server.adminUrl, 'logger', token, { read: false });
+    try {
+      assert.equal(t.server.bus.subscriberCount('logger'), 1);
+      const big = 'x'.repeat(64 * 1024);
+      let published = 0;
+      // Kernel socket buffers take some megabytes first; the bound applies to what is left over.
+      while (t.server.bus.subscriberCount('logger') > 0 && published < 4000) {
+        t.server.bus.publish({ time: new Date().toISOString(), worker: 'logger', level: 'log', type: 'console', message: big });
+        published++;
+        if (published % 16 === 0) await nextTurn();
+      }
+      assert.equal(t.server.bus.subscriberCount('logger'), 0, `dropped after ${published} entries of 64 KiB`);
+      await until(() => slow.ended);
+      const response = await t.request('logger.localhost', '/after');
+      assert.equal(response.status, 200);
+      assert.ok(t.logs.some((e) => e.message === 'tail client dropped: it read slower than the worker logged'));
+    } finally {
+      slow.close();
+    }
+  });
+
+  test('tails end when the server shuts down', async () => {
+    const own = await startTestServer();
+    const ownToken = (await own.account('acme')).token;
+    await own.api('PUT', '/v1/workers/w', { token: ownToken, body: textWorker('w') });
+    const tail = await Tail.open(own.server.adminUrl, 'w', ownToken);
+    await own.close();
+    await until(() => tail.ended);
+  });
+});
+
+describe('log bus', () => {
+  const entry = (worker: string, message: string): WorkerLogEntry => ({ time: '', worker, level: 'log', type: 'console', message });
+
+  test('delivers to the subscribers of the entry worker only, and drops one that reports it is full', () => {
+    const bus = new LogBus();
+    const got: string[] = [];
+    const dropped: string[] = [];
+    let room = 2;
+    bus.subscribe('a', { write: (line) => (got.push('a1 ' + line.trim()), true), drop: () => dropped.push('a1') });
+    bus.subscribe('a', { write: (line) => (got.push('a2 ' + line.trim()), --room > 0), drop: (reason) => dropped.push('a2 ' + reason) });
+    const unsubscribe = bus.subscribe('b', { write: (line) => (got.push('b ' + line.trim()), true), drop: () => dropped.push('b') });
+    bus.publish(entry('a', 'one'));
+    bus.publish(entry('a', 'two'));
+    bus.publish(entry('a', 'three'));
+    assert.equal(got.filter((g) => g.startsWith('a1')).length, 3);
+    assert.equal(got.filter((g) => g.startsWith('a2')).length, 2);
+    assert.deepEqual(dropped, ['a2 slow']);
+    assert.equal(got.filter((g) => g.startsWith('b')).length, 0);
+    assert.deepEqual(JSON.parse(got[0]!.slice(3)), entry('a', 'one'));
+    unsubscribe();
+    assert.equal(bus.subscriberCount('b'), 0);
+    bus.close();
+    assert.deepEqual(dropped, ['a2 slow', 'a1']);
+    assert.equal(bus.subscriberCount('a'), 0);
+  });
+});
