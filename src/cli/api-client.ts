@@ -141,29 +141,15 @@ export class AdminClient {
     return this.#json('DELETE', `/v1/workers/${enc(name)}/secrets/${enc(key)}`);
   }
 
-  /** The worker's log entries as they happen, until `signal` aborts or the server ends the stream. */
-  async *tail(name: string, signal: AbortSignal): AsyncGenerator<WorkerLogEntry> {
+  /**
+   * Opens the worker's live log. Resolves once the server has answered (from then on every
+   * entry is delivered) to the entries as they happen, until `signal` aborts or the server ends
+   * the stream.
+   */
+  async openTail(name: string, signal: AbortSignal): Promise<AsyncIterable<WorkerLogEntry>> {
     const response = await this.#send('GET', `/v1/workers/${enc(name)}/tail`, undefined, signal);
     if (!response.ok) throw await errorFrom(response);
-    if (!response.body) return;
-    const decoder = new TextDecoder();
-    let buffered = '';
-    try {
-      for await (const chunk of response.body) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          if (line !== '') yield parseEntry(line);
-        }
-      }
-    } catch (error) {
-      if (signal.aborted) return;
-      throw error;
-    }
-    const rest = (buffered + decoder.decode()).trim();
-    if (rest !== '') yield parseEntry(rest);
+    return readNdjson(response, signal);
   }
 
   async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -204,6 +190,28 @@ function accountQuery(account: string | undefined): string {
 
 function enc(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+async function* readNdjson(response: Response, signal: AbortSignal): AsyncGenerator<WorkerLogEntry> {
+  if (!response.body) return;
+  const decoder = new TextDecoder();
+  let buffered = '';
+  try {
+    for await (const chunk of response.body) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line !== '') yield parseEntry(line);
+      }
+    }
+  } catch (error) {
+    if (signal.aborted) return;
+    throw error;
+  }
+  const rest = (buffered + decoder.decode()).trim();
+  if (rest !== '') yield parseEntry(rest);
 }
 
 function parseEntry(line: string): WorkerLogEntry {

@@ -4,6 +4,7 @@
 
 import { SourceMap } from 'node:module';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { statSync } from 'node:fs';
 import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
@@ -184,24 +185,43 @@ function splitSourceMap(worker: BundledWorker): { worker: BundledWorker; map?: S
   return { worker: { modules, main: worker.main }, map };
 }
 
-/** A rejected upload as `file:line:col: message`, mapped to the tenant's source when possible. */
+/**
+ * A rejected upload as `file:line:col: message`. The server speaks of places in the bundle
+ * (`worker.js:12:5`, as the error's location or in a stack trace); each is mapped back through
+ * the source map to the tenant's own file, line and column.
+ */
 function rejection(error: ApiError, map: SourceMap | undefined, cwd: string): string {
-  const message = describeApiError(error);
-  if (error.location === undefined) return message;
-  const match = /^(.*):(\d+):(\d+)$/.exec(error.location);
-  if (!match) return `${error.location}: ${message}`;
-  const [, module, line, column] = match;
-  if (map) {
-    const origin = map.findOrigin(Number(line), Number(column));
-    if ('fileName' in origin && origin.fileName) {
-      let file = origin.fileName;
-      if (file.startsWith('file://')) file = new URL(file).pathname;
-      if (isAbsolute(file)) file = relative(cwd, file);
-      // findOrigin answers 1-based lines and columns.
-      return `${file}:${origin.lineNumber}:${origin.columnNumber}: ${message}`;
+  const toSource = (module: string, line: number, column: number): string => {
+    if (map) {
+      const origin = map.findOrigin(line, column);
+      if ('fileName' in origin && origin.fileName) {
+        let file = origin.fileName;
+        if (file.startsWith('file://')) file = fileURLToPath(file);
+        if (isAbsolute(file)) file = relative(cwd, file);
+        return `${file}:${origin.lineNumber}:${origin.columnNumber}`;
+      }
     }
-  }
-  return `${module}:${line}:${column}: ${message}`;
+    return `${module}:${line}:${column}`;
+  };
+  let message = describeApiError(error);
+  const location = error.location === undefined ? undefined : /^(.*):(\d+):(\d+)$/.exec(error.location);
+  // The message may repeat the location in front ("worker.js:1:5: SyntaxError: ...").
+  if (error.location !== undefined && message.startsWith(error.location + ': ')) message = message.slice(error.location.length + 2);
+  let first: string | undefined;
+  message = message.replace(new RegExp(`\\b(${escapeRegExp(BUNDLE_MODULE)}):(\\d+):(\\d+)`, 'g'), (_match, module: string, line: string, column: string) => {
+    const mapped = toSource(module, Number(line), Number(column));
+    first ??= mapped;
+    return mapped;
+  });
+  const where = location ? toSource(location[1]!, Number(location[2]), Number(location[3])) : (error.location ?? first);
+  return where === undefined ? message : `${where}: ${message}`;
+}
+
+/** The module name bundleWorker gives the bundle, which the server's messages refer to. */
+const BUNDLE_MODULE = 'worker.js';
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function formatBytes(bytes: number): string {

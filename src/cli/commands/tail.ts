@@ -33,7 +33,9 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     return await runApiCommand(cli, 'tail', async () => {
-      const entries = clientFrom(values).tail(name, stop.signal);
+      const entries = await clientFrom(values).openTail(name, stop.signal);
+      // On stderr, so that stdout holds only entries (and only JSON with --json).
+      cli.stderr.write(`Tailing ${name}: waiting for logs (Ctrl-C to stop)\n`);
       for await (const entry of entries) {
         cli.stdout.write(values.json ? JSON.stringify(entry) + '\n' : formatEntry(entry) + '\n');
       }
