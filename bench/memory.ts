@@ -50,7 +50,10 @@ interface Measurement {
   /** Sum of the isolates' own heap statistics (kinds where the isolates are reachable). */
   isolateHeapPhysical: number | null;
   isolateHeapUsed: number | null;
+  /** Isolates made by the measurement that are still alive at the end (per isolate = RSS delta / this). */
   liveIsolates: number;
+  /** Runtime log lines at level error (an isolate over a limit, a crash) during the measurement. */
+  errorLogs: string[];
   seconds: number;
 }
 
@@ -76,12 +79,13 @@ async function drain(response: RuntimeResponse): Promise<void> {
 
 async function measureInChild(kind: Kind, count: number): Promise<Measurement> {
   const keep: unknown[] = [];
+  const errorLogs: string[] = [];
   let runtime: Runtime | undefined;
   let isolates: ivm.Isolate[] = [];
   const image = await runtimeImage();
   // Warm-up: one isolate of the kind, so one-time costs (image, code, thread pool) are in "before".
   if (kind === 'runtime') {
-    runtime = new Runtime({ log: () => {}, maxIsolates: count + 10 });
+    runtime = new Runtime({ log: (entry) => void (entry.level === 'error' && errorLogs.push(`${entry.worker}: ${entry.message}`)), maxIsolates: count + 10 });
     await runtime.load('warmup', { modules: [{ name: 'worker.js', source: HELLO_WORKER }] });
     await drain(await runtime.fetch('warmup', { method: 'GET', url: 'http://warmup.localhost/', headers: [['host', 'warmup.localhost']], body: null }));
   } else {
@@ -128,6 +132,7 @@ async function measureInChild(kind: Kind, count: number): Promise<Measurement> {
     isolateHeapPhysical: physical,
     isolateHeapUsed: used,
     liveIsolates: live,
+    errorLogs: errorLogs.slice(0, 5),
     seconds,
   };
 }
@@ -169,7 +174,7 @@ export async function memory(args: string[]): Promise<BenchResult> {
       runs.get(kind)!.push(await runChild(kind, count));
     }
   }
-  const perIsolate = (m: Measurement) => (m.rssAfter - m.rssBefore) / m.count;
+  const perIsolate = (m: Measurement) => (m.rssAfter - m.rssBefore) / Math.max(1, m.liveIsolates);
   const summary = KINDS.map((kind) => {
     const ms = runs.get(kind)!;
     return {
@@ -209,6 +214,9 @@ export async function memory(args: string[]): Promise<BenchResult> {
       ]),
     ),
     '',
+    ...KINDS.flatMap((kind) =>
+      runs.get(kind)!.flatMap((m) => (m.liveIsolates !== m.count ? [`Note: a ${kind} run ended with ${m.liveIsolates} of ${m.count} isolates alive${m.errorLogs.length ? ` (${m.errorLogs.join('; ')})` : ''}; its per-isolate figure divides by the live ones.`, ''] : [])),
+    ),
     `isolet over the bare reference: +${mb(runtimeRow.perIsolate - bareRow.perIsolate)} MB per isolate (${fmt((runtimeRow.perIsolate / bareRow.perIsolate - 1) * 100, 0)}%).`,
   ].join('\n');
   return {

@@ -60,11 +60,17 @@ interface LoadResult {
   requests: number;
   duration_us: number;
   errors: number;
+  /** Errors by kind (wrk: connect, read, write, status = non-2xx/3xx, timeout), for the table. */
+  errorKinds: Record<string, number>;
   p50_us: number;
   p99_us: number;
   /** CPU the server process used during the run, in cores (1.0 = one core busy all along). */
   serverCores: number;
   rps: number;
+}
+
+function label(server: Server): string {
+  return server.name === 'isolet' ? `isolet, ${server.tenants} tenant${server.tenants === 1 ? '' : 's'}` : server.name;
 }
 
 function hasWrk(): boolean {
@@ -127,14 +133,15 @@ async function runLoad(server: Server, hosts: number, seconds: number, dir: stri
   const cpuAfter = cpuSeconds(server.child.pid!);
   await stopChild(child);
   const raw = JSON.parse(match[1]!) as Record<string, number>;
-  const errors = Object.entries(raw)
-    .filter(([key]) => key.startsWith('errors_'))
-    .reduce((sum, [, value]) => sum + value, 0);
+  const errorKinds: Record<string, number> = {};
+  for (const [key, value] of Object.entries(raw)) if (key.startsWith('errors_') && value > 0) errorKinds[key.slice(7)] = value;
+  const errors = Object.values(errorKinds).reduce((sum, value) => sum + value, 0);
   const durationS = raw.duration_us! / 1e6;
   return {
     requests: raw.requests!,
     duration_us: raw.duration_us!,
     errors,
+    errorKinds,
     p50_us: raw.p50_us!,
     p99_us: raw.p99_us!,
     serverCores: (cpuAfter - cpuBefore) / durationS,
@@ -234,7 +241,7 @@ export async function throughput(args: string[]): Promise<BenchResult> {
 
     for (const server of servers) {
       const status = await get(server.port, 't0.localhost');
-      if (status !== 200) throw new Error(`${server.name} (${server.tenants} tenants) answered ${status}`);
+      if (status !== 200) throw new Error(`${label(server)} answered ${status}`);
     }
 
     const results = new Map<Server, LoadResult[]>(servers.map((s) => [s, []]));
@@ -244,7 +251,7 @@ export async function throughput(args: string[]): Promise<BenchResult> {
       // Rotate the order each round so no server always runs right after the same neighbour.
       const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
       for (const server of order) {
-        progress(`throughput: round ${round + 1}/${rounds}: ${server.name} ${server.tenants > 1 || server.name === 'isolet' ? `(${server.tenants} tenants)` : ''}`);
+        progress(`throughput: round ${round + 1}/${rounds}: ${label(server)}`);
         results.get(server)!.push(await runLoad(server, server.tenants, seconds, dir, useWrk));
       }
     }
@@ -265,7 +272,10 @@ export async function throughput(args: string[]): Promise<BenchResult> {
       const runs = results.get(server)!;
       const rps = median(runs.map((r) => r.rps));
       const mid = [...runs].sort((a, b) => a.rps - b.rps)[runs.length >> 1]!;
-      return { server, runs, rps, mid, cores: median(runs.map((r) => r.serverCores)), errors: runs.reduce((s, r) => s + r.errors, 0) };
+      const kinds: Record<string, number> = {};
+      for (const run of runs) for (const [kind, n] of Object.entries(run.errorKinds)) kinds[kind] = (kinds[kind] ?? 0) + n;
+      const errors = Object.entries(kinds).map(([kind, n]) => `${n} ${kind}`).join(', ') || '0';
+      return { server, runs, rps, mid, cores: median(runs.map((r) => r.serverCores)), errors };
     });
     const nodeRps = summary.find((s) => s.server.name === 'node:http')?.rps ?? NaN;
     const workerdRps = summary.find((s) => s.server.name === 'workerd')?.rps ?? NaN;
@@ -287,7 +297,7 @@ export async function throughput(args: string[]): Promise<BenchResult> {
     const markdown = [
       `\`wrk -t1 -c${CONNECTIONS} -d${seconds}s\`${useWrk ? '' : ' (stand-in: bench/support/load.ts)'} against a hello-world worker on 127.0.0.1, ` +
         `a warm-up run per server, then ${rounds} alternating rounds; req/s is the median round. ` +
-        'Latency percentiles are from the median round; server CPU is the server process\'s CPU time over the run (all threads; 1.00 = one core). ' +
+        'Latency percentiles are from the median round; errors are summed over the rounds (wrk\'s kinds: status = a non-2xx/3xx answer, timeout = none within 2 s); server CPU is the server process\'s CPU time over the run (all threads; 1.00 = one core). ' +
         'The load generator and the server share the machine\'s cores.',
       '',
       table(
