@@ -132,9 +132,25 @@ function bytes(value: unknown, what: string): Uint8Array {
   return new Uint8Array(value);
 }
 
-function usages(value: unknown): string[] {
-  if (!Array.isArray(value) || value.length > 16) fail('TypeError', 'keyUsages must be a sequence of KeyUsage strings.');
-  return value.map((usage) => string(usage, 'Each key usage', 32));
+function strings(value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || value.length > 16) fail('TypeError', `${what} must be a sequence of strings.`);
+  return value.map((item) => string(item, `Each of ${what}`, 32));
+}
+
+const KEY_USAGES = ['encrypt', 'decrypt', 'sign', 'verify', 'deriveKey', 'deriveBits', 'wrapKey', 'unwrapKey'];
+
+/**
+ * A key's usages. An unknown usage is a SyntaxError as in workerd (CryptoKeyUsageSet::validate),
+ * where WebIDL's KeyUsage enum would make it a TypeError.
+ */
+function usages(value: unknown, action: 'generate' | 'import', algorithm: Algorithm): string[] {
+  const list = strings(value, 'keyUsages');
+  for (const usage of list) {
+    if (!KEY_USAGES.includes(usage)) {
+      fail('SyntaxError', `Attempt to ${action} ${algorithm.name} key with invalid usage ${JSON.stringify(usage)}.`);
+    }
+  }
+  return list;
 }
 
 function keyOf(scope: CryptoScope, id: unknown, what: string): NodeKey {
@@ -215,9 +231,10 @@ function lengthArg(value: unknown): number | null {
   return value;
 }
 
-function formatArg(value: unknown): 'raw' | 'pkcs8' | 'spki' | 'jwk' {
+/** A key format; workerd takes it as a string and refuses others as NotSupportedError. */
+function formatArg(value: unknown, action: 'import' | 'export'): 'raw' | 'pkcs8' | 'spki' | 'jwk' {
   if (value === 'raw' || value === 'pkcs8' || value === 'spki' || value === 'jwk') return value;
-  fail('TypeError', `${JSON.stringify(String(value).slice(0, 32))} is not a valid KeyFormat (raw, pkcs8, spki, jwk).`);
+  fail('NotSupportedError', `Unrecognized key ${action} format ${JSON.stringify(String(value).slice(0, 32))}.`);
 }
 
 /** A JSON Web Key of known members only (RFC 7517/7518), strings of bounded length. */
@@ -228,7 +245,7 @@ function jwkArg(value: unknown): webcrypto.JsonWebKey {
     if (value[member] !== undefined) out[member] = string(value[member], `jwk.${member}`, MAX_JWK_STRING);
   }
   if (value.ext !== undefined) out.ext = boolean(value.ext, 'jwk.ext');
-  if (value.key_ops !== undefined) out.key_ops = usages(value.key_ops);
+  if (value.key_ops !== undefined) out.key_ops = strings(value.key_ops, 'jwk.key_ops');
   if (value.oth !== undefined) {
     if (!Array.isArray(value.oth) || value.oth.length > 16) fail('TypeError', 'jwk.oth must be an array.');
     out.oth = value.oth.map((prime) => {
@@ -387,7 +404,7 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
   'crypto.generateKey': op((ctx, [algorithm, extractable, keyUsages], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const ext = boolean(extractable, 'extractable');
-    const use = usages(keyUsages);
+    const use = usages(keyUsages, 'generate', alg);
     checkCost(alg);
     roomFor(scope, 2);
     return run(ctx, async () => {
@@ -397,11 +414,11 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
   }),
 
   'crypto.importKey': op((ctx, [format, keyData, algorithm, extractable, keyUsages], scope) => {
-    const fmt = formatArg(format);
+    const fmt = formatArg(format, 'import');
     const data = keyDataArg(fmt, keyData);
     const alg = algorithmArg(algorithm, scope);
     const ext = boolean(extractable, 'extractable');
-    const use = usages(keyUsages);
+    const use = usages(keyUsages, 'import', alg);
     roomFor(scope, 1);
     return run(ctx, async () => {
       // Node's overloads split jwk from the binary formats; the call is the same.
@@ -411,7 +428,7 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
   }),
 
   'crypto.exportKey': op((ctx, [format, keyId], scope) => {
-    const fmt = formatArg(format);
+    const fmt = formatArg(format, 'export');
     const key = keyOf(scope, keyId, 'key');
     // Node's overloads split jwk from the binary formats; the call is the same.
     const exportKey = subtle.exportKey.bind(subtle) as (format: string, key: NodeKey) => Promise<ArrayBuffer | webcrypto.JsonWebKey>;
@@ -460,7 +477,7 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
     const key = keyOf(scope, keyId, 'baseKey');
     const derived = algorithmArg(derivedKeyAlgorithm, scope);
     const ext = boolean(extractable, 'extractable');
-    const use = usages(keyUsages);
+    const use = usages(keyUsages, 'import', derived);
     checkCost(alg, typeof derived.length === 'number' ? derived.length : undefined);
     roomFor(scope, 1);
     return run(ctx, async () => {
@@ -473,7 +490,7 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
   }),
 
   'crypto.wrapKey': op((ctx, [format, keyId, wrappingKeyId, wrapAlgorithm], scope) => {
-    const fmt = formatArg(format);
+    const fmt = formatArg(format, 'export');
     const key = keyOf(scope, keyId, 'key');
     const wrappingKey = keyOf(scope, wrappingKeyId, 'wrappingKey');
     const alg = algorithmArg(wrapAlgorithm, scope);
@@ -481,13 +498,13 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
   }),
 
   'crypto.unwrapKey': op((ctx, [format, wrappedKey, unwrappingKeyId, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, keyUsages], scope) => {
-    const fmt = formatArg(format);
+    const fmt = formatArg(format, 'import');
     const wrapped = bytes(wrappedKey, 'wrappedKey');
     const unwrappingKey = keyOf(scope, unwrappingKeyId, 'unwrappingKey');
     const unwrapAlg = algorithmArg(unwrapAlgorithm, scope);
     const keyAlg = algorithmArg(unwrappedKeyAlgorithm, scope);
     const ext = boolean(extractable, 'extractable');
-    const use = usages(keyUsages);
+    const use = usages(keyUsages, 'import', keyAlg);
     roomFor(scope, 1);
     return run(ctx, async () => {
       const key = await subtle.unwrapKey(
