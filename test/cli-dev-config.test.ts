@@ -1,0 +1,168 @@
+// `isolet dev` with a wrangler config: main as the entry, name, vars, limits, and .dev.vars
+// merged over vars (then --var over both), as wrangler does. Waits are for output or exits.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'isolet.js');
+
+class Dev {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  #waiters = new Set<() => void>();
+
+  constructor(args: string[], cwd: string) {
+    this.child = spawn(process.execPath, ['--no-node-snapshot', BIN, 'dev', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of ['stdout', 'stderr'] as const) {
+      this.child[stream]!.setEncoding('utf8').on('data', (chunk: string) => {
+        this[stream] += chunk;
+        for (const waiter of [...this.#waiters]) waiter();
+      });
+    }
+    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
+  }
+
+  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(this[stream]);
+        if (match) {
+          this.#waiters.delete(check);
+          resolve(match);
+        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
+          this.#waiters.delete(check);
+          reject(new Error(`isolet dev exited before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+        }
+      };
+      this.#waiters.add(check);
+      this.child.on('exit', check);
+      check();
+    });
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, () => {
+  let dir = '';
+  const running: Dev[] = [];
+
+  before(async () => {
+    dir = await realpath(await mkdtemp(join(tmpdir(), 'isolet-dev-config-')));
+  });
+  after(async () => {
+    for (const dev of running) dev.kill();
+    await Promise.all(running.map((dev) => dev.exited));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function project(name: string, files: Record<string, string>): Promise<string> {
+    const cwd = join(dir, name);
+    for (const [file, text] of Object.entries(files)) {
+      await mkdir(join(cwd, file, '..'), { recursive: true });
+      await writeFile(join(cwd, file), text);
+    }
+    return cwd;
+  }
+
+  function start(args: string[], cwd: string): Dev {
+    const dev = new Dev(args, cwd);
+    running.push(dev);
+    return dev;
+  }
+
+  test('main is the entry; vars, then .dev.vars, then --var; the config name labels the logs', async () => {
+    const cwd = await project('vars', {
+      'wrangler.toml': [
+        'name = "greeter"',
+        'main = "src/index.ts"',
+        'account_id = "x"',
+        '[vars]',
+        'GREETING = "Hello"',
+        'OVERRIDDEN = "from wrangler.toml"',
+        'CONFIG = { debug = true }',
+        '',
+      ].join('\n'),
+      '.dev.vars': '# local only\nOVERRIDDEN="from .dev.vars"\nAPI_KEY=local-secret\nFLAG=from .dev.vars\n',
+      'src/index.ts': [
+        'export default {',
+        '  fetch(request: Request, env: Record<string, unknown>): Response {',
+        "    console.log('env read');",
+        '    return Response.json(env);',
+        '  },',
+        '};',
+        '',
+      ].join('\n'),
+    });
+    const dev = start(['--port', '0', '--var', 'FLAG:from --var'], cwd);
+    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    assert.match(dev.stderr, /^note: wrangler\.toml: ignoring account_id/m);
+    assert.match(dev.stderr, /^using vars from .*\.dev\.vars$/m);
+    const response = await fetch(base);
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), {
+      GREETING: 'Hello',
+      OVERRIDDEN: 'from .dev.vars',
+      CONFIG: { debug: true },
+      API_KEY: 'local-secret',
+      FLAG: 'from --var',
+    });
+    await dev.waitFor('stderr', /^\[greeter\] env read$/m);
+    dev.child.kill('SIGTERM');
+    assert.equal(await dev.exited, 0);
+  });
+
+  test('limits.cpu_ms from the config holds', async () => {
+    const cwd = await project('limits', {
+      'wrangler.jsonc': '{\n  // a tight budget\n  "main": "w.js",\n  "limits": { "cpu_ms": 1, },\n}\n',
+      'w.js': [
+        'export default {',
+        '  fetch() {',
+        '    let x = 0;',
+        '    for (let i = 0; i < 5e7; i++) x = (x + i) % 7919;',
+        '    return new Response(String(x));',
+        '  },',
+        '};',
+        '',
+      ].join('\n'),
+    });
+    const dev = start(['--port', '0'], cwd);
+    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const response = await fetch(base);
+    await response.arrayBuffer();
+    assert.equal(response.status, 503);
+    dev.child.kill('SIGTERM');
+    assert.equal(await dev.exited, 0);
+  });
+
+  test('an invalid config: names the file and field, exit 2', async () => {
+    const cwd = await project('invalid', { 'wrangler.toml': 'main = "w.js"\n[vars]\nX = nan\n', 'w.js': '' });
+    const dev = start(['--port', '0'], cwd);
+    assert.equal(await dev.exited, 2);
+    assert.match(dev.stderr, /^isolet dev: wrangler\.toml: vars\.X: /m);
+  });
+
+  test('main that does not exist: exit 1, says which file and where it came from', async () => {
+    const cwd = await project('missing', { 'wrangler.toml': 'main = "src/nope.ts"\n' });
+    const dev = start(['--port', '0'], cwd);
+    assert.equal(await dev.exited, 1);
+    assert.match(dev.stderr, /no such file: .*src\/nope\.ts \(main in wrangler\.toml\)/);
+  });
+
+  test('a bad .dev.vars line: names the file and line, exit 2', async () => {
+    const cwd = await project('devvars', { 'wrangler.toml': 'main = "w.js"\n', 'w.js': '', '.dev.vars': 'OK=1\nthis is not a var\n' });
+    const dev = start(['--port', '0'], cwd);
+    assert.equal(await dev.exited, 2);
+    assert.match(dev.stderr, /\.dev\.vars:2: expected KEY=VALUE/);
+  });
+});
