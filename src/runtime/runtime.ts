@@ -162,8 +162,10 @@ export class Runtime {
       (isolate) => {
         worker.creating = undefined;
         if (this.workers.get(worker.name) !== worker || this.closed) {
-          // Replaced or unloaded while starting: serve this request, then go.
-          isolate.retire();
+          // Replaced or unloaded while starting: serve the requests that were waiting for it,
+          // then go. retire() ends an isolate with nothing in flight at once, and those
+          // requests enter it only as their awaits resume, so retire after they have.
+          setImmediate(() => isolate.retire());
           return isolate;
         }
         worker.isolate = isolate;
