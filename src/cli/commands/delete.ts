@@ -1,7 +1,7 @@
 // `isolet delete <name>`: removes a worker with all its versions, routes and secrets. Asks
 // first on a terminal; a script must say --yes.
 
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import type { CliCommand, CliContext } from '../main.ts';
 import { API_OPTIONS, API_OPTIONS_HELP, EXIT, EXIT_CODES_HELP, clientFrom, runApiCommand, writeJson } from '../api-client.ts';
 
@@ -44,15 +44,21 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   });
 }
 
-async function confirm(question: string, cli: CliContext): Promise<boolean> {
+/** Asks on the terminal; yes only for 'y' or 'yes'. Ctrl-C or Ctrl-D is no. */
+function confirm(question: string, cli: CliContext): Promise<boolean> {
   const readline = createInterface({ input: process.stdin, output: cli.stderr });
-  readline.on('SIGINT', () => readline.close()); // Ctrl-C: no
-  try {
-    const answer = await readline.question(question);
-    return /^y(es)?$/i.test(answer.trim());
-  } catch {
-    return false; // input closed (Ctrl-D)
-  } finally {
-    readline.close();
-  }
+  return new Promise((resolve) => {
+    let answered = false;
+    readline.on('SIGINT', () => readline.close());
+    readline.on('close', () => {
+      if (answered) return;
+      cli.stderr.write('\n');
+      resolve(false);
+    });
+    readline.question(question, (answer) => {
+      answered = true;
+      readline.close();
+      resolve(/^y(es)?$/i.test(answer.trim()));
+    });
+  });
 }
