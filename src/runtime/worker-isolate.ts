@@ -286,8 +286,13 @@ export class WorkerIsolate {
     const settle = (ok: boolean, value: unknown, errorName: string) => {
       this.pendingCalls--;
       if (!this.alive) return;
+      // A body chunk is a buffer made for this read alone: its memory moves into the isolate
+      // (no copy, and no garbage left on this side to wait for a GC). Everything else is copied.
+      const arg = op === 'body.read' && ok && value instanceof ArrayBuffer
+        ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
+        : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
       this.entries.settle
-        .apply(undefined, [callId, Date.now(), ok, value, errorName], { arguments: { copy: true } })
+        .apply(undefined, [callId, Date.now(), ok, arg as never, errorName])
         .catch((error) => this.onIsolateError(error));
     };
     this.pendingCalls++;
@@ -442,7 +447,46 @@ export class WorkerIsolate {
     if (typeof out.length === 'number' && !pairs.some(([name]) => name === 'content-length')) {
       pairs.push(['content-length', String(out.length)]);
     }
-    return { status: result.status, statusText: result.statusText, headers: pairs, body: this.responseBody(state) };
+    return { status: result.status, statusText: result.statusText, headers: pairs, body: out.requestBody ? this.passThroughBody(state) : this.responseBody(state) };
+  }
+
+  /**
+   * The worker answered with its request's body, unread (`new Response(request.body)`): the
+   * host sends it on directly, as workerd does, without a crossing per chunk. The sandbox hears
+   * of the end (cancelResponse), which ends the request's work there.
+   */
+  private passThroughBody(state: RequestState): AsyncIterable<Uint8Array> {
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      if (this.alive && !state.ended) {
+        this.entries.cancelResponse.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
+      }
+      this.afterResponse(state);
+    };
+    const iterator: AsyncIterator<Uint8Array> = {
+      next: async () => {
+        if (finished) return { done: true, value: undefined };
+        let chunk: ArrayBuffer | null;
+        try {
+          chunk = await this.readBody(state);
+        } catch (error) {
+          finish();
+          throw error;
+        }
+        if (chunk === null) {
+          finish();
+          return { done: true, value: undefined };
+        }
+        return { done: false, value: new Uint8Array(chunk) };
+      },
+      return: async () => {
+        finish();
+        return { done: true, value: undefined };
+      },
+    };
+    return { [Symbol.asyncIterator]: () => iterator };
   }
 
   /**
@@ -672,7 +716,7 @@ export class WorkerIsolate {
 }
 
 type DispatchResult =
-  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null | { stream: true; length: number | null } }
+  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null | { stream: true; length: number | null; requestBody: boolean } }
   | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' };
 
 function textResponse(status: number, text: string): RuntimeResponse {

@@ -249,7 +249,8 @@ export async function bodyForHost(body: Body | null): Promise<Uint8Array | strin
       body.source = null;
       return source;
     }
-    return streams().sourceFromStream(body.stream!);
+    // A stream that only wraps a source (e.g. `new Response(request.body)`): hand over the source.
+    return streams().takeSource(body.stream!) ?? streams().sourceFromStream(body.stream!);
   }
   const data = await takeBody(body, true);
   if (typeof data === 'string' || data.byteLength <= WHOLE_BODY_MAX) return data;

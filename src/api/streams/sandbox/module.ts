@@ -72,7 +72,23 @@ export function streamFromSource(source: BodySource): ReadableStream<Uint8Array>
     },
   }, { highWaterMark: 0 });
   if (typeof source.length === 'number') lengths.set(stream, source.length);
+  origins.set(stream, source);
   return stream;
+}
+
+/** The source a stream from streamFromSource reads, so a consumer may read the source directly. */
+const origins = new WeakMap<object, BodySource>();
+
+/**
+ * The source under `stream` when nothing has read it yet: the stream is locked (so nobody else
+ * can), and the caller reads the source instead, skipping the stream's per-chunk work.
+ */
+export function takeSource(stream: AnyReadable): BodySource | undefined {
+  const source = origins.get(stream);
+  if (source === undefined || stream.locked || isDisturbed(stream)) return undefined;
+  stream.getReader();
+  origins.delete(stream);
+  return source;
 }
 
 /** Reads `stream` as a body source: each chunk must be bytes, as Fetch's body reading requires. */
@@ -248,7 +264,7 @@ export function create(deps: StreamsDeps) {
   for (const [name, value] of Object.entries(classes)) {
     Object.defineProperty(value, 'name', { value: name, configurable: true });
   }
-  return { classes, streamFromSource, sourceFromStream, isDisturbed, knownLength, chunkBytes };
+  return { classes, streamFromSource, sourceFromStream, takeSource, isDisturbed, knownLength, chunkBytes };
 }
 
 export type StreamsApi = ReturnType<typeof create>;
