@@ -40,6 +40,7 @@ function versionBody(worker: string, n: number): Record<string, unknown> {
   const filler = `/* ${worker} ${n} ${'#'.repeat(256 * 1024)} */`;
   return moduleDeployment(`${filler}\nexport default { fetch() { return new Response(${JSON.stringify(`${worker} v${n}`)}); } };`, {
     message: `${worker} release ${n}`,
+    limits: { cpuMs: 2000 },
   });
 }
 
@@ -133,7 +134,7 @@ test('SIGTERM: no new connections, the request in flight completes, exit code 0'
   const { port, admin } = await server.ready();
   assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
   // Echoes the request body as it arrives: the response cannot end before the client ends its body.
-  const echo = moduleDeployment('export default { fetch(request) { return new Response(request.body); } };');
+  const echo = moduleDeployment('export default { fetch(request) { return new Response(request.body); } };', { limits: { cpuMs: 2000 } });
   assert.equal((await callApi(admin, 'PUT', '/v1/workers/echo?account=acme', { body: echo })).status, 201);
   assert.equal((await hostFetch(port, 'echo.localhost', '/', { method: 'POST', body: 'warm' })).status, 200);
 

@@ -127,7 +127,8 @@ describe('deployments', () => {
     assert.equal(got.body.account, acme.id);
     assert.equal(got.body.activeVersion.id, version.id);
     assert.deepEqual(got.body.vars, { GREETING: 'hi' });
-    assert.equal(got.body.limits.cpuMs, 50);
+    assert.equal(got.body.limits.cpuMs, 2000, 'the server default (set by the test server)');
+    assert.equal(got.body.limits.memoryMb, 128);
     assert.equal(got.body.compatibilityDate, '2024-09-01');
     assert.deepEqual(got.body.secrets, []);
     assert.deepEqual(got.body.routes, []);

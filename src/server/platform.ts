@@ -6,7 +6,7 @@
 // serves is always the one the store calls active.
 
 import { Runtime } from '../runtime/runtime.ts';
-import { WorkerLoadError, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { WorkerLoadError, type WorkerDefinition, type WorkerLimits, type WorkerLogEntry } from '../runtime/types.ts';
 import type { Store, StoredVersion, VersionInfo, WorkerContent } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
 import type { ParsedDeployment } from './deployment.ts';
@@ -19,6 +19,8 @@ export interface PlatformOptions {
   runtime: Runtime;
   domain: string;
   log: ServerLog;
+  /** The serving Runtime's default limits, so that validation holds uploads to the same ones. */
+  defaultLimits?: Partial<WorkerLimits>;
 }
 
 /** The worker definition that serves: the version's content with the secrets merged into env (a secret wins over a var of the same name). */
@@ -43,7 +45,7 @@ export class Platform {
     this.#log = options.log;
     // Logs from validation (top-level console calls of an upload) are not the worker's live
     // logs: the upload may never serve.
-    this.#validator = new Runtime({ log: discard, maxIsolates: 16 });
+    this.#validator = new Runtime({ log: discard, maxIsolates: 16, limits: options.defaultLimits });
     this.#routes = new RouteTable(this.domain, [], () => false);
   }
 

@@ -86,7 +86,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (logWorkers) sink(entry);
     },
   });
-  const platform = new Platform({ store, runtime, domain, log });
+  const platform = new Platform({ store, runtime, domain, log, defaultLimits: options.limits });
 
   const started = performance.now();
   const loaded = await platform.boot();
