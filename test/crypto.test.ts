@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, webcrypto } from 'node:crypto';
 import { serve, moduleWorker, type Served } from './support/serve.ts';
-import { cryptoAsyncOps, cryptoSyncOps, MAX_KEYS_PER_ISOLATE } from '../src/api/crypto/host.ts';
+import { cryptoAsyncOps, cryptoSyncOps, MAX_DIGEST_STREAMS_PER_ISOLATE, MAX_KEYS_PER_ISOLATE } from '../src/api/crypto/host.ts';
 import type { OpContext } from '../src/runtime/host-ops.ts';
 import { DEFAULT_LIMITS } from '../src/runtime/types.ts';
 
@@ -375,6 +375,43 @@ export default serveProbes({
 });
 `;
 
+// crypto.DigestStream: written to by hand, and as the target of a request body's pipeTo.
+const HASHER = PRELUDE + `
+export default {
+  async fetch(request) {
+    if (new URL(request.url).pathname === '/body') {
+      const stream = new crypto.DigestStream('SHA-256');
+      await request.body.pipeTo(stream);
+      return Response.json({ digest: hex(await stream.digest), bytesWritten: stream.bytesWritten });
+    }
+    const out = {};
+    for (const alg of ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512', 'MD5']) {
+      const stream = new crypto.DigestStream(alg === 'SHA-384' ? { name: alg } : alg);
+      const writer = stream.getWriter();
+      await writer.write(enc.encode('hello '));
+      await writer.write(new Uint8Array(enc.encode('xxwor').buffer, 2));
+      await writer.write('ld');
+      await writer.close();
+      out[alg] = hex(await stream.digest);
+    }
+    const stream = new crypto.DigestStream('SHA-256');
+    out.isWritableStream = stream instanceof WritableStream;
+    out.tag = Object.prototype.toString.call(stream);
+    out.name = crypto.DigestStream.name;
+    out.unsupported = await errorOf(() => new crypto.DigestStream('SHA-3'));
+    const aborted = new crypto.DigestStream('SHA-256');
+    const writer = aborted.getWriter();
+    await writer.write(new Uint8Array(1));
+    writer.abort(new RangeError('stop'));
+    out.aborted = await errorOf(() => aborted.digest);
+    const bad = new crypto.DigestStream('MD5');
+    out.badChunk = await errorOf(() => bad.getWriter().write(42));
+    out.badChunkDigest = await errorOf(() => bad.digest);
+    return Response.json(out);
+  },
+};
+`;
+
 let served: Served;
 before(async () => {
   served = await serve({
@@ -382,6 +419,7 @@ before(async () => {
     probes: moduleWorker(PROBES, { limits: { cpuMs: 5000 } }),
     keeper: moduleWorker(KEEPER),
     intruder: moduleWorker(INTRUDER),
+    hasher: moduleWorker(HASHER),
   });
 });
 after(() => served.close());
@@ -664,6 +702,31 @@ test("a worker cannot forge a handle to another worker's key; keys live and die 
   assert.deepEqual(await probe('keeper', 'use'), { mac: null });
 });
 
+test('crypto.DigestStream hashes what is written to it, chunk by chunk on the host', async () => {
+  const response = await served.fetch('hasher', '/');
+  const out = await response.json() as Record<string, any>;
+  assert.equal(response.status, 200, JSON.stringify(out));
+  for (const [alg, nodeName] of Object.entries(NODE_HASH)) {
+    assert.equal(out[alg], createHash(nodeName).update('hello world').digest('hex'), alg);
+  }
+  assert.equal(out.isWritableStream, true);
+  assert.equal(out.tag, '[object DigestStream]');
+  assert.equal(out.name, 'DigestStream');
+  assert.deepEqual([out.unsupported.name, out.unsupported.dom], ['NotSupportedError', true]);
+  assert.deepEqual([out.aborted.name, out.aborted.message], ['RangeError', 'stop']);
+  assert.equal(out.badChunk.name, 'TypeError');
+  assert.equal(out.badChunkDigest.name, 'TypeError');
+});
+
+test('crypto.DigestStream as the target of a streamed request body', async () => {
+  const body = Buffer.alloc(3 * 1024 * 1024 + 17);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >> 10)) & 0xff;
+  const response = await served.fetch('hasher', '/body', { method: 'POST', body });
+  const out = await response.json() as Record<string, any>;
+  assert.equal(response.status, 200, JSON.stringify(out));
+  assert.deepEqual(out, { digest: createHash('sha256').update(body).digest('hex'), bytesWritten: body.length });
+});
+
 // The host half holds against a caller that took over its sandbox runtime: ids are only looked
 // up in the calling isolate's own scope.
 function opContext(): OpContext {
@@ -744,4 +807,25 @@ test(`host ops: an isolate holds at most ${MAX_KEYS_PER_ISOLATE} keys, and relea
   assert.equal(pair.name, 'QuotaExceededError');
   cryptoSyncOps['crypto.releaseKeys']!(ctx, [ids.slice(0, 2)]);
   await cryptoAsyncOps['crypto.generateKey']!(ctx, [{ name: 'Ed25519' }, false, ['sign', 'verify']]);
+});
+
+test('host ops: DigestStream hashes are per isolate and bounded', () => {
+  const a = opContext();
+  const b = opContext();
+  const open = cryptoSyncOps['crypto.digestStream.open']!;
+  const write = cryptoSyncOps['crypto.digestStream.write']!;
+  const close = cryptoSyncOps['crypto.digestStream.close']!;
+  const id = open(a, ['SHA-256', []]) as string;
+  write(a, [id, new TextEncoder().encode('abc').buffer]);
+  assert.throws(() => write(b, [id, new ArrayBuffer(1)]), { name: 'InvalidStateError' });
+  assert.throws(() => write(a, [id, 'abc']), TypeError);
+  assert.equal(hex(close(a, [id]) as ArrayBuffer), createHash('sha256').update('abc').digest('hex'));
+  assert.throws(() => close(a, [id]), { name: 'InvalidStateError' });
+  assert.throws(() => open(a, ['HMAC', []]), { name: 'NotSupportedError' });
+
+  const ids: string[] = [];
+  for (let i = 0; i < MAX_DIGEST_STREAMS_PER_ISOLATE; i++) ids.push(open(a, ['MD5', []]) as string);
+  assert.throws(() => open(a, ['MD5', []]), RangeError);
+  // Streams the sandbox reports garbage collected make room again.
+  open(a, ['MD5', ids.slice(0, 1)]);
 });

@@ -19,7 +19,7 @@
 // For digest/HMAC of large inputs that is linear in the input and fine next to the hashing
 // itself; there is no streaming path (DigestStream would be one).
 
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto, type Hash } from 'node:crypto';
 import type { AsyncOp, OpContext, SyncOp } from '../../runtime/host-ops.ts';
 
 type NodeKey = webcrypto.CryptoKey;
@@ -42,6 +42,8 @@ const MAX_RSA_MODULUS_BITS = 8192;
 const MAX_DERIVE_BITS = 255 * 512;
 const MAX_STRING = 256;
 const MAX_JWK_STRING = 64 * 1024;
+/** crypto.DigestStream hashes one isolate may have open at once. */
+export const MAX_DIGEST_STREAMS_PER_ISOLATE = 1000;
 /** MD5 runs on this thread (Node's webcrypto has no MD5), so hash in slices and yield between them. */
 const MD5_SLICE = 4 * MB;
 
@@ -76,6 +78,8 @@ export interface KeyInfo {
 
 interface CryptoScope {
   keys: Map<string, NodeKey>;
+  /** crypto.DigestStream's running hashes, by stream id. */
+  hashes: Map<string, Hash>;
   running: number;
   waiting: Array<() => void>;
 }
@@ -83,7 +87,7 @@ interface CryptoScope {
 function cryptoScope(ctx: OpContext): CryptoScope {
   let scope = ctx.scope.get('crypto') as CryptoScope | undefined;
   if (!scope) {
-    scope = { keys: new Map(), running: 0, waiting: [] };
+    scope = { keys: new Map(), hashes: new Map(), running: 0, waiting: [] };
     ctx.scope.set('crypto', scope);
   }
   return scope;
@@ -91,6 +95,9 @@ function cryptoScope(ctx: OpContext): CryptoScope {
 
 /** An error the bridge rebuilds in the sandbox by name (a DOMException, or TypeError/RangeError). */
 function opError(name: string, message: string): Error {
+  // Native classes for native names: a synchronous op's error crosses by its class, not its name.
+  if (name === 'TypeError') return new TypeError(message);
+  if (name === 'RangeError') return new RangeError(message);
   const error = new Error(message);
   error.name = name;
   return error;
@@ -516,14 +523,63 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
   }),
 };
 
+const NODE_DIGEST_NAMES: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512', MD5: 'md5' };
+
+function hashOf(scope: CryptoScope, id: unknown): Hash {
+  const hash = typeof id === 'string' ? scope.hashes.get(id) : undefined;
+  if (!hash) fail('InvalidStateError', 'The DigestStream is closed.');
+  return hash;
+}
+
+function forget(map: Map<string, unknown>, ids: unknown, max: number): void {
+  if (!Array.isArray(ids) || ids.length > max) return;
+  for (const id of ids) if (typeof id === 'string') map.delete(id);
+}
+
+/**
+ * Synchronous operations (callSync). crypto.DigestStream's are synchronous so that a stream's
+ * write needs no promise per chunk; each write hashes its chunk on this thread (Node's
+ * incremental hashes have no thread-pool form), about 2 ms per MB, while the isolate waits.
+ *
+ *   crypto.releaseKeys          (keyIds: string[])
+ *   crypto.digestStream.open    (algorithmName, releasedStreamIds: string[]) -> streamId
+ *   crypto.digestStream.write   (streamId, chunk: ArrayBuffer)
+ *   crypto.digestStream.close   (streamId) -> ArrayBuffer
+ *   crypto.digestStream.abort   (streamId)
+ */
 export const cryptoSyncOps: Record<string, SyncOp> = {
   /**
    * crypto.releaseKeys(keyIds): the sandbox's CryptoKey handles for these ids were garbage
    * collected (a FinalizationRegistry there reports them), so the host lets the keys go.
    */
   'crypto.releaseKeys': (ctx, [keyIds]) => {
-    if (!Array.isArray(keyIds) || keyIds.length > MAX_KEYS_PER_ISOLATE) return;
-    const { keys } = cryptoScope(ctx);
-    for (const id of keyIds) if (typeof id === 'string') keys.delete(id);
+    forget(cryptoScope(ctx).keys, keyIds, MAX_KEYS_PER_ISOLATE);
+  },
+  'crypto.digestStream.open': (ctx, [algorithm, released]) => {
+    const scope = cryptoScope(ctx);
+    // Streams whose DigestStream was garbage collected before it was closed.
+    forget(scope.hashes, released, MAX_DIGEST_STREAMS_PER_ISOLATE);
+    const name = canonicalName(string(algorithm, 'algorithm', 64), DIGEST_NAMES, 'digest algorithm');
+    if (scope.hashes.size >= MAX_DIGEST_STREAMS_PER_ISOLATE) {
+      fail('RangeError', `A worker may have at most ${MAX_DIGEST_STREAMS_PER_ISOLATE} DigestStreams open at once; close or abort the ones it is done with.`);
+    }
+    const id = randomBytes(16).toString('base64url');
+    scope.hashes.set(id, createHash(NODE_DIGEST_NAMES[name]!));
+    return id;
+  },
+  'crypto.digestStream.write': (ctx, [id, chunk]) => {
+    const scope = cryptoScope(ctx);
+    const hash = hashOf(scope, id);
+    hash.update(bytes(chunk, 'chunk'));
+  },
+  'crypto.digestStream.close': (ctx, [id]) => {
+    const scope = cryptoScope(ctx);
+    const hash = hashOf(scope, id);
+    scope.hashes.delete(id as string);
+    const digest = hash.digest();
+    return digest.buffer.slice(digest.byteOffset, digest.byteOffset + digest.byteLength);
+  },
+  'crypto.digestStream.abort': (ctx, [id]) => {
+    if (typeof id === 'string') cryptoScope(ctx).hashes.delete(id);
   },
 };

@@ -15,6 +15,8 @@ import { callAsync, callSync } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
+import { streams } from '../streams/sandbox.ts';
+import { TextEncoder } from '../encoding/sandbox.ts';
 
 const MAX_BYTES = 65536;
 
@@ -449,6 +451,90 @@ Object.defineProperty(SubtleCrypto.prototype, Symbol.toStringTag, { value: 'Subt
 let subtle: SubtleCrypto | undefined;
 
 // ---------------------------------------------------------------------------------------------
+// crypto.DigestStream (Cloudflare Workers): a WritableStream that hashes what is written to it;
+// `digest` resolves with the hash once the stream is closed. The hash runs on the host, one
+// synchronous crossing per chunk (host.ts), so no chunk is kept here. Made on first access: it
+// extends WritableStream, which is itself loaded on first use.
+
+const DIGEST_STREAM_NAMES = ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512', 'MD5'];
+// Streams garbage collected while still open; the host drops their hashes at the next open.
+let streamRegistry: FinalizationRegistry<string> | undefined;
+const releasedStreamIds: string[] = [];
+let DigestStreamClass: Function | undefined;
+
+function digestStreamAlgorithm(algorithm: unknown): string {
+  const name = typeof algorithm === 'string' ? algorithm
+    : typeof algorithm === 'object' && algorithm !== null ? String((algorithm as { name?: unknown }).name) : undefined;
+  const canonical = name === undefined ? undefined : DIGEST_STREAM_NAMES.find((n) => n === name.toUpperCase());
+  if (canonical === undefined) {
+    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSON.stringify(String(name).slice(0, 64))}.`, 'NotSupportedError');
+  }
+  return canonical;
+}
+
+function digestStreamClass(): Function {
+  if (DigestStreamClass) return DigestStreamClass;
+  const { WritableStream } = streams().classes as unknown as { WritableStream: new (sink: object) => object };
+  let encoder: TextEncoder | undefined;
+
+  class DigestStream extends WritableStream {
+    #digest: Promise<ArrayBuffer>;
+    #bytesWritten = 0;
+
+    constructor(algorithm: unknown) {
+      const name = digestStreamAlgorithm(algorithm);
+      const id = callSync<string>('crypto.digestStream.open', name, releasedStreamIds.splice(0));
+      let resolve!: (digest: ArrayBuffer) => void;
+      let reject!: (reason: unknown) => void;
+      const digest = new Promise<ArrayBuffer>((res, rej) => { resolve = res; reject = rej; });
+      // Nobody need await `digest` when the stream fails; the writer sees the error too.
+      digest.catch(() => {});
+      const counted = (n: number) => { self.#bytesWritten += n; };
+      let self: DigestStream;
+      super({
+        write(chunk: unknown) {
+          try {
+            const bytes = typeof chunk === 'string' ? copyBytes((encoder ??= new TextEncoder()).encode(chunk), 'chunk') : copyChunk(chunk);
+            callSync('crypto.digestStream.write', id, bytes);
+            counted(bytes.byteLength);
+          } catch (error) {
+            callSync('crypto.digestStream.abort', id);
+            reject(error);
+            throw error;
+          }
+        },
+        close() {
+          resolve(callSync<ArrayBuffer>('crypto.digestStream.close', id));
+        },
+        abort(reason: unknown) {
+          callSync('crypto.digestStream.abort', id);
+          reject(reason);
+        },
+      });
+      self = this;
+      this.#digest = digest;
+      (streamRegistry ??= new FinalizationRegistry((released) => void releasedStreamIds.push(released))).register(this, id);
+    }
+
+    /** Resolves with the digest (an ArrayBuffer) when the stream closes; rejects if it errors. */
+    get digest(): Promise<ArrayBuffer> { return this.#digest; }
+    get bytesWritten(): number { return this.#bytesWritten; }
+  }
+  Object.defineProperty(DigestStream, 'name', { value: 'DigestStream', configurable: true });
+  Object.defineProperty(DigestStream.prototype, Symbol.toStringTag, { value: 'DigestStream', configurable: true });
+  markNotSerializable(DigestStream);
+  DigestStreamClass = DigestStream;
+  return DigestStream;
+}
+
+function copyChunk(chunk: unknown): ArrayBuffer {
+  if (!bufferRange(chunk)) {
+    throw new TypeError('DigestStream is a byte stream: write ArrayBuffers, ArrayBufferViews or strings to it.');
+  }
+  return copyBytes(chunk, 'chunk');
+}
+
+// ---------------------------------------------------------------------------------------------
 // Crypto (WebCrypto §10)
 
 class Crypto {
@@ -469,6 +555,10 @@ class Crypto {
       }
     }
     return subtle;
+  }
+  /** Cloudflare Workers' crypto.DigestStream. */
+  get DigestStream(): Function {
+    return digestStreamClass();
   }
   get [Symbol.toStringTag]() {
     return 'Crypto';
