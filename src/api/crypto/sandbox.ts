@@ -29,6 +29,11 @@ function isIntegerArray(value: unknown): value is Int8Array | Uint8Array | Uint8
 }
 
 function getRandomValues<T>(array: T): T {
+  // WebIDL: an argument that is no ArrayBufferView at all fails conversion (a TypeError, as in
+  // workerd); a view of the wrong element type is WebCrypto's TypeMismatchError.
+  if (!isView(array)) {
+    throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'ArrayBufferView'.");
+  }
   if (!isIntegerArray(array)) {
     throw new DOMException(
       "Failed to execute 'getRandomValues' on 'Crypto': The provided ArrayBufferView is not an integer-typed array",
@@ -537,11 +542,23 @@ function copyChunk(chunk: unknown): ArrayBuffer {
 // ---------------------------------------------------------------------------------------------
 // Crypto (WebCrypto §10)
 
+const ILLEGAL_INVOCATION = 'Illegal invocation: function called with incorrect `this` reference. ' +
+  'See https://developers.cloudflare.com/workers/observability/errors/#illegal-invocation-errors for details.';
+
 class Crypto {
+  #brand = true;
+
+  static #check(self: unknown): void {
+    // WebIDL: an operation called on anything but an instance (e.g. a detached method).
+    if (typeof self !== 'object' || self === null || !(#brand in self)) throw new TypeError(ILLEGAL_INVOCATION);
+  }
+
   getRandomValues<T>(array: T): T {
+    Crypto.#check(this);
     return getRandomValues(array);
   }
   randomUUID(): string {
+    Crypto.#check(this);
     return randomUUID();
   }
   /** [SameObject] */
