@@ -146,7 +146,9 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
         'CONFIG = { debug = true }',
         '',
         '[limits]',
-        'cpu_ms = 100',
+        // Generous: a worker's first request on a loaded test machine must not trip it; that it
+        // reached the server is checked through GET /v1/workers/hello.
+        'cpu_ms = 2000',
         '',
       ].join('\n'),
     );
@@ -189,6 +191,12 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^Deployed hello version 1 \([0-9a-f]{8}\)$/m);
     assert.deepEqual(await body('hello.localhost'), { version: 'v1', greeting: 'Howdy', debug: true, apiKey: null, localOnly: null });
+    const details = await fetch(`${adminUrl}/v1/workers/hello`, { headers: { authorization: `Bearer ${accountToken}` } });
+    const info = (await details.json()) as { limits: { cpuMs: number }; vars: unknown; compatibilityDate: string; routes: string[] };
+    assert.equal(info.limits.cpuMs, 2000);
+    assert.deepEqual(info.vars, { GREETING: 'Howdy', CONFIG: { debug: true } });
+    assert.equal(info.compatibilityDate, '2024-09-01');
+    assert.deepEqual(info.routes, ['hello.example.com/*']);
     // The custom domain route from wrangler.toml serves it too.
     assert.equal((await body('hello.example.com', '/any/path')).version, 'v1');
 
