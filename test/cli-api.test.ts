@@ -336,6 +336,17 @@ describe('isolet deploy', () => {
     assert.deepEqual((api.last('PUT', '/v1/workers/flag-name').body as { vars: unknown }).vars, { A: 1 });
   });
 
+  test('a service-worker script uploads as `script`', async () => {
+    const cwd = await project({ 'sw.js': "addEventListener('fetch', (event) => event.respondWith(new Response('sw')));\n" });
+    const { code, stderr } = await isolet(['deploy', 'sw.js', '--name', 'sw'], { cwd });
+    assert.equal(code, 0, stderr);
+    const body = api.last('PUT', '/v1/workers/sw').body as { script: string; modules?: unknown; main?: unknown };
+    assert.equal(body.modules, undefined);
+    assert.equal(body.main, undefined);
+    assert.match(body.script, /addEventListener\("fetch"/);
+    assert.doesNotMatch(body.script, /sourceMappingURL/);
+  });
+
   test('a flag --api and --token win over ISOLET_API and ISOLET_API_TOKEN', async () => {
     const cwd = await project({ 'w.ts': WORKER });
     const { code, stderr } = await isolet(['deploy', 'w.ts', '--name', 'w', '--api', api.url, '--token', TOKEN], {
