@@ -4,6 +4,8 @@
 // runtime, so it forbids no request header names (Cookie, Host, ...) and no response header
 // names (Set-Cookie): the "request" and "response" guards exist but restrict nothing.
 
+import { iteratorFactory } from '../iterators/sandbox.ts';
+
 export type HeadersGuard = 'immutable' | 'request' | 'response' | 'none';
 export type HeadersInit = Headers | Iterable<Iterable<string>> | Record<string, string>;
 
@@ -21,15 +23,63 @@ function isToken(s: string): boolean {
 }
 export { isToken as isHttpToken };
 
-/** WebIDL ByteString conversion: code units above 0xFF are a TypeError. */
-function toByteString(value: unknown): string {
-  const s = String(value);
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0xff) {
-      throw new TypeError(`Cannot convert argument to a ByteString because the character at index ${i} has a value of ${s.charCodeAt(i)} which is greater than 255.`);
+// Header names and values are kept as workerd keeps them: as bytes, the UTF-8 of the string the
+// worker gave (a lone surrogate becomes its 3-byte WTF-8 form, as V8's UTF-8 writer makes it),
+// held in a "byte string" (one char per byte, 0-255, Node's latin1/binary convention, which is
+// also how the host reads and writes HTTP header bytes). Reading one back decodes the UTF-8,
+// each invalid sequence a U+FFFD (Encoding §4.1 decoder). So `set('x', '€')` is accepted and
+// goes on the wire as E2 82 AC, like in workerd; the Fetch spec would throw (ByteString).
+// ASCII, the usual case, is the same in both forms and skips the conversions.
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** A JS string as its UTF-8 bytes (WTF-8 for lone surrogates), one char per byte. */
+export function toByteString(value: string): string {
+  if (!NON_ASCII.test(value)) return value;
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    let c = value.charCodeAt(i);
+    if (c < 0x80) { out += value[i]; continue; }
+    if (c < 0x800) { out += String.fromCharCode(0xc0 | (c >> 6), 0x80 | (c & 0x3f)); continue; }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
+      const d = value.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+        out += String.fromCharCode(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+        continue;
+      }
     }
+    out += String.fromCharCode(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
   }
-  return s;
+  return out;
+}
+
+/** Bytes (one char per byte) decoded as UTF-8, each maximal invalid subpart a U+FFFD. */
+export function fromByteString(bytes: string): string {
+  if (!NON_ASCII.test(bytes)) return bytes;
+  let out = '';
+  const n = bytes.length;
+  for (let i = 0; i < n;) {
+    const b = bytes.charCodeAt(i);
+    if (b < 0x80) { out += bytes[i++]; continue; }
+    // Encoding §4.1 UTF-8 decoder: the lead byte fixes the length and the first continuation range.
+    let need: number, cp: number, lo = 0x80, hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) { need = 1; cp = b & 0x1f; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 2; cp = b & 0x0f; if (b === 0xe0) lo = 0xa0; else if (b === 0xed) hi = 0x9f; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 3; cp = b & 0x07; if (b === 0xf0) lo = 0x90; else if (b === 0xf4) hi = 0x8f; }
+    else { out += '\ufffd'; i++; continue; }
+    let j = i + 1;
+    for (; need > 0; need--, j++) {
+      const c = j < n ? bytes.charCodeAt(j) : -1;
+      if (c < lo || c > hi) break;
+      cp = (cp << 6) | (c & 0x3f);
+      lo = 0x80; hi = 0xbf;
+    }
+    if (need > 0) { out += '\ufffd'; i = j; continue; }
+    out += String.fromCodePoint(cp);
+    i = j;
+  }
+  return out;
 }
 
 /** Fetch §2.2 "normalize": strip leading and trailing HTTP whitespace (tab, LF, CR, space). */
@@ -41,15 +91,37 @@ function normalizeValue(value: string): string {
   return start === 0 && end === value.length ? value : value.slice(start, end);
 }
 
+/**
+ * A header name as workerd checks and stores it: its bytes may be anything but ASCII controls,
+ * space, DEL and the delimiters of RFC 9110 §5.6.2 (bytes of non-ASCII characters pass, and so
+ * does the empty name); stored lower-cased. workerd lower-cases byte by byte, A-Z and also
+ * 0xC0-0xDE (the Latin-1 capitals' range, applied to UTF-8 bytes): so a non-ASCII name reads
+ * back mangled ('é' as U+FFFD). isolet does the same, so that such names compare and read back
+ * alike. Neither runtime sends them: they are no HTTP token (see src/http/front.ts).
+ */
 function validName(name: unknown): string {
-  const n = toByteString(name);
-  if (!isToken(n)) throw new TypeError(`Invalid header name.`);
-  return n.toLowerCase();
+  const n = toByteString(String(name));
+  let latinCapitals = false;
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x2c || c === 0x2f ||
+      (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x5d) || c === 0x7b || c === 0x7d) {
+      throw new TypeError('Invalid header name.');
+    }
+    if (c >= 0xc0 && c <= 0xde) latinCapitals = true;
+  }
+  if (!latinCapitals) return n.toLowerCase(); // (no byte 0x80-0xBF or 0xDF-0xFF changes case)
+  let lower = '';
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    lower += (c >= 0x41 && c <= 0x5a) || (c >= 0xc0 && c <= 0xde) ? String.fromCharCode(c + 0x20) : n[i];
+  }
+  return lower;
 }
 
 function validValue(value: unknown): string {
-  const v = normalizeValue(toByteString(value));
-  // Fetch §2.2 "header value": no NUL, LF or CR.
+  const v = normalizeValue(toByteString(String(value)));
+  // Fetch §2.2 "header value": no NUL, LF or CR (they would break HTTP framing).
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c === 0 || c === 0x0a || c === 0x0d) throw new TypeError(`Invalid header value.`);
@@ -57,20 +129,29 @@ function validValue(value: unknown): string {
   return v;
 }
 
+const makeEntryIterator = iteratorFactory<[string, string]>('EntryIterator');
+const makeKeyIterator = iteratorFactory<string>('KeyIterator');
+const makeValueIterator = iteratorFactory<string>('ValueIterator');
+
 let headersGuardSetter: (headers: Headers, guard: HeadersGuard) => void;
 let headersRawAppend: (headers: Headers, name: string, value: string) => void;
 let headersRawList: (headers: Headers) => readonly string[];
+let headersGuardGetter: (headers: Headers) => HeadersGuard;
 
 export class Headers {
   // The header list as parallel flat storage: [name0, value0, name1, value1, ...], names
-  // lowercased (nothing in the API exposes the original case). Insertion order is kept.
+  // lowercased (nothing in the API exposes the original case), names and values as byte
+  // strings (see toByteString). Insertion order is kept.
   #list: string[] = [];
   #guard: HeadersGuard = 'none';
-  // Fetch §2.2 "sort and combine", cached until the next change; iterators read through it.
+  // Fetch §2.2 "sort and combine", decoded, cached until the next change. The cached array is
+  // never changed in place, so an iterator or forEach holding it walks a snapshot.
   #sorted: [string, string][] | null = null;
 
-  constructor(init?: HeadersInit) {
-    if (init === undefined || init === null) return;
+  // `= undefined` keeps Headers.length 0, as in workerd (the init is optional).
+  constructor(init: HeadersInit | undefined = undefined) {
+    // workerd: null is not a valid init (a TypeError), only undefined means none.
+    if (init === undefined) return;
     fillHeaders(this, init);
   }
 
@@ -107,13 +188,13 @@ export class Headers {
     for (let i = 0; i < list.length; i += 2) {
       if (list[i] === n) out = out === null ? list[i + 1] : out + ', ' + list[i + 1];
     }
-    return out;
+    return out === null ? null : fromByteString(out);
   }
 
   getSetCookie(): string[] {
     const out: string[] = [];
     const list = this.#list;
-    for (let i = 0; i < list.length; i += 2) if (list[i] === 'set-cookie') out.push(list[i + 1]);
+    for (let i = 0; i < list.length; i += 2) if (list[i] === 'set-cookie') out.push(fromByteString(list[i + 1]));
     return out;
   }
 
@@ -163,35 +244,40 @@ export class Headers {
     names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const out: [string, string][] = [];
     for (const name of names) {
+      const decoded = fromByteString(name);
       if (name === 'set-cookie') {
-        for (let i = 0; i < list.length; i += 2) if (list[i] === name) out.push([name, list[i + 1]]);
+        for (let i = 0; i < list.length; i += 2) if (list[i] === name) out.push([name, fromByteString(list[i + 1])]);
       } else {
-        out.push([name, this.get(name)!]);
+        let value: string | null = null;
+        for (let i = 0; i < list.length; i += 2) {
+          if (list[i] === name) value = value === null ? list[i + 1] : value + ', ' + list[i + 1];
+        }
+        out.push([decoded, fromByteString(value!)]);
       }
     }
     return (this.#sorted = out);
   }
 
+  // Iteration (forEach and the iterators) walks a snapshot of the sorted and combined list
+  // taken when it starts, as in workerd: changes made during the walk are not seen. (WebIDL's
+  // pair iterators would re-read the live list at each step; Node and browsers do.)
   forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void {
-    if (typeof callback !== 'function') throw new TypeError("Failed to execute 'forEach' on 'Headers': parameter 1 is not of type 'Function'.");
-    // WebIDL pair iterable: re-read the pairs at each step, so changes during the walk show.
-    for (let i = 0; i < this.#sortAndCombine().length; i++) {
-      const [name, value] = this.#sortAndCombine()[i];
-      callback.call(thisArg, value, name, this);
-    }
+    if (typeof callback !== 'function') throw new TypeError("Failed to execute 'forEach' on 'Headers': parameter 1 is not of type 'function'.");
+    const pairs = this.#sortAndCombine();
+    for (let i = 0; i < pairs.length; i++) callback.call(thisArg, pairs[i][1], pairs[i][0], this);
   }
 
-  *entries(): IterableIterator<[string, string]> {
-    for (let i = 0; i < this.#sortAndCombine().length; i++) {
-      const [name, value] = this.#sortAndCombine()[i];
-      yield [name, value];
-    }
+  entries(): IterableIterator<[string, string]> {
+    const pairs = this.#sortAndCombine();
+    return makeEntryIterator((i) => (i < pairs.length ? [pairs[i][0], pairs[i][1]] : undefined));
   }
-  *keys(): IterableIterator<string> {
-    for (let i = 0; i < this.#sortAndCombine().length; i++) yield this.#sortAndCombine()[i][0];
+  keys(): IterableIterator<string> {
+    const pairs = this.#sortAndCombine();
+    return makeKeyIterator((i) => pairs[i]?.[0]);
   }
-  *values(): IterableIterator<string> {
-    for (let i = 0; i < this.#sortAndCombine().length; i++) yield this.#sortAndCombine()[i][1];
+  values(): IterableIterator<string> {
+    const pairs = this.#sortAndCombine();
+    return makeValueIterator((i) => pairs[i]?.[1]);
   }
   [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
 
@@ -200,6 +286,7 @@ export class Headers {
     // For headers the host already parsed and validated (incoming requests): no re-validation.
     headersRawAppend = (headers, name, value) => { headers.#list.push(name.toLowerCase(), value); headers.#sorted = null; };
     headersRawList = (headers) => headers.#list;
+    headersGuardGetter = (headers) => headers.#guard;
   }
 }
 Object.defineProperty(Headers.prototype, Symbol.toStringTag, { value: 'Headers', configurable: true });
@@ -227,7 +314,9 @@ export function fillHeaders(headers: Headers, init: unknown): void {
   for (const key of Reflect.ownKeys(init)) {
     const desc = Reflect.getOwnPropertyDescriptor(init, key);
     if (!desc?.enumerable) continue;
-    if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
+    // WebIDL record<ByteString, ByteString> conversion takes string keys only, so symbols are
+    // skipped (as in workerd).
+    if (typeof key === 'symbol') continue;
     headers.append(key, (init as Record<string, string>)[key]);
   }
 }
@@ -238,3 +327,14 @@ export function setHeadersGuard(headers: Headers, guard: HeadersGuard): void { h
 export function appendHeaderUnchecked(headers: Headers, name: string, value: string): void { headersRawAppend(headers, name, value); }
 /** The raw header list, flat [name, value, ...] in insertion order with lowercase names. */
 export function headerList(headers: Headers): readonly string[] { return headersRawList(headers); }
+
+/**
+ * structuredClone of a Headers, as workerd serializes them: a plain Headers (whatever the
+ * subclass) with the same list and guard.
+ */
+export function cloneHeadersForStructuredClone(from: Headers): Headers {
+  const copy = new Headers();
+  fillHeaders(copy, from);
+  headersGuardSetter(copy, headersGuardGetter(from));
+  return copy;
+}

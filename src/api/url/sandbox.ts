@@ -10,6 +10,7 @@
 // the host (Node's url.domainToASCII, which is ada, the engine workerd uses), so no Unicode
 // tables live in the isolate.
 
+import { iteratorFactory } from '../iterators/sandbox.ts';
 import { callSync } from '../../sandbox/host.ts';
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
 
@@ -753,6 +754,10 @@ const toUSV = (v: unknown): string => String(v).toWellFormed();
 let attachSearchParams: (params: URLSearchParams, url: URL, list: [string, string][]) => void;
 let setSearchParamsList: (params: URLSearchParams, list: [string, string][]) => void;
 
+const makeEntryIterator = iteratorFactory<[string, string]>('EntryIterator');
+const makeKeyIterator = iteratorFactory<string>('KeyIterator');
+const makeValueIterator = iteratorFactory<string>('ValueIterator');
+
 export class URLSearchParams {
   #list: [string, string][] = [];
   #url: URL | null = null;
@@ -860,14 +865,16 @@ export class URLSearchParams {
     }
   }
 
-  *entries(): IterableIterator<[string, string]> {
-    for (let i = 0; i < this.#list.length; i++) yield [this.#list[i][0], this.#list[i][1]];
+  // WebIDL pair iterators over the live list (changes during the walk show, as in workerd),
+  // shaped as workerd's iterator objects (see iterators/sandbox.ts).
+  entries(): IterableIterator<[string, string]> {
+    return makeEntryIterator((i) => (i < this.#list.length ? [this.#list[i][0], this.#list[i][1]] : undefined));
   }
-  *keys(): IterableIterator<string> {
-    for (let i = 0; i < this.#list.length; i++) yield this.#list[i][0];
+  keys(): IterableIterator<string> {
+    return makeKeyIterator((i) => (i < this.#list.length ? this.#list[i][0] : undefined));
   }
-  *values(): IterableIterator<string> {
-    for (let i = 0; i < this.#list.length; i++) yield this.#list[i][1];
+  values(): IterableIterator<string> {
+    return makeValueIterator((i) => (i < this.#list.length ? this.#list[i][1] : undefined));
   }
   [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
 
@@ -891,6 +898,20 @@ export class URL {
     const record = parseWithBase(toUSV(url), base === undefined ? undefined : toUSV(base));
     if (!record) throw new TypeError(`Invalid URL string.`);
     this.#url = record;
+  }
+
+  // workerd has both, and neither does anything (Blob URLs are not implemented there): a
+  // non-Blob argument is a TypeError, anything else an Error. (Rest parameters: length 0.)
+  static createObjectURL(...args: unknown[]): string {
+    const BlobClass = (globalThis as { Blob?: Function }).Blob;
+    if (args.length === 0 || typeof BlobClass !== 'function' || !(args[0] instanceof BlobClass)) {
+      throw new TypeError("Failed to execute 'createObjectURL' on 'URL': parameter 1 is not of type 'File or Blob'.");
+    }
+    throw new Error('URL.createObjectURL() is not implemented');
+  }
+  static revokeObjectURL(...args: unknown[]): void {
+    if (args.length === 0) throw new TypeError("Failed to execute 'revokeObjectURL' on 'URL': parameter 1 is not of type 'USVString'.");
+    throw new Error('URL.revokeObjectURL() is not implemented');
   }
 
   static canParse(url: string, base?: string): boolean {
