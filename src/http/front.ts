@@ -75,6 +75,9 @@ export function createHttpFront(runtime: RuntimeFetcher, options: HttpFrontOptio
 // response itself (RFC 9110 §7.6.1). content-length is handled apart, see writeResponse.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 
+// RFC 9110 §5.6.2 token: a field name that can go on the wire.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 // RFC 3986 host [ ":" port ]: a reg-name or IPv4 address, or an IP literal in brackets.
 const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{1,5})?$/;
 
@@ -109,7 +112,8 @@ class HttpFront {
           hosts++;
         }
       } else if (length === 14) {
-        if (name.toLowerCase() === 'content-length') body = value !== '0';
+        // Any declared length, 0 included, makes a body (an empty one for 0), as in workerd.
+        if (name.toLowerCase() === 'content-length') body = true;
       } else if (length === 17) {
         if (name.toLowerCase() === 'transfer-encoding') body = true;
       }
@@ -131,6 +135,11 @@ class HttpFront {
     if (path.charCodeAt(0) !== 47 /* / */) {
       path = absoluteFormPath(path);
       if (path === '') return sendText(res, 400, 'bad request target\n');
+    } else {
+      // A fragment is never part of a request target (RFC 9112 §3.2); a client that sends one
+      // anyway does not get it into request.url (nor does it in workerd).
+      const hash = path.indexOf('#');
+      if (hash !== -1) path = path.slice(0, hash);
     }
     req.absoluteUrl = 'http://' + host + path;
 
@@ -211,7 +220,9 @@ async function writeResponse(req: FrontRequest, res: FrontResponse, response: Ru
   for (const [name, value] of response.headers) {
     const lower = name.toLowerCase();
     if (lower === 'content-length') declaredLength = value;
-    else if (!HOP_BY_HOP.has(lower)) flat.push(name, value);
+    // A worker's Headers accept names that are no HTTP token (empty, or with non-ASCII bytes),
+    // as in workerd; like workerd, the front leaves such fields out of the response.
+    else if (!HOP_BY_HOP.has(lower) && TOKEN.test(name)) flat.push(name, value);
   }
 
   // Framing: a whole body gets its real length; a stream keeps the worker's declared length
@@ -226,7 +237,11 @@ async function writeResponse(req: FrontRequest, res: FrontResponse, response: Ru
     res.strictContentLength = true;
   }
 
-  res.writeHead(status, response.statusText || STATUS_CODES[status] || '', flat);
+  // The status text is the worker's, or workerd's reason phrase when it gave none (filled in by
+  // the sandbox, src/api/response/reason-phrases.ts: an explicit '' stays empty, as in
+  // workerd). It and the header names and values are byte strings (see HostResponse), which
+  // Node writes as latin1, i.e. as the bytes they stand for.
+  res.writeHead(status, response.statusText, flat);
 
   if (body === null) {
     res.end();
@@ -303,7 +318,9 @@ function localAuthority(req: FrontRequest): string {
 }
 
 function sendText(res: FrontResponse, status: number, text: string): void {
-  res.writeHead(status, {
+  // The reason phrase is named: a writeHead that failed before (e.g. on a header value Node
+  // refuses) may have left the worker's statusText on the response.
+  res.writeHead(status, STATUS_CODES[status], {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     // After a malformed request, nothing more on this connection can be trusted.

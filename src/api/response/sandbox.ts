@@ -2,12 +2,19 @@
 // - the status range is 200-599 (workerd allows 101 only together with a webSocket, which
 //   isolet does not have yet), with workerd's RangeError message;
 // - `type` is "default" or "error" (no basic/cors/opaque: there is no CORS on a server);
-// - `webSocket` is null and `cf` undefined.
+// - `webSocket` is null and `cf` undefined;
+// - a null body status (204, 205, 304) may come with an empty body (workerd drops it), and
+//   Response.error()'s headers are mutable;
+// - a statusText may hold any character but controls (sent as UTF-8);
+// - a Response with a body (and Response.json/redirect) cannot be made in top-level code.
 
 import { parseAbsoluteURL } from '../url/sandbox.ts';
-import { Headers, fillHeaders, setHeadersGuard, headerList } from '../headers/sandbox.ts';
+import { Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString } from '../headers/sandbox.ts';
+import { requireRequestContext } from '../../sandbox/request-context.ts';
+import { DOMException } from '../events/sandbox.ts';
+import { reasonPhrase } from './reason-phrases.ts';
 import {
-  type Body, type BodySource, extractBody, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
+  Body, type BodySource, extractBody, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, bodyStream,
 } from '../body/sandbox.ts';
 
@@ -23,23 +30,35 @@ const isNullBodyStatus = (s: number): boolean => s === 101 || s === 103 || s ===
 // Fetch §2.2 "redirect status".
 const isRedirectStatus = (s: number): boolean => s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
 
-// RFC 9110 reason-phrase: HTAB, SP, VCHAR, obs-text.
+// workerd's statusText check: no control characters below U+0020 (tab included); anything
+// else is accepted, non-Latin-1 too, and goes on the wire as UTF-8 (RFC 9110's reason-phrase
+// allows obs-text bytes). CR, LF and NUL, which would break the status line, are among those
+// refused.
 function isReasonPhrase(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!(c === 9 || (c >= 0x20 && c <= 0x7e) || (c >= 0x80 && c <= 0xff))) return false;
-  }
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return false;
   return true;
+}
+
+// Fetch §5.5: the body's length when it is known without reading it (a string or bytes).
+function knownEmpty(body: Body): boolean {
+  return (body.text !== null && body.text.length === 0) || (body.bytes !== null && body.bytes.byteLength === 0);
 }
 
 const kInternal = Symbol('Response.internal');
 // Assigned in Response's static block (which can see its #private fields).
 let initializeResponse: (r: Response, init: ResponseInit, extracted: ReturnType<typeof extractBody> | null) => void;
+/**
+ * structuredClone of a Response, as workerd serializes one: the head (status, statusText,
+ * type, headers, mutable again); a Response with a body is a DataCloneError.
+ */
+export let structuredCloneResponse: (from: Response) => Response;
 let responseParts: (r: Response) => { status: number; statusText: string; headers: Headers; body: Body | null };
 
 export class Response {
   #status = 200;
   #statusText = '';
+  // Whether the init gave a statusText: without one, the wire gets workerd's reason phrase.
+  #statusTextGiven = false;
   #headers!: Headers;
   #body: Body | null = null;
   #type: 'default' | 'error' = 'default';
@@ -49,12 +68,16 @@ export class Response {
     if (init !== undefined && init !== null && typeof init !== 'object') {
       throw new TypeError("Failed to construct 'Response': The provided value is not of type 'ResponseInit'.");
     }
+    // workerd refuses a body in top-level code ("Disallowed operation called within global
+    // scope"); a Response without one is allowed there.
+    if (body !== undefined && body !== null) requireRequestContext('new Response() with a body');
     const extracted = body === undefined || body === null ? null : extractBody(body);
     initializeResponse(this, init ?? {}, extracted);
   }
 
   // Fetch §5.5 "initialize a response".
   static #initialize(response: Response, init: ResponseInit, extracted: ReturnType<typeof extractBody> | null): void {
+    // Fetch §5.5 "initialize a response", with workerd's checks.
     const status = init.status === undefined ? 200 : Number(init.status) & 0xffff;
     if (status < 200 || status > 599) {
       throw new RangeError(`Responses may only be constructed with status codes in the range 200 to 599, inclusive.`);
@@ -62,11 +85,22 @@ export class Response {
     const statusText = init.statusText === undefined ? '' : String(init.statusText);
     if (!isReasonPhrase(statusText)) throw new TypeError('Invalid statusText.');
     response.#status = status;
-    response.#statusText = statusText;
+    // Kept as workerd reads it back: through UTF-8 (a lone surrogate comes back as U+FFFDs).
+    response.#statusText = fromByteString(toByteString(statusText));
+    // workerd: a Response as the init (`new Response(body, otherResponse)`, as frameworks do)
+    // passes on whether its statusText was given, so the wire keeps the default reason phrase.
+    response.#statusTextGiven = #statusTextGiven in init ? (init as Response).#statusTextGiven : init.statusText !== undefined;
     const headers = new Headers();
     if (init.headers !== undefined) fillHeaders(headers, init.headers);
+    if (extracted && isNullBodyStatus(status)) {
+      // workerd: an empty string or buffer is no body at all (and implies no Content-Type);
+      // any other body, a stream included, is a TypeError.
+      if (!knownEmpty(extracted.body)) {
+        throw new TypeError('Response with null body status (101, 204, 205, or 304) cannot have a body.');
+      }
+      extracted = null;
+    }
     if (extracted) {
-      if (isNullBodyStatus(status)) throw new TypeError(`Response with null body status (${status}) cannot have a body.`);
       response.#body = extracted.body;
       if (extracted.contentType !== null && !headers.has('content-type')) headers.append('content-type', extracted.contentType);
     }
@@ -76,8 +110,10 @@ export class Response {
 
   /** Fetch §5.5 Response.json(): the data as JSON, with Content-Type application/json. */
   static json(data: unknown, init?: ResponseInit): Response {
-    const text = JSON.stringify(data);
-    if (text === undefined) throw new TypeError('Value is not JSON serializable.');
+    requireRequestContext('Response.json()');
+    // workerd: a value JSON cannot represent (undefined, a function, a symbol) is not an error;
+    // the body is then the string "undefined".
+    const text = String(JSON.stringify(data));
     const response = new Response(kInternal);
     const extracted = extractBody(text);
     extracted.contentType = 'application/json';
@@ -87,6 +123,7 @@ export class Response {
 
   /** Fetch §5.5 Response.redirect(): an absolute URL (there is no base URL in a worker). */
   static redirect(url: unknown, status: number = 302): Response {
+    requireRequestContext('Response.redirect()');
     const parsed = parseAbsoluteURL(String(url));
     if (parsed === null) throw new TypeError(`Invalid URL: ${String(url)}`);
     status = Number(status) & 0xffff;
@@ -102,13 +139,13 @@ export class Response {
     return response;
   }
 
-  /** Fetch §5.5 Response.error(): a network error. */
+  /** Fetch §5.5 Response.error(): a network error. Its headers are mutable, as in workerd. */
   static error(): Response {
     const response = new Response(kInternal);
     response.#status = 0;
     response.#type = 'error';
     const headers = new Headers();
-    setHeadersGuard(headers, 'immutable');
+    setHeadersGuard(headers, 'response');
     response.#headers = headers;
     return response;
   }
@@ -136,9 +173,10 @@ export class Response {
     const copy = new Response(kInternal);
     copy.#status = this.#status;
     copy.#statusText = this.#statusText;
+    copy.#statusTextGiven = this.#statusTextGiven;
     copy.#type = this.#type;
     const headers = new Headers(this.#headers);
-    setHeadersGuard(headers, this.#type === 'error' ? 'immutable' : 'response');
+    setHeadersGuard(headers, 'response');
     copy.#headers = headers;
     copy.#body = this.#body ? cloneBody(this.#body) : null;
     return copy;
@@ -146,7 +184,24 @@ export class Response {
 
   static {
     initializeResponse = (response, init, extracted) => Response.#initialize(response, init, extracted);
-    responseParts = (r) => ({ status: r.#status, statusText: r.#statusText, headers: r.#headers, body: r.#body });
+    structuredCloneResponse = (from) => {
+      if (from.#body !== null) throw new DOMException('ReadableStream can only be serialized for RPC.', 'DataCloneError');
+      const copy = new Response(kInternal);
+      copy.#status = from.#status;
+      copy.#statusText = from.#statusText;
+      copy.#statusTextGiven = from.#statusTextGiven;
+      copy.#type = from.#type;
+      const headers = new Headers(from.#headers);
+      setHeadersGuard(headers, 'response');
+      copy.#headers = headers;
+      return copy;
+    };
+    responseParts = (r) => ({
+      status: r.#status,
+      statusText: r.#statusTextGiven ? r.#statusText : reasonPhrase(r.#status),
+      headers: r.#headers,
+      body: r.#body,
+    });
   }
 }
 Object.defineProperty(Response.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
@@ -155,7 +210,11 @@ Object.defineProperty(Response.prototype, Symbol.toStringTag, { value: 'Response
 export interface HostResponse {
   status: number;
   statusText: string;
-  /** Flat [name, value, ...] in insertion order, lowercase names; one entry per Set-Cookie. */
+  /**
+   * Flat [name, value, ...] in insertion order, lowercase names; one entry per Set-Cookie.
+   * Names and values are byte strings (one char per byte: the UTF-8 the worker's strings
+   * became), as Node's http module reads and writes header bytes; so is statusText.
+   */
   headers: string[];
   /**
    * A string when the body was made from one (the host encodes it), else bytes, or null; a
@@ -169,5 +228,6 @@ export async function responseToHost(response: Response): Promise<HostResponse> 
   const parts = responseParts(response);
   assertBodyUsable(parts.body);
   const body = await bodyForHost(parts.body);
-  return { status: parts.status, statusText: parts.statusText, headers: headerList(parts.headers).slice(), body };
+  // Header names and values are byte strings already; the status text becomes one (UTF-8).
+  return { status: parts.status, statusText: toByteString(parts.statusText), headers: headerList(parts.headers).slice(), body };
 }
