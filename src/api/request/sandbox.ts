@@ -4,7 +4,12 @@
 //   "normalize a method"; any other method is a TypeError.
 // - URLs with credentials are accepted (workerd does; Fetch forbids them in browsers).
 // - mode, credentials, cache, referrer and friends do not exist (workerd has none of them);
-//   `cf` is accepted in the init and ignored.
+//   redirect is 'follow' or 'manual' ('error' is a TypeError), integrity must be empty;
+// - `cf` in the init must be an object and is kept as a copy (workerd keeps it as JSON);
+//   an incoming request's cf is an empty frozen object (no edge metadata here);
+// - `signal` is the init's signal object itself (or the input request's); a request made
+//   without one has a fresh signal of its own; a clone shares the original's signal.
+// - an incoming request has redirect 'manual' (workerd's default for the request it serves).
 
 import { URL, parseAbsoluteURL } from '../url/sandbox.ts';
 import { Headers, fillHeaders, setHeadersGuard, appendHeaderUnchecked } from '../headers/sandbox.ts';
@@ -12,13 +17,15 @@ import {
   Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable,
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, bodyStream,
 } from '../body/sandbox.ts';
-import { AbortSignal, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
+import { requireRequestContext } from '../../sandbox/request-context.ts';
+import { AbortSignal, DOMException, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
 
-// The methods of kj::HttpMethod, which is what workerd can send and receive.
+// The methods of kj::HttpMethod that workerd accepts in a Request (M-SEARCH, in kj's list, is
+// refused by workerd's Request, in any case).
 const METHODS = [
   'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'PURGE', 'OPTIONS', 'TRACE', 'COPY', 'LOCK', 'MKCOL',
   'MOVE', 'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'ACL', 'REPORT', 'MKACTIVITY', 'CHECKOUT', 'MERGE',
-  'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'QUERY', 'BAN',
+  'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'QUERY', 'BAN',
 ];
 
 function normalizeMethod(method: unknown): string {
@@ -28,7 +35,7 @@ function normalizeMethod(method: unknown): string {
   return upper;
 }
 
-export type RequestRedirect = 'follow' | 'manual' | 'error';
+export type RequestRedirect = 'follow' | 'manual';
 
 export interface RequestInit {
   method?: string;
@@ -41,15 +48,25 @@ export interface RequestInit {
 }
 
 const kInternal = Symbol('Request.internal');
-let initRequest: (r: Request, method: string, url: string, headers: Headers, body: Body | null, signal: AbortSignal) => void;
+/** structuredClone of a Request, as workerd serializes one (its head; no body, no signal). */
+export let structuredCloneRequest: (from: Request) => Request;
+let initRequest: (r: Request, method: string, url: string, headers: Headers, body: Body | null) => void;
+let setIncoming: (r: Request, signal: AbortSignal) => void;
 
 export class Request {
   #method = 'GET';
   #url = '';
   #headers!: Headers;
   #body: Body | null = null;
-  #signal!: AbortSignal;
+  // The signal given in the init (or taken from the input request), if any; else one made on
+  // first read (or, for an incoming request, the runtime's signal, which new Request(incoming)
+  // does not take over, as in workerd).
+  #signal: AbortSignal | null = null;
+  #ownSignal: AbortSignal | null = null;
   #redirect: RequestRedirect = 'follow';
+  // workerd keeps `cf` as JSON and parses it on first read; undefined when there is none.
+  #cfJson: string | undefined = undefined;
+  #cf: object | undefined = undefined;
 
   constructor(input: Request | URL | string, init?: RequestInit) {
     if ((input as unknown) === kInternal) return;
@@ -65,6 +82,7 @@ export class Request {
       this.#url = input.#url;
       this.#method = input.#method;
       this.#redirect = input.#redirect;
+      this.#cfJson = input.#cfJson;
     } else {
       const s = String(input);
       // No base URL in a worker: the URL must be absolute.
@@ -77,21 +95,33 @@ export class Request {
 
     if (init.redirect !== undefined) {
       const r = String(init.redirect);
-      if (r !== 'follow' && r !== 'manual' && r !== 'error') {
+      // workerd: only 'follow' and 'manual' ('error' is not implemented there).
+      if (r !== 'follow' && r !== 'manual') {
         throw new TypeError(`Failed to construct 'Request': '${r}' is not a valid value for enumeration RequestRedirect.`);
       }
       this.#redirect = r;
     }
 
-    // The request's signal follows init.signal, or the input request's signal.
-    let followed: AbortSignal | null = inputRequest ? inputRequest.#signal : null;
+    if (init.integrity !== undefined && String(init.integrity) !== '') {
+      throw new TypeError('Subrequest integrity checking is not implemented. The integrity option must be either undefined or an empty string.');
+    }
+
+    if (init.cf !== undefined) {
+      if (init.cf === null || typeof init.cf !== 'object') {
+        throw new TypeError("Incorrect type for the 'cf' field on 'RequestInitializerDict': the provided value is not of type 'Object'.");
+      }
+      this.#cfJson = JSON.stringify(init.cf);
+    }
+
+    // The request's signal is init.signal itself, or the input request's (as in workerd).
+    let signal: AbortSignal | null = inputRequest ? inputRequest.#signal : null;
     if (init.signal !== undefined) {
       if (init.signal !== null && !(init.signal instanceof AbortSignal)) {
         throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
       }
-      followed = init.signal;
+      signal = init.signal;
     }
-    this.#signal = followed ? createDependentSignal([followed]) : newAbortSignal();
+    this.#signal = signal;
 
     const headers = new Headers();
     if (init.headers !== undefined) fillHeaders(headers, init.headers);
@@ -106,6 +136,8 @@ export class Request {
       throw new TypeError('Request with a GET or HEAD method cannot have a body.');
     }
     if (hasInitBody) {
+      // workerd refuses a request body in top-level code (a Request without one is fine).
+      requireRequestContext('new Request() with a body');
       const { body, contentType } = extractBody(initBody);
       this.#body = body;
       if (contentType !== null && !headers.has('content-type')) headers.append('content-type', contentType);
@@ -124,9 +156,14 @@ export class Request {
   get url(): string { return this.#url; }
   get headers(): Headers { return this.#headers; }
   get redirect(): RequestRedirect { return this.#redirect; }
-  get signal(): AbortSignal { return this.#signal; }
-  /** Cloudflare's request metadata; isolet has none to offer. */
-  get cf(): undefined { return undefined; }
+  get signal(): AbortSignal { return this.#signal ?? (this.#ownSignal ??= newAbortSignal()); }
+  /** Cloudflare's request metadata: what the init gave (a copy), or {} for incoming requests. */
+  get cf(): object | undefined {
+    if (this.#cf === undefined && this.#cfJson !== undefined) this.#cf = JSON.parse(this.#cfJson) as object;
+    return this.#cf;
+  }
+  /** workerd's service binding of the request; isolet has none. */
+  get fetcher(): null { return null; }
   get integrity(): string { return ''; }
   get keepalive(): boolean { return false; }
 
@@ -143,14 +180,37 @@ export class Request {
     const copy = new Request(kInternal as never);
     const headers = new Headers(this.#headers);
     setHeadersGuard(headers, 'request');
-    initRequest(copy, this.#method, this.#url, headers, this.#body ? cloneBody(this.#body) : null, createDependentSignal([this.#signal]));
+    initRequest(copy, this.#method, this.#url, headers, this.#body ? cloneBody(this.#body) : null);
     copy.#redirect = this.#redirect;
+    copy.#cfJson = this.#cfJson;
+    // The clone shares the signal (as in workerd); a clone of an incoming request follows the
+    // runtime's signal, so it too aborts when the client goes away.
+    copy.#signal = this.#signal;
+    if (this.#signal === null && this.#ownSignal !== null) copy.#ownSignal = createDependentSignal([this.#ownSignal]);
     return copy;
   }
 
   static {
-    initRequest = (r, method, url, headers, body, signal) => {
-      r.#method = method; r.#url = url; r.#headers = headers; r.#body = body; r.#signal = signal;
+    initRequest = (r, method, url, headers, body) => {
+      r.#method = method; r.#url = url; r.#headers = headers; r.#body = body;
+    };
+    setIncoming = (r, signal) => {
+      r.#ownSignal = signal;
+      r.#redirect = 'manual';
+      r.#cfJson = '{}';
+      r.#cf = Object.freeze({});
+    };
+    structuredCloneRequest = (from) => {
+      // workerd serializes a Request's head; a body or a signal cannot cross.
+      if (from.#body !== null) throw new DOMException('ReadableStream can only be serialized for RPC.', 'DataCloneError');
+      if (from.#signal !== null) throw new DOMException('AbortSignal serialization is not enabled.', 'DataCloneError');
+      const copy = new Request(kInternal as never);
+      const headers = new Headers(from.#headers);
+      setHeadersGuard(headers, 'request');
+      initRequest(copy, from.#method, from.#url, headers, null);
+      copy.#redirect = from.#redirect;
+      copy.#cfJson = from.#cfJson;
+      return copy;
     };
   }
 }
@@ -165,6 +225,7 @@ export function requestFromHost(method: string, url: string, headers: string[], 
   const h = new Headers();
   for (let i = 0; i + 1 < headers.length; i += 2) appendHeaderUnchecked(h, headers[i], headers[i + 1]);
   setHeadersGuard(h, 'immutable');
-  initRequest(request, method, url, h, body ? bodyFromSource(body) : null, signal);
+  initRequest(request, method, url, h, body ? bodyFromSource(body) : null);
+  setIncoming(request, signal);
   return request;
 }
