@@ -2,13 +2,13 @@
 // runtime core (main.ts) installs `webPlatformGlobals` as non-enumerable globals, and
 // dispatch.ts turns each host request into a Request and each Response back into plain values.
 
-import { Headers } from '../api/headers/sandbox.ts';
-import { Request, requestFromHost } from '../api/request/sandbox.ts';
-import { Response, responseToHost, type HostResponse } from '../api/response/sandbox.ts';
+import { Headers, cloneHeadersForStructuredClone } from '../api/headers/sandbox.ts';
+import { Request, requestFromHost, structuredCloneRequest } from '../api/request/sandbox.ts';
+import { Response, responseToHost, structuredCloneResponse, type HostResponse } from '../api/response/sandbox.ts';
 import { URL, URLSearchParams } from '../api/url/sandbox.ts';
 import { TextEncoder, TextDecoder, atob, btoa } from '../api/encoding/sandbox.ts';
-import { Event, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
-import { structuredClone, markNotSerializable } from '../api/structured-clone/sandbox.ts';
+import { Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
+import { structuredClone, markNotSerializable, markSerializable } from '../api/structured-clone/sandbox.ts';
 import { streamGlobals } from '../api/streams/sandbox.ts';
 import { compressionGlobals } from '../api/compression/sandbox.ts';
 
@@ -18,12 +18,15 @@ export { requestFromHost, responseToHost };
 export { signalAbort } from '../api/events/sandbox.ts';
 
 // HTML §2.7: platform objects without a serialization are a DataCloneError in structuredClone.
-markNotSerializable(Headers, Request, Response, URL, URLSearchParams, TextEncoder, TextDecoder,
-  Event, EventTarget, AbortController);
+// workerd serializes Headers, and the head of a Request or Response without a body.
+markSerializable(Headers, cloneHeadersForStructuredClone as (value: object) => object);
+markSerializable(Request, structuredCloneRequest as (value: object) => object);
+markSerializable(Response, structuredCloneResponse as (value: object) => object);
+markNotSerializable(URL, URLSearchParams, TextEncoder, TextDecoder, Event, EventTarget, AbortController);
 
 export const webPlatformGlobals: Record<string, unknown> = {
   Headers, Request, Response, URL, URLSearchParams, TextEncoder, TextDecoder, atob, btoa,
-  Event, EventTarget, AbortController, AbortSignal, DOMException, structuredClone,
+  Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException, structuredClone,
 };
 
 /**

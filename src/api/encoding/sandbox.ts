@@ -171,6 +171,8 @@ export class TextEncoder {
   }
 }
 
+Object.defineProperty(TextEncoder.prototype, Symbol.toStringTag, { value: 'TextEncoder', configurable: true });
+
 // Encoding §4.2: the labels of UTF-8. Other encodings are not supported yet (RangeError, as for
 // unknown labels).
 const UTF8_LABELS = ['unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'utf-8', 'utf8', 'x-unicode20utf8'];
@@ -210,6 +212,7 @@ export class TextDecoder {
     return out;
   }
 }
+Object.defineProperty(TextDecoder.prototype, Symbol.toStringTag, { value: 'TextDecoder', configurable: true });
 
 // HTML §8.3 / Infra "forgiving-base64".
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';

@@ -29,21 +29,28 @@ function legacyCode(name: string): number {
 
 const ErrorCtor = Error as unknown as { captureStackTrace?(target: object, ctor?: Function): void };
 
-/** WebIDL §2.8.1 DOMException. Inherits Error.prototype like in every engine. */
+/**
+ * WebIDL §2.8.1 DOMException. Inherits Error.prototype like in every engine. As in workerd,
+ * code, name and message are own read-only enumerable properties of each instance (not
+ * prototype getters), and so is the `stack` accessor: Object.keys() and JSON.stringify() show
+ * all four.
+ */
 export class DOMException {
-  #name: string;
-  #message: string;
+  declare readonly code: number;
+  declare readonly name: string;
+  declare readonly message: string;
   declare readonly stack?: string;
 
   constructor(message: unknown = '', name: unknown = 'Error') {
-    this.#message = String(message);
-    this.#name = String(name);
+    const m = String(message);
+    const n = String(name);
+    Object.defineProperty(this, 'code', { value: legacyCode(n), enumerable: true, configurable: true });
+    Object.defineProperty(this, 'name', { value: n, enumerable: true, configurable: true });
+    Object.defineProperty(this, 'message', { value: m, enumerable: true, configurable: true });
     // V8 gives errors an own `stack`; DOMExceptions in workerd and Node have one too.
     ErrorCtor.captureStackTrace?.(this, DOMException);
+    if (Object.hasOwn(this, 'stack')) Object.defineProperty(this, 'stack', { enumerable: true });
   }
-  get name(): string { return this.#name; }
-  get message(): string { return this.#message; }
-  get code(): number { return legacyCode(this.#name); }
 
   // The 25 legacy constants, on the interface and its prototype (WebIDL: constants are both).
   declare static readonly INDEX_SIZE_ERR: 1;
@@ -69,8 +76,12 @@ export interface EventInit { bubbles?: boolean; cancelable?: boolean; composed?:
 // Assigned by static blocks below; declared first so the blocks do not hit the TDZ.
 let setTrusted: (event: Event) => void;
 let dispatchImpl: (target: EventTarget, event: Event, listeners: Listener[] | undefined) => boolean;
-/** Abort `signal` with `reason` (DOM "signal abort"); for the runtime, e.g. client disconnects. */
+/**
+ * Abort `signal` with `reason` (DOM "signal abort"); for the runtime, e.g. client disconnects:
+ * an exception of a tenant's listener is reported, not thrown (AbortController.abort() throws it).
+ */
 export let signalAbort: (signal: AbortSignal, reason?: unknown) => void;
+let abortAndRethrow: (signal: AbortSignal, reason?: unknown) => void;
 /** Run `fn` once when `signal` aborts (DOM "add an abort algorithm"). */
 export let addAbortAlgorithm: (signal: AbortSignal, fn: () => void) => void;
 export let removeAbortAlgorithm: (signal: AbortSignal, fn: () => void) => void;
@@ -91,10 +102,14 @@ export class Event {
   #composed: boolean;
   #trusted = false;
   #timeStamp: number;
-  #target: EventTarget | null = null;
-  #currentTarget: EventTarget | null = null;
+  // undefined until dispatched, as in workerd (the DOM says null); both stay set afterwards.
+  #target: EventTarget | undefined = undefined;
+  #currentTarget: EventTarget | undefined = undefined;
   #phase = 0;
   #canceled = false;
+  // workerd: dispatchEvent() answers false when a (non-passive) listener called
+  // preventDefault(), even on an event that is not cancelable (whose defaultPrevented stays false).
+  #preventCalled = false;
   #stopPropagation = false;
   #stopImmediate = false;
   #dispatching = false;
@@ -111,9 +126,9 @@ export class Event {
   }
 
   get type(): string { return this.#type; }
-  get target(): EventTarget | null { return this.#target; }
-  get srcElement(): EventTarget | null { return this.#target; }
-  get currentTarget(): EventTarget | null { return this.#currentTarget; }
+  get target(): EventTarget | undefined { return this.#target; }
+  get srcElement(): EventTarget | undefined { return this.#target; }
+  get currentTarget(): EventTarget | undefined { return this.#currentTarget; }
   get eventPhase(): number { return this.#phase; }
   get bubbles(): boolean { return this.#bubbles; }
   get cancelable(): boolean { return this.#cancelable; }
@@ -127,13 +142,16 @@ export class Event {
   set cancelBubble(value: boolean) { if (value) this.#stopPropagation = true; }
 
   composedPath(): EventTarget[] {
-    return this.#dispatching && this.#currentTarget ? [this.#currentTarget] : [];
+    // (#currentTarget is set whenever #dispatching is)
+    return this.#dispatching && this.#currentTarget !== undefined ? [this.#currentTarget] : [];
   }
   stopPropagation(): void { this.#stopPropagation = true; }
   stopImmediatePropagation(): void { this.#stopPropagation = true; this.#stopImmediate = true; }
   preventDefault(): void {
     // DOM §2.2 "set the canceled flag": ignored when not cancelable or inside a passive listener.
-    if (this.#cancelable && !this.#inPassiveListener) this.#canceled = true;
+    if (this.#inPassiveListener) return;
+    if (this.#cancelable) this.#canceled = true;
+    if (this.#dispatching) this.#preventCalled = true;
   }
 
   static {
@@ -143,30 +161,53 @@ export class Event {
         throw new DOMException('The event is already being dispatched.', 'InvalidStateError');
       }
       event.#dispatching = true;
+      event.#preventCalled = false;
       event.#target = target;
       event.#currentTarget = target;
       event.#phase = Event.AT_TARGET;
-      // DOM §2.9 "inner invoke": iterate a clone, skipping listeners removed meanwhile.
-      if (listeners) {
-        const snapshot = listeners.slice();
-        for (const listener of snapshot) {
-          if (listener.removed) continue;
-          if (listener.once) removeListener(listeners, listener);
-          event.#inPassiveListener = listener.passive;
-          invokeListener(listener, target, event);
-          event.#inPassiveListener = false;
-          if (event.#stopImmediate) break;
+      try {
+        // DOM §2.9 "inner invoke": iterate a clone, skipping listeners removed meanwhile. A
+        // listener's exception ends the dispatch and propagates out of dispatchEvent(), as in
+        // workerd (the DOM would report it and go on with the next listener).
+        if (listeners) {
+          const snapshot = listeners.slice();
+          for (const listener of snapshot) {
+            if (listener.removed) continue;
+            if (listener.once) removeListener(listeners, listener);
+            event.#inPassiveListener = listener.passive;
+            try {
+              invokeListener(listener, target, event);
+            } finally {
+              event.#inPassiveListener = false;
+            }
+            if (event.#stopImmediate) break;
+          }
         }
+      } finally {
+        event.#dispatching = false;
+        event.#phase = Event.NONE;
+        event.#stopPropagation = false;
+        event.#stopImmediate = false;
       }
-      event.#dispatching = false;
-      event.#phase = Event.NONE;
-      event.#currentTarget = null;
-      event.#stopPropagation = false;
-      event.#stopImmediate = false;
-      return !event.#canceled;
+      return !(event.#canceled || event.#preventCalled);
     };
   }
 }
+
+export interface CustomEventInit extends EventInit { detail?: unknown }
+
+/** DOM §2.4 CustomEvent. As in workerd, `detail` defaults to undefined (the DOM says null). */
+export class CustomEvent extends Event {
+  #detail: unknown;
+  constructor(type: string, init?: CustomEventInit) {
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'CustomEvent': 1 argument required, but only 0 present.");
+    super(type, init);
+    this.#detail = init?.detail;
+  }
+  get detail(): unknown { return this.#detail; }
+}
+Object.defineProperty(CustomEvent, 'length', { value: 0, configurable: true });
+Object.defineProperty(CustomEvent.prototype, 'detail', { enumerable: true });
 
 interface Listener {
   callback: EventListenerLike;
@@ -188,19 +229,13 @@ function removeListener(list: Listener[], listener: Listener): void {
 }
 
 function invokeListener(listener: Listener, target: EventTarget, event: Event): void {
-  try {
-    const cb = listener.callback;
-    if (typeof cb === 'function') {
-      cb.call(target, event);
-    } else {
-      const handle = cb.handleEvent;
-      if (typeof handle !== 'function') throw new TypeError("The 'handleEvent' property of an event listener must be a function.");
-      handle.call(cb, event);
-    }
-  } catch (error) {
-    // DOM §2.9 step "report the exception": a throwing listener does not stop the dispatch
-    // and does not propagate out of dispatchEvent().
-    reportException(error);
+  const cb = listener.callback;
+  if (typeof cb === 'function') {
+    cb.call(target, event);
+  } else {
+    const handle = cb.handleEvent;
+    if (typeof handle !== 'function') throw new TypeError("The 'handleEvent' property of an event listener must be a function.");
+    handle.call(cb, event);
   }
 }
 
@@ -302,6 +337,8 @@ export function setEventHandler(target: EventTarget, type: string, value: unknow
 // Aborting (DOM §3.1, §3.2)
 
 const kCreate = Symbol('AbortSignal.create');
+// workerd's wording of the default abort reason (the DOM leaves it to the implementation).
+const DEFAULT_ABORT_MESSAGE = 'The operation was aborted';
 
 export class AbortSignal extends EventTarget {
   #aborted = false;
@@ -309,6 +346,8 @@ export class AbortSignal extends EventTarget {
   #algorithms: Set<() => void> | null = null;
   // DOM §3.2: dependent signals (AbortSignal.any) and the sources they follow.
   #dependents: Set<AbortSignal> | null = null;
+  #dependent = false;
+  #sources: AbortSignal[] | null = null;
 
   constructor(token?: unknown) {
     if (token !== kCreate) throw new TypeError('Illegal constructor');
@@ -324,13 +363,15 @@ export class AbortSignal extends EventTarget {
   static abort(reason?: unknown): AbortSignal {
     const signal = new AbortSignal(kCreate);
     signal.#aborted = true;
-    signal.#reason = reason !== undefined ? reason : new DOMException('This operation was aborted', 'AbortError');
+    signal.#reason = reason !== undefined ? reason : new DOMException(DEFAULT_ABORT_MESSAGE, 'AbortError');
     return signal;
   }
 
   static timeout(ms: number): AbortSignal {
+    // workerd converts the argument like setTimeout's delay (a negative or NaN one is 0) and
+    // refuses only a missing one.
+    if (arguments.length === 0) throw new TypeError("Failed to execute 'timeout' on 'AbortSignal': parameter 1 is not of type 'number'.");
     ms = Number(ms);
-    if (!Number.isFinite(ms) || ms < 0) throw new TypeError('The "ms" argument must be a non-negative finite number.');
     const signal = new AbortSignal(kCreate);
     // The core installs setTimeout per isolate; look it up at call time, never at load.
     const setTimer = (globalThis as { setTimeout?: (fn: () => void, ms: number) => unknown }).setTimeout;
@@ -352,14 +393,33 @@ export class AbortSignal extends EventTarget {
       for (const source of sources) {
         if (source.#aborted) { result.#aborted = true; result.#reason = source.#reason; return result; }
       }
-      for (const source of sources) (source.#dependents ??= new Set()).add(result);
+      result.#dependent = true;
+      result.#sources = [];
+      // A dependent source contributes its own sources (DOM §3.2 step 4.2), so the result
+      // follows the signals that actually get aborted.
+      for (const source of sources) {
+        for (const s of source.#dependent ? source.#sources! : [source]) {
+          if (result.#sources.includes(s)) continue;
+          result.#sources.push(s);
+          (s.#dependents ??= new Set()).add(result);
+        }
+      }
       return result;
     };
     signalAbort = (signal, reason) => {
-      // DOM §3.2 "signal abort".
+      // For the runtime: a listener's exception is reported, never thrown at the runtime.
+      try {
+        abortAndRethrow(signal, reason);
+      } catch (error) {
+        reportException(error);
+      }
+    };
+    abortAndRethrow = (signal, reason) => {
+      // DOM §3.2 "signal abort". A listener's exception (which dispatchEvent rethrows, as in
+      // workerd) is rethrown once every dependent signal has been aborted too.
       if (signal.#aborted) return;
       signal.#aborted = true;
-      signal.#reason = reason !== undefined ? reason : new DOMException('This operation was aborted', 'AbortError');
+      signal.#reason = reason !== undefined ? reason : new DOMException(DEFAULT_ABORT_MESSAGE, 'AbortError');
       const dependentsToAbort: AbortSignal[] = [];
       if (signal.#dependents) {
         for (const d of signal.#dependents) {
@@ -367,8 +427,15 @@ export class AbortSignal extends EventTarget {
         }
         signal.#dependents = null;
       }
-      runAbortSteps(signal);
-      for (const d of dependentsToAbort) runAbortSteps(d);
+      let thrown: { error: unknown } | null = null;
+      for (const s of [signal, ...dependentsToAbort]) {
+        try {
+          runAbortSteps(s);
+        } catch (error) {
+          thrown ??= { error };
+        }
+      }
+      if (thrown) throw thrown.error;
     };
     const runAbortSteps = (signal: AbortSignal): void => {
       const algorithms = signal.#algorithms;
@@ -393,10 +460,11 @@ export class AbortSignal extends EventTarget {
 export class AbortController {
   #signal: AbortSignal = newAbortSignal();
   get signal(): AbortSignal { return this.#signal; }
-  abort(reason?: unknown): void { signalAbort(this.#signal, reason); }
+  /** Aborts the signal; a throwing 'abort' listener's exception propagates, as in workerd. */
+  abort(reason?: unknown): void { abortAndRethrow(this.#signal, reason); }
 }
 
 // Literal names: a bundler may rename the classes (e.g. to _Event).
-for (const [C, name] of [[Event, 'Event'], [EventTarget, 'EventTarget'], [AbortSignal, 'AbortSignal'], [AbortController, 'AbortController']] as const) {
+for (const [C, name] of [[Event, 'Event'], [CustomEvent, 'CustomEvent'], [EventTarget, 'EventTarget'], [AbortSignal, 'AbortSignal'], [AbortController, 'AbortController']] as const) {
   Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
 }

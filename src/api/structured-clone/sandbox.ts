@@ -10,18 +10,24 @@ import { DOMException } from '../events/sandbox.ts';
 
 const dataCloneError = (what: string): DOMException => new DOMException(`${what} could not be cloned.`, 'DataCloneError');
 
-// Prototypes of platform objects (Headers, Request, ...) that are not serializable: set by the
-// index once, so this file depends on none of them.
-const platformPrototypes = new WeakSet<object>();
+// Prototypes of platform objects (Headers, Request, ...): each with its serialization (a
+// function making the copy, which throws what cannot be cloned), or null when it has none (a
+// DataCloneError). Set by the index once, so this file depends on none of them.
+const platformPrototypes = new WeakMap<object, ((value: object) => object) | null>();
 export function markNotSerializable(...classes: { prototype: object }[]): void {
-  for (const C of classes) platformPrototypes.add(C.prototype);
+  for (const C of classes) platformPrototypes.set(C.prototype, null);
+}
+export function markSerializable(C: { prototype: object }, clone: (value: object) => object): void {
+  platformPrototypes.set(C.prototype, clone);
 }
 
-function isPlatformObject(value: object): boolean {
+/** The platform object's serialization: undefined for no platform object, null for none. */
+function platformSerialization(value: object): ((value: object) => object) | null | undefined {
   for (let p = Object.getPrototypeOf(value); p !== null; p = Object.getPrototypeOf(p)) {
-    if (platformPrototypes.has(p)) return true;
+    const entry = platformPrototypes.get(p);
+    if (entry !== undefined) return entry;
   }
-  return false;
+  return undefined;
 }
 
 // Brand checks through built-in methods: Symbol.toStringTag can lie, internal slots cannot.
@@ -75,6 +81,7 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
   if (typeof value === 'function') throw dataCloneError(`${(value as Function).name || 'function'}`);
   const v = value as object;
   let out: unknown;
+  let platform: ((value: object) => object) | null | undefined;
 
   if (hasSlot(Boolean.prototype.valueOf, v)) out = Object(Boolean.prototype.valueOf.call(v));
   else if (hasSlot(Number.prototype.valueOf, v)) out = Object(Number.prototype.valueOf.call(v));
@@ -125,7 +132,10 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
     memory.set(v, arr);
     copyProperties(v, arr, memory);
     return arr;
-  } else if (isPlatformObject(v) || v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet || v instanceof WeakRef) {
+  } else if ((platform = platformSerialization(v)) !== undefined) {
+    if (platform === null) throw dataCloneError(`#<${Object.prototype.toString.call(v).slice(8, -1)}>`);
+    out = platform(v);
+  } else if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet || v instanceof WeakRef) {
     throw dataCloneError(`#<${Object.prototype.toString.call(v).slice(8, -1)}>`);
   } else {
     // Any other object, whatever its prototype, is copied as a plain object.
