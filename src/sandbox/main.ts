@@ -4,7 +4,7 @@
 // takes references to them and deletes the global before any tenant code runs.
 'use strict';
 
-import { connectHost, settleCall, receiveModule, type HostOps } from './host.ts';
+import { connectHost, host, settleCall, receiveModule, type HostOps } from './host.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { createConsole } from '../api/console/sandbox.ts';
@@ -36,9 +36,39 @@ for (const [name, value] of Object.entries({
   ...cryptoGlobals(),
   console: createConsole(),
   self: globalThis,
-  navigator: Object.freeze({ userAgent: 'isolet', hardwareConcurrency: 1 }),
+  // workerd's answers: libraries sniff userAgent to detect Workers.
+  navigator: Object.freeze({ userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1, language: 'en' }),
 })) {
   define(name, value);
+}
+
+// The global object is a ServiceWorkerGlobalScope, as in workerd: its prototype chain is
+// ServiceWorkerGlobalScope.prototype -> WorkerGlobalScope.prototype -> an EventTarget
+// prototype -> Object.prototype (workerd's global is no instance of the global EventTarget
+// either). The classes cannot be constructed. The globals themselves stay own properties of
+// the global object.
+{
+  const illegal = (name: string): Function => {
+    const C = function () { throw new TypeError('Illegal constructor'); };
+    Object.defineProperty(C, 'name', { value: name, configurable: true });
+    Object.defineProperty(C, 'length', { value: 0, configurable: true });
+    return C;
+  };
+  const GlobalEventTarget = illegal('EventTarget');
+  const WorkerGlobalScope = illegal('WorkerGlobalScope');
+  const ServiceWorkerGlobalScope = illegal('ServiceWorkerGlobalScope');
+  const chain: [Function, object, string][] = [
+    [GlobalEventTarget, Object.prototype, 'EventTarget'],
+    [WorkerGlobalScope, GlobalEventTarget.prototype, 'WorkerGlobalScope'],
+    [ServiceWorkerGlobalScope, WorkerGlobalScope.prototype, 'ServiceWorkerGlobalScope'],
+  ];
+  for (const [C, parent, tag] of chain) {
+    Object.setPrototypeOf(C.prototype, parent);
+    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+  }
+  Object.setPrototypeOf(globalThis, ServiceWorkerGlobalScope.prototype);
+  define('WorkerGlobalScope', WorkerGlobalScope);
+  define('ServiceWorkerGlobalScope', ServiceWorkerGlobalScope);
 }
 
 // Globals whose implementation is loaded on first use: an accessor that, when read, loads it and
@@ -70,7 +100,7 @@ lockCodeGeneration(globalThis);
 const entryPoints = {
   // Positional, in the order of HOST_OPS in src/runtime/worker-isolate.ts.
   init(...fns: HostOps[keyof HostOps][]): void {
-    const names = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule'] as const;
+    const names = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule', 'respond'] as const;
     const ops = {} as Record<string, unknown>;
     names.forEach((name, i) => (ops[name] = fns[i]));
     connectHost(ops as unknown as HostOps);
@@ -83,7 +113,15 @@ const entryPoints = {
     }
     return registerWorker(namespace, env);
   },
-  dispatch,
+  // The host starts a request without waiting on a promise result (isolated-vm's promise
+  // handshake costs more than the request itself for small workers); the outcome comes back
+  // through host.respond.
+  dispatch(requestId: number, method: string, url: string, headers: string[], hasBody: boolean, now: number): void {
+    dispatch(requestId, method, url, headers, hasBody, now).then(
+      (result) => host.respond(requestId, result),
+      (error) => host.respond(requestId, { error: String(error), kind: 'exception' }),
+    );
+  },
   pullResponse,
   cancelResponse,
   receiveModule,

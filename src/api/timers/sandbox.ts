@@ -5,6 +5,7 @@
 
 import { host } from '../../sandbox/host.ts';
 import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
+import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 
 interface Timer {
   callback: (...args: unknown[]) => void;
@@ -83,16 +84,63 @@ export function timerGlobals(): Record<string, unknown> {
       return start(callback, delay, args, true, 'setInterval');
     },
     clearTimeout: function clearTimeout(id?: unknown) {
+      checkTimerId(arguments.length, id, 'clearTimeout');
       clear(id);
     },
     clearInterval: function clearInterval(id?: unknown) {
+      checkTimerId(arguments.length, id, 'clearInterval');
       clear(id);
     },
     queueMicrotask: function queueMicrotask(callback: unknown) {
       if (typeof callback !== 'function') {
         throw new TypeError("Failed to execute 'queueMicrotask': parameter 1 is not of type 'Function'.");
       }
-      Promise.resolve().then(() => (callback as () => void)());
+      // workerd calls it with the global object as `this`.
+      Promise.resolve().then(() => (callback as () => void).call(globalThis));
     },
+    scheduler: new Scheduler(kCreate),
   };
 }
+
+// workerd's clearTimeout/clearInterval take a WebIDL number: no argument at all, or a BigInt
+// (which no number conversion takes), is a TypeError; anything else converts (to NaN at worst,
+// which names no timer).
+function checkTimerId(count: number, id: unknown, name: string): void {
+  if (count === 0 || typeof id === 'bigint') {
+    throw new TypeError(`Failed to execute '${name}' on 'ServiceWorkerGlobalScope': parameter 1 is not of type 'Number'.`);
+  }
+}
+
+const kCreate = Symbol('Scheduler.create');
+
+/** The `scheduler` global (WICG Prioritized Task Scheduling, as far as workerd has it: wait). */
+class Scheduler {
+  constructor(token?: unknown) {
+    if (token !== kCreate) throw new TypeError('Illegal constructor');
+  }
+
+  /** A promise resolved (with undefined) after `delay` ms, or rejected when `signal` aborts. */
+  wait(delay: unknown, options?: { signal?: AbortSignal }): Promise<void> {
+    if (arguments.length === 0) {
+      return Promise.reject(new TypeError("Failed to execute 'wait' on 'Scheduler': parameter 1 is not of type 'number'."));
+    }
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return Promise.reject(new TypeError("Failed to execute 'wait' on 'Scheduler': member signal is not of type AbortSignal."));
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      let id = 0;
+      const onAbort = (): void => {
+        clear(id);
+        reject(signal!.reason);
+      };
+      id = start(() => {
+        if (signal) removeAbortAlgorithm(signal, onAbort);
+        resolve();
+      }, delay, [], false, 'scheduler.wait');
+      if (signal) addAbortAlgorithm(signal, onAbort);
+    });
+  }
+}
+Object.defineProperty(Scheduler.prototype, Symbol.toStringTag, { value: 'Scheduler', configurable: true });
