@@ -36,7 +36,8 @@ export async function callApi(
     body = JSON.stringify(options.body);
     headers['content-type'] = 'application/json';
   }
-  const response = await fetch(base + path, { method, headers, body });
+  // A bounded wait, so that a server that never answers fails the test instead of hanging it.
+  const response = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(90_000) });
   const text = await response.text();
   let parsed: unknown;
   try {
@@ -189,6 +190,7 @@ export function startRequest(
         res.on('error', fail);
         res.on('aborted', () => fail(new Error('response aborted')));
       });
+      body.catch(() => {}); // a test that fails before awaiting it must not also leave an unhandled rejection
       resolve({ status: res.statusCode ?? 0, write: (chunk) => req.write(chunk), end: () => req.end(), body });
     });
     req.flushHeaders();

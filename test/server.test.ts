@@ -124,7 +124,7 @@ describe('deployments', () => {
     const got = await t.api('GET', '/v1/workers/hello', { token: acme.token });
     assert.equal(got.status, 200);
     assert.equal(got.body.name, 'hello');
-    assert.equal(got.body.account, acme.id);
+    assert.equal(got.body.account, 'acme');
     assert.equal(got.body.activeVersion.id, version.id);
     assert.deepEqual(got.body.vars, { GREETING: 'hi' });
     assert.equal(got.body.limits.cpuMs, 2000, 'the server default (set by the test server)');
@@ -137,7 +137,7 @@ describe('deployments', () => {
   test("accounts see only their own workers; the admin sees all, or one account's", async () => {
     await t.api('PUT', '/v1/workers/theirs', { token: other.token, body: textWorker('other') });
     const mine = await t.api('GET', '/v1/workers', { token: acme.token });
-    assert.ok(mine.body.every((w: { account: string }) => w.account === acme.id));
+    assert.ok(mine.body.every((w: { account: string }) => w.account === 'acme'));
     assert.ok(mine.body.some((w: { name: string }) => w.name === 'hello'));
     assert.ok(!mine.body.some((w: { name: string }) => w.name === 'theirs'));
     const all = await t.api('GET', '/v1/workers');
@@ -194,7 +194,7 @@ describe('deployments', () => {
     assert.equal(put.status, 201);
     assert.equal(put.body.version.author, 'admin');
     const got = await t.api('GET', '/v1/workers/by-admin', { token: other.token });
-    assert.equal(got.body.account, other.id);
+    assert.equal(got.body.account, 'other');
     // Later deploys go to the owner without ?account=.
     assert.equal((await t.api('PUT', '/v1/workers/by-admin', { body: textWorker('again') })).status, 201);
     assert.equal((await t.api('PUT', '/v1/workers/by-admin?account=acme', { body: textWorker('moved?') })).status, 403);

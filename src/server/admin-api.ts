@@ -453,7 +453,7 @@ function versionJson(version: VersionInfo): Record<string, unknown> {
 function workerJson(worker: WorkerInfo): Record<string, unknown> {
   return {
     name: worker.name,
-    account: worker.accountId,
+    account: worker.accountName,
     activeVersion: worker.activeVersion === undefined ? null : versionJson(worker.activeVersion),
     routes: worker.routes,
     updatedAt: worker.updatedAt,

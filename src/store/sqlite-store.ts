@@ -306,6 +306,7 @@ export class SqliteStore implements Store {
     return {
       name: String(row.name),
       accountId: String(row.account_id),
+      accountName: String(row.account_name),
       activeVersion: row.v_id == null ? undefined : toVersion(row, 'v_', true),
       routes,
       updatedAt: String(row.updated_at),
@@ -470,10 +471,10 @@ export class SqliteStore implements Store {
 const VERSION_COLUMNS = 'id, worker, number, hash, created_at, author, message';
 
 const WORKER_SELECT = `
-  SELECT w.name, w.account_id, w.updated_at,
+  SELECT w.name, w.account_id, a.name AS account_name, w.updated_at,
          v.id AS v_id, v.worker AS v_worker, v.number AS v_number, v.hash AS v_hash,
          v.created_at AS v_created_at, v.author AS v_author, v.message AS v_message
-  FROM workers w LEFT JOIN versions v ON v.id = w.active_version_id`;
+  FROM workers w JOIN accounts a ON a.id = w.account_id LEFT JOIN versions v ON v.id = w.active_version_id`;
 
 function toAccount(row: Row): Account {
   return { id: String(row.id), name: String(row.name), createdAt: String(row.created_at) };

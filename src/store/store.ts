@@ -51,6 +51,7 @@ export interface StoredVersion extends VersionInfo {
 export interface WorkerInfo {
   name: string;
   accountId: string;
+  accountName: string;
   activeVersion: VersionInfo | undefined;
   /** Route patterns, sorted. */
   routes: string[];
