@@ -114,6 +114,7 @@ describe('deployments', () => {
     assert.equal(version.active, true);
     assert.equal(version.message, 'first');
     assert.match(version.author, /^tok_/);
+    assert.deepEqual(put.body.urls, [`http://hello.localhost:${t.server.port}/`]);
     const { message: _message, ...content } = deployment;
     assert.equal(version.hash, contentHash(content));
 
@@ -176,6 +177,7 @@ describe('deployments', () => {
   test("a route another account holds is a 409, and the refused deploy stores nothing", async () => {
     const claim = await t.api('PUT', '/v1/workers/api', { token: acme.token, body: textWorker('acme api', { routes: ['api.acme.test/*'] }) });
     assert.equal(claim.status, 201, claim.text);
+    assert.deepEqual(claim.body.urls, [`http://api.localhost:${t.server.port}/`, 'api.acme.test/*']);
     const steal = await t.api('PUT', '/v1/workers/stealer', { token: other.token, body: textWorker('stolen', { routes: ['api.acme.test/*'] }) });
     assert.equal(steal.status, 409);
     assert.equal(steal.body.error.code, 'conflict');

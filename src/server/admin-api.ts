@@ -22,6 +22,8 @@ export interface AdminApiOptions {
   log: ServerLog;
   /** Bytes a tail client may have unread before it is dropped (default 1 MiB). */
   tailBufferBytes?: number;
+  /** The data-plane URL of a worker's own host, for the deploy answer's `urls`. */
+  workerUrl?: (name: string) => string;
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
@@ -52,6 +54,7 @@ class AdminApi {
   readonly #limits: WorkerLimits;
   readonly #log: ServerLog;
   readonly #tailBufferBytes: number;
+  readonly #workerUrl: ((name: string) => string) | undefined;
 
   constructor(options: AdminApiOptions) {
     this.#platform = options.platform;
@@ -61,6 +64,7 @@ class AdminApi {
     this.#limits = { ...DEFAULT_LIMITS, ...options.defaultLimits };
     this.#log = options.log;
     this.#tailBufferBytes = options.tailBufferBytes ?? 1024 * 1024;
+    this.#workerUrl = options.workerUrl;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -221,7 +225,10 @@ class AdminApi {
     const body = await readJson(call.req, this.#rules.maxScriptBytes * 2 + MAX_SMALL_BODY);
     const deployment = parseDeployment(body, this.#rules);
     const version = await this.#platform.deploy(name, accountId, deployment, caller.tokenId);
-    json(call.res, 201, { version: versionJson(version) });
+    // Where it now answers: its own host, then its routes (as patterns).
+    const routes = deployment.routes ?? existing?.routes ?? [];
+    const urls = [...(this.#workerUrl ? [this.#workerUrl(name)] : []), ...routes];
+    json(call.res, 201, { version: versionJson(version), urls });
   }
 
   async #getWorker(call: Call, name: string): Promise<void> {

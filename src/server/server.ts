@@ -118,6 +118,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     defaultLimits: options.limits,
     log,
     tailBufferBytes: options.tailBufferBytes,
+    workerUrl: (name) => {
+      const { port } = data.address() as AddressInfo;
+      return `http://${name}.${domain}${port === 80 ? '' : `:${port}`}/`;
+    },
   });
 
   try {
