@@ -26,7 +26,7 @@ const MEMORY_CHECK_INTERVAL_MS = 50;
 let nextRequestId = 1;
 
 /** The order in which the host operations reach the sandbox's init (src/sandbox/main.ts). */
-const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule'] as const;
+const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule', 'respond'] as const;
 const MAX_PENDING_CALLS = 10_000;
 
 interface RequestState {
@@ -50,8 +50,13 @@ interface RequestState {
   sandboxDone: boolean;
   /** What host operations see of this request. */
   handle: OpRequest;
-  /** Aborted when the client leaves or the request's work ends: cancels its host operations. */
-  controller: AbortController;
+  /**
+   * Aborted when the client leaves or the request's work ends: cancels its host operations.
+   * Made only when an operation asks for the signal (an abort builds a DOMException with a stack).
+   */
+  controller: AbortController | undefined;
+  /** Resolves the request's dispatch with the sandbox's answer (null: the isolate is gone). */
+  resolveDispatch: ((result: DispatchResult | null) => void) | undefined;
 }
 
 export interface WorkerIsolateOptions {
@@ -85,7 +90,7 @@ export class WorkerIsolate {
   /** Per-isolate state of the API host halves (see OpContext.scope). */
   private readonly scope = new Map<string, unknown>();
   private pendingCalls = 0;
-  private readonly timers = new Map<number, { handle: NodeJS.Timeout; requestId: number }>();
+  private readonly timers = new Map<number, HostTimer>();
   private readonly options: WorkerIsolateOptions;
   private readonly onDisposed: Array<() => void> = [];
   private memoryCheckPending = false;
@@ -236,6 +241,13 @@ export class WorkerIsolate {
       loadModule: new ivm.Callback((name: unknown) => {
         loadSandboxModule(this.isolate, this.context, this.options.image.modules, name, this.entries.receiveModule);
       }),
+      respond: new ivm.Callback((requestId: unknown, result: unknown) => {
+        const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
+        const resolve = state?.resolveDispatch;
+        if (!state || !resolve) return;
+        state.resolveDispatch = undefined;
+        resolve(isDispatchResult(result) ? result : { error: 'The sandbox answered with a malformed response.', kind: 'exception' });
+      }, { ignored: true }),
       requestDone: new ivm.Callback((requestId: unknown) => {
         const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
         if (!state) return;
@@ -343,16 +355,16 @@ export class WorkerIsolate {
     if (this.timers.size >= MAX_TIMERS && !this.timers.has(timerId)) return;
     const ms = Number.isFinite(delay) ? Math.min(Math.max(delay, 0), 2 ** 31 - 1) : 0;
     const existing = this.timers.get(timerId);
-    if (existing) clearTimeout(existing.handle);
-    const handle = setTimeout(() => {
+    if (existing) cancelHostTimer(existing);
+    const fire = () => {
       this.timers.delete(timerId);
       state.timers.delete(timerId);
       if (!this.alive || state.ended) return;
-      this.entries.fireTimer
-        .apply(undefined, [requestId, timerId, Date.now()], { arguments: { copy: true } })
-        .catch((error) => this.onIsolateError(error));
-    }, ms);
-    this.timers.set(timerId, { handle, requestId });
+      this.entries.fireTimer.applyIgnored(undefined, [requestId, timerId, Date.now()], { arguments: { copy: true } });
+    };
+    // 0 ms runs before 1 ms, as in workerd (Node's setTimeout makes both 1 ms).
+    const timer: HostTimer = ms === 0 ? { immediate: setImmediate(fire), requestId } : { timeout: setTimeout(fire, ms), requestId };
+    this.timers.set(timerId, timer);
     state.timers.add(timerId);
   }
 
@@ -360,7 +372,7 @@ export class WorkerIsolate {
     if (typeof timerId !== 'number') return;
     const timer = this.timers.get(timerId);
     if (!timer) return;
-    clearTimeout(timer.handle);
+    cancelHostTimer(timer);
     this.timers.delete(timerId);
     this.inFlight.get(timer.requestId)?.timers.delete(timerId);
   }
@@ -389,11 +401,16 @@ export class WorkerIsolate {
       responded: false,
       sandboxDone: false,
       handle: undefined as unknown as OpRequest,
-      controller: new AbortController(),
+      controller: undefined,
+      resolveDispatch: undefined,
     };
     state.handle = {
       id,
-      signal: state.controller.signal,
+      get signal() {
+        state.controller ??= new AbortController();
+        if (state.ended) state.controller.abort();
+        return state.controller.signal;
+      },
       subrequests: 0,
       readBody: () => this.readBody(state),
     };
@@ -411,14 +428,16 @@ export class WorkerIsolate {
     }
     const headers: string[] = [];
     for (const [name, value] of request.headers) headers.push(name, value);
-    let result: DispatchResult;
+    const dispatched = new Promise<DispatchResult | null>((resolve) => (state.resolveDispatch = resolve));
     try {
-      result = (await this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now()], {
+      this.entries.dispatch.applyIgnored(undefined, [id, request.method, request.url, headers, hasBody, Date.now()], {
         arguments: { copy: true },
-        result: { promise: true, copy: true },
-      })) as DispatchResult;
+      });
     } catch (error) {
       this.onIsolateError(error);
+    }
+    const result = this.alive ? await dispatched : null;
+    if (result === null) {
       this.endRequest(state);
       return this.deadResponse();
     }
@@ -564,7 +583,7 @@ export class WorkerIsolate {
    */
   private abortRequest(state: RequestState): void {
     if (state.ended || !this.alive) return;
-    state.controller.abort();
+    state.controller?.abort();
     this.entries.abort.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
     if (!state.waitUntilTimer) {
       state.waitUntilTimer = setTimeout(() => {
@@ -581,13 +600,17 @@ export class WorkerIsolate {
     if (state.ended) return;
     if (this.alive) this.chargeCpu();
     state.ended = true;
-    state.controller.abort();
+    state.controller?.abort();
+    if (state.resolveDispatch) {
+      state.resolveDispatch(null);
+      state.resolveDispatch = undefined;
+    }
     this.inFlight.delete(state.id);
     if (state.waitUntilTimer) clearTimeout(state.waitUntilTimer);
     if (state.onAbort) state.signal?.removeEventListener('abort', state.onAbort);
     for (const timerId of state.timers) {
       const timer = this.timers.get(timerId);
-      if (timer) clearTimeout(timer.handle);
+      if (timer) cancelHostTimer(timer);
       this.timers.delete(timerId);
     }
     if (state.body?.return) state.body.return().catch(() => {});
@@ -609,7 +632,12 @@ export class WorkerIsolate {
    * watchdog every few milliseconds while the isolate has work, and at each request's edges.
    */
   chargeCpu(): void {
-    if (this.isolate.isDisposed) return;
+    if (this.isolate.isDisposed) {
+      // Nothing of ours disposed it: V8 hit the isolate's heap limit (isolated-vm then disposes
+      // the isolate itself, and a request dispatched without a promise result would never hear).
+      if (!this.termination) this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
+      return;
+    }
     const now = this.isolate.cpuTime;
     const delta = Number(now - this.lastCpu);
     this.lastCpu = now;
@@ -670,7 +698,7 @@ export class WorkerIsolate {
 
   dispose(): void {
     this.options.watchdog.unwatch(this);
-    for (const timer of this.timers.values()) clearTimeout(timer.handle);
+    for (const timer of this.timers.values()) cancelHostTimer(timer);
     this.timers.clear();
     if (!this.isolate.isDisposed) {
       try {
@@ -713,6 +741,20 @@ export class WorkerIsolate {
   private log(level: LogLevel, type: WorkerLogEntry['type'], message: string, fields: Record<string, unknown> = {}): void {
     this.options.log({ time: new Date().toISOString(), worker: this.name, level, type, message, ...fields });
   }
+}
+
+type HostTimer = { timeout: NodeJS.Timeout; immediate?: undefined; requestId: number } | { immediate: NodeJS.Immediate; timeout?: undefined; requestId: number };
+
+function cancelHostTimer(timer: HostTimer): void {
+  if (timer.immediate) clearImmediate(timer.immediate);
+  else clearTimeout(timer.timeout);
+}
+
+function isDispatchResult(value: unknown): value is DispatchResult {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  if (typeof v.error === 'string') return true;
+  return typeof v.status === 'number' && typeof v.statusText === 'string' && Array.isArray(v.headers) && v.headers.every((h) => typeof h === 'string');
 }
 
 type DispatchResult =

@@ -20,6 +20,8 @@ export interface HostOps {
   clearTimer(timerId: number): void;
   /** All of request `requestId`'s work (response and waitUntil) is over. */
   requestDone(requestId: number): void;
+  /** The outcome of dispatch(requestId, ...): the response head (and body) or an error. */
+  respond(requestId: number, result: unknown): void;
   /** Synchronous host operation `op` (see src/runtime/host-ops.ts for the table). */
   sync(op: string, args: unknown[]): unknown;
   /** Start asynchronous host operation `op`; the host answers through `settleCall(callId, ...)`. */
