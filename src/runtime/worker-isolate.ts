@@ -11,7 +11,7 @@ import type { RuntimeImage } from './runtime-image.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
 import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
-import type { CpuWatchdog } from './cpu-limit.ts';
+import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
 
@@ -79,7 +79,7 @@ export class WorkerIsolate {
   termination: Termination | undefined;
   readonly inFlight = new Map<number, RequestState>();
   /** CPU the isolate has used up to the last accounting, in nanoseconds. */
-  private lastCpu = 0n;
+  private readonly cpu: CpuMeter;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
   private context!: ivm.Context;
@@ -105,6 +105,8 @@ export class WorkerIsolate {
       snapshot: options.image.snapshot,
       onCatastrophicError: (message) => options.onCatastrophicError(options.name, message),
     });
+    const isolate = this.isolate;
+    this.cpu = new CpuMeter(() => (isolate.isDisposed ? 0n : isolate.cpuTime));
   }
 
   /** Creates the isolate and runs the worker's top-level code under the startup CPU limit. */
@@ -149,7 +151,7 @@ export class WorkerIsolate {
     await init!.apply(undefined, HOST_OPS.map((key) => ops[key]));
     init!.release();
 
-    this.lastCpu = this.isolate.cpuTime;
+    this.cpu.reset();
     this.loadingCpuNs = 0;
     this.options.watchdog.watch(this);
     try {
@@ -414,7 +416,7 @@ export class WorkerIsolate {
       subrequests: 0,
       readBody: () => this.readBody(state),
     };
-    if (this.inFlight.size === 0) this.lastCpu = this.isolate.cpuTime;
+    if (this.inFlight.size === 0) this.cpu.reset();
     else this.chargeCpu();
     this.inFlight.set(id, state);
     if (this.inFlight.size === 1) this.options.watchdog.watch(this);
@@ -638,9 +640,7 @@ export class WorkerIsolate {
       if (!this.termination) this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
       return;
     }
-    const now = this.isolate.cpuTime;
-    const delta = Number(now - this.lastCpu);
-    this.lastCpu = now;
+    const delta = this.cpu.take();
     if (delta <= 0) return;
     if (this.loadingCpuNs !== undefined) {
       this.loadingCpuNs += delta;
