@@ -197,3 +197,27 @@ test("a client that disconnects aborts the worker's request.signal", async () =>
   const entry = await served.waitForLog((e) => e.worker === 'background' && e.message.startsWith('aborted:'));
   assert.equal(entry.message, 'aborted: AbortError true');
 });
+
+test('spare isolates made ahead of demand serve cold starts, and are replaced', async () => {
+  const runtime = new Runtime({ log: () => {}, spareIsolates: 2 });
+  const source = `let n = 0; export default { fetch() { return new Response('n=' + ++n); } };`;
+  const until = async (check: () => boolean) => {
+    while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  try {
+    await runtime.load('first', { modules: [{ name: 'main.js', source }] });
+    await until(() => runtime.spareIsolates === 2);
+    await runtime.load('second', { modules: [{ name: 'main.js', source }] });
+    assert.equal(runtime.spareIsolates, 1, 'the cold start took a spare');
+    const response = await runtime.fetch('second', { method: 'GET', url: 'http://second/', headers: [] });
+    assert.equal(Buffer.from(response.body as Uint8Array).toString(), 'n=1');
+    await until(() => runtime.spareIsolates === 2);
+    // A worker with its own memory limit cannot use a spare made with the default one.
+    await runtime.load('big', { modules: [{ name: 'main.js', source }], limits: { memoryMb: 256 } });
+    assert.equal(runtime.spareIsolates, 2);
+    assert.equal(runtime.liveIsolates, 3);
+  } finally {
+    await runtime.close();
+  }
+  assert.equal(runtime.spareIsolates, 0, 'close disposes the spares');
+});

@@ -7,6 +7,7 @@ import { runtimeImage, type RuntimeImage } from './runtime-image.ts';
 import { WorkerIsolate } from './worker-isolate.ts';
 import { CpuWatchdog } from './cpu-limit.ts';
 import { catastrophicErrorHandler } from './catastrophe.ts';
+import { SpareIsolates } from './spare-isolates.ts';
 import {
   DEFAULT_LIMITS,
   WorkerLoadError,
@@ -23,6 +24,9 @@ import {
  * the pool stays well below that.
  */
 export const DEFAULT_MAX_ISOLATES = 2500;
+
+/** Isolates kept ready ahead of demand for cold starts (about 1.5 MB each). */
+export const DEFAULT_SPARE_ISOLATES = 2;
 
 interface LoadedWorker {
   name: string;
@@ -63,6 +67,8 @@ export class Runtime {
   private readonly maxIsolates: number;
   private readonly onCatastrophicError = catastrophicErrorHandler();
   private image: Promise<RuntimeImage> | undefined;
+  private spares: SpareIsolates | undefined;
+  private readonly spareCount: number;
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
   private starting = 0;
@@ -71,6 +77,7 @@ export class Runtime {
     this.defaults = { ...DEFAULT_LIMITS, ...options.limits };
     this.log = options.log ?? defaultLog;
     this.maxIsolates = Math.max(1, options.maxIsolates ?? DEFAULT_MAX_ISOLATES);
+    this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
   }
 
   /**
@@ -119,9 +126,14 @@ export class Runtime {
     return [...this.workers.keys()];
   }
 
-  /** Number of isolates alive now. */
+  /** Number of isolates alive now (tenants' isolates; spares are counted apart). */
   get liveIsolates(): number {
     return this.live.size;
+  }
+
+  /** Isolates made ahead of demand and not yet given to a worker. */
+  get spareIsolates(): number {
+    return this.spares?.count ?? 0;
   }
 
   /** Sends a request to a worker. Worker faults come back as 500/503 responses. */
@@ -152,6 +164,7 @@ export class Runtime {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.spares?.close();
     for (const isolate of [...this.live.keys()]) isolate.terminate({ kind: 'evicted' });
     this.live.clear();
     this.workers.clear();
@@ -183,10 +196,14 @@ export class Runtime {
   private async createIsolate(worker: LoadedWorker): Promise<WorkerIsolate> {
     this.image ??= runtimeImage();
     const image = await this.image;
+    if (this.spareCount > 0 && !this.closed) {
+      this.spares ??= new SpareIsolates(image, this.spareCount, this.defaults.memoryMb, this.onCatastrophicError, () => this.starting > 0);
+    }
     this.makeRoom();
     this.starting++;
     try {
       return await WorkerIsolate.create({
+        spare: this.spares?.take(worker.limits.memoryMb),
         name: worker.name,
         definition: worker.definition,
         limits: worker.limits,
@@ -216,9 +233,10 @@ export class Runtime {
 
   /** Disposes least recently used idle isolates until a new one fits under maxIsolates. */
   private makeRoom(): void {
-    if (this.live.size + this.starting < this.maxIsolates) return;
+    const used = () => this.live.size + this.starting + (this.spares?.count ?? 0);
+    if (used() < this.maxIsolates) return;
     for (const [isolate] of this.live) {
-      if (this.live.size + this.starting < this.maxIsolates) break;
+      if (used() < this.maxIsolates) break;
       if (isolate.inFlight.size === 0) isolate.terminate({ kind: 'evicted' });
     }
   }

@@ -78,6 +78,11 @@ export interface RuntimeOptions {
   log?: (entry: WorkerLogEntry) => void;
   /** Most live isolates at once; the least recently used idle ones are disposed past it. */
   maxIsolates?: number;
+  /**
+   * Isolates to keep ready ahead of demand, so a worker's first request skips creating one
+   * (default 2; 0 turns it off). Made one at a time after one is taken.
+   */
+  spareIsolates?: number;
 }
 
 export const DEFAULT_LIMITS: WorkerLimits = Object.freeze({

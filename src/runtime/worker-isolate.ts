@@ -12,6 +12,7 @@ import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, W
 import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
+import type { Spare } from './spare-isolates.ts';
 import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
 
@@ -67,6 +68,8 @@ export interface WorkerIsolateOptions {
   watchdog: CpuWatchdog;
   log: (entry: WorkerLogEntry) => void;
   onCatastrophicError: (worker: string, message: string) => void;
+  /** An isolate made ahead of demand (same image and memory limit) to use instead of a new one. */
+  spare?: Spare;
 }
 
 type Entry = ivm.Reference<(...args: unknown[]) => unknown>;
@@ -82,7 +85,7 @@ export class WorkerIsolate {
   private readonly cpu: CpuMeter;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
-  private context!: ivm.Context;
+  private context: ivm.Context | undefined;
   private entries!: {
     dispatch: Entry; fireTimer: Entry; abort: Entry; end: Entry; register: Entry; settle: Entry;
     pullResponse: Entry; cancelResponse: Entry; receiveModule: Entry;
@@ -100,11 +103,18 @@ export class WorkerIsolate {
     this.options = options;
     this.name = options.name;
     this.limits = options.limits;
-    this.isolate = new ivm.Isolate({
-      memoryLimit: Math.max(8, options.limits.memoryMb),
-      snapshot: options.image.snapshot,
-      onCatastrophicError: (message) => options.onCatastrophicError(options.name, message),
-    });
+    const spare = options.spare;
+    if (spare) {
+      spare.owner.name = options.name;
+      this.isolate = spare.isolate;
+      this.context = spare.context;
+    } else {
+      this.isolate = new ivm.Isolate({
+        memoryLimit: Math.max(8, options.limits.memoryMb),
+        snapshot: options.image.snapshot,
+        onCatastrophicError: (message) => options.onCatastrophicError(options.name, message),
+      });
+    }
     const isolate = this.isolate;
     this.cpu = new CpuMeter(() => (isolate.isDisposed ? 0n : isolate.cpuTime));
   }
@@ -133,23 +143,24 @@ export class WorkerIsolate {
 
   private async load(): Promise<void> {
     const { definition } = this.options;
-    this.context = await this.isolate.createContext();
+    this.context ??= await this.isolate.createContext();
+    // The context is new and idle, so these run synchronously on this thread: a dozen thread
+    // hops to the isolate's pool thread cost more than the work (none of it is tenant code).
     const global = this.context.global;
-    const api = (await global.get('__isolet', { reference: true })) as ivm.Reference<Record<string, unknown>>;
-    const get = (key: string) => api.get(key, { reference: true }) as Promise<Entry>;
-    const [init, register, dispatch, fireTimer, abort, end, settle, pullResponse, cancelResponse, receiveModule] = await Promise.all(
-      ['init', 'register', 'dispatch', 'fireTimer', 'abort', 'end', 'settle', 'pullResponse', 'cancelResponse', 'receiveModule'].map(get),
-    );
+    const api = global.getSync('__isolet', { reference: true }) as ivm.Reference<Record<string, unknown>>;
+    const get = (key: string) => api.getSync(key, { reference: true }) as Entry;
+    const init = get('init');
     this.entries = {
-      dispatch: dispatch!, fireTimer: fireTimer!, abort: abort!, end: end!, register: register!, settle: settle!,
-      pullResponse: pullResponse!, cancelResponse: cancelResponse!, receiveModule: receiveModule!,
+      dispatch: get('dispatch'), fireTimer: get('fireTimer'), abort: get('abort'), end: get('end'),
+      register: get('register'), settle: get('settle'), pullResponse: get('pullResponse'),
+      cancelResponse: get('cancelResponse'), receiveModule: get('receiveModule'),
     };
-    await global.delete('__isolet');
+    global.deleteSync('__isolet');
     api.release();
     // Callbacks cross only as direct arguments, so they go positionally, in HOST_OPS order.
     const ops = this.hostOps();
-    await init!.apply(undefined, HOST_OPS.map((key) => ops[key]));
-    init!.release();
+    init.applySync(undefined, HOST_OPS.map((key) => ops[key]));
+    init.release();
 
     this.cpu.reset();
     this.loadingCpuNs = 0;
@@ -202,7 +213,7 @@ export class WorkerIsolate {
     if (!main) {
       throw new WorkerLoadError(`The main module '${mainName}' is not among the worker's modules (${[...byName.keys()].join(', ')}).`);
     }
-    await main.instantiate(this.context, (specifier, referrer) => {
+    await main.instantiate(this.context!, (specifier, referrer) => {
       const from = names.get(referrer) ?? mainName;
       const resolved = resolveSpecifier(specifier, from);
       const target = resolved === undefined ? undefined : byName.get(resolved);
@@ -225,7 +236,7 @@ export class WorkerIsolate {
     } catch (error) {
       throw syntaxError(error, 'worker.js');
     }
-    await script.run(this.context, { release: true });
+    await script.run(this.context!, { release: true });
   }
 
   /** The host operations the sandbox may call. Every argument is validated: it comes from tenant-reachable code. */
@@ -241,7 +252,7 @@ export class WorkerIsolate {
       clearTimer: new ivm.Callback((timerId: unknown) => this.clearTimer(timerId), { ignored: true }),
       // Synchronous: the module's script runs nested in this call (see sandbox-modules.ts).
       loadModule: new ivm.Callback((name: unknown) => {
-        loadSandboxModule(this.isolate, this.context, this.options.image.modules, name, this.entries.receiveModule);
+        loadSandboxModule(this.isolate, this.context!, this.options.image.modules, name, this.entries.receiveModule);
       }),
       respond: new ivm.Callback((requestId: unknown, result: unknown) => {
         const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;

@@ -1,0 +1,114 @@
+// Spare isolates: a few isolates with a context, made from the runtime image ahead of demand,
+// so a tenant's cold start skips V8's deserialisation of the isolate and its context (most of
+// a cold start's cost). They belong to no tenant until taken; a taken spare is replaced one at
+// a time, off the request that took it.
+//
+// Making an isolate blocks the main thread for a few milliseconds (isolated-vm's constructor is
+// synchronous), so a refill waits until no cold start is under way: otherwise it would land in
+// the middle of the very start it was meant to spare.
+
+import ivm from 'isolated-vm';
+import type { RuntimeImage } from './runtime-image.ts';
+
+const REFILL_RETRY_MS = 5;
+
+export interface Spare {
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  /** Who owns the isolate now, for the catastrophic-error log line; set when taken. */
+  owner: { name: string };
+}
+
+export class SpareIsolates {
+  private readonly ready: Spare[] = [];
+  private filling = false;
+  private closed = false;
+  private readonly image: RuntimeImage;
+  private readonly size: number;
+  /** Spares are made with this memory limit; workers with another one start their own isolate. */
+  readonly memoryMb: number;
+  private readonly onCatastrophicError: (worker: string, message: string) => void;
+  private readonly busy: () => boolean;
+
+  constructor(
+    image: RuntimeImage,
+    size: number,
+    memoryMb: number,
+    onCatastrophicError: (worker: string, message: string) => void,
+    busy: () => boolean = () => false,
+  ) {
+    this.image = image;
+    this.size = size;
+    this.memoryMb = memoryMb;
+    this.onCatastrophicError = onCatastrophicError;
+    this.busy = busy;
+  }
+
+  get count(): number {
+    return this.ready.length;
+  }
+
+  /** A ready spare for a worker with this memory limit, or undefined; starts a refill either way. */
+  take(memoryMb: number): Spare | undefined {
+    const spare = memoryMb === this.memoryMb ? this.ready.shift() : undefined;
+    this.fill();
+    return spare;
+  }
+
+  /** Makes spares until there are `size`, one at a time, whenever no cold start is under way. */
+  fill(): void {
+    if (this.filling || this.closed || this.ready.length >= this.size) return;
+    this.filling = true;
+    const attempt = () => {
+      if (this.closed) {
+        this.filling = false;
+        return;
+      }
+      if (this.busy()) {
+        setTimeout(attempt, REFILL_RETRY_MS).unref();
+        return;
+      }
+      this.make().then(
+        (spare) => {
+          this.filling = false;
+          if (this.closed) {
+            spare.isolate.dispose();
+            return;
+          }
+          this.ready.push(spare);
+          this.fill();
+        },
+        () => {
+          // Out of memory or address space: run without spares rather than retry in a loop.
+          this.filling = false;
+        },
+      );
+    };
+    setTimeout(attempt, REFILL_RETRY_MS).unref();
+  }
+
+  private async make(): Promise<Spare> {
+    const owner = { name: '(spare isolate)' };
+    const isolate = new ivm.Isolate({
+      memoryLimit: this.memoryMb,
+      snapshot: this.image.snapshot,
+      onCatastrophicError: (message) => this.onCatastrophicError(owner.name, message),
+    });
+    try {
+      const context = await isolate.createContext();
+      return { isolate, context, owner };
+    } catch (error) {
+      isolate.dispose();
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const spare of this.ready.splice(0)) {
+      try {
+        spare.isolate.dispose();
+      } catch {}
+    }
+  }
+}
