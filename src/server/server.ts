@@ -12,7 +12,7 @@ import { loadSecretsKey } from '../store/secret-box.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { createAdminServer } from './admin-api.ts';
-import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES } from './deployment.ts';
+import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
 import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
 import { Platform } from './platform.ts';
@@ -58,6 +58,10 @@ export interface RunningServer {
   adminTokenSource: string;
   adminTokenCreated: boolean;
   platform: Platform;
+  /** What a deployment is checked against (parseDeployment), as the admin API does. */
+  rules: DeploymentRules;
+  /** Where a worker answers on the data plane: `http://<name>.<domain>:<port>/`. */
+  workerUrl(name: string): string;
   bus: LogBus;
   log: ServerLog;
   /** Stops accepting, lets requests in flight finish (up to the grace period), then releases everything. */
@@ -106,22 +110,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     log: (entry) => sink(entry),
   });
+  const rules: DeploymentRules = {
+    domain,
+    maxScriptBytes: options.maxScriptBytes ?? DEFAULT_MAX_SCRIPT_BYTES,
+    limitCaps: { ...DEFAULT_LIMIT_CAPS, ...options.limitCaps },
+  };
+  const workerUrl = (name: string): string => {
+    const { port } = data.address() as AddressInfo;
+    return `http://${name}.${domain}${port === 80 ? '' : `:${port}`}/`;
+  };
   const adminServer = createAdminServer({
     platform,
     bus,
     adminToken: admin.token,
-    rules: {
-      domain,
-      maxScriptBytes: options.maxScriptBytes ?? DEFAULT_MAX_SCRIPT_BYTES,
-      limitCaps: { ...DEFAULT_LIMIT_CAPS, ...options.limitCaps },
-    },
+    rules,
     defaultLimits: options.limits,
     log,
     tailBufferBytes: options.tailBufferBytes,
-    workerUrl: (name) => {
-      const { port } = data.address() as AddressInfo;
-      return `http://${name}.${domain}${port === 80 ? '' : `:${port}`}/`;
-    },
+    workerUrl,
   });
 
   try {
@@ -161,6 +167,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminTokenSource: admin.source,
     adminTokenCreated: admin.created,
     platform,
+    rules,
+    workerUrl,
     bus,
     log,
     close,
