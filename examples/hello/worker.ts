@@ -1,10 +1,11 @@
-// The quick-start worker: `npm start` runs it with `isolet dev`, then try
-//   curl http://127.0.0.1:8787/
-//   curl http://127.0.0.1:8787/hello/you
-//   curl -d 'some text' http://127.0.0.1:8787/echo
+// The quick-start worker: `npm start` serves it (with the other examples), then try
+//   curl http://hello.localhost:8787/
+//   curl http://hello.localhost:8787/hello/you
+//   curl -d 'some text' http://hello.localhost:8787/echo
+// Or run it alone, reloading on change: `isolet dev` in this folder (http://127.0.0.1:8787/).
 
 interface Env {
-  /** Set with `isolet dev examples/hello/worker.ts --var GREETING:Howdy`. */
+  /** From [vars] in wrangler.toml; try `isolet dev --var GREETING:Howdy`. */
   GREETING?: string;
 }
 
