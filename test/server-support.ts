@@ -116,10 +116,10 @@ export class ServeProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly #waiters = new Set<() => void>();
 
-  constructor(dataDir: string, extraEnv: Record<string, string> = {}) {
+  constructor(dataDir: string, extraEnv: Record<string, string> = {}, extraArgs: string[] = []) {
     this.child = spawn(
       process.execPath,
-      ['--no-node-snapshot', BIN, 'serve', '--data', dataDir, '--port', '0', '--admin-port', '0', '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1'],
+      ['--no-node-snapshot', BIN, 'serve', ...extraArgs, '--data', dataDir, '--port', '0', '--admin-port', '0', '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1'],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ISOLET_ADMIN_TOKEN: ADMIN_TOKEN, ...extraEnv } },
     );
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {

@@ -2,18 +2,26 @@
 // or SIGINT, then shuts down gracefully (requests in flight finish) and exits 0.
 
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { CliCommand, CliContext } from '../main.ts';
-import { startServer } from '../../server/server.ts';
+import { startServer, type RunningServer } from '../../server/server.ts';
 import { DEFAULT_MAX_SCRIPT_BYTES } from '../../server/deployment.ts';
+import { DEFAULT_EXAMPLES_DIR, deployExamples } from '../examples.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10]
+                    [--examples [dir]]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
 --admin-ip:--admin-port. State lives in --data: isolet.db (SQLite), secrets.key and
 admin-token (unless ISOLET_SECRETS_KEY and ISOLET_ADMIN_TOKEN are set).
+
+With --examples, a server whose store has no workers yet deploys each folder of
+the examples dir (default: isolet's own examples/) as a worker of the account
+'examples', read like 'isolet deploy' reads a project (wrangler.toml/json/jsonc,
+else worker.ts or index.ts). A store that has workers gets none.
 
 Options:
   -p, --port <port>          Data plane port (default 8787; 0 picks a free one)
@@ -23,6 +31,7 @@ Options:
       --data <dir>           Data directory (default ./.isolet)
       --domain <domain>      Workers answer on <worker>.<domain> (default localhost)
       --max-script-mb <MB>   Most code one version may have (default ${DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024})
+      --examples [dir]       Deploy the examples into an empty store (dir: one worker per folder)
   -h, --help                 Show this help
 
 Environment:
@@ -36,7 +45,7 @@ export const command: CliCommand = {
 };
 
 async function run(_argv: string[], cli: CliContext): Promise<number> {
-  const { values } = cli.parseArgs({
+  const { values, positionals } = cli.parseArgs({
     options: {
       port: { type: 'string', short: 'p', default: '8787' },
       ip: { type: 'string', default: '127.0.0.1' },
@@ -45,8 +54,15 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       data: { type: 'string', default: './.isolet' },
       domain: { type: 'string', default: 'localhost' },
       'max-script-mb': { type: 'string', default: String(DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024) },
+      // A flag with an optional value, which parseArgs cannot say: the dir is the positional.
+      examples: { type: 'boolean', default: false },
     },
+    allowPositionals: true,
   });
+  if (positionals.length > 0 && !values.examples) cli.usageError(`unexpected argument '${positionals[0]}'`);
+  if (positionals.length > 1) cli.usageError(`unexpected argument '${positionals[1]}' (--examples takes one dir)`);
+  const examplesDir = values.examples ? resolve(positionals[0] ?? DEFAULT_EXAMPLES_DIR) : undefined;
+  if (examplesDir !== undefined && !isDirectory(examplesDir)) cli.usageError(`--examples: no such directory: ${examplesDir}`);
   const port = parsePort('--port', values.port, cli);
   const adminPort = parsePort('--admin-port', values['admin-port'], cli);
   const maxMb = Number(values['max-script-mb']);
@@ -75,9 +91,38 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   else cli.stdout.write(`admin token from ${server.adminTokenSource}\n`);
   cli.stdout.write(`listening on ${server.url}\n`);
   cli.stdout.write(`admin API on ${server.adminUrl}\n`);
+  if (examplesDir !== undefined) await serveExamples(server, examplesDir, cli);
   await stop;
   await server.close();
   return 0;
+}
+
+/** Deploys the examples and says where each answers; one that fails is reported and skipped. */
+async function serveExamples(server: RunningServer, dir: string, cli: CliContext): Promise<void> {
+  const outcome = await deployExamples(server, dir);
+  if (!outcome.deployed) {
+    const workers = outcome.workers === 1 ? '1 worker' : `${outcome.workers} workers`;
+    cli.stdout.write(`examples not deployed: the store already has ${workers} (examples go only into an empty store)\n`);
+    return;
+  }
+  for (const example of outcome.examples) {
+    if ('error' in example) {
+      const detail = example.error.replaceAll('\n', '\n    ');
+      cli.stderr.write(`example ${example.folder} failed, not deployed (${join(dir, example.folder)}):\n    ${detail}\n`);
+      continue;
+    }
+    for (const note of example.notes) cli.stderr.write(`example ${example.name}: ${note}\n`);
+    cli.stdout.write(`example ${example.name} → ${example.url}\n`);
+  }
+  if (outcome.examples.length === 0) cli.stdout.write(`examples: no folders in ${dir}\n`);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function parsePort(flag: string, text: string, cli: CliContext): number {
