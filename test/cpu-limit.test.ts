@@ -61,4 +61,7 @@ test('the watchdog ticks only while something is watched', async () => {
   const after = charges;
   await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(charges, after, 'no charges after unwatch');
+  watchdog.watch(target);
+  while (charges < after + 2) await new Promise((resolve) => setTimeout(resolve, 2));
+  watchdog.unwatch(target);
 });

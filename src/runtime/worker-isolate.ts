@@ -259,7 +259,9 @@ export class WorkerIsolate {
         const resolve = state?.resolveDispatch;
         if (!state || !resolve) return;
         state.resolveDispatch = undefined;
-        resolve(isDispatchResult(result) ? result : { error: 'The sandbox answered with a malformed response.', kind: 'exception' });
+        if (!isDispatchResult(result)) return resolve({ error: 'The sandbox answered with a malformed response.', kind: 'exception' });
+        if (result.done === true) state.sandboxDone = true;
+        resolve(result);
       }, { ignored: true }),
       requestDone: new ivm.Callback((requestId: unknown) => {
         const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
@@ -768,9 +770,10 @@ function isDispatchResult(value: unknown): value is DispatchResult {
   return typeof v.status === 'number' && typeof v.statusText === 'string' && Array.isArray(v.headers) && v.headers.every((h) => typeof h === 'string');
 }
 
-type DispatchResult =
+type DispatchResult = (
   | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null | { stream: true; length: number | null; requestBody: boolean } }
-  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' };
+  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' }
+) & { done?: boolean };
 
 function textResponse(status: number, text: string): RuntimeResponse {
   return {

@@ -42,9 +42,11 @@ const inFlight = new Map<number, InFlight>();
  */
 export type DispatchBody = Uint8Array | string | null | { stream: true; length: number | null; requestBody: boolean };
 
-export type DispatchResult =
+/** `done`: the request's work (waitUntil included) was over when it answered. */
+export type DispatchResult = (
   | { status: number; statusText: string; headers: string[]; body: DispatchBody }
-  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' };
+  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' }
+) & { done?: boolean };
 
 /** service-worker syntax: the global addEventListener collects 'fetch' listeners at load. */
 export function addServiceWorkerListener(type: string, listener: unknown): void {
@@ -148,16 +150,24 @@ async function callHandler(requestId: number, request: unknown, ctx: ExecutionCo
   return response;
 }
 
-function settle(requestId: number): void {
+/**
+ * The request's response is out: once its waitUntil work is settled too, its work is over.
+ * Returns true when that is already the case; then the caller tells the host along with the
+ * response (one crossing fewer), otherwise host.requestDone tells it later.
+ */
+function settle(requestId: number, tellHost = true): boolean {
   const entry = inFlight.get(requestId);
-  if (!entry) return;
-  const finish = () => {
+  if (!entry) return false;
+  const finish = (notify = true) => {
     inFlight.delete(requestId);
     dropRequestTimers(requestId);
     dropRequestCalls(requestId);
-    host.requestDone(requestId);
+    if (notify) host.requestDone(requestId);
   };
-  if (entry.waitUntil.length === 0) return finish();
+  if (entry.waitUntil.length === 0) {
+    finish(tellHost);
+    return true;
+  }
   // waitUntil promises can add more waitUntil promises: wait until the list stops growing.
   const drain = (seen: number): Promise<void> =>
     Promise.allSettled(entry.waitUntil.slice(seen)).then((results) => {
@@ -166,7 +176,8 @@ function settle(requestId: number): void {
       }
       if (entry.waitUntil.length > seen + results.length) return drain(seen + results.length);
     });
-  drain(0).then(finish, finish);
+  drain(0).then(() => finish(), () => finish());
+  return false;
 }
 
 export async function dispatch(
@@ -217,7 +228,7 @@ export async function dispatch(
     result = { error: errorText(error), kind: 'exception' };
   }
   entry.responded = true;
-  if (entry.responseBody === undefined) settle(requestId);
+  if (entry.responseBody === undefined && settle(requestId, false)) result.done = true;
   return result;
 }
 
