@@ -49,14 +49,14 @@ const WARMUP = `(() => {
   const api = globalThis.__isolet;
   const noop = () => {};
   let answered = false;
-  api.init(noop, noop, noop, noop, noop, () => new ArrayBuffer(0), noop, noop, () => { answered = true; });
+  api.init(noop, noop, noop, noop, noop, () => new ArrayBuffer(0), noop, noop, () => { answered = true; }, () => { answered = true; });
   api.register({ default: { fetch(request, env, ctx) {
     const url = new URL(request.url);
     const headers = new Headers(request.headers);
     headers.set('x-warm', url.pathname);
     return new Response('warm ' + request.method, { status: 200, headers });
   } } }, {}, false);
-  api.dispatch(1, 'GET', 'http://warm.localhost/path?q=1', ['host', 'warm.localhost', 'accept', '*/*'], false, 0);
+  api.dispatch(1, 'GET', 'http://warm.localhost/path?q=1', 'host\\nwarm.localhost\\naccept\\n*/*', false, 0);
   Response.json({ a: 1 });
   return answered;
 })();`;

@@ -6,6 +6,7 @@
 // functions of its own realm. Every argument a Callback receives is hostile and validated.
 
 import ivm from 'isolated-vm';
+import { STATUS_CODES } from 'node:http';
 import { posix } from 'node:path';
 import type { RuntimeImage } from './runtime-image.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
@@ -27,7 +28,7 @@ const MEMORY_CHECK_INTERVAL_MS = 50;
 let nextRequestId = 1;
 
 /** The order in which the host operations reach the sandbox's init (src/sandbox/main.ts). */
-const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule', 'respond'] as const;
+const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule', 'respond', 'respondSimple'] as const;
 const MAX_PENDING_CALLS = 10_000;
 
 interface RequestState {
@@ -263,6 +264,21 @@ export class WorkerIsolate {
         if (result.done === true) state.sandboxDone = true;
         resolve(result);
       }, { ignored: true }),
+      respondSimple: new ivm.Callback(
+        (requestId: unknown, status: unknown, statusText: unknown, headers: unknown, body: unknown, done: unknown) => {
+          const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
+          const resolve = state?.resolveDispatch;
+          if (!state || !resolve) return;
+          state.resolveDispatch = undefined;
+          if (typeof status !== 'number' || typeof statusText !== 'string' || typeof headers !== 'string' ||
+            !(body === null || typeof body === 'string' || body instanceof Uint8Array)) {
+            return resolve({ error: 'The sandbox answered with a malformed response.', kind: 'exception' });
+          }
+          if (done === true) state.sandboxDone = true;
+          resolve({ status, statusText, headers: headers === '' ? [] : headers.split('\n'), body });
+        },
+        { ignored: true },
+      ),
       requestDone: new ivm.Callback((requestId: unknown) => {
         const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
         if (!state) return;
@@ -441,13 +457,18 @@ export class WorkerIsolate {
       state.onAbort = () => this.abortRequest(state);
       request.signal.addEventListener('abort', state.onAbort, { once: true });
     }
-    const headers: string[] = [];
-    for (const [name, value] of request.headers) headers.push(name, value);
+    let headers = '';
+    for (const [name, value] of request.headers) {
+      // '\n' separates the pairs on the way in; no valid header has one (RFC 9110 §5.5).
+      if (name.includes('\n') || value.includes('\n')) {
+        this.endRequest(state);
+        return textResponse(400, `Invalid header ${JSON.stringify(name)}: header names and values cannot contain line breaks.\n`);
+      }
+      headers = headers === '' ? name + '\n' + value : headers + '\n' + name + '\n' + value;
+    }
     const dispatched = new Promise<DispatchResult | null>((resolve) => (state.resolveDispatch = resolve));
     try {
-      this.entries.dispatch.applyIgnored(undefined, [id, request.method, request.url, headers, hasBody, Date.now()], {
-        arguments: { copy: true },
-      });
+      this.entries.dispatch.applyIgnored(undefined, [id, request.method, request.url, headers, hasBody, Date.now()]);
     } catch (error) {
       this.onIsolateError(error);
     }
@@ -778,7 +799,7 @@ type DispatchResult = (
 function textResponse(status: number, text: string): RuntimeResponse {
   return {
     status,
-    statusText: status === 503 ? 'Service Unavailable' : 'Internal Server Error',
+    statusText: STATUS_CODES[status] ?? '',
     headers: [['content-type', 'text/plain;charset=UTF-8']],
     body: Buffer.from(text),
   };

@@ -22,6 +22,8 @@ export interface HostOps {
   requestDone(requestId: number): void;
   /** The outcome of dispatch(requestId, ...): the response head (and body) or an error. */
   respond(requestId: number, result: unknown): void;
+  /** The common outcome, as primitives: a response whose body is whole (headers joined by '\n'). */
+  respondSimple(requestId: number, status: number, statusText: string, headers: string, body: string | Uint8Array | null, done: boolean): void;
   /** Synchronous host operation `op` (see src/runtime/host-ops.ts for the table). */
   sync(op: string, args: unknown[]): unknown;
   /** Start asynchronous host operation `op`; the host answers through `settleCall(callId, ...)`. */
