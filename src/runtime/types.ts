@@ -49,8 +49,14 @@ export interface RuntimeRequest {
   signal?: AbortSignal;
 }
 
+/**
+ * Header names and values, and statusText, are byte strings: each character is one byte (the
+ * UTF-8 encoding of what the worker set), the convention of Node's raw headers, so they go on
+ * the wire exactly as workerd sends them. A header set to 'é' reads here as 'Ã©'.
+ */
 export interface RuntimeResponse {
   status: number;
+  /** The reason phrase: the worker's, or workerd's table's when the worker gave none. */
   statusText: string;
   /** Header pairs; `set-cookie` appears once per cookie. */
   headers: [string, string][];

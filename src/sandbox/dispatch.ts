@@ -7,7 +7,7 @@ import { host, callAsync, dropRequestCalls } from './host.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
-import { requestFromHost, responseToHost, webPlatformGlobals, type BodySource } from './web-platform.ts';
+import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
 
@@ -320,7 +320,9 @@ export function abortRequest(requestId: number, now: number): void {
   const entry = inFlight.get(requestId);
   if (entry) {
     const reason = new DOMException('The client disconnected before the response was complete.', 'AbortError');
-    entry.controller.abort(reason);
+    // signalAbort reports an abort listener's exception instead of throwing it: the stream
+    // cancellation below must happen whatever the tenant's listeners do.
+    signalAbort(entry.controller.signal as never, reason);
     cancelResponse(requestId, now);
   }
 }
