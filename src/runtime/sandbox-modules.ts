@@ -25,6 +25,9 @@ import { fileURLToPath } from 'node:url';
 export const SANDBOX_MODULES: Record<string, string> = {
   streams: fileURLToPath(new URL('../api/streams/sandbox/module.ts', import.meta.url)),
   compression: fileURLToPath(new URL('../api/compression/sandbox/module.ts', import.meta.url)),
+  blob: fileURLToPath(new URL('../api/blob/sandbox/module.ts', import.meta.url)),
+  'form-data': fileURLToPath(new URL('../api/form-data/sandbox/module.ts', import.meta.url)),
+  'url-pattern': fileURLToPath(new URL('../api/url-pattern/sandbox/module.ts', import.meta.url)),
 };
 
 export interface SandboxModule {

@@ -11,6 +11,9 @@ import { Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMExcep
 import { structuredClone, markNotSerializable, markSerializable } from '../api/structured-clone/sandbox.ts';
 import { streamGlobals } from '../api/streams/sandbox.ts';
 import { compressionGlobals } from '../api/compression/sandbox.ts';
+import { blobGlobals } from '../api/blob/sandbox.ts';
+import { formDataGlobals } from '../api/form-data/sandbox.ts';
+import { urlPatternGlobals } from '../api/url-pattern/sandbox.ts';
 
 export type { BodySource } from '../api/body/sandbox.ts';
 export type { HostResponse } from '../api/response/sandbox.ts';
@@ -36,6 +39,9 @@ export const webPlatformGlobals: Record<string, unknown> = {
 export const lazyWebPlatformGlobals: Record<string, () => unknown> = {
   ...streamGlobals(),
   ...compressionGlobals(),
+  ...blobGlobals(),
+  ...formDataGlobals(),
+  ...urlPatternGlobals(),
 };
 
 // Bundlers rename classes that clash with globals (esbuild makes DOMException `_DOMException`):

@@ -151,8 +151,8 @@ export function conformanceCases(echoPort: number): Case[] {
 
     json('fetch()', 'fetch', '/fetch', { pending: 'fetch', request: { path: '/fetch', headers: [[ECHO_PORT_HEADER, String(echoPort)]] } }),
 
-    json('FormData/Blob/File', 'formdata', '/blob', { pending: 'FormData/Blob' }),
-    json('FormData/Blob/File', 'formdata', '/formdata', { pending: 'FormData/Blob' }),
+    json('FormData/Blob/File', 'formdata', '/blob'),
+    json('FormData/Blob/File', 'formdata', '/formdata'),
 
     hono('root', { path: '/' }),
     hono('params-query', { path: '/api/users/42?fields=name,email&tag=a&tag=b', headers: [origin] }),

@@ -37,7 +37,7 @@ function sameIgnoringMessages(a: unknown, b: unknown): boolean {
 export const NOT_YET_IMPLEMENTED_GLOBALS = [
   'Body', 'Cache', 'CacheStorage', 'caches', 'CloseEvent', 'Cloudflare', 'ErrorEvent', 'EventSource',
   'ExtendableEvent', 'FetchEvent', 'HTMLRewriter', 'MessageChannel', 'MessageEvent', 'MessagePort', 'Navigator',
-  'PromiseRejectionEvent', 'ScheduledEvent', 'TailEvent', 'TraceEvent', 'URLPattern', 'WebSocket', 'WebSocketPair',
+  'PromiseRejectionEvent', 'ScheduledEvent', 'TailEvent', 'TraceEvent', 'WebSocket', 'WebSocketPair',
   'WebSocketRequestResponsePair', 'reportError', 'origin', 'dispatchEvent',
 ];
 
@@ -86,7 +86,6 @@ export const DEVIATIONS: Deviation[] = [
  * also be pending as a whole: `pending` in cases.ts.)
  */
 export const PENDING_CHECKS: { check: string | RegExp; api: string }[] = [
-  { check: /^globals\/names\/(Blob|File|FormData)$/, api: 'FormData/Blob' },
   { check: /^globals\/names\/fetch$/, api: 'fetch' },
   { check: /^crypto\/random\/digestStream$/, api: 'crypto.subtle' },
   // Not deviations: they count against the pass rate, but npm test does not fail on them.
@@ -107,8 +106,6 @@ export interface KnownDifference {
 }
 
 export const KNOWN_DIFFERENCES: KnownDifference[] = [
-  { check: /^response\/body\/bom$/, finding: 'response.text() strips a leading UTF-8 BOM (as the Fetch spec says); workerd keeps it.', source: 'src/api/body/sandbox.ts' },
-  { check: /^response\/body\/loneSurrogate$/, finding: "A string body with a lone surrogate is encoded as U+FFFD (EF BF BD); workerd writes its WTF-8 bytes (ED A0 80).", source: 'src/api/body/sandbox.ts' },
   { check: /^encoding\/decoder\/(otherLabels|latin1Decode|utf16Decode)$/, finding: 'TextDecoder supports only UTF-8 (documented); workerd decodes utf-16le/be, windows-1252, iso-8859-2, shift_jis, gbk, ...', source: 'src/api/encoding/sandbox.ts' },
   { check: /^timers\/order\/delays$/, finding: 'setTimeout(f, 0) is clamped to 1 ms, so a 1 ms timer set first fires before 0 ms ones (workerd keeps 0 and 1 apart: 0, 0b, 1, 5, 10).', source: 'src/api/timers/sandbox.ts' },
 ];

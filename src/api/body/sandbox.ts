@@ -12,6 +12,8 @@
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { URLSearchParams } from '../url/sandbox.ts';
 import { streams, isReadableStream } from '../streams/sandbox.ts';
+import { blobApi, isBlob } from '../blob/sandbox.ts';
+import { formDataApi, isFormData } from '../form-data/sandbox.ts';
 
 type ReadableStream = InstanceType<ReturnType<typeof streams>['classes']['ReadableStream']>;
 
@@ -53,15 +55,51 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     body.bytes = new Uint8Array(init.slice(0));
   } else if (ArrayBuffer.isView(init)) {
     body.bytes = new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength));
+  } else if (isBlob(init)) {
+    // Fetch §5.1: a Blob's bytes, and its type (when not empty) as the Content-Type. The bytes
+    // are immutable and shared with the Blob: `shared` makes readers copy them.
+    const api = blobApi();
+    body.bytes = api.bytesOf(init as InstanceType<typeof api.Blob>);
+    body.shared = true;
+    const type = (init as { type: string }).type;
+    if (type !== '') contentType = type;
+  } else if (isFormData(init)) {
+    // Fetch §5.1: the multipart/form-data encoding, with a fresh boundary in the Content-Type.
+    const { bytes, contentType: type } = formDataApi().serialize(init);
+    body.bytes = bytes;
+    contentType = type;
   } else if (init instanceof URLSearchParams) {
     body.text = init.toString();
     contentType = 'application/x-www-form-urlencoded;charset=UTF-8';
   } else {
-    // WebIDL: anything else in the (… or USVString) union converts to a string.
-    body.text = String(init).toWellFormed();
+    // WebIDL: anything else in the (… or USVString) union converts to a string. workerd does not
+    // make it a USVString: a lone surrogate is written as its WTF-8 bytes (U+D800 -> ED A0 80),
+    // not U+FFFD. Such a (rare) body is kept as bytes, so that the host's native UTF-8 encoding
+    // of string bodies (which would replace it) never sees one.
+    const text = String(init);
+    if (text.isWellFormed()) body.text = text;
+    else body.bytes = wtf8Encode(text);
     contentType = 'text/plain;charset=UTF-8';
   }
   return { body, contentType };
+}
+
+/** UTF-8 encode, but a lone surrogate becomes its own 3-byte (WTF-8) form, as workerd writes it. */
+function wtf8Encode(text: string): Uint8Array {
+  const out = new Uint8Array(text.length * 3);
+  let o = 0;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; }
+    }
+    if (c < 0x80) out[o++] = c;
+    else if (c < 0x800) { out[o++] = 0xc0 | (c >> 6); out[o++] = 0x80 | (c & 0x3f); }
+    else if (c < 0x10000) { out[o++] = 0xe0 | (c >> 12); out[o++] = 0x80 | ((c >> 6) & 0x3f); out[o++] = 0x80 | (c & 0x3f); }
+    else { out[o++] = 0xf0 | (c >> 18); out[o++] = 0x80 | ((c >> 12) & 0x3f); out[o++] = 0x80 | ((c >> 6) & 0x3f); out[o++] = 0x80 | (c & 0x3f); }
+  }
+  return out.slice(0, o);
 }
 
 /** A body that reads from `source` (e.g. the host's request body). */
@@ -208,8 +246,23 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
 
 export async function consumeText(body: Body | null): Promise<string> {
   const data = await takeBody(body, true);
-  // Fetch §5.3 text(): "UTF-8 decode", which strips a leading BOM.
-  return typeof data === 'string' ? data : utf8Decode(data);
+  // Fetch §5.3 text() says "UTF-8 decode", which strips a leading BOM; workerd keeps it
+  // (its text() decodes without BOM sniffing), and workerd wins.
+  return typeof data === 'string' ? data : utf8Decode(data, true);
+}
+
+/** Fetch §5.3 blob(): the bytes, typed with the body's Content-Type (workerd: the header's value). */
+export async function consumeBlob(body: Body | null, contentType: string | null): Promise<unknown> {
+  const bytes = await consumeBytes(body);
+  const api = blobApi();
+  return new api.Blob([bytes], { type: contentType ?? '' });
+}
+
+/** Fetch §5.3 formData(): multipart/form-data or application/x-www-form-urlencoded, else a TypeError. */
+export async function consumeFormData(body: Body | null, contentType: string | null): Promise<unknown> {
+  const api = formDataApi();
+  const bytes = await consumeBytes(body);
+  return api.parse(bytes, contentType);
 }
 
 export async function consumeJSON(body: Body | null): Promise<unknown> {

@@ -15,7 +15,7 @@ import { URL, parseAbsoluteURL } from '../url/sandbox.ts';
 import { Headers, fillHeaders, setHeadersGuard, appendHeaderUnchecked } from '../headers/sandbox.ts';
 import {
   Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable,
-  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, bodyStream,
+  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, DOMException, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
@@ -174,6 +174,8 @@ export class Request {
   json(): Promise<unknown> { return consumeJSON(this.#body); }
   bytes(): Promise<Uint8Array<ArrayBuffer>> { return consumeBytes(this.#body); }
   arrayBuffer(): Promise<ArrayBuffer> { return consumeArrayBuffer(this.#body); }
+  blob(): Promise<unknown> { return consumeBlob(this.#body, this.#headers.get('content-type')); }
+  formData(): Promise<unknown> { return consumeFormData(this.#body, this.#headers.get('content-type')); }
 
   clone(): Request {
     assertBodyUsable(this.#body);

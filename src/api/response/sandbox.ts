@@ -15,7 +15,7 @@ import { DOMException } from '../events/sandbox.ts';
 import { reasonPhrase } from './reason-phrases.ts';
 import {
   Body, type BodySource, extractBody, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
-  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, bodyStream,
+  consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 
 export interface ResponseInit {
@@ -167,6 +167,8 @@ export class Response {
   json(): Promise<unknown> { return consumeJSON(this.#body); }
   bytes(): Promise<Uint8Array<ArrayBuffer>> { return consumeBytes(this.#body); }
   arrayBuffer(): Promise<ArrayBuffer> { return consumeArrayBuffer(this.#body); }
+  blob(): Promise<unknown> { return consumeBlob(this.#body, this.#headers.get('content-type')); }
+  formData(): Promise<unknown> { return consumeFormData(this.#body, this.#headers.get('content-type')); }
 
   clone(): Response {
     assertBodyUsable(this.#body);

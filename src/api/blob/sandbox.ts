@@ -1,0 +1,31 @@
+// Blob and File: the part in every isolate's snapshot. The classes (./sandbox/module.ts) are a
+// sandbox module, evaluated on first use (a global read, a FormData, body.blob()); before that
+// no Blob can exist, so isBlob() answers without loading anything.
+
+import { loadModule } from '../../sandbox/host.ts';
+import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
+import { streams } from '../streams/sandbox.ts';
+import type { BlobApi, BlobDeps } from './sandbox/module.ts';
+
+export type { BlobApi };
+
+let api: BlobApi | undefined;
+
+export function blobApi(): BlobApi {
+  if (api !== undefined) return api;
+  api = loadModule<{ create(deps: BlobDeps): BlobApi }>('blob').create({
+    utf8Encode,
+    utf8Decode,
+    streamFromSource: (source) => streams().streamFromSource(source),
+  });
+  return api;
+}
+
+/** Whether `value` is a Blob (or File) of this runtime; never loads the module to say no. */
+export function isBlob(value: unknown): boolean {
+  return api !== undefined && api.isBlob(value);
+}
+
+export function blobGlobals(): Record<string, () => unknown> {
+  return { Blob: () => blobApi().Blob, File: () => blobApi().File };
+}

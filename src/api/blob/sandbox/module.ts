@@ -1,0 +1,207 @@
+// Blob and File (W3C File API §3 The Blob Interface, §4 The File Interface), as workerd has them.
+// A sandbox module (see src/runtime/sandbox-modules.ts): evaluated in an isolate the first time
+// its code touches Blob, File, FormData or body.blob(). A Blob's bytes live in the isolate, as
+// one immutable Uint8Array that slices share (no byte of it is ever handed out uncopied).
+
+import type { BodySource } from '../../body/sandbox.ts';
+
+export interface BlobDeps {
+  utf8Encode(text: string): Uint8Array;
+  utf8Decode(bytes: Uint8Array, keepBOM?: boolean): string;
+  /** A ReadableStream reading `source` (loads the streams module). */
+  streamFromSource(source: BodySource): unknown;
+}
+
+export interface BlobApi {
+  Blob: typeof Blob;
+  File: typeof File;
+  isBlob(value: unknown): value is Blob;
+  /** A Blob's bytes, shared: the caller must not write to them or hand them out. */
+  bytesOf(blob: Blob): Uint8Array;
+  /** A Blob of `bytes` (taken, not copied) and an already normalised `type`. */
+  blobOf(bytes: Uint8Array, type: string): Blob;
+  /** A File of `bytes` (taken, not copied). */
+  fileOf(bytes: Uint8Array, name: string, type: string, lastModified: number): File;
+}
+
+declare class Blob {
+  constructor(parts?: unknown, options?: unknown);
+  readonly size: number;
+  readonly type: string;
+  slice(start?: unknown, end?: unknown, contentType?: unknown): Blob;
+  text(): Promise<string>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  bytes(): Promise<Uint8Array<ArrayBuffer>>;
+  stream(): unknown;
+}
+declare class File extends Blob {
+  constructor(parts: unknown, name: unknown, options?: unknown);
+  readonly name: string;
+  readonly lastModified: number;
+}
+
+export function create(deps: BlobDeps): BlobApi {
+  const { utf8Encode, utf8Decode, streamFromSource } = deps;
+  const kInternal = Symbol('blob.internal');
+
+  // File API §3.1 step 3.1: a type with a character outside U+0020-U+007E is the empty string;
+  // otherwise it is lowercased.
+  function normalizeType(type: unknown): string {
+    const t = String(type);
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e) return '';
+    }
+    return t.toLowerCase();
+  }
+
+  function dictionary(options: unknown, what: string): Record<string, unknown> {
+    if (options === undefined || options === null) return {};
+    if (typeof options !== 'object' && typeof options !== 'function') {
+      throw new TypeError(`Failed to construct '${what}': The provided value is not of type '${what}PropertyBag'.`);
+    }
+    return options as Record<string, unknown>;
+  }
+
+  // File API §3.1.1 "process blob parts".
+  function processParts(parts: unknown, endings: unknown, what: string): Uint8Array {
+    if (parts === undefined) return new Uint8Array(0);
+    if (parts === null || (typeof parts !== 'object' && typeof parts !== 'function') || typeof (parts as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new TypeError(`Failed to construct '${what}': The provided value cannot be converted to a sequence.`);
+    }
+    if (endings !== undefined && endings !== 'transparent' && endings !== 'native') {
+      throw new TypeError(`Failed to construct '${what}': The provided value '${String(endings)}' is not a valid enum value of type EndingType.`);
+    }
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (const part of parts as Iterable<unknown>) {
+      let bytes: Uint8Array;
+      if (part instanceof ArrayBuffer) bytes = new Uint8Array(part.slice(0));
+      else if (ArrayBuffer.isView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
+      else if (isBlob(part)) bytes = bytesOf(part);
+      else {
+        let text = String(part);
+        // §3.1.1 "convert line endings to native" (LF on the platforms isolet runs on).
+        if (endings === 'native') text = text.replace(/\r\n?/g, '\n');
+        bytes = utf8Encode(text);
+      }
+      chunks.push(bytes);
+      total += bytes.byteLength;
+    }
+    if (chunks.length === 1) return chunks[0];
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+    return out;
+  }
+
+  // WebIDL [Clamp]-less `long long` conversion for slice()'s arguments.
+  function toInteger(value: unknown): number {
+    const n = Math.trunc(Number(value));
+    return Number.isFinite(n) ? n : (Number.isNaN(n) ? 0 : n);
+  }
+
+  let bytesOf!: (blob: Blob) => Uint8Array;
+  let isBlob!: (value: unknown) => value is Blob;
+  let blobOf!: (bytes: Uint8Array, type: string) => Blob;
+  let setType!: (blob: Blob, type: string) => void;
+
+  class Blob {
+    #bytes: Uint8Array;
+    #type: string;
+
+    constructor(parts?: unknown, options?: unknown) {
+      if (parts === kInternal) {
+        this.#bytes = options as Uint8Array;
+        this.#type = '';
+        return;
+      }
+      const opts = dictionary(options, 'Blob');
+      this.#bytes = processParts(parts, opts.endings, new.target === Blob ? 'Blob' : 'File');
+      this.#type = opts.type === undefined ? '' : normalizeType(opts.type);
+    }
+
+    get size(): number { return this.#bytes.byteLength; }
+    get type(): string { return this.#type; }
+
+    // File API §3.3.1 slice(): negative positions count from the end; the result is clamped.
+    slice(start?: unknown, end?: unknown, contentType?: unknown): Blob {
+      const size = this.#bytes.byteLength;
+      const rel = (v: unknown, d: number): number => {
+        if (v === undefined) return d;
+        const n = toInteger(v);
+        return n < 0 ? Math.max(size + n, 0) : Math.min(n, size);
+      };
+      const from = rel(start, 0);
+      const to = rel(end, size);
+      return blobOf(this.#bytes.subarray(from, Math.max(from, to)), contentType === undefined ? '' : normalizeType(contentType));
+    }
+
+    async text(): Promise<string> { return utf8Decode(this.#bytes); }
+    async arrayBuffer(): Promise<ArrayBuffer> { return this.#bytes.slice().buffer; }
+    async bytes(): Promise<Uint8Array<ArrayBuffer>> { return this.#bytes.slice(); }
+
+    stream(): unknown {
+      let bytes: Uint8Array | null = this.#bytes.slice();
+      const length = bytes.byteLength;
+      return streamFromSource({
+        pull: () => { const b = bytes; bytes = null; return Promise.resolve(b && b.byteLength > 0 ? b : null); },
+        length,
+      });
+    }
+
+    static {
+      bytesOf = (blob) => blob.#bytes;
+      isBlob = (value): value is Blob => typeof value === 'object' && value !== null && #bytes in value;
+      setType = (blob, type) => { blob.#type = type; };
+      blobOf = (bytes, type) => {
+        const blob = new Blob(kInternal, bytes);
+        blob.#type = type;
+        return blob;
+      };
+    }
+  }
+
+  let fileOf!: (bytes: Uint8Array, name: string, type: string, lastModified: number) => File;
+
+  class File extends Blob {
+    #name: string;
+    #lastModified: number;
+
+    constructor(parts: unknown, name: unknown, options?: unknown) {
+      if (arguments.length < 2) {
+        throw new TypeError("Failed to construct 'File': constructor parameter 2 is not of type 'string'.");
+      }
+      if (parts === kInternal) {
+        super(kInternal, options);
+        this.#name = name as string;
+        this.#lastModified = 0;
+        return;
+      }
+      super(parts, options);
+      const opts = dictionary(options, 'File');
+      this.#name = String(name);
+      // §4.1 step 3.3: lastModified defaults to the current time (the sandbox's frozen clock).
+      this.#lastModified = opts.lastModified === undefined ? Date.now() : toInteger(opts.lastModified);
+    }
+
+    get name(): string { return this.#name; }
+    get lastModified(): number { return this.#lastModified; }
+
+    static {
+      fileOf = (bytes, name, type, lastModified) => {
+        const file = new File(kInternal, name, bytes);
+        file.#lastModified = lastModified;
+        setType(file, type);
+        return file;
+      };
+    }
+  }
+
+  for (const [C, name] of [[Blob, 'Blob'], [File, 'File']] as const) {
+    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
+    Object.defineProperty(C, 'name', { value: name, configurable: true });
+  }
+
+  return { Blob, File, isBlob, bytesOf, blobOf, fileOf };
+}

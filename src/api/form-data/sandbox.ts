@@ -1,0 +1,38 @@
+// FormData: the part in every isolate's snapshot. The class, the multipart/form-data encoder
+// and the formData() parsers (./sandbox/module.ts) are a sandbox module, loaded on first use
+// with the Blob module it builds on.
+
+import { loadModule } from '../../sandbox/host.ts';
+import { callSync } from '../../sandbox/host.ts';
+import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
+import { URLSearchParams } from '../url/sandbox.ts';
+import { blobApi } from '../blob/sandbox.ts';
+import type { FormDataApi, FormDataDeps } from './sandbox/module.ts';
+
+let api: FormDataApi | undefined;
+
+export function formDataApi(): FormDataApi {
+  if (api !== undefined) return api;
+  api = loadModule<{ create(deps: FormDataDeps): FormDataApi }>('form-data').create({
+    blob: blobApi(),
+    utf8Encode,
+    utf8Decode,
+    parseUrlencoded: (text) => [...new URLSearchParams(text)] as [string, string][],
+    randomHex: (n) => {
+      const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', n));
+      let s = '';
+      for (const b of bytes) s += b.toString(16).padStart(2, '0');
+      return s;
+    },
+  });
+  return api;
+}
+
+/** Whether `value` is a FormData of this runtime; never loads the module to say no. */
+export function isFormData(value: unknown): boolean {
+  return api !== undefined && api.isFormData(value);
+}
+
+export function formDataGlobals(): Record<string, () => unknown> {
+  return { FormData: () => formDataApi().FormData };
+}
