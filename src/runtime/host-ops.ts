@@ -7,6 +7,7 @@ import { webcrypto } from 'node:crypto';
 import type { WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
 import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
+import { encodingSyncOps } from '../api/encoding/host.ts';
 
 /** What an operation knows about who is calling. */
 export interface OpContext {
@@ -70,6 +71,7 @@ export const syncOps: Record<string, SyncOp> = {
     return d === undefined ? '' : urlHostOps.domainToUnicode(d);
   },
   ...cryptoSyncOps,
+  ...encodingSyncOps,
 };
 
 export const asyncOps: Record<string, AsyncOp> = {

@@ -3,6 +3,7 @@
 // utf8Encode/utf8Decode are also the shared UTF-8 helpers of the other sandbox APIs.
 
 import { DOMException } from '../events/sandbox.ts';
+import { callSync } from '../../sandbox/host.ts';
 
 /** UTF-8 encode a string; lone surrogates become U+FFFD (WebIDL USVString conversion). */
 export function utf8Encode(input: string): Uint8Array {
@@ -173,41 +174,96 @@ export class TextEncoder {
 
 Object.defineProperty(TextEncoder.prototype, Symbol.toStringTag, { value: 'TextEncoder', configurable: true });
 
-// Encoding §4.2: the labels of UTF-8. Other encodings are not supported yet (RangeError, as for
-// unknown labels).
+// Encoding §4.2: the labels of UTF-8, decoded here. Every other encoding of the Encoding
+// Standard (the legacy single- and multi-byte ones, UTF-16) is decoded on the host by Node's
+// ICU-backed TextDecoder (src/api/encoding/host.ts): their tables would cost every isolate's heap.
 const UTF8_LABELS = ['unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'utf-8', 'utf8', 'x-unicode20utf8'];
 
+/** Bytes per host call (src/api/encoding/host.ts MAX_DECODE_BYTES); larger inputs are streamed. */
+const HOST_DECODE_CHUNK = 16 * 1024 * 1024;
+let nextDecoderId = 1;
+
+/** callSync, with the host's RangeError/TypeError arriving as those types (not a named Error). */
+function decoderOp<T>(op: string, ...args: unknown[]): T {
+  try {
+    return callSync<T>(op, ...args);
+  } catch (error) {
+    const { name, message } = error as Error;
+    if (name === 'RangeError') throw new RangeError(message);
+    if (name === 'TypeError') throw new TypeError(message);
+    throw error;
+  }
+}
+
 export class TextDecoder {
+  #encoding: string;
   #fatal: boolean;
   #ignoreBOM: boolean;
   #bomSeen = false;
-  #decoder = new Utf8Decoder();
+  #decoder: Utf8Decoder | null = null;
+  /** The host's name for this decoder's streaming state (legacy encodings), made on first use. */
+  #id = 0;
   #streaming = false;
 
   constructor(label: unknown = 'utf-8', options?: { fatal?: boolean; ignoreBOM?: boolean }) {
     // Encoding §4.2 "get an encoding": trim ASCII whitespace, compare case-insensitively.
     const name = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
-    if (!UTF8_LABELS.includes(name)) {
-      throw new RangeError(`"${String(label)}" is not a supported encoding (only utf-8 is).`);
+    if (UTF8_LABELS.includes(name)) {
+      this.#encoding = 'utf-8';
+      this.#decoder = new Utf8Decoder();
+    } else {
+      // The host knows the whole label table; unknown labels and "replacement" are a RangeError.
+      if (name.length > 64) throw new RangeError(`"${String(label).slice(0, 64)}..." is not a valid encoding.`);
+      this.#encoding = decoderOp<string>('encoding.name', name);
     }
     this.#fatal = !!options?.fatal;
     this.#ignoreBOM = !!options?.ignoreBOM;
   }
 
-  get encoding(): string { return 'utf-8'; }
+  get encoding(): string { return this.#encoding; }
   get fatal(): boolean { return this.#fatal; }
   get ignoreBOM(): boolean { return this.#ignoreBOM; }
 
   decode(input?: unknown, options?: { stream?: boolean }): string {
-    // Encoding §4.3 decode(): a new (non-streaming-continued) call starts from a clean state.
-    if (!this.#streaming) { this.#decoder.reset(); this.#bomSeen = false; }
+    const continuing = this.#streaming;
     this.#streaming = !!options?.stream;
     const bytes = input === undefined || input === null ? new Uint8Array(0) : bufferSourceBytes(input, "Failed to execute 'decode' on 'TextDecoder': parameter 1");
-    let out = this.#decoder.decode(bytes, !this.#streaming, this.#fatal);
+    if (this.#decoder === null) return this.#decodeOnHost(bytes, continuing);
+    // Encoding §4.3 decode(): a new (non-streaming-continued) call starts from a clean state.
+    if (!continuing) { this.#decoder.reset(); this.#bomSeen = false; }
+    let out: string;
+    try {
+      out = this.#decoder.decode(bytes, !this.#streaming, this.#fatal);
+    } catch (error) {
+      this.#streaming = false;
+      throw error;
+    }
     // §4.1 "serialize I/O queue": strip one BOM at the very start of the stream.
     if (!this.#ignoreBOM && !this.#bomSeen && out.length > 0) {
       this.#bomSeen = true;
       if (out.charCodeAt(0) === 0xfeff) out = out.slice(1);
+    }
+    return out;
+  }
+
+  // The host keeps a streaming decoder's state (BOM, a multi-byte sequence split across calls)
+  // under this decoder's id; inputs over a host call's bound are sent as a stream of chunks.
+  #decodeOnHost(bytes: Uint8Array, continuing: boolean): string {
+    if (this.#id === 0) this.#id = nextDecoderId++;
+    let out = '';
+    let at = 0;
+    try {
+      do {
+        const chunk = bytes.subarray(at, at + HOST_DECODE_CHUNK);
+        at += chunk.byteLength;
+        const last = at >= bytes.byteLength;
+        const copy = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer;
+        out += decoderOp<string>('encoding.decode', this.#encoding, copy, this.#fatal, this.#ignoreBOM, this.#id, continuing, !last || this.#streaming);
+        continuing = true;
+      } while (at < bytes.byteLength);
+    } catch (error) {
+      this.#streaming = false;
+      throw error;
     }
     return out;
   }

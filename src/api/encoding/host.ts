@@ -1,0 +1,87 @@
+// The host half of TextDecoder's legacy encodings (WHATWG Encoding §10-§14: the single-byte
+// encodings, gbk/gb18030, big5, euc-jp, iso-2022-jp, shift_jis, euc-kr, utf-16le/be,
+// x-user-defined). UTF-8 never crosses: the sandbox decodes it itself. The others use Node's
+// TextDecoder (full ICU), which implements the Encoding Standard's label table and decoders;
+// shipping those tables into every isolate would cost hundreds of KB of heap each.
+//
+// Streaming (`decode(bytes, { stream: true })`) keeps a Node decoder per sandbox decoder id in
+// the calling isolate's op scope (dropped with the isolate). At most MAX_STREAMS are kept per
+// isolate; past that the least recently used is dropped, and if its decoder then continues its
+// stream it gets a TypeError rather than text missing the bytes its state held.
+
+import { TextDecoder as NodeTextDecoder } from 'node:util';
+import { OpError, type SyncOp } from '../../runtime/host-ops.ts';
+
+/** Bytes per decode call; the sandbox splits larger inputs into streamed calls. */
+export const MAX_DECODE_BYTES = 16 * 1024 * 1024;
+const MAX_STREAMS = 64;
+const MAX_LABEL = 64;
+
+interface EncodingScope {
+  /** Sandbox decoder id -> Node decoder in mid-stream (Map order is least recently used first). */
+  streams: Map<number, NodeTextDecoder>;
+}
+
+function scopeOf(scope: Map<string, unknown>): EncodingScope {
+  let s = scope.get('encoding') as EncodingScope | undefined;
+  if (!s) {
+    s = { streams: new Map() };
+    scope.set('encoding', s);
+  }
+  return s;
+}
+
+/** Encoding §4.2 "get an encoding": the encoding's name for `label`, or a RangeError. */
+function encodingName(label: unknown): string {
+  if (typeof label !== 'string' || label.length > MAX_LABEL) throw new OpError('RangeError', 'The encoding label is not supported.');
+  try {
+    return new NodeTextDecoder(label).encoding;
+  } catch {
+    // Unknown labels and the "replacement" encoding (iso-2022-kr, ...), as workerd.
+    throw new OpError('RangeError', `"${label}" is not a valid encoding.`);
+  }
+}
+
+export const encodingSyncOps: Record<string, SyncOp> = {
+  /** [label] -> the encoding's name (e.g. 'latin1' -> 'windows-1252'). */
+  'encoding.name': (_ctx, [label]) => encodingName(label),
+
+  /**
+   * [encoding, bytes, fatal, ignoreBOM, id, continuing, stream] -> the decoded text. `id` names
+   * the sandbox decoder; `continuing` says its previous call was a streaming one.
+   */
+  'encoding.decode': (ctx, [encoding, bytes, fatal, ignoreBOM, id, continuing, stream]) => {
+    if (typeof encoding !== 'string' || encoding.length > MAX_LABEL) throw new OpError('RangeError', 'Bad encoding.');
+    if (!(bytes instanceof ArrayBuffer) || bytes.byteLength > MAX_DECODE_BYTES) {
+      throw new OpError('RangeError', `decode: input must be an ArrayBuffer of at most ${MAX_DECODE_BYTES} bytes.`);
+    }
+    if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new OpError('TypeError', 'Bad decoder id.');
+    const options = { fatal: fatal === true, ignoreBOM: ignoreBOM === true };
+    const scope = scopeOf(ctx.scope);
+    let decoder = scope.streams.get(id);
+    scope.streams.delete(id);
+    if (continuing === true && decoder === undefined) {
+      throw new OpError('TypeError', `Too many TextDecoders were streaming at once in this worker (over ${MAX_STREAMS}); this one's state was dropped.`);
+    }
+    if (continuing !== true || decoder === undefined) {
+      try {
+        decoder = new NodeTextDecoder(encodingName(encoding), options);
+      } catch (error) {
+        if (error instanceof OpError) throw error;
+        throw new OpError('RangeError', `"${encoding}" is not a valid encoding.`);
+      }
+    }
+    let text: string;
+    try {
+      text = decoder.decode(new Uint8Array(bytes), { stream: stream === true });
+    } catch {
+      // fatal: the stream ends with the error (the sandbox starts afresh on the next call).
+      throw new OpError('TypeError', `The encoded data was not valid for encoding ${encoding}`);
+    }
+    if (stream === true) {
+      scope.streams.set(id, decoder);
+      if (scope.streams.size > MAX_STREAMS) scope.streams.delete(scope.streams.keys().next().value!);
+    }
+    return text;
+  },
+};
