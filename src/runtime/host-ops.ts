@@ -8,6 +8,8 @@ import type { WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
 import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
 import { encodingSyncOps } from '../api/encoding/host.ts';
+import { fetchAsyncOps, fetchSyncOps } from '../api/fetch/host.ts';
+import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 
 /** What an operation knows about who is calling. */
 export interface OpContext {
@@ -21,6 +23,8 @@ export interface OpContext {
    * with the isolate, so nothing of one isolate is reachable from another.
    */
   readonly scope: Map<string, unknown>;
+  /** Where the worker's fetch() may connect (RuntimeOptions.egress); the default policy when absent. */
+  readonly egress?: EgressPolicy;
 }
 
 export interface OpRequest {
@@ -71,6 +75,7 @@ export const syncOps: Record<string, SyncOp> = {
     return d === undefined ? '' : urlHostOps.domainToUnicode(d);
   },
   ...cryptoSyncOps,
+  ...fetchSyncOps,
   ...encodingSyncOps,
 };
 
@@ -80,4 +85,5 @@ export const asyncOps: Record<string, AsyncOp> = {
     return ctx.request.readBody();
   },
   ...cryptoAsyncOps,
+  ...fetchAsyncOps,
 };

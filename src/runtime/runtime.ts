@@ -8,6 +8,7 @@ import { WorkerIsolate } from './worker-isolate.ts';
 import { CpuWatchdog } from './cpu-limit.ts';
 import { catastrophicErrorHandler } from './catastrophe.ts';
 import { SpareIsolates } from './spare-isolates.ts';
+import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import {
   DEFAULT_LIMITS,
   WorkerLoadError,
@@ -69,6 +70,7 @@ export class Runtime {
   private image: Promise<RuntimeImage> | undefined;
   private spares: SpareIsolates | undefined;
   private readonly spareCount: number;
+  private readonly egress: EgressPolicy;
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
   private starting = 0;
@@ -78,6 +80,7 @@ export class Runtime {
     this.log = options.log ?? defaultLog;
     this.maxIsolates = Math.max(1, options.maxIsolates ?? DEFAULT_MAX_ISOLATES);
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
+    this.egress = new EgressPolicy(options.egress);
   }
 
   /**
@@ -211,6 +214,7 @@ export class Runtime {
         watchdog: this.watchdog,
         log: this.log,
         onCatastrophicError: this.onCatastrophicError,
+        egress: this.egress,
       });
     } finally {
       this.starting--;

@@ -2,6 +2,10 @@
 // server hand to a Runtime and get back. Kept free of isolated-vm types on purpose: nothing
 // outside src/runtime may hold an isolate handle.
 
+import type { EgressOptions } from '../api/fetch/egress-policy.ts';
+
+export type { EgressOptions };
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** One ES module of a worker. `name` is its path as other modules import it ("./util.js"). */
@@ -89,6 +93,13 @@ export interface RuntimeOptions {
    * (default 2; 0 turns it off). Made one at a time after one is taken.
    */
   spareIsolates?: number;
+  /**
+   * Where workers' fetch() may connect. By default anything public, and nothing loopback,
+   * private, link-local, carrier-grade NAT, multicast, unspecified or cloud metadata (checked on
+   * the resolved address, on every redirect hop). `allow` opens networks (CIDRs) or hostnames
+   * ("*.corp.example" for a suffix); `deny` closes more, and wins over allow.
+   */
+  egress?: EgressOptions;
 }
 
 export const DEFAULT_LIMITS: WorkerLimits = Object.freeze({

@@ -16,6 +16,7 @@ import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
 import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
+import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
 const MAX_LOG_CHARS = 16 * 1024;
@@ -71,6 +72,8 @@ export interface WorkerIsolateOptions {
   onCatastrophicError: (worker: string, message: string) => void;
   /** An isolate made ahead of demand (same image and memory limit) to use instead of a new one. */
   spare?: Spare;
+  /** Where the worker's fetch() may connect. */
+  egress: EgressPolicy;
 }
 
 type Entry = ivm.Reference<(...args: unknown[]) => unknown>;
@@ -313,7 +316,7 @@ export class WorkerIsolate {
 
   private opContext(requestId: unknown): OpContext {
     const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
-    return { worker: this.name, limits: this.limits, request: state?.handle, scope: this.scope };
+    return { worker: this.name, limits: this.limits, request: state?.handle, scope: this.scope, egress: this.options.egress };
   }
 
   private callSync(op: unknown, args: unknown): unknown {
@@ -331,7 +334,7 @@ export class WorkerIsolate {
       if (!this.alive) return;
       // A body chunk is a buffer made for this read alone: its memory moves into the isolate
       // (no copy, and no garbage left on this side to wait for a GC). Everything else is copied.
-      const arg = op === 'body.read' && ok && value instanceof ArrayBuffer
+      const arg = (op === 'body.read' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
         ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
         : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
       this.entries.settle

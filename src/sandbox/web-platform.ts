@@ -11,6 +11,7 @@ import { Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMExcep
 import { structuredClone, markNotSerializable, markSerializable } from '../api/structured-clone/sandbox.ts';
 import { streamGlobals } from '../api/streams/sandbox.ts';
 import { compressionGlobals } from '../api/compression/sandbox.ts';
+import { fetch } from '../api/fetch/sandbox.ts';
 import { blobGlobals } from '../api/blob/sandbox.ts';
 import { formDataGlobals } from '../api/form-data/sandbox.ts';
 import { urlPatternGlobals } from '../api/url-pattern/sandbox.ts';
@@ -29,7 +30,7 @@ markNotSerializable(URL, URLSearchParams, TextEncoder, TextDecoder, Event, Event
 
 export const webPlatformGlobals: Record<string, unknown> = {
   Headers, Request, Response, URL, URLSearchParams, TextEncoder, TextDecoder, atob, btoa,
-  Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException, structuredClone,
+  Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException, structuredClone, fetch,
 };
 
 /**

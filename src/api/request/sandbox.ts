@@ -52,6 +52,8 @@ const kInternal = Symbol('Request.internal');
 export let structuredCloneRequest: (from: Request) => Request;
 let initRequest: (r: Request, method: string, url: string, headers: Headers, body: Body | null) => void;
 let setIncoming: (r: Request, signal: AbortSignal) => void;
+/** What fetch() (src/api/fetch/sandbox.ts) sends: the head, the body (unread) and the init's signal. */
+export let requestForFetch: (r: Request) => { method: string; url: string; headers: Headers; body: Body | null; signal: AbortSignal | null };
 
 export class Request {
   #method = 'GET';
@@ -202,6 +204,7 @@ export class Request {
       r.#cfJson = '{}';
       r.#cf = Object.freeze({});
     };
+    requestForFetch = (r) => ({ method: r.#method, url: r.#url, headers: r.#headers, body: r.#body, signal: r.#signal });
     structuredCloneRequest = (from) => {
       // workerd serializes a Request's head; a body or a signal cannot cross.
       if (from.#body !== null) throw new DOMException('ReadableStream can only be serialized for RPC.', 'DataCloneError');

@@ -9,12 +9,12 @@
 // - a Response with a body (and Response.json/redirect) cannot be made in top-level code.
 
 import { parseAbsoluteURL } from '../url/sandbox.ts';
-import { Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString } from '../headers/sandbox.ts';
+import { Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString, appendHeaderUnchecked } from '../headers/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { reasonPhrase } from './reason-phrases.ts';
 import {
-  Body, type BodySource, extractBody, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
+  Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 
@@ -52,6 +52,8 @@ let initializeResponse: (r: Response, init: ResponseInit, extracted: ReturnType<
  * type, headers, mutable again); a Response with a body is a DataCloneError.
  */
 export let structuredCloneResponse: (from: Response) => Response;
+/** fetch()'s answer (src/api/fetch/sandbox.ts): header pairs and statusText as byte strings. */
+export let responseFromFetch: (status: number, statusText: string, headers: string[], body: BodySource | null, url: string, redirected: boolean) => Response;
 let responseParts: (r: Response) => { status: number; statusText: string; headers: Headers; body: Body | null };
 
 export class Response {
@@ -62,6 +64,9 @@ export class Response {
   #headers!: Headers;
   #body: Body | null = null;
   #type: 'default' | 'error' = 'default';
+  // Set for fetch()'s responses (Fetch §5.5: the URL list's last URL, and whether it has several).
+  #url = '';
+  #redirected = false;
 
   constructor(body?: unknown, init?: ResponseInit) {
     if (body === kInternal) return;
@@ -151,8 +156,8 @@ export class Response {
   }
 
   get type(): 'default' | 'error' { return this.#type; }
-  get url(): string { return ''; }
-  get redirected(): boolean { return false; }
+  get url(): string { return this.#url; }
+  get redirected(): boolean { return this.#redirected; }
   get status(): number { return this.#status; }
   get ok(): boolean { return this.#status >= 200 && this.#status <= 299; }
   get statusText(): string { return this.#statusText; }
@@ -177,6 +182,8 @@ export class Response {
     copy.#statusText = this.#statusText;
     copy.#statusTextGiven = this.#statusTextGiven;
     copy.#type = this.#type;
+    copy.#url = this.#url;
+    copy.#redirected = this.#redirected;
     const headers = new Headers(this.#headers);
     setHeadersGuard(headers, 'response');
     copy.#headers = headers;
@@ -197,6 +204,21 @@ export class Response {
       setHeadersGuard(headers, 'response');
       copy.#headers = headers;
       return copy;
+    };
+    responseFromFetch = (status, statusText, headerBytes, body, url, redirected) => {
+      const response = new Response(kInternal);
+      response.#status = status;
+      response.#statusText = fromByteString(statusText);
+      response.#statusTextGiven = true;
+      const headers = new Headers();
+      for (let i = 0; i + 1 < headerBytes.length; i += 2) appendHeaderUnchecked(headers, headerBytes[i]!, headerBytes[i + 1]!);
+      // As in workerd, a fetched response's headers are immutable (`new Response(r.body, r)` to change them).
+      setHeadersGuard(headers, 'immutable');
+      response.#headers = headers;
+      response.#body = body ? bodyFromSource(body) : null;
+      response.#url = url;
+      response.#redirected = redirected;
+      return response;
     };
     responseParts = (r) => ({
       status: r.#status,

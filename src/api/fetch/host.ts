@@ -1,0 +1,403 @@
+// The host half of fetch(): the sandbox (sandbox.ts) builds the Request with its own Request
+// class and hands its head here; the host makes the HTTP request, follows redirects itself,
+// and hands back the response head. Bodies stream both ways, one chunk per crossing:
+//   fetch.start(id, method, url, headers, body, redirect) -> the response head
+//   fetch.write(id, chunk | null)   the request body, when it is a stream: resolves when the
+//                                   socket took the chunk (backpressure), null ends the body
+//   fetch.read(id) -> chunk | null  the response body, pulled as the worker reads it
+//   fetch.cancel(id)                (sync) the worker gave up: the connection is destroyed
+//
+// Why node:http(s) and not undici's fetch: the egress policy must check the address a name
+// resolves to and connect to exactly that address (DNS rebinding), on every redirect hop.
+// node:http takes a `lookup` function per request, which pins the vetted address without a
+// custom dispatcher (undici is not a dependency here, and Node's bundled copy exposes no Agent).
+// Redirects have to be followed here anyway, hop by hop, to vet each one; and node:http gives
+// the raw header bytes, which is the sandbox's header convention. Bodies flow with the
+// streams' own backpressure: nothing is buffered whole.
+//
+// Arguments come from code a tenant can reach: each is checked here before Node sees it.
+
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import type { AsyncOp, OpContext, SyncOp } from '../../runtime/host-ops.ts';
+import { OpError } from '../../runtime/host-ops.ts';
+import { EgressPolicy, EgressRefused } from './egress-policy.ts';
+
+/** Fetch §4.4 HTTP-redirect fetch, step 5: more than 20 redirects is a network error. */
+const MAX_REDIRECTS = 20;
+const MAX_URL = 16 * 1024;
+const MAX_HEADER_BYTES = 256 * 1024;
+/** A whole body (string or bytes) in fetch.start: the isolate's memory bounds it anyway. */
+const MAX_WHOLE_BODY = 128 * 1024 * 1024;
+const MAX_WRITE_CHUNK = 16 * 1024 * 1024;
+/** Outbound fetches open at once in one isolate (each request is held to limits.subrequests). */
+const MAX_OPEN_PER_ISOLATE = 1000;
+
+/** Request headers that belong to the connection, not to the worker (RFC 9110 §7.6.1), and framing. */
+const HOP_BY_HOP = new Set([
+  'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length',
+]);
+/** Fetch §4.4 step 12: headers dropped when a redirect turns the request into a GET. */
+const REQUEST_BODY_HEADERS = new Set(['content-encoding', 'content-language', 'content-location', 'content-type']);
+
+const isRedirectStatus = (s: number): boolean => s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
+
+let defaultPolicy: EgressPolicy | undefined;
+
+/** What the sandbox gets back from fetch.start. */
+export interface FetchHead {
+  status: number;
+  /** Byte string, as Node read it. */
+  statusText: string;
+  /** Flat [name, value, ...], byte strings, in wire order. */
+  headers: string[];
+  /** The final URL (after redirects). */
+  url: string;
+  redirected: boolean;
+  /** Whether there is a body to read with fetch.read (not for HEAD, 204, 205, 304). */
+  hasBody: boolean;
+}
+
+type RequestBody =
+  | { kind: 'none' }
+  | { kind: 'whole'; bytes: Buffer }
+  | { kind: 'stream'; length: number | null };
+
+/** One outbound fetch of an isolate. */
+interface Outbound {
+  id: number;
+  controller: AbortController;
+  /** The current hop's request, once it exists (the streamed body is written to it). */
+  request: ClientRequest | undefined;
+  /** Resolves with the first hop's request: a streamed body waits for it. */
+  requestReady: Promise<ClientRequest | null>;
+  resolveRequest: (req: ClientRequest | null) => void;
+  /** The streamed body went to a hop that is over (a redirect to GET): further writes are dropped. */
+  bodyDiscarded: boolean;
+  response: IncomingMessage | undefined;
+  reader: AsyncIterator<Buffer> | undefined;
+  reading: boolean;
+  detach: () => void;
+}
+
+interface FetchScope {
+  open: Map<number, Outbound>;
+}
+
+function fetchScope(ctx: OpContext): FetchScope {
+  let scope = ctx.scope.get('fetch') as FetchScope | undefined;
+  if (!scope) {
+    scope = { open: new Map() };
+    ctx.scope.set('fetch', scope);
+  }
+  return scope;
+}
+
+function typeError(message: string): OpError {
+  return new OpError('TypeError', message);
+}
+
+function fetchId(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw typeError('fetch: invalid id');
+  return value;
+}
+
+function parseHeaders(value: unknown): [string, string][] {
+  if (!Array.isArray(value) || value.length % 2 !== 0) throw typeError('fetch: invalid headers');
+  const pairs: [string, string][] = [];
+  let bytes = 0;
+  for (let i = 0; i < value.length; i += 2) {
+    const name = value[i];
+    const v = value[i + 1];
+    if (typeof name !== 'string' || typeof v !== 'string') throw typeError('fetch: invalid headers');
+    bytes += name.length + v.length;
+    if (bytes > MAX_HEADER_BYTES) throw typeError('fetch: the request headers are too large');
+    // Byte strings (one char per byte); CR, LF and NUL would split the head.
+    if (/[^\x00-\xff]|[\r\n\0]/.test(name + v)) throw typeError(`fetch: invalid header ${JSON.stringify(name)}`);
+    pairs.push([name.toLowerCase(), v]);
+  }
+  return pairs;
+}
+
+function parseBody(value: unknown, method: string): RequestBody {
+  if (value === null || value === undefined) return { kind: 'none' };
+  if (method === 'GET' || method === 'HEAD') throw typeError('Request with a GET or HEAD method cannot have a body.');
+  if (typeof value === 'string') {
+    if (value.length > MAX_WHOLE_BODY) throw typeError('fetch: the request body is too large');
+    return { kind: 'whole', bytes: Buffer.from(value, 'utf8') };
+  }
+  if (value instanceof ArrayBuffer) {
+    if (value.byteLength > MAX_WHOLE_BODY) throw typeError('fetch: the request body is too large');
+    return { kind: 'whole', bytes: Buffer.from(value) };
+  }
+  if (typeof value === 'object' && (value as { stream?: unknown }).stream === true) {
+    const length = (value as { length?: unknown }).length;
+    if (length === null || length === undefined) return { kind: 'stream', length: null };
+    if (typeof length === 'number' && Number.isSafeInteger(length) && length >= 0) return { kind: 'stream', length };
+  }
+  throw typeError('fetch: invalid body');
+}
+
+/** Fetch: only http: and https: are fetched over the network (workerd's message). */
+function checkScheme(url: URL): void {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw typeError(`Fetch API cannot load: ${url.href}`);
+  }
+}
+
+/** A lookup that answers with the vetted address, whatever the name resolves to now. */
+function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
+  return ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+    if (options?.all) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  }) as LookupFunction;
+}
+
+function destroyed(outbound: Outbound): boolean {
+  return outbound.controller.signal.aborted;
+}
+
+/** Destroys everything the fetch has open. */
+function closeOutbound(scope: FetchScope, outbound: Outbound, reason: string): void {
+  scope.open.delete(outbound.id);
+  outbound.detach();
+  if (!outbound.controller.signal.aborted) outbound.controller.abort(new Error(reason));
+  outbound.request?.destroy();
+  outbound.response?.destroy();
+  outbound.resolveRequest(null);
+}
+
+/** Sends one hop and resolves with its response head. */
+function sendHop(
+  outbound: Outbound,
+  url: URL,
+  target: { hostname: string; address: string; family: 4 | 6 },
+  method: string,
+  headers: [string, string][],
+  body: RequestBody,
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const https = url.protocol === 'https:';
+    // Node sends an array of headers as it is, without adding Host: the URL's host is it.
+    const flat: string[] = ['host', url.host];
+    for (const [name, value] of headers) flat.push(name, value);
+    if (body.kind === 'whole') flat.push('content-length', String(body.bytes.byteLength));
+    else if (body.kind === 'stream' && body.length !== null) flat.push('content-length', String(body.length));
+    const options: RequestOptions & { servername?: string } = {
+      method,
+      hostname: target.hostname,
+      port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
+      path: url.pathname + url.search,
+      headers: flat as unknown as RequestOptions['headers'],
+      lookup: pinnedLookup(target.address, target.family),
+      agent: false,
+      signal: outbound.controller.signal,
+    };
+    if (https && isIP(target.hostname) === 0) options.servername = target.hostname;
+    let req: ClientRequest;
+    try {
+      req = (https ? httpsRequest : httpRequest)(options);
+    } catch (error) {
+      reject(typeError(`fetch failed: ${(error as Error).message}`));
+      return;
+    }
+    outbound.request = req;
+    req.once('response', resolve);
+    // `on`, not `once`: a second error (an abort after a reset) must not go unhandled.
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (destroyed(outbound)) reject(typeError('The fetch was cancelled.'));
+      else reject(typeError(networkMessage(url, error)));
+    });
+    if (body.kind === 'whole') req.end(body.bytes);
+    else if (body.kind === 'none') req.end();
+    else outbound.resolveRequest(req);
+  });
+}
+
+function networkMessage(url: URL, error: NodeJS.ErrnoException): string {
+  const code = error.code ?? '';
+  if (code === 'ECONNREFUSED') return `fetch to ${url.host} failed: connection refused`;
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'Network connection lost.';
+  if (code === 'ETIMEDOUT') return `fetch to ${url.host} failed: connection timed out`;
+  if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+    return `fetch to ${url.host} failed: TLS: ${error.message}`;
+  }
+  if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') return `fetch: ${error.message}`;
+  return `fetch to ${url.host} failed: ${code || error.message}`;
+}
+
+/** Fetch §4.1 main fetch + §4.4 HTTP-redirect fetch, over node:http, each hop vetted. */
+async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
+  const [idArg, methodArg, urlArg, headersArg, bodyArg, redirectArg] = args;
+  const id = fetchId(idArg);
+  const request = ctx.request;
+  if (!request || request.signal.aborted) throw typeError('fetch() cannot be used once its request has ended.');
+  // Counted on the host: a sandbox taken over by tenant code cannot skip it.
+  request.subrequests++;
+  if (request.subrequests > ctx.limits.subrequests) throw typeError('Too many subrequests.');
+  if (typeof methodArg !== 'string' || !/^[A-Z-]{1,32}$/.test(methodArg)) throw typeError('fetch: invalid method');
+  if (typeof urlArg !== 'string' || urlArg.length > MAX_URL) throw typeError('fetch: invalid URL');
+  if (redirectArg !== 'follow' && redirectArg !== 'manual' && redirectArg !== 'error') throw typeError('fetch: invalid redirect mode');
+  let url: URL;
+  try {
+    url = new URL(urlArg);
+  } catch {
+    throw typeError(`Invalid URL: ${urlArg}`);
+  }
+  checkScheme(url);
+  let method = methodArg;
+  let headers = parseHeaders(headersArg).filter(([name]) => !HOP_BY_HOP.has(name));
+  let body = parseBody(bodyArg, method);
+
+  const scope = fetchScope(ctx);
+  if (scope.open.has(id)) throw typeError('fetch: id in use');
+  if (scope.open.size >= MAX_OPEN_PER_ISOLATE) throw typeError('fetch: too many fetches open at once');
+  let resolveRequest!: (req: ClientRequest | null) => void;
+  const requestReady = new Promise<ClientRequest | null>((resolve) => (resolveRequest = resolve));
+  const onRequestEnd = () => closeOutbound(scope, outbound, 'The request that made this fetch has ended.');
+  const outbound: Outbound = {
+    id, controller: new AbortController(), request: undefined, requestReady, resolveRequest,
+    bodyDiscarded: false, response: undefined, reader: undefined, reading: false,
+    detach: () => request.signal.removeEventListener('abort', onRequestEnd),
+  };
+  // The request's end (client gone, work over) cancels its outbound fetches.
+  request.signal.addEventListener('abort', onRequestEnd, { once: true });
+  scope.open.set(id, outbound);
+
+  try {
+    const policy = ctx.egress ?? (defaultPolicy ??= new EgressPolicy());
+    let redirects = 0;
+    for (;;) {
+      let target;
+      try {
+        target = await policy.resolve(url.hostname);
+      } catch (error) {
+        if (error instanceof EgressRefused || error instanceof TypeError) throw typeError(error.message);
+        throw error;
+      }
+      if (destroyed(outbound)) throw typeError('The fetch was cancelled.');
+      const response = await sendHop(outbound, url, target, method, headers, body);
+      // Its errors reach the reader through the iterator; none may go unhandled in between.
+      response.on('error', () => {});
+      const status = response.statusCode ?? 0;
+      const location = response.headers.location;
+      if (!isRedirectStatus(status) || redirectArg === 'manual' || location === undefined) {
+        outbound.response = response;
+        const hasBody = method !== 'HEAD' && status !== 204 && status !== 205 && status !== 304;
+        if (hasBody) outbound.reader = response[Symbol.asyncIterator]();
+        else {
+          response.resume();
+          response.once('end', () => closeOutbound(scope, outbound, 'done'));
+        }
+        return {
+          status,
+          statusText: response.statusMessage ?? '',
+          headers: response.rawHeaders,
+          url: url.href,
+          redirected: redirects > 0,
+          hasBody,
+        };
+      }
+      // A redirect to follow (or refuse): this hop is over.
+      response.destroy();
+      if (redirectArg === 'error') throw typeError(`fetch to ${url.href} was redirected (${status}) and the redirect mode is 'error'.`);
+      if (++redirects > MAX_REDIRECTS) throw typeError(`fetch to ${url.href} failed: too many redirects (more than ${MAX_REDIRECTS}).`);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw typeError(`fetch to ${url.href} failed: the redirect's Location ${JSON.stringify(location)} is not a valid URL.`);
+      }
+      checkScheme(next);
+      // §4.4 step 11: a 307/308 resends the body, which only a body known whole can be.
+      if ((status === 307 || status === 308) && body.kind === 'stream') {
+        throw typeError('A redirect (307/308) needs the request body again, but it was a stream and is already sent: give fetch() a string or bytes to follow it.');
+      }
+      // §4.4 step 12: 301/302 of a POST, and 303 of anything but HEAD, become a GET without a body.
+      if (((status === 301 || status === 302) && method === 'POST') || (status === 303 && method !== 'GET' && method !== 'HEAD')) {
+        method = 'GET';
+        if (body.kind === 'stream') outbound.bodyDiscarded = true;
+        body = { kind: 'none' };
+        headers = headers.filter(([name]) => !REQUEST_BODY_HEADERS.has(name));
+      }
+      // §4.4 step 13: credentials do not follow to another origin.
+      if (next.origin !== url.origin) headers = headers.filter(([name]) => name !== 'authorization' && name !== 'cookie');
+      url = next;
+    }
+  } catch (error) {
+    closeOutbound(scope, outbound, 'failed');
+    throw error;
+  }
+}
+
+/** The next piece of a streamed request body (null: its end). Resolves when the socket took it. */
+async function write(ctx: OpContext, args: unknown[]): Promise<boolean> {
+  const outbound = fetchScope(ctx).open.get(fetchId(args[0]));
+  const chunk = args[1];
+  if (!(chunk === null || (chunk instanceof ArrayBuffer && chunk.byteLength <= MAX_WRITE_CHUNK))) throw typeError('fetch: invalid body chunk');
+  // The fetch is over, or its body is no longer wanted (a redirect made it a GET): say so,
+  // and the sandbox stops reading the worker's stream.
+  if (!outbound || outbound.bodyDiscarded) return false;
+  const req = await outbound.requestReady;
+  if (!req || req.destroyed || outbound.bodyDiscarded) return false;
+  if (chunk === null) {
+    req.end();
+    return true;
+  }
+  if (req.write(Buffer.from(chunk))) return true;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
+  return !req.destroyed;
+}
+
+/** The next chunk of the response body, or null at its end. */
+async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null> {
+  const scope = fetchScope(ctx);
+  const outbound = scope.open.get(fetchId(args[0]));
+  if (!outbound || !outbound.reader) throw typeError('This fetch\'s response body is closed.');
+  if (outbound.reading) throw typeError('This fetch\'s response body is already being read.');
+  outbound.reading = true;
+  let next: IteratorResult<Buffer>;
+  try {
+    next = await outbound.reader.next();
+  } catch (error) {
+    const cancelled = destroyed(outbound);
+    closeOutbound(scope, outbound, 'failed');
+    if (cancelled) throw typeError('The fetch was cancelled.');
+    throw typeError(`Network connection lost. (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  } finally {
+    outbound.reading = false;
+  }
+  if (next.done) {
+    closeOutbound(scope, outbound, 'done');
+    return null;
+  }
+  const view = next.value;
+  // Exactly the chunk's bytes: a Buffer may be a window on a larger allocation.
+  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+}
+
+const cancel: SyncOp = (ctx, args) => {
+  const scope = fetchScope(ctx);
+  const outbound = scope.open.get(fetchId(args[0]));
+  if (outbound) closeOutbound(scope, outbound, 'cancelled');
+  return undefined;
+};
+
+export const fetchAsyncOps: Record<string, AsyncOp> = {
+  'fetch.start': start,
+  'fetch.write': write,
+  'fetch.read': read,
+};
+
+export const fetchSyncOps: Record<string, SyncOp> = {
+  'fetch.cancel': cancel,
+};
