@@ -113,6 +113,7 @@ class ExecutionContext {
     return {};
   }
 }
+Object.defineProperty(ExecutionContext, 'name', { value: 'ExecutionContext' });
 
 function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (value: unknown) => void): unknown {
   const EventClass = webPlatformGlobals.Event as new (type: string) => object;
@@ -131,6 +132,8 @@ function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (val
     }
     passThroughOnException(): void {}
   }
+  // The bundle is minified: the name tenants see is pinned.
+  Object.defineProperty(FetchEvent, 'name', { value: 'FetchEvent' });
   return new FetchEvent('fetch');
 }
 
