@@ -149,10 +149,12 @@ export function conformanceCases(echoPort: number): Case[] {
     json('crypto.subtle', 'subtle', '/derive'),
     json('crypto.subtle', 'subtle', '/asymmetric'),
 
-    json('fetch()', 'fetch', '/fetch', { pending: 'fetch', request: { path: '/fetch', headers: [[ECHO_PORT_HEADER, String(echoPort)]] } }),
+    json('fetch()', 'fetch', '/fetch', { request: { path: '/fetch', headers: [[ECHO_PORT_HEADER, String(echoPort)]] } }),
 
     json('FormData/Blob/File', 'formdata', '/blob'),
     json('FormData/Blob/File', 'formdata', '/formdata'),
+    json('FormData/Blob/File', 'formdata', '/blob-more'),
+    json('URLPattern', 'formdata', '/urlpattern'),
 
     hono('root', { path: '/' }),
     hono('params-query', { path: '/api/users/42?fields=name,email&tag=a&tag=b', headers: [origin] }),

@@ -86,7 +86,6 @@ export const DEVIATIONS: Deviation[] = [
  * also be pending as a whole: `pending` in cases.ts.)
  */
 export const PENDING_CHECKS: { check: string | RegExp; api: string }[] = [
-  { check: /^globals\/names\/fetch$/, api: 'fetch' },
   { check: /^crypto\/random\/digestStream$/, api: 'crypto.subtle' },
   // Not deviations: they count against the pass rate, but npm test does not fail on them.
   { check: new RegExp(`^globals/names/(${NOT_YET_IMPLEMENTED_GLOBALS.join('|')})$`), api: 'not built yet (docs/COMPATIBILITY.md)' },

@@ -241,7 +241,7 @@ export async function startIsolet(workers: ConformanceWorker[]): Promise<Target 
     workers.map((worker) => [worker.name, { modules: worker.modules, compatibilityDate: COMPATIBILITY_DATE }]),
   );
   // Generous CPU limits: a probe runs hundreds of checks in one request, on a shared machine.
-  const served = await serve(definitions, { limits: { cpuMs: 2000, startupCpuMs: 2000 } });
+  const served = await serve(definitions, { limits: { cpuMs: 2000, startupCpuMs: 2000 }, egress: { allow: ['127.0.0.1'] } });
   const port = Number(new URL(served.url).port);
   return {
     name: 'isolet',

@@ -98,6 +98,15 @@ function typeError(message: string): OpError {
   return new OpError('TypeError', message);
 }
 
+/**
+ * A failure of the network (refused, reset, DNS, TLS): workerd reports these as a plain Error
+ * ("Network connection lost."), not the Fetch spec's TypeError; isolet follows workerd, with the
+ * cause added to the message.
+ */
+function networkError(message: string): OpError {
+  return new OpError('Error', `Network connection lost. (${message})`);
+}
+
 function fetchId(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw typeError('fetch: invalid id');
   return value;
@@ -207,7 +216,7 @@ function sendHop(
     // `on`, not `once`: a second error (an abort after a reset) must not go unhandled.
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (destroyed(outbound)) reject(typeError('The fetch was cancelled.'));
-      else reject(typeError(networkMessage(url, error)));
+      else reject(networkError(networkMessage(url, error)));
     });
     if (body.kind === 'whole') req.end(body.bytes);
     else if (body.kind === 'none') req.end();
@@ -218,12 +227,11 @@ function sendHop(
 function networkMessage(url: URL, error: NodeJS.ErrnoException): string {
   const code = error.code ?? '';
   if (code === 'ECONNREFUSED') return `fetch to ${url.host} failed: connection refused`;
-  if (code === 'ECONNRESET' || code === 'EPIPE') return 'Network connection lost.';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return `fetch to ${url.host}: the connection was reset`;
   if (code === 'ETIMEDOUT') return `fetch to ${url.host} failed: connection timed out`;
   if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
     return `fetch to ${url.host} failed: TLS: ${error.message}`;
   }
-  if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') return `fetch: ${error.message}`;
   return `fetch to ${url.host} failed: ${code || error.message}`;
 }
 
@@ -273,8 +281,8 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
       try {
         target = await policy.resolve(url.hostname);
       } catch (error) {
-        if (error instanceof EgressRefused || error instanceof TypeError) throw typeError(error.message);
-        throw error;
+        if (error instanceof EgressRefused) throw typeError(error.message);
+        throw networkError((error as Error).message);
       }
       if (destroyed(outbound)) throw typeError('The fetch was cancelled.');
       const response = await sendHop(outbound, url, target, method, headers, body);
@@ -372,7 +380,7 @@ async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null
     const cancelled = destroyed(outbound);
     closeOutbound(scope, outbound, 'failed');
     if (cancelled) throw typeError('The fetch was cancelled.');
-    throw typeError(`Network connection lost. (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw networkError(`the response body was cut off: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   } finally {
     outbound.reading = false;
   }
