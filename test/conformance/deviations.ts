@@ -105,6 +105,5 @@ export interface KnownDifference {
 }
 
 export const KNOWN_DIFFERENCES: KnownDifference[] = [
-  { check: /^encoding\/decoder\/(otherLabels|latin1Decode|utf16Decode)$/, finding: 'TextDecoder supports only UTF-8 (documented); workerd decodes utf-16le/be, windows-1252, iso-8859-2, shift_jis, gbk, ...', source: 'src/api/encoding/sandbox.ts' },
   { check: /^timers\/order\/delays$/, finding: 'setTimeout(f, 0) is clamped to 1 ms, so a 1 ms timer set first fires before 0 ms ones (workerd keeps 0 and 1 apart: 0, 0b, 1, 5, 10).', source: 'src/api/timers/sandbox.ts' },
 ];

@@ -5,19 +5,26 @@
 import { loadModule } from '../../sandbox/host.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { streams } from '../streams/sandbox.ts';
+import { markNotSerializable, markSerializable } from '../structured-clone/sandbox.ts';
 import type { BlobApi, BlobDeps } from './sandbox/module.ts';
 
 export type { BlobApi };
+type Blob = InstanceType<BlobApi['Blob']>;
 
 let api: BlobApi | undefined;
 
 export function blobApi(): BlobApi {
   if (api !== undefined) return api;
-  api = loadModule<{ create(deps: BlobDeps): BlobApi }>('blob').create({
+  const loaded = loadModule<{ create(deps: BlobDeps): BlobApi }>('blob').create({
     utf8Encode,
     utf8Decode,
     streamFromSource: (source) => streams().streamFromSource(source),
   });
+  // workerd clones a Blob in structuredClone (its bytes are immutable: the copy shares them),
+  // but not a File (DataCloneError).
+  markSerializable(loaded.Blob, (b) => loaded.blobOf(loaded.bytesOf(b as Blob), (b as Blob).type));
+  markNotSerializable(loaded.File);
+  api = loaded;
   return api;
 }
 

@@ -251,11 +251,10 @@ export async function consumeText(body: Body | null): Promise<string> {
   return typeof data === 'string' ? data : utf8Decode(data, true);
 }
 
-/** Fetch §5.3 blob(): the bytes, typed with the body's Content-Type (workerd: the header's value). */
+/** Fetch §5.3 blob(): the bytes, typed with the body's Content-Type (workerd: the header's value as is). */
 export async function consumeBlob(body: Body | null, contentType: string | null): Promise<unknown> {
   const bytes = await consumeBytes(body);
-  const api = blobApi();
-  return new api.Blob([bytes], { type: contentType ?? '' });
+  return blobApi().blobOf(bytes, contentType ?? '');
 }
 
 /** Fetch §5.3 formData(): multipart/form-data or application/x-www-form-urlencoded, else a TypeError. */

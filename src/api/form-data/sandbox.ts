@@ -2,8 +2,8 @@
 // and the formData() parsers (./sandbox/module.ts) are a sandbox module, loaded on first use
 // with the Blob module it builds on.
 
-import { loadModule } from '../../sandbox/host.ts';
-import { callSync } from '../../sandbox/host.ts';
+import { callSync, loadModule } from '../../sandbox/host.ts';
+import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { URLSearchParams } from '../url/sandbox.ts';
 import { blobApi } from '../blob/sandbox.ts';
@@ -13,7 +13,7 @@ let api: FormDataApi | undefined;
 
 export function formDataApi(): FormDataApi {
   if (api !== undefined) return api;
-  api = loadModule<{ create(deps: FormDataDeps): FormDataApi }>('form-data').create({
+  const loaded = loadModule<{ create(deps: FormDataDeps): FormDataApi }>('form-data').create({
     blob: blobApi(),
     utf8Encode,
     utf8Decode,
@@ -25,6 +25,9 @@ export function formDataApi(): FormDataApi {
       return s;
     },
   });
+  // workerd: "Could not serialize object of type FormData" (DataCloneError).
+  markNotSerializable(loaded.FormData);
+  api = loaded;
   return api;
 }
 

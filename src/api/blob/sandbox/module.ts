@@ -69,9 +69,8 @@ export function create(deps: BlobDeps): BlobApi {
     if (parts === null || (typeof parts !== 'object' && typeof parts !== 'function') || typeof (parts as Iterable<unknown>)[Symbol.iterator] !== 'function') {
       throw new TypeError(`Failed to construct '${what}': The provided value cannot be converted to a sequence.`);
     }
-    if (endings !== undefined && endings !== 'transparent' && endings !== 'native') {
-      throw new TypeError(`Failed to construct '${what}': The provided value '${String(endings)}' is not a valid enum value of type EndingType.`);
-    }
+    // workerd does not implement `endings` (File API §3.1.1 "convert line endings"): any value is an Error.
+    if (endings !== undefined) throw new Error("The 'endings' field on 'Options' is not implemented.");
     const chunks: Uint8Array[] = [];
     let total = 0;
     for (const part of parts as Iterable<unknown>) {
@@ -79,12 +78,7 @@ export function create(deps: BlobDeps): BlobApi {
       if (part instanceof ArrayBuffer) bytes = new Uint8Array(part.slice(0));
       else if (ArrayBuffer.isView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
       else if (isBlob(part)) bytes = bytesOf(part);
-      else {
-        let text = String(part);
-        // §3.1.1 "convert line endings to native" (LF on the platforms isolet runs on).
-        if (endings === 'native') text = text.replace(/\r\n?/g, '\n');
-        bytes = utf8Encode(text);
-      }
+      else bytes = utf8Encode(String(part));
       chunks.push(bytes);
       total += bytes.byteLength;
     }
@@ -137,7 +131,8 @@ export function create(deps: BlobDeps): BlobApi {
       return blobOf(this.#bytes.subarray(from, Math.max(from, to)), contentType === undefined ? '' : normalizeType(contentType));
     }
 
-    async text(): Promise<string> { return utf8Decode(this.#bytes); }
+    // File API §3.3.3 says "UTF-8 decode" (which strips a BOM); workerd keeps a leading BOM.
+    async text(): Promise<string> { return utf8Decode(this.#bytes, true); }
     async arrayBuffer(): Promise<ArrayBuffer> { return this.#bytes.slice().buffer; }
     async bytes(): Promise<Uint8Array<ArrayBuffer>> { return this.#bytes.slice(); }
 
@@ -182,7 +177,8 @@ export function create(deps: BlobDeps): BlobApi {
       const opts = dictionary(options, 'File');
       this.#name = String(name);
       // §4.1 step 3.3: lastModified defaults to the current time (the sandbox's frozen clock).
-      this.#lastModified = opts.lastModified === undefined ? Date.now() : toInteger(opts.lastModified);
+      // The spec's type is long long; workerd keeps it a double (1.7 stays 1.7).
+      this.#lastModified = opts.lastModified === undefined ? Date.now() : Number(opts.lastModified);
     }
 
     get name(): string { return this.#name; }

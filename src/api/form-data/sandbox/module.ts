@@ -47,22 +47,21 @@ export function create(deps: FormDataDeps): FormDataApi {
 
   function required(args: IArguments | unknown[], n: number, method: string): void {
     if (args.length < n) {
-      throw new TypeError(`Failed to execute '${method}' on 'FormData': ${n} arguments required, but only ${args.length} present.`);
+      throw new TypeError(n === 2
+        ? `Failed to execute '${method}' on 'FormData': parameter 2 is not of type 'File or Blob or string'.`
+        : `Failed to execute '${method}' on 'FormData': ${n} arguments required, but only ${args.length} present.`);
     }
   }
 
   // XHR §5 "create an entry": a Blob that is not a File (or is given a filename) becomes a File.
-  function makeEntry(name: unknown, value: unknown, filename: unknown, hasFilename: boolean, method: string): Entry {
+  // workerd: a string value ignores a filename (no overload error), and a Blob without one is
+  // named after the entry (the spec says "blob").
+  function makeEntry(name: unknown, value: unknown, filename: unknown, hasFilename: boolean): Entry {
     const n = String(name).toWellFormed();
-    if (!blob.isBlob(value)) {
-      if (hasFilename) {
-        throw new TypeError(`Failed to execute '${method}' on 'FormData': parameter 2 is not of type 'Blob'.`);
-      }
-      return [n, String(value).toWellFormed()];
-    }
+    if (!blob.isBlob(value)) return [n, String(value).toWellFormed()];
     const isFile = value instanceof blob.File;
     if (isFile && !hasFilename) return [n, value as File];
-    const fname = hasFilename ? String(filename).toWellFormed() : isFile ? (value as File).name : 'blob';
+    const fname = hasFilename ? String(filename).toWellFormed() : isFile ? (value as File).name : n;
     const lastModified = isFile ? (value as File).lastModified : Date.now();
     return [n, blob.fileOf(blob.bytesOf(value as Blob), fname, (value as Blob).type, lastModified)];
   }
@@ -72,16 +71,12 @@ export function create(deps: FormDataDeps): FormDataApi {
   class FormData {
     #entries: Entry[] = [];
 
-    constructor(form?: unknown) {
-      // XHR §5: the only argument is an HTMLFormElement, which a worker never has.
-      if (form !== undefined) {
-        throw new TypeError("Failed to construct 'FormData': parameter 1 is not of type 'HTMLFormElement'.");
-      }
-    }
+    // XHR §5's only argument is an HTMLFormElement, which a worker never has; workerd ignores it.
+    constructor(_form?: unknown) {}
 
     append(name: unknown, value: unknown, filename?: unknown): void {
       required(arguments, 2, 'append');
-      this.#entries.push(makeEntry(name, value, filename, arguments.length > 2, 'append'));
+      this.#entries.push(makeEntry(name, value, filename, arguments.length > 2));
     }
 
     delete(name: unknown): void {
@@ -112,7 +107,7 @@ export function create(deps: FormDataDeps): FormDataApi {
     // XHR §5 set(): replace the first entry of that name, remove the others (or append).
     set(name: unknown, value: unknown, filename?: unknown): void {
       required(arguments, 2, 'set');
-      const entry = makeEntry(name, value, filename, arguments.length > 2, 'set');
+      const entry = makeEntry(name, value, filename, arguments.length > 2);
       const i = this.#entries.findIndex((e) => e[0] === entry[0]);
       if (i < 0) { this.#entries.push(entry); return; }
       this.#entries[i] = entry;
@@ -172,7 +167,8 @@ export function create(deps: FormDataDeps): FormDataApi {
         chunks.push(utf8Encode(head), blob.bytesOf(value), utf8Encode('\r\n'));
       }
     }
-    chunks.push(utf8Encode(`--${boundary}--\r\n`));
+    // workerd ends the body with the close delimiter and no CRLF after it.
+    chunks.push(utf8Encode(`--${boundary}--`));
     let total = 0;
     for (const c of chunks) total += c.byteLength;
     const bytes = new Uint8Array(total);
@@ -237,7 +233,6 @@ export function create(deps: FormDataDeps): FormDataApi {
     for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
     return s;
   };
-  const unescapeName = (s: string): string => s.replace(/%0A/g, '\n').replace(/%0D/g, '\r').replace(/%22/g, '"');
 
   // RFC 7578 / RFC 2046 §5.1.1: parts between "--boundary" lines, the last one "--boundary--".
   function parseMultipart(bytes: Uint8Array, boundary: string, into: Entry[]): void {
@@ -279,8 +274,9 @@ export function create(deps: FormDataDeps): FormDataApi {
           const n = params.get('name');
           const f = params.get('filename');
           // Header bytes are UTF-8 (RFC 7578 §5.1.1): decode what latin1() read as bytes.
-          if (n !== undefined) name = unescapeName(utf8Decode(Uint8Array.from(n, (c) => c.charCodeAt(0) & 0xff), true));
-          if (f !== undefined) filename = unescapeName(utf8Decode(Uint8Array.from(f, (c) => c.charCodeAt(0) & 0xff), true));
+          // workerd leaves %22, %0A and %0D in names as they are (it does not undo the escapes).
+          if (n !== undefined) name = utf8Decode(Uint8Array.from(n, (c) => c.charCodeAt(0) & 0xff), true);
+          if (f !== undefined) filename = utf8Decode(Uint8Array.from(f, (c) => c.charCodeAt(0) & 0xff), true);
         } else if (field === 'content-type') {
           contentType = value;
         }
@@ -290,20 +286,13 @@ export function create(deps: FormDataDeps): FormDataApi {
       if (end < 0) throw malformed();
       const body = bytes.subarray(at, end);
       if (filename !== null) {
-        into.push([name, blob.fileOf(body.slice(), filename, contentType === null ? 'text/plain' : normalizeType(contentType), Date.now())]);
+        // workerd: the part's Content-Type as written (not lowercased), or '' without one.
+        into.push([name, blob.fileOf(body.slice(), filename, contentType ?? '', Date.now())]);
       } else {
         into.push([name, utf8Decode(body, true)]);
       }
       at = end + delimiter.length;
     }
-  }
-
-  function normalizeType(type: string): string {
-    for (let i = 0; i < type.length; i++) {
-      const c = type.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e) return '';
-    }
-    return type.toLowerCase();
   }
 
   function parse(bytes: Uint8Array, contentType: string | null): FormData {
