@@ -6,11 +6,14 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cli = join(here, '..', 'src', 'cli', 'main.ts');
+// In a checkout the CLI runs from its TypeScript sources; Node will not strip types under
+// node_modules, so an installed package runs the JavaScript that `npm pack` compiled (dist/).
+const installed = here.split(sep).includes('node_modules');
+const cli = installed ? join(here, '..', 'dist', 'cli', 'main.js') : join(here, '..', 'src', 'cli', 'main.ts');
 const major = Number(process.versions.node.split('.')[0]);
 const ready = major >= 24 && process.execArgv.includes('--no-node-snapshot');
 

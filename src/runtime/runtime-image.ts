@@ -8,7 +8,9 @@ import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { buildSandboxModules, type SandboxModule } from './sandbox-modules.ts';
 
-const entry = fileURLToPath(new URL('../sandbox/main.ts', import.meta.url));
+// '../../src/': this file runs as src/runtime/*.ts in a checkout and as dist/runtime/*.js in
+// the npm package, and the sandbox's TypeScript sources are in src/ in both.
+const entry = fileURLToPath(new URL('../../src/sandbox/main.ts', import.meta.url));
 
 export interface RuntimeImage {
   /** The bundled sandbox runtime. */

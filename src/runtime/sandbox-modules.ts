@@ -21,13 +21,17 @@ import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
-/** Module name -> entry file. Each file's exports are what the sandbox receives. */
+/**
+ * Module name -> entry file. Each file's exports are what the sandbox receives. The paths go
+ * through '../../src/' because this file runs from src/runtime in a checkout and from
+ * dist/runtime in the npm package, and the sandbox sources are in src/ in both.
+ */
 export const SANDBOX_MODULES: Record<string, string> = {
-  streams: fileURLToPath(new URL('../api/streams/sandbox/module.ts', import.meta.url)),
-  compression: fileURLToPath(new URL('../api/compression/sandbox/module.ts', import.meta.url)),
-  blob: fileURLToPath(new URL('../api/blob/sandbox/module.ts', import.meta.url)),
-  'form-data': fileURLToPath(new URL('../api/form-data/sandbox/module.ts', import.meta.url)),
-  'url-pattern': fileURLToPath(new URL('../api/url-pattern/sandbox/module.ts', import.meta.url)),
+  streams: fileURLToPath(new URL('../../src/api/streams/sandbox/module.ts', import.meta.url)),
+  compression: fileURLToPath(new URL('../../src/api/compression/sandbox/module.ts', import.meta.url)),
+  blob: fileURLToPath(new URL('../../src/api/blob/sandbox/module.ts', import.meta.url)),
+  'form-data': fileURLToPath(new URL('../../src/api/form-data/sandbox/module.ts', import.meta.url)),
+  'url-pattern': fileURLToPath(new URL('../../src/api/url-pattern/sandbox/module.ts', import.meta.url)),
 };
 
 export interface SandboxModule {
