@@ -8,7 +8,8 @@
 //   - structuredClone: Headers, and Request/Response without a body, are cloned as workerd
 //     clones them (Node copies a Headers as a plain object); other platform objects throw
 //     DataCloneError.
-//   - TextDecoder supports UTF-8 only (for now): other labels are a RangeError.
+//   - Body text() keeps a leading BOM, and a string body with a lone surrogate is its WTF-8
+//     bytes (ED A0 80), as in workerd (Node strips the BOM and writes U+FFFD).
 //   - Headers (workerd): names may be empty or non-ASCII and values any string (kept as UTF-8
 //     bytes); iteration walks a snapshot; iterators are "[object EntryIterator]" objects whose
 //     end is { done: true }; new Headers(null) is a TypeError; symbol keys of a record are
@@ -26,6 +27,10 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import ivm from 'isolated-vm';
 import { buildSandboxModules, loadSandboxModule } from '../src/runtime/sandbox-modules.ts';
+import { encodingSyncOps } from '../src/api/encoding/host.ts';
+import type { OpContext } from '../src/runtime/host-ops.ts';
+
+const encodingCtx = { scope: new Map() } as unknown as OpContext;
 
 const root = path.resolve(import.meta.dirname, '..');
 let isolate: ivm.Isolate;
@@ -60,6 +65,8 @@ before(async () => {
   jail.setSync('__sync', new ivm.Callback((op: string, args: string[]) => {
     if (op === 'url.domainToASCII') { hostCalls.push(args[0]!); return domainToASCII(args[0]!); }
     if (op === 'url.domainToUnicode') return domainToUnicode(args[0]!);
+    // TextDecoder's labels and legacy encodings, as the host answers them.
+    if (Object.hasOwn(encodingSyncOps, op)) return encodingSyncOps[op]!(encodingCtx, args);
     throw new Error('unexpected host op ' + op);
   }));
   // Sandbox modules (streams, compression) load as in production: nested in a sync call.
@@ -308,13 +315,24 @@ test('Body: text/json/arrayBuffer/bytes from every init kind', async () => {
     out.push(p.headers.get('content-type'), await p.text());
     out.push(await new Response(null).text(), await new Response().text(), new Response(null).bodyUsed);
     out.push(new Response('x').headers.get('content-type'), new Response(bytes).headers.get('content-type'));
-    out.push(await new Response(new Uint8Array([0xef, 0xbb, 0xbf, 0x41, 0xff])).text());
-    out.push(await new Response(42).text(), await new Response('\\ud800').text());
+    out.push(await new Response(42).text());
     out.push(await aerr(() => new Response('{bad').json()));
     const r = new Response(new Uint8Array([1, 2, 3]));
     const ab = await r.arrayBuffer(); out.push(ab.byteLength, ab instanceof ArrayBuffer);
     return out;
   `);
+});
+
+test('Body as in workerd (deliberate difference from Node): text() keeps a BOM, a lone surrogate is WTF-8', async () => {
+  const r = await inIsolate(`
+    return [
+      Array.from(await new Response(new Uint8Array([0xef, 0xbb, 0xbf, 0x41, 0xff])).text(), (c) => c.codePointAt(0)),
+      Array.from(new Uint8Array(await new Response('a\\ud800').arrayBuffer())),
+      Array.from(new Uint8Array(await new Response('\\ud83d\\ude00').arrayBuffer())),
+      await new Response('\\ud800').text(),
+    ];
+  `);
+  assert.deepEqual(r, [[0xfeff, 0x41, 0xfffd], [0x61, 0xed, 0xa0, 0x80], [0xf0, 0x9f, 0x98, 0x80], '\ufffd\ufffd\ufffd']);
 });
 
 test('Body: reading twice rejects with TypeError; clone after use throws', async () => {

@@ -10,7 +10,18 @@
 // stream it gets a TypeError rather than text missing the bytes its state held.
 
 import { TextDecoder as NodeTextDecoder } from 'node:util';
-import { OpError, type SyncOp } from '../../runtime/host-ops.ts';
+import type { SyncOp } from '../../runtime/host-ops.ts';
+
+/**
+ * An error whose name reaches the sandbox as its type (host-ops.ts's OpError, made here: a value
+ * import of host-ops.ts would be a cycle, since host-ops.ts imports this table).
+ */
+class OpError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
 
 /** Bytes per decode call; the sandbox splits larger inputs into streamed calls. */
 export const MAX_DECODE_BYTES = 16 * 1024 * 1024;
