@@ -9,6 +9,8 @@ import { serve, moduleWorker, type Served } from './support/serve.ts';
 
 const WORKER = `
 const name = (e) => e && e.constructor ? e.constructor.name : String(e);
+// Made in top-level code, as libraries do: the label crosses to the host before any request.
+const topLevel = new TextDecoder('windows-1252');
 export default {
   async fetch(request) {
     const url = new URL(request.url);
@@ -37,6 +39,8 @@ export default {
           for await (const chunk of stream) text += chunk;
           return Response.json({ text });
         }
+        case '/top-level':
+          return Response.json([topLevel.encoding, topLevel.decode(bytes)]);
         case '/many': {
           // More streaming decoders than the host keeps: the oldest lose their state, and
           // continuing one of those is a TypeError (never silently wrong text).
@@ -142,4 +146,9 @@ test('large input crosses in chunks and decodes whole', async () => {
 test('the host keeps at most 64 streaming decoders per isolate; an evicted one throws', async () => {
   const response = await served.fetch('enc', '/many', { method: 'POST', body: new Uint8Array(0) });
   assert.deepEqual(await response.json(), ['あ', 'TypeError', 'あ']);
+});
+
+test('a legacy decoder made in top-level code works in requests', async () => {
+  const response = await served.fetch('enc', '/top-level', { method: 'POST', body: new Uint8Array([0x80, 0x41]) });
+  assert.deepEqual(await response.json(), ['windows-1252', '€A']);
 });
