@@ -83,12 +83,18 @@ interface Outbound {
 
 interface FetchScope {
   open: Map<number, Outbound>;
+  /**
+   * Ids cancelled before their fetch.start ran: async ops are queued, sync ones are not, so an
+   * abort right after fetch() reaches the host first. Bounded: a sandbox cannot grow it.
+   */
+  cancelledEarly: Set<number>;
 }
+const MAX_CANCELLED_EARLY = 1000;
 
 function fetchScope(ctx: OpContext): FetchScope {
   let scope = ctx.scope.get('fetch') as FetchScope | undefined;
   if (!scope) {
-    scope = { open: new Map() };
+    scope = { open: new Map(), cancelledEarly: new Set() };
     ctx.scope.set('fetch', scope);
   }
   return scope;
@@ -259,6 +265,7 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
   let body = parseBody(bodyArg, method);
 
   const scope = fetchScope(ctx);
+  if (scope.cancelledEarly.delete(id)) throw typeError('The fetch was cancelled.');
   if (scope.open.has(id)) throw typeError('fetch: id in use');
   if (scope.open.size >= MAX_OPEN_PER_ISOLATE) throw typeError('fetch: too many fetches open at once');
   let resolveRequest!: (req: ClientRequest | null) => void;
@@ -310,27 +317,30 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
       // A redirect to follow (or refuse): this hop is over.
       response.destroy();
       if (redirectArg === 'error') throw typeError(`fetch to ${url.href} was redirected (${status}) and the redirect mode is 'error'.`);
-      if (++redirects > MAX_REDIRECTS) throw typeError(`fetch to ${url.href} failed: too many redirects (more than ${MAX_REDIRECTS}).`);
+      if (++redirects > MAX_REDIRECTS) throw typeError(`Too many redirects: fetch to ${url.href} was redirected more than ${MAX_REDIRECTS} times.`);
       let next: URL;
       try {
         next = new URL(location, url);
       } catch {
-        throw typeError(`fetch to ${url.href} failed: the redirect's Location ${JSON.stringify(location)} is not a valid URL.`);
+        throw typeError(`Invalid Location header; unable to follow redirect (${JSON.stringify(location)} from ${url.href}).`);
       }
       checkScheme(next);
-      // §4.4 step 11: a 307/308 resends the body, which only a body known whole can be.
-      if ((status === 307 || status === 308) && body.kind === 'stream') {
-        throw typeError('A redirect (307/308) needs the request body again, but it was a stream and is already sent: give fetch() a string or bytes to follow it.');
-      }
       // §4.4 step 12: 301/302 of a POST, and 303 of anything but HEAD, become a GET without a body.
       if (((status === 301 || status === 302) && method === 'POST') || (status === 303 && method !== 'GET' && method !== 'HEAD')) {
         method = 'GET';
         if (body.kind === 'stream') outbound.bodyDiscarded = true;
         body = { kind: 'none' };
         headers = headers.filter(([name]) => !REQUEST_BODY_HEADERS.has(name));
+      } else if (body.kind === 'stream') {
+        // §4.4 step 11: the body is sent again, which only a body known whole can be (workerd's message).
+        throw typeError(
+          'A request with a one-time-use body (it was initialized from a stream, not a buffer) encountered a redirect ' +
+            'requiring the body to be retransmitted. To avoid this error in the future, construct this request from a buffer-like body initializer.',
+        );
       }
-      // §4.4 step 13: credentials do not follow to another origin.
-      if (next.origin !== url.origin) headers = headers.filter(([name]) => name !== 'authorization' && name !== 'cookie');
+      // §4.4 step 13: Authorization does not follow to another origin (Cookie does, as in workerd:
+      // there is no cookie jar here, a worker's Cookie header is its own).
+      if (next.origin !== url.origin) headers = headers.filter(([name]) => name !== 'authorization');
       url = next;
     }
   } catch (error) {
@@ -395,8 +405,13 @@ async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null
 
 const cancel: SyncOp = (ctx, args) => {
   const scope = fetchScope(ctx);
-  const outbound = scope.open.get(fetchId(args[0]));
+  const id = fetchId(args[0]);
+  const outbound = scope.open.get(id);
   if (outbound) closeOutbound(scope, outbound, 'cancelled');
+  else {
+    if (scope.cancelledEarly.size >= MAX_CANCELLED_EARLY) scope.cancelledEarly.delete(scope.cancelledEarly.values().next().value!);
+    scope.cancelledEarly.add(id);
+  }
   return undefined;
 };
 

@@ -51,6 +51,9 @@ export function fetch(input: unknown, init?: unknown): Promise<Response> {
   }
 }
 
+// workerd's fetch.length (WebIDL would say 1).
+Object.defineProperty(fetch, 'length', { value: 0 });
+
 function startFetch(input: unknown, init: unknown): Promise<Response> {
   requireRequestContext('fetch()');
   // redirect 'error' (Fetch §4.4 step 9): workerd's Request refuses the value, so it is taken
