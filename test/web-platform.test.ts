@@ -779,7 +779,7 @@ test('structuredClone of platform objects as in workerd (deliberate difference f
 test('web platform globals are exactly the documented set, and nothing is created by code strings', async () => {
   const names = await inIsolate(`return Object.keys(WP.webPlatformGlobals).sort();`);
   assert.deepEqual(names, ['AbortController', 'AbortSignal', 'CustomEvent', 'DOMException', 'Event', 'EventTarget', 'Headers', 'Request', 'Response',
-    'TextDecoder', 'TextEncoder', 'URL', 'URLSearchParams', 'atob', 'btoa', 'structuredClone'].sort());
+    'TextDecoder', 'TextEncoder', 'URL', 'URLSearchParams', 'atob', 'btoa', 'fetch', 'structuredClone'].sort());
   // Run one more probe with code generation from strings disallowed, as in production.
   const r = await inIsolate(`
     return [new URL('http://a/?x=1').searchParams.get('x'), await new Response(new Headers({ a: '1' }).get('a')).text()];

@@ -38,8 +38,6 @@ const MAX_OPEN_PER_ISOLATE = 1000;
 const HOP_BY_HOP = new Set([
   'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length',
 ]);
-/** Fetch §4.4 step 12: headers dropped when a redirect turns the request into a GET. */
-const REQUEST_BODY_HEADERS = new Set(['content-encoding', 'content-language', 'content-location', 'content-type']);
 
 const isRedirectStatus = (s: number): boolean => s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
 
@@ -325,12 +323,13 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
         throw typeError(`Invalid Location header; unable to follow redirect (${JSON.stringify(location)} from ${url.href}).`);
       }
       checkScheme(next);
-      // §4.4 step 12: 301/302 of a POST, and 303 of anything but HEAD, become a GET without a body.
+      // §4.4 step 12: 301/302 of a POST, and 303 of anything but HEAD, become a GET without a
+      // body. The request's headers stay as they are, Content-Type included, as in workerd (Fetch
+      // would drop the request-body headers; a GET with a Content-Type harms nobody).
       if (((status === 301 || status === 302) && method === 'POST') || (status === 303 && method !== 'GET' && method !== 'HEAD')) {
         method = 'GET';
         if (body.kind === 'stream') outbound.bodyDiscarded = true;
         body = { kind: 'none' };
-        headers = headers.filter(([name]) => !REQUEST_BODY_HEADERS.has(name));
       } else if (body.kind === 'stream') {
         // §4.4 step 11: the body is sent again, which only a body known whole can be (workerd's message).
         throw typeError(
