@@ -24,7 +24,7 @@ const MAX_TIMERS = 10_000;
 /** How long waitUntil work may go on after the response, as in Workers. */
 const WAIT_UNTIL_MS = 30_000;
 const MB = 1024 * 1024;
-const MEMORY_CHECK_INTERVAL_MS = 50;
+const MEMORY_CHECK_INTERVAL_MS = 1000;
 
 let nextRequestId = 1;
 
