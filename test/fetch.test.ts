@@ -7,6 +7,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, moduleWorker, type Served } from './support/serve.ts';
 import { EgressPolicy, refusedCategory } from '../src/api/fetch/egress-policy.ts';
@@ -689,6 +690,46 @@ describe('the egress policy in the runtime', () => {
       assert.equal(r.error.message, 'fetch to mixed.test (127.0.0.1) refused: loopback addresses are not reachable from workers (the operator can allow them with egress.allow)');
     } finally {
       await mixed.close();
+    }
+  });
+});
+
+describe('https', () => {
+  // A self-signed certificate for 127.0.0.1 (made with openssl, valid for 100 years): no CA the
+  // runtime trusts signed it, so the fetch must fail, which shows certificates are checked.
+  const KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjaBk1kQxsZTyDa9H
+yXaUOqzxwjgWAHpYAEuH5CjplTGhRANCAARn4lJm2oXvjQ2H0g/buJFZtEw8uYbu
+UEGcE6rXb1FVcTRnz+yZsLCGlOI93usgFENcJaxunhO5Dv8PVyG5LgM0
+-----END PRIVATE KEY-----`;
+  const CERT = `-----BEGIN CERTIFICATE-----
+MIIBmzCCAUGgAwIBAgIUHKgFoyBCsRHCq13RQq3MDFsnOIIwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNzAwNDc1MVoYDzIxMjYxMTAz
+MDA0NzUxWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAARn4lJm2oXvjQ2H0g/buJFZtEw8uYbuUEGcE6rXb1FVcTRnz+yZsLCG
+lOI93usgFENcJaxunhO5Dv8PVyG5LgM0o28wbTAdBgNVHQ4EFgQUlYikjN/tR83I
+06bvUqnmv6LEnCEwHwYDVR0jBBgwFoAUlYikjN/tR83I06bvUqnmv6LEnCEwDwYD
+VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwCgYIKoZI
+zj0EAwIDSAAwRQIhALDvWxfMyAgJm7OiCgGg3FiIBoYMM6yn4+h8spFIdedzAiBI
+WkVFpXcERmcSc8jdnFYZddCAfazuKXspK4WyVZMNzQ==
+-----END CERTIFICATE-----`;
+
+  test('a certificate no trusted CA signed is refused: a network error, and the request never reaches the server', async () => {
+    let requests = 0;
+    const tls = createTlsServer({ key: KEY, cert: CERT }, (_req, res) => {
+      requests++;
+      res.end('secret');
+    });
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (tls.address() as AddressInfo).port;
+      const r = await call(`/target?url=${encodeURIComponent(`https://127.0.0.1:${port}/`)}`);
+      assert.equal(r.error.name, 'Error');
+      assert.match(r.error.message, /^Network connection lost\. \(fetch to 127\.0\.0\.1:\d+ failed: (TLS|DEPTH_ZERO_SELF_SIGNED_CERT)/);
+      assert.equal(requests, 0);
+    } finally {
+      tls.closeAllConnections();
+      await new Promise<void>((resolve) => tls.close(() => resolve()));
     }
   });
 });
