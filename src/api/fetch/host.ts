@@ -197,6 +197,8 @@ function sendHop(
     for (const [name, value] of headers) flat.push(name, value);
     if (body.kind === 'whole') flat.push('content-length', String(body.bytes.byteLength));
     else if (body.kind === 'stream' && body.length !== null) flat.push('content-length', String(body.length));
+    // As workerd: a POST, PUT or PATCH without a body says Content-Length: 0 (Node would go chunked).
+    else if (body.kind === 'none' && (method === 'POST' || method === 'PUT' || method === 'PATCH')) flat.push('content-length', '0');
     const options: RequestOptions & { servername?: string } = {
       method,
       hostname: target.hostname,
