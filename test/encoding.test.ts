@@ -39,6 +39,18 @@ export default {
           for await (const chunk of stream) text += chunk;
           return Response.json({ text });
         }
+        case '/budget': {
+          // Past the per-isolate budget (32 MiB at once, then 16 MiB/s) decoding is a RangeError.
+          const d = new TextDecoder('windows-1252');
+          const mib = new Uint8Array(1024 * 1024).fill(0x41);
+          let decoded = 0;
+          try {
+            for (let i = 0; i < 64; i++) { d.decode(mib); decoded++; }
+          } catch (e) {
+            return Response.json([decoded, name(e)]);
+          }
+          return Response.json([decoded, 'no error']);
+        }
         case '/top-level':
           return Response.json([topLevel.encoding, topLevel.decode(bytes)]);
         case '/many': {
@@ -66,7 +78,13 @@ export default {
 `;
 
 let served: Served;
-before(async () => { served = await serve({ enc: moduleWorker(WORKER) }); });
+before(async () => {
+  served = await serve({
+    enc: moduleWorker(WORKER),
+    // The budget test decodes 32 MiB in one request: more CPU than the default 50 ms.
+    budget: moduleWorker(WORKER, { limits: { cpuMs: 2000 } }),
+  });
+});
 after(() => served.close());
 
 async function call(path: string, label: string, bytes: Uint8Array, flags: string[] = []): Promise<Record<string, string>> {
@@ -151,4 +169,12 @@ test('the host keeps at most 64 streaming decoders per isolate; an evicted one t
 test('a legacy decoder made in top-level code works in requests', async () => {
   const response = await served.fetch('enc', '/top-level', { method: 'POST', body: new Uint8Array([0x80, 0x41]) });
   assert.deepEqual(await response.json(), ['windows-1252', '€A']);
+});
+
+test('each isolate has a budget of legacy-decoded bytes (the host decodes on its main thread)', async () => {
+  const response = await served.fetch('budget', '/budget', { method: 'POST', body: new Uint8Array(0) });
+  const [decoded, error] = await response.json() as [number, string];
+  // 32 MiB of burst, plus what refilled while those were decoded (16 MiB/s).
+  assert.ok(decoded >= 32 && decoded < 64, String(decoded));
+  assert.equal(error, 'RangeError');
 });

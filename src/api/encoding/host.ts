@@ -23,20 +23,43 @@ class OpError extends Error {
   }
 }
 
-/** Bytes per decode call; the sandbox splits larger inputs into streamed calls. */
-export const MAX_DECODE_BYTES = 16 * 1024 * 1024;
+// What a decode costs the host: Node's decoders take ~1-5 ms per MiB (shift_jis, gb18030 and
+// the single-byte ones ~5 ms, UTF-16 ~1 ms), on the host's main thread (a sync op runs there,
+// and it is not charged to the isolate's CPU). So each call is bounded (the sandbox splits
+// larger inputs into streamed calls, and the host's event loop runs between them), and each
+// isolate has a budget of bytes per second (a token bucket), so that one worker decoding in a
+// loop cannot take more than a few percent of the main thread.
+
+/** Bytes per decode call. */
+export const MAX_DECODE_BYTES = 1024 * 1024;
+/** The per-isolate budget: refilled at this many bytes per second, up to BUDGET_BURST. */
+const BUDGET_RATE = 16 * 1024 * 1024;
+const BUDGET_BURST = 32 * 1024 * 1024;
 const MAX_STREAMS = 64;
 const MAX_LABEL = 64;
 
 interface EncodingScope {
   /** Sandbox decoder id -> Node decoder in mid-stream (Map order is least recently used first). */
   streams: Map<number, NodeTextDecoder>;
+  /** Bytes this isolate may still decode now, and when that was computed (ms). */
+  budget: number;
+  budgetAt: number;
+}
+
+function spend(scope: EncodingScope, bytes: number): void {
+  const now = performance.now();
+  scope.budget = Math.min(BUDGET_BURST, scope.budget + ((now - scope.budgetAt) / 1000) * BUDGET_RATE);
+  scope.budgetAt = now;
+  if (bytes > scope.budget) {
+    throw new OpError('RangeError', `TextDecoder: a worker may decode at most ${BUDGET_RATE / 1024 / 1024} MiB of non-UTF-8 text per second (bursts of ${BUDGET_BURST / 1024 / 1024} MiB).`);
+  }
+  scope.budget -= bytes;
 }
 
 function scopeOf(scope: Map<string, unknown>): EncodingScope {
   let s = scope.get('encoding') as EncodingScope | undefined;
   if (!s) {
-    s = { streams: new Map() };
+    s = { streams: new Map(), budget: BUDGET_BURST, budgetAt: performance.now() };
     scope.set('encoding', s);
   }
   return s;
@@ -69,6 +92,7 @@ export const encodingSyncOps: Record<string, SyncOp> = {
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new OpError('TypeError', 'Bad decoder id.');
     const options = { fatal: fatal === true, ignoreBOM: ignoreBOM === true };
     const scope = scopeOf(ctx.scope);
+    spend(scope, bytes.byteLength);
     let decoder = scope.streams.get(id);
     scope.streams.delete(id);
     if (continuing === true && decoder === undefined) {

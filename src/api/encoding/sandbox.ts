@@ -180,7 +180,7 @@ Object.defineProperty(TextEncoder.prototype, Symbol.toStringTag, { value: 'TextE
 const UTF8_LABELS = ['unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'utf-8', 'utf8', 'x-unicode20utf8'];
 
 /** Bytes per host call (src/api/encoding/host.ts MAX_DECODE_BYTES); larger inputs are streamed. */
-const HOST_DECODE_CHUNK = 16 * 1024 * 1024;
+const HOST_DECODE_CHUNK = 1024 * 1024;
 let nextDecoderId = 1;
 
 /** callSync, with the host's RangeError/TypeError arriving as those types (not a named Error). */
