@@ -179,6 +179,11 @@ export default probeRoutes({
     },
     structuredCloneFormData: () => err(() => structuredClone(new FormData())),
     endingsTransparent: () => err(() => new Blob(['a'], { endings: 'transparent' }).size),
+    jsonBom: async () => aerr(() => new Response(new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d])).json()),
+    blobJsonBom: async () => {
+      const b = await new Response(new Uint8Array([0xef, 0xbb, 0xbf, 0x41])).blob();
+      return [b.size, [...await b.text()].length];
+    },
     legacyStream: () => {
       const d = new TextDecoder('shift_jis');
       const bytes = [0x82, 0xa0, 0x82, 0xa2, 0x41];
