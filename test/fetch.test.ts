@@ -682,6 +682,18 @@ describe('the egress policy in the runtime', () => {
     }
   });
 
+  test('a name with several vetted addresses: the connection falls back from one that refuses to the next', async () => {
+    // Nothing listens on [::1]:port (the upstream is on 127.0.0.1): Happy Eyeballs moves on.
+    const lookup = async () => [{ address: '::1', family: 6 }, { address: '127.0.0.1', family: 4 }];
+    const dual = await serve({ w: moduleWorker(WORKER, { vars: { UP: up.base } }) }, { egress: { allow: ['127.0.0.1', '::1'], lookup } });
+    try {
+      const r = await target(`http://dual.test:${up.port}/echo`, dual);
+      assert.equal(r.ok, 200);
+    } finally {
+      await dual.close();
+    }
+  });
+
   test('a name with any refused address among its answers is refused', async () => {
     const lookup = async () => [{ address: '93.184.215.14', family: 4 }, { address: '127.0.0.1', family: 4 }];
     const mixed = await serve({ w: moduleWorker(WORKER, { vars: { UP: up.base } }) }, { egress: { lookup } });
@@ -786,8 +798,13 @@ describe('EgressPolicy (unit)', () => {
         return [{ address: '192.168.1.1', family: 4 }];
       },
     });
-    assert.deepEqual(await policy.resolve('public.test'), { hostname: 'public.test', address: '2606:4700::1111', family: 6 });
-    assert.deepEqual(await policy.resolve('[2606:4700::1111]'), { hostname: '2606:4700::1111', address: '2606:4700::1111', family: 6 });
+    assert.deepEqual(await policy.resolve('public.test'), {
+      hostname: 'public.test', address: '2606:4700::1111', family: 6,
+      addresses: [{ address: '2606:4700::1111', family: 6 }, { address: '1.1.1.1', family: 4 }],
+    });
+    assert.deepEqual(await policy.resolve('[2606:4700::1111]'), {
+      hostname: '2606:4700::1111', address: '2606:4700::1111', family: 6, addresses: [{ address: '2606:4700::1111', family: 6 }],
+    });
     await assert.rejects(policy.resolve('[::1]'), { name: 'TypeError', message: 'fetch to ::1 refused: loopback addresses are not reachable from workers (the operator can allow them with egress.allow)' });
     await assert.rejects(policy.resolve('router.test'), { message: 'fetch to router.test (192.168.1.1) refused: private network addresses are not reachable from workers (the operator can allow them with egress.allow)' });
     await assert.rejects(policy.resolve('metadata.google.internal'), { message: /^fetch to metadata\.google\.internal refused: cloud metadata services/ });

@@ -25,11 +25,13 @@ export interface EgressOptions {
   lookup?: (hostname: string) => Promise<{ address: string; family: number }[]>;
 }
 
-/** A vetted destination: connect to `address` (never resolve `hostname` again). */
+/** A vetted destination: connect to `address`, or the others in `addresses` (never resolve `hostname` again). */
 export interface EgressTarget {
   hostname: string;
   address: string;
   family: 4 | 6;
+  /** Every address the name resolved to, all vetted, in the resolver's order (for Happy Eyeballs). */
+  addresses: { address: string; family: 4 | 6 }[];
 }
 
 export class EgressRefused extends TypeError {
@@ -284,7 +286,7 @@ export class EgressPolicy {
     if (literal !== 0) {
       const problem = this.refusal(hostname, hostname);
       if (problem) throw new EgressRefused(problem);
-      return { hostname, address: hostname, family: literal as 4 | 6 };
+      return { hostname, address: hostname, family: literal as 4 | 6, addresses: [{ address: hostname, family: literal as 4 | 6 }] };
     }
     const allowedByName = this.allow.hosts.some((p) => matchesHost(hostname, p));
     if (this.deny.hosts.some((p) => matchesHost(hostname, p))) {
@@ -305,7 +307,7 @@ export class EgressPolicy {
       const problem = this.refusal(hostname, answer.address);
       if (problem) throw new EgressRefused(problem);
     }
-    const first = answers[0]!;
-    return { hostname, address: first.address, family: isIP(first.address) === 6 ? 6 : 4 };
+    const addresses = answers.map((a) => ({ address: a.address, family: (isIP(a.address) === 6 ? 6 : 4) as 4 | 6 }));
+    return { hostname, address: addresses[0]!.address, family: addresses[0]!.family, addresses };
   }
 }

@@ -22,7 +22,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { AsyncOp, OpContext, SyncOp } from '../../runtime/host-ops.ts';
 import { OpError } from '../../runtime/host-ops.ts';
-import { EgressPolicy, EgressRefused } from './egress-policy.ts';
+import { EgressPolicy, EgressRefused, type EgressTarget } from './egress-policy.ts';
 
 /** Fetch §4.4 HTTP-redirect fetch, step 5: more than 20 redirects is a network error. */
 const MAX_REDIRECTS = 20;
@@ -159,11 +159,15 @@ function checkScheme(url: URL): void {
   }
 }
 
-/** A lookup that answers with the vetted address, whatever the name resolves to now. */
-function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
+/**
+ * A lookup that answers with the vetted addresses, whatever the name resolves to now. All of
+ * them (each was vetted), so that Node's Happy Eyeballs can fall back from an unreachable IPv6
+ * address to IPv4 as it would with its own lookup.
+ */
+function pinnedLookup(target: EgressTarget): LookupFunction {
   return ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-    if (options?.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
+    if (options?.all) callback(null, target.addresses.map((a) => ({ address: a.address, family: a.family })));
+    else callback(null, target.address, target.family);
   }) as LookupFunction;
 }
 
@@ -185,7 +189,7 @@ function closeOutbound(scope: FetchScope, outbound: Outbound, reason: string): v
 function sendHop(
   outbound: Outbound,
   url: URL,
-  target: { hostname: string; address: string; family: 4 | 6 },
+  target: EgressTarget,
   method: string,
   headers: [string, string][],
   body: RequestBody,
@@ -205,7 +209,7 @@ function sendHop(
       port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
       path: url.pathname + url.search,
       headers: flat as unknown as RequestOptions['headers'],
-      lookup: pinnedLookup(target.address, target.family),
+      lookup: pinnedLookup(target),
       agent: false,
       signal: outbound.controller.signal,
     };
