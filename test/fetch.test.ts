@@ -23,8 +23,9 @@ interface Upstream {
   server: Server;
   base: string;
   port: number;
-  /** Connections accepted so far. */
+  /** Connections accepted so far, and requests (fetch() pools connections, so there are fewer of those). */
   connections: number;
+  requests: number;
   /** Called when a connection to a /hang or /slow-head route closes. */
   closed: (() => void)[];
   /** Bytes /big has written so far, and /sink has read. */
@@ -108,10 +109,11 @@ async function handle(up: Upstream, req: IncomingMessage, res: ServerResponse): 
 async function startUpstream(): Promise<Upstream> {
   let openSinkGate!: () => void;
   const up: Upstream = {
-    server: undefined as unknown as Server, base: '', port: 0, connections: 0, closed: [], bigWritten: 0, sinkRead: 0,
+    server: undefined as unknown as Server, base: '', port: 0, connections: 0, requests: 0, closed: [], bigWritten: 0, sinkRead: 0,
     sinkGate: new Promise((resolve) => (openSinkGate = resolve)), openSinkGate: () => openSinkGate(),
   };
   up.server = createServer((req, res) => {
+    up.requests++;
     handle(up, req, res).catch((error) => res.destroy(error));
   });
   up.server.on('connection', () => up.connections++);
@@ -258,6 +260,22 @@ export default {
         const r = await fetch(UP + '/echo', { method: 'HEAD' });
         return json({ status: r.status, body: r.body, type: r.headers.get('content-type') });
       }
+      case '/sequential': {
+        // Three fetches one after another, each read to its end: one pooled connection serves them.
+        const statuses = [];
+        for (let i = 0; i < 3; i++) {
+          const r = await fetch(UP + '/echo');
+          await r.text();
+          statuses.push(r.status);
+        }
+        return json(statuses);
+      }
+      case '/abandon': {
+        // A response body left unread and cancelled: its connection cannot serve anything else.
+        const r = await fetch(UP + '/big');
+        await r.body.cancel();
+        return json((await fetch(UP + '/echo')).status);
+      }
       case '/clone': {
         const r = await fetch(UP + '/echo');
         const c = r.clone();
@@ -351,6 +369,21 @@ describe('requests and responses', () => {
 
   test('clone() of a fetched response keeps its url and tees its body', async () => {
     assert.deepEqual(await call('/clone'), { url: `${up.base}/echo`, a: 'GET', b: 'GET' });
+  });
+});
+
+describe('connections', () => {
+  test('a connection is kept alive and reused for the next fetch to the same vetted address', async () => {
+    await call('/get');
+    const before = up.connections;
+    assert.deepEqual(await call('/sequential'), [200, 200, 200]);
+    assert.ok(up.connections - before <= 1, `${up.connections - before} connections for 3 sequential fetches`);
+  });
+
+  test('a connection whose response was abandoned is closed, not reused', async () => {
+    const closedBefore = up.connections;
+    assert.equal(await call('/abandon', 'big'), 200);
+    assert.ok(up.connections > closedBefore, 'the fetch after the abandoned one needed a new connection');
   });
 });
 
@@ -510,7 +543,7 @@ describe('redirects', () => {
   });
 
   test('a redirect from an allowed host to a refused one is refused', async () => {
-    const before = up.connections;
+    const before = up.requests;
     const metadata = await redirect(`status=302&to=${encodeURIComponent('http://169.254.169.254/latest/meta-data/')}`);
     assert.equal(metadata.error.isTypeError, true);
     assert.equal(metadata.error.message, 'fetch to 169.254.169.254 refused: cloud metadata services are not reachable from workers (the operator can allow them with egress.allow)');
@@ -518,8 +551,8 @@ describe('redirects', () => {
     assert.equal(lan.error.message, 'fetch to 10.1.2.3 refused: private network addresses are not reachable from workers (the operator can allow them with egress.allow)');
     const scheme = await redirect(`status=302&to=${encodeURIComponent('file:///etc/passwd')}`);
     assert.equal(scheme.error.isTypeError, true);
-    // One connection per first hop; none to the refused targets (they are not on this server anyway).
-    assert.equal(up.connections - before, 3);
+    // One request per first hop; none to the refused targets (they are not on this server anyway).
+    assert.equal(up.requests - before, 3);
   });
 });
 
@@ -547,18 +580,18 @@ describe('aborts', () => {
   });
 
   test('aborted in the same turn as fetch(): rejected, and no connection is made', async () => {
-    const before = up.connections;
+    const before = up.requests;
     const r = await call('/abort-at-once');
     assert.equal(r.error.name, 'AbortError');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(up.connections, before);
+    assert.equal(up.requests, before);
   });
 
   test('an already aborted signal: rejected without a connection', async () => {
-    const before = up.connections;
+    const before = up.requests;
     const r = await call('/abort-before');
     assert.equal(r.error.name, 'AbortError');
-    assert.equal(up.connections, before);
+    assert.equal(up.requests, before);
   });
 
   test("the request's end cancels the fetches it left running", async () => {
@@ -574,8 +607,8 @@ describe('aborts', () => {
     const pending = served.fetch('w', '/wait-head', { signal: controller.signal }).catch(() => 'aborted');
     // Wait until the upstream has the request, then hang up.
     const deadline = Date.now() + 5000;
-    const start = up.connections;
-    while (up.connections === start && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const start = up.requests;
+    while (up.requests === start && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     assert.equal(await pending, 'aborted');
     await closed;
@@ -602,7 +635,7 @@ describe('the egress policy in the runtime', () => {
   const target = async (url: string, on: Served = strict) => (await call(`/target?url=${encodeURIComponent(url)}`, 'w', on));
 
   test('by default, loopback is refused with a TypeError that says why', async () => {
-    const before = up.connections;
+    const before = up.requests;
     const r = await target(`${up.base}/echo`);
     assert.deepEqual(r.error, {
       name: 'TypeError',
@@ -615,7 +648,7 @@ describe('the egress policy in the runtime', () => {
     assert.match(mapped.error.message, /refused: loopback addresses/);
     const decimal = await target(`http://2130706433:${up.port}/echo`);
     assert.match(decimal.error.message, /^fetch to 127\.0\.0\.1 refused/);
-    assert.equal(up.connections, before, 'a refused fetch must not connect');
+    assert.equal(up.requests, before, 'a refused fetch must not reach the server');
   });
 
   test('by default, private, link-local, metadata and unspecified addresses are refused', async () => {

@@ -17,8 +17,8 @@
 //
 // Arguments come from code a tenant can reach: each is checked here before Node sees it.
 
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { AsyncOp, OpContext, SyncOp } from '../../runtime/host-ops.ts';
 import { OpError } from '../../runtime/host-ops.ts';
@@ -42,6 +42,34 @@ const HOP_BY_HOP = new Set([
 const isRedirectStatus = (s: number): boolean => s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
 
 let defaultPolicy: EgressPolicy | undefined;
+
+// Connections are pooled (keep-alive), per Runtime (per policy), and a pooled connection is only
+// reused for the same vetted addresses: the pool key is Node's (host, port, TLS options) plus
+// the addresses the policy let through. A connection goes back to the pool only after a
+// request and response that were complete (a cancelled or failed exchange destroys it), and a
+// request body is held to its declared length (strictContentLength), so nothing of one
+// exchange can leak into the next on the same connection.
+interface PinnedOptions { pinned?: string }
+class PinnedHttpAgent extends HttpAgent {
+  override getName(options?: ClientRequestArgs & PinnedOptions): string {
+    return `${super.getName(options)}|${options?.pinned ?? ''}`;
+  }
+}
+class PinnedHttpsAgent extends HttpsAgent {
+  override getName(options?: RequestOptions & PinnedOptions): string {
+    return `${super.getName(options)}|${options?.pinned ?? ''}`;
+  }
+}
+const AGENT_OPTIONS = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+const agents = new WeakMap<EgressPolicy, { http: HttpAgent; https: HttpsAgent }>();
+function agentsFor(policy: EgressPolicy): { http: HttpAgent; https: HttpsAgent } {
+  let pair = agents.get(policy);
+  if (!pair) {
+    pair = { http: new PinnedHttpAgent(AGENT_OPTIONS), https: new PinnedHttpsAgent(AGENT_OPTIONS) };
+    agents.set(policy, pair);
+  }
+  return pair;
+}
 
 /** What the sandbox gets back from fetch.start. */
 export interface FetchHead {
@@ -175,24 +203,53 @@ function destroyed(outbound: Outbound): boolean {
   return outbound.controller.signal.aborted;
 }
 
-/** Destroys everything the fetch has open. */
-function closeOutbound(scope: FetchScope, outbound: Outbound, reason: string): void {
+/**
+ * Forgets a fetch. `complete`: its response was read to the end, so its connection is left to
+ * the pool; otherwise (cancelled, failed) everything it has open is destroyed.
+ */
+function closeOutbound(scope: FetchScope, outbound: Outbound, reason: string, complete = false): void {
   scope.open.delete(outbound.id);
   outbound.detach();
+  outbound.resolveRequest(null);
+  if (complete) return;
   if (!outbound.controller.signal.aborted) outbound.controller.abort(new Error(reason));
   outbound.request?.destroy();
   outbound.response?.destroy();
-  outbound.resolveRequest(null);
 }
 
-/** Sends one hop and resolves with its response head. */
-function sendHop(
+/**
+ * Sends one hop and resolves with its response head. A pooled connection the server closed
+ * while idle fails at once with a reset: the request is sent again, once, on a new one, when
+ * its body can be sent again (none or whole; a stream may be partly gone).
+ */
+async function sendHop(
   outbound: Outbound,
   url: URL,
   target: EgressTarget,
   method: string,
   headers: [string, string][],
   body: RequestBody,
+  agent: HttpAgent,
+): Promise<IncomingMessage> {
+  try {
+    return await sendOnce(outbound, url, target, method, headers, body, agent);
+  } catch (error) {
+    if (!(error instanceof StaleConnection)) throw error;
+    return sendOnce(outbound, url, target, method, headers, body, agent, true);
+  }
+}
+
+class StaleConnection extends Error {}
+
+function sendOnce(
+  outbound: Outbound,
+  url: URL,
+  target: EgressTarget,
+  method: string,
+  headers: [string, string][],
+  body: RequestBody,
+  agent: HttpAgent,
+  retried = false,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
@@ -203,14 +260,15 @@ function sendHop(
     else if (body.kind === 'stream' && body.length !== null) flat.push('content-length', String(body.length));
     // As workerd: a POST, PUT or PATCH without a body says Content-Length: 0 (Node would go chunked).
     else if (body.kind === 'none' && (method === 'POST' || method === 'PUT' || method === 'PATCH')) flat.push('content-length', '0');
-    const options: RequestOptions & { servername?: string } = {
+    const options: RequestOptions & PinnedOptions & { servername?: string } = {
       method,
       hostname: target.hostname,
       port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
       path: url.pathname + url.search,
       headers: flat as unknown as RequestOptions['headers'],
       lookup: pinnedLookup(target),
-      agent: false,
+      agent,
+      pinned: target.addresses.map((a) => a.address).join(','),
       signal: outbound.controller.signal,
     };
     if (https && isIP(target.hostname) === 0) options.servername = target.hostname;
@@ -222,10 +280,13 @@ function sendHop(
       return;
     }
     outbound.request = req;
+    // A body shorter or longer than its Content-Length is an error, never a desynchronized connection.
+    (req as ClientRequest & { strictContentLength: boolean }).strictContentLength = true;
     req.once('response', resolve);
     // `on`, not `once`: a second error (an abort after a reset) must not go unhandled.
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (destroyed(outbound)) reject(typeError('The fetch was cancelled.'));
+      else if (!retried && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE') && body.kind !== 'stream') reject(new StaleConnection());
       else reject(networkError(networkMessage(url, error)));
     });
     if (body.kind === 'whole') req.end(body.bytes);
@@ -296,7 +357,7 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
         throw networkError((error as Error).message);
       }
       if (destroyed(outbound)) throw typeError('The fetch was cancelled.');
-      const response = await sendHop(outbound, url, target, method, headers, body);
+      const response = await sendHop(outbound, url, target, method, headers, body, url.protocol === 'https:' ? agentsFor(policy).https : agentsFor(policy).http);
       // Its errors reach the reader through the iterator; none may go unhandled in between.
       response.on('error', () => {});
       const status = response.statusCode ?? 0;
@@ -307,7 +368,7 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
         if (hasBody) outbound.reader = response[Symbol.asyncIterator]();
         else {
           response.resume();
-          response.once('end', () => closeOutbound(scope, outbound, 'done'));
+          response.once('end', () => closeOutbound(scope, outbound, 'done', true));
         }
         return {
           status,
@@ -400,7 +461,7 @@ async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null
     outbound.reading = false;
   }
   if (next.done) {
-    closeOutbound(scope, outbound, 'done');
+    closeOutbound(scope, outbound, 'done', true);
     return null;
   }
   const view = next.value;
