@@ -9,6 +9,7 @@ import { CpuWatchdog } from './cpu-limit.ts';
 import { catastrophicErrorHandler } from './catastrophe.ts';
 import { SpareIsolates } from './spare-isolates.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
+import { closeFetchConnections } from '../api/fetch/host.ts';
 import {
   DEFAULT_LIMITS,
   WorkerLoadError,
@@ -170,6 +171,7 @@ export class Runtime {
     this.spares?.close();
     for (const isolate of [...this.live.keys()]) isolate.terminate({ kind: 'evicted' });
     this.live.clear();
+    closeFetchConnections(this.egress);
     this.workers.clear();
   }
 

@@ -62,6 +62,15 @@ class PinnedHttpsAgent extends HttpsAgent {
 }
 const AGENT_OPTIONS = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
 const agents = new WeakMap<EgressPolicy, { http: HttpAgent; https: HttpsAgent }>();
+/** Closes a Runtime's pooled connections (Runtime.close()). */
+export function closeFetchConnections(policy: EgressPolicy): void {
+  const pair = agents.get(policy);
+  if (!pair) return;
+  agents.delete(policy);
+  pair.http.destroy();
+  pair.https.destroy();
+}
+
 function agentsFor(policy: EgressPolicy): { http: HttpAgent; https: HttpsAgent } {
   let pair = agents.get(policy);
   if (!pair) {
