@@ -11,6 +11,9 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, moduleWorker, type Served } from './support/serve.ts';
 import { EgressPolicy, refusedCategory } from '../src/api/fetch/egress-policy.ts';
+import { fetchAsyncOps, fetchSyncOps } from '../src/api/fetch/host.ts';
+import { DEFAULT_LIMITS } from '../src/runtime/types.ts';
+import type { OpContext, OpRequest } from '../src/runtime/host-ops.ts';
 
 const MB = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -849,5 +852,66 @@ describe('EgressPolicy (unit)', () => {
     assert.throws(() => new EgressPolicy({ allow: ['10.0.0.0/33'] }), /neither a CIDR/);
     assert.throws(() => new EgressPolicy({ deny: ['not a host!'] }), /neither a CIDR/);
     assert.throws(() => new EgressPolicy({ allow: [42 as unknown as string] }), /must be a string/);
+  });
+});
+
+describe('host ops against a caller that took over its sandbox', () => {
+  // What tenant code could send if it reached the bridge itself: every argument is checked.
+  function context(egress = new EgressPolicy({ allow: ['127.0.0.1'] })): OpContext {
+    const request: OpRequest = { id: 1, signal: new AbortController().signal, subrequests: 0, readBody: async () => null };
+    return { worker: 'w', limits: DEFAULT_LIMITS, request, scope: new Map(), egress };
+  }
+  const start = (ctx: OpContext, ...args: unknown[]) => fetchAsyncOps['fetch.start']!(ctx, args);
+
+  test('malformed arguments are TypeErrors and open nothing', async () => {
+    const ctx = context();
+    const url = `${up.base}/echo`;
+    const before = up.requests;
+    for (const args of [
+      [0, 'GET', url, [], null, 'follow'],
+      [1.5, 'GET', url, [], null, 'follow'],
+      [1, 'get me', url, [], null, 'follow'],
+      [1, 'GET', 42, [], null, 'follow'],
+      [1, 'GET', 'x'.repeat(20_000), [], null, 'follow'],
+      [1, 'GET', url, ['odd'], null, 'follow'],
+      [1, 'GET', url, ['x-a', 'b\r\nx-injected: 1'], null, 'follow'],
+      [1, 'GET', url, ['x-a', 'ünï€'], null, 'follow'],
+      [1, 'GET', url, ['x-a', 'x'.repeat(300_000)], null, 'follow'],
+      [1, 'GET', url, [], 'a body on a GET', 'follow'],
+      [1, 'POST', url, [], { stream: true, length: -1 }, 'follow'],
+      [1, 'POST', url, [], 12, 'follow'],
+      [1, 'GET', url, [], null, 'sideways'],
+      [1, 'GET', 'gopher://127.0.0.1/', [], null, 'follow'],
+    ]) {
+      await assert.rejects(start(ctx, ...args), { name: 'TypeError' }, JSON.stringify(args).slice(0, 100));
+    }
+    assert.equal(up.requests, before);
+    assert.equal((ctx.scope.get('fetch') as { open: Map<number, unknown> } | undefined)?.open.size ?? 0, 0);
+  });
+
+  test('an id in use, reads and writes of unknown ids, and a fetch outside any request', async () => {
+    const ctx = context();
+    const head = await start(ctx, 7, 'GET', `${up.base}/echo`, [], null, 'follow') as { status: number };
+    assert.equal(head.status, 200);
+    await assert.rejects(start(ctx, 7, 'GET', `${up.base}/echo`, [], null, 'follow'), { message: 'fetch: id in use' });
+    // Another isolate's scope knows nothing of id 7.
+    await assert.rejects(fetchAsyncOps['fetch.read']!(context(), [7]), { name: 'TypeError' });
+    assert.equal(await fetchAsyncOps['fetch.write']!(context(), [7, new ArrayBuffer(1)]), false);
+    await assert.rejects(fetchAsyncOps['fetch.write']!(ctx, [7, 'not bytes']), { name: 'TypeError' });
+    fetchSyncOps['fetch.cancel']!(ctx, [7]);
+    await assert.rejects(fetchAsyncOps['fetch.read']!(ctx, [7]), { name: 'TypeError' });
+    const outside: OpContext = { ...ctx, request: undefined };
+    await assert.rejects(start(outside, 8, 'GET', `${up.base}/echo`, [], null, 'follow'), { message: /request has ended/ });
+  });
+
+  test('the subrequest count is the host\'s: it holds whatever the sandbox says', async () => {
+    const ctx = context();
+    ctx.request!.subrequests = DEFAULT_LIMITS.subrequests;
+    await assert.rejects(start(ctx, 1, 'GET', `${up.base}/echo`, [], null, 'follow'), { name: 'TypeError', message: 'Too many subrequests.' });
+  });
+
+  test('without an egress policy in the context, the default one applies', async () => {
+    const ctx: OpContext = { ...context(), egress: undefined };
+    await assert.rejects(start(ctx, 1, 'GET', `${up.base}/echo`, [], null, 'follow'), { message: /loopback addresses are not reachable/ });
   });
 });
