@@ -102,6 +102,10 @@ async function handle(up: Upstream, req: IncomingMessage, res: ServerResponse): 
     req.socket.once('close', () => up.closed.splice(0).forEach((f) => f()));
   } else if (path === '/slow-head') {
     req.socket.once('close', () => up.closed.splice(0).forEach((f) => f()));
+  } else if (path === '/early') {
+    // Answers before reading the request body (which never ends).
+    req.socket.once('close', () => up.closed.splice(0).forEach((f) => f()));
+    res.writeHead(200, { 'content-length': '5' }).end('early');
   } else if (path === '/no-content') {
     res.writeHead(204).end();
   } else {
@@ -279,6 +283,12 @@ export default {
         await r.body.cancel();
         return json((await fetch(UP + '/echo')).status);
       }
+      case '/early': {
+        let n = 0;
+        const body = new ReadableStream({ pull: (c) => new Promise((r) => setTimeout(() => { c.enqueue(new Uint8Array(1024)); n++; r(); }, 5)) });
+        const r = await fetch(UP + '/early', { method: 'POST', body });
+        return json(await r.text());
+      }
       case '/clone': {
         const r = await fetch(UP + '/echo');
         const c = r.clone();
@@ -381,6 +391,12 @@ describe('connections', () => {
     const before = up.connections;
     assert.deepEqual(await call('/sequential'), [200, 200, 200]);
     assert.ok(up.connections - before <= 1, `${up.connections - before} connections for 3 sequential fetches`);
+  });
+
+  test('a response that ends before its request body was all sent: the connection is closed, not pooled', async () => {
+    const closed = nextClose(up);
+    assert.equal(await call('/early'), 'early');
+    await closed;
   });
 
   test('a connection whose response was abandoned is closed, not reused', async () => {

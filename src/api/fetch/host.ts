@@ -220,7 +220,9 @@ function closeOutbound(scope: FetchScope, outbound: Outbound, reason: string, co
   scope.open.delete(outbound.id);
   outbound.detach();
   outbound.resolveRequest(null);
-  if (complete) return;
+  // A response can end before its request body is all sent (the server answered early): then
+  // the exchange is not complete, and the connection cannot go back to the pool.
+  if (complete && (outbound.request?.writableEnded ?? true)) return;
   if (!outbound.controller.signal.aborted) outbound.controller.abort(new Error(reason));
   outbound.request?.destroy();
   outbound.response?.destroy();
