@@ -410,13 +410,16 @@ describe('streaming with bounded memory', () => {
   test('32 MB down: the upstream writes only as fast as the client reads', async () => {
     up.bigWritten = 0;
     const url = new URL(served.url);
+    let stalledAt = 0;
     const { received, mismatches, writtenWhilePaused } = await new Promise<{ received: number; mismatches: number; writtenWhilePaused: number }>((resolve, reject) => {
       const req = httpRequest({ host: url.hostname, port: url.port, path: '/proxy-download', agent: false, headers: { host: `big.localhost:${url.port}` } }, (res) => {
         let received = 0;
         let mismatches = 0;
         let writtenWhilePaused = 0;
         res.pause();
-        // Nobody reads for a while: what the upstream could write is what the pipe holds.
+        // Nobody reads for a while: the upstream writes what the pipe holds (socket buffers and
+        // a chunk or two in each stage), then stalls. It must have stalled well before 32 MB.
+        setTimeout(() => (stalledAt = up.bigWritten), 400);
         setTimeout(() => {
           writtenWhilePaused = up.bigWritten;
           res.on('data', (c: Buffer) => {
@@ -424,7 +427,7 @@ describe('streaming with bounded memory', () => {
             received += c.length;
           });
           res.resume();
-        }, 500);
+        }, 700);
         res.on('end', () => resolve({ received, mismatches, writtenWhilePaused }));
         res.on('error', reject);
       });
@@ -433,7 +436,8 @@ describe('streaming with bounded memory', () => {
     });
     assert.equal(received, BIG);
     assert.equal(mismatches, 0);
-    assert.ok(writtenWhilePaused < 16 * MB, `the upstream wrote ${writtenWhilePaused / MB} MB with no reader: something buffers`);
+    assert.ok(writtenWhilePaused < BIG / 2, `the upstream wrote ${writtenWhilePaused / MB} MB with no reader: something buffers`);
+    assert.equal(writtenWhilePaused, stalledAt, 'the upstream kept writing while nobody read');
   });
 
   test('32 MB down, read chunk by chunk in the isolate', async () => {
@@ -448,6 +452,7 @@ describe('streaming with bounded memory', () => {
     const url = new URL(served.url);
     let sent = 0;
     let sentWhileGated = 0;
+    let stalledAt = 0;
     const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest({
         host: url.hostname, port: url.port, path: '/proxy-upload', method: 'POST', agent: false,
@@ -468,14 +473,16 @@ describe('streaming with bounded memory', () => {
       };
       write();
       // The upstream reads nothing for a while: the upload must stall, not pile up in memory.
+      setTimeout(() => (stalledAt = sent), 400);
       setTimeout(() => {
         sentWhileGated = sent;
         openGate();
-      }, 500);
+      }, 700);
     });
     assert.equal(result.status, 200, result.body);
     assert.deepEqual(JSON.parse(result.body), { total: BIG, mismatches: 0 });
-    assert.ok(sentWhileGated < 16 * MB, `the client sent ${sentWhileGated / MB} MB while the upstream read nothing: something buffers`);
+    assert.ok(sentWhileGated < BIG / 2, `the client sent ${sentWhileGated / MB} MB while the upstream read nothing: something buffers`);
+    assert.equal(sentWhileGated, stalledAt, 'the client kept sending while the upstream read nothing');
   });
 });
 
