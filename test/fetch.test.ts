@@ -393,6 +393,14 @@ describe('connections', () => {
     assert.ok(up.connections - before <= 1, `${up.connections - before} connections for 3 sequential fetches`);
   });
 
+  test('the hops of a redirect chain share a connection', async () => {
+    await call('/get');
+    const before = up.connections;
+    const r = await call('/chain?n=5');
+    assert.equal(r.ok.body, 'done');
+    assert.ok(up.connections - before <= 1, `${up.connections - before} connections for 6 hops`);
+  });
+
   test('a response that ends before its request body was all sent: the connection is closed, not pooled', async () => {
     const closed = nextClose(up);
     assert.equal(await call('/early'), 'early');

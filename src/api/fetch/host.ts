@@ -390,8 +390,11 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
           hasBody,
         };
       }
-      // A redirect to follow (or refuse): this hop is over.
-      response.destroy();
+      // A redirect to follow (or refuse): this hop is over. A small body is read off, so the
+      // connection can serve the next hop; anything else closes it.
+      const length = Number(response.headers['content-length'] ?? NaN);
+      if (length >= 0 && length <= 64 * 1024) response.resume();
+      else response.destroy();
       if (redirectArg === 'error') throw typeError(`fetch to ${url.href} was redirected (${status}) and the redirect mode is 'error'.`);
       if (++redirects > MAX_REDIRECTS) throw typeError(`Too many redirects: fetch to ${url.href} was redirected more than ${MAX_REDIRECTS} times.`);
       let next: URL;
