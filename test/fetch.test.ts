@@ -427,7 +427,7 @@ describe('streaming with bounded memory', () => {
         res.pause();
         // Nobody reads for a while: the upstream writes what the pipe holds (socket buffers and
         // a chunk or two in each stage), then stalls. It must have stalled well before 32 MB.
-        setTimeout(() => (stalledAt = up.bigWritten), 400);
+        setTimeout(() => (stalledAt = up.bigWritten), 1000);
         setTimeout(() => {
           writtenWhilePaused = up.bigWritten;
           res.on('data', (c: Buffer) => {
@@ -435,7 +435,7 @@ describe('streaming with bounded memory', () => {
             received += c.length;
           });
           res.resume();
-        }, 700);
+        }, 1500);
         res.on('end', () => resolve({ received, mismatches, writtenWhilePaused }));
         res.on('error', reject);
       });
@@ -481,11 +481,11 @@ describe('streaming with bounded memory', () => {
       };
       write();
       // The upstream reads nothing for a while: the upload must stall, not pile up in memory.
-      setTimeout(() => (stalledAt = sent), 400);
+      setTimeout(() => (stalledAt = sent), 1000);
       setTimeout(() => {
         sentWhileGated = sent;
         openGate();
-      }, 700);
+      }, 1500);
     });
     assert.equal(result.status, 200, result.body);
     assert.deepEqual(JSON.parse(result.body), { total: BIG, mismatches: 0 });
