@@ -238,6 +238,23 @@ describe('isolet dev', { timeout: 120_000 }, () => {
     assert.equal((await cli.exited).code, 0);
   });
 
+  test("a worker's fetch() reaches a backend on localhost in dev", async () => {
+    const { createServer } = await import('node:http');
+    const backend = createServer((_req, res) => res.end('from the backend'));
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const port = (backend.address() as import('node:net').AddressInfo).port;
+    try {
+      await save(join(dir, 'proxy.ts'), `export default { async fetch() { const r = await fetch('http://127.0.0.1:${port}/'); return new Response('got: ' + await r.text()); } };\n`);
+      const cli = start(['proxy.ts', '--port', '0']);
+      const base = await listening(cli);
+      assert.deepEqual(await get(base), { status: 200, text: 'got: from the backend' });
+      cli.child.kill('SIGTERM');
+      assert.equal((await cli.exited).code, 0);
+    } finally {
+      backend.close();
+    }
+  });
+
   test('the quick-start example answers', async () => {
     const cli = start(['examples/hello/worker.ts', '--port', '0', '--var', 'GREETING:Howdy'], ROOT);
     const base = await listening(cli);

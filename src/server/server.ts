@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
 import { Runtime } from '../runtime/runtime.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 import { loadSecretsKey } from '../store/secret-box.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
@@ -31,6 +31,8 @@ export interface ServerOptions {
   maxScriptBytes?: number;
   /** Defaults for workers' limits, and the most a deployment may ask for. */
   limits?: Partial<WorkerLimits>;
+  /** Networks and hosts workers' fetch() may reach beyond the public internet (RuntimeOptions.egress). */
+  egress?: RuntimeOptions['egress'];
   limitCaps?: Partial<WorkerLimits>;
   maxIsolates?: number;
   /** Environment for ISOLET_ADMIN_TOKEN and ISOLET_SECRETS_KEY (default process.env). */
@@ -85,6 +87,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const runtime = new Runtime({
     limits: options.limits,
     maxIsolates: options.maxIsolates,
+    egress: options.egress,
     log: (entry: WorkerLogEntry) => {
       bus.publish(entry);
       if (logWorkers) sink(entry);

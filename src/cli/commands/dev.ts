@@ -127,7 +127,12 @@ class DevSession implements RuntimeFetcher {
     this.#limits = limits;
     this.#out = cli.stdout;
     this.#err = cli.stderr;
-    this.#runtime = new Runtime({ log: (entry) => this.#printLog(entry) });
+    // Local development talks to local backends: loopback and private networks are allowed
+    // here, unlike on a server (isolet serve refuses them unless the operator allows them).
+    this.#runtime = new Runtime({
+      log: (entry) => this.#printLog(entry),
+      egress: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'localhost'] },
+    });
     this.#server = createHttpFront(this, { worker: () => name });
   }
 

@@ -11,7 +11,7 @@ import { DEFAULT_EXAMPLES_DIR, deployExamples } from '../examples.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10]
-                    [--examples [dir]]
+                    [--examples [dir]] [--egress-allow NET]...
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -32,6 +32,8 @@ Options:
       --domain <domain>      Workers answer on <worker>.<domain> (default localhost)
       --max-script-mb <MB>   Most code one version may have (default ${DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024})
       --examples [dir]       Deploy the examples into an empty store (dir: one worker per folder)
+      --egress-allow <net>   Let workers' fetch() reach this CIDR, address or host name (repeatable);
+                             loopback, private, link-local and metadata addresses are refused otherwise
   -h, --help                 Show this help
 
 Environment:
@@ -56,6 +58,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'max-script-mb': { type: 'string', default: String(DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024) },
       // A flag with an optional value, which parseArgs cannot say: the dir is the positional.
       examples: { type: 'boolean', default: false },
+      'egress-allow': { type: 'string', multiple: true, default: [] },
     },
     allowPositionals: true,
   });
@@ -81,6 +84,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       adminIp: values['admin-ip'],
       domain: values.domain,
       maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
+      egress: { allow: values['egress-allow'] },
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
