@@ -14,8 +14,12 @@ const args = process.argv.slice(2);
 const at = args.indexOf('--tenants');
 const tenants = at >= 0 ? Number(args[at + 1]) : 1;
 
-// Worker logs (one summary line per request) are dropped: the references log nothing either.
-const runtime = new Runtime({ log: () => {}, maxIsolates: Math.max(tenants + 10, 100) });
+// Per-request summary lines are dropped (the references log nothing either); anything else a
+// worker logs (a limit, an exception) goes to stderr, so an error in a run can be explained.
+const runtime = new Runtime({
+  log: (entry) => {
+    if (entry.type !== 'request') process.stderr.write(`isolet-server: ${JSON.stringify(entry)}\n`);
+  }, maxIsolates: Math.max(tenants + 10, 100) });
 for (let i = 0; i < tenants; i++) {
   await runtime.load(`t${i}`, { modules: [{ name: 'worker.js', source: HELLO_WORKER }] }, { validate: true });
 }

@@ -637,7 +637,7 @@ export class WorkerIsolate {
   /** A request's work is over: final CPU charge, timers cancelled, summary logged. */
   private endRequest(state: RequestState): void {
     if (state.ended) return;
-    if (this.alive) this.chargeCpu();
+    if (this.alive) this.chargeCpu(state);
     state.ended = true;
     state.controller?.abort();
     if (state.resolveDispatch) {
@@ -670,7 +670,7 @@ export class WorkerIsolate {
    * when a request, or the top-level code while loading, is over its limit. Called by the
    * watchdog every few milliseconds while the isolate has work, and at each request's edges.
    */
-  chargeCpu(): void {
+  chargeCpu(final?: RequestState): void {
     if (this.isolate.isDisposed) {
       // Nothing of ours disposed it: V8 hit the isolate's heap limit (isolated-vm then disposes
       // the isolate itself, and a request dispatched without a promise result would never hear).
@@ -693,6 +693,14 @@ export class WorkerIsolate {
     for (const state of this.inFlight.values()) {
       state.cpuNs += share;
       if (state.cpuNs > limitNs) {
+        if (state === final) {
+          // The request's work is already over (this is its closing charge): stopping the
+          // isolate now could not stop that work, only fail others. The watchdog stops work
+          // that runs on past the limit within one tick; what is left is at most a tick's
+          // overrun, or time the isolate's thread spent waiting for a core on a busy machine.
+          this.log('warn', 'limit', `Request went over its CPU time limit by its end (${(state.cpuNs / 1e6).toFixed(1)} ms of ${this.limits.cpuMs} ms); its response was already complete.`, { requestId: state.id, limit: 'cpu', usedMs: state.cpuNs / 1e6, limitMs: this.limits.cpuMs });
+          continue;
+        }
         this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
         return;
       }
