@@ -52,7 +52,7 @@ test('readings continue from the last one', () => {
 test('the watchdog ticks only while something is watched', async () => {
   const watchdog = new CpuWatchdog(1);
   let charges = 0;
-  const target = { chargeCpu: () => void charges++ };
+  const target = { measureCpu: () => 0, applyCpu: () => void charges++ };
   watchdog.watch(target);
   assert.equal(watchdog.watching, 1);
   while (charges < 3) await new Promise((resolve) => setTimeout(resolve, 2));
@@ -64,4 +64,41 @@ test('the watchdog ticks only while something is watched', async () => {
   watchdog.watch(target);
   while (charges < after + 2) await new Promise((resolve) => setTimeout(resolve, 2));
   watchdog.unwatch(target);
+});
+
+test('the watchdog scales the isolates\' claims down to what the whole process used', async () => {
+  let process = 0;
+  const watchdog = new CpuWatchdog(1, () => process);
+  const charged = [0, 0, 0];
+  // Three isolates each claim 10 ms in a tick in which the process only used 6 ms: threads
+  // that held their isolates while stalled. Together they are charged 6 ms.
+  const targets = charged.map((_, i) => ({
+    measureCpu: () => {
+      process += 2e6;
+      return 10e6;
+    },
+    applyCpu: (ns: number) => void (charged[i]! += ns),
+  }));
+  for (const target of targets) watchdog.watch(target);
+  while (charged[0] === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+  for (const target of targets) watchdog.unwatch(target);
+  const first = charged.map((c) => c);
+  assert.ok(first.every((c) => c > 0 && c <= 10e6 * 0.61), `each claim scaled down: ${first}`);
+});
+
+test('a lone runaway is charged in full when the process did burn the CPU', async () => {
+  let process = 0;
+  const watchdog = new CpuWatchdog(1, () => process);
+  let charged = 0;
+  const target = {
+    measureCpu: () => {
+      process += 12e6;
+      return 10e6;
+    },
+    applyCpu: (ns: number) => void (charged += ns),
+  };
+  watchdog.watch(target);
+  while (charged === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+  watchdog.unwatch(target);
+  assert.equal(charged % 10e6, 0);
 });

@@ -4,21 +4,29 @@
 // thousands of idle isolates cost nothing here.
 
 export interface CpuAccounted {
-  chargeCpu(): void;
+  /** CPU used since the last measurement, in nanoseconds (bounded by the process's CPU). */
+  measureCpu(): number;
+  /** Charges CPU to the work in flight and enforces the limits. */
+  applyCpu(ns: number): void;
 }
 
 export class CpuWatchdog {
   private readonly active = new Set<CpuAccounted>();
   private timer: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
+  private lastProcess = 0;
 
-  constructor(intervalMs = 5) {
+  private readonly processClock: (fresh?: boolean) => number;
+
+  constructor(intervalMs = 5, processClock: (fresh?: boolean) => number = processCpuNs) {
     this.intervalMs = intervalMs;
+    this.processClock = processClock;
   }
 
   watch(target: CpuAccounted): void {
     this.active.add(target);
     if (!this.timer) {
+      this.lastProcess = this.processClock(true);
       this.timer = setInterval(() => this.tick(), this.intervalMs);
       // Requests in flight keep the process alive on their own; the watchdog must not.
       this.timer.unref();
@@ -32,13 +40,28 @@ export class CpuWatchdog {
     this.active.delete(target);
   }
 
+  /**
+   * Measures every watched isolate, then charges them. The isolates' clocks together cannot
+   * have used more CPU than the whole process did over the same tick: when they claim more
+   * (threads stalled while holding their isolates, e.g. a machine short of cores or a pause
+   * that hits every isolate at once), each claim is scaled down in proportion. A lone runaway
+   * isolate is charged in full, since the process did burn that CPU.
+   */
   private tick(): void {
     if (this.active.size === 0) {
       clearInterval(this.timer);
       this.timer = undefined;
       return;
     }
-    for (const target of this.active) target.chargeCpu();
+    const process = this.processClock(true);
+    const processDelta = process - this.lastProcess;
+    this.lastProcess = process;
+    const targets = [...this.active];
+    const deltas = targets.map((target) => target.measureCpu());
+    let sum = 0;
+    for (const delta of deltas) sum += delta;
+    const scale = sum > processDelta && sum > 0 ? Math.max(0, processDelta) / sum : 1;
+    for (let i = 0; i < targets.length; i++) targets[i]!.applyCpu(deltas[i]! * scale);
   }
 
   get watching(): number {

@@ -667,17 +667,25 @@ export class WorkerIsolate {
   /**
    * Charges the CPU the isolate used since the last call to the requests in flight, in equal
    * shares (isolated-vm reports CPU per isolate, not per request), and terminates the isolate
-   * when a request, or the top-level code while loading, is over its limit. Called by the
-   * watchdog every few milliseconds while the isolate has work, and at each request's edges.
+   * when a request, or the top-level code while loading, is over its limit. At each request's
+   * edges; the watchdog measures and applies in two steps every few milliseconds (see
+   * CpuWatchdog.tick), so that it can bound all isolates' claims together.
    */
   chargeCpu(final?: RequestState): void {
+    this.applyCpu(this.measureCpu(), final);
+  }
+
+  measureCpu(): number {
+    return this.isolate.isDisposed ? 0 : this.cpu.take();
+  }
+
+  applyCpu(delta: number, final?: RequestState): void {
     if (this.isolate.isDisposed) {
       // Nothing of ours disposed it: V8 hit the isolate's heap limit (isolated-vm then disposes
       // the isolate itself, and a request dispatched without a promise result would never hear).
       if (!this.termination) this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
       return;
     }
-    const delta = this.cpu.take();
     if (delta <= 0) return;
     if (this.loadingCpuNs !== undefined) {
       this.loadingCpuNs += delta;
