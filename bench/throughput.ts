@@ -54,6 +54,8 @@ interface Server {
   tenants: number;
   child: ChildProcess;
   port: number;
+  /** Lines the isolet server wrote about its workers (limits, exceptions): why a request failed. */
+  workerLines: string[];
 }
 
 interface LoadResult {
@@ -151,8 +153,15 @@ async function runLoad(server: Server, hosts: number, seconds: number, dir: stri
 
 async function startNodeServer(script: string, args: string[], name: string, tenants: number, nodeFlags: string[] = []): Promise<Server> {
   const child = spawnTracked(NODE, ['--no-node-snapshot', ...nodeFlags, join(ROOT, script), ...args], { env: childEnv() });
+  const workerLines: string[] = [];
+  let partial = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.startsWith('isolet-server: ') && workerLines.length < 20) workerLines.push(line.slice(15));
+  });
   const match = await waitForLine(child, /listening (\d+)/, 180_000);
-  return { name, tenants, child, port: Number(match[1]) };
+  return { name, tenants, child, port: Number(match[1]), workerLines };
 }
 
 function get(port: number, host: string): Promise<number> {
@@ -202,7 +211,7 @@ const hello :Workerd.Worker = (
   child.stdout?.resume();
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}): ${stderr}`);
-    if ((await get(port, 't0.localhost')) === 200) return { name: 'workerd', tenants: 1, child, port };
+    if ((await get(port, 't0.localhost')) === 200) return { name: 'workerd', tenants: 1, child, port, workerLines: [] };
     await sleep(50);
   }
   throw new Error(`workerd did not answer on ${port}: ${stderr}`);
@@ -309,6 +318,12 @@ export async function throughput(args: string[]): Promise<BenchResult> {
         `${fmtInt(inprocRuns[0]!.rps)} req/s one at a time (p50 ${fmt(inprocRuns[0]!.p50 * 1000, 0)} µs, ${fmt(inprocRuns[0]!.cores)} cores), ` +
         `${fmtInt(inprocRuns[1]!.rps)} req/s with ${CONNECTIONS} in flight (${fmt(inprocRuns[1]!.cores)} cores).`,
       ...(notes.length ? ['', ...notes.map((n) => `Note: ${n}`)] : []),
+      ...servers.filter((server) => server.workerLines.length > 0).flatMap((server) => [
+        '',
+        `What the isolet server (${server.tenants} tenants) logged about its workers during the runs (first ${server.workerLines.length}):`,
+        '',
+        ...server.workerLines.map((line) => '    ' + line.slice(0, 400)),
+      ]),
     ].join('\n');
 
     const one = isolet(1);
