@@ -20,7 +20,7 @@ before(async () => {
       vars: { NAME: 'tenant', SETTINGS: { deep: [1, 2, { x: true }] } },
     },
     sw: {
-      script: `addEventListener('fetch', (event) => {\n  event.respondWith(handle(event.request));\n});\nasync function handle(request) { return new Response('sw ' + request.method + ' ' + GREETING + ' ' + (await request.text())); }`,
+      script: `addEventListener('fetch', (event) => {\n  if (!(event instanceof FetchEvent) || FetchEvent.name !== 'FetchEvent') throw new Error('not a FetchEvent');\n  event.respondWith(handle(event.request));\n});\nasync function handle(request) { return new Response('sw ' + request.method + ' ' + GREETING + ' ' + (await request.text())); }`,
       vars: { GREETING: 'hi' },
     },
     background: moduleWorker(`

@@ -115,26 +115,49 @@ class ExecutionContext {
 }
 Object.defineProperty(ExecutionContext, 'name', { value: 'ExecutionContext' });
 
-function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (value: unknown) => void): unknown {
+// FetchEvent (Workers' service-worker syntax): one class for the whole isolate, made on first
+// use (it extends the Web platform's Event) and exposed as the global `FetchEvent`. Tenant code
+// may construct one (`new FetchEvent('fetch', { request })`), as workerd allows; only the
+// runtime's own events answer a request through respondWith.
+const eventInternals = new WeakMap<object, { request: unknown; ctx: ExecutionContext | undefined; onRespond: ((value: unknown) => void) | undefined; responded: boolean }>();
+let FetchEventClass: (new (type: string, init?: { request?: unknown }) => object) | undefined;
+
+export function fetchEventClass(): new (type: string, init?: { request?: unknown }) => object {
+  if (FetchEventClass) return FetchEventClass;
   const EventClass = webPlatformGlobals.Event as new (type: string) => object;
-  let responded = false;
   class FetchEvent extends EventClass {
-    get request() {
-      return request;
+    constructor(type: string, init?: { request?: unknown }) {
+      if (arguments.length === 0) throw new TypeError("Failed to construct 'FetchEvent': 1 argument required, but only 0 present.");
+      super(String(type));
+      eventInternals.set(this, { request: init?.request, ctx: undefined, onRespond: undefined, responded: false });
+    }
+    get request(): unknown {
+      return eventInternals.get(this)?.request;
     }
     respondWith(response: unknown): void {
-      if (responded) throw new DOMException('FetchEvent.respondWith() has already been called; it can only be called once.', 'InvalidStateError');
-      responded = true;
-      onRespond(response);
+      const internals = eventInternals.get(this);
+      if (!internals) throw new TypeError('Illegal invocation');
+      if (internals.responded) throw new DOMException('FetchEvent.respondWith() has already been called; it can only be called once.', 'InvalidStateError');
+      internals.responded = true;
+      internals.onRespond?.(response);
     }
     waitUntil(promise: unknown): void {
-      ctx.waitUntil(promise);
+      eventInternals.get(this)?.ctx?.waitUntil(promise);
     }
     passThroughOnException(): void {}
   }
   // The bundle is minified: the name tenants see is pinned.
   Object.defineProperty(FetchEvent, 'name', { value: 'FetchEvent' });
-  return new FetchEvent('fetch');
+  FetchEventClass = FetchEvent;
+  return FetchEvent;
+}
+
+function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (value: unknown) => void): unknown {
+  const event = new (fetchEventClass())('fetch', { request });
+  const internals = eventInternals.get(event)!;
+  internals.ctx = ctx;
+  internals.onRespond = onRespond;
+  return event;
 }
 
 declare const DOMException: new (message: string, name: string) => Error;

@@ -14,6 +14,7 @@ import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
 import {
   abortRequest,
   addServiceWorkerListener,
+  fetchEventClass,
   cancelResponse,
   dispatch,
   endRequest,
@@ -74,7 +75,7 @@ for (const [name, value] of Object.entries({
 // Globals whose implementation is loaded on first use: an accessor that, when read, loads it and
 // replaces itself with a plain writable property holding the value (so later reads cost
 // nothing, and tenants see an ordinary global); assigning to it just sets the property.
-for (const [name, make] of Object.entries(lazyWebPlatformGlobals)) {
+for (const [name, make] of Object.entries({ ...lazyWebPlatformGlobals, FetchEvent: fetchEventClass })) {
   Object.defineProperty(global, name, {
     get() {
       const value = make();
