@@ -102,3 +102,18 @@ test('a lone runaway is charged in full when the process did burn the CPU', asyn
   watchdog.unwatch(target);
   assert.equal(charged % 10e6, 0);
 });
+
+test('CPU measured at requests\' edges between ticks counts in the next tick\'s bound', async () => {
+  let process = 0;
+  const watchdog = new CpuWatchdog(1, () => process);
+  const scales: number[] = [];
+  const target = { measureCpu: () => 0, applyCpu: (_ns: number, scale: number) => void scales.push(scale) };
+  watchdog.watch(target);
+  // A pause of the whole process: edges claim 40 ms while the process used 4 ms.
+  watchdog.claim(20e6);
+  watchdog.claim(20e6);
+  process += 4e6;
+  while (scales.length === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+  watchdog.unwatch(target);
+  assert.ok(scales[0]! <= 0.1 + 1e-9, `pending edge charges scaled to the process's CPU: ${scales[0]}`);
+});

@@ -6,8 +6,11 @@
 export interface CpuAccounted {
   /** CPU used since the last measurement, in nanoseconds (bounded by the process's CPU). */
   measureCpu(): number;
-  /** Charges CPU to the work in flight and enforces the limits. */
-  applyCpu(ns: number): void;
+  /**
+   * Charges CPU to the work in flight and enforces the limits. `scale` also applies to what
+   * was measured at requests' edges since the last tick (see CpuWatchdog.claim).
+   */
+  applyCpu(ns: number, scale: number): void;
 }
 
 export class CpuWatchdog {
@@ -15,6 +18,8 @@ export class CpuWatchdog {
   private timer: NodeJS.Timeout | undefined;
   private readonly intervalMs: number;
   private lastProcess = 0;
+  /** CPU measured at requests' edges since the last tick, held for the tick to bound. */
+  private edgeClaims = 0;
 
   private readonly processClock: (fresh?: boolean) => number;
 
@@ -27,10 +32,19 @@ export class CpuWatchdog {
     this.active.add(target);
     if (!this.timer) {
       this.lastProcess = this.processClock(true);
+      this.edgeClaims = 0;
       this.timer = setInterval(() => this.tick(), this.intervalMs);
       // Requests in flight keep the process alive on their own; the watchdog must not.
       this.timer.unref();
     }
+  }
+
+  /**
+   * CPU an isolate measured at a request's edge (a request arriving or ending) between ticks.
+   * It counts in the next tick's bound: the edges of a stall are where most of it is measured.
+   */
+  claim(ns: number): void {
+    if (this.timer) this.edgeClaims += ns;
   }
 
   unwatch(target: CpuAccounted): void {
@@ -41,8 +55,9 @@ export class CpuWatchdog {
   }
 
   /**
-   * Measures every watched isolate, then charges them. The isolates' clocks together cannot
-   * have used more CPU than the whole process did over the same tick: when they claim more
+   * Measures every watched isolate, then charges them. The isolates' clocks together (with
+   * what was measured at requests' edges since the last tick) cannot have used more CPU than
+   * the whole process did over the same tick: when they claim more
    * (threads stalled while holding their isolates, e.g. a machine short of cores or a pause
    * that hits every isolate at once), each claim is scaled down in proportion. A lone runaway
    * isolate is charged in full, since the process did burn that CPU.
@@ -58,10 +73,11 @@ export class CpuWatchdog {
     this.lastProcess = process;
     const targets = [...this.active];
     const deltas = targets.map((target) => target.measureCpu());
-    let sum = 0;
+    let sum = this.edgeClaims;
+    this.edgeClaims = 0;
     for (const delta of deltas) sum += delta;
     const scale = sum > processDelta && sum > 0 ? Math.max(0, processDelta) / sum : 1;
-    for (let i = 0; i < targets.length; i++) targets[i]!.applyCpu(deltas[i]! * scale);
+    for (let i = 0; i < targets.length; i++) targets[i]!.applyCpu(deltas[i]! * scale, scale);
   }
 
   get watching(): number {

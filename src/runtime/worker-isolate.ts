@@ -38,6 +38,8 @@ interface RequestState {
   url: string;
   /** CPU charged to this request, in nanoseconds. */
   cpuNs: number;
+  /** CPU measured at request edges since the watchdog's last tick, not yet bounded by it. */
+  pendingCpuNs: number;
   startWall: number;
   status: number;
   body: AsyncIterator<Uint8Array> | undefined;
@@ -423,6 +425,7 @@ export class WorkerIsolate {
       method: request.method,
       url: request.url,
       cpuNs: 0,
+      pendingCpuNs: 0,
       startWall: performance.now(),
       status: 0,
       body: hasBody ? toAsyncIterator(body) : undefined,
@@ -659,7 +662,7 @@ export class WorkerIsolate {
       method: state.method,
       url: state.url,
       status: state.status,
-      cpuMs: Math.round(state.cpuNs / 1e4) / 100,
+      cpuMs: Math.round((state.cpuNs + state.pendingCpuNs) / 1e4) / 100,
       wallMs: Math.round((performance.now() - state.startWall) * 100) / 100,
     });
   }
@@ -672,21 +675,43 @@ export class WorkerIsolate {
    * CpuWatchdog.tick), so that it can bound all isolates' claims together.
    */
   chargeCpu(final?: RequestState): void {
-    this.applyCpu(this.measureCpu(), final);
+    const delta = this.measureCpu();
+    if (delta <= 0) return;
+    this.options.watchdog.claim(delta);
+    if (this.isolate.isDisposed) return this.applyCpu(0, 1);
+    if (this.loadingCpuNs !== undefined) {
+      this.loadingCpuNs += delta;
+      return;
+    }
+    // Measured at a request's edge: held as pending until the watchdog's next tick has bounded
+    // it together with every other isolate's claims (a stall that holds every isolate's thread
+    // shows up here first). Only the tick stops an isolate.
+    const n = this.inFlight.size;
+    if (n === 0) return;
+    const share = delta / n;
+    for (const state of this.inFlight.values()) state.pendingCpuNs += share;
+    if (final && final.cpuNs + final.pendingCpuNs > this.limits.cpuMs * 1e6) {
+      // The request's work is already over (this is its closing charge): stopping the isolate
+      // now could not stop that work, only fail others. The watchdog stops work that runs on
+      // past the limit within one tick; what is left is at most a tick's overrun, or time the
+      // isolate's thread spent waiting (for a core, or behind a pause of the whole process).
+      const usedMs = (final.cpuNs + final.pendingCpuNs) / 1e6;
+      this.log('warn', 'limit', `Request went over its CPU time limit by its end (${usedMs.toFixed(1)} ms of ${this.limits.cpuMs} ms, unbounded edge measurement); its response was already complete.`, { requestId: final.id, limit: 'cpu', usedMs, limitMs: this.limits.cpuMs });
+    }
   }
 
   measureCpu(): number {
     return this.isolate.isDisposed ? 0 : this.cpu.take();
   }
 
-  applyCpu(delta: number, final?: RequestState): void {
+  /** The watchdog's tick: `delta` is this isolate's bounded share; `scale` bounds the pending edge charges too. */
+  applyCpu(delta: number, scale: number): void {
     if (this.isolate.isDisposed) {
       // Nothing of ours disposed it: V8 hit the isolate's heap limit (isolated-vm then disposes
       // the isolate itself, and a request dispatched without a promise result would never hear).
       if (!this.termination) this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
       return;
     }
-    if (delta <= 0) return;
     if (this.loadingCpuNs !== undefined) {
       this.loadingCpuNs += delta;
       if (this.loadingCpuNs > this.limits.startupCpuMs * 1e6) {
@@ -699,16 +724,9 @@ export class WorkerIsolate {
     const share = delta / n;
     const limitNs = this.limits.cpuMs * 1e6;
     for (const state of this.inFlight.values()) {
-      state.cpuNs += share;
+      state.cpuNs += share + state.pendingCpuNs * scale;
+      state.pendingCpuNs = 0;
       if (state.cpuNs > limitNs) {
-        if (state === final) {
-          // The request's work is already over (this is its closing charge): stopping the
-          // isolate now could not stop that work, only fail others. The watchdog stops work
-          // that runs on past the limit within one tick; what is left is at most a tick's
-          // overrun, or time the isolate's thread spent waiting for a core on a busy machine.
-          this.log('warn', 'limit', `Request went over its CPU time limit by its end (${(state.cpuNs / 1e6).toFixed(1)} ms of ${this.limits.cpuMs} ms); its response was already complete.`, { requestId: state.id, limit: 'cpu', usedMs: state.cpuNs / 1e6, limitMs: this.limits.cpuMs });
-          continue;
-        }
         this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
         return;
       }
