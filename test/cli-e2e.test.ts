@@ -5,7 +5,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { CliProcess as Proc } from './support/cli-process.ts';
 import { request as httpRequest } from 'node:http';
 import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,63 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'isolet.js');
 const ADMIN_TOKEN = 'isl_cli-e2e-admin-token-0123456789abcdef';
 
 /** A running `isolet ...` with its output collected; waits are for output. */
-class Proc {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  #waiters = new Set<() => void>();
-
-  constructor(args: string[], options: { cwd: string; env: Record<string, string | undefined>; stdin?: string }) {
-    const env: Record<string, string | undefined> = { ...process.env, ISOLET_API: undefined, ISOLET_API_TOKEN: undefined, ...options.env };
-    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-    this.child = spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdin!.end(options.stdin ?? '');
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-      this.#notify();
-    });
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-      this.#notify();
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.on('close', (code) => {
-        this.#notify();
-        resolve(code);
-      });
-    });
-  }
-
-  #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter();
-  }
-
-  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const match = pattern.exec(this[stream]);
-        if (match) {
-          this.#waiters.delete(check);
-          resolve(match);
-        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          this.#waiters.delete(check);
-          reject(new Error(`exited before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
-        }
-      };
-      this.#waiters.add(check);
-      check();
-    });
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
-}
 
 /** A data-plane request with a Host header (fetch() will not send one of our choosing). */
 function dataPlane(base: string, host: string, path = '/'): Promise<{ status: number; text: string }> {
