@@ -214,7 +214,7 @@ async function isolet(
   options: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const cli = new Cli(args, { cwd: options.cwd ?? dir, env: { ISOLET_API: api.url, ISOLET_API_TOKEN: TOKEN, ...options.env }, stdin: options.stdin });
-  const code = await cli.exited;
+  const { code } = await cli.exited;
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }
 
@@ -575,7 +575,7 @@ describe('isolet tail', () => {
     const cli = new Cli(['tail', 'alpha', ...args], { cwd: dir, env: { ISOLET_API: api.url, ISOLET_API_TOKEN: TOKEN } });
     await cli.waitFor('stdout', /cpu|"cpuMs"/);
     cli.child.kill('SIGINT');
-    const code = await cli.exited;
+    const { code } = await cli.exited;
     return { code, stdout: cli.stdout, stderr: cli.stderr };
   }
 

@@ -3,54 +3,16 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { CliProcess } from './support/cli-process.ts';
 import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'isolet.js');
 
-class Dev {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  #waiters = new Set<() => void>();
+type Dev = CliProcess;
 
-  constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, ['--no-node-snapshot', BIN, 'dev', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    for (const stream of ['stdout', 'stderr'] as const) {
-      this.child[stream]!.setEncoding('utf8').on('data', (chunk: string) => {
-        this[stream] += chunk;
-        for (const waiter of [...this.#waiters]) waiter();
-      });
-    }
-    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
-  }
-
-  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const match = pattern.exec(this[stream]);
-        if (match) {
-          this.#waiters.delete(check);
-          resolve(match);
-        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          this.#waiters.delete(check);
-          reject(new Error(`isolet dev exited before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
-        }
-      };
-      this.#waiters.add(check);
-      this.child.on('exit', check);
-      check();
-    });
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
+function devIn(args: string[], cwd: string): Dev {
+  return new CliProcess(['dev', ...args], { cwd });
 }
 
 describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, () => {
@@ -76,7 +38,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
   }
 
   function start(args: string[], cwd: string): Dev {
-    const dev = new Dev(args, cwd);
+    const dev = devIn(args, cwd);
     running.push(dev);
     return dev;
   }
@@ -119,7 +81,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
     });
     await dev.waitFor('stderr', /^\[greeter\] env read$/m);
     dev.child.kill('SIGTERM');
-    assert.equal(await dev.exited, 0);
+    assert.equal((await dev.exited).code, 0);
   });
 
   test('limits.cpu_ms from the config holds', async () => {
@@ -142,27 +104,27 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
     await response.arrayBuffer();
     assert.equal(response.status, 503);
     dev.child.kill('SIGTERM');
-    assert.equal(await dev.exited, 0);
+    assert.equal((await dev.exited).code, 0);
   });
 
   test('an invalid config: names the file and field, exit 2', async () => {
     const cwd = await project('invalid', { 'wrangler.toml': 'main = "w.js"\n[vars]\nX = nan\n', 'w.js': '' });
     const dev = start(['--port', '0'], cwd);
-    assert.equal(await dev.exited, 2);
+    assert.equal((await dev.exited).code, 2);
     assert.match(dev.stderr, /^isolet dev: wrangler\.toml: vars\.X: /m);
   });
 
   test('main that does not exist: exit 1, says which file and where it came from', async () => {
     const cwd = await project('missing', { 'wrangler.toml': 'main = "src/nope.ts"\n' });
     const dev = start(['--port', '0'], cwd);
-    assert.equal(await dev.exited, 1);
+    assert.equal((await dev.exited).code, 1);
     assert.match(dev.stderr, /no such file: .*src\/nope\.ts \(main in wrangler\.toml\)/);
   });
 
   test('a bad .dev.vars line: names the file and line, exit 2', async () => {
     const cwd = await project('devvars', { 'wrangler.toml': 'main = "w.js"\n', 'w.js': '', '.dev.vars': 'OK=1\nthis is not a var\n' });
     const dev = start(['--port', '0'], cwd);
-    assert.equal(await dev.exited, 2);
+    assert.equal((await dev.exited).code, 2);
     assert.match(dev.stderr, /\.dev\.vars:2: expected KEY=VALUE/);
   });
 });

@@ -3,74 +3,20 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { CliProcess, ROOT } from './support/cli-process.ts';
 import { mkdtemp, writeFile, rename, rm, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'isolet.js');
 
-/** A running `isolet ...` with its output collected, and waits on that output. */
-class Cli {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #waiters = new Set<() => void>();
+type Cli = CliProcess;
 
-  constructor(args: string[], cwd = ROOT) {
-    this.child = spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-      this.#notify();
-    });
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-      this.#notify();
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        this.#notify();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter();
-  }
-
-  /** Marks the current end of output; `waitFor` looks only at what comes after a mark. */
-  mark(): { stdout: number; stderr: number } {
-    return { stdout: this.stdout.length, stderr: this.stderr.length };
-  }
-
-  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp, since = { stdout: 0, stderr: 0 }): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const match = pattern.exec(this[stream].slice(since[stream]));
-        if (match) {
-          this.#waiters.delete(check);
-          resolve(match);
-        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          this.#waiters.delete(check);
-          reject(new Error(`isolet exited before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
-        }
-      };
-      this.#waiters.add(check);
-      check();
-    });
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
+function cliIn(args: string[], cwd = ROOT): Cli {
+  return new CliProcess(args, { cwd });
 }
 
 async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = new Cli(args);
+  const cli = cliIn(args);
   const { code } = await cli.exited;
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }
@@ -164,7 +110,7 @@ describe('isolet dev', { timeout: 120_000 }, () => {
   });
 
   function start(args: string[], cwd = dir): Cli {
-    const cli = new Cli(['dev', ...args], cwd);
+    const cli = cliIn(['dev', ...args], cwd);
     running.push(cli);
     return cli;
   }

@@ -121,7 +121,7 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
 
   async function isolet(args: string[], options: { token?: string; stdin?: string; cwd?: string } = {}) {
     const proc = start(args, options);
-    const code = await proc.exited;
+    const { code } = await proc.exited;
     return { code, stdout: proc.stdout, stderr: proc.stderr };
   }
 
@@ -192,7 +192,7 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
     await tail.waitFor('stdout', /^\S+ {2}info {3}GET \/from-tail\?x=1 200 cpu [\d.]+ ms wall [\d.]+ ms$/m);
     assert.match(tail.stdout, /^\S+ {2}log {4}handling \/from-tail$/m);
     tail.child.kill('SIGINT');
-    assert.equal(await tail.exited, 0);
+    assert.equal((await tail.exited).code, 0);
 
     // tail --json: the raw entries.
     const jsonTail = start(['tail', 'hello', '--json']);
@@ -204,7 +204,7 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
     assert.equal(entry.status, 200);
     assert.equal(entry.method, 'GET');
     jsonTail.child.kill('SIGINT');
-    assert.equal(await jsonTail.exited, 0);
+    assert.equal((await jsonTail.exited).code, 0);
 
     // list: the worker, its active version and its route.
     result = await isolet(['list']);

@@ -4,15 +4,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { request as httpRequest } from 'node:http';
 import { startServer, type RunningServer, type ServerOptions } from '../src/server/server.ts';
 import { hostFetch } from './support/serve.ts';
+import { CliProcess } from './support/cli-process.ts';
 
 export const ADMIN_TOKEN = 'isl_test-admin-token-0123456789abcdef';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const BIN = join(ROOT, 'bin', 'isolet.js');
 
 export interface ApiAnswer {
   status: number;
@@ -109,54 +106,12 @@ export function textWorker(text: string, extra: Record<string, unknown> = {}): R
 }
 
 /** `isolet serve` as a child process, its output collected; waits are for output, never for time. */
-export class ServeProcess {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly #waiters = new Set<() => void>();
-
+export class ServeProcess extends CliProcess {
   constructor(dataDir: string, extraEnv: Record<string, string> = {}, extraArgs: string[] = []) {
-    this.child = spawn(
-      process.execPath,
-      ['--no-node-snapshot', BIN, 'serve', ...extraArgs, '--data', dataDir, '--port', '0', '--admin-port', '0', '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1'],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ISOLET_ADMIN_TOKEN: ADMIN_TOKEN, ...extraEnv } },
+    super(
+      ['serve', ...extraArgs, '--data', dataDir, '--port', '0', '--admin-port', '0', '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1'],
+      { env: { ISOLET_ADMIN_TOKEN: ADMIN_TOKEN, ...extraEnv } },
     );
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-      this.#notify();
-    });
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-      this.#notify();
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        this.#notify();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter();
-  }
-
-  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const match = pattern.exec(this[stream]);
-        if (match) {
-          this.#waiters.delete(check);
-          resolve(match);
-        } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          this.#waiters.delete(check);
-          reject(new Error(`isolet serve exited before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
-        }
-      };
-      this.#waiters.add(check);
-      check();
-    });
   }
 
   /** Waits for both listening lines; returns the data-plane port and the admin API base URL. */
@@ -164,10 +119,6 @@ export class ServeProcess {
     const data = await this.waitFor('stdout', /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
     const admin = await this.waitFor('stdout', /^admin API on (http:\/\/127\.0\.0\.1:\d+)$/m);
     return { port: Number(data[1]), admin: admin[1]! };
-  }
-
-  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 }
 

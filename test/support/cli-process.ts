@@ -1,36 +1,51 @@
-// A running `isolet ...` CLI process with its output collected, for the CLI's tests: waits are
-// for output, never for time.
+// `node bin/isolet.js ...` as a child process with its output collected, for every test that runs
+// the CLI (dev, serve, the API commands): waits are for output or an exit, never for time.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
-const BIN = join(resolve(import.meta.dirname, '..', '..'), 'bin', 'isolet.js');
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const BIN = join(ROOT, 'bin', 'isolet.js');
 
-/** A running `isolet ...` with its output collected; ISOLET_API* come only from `options.env`. */
+export interface CliProcessOptions {
+  /** Working directory (default: the repository). */
+  cwd?: string;
+  /** Over the test's environment; undefined removes a variable. ISOLET_API* come only from here. */
+  env?: Record<string, string | undefined>;
+  /** Written to stdin, which is then closed (default: nothing). */
+  stdin?: string;
+}
+
+export interface CliExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export class CliProcess {
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
-  readonly exited: Promise<number | null>;
-  #waiters = new Set<() => void>();
+  /** Resolves once the process has exited and its output is read to the end. */
+  readonly exited: Promise<CliExit>;
+  readonly #waiters = new Set<() => void>();
 
-  constructor(args: string[], options: { cwd: string; env?: Record<string, string | undefined>; stdin?: string }) {
+  constructor(args: string[], options: CliProcessOptions = {}) {
     const env: Record<string, string | undefined> = { ...process.env, ISOLET_API: undefined, ISOLET_API_TOKEN: undefined, ...options.env };
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-    this.child = spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--no-node-snapshot', BIN, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdin!.end(options.stdin ?? '');
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-      this.#notify();
-    });
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-      this.#notify();
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.on('close', (code) => {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      this.child[stream]!.setEncoding('utf8').on('data', (chunk: string) => {
+        this[stream] += chunk;
         this.#notify();
-        resolve(code);
+      });
+    }
+    // An exit with no output after it would otherwise wake no waiter.
+    this.child.on('exit', () => this.#notify());
+    this.exited = new Promise((resolve) => {
+      this.child.on('close', (code, signal) => {
+        this.#notify();
+        resolve({ code, signal });
       });
     });
   }
@@ -39,10 +54,15 @@ export class CliProcess {
     for (const waiter of [...this.#waiters]) waiter();
   }
 
-  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
+  /** Marks the current end of output; `waitFor` with a mark looks only at what comes after it. */
+  mark(): { stdout: number; stderr: number } {
+    return { stdout: this.stdout.length, stderr: this.stderr.length };
+  }
+
+  waitFor(stream: 'stdout' | 'stderr', pattern: RegExp, since = { stdout: 0, stderr: 0 }): Promise<RegExpExecArray> {
     return new Promise((resolve, reject) => {
       const check = () => {
-        const match = pattern.exec(this[stream]);
+        const match = pattern.exec(this[stream].slice(since[stream]));
         if (match) {
           this.#waiters.delete(check);
           resolve(match);
@@ -56,8 +76,8 @@ export class CliProcess {
     });
   }
 
-  /** Ends the process if it still runs (cleanup after a failed test). */
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  /** Ends the process if it still runs (SIGKILL unless told otherwise). */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 }
