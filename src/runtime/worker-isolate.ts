@@ -678,7 +678,6 @@ export class WorkerIsolate {
     const delta = this.measureCpu();
     if (delta <= 0) return;
     this.options.watchdog.claim(delta);
-    if (this.isolate.isDisposed) return this.applyCpu(0, 1);
     if (this.loadingCpuNs !== undefined) {
       this.loadingCpuNs += delta;
       return;
