@@ -52,6 +52,8 @@ const WARMUP = `(() => {
   const api = globalThis.__isolet;
   const noop = () => {};
   let answered = false;
+  // Positional, in HOST_OP_ORDER (src/sandbox/host-op-order.ts): log, uncaught, startTimer,
+  // clearTimer, requestDone, sync, async, loadModule, respond, respondSimple.
   api.init(noop, noop, noop, noop, noop, () => new ArrayBuffer(0), noop, noop, () => { answered = true; }, () => { answered = true; });
   api.register({ default: { fetch(request, env, ctx) {
     const url = new URL(request.url);

@@ -14,6 +14,7 @@ import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
+import { HOST_OP_ORDER } from '../sandbox/host-op-order.ts';
 import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
@@ -28,8 +29,6 @@ const MEMORY_CHECK_INTERVAL_MS = 1000;
 
 let nextRequestId = 1;
 
-/** The order in which the host operations reach the sandbox's init (src/sandbox/main.ts). */
-const HOST_OPS = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule', 'respond', 'respondSimple'] as const;
 const MAX_PENDING_CALLS = 10_000;
 
 interface RequestState {
@@ -163,9 +162,9 @@ export class WorkerIsolate {
     };
     global.deleteSync('__isolet');
     api.release();
-    // Callbacks cross only as direct arguments, so they go positionally, in HOST_OPS order.
+    // Callbacks cross only as direct arguments, so they go positionally, in HOST_OP_ORDER.
     const ops = this.hostOps();
-    init.applySync(undefined, HOST_OPS.map((key) => ops[key]));
+    init.applySync(undefined, HOST_OP_ORDER.map((key) => ops[key]));
     init.release();
 
     this.cpu.reset();
@@ -246,7 +245,7 @@ export class WorkerIsolate {
   }
 
   /** The host operations the sandbox may call. Every argument is validated: it comes from tenant-reachable code. */
-  private hostOps(): Record<(typeof HOST_OPS)[number], ivm.Callback> {
+  private hostOps(): Record<(typeof HOST_OP_ORDER)[number], ivm.Callback> {
     return {
       log: new ivm.Callback((level: unknown, message: unknown) => this.consoleLog(level, message), { ignored: true }),
       uncaught: new ivm.Callback((requestId: unknown, text: unknown) => {

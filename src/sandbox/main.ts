@@ -5,6 +5,7 @@
 'use strict';
 
 import { connectHost, host, settleCall, receiveModule, type HostOps } from './host.ts';
+import { HOST_OP_ORDER } from './host-op-order.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { createConsole } from '../api/console/sandbox.ts';
@@ -99,11 +100,10 @@ define('removeEventListener', function removeEventListener() {});
 lockCodeGeneration(globalThis);
 
 const entryPoints = {
-  // Positional, in the order of HOST_OPS in src/runtime/worker-isolate.ts.
+  // Positional, in HOST_OP_ORDER.
   init(...fns: HostOps[keyof HostOps][]): void {
-    const names = ['log', 'uncaught', 'startTimer', 'clearTimer', 'requestDone', 'sync', 'async', 'loadModule', 'respond', 'respondSimple'] as const;
     const ops = {} as Record<string, unknown>;
-    names.forEach((name, i) => (ops[name] = fns[i]));
+    HOST_OP_ORDER.forEach((name, i) => (ops[name] = fns[i]));
     connectHost(ops as unknown as HostOps);
     lockContextFeatures(globalThis);
   },
