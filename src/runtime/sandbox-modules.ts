@@ -32,6 +32,7 @@ export const SANDBOX_MODULES: Record<string, string> = {
   blob: fileURLToPath(new URL('../../src/api/blob/sandbox/module.ts', import.meta.url)),
   'form-data': fileURLToPath(new URL('../../src/api/form-data/sandbox/module.ts', import.meta.url)),
   'url-pattern': fileURLToPath(new URL('../../src/api/url-pattern/sandbox/module.ts', import.meta.url)),
+  crypto: fileURLToPath(new URL('../../src/api/crypto/sandbox/module.ts', import.meta.url)),
 };
 
 export interface SandboxModule {

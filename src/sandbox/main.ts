@@ -9,7 +9,7 @@ import { HOST_OP_ORDER } from './host-op-order.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { createConsole } from '../api/console/sandbox.ts';
-import { cryptoGlobals } from '../api/crypto/sandbox.ts';
+import { cryptoGlobals, lazyCryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
 import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
 import {
@@ -76,7 +76,7 @@ for (const [name, value] of Object.entries({
 // Globals whose implementation is loaded on first use: an accessor that, when read, loads it and
 // replaces itself with a plain writable property holding the value (so later reads cost
 // nothing, and tenants see an ordinary global); assigning to it just sets the property.
-for (const [name, make] of Object.entries({ ...lazyWebPlatformGlobals, FetchEvent: fetchEventClass })) {
+for (const [name, make] of Object.entries({ ...lazyWebPlatformGlobals, ...lazyCryptoGlobals(), FetchEvent: fetchEventClass })) {
   Object.defineProperty(global, name, {
     get() {
       const value = make();

@@ -1,22 +1,33 @@
-// The `crypto` global: getRandomValues, randomUUID and crypto.subtle (WebCrypto, W3C Web
-// Cryptography API), with Cloudflare Workers' additions (MD5 in digest, timingSafeEqual).
+// The `crypto` global: getRandomValues and randomUUID, with crypto.subtle (WebCrypto),
+// crypto.DigestStream and the SubtleCrypto and CryptoKey globals in a sandbox module loaded on
+// first use (./sandbox/module.ts): a hello-world worker never touches them, and every byte of
+// code in the snapshot is heap in every idle isolate.
 //
-// Randomness comes from the host's CSPRNG, never from the isolate's Math.random state. Every
-// crypto.subtle operation runs on the host in Node's native WebCrypto (see host.ts for the
-// operations and their argument shapes): this half only turns a call's arguments into plain
-// copies (WebIDL conversion, §18.4 "normalize an algorithm" as far as copying needs), crosses
-// once with callAsync, and wraps the answer (ArrayBuffers, JWKs, booleans, new key handles).
-//
-// A CryptoKey here is an opaque handle: what it shows (type, extractable, algorithm, usages)
-// and, in a private field, the id of the real key in this isolate's scope on the host. Tenant
-// code cannot construct one, nor read or set its id; the host checks every id anyway.
+// Randomness comes from the host's CSPRNG, never from the isolate's Math.random state.
 
-import { callAsync, callSync } from '../../sandbox/host.ts';
+import { callAsync, callSync, loadModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { streams } from '../streams/sandbox.ts';
 import { TextEncoder } from '../encoding/sandbox.ts';
+import type { CryptoApi, CryptoDeps } from './sandbox/module.ts';
+
+let api: CryptoApi | undefined;
+
+function subtleApi(): CryptoApi {
+  api ??= loadModule<{ create(deps: CryptoDeps): CryptoApi }>('crypto').create({
+    callSync,
+    callAsync,
+    DOMException,
+    TextEncoder: TextEncoder as unknown as CryptoDeps['TextEncoder'],
+    WritableStream: () => streams().classes.WritableStream as unknown as ReturnType<CryptoDeps['WritableStream']>,
+    markNotSerializable,
+  });
+  return api;
+}
+
+const isView = ArrayBuffer.isView;
 
 const MAX_BYTES = 65536;
 
@@ -64,482 +75,6 @@ function randomUUID(): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// BufferSources. The intrinsics are taken once, so a tenant who patches ArrayBuffer.prototype
-// cannot make the runtime copy something other than the bytes it was given.
-
-const apply = Reflect.apply;
-const arrayBufferSlice = ArrayBuffer.prototype.slice;
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
-const arrayBufferResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')!.get!;
-const isView = ArrayBuffer.isView;
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const getter = (proto: object, name: string) => Object.getOwnPropertyDescriptor(proto, name)!.get!;
-const typedArrayBuffer = getter(TypedArrayPrototype, 'buffer');
-const typedArrayByteOffset = getter(TypedArrayPrototype, 'byteOffset');
-const typedArrayByteLength = getter(TypedArrayPrototype, 'byteLength');
-const dataViewBuffer = getter(DataView.prototype, 'buffer');
-const dataViewByteOffset = getter(DataView.prototype, 'byteOffset');
-const dataViewByteLength = getter(DataView.prototype, 'byteLength');
-
-function isArrayBuffer(value: unknown): value is ArrayBuffer {
-  if (typeof value !== 'object' || value === null) return false;
-  try {
-    apply(arrayBufferByteLength, value, []);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The buffer, offset and length a BufferSource covers, or undefined for anything else. */
-function bufferRange(value: unknown): [ArrayBuffer, number, number] | undefined {
-  if (isArrayBuffer(value)) return [value, 0, apply(arrayBufferByteLength, value, []) as number];
-  if (!isView(value)) return undefined;
-  if (value instanceof DataView) {
-    return [apply(dataViewBuffer, value, []), apply(dataViewByteOffset, value, []), apply(dataViewByteLength, value, [])];
-  }
-  return [apply(typedArrayBuffer, value, []), apply(typedArrayByteOffset, value, []), apply(typedArrayByteLength, value, [])];
-}
-
-/**
- * The bytes of a BufferSource, to be copied (WebCrypto: "a copy of the bytes held by" the
- * argument, taken when the method is called, so later writes by the caller change nothing).
- * The crossing itself copies, synchronously, so a whole fixed-length ArrayBuffer goes as it is;
- * only a view of part of a buffer (or a resizable one) is sliced here first. That slice is the
- * expensive half of a large digest's crossing (about 1 ms of the worker's CPU per MB; the crossing about half that).
- */
-function copyBytes(value: unknown, what: string): ArrayBuffer {
-  const range = bufferRange(value);
-  if (!range) throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
-  const [buffer, offset, length] = range;
-  if (offset === 0 && length === apply(arrayBufferByteLength, buffer, []) && !apply(arrayBufferResizable, buffer, [])) {
-    return buffer;
-  }
-  return apply(arrayBufferSlice, buffer, [offset, offset + length]) as ArrayBuffer;
-}
-
-function viewOf(value: unknown, what: string): Uint8Array {
-  const range = bufferRange(value);
-  if (!range) throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
-  return new Uint8Array(range[0], range[1], range[2]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// CryptoKey (WebCrypto §13)
-
-/** What the host sends for a key it made (host.ts KeyInfo). */
-interface KeyInfo {
-  id: string;
-  type: 'secret' | 'public' | 'private';
-  extractable: boolean;
-  algorithm: Record<string, unknown>;
-  usages: string[];
-}
-
-const CONSTRUCT = Symbol('CryptoKey');
-let keyIdOf: (key: unknown) => string | undefined;
-
-// Keys whose handles were garbage collected; the host is told with the next key-creating call
-// (one crossing fewer than telling it from the finalizer), so a worker that imports a key per
-// request does not run into the per-isolate key limit. Created on first use: the bundle is
-// snapshotted, and what it allocates at load every isolate pays for.
-let registry: FinalizationRegistry<string> | undefined;
-const releasedKeyIds: string[] = [];
-
-function releaseCollectedKeys(): void {
-  if (releasedKeyIds.length > 0) callSync('crypto.releaseKeys', releasedKeyIds.splice(0));
-}
-
-export class CryptoKey {
-  #id: string;
-  #type: KeyInfo['type'];
-  #extractable: boolean;
-  #algorithm: Record<string, unknown>;
-  #usages: string[];
-
-  constructor(token?: unknown, info?: KeyInfo) {
-    if (token !== CONSTRUCT || !info) throw new TypeError('Illegal constructor');
-    this.#id = info.id;
-    this.#type = info.type;
-    this.#extractable = info.extractable;
-    this.#algorithm = keyAlgorithm(info.algorithm);
-    this.#usages = info.usages;
-    (registry ??= new FinalizationRegistry((id) => void releasedKeyIds.push(id))).register(this, info.id);
-  }
-
-  get type(): string { return this.#type; }
-  get extractable(): boolean { return this.#extractable; }
-  /** The same object on every read (the spec's [[algorithm_cached]]). */
-  get algorithm(): object { return this.#algorithm; }
-  get usages(): string[] { return this.#usages; }
-
-  static {
-    keyIdOf = (key) => (typeof key === 'object' && key !== null && #id in key ? key.#id : undefined);
-  }
-}
-Object.defineProperty(CryptoKey.prototype, Symbol.toStringTag, { value: 'CryptoKey', configurable: true });
-
-/** A KeyAlgorithm dictionary (§13.x) from the host's copy: publicExponent is a Uint8Array. */
-function keyAlgorithm(source: Record<string, unknown>): Record<string, unknown> {
-  const algorithm: Record<string, unknown> = { ...source };
-  if (source.publicExponent instanceof ArrayBuffer) algorithm.publicExponent = new Uint8Array(source.publicExponent);
-  return algorithm;
-}
-
-function newKey(info: KeyInfo): CryptoKey {
-  return new CryptoKey(CONSTRUCT, info);
-}
-
-function keyResult(result: KeyInfo | { publicKey: KeyInfo; privateKey: KeyInfo }): CryptoKey | { publicKey: CryptoKey; privateKey: CryptoKey } {
-  if ('publicKey' in result) return { publicKey: newKey(result.publicKey), privateKey: newKey(result.privateKey) };
-  return newKey(result);
-}
-
-function keyId(value: unknown, method: string, what: string): string {
-  const id = keyIdOf(value);
-  if (id === undefined) throw new TypeError(`Failed to execute '${method}' on 'SubtleCrypto': ${what} is not of type 'CryptoKey'.`);
-  return id;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Argument conversion: plain copies the host can check member by member.
-
-const NUMBER_MEMBERS = ['length', 'modulusLength', 'tagLength', 'saltLength', 'iterations'] as const;
-const BYTES_MEMBERS = ['iv', 'counter', 'additionalData', 'label', 'salt', 'info', 'publicExponent'] as const;
-const JWK_MEMBERS = ['kty', 'use', 'alg', 'crv', 'x', 'y', 'd', 'n', 'e', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const;
-
-function hashIdentifier(value: unknown): { name: string } {
-  if (typeof value === 'string') return { name: value };
-  if (typeof value === 'object' && value !== null) {
-    const name = (value as { name?: unknown }).name;
-    if (name === undefined) throw new TypeError('Algorithm: hash is missing its "name".');
-    return { name: String(name) };
-  }
-  throw new TypeError('Algorithm: hash must be a string or an object with a name.');
-}
-
-/** An AlgorithmIdentifier as a plain dictionary of strings, numbers, ArrayBuffers and key ids. */
-function algorithmArg(value: unknown, method: string): Record<string, unknown> {
-  if (typeof value === 'string') return { name: value };
-  if (typeof value !== 'object' || value === null) {
-    throw new TypeError(`Failed to execute '${method}' on 'SubtleCrypto': the algorithm must be a string or an object.`);
-  }
-  const dict = value as Record<string, unknown>;
-  const name = dict.name;
-  if (name === undefined) throw new TypeError(`Failed to execute '${method}' on 'SubtleCrypto': the algorithm is missing its "name".`);
-  const out: Record<string, unknown> = { name: String(name) };
-  const hash = dict.hash;
-  if (hash !== undefined) out.hash = hashIdentifier(hash);
-  for (const member of NUMBER_MEMBERS) {
-    const v = dict[member];
-    if (v !== undefined) out[member] = Number(v);
-  }
-  for (const member of BYTES_MEMBERS) {
-    const v = dict[member];
-    if (v !== undefined) out[member] = copyBytes(v, `algorithm.${member}`);
-  }
-  const namedCurve = dict.namedCurve;
-  if (namedCurve !== undefined) out.namedCurve = String(namedCurve);
-  const publicKey = dict.public;
-  if (publicKey !== undefined) out.public = keyId(publicKey, method, 'algorithm.public');
-  return out;
-}
-
-function usagesArg(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw new TypeError('keyUsages must be a sequence of KeyUsage strings.');
-  }
-  const out: string[] = [];
-  for (const usage of value as Iterable<unknown>) {
-    out.push(String(usage));
-    if (out.length > 16) throw new TypeError('keyUsages has too many entries.');
-  }
-  return out;
-}
-
-/** A JsonWebKey dictionary (WebCrypto §16), its members read once and copied. */
-function jwkArg(value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || bufferRange(value)) {
-    throw new TypeError('Key data in "jwk" format must be a JsonWebKey object.');
-  }
-  const jwk = value as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const member of JWK_MEMBERS) {
-    const v = jwk[member];
-    if (v !== undefined) out[member] = String(v);
-  }
-  if (jwk.ext !== undefined) out.ext = Boolean(jwk.ext);
-  if (jwk.key_ops !== undefined) out.key_ops = usagesArg(jwk.key_ops);
-  if (jwk.oth !== undefined) {
-    out.oth = Array.from(jwk.oth as Iterable<Record<string, unknown>>, (prime) => ({
-      r: String(prime?.r), d: String(prime?.d), t: String(prime?.t),
-    }));
-  }
-  return out;
-}
-
-function keyDataArg(format: string, value: unknown): ArrayBuffer | Record<string, unknown> {
-  if (format === 'jwk') return jwkArg(value);
-  if (!bufferRange(value)) throw new TypeError(`Key data in "${format}" format must be an ArrayBuffer or ArrayBufferView.`);
-  return copyBytes(value, 'keyData');
-}
-
-function requireArgs(method: string, count: number, given: number): void {
-  if (given < count) {
-    throw new TypeError(`Failed to execute '${method}' on 'SubtleCrypto': ${count} arguments required, but only ${given} present.`);
-  }
-}
-
-/**
- * Runs a SubtleCrypto method: every error, argument conversion included, is a rejection
- * (WebIDL: a promise-returning operation never throws). The bridge turns a host error named
- * SyntaxError into the JavaScript SyntaxError; in WebCrypto it is the DOMException.
- */
-function operation<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return body().then(undefined, (error: unknown) => {
-      if (error instanceof SyntaxError) throw new DOMException(error.message, 'SyntaxError');
-      throw error;
-    });
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// SubtleCrypto (WebCrypto §14)
-
-let constructingSubtle = false;
-
-export class SubtleCrypto {
-  constructor() {
-    if (!constructingSubtle) throw new TypeError('Illegal constructor');
-  }
-
-  digest(algorithm: unknown, data: unknown): Promise<ArrayBuffer> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('digest', 2, n);
-      return callAsync('crypto.digest', algorithmArg(algorithm, 'digest'), copyBytes(data, 'data'));
-    });
-  }
-
-  generateKey(algorithm: unknown, extractable: unknown, keyUsages: unknown): Promise<unknown> {
-    const n = arguments.length;
-    return operation(async () => {
-      requireArgs('generateKey', 3, n);
-      const args = [algorithmArg(algorithm, 'generateKey'), Boolean(extractable), usagesArg(keyUsages)];
-      releaseCollectedKeys();
-      return keyResult(await callAsync('crypto.generateKey', ...args));
-    });
-  }
-
-  importKey(format: unknown, keyData: unknown, algorithm: unknown, extractable: unknown, keyUsages: unknown): Promise<CryptoKey> {
-    const n = arguments.length;
-    return operation(async () => {
-      requireArgs('importKey', 5, n);
-      const fmt = String(format);
-      const args = [fmt, keyDataArg(fmt, keyData), algorithmArg(algorithm, 'importKey'), Boolean(extractable), usagesArg(keyUsages)];
-      releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.importKey', ...args));
-    });
-  }
-
-  exportKey(format: unknown, key: unknown): Promise<ArrayBuffer | Record<string, unknown>> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('exportKey', 2, n);
-      return callAsync('crypto.exportKey', String(format), keyId(key, 'exportKey', 'key'));
-    });
-  }
-
-  sign(algorithm: unknown, key: unknown, data: unknown): Promise<ArrayBuffer> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('sign', 3, n);
-      return callAsync('crypto.sign', algorithmArg(algorithm, 'sign'), keyId(key, 'sign', 'key'), copyBytes(data, 'data'));
-    });
-  }
-
-  verify(algorithm: unknown, key: unknown, signature: unknown, data: unknown): Promise<boolean> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('verify', 4, n);
-      return callAsync('crypto.verify', algorithmArg(algorithm, 'verify'), keyId(key, 'verify', 'key'),
-        copyBytes(signature, 'signature'), copyBytes(data, 'data'));
-    });
-  }
-
-  encrypt(algorithm: unknown, key: unknown, data: unknown): Promise<ArrayBuffer> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('encrypt', 3, n);
-      return callAsync('crypto.encrypt', algorithmArg(algorithm, 'encrypt'), keyId(key, 'encrypt', 'key'), copyBytes(data, 'data'));
-    });
-  }
-
-  decrypt(algorithm: unknown, key: unknown, data: unknown): Promise<ArrayBuffer> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('decrypt', 3, n);
-      return callAsync('crypto.decrypt', algorithmArg(algorithm, 'decrypt'), keyId(key, 'decrypt', 'key'), copyBytes(data, 'data'));
-    });
-  }
-
-  deriveBits(algorithm: unknown, baseKey: unknown, length?: unknown): Promise<ArrayBuffer> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('deriveBits', 2, n);
-      const bits = length === undefined || length === null ? null : Number(length);
-      return callAsync('crypto.deriveBits', algorithmArg(algorithm, 'deriveBits'), keyId(baseKey, 'deriveBits', 'baseKey'), bits);
-    });
-  }
-
-  deriveKey(algorithm: unknown, baseKey: unknown, derivedKeyType: unknown, extractable: unknown, keyUsages: unknown): Promise<CryptoKey> {
-    const n = arguments.length;
-    return operation(async () => {
-      requireArgs('deriveKey', 5, n);
-      const args = [
-        algorithmArg(algorithm, 'deriveKey'), keyId(baseKey, 'deriveKey', 'baseKey'),
-        algorithmArg(derivedKeyType, 'deriveKey'), Boolean(extractable), usagesArg(keyUsages),
-      ];
-      releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.deriveKey', ...args));
-    });
-  }
-
-  wrapKey(format: unknown, key: unknown, wrappingKey: unknown, wrapAlgorithm: unknown): Promise<ArrayBuffer> {
-    const n = arguments.length;
-    return operation(() => {
-      requireArgs('wrapKey', 4, n);
-      return callAsync('crypto.wrapKey', String(format), keyId(key, 'wrapKey', 'key'),
-        keyId(wrappingKey, 'wrapKey', 'wrappingKey'), algorithmArg(wrapAlgorithm, 'wrapKey'));
-    });
-  }
-
-  unwrapKey(
-    format: unknown, wrappedKey: unknown, unwrappingKey: unknown, unwrapAlgorithm: unknown,
-    unwrappedKeyAlgorithm: unknown, extractable: unknown, keyUsages: unknown,
-  ): Promise<CryptoKey> {
-    const n = arguments.length;
-    return operation(async () => {
-      requireArgs('unwrapKey', 7, n);
-      const args = [
-        String(format), copyBytes(wrappedKey, 'wrappedKey'), keyId(unwrappingKey, 'unwrapKey', 'unwrappingKey'),
-        algorithmArg(unwrapAlgorithm, 'unwrapKey'), algorithmArg(unwrappedKeyAlgorithm, 'unwrapKey'),
-        Boolean(extractable), usagesArg(keyUsages),
-      ];
-      releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.unwrapKey', ...args));
-    });
-  }
-
-  /**
-   * Cloudflare Workers' extension: compares two BufferSources in time that depends only on
-   * their length. Synchronous and in the isolate: no crossing, no copy. The loop touches every
-   * byte and folds the differences with OR, with no early exit.
-   */
-  timingSafeEqual(a: unknown, b: unknown): boolean {
-    if (arguments.length < 2) {
-      throw new TypeError(`Failed to execute 'timingSafeEqual' on 'SubtleCrypto': 2 arguments required, but only ${arguments.length} present.`);
-    }
-    const left = viewOf(a, 'a');
-    const right = viewOf(b, 'b');
-    if (left.byteLength !== right.byteLength) throw new TypeError('Input buffers must have the same byte length.');
-    let difference = 0;
-    for (let i = 0; i < left.byteLength; i++) difference |= left[i]! ^ right[i]!;
-    return difference === 0;
-  }
-}
-Object.defineProperty(SubtleCrypto.prototype, Symbol.toStringTag, { value: 'SubtleCrypto', configurable: true });
-
-let subtle: SubtleCrypto | undefined;
-
-// ---------------------------------------------------------------------------------------------
-// crypto.DigestStream (Cloudflare Workers): a WritableStream that hashes what is written to it;
-// `digest` resolves with the hash once the stream is closed. The hash runs on the host, one
-// synchronous crossing per chunk (host.ts), so no chunk is kept here. Made on first access: it
-// extends WritableStream, which is itself loaded on first use.
-
-const DIGEST_STREAM_NAMES = ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512', 'MD5'];
-// Streams garbage collected while still open; the host drops their hashes at the next open.
-let streamRegistry: FinalizationRegistry<string> | undefined;
-const releasedStreamIds: string[] = [];
-let DigestStreamClass: Function | undefined;
-
-function digestStreamAlgorithm(algorithm: unknown): string {
-  const name = typeof algorithm === 'string' ? algorithm
-    : typeof algorithm === 'object' && algorithm !== null ? String((algorithm as { name?: unknown }).name) : undefined;
-  const canonical = name === undefined ? undefined : DIGEST_STREAM_NAMES.find((n) => n === name.toUpperCase());
-  if (canonical === undefined) {
-    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSON.stringify(String(name).slice(0, 64))}.`, 'NotSupportedError');
-  }
-  return canonical;
-}
-
-function digestStreamClass(): Function {
-  if (DigestStreamClass) return DigestStreamClass;
-  const { WritableStream } = streams().classes as unknown as { WritableStream: new (sink: object) => object };
-  let encoder: TextEncoder | undefined;
-
-  class DigestStream extends WritableStream {
-    #digest: Promise<ArrayBuffer>;
-    #bytesWritten = 0;
-
-    constructor(algorithm: unknown) {
-      const name = digestStreamAlgorithm(algorithm);
-      const id = callSync<string>('crypto.digestStream.open', name, releasedStreamIds.splice(0));
-      let resolve!: (digest: ArrayBuffer) => void;
-      let reject!: (reason: unknown) => void;
-      const digest = new Promise<ArrayBuffer>((res, rej) => { resolve = res; reject = rej; });
-      // Nobody need await `digest` when the stream fails; the writer sees the error too.
-      digest.catch(() => {});
-      const counted = (n: number) => { self.#bytesWritten += n; };
-      let self: DigestStream;
-      super({
-        write(chunk: unknown) {
-          try {
-            const bytes = typeof chunk === 'string' ? copyBytes((encoder ??= new TextEncoder()).encode(chunk), 'chunk') : copyChunk(chunk);
-            callSync('crypto.digestStream.write', id, bytes);
-            counted(bytes.byteLength);
-          } catch (error) {
-            callSync('crypto.digestStream.abort', id);
-            reject(error);
-            throw error;
-          }
-        },
-        close() {
-          resolve(callSync<ArrayBuffer>('crypto.digestStream.close', id));
-        },
-        abort(reason: unknown) {
-          callSync('crypto.digestStream.abort', id);
-          reject(reason);
-        },
-      });
-      self = this;
-      this.#digest = digest;
-      (streamRegistry ??= new FinalizationRegistry((released) => void releasedStreamIds.push(released))).register(this, id);
-    }
-
-    /** Resolves with the digest (an ArrayBuffer) when the stream closes; rejects if it errors. */
-    get digest(): Promise<ArrayBuffer> { return this.#digest; }
-    get bytesWritten(): number { return this.#bytesWritten; }
-  }
-  Object.defineProperty(DigestStream, 'name', { value: 'DigestStream', configurable: true });
-  Object.defineProperty(DigestStream.prototype, Symbol.toStringTag, { value: 'DigestStream', configurable: true });
-  markNotSerializable(DigestStream);
-  DigestStreamClass = DigestStream;
-  return DigestStream;
-}
-
-function copyChunk(chunk: unknown): ArrayBuffer {
-  if (!bufferRange(chunk)) {
-    throw new TypeError('DigestStream is a byte stream: write ArrayBuffers, ArrayBufferViews or strings to it.');
-  }
-  return copyBytes(chunk, 'chunk');
-}
-
-// ---------------------------------------------------------------------------------------------
 // Crypto (WebCrypto §10)
 
 const ILLEGAL_INVOCATION = 'Illegal invocation: function called with incorrect `this` reference. ' +
@@ -562,34 +97,28 @@ class Crypto {
     return randomUUID();
   }
   /** [SameObject] */
-  get subtle(): SubtleCrypto {
-    if (!subtle) {
-      constructingSubtle = true;
-      try {
-        subtle = new SubtleCrypto();
-      } finally {
-        constructingSubtle = false;
-      }
-    }
-    return subtle;
+  get subtle(): object {
+    return subtleApi().subtle;
   }
   /** Cloudflare Workers' crypto.DigestStream. */
   get DigestStream(): Function {
-    return digestStreamClass();
+    return subtleApi().DigestStream();
   }
   get [Symbol.toStringTag]() {
     return 'Crypto';
   }
 }
 
-// Platform objects without a serialization: structuredClone refuses them (DataCloneError).
-markNotSerializable(Crypto, SubtleCrypto, CryptoKey);
+// A platform object without a serialization: structuredClone refuses it (DataCloneError).
+markNotSerializable(Crypto);
 
 export function cryptoGlobals(): Record<string, unknown> {
-  const globals: Record<string, unknown> = { crypto: new Crypto(), Crypto, SubtleCrypto, CryptoKey };
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
-  for (const name of ['Crypto', 'SubtleCrypto', 'CryptoKey']) {
-    Object.defineProperty(globals[name] as Function, 'name', { value: name, configurable: true });
-  }
-  return globals;
+  Object.defineProperty(Crypto, 'name', { value: 'Crypto', configurable: true });
+  return { crypto: new Crypto(), Crypto };
+}
+
+/** Globals made on first access (see main.ts): they load the module. */
+export function lazyCryptoGlobals(): Record<string, () => unknown> {
+  return { SubtleCrypto: () => subtleApi().SubtleCrypto, CryptoKey: () => subtleApi().CryptoKey };
 }
