@@ -16,9 +16,24 @@ import type { CryptoApi, CryptoDeps } from './sandbox/module.ts';
 let api: CryptoApi | undefined;
 
 function subtleApi(): CryptoApi {
-  api ??= loadModule<{ create(deps: CryptoDeps): CryptoApi }>('crypto').create({
-    callSync,
-    callAsync,
+  if (api !== undefined) return api;
+  // The module is evaluated when first used, after tenant code may have patched the built-ins
+  // it runs on, so it is handed no more than crypto.subtle reaches anyway: its own host
+  // operations, checked against a list no prototype can add to (a literal: no built-in runs).
+  const ops = {
+    __proto__: null, 'crypto.digest': 1, 'crypto.generateKey': 1, 'crypto.importKey': 1, 'crypto.exportKey': 1,
+    'crypto.sign': 1, 'crypto.verify': 1, 'crypto.encrypt': 1, 'crypto.decrypt': 1, 'crypto.deriveBits': 1,
+    'crypto.deriveKey': 1, 'crypto.wrapKey': 1, 'crypto.unwrapKey': 1, 'crypto.releaseKeys': 1,
+    'crypto.digestStream.open': 1, 'crypto.digestStream.write': 1, 'crypto.digestStream.close': 1,
+    'crypto.digestStream.abort': 1,
+  } as unknown as Record<string, 1 | undefined>;
+  const op = (name: unknown): string => {
+    if (typeof name !== 'string' || ops[name] !== 1) throw new TypeError('Not a crypto operation.');
+    return name;
+  };
+  api = loadModule<{ create(deps: CryptoDeps): CryptoApi }>('crypto').create({
+    callSync: (name, ...args) => callSync(op(name), ...args),
+    callAsync: (name, ...args) => callAsync(op(name), ...args),
     DOMException,
     TextEncoder: TextEncoder as unknown as CryptoDeps['TextEncoder'],
     WritableStream: () => streams().classes.WritableStream as unknown as ReturnType<CryptoDeps['WritableStream']>,
