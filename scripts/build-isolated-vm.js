@@ -128,8 +128,16 @@ function build(force) {
     }
     const jobs = String(Math.max(1, availableParallelism()));
     log(`building isolated-vm ${identity.isolatedVm} for Node ${nodeVersion} with isolet's patches (${patches.join(', ')}); about a minute on 2 cores`);
+    // npm hands its config to node-gyp as npm_config_* variables, and node-gyp lets them override
+    // its command line: a machine-wide `nodedir` would build against the wrong Node's headers.
+    const env = { ...process.env };
+    for (const key of ['nodedir', 'target', 'arch', 'runtime', 'dist_url', 'disturl', 'devdir']) {
+      delete env[`npm_config_${key}`];
+      delete env[`NPM_CONFIG_${key.toUpperCase()}`];
+    }
     execFileSync(process.execPath, [nodeGyp(), 'rebuild', '--release', '--loglevel=warn', '-j', jobs, `--nodedir=${headers}`], {
       cwd: source,
+      env,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     mkdirSync(release, { recursive: true });
