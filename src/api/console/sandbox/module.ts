@@ -1,0 +1,110 @@
+// console.log's formatting (printf-style substitutions, util.inspect-like rendering of values).
+// A sandbox module (see src/runtime/sandbox-modules.ts), evaluated in an isolate by its first
+// console call: a worker that never logs does not carry it in its heap.
+
+const MAX_LINE = 16 * 1024;
+const MAX_DEPTH = 3;
+const MAX_ITEMS = 100;
+
+function quote(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+}
+
+function inspect(value: unknown, depth: number, seen: Set<object>): string {
+  switch (typeof value) {
+    case 'string':
+      return depth === 0 ? value : quote(value);
+    case 'number':
+      return Object.is(value, -0) ? '-0' : String(value);
+    case 'bigint':
+      return `${value}n`;
+    case 'undefined':
+    case 'boolean':
+      return String(value);
+    case 'symbol':
+      return value.toString();
+    case 'function':
+      return `[Function: ${value.name || '(anonymous)'}]`;
+  }
+  if (value === null) return 'null';
+  const object = value as object;
+  if (seen.has(object)) return '[Circular]';
+  try {
+    if (object instanceof Error) {
+      const stack = typeof object.stack === 'string' ? object.stack : `${object.name}: ${object.message}`;
+      return depth === 0 ? stack : `[${stack}]`;
+    }
+    if (object instanceof Date) return isNaN(object.getTime()) ? 'Invalid Date' : object.toISOString();
+    if (object instanceof RegExp) return String(object);
+    if (depth > MAX_DEPTH) return Array.isArray(object) ? '[Array]' : '[Object]';
+    seen.add(object);
+    if (Array.isArray(object)) {
+      const items = object.slice(0, MAX_ITEMS).map((item) => inspect(item, depth + 1, seen));
+      if (object.length > MAX_ITEMS) items.push(`... ${object.length - MAX_ITEMS} more items`);
+      return `[ ${items.join(', ')} ]`;
+    }
+    if (object instanceof Map) {
+      const items = [...object].slice(0, MAX_ITEMS).map(([k, v]) => `${inspect(k, depth + 1, seen)} => ${inspect(v, depth + 1, seen)}`);
+      return `Map(${object.size}) { ${items.join(', ')} }`;
+    }
+    if (object instanceof Set) {
+      const items = [...object].slice(0, MAX_ITEMS).map((v) => inspect(v, depth + 1, seen));
+      return `Set(${object.size}) { ${items.join(', ')} }`;
+    }
+    if (ArrayBuffer.isView(object)) {
+      const name = object.constructor?.name ?? 'TypedArray';
+      const array = object instanceof DataView ? [] : Array.from(object as Uint8Array).slice(0, MAX_ITEMS);
+      return `${name}(${(object as Uint8Array).length ?? object.byteLength}) [ ${array.join(', ')} ]`;
+    }
+    if (object instanceof ArrayBuffer) return `ArrayBuffer { byteLength: ${object.byteLength} }`;
+    if (object instanceof Promise) return 'Promise { <pending> }';
+    const keys = Object.keys(object).slice(0, MAX_ITEMS);
+    const name = Object.getPrototypeOf(object)?.constructor?.name;
+    const prefix = name && name !== 'Object' ? `${name} ` : '';
+    if (keys.length === 0) return `${prefix}{}`;
+    const entries = keys.map((key) => {
+      const label = /^[A-Za-z_$][\w$]*$/.test(key) ? key : quote(key);
+      return `${label}: ${inspect((object as Record<string, unknown>)[key], depth + 1, seen)}`;
+    });
+    return `${prefix}{ ${entries.join(', ')} }`;
+  } catch {
+    return '[object]';
+  } finally {
+    seen.delete(object);
+  }
+}
+
+/** console.log's formatting: printf-style %s %d %i %f %j %o %O %c in a leading string, then the rest. */
+function formatLogArgs(args: unknown[]): string {
+  let out = '';
+  let rest = args;
+  if (typeof args[0] === 'string' && args.length > 1 && args[0].includes('%')) {
+    let index = 1;
+    out = args[0].replace(/%[sdifjoOc%]/g, (token) => {
+      if (token === '%%') return '%';
+      if (index >= args.length) return token;
+      const arg = args[index++];
+      switch (token) {
+        case '%s': return typeof arg === 'string' ? arg : inspect(arg, 1, new Set());
+        case '%d': case '%i': {
+          const n = typeof arg === 'bigint' ? arg : Number(arg);
+          return token === '%i' && typeof n === 'number' ? String(Math.trunc(n)) : String(n);
+        }
+        case '%f': return String(Number(arg));
+        case '%j': try { return JSON.stringify(arg); } catch { return '[Circular]'; }
+        case '%c': return '';
+        default: return inspect(arg, 1, new Set());
+      }
+    });
+    rest = args.slice(index);
+  } else if (args.length > 0) {
+    out = inspect(args[0], 0, new Set());
+    rest = args.slice(1);
+  }
+  for (const arg of rest) out += ' ' + inspect(arg, 0, new Set());
+  return out.length > MAX_LINE ? out.slice(0, MAX_LINE) + '... (truncated)' : out;
+}
+
+export function create(): (args: unknown[]) => string {
+  return formatLogArgs;
+}
