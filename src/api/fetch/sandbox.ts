@@ -1,6 +1,7 @@
 // fetch() for the sandbox (Fetch Standard §5.6): the request is built with the sandbox's own
 // Request class (so every check and normalization of `new Request(input, init)` applies), then
 // the host performs it (host.ts: node:http, the egress policy, redirects, the subrequest limit).
+// The exchange with the host is a sandbox module (./sandbox/module.ts), loaded by the first fetch().
 // The response body is a source pulled from the host one chunk per read, so a worker that
 // streams a large download holds one chunk at a time; a request body that is a stream is
 // written to the host one chunk at a time, each write waiting for the socket to take it.
@@ -12,34 +13,35 @@
 // - no automatic decompression: a response with Content-Encoding comes as the bytes that were
 //   sent (and no Accept-Encoding is added to requests).
 
-import { callAsync, callSync } from '../../sandbox/host.ts';
+import { callAsync, callSync, loadModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { Request, requestForFetch } from '../request/sandbox.ts';
 import { Response, responseFromFetch } from '../response/sandbox.ts';
 import { headerList } from '../headers/sandbox.ts';
-import { bodyForHost, type BodySource } from '../body/sandbox.ts';
+import { bodyForHost } from '../body/sandbox.ts';
 import type { AbortSignal } from '../events/sandbox.ts';
+import type { FetchDeps, FetchSend } from './sandbox/module.ts';
 
-/** What the host answers fetch.start with (see host.ts FetchHead). */
-interface FetchHead {
-  status: number;
-  statusText: string;
-  headers: string[];
-  url: string;
-  redirected: boolean;
-  hasBody: boolean;
-}
+let sendToHost: FetchSend | undefined;
 
-/** Request body chunks cross in pieces of at most this many bytes. */
-const WRITE_CHUNK = 1024 * 1024;
-
-let nextFetchId = 1;
-
-/** Only the chunk's own bytes, as an ArrayBuffer (what crosses to the host cheapest). */
-function exactBuffer(chunk: Uint8Array): ArrayBuffer {
-  const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
-  return (whole ? chunk.buffer : chunk.slice().buffer) as ArrayBuffer;
-}
+const send: FetchSend = (method, url, headers, body, redirect, signal) => {
+  if (sendToHost === undefined) {
+    // The module is evaluated after tenant code may have patched the built-ins it runs on, so it
+    // is handed no more than fetch() reaches anyway: the host's fetch operations, checked
+    // against a list no prototype can add to (a literal: no built-in runs).
+    const ops = { __proto__: null, 'fetch.start': 1, 'fetch.read': 1, 'fetch.write': 1, 'fetch.cancel': 1 } as unknown as Record<string, 1 | undefined>;
+    const op = (name: unknown): string => {
+      if (typeof name !== 'string' || ops[name] !== 1) throw new TypeError('Not a fetch operation.');
+      return name;
+    };
+    sendToHost = loadModule<{ create(deps: FetchDeps): FetchSend }>('fetch').create({
+      callSync: (name, ...rest) => callSync(op(name), ...rest),
+      callAsync: (name, ...rest) => callAsync(op(name), ...rest),
+      responseFromFetch,
+    });
+  }
+  return sendToHost(method, url, headers, body, redirect, signal);
+};
 
 export function fetch(input: unknown, init?: unknown): Promise<Response> {
   if (arguments.length === 0) return Promise.reject(new TypeError("Failed to execute 'fetch': 1 argument required, but only 0 present."));
@@ -72,120 +74,3 @@ function startFetch(input: unknown, init: unknown): Promise<Response> {
   return bodyForHost(parts.body).then((body) => send(parts.method, parts.url, headerList(parts.headers).slice(), body, redirect, signal));
 }
 
-function send(
-  method: string,
-  url: string,
-  headers: string[],
-  body: Uint8Array | string | BodySource | null,
-  redirect: string,
-  signal: (AbortSignal & { reason: unknown }) | null,
-): Promise<Response> {
-  if (signal?.aborted) {
-    (body as BodySource | null)?.cancel?.(signal.reason);
-    return Promise.reject(signal.reason);
-  }
-  const id = nextFetchId++;
-  let bodyArg: string | ArrayBuffer | { stream: true; length: number | null } | null;
-  let stream: BodySource | null = null;
-  if (body === null || typeof body === 'string') bodyArg = body;
-  else if (body instanceof Uint8Array) bodyArg = exactBuffer(body);
-  else {
-    stream = body;
-    bodyArg = { stream: true, length: typeof body.length === 'number' ? body.length : null };
-  }
-
-  return new Promise<Response>((resolve, reject) => {
-    let settled = false;
-    let aborted = false;
-    let abortReason: unknown;
-    const detach = () => signal?.removeEventListener('abort', onAbort);
-    const fail = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      detach();
-      reject(error);
-    };
-    // The init's signal cancels the host's request, and the response body if it is already out.
-    const onAbort = () => {
-      aborted = true;
-      abortReason = signal!.reason;
-      callSync('fetch.cancel', id);
-      stream?.cancel?.(abortReason);
-      fail(abortReason);
-    };
-    signal?.addEventListener('abort', onAbort);
-
-    callAsync<FetchHead>('fetch.start', id, method, url, headers, bodyArg, redirect).then((head) => {
-      if (settled) {
-        callSync('fetch.cancel', id);
-        return;
-      }
-      settled = true;
-      let source: BodySource | null = null;
-      if (head.hasBody) {
-        let done = false;
-        source = {
-          async pull(): Promise<Uint8Array | null> {
-            if (done) return null;
-            let chunk: ArrayBuffer | null;
-            try {
-              chunk = await callAsync<ArrayBuffer | null>('fetch.read', id);
-            } catch (error) {
-              done = true;
-              detach();
-              throw aborted ? abortReason : error;
-            }
-            if (chunk === null) {
-              done = true;
-              detach();
-              return null;
-            }
-            return new Uint8Array(chunk);
-          },
-          cancel(): void {
-            if (done) return;
-            done = true;
-            detach();
-            callSync('fetch.cancel', id);
-          },
-        };
-      } else {
-        detach();
-      }
-      resolve(responseFromFetch(head.status, head.statusText, head.headers, source, head.url, head.redirected));
-    }, (error: unknown) => fail(aborted ? abortReason : error));
-
-    if (stream) pump(id, stream, fail);
-  });
-}
-
-/**
- * Writes a streamed request body to the host, one chunk at a time: each write resolves when the
- * host's socket took it, so the worker's stream is read only as fast as the upstream accepts.
- */
-async function pump(id: number, source: BodySource, fail: (error: unknown) => void): Promise<void> {
-  try {
-    for (;;) {
-      const chunk = await source.pull();
-      if (chunk === null) {
-        await callAsync('fetch.write', id, null);
-        return;
-      }
-      for (let at = 0; at < chunk.byteLength; at += WRITE_CHUNK) {
-        const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : chunk.subarray(at, at + WRITE_CHUNK);
-        // false: the host no longer wants the body (the fetch ended, or a redirect made it a GET).
-        if (!(await callAsync<boolean>('fetch.write', id, exactBuffer(piece)))) {
-          source.cancel?.(new TypeError('The request body is no longer needed.'));
-          return;
-        }
-      }
-    }
-  } catch (error) {
-    // The worker's body stream failed: so does the fetch.
-    try {
-      source.cancel?.(error);
-    } catch {}
-    callSync('fetch.cancel', id);
-    fail(error);
-  }
-}

@@ -1,0 +1,165 @@
+// fetch()'s exchange with the host: the request sent (its body written one chunk at a time), the
+// response head turned into a Response whose body is pulled from the host. A sandbox module (see
+// src/runtime/sandbox-modules.ts), evaluated in an isolate by its first fetch(); the checks and
+// the Request made from fetch's arguments are in ../sandbox.ts, in the snapshot.
+
+import type { BodySource } from '../../body/sandbox.ts';
+import type { Response } from '../../response/sandbox.ts';
+import type { AbortSignal } from '../../events/sandbox.ts';
+
+export interface FetchDeps {
+  /** The host's fetch operations, and only those. */
+  callSync<T = unknown>(op: string, ...args: unknown[]): T;
+  callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T>;
+  responseFromFetch(status: number, statusText: string, headers: string[], body: BodySource | null, url: string, redirected: boolean): Response;
+}
+
+let callSync: FetchDeps['callSync'];
+let callAsync: FetchDeps['callAsync'];
+let responseFromFetch: FetchDeps['responseFromFetch'];
+
+/** What the host answers fetch.start with (see host.ts FetchHead). */
+interface FetchHead {
+  status: number;
+  statusText: string;
+  headers: string[];
+  url: string;
+  redirected: boolean;
+  hasBody: boolean;
+}
+
+/** Request body chunks cross in pieces of at most this many bytes. */
+const WRITE_CHUNK = 1024 * 1024;
+
+let nextFetchId = 1;
+
+/** Only the chunk's own bytes, as an ArrayBuffer (what crosses to the host cheapest). */
+function exactBuffer(chunk: Uint8Array): ArrayBuffer {
+  const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
+  return (whole ? chunk.buffer : chunk.slice().buffer) as ArrayBuffer;
+}
+
+function send(
+  method: string,
+  url: string,
+  headers: string[],
+  body: Uint8Array | string | BodySource | null,
+  redirect: string,
+  signal: (AbortSignal & { reason: unknown }) | null,
+): Promise<Response> {
+  if (signal?.aborted) {
+    (body as BodySource | null)?.cancel?.(signal.reason);
+    return Promise.reject(signal.reason);
+  }
+  const id = nextFetchId++;
+  let bodyArg: string | ArrayBuffer | { stream: true; length: number | null } | null;
+  let stream: BodySource | null = null;
+  if (body === null || typeof body === 'string') bodyArg = body;
+  else if (body instanceof Uint8Array) bodyArg = exactBuffer(body);
+  else {
+    stream = body;
+    bodyArg = { stream: true, length: typeof body.length === 'number' ? body.length : null };
+  }
+
+  return new Promise<Response>((resolve, reject) => {
+    let settled = false;
+    let aborted = false;
+    let abortReason: unknown;
+    const detach = () => signal?.removeEventListener('abort', onAbort);
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      detach();
+      reject(error);
+    };
+    // The init's signal cancels the host's request, and the response body if it is already out.
+    const onAbort = () => {
+      aborted = true;
+      abortReason = signal!.reason;
+      callSync('fetch.cancel', id);
+      stream?.cancel?.(abortReason);
+      fail(abortReason);
+    };
+    signal?.addEventListener('abort', onAbort);
+
+    callAsync<FetchHead>('fetch.start', id, method, url, headers, bodyArg, redirect).then((head) => {
+      if (settled) {
+        callSync('fetch.cancel', id);
+        return;
+      }
+      settled = true;
+      let source: BodySource | null = null;
+      if (head.hasBody) {
+        let done = false;
+        source = {
+          async pull(): Promise<Uint8Array | null> {
+            if (done) return null;
+            let chunk: ArrayBuffer | null;
+            try {
+              chunk = await callAsync<ArrayBuffer | null>('fetch.read', id);
+            } catch (error) {
+              done = true;
+              detach();
+              throw aborted ? abortReason : error;
+            }
+            if (chunk === null) {
+              done = true;
+              detach();
+              return null;
+            }
+            return new Uint8Array(chunk);
+          },
+          cancel(): void {
+            if (done) return;
+            done = true;
+            detach();
+            callSync('fetch.cancel', id);
+          },
+        };
+      } else {
+        detach();
+      }
+      resolve(responseFromFetch(head.status, head.statusText, head.headers, source, head.url, head.redirected));
+    }, (error: unknown) => fail(aborted ? abortReason : error));
+
+    if (stream) pump(id, stream, fail);
+  });
+}
+
+/**
+ * Writes a streamed request body to the host, one chunk at a time: each write resolves when the
+ * host's socket took it, so the worker's stream is read only as fast as the upstream accepts.
+ */
+async function pump(id: number, source: BodySource, fail: (error: unknown) => void): Promise<void> {
+  try {
+    for (;;) {
+      const chunk = await source.pull();
+      if (chunk === null) {
+        await callAsync('fetch.write', id, null);
+        return;
+      }
+      for (let at = 0; at < chunk.byteLength; at += WRITE_CHUNK) {
+        const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : chunk.subarray(at, at + WRITE_CHUNK);
+        // false: the host no longer wants the body (the fetch ended, or a redirect made it a GET).
+        if (!(await callAsync<boolean>('fetch.write', id, exactBuffer(piece)))) {
+          source.cancel?.(new TypeError('The request body is no longer needed.'));
+          return;
+        }
+      }
+    }
+  } catch (error) {
+    // The worker's body stream failed: so does the fetch.
+    try {
+      source.cancel?.(error);
+    } catch {}
+    callSync('fetch.cancel', id);
+    fail(error);
+  }
+}
+
+export type FetchSend = typeof send;
+
+export function create(deps: FetchDeps): FetchSend {
+  ({ callSync, callAsync, responseFromFetch } = deps);
+  return send;
+}
