@@ -5,7 +5,7 @@
 import { Headers, cloneHeadersForStructuredClone } from '../api/headers/sandbox.ts';
 import { Request, requestFromHost, structuredCloneRequest } from '../api/request/sandbox.ts';
 import { Response, responseToHost, structuredCloneResponse, type HostResponse } from '../api/response/sandbox.ts';
-import { URL, URLSearchParams } from '../api/url/sandbox.ts';
+import { URL, searchParams } from '../api/url/sandbox.ts';
 import { TextEncoder, TextDecoder, atob, btoa } from '../api/encoding/sandbox.ts';
 import { Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
 import { structuredClone, markNotSerializable, markSerializable } from '../api/structured-clone/sandbox.ts';
@@ -26,10 +26,10 @@ export { signalAbort } from '../api/events/sandbox.ts';
 markSerializable(Headers, cloneHeadersForStructuredClone as (value: object) => object);
 markSerializable(Request, structuredCloneRequest as (value: object) => object);
 markSerializable(Response, structuredCloneResponse as (value: object) => object);
-markNotSerializable(URL, URLSearchParams, TextEncoder, TextDecoder, Event, EventTarget, AbortController);
+markNotSerializable(URL, TextEncoder, TextDecoder, Event, EventTarget, AbortController);
 
 export const webPlatformGlobals: Record<string, unknown> = {
-  Headers, Request, Response, URL, URLSearchParams, TextEncoder, TextDecoder, atob, btoa,
+  Headers, Request, Response, URL, TextEncoder, TextDecoder, atob, btoa,
   Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException, structuredClone, fetch,
 };
 
@@ -43,6 +43,7 @@ export const lazyWebPlatformGlobals: Record<string, () => unknown> = {
   ...blobGlobals(),
   ...formDataGlobals(),
   ...urlPatternGlobals(),
+  URLSearchParams: () => searchParams().URLSearchParams,
 };
 
 // Bundlers rename classes that clash with globals (esbuild makes DOMException `_DOMException`):

@@ -10,7 +10,7 @@
 // that nobody asked `.body` of never loads the streams implementation.
 
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
-import { URLSearchParams } from '../url/sandbox.ts';
+import { isURLSearchParams, type URLSearchParams } from '../url/sandbox.ts';
 import { streams, isReadableStream } from '../streams/sandbox.ts';
 import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
@@ -68,7 +68,7 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     const { bytes, contentType: type } = formDataApi().serialize(init);
     body.bytes = bytes;
     contentType = type;
-  } else if (init instanceof URLSearchParams) {
+  } else if (isURLSearchParams(init)) {
     body.text = init.toString();
     contentType = 'application/x-www-form-urlencoded;charset=UTF-8';
   } else {

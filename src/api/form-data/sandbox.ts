@@ -5,7 +5,7 @@
 import { callSync, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
-import { URLSearchParams } from '../url/sandbox.ts';
+import { searchParams } from '../url/sandbox.ts';
 import { blobApi } from '../blob/sandbox.ts';
 import type { FormDataApi, FormDataDeps } from './sandbox/module.ts';
 
@@ -17,7 +17,7 @@ export function formDataApi(): FormDataApi {
     blob: blobApi(),
     utf8Encode,
     utf8Decode,
-    parseUrlencoded: (text) => [...new URLSearchParams(text)] as [string, string][],
+    parseUrlencoded: (text) => [...new (searchParams().URLSearchParams)(text)] as [string, string][],
     randomHex: (n) => {
       const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', n));
       let s = '';

@@ -19,8 +19,8 @@ const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.
  * that yields `source(0)`, `source(1)`, ... until one is `undefined`.
  */
 export function iteratorFactory<T>(kind: IteratorKind): (source: (index: number) => T | undefined) => IterableIterator<T> {
-  // The class is made by the first iterator: six of them (Headers and URLSearchParams, three
-  // kinds each) made at load were heap in every idle isolate.
+  // The class is made by the first iterator: made at load, one per interface and kind, they
+  // were heap in every idle isolate.
   let make: ((source: (index: number) => T | undefined) => IterableIterator<T>) | undefined;
   return (source) => (make ??= iteratorClass<T>(kind))(source);
 }

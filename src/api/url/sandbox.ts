@@ -10,8 +10,9 @@
 // the host (Node's url.domainToASCII, which is ada, the engine workerd uses), so no Unicode
 // tables live in the isolate.
 
-import { iteratorFactory } from '../iterators/sandbox.ts';
-import { callSync } from '../../sandbox/host.ts';
+import { callSync, loadModule } from '../../sandbox/host.ts';
+import { markNotSerializable } from '../structured-clone/sandbox.ts';
+import type { SearchParamsApi, SearchParamsDeps } from './sandbox/search-params.ts';
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -716,172 +717,32 @@ function parseWithBase(input: string, base?: string): URLRecord | null {
 }
 
 // ---------------------------------------------------------------------------------------------
-// application/x-www-form-urlencoded (§5)
-
-function parseUrlencoded(input: string): [string, string][] {
-  const out: [string, string][] = [];
-  for (const sequence of input.split('&')) {
-    if (sequence === '') continue;
-    const eq = sequence.indexOf('=');
-    const name = eq === -1 ? sequence : sequence.slice(0, eq);
-    const value = eq === -1 ? '' : sequence.slice(eq + 1);
-    out.push([decodeFormComponent(name), decodeFormComponent(value)]);
-  }
-  return out;
-}
-
-function decodeFormComponent(s: string): string {
-  s = s.replace(/\+/g, ' ');
-  if (!s.includes('%')) return s;
-  return utf8Decode(pctDecodeBytes(utf8Encode(s)), true);
-}
-
-function serializeUrlencoded(list: readonly [string, string][]): string {
-  let out = '';
-  for (let i = 0; i < list.length; i++) {
-    if (i > 0) out += '&';
-    out += pctEncodeString(list[i][0], formSet, true) + '=' + pctEncodeString(list[i][1], formSet, true);
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// URLSearchParams (§6.2)
+// URLSearchParams (§6.2) and application/x-www-form-urlencoded (§5): a sandbox module
+// (./sandbox/search-params.ts), loaded on first use; before that no URLSearchParams can exist.
 
 /** WebIDL USVString conversion: lone surrogates become U+FFFD. */
 const toUSV = (v: unknown): string => String(v).toWellFormed();
 
-let attachSearchParams: (params: URLSearchParams, url: URL, list: [string, string][]) => void;
-let setSearchParamsList: (params: URLSearchParams, list: [string, string][]) => void;
+export type URLSearchParams = InstanceType<SearchParamsApi['URLSearchParams']>;
+let searchParamsApi: SearchParamsApi | undefined;
 
-const makeEntryIterator = iteratorFactory<[string, string]>('EntryIterator');
-const makeKeyIterator = iteratorFactory<string>('KeyIterator');
-const makeValueIterator = iteratorFactory<string>('ValueIterator');
+export function searchParams(): SearchParamsApi {
+  if (searchParamsApi !== undefined) return searchParamsApi;
+  const loaded = loadModule<{ create(deps: SearchParamsDeps): SearchParamsApi }>('url-search-params').create({
+    utf8Encode,
+    utf8Decode,
+    pctDecodeBytes,
+    formEncode: (text) => pctEncodeString(text, formSet, true),
+    setQuery: (url, query) => setQueryFromParams(url as URL, query),
+  });
+  markNotSerializable(loaded.URLSearchParams);
+  searchParamsApi = loaded;
+  return loaded;
+}
 
-export class URLSearchParams {
-  #list: [string, string][] = [];
-  #url: URL | null = null;
-
-  constructor(init: unknown = '') {
-    if (init !== null && typeof init === 'object') {
-      const iter = (init as { [Symbol.iterator]?: unknown })[Symbol.iterator];
-      if (iter !== undefined) {
-        if (typeof iter !== 'function') throw new TypeError("Failed to construct 'URLSearchParams': The provided value cannot be converted to a sequence.");
-        for (const pair of init as Iterable<unknown>) {
-          const items = pair !== null && typeof pair === 'object' && Symbol.iterator in pair ? Array.from(pair as Iterable<unknown>) : null;
-          if (!items || items.length !== 2) {
-            throw new TypeError("Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements");
-          }
-          this.#list.push([toUSV(items[0]), toUSV(items[1])]);
-        }
-      } else {
-        for (const key of Reflect.ownKeys(init)) {
-          if (typeof key !== 'string') continue;
-          const desc = Reflect.getOwnPropertyDescriptor(init, key);
-          if (desc?.enumerable) this.#list.push([toUSV(key), toUSV((init as Record<string, unknown>)[key])]);
-        }
-      }
-    } else {
-      let s = toUSV(init);
-      if (s.startsWith('?')) s = s.slice(1);
-      this.#list = parseUrlencoded(s);
-    }
-  }
-
-  // §6.2 "update steps": write the list back to the associated URL's query.
-  #update(): void {
-    const url = this.#url;
-    if (!url) return;
-    const s = serializeUrlencoded(this.#list);
-    setQueryFromParams(url, s === '' ? null : s);
-  }
-
-  get size(): number { return this.#list.length; }
-
-  append(name: string, value: string): void {
-    if (arguments.length < 2) throw new TypeError("Failed to execute 'append' on 'URLSearchParams': 2 arguments required.");
-    this.#list.push([toUSV(name), toUSV(value)]);
-    this.#update();
-  }
-
-  delete(name: string, value?: string): void {
-    if (arguments.length < 1) throw new TypeError("Failed to execute 'delete' on 'URLSearchParams': 1 argument required.");
-    const n = toUSV(name);
-    const v = value === undefined ? undefined : toUSV(value);
-    this.#list = this.#list.filter(([k, val]) => !(k === n && (v === undefined || val === v)));
-    this.#update();
-  }
-
-  get(name: string): string | null {
-    if (arguments.length < 1) throw new TypeError("Failed to execute 'get' on 'URLSearchParams': 1 argument required.");
-    const n = toUSV(name);
-    for (const [k, v] of this.#list) if (k === n) return v;
-    return null;
-  }
-
-  getAll(name: string): string[] {
-    if (arguments.length < 1) throw new TypeError("Failed to execute 'getAll' on 'URLSearchParams': 1 argument required.");
-    const n = toUSV(name);
-    return this.#list.filter(([k]) => k === n).map(([, v]) => v);
-  }
-
-  has(name: string, value?: string): boolean {
-    if (arguments.length < 1) throw new TypeError("Failed to execute 'has' on 'URLSearchParams': 1 argument required.");
-    const n = toUSV(name);
-    const v = value === undefined ? undefined : toUSV(value);
-    return this.#list.some(([k, val]) => k === n && (v === undefined || val === v));
-  }
-
-  set(name: string, value: string): void {
-    if (arguments.length < 2) throw new TypeError("Failed to execute 'set' on 'URLSearchParams': 2 arguments required.");
-    const n = toUSV(name), v = toUSV(value);
-    const i = this.#list.findIndex(([k]) => k === n);
-    if (i === -1) {
-      this.#list.push([n, v]);
-    } else {
-      this.#list[i][1] = v;
-      this.#list = this.#list.filter(([k], j) => j <= i || k !== n);
-    }
-    this.#update();
-  }
-
-  sort(): void {
-    // §6.2 sort(): stable, by code units of the names (JS string comparison is exactly that).
-    this.#list = this.#list
-      .map((e, i) => [e, i] as const)
-      .sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1]))
-      .map(([e]) => e);
-    this.#update();
-  }
-
-  toString(): string { return serializeUrlencoded(this.#list); }
-
-  forEach(callback: (value: string, name: string, params: URLSearchParams) => void, thisArg?: unknown): void {
-    if (typeof callback !== 'function') throw new TypeError("Failed to execute 'forEach' on 'URLSearchParams': parameter 1 is not of type 'Function'.");
-    // WebIDL iterable: the list is re-read at each step, so changes during the walk show.
-    for (let i = 0; i < this.#list.length; i++) {
-      const [k, v] = this.#list[i];
-      callback.call(thisArg, v, k, this);
-    }
-  }
-
-  // WebIDL pair iterators over the live list (changes during the walk show, as in workerd),
-  // shaped as workerd's iterator objects (see iterators/sandbox.ts).
-  entries(): IterableIterator<[string, string]> {
-    return makeEntryIterator((i) => (i < this.#list.length ? [this.#list[i][0], this.#list[i][1]] : undefined));
-  }
-  keys(): IterableIterator<string> {
-    return makeKeyIterator((i) => (i < this.#list.length ? this.#list[i][0] : undefined));
-  }
-  values(): IterableIterator<string> {
-    return makeValueIterator((i) => (i < this.#list.length ? this.#list[i][1] : undefined));
-  }
-  [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
-
-  static {
-    attachSearchParams = (params, url, list) => { params.#url = url; params.#list = list; };
-    setSearchParamsList = (params, list) => { params.#list = list; };
-  }
+/** Whether `value` is a URLSearchParams of this runtime; never loads the module to say no. */
+export function isURLSearchParams(value: unknown): value is URLSearchParams {
+  return searchParamsApi !== undefined && value instanceof searchParamsApi.URLSearchParams;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -930,7 +791,10 @@ export class URL {
 
   // §6.1: the query object's list mirrors the URL's query.
   #syncParams(): void {
-    if (this.#params) setSearchParamsList(this.#params, this.#url.query === null ? [] : parseUrlencoded(this.#url.query));
+    if (this.#params) {
+      const api = searchParams();
+      api.setList(this.#params, this.#url.query === null ? [] : api.parseUrlencoded(this.#url.query));
+    }
   }
 
   get href(): string { return serializeURL(this.#url); }
@@ -999,7 +863,7 @@ export class URL {
     let v = toUSV(value);
     if (v === '') {
       this.#url.query = null;
-      if (this.#params) setSearchParamsList(this.#params, []);
+      if (this.#params) searchParams().setList(this.#params, []);
       stripTrailingSpacesFromOpaquePath(this.#url);
       return;
     }
@@ -1012,8 +876,9 @@ export class URL {
   get searchParams(): URLSearchParams {
     // Created on first use rather than in the constructor: most URLs never need one.
     if (!this.#params) {
-      const params = new URLSearchParams();
-      attachSearchParams(params, this, this.#url.query === null ? [] : parseUrlencoded(this.#url.query));
+      const api = searchParams();
+      const params = new api.URLSearchParams();
+      api.attach(params, this, this.#url.query === null ? [] : api.parseUrlencoded(this.#url.query));
       this.#params = params;
     }
     return this.#params;
@@ -1050,9 +915,8 @@ export class URL {
   }
 }
 
-// Literal names: a bundler may rename the classes (e.g. to _URL).
+// Literal names: a bundler may rename the class (e.g. to _URL).
 Object.defineProperty(URL.prototype, Symbol.toStringTag, { value: 'URL', configurable: true });
-Object.defineProperty(URLSearchParams.prototype, Symbol.toStringTag, { value: 'URLSearchParams', configurable: true });
 
 /** Parse an absolute URL string (no base): the serialized URL, or null if it is invalid. */
 export function parseAbsoluteURL(input: string): string | null {

@@ -1,0 +1,205 @@
+// URLSearchParams (WHATWG URL §6.2) and application/x-www-form-urlencoded (§5). A sandbox
+// module (see src/runtime/sandbox-modules.ts), evaluated in an isolate the first time its code
+// reads URLSearchParams, a URL's searchParams or a form body: most workers never do, and in the
+// snapshot it was heap in every idle isolate. URL itself is in ../sandbox.ts.
+
+import { iteratorFactory } from '../../iterators/sandbox.ts';
+
+export interface SearchParamsDeps {
+  utf8Encode(text: string): Uint8Array;
+  utf8Decode(bytes: Uint8Array, keepBOM?: boolean): string;
+  /** §1.3 percent-decode. */
+  pctDecodeBytes(bytes: Uint8Array): Uint8Array;
+  /** Percent-encode with the application/x-www-form-urlencoded set, space as '+'. */
+  formEncode(text: string): string;
+  /** Write a serialized query back to the URL a URLSearchParams belongs to (§6.2 update steps). */
+  setQuery(url: object, query: string | null): void;
+}
+
+export interface SearchParamsApi {
+  URLSearchParams: typeof URLSearchParams;
+  /** A URL's query object: its list, and the URL it writes back to. */
+  attach(params: URLSearchParams, url: object, list: [string, string][]): void;
+  /** The URL's query changed: the query object's list follows it. */
+  setList(params: URLSearchParams, list: [string, string][]): void;
+  parseUrlencoded(input: string): [string, string][];
+}
+
+let deps: SearchParamsDeps;
+
+/** WebIDL USVString conversion: lone surrogates become U+FFFD. */
+const toUSV = (v: unknown): string => String(v).toWellFormed();
+
+// ---------------------------------------------------------------------------------------------
+// application/x-www-form-urlencoded (§5)
+
+function parseUrlencoded(input: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const sequence of input.split('&')) {
+    if (sequence === '') continue;
+    const eq = sequence.indexOf('=');
+    const name = eq === -1 ? sequence : sequence.slice(0, eq);
+    const value = eq === -1 ? '' : sequence.slice(eq + 1);
+    out.push([decodeFormComponent(name), decodeFormComponent(value)]);
+  }
+  return out;
+}
+
+function decodeFormComponent(s: string): string {
+  s = s.replace(/\+/g, ' ');
+  if (!s.includes('%')) return s;
+  return deps.utf8Decode(deps.pctDecodeBytes(deps.utf8Encode(s)), true);
+}
+
+function serializeUrlencoded(list: readonly [string, string][]): string {
+  let out = '';
+  for (let i = 0; i < list.length; i++) {
+    if (i > 0) out += '&';
+    out += deps.formEncode(list[i][0]) + '=' + deps.formEncode(list[i][1]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// URLSearchParams (§6.2)
+
+let attachSearchParams: (params: URLSearchParams, url: object, list: [string, string][]) => void;
+let setSearchParamsList: (params: URLSearchParams, list: [string, string][]) => void;
+
+const makeEntryIterator = iteratorFactory<[string, string]>('EntryIterator');
+const makeKeyIterator = iteratorFactory<string>('KeyIterator');
+const makeValueIterator = iteratorFactory<string>('ValueIterator');
+
+class URLSearchParams {
+  #list: [string, string][] = [];
+  #url: object | null = null;
+
+  constructor(init: unknown = '') {
+    if (init !== null && typeof init === 'object') {
+      const iter = (init as { [Symbol.iterator]?: unknown })[Symbol.iterator];
+      if (iter !== undefined) {
+        if (typeof iter !== 'function') throw new TypeError("Failed to construct 'URLSearchParams': The provided value cannot be converted to a sequence.");
+        for (const pair of init as Iterable<unknown>) {
+          const items = pair !== null && typeof pair === 'object' && Symbol.iterator in pair ? Array.from(pair as Iterable<unknown>) : null;
+          if (!items || items.length !== 2) {
+            throw new TypeError("Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements");
+          }
+          this.#list.push([toUSV(items[0]), toUSV(items[1])]);
+        }
+      } else {
+        for (const key of Reflect.ownKeys(init)) {
+          if (typeof key !== 'string') continue;
+          const desc = Reflect.getOwnPropertyDescriptor(init, key);
+          if (desc?.enumerable) this.#list.push([toUSV(key), toUSV((init as Record<string, unknown>)[key])]);
+        }
+      }
+    } else {
+      let s = toUSV(init);
+      if (s.startsWith('?')) s = s.slice(1);
+      this.#list = parseUrlencoded(s);
+    }
+  }
+
+  // §6.2 "update steps": write the list back to the associated URL's query.
+  #update(): void {
+    const url = this.#url;
+    if (!url) return;
+    const s = serializeUrlencoded(this.#list);
+    deps.setQuery(url, s === '' ? null : s);
+  }
+
+  get size(): number { return this.#list.length; }
+
+  append(name: string, value: string): void {
+    if (arguments.length < 2) throw new TypeError("Failed to execute 'append' on 'URLSearchParams': 2 arguments required.");
+    this.#list.push([toUSV(name), toUSV(value)]);
+    this.#update();
+  }
+
+  delete(name: string, value?: string): void {
+    if (arguments.length < 1) throw new TypeError("Failed to execute 'delete' on 'URLSearchParams': 1 argument required.");
+    const n = toUSV(name);
+    const v = value === undefined ? undefined : toUSV(value);
+    this.#list = this.#list.filter(([k, val]) => !(k === n && (v === undefined || val === v)));
+    this.#update();
+  }
+
+  get(name: string): string | null {
+    if (arguments.length < 1) throw new TypeError("Failed to execute 'get' on 'URLSearchParams': 1 argument required.");
+    const n = toUSV(name);
+    for (const [k, v] of this.#list) if (k === n) return v;
+    return null;
+  }
+
+  getAll(name: string): string[] {
+    if (arguments.length < 1) throw new TypeError("Failed to execute 'getAll' on 'URLSearchParams': 1 argument required.");
+    const n = toUSV(name);
+    return this.#list.filter(([k]) => k === n).map(([, v]) => v);
+  }
+
+  has(name: string, value?: string): boolean {
+    if (arguments.length < 1) throw new TypeError("Failed to execute 'has' on 'URLSearchParams': 1 argument required.");
+    const n = toUSV(name);
+    const v = value === undefined ? undefined : toUSV(value);
+    return this.#list.some(([k, val]) => k === n && (v === undefined || val === v));
+  }
+
+  set(name: string, value: string): void {
+    if (arguments.length < 2) throw new TypeError("Failed to execute 'set' on 'URLSearchParams': 2 arguments required.");
+    const n = toUSV(name), v = toUSV(value);
+    const i = this.#list.findIndex(([k]) => k === n);
+    if (i === -1) {
+      this.#list.push([n, v]);
+    } else {
+      this.#list[i][1] = v;
+      this.#list = this.#list.filter(([k], j) => j <= i || k !== n);
+    }
+    this.#update();
+  }
+
+  sort(): void {
+    // §6.2 sort(): stable, by code units of the names (JS string comparison is exactly that).
+    this.#list = this.#list
+      .map((e, i) => [e, i] as const)
+      .sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1]))
+      .map(([e]) => e);
+    this.#update();
+  }
+
+  toString(): string { return serializeUrlencoded(this.#list); }
+
+  forEach(callback: (value: string, name: string, params: URLSearchParams) => void, thisArg?: unknown): void {
+    if (typeof callback !== 'function') throw new TypeError("Failed to execute 'forEach' on 'URLSearchParams': parameter 1 is not of type 'Function'.");
+    // WebIDL iterable: the list is re-read at each step, so changes during the walk show.
+    for (let i = 0; i < this.#list.length; i++) {
+      const [k, v] = this.#list[i];
+      callback.call(thisArg, v, k, this);
+    }
+  }
+
+  // WebIDL pair iterators over the live list (changes during the walk show, as in workerd),
+  // shaped as workerd's iterator objects (see iterators/sandbox.ts).
+  entries(): IterableIterator<[string, string]> {
+    return makeEntryIterator((i) => (i < this.#list.length ? [this.#list[i][0], this.#list[i][1]] : undefined));
+  }
+  keys(): IterableIterator<string> {
+    return makeKeyIterator((i) => (i < this.#list.length ? this.#list[i][0] : undefined));
+  }
+  values(): IterableIterator<string> {
+    return makeValueIterator((i) => (i < this.#list.length ? this.#list[i][1] : undefined));
+  }
+  [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
+
+  static {
+    attachSearchParams = (params, url, list) => { params.#url = url; params.#list = list; };
+    setSearchParamsList = (params, list) => { params.#list = list; };
+  }
+}
+Object.defineProperty(URLSearchParams.prototype, Symbol.toStringTag, { value: 'URLSearchParams', configurable: true });
+
+export function create(given: SearchParamsDeps): SearchParamsApi {
+  deps = given;
+  // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
+  Object.defineProperty(URLSearchParams, 'name', { value: 'URLSearchParams', configurable: true });
+  return { URLSearchParams, attach: attachSearchParams, setList: setSearchParamsList, parseUrlencoded };
+}
