@@ -7,6 +7,7 @@ import { host, callAsync, dropRequestCalls } from './host.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
+import { events } from '../api/events/sandbox.ts';
 import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
@@ -124,7 +125,7 @@ let FetchEventClass: (new (type: string, init?: { request?: unknown }) => object
 
 export function fetchEventClass(): new (type: string, init?: { request?: unknown }) => object {
   if (FetchEventClass) return FetchEventClass;
-  const EventClass = webPlatformGlobals.Event as new (type: string) => object;
+  const EventClass = events().Event as unknown as new (type: string) => object;
   class FetchEvent extends EventClass {
     constructor(type: string, init?: { request?: unknown }) {
       if (arguments.length === 0) throw new TypeError("Failed to construct 'FetchEvent': 1 argument required, but only 0 present.");

@@ -7,7 +7,7 @@ import { Request, requestFromHost, structuredCloneRequest } from '../api/request
 import { Response, responseToHost, structuredCloneResponse, type HostResponse } from '../api/response/sandbox.ts';
 import { URL, searchParams } from '../api/url/sandbox.ts';
 import { TextEncoder, TextDecoder, atob, btoa } from '../api/encoding/sandbox.ts';
-import { Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
+import { events, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
 import { structuredClone, markNotSerializable, markSerializable } from '../api/structured-clone/sandbox.ts';
 import { streamGlobals } from '../api/streams/sandbox.ts';
 import { compressionGlobals } from '../api/compression/sandbox.ts';
@@ -26,11 +26,11 @@ export { signalAbort } from '../api/events/sandbox.ts';
 markSerializable(Headers, cloneHeadersForStructuredClone as (value: object) => object);
 markSerializable(Request, structuredCloneRequest as (value: object) => object);
 markSerializable(Response, structuredCloneResponse as (value: object) => object);
-markNotSerializable(URL, TextEncoder, TextDecoder, Event, EventTarget, AbortController);
+markNotSerializable(URL, TextEncoder, TextDecoder, EventTarget, AbortController);
 
 export const webPlatformGlobals: Record<string, unknown> = {
   Headers, Request, Response, URL, TextEncoder, TextDecoder, atob, btoa,
-  Event, CustomEvent, EventTarget, AbortController, AbortSignal, DOMException, structuredClone, fetch,
+  EventTarget, AbortController, AbortSignal, DOMException, structuredClone, fetch,
 };
 
 /**
@@ -44,6 +44,8 @@ export const lazyWebPlatformGlobals: Record<string, () => unknown> = {
   ...formDataGlobals(),
   ...urlPatternGlobals(),
   URLSearchParams: () => searchParams().URLSearchParams,
+  Event: () => events().Event,
+  CustomEvent: () => events().CustomEvent,
 };
 
 // Bundlers rename classes that clash with globals (esbuild makes DOMException `_DOMException`):

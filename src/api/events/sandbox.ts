@@ -1,7 +1,14 @@
-// DOMException, Event, EventTarget, AbortController and AbortSignal for the sandbox.
+// DOMException, EventTarget, AbortController and AbortSignal for the sandbox; Event, CustomEvent
+// and the dispatch algorithm are a sandbox module (./sandbox/module.ts), loaded on first use.
 // Specs: WebIDL §2.8 (DOMException), DOM §2 (events) and §3.1-3.2 (aborting).
 // Internals live in #private fields so tenant code cannot reach them; the few operations other
 // sandbox modules need (abort a signal, follow a signal, trusted events) are exported functions.
+
+import { loadModule } from '../../sandbox/host.ts';
+import { markNotSerializable } from '../structured-clone/sandbox.ts';
+import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
+
+export type { Event, CustomEvent } from './sandbox/module.ts';
 
 // WebIDL §2.8.1: the legacy code of each name that had one. Built on first use, not at load
 // (the bundle is snapshotted and every allocation at load is paid by every isolate).
@@ -72,10 +79,8 @@ Object.defineProperty(DOMException.prototype, Symbol.toStringTag, { value: 'DOME
 // Events (DOM §2.2)
 
 export interface EventInit { bubbles?: boolean; cancelable?: boolean; composed?: boolean }
+export interface CustomEventInit extends EventInit { detail?: unknown }
 
-// Assigned by static blocks below; declared first so the blocks do not hit the TDZ.
-let setTrusted: (event: Event) => void;
-let dispatchImpl: (target: EventTarget, event: Event, listeners: Listener[] | undefined) => boolean;
 /**
  * Abort `signal` with `reason` (DOM "signal abort"); for the runtime, e.g. client disconnects:
  * an exception of a tenant's listener is reported, not thrown (AbortController.abort() throws it).
@@ -90,126 +95,23 @@ export let createDependentSignal: (sources: readonly AbortSignal[]) => AbortSign
 /** A fresh, never-yet-aborted signal. */
 export let newAbortSignal: () => AbortSignal;
 
-export class Event {
-  static readonly NONE = 0;
-  static readonly CAPTURING_PHASE = 1;
-  static readonly AT_TARGET = 2;
-  static readonly BUBBLING_PHASE = 3;
+let eventsApi: EventsApi | undefined;
 
-  #type: string;
-  #bubbles: boolean;
-  #cancelable: boolean;
-  #composed: boolean;
-  #trusted = false;
-  #timeStamp: number;
-  // undefined until dispatched, as in workerd (the DOM says null); both stay set afterwards.
-  #target: EventTarget | undefined = undefined;
-  #currentTarget: EventTarget | undefined = undefined;
-  #phase = 0;
-  #canceled = false;
-  // workerd: dispatchEvent() answers false when a (non-passive) listener called
-  // preventDefault(), even on an event that is not cancelable (whose defaultPrevented stays false).
-  #preventCalled = false;
-  #stopPropagation = false;
-  #stopImmediate = false;
-  #dispatching = false;
-  #inPassiveListener = false;
-
-  constructor(type: string, init?: EventInit) {
-    if (arguments.length === 0) throw new TypeError("Failed to construct 'Event': 1 argument required, but only 0 present.");
-    this.#type = String(type);
-    this.#bubbles = !!init?.bubbles;
-    this.#cancelable = !!init?.cancelable;
-    this.#composed = !!init?.composed;
-    const perf = (globalThis as { performance?: { now(): number } }).performance;
-    this.#timeStamp = perf ? perf.now() : 0;
-  }
-
-  get type(): string { return this.#type; }
-  get target(): EventTarget | undefined { return this.#target; }
-  get srcElement(): EventTarget | undefined { return this.#target; }
-  get currentTarget(): EventTarget | undefined { return this.#currentTarget; }
-  get eventPhase(): number { return this.#phase; }
-  get bubbles(): boolean { return this.#bubbles; }
-  get cancelable(): boolean { return this.#cancelable; }
-  get composed(): boolean { return this.#composed; }
-  get isTrusted(): boolean { return this.#trusted; }
-  get timeStamp(): number { return this.#timeStamp; }
-  get defaultPrevented(): boolean { return this.#canceled; }
-  get returnValue(): boolean { return !this.#canceled; }
-  set returnValue(value: boolean) { if (!value) this.preventDefault(); }
-  get cancelBubble(): boolean { return this.#stopPropagation; }
-  set cancelBubble(value: boolean) { if (value) this.#stopPropagation = true; }
-
-  composedPath(): EventTarget[] {
-    // (#currentTarget is set whenever #dispatching is)
-    return this.#dispatching && this.#currentTarget !== undefined ? [this.#currentTarget] : [];
-  }
-  stopPropagation(): void { this.#stopPropagation = true; }
-  stopImmediatePropagation(): void { this.#stopPropagation = true; this.#stopImmediate = true; }
-  preventDefault(): void {
-    // DOM §2.2 "set the canceled flag": ignored when not cancelable or inside a passive listener.
-    if (this.#inPassiveListener) return;
-    if (this.#cancelable) this.#canceled = true;
-    if (this.#dispatching) this.#preventCalled = true;
-  }
-
-  static {
-    setTrusted = (event) => { event.#trusted = true; };
-    dispatchImpl = (target, event, listeners) => {
-      if (event.#dispatching) {
-        throw new DOMException('The event is already being dispatched.', 'InvalidStateError');
-      }
-      event.#dispatching = true;
-      event.#preventCalled = false;
-      event.#target = target;
-      event.#currentTarget = target;
-      event.#phase = Event.AT_TARGET;
-      try {
-        // DOM §2.9 "inner invoke": iterate a clone, skipping listeners removed meanwhile. A
-        // listener's exception ends the dispatch and propagates out of dispatchEvent(), as in
-        // workerd (the DOM would report it and go on with the next listener).
-        if (listeners) {
-          const snapshot = listeners.slice();
-          for (const listener of snapshot) {
-            if (listener.removed) continue;
-            if (listener.once) removeListener(listeners, listener);
-            event.#inPassiveListener = listener.passive;
-            try {
-              invokeListener(listener, target, event);
-            } finally {
-              event.#inPassiveListener = false;
-            }
-            if (event.#stopImmediate) break;
-          }
-        }
-      } finally {
-        event.#dispatching = false;
-        event.#phase = Event.NONE;
-        event.#stopPropagation = false;
-        event.#stopImmediate = false;
-      }
-      return !(event.#canceled || event.#preventCalled);
-    };
-  }
+/** Event, CustomEvent and dispatching, loaded on first use (./sandbox/module.ts). */
+export function events(): EventsApi {
+  if (eventsApi !== undefined) return eventsApi;
+  const loaded = loadModule<{ create(deps: EventsDeps): EventsApi }>('events').create({
+    DOMException: DOMException as unknown as EventsDeps['DOMException'],
+    removeListener,
+    invokeListener,
+  });
+  // Platform objects without a serialization: structuredClone refuses them (DataCloneError).
+  markNotSerializable(loaded.Event);
+  eventsApi = loaded;
+  return loaded;
 }
 
-export interface CustomEventInit extends EventInit { detail?: unknown }
-
-/** DOM §2.4 CustomEvent. As in workerd, `detail` defaults to undefined (the DOM says null). */
-export class CustomEvent extends Event {
-  #detail: unknown;
-  constructor(type: string, init?: CustomEventInit) {
-    if (arguments.length === 0) throw new TypeError("Failed to construct 'CustomEvent': 1 argument required, but only 0 present.");
-    super(type, init);
-    this.#detail = init?.detail;
-  }
-  get detail(): unknown { return this.#detail; }
-}
-Object.defineProperty(CustomEvent, 'length', { value: 0, configurable: true });
-Object.defineProperty(CustomEvent.prototype, 'detail', { enumerable: true });
-
-interface Listener {
+export interface Listener {
   callback: EventListenerLike;
   capture: boolean;
   once: boolean;
@@ -251,6 +153,8 @@ function flattenCapture(options: unknown): boolean {
 }
 
 export interface AddEventListenerOptions { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal }
+
+let hasListeners: (target: EventTarget, type: string) => boolean;
 
 export class EventTarget {
   #listeners: Map<string, Listener[]> | null = null;
@@ -297,8 +201,15 @@ export class EventTarget {
   }
 
   dispatchEvent(event: Event): boolean {
-    if (!(event instanceof Event)) throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
-    return dispatchImpl(this, event, this.#listeners?.get(event.type));
+    // Before the module is loaded no Event can exist.
+    if (eventsApi === undefined || !(event instanceof eventsApi.Event)) {
+      throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
+    }
+    return eventsApi.dispatch(this, event, this.#listeners?.get(event.type));
+  }
+
+  static {
+    hasListeners = (target, type) => (target.#listeners?.get(type)?.length ?? 0) > 0;
   }
 }
 
@@ -443,8 +354,11 @@ export class AbortSignal extends EventTarget {
       if (algorithms) for (const fn of algorithms) {
         try { fn(); } catch (e) { reportException(e); }
       }
-      const event = new Event('abort');
-      setTrusted(event);
+      // Without a listener (an onabort included) the event would reach nobody.
+      if (!hasListeners(signal, 'abort')) return;
+      const api = events();
+      const event = new api.Event('abort');
+      api.setTrusted(event);
       signal.dispatchEvent(event);
     };
     addAbortAlgorithm = (signal, fn) => {
@@ -464,7 +378,7 @@ export class AbortController {
   abort(reason?: unknown): void { abortAndRethrow(this.#signal, reason); }
 }
 
-// Literal names: a bundler may rename the classes (e.g. to _Event).
-for (const [C, name] of [[Event, 'Event'], [CustomEvent, 'CustomEvent'], [EventTarget, 'EventTarget'], [AbortSignal, 'AbortSignal'], [AbortController, 'AbortController']] as const) {
+// Literal names: a bundler may rename the classes (e.g. to _EventTarget).
+for (const [C, name] of [[EventTarget, 'EventTarget'], [AbortSignal, 'AbortSignal'], [AbortController, 'AbortController']] as const) {
   Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
 }
