@@ -6,7 +6,7 @@ import { Headers, cloneHeadersForStructuredClone } from '../api/headers/sandbox.
 import { Request, requestFromHost, structuredCloneRequest } from '../api/request/sandbox.ts';
 import { Response, responseToHost, structuredCloneResponse, type HostResponse } from '../api/response/sandbox.ts';
 import { URL, searchParams } from '../api/url/sandbox.ts';
-import { TextEncoder, TextDecoder, atob, btoa } from '../api/encoding/sandbox.ts';
+import { encoding } from '../api/encoding/sandbox.ts';
 import { events, EventTarget, AbortController, AbortSignal, DOMException } from '../api/events/sandbox.ts';
 import { structuredClone, markNotSerializable, markSerializable } from '../api/structured-clone/sandbox.ts';
 import { streamGlobals } from '../api/streams/sandbox.ts';
@@ -26,10 +26,10 @@ export { signalAbort } from '../api/events/sandbox.ts';
 markSerializable(Headers, cloneHeadersForStructuredClone as (value: object) => object);
 markSerializable(Request, structuredCloneRequest as (value: object) => object);
 markSerializable(Response, structuredCloneResponse as (value: object) => object);
-markNotSerializable(URL, TextEncoder, TextDecoder, EventTarget, AbortController);
+markNotSerializable(URL, EventTarget, AbortController);
 
 export const webPlatformGlobals: Record<string, unknown> = {
-  Headers, Request, Response, URL, TextEncoder, TextDecoder, atob, btoa,
+  Headers, Request, Response, URL,
   EventTarget, AbortController, AbortSignal, DOMException, structuredClone, fetch,
 };
 
@@ -45,6 +45,10 @@ export const lazyWebPlatformGlobals: Record<string, () => unknown> = {
   ...urlPatternGlobals(),
   URLSearchParams: () => searchParams().URLSearchParams,
   Event: () => events().Event,
+  TextEncoder: () => encoding().TextEncoder,
+  TextDecoder: () => encoding().TextDecoder,
+  atob: () => encoding().atob,
+  btoa: () => encoding().btoa,
   CustomEvent: () => events().CustomEvent,
 };
 

@@ -10,7 +10,7 @@ import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { streams } from '../streams/sandbox.ts';
-import { TextEncoder } from '../encoding/sandbox.ts';
+import { utf8Encode } from '../encoding/sandbox.ts';
 import type { CryptoApi, CryptoDeps } from './sandbox/module.ts';
 
 let api: CryptoApi | undefined;
@@ -35,7 +35,7 @@ function subtleApi(): CryptoApi {
     callSync: (name, ...args) => callSync(op(name), ...args),
     callAsync: (name, ...args) => callAsync(op(name), ...args),
     DOMException,
-    TextEncoder: TextEncoder as unknown as CryptoDeps['TextEncoder'],
+    utf8Encode,
     WritableStream: () => streams().classes.WritableStream as unknown as ReturnType<CryptoDeps['WritableStream']>,
     markNotSerializable,
   });

@@ -1,9 +1,11 @@
-// TextEncoder, TextDecoder (UTF-8), atob and btoa for the sandbox: a bare V8 context has none.
-// Specs: WHATWG Encoding (§4 API, §9.1 UTF-8), HTML §8.3 (base64 utility methods).
-// utf8Encode/utf8Decode are also the shared UTF-8 helpers of the other sandbox APIs.
+// UTF-8 for the sandbox (WHATWG Encoding §9.1): utf8Encode/utf8Decode are the shared helpers of
+// the other sandbox APIs (bodies, URLs, Blobs). TextEncoder, TextDecoder, atob and btoa (a bare V8
+// context has none) are a sandbox module (./sandbox/module.ts), loaded on first use.
 
 import { DOMException } from '../events/sandbox.ts';
-import { callSync } from '../../sandbox/host.ts';
+import { callSync, loadModule } from '../../sandbox/host.ts';
+import { markNotSerializable } from '../structured-clone/sandbox.ts';
+import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
 
 /** UTF-8 encode a string; lone surrogates become U+FFFD (WebIDL USVString conversion). */
 export function utf8Encode(input: string): Uint8Array {
@@ -157,178 +159,28 @@ export function bufferSourceBytes(input: unknown, what: string): Uint8Array {
   throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
 }
 
-export class TextEncoder {
-  get encoding(): string { return 'utf-8'; }
+let encodingApi: EncodingApi | undefined;
 
-  encode(input: unknown = ''): Uint8Array {
-    return utf8Encode(String(input));
-  }
-
-  encodeInto(source: unknown, destination: Uint8Array): { read: number; written: number } {
-    if (!(destination instanceof Uint8Array)) {
-      throw new TypeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.");
-    }
-    return encodeIntoFrom(String(source), 0, destination, 0);
-  }
-}
-
-Object.defineProperty(TextEncoder.prototype, Symbol.toStringTag, { value: 'TextEncoder', configurable: true });
-
-// Encoding §4.2: the labels of UTF-8, decoded here. Every other encoding of the Encoding
-// Standard (the legacy single- and multi-byte ones, UTF-16) is decoded on the host by Node's
-// ICU-backed TextDecoder (src/api/encoding/host.ts): their tables would cost every isolate's heap.
-const UTF8_LABELS = ['unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'utf-8', 'utf8', 'x-unicode20utf8'];
-
-/** Bytes per host call (src/api/encoding/host.ts MAX_DECODE_BYTES); larger inputs are streamed. */
-const HOST_DECODE_CHUNK = 1024 * 1024;
-let nextDecoderId = 1;
-
-/** callSync, with the host's RangeError/TypeError arriving as those types (not a named Error). */
-function decoderOp<T>(op: string, ...args: unknown[]): T {
-  try {
-    return callSync<T>(op, ...args);
-  } catch (error) {
-    const { name, message } = error as Error;
-    if (name === 'RangeError') throw new RangeError(message);
-    if (name === 'TypeError') throw new TypeError(message);
-    throw error;
-  }
-}
-
-export class TextDecoder {
-  #encoding: string;
-  #fatal: boolean;
-  #ignoreBOM: boolean;
-  #bomSeen = false;
-  #decoder: Utf8Decoder | null = null;
-  /** The host's name for this decoder's streaming state (legacy encodings), made on first use. */
-  #id = 0;
-  #streaming = false;
-
-  constructor(label: unknown = 'utf-8', options?: { fatal?: boolean; ignoreBOM?: boolean }) {
-    // Encoding §4.2 "get an encoding": trim ASCII whitespace, compare case-insensitively.
-    const name = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
-    if (UTF8_LABELS.includes(name)) {
-      this.#encoding = 'utf-8';
-      this.#decoder = new Utf8Decoder();
-    } else {
-      // The host knows the whole label table; unknown labels and "replacement" are a RangeError.
-      if (name.length > 64) throw new RangeError(`"${String(label).slice(0, 64)}..." is not a valid encoding.`);
-      this.#encoding = decoderOp<string>('encoding.name', name);
-    }
-    this.#fatal = !!options?.fatal;
-    this.#ignoreBOM = !!options?.ignoreBOM;
-  }
-
-  get encoding(): string { return this.#encoding; }
-  get fatal(): boolean { return this.#fatal; }
-  get ignoreBOM(): boolean { return this.#ignoreBOM; }
-
-  decode(input?: unknown, options?: { stream?: boolean }): string {
-    const continuing = this.#streaming;
-    this.#streaming = !!options?.stream;
-    const bytes = input === undefined || input === null ? new Uint8Array(0) : bufferSourceBytes(input, "Failed to execute 'decode' on 'TextDecoder': parameter 1");
-    if (this.#decoder === null) return this.#decodeOnHost(bytes, continuing);
-    // Encoding §4.3 decode(): a new (non-streaming-continued) call starts from a clean state.
-    if (!continuing) { this.#decoder.reset(); this.#bomSeen = false; }
-    let out: string;
-    try {
-      out = this.#decoder.decode(bytes, !this.#streaming, this.#fatal);
-    } catch (error) {
-      this.#streaming = false;
-      throw error;
-    }
-    // §4.1 "serialize I/O queue": strip one BOM at the very start of the stream.
-    if (!this.#ignoreBOM && !this.#bomSeen && out.length > 0) {
-      this.#bomSeen = true;
-      if (out.charCodeAt(0) === 0xfeff) out = out.slice(1);
-    }
-    return out;
-  }
-
-  // The host keeps a streaming decoder's state (BOM, a multi-byte sequence split across calls)
-  // under this decoder's id; inputs over a host call's bound are sent as a stream of chunks.
-  #decodeOnHost(bytes: Uint8Array, continuing: boolean): string {
-    if (this.#id === 0) this.#id = nextDecoderId++;
-    let out = '';
-    let at = 0;
-    try {
-      do {
-        const chunk = bytes.subarray(at, at + HOST_DECODE_CHUNK);
-        at += chunk.byteLength;
-        const last = at >= bytes.byteLength;
-        const copy = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer;
-        out += decoderOp<string>('encoding.decode', this.#encoding, copy, this.#fatal, this.#ignoreBOM, this.#id, continuing, !last || this.#streaming);
-        continuing = true;
-      } while (at < bytes.byteLength);
-    } catch (error) {
-      this.#streaming = false;
-      throw error;
-    }
-    return out;
-  }
-}
-Object.defineProperty(TextDecoder.prototype, Symbol.toStringTag, { value: 'TextDecoder', configurable: true });
-
-// HTML §8.3 / Infra "forgiving-base64".
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-function b64Value(c: number): number {
-  if (c >= 65 && c <= 90) return c - 65;
-  if (c >= 97 && c <= 122) return c - 71;
-  if (c >= 48 && c <= 57) return c + 4;
-  if (c === 43) return 62;
-  if (c === 47) return 63;
-  return -1;
-}
-
-export function btoa(data: unknown): string {
-  if (arguments.length === 0) throw new TypeError("Failed to execute 'btoa': 1 argument required, but only 0 present.");
-  const s = String(data);
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0xff) {
-      throw new DOMException('btoa() can only operate on characters in the Latin1 (ISO/IEC 8859-1) range.', 'InvalidCharacterError');
-    }
-  }
-  let out = '';
-  let i = 0;
-  for (; i + 2 < s.length; i += 3) {
-    const n = (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8) | s.charCodeAt(i + 2);
-    out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
-  }
-  if (s.length - i === 1) {
-    const n = s.charCodeAt(i) << 16;
-    out += B64[n >> 18] + B64[(n >> 12) & 63] + '==';
-  } else if (s.length - i === 2) {
-    const n = (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8);
-    out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + '=';
-  }
-  return out;
-}
-
-export function atob(data: unknown): string {
-  if (arguments.length === 0) throw new TypeError("Failed to execute 'atob': 1 argument required, but only 0 present.");
-  // Infra "forgiving-base64 decode", steps 1-8.
-  let s = String(data).replace(/[\t\n\f\r ]/g, '');
-  if (s.length % 4 === 0) {
-    if (s.endsWith('==')) s = s.slice(0, -2);
-    else if (s.endsWith('=')) s = s.slice(0, -1);
-  }
-  const invalid = (): DOMException => new DOMException(
-    "atob() called with invalid base64-encoded data. (Only whitespace, '+', '/', alphanumeric ASCII, and up to two terminal '=' signs when the input data length is divisible by 4 are allowed.)",
-    'InvalidCharacterError');
-  if (s.length % 4 === 1) throw invalid();
-  let out = '';
-  let buffer = 0, bits = 0;
-  for (let i = 0; i < s.length; i++) {
-    const v = b64Value(s.charCodeAt(i));
-    if (v < 0) throw invalid();
-    buffer = ((buffer << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += String.fromCharCode((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
+/** TextEncoder, TextDecoder, atob and btoa, loaded on first use (./sandbox/module.ts). */
+export function encoding(): EncodingApi {
+  if (encodingApi !== undefined) return encodingApi;
+  // The module is evaluated after tenant code may have patched the built-ins it runs on, so it
+  // is handed no more than TextDecoder reaches anyway: the host's decoding operations, checked
+  // against a list no prototype can add to (a literal: no built-in runs).
+  const ops = { __proto__: null, 'encoding.name': 1, 'encoding.decode': 1 } as unknown as Record<string, 1 | undefined>;
+  const loaded = loadModule<{ create(deps: EncodingDeps): EncodingApi }>('encoding').create({
+    utf8Encode,
+    encodeInto: (source, destination) => encodeIntoFrom(source, 0, destination, 0),
+    Utf8Decoder,
+    bufferSourceBytes,
+    DOMException: DOMException as unknown as EncodingDeps['DOMException'],
+    callSync: (op, ...args) => {
+      if (typeof op !== 'string' || ops[op] !== 1) throw new TypeError('Not an encoding operation.');
+      return callSync(op, ...args);
+    },
+  });
+  // Platform objects without a serialization: structuredClone refuses them (DataCloneError).
+  markNotSerializable(loaded.TextEncoder, loaded.TextDecoder);
+  encodingApi = loaded;
+  return loaded;
 }

@@ -4,7 +4,7 @@
 // bench/streams-size.ts and src/runtime/sandbox-modules.ts).
 
 import { loadModule } from '../../sandbox/host.ts';
-import { TextEncoder, TextDecoder } from '../encoding/sandbox.ts';
+import { encoding } from '../encoding/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { StreamsApi, StreamsDeps } from './sandbox/module.ts';
 
@@ -16,8 +16,9 @@ let api: StreamsApi | undefined;
 export function streams(): StreamsApi {
   if (api !== undefined) return api;
   const loaded = loadModule<{ create(deps: StreamsDeps): StreamsApi }>('streams').create({
-    TextEncoder: TextEncoder as unknown as StreamsDeps['TextEncoder'],
-    TextDecoder: TextDecoder as unknown as StreamsDeps['TextDecoder'],
+    // Read when a TextEncoderStream or TextDecoderStream is made: most streams need neither.
+    get TextEncoder() { return encoding().TextEncoder as unknown as StreamsDeps['TextEncoder']; },
+    get TextDecoder() { return encoding().TextDecoder as unknown as StreamsDeps['TextDecoder']; },
   });
   const c = loaded.classes;
   // HTML §2.7: streams are platform objects without a serialization (they are transferable in

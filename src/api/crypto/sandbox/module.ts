@@ -18,7 +18,7 @@ export interface CryptoDeps {
   callSync<T = unknown>(op: string, ...args: unknown[]): T;
   callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T>;
   DOMException: new (message?: string, name?: string) => Error;
-  TextEncoder: new () => { encode(input?: string): Uint8Array };
+  utf8Encode(input: string): Uint8Array;
   /** The WritableStream class (loads the streams module). */
   WritableStream(): new (sink: object) => object;
   markNotSerializable(...classes: { prototype: object }[]): void;
@@ -35,7 +35,7 @@ export interface CryptoApi {
 let callSync: CryptoDeps['callSync'];
 let callAsync: CryptoDeps['callAsync'];
 let DOMException: CryptoDeps['DOMException'];
-let TextEncoder: CryptoDeps['TextEncoder'];
+let utf8Encode: CryptoDeps['utf8Encode'];
 let writableStream: CryptoDeps['WritableStream'];
 let markNotSerializable: CryptoDeps['markNotSerializable'];
 // ---------------------------------------------------------------------------------------------
@@ -453,7 +453,6 @@ function digestStreamAlgorithm(algorithm: unknown): string {
 function digestStreamClass(): Function {
   if (DigestStreamClass) return DigestStreamClass;
   const WritableStream = writableStream();
-  let encoder: InstanceType<CryptoDeps['TextEncoder']> | undefined;
 
   class DigestStream extends WritableStream {
     #digest: Promise<ArrayBuffer>;
@@ -472,7 +471,7 @@ function digestStreamClass(): Function {
       super({
         write(chunk: unknown) {
           try {
-            const bytes = typeof chunk === 'string' ? copyBytes((encoder ??= new TextEncoder()).encode(chunk), 'chunk') : copyChunk(chunk);
+            const bytes = typeof chunk === 'string' ? copyBytes(utf8Encode(chunk), 'chunk') : copyChunk(chunk);
             callSync('crypto.digestStream.write', id, bytes);
             counted(bytes.byteLength);
           } catch (error) {
@@ -514,7 +513,7 @@ function copyChunk(chunk: unknown): ArrayBuffer {
 
 
 export function create(deps: CryptoDeps): CryptoApi {
-  ({ callSync, callAsync, DOMException, TextEncoder, WritableStream: writableStream, markNotSerializable } = deps);
+  ({ callSync, callAsync, DOMException, utf8Encode, WritableStream: writableStream, markNotSerializable } = deps);
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
   for (const [C, name] of [[SubtleCrypto, 'SubtleCrypto'], [CryptoKey, 'CryptoKey']] as const) {
     Object.defineProperty(C, 'name', { value: name, configurable: true });
