@@ -81,7 +81,7 @@ before(async () => {
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
     }
     for (const [name, make] of Object.entries(WP.lazyWebPlatformGlobals)) {
-      Object.defineProperty(globalThis, name, { get: make, configurable: true, enumerable: false });
+      Object.defineProperty(globalThis, name, { get: () => make(name), configurable: true, enumerable: false });
     }
     // Stand-ins for the core's globals: timers fired by hand, console errors collected.
     globalThis.__timers = [];

@@ -33,23 +33,26 @@ export const webPlatformGlobals: Record<string, unknown> = {
   EventTarget, AbortController, AbortSignal, DOMException, structuredClone, fetch,
 };
 
+const eventClass = (name: string): unknown => events()[name as 'Event' | 'CustomEvent'];
+const encodingGlobal = (name: string): unknown => encoding()[name as 'TextEncoder' | 'TextDecoder' | 'atob' | 'btoa'];
+
 /**
  * Globals made on first access (main.ts installs them as accessors that replace themselves
  * with the value): their implementations are sandbox modules, outside the snapshot.
  */
-export const lazyWebPlatformGlobals: Record<string, () => unknown> = {
+export const lazyWebPlatformGlobals: Record<string, (name: string) => unknown> = {
   ...streamGlobals(),
   ...compressionGlobals(),
   ...blobGlobals(),
   ...formDataGlobals(),
   ...urlPatternGlobals(),
   URLSearchParams: () => searchParams().URLSearchParams,
-  Event: () => events().Event,
-  TextEncoder: () => encoding().TextEncoder,
-  TextDecoder: () => encoding().TextDecoder,
-  atob: () => encoding().atob,
-  btoa: () => encoding().btoa,
-  CustomEvent: () => events().CustomEvent,
+  Event: eventClass,
+  CustomEvent: eventClass,
+  TextEncoder: encodingGlobal,
+  TextDecoder: encodingGlobal,
+  atob: encodingGlobal,
+  btoa: encodingGlobal,
 };
 
 // Bundlers rename classes that clash with globals (esbuild makes DOMException `_DOMException`):

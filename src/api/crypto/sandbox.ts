@@ -134,6 +134,7 @@ export function cryptoGlobals(): Record<string, unknown> {
 }
 
 /** Globals made on first access (see main.ts): they load the module. */
-export function lazyCryptoGlobals(): Record<string, () => unknown> {
-  return { SubtleCrypto: () => subtleApi().SubtleCrypto, CryptoKey: () => subtleApi().CryptoKey };
+export function lazyCryptoGlobals(): Record<string, (name: string) => unknown> {
+  const make = (name: string): unknown => subtleApi()[name as 'SubtleCrypto' | 'CryptoKey'];
+  return { SubtleCrypto: make, CryptoKey: make };
 }

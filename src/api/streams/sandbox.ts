@@ -44,8 +44,10 @@ export const streamGlobalNames = [
   'TextEncoderStream', 'TextDecoderStream', 'IdentityTransformStream', 'FixedLengthStream',
 ] as const satisfies readonly (keyof StreamsApi['classes'])[];
 
-export function streamGlobals(): Record<string, () => unknown> {
-  const globals: Record<string, () => unknown> = {};
-  for (const name of streamGlobalNames) globals[name] = () => streams().classes[name];
+const streamClass = (name: string): unknown => streams().classes[name as (typeof streamGlobalNames)[number]];
+
+export function streamGlobals(): Record<string, (name: string) => unknown> {
+  const globals: Record<string, (name: string) => unknown> = {};
+  for (const name of streamGlobalNames) globals[name] = streamClass;
   return globals;
 }
