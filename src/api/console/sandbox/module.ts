@@ -1,6 +1,15 @@
-// console.log's formatting (printf-style substitutions, util.inspect-like rendering of values).
-// A sandbox module (see src/runtime/sandbox-modules.ts), evaluated in an isolate by its first
-// console call: a worker that never logs does not carry it in its heap.
+// The console global: each call becomes one line in the host's log, tagged there with the
+// worker's name. Formatting (printf-style substitutions, util.inspect-like rendering of values)
+// happens here, in the tenant's isolate and on its CPU budget, so the host only ever receives a
+// string. A sandbox module (see src/runtime/sandbox-modules.ts), evaluated in an isolate the
+// first time its code reads `console`: a worker that never logs does not carry it in its heap.
+
+export interface ConsoleDeps {
+  /** One line of the worker's log, at `level`. */
+  log(level: string, line: string): void;
+}
+
+let deps: ConsoleDeps;
 
 const MAX_LINE = 16 * 1024;
 const MAX_DEPTH = 3;
@@ -105,6 +114,41 @@ function formatLogArgs(args: unknown[]): string {
   return out.length > MAX_LINE ? out.slice(0, MAX_LINE) + '... (truncated)' : out;
 }
 
-export function create(): (args: unknown[]) => string {
-  return formatLogArgs;
+function send(level: string, args: unknown[]): void {
+  deps.log(level, formatLogArgs(args));
+}
+
+function createConsole(): Record<string, unknown> {
+  const counts = new Map<string, number>();
+  const console: Record<string, unknown> = {
+    log: (...args: unknown[]) => send('log', args),
+    info: (...args: unknown[]) => send('info', args),
+    debug: (...args: unknown[]) => send('debug', args),
+    warn: (...args: unknown[]) => send('warn', args),
+    error: (...args: unknown[]) => send('error', args),
+    trace: (...args: unknown[]) => send('debug', [...args, new Error('Trace').stack]),
+    dir: (value: unknown) => send('log', [value]),
+    table: (value: unknown) => send('log', [value]),
+    assert: (condition: unknown, ...args: unknown[]) => {
+      if (!condition) send('error', ['Assertion failed' + (args.length ? ':' : ''), ...args]);
+    },
+    count: (label = 'default') => {
+      const n = (counts.get(label) ?? 0) + 1;
+      counts.set(label, n);
+      send('log', [`${label}: ${n}`]);
+    },
+    countReset: (label = 'default') => void counts.delete(label),
+    time: () => {},
+    timeEnd: () => {},
+    timeLog: () => {},
+    group: (...args: unknown[]) => { if (args.length) send('log', args); },
+    groupCollapsed: (...args: unknown[]) => { if (args.length) send('log', args); },
+    groupEnd: () => {},
+  };
+  return console;
+}
+
+export function create(given: ConsoleDeps): Record<string, unknown> {
+  deps = given;
+  return createConsole();
 }
