@@ -1,13 +1,14 @@
-// isolet runs on isolated-vm built with its own patch (scripts/build-isolated-vm.js, run at
-// install). These tests prove the build is the one loaded and that it does what it is for: an
-// isolate made from a snapshot keeps the snapshot's globals out of its internal default context,
-// and `createContext()` still gets them.
+// isolet runs on isolated-vm built with its own patches (native/isolated-vm/*.patch, built by
+// scripts/build-isolated-vm.js at install). These tests prove the build is the one loaded and
+// that each patch does what it is for.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import ivm from 'isolated-vm';
 
@@ -72,5 +73,73 @@ test('an isolate without a snapshot still gets plain contexts', async () => {
     assert.equal(await context.eval('[1, 2, 3].map((n) => n * 2).join()'), '2,4,6');
   } finally {
     isolate.dispose();
+  }
+});
+
+/** Processes that keep every core busy, so that isolate threads wait for a core. */
+async function withBusyCores<T>(run: () => Promise<T>): Promise<T> {
+  const spinners = Array.from({ length: availableParallelism() + 1 }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  try {
+    return await run();
+  } finally {
+    for (const child of spinners) child.kill('SIGKILL');
+  }
+}
+
+function processCpuMs(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+}
+
+test('cpuTime counts CPU time, not time spent waiting for a core', { timeout: 60_000 }, async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  try {
+    const context = await isolate.createContext();
+    await withBusyCores(async () => {
+      const start = process.cpuUsage();
+      // About half a second of work, long enough for the scheduler to share the cores out.
+      const running = context.eval('{ let x = 0; for (let i = 0; i < 4e8; i++) x += i % 7; x }');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Read while the isolate runs (what the CPU watchdog does) and after: the isolate's CPU can
+      // never exceed the whole process's, which counts every thread of it.
+      const midway = Number(isolate.cpuTime) / 1e6;
+      const processMidway = processCpuMs(start);
+      await running;
+      const total = Number(isolate.cpuTime) / 1e6;
+      const processTotal = processCpuMs(start);
+      assert.ok(midway <= processMidway + 5, `while running: the isolate counted ${midway.toFixed(1)} ms, the process used ${processMidway.toFixed(1)} ms`);
+      assert.ok(total <= processTotal + 5, `at the end: the isolate counted ${total.toFixed(1)} ms, the process used ${processTotal.toFixed(1)} ms`);
+      assert.ok(total > 0);
+    });
+  } finally {
+    isolate.dispose();
+  }
+});
+
+function threadCount(): number {
+  const match = /^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return Number(match?.[1]);
+}
+
+test('many busy isolates share a bounded pool of threads and all finish', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 60_000 }, async () => {
+  const poolSize = Math.max(2, availableParallelism()) + 1;
+  // One isolate run first, so the pool's first thread and V8's are there before counting.
+  const warm = new ivm.Isolate({ memoryLimit: 32 });
+  await (await warm.createContext()).eval('1');
+  warm.dispose();
+  const before = threadCount();
+  const isolates = Array.from({ length: 20 }, () => new ivm.Isolate({ memoryLimit: 32 }));
+  try {
+    const contexts = await Promise.all(isolates.map((isolate) => isolate.createContext()));
+    let most = before;
+    const sampler = setInterval(() => (most = Math.max(most, threadCount())), 2);
+    const results = await Promise.all(contexts.map((context, i) => context.eval(`{ let x = 0; for (let i = 0; i < 2e7; i++) x += i % 3; ${i} }`)));
+    clearInterval(sampler);
+    most = Math.max(most, threadCount());
+    assert.deepEqual(results, Array.from({ length: 20 }, (_, i) => i));
+    // isolated-vm used to start a thread per isolate it woke while its pool was busy.
+    assert.ok(most <= before + poolSize, `threads went from ${before} to ${most} for 20 busy isolates (pool of ${poolSize})`);
+  } finally {
+    for (const isolate of isolates) isolate.dispose();
   }
 });

@@ -106,13 +106,15 @@ export function processCpuNs(fresh = false): number {
 }
 
 /**
- * Measures the CPU an isolate used between two readings. isolated-vm's `cpuTime` is the time
- * the isolate held its thread, read from a steady clock, so on a machine short of cores it also
- * counts the time the thread waited to be scheduled, and a trivial request could be charged
- * a CPU limit's worth. The process's own CPU time over the same interval is a hard upper
- * bound on what the isolate can have used (its thread is one of the process's), so each
- * reading is the smaller of the two. The process clock is read only for intervals of a
- * millisecond or more, where the difference can matter; shorter ones cost one native read.
+ * Measures the CPU an isolate used between two readings. isolet's isolated-vm build makes
+ * `cpuTime` the isolate threads' CPU time (native/isolated-vm/cpu-time.patch); the prebuilt
+ * binary, the fallback when that build could not be made, counts the time the isolate held its
+ * thread on a steady clock, so on a machine short of cores it also counts the time the thread
+ * waited to be scheduled, and a trivial request could be charged a CPU limit's worth. The
+ * process's own CPU time over the same interval is a hard upper bound on what the isolate can
+ * have used (its thread is one of the process's), so each reading is the smaller of the two.
+ * The process clock is read only for intervals of a millisecond or more, where the difference
+ * can matter; shorter ones cost one native read.
  */
 export class CpuMeter {
   private lastIsolate = 0n;
