@@ -33,6 +33,7 @@ export const SANDBOX_MODULES: Record<string, string> = {
   'form-data': fileURLToPath(new URL('../../src/api/form-data/sandbox/module.ts', import.meta.url)),
   'url-pattern': fileURLToPath(new URL('../../src/api/url-pattern/sandbox/module.ts', import.meta.url)),
   crypto: fileURLToPath(new URL('../../src/api/crypto/sandbox/module.ts', import.meta.url)),
+  timers: fileURLToPath(new URL('../../src/api/timers/sandbox/module.ts', import.meta.url)),
   encoding: fileURLToPath(new URL('../../src/api/encoding/sandbox/module.ts', import.meta.url)),
   events: fileURLToPath(new URL('../../src/api/events/sandbox/module.ts', import.meta.url)),
   'url-search-params': fileURLToPath(new URL('../../src/api/url/sandbox/search-params.ts', import.meta.url)),

@@ -34,7 +34,6 @@ function define(name: string, value: unknown): void {
 for (const [name, value] of Object.entries({
   ...webPlatformGlobals,
   ...clockGlobals(),
-  ...timerGlobals(),
   ...cryptoGlobals(),
   self: globalThis,
   // workerd's answers: libraries sniff userAgent to detect Workers.
@@ -77,7 +76,7 @@ for (const [name, value] of Object.entries({
 // nothing, and tenants see an ordinary global); assigning to it just sets the property. A maker
 // takes the global's name, so that one function serves all the globals of a module (the
 // accessors of some 35 globals are in every idle isolate).
-for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWebPlatformGlobals, ...lazyCryptoGlobals(), ...consoleGlobal(), FetchEvent: fetchEventClass })) {
+for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWebPlatformGlobals, ...lazyCryptoGlobals(), ...consoleGlobal(), ...timerGlobals(), FetchEvent: fetchEventClass })) {
   Object.defineProperty(global, name, {
     get() {
       const value = make(name);
