@@ -33,12 +33,14 @@ async function get(base: string, path = '/'): Promise<{ status: number; text: st
 }
 
 describe('isolet CLI: commands and usage', () => {
-  test('version prints isolet, Node and V8 versions', async () => {
+  test('version prints isolet, Node, V8 and isolated-vm versions', async () => {
     const { code, stdout } = await run(['version']);
     assert.equal(code, 0);
     assert.match(stdout, /^isolet \d+\.\d+\.\d+\n/);
     assert.match(stdout, new RegExp(`^node ${process.versions.node.replaceAll('.', '\\.')}$`, 'm'));
     assert.match(stdout, new RegExp(`^v8 ${process.versions.v8.replaceAll('.', '\\.')}$`, 'm'));
+    // The install builds isolet's isolated-vm (test/isolated-vm-build.test.ts checks the build).
+    assert.match(stdout, /^isolated-vm \d+\.\d+\.\d+ \(isolet build, patches [0-9a-f]{16}\)$/m);
   });
 
   test('help and --help list the commands, exit 0', async () => {

@@ -6,6 +6,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { describeIsolatedVmBuild } from '../runtime/native-build.ts';
 
 /** What a subcommand module exports as `command`. */
 export interface CliCommand {
@@ -63,13 +64,13 @@ function version(): string {
 }
 
 function versionText(): string {
-  return `isolet ${version()}\nnode ${process.versions.node}\nv8 ${process.versions.v8}\n`;
+  return `isolet ${version()}\nnode ${process.versions.node}\nv8 ${process.versions.v8}\n${describeIsolatedVmBuild()}\n`;
 }
 
 function generalUsage(): string {
   const lines = ['Usage: isolet <command> [options]', '', 'Commands:'];
   const rows: [string, string][] = Object.entries(COMMANDS).map(([name, { summary }]) => [name, summary]);
-  rows.push(['version', 'Print the isolet, Node.js and V8 versions']);
+  rows.push(['version', 'Print the isolet, Node.js, V8 and isolated-vm versions']);
   rows.push(['help [command]', 'Show help for isolet or for one command']);
   const width = Math.max(...rows.map(([name]) => name.length));
   for (const [name, summary] of rows) lines.push(`  ${name.padEnd(width)}  ${summary}`);
@@ -96,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (topic === 'version') {
-      OUT.write('Usage: isolet version\n\nPrints the isolet, Node.js and V8 versions.\n');
+      OUT.write('Usage: isolet version\n\nPrints the isolet, Node.js, V8 and isolated-vm versions (and whether isolated-vm is isolet\'s build).\n');
       return 0;
     }
     ERR.write(`isolet: unknown command '${topic}'\n\n${generalUsage()}`);

@@ -8,6 +8,7 @@ import type { CliCommand, CliContext } from '../main.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import { DEFAULT_MAX_SCRIPT_BYTES } from '../../server/deployment.ts';
 import { DEFAULT_EXAMPLES_DIR, deployExamples } from '../examples.ts';
+import { describeIsolatedVmBuild, isolatedVmBuild } from '../../runtime/native-build.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10]
@@ -95,6 +96,10 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   else cli.stdout.write(`admin token from ${server.adminTokenSource}\n`);
   cli.stdout.write(`listening on ${server.url}\n`);
   cli.stdout.write(`admin API on ${server.adminUrl}\n`);
+  const build = isolatedVmBuild();
+  if (!build.patched) {
+    cli.stderr.write(`isolet serve: warning: running on ${describeIsolatedVmBuild(build)}; each isolate holds more memory and CPU accounting counts time spent waiting for a core\n`);
+  }
   if (examplesDir !== undefined) await serveExamples(server, examplesDir, cli);
   await stop;
   await server.close();
