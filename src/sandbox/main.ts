@@ -9,7 +9,7 @@ import { HOST_OP_ORDER } from './host-op-order.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { consoleGlobal } from '../api/console/sandbox.ts';
-import { cryptoGlobals, lazyCryptoGlobals } from '../api/crypto/sandbox.ts';
+import { cryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
 import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
 import {
@@ -34,7 +34,6 @@ function define(name: string, value: unknown): void {
 for (const [name, value] of Object.entries({
   ...webPlatformGlobals,
   ...clockGlobals(),
-  ...cryptoGlobals(),
   self: globalThis,
   // workerd's answers: libraries sniff userAgent to detect Workers.
   navigator: Object.freeze({ userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1, language: 'en' }),
@@ -76,7 +75,7 @@ for (const [name, value] of Object.entries({
 // nothing, and tenants see an ordinary global); assigning to it just sets the property. A maker
 // takes the global's name, so that one function serves all the globals of a module (the
 // accessors of some 35 globals are in every idle isolate).
-for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWebPlatformGlobals, ...lazyCryptoGlobals(), ...consoleGlobal(), ...timerGlobals(), FetchEvent: fetchEventClass })) {
+for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWebPlatformGlobals, ...cryptoGlobals(), ...consoleGlobal(), ...timerGlobals(), FetchEvent: fetchEventClass })) {
   Object.defineProperty(global, name, {
     get() {
       const value = make(name);

@@ -1,8 +1,11 @@
-// crypto.subtle (WebCrypto, W3C Web Cryptography API), CryptoKey and crypto.DigestStream, with
-// Cloudflare Workers' additions (MD5 in digest, timingSafeEqual). A sandbox module (see
-// src/runtime/sandbox-modules.ts): evaluated in an isolate the first time its code reads
-// crypto.subtle, crypto.DigestStream, SubtleCrypto or CryptoKey. Most workers never do, and in
-// the snapshot this code was about 36 KB of every idle isolate's heap.
+// The `crypto` global (WebCrypto, W3C Web Cryptography API): getRandomValues, randomUUID,
+// crypto.subtle, CryptoKey and crypto.DigestStream, with Cloudflare Workers' additions (MD5 in
+// digest, timingSafeEqual). A sandbox module (see src/runtime/sandbox-modules.ts): evaluated in
+// an isolate the first time its code reads crypto, Crypto, SubtleCrypto or CryptoKey. A
+// hello-world worker never does, and in the snapshot this code was about 28 KB of every idle
+// isolate's heap.
+//
+// Randomness comes from the host's CSPRNG, never from the isolate's Math.random state.
 //
 // Every crypto.subtle operation runs on the host in Node's native WebCrypto (see ../host.ts for
 // the operations and their argument shapes): this half only turns a call's arguments into plain
@@ -22,14 +25,15 @@ export interface CryptoDeps {
   /** The WritableStream class (loads the streams module). */
   WritableStream(): new (sink: object) => object;
   markNotSerializable(...classes: { prototype: object }[]): void;
+  requireRequestContext(what: string): void;
 }
 
 export interface CryptoApi {
+  /** The `crypto` global. */
+  crypto: object;
+  Crypto: Function;
   SubtleCrypto: Function;
   CryptoKey: Function;
-  /** The one SubtleCrypto of this isolate ([SameObject] crypto.subtle). */
-  subtle: object;
-  DigestStream(): Function;
 }
 
 let callSync: CryptoDeps['callSync'];
@@ -38,6 +42,7 @@ let DOMException: CryptoDeps['DOMException'];
 let utf8Encode: CryptoDeps['utf8Encode'];
 let writableStream: CryptoDeps['WritableStream'];
 let markNotSerializable: CryptoDeps['markNotSerializable'];
+let requireRequestContext: CryptoDeps['requireRequestContext'];
 // ---------------------------------------------------------------------------------------------
 // BufferSources. The intrinsics are taken once, so a tenant who patches ArrayBuffer.prototype
 // cannot make the runtime copy something other than the bytes it was given.
@@ -512,20 +517,106 @@ function copyChunk(chunk: unknown): ArrayBuffer {
 }
 
 
+// ---------------------------------------------------------------------------------------------
+// getRandomValues and randomUUID (WebCrypto §10.1)
+
+const MAX_BYTES = 65536;
+
+function isIntegerArray(value: unknown): value is Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array {
+  return (
+    value instanceof Int8Array || value instanceof Uint8Array || value instanceof Uint8ClampedArray ||
+    value instanceof Int16Array || value instanceof Uint16Array || value instanceof Int32Array ||
+    value instanceof Uint32Array || value instanceof BigInt64Array || value instanceof BigUint64Array
+  );
+}
+
+function getRandomValues<T>(array: T): T {
+  // WebIDL: an argument that is no ArrayBufferView at all fails conversion (a TypeError, as in
+  // workerd); a view of the wrong element type is WebCrypto's TypeMismatchError.
+  if (!isView(array)) {
+    throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'ArrayBufferView'.");
+  }
+  if (!isIntegerArray(array)) {
+    throw new DOMException(
+      "Failed to execute 'getRandomValues' on 'Crypto': The provided ArrayBufferView is not an integer-typed array",
+      'TypeMismatchError',
+    );
+  }
+  if (array.byteLength > MAX_BYTES) {
+    throw new DOMException(
+      `Failed to execute 'getRandomValues' on 'Crypto': The ArrayBufferView's byte length (${array.byteLength}) exceeds the number of bytes of entropy available via this API (${MAX_BYTES}).`,
+      'QuotaExceededError',
+    );
+  }
+  requireRequestContext('crypto.getRandomValues()');
+  if (array.byteLength > 0) {
+    const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', array.byteLength));
+    new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(bytes);
+  }
+  return array;
+}
+
+function randomUUID(): string {
+  const bytes = getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  let hex = '';
+  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crypto (WebCrypto §10)
+
+const ILLEGAL_INVOCATION = 'Illegal invocation: function called with incorrect `this` reference. ' +
+  'See https://developers.cloudflare.com/workers/observability/errors/#illegal-invocation-errors for details.';
+
+class Crypto {
+  #brand = true;
+
+  static #check(self: unknown): void {
+    // WebIDL: an operation called on anything but an instance (e.g. a detached method).
+    if (typeof self !== 'object' || self === null || !(#brand in self)) throw new TypeError(ILLEGAL_INVOCATION);
+  }
+
+  getRandomValues<T>(array: T): T {
+    Crypto.#check(this);
+    return getRandomValues(array);
+  }
+  randomUUID(): string {
+    Crypto.#check(this);
+    return randomUUID();
+  }
+  /** [SameObject] */
+  get subtle(): SubtleCrypto {
+    if (!subtle) {
+      constructingSubtle = true;
+      try {
+        subtle = new SubtleCrypto();
+      } finally {
+        constructingSubtle = false;
+      }
+    }
+    return subtle;
+  }
+  /** Cloudflare Workers' crypto.DigestStream. */
+  get DigestStream(): Function {
+    return digestStreamClass();
+  }
+  get [Symbol.toStringTag]() {
+    return 'Crypto';
+  }
+}
+
+let subtle: SubtleCrypto | undefined;
+
 export function create(deps: CryptoDeps): CryptoApi {
-  ({ callSync, callAsync, DOMException, utf8Encode, WritableStream: writableStream, markNotSerializable } = deps);
+  ({ callSync, callAsync, DOMException, utf8Encode, WritableStream: writableStream, markNotSerializable, requireRequestContext } = deps);
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
-  for (const [C, name] of [[SubtleCrypto, 'SubtleCrypto'], [CryptoKey, 'CryptoKey']] as const) {
+  for (const [C, name] of [[Crypto, 'Crypto'], [SubtleCrypto, 'SubtleCrypto'], [CryptoKey, 'CryptoKey']] as const) {
     Object.defineProperty(C, 'name', { value: name, configurable: true });
   }
   // Platform objects without a serialization: structuredClone refuses them (DataCloneError).
-  markNotSerializable(SubtleCrypto, CryptoKey);
-  constructingSubtle = true;
-  let subtle: SubtleCrypto;
-  try {
-    subtle = new SubtleCrypto();
-  } finally {
-    constructingSubtle = false;
-  }
-  return { SubtleCrypto, CryptoKey, subtle, DigestStream: digestStreamClass };
+  markNotSerializable(Crypto, SubtleCrypto, CryptoKey);
+  return { crypto: new Crypto(), Crypto, SubtleCrypto, CryptoKey };
 }
