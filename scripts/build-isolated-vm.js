@@ -124,7 +124,7 @@ function build(force) {
     const source = join(scratch, 'isolated-vm');
     for (const part of ['src', 'vendor', 'binding.gyp', 'package.json']) cpSync(join(ivmDir, part), join(source, part), { recursive: true });
     for (const patch of patches) {
-      execFileSync('patch', ['-p1', '--forward', '--batch', '--quiet', '-i', join(PATCH_DIR, patch)], { cwd: source, stdio: 'inherit' });
+      execFileSync('patch', ['-p1', '--forward', '--batch', '--quiet', '--no-backup-if-mismatch', '-i', join(PATCH_DIR, patch)], { cwd: source, stdio: 'inherit' });
     }
     const jobs = String(Math.max(1, availableParallelism()));
     log(`building isolated-vm ${identity.isolatedVm} for Node ${nodeVersion} with isolet's patches (${patches.join(', ')}); about a minute on 2 cores`);

@@ -8,6 +8,7 @@ import { WorkerIsolate } from './worker-isolate.ts';
 import { CpuWatchdog } from './cpu-limit.ts';
 import { catastrophicErrorHandler } from './catastrophe.ts';
 import { SpareIsolates } from './spare-isolates.ts';
+import { IdleMemoryReducer } from './idle-memory.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
 import {
@@ -29,6 +30,9 @@ export const DEFAULT_MAX_ISOLATES = 2500;
 
 /** Isolates kept ready ahead of demand for cold starts (about 1.5 MB each). */
 export const DEFAULT_SPARE_ISOLATES = 2;
+
+/** How long an isolate is idle before it gives memory back (see idle-memory.ts). */
+export const DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS = 10_000;
 
 interface LoadedWorker {
   name: string;
@@ -72,6 +76,7 @@ export class Runtime {
   private spares: SpareIsolates | undefined;
   private readonly spareCount: number;
   private readonly egress: EgressPolicy;
+  private readonly idleMemory: IdleMemoryReducer;
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
   private starting = 0;
@@ -82,6 +87,7 @@ export class Runtime {
     this.maxIsolates = Math.max(1, options.maxIsolates ?? DEFAULT_MAX_ISOLATES);
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
+    this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
   }
 
   /**
@@ -166,8 +172,23 @@ export class Runtime {
     return isolate.fetch(request);
   }
 
+  /**
+   * The heap of a worker's live isolate, in bytes (V8's figures: heapTotal is what the heap has
+   * taken, heapUsed what live objects use), or undefined when it has none now.
+   */
+  async memoryUsage(name: string): Promise<{ heapTotal: number; heapUsed: number; external: number } | undefined> {
+    const isolate = this.workers.get(name)?.isolate;
+    if (!isolate || !isolate.alive) return undefined;
+    try {
+      return await isolate.memoryUsage();
+    } catch {
+      return undefined; // disposed meanwhile
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.idleMemory.stop();
     this.spares?.close();
     for (const isolate of [...this.live.keys()]) isolate.terminate({ kind: 'evicted' });
     this.live.clear();
@@ -225,6 +246,7 @@ export class Runtime {
 
   private track(isolate: WorkerIsolate, worker: LoadedWorker): void {
     this.live.set(isolate, worker);
+    this.idleMemory.start();
     isolate.whenDisposed(() => {
       this.live.delete(isolate);
       if (worker.isolate === isolate) worker.isolate = undefined;

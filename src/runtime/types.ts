@@ -94,6 +94,11 @@ export interface RuntimeOptions {
    */
   spareIsolates?: number;
   /**
+   * After this long with nothing in flight, an isolate runs full collections that give its idle
+   * memory back (default 10,000 ms; 0 turns it off). Needs isolet's isolated-vm build.
+   */
+  reduceIdleMemoryAfterMs?: number;
+  /**
    * Where workers' fetch() may connect. By default anything public, and nothing loopback,
    * private, link-local, carrier-grade NAT, multicast, unspecified or cloud metadata (checked on
    * the resolved address, on every redirect hop). `allow` opens networks (CIDRs) or hostnames
