@@ -19,7 +19,12 @@ const tenants = at >= 0 ? Number(args[at + 1]) : 1;
 const runtime = new Runtime({
   log: (entry) => {
     if (entry.type !== 'request') process.stderr.write(`isolet-server: ${JSON.stringify(entry)}\n`);
-  }, maxIsolates: Math.max(tenants + 10, 100) });
+  },
+  maxIsolates: Math.max(tenants + 10, 100),
+  // Servers take turns under load and sit idle between their rounds; an idle server's isolates
+  // would give memory back (full collections) in the middle of another server's round.
+  reduceIdleMemoryAfterMs: 0,
+});
 for (let i = 0; i < tenants; i++) {
   await runtime.load(`t${i}`, { modules: [{ name: 'worker.js', source: HELLO_WORKER }] }, { validate: true });
 }
