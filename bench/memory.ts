@@ -132,12 +132,12 @@ async function measureInChild(kind: Kind, count: number): Promise<Measurement> {
     }
   }
   if (runtime) {
-    // Read after the RSS: the tenants' heaps as V8 reports them (heapTotal stands for physical).
+    // Read after the RSS: the tenants' heaps as V8 reports them.
     physical = 0;
     used = 0;
     for (let i = 0; i < count; i++) {
       const usage = await runtime.memoryUsage(`t${i}`);
-      physical += usage?.heapTotal ?? 0;
+      physical += usage?.heapPhysical ?? 0;
       used += usage?.heapUsed ?? 0;
     }
   }

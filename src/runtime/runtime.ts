@@ -14,6 +14,7 @@ import { closeFetchConnections } from '../api/fetch/host.ts';
 import {
   DEFAULT_LIMITS,
   WorkerLoadError,
+  type IsolateMemoryUsage,
   type RuntimeOptions,
   type RuntimeRequest,
   type RuntimeResponse,
@@ -172,11 +173,8 @@ export class Runtime {
     return isolate.fetch(request);
   }
 
-  /**
-   * The heap of a worker's live isolate, in bytes (V8's figures: heapTotal is what the heap has
-   * taken, heapUsed what live objects use), or undefined when it has none now.
-   */
-  async memoryUsage(name: string): Promise<{ heapTotal: number; heapUsed: number; external: number } | undefined> {
+  /** The heap of a worker's live isolate, in bytes, or undefined when it has none now. */
+  async memoryUsage(name: string): Promise<IsolateMemoryUsage | undefined> {
     const isolate = this.workers.get(name)?.isolate;
     if (!isolate || !isolate.alive) return undefined;
     try {

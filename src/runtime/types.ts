@@ -107,6 +107,18 @@ export interface RuntimeOptions {
   egress?: EgressOptions;
 }
 
+/** A worker isolate's heap, in bytes, as V8 reports it. */
+export interface IsolateMemoryUsage {
+  /** What the heap has reserved. */
+  heapTotal: number;
+  /** What of that is backed by memory now. */
+  heapPhysical: number;
+  /** What live objects use. */
+  heapUsed: number;
+  /** ArrayBuffer memory outside the heap. */
+  external: number;
+}
+
 export const DEFAULT_LIMITS: WorkerLimits = Object.freeze({
   cpuMs: 50,
   startupCpuMs: 400,

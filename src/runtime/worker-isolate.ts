@@ -9,7 +9,7 @@ import ivm from 'isolated-vm';
 import { STATUS_CODES } from 'node:http';
 import { posix } from 'node:path';
 import type { RuntimeImage } from './runtime-image.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
+import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
 import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
@@ -759,9 +759,14 @@ export class WorkerIsolate {
   }
 
   /** The isolate's heap as V8 reports it, in bytes. */
-  async memoryUsage(): Promise<{ heapTotal: number; heapUsed: number; external: number }> {
+  async memoryUsage(): Promise<IsolateMemoryUsage> {
     const stats = await this.isolate.getHeapStatistics();
-    return { heapTotal: stats.total_heap_size, heapUsed: stats.used_heap_size, external: stats.externally_allocated_size };
+    return {
+      heapTotal: stats.total_heap_size,
+      heapPhysical: stats.total_physical_size,
+      heapUsed: stats.used_heap_size,
+      external: stats.externally_allocated_size,
+    };
   }
 
   /**
