@@ -267,13 +267,29 @@ export async function throughput(args: string[]): Promise<BenchResult> {
     for (const server of servers) await stopChild(server.child, 5000);
 
     progress('throughput: runtime.fetch in process');
-    const inprocRuns: { rps: number; p50: number; cores: number }[] = [];
-    for (const concurrency of [1, CONNECTIONS]) {
-      const child = spawnTracked(NODE, ['--no-node-snapshot', join(ROOT, 'bench/support/inproc.ts'), '--seconds', '3', '--concurrency', String(concurrency)], { env: childEnv() });
-      const match = await waitForLine(child, /RESULT (\{.*\})\n/, 60_000);
+    const inprocRuns: { tenants: number; concurrency: number; rps: number; p50: number; cores: number; cpuPerRequest: number; isolateCpuPerRequest: number }[] = [];
+    // One at a time, then 50 in flight over 1, 10, 100 and 1,000 tenants: how the cost of a
+    // request grows with the number of tenants it rotates over, split into the isolates' CPU
+    // (from the request log) and the host's.
+    for (const [tenants, concurrency] of [[1, 1], [1, CONNECTIONS], [10, CONNECTIONS], [100, CONNECTIONS], [1000, CONNECTIONS]] as const) {
+      progress(`throughput: runtime.fetch in process, ${tenants} tenant(s), ${concurrency} in flight`);
+      const child = spawnTracked(
+        NODE,
+        ['--no-node-snapshot', join(ROOT, 'bench/support/inproc.ts'), '--seconds', '3', '--concurrency', String(concurrency), '--tenants', String(tenants)],
+        { env: childEnv() },
+      );
+      const match = await waitForLine(child, /RESULT (\{.*\})\n/, 120_000);
       await stopChild(child);
       const raw = JSON.parse(match[1]!) as Record<string, number>;
-      inprocRuns.push({ rps: raw.requests! / (raw.duration_us! / 1e6), p50: raw.p50_us! / 1000, cores: raw.cpu_us! / raw.duration_us! });
+      inprocRuns.push({
+        tenants,
+        concurrency,
+        rps: raw.requests! / (raw.duration_us! / 1e6),
+        p50: raw.p50_us! / 1000,
+        cores: raw.cpu_us! / raw.duration_us!,
+        cpuPerRequest: raw.cpu_us! / raw.requests!,
+        isolateCpuPerRequest: raw.isolate_cpu_us! / raw.requests!,
+      });
     }
 
     // ---- report
@@ -316,7 +332,20 @@ export async function throughput(args: string[]): Promise<BenchResult> {
       '',
       `In process, no HTTP (\`runtime.fetch()\` of a warm hello-world worker, bench/support/inproc.ts): ` +
         `${fmtInt(inprocRuns[0]!.rps)} req/s one at a time (p50 ${fmt(inprocRuns[0]!.p50 * 1000, 0)} µs, ${fmt(inprocRuns[0]!.cores)} cores), ` +
-        `${fmtInt(inprocRuns[1]!.rps)} req/s with ${CONNECTIONS} in flight (${fmt(inprocRuns[1]!.cores)} cores).`,
+        `${fmtInt(inprocRuns[1]!.rps)} req/s with ${CONNECTIONS} in flight (${fmt(inprocRuns[1]!.cores)} cores). ` +
+        `With ${CONNECTIONS} in flight rotating over more tenants, CPU per request (µs; isolates = the tenants' isolates' CPU from the request log, host = the rest of the process):`,
+      '',
+      table(
+        ['tenants', 'req/s', 'cores', 'CPU per request', 'isolates', 'host'],
+        inprocRuns.slice(1).map((r) => [
+          fmtInt(r.tenants),
+          fmtInt(r.rps),
+          fmt(r.cores),
+          fmt(r.cpuPerRequest, 1),
+          fmt(r.isolateCpuPerRequest, 1),
+          fmt(r.cpuPerRequest - r.isolateCpuPerRequest, 1),
+        ]),
+      ),
       ...(notes.length ? ['', ...notes.map((n) => `Note: ${n}`)] : []),
       ...servers.filter((server) => server.workerLines.length > 0).flatMap((server) => [
         '',

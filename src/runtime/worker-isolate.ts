@@ -667,7 +667,7 @@ export class WorkerIsolate {
       method: state.method,
       url: state.url,
       status: state.status,
-      cpuMs: Math.round((state.cpuNs + state.pendingCpuNs) / 1e4) / 100,
+      cpuMs: Math.round((state.cpuNs + state.pendingCpuNs) / 1e3) / 1e3,
       wallMs: Math.round((performance.now() - state.startWall) * 100) / 100,
     });
   }
