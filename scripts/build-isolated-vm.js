@@ -3,10 +3,11 @@
 // puts the result where isolated-vm itself loads a local build from (build/Release, which
 // node-gyp-build prefers over the package's prebuilt binaries).
 //
-// Why a patched build: isolated-vm makes every isolate's internal default context from the
-// snapshot's default context, so each isolate deserialised the whole sandbox runtime twice, once
-// for a context nothing uses. The patch keeps that context empty and stores the runtime's context
-// apart for `createContext()`; docs/BENCHMARKS.md has what it saves per isolate.
+// Why a patched build: each patch is headed by its reason. In short, stock isolated-vm gives
+// every isolate a second context nothing uses (a copy of isolet's runtime, with a snapshot),
+// counts waiting for a core as CPU time, starts a thread for every isolate it wakes while its
+// pool is busy, and has no way to give an idle isolate's memory back; docs/BENCHMARKS.md has
+// what each costs.
 //
 // It runs as isolet's postinstall, and by hand with `npm run build:native`. It never fails an
 // install: without a compiler or Node's headers isolet runs on the prebuilt binary, which works
