@@ -9,12 +9,15 @@
 
 import ivm from 'isolated-vm';
 import type { RuntimeImage } from './runtime-image.ts';
+import { takeSandboxEntries, type SandboxEntries } from './sandbox-entries.ts';
 
 const REFILL_RETRY_MS = 5;
 
 export interface Spare {
   isolate: ivm.Isolate;
   context: ivm.Context;
+  /** The sandbox's entry points, already taken off the context's global. */
+  entries: SandboxEntries;
   /** Who owns the isolate now, for the catastrophic-error log line; set when taken. */
   owner: { name: string };
 }
@@ -96,7 +99,7 @@ export class SpareIsolates {
     });
     try {
       const context = await isolate.createContext();
-      return { isolate, context, owner };
+      return { isolate, context, entries: takeSandboxEntries(context), owner };
     } catch (error) {
       isolate.dispose();
       throw error;

@@ -14,6 +14,7 @@ import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
+import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { HOST_OP_ORDER } from '../sandbox/host-op-order.ts';
 import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
@@ -77,7 +78,6 @@ export interface WorkerIsolateOptions {
   egress: EgressPolicy;
 }
 
-type Entry = ivm.Reference<(...args: unknown[]) => unknown>;
 
 export class WorkerIsolate {
   readonly name: string;
@@ -91,10 +91,7 @@ export class WorkerIsolate {
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
   private context: ivm.Context | undefined;
-  private entries!: {
-    dispatch: Entry; fireTimer: Entry; abort: Entry; end: Entry; register: Entry; settle: Entry;
-    pullResponse: Entry; cancelResponse: Entry; receiveModule: Entry;
-  };
+  private entries!: EntryPoints;
   /** Per-isolate state of the API host halves (see OpContext.scope). */
   private readonly scope = new Map<string, unknown>();
   private pendingCalls = 0;
@@ -153,20 +150,10 @@ export class WorkerIsolate {
   private async load(): Promise<void> {
     const { definition } = this.options;
     this.context ??= await this.isolate.createContext();
-    // The context is new and idle, so these run synchronously on this thread: a dozen thread
-    // hops to the isolate's pool thread cost more than the work (none of it is tenant code).
-    const global = this.context.global;
-    const api = global.getSync('__isolet', { reference: true }) as ivm.Reference<Record<string, unknown>>;
-    const get = (key: string) => api.getSync(key, { reference: true }) as Entry;
-    const init = get('init');
-    this.entries = {
-      dispatch: get('dispatch'), fireTimer: get('fireTimer'), abort: get('abort'), end: get('end'),
-      register: get('register'), settle: get('settle'), pullResponse: get('pullResponse'),
-      cancelResponse: get('cancelResponse'), receiveModule: get('receiveModule'),
-    };
-    global.deleteSync('__isolet');
-    api.release();
+    const { init, entries } = this.options.spare?.entries ?? takeSandboxEntries(this.context);
+    this.entries = entries;
     // Callbacks cross only as direct arguments, so they go positionally, in HOST_OP_ORDER.
+    // Synchronously, as above: the context is idle.
     const ops = this.hostOps();
     init.applySync(undefined, HOST_OP_ORDER.map((key) => ops[key]));
     init.release();
