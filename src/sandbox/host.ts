@@ -118,3 +118,23 @@ export function loadModule<T>(name: string): T {
 export function receiveModule(name: string, exports: unknown): void {
   delivered = { name, exports };
 }
+
+/**
+ * callSync and callAsync limited to `ops`, for a sandbox module evaluated on first use, after
+ * tenant code may have patched the built-ins it runs on: it is handed no more than its API
+ * reaches anyway. `ops` is a null-prototype object literal, so no prototype can add to it and
+ * no built-in runs to check a name.
+ */
+export function limitedHostCalls(
+  ops: Record<string, 1 | undefined>,
+  refusal: string,
+): { callSync<T = unknown>(op: string, ...args: unknown[]): T; callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T> } {
+  const op = (name: unknown): string => {
+    if (typeof name !== 'string' || ops[name] !== 1) throw new TypeError(refusal);
+    return name;
+  };
+  return {
+    callSync: <T>(name: string, ...args: unknown[]) => callSync<T>(op(name), ...args),
+    callAsync: <T>(name: string, ...args: unknown[]) => callAsync<T>(op(name), ...args),
+  };
+}

@@ -2,7 +2,7 @@
 // a sandbox module (./sandbox/module.ts), since a hello-world worker never touches it and every
 // byte of code in the snapshot is heap in every idle isolate.
 
-import { callAsync, callSync, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
@@ -14,23 +14,17 @@ let api: CryptoApi | undefined;
 
 function cryptoApi(): CryptoApi {
   if (api !== undefined) return api;
-  // The module is evaluated when first used, after tenant code may have patched the built-ins
-  // it runs on, so it is handed no more than the crypto global reaches anyway: its own host
-  // operations, checked against a list no prototype can add to (a literal: no built-in runs).
-  const ops = {
+  // Evaluated on first use, after tenant code may have run: only crypto's own host operations.
+  const calls = limitedHostCalls({
     __proto__: null, 'crypto.digest': 1, 'crypto.generateKey': 1, 'crypto.importKey': 1, 'crypto.exportKey': 1,
     'crypto.sign': 1, 'crypto.verify': 1, 'crypto.encrypt': 1, 'crypto.decrypt': 1, 'crypto.deriveBits': 1,
     'crypto.deriveKey': 1, 'crypto.wrapKey': 1, 'crypto.unwrapKey': 1, 'crypto.releaseKeys': 1,
     'crypto.digestStream.open': 1, 'crypto.digestStream.write': 1, 'crypto.digestStream.close': 1,
     'crypto.digestStream.abort': 1, 'crypto.randomBytes': 1,
-  } as unknown as Record<string, 1 | undefined>;
-  const op = (name: unknown): string => {
-    if (typeof name !== 'string' || ops[name] !== 1) throw new TypeError('Not a crypto operation.');
-    return name;
-  };
+  } as unknown as Record<string, 1 | undefined>, 'Not a crypto operation.');
   api = loadModule<{ create(deps: CryptoDeps): CryptoApi }>('crypto').create({
-    callSync: (name, ...args) => callSync(op(name), ...args),
-    callAsync: (name, ...args) => callAsync(op(name), ...args),
+    callSync: calls.callSync,
+    callAsync: calls.callAsync,
     DOMException,
     utf8Encode,
     WritableStream: () => streams().classes.WritableStream as unknown as ReturnType<CryptoDeps['WritableStream']>,

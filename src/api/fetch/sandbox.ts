@@ -13,7 +13,7 @@
 // - no automatic decompression: a response with Content-Encoding comes as the bytes that were
 //   sent (and no Accept-Encoding is added to requests).
 
-import { callAsync, callSync, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { Request, requestForFetch } from '../request/sandbox.ts';
 import { Response, responseFromFetch } from '../response/sandbox.ts';
@@ -26,17 +26,14 @@ let sendToHost: FetchSend | undefined;
 
 const send: FetchSend = (method, url, headers, body, redirect, signal) => {
   if (sendToHost === undefined) {
-    // The module is evaluated after tenant code may have patched the built-ins it runs on, so it
-    // is handed no more than fetch() reaches anyway: the host's fetch operations, checked
-    // against a list no prototype can add to (a literal: no built-in runs).
-    const ops = { __proto__: null, 'fetch.start': 1, 'fetch.read': 1, 'fetch.write': 1, 'fetch.cancel': 1 } as unknown as Record<string, 1 | undefined>;
-    const op = (name: unknown): string => {
-      if (typeof name !== 'string' || ops[name] !== 1) throw new TypeError('Not a fetch operation.');
-      return name;
-    };
+    // Evaluated on first use, after tenant code may have run: only the host's fetch operations.
+    const calls = limitedHostCalls(
+      { __proto__: null, 'fetch.start': 1, 'fetch.read': 1, 'fetch.write': 1, 'fetch.cancel': 1 } as unknown as Record<string, 1 | undefined>,
+      'Not a fetch operation.',
+    );
     sendToHost = loadModule<{ create(deps: FetchDeps): FetchSend }>('fetch').create({
-      callSync: (name, ...rest) => callSync(op(name), ...rest),
-      callAsync: (name, ...rest) => callAsync(op(name), ...rest),
+      callSync: calls.callSync,
+      callAsync: calls.callAsync,
       responseFromFetch,
     });
   }
