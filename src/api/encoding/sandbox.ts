@@ -3,7 +3,7 @@
 // context has none) are a sandbox module (./sandbox/module.ts), loaded on first use.
 
 import { DOMException } from '../events/sandbox.ts';
-import { callSync, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
 
@@ -164,20 +164,18 @@ let encodingApi: EncodingApi | undefined;
 /** TextEncoder, TextDecoder, atob and btoa, loaded on first use (./sandbox/module.ts). */
 export function encoding(): EncodingApi {
   if (encodingApi !== undefined) return encodingApi;
-  // The module is evaluated after tenant code may have patched the built-ins it runs on, so it
-  // is handed no more than TextDecoder reaches anyway: the host's decoding operations, checked
-  // against a list no prototype can add to (a literal: no built-in runs).
-  const ops = { __proto__: null, 'encoding.name': 1, 'encoding.decode': 1 } as unknown as Record<string, 1 | undefined>;
+  // Evaluated on first use, after tenant code may have run: only the host's decoding operations.
+  const calls = limitedHostCalls(
+    { __proto__: null, 'encoding.name': 1, 'encoding.decode': 1 } as unknown as Record<string, 1 | undefined>,
+    'Not an encoding operation.',
+  );
   const loaded = loadModule<{ create(deps: EncodingDeps): EncodingApi }>('encoding').create({
     utf8Encode,
     encodeInto: (source, destination) => encodeIntoFrom(source, 0, destination, 0),
     Utf8Decoder,
     bufferSourceBytes,
     DOMException: DOMException as unknown as EncodingDeps['DOMException'],
-    callSync: (op, ...args) => {
-      if (typeof op !== 'string' || ops[op] !== 1) throw new TypeError('Not an encoding operation.');
-      return callSync(op, ...args);
-    },
+    callSync: calls.callSync,
   });
   // Platform objects without a serialization: structuredClone refuses them (DataCloneError).
   markNotSerializable(loaded.TextEncoder, loaded.TextDecoder);
