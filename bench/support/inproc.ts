@@ -29,10 +29,10 @@ const runtime = new Runtime({
   maxIsolates: tenants + 10,
   reduceIdleMemoryAfterMs: 0,
 });
-const requests_: RuntimeRequest[] = [];
+const tenantRequests: RuntimeRequest[] = [];
 for (let i = 0; i < tenants; i++) {
   await runtime.load(`t${i}`, { modules: [{ name: 'worker.js', source: HELLO_WORKER }] });
-  requests_.push({
+  tenantRequests.push({
     method: 'GET',
     url: `http://t${i}.localhost/`,
     headers: [
@@ -52,7 +52,7 @@ async function drain(body: Uint8Array | AsyncIterable<Uint8Array> | null): Promi
 // Warm-up, then measure.
 for (let i = 0; i < Math.max(2000, tenants * 5); i++) {
   const n = next++ % tenants;
-  await drain((await runtime.fetch(`t${n}`, requests_[n]!)).body);
+  await drain((await runtime.fetch(`t${n}`, tenantRequests[n]!)).body);
 }
 const latencies: number[] = [];
 let requests = 0;
@@ -65,7 +65,7 @@ await Promise.all(
     while (process.hrtime.bigint() < end) {
       const t0 = process.hrtime.bigint();
       const n = next++ % tenants;
-      const response = await runtime.fetch(`t${n}`, requests_[n]!);
+      const response = await runtime.fetch(`t${n}`, tenantRequests[n]!);
       await drain(response.body);
       if (response.status !== 200) throw new Error(`status ${response.status}`);
       latencies.push(Number(process.hrtime.bigint() - t0) / 1e3);

@@ -78,7 +78,6 @@ export interface WorkerIsolateOptions {
   egress: EgressPolicy;
 }
 
-
 export class WorkerIsolate {
   readonly name: string;
   readonly limits: WorkerLimits;
@@ -152,8 +151,8 @@ export class WorkerIsolate {
     this.context ??= await this.isolate.createContext();
     const { init, entries } = this.options.spare?.entries ?? takeSandboxEntries(this.context);
     this.entries = entries;
-    // Callbacks cross only as direct arguments, so they go positionally, in HOST_OP_ORDER.
-    // Synchronously, as above: the context is idle.
+    // Callbacks cross only as direct arguments, so they go positionally, in HOST_OP_ORDER;
+    // synchronously, since the context is new and idle (see sandbox-entries.ts).
     const ops = this.hostOps();
     init.applySync(undefined, HOST_OP_ORDER.map((key) => ops[key]));
     init.release();
@@ -735,13 +734,11 @@ export class WorkerIsolate {
     const isolate = this.isolate as ivm.Isolate & { reduceMemory?: () => Promise<void> };
     if (typeof isolate.reduceMemory !== 'function') return undefined;
     this.memoryReduced = true;
-    const done = isolate.reduceMemory().then(
-      () => {},
-      () => {},
+    // A failed reduction (the isolate disposed meanwhile) is nothing to report.
+    this.reducing = isolate.reduceMemory().then(
+      () => void (this.reducing = undefined),
+      () => void (this.reducing = undefined),
     );
-    this.reducing = done.then(() => {
-      this.reducing = undefined;
-    });
     return this.reducing;
   }
 
