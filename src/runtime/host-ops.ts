@@ -15,6 +15,8 @@ import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 export interface OpContext {
   /** The worker's name. */
   readonly worker: string;
+  /** Who owns the worker (WorkerDefinition.account, or the worker's own name without one). */
+  readonly account: string;
   readonly limits: WorkerLimits;
   /** The request the call belongs to, when it belongs to one in flight. */
   readonly request: OpRequest | undefined;
@@ -25,6 +27,12 @@ export interface OpContext {
   readonly scope: Map<string, unknown>;
   /** Where the worker's fetch() may connect (RuntimeOptions.egress); the default policy when absent. */
   readonly egress?: EgressPolicy;
+  /**
+   * Charges CPU the host spent on this worker's behalf (key generation, compression, ...) to
+   * the request the call belongs to, under the same limit as the isolate's own CPU; a request
+   * over it is stopped like any other.
+   */
+  chargeCpu(ns: number): void;
 }
 
 export interface OpRequest {

@@ -38,6 +38,12 @@ export interface WorkerDefinition {
   vars?: Record<string, JsonValue>;
   limits?: Partial<WorkerLimits>;
   compatibilityDate?: string;
+  /**
+   * Who owns the worker (an account, a customer). Resources shared between workers, such as
+   * outbound connections and host work done for them, are bounded per owner; workers without
+   * one are each their own owner.
+   */
+  account?: string;
 }
 
 /** A request as the runtime takes it: the head, plus a body the isolate pulls from on demand. */

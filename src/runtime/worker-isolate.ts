@@ -307,7 +307,15 @@ export class WorkerIsolate {
 
   private opContext(requestId: unknown): OpContext {
     const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
-    return { worker: this.name, limits: this.limits, request: state?.handle, scope: this.scope, egress: this.options.egress };
+    return {
+      worker: this.name,
+      account: this.options.definition.account ?? this.name,
+      limits: this.limits,
+      request: state?.handle,
+      scope: this.scope,
+      egress: this.options.egress,
+      chargeCpu: (ns) => this.chargeHostCpu(state, ns),
+    };
   }
 
   private callSync(op: unknown, args: unknown): unknown {
@@ -688,6 +696,19 @@ export class WorkerIsolate {
       const usedMs = (final.cpuNs + final.pendingCpuNs) / 1e6;
       this.log('warn', 'limit', `Request went over its CPU time limit by its end (${usedMs.toFixed(1)} ms of ${this.limits.cpuMs} ms, unbounded edge measurement); its response was already complete.`, { requestId: final.id, limit: 'cpu', usedMs, limitMs: this.limits.cpuMs });
     }
+  }
+
+  /** Host CPU spent for the worker: charged to its request, or to the top-level code while it loads. */
+  private chargeHostCpu(state: RequestState | undefined, ns: number): void {
+    if (!(ns > 0) || !this.alive) return;
+    if (this.loadingCpuNs !== undefined) {
+      this.loadingCpuNs += ns;
+      if (this.loadingCpuNs > this.limits.startupCpuMs * 1e6) this.terminate(cpuTermination(this.loadingCpuNs, this.limits, 'startup'));
+      return;
+    }
+    if (!state || state.ended) return;
+    state.cpuNs += ns;
+    if (state.cpuNs > this.limits.cpuMs * 1e6) this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
   }
 
   measureCpu(): number {
