@@ -8,9 +8,10 @@ export interface CpuAccounted {
   measureCpu(): number;
   /**
    * Charges CPU to the work in flight and enforces the limits. `scale` also applies to what
-   * was measured at requests' edges since the last tick (see CpuWatchdog.claim).
+   * was measured at requests' edges since the last tick (see CpuWatchdog.claim). Returns false
+   * once the target is idle (nothing in flight and no CPU used): it is then no longer watched.
    */
-  applyCpu(ns: number, scale: number): void;
+  applyCpu(ns: number, scale: number): boolean | void;
 }
 
 export class CpuWatchdog {
@@ -47,6 +48,10 @@ export class CpuWatchdog {
     if (this.timer) this.edgeClaims += ns;
   }
 
+  isWatching(target: CpuAccounted): boolean {
+    return this.active.has(target);
+  }
+
   unwatch(target: CpuAccounted): void {
     // The interval stops at its next tick with nothing to watch, not here: a busy runtime goes
     // from one request in flight to none and back thousands of times a second, and making and
@@ -77,7 +82,9 @@ export class CpuWatchdog {
     this.edgeClaims = 0;
     for (const delta of deltas) sum += delta;
     const scale = sum > processDelta && sum > 0 ? Math.max(0, processDelta) / sum : 1;
-    for (let i = 0; i < targets.length; i++) targets[i]!.applyCpu(deltas[i]! * scale, scale);
+    for (let i = 0; i < targets.length; i++) {
+      if (targets[i]!.applyCpu(deltas[i]! * scale, scale) === false) this.active.delete(targets[i]!);
+    }
   }
 
   get watching(): number {
@@ -125,6 +132,11 @@ export class CpuMeter {
   constructor(isolateClock: () => bigint, processClock: (fresh?: boolean) => number = processCpuNs) {
     this.isolateClock = isolateClock;
     this.processClock = processClock;
+  }
+
+  /** The isolate's clock at the last reading, in nanoseconds. */
+  get lastReading(): bigint {
+    return this.lastIsolate;
   }
 
   /** Starts a new interval now. */

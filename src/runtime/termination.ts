@@ -2,8 +2,11 @@
 
 import type { WorkerLimits } from './types.ts';
 
+/** What was running: a request, the worker's top-level code, or work a call left running after its request was over. */
+export type CpuPhase = 'request' | 'startup' | 'stray';
+
 export type Termination =
-  | { kind: 'cpu'; usedMs: number; limitMs: number; phase: 'request' | 'startup' }
+  | { kind: 'cpu'; usedMs: number; limitMs: number; phase: CpuPhase }
   | { kind: 'memory'; usedMb: number; limitMb: number }
   | { kind: 'replaced' }
   | { kind: 'evicted' }
@@ -14,7 +17,9 @@ export function describeTermination(t: Termination): string {
     case 'cpu':
       return t.phase === 'startup'
         ? `Worker exceeded its CPU time limit while loading (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms for top-level code).`
-        : `Worker exceeded its CPU time limit (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms per request).`;
+        : t.phase === 'stray'
+          ? `Worker exceeded its CPU time limit in work that went on after its response (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms); keep work after the response inside ctx.waitUntil(), where it counts against the request.`
+          : `Worker exceeded its CPU time limit (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms per request).`;
     case 'memory':
       return `Worker exceeded its memory limit (${t.usedMb > 0 ? `used ${t.usedMb.toFixed(1)} MB of ` : ''}${t.limitMb} MB per isolate).`;
     case 'replaced':
@@ -38,7 +43,7 @@ export function terminationResponseBody(t: Termination): string {
   }
 }
 
-export function cpuTermination(usedNs: number, limits: WorkerLimits, phase: 'request' | 'startup'): Termination {
+export function cpuTermination(usedNs: number, limits: WorkerLimits, phase: CpuPhase): Termination {
   return {
     kind: 'cpu',
     usedMs: usedNs / 1e6,

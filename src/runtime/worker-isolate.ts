@@ -87,6 +87,22 @@ export class WorkerIsolate {
   readonly inFlight = new Map<number, RequestState>();
   /** CPU the isolate has used up to the last accounting, in nanoseconds. */
   private readonly cpu: CpuMeter;
+  /**
+   * The host's calls into the isolate that have not returned yet, oldest first, by the request
+   * they run for. The isolate runs them one at a time in this order, so the oldest is the one
+   * running: CPU is charged to it (and to those that returned since the last charge), never to
+   * requests that merely wait, so parked requests cannot dilute a loop's charge.
+   */
+  private readonly running: RequestState[] = [];
+  /** Requests whose calls into the isolate returned since the last charge. */
+  private readonly returned = new Set<RequestState>();
+  /**
+   * CPU the running call used after its request was over (work a worker left behind its
+   * response without waitUntil): limited like a request, and reset when that call returns.
+   */
+  private strayCpuNs = 0;
+  /** isolet's isolated-vm build ends an isolate past a CPU deadline from a thread of its own. */
+  private readonly nativeDeadline: boolean;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
   private context: ivm.Context | undefined;
@@ -122,6 +138,10 @@ export class WorkerIsolate {
     }
     const isolate = this.isolate;
     this.cpu = new CpuMeter(() => (isolate.isDisposed ? 0n : isolate.cpuTime));
+    const native = isolate as NativeContainment;
+    this.nativeDeadline = typeof native.setCpuDeadline === 'function';
+    // A fatal V8 error names the worker in the process's last line (native/isolated-vm/watchdog.patch).
+    if (typeof native.setFatalLabel === 'function') native.setFatalLabel(options.name);
   }
 
   /** Creates the isolate and runs the worker's top-level code under the startup CPU limit. */
@@ -160,6 +180,7 @@ export class WorkerIsolate {
     this.cpu.reset();
     this.loadingCpuNs = 0;
     this.options.watchdog.watch(this);
+    this.armDeadline();
     try {
       let namespace: ivm.Reference<unknown> | undefined;
       if (definition.modules && definition.modules.length > 0) {
@@ -183,7 +204,8 @@ export class WorkerIsolate {
     } finally {
       this.chargeCpu();
       this.loadingCpuNs = undefined;
-      if (this.inFlight.size === 0) this.options.watchdog.unwatch(this);
+      // Watched on until idle: top-level code may leave work running (see applyCpu).
+      this.armDeadline();
     }
   }
 
@@ -336,8 +358,8 @@ export class WorkerIsolate {
       const arg = (op === 'body.read' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
         ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
         : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
-      this.entries.settle
-        .apply(undefined, [callId, Date.now(), ok, arg as never, errorName])
+      this.enter(this.inFlight.get(requestId as number), this.entries.settle
+        .apply(undefined, [callId, Date.now(), ok, arg as never, errorName]))
         .catch((error) => this.onIsolateError(error));
     };
     this.pendingCalls++;
@@ -393,7 +415,8 @@ export class WorkerIsolate {
       this.timers.delete(timerId);
       state.timers.delete(timerId);
       if (!this.alive || state.ended) return;
-      this.entries.fireTimer.applyIgnored(undefined, [requestId, timerId, Date.now()], { arguments: { copy: true } });
+      this.enter(state, this.entries.fireTimer.apply(undefined, [requestId, timerId, Date.now()], { arguments: { copy: true } }))
+        .catch((error) => this.onIsolateError(error));
     };
     // 0 ms runs before 1 ms, as in workerd (Node's setTimeout makes both 1 ms).
     const timer: HostTimer = ms === 0 ? { immediate: setImmediate(fire), requestId } : { timeout: setTimeout(fire, ms), requestId };
@@ -450,10 +473,10 @@ export class WorkerIsolate {
       subrequests: 0,
       readBody: () => this.readBody(state),
     };
-    if (this.inFlight.size === 0) this.cpu.reset();
-    else this.chargeCpu();
+    if (this.options.watchdog.isWatching(this)) this.chargeCpu();
+    else this.cpu.reset();
     this.inFlight.set(id, state);
-    if (this.inFlight.size === 1) this.options.watchdog.watch(this);
+    this.options.watchdog.watch(this);
     if (request.signal) {
       if (request.signal.aborted) {
         this.endRequest(state);
@@ -473,7 +496,9 @@ export class WorkerIsolate {
     }
     const dispatched = new Promise<DispatchResult | null>((resolve) => (state.resolveDispatch = resolve));
     try {
-      this.entries.dispatch.applyIgnored(undefined, [id, request.method, request.url, headers, hasBody, Date.now()]);
+      this.enter(state, this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now()]))
+        .catch((error) => this.onIsolateError(error));
+      if (this.running.length === 1) this.armDeadline();
     } catch (error) {
       this.onIsolateError(error);
     }
@@ -569,6 +594,9 @@ export class WorkerIsolate {
           throw new Error('The worker stopped before its response body was complete.');
         }
         let chunk: unknown;
+        // Its promise settles when the worker's stream has a chunk, not when the call returns, so
+        // it does not join `running`: it is charged like a call that returned.
+        this.returned.add(state);
         try {
           chunk = await this.entries.pullResponse.apply(undefined, [state.id, Date.now()], {
             arguments: { copy: true },
@@ -655,7 +683,6 @@ export class WorkerIsolate {
       this.timers.delete(timerId);
     }
     if (state.body?.return) state.body.return().catch(() => {});
-    if (this.inFlight.size === 0 && this.loadingCpuNs === undefined) this.options.watchdog.unwatch(this);
     this.log('info', 'request', `${state.method} ${state.url} ${state.status}`, {
       requestId: state.id,
       method: state.method,
@@ -667,11 +694,45 @@ export class WorkerIsolate {
   }
 
   /**
-   * Charges the CPU the isolate used since the last call to the requests in flight, in equal
-   * shares (isolated-vm reports CPU per isolate, not per request), and terminates the isolate
-   * when a request, or the top-level code while loading, is over its limit. At each request's
-   * edges; the watchdog measures and applies in two steps every few milliseconds (see
-   * CpuWatchdog.tick), so that it can bound all isolates' claims together.
+   * A call into the isolate for `state` (undefined: for no request in flight) begins; it is
+   * `running` until its promise settles, which isolated-vm does once the call and the microtasks
+   * it queued have run.
+   */
+  private enter<T>(state: RequestState | undefined, call: Promise<T>): Promise<T> {
+    const entry = state ?? STRAY;
+    this.running.push(entry);
+    const leave = () => {
+      const at = this.running.indexOf(entry);
+      if (at === 0) {
+        this.running.shift();
+        // The stray budget is per call: a new call starts afresh.
+        this.strayCpuNs = 0;
+      } else if (at > 0) this.running.splice(at, 1);
+      if (entry !== STRAY) this.returned.add(entry);
+    };
+    call.then(leave, leave);
+    return call;
+  }
+
+  /**
+   * Who pays for CPU measured now: the requests whose calls returned since the last charge and
+   * the request of the call running now. Requests that only wait (queued calls, parked
+   * promises) pay nothing. Empty when what ran belongs to no request in flight.
+   */
+  private chargeTargets(): RequestState[] {
+    const targets: RequestState[] = [];
+    for (const state of this.returned) if (!state.ended) targets.push(state);
+    this.returned.clear();
+    const head = this.running[0];
+    if (head !== undefined && head !== STRAY && !head.ended && !targets.includes(head)) targets.push(head);
+    return targets;
+  }
+
+  /**
+   * Charges the CPU the isolate used since the last measurement, at a request's edge (see
+   * chargeTargets for who pays). The watchdog measures and applies in two steps every few
+   * milliseconds (see CpuWatchdog.tick), so that it can bound all isolates' claims together;
+   * only the tick stops an isolate.
    */
   chargeCpu(final?: RequestState): void {
     const delta = this.measureCpu();
@@ -681,18 +742,18 @@ export class WorkerIsolate {
       this.loadingCpuNs += delta;
       return;
     }
-    // Measured at a request's edge: held as pending until the watchdog's next tick has bounded
-    // it together with every other isolate's claims (a stall that holds every isolate's thread
-    // shows up here first). Only the tick stops an isolate.
-    const n = this.inFlight.size;
-    if (n === 0) return;
-    const share = delta / n;
-    for (const state of this.inFlight.values()) state.pendingCpuNs += share;
+    const targets = this.chargeTargets();
+    if (final && !final.ended && !targets.includes(final)) targets.push(final);
+    if (targets.length === 0) {
+      this.strayCpuNs += delta;
+      return;
+    }
+    const share = delta / targets.length;
+    for (const state of targets) state.pendingCpuNs += share;
     if (final && final.cpuNs + final.pendingCpuNs > this.limits.cpuMs * 1e6) {
       // The request's work is already over (this is its closing charge): stopping the isolate
       // now could not stop that work, only fail others. The watchdog stops work that runs on
-      // past the limit within one tick; what is left is at most a tick's overrun, or time the
-      // isolate's thread spent waiting (for a core, or behind a pause of the whole process).
+      // past the limit within one tick; what is left is at most a tick's overrun.
       const usedMs = (final.cpuNs + final.pendingCpuNs) / 1e6;
       this.log('warn', 'limit', `Request went over its CPU time limit by its end (${usedMs.toFixed(1)} ms of ${this.limits.cpuMs} ms, unbounded edge measurement); its response was already complete.`, { requestId: final.id, limit: 'cpu', usedMs, limitMs: this.limits.cpuMs });
     }
@@ -715,33 +776,92 @@ export class WorkerIsolate {
     return this.isolate.isDisposed ? 0 : this.cpu.take();
   }
 
-  /** The watchdog's tick: `delta` is this isolate's bounded share; `scale` bounds the pending edge charges too. */
-  applyCpu(delta: number, scale: number): void {
+  /**
+   * The watchdog's tick: `delta` is this isolate's bounded share; `scale` bounds the pending
+   * edge charges too. Returns false once the isolate is idle (nothing in flight, nothing
+   * loading, no call running and no CPU used since the last tick), to be watched no more.
+   */
+  applyCpu(delta: number, scale: number): boolean {
     if (this.isolate.isDisposed) {
-      // Nothing of ours disposed it: V8 hit the isolate's heap limit (isolated-vm then disposes
-      // the isolate itself, and a request dispatched without a promise result would never hear).
-      if (!this.termination) this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
-      return;
+      if (!this.termination) this.terminate(this.externalTermination());
+      return false;
     }
     if (this.loadingCpuNs !== undefined) {
       this.loadingCpuNs += delta;
       if (this.loadingCpuNs > this.limits.startupCpuMs * 1e6) {
         this.terminate(cpuTermination(this.loadingCpuNs, this.limits, 'startup'));
+        return false;
       }
-      return;
+      this.armDeadline();
+      return true;
     }
-    const n = this.inFlight.size;
-    if (n === 0) return;
-    const share = delta / n;
     const limitNs = this.limits.cpuMs * 1e6;
     for (const state of this.inFlight.values()) {
-      state.cpuNs += share + state.pendingCpuNs * scale;
-      state.pendingCpuNs = 0;
-      if (state.cpuNs > limitNs) {
-        this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
-        return;
+      if (state.pendingCpuNs > 0) {
+        state.cpuNs += state.pendingCpuNs * scale;
+        state.pendingCpuNs = 0;
       }
     }
+    const targets = this.chargeTargets();
+    if (targets.length === 0) this.strayCpuNs += delta;
+    else for (const state of targets) state.cpuNs += delta / targets.length;
+    for (const state of this.inFlight.values()) {
+      if (state.cpuNs > limitNs) {
+        this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
+        return false;
+      }
+    }
+    if (this.strayCpuNs > limitNs) {
+      this.terminate(cpuTermination(this.strayCpuNs, this.limits, 'stray'));
+      return false;
+    }
+    if (delta === 0 && this.inFlight.size === 0 && this.running.length === 0) {
+      this.strayCpuNs = 0;
+      this.disarmDeadline();
+      return false;
+    }
+    this.armDeadline();
+    return true;
+  }
+
+  /**
+   * Moves the native watchdog's deadline (native/isolated-vm/watchdog.patch) to what the call
+   * running now may still use: its request's budget left, the stray budget for a call whose
+   * request is over, or the top-level code's. It holds while this thread's event loop cannot
+   * run; the deadline is a tick later than the limit, so that when the loop runs, the watchdog
+   * here stops the isolate first and logs exactly what was used.
+   */
+  private armDeadline(): void {
+    if (!this.nativeDeadline || this.isolate.isDisposed) return;
+    let leftNs: number;
+    if (this.loadingCpuNs !== undefined) {
+      leftNs = this.limits.startupCpuMs * 1e6 - this.loadingCpuNs;
+    } else {
+      const head = this.running[0];
+      leftNs = head !== undefined && head !== STRAY && !head.ended
+        ? this.limits.cpuMs * 1e6 - head.cpuNs - head.pendingCpuNs
+        : this.limits.cpuMs * 1e6 - this.strayCpuNs;
+    }
+    const deadline = Number(this.cpu.lastReading) + Math.max(0, leftNs) + NATIVE_DEADLINE_SLACK_NS;
+    (this.isolate as NativeContainment).setCpuDeadline!(deadline);
+  }
+
+  private disarmDeadline(): void {
+    if (this.nativeDeadline && !this.isolate.isDisposed) (this.isolate as NativeContainment).setCpuDeadline!(0);
+  }
+
+  /** Why the isolate was disposed when nothing here disposed it: the native CPU watchdog, or V8's heap limit. */
+  private externalTermination(): Termination {
+    if ((this.isolate as NativeContainment).cpuLimitHit === true) {
+      const head = this.running[0];
+      const phase = this.loadingCpuNs !== undefined ? 'startup' : head !== undefined && head !== STRAY && !head.ended ? 'request' : 'stray';
+      const used = phase === 'startup' ? this.loadingCpuNs! : phase === 'request' ? (head as RequestState).cpuNs + (head as RequestState).pendingCpuNs : this.strayCpuNs;
+      const limit = phase === 'startup' ? this.limits.startupCpuMs * 1e6 : this.limits.cpuMs * 1e6;
+      return cpuTermination(Math.max(used, limit), this.limits, phase);
+    }
+    // isolated-vm disposes an isolate that hits its heap limit itself, and a request dispatched
+    // without a promise result would never hear of it.
+    return { kind: 'memory', usedMb: this.limits.memoryMb, limitMb: this.limits.memoryMb };
   }
 
   /**
@@ -810,6 +930,7 @@ export class WorkerIsolate {
 
   dispose(): void {
     this.options.watchdog.unwatch(this);
+    this.disarmDeadline();
     for (const timer of this.timers.values()) cancelHostTimer(timer);
     this.timers.clear();
     if (!this.isolate.isDisposed) {
@@ -836,7 +957,9 @@ export class WorkerIsolate {
   private onIsolateError(error: unknown): void {
     if (this.termination) return;
     const message = error instanceof Error ? error.message : String(error);
-    if (/memory limit/i.test(message)) {
+    if ((this.isolate as NativeContainment).cpuLimitHit === true) {
+      this.terminate(this.externalTermination());
+    } else if (/memory limit/i.test(message)) {
       this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
     } else if (this.isolate.isDisposed) {
       this.terminate({ kind: 'crashed', message });
@@ -854,6 +977,19 @@ export class WorkerIsolate {
     this.options.log({ time: new Date().toISOString(), worker: this.name, level, type, message, ...fields });
   }
 }
+
+/** What isolet's isolated-vm build adds to an isolate (native/isolated-vm/watchdog.patch); absent on the prebuilt binary. */
+interface NativeContainment {
+  setCpuDeadline?(ns: number): void;
+  readonly cpuLimitHit?: boolean;
+  setFatalLabel?(label: string): void;
+}
+
+/** The native deadline is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
+const NATIVE_DEADLINE_SLACK_NS = 5e6;
+
+/** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
+const STRAY = Object.freeze({ ended: true }) as unknown as RequestState;
 
 type HostTimer = { timeout: NodeJS.Timeout; immediate?: undefined; requestId: number } | { immediate: NodeJS.Immediate; timeout?: undefined; requestId: number };
 

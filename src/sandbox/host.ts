@@ -8,6 +8,7 @@
 
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { currentRequestId, enterRequest } from './request-context.ts';
+import { admitLogLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
 
 export interface HostOps {
   /** Send one console line to the host's log for this worker. */
@@ -36,6 +37,15 @@ export const host: HostOps = {} as HostOps;
 
 export function connectHost(ops: HostOps): void {
   Object.assign(host, ops);
+  // Console lines and uncaught-error reports share one budget (see host-budget.ts).
+  const { log, uncaught } = ops;
+  const notice = (message: string) => log('warn', message);
+  host.log = (level, message) => {
+    if (admitLogLine(message.length, notice)) log(level, message);
+  };
+  host.uncaught = (requestId, text) => {
+    if (admitLogLine(text.length, notice)) uncaught(requestId, text);
+  };
 }
 
 /** Runs a synchronous host operation. Its errors arrive as errors of this realm. */
@@ -55,6 +65,9 @@ let nextCallId = 1;
 /** Runs an asynchronous host operation on behalf of the current request. */
 export function callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
   const requestId = currentRequestId();
+  if (pendingCalls.size >= MAX_PENDING_HOST_CALLS) {
+    return Promise.reject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
+  }
   const callId = nextCallId++;
   return new Promise<T>((resolve, reject) => {
     pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject });

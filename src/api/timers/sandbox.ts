@@ -9,9 +9,15 @@ import type { TimersApi, TimersDeps } from './sandbox/module.ts';
 
 let api: TimersApi | undefined;
 
+// Captured while the snapshot is made, before any tenant code can replace them.
+const resolved = Promise.resolve();
+const then = Promise.prototype.then;
+const defer = (fn: () => void): void => void then.call(resolved, fn);
+
 function timers(): TimersApi {
   api ??= loadModule<{ create(deps: TimersDeps): TimersApi }>('timers').create({
     startTimer: (requestId, timerId, delay) => host.startTimer(requestId, timerId, delay),
+    defer,
     clearTimer: (timerId) => host.clearTimer(timerId),
     requireRequestContext,
     currentRequestId,

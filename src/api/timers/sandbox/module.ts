@@ -9,6 +9,8 @@ import type { AbortSignal } from '../../events/sandbox.ts';
 
 export interface TimersDeps {
   startTimer(requestId: number, timerId: number, delay: number): void;
+  /** Runs `fn` as a microtask, on built-ins captured before tenant code ran. */
+  defer(fn: () => void): void;
   clearTimer(timerId: number): void;
   requireRequestContext(what: string): void;
   currentRequestId(): number;
@@ -37,6 +39,23 @@ interface Timer {
 const timers = new Map<number, Timer>();
 const timersByRequest = new Map<number, Set<number>>();
 let nextTimerId = 1;
+/**
+ * Timers set since the last flush, not yet known to the host. They start at the end of the
+ * current turn (a microtask), so a timer cleared in the same turn never crosses the wall: a
+ * `clearTimeout(setTimeout(f, ms))` loop would otherwise queue two host calls per iteration on
+ * the host's main thread.
+ */
+const unstarted = new Map<number, number>();
+let flushQueued = false;
+
+function flushTimers(): void {
+  flushQueued = false;
+  for (const [id, ms] of unstarted) {
+    const timer = timers.get(id);
+    if (timer) deps.startTimer(timer.requestId, id, ms);
+  }
+  unstarted.clear();
+}
 const MAX_TIMERS_PER_REQUEST = 10_000;
 
 function toDelay(value: unknown): number {
@@ -61,7 +80,11 @@ function start(callback: unknown, delay: unknown, args: unknown[], repeat: boole
   const ms = toDelay(delay);
   timers.set(id, { callback: callback as Timer['callback'], args, intervalMs: repeat ? Math.max(ms, 1) : undefined, requestId });
   owned.add(id);
-  deps.startTimer(requestId, id, ms);
+  unstarted.set(id, ms);
+  if (!flushQueued) {
+    flushQueued = true;
+    deps.defer(flushTimers);
+  }
   return id;
 }
 
@@ -71,7 +94,7 @@ function clear(id: unknown): void {
   if (!timer) return;
   timers.delete(n);
   timersByRequest.get(timer.requestId)?.delete(n);
-  deps.clearTimer(n);
+  if (!unstarted.delete(n)) deps.clearTimer(n);
 }
 
 /** The host's timer went off: run the callback in its request's context. */
@@ -91,7 +114,10 @@ function fireTimer(id: number): void {
 function dropRequestTimers(requestId: number): void {
   const owned = timersByRequest.get(requestId);
   if (!owned) return;
-  for (const id of owned) timers.delete(id);
+  for (const id of owned) {
+    timers.delete(id);
+    unstarted.delete(id);
+  }
   timersByRequest.delete(requestId);
 }
 
