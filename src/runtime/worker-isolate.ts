@@ -94,6 +94,9 @@ export class WorkerIsolate {
    * requests that merely wait, so parked requests cannot dilute a loop's charge.
    */
   private readonly running: RequestState[] = [];
+  /** How many calls into the isolate have returned; tells whether the running call is the one the last tick saw. */
+  private callsReturned = 0;
+  private strayCallSeen = -1;
   /** Requests whose calls into the isolate returned since the last charge. */
   private readonly returned = new Set<RequestState>();
   /**
@@ -353,6 +356,9 @@ export class WorkerIsolate {
     const settle = (ok: boolean, value: unknown, errorName: string) => {
       this.pendingCalls--;
       if (!this.alive) return;
+      // A call of a request whose work is over: the sandbox dropped it, and an answer would be a
+      // crossing (and CPU) for nothing.
+      if (requestId !== 0 && !this.inFlight.has(requestId as number)) return;
       // A body chunk is a buffer made for this read alone: its memory moves into the isolate
       // (no copy, and no garbage left on this side to wait for a GC). Everything else is copied.
       const arg = (op === 'body.read' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
@@ -703,11 +709,9 @@ export class WorkerIsolate {
     this.running.push(entry);
     const leave = () => {
       const at = this.running.indexOf(entry);
-      if (at === 0) {
-        this.running.shift();
-        // The stray budget is per call: a new call starts afresh.
-        this.strayCpuNs = 0;
-      } else if (at > 0) this.running.splice(at, 1);
+      if (at === 0) this.running.shift();
+      else if (at > 0) this.running.splice(at, 1);
+      this.callsReturned++;
       if (entry !== STRAY) this.returned.add(entry);
     };
     call.then(leave, leave);
@@ -744,10 +748,8 @@ export class WorkerIsolate {
     }
     const targets = this.chargeTargets();
     if (final && !final.ended && !targets.includes(final)) targets.push(final);
-    if (targets.length === 0) {
-      this.strayCpuNs += delta;
-      return;
-    }
+    // What ran for no request in flight is left to the tick, which knows whether one call ran on.
+    if (targets.length === 0) return;
     const share = delta / targets.length;
     for (const state of targets) state.pendingCpuNs += share;
     if (final && final.cpuNs + final.pendingCpuNs > this.limits.cpuMs * 1e6) {
@@ -803,8 +805,13 @@ export class WorkerIsolate {
       }
     }
     const targets = this.chargeTargets();
-    if (targets.length === 0) this.strayCpuNs += delta;
-    else for (const state of targets) state.cpuNs += delta / targets.length;
+    if (targets.length === 0) {
+      // The stray budget is per call: CPU of calls that returned meanwhile starts it afresh, and
+      // only a call that runs on across ticks (a loop nobody awaits) can use it up.
+      if (this.strayCallSeen !== this.callsReturned) this.strayCpuNs = 0;
+      this.strayCallSeen = this.callsReturned;
+      this.strayCpuNs += delta;
+    } else for (const state of targets) state.cpuNs += delta / targets.length;
     for (const state of this.inFlight.values()) {
       if (state.cpuNs > limitNs) {
         this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));

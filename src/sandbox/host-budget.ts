@@ -14,7 +14,7 @@ export const LOG_CHARS_PER_SECOND = 1024 * 1024;
 /** The host stores at most this much of one line. */
 export const MAX_LOG_LINE_CHARS = 16 * 1024;
 /** Asynchronous host calls (fetch, body reads, crypto.subtle, ...) an isolate may have pending. */
-export const MAX_PENDING_HOST_CALLS = 5000;
+export const MAX_PENDING_HOST_CALLS = 1000;
 
 /** A token bucket on the sandbox's clock (the host's time at the last entry). */
 class Bucket {
