@@ -201,3 +201,33 @@ test('an out-of-memory error in an isolate exits with status 70 instead of hangi
   assert.equal(code, 70, stderr.slice(-2000));
   assert.equal(fatalLine(stderr)?.worker, 'oom-tenant');
 });
+
+test('a large body given whole is pulled a slice at a time, so a client that does not read holds no copy on the host', async () => {
+  // 3 MiB of text with multi-byte characters and surrogate pairs on every slice boundary.
+  await served.runtime.load('big', moduleWorker(`
+    const unit = 'a€😀'.repeat(1024);
+    const text = unit.repeat(3 * 1024 * 1024 / unit.length);
+    export default { fetch(request) {
+      return new URL(request.url).pathname === '/bytes' ? new Response(new Uint8Array(3 * 1024 * 1024).fill(7)) : new Response(text);
+    } };`, { limits: { cpuMs: 1000 } }));
+  const expected = Buffer.from('a€😀'.repeat(1024).repeat(3 * 1024 * 1024 / (4 * 1024)));
+  const response = await served.runtime.fetch('big', { method: 'GET', url: 'https://big.example/', headers: [] });
+  assert.equal(response.status, 200);
+  assert.ok(response.body !== null && !(response.body instanceof Uint8Array), 'the body is pulled, not handed over whole');
+  assert.equal(response.headers.find(([name]) => name === 'content-length')?.[1], String(expected.byteLength));
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    assert.ok(chunk.byteLength <= 1024 * 1024, `a pull handed over ${chunk.byteLength} bytes`);
+    chunks.push(chunk);
+  }
+  assert.ok(chunks.length > 1);
+  assert.ok(Buffer.concat(chunks).equals(expected), 'the text arrives intact');
+
+  const bytes = await served.runtime.fetch('big', { method: 'GET', url: 'https://big.example/bytes', headers: [] });
+  const iterator = (bytes.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  assert.ok(!first.done && first.value.byteLength <= 1024 * 1024);
+  // The client goes away after one slice: the rest is never copied out.
+  await iterator.return!();
+  await victimAnswers();
+});

@@ -624,6 +624,7 @@ export class WorkerIsolate {
           finish();
           throw new Error('The worker\'s response body stream failed.');
         }
+        if (typeof chunk === 'string') return { done: false, value: Buffer.from(chunk) };
         const bytes = chunk instanceof Uint8Array ? chunk : ArrayBuffer.isView(chunk) ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) : new Uint8Array(chunk as ArrayBuffer);
         return { done: false, value: bytes };
       },

@@ -7,6 +7,7 @@ import { host, callAsync, dropRequestCalls } from './host.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
+import { MAX_WHOLE_BODY_CROSSING, wholeBodySource } from './whole-body-source.ts';
 import { events } from '../api/events/sandbox.ts';
 import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 
@@ -241,7 +242,10 @@ export async function dispatch(
       };
     } else {
       const head = await responseToHost(response as never);
-      const body = head.body;
+      let body = head.body;
+      if ((typeof body === 'string' && body.length > MAX_WHOLE_BODY_CROSSING) || (body instanceof Uint8Array && body.byteLength > MAX_WHOLE_BODY_CROSSING)) {
+        body = wholeBodySource(body);
+      }
       if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
         result = head as DispatchResult;
       } else {
@@ -265,7 +269,7 @@ export async function dispatch(
  * connection, so that the client cannot take a truncated body as whole, and logs the error as
  * the worker's exception).
  */
-export async function pullResponse(requestId: number, now: number): Promise<ArrayBuffer | null | { error: string }> {
+export async function pullResponse(requestId: number, now: number): Promise<ArrayBuffer | string | null | { error: string }> {
   enterFromHost(requestId, now);
   const entry = inFlight.get(requestId);
   const source = entry?.responseBody;
@@ -281,6 +285,8 @@ export async function pullResponse(requestId: number, now: number): Promise<Arra
     finishResponseBody(requestId, entry);
     return null;
   }
+  // A slice of a text body given whole (whole-body-source.ts): the host encodes it.
+  if (typeof chunk === 'string') return chunk;
   // Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
   // ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
   const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;

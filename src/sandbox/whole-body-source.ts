@@ -1,0 +1,62 @@
+// A response body the worker gave whole (a string or bytes) that is too large for one crossing
+// of the wall goes out like a stream: the host pulls it a slice at a time, as fast as the
+// client's socket takes it. Sent whole, each such response was a full copy in the host's
+// memory for as long as its client took to read it (twenty clients that never read a 100 MiB
+// response held 4 GB there); this way the host holds one slice per response, and the bytes
+// stay in the isolate, under its memory limit.
+
+import type { BodySource } from '../api/body/sandbox.ts';
+
+/** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
+export const MAX_WHOLE_BODY_CROSSING = 1024 * 1024;
+/** What one pull hands the host. */
+const SLICE = 256 * 1024;
+
+export function wholeBodySource(body: string | Uint8Array): BodySource {
+  if (typeof body !== 'string') {
+    let at = 0;
+    return {
+      length: body.byteLength,
+      pull: async () => {
+        if (at >= body.byteLength) return null;
+        const slice = body.subarray(at, at + SLICE);
+        at += slice.byteLength;
+        return slice;
+      },
+    };
+  }
+  let at = 0;
+  return {
+    length: utf8Length(body),
+    pull: async () => {
+      if (at >= body.length) return null;
+      let end = Math.min(at + SLICE, body.length);
+      // A surrogate pair is one character: never split it between two slices.
+      const last = body.charCodeAt(end - 1);
+      if (end < body.length && last >= 0xd800 && last <= 0xdbff) end--;
+      // Crosses as a string: isolated-vm copies it natively and the host encodes it natively,
+      // where encoding it here would be the worker's CPU spent in JavaScript.
+      const slice = body.slice(at, end);
+      at = end;
+      return slice as unknown as Uint8Array;
+    },
+  };
+}
+
+/** The UTF-8 length of a string as the host encodes it (a lone surrogate becomes U+FFFD, 3 bytes). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
