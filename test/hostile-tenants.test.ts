@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { serve, moduleWorker, type Served } from './support/serve.ts';
-import { LOG_LINES_PER_SECOND } from '../src/sandbox/host-budget.ts';
+import { LOG_CHARS_PER_SECOND, LOG_LINES_PER_SECOND } from '../src/sandbox/host-budget.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -28,6 +28,12 @@ export default {
       return new Response('bye');
     }
     if (pathname === '/log-flood') { while (true) console.log('B'.repeat(1024)); }
+    if (pathname === '/log-bytes') {
+      const line = 'L'.repeat(16 * 1024);
+      for (let i = 0; i < 5000; i++) console.log(line);
+      return new Response('logged');
+    }
+    if (pathname === '/sync-flood') { while (true) crypto.getRandomValues(new Uint8Array(16)); }
     if (pathname === '/log-burst') {
       for (let i = 0; i < 3000; i++) console.log('line ' + i);
       return new Response('logged');
@@ -113,6 +119,23 @@ test('console lines over the budget are dropped, and the drop is announced once'
   assert.equal(lines.length, LOG_LINES_PER_SECOND + 1);
   assert.equal(lines.filter((entry) => /Console output is over its limit/.test(entry.message)).length, 1);
   assert.equal(lines[0]!.message, 'line 0');
+});
+
+test('5,000 console lines of 16 KiB reach the host as one second\'s byte budget, not 78 MiB', async () => {
+  const before = served.logs.length;
+  await served.runtime.load('logger', { ...attacker, limits: { cpuMs: 2000 } });
+  assert.equal(await (await served.fetch('logger', '/log-bytes')).text(), 'logged');
+  await served.waitForLog((entry) => entry.worker === 'logger' && entry.type === 'request');
+  const bytes = served.logs.slice(before).filter((entry) => entry.worker === 'logger' && entry.type === 'console')
+    .reduce((sum, entry) => sum + entry.message.length, 0);
+  assert.ok(bytes <= LOG_CHARS_PER_SECOND + 1024, `${bytes} characters of console output reached the host`);
+});
+
+test('a flood of synchronous host calls ends at the CPU limit', async () => {
+  const response = await served.fetch('attacker', '/sync-flood');
+  assert.equal(response.status, 503);
+  await served.waitForLog(cpuLimitLine(/per request/));
+  await victimAnswers();
 });
 
 test('a setTimeout/clearTimeout flood never reaches the host and ends at the CPU limit', async () => {

@@ -346,7 +346,16 @@ export class WorkerIsolate {
   private callSync(op: unknown, args: unknown): unknown {
     const fn = typeof op === 'string' && Object.hasOwn(syncOps, op) ? syncOps[op] : undefined;
     if (!fn) throw new TypeError(`Unknown host operation ${JSON.stringify(String(op)).slice(0, 100)}`);
-    return fn(this.opContext(undefined), Array.isArray(args) ? args : []);
+    // The isolate waits while the host works, so its own clock does not see this time: it is
+    // charged to the call running now, or a loop of synchronous calls would cost the host's
+    // main thread without limit.
+    const started = performance.now();
+    try {
+      return fn(this.opContext(undefined), Array.isArray(args) ? args : []);
+    } finally {
+      const head = this.running[0];
+      this.chargeHostCpu(head === STRAY ? undefined : head, (performance.now() - started) * 1e6);
+    }
   }
 
   /** Starts an asynchronous host operation and hands its outcome to the sandbox's settle(). */
@@ -762,17 +771,17 @@ export class WorkerIsolate {
     }
   }
 
-  /** Host CPU spent for the worker: charged to its request, or to the top-level code while it loads. */
+  /**
+   * Host CPU spent for the worker: charged to its request, to the top-level code while it
+   * loads, or to the stray budget. The watchdog's next tick enforces the limit (not this call,
+   * which may run inside a call from the isolate).
+   */
   private chargeHostCpu(state: RequestState | undefined, ns: number): void {
     if (!(ns > 0) || !this.alive) return;
-    if (this.loadingCpuNs !== undefined) {
-      this.loadingCpuNs += ns;
-      if (this.loadingCpuNs > this.limits.startupCpuMs * 1e6) this.terminate(cpuTermination(this.loadingCpuNs, this.limits, 'startup'));
-      return;
-    }
-    if (!state || state.ended) return;
-    state.cpuNs += ns;
-    if (state.cpuNs > this.limits.cpuMs * 1e6) this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
+    if (this.loadingCpuNs !== undefined) this.loadingCpuNs += ns;
+    else if (state && !state.ended) state.cpuNs += ns;
+    else this.strayCpuNs += ns;
+    this.options.watchdog.watch(this);
   }
 
   measureCpu(): number {
