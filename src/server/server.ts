@@ -35,7 +35,7 @@ export interface ServerOptions {
   maxScriptBytes?: number;
   /** Defaults for workers' limits, and the most a deployment may ask for. */
   limits?: Partial<WorkerLimits>;
-  /** Networks and hosts workers' fetch() may reach beyond the public internet (RuntimeOptions.egress). */
+  /** Where workers' fetch() may connect, and its per-account connection caps and deadlines (RuntimeOptions.egress). */
   egress?: RuntimeOptions['egress'];
   limitCaps?: Partial<WorkerLimits>;
   maxIsolates?: number;
