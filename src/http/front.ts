@@ -10,6 +10,7 @@ import { createServer, IncomingMessage, ServerResponse, STATUS_CODES } from 'nod
 import type { Server, ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RuntimeRequest, RuntimeResponse } from '../runtime/types.ts';
+import { connectionLimits, DATA_PLANE_CONNECTION_LIMITS, limitConnections, type ConnectionLimits, type RefusedConnections } from './connection-limits.ts';
 
 /** The part of a Runtime the front uses (`Pick<Runtime, 'fetch'>`). */
 export interface RuntimeFetcher {
@@ -27,6 +28,10 @@ export interface FrontLogEntry {
   url?: string;
   /** The error's stack (or message), when there is one. */
   error?: string;
+  /** Connections closed at accept: the client address (its /64 for IPv6) of the last one. */
+  address?: string;
+  /** Connections closed at accept since the last such line. */
+  refused?: number;
 }
 
 export interface HttpFrontOptions {
@@ -38,8 +43,10 @@ export interface HttpFrontOptions {
   worker: (req: IncomingMessage, host: string) => string | undefined;
   /** Where the front's own log lines go (default: JSON lines on stderr). */
   log?: (entry: FrontLogEntry) => void;
-  /** Passed to http.createServer (timeouts, header size, ...). */
+  /** Passed to http.createServer (header size, ...); the timeouts are `connections`'. */
   server?: Omit<ServerOptions<typeof FrontRequest, typeof FrontResponse>, 'IncomingMessage' | 'ServerResponse'>;
+  /** Connection caps and timeouts (default DATA_PLANE_CONNECTION_LIMITS). */
+  connections?: Partial<ConnectionLimits>;
 }
 
 /** IncomingMessage with the URL the front computed for it. */
@@ -68,7 +75,18 @@ export function createHttpFront(runtime: RuntimeFetcher, options: HttpFrontOptio
     front.onRequest,
   );
   server.on('clientError', onClientError);
+  const log = options.log ?? logToStderr;
+  const limits = connectionLimits(options.connections, DATA_PLANE_CONNECTION_LIMITS);
+  limitConnections(server, limits, (refused) => log(refusedEntry(refused, limits)));
   return server;
+}
+
+function refusedEntry({ reason, address, count }: RefusedConnections, limits: ConnectionLimits): FrontLogEntry {
+  const message =
+    reason === 'total'
+      ? `connections refused: ${limits.maxConnections} are open, the most this listener takes (maxConnections)`
+      : `connections refused: ${limits.maxConnectionsPerAddress} are open from one client address, the most it may have (maxConnectionsPerAddress)`;
+  return { time: new Date().toISOString(), level: 'warn', type: 'http', message, address, refused: count };
 }
 
 // Connection-level headers belong to each hop, not to the worker: the front frames the

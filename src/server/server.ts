@@ -6,6 +6,9 @@ import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
+import {
+  ADMIN_CONNECTION_LIMITS, connectionLimits, DATA_PLANE_CONNECTION_LIMITS, limitConnections, type ConnectionLimits,
+} from '../http/connection-limits.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 import { loadSecretsKey } from '../store/secret-box.ts';
@@ -15,6 +18,7 @@ import { createAdminServer } from './admin-api.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
 import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
+import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 
@@ -31,7 +35,7 @@ export interface ServerOptions {
   maxScriptBytes?: number;
   /** Defaults for workers' limits, and the most a deployment may ask for. */
   limits?: Partial<WorkerLimits>;
-  /** Networks and hosts workers' fetch() may reach beyond the public internet (RuntimeOptions.egress). */
+  /** Where workers' fetch() may connect, and its per-account connection caps and deadlines (RuntimeOptions.egress). */
   egress?: RuntimeOptions['egress'];
   limitCaps?: Partial<WorkerLimits>;
   maxIsolates?: number;
@@ -47,6 +51,12 @@ export interface ServerOptions {
   tailBufferBytes?: number;
   /** How long a graceful shutdown waits for requests in flight before cutting them (default 30 s). */
   shutdownGraceMs?: number;
+  /** The data plane's connection caps and timeouts (defaults: DATA_PLANE_CONNECTION_LIMITS). */
+  connections?: Partial<ConnectionLimits>;
+  /** The admin API's, a budget apart (defaults: ADMIN_CONNECTION_LIMITS). */
+  adminConnections?: Partial<ConnectionLimits>;
+  /** Open files the process may have, which the two caps must fit in (default: its own, `ulimit -n`). */
+  openFileLimit?: number;
 }
 
 export interface RunningServer {
@@ -79,6 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const sink = options.logSink ?? jsonLinesSink();
   const log = serverLog(sink);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const { data: dataLimits, admin: adminLimits } = listenerLimits(options, log);
 
   const admin = loadAdminToken(options.dataDir, env);
   const store = options.store ?? new SqliteStore({ dataDir: options.dataDir, secretsKey: loadSecretsKey(options.dataDir, env).key });
@@ -112,6 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return name;
     },
     log: (entry) => sink(entry),
+    connections: dataLimits,
   });
   const rules: DeploymentRules = {
     domain,
@@ -131,6 +143,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log,
     tailBufferBytes: options.tailBufferBytes,
     workerUrl,
+  });
+  limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
+    const cap = reason === 'total' ? `${adminLimits.maxConnections} are open, the most the admin API takes (adminConnections.maxConnections)`
+      : `${adminLimits.maxConnectionsPerAddress} are open from one client address, the most it may have (adminConnections.maxConnectionsPerAddress)`;
+    log('warn', 'admin', `connections refused: ${cap}`, { address, refused: count });
   });
 
   try {
@@ -176,6 +193,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log,
     close,
   };
+}
+
+/**
+ * Both listeners' limits, their total caps lowered to fit the process's open-file limit (with a
+ * warning that names the fix) rather than left to fail at accept when descriptors run out.
+ */
+function listenerLimits(options: ServerOptions, log: ServerLog): { data: ConnectionLimits; admin: ConnectionLimits } {
+  const data = connectionLimits(options.connections, DATA_PLANE_CONNECTION_LIMITS, 'connections');
+  const admin = connectionLimits(options.adminConnections, ADMIN_CONNECTION_LIMITS, 'adminConnections');
+  const limit = options.openFileLimit ?? openFileLimit();
+  if (limit === undefined || limit === Infinity) return { data, admin };
+  const fitted = fitConnectionCaps(data.maxConnections, admin.maxConnections, limit);
+  if (fitted.data !== data.maxConnections || fitted.admin !== admin.maxConnections) {
+    log(
+      'warn',
+      'server',
+      `the process may open ${limit} files (ulimit -n), fewer than the connection caps need ` +
+        `(${data.maxConnections} data plane + ${admin.maxConnections} admin API + ${fitted.reserve} for the rest); ` +
+        `lowered to ${fitted.data} and ${fitted.admin}. Raise the limit (ulimit -n ${data.maxConnections + admin.maxConnections + 1024}) ` +
+        'or lower --max-connections and --admin-max-connections.',
+      { openFileLimit: limit, maxConnections: fitted.data, adminMaxConnections: fitted.admin },
+    );
+    data.maxConnections = fitted.data;
+    admin.maxConnections = fitted.admin;
+    data.maxConnectionsPerAddress = Math.min(data.maxConnectionsPerAddress, fitted.data);
+    admin.maxConnectionsPerAddress = Math.min(admin.maxConnectionsPerAddress, fitted.admin);
+  }
+  return { data, admin };
 }
 
 async function listen(server: NetServer, port: number, ip: string): Promise<void> {

@@ -23,6 +23,46 @@ export interface EgressOptions {
    * with their own resolver, and for tests.
    */
   lookup?: (hostname: string) => Promise<{ address: string; family: number }[]>;
+  /**
+   * Outbound connections one account (WorkerDefinition.account) may have in use at once,
+   * across destinations (default 32). A fetch past it waits for one of them to be released.
+   */
+  connectionsPerAccount?: number;
+  /** Outbound connections one account may have in use at once to one destination (default 6, as workerd). */
+  connectionsPerDestination?: number;
+  /** Time a fetch has to get its response head, waiting for a connection and redirects included, in ms (default 30,000). */
+  headersTimeoutMs?: number;
+  /** Time a whole fetch may take, reading its response body included, in ms (default 300,000). */
+  timeoutMs?: number;
+}
+
+/** How much of the network one account may hold, and for how long (EgressOptions). */
+export interface OutboundLimits {
+  connectionsPerAccount: number;
+  connectionsPerDestination: number;
+  headersTimeoutMs: number;
+  timeoutMs: number;
+}
+
+export const DEFAULT_OUTBOUND_LIMITS: Readonly<OutboundLimits> = Object.freeze({
+  connectionsPerAccount: 32,
+  connectionsPerDestination: 6,
+  headersTimeoutMs: 30_000,
+  timeoutMs: 300_000,
+});
+
+function outboundLimits(options: EgressOptions): OutboundLimits {
+  const limits = { ...DEFAULT_OUTBOUND_LIMITS };
+  for (const key of Object.keys(limits) as (keyof OutboundLimits)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+      throw new TypeError(`egress.${key} must be a whole number of at least 1, not ${JSON.stringify(value)}.`);
+    }
+    limits[key] = value;
+  }
+  if (limits.connectionsPerDestination > limits.connectionsPerAccount) limits.connectionsPerDestination = limits.connectionsPerAccount;
+  return limits;
 }
 
 /** A vetted destination: connect to `address`, or the others in `addresses` (never resolve `hostname` again). */
@@ -250,11 +290,14 @@ export class EgressPolicy {
   private readonly allow: Rules;
   private readonly deny: Rules;
   private readonly lookup: (hostname: string) => Promise<{ address: string; family: number }[]>;
+  /** The connection caps and deadlines of the fetches made under this policy (host.ts). */
+  readonly limits: Readonly<OutboundLimits>;
 
   constructor(options: EgressOptions = {}) {
     this.allow = parseRules(options.allow, 'egress.allow');
     this.deny = parseRules(options.deny, 'egress.deny');
     this.lookup = options.lookup ?? defaultLookup;
+    this.limits = Object.freeze(outboundLimits(options));
   }
 
   /**

@@ -17,11 +17,12 @@
 //
 // Arguments come from code a tenant can reach: each is checked here before Node sees it.
 
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type RequestOptions } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { AsyncOp, OpContext, SyncOp } from '../../runtime/host-ops.ts';
 import { OpError } from '../../runtime/host-ops.ts';
+import { ConnectionSlots, type Slot } from './connection-slots.ts';
 import { EgressPolicy, EgressRefused, type EgressTarget } from './egress-policy.ts';
 
 /** Fetch §4.4 HTTP-redirect fetch, step 5: more than 20 redirects is a network error. */
@@ -43,41 +44,28 @@ const isRedirectStatus = (s: number): boolean => s === 301 || s === 302 || s ===
 
 let defaultPolicy: EgressPolicy | undefined;
 
-// Connections are pooled (keep-alive), per Runtime (per policy), and a pooled connection is only
-// reused for the same vetted addresses: the pool key is Node's (host, port, TLS options) plus
-// the addresses the policy let through. A connection goes back to the pool only after a
-// request and response that were complete (a cancelled or failed exchange destroys it), and a
-// request body is held to its declared length (strictContentLength), so nothing of one
-// exchange can leak into the next on the same connection.
+// Connections are pooled (keep-alive), per Runtime (per policy) and per account (see
+// connection-slots.ts: each account has its own pools and its own budget of connections in
+// use), and a pooled connection is only reused for the same vetted addresses. A connection goes
+// back to the pool only after a request and response that were complete (a cancelled or failed
+// exchange destroys it), and a request body is held to its declared length
+// (strictContentLength), so nothing of one exchange can leak into the next on the same connection.
 interface PinnedOptions { pinned?: string }
-class PinnedHttpAgent extends HttpAgent {
-  override getName(options?: ClientRequestArgs & PinnedOptions): string {
-    return `${super.getName(options)}|${options?.pinned ?? ''}`;
-  }
-}
-class PinnedHttpsAgent extends HttpsAgent {
-  override getName(options?: RequestOptions & PinnedOptions): string {
-    return `${super.getName(options)}|${options?.pinned ?? ''}`;
-  }
-}
-const AGENT_OPTIONS = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
-const agents = new WeakMap<EgressPolicy, { http: HttpAgent; https: HttpsAgent }>();
+const slotsByPolicy = new WeakMap<EgressPolicy, ConnectionSlots>();
 /** Closes a Runtime's pooled connections (Runtime.close()). */
 export function closeFetchConnections(policy: EgressPolicy): void {
-  const pair = agents.get(policy);
-  if (!pair) return;
-  agents.delete(policy);
-  pair.http.destroy();
-  pair.https.destroy();
+  slotsByPolicy.get(policy)?.close();
+  slotsByPolicy.delete(policy);
 }
 
-function agentsFor(policy: EgressPolicy): { http: HttpAgent; https: HttpsAgent } {
-  let pair = agents.get(policy);
-  if (!pair) {
-    pair = { http: new PinnedHttpAgent(AGENT_OPTIONS), https: new PinnedHttpsAgent(AGENT_OPTIONS) };
-    agents.set(policy, pair);
+/** The connection budgets and pools of a policy's fetches (exported for tests). */
+export function connectionSlots(policy: EgressPolicy): ConnectionSlots {
+  let slots = slotsByPolicy.get(policy);
+  if (!slots) {
+    slots = new ConnectionSlots(policy.limits);
+    slotsByPolicy.set(policy, slots);
   }
-  return pair;
+  return slots;
 }
 
 /** What the sandbox gets back from fetch.start. */
@@ -114,6 +102,14 @@ interface Outbound {
   reader: AsyncIterator<Buffer> | undefined;
   reading: boolean;
   detach: () => void;
+  /** The connection budget this fetch holds (the current hop's destination). */
+  slot: Slot | undefined;
+  /** Set while the fetch waits for its account to have a connection free. */
+  waitingForSlot: boolean;
+  /** Why the fetch was ended by the host (a deadline), reported to whoever asks next. */
+  failure: OpError | undefined;
+  /** The deadlines for the response head and for the whole exchange. */
+  timers: NodeJS.Timeout[];
 }
 
 interface FetchScope {
@@ -123,13 +119,16 @@ interface FetchScope {
    * abort right after fetch() reaches the host first. Bounded: a sandbox cannot grow it.
    */
   cancelledEarly: Set<number>;
+  /** Fetches the host ended (a deadline), by id, so that a later read says why. Bounded. */
+  failed: Map<number, OpError>;
 }
 const MAX_CANCELLED_EARLY = 1000;
+const MAX_FAILED = 1000;
 
 function fetchScope(ctx: OpContext): FetchScope {
   let scope = ctx.scope.get('fetch') as FetchScope | undefined;
   if (!scope) {
-    scope = { open: new Map(), cancelledEarly: new Set() };
+    scope = { open: new Map(), cancelledEarly: new Set(), failed: new Map() };
     ctx.scope.set('fetch', scope);
   }
   return scope;
@@ -220,12 +219,49 @@ function closeOutbound(scope: FetchScope, outbound: Outbound, reason: string, co
   scope.open.delete(outbound.id);
   outbound.detach();
   outbound.resolveRequest(null);
+  for (const timer of outbound.timers) clearTimeout(timer);
   // A response can end before its request body is all sent (the server answered early): then
   // the exchange is not complete, and the connection cannot go back to the pool.
-  if (complete && (outbound.request?.writableEnded ?? true)) return;
-  if (!outbound.controller.signal.aborted) outbound.controller.abort(new Error(reason));
-  outbound.request?.destroy();
-  outbound.response?.destroy();
+  if (!(complete && (outbound.request?.writableEnded ?? true))) {
+    if (!outbound.controller.signal.aborted) outbound.controller.abort(new Error(reason));
+    outbound.request?.destroy();
+    outbound.response?.destroy();
+  }
+  // After the destroy: the connection is gone (or back in the pool) before a waiter takes the slot.
+  outbound.slot?.release();
+  outbound.slot = undefined;
+}
+
+/** Ends a fetch on a deadline: its connection is destroyed and its slot released; `error` is what the worker sees. */
+function failOutbound(scope: FetchScope, outbound: Outbound, error: OpError): void {
+  if (!scope.open.has(outbound.id)) return;
+  outbound.failure = error;
+  if (scope.failed.size >= MAX_FAILED) scope.failed.delete(scope.failed.keys().next().value!);
+  scope.failed.set(outbound.id, error);
+  closeOutbound(scope, outbound, error.message);
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** Waits for `promise`, or rejects when `signal` aborts first (a DNS lookup cannot be cancelled, only left). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**
@@ -351,29 +387,68 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
     id, controller: new AbortController(), request: undefined, requestReady, resolveRequest,
     bodyDiscarded: false, response: undefined, reader: undefined, reading: false,
     detach: () => request.signal.removeEventListener('abort', onRequestEnd),
+    slot: undefined, waitingForSlot: false, failure: undefined, timers: [],
   };
   // The request's end (client gone, work over) cancels its outbound fetches.
   request.signal.addEventListener('abort', onRequestEnd, { once: true });
   scope.open.set(id, outbound);
 
+  const policy = ctx.egress ?? (defaultPolicy ??= new EgressPolicy());
+  const limits = policy.limits;
+  const slots = connectionSlots(policy);
+  // Wall-clock deadlines: a destination that never answers, or answers forever, holds neither
+  // a connection nor the account's budget past them.
+  const headTimer = setTimeout(() => failOutbound(scope, outbound, headTimeout(ctx, url, outbound, limits, slots)), limits.headersTimeoutMs);
+  const totalTimer = setTimeout(() => failOutbound(scope, outbound, new OpError(
+    'TimeoutError',
+    `fetch to ${url.host} took longer than ${seconds(limits.timeoutMs)}, the most an outbound request may take ` +
+      'with its response body: the connection was closed. Read the body sooner, or fetch less at once.',
+  )), limits.timeoutMs);
+  headTimer.unref();
+  totalTimer.unref();
+  outbound.timers.push(headTimer, totalTimer);
+
   try {
-    const policy = ctx.egress ?? (defaultPolicy ??= new EgressPolicy());
     let redirects = 0;
     for (;;) {
       let target;
       try {
-        target = await policy.resolve(url.hostname);
+        target = await untilAborted(policy.resolve(url.hostname), outbound.controller.signal);
       } catch (error) {
+        if (destroyed(outbound)) throw typeError('The fetch was cancelled.');
         if (error instanceof EgressRefused) throw typeError(error.message);
         throw networkError((error as Error).message);
       }
       if (destroyed(outbound)) throw typeError('The fetch was cancelled.');
-      const response = await sendHop(outbound, url, target, method, headers, body, url.protocol === 'https:' ? agentsFor(policy).https : agentsFor(policy).http);
+      const https = url.protocol === 'https:';
+      // One slot per destination: the hops of a redirect to the same place keep theirs.
+      const destination = `${url.protocol}//${target.hostname}:${url.port}|${target.addresses.map((a) => a.address).join(',')}`;
+      if (outbound.slot?.destination !== destination) {
+        outbound.slot?.release();
+        outbound.slot = undefined;
+        outbound.waitingForSlot = true;
+        let slot: Slot;
+        try {
+          slot = await slots.acquire(ctx.account, destination, outbound.controller.signal);
+        } catch {
+          throw typeError('The fetch was cancelled.');
+        } finally {
+          outbound.waitingForSlot = false;
+        }
+        if (destroyed(outbound)) {
+          slot.release();
+          throw typeError('The fetch was cancelled.');
+        }
+        outbound.slot = slot;
+      }
+      const agents = slots.agents(ctx.account);
+      const response = await sendHop(outbound, url, target, method, headers, body, https ? agents.https : agents.http);
       // Its errors reach the reader through the iterator; none may go unhandled in between.
       response.on('error', () => {});
       const status = response.statusCode ?? 0;
       const location = response.headers.location;
       if (!isRedirectStatus(status) || redirectArg === 'manual' || location === undefined) {
+        clearTimeout(headTimer);
         outbound.response = response;
         const hasBody = method !== 'HEAD' && status !== 204 && status !== 205 && status !== 304;
         if (hasBody) outbound.reader = response[Symbol.asyncIterator]();
@@ -425,8 +500,21 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
     }
   } catch (error) {
     closeOutbound(scope, outbound, 'failed');
-    throw error;
+    throw outbound.failure ?? error;
   }
+}
+
+function headTimeout(ctx: OpContext, url: URL, outbound: Outbound, limits: EgressPolicy['limits'], slots: ConnectionSlots): OpError {
+  const after = `fetch to ${url.host} timed out after ${seconds(limits.headersTimeoutMs)}`;
+  if (outbound.waitingForSlot) {
+    return new OpError(
+      'TimeoutError',
+      `${after} waiting for a free connection: this account has ${slots.inUse(ctx.account)} outbound connections in use ` +
+        `(at most ${limits.connectionsPerAccount}, and ${limits.connectionsPerDestination} to one destination). ` +
+        'A response holds its connection until its body is read or cancelled: read or cancel the bodies you do not need (response.body.cancel()).',
+    );
+  }
+  return new OpError('TimeoutError', `${after} without a response (the most an outbound request may wait for its response head).`);
 }
 
 /** The next piece of a streamed request body (null: its end). Resolves when the socket took it. */
@@ -459,8 +547,9 @@ async function write(ctx: OpContext, args: unknown[]): Promise<boolean> {
 /** The next chunk of the response body, or null at its end. */
 async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null> {
   const scope = fetchScope(ctx);
-  const outbound = scope.open.get(fetchId(args[0]));
-  if (!outbound || !outbound.reader) throw typeError('This fetch\'s response body is closed.');
+  const id = fetchId(args[0]);
+  const outbound = scope.open.get(id);
+  if (!outbound || !outbound.reader) throw scope.failed.get(id) ?? typeError('This fetch\'s response body is closed.');
   if (outbound.reading) throw typeError('This fetch\'s response body is already being read.');
   outbound.reading = true;
   let next: IteratorResult<Buffer>;
@@ -469,6 +558,7 @@ async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null
   } catch (error) {
     const cancelled = destroyed(outbound);
     closeOutbound(scope, outbound, 'failed');
+    if (outbound.failure) throw outbound.failure;
     if (cancelled) throw typeError('The fetch was cancelled.');
     throw networkError(`the response body was cut off: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   } finally {

@@ -13,6 +13,11 @@ import { describeIsolatedVmBuild, isolatedVmBuild } from '../../runtime/native-b
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10]
                     [--examples [dir]] [--egress-allow NET]...
+                    [--max-connections N] [--max-connections-per-ip N]
+                    [--admin-max-connections N] [--admin-max-connections-per-ip N]
+                    [--headers-timeout S] [--idle-timeout S] [--keep-alive-timeout S]
+                    [--fetch-connections-per-account N] [--fetch-connections-per-host N]
+                    [--fetch-headers-timeout S] [--fetch-timeout S]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -37,6 +42,23 @@ Options:
                              loopback, private, link-local and metadata addresses are refused otherwise
   -h, --help                 Show this help
 
+Connections (each listener has its own budget; past a cap a connection is closed as accepted):
+      --max-connections <n>            Data plane connections open at once (default 10000)
+      --max-connections-per-ip <n>     ... from one client address, an IPv6 /64 (default 256)
+      --admin-max-connections <n>      Admin API connections open at once (default 256)
+      --admin-max-connections-per-ip <n>  ... from one client address (default 64)
+      --headers-timeout <s>            Time a client has to send a request head (default 10)
+      --idle-timeout <s>               Time a connection may stall while the client is to send
+                                       or read (default 30)
+      --keep-alive-timeout <s>         Time an idle keep-alive connection is kept (default 5)
+  The total caps are lowered, with a warning, when they do not fit in 'ulimit -n'.
+
+Workers' fetch():
+      --fetch-connections-per-account <n>  Outbound connections one account may have in use (default 32)
+      --fetch-connections-per-host <n>     ... to one destination (default 6); past a cap a fetch waits
+      --fetch-headers-timeout <s>      Time a fetch has to get its response head, waiting included (default 30)
+      --fetch-timeout <s>              Time a whole fetch may take, body included (default 300)
+
 Environment:
   ISOLET_ADMIN_TOKEN   the operator's token (default: made at first start in <data>/admin-token)
   ISOLET_SECRETS_KEY   base64 of 32 bytes that encrypts secrets (default: <data>/secrets.key)
@@ -60,6 +82,17 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       // A flag with an optional value, which parseArgs cannot say: the dir is the positional.
       examples: { type: 'boolean', default: false },
       'egress-allow': { type: 'string', multiple: true, default: [] },
+      'max-connections': { type: 'string' },
+      'max-connections-per-ip': { type: 'string' },
+      'admin-max-connections': { type: 'string' },
+      'admin-max-connections-per-ip': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'keep-alive-timeout': { type: 'string' },
+      'fetch-connections-per-account': { type: 'string' },
+      'fetch-connections-per-host': { type: 'string' },
+      'fetch-headers-timeout': { type: 'string' },
+      'fetch-timeout': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -72,6 +105,21 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   const maxMb = Number(values['max-script-mb']);
   if (!Number.isFinite(maxMb) || maxMb <= 0) cli.usageError(`--max-script-mb must be a positive number, not '${values['max-script-mb']}'`);
   if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(values.domain)) cli.usageError(`--domain must be a domain name, not '${values.domain}'`);
+  const count = (flag: keyof typeof values) => positiveNumber(flag, values[flag] as string | undefined, cli, 1);
+  const ms = (flag: keyof typeof values) => positiveNumber(flag, values[flag] as string | undefined, cli, 1000);
+  // The timeouts apply to both listeners; the caps are each listener's own.
+  const timeouts = { headersTimeoutMs: ms('headers-timeout'), idleTimeoutMs: ms('idle-timeout'), keepAliveTimeoutMs: ms('keep-alive-timeout') };
+  const connections = { ...timeouts, maxConnections: count('max-connections'), maxConnectionsPerAddress: count('max-connections-per-ip') };
+  const adminConnections = {
+    ...timeouts, maxConnections: count('admin-max-connections'), maxConnectionsPerAddress: count('admin-max-connections-per-ip'),
+  };
+  const egress = {
+    allow: values['egress-allow'],
+    connectionsPerAccount: count('fetch-connections-per-account'),
+    connectionsPerDestination: count('fetch-connections-per-host'),
+    headersTimeoutMs: ms('fetch-headers-timeout'),
+    timeoutMs: ms('fetch-timeout'),
+  };
 
   // Signals that arrive while starting still stop the server once it is up.
   const stop = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
@@ -85,7 +133,9 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       adminIp: values['admin-ip'],
       domain: values.domain,
       maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
-      egress: { allow: values['egress-allow'] },
+      egress,
+      connections,
+      adminConnections,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -132,6 +182,16 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A flag's positive number (whole after `scale`), scaled (seconds to ms); undefined when not given. */
+function positiveNumber(flag: string, text: string | undefined, cli: CliContext, scale: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text) * scale;
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < 1) {
+    cli.usageError(`--${flag} must be a positive ${scale === 1 ? 'whole number' : 'number of seconds'}, not '${text}'`);
+  }
+  return value;
 }
 
 function parsePort(flag: string, text: string, cli: CliContext): number {
