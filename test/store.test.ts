@@ -221,7 +221,7 @@ describe('secrets', () => {
 describe('the database', () => {
   test('WAL, synchronous=FULL, migrations recorded in user_version, data survives reopening', async () => {
     await accountWithWorker();
-    assert.equal(store.schemaVersion, 1);
+    assert.equal(store.schemaVersion, 2);
     await store.close();
     const db = new DatabaseSync(join(dir, 'isolet.db'));
     assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
@@ -237,7 +237,7 @@ describe('the database', () => {
     db.close();
     assert.throws(() => new SqliteStore({ dataDir: dir, secretsKey: key }), /newer than this isolet knows/);
     const fix = new DatabaseSync(join(dir, 'isolet.db'));
-    fix.exec('PRAGMA user_version = 1');
+    fix.exec('PRAGMA user_version = 2');
     fix.close();
     store = new SqliteStore({ dataDir: dir, secretsKey: key });
   });
