@@ -187,7 +187,7 @@ describe('tail', () => {
     try {
       assert.equal(tail.res.statusCode, 200);
       assert.equal((await t.api('DELETE', `/v1/workers/${name}`, { token: attacker.token })).status, 204);
-      const last = await tail.waitFor((e) => e.type === 'tail');
+      const last = await tail.waitFor((e) => (e.type as string) === 'tail');
       assert.equal((last as unknown as { reason: string }).reason, 'worker-deleted');
       assert.match(last.message, /was deleted: this tail has ended/);
       await until(() => tail.ended && admin.ended);
@@ -226,7 +226,7 @@ describe('tail', () => {
     try {
       assert.equal(doomed.res.statusCode, 200);
       assert.equal((await t.api('DELETE', `/v1/accounts/acme/tokens/${created.body.id}`)).status, 204);
-      const last = await doomed.waitFor((e) => e.type === 'tail');
+      const last = await doomed.waitFor((e) => (e.type as string) === 'tail');
       assert.equal((last as unknown as { reason: string }).reason, 'token-revoked');
       await until(() => doomed.ended);
       await t.request('logger.localhost', '/after-revoke');

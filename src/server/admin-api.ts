@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
 import { QUOTA_NAMES, StoreError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
 import { ApiError } from './api-error.ts';
-import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeployment, type DeploymentRules } from './deployment.ts';
+import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeployment, type DeploymentRules, type ParsedDeployment } from './deployment.ts';
 import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
@@ -337,14 +337,22 @@ class AdminApi {
             },
             capHint: "ask the operator to raise the account's quota (PUT /v1/accounts/:account/quotas)",
           };
-    // A deployment's JSON may escape its code (quotes, newlines), so the body may be bigger than
-    // the code; the code's own size is checked after parsing.
-    const body = await readJson(call.req, this.#rules.maxScriptBytes * 2 + MAX_SMALL_BODY);
-    const deployment = parseDeployment(body, rules);
-    const version = await this.#platform.deploy(name, accountId, deployment, caller.tokenId, {
-      checkZones: !caller.admin,
-      maxWorkers: quotas?.maxWorkers,
-    });
+    // Held from the first byte of the upload: one account may not hold many bodies open.
+    const release = this.#platform.deploySlots.acquireAccount(accountId);
+    let version: VersionInfo;
+    let deployment: ParsedDeployment;
+    try {
+      // A deployment's JSON may escape its code (quotes, newlines), so the body may be bigger
+      // than the code; the code's own size is checked after parsing.
+      const body = await readJson(call.req, this.#rules.maxScriptBytes * 2 + MAX_SMALL_BODY);
+      deployment = parseDeployment(body, rules);
+      version = await this.#platform.deploy(name, accountId, deployment, caller.tokenId, {
+        checkZones: !caller.admin,
+        maxWorkers: quotas?.maxWorkers,
+      });
+    } finally {
+      release();
+    }
     // Where it now answers: its own host, then its routes (as patterns).
     const routes = deployment.routes ?? existing?.routes ?? [];
     const urls = [...(this.#workerUrl ? [this.#workerUrl(name)] : []), ...routes];

@@ -63,7 +63,8 @@ export class Platform {
   #routes: RouteTable;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #bus: LogBus | undefined;
-  readonly #slots: DeploySlots;
+  /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
+  readonly deploySlots: DeploySlots;
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
@@ -71,7 +72,7 @@ export class Platform {
     this.domain = options.domain;
     this.#log = options.log;
     this.#bus = options.bus;
-    this.#slots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
+    this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
     // Logs from validation (top-level console calls of an upload) are not the worker's live
     // logs: the upload may never serve.
     this.#validator = new Runtime({ log: discard, maxIsolates: 16, limits: options.defaultLimits });
@@ -102,10 +103,10 @@ export class Platform {
 
   /**
    * Validates and stores a new version for the account, and serves it. Past the bound on
-   * deployments in progress it answers 429 at once: each waiting deployment holds its upload.
+   * validations in progress it answers 429 at once: each waiting deployment holds its upload.
    */
   async deploy(name: string, accountId: string, deployment: ParsedDeployment, author: string, options: DeployOptions): Promise<VersionInfo> {
-    const release = this.#slots.acquire(accountId);
+    const release = this.deploySlots.acquireValidation();
     try {
       return await this.#exclusive(name, async () => {
         const existing = await this.store.getWorker(name);
