@@ -35,7 +35,7 @@ import {
  * Schema migrations, in order; PRAGMA user_version counts how many have run. Append only:
  * never edit one that has shipped.
  */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `
   CREATE TABLE meta (
     key TEXT PRIMARY KEY,
