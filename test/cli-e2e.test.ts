@@ -61,7 +61,9 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
 
   before(async () => {
     dir = await realpath(await mkdtemp(join(tmpdir(), 'isolet-cli-e2e-')));
-    serve = new Proc(['serve', '--data', join(dir, 'data'), '--port', '0', '--admin-port', '0', '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1'], {
+    // The project asks for cpu_ms = 2000, over a shared host's default cap.
+    const args = ['serve', '--data', join(dir, 'data'), '--port', '0', '--admin-port', '0', '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1', '--max-cpu-ms', '5000'];
+    serve = new Proc(args, {
       cwd: dir,
       env: { ISOLET_ADMIN_TOKEN: ADMIN_TOKEN },
     });
@@ -76,6 +78,9 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
     const token = await fetch(`${adminUrl}/v1/accounts/acme/tokens`, { method: 'POST', headers: admin, body: JSON.stringify({ description: 'cli' }) });
     assert.equal(token.status, 201);
     accountToken = ((await token.json()) as { token: string }).token;
+    // And the zone its route is in.
+    const zone = await fetch(`${adminUrl}/v1/accounts/acme/zones`, { method: 'POST', headers: admin, body: JSON.stringify({ zone: 'example.com' }) });
+    assert.equal(zone.status, 201);
 
     project = join(dir, 'hello');
     await mkdir(join(project, 'src'), { recursive: true });
@@ -255,7 +260,8 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
 
     result = await isolet(['versions', 'theirs'], { cwd });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /belongs to another account/);
+    // Another account's worker does not exist for this one.
+    assert.match(result.stderr, /No worker 'theirs'/);
     result = await isolet(['list', '--json'], { cwd });
     assert.equal(result.code, 0);
     assert.ok(!(JSON.parse(result.stdout) as { name: string }[]).some((w) => w.name === 'theirs'), 'an account sees only its own workers');

@@ -24,7 +24,8 @@ after(async () => {
 });
 
 function serve(dataDir: string): ServeProcess {
-  const p = new ServeProcess(dataDir);
+  // Three workers of one account deploy side by side, each asking for room on a loaded machine.
+  const p = new ServeProcess(dataDir, {}, ['--max-account-deploys', '3', '--max-cpu-ms', '2000']);
   processes.push(p);
   return p;
 }

@@ -100,6 +100,7 @@ describe('routing through the server', () => {
   before(async () => {
     t = await startTestServer({ domain: 'isolet.test' });
     token = (await t.account('acme')).token;
+    assert.equal((await t.api('POST', '/v1/accounts/acme/zones', { body: { zone: 'example.com' } })).status, 201);
     const deploy = async (name: string, routes?: string[]) => {
       const answer = await t.api('PUT', `/v1/workers/${name}`, { token, body: textWorker(name, routes ? { routes } : {}) });
       assert.equal(answer.status, 201, answer.text);

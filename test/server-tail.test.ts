@@ -1,5 +1,7 @@
 // Live logs: GET /v1/workers/:name/tail streams the worker's log entries as NDJSON until the
-// client goes; a client that reads too slowly is dropped instead of slowing the worker.
+// client goes; a client that reads too slowly is dropped instead of slowing the worker. A tail
+// is bound to the worker it opened (not its name) and to its token: it ends, with a last line
+// saying why, when the worker is deleted or the token revoked.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -175,6 +177,68 @@ describe('tail', () => {
     }
   });
 
+  test("a tail ends when its worker is deleted, and never shows the next worker of that name (another account's)", async () => {
+    const attacker = await t.account('attacker');
+    const victim = await t.account('victim');
+    const name = 'reused-name';
+    assert.equal((await t.api('PUT', `/v1/workers/${name}`, { token: attacker.token, body: textWorker('mine') })).status, 201);
+    const tail = await Tail.open(t.server.adminUrl, name, attacker.token);
+    const admin = await Tail.open(t.server.adminUrl, name, 'isl_test-admin-token-0123456789abcdef');
+    try {
+      assert.equal(tail.res.statusCode, 200);
+      assert.equal((await t.api('DELETE', `/v1/workers/${name}`, { token: attacker.token })).status, 204);
+      const last = await tail.waitFor((e) => (e.type as string) === 'tail');
+      assert.equal((last as unknown as { reason: string }).reason, 'worker-deleted');
+      assert.match(last.message, /was deleted: this tail has ended/);
+      await until(() => tail.ended && admin.ended);
+      assert.equal(t.server.bus.subscriberCount(name), 0);
+
+      // The victim takes the name, with a secret its code logs and a client's credentials.
+      const logsSecrets = moduleDeployment(
+        'export default { fetch(request, env) { console.log("key", env.KEY, request.headers.get("authorization")); return new Response("victim"); } };',
+      );
+      assert.equal((await t.api('PUT', `/v1/workers/${name}`, { token: victim.token, body: logsSecrets })).status, 201);
+      assert.equal((await t.api('PUT', `/v1/workers/${name}/secrets/KEY`, { token: victim.token, body: { value: 'victim-secret-value' } })).status, 204);
+      const victimTail = await Tail.open(t.server.adminUrl, name, victim.token);
+      try {
+        const response = await t.request(`${name}.localhost`, '/', { headers: { authorization: 'Bearer client-credential' } });
+        assert.equal(await response.text(), 'victim');
+        await victimTail.waitFor((e) => e.type === 'console' && /victim-secret-value/.test(e.message));
+      } finally {
+        victimTail.close();
+      }
+      for (const entry of [...tail.entries, ...admin.entries]) {
+        assert.doesNotMatch(JSON.stringify(entry), /victim-secret-value|client-credential/);
+      }
+      // And the attacker cannot open a new one: the worker does not exist for it.
+      assert.equal((await t.api('GET', `/v1/workers/${name}/tail`, { token: attacker.token })).status, 404);
+    } finally {
+      tail.close();
+      admin.close();
+    }
+  });
+
+  test('a tail ends when the token that opened it is revoked; tails of other tokens go on', async () => {
+    const created = await t.api('POST', '/v1/accounts/acme/tokens', { body: { description: 'short-lived' } });
+    assert.equal(created.status, 201);
+    const doomed = await Tail.open(t.server.adminUrl, 'logger', created.body.token);
+    const kept = await Tail.open(t.server.adminUrl, 'logger', token);
+    try {
+      assert.equal(doomed.res.statusCode, 200);
+      assert.equal((await t.api('DELETE', `/v1/accounts/acme/tokens/${created.body.id}`)).status, 204);
+      const last = await doomed.waitFor((e) => (e.type as string) === 'tail');
+      assert.equal((last as unknown as { reason: string }).reason, 'token-revoked');
+      await until(() => doomed.ended);
+      await t.request('logger.localhost', '/after-revoke');
+      await kept.waitFor((e) => /\/after-revoke/.test(e.message));
+      assert.ok(!doomed.entries.some((e) => /after-revoke/.test(e.message)));
+      assert.equal(t.server.bus.subscriberCount('logger'), 1);
+    } finally {
+      doomed.close();
+      kept.close();
+    }
+  });
+
   test('tails end when the server shuts down', async () => {
     const own = await startTestServer();
     const ownToken = (await own.account('acme')).token;
@@ -209,5 +273,20 @@ describe('log bus', () => {
     bus.close();
     assert.deepEqual(dropped, ['a2 slow', 'a1']);
     assert.equal(bus.subscriberCount('a'), 0);
+  });
+
+  test('ends the subscriptions bound to a worker identity or to a token, and only those', () => {
+    const bus = new LogBus();
+    const dropped: string[] = [];
+    const subscriber = (label: string) => ({ write: () => true, drop: (reason: string) => dropped.push(`${label} ${reason}`) });
+    bus.subscribe('w', subscriber('old-worker'), { workerId: 'wrk_1', tokenId: 'tok_a' });
+    bus.subscribe('w', subscriber('other-token'), { workerId: 'wrk_2', tokenId: 'tok_b' });
+    bus.subscribe('v', subscriber('same-token'), { workerId: 'wrk_3', tokenId: 'tok_a' });
+    assert.equal(bus.endWorker('wrk_1'), 1);
+    assert.deepEqual(dropped, ['old-worker worker-deleted']);
+    assert.equal(bus.endToken('tok_a'), 1);
+    assert.deepEqual(dropped, ['old-worker worker-deleted', 'same-token token-revoked']);
+    assert.equal(bus.subscriberCount('w'), 1);
+    assert.equal(bus.subscriberCount('v'), 0);
   });
 });

@@ -16,11 +16,23 @@ before(async () => {
   t = await startTestServer({ maxScriptBytes: 64 * 1024 });
   acme = await t.account('acme');
   other = await t.account('other');
+  // The hosts acme's routes may name.
+  for (const zone of ['acme.test', 'example.org']) {
+    const assigned = await t.api('POST', '/v1/accounts/acme/zones', { body: { zone } });
+    if (assigned.status !== 201) throw new Error(`zone: ${assigned.status} ${assigned.text}`);
+  }
 });
 
 after(async () => {
   await t.close();
 });
+
+/** A JSON value `depth` objects deep. */
+function nested(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
 
 async function body(response: Response): Promise<string> {
   return response.text();
@@ -149,11 +161,10 @@ describe('deployments', () => {
     assert.deepEqual(Object.keys(filtered.body[0]).sort(), ['account', 'activeVersion', 'name', 'routes', 'updatedAt']);
   });
 
-  test("an account can neither see nor touch another account's worker (403), and nothing changes", async () => {
+  test("an account can neither see nor touch another account's worker (404, as if there were none), and nothing changes", async () => {
     await t.api('PUT', '/v1/workers/private', { token: acme.token, body: textWorker('private v1') });
     const calls: [string, string, unknown?][] = [
       ['GET', '/v1/workers/private'],
-      ['PUT', '/v1/workers/private', textWorker('hijacked')],
       ['DELETE', '/v1/workers/private'],
       ['GET', '/v1/workers/private/versions'],
       ['POST', '/v1/workers/private/rollback', {}],
@@ -164,9 +175,15 @@ describe('deployments', () => {
     ];
     for (const [method, path, requestBody] of calls) {
       const answer = await t.api(method, path, { token: other.token, body: requestBody });
-      assert.equal(answer.status, 403, `${method} ${path}: ${answer.text}`);
-      assert.equal(answer.body.error.code, 'forbidden');
+      const none = await t.api(method, path.replace('private', 'nobody-has-this'), { token: other.token, body: requestBody });
+      assert.equal(answer.status, 404, `${method} ${path}: ${answer.text}`);
+      assert.equal(answer.body.error.code, 'not_found');
+      assert.equal(answer.body.error.message.replace('private', 'nobody-has-this').replaceAll('private', 'nobody-has-this'), none.body.error.message);
     }
+    // A deploy cannot take the name (names are hosts, so it is no secret that one is taken).
+    const hijack = await t.api('PUT', '/v1/workers/private', { token: other.token, body: textWorker('hijacked') });
+    assert.equal(hijack.status, 403, hijack.text);
+    assert.match(hijack.body.error.message, /taken/);
     const versions = await t.api('GET', '/v1/workers/private/versions', { token: acme.token });
     assert.equal(versions.body.length, 1);
     assert.equal(await body(await t.request('private.localhost', '/')), 'private v1');
@@ -174,19 +191,25 @@ describe('deployments', () => {
     assert.equal((await t.api('GET', '/v1/workers/private')).status, 200);
   });
 
-  test("a route another account holds is a 409, and the refused deploy stores nothing", async () => {
+  test("a route outside the account's zones is a 403 naming the zone, one another account holds is a 409; the refused deploy stores nothing", async () => {
     const claim = await t.api('PUT', '/v1/workers/api', { token: acme.token, body: textWorker('acme api', { routes: ['api.acme.test/*'] }) });
     assert.equal(claim.status, 201, claim.text);
     assert.deepEqual(claim.body.urls, [`http://api.localhost:${t.server.port}/`, 'api.acme.test/*']);
     const steal = await t.api('PUT', '/v1/workers/stealer', { token: other.token, body: textWorker('stolen', { routes: ['api.acme.test/*'] }) });
-    assert.equal(steal.status, 409);
-    assert.equal(steal.body.error.code, 'conflict');
-    assert.match(steal.body.error.message, /api\.acme\.test/);
+    assert.equal(steal.status, 403);
+    assert.equal(steal.body.error.code, 'forbidden');
+    assert.match(steal.body.error.message, /outside your account's zones.*'acme\.test'/);
     assert.equal((await t.api('GET', '/v1/workers/stealer')).status, 404);
     assert.equal(await body(await t.request('api.acme.test', '/x')), 'acme api');
     // A bare host means all of its paths, and is the same route.
     const bare = await t.api('PUT', '/v1/workers/stealer', { token: other.token, body: textWorker('stolen', { routes: ['API.acme.test'] }) });
-    assert.equal(bare.status, 409);
+    assert.equal(bare.status, 403);
+    // The operator may deploy any route, but not one another account holds.
+    const held = await t.api('PUT', '/v1/workers/stealer?account=other', { body: textWorker('stolen', { routes: ['api.acme.test/*'] }) });
+    assert.equal(held.status, 409);
+    assert.equal(held.body.error.code, 'conflict');
+    assert.match(held.body.error.message, /api\.acme\.test/);
+    assert.equal((await t.api('GET', '/v1/workers/stealer')).status, 404);
   });
 
   test('the admin deploys for an account with ?account=, and needs it for a new worker', async () => {
@@ -236,7 +259,9 @@ describe('validation: a rejected upload answers why and stores nothing', () => {
     { name: 'a route with * inside the path', body: textWorker('x', { routes: ['example.com/*/x'] }), status: 400, message: /'\*' only at its end/ },
     { name: 'a route under the platform domain', body: textWorker('x', { routes: ['hello.localhost/*'] }), status: 400, message: /workers' own addresses/ },
     { name: 'a negative limit', body: textWorker('x', { limits: { cpuMs: -1 } }), status: 400, message: /cpuMs/ },
-    { name: 'a limit over the cap', body: textWorker('x', { limits: { memoryMb: 1e6 } }), status: 400, message: /memoryMb/ },
+    { name: 'a limit over the cap', body: textWorker('x', { limits: { memoryMb: 1e6 } }), status: 403, message: /memoryMb: 1000000 is over the cap of 128.*raise/ },
+    { name: 'vars nested thousands deep', body: textWorker('x', { vars: { DEEP: nested(3000) } }), status: 400, message: /DEEP.*more than 32 deep/ },
+    { name: 'a route on a public suffix', body: textWorker('x', { routes: ['*.co.uk/*'] }), status: 400, message: /'co\.uk' is a public suffix/ },
     { name: 'an unknown limit', body: textWorker('x', { limits: { disk: 1 } }), status: 400, message: /Unknown limit/ },
     { name: 'a bad compatibility date', body: textWorker('x', { compatibilityDate: 'yesterday' }), status: 400, message: /YYYY-MM-DD/ },
     { name: 'a body that is not an object', body: [1, 2], status: 400, message: /JSON object/ },
@@ -247,7 +272,7 @@ describe('validation: a rejected upload answers why and stores nothing', () => {
       const answer = await t.api('PUT', '/v1/workers/rejected', { token: acme.token, body: c.body });
       assert.equal(answer.status, c.status, answer.text);
       assert.match(answer.body.error.message, c.message);
-      assert.equal(answer.body.error.code, c.status === 413 ? 'too_large' : 'invalid');
+      assert.equal(answer.body.error.code, c.status === 413 ? 'too_large' : c.status === 403 ? 'forbidden' : 'invalid');
       if (c.location) assert.match(answer.body.error.location, c.location);
       assert.equal((await t.api('GET', '/v1/workers/rejected', { token: acme.token })).status, 404);
       assert.equal((await t.request('rejected.localhost', '/')).status, 404);
@@ -337,8 +362,8 @@ describe('versions, rollback, delete', () => {
     assert.equal((await t.request('doomed.localhost', '/')).status, 404);
     assert.equal((await t.request('doomed.example.org', '/')).status, 404);
     assert.equal((await t.api('DELETE', '/v1/workers/doomed', { token: acme.token })).status, 404);
-    // The route is free for another account now.
-    assert.equal((await t.api('PUT', '/v1/workers/newowner', { token: other.token, body: textWorker('new', { routes: ['doomed.example.org/*'] }) })).status, 201);
+    // The route is free now (the operator may give it to another account).
+    assert.equal((await t.api('PUT', '/v1/workers/newowner?account=other', { body: textWorker('new', { routes: ['doomed.example.org/*'] }) })).status, 201);
   });
 });
 

@@ -2,12 +2,12 @@
 
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
-import { SqliteStore } from '../src/store/sqlite-store.ts';
+import { MIGRATIONS, SqliteStore } from '../src/store/sqlite-store.ts';
 import { loadSecretsKey } from '../src/store/secret-box.ts';
 import { StoreError, contentHash, sha256Hex, canonicalContent, type WorkerContent } from '../src/store/store.ts';
 
@@ -221,7 +221,7 @@ describe('secrets', () => {
 describe('the database', () => {
   test('WAL, synchronous=FULL, migrations recorded in user_version, data survives reopening', async () => {
     await accountWithWorker();
-    assert.equal(store.schemaVersion, 1);
+    assert.equal(store.schemaVersion, 2);
     await store.close();
     const db = new DatabaseSync(join(dir, 'isolet.db'));
     assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
@@ -237,8 +237,44 @@ describe('the database', () => {
     db.close();
     assert.throws(() => new SqliteStore({ dataDir: dir, secretsKey: key }), /newer than this isolet knows/);
     const fix = new DatabaseSync(join(dir, 'isolet.db'));
-    fix.exec('PRAGMA user_version = 1');
+    fix.exec('PRAGMA user_version = 2');
     fix.close();
     store = new SqliteStore({ dataDir: dir, secretsKey: key });
   });
 });
+
+describe('upgrading a database from before zones', () => {
+  test('workers get an identity, routes and secrets stay, and zones and quotas start empty', async () => {
+    const old = join(dir, 'old');
+    await mkdir(old, { recursive: true });
+    const db = new DatabaseSync(join(old, 'isolet.db'));
+    db.exec(MIGRATIONS[0]!);
+    db.exec('PRAGMA user_version = 1');
+    const time = new Date().toISOString();
+    db.prepare('INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)').run('acc_1', 'acme', time);
+    db.prepare('INSERT INTO workers (name, account_id, active_version_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run('legacy', 'acc_1', 'ver_1', time, time);
+    db.prepare('INSERT INTO versions (id, worker, number, content, hash, created_at, author, message) VALUES (?, ?, 1, ?, ?, ?, ?, ?)').run(
+      'ver_1', 'legacy', '{"script":"x"}', 'h', time, 'admin', '',
+    );
+    db.prepare('INSERT INTO routes (pattern, worker, account_id, created_at) VALUES (?, ?, ?, ?)').run('shop.example.com/*', 'legacy', 'acc_1', time);
+    db.close();
+    const upgraded = new SqliteStore({ dataDir: old, secretsKey: key });
+    try {
+      assert.equal(upgraded.schemaVersion, 2);
+      const worker = await upgraded.getWorker('legacy');
+      assert.match(worker!.id, /^wrk_[0-9a-f]{32}$/);
+      assert.deepEqual(worker!.routes, ['shop.example.com/*']);
+      assert.deepEqual(await upgraded.listZones(), []);
+      assert.deepEqual(await upgraded.getQuotas('acc_1'), {});
+      // The worker keeps its route on a redeploy without a zone; a new route needs one.
+      await upgraded.deploy({ worker: 'legacy', accountId: 'acc_1', content: { script: 'y' }, author: 'a', message: '', routes: ['shop.example.com/*'], checkZones: true });
+      await assert.rejects(
+        upgraded.deploy({ worker: 'legacy', accountId: 'acc_1', content: { script: 'z' }, author: 'a', message: '', routes: ['new.example.com/*'], checkZones: true }),
+        (error: unknown) => error instanceof StoreError && error.code === 'forbidden' && /assign the zone 'example\.com'/.test(error.message),
+      );
+    } finally {
+      await upgraded.close();
+    }
+  });
+});
+

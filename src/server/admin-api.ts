@@ -1,13 +1,15 @@
 // The admin API (docs/ADMIN_API.md): JSON over its own HTTP listener, bearer tokens, one
 // handler per endpoint. Authentication comes first (401), then the route (404), then whether
-// this token may act on that resource (403).
+// this token may act on that resource (403). Another account's worker does not exist for an
+// account (404, as for a name nobody has), so the answers say nothing about other tenants.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
-import { StoreError, type Account, type VersionInfo, type WorkerInfo } from '../store/store.ts';
+import { QUOTA_NAMES, StoreError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
+import { parseZone } from '../store/zones.ts';
 import { ApiError } from './api-error.ts';
-import { ACCOUNT_NAME, SECRET_NAME, checkWorkerName, parseDeployment, type DeploymentRules } from './deployment.ts';
-import type { LogBus } from './log-bus.ts';
+import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeployment, type DeploymentRules, type ParsedDeployment } from './deployment.ts';
+import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { hashToken, newToken, sameToken } from './tokens.ts';
@@ -24,6 +26,8 @@ export interface AdminApiOptions {
   tailBufferBytes?: number;
   /** The data-plane URL of a worker's own host, for the deploy answer's `urls`. */
   workerUrl?: (name: string) => string;
+  /** What an account gets unless the operator overrides it (default DEFAULT_QUOTAS). */
+  quotas?: Partial<AccountQuotas>;
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
@@ -33,6 +37,8 @@ interface Call {
   req: IncomingMessage;
   res: ServerResponse;
   caller: Caller;
+  /** SHA-256 of the bearer token, to look it up again. */
+  tokenHash: Buffer;
   url: URL;
   /** Path segments after /v1/. */
   parts: string[];
@@ -55,6 +61,7 @@ class AdminApi {
   readonly #log: ServerLog;
   readonly #tailBufferBytes: number;
   readonly #workerUrl: ((name: string) => string) | undefined;
+  readonly #quotas: AccountQuotas;
 
   constructor(options: AdminApiOptions) {
     this.#platform = options.platform;
@@ -65,6 +72,7 @@ class AdminApi {
     this.#log = options.log;
     this.#tailBufferBytes = options.tailBufferBytes ?? 1024 * 1024;
     this.#workerUrl = options.workerUrl;
+    this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -82,10 +90,11 @@ class AdminApi {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
       if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, { ok: true });
-      caller = await this.#authenticate(req);
+      const authenticated = await this.#authenticate(req);
+      caller = authenticated.caller;
       const parts = url.pathname.split('/').slice(1).map(decodeSegment);
       if (parts[0] !== 'v1') throw notFound(url.pathname);
-      await this.#dispatch({ req, res, caller, url, parts: parts.slice(1) });
+      await this.#dispatch({ req, res, caller, tokenHash: authenticated.hash, url, parts: parts.slice(1) });
     } catch (error) {
       this.#fail(req, res, error);
     }
@@ -99,6 +108,17 @@ class AdminApi {
       if (id === undefined) {
         if (method === 'POST') return this.#createAccount(call);
         if (method === 'GET') return this.#listAccounts(call);
+        throw badMethod(method, call.url.pathname);
+      }
+      if (sub === 'zones' && extra === undefined) {
+        if (key === undefined && method === 'POST') return this.#assignZone(call, id);
+        if (key === undefined && method === 'GET') return this.#listZones(call, id);
+        if (key !== undefined && method === 'DELETE') return this.#removeZone(call, id, key);
+        throw badMethod(method, call.url.pathname);
+      }
+      if (sub === 'quotas' && key === undefined) {
+        if (method === 'GET') return this.#getQuotas(call, id);
+        if (method === 'PUT') return this.#setQuotas(call, id);
         throw badMethod(method, call.url.pathname);
       }
       if (sub === 'tokens' && extra === undefined) {
@@ -186,8 +206,88 @@ class AdminApi {
     if (!(await this.#platform.store.deleteToken(account.id, tokenId))) {
       throw new ApiError('not_found', `The account '${account.name}' has no token '${tokenId}': list them with GET /v1/accounts/${account.name}/tokens.`);
     }
-    this.#log('info', 'admin', 'token deleted', { account: account.id, tokenId });
+    // Its tails end with it: a revoked token reads nothing more.
+    const tails = this.#bus.endToken(tokenId);
+    this.#log('info', 'admin', 'token deleted', { account: account.id, tokenId, tailsEnded: tails });
     noContent(call.res);
+  }
+
+  // Zones and quotas (admin only)
+
+  async #assignZone(call: Call, accountRef: string): Promise<void> {
+    requireAdmin(call.caller);
+    const account = await this.#account(accountRef);
+    const body = await readJson(call.req, MAX_SMALL_BODY);
+    let zone: string;
+    try {
+      zone = parseZone((body as { zone?: unknown } | undefined)?.zone);
+    } catch (error) {
+      throw new ApiError('invalid', `${(error as Error).message} The body is {"zone": "example.com"}.`);
+    }
+    const assignment = await this.#platform.assignZone(account.id, zone);
+    json(call.res, 201, {
+      ...zoneJson(assignment.zone),
+      removedRoutes: assignment.removedRoutes.map((r) => ({ pattern: r.pattern, worker: r.worker })),
+    });
+  }
+
+  async #listZones(call: Call, accountRef: string): Promise<void> {
+    requireAdmin(call.caller);
+    const account = await this.#account(accountRef);
+    json(call.res, 200, (await this.#platform.store.listZones(account.id)).map(zoneJson));
+  }
+
+  async #removeZone(call: Call, accountRef: string, zoneText: string): Promise<void> {
+    requireAdmin(call.caller);
+    const account = await this.#account(accountRef);
+    const zone = zoneText.toLowerCase();
+    if (!(await this.#platform.store.removeZone(account.id, zone))) {
+      throw new ApiError('not_found', `The account '${account.name}' has no zone '${zone}': list them with GET /v1/accounts/${account.name}/zones.`);
+    }
+    this.#log('info', 'admin', 'zone removed', { account: account.id, zone });
+    noContent(call.res);
+  }
+
+  async #getQuotas(call: Call, accountRef: string): Promise<void> {
+    requireAdmin(call.caller);
+    const account = await this.#account(accountRef);
+    const overrides = await this.#platform.store.getQuotas(account.id);
+    json(call.res, 200, { account: account.name, quotas: { ...this.#quotas, ...overrides }, overrides, defaults: this.#quotas });
+  }
+
+  async #setQuotas(call: Call, accountRef: string): Promise<void> {
+    requireAdmin(call.caller);
+    const account = await this.#account(accountRef);
+    const body = await readJson(call.req, MAX_SMALL_BODY);
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new ApiError('invalid', `The body is an object of quotas to set (a number) or reset to the server's default (null): ${QUOTA_NAMES.join(', ')}.`);
+    }
+    const overrides = await this.#platform.store.getQuotas(account.id);
+    for (const [name, value] of Object.entries(body)) {
+      if (!(QUOTA_NAMES as readonly string[]).includes(name)) throw new ApiError('invalid', `Unknown quota '${name}': the quotas are ${QUOTA_NAMES.join(', ')}.`);
+      const quota = name as keyof AccountQuotas;
+      if (value === null) {
+        delete overrides[quota];
+        continue;
+      }
+      const ceiling = quota === 'maxWorkers' ? 1_000_000 : this.#rules.limitCaps[quota];
+      const least = quota === 'maxWorkers' ? 0 : 1;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < least || value > ceiling) {
+        throw new ApiError(
+          'invalid',
+          `Invalid quota ${name}: ${JSON.stringify(value)}; it must be a whole number from ${least} to ${ceiling} (the server's ceiling${quota === 'maxWorkers' ? '' : `, set by isolet serve`}), or null for the default.`,
+        );
+      }
+      overrides[quota] = value;
+    }
+    await this.#platform.store.setQuotas(account.id, overrides);
+    this.#log('info', 'admin', 'quotas set', { account: account.id, overrides });
+    json(call.res, 200, { account: account.name, quotas: { ...this.#quotas, ...overrides }, overrides, defaults: this.#quotas });
+  }
+
+  /** What the account may have and ask for: the server's defaults with the operator's overrides. */
+  async #quotasOf(accountId: string): Promise<AccountQuotas> {
+    return { ...this.#quotas, ...(await this.#platform.store.getQuotas(accountId)) };
   }
 
   // Workers
@@ -219,12 +319,40 @@ class AdminApi {
     } else {
       throw new ApiError('invalid', `The admin token deploys a new worker for an account: add ?account=<account> to the URL.`);
     }
-    if (existing !== undefined && existing.accountId !== accountId) throw forbidden(name);
-    // A deployment's JSON may escape its code (quotes, newlines), so the body may be bigger than
-    // the code; the code's own size is checked after parsing.
-    const body = await readJson(call.req, this.#rules.maxScriptBytes * 2 + MAX_SMALL_BODY);
-    const deployment = parseDeployment(body, this.#rules);
-    const version = await this.#platform.deploy(name, accountId, deployment, caller.tokenId);
+    // A courtesy before reading what may be a large body; the platform decides under the
+    // worker's lock, since the name may change hands while the body arrives.
+    if (existing !== undefined && existing.accountId !== accountId) throw nameTaken(name);
+    // An account is held to its quotas; the operator only to the server's ceilings.
+    const quotas = caller.admin ? undefined : await this.#quotasOf(accountId);
+    const rules: DeploymentRules =
+      quotas === undefined
+        ? this.#rules
+        : {
+            ...this.#rules,
+            limitCaps: {
+              ...this.#rules.limitCaps,
+              cpuMs: Math.min(this.#rules.limitCaps.cpuMs, quotas.cpuMs),
+              startupCpuMs: Math.min(this.#rules.limitCaps.startupCpuMs, quotas.startupCpuMs),
+              memoryMb: Math.min(this.#rules.limitCaps.memoryMb, quotas.memoryMb),
+            },
+            capHint: "ask the operator to raise the account's quota (PUT /v1/accounts/:account/quotas)",
+          };
+    // Held from the first byte of the upload: one account may not hold many bodies open.
+    const release = this.#platform.deploySlots.acquireAccount(accountId);
+    let version: VersionInfo;
+    let deployment: ParsedDeployment;
+    try {
+      // A deployment's JSON may escape its code (quotes, newlines), so the body may be bigger
+      // than the code; the code's own size is checked after parsing.
+      const body = await readJson(call.req, this.#rules.maxScriptBytes * 2 + MAX_SMALL_BODY);
+      deployment = parseDeployment(body, rules);
+      version = await this.#platform.deploy(name, accountId, deployment, caller.tokenId, {
+        checkZones: !caller.admin,
+        maxWorkers: quotas?.maxWorkers,
+      });
+    } finally {
+      release();
+    }
     // Where it now answers: its own host, then its routes (as patterns).
     const routes = deployment.routes ?? existing?.routes ?? [];
     const urls = [...(this.#workerUrl ? [this.#workerUrl(name)] : []), ...routes];
@@ -247,8 +375,8 @@ class AdminApi {
   }
 
   async #deleteWorker(call: Call, name: string): Promise<void> {
-    await this.#owned(call.caller, name);
-    await this.#platform.deleteWorker(name, call.caller.tokenId);
+    const worker = await this.#owned(call.caller, name);
+    await this.#platform.deleteWorker(name, call.caller.tokenId, worker.accountId);
     noContent(call.res);
   }
 
@@ -258,7 +386,7 @@ class AdminApi {
   }
 
   async #rollback(call: Call, name: string): Promise<void> {
-    await this.#owned(call.caller, name);
+    const worker = await this.#owned(call.caller, name);
     const body = (await readJson(call.req, MAX_SMALL_BODY)) ?? {};
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new ApiError('invalid', 'The body is {"version": <id or number>}, or empty for the version before the active one.');
@@ -268,7 +396,8 @@ class AdminApi {
     if (ref !== undefined && !(typeof ref === 'string' && ref !== '') && !(typeof ref === 'number' && Number.isSafeInteger(ref) && ref > 0)) {
       throw new ApiError('invalid', '`version` must be a version id or a version number (1, 2, ...).');
     }
-    const version = await this.#platform.rollback(name, ref as string | number | undefined, call.caller.tokenId);
+    // Bound to the owner seen before the body: if the name changed hands meanwhile, it is a 404.
+    const version = await this.#platform.rollback(name, ref as string | number | undefined, call.caller.tokenId, worker.accountId);
     json(call.res, 200, { activeVersion: versionJson(version) });
   }
 
@@ -280,20 +409,21 @@ class AdminApi {
   }
 
   async #putSecret(call: Call, name: string, key: string): Promise<void> {
-    await this.#owned(call.caller, name);
+    const worker = await this.#owned(call.caller, name);
     checkSecretName(key);
     const body = await readJson(call.req, MAX_SECRET_BYTES * 8);
     const value = (body as { value?: unknown } | undefined)?.value;
     if (typeof value !== 'string') throw new ApiError('invalid', 'The body is {"value": "<the secret, as text>"}.');
     if (Buffer.byteLength(value) > MAX_SECRET_BYTES) throw new ApiError('too_large', `A secret is at most ${MAX_SECRET_BYTES} bytes.`);
-    await this.#platform.putSecret(name, key, value, call.caller.tokenId);
+    // Bound to the owner seen before the body: if the name changed hands meanwhile, it is a 404.
+    await this.#platform.putSecret(name, key, value, call.caller.tokenId, worker.accountId);
     noContent(call.res);
   }
 
   async #deleteSecret(call: Call, name: string, key: string): Promise<void> {
-    await this.#owned(call.caller, name);
+    const worker = await this.#owned(call.caller, name);
     checkSecretName(key);
-    if (!(await this.#platform.deleteSecret(name, key, call.caller.tokenId))) {
+    if (!(await this.#platform.deleteSecret(name, key, call.caller.tokenId, worker.accountId))) {
       throw new ApiError('not_found', `The worker '${name}' has no secret '${key}'.`);
     }
     noContent(call.res);
@@ -302,42 +432,61 @@ class AdminApi {
   // Live logs
 
   async #tail(call: Call, name: string): Promise<void> {
-    await this.#owned(call.caller, name);
-    const { req, res } = call;
+    const { req, res, caller } = call;
+    const worker = await this.#owned(caller, name);
     const limit = this.#tailBufferBytes;
-    const unsubscribe = this.#bus.subscribe(name, {
-      write(line) {
+    const log = this.#log;
+    // Bound to this worker (not the name: a later worker of that name may be another
+    // account's) and to this token: deleting the one or revoking the other ends the stream.
+    const binding = { workerId: worker.id, tokenId: caller.tokenId };
+    let ended = false;
+    const subscriber = {
+      write(line: string): boolean {
         if (res.destroyed) return false;
         res.write(line);
         return res.writableLength <= limit;
       },
-      drop: (reason) => {
-        this.#log('info', 'admin', reason === 'slow' ? 'tail client dropped: it read slower than the worker logged' : 'tail closed', { worker: name });
-        if (reason === 'slow') res.destroy();
-        else res.end();
+      drop(reason: DropReason): void {
+        if (ended) return;
+        ended = true;
+        if (reason === 'slow') {
+          log('info', 'admin', 'tail client dropped: it read slower than the worker logged', { worker: name });
+          res.destroy();
+          return;
+        }
+        log('info', 'admin', 'tail closed', { worker: name, reason });
+        if (reason !== 'closing' && !res.destroyed) res.write(JSON.stringify(tailEnd(name, reason)) + '\n');
+        res.end();
       },
-    });
+    };
+    const unsubscribe = this.#bus.subscribe(name, subscriber, binding);
     res.on('close', unsubscribe);
     req.on('close', () => {
       if (!res.writableEnded) res.end();
     });
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.flushHeaders();
+    // The checks above ran before the subscription existed: a deletion or a revocation in
+    // between ended no stream, so look again now that one would.
+    const store = this.#platform.store;
+    const current = await store.getWorker(name);
+    if (current?.id !== worker.id) return endTail(this.#bus, name, subscriber, 'worker-deleted');
+    if (!caller.admin && (await store.findToken(call.tokenHash)) === undefined) return endTail(this.#bus, name, subscriber, 'token-revoked');
   }
 
   // Helpers
 
-  async #authenticate(req: IncomingMessage): Promise<Caller> {
+  async #authenticate(req: IncomingMessage): Promise<{ caller: Caller; hash: Buffer }> {
     const header = req.headers.authorization;
     const match = header === undefined ? null : /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
     if (match === null) {
       throw new ApiError('unauthorized', 'Send a token as `Authorization: Bearer <token>` (the admin token, or an account token from POST /v1/accounts/:account/tokens).');
     }
     const hash = hashToken(match[1]!);
-    if (sameToken(hash, this.#adminHash)) return { admin: true, tokenId: 'admin' };
+    if (sameToken(hash, this.#adminHash)) return { caller: { admin: true, tokenId: 'admin' }, hash };
     const token = await this.#platform.store.findToken(hash);
     if (token === undefined) throw new ApiError('unauthorized', 'This token is unknown or was revoked: ask the operator for a new one.');
-    return { admin: false, tokenId: token.id, accountId: token.accountId };
+    return { caller: { admin: false, tokenId: token.id, accountId: token.accountId }, hash };
   }
 
   async #account(ref: string): Promise<Account> {
@@ -346,12 +495,13 @@ class AdminApi {
     return account;
   }
 
-  /** The worker, if it exists and the caller may act on it. */
+  /** The worker, if it exists and the caller may act on it; another account's is a 404 like none at all. */
   async #owned(caller: Caller, name: string): Promise<WorkerInfo> {
     checkWorkerName(name);
     const worker = await this.#platform.store.getWorker(name);
-    if (worker === undefined) throw new ApiError('not_found', `No worker '${name}': deploy it with PUT /v1/workers/${name}.`);
-    if (!caller.admin && worker.accountId !== caller.accountId) throw forbidden(name);
+    if (worker === undefined || (!caller.admin && worker.accountId !== caller.accountId)) {
+      throw new ApiError('not_found', `No worker '${name}': deploy it with PUT /v1/workers/${name}.`);
+    }
     return worker;
   }
 
@@ -372,6 +522,7 @@ class AdminApi {
       return;
     }
     if (apiError.code === 'unauthorized') res.setHeader('www-authenticate', 'Bearer');
+    if (apiError.retryAfter !== undefined) res.setHeader('retry-after', String(apiError.retryAfter));
     // A request whose body was not read (refused before reading, or too large) must not leave
     // its unread bytes on a connection that would carry the next request.
     if (!req.complete) res.setHeader('connection', 'close');
@@ -383,8 +534,26 @@ function requireAdmin(caller: Caller): void {
   if (!caller.admin) throw new ApiError('forbidden', 'Only the admin token may manage accounts and tokens.');
 }
 
-function forbidden(name: string): ApiError {
-  return new ApiError('forbidden', `The worker '${name}' belongs to another account: use that account's token, or another name.`);
+function nameTaken(name: string): ApiError {
+  return new ApiError('forbidden', `The worker name '${name}' is taken: pick another name.`);
+}
+
+/** The last line of a tail the server ends, shaped like a log entry so clients show it. */
+function tailEnd(worker: string, reason: DropReason): Record<string, unknown> {
+  const message =
+    reason === 'worker-deleted'
+      ? `The worker '${worker}' was deleted: this tail has ended.`
+      : 'The token that opened this tail was revoked: this tail has ended.';
+  return { time: new Date().toISOString(), level: 'warn', type: 'tail', worker, reason, message };
+}
+
+function endTail(bus: LogBus, worker: string, subscriber: LogSubscriber, reason: DropReason): void {
+  bus.unsubscribe(worker, subscriber);
+  subscriber.drop(reason);
+}
+
+function zoneJson(zone: ZoneInfo): Record<string, unknown> {
+  return { zone: zone.zone, account: zone.accountName, createdAt: zone.createdAt };
 }
 
 function notFound(path: string): ApiError {

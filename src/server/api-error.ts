@@ -1,7 +1,7 @@
 // The admin API's errors: `{"error": {"code", "message", "location"?}}` with the status that
 // fits the code (docs/ADMIN_API.md, "Errors").
 
-export type ApiErrorCode = 'invalid' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'internal';
+export type ApiErrorCode = 'invalid' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'rate_limited' | 'internal';
 
 export const STATUS_OF: Record<ApiErrorCode, number> = {
   invalid: 400,
@@ -10,6 +10,7 @@ export const STATUS_OF: Record<ApiErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  rate_limited: 429,
   internal: 500,
 };
 
@@ -17,10 +18,13 @@ export class ApiError extends Error {
   override name = 'ApiError';
   readonly code: ApiErrorCode;
   readonly location: string | undefined;
-  constructor(code: ApiErrorCode, message: string, location?: string) {
+  /** Seconds after which a 'rate_limited' request may be tried again (the Retry-After header). */
+  readonly retryAfter: number | undefined;
+  constructor(code: ApiErrorCode, message: string, location?: string, retryAfter?: number) {
     super(message);
     this.code = code;
     this.location = location;
+    this.retryAfter = retryAfter;
   }
   get status(): number {
     return STATUS_OF[this.code];

@@ -3,7 +3,8 @@
 // size) whose message says what to change.
 
 import { DEFAULT_LIMITS, type JsonValue, type WorkerLimits, type WorkerModule } from '../runtime/types.ts';
-import type { WorkerContent } from '../store/store.ts';
+import type { AccountQuotas, WorkerContent } from '../store/store.ts';
+import { isPublicSuffix } from '../store/zones.ts';
 import { ApiError } from './api-error.ts';
 import { parseRoutePattern } from './routes.ts';
 
@@ -15,12 +16,26 @@ export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export const DEFAULT_MAX_SCRIPT_BYTES = 10 * 1024 * 1024;
 
-/** The most a deployment may ask for; operators can change these. */
+/**
+ * The most any deployment may ask for, whatever an account's quotas say: the ceiling of what
+ * the operator may grant (`isolet serve` can change them).
+ */
 export const DEFAULT_LIMIT_CAPS: WorkerLimits = Object.freeze({
   cpuMs: 30_000,
   startupCpuMs: 10_000,
   memoryMb: 512,
   subrequests: 1000,
+});
+
+/**
+ * What an account gets unless the operator says otherwise: sized for a shared host, where one
+ * tenant's worker must not take a core or a large share of memory.
+ */
+export const DEFAULT_QUOTAS: AccountQuotas = Object.freeze({
+  maxWorkers: 100,
+  cpuMs: 50,
+  startupCpuMs: 400,
+  memoryMb: 128,
 });
 
 export interface DeploymentRules {
@@ -29,6 +44,8 @@ export interface DeploymentRules {
   /** Most bytes of code (all modules, or the script) one version may have. */
   maxScriptBytes: number;
   limitCaps: WorkerLimits;
+  /** Where a deployment over a cap is told to ask for more (default: the operator). */
+  capHint?: string;
 }
 
 export interface ParsedDeployment {
@@ -43,6 +60,8 @@ const MAX_MODULES = 1000;
 const MAX_ROUTES = 100;
 const MAX_MESSAGE = 1000;
 const MAX_VARS_BYTES = 1024 * 1024;
+/** Deepest nesting of objects and arrays in vars: far beyond any configuration, far below what strains a stack. */
+export const MAX_VARS_DEPTH = 32;
 
 export function checkWorkerName(name: string): void {
   if (!WORKER_NAME.test(name)) {
@@ -106,8 +125,11 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
     if (input.vars === null || typeof input.vars !== 'object' || Array.isArray(input.vars)) {
       throw new ApiError('invalid', '`vars` must be an object of names to text or JSON values.');
     }
-    for (const name of Object.keys(input.vars)) {
+    for (const [name, value] of Object.entries(input.vars)) {
       if (!SECRET_NAME.test(name)) throw new ApiError('invalid', `Invalid var name '${name}': use letters, digits and '_', not starting with a digit.`);
+      if (nestedBeyond(value, MAX_VARS_DEPTH)) {
+        throw new ApiError('invalid', `The var '${name}' nests objects or arrays more than ${MAX_VARS_DEPTH} deep: flatten it.`);
+      }
     }
     if (Buffer.byteLength(JSON.stringify(input.vars)) > MAX_VARS_BYTES) {
       throw new ApiError('too_large', `\`vars\` is over ${MAX_VARS_BYTES} bytes of JSON: keep large data out of vars.`);
@@ -115,7 +137,7 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
     content.vars = input.vars as Record<string, JsonValue>;
   }
 
-  if (input.limits !== undefined) content.limits = parseLimits(input.limits, rules.limitCaps);
+  if (input.limits !== undefined) content.limits = parseLimits(input.limits, rules.limitCaps, rules.capHint);
 
   if (input.compatibilityDate !== undefined) {
     if (typeof input.compatibilityDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(input.compatibilityDate) || Number.isNaN(Date.parse(input.compatibilityDate))) {
@@ -133,7 +155,11 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
     for (const text of input.routes as unknown[]) {
       let pattern: string;
       try {
-        pattern = parseRoutePattern(text as string, rules.domain).pattern;
+        const route = parseRoutePattern(text as string, rules.domain);
+        pattern = route.pattern;
+        if (isPublicSuffix(route.host)) {
+          throw new Error(`Invalid route '${text}': '${route.host}' is a public suffix, shared by many owners; a route names a host in your own domain, e.g. '${route.wildcard ? '*.' : ''}example.${route.host}${route.path}${route.prefix ? '*' : ''}'.`);
+        }
       } catch (error) {
         throw new ApiError('invalid', (error as Error).message);
       }
@@ -152,7 +178,7 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
   return { content, routes, message };
 }
 
-function parseLimits(value: unknown, caps: WorkerLimits): Partial<WorkerLimits> {
+function parseLimits(value: unknown, caps: WorkerLimits, capHint = 'ask the operator to raise it'): Partial<WorkerLimits> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ApiError('invalid', `\`limits\` must be an object with any of ${Object.keys(DEFAULT_LIMITS).join(', ')}.`);
   }
@@ -162,10 +188,21 @@ function parseLimits(value: unknown, caps: WorkerLimits): Partial<WorkerLimits> 
       throw new ApiError('invalid', `Unknown limit '${key}': the limits are ${Object.keys(DEFAULT_LIMITS).join(', ')}.`);
     }
     const cap = caps[key as keyof WorkerLimits];
-    if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0 || limit > cap) {
+    if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0) {
       throw new ApiError('invalid', `Invalid limit ${key}: ${JSON.stringify(limit)}; it must be a number above 0 and at most ${cap}.`);
+    }
+    if (limit > cap) {
+      throw new ApiError('forbidden', `The limit ${key}: ${limit} is over the cap of ${cap}: ask for at most ${cap}, or ${capHint}.`);
     }
     limits[key as keyof WorkerLimits] = limit;
   }
   return limits;
+}
+
+/** Whether a JSON value nests objects or arrays deeper than `depth` (stops looking once it does). */
+function nestedBeyond(value: unknown, depth: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (depth === 0) return true;
+  for (const item of Object.values(value)) if (nestedBeyond(item, depth - 1)) return true;
+  return false;
 }

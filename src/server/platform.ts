@@ -4,14 +4,22 @@
 // upload stores nothing, a stored version is never lost, and a request that arrives after the
 // answer sees the new version. Actions on one worker run one at a time, so the version that
 // serves is always the one the store calls active.
+//
+// Who may act is decided here too, under the worker's lock and again in the store's own
+// transaction: the admin API's earlier check (before it reads a body that may be held open
+// for a long time) is only a courtesy, and the worker may have changed hands since. Secrets are
+// read only once the caller is known to own the worker, and never travel in an error.
 
 import { Runtime } from '../runtime/runtime.ts';
 import { WorkerLoadError, type WorkerDefinition, type WorkerLimits, type WorkerLogEntry } from '../runtime/types.ts';
-import type { Store, StoredVersion, VersionInfo, WorkerContent } from '../store/store.ts';
+import type { Owner, Store, StoredVersion, VersionInfo, WorkerContent, WorkerInfo, ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
+import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
 import type { ParsedDeployment } from './deployment.ts';
+import type { LogBus } from './log-bus.ts';
 import { RouteTable } from './routes.ts';
 import type { ServerLog } from './logger.ts';
+import { scrub, scrubError } from './scrub.ts';
 
 export interface PlatformOptions {
   store: Store;
@@ -21,11 +29,28 @@ export interface PlatformOptions {
   log: ServerLog;
   /** The serving Runtime's default limits, so that validation holds uploads to the same ones. */
   defaultLimits?: Partial<WorkerLimits>;
+  /** The live-log bus: a deleted worker's tails end. */
+  bus?: LogBus;
+  /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
+  maxDeploys?: number;
+  maxAccountDeploys?: number;
 }
 
-/** The worker definition that serves: the version's content with the secrets merged into env (a secret wins over a var of the same name). */
-export function definitionOf(content: WorkerContent, secrets: Record<string, string>): WorkerDefinition {
-  return { ...content, vars: { ...content.vars, ...secrets } };
+/** How a deployment is held to the account's grants. */
+export interface DeployOptions {
+  /** Whether new routes must be in the account's zones (false for the operator). */
+  checkZones: boolean;
+  /** Most workers the account may have. */
+  maxWorkers?: number;
+}
+
+/**
+ * The worker definition that serves: the version's content with the secrets merged into env (a
+ * secret wins over a var of the same name), and the account that owns it, so the Runtime bounds
+ * what workers share per account.
+ */
+export function definitionOf(content: WorkerContent, secrets: Record<string, string>, account: string): WorkerDefinition {
+  return { ...content, vars: { ...content.vars, ...secrets }, account };
 }
 
 export class Platform {
@@ -37,12 +62,17 @@ export class Platform {
   readonly #validator: Runtime;
   #routes: RouteTable;
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #bus: LogBus | undefined;
+  /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
+  readonly deploySlots: DeploySlots;
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
     this.runtime = options.runtime;
     this.domain = options.domain;
     this.#log = options.log;
+    this.#bus = options.bus;
+    this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
     // Logs from validation (top-level console calls of an upload) are not the worker's live
     // logs: the upload may never serve.
     this.#validator = new Runtime({ log: discard, maxIsolates: 16, limits: options.defaultLimits });
@@ -55,10 +85,11 @@ export class Platform {
     let loaded = 0;
     for (const worker of workers) {
       try {
-        await this.runtime.load(worker.name, definitionOf(worker.version.content, worker.secrets), { validate: false });
+        await this.runtime.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { validate: false });
         loaded++;
       } catch (error) {
-        this.#log('error', 'server', 'could not register a worker at start', { worker: worker.name, version: worker.version.number, error: String(error) });
+        const reason = scrub(String(error), Object.values(worker.secrets));
+        this.#log('error', 'server', 'could not register a worker at start', { worker: worker.name, version: worker.version.number, error: reason });
       }
     }
     await this.#refreshRoutes();
@@ -70,29 +101,47 @@ export class Platform {
     return this.#routes.match(host, target);
   }
 
-  async deploy(name: string, accountId: string, deployment: ParsedDeployment, author: string): Promise<VersionInfo> {
-    return this.#exclusive(name, async () => {
-      const secrets = (await this.store.getWorker(name)) ? await this.store.secretValues(name) : {};
-      const definition = definitionOf(deployment.content, secrets);
-      await this.#validate(name, definition);
-      const version = await this.store.deploy({
-        worker: name,
-        accountId,
-        content: deployment.content,
-        author,
-        message: deployment.message,
-        routes: deployment.routes,
+  /**
+   * Validates and stores a new version for the account, and serves it. Past the bound on
+   * validations in progress it answers 429 at once: each waiting deployment holds its upload.
+   */
+  async deploy(name: string, accountId: string, deployment: ParsedDeployment, author: string, options: DeployOptions): Promise<VersionInfo> {
+    const release = this.deploySlots.acquireValidation();
+    try {
+      return await this.#exclusive(name, async () => {
+        const existing = await this.store.getWorker(name);
+        if (existing !== undefined && existing.accountId !== accountId) {
+          throw new ApiError('forbidden', `The worker name '${name}' is taken: pick another name.`);
+        }
+        // Only now, with the name known to be this account's (or free) and no other action on it
+        // able to run, may the upload run with the worker's secrets.
+        const secrets = existing === undefined ? {} : await this.store.secretValues(name);
+        const definition = definitionOf(deployment.content, secrets, accountId);
+        await this.#validate(name, definition, secrets);
+        const version = await this.store.deploy({
+          worker: name,
+          accountId,
+          content: deployment.content,
+          author,
+          message: deployment.message,
+          routes: deployment.routes,
+          checkZones: options.checkZones,
+          maxWorkers: options.maxWorkers,
+        });
+        await this.runtime.load(name, definition, { validate: false });
+        if (deployment.routes !== undefined) await this.#refreshRoutes();
+        this.#log('info', 'admin', 'deployed', { worker: name, account: accountId, version: version.number, hash: version.hash, author });
+        return version;
       });
-      await this.runtime.load(name, definition, { validate: false });
-      if (deployment.routes !== undefined) await this.#refreshRoutes();
-      this.#log('info', 'admin', 'deployed', { worker: name, version: version.number, hash: version.hash, author });
-      return version;
-    });
+    } finally {
+      release();
+    }
   }
 
   /** Makes another version active: `ref` by id or number, or by default the one before the active one. */
-  async rollback(name: string, ref: string | number | undefined, author: string): Promise<VersionInfo> {
+  async rollback(name: string, ref: string | number | undefined, author: string, owner: Owner): Promise<VersionInfo> {
     return this.#exclusive(name, async () => {
+      const worker = await this.#ownedWorker(name, owner);
       let target: StoredVersion | undefined;
       if (ref === undefined) {
         const versions = await this.store.listVersions(name);
@@ -110,33 +159,36 @@ export class Platform {
       if (target === undefined) {
         throw new ApiError('not_found', `The worker '${name}' has no version ${JSON.stringify(ref)}: list them with GET /v1/workers/${name}/versions.`);
       }
-      const version = await this.store.activate(name, target.id);
-      await this.runtime.load(name, definitionOf(target.content, await this.store.secretValues(name)), { validate: false });
+      const version = await this.store.activate(name, target.id, worker.accountId);
+      await this.runtime.load(name, definitionOf(target.content, await this.store.secretValues(name), worker.accountId), { validate: false });
       this.#log('info', 'admin', 'rolled back', { worker: name, version: version.number, author });
       return version;
     });
   }
 
-  async deleteWorker(name: string, author: string): Promise<void> {
+  async deleteWorker(name: string, author: string, owner: Owner): Promise<void> {
     await this.#exclusive(name, async () => {
-      await this.store.deleteWorker(name);
+      const worker = await this.#ownedWorker(name, owner);
+      if (!(await this.store.deleteWorker(name, worker.accountId))) throw notFound(name);
       await this.runtime.unload(name);
       await this.#refreshRoutes();
-      this.#log('info', 'admin', 'deleted worker', { worker: name, author });
+      // Its tails end here: the name may next be another account's worker.
+      const tails = this.#bus?.endWorker(worker.id) ?? 0;
+      this.#log('info', 'admin', 'deleted worker', { worker: name, author, tailsEnded: tails });
     });
   }
 
-  async putSecret(name: string, key: string, value: string, author: string): Promise<void> {
+  async putSecret(name: string, key: string, value: string, author: string, owner: Owner): Promise<void> {
     await this.#exclusive(name, async () => {
-      await this.store.putSecret(name, key, value);
+      await this.store.putSecret(name, key, value, owner);
       await this.#reload(name);
       this.#log('info', 'admin', 'secret set', { worker: name, secret: key, author });
     });
   }
 
-  async deleteSecret(name: string, key: string, author: string): Promise<boolean> {
+  async deleteSecret(name: string, key: string, author: string, owner: Owner): Promise<boolean> {
     return this.#exclusive(name, async () => {
-      const deleted = await this.store.deleteSecret(name, key);
+      const deleted = await this.store.deleteSecret(name, key, owner);
       if (deleted) {
         await this.#reload(name);
         this.#log('info', 'admin', 'secret deleted', { worker: name, secret: key, author });
@@ -145,23 +197,47 @@ export class Platform {
     });
   }
 
+  /** Gives the account a zone; routes of others that reach into it stop serving before this returns. */
+  async assignZone(accountId: string, zone: string): Promise<ZoneAssignment> {
+    const assignment = await this.store.assignZone(accountId, zone);
+    if (assignment.removedRoutes.length > 0) await this.#refreshRoutes();
+    this.#log('info', 'admin', 'zone assigned', {
+      zone,
+      account: accountId,
+      removedRoutes: assignment.removedRoutes.map((r) => ({ pattern: r.pattern, worker: r.worker, account: r.accountId })),
+    });
+    return assignment;
+  }
+
   async close(): Promise<void> {
     await this.#validator.close();
   }
 
   /** Loads the active version again with the current secrets. */
   async #reload(name: string): Promise<void> {
+    const worker = await this.store.getWorker(name);
     const version = await this.store.activeVersion(name);
-    if (version === undefined) return;
-    await this.runtime.load(name, definitionOf(version.content, await this.store.secretValues(name)), { validate: false });
+    if (worker === undefined || version === undefined) return;
+    await this.runtime.load(name, definitionOf(version.content, await this.store.secretValues(name), worker.accountId), { validate: false });
   }
 
-  async #validate(name: string, definition: WorkerDefinition): Promise<void> {
+  /** The worker, if it exists and belongs to `owner` (any owner when undefined); else 404. */
+  async #ownedWorker(name: string, owner: Owner): Promise<WorkerInfo> {
+    const worker = await this.store.getWorker(name);
+    if (worker === undefined || (owner !== undefined && worker.accountId !== owner)) throw notFound(name);
+    return worker;
+  }
+
+  /** Loads the upload once, apart; its errors go back to the client, so no secret value may be in them. */
+  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>): Promise<void> {
+    const values = Object.values(secrets);
     try {
       await this.#validator.load(name, definition);
     } catch (error) {
-      if (error instanceof WorkerLoadError) throw new ApiError('invalid', error.message, error.location);
-      throw error;
+      if (error instanceof WorkerLoadError) {
+        throw new ApiError('invalid', scrub(error.message, values), error.location === undefined ? undefined : scrub(error.location, values));
+      }
+      throw scrubError(error, values);
     } finally {
       await this.#validator.unload(name);
     }
@@ -187,3 +263,7 @@ export class Platform {
 }
 
 function discard(_entry: WorkerLogEntry): void {}
+
+function notFound(name: string): ApiError {
+  return new ApiError('not_found', `No worker '${name}': deploy it with PUT /v1/workers/${name}.`);
+}

@@ -2,7 +2,7 @@
 // workers' isolates) and the control plane (the admin API) on two separate listeners, over
 // one store. The data plane only ever calls the Runtime: nothing on it reaches the admin API.
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
@@ -13,7 +13,7 @@ import { Runtime } from '../runtime/runtime.ts';
 import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 import { loadSecretsKey } from '../store/secret-box.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import type { Store } from '../store/store.ts';
+import type { AccountQuotas, Store } from '../store/store.ts';
 import { createAdminServer } from './admin-api.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
@@ -33,11 +33,17 @@ export interface ServerOptions {
   domain?: string;
   /** Most bytes of code per version (default 10 MiB); more is a 413. */
   maxScriptBytes?: number;
-  /** Defaults for workers' limits, and the most a deployment may ask for. */
+  /** Defaults for workers' limits (where a deployment says nothing). */
   limits?: Partial<WorkerLimits>;
   /** Where workers' fetch() may connect, and its per-account connection caps and deadlines (RuntimeOptions.egress). */
   egress?: RuntimeOptions['egress'];
+  /** The most any deployment may ask for, and the ceiling of what the operator may grant an account (default DEFAULT_LIMIT_CAPS). */
   limitCaps?: Partial<WorkerLimits>;
+  /** Each account's quotas unless the operator overrides them per account (default DEFAULT_QUOTAS). */
+  quotas?: Partial<AccountQuotas>;
+  /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
+  maxDeploys?: number;
+  maxAccountDeploys?: number;
   maxIsolates?: number;
   /** Environment for ISOLET_ADMIN_TOKEN and ISOLET_SECRETS_KEY (default process.env). */
   env?: NodeJS.ProcessEnv;
@@ -90,6 +96,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = serverLog(sink);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { data: dataLimits, admin: adminLimits } = listenerLimits(options, log);
+  // It holds the database, the secrets key and the admin token: the server's user's only.
+  chmodSync(options.dataDir, 0o700);
 
   const admin = loadAdminToken(options.dataDir, env);
   const store = options.store ?? new SqliteStore({ dataDir: options.dataDir, secretsKey: loadSecretsKey(options.dataDir, env).key });
@@ -104,7 +112,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (logWorkers) sink(entry);
     },
   });
-  const platform = new Platform({ store, runtime, domain, log, defaultLimits: options.limits });
+  const platform = new Platform({
+    store,
+    runtime,
+    domain,
+    log,
+    defaultLimits: options.limits,
+    bus,
+    maxDeploys: options.maxDeploys,
+    maxAccountDeploys: options.maxAccountDeploys,
+  });
 
   const started = performance.now();
   const loaded = await platform.boot();
@@ -143,6 +160,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log,
     tailBufferBytes: options.tailBufferBytes,
     workerUrl,
+    quotas: options.quotas,
   });
   limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
     const cap = reason === 'total' ? `${adminLimits.maxConnections} are open, the most the admin API takes (adminConnections.maxConnections)`

@@ -4,7 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeNewFile } from '../store/secret-box.ts';
+import { ownerOnly, writeNewFile } from '../store/secret-box.ts';
 
 export const TOKEN_PREFIX = 'isl_';
 
@@ -29,12 +29,19 @@ export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process
   const fromEnv = env.ISOLET_ADMIN_TOKEN;
   if (fromEnv !== undefined && fromEnv !== '') {
     if (fromEnv.length < 16) throw new Error('ISOLET_ADMIN_TOKEN is too short: use at least 16 random characters.');
+    // A token file from an earlier start still opens the admin API if the variable goes away.
+    try {
+      ownerOnly(join(dataDir, 'admin-token'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
     return { token: fromEnv, source: 'ISOLET_ADMIN_TOKEN', created: false };
   }
   const path = join(dataDir, 'admin-token');
   try {
     const token = readFileSync(path, 'utf8').trim();
     if (token.length < 16) throw new Error(`${path} is damaged (too short): delete it to have a new admin token made.`);
+    ownerOnly(path);
     return { token, source: path, created: false };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

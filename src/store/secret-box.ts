@@ -4,7 +4,7 @@
 // in the data directory, made at first start and readable by its owner only.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { openSync, readFileSync, writeSync, closeSync, fsyncSync, linkSync, unlinkSync } from 'node:fs';
+import { chmodSync, openSync, readFileSync, writeSync, closeSync, fsyncSync, linkSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const KEY_BYTES = 32;
@@ -61,6 +61,7 @@ export function loadSecretsKey(dataDir: string, env: NodeJS.ProcessEnv = process
   let key: Buffer;
   try {
     key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
+    ownerOnly(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     key = randomBytes(KEY_BYTES);
@@ -68,6 +69,11 @@ export function loadSecretsKey(dataDir: string, env: NodeJS.ProcessEnv = process
   }
   if (key.length !== KEY_BYTES) throw new Error(`${path} must hold the base64 of ${KEY_BYTES} bytes; it is damaged.`);
   return { key, source: path };
+}
+
+/** Makes an existing file readable by its owner only (one from an older isolet, or copied in with another mode). */
+export function ownerOnly(path: string): void {
+  chmodSync(path, 0o600);
 }
 
 /**

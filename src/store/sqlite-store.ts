@@ -5,16 +5,20 @@
 
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecretBox } from './secret-box.ts';
+import { registrableDomain, routeHost, routeTouchesZone, zoneCovers, zonesOverlap } from './zones.ts';
 import {
   StoreError,
   canonicalContent,
   sha256Hex,
+  QUOTA_NAMES,
   type Account,
+  type AccountQuotas,
   type ActiveWorker,
   type DeployInput,
+  type Owner,
   type RouteInfo,
   type SecretInfo,
   type Store,
@@ -23,13 +27,15 @@ import {
   type VersionInfo,
   type WorkerContent,
   type WorkerInfo,
+  type ZoneAssignment,
+  type ZoneInfo,
 } from './store.ts';
 
 /**
  * Schema migrations, in order; PRAGMA user_version counts how many have run. Append only:
  * never edit one that has shipped.
  */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
   `
   CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -92,6 +98,21 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (worker, name)
   ) STRICT;
   `,
+  // A worker's identity apart from its name (a name deleted and created again is another
+  // worker: a tail of the first must not see the second), the operator's quota overrides per
+  // account, and zones: the hosts an account's routes may name.
+  `
+  ALTER TABLE workers ADD COLUMN id TEXT;
+  UPDATE workers SET id = 'wrk_' || lower(hex(randomblob(16)));
+  CREATE UNIQUE INDEX workers_by_id ON workers(id);
+  ALTER TABLE accounts ADD COLUMN quotas TEXT;
+  CREATE TABLE zones (
+    zone TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    created_at TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX zones_by_account ON zones(account_id);
+  `,
 ];
 
 /** A known text sealed with the secrets key at first start: a wrong key is caught at open, not at the first secret. */
@@ -115,6 +136,7 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     this.path = join(options.dataDir, 'isolet.db');
+    protectDatabaseFiles(this.path);
     this.#box = new SecretBox(options.secretsKey);
     this.#db = new DatabaseSync(this.path, { enableForeignKeyConstraints: true, timeout: 5000 });
     this.#db.exec('PRAGMA journal_mode = WAL');
@@ -244,15 +266,25 @@ export class SqliteStore implements Store {
     return this.#transaction(() => {
       const owner = this.#get('SELECT account_id FROM workers WHERE name = ?', input.worker);
       if (owner === undefined) {
+        if (input.maxWorkers !== undefined) {
+          const count = Number(this.#get('SELECT COUNT(*) AS n FROM workers WHERE account_id = ?', input.accountId)!.n);
+          if (count >= input.maxWorkers) {
+            throw new StoreError(
+              'forbidden',
+              `The account has ${count} workers, its quota is ${input.maxWorkers}: delete one, or ask the operator to raise maxWorkers (PUT /v1/accounts/:account/quotas).`,
+            );
+          }
+        }
         this.#run(
-          'INSERT INTO workers (name, account_id, active_version_id, created_at, updated_at) VALUES (?, ?, NULL, ?, ?)',
+          'INSERT INTO workers (id, name, account_id, active_version_id, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
+          newId('wrk'),
           input.worker,
           input.accountId,
           time,
           time,
         );
       } else if (owner.account_id !== input.accountId) {
-        throw new StoreError('forbidden', `The worker '${input.worker}' belongs to another account: pick another name.`);
+        throw new StoreError('forbidden', `The worker name '${input.worker}' is taken: pick another name.`);
       }
       const last = this.#get('SELECT MAX(number) AS n FROM versions WHERE worker = ?', input.worker);
       const number = Number(last?.n ?? 0) + 1;
@@ -268,13 +300,31 @@ export class SqliteStore implements Store {
         input.message,
       );
       this.#run('UPDATE workers SET active_version_id = ?, updated_at = ? WHERE name = ?', id, time, input.worker);
-      if (input.routes !== undefined) this.#setRoutes(input.worker, input.accountId, input.routes, time);
+      if (input.routes !== undefined) this.#setRoutes(input.worker, input.accountId, input.routes, time, input.checkZones ?? false);
       return { id, worker: input.worker, number, hash, createdAt: time, author: input.author, message: input.message, active: true };
     });
   }
 
-  /** Replaces a worker's routes; a route another account holds is a conflict, one of the same account's moves here. */
-  #setRoutes(worker: string, accountId: string, routes: string[], time: string): void {
+  /**
+   * Replaces a worker's routes; a route another account holds is a conflict, one of the same
+   * account's moves here. With checkZones, a route the worker does not hold already must name a
+   * host in one of the account's zones: routes held from before zones existed keep working.
+   */
+  #setRoutes(worker: string, accountId: string, routes: string[], time: string, checkZones: boolean): void {
+    if (checkZones) {
+      const held = new Set(this.#all('SELECT pattern FROM routes WHERE worker = ?', worker).map((r) => String(r.pattern)));
+      const zones = this.#all('SELECT zone FROM zones WHERE account_id = ? ORDER BY zone', accountId).map((r) => String(r.zone));
+      for (const pattern of routes) {
+        if (held.has(pattern)) continue;
+        const { host } = routeHost(pattern);
+        if (zones.some((zone) => zoneCovers(zone, host))) continue;
+        const yours = zones.length === 0 ? 'it has none' : `it has ${zones.map((z) => `'${z}'`).join(', ')}`;
+        throw new StoreError(
+          'forbidden',
+          `The route '${pattern}' names a host outside your account's zones (${yours}): ask the operator to assign the zone '${registrableDomain(host)}' (or '${host}') to your account.`,
+        );
+      }
+    }
     for (const pattern of routes) {
       const holder = this.#get('SELECT worker, account_id FROM routes WHERE pattern = ?', pattern);
       if (holder !== undefined && holder.account_id !== accountId) {
@@ -304,6 +354,7 @@ export class SqliteStore implements Store {
   #toWorker(row: Row): WorkerInfo {
     const routes = this.#all('SELECT pattern FROM routes WHERE worker = ? ORDER BY pattern', row.name).map((r) => String(r.pattern));
     return {
+      id: String(row.id),
       name: String(row.name),
       accountId: String(row.account_id),
       accountName: String(row.account_name),
@@ -338,8 +389,9 @@ export class SqliteStore implements Store {
     return row && toStoredVersion(row, true);
   }
 
-  async activate(worker: string, versionId: string): Promise<VersionInfo> {
+  async activate(worker: string, versionId: string, owner?: Owner): Promise<VersionInfo> {
     return this.#transaction(() => {
+      this.#requireWorker(worker, owner);
       const row = this.#get(`SELECT ${VERSION_COLUMNS} FROM versions WHERE worker = ? AND id = ?`, worker, versionId);
       if (row === undefined) throw new StoreError('not_found', `The worker '${worker}' has no version '${versionId}'.`);
       this.#run('UPDATE workers SET active_version_id = ?, updated_at = ? WHERE name = ?', versionId, now(), worker);
@@ -347,9 +399,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  async deleteWorker(worker: string): Promise<boolean> {
+  async deleteWorker(worker: string, owner?: Owner): Promise<boolean> {
     // Versions, routes and secrets go with it (ON DELETE CASCADE).
-    return this.#run('DELETE FROM workers WHERE name = ?', worker).changes > 0;
+    if (owner === undefined) return this.#run('DELETE FROM workers WHERE name = ?', worker).changes > 0;
+    return this.#run('DELETE FROM workers WHERE name = ? AND account_id = ?', worker, owner).changes > 0;
+  }
+
+  /** Throws 'not_found' unless the worker exists and, when an owner is given, belongs to it. */
+  #requireWorker(worker: string, owner: Owner): void {
+    const row = this.#get('SELECT account_id FROM workers WHERE name = ?', worker);
+    if (row === undefined || (owner !== undefined && row.account_id !== owner)) {
+      throw new StoreError('not_found', `No worker '${worker}': deploy it with PUT /v1/workers/${worker}.`);
+    }
   }
 
   async listRoutes(): Promise<RouteInfo[]> {
@@ -362,11 +423,11 @@ export class SqliteStore implements Store {
 
   // Secrets
 
-  async putSecret(worker: string, name: string, value: string): Promise<void> {
+  async putSecret(worker: string, name: string, value: string, owner?: Owner): Promise<void> {
     const sealed = this.#box.seal(value, secretContext(worker, name));
     const time = now();
     this.#transaction(() => {
-      if (!this.#get('SELECT 1 FROM workers WHERE name = ?', worker)) throw new StoreError('not_found', `No worker '${worker}'.`);
+      this.#requireWorker(worker, owner);
       this.#run(
         `INSERT INTO secrets (worker, name, iv, tag, ciphertext, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (worker, name) DO UPDATE SET iv = excluded.iv, tag = excluded.tag, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
@@ -381,8 +442,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  async deleteSecret(worker: string, name: string): Promise<boolean> {
+  async deleteSecret(worker: string, name: string, owner?: Owner): Promise<boolean> {
     return this.#transaction(() => {
+      this.#requireWorker(worker, owner);
       const deleted = this.#run('DELETE FROM secrets WHERE worker = ? AND name = ?', worker, name).changes > 0;
       if (deleted) this.#run('UPDATE workers SET updated_at = ? WHERE name = ?', now(), worker);
       return deleted;
@@ -412,12 +474,68 @@ export class SqliteStore implements Store {
     return values;
   }
 
+  // Zones and quotas
+
+  async assignZone(accountId: string, zone: string): Promise<ZoneAssignment> {
+    const time = now();
+    return this.#transaction(() => {
+      const account = this.#get('SELECT name FROM accounts WHERE id = ?', accountId);
+      if (account === undefined) throw new StoreError('not_found', `No account '${accountId}'.`);
+      for (const row of this.#all('SELECT z.zone, z.account_id, a.name FROM zones z JOIN accounts a ON a.id = z.account_id')) {
+        if (row.account_id !== accountId && zonesOverlap(zone, String(row.zone))) {
+          throw new StoreError(
+            'conflict',
+            `The zone '${zone}' overlaps the zone '${String(row.zone)}' of the account '${String(row.name)}': remove that one first (DELETE /v1/accounts/${String(row.name)}/zones/${String(row.zone)}).`,
+          );
+        }
+      }
+      const existing = this.#get('SELECT created_at FROM zones WHERE zone = ?', zone);
+      if (existing === undefined) this.#run('INSERT INTO zones (zone, account_id, created_at) VALUES (?, ?, ?)', zone, accountId, time);
+      // The zone is this account's from now on: another account's route into it (held from
+      // before zones, or deployed by the operator) would keep taking its traffic.
+      const removedRoutes = this.#all('SELECT pattern, worker, account_id FROM routes WHERE account_id != ? ORDER BY pattern', accountId)
+        .filter((row) => routeTouchesZone(String(row.pattern), zone))
+        .map((row) => ({ pattern: String(row.pattern), worker: String(row.worker), accountId: String(row.account_id) }));
+      for (const route of removedRoutes) this.#run('DELETE FROM routes WHERE pattern = ?', route.pattern);
+      const info: ZoneInfo = { zone, accountId, accountName: String(account.name), createdAt: existing === undefined ? time : String(existing.created_at) };
+      return { zone: info, removedRoutes };
+    });
+  }
+
+  async listZones(accountId?: string): Promise<ZoneInfo[]> {
+    const select = 'SELECT z.zone, z.account_id, a.name, z.created_at FROM zones z JOIN accounts a ON a.id = z.account_id';
+    const rows = accountId === undefined ? this.#all(`${select} ORDER BY z.zone`) : this.#all(`${select} WHERE z.account_id = ? ORDER BY z.zone`, accountId);
+    return rows.map((row) => ({ zone: String(row.zone), accountId: String(row.account_id), accountName: String(row.name), createdAt: String(row.created_at) }));
+  }
+
+  async removeZone(accountId: string, zone: string): Promise<boolean> {
+    return this.#run('DELETE FROM zones WHERE zone = ? AND account_id = ?', zone, accountId).changes > 0;
+  }
+
+  async getQuotas(accountId: string): Promise<Partial<AccountQuotas>> {
+    const row = this.#get('SELECT quotas FROM accounts WHERE id = ?', accountId);
+    if (row === undefined) throw new StoreError('not_found', `No account '${accountId}'.`);
+    if (row.quotas == null) return {};
+    const stored = JSON.parse(String(row.quotas)) as Record<string, unknown>;
+    const quotas: Partial<AccountQuotas> = {};
+    for (const name of QUOTA_NAMES) if (typeof stored[name] === 'number') quotas[name] = stored[name];
+    return quotas;
+  }
+
+  async setQuotas(accountId: string, quotas: Partial<AccountQuotas>): Promise<void> {
+    const text = Object.keys(quotas).length === 0 ? null : JSON.stringify(quotas);
+    if (this.#run('UPDATE accounts SET quotas = ? WHERE id = ?', text, accountId).changes === 0) {
+      throw new StoreError('not_found', `No account '${accountId}'.`);
+    }
+  }
+
   async loadActive(): Promise<ActiveWorker[]> {
     const rows = this.#all(
-      `SELECT w.account_id AS account_id, ${VERSION_COLUMNS.replaceAll(/\b(\w+)\b/g, 'v.$1')}, v.content
+      `SELECT w.id AS worker_id, w.account_id AS account_id, ${VERSION_COLUMNS.replaceAll(/\b(\w+)\b/g, 'v.$1')}, v.content
        FROM workers w JOIN versions v ON v.id = w.active_version_id ORDER BY w.name`,
     );
     return rows.map((row) => ({
+      id: String(row.worker_id),
       name: String(row.worker),
       accountId: String(row.account_id),
       version: toStoredVersion(row, true),
@@ -471,7 +589,7 @@ export class SqliteStore implements Store {
 const VERSION_COLUMNS = 'id, worker, number, hash, created_at, author, message';
 
 const WORKER_SELECT = `
-  SELECT w.name, w.account_id, a.name AS account_name, w.updated_at,
+  SELECT w.id, w.name, w.account_id, a.name AS account_name, w.updated_at,
          v.id AS v_id, v.worker AS v_worker, v.number AS v_number, v.hash AS v_hash,
          v.created_at AS v_created_at, v.author AS v_author, v.message AS v_message
   FROM workers w JOIN accounts a ON a.id = w.account_id LEFT JOIN versions v ON v.id = w.active_version_id`;
@@ -499,6 +617,23 @@ function toVersion(row: Row, prefix: string, active: boolean): VersionInfo {
 
 function toStoredVersion(row: Row, active: boolean): StoredVersion {
   return { ...toVersion(row, '', active), content: JSON.parse(String(row.content)) as WorkerContent };
+}
+
+/**
+ * The database holds every account's code and sealed secrets: it and its WAL and shared-memory
+ * files are the owner's only. SQLite makes the -wal and -shm files with the database file's
+ * mode, so creating that one 0600 before SQLite opens it is enough for new files; older ones
+ * are tightened.
+ */
+function protectDatabaseFiles(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(file, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }
 
 function secretContext(worker: string, name: string): string {

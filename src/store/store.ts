@@ -49,6 +49,8 @@ export interface StoredVersion extends VersionInfo {
 }
 
 export interface WorkerInfo {
+  /** The worker's identity: new each time the name is created, so a name deleted and made again is another worker. */
+  id: string;
   name: string;
   accountId: string;
   accountName: string;
@@ -64,6 +66,33 @@ export interface RouteInfo {
   accountId: string;
 }
 
+export interface ZoneInfo {
+  /** A hostname or domain; it covers itself and every host under it. */
+  zone: string;
+  accountId: string;
+  accountName: string;
+  createdAt: string;
+}
+
+/** What assigning a zone did: routes of other accounts that could reach hosts in it were removed. */
+export interface ZoneAssignment {
+  zone: ZoneInfo;
+  removedRoutes: RouteInfo[];
+}
+
+/**
+ * What the operator grants an account: how many workers it may have, and the most each worker
+ * may ask for in its limits. Stored per account as overrides of the server's defaults.
+ */
+export interface AccountQuotas {
+  maxWorkers: number;
+  cpuMs: number;
+  startupCpuMs: number;
+  memoryMb: number;
+}
+
+export const QUOTA_NAMES: readonly (keyof AccountQuotas)[] = ['maxWorkers', 'cpuMs', 'startupCpuMs', 'memoryMb'];
+
 export interface SecretInfo {
   name: string;
   updatedAt: string;
@@ -71,6 +100,7 @@ export interface SecretInfo {
 
 /** A worker as the server loads it at start: its active version and its secrets in the clear. */
 export interface ActiveWorker {
+  id: string;
   name: string;
   accountId: string;
   version: StoredVersion;
@@ -85,7 +115,21 @@ export interface DeployInput {
   message: string;
   /** The worker's routes from now on (normalized patterns); undefined keeps the current ones. */
   routes?: string[];
+  /**
+   * Whether each route the worker does not hold yet must name a host in one of the account's
+   * zones ('forbidden' otherwise). False for the operator's deploys.
+   */
+  checkZones?: boolean;
+  /** Most workers the account may have: creating one past it is 'forbidden'. */
+  maxWorkers?: number;
 }
+
+/**
+ * The account that must own the worker an action changes, checked in the action's own
+ * transaction: another account's worker is 'not_found' (it does not exist for that account).
+ * undefined is the operator, who may act on any worker.
+ */
+export type Owner = string | undefined;
 
 export type StoreErrorCode = 'conflict' | 'forbidden' | 'not_found';
 
@@ -115,7 +159,8 @@ export interface Store {
 
   /**
    * One transaction: creates the worker if new, inserts the version, makes it active and sets
-   * the routes. 'forbidden' when the worker belongs to another account, 'conflict' when another
+   * the routes. 'forbidden' when the worker belongs to another account, when a new route is
+   * outside the account's zones or the account is at its worker quota; 'conflict' when another
    * account holds one of the routes; then nothing is stored.
    */
   deploy(input: DeployInput): Promise<VersionInfo>;
@@ -127,16 +172,32 @@ export interface Store {
   getVersion(worker: string, ref: { id: string } | { number: number }): Promise<StoredVersion | undefined>;
   activeVersion(worker: string): Promise<StoredVersion | undefined>;
   /** Moves the active pointer to one of the worker's versions. */
-  activate(worker: string, versionId: string): Promise<VersionInfo>;
-  /** Deletes the worker with its versions, routes and secrets. */
-  deleteWorker(worker: string): Promise<boolean>;
+  activate(worker: string, versionId: string, owner?: Owner): Promise<VersionInfo>;
+  /** Deletes the worker with its versions, routes and secrets; false when there is none (for this owner). */
+  deleteWorker(worker: string, owner?: Owner): Promise<boolean>;
   listRoutes(): Promise<RouteInfo[]>;
 
-  /** Encrypted at rest; 'not_found' when the worker does not exist. */
-  putSecret(worker: string, name: string, value: string): Promise<void>;
-  deleteSecret(worker: string, name: string): Promise<boolean>;
+  /** Encrypted at rest; 'not_found' when the worker does not exist (for this owner). */
+  putSecret(worker: string, name: string, value: string, owner?: Owner): Promise<void>;
+  /** 'not_found' when the worker does not exist (for this owner); false when it has no such secret. */
+  deleteSecret(worker: string, name: string, owner?: Owner): Promise<boolean>;
   listSecrets(worker: string): Promise<SecretInfo[]>;
   secretValues(worker: string): Promise<Record<string, string>>;
+
+  /**
+   * Gives a zone to an account. 'conflict' when it overlaps another account's zone; routes of
+   * other accounts that reach into it are removed in the same transaction (and returned).
+   */
+  assignZone(accountId: string, zone: string): Promise<ZoneAssignment>;
+  /** All zones, or one account's; sorted. */
+  listZones(accountId?: string): Promise<ZoneInfo[]>;
+  /** Takes a zone back (routes already in it stay until their worker changes them). */
+  removeZone(accountId: string, zone: string): Promise<boolean>;
+
+  /** The operator's overrides of the server's default quotas for the account. */
+  getQuotas(accountId: string): Promise<Partial<AccountQuotas>>;
+  /** Replaces the overrides (an absent name means the server's default). */
+  setQuotas(accountId: string, quotas: Partial<AccountQuotas>): Promise<void>;
 
   /** Every worker with an active version, for loading at start. */
   loadActive(): Promise<ActiveWorker[]>;

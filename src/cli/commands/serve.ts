@@ -6,7 +6,8 @@ import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CliCommand, CliContext } from '../main.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
-import { DEFAULT_MAX_SCRIPT_BYTES } from '../../server/deployment.ts';
+import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, DEFAULT_QUOTAS } from '../../server/deployment.ts';
+import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS } from '../../server/deploy-slots.ts';
 import { DEFAULT_EXAMPLES_DIR, deployExamples } from '../examples.ts';
 import { describeIsolatedVmBuild, isolatedVmBuild } from '../../runtime/native-build.ts';
 
@@ -18,6 +19,8 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--headers-timeout S] [--idle-timeout S] [--keep-alive-timeout S]
                     [--fetch-connections-per-account N] [--fetch-connections-per-host N]
                     [--fetch-headers-timeout S] [--fetch-timeout S]
+                    [--max-workers 100] [--max-cpu-ms 50] [--max-startup-cpu-ms 400]
+                    [--max-memory-mb 128] [--max-deploys 4] [--max-account-deploys 2]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -40,6 +43,14 @@ Options:
       --examples [dir]       Deploy the examples into an empty store (dir: one worker per folder)
       --egress-allow <net>   Let workers' fetch() reach this CIDR, address or host name (repeatable);
                              loopback, private, link-local and metadata addresses are refused otherwise
+
+Quotas of every account, unless the operator sets its own (PUT /v1/accounts/:account/quotas):
+      --max-workers <n>          Workers one account may have (default ${DEFAULT_QUOTAS.maxWorkers})
+      --max-cpu-ms <ms>          Most limits.cpuMs a deployment may ask for (default ${DEFAULT_QUOTAS.cpuMs})
+      --max-startup-cpu-ms <ms>  Most limits.startupCpuMs (default ${DEFAULT_QUOTAS.startupCpuMs})
+      --max-memory-mb <MB>       Most limits.memoryMb (default ${DEFAULT_QUOTAS.memoryMb})
+      --max-deploys <n>          Deployments validated at once, in all (default ${DEFAULT_MAX_DEPLOYS}; more get 429)
+      --max-account-deploys <n>  Deployments validated at once per account (default ${DEFAULT_MAX_ACCOUNT_DEPLOYS})
   -h, --help                 Show this help
 
 Connections (each listener has its own budget; past a cap a connection is closed as accepted):
@@ -93,6 +104,12 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'fetch-connections-per-host': { type: 'string' },
       'fetch-headers-timeout': { type: 'string' },
       'fetch-timeout': { type: 'string' },
+      'max-workers': { type: 'string', default: String(DEFAULT_QUOTAS.maxWorkers) },
+      'max-cpu-ms': { type: 'string', default: String(DEFAULT_QUOTAS.cpuMs) },
+      'max-startup-cpu-ms': { type: 'string', default: String(DEFAULT_QUOTAS.startupCpuMs) },
+      'max-memory-mb': { type: 'string', default: String(DEFAULT_QUOTAS.memoryMb) },
+      'max-deploys': { type: 'string', default: String(DEFAULT_MAX_DEPLOYS) },
+      'max-account-deploys': { type: 'string', default: String(DEFAULT_MAX_ACCOUNT_DEPLOYS) },
     },
     allowPositionals: true,
   });
@@ -120,6 +137,14 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     headersTimeoutMs: ms('fetch-headers-timeout'),
     timeoutMs: ms('fetch-timeout'),
   };
+  const quotas = {
+    maxWorkers: parseCount('--max-workers', values['max-workers'], 0, 1_000_000, cli),
+    cpuMs: parseCount('--max-cpu-ms', values['max-cpu-ms'], 1, DEFAULT_LIMIT_CAPS.cpuMs, cli),
+    startupCpuMs: parseCount('--max-startup-cpu-ms', values['max-startup-cpu-ms'], 1, DEFAULT_LIMIT_CAPS.startupCpuMs, cli),
+    memoryMb: parseCount('--max-memory-mb', values['max-memory-mb'], 1, DEFAULT_LIMIT_CAPS.memoryMb, cli),
+  };
+  const maxDeploys = parseCount('--max-deploys', values['max-deploys'], 1, 1000, cli);
+  const maxAccountDeploys = parseCount('--max-account-deploys', values['max-account-deploys'], 1, 1000, cli);
 
   // Signals that arrive while starting still stop the server once it is up.
   const stop = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
@@ -136,6 +161,9 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       egress,
       connections,
       adminConnections,
+      quotas,
+      maxDeploys,
+      maxAccountDeploys,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -198,4 +226,10 @@ function parsePort(flag: string, text: string, cli: CliContext): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) cli.usageError(`${flag} must be a number from 0 to 65535, not '${text}'`);
   return port;
+}
+
+function parseCount(flag: string, text: string, least: number, most: number, cli: CliContext): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < least || n > most) cli.usageError(`${flag} must be a whole number from ${least} to ${most}, not '${text}'`);
+  return n;
 }
