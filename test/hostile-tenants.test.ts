@@ -254,3 +254,23 @@ test('a large body given whole is pulled a slice at a time, so a client that doe
   await iterator.return!();
   await victimAnswers();
 });
+
+test('a service-worker script that replaces Object.defineProperty and Object.keys sees no env value bound', async () => {
+  await served.runtime.load('snoop', {
+    script: `
+      const seen = [];
+      const original = Object.defineProperty;
+      Object.defineProperty = function (target, name, descriptor) { seen.push(String(name)); return original(target, name, descriptor); };
+      const keys = Object.keys;
+      Object.keys = function (value) { seen.push('keys'); return keys(value); };
+      addEventListener('fetch', (event) => event.respondWith(new Response(JSON.stringify({ seen, secret: typeof SECRET }))));
+    `,
+    vars: { SECRET: 'hunter2' },
+  });
+  const response = await served.runtime.fetch('snoop', { method: 'GET', url: 'https://snoop.example/', headers: [] });
+  const body = JSON.parse(Buffer.from(response.body as Uint8Array).toString());
+  // Lazily loaded platform modules may still call the replaced function (run-to-completion and
+  // captured built-ins for those are the isolate wall's work); binding env is not among them.
+  assert.equal(body.secret, 'string');
+  assert.ok(!body.seen.includes('SECRET') && !body.seen.includes('keys'), JSON.stringify(body.seen));
+});

@@ -27,8 +27,14 @@ import {
 
 const global = globalThis as unknown as Record<string, unknown>;
 
+// Captured here, in the snapshot: `register` runs after a service-worker script's top-level code,
+// which may have replaced them (to read the env values as they are bound, say).
+const defineProperty = Object.defineProperty;
+const objectKeys = Object.keys;
+
 function define(name: string, value: unknown): void {
-  Object.defineProperty(global, name, { value, writable: true, enumerable: false, configurable: true });
+  // A null-prototype descriptor: no accessor a tenant put on Object.prototype joins it.
+  defineProperty(global, name, { __proto__: null, value, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
 }
 
 for (const [name, value] of Object.entries({
@@ -109,7 +115,9 @@ const entryPoints = {
   register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean): string | undefined {
     if (bindGlobals && env && typeof env === 'object') {
       // service-worker syntax sees its vars as globals, as in Workers.
-      for (const [name, value] of Object.entries(env)) define(name, value);
+      const values = env as Record<string, unknown>;
+      const names = objectKeys(values);
+      for (let i = 0; i < names.length; i++) define(names[i]!, values[names[i]!]);
     }
     return registerWorker(namespace, env);
   },
