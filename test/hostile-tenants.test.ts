@@ -274,3 +274,14 @@ test('a service-worker script that replaces Object.defineProperty and Object.key
   assert.equal(body.secret, 'string');
   assert.ok(!body.seen.includes('SECRET') && !body.seen.includes('keys'), JSON.stringify(body.seen));
 });
+
+test('importing a Node.js built-in is refused with a message that names it and the fix', async () => {
+  await assert.rejects(
+    served.runtime.load('nodefs', moduleWorker(`import fs from 'node:fs'; export default { fetch() { return new Response(typeof fs); } };`)),
+    (error: Error) => {
+      assert.match(error.message, /Cannot import 'node:fs' \(imported from main\.js\): isolet does not provide Node\.js's built-in modules/);
+      assert.match(error.message, /Web platform APIs/);
+      return true;
+    },
+  );
+});

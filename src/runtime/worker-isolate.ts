@@ -237,6 +237,12 @@ export class WorkerIsolate {
       const from = names.get(referrer) ?? mainName;
       const resolved = resolveSpecifier(specifier, from);
       const target = resolved === undefined ? undefined : byName.get(resolved);
+      if (!target && /^node:/.test(specifier)) {
+        throw new Error(
+          `Cannot import '${specifier}' (imported from ${from}): isolet does not provide Node.js's built-in modules. ` +
+            'Use the Web platform APIs (fetch, crypto.subtle, streams, TextEncoder, ...), or bundle a polyfill for it.',
+        );
+      }
       if (!target) {
         throw new Error(
           `Cannot find module '${specifier}' imported from ${from}. The worker's modules are: ${[...byName.keys()].join(', ')}. ` +
@@ -1085,8 +1091,8 @@ function syntaxError(error: unknown, moduleName: string): WorkerLoadError {
 export function cleanStack(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const stack = error.stack ?? `${error.name}: ${error.message}`;
-  return stack
-    .split('\n')
-    .filter((line) => !line.includes('<isolated-vm') && !line.includes('file://') && !line.includes('node:'))
-    .join('\n');
+  // The first line is the message, whatever it names (a 'node:fs' import, say); the frames
+  // after it lose the host's own.
+  const [first, ...frames] = stack.split('\n');
+  return [first, ...frames.filter((line) => !line.includes('<isolated-vm') && !line.includes('file://') && !line.includes('node:'))].join('\n');
 }
