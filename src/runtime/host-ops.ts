@@ -8,6 +8,7 @@ import type { WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
 import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
 import { encodingSyncOps } from '../api/encoding/host.ts';
+import { memorySyncOps } from '../api/memory/host.ts';
 import { fetchAsyncOps, fetchSyncOps } from '../api/fetch/host.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 
@@ -85,6 +86,7 @@ export const syncOps: Record<string, SyncOp> = {
   ...cryptoSyncOps,
   ...fetchSyncOps,
   ...encodingSyncOps,
+  ...memorySyncOps,
 };
 
 export const asyncOps: Record<string, AsyncOp> = {

@@ -4,11 +4,12 @@
 // takes references to them and deletes the global before any tenant code runs.
 'use strict';
 
-import { connectHost, host, settleCall, receiveModule, type HostOps } from './host.ts';
+import { callSync, connectHost, host, settleCall, receiveModule, type HostOps } from './host.ts';
 import { HOST_OP_ORDER } from './host-op-order.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { consoleGlobal } from '../api/console/sandbox.ts';
+import { lockContextMemory, lockMemoryFeatures } from '../api/memory/sandbox.ts';
 import { cryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
 import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
@@ -103,6 +104,7 @@ define('addEventListener', function addEventListener(type: string, listener: unk
 define('removeEventListener', function removeEventListener() {});
 
 lockCodeGeneration(globalThis);
+lockMemoryFeatures(globalThis);
 
 const entryPoints = {
   // Positional, in HOST_OP_ORDER.
@@ -111,6 +113,7 @@ const entryPoints = {
     HOST_OP_ORDER.forEach((name, i) => (ops[name] = fns[i]));
     connectHost(ops as unknown as HostOps);
     lockContextFeatures(globalThis);
+    lockContextMemory(globalThis, callSync('memory.limitMb'));
   },
   register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean): string | undefined {
     if (bindGlobals && env && typeof env === 'object') {
