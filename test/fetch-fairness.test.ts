@@ -91,6 +91,14 @@ export default {
         const enc = new TextEncoder();
         return new Response(new ReadableStream({ start(c) { c.enqueue(enc.encode('held ' + held.length + '\\n')); } }));
       }
+      case '/past-own-cap': {
+        // Three unread responses (the per-destination cap), then a fourth fetch to the same place.
+        const held = [];
+        for (let i = 0; i < 3; i++) held.push(await fetch(env.UP1 + '/echo' + who));
+        const fourth = await fetch(env.UP1 + '/echo' + who);
+        const outcome = async (r) => { try { return 'read ' + (await r.text()); } catch (e) { return e.message; } };
+        return Response.json([await outcome(fourth), ...(await Promise.all(held.map(outcome)))]);
+      }
       case '/one': {
         try {
           const r = await fetch(env[q('up') ?? 'UP1'] + '/echo' + who);
@@ -180,6 +188,13 @@ describe('per-account connection budgets', () => {
     assert.equal(up1.open + up2.open, 0, 'every held connection was released');
     assert.equal(await waiting, '200 ok');
     assert.ok(up2.seen.includes('/echoA'));
+  });
+
+  test('a request that waits on its own unread responses is not deadlocked: the least recently used one is cancelled, as in workerd', async () => {
+    const outcomes = JSON.parse(await text(served, 'b', '/past-own-cap')) as string[];
+    assert.equal(outcomes[0], 'read ok');
+    assert.match(outcomes[1]!, /cancelled because the worker started another fetch\(\) while it held the most connections/);
+    assert.deepEqual(outcomes.slice(2), ['read ok', 'read ok']);
   });
 
   test('a response left unread when its request ends: its connection is closed', async () => {

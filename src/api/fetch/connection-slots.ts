@@ -7,7 +7,9 @@
 // A fetch takes a slot before it sends and gives it back when its exchange is over (the
 // response read to its end, cancelled or failed). Past a cap it waits in line, as workerd
 // queues a request's subrequests beyond six open connections; the wait ends with the fetch's
-// signal (the worker's abort, the request's end, the fetch's deadline).
+// signal (the worker's abort, the request's end, the fetch's deadline). A request that holds
+// responses it is not reading while it waits for another would wait forever, so, as workerd
+// does, the least recently used of its own idle responses is cancelled to make room.
 
 import { Agent as HttpAgent, type ClientRequestArgs } from 'node:http';
 import { Agent as HttpsAgent, type RequestOptions } from 'node:https';
@@ -18,6 +20,11 @@ export interface Slot {
   readonly destination: string;
   /** Gives the slot back (once; later calls do nothing). */
   release(): void;
+  /**
+   * The connection waits on the worker (its response head delivered, no read in progress):
+   * `evict` ends it if another fetch needs its place. undefined: it is busy again.
+   */
+  idle(evict: (() => void) | undefined): void;
 }
 
 interface PinnedOptions { pinned?: string }
@@ -37,8 +44,20 @@ class PinnedHttpsAgent extends HttpsAgent {
 
 interface Waiter {
   destination: string;
+  owner: number | undefined;
   resolve: (slot: Slot) => void;
 }
+
+interface Held {
+  destination: string;
+  /** The request that made the fetch (undefined: none in flight). */
+  owner: number | undefined;
+  /** When the connection became idle, in the order slots went idle; undefined while busy. */
+  idleSince: number | undefined;
+  evict: (() => void) | undefined;
+}
+
+let idleOrder = 0;
 
 class Account {
   readonly http: HttpAgent;
@@ -46,6 +65,7 @@ class Account {
   inUse = 0;
   readonly byDestination = new Map<string, number>();
   readonly waiting: Waiter[] = [];
+  readonly held = new Set<Held>();
   /** Set while the account has nothing in use: then its pools are closed and it is forgotten. */
   idleTimer: NodeJS.Timeout | undefined;
 
@@ -101,10 +121,10 @@ export class ConnectionSlots {
    * A slot for a connection of `account` to `destination`: at once when both caps allow it,
    * else when one is released, in arrival order. Rejects with the signal's reason on abort.
    */
-  acquire(account: string, destination: string, signal: AbortSignal): Promise<Slot> {
+  acquire(account: string, destination: string, signal: AbortSignal, owner?: number): Promise<Slot> {
     if (signal.aborted) return Promise.reject(signal.reason);
     const state = this.#account(account);
-    if (this.#fits(state, destination)) return Promise.resolve(this.#take(account, state, destination));
+    if (this.#fits(state, destination)) return Promise.resolve(this.#take(account, state, destination, owner));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         destination,
@@ -112,6 +132,7 @@ export class ConnectionSlots {
           signal.removeEventListener('abort', onAbort);
           resolve(slot);
         },
+        owner,
       };
       const onAbort = () => {
         const index = state.waiting.indexOf(waiter);
@@ -121,6 +142,7 @@ export class ConnectionSlots {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       state.waiting.push(waiter);
+      if (owner !== undefined) this.#evictIdle(state, destination, owner);
     });
   }
 
@@ -146,15 +168,37 @@ export class ConnectionSlots {
       (state.byDestination.get(destination) ?? 0) < this.#limits.connectionsPerDestination;
   }
 
-  #take(account: string, state: Account, destination: string): Slot {
+  /**
+   * Cancels the least recently idle response that holds the place a fetch to `destination`
+   * waits for (one to that destination when it is the destination that is full), if any. Its
+   * release wakes the waiter.
+   */
+  #evictIdle(state: Account, destination: string, owner: number): void {
+    const destinationFull = (state.byDestination.get(destination) ?? 0) >= this.#limits.connectionsPerDestination;
+    let oldest: Held | undefined;
+    for (const held of state.held) {
+      if (held.owner !== owner || held.idleSince === undefined || (destinationFull && held.destination !== destination)) continue;
+      if (!oldest || held.idleSince < oldest.idleSince!) oldest = held;
+    }
+    oldest?.evict?.();
+  }
+
+  #take(account: string, state: Account, destination: string, owner: number | undefined): Slot {
     state.inUse++;
     state.byDestination.set(destination, (state.byDestination.get(destination) ?? 0) + 1);
     let released = false;
+    const held: Held = { destination, owner, idleSince: undefined, evict: undefined };
+    state.held.add(held);
     return {
       destination,
+      idle: (evict) => {
+        held.evict = evict;
+        held.idleSince = evict === undefined ? undefined : idleOrder++;
+      },
       release: () => {
         if (released) return;
         released = true;
+        state.held.delete(held);
         state.inUse--;
         const left = state.byDestination.get(destination)! - 1;
         if (left === 0) state.byDestination.delete(destination);
@@ -174,7 +218,7 @@ export class ConnectionSlots {
         continue;
       }
       state.waiting.splice(i, 1);
-      waiter.resolve(this.#take(account, state, waiter.destination));
+      waiter.resolve(this.#take(account, state, waiter.destination, waiter.owner));
     }
     this.#forgetIfIdle(account, state);
   }

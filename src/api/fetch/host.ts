@@ -429,7 +429,7 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
         outbound.waitingForSlot = true;
         let slot: Slot;
         try {
-          slot = await slots.acquire(ctx.account, destination, outbound.controller.signal);
+          slot = await slots.acquire(ctx.account, destination, outbound.controller.signal, ctx.request?.id);
         } catch {
           throw typeError('The fetch was cancelled.');
         } finally {
@@ -451,7 +451,10 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
         clearTimeout(headTimer);
         outbound.response = response;
         const hasBody = method !== 'HEAD' && status !== 204 && status !== 205 && status !== 304;
-        if (hasBody) outbound.reader = response[Symbol.asyncIterator]();
+        if (hasBody) {
+          outbound.reader = response[Symbol.asyncIterator]();
+          markIdle(scope, outbound);
+        }
         else {
           response.resume();
           response.once('end', () => closeOutbound(scope, outbound, 'done', true));
@@ -552,6 +555,7 @@ async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null
   if (!outbound || !outbound.reader) throw scope.failed.get(id) ?? typeError('This fetch\'s response body is closed.');
   if (outbound.reading) throw typeError('This fetch\'s response body is already being read.');
   outbound.reading = true;
+  outbound.slot?.idle(undefined);
   let next: IteratorResult<Buffer>;
   try {
     next = await outbound.reader.next();
@@ -568,9 +572,22 @@ async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null
     closeOutbound(scope, outbound, 'done', true);
     return null;
   }
+  markIdle(scope, outbound);
   const view = next.value;
   // Exactly the chunk's bytes: a Buffer may be a window on a larger allocation.
   return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+}
+
+/**
+ * The response waits on the worker to read it: if the worker then waits for a connection this
+ * one holds, it is cancelled (workerd's rule against a worker deadlocked on its own unread
+ * responses), and a later read says why.
+ */
+function markIdle(scope: FetchScope, outbound: Outbound): void {
+  outbound.slot?.idle(() => failOutbound(scope, outbound, typeError(
+    'This response was cancelled because the worker started another fetch() while it held the most connections it may have open ' +
+      'and did not read this one. Read or cancel (`response.body.cancel()`) response bodies you do not need.',
+  )));
 }
 
 const cancel: SyncOp = (ctx, args) => {
