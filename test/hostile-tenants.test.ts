@@ -252,6 +252,22 @@ test('a large body given whole is pulled a slice at a time, so a client that doe
   assert.ok(!first.done && first.value.byteLength <= 1024 * 1024);
   // The client goes away after one slice: the rest is never copied out.
   await iterator.return!();
+
+  // A streamed chunk larger than a slice is handed over in slices too.
+  await served.runtime.load('bigchunk', moduleWorker(`
+    export default { fetch() {
+      const chunk = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+      return new Response(new ReadableStream({ start(controller) { controller.enqueue(chunk); controller.close(); } }));
+    } };`, { limits: { cpuMs: 1000 } }));
+  const streamed = await served.runtime.fetch('bigchunk', { method: 'GET', url: 'https://big.example/', headers: [] });
+  const parts: Uint8Array[] = [];
+  for await (const chunk of streamed.body as AsyncIterable<Uint8Array>) {
+    assert.ok(chunk.byteLength <= 256 * 1024, `a pull handed over ${chunk.byteLength} bytes`);
+    parts.push(chunk);
+  }
+  const whole = Buffer.concat(parts);
+  assert.equal(whole.byteLength, 3 * 1024 * 1024);
+  assert.ok(whole.every((byte, i) => byte === i % 251));
   await victimAnswers();
 });
 

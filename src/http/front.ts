@@ -11,6 +11,7 @@ import type { Server, ServerOptions } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RuntimeRequest, RuntimeResponse } from '../runtime/types.ts';
 import { connectionLimits, DATA_PLANE_CONNECTION_LIMITS, limitConnections, type ConnectionLimits, type RefusedConnections } from './connection-limits.ts';
+import { UnsentBytes, type UnsentLimits } from './unsent-bytes.ts';
 
 /** The part of a Runtime the front uses (`Pick<Runtime, 'fetch'>`). */
 export interface RuntimeFetcher {
@@ -47,6 +48,8 @@ export interface HttpFrontOptions {
   server?: Omit<ServerOptions<typeof FrontRequest, typeof FrontResponse>, 'IncomingMessage' | 'ServerResponse'>;
   /** Connection caps and timeouts (default DATA_PLANE_CONNECTION_LIMITS). */
   connections?: Partial<ConnectionLimits>;
+  /** Response bytes that may wait on slow clients, in all and per worker (default DEFAULT_UNSENT_LIMITS). */
+  unsent?: Partial<UnsentLimits>;
 }
 
 /** IncomingMessage with the URL the front computed for it. */
@@ -103,11 +106,13 @@ class HttpFront {
   readonly #runtime: RuntimeFetcher;
   readonly #route: (req: IncomingMessage, host: string) => string | undefined;
   readonly #log: (entry: FrontLogEntry) => void;
+  readonly #unsent: UnsentBytes;
 
   constructor(runtime: RuntimeFetcher, options: HttpFrontOptions) {
     this.#runtime = runtime;
     this.#route = options.worker;
     this.#log = options.log ?? logToStderr;
+    this.#unsent = new UnsentBytes(options.unsent);
   }
 
   // An arrow property: bound once per server, not per request.
@@ -198,7 +203,7 @@ class HttpFront {
       return;
     }
     try {
-      await writeResponse(req, res, response);
+      await writeResponse(req, res, response, name, this.#unsent);
     } catch (error) {
       this.#fail(req, res, name, 'could not write the response', error);
     }
@@ -220,7 +225,7 @@ class HttpFront {
   }
 }
 
-async function writeResponse(req: FrontRequest, res: FrontResponse, response: RuntimeResponse): Promise<void> {
+async function writeResponse(req: FrontRequest, res: FrontResponse, response: RuntimeResponse, worker: string, unsent: UnsentBytes): Promise<void> {
   const { status, body } = response;
   if (!Number.isInteger(status) || status < 200 || status > 599) {
     throw new RangeError(`worker response has status ${status}, outside 200-599`);
@@ -269,18 +274,29 @@ async function writeResponse(req: FrontRequest, res: FrontResponse, response: Ru
     res.end();
     void cancel(body);
   } else {
-    await pipeBody(res, body);
+    await pipeBody(res, body, worker, unsent);
   }
 }
 
-/** Writes chunks as the worker makes them, waiting for 'drain' when the socket is full. */
-async function pipeBody(res: FrontResponse, body: AsyncIterable<Uint8Array>): Promise<void> {
+/**
+ * Writes chunks as the worker makes them, waiting for 'drain' when the socket is full; a chunk
+ * the socket did not take counts as unsent until then, and the next chunk is pulled only when
+ * the unsent caps have room (unsent-bytes.ts).
+ */
+async function pipeBody(res: FrontResponse, body: AsyncIterable<Uint8Array>, worker: string, unsent: UnsentBytes): Promise<void> {
   for await (const chunk of body) {
     // Leaving the loop early (break/return) calls the iterator's return(): the worker's stream
     // is cancelled, which is what a client disconnect should do.
     if (res.destroyed) return;
     if (chunk.byteLength === 0) continue; // an empty chunk would end chunked encoding early
-    if (!res.write(chunk) && !(await drained(res))) return;
+    if (!res.write(chunk)) {
+      const bytes = chunk.byteLength;
+      unsent.hold(worker, bytes);
+      const open = await drained(res);
+      unsent.release(worker, bytes);
+      if (!open) return;
+    }
+    await unsent.room(worker);
   }
   if (!res.destroyed) res.end();
 }

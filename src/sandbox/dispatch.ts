@@ -7,7 +7,7 @@ import { host, callAsync, dropRequestCalls } from './host.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
-import { MAX_WHOLE_BODY_CROSSING, wholeBodySource } from './whole-body-source.ts';
+import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
 import { events } from '../api/events/sandbox.ts';
 import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 
@@ -29,6 +29,8 @@ interface InFlight {
   responded: boolean;
   /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
   responseBody: BodySource | undefined;
+  /** What is left of the worker's last chunk when it was larger than a slice. */
+  responseRest?: Uint8Array;
   /** The request's body as pulled from the host, if it has one. */
   requestBody: BodySource | null;
 }
@@ -276,7 +278,10 @@ export async function pullResponse(requestId: number, now: number): Promise<Arra
   if (!entry || !source) return null;
   let chunk: Uint8Array | null;
   try {
-    chunk = await source.pull();
+    // The rest of a chunk larger than a slice comes first: the host holds one slice at a time.
+    const rest = entry.responseRest;
+    entry.responseRest = undefined;
+    chunk = rest ?? await source.pull();
   } catch (error) {
     finishResponseBody(requestId, entry);
     return { error: errorText(error) };
@@ -287,6 +292,10 @@ export async function pullResponse(requestId: number, now: number): Promise<Arra
   }
   // A slice of a text body given whole (whole-body-source.ts): the host encodes it.
   if (typeof chunk === 'string') return chunk;
+  if (chunk.byteLength > SLICE) {
+    entry.responseRest = chunk.subarray(SLICE);
+    chunk = chunk.subarray(0, SLICE);
+  }
   // Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
   // ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
   const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;

@@ -9,8 +9,8 @@ import type { BodySource } from '../api/body/sandbox.ts';
 
 /** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
 export const MAX_WHOLE_BODY_CROSSING = 1024 * 1024;
-/** What one pull hands the host. */
-const SLICE = 256 * 1024;
+/** What one pull hands the host, at most: a worker's larger chunks are handed over in slices too. */
+export const SLICE = 256 * 1024;
 
 export function wholeBodySource(body: string | Uint8Array): BodySource {
   if (typeof body !== 'string') {
