@@ -7,7 +7,8 @@ export type CpuPhase = 'request' | 'startup' | 'stray';
 
 export type Termination =
   | { kind: 'cpu'; usedMs: number; limitMs: number; phase: CpuPhase }
-  | { kind: 'memory'; usedMb: number; limitMb: number }
+  /** `usedMb` when it was measured; V8 and isolated-vm stop an isolate at its heap limit without saying by how much. */
+  | { kind: 'memory'; usedMb?: number; limitMb: number }
   | { kind: 'replaced' }
   | { kind: 'evicted' }
   | { kind: 'crashed'; message: string };
@@ -21,7 +22,9 @@ export function describeTermination(t: Termination): string {
           ? `Worker exceeded its CPU time limit in work that went on after its response (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms); keep work after the response inside ctx.waitUntil(), where it counts against the request.`
           : `Worker exceeded its CPU time limit (used ${t.usedMs.toFixed(1)} ms of ${t.limitMs} ms per request).`;
     case 'memory':
-      return `Worker exceeded its memory limit (${t.usedMb > 0 ? `used ${t.usedMb.toFixed(1)} MB of ` : ''}${t.limitMb} MB per isolate).`;
+      return t.usedMb === undefined
+        ? `Worker exceeded its memory limit of ${t.limitMb} MB per isolate.`
+        : `Worker exceeded its memory limit (used ${t.usedMb.toFixed(1)} MB of ${t.limitMb} MB per isolate).`;
     case 'replaced':
       return 'Worker was replaced by a new version.';
     case 'evicted':
@@ -31,7 +34,12 @@ export function describeTermination(t: Termination): string {
   }
 }
 
-/** The status and short body a client gets when its request died with the isolate. */
+/** The status a client gets when its request died with the isolate. */
+export function terminationStatus(t: Termination): number {
+  return t.kind === 'cpu' || t.kind === 'memory' ? 503 : 500;
+}
+
+/** The short body a client gets when its request died with the isolate. */
 export function terminationResponseBody(t: Termination): string {
   switch (t.kind) {
     case 'cpu':

@@ -11,7 +11,7 @@ import { posix } from 'node:path';
 import type { RuntimeImage } from './runtime-image.ts';
 import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
 import { WorkerLoadError } from './types.ts';
-import { cpuTermination, describeTermination, terminationResponseBody, type Termination } from './termination.ts';
+import { cpuTermination, describeTermination, terminationResponseBody, terminationStatus, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
 import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
@@ -525,17 +525,19 @@ export class WorkerIsolate {
     }
     const result = this.alive ? await dispatched : null;
     if (result === null) {
+      const response = this.deadResponse();
+      if (state.status === 0) state.status = response.status;
       this.endRequest(state);
-      return this.deadResponse();
+      return response;
     }
     if ('error' in result) {
-      state.status = 500;
       const memory = memoryErrorIn(result.error);
       if (memory) {
-        this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
-        this.endRequest(state);
+        // terminate() ends the request too, with the status deadResponse() gives.
+        this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
         return this.deadResponse();
       }
+      state.status = 500;
       if (result.kind === 'exception') this.logException(id, result.error);
       else this.log('error', 'exception', result.error, { requestId: id });
       this.afterResponse(state);
@@ -634,7 +636,7 @@ export class WorkerIsolate {
         }
         if (typeof chunk === 'object' && 'error' in chunk) {
           const text = String((chunk as { error: unknown }).error);
-          if (memoryErrorIn(text)) this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
+          if (memoryErrorIn(text)) this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
           else this.logException(state.id, text);
           finish();
           throw new Error('The worker\'s response body stream failed.');
@@ -884,7 +886,7 @@ export class WorkerIsolate {
     }
     // isolated-vm disposes an isolate that hits its heap limit itself, and a request dispatched
     // without a promise result would never hear of it.
-    return { kind: 'memory', usedMb: this.limits.memoryMb, limitMb: this.limits.memoryMb };
+    return { kind: 'memory', limitMb: this.limits.memoryMb };
   }
 
   /**
@@ -961,7 +963,12 @@ export class WorkerIsolate {
         this.isolate.dispose();
       } catch {}
     }
-    for (const state of [...this.inFlight.values()]) this.endRequest(state);
+    for (const state of [...this.inFlight.values()]) {
+      // A request with no response yet gets the termination's (see deadResponse): its log line
+      // says what the client got, not 0.
+      if (state.status === 0) state.status = this.termination ? terminationStatus(this.termination) : 500;
+      this.endRequest(state);
+    }
     for (const callback of this.onDisposed.splice(0)) callback();
   }
 
@@ -983,7 +990,7 @@ export class WorkerIsolate {
     if ((this.isolate as NativeContainment).cpuLimitHit === true) {
       this.terminate(this.externalTermination());
     } else if (/memory limit/i.test(message)) {
-      this.terminate({ kind: 'memory', usedMb: 0, limitMb: this.limits.memoryMb });
+      this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
     } else if (this.isolate.isDisposed) {
       this.terminate({ kind: 'crashed', message });
     } else {
@@ -993,7 +1000,7 @@ export class WorkerIsolate {
 
   private deadResponse(): RuntimeResponse {
     const t = this.termination ?? { kind: 'crashed' as const, message: 'isolate is gone' };
-    return textResponse(t.kind === 'cpu' || t.kind === 'memory' ? 503 : 500, terminationResponseBody(t));
+    return textResponse(terminationStatus(t), terminationResponseBody(t));
   }
 
   private log(level: LogLevel, type: WorkerLogEntry['type'], message: string, fields: Record<string, unknown> = {}): void {
