@@ -153,7 +153,7 @@ export class Runtime {
     const worker = this.workers.get(name);
     if (!worker) throw new UnknownWorkerError(name);
     let isolate = worker.isolate;
-    if (!isolate || !isolate.alive) {
+    if (!isolate || !isolate.usable()) {
       try {
         isolate = await this.isolateFor(worker);
       } catch (error) {

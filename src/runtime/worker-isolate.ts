@@ -165,6 +165,17 @@ export class WorkerIsolate {
     return this.termination === undefined && !this.isolate.isDisposed;
   }
 
+  /**
+   * Whether the isolate can serve; one that something else ended while nobody watched (the
+   * native CPU watchdog stopping work that ran while the isolate was idle, such as a
+   * FinalizationRegistry callback) is terminated here, so that its end is logged and it leaves
+   * the pool.
+   */
+  usable(): boolean {
+    if (this.termination === undefined && this.isolate.isDisposed) this.terminate(this.externalTermination());
+    return this.alive;
+  }
+
   whenDisposed(callback: () => void): void {
     this.onDisposed.push(callback);
   }
@@ -841,8 +852,10 @@ export class WorkerIsolate {
       return false;
     }
     if (delta === 0 && this.inFlight.size === 0 && this.running.length === 0) {
+      // Idle: no longer watched from here, but still armed natively with a stray budget, since
+      // V8 may run the worker's code on its own (FinalizationRegistry callbacks).
       this.strayCpuNs = 0;
-      this.disarmDeadline();
+      this.armDeadline();
       return false;
     }
     this.armDeadline();
@@ -852,7 +865,7 @@ export class WorkerIsolate {
   /**
    * Moves the native watchdog's deadline (native/isolated-vm/watchdog.patch) to what the call
    * running now may still use: its request's budget left, the stray budget for a call whose
-   * request is over, or the top-level code's. It holds while this thread's event loop cannot
+   * request is over (or for code V8 runs while the isolate is idle), or the top-level code's. It holds while this thread's event loop cannot
    * run; the deadline is a tick later than the limit, so that when the loop runs, the watchdog
    * here stops the isolate first and logs exactly what was used.
    */
