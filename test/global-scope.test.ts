@@ -25,7 +25,7 @@ test("a service worker's global scope dispatches its own events and still serves
     });
     const response = await runtime.fetch('sw', { method: 'GET', url: 'http://sw.test/', headers: [] });
     assert.equal(response.status, 200);
-    assert.equal(Buffer.from(response.body!).toString(), 'ping:true false');
+    assert.equal(Buffer.from(response.body as Uint8Array).toString(), 'ping:true false');
   } finally {
     await runtime.close();
   }
