@@ -13,6 +13,7 @@ import { lockContextMemory, lockMemoryFeatures } from '../api/memory/sandbox.ts'
 import { cryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
 import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
+import { globalScopeEventMethods } from '../api/events/sandbox.ts';
 import {
   abortRequest,
   addServiceWorkerListener,
@@ -72,6 +73,12 @@ for (const [name, value] of Object.entries({
     Object.setPrototypeOf(C.prototype, parent);
     Object.defineProperty(C.prototype, Symbol.toStringTag, { value: tag, configurable: true });
   }
+  // The EventTarget methods live on its prototype, as in workerd (no own property of the
+  // global object); 'fetch' listeners are also collected for service-worker dispatch.
+  const methods = globalScopeEventMethods(globalThis, addServiceWorkerListener);
+  for (const name of ['addEventListener', 'removeEventListener', 'dispatchEvent'] as const) {
+    Object.defineProperty(GlobalEventTarget.prototype, name, { value: methods[name], writable: true, enumerable: true, configurable: true });
+  }
   Object.setPrototypeOf(globalThis, ServiceWorkerGlobalScope.prototype);
   define('WorkerGlobalScope', WorkerGlobalScope);
   define('ServiceWorkerGlobalScope', ServiceWorkerGlobalScope);
@@ -96,12 +103,6 @@ for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWe
     configurable: true,
   });
 }
-
-// service-worker syntax: the global scope is an EventTarget that collects 'fetch' listeners.
-define('addEventListener', function addEventListener(type: string, listener: unknown) {
-  addServiceWorkerListener(String(type), listener);
-});
-define('removeEventListener', function removeEventListener() {});
 
 lockCodeGeneration(globalThis);
 lockMemoryFeatures(globalThis);

@@ -38,7 +38,7 @@ export const NOT_YET_IMPLEMENTED_GLOBALS = [
   'Body', 'Cache', 'CacheStorage', 'caches', 'CloseEvent', 'Cloudflare', 'ErrorEvent', 'EventSource',
   'ExtendableEvent', 'HTMLRewriter', 'MessageChannel', 'MessageEvent', 'MessagePort', 'Navigator',
   'PromiseRejectionEvent', 'ScheduledEvent', 'TailEvent', 'TraceEvent', 'WebSocket', 'WebSocketPair',
-  'WebSocketRequestResponsePair', 'reportError', 'origin', 'dispatchEvent',
+  'WebSocketRequestResponsePair', 'reportError', 'origin',
 ];
 
 export const DEVIATIONS: Deviation[] = [

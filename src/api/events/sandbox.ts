@@ -155,6 +155,7 @@ function flattenCapture(options: unknown): boolean {
 export interface AddEventListenerOptions { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal }
 
 let hasListeners: (target: EventTarget, type: string) => boolean;
+let listenersOf: (target: EventTarget, type: string) => Listener[] | undefined;
 
 export class EventTarget {
   #listeners: Map<string, Listener[]> | null = null;
@@ -210,7 +211,41 @@ export class EventTarget {
 
   static {
     hasListeners = (target, type) => (target.#listeners?.get(type)?.length ?? 0) > 0;
+    listenersOf = (target, type) => target.#listeners?.get(type);
   }
+}
+
+// Captured at load: tenants may replace them later.
+const reflectApply = Reflect.apply;
+const nativeAdd = EventTarget.prototype.addEventListener;
+const nativeRemove = EventTarget.prototype.removeEventListener;
+
+/**
+ * The global scope's EventTarget methods, as workerd's ServiceWorkerGlobalScope has them: the
+ * listeners are kept by a hidden EventTarget, and events are dispatched with `scope` as their
+ * target. `added` sees every listener added (service-worker 'fetch' handlers are collected from
+ * it). The methods never use `this`: a bare `addEventListener(...)` in a module has none.
+ */
+export function globalScopeEventMethods(scope: object, added: (type: string, listener: unknown) => void) {
+  const listeners = new EventTarget();
+  // Rest parameters: the argument checks count what was passed, and workerd's lengths are 0.
+  return {
+    addEventListener(...args: unknown[]): void {
+      reflectApply(nativeAdd, listeners, args);
+      if (args[1] !== null && args[1] !== undefined) added(String(args[0]), args[1]);
+    },
+    removeEventListener(...args: unknown[]): void {
+      if (args.length < 2) throw new TypeError("Failed to execute 'removeEventListener' on 'EventTarget': 2 arguments required.");
+      reflectApply(nativeRemove, listeners, args);
+    },
+    dispatchEvent(...args: unknown[]): boolean {
+      const event = args[0];
+      if (eventsApi === undefined || !(event instanceof eventsApi.Event)) {
+        throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
+      }
+      return eventsApi.dispatch(scope as EventTarget, event, listenersOf(listeners, event.type));
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

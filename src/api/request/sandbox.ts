@@ -131,10 +131,14 @@ export class Request {
 
     const initBody = init.body;
     const hasInitBody = initBody !== undefined && initBody !== null;
-    if (inputRequest && bodyUsed(inputRequest.#body)) {
+    // Fetch §5.4: a used input is refused only when its body would be taken; a body in the
+    // init (null too, as in workerd) replaces it.
+    const inputUsed = inputRequest !== null && bodyUsed(inputRequest.#body);
+    if (inputUsed && initBody === undefined) {
       throw new TypeError('Cannot construct a Request with a Request object that has already been used.');
     }
-    if ((hasInitBody || (inputRequest !== null && inputRequest.#body !== null)) && (this.#method === 'GET' || this.#method === 'HEAD')) {
+    const takesInputBody = !hasInitBody && !inputUsed && inputRequest !== null && inputRequest.#body !== null;
+    if ((hasInitBody || takesInputBody) && (this.#method === 'GET' || this.#method === 'HEAD')) {
       throw new TypeError('Request with a GET or HEAD method cannot have a body.');
     }
     if (hasInitBody) {
@@ -143,12 +147,12 @@ export class Request {
       const { body, contentType } = extractBody(initBody);
       this.#body = body;
       if (contentType !== null && !headers.has('content-type')) headers.append('content-type', contentType);
-    } else if (inputRequest && inputRequest.#body) {
+    } else if (takesInputBody) {
       // Fetch §5.4 steps 41-42: the body moves to the new request; the input becomes used.
-      this.#body = inputRequest.#body;
+      this.#body = inputRequest!.#body;
       const spent = new Body();
       spent.used = true;
-      inputRequest.#body = spent;
+      inputRequest!.#body = spent;
     }
     setHeadersGuard(headers, 'request');
     this.#headers = headers;

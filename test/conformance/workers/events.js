@@ -45,6 +45,28 @@ export default probeRoutes({
     customEvent: () => (typeof CustomEvent === 'function' ? [new CustomEvent('c', { detail: { a: 1 } }).detail] : 'no CustomEvent'),
   }),
   '/target': () => ({
+    // The global scope is an EventTarget (ServiceWorkerGlobalScope), its methods on the prototype chain.
+    globalScope: () => {
+      const seen = [];
+      const f = (e) => seen.push([e.type, e.target === globalThis, e.currentTarget === globalThis, e.eventPhase]);
+      addEventListener('probe', f);
+      const first = dispatchEvent(new Event('probe'));
+      removeEventListener('probe', f);
+      const second = dispatchEvent(new Event('probe'));
+      addEventListener('once', { handleEvent(e) { seen.push([e.type, this !== globalThis]); } }, { once: true });
+      dispatchEvent(new Event('once'));
+      dispatchEvent(new Event('once'));
+      const cancel = (e) => e.preventDefault();
+      addEventListener('c', cancel);
+      const cancelled = dispatchEvent(new Event('c', { cancelable: true }));
+      removeEventListener('c', cancel);
+      const thrower = () => { throw new Error('boom'); };
+      addEventListener('t', thrower);
+      const thrown = err(() => dispatchEvent(new Event('t')));
+      removeEventListener('t', thrower);
+      const own = ['addEventListener', 'removeEventListener', 'dispatchEvent'].map((n) => [typeof globalThis[n], Object.hasOwn(globalThis, n)]);
+      return [seen, first, second, cancelled, thrown, own, err(() => dispatchEvent({ type: 'x' })), err(() => addEventListener('x')), err(() => removeEventListener('x'))];
+    },
     dispatchOrder: () => {
       const t = new EventTarget();
       const out = [];

@@ -85,6 +85,18 @@ export default probeRoutes({
       return [b.url, b.method, [...b.headers], b.redirect];
     },
     fromRequestGetWithBody: () => err(() => new Request(new Request('http://a/', { method: 'POST', body: 'x' }), { method: 'GET' })),
+    // Fetch §5.4: a used request's body is refused only when it would be taken; an init body replaces it.
+    fromUsedRequestNewBody: async () => {
+      const a = new Request('http://a/', { method: 'POST', body: 'x' });
+      await a.text();
+      const b = new Request(a, { body: 'y' });
+      const c = new Request(a, { method: 'PUT', body: 'z' });
+      return [a.bodyUsed, b.bodyUsed, b.method, await b.text(), c.method, await c.text(), err(() => new Request(a, { body: null })), err(() => new Request(a)), err(() => new Request(a, { body: undefined }))];
+    },
+    emptyBodyRead: async () => {
+      const { done, value } = await new Request('http://a/', { method: 'POST', body: '' }).body.getReader().read();
+      return [done, value];
+    },
     clone: async () => {
       const r = new Request('http://a/', { method: 'POST', body: 'data', headers: { a: '1' } });
       const c = r.clone();

@@ -49,6 +49,23 @@ export default probeRoutes({
       ]),
     ),
   '/body': () => ({
+    // An empty body is a stream that ends at once (the read used never to resolve).
+    emptyBodyReads: async () => {
+      const out = [new Response().body, new Response(null).body];
+      for (const init of ['', new Uint8Array(0), new Blob([]), new URLSearchParams()]) {
+        const { done, value } = await new Response(init).body.getReader().read();
+        out.push([done, value]);
+      }
+      const byob = await new Response('').body.getReader({ mode: 'byob' }).read(new Uint8Array(4));
+      out.push([byob.done, byob.value]);
+      const r = new Response('');
+      void r.body;
+      out.push(await r.text(), r.bodyUsed, await new Response(new Response('').body).text());
+      const chunks = [];
+      for await (const chunk of new Response('').body) chunks.push(chunk);
+      out.push(chunks);
+      return out;
+    },
     text: async () => [await new Response('héllo').text(), await new Response(null).text(), await new Response().text()],
     json: async () => new Response('{"a":[1,2]}').json(),
     badJson: () => aerr(() => new Response('{bad').json()),

@@ -103,6 +103,22 @@ const probes = probeRoutes({
     queuingStrategies: () => [new CountQueuingStrategy({ highWaterMark: 2 }).highWaterMark, new ByteLengthQueuingStrategy({ highWaterMark: 8 }).size(new Uint8Array(3))],
     identityTransformStream: () => typeof IdentityTransformStream,
     fixedLengthStream: () => typeof FixedLengthStream,
+    // controller.terminate() after readable.cancel(reason): writer.closed rejects with the reason.
+    terminateAfterCancel: async () => {
+      const settle = (p) => p.then((v) => ['fulfilled', v], (e) => ['rejected', e]);
+      const out = [];
+      for (const awaitCancel of [true, false]) {
+        let controller;
+        const ts = new TransformStream({ start(c) { controller = c; } });
+        const reason = { name: 'cancelReason' };
+        const cancel = settle(ts.readable.cancel(reason));
+        if (awaitCancel) await cancel;
+        controller.terminate();
+        const [state, error] = await settle(ts.writable.getWriter().closed);
+        out.push([(await cancel)[0], state, error === reason ? 'the reason' : error]);
+      }
+      return out;
+    },
   }),
   '/bodies': () => ({
     responseBody: async () => {

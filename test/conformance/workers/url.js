@@ -115,6 +115,8 @@ export default probeRoutes({
     },
   }),
   '/params': () => ({
+    // WebIDL record<USVString, USVString>: keys equal once lone surrogates are U+FFFD are one entry, the last value wins.
+    recordSurrogateKeys: () => [[...new URLSearchParams({ 'a\uD800': '1', 'a\uDC00': '2' })], [...new URLSearchParams({ '\uD835x': '1', xx: '2', '\uD83Dx': '3' })]],
     parse: () => [...new URLSearchParams('a=1&b=2&a=3&=x&y=&&z')],
     plus: () => [...new URLSearchParams('q=a+b&r=a%2Bb&s=%zz&t=%E2%82%AC')],
     leadingQuestion: () => [...new URLSearchParams('?a=1')],

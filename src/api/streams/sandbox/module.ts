@@ -61,11 +61,15 @@ export function streamFromSource(source: BodySource): ReadableStream<Uint8Array>
   const stream = new ReadableStream<Uint8Array>({
     type: 'bytes',
     async pull(controller) {
-      const chunk = await source.pull();
-      if (chunk === null) return closeBytes(controller);
-      // enqueue() transfers the chunk's buffer: sources hand over buffers they no longer use.
-      if (chunk.byteLength > 0) controller.enqueue(chunk);
-      // An empty chunk enqueues nothing; the stream calls pull() again while a read waits.
+      // An empty chunk (an empty body's bytes, say) enqueues nothing, and the stream would not
+      // call pull() again for the read that waits (Streams §4.10.4: only a pull requested
+      // while this one ran is repeated): pull on until there are bytes or the end.
+      for (;;) {
+        const chunk = await source.pull();
+        if (chunk === null) return closeBytes(controller);
+        // enqueue() transfers the chunk's buffer: sources hand over buffers they no longer use.
+        if (chunk.byteLength > 0) return controller.enqueue(chunk);
+      }
     },
     cancel(reason) {
       source.cancel?.(reason);
@@ -196,6 +200,32 @@ export class FixedLengthStream extends IdentityTransformStream {
   }
 }
 
+/** What the polyfill keeps of a TransformStream in its slots (the spec's internal slots). */
+interface TransformSlots {
+  _finishPromise?: Promise<void>;
+  _controlledTransformStream?: { _readable: { _state: string }; _writable: { _state: string } };
+}
+
+/**
+ * controller.terminate() while `readable.cancel(reason)` is still settling leaves the writable
+ * side to that cancel, which errors it with `reason`, as workerd does (the polyfill errors it
+ * with terminate's own TypeError first, so writer.closed rejected with that instead).
+ */
+function keepCancelReasonOnTerminate(): void {
+  const proto = TransformStreamDefaultController.prototype as unknown as Record<string, unknown>;
+  const terminate = proto.terminate as (this: unknown) => void;
+  const replacement = {
+    terminate(this: TransformSlots): void {
+      const stream = this?._controlledTransformStream;
+      // Cancelling: the readable side is closed, a finish is under way, the writable still open.
+      const cancelling = stream !== undefined && this._finishPromise !== undefined
+        && stream._readable._state === 'closed' && stream._writable._state === 'writable';
+      if (!cancelling) terminate.call(this);
+    },
+  }.terminate;
+  Object.defineProperty(proto, 'terminate', { value: replacement, writable: true, enumerable: true, configurable: true });
+}
+
 /** The module's classes and helpers, made with the runtime's encoding classes. */
 export function create(deps: StreamsDeps) {
   // Encoding Standard §5.1: TextEncoderStream. A lone high surrogate at the end of a chunk waits
@@ -252,6 +282,8 @@ export function create(deps: StreamsDeps) {
   Object.defineProperty(TextDecoderStream.prototype, Symbol.toStringTag, { value: 'TextDecoderStream', configurable: true });
   Object.defineProperty(IdentityTransformStream.prototype, Symbol.toStringTag, { value: 'IdentityTransformStream', configurable: true });
   Object.defineProperty(FixedLengthStream.prototype, Symbol.toStringTag, { value: 'FixedLengthStream', configurable: true });
+
+  keepCancelReasonOnTerminate();
 
   const classes = {
     ReadableStream, ReadableStreamDefaultReader, ReadableStreamBYOBReader, ReadableStreamBYOBRequest,

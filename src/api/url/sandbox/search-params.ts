@@ -87,11 +87,15 @@ class URLSearchParams {
           this.#list.push([toUSV(items[0]), toUSV(items[1])]);
         }
       } else {
+        // WebIDL §3.2.23 record<USVString, USVString>: keys that become equal as USVStrings (lone
+        // surrogates turn into U+FFFD) are one entry, in the first one's place, with the last value.
+        const record = new Map<string, string>();
         for (const key of Reflect.ownKeys(init)) {
           if (typeof key !== 'string') continue;
           const desc = Reflect.getOwnPropertyDescriptor(init, key);
-          if (desc?.enumerable) this.#list.push([toUSV(key), toUSV((init as Record<string, unknown>)[key])]);
+          if (desc?.enumerable) record.set(toUSV(key), toUSV((init as Record<string, unknown>)[key]));
         }
+        for (const pair of record) this.#list.push(pair);
       }
     } else {
       let s = toUSV(init);
