@@ -53,7 +53,11 @@ export default {
     }
     if (pathname === '/hang-until-abort') {
       console.log('waiting for abort');
+      // A pending timer keeps the request waiting: a promise only the client's disconnect could
+      // settle counts as never settled (500 at once), as in workerd.
+      const keepAlive = setTimeout(() => {}, 20000);
       const reason = await new Promise((resolve) => request.signal.addEventListener('abort', () => resolve(request.signal.reason)));
+      clearTimeout(keepAlive);
       console.log('aborted: ' + reason.name + ' ' + request.signal.aborted);
       return new Response('too late');
     }

@@ -18,6 +18,7 @@ import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { HOST_OP_ORDER } from '../sandbox/host-op-order.ts';
 import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
+import { NEVER_RESPONDS_BODY, NEVER_RESPONDS_MESSAGE } from './never-responds.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
@@ -61,7 +62,9 @@ interface RequestState {
    */
   controller: AbortController | undefined;
   /** Resolves the request's dispatch with the sandbox's answer (null: the isolate is gone). */
-  resolveDispatch: ((result: DispatchResult | null) => void) | undefined;
+  resolveDispatch: ((result: DispatchResult | null | typeof NEVER_RESPONDS) => void) | undefined;
+  /** A streamed response body the host has not finished pulling (the isolate may run for it). */
+  streaming: boolean;
 }
 
 export interface WorkerIsolateOptions {
@@ -122,6 +125,8 @@ export class WorkerIsolate {
   private memoryReduced = false;
   /** The reduction running now: a request waits for it, so its CPU is not charged to the request. */
   private reducing: Promise<void> | undefined;
+  /** A look for requests that can never be answered is due (see never-responds.ts). */
+  private neverRespondsCheck: NodeJS.Immediate | undefined;
 
   private constructor(options: WorkerIsolateOptions) {
     this.options = options;
@@ -382,6 +387,7 @@ export class WorkerIsolate {
     const settle = (ok: boolean, value: unknown, errorName: string) => {
       this.pendingCalls--;
       if (!this.alive) return;
+      this.checkNeverResponds();
       // A call of a request whose work is over: the sandbox dropped it, and an answer would be a
       // crossing (and CPU) for nothing.
       if (requestId !== 0 && !this.inFlight.has(requestId as number)) return;
@@ -494,6 +500,7 @@ export class WorkerIsolate {
       handle: undefined as unknown as OpRequest,
       controller: undefined,
       resolveDispatch: undefined,
+      streaming: false,
     };
     state.handle = {
       id,
@@ -526,7 +533,7 @@ export class WorkerIsolate {
       }
       headers = headers === '' ? name + '\n' + value : headers + '\n' + name + '\n' + value;
     }
-    const dispatched = new Promise<DispatchResult | null>((resolve) => (state.resolveDispatch = resolve));
+    const dispatched = new Promise<DispatchResult | null | typeof NEVER_RESPONDS>((resolve) => (state.resolveDispatch = resolve));
     try {
       this.enter(state, this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now()]))
         .catch((error) => this.onIsolateError(error));
@@ -540,6 +547,14 @@ export class WorkerIsolate {
       if (state.status === 0) state.status = response.status;
       this.endRequest(state);
       return response;
+    }
+    if (result === NEVER_RESPONDS) {
+      // Nothing in the isolate can run for it again: its work is over (as workerd cancels it).
+      state.status = 500;
+      this.log('error', 'exception', NEVER_RESPONDS_MESSAGE, { requestId: id });
+      this.entries.end.apply(undefined, [id], { arguments: { copy: true } }).catch(() => {});
+      this.endRequest(state);
+      return textResponse(500, NEVER_RESPONDS_BODY);
     }
     if ('error' in result) {
       const memory = memoryErrorIn(result.error);
@@ -566,6 +581,7 @@ export class WorkerIsolate {
     if (typeof out.length === 'number' && !pairs.some(([name]) => name === 'content-length')) {
       pairs.push(['content-length', String(out.length)]);
     }
+    state.streaming = !out.requestBody;
     return { status: result.status, statusText: result.statusText, headers: pairs, body: out.requestBody ? this.passThroughBody(state) : this.responseBody(state) };
   }
 
@@ -618,7 +634,9 @@ export class WorkerIsolate {
     const finish = () => {
       if (finished) return;
       finished = true;
+      state.streaming = false;
       this.afterResponse(state);
+      this.checkNeverResponds();
     };
     const iterator: AsyncIterator<Uint8Array> = {
       next: async () => {
@@ -710,6 +728,7 @@ export class WorkerIsolate {
       state.resolveDispatch = undefined;
     }
     this.inFlight.delete(state.id);
+    this.checkNeverResponds();
     if (state.waitUntilTimer) clearTimeout(state.waitUntilTimer);
     if (state.onAbort) state.signal?.removeEventListener('abort', state.onAbort);
     for (const timerId of state.timers) {
@@ -742,6 +761,7 @@ export class WorkerIsolate {
       else if (at > 0) this.running.splice(at, 1);
       this.callsReturned++;
       if (entry !== STRAY) this.returned.add(entry);
+      this.checkNeverResponds();
     };
     call.then(leave, leave);
     return call;
@@ -801,6 +821,38 @@ export class WorkerIsolate {
     else if (state && !state.ended) state.cpuNs += ns;
     else this.strayCpuNs += ns;
     this.options.watchdog.watch(this);
+  }
+
+  /**
+   * Looks, once the host has handled what the isolate's last call sent it (an event-loop turn
+   * later, twice: workerd waits for its thread to be idle too), for requests that can never be
+   * answered: no response yet and nothing pending that could run the isolate again.
+   */
+  private checkNeverResponds(): void {
+    if (this.neverRespondsCheck || this.inFlight.size === 0) return;
+    const look = (again: boolean) => {
+      this.neverRespondsCheck = undefined;
+      if (!this.alive || this.mayRunAgain()) return;
+      const waiting = [...this.inFlight.values()].filter((state) => state.resolveDispatch !== undefined);
+      if (waiting.length === 0) return;
+      if (again) {
+        this.neverRespondsCheck = setImmediate(() => look(false));
+        return;
+      }
+      for (const state of waiting) {
+        const resolve = state.resolveDispatch!;
+        state.resolveDispatch = undefined;
+        resolve(NEVER_RESPONDS);
+      }
+    };
+    this.neverRespondsCheck = setImmediate(() => look(true));
+  }
+
+  /** Whether anything pending could run code in the isolate again (see never-responds.ts). */
+  private mayRunAgain(): boolean {
+    if (this.running.length > 0 || this.pendingCalls > 0 || this.timers.size > 0 || this.loadingCpuNs !== undefined) return true;
+    for (const state of this.inFlight.values()) if (state.streaming || state.reading) return true;
+    return false;
   }
 
   measureCpu(): number {
@@ -1030,6 +1082,9 @@ interface NativeContainment {
 
 /** The native deadline is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
 const NATIVE_DEADLINE_SLACK_NS = 5e6;
+
+/** What a request's dispatch resolves with when it can never be answered (see never-responds.ts). */
+const NEVER_RESPONDS = Symbol('never responds');
 
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
 const STRAY = Object.freeze({ ended: true }) as unknown as RequestState;
