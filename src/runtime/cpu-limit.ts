@@ -134,11 +134,6 @@ export class CpuMeter {
     this.processClock = processClock;
   }
 
-  /** The isolate's clock at the last reading, in nanoseconds. */
-  get lastReading(): bigint {
-    return this.lastIsolate;
-  }
-
   /** Starts a new interval now. */
   reset(): void {
     this.lastIsolate = this.isolateClock();

@@ -107,8 +107,8 @@ export class WorkerIsolate {
    * response without waitUntil): limited like a request, and reset when that call returns.
    */
   private strayCpuNs = 0;
-  /** isolet's isolated-vm build ends an isolate past a CPU deadline from a thread of its own. */
-  private readonly nativeDeadline: boolean;
+  /** isolet's isolated-vm build ends an isolate whose one run goes past a CPU budget, from a thread of its own. */
+  private readonly nativeBudget: boolean;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
   private context: ivm.Context | undefined;
@@ -147,7 +147,7 @@ export class WorkerIsolate {
     const isolate = this.isolate;
     this.cpu = new CpuMeter(() => (isolate.isDisposed ? 0n : isolate.cpuTime));
     const native = isolate as NativeContainment;
-    this.nativeDeadline = typeof native.setCpuDeadline === 'function';
+    this.nativeBudget = typeof native.setCpuBudget === 'function';
     // A fatal V8 error names the worker in the process's last line (native/isolated-vm/watchdog.patch).
     if (typeof native.setFatalLabel === 'function') native.setFatalLabel(options.name);
   }
@@ -199,7 +199,8 @@ export class WorkerIsolate {
     this.cpu.reset();
     this.loadingCpuNs = 0;
     this.options.watchdog.watch(this);
-    this.armDeadline();
+    // Top-level code may run as one long call: the native budget allows it the startup limit.
+    this.setNativeBudget(Math.max(this.limits.startupCpuMs, this.limits.cpuMs));
     try {
       let namespace: ivm.Reference<unknown> | undefined;
       if (definition.modules && definition.modules.length > 0) {
@@ -224,7 +225,7 @@ export class WorkerIsolate {
       this.chargeCpu();
       this.loadingCpuNs = undefined;
       // Watched on until idle: top-level code may leave work running (see applyCpu).
-      this.armDeadline();
+      this.setNativeBudget(this.limits.cpuMs);
     }
   }
 
@@ -537,7 +538,6 @@ export class WorkerIsolate {
     try {
       this.enter(state, this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now()]))
         .catch((error) => this.onIsolateError(error));
-      if (this.running.length === 1) this.armDeadline();
     } catch (error) {
       this.onIsolateError(error);
     }
@@ -875,7 +875,6 @@ export class WorkerIsolate {
         this.terminate(cpuTermination(this.loadingCpuNs, this.limits, 'startup'));
         return false;
       }
-      this.armDeadline();
       return true;
     }
     const limitNs = this.limits.cpuMs * 1e6;
@@ -904,40 +903,24 @@ export class WorkerIsolate {
       return false;
     }
     if (delta === 0 && this.inFlight.size === 0 && this.running.length === 0) {
-      // Idle: no longer watched from here, but still armed natively with a stray budget, since
-      // V8 may run the worker's code on its own (FinalizationRegistry callbacks).
+      // Idle: no longer watched from here; the native budget still holds for any code V8 runs
+      // on its own (FinalizationRegistry callbacks).
       this.strayCpuNs = 0;
-      this.armDeadline();
       return false;
     }
-    this.armDeadline();
     return true;
   }
 
   /**
-   * Moves the native watchdog's deadline (native/isolated-vm/watchdog.patch) to what the call
-   * running now may still use: its request's budget left, the stray budget for a call whose
-   * request is over (or for code V8 runs while the isolate is idle), or the top-level code's. It holds while this thread's event loop cannot
-   * run; the deadline is a tick later than the limit, so that when the loop runs, the watchdog
-   * here stops the isolate first and logs exactly what was used.
+   * Arms the native watchdog (native/isolated-vm/watchdog.patch): no single run of the isolate,
+   * a call into it or a task V8 posted, may use more than `ms` of CPU (plus a tick, so that
+   * when the event loop runs, the watchdog here acts first and logs exactly what was used).
+   * It is the backstop that needs no event loop: it holds while a flood of calls starves the
+   * loop, and for code that runs with no request to charge. The precise accounting per request,
+   * across calls, is the event loop's watchdog's (applyCpu). 0 disarms it.
    */
-  private armDeadline(): void {
-    if (!this.nativeDeadline || this.isolate.isDisposed) return;
-    let leftNs: number;
-    if (this.loadingCpuNs !== undefined) {
-      leftNs = this.limits.startupCpuMs * 1e6 - this.loadingCpuNs;
-    } else {
-      const head = this.running[0];
-      leftNs = head !== undefined && head !== STRAY && !head.ended
-        ? this.limits.cpuMs * 1e6 - head.cpuNs - head.pendingCpuNs
-        : this.limits.cpuMs * 1e6 - this.strayCpuNs;
-    }
-    const deadline = Number(this.cpu.lastReading) + Math.max(0, leftNs) + NATIVE_DEADLINE_SLACK_NS;
-    (this.isolate as NativeContainment).setCpuDeadline!(deadline);
-  }
-
-  private disarmDeadline(): void {
-    if (this.nativeDeadline && !this.isolate.isDisposed) (this.isolate as NativeContainment).setCpuDeadline!(0);
+  private setNativeBudget(ms: number): void {
+    if (this.nativeBudget && !this.isolate.isDisposed) (this.isolate as NativeContainment).setCpuBudget!(ms > 0 ? ms * 1e6 + NATIVE_BUDGET_SLACK_NS : 0);
   }
 
   /** Why the isolate was disposed when nothing here disposed it: the native CPU watchdog, or V8's heap limit. */
@@ -1020,7 +1003,7 @@ export class WorkerIsolate {
 
   dispose(): void {
     this.options.watchdog.unwatch(this);
-    this.disarmDeadline();
+    this.setNativeBudget(0);
     for (const timer of this.timers.values()) cancelHostTimer(timer);
     this.timers.clear();
     if (!this.isolate.isDisposed) {
@@ -1075,13 +1058,13 @@ export class WorkerIsolate {
 
 /** What isolet's isolated-vm build adds to an isolate (native/isolated-vm/watchdog.patch); absent on the prebuilt binary. */
 interface NativeContainment {
-  setCpuDeadline?(ns: number): void;
+  setCpuBudget?(ns: number): void;
   readonly cpuLimitHit?: boolean;
   setFatalLabel?(label: string): void;
 }
 
-/** The native deadline is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
-const NATIVE_DEADLINE_SLACK_NS = 5e6;
+/** The native budget is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
+const NATIVE_BUDGET_SLACK_NS = 5e6;
 
 /** What a request's dispatch resolves with when it can never be answered (see never-responds.ts). */
 const NEVER_RESPONDS = Symbol('never responds');
