@@ -218,6 +218,8 @@ export class WorkerIsolate {
       );
       if (typeof problem === 'string') throw new WorkerLoadError(problem);
     } catch (error) {
+      // The native watchdog may have ended the top-level code before this thread's watchdog did.
+      if (!this.termination && this.isolate.isDisposed) this.terminate(this.externalTermination());
       if (this.termination) throw new WorkerLoadError(describeTermination(this.termination));
       if (error instanceof WorkerLoadError) throw error;
       throw new WorkerLoadError(`The worker threw while loading: ${cleanStack(error)}`);
