@@ -26,6 +26,7 @@ import {
   pullResponse,
   reportUncaught,
 } from './dispatch.ts';
+import { ArrayPrototypeJoin, isUint8Array, PromisePrototypeThen, StringPrototypeSplit } from './primordials.ts';
 
 const global = globalThis as unknown as Record<string, unknown>;
 
@@ -131,17 +132,19 @@ const entryPoints = {
   // Head fields cross as strings (header pairs joined by '\n', which no valid header holds):
   // primitives skip isolated-vm's structured copy, a third of a small request's crossing cost.
   dispatch(requestId: number, method: string, url: string, headers: string, hasBody: boolean, now: number): void {
-    dispatch(requestId, method, url, headers === '' ? [] : headers.split('\n'), hasBody, now).then(
+    // Captured built-ins from here on: tenant code may have replaced the realm's (see primordials.ts).
+    PromisePrototypeThen(
+      dispatch(requestId, method, url, headers === '' ? [] : StringPrototypeSplit(headers, '\n'), hasBody, now),
       (result) => {
         const body = 'status' in result ? result.body : undefined;
-        if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
+        if (body === null || typeof body === 'string' || isUint8Array(body)) {
           const head = result as { status: number; statusText: string; headers: string[] };
-          host.respondSimple(requestId, head.status, head.statusText, head.headers.join('\n'), body, result.done === true);
+          host.respondSimple(requestId, head.status, head.statusText, ArrayPrototypeJoin(head.headers, '\n'), body as string | Uint8Array | null, result.done === true);
         } else {
           host.respond(requestId, result);
         }
       },
-      (error) => host.respond(requestId, { error: String(error), kind: 'exception' }),
+      (error) => host.respond(requestId, { error: `${error}`, kind: 'exception' }),
     );
   },
   pullResponse,

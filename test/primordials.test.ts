@@ -1,0 +1,181 @@
+// Tenant code that replaces built-ins (polyfills, instrumentation, or an attacker) must change
+// nothing in how the platform's APIs behave or how its requests are answered: the sandbox
+// runtime runs on built-ins captured before tenant code (src/sandbox/primordials.ts).
+//
+// The worker below saves what it needs, then replaces every built-in in PATCHED with a function
+// that records its name and throws. It then exercises the platform's APIs and answers with what
+// it saw; any platform use of a replaced built-in shows up as an error or as a name in `called`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve, moduleWorker, type Served } from './support/serve.ts';
+
+/**
+ * Built-ins the worker replaces: 'Holder.key' (or 'Holder.prototype.key'), '@@name' for a
+ * well-known symbol; 'TypedArray' is %TypedArray%, 'globalThis.X' a global. Extend freely.
+ */
+const PATCHED = [
+  // Array
+  'Array.prototype.push', 'Array.prototype.pop', 'Array.prototype.shift', 'Array.prototype.map',
+  'Array.prototype.filter', 'Array.prototype.join', 'Array.prototype.slice', 'Array.prototype.splice',
+  'Array.prototype.indexOf', 'Array.prototype.includes', 'Array.prototype.forEach', 'Array.prototype.concat',
+  'Array.prototype.@@iterator', 'Array.from', 'Array.isArray',
+  // String
+  'String.prototype.toLowerCase', 'String.prototype.toUpperCase', 'String.prototype.split',
+  'String.prototype.replace', 'String.prototype.slice', 'String.prototype.indexOf', 'String.prototype.trim',
+  'String.prototype.charCodeAt', 'String.prototype.codePointAt', 'String.prototype.normalize',
+  'String.prototype.startsWith', 'String.prototype.includes', 'String.fromCharCode',
+  // Object
+  'Object.keys', 'Object.entries', 'Object.defineProperty', 'Object.assign', 'Object.freeze',
+  'Object.getOwnPropertyDescriptor', 'Object.create', 'Object.setPrototypeOf', 'Object.getPrototypeOf',
+  // Map, Set
+  'Map.prototype.get', 'Map.prototype.set', 'Map.prototype.has', 'Map.prototype.delete', 'Map.prototype.@@iterator',
+  'Set.prototype.add', 'Set.prototype.has', 'Set.prototype.delete', 'Set.prototype.@@iterator',
+  // Promise
+  'Promise.prototype.then', 'Promise.prototype.catch', 'Promise.prototype.finally', 'Promise.resolve', 'Promise.all',
+  // JSON, Reflect
+  'JSON.parse', 'JSON.stringify', 'Reflect.apply', 'Reflect.construct', 'Reflect.ownKeys',
+  // Typed arrays
+  'TypedArray.prototype.set', 'TypedArray.prototype.subarray', 'TypedArray.prototype.slice',
+  // RegExp
+  'RegExp.prototype.exec', 'RegExp.prototype.test', 'RegExp.prototype.@@replace', 'RegExp.prototype.@@split',
+  // Function
+  'Function.prototype.call', 'Function.prototype.apply', 'Function.prototype.bind',
+];
+
+const WORKER = `
+const PATCHED = ${JSON.stringify(PATCHED)};
+const called = [];
+const { stringify } = JSON;
+const holders = { TypedArray: Object.getPrototypeOf(Uint8Array), globalThis };
+const resolveHolder = (path) => {
+  let holder = holders[path[0]] ?? globalThis[path[0]];
+  for (let i = 1; i < path.length; i++) holder = holder[path[i]];
+  return holder;
+};
+const targets = PATCHED.map((name) => {
+  const parts = name.split('.');
+  const last = parts.pop();
+  const key = last.startsWith('@@') ? Symbol[last.slice(2)] : last;
+  return { name, holder: resolveHolder(parts), key };
+});
+const patchAll = () => {
+  for (let i = 0; i < targets.length; i++) {
+    const { name, holder, key } = targets[i];
+    holder[key] = function patched() {
+      called[called.length] = name;
+      throw new Error('the tenant replaced ' + name);
+    };
+  }
+};
+const stillPatched = () => {
+  let n = 0;
+  for (let i = 0; i < targets.length; i++) if (targets[i].holder[targets[i].key].name === 'patched') n++;
+  return n;
+};
+patchAll();
+
+let requests = 0;
+export default {
+  async fetch(request, env) {
+    requests++;
+    const out = {};
+    const url = new URL(request.url);
+    out.path = url.pathname;
+    out.query = url.searchParams.get('q');
+    const params = new URLSearchParams('a=1&b=2&a=3');
+    params.append('c', 'Ä b');
+    out.params = params.toString() + ' ' + params.getAll('a').length;
+    const h = new Headers({ 'X-One': '1' });
+    h.append('x-two', 'Two');
+    h.set('Content-Type', 'text/plain');
+    out.headerCount = 0;
+    h.forEach(() => { out.headerCount++; });
+    out.xTwo = h.get('X-TWO');
+    out.reqHeader = request.headers.get('x-test');
+    out.method = request.method;
+    out.body = request.method === 'POST' ? await request.text() : null;
+    const clone = new Request('http://example.com/p', { method: 'put', headers: h, body: 'abc' });
+    out.clone = clone.method + ' ' + (await clone.arrayBuffer()).byteLength;
+    const json = await new Response('{"n":[1,2]}').json();
+    out.json = json.n[1];
+    const bytes = new TextEncoder().encode('héllo');
+    out.encoded = bytes.length;
+    out.decoded = new TextDecoder().decode(bytes);
+    const streamed = new Response(new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } }));
+    out.streamed = await streamed.text();
+    out.random = crypto.getRandomValues(new Uint8Array(4)).length;
+    out.uuid = crypto.randomUUID().length;
+    out.digest = (await crypto.subtle.digest('SHA-256', bytes)).byteLength;
+    out.timer = await new Promise((resolve) => setTimeout(() => resolve('fired'), 1));
+    const upstream = await fetch(env.UP + '/up', { headers: { 'x-from': 'worker' } });
+    out.upstream = upstream.status + ' ' + upstream.headers.get('x-upstream') + ' ' + (await upstream.text());
+    out.stillPatched = stillPatched();
+    out.called = called.length;
+    out.calledNames = called.length ? called[0] : '';
+    out.requests = requests;
+    return new Response(stringify(out), { status: 201, headers: { 'x-answer': 'yes', 'content-type': 'application/json' } });
+  },
+};
+`;
+
+let upstream: Server;
+let served: Served;
+
+before(async () => {
+  upstream = createServer((req, res) => {
+    res.writeHead(200, { 'x-upstream': String(req.headers['x-from']) });
+    res.end('from upstream');
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  served = await serve(
+    { patcher: moduleWorker(WORKER, { vars: { UP: base } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`) },
+    { egress: { allow: ['127.0.0.1'] } },
+  );
+});
+
+after(async () => {
+  await served?.close();
+  await new Promise<void>((resolve) => upstream?.close(() => resolve()));
+});
+
+test('a worker that replaces built-ins is still served correctly, request after request', { timeout: 60_000 }, async () => {
+  for (let i = 1; i <= 3; i++) {
+    const init = i === 2 ? { method: 'POST', body: 'posted body', headers: { 'x-test': 'T' } } : { headers: { 'x-test': 'T' } };
+    const response = await served.fetch('patcher', `/some/path?q=${i}`, init);
+    const text = await response.text();
+    assert.equal(response.status, 201, `${text}\n${JSON.stringify(served.logs.slice(-3), null, 1)}`);
+    assert.equal(response.headers.get('x-answer'), 'yes');
+    const out = JSON.parse(text);
+    assert.deepEqual(out, {
+      path: '/some/path',
+      query: String(i),
+      params: 'a=1&b=2&a=3&c=%C3%84+b 2',
+      headerCount: 3,
+      xTwo: 'Two',
+      reqHeader: 'T',
+      method: i === 2 ? 'POST' : 'GET',
+      body: i === 2 ? 'posted body' : null,
+      clone: 'PUT 3',
+      json: 2,
+      encoded: 6,
+      decoded: 'héllo',
+      streamed: 'héllo',
+      random: 4,
+      uuid: 36,
+      digest: 32,
+      timer: 'fired',
+      upstream: '200 worker from upstream',
+      stillPatched: PATCHED.length,
+      called: 0,
+      calledNames: '',
+      requests: i,
+    });
+  }
+  const other = await served.fetch('other', '/');
+  assert.equal(await other.text(), 'other ok');
+  const errors = served.logs.filter((entry) => entry.level === 'error');
+  assert.deepEqual(errors, []);
+});
