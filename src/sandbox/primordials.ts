@@ -94,7 +94,9 @@ export const ReflectHas: typeof Reflect.has = /* @__PURE__ */ own(Reflect, 'has'
 // Object
 export const ObjectAssign: typeof Object.assign = /* @__PURE__ */ own(G.Object, 'assign');
 export const ObjectCreate: typeof Object.create = /* @__PURE__ */ own(G.Object, 'create');
-export const ObjectDefineProperty: typeof Object.defineProperty = /* @__PURE__ */ own(G.Object, 'defineProperty');
+/** A property descriptor; give it `__proto__: null`, so that no accessor on Object.prototype joins it. */
+export type Descriptor = PropertyDescriptor & ThisType<any> & { __proto__?: null };
+export const ObjectDefineProperty: <T>(o: T, key: PropertyKey, desc: Descriptor) => T = /* @__PURE__ */ own(G.Object, 'defineProperty');
 export const ObjectDefineProperties: typeof Object.defineProperties = /* @__PURE__ */ own(G.Object, 'defineProperties');
 export const ObjectEntries: typeof Object.entries = /* @__PURE__ */ own(G.Object, 'entries');
 export const ObjectFreeze: typeof Object.freeze = /* @__PURE__ */ own(G.Object, 'freeze');
@@ -206,7 +208,7 @@ export const WeakSetPrototypeHas: <T extends WeakKey>(self: WeakSet<T>, value: T
 // Promise. `await` on a promise of this realm calls no `then` (only on other thenables), but
 // resolving a promise with a promise does: an async function must `return await p`, not
 // `return p`, and a resolve function must not be given a promise.
-export const PromiseResolve: <T>(value: T) => Promise<Awaited<T>> = /* @__PURE__ */ ((resolve: AnyFunction, P: unknown) => (value: unknown) => ReflectApplyOriginal(resolve, P, [value]))(own(G.Promise, 'resolve'), G.Promise) as never;
+export const PromiseResolve: <T = void>(value?: T) => Promise<Awaited<T>> = /* @__PURE__ */ ((resolve: AnyFunction, P: unknown) => (value?: unknown) => ReflectApplyOriginal(resolve, P, [value]))(own(G.Promise, 'resolve'), G.Promise) as never;
 export const PromiseReject: (reason: unknown) => Promise<never> = /* @__PURE__ */ ((reject: AnyFunction, P: unknown) => (reason: unknown) => ReflectApplyOriginal(reject, P, [reason]))(own(G.Promise, 'reject'), G.Promise) as never;
 export const PromisePrototypeThen: <T, R1 = T, R2 = never>(
   self: Promise<T>,

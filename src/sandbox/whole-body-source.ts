@@ -6,6 +6,9 @@
 // stay in the isolate, under its memory limit.
 
 import type { BodySource } from '../api/body/sandbox.ts';
+import {
+  MathMin, Uint8Array,
+} from './primordials.ts';
 
 /** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
 export const MAX_WHOLE_BODY_CROSSING = 1024 * 1024;
@@ -30,7 +33,7 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
     length: utf8Length(body),
     pull: async () => {
       if (at >= body.length) return null;
-      let end = Math.min(at + SLICE, body.length);
+      let end = MathMin(at + SLICE, body.length);
       // A surrogate pair is one character: never split it between two slices.
       const last = body.charCodeAt(end - 1);
       if (end < body.length && last >= 0xd800 && last <= 0xdbff) end--;

@@ -14,6 +14,9 @@ import { isURLSearchParams, type URLSearchParams } from '../url/sandbox.ts';
 import { streams, isReadableStream } from '../streams/sandbox.ts';
 import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
+import {
+  ArrayBuffer, ArrayBufferIsView, JSONParse, Promise, PromiseResolve, String, TypeError, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 type ReadableStream = InstanceType<ReturnType<typeof streams>['classes']['ReadableStream']>;
 
@@ -53,7 +56,7 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     body.stream = stream;
   } else if (init instanceof ArrayBuffer) {
     body.bytes = new Uint8Array(init.slice(0));
-  } else if (ArrayBuffer.isView(init)) {
+  } else if (ArrayBufferIsView(init)) {
     body.bytes = new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength));
   } else if (isBlob(init)) {
     // Fetch §5.1: a Blob's bytes, and its type (when not empty) as the Content-Type. The bytes
@@ -170,7 +173,7 @@ export function bodyStream(body: Body | null): ReadableStream | null {
   const api = streams();
   let source: BodySource;
   if (body.used) {
-    source = { pull: () => Promise.resolve(null) };
+    source = { pull: () => PromiseResolve(null) };
   } else if (body.source !== null) {
     source = body.source;
   } else {
@@ -178,7 +181,7 @@ export function bodyStream(body: Body | null): ReadableStream | null {
     // The stream transfers the buffers it is given: a clone's shared bytes are copied first.
     if (body.shared && body.bytes !== null) bytes = bytes.slice();
     const length = bytes.byteLength;
-    source = { pull: () => { const b = bytes; bytes = null; return Promise.resolve(b); }, length };
+    source = { pull: () => { const b = bytes; bytes = null; return PromiseResolve(b); }, length };
   }
   body.text = null;
   body.bytes = null;
@@ -265,7 +268,7 @@ export async function consumeFormData(body: Body | null, contentType: string | n
 }
 
 export async function consumeJSON(body: Body | null): Promise<unknown> {
-  return JSON.parse(await consumeText(body));
+  return JSONParse(await consumeText(body));
 }
 
 export async function consumeBytes(body: Body | null): Promise<Uint8Array<ArrayBuffer>> {
@@ -309,10 +312,10 @@ export async function bodyForHost(body: Body | null): Promise<Uint8Array | strin
   let at = 0;
   return {
     pull() {
-      if (at >= data.byteLength) return Promise.resolve(null);
+      if (at >= data.byteLength) return PromiseResolve(null);
       const chunk = data.subarray(at, at + BODY_CHUNK);
       at += chunk.byteLength;
-      return Promise.resolve(chunk);
+      return PromiseResolve(chunk);
     },
     length: data.byteLength,
   };

@@ -6,6 +6,9 @@ import { DOMException } from '../events/sandbox.ts';
 import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
+import {
+  ArrayBuffer, ArrayBufferIsView, MathMin, String, TypeError, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 /** UTF-8 encode a string; lone surrogates become U+FFFD (WebIDL USVString conversion). */
 export function utf8Encode(input: string): Uint8Array {
@@ -145,7 +148,7 @@ export function utf8Decode(bytes: Uint8Array, keepBOM = false): string {
   if (ascii) {
     let out = '';
     for (let i = start; i < bytes.length; i += 8192) {
-      out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(i + 8192, bytes.length)) as unknown as number[]);
+      out += String.fromCharCode.apply(null, bytes.subarray(i, MathMin(i + 8192, bytes.length)) as unknown as number[]);
     }
     return out;
   }
@@ -155,7 +158,7 @@ export function utf8Decode(bytes: Uint8Array, keepBOM = false): string {
 /** Bytes of a BufferSource (ArrayBuffer or view), without copying. */
 export function bufferSourceBytes(input: unknown, what: string): Uint8Array {
   if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  if (ArrayBufferIsView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
 }
 

@@ -7,6 +7,10 @@
 import { loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
+import {
+  ArrayFrom, Error, Map, Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf, SafeMap, SafeSet,
+  SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError,
+} from '../../sandbox/primordials.ts';
 
 export type { Event, CustomEvent } from './sandbox/module.ts';
 
@@ -51,12 +55,12 @@ export class DOMException {
   constructor(message: unknown = '', name: unknown = 'Error') {
     const m = String(message);
     const n = String(name);
-    Object.defineProperty(this, 'code', { value: legacyCode(n), enumerable: true, configurable: true });
-    Object.defineProperty(this, 'name', { value: n, enumerable: true, configurable: true });
-    Object.defineProperty(this, 'message', { value: m, enumerable: true, configurable: true });
+    ObjectDefineProperty(this, 'code', { __proto__: null, value: legacyCode(n), enumerable: true, configurable: true });
+    ObjectDefineProperty(this, 'name', { __proto__: null, value: n, enumerable: true, configurable: true });
+    ObjectDefineProperty(this, 'message', { __proto__: null, value: m, enumerable: true, configurable: true });
     // V8 gives errors an own `stack`; DOMExceptions in workerd and Node have one too.
     ErrorCtor.captureStackTrace?.(this, DOMException);
-    if (Object.hasOwn(this, 'stack')) Object.defineProperty(this, 'stack', { enumerable: true });
+    if (ObjectHasOwn(this, 'stack')) ObjectDefineProperty(this, 'stack', { __proto__: null, enumerable: true });
   }
 
   // The 25 legacy constants, on the interface and its prototype (WebIDL: constants are both).
@@ -67,13 +71,13 @@ export class DOMException {
   declare static readonly SYNTAX_ERR: 12;
   declare static readonly INVALID_STATE_ERR: 11;
 }
-Object.setPrototypeOf(DOMException.prototype, Error.prototype);
+ObjectSetPrototypeOf(DOMException.prototype, Error.prototype);
 for (let i = 0; i < LEGACY_CODES.length; i++) {
   const desc = { value: i + 1, enumerable: true, writable: false, configurable: false };
-  Object.defineProperty(DOMException, LEGACY_CODES[i][0], desc);
-  Object.defineProperty(DOMException.prototype, LEGACY_CODES[i][0], desc);
+  ObjectDefineProperty(DOMException, LEGACY_CODES[i][0], desc);
+  ObjectDefineProperty(DOMException.prototype, LEGACY_CODES[i][0], desc);
 }
-Object.defineProperty(DOMException.prototype, Symbol.toStringTag, { value: 'DOMException', configurable: true });
+ObjectDefineProperty(DOMException.prototype, SymbolToStringTag, { __proto__: null, value: 'DOMException', configurable: true });
 
 // ---------------------------------------------------------------------------------------------
 // Events (DOM §2.2)
@@ -180,7 +184,7 @@ export class EventTarget {
     if (typeof callback !== 'function' && typeof callback !== 'object') {
       throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': The callback provided as parameter 2 is not an object.");
     }
-    const map = (this.#listeners ??= new Map());
+    const map = (this.#listeners ??= new SafeMap());
     let list = map.get(type);
     if (!list) map.set(type, (list = []));
     for (const l of list) if (l.callback === callback && l.capture === capture) return;
@@ -252,7 +256,7 @@ export function globalScopeEventMethods(scope: object, added: (type: string, lis
 // Event handler IDL attributes (HTML §8.1.8.1), used for AbortSignal.onabort. The handler is
 // registered as a listener the first time it is set, so it keeps its place in listener order.
 
-const handlerSlots = new WeakMap<EventTarget, Map<string, { value: unknown; listener: (e: Event) => unknown }>>();
+const handlerSlots = new SafeWeakMap<EventTarget, Map<string, { value: unknown; listener: (e: Event) => unknown }>>();
 
 export function getEventHandler(target: EventTarget, type: string): unknown {
   return handlerSlots.get(target)?.get(type)?.value ?? null;
@@ -260,7 +264,7 @@ export function getEventHandler(target: EventTarget, type: string): unknown {
 
 export function setEventHandler(target: EventTarget, type: string, value: unknown): void {
   let slots = handlerSlots.get(target);
-  if (!slots) handlerSlots.set(target, (slots = new Map()));
+  if (!slots) handlerSlots.set(target, (slots = new SafeMap()));
   const handler = typeof value === 'function' || (value !== null && typeof value === 'object') ? value : null;
   const slot = slots.get(type);
   if (slot) { slot.value = handler; return; }
@@ -327,7 +331,7 @@ export class AbortSignal extends EventTarget {
   }
 
   static any(signals: Iterable<AbortSignal>): AbortSignal {
-    const list = Array.from(signals);
+    const list = ArrayFrom(signals);
     for (const s of list) if (!(s instanceof AbortSignal)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
     return createDependentSignal(list);
   }
@@ -347,7 +351,7 @@ export class AbortSignal extends EventTarget {
         for (const s of source.#dependent ? source.#sources! : [source]) {
           if (result.#sources.includes(s)) continue;
           result.#sources.push(s);
-          (s.#dependents ??= new Set()).add(result);
+          (s.#dependents ??= new SafeSet()).add(result);
         }
       }
       return result;
@@ -398,7 +402,7 @@ export class AbortSignal extends EventTarget {
     };
     addAbortAlgorithm = (signal, fn) => {
       if (signal.#aborted) return;
-      (signal.#algorithms ??= new Set()).add(fn);
+      (signal.#algorithms ??= new SafeSet()).add(fn);
     };
     removeAbortAlgorithm = (signal, fn) => { signal.#algorithms?.delete(fn); };
     newAbortSignal = () => new AbortSignal(kCreate);
@@ -415,5 +419,5 @@ export class AbortController {
 
 // Literal names: a bundler may rename the classes (e.g. to _EventTarget).
 for (const [C, name] of [[EventTarget, 'EventTarget'], [AbortSignal, 'AbortSignal'], [AbortController, 'AbortController']] as const) {
-  Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
+  ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
 }

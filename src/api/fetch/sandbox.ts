@@ -21,6 +21,9 @@ import { headerList } from '../headers/sandbox.ts';
 import { bodyForHost } from '../body/sandbox.ts';
 import type { AbortSignal } from '../events/sandbox.ts';
 import type { FetchDeps, FetchSend } from './sandbox/module.ts';
+import {
+  ObjectCreate, ObjectDefineProperty, Promise, PromiseReject, String, TypeError,
+} from '../../sandbox/primordials.ts';
 
 let sendToHost: FetchSend | undefined;
 
@@ -41,17 +44,17 @@ const send: FetchSend = (method, url, headers, body, redirect, signal) => {
 };
 
 export function fetch(input: unknown, init?: unknown): Promise<Response> {
-  if (arguments.length === 0) return Promise.reject(new TypeError("Failed to execute 'fetch': 1 argument required, but only 0 present."));
+  if (arguments.length === 0) return PromiseReject(new TypeError("Failed to execute 'fetch': 1 argument required, but only 0 present."));
   try {
     return startFetch(input, init);
   } catch (error) {
     // Fetch §5.6: fetch() reports every failure as a rejection, never by throwing.
-    return Promise.reject(error);
+    return PromiseReject(error);
   }
 }
 
 // workerd's fetch.length (WebIDL would say 1).
-Object.defineProperty(fetch, 'length', { value: 0 });
+ObjectDefineProperty(fetch, 'length', { __proto__: null, value: 0 });
 
 function startFetch(input: unknown, init: unknown): Promise<Response> {
   requireRequestContext('fetch()');
@@ -61,13 +64,13 @@ function startFetch(input: unknown, init: unknown): Promise<Response> {
   if (init !== null && typeof init === 'object' && (init as { redirect?: unknown }).redirect !== undefined &&
     String((init as { redirect?: unknown }).redirect) === 'error') {
     redirectError = true;
-    init = Object.create(init as object, { redirect: { value: undefined } });
+    init = ObjectCreate(init as object, { redirect: { value: undefined } });
   }
   const request = new Request(input as never, init as never);
   const parts = requestForFetch(request);
   const redirect = redirectError ? 'error' : request.redirect;
   const signal = parts.signal as (AbortSignal & { reason: unknown }) | null;
-  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (signal?.aborted) return PromiseReject(signal.reason);
   return bodyForHost(parts.body).then((body) => send(parts.method, parts.url, headerList(parts.headers).slice(), body, redirect, signal));
 }
 

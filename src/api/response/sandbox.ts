@@ -17,6 +17,10 @@ import {
   Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
+import {
+  ArrayBuffer, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String, Symbol,
+  SymbolToStringTag, TypeError, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 export interface ResponseInit {
   status?: number;
@@ -118,7 +122,7 @@ export class Response {
     requireRequestContext('Response.json()');
     // workerd: a value JSON cannot represent (undefined, a function, a symbol) is not an error;
     // the body is then the string "undefined".
-    const text = String(JSON.stringify(data));
+    const text = String(JSONStringify(data));
     const response = new Response(kInternal);
     const extracted = extractBody(text);
     extracted.contentType = 'application/json';
@@ -228,7 +232,7 @@ export class Response {
     });
   }
 }
-Object.defineProperty(Response.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
+ObjectDefineProperty(Response.prototype, SymbolToStringTag, { __proto__: null, value: 'Response', configurable: true });
 
 
 export interface HostResponse {

@@ -6,11 +6,14 @@
 import { loadModule } from '../../sandbox/host.ts';
 import { DOMException } from '../events/sandbox.ts';
 import type { StructuredCloneDeps } from './sandbox/module.ts';
+import {
+  ObjectGetPrototypeOf, SafeWeakMap, TypeError,
+} from '../../sandbox/primordials.ts';
 
 // Prototypes of platform objects (Headers, Request, ...): each with its serialization (a
 // function making the copy, which throws what cannot be cloned), or null when it has none (a
 // DataCloneError). Set by the index once, so this file depends on none of them.
-const platformPrototypes = new WeakMap<object, ((value: object) => object) | null>();
+const platformPrototypes = new SafeWeakMap<object, ((value: object) => object) | null>();
 export function markNotSerializable(...classes: { prototype: object }[]): void {
   for (const C of classes) platformPrototypes.set(C.prototype, null);
 }
@@ -20,7 +23,7 @@ export function markSerializable(C: { prototype: object }, clone: (value: object
 
 /** The platform object's serialization: undefined for no platform object, null for none. */
 function platformSerialization(value: object): ((value: object) => object) | null | undefined {
-  for (let p = Object.getPrototypeOf(value); p !== null; p = Object.getPrototypeOf(p)) {
+  for (let p = ObjectGetPrototypeOf(value); p !== null; p = ObjectGetPrototypeOf(p)) {
     const entry = platformPrototypes.get(p);
     if (entry !== undefined) return entry;
   }

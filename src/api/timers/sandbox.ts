@@ -6,11 +6,14 @@ import { host, loadModule } from '../../sandbox/host.ts';
 import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 import type { TimersApi, TimersDeps } from './sandbox/module.ts';
+import {
+  Promise, PromiseResolve,
+} from '../../sandbox/primordials.ts';
 
 let api: TimersApi | undefined;
 
 // Captured while the snapshot is made, before any tenant code can replace them.
-const resolved = Promise.resolve();
+const resolved = PromiseResolve();
 const then = Promise.prototype.then;
 const defer = (fn: () => void): void => void then.call(resolved, fn);
 

@@ -14,6 +14,9 @@ import { callSync, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { SearchParamsApi, SearchParamsDeps } from './sandbox/search-params.ts';
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
+import {
+  ArrayFrom, Error, MathFloor, ObjectDefineProperty, String, SymbolToStringTag, TypeError, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 // ---------------------------------------------------------------------------------------------
 // URL records (§4.1)
@@ -199,7 +202,7 @@ function parseIPv4(input: string): number | null {
 
 function serializeIPv4(address: number): string {
   const out: number[] = [];
-  for (let i = 0; i < 4; i++) { out.unshift(address % 256); address = Math.floor(address / 256); }
+  for (let i = 0; i < 4; i++) { out.unshift(address % 256); address = MathFloor(address / 256); }
   return out.join('.');
 }
 
@@ -352,7 +355,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
   }
   // Step 3: remove all ASCII tab or newline.
   input = input.replace(/[\t\n\r]/g, '');
-  const cps = Array.from(input);
+  const cps = ArrayFrom(input);
   let state = stateOverride ?? SCHEME_START;
   let buffer = '';
   let atSignSeen = false, insideBrackets = false, passwordTokenSeen = false;
@@ -474,7 +477,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
           buffer = '';
         } else if (eof || c === '/' || c === '?' || c === '#' || (isSpecialScheme(url.scheme) && c === '\\')) {
           if (atSignSeen && buffer === '') return null;
-          p -= Array.from(buffer).length + 1;
+          p -= ArrayFrom(buffer).length + 1;
           buffer = '';
           state = HOST;
         } else {
@@ -916,7 +919,7 @@ export class URL {
 }
 
 // Literal names: a bundler may rename the class (e.g. to _URL).
-Object.defineProperty(URL.prototype, Symbol.toStringTag, { value: 'URL', configurable: true });
+ObjectDefineProperty(URL.prototype, SymbolToStringTag, { __proto__: null, value: 'URL', configurable: true });
 
 /** Parse an absolute URL string (no base): the serialized URL, or null if it is invalid. */
 export function parseAbsoluteURL(input: string): string | null {

@@ -4,6 +4,10 @@
 // the snapshot they were heap in every idle isolate. The UTF-8 encoder and decoder themselves,
 // which bodies use, are in ../sandbox.ts.
 
+import {
+  ArrayBuffer, Error, ObjectDefineProperty, ObjectEntries, RangeError, String, StringFromCharCode, SymbolToStringTag,
+  TypeError, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 export interface Utf8Decoder {
   reset(): void;
   decode(bytes: Uint8Array, flush: boolean, fatal: boolean): string;
@@ -44,7 +48,7 @@ class TextEncoder {
   }
 }
 
-Object.defineProperty(TextEncoder.prototype, Symbol.toStringTag, { value: 'TextEncoder', configurable: true });
+ObjectDefineProperty(TextEncoder.prototype, SymbolToStringTag, { __proto__: null, value: 'TextEncoder', configurable: true });
 
 // Encoding §4.2: the labels of UTF-8, decoded here. Every other encoding of the Encoding
 // Standard (the legacy single- and multi-byte ones, UTF-16) is decoded on the host by Node's
@@ -140,7 +144,7 @@ class TextDecoder {
     return out;
   }
 }
-Object.defineProperty(TextDecoder.prototype, Symbol.toStringTag, { value: 'TextDecoder', configurable: true });
+ObjectDefineProperty(TextDecoder.prototype, SymbolToStringTag, { __proto__: null, value: 'TextDecoder', configurable: true });
 
 // HTML §8.3 / Infra "forgiving-base64".
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -199,7 +203,7 @@ function atob(data: unknown): string {
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out += String.fromCharCode((buffer >> bits) & 0xff);
+      out += StringFromCharCode((buffer >> bits) & 0xff);
     }
   }
   return out;
@@ -209,6 +213,6 @@ export function create(given: EncodingDeps): EncodingApi {
   deps = given;
   const api = { TextEncoder, TextDecoder, atob, btoa };
   // The bundler renames classes and functions; tenants see `.name` (constructor.name, stack traces).
-  for (const [name, value] of Object.entries(api)) Object.defineProperty(value, 'name', { value: name, configurable: true });
+  for (const [name, value] of ObjectEntries(api)) ObjectDefineProperty(value, 'name', { __proto__: null, value: name, configurable: true });
   return api;
 }

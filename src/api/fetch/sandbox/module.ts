@@ -6,6 +6,9 @@
 import type { BodySource } from '../../body/sandbox.ts';
 import type { Response } from '../../response/sandbox.ts';
 import type { AbortSignal } from '../../events/sandbox.ts';
+import {
+  ArrayBuffer, Promise, PromiseReject, TypeError, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 export interface FetchDeps {
   /** The host's fetch operations, and only those. */
@@ -49,7 +52,7 @@ function send(
 ): Promise<Response> {
   if (signal?.aborted) {
     (body as BodySource | null)?.cancel?.(signal.reason);
-    return Promise.reject(signal.reason);
+    return PromiseReject(signal.reason);
   }
   const id = nextFetchId++;
   let bodyArg: string | ArrayBuffer | { stream: true; length: number | null } | null;

@@ -4,6 +4,10 @@
 // snapshot it was heap in every idle isolate. URL itself is in ../sandbox.ts.
 
 import { iteratorFactory } from '../../iterators/sandbox.ts';
+import {
+  ArrayFrom, ObjectDefineProperty, ReflectGetOwnPropertyDescriptor, ReflectOwnKeys, SafeMap, String, SymbolIterator,
+  SymbolToStringTag, TypeError, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 export interface SearchParamsDeps {
   utf8Encode(text: string): Uint8Array;
@@ -76,11 +80,11 @@ class URLSearchParams {
 
   constructor(init: unknown = '') {
     if (init !== null && typeof init === 'object') {
-      const iter = (init as { [Symbol.iterator]?: unknown })[Symbol.iterator];
+      const iter = (init as { [SymbolIterator]?: unknown })[SymbolIterator];
       if (iter !== undefined) {
         if (typeof iter !== 'function') throw new TypeError("Failed to construct 'URLSearchParams': The provided value cannot be converted to a sequence.");
         for (const pair of init as Iterable<unknown>) {
-          const items = pair !== null && typeof pair === 'object' && Symbol.iterator in pair ? Array.from(pair as Iterable<unknown>) : null;
+          const items = pair !== null && typeof pair === 'object' && SymbolIterator in pair ? ArrayFrom(pair as Iterable<unknown>) : null;
           if (!items || items.length !== 2) {
             throw new TypeError("Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements");
           }
@@ -89,10 +93,10 @@ class URLSearchParams {
       } else {
         // WebIDL §3.2.23 record<USVString, USVString>: keys that become equal as USVStrings (lone
         // surrogates turn into U+FFFD) are one entry, in the first one's place, with the last value.
-        const record = new Map<string, string>();
-        for (const key of Reflect.ownKeys(init)) {
+        const record = new SafeMap<string, string>();
+        for (const key of ReflectOwnKeys(init)) {
           if (typeof key !== 'string') continue;
-          const desc = Reflect.getOwnPropertyDescriptor(init, key);
+          const desc = ReflectGetOwnPropertyDescriptor(init, key);
           if (desc?.enumerable) record.set(toUSV(key), toUSV((init as Record<string, unknown>)[key]));
         }
         for (const pair of record) this.#list.push(pair);
@@ -192,18 +196,18 @@ class URLSearchParams {
   values(): IterableIterator<string> {
     return makeValueIterator((i) => (i < this.#list.length ? this.#list[i][1] : undefined));
   }
-  [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
+  [SymbolIterator](): IterableIterator<[string, string]> { return this.entries(); }
 
   static {
     attachSearchParams = (params, url, list) => { params.#url = url; params.#list = list; };
     setSearchParamsList = (params, list) => { params.#list = list; };
   }
 }
-Object.defineProperty(URLSearchParams.prototype, Symbol.toStringTag, { value: 'URLSearchParams', configurable: true });
+ObjectDefineProperty(URLSearchParams.prototype, SymbolToStringTag, { __proto__: null, value: 'URLSearchParams', configurable: true });
 
 export function create(given: SearchParamsDeps): SearchParamsApi {
   deps = given;
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
-  Object.defineProperty(URLSearchParams, 'name', { value: 'URLSearchParams', configurable: true });
+  ObjectDefineProperty(URLSearchParams, 'name', { __proto__: null, value: 'URLSearchParams', configurable: true });
   return { URLSearchParams, attach: attachSearchParams, setList: setSearchParamsList, parseUrlencoded };
 }
