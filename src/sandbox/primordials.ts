@@ -303,3 +303,30 @@ export function withOriginalIntrinsics<T>(fn: () => T): T {
     }
   }
 }
+
+/** The code points of `s` as strings, as `Array.from(s)` gives them, without the string iterator. */
+export function stringCodePoints(s: string): string[] {
+  const out: string[] = [];
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = StringPrototypeCharCodeAt(s, i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = StringPrototypeCharCodeAt(s, i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        out[out.length] = StringPrototypeSlice(s, i, i + 2);
+        i++;
+        continue;
+      }
+    }
+    out[out.length] = s[i]!;
+  }
+  return out;
+}
+
+/** `s` without the leading and trailing code units for which `strip` is true. */
+export function stringTrimBy(s: string, strip: (c: number) => boolean): string {
+  let start = 0, end = s.length;
+  while (start < end && strip(StringPrototypeCharCodeAt(s, start))) start++;
+  while (end > start && strip(StringPrototypeCharCodeAt(s, end - 1))) end--;
+  return start === 0 && end === s.length ? s : StringPrototypeSlice(s, start, end);
+}

@@ -7,7 +7,7 @@
 
 import type { BodySource } from '../api/body/sandbox.ts';
 import {
-  MathMin, Uint8Array,
+  MathMin, StringPrototypeCharCodeAt, TypedArrayPrototypeSubarray, Uint8Array,
 } from './primordials.ts';
 
 /** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
@@ -22,7 +22,7 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
       length: body.byteLength,
       pull: async () => {
         if (at >= body.byteLength) return null;
-        const slice = body.subarray(at, at + SLICE);
+        const slice = TypedArrayPrototypeSubarray(body, at, at + SLICE);
         at += slice.byteLength;
         return slice;
       },
@@ -35,7 +35,7 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
       if (at >= body.length) return null;
       let end = MathMin(at + SLICE, body.length);
       // A surrogate pair is one character: never split it between two slices.
-      const last = body.charCodeAt(end - 1);
+      const last = StringPrototypeCharCodeAt(body, end - 1);
       if (end < body.length && last >= 0xd800 && last <= 0xdbff) end--;
       // Crosses as a string: isolated-vm copies it natively and the host encodes it natively,
       // where encoding it here would be the worker's CPU spent in JavaScript.
@@ -50,11 +50,11 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
 function utf8Length(text: string): number {
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = StringPrototypeCharCodeAt(text, i);
     if (c < 0x80) bytes += 1;
     else if (c < 0x800) bytes += 2;
     else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
+      const d = StringPrototypeCharCodeAt(text, i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) {
         bytes += 4;
         i++;

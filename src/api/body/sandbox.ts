@@ -15,7 +15,8 @@ import { streams, isReadableStream } from '../streams/sandbox.ts';
 import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
 import {
-  ArrayBuffer, ArrayBufferIsView, JSONParse, Promise, PromiseResolve, String, TypeError, Uint8Array,
+  ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, ArrayPrototypeShift, JSONParse, Promise, PromiseResolve, String,
+  StringPrototypeCharCodeAt, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 type ReadableStream = InstanceType<ReturnType<typeof streams>['classes']['ReadableStream']>;
@@ -92,9 +93,9 @@ function wtf8Encode(text: string): Uint8Array {
   const out = new Uint8Array(text.length * 3);
   let o = 0;
   for (let i = 0; i < text.length; i++) {
-    let c = text.charCodeAt(i);
+    let c = StringPrototypeCharCodeAt(text, i);
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
+      const d = StringPrototypeCharCodeAt(text, i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; }
     }
     if (c < 0x80) out[o++] = c;
@@ -137,13 +138,13 @@ function teeSource(source: BodySource): [BodySource, BodySource] {
   const fill = (): Promise<void> => (pending ??= source.pull().then((chunk) => {
     pending = null;
     if (chunk === null) done = true;
-    else { queues[0].push(chunk); queues[1].push(chunk); }
+    else { ArrayPrototypePush(queues[0], chunk); ArrayPrototypePush(queues[1], chunk); }
   }));
   const cancelled = [false, false];
   const branch = (i: number): BodySource => ({
     async pull() {
       for (;;) {
-        if (queues[i].length > 0) return queues[i].shift()!;
+        if (queues[i].length > 0) return ArrayPrototypeShift(queues[i])!;
         if (done) return null;
         await fill();
       }
@@ -209,7 +210,7 @@ async function readSource(source: BodySource): Promise<Uint8Array> {
   for (;;) {
     const chunk = await source.pull();
     if (chunk === null) break;
-    chunks.push(chunk);
+    ArrayPrototypePush(chunks, chunk);
     total += chunk.byteLength;
   }
   if (chunks.length === 1) return chunks[0];
@@ -313,7 +314,7 @@ export async function bodyForHost(body: Body | null): Promise<Uint8Array | strin
   return {
     pull() {
       if (at >= data.byteLength) return PromiseResolve(null);
-      const chunk = data.subarray(at, at + BODY_CHUNK);
+      const chunk = TypedArrayPrototypeSubarray(data, at, at + BODY_CHUNK);
       at += chunk.byteLength;
       return PromiseResolve(chunk);
     },

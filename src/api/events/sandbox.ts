@@ -8,8 +8,8 @@ import { loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
 import {
-  ArrayFrom, Error, Map, Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf, SafeMap, SafeSet,
-  SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError,
+  ArrayFrom, ArrayPrototypePush, Error, Map, Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf,
+  SafeMap, SafeSet, SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError,
 } from '../../sandbox/primordials.ts';
 
 export type { Event, CustomEvent } from './sandbox/module.ts';
@@ -189,7 +189,7 @@ export class EventTarget {
     if (!list) map.set(type, (list = []));
     for (const l of list) if (l.callback === callback && l.capture === capture) return;
     const listener: Listener = { callback, capture, once, passive, removed: false, signal, abortAlgorithm: null };
-    list.push(listener);
+    ArrayPrototypePush(list, listener);
     if (signal) {
       listener.abortAlgorithm = () => removeListener(list, listener);
       addAbortAlgorithm(signal, listener.abortAlgorithm);
@@ -350,7 +350,7 @@ export class AbortSignal extends EventTarget {
       for (const source of sources) {
         for (const s of source.#dependent ? source.#sources! : [source]) {
           if (result.#sources.includes(s)) continue;
-          result.#sources.push(s);
+          ArrayPrototypePush(result.#sources, s);
           (s.#dependents ??= new SafeSet()).add(result);
         }
       }
@@ -373,7 +373,7 @@ export class AbortSignal extends EventTarget {
       const dependentsToAbort: AbortSignal[] = [];
       if (signal.#dependents) {
         for (const d of signal.#dependents) {
-          if (!d.#aborted) { d.#aborted = true; d.#reason = signal.#reason; dependentsToAbort.push(d); }
+          if (!d.#aborted) { d.#aborted = true; d.#reason = signal.#reason; ArrayPrototypePush(dependentsToAbort, d); }
         }
         signal.#dependents = null;
       }

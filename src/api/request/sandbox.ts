@@ -20,8 +20,8 @@ import {
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, DOMException, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
 import {
-  ArrayBuffer, JSONParse, JSONStringify, ObjectDefineProperty, ObjectFreeze, Promise, String, Symbol,
-  SymbolToStringTag, TypeError, Uint8Array,
+  ArrayBuffer, JSONParse, JSONStringify, ObjectDefineProperty, ObjectFreeze, Promise, String,
+  StringPrototypeToUpperCase, Symbol, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 // The methods of kj::HttpMethod that workerd accepts in a Request (M-SEARCH, in kj's list, is
@@ -34,7 +34,7 @@ const METHODS = [
 
 function normalizeMethod(method: unknown): string {
   const m = String(method);
-  const upper = m.toUpperCase();
+  const upper = StringPrototypeToUpperCase(m);
   if (!METHODS.includes(upper)) throw new TypeError(`Invalid HTTP method string: ${m}`);
   return upper;
 }

@@ -18,8 +18,8 @@ import {
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 import {
-  ArrayBuffer, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String, Symbol,
-  SymbolToStringTag, TypeError, Uint8Array,
+  ArrayBuffer, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String,
+  StringPrototypeCharCodeAt, Symbol, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 export interface ResponseInit {
@@ -39,7 +39,7 @@ const isRedirectStatus = (s: number): boolean => s === 301 || s === 302 || s ===
 // allows obs-text bytes). CR, LF and NUL, which would break the status line, are among those
 // refused.
 function isReasonPhrase(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return false;
+  for (let i = 0; i < s.length; i++) if (StringPrototypeCharCodeAt(s, i) < 0x20) return false;
   return true;
 }
 

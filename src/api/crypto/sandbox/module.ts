@@ -16,6 +16,12 @@
 // and, in a private field, the id of the real key in this isolate's scope on the host. Tenant
 // code cannot construct one, nor read or set its id; the host checks every id anyway.
 
+import {
+  ArrayBuffer, ArrayFrom, ArrayPrototypePush, Error, JSONStringify, Number, NumberPrototypeToString,
+  ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, Promise, PromiseReject, String,
+  StringPrototypePadStart, StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError,
+  TypeError, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 /** What the module uses from the runtime in the snapshot (one copy of each per isolate). */
 export interface CryptoDeps {
   callSync<T = unknown>(op: string, ...args: unknown[]): T;
@@ -49,11 +55,11 @@ let requireRequestContext: CryptoDeps['requireRequestContext'];
 
 const apply = Reflect.apply;
 const arrayBufferSlice = ArrayBuffer.prototype.slice;
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
-const arrayBufferResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')!.get!;
+const arrayBufferByteLength = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
+const arrayBufferResizable = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')!.get!;
 const isView = ArrayBuffer.isView;
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const getter = (proto: object, name: string) => Object.getOwnPropertyDescriptor(proto, name)!.get!;
+const TypedArrayPrototype = ObjectGetPrototypeOf(Uint8Array.prototype) as object;
+const getter = (proto: object, name: string) => ObjectGetOwnPropertyDescriptor(proto, name)!.get!;
 const typedArrayBuffer = getter(TypedArrayPrototype, 'buffer');
 const typedArrayByteOffset = getter(TypedArrayPrototype, 'byteOffset');
 const typedArrayByteLength = getter(TypedArrayPrototype, 'byteLength');
@@ -144,7 +150,7 @@ class CryptoKey {
     this.#extractable = info.extractable;
     this.#algorithm = keyAlgorithm(info.algorithm);
     this.#usages = info.usages;
-    (registry ??= new FinalizationRegistry((id) => void releasedKeyIds.push(id))).register(this, info.id);
+    (registry ??= new FinalizationRegistry((id) => void ArrayPrototypePush(releasedKeyIds, id))).register(this, info.id);
   }
 
   get type(): string { return this.#type; }
@@ -157,7 +163,7 @@ class CryptoKey {
     keyIdOf = (key) => (typeof key === 'object' && key !== null && #id in key ? key.#id : undefined);
   }
 }
-Object.defineProperty(CryptoKey.prototype, Symbol.toStringTag, { value: 'CryptoKey', configurable: true });
+ObjectDefineProperty(CryptoKey.prototype, SymbolToStringTag, { __proto__: null, value: 'CryptoKey', configurable: true });
 
 /** A KeyAlgorithm dictionary (§13.x) from the host's copy: publicExponent is a Uint8Array. */
 function keyAlgorithm(source: Record<string, unknown>): Record<string, unknown> {
@@ -226,12 +232,12 @@ function algorithmArg(value: unknown, method: string): Record<string, unknown> {
 }
 
 function usagesArg(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+  if (typeof value !== 'object' || value === null || typeof (value as Iterable<unknown>)[SymbolIterator] !== 'function') {
     throw new TypeError('keyUsages must be a sequence of KeyUsage strings.');
   }
   const out: string[] = [];
   for (const usage of value as Iterable<unknown>) {
-    out.push(String(usage));
+    ArrayPrototypePush(out, String(usage));
     if (out.length > 16) throw new TypeError('keyUsages has too many entries.');
   }
   return out;
@@ -251,7 +257,7 @@ function jwkArg(value: unknown): Record<string, unknown> {
   if (jwk.ext !== undefined) out.ext = Boolean(jwk.ext);
   if (jwk.key_ops !== undefined) out.key_ops = usagesArg(jwk.key_ops);
   if (jwk.oth !== undefined) {
-    out.oth = Array.from(jwk.oth as Iterable<Record<string, unknown>>, (prime) => ({
+    out.oth = ArrayFrom(jwk.oth as Iterable<Record<string, unknown>>, (prime) => ({
       r: String(prime?.r), d: String(prime?.d), t: String(prime?.t),
     }));
   }
@@ -282,7 +288,7 @@ function operation<T>(body: () => Promise<T>): Promise<T> {
       throw error;
     });
   } catch (error) {
-    return Promise.reject(error);
+    return PromiseReject(error);
   }
 }
 
@@ -431,7 +437,7 @@ class SubtleCrypto {
     return difference === 0;
   }
 }
-Object.defineProperty(SubtleCrypto.prototype, Symbol.toStringTag, { value: 'SubtleCrypto', configurable: true });
+ObjectDefineProperty(SubtleCrypto.prototype, SymbolToStringTag, { __proto__: null, value: 'SubtleCrypto', configurable: true });
 
 // ---------------------------------------------------------------------------------------------
 // crypto.DigestStream (Cloudflare Workers): a WritableStream that hashes what is written to it;
@@ -448,9 +454,9 @@ let DigestStreamClass: Function | undefined;
 function digestStreamAlgorithm(algorithm: unknown): string {
   const name = typeof algorithm === 'string' ? algorithm
     : typeof algorithm === 'object' && algorithm !== null ? String((algorithm as { name?: unknown }).name) : undefined;
-  const canonical = name === undefined ? undefined : DIGEST_STREAM_NAMES.find((n) => n === name.toUpperCase());
+  const canonical = name === undefined ? undefined : DIGEST_STREAM_NAMES.find((n) => n === StringPrototypeToUpperCase(name));
   if (canonical === undefined) {
-    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSON.stringify(String(name).slice(0, 64))}.`, 'NotSupportedError');
+    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSONStringify(String(name).slice(0, 64))}.`, 'NotSupportedError');
   }
   return canonical;
 }
@@ -495,15 +501,15 @@ function digestStreamClass(): Function {
       });
       self = this;
       this.#digest = digest;
-      (streamRegistry ??= new FinalizationRegistry((released) => void releasedStreamIds.push(released))).register(this, id);
+      (streamRegistry ??= new FinalizationRegistry((released) => void ArrayPrototypePush(releasedStreamIds, released))).register(this, id);
     }
 
     /** Resolves with the digest (an ArrayBuffer) when the stream closes; rejects if it errors. */
     get digest(): Promise<ArrayBuffer> { return this.#digest; }
     get bytesWritten(): number { return this.#bytesWritten; }
   }
-  Object.defineProperty(DigestStream, 'name', { value: 'DigestStream', configurable: true });
-  Object.defineProperty(DigestStream.prototype, Symbol.toStringTag, { value: 'DigestStream', configurable: true });
+  ObjectDefineProperty(DigestStream, 'name', { __proto__: null, value: 'DigestStream', configurable: true });
+  ObjectDefineProperty(DigestStream.prototype, SymbolToStringTag, { __proto__: null, value: 'DigestStream', configurable: true });
   markNotSerializable(DigestStream);
   DigestStreamClass = DigestStream;
   return DigestStream;
@@ -561,7 +567,7 @@ function randomUUID(): string {
   bytes[6] = (bytes[6]! & 0x0f) | 0x40;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   let hex = '';
-  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes.length; i++) hex += StringPrototypePadStart(NumberPrototypeToString(bytes[i]!, 16), 2, '0');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
@@ -603,7 +609,7 @@ class Crypto {
   get DigestStream(): Function {
     return digestStreamClass();
   }
-  get [Symbol.toStringTag]() {
+  get [SymbolToStringTag]() {
     return 'Crypto';
   }
 }
@@ -614,7 +620,7 @@ export function create(deps: CryptoDeps): CryptoApi {
   ({ callSync, callAsync, DOMException, utf8Encode, WritableStream: writableStream, markNotSerializable, requireRequestContext } = deps);
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
   for (const [C, name] of [[Crypto, 'Crypto'], [SubtleCrypto, 'SubtleCrypto'], [CryptoKey, 'CryptoKey']] as const) {
-    Object.defineProperty(C, 'name', { value: name, configurable: true });
+    ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
   }
   // Platform objects without a serialization: structuredClone refuses them (DataCloneError).
   markNotSerializable(Crypto, SubtleCrypto, CryptoKey);

@@ -5,8 +5,9 @@
 // which bodies use, are in ../sandbox.ts.
 
 import {
-  ArrayBuffer, Error, ObjectDefineProperty, ObjectEntries, RangeError, String, StringFromCharCode, SymbolToStringTag,
-  TypeError, Uint8Array,
+  ArrayBuffer, Error, ObjectDefineProperty, ObjectEntries, RangeError, String, StringFromCharCode,
+  StringPrototypeCharCodeAt, StringPrototypeEndsWith, StringPrototypeToLowerCase, SymbolToStringTag, TypeError,
+  TypedArrayPrototypeSubarray, Uint8Array, stringTrimBy,
 } from '../../../sandbox/primordials.ts';
 export interface Utf8Decoder {
   reset(): void;
@@ -83,7 +84,7 @@ class TextDecoder {
 
   constructor(label: unknown = 'utf-8', options?: { fatal?: boolean; ignoreBOM?: boolean }) {
     // Encoding §4.2 "get an encoding": trim ASCII whitespace, compare case-insensitively.
-    const name = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
+    const name = StringPrototypeToLowerCase(stringTrimBy(String(label), (c) => c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d || c === 0x20));
     if (UTF8_LABELS.includes(name)) {
       this.#encoding = 'utf-8';
       this.#decoder = new deps.Utf8Decoder();
@@ -117,7 +118,7 @@ class TextDecoder {
     // §4.1 "serialize I/O queue": strip one BOM at the very start of the stream.
     if (!this.#ignoreBOM && !this.#bomSeen && out.length > 0) {
       this.#bomSeen = true;
-      if (out.charCodeAt(0) === 0xfeff) out = out.slice(1);
+      if (StringPrototypeCharCodeAt(out, 0) === 0xfeff) out = out.slice(1);
     }
     return out;
   }
@@ -130,7 +131,7 @@ class TextDecoder {
     let at = 0;
     try {
       do {
-        const chunk = bytes.subarray(at, at + HOST_DECODE_CHUNK);
+        const chunk = TypedArrayPrototypeSubarray(bytes, at, at + HOST_DECODE_CHUNK);
         at += chunk.byteLength;
         const last = at >= bytes.byteLength;
         const copy = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer;
@@ -162,21 +163,21 @@ function btoa(data: unknown): string {
   if (arguments.length === 0) throw new TypeError("Failed to execute 'btoa': 1 argument required, but only 0 present.");
   const s = String(data);
   for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0xff) {
+    if (StringPrototypeCharCodeAt(s, i) > 0xff) {
       throw new deps.DOMException('btoa() can only operate on characters in the Latin1 (ISO/IEC 8859-1) range.', 'InvalidCharacterError');
     }
   }
   let out = '';
   let i = 0;
   for (; i + 2 < s.length; i += 3) {
-    const n = (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8) | s.charCodeAt(i + 2);
+    const n = (StringPrototypeCharCodeAt(s, i) << 16) | (StringPrototypeCharCodeAt(s, i + 1) << 8) | StringPrototypeCharCodeAt(s, i + 2);
     out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
   }
   if (s.length - i === 1) {
-    const n = s.charCodeAt(i) << 16;
+    const n = StringPrototypeCharCodeAt(s, i) << 16;
     out += B64[n >> 18] + B64[(n >> 12) & 63] + '==';
   } else if (s.length - i === 2) {
-    const n = (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8);
+    const n = (StringPrototypeCharCodeAt(s, i) << 16) | (StringPrototypeCharCodeAt(s, i + 1) << 8);
     out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + '=';
   }
   return out;
@@ -187,8 +188,8 @@ function atob(data: unknown): string {
   // Infra "forgiving-base64 decode", steps 1-8.
   let s = String(data).replace(/[\t\n\f\r ]/g, '');
   if (s.length % 4 === 0) {
-    if (s.endsWith('==')) s = s.slice(0, -2);
-    else if (s.endsWith('=')) s = s.slice(0, -1);
+    if (StringPrototypeEndsWith(s, '==')) s = s.slice(0, -2);
+    else if (StringPrototypeEndsWith(s, '=')) s = s.slice(0, -1);
   }
   const invalid = (): Error => new deps.DOMException(
     "atob() called with invalid base64-encoded data. (Only whitespace, '+', '/', alphanumeric ASCII, and up to two terminal '=' signs when the input data length is divisible by 4 are allowed.)",
@@ -197,7 +198,7 @@ function atob(data: unknown): string {
   let out = '';
   let buffer = 0, bits = 0;
   for (let i = 0; i < s.length; i++) {
-    const v = b64Value(s.charCodeAt(i));
+    const v = b64Value(StringPrototypeCharCodeAt(s, i));
     if (v < 0) throw invalid();
     buffer = ((buffer << 6) | v) & 0xffffff;
     bits += 6;

@@ -7,7 +7,7 @@ import type { BodySource } from '../../body/sandbox.ts';
 import type { Response } from '../../response/sandbox.ts';
 import type { AbortSignal } from '../../events/sandbox.ts';
 import {
-  ArrayBuffer, Promise, PromiseReject, TypeError, Uint8Array,
+  ArrayBuffer, Promise, PromiseReject, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 export interface FetchDeps {
@@ -142,7 +142,7 @@ async function pump(id: number, source: BodySource, fail: (error: unknown) => vo
         return;
       }
       for (let at = 0; at < chunk.byteLength; at += WRITE_CHUNK) {
-        const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : chunk.subarray(at, at + WRITE_CHUNK);
+        const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : TypedArrayPrototypeSubarray(chunk, at, at + WRITE_CHUNK);
         // false: the host no longer wants the body (the fetch ended, or a redirect made it a GET).
         if (!(await callAsync<boolean>('fetch.write', id, exactBuffer(piece)))) {
           source.cancel?.(new TypeError('The request body is no longer needed.'));

@@ -5,8 +5,8 @@
 
 import { iteratorFactory } from '../../iterators/sandbox.ts';
 import {
-  ArrayFrom, ObjectDefineProperty, ReflectGetOwnPropertyDescriptor, ReflectOwnKeys, SafeMap, String, SymbolIterator,
-  SymbolToStringTag, TypeError, Uint8Array,
+  ArrayFrom, ArrayPrototypePush, ObjectDefineProperty, ReflectGetOwnPropertyDescriptor, ReflectOwnKeys, SafeMap,
+  String, StringPrototypeSplit, StringPrototypeStartsWith, SymbolIterator, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 export interface SearchParamsDeps {
@@ -39,12 +39,12 @@ const toUSV = (v: unknown): string => String(v).toWellFormed();
 
 function parseUrlencoded(input: string): [string, string][] {
   const out: [string, string][] = [];
-  for (const sequence of input.split('&')) {
+  for (const sequence of StringPrototypeSplit(input, '&')) {
     if (sequence === '') continue;
     const eq = sequence.indexOf('=');
     const name = eq === -1 ? sequence : sequence.slice(0, eq);
     const value = eq === -1 ? '' : sequence.slice(eq + 1);
-    out.push([decodeFormComponent(name), decodeFormComponent(value)]);
+    ArrayPrototypePush(out, [decodeFormComponent(name), decodeFormComponent(value)]);
   }
   return out;
 }
@@ -88,7 +88,7 @@ class URLSearchParams {
           if (!items || items.length !== 2) {
             throw new TypeError("Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements");
           }
-          this.#list.push([toUSV(items[0]), toUSV(items[1])]);
+          ArrayPrototypePush(this.#list, [toUSV(items[0]), toUSV(items[1])]);
         }
       } else {
         // WebIDL §3.2.23 record<USVString, USVString>: keys that become equal as USVStrings (lone
@@ -99,11 +99,11 @@ class URLSearchParams {
           const desc = ReflectGetOwnPropertyDescriptor(init, key);
           if (desc?.enumerable) record.set(toUSV(key), toUSV((init as Record<string, unknown>)[key]));
         }
-        for (const pair of record) this.#list.push(pair);
+        for (const pair of record) ArrayPrototypePush(this.#list, pair);
       }
     } else {
       let s = toUSV(init);
-      if (s.startsWith('?')) s = s.slice(1);
+      if (StringPrototypeStartsWith(s, '?')) s = s.slice(1);
       this.#list = parseUrlencoded(s);
     }
   }
@@ -120,7 +120,7 @@ class URLSearchParams {
 
   append(name: string, value: string): void {
     if (arguments.length < 2) throw new TypeError("Failed to execute 'append' on 'URLSearchParams': 2 arguments required.");
-    this.#list.push([toUSV(name), toUSV(value)]);
+    ArrayPrototypePush(this.#list, [toUSV(name), toUSV(value)]);
     this.#update();
   }
 
@@ -157,7 +157,7 @@ class URLSearchParams {
     const n = toUSV(name), v = toUSV(value);
     const i = this.#list.findIndex(([k]) => k === n);
     if (i === -1) {
-      this.#list.push([n, v]);
+      ArrayPrototypePush(this.#list, [n, v]);
     } else {
       this.#list[i][1] = v;
       this.#list = this.#list.filter(([k], j) => j <= i || k !== n);
