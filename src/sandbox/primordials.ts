@@ -15,7 +15,8 @@
 // code may have run: loadModule (host.ts) puts the originals recorded here back in place for
 // the length of that evaluation (withOriginalIntrinsics), so those copies capture the originals too.
 //
-// Each capture is marked pure so that the bundler drops the ones a module never uses.
+// None is marked pure: the snapshot must record every one, whether or not its own code uses
+// it, for the sandbox modules that do.
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFunction = (...args: any[]) => any;
@@ -54,27 +55,35 @@ function getter<F>(holder: object, key: PropertyKey): F {
 
 const G = globalThis as unknown as Record<string, any>;
 
+// What this module is built from, recorded too: a sandbox module's copy needs them original.
+own(G.Function.prototype, 'bind');
+own(G.Function.prototype, 'call');
+own(Reflect, 'getOwnPropertyDescriptor');
+own(Reflect, 'deleteProperty');
+own(Reflect, 'apply');
+own(Reflect, 'defineProperty');
+
 // The constructors and namespaces themselves: sandbox code imports these in place of the
 // globals of the same names (a tenant may replace `globalThis.Promise`).
-export const Array: ArrayConstructor = /* @__PURE__ */ own(G, 'Array');
-export const ArrayBuffer: ArrayBufferConstructor = /* @__PURE__ */ own(G, 'ArrayBuffer');
-export const Error: ErrorConstructor = /* @__PURE__ */ own(G, 'Error');
-export const EvalError: EvalErrorConstructor = /* @__PURE__ */ own(G, 'EvalError');
-export const Map: MapConstructor = /* @__PURE__ */ own(G, 'Map');
-export const Number: NumberConstructor = /* @__PURE__ */ own(G, 'Number');
-export const Object: ObjectConstructor = /* @__PURE__ */ own(G, 'Object');
-export const Promise: PromiseConstructor = /* @__PURE__ */ own(G, 'Promise');
-export const RangeError: RangeErrorConstructor = /* @__PURE__ */ own(G, 'RangeError');
-export const ReferenceError: ReferenceErrorConstructor = /* @__PURE__ */ own(G, 'ReferenceError');
-export const Set: SetConstructor = /* @__PURE__ */ own(G, 'Set');
-export const String: StringConstructor = /* @__PURE__ */ own(G, 'String');
-export const Symbol: SymbolConstructor = /* @__PURE__ */ own(G, 'Symbol');
-export const SyntaxError: SyntaxErrorConstructor = /* @__PURE__ */ own(G, 'SyntaxError');
-export const TypeError: TypeErrorConstructor = /* @__PURE__ */ own(G, 'TypeError');
-export const Uint8Array: Uint8ArrayConstructor = /* @__PURE__ */ own(G, 'Uint8Array');
-export const URIError: URIErrorConstructor = /* @__PURE__ */ own(G, 'URIError');
-export const WeakMap: WeakMapConstructor = /* @__PURE__ */ own(G, 'WeakMap');
-export const WeakSet: WeakSetConstructor = /* @__PURE__ */ own(G, 'WeakSet');
+export const Array: ArrayConstructor = own(G, 'Array');
+export const ArrayBuffer: ArrayBufferConstructor = own(G, 'ArrayBuffer');
+export const Error: ErrorConstructor = own(G, 'Error');
+export const EvalError: EvalErrorConstructor = own(G, 'EvalError');
+export const Map: MapConstructor = own(G, 'Map');
+export const Number: NumberConstructor = own(G, 'Number');
+export const Object: ObjectConstructor = own(G, 'Object');
+export const Promise: PromiseConstructor = own(G, 'Promise');
+export const RangeError: RangeErrorConstructor = own(G, 'RangeError');
+export const ReferenceError: ReferenceErrorConstructor = own(G, 'ReferenceError');
+export const Set: SetConstructor = own(G, 'Set');
+export const String: StringConstructor = own(G, 'String');
+export const Symbol: SymbolConstructor = own(G, 'Symbol');
+export const SyntaxError: SyntaxErrorConstructor = own(G, 'SyntaxError');
+export const TypeError: TypeErrorConstructor = own(G, 'TypeError');
+export const Uint8Array: Uint8ArrayConstructor = own(G, 'Uint8Array');
+export const URIError: URIErrorConstructor = own(G, 'URIError');
+export const WeakMap: WeakMapConstructor = own(G, 'WeakMap');
+export const WeakSet: WeakSetConstructor = own(G, 'WeakSet');
 
 // Well-known symbols are read-only, but `Symbol` itself can be replaced.
 export const SymbolIterator: typeof globalThis.Symbol.iterator = globalThis.Symbol.iterator;
@@ -83,154 +92,154 @@ export const SymbolToStringTag: typeof globalThis.Symbol.toStringTag = globalThi
 export const SymbolHasInstance: typeof globalThis.Symbol.hasInstance = globalThis.Symbol.hasInstance;
 
 // Reflect
-export const ReflectApply: typeof Reflect.apply = /* @__PURE__ */ own(Reflect, 'apply');
-export const ReflectConstruct: typeof Reflect.construct = /* @__PURE__ */ own(Reflect, 'construct');
-export const ReflectDefineProperty: typeof Reflect.defineProperty = /* @__PURE__ */ own(Reflect, 'defineProperty');
-export const ReflectGetOwnPropertyDescriptor: typeof Reflect.getOwnPropertyDescriptor = /* @__PURE__ */ own(Reflect, 'getOwnPropertyDescriptor');
-export const ReflectGetPrototypeOf: typeof Reflect.getPrototypeOf = /* @__PURE__ */ own(Reflect, 'getPrototypeOf');
-export const ReflectOwnKeys: typeof Reflect.ownKeys = /* @__PURE__ */ own(Reflect, 'ownKeys');
-export const ReflectHas: typeof Reflect.has = /* @__PURE__ */ own(Reflect, 'has');
+export const ReflectApply: typeof Reflect.apply = own(Reflect, 'apply');
+export const ReflectConstruct: typeof Reflect.construct = own(Reflect, 'construct');
+export const ReflectDefineProperty: typeof Reflect.defineProperty = own(Reflect, 'defineProperty');
+export const ReflectGetOwnPropertyDescriptor: typeof Reflect.getOwnPropertyDescriptor = own(Reflect, 'getOwnPropertyDescriptor');
+export const ReflectGetPrototypeOf: typeof Reflect.getPrototypeOf = own(Reflect, 'getPrototypeOf');
+export const ReflectOwnKeys: typeof Reflect.ownKeys = own(Reflect, 'ownKeys');
+export const ReflectHas: typeof Reflect.has = own(Reflect, 'has');
 
 // Object
-export const ObjectAssign: typeof Object.assign = /* @__PURE__ */ own(G.Object, 'assign');
-export const ObjectCreate: typeof Object.create = /* @__PURE__ */ own(G.Object, 'create');
+export const ObjectAssign: typeof Object.assign = own(G.Object, 'assign');
+export const ObjectCreate: typeof Object.create = own(G.Object, 'create');
 /** A property descriptor; give it `__proto__: null`, so that no accessor on Object.prototype joins it. */
 export type Descriptor = PropertyDescriptor & ThisType<any> & { __proto__?: null };
-export const ObjectDefineProperty: <T>(o: T, key: PropertyKey, desc: Descriptor) => T = /* @__PURE__ */ own(G.Object, 'defineProperty');
-export const ObjectDefineProperties: typeof Object.defineProperties = /* @__PURE__ */ own(G.Object, 'defineProperties');
-export const ObjectEntries: typeof Object.entries = /* @__PURE__ */ own(G.Object, 'entries');
-export const ObjectFreeze: typeof Object.freeze = /* @__PURE__ */ own(G.Object, 'freeze');
-export const ObjectGetOwnPropertyDescriptor: typeof Object.getOwnPropertyDescriptor = /* @__PURE__ */ own(G.Object, 'getOwnPropertyDescriptor');
-export const ObjectGetOwnPropertyNames: typeof Object.getOwnPropertyNames = /* @__PURE__ */ own(G.Object, 'getOwnPropertyNames');
-export const ObjectGetPrototypeOf: typeof Object.getPrototypeOf = /* @__PURE__ */ own(G.Object, 'getPrototypeOf');
-export const ObjectHasOwn: (o: object, key: PropertyKey) => boolean = /* @__PURE__ */ own(G.Object, 'hasOwn');
-export const ObjectIs: typeof Object.is = /* @__PURE__ */ own(G.Object, 'is');
-export const ObjectKeys: typeof Object.keys = /* @__PURE__ */ own(G.Object, 'keys');
-export const ObjectSetPrototypeOf: typeof Object.setPrototypeOf = /* @__PURE__ */ own(G.Object, 'setPrototypeOf');
-export const ObjectPrototypeToString: (self: unknown) => string = /* @__PURE__ */ uncurry(G.Object.prototype, 'toString');
+export const ObjectDefineProperty: <T>(o: T, key: PropertyKey, desc: Descriptor) => T = own(G.Object, 'defineProperty');
+export const ObjectDefineProperties: typeof Object.defineProperties = own(G.Object, 'defineProperties');
+export const ObjectEntries: typeof Object.entries = own(G.Object, 'entries');
+export const ObjectFreeze: typeof Object.freeze = own(G.Object, 'freeze');
+export const ObjectGetOwnPropertyDescriptor: typeof Object.getOwnPropertyDescriptor = own(G.Object, 'getOwnPropertyDescriptor');
+export const ObjectGetOwnPropertyNames: typeof Object.getOwnPropertyNames = own(G.Object, 'getOwnPropertyNames');
+export const ObjectGetPrototypeOf: typeof Object.getPrototypeOf = own(G.Object, 'getPrototypeOf');
+export const ObjectHasOwn: (o: object, key: PropertyKey) => boolean = own(G.Object, 'hasOwn');
+export const ObjectIs: typeof Object.is = own(G.Object, 'is');
+export const ObjectKeys: typeof Object.keys = own(G.Object, 'keys');
+export const ObjectSetPrototypeOf: typeof Object.setPrototypeOf = own(G.Object, 'setPrototypeOf');
+export const ObjectPrototypeToString: (self: unknown) => string = uncurry(G.Object.prototype, 'toString');
 
 // Function
-export const FunctionPrototypeCall: (fn: AnyFunction, self: unknown, ...args: unknown[]) => any = /* @__PURE__ */ uncurry(G.Function.prototype, 'call');
+export const FunctionPrototypeCall: (fn: AnyFunction, self: unknown, ...args: unknown[]) => any = uncurry(G.Function.prototype, 'call');
 
 // Array
-export const ArrayIsArray: typeof Array.isArray = /* @__PURE__ */ own(G.Array, 'isArray');
-export const ArrayFrom: typeof Array.from = /* @__PURE__ */ own(G.Array, 'from');
-export const ArrayPrototypePush: <T>(self: T[], ...items: T[]) => number = /* @__PURE__ */ uncurry(G.Array.prototype, 'push');
-export const ArrayPrototypePop: <T>(self: T[]) => T | undefined = /* @__PURE__ */ uncurry(G.Array.prototype, 'pop');
-export const ArrayPrototypeShift: <T>(self: T[]) => T | undefined = /* @__PURE__ */ uncurry(G.Array.prototype, 'shift');
-export const ArrayPrototypeUnshift: <T>(self: T[], ...items: T[]) => number = /* @__PURE__ */ uncurry(G.Array.prototype, 'unshift');
-export const ArrayPrototypeSlice: <T>(self: readonly T[], start?: number, end?: number) => T[] = /* @__PURE__ */ uncurry(G.Array.prototype, 'slice');
-export const ArrayPrototypeSplice: <T>(self: T[], start: number, deleteCount?: number, ...items: T[]) => T[] = /* @__PURE__ */ uncurry(G.Array.prototype, 'splice');
-export const ArrayPrototypeJoin: (self: readonly unknown[], separator?: string) => string = /* @__PURE__ */ uncurry(G.Array.prototype, 'join');
-export const ArrayPrototypeIndexOf: <T>(self: readonly T[], value: T, from?: number) => number = /* @__PURE__ */ uncurry(G.Array.prototype, 'indexOf');
-export const ArrayPrototypeIncludes: <T>(self: readonly T[], value: T) => boolean = /* @__PURE__ */ uncurry(G.Array.prototype, 'includes');
-export const ArrayPrototypeMap: <T, U>(self: readonly T[], fn: (value: T, index: number) => U) => U[] = /* @__PURE__ */ uncurry(G.Array.prototype, 'map');
-export const ArrayPrototypeFilter: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => T[] = /* @__PURE__ */ uncurry(G.Array.prototype, 'filter');
-export const ArrayPrototypeForEach: <T>(self: readonly T[], fn: (value: T, index: number) => void) => void = /* @__PURE__ */ uncurry(G.Array.prototype, 'forEach');
-export const ArrayPrototypeSort: <T>(self: T[], compare?: (a: T, b: T) => number) => T[] = /* @__PURE__ */ uncurry(G.Array.prototype, 'sort');
-export const ArrayPrototypeSome: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => boolean = /* @__PURE__ */ uncurry(G.Array.prototype, 'some');
-export const ArrayPrototypeFind: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => T | undefined = /* @__PURE__ */ uncurry(G.Array.prototype, 'find');
-export const ArrayPrototypeConcat: <T>(self: readonly T[], ...items: (T | readonly T[])[]) => T[] = /* @__PURE__ */ uncurry(G.Array.prototype, 'concat');
-export const ArrayPrototypeSymbolIterator: <T>(self: readonly T[]) => IterableIterator<T> = /* @__PURE__ */ uncurry(G.Array.prototype, globalThis.Symbol.iterator);
-export const ArrayIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = /* @__PURE__ */ uncurry(G.Object.getPrototypeOf([][globalThis.Symbol.iterator]()), 'next');
+export const ArrayIsArray: typeof Array.isArray = own(G.Array, 'isArray');
+export const ArrayFrom: typeof Array.from = own(G.Array, 'from');
+export const ArrayPrototypePush: <T>(self: T[], ...items: T[]) => number = uncurry(G.Array.prototype, 'push');
+export const ArrayPrototypePop: <T>(self: T[]) => T | undefined = uncurry(G.Array.prototype, 'pop');
+export const ArrayPrototypeShift: <T>(self: T[]) => T | undefined = uncurry(G.Array.prototype, 'shift');
+export const ArrayPrototypeUnshift: <T>(self: T[], ...items: T[]) => number = uncurry(G.Array.prototype, 'unshift');
+export const ArrayPrototypeSlice: <T>(self: readonly T[], start?: number, end?: number) => T[] = uncurry(G.Array.prototype, 'slice');
+export const ArrayPrototypeSplice: <T>(self: T[], start: number, deleteCount?: number, ...items: T[]) => T[] = uncurry(G.Array.prototype, 'splice');
+export const ArrayPrototypeJoin: (self: readonly unknown[], separator?: string) => string = uncurry(G.Array.prototype, 'join');
+export const ArrayPrototypeIndexOf: <T>(self: readonly T[], value: T, from?: number) => number = uncurry(G.Array.prototype, 'indexOf');
+export const ArrayPrototypeIncludes: <T>(self: readonly T[], value: T) => boolean = uncurry(G.Array.prototype, 'includes');
+export const ArrayPrototypeMap: <T, U>(self: readonly T[], fn: (value: T, index: number) => U) => U[] = uncurry(G.Array.prototype, 'map');
+export const ArrayPrototypeFilter: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => T[] = uncurry(G.Array.prototype, 'filter');
+export const ArrayPrototypeForEach: <T>(self: readonly T[], fn: (value: T, index: number) => void) => void = uncurry(G.Array.prototype, 'forEach');
+export const ArrayPrototypeSort: <T>(self: T[], compare?: (a: T, b: T) => number) => T[] = uncurry(G.Array.prototype, 'sort');
+export const ArrayPrototypeSome: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => boolean = uncurry(G.Array.prototype, 'some');
+export const ArrayPrototypeFind: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => T | undefined = uncurry(G.Array.prototype, 'find');
+export const ArrayPrototypeConcat: <T>(self: readonly T[], ...items: (T | readonly T[])[]) => T[] = uncurry(G.Array.prototype, 'concat');
+export const ArrayPrototypeSymbolIterator: <T>(self: readonly T[]) => IterableIterator<T> = uncurry(G.Array.prototype, globalThis.Symbol.iterator);
+export const ArrayIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = uncurry(G.Object.getPrototypeOf([][globalThis.Symbol.iterator]()), 'next');
 
 // String
-export const StringFromCharCode: typeof String.fromCharCode = /* @__PURE__ */ own(G.String, 'fromCharCode');
-export const StringFromCodePoint: typeof String.fromCodePoint = /* @__PURE__ */ own(G.String, 'fromCodePoint');
-export const StringPrototypeCharCodeAt: (self: string, index: number) => number = /* @__PURE__ */ uncurry(G.String.prototype, 'charCodeAt');
-export const StringPrototypeCodePointAt: (self: string, index: number) => number | undefined = /* @__PURE__ */ uncurry(G.String.prototype, 'codePointAt');
-export const StringPrototypeCharAt: (self: string, index: number) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'charAt');
-export const StringPrototypeToLowerCase: (self: string) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'toLowerCase');
-export const StringPrototypeToUpperCase: (self: string) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'toUpperCase');
-export const StringPrototypeSlice: (self: string, start?: number, end?: number) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'slice');
-export const StringPrototypeSubstring: (self: string, start: number, end?: number) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'substring');
-export const StringPrototypeIndexOf: (self: string, search: string, from?: number) => number = /* @__PURE__ */ uncurry(G.String.prototype, 'indexOf');
-export const StringPrototypeLastIndexOf: (self: string, search: string, from?: number) => number = /* @__PURE__ */ uncurry(G.String.prototype, 'lastIndexOf');
-export const StringPrototypeIncludes: (self: string, search: string, from?: number) => boolean = /* @__PURE__ */ uncurry(G.String.prototype, 'includes');
-export const StringPrototypeStartsWith: (self: string, search: string, from?: number) => boolean = /* @__PURE__ */ uncurry(G.String.prototype, 'startsWith');
-export const StringPrototypeEndsWith: (self: string, search: string) => boolean = /* @__PURE__ */ uncurry(G.String.prototype, 'endsWith');
-export const StringPrototypeTrim: (self: string) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'trim');
-export const StringPrototypeRepeat: (self: string, count: number) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'repeat');
-export const StringPrototypePadStart: (self: string, length: number, fill?: string) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'padStart');
-export const StringPrototypeNormalize: (self: string, form?: string) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'normalize');
-export const StringPrototypeToWellFormed: (self: string) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'toWellFormed');
+export const StringFromCharCode: typeof String.fromCharCode = own(G.String, 'fromCharCode');
+export const StringFromCodePoint: typeof String.fromCodePoint = own(G.String, 'fromCodePoint');
+export const StringPrototypeCharCodeAt: (self: string, index: number) => number = uncurry(G.String.prototype, 'charCodeAt');
+export const StringPrototypeCodePointAt: (self: string, index: number) => number | undefined = uncurry(G.String.prototype, 'codePointAt');
+export const StringPrototypeCharAt: (self: string, index: number) => string = uncurry(G.String.prototype, 'charAt');
+export const StringPrototypeToLowerCase: (self: string) => string = uncurry(G.String.prototype, 'toLowerCase');
+export const StringPrototypeToUpperCase: (self: string) => string = uncurry(G.String.prototype, 'toUpperCase');
+export const StringPrototypeSlice: (self: string, start?: number, end?: number) => string = uncurry(G.String.prototype, 'slice');
+export const StringPrototypeSubstring: (self: string, start: number, end?: number) => string = uncurry(G.String.prototype, 'substring');
+export const StringPrototypeIndexOf: (self: string, search: string, from?: number) => number = uncurry(G.String.prototype, 'indexOf');
+export const StringPrototypeLastIndexOf: (self: string, search: string, from?: number) => number = uncurry(G.String.prototype, 'lastIndexOf');
+export const StringPrototypeIncludes: (self: string, search: string, from?: number) => boolean = uncurry(G.String.prototype, 'includes');
+export const StringPrototypeStartsWith: (self: string, search: string, from?: number) => boolean = uncurry(G.String.prototype, 'startsWith');
+export const StringPrototypeEndsWith: (self: string, search: string) => boolean = uncurry(G.String.prototype, 'endsWith');
+export const StringPrototypeTrim: (self: string) => string = uncurry(G.String.prototype, 'trim');
+export const StringPrototypeRepeat: (self: string, count: number) => string = uncurry(G.String.prototype, 'repeat');
+export const StringPrototypePadStart: (self: string, length: number, fill?: string) => string = uncurry(G.String.prototype, 'padStart');
+export const StringPrototypeNormalize: (self: string, form?: string) => string = uncurry(G.String.prototype, 'normalize');
+export const StringPrototypeToWellFormed: (self: string) => string = uncurry(G.String.prototype, 'toWellFormed');
 // split and replace with a string pattern: with a RegExp they call its Symbol.split/replace.
-export const StringPrototypeSplit: (self: string, separator: string, limit?: number) => string[] = /* @__PURE__ */ uncurry(G.String.prototype, 'split');
-export const StringPrototypeReplaceAll: (self: string, search: string, replacement: string) => string = /* @__PURE__ */ uncurry(G.String.prototype, 'replaceAll');
+export const StringPrototypeSplit: (self: string, separator: string, limit?: number) => string[] = uncurry(G.String.prototype, 'split');
+export const StringPrototypeReplaceAll: (self: string, search: string, replacement: string) => string = uncurry(G.String.prototype, 'replaceAll');
 
 // RegExp: exec and test look up nothing (test calls `exec` through the RegExp, so call exec).
-export const RegExpPrototypeExec: (self: RegExp, input: string) => RegExpExecArray | null = /* @__PURE__ */ uncurry(G.RegExp.prototype, 'exec');
+export const RegExpPrototypeExec: (self: RegExp, input: string) => RegExpExecArray | null = uncurry(G.RegExp.prototype, 'exec');
 /** `re.test(s)`, without looking up `re.exec`. */
 export function RegExpPrototypeTest(re: RegExp, input: string): boolean {
   return RegExpPrototypeExec(re, input) !== null;
 }
 
 // Number
-export const NumberIsInteger: typeof Number.isInteger = /* @__PURE__ */ own(G.Number, 'isInteger');
-export const NumberIsNaN: typeof Number.isNaN = /* @__PURE__ */ own(G.Number, 'isNaN');
-export const NumberIsFinite: typeof Number.isFinite = /* @__PURE__ */ own(G.Number, 'isFinite');
-export const NumberIsSafeInteger: typeof Number.isSafeInteger = /* @__PURE__ */ own(G.Number, 'isSafeInteger');
-export const NumberPrototypeToString: (self: number, radix?: number) => string = /* @__PURE__ */ uncurry(G.Number.prototype, 'toString');
-export const MathMin: typeof Math.min = /* @__PURE__ */ own(Math, 'min');
-export const MathMax: typeof Math.max = /* @__PURE__ */ own(Math, 'max');
-export const MathFloor: typeof Math.floor = /* @__PURE__ */ own(Math, 'floor');
-export const MathTrunc: typeof Math.trunc = /* @__PURE__ */ own(Math, 'trunc');
+export const NumberIsInteger: typeof Number.isInteger = own(G.Number, 'isInteger');
+export const NumberIsNaN: typeof Number.isNaN = own(G.Number, 'isNaN');
+export const NumberIsFinite: typeof Number.isFinite = own(G.Number, 'isFinite');
+export const NumberIsSafeInteger: typeof Number.isSafeInteger = own(G.Number, 'isSafeInteger');
+export const NumberPrototypeToString: (self: number, radix?: number) => string = uncurry(G.Number.prototype, 'toString');
+export const MathMin: typeof Math.min = own(Math, 'min');
+export const MathMax: typeof Math.max = own(Math, 'max');
+export const MathFloor: typeof Math.floor = own(Math, 'floor');
+export const MathTrunc: typeof Math.trunc = own(Math, 'trunc');
 
 // JSON
-export const JSONParse: typeof JSON.parse = /* @__PURE__ */ own(JSON, 'parse');
-export const JSONStringify: typeof JSON.stringify = /* @__PURE__ */ own(JSON, 'stringify');
+export const JSONParse: typeof JSON.parse = own(JSON, 'parse');
+export const JSONStringify: typeof JSON.stringify = own(JSON, 'stringify');
 
 // Map, Set, WeakMap
-export const MapPrototypeGet: <K, V>(self: Map<K, V>, key: K) => V | undefined = /* @__PURE__ */ uncurry(G.Map.prototype, 'get');
-export const MapPrototypeSet: <K, V>(self: Map<K, V>, key: K, value: V) => Map<K, V> = /* @__PURE__ */ uncurry(G.Map.prototype, 'set');
-export const MapPrototypeHas: <K>(self: Map<K, unknown>, key: K) => boolean = /* @__PURE__ */ uncurry(G.Map.prototype, 'has');
-export const MapPrototypeDelete: <K>(self: Map<K, unknown>, key: K) => boolean = /* @__PURE__ */ uncurry(G.Map.prototype, 'delete');
-export const MapPrototypeClear: (self: Map<unknown, unknown>) => void = /* @__PURE__ */ uncurry(G.Map.prototype, 'clear');
-export const MapPrototypeForEach: <K, V>(self: Map<K, V>, fn: (value: V, key: K) => void) => void = /* @__PURE__ */ uncurry(G.Map.prototype, 'forEach');
-export const MapPrototypeGetSize: (self: Map<unknown, unknown>) => number = /* @__PURE__ */ getter(G.Map.prototype, 'size');
-export const MapPrototypeEntries: <K, V>(self: Map<K, V>) => MapIterator<[K, V]> = /* @__PURE__ */ uncurry(G.Map.prototype, 'entries');
-export const MapPrototypeKeys: <K>(self: Map<K, unknown>) => MapIterator<K> = /* @__PURE__ */ uncurry(G.Map.prototype, 'keys');
-export const MapPrototypeValues: <V>(self: Map<unknown, V>) => MapIterator<V> = /* @__PURE__ */ uncurry(G.Map.prototype, 'values');
-export const MapIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = /* @__PURE__ */ uncurry(G.Object.getPrototypeOf(new G.Map().entries()), 'next');
-export const SetPrototypeAdd: <T>(self: Set<T>, value: T) => Set<T> = /* @__PURE__ */ uncurry(G.Set.prototype, 'add');
-export const SetPrototypeHas: <T>(self: Set<T>, value: T) => boolean = /* @__PURE__ */ uncurry(G.Set.prototype, 'has');
-export const SetPrototypeDelete: <T>(self: Set<T>, value: T) => boolean = /* @__PURE__ */ uncurry(G.Set.prototype, 'delete');
-export const SetPrototypeGetSize: (self: Set<unknown>) => number = /* @__PURE__ */ getter(G.Set.prototype, 'size');
-export const SetPrototypeValues: <T>(self: Set<T>) => SetIterator<T> = /* @__PURE__ */ uncurry(G.Set.prototype, 'values');
-export const SetIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = /* @__PURE__ */ uncurry(G.Object.getPrototypeOf(new G.Set().values()), 'next');
-export const WeakMapPrototypeGet: <K extends WeakKey, V>(self: WeakMap<K, V>, key: K) => V | undefined = /* @__PURE__ */ uncurry(G.WeakMap.prototype, 'get');
-export const WeakMapPrototypeSet: <K extends WeakKey, V>(self: WeakMap<K, V>, key: K, value: V) => WeakMap<K, V> = /* @__PURE__ */ uncurry(G.WeakMap.prototype, 'set');
-export const WeakMapPrototypeHas: <K extends WeakKey>(self: WeakMap<K, unknown>, key: K) => boolean = /* @__PURE__ */ uncurry(G.WeakMap.prototype, 'has');
-export const WeakMapPrototypeDelete: <K extends WeakKey>(self: WeakMap<K, unknown>, key: K) => boolean = /* @__PURE__ */ uncurry(G.WeakMap.prototype, 'delete');
-export const WeakSetPrototypeAdd: <T extends WeakKey>(self: WeakSet<T>, value: T) => WeakSet<T> = /* @__PURE__ */ uncurry(G.WeakSet.prototype, 'add');
-export const WeakSetPrototypeHas: <T extends WeakKey>(self: WeakSet<T>, value: T) => boolean = /* @__PURE__ */ uncurry(G.WeakSet.prototype, 'has');
+export const MapPrototypeGet: <K, V>(self: Map<K, V>, key: K) => V | undefined = uncurry(G.Map.prototype, 'get');
+export const MapPrototypeSet: <K, V>(self: Map<K, V>, key: K, value: V) => Map<K, V> = uncurry(G.Map.prototype, 'set');
+export const MapPrototypeHas: <K>(self: Map<K, unknown>, key: K) => boolean = uncurry(G.Map.prototype, 'has');
+export const MapPrototypeDelete: <K>(self: Map<K, unknown>, key: K) => boolean = uncurry(G.Map.prototype, 'delete');
+export const MapPrototypeClear: (self: Map<unknown, unknown>) => void = uncurry(G.Map.prototype, 'clear');
+export const MapPrototypeForEach: <K, V>(self: Map<K, V>, fn: (value: V, key: K) => void) => void = uncurry(G.Map.prototype, 'forEach');
+export const MapPrototypeGetSize: (self: Map<unknown, unknown>) => number = getter(G.Map.prototype, 'size');
+export const MapPrototypeEntries: <K, V>(self: Map<K, V>) => MapIterator<[K, V]> = uncurry(G.Map.prototype, 'entries');
+export const MapPrototypeKeys: <K>(self: Map<K, unknown>) => MapIterator<K> = uncurry(G.Map.prototype, 'keys');
+export const MapPrototypeValues: <V>(self: Map<unknown, V>) => MapIterator<V> = uncurry(G.Map.prototype, 'values');
+export const MapIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = uncurry(G.Object.getPrototypeOf(new G.Map().entries()), 'next');
+export const SetPrototypeAdd: <T>(self: Set<T>, value: T) => Set<T> = uncurry(G.Set.prototype, 'add');
+export const SetPrototypeHas: <T>(self: Set<T>, value: T) => boolean = uncurry(G.Set.prototype, 'has');
+export const SetPrototypeDelete: <T>(self: Set<T>, value: T) => boolean = uncurry(G.Set.prototype, 'delete');
+export const SetPrototypeGetSize: (self: Set<unknown>) => number = getter(G.Set.prototype, 'size');
+export const SetPrototypeValues: <T>(self: Set<T>) => SetIterator<T> = uncurry(G.Set.prototype, 'values');
+export const SetIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = uncurry(G.Object.getPrototypeOf(new G.Set().values()), 'next');
+export const WeakMapPrototypeGet: <K extends WeakKey, V>(self: WeakMap<K, V>, key: K) => V | undefined = uncurry(G.WeakMap.prototype, 'get');
+export const WeakMapPrototypeSet: <K extends WeakKey, V>(self: WeakMap<K, V>, key: K, value: V) => WeakMap<K, V> = uncurry(G.WeakMap.prototype, 'set');
+export const WeakMapPrototypeHas: <K extends WeakKey>(self: WeakMap<K, unknown>, key: K) => boolean = uncurry(G.WeakMap.prototype, 'has');
+export const WeakMapPrototypeDelete: <K extends WeakKey>(self: WeakMap<K, unknown>, key: K) => boolean = uncurry(G.WeakMap.prototype, 'delete');
+export const WeakSetPrototypeAdd: <T extends WeakKey>(self: WeakSet<T>, value: T) => WeakSet<T> = uncurry(G.WeakSet.prototype, 'add');
+export const WeakSetPrototypeHas: <T extends WeakKey>(self: WeakSet<T>, value: T) => boolean = uncurry(G.WeakSet.prototype, 'has');
 
 // Promise. `await` on a promise of this realm calls no `then` (only on other thenables), but
 // resolving a promise with a promise does: an async function must `return await p`, not
 // `return p`, and a resolve function must not be given a promise.
-export const PromiseResolve: <T = void>(value?: T) => Promise<Awaited<T>> = /* @__PURE__ */ ((resolve: AnyFunction, P: unknown) => (value?: unknown) => ReflectApplyOriginal(resolve, P, [value]))(own(G.Promise, 'resolve'), G.Promise) as never;
-export const PromiseReject: (reason: unknown) => Promise<never> = /* @__PURE__ */ ((reject: AnyFunction, P: unknown) => (reason: unknown) => ReflectApplyOriginal(reject, P, [reason]))(own(G.Promise, 'reject'), G.Promise) as never;
+export const PromiseResolve: <T = void>(value?: T) => Promise<Awaited<T>> = ((resolve: AnyFunction, P: unknown) => (value?: unknown) => ReflectApplyOriginal(resolve, P, [value]))(own(G.Promise, 'resolve'), G.Promise) as never;
+export const PromiseReject: (reason: unknown) => Promise<never> = ((reject: AnyFunction, P: unknown) => (reason: unknown) => ReflectApplyOriginal(reject, P, [reason]))(own(G.Promise, 'reject'), G.Promise) as never;
 export const PromisePrototypeThen: <T, R1 = T, R2 = never>(
   self: Promise<T>,
   onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
   onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
-) => Promise<R1 | R2> = /* @__PURE__ */ uncurry(G.Promise.prototype, 'then');
+) => Promise<R1 | R2> = uncurry(G.Promise.prototype, 'then');
 
 // ArrayBuffer, TypedArray, DataView
-const TypedArrayPrototype: object = /* @__PURE__ */ G.Object.getPrototypeOf(G.Uint8Array.prototype);
-export const ArrayBufferIsView: typeof ArrayBuffer.isView = /* @__PURE__ */ own(G.ArrayBuffer, 'isView');
-export const ArrayBufferPrototypeSlice: (self: ArrayBuffer, start?: number, end?: number) => ArrayBuffer = /* @__PURE__ */ uncurry(G.ArrayBuffer.prototype, 'slice');
-export const ArrayBufferPrototypeGetByteLength: (self: ArrayBuffer) => number = /* @__PURE__ */ getter(G.ArrayBuffer.prototype, 'byteLength');
-export const TypedArrayPrototypeSet: (self: Uint8Array, source: ArrayLike<number>, offset?: number) => void = /* @__PURE__ */ uncurry(TypedArrayPrototype, 'set');
-export const TypedArrayPrototypeSubarray: (self: Uint8Array, start?: number, end?: number) => Uint8Array = /* @__PURE__ */ uncurry(TypedArrayPrototype, 'subarray');
-export const TypedArrayPrototypeSlice: (self: Uint8Array, start?: number, end?: number) => Uint8Array = /* @__PURE__ */ uncurry(TypedArrayPrototype, 'slice');
-export const TypedArrayPrototypeFill: (self: Uint8Array, value: number, start?: number, end?: number) => Uint8Array = /* @__PURE__ */ uncurry(TypedArrayPrototype, 'fill');
-export const TypedArrayPrototypeGetBuffer: (self: ArrayBufferView) => ArrayBufferLike = /* @__PURE__ */ getter(TypedArrayPrototype, 'buffer');
-export const TypedArrayPrototypeGetByteLength: (self: ArrayBufferView) => number = /* @__PURE__ */ getter(TypedArrayPrototype, 'byteLength');
-export const TypedArrayPrototypeGetByteOffset: (self: ArrayBufferView) => number = /* @__PURE__ */ getter(TypedArrayPrototype, 'byteOffset');
-export const TypedArrayPrototypeGetLength: (self: ArrayBufferView) => number = /* @__PURE__ */ getter(TypedArrayPrototype, 'length');
+const TypedArrayPrototype: object = G.Object.getPrototypeOf(G.Uint8Array.prototype);
+export const ArrayBufferIsView: typeof ArrayBuffer.isView = own(G.ArrayBuffer, 'isView');
+export const ArrayBufferPrototypeSlice: (self: ArrayBuffer, start?: number, end?: number) => ArrayBuffer = uncurry(G.ArrayBuffer.prototype, 'slice');
+export const ArrayBufferPrototypeGetByteLength: (self: ArrayBuffer) => number = getter(G.ArrayBuffer.prototype, 'byteLength');
+export const TypedArrayPrototypeSet: (self: Uint8Array, source: ArrayLike<number>, offset?: number) => void = uncurry(TypedArrayPrototype, 'set');
+export const TypedArrayPrototypeSubarray: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'subarray');
+export const TypedArrayPrototypeSlice: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'slice');
+export const TypedArrayPrototypeFill: (self: Uint8Array, value: number, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'fill');
+export const TypedArrayPrototypeGetBuffer: (self: ArrayBufferView) => ArrayBufferLike = getter(TypedArrayPrototype, 'buffer');
+export const TypedArrayPrototypeGetByteLength: (self: ArrayBufferView) => number = getter(TypedArrayPrototype, 'byteLength');
+export const TypedArrayPrototypeGetByteOffset: (self: ArrayBufferView) => number = getter(TypedArrayPrototype, 'byteOffset');
+export const TypedArrayPrototypeGetLength: (self: ArrayBufferView) => number = getter(TypedArrayPrototype, 'length');
 /** The typed array's [[TypedArrayName]], or undefined for anything else (no instanceof, no Symbol.hasInstance). */
-export const TypedArrayPrototypeGetSymbolToStringTag: (self: unknown) => string | undefined = /* @__PURE__ */ getter(TypedArrayPrototype, globalThis.Symbol.toStringTag);
+export const TypedArrayPrototypeGetSymbolToStringTag: (self: unknown) => string | undefined = getter(TypedArrayPrototype, globalThis.Symbol.toStringTag);
 
 /** `value instanceof Uint8Array` as the original realm answers it: no Symbol.hasInstance involved. */
 export function isUint8Array(value: unknown): value is Uint8Array {

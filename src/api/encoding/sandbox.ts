@@ -7,8 +7,8 @@ import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
 import {
-  ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, MathMin, String, StringPrototypeCharCodeAt, TypeError,
-  TypedArrayPrototypeSubarray, Uint8Array,
+  ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, MathMin, ReflectApply, String, StringFromCharCode,
+  StringPrototypeCharCodeAt, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 /** UTF-8 encode a string; lone surrogates become U+FFFD (WebIDL USVString conversion). */
@@ -91,7 +91,7 @@ class Utf8Decoder {
       } else {
         ArrayPrototypePush(units, cp);
       }
-      if (units.length >= 8190) { out += String.fromCharCode.apply(null, units); units = []; }
+      if (units.length >= 8190) { out += ReflectApply(StringFromCharCode, null, units); units = []; }
     };
     const error = (): void => {
       if (fatal) { this.reset(); throw new TypeError('The encoded data was not valid for encoding utf-8'); }
@@ -130,7 +130,7 @@ class Utf8Decoder {
       }
     }
     if (flush && this.bytesNeeded !== 0) { this.reset(); error(); }
-    if (units.length) out += String.fromCharCode.apply(null, units);
+    if (units.length) out += ReflectApply(StringFromCharCode, null, units);
     return out;
   }
 
@@ -149,7 +149,7 @@ export function utf8Decode(bytes: Uint8Array, keepBOM = false): string {
   if (ascii) {
     let out = '';
     for (let i = start; i < bytes.length; i += 8192) {
-      out += String.fromCharCode.apply(null, TypedArrayPrototypeSubarray(bytes, i, MathMin(i + 8192, bytes.length)) as unknown as number[]);
+      out += ReflectApply(StringFromCharCode, null, TypedArrayPrototypeSubarray(bytes, i, MathMin(i + 8192, bytes.length)) as unknown as number[]);
     }
     return out;
   }

@@ -9,7 +9,7 @@ import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
 import {
   ArrayFrom, ArrayPrototypePush, Error, Map, Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf,
-  SafeMap, SafeSet, SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError,
+  ReflectApply, SafeMap, SafeSet, SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError,
 } from '../../sandbox/primordials.ts';
 
 export type { Event, CustomEvent } from './sandbox/module.ts';
@@ -137,11 +137,11 @@ function removeListener(list: Listener[], listener: Listener): void {
 function invokeListener(listener: Listener, target: EventTarget, event: Event): void {
   const cb = listener.callback;
   if (typeof cb === 'function') {
-    cb.call(target, event);
+    ReflectApply(cb, target, [event]);
   } else {
     const handle = cb.handleEvent;
     if (typeof handle !== 'function') throw new TypeError("The 'handleEvent' property of an event listener must be a function.");
-    handle.call(cb, event);
+    ReflectApply(handle, cb, [event]);
   }
 }
 
@@ -274,7 +274,7 @@ export function setEventHandler(target: EventTarget, type: string, value: unknow
     listener(this: EventTarget, event: Event): unknown {
       const fn = entry.value;
       if (typeof fn !== 'function') return undefined;
-      const result = fn.call(this, event);
+      const result = ReflectApply(fn, this, [event]);
       if (result === false) event.preventDefault();
       return result;
     },

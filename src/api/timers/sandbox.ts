@@ -7,15 +7,14 @@ import { currentRequestId, requireRequestContext } from '../../sandbox/request-c
 import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 import type { TimersApi, TimersDeps } from './sandbox/module.ts';
 import {
-  Promise, PromiseResolve,
+  Promise, PromisePrototypeThen, PromiseResolve,
 } from '../../sandbox/primordials.ts';
 
 let api: TimersApi | undefined;
 
 // Captured while the snapshot is made, before any tenant code can replace them.
 const resolved = PromiseResolve();
-const then = Promise.prototype.then;
-const defer = (fn: () => void): void => void then.call(resolved, fn);
+const defer = (fn: () => void): void => void PromisePrototypeThen(resolved, fn);
 
 function timers(): TimersApi {
   api ??= loadModule<{ create(deps: TimersDeps): TimersApi }>('timers').create({

@@ -11,6 +11,10 @@
 
 import type { BlobApi } from '../../blob/sandbox/module.ts';
 import { iteratorFactory } from '../../iterators/sandbox.ts';
+import {
+  Map, ObjectDefineProperty, ReflectApply, SafeMap, String, StringFromCharCode, SymbolIterator, SymbolToStringTag,
+  TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 type Blob = InstanceType<BlobApi['Blob']>;
 type File = InstanceType<BlobApi['File']>;
@@ -136,7 +140,7 @@ export function create(deps: FormDataDeps): FormDataApi {
       }
       for (let i = 0; i < this.#entries.length; i++) {
         const [name, value] = this.#entries[i];
-        callback.call(thisArg, value, name, this);
+        ReflectApply(callback, thisArg, [value, name, this]);
       }
     }
 
@@ -144,9 +148,9 @@ export function create(deps: FormDataDeps): FormDataApi {
       entriesOf = (f) => f.#entries;
     }
   }
-  Object.defineProperty(FormData.prototype, Symbol.iterator, { value: FormData.prototype.entries, writable: true, configurable: true });
-  Object.defineProperty(FormData.prototype, Symbol.toStringTag, { value: 'FormData', configurable: true });
-  Object.defineProperty(FormData, 'name', { value: 'FormData', configurable: true });
+  ObjectDefineProperty(FormData.prototype, SymbolIterator, { __proto__: null, value: FormData.prototype.entries, writable: true, configurable: true });
+  ObjectDefineProperty(FormData.prototype, SymbolToStringTag, { __proto__: null, value: 'FormData', configurable: true });
+  ObjectDefineProperty(FormData, 'name', { __proto__: null, value: 'FormData', configurable: true });
 
   function isFormData(value: unknown): boolean {
     return value instanceof FormData;
@@ -189,7 +193,7 @@ export function create(deps: FormDataDeps): FormDataApi {
 
   /** `; key=value` parameters from index `i` of `s` (first of each key wins). */
   function parseParams(s: string, i: number): Map<string, string> {
-    const params = new Map<string, string>();
+    const params = new SafeMap<string, string>();
     while (i < s.length) {
       while (i < s.length && ' \t\n\r'.includes(s[i])) i++;
       let eq = i;
@@ -230,7 +234,7 @@ export function create(deps: FormDataDeps): FormDataApi {
   const malformed = (): TypeError => new TypeError('Failed to parse the body as multipart/form-data: the body is malformed.');
   const latin1 = (bytes: Uint8Array): string => {
     let s = '';
-    for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
+    for (let i = 0; i < bytes.length; i += 8192) s += ReflectApply(StringFromCharCode, null, TypedArrayPrototypeSubarray(bytes, i, i + 8192) as unknown as number[]);
     return s;
   };
 

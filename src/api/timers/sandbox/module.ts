@@ -7,8 +7,8 @@
 
 import type { AbortSignal } from '../../events/sandbox.ts';
 import {
-  MathMax, MathMin, Number, NumberIsFinite, ObjectDefineProperty, Promise, PromiseReject, PromiseResolve, RangeError,
-  SafeMap, SafeSet, Set, Symbol, SymbolToStringTag, TypeError,
+  MathMax, MathMin, Number, NumberIsFinite, ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject,
+  PromiseResolve, RangeError, ReflectApply, SafeMap, SafeSet, Set, Symbol, SymbolToStringTag, TypeError,
 } from '../../../sandbox/primordials.ts';
 
 export interface TimersDeps {
@@ -146,7 +146,7 @@ function timerGlobals(): Record<string, unknown> {
         throw new TypeError("Failed to execute 'queueMicrotask': parameter 1 is not of type 'Function'.");
       }
       // workerd calls it with the global object as `this`.
-      PromiseResolve().then(() => (callback as () => void).call(globalThis));
+      PromisePrototypeThen(PromiseResolve(), () => ReflectApply(callback as () => void, globalThis, []));
     },
     scheduler: new Scheduler(kCreate),
   };

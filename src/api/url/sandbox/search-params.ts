@@ -5,8 +5,9 @@
 
 import { iteratorFactory } from '../../iterators/sandbox.ts';
 import {
-  ArrayFrom, ArrayPrototypePush, ObjectDefineProperty, ReflectGetOwnPropertyDescriptor, ReflectOwnKeys, SafeMap,
-  String, StringPrototypeSplit, StringPrototypeStartsWith, SymbolIterator, SymbolToStringTag, TypeError, Uint8Array,
+  ArrayFrom, ArrayPrototypePush, ObjectDefineProperty, ReflectApply, ReflectGetOwnPropertyDescriptor, ReflectOwnKeys,
+  SafeMap, String, StringPrototypeSplit, StringPrototypeStartsWith, SymbolIterator, SymbolToStringTag, TypeError,
+  Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 export interface SearchParamsDeps {
@@ -181,7 +182,7 @@ class URLSearchParams {
     // WebIDL iterable: the list is re-read at each step, so changes during the walk show.
     for (let i = 0; i < this.#list.length; i++) {
       const [k, v] = this.#list[i];
-      callback.call(thisArg, v, k, this);
+      ReflectApply(callback, thisArg, [v, k, this]);
     }
   }
 
