@@ -339,3 +339,39 @@ export function stringTrimBy(s: string, strip: (c: number) => boolean): string {
   while (end > start && strip(StringPrototypeCharCodeAt(s, end - 1))) end--;
   return start === 0 && end === s.length ? s : StringPrototypeSlice(s, start, end);
 }
+
+/**
+ * An iterable over `array`'s elements that calls none of the realm's iterators, for for...of
+ * (which would call Array.prototype[Symbol.iterator] and the array iterator's `next`, both
+ * replaceable). The iterator has a null prototype, so no `return` on Object.prototype is called
+ * on a `break`. Element destructuring (`for (const [a, b] of ...)`) iterates each element: index it.
+ */
+export function safeArray<T>(array: readonly T[]): Iterable<T> {
+  return {
+    __proto__: null,
+    [SymbolIterator]() {
+      let i = 0;
+      return {
+        __proto__: null,
+        next: (): IteratorResult<T> => (i < array.length ? { done: false, value: array[i++]! } : { done: true, value: undefined }),
+      };
+    },
+  } as unknown as Iterable<T>;
+}
+
+/** An iterable over `set`'s values, with the original iterator and `next` (see safeArray). */
+export function safeSetValues<T>(set: Set<T>): Iterable<T> {
+  return safeNativeIterator(SetPrototypeValues(set), SetIteratorPrototypeNext);
+}
+
+/** An iterable over `map`'s [key, value] entries, with the original iterator and `next` (see safeArray). */
+export function safeMapEntries<K, V>(map: Map<K, V>): Iterable<[K, V]> {
+  return safeNativeIterator(MapPrototypeEntries(map), MapIteratorPrototypeNext);
+}
+
+function safeNativeIterator<T>(iterator: Iterator<T>, next: (self: Iterator<T>) => IteratorResult<T>): Iterable<T> {
+  return {
+    __proto__: null,
+    [SymbolIterator]: () => ({ __proto__: null, next: () => next(iterator) }),
+  } as unknown as Iterable<T>;
+}

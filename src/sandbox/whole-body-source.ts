@@ -7,7 +7,7 @@
 
 import type { BodySource } from '../api/body/sandbox.ts';
 import {
-  MathMin, StringPrototypeCharCodeAt, TypedArrayPrototypeSubarray, Uint8Array,
+  MathMin, StringPrototypeCharCodeAt, StringPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from './primordials.ts';
 
 /** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
@@ -39,7 +39,7 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
       if (end < body.length && last >= 0xd800 && last <= 0xdbff) end--;
       // Crosses as a string: isolated-vm copies it natively and the host encodes it natively,
       // where encoding it here would be the worker's CPU spent in JavaScript.
-      const slice = body.slice(at, end);
+      const slice = StringPrototypeSlice(body, at, end);
       at = end;
       return slice as unknown as Uint8Array;
     },

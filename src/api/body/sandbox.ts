@@ -15,8 +15,10 @@ import { streams, isReadableStream } from '../streams/sandbox.ts';
 import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
 import {
-  ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, ArrayPrototypeShift, JSONParse, Promise, PromiseResolve, String,
-  StringPrototypeCharCodeAt, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+  ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeSlice, ArrayPrototypePush,
+  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt,
+  TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
+  TypedArrayPrototypeSet, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 type ReadableStream = InstanceType<ReturnType<typeof streams>['classes']['ReadableStream']>;
@@ -56,9 +58,10 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     }
     body.stream = stream;
   } else if (init instanceof ArrayBuffer) {
-    body.bytes = new Uint8Array(init.slice(0));
+    body.bytes = new Uint8Array(ArrayBufferPrototypeSlice(init, 0));
   } else if (ArrayBufferIsView(init)) {
-    body.bytes = new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength));
+    // The view's own bytes, read through the original getters (DataView has its own, same-named ones).
+    body.bytes = new Uint8Array(ArrayBufferPrototypeSlice(init.buffer as ArrayBuffer, init.byteOffset, init.byteOffset + init.byteLength));
   } else if (isBlob(init)) {
     // Fetch §5.1: a Blob's bytes, and its type (when not empty) as the Content-Type. The bytes
     // are immutable and shared with the Blob: `shared` makes readers copy them.
@@ -103,7 +106,7 @@ function wtf8Encode(text: string): Uint8Array {
     else if (c < 0x10000) { out[o++] = 0xe0 | (c >> 12); out[o++] = 0x80 | ((c >> 6) & 0x3f); out[o++] = 0x80 | (c & 0x3f); }
     else { out[o++] = 0xf0 | (c >> 18); out[o++] = 0x80 | ((c >> 12) & 0x3f); out[o++] = 0x80 | ((c >> 6) & 0x3f); out[o++] = 0x80 | (c & 0x3f); }
   }
-  return out.slice(0, o);
+  return TypedArrayPrototypeSlice(out, 0, o);
 }
 
 /** A body that reads from `source` (e.g. the host's request body). */
@@ -119,14 +122,14 @@ export function cloneBody(body: Body): Body {
   copy.text = body.text;
   if (body.bytes) { copy.bytes = body.bytes; copy.shared = body.shared = true; }
   if (body.stream) {
-    const [a, b] = body.stream.tee();
-    body.stream = a;
-    copy.stream = b;
+    const branches = body.stream.tee();
+    body.stream = branches[0];
+    copy.stream = branches[1];
   }
   if (body.source) {
-    const [a, b] = teeSource(body.source);
-    body.source = a;
-    copy.source = b;
+    const branches = teeSource(body.source);
+    body.source = branches[0];
+    copy.source = branches[1];
   }
   return copy;
 }
@@ -135,7 +138,7 @@ function teeSource(source: BodySource): [BodySource, BodySource] {
   const queues: Uint8Array[][] = [[], []];
   let done = false;
   let pending: Promise<void> | null = null;
-  const fill = (): Promise<void> => (pending ??= source.pull().then((chunk) => {
+  const fill = (): Promise<void> => (pending ??= PromisePrototypeThen(source.pull(), (chunk) => {
     pending = null;
     if (chunk === null) done = true;
     else { ArrayPrototypePush(queues[0], chunk); ArrayPrototypePush(queues[1], chunk); }
@@ -180,7 +183,7 @@ export function bodyStream(body: Body | null): ReadableStream | null {
   } else {
     let bytes: Uint8Array | null = body.text !== null ? utf8Encode(body.text) : body.bytes!;
     // The stream transfers the buffers it is given: a clone's shared bytes are copied first.
-    if (body.shared && body.bytes !== null) bytes = bytes.slice();
+    if (body.shared && body.bytes !== null) bytes = TypedArrayPrototypeSlice(bytes);
     const length = bytes.byteLength;
     source = { pull: () => { const b = bytes; bytes = null; return PromiseResolve(b); }, length };
   }
@@ -190,7 +193,7 @@ export function bodyStream(body: Body | null): ReadableStream | null {
   const stream = api.streamFromSource(source);
   if (body.used) {
     // A body already read is a disturbed stream (Fetch: "body is unusable").
-    stream.cancel().catch(() => {});
+    PromisePrototypeThen(stream.cancel(), undefined, () => {});
   }
   body.stream = stream;
   return stream;
@@ -216,7 +219,7 @@ async function readSource(source: BodySource): Promise<Uint8Array> {
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
   let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+  for (let i = 0; i < chunks.length; i++) { TypedArrayPrototypeSet(out, chunks[i]!, at); at += TypedArrayPrototypeGetByteLength(chunks[i]!); }
   return out;
 }
 
@@ -241,7 +244,7 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   if (body.bytes !== null) {
     const bytes = body.bytes;
     body.bytes = null;
-    return body.shared ? bytes.slice() : bytes;
+    return body.shared ? TypedArrayPrototypeSlice(bytes) : bytes;
   }
   const source = body.source!;
   body.source = null;
@@ -275,10 +278,12 @@ export async function consumeJSON(body: Body | null): Promise<unknown> {
 export async function consumeBytes(body: Body | null): Promise<Uint8Array<ArrayBuffer>> {
   const data = await takeBody(body, false) as Uint8Array;
   // Hand out a view of a whole, exactly sized buffer (sources may give subarrays).
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
+  const buffer = TypedArrayPrototypeGetBuffer(data);
+  if (TypedArrayPrototypeGetByteOffset(data) === 0 && buffer instanceof ArrayBuffer &&
+    TypedArrayPrototypeGetByteLength(data) === ArrayBufferPrototypeGetByteLength(buffer)) {
     return data as Uint8Array<ArrayBuffer>;
   }
-  return data.slice();
+  return TypedArrayPrototypeSlice(data) as Uint8Array<ArrayBuffer>;
 }
 
 export async function consumeArrayBuffer(body: Body | null): Promise<ArrayBuffer> {

@@ -8,7 +8,7 @@ import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, MathMin, ReflectApply, String, StringFromCharCode,
-  StringPrototypeCharCodeAt, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+  StringPrototypeCharCodeAt, TypeError, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 /** UTF-8 encode a string; lone surrogates become U+FFFD (WebIDL USVString conversion). */
@@ -25,7 +25,7 @@ export function utf8Encode(input: string): Uint8Array {
   const out = new Uint8Array(i + (len - i) * 3);
   for (let j = 0; j < i; j++) out[j] = StringPrototypeCharCodeAt(input, j);
   const { written } = encodeIntoFrom(input, i, out, i);
-  return out.slice(0, i + written);
+  return TypedArrayPrototypeSlice(out, 0, i + written);
 }
 
 // Encoding §4.4.3 encodeInto, from string index `start` and byte offset `at`.

@@ -8,8 +8,9 @@ import { loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
 import {
-  ArrayFrom, ArrayPrototypePush, Error, Map, Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf,
-  ReflectApply, SafeMap, SafeSet, SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError,
+  ArrayFrom, ArrayPrototypeIncludes, ArrayPrototypeIndexOf, ArrayPrototypePush, ArrayPrototypeUnshift, Error, Map,
+  Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf, ReflectApply, SafeMap, SafeSet,
+  SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError, safeArray, safeSetValues,
 } from '../../sandbox/primordials.ts';
 
 export type { Event, CustomEvent } from './sandbox/module.ts';
@@ -129,7 +130,7 @@ type EventListenerLike = ((event: Event) => unknown) | { handleEvent(event: Even
 
 function removeListener(list: Listener[], listener: Listener): void {
   listener.removed = true;
-  const i = list.indexOf(listener);
+  const i = ArrayPrototypeIndexOf(list, listener);
   if (i !== -1) list.splice(i, 1);
   if (listener.signal && listener.abortAlgorithm) removeAbortAlgorithm(listener.signal, listener.abortAlgorithm);
 }
@@ -187,7 +188,7 @@ export class EventTarget {
     const map = (this.#listeners ??= new SafeMap());
     let list = map.get(type);
     if (!list) map.set(type, (list = []));
-    for (const l of list) if (l.callback === callback && l.capture === capture) return;
+    for (const l of safeArray(list)) if (l.callback === callback && l.capture === capture) return;
     const listener: Listener = { callback, capture, once, passive, removed: false, signal, abortAlgorithm: null };
     ArrayPrototypePush(list, listener);
     if (signal) {
@@ -200,7 +201,7 @@ export class EventTarget {
     const list = this.#listeners?.get(String(type));
     if (!list) return;
     const capture = flattenCapture(options);
-    for (const l of list) {
+    for (const l of safeArray(list)) {
       if (l.callback === callback && l.capture === capture) { removeListener(list, l); return; }
     }
   }
@@ -332,7 +333,7 @@ export class AbortSignal extends EventTarget {
 
   static any(signals: Iterable<AbortSignal>): AbortSignal {
     const list = ArrayFrom(signals);
-    for (const s of list) if (!(s instanceof AbortSignal)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
+    for (const s of safeArray(list)) if (!(s instanceof AbortSignal)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
     return createDependentSignal(list);
   }
 
@@ -340,16 +341,16 @@ export class AbortSignal extends EventTarget {
     createDependentSignal = (sources) => {
       // DOM §3.2 "create a dependent abort signal".
       const result = new AbortSignal(kCreate);
-      for (const source of sources) {
+      for (const source of safeArray(sources)) {
         if (source.#aborted) { result.#aborted = true; result.#reason = source.#reason; return result; }
       }
       result.#dependent = true;
       result.#sources = [];
       // A dependent source contributes its own sources (DOM §3.2 step 4.2), so the result
       // follows the signals that actually get aborted.
-      for (const source of sources) {
-        for (const s of source.#dependent ? source.#sources! : [source]) {
-          if (result.#sources.includes(s)) continue;
+      for (const source of safeArray(sources)) {
+        for (const s of safeArray(source.#dependent ? source.#sources! : [source])) {
+          if (ArrayPrototypeIncludes(result.#sources, s)) continue;
           ArrayPrototypePush(result.#sources, s);
           (s.#dependents ??= new SafeSet()).add(result);
         }
@@ -372,13 +373,14 @@ export class AbortSignal extends EventTarget {
       signal.#reason = reason !== undefined ? reason : new DOMException(DEFAULT_ABORT_MESSAGE, 'AbortError');
       const dependentsToAbort: AbortSignal[] = [];
       if (signal.#dependents) {
-        for (const d of signal.#dependents) {
+        for (const d of safeSetValues(signal.#dependents)) {
           if (!d.#aborted) { d.#aborted = true; d.#reason = signal.#reason; ArrayPrototypePush(dependentsToAbort, d); }
         }
         signal.#dependents = null;
       }
       let thrown: { error: unknown } | null = null;
-      for (const s of [signal, ...dependentsToAbort]) {
+      ArrayPrototypeUnshift(dependentsToAbort, signal);
+      for (const s of safeArray(dependentsToAbort)) {
         try {
           runAbortSteps(s);
         } catch (error) {
@@ -390,7 +392,7 @@ export class AbortSignal extends EventTarget {
     const runAbortSteps = (signal: AbortSignal): void => {
       const algorithms = signal.#algorithms;
       signal.#algorithms = null;
-      if (algorithms) for (const fn of algorithms) {
+      if (algorithms) for (const fn of safeSetValues(algorithms)) {
         try { fn(); } catch (e) { reportException(e); }
       }
       // Without a listener (an onabort included) the event would reach nobody.

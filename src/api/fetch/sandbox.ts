@@ -22,7 +22,8 @@ import { bodyForHost } from '../body/sandbox.ts';
 import type { AbortSignal } from '../events/sandbox.ts';
 import type { FetchDeps, FetchSend } from './sandbox/module.ts';
 import {
-  ObjectCreate, ObjectDefineProperty, Promise, PromiseReject, String, TypeError,
+  ArrayPrototypeSlice, ObjectCreate, ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject, String,
+  TypeError,
 } from '../../sandbox/primordials.ts';
 
 let sendToHost: FetchSend | undefined;
@@ -71,6 +72,6 @@ function startFetch(input: unknown, init: unknown): Promise<Response> {
   const redirect = redirectError ? 'error' : request.redirect;
   const signal = parts.signal as (AbortSignal & { reason: unknown }) | null;
   if (signal?.aborted) return PromiseReject(signal.reason);
-  return bodyForHost(parts.body).then((body) => send(parts.method, parts.url, headerList(parts.headers).slice(), body, redirect, signal));
+  return PromisePrototypeThen(bodyForHost(parts.body), (body) => send(parts.method, parts.url, ArrayPrototypeSlice(headerList(parts.headers)), body, redirect, signal));
 }
 

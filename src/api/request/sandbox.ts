@@ -20,7 +20,7 @@ import {
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, DOMException, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
 import {
-  ArrayBuffer, JSONParse, JSONStringify, ObjectDefineProperty, ObjectFreeze, Promise, String,
+  ArrayBuffer, ArrayPrototypeIncludes, JSONParse, JSONStringify, ObjectDefineProperty, ObjectFreeze, Promise, String,
   StringPrototypeToUpperCase, Symbol, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
@@ -35,7 +35,7 @@ const METHODS = [
 function normalizeMethod(method: unknown): string {
   const m = String(method);
   const upper = StringPrototypeToUpperCase(m);
-  if (!METHODS.includes(upper)) throw new TypeError(`Invalid HTTP method string: ${m}`);
+  if (!ArrayPrototypeIncludes(METHODS, upper)) throw new TypeError(`Invalid HTTP method string: ${m}`);
   return upper;
 }
 

@@ -18,7 +18,7 @@ import {
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 import {
-  ArrayBuffer, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String,
+  ArrayBuffer, ArrayPrototypeSlice, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String,
   StringPrototypeCharCodeAt, Symbol, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
@@ -257,5 +257,5 @@ export async function responseToHost(response: Response): Promise<HostResponse> 
   assertBodyUsable(parts.body);
   const body = await bodyForHost(parts.body);
   // Header names and values are byte strings already; the status text becomes one (UTF-8).
-  return { status: parts.status, statusText: toByteString(parts.statusText), headers: headerList(parts.headers).slice(), body };
+  return { status: parts.status, statusText: toByteString(parts.statusText), headers: ArrayPrototypeSlice(headerList(parts.headers)), body };
 }

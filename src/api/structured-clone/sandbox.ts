@@ -15,7 +15,7 @@ import {
 // DataCloneError). Set by the index once, so this file depends on none of them.
 const platformPrototypes = new SafeWeakMap<object, ((value: object) => object) | null>();
 export function markNotSerializable(...classes: { prototype: object }[]): void {
-  for (const C of classes) platformPrototypes.set(C.prototype, null);
+  for (let i = 0; i < classes.length; i++) platformPrototypes.set(classes[i]!.prototype, null);
 }
 export function markSerializable(C: { prototype: object }, clone: (value: object) => object): void {
   platformPrototypes.set(C.prototype, clone);
