@@ -138,6 +138,15 @@ export function loadModule<T>(name: string): T {
   return arrived.exports as T;
 }
 
+/**
+ * Loads sandbox module `name` and calls its `create(deps)`, both with the original built-ins in
+ * place: what `create` sets up (names, prototypes, captured methods) runs on them too, not on
+ * whatever tenant code has put in their place by the time the module is first used.
+ */
+export function createModule<D, A>(name: string, deps: D): A {
+  return withOriginalIntrinsics(() => loadModule<{ create(deps: D): A }>(name).create(deps));
+}
+
 /** The host delivers a module's exports (an entry point, see main.ts). */
 export function receiveModule(name: string, exports: unknown): void {
   delivered = { name, exports };

@@ -3,7 +3,7 @@
 // context has none) are a sandbox module (./sandbox/module.ts), loaded on first use.
 
 import { DOMException } from '../events/sandbox.ts';
-import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
 import {
@@ -173,7 +173,7 @@ export function encoding(): EncodingApi {
     { __proto__: null, 'encoding.name': 1, 'encoding.decode': 1 } as unknown as Record<string, 1 | undefined>,
     'Not an encoding operation.',
   );
-  const loaded = loadModule<{ create(deps: EncodingDeps): EncodingApi }>('encoding').create({
+  const loaded = createModule<EncodingDeps, EncodingApi>('encoding', {
     utf8Encode,
     encodeInto: (source, destination) => encodeIntoFrom(source, 0, destination, 0),
     Utf8Decoder,

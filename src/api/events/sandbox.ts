@@ -4,7 +4,7 @@
 // Internals live in #private fields so tenant code cannot reach them; the few operations other
 // sandbox modules need (abort a signal, follow a signal, trusted events) are exported functions.
 
-import { loadModule } from '../../sandbox/host.ts';
+import { createModule, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
 import {
@@ -105,7 +105,7 @@ let eventsApi: EventsApi | undefined;
 /** Event, CustomEvent and dispatching, loaded on first use (./sandbox/module.ts). */
 export function events(): EventsApi {
   if (eventsApi !== undefined) return eventsApi;
-  const loaded = loadModule<{ create(deps: EventsDeps): EventsApi }>('events').create({
+  const loaded = createModule<EventsDeps, EventsApi>('events', {
     DOMException: DOMException as unknown as EventsDeps['DOMException'],
     removeListener,
     invokeListener,

@@ -13,7 +13,7 @@
 // - no automatic decompression: a response with Content-Encoding comes as the bytes that were
 //   sent (and no Accept-Encoding is added to requests).
 
-import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule, loadModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { Request, requestForFetch } from '../request/sandbox.ts';
 import { Response, responseFromFetch } from '../response/sandbox.ts';
@@ -35,7 +35,7 @@ const send: FetchSend = (method, url, headers, body, redirect, signal) => {
       { __proto__: null, 'fetch.start': 1, 'fetch.read': 1, 'fetch.write': 1, 'fetch.cancel': 1 } as unknown as Record<string, 1 | undefined>,
       'Not a fetch operation.',
     );
-    sendToHost = loadModule<{ create(deps: FetchDeps): FetchSend }>('fetch').create({
+    sendToHost = createModule<FetchDeps, FetchSend>('fetch', {
       callSync: calls.callSync,
       callAsync: calls.callAsync,
       responseFromFetch,

@@ -2,18 +2,21 @@
 // and the formData() parsers (./sandbox/module.ts) are a sandbox module, loaded on first use
 // with the Blob module it builds on.
 
-import { callSync, loadModule } from '../../sandbox/host.ts';
+import { callSync, createModule, loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { searchParams } from '../url/sandbox.ts';
 import { blobApi } from '../blob/sandbox.ts';
 import type { FormDataApi, FormDataDeps } from './sandbox/module.ts';
+import {
+  ArrayBuffer, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 let api: FormDataApi | undefined;
 
 export function formDataApi(): FormDataApi {
   if (api !== undefined) return api;
-  const loaded = loadModule<{ create(deps: FormDataDeps): FormDataApi }>('form-data').create({
+  const loaded = createModule<FormDataDeps, FormDataApi>('form-data', {
     blob: blobApi(),
     utf8Encode,
     utf8Decode,

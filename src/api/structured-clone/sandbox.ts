@@ -3,7 +3,7 @@
 // its classes at load; the algorithm (./sandbox/module.ts) is a sandbox module, loaded by the
 // first call.
 
-import { loadModule } from '../../sandbox/host.ts';
+import { createModule, loadModule } from '../../sandbox/host.ts';
 import { DOMException } from '../events/sandbox.ts';
 import type { StructuredCloneDeps } from './sandbox/module.ts';
 import {
@@ -34,7 +34,7 @@ let clone: (<T>(value: T, options?: { transfer?: readonly unknown[] }) => T) | u
 
 export function structuredClone<T>(value: T, options?: { transfer?: readonly unknown[] }): T {
   if (arguments.length === 0) throw new TypeError("Failed to execute 'structuredClone': 1 argument required, but only 0 present.");
-  clone ??= loadModule<{ create(deps: StructuredCloneDeps): typeof clone }>('structured-clone').create({
+  clone ??= createModule<StructuredCloneDeps, typeof clone>('structured-clone', {
     DOMException: DOMException as unknown as StructuredCloneDeps['DOMException'],
     platformSerialization,
   });

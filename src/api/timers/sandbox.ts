@@ -2,7 +2,7 @@
 // made on first access, from a sandbox module (./sandbox/module.ts). Before it is loaded no
 // timer can exist, so the host's timer and end-of-request calls have nothing to do.
 
-import { host, loadModule } from '../../sandbox/host.ts';
+import { host, createModule, loadModule } from '../../sandbox/host.ts';
 import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 import type { TimersApi, TimersDeps } from './sandbox/module.ts';
@@ -17,7 +17,7 @@ const resolved = PromiseResolve();
 const defer = (fn: () => void): void => void PromisePrototypeThen(resolved, fn);
 
 function timers(): TimersApi {
-  api ??= loadModule<{ create(deps: TimersDeps): TimersApi }>('timers').create({
+  api ??= createModule<TimersDeps, TimersApi>('timers', {
     startTimer: (requestId, timerId, delay) => host.startTimer(requestId, timerId, delay),
     defer,
     clearTimer: (timerId) => host.clearTimer(timerId),

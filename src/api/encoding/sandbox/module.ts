@@ -5,8 +5,9 @@
 // which bodies use, are in ../sandbox.ts.
 
 import {
-  ArrayBuffer, Error, ObjectDefineProperty, ObjectEntries, RangeError, String, StringFromCharCode,
-  StringPrototypeCharCodeAt, StringPrototypeEndsWith, StringPrototypeToLowerCase, SymbolToStringTag, TypeError,
+  ArrayBuffer, ArrayBufferPrototypeSlice, ArrayPrototypeConcat, ArrayPrototypeIncludes, Error, ObjectDefineProperty,
+  ObjectEntries, RangeError, ReflectApply, String, StringFromCharCode, StringPrototypeCharCodeAt,
+  StringPrototypeEndsWith, StringPrototypeSlice, StringPrototypeToLowerCase, SymbolToStringTag, TypeError,
   TypedArrayPrototypeSubarray, Uint8Array, stringTrimBy,
 } from '../../../sandbox/primordials.ts';
 export interface Utf8Decoder {
@@ -63,7 +64,7 @@ let nextDecoderId = 1;
 /** callSync, with the host's RangeError/TypeError arriving as those types (not a named Error). */
 function decoderOp<T>(op: string, ...args: unknown[]): T {
   try {
-    return deps.callSync<T>(op, ...args);
+    return ReflectApply(deps.callSync, undefined, ArrayPrototypeConcat([op], args)) as T;
   } catch (error) {
     const { name, message } = error as Error;
     if (name === 'RangeError') throw new RangeError(message);
@@ -85,12 +86,12 @@ class TextDecoder {
   constructor(label: unknown = 'utf-8', options?: { fatal?: boolean; ignoreBOM?: boolean }) {
     // Encoding §4.2 "get an encoding": trim ASCII whitespace, compare case-insensitively.
     const name = StringPrototypeToLowerCase(stringTrimBy(String(label), (c) => c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d || c === 0x20));
-    if (UTF8_LABELS.includes(name)) {
+    if (ArrayPrototypeIncludes(UTF8_LABELS, name)) {
       this.#encoding = 'utf-8';
       this.#decoder = new deps.Utf8Decoder();
     } else {
       // The host knows the whole label table; unknown labels and "replacement" are a RangeError.
-      if (name.length > 64) throw new RangeError(`"${String(label).slice(0, 64)}..." is not a valid encoding.`);
+      if (name.length > 64) throw new RangeError(`"${StringPrototypeSlice(String(label), 0, 64)}..." is not a valid encoding.`);
       this.#encoding = decoderOp<string>('encoding.name', name);
     }
     this.#fatal = !!options?.fatal;
@@ -118,7 +119,7 @@ class TextDecoder {
     // §4.1 "serialize I/O queue": strip one BOM at the very start of the stream.
     if (!this.#ignoreBOM && !this.#bomSeen && out.length > 0) {
       this.#bomSeen = true;
-      if (StringPrototypeCharCodeAt(out, 0) === 0xfeff) out = out.slice(1);
+      if (StringPrototypeCharCodeAt(out, 0) === 0xfeff) out = StringPrototypeSlice(out, 1);
     }
     return out;
   }
@@ -134,7 +135,7 @@ class TextDecoder {
         const chunk = TypedArrayPrototypeSubarray(bytes, at, at + HOST_DECODE_CHUNK);
         at += chunk.byteLength;
         const last = at >= bytes.byteLength;
-        const copy = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer;
+        const copy = ArrayBufferPrototypeSlice(chunk.buffer as ArrayBuffer, chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
         out += decoderOp<string>('encoding.decode', this.#encoding, copy, this.#fatal, this.#ignoreBOM, this.#id, continuing, !last || this.#streaming);
         continuing = true;
       } while (at < bytes.byteLength);
@@ -186,10 +187,15 @@ function btoa(data: unknown): string {
 function atob(data: unknown): string {
   if (arguments.length === 0) throw new TypeError("Failed to execute 'atob': 1 argument required, but only 0 present.");
   // Infra "forgiving-base64 decode", steps 1-8.
-  let s = String(data).replace(/[\t\n\f\r ]/g, '');
+  const input = String(data);
+  let s = '';
+  for (let i = 0; i < input.length; i++) {
+    const c = StringPrototypeCharCodeAt(input, i);
+    if (c !== 0x09 && c !== 0x0a && c !== 0x0c && c !== 0x0d && c !== 0x20) s += input[i];
+  }
   if (s.length % 4 === 0) {
-    if (StringPrototypeEndsWith(s, '==')) s = s.slice(0, -2);
-    else if (StringPrototypeEndsWith(s, '=')) s = s.slice(0, -1);
+    if (StringPrototypeEndsWith(s, '==')) s = StringPrototypeSlice(s, 0, -2);
+    else if (StringPrototypeEndsWith(s, '=')) s = StringPrototypeSlice(s, 0, -1);
   }
   const invalid = (): Error => new deps.DOMException(
     "atob() called with invalid base64-encoded data. (Only whitespace, '+', '/', alphanumeric ASCII, and up to two terminal '=' signs when the input data length is divisible by 4 are allowed.)",
