@@ -233,7 +233,7 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   if (body.stream !== null) {
     if (body.stream.locked) throw new TypeError('This ReadableStream is currently locked to a reader.');
     body.used = true;
-    return readSource(streams().sourceFromStream(body.stream));
+    return await readSource(streams().sourceFromStream(body.stream));
   }
   body.used = true;
   if (body.text !== null) {
@@ -248,7 +248,8 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   }
   const source = body.source!;
   body.source = null;
-  return readSource(source);
+  // `return await`: an async function resolving to a promise would call its (replaceable) `then`.
+  return await readSource(source);
 }
 
 export async function consumeText(body: Body | null): Promise<string> {

@@ -72,6 +72,13 @@ function startFetch(input: unknown, init: unknown): Promise<Response> {
   const redirect = redirectError ? 'error' : request.redirect;
   const signal = parts.signal as (AbortSignal & { reason: unknown }) | null;
   if (signal?.aborted) return PromiseReject(signal.reason);
-  return PromisePrototypeThen(bodyForHost(parts.body), (body) => send(parts.method, parts.url, ArrayPrototypeSlice(headerList(parts.headers)), body, redirect, signal));
+  return sendWithBody(parts, redirect, signal);
+}
+
+// Awaits, where a `then` callback returning send()'s promise would resolve a promise with a
+// promise, which calls that promise's `then`: the realm's, which tenant code may have replaced.
+async function sendWithBody(parts: ReturnType<typeof requestForFetch>, redirect: string, signal: AbortSignal | null): Promise<Response> {
+  const body = await bodyForHost(parts.body);
+  return await send(parts.method, parts.url, ArrayPrototypeSlice(headerList(parts.headers)), body, redirect, signal);
 }
 

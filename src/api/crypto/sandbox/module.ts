@@ -17,10 +17,11 @@
 // code cannot construct one, nor read or set its id; the host checks every id anyway.
 
 import {
-  ArrayBuffer, ArrayFrom, ArrayPrototypePush, Error, JSONStringify, Number, NumberPrototypeToString,
-  ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, Promise, PromiseReject, String,
-  StringPrototypePadStart, StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError,
-  TypeError, Uint8Array,
+  ArrayBuffer, ArrayFrom, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, Error, JSONStringify, Number,
+  NumberPrototypeToString, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, Promise,
+  PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart, StringPrototypeSlice,
+  StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError, TypeError,
+  TypedArrayPrototypeSet, Uint8Array, safeArray,
 } from '../../../sandbox/primordials.ts';
 /** What the module uses from the runtime in the snapshot (one copy of each per isolate). */
 export interface CryptoDeps {
@@ -97,7 +98,7 @@ function bufferRange(value: unknown): [ArrayBuffer, number, number] | undefined 
 function copyBytes(value: unknown, what: string): ArrayBuffer {
   const range = bufferRange(value);
   if (!range) throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
-  const [buffer, offset, length] = range;
+  const buffer = range[0], offset = range[1], length = range[2];
   if (offset === 0 && length === apply(arrayBufferByteLength, buffer, []) && !apply(arrayBufferResizable, buffer, [])) {
     return buffer;
   }
@@ -216,11 +217,11 @@ function algorithmArg(value: unknown, method: string): Record<string, unknown> {
   const out: Record<string, unknown> = { name: String(name) };
   const hash = dict.hash;
   if (hash !== undefined) out.hash = hashIdentifier(hash);
-  for (const member of NUMBER_MEMBERS) {
+  for (const member of safeArray(NUMBER_MEMBERS)) {
     const v = dict[member];
     if (v !== undefined) out[member] = Number(v);
   }
-  for (const member of BYTES_MEMBERS) {
+  for (const member of safeArray(BYTES_MEMBERS)) {
     const v = dict[member];
     if (v !== undefined) out[member] = copyBytes(v, `algorithm.${member}`);
   }
@@ -250,7 +251,7 @@ function jwkArg(value: unknown): Record<string, unknown> {
   }
   const jwk = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const member of JWK_MEMBERS) {
+  for (const member of safeArray(JWK_MEMBERS)) {
     const v = jwk[member];
     if (v !== undefined) out[member] = String(v);
   }
@@ -283,7 +284,7 @@ function requireArgs(method: string, count: number, given: number): void {
  */
 function operation<T>(body: () => Promise<T>): Promise<T> {
   try {
-    return body().then(undefined, (error: unknown) => {
+    return PromisePrototypeThen(body(), undefined, (error: unknown) => {
       if (error instanceof SyntaxError) throw new DOMException(error.message, 'SyntaxError');
       throw error;
     });
@@ -316,7 +317,7 @@ class SubtleCrypto {
       requireArgs('generateKey', 3, n);
       const args = [algorithmArg(algorithm, 'generateKey'), Boolean(extractable), usagesArg(keyUsages)];
       releaseCollectedKeys();
-      return keyResult(await callAsync('crypto.generateKey', ...args));
+      return keyResult(await ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.generateKey'], args)));
     });
   }
 
@@ -327,7 +328,7 @@ class SubtleCrypto {
       const fmt = String(format);
       const args = [fmt, keyDataArg(fmt, keyData), algorithmArg(algorithm, 'importKey'), Boolean(extractable), usagesArg(keyUsages)];
       releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.importKey', ...args));
+      return newKey(await (ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.importKey'], args)) as Promise<KeyInfo>));
     });
   }
 
@@ -390,7 +391,7 @@ class SubtleCrypto {
         algorithmArg(derivedKeyType, 'deriveKey'), Boolean(extractable), usagesArg(keyUsages),
       ];
       releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.deriveKey', ...args));
+      return newKey(await (ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.deriveKey'], args)) as Promise<KeyInfo>));
     });
   }
 
@@ -416,7 +417,7 @@ class SubtleCrypto {
         Boolean(extractable), usagesArg(keyUsages),
       ];
       releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.unwrapKey', ...args));
+      return newKey(await (ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.unwrapKey'], args)) as Promise<KeyInfo>));
     });
   }
 
@@ -454,9 +455,9 @@ let DigestStreamClass: Function | undefined;
 function digestStreamAlgorithm(algorithm: unknown): string {
   const name = typeof algorithm === 'string' ? algorithm
     : typeof algorithm === 'object' && algorithm !== null ? String((algorithm as { name?: unknown }).name) : undefined;
-  const canonical = name === undefined ? undefined : DIGEST_STREAM_NAMES.find((n) => n === StringPrototypeToUpperCase(name));
+  const canonical = name === undefined ? undefined : ArrayPrototypeFind(DIGEST_STREAM_NAMES, (n) => n === StringPrototypeToUpperCase(name));
   if (canonical === undefined) {
-    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSONStringify(String(name).slice(0, 64))}.`, 'NotSupportedError');
+    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSONStringify(StringPrototypeSlice(String(name), 0, 64))}.`, 'NotSupportedError');
   }
   return canonical;
 }
@@ -476,7 +477,7 @@ function digestStreamClass(): Function {
       let reject!: (reason: unknown) => void;
       const digest = new Promise<ArrayBuffer>((res, rej) => { resolve = res; reject = rej; });
       // Nobody need await `digest` when the stream fails; the writer sees the error too.
-      digest.catch(() => {});
+      PromisePrototypeThen(digest, undefined, () => {});
       const counted = (n: number) => { self.#bytesWritten += n; };
       let self: DigestStream;
       super({
@@ -557,7 +558,7 @@ function getRandomValues<T>(array: T): T {
   requireRequestContext('crypto.getRandomValues()');
   if (array.byteLength > 0) {
     const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', array.byteLength));
-    new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(bytes);
+    TypedArrayPrototypeSet(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), bytes);
   }
   return array;
 }
@@ -568,7 +569,8 @@ function randomUUID(): string {
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   let hex = '';
   for (let i = 0; i < bytes.length; i++) hex += StringPrototypePadStart(NumberPrototypeToString(bytes[i]!, 16), 2, '0');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const h = (start: number, end?: number) => StringPrototypeSlice(hex, start, end);
+  return `${h(0, 8)}-${h(8, 12)}-${h(12, 16)}-${h(16, 20)}-${h(20)}`;
 }
 
 // ---------------------------------------------------------------------------------------------

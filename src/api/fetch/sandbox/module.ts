@@ -7,7 +7,8 @@ import type { BodySource } from '../../body/sandbox.ts';
 import type { Response } from '../../response/sandbox.ts';
 import type { AbortSignal } from '../../events/sandbox.ts';
 import {
-  ArrayBuffer, Promise, PromiseReject, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+  ArrayBuffer, Promise, PromisePrototypeThen, PromiseReject, TypeError, TypedArrayPrototypeGetBuffer,
+  TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 export interface FetchDeps {
@@ -39,7 +40,7 @@ let nextFetchId = 1;
 /** Only the chunk's own bytes, as an ArrayBuffer (what crosses to the host cheapest). */
 function exactBuffer(chunk: Uint8Array): ArrayBuffer {
   const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
-  return (whole ? chunk.buffer : chunk.slice().buffer) as ArrayBuffer;
+  return (whole ? chunk.buffer : TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(chunk))) as ArrayBuffer;
 }
 
 function send(
@@ -85,7 +86,7 @@ function send(
     };
     signal?.addEventListener('abort', onAbort);
 
-    callAsync<FetchHead>('fetch.start', id, method, url, headers, bodyArg, redirect).then((head) => {
+    PromisePrototypeThen(callAsync<FetchHead>('fetch.start', id, method, url, headers, bodyArg, redirect), (head) => {
       if (settled) {
         callSync('fetch.cancel', id);
         return;

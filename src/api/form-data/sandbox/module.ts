@@ -139,7 +139,7 @@ export function create(deps: FormDataDeps): FormDataApi {
         throw new TypeError("Failed to execute 'forEach' on 'FormData': parameter 1 is not of type 'Function'.");
       }
       for (let i = 0; i < this.#entries.length; i++) {
-        const [name, value] = this.#entries[i];
+        const name = this.#entries[i]![0], value = this.#entries[i]![1];
         ReflectApply(callback, thisArg, [value, name, this]);
       }
     }

@@ -9,6 +9,7 @@ import type { AbortSignal } from '../../events/sandbox.ts';
 import {
   MathMax, MathMin, Number, NumberIsFinite, ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject,
   PromiseResolve, RangeError, ReflectApply, SafeMap, SafeSet, Set, Symbol, SymbolToStringTag, TypeError,
+  safeMapEntries, safeSetValues,
 } from '../../../sandbox/primordials.ts';
 
 export interface TimersDeps {
@@ -54,7 +55,8 @@ let flushQueued = false;
 
 function flushTimers(): void {
   flushQueued = false;
-  for (const [id, ms] of unstarted) {
+  for (const entry of safeMapEntries(unstarted)) {
+    const id = entry[0], ms = entry[1];
     const timer = timers.get(id);
     if (timer) deps.startTimer(timer.requestId, id, ms);
   }
@@ -111,14 +113,14 @@ function fireTimer(id: number): void {
   } else {
     deps.startTimer(timer.requestId, id, timer.intervalMs);
   }
-  timer.callback(...timer.args);
+  ReflectApply(timer.callback, undefined, timer.args);
 }
 
 /** A request's work is over: drop its timers (the host has already forgotten them). */
 function dropRequestTimers(requestId: number): void {
   const owned = timersByRequest.get(requestId);
   if (!owned) return;
-  for (const id of owned) {
+  for (const id of safeSetValues(owned)) {
     timers.delete(id);
     unstarted.delete(id);
   }
