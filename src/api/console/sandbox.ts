@@ -1,7 +1,7 @@
 // The console global, made on first access: the object and its formatting are a sandbox module
 // (./sandbox/module.ts), so a worker that never logs does not carry them.
 
-import { host, createModule, loadModule } from '../../sandbox/host.ts';
+import { host, createModule } from '../../sandbox/host.ts';
 import type { ConsoleDeps } from './sandbox/module.ts';
 
 export function consoleGlobal(): Record<string, (name: string) => unknown> {

@@ -2,7 +2,7 @@
 // a sandbox module (./sandbox/module.ts), since a hello-world worker never touches it and every
 // byte of code in the snapshot is heap in every idle isolate.
 
-import { limitedHostCalls, createModule, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';

@@ -3,7 +3,7 @@
 // context has none) are a sandbox module (./sandbox/module.ts), loaded on first use.
 
 import { DOMException } from '../events/sandbox.ts';
-import { limitedHostCalls, createModule, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
 import {

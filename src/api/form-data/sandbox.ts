@@ -2,7 +2,7 @@
 // and the formData() parsers (./sandbox/module.ts) are a sandbox module, loaded on first use
 // with the Blob module it builds on.
 
-import { callSync, createModule, loadModule } from '../../sandbox/host.ts';
+import { callSync, createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { searchParams } from '../url/sandbox.ts';

@@ -2,7 +2,7 @@
 // made on first access, from a sandbox module (./sandbox/module.ts). Before it is loaded no
 // timer can exist, so the host's timer and end-of-request calls have nothing to do.
 
-import { host, createModule, loadModule } from '../../sandbox/host.ts';
+import { host, createModule } from '../../sandbox/host.ts';
 import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 import type { TimersApi, TimersDeps } from './sandbox/module.ts';

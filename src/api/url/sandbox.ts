@@ -10,7 +10,7 @@
 // the host (Node's url.domainToASCII, which is ada, the engine workerd uses), so no Unicode
 // tables live in the isolate.
 
-import { callSync, createModule, loadModule } from '../../sandbox/host.ts';
+import { callSync, createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { SearchParamsApi, SearchParamsDeps } from './sandbox/search-params.ts';
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
