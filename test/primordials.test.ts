@@ -181,3 +181,56 @@ test('a worker that replaces built-ins is still served correctly, request after 
   const errors = served.logs.filter((entry) => entry.level === 'error');
   assert.deepEqual(errors, []);
 });
+
+// The module itself, and the Promise cases the runtime's code is written around, in a bare
+// isolate (no Node): which uses of a promise call a replaced Promise.prototype.then.
+test('primordials: captured methods, safe collections, original built-ins for a module, and which awaits call then', async () => {
+  const { build } = await import('esbuild');
+  const ivm = (await import('isolated-vm')).default;
+  const result = await build({
+    entryPoints: [new URL('../src/sandbox/primordials.ts', import.meta.url).pathname],
+    bundle: true, write: false, format: 'iife', globalName: 'P', target: 'es2024',
+  });
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  try {
+    const context = isolate.createContextSync();
+    context.evalSync(result.outputFiles[0]!.text);
+    const probe = await context.eval(`(async () => {
+      const out = {};
+      let thenCalls = 0;
+      const realThen = Promise.prototype.then;
+      const realPush = Array.prototype.push;
+      P.ObjectDefineProperty(Promise.prototype, 'then', { __proto__: null, value: function (...a) { thenCalls++; return P.ReflectApply(realThen, this, a); }, writable: true, configurable: true });
+      Array.prototype.push = () => { throw new Error('tenant push'); };
+      Map.prototype.get = () => 'tenant get';
+      delete Array.prototype.includes;
+
+      thenCalls = 0; await Promise.resolve(1); out.awaitNative = thenCalls;
+      thenCalls = 0; await (async () => Promise.resolve(1))(); out.returnPromise = thenCalls;
+      thenCalls = 0; await (async () => await Promise.resolve(1))(); out.returnAwait = thenCalls;
+      thenCalls = 0; await P.PromisePrototypeThen(Promise.resolve(1), (v) => v); out.capturedThen = thenCalls;
+      thenCalls = 0; await P.PromisePrototypeThen(Promise.resolve(1), () => Promise.resolve(2)); out.thenReturningPromise = thenCalls;
+
+      const arr = []; P.ArrayPrototypePush(arr, 'x'); out.push = arr.join();
+      const map = new P.SafeMap(); map.set('k', 'v'); out.safeMapGet = map.get('k');
+      out.inside = P.withOriginalIntrinsics(() => [Array.prototype.push === realPush, typeof Array.prototype.includes, Map.prototype.get.name].join());
+      out.after = [Array.prototype.push === realPush, typeof Array.prototype.includes, Map.prototype.get()].join();
+      out.safeArray = ''; for (const x of P.safeArray(['a', 'b'])) out.safeArray += x;
+      return JSON.stringify(out);
+    })()`, { promise: true });
+    assert.deepEqual(JSON.parse(probe as string), {
+      awaitNative: 0,
+      returnPromise: 1, // why the runtime's async functions `return await` a promise
+      returnAwait: 0,
+      capturedThen: 0,
+      thenReturningPromise: 1, // why a then callback never returns a promise in the runtime
+      push: 'x',
+      safeMapGet: 'v',
+      inside: 'true,function,get',
+      after: 'false,undefined,tenant get',
+      safeArray: 'ab',
+    });
+  } finally {
+    isolate.dispose();
+  }
+});
