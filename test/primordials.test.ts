@@ -42,6 +42,10 @@ const PATCHED = [
   'RegExp.prototype.exec', 'RegExp.prototype.test', 'RegExp.prototype.@@replace', 'RegExp.prototype.@@split',
   // Function
   'Function.prototype.bind',
+  // Globals
+  'globalThis.Promise', 'globalThis.Map', 'globalThis.Set', 'globalThis.WeakMap', 'globalThis.Uint8Array',
+  'globalThis.ArrayBuffer', 'globalThis.TypeError', 'globalThis.RangeError', 'globalThis.String', 'globalThis.Symbol',
+  'globalThis.Reflect', 'globalThis.JSON', 'globalThis.Object', 'globalThis.Array', 'globalThis.Number',
 ];
 
 // Not patched (yet): Object.create, Object.defineProperties, Function.prototype.call and
@@ -53,6 +57,7 @@ const WORKER = `
 const PATCHED = ${JSON.stringify(PATCHED)};
 const called = [];
 const { stringify } = JSON;
+const SavedPromise = Promise, SavedUint8Array = Uint8Array;
 const holders = { TypedArray: Object.getPrototypeOf(Uint8Array), globalThis };
 const resolveHolder = (path) => {
   let holder = holders[path[0]] ?? globalThis[path[0]];
@@ -98,6 +103,23 @@ export default {
     out.headerCount = 0;
     h.forEach(() => { out.headerCount++; });
     out.xTwo = h.get('X-TWO');
+    out.firstEntry = h.entries().next().value[0] + ' ' + h.has('x-one') + ' ' + h.getSetCookie().length;
+    h.delete('x-one');
+    const sorted = new URLSearchParams('b=2&a=1');
+    sorted.sort();
+    out.sorted = sorted.toString() + ' ' + sorted.has('a') + ' ' + sorted.size;
+    url.searchParams.set('z', 'last');
+    url.hash = 'frag';
+    out.href = url.search + url.hash;
+    const redirect = Response.redirect('http://example.com/r', 302);
+    out.redirect = redirect.status + ' ' + redirect.headers.get('location');
+    const fromJson = Response.json({ a: [1] });
+    out.fromJson = (await fromJson.clone().text()) + ' ' + fromJson.headers.get('content-type');
+    const ac = new AbortController();
+    let aborted = 0;
+    ac.signal.addEventListener('abort', () => { aborted++; });
+    ac.abort();
+    out.aborted = aborted + ' ' + ac.signal.aborted;
     out.reqHeader = request.headers.get('x-test');
     out.method = request.method;
     out.body = request.method === 'POST' ? await request.text() : null;
@@ -108,10 +130,10 @@ export default {
     const bytes = new TextEncoder().encode('héllo');
     out.encoded = bytes.length;
     out.decoded = new TextDecoder().decode(bytes);
-    out.random = crypto.getRandomValues(new Uint8Array(4)).length;
+    out.random = crypto.getRandomValues(new SavedUint8Array(4)).length;
     out.uuid = crypto.randomUUID().length;
     out.digest = (await crypto.subtle.digest('SHA-256', bytes)).byteLength;
-    out.timer = await new Promise((resolve) => setTimeout(() => resolve('fired'), 1));
+    out.timer = await new SavedPromise((resolve) => setTimeout(() => resolve('fired'), 1));
     const upstream = await fetch(env.UP + '/up', { headers: { 'x-from': 'worker' } });
     out.upstream = upstream.status + ' ' + upstream.headers.get('x-upstream') + ' ' + (await upstream.text());
     out.stillPatched = stillPatched();
@@ -158,6 +180,12 @@ test('a worker that replaces built-ins is still served correctly, request after 
       params: 'a=1&b=2&a=3&c=%C3%84+b 2',
       headerCount: 3,
       xTwo: 'Two',
+      firstEntry: 'content-type true 0',
+      sorted: 'a=1&b=2 true 2',
+      href: `?q=${i}&z=last#frag`,
+      redirect: '302 http://example.com/r',
+      fromJson: '{"a":[1]} application/json',
+      aborted: '1 true',
       reqHeader: 'T',
       method: i === 2 ? 'POST' : 'GET',
       body: i === 2 ? 'posted body' : null,

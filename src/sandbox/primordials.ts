@@ -56,6 +56,7 @@ function getter<F>(holder: object, key: PropertyKey): F {
 const G = globalThis as unknown as Record<string, any>;
 
 // What this module is built from, recorded too: a sandbox module's copy needs them original.
+for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'DataView', 'Date', 'Boolean', 'BigInt']) own(G, name);
 own(G.Function.prototype, 'bind');
 own(G.Function.prototype, 'call');
 own(Reflect, 'getOwnPropertyDescriptor');

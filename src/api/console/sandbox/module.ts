@@ -4,6 +4,10 @@
 // string. A sandbox module (see src/runtime/sandbox-modules.ts), evaluated in an isolate the
 // first time its code reads `console`: a worker that never logs does not carry it in its heap.
 
+import {
+  ArrayBuffer, ArrayBufferIsView, ArrayFrom, ArrayIsArray, Error, JSONStringify, Map, MathTrunc, Number,
+  ObjectGetPrototypeOf, ObjectIs, ObjectKeys, Promise, SafeMap, SafeSet, Set, String, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 export interface ConsoleDeps {
   /** One line of the worker's log, at `level`. */
   log(level: string, line: string): void;
@@ -24,7 +28,7 @@ function inspect(value: unknown, depth: number, seen: Set<object>): string {
     case 'string':
       return depth === 0 ? value : quote(value);
     case 'number':
-      return Object.is(value, -0) ? '-0' : String(value);
+      return ObjectIs(value, -0) ? '-0' : String(value);
     case 'bigint':
       return `${value}n`;
     case 'undefined':
@@ -45,9 +49,9 @@ function inspect(value: unknown, depth: number, seen: Set<object>): string {
     }
     if (object instanceof Date) return isNaN(object.getTime()) ? 'Invalid Date' : object.toISOString();
     if (object instanceof RegExp) return String(object);
-    if (depth > MAX_DEPTH) return Array.isArray(object) ? '[Array]' : '[Object]';
+    if (depth > MAX_DEPTH) return ArrayIsArray(object) ? '[Array]' : '[Object]';
     seen.add(object);
-    if (Array.isArray(object)) {
+    if (ArrayIsArray(object)) {
       const items = object.slice(0, MAX_ITEMS).map((item) => inspect(item, depth + 1, seen));
       if (object.length > MAX_ITEMS) items.push(`... ${object.length - MAX_ITEMS} more items`);
       return `[ ${items.join(', ')} ]`;
@@ -60,15 +64,15 @@ function inspect(value: unknown, depth: number, seen: Set<object>): string {
       const items = [...object].slice(0, MAX_ITEMS).map((v) => inspect(v, depth + 1, seen));
       return `Set(${object.size}) { ${items.join(', ')} }`;
     }
-    if (ArrayBuffer.isView(object)) {
+    if (ArrayBufferIsView(object)) {
       const name = object.constructor?.name ?? 'TypedArray';
-      const array = object instanceof DataView ? [] : Array.from(object as Uint8Array).slice(0, MAX_ITEMS);
+      const array = object instanceof DataView ? [] : ArrayFrom(object as Uint8Array).slice(0, MAX_ITEMS);
       return `${name}(${(object as Uint8Array).length ?? object.byteLength}) [ ${array.join(', ')} ]`;
     }
     if (object instanceof ArrayBuffer) return `ArrayBuffer { byteLength: ${object.byteLength} }`;
     if (object instanceof Promise) return 'Promise { <pending> }';
-    const keys = Object.keys(object).slice(0, MAX_ITEMS);
-    const name = Object.getPrototypeOf(object)?.constructor?.name;
+    const keys = ObjectKeys(object).slice(0, MAX_ITEMS);
+    const name = ObjectGetPrototypeOf(object)?.constructor?.name;
     const prefix = name && name !== 'Object' ? `${name} ` : '';
     if (keys.length === 0) return `${prefix}{}`;
     const entries = keys.map((key) => {
@@ -94,23 +98,23 @@ function formatLogArgs(args: unknown[]): string {
       if (index >= args.length) return token;
       const arg = args[index++];
       switch (token) {
-        case '%s': return typeof arg === 'string' ? arg : inspect(arg, 1, new Set());
+        case '%s': return typeof arg === 'string' ? arg : inspect(arg, 1, new SafeSet());
         case '%d': case '%i': {
           const n = typeof arg === 'bigint' ? arg : Number(arg);
-          return token === '%i' && typeof n === 'number' ? String(Math.trunc(n)) : String(n);
+          return token === '%i' && typeof n === 'number' ? String(MathTrunc(n)) : String(n);
         }
         case '%f': return String(Number(arg));
-        case '%j': try { return JSON.stringify(arg); } catch { return '[Circular]'; }
+        case '%j': try { return JSONStringify(arg); } catch { return '[Circular]'; }
         case '%c': return '';
-        default: return inspect(arg, 1, new Set());
+        default: return inspect(arg, 1, new SafeSet());
       }
     });
     rest = args.slice(index);
   } else if (args.length > 0) {
-    out = inspect(args[0], 0, new Set());
+    out = inspect(args[0], 0, new SafeSet());
     rest = args.slice(1);
   }
-  for (const arg of rest) out += ' ' + inspect(arg, 0, new Set());
+  for (const arg of rest) out += ' ' + inspect(arg, 0, new SafeSet());
   return out.length > MAX_LINE ? out.slice(0, MAX_LINE) + '... (truncated)' : out;
 }
 
@@ -119,7 +123,7 @@ function send(level: string, args: unknown[]): void {
 }
 
 function createConsole(): Record<string, unknown> {
-  const counts = new Map<string, number>();
+  const counts = new SafeMap<string, number>();
   const console: Record<string, unknown> = {
     log: (...args: unknown[]) => send('log', args),
     info: (...args: unknown[]) => send('info', args),
