@@ -57,7 +57,7 @@ const WORKER = `
 const PATCHED = ${JSON.stringify(PATCHED)};
 const called = [];
 const { stringify } = JSON;
-const SavedPromise = Promise, SavedUint8Array = Uint8Array;
+const SavedPromise = Promise, SavedUint8Array = Uint8Array, SavedMap = Map, SavedSymbol = Symbol;
 const holders = { TypedArray: Object.getPrototypeOf(Uint8Array), globalThis };
 const resolveHolder = (path) => {
   let holder = holders[path[0]] ?? globalThis[path[0]];
@@ -136,6 +136,7 @@ export default {
     out.timer = await new SavedPromise((resolve) => setTimeout(() => resolve('fired'), 1));
     const upstream = await fetch(env.UP + '/up', { headers: { 'x-from': 'worker' } });
     out.upstream = upstream.status + ' ' + upstream.headers.get('x-upstream') + ' ' + (await upstream.text());
+    console.log('req %s %d', 'n', requests, { a: [1, 'x'] }, new SavedMap(), SavedSymbol('s'));
     out.stillPatched = stillPatched();
     out.called = called.length;
     out.calledNames = called.length ? called[0] : '';
@@ -208,6 +209,8 @@ test('a worker that replaces built-ins is still served correctly, request after 
   assert.equal(await other.text(), 'other ok');
   const errors = served.logs.filter((entry) => entry.level === 'error');
   assert.deepEqual(errors, []);
+  const lines = served.logs.filter((entry) => entry.worker === 'patcher' && entry.level === 'log').map((entry) => entry.message);
+  assert.deepEqual(lines, [1, 2, 3].map((n) => `req n ${n} { a: [ 1, 'x' ] } Map(0) {  } Symbol(s)`));
 });
 
 // The module itself, and the Promise cases the runtime's code is written around, in a bare
