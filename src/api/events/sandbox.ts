@@ -8,9 +8,10 @@ import { createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
 import {
-  ArrayFrom, ArrayPrototypeIncludes, ArrayPrototypeIndexOf, ArrayPrototypePush, ArrayPrototypeUnshift, Error, Map,
-  Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf, ReflectApply, SafeMap, SafeSet,
-  SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError, safeArray, safeSetValues,
+  ArrayFrom, ArrayPrototypeIncludes, ArrayPrototypeIndexOf, ArrayPrototypePush, ArrayPrototypeSplice,
+  ArrayPrototypeUnshift, Error, Map, Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf,
+  ReflectApply, SafeMap, SafeSet, SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError, safeArray,
+  safeSetValues,
 } from '../../sandbox/primordials.ts';
 
 export type { Event, CustomEvent } from './sandbox/module.ts';
@@ -131,7 +132,7 @@ type EventListenerLike = ((event: Event) => unknown) | { handleEvent(event: Even
 function removeListener(list: Listener[], listener: Listener): void {
   listener.removed = true;
   const i = ArrayPrototypeIndexOf(list, listener);
-  if (i !== -1) list.splice(i, 1);
+  if (i !== -1) ArrayPrototypeSplice(list, i, 1);
   if (listener.signal && listener.abortAlgorithm) removeAbortAlgorithm(listener.signal, listener.abortAlgorithm);
 }
 

@@ -17,10 +17,10 @@
 // code cannot construct one, nor read or set its id; the host checks every id anyway.
 
 import {
-  ArrayBuffer, ArrayFrom, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, Error, JSONStringify, Number,
-  NumberPrototypeToString, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, Promise,
-  PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart, StringPrototypeSlice,
-  StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError, TypeError,
+  ArrayBuffer, ArrayFrom, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice, Error,
+  JSONStringify, Number, NumberPrototypeToString, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor,
+  ObjectGetPrototypeOf, Promise, PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart,
+  StringPrototypeSlice, StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError, TypeError,
   TypedArrayPrototypeSet, Uint8Array, safeArray,
 } from '../../../sandbox/primordials.ts';
 /** What the module uses from the runtime in the snapshot (one copy of each per isolate). */
@@ -134,7 +134,7 @@ let registry: FinalizationRegistry<string> | undefined;
 const releasedKeyIds: string[] = [];
 
 function releaseCollectedKeys(): void {
-  if (releasedKeyIds.length > 0) callSync('crypto.releaseKeys', releasedKeyIds.splice(0));
+  if (releasedKeyIds.length > 0) callSync('crypto.releaseKeys', ArrayPrototypeSplice(releasedKeyIds, 0));
 }
 
 class CryptoKey {
@@ -472,7 +472,7 @@ function digestStreamClass(): Function {
 
     constructor(algorithm: unknown) {
       const name = digestStreamAlgorithm(algorithm);
-      const id = callSync<string>('crypto.digestStream.open', name, releasedStreamIds.splice(0));
+      const id = callSync<string>('crypto.digestStream.open', name, ArrayPrototypeSplice(releasedStreamIds, 0));
       let resolve!: (digest: ArrayBuffer) => void;
       let reject!: (reason: unknown) => void;
       const digest = new Promise<ArrayBuffer>((res, rej) => { resolve = res; reject = rej; });
