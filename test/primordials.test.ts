@@ -21,16 +21,20 @@ const PATCHED = [
   'Array.prototype.filter', 'Array.prototype.join', 'Array.prototype.slice', 'Array.prototype.splice',
   'Array.prototype.indexOf', 'Array.prototype.includes', 'Array.prototype.forEach', 'Array.prototype.concat',
   'Array.prototype.@@iterator', 'Array.from', 'Array.isArray',
+  'Array.prototype.sort', 'Array.prototype.some', 'Array.prototype.find', 'Array.prototype.findIndex', 'Array.prototype.unshift',
   // String
   'String.prototype.toLowerCase', 'String.prototype.toUpperCase', 'String.prototype.split',
   'String.prototype.replace', 'String.prototype.slice', 'String.prototype.indexOf', 'String.prototype.trim',
   'String.prototype.charCodeAt', 'String.prototype.codePointAt', 'String.prototype.normalize',
   'String.prototype.startsWith', 'String.prototype.includes', 'String.fromCharCode',
+  'String.prototype.endsWith', 'String.prototype.padStart', 'String.prototype.toWellFormed', 'String.prototype.replaceAll',
+  'String.prototype.@@iterator', 'String.fromCodePoint', 'Number.prototype.toString', 'Math.min', 'Math.max', 'Math.floor',
   // Object
   'Object.keys', 'Object.entries', 'Object.defineProperty', 'Object.assign', 'Object.freeze',
   'Object.getOwnPropertyDescriptor', 'Object.setPrototypeOf', 'Object.getPrototypeOf',
   // Map, Set
   'Map.prototype.get', 'Map.prototype.set', 'Map.prototype.has', 'Map.prototype.delete', 'Map.prototype.@@iterator',
+  'Map.prototype.forEach', 'Map.prototype.entries', 'Object.hasOwn', 'Object.prototype.toString',
   'Set.prototype.add', 'Set.prototype.has', 'Set.prototype.delete', 'Set.prototype.@@iterator',
   // Promise
   'Promise.prototype.then', 'Promise.prototype.catch', 'Promise.prototype.finally', 'Promise.resolve', 'Promise.all',
@@ -38,6 +42,7 @@ const PATCHED = [
   'JSON.parse', 'JSON.stringify', 'Reflect.apply', 'Reflect.construct', 'Reflect.ownKeys',
   // Typed arrays
   'TypedArray.prototype.set', 'TypedArray.prototype.subarray', 'TypedArray.prototype.slice',
+  'TypedArray.prototype.@@iterator', 'TypedArray.prototype.fill', 'ArrayBuffer.prototype.slice', 'ArrayBuffer.isView',
   // RegExp
   'RegExp.prototype.exec', 'RegExp.prototype.test', 'RegExp.prototype.@@replace', 'RegExp.prototype.@@split',
   // Function

@@ -10,11 +10,11 @@ import { enterRequest } from './request-context.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
 import { DOMException, events } from '../api/events/sandbox.ts';
 import {
-  ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error, JSONStringify, Number, ObjectDefineProperty, ObjectKeys,
-  Promise, PromisePrototypeThen, PromiseResolve, ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String,
-  StringPrototypeToLowerCase, StringPrototypeTrim, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength,
-  TypedArrayPrototypeGetByteOffset, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, TypeError, Uint8Array,
-  ArrayBuffer, ArrayBufferPrototypeGetByteLength, isUint8Array,
+  ArrayBuffer, ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
+  JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
+  ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeToLowerCase, StringPrototypeTrim,
+  TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
+  TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
 } from './primordials.ts';
 import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 

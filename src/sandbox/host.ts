@@ -10,8 +10,8 @@ import { advanceClock } from '../api/clock/sandbox.ts';
 import { currentRequestId, enterRequest } from './request-context.ts';
 import { admitLogLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
 import {
-  Error, EvalError, MapPrototypeForEach, ObjectAssign, Promise, PromiseReject, RangeError, ReferenceError,
-  SafeMap, String, SyntaxError, TypeError, URIError, withOriginalIntrinsics,
+  Error, EvalError, MapPrototypeForEach, ObjectAssign, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
+  String, SyntaxError, TypeError, URIError, Uint8Array, withOriginalIntrinsics,
 } from './primordials.ts';
 
 export interface HostOps {

@@ -26,7 +26,10 @@ import {
   pullResponse,
   reportUncaught,
 } from './dispatch.ts';
-import { ArrayPrototypeJoin, isUint8Array, PromisePrototypeThen, StringPrototypeSplit } from './primordials.ts';
+import {
+  ArrayPrototypeJoin, Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf,
+  PromisePrototypeThen, StringPrototypeSplit, SymbolToStringTag, TypeError, Uint8Array, isUint8Array,
+} from './primordials.ts';
 
 const global = globalThis as unknown as Record<string, unknown>;
 
@@ -40,12 +43,12 @@ function define(name: string, value: unknown): void {
   defineProperty(global, name, { __proto__: null, value, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
 }
 
-for (const [name, value] of Object.entries({
+for (const [name, value] of ObjectEntries({
   ...webPlatformGlobals,
   ...clockGlobals(),
   self: globalThis,
   // workerd's answers: libraries sniff userAgent to detect Workers.
-  navigator: Object.freeze({ userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1, language: 'en' }),
+  navigator: ObjectFreeze({ userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1, language: 'en' }),
 })) {
   define(name, value);
 }
@@ -58,8 +61,8 @@ for (const [name, value] of Object.entries({
 {
   const illegal = (name: string): Function => {
     const C = function () { throw new TypeError('Illegal constructor'); };
-    Object.defineProperty(C, 'name', { value: name, configurable: true });
-    Object.defineProperty(C, 'length', { value: 0, configurable: true });
+    ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
+    ObjectDefineProperty(C, 'length', { __proto__: null, value: 0, configurable: true });
     return C;
   };
   const GlobalEventTarget = illegal('EventTarget');
@@ -71,16 +74,16 @@ for (const [name, value] of Object.entries({
     [ServiceWorkerGlobalScope, WorkerGlobalScope.prototype, 'ServiceWorkerGlobalScope'],
   ];
   for (const [C, parent, tag] of chain) {
-    Object.setPrototypeOf(C.prototype, parent);
-    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+    ObjectSetPrototypeOf(C.prototype, parent);
+    ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: tag, configurable: true });
   }
   // The EventTarget methods live on its prototype, as in workerd (no own property of the
   // global object); 'fetch' listeners are also collected for service-worker dispatch.
   const methods = globalScopeEventMethods(globalThis, addServiceWorkerListener);
   for (const name of ['addEventListener', 'removeEventListener', 'dispatchEvent'] as const) {
-    Object.defineProperty(GlobalEventTarget.prototype, name, { value: methods[name], writable: true, enumerable: true, configurable: true });
+    ObjectDefineProperty(GlobalEventTarget.prototype, name, { __proto__: null, value: methods[name], writable: true, enumerable: true, configurable: true });
   }
-  Object.setPrototypeOf(globalThis, ServiceWorkerGlobalScope.prototype);
+  ObjectSetPrototypeOf(globalThis, ServiceWorkerGlobalScope.prototype);
   define('WorkerGlobalScope', WorkerGlobalScope);
   define('ServiceWorkerGlobalScope', ServiceWorkerGlobalScope);
 }
@@ -91,7 +94,7 @@ for (const [name, value] of Object.entries({
 // takes the global's name, so that one function serves all the globals of a module (the
 // accessors of some 35 globals are in every idle isolate).
 for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWebPlatformGlobals, ...cryptoGlobals(), ...consoleGlobal(), ...timerGlobals(), FetchEvent: fetchEventClass })) {
-  Object.defineProperty(global, name, {
+  ObjectDefineProperty(global, name, {
     get() {
       const value = make(name);
       define(name, value);

@@ -19,7 +19,8 @@ import {
   Error, MathFloor, NumberPrototypeToString, ObjectDefineProperty, RegExpPrototypeTest, String,
   StringPrototypeCharCodeAt, StringPrototypeCodePointAt, StringPrototypeEndsWith, StringPrototypeIncludes,
   StringPrototypeSlice, StringPrototypeSplit, StringPrototypeStartsWith, StringPrototypeToLowerCase,
-  SymbolToStringTag, TypeError, TypedArrayPrototypeSubarray, Uint8Array, stringCodePoints, stringTrimBy,
+  StringPrototypeToWellFormed, SymbolToStringTag, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+  stringCodePoints, stringTrimBy,
 } from '../../sandbox/primordials.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -490,7 +491,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
           buffer = '';
         } else if (eof || c === '/' || c === '?' || c === '#' || (isSpecialScheme(url.scheme) && c === '\\')) {
           if (atSignSeen && buffer === '') return null;
-          p -= ArrayFrom(buffer).length + 1;
+          p -= stringCodePoints(buffer).length + 1;
           buffer = '';
           state = HOST;
         } else {
@@ -739,7 +740,7 @@ function parseWithBase(input: string, base?: string): URLRecord | null {
 // (./sandbox/search-params.ts), loaded on first use; before that no URLSearchParams can exist.
 
 /** WebIDL USVString conversion: lone surrogates become U+FFFD. */
-const toUSV = (v: unknown): string => String(v).toWellFormed();
+const toUSV = (v: unknown): string => StringPrototypeToWellFormed(String(v));
 
 export type URLSearchParams = InstanceType<SearchParamsApi['URLSearchParams']>;
 let searchParamsApi: SearchParamsApi | undefined;

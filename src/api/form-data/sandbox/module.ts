@@ -12,8 +12,8 @@
 import type { BlobApi } from '../../blob/sandbox/module.ts';
 import { iteratorFactory } from '../../iterators/sandbox.ts';
 import {
-  Map, ObjectDefineProperty, ReflectApply, SafeMap, String, StringFromCharCode, SymbolIterator, SymbolToStringTag,
-  TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+  Map, ObjectDefineProperty, ReflectApply, SafeMap, String, StringFromCharCode, StringPrototypeToWellFormed,
+  SymbolIterator, SymbolToStringTag, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 type Blob = InstanceType<BlobApi['Blob']>;
@@ -61,11 +61,11 @@ export function create(deps: FormDataDeps): FormDataApi {
   // workerd: a string value ignores a filename (no overload error), and a Blob without one is
   // named after the entry (the spec says "blob").
   function makeEntry(name: unknown, value: unknown, filename: unknown, hasFilename: boolean): Entry {
-    const n = String(name).toWellFormed();
-    if (!blob.isBlob(value)) return [n, String(value).toWellFormed()];
+    const n = StringPrototypeToWellFormed(String(name));
+    if (!blob.isBlob(value)) return [n, StringPrototypeToWellFormed(String(value))];
     const isFile = value instanceof blob.File;
     if (isFile && !hasFilename) return [n, value as File];
-    const fname = hasFilename ? String(filename).toWellFormed() : isFile ? (value as File).name : n;
+    const fname = hasFilename ? StringPrototypeToWellFormed(String(filename)) : isFile ? (value as File).name : n;
     const lastModified = isFile ? (value as File).lastModified : Date.now();
     return [n, blob.fileOf(blob.bytesOf(value as Blob), fname, (value as Blob).type, lastModified)];
   }
@@ -85,26 +85,26 @@ export function create(deps: FormDataDeps): FormDataApi {
 
     delete(name: unknown): void {
       required(arguments, 1, 'delete');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       this.#entries = this.#entries.filter((e) => e[0] !== n);
     }
 
     get(name: unknown): string | File | null {
       required(arguments, 1, 'get');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       const found = this.#entries.find((e) => e[0] === n);
       return found ? found[1] : null;
     }
 
     getAll(name: unknown): (string | File)[] {
       required(arguments, 1, 'getAll');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       return this.#entries.filter((e) => e[0] === n).map((e) => e[1]);
     }
 
     has(name: unknown): boolean {
       required(arguments, 1, 'has');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       return this.#entries.some((e) => e[0] === n);
     }
 
