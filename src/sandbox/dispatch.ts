@@ -8,7 +8,14 @@ import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
-import { events } from '../api/events/sandbox.ts';
+import { DOMException, events } from '../api/events/sandbox.ts';
+import {
+  ArrayBuffer, ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
+  JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
+  ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeToLowerCase, StringPrototypeTrim,
+  TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
+  TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
+} from './primordials.ts';
 import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
@@ -34,7 +41,7 @@ interface InFlight {
   /** The request's body as pulled from the host, if it has one. */
   requestBody: BodySource | null;
 }
-const inFlight = new Map<number, InFlight>();
+const inFlight = new SafeMap<number, InFlight>();
 
 /**
  * The body in a dispatch result: whole (a string or bytes, the fast path: one crossing per
@@ -55,9 +62,9 @@ export type DispatchResult = (
 /** service-worker syntax: the global addEventListener collects 'fetch' listeners at load. */
 export function addServiceWorkerListener(type: string, listener: unknown): void {
   if (type !== 'fetch') return;
-  if (typeof listener === 'function') serviceWorkerListeners.push(listener as (event: unknown) => void);
+  if (typeof listener === 'function') ArrayPrototypePush(serviceWorkerListeners, listener as (event: unknown) => void);
   else if (listener && typeof (listener as { handleEvent?: unknown }).handleEvent === 'function') {
-    serviceWorkerListeners.push((event) => (listener as { handleEvent(e: unknown): void }).handleEvent(event));
+    ArrayPrototypePush(serviceWorkerListeners, (event: unknown) => (listener as { handleEvent(e: unknown): void }).handleEvent(event));
   }
 }
 
@@ -66,7 +73,7 @@ export function registerWorker(namespace: Record<string, unknown> | null, env: u
   if (namespace) {
     const main = namespace.default as Record<string, unknown> | undefined;
     if (!main || (typeof main !== 'object' && typeof main !== 'function') || typeof main.fetch !== 'function') {
-      const exported = Object.keys(namespace).join(', ') || 'nothing';
+      const exported = ArrayPrototypeJoin(ObjectKeys(namespace), ', ') || 'nothing';
       return `The worker's main module has no fetch handler: it must have \`export default { async fetch(request, env, ctx) { ... } }\` (it exports ${exported}).`;
     }
     worker = { fetch: main.fetch as Handler, thisArg: main, env, listeners: undefined };
@@ -88,7 +95,7 @@ function errorText(error: unknown): string {
     return `${error.name}: ${error.message}`;
   }
   try {
-    return `Uncaught ${typeof error === 'string' ? error : JSON.stringify(error)}`;
+    return `Uncaught ${typeof error === 'string' ? error : JSONStringify(error)}`;
   } catch {
     return `Uncaught ${String(error)}`;
   }
@@ -108,7 +115,7 @@ class ExecutionContext {
   waitUntil(promise: unknown): void {
     const entry = inFlight.get(this.#requestId);
     if (!entry) return;
-    entry.waitUntil.push(Promise.resolve(promise));
+    ArrayPrototypePush(entry.waitUntil, PromiseResolve(promise));
   }
   passThroughOnException(): void {
     // No origin to fall through to on a self-hosted runtime: accepted for compatibility.
@@ -117,13 +124,13 @@ class ExecutionContext {
     return {};
   }
 }
-Object.defineProperty(ExecutionContext, 'name', { value: 'ExecutionContext' });
+ObjectDefineProperty(ExecutionContext, 'name', { __proto__: null, value: 'ExecutionContext' } as PropertyDescriptor);
 
 // FetchEvent (Workers' service-worker syntax): one class for the whole isolate, made on first
 // use (it extends the Web platform's Event) and exposed as the global `FetchEvent`. Tenant code
 // may construct one (`new FetchEvent('fetch', { request })`), as workerd allows; only the
 // runtime's own events answer a request through respondWith.
-const eventInternals = new WeakMap<object, { request: unknown; ctx: ExecutionContext | undefined; onRespond: ((value: unknown) => void) | undefined; responded: boolean }>();
+const eventInternals = new SafeWeakMap<object, { request: unknown; ctx: ExecutionContext | undefined; onRespond: ((value: unknown) => void) | undefined; responded: boolean }>();
 let FetchEventClass: (new (type: string, init?: { request?: unknown }) => object) | undefined;
 
 export function fetchEventClass(): new (type: string, init?: { request?: unknown }) => object {
@@ -151,7 +158,7 @@ export function fetchEventClass(): new (type: string, init?: { request?: unknown
     passThroughOnException(): void {}
   }
   // The bundle is minified: the name tenants see is pinned.
-  Object.defineProperty(FetchEvent, 'name', { value: 'FetchEvent' });
+  ObjectDefineProperty(FetchEvent, 'name', { __proto__: null, value: 'FetchEvent' } as PropertyDescriptor);
   FetchEventClass = FetchEvent;
   return FetchEvent;
 }
@@ -164,18 +171,18 @@ function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (val
   return event;
 }
 
-declare const DOMException: new (message: string, name: string) => Error;
-
 async function callHandler(requestId: number, request: unknown, ctx: ExecutionContext): Promise<unknown> {
   const w = worker!;
-  if (w.fetch) return w.fetch.call(w.thisArg, request, w.env, ctx);
+  // `return await`: an async function resolving to a promise would call its `then`.
+  if (w.fetch) return await ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
   let response: unknown;
   let called = false;
   const event = makeFetchEvent(request, ctx, (value) => {
     called = true;
     response = value;
   });
-  for (const listener of w.listeners!) listener(event);
+  const listeners = w.listeners!;
+  for (let i = 0; i < listeners.length; i++) listeners[i]!(event);
   if (!called) throw new Error('The fetch event listener did not call event.respondWith(); respond to every request.');
   return response;
 }
@@ -199,15 +206,34 @@ function settle(requestId: number, tellHost = true): boolean {
     return true;
   }
   // waitUntil promises can add more waitUntil promises: wait until the list stops growing.
-  const drain = (seen: number): Promise<void> =>
-    Promise.allSettled(entry.waitUntil.slice(seen)).then((results) => {
-      for (const result of results) {
-        if (result.status === 'rejected') host.uncaught(requestId, errorText(result.reason));
-      }
-      if (entry.waitUntil.length > seen + results.length) return drain(seen + results.length);
+  const drain = (seen: number): Promise<void> => {
+    const count = entry.waitUntil.length - seen;
+    return PromisePrototypeThen(allSettled(ArrayPrototypeSlice(entry.waitUntil, seen), (reason) => host.uncaught(requestId, errorText(reason))), () => {
+      if (entry.waitUntil.length > seen + count) return drain(seen + count);
     });
-  drain(0).then(() => finish(), () => finish());
+  };
+  PromisePrototypeThen(drain(0), () => finish(), () => finish());
   return false;
+}
+
+/**
+ * Promise.allSettled on captured built-ins (the realm's looks up `Promise.resolve` and each
+ * promise's `then`): resolves once every promise has settled, reporting each rejection.
+ */
+function allSettled(promises: Promise<unknown>[], onRejected: (reason: unknown) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let left = promises.length;
+    if (left === 0) return resolve();
+    const done = () => {
+      if (--left === 0) resolve();
+    };
+    for (let i = 0; i < promises.length; i++) {
+      PromisePrototypeThen(promises[i]!, done, (reason) => {
+        onRejected(reason);
+        done();
+      });
+    }
+  });
 }
 
 export async function dispatch(
@@ -245,10 +271,10 @@ export async function dispatch(
     } else {
       const head = await responseToHost(response as never);
       let body = head.body;
-      if ((typeof body === 'string' && body.length > MAX_WHOLE_BODY_CROSSING) || (body instanceof Uint8Array && body.byteLength > MAX_WHOLE_BODY_CROSSING)) {
+      if ((typeof body === 'string' && body.length > MAX_WHOLE_BODY_CROSSING) || (isUint8Array(body) && TypedArrayPrototypeGetByteLength(body) > MAX_WHOLE_BODY_CROSSING)) {
         body = wholeBodySource(body);
       }
-      if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
+      if (body === null || typeof body === 'string' || isUint8Array(body)) {
         result = head as DispatchResult;
       } else {
         // Streamed: the request's work goes on until the host has pulled the body to its end.
@@ -292,14 +318,16 @@ export async function pullResponse(requestId: number, now: number): Promise<Arra
   }
   // A slice of a text body given whole (whole-body-source.ts): the host encodes it.
   if (typeof chunk === 'string') return chunk;
-  if (chunk.byteLength > SLICE) {
-    entry.responseRest = chunk.subarray(SLICE);
-    chunk = chunk.subarray(0, SLICE);
+  if (TypedArrayPrototypeGetByteLength(chunk) > SLICE) {
+    entry.responseRest = TypedArrayPrototypeSubarray(chunk, SLICE);
+    chunk = TypedArrayPrototypeSubarray(chunk, 0, SLICE);
   }
   // Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
   // ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
-  const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
-  return (whole ? chunk.buffer : chunk.slice().buffer) as ArrayBuffer;
+  const buffer = TypedArrayPrototypeGetBuffer(chunk);
+  const whole = TypedArrayPrototypeGetByteOffset(chunk) === 0 && buffer instanceof ArrayBuffer &&
+    TypedArrayPrototypeGetByteLength(chunk) === ArrayBufferPrototypeGetByteLength(buffer);
+  return (whole ? buffer : TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(chunk))) as ArrayBuffer;
 }
 
 /** The host will pull no more (the client left, or the response needs no body): cancel the stream. */
@@ -343,9 +371,9 @@ function bodyFromHost(requestId: number, length: number | null): BodySource {
 
 function declaredLength(headers: string[]): number | null {
   for (let i = 0; i + 1 < headers.length; i += 2) {
-    if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') {
-      const value = headers[i + 1]!.trim();
-      return /^[0-9]{1,15}$/.test(value) ? Number(value) : null;
+    if (headers[i]!.length === 14 && StringPrototypeToLowerCase(headers[i]!) === 'content-length') {
+      const value = StringPrototypeTrim(headers[i + 1]!);
+      return RegExpPrototypeTest(/^[0-9]{1,15}$/, value) ? Number(value) : null;
     }
   }
   return null;

@@ -6,6 +6,9 @@
 // ends the loop itself. The counters live in this module's closure, out of tenant code's reach.
 
 import { currentTime } from '../api/clock/sandbox.ts';
+import {
+  MathMin,
+} from './primordials.ts';
 
 /** Console lines (and uncaught-error reports) an isolate may send: a burst, refilled each second. */
 export const LOG_LINES_PER_SECOND = 1000;
@@ -30,7 +33,7 @@ class Bucket {
   take(cost: number): boolean {
     const now = currentTime();
     if (now > this.last) {
-      if (this.last !== -Infinity) this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+      if (this.last !== -Infinity) this.tokens = MathMin(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond);
       this.last = now;
     }
     if (this.tokens < cost) return false;
@@ -48,7 +51,7 @@ let dropping = false;
  * says so (`notice`), once per run of drops, so the worker's log shows the gap.
  */
 export function admitLogLine(length: number, notice: (message: string) => void): boolean {
-  const cost = Math.min(length, MAX_LOG_LINE_CHARS);
+  const cost = MathMin(length, MAX_LOG_LINE_CHARS);
   if (lines.take(1) && chars.take(cost)) {
     dropping = false;
     return true;

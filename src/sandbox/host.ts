@@ -9,6 +9,10 @@
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { currentRequestId, enterRequest } from './request-context.ts';
 import { admitLogLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
+import {
+  Error, EvalError, MapPrototypeForEach, ObjectAssign, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
+  String, SyntaxError, TypeError, URIError, Uint8Array, withOriginalIntrinsics,
+} from './primordials.ts';
 
 export interface HostOps {
   /** Send one console line to the host's log for this worker. */
@@ -36,7 +40,7 @@ export interface HostOps {
 export const host: HostOps = {} as HostOps;
 
 export function connectHost(ops: HostOps): void {
-  Object.assign(host, ops);
+  ObjectAssign(host, ops);
   // Console lines and uncaught-error reports share one budget (see host-budget.ts).
   const { log, uncaught } = ops;
   const notice = (message: string) => log('warn', message);
@@ -59,14 +63,18 @@ interface PendingCall {
   reject(error: unknown): void;
 }
 
-const pendingCalls = new Map<number, PendingCall>();
+const pendingCalls = new SafeMap<number, PendingCall>();
 let nextCallId = 1;
 
 /** Runs an asynchronous host operation on behalf of the current request. */
 export function callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
+  return startAsync<T>(op, args);
+}
+
+function startAsync<T>(op: string, args: unknown[]): Promise<T> {
   const requestId = currentRequestId();
   if (pendingCalls.size >= MAX_PENDING_HOST_CALLS) {
-    return Promise.reject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
+    return PromiseReject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
   }
   const callId = nextCallId++;
   return new Promise<T>((resolve, reject) => {
@@ -76,6 +84,7 @@ export function callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<
 }
 
 const ERROR_TYPES: Record<string, ErrorConstructor> = {
+  __proto__: null as never,
   Error, TypeError, RangeError, SyntaxError, EvalError, ReferenceError, URIError,
 };
 
@@ -102,12 +111,13 @@ export function settleCall(callId: number, now: number, ok: boolean, value: unkn
 
 /** A request's work is over: its calls will never be answered. */
 export function dropRequestCalls(requestId: number): void {
-  for (const [callId, call] of pendingCalls) {
+  // forEach, not for...of: the Map iterator's `next` is the tenant's to replace.
+  MapPrototypeForEach(pendingCalls, (call, callId) => {
     if (call.requestId === requestId) pendingCalls.delete(callId);
-  }
+  });
 }
 
-const modules = new Map<string, unknown>();
+const modules = new SafeMap<string, unknown>();
 let delivered: { name: string; exports: unknown } | undefined;
 
 /**
@@ -119,12 +129,22 @@ export function loadModule<T>(name: string): T {
   const loaded = modules.get(name);
   if (loaded !== undefined) return loaded as T;
   delivered = undefined;
-  host.loadModule(name);
+  // The module's top-level code captures the built-ins it runs on: the originals, not the tenant's.
+  withOriginalIntrinsics(() => host.loadModule(name));
   const arrived = delivered as { name: string; exports: unknown } | undefined;
   delivered = undefined;
   if (!arrived || arrived.name !== name) throw new Error(`The runtime could not load its ${name} module.`);
   modules.set(name, arrived.exports);
   return arrived.exports as T;
+}
+
+/**
+ * Loads sandbox module `name` and calls its `create(deps)`, both with the original built-ins in
+ * place: what `create` sets up (names, prototypes, captured methods) runs on them too, not on
+ * whatever tenant code has put in their place by the time the module is first used.
+ */
+export function createModule<D, A>(name: string, deps: D): A {
+  return withOriginalIntrinsics(() => loadModule<{ create(deps: D): A }>(name).create(deps));
 }
 
 /** The host delivers a module's exports (an entry point, see main.ts). */
@@ -147,7 +167,8 @@ export function limitedHostCalls(
     return name;
   };
   return {
-    callSync: <T>(name: string, ...args: unknown[]) => callSync<T>(op(name), ...args),
-    callAsync: <T>(name: string, ...args: unknown[]) => callAsync<T>(op(name), ...args),
+    // ReflectApply, not a spread: spreading an array calls its (replaceable) iterator.
+    callSync: <T>(name: string, ...args: unknown[]) => host.sync(op(name), args) as T,
+    callAsync: <T>(name: string, ...args: unknown[]) => startAsync<T>(op(name), args),
   };
 }

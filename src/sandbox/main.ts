@@ -26,6 +26,10 @@ import {
   pullResponse,
   reportUncaught,
 } from './dispatch.ts';
+import {
+  ArrayPrototypeJoin, Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf,
+  PromisePrototypeThen, StringPrototypeSplit, SymbolToStringTag, TypeError, Uint8Array, isUint8Array,
+} from './primordials.ts';
 
 const global = globalThis as unknown as Record<string, unknown>;
 
@@ -39,12 +43,12 @@ function define(name: string, value: unknown): void {
   defineProperty(global, name, { __proto__: null, value, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
 }
 
-for (const [name, value] of Object.entries({
+for (const [name, value] of ObjectEntries({
   ...webPlatformGlobals,
   ...clockGlobals(),
   self: globalThis,
   // workerd's answers: libraries sniff userAgent to detect Workers.
-  navigator: Object.freeze({ userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1, language: 'en' }),
+  navigator: ObjectFreeze({ userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1, language: 'en' }),
 })) {
   define(name, value);
 }
@@ -57,8 +61,8 @@ for (const [name, value] of Object.entries({
 {
   const illegal = (name: string): Function => {
     const C = function () { throw new TypeError('Illegal constructor'); };
-    Object.defineProperty(C, 'name', { value: name, configurable: true });
-    Object.defineProperty(C, 'length', { value: 0, configurable: true });
+    ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
+    ObjectDefineProperty(C, 'length', { __proto__: null, value: 0, configurable: true });
     return C;
   };
   const GlobalEventTarget = illegal('EventTarget');
@@ -70,16 +74,16 @@ for (const [name, value] of Object.entries({
     [ServiceWorkerGlobalScope, WorkerGlobalScope.prototype, 'ServiceWorkerGlobalScope'],
   ];
   for (const [C, parent, tag] of chain) {
-    Object.setPrototypeOf(C.prototype, parent);
-    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+    ObjectSetPrototypeOf(C.prototype, parent);
+    ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: tag, configurable: true });
   }
   // The EventTarget methods live on its prototype, as in workerd (no own property of the
   // global object); 'fetch' listeners are also collected for service-worker dispatch.
   const methods = globalScopeEventMethods(globalThis, addServiceWorkerListener);
   for (const name of ['addEventListener', 'removeEventListener', 'dispatchEvent'] as const) {
-    Object.defineProperty(GlobalEventTarget.prototype, name, { value: methods[name], writable: true, enumerable: true, configurable: true });
+    ObjectDefineProperty(GlobalEventTarget.prototype, name, { __proto__: null, value: methods[name], writable: true, enumerable: true, configurable: true });
   }
-  Object.setPrototypeOf(globalThis, ServiceWorkerGlobalScope.prototype);
+  ObjectSetPrototypeOf(globalThis, ServiceWorkerGlobalScope.prototype);
   define('WorkerGlobalScope', WorkerGlobalScope);
   define('ServiceWorkerGlobalScope', ServiceWorkerGlobalScope);
 }
@@ -90,7 +94,7 @@ for (const [name, value] of Object.entries({
 // takes the global's name, so that one function serves all the globals of a module (the
 // accessors of some 35 globals are in every idle isolate).
 for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWebPlatformGlobals, ...cryptoGlobals(), ...consoleGlobal(), ...timerGlobals(), FetchEvent: fetchEventClass })) {
-  Object.defineProperty(global, name, {
+  ObjectDefineProperty(global, name, {
     get() {
       const value = make(name);
       define(name, value);
@@ -131,17 +135,19 @@ const entryPoints = {
   // Head fields cross as strings (header pairs joined by '\n', which no valid header holds):
   // primitives skip isolated-vm's structured copy, a third of a small request's crossing cost.
   dispatch(requestId: number, method: string, url: string, headers: string, hasBody: boolean, now: number): void {
-    dispatch(requestId, method, url, headers === '' ? [] : headers.split('\n'), hasBody, now).then(
+    // Captured built-ins from here on: tenant code may have replaced the realm's (see primordials.ts).
+    PromisePrototypeThen(
+      dispatch(requestId, method, url, headers === '' ? [] : StringPrototypeSplit(headers, '\n'), hasBody, now),
       (result) => {
         const body = 'status' in result ? result.body : undefined;
-        if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
+        if (body === null || typeof body === 'string' || isUint8Array(body)) {
           const head = result as { status: number; statusText: string; headers: string[] };
-          host.respondSimple(requestId, head.status, head.statusText, head.headers.join('\n'), body, result.done === true);
+          host.respondSimple(requestId, head.status, head.statusText, ArrayPrototypeJoin(head.headers, '\n'), body as string | Uint8Array | null, result.done === true);
         } else {
           host.respond(requestId, result);
         }
       },
-      (error) => host.respond(requestId, { error: String(error), kind: 'exception' }),
+      (error) => host.respond(requestId, { error: `${error}`, kind: 'exception' }),
     );
   },
   pullResponse,

@@ -3,6 +3,9 @@
 // belong to a request (timers, random values, I/O) read it. Outside any request, i.e. while
 // the worker's top-level code runs, such operations are refused as in Workers.
 
+import {
+  Error,
+} from './primordials.ts';
 let current = 0;
 
 export function enterRequest(requestId: number): void {

@@ -15,6 +15,9 @@ import { fetch } from '../api/fetch/sandbox.ts';
 import { blobGlobals } from '../api/blob/sandbox.ts';
 import { formDataGlobals } from '../api/form-data/sandbox.ts';
 import { urlPatternGlobals } from '../api/url-pattern/sandbox.ts';
+import {
+  ObjectDefineProperty, ObjectKeys, Promise,
+} from './primordials.ts';
 
 export type { BodySource } from '../api/body/sandbox.ts';
 export type { HostResponse } from '../api/response/sandbox.ts';
@@ -57,8 +60,8 @@ export const lazyWebPlatformGlobals: Record<string, (name: string) => unknown> =
 
 // Bundlers rename classes that clash with globals (esbuild makes DOMException `_DOMException`):
 // tenants see `.name`, in stack traces and in `constructor.name`, so pin it to the global name.
-for (const key of Object.keys(webPlatformGlobals)) {
-  Object.defineProperty(webPlatformGlobals[key] as Function, 'name', { value: key, configurable: true });
+for (const key of ObjectKeys(webPlatformGlobals)) {
+  ObjectDefineProperty(webPlatformGlobals[key] as Function, 'name', { __proto__: null, value: key, configurable: true });
 }
 
 // Keep the documented signatures checked against the implementations.

@@ -6,6 +6,9 @@
 // stay in the isolate, under its memory limit.
 
 import type { BodySource } from '../api/body/sandbox.ts';
+import {
+  MathMin, StringPrototypeCharCodeAt, StringPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
+} from './primordials.ts';
 
 /** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
 export const MAX_WHOLE_BODY_CROSSING = 1024 * 1024;
@@ -19,7 +22,7 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
       length: body.byteLength,
       pull: async () => {
         if (at >= body.byteLength) return null;
-        const slice = body.subarray(at, at + SLICE);
+        const slice = TypedArrayPrototypeSubarray(body, at, at + SLICE);
         at += slice.byteLength;
         return slice;
       },
@@ -30,13 +33,13 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
     length: utf8Length(body),
     pull: async () => {
       if (at >= body.length) return null;
-      let end = Math.min(at + SLICE, body.length);
+      let end = MathMin(at + SLICE, body.length);
       // A surrogate pair is one character: never split it between two slices.
-      const last = body.charCodeAt(end - 1);
+      const last = StringPrototypeCharCodeAt(body, end - 1);
       if (end < body.length && last >= 0xd800 && last <= 0xdbff) end--;
       // Crosses as a string: isolated-vm copies it natively and the host encodes it natively,
       // where encoding it here would be the worker's CPU spent in JavaScript.
-      const slice = body.slice(at, end);
+      const slice = StringPrototypeSlice(body, at, end);
       at = end;
       return slice as unknown as Uint8Array;
     },
@@ -47,11 +50,11 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
 function utf8Length(text: string): number {
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = StringPrototypeCharCodeAt(text, i);
     if (c < 0x80) bytes += 1;
     else if (c < 0x800) bytes += 2;
     else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
+      const d = StringPrototypeCharCodeAt(text, i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) {
         bytes += 4;
         i++;

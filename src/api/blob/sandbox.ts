@@ -2,7 +2,7 @@
 // sandbox module, evaluated on first use (a global read, a FormData, body.blob()); before that
 // no Blob can exist, so isBlob() answers without loading anything.
 
-import { loadModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { streams } from '../streams/sandbox.ts';
 import { markNotSerializable, markSerializable } from '../structured-clone/sandbox.ts';
@@ -15,7 +15,7 @@ let api: BlobApi | undefined;
 
 export function blobApi(): BlobApi {
   if (api !== undefined) return api;
-  const loaded = loadModule<{ create(deps: BlobDeps): BlobApi }>('blob').create({
+  const loaded = createModule<BlobDeps, BlobApi>('blob', {
     utf8Encode,
     utf8Decode,
     streamFromSource: (source) => streams().streamFromSource(source),

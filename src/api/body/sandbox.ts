@@ -14,6 +14,12 @@ import { isURLSearchParams, type URLSearchParams } from '../url/sandbox.ts';
 import { streams, isReadableStream } from '../streams/sandbox.ts';
 import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
+import {
+  ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeSlice, ArrayPrototypePush,
+  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt,
+  TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
+  TypedArrayPrototypeSet, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 type ReadableStream = InstanceType<ReturnType<typeof streams>['classes']['ReadableStream']>;
 
@@ -52,9 +58,10 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     }
     body.stream = stream;
   } else if (init instanceof ArrayBuffer) {
-    body.bytes = new Uint8Array(init.slice(0));
-  } else if (ArrayBuffer.isView(init)) {
-    body.bytes = new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength));
+    body.bytes = new Uint8Array(ArrayBufferPrototypeSlice(init, 0));
+  } else if (ArrayBufferIsView(init)) {
+    // The view's own bytes, read through the original getters (DataView has its own, same-named ones).
+    body.bytes = new Uint8Array(ArrayBufferPrototypeSlice(init.buffer as ArrayBuffer, init.byteOffset, init.byteOffset + init.byteLength));
   } else if (isBlob(init)) {
     // Fetch §5.1: a Blob's bytes, and its type (when not empty) as the Content-Type. The bytes
     // are immutable and shared with the Blob: `shared` makes readers copy them.
@@ -89,9 +96,9 @@ function wtf8Encode(text: string): Uint8Array {
   const out = new Uint8Array(text.length * 3);
   let o = 0;
   for (let i = 0; i < text.length; i++) {
-    let c = text.charCodeAt(i);
+    let c = StringPrototypeCharCodeAt(text, i);
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
+      const d = StringPrototypeCharCodeAt(text, i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; }
     }
     if (c < 0x80) out[o++] = c;
@@ -99,7 +106,7 @@ function wtf8Encode(text: string): Uint8Array {
     else if (c < 0x10000) { out[o++] = 0xe0 | (c >> 12); out[o++] = 0x80 | ((c >> 6) & 0x3f); out[o++] = 0x80 | (c & 0x3f); }
     else { out[o++] = 0xf0 | (c >> 18); out[o++] = 0x80 | ((c >> 12) & 0x3f); out[o++] = 0x80 | ((c >> 6) & 0x3f); out[o++] = 0x80 | (c & 0x3f); }
   }
-  return out.slice(0, o);
+  return TypedArrayPrototypeSlice(out, 0, o);
 }
 
 /** A body that reads from `source` (e.g. the host's request body). */
@@ -115,14 +122,14 @@ export function cloneBody(body: Body): Body {
   copy.text = body.text;
   if (body.bytes) { copy.bytes = body.bytes; copy.shared = body.shared = true; }
   if (body.stream) {
-    const [a, b] = body.stream.tee();
-    body.stream = a;
-    copy.stream = b;
+    const branches = body.stream.tee();
+    body.stream = branches[0];
+    copy.stream = branches[1];
   }
   if (body.source) {
-    const [a, b] = teeSource(body.source);
-    body.source = a;
-    copy.source = b;
+    const branches = teeSource(body.source);
+    body.source = branches[0];
+    copy.source = branches[1];
   }
   return copy;
 }
@@ -131,16 +138,16 @@ function teeSource(source: BodySource): [BodySource, BodySource] {
   const queues: Uint8Array[][] = [[], []];
   let done = false;
   let pending: Promise<void> | null = null;
-  const fill = (): Promise<void> => (pending ??= source.pull().then((chunk) => {
+  const fill = (): Promise<void> => (pending ??= PromisePrototypeThen(source.pull(), (chunk) => {
     pending = null;
     if (chunk === null) done = true;
-    else { queues[0].push(chunk); queues[1].push(chunk); }
+    else { ArrayPrototypePush(queues[0], chunk); ArrayPrototypePush(queues[1], chunk); }
   }));
   const cancelled = [false, false];
   const branch = (i: number): BodySource => ({
     async pull() {
       for (;;) {
-        if (queues[i].length > 0) return queues[i].shift()!;
+        if (queues[i].length > 0) return ArrayPrototypeShift(queues[i])!;
         if (done) return null;
         await fill();
       }
@@ -170,15 +177,15 @@ export function bodyStream(body: Body | null): ReadableStream | null {
   const api = streams();
   let source: BodySource;
   if (body.used) {
-    source = { pull: () => Promise.resolve(null) };
+    source = { pull: () => PromiseResolve(null) };
   } else if (body.source !== null) {
     source = body.source;
   } else {
     let bytes: Uint8Array | null = body.text !== null ? utf8Encode(body.text) : body.bytes!;
     // The stream transfers the buffers it is given: a clone's shared bytes are copied first.
-    if (body.shared && body.bytes !== null) bytes = bytes.slice();
+    if (body.shared && body.bytes !== null) bytes = TypedArrayPrototypeSlice(bytes);
     const length = bytes.byteLength;
-    source = { pull: () => { const b = bytes; bytes = null; return Promise.resolve(b); }, length };
+    source = { pull: () => { const b = bytes; bytes = null; return PromiseResolve(b); }, length };
   }
   body.text = null;
   body.bytes = null;
@@ -186,7 +193,7 @@ export function bodyStream(body: Body | null): ReadableStream | null {
   const stream = api.streamFromSource(source);
   if (body.used) {
     // A body already read is a disturbed stream (Fetch: "body is unusable").
-    stream.cancel().catch(() => {});
+    PromisePrototypeThen(stream.cancel(), undefined, () => {});
   }
   body.stream = stream;
   return stream;
@@ -206,13 +213,13 @@ async function readSource(source: BodySource): Promise<Uint8Array> {
   for (;;) {
     const chunk = await source.pull();
     if (chunk === null) break;
-    chunks.push(chunk);
+    ArrayPrototypePush(chunks, chunk);
     total += chunk.byteLength;
   }
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
   let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+  for (let i = 0; i < chunks.length; i++) { TypedArrayPrototypeSet(out, chunks[i]!, at); at += TypedArrayPrototypeGetByteLength(chunks[i]!); }
   return out;
 }
 
@@ -226,7 +233,7 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   if (body.stream !== null) {
     if (body.stream.locked) throw new TypeError('This ReadableStream is currently locked to a reader.');
     body.used = true;
-    return readSource(streams().sourceFromStream(body.stream));
+    return await readSource(streams().sourceFromStream(body.stream));
   }
   body.used = true;
   if (body.text !== null) {
@@ -237,11 +244,12 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   if (body.bytes !== null) {
     const bytes = body.bytes;
     body.bytes = null;
-    return body.shared ? bytes.slice() : bytes;
+    return body.shared ? TypedArrayPrototypeSlice(bytes) : bytes;
   }
   const source = body.source!;
   body.source = null;
-  return readSource(source);
+  // `return await`: an async function resolving to a promise would call its (replaceable) `then`.
+  return await readSource(source);
 }
 
 export async function consumeText(body: Body | null): Promise<string> {
@@ -265,16 +273,18 @@ export async function consumeFormData(body: Body | null, contentType: string | n
 }
 
 export async function consumeJSON(body: Body | null): Promise<unknown> {
-  return JSON.parse(await consumeText(body));
+  return JSONParse(await consumeText(body));
 }
 
 export async function consumeBytes(body: Body | null): Promise<Uint8Array<ArrayBuffer>> {
   const data = await takeBody(body, false) as Uint8Array;
   // Hand out a view of a whole, exactly sized buffer (sources may give subarrays).
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) {
+  const buffer = TypedArrayPrototypeGetBuffer(data);
+  if (TypedArrayPrototypeGetByteOffset(data) === 0 && buffer instanceof ArrayBuffer &&
+    TypedArrayPrototypeGetByteLength(data) === ArrayBufferPrototypeGetByteLength(buffer)) {
     return data as Uint8Array<ArrayBuffer>;
   }
-  return data.slice();
+  return TypedArrayPrototypeSlice(data) as Uint8Array<ArrayBuffer>;
 }
 
 export async function consumeArrayBuffer(body: Body | null): Promise<ArrayBuffer> {
@@ -309,10 +319,10 @@ export async function bodyForHost(body: Body | null): Promise<Uint8Array | strin
   let at = 0;
   return {
     pull() {
-      if (at >= data.byteLength) return Promise.resolve(null);
-      const chunk = data.subarray(at, at + BODY_CHUNK);
+      if (at >= data.byteLength) return PromiseResolve(null);
+      const chunk = TypedArrayPrototypeSubarray(data, at, at + BODY_CHUNK);
       at += chunk.byteLength;
-      return Promise.resolve(chunk);
+      return PromiseResolve(chunk);
     },
     length: data.byteLength,
   };

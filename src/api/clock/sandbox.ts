@@ -3,6 +3,9 @@
 // while JavaScript runs and moves only when the host hands in the time at an I/O event
 // (a request arriving, a timer firing, a body chunk arriving).
 
+import {
+  ObjectDefineProperties, ObjectDefineProperty, ReflectConstruct, SymbolToStringTag,
+} from '../../sandbox/primordials.ts';
 let frozenNow = 0;
 
 /** Called by the runtime at every entry from the host, with the host's wall clock. */
@@ -21,17 +24,17 @@ const RealDate = Date;
 function makeFrozenDate(): DateConstructor {
   const FrozenDate = function Date(this: unknown, ...args: unknown[]) {
     if (new.target === undefined) return new RealDate(frozenNow).toString();
-    const value = args.length === 0 ? new RealDate(frozenNow) : Reflect.construct(RealDate, args, new.target);
+    const value = args.length === 0 ? new RealDate(frozenNow) : ReflectConstruct(RealDate, args, new.target);
     return value;
   } as unknown as DateConstructor;
-  Object.defineProperties(FrozenDate, {
+  ObjectDefineProperties(FrozenDate, {
     prototype: { value: RealDate.prototype, writable: false, enumerable: false, configurable: false },
     now: { value: function now() { return frozenNow; }, writable: true, enumerable: false, configurable: true },
     parse: { value: RealDate.parse, writable: true, enumerable: false, configurable: true },
     UTC: { value: RealDate.UTC, writable: true, enumerable: false, configurable: true },
     length: { value: 7, configurable: true },
   });
-  Object.defineProperty(RealDate.prototype, 'constructor', {
+  ObjectDefineProperty(RealDate.prototype, 'constructor', {
     value: FrozenDate, writable: true, enumerable: false, configurable: true,
   });
   return FrozenDate;
@@ -48,7 +51,7 @@ class Performance {
   toJSON(): object {
     return { timeOrigin: 0 };
   }
-  get [Symbol.toStringTag]() {
+  get [SymbolToStringTag]() {
     return 'Performance';
   }
 }

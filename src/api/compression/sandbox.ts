@@ -2,7 +2,7 @@
 // implementation (./sandbox/module.ts, fflate) is a sandbox module, evaluated in an isolate on
 // first use; it needs the streams module, which it loads too.
 
-import { loadModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host.ts';
 import { streams } from '../streams/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { CompressionApi, CompressionDeps } from './sandbox/module.ts';
@@ -12,7 +12,7 @@ let api: CompressionApi | undefined;
 export function compression(): CompressionApi {
   if (api !== undefined) return api;
   const s = streams();
-  const loaded = loadModule<{ create(deps: CompressionDeps): CompressionApi }>('compression').create({
+  const loaded = createModule<CompressionDeps, CompressionApi>('compression', {
     TransformStream: s.classes.TransformStream,
     chunkBytes: s.chunkBytes,
   });

@@ -1,12 +1,12 @@
 // The console global, made on first access: the object and its formatting are a sandbox module
 // (./sandbox/module.ts), so a worker that never logs does not carry them.
 
-import { host, loadModule } from '../../sandbox/host.ts';
+import { host, createModule } from '../../sandbox/host.ts';
 import type { ConsoleDeps } from './sandbox/module.ts';
 
 export function consoleGlobal(): Record<string, (name: string) => unknown> {
   return {
-    console: () => loadModule<{ create(deps: ConsoleDeps): Record<string, unknown> }>('console').create({
+    console: () => createModule<ConsoleDeps, Record<string, unknown>>('console', {
       log: (level, line) => host.log(level, line),
     }),
   };

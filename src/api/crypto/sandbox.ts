@@ -2,7 +2,7 @@
 // a sandbox module (./sandbox/module.ts), since a hello-world worker never touches it and every
 // byte of code in the snapshot is heap in every idle isolate.
 
-import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
@@ -22,7 +22,7 @@ function cryptoApi(): CryptoApi {
     'crypto.digestStream.open': 1, 'crypto.digestStream.write': 1, 'crypto.digestStream.close': 1,
     'crypto.digestStream.abort': 1, 'crypto.randomBytes': 1,
   } as unknown as Record<string, 1 | undefined>, 'Not a crypto operation.');
-  api = loadModule<{ create(deps: CryptoDeps): CryptoApi }>('crypto').create({
+  api = createModule<CryptoDeps, CryptoApi>('crypto', {
     callSync: calls.callSync,
     callAsync: calls.callAsync,
     DOMException,

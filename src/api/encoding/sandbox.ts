@@ -3,25 +3,29 @@
 // context has none) are a sandbox module (./sandbox/module.ts), loaded on first use.
 
 import { DOMException } from '../events/sandbox.ts';
-import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
+import {
+  ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, MathMin, ReflectApply, String, StringFromCharCode,
+  StringPrototypeCharCodeAt, TypeError, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 /** UTF-8 encode a string; lone surrogates become U+FFFD (WebIDL USVString conversion). */
 export function utf8Encode(input: string): Uint8Array {
   const len = input.length;
   // Fast path: all ASCII, one byte each.
   let i = 0;
-  for (; i < len; i++) if (input.charCodeAt(i) > 0x7f) break;
+  for (; i < len; i++) if (StringPrototypeCharCodeAt(input, i) > 0x7f) break;
   if (i === len) {
     const out = new Uint8Array(len);
-    for (let j = 0; j < len; j++) out[j] = input.charCodeAt(j);
+    for (let j = 0; j < len; j++) out[j] = StringPrototypeCharCodeAt(input, j);
     return out;
   }
   const out = new Uint8Array(i + (len - i) * 3);
-  for (let j = 0; j < i; j++) out[j] = input.charCodeAt(j);
+  for (let j = 0; j < i; j++) out[j] = StringPrototypeCharCodeAt(input, j);
   const { written } = encodeIntoFrom(input, i, out, i);
-  return out.slice(0, i + written);
+  return TypedArrayPrototypeSlice(out, 0, i + written);
 }
 
 // Encoding §4.4.3 encodeInto, from string index `start` and byte offset `at`.
@@ -29,10 +33,10 @@ function encodeIntoFrom(input: string, start: number, dest: Uint8Array, at: numb
   let i = start, o = at;
   const len = input.length, cap = dest.length;
   while (i < len) {
-    let c = input.charCodeAt(i);
+    let c = StringPrototypeCharCodeAt(input, i);
     let units = 1;
     if (c >= 0xd800 && c <= 0xdfff) {
-      const d = i + 1 < len ? input.charCodeAt(i + 1) : 0;
+      const d = i + 1 < len ? StringPrototypeCharCodeAt(input, i + 1) : 0;
       if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
         c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
         units = 2;
@@ -83,11 +87,11 @@ class Utf8Decoder {
     const push = (cp: number): void => {
       if (cp > 0xffff) {
         cp -= 0x10000;
-        units.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+        ArrayPrototypePush(units, 0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
       } else {
-        units.push(cp);
+        ArrayPrototypePush(units, cp);
       }
-      if (units.length >= 8190) { out += String.fromCharCode.apply(null, units); units = []; }
+      if (units.length >= 8190) { out += ReflectApply(StringFromCharCode, null, units); units = []; }
     };
     const error = (): void => {
       if (fatal) { this.reset(); throw new TypeError('The encoded data was not valid for encoding utf-8'); }
@@ -126,7 +130,7 @@ class Utf8Decoder {
       }
     }
     if (flush && this.bytesNeeded !== 0) { this.reset(); error(); }
-    if (units.length) out += String.fromCharCode.apply(null, units);
+    if (units.length) out += ReflectApply(StringFromCharCode, null, units);
     return out;
   }
 
@@ -145,17 +149,17 @@ export function utf8Decode(bytes: Uint8Array, keepBOM = false): string {
   if (ascii) {
     let out = '';
     for (let i = start; i < bytes.length; i += 8192) {
-      out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(i + 8192, bytes.length)) as unknown as number[]);
+      out += ReflectApply(StringFromCharCode, null, TypedArrayPrototypeSubarray(bytes, i, MathMin(i + 8192, bytes.length)) as unknown as number[]);
     }
     return out;
   }
-  return new Utf8Decoder().decode(start ? bytes.subarray(start) : bytes, true, false);
+  return new Utf8Decoder().decode(start ? TypedArrayPrototypeSubarray(bytes, start) : bytes, true, false);
 }
 
 /** Bytes of a BufferSource (ArrayBuffer or view), without copying. */
 export function bufferSourceBytes(input: unknown, what: string): Uint8Array {
   if (input instanceof ArrayBuffer) return new Uint8Array(input);
-  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  if (ArrayBufferIsView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
 }
 
@@ -169,7 +173,7 @@ export function encoding(): EncodingApi {
     { __proto__: null, 'encoding.name': 1, 'encoding.decode': 1 } as unknown as Record<string, 1 | undefined>,
     'Not an encoding operation.',
   );
-  const loaded = loadModule<{ create(deps: EncodingDeps): EncodingApi }>('encoding').create({
+  const loaded = createModule<EncodingDeps, EncodingApi>('encoding', {
     utf8Encode,
     encodeInto: (source, destination) => encodeIntoFrom(source, 0, destination, 0),
     Utf8Decoder,

@@ -4,9 +4,15 @@
 // Internals live in #private fields so tenant code cannot reach them; the few operations other
 // sandbox modules need (abort a signal, follow a signal, trusted events) are exported functions.
 
-import { loadModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
+import {
+  ArrayFrom, ArrayPrototypeIncludes, ArrayPrototypeIndexOf, ArrayPrototypePush, ArrayPrototypeSplice,
+  ArrayPrototypeUnshift, Error, Map, Number, Object, ObjectDefineProperty, ObjectHasOwn, ObjectSetPrototypeOf,
+  ReflectApply, SafeMap, SafeSet, SafeWeakMap, Set, String, Symbol, SymbolToStringTag, TypeError, safeArray,
+  safeSetValues,
+} from '../../sandbox/primordials.ts';
 
 export type { Event, CustomEvent } from './sandbox/module.ts';
 
@@ -51,12 +57,12 @@ export class DOMException {
   constructor(message: unknown = '', name: unknown = 'Error') {
     const m = String(message);
     const n = String(name);
-    Object.defineProperty(this, 'code', { value: legacyCode(n), enumerable: true, configurable: true });
-    Object.defineProperty(this, 'name', { value: n, enumerable: true, configurable: true });
-    Object.defineProperty(this, 'message', { value: m, enumerable: true, configurable: true });
+    ObjectDefineProperty(this, 'code', { __proto__: null, value: legacyCode(n), enumerable: true, configurable: true });
+    ObjectDefineProperty(this, 'name', { __proto__: null, value: n, enumerable: true, configurable: true });
+    ObjectDefineProperty(this, 'message', { __proto__: null, value: m, enumerable: true, configurable: true });
     // V8 gives errors an own `stack`; DOMExceptions in workerd and Node have one too.
     ErrorCtor.captureStackTrace?.(this, DOMException);
-    if (Object.hasOwn(this, 'stack')) Object.defineProperty(this, 'stack', { enumerable: true });
+    if (ObjectHasOwn(this, 'stack')) ObjectDefineProperty(this, 'stack', { __proto__: null, enumerable: true });
   }
 
   // The 25 legacy constants, on the interface and its prototype (WebIDL: constants are both).
@@ -67,13 +73,13 @@ export class DOMException {
   declare static readonly SYNTAX_ERR: 12;
   declare static readonly INVALID_STATE_ERR: 11;
 }
-Object.setPrototypeOf(DOMException.prototype, Error.prototype);
+ObjectSetPrototypeOf(DOMException.prototype, Error.prototype);
 for (let i = 0; i < LEGACY_CODES.length; i++) {
   const desc = { value: i + 1, enumerable: true, writable: false, configurable: false };
-  Object.defineProperty(DOMException, LEGACY_CODES[i][0], desc);
-  Object.defineProperty(DOMException.prototype, LEGACY_CODES[i][0], desc);
+  ObjectDefineProperty(DOMException, LEGACY_CODES[i][0], desc);
+  ObjectDefineProperty(DOMException.prototype, LEGACY_CODES[i][0], desc);
 }
-Object.defineProperty(DOMException.prototype, Symbol.toStringTag, { value: 'DOMException', configurable: true });
+ObjectDefineProperty(DOMException.prototype, SymbolToStringTag, { __proto__: null, value: 'DOMException', configurable: true });
 
 // ---------------------------------------------------------------------------------------------
 // Events (DOM §2.2)
@@ -100,7 +106,7 @@ let eventsApi: EventsApi | undefined;
 /** Event, CustomEvent and dispatching, loaded on first use (./sandbox/module.ts). */
 export function events(): EventsApi {
   if (eventsApi !== undefined) return eventsApi;
-  const loaded = loadModule<{ create(deps: EventsDeps): EventsApi }>('events').create({
+  const loaded = createModule<EventsDeps, EventsApi>('events', {
     DOMException: DOMException as unknown as EventsDeps['DOMException'],
     removeListener,
     invokeListener,
@@ -125,19 +131,19 @@ type EventListenerLike = ((event: Event) => unknown) | { handleEvent(event: Even
 
 function removeListener(list: Listener[], listener: Listener): void {
   listener.removed = true;
-  const i = list.indexOf(listener);
-  if (i !== -1) list.splice(i, 1);
+  const i = ArrayPrototypeIndexOf(list, listener);
+  if (i !== -1) ArrayPrototypeSplice(list, i, 1);
   if (listener.signal && listener.abortAlgorithm) removeAbortAlgorithm(listener.signal, listener.abortAlgorithm);
 }
 
 function invokeListener(listener: Listener, target: EventTarget, event: Event): void {
   const cb = listener.callback;
   if (typeof cb === 'function') {
-    cb.call(target, event);
+    ReflectApply(cb, target, [event]);
   } else {
     const handle = cb.handleEvent;
     if (typeof handle !== 'function') throw new TypeError("The 'handleEvent' property of an event listener must be a function.");
-    handle.call(cb, event);
+    ReflectApply(handle, cb, [event]);
   }
 }
 
@@ -180,12 +186,12 @@ export class EventTarget {
     if (typeof callback !== 'function' && typeof callback !== 'object') {
       throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': The callback provided as parameter 2 is not an object.");
     }
-    const map = (this.#listeners ??= new Map());
+    const map = (this.#listeners ??= new SafeMap());
     let list = map.get(type);
     if (!list) map.set(type, (list = []));
-    for (const l of list) if (l.callback === callback && l.capture === capture) return;
+    for (const l of safeArray(list)) if (l.callback === callback && l.capture === capture) return;
     const listener: Listener = { callback, capture, once, passive, removed: false, signal, abortAlgorithm: null };
-    list.push(listener);
+    ArrayPrototypePush(list, listener);
     if (signal) {
       listener.abortAlgorithm = () => removeListener(list, listener);
       addAbortAlgorithm(signal, listener.abortAlgorithm);
@@ -196,7 +202,7 @@ export class EventTarget {
     const list = this.#listeners?.get(String(type));
     if (!list) return;
     const capture = flattenCapture(options);
-    for (const l of list) {
+    for (const l of safeArray(list)) {
       if (l.callback === callback && l.capture === capture) { removeListener(list, l); return; }
     }
   }
@@ -252,7 +258,7 @@ export function globalScopeEventMethods(scope: object, added: (type: string, lis
 // Event handler IDL attributes (HTML §8.1.8.1), used for AbortSignal.onabort. The handler is
 // registered as a listener the first time it is set, so it keeps its place in listener order.
 
-const handlerSlots = new WeakMap<EventTarget, Map<string, { value: unknown; listener: (e: Event) => unknown }>>();
+const handlerSlots = new SafeWeakMap<EventTarget, Map<string, { value: unknown; listener: (e: Event) => unknown }>>();
 
 export function getEventHandler(target: EventTarget, type: string): unknown {
   return handlerSlots.get(target)?.get(type)?.value ?? null;
@@ -260,7 +266,7 @@ export function getEventHandler(target: EventTarget, type: string): unknown {
 
 export function setEventHandler(target: EventTarget, type: string, value: unknown): void {
   let slots = handlerSlots.get(target);
-  if (!slots) handlerSlots.set(target, (slots = new Map()));
+  if (!slots) handlerSlots.set(target, (slots = new SafeMap()));
   const handler = typeof value === 'function' || (value !== null && typeof value === 'object') ? value : null;
   const slot = slots.get(type);
   if (slot) { slot.value = handler; return; }
@@ -270,7 +276,7 @@ export function setEventHandler(target: EventTarget, type: string, value: unknow
     listener(this: EventTarget, event: Event): unknown {
       const fn = entry.value;
       if (typeof fn !== 'function') return undefined;
-      const result = fn.call(this, event);
+      const result = ReflectApply(fn, this, [event]);
       if (result === false) event.preventDefault();
       return result;
     },
@@ -327,8 +333,8 @@ export class AbortSignal extends EventTarget {
   }
 
   static any(signals: Iterable<AbortSignal>): AbortSignal {
-    const list = Array.from(signals);
-    for (const s of list) if (!(s instanceof AbortSignal)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
+    const list = ArrayFrom(signals);
+    for (const s of safeArray(list)) if (!(s instanceof AbortSignal)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
     return createDependentSignal(list);
   }
 
@@ -336,18 +342,18 @@ export class AbortSignal extends EventTarget {
     createDependentSignal = (sources) => {
       // DOM §3.2 "create a dependent abort signal".
       const result = new AbortSignal(kCreate);
-      for (const source of sources) {
+      for (const source of safeArray(sources)) {
         if (source.#aborted) { result.#aborted = true; result.#reason = source.#reason; return result; }
       }
       result.#dependent = true;
       result.#sources = [];
       // A dependent source contributes its own sources (DOM §3.2 step 4.2), so the result
       // follows the signals that actually get aborted.
-      for (const source of sources) {
-        for (const s of source.#dependent ? source.#sources! : [source]) {
-          if (result.#sources.includes(s)) continue;
-          result.#sources.push(s);
-          (s.#dependents ??= new Set()).add(result);
+      for (const source of safeArray(sources)) {
+        for (const s of safeArray(source.#dependent ? source.#sources! : [source])) {
+          if (ArrayPrototypeIncludes(result.#sources, s)) continue;
+          ArrayPrototypePush(result.#sources, s);
+          (s.#dependents ??= new SafeSet()).add(result);
         }
       }
       return result;
@@ -368,13 +374,14 @@ export class AbortSignal extends EventTarget {
       signal.#reason = reason !== undefined ? reason : new DOMException(DEFAULT_ABORT_MESSAGE, 'AbortError');
       const dependentsToAbort: AbortSignal[] = [];
       if (signal.#dependents) {
-        for (const d of signal.#dependents) {
-          if (!d.#aborted) { d.#aborted = true; d.#reason = signal.#reason; dependentsToAbort.push(d); }
+        for (const d of safeSetValues(signal.#dependents)) {
+          if (!d.#aborted) { d.#aborted = true; d.#reason = signal.#reason; ArrayPrototypePush(dependentsToAbort, d); }
         }
         signal.#dependents = null;
       }
       let thrown: { error: unknown } | null = null;
-      for (const s of [signal, ...dependentsToAbort]) {
+      ArrayPrototypeUnshift(dependentsToAbort, signal);
+      for (const s of safeArray(dependentsToAbort)) {
         try {
           runAbortSteps(s);
         } catch (error) {
@@ -386,7 +393,7 @@ export class AbortSignal extends EventTarget {
     const runAbortSteps = (signal: AbortSignal): void => {
       const algorithms = signal.#algorithms;
       signal.#algorithms = null;
-      if (algorithms) for (const fn of algorithms) {
+      if (algorithms) for (const fn of safeSetValues(algorithms)) {
         try { fn(); } catch (e) { reportException(e); }
       }
       // Without a listener (an onabort included) the event would reach nobody.
@@ -398,7 +405,7 @@ export class AbortSignal extends EventTarget {
     };
     addAbortAlgorithm = (signal, fn) => {
       if (signal.#aborted) return;
-      (signal.#algorithms ??= new Set()).add(fn);
+      (signal.#algorithms ??= new SafeSet()).add(fn);
     };
     removeAbortAlgorithm = (signal, fn) => { signal.#algorithms?.delete(fn); };
     newAbortSignal = () => new AbortSignal(kCreate);
@@ -415,5 +422,5 @@ export class AbortController {
 
 // Literal names: a bundler may rename the classes (e.g. to _EventTarget).
 for (const [C, name] of [[EventTarget, 'EventTarget'], [AbortSignal, 'AbortSignal'], [AbortController, 'AbortController']] as const) {
-  Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
+  ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
 }

@@ -13,7 +13,7 @@
 // - no automatic decompression: a response with Content-Encoding comes as the bytes that were
 //   sent (and no Accept-Encoding is added to requests).
 
-import { limitedHostCalls, loadModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { Request, requestForFetch } from '../request/sandbox.ts';
 import { Response, responseFromFetch } from '../response/sandbox.ts';
@@ -21,6 +21,10 @@ import { headerList } from '../headers/sandbox.ts';
 import { bodyForHost } from '../body/sandbox.ts';
 import type { AbortSignal } from '../events/sandbox.ts';
 import type { FetchDeps, FetchSend } from './sandbox/module.ts';
+import {
+  ArrayPrototypeSlice, ObjectCreate, ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject, String,
+  TypeError,
+} from '../../sandbox/primordials.ts';
 
 let sendToHost: FetchSend | undefined;
 
@@ -31,7 +35,7 @@ const send: FetchSend = (method, url, headers, body, redirect, signal) => {
       { __proto__: null, 'fetch.start': 1, 'fetch.read': 1, 'fetch.write': 1, 'fetch.cancel': 1 } as unknown as Record<string, 1 | undefined>,
       'Not a fetch operation.',
     );
-    sendToHost = loadModule<{ create(deps: FetchDeps): FetchSend }>('fetch').create({
+    sendToHost = createModule<FetchDeps, FetchSend>('fetch', {
       callSync: calls.callSync,
       callAsync: calls.callAsync,
       responseFromFetch,
@@ -41,17 +45,17 @@ const send: FetchSend = (method, url, headers, body, redirect, signal) => {
 };
 
 export function fetch(input: unknown, init?: unknown): Promise<Response> {
-  if (arguments.length === 0) return Promise.reject(new TypeError("Failed to execute 'fetch': 1 argument required, but only 0 present."));
+  if (arguments.length === 0) return PromiseReject(new TypeError("Failed to execute 'fetch': 1 argument required, but only 0 present."));
   try {
     return startFetch(input, init);
   } catch (error) {
     // Fetch §5.6: fetch() reports every failure as a rejection, never by throwing.
-    return Promise.reject(error);
+    return PromiseReject(error);
   }
 }
 
 // workerd's fetch.length (WebIDL would say 1).
-Object.defineProperty(fetch, 'length', { value: 0 });
+ObjectDefineProperty(fetch, 'length', { __proto__: null, value: 0 });
 
 function startFetch(input: unknown, init: unknown): Promise<Response> {
   requireRequestContext('fetch()');
@@ -61,13 +65,20 @@ function startFetch(input: unknown, init: unknown): Promise<Response> {
   if (init !== null && typeof init === 'object' && (init as { redirect?: unknown }).redirect !== undefined &&
     String((init as { redirect?: unknown }).redirect) === 'error') {
     redirectError = true;
-    init = Object.create(init as object, { redirect: { value: undefined } });
+    init = ObjectCreate(init as object, { redirect: { value: undefined } });
   }
   const request = new Request(input as never, init as never);
   const parts = requestForFetch(request);
   const redirect = redirectError ? 'error' : request.redirect;
   const signal = parts.signal as (AbortSignal & { reason: unknown }) | null;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  return bodyForHost(parts.body).then((body) => send(parts.method, parts.url, headerList(parts.headers).slice(), body, redirect, signal));
+  if (signal?.aborted) return PromiseReject(signal.reason);
+  return sendWithBody(parts, redirect, signal);
+}
+
+// Awaits, where a `then` callback returning send()'s promise would resolve a promise with a
+// promise, which calls that promise's `then`: the realm's, which tenant code may have replaced.
+async function sendWithBody(parts: ReturnType<typeof requestForFetch>, redirect: string, signal: AbortSignal | null): Promise<Response> {
+  const body = await bodyForHost(parts.body);
+  return await send(parts.method, parts.url, ArrayPrototypeSlice(headerList(parts.headers)), body, redirect, signal);
 }
 

@@ -2,26 +2,34 @@
 // and the formData() parsers (./sandbox/module.ts) are a sandbox module, loaded on first use
 // with the Blob module it builds on.
 
-import { callSync, loadModule } from '../../sandbox/host.ts';
+import { callSync, createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { searchParams } from '../url/sandbox.ts';
 import { blobApi } from '../blob/sandbox.ts';
 import type { FormDataApi, FormDataDeps } from './sandbox/module.ts';
+import {
+  ArrayBuffer, ArrayPrototypePush, NumberPrototypeToString, StringPrototypePadStart, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 let api: FormDataApi | undefined;
 
 export function formDataApi(): FormDataApi {
   if (api !== undefined) return api;
-  const loaded = loadModule<{ create(deps: FormDataDeps): FormDataApi }>('form-data').create({
+  const loaded = createModule<FormDataDeps, FormDataApi>('form-data', {
     blob: blobApi(),
     utf8Encode,
     utf8Decode,
-    parseUrlencoded: (text) => [...new (searchParams().URLSearchParams)(text)] as [string, string][],
+    parseUrlencoded: (text) => {
+      // The params' own iterator (the realm's array iterator is the tenant's to replace).
+      const out: [string, string][] = [];
+      new (searchParams().URLSearchParams)(text).forEach((value, name) => ArrayPrototypePush(out, [name, value] as [string, string]));
+      return out;
+    },
     randomHex: (n) => {
       const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', n));
       let s = '';
-      for (const b of bytes) s += b.toString(16).padStart(2, '0');
+      for (let i = 0; i < bytes.length; i++) s += StringPrototypePadStart(NumberPrototypeToString(bytes[i]!, 16), 2, '0');
       return s;
     },
   });

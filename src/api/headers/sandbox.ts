@@ -5,6 +5,12 @@
 // names (Set-Cookie): the "request" and "response" guards exist but restrict nothing.
 
 import { iteratorFactory } from '../iterators/sandbox.ts';
+import {
+  ArrayFrom, ArrayPrototypeIncludes, ArrayPrototypePush, ArrayPrototypeSort, ObjectDefineProperty, ReflectApply,
+  ReflectGetOwnPropertyDescriptor, ReflectOwnKeys, RegExpPrototypeTest, Set, String, StringFromCharCode,
+  StringFromCodePoint, StringPrototypeCharCodeAt, StringPrototypeSlice, StringPrototypeToLowerCase, Symbol,
+  SymbolIterator, SymbolToStringTag, TypeError,
+} from '../../sandbox/primordials.ts';
 
 export type HeadersGuard = 'immutable' | 'request' | 'response' | 'none';
 export type HeadersInit = Headers | Iterable<Iterable<string>> | Record<string, string>;
@@ -13,7 +19,7 @@ export type HeadersInit = Headers | Iterable<Iterable<string>> | Record<string, 
 function isToken(s: string): boolean {
   if (s.length === 0) return false;
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
+    const c = StringPrototypeCharCodeAt(s, i);
     if (c > 0x7e || c <= 0x20) return false;
     // "(),/:;<=>?@[\]{} are delimiters.
     if (c === 0x22 || c === 0x28 || c === 0x29 || c === 0x2c || c === 0x2f || (c >= 0x3a && c <= 0x40) ||
@@ -34,33 +40,33 @@ const NON_ASCII = /[^\x00-\x7f]/;
 
 /** A JS string as its UTF-8 bytes (WTF-8 for lone surrogates), one char per byte. */
 export function toByteString(value: string): string {
-  if (!NON_ASCII.test(value)) return value;
+  if (!RegExpPrototypeTest(NON_ASCII, value)) return value;
   let out = '';
   for (let i = 0; i < value.length; i++) {
-    let c = value.charCodeAt(i);
+    let c = StringPrototypeCharCodeAt(value, i);
     if (c < 0x80) { out += value[i]; continue; }
-    if (c < 0x800) { out += String.fromCharCode(0xc0 | (c >> 6), 0x80 | (c & 0x3f)); continue; }
+    if (c < 0x800) { out += StringFromCharCode(0xc0 | (c >> 6), 0x80 | (c & 0x3f)); continue; }
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
-      const d = value.charCodeAt(i + 1);
+      const d = StringPrototypeCharCodeAt(value, i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) {
         c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
         i++;
-        out += String.fromCharCode(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+        out += StringFromCharCode(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
         continue;
       }
     }
-    out += String.fromCharCode(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+    out += StringFromCharCode(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
   }
   return out;
 }
 
 /** Bytes (one char per byte) decoded as UTF-8, each maximal invalid subpart a U+FFFD. */
 export function fromByteString(bytes: string): string {
-  if (!NON_ASCII.test(bytes)) return bytes;
+  if (!RegExpPrototypeTest(NON_ASCII, bytes)) return bytes;
   let out = '';
   const n = bytes.length;
   for (let i = 0; i < n;) {
-    const b = bytes.charCodeAt(i);
+    const b = StringPrototypeCharCodeAt(bytes, i);
     if (b < 0x80) { out += bytes[i++]; continue; }
     // Encoding §4.1 UTF-8 decoder: the lead byte fixes the length and the first continuation range.
     let need: number, cp: number, lo = 0x80, hi = 0xbf;
@@ -70,13 +76,13 @@ export function fromByteString(bytes: string): string {
     else { out += '\ufffd'; i++; continue; }
     let j = i + 1;
     for (; need > 0; need--, j++) {
-      const c = j < n ? bytes.charCodeAt(j) : -1;
+      const c = j < n ? StringPrototypeCharCodeAt(bytes, j) : -1;
       if (c < lo || c > hi) break;
       cp = (cp << 6) | (c & 0x3f);
       lo = 0x80; hi = 0xbf;
     }
     if (need > 0) { out += '\ufffd'; i = j; continue; }
-    out += String.fromCodePoint(cp);
+    out += StringFromCodePoint(cp);
     i = j;
   }
   return out;
@@ -86,9 +92,9 @@ export function fromByteString(bytes: string): string {
 function normalizeValue(value: string): string {
   let start = 0, end = value.length;
   const ws = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-  while (start < end && ws(value.charCodeAt(start))) start++;
-  while (end > start && ws(value.charCodeAt(end - 1))) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
+  while (start < end && ws(StringPrototypeCharCodeAt(value, start))) start++;
+  while (end > start && ws(StringPrototypeCharCodeAt(value, end - 1))) end--;
+  return start === 0 && end === value.length ? value : StringPrototypeSlice(value, start, end);
 }
 
 /**
@@ -103,18 +109,18 @@ function validName(name: unknown): string {
   const n = toByteString(String(name));
   let latinCapitals = false;
   for (let i = 0; i < n.length; i++) {
-    const c = n.charCodeAt(i);
+    const c = StringPrototypeCharCodeAt(n, i);
     if (c <= 0x20 || c === 0x7f || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x2c || c === 0x2f ||
       (c >= 0x3a && c <= 0x40) || (c >= 0x5b && c <= 0x5d) || c === 0x7b || c === 0x7d) {
       throw new TypeError('Invalid header name.');
     }
     if (c >= 0xc0 && c <= 0xde) latinCapitals = true;
   }
-  if (!latinCapitals) return n.toLowerCase(); // (no byte 0x80-0xBF or 0xDF-0xFF changes case)
+  if (!latinCapitals) return StringPrototypeToLowerCase(n); // (no byte 0x80-0xBF or 0xDF-0xFF changes case)
   let lower = '';
   for (let i = 0; i < n.length; i++) {
-    const c = n.charCodeAt(i);
-    lower += (c >= 0x41 && c <= 0x5a) || (c >= 0xc0 && c <= 0xde) ? String.fromCharCode(c + 0x20) : n[i];
+    const c = StringPrototypeCharCodeAt(n, i);
+    lower += (c >= 0x41 && c <= 0x5a) || (c >= 0xc0 && c <= 0xde) ? StringFromCharCode(c + 0x20) : n[i];
   }
   return lower;
 }
@@ -123,7 +129,7 @@ function validValue(value: unknown): string {
   const v = normalizeValue(toByteString(String(value)));
   // Fetch §2.2 "header value": no NUL, LF or CR (they would break HTTP framing).
   for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
+    const c = StringPrototypeCharCodeAt(v, i);
     if (c === 0 || c === 0x0a || c === 0x0d) throw new TypeError(`Invalid header value.`);
   }
   return v;
@@ -163,7 +169,7 @@ export class Headers {
     if (arguments.length < 2) throw new TypeError("Failed to execute 'append' on 'Headers': 2 arguments required.");
     const n = validName(name), v = validValue(value);
     this.#checkMutable();
-    this.#list.push(n, v);
+    ArrayPrototypePush(this.#list, n, v);
     this.#sorted = null;
   }
 
@@ -194,7 +200,7 @@ export class Headers {
   getSetCookie(): string[] {
     const out: string[] = [];
     const list = this.#list;
-    for (let i = 0; i < list.length; i += 2) if (list[i] === 'set-cookie') out.push(fromByteString(list[i + 1]));
+    for (let i = 0; i < list.length; i += 2) if (list[i] === 'set-cookie') ArrayPrototypePush(out, fromByteString(list[i + 1]));
     return out;
   }
 
@@ -230,7 +236,7 @@ export class Headers {
       }
     }
     list.length = w;
-    if (!found) list.push(n, v);
+    if (!found) ArrayPrototypePush(list, n, v);
     this.#sorted = null;
   }
 
@@ -240,19 +246,20 @@ export class Headers {
     // name once with its combined value, except set-cookie which keeps one entry per value.
     const list = this.#list;
     const names: string[] = [];
-    for (let i = 0; i < list.length; i += 2) if (!names.includes(list[i])) names.push(list[i]);
-    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (let i = 0; i < list.length; i += 2) if (!ArrayPrototypeIncludes(names, list[i])) ArrayPrototypePush(names, list[i]);
+    ArrayPrototypeSort(names, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const out: [string, string][] = [];
-    for (const name of names) {
+    for (let n = 0; n < names.length; n++) {
+      const name = names[n]!;
       const decoded = fromByteString(name);
       if (name === 'set-cookie') {
-        for (let i = 0; i < list.length; i += 2) if (list[i] === name) out.push([name, fromByteString(list[i + 1])]);
+        for (let i = 0; i < list.length; i += 2) if (list[i] === name) ArrayPrototypePush(out, [name, fromByteString(list[i + 1])] as [string, string]);
       } else {
         let value: string | null = null;
         for (let i = 0; i < list.length; i += 2) {
           if (list[i] === name) value = value === null ? list[i + 1] : value + ', ' + list[i + 1];
         }
-        out.push([decoded, fromByteString(value!)]);
+        ArrayPrototypePush(out, [decoded, fromByteString(value!)] as [string, string]);
       }
     }
     return (this.#sorted = out);
@@ -264,7 +271,7 @@ export class Headers {
   forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void {
     if (typeof callback !== 'function') throw new TypeError("Failed to execute 'forEach' on 'Headers': parameter 1 is not of type 'function'.");
     const pairs = this.#sortAndCombine();
-    for (let i = 0; i < pairs.length; i++) callback.call(thisArg, pairs[i][1], pairs[i][0], this);
+    for (let i = 0; i < pairs.length; i++) ReflectApply(callback, thisArg, [pairs[i][1], pairs[i][0], this]);
   }
 
   entries(): IterableIterator<[string, string]> {
@@ -279,17 +286,17 @@ export class Headers {
     const pairs = this.#sortAndCombine();
     return makeValueIterator((i) => pairs[i]?.[1]);
   }
-  [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
+  [SymbolIterator](): IterableIterator<[string, string]> { return this.entries(); }
 
   static {
     headersGuardSetter = (headers, guard) => { headers.#guard = guard; };
     // For headers the host already parsed and validated (incoming requests): no re-validation.
-    headersRawAppend = (headers, name, value) => { headers.#list.push(name.toLowerCase(), value); headers.#sorted = null; };
+    headersRawAppend = (headers, name, value) => { ArrayPrototypePush(headers.#list, StringPrototypeToLowerCase(name), value); headers.#sorted = null; };
     headersRawList = (headers) => headers.#list;
     headersGuardGetter = (headers) => headers.#guard;
   }
 }
-Object.defineProperty(Headers.prototype, Symbol.toStringTag, { value: 'Headers', configurable: true });
+ObjectDefineProperty(Headers.prototype, SymbolToStringTag, { __proto__: null, value: 'Headers', configurable: true });
 
 /** Fetch §5.2 "fill": from a Headers, a sequence of pairs, or a record. */
 export function fillHeaders(headers: Headers, init: unknown): void {
@@ -301,18 +308,21 @@ export function fillHeaders(headers: Headers, init: unknown): void {
   if (init === null || (typeof init !== 'object' && typeof init !== 'function')) {
     throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.");
   }
-  const iter = (init as { [Symbol.iterator]?: unknown })[Symbol.iterator];
+  const iter = (init as { [SymbolIterator]?: unknown })[SymbolIterator];
   if (iter !== undefined && iter !== null) {
     if (typeof iter !== 'function') throw new TypeError("Failed to construct 'Headers': The object must have a callable @@iterator property.");
+    // The init's own iteration protocol, as WebIDL's sequence conversion walks it.
     for (const pair of init as Iterable<unknown>) {
-      const items = pair !== null && typeof pair === 'object' && Symbol.iterator in pair ? Array.from(pair as Iterable<unknown>) : null;
+      const items = pair !== null && typeof pair === 'object' && SymbolIterator in pair ? ArrayFrom(pair as Iterable<unknown>) : null;
       if (!items || items.length !== 2) throw new TypeError('Invalid value: Headers init sequence must only contain pairs of [name, value].');
       headers.append(items[0] as string, items[1] as string);
     }
     return;
   }
-  for (const key of Reflect.ownKeys(init)) {
-    const desc = Reflect.getOwnPropertyDescriptor(init, key);
+  const keys = ReflectOwnKeys(init);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
+    const desc = ReflectGetOwnPropertyDescriptor(init, key);
     if (!desc?.enumerable) continue;
     // WebIDL record<ByteString, ByteString> conversion takes string keys only, so symbols are
     // skipped (as in workerd).

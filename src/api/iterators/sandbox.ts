@@ -9,10 +9,14 @@
 // answering the item or `undefined` at the end. Headers hand over a snapshot (workerd iterates
 // a copy taken when the iterator is made); URLSearchParams read their live list.
 
+import {
+  ObjectDefineProperty, ObjectGetPrototypeOf, ObjectSetPrototypeOf, Symbol, SymbolIterator, SymbolToStringTag,
+  TypeError,
+} from '../../sandbox/primordials.ts';
 export type IteratorKind = 'EntryIterator' | 'KeyIterator' | 'ValueIterator';
 
 const kCreate = Symbol('iterator.create');
-const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())) as object;
+const IteratorPrototype = ObjectGetPrototypeOf(ObjectGetPrototypeOf([][SymbolIterator]())) as object;
 
 /**
  * A factory for one interface's iterators of one kind: `make(source)` returns a new iterator
@@ -48,13 +52,13 @@ function iteratorClass<T>(kind: IteratorKind): (source: (index: number) => T | u
       return { done: false, value };
     }
 
-    [Symbol.iterator](): this { return this; }
+    [SymbolIterator](): this { return this; }
   }
-  Object.setPrototypeOf(WebIDLIterator.prototype, IteratorPrototype);
+  ObjectSetPrototypeOf(WebIDLIterator.prototype, IteratorPrototype);
   const proto = WebIDLIterator.prototype;
-  Object.defineProperty(proto, 'next', { enumerable: true });
-  Object.defineProperty(proto, Symbol.toStringTag, { value: kind, writable: true, configurable: true });
-  Object.defineProperty(WebIDLIterator, 'name', { value: kind, configurable: true });
-  Object.defineProperty(WebIDLIterator, 'length', { value: 0, configurable: true });
+  ObjectDefineProperty(proto, 'next', { __proto__: null, enumerable: true });
+  ObjectDefineProperty(proto, SymbolToStringTag, { __proto__: null, value: kind, writable: true, configurable: true });
+  ObjectDefineProperty(WebIDLIterator, 'name', { __proto__: null, value: kind, configurable: true });
+  ObjectDefineProperty(WebIDLIterator, 'length', { __proto__: null, value: 0, configurable: true });
   return (source) => new WebIDLIterator(kCreate, source) as unknown as IterableIterator<T>;
 }

@@ -19,6 +19,10 @@ import {
 } from '../body/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, DOMException, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
+import {
+  ArrayBuffer, ArrayPrototypeIncludes, JSONParse, JSONStringify, ObjectDefineProperty, ObjectFreeze, Promise, String,
+  StringPrototypeToUpperCase, Symbol, SymbolToStringTag, TypeError, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 // The methods of kj::HttpMethod that workerd accepts in a Request (M-SEARCH, in kj's list, is
 // refused by workerd's Request, in any case).
@@ -30,8 +34,8 @@ const METHODS = [
 
 function normalizeMethod(method: unknown): string {
   const m = String(method);
-  const upper = m.toUpperCase();
-  if (!METHODS.includes(upper)) throw new TypeError(`Invalid HTTP method string: ${m}`);
+  const upper = StringPrototypeToUpperCase(m);
+  if (!ArrayPrototypeIncludes(METHODS, upper)) throw new TypeError(`Invalid HTTP method string: ${m}`);
   return upper;
 }
 
@@ -112,7 +116,7 @@ export class Request {
       if (init.cf === null || typeof init.cf !== 'object') {
         throw new TypeError("Incorrect type for the 'cf' field on 'RequestInitializerDict': the provided value is not of type 'Object'.");
       }
-      this.#cfJson = JSON.stringify(init.cf);
+      this.#cfJson = JSONStringify(init.cf);
     }
 
     // The request's signal is init.signal itself, or the input request's (as in workerd).
@@ -165,7 +169,7 @@ export class Request {
   get signal(): AbortSignal { return this.#signal ?? (this.#ownSignal ??= newAbortSignal()); }
   /** Cloudflare's request metadata: what the init gave (a copy), or {} for incoming requests. */
   get cf(): object | undefined {
-    if (this.#cf === undefined && this.#cfJson !== undefined) this.#cf = JSON.parse(this.#cfJson) as object;
+    if (this.#cf === undefined && this.#cfJson !== undefined) this.#cf = JSONParse(this.#cfJson) as object;
     return this.#cf;
   }
   /** workerd's service binding of the request; isolet has none. */
@@ -206,7 +210,7 @@ export class Request {
       r.#ownSignal = signal;
       r.#redirect = 'manual';
       r.#cfJson = '{}';
-      r.#cf = Object.freeze({});
+      r.#cf = ObjectFreeze({});
     };
     requestForFetch = (r) => ({ method: r.#method, url: r.#url, headers: r.#headers, body: r.#body, signal: r.#signal });
     structuredCloneRequest = (from) => {
@@ -223,7 +227,7 @@ export class Request {
     };
   }
 }
-Object.defineProperty(Request.prototype, Symbol.toStringTag, { value: 'Request', configurable: true });
+ObjectDefineProperty(Request.prototype, SymbolToStringTag, { __proto__: null, value: 'Request', configurable: true });
 
 /**
  * The Request for an incoming HTTP request. Its headers are immutable, as in workerd; the host

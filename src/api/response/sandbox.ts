@@ -17,6 +17,10 @@ import {
   Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
+import {
+  ArrayBuffer, ArrayPrototypeSlice, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String,
+  StringPrototypeCharCodeAt, Symbol, SymbolToStringTag, TypeError, Uint8Array,
+} from '../../sandbox/primordials.ts';
 
 export interface ResponseInit {
   status?: number;
@@ -35,7 +39,7 @@ const isRedirectStatus = (s: number): boolean => s === 301 || s === 302 || s ===
 // allows obs-text bytes). CR, LF and NUL, which would break the status line, are among those
 // refused.
 function isReasonPhrase(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return false;
+  for (let i = 0; i < s.length; i++) if (StringPrototypeCharCodeAt(s, i) < 0x20) return false;
   return true;
 }
 
@@ -118,7 +122,7 @@ export class Response {
     requireRequestContext('Response.json()');
     // workerd: a value JSON cannot represent (undefined, a function, a symbol) is not an error;
     // the body is then the string "undefined".
-    const text = String(JSON.stringify(data));
+    const text = String(JSONStringify(data));
     const response = new Response(kInternal);
     const extracted = extractBody(text);
     extracted.contentType = 'application/json';
@@ -228,7 +232,7 @@ export class Response {
     });
   }
 }
-Object.defineProperty(Response.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
+ObjectDefineProperty(Response.prototype, SymbolToStringTag, { __proto__: null, value: 'Response', configurable: true });
 
 
 export interface HostResponse {
@@ -253,5 +257,5 @@ export async function responseToHost(response: Response): Promise<HostResponse> 
   assertBodyUsable(parts.body);
   const body = await bodyForHost(parts.body);
   // Header names and values are byte strings already; the status text becomes one (UTF-8).
-  return { status: parts.status, statusText: toByteString(parts.statusText), headers: headerList(parts.headers).slice(), body };
+  return { status: parts.status, statusText: toByteString(parts.statusText), headers: ArrayPrototypeSlice(headerList(parts.headers)), body };
 }

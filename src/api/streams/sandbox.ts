@@ -3,7 +3,7 @@
 // a stream global or a body's `.body`; until then an isolate pays nothing for it (numbers in
 // bench/streams-size.ts and src/runtime/sandbox-modules.ts).
 
-import { loadModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host.ts';
 import { encoding } from '../encoding/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { StreamsApi, StreamsDeps } from './sandbox/module.ts';
@@ -15,7 +15,7 @@ let api: StreamsApi | undefined;
 /** The streams implementation, loaded on first use. */
 export function streams(): StreamsApi {
   if (api !== undefined) return api;
-  const loaded = loadModule<{ create(deps: StreamsDeps): StreamsApi }>('streams').create({
+  const loaded = createModule<StreamsDeps, StreamsApi>('streams', {
     // Read when a TextEncoderStream or TextDecoderStream is made: most streams need neither.
     get TextEncoder() { return encoding().TextEncoder as unknown as StreamsDeps['TextEncoder']; },
     get TextDecoder() { return encoding().TextDecoder as unknown as StreamsDeps['TextDecoder']; },

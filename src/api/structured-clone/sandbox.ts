@@ -3,16 +3,19 @@
 // its classes at load; the algorithm (./sandbox/module.ts) is a sandbox module, loaded by the
 // first call.
 
-import { loadModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host.ts';
 import { DOMException } from '../events/sandbox.ts';
 import type { StructuredCloneDeps } from './sandbox/module.ts';
+import {
+  ObjectGetPrototypeOf, SafeWeakMap, TypeError,
+} from '../../sandbox/primordials.ts';
 
 // Prototypes of platform objects (Headers, Request, ...): each with its serialization (a
 // function making the copy, which throws what cannot be cloned), or null when it has none (a
 // DataCloneError). Set by the index once, so this file depends on none of them.
-const platformPrototypes = new WeakMap<object, ((value: object) => object) | null>();
+const platformPrototypes = new SafeWeakMap<object, ((value: object) => object) | null>();
 export function markNotSerializable(...classes: { prototype: object }[]): void {
-  for (const C of classes) platformPrototypes.set(C.prototype, null);
+  for (let i = 0; i < classes.length; i++) platformPrototypes.set(classes[i]!.prototype, null);
 }
 export function markSerializable(C: { prototype: object }, clone: (value: object) => object): void {
   platformPrototypes.set(C.prototype, clone);
@@ -20,7 +23,7 @@ export function markSerializable(C: { prototype: object }, clone: (value: object
 
 /** The platform object's serialization: undefined for no platform object, null for none. */
 function platformSerialization(value: object): ((value: object) => object) | null | undefined {
-  for (let p = Object.getPrototypeOf(value); p !== null; p = Object.getPrototypeOf(p)) {
+  for (let p = ObjectGetPrototypeOf(value); p !== null; p = ObjectGetPrototypeOf(p)) {
     const entry = platformPrototypes.get(p);
     if (entry !== undefined) return entry;
   }
@@ -31,7 +34,7 @@ let clone: (<T>(value: T, options?: { transfer?: readonly unknown[] }) => T) | u
 
 export function structuredClone<T>(value: T, options?: { transfer?: readonly unknown[] }): T {
   if (arguments.length === 0) throw new TypeError("Failed to execute 'structuredClone': 1 argument required, but only 0 present.");
-  clone ??= loadModule<{ create(deps: StructuredCloneDeps): typeof clone }>('structured-clone').create({
+  clone ??= createModule<StructuredCloneDeps, typeof clone>('structured-clone', {
     DOMException: DOMException as unknown as StructuredCloneDeps['DOMException'],
     platformSerialization,
   });

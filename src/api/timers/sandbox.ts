@@ -2,20 +2,22 @@
 // made on first access, from a sandbox module (./sandbox/module.ts). Before it is loaded no
 // timer can exist, so the host's timer and end-of-request calls have nothing to do.
 
-import { host, loadModule } from '../../sandbox/host.ts';
+import { host, createModule } from '../../sandbox/host.ts';
 import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 import type { TimersApi, TimersDeps } from './sandbox/module.ts';
+import {
+  Promise, PromisePrototypeThen, PromiseResolve,
+} from '../../sandbox/primordials.ts';
 
 let api: TimersApi | undefined;
 
 // Captured while the snapshot is made, before any tenant code can replace them.
-const resolved = Promise.resolve();
-const then = Promise.prototype.then;
-const defer = (fn: () => void): void => void then.call(resolved, fn);
+const resolved = PromiseResolve();
+const defer = (fn: () => void): void => void PromisePrototypeThen(resolved, fn);
 
 function timers(): TimersApi {
-  api ??= loadModule<{ create(deps: TimersDeps): TimersApi }>('timers').create({
+  api ??= createModule<TimersDeps, TimersApi>('timers', {
     startTimer: (requestId, timerId, delay) => host.startTimer(requestId, timerId, delay),
     defer,
     clearTimer: (timerId) => host.clearTimer(timerId),

@@ -3,6 +3,9 @@
 
 import { loadModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
+import {
+  ObjectDefineProperty, SymbolToStringTag,
+} from '../../sandbox/primordials.ts';
 
 let URLPatternClass: Function | undefined;
 
@@ -11,8 +14,8 @@ export function urlPatternGlobals(): Record<string, () => unknown> {
     URLPattern: () => {
       if (URLPatternClass === undefined) {
         URLPatternClass = loadModule<{ URLPattern: Function }>('url-pattern').URLPattern;
-        Object.defineProperty(URLPatternClass, 'name', { value: 'URLPattern', configurable: true });
-        Object.defineProperty(URLPatternClass.prototype, Symbol.toStringTag, { value: 'URLPattern', configurable: true });
+        ObjectDefineProperty(URLPatternClass, 'name', { __proto__: null, value: 'URLPattern', configurable: true });
+        ObjectDefineProperty(URLPatternClass.prototype, SymbolToStringTag, { __proto__: null, value: 'URLPattern', configurable: true });
         markNotSerializable(URLPatternClass);
       }
       return URLPatternClass;

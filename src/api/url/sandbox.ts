@@ -10,10 +10,18 @@
 // the host (Node's url.domainToASCII, which is ada, the engine workerd uses), so no Unicode
 // tables live in the isolate.
 
-import { callSync, loadModule } from '../../sandbox/host.ts';
+import { callSync, createModule } from '../../sandbox/host.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { SearchParamsApi, SearchParamsDeps } from './sandbox/search-params.ts';
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
+import {
+  ArrayFrom, ArrayPrototypeJoin, ArrayPrototypePop, ArrayPrototypePush, ArrayPrototypeSlice, ArrayPrototypeUnshift,
+  Error, MathFloor, NumberPrototypeToString, ObjectDefineProperty, RegExpPrototypeTest, String,
+  StringPrototypeCharCodeAt, StringPrototypeCodePointAt, StringPrototypeEndsWith, StringPrototypeIncludes,
+  StringPrototypeSlice, StringPrototypeSplit, StringPrototypeStartsWith, StringPrototypeToLowerCase,
+  StringPrototypeToWellFormed, SymbolToStringTag, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+  stringCodePoints, stringTrimBy,
+} from '../../sandbox/primordials.ts';
 
 // ---------------------------------------------------------------------------------------------
 // URL records (§4.1)
@@ -53,19 +61,21 @@ function pctByte(b: number): string { return '%' + HEX[b >> 4] + HEX[b & 15]; }
 
 /** UTF-8 percent-encode one code point (given as its string) using `set`. */
 function pctEncodeCp(cpStr: string, set: EncodeSet): string {
-  const c = cpStr.codePointAt(0)!;
+  const c = StringPrototypeCodePointAt(cpStr, 0)!;
   if (!set(c)) return cpStr;
   if (c < 0x80) return pctByte(c);
   const bytes = utf8Encode(cpStr);
   let out = '';
-  for (const b of bytes) out += pctByte(b);
+  for (let i = 0; i < bytes.length; i++) out += pctByte(bytes[i]!);
   return out;
 }
 
 /** UTF-8 percent-encode a whole string (§1.3 "percent-encode after encoding"). */
 function pctEncodeString(input: string, set: EncodeSet, spaceAsPlus = false): string {
   let out = '';
-  for (const ch of input) {
+  const cps = stringCodePoints(input);
+  for (let i = 0; i < cps.length; i++) {
+    const ch = cps[i]!;
     if (spaceAsPlus && ch === ' ') out += '+';
     else out += pctEncodeCp(ch, set);
   }
@@ -88,7 +98,7 @@ function pctDecodeBytes(bytes: Uint8Array): Uint8Array {
       out[o++] = b;
     }
   }
-  return out.subarray(0, o);
+  return TypedArrayPrototypeSubarray(out, 0, o);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,20 +119,20 @@ function isForbiddenDomain(c: number): boolean {
 
 /** §3.5 host parser. Returns the serialized host, or null for failure. */
 function parseHost(input: string, isOpaque: boolean): string | null {
-  if (input.startsWith('[')) {
-    if (!input.endsWith(']')) return null;
-    const pieces = parseIPv6(input.slice(1, -1));
+  if (StringPrototypeStartsWith(input, '[')) {
+    if (!StringPrototypeEndsWith(input, ']')) return null;
+    const pieces = parseIPv6(StringPrototypeSlice(input, 1, -1));
     return pieces ? '[' + serializeIPv6(pieces) + ']' : null;
   }
   if (isOpaque) {
     // §3.5 opaque-host parser.
-    for (let i = 0; i < input.length; i++) if (isForbiddenHost(input.charCodeAt(i))) return null;
+    for (let i = 0; i < input.length; i++) if (isForbiddenHost(StringPrototypeCharCodeAt(input, i))) return null;
     return pctEncodeString(input, c0ControlSet);
   }
   const domain = utf8Decode(pctDecodeBytes(utf8Encode(input)), true);
   const ascii = domainToASCII(domain);
   if (ascii === null) return null;
-  for (let i = 0; i < ascii.length; i++) if (isForbiddenDomain(ascii.charCodeAt(i))) return null;
+  for (let i = 0; i < ascii.length; i++) if (isForbiddenDomain(StringPrototypeCharCodeAt(ascii, i))) return null;
   if (endsInANumber(ascii)) {
     const v4 = parseIPv4(ascii);
     return v4 === null ? null : serializeIPv4(v4);
@@ -137,11 +147,11 @@ function parseHost(input: string, isOpaque: boolean): string | null {
  */
 function domainToASCII(domain: string): string | null {
   let ascii = true;
-  for (let i = 0; i < domain.length; i++) if (domain.charCodeAt(i) > 0x7f) { ascii = false; break; }
+  for (let i = 0; i < domain.length; i++) if (StringPrototypeCharCodeAt(domain, i) > 0x7f) { ascii = false; break; }
   let result: string;
   if (ascii) {
-    result = domain.toLowerCase();
-    if (result.startsWith('xn--') || result.includes('.xn--')) {
+    result = StringPrototypeToLowerCase(domain);
+    if (StringPrototypeStartsWith(result, 'xn--') || StringPrototypeIncludes(result, '.xn--')) {
       result = callSync<string>('url.domainToASCII', result);
     }
   } else {
@@ -153,13 +163,13 @@ function domainToASCII(domain: string): string | null {
 
 /** §3.5 "ends in a number checker". */
 function endsInANumber(input: string): boolean {
-  const parts = input.split('.');
+  const parts = StringPrototypeSplit(input, '.');
   if (parts[parts.length - 1] === '') {
     if (parts.length === 1) return false;
-    parts.pop();
+    ArrayPrototypePop(parts);
   }
   const last = parts[parts.length - 1];
-  if (last !== '' && /^[0-9]+$/.test(last)) return true;
+  if (last !== '' && RegExpPrototypeTest(/^[0-9]+$/, last)) return true;
   return parseIPv4Number(last) !== null;
 }
 
@@ -168,26 +178,26 @@ function parseIPv4Number(input: string): number | null {
   if (input === '') return null;
   let radix = 10;
   if (input.length >= 2 && input[0] === '0' && (input[1] === 'x' || input[1] === 'X')) {
-    input = input.slice(2); radix = 16;
+    input = StringPrototypeSlice(input, 2); radix = 16;
   } else if (input.length >= 2 && input[0] === '0') {
-    input = input.slice(1); radix = 8;
+    input = StringPrototypeSlice(input, 1); radix = 8;
   }
   if (input === '') return 0;
   const re = radix === 10 ? /^[0-9]+$/ : radix === 16 ? /^[0-9a-fA-F]+$/ : /^[0-7]+$/;
-  if (!re.test(input)) return null;
+  if (!RegExpPrototypeTest(re, input)) return null;
   return parseInt(input, radix);
 }
 
 /** §3.5 IPv4 parser; null for failure. */
 function parseIPv4(input: string): number | null {
-  const parts = input.split('.');
-  if (parts[parts.length - 1] === '' && parts.length > 1) parts.pop();
+  const parts = StringPrototypeSplit(input, '.');
+  if (parts[parts.length - 1] === '' && parts.length > 1) ArrayPrototypePop(parts);
   if (parts.length > 4) return null;
   const numbers: number[] = [];
-  for (const part of parts) {
-    const n = parseIPv4Number(part);
+  for (let i = 0; i < parts.length; i++) {
+    const n = parseIPv4Number(parts[i]!);
     if (n === null) return null;
-    numbers.push(n);
+    ArrayPrototypePush(numbers, n);
   }
   for (let i = 0; i < numbers.length - 1; i++) if (numbers[i] > 255) return null;
   const last = numbers[numbers.length - 1];
@@ -199,8 +209,8 @@ function parseIPv4(input: string): number | null {
 
 function serializeIPv4(address: number): string {
   const out: number[] = [];
-  for (let i = 0; i < 4; i++) { out.unshift(address % 256); address = Math.floor(address / 256); }
-  return out.join('.');
+  for (let i = 0; i < 4; i++) { ArrayPrototypeUnshift(out, address % 256); address = MathFloor(address / 256); }
+  return ArrayPrototypeJoin(out, '.');
 }
 
 /** §3.5 IPv6 parser; eight 16-bit pieces, or null for failure. */
@@ -209,7 +219,7 @@ function parseIPv6(input: string): number[] | null {
   let pieceIndex = 0;
   let compress: number | null = null;
   let p = 0;
-  const c = (i: number): number => (i < input.length ? input.charCodeAt(i) : -1);
+  const c = (i: number): number => (i < input.length ? StringPrototypeCharCodeAt(input, i) : -1);
   if (c(p) === 0x3a) {
     if (c(p + 1) !== 0x3a) return null;
     p += 2;
@@ -294,7 +304,7 @@ function serializeIPv6(address: number[]): string {
     if (ignore0 && address[i] === 0) continue;
     ignore0 = false;
     if (best === i) { out += i === 0 ? '::' : ':'; ignore0 = true; continue; }
-    out += address[i].toString(16);
+    out += NumberPrototypeToString(address[i], 16);
     if (i !== 7) out += ':';
   }
   return out;
@@ -310,7 +320,7 @@ const SCHEME_START = 1, SCHEME = 2, NO_SCHEME = 3, SPECIAL_RELATIVE_OR_AUTHORITY
   PATH_START = 17, PATH = 18, OPAQUE_PATH = 19, QUERY = 20, FRAGMENT = 21;
 
 const isWindowsDriveLetter = (s: string, normalizedOnly = false): boolean =>
-  s.length === 2 && isASCIIAlpha(s.charCodeAt(0)) && (s[1] === ':' || (!normalizedOnly && s[1] === '|'));
+  s.length === 2 && isASCIIAlpha(StringPrototypeCharCodeAt(s, 0)) && (s[1] === ':' || (!normalizedOnly && s[1] === '|'));
 
 /** §4.4 "starts with a Windows drive letter", on code points cps[p...]. */
 function startsWithWindowsDriveLetter(cps: string[], p: number): boolean {
@@ -321,9 +331,9 @@ function startsWithWindowsDriveLetter(cps: string[], p: number): boolean {
   return t === '/' || t === '\\' || t === '?' || t === '#';
 }
 
-function isSingleDot(s: string): boolean { return s === '.' || s.toLowerCase() === '%2e'; }
+function isSingleDot(s: string): boolean { return s === '.' || StringPrototypeToLowerCase(s) === '%2e'; }
 function isDoubleDot(s: string): boolean {
-  s = s.toLowerCase();
+  s = StringPrototypeToLowerCase(s);
   return s === '..' || s === '.%2e' || s === '%2e.' || s === '%2e%2e';
 }
 
@@ -331,7 +341,7 @@ function isDoubleDot(s: string): boolean {
 function shortenPath(url: URLRecord): void {
   const path = url.path as string[];
   if (url.scheme === 'file' && path.length === 1 && isWindowsDriveLetter(path[0], true)) return;
-  path.pop();
+  ArrayPrototypePop(path);
 }
 
 const includesCredentials = (url: URLRecord): boolean => url.username !== '' || url.password !== '';
@@ -348,11 +358,16 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
   } else {
     url = { scheme: '', username: '', password: '', host: null, port: null, path: [], query: null, fragment: null };
     // Step 1: strip leading and trailing C0 control or space.
-    input = input.replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '');
+    input = stringTrimBy(input, (c) => c <= 0x20);
   }
   // Step 3: remove all ASCII tab or newline.
-  input = input.replace(/[\t\n\r]/g, '');
-  const cps = Array.from(input);
+  let stripped = '';
+  for (let i = 0; i < input.length; i++) {
+    const c = StringPrototypeCharCodeAt(input, i);
+    if (c !== 0x09 && c !== 0x0a && c !== 0x0d) stripped += input[i];
+  }
+  input = stripped;
+  const cps = stringCodePoints(input);
   let state = stateOverride ?? SCHEME_START;
   let buffer = '';
   let atSignSeen = false, insideBrackets = false, passwordTokenSeen = false;
@@ -363,14 +378,14 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
     const eof = p >= cps.length;
     switch (state) {
       case SCHEME_START:
-        if (!eof && isASCIIAlpha(c.charCodeAt(0))) { buffer += c.toLowerCase(); state = SCHEME; }
+        if (!eof && isASCIIAlpha(StringPrototypeCharCodeAt(c, 0))) { buffer += StringPrototypeToLowerCase(c); state = SCHEME; }
         else if (!stateOverride) { state = NO_SCHEME; p--; }
         else return null;
         break;
 
       case SCHEME:
-        if (!eof && (/[A-Za-z0-9+\-.]/.test(c))) {
-          buffer += c.toLowerCase();
+        if (!eof && (RegExpPrototypeTest(/[A-Za-z0-9+\-.]/, c))) {
+          buffer += StringPrototypeToLowerCase(c);
         } else if (c === ':') {
           if (stateOverride) {
             if (isSpecialScheme(url.scheme) !== isSpecialScheme(buffer)) return url;
@@ -430,7 +445,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
         else if (isSpecialScheme(url.scheme) && c === '\\') state = RELATIVE_SLASH;
         else {
           url.username = base!.username; url.password = base!.password; url.host = base!.host;
-          url.port = base!.port; url.path = (base!.path as string[]).slice(); url.query = base!.query;
+          url.port = base!.port; url.path = ArrayPrototypeSlice((base!.path as string[])); url.query = base!.query;
           if (c === '?') { url.query = ''; state = QUERY; }
           else if (c === '#') { url.fragment = ''; state = FRAGMENT; }
           else if (!eof) {
@@ -465,7 +480,9 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
         if (c === '@') {
           if (atSignSeen) buffer = '%40' + buffer;
           atSignSeen = true;
-          for (const bc of buffer) {
+          const bcs = stringCodePoints(buffer);
+          for (let i = 0; i < bcs.length; i++) {
+            const bc = bcs[i]!;
             if (bc === ':' && !passwordTokenSeen) { passwordTokenSeen = true; continue; }
             const enc = pctEncodeCp(bc, userinfoSet);
             if (passwordTokenSeen) url.password += enc;
@@ -474,7 +491,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
           buffer = '';
         } else if (eof || c === '/' || c === '?' || c === '#' || (isSpecialScheme(url.scheme) && c === '\\')) {
           if (atSignSeen && buffer === '') return null;
-          p -= Array.from(buffer).length + 1;
+          p -= stringCodePoints(buffer).length + 1;
           buffer = '';
           state = HOST;
         } else {
@@ -508,7 +525,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
         break;
 
       case PORT:
-        if (!eof && isASCIIDigit(c.charCodeAt(0))) {
+        if (!eof && isASCIIDigit(StringPrototypeCharCodeAt(c, 0))) {
           buffer += c;
         } else if (eof || c === '/' || c === '?' || c === '#' || (isSpecialScheme(url.scheme) && c === '\\') || stateOverride) {
           if (buffer !== '') {
@@ -532,7 +549,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
         if (c === '/' || c === '\\') {
           state = FILE_SLASH;
         } else if (base && base.scheme === 'file') {
-          url.host = base.host; url.path = (base.path as string[]).slice(); url.query = base.query;
+          url.host = base.host; url.path = ArrayPrototypeSlice((base.path as string[])); url.query = base.query;
           if (c === '?') { url.query = ''; state = QUERY; }
           else if (c === '#') { url.fragment = ''; state = FRAGMENT; }
           else if (!eof) {
@@ -554,7 +571,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
             url.host = base.host;
             const bp = base.path as string[];
             if (!startsWithWindowsDriveLetter(cps, p) && bp.length > 0 && isWindowsDriveLetter(bp[0], true)) {
-              path().push(bp[0]);
+              ArrayPrototypePush(path(), bp[0]);
             }
           }
           state = PATH; p--;
@@ -596,7 +613,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
           state = PATH;
           if (c !== '/') p--;
         } else if (stateOverride && url.host === null) {
-          path().push('');
+          ArrayPrototypePush(path(), '');
         }
         break;
 
@@ -605,14 +622,14 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
         if (eof || slash || (!stateOverride && (c === '?' || c === '#'))) {
           if (isDoubleDot(buffer)) {
             shortenPath(url);
-            if (!slash) path().push('');
+            if (!slash) ArrayPrototypePush(path(), '');
           } else if (isSingleDot(buffer) && !slash) {
-            path().push('');
+            ArrayPrototypePush(path(), '');
           } else if (!isSingleDot(buffer)) {
             if (url.scheme === 'file' && path().length === 0 && isWindowsDriveLetter(buffer)) {
               buffer = buffer[0] + ':';
             }
-            path().push(buffer);
+            ArrayPrototypePush(path(), buffer);
           }
           buffer = '';
           if (c === '?') { url.query = ''; state = QUERY; }
@@ -680,7 +697,7 @@ function serializeURL(url: URLRecord, excludeFragment = false): string {
 function serializePath(url: URLRecord): string {
   if (typeof url.path === 'string') return url.path;
   let out = '';
-  for (const segment of url.path) out += '/' + segment;
+  for (let i = 0; i < url.path.length; i++) out += '/' + url.path[i];
   return out;
 }
 
@@ -703,7 +720,9 @@ function serializeOrigin(url: URLRecord): string {
 function stripTrailingSpacesFromOpaquePath(url: URLRecord): void {
   if (typeof url.path !== 'string') return;
   if (url.fragment !== null || url.query !== null) return;
-  url.path = url.path.replace(/ +$/, '');
+  let end = url.path.length;
+  while (end > 0 && url.path[end - 1] === ' ') end--;
+  url.path = StringPrototypeSlice(url.path, 0, end);
 }
 
 /** The API's URL parser (§4.4): parse `base` first, then `input` against it. */
@@ -721,14 +740,14 @@ function parseWithBase(input: string, base?: string): URLRecord | null {
 // (./sandbox/search-params.ts), loaded on first use; before that no URLSearchParams can exist.
 
 /** WebIDL USVString conversion: lone surrogates become U+FFFD. */
-const toUSV = (v: unknown): string => String(v).toWellFormed();
+const toUSV = (v: unknown): string => StringPrototypeToWellFormed(String(v));
 
 export type URLSearchParams = InstanceType<SearchParamsApi['URLSearchParams']>;
 let searchParamsApi: SearchParamsApi | undefined;
 
 export function searchParams(): SearchParamsApi {
   if (searchParamsApi !== undefined) return searchParamsApi;
-  const loaded = loadModule<{ create(deps: SearchParamsDeps): SearchParamsApi }>('url-search-params').create({
+  const loaded = createModule<SearchParamsDeps, SearchParamsApi>('url-search-params', {
     utf8Encode,
     utf8Decode,
     pctDecodeBytes,
@@ -867,7 +886,7 @@ export class URL {
       stripTrailingSpacesFromOpaquePath(this.#url);
       return;
     }
-    if (v.startsWith('?')) v = v.slice(1);
+    if (StringPrototypeStartsWith(v, '?')) v = StringPrototypeSlice(v, 1);
     const copy = { ...this.#url, query: '' };
     if (basicParse(v, null, copy, QUERY)) this.#url = copy;
     this.#syncParams();
@@ -895,7 +914,7 @@ export class URL {
       stripTrailingSpacesFromOpaquePath(this.#url);
       return;
     }
-    if (v.startsWith('#')) v = v.slice(1);
+    if (StringPrototypeStartsWith(v, '#')) v = StringPrototypeSlice(v, 1);
     const copy = { ...this.#url, fragment: '' };
     if (basicParse(v, null, copy, FRAGMENT)) this.#url = copy;
   }
@@ -903,7 +922,7 @@ export class URL {
   // Setters parse into a copy so a failure leaves the URL untouched (the spec's parser only
   // writes fields it has fully validated, which a copy gives us for free).
   #parseInto(value: string, state: number): void {
-    const copy = { ...this.#url, path: typeof this.#url.path === 'string' ? this.#url.path : this.#url.path.slice() };
+    const copy = { ...this.#url, path: typeof this.#url.path === 'string' ? this.#url.path : ArrayPrototypeSlice(this.#url.path) };
     if (basicParse(value, null, copy, state)) this.#url = copy;
   }
 
@@ -916,7 +935,7 @@ export class URL {
 }
 
 // Literal names: a bundler may rename the class (e.g. to _URL).
-Object.defineProperty(URL.prototype, Symbol.toStringTag, { value: 'URL', configurable: true });
+ObjectDefineProperty(URL.prototype, SymbolToStringTag, { __proto__: null, value: 'URL', configurable: true });
 
 /** Parse an absolute URL string (no base): the serialized URL, or null if it is invalid. */
 export function parseAbsoluteURL(input: string): string | null {

@@ -4,6 +4,11 @@
 // one immutable Uint8Array that slices share (no byte of it is ever handed out uncopied).
 
 import type { BodySource } from '../../body/sandbox.ts';
+import {
+  ArrayBuffer, ArrayBufferIsView, Error, MathMax, MathMin, MathTrunc, Number, NumberIsFinite, NumberIsNaN,
+  ObjectDefineProperty, Promise, PromiseResolve, String, Symbol, SymbolIterator, SymbolToStringTag, TypeError,
+  Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 export interface BlobDeps {
   utf8Encode(text: string): Uint8Array;
@@ -66,7 +71,7 @@ export function create(deps: BlobDeps): BlobApi {
   // File API §3.1.1 "process blob parts".
   function processParts(parts: unknown, endings: unknown, what: string): Uint8Array {
     if (parts === undefined) return new Uint8Array(0);
-    if (parts === null || (typeof parts !== 'object' && typeof parts !== 'function') || typeof (parts as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    if (parts === null || (typeof parts !== 'object' && typeof parts !== 'function') || typeof (parts as Iterable<unknown>)[SymbolIterator] !== 'function') {
       throw new TypeError(`Failed to construct '${what}': The provided value cannot be converted to a sequence.`);
     }
     // workerd does not implement `endings` (File API §3.1.1 "convert line endings"): any value is an Error.
@@ -76,7 +81,7 @@ export function create(deps: BlobDeps): BlobApi {
     for (const part of parts as Iterable<unknown>) {
       let bytes: Uint8Array;
       if (part instanceof ArrayBuffer) bytes = new Uint8Array(part.slice(0));
-      else if (ArrayBuffer.isView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
+      else if (ArrayBufferIsView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
       else if (isBlob(part)) bytes = bytesOf(part);
       else bytes = utf8Encode(String(part));
       chunks.push(bytes);
@@ -91,8 +96,8 @@ export function create(deps: BlobDeps): BlobApi {
 
   // WebIDL [Clamp]-less `long long` conversion for slice()'s arguments.
   function toInteger(value: unknown): number {
-    const n = Math.trunc(Number(value));
-    return Number.isFinite(n) ? n : (Number.isNaN(n) ? 0 : n);
+    const n = MathTrunc(Number(value));
+    return NumberIsFinite(n) ? n : (NumberIsNaN(n) ? 0 : n);
   }
 
   let bytesOf!: (blob: Blob) => Uint8Array;
@@ -124,11 +129,11 @@ export function create(deps: BlobDeps): BlobApi {
       const rel = (v: unknown, d: number): number => {
         if (v === undefined) return d;
         const n = toInteger(v);
-        return n < 0 ? Math.max(size + n, 0) : Math.min(n, size);
+        return n < 0 ? MathMax(size + n, 0) : MathMin(n, size);
       };
       const from = rel(start, 0);
       const to = rel(end, size);
-      return blobOf(this.#bytes.subarray(from, Math.max(from, to)), contentType === undefined ? '' : normalizeType(contentType));
+      return blobOf(this.#bytes.subarray(from, MathMax(from, to)), contentType === undefined ? '' : normalizeType(contentType));
     }
 
     // File API §3.3.3 says "UTF-8 decode" (which strips a BOM); workerd keeps a leading BOM.
@@ -140,7 +145,7 @@ export function create(deps: BlobDeps): BlobApi {
       let bytes: Uint8Array | null = this.#bytes.slice();
       const length = bytes.byteLength;
       return streamFromSource({
-        pull: () => { const b = bytes; bytes = null; return Promise.resolve(b && b.byteLength > 0 ? b : null); },
+        pull: () => { const b = bytes; bytes = null; return PromiseResolve(b && b.byteLength > 0 ? b : null); },
         length,
       });
     }
@@ -195,8 +200,8 @@ export function create(deps: BlobDeps): BlobApi {
   }
 
   for (const [C, name] of [[Blob, 'Blob'], [File, 'File']] as const) {
-    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
-    Object.defineProperty(C, 'name', { value: name, configurable: true });
+    ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
+    ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
   }
 
   return { Blob, File, isBlob, bytesOf, blobOf, fileOf };

@@ -15,6 +15,9 @@
 
 import { Deflate, Inflate, Gzip, Gunzip, Zlib, Unzlib } from 'fflate';
 import type { TransformStream as PolyfillTransformStream } from 'web-streams-polyfill';
+import {
+  Error, ObjectDefineProperty, ObjectEntries, String, SymbolToStringTag, TypeError, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 type FlateStream = { push(chunk: Uint8Array, final?: boolean): void; ondata: (data: Uint8Array, final: boolean) => void };
 
@@ -83,9 +86,9 @@ export function create(deps: CompressionDeps) {
     }
   }
 
-  for (const [name, C] of Object.entries({ CompressionStream, DecompressionStream })) {
-    Object.defineProperty(C, 'name', { value: name, configurable: true });
-    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
+  for (const [name, C] of ObjectEntries({ CompressionStream, DecompressionStream })) {
+    ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
+    ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
   }
   return { CompressionStream, DecompressionStream };
 }

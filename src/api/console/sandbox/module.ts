@@ -4,6 +4,13 @@
 // string. A sandbox module (see src/runtime/sandbox-modules.ts), evaluated in an isolate the
 // first time its code reads `console`: a worker that never logs does not carry it in its heap.
 
+import {
+  ArrayBuffer, ArrayBufferIsView, ArrayFrom, ArrayIsArray, ArrayPrototypeConcat, ArrayPrototypeJoin,
+  ArrayPrototypeMap, ArrayPrototypePush, ArrayPrototypeSlice, Error, JSONStringify, Map, MapPrototypeForEach,
+  MapPrototypeGetSize, MathTrunc, Number, ObjectGetPrototypeOf, ObjectIs, ObjectKeys, Promise, RegExpPrototypeTest,
+  SafeMap, SafeSet, Set, SetPrototypeGetSize, String, StringPrototypeIncludes, StringPrototypeSlice, Uint8Array,
+  safeSetValues,
+} from '../../../sandbox/primordials.ts';
 export interface ConsoleDeps {
   /** One line of the worker's log, at `level`. */
   log(level: string, line: string): void;
@@ -16,7 +23,12 @@ const MAX_DEPTH = 3;
 const MAX_ITEMS = 100;
 
 function quote(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    out += c === '\\' ? '\\\\' : c === "'" ? "\\'" : c === '\n' ? '\\n' : c;
+  }
+  return `'${out}'`;
 }
 
 function inspect(value: unknown, depth: number, seen: Set<object>): string {
@@ -24,14 +36,14 @@ function inspect(value: unknown, depth: number, seen: Set<object>): string {
     case 'string':
       return depth === 0 ? value : quote(value);
     case 'number':
-      return Object.is(value, -0) ? '-0' : String(value);
+      return ObjectIs(value, -0) ? '-0' : String(value);
     case 'bigint':
       return `${value}n`;
     case 'undefined':
     case 'boolean':
       return String(value);
     case 'symbol':
-      return value.toString();
+      return String(value);
     case 'function':
       return `[Function: ${value.name || '(anonymous)'}]`;
   }
@@ -45,37 +57,39 @@ function inspect(value: unknown, depth: number, seen: Set<object>): string {
     }
     if (object instanceof Date) return isNaN(object.getTime()) ? 'Invalid Date' : object.toISOString();
     if (object instanceof RegExp) return String(object);
-    if (depth > MAX_DEPTH) return Array.isArray(object) ? '[Array]' : '[Object]';
+    if (depth > MAX_DEPTH) return ArrayIsArray(object) ? '[Array]' : '[Object]';
     seen.add(object);
-    if (Array.isArray(object)) {
-      const items = object.slice(0, MAX_ITEMS).map((item) => inspect(item, depth + 1, seen));
-      if (object.length > MAX_ITEMS) items.push(`... ${object.length - MAX_ITEMS} more items`);
-      return `[ ${items.join(', ')} ]`;
+    if (ArrayIsArray(object)) {
+      const items = ArrayPrototypeMap(ArrayPrototypeSlice(object, 0, MAX_ITEMS), (item) => inspect(item, depth + 1, seen));
+      if (object.length > MAX_ITEMS) ArrayPrototypePush(items, `... ${object.length - MAX_ITEMS} more items`);
+      return `[ ${ArrayPrototypeJoin(items, ', ')} ]`;
     }
     if (object instanceof Map) {
-      const items = [...object].slice(0, MAX_ITEMS).map(([k, v]) => `${inspect(k, depth + 1, seen)} => ${inspect(v, depth + 1, seen)}`);
-      return `Map(${object.size}) { ${items.join(', ')} }`;
+      const items: string[] = [];
+      MapPrototypeForEach(object, (v, k) => { if (items.length < MAX_ITEMS) ArrayPrototypePush(items, `${inspect(k, depth + 1, seen)} => ${inspect(v, depth + 1, seen)}`); });
+      return `Map(${MapPrototypeGetSize(object)}) { ${ArrayPrototypeJoin(items, ', ')} }`;
     }
     if (object instanceof Set) {
-      const items = [...object].slice(0, MAX_ITEMS).map((v) => inspect(v, depth + 1, seen));
-      return `Set(${object.size}) { ${items.join(', ')} }`;
+      const items: string[] = [];
+      for (const v of safeSetValues(object)) { if (items.length >= MAX_ITEMS) break; ArrayPrototypePush(items, inspect(v, depth + 1, seen)); }
+      return `Set(${SetPrototypeGetSize(object)}) { ${ArrayPrototypeJoin(items, ', ')} }`;
     }
-    if (ArrayBuffer.isView(object)) {
+    if (ArrayBufferIsView(object)) {
       const name = object.constructor?.name ?? 'TypedArray';
-      const array = object instanceof DataView ? [] : Array.from(object as Uint8Array).slice(0, MAX_ITEMS);
-      return `${name}(${(object as Uint8Array).length ?? object.byteLength}) [ ${array.join(', ')} ]`;
+      const array = object instanceof DataView ? [] : ArrayPrototypeSlice(ArrayFrom(object as Uint8Array), 0, MAX_ITEMS);
+      return `${name}(${(object as Uint8Array).length ?? object.byteLength}) [ ${ArrayPrototypeJoin(array, ', ')} ]`;
     }
     if (object instanceof ArrayBuffer) return `ArrayBuffer { byteLength: ${object.byteLength} }`;
     if (object instanceof Promise) return 'Promise { <pending> }';
-    const keys = Object.keys(object).slice(0, MAX_ITEMS);
-    const name = Object.getPrototypeOf(object)?.constructor?.name;
+    const keys = ArrayPrototypeSlice(ObjectKeys(object), 0, MAX_ITEMS);
+    const name = ObjectGetPrototypeOf(object)?.constructor?.name;
     const prefix = name && name !== 'Object' ? `${name} ` : '';
     if (keys.length === 0) return `${prefix}{}`;
-    const entries = keys.map((key) => {
-      const label = /^[A-Za-z_$][\w$]*$/.test(key) ? key : quote(key);
+    const entries = ArrayPrototypeMap(keys, (key) => {
+      const label = RegExpPrototypeTest(/^[A-Za-z_$][\w$]*$/, key) ? key : quote(key);
       return `${label}: ${inspect((object as Record<string, unknown>)[key], depth + 1, seen)}`;
     });
-    return `${prefix}{ ${entries.join(', ')} }`;
+    return `${prefix}{ ${ArrayPrototypeJoin(entries, ', ')} }`;
   } catch {
     return '[object]';
   } finally {
@@ -87,31 +101,40 @@ function inspect(value: unknown, depth: number, seen: Set<object>): string {
 function formatLogArgs(args: unknown[]): string {
   let out = '';
   let rest = args;
-  if (typeof args[0] === 'string' && args.length > 1 && args[0].includes('%')) {
+  if (typeof args[0] === 'string' && args.length > 1 && StringPrototypeIncludes(args[0], '%')) {
     let index = 1;
-    out = args[0].replace(/%[sdifjoOc%]/g, (token) => {
+    const format = args[0];
+    // The realm's replace with a RegExp would go through RegExp.prototype[Symbol.replace].
+    const replaceToken = (token: string): string => {
       if (token === '%%') return '%';
       if (index >= args.length) return token;
       const arg = args[index++];
       switch (token) {
-        case '%s': return typeof arg === 'string' ? arg : inspect(arg, 1, new Set());
+        case '%s': return typeof arg === 'string' ? arg : inspect(arg, 1, new SafeSet());
         case '%d': case '%i': {
           const n = typeof arg === 'bigint' ? arg : Number(arg);
-          return token === '%i' && typeof n === 'number' ? String(Math.trunc(n)) : String(n);
+          return token === '%i' && typeof n === 'number' ? String(MathTrunc(n)) : String(n);
         }
         case '%f': return String(Number(arg));
-        case '%j': try { return JSON.stringify(arg); } catch { return '[Circular]'; }
+        case '%j': try { return JSONStringify(arg); } catch { return '[Circular]'; }
         case '%c': return '';
-        default: return inspect(arg, 1, new Set());
+        default: return inspect(arg, 1, new SafeSet());
       }
-    });
-    rest = args.slice(index);
+    };
+    for (let i = 0; i < format.length; i++) {
+      const c = format[i]!;
+      const token = c === '%' && i + 1 < format.length && StringPrototypeIncludes('sdifjoOc%', format[i + 1]!) ? c + format[i + 1]! : '';
+      if (token === '') { out += c; continue; }
+      out += replaceToken(token);
+      i++;
+    }
+    rest = ArrayPrototypeSlice(args, index);
   } else if (args.length > 0) {
-    out = inspect(args[0], 0, new Set());
-    rest = args.slice(1);
+    out = inspect(args[0], 0, new SafeSet());
+    rest = ArrayPrototypeSlice(args, 1);
   }
-  for (const arg of rest) out += ' ' + inspect(arg, 0, new Set());
-  return out.length > MAX_LINE ? out.slice(0, MAX_LINE) + '... (truncated)' : out;
+  for (let i = 0; i < rest.length; i++) out += ' ' + inspect(rest[i], 0, new SafeSet());
+  return out.length > MAX_LINE ? StringPrototypeSlice(out, 0, MAX_LINE) + '... (truncated)' : out;
 }
 
 function send(level: string, args: unknown[]): void {
@@ -119,18 +142,18 @@ function send(level: string, args: unknown[]): void {
 }
 
 function createConsole(): Record<string, unknown> {
-  const counts = new Map<string, number>();
+  const counts = new SafeMap<string, number>();
   const console: Record<string, unknown> = {
     log: (...args: unknown[]) => send('log', args),
     info: (...args: unknown[]) => send('info', args),
     debug: (...args: unknown[]) => send('debug', args),
     warn: (...args: unknown[]) => send('warn', args),
     error: (...args: unknown[]) => send('error', args),
-    trace: (...args: unknown[]) => send('debug', [...args, new Error('Trace').stack]),
+    trace: (...args: unknown[]) => send('debug', ArrayPrototypeConcat<unknown>(args, [new Error('Trace').stack])),
     dir: (value: unknown) => send('log', [value]),
     table: (value: unknown) => send('log', [value]),
     assert: (condition: unknown, ...args: unknown[]) => {
-      if (!condition) send('error', ['Assertion failed' + (args.length ? ':' : ''), ...args]);
+      if (!condition) send('error', ArrayPrototypeConcat<unknown>(['Assertion failed' + (args.length ? ':' : '')], args));
     },
     count: (label = 'default') => {
       const n = (counts.get(label) ?? 0) + 1;

@@ -16,6 +16,13 @@
 // and, in a private field, the id of the real key in this isolate's scope on the host. Tenant
 // code cannot construct one, nor read or set its id; the host checks every id anyway.
 
+import {
+  ArrayBuffer, ArrayFrom, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice, Error,
+  JSONStringify, Number, NumberPrototypeToString, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor,
+  ObjectGetPrototypeOf, Promise, PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart,
+  StringPrototypeSlice, StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError, TypeError,
+  TypedArrayPrototypeSet, Uint8Array, safeArray,
+} from '../../../sandbox/primordials.ts';
 /** What the module uses from the runtime in the snapshot (one copy of each per isolate). */
 export interface CryptoDeps {
   callSync<T = unknown>(op: string, ...args: unknown[]): T;
@@ -49,11 +56,11 @@ let requireRequestContext: CryptoDeps['requireRequestContext'];
 
 const apply = Reflect.apply;
 const arrayBufferSlice = ArrayBuffer.prototype.slice;
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
-const arrayBufferResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')!.get!;
+const arrayBufferByteLength = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
+const arrayBufferResizable = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')!.get!;
 const isView = ArrayBuffer.isView;
-const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const getter = (proto: object, name: string) => Object.getOwnPropertyDescriptor(proto, name)!.get!;
+const TypedArrayPrototype = ObjectGetPrototypeOf(Uint8Array.prototype) as object;
+const getter = (proto: object, name: string) => ObjectGetOwnPropertyDescriptor(proto, name)!.get!;
 const typedArrayBuffer = getter(TypedArrayPrototype, 'buffer');
 const typedArrayByteOffset = getter(TypedArrayPrototype, 'byteOffset');
 const typedArrayByteLength = getter(TypedArrayPrototype, 'byteLength');
@@ -91,7 +98,7 @@ function bufferRange(value: unknown): [ArrayBuffer, number, number] | undefined 
 function copyBytes(value: unknown, what: string): ArrayBuffer {
   const range = bufferRange(value);
   if (!range) throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
-  const [buffer, offset, length] = range;
+  const buffer = range[0], offset = range[1], length = range[2];
   if (offset === 0 && length === apply(arrayBufferByteLength, buffer, []) && !apply(arrayBufferResizable, buffer, [])) {
     return buffer;
   }
@@ -127,7 +134,7 @@ let registry: FinalizationRegistry<string> | undefined;
 const releasedKeyIds: string[] = [];
 
 function releaseCollectedKeys(): void {
-  if (releasedKeyIds.length > 0) callSync('crypto.releaseKeys', releasedKeyIds.splice(0));
+  if (releasedKeyIds.length > 0) callSync('crypto.releaseKeys', ArrayPrototypeSplice(releasedKeyIds, 0));
 }
 
 class CryptoKey {
@@ -144,7 +151,7 @@ class CryptoKey {
     this.#extractable = info.extractable;
     this.#algorithm = keyAlgorithm(info.algorithm);
     this.#usages = info.usages;
-    (registry ??= new FinalizationRegistry((id) => void releasedKeyIds.push(id))).register(this, info.id);
+    (registry ??= new FinalizationRegistry((id) => void ArrayPrototypePush(releasedKeyIds, id))).register(this, info.id);
   }
 
   get type(): string { return this.#type; }
@@ -157,7 +164,7 @@ class CryptoKey {
     keyIdOf = (key) => (typeof key === 'object' && key !== null && #id in key ? key.#id : undefined);
   }
 }
-Object.defineProperty(CryptoKey.prototype, Symbol.toStringTag, { value: 'CryptoKey', configurable: true });
+ObjectDefineProperty(CryptoKey.prototype, SymbolToStringTag, { __proto__: null, value: 'CryptoKey', configurable: true });
 
 /** A KeyAlgorithm dictionary (§13.x) from the host's copy: publicExponent is a Uint8Array. */
 function keyAlgorithm(source: Record<string, unknown>): Record<string, unknown> {
@@ -210,11 +217,11 @@ function algorithmArg(value: unknown, method: string): Record<string, unknown> {
   const out: Record<string, unknown> = { name: String(name) };
   const hash = dict.hash;
   if (hash !== undefined) out.hash = hashIdentifier(hash);
-  for (const member of NUMBER_MEMBERS) {
+  for (const member of safeArray(NUMBER_MEMBERS)) {
     const v = dict[member];
     if (v !== undefined) out[member] = Number(v);
   }
-  for (const member of BYTES_MEMBERS) {
+  for (const member of safeArray(BYTES_MEMBERS)) {
     const v = dict[member];
     if (v !== undefined) out[member] = copyBytes(v, `algorithm.${member}`);
   }
@@ -226,12 +233,12 @@ function algorithmArg(value: unknown, method: string): Record<string, unknown> {
 }
 
 function usagesArg(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+  if (typeof value !== 'object' || value === null || typeof (value as Iterable<unknown>)[SymbolIterator] !== 'function') {
     throw new TypeError('keyUsages must be a sequence of KeyUsage strings.');
   }
   const out: string[] = [];
   for (const usage of value as Iterable<unknown>) {
-    out.push(String(usage));
+    ArrayPrototypePush(out, String(usage));
     if (out.length > 16) throw new TypeError('keyUsages has too many entries.');
   }
   return out;
@@ -244,14 +251,14 @@ function jwkArg(value: unknown): Record<string, unknown> {
   }
   const jwk = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const member of JWK_MEMBERS) {
+  for (const member of safeArray(JWK_MEMBERS)) {
     const v = jwk[member];
     if (v !== undefined) out[member] = String(v);
   }
   if (jwk.ext !== undefined) out.ext = Boolean(jwk.ext);
   if (jwk.key_ops !== undefined) out.key_ops = usagesArg(jwk.key_ops);
   if (jwk.oth !== undefined) {
-    out.oth = Array.from(jwk.oth as Iterable<Record<string, unknown>>, (prime) => ({
+    out.oth = ArrayFrom(jwk.oth as Iterable<Record<string, unknown>>, (prime) => ({
       r: String(prime?.r), d: String(prime?.d), t: String(prime?.t),
     }));
   }
@@ -277,12 +284,12 @@ function requireArgs(method: string, count: number, given: number): void {
  */
 function operation<T>(body: () => Promise<T>): Promise<T> {
   try {
-    return body().then(undefined, (error: unknown) => {
+    return PromisePrototypeThen(body(), undefined, (error: unknown) => {
       if (error instanceof SyntaxError) throw new DOMException(error.message, 'SyntaxError');
       throw error;
     });
   } catch (error) {
-    return Promise.reject(error);
+    return PromiseReject(error);
   }
 }
 
@@ -310,7 +317,7 @@ class SubtleCrypto {
       requireArgs('generateKey', 3, n);
       const args = [algorithmArg(algorithm, 'generateKey'), Boolean(extractable), usagesArg(keyUsages)];
       releaseCollectedKeys();
-      return keyResult(await callAsync('crypto.generateKey', ...args));
+      return keyResult(await ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.generateKey'], args)));
     });
   }
 
@@ -321,7 +328,7 @@ class SubtleCrypto {
       const fmt = String(format);
       const args = [fmt, keyDataArg(fmt, keyData), algorithmArg(algorithm, 'importKey'), Boolean(extractable), usagesArg(keyUsages)];
       releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.importKey', ...args));
+      return newKey(await (ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.importKey'], args)) as Promise<KeyInfo>));
     });
   }
 
@@ -384,7 +391,7 @@ class SubtleCrypto {
         algorithmArg(derivedKeyType, 'deriveKey'), Boolean(extractable), usagesArg(keyUsages),
       ];
       releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.deriveKey', ...args));
+      return newKey(await (ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.deriveKey'], args)) as Promise<KeyInfo>));
     });
   }
 
@@ -410,7 +417,7 @@ class SubtleCrypto {
         Boolean(extractable), usagesArg(keyUsages),
       ];
       releaseCollectedKeys();
-      return newKey(await callAsync<KeyInfo>('crypto.unwrapKey', ...args));
+      return newKey(await (ReflectApply(callAsync, undefined, ArrayPrototypeConcat<unknown>(['crypto.unwrapKey'], args)) as Promise<KeyInfo>));
     });
   }
 
@@ -431,7 +438,7 @@ class SubtleCrypto {
     return difference === 0;
   }
 }
-Object.defineProperty(SubtleCrypto.prototype, Symbol.toStringTag, { value: 'SubtleCrypto', configurable: true });
+ObjectDefineProperty(SubtleCrypto.prototype, SymbolToStringTag, { __proto__: null, value: 'SubtleCrypto', configurable: true });
 
 // ---------------------------------------------------------------------------------------------
 // crypto.DigestStream (Cloudflare Workers): a WritableStream that hashes what is written to it;
@@ -448,9 +455,9 @@ let DigestStreamClass: Function | undefined;
 function digestStreamAlgorithm(algorithm: unknown): string {
   const name = typeof algorithm === 'string' ? algorithm
     : typeof algorithm === 'object' && algorithm !== null ? String((algorithm as { name?: unknown }).name) : undefined;
-  const canonical = name === undefined ? undefined : DIGEST_STREAM_NAMES.find((n) => n === name.toUpperCase());
+  const canonical = name === undefined ? undefined : ArrayPrototypeFind(DIGEST_STREAM_NAMES, (n) => n === StringPrototypeToUpperCase(name));
   if (canonical === undefined) {
-    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSON.stringify(String(name).slice(0, 64))}.`, 'NotSupportedError');
+    throw new DOMException(`Unrecognized or unimplemented digest algorithm requested: ${JSONStringify(StringPrototypeSlice(String(name), 0, 64))}.`, 'NotSupportedError');
   }
   return canonical;
 }
@@ -465,12 +472,12 @@ function digestStreamClass(): Function {
 
     constructor(algorithm: unknown) {
       const name = digestStreamAlgorithm(algorithm);
-      const id = callSync<string>('crypto.digestStream.open', name, releasedStreamIds.splice(0));
+      const id = callSync<string>('crypto.digestStream.open', name, ArrayPrototypeSplice(releasedStreamIds, 0));
       let resolve!: (digest: ArrayBuffer) => void;
       let reject!: (reason: unknown) => void;
       const digest = new Promise<ArrayBuffer>((res, rej) => { resolve = res; reject = rej; });
       // Nobody need await `digest` when the stream fails; the writer sees the error too.
-      digest.catch(() => {});
+      PromisePrototypeThen(digest, undefined, () => {});
       const counted = (n: number) => { self.#bytesWritten += n; };
       let self: DigestStream;
       super({
@@ -495,15 +502,15 @@ function digestStreamClass(): Function {
       });
       self = this;
       this.#digest = digest;
-      (streamRegistry ??= new FinalizationRegistry((released) => void releasedStreamIds.push(released))).register(this, id);
+      (streamRegistry ??= new FinalizationRegistry((released) => void ArrayPrototypePush(releasedStreamIds, released))).register(this, id);
     }
 
     /** Resolves with the digest (an ArrayBuffer) when the stream closes; rejects if it errors. */
     get digest(): Promise<ArrayBuffer> { return this.#digest; }
     get bytesWritten(): number { return this.#bytesWritten; }
   }
-  Object.defineProperty(DigestStream, 'name', { value: 'DigestStream', configurable: true });
-  Object.defineProperty(DigestStream.prototype, Symbol.toStringTag, { value: 'DigestStream', configurable: true });
+  ObjectDefineProperty(DigestStream, 'name', { __proto__: null, value: 'DigestStream', configurable: true });
+  ObjectDefineProperty(DigestStream.prototype, SymbolToStringTag, { __proto__: null, value: 'DigestStream', configurable: true });
   markNotSerializable(DigestStream);
   DigestStreamClass = DigestStream;
   return DigestStream;
@@ -551,7 +558,7 @@ function getRandomValues<T>(array: T): T {
   requireRequestContext('crypto.getRandomValues()');
   if (array.byteLength > 0) {
     const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', array.byteLength));
-    new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(bytes);
+    TypedArrayPrototypeSet(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), bytes);
   }
   return array;
 }
@@ -561,8 +568,9 @@ function randomUUID(): string {
   bytes[6] = (bytes[6]! & 0x0f) | 0x40;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   let hex = '';
-  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  for (let i = 0; i < bytes.length; i++) hex += StringPrototypePadStart(NumberPrototypeToString(bytes[i]!, 16), 2, '0');
+  const h = (start: number, end?: number) => StringPrototypeSlice(hex, start, end);
+  return `${h(0, 8)}-${h(8, 12)}-${h(12, 16)}-${h(16, 20)}-${h(20)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -603,7 +611,7 @@ class Crypto {
   get DigestStream(): Function {
     return digestStreamClass();
   }
-  get [Symbol.toStringTag]() {
+  get [SymbolToStringTag]() {
     return 'Crypto';
   }
 }
@@ -614,7 +622,7 @@ export function create(deps: CryptoDeps): CryptoApi {
   ({ callSync, callAsync, DOMException, utf8Encode, WritableStream: writableStream, markNotSerializable, requireRequestContext } = deps);
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
   for (const [C, name] of [[Crypto, 'Crypto'], [SubtleCrypto, 'SubtleCrypto'], [CryptoKey, 'CryptoKey']] as const) {
-    Object.defineProperty(C, 'name', { value: name, configurable: true });
+    ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
   }
   // Platform objects without a serialization: structuredClone refuses them (DataCloneError).
   markNotSerializable(Crypto, SubtleCrypto, CryptoKey);

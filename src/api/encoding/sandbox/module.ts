@@ -4,6 +4,12 @@
 // the snapshot they were heap in every idle isolate. The UTF-8 encoder and decoder themselves,
 // which bodies use, are in ../sandbox.ts.
 
+import {
+  ArrayBuffer, ArrayBufferPrototypeSlice, ArrayPrototypeConcat, ArrayPrototypeIncludes, Error, ObjectDefineProperty,
+  ObjectEntries, RangeError, ReflectApply, String, StringFromCharCode, StringPrototypeCharCodeAt,
+  StringPrototypeEndsWith, StringPrototypeSlice, StringPrototypeToLowerCase, SymbolToStringTag, TypeError,
+  TypedArrayPrototypeSubarray, Uint8Array, stringTrimBy,
+} from '../../../sandbox/primordials.ts';
 export interface Utf8Decoder {
   reset(): void;
   decode(bytes: Uint8Array, flush: boolean, fatal: boolean): string;
@@ -44,7 +50,7 @@ class TextEncoder {
   }
 }
 
-Object.defineProperty(TextEncoder.prototype, Symbol.toStringTag, { value: 'TextEncoder', configurable: true });
+ObjectDefineProperty(TextEncoder.prototype, SymbolToStringTag, { __proto__: null, value: 'TextEncoder', configurable: true });
 
 // Encoding §4.2: the labels of UTF-8, decoded here. Every other encoding of the Encoding
 // Standard (the legacy single- and multi-byte ones, UTF-16) is decoded on the host by Node's
@@ -58,7 +64,7 @@ let nextDecoderId = 1;
 /** callSync, with the host's RangeError/TypeError arriving as those types (not a named Error). */
 function decoderOp<T>(op: string, ...args: unknown[]): T {
   try {
-    return deps.callSync<T>(op, ...args);
+    return ReflectApply(deps.callSync, undefined, ArrayPrototypeConcat([op], args)) as T;
   } catch (error) {
     const { name, message } = error as Error;
     if (name === 'RangeError') throw new RangeError(message);
@@ -79,13 +85,13 @@ class TextDecoder {
 
   constructor(label: unknown = 'utf-8', options?: { fatal?: boolean; ignoreBOM?: boolean }) {
     // Encoding §4.2 "get an encoding": trim ASCII whitespace, compare case-insensitively.
-    const name = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
-    if (UTF8_LABELS.includes(name)) {
+    const name = StringPrototypeToLowerCase(stringTrimBy(String(label), (c) => c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d || c === 0x20));
+    if (ArrayPrototypeIncludes(UTF8_LABELS, name)) {
       this.#encoding = 'utf-8';
       this.#decoder = new deps.Utf8Decoder();
     } else {
       // The host knows the whole label table; unknown labels and "replacement" are a RangeError.
-      if (name.length > 64) throw new RangeError(`"${String(label).slice(0, 64)}..." is not a valid encoding.`);
+      if (name.length > 64) throw new RangeError(`"${StringPrototypeSlice(String(label), 0, 64)}..." is not a valid encoding.`);
       this.#encoding = decoderOp<string>('encoding.name', name);
     }
     this.#fatal = !!options?.fatal;
@@ -113,7 +119,7 @@ class TextDecoder {
     // §4.1 "serialize I/O queue": strip one BOM at the very start of the stream.
     if (!this.#ignoreBOM && !this.#bomSeen && out.length > 0) {
       this.#bomSeen = true;
-      if (out.charCodeAt(0) === 0xfeff) out = out.slice(1);
+      if (StringPrototypeCharCodeAt(out, 0) === 0xfeff) out = StringPrototypeSlice(out, 1);
     }
     return out;
   }
@@ -126,10 +132,10 @@ class TextDecoder {
     let at = 0;
     try {
       do {
-        const chunk = bytes.subarray(at, at + HOST_DECODE_CHUNK);
+        const chunk = TypedArrayPrototypeSubarray(bytes, at, at + HOST_DECODE_CHUNK);
         at += chunk.byteLength;
         const last = at >= bytes.byteLength;
-        const copy = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength) as ArrayBuffer;
+        const copy = ArrayBufferPrototypeSlice(chunk.buffer as ArrayBuffer, chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
         out += decoderOp<string>('encoding.decode', this.#encoding, copy, this.#fatal, this.#ignoreBOM, this.#id, continuing, !last || this.#streaming);
         continuing = true;
       } while (at < bytes.byteLength);
@@ -140,7 +146,7 @@ class TextDecoder {
     return out;
   }
 }
-Object.defineProperty(TextDecoder.prototype, Symbol.toStringTag, { value: 'TextDecoder', configurable: true });
+ObjectDefineProperty(TextDecoder.prototype, SymbolToStringTag, { __proto__: null, value: 'TextDecoder', configurable: true });
 
 // HTML §8.3 / Infra "forgiving-base64".
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -158,21 +164,21 @@ function btoa(data: unknown): string {
   if (arguments.length === 0) throw new TypeError("Failed to execute 'btoa': 1 argument required, but only 0 present.");
   const s = String(data);
   for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0xff) {
+    if (StringPrototypeCharCodeAt(s, i) > 0xff) {
       throw new deps.DOMException('btoa() can only operate on characters in the Latin1 (ISO/IEC 8859-1) range.', 'InvalidCharacterError');
     }
   }
   let out = '';
   let i = 0;
   for (; i + 2 < s.length; i += 3) {
-    const n = (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8) | s.charCodeAt(i + 2);
+    const n = (StringPrototypeCharCodeAt(s, i) << 16) | (StringPrototypeCharCodeAt(s, i + 1) << 8) | StringPrototypeCharCodeAt(s, i + 2);
     out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
   }
   if (s.length - i === 1) {
-    const n = s.charCodeAt(i) << 16;
+    const n = StringPrototypeCharCodeAt(s, i) << 16;
     out += B64[n >> 18] + B64[(n >> 12) & 63] + '==';
   } else if (s.length - i === 2) {
-    const n = (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8);
+    const n = (StringPrototypeCharCodeAt(s, i) << 16) | (StringPrototypeCharCodeAt(s, i + 1) << 8);
     out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + '=';
   }
   return out;
@@ -181,10 +187,15 @@ function btoa(data: unknown): string {
 function atob(data: unknown): string {
   if (arguments.length === 0) throw new TypeError("Failed to execute 'atob': 1 argument required, but only 0 present.");
   // Infra "forgiving-base64 decode", steps 1-8.
-  let s = String(data).replace(/[\t\n\f\r ]/g, '');
+  const input = String(data);
+  let s = '';
+  for (let i = 0; i < input.length; i++) {
+    const c = StringPrototypeCharCodeAt(input, i);
+    if (c !== 0x09 && c !== 0x0a && c !== 0x0c && c !== 0x0d && c !== 0x20) s += input[i];
+  }
   if (s.length % 4 === 0) {
-    if (s.endsWith('==')) s = s.slice(0, -2);
-    else if (s.endsWith('=')) s = s.slice(0, -1);
+    if (StringPrototypeEndsWith(s, '==')) s = StringPrototypeSlice(s, 0, -2);
+    else if (StringPrototypeEndsWith(s, '=')) s = StringPrototypeSlice(s, 0, -1);
   }
   const invalid = (): Error => new deps.DOMException(
     "atob() called with invalid base64-encoded data. (Only whitespace, '+', '/', alphanumeric ASCII, and up to two terminal '=' signs when the input data length is divisible by 4 are allowed.)",
@@ -193,13 +204,13 @@ function atob(data: unknown): string {
   let out = '';
   let buffer = 0, bits = 0;
   for (let i = 0; i < s.length; i++) {
-    const v = b64Value(s.charCodeAt(i));
+    const v = b64Value(StringPrototypeCharCodeAt(s, i));
     if (v < 0) throw invalid();
     buffer = ((buffer << 6) | v) & 0xffffff;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out += String.fromCharCode((buffer >> bits) & 0xff);
+      out += StringFromCharCode((buffer >> bits) & 0xff);
     }
   }
   return out;
@@ -209,6 +220,6 @@ export function create(given: EncodingDeps): EncodingApi {
   deps = given;
   const api = { TextEncoder, TextDecoder, atob, btoa };
   // The bundler renames classes and functions; tenants see `.name` (constructor.name, stack traces).
-  for (const [name, value] of Object.entries(api)) Object.defineProperty(value, 'name', { value: name, configurable: true });
+  for (const [name, value] of ObjectEntries(api)) ObjectDefineProperty(value, 'name', { __proto__: null, value: name, configurable: true });
   return api;
 }

@@ -5,6 +5,9 @@
 // isolate. EventTarget, AbortController and AbortSignal are in ../sandbox.ts.
 
 import type { EventTarget, Listener } from '../sandbox.ts';
+import {
+  ArrayPrototypeSlice, Error, ObjectDefineProperty, String, SymbolToStringTag, TypeError, safeArray,
+} from '../../../sandbox/primordials.ts';
 
 export interface EventsDeps {
   DOMException: new (message?: string, name?: string) => Error;
@@ -110,8 +113,8 @@ class Event {
         // listener's exception ends the dispatch and propagates out of dispatchEvent(), as in
         // workerd (the DOM would report it and go on with the next listener).
         if (listeners) {
-          const snapshot = listeners.slice();
-          for (const listener of snapshot) {
+          const snapshot = ArrayPrototypeSlice(listeners);
+          for (const listener of safeArray(snapshot)) {
             if (listener.removed) continue;
             if (listener.once) deps.removeListener(listeners, listener);
             event.#inPassiveListener = listener.passive;
@@ -146,15 +149,15 @@ class CustomEvent extends Event {
   }
   get detail(): unknown { return this.#detail; }
 }
-Object.defineProperty(CustomEvent, 'length', { value: 0, configurable: true });
-Object.defineProperty(CustomEvent.prototype, 'detail', { enumerable: true });
+ObjectDefineProperty(CustomEvent, 'length', { __proto__: null, value: 0, configurable: true });
+ObjectDefineProperty(CustomEvent.prototype, 'detail', { __proto__: null, enumerable: true });
 
 export function create(given: EventsDeps): EventsApi {
   deps = given;
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
   for (const [C, name] of [[Event, 'Event'], [CustomEvent, 'CustomEvent']] as const) {
-    Object.defineProperty(C, 'name', { value: name, configurable: true });
-    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: name, configurable: true });
+    ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
+    ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
   }
   return { Event, CustomEvent, setTrusted, dispatch: dispatchImpl };
 }

@@ -6,6 +6,10 @@
 import type { BodySource } from '../../body/sandbox.ts';
 import type { Response } from '../../response/sandbox.ts';
 import type { AbortSignal } from '../../events/sandbox.ts';
+import {
+  ArrayBuffer, Promise, PromisePrototypeThen, PromiseReject, TypeError, TypedArrayPrototypeGetBuffer,
+  TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 export interface FetchDeps {
   /** The host's fetch operations, and only those. */
@@ -36,7 +40,7 @@ let nextFetchId = 1;
 /** Only the chunk's own bytes, as an ArrayBuffer (what crosses to the host cheapest). */
 function exactBuffer(chunk: Uint8Array): ArrayBuffer {
   const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer;
-  return (whole ? chunk.buffer : chunk.slice().buffer) as ArrayBuffer;
+  return (whole ? chunk.buffer : TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(chunk))) as ArrayBuffer;
 }
 
 function send(
@@ -49,7 +53,7 @@ function send(
 ): Promise<Response> {
   if (signal?.aborted) {
     (body as BodySource | null)?.cancel?.(signal.reason);
-    return Promise.reject(signal.reason);
+    return PromiseReject(signal.reason);
   }
   const id = nextFetchId++;
   let bodyArg: string | ArrayBuffer | { stream: true; length: number | null } | null;
@@ -82,7 +86,7 @@ function send(
     };
     signal?.addEventListener('abort', onAbort);
 
-    callAsync<FetchHead>('fetch.start', id, method, url, headers, bodyArg, redirect).then((head) => {
+    PromisePrototypeThen(callAsync<FetchHead>('fetch.start', id, method, url, headers, bodyArg, redirect), (head) => {
       if (settled) {
         callSync('fetch.cancel', id);
         return;
@@ -139,7 +143,7 @@ async function pump(id: number, source: BodySource, fail: (error: unknown) => vo
         return;
       }
       for (let at = 0; at < chunk.byteLength; at += WRITE_CHUNK) {
-        const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : chunk.subarray(at, at + WRITE_CHUNK);
+        const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : TypedArrayPrototypeSubarray(chunk, at, at + WRITE_CHUNK);
         // false: the host no longer wants the body (the fetch ended, or a redirect made it a GET).
         if (!(await callAsync<boolean>('fetch.write', id, exactBuffer(piece)))) {
           source.cancel?.(new TypeError('The request body is no longer needed.'));

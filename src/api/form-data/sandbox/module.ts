@@ -11,6 +11,10 @@
 
 import type { BlobApi } from '../../blob/sandbox/module.ts';
 import { iteratorFactory } from '../../iterators/sandbox.ts';
+import {
+  Map, ObjectDefineProperty, ReflectApply, SafeMap, String, StringFromCharCode, StringPrototypeToWellFormed,
+  SymbolIterator, SymbolToStringTag, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 type Blob = InstanceType<BlobApi['Blob']>;
 type File = InstanceType<BlobApi['File']>;
@@ -57,11 +61,11 @@ export function create(deps: FormDataDeps): FormDataApi {
   // workerd: a string value ignores a filename (no overload error), and a Blob without one is
   // named after the entry (the spec says "blob").
   function makeEntry(name: unknown, value: unknown, filename: unknown, hasFilename: boolean): Entry {
-    const n = String(name).toWellFormed();
-    if (!blob.isBlob(value)) return [n, String(value).toWellFormed()];
+    const n = StringPrototypeToWellFormed(String(name));
+    if (!blob.isBlob(value)) return [n, StringPrototypeToWellFormed(String(value))];
     const isFile = value instanceof blob.File;
     if (isFile && !hasFilename) return [n, value as File];
-    const fname = hasFilename ? String(filename).toWellFormed() : isFile ? (value as File).name : n;
+    const fname = hasFilename ? StringPrototypeToWellFormed(String(filename)) : isFile ? (value as File).name : n;
     const lastModified = isFile ? (value as File).lastModified : Date.now();
     return [n, blob.fileOf(blob.bytesOf(value as Blob), fname, (value as Blob).type, lastModified)];
   }
@@ -81,26 +85,26 @@ export function create(deps: FormDataDeps): FormDataApi {
 
     delete(name: unknown): void {
       required(arguments, 1, 'delete');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       this.#entries = this.#entries.filter((e) => e[0] !== n);
     }
 
     get(name: unknown): string | File | null {
       required(arguments, 1, 'get');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       const found = this.#entries.find((e) => e[0] === n);
       return found ? found[1] : null;
     }
 
     getAll(name: unknown): (string | File)[] {
       required(arguments, 1, 'getAll');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       return this.#entries.filter((e) => e[0] === n).map((e) => e[1]);
     }
 
     has(name: unknown): boolean {
       required(arguments, 1, 'has');
-      const n = String(name).toWellFormed();
+      const n = StringPrototypeToWellFormed(String(name));
       return this.#entries.some((e) => e[0] === n);
     }
 
@@ -135,8 +139,8 @@ export function create(deps: FormDataDeps): FormDataApi {
         throw new TypeError("Failed to execute 'forEach' on 'FormData': parameter 1 is not of type 'Function'.");
       }
       for (let i = 0; i < this.#entries.length; i++) {
-        const [name, value] = this.#entries[i];
-        callback.call(thisArg, value, name, this);
+        const name = this.#entries[i]![0], value = this.#entries[i]![1];
+        ReflectApply(callback, thisArg, [value, name, this]);
       }
     }
 
@@ -144,9 +148,9 @@ export function create(deps: FormDataDeps): FormDataApi {
       entriesOf = (f) => f.#entries;
     }
   }
-  Object.defineProperty(FormData.prototype, Symbol.iterator, { value: FormData.prototype.entries, writable: true, configurable: true });
-  Object.defineProperty(FormData.prototype, Symbol.toStringTag, { value: 'FormData', configurable: true });
-  Object.defineProperty(FormData, 'name', { value: 'FormData', configurable: true });
+  ObjectDefineProperty(FormData.prototype, SymbolIterator, { __proto__: null, value: FormData.prototype.entries, writable: true, configurable: true });
+  ObjectDefineProperty(FormData.prototype, SymbolToStringTag, { __proto__: null, value: 'FormData', configurable: true });
+  ObjectDefineProperty(FormData, 'name', { __proto__: null, value: 'FormData', configurable: true });
 
   function isFormData(value: unknown): boolean {
     return value instanceof FormData;
@@ -189,7 +193,7 @@ export function create(deps: FormDataDeps): FormDataApi {
 
   /** `; key=value` parameters from index `i` of `s` (first of each key wins). */
   function parseParams(s: string, i: number): Map<string, string> {
-    const params = new Map<string, string>();
+    const params = new SafeMap<string, string>();
     while (i < s.length) {
       while (i < s.length && ' \t\n\r'.includes(s[i])) i++;
       let eq = i;
@@ -230,7 +234,7 @@ export function create(deps: FormDataDeps): FormDataApi {
   const malformed = (): TypeError => new TypeError('Failed to parse the body as multipart/form-data: the body is malformed.');
   const latin1 = (bytes: Uint8Array): string => {
     let s = '';
-    for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
+    for (let i = 0; i < bytes.length; i += 8192) s += ReflectApply(StringFromCharCode, null, TypedArrayPrototypeSubarray(bytes, i, i + 8192) as unknown as number[]);
     return s;
   };
 

@@ -16,6 +16,10 @@ import {
   TransformStreamDefaultController, ByteLengthQueuingStrategy, CountQueuingStrategy,
 } from 'web-streams-polyfill';
 import type { BodySource } from '../../body/sandbox.ts';
+import {
+  ArrayBuffer, ArrayBufferIsView, Number, NumberIsSafeInteger, ObjectDefineProperty, ObjectEntries, Promise,
+  ReflectApply, SafeWeakMap, String, SymbolToStringTag, TypeError, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 interface Encoder { encode(input: string): Uint8Array }
 interface Decoder { decode(input?: Uint8Array, options?: { stream?: boolean }): string; encoding: string; fatal: boolean; ignoreBOM: boolean }
@@ -27,13 +31,13 @@ export interface StreamsDeps {
 type AnyReadable = ReadableStream<unknown>;
 
 /** Byte lengths known up front (FixedLengthStream, a request body with Content-Length). */
-const lengths = new WeakMap<object, number>();
+const lengths = new SafeWeakMap<object, number>();
 
 /** A chunk a byte consumer accepts (ArrayBuffer or a view of one) as a Uint8Array over the same bytes. */
 function chunkBytes(chunk: unknown): Uint8Array | null {
   if (chunk instanceof Uint8Array) return chunk;
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (ArrayBufferIsView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   return null;
 }
 
@@ -81,7 +85,7 @@ export function streamFromSource(source: BodySource): ReadableStream<Uint8Array>
 }
 
 /** The source a stream from streamFromSource reads, so a consumer may read the source directly. */
-const origins = new WeakMap<object, BodySource>();
+const origins = new SafeWeakMap<object, BodySource>();
 
 /**
  * The source under `stream` when nothing has read it yet: the stream is locked (so nobody else
@@ -192,7 +196,7 @@ export class FixedLengthStream extends IdentityTransformStream {
   constructor(expectedLength: number | bigint, options?: { highWaterMark?: number }) {
     if (arguments.length === 0) throw new TypeError("Failed to construct 'FixedLengthStream': 1 argument required, but only 0 present.");
     const n = typeof expectedLength === 'bigint' ? Number(expectedLength) : Number(expectedLength);
-    if (!Number.isSafeInteger(n) || n < 0) {
+    if (!NumberIsSafeInteger(n) || n < 0) {
       throw new TypeError('FixedLengthStream requires a non-negative integer expected length.');
     }
     pendingExpectedLength = n;
@@ -220,10 +224,10 @@ function keepCancelReasonOnTerminate(): void {
       // Cancelling: the readable side is closed, a finish is under way, the writable still open.
       const cancelling = stream !== undefined && this._finishPromise !== undefined
         && stream._readable._state === 'closed' && stream._writable._state === 'writable';
-      if (!cancelling) terminate.call(this);
+      if (!cancelling) ReflectApply(terminate, this, []);
     },
   }.terminate;
-  Object.defineProperty(proto, 'terminate', { value: replacement, writable: true, enumerable: true, configurable: true });
+  ObjectDefineProperty(proto, 'terminate', { __proto__: null, value: replacement, writable: true, enumerable: true, configurable: true });
 }
 
 /** The module's classes and helpers, made with the runtime's encoding classes. */
@@ -278,10 +282,10 @@ export function create(deps: StreamsDeps) {
     get fatal(): boolean { return this.#decoder.fatal; }
     get ignoreBOM(): boolean { return this.#decoder.ignoreBOM; }
   }
-  Object.defineProperty(TextEncoderStream.prototype, Symbol.toStringTag, { value: 'TextEncoderStream', configurable: true });
-  Object.defineProperty(TextDecoderStream.prototype, Symbol.toStringTag, { value: 'TextDecoderStream', configurable: true });
-  Object.defineProperty(IdentityTransformStream.prototype, Symbol.toStringTag, { value: 'IdentityTransformStream', configurable: true });
-  Object.defineProperty(FixedLengthStream.prototype, Symbol.toStringTag, { value: 'FixedLengthStream', configurable: true });
+  ObjectDefineProperty(TextEncoderStream.prototype, SymbolToStringTag, { __proto__: null, value: 'TextEncoderStream', configurable: true });
+  ObjectDefineProperty(TextDecoderStream.prototype, SymbolToStringTag, { __proto__: null, value: 'TextDecoderStream', configurable: true });
+  ObjectDefineProperty(IdentityTransformStream.prototype, SymbolToStringTag, { __proto__: null, value: 'IdentityTransformStream', configurable: true });
+  ObjectDefineProperty(FixedLengthStream.prototype, SymbolToStringTag, { __proto__: null, value: 'FixedLengthStream', configurable: true });
 
   keepCancelReasonOnTerminate();
 
@@ -293,8 +297,8 @@ export function create(deps: StreamsDeps) {
     TextEncoderStream, TextDecoderStream, IdentityTransformStream, FixedLengthStream,
   };
   // This module is minified with identifiers renamed: tenants see the real class names.
-  for (const [name, value] of Object.entries(classes)) {
-    Object.defineProperty(value, 'name', { value: name, configurable: true });
+  for (const [name, value] of ObjectEntries(classes)) {
+    ObjectDefineProperty(value, 'name', { __proto__: null, value: name, configurable: true });
   }
   return { classes, streamFromSource, sourceFromStream, takeSource, isDisturbed, knownLength, chunkBytes };
 }

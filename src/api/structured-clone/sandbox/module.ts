@@ -8,6 +8,12 @@
 // One deviation: transferred ArrayBuffers are copied and then detached, instead of moved, so
 // that views of a transferred buffer met later in the walk can still read their offsets.
 
+import {
+  Array, ArrayBuffer, ArrayBufferIsView, ArrayFrom, ArrayIsArray, Error, EvalError, Map, Number, Object,
+  ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys, Promise,
+  RangeError, ReferenceError, SafeMap, SafeSet, Set, String, Symbol, SyntaxError, TypeError, URIError, Uint8Array,
+  WeakMap, WeakSet,
+} from '../../../sandbox/primordials.ts';
 export interface StructuredCloneDeps {
   DOMException: new (message?: string, name?: string) => Error;
   /** The platform object's serialization: undefined for no platform object, null for none. */
@@ -23,10 +29,10 @@ const dataCloneError = (what: string): Error => new DOMException(`${what} could 
 function hasSlot(fn: Function, value: unknown): boolean {
   try { fn.call(value); return true; } catch { return false; }
 }
-const byteLengthGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
-const mapSizeGetter = Object.getOwnPropertyDescriptor(Map.prototype, 'size')!.get!;
-const setSizeGetter = Object.getOwnPropertyDescriptor(Set.prototype, 'size')!.get!;
-const regExpFlagsOk = (v: object): boolean => hasSlot(Object.getOwnPropertyDescriptor(RegExp.prototype, 'source')!.get!, v) && v !== RegExp.prototype;
+const byteLengthGetter = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
+const mapSizeGetter = ObjectGetOwnPropertyDescriptor(Map.prototype, 'size')!.get!;
+const setSizeGetter = ObjectGetOwnPropertyDescriptor(Set.prototype, 'size')!.get!;
+const regExpFlagsOk = (v: object): boolean => hasSlot(ObjectGetOwnPropertyDescriptor(RegExp.prototype, 'source')!.get!, v) && v !== RegExp.prototype;
 
 const ERROR_TYPES: Record<string, ErrorConstructor> = {
   Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError,
@@ -35,8 +41,8 @@ const ERROR_TYPES: Record<string, ErrorConstructor> = {
 type TypedArrayCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => ArrayBufferView;
 
 function structuredClone<T>(value: T, options?: { transfer?: readonly unknown[] }): T {
-  const memory = new Map<object, unknown>();
-  const transfer = options?.transfer === undefined ? [] : Array.from(options.transfer);
+  const memory = new SafeMap<object, unknown>();
+  const transfer = options?.transfer === undefined ? [] : ArrayFrom(options.transfer);
   const transferred: ArrayBuffer[] = [];
   for (const t of transfer) {
     // HTML §2.7.7 StructuredSerializeWithTransfer, steps 4-5: only ArrayBuffers (no
@@ -79,43 +85,43 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
   else if (hasSlot(Date.prototype.getTime, v)) out = new Date(Date.prototype.getTime.call(v));
   else if (regExpFlagsOk(v)) { const r = v as RegExp; out = new RegExp(r.source, r.flags); }
   else if (hasSlot(byteLengthGetter, v)) out = copyArrayBuffer(v as ArrayBuffer);
-  else if (ArrayBuffer.isView(v)) {
+  else if (ArrayBufferIsView(v)) {
     // The view's buffer goes through the memory, so views sharing a buffer still share one.
     const view = v as ArrayBufferView & { length?: number };
     const buffer = cloneValue(view.buffer, memory) as ArrayBuffer;
     if (view instanceof DataView) out = new DataView(buffer, view.byteOffset, view.byteLength);
     else {
-      const Ctor = (Object.getPrototypeOf(Object.getPrototypeOf(view)) === Object.getPrototypeOf(Uint8Array.prototype)
+      const Ctor = (ObjectGetPrototypeOf(ObjectGetPrototypeOf(view)) === ObjectGetPrototypeOf(Uint8Array.prototype)
         ? view.constructor : Uint8Array) as TypedArrayCtor;
       out = new Ctor(buffer, view.byteOffset, view.length!);
     }
   } else if (hasSlot(mapSizeGetter, v)) {
-    const map = new Map();
+    const map = new SafeMap();
     memory.set(v, map);
     // Copy the entries first: the spec serializes a snapshot of the list.
-    for (const [k, val] of Array.from((v as Map<unknown, unknown>).entries())) map.set(cloneValue(k, memory), cloneValue(val, memory));
+    for (const [k, val] of ArrayFrom((v as Map<unknown, unknown>).entries())) map.set(cloneValue(k, memory), cloneValue(val, memory));
     return map;
   } else if (hasSlot(setSizeGetter, v)) {
-    const set = new Set();
+    const set = new SafeSet();
     memory.set(v, set);
-    for (const item of Array.from(v as Set<unknown>)) set.add(cloneValue(item, memory));
+    for (const item of ArrayFrom(v as Set<unknown>)) set.add(cloneValue(item, memory));
     return set;
   } else if (v instanceof DOMException) {
     out = new DOMException((v as Error).message, (v as Error).name);
   } else if (Object.prototype.toString.call(v) === '[object Error]' || v instanceof Error) {
     // HTML: name (one of the standard ones, else "Error"), message, and the engine's stack.
     const nameProp = (v as Error).name;
-    const Ctor = typeof nameProp === 'string' && Object.hasOwn(ERROR_TYPES, nameProp) ? ERROR_TYPES[nameProp] : Error;
-    const desc = Object.getOwnPropertyDescriptor(v, 'message');
+    const Ctor = typeof nameProp === 'string' && ObjectHasOwn(ERROR_TYPES, nameProp) ? ERROR_TYPES[nameProp] : Error;
+    const desc = ObjectGetOwnPropertyDescriptor(v, 'message');
     const err = desc && 'value' in desc ? new Ctor(String(desc.value)) : new Ctor();
     memory.set(v, err);
     const stack = (v as Error).stack;
-    if (typeof stack === 'string') Object.defineProperty(err, 'stack', { value: stack, writable: true, configurable: true });
-    if (Object.hasOwn(v, 'cause')) {
-      Object.defineProperty(err, 'cause', { value: cloneValue((v as Error).cause, memory), writable: true, configurable: true });
+    if (typeof stack === 'string') ObjectDefineProperty(err, 'stack', { __proto__: null, value: stack, writable: true, configurable: true });
+    if (ObjectHasOwn(v, 'cause')) {
+      ObjectDefineProperty(err, 'cause', { __proto__: null, value: cloneValue((v as Error).cause, memory), writable: true, configurable: true });
     }
     return err;
-  } else if (Array.isArray(v)) {
+  } else if (ArrayIsArray(v)) {
     const arr = new Array((v as unknown[]).length);
     memory.set(v, arr);
     copyProperties(v, arr, memory);
@@ -138,10 +144,10 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
 
 // HTML §2.7.3 step 26: own enumerable string-keyed properties, read with [[Get]].
 function copyProperties(from: object, to: Record<string, unknown> | unknown[], memory: Map<object, unknown>): void {
-  for (const key of Object.keys(from)) {
+  for (const key of ObjectKeys(from)) {
     if (!Object.prototype.propertyIsEnumerable.call(from, key)) continue;
     const value = cloneValue((from as Record<string, unknown>)[key], memory);
-    Object.defineProperty(to, key, { value, writable: true, enumerable: true, configurable: true });
+    ObjectDefineProperty(to, key, { __proto__: null, value, writable: true, enumerable: true, configurable: true });
   }
 }
 

@@ -6,6 +6,11 @@
 // the timer globals: before that no timer can exist, and a hello-world worker never sets one.
 
 import type { AbortSignal } from '../../events/sandbox.ts';
+import {
+  MathMax, MathMin, Number, NumberIsFinite, ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject,
+  PromiseResolve, RangeError, ReflectApply, SafeMap, SafeSet, Set, Symbol, SymbolToStringTag, TypeError,
+  safeMapEntries, safeSetValues,
+} from '../../../sandbox/primordials.ts';
 
 export interface TimersDeps {
   startTimer(requestId: number, timerId: number, delay: number): void;
@@ -36,8 +41,8 @@ interface Timer {
   requestId: number;
 }
 
-const timers = new Map<number, Timer>();
-const timersByRequest = new Map<number, Set<number>>();
+const timers = new SafeMap<number, Timer>();
+const timersByRequest = new SafeMap<number, Set<number>>();
 let nextTimerId = 1;
 /**
  * Timers set since the last flush, not yet known to the host. They start at the end of the
@@ -45,12 +50,13 @@ let nextTimerId = 1;
  * `clearTimeout(setTimeout(f, ms))` loop would otherwise queue two host calls per iteration on
  * the host's main thread.
  */
-const unstarted = new Map<number, number>();
+const unstarted = new SafeMap<number, number>();
 let flushQueued = false;
 
 function flushTimers(): void {
   flushQueued = false;
-  for (const [id, ms] of unstarted) {
+  for (const entry of safeMapEntries(unstarted)) {
+    const id = entry[0], ms = entry[1];
     const timer = timers.get(id);
     if (timer) deps.startTimer(timer.requestId, id, ms);
   }
@@ -60,8 +66,8 @@ const MAX_TIMERS_PER_REQUEST = 10_000;
 
 function toDelay(value: unknown): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) return 0;
-  return Math.min(n, 2 ** 31 - 1);
+  if (!NumberIsFinite(n) || n < 0) return 0;
+  return MathMin(n, 2 ** 31 - 1);
 }
 
 function start(callback: unknown, delay: unknown, args: unknown[], repeat: boolean, name: string): number {
@@ -72,13 +78,13 @@ function start(callback: unknown, delay: unknown, args: unknown[], repeat: boole
   deps.requireRequestContext(name);
   const requestId = deps.currentRequestId();
   let owned = timersByRequest.get(requestId);
-  if (!owned) timersByRequest.set(requestId, (owned = new Set()));
+  if (!owned) timersByRequest.set(requestId, (owned = new SafeSet()));
   if (owned.size >= MAX_TIMERS_PER_REQUEST) {
     throw new RangeError(`${name}: too many pending timers in one request (at most ${MAX_TIMERS_PER_REQUEST})`);
   }
   const id = nextTimerId++;
   const ms = toDelay(delay);
-  timers.set(id, { callback: callback as Timer['callback'], args, intervalMs: repeat ? Math.max(ms, 1) : undefined, requestId });
+  timers.set(id, { callback: callback as Timer['callback'], args, intervalMs: repeat ? MathMax(ms, 1) : undefined, requestId });
   owned.add(id);
   unstarted.set(id, ms);
   if (!flushQueued) {
@@ -107,14 +113,14 @@ function fireTimer(id: number): void {
   } else {
     deps.startTimer(timer.requestId, id, timer.intervalMs);
   }
-  timer.callback(...timer.args);
+  ReflectApply(timer.callback, undefined, timer.args);
 }
 
 /** A request's work is over: drop its timers (the host has already forgotten them). */
 function dropRequestTimers(requestId: number): void {
   const owned = timersByRequest.get(requestId);
   if (!owned) return;
-  for (const id of owned) {
+  for (const id of safeSetValues(owned)) {
     timers.delete(id);
     unstarted.delete(id);
   }
@@ -142,7 +148,7 @@ function timerGlobals(): Record<string, unknown> {
         throw new TypeError("Failed to execute 'queueMicrotask': parameter 1 is not of type 'Function'.");
       }
       // workerd calls it with the global object as `this`.
-      Promise.resolve().then(() => (callback as () => void).call(globalThis));
+      PromisePrototypeThen(PromiseResolve(), () => ReflectApply(callback as () => void, globalThis, []));
     },
     scheduler: new Scheduler(kCreate),
   };
@@ -168,13 +174,13 @@ class Scheduler {
   /** A promise resolved (with undefined) after `delay` ms, or rejected when `signal` aborts. */
   wait(delay: unknown, options?: { signal?: AbortSignal }): Promise<void> {
     if (arguments.length === 0) {
-      return Promise.reject(new TypeError("Failed to execute 'wait' on 'Scheduler': parameter 1 is not of type 'number'."));
+      return PromiseReject(new TypeError("Failed to execute 'wait' on 'Scheduler': parameter 1 is not of type 'number'."));
     }
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof deps.AbortSignal)) {
-      return Promise.reject(new TypeError("Failed to execute 'wait' on 'Scheduler': member signal is not of type AbortSignal."));
+      return PromiseReject(new TypeError("Failed to execute 'wait' on 'Scheduler': member signal is not of type AbortSignal."));
     }
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) return PromiseReject(signal.reason);
     return new Promise<void>((resolve, reject) => {
       let id = 0;
       const onAbort = (): void => {
@@ -189,7 +195,7 @@ class Scheduler {
     });
   }
 }
-Object.defineProperty(Scheduler.prototype, Symbol.toStringTag, { value: 'Scheduler', configurable: true });
+ObjectDefineProperty(Scheduler.prototype, SymbolToStringTag, { __proto__: null, value: 'Scheduler', configurable: true });
 
 export function create(given: TimersDeps): TimersApi {
   deps = given;

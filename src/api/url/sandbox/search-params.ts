@@ -4,6 +4,13 @@
 // snapshot it was heap in every idle isolate. URL itself is in ../sandbox.ts.
 
 import { iteratorFactory } from '../../iterators/sandbox.ts';
+import {
+  ArrayFrom, ArrayPrototypeFilter, ArrayPrototypeMap, ArrayPrototypePush, ArrayPrototypeSome, ArrayPrototypeSort,
+  ObjectDefineProperty, ReflectApply, ReflectGetOwnPropertyDescriptor, ReflectOwnKeys, SafeMap, String,
+  StringPrototypeIncludes, StringPrototypeIndexOf, StringPrototypeReplaceAll, StringPrototypeSlice,
+  StringPrototypeSplit, StringPrototypeStartsWith, StringPrototypeToWellFormed, SymbolIterator, SymbolToStringTag,
+  TypeError, Uint8Array,
+} from '../../../sandbox/primordials.ts';
 
 export interface SearchParamsDeps {
   utf8Encode(text: string): Uint8Array;
@@ -28,26 +35,28 @@ export interface SearchParamsApi {
 let deps: SearchParamsDeps;
 
 /** WebIDL USVString conversion: lone surrogates become U+FFFD. */
-const toUSV = (v: unknown): string => String(v).toWellFormed();
+const toUSV = (v: unknown): string => StringPrototypeToWellFormed(String(v));
 
 // ---------------------------------------------------------------------------------------------
 // application/x-www-form-urlencoded (§5)
 
 function parseUrlencoded(input: string): [string, string][] {
   const out: [string, string][] = [];
-  for (const sequence of input.split('&')) {
+  const sequences = StringPrototypeSplit(input, '&');
+  for (let i = 0; i < sequences.length; i++) {
+    const sequence = sequences[i]!;
     if (sequence === '') continue;
-    const eq = sequence.indexOf('=');
-    const name = eq === -1 ? sequence : sequence.slice(0, eq);
-    const value = eq === -1 ? '' : sequence.slice(eq + 1);
-    out.push([decodeFormComponent(name), decodeFormComponent(value)]);
+    const eq = StringPrototypeIndexOf(sequence, '=');
+    const name = eq === -1 ? sequence : StringPrototypeSlice(sequence, 0, eq);
+    const value = eq === -1 ? '' : StringPrototypeSlice(sequence, eq + 1);
+    ArrayPrototypePush(out, [decodeFormComponent(name), decodeFormComponent(value)]);
   }
   return out;
 }
 
 function decodeFormComponent(s: string): string {
-  s = s.replace(/\+/g, ' ');
-  if (!s.includes('%')) return s;
+  s = StringPrototypeReplaceAll(s, '+', ' ');
+  if (!StringPrototypeIncludes(s, '%')) return s;
   return deps.utf8Decode(deps.pctDecodeBytes(deps.utf8Encode(s)), true);
 }
 
@@ -76,30 +85,32 @@ class URLSearchParams {
 
   constructor(init: unknown = '') {
     if (init !== null && typeof init === 'object') {
-      const iter = (init as { [Symbol.iterator]?: unknown })[Symbol.iterator];
+      const iter = (init as { [SymbolIterator]?: unknown })[SymbolIterator];
       if (iter !== undefined) {
         if (typeof iter !== 'function') throw new TypeError("Failed to construct 'URLSearchParams': The provided value cannot be converted to a sequence.");
         for (const pair of init as Iterable<unknown>) {
-          const items = pair !== null && typeof pair === 'object' && Symbol.iterator in pair ? Array.from(pair as Iterable<unknown>) : null;
+          const items = pair !== null && typeof pair === 'object' && SymbolIterator in pair ? ArrayFrom(pair as Iterable<unknown>) : null;
           if (!items || items.length !== 2) {
             throw new TypeError("Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements");
           }
-          this.#list.push([toUSV(items[0]), toUSV(items[1])]);
+          ArrayPrototypePush(this.#list, [toUSV(items[0]), toUSV(items[1])]);
         }
       } else {
         // WebIDL §3.2.23 record<USVString, USVString>: keys that become equal as USVStrings (lone
         // surrogates turn into U+FFFD) are one entry, in the first one's place, with the last value.
-        const record = new Map<string, string>();
-        for (const key of Reflect.ownKeys(init)) {
+        const record = new SafeMap<string, string>();
+        const keys = ReflectOwnKeys(init);
+        for (let i = 0; i < keys.length; i++) {
+          const key = keys[i]!;
           if (typeof key !== 'string') continue;
-          const desc = Reflect.getOwnPropertyDescriptor(init, key);
+          const desc = ReflectGetOwnPropertyDescriptor(init, key);
           if (desc?.enumerable) record.set(toUSV(key), toUSV((init as Record<string, unknown>)[key]));
         }
-        for (const pair of record) this.#list.push(pair);
+        record.forEach((value, key) => ArrayPrototypePush(this.#list, [key, value] as [string, string]));
       }
     } else {
       let s = toUSV(init);
-      if (s.startsWith('?')) s = s.slice(1);
+      if (StringPrototypeStartsWith(s, '?')) s = StringPrototypeSlice(s, 1);
       this.#list = parseUrlencoded(s);
     }
   }
@@ -116,7 +127,7 @@ class URLSearchParams {
 
   append(name: string, value: string): void {
     if (arguments.length < 2) throw new TypeError("Failed to execute 'append' on 'URLSearchParams': 2 arguments required.");
-    this.#list.push([toUSV(name), toUSV(value)]);
+    ArrayPrototypePush(this.#list, [toUSV(name), toUSV(value)]);
     this.#update();
   }
 
@@ -124,49 +135,50 @@ class URLSearchParams {
     if (arguments.length < 1) throw new TypeError("Failed to execute 'delete' on 'URLSearchParams': 1 argument required.");
     const n = toUSV(name);
     const v = value === undefined ? undefined : toUSV(value);
-    this.#list = this.#list.filter(([k, val]) => !(k === n && (v === undefined || val === v)));
+    this.#list = ArrayPrototypeFilter(this.#list, (e) => !(e[0] === n && (v === undefined || e[1] === v)));
     this.#update();
   }
 
   get(name: string): string | null {
     if (arguments.length < 1) throw new TypeError("Failed to execute 'get' on 'URLSearchParams': 1 argument required.");
     const n = toUSV(name);
-    for (const [k, v] of this.#list) if (k === n) return v;
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) if (list[i]![0] === n) return list[i]![1];
     return null;
   }
 
   getAll(name: string): string[] {
     if (arguments.length < 1) throw new TypeError("Failed to execute 'getAll' on 'URLSearchParams': 1 argument required.");
     const n = toUSV(name);
-    return this.#list.filter(([k]) => k === n).map(([, v]) => v);
+    return ArrayPrototypeMap(ArrayPrototypeFilter(this.#list, (e) => e[0] === n), (e) => e[1]);
   }
 
   has(name: string, value?: string): boolean {
     if (arguments.length < 1) throw new TypeError("Failed to execute 'has' on 'URLSearchParams': 1 argument required.");
     const n = toUSV(name);
     const v = value === undefined ? undefined : toUSV(value);
-    return this.#list.some(([k, val]) => k === n && (v === undefined || val === v));
+    return ArrayPrototypeSome(this.#list, (e) => e[0] === n && (v === undefined || e[1] === v));
   }
 
   set(name: string, value: string): void {
     if (arguments.length < 2) throw new TypeError("Failed to execute 'set' on 'URLSearchParams': 2 arguments required.");
     const n = toUSV(name), v = toUSV(value);
-    const i = this.#list.findIndex(([k]) => k === n);
+    let i = -1;
+    for (let j = 0; j < this.#list.length; j++) if (this.#list[j]![0] === n) { i = j; break; }
     if (i === -1) {
-      this.#list.push([n, v]);
+      ArrayPrototypePush(this.#list, [n, v]);
     } else {
       this.#list[i][1] = v;
-      this.#list = this.#list.filter(([k], j) => j <= i || k !== n);
+      this.#list = ArrayPrototypeFilter(this.#list, (e, j) => j <= i || e[0] !== n);
     }
     this.#update();
   }
 
   sort(): void {
     // §6.2 sort(): stable, by code units of the names (JS string comparison is exactly that).
-    this.#list = this.#list
-      .map((e, i) => [e, i] as const)
-      .sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1]))
-      .map(([e]) => e);
+    const indexed = ArrayPrototypeMap(this.#list, (e, i) => [e, i] as const);
+    ArrayPrototypeSort(indexed, (a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[1] - b[1]));
+    this.#list = ArrayPrototypeMap(indexed, (e) => e[0]);
     this.#update();
   }
 
@@ -176,8 +188,8 @@ class URLSearchParams {
     if (typeof callback !== 'function') throw new TypeError("Failed to execute 'forEach' on 'URLSearchParams': parameter 1 is not of type 'Function'.");
     // WebIDL iterable: the list is re-read at each step, so changes during the walk show.
     for (let i = 0; i < this.#list.length; i++) {
-      const [k, v] = this.#list[i];
-      callback.call(thisArg, v, k, this);
+      const k = this.#list[i]![0], v = this.#list[i]![1];
+      ReflectApply(callback, thisArg, [v, k, this]);
     }
   }
 
@@ -192,18 +204,18 @@ class URLSearchParams {
   values(): IterableIterator<string> {
     return makeValueIterator((i) => (i < this.#list.length ? this.#list[i][1] : undefined));
   }
-  [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
+  [SymbolIterator](): IterableIterator<[string, string]> { return this.entries(); }
 
   static {
     attachSearchParams = (params, url, list) => { params.#url = url; params.#list = list; };
     setSearchParamsList = (params, list) => { params.#list = list; };
   }
 }
-Object.defineProperty(URLSearchParams.prototype, Symbol.toStringTag, { value: 'URLSearchParams', configurable: true });
+ObjectDefineProperty(URLSearchParams.prototype, SymbolToStringTag, { __proto__: null, value: 'URLSearchParams', configurable: true });
 
 export function create(given: SearchParamsDeps): SearchParamsApi {
   deps = given;
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
-  Object.defineProperty(URLSearchParams, 'name', { value: 'URLSearchParams', configurable: true });
+  ObjectDefineProperty(URLSearchParams, 'name', { __proto__: null, value: 'URLSearchParams', configurable: true });
   return { URLSearchParams, attach: attachSearchParams, setList: setSearchParamsList, parseUrlencoded };
 }
