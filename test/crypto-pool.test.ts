@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime } from '../src/runtime/runtime.ts';
 import type { WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import { fetchText } from './support/fetch-text.ts';
 
 function moduleWorker(source: string, cpuMs: number, account?: string): WorkerDefinition {
   return { modules: [{ name: 'main.js', source }], limits: { cpuMs }, ...(account ? { account } : {}) };
@@ -68,13 +69,7 @@ after(async () => {
   await runtime.close();
 });
 
-async function get(worker: string, path: string): Promise<{ status: number; text: string }> {
-  const response = await runtime.fetch(worker, { method: 'GET', url: `http://${worker}.test${path}`, headers: [] });
-  let text = '';
-  if (response.body instanceof Uint8Array) text = Buffer.from(response.body).toString();
-  else if (response.body) for await (const chunk of response.body) text += Buffer.from(chunk).toString();
-  return { status: response.status, text };
-}
+const get = (worker: string, path: string) => fetchText(runtime, worker, path);
 
 test('key generation CPU on the crypto threads is charged: over the CPU limit it is the CPU-limit 503', async () => {
   const { status, text } = await get('stingy', '/rsa?bits=2048');

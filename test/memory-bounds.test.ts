@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime } from '../src/runtime/runtime.ts';
 import type { WorkerDefinition } from '../src/runtime/types.ts';
+import { fetchText } from './support/fetch-text.ts';
 
 const MB = 1024 * 1024;
 /** Growth of this process's RSS any one attack may cause (its budget is 32 MB, about twice with charge blocks). */
@@ -136,13 +137,7 @@ after(async () => {
   await runtime.close();
 });
 
-async function get(worker: string, path: string): Promise<{ status: number; text: string }> {
-  const response = await runtime.fetch(worker, { method: 'GET', url: `http://${worker}.test${path}`, headers: [] });
-  let text = '';
-  if (response.body instanceof Uint8Array) text = Buffer.from(response.body).toString();
-  else if (response.body) for await (const chunk of response.body) text += Buffer.from(chunk).toString();
-  return { status: response.status, text };
-}
+const get = (worker: string, path: string) => fetchText(runtime, worker, path);
 
 let attackers = 0;
 
