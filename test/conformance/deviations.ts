@@ -60,7 +60,7 @@ export const DEVIATIONS: Deviation[] = [
   {
     check: /^timers\/clock\/(frozenDuringSync|performanceFrozen)$/,
     reason:
-      'The Spectre defence (DESIGN.md, security layer 2): isolet freezes Date.now() and performance.now() while code runs ' +
+      'The Spectre defence (SECURITY.md): isolet freezes Date.now() and performance.now() while code runs ' +
       'and advances them only at I/O, as Cloudflare\'s production runtime does; a local workerd lets them tick. ' +
       'Everything else about the clock (advancing across a timer, integer ms) is compared.',
     same: (workerd, isolet) => JSON.stringify(workerd).replace('[false', '[true') === JSON.stringify(isolet),
@@ -76,7 +76,7 @@ export const DEVIATIONS: Deviation[] = [
   {
     check: /^globals\/(names\/(SharedArrayBuffer|Atomics)|shape\/(sharedArrayBuffer|atomicsWait))$/,
     reason:
-      'Refused on purpose (DESIGN.md, security layer 2): no SharedArrayBuffer or Atomics, which make high-resolution ' +
+      'Refused on purpose (SECURITY.md, the Spectre defences): no SharedArrayBuffer or Atomics, which make high-resolution ' +
       'timers. workerd has them because Cloudflare runs one request per isolate thread at a time.',
     same: (_workerd, isolet) => isolet === undefined || isolet === 'undefined' || isolet === 'no Atomics',
   },

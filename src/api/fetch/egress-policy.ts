@@ -1,4 +1,4 @@
-// Where a worker's fetch() may connect (DESIGN.md, security layer 3). By default everything
+// Where a worker's fetch() may connect (SECURITY.md, the egress defence). By default everything
 // public on the Internet, and nothing that is the machine itself, its networks or its cloud's
 // metadata service: loopback, private (RFC 1918, RFC 4193), link-local, carrier-grade NAT
 // (RFC 6598), multicast, unspecified, reserved and broadcast addresses, their IPv4-mapped and
