@@ -378,8 +378,7 @@ export class WorkerIsolate {
     try {
       return fn(this.opContext(undefined), Array.isArray(args) ? args : []);
     } finally {
-      const head = this.running[0];
-      this.chargeHostCpu(head === STRAY ? undefined : head, (performance.now() - started) * 1e6);
+      this.chargeHostCpu(this.runningRequest(), (performance.now() - started) * 1e6);
     }
   }
 
@@ -762,7 +761,7 @@ export class WorkerIsolate {
       if (at === 0) this.running.shift();
       else if (at > 0) this.running.splice(at, 1);
       this.callsReturned++;
-      if (entry !== STRAY) this.returned.add(entry);
+      this.returned.add(entry);
       this.checkNeverResponds();
     };
     call.then(leave, leave);
@@ -778,9 +777,26 @@ export class WorkerIsolate {
     const targets: RequestState[] = [];
     for (const state of this.returned) if (!state.ended) targets.push(state);
     this.returned.clear();
-    const head = this.running[0];
-    if (head !== undefined && head !== STRAY && !head.ended && !targets.includes(head)) targets.push(head);
+    const running = this.runningRequest();
+    if (running && !targets.includes(running)) targets.push(running);
     return targets;
+  }
+
+  /** The request whose call into the isolate runs now, if that request is still in flight (STRAY counts as ended). */
+  private runningRequest(): RequestState | undefined {
+    const head = this.running[0];
+    return head !== undefined && !head.ended ? head : undefined;
+  }
+
+  /**
+   * CPU that ran for no request in flight. The stray budget is per call: CPU of calls that
+   * returned meanwhile starts it afresh, so only a call that runs on (a loop nobody awaits) can
+   * use it up.
+   */
+  private chargeStray(ns: number): void {
+    if (this.strayCallSeen !== this.callsReturned) this.strayCpuNs = 0;
+    this.strayCallSeen = this.callsReturned;
+    this.strayCpuNs += ns;
   }
 
   /**
@@ -799,8 +815,7 @@ export class WorkerIsolate {
     }
     const targets = this.chargeTargets();
     if (final && !final.ended && !targets.includes(final)) targets.push(final);
-    // What ran for no request in flight is left to the tick, which knows whether one call ran on.
-    if (targets.length === 0) return;
+    if (targets.length === 0) return this.chargeStray(delta);
     const share = delta / targets.length;
     for (const state of targets) state.pendingCpuNs += share;
     if (final && final.cpuNs + final.pendingCpuNs > this.limits.cpuMs * 1e6) {
@@ -887,13 +902,8 @@ export class WorkerIsolate {
       }
     }
     const targets = this.chargeTargets();
-    if (targets.length === 0) {
-      // The stray budget is per call: CPU of calls that returned meanwhile starts it afresh, and
-      // only a call that runs on across ticks (a loop nobody awaits) can use it up.
-      if (this.strayCallSeen !== this.callsReturned) this.strayCpuNs = 0;
-      this.strayCallSeen = this.callsReturned;
-      this.strayCpuNs += delta;
-    } else for (const state of targets) state.cpuNs += delta / targets.length;
+    if (targets.length === 0) this.chargeStray(delta);
+    else for (const state of targets) state.cpuNs += delta / targets.length;
     for (const state of this.inFlight.values()) {
       if (state.cpuNs > limitNs) {
         this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
@@ -928,9 +938,9 @@ export class WorkerIsolate {
   /** Why the isolate was disposed when nothing here disposed it: the native CPU watchdog, or V8's heap limit. */
   private externalTermination(): Termination {
     if ((this.isolate as NativeContainment).cpuLimitHit === true) {
-      const head = this.running[0];
-      const phase = this.loadingCpuNs !== undefined ? 'startup' : head !== undefined && head !== STRAY && !head.ended ? 'request' : 'stray';
-      const used = phase === 'startup' ? this.loadingCpuNs! : phase === 'request' ? (head as RequestState).cpuNs + (head as RequestState).pendingCpuNs : this.strayCpuNs;
+      const running = this.runningRequest();
+      const phase = this.loadingCpuNs !== undefined ? 'startup' : running ? 'request' : 'stray';
+      const used = phase === 'startup' ? this.loadingCpuNs! : running ? running.cpuNs + running.pendingCpuNs : this.strayCpuNs;
       const limit = phase === 'startup' ? this.limits.startupCpuMs * 1e6 : this.limits.cpuMs * 1e6;
       return cpuTermination(Math.max(used, limit), this.limits, phase);
     }
