@@ -7,7 +7,7 @@
 
 import type { BodySource } from '../api/body/sandbox.ts';
 import {
-  MathMin, StringPrototypeCharCodeAt, StringPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
+  MathMin, StringPrototypeCharCodeAt, StringPrototypeSlice, Uint8Array,
 } from './primordials.ts';
 
 /** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
@@ -17,14 +17,14 @@ export const SLICE = 256 * 1024;
 
 export function wholeBodySource(body: string | Uint8Array): BodySource {
   if (typeof body !== 'string') {
-    let at = 0;
+    // Handed over as one chunk: pullResponse slices every chunk larger than SLICE.
+    let sent = false;
     return {
       length: body.byteLength,
       pull: async () => {
-        if (at >= body.byteLength) return null;
-        const slice = TypedArrayPrototypeSubarray(body, at, at + SLICE);
-        at += slice.byteLength;
-        return slice;
+        if (sent) return null;
+        sent = true;
+        return body;
       },
     };
   }
