@@ -9,11 +9,11 @@ import { request as httpRequest } from 'node:http';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { DeploySlots } from '../src/server/deploy-slots.ts';
 import { ApiError } from '../src/server/api-error.ts';
-import { startTestServer, textWorker, type TestServer } from './server-support.ts';
+import { startTestServer, textWorker, type TestServer, type TestAccount } from './server-support.ts';
 
 let t: TestServer;
-let acme: { id: string; name: string; token: string };
-let other: { id: string; name: string; token: string };
+let acme: TestAccount;
+let other: TestAccount;
 
 before(async () => {
   // The defaults a shared host would use (the test support raises cpuMs for other tests).

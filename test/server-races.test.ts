@@ -8,7 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { scrub, scrubError } from '../src/server/scrub.ts';
 import { request as httpRequest } from 'node:http';
-import { startTestServer, moduleDeployment, textWorker, type TestServer } from './server-support.ts';
+import { startTestServer, moduleDeployment, textWorker, type TestServer, type TestAccount } from './server-support.ts';
 
 /** A request whose head is sent and whose body waits for finish(). */
 interface HeldRequest {
@@ -59,8 +59,8 @@ function holdRequest(adminUrl: string, method: string, path: string, token: stri
 }
 
 let t: TestServer;
-let attacker: { id: string; name: string; token: string };
-let victim: { id: string; name: string; token: string };
+let attacker: TestAccount;
+let victim: TestAccount;
 
 before(async () => {
   t = await startTestServer();

@@ -45,6 +45,13 @@ export async function callApi(
   return { status: response.status, headers: response.headers, body: parsed, text };
 }
 
+/** An account made by TestServer.account, with a token of its own. */
+export interface TestAccount {
+  id: string;
+  name: string;
+  token: string;
+}
+
 export interface TestServer {
   server: RunningServer;
   dataDir: string;
@@ -54,7 +61,7 @@ export interface TestServer {
   /** A data-plane request with the given Host header. */
   request(host: string, path: string, init?: RequestInit): Promise<Response>;
   /** Creates an account and a token for it. */
-  account(name: string): Promise<{ id: string; name: string; token: string }>;
+  account(name: string): Promise<TestAccount>;
   close(): Promise<void>;
 }
 

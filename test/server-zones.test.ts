@@ -5,11 +5,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { isPublicSuffix, parseZone, registrableDomain, routeTouchesZone } from '../src/store/zones.ts';
-import { startTestServer, textWorker, type TestServer } from './server-support.ts';
+import { startTestServer, textWorker, type TestServer, type TestAccount } from './server-support.ts';
 
 let t: TestServer;
-let owner: { id: string; name: string; token: string };
-let attacker: { id: string; name: string; token: string };
+let owner: TestAccount;
+let attacker: TestAccount;
 
 before(async () => {
   t = await startTestServer();

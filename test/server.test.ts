@@ -6,11 +6,11 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { contentHash } from '../src/store/store.ts';
-import { startTestServer, textWorker, moduleDeployment, type TestServer } from './server-support.ts';
+import { startTestServer, textWorker, moduleDeployment, type TestServer, type TestAccount } from './server-support.ts';
 
 let t: TestServer;
-let acme: { id: string; name: string; token: string };
-let other: { id: string; name: string; token: string };
+let acme: TestAccount;
+let other: TestAccount;
 
 before(async () => {
   t = await startTestServer({ maxScriptBytes: 64 * 1024 });
