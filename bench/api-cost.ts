@@ -16,7 +16,7 @@ import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { buildSandboxModules, loadSandboxModule, SANDBOX_MODULES } from '../src/runtime/sandbox-modules.ts';
-import { HOST_OP_ORDER } from '../src/sandbox/host-op-order.ts';
+import { ENTRIES_GLOBAL, HOST_CALL_ORDER } from '../src/bridge/protocol.ts';
 import { fmt, median, progress, runStandalone, table, type BenchResult } from './lib.ts';
 
 const entry = fileURLToPath(new URL('../src/sandbox/main.ts', import.meta.url));
@@ -68,11 +68,11 @@ export async function apiCost(args: string[]): Promise<BenchResult> {
       const context = isolate.createContextSync();
       // Connected as in a worker's isolate, for the modules a module loads in turn (compression
       // reads TextDecoder, itself a module); every other host operation does nothing.
-      const receive = context.evalSync('__isolet.receiveModule', { reference: true }) as ivm.Reference<(...a: unknown[]) => unknown>;
-      const ops = HOST_OP_ORDER.map((op) => op === 'loadModule'
+      const receive = context.evalSync(`${ENTRIES_GLOBAL}.receiveModule`, { reference: true }) as ivm.Reference<(name: string, exports: unknown) => void>;
+      const ops = HOST_CALL_ORDER.map((op) => op === 'loadModule'
         ? new ivm.Callback((nested: string) => loadSandboxModule(isolate, context, modules, nested, receive))
         : new ivm.Callback(() => {}));
-      context.evalSync('__isolet.init', { reference: true }).applySync(undefined, ops);
+      context.evalSync(`${ENTRIES_GLOBAL}.init`, { reference: true }).applySync(undefined, ops);
       const before = isolate.getHeapStatisticsSync().used_heap_size;
       const t0 = isolate.cpuTime;
       loadSandboxModule(isolate, context, modules, name, receive);

@@ -770,7 +770,7 @@ test('host ops: a key id means nothing in another isolate, after release, or whe
 
 test('host ops: hostile arguments are refused with clean errors', async () => {
   const ctx = opContext();
-  const cases: [string, unknown[], string][] = [
+  const cases: [keyof typeof cryptoAsyncOps, unknown[], string][] = [
     ['crypto.digest', [{ name: 'SHA-256' }, 'not a buffer'], 'TypeError'],
     ['crypto.digest', [{ name: 'SHA-256' }, new Uint8Array(4)], 'TypeError'],
     ['crypto.digest', [{ name: 42 }, new ArrayBuffer(1)], 'TypeError'],

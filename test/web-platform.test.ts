@@ -47,7 +47,7 @@ const PRELUDE = `
 before(async () => {
   const result = await build({
     stdin: {
-      contents: `export * from './src/sandbox/web-platform.ts'; export { connectHost, receiveModule } from './src/sandbox/host.ts'; export { enterRequest } from './src/sandbox/request-context.ts';`,
+      contents: `export * from './src/sandbox/web-platform.ts'; export { connectHost, receiveModule } from './src/sandbox/host-calls.ts'; export { enterRequest } from './src/sandbox/request-context.ts';`,
       resolveDir: root,
       loader: 'ts',
     },
@@ -66,7 +66,7 @@ before(async () => {
     if (op === 'url.domainToASCII') { hostCalls.push(args[0]!); return domainToASCII(args[0]!); }
     if (op === 'url.domainToUnicode') return domainToUnicode(args[0]!);
     // TextDecoder's labels and legacy encodings, as the host answers them.
-    if (Object.hasOwn(encodingSyncOps, op)) return encodingSyncOps[op]!(encodingCtx, args);
+    if (Object.hasOwn(encodingSyncOps, op)) return encodingSyncOps[op as keyof typeof encodingSyncOps](encodingCtx, args);
     throw new Error('unexpected host op ' + op);
   }));
   // Sandbox modules (streams, compression) load as in production: nested in a sync call.

@@ -1,7 +1,9 @@
-// The table of host operations the sandbox may call (src/sandbox/host.ts: callSync/callAsync).
-// Each Web API keeps its host half next to its sandbox half (src/api/<name>/host.ts) and is
-// listed here once. Operations receive their arguments as copies made by isolated-vm and must
-// validate every one of them: they come from code a tenant can reach.
+// The host's implementation of the operations declared in src/bridge/operations.ts, which the
+// sandbox calls with callSync/callAsync (src/sandbox/host-calls.ts). Each Web API keeps its
+// host half next to its sandbox half (src/api/<name>/host.ts); this table joins them, and the
+// type checker holds it to the declaration: every operation, each with its declared result.
+// Operations receive their arguments as copies made by isolated-vm and must validate every one
+// of them: they come from code a tenant can reach.
 
 import { webcrypto } from 'node:crypto';
 import type { WorkerLimits } from './types.ts';
@@ -11,6 +13,7 @@ import { encodingSyncOps } from '../api/encoding/host.ts';
 import { memorySyncOps } from '../api/memory/host.ts';
 import { fetchAsyncOps, fetchSyncOps } from '../api/fetch/host.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
+import type { OperationName, OperationResult, Operations } from '../bridge/operations.ts';
 
 /** What an operation knows about who is calling. */
 export interface OpContext {
@@ -46,8 +49,13 @@ export interface OpRequest {
   readBody(): Promise<ArrayBuffer | null>;
 }
 
-export type SyncOp = (ctx: OpContext, args: unknown[]) => unknown;
-export type AsyncOp = (ctx: OpContext, args: unknown[]) => Promise<unknown>;
+export type SyncOp<R = unknown> = (ctx: OpContext, args: unknown[]) => R;
+export type AsyncOp<R = unknown> = (ctx: OpContext, args: unknown[]) => Promise<R>;
+
+/** Every operation's implementation, as its declared mode and result say. */
+export type OperationTable = {
+  [K in OperationName]: Operations[K]['mode'] extends 'sync' ? SyncOp<OperationResult<K>> : AsyncOp<OperationResult<K>>;
+};
 
 /** An error whose name reaches the sandbox as the error's type (TypeError, a DOMException name, ...). */
 export class OpError extends Error {
@@ -65,7 +73,7 @@ function domain(args: unknown[]): string | undefined {
   return typeof value === 'string' && value.length <= MAX_DOMAIN ? value : undefined;
 }
 
-export const syncOps: Record<string, SyncOp> = {
+export const operations: OperationTable = {
   'crypto.randomBytes': (_ctx, [length]) => {
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_RANDOM_BYTES) {
       throw new OpError('RangeError', `randomBytes: length must be an integer from 0 to ${MAX_RANDOM_BYTES}`);
@@ -83,17 +91,14 @@ export const syncOps: Record<string, SyncOp> = {
     const d = domain(args);
     return d === undefined ? '' : urlHostOps.domainToUnicode(d);
   },
-  ...cryptoSyncOps,
-  ...fetchSyncOps,
-  ...encodingSyncOps,
-  ...memorySyncOps,
-};
-
-export const asyncOps: Record<string, AsyncOp> = {
   'body.read': (ctx) => {
     if (!ctx.request) return Promise.resolve(null);
     return ctx.request.readBody();
   },
+  ...cryptoSyncOps,
   ...cryptoAsyncOps,
+  ...fetchSyncOps,
   ...fetchAsyncOps,
+  ...encodingSyncOps,
+  ...memorySyncOps,
 };

@@ -7,6 +7,7 @@ import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { buildSandboxModules, type SandboxModule } from './sandbox-modules.ts';
+import { ENTRIES_GLOBAL, HOST_CALL_ORDER } from '../bridge/protocol.ts';
 
 // '../../src/': this file runs as src/runtime/*.ts in a checkout and as dist/runtime/*.js in
 // the npm package, and the sandbox's TypeScript sources are in src/ in both.
@@ -49,12 +50,11 @@ export async function bundleSandboxRuntime(): Promise<string> {
  * start exactly as the runtime script left them.
  */
 const WARMUP = `(() => {
-  const api = globalThis.__isolet;
+  const api = globalThis[${JSON.stringify(ENTRIES_GLOBAL)}];
   const noop = () => {};
   let answered = false;
-  // Positional, in HOST_OP_ORDER (src/sandbox/host-op-order.ts): log, uncaught, startTimer,
-  // clearTimer, requestDone, sync, async, loadModule, respond, respondSimple.
-  api.init(noop, noop, noop, noop, noop, () => new ArrayBuffer(0), noop, noop, () => { answered = true; }, () => { answered = true; });
+  const stand = { sync: () => new ArrayBuffer(0), respond: () => { answered = true; }, respondSimple: () => { answered = true; } };
+  api.init(...${JSON.stringify(HOST_CALL_ORDER)}.map((name) => stand[name] ?? noop));
   api.register({ default: { fetch(request, env, ctx) {
     const url = new URL(request.url);
     const headers = new Headers(request.headers);

@@ -10,7 +10,7 @@
 // first use pays a compile (from a code cache made once per process) and the module's
 // top-level code, on that request's CPU time.
 //
-// How a module gets in: the sandbox's loadModule(name) (src/sandbox/host.ts) calls the host
+// How a module gets in: the sandbox's loadModule(name) (src/sandbox/host-calls.ts) calls the host
 // synchronously; the host compiles and runs the module's script in the isolate's context
 // (nested in that call: isolated-vm runs it on the thread already inside the isolate), takes
 // a Reference to the script's completion value (the module's exports) and hands it to the
@@ -18,6 +18,7 @@
 // see nor intercept the delivery; and only names from SANDBOX_MODULES can be asked for.
 
 import ivm from 'isolated-vm';
+import type { EntryPoints } from './sandbox-entries.ts';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
@@ -99,7 +100,7 @@ export function loadSandboxModule(
   context: ivm.Context,
   modules: Record<string, SandboxModule>,
   name: unknown,
-  receive: ivm.Reference<(...args: unknown[]) => unknown>,
+  receive: EntryPoints['receiveModule'],
 ): void {
   const module = typeof name === 'string' && Object.hasOwn(modules, name) ? modules[name] : undefined;
   if (!module) throw new TypeError(`Unknown sandbox module ${JSON.stringify(String(name)).slice(0, 100)}`);
@@ -110,7 +111,7 @@ export function loadSandboxModule(
   try {
     const exports = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
     try {
-      receive.applySync(undefined, [name as string, exports.derefInto()]);
+      receive.applySync(undefined, [name as string, exports.derefInto() as never]);
     } finally {
       exports.release();
     }

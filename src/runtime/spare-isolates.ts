@@ -9,7 +9,7 @@
 
 import ivm from 'isolated-vm';
 import type { RuntimeImage } from './runtime-image.ts';
-import { takeSandboxEntries, type SandboxEntries } from './sandbox-entries.ts';
+import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 
 const REFILL_RETRY_MS = 5;
 
@@ -17,7 +17,7 @@ export interface Spare {
   isolate: ivm.Isolate;
   context: ivm.Context;
   /** The sandbox's entry points, already taken off the context's global. */
-  entries: SandboxEntries;
+  entries: EntryPoints;
   /** Who owns the isolate now, for the catastrophic-error log line; set when taken. */
   owner: { name: string };
 }

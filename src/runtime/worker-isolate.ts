@@ -15,8 +15,10 @@ import { cpuTermination, describeTermination, terminationResponseBody, terminati
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
 import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
-import { HOST_OP_ORDER } from '../sandbox/host-op-order.ts';
-import { asyncOps, syncOps, type OpContext, type OpRequest } from './host-ops.ts';
+import { operations, type AsyncOp, type OpContext, type OpRequest, type SyncOp } from './host-ops.ts';
+import { OPERATION_MODES } from '../bridge/operations.ts';
+import type { DispatchResult, HostCalls } from '../bridge/protocol.ts';
+import { hostCallbacks } from './host-callbacks.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
 import { NEVER_RESPONDS_BODY, NEVER_RESPONDS_MESSAGE } from './never-responds.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
@@ -188,13 +190,10 @@ export class WorkerIsolate {
   private async load(): Promise<void> {
     const { definition } = this.options;
     this.context ??= await this.isolate.createContext();
-    const { init, entries } = this.options.spare?.entries ?? takeSandboxEntries(this.context);
-    this.entries = entries;
-    // Callbacks cross only as direct arguments, so they go positionally, in HOST_OP_ORDER;
-    // synchronously, since the context is new and idle (see sandbox-entries.ts).
-    const ops = this.hostOps();
-    init.applySync(undefined, HOST_OP_ORDER.map((key) => ops[key]));
-    init.release();
+    this.entries = this.options.spare?.entries ?? takeSandboxEntries(this.context);
+    // Synchronously, since the context is new and idle (see sandbox-entries.ts).
+    this.entries.init.applySync(undefined, hostCallbacks(this.hostCalls()) as never[]);
+    this.entries.init.release();
 
     this.cpu.reset();
     this.loadingCpuNs = 0;
@@ -284,56 +283,44 @@ export class WorkerIsolate {
     await script.run(this.context!, { release: true });
   }
 
-  /** The host operations the sandbox may call. Every argument is validated: it comes from tenant-reachable code. */
-  private hostOps(): Record<(typeof HOST_OP_ORDER)[number], ivm.Callback> {
+  /** The host's side of the host calls; host-callbacks.ts has checked every argument against the protocol. */
+  private hostCalls(): HostCalls {
     return {
-      log: new ivm.Callback((level: unknown, message: unknown) => this.consoleLog(level, message), { ignored: true }),
-      uncaught: new ivm.Callback((requestId: unknown, text: unknown) => {
-        this.logException(typeof requestId === 'number' ? requestId : 0, String(text).slice(0, MAX_LOG_CHARS));
-      }, { ignored: true }),
-      sync: new ivm.Callback((op: unknown, args: unknown) => this.callSync(op, args)),
-      async: new ivm.Callback((callId: unknown, requestId: unknown, op: unknown, args: unknown) => this.callAsync(callId, requestId, op, args), { ignored: true }),
-      startTimer: new ivm.Callback((requestId: unknown, timerId: unknown, delay: unknown) => this.startTimer(requestId, timerId, delay), { ignored: true }),
-      clearTimer: new ivm.Callback((timerId: unknown) => this.clearTimer(timerId), { ignored: true }),
+      log: (level, message) => this.consoleLog(level, message),
+      uncaught: (requestId, text) => this.logException(requestId, text.slice(0, MAX_LOG_CHARS)),
+      sync: (op, args) => this.callSync(op, args),
+      async: (callId, requestId, op, args) => this.callAsync(callId, requestId, op, args),
+      startTimer: (requestId, timerId, delay) => this.startTimer(requestId, timerId, delay),
+      clearTimer: (timerId) => this.clearTimer(timerId),
       // Synchronous: the module's script runs nested in this call (see sandbox-modules.ts).
-      loadModule: new ivm.Callback((name: unknown) => {
+      loadModule: (name) => {
         loadSandboxModule(this.isolate, this.context!, this.options.image.modules, name, this.entries.receiveModule);
-      }),
-      respond: new ivm.Callback((requestId: unknown, result: unknown) => {
-        const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
-        const resolve = state?.resolveDispatch;
-        if (!state || !resolve) return;
-        state.resolveDispatch = undefined;
-        if (!isDispatchResult(result)) return resolve({ error: 'The sandbox answered with a malformed response.', kind: 'exception' });
-        if (result.done === true) state.sandboxDone = true;
-        resolve(result);
-      }, { ignored: true }),
-      respondSimple: new ivm.Callback(
-        (requestId: unknown, status: unknown, statusText: unknown, headers: unknown, body: unknown, done: unknown) => {
-          const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
-          const resolve = state?.resolveDispatch;
-          if (!state || !resolve) return;
-          state.resolveDispatch = undefined;
-          if (typeof status !== 'number' || typeof statusText !== 'string' || typeof headers !== 'string' ||
-            !(body === null || typeof body === 'string' || body instanceof Uint8Array)) {
-            return resolve({ error: 'The sandbox answered with a malformed response.', kind: 'exception' });
-          }
-          if (done === true) state.sandboxDone = true;
-          resolve({ status, statusText, headers: headers === '' ? [] : headers.split('\n'), body });
-        },
-        { ignored: true },
-      ),
-      requestDone: new ivm.Callback((requestId: unknown) => {
-        const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
+      },
+      respond: (requestId, result) => this.respond(requestId, result),
+      respondSimple: (requestId, status, statusText, headers, body, done) => {
+        this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
+      },
+      requestDone: (requestId) => {
+        const state = this.inFlight.get(requestId);
         if (!state) return;
         // The sandbox says so before the host has its response in hand; end after that.
         if (state.responded) this.endRequest(state);
         else state.sandboxDone = true;
-      }, { ignored: true }),
+      },
     };
   }
 
-  private consoleLog(level: unknown, message: unknown): void {
+  /** The sandbox's answer to request `requestId`'s dispatch. */
+  private respond(requestId: number, result: DispatchResult): void {
+    const state = this.inFlight.get(requestId);
+    const resolve = state?.resolveDispatch;
+    if (!state || !resolve) return;
+    state.resolveDispatch = undefined;
+    if (result.done === true) state.sandboxDone = true;
+    resolve(result);
+  }
+
+  private consoleLog(level: string, message: string): void {
     const lvl = LOG_LEVELS.has(level as LogLevel) ? (level as LogLevel) : 'log';
     this.options.log({
       time: new Date().toISOString(),
@@ -368,37 +355,37 @@ export class WorkerIsolate {
     };
   }
 
-  private callSync(op: unknown, args: unknown): unknown {
-    const fn = typeof op === 'string' && Object.hasOwn(syncOps, op) ? syncOps[op] : undefined;
+  private callSync(op: string, args: unknown[]): unknown {
+    const fn = operationOf(op, 'sync') as SyncOp | undefined;
     if (!fn) throw new TypeError(`Unknown host operation ${JSON.stringify(String(op)).slice(0, 100)}`);
     // The isolate waits while the host works, so its own clock does not see this time: it is
     // charged to the call running now, or a loop of synchronous calls would cost the host's
     // main thread without limit.
     const started = performance.now();
     try {
-      return fn(this.opContext(undefined), Array.isArray(args) ? args : []);
+      return fn(this.opContext(undefined), args);
     } finally {
       this.chargeHostCpu(this.runningRequest(), (performance.now() - started) * 1e6);
     }
   }
 
   /** Starts an asynchronous host operation and hands its outcome to the sandbox's settle(). */
-  private callAsync(callId: unknown, requestId: unknown, op: unknown, args: unknown): void {
-    if (typeof callId !== 'number' || !this.alive) return;
-    const fn = typeof op === 'string' && Object.hasOwn(asyncOps, op) ? asyncOps[op] : undefined;
+  private callAsync(callId: number, requestId: number, op: string, args: unknown[]): void {
+    if (!this.alive) return;
+    const fn = operationOf(op, 'async') as AsyncOp | undefined;
     const settle = (ok: boolean, value: unknown, errorName: string) => {
       this.pendingCalls--;
       if (!this.alive) return;
       this.checkNeverResponds();
       // A call of a request whose work is over: the sandbox dropped it, and an answer would be a
       // crossing (and CPU) for nothing.
-      if (requestId !== 0 && !this.inFlight.has(requestId as number)) return;
+      if (requestId !== 0 && !this.inFlight.has(requestId)) return;
       // A body chunk is a buffer made for this read alone: its memory moves into the isolate
       // (no copy, and no garbage left on this side to wait for a GC). Everything else is copied.
       const arg = (op === 'body.read' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
         ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
         : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
-      this.enter(this.inFlight.get(requestId as number), this.entries.settle
+      this.enter(this.inFlight.get(requestId), this.entries.settle
         .apply(undefined, [callId, Date.now(), ok, arg as never, errorName]))
         .catch((error) => this.onIsolateError(error));
     };
@@ -407,7 +394,7 @@ export class WorkerIsolate {
     if (this.pendingCalls > MAX_PENDING_CALLS) return settle(false, `Too many host operations pending at once (at most ${MAX_PENDING_CALLS}).`, 'RangeError');
     let promise: Promise<unknown>;
     try {
-      promise = fn(this.opContext(requestId), Array.isArray(args) ? args : []);
+      promise = fn(this.opContext(requestId), args);
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -443,8 +430,7 @@ export class WorkerIsolate {
     }
   }
 
-  private startTimer(requestId: unknown, timerId: unknown, delay: unknown): void {
-    if (typeof requestId !== 'number' || typeof timerId !== 'number' || typeof delay !== 'number') return;
+  private startTimer(requestId: number, timerId: number, delay: number): void {
     const state = this.inFlight.get(requestId);
     if (!state || state.ended || !this.alive) return;
     if (this.timers.size >= MAX_TIMERS && !this.timers.has(timerId)) return;
@@ -464,8 +450,7 @@ export class WorkerIsolate {
     state.timers.add(timerId);
   }
 
-  private clearTimer(timerId: unknown): void {
-    if (typeof timerId !== 'number') return;
+  private clearTimer(timerId: number): void {
     const timer = this.timers.get(timerId);
     if (!timer) return;
     cancelHostTimer(timer);
@@ -1091,17 +1076,12 @@ function cancelHostTimer(timer: HostTimer): void {
   else clearTimeout(timer.timeout);
 }
 
-function isDispatchResult(value: unknown): value is DispatchResult {
-  if (value === null || typeof value !== 'object') return false;
-  const v = value as Record<string, unknown>;
-  if (typeof v.error === 'string') return true;
-  return typeof v.status === 'number' && typeof v.statusText === 'string' && Array.isArray(v.headers) && v.headers.every((h) => typeof h === 'string');
+/** The implementation of host operation `op` if it is one of the `mode` the call asked for. */
+function operationOf(op: string, mode: 'sync' | 'async'): SyncOp | AsyncOp | undefined {
+  return Object.hasOwn(OPERATION_MODES, op) && OPERATION_MODES[op as keyof typeof OPERATION_MODES] === mode
+    ? operations[op as keyof typeof operations]
+    : undefined;
 }
-
-type DispatchResult = (
-  | { status: number; statusText: string; headers: string[]; body: Uint8Array | string | null | { stream: true; length: number | null; requestBody: boolean } }
-  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' }
-) & { done?: boolean };
 
 function textResponse(status: number, text: string): RuntimeResponse {
   return {

@@ -3,7 +3,8 @@
 // comes back into the plain values the host copies out. Every failure becomes a result the
 // host can log and answer with, never an exception that leaks sandbox internals.
 
-import { host, callAsync, dropRequestCalls } from './host.ts';
+import { hostCalls, callAsync, dropRequestCalls } from './host-calls.ts';
+import type { DispatchResult, PullResult } from '../bridge/protocol.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
@@ -42,22 +43,6 @@ interface InFlight {
   requestBody: BodySource | null;
 }
 const inFlight = new SafeMap<number, InFlight>();
-
-/**
- * The body in a dispatch result: whole (a string or bytes, the fast path: one crossing per
- * request), none, or `{ stream: true }`: the host pulls it with pullResponse(requestId) as its
- * socket takes more, and `length` is its byte length when known (FixedLengthStream, a request
- * body with a Content-Length passed through). `requestBody: true` says the body is the
- * request's own body, unread (`new Response(request.body)`): the host sends it on by itself,
- * without a crossing per chunk, and calls cancelResponse when it is done.
- */
-export type DispatchBody = Uint8Array | string | null | { stream: true; length: number | null; requestBody: boolean };
-
-/** `done`: the request's work (waitUntil included) was over when it answered. */
-export type DispatchResult = (
-  | { status: number; statusText: string; headers: string[]; body: DispatchBody }
-  | { error: string; kind: 'exception' | 'bad-response' | 'no-handler' }
-) & { done?: boolean };
 
 /** service-worker syntax: the global addEventListener collects 'fetch' listeners at load. */
 export function addServiceWorkerListener(type: string, listener: unknown): void {
@@ -190,7 +175,7 @@ async function callHandler(requestId: number, request: unknown, ctx: ExecutionCo
 /**
  * The request's response is out: once its waitUntil work is settled too, its work is over.
  * Returns true when that is already the case; then the caller tells the host along with the
- * response (one crossing fewer), otherwise host.requestDone tells it later.
+ * response (one crossing fewer), otherwise hostCalls.requestDone tells it later.
  */
 function settle(requestId: number, tellHost = true): boolean {
   const entry = inFlight.get(requestId);
@@ -199,7 +184,7 @@ function settle(requestId: number, tellHost = true): boolean {
     inFlight.delete(requestId);
     dropRequestTimers(requestId);
     dropRequestCalls(requestId);
-    if (notify) host.requestDone(requestId);
+    if (notify) hostCalls.requestDone(requestId);
   };
   if (entry.waitUntil.length === 0) {
     finish(tellHost);
@@ -208,7 +193,7 @@ function settle(requestId: number, tellHost = true): boolean {
   // waitUntil promises can add more waitUntil promises: wait until the list stops growing.
   const drain = (seen: number): Promise<void> => {
     const count = entry.waitUntil.length - seen;
-    return PromisePrototypeThen(allSettled(ArrayPrototypeSlice(entry.waitUntil, seen), (reason) => host.uncaught(requestId, errorText(reason))), () => {
+    return PromisePrototypeThen(allSettled(ArrayPrototypeSlice(entry.waitUntil, seen), (reason) => hostCalls.uncaught(requestId, errorText(reason))), () => {
       if (entry.waitUntil.length > seen + count) return drain(seen + count);
     });
   };
@@ -236,7 +221,8 @@ function allSettled(promises: Promise<unknown>[], onRejected: (reason: unknown) 
   });
 }
 
-export async function dispatch(
+/** Runs request `requestId` through the worker's handler (the `dispatch` entry, main.ts, sends the result on). */
+export async function handleRequest(
   requestId: number,
   method: string,
   url: string,
@@ -297,7 +283,7 @@ export async function dispatch(
  * connection, so that the client cannot take a truncated body as whole, and logs the error as
  * the worker's exception).
  */
-export async function pullResponse(requestId: number, now: number): Promise<ArrayBuffer | string | null | { error: string }> {
+export async function pullResponse(requestId: number, now: number): Promise<PullResult> {
   enterFromHost(requestId, now);
   const entry = inFlight.get(requestId);
   const source = entry?.responseBody;
@@ -340,7 +326,7 @@ export function cancelResponse(requestId: number, now: number): void {
   try {
     source.cancel?.(new DOMException('The client disconnected before the response was complete.', 'AbortError'));
   } catch (error) {
-    host.uncaught(requestId, errorText(error));
+    hostCalls.uncaught(requestId, errorText(error));
   }
 }
 
@@ -360,7 +346,7 @@ function bodyFromHost(requestId: number, length: number | null): BodySource {
       if (reading) throw new TypeError('This body is already being read.');
       reading = true;
       try {
-        const chunk = await callAsync<ArrayBuffer | null>('body.read', requestId);
+        const chunk = await callAsync('body.read', requestId);
         return chunk === null ? null : new Uint8Array(chunk);
       } finally {
         reading = false;
@@ -405,5 +391,5 @@ export function endRequest(requestId: number): void {
 }
 
 export function reportUncaught(requestId: number, error: unknown): void {
-  host.uncaught(requestId, errorText(error));
+  hostCalls.uncaught(requestId, errorText(error));
 }

@@ -1,11 +1,12 @@
 // The sandbox runtime's entry: bundled into one script that every isolate starts from (a V8
 // snapshot of it). It installs the Web platform globals, locks down code generation, and
-// leaves exactly one global, `__isolet`, holding the entry points the host needs; the host
-// takes references to them and deletes the global before any tenant code runs.
+// leaves exactly one global (ENTRIES_GLOBAL) holding the entry points the host needs
+// (src/bridge/protocol.ts SandboxEntries); the host takes references to them and deletes the
+// global before any tenant code runs.
 'use strict';
 
-import { callSync, connectHost, host, settleCall, receiveModule, type HostOps } from './host.ts';
-import { HOST_OP_ORDER } from './host-op-order.ts';
+import { callSync, connectHost, hostCalls, settleCall, receiveModule } from './host-calls.ts';
+import { ENTRIES_GLOBAL, HOST_CALL_ORDER, type HostCalls, type SandboxEntries } from '../bridge/protocol.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
 import { consoleGlobal } from '../api/console/sandbox.ts';
@@ -19,7 +20,7 @@ import {
   addServiceWorkerListener,
   fetchEventClass,
   cancelResponse,
-  dispatch,
+  handleRequest,
   endRequest,
   enterFromHost,
   registerWorker,
@@ -111,16 +112,15 @@ for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWe
 lockCodeGeneration(globalThis);
 lockMemoryFeatures(globalThis);
 
-const entryPoints = {
-  // Positional, in HOST_OP_ORDER.
-  init(...fns: HostOps[keyof HostOps][]): void {
-    const ops = {} as Record<string, unknown>;
-    HOST_OP_ORDER.forEach((name, i) => (ops[name] = fns[i]));
-    connectHost(ops as unknown as HostOps);
+const entryPoints: SandboxEntries = {
+  init(...calls: HostCalls[keyof HostCalls][]): void {
+    const byName = {} as Record<string, unknown>;
+    for (let i = 0; i < HOST_CALL_ORDER.length; i++) byName[HOST_CALL_ORDER[i]!] = calls[i];
+    connectHost(byName as unknown as HostCalls);
     lockContextFeatures(globalThis);
     lockContextMemory(globalThis, callSync('memory.limitMb'));
   },
-  register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean): string | undefined {
+  register(namespace, env, bindGlobals) {
     if (bindGlobals && env && typeof env === 'object') {
       // service-worker syntax sees its vars as globals, as in Workers.
       const values = env as Record<string, unknown>;
@@ -129,31 +129,28 @@ const entryPoints = {
     }
     return registerWorker(namespace, env);
   },
-  // The host starts a request without waiting on a promise result (isolated-vm's promise
-  // handshake costs more than the request itself for small workers); the outcome comes back
-  // through host.respond.
-  // Head fields cross as strings (header pairs joined by '\n', which no valid header holds):
-  // primitives skip isolated-vm's structured copy, a third of a small request's crossing cost.
-  dispatch(requestId: number, method: string, url: string, headers: string, hasBody: boolean, now: number): void {
+  // Head fields cross as primitives (HeaderLines): they skip isolated-vm's structured copy, a
+  // third of a small request's crossing cost.
+  dispatch(requestId, method, url, headers, hasBody, now): void {
     // Captured built-ins from here on: tenant code may have replaced the realm's (see primordials.ts).
     PromisePrototypeThen(
-      dispatch(requestId, method, url, headers === '' ? [] : StringPrototypeSplit(headers, '\n'), hasBody, now),
+      handleRequest(requestId, method, url, headers === '' ? [] : StringPrototypeSplit(headers, '\n'), hasBody, now),
       (result) => {
         const body = 'status' in result ? result.body : undefined;
         if (body === null || typeof body === 'string' || isUint8Array(body)) {
           const head = result as { status: number; statusText: string; headers: string[] };
-          host.respondSimple(requestId, head.status, head.statusText, ArrayPrototypeJoin(head.headers, '\n'), body as string | Uint8Array | null, result.done === true);
+          hostCalls.respondSimple(requestId, head.status, head.statusText, ArrayPrototypeJoin(head.headers, '\n'), body as string | Uint8Array | null, result.done === true);
         } else {
-          host.respond(requestId, result);
+          hostCalls.respond(requestId, result);
         }
       },
-      (error) => host.respond(requestId, { error: `${error}`, kind: 'exception' }),
+      (error) => hostCalls.respond(requestId, { error: `${error}`, kind: 'exception' }),
     );
   },
   pullResponse,
   cancelResponse,
   receiveModule,
-  fireTimer(requestId: number, timerId: number, now: number): void {
+  fireTimer(requestId, timerId, now): void {
     enterFromHost(requestId, now);
     try {
       fireTimer(timerId);
@@ -166,4 +163,4 @@ const entryPoints = {
   end: endRequest,
 };
 
-define('__isolet', entryPoints);
+define(ENTRIES_GLOBAL, entryPoints);

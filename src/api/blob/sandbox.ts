@@ -2,7 +2,7 @@
 // sandbox module, evaluated on first use (a global read, a FormData, body.blob()); before that
 // no Blob can exist, so isBlob() answers without loading anything.
 
-import { createModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host-calls.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { streams } from '../streams/sandbox.ts';
 import { markNotSerializable, markSerializable } from '../structured-clone/sandbox.ts';

@@ -2,7 +2,7 @@
 // implementation (./sandbox/module.ts, fflate) is a sandbox module, evaluated in an isolate on
 // first use; it needs the streams module, which it loads too.
 
-import { createModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host-calls.ts';
 import { streams } from '../streams/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { CompressionApi, CompressionDeps } from './sandbox/module.ts';

@@ -20,7 +20,8 @@
 // itself; there is no streaming path (DigestStream would be one).
 
 import { createHash, randomBytes, webcrypto, type Hash, type KeyObject } from 'node:crypto';
-import type { AsyncOp, OpContext, SyncOp } from '../../runtime/host-ops.ts';
+import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
+import type { KeyInfo } from '../../bridge/operations.ts';
 import { runOnCryptoPool, type PoolJob } from './pool.ts';
 
 type NodeKey = webcrypto.CryptoKey;
@@ -80,15 +81,6 @@ const PASSED_ERROR_NAMES = new Set([
   'TypeError', 'RangeError', 'NotSupportedError', 'InvalidAccessError', 'DataError', 'OperationError',
   'SyntaxError', 'QuotaExceededError', 'InvalidStateError', 'NotAllowedError',
 ]);
-
-/** What the sandbox learns of a key: everything a CryptoKey shows, and the id that names it here. */
-export interface KeyInfo {
-  id: string;
-  type: 'secret' | 'public' | 'private';
-  extractable: boolean;
-  algorithm: Record<string, unknown>;
-  usages: string[];
-}
 
 interface CryptoScope {
   keys: Map<string, NodeKey>;
@@ -361,7 +353,7 @@ function run<T>(ctx: OpContext, job: () => Promise<T>): Promise<T> {
 }
 
 /** Wraps an operation so argument errors, too, arrive as clean rejections. */
-function op(body: (ctx: OpContext, args: unknown[], scope: CryptoScope) => Promise<unknown>): AsyncOp {
+function op<R>(body: (ctx: OpContext, args: unknown[], scope: CryptoScope) => Promise<R>): AsyncOp<R> {
   return (ctx, args) => {
     try {
       return body(ctx, args, cryptoScope(ctx));
@@ -457,7 +449,7 @@ function exported(result: ArrayBuffer | webcrypto.JsonWebKey): ArrayBuffer | Rec
  * where an algorithm is { name, hash?: { name }, length?, ..., iv?: ArrayBuffer, ..., public?: keyId }
  * and data, signatures and raw/spki/pkcs8 key data are ArrayBuffers.
  */
-export const cryptoAsyncOps: Record<string, AsyncOp> = {
+export const cryptoAsyncOps = {
   'crypto.digest': op((ctx, [algorithm, data], scope) => {
     const { name } = algorithmArg(algorithm, scope, DIGEST_NAMES);
     const input = bytes(data, 'data');
@@ -598,7 +590,7 @@ export const cryptoAsyncOps: Record<string, AsyncOp> = {
       return register(scope, key);
     });
   }),
-};
+} satisfies Partial<OperationTable>;
 
 const NODE_DIGEST_NAMES: Record<string, string> = { 'SHA-1': 'sha1', 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512', MD5: 'md5' };
 
@@ -624,7 +616,7 @@ function forget(map: Map<string, unknown>, ids: unknown, max: number): void {
  *   crypto.digestStream.close   (streamId) -> ArrayBuffer
  *   crypto.digestStream.abort   (streamId)
  */
-export const cryptoSyncOps: Record<string, SyncOp> = {
+export const cryptoSyncOps = {
   /**
    * crypto.releaseKeys(keyIds): the sandbox's CryptoKey handles for these ids were garbage
    * collected (a FinalizationRegistry there reports them), so the host lets the keys go.
@@ -659,4 +651,4 @@ export const cryptoSyncOps: Record<string, SyncOp> = {
   'crypto.digestStream.abort': (ctx, [id]) => {
     if (typeof id === 'string') cryptoScope(ctx).hashes.delete(id);
   },
-};
+} satisfies Partial<OperationTable>;

@@ -2,7 +2,7 @@
 // a sandbox module (./sandbox/module.ts), since a hello-world worker never touches it and every
 // byte of code in the snapshot is heap in every idle isolate.
 
-import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host-calls.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
@@ -15,13 +15,7 @@ let api: CryptoApi | undefined;
 function cryptoApi(): CryptoApi {
   if (api !== undefined) return api;
   // Evaluated on first use, after tenant code may have run: only crypto's own host operations.
-  const calls = limitedHostCalls({
-    __proto__: null, 'crypto.digest': 1, 'crypto.generateKey': 1, 'crypto.importKey': 1, 'crypto.exportKey': 1,
-    'crypto.sign': 1, 'crypto.verify': 1, 'crypto.encrypt': 1, 'crypto.decrypt': 1, 'crypto.deriveBits': 1,
-    'crypto.deriveKey': 1, 'crypto.wrapKey': 1, 'crypto.unwrapKey': 1, 'crypto.releaseKeys': 1,
-    'crypto.digestStream.open': 1, 'crypto.digestStream.write': 1, 'crypto.digestStream.close': 1,
-    'crypto.digestStream.abort': 1, 'crypto.randomBytes': 1,
-  } as unknown as Record<string, 1 | undefined>, 'Not a crypto operation.');
+  const calls = limitedHostCalls('crypto');
   api = createModule<CryptoDeps, CryptoApi>('crypto', {
     callSync: calls.callSync,
     callAsync: calls.callAsync,

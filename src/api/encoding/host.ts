@@ -10,7 +10,7 @@
 // stream it gets a TypeError rather than text missing the bytes its state held.
 
 import { TextDecoder as NodeTextDecoder } from 'node:util';
-import type { SyncOp } from '../../runtime/host-ops.ts';
+import type { OperationTable, SyncOp } from '../../runtime/host-ops.ts';
 
 /**
  * An error whose name reaches the sandbox as its type (host-ops.ts's OpError, made here: a value
@@ -76,7 +76,7 @@ function encodingName(label: unknown): string {
   }
 }
 
-export const encodingSyncOps: Record<string, SyncOp> = {
+export const encodingSyncOps = {
   /** [label] -> the encoding's name (e.g. 'latin1' -> 'windows-1252'). */
   'encoding.name': (_ctx, [label]) => encodingName(label),
 
@@ -119,4 +119,4 @@ export const encodingSyncOps: Record<string, SyncOp> = {
     }
     return text;
   },
-};
+} satisfies Partial<OperationTable>;

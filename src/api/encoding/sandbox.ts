@@ -3,7 +3,7 @@
 // context has none) are a sandbox module (./sandbox/module.ts), loaded on first use.
 
 import { DOMException } from '../events/sandbox.ts';
-import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host-calls.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { EncodingApi, EncodingDeps } from './sandbox/module.ts';
 import {
@@ -169,10 +169,7 @@ let encodingApi: EncodingApi | undefined;
 export function encoding(): EncodingApi {
   if (encodingApi !== undefined) return encodingApi;
   // Evaluated on first use, after tenant code may have run: only the host's decoding operations.
-  const calls = limitedHostCalls(
-    { __proto__: null, 'encoding.name': 1, 'encoding.decode': 1 } as unknown as Record<string, 1 | undefined>,
-    'Not an encoding operation.',
-  );
+  const calls = limitedHostCalls('encoding');
   const loaded = createModule<EncodingDeps, EncodingApi>('encoding', {
     utf8Encode,
     encodeInto: (source, destination) => encodeIntoFrom(source, 0, destination, 0),

@@ -4,7 +4,7 @@
 // Internals live in #private fields so tenant code cannot reach them; the few operations other
 // sandbox modules need (abort a signal, follow a signal, trusted events) are exported functions.
 
-import { createModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host-calls.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { Event, EventsApi, EventsDeps } from './sandbox/module.ts';
 import {

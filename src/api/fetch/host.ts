@@ -20,7 +20,8 @@
 import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import type { AsyncOp, OpContext, SyncOp } from '../../runtime/host-ops.ts';
+import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
+import type { FetchHead } from '../../bridge/operations.ts';
 import { OpError } from '../../runtime/host-ops.ts';
 import { ConnectionSlots, type Slot } from './connection-slots.ts';
 import { EgressPolicy, EgressRefused, type EgressTarget } from './egress-policy.ts';
@@ -68,19 +69,6 @@ export function connectionSlots(policy: EgressPolicy): ConnectionSlots {
   return slots;
 }
 
-/** What the sandbox gets back from fetch.start. */
-export interface FetchHead {
-  status: number;
-  /** Byte string, as Node read it. */
-  statusText: string;
-  /** Flat [name, value, ...], byte strings, in wire order. */
-  headers: string[];
-  /** The final URL (after redirects). */
-  url: string;
-  redirected: boolean;
-  /** Whether there is a body to read with fetch.read (not for HEAD, 204, 205, 304). */
-  hasBody: boolean;
-}
 
 type RequestBody =
   | { kind: 'none' }
@@ -602,12 +590,12 @@ const cancel: SyncOp = (ctx, args) => {
   return undefined;
 };
 
-export const fetchAsyncOps: Record<string, AsyncOp> = {
+export const fetchAsyncOps = {
   'fetch.start': start,
   'fetch.write': write,
   'fetch.read': read,
-};
+} satisfies Partial<OperationTable>;
 
-export const fetchSyncOps: Record<string, SyncOp> = {
+export const fetchSyncOps = {
   'fetch.cancel': cancel,
-};
+} satisfies Partial<OperationTable>;

@@ -13,7 +13,7 @@
 // - no automatic decompression: a response with Content-Encoding comes as the bytes that were
 //   sent (and no Accept-Encoding is added to requests).
 
-import { limitedHostCalls, createModule } from '../../sandbox/host.ts';
+import { limitedHostCalls, createModule } from '../../sandbox/host-calls.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { Request, requestForFetch } from '../request/sandbox.ts';
 import { Response, responseFromFetch } from '../response/sandbox.ts';
@@ -31,10 +31,7 @@ let sendToHost: FetchSend | undefined;
 const send: FetchSend = (method, url, headers, body, redirect, signal) => {
   if (sendToHost === undefined) {
     // Evaluated on first use, after tenant code may have run: only the host's fetch operations.
-    const calls = limitedHostCalls(
-      { __proto__: null, 'fetch.start': 1, 'fetch.read': 1, 'fetch.write': 1, 'fetch.cancel': 1 } as unknown as Record<string, 1 | undefined>,
-      'Not a fetch operation.',
-    );
+    const calls = limitedHostCalls('fetch');
     sendToHost = createModule<FetchDeps, FetchSend>('fetch', {
       callSync: calls.callSync,
       callAsync: calls.callAsync,

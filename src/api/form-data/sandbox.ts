@@ -2,7 +2,7 @@
 // and the formData() parsers (./sandbox/module.ts) are a sandbox module, loaded on first use
 // with the Blob module it builds on.
 
-import { callSync, createModule } from '../../sandbox/host.ts';
+import { callSync, createModule } from '../../sandbox/host-calls.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { searchParams } from '../url/sandbox.ts';
@@ -27,7 +27,7 @@ export function formDataApi(): FormDataApi {
       return out;
     },
     randomHex: (n) => {
-      const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', n));
+      const bytes = new Uint8Array(callSync('crypto.randomBytes', n));
       let s = '';
       for (let i = 0; i < bytes.length; i++) s += StringPrototypePadStart(NumberPrototypeToString(bytes[i]!, 16), 2, '0');
       return s;

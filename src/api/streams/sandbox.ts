@@ -3,7 +3,7 @@
 // a stream global or a body's `.body`; until then an isolate pays nothing for it (numbers in
 // bench/streams-size.ts and src/runtime/sandbox-modules.ts).
 
-import { createModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host-calls.ts';
 import { encoding } from '../encoding/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { StreamsApi, StreamsDeps } from './sandbox/module.ts';

@@ -3,7 +3,7 @@
 // its classes at load; the algorithm (./sandbox/module.ts) is a sandbox module, loaded by the
 // first call.
 
-import { createModule } from '../../sandbox/host.ts';
+import { createModule } from '../../sandbox/host-calls.ts';
 import { DOMException } from '../events/sandbox.ts';
 import type { StructuredCloneDeps } from './sandbox/module.ts';
 import {

@@ -2,7 +2,7 @@
 // made on first access, from a sandbox module (./sandbox/module.ts). Before it is loaded no
 // timer can exist, so the host's timer and end-of-request calls have nothing to do.
 
-import { host, createModule } from '../../sandbox/host.ts';
+import { hostCalls, createModule } from '../../sandbox/host-calls.ts';
 import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 import type { TimersApi, TimersDeps } from './sandbox/module.ts';
@@ -18,9 +18,9 @@ const defer = (fn: () => void): void => void PromisePrototypeThen(resolved, fn);
 
 function timers(): TimersApi {
   api ??= createModule<TimersDeps, TimersApi>('timers', {
-    startTimer: (requestId, timerId, delay) => host.startTimer(requestId, timerId, delay),
+    startTimer: (requestId, timerId, delay) => hostCalls.startTimer(requestId, timerId, delay),
     defer,
-    clearTimer: (timerId) => host.clearTimer(timerId),
+    clearTimer: (timerId) => hostCalls.clearTimer(timerId),
     requireRequestContext,
     currentRequestId,
     AbortSignal,

@@ -1,7 +1,7 @@
 // URLPattern: the part in every isolate's snapshot (a name). The implementation is the
 // url-pattern sandbox module (./sandbox/module.ts), evaluated on first access to the global.
 
-import { loadModule } from '../../sandbox/host.ts';
+import { loadModule } from '../../sandbox/host-calls.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import {
   ObjectDefineProperty, SymbolToStringTag,

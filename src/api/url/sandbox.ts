@@ -10,7 +10,7 @@
 // the host (Node's url.domainToASCII, which is ada, the engine workerd uses), so no Unicode
 // tables live in the isolate.
 
-import { callSync, createModule } from '../../sandbox/host.ts';
+import { callSync, createModule } from '../../sandbox/host-calls.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { SearchParamsApi, SearchParamsDeps } from './sandbox/search-params.ts';
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
@@ -152,10 +152,10 @@ function domainToASCII(domain: string): string | null {
   if (ascii) {
     result = StringPrototypeToLowerCase(domain);
     if (StringPrototypeStartsWith(result, 'xn--') || StringPrototypeIncludes(result, '.xn--')) {
-      result = callSync<string>('url.domainToASCII', result);
+      result = callSync('url.domainToASCII', result);
     }
   } else {
-    result = callSync<string>('url.domainToASCII', domain);
+    result = callSync('url.domainToASCII', domain);
   }
   // Node returns '' for failure; the spec also fails on an empty result.
   return result === '' ? null : result;

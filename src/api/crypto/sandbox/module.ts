@@ -16,6 +16,7 @@
 // and, in a private field, the id of the real key in this isolate's scope on the host. Tenant
 // code cannot construct one, nor read or set its id; the host checks every id anyway.
 
+import type { KeyInfo, OperationCalls } from '../../../bridge/operations.ts';
 import {
   ArrayBuffer, ArrayFrom, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice, Error,
   JSONStringify, Number, NumberPrototypeToString, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor,
@@ -25,8 +26,8 @@ import {
 } from '../../../sandbox/primordials.ts';
 /** What the module uses from the runtime in the snapshot (one copy of each per isolate). */
 export interface CryptoDeps {
-  callSync<T = unknown>(op: string, ...args: unknown[]): T;
-  callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T>;
+  callSync: OperationCalls['callSync'];
+  callAsync: OperationCalls['callAsync'];
   DOMException: new (message?: string, name?: string) => Error;
   utf8Encode(input: string): Uint8Array;
   /** The WritableStream class (loads the streams module). */
@@ -113,15 +114,6 @@ function viewOf(value: unknown, what: string): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------
 // CryptoKey (WebCrypto §13)
-
-/** What the host sends for a key it made (host.ts KeyInfo). */
-interface KeyInfo {
-  id: string;
-  type: 'secret' | 'public' | 'private';
-  extractable: boolean;
-  algorithm: Record<string, unknown>;
-  usages: string[];
-}
 
 const CONSTRUCT = Symbol('CryptoKey');
 let keyIdOf: (key: unknown) => string | undefined;
@@ -472,7 +464,7 @@ function digestStreamClass(): Function {
 
     constructor(algorithm: unknown) {
       const name = digestStreamAlgorithm(algorithm);
-      const id = callSync<string>('crypto.digestStream.open', name, ArrayPrototypeSplice(releasedStreamIds, 0));
+      const id = callSync('crypto.digestStream.open', name, ArrayPrototypeSplice(releasedStreamIds, 0));
       let resolve!: (digest: ArrayBuffer) => void;
       let reject!: (reason: unknown) => void;
       const digest = new Promise<ArrayBuffer>((res, rej) => { resolve = res; reject = rej; });
@@ -493,7 +485,7 @@ function digestStreamClass(): Function {
           }
         },
         close() {
-          resolve(callSync<ArrayBuffer>('crypto.digestStream.close', id));
+          resolve(callSync('crypto.digestStream.close', id));
         },
         abort(reason: unknown) {
           callSync('crypto.digestStream.abort', id);
@@ -557,7 +549,7 @@ function getRandomValues<T>(array: T): T {
   }
   requireRequestContext('crypto.getRandomValues()');
   if (array.byteLength > 0) {
-    const bytes = new Uint8Array(callSync<ArrayBuffer>('crypto.randomBytes', array.byteLength));
+    const bytes = new Uint8Array(callSync('crypto.randomBytes', array.byteLength));
     TypedArrayPrototypeSet(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), bytes);
   }
   return array;

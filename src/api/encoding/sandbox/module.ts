@@ -4,6 +4,7 @@
 // the snapshot they were heap in every idle isolate. The UTF-8 encoder and decoder themselves,
 // which bodies use, are in ../sandbox.ts.
 
+import type { OperationCalls } from '../../../bridge/operations.ts';
 import {
   ArrayBuffer, ArrayBufferPrototypeSlice, ArrayPrototypeConcat, ArrayPrototypeIncludes, Error, ObjectDefineProperty,
   ObjectEntries, RangeError, ReflectApply, String, StringFromCharCode, StringPrototypeCharCodeAt,
@@ -23,7 +24,7 @@ export interface EncodingDeps {
   bufferSourceBytes(input: unknown, what: string): Uint8Array;
   DOMException: new (message?: string, name?: string) => Error;
   /** The host's decoding operations, and only those. */
-  callSync<T = unknown>(op: string, ...args: unknown[]): T;
+  callSync: OperationCalls['callSync'];
 }
 
 export interface EncodingApi {

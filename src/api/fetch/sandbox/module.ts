@@ -3,6 +3,7 @@
 // src/runtime/sandbox-modules.ts), evaluated in an isolate by its first fetch(); the checks and
 // the Request made from fetch's arguments are in ../sandbox.ts, in the snapshot.
 
+import type { FetchHead, OperationCalls } from '../../../bridge/operations.ts';
 import type { BodySource } from '../../body/sandbox.ts';
 import type { Response } from '../../response/sandbox.ts';
 import type { AbortSignal } from '../../events/sandbox.ts';
@@ -13,24 +14,14 @@ import {
 
 export interface FetchDeps {
   /** The host's fetch operations, and only those. */
-  callSync<T = unknown>(op: string, ...args: unknown[]): T;
-  callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T>;
+  callSync: OperationCalls['callSync'];
+  callAsync: OperationCalls['callAsync'];
   responseFromFetch(status: number, statusText: string, headers: string[], body: BodySource | null, url: string, redirected: boolean): Response;
 }
 
 let callSync: FetchDeps['callSync'];
 let callAsync: FetchDeps['callAsync'];
 let responseFromFetch: FetchDeps['responseFromFetch'];
-
-/** What the host answers fetch.start with (see host.ts FetchHead). */
-interface FetchHead {
-  status: number;
-  statusText: string;
-  headers: string[];
-  url: string;
-  redirected: boolean;
-  hasBody: boolean;
-}
 
 /** Request body chunks cross in pieces of at most this many bytes. */
 const WRITE_CHUNK = 1024 * 1024;
@@ -86,7 +77,7 @@ function send(
     };
     signal?.addEventListener('abort', onAbort);
 
-    PromisePrototypeThen(callAsync<FetchHead>('fetch.start', id, method, url, headers, bodyArg, redirect), (head) => {
+    PromisePrototypeThen(callAsync('fetch.start', id, method, url, headers, bodyArg, redirect), (head) => {
       if (settled) {
         callSync('fetch.cancel', id);
         return;
@@ -100,7 +91,7 @@ function send(
             if (done) return null;
             let chunk: ArrayBuffer | null;
             try {
-              chunk = await callAsync<ArrayBuffer | null>('fetch.read', id);
+              chunk = await callAsync('fetch.read', id);
             } catch (error) {
               done = true;
               detach();
@@ -145,7 +136,7 @@ async function pump(id: number, source: BodySource, fail: (error: unknown) => vo
       for (let at = 0; at < chunk.byteLength; at += WRITE_CHUNK) {
         const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : TypedArrayPrototypeSubarray(chunk, at, at + WRITE_CHUNK);
         // false: the host no longer wants the body (the fetch ended, or a redirect made it a GET).
-        if (!(await callAsync<boolean>('fetch.write', id, exactBuffer(piece)))) {
+        if (!(await callAsync('fetch.write', id, exactBuffer(piece)))) {
           source.cancel?.(new TypeError('The request body is no longer needed.'));
           return;
         }

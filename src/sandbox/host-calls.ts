@@ -1,60 +1,40 @@
-// The sandbox's only way out of the isolate. The host fills `host` once, when it sets up a new
-// context (the functions are isolated-vm Callbacks, which arrive here as plain functions of
-// this isolate's realm). Modules import `callSync`/`callAsync` (or `host` for the core's own
-// operations); nothing puts `host`, or any of its functions, where tenant code could reach them.
+// The sandbox's only way out of the isolate: the host calls (src/bridge/protocol.ts HostCalls).
+// The host hands them over once, when it sets up a new context (isolated-vm Callbacks, which
+// arrive here as plain functions of this isolate's realm). Modules import `callSync`/`callAsync`
+// for host operations (or `hostCalls` for the core's own calls); nothing puts `hostCalls`, or
+// any of its functions, where tenant code could reach them.
 //
 // The host treats every argument as hostile: even if tenant code took over this runtime, all it
-// could do is ask for what these operations give any worker.
+// could do is ask for what these calls give any worker.
 
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { currentRequestId, enterRequest } from './request-context.ts';
 import { admitLogLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
+import type { HostCalls } from '../bridge/protocol.ts';
+import { OPERATION_MODES, type AsyncOperation, type OperationCalls, type OperationName, type OperationResult, type SyncOperation } from '../bridge/operations.ts';
 import {
-  Error, EvalError, MapPrototypeForEach, ObjectAssign, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
-  String, SyntaxError, TypeError, URIError, Uint8Array, withOriginalIntrinsics,
+  Error, EvalError, MapPrototypeForEach, ObjectAssign, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
+  String, StringPrototypeStartsWith, SyntaxError, TypeError, URIError, Uint8Array, withOriginalIntrinsics,
 } from './primordials.ts';
 
-export interface HostOps {
-  /** Send one console line to the host's log for this worker. */
-  log(level: string, message: string): void;
-  /** An exception nothing caught (in a timer, a waitUntil promise, ...), with its stack. */
-  uncaught(requestId: number, text: string): void;
-  /** Start host timer `timerId` for request `requestId`; the host calls back `fireTimer`. */
-  startTimer(requestId: number, timerId: number, delayMs: number): void;
-  /** Cancel a timer started with startTimer. */
-  clearTimer(timerId: number): void;
-  /** All of request `requestId`'s work (response and waitUntil) is over. */
-  requestDone(requestId: number): void;
-  /** The outcome of dispatch(requestId, ...): the response head (and body) or an error. */
-  respond(requestId: number, result: unknown): void;
-  /** The common outcome, as primitives: a response whose body is whole (headers joined by '\n'). */
-  respondSimple(requestId: number, status: number, statusText: string, headers: string, body: string | Uint8Array | null, done: boolean): void;
-  /** Synchronous host operation `op` (see src/runtime/host-ops.ts for the table). */
-  sync(op: string, args: unknown[]): unknown;
-  /** Start asynchronous host operation `op`; the host answers through `settleCall(callId, ...)`. */
-  async(callId: number, requestId: number, op: string, args: unknown[]): void;
-  /** Evaluate sandbox module `name` (src/runtime/sandbox-modules.ts); it arrives via receiveModule. */
-  loadModule(name: string): void;
-}
+export const hostCalls: HostCalls = {} as HostCalls;
 
-export const host: HostOps = {} as HostOps;
-
-export function connectHost(ops: HostOps): void {
-  ObjectAssign(host, ops);
+export function connectHost(calls: HostCalls): void {
+  ObjectAssign(hostCalls, calls);
   // Console lines and uncaught-error reports share one budget (see host-budget.ts).
-  const { log, uncaught } = ops;
+  const { log, uncaught } = calls;
   const notice = (message: string) => log('warn', message);
-  host.log = (level, message) => {
+  hostCalls.log = (level, message) => {
     if (admitLogLine(message.length, notice)) log(level, message);
   };
-  host.uncaught = (requestId, text) => {
+  hostCalls.uncaught = (requestId, text) => {
     if (admitLogLine(text.length, notice)) uncaught(requestId, text);
   };
 }
 
 /** Runs a synchronous host operation. Its errors arrive as errors of this realm. */
-export function callSync<T = unknown>(op: string, ...args: unknown[]): T {
-  return host.sync(op, args) as T;
+export function callSync<K extends SyncOperation>(op: K, ...args: unknown[]): OperationResult<K> {
+  return hostCalls.sync(op, args) as OperationResult<K>;
 }
 
 interface PendingCall {
@@ -67,8 +47,8 @@ const pendingCalls = new SafeMap<number, PendingCall>();
 let nextCallId = 1;
 
 /** Runs an asynchronous host operation on behalf of the current request. */
-export function callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T> {
-  return startAsync<T>(op, args);
+export function callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): Promise<OperationResult<K>> {
+  return startAsync<OperationResult<K>>(op, args);
 }
 
 function startAsync<T>(op: string, args: unknown[]): Promise<T> {
@@ -79,7 +59,7 @@ function startAsync<T>(op: string, args: unknown[]): Promise<T> {
   const callId = nextCallId++;
   return new Promise<T>((resolve, reject) => {
     pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject });
-    host.async(callId, requestId, op, args);
+    hostCalls.async(callId, requestId, op, args);
   });
 }
 
@@ -130,7 +110,7 @@ export function loadModule<T>(name: string): T {
   if (loaded !== undefined) return loaded as T;
   delivered = undefined;
   // The module's top-level code captures the built-ins it runs on: the originals, not the tenant's.
-  withOriginalIntrinsics(() => host.loadModule(name));
+  withOriginalIntrinsics(() => hostCalls.loadModule(name));
   const arrived = delivered as { name: string; exports: unknown } | undefined;
   delivered = undefined;
   if (!arrived || arrived.name !== name) throw new Error(`The runtime could not load its ${name} module.`);
@@ -153,22 +133,32 @@ export function receiveModule(name: string, exports: unknown): void {
 }
 
 /**
- * callSync and callAsync limited to `ops`, for a sandbox module evaluated on first use, after
- * tenant code may have patched the built-ins it runs on: it is handed no more than its API
- * reaches anyway. `ops` is a null-prototype object literal, so no prototype can add to it and
- * no built-in runs to check a name.
+ * The operations of each API whose sandbox half is evaluated on first use (after tenant code may
+ * have patched the built-ins it runs on), by the prefix of their names: made here, in the
+ * snapshot, as null-prototype objects, so no prototype can add to them and no built-in runs to
+ * check a name.
  */
-export function limitedHostCalls(
-  ops: Record<string, 1 | undefined>,
-  refusal: string,
-): { callSync<T = unknown>(op: string, ...args: unknown[]): T; callAsync<T = unknown>(op: string, ...args: unknown[]): Promise<T> } {
+type LimitedApi = 'crypto' | 'fetch' | 'encoding';
+const OPERATIONS_OF: Record<LimitedApi, Record<string, 1 | undefined>> = { __proto__: null } as never;
+for (const api of ['crypto', 'fetch', 'encoding'] as const) {
+  const ops = { __proto__: null } as unknown as Record<string, 1 | undefined>;
+  const names = ObjectKeys(OPERATION_MODES) as OperationName[];
+  for (let i = 0; i < names.length; i++) if (StringPrototypeStartsWith(names[i]!, api + '.')) ops[names[i]!] = 1;
+  OPERATIONS_OF[api] = ops;
+}
+
+/**
+ * callSync and callAsync limited to one API's operations (`crypto.*`, ...), for its sandbox
+ * module: it is handed no more than its API reaches anyway.
+ */
+export function limitedHostCalls(api: LimitedApi): OperationCalls {
+  const ops = OPERATIONS_OF[api];
   const op = (name: unknown): string => {
-    if (typeof name !== 'string' || ops[name] !== 1) throw new TypeError(refusal);
+    if (typeof name !== 'string' || ops[name] !== 1) throw new TypeError(`Not a${api === 'encoding' ? 'n' : ''} ${api} operation.`);
     return name;
   };
   return {
-    // ReflectApply, not a spread: spreading an array calls its (replaceable) iterator.
-    callSync: <T>(name: string, ...args: unknown[]) => host.sync(op(name), args) as T,
-    callAsync: <T>(name: string, ...args: unknown[]) => startAsync<T>(op(name), args),
+    callSync: (name, ...args) => hostCalls.sync(op(name), args) as never,
+    callAsync: (name, ...args) => startAsync(op(name), args) as never,
   };
 }

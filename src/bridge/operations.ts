@@ -1,0 +1,142 @@
+// The host operations: what the sandbox runtime asks of the host through the `sync` and `async`
+// host calls (src/bridge/protocol.ts), by name. Each Web API's Node half (src/api/<name>/host.ts)
+// implements its own operations and its sandbox half calls them; both derive the names, how each
+// one is called and what it answers from this one table. Arguments are not typed here on
+// purpose: they come from code a tenant can reach, and every operation checks each one itself
+// for type and size before it acts (see the host halves).
+
+/** How each operation is called and what it answers. */
+export interface Operations {
+  /** (length) -> that many random bytes, a buffer of its own. */
+  'crypto.randomBytes': Sync<ArrayBuffer>;
+  /** (domain) -> its IDNA ASCII form, '' when it has none. */
+  'url.domainToASCII': Sync<string>;
+  /** (domain) -> its Unicode form, '' when it has none. */
+  'url.domainToUnicode': Sync<string>;
+  /** () -> the worker's memory limit in MB. */
+  'memory.limitMb': Sync<number>;
+  /** (label) -> the encoding's canonical name. */
+  'encoding.name': Sync<string>;
+  /** (encoding, bytes, fatal, ignoreBOM, decoderId, continuing, stream) -> the decoded text. */
+  'encoding.decode': Sync<string>;
+  /** (keyIds) -> nothing: the sandbox's handles for these keys were garbage collected. */
+  'crypto.releaseKeys': Sync<void>;
+  /** (algorithm, releasedStreamIds) -> the new digest stream's id. */
+  'crypto.digestStream.open': Sync<string>;
+  /** (streamId, bytes) */
+  'crypto.digestStream.write': Sync<void>;
+  /** (streamId) -> the digest. */
+  'crypto.digestStream.close': Sync<ArrayBuffer>;
+  /** (streamId) */
+  'crypto.digestStream.abort': Sync<void>;
+  /** (fetchId) -> nothing: the sandbox gave up on this fetch. */
+  'fetch.cancel': Sync<void>;
+
+  /** (requestId) -> the request body's next chunk, null at its end. */
+  'body.read': Async<ArrayBuffer | null>;
+  /** (fetchId, method, url, headers, body, redirect) -> the response head. */
+  'fetch.start': Async<FetchHead>;
+  /** (fetchId, chunk | null at the end) -> whether the upstream still takes the body. */
+  'fetch.write': Async<boolean>;
+  /** (fetchId) -> the response body's next chunk, null at its end. */
+  'fetch.read': Async<ArrayBuffer | null>;
+  /** (algorithm, data) */
+  'crypto.digest': Async<ArrayBuffer>;
+  /** (algorithm, extractable, usages) -> KeyInfo | { publicKey, privateKey } */
+  'crypto.generateKey': Async<KeyInfo | { publicKey: KeyInfo; privateKey: KeyInfo }>;
+  /** (format, keyData, algorithm, extractable, usages) */
+  'crypto.importKey': Async<KeyInfo>;
+  /** (format, keyId) -> raw/spki/pkcs8 bytes, or a JWK */
+  'crypto.exportKey': Async<ArrayBuffer | Record<string, unknown>>;
+  /** (algorithm, keyId, data) */
+  'crypto.sign': Async<ArrayBuffer>;
+  /** (algorithm, keyId, signature, data) */
+  'crypto.verify': Async<boolean>;
+  /** (algorithm, keyId, data) */
+  'crypto.encrypt': Async<ArrayBuffer>;
+  /** (algorithm, keyId, data) */
+  'crypto.decrypt': Async<ArrayBuffer>;
+  /** (algorithm, baseKeyId, length | null) */
+  'crypto.deriveBits': Async<ArrayBuffer>;
+  /** (algorithm, baseKeyId, derivedKeyAlgorithm, extractable, usages) */
+  'crypto.deriveKey': Async<KeyInfo>;
+  /** (format, keyId, wrappingKeyId, wrapAlgorithm) */
+  'crypto.wrapKey': Async<ArrayBuffer>;
+  /** (format, wrappedKey, unwrappingKeyId, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages) */
+  'crypto.unwrapKey': Async<KeyInfo>;
+}
+
+interface Sync<R> {
+  mode: 'sync';
+  result: R;
+}
+interface Async<R> {
+  mode: 'async';
+  result: R;
+}
+
+export type OperationName = keyof Operations;
+export type SyncOperation = { [K in OperationName]: Operations[K]['mode'] extends 'sync' ? K : never }[OperationName];
+export type AsyncOperation = { [K in OperationName]: Operations[K]['mode'] extends 'async' ? K : never }[OperationName];
+export type OperationResult<K extends OperationName> = Operations[K]['result'];
+
+/** Each operation's mode at run time (the host dispatches on it; the sandbox builds allow-lists from its names). */
+export const OPERATION_MODES = {
+  'crypto.randomBytes': 'sync',
+  'url.domainToASCII': 'sync',
+  'url.domainToUnicode': 'sync',
+  'memory.limitMb': 'sync',
+  'encoding.name': 'sync',
+  'encoding.decode': 'sync',
+  'crypto.releaseKeys': 'sync',
+  'crypto.digestStream.open': 'sync',
+  'crypto.digestStream.write': 'sync',
+  'crypto.digestStream.close': 'sync',
+  'crypto.digestStream.abort': 'sync',
+  'fetch.cancel': 'sync',
+  'body.read': 'async',
+  'fetch.start': 'async',
+  'fetch.write': 'async',
+  'fetch.read': 'async',
+  'crypto.digest': 'async',
+  'crypto.generateKey': 'async',
+  'crypto.importKey': 'async',
+  'crypto.exportKey': 'async',
+  'crypto.sign': 'async',
+  'crypto.verify': 'async',
+  'crypto.encrypt': 'async',
+  'crypto.decrypt': 'async',
+  'crypto.deriveBits': 'async',
+  'crypto.deriveKey': 'async',
+  'crypto.wrapKey': 'async',
+  'crypto.unwrapKey': 'async',
+} as const satisfies { [K in OperationName]: Operations[K]['mode'] };
+
+/** How sandbox code calls operations (its modules get these, limited to their own API's). */
+export interface OperationCalls {
+  callSync<K extends SyncOperation>(op: K, ...args: unknown[]): OperationResult<K>;
+  callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): Promise<OperationResult<K>>;
+}
+
+/** What the host answers fetch.start with. */
+export interface FetchHead {
+  status: number;
+  /** Byte string, as Node read it. */
+  statusText: string;
+  /** Flat [name, value, ...], byte strings, in wire order. */
+  headers: string[];
+  /** The final URL (after redirects). */
+  url: string;
+  redirected: boolean;
+  /** Whether there is a body to read with fetch.read (not for HEAD, 204, 205, 304). */
+  hasBody: boolean;
+}
+
+/** A CryptoKey as the host describes it to the sandbox: the key itself stays on the host, by id. */
+export interface KeyInfo {
+  id: string;
+  type: 'secret' | 'public' | 'private';
+  extractable: boolean;
+  algorithm: Record<string, unknown>;
+  usages: string[];
+}

@@ -1,0 +1,164 @@
+// The wall between the host (Node) and a worker's isolate, declared once. Both sides compile
+// this module: the sandbox runtime (src/sandbox/) implements SandboxEntries and calls
+// HostCalls; the host (src/runtime/) implements HostCalls and calls SandboxEntries. The
+// positional order in which the host's calls reach the sandbox, the list of entry points the
+// host takes off a new context, and the wire types are all derived from here, so neither side
+// can drift from the other without the type checker saying so.
+//
+// What crosses, and how (isolated-vm): the host's calls are Callbacks, which arrive in the
+// isolate as plain functions of its realm and take only copies; the sandbox's entries are
+// References the host holds, called with copies. No function, object of the host, or
+// isolated-vm handle ever crosses into the isolate. Every argument a host call receives is
+// hostile (tenant code may have taken over the sandbox runtime) and is checked against the
+// validators in src/runtime/host-call-checks.ts before the host acts on it.
+//
+// Ids: a request id names the host's own record of a request and is allocated by the host.
+// The ids the sandbox uses to match the host's answers to its own promises (async-call,
+// timer and fetch ids) are the sandbox's own, scoped to its isolate: the host keeps them
+// per isolate, bounds how many there are, and never uses one to find anything outside that
+// isolate, so a forged id reaches at most the tenant's own work. Allocating them on the host
+// would need a synchronous crossing per timer and per operation.
+
+/**
+ * What the sandbox may call on the host: one function each, made by the host once per
+ * isolate. Their results never carry host objects (only copies).
+ */
+export interface HostCalls {
+  /** One console line for the worker's log. */
+  log(level: string, message: string): void;
+  /** An exception nothing caught (in a timer, a waitUntil promise, ...), with its stack. */
+  uncaught(requestId: number, text: string): void;
+  /** Starts host timer `timerId` for request `requestId`; the host calls the `fireTimer` entry. */
+  startTimer(requestId: number, timerId: number, delayMs: number): void;
+  /** Cancels a timer started with startTimer. */
+  clearTimer(timerId: number): void;
+  /** All of request `requestId`'s work (response and waitUntil) is over. */
+  requestDone(requestId: number): void;
+  /** The outcome of the `dispatch` entry: the response head (and body, or how to pull it) or an error. */
+  respond(requestId: number, result: DispatchResult): void;
+  /**
+   * The common outcome as primitives, which cross without isolated-vm's structured copy: a
+   * response whose body is whole, headers joined as in HeaderLines.
+   */
+  respondSimple(requestId: number, status: number, statusText: string, headers: HeaderLines, body: string | Uint8Array | null, done: boolean): void;
+  /** Synchronous host operation `op` (src/bridge/operations.ts); its errors arrive as errors. */
+  sync(op: string, args: unknown[]): unknown;
+  /** Starts asynchronous host operation `op`; the host answers through the `settle` entry. */
+  async(callId: number, requestId: number, op: string, args: unknown[]): void;
+  /** Evaluates sandbox module `name` nested in this call; it arrives through `receiveModule`. */
+  loadModule(name: string): void;
+}
+
+export type HostCallName = keyof HostCalls;
+
+/**
+ * How each host call crosses, in the order the host hands them to the `init` entry (isolated-vm
+ * Callbacks cross only as direct arguments, so positionally). `wait`: the isolate waits for the
+ * host's answer; `post`: the call is queued to the host's thread and the isolate goes on (no
+ * result, and the cheapest crossing).
+ */
+export const HOST_CALLS = {
+  log: 'post',
+  uncaught: 'post',
+  startTimer: 'post',
+  clearTimer: 'post',
+  requestDone: 'post',
+  sync: 'wait',
+  async: 'post',
+  loadModule: 'wait',
+  respond: 'post',
+  respondSimple: 'post',
+} as const satisfies { [K in HostCallName]: 'wait' | 'post' };
+
+/** The host calls in the order `init` takes them. */
+export const HOST_CALL_ORDER = Object.keys(HOST_CALLS) as HostCallName[];
+
+/** What the host may call in the sandbox: the runtime's entry points, taken off each new context. */
+export interface SandboxEntries {
+  /** Once per isolate, before the worker's code loads: the host calls, in HOST_CALL_ORDER. */
+  init(...calls: HostCalls[HostCallName][]): void;
+  /** After the worker's code ran: finds its handler; returns what is wrong with it, if anything. */
+  register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean): string | undefined;
+  /**
+   * Starts request `requestId` (head fields as primitives, headers as HeaderLines). Returns at
+   * once: the answer comes back through `respond`/`respondSimple`, since isolated-vm's promise
+   * handshake costs more than a small request.
+   */
+  dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number): void;
+  /** The next chunk of a streamed response body (see PullResult). */
+  pullResponse(requestId: number, now: number): Promise<PullResult>;
+  /** The host will pull no more of the response body: the worker's stream is cancelled. */
+  cancelResponse(requestId: number, now: number): void;
+  /** Host timer `timerId` of request `requestId` went off. */
+  fireTimer(requestId: number, timerId: number, now: number): void;
+  /** The client of request `requestId` went away: its request.signal fires. */
+  abort(requestId: number, now: number): void;
+  /** The host ended request `requestId`'s work (its waitUntil ran too long, say): forget it. */
+  end(requestId: number): void;
+  /** The outcome of an async host call: a value, or an error as its name and message (see WireError). */
+  settle(callId: number, now: number, ok: boolean, value: unknown, errorName: string): void;
+  /** The exports of a sandbox module the host evaluated for `loadModule`. */
+  receiveModule(name: string, exports: unknown): void;
+}
+
+export type EntryName = keyof SandboxEntries;
+
+/** Every entry point, as the host takes them off a new context's global. */
+export const ENTRY_NAMES = [
+  'init', 'register', 'dispatch', 'pullResponse', 'cancelResponse', 'fireTimer', 'abort', 'end', 'settle', 'receiveModule',
+] as const satisfies readonly EntryName[];
+
+/** Compile-time check that ENTRY_NAMES lists every entry: a name missing there is an error here. */
+export type AllEntriesListed = Exclude<EntryName, (typeof ENTRY_NAMES)[number]> extends never ? true : never;
+const allEntriesListed: AllEntriesListed = true;
+void allEntriesListed;
+
+/** The global a new context holds its entries in until the host takes them (and deletes it). */
+export const ENTRIES_GLOBAL = '__isolet';
+
+/**
+ * Header pairs as one string, name and value alternating, separated by '\n' (which no valid
+ * header name or value holds, RFC 9110 §5.5): a primitive crosses without a structured copy.
+ */
+export type HeaderLines = string;
+
+/**
+ * The body in a dispatch result: whole (a string or bytes, the fast path: one crossing per
+ * request), none, or streamed: the host pulls it with pullResponse as its socket takes more;
+ * `length` is its byte length when known (FixedLengthStream, a request body with a
+ * Content-Length passed through). `requestBody: true` says the body is the request's own body,
+ * unread (`new Response(request.body)`): the host sends it on by itself, without a crossing per
+ * chunk, and calls cancelResponse when it is done.
+ */
+export type DispatchBody = Uint8Array | string | null | StreamedBody;
+
+export interface StreamedBody {
+  stream: true;
+  length: number | null;
+  requestBody: boolean;
+}
+
+/** Why a request got no response from the worker's handler. */
+export type DispatchFailure = 'exception' | 'bad-response' | 'no-handler';
+
+/** `done`: the request's work (waitUntil included) was over when it answered. */
+export type DispatchResult = (
+  | { status: number; statusText: string; headers: string[]; body: DispatchBody }
+  | { error: string; kind: DispatchFailure }
+) & { done?: boolean };
+
+/**
+ * A chunk of a streamed response body: bytes, a slice of a text body (the host encodes it),
+ * null at its end, or the stream's failure (the host cuts the connection, so that the client
+ * cannot take a truncated body as whole, and logs the error as the worker's exception).
+ */
+export type PullResult = ArrayBuffer | string | null | { error: string };
+
+/**
+ * An error crosses as its name and message: the sandbox makes an error of its own realm from
+ * them (a built-in error type, else a DOMException of that name), never a host object.
+ */
+export interface WireError {
+  name: string;
+  message: string;
+}

@@ -1,0 +1,64 @@
+// The host calls (src/bridge/protocol.ts HostCalls) as the isolated-vm Callbacks a new context
+// receives, in HOST_CALL_ORDER. Every argument is checked against the type the protocol
+// declares before the host's implementation sees it: the sandbox runtime shares its isolate with
+// tenant code, so a call may come from code that took it over. A call that fails its checks is
+// dropped (a `post` call has no one to answer) or throws a TypeError (a `wait` call).
+
+import ivm from 'isolated-vm';
+import { HOST_CALL_ORDER, HOST_CALLS, type DispatchResult, type HostCallName, type HostCalls } from '../bridge/protocol.ts';
+
+type Check<T> = (value: unknown) => value is T;
+type ArgumentChecks<F> = F extends (...args: infer A) => unknown ? { [I in keyof A]: Check<A[I]> } : never;
+
+const isNumber = (value: unknown): value is number => typeof value === 'number';
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean';
+const isArray = (value: unknown): value is unknown[] => Array.isArray(value);
+const isWholeBody = (value: unknown): value is string | Uint8Array | null =>
+  value === null || typeof value === 'string' || value instanceof Uint8Array;
+
+function isDispatchResult(value: unknown): value is DispatchResult {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  if (typeof v.error === 'string') return v.kind === 'exception' || v.kind === 'bad-response' || v.kind === 'no-handler';
+  if (typeof v.status !== 'number' || typeof v.statusText !== 'string' || !Array.isArray(v.headers)) return false;
+  if (!v.headers.every((h) => typeof h === 'string') || v.headers.length % 2 !== 0) return false;
+  const body = v.body;
+  if (isWholeBody(body)) return true;
+  if (body === null || typeof body !== 'object') return false;
+  const streamed = body as Record<string, unknown>;
+  return streamed.stream === true && (streamed.length === null || isNumber(streamed.length)) && isBoolean(streamed.requestBody);
+}
+
+/** What each host call's arguments must be, position by position; the type checker holds this to HostCalls. */
+const CHECKS: { [K in HostCallName]: ArgumentChecks<HostCalls[K]> } = {
+  log: [isString, isString],
+  uncaught: [isNumber, isString],
+  startTimer: [isNumber, isNumber, isNumber],
+  clearTimer: [isNumber],
+  requestDone: [isNumber],
+  respond: [isNumber, isDispatchResult],
+  respondSimple: [isNumber, isNumber, isString, isString, isWholeBody, isBoolean],
+  sync: [isString, isArray],
+  async: [isNumber, isNumber, isString, isArray],
+  loadModule: [isString],
+};
+
+/** The Callbacks to hand the `init` entry, positionally, each running `calls[name]` on checked arguments. */
+export function hostCallbacks(calls: HostCalls): ivm.Callback[] {
+  return HOST_CALL_ORDER.map((name) => {
+    const checks = CHECKS[name] as readonly ((value: unknown) => boolean)[];
+    const call = calls[name] as (...args: unknown[]) => unknown;
+    const waits = HOST_CALLS[name] === 'wait';
+    const checked = (...args: unknown[]): unknown => {
+      for (let i = 0; i < checks.length; i++) {
+        if (!checks[i]!(args[i])) {
+          if (waits) throw new TypeError(`Host call ${name}: argument ${i + 1} is not what the protocol declares.`);
+          return undefined;
+        }
+      }
+      return call(...args);
+    };
+    return new ivm.Callback(checked, waits ? {} : { ignored: true });
+  });
+}
