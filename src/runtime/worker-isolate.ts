@@ -1,5 +1,7 @@
-// One tenant worker's V8 isolate: its context, its loaded code, the host side of the bridge
-// (timers, body reads, logs, randomness) and the accounting that enforces its limits.
+// One tenant worker's V8 isolate: its context, the host side of the wall (the host calls of
+// src/bridge/protocol.ts: operations, timers, logs, the sandbox's answers), its requests in
+// flight (each a RequestContext, request-context.ts) and the accounting that enforces its
+// limits. The worker's own code is loaded by worker-script.ts.
 //
 // Security: only copies cross into the isolate. The host keeps isolated-vm References to the
 // sandbox's entry points; the sandbox only ever holds Callbacks, which arrive there as plain
@@ -7,7 +9,6 @@
 
 import ivm from 'isolated-vm';
 import { STATUS_CODES } from 'node:http';
-import { posix } from 'node:path';
 import type { RuntimeImage } from './runtime-image.ts';
 import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
 import { WorkerLoadError } from './types.ts';
@@ -20,7 +21,9 @@ import { OPERATION_MODES } from '../bridge/operations.ts';
 import type { DispatchResult, HostCalls } from '../bridge/protocol.ts';
 import { hostCallbacks } from './host-callbacks.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
+import { runWorkerCode } from './worker-script.ts';
 import { NEVER_RESPONDS_BODY, NEVER_RESPONDS_MESSAGE } from './never-responds.ts';
+import { NEVER_RESPONDS, RequestContext } from './request-context.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
@@ -31,43 +34,7 @@ const WAIT_UNTIL_MS = 30_000;
 const MB = 1024 * 1024;
 const MEMORY_CHECK_INTERVAL_MS = 1000;
 
-let nextRequestId = 1;
-
 const MAX_PENDING_CALLS = 10_000;
-
-interface RequestState {
-  id: number;
-  method: string;
-  url: string;
-  /** CPU charged to this request, in nanoseconds. */
-  cpuNs: number;
-  /** CPU measured at request edges since the watchdog's last tick, not yet bounded by it. */
-  pendingCpuNs: number;
-  startWall: number;
-  status: number;
-  body: AsyncIterator<Uint8Array> | undefined;
-  timers: Set<number>;
-  onAbort: (() => void) | undefined;
-  signal: AbortSignal | undefined;
-  waitUntilTimer: NodeJS.Timeout | undefined;
-  ended: boolean;
-  reading: boolean;
-  /** The host has the response, its body included when streamed (sent, failed or cancelled). */
-  responded: boolean;
-  /** The sandbox reported the request's work over (response and waitUntil). */
-  sandboxDone: boolean;
-  /** What host operations see of this request. */
-  handle: OpRequest;
-  /**
-   * Aborted when the client leaves or the request's work ends: cancels its host operations.
-   * Made only when an operation asks for the signal (an abort builds a DOMException with a stack).
-   */
-  controller: AbortController | undefined;
-  /** Resolves the request's dispatch with the sandbox's answer (null: the isolate is gone). */
-  resolveDispatch: ((result: DispatchResult | null | typeof NEVER_RESPONDS) => void) | undefined;
-  /** A streamed response body the host has not finished pulling (the isolate may run for it). */
-  streaming: boolean;
-}
 
 export interface WorkerIsolateOptions {
   name: string;
@@ -89,7 +56,7 @@ export class WorkerIsolate {
   readonly isolate: ivm.Isolate;
   lastUsed = Date.now();
   termination: Termination | undefined;
-  readonly inFlight = new Map<number, RequestState>();
+  readonly inFlight = new Map<number, RequestContext>();
   /** CPU the isolate has used up to the last accounting, in nanoseconds. */
   private readonly cpu: CpuMeter;
   /**
@@ -98,12 +65,12 @@ export class WorkerIsolate {
    * running: CPU is charged to it (and to those that returned since the last charge), never to
    * requests that merely wait, so parked requests cannot dilute a loop's charge.
    */
-  private readonly running: RequestState[] = [];
+  private readonly running: RequestContext[] = [];
   /** How many calls into the isolate have returned; tells whether the running call is the one the last tick saw. */
   private callsReturned = 0;
   private strayCallSeen = -1;
   /** Requests whose calls into the isolate returned since the last charge. */
-  private readonly returned = new Set<RequestState>();
+  private readonly returned = new Set<RequestContext>();
   /**
    * CPU the running call used after its request was over (work a worker left behind its
    * response without waitUntil): limited like a request, and reset when that call returns.
@@ -118,7 +85,8 @@ export class WorkerIsolate {
   /** Per-isolate state of the API host halves (see OpContext.scope). */
   private readonly scope = new Map<string, unknown>();
   private pendingCalls = 0;
-  private readonly timers = new Map<number, HostTimer>();
+  /** Every host timer of the isolate's requests, by id, with the request that owns it. */
+  private readonly timers = new Map<number, RequestContext>();
   private readonly options: WorkerIsolateOptions;
   private readonly onDisposed: Array<() => void> = [];
   private memoryCheckPending = false;
@@ -201,14 +169,7 @@ export class WorkerIsolate {
     // Top-level code may run as one long call: the native budget allows it the startup limit.
     this.setNativeBudget(Math.max(this.limits.startupCpuMs, this.limits.cpuMs));
     try {
-      let namespace: ivm.Reference<unknown> | undefined;
-      if (definition.modules && definition.modules.length > 0) {
-        namespace = await this.loadModules(definition);
-      } else if (typeof definition.script === 'string') {
-        await this.loadScript(definition.script);
-      } else {
-        throw new WorkerLoadError('The worker has no code: give it `modules` (ES modules) or a `script` (service-worker syntax).');
-      }
+      const namespace = await runWorkerCode(this.isolate, this.context!, definition);
       const env = new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true });
       const problem = await this.entries.register.apply(
         undefined,
@@ -228,59 +189,6 @@ export class WorkerIsolate {
       // Watched on until idle: top-level code may leave work running (see applyCpu).
       this.setNativeBudget(this.limits.cpuMs);
     }
-  }
-
-  private async loadModules(definition: WorkerDefinition): Promise<ivm.Reference<unknown>> {
-    const modules = definition.modules!;
-    const byName = new Map<string, ivm.Module>();
-    const names = new Map<ivm.Module, string>();
-    for (const mod of modules) {
-      const name = normalizeModuleName(mod.name);
-      if (byName.has(name)) throw new WorkerLoadError(`Two modules are named '${name}': give each module a unique name.`);
-      let compiled: ivm.Module;
-      try {
-        compiled = await this.isolate.compileModule(mod.source, { filename: name });
-      } catch (error) {
-        throw syntaxError(error, name);
-      }
-      byName.set(name, compiled);
-      names.set(compiled, name);
-    }
-    const mainName = normalizeModuleName(definition.main ?? modules[0]!.name);
-    const main = byName.get(mainName);
-    if (!main) {
-      throw new WorkerLoadError(`The main module '${mainName}' is not among the worker's modules (${[...byName.keys()].join(', ')}).`);
-    }
-    await main.instantiate(this.context!, (specifier, referrer) => {
-      const from = names.get(referrer) ?? mainName;
-      const resolved = resolveSpecifier(specifier, from);
-      const target = resolved === undefined ? undefined : byName.get(resolved);
-      if (!target && /^node:/.test(specifier)) {
-        throw new Error(
-          `Cannot import '${specifier}' (imported from ${from}): isolet does not provide Node.js's built-in modules. ` +
-            'Use the Web platform APIs (fetch, crypto.subtle, streams, TextEncoder, ...), or bundle a polyfill for it.',
-        );
-      }
-      if (!target) {
-        throw new Error(
-          `Cannot find module '${specifier}' imported from ${from}. The worker's modules are: ${[...byName.keys()].join(', ')}. ` +
-            'Bundle npm packages into the worker (isolet dev and isolet deploy do this).',
-        );
-      }
-      return target;
-    });
-    await main.evaluate();
-    return main.namespace;
-  }
-
-  private async loadScript(source: string): Promise<void> {
-    let script: ivm.Script;
-    try {
-      script = await this.isolate.compileScript(source, { filename: 'worker.js' });
-    } catch (error) {
-      throw syntaxError(error, 'worker.js');
-    }
-    await script.run(this.context!, { release: true });
   }
 
   /** The host's side of the host calls; host-callbacks.ts has checked every argument against the protocol. */
@@ -303,8 +211,8 @@ export class WorkerIsolate {
       requestDone: (requestId) => {
         const state = this.inFlight.get(requestId);
         if (!state) return;
-        // The sandbox says so before the host has its response in hand; end after that.
-        if (state.responded) this.endRequest(state);
+        // The sandbox may say so before the host has its response in hand; then end after that.
+        if (state.phase === 'waitUntil') this.endRequest(state);
         else state.sandboxDone = true;
       },
     };
@@ -313,11 +221,9 @@ export class WorkerIsolate {
   /** The sandbox's answer to request `requestId`'s dispatch. */
   private respond(requestId: number, result: DispatchResult): void {
     const state = this.inFlight.get(requestId);
-    const resolve = state?.resolveDispatch;
-    if (!state || !resolve) return;
-    state.resolveDispatch = undefined;
+    if (!state?.awaitingResponse) return;
     if (result.done === true) state.sandboxDone = true;
-    resolve(result);
+    state.answer(result);
   }
 
   private consoleLog(level: string, message: string): void {
@@ -408,54 +314,25 @@ export class WorkerIsolate {
     );
   }
 
-  /** Pulls the next chunk of a request body from its source. */
-  private async readBody(state: RequestState): Promise<ArrayBuffer | null> {
-    if (!state.body || state.ended) return null;
-    if (state.reading) throw new TypeError('The request body is already being read.');
-    state.reading = true;
-    try {
-      const next = await state.body.next();
-      if (next.done) {
-        state.body = undefined;
-        return null;
-      }
-      // Exactly the chunk's bytes: a Buffer may be a view into a larger shared allocation.
-      const view = next.value;
-      return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
-    } catch (cause) {
-      state.body = undefined;
-      throw new TypeError(`The request body could not be read: ${cause instanceof Error ? cause.message : String(cause)}`);
-    } finally {
-      state.reading = false;
-    }
-  }
-
   private startTimer(requestId: number, timerId: number, delay: number): void {
     const state = this.inFlight.get(requestId);
     if (!state || state.ended || !this.alive) return;
-    if (this.timers.size >= MAX_TIMERS && !this.timers.has(timerId)) return;
+    const owner = this.timers.get(timerId);
+    if (!owner && this.timers.size >= MAX_TIMERS) return;
+    owner?.clearTimer(timerId);
     const ms = Number.isFinite(delay) ? Math.min(Math.max(delay, 0), 2 ** 31 - 1) : 0;
-    const existing = this.timers.get(timerId);
-    if (existing) cancelHostTimer(existing);
-    const fire = () => {
+    this.timers.set(timerId, state);
+    state.startTimer(timerId, ms, () => {
       this.timers.delete(timerId);
-      state.timers.delete(timerId);
-      if (!this.alive || state.ended) return;
+      if (!this.alive) return;
       this.enter(state, this.entries.fireTimer.apply(undefined, [requestId, timerId, Date.now()], { arguments: { copy: true } }))
         .catch((error) => this.onIsolateError(error));
-    };
-    // 0 ms runs before 1 ms, as in workerd (Node's setTimeout makes both 1 ms).
-    const timer: HostTimer = ms === 0 ? { immediate: setImmediate(fire), requestId } : { timeout: setTimeout(fire, ms), requestId };
-    this.timers.set(timerId, timer);
-    state.timers.add(timerId);
+    });
   }
 
   private clearTimer(timerId: number): void {
-    const timer = this.timers.get(timerId);
-    if (!timer) return;
-    cancelHostTimer(timer);
+    this.timers.get(timerId)?.clearTimer(timerId);
     this.timers.delete(timerId);
-    this.inFlight.get(timer.requestId)?.timers.delete(timerId);
   }
 
   /** Runs one request through the worker. Never rejects: every failure is a response. */
@@ -464,52 +341,17 @@ export class WorkerIsolate {
     this.memoryReduced = false;
     if (this.reducing) await this.reducing;
     if (!this.alive) return this.deadResponse();
-    const id = nextRequestId++;
     const body = request.body;
     const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
-    const state: RequestState = {
-      id,
-      method: request.method,
-      url: request.url,
-      cpuNs: 0,
-      pendingCpuNs: 0,
-      startWall: performance.now(),
-      status: 0,
-      body: hasBody ? toAsyncIterator(body) : undefined,
-      timers: new Set(),
-      onAbort: undefined,
-      signal: request.signal,
-      waitUntilTimer: undefined,
-      ended: false,
-      reading: false,
-      responded: false,
-      sandboxDone: false,
-      handle: undefined as unknown as OpRequest,
-      controller: undefined,
-      resolveDispatch: undefined,
-      streaming: false,
-    };
-    state.handle = {
-      id,
-      get signal() {
-        state.controller ??= new AbortController();
-        if (state.ended) state.controller.abort();
-        return state.controller.signal;
-      },
-      subrequests: 0,
-      readBody: () => this.readBody(state),
-    };
+    const state = new RequestContext(request.method, request.url, hasBody ? toAsyncIterator(body) : undefined);
+    const id = state.id;
     if (this.options.watchdog.isWatching(this)) this.chargeCpu();
     else this.cpu.reset();
     this.inFlight.set(id, state);
     this.options.watchdog.watch(this);
-    if (request.signal) {
-      if (request.signal.aborted) {
-        this.endRequest(state);
-        return { status: 499, statusText: 'Client Closed Request', headers: [], body: null };
-      }
-      state.onAbort = () => this.abortRequest(state);
-      request.signal.addEventListener('abort', state.onAbort, { once: true });
+    if (!state.listenForClient(request.signal, () => this.abortRequest(state))) {
+      this.endRequest(state);
+      return { status: 499, statusText: 'Client Closed Request', headers: [], body: null };
     }
     let headers = '';
     for (const [name, value] of request.headers) {
@@ -520,7 +362,7 @@ export class WorkerIsolate {
       }
       headers = headers === '' ? name + '\n' + value : headers + '\n' + name + '\n' + value;
     }
-    const dispatched = new Promise<DispatchResult | null | typeof NEVER_RESPONDS>((resolve) => (state.resolveDispatch = resolve));
+    const dispatched = state.dispatched();
     try {
       this.enter(state, this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now()]))
         .catch((error) => this.onIsolateError(error));
@@ -567,7 +409,7 @@ export class WorkerIsolate {
     if (typeof out.length === 'number' && !pairs.some(([name]) => name === 'content-length')) {
       pairs.push(['content-length', String(out.length)]);
     }
-    state.streaming = !out.requestBody;
+    state.startStreaming(!out.requestBody);
     return { status: result.status, statusText: result.statusText, headers: pairs, body: out.requestBody ? this.passThroughBody(state) : this.responseBody(state) };
   }
 
@@ -576,7 +418,7 @@ export class WorkerIsolate {
    * host sends it on directly, as workerd does, without a crossing per chunk. The sandbox hears
    * of the end (cancelResponse), which ends the request's work there.
    */
-  private passThroughBody(state: RequestState): AsyncIterable<Uint8Array> {
+  private passThroughBody(state: RequestContext): AsyncIterable<Uint8Array> {
     let finished = false;
     const finish = () => {
       if (finished) return;
@@ -591,7 +433,7 @@ export class WorkerIsolate {
         if (finished) return { done: true, value: undefined };
         let chunk: ArrayBuffer | null;
         try {
-          chunk = await this.readBody(state);
+          chunk = await state.readBody();
         } catch (error) {
           finish();
           throw error;
@@ -615,12 +457,11 @@ export class WorkerIsolate {
    * produces only as fast as the consumer (the HTTP front waits for the socket to drain before
    * asking again). Ending early (`return()`) cancels the worker's stream. Iterable once.
    */
-  private responseBody(state: RequestState): AsyncIterable<Uint8Array> {
+  private responseBody(state: RequestContext): AsyncIterable<Uint8Array> {
     let finished = false;
     const finish = () => {
       if (finished) return;
       finished = true;
-      state.streaming = false;
       this.afterResponse(state);
       this.checkNeverResponds();
     };
@@ -671,66 +512,42 @@ export class WorkerIsolate {
     return { [Symbol.asyncIterator]: () => iterator };
   }
 
-  private afterResponse(state: RequestState): void {
-    state.responded = true;
+  private afterResponse(state: RequestContext): void {
     if (state.ended) return;
     this.checkMemory();
-    if (state.sandboxDone) return this.endRequest(state);
-    state.waitUntilTimer = setTimeout(() => {
-      if (state.ended || !this.alive) return;
+    const over = state.responded(WAIT_UNTIL_MS, () => {
+      if (!this.alive) return;
       this.log('warn', 'limit', `waitUntil() work was still running ${WAIT_UNTIL_MS / 1000} s after the response and was cancelled.`, { requestId: state.id });
       this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
       this.endRequest(state);
-    }, WAIT_UNTIL_MS);
-    state.waitUntilTimer.unref();
+    });
+    if (over) this.endRequest(state);
   }
 
   /**
    * The client went away: the worker's request.signal fires. Its work may go on (to log, or in
    * waitUntil) for as long as waitUntil work may after a response, then the request is ended.
    */
-  private abortRequest(state: RequestState): void {
+  private abortRequest(state: RequestContext): void {
     if (state.ended || !this.alive) return;
-    state.controller?.abort();
+    state.clientLeft(WAIT_UNTIL_MS, () => {
+      if (!this.alive) return;
+      this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
+      this.endRequest(state);
+    });
     this.entries.abort.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
-    if (!state.waitUntilTimer) {
-      state.waitUntilTimer = setTimeout(() => {
-        if (state.ended || !this.alive) return;
-        this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
-        this.endRequest(state);
-      }, WAIT_UNTIL_MS);
-      state.waitUntilTimer.unref();
-    }
   }
 
   /** A request's work is over: final CPU charge, timers cancelled, summary logged. */
-  private endRequest(state: RequestState): void {
+  private endRequest(state: RequestContext): void {
     if (state.ended) return;
     if (this.alive) this.chargeCpu(state);
-    state.ended = true;
-    state.controller?.abort();
-    if (state.resolveDispatch) {
-      state.resolveDispatch(null);
-      state.resolveDispatch = undefined;
-    }
+    const timerIds = state.finish()!;
+    for (const timerId of timerIds) this.timers.delete(timerId);
     this.inFlight.delete(state.id);
     this.checkNeverResponds();
-    if (state.waitUntilTimer) clearTimeout(state.waitUntilTimer);
-    if (state.onAbort) state.signal?.removeEventListener('abort', state.onAbort);
-    for (const timerId of state.timers) {
-      const timer = this.timers.get(timerId);
-      if (timer) cancelHostTimer(timer);
-      this.timers.delete(timerId);
-    }
-    if (state.body?.return) state.body.return().catch(() => {});
-    this.log('info', 'request', `${state.method} ${state.url} ${state.status}`, {
-      requestId: state.id,
-      method: state.method,
-      url: state.url,
-      status: state.status,
-      cpuMs: Math.round((state.cpuNs + state.pendingCpuNs) / 1e3) / 1e3,
-      wallMs: Math.round((performance.now() - state.startWall) * 100) / 100,
-    });
+    const { message, fields } = state.summary();
+    this.log('info', 'request', message, fields);
   }
 
   /**
@@ -738,7 +555,7 @@ export class WorkerIsolate {
    * `running` until its promise settles, which isolated-vm does once the call and the microtasks
    * it queued have run.
    */
-  private enter<T>(state: RequestState | undefined, call: Promise<T>): Promise<T> {
+  private enter<T>(state: RequestContext | undefined, call: Promise<T>): Promise<T> {
     const entry = state ?? STRAY;
     this.running.push(entry);
     const leave = () => {
@@ -758,8 +575,8 @@ export class WorkerIsolate {
    * the request of the call running now. Requests that only wait (queued calls, parked
    * promises) pay nothing. Empty when what ran belongs to no request in flight.
    */
-  private chargeTargets(): RequestState[] {
-    const targets: RequestState[] = [];
+  private chargeTargets(): RequestContext[] {
+    const targets: RequestContext[] = [];
     for (const state of this.returned) if (!state.ended) targets.push(state);
     this.returned.clear();
     const running = this.runningRequest();
@@ -768,7 +585,7 @@ export class WorkerIsolate {
   }
 
   /** The request whose call into the isolate runs now, if that request is still in flight (STRAY counts as ended). */
-  private runningRequest(): RequestState | undefined {
+  private runningRequest(): RequestContext | undefined {
     const head = this.running[0];
     return head !== undefined && !head.ended ? head : undefined;
   }
@@ -790,7 +607,7 @@ export class WorkerIsolate {
    * milliseconds (see CpuWatchdog.tick), so that it can bound all isolates' claims together;
    * only the tick stops an isolate.
    */
-  chargeCpu(final?: RequestState): void {
+  chargeCpu(final?: RequestContext): void {
     const delta = this.measureCpu();
     if (delta <= 0) return;
     this.options.watchdog.claim(delta);
@@ -817,7 +634,7 @@ export class WorkerIsolate {
    * loads, or to the stray budget. The watchdog's next tick enforces the limit (not this call,
    * which may run inside a call from the isolate).
    */
-  private chargeHostCpu(state: RequestState | undefined, ns: number): void {
+  private chargeHostCpu(state: RequestContext | undefined, ns: number): void {
     if (!(ns > 0) || !this.alive) return;
     if (this.loadingCpuNs !== undefined) this.loadingCpuNs += ns;
     else if (state && !state.ended) state.cpuNs += ns;
@@ -835,17 +652,13 @@ export class WorkerIsolate {
     const look = (again: boolean) => {
       this.neverRespondsCheck = undefined;
       if (!this.alive || this.mayRunAgain()) return;
-      const waiting = [...this.inFlight.values()].filter((state) => state.resolveDispatch !== undefined);
+      const waiting = [...this.inFlight.values()].filter((state) => state.awaitingResponse);
       if (waiting.length === 0) return;
       if (again) {
         this.neverRespondsCheck = setImmediate(() => look(false));
         return;
       }
-      for (const state of waiting) {
-        const resolve = state.resolveDispatch!;
-        state.resolveDispatch = undefined;
-        resolve(NEVER_RESPONDS);
-      }
+      for (const state of waiting) state.answer(NEVER_RESPONDS);
     };
     this.neverRespondsCheck = setImmediate(() => look(true));
   }
@@ -853,7 +666,7 @@ export class WorkerIsolate {
   /** Whether anything pending could run code in the isolate again (see never-responds.ts). */
   private mayRunAgain(): boolean {
     if (this.running.length > 0 || this.pendingCalls > 0 || this.timers.size > 0 || this.loadingCpuNs !== undefined) return true;
-    for (const state of this.inFlight.values()) if (state.streaming || state.reading) return true;
+    for (const state of this.inFlight.values()) if (state.keepsIsolateBusy) return true;
     return false;
   }
 
@@ -1001,8 +814,6 @@ export class WorkerIsolate {
   dispose(): void {
     this.options.watchdog.unwatch(this);
     this.setNativeBudget(0);
-    for (const timer of this.timers.values()) cancelHostTimer(timer);
-    this.timers.clear();
     if (!this.isolate.isDisposed) {
       try {
         this.isolate.dispose();
@@ -1063,18 +874,8 @@ interface NativeContainment {
 /** The native budget is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
 const NATIVE_BUDGET_SLACK_NS = 5e6;
 
-/** What a request's dispatch resolves with when it can never be answered (see never-responds.ts). */
-const NEVER_RESPONDS = Symbol('never responds');
-
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
-const STRAY = Object.freeze({ ended: true }) as unknown as RequestState;
-
-type HostTimer = { timeout: NodeJS.Timeout; immediate?: undefined; requestId: number } | { immediate: NodeJS.Immediate; timeout?: undefined; requestId: number };
-
-function cancelHostTimer(timer: HostTimer): void {
-  if (timer.immediate) clearImmediate(timer.immediate);
-  else clearTimeout(timer.timeout);
-}
+const STRAY = Object.freeze({ ended: true }) as unknown as RequestContext;
 
 /** The implementation of host operation `op` if it is one of the `mode` the call asked for. */
 function operationOf(op: string, mode: 'sync' | 'async'): SyncOp | AsyncOp | undefined {
@@ -1111,30 +912,6 @@ function toAsyncIterator(body: AsyncIterable<Uint8Array> | Uint8Array | string):
     };
   }
   return body[Symbol.asyncIterator]();
-}
-
-function normalizeModuleName(name: string): string {
-  const normalized = posix.normalize(name.replace(/^\.\//, ''));
-  return normalized.startsWith('/') ? normalized.slice(1) : normalized;
-}
-
-function resolveSpecifier(specifier: string, from: string): string | undefined {
-  if (specifier.startsWith('./') || specifier.startsWith('../')) {
-    const joined = posix.normalize(posix.join(posix.dirname(from), specifier));
-    return joined.startsWith('../') ? undefined : joined;
-  }
-  if (specifier.startsWith('/')) return normalizeModuleName(specifier);
-  return normalizeModuleName(specifier);
-}
-
-function syntaxError(error: unknown, moduleName: string): WorkerLoadError {
-  const message = error instanceof Error ? error.message : String(error);
-  const match = /^(.*) \[(.+):(\d+):(\d+)\]$/.exec(message);
-  if (match) {
-    const location = `${match[2]}:${match[3]}:${match[4]}`;
-    return new WorkerLoadError(`${location}: SyntaxError: ${match[1]}`, location);
-  }
-  return new WorkerLoadError(`${moduleName}: ${message}`, moduleName);
 }
 
 /** An error's stack without isolated-vm's own frames. */

@@ -1,0 +1,237 @@
+// One request's life on the host side of the wall, from dispatch to its log line. Its phase is
+// the one answer to "where is this request", and everything the request owns (its host timers,
+// its body's reader, its abort wiring, its CPU account) ends with it, in `finish()`.
+//
+//   dispatching -> streaming -> waitUntil -> ended
+//        |              |____________^          ^
+//        |___________________________|          |
+//   (any phase) ________________________________|
+//
+//   dispatching: the isolate has the request and the host waits for its response;
+//   streaming:   the host has the response head and sends its body (pulled from the isolate, or
+//                the request's own body passed through);
+//   waitUntil:   the response is complete; work the worker handed to ctx.waitUntil() may still
+//                run (at most WAIT_UNTIL_MS);
+//   ended:       nothing of the request runs or is charged any more.
+
+import type { DispatchResult } from '../bridge/protocol.ts';
+import type { OpRequest } from './host-ops.ts';
+
+export type RequestPhase = 'dispatching' | 'streaming' | 'waitUntil' | 'ended';
+
+/** What a request's dispatch resolves with when it can never be answered (see never-responds.ts). */
+export const NEVER_RESPONDS = Symbol('never responds');
+
+/** How the host waits for the sandbox's answer: the result, null when the isolate is gone, or NEVER_RESPONDS. */
+export type DispatchOutcome = DispatchResult | null | typeof NEVER_RESPONDS;
+
+type HostTimer = { timeout: NodeJS.Timeout; immediate?: undefined } | { immediate: NodeJS.Immediate; timeout?: undefined };
+
+let nextRequestId = 1;
+
+export class RequestContext {
+  /** Allocated here, on the host: the sandbox only ever names requests the host gave it. */
+  readonly id = nextRequestId++;
+  readonly method: string;
+  readonly url: string;
+  readonly startWall = performance.now();
+  #phase: RequestPhase = 'dispatching';
+  /** The status the client got (the log line's); 0 until there is one. */
+  status = 0;
+  /** CPU charged to this request, in nanoseconds. */
+  cpuNs = 0;
+  /** CPU measured at request edges since the watchdog's last tick, not yet bounded by it. */
+  pendingCpuNs = 0;
+  /** The sandbox reported the request's work over (response and waitUntil). */
+  sandboxDone = false;
+  /** While streaming: the body is pulled from the isolate (not the request body passed through). */
+  pullsFromIsolate = false;
+  /** What host operations see of this request. */
+  readonly handle: OpRequest;
+  #body: AsyncIterator<Uint8Array> | undefined;
+  #reading = false;
+  readonly #timers = new Map<number, HostTimer>();
+  #resolveDispatch: ((outcome: DispatchOutcome) => void) | undefined;
+  #waitUntilTimer: NodeJS.Timeout | undefined;
+  #clientSignal: AbortSignal | undefined;
+  #onClientAbort: (() => void) | undefined;
+  /**
+   * Aborted when the client leaves or the request's work ends: cancels its host operations.
+   * Made only when an operation asks for the signal (an abort builds a DOMException with a stack).
+   */
+  #controller: AbortController | undefined;
+
+  constructor(method: string, url: string, body: AsyncIterator<Uint8Array> | undefined) {
+    this.method = method;
+    this.url = url;
+    this.#body = body;
+    const context = this;
+    this.handle = {
+      id: this.id,
+      get signal() {
+        context.#controller ??= new AbortController();
+        if (context.ended) context.#controller.abort();
+        return context.#controller.signal;
+      },
+      subrequests: 0,
+      readBody: () => this.readBody(),
+    };
+  }
+
+  get phase(): RequestPhase {
+    return this.#phase;
+  }
+
+  get ended(): boolean {
+    return this.#phase === 'ended';
+  }
+
+  /** Whether the host waits for the sandbox's answer. */
+  get awaitingResponse(): boolean {
+    return this.#resolveDispatch !== undefined;
+  }
+
+  /** Whether the isolate may run again for this request without a new call from outside (never-responds.ts). */
+  get keepsIsolateBusy(): boolean {
+    return (this.#phase === 'streaming' && this.pullsFromIsolate) || this.#reading || this.#timers.size > 0;
+  }
+
+  /** The promise the host's dispatch awaits; settled by answer() or when the request ends. */
+  dispatched(): Promise<DispatchOutcome> {
+    return new Promise((resolve) => (this.#resolveDispatch = resolve));
+  }
+
+  /** The sandbox's answer (or NEVER_RESPONDS) reached the host; false if it was not waited for. */
+  answer(outcome: DispatchOutcome): boolean {
+    const resolve = this.#resolveDispatch;
+    if (!resolve) return false;
+    this.#resolveDispatch = undefined;
+    resolve(outcome);
+    return true;
+  }
+
+  /** The response head is out and its body streams: from the isolate, or the request's body passed through. */
+  startStreaming(fromIsolate: boolean): void {
+    if (this.#phase !== 'dispatching') return;
+    this.#phase = 'streaming';
+    this.pullsFromIsolate = fromIsolate;
+  }
+
+  /**
+   * The response is complete. Returns true when the request's work is over with it (the sandbox
+   * said so), else it is in waitUntil, which `onExpired` ends after `ms`.
+   */
+  responded(ms: number, onExpired: () => void): boolean {
+    if (this.ended) return false;
+    this.#phase = 'waitUntil';
+    this.pullsFromIsolate = false;
+    if (this.sandboxDone) return true;
+    this.#expireAfter(ms, onExpired);
+    return false;
+  }
+
+  /** The client went away: the request's work may go on for `ms` (to log, or in waitUntil), then `onExpired` ends it. */
+  clientLeft(ms: number, onExpired: () => void): void {
+    if (this.ended) return;
+    this.#controller?.abort();
+    this.#expireAfter(ms, onExpired);
+  }
+
+  #expireAfter(ms: number, onExpired: () => void): void {
+    if (this.#waitUntilTimer) return;
+    this.#waitUntilTimer = setTimeout(() => {
+      if (!this.ended) onExpired();
+    }, ms);
+    this.#waitUntilTimer.unref();
+  }
+
+  /** Calls `onAbort` when the client's signal fires; false if it already has. */
+  listenForClient(signal: AbortSignal | undefined, onAbort: () => void): boolean {
+    if (!signal) return true;
+    if (signal.aborted) return false;
+    this.#clientSignal = signal;
+    this.#onClientAbort = onAbort;
+    signal.addEventListener('abort', onAbort, { once: true });
+    return true;
+  }
+
+  /** Starts a host timer of this request; its callback does not run once the request has ended. */
+  startTimer(timerId: number, delayMs: number, fire: () => void): void {
+    this.clearTimer(timerId);
+    const run = () => {
+      this.#timers.delete(timerId);
+      if (!this.ended) fire();
+    };
+    // 0 ms runs before 1 ms, as in workerd (Node's setTimeout makes both 1 ms).
+    this.#timers.set(timerId, delayMs === 0 ? { immediate: setImmediate(run) } : { timeout: setTimeout(run, delayMs) });
+  }
+
+  clearTimer(timerId: number): boolean {
+    const timer = this.#timers.get(timerId);
+    if (!timer) return false;
+    if (timer.immediate) clearImmediate(timer.immediate);
+    else clearTimeout(timer.timeout);
+    this.#timers.delete(timerId);
+    return true;
+  }
+
+  get timerCount(): number {
+    return this.#timers.size;
+  }
+
+  /** Pulls the next chunk of the request body from its source: exactly its bytes, or null at its end. */
+  async readBody(): Promise<ArrayBuffer | null> {
+    if (!this.#body || this.ended) return null;
+    if (this.#reading) throw new TypeError('The request body is already being read.');
+    this.#reading = true;
+    try {
+      const next = await this.#body.next();
+      if (next.done) {
+        this.#body = undefined;
+        return null;
+      }
+      // Exactly the chunk's bytes: a Buffer may be a view into a larger shared allocation.
+      const view = next.value;
+      return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+    } catch (cause) {
+      this.#body = undefined;
+      throw new TypeError(`The request body could not be read: ${cause instanceof Error ? cause.message : String(cause)}`);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  /**
+   * Ends the request: its host operations are cancelled, a dispatch still waiting resolves with
+   * null, its timers and body reader stop. Returns the timer ids it had (the isolate's index of
+   * them forgets them), or undefined if it had already ended.
+   */
+  finish(): number[] | undefined {
+    if (this.ended) return undefined;
+    this.#phase = 'ended';
+    this.#controller?.abort();
+    this.answer(null);
+    if (this.#waitUntilTimer) clearTimeout(this.#waitUntilTimer);
+    if (this.#onClientAbort) this.#clientSignal?.removeEventListener('abort', this.#onClientAbort);
+    const timerIds = [...this.#timers.keys()];
+    for (const timerId of timerIds) this.clearTimer(timerId);
+    this.#body?.return?.().catch(() => {});
+    this.#body = undefined;
+    return timerIds;
+  }
+
+  /** The request's log line fields. */
+  summary(): { message: string; fields: Record<string, unknown> } {
+    return {
+      message: `${this.method} ${this.url} ${this.status}`,
+      fields: {
+        requestId: this.id,
+        method: this.method,
+        url: this.url,
+        status: this.status,
+        cpuMs: Math.round((this.cpuNs + this.pendingCpuNs) / 1e3) / 1e3,
+        wallMs: Math.round((performance.now() - this.startWall) * 100) / 100,
+      },
+    };
+  }
+}

@@ -1,0 +1,98 @@
+// The worker's own code in its isolate: ES modules linked by name (their imports resolved
+// among the worker's modules only), or one service-worker script, compiled and run in the
+// worker's context. Errors name the module and line, and say how to fix an import isolet
+// cannot satisfy.
+
+import type ivm from 'isolated-vm';
+import { posix } from 'node:path';
+import { WorkerLoadError, type WorkerDefinition } from './types.ts';
+
+/**
+ * Runs the worker's top-level code; returns the main module's namespace (module syntax), or
+ * undefined for a service-worker script.
+ */
+export async function runWorkerCode(isolate: ivm.Isolate, context: ivm.Context, definition: WorkerDefinition): Promise<ivm.Reference<unknown> | undefined> {
+  if (definition.modules && definition.modules.length > 0) return runModules(isolate, context, definition);
+  if (typeof definition.script === 'string') {
+    await runScript(isolate, context, definition.script);
+    return undefined;
+  }
+  throw new WorkerLoadError('The worker has no code: give it `modules` (ES modules) or a `script` (service-worker syntax).');
+}
+
+async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition: WorkerDefinition): Promise<ivm.Reference<unknown>> {
+  const modules = definition.modules!;
+  const byName = new Map<string, ivm.Module>();
+  const names = new Map<ivm.Module, string>();
+  for (const mod of modules) {
+    const name = normalizeModuleName(mod.name);
+    if (byName.has(name)) throw new WorkerLoadError(`Two modules are named '${name}': give each module a unique name.`);
+    let compiled: ivm.Module;
+    try {
+      compiled = await isolate.compileModule(mod.source, { filename: name });
+    } catch (error) {
+      throw syntaxError(error, name);
+    }
+    byName.set(name, compiled);
+    names.set(compiled, name);
+  }
+  const mainName = normalizeModuleName(definition.main ?? modules[0]!.name);
+  const main = byName.get(mainName);
+  if (!main) {
+    throw new WorkerLoadError(`The main module '${mainName}' is not among the worker's modules (${[...byName.keys()].join(', ')}).`);
+  }
+  await main.instantiate(context, (specifier, referrer) => {
+    const from = names.get(referrer) ?? mainName;
+    const resolved = resolveSpecifier(specifier, from);
+    const target = resolved === undefined ? undefined : byName.get(resolved);
+    if (!target && /^node:/.test(specifier)) {
+      throw new Error(
+        `Cannot import '${specifier}' (imported from ${from}): isolet does not provide Node.js's built-in modules. ` +
+          'Use the Web platform APIs (fetch, crypto.subtle, streams, TextEncoder, ...), or bundle a polyfill for it.',
+      );
+    }
+    if (!target) {
+      throw new Error(
+        `Cannot find module '${specifier}' imported from ${from}. The worker's modules are: ${[...byName.keys()].join(', ')}. ` +
+          'Bundle npm packages into the worker (isolet dev and isolet deploy do this).',
+      );
+    }
+    return target;
+  });
+  await main.evaluate();
+  return main.namespace;
+}
+
+async function runScript(isolate: ivm.Isolate, context: ivm.Context, source: string): Promise<void> {
+  let script: ivm.Script;
+  try {
+    script = await isolate.compileScript(source, { filename: 'worker.js' });
+  } catch (error) {
+    throw syntaxError(error, 'worker.js');
+  }
+  await script.run(context, { release: true });
+}
+
+function normalizeModuleName(name: string): string {
+  const normalized = posix.normalize(name.replace(/^\.\//, ''));
+  return normalized.startsWith('/') ? normalized.slice(1) : normalized;
+}
+
+function resolveSpecifier(specifier: string, from: string): string | undefined {
+  if (specifier.startsWith('./') || specifier.startsWith('../')) {
+    const joined = posix.normalize(posix.join(posix.dirname(from), specifier));
+    return joined.startsWith('../') ? undefined : joined;
+  }
+  if (specifier.startsWith('/')) return normalizeModuleName(specifier);
+  return normalizeModuleName(specifier);
+}
+
+function syntaxError(error: unknown, moduleName: string): WorkerLoadError {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /^(.*) \[(.+):(\d+):(\d+)\]$/.exec(message);
+  if (match) {
+    const location = `${match[2]}:${match[3]}:${match[4]}`;
+    return new WorkerLoadError(`${location}: SyntaxError: ${match[1]}`, location);
+  }
+  return new WorkerLoadError(`${moduleName}: ${message}`, moduleName);
+}
