@@ -31,10 +31,15 @@ interface Worker {
 let worker: Worker | undefined;
 const serviceWorkerListeners: ((event: unknown) => void)[] = [];
 
+/**
+ * A request on this side of the wall, while its work goes on (it leaves `inFlight` when it
+ * ends). Its phase mirrors the host's RequestContext: the handler runs (`dispatching`), the
+ * host pulls the response body (`streaming`), or only waitUntil work is left (`waitUntil`).
+ */
 interface InFlight {
+  phase: 'dispatching' | 'streaming' | 'waitUntil';
   controller: { abort(reason?: unknown): void; signal: unknown };
   waitUntil: Promise<unknown>[];
-  responded: boolean;
   /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
   responseBody: BodySource | undefined;
   /** What is left of the worker's last chunk when it was larger than a slice. */
@@ -236,7 +241,7 @@ export async function handleRequest(
   const AbortControllerClass = webPlatformGlobals.AbortController as new () => InFlight['controller'];
   const controller = new AbortControllerClass();
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
-  const entry: InFlight = { controller, waitUntil: [], responded: false, responseBody: undefined, requestBody: body };
+  const entry: InFlight = { phase: 'dispatching', controller, waitUntil: [], responseBody: undefined, requestBody: body };
   inFlight.set(requestId, entry);
   let result: DispatchResult;
   try {
@@ -272,8 +277,8 @@ export async function handleRequest(
   } catch (error) {
     result = { error: errorText(error), kind: 'exception' };
   }
-  entry.responded = true;
-  if (entry.responseBody === undefined && settle(requestId, false)) result.done = true;
+  entry.phase = entry.responseBody === undefined ? 'waitUntil' : 'streaming';
+  if (entry.phase === 'waitUntil' && settle(requestId, false)) result.done = true;
   return result;
 }
 
@@ -333,6 +338,7 @@ export function cancelResponse(requestId: number, now: number): void {
 function finishResponseBody(requestId: number, entry: InFlight): void {
   if (entry.responseBody === undefined) return;
   entry.responseBody = undefined;
+  entry.phase = 'waitUntil';
   settle(requestId);
 }
 
