@@ -1,0 +1,181 @@
+// The supervisor: runtime processes per tier, each worker placed in one of its tier's
+// processes (placement.ts), and what happens when one dies (crash-policy.ts). It is the
+// WorkerHost `isolet serve` runs: the control process keeps every worker's definition, so a
+// process that is restarted gets its workers' code again with their next request, and nothing
+// deployed is lost.
+
+import { availableParallelism } from 'node:os';
+import { UnknownWorkerError } from '../runtime/runtime.ts';
+import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import type { Placement, WorkerHost } from '../server/worker-host.ts';
+import { CrashLedger, RestartBackoff } from './crash-policy.ts';
+import type { InitPayload } from './messages.ts';
+import { homeIndex, TIERS, type Tier } from './placement.ts';
+import { RuntimeProcess, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
+
+/** Runtime processes of the default tier unless told: one per core, at least 2. */
+export function defaultProcessCount(): number {
+  return Math.max(2, availableParallelism());
+}
+
+export interface ProcessPoolOptions {
+  /** Processes of the default tier (default: one per core, at least 2); trusted has as many, quarantine 1. */
+  processes?: number;
+  /** Overrides per tier. */
+  tierProcesses?: Partial<Record<Tier, number>>;
+  /** What each runtime process's Runtime is made with. */
+  runtime?: InitPayload;
+  /** Where the workers' log lines go. */
+  workerLog: (entry: WorkerLogEntry) => void;
+  /** Where the supervisor's own lines go (restarts, crashes, quarantine). */
+  log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /** An account's code crashed processes often enough to be moved to the quarantine tier (the pool has moved its workers already). */
+  onQuarantine?: (account: string, worker: string) => void;
+  /** Window in which two crashes quarantine an account (default 10 minutes). */
+  quarantineWindowMs?: number;
+  /** Extra node arguments for the runtime processes. */
+  execArgv?: string[];
+}
+
+/** A worker with its home process, worked out once per placement (hashing is not for every request). */
+interface HomedWorker extends PlacedWorker {
+  home: RuntimeProcess;
+}
+
+export class ProcessPool implements WorkerHost {
+  readonly #tiers = new Map<Tier, RuntimeProcess[]>();
+  readonly #workers = new Map<string, HomedWorker>();
+  readonly #options: ProcessPoolOptions;
+  readonly #crashes: CrashLedger;
+  readonly #backoff = new RestartBackoff();
+  #closed = false;
+
+  constructor(options: ProcessPoolOptions) {
+    this.#options = options;
+    this.#crashes = new CrashLedger(options.quarantineWindowMs);
+    const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
+    const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };
+    for (const tier of TIERS) {
+      const slots: RuntimeProcess[] = [];
+      for (let index = 0; index < Math.max(1, sizes[tier]); index++) {
+        const slot: RuntimeProcess = new RuntimeProcess({
+          tier,
+          index,
+          init: options.runtime ?? {},
+          workerLog: options.workerLog,
+          log: options.log,
+          owns: (worker) => this.#workers.get(worker)?.home === slot,
+          ended: (end) => this.#ended(slot, end),
+          execArgv: options.execArgv,
+        });
+        slots.push(slot);
+      }
+      this.#tiers.set(tier, slots);
+    }
+    // The default tier serves most tenants: its processes start now; the others with their first tenant.
+    for (const slot of this.#tiers.get('default')!) slot.start();
+  }
+
+  async load(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
+    this.#assertOpen();
+    const previous = this.#workers.get(name);
+    const tier = placement.tier ?? 'default';
+    const home = this.#home(name, tier);
+    const worker: HomedWorker = { name, definition, account: definition.account ?? name, tier, version: (previous?.version ?? 0) + 1, home };
+    this.#workers.set(name, worker);
+    if (previous !== undefined && previous.home !== home) previous.home.forget(name);
+    // A process that holds the worker gets the new version before this returns: a request
+    // after it sees the new version, one before it the old, none a mix (one process holds it).
+    await home.update(worker);
+  }
+
+  async unload(name: string): Promise<void> {
+    const worker = this.#workers.get(name);
+    if (worker === undefined) return;
+    this.#workers.delete(name);
+    worker.home.forget(name);
+  }
+
+  has(name: string): boolean {
+    return this.#workers.has(name);
+  }
+
+  fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const worker = this.#workers.get(name);
+    if (worker === undefined) return Promise.reject(new UnknownWorkerError(name));
+    return worker.home.fetch(worker, request);
+  }
+
+  async validate(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
+    this.#assertOpen();
+    await this.#home(name, placement.tier ?? 'default').validate(name, definition);
+  }
+
+  /** Where a worker runs now: its tier, its process's index and pid (undefined while none runs). */
+  placement(name: string): { tier: Tier; index: number; pid: number | undefined } | undefined {
+    const worker = this.#workers.get(name);
+    if (worker === undefined) return undefined;
+    return { tier: worker.tier, index: worker.home.index, pid: worker.home.pid };
+  }
+
+  /** Every process of a tier, for operators and tests. */
+  processes(tier: Tier = 'default'): readonly RuntimeProcess[] {
+    return this.#tiers.get(tier)!;
+  }
+
+  /** Drains every runtime process (each finishes what is in flight, then exits). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#tiers.values()].flat().map((slot) => slot.stop()));
+  }
+
+  #home(name: string, tier: Tier): RuntimeProcess {
+    const slots = this.#tiers.get(tier)!;
+    return slots[homeIndex(name, tier, slots.length)]!;
+  }
+
+  /** A process ended on its own: count it against its culprit, and say how long before the restart. */
+  #ended(slot: RuntimeProcess, end: ProcessEnd): number {
+    const delay = this.#backoff.delay(slot.label);
+    const culprit = end.culprit === undefined ? undefined : this.#workers.get(end.culprit);
+    this.#options.log('error', 'runtime process ended; restarting', {
+      process: slot.label,
+      pid: end.pid,
+      code: end.code,
+      signal: end.signal,
+      worker: end.culprit,
+      account: culprit?.account,
+      fatal: end.fatal,
+      requestsFailed: end.inFlight,
+      restartInMs: delay,
+    });
+    if (delay > 0) {
+      this.#options.log('warn', 'runtime process restarted too often: backing off', { process: slot.label, restartInMs: delay });
+    }
+    if (culprit !== undefined && culprit.tier !== 'quarantine' && this.#crashes.crashed(culprit.account)) this.#quarantine(culprit);
+    return delay;
+  }
+
+  /** Moves every worker of the culprit's account to the quarantine tier. */
+  #quarantine(culprit: HomedWorker): void {
+    const moved: string[] = [];
+    for (const worker of this.#workers.values()) {
+      if (worker.account !== culprit.account || worker.tier === 'quarantine') continue;
+      worker.home.forget(worker.name);
+      worker.tier = 'quarantine';
+      worker.home = this.#home(worker.name, 'quarantine');
+      worker.version++;
+      moved.push(worker.name);
+    }
+    this.#options.log('warn', 'account quarantined: its code crashed runtime processes repeatedly', {
+      account: culprit.account,
+      worker: culprit.name,
+      workers: moved,
+    });
+    this.#options.onQuarantine?.(culprit.account, culprit.name);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('This ProcessPool is closed: create a new one.');
+  }
+}
