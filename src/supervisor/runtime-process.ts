@@ -185,8 +185,13 @@ export class RuntimeProcess {
   }
 
   async validate(name: string, definition: WorkerDefinition): Promise<void> {
-    const child = await this.#running();
-    await child.call((id) => child.channel.send('validate', id, { name, definition }));
+    try {
+      const child = await this.#running();
+      await child.call((id) => child.channel.send('validate', id, { name, definition }));
+    } catch (error) {
+      if (error instanceof WorkerLoadError) throw error;
+      throw new WorkerLoadError(`The upload could not be checked: ${(error as Error).message}. Top-level code that crashes V8 cannot be deployed.`);
+    }
   }
 
   async fetch(worker: PlacedWorker, request: RuntimeRequest): Promise<RuntimeResponse> {
