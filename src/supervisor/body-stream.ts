@@ -55,10 +55,13 @@ export class OutgoingBody {
   }
 
   async #sendSliced(bytes: Uint8Array): Promise<boolean> {
-    for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
+    let offset = 0;
+    while (offset < bytes.byteLength) {
       while (this.#credit <= 0 && !this.#cancelled) await new Promise<void>((resolve) => (this.#wake = resolve));
       if (this.#cancelled) return false;
-      const chunk = bytes.subarray(offset, Math.min(bytes.byteLength, offset + CHUNK_BYTES));
+      const end = Math.min(bytes.byteLength, offset + CHUNK_BYTES, offset + this.#credit);
+      const chunk = bytes.subarray(offset, end);
+      offset = end;
       this.#credit -= chunk.byteLength;
       this.#send(chunk);
     }

@@ -86,6 +86,13 @@ export class Channel {
     if (body.byteLength > 0) this.#socket.write(body);
   }
 
+  /** Sends what is written, then closes this side; `done` runs once it is flushed. */
+  end(done: () => void): void {
+    if (this.#closed) return done();
+    this.#closed = true;
+    this.#socket.end(done);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -102,13 +109,13 @@ export class Channel {
       const id = buffer.readUInt32LE(5);
       const payload = buffer.subarray(HEADER, HEADER + length);
       buffer = buffer.subarray(HEADER + length);
-      let message: Message;
+      // A frame that does not decode, or that its handler finds breaks the protocol (a body past
+      // its window), closes the channel rather than throwing into the socket's event.
       try {
-        message = this.#decode(code, id, payload);
+        this.#events.message(this.#decode(code, id, payload));
       } catch (error) {
         return this.#fail(error instanceof Error ? error : new ProtocolError(String(error)));
       }
-      this.#events.message(message);
     }
     this.#pending = buffer.byteLength === 0 ? EMPTY : Buffer.from(buffer);
   }

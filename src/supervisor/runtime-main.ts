@@ -140,5 +140,6 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 
 function drainWhenIdle(): void {
   if (served.size > 0) return;
-  void Promise.all([runtime?.close(), validator?.close()]).finally(() => process.exit(0));
+  // The last answers may still be in the socket's buffer: exit once it has flushed them.
+  void Promise.all([runtime?.close(), validator?.close()]).finally(() => channel.end(() => process.exit(0)));
 }
