@@ -12,10 +12,12 @@ import type { EgressOptions, WorkerDefinition, WorkerLimits, WorkerLogEntry } fr
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
 
+/** What a runtime process's Runtime is made with (RuntimeOptions that are data). */
 export interface InitPayload {
   limits?: Partial<WorkerLimits>;
   maxIsolates?: number;
   egress?: EgressOptions;
+  reduceIdleMemoryAfterMs?: number;
 }
 
 export interface LoadPayload {
