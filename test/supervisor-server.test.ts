@@ -6,6 +6,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +98,7 @@ test('a worker that crashes its process: 502 over HTTP, others served, quarantin
   assert.equal(await (await again.request('boom.localhost', '/')).text(), 'mallory');
 });
 
-test('SIGTERM drains isolet serve: a request in flight finishes, the server exits 0 and so does every runtime process', { timeout: 120_000 }, async () => {
+test('SIGTERM drains isolet serve (whose runtime processes hold no secrets in their environment): a request in flight finishes, the server exits 0 and so does every runtime process', { timeout: 120_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'isolet-supervisor-'));
   dirs.push(dataDir);
   const serve = new ServeProcess(dataDir, {}, ['--processes', '2', '--max-cpu-ms', '2000']);
@@ -108,6 +109,8 @@ test('SIGTERM drains isolet serve: a request in flight finishes, the server exit
   assert.equal((await callApi(admin, 'PUT', '/v1/workers/slow?account=ops', { body: slow })).status, 201);
   const pids = [...serve.stdout.matchAll(/"runtime process started".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
   assert.equal(pids.length, 2, serve.stdout);
+  // Runtime processes get none of the control process's secrets in their environment.
+  for (const pid of pids) assert.doesNotMatch(readFileSync(`/proc/${pid}/environ`, 'latin1'), /ISOLET_ADMIN_TOKEN|ISOLET_SECRETS_KEY/);
   const inFlight = hostFetch(port, 'slow.localhost', '/');
   await serve.waitFor('stdout', /"message":"holding"/);
   serve.kill('SIGTERM');

@@ -157,7 +157,7 @@ export class RuntimeProcess {
     this.starts++;
     const child = spawn(process.execPath, [...(this.#options.execArgv ?? []), '--no-node-snapshot', ENTRY.pathname], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: process.env,
+      env: runtimeEnvironment(),
     });
     const handle = new Child(child, (c, message) => this.#onMessage(c, message), (c, error) => this.#broken(c, error));
     this.#child = handle;
@@ -402,6 +402,15 @@ export class RuntimeProcess {
     return failure(503, `The worker's runtime process crashed repeatedly and restarts in ${seconds} s; retry then.\n`, seconds);
   }
 }
+
+/** The control process's environment without its secrets: code that escapes V8 in a runtime process finds none there. */
+function runtimeEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of SECRET_VARIABLES) delete env[name];
+  return env;
+}
+
+const SECRET_VARIABLES = ['ISOLET_ADMIN_TOKEN', 'ISOLET_SECRETS_KEY', 'ISOLET_API_TOKEN'];
 
 function describeEnd(code: number | null, signal: NodeJS.Signals | null, fatal: boolean): string {
   if (fatal) return "a fatal error in a worker's code";
