@@ -20,7 +20,7 @@ interface Line {
   fields: Record<string, unknown>;
 }
 
-function pool(quarantined: { account: string; worker: string }[] = []): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
+function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
   const lines: Line[] = [];
   const logs: WorkerLogEntry[] = [];
   const made = new ProcessPool({
@@ -30,6 +30,7 @@ function pool(quarantined: { account: string; worker: string }[] = []): { pool: 
     workerLog: (entry) => logs.push(entry),
     log: (level, message, fields) => lines.push({ level, message, fields }),
     onQuarantine: (account, worker) => quarantined.push({ account, worker }),
+    admission,
   });
   pools.push(made);
   return { pool: made, lines, logs };
@@ -243,4 +244,60 @@ test('close drains: a request in flight finishes, then every runtime process exi
   await p.close();
   assert.deepEqual(await inFlight, { status: 200, text: 'finished' });
   for (const pid of pids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
+});
+
+test('a worker past its requests in flight and its queue gets 503 with Retry-After at once; its queue is served in turn, and other workers never wait', { timeout: 60_000 }, async () => {
+  const { pool: p, logs } = pool([], { inFlight: 2, queued: 1 });
+  // Holds a request until its client goes away (a pending timer keeps it from counting as never answered).
+  await p.load('busy', worker(`export default { async fetch(request) {
+    if (new URL(request.url).pathname === '/hold') { console.log('holding'); await new Promise((resolve) => { request.signal.addEventListener('abort', resolve); setTimeout(resolve, 60_000); }); return new Response('let go'); }
+    return new Response('up');
+  } };`));
+  await p.load('quiet', text('quiet'));
+  const clients = [new AbortController(), new AbortController()];
+  const first = clients.map((client) => answer(p, 'busy', { ...get('/hold'), signal: client.signal }));
+  while (logs.filter((entry) => entry.worker === 'busy' && entry.message === 'holding').length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  const queued = answer(p, 'busy', get('/'));
+  const refused = await p.fetch('busy', get('/'));
+  assert.equal(refused.status, 503);
+  assert.deepEqual(refused.headers.find(([name]) => name === 'retry-after'), ['retry-after', '1']);
+  assert.match(await read(refused), /2 requests in flight and 1 waiting, the most it may have/);
+  // Another worker is admitted at once.
+  assert.equal((await answer(p, 'quiet')).text, 'quiet');
+  // The first client leaves: its slot goes to the queued request.
+  clients[0]!.abort();
+  assert.deepEqual(await queued, { status: 200, text: 'up' });
+  clients[1]!.abort();
+  await Promise.all(first);
+  assert.equal((await answer(p, 'busy')).text, 'up');
+});
+
+test('a process restarted too often backs off: logged, and its workers get 503 with Retry-After until it is back', { timeout: 90_000 }, async () => {
+  const { pool: p, lines } = pool();
+  const [name] = namesOn('flaky', 'default', [0]);
+  await p.load(name!, text('back'));
+  const slot = p.processes('default')[0]!;
+  for (let kill = 1; kill <= 4; kill++) {
+    assert.equal((await answer(p, name!)).text, 'back');
+    const ended = lines.filter((line) => line.message === 'runtime process ended; restarting').length;
+    slot.kill('SIGKILL');
+    while (lines.filter((line) => line.message === 'runtime process ended; restarting').length === ended) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // The fourth restart within a minute waits: the process is reported, and its workers are told when to come back.
+  const backoff = lines.find((line) => line.message === 'runtime process restarted too often: backing off');
+  assert.ok(backoff);
+  assert.equal(backoff.level, 'warn');
+  assert.equal(backoff.fields.restartInMs, 1000);
+  const refused = await p.fetch(name!, get());
+  assert.equal(refused.status, 503);
+  assert.deepEqual(refused.headers.find(([header]) => header === 'retry-after'), ['retry-after', '1']);
+  assert.match(await read(refused), /crashed repeatedly and restarts in 1 s/);
+  // Then it is back, with the worker's code sent again.
+  let back = await answer(p, name!);
+  while (back.status === 503) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    back = await answer(p, name!);
+  }
+  assert.deepEqual(back, { status: 200, text: 'back' });
+  assert.equal(slot.starts, 5);
 });

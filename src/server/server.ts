@@ -10,6 +10,7 @@ import {
   ADMIN_CONNECTION_LIMITS, connectionLimits, DATA_PLANE_CONNECTION_LIMITS, limitConnections, type ConnectionLimits,
 } from '../http/connection-limits.ts';
 import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import type { AdmissionLimits } from '../supervisor/admission.ts';
 import { ProcessPool } from '../supervisor/process-pool.ts';
 import { loadSecretsKey } from '../store/secret-box.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
@@ -53,6 +54,8 @@ export interface ServerOptions {
    * embedders and tests that do not need crash containment.
    */
   processes?: number;
+  /** Requests of one worker in flight at once and waiting for a slot (runtime processes only; defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
+  admission?: Partial<AdmissionLimits>;
   /** Environment for ISOLET_ADMIN_TOKEN and ISOLET_SECRETS_KEY (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** The store (default: SqliteStore in dataDir). */
@@ -120,6 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress, log: workerLog })
     : new ProcessPool({
       processes: options.processes,
+      admission: options.admission,
       runtime: { limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress },
       workerLog,
       log: (level, message, fields) => log(level, 'supervisor', message, fields),

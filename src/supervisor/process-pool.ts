@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
+import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { InitPayload } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
@@ -33,6 +34,8 @@ export interface ProcessPoolOptions {
   onQuarantine?: (account: string, worker: string) => void;
   /** Window in which two crashes quarantine an account (default 10 minutes). */
   quarantineWindowMs?: number;
+  /** Requests of one worker in flight and waiting (defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
+  admission?: Partial<AdmissionLimits>;
   /** Extra node arguments for the runtime processes. */
   execArgv?: string[];
 }
@@ -48,11 +51,13 @@ export class ProcessPool implements WorkerHost {
   readonly #options: ProcessPoolOptions;
   readonly #crashes: CrashLedger;
   readonly #backoff = new RestartBackoff();
+  readonly #admission: Admission;
   #closed = false;
 
   constructor(options: ProcessPoolOptions) {
     this.#options = options;
     this.#crashes = new CrashLedger(options.quarantineWindowMs);
+    this.#admission = new Admission(options.admission);
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };
     for (const tier of TIERS) {
@@ -103,7 +108,7 @@ export class ProcessPool implements WorkerHost {
   fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
     const worker = this.#workers.get(name);
     if (worker === undefined) return Promise.reject(new UnknownWorkerError(name));
-    return worker.home.fetch(worker, request);
+    return this.#admission.run(name, () => worker.home.fetch(worker, request));
   }
 
   async validate(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
