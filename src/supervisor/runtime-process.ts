@@ -6,6 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
 import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
@@ -53,7 +54,7 @@ export interface RuntimeProcessOptions {
   execArgv?: string[];
 }
 
-const ENTRY = new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 /** How long a stopping process may take to finish before it is killed. */
 const STOP_GRACE_MS = 10_000;
@@ -155,7 +156,7 @@ export class RuntimeProcess {
   start(): void {
     if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
     this.starts++;
-    const child = spawn(process.execPath, [...(this.#options.execArgv ?? []), '--no-node-snapshot', ENTRY.pathname], {
+    const child = spawn(process.execPath, [...(this.#options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: runtimeEnvironment(),
     });
