@@ -12,7 +12,7 @@ import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { InitPayload } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
-import { RuntimeProcess, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
+import { Child, RuntimeProcess, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
 /** Runtime processes of the default tier unless told: one per core, at least 2. */
 export function defaultProcessCount(): number {
@@ -36,9 +36,17 @@ export interface ProcessPoolOptions {
   quarantineWindowMs?: number;
   /** Requests of one worker in flight and waiting (defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
   admission?: Partial<AdmissionLimits>;
+  /**
+   * Keep one runtime process started and ready ahead of need (default true): a process that
+   * dies is replaced by it at once instead of by a new one that first makes its runtime image.
+   */
+  spare?: boolean;
   /** Extra node arguments for the runtime processes. */
   execArgv?: string[];
 }
+
+/** How long to wait before starting another spare when one ended on its own (it ran no tenant code). */
+const SPARE_RETRY_MS = 1000;
 
 /** A worker with its home process, worked out once per placement (hashing is not for every request). */
 interface HomedWorker extends PlacedWorker {
@@ -52,6 +60,8 @@ export class ProcessPool implements WorkerHost {
   readonly #crashes: CrashLedger;
   readonly #backoff = new RestartBackoff();
   readonly #admission: Admission;
+  #spare: Child | undefined;
+  #spareTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: ProcessPoolOptions) {
@@ -72,6 +82,7 @@ export class ProcessPool implements WorkerHost {
           owns: (worker) => this.#workers.get(worker)?.home === slot,
           ended: (end) => this.#ended(slot, end),
           execArgv: options.execArgv,
+          spare: () => this.#takeSpare(),
         });
         slots.push(slot);
       }
@@ -79,6 +90,7 @@ export class ProcessPool implements WorkerHost {
     }
     // The default tier serves most tenants: its processes start now; the others with their first tenant.
     for (const slot of this.#tiers.get('default')!) slot.start();
+    this.#startSpare();
   }
 
   async load(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
@@ -131,7 +143,34 @@ export class ProcessPool implements WorkerHost {
   /** Drains every runtime process (each finishes what is in flight, then exits). */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#tiers.values()].flat().map((slot) => slot.stop()));
+    clearTimeout(this.#spareTimer);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    spare?.process.kill('SIGKILL');
+    await Promise.all([...[...this.#tiers.values()].flat().map((slot) => slot.stop()), spare?.ended]);
+  }
+
+  /** The spare, if it is ready to serve; another is started in its place. */
+  #takeSpare(): Child | undefined {
+    const spare = this.#spare;
+    if (spare === undefined || !spare.isReady || !spare.alive) return undefined;
+    this.#spare = undefined;
+    this.#startSpare();
+    return spare;
+  }
+
+  #startSpare(): void {
+    if (this.#closed || this.#options.spare === false || this.#spare !== undefined) return;
+    const spare = new Child(this.#options.runtime ?? {}, this.#options.execArgv);
+    this.#spare = spare;
+    void spare.ended.then(() => {
+      if (this.#spare !== spare || this.#closed) return;
+      this.#spare = undefined;
+      this.#options.log('warn', 'the spare runtime process ended before it was needed; starting another', {
+        pid: spare.process.pid, code: spare.process.exitCode, signal: spare.process.signalCode, retryInMs: SPARE_RETRY_MS,
+      });
+      this.#spareTimer = setTimeout(() => this.#startSpare(), SPARE_RETRY_MS);
+    });
   }
 
   #home(name: string, tier: Tier): RuntimeProcess {

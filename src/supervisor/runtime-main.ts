@@ -41,7 +41,11 @@ function onMessage(message: Message): void {
       runtime = new Runtime({ limits, maxIsolates, egress, reduceIdleMemoryAfterMs, log: (entry: WorkerLogEntry) => channel.send('log', 0, entry) });
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
       validator = new Runtime({ limits, maxIsolates: 16, log: () => {} });
-      channel.send('ready', 0, undefined);
+      // Ready means ready to serve: the runtime image is made before, not with the first request.
+      void runtime
+        .prepare()
+        .catch((error: unknown) => process.stderr.write(`could not prepare the runtime ahead of requests: ${String(error)}\n`))
+        .finally(() => channel.send('ready', 0, undefined));
       return;
     }
     case 'load':

@@ -52,6 +52,8 @@ export interface RuntimeProcessOptions {
   ended: (end: ProcessEnd) => number;
   /** Extra arguments for node (before the entry). */
   execArgv?: string[];
+  /** A spare process that is ready to serve, if the pool has one. */
+  spare?: () => Child | undefined;
 }
 
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -76,14 +78,27 @@ interface Exchange {
   onAbort: (() => void) | undefined;
 }
 
-/** One child: its channel and what is in flight on it. */
-class Child {
+/** What a child reports to the slot that runs it. */
+interface ChildOwner {
+  message(child: Child, message: Message): void;
+  broken(child: Child, error: Error): void;
+  closed(child: Child, code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+/**
+ * One runtime process: its channel and what is in flight on it. It is started before it has
+ * a slot when it is a spare (process-pool.ts): a slot whose process died adopts a spare that
+ * is ready, rather than waiting for a new one to make its runtime image.
+ */
+export class Child {
   readonly process: ChildProcess;
   readonly channel: Channel;
   readonly ready: Promise<void>;
   /** Resolves when the child has ended and its output is read. */
   readonly ended: Promise<void>;
   isReady = false;
+  /** The slot it serves; undefined while it is a spare. */
+  owner: ChildOwner | undefined;
   /** Worker versions this child holds, and loads on their way to it. */
   readonly loaded = new Map<string, number>();
   readonly loading = new Map<string, { version: number; done: Promise<void> }>();
@@ -93,21 +108,34 @@ class Child {
   #nextId = 1;
   #readyResolve!: () => void;
 
-  constructor(process: ChildProcess, events: (child: Child, message: Message) => void, broken: (child: Child, error: Error) => void) {
-    this.process = process;
+  constructor(init: InitPayload, execArgv: string[] = []) {
+    this.process = spawn(process.execPath, [...execArgv, '--no-node-snapshot', ENTRY], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: runtimeEnvironment(),
+    });
     this.ready = new Promise((resolve) => (this.#readyResolve = resolve));
-    this.ended = new Promise((resolve) => process.once('close', () => resolve()));
-    this.channel = new Channel(process.stdio[3] as Duplex, 'control', {
+    this.ended = new Promise((resolve) => this.process.once('close', () => resolve()));
+    this.channel = new Channel(this.process.stdio[3] as Duplex, 'control', {
       message: (message) => {
-        if (message.name === 'ready') {
-          this.isReady = true;
-          this.#readyResolve();
-        }
-        else events(this, message);
+        if (message.name !== 'ready') return this.owner?.message(this, message);
+        this.isReady = true;
+        this.#readyResolve();
       },
-      error: (error) => broken(this, error),
+      error: (error) => {
+        if (this.owner !== undefined) this.owner.broken(this, error);
+        else this.process.kill('SIGKILL');
+      },
       close: () => {},
     });
+    createInterface({ input: this.process.stderr!, crlfDelay: Infinity }).on('line', (line) => this.#onStderr(line));
+    // A spawn that fails ('error') is followed by 'close', which the owner handles like any end.
+    this.process.on('error', () => {});
+    this.process.on('close', (code, signal) => this.owner?.closed(this, code, signal));
+    this.channel.send('init', 0, init);
+  }
+
+  get alive(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
   }
 
   id(): number {
@@ -122,6 +150,20 @@ class Child {
       this.calls.set(id, { resolve, reject });
       send(id);
     });
+  }
+
+  /** The fatal line a V8 error leaves names the worker; other lines go to this process's stderr. */
+  #onStderr(line: string): void {
+    if (line.startsWith('{') && line.includes('"catastrophic"')) {
+      try {
+        const fatal = JSON.parse(line) as { type?: unknown; worker?: unknown; message?: unknown };
+        if (fatal.type === 'catastrophic' && typeof fatal.worker === 'string') {
+          this.culprit = { worker: fatal.worker, message: typeof fatal.message === 'string' ? fatal.message : 'a fatal V8 error' };
+          return;
+        }
+      } catch {}
+    }
+    process.stderr.write(line + '\n');
   }
 }
 
@@ -152,22 +194,24 @@ export class RuntimeProcess {
     return this.#child?.process.pid;
   }
 
-  /** Starts the child unless one runs (or a back-off holds it). */
+  /** Starts the child unless one runs (or a back-off holds it): a spare that is ready, or a new one. */
   start(): void {
     if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
     this.starts++;
-    const child = spawn(process.execPath, [...(this.#options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: runtimeEnvironment(),
-    });
-    const handle = new Child(child, (c, message) => this.#onMessage(c, message), (c, error) => this.#broken(c, error));
-    this.#child = handle;
-    createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (line) => this.#onStderr(handle, line));
-    child.on('error', (error) => this.#options.log('error', 'could not start a runtime process', { process: this.label, error: error.message }));
-    child.on('close', (code, signal) => this.#onClose(handle, code, signal));
-    handle.channel.send('init', 0, this.#options.init);
-    this.#options.log('info', 'runtime process started', { process: this.label, pid: child.pid, starts: this.starts });
+    const spare = this.#options.spare?.();
+    const child = spare ?? new Child(this.#options.init, this.#options.execArgv);
+    child.owner = this.#owner;
+    this.#child = child;
+    this.#options.log('info', 'runtime process started', { process: this.label, pid: child.process.pid, starts: this.starts, spare: spare !== undefined });
+    // A spare that ended just before it was adopted reports to no one: report it now.
+    if (!child.alive) queueMicrotask(() => this.#onClose(child, child.process.exitCode, child.process.signalCode));
   }
+
+  readonly #owner: ChildOwner = {
+    message: (child, message) => this.#onMessage(child, message),
+    broken: (child, error) => this.#broken(child, error),
+    closed: (child, code, signal) => this.#onClose(child, code, signal),
+  };
 
   /** Sends a worker's code now if this child already holds an older version (a deploy reaches it before the caller hears back). */
   async update(worker: PlacedWorker): Promise<void> {
@@ -356,21 +400,9 @@ export class RuntimeProcess {
     child.process.kill('SIGKILL');
   }
 
-  #onStderr(child: Child, line: string): void {
-    if (line.startsWith('{') && line.includes('"catastrophic"')) {
-      try {
-        const fatal = JSON.parse(line) as { type?: unknown; worker?: unknown; message?: unknown };
-        if (fatal.type === 'catastrophic' && typeof fatal.worker === 'string') {
-          child.culprit = { worker: fatal.worker, message: typeof fatal.message === 'string' ? fatal.message : 'a fatal V8 error' };
-          return;
-        }
-      } catch {}
-    }
-    process.stderr.write(line + '\n');
-  }
-
   #onClose(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.#child === child) this.#child = undefined;
+    if (this.#child !== child) return;
+    this.#child = undefined;
     child.channel.close();
     const ownWorker = child.culprit?.worker;
     const reason = describeEnd(code, signal, child.culprit !== undefined);
