@@ -71,7 +71,11 @@ export async function scale(args: string[]): Promise<BenchResult> {
     const ready = await waitForLine(child, /listening on http:\/\/127\.0\.0\.1:(\d+)\nadmin API on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
     const port = Number(ready[1]);
     const admin = ready[2]!;
-    child.stderr!.resume();
+    let inFlightOnKilled = NaN;
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const match = /"runtime process ended; restarting".*?"requestsFailed":(\d+)/.exec(chunk.toString());
+      if (match) inFlightOnKilled = Number(match[1]);
+    });
     const isolet: Server = { name: 'isolet serve', tenants, child, port, workerLines: [] };
     servers.push(isolet);
     if ((await api(admin, 'POST', '/v1/accounts', { name: 'bench' })).status !== 201) throw new Error('could not create the account');
@@ -131,7 +135,8 @@ export async function scale(args: string[]): Promise<BenchResult> {
       '',
       table(['server', 'tenants', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs node:http', 'RSS GB'], rows),
       '',
-      `SIGKILL of runtime process pid ${victim} under that load: ${killed.errors} errors over the run (${Object.entries(killed.errorKinds).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}); ` +
+      `SIGKILL of runtime process pid ${victim} under that load: ${killed.errors} errors over the run (${Object.entries(killed.errorKinds).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; ` +
+        `the supervisor counted ${inFlightOnKilled} requests in flight on it); ` +
         `a tenant whose home it was answered 200 again ${fmtInt(recoveryMs)} ms after the kill.`,
     ].join('\n');
     return {
@@ -143,7 +148,7 @@ export async function scale(args: string[]): Promise<BenchResult> {
         { name: `p99 ≤ ${TARGET_P99_MS} ms, zero errors`, met: uniform.p99_us / 1000 <= TARGET_P99_MS && uniform.errors === 0, detail: `p99 ${fmt(uniform.p99_us / 1000)} ms, ${uniform.errors} errors.` },
         { name: `a killed runtime process's tenants served again within ${TARGET_RECOVERY_MS} ms`, met: recoveryMs <= TARGET_RECOVERY_MS, detail: `${fmtInt(recoveryMs)} ms.` },
       ],
-      data: { tenants, processes, deploySeconds, uniform, node, killed, recoveryMs, rss },
+      data: { tenants, processes, deploySeconds, uniform, node, killed, recoveryMs, inFlightOnKilled, rss },
     };
   } finally {
     for (const server of servers) await stopChild(server.child, 10_000);

@@ -239,7 +239,7 @@ export class RuntimeProcess {
     }
   }
 
-  async fetch(worker: PlacedWorker, request: RuntimeRequest): Promise<RuntimeResponse> {
+  async fetch(worker: PlacedWorker, request: RuntimeRequest, retried = false): Promise<RuntimeResponse> {
     const refused = this.#unavailable();
     if (refused !== undefined) return refused;
     let child: Child;
@@ -248,6 +248,8 @@ export class RuntimeProcess {
       await this.#ensureLoaded(child, worker);
     } catch (error) {
       if (error instanceof WorkerLoadError) return failure(503, `Worker failed to start: ${error.message}\n`);
+      // The process died before the request was sent to it: once, try the one that replaced it.
+      if (!retried && this.#child !== undefined && this.#child.alive) return this.fetch(worker, request, true);
       return this.#unavailable() ?? failure(503, `The worker's runtime process is restarting (${(error as Error).message}); retry shortly.\n`, 1);
     }
     return this.#exchange(child, worker.name, request);
