@@ -214,10 +214,14 @@ export class Platform {
     this.#log('info', 'admin', 'tier set', { account: accountId, tier, author });
   }
 
-  /** The runtime host moved an account to quarantine (its code crashed processes): make that durable. */
+  /**
+   * The runtime host moved an account to quarantine (its code crashed processes): make that
+   * durable, and load its workers again under their locks, so a deployment that read the old
+   * tier before cannot move one back.
+   */
   async quarantine(accountId: string, worker: string): Promise<void> {
     try {
-      await this.store.setTier(accountId, 'quarantine');
+      await this.setTier(accountId, 'quarantine', 'supervisor');
       this.#log('warn', 'server', 'account quarantined', { account: accountId, worker });
     } catch (error) {
       this.#log('error', 'server', 'could not store the quarantine of an account', { account: accountId, worker, error: String(error) });

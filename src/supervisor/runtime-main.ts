@@ -55,11 +55,11 @@ function onMessage(message: Message): void {
     case 'validate':
       return void call(message.id, async () => {
         const { name, definition } = message.payload;
-        const runtime = validator!;
+        const trial = validator!;
         try {
-          await runtime.load(name, definition);
+          await trial.load(name, definition);
         } finally {
-          await runtime.unload(name);
+          await trial.unload(name);
         }
       });
     case 'request':

@@ -83,6 +83,8 @@ interface ChildOwner {
   message(child: Child, message: Message): void;
   broken(child: Child, error: Error): void;
   closed(child: Child, code: number | null, signal: NodeJS.Signals | null): void;
+  /** A line the process wrote on stderr (Node's warnings, V8's report of a fatal error). */
+  output(child: Child, line: string): void;
 }
 
 /**
@@ -152,7 +154,7 @@ export class Child {
     });
   }
 
-  /** The fatal line a V8 error leaves names the worker; other lines go to this process's stderr. */
+  /** The fatal line a V8 error leaves names the worker; other lines go to the owner's log. */
   #onStderr(line: string): void {
     if (line.startsWith('{') && line.includes('"catastrophic"')) {
       try {
@@ -163,7 +165,8 @@ export class Child {
         }
       } catch {}
     }
-    process.stderr.write(line + '\n');
+    if (this.owner !== undefined) return this.owner.output(this, line);
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', type: 'supervisor', message: 'spare runtime process output', pid: this.process.pid, line }) + '\n');
   }
 }
 
@@ -211,6 +214,7 @@ export class RuntimeProcess {
     message: (child, message) => this.#onMessage(child, message),
     broken: (child, error) => this.#broken(child, error),
     closed: (child, code, signal) => this.#onClose(child, code, signal),
+    output: (child, line) => this.#options.log('warn', 'runtime process output', { process: this.label, pid: child.process.pid, line }),
   };
 
   /** Sends a worker's code now if this child already holds an older version (a deploy reaches it before the caller hears back). */
