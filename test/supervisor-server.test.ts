@@ -36,7 +36,7 @@ function poolOf(t: TestServer): ProcessPool {
   return host;
 }
 
-test('the operator sets an account tier; its workers move to that tier\'s processes; a bad tier or an account token is refused', { timeout: 90_000 }, async () => {
+test('the operator sets an account tier; its workers move to that tier\'s processes, and deploys and rollbacks reach them there; a bad tier or an account token is refused', { timeout: 90_000 }, async () => {
   const t = await start();
   const acme = await t.account('acme');
   assert.equal((await t.api('PUT', '/v1/workers/site', { token: acme.token, body: textWorker('acme site') })).status, 201);
@@ -52,6 +52,9 @@ test('the operator sets an account tier; its workers move to that tier\'s proces
   assert.equal((await t.api('PUT', '/v1/workers/site', { token: acme.token, body: textWorker('acme v2') })).status, 201);
   assert.equal(poolOf(t).placement('site')!.tier, 'trusted');
   assert.equal(await (await t.request('site.localhost', '/')).text(), 'acme v2');
+  // A rollback reaches the worker's process too, before it answers.
+  assert.equal((await t.api('POST', '/v1/workers/site/rollback', { token: acme.token, body: {} })).status, 200);
+  assert.equal(await (await t.request('site.localhost', '/')).text(), 'acme site');
 
   const bad = await t.api('PUT', '/v1/accounts/acme/tier', { body: { tier: 'vip' } });
   assert.equal(bad.status, 400);
@@ -96,6 +99,32 @@ test('a worker that crashes its process: 502 over HTTP, others served, quarantin
   assert.equal(poolOf(again).placement('boom')!.tier, 'quarantine');
   assert.equal(poolOf(again).placement('calm')!.tier, 'default');
   assert.equal(await (await again.request('boom.localhost', '/')).text(), 'mallory');
+});
+
+test('an upload whose top-level code crashes V8 is refused with the reason, other tenants keep answering, and two such uploads quarantine the account', { timeout: 120_000 }, async () => {
+  const t = await start();
+  const eve = await t.account('eve');
+  const bob = await t.account('bob');
+  assert.equal((await t.api('PUT', '/v1/workers/steady', { token: bob.token, body: textWorker('bob') })).status, 201);
+  const crashing = moduleDeployment(`'x'.repeat(2 ** 27 + 16).split(''); export default { fetch() { return new Response('never'); } };`, { limits: { startupCpuMs: 5000 } });
+  for (let upload = 1; upload <= 2; upload++) {
+    // Deployed by the operator for eve, so it may have room to run on a loaded machine.
+    const refused = await t.api('PUT', '/v1/workers/trojan?account=eve', { body: crashing });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.body.error.message, /could not be checked: the runtime process ended .*cannot be deployed/);
+    assert.equal(await (await t.request('steady.localhost', '/')).text(), 'bob');
+  }
+  assert.equal((await t.api('GET', '/v1/workers/trojan', { token: eve.token })).status, 404, 'nothing was stored');
+  let tier = (await t.api('GET', '/v1/accounts/eve/tier')).body.tier;
+  for (let i = 0; tier !== 'quarantine' && i < 100; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    tier = (await t.api('GET', '/v1/accounts/eve/tier')).body.tier;
+  }
+  assert.equal(tier, 'quarantine');
+  // Its next upload is tried in the quarantine process: the default ones no longer restart for it.
+  const starts = poolOf(t).processes('default').map((slot) => slot.starts);
+  assert.equal((await t.api('PUT', '/v1/workers/trojan?account=eve', { body: crashing })).status, 400);
+  assert.deepEqual(poolOf(t).processes('default').map((slot) => slot.starts), starts);
 });
 
 test('SIGTERM drains isolet serve (whose runtime processes hold no secrets in their environment): a request in flight finishes, the server exits 0 and so does every runtime process', { timeout: 120_000 }, async () => {

@@ -61,6 +61,8 @@ export class ProcessPool implements WorkerHost {
   readonly #backoff = new RestartBackoff();
   readonly #admission: Admission;
   #spare: Child | undefined;
+  /** Uploads being validated, by worker name: whose code runs there. */
+  readonly #validating = new Map<string, { account: string }>();
   #spareTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -125,7 +127,14 @@ export class ProcessPool implements WorkerHost {
 
   async validate(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
     this.#assertOpen();
-    await this.#home(name, placement.tier ?? 'default').validate(name, definition);
+    // An upload whose top-level code crashes its process counts against its account like a request that does.
+    const trial = { account: definition.account ?? name };
+    this.#validating.set(name, trial);
+    try {
+      await this.#home(name, placement.tier ?? 'default').validate(name, definition);
+    } finally {
+      if (this.#validating.get(name) === trial) this.#validating.delete(name);
+    }
   }
 
   /** Where a worker runs now: its tier, its process's index and pid (undefined while none runs). */
@@ -181,14 +190,14 @@ export class ProcessPool implements WorkerHost {
   /** A process ended on its own: count it against its culprit, and say how long before the restart. */
   #ended(slot: RuntimeProcess, end: ProcessEnd): number {
     const delay = this.#backoff.delay(slot.label);
-    const culprit = end.culprit === undefined ? undefined : this.#workers.get(end.culprit);
+    const account = end.culprit === undefined ? undefined : (this.#workers.get(end.culprit) ?? this.#validating.get(end.culprit))?.account;
     this.#options.log('error', 'runtime process ended; restarting', {
       process: slot.label,
       pid: end.pid,
       code: end.code,
       signal: end.signal,
       worker: end.culprit,
-      account: culprit?.account,
+      account,
       fatal: end.fatal,
       requestsFailed: end.inFlight,
       restartInMs: delay,
@@ -196,15 +205,15 @@ export class ProcessPool implements WorkerHost {
     if (delay > 0) {
       this.#options.log('warn', 'runtime process restarted too often: backing off', { process: slot.label, restartInMs: delay });
     }
-    if (culprit !== undefined && culprit.tier !== 'quarantine' && this.#crashes.crashed(culprit.account)) this.#quarantine(culprit);
+    if (account !== undefined && slot.tier !== 'quarantine' && this.#crashes.crashed(account)) this.#quarantine(account, end.culprit!);
     return delay;
   }
 
-  /** Moves every worker of the culprit's account to the quarantine tier. */
-  #quarantine(culprit: HomedWorker): void {
+  /** Moves every worker of the account to the quarantine tier. */
+  #quarantine(account: string, culprit: string): void {
     const moved: string[] = [];
     for (const worker of this.#workers.values()) {
-      if (worker.account !== culprit.account || worker.tier === 'quarantine') continue;
+      if (worker.account !== account || worker.tier === 'quarantine') continue;
       worker.home.forget(worker.name);
       worker.tier = 'quarantine';
       worker.home = this.#home(worker.name, 'quarantine');
@@ -212,11 +221,11 @@ export class ProcessPool implements WorkerHost {
       moved.push(worker.name);
     }
     this.#options.log('warn', 'account quarantined: its code crashed runtime processes repeatedly', {
-      account: culprit.account,
-      worker: culprit.name,
+      account,
+      worker: culprit,
       workers: moved,
     });
-    this.#options.onQuarantine?.(culprit.account, culprit.name);
+    this.#options.onQuarantine?.(account, culprit);
   }
 
   #assertOpen(): void {
