@@ -15,7 +15,7 @@
 //   node --no-node-snapshot bench/throughput.ts [--seconds 5] [--rounds 3] [--profile DIR] [--write]
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,15 +41,15 @@ import {
 
 const TARGET_VS_NODE = 0.4;
 const TARGET_VS_WORKERD = 1.0;
-const CONNECTIONS = 50;
+export const CONNECTIONS = 50;
 
-function numberArg(args: string[], name: string, fallback: number): number {
+export function numberArg(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
   const value = i >= 0 ? Number(args[i + 1]) : NaN;
   return Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
-interface Server {
+export interface Server {
   name: string;
   tenants: number;
   child: ChildProcess;
@@ -58,7 +58,7 @@ interface Server {
   workerLines: string[];
 }
 
-interface LoadResult {
+export interface LoadResult {
   requests: number;
   duration_us: number;
   errors: number;
@@ -75,7 +75,7 @@ function label(server: Server): string {
   return server.name === 'isolet' ? `isolet, ${server.tenants} tenant${server.tenants === 1 ? '' : 's'}` : server.name;
 }
 
-function hasWrk(): boolean {
+export function hasWrk(): boolean {
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
     return true;
@@ -113,18 +113,23 @@ end
   return file;
 }
 
-/** utime + stime of a process (all its threads), in seconds. */
+/** utime + stime of a process (all its threads) and its descendants alive now (runtime processes), in seconds. */
 function cpuSeconds(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+    let seconds = (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const child of children === '' ? [] : children.split(' ')) seconds += cpuSeconds(Number(child));
+    }
+    return seconds;
   } catch {
     return NaN;
   }
 }
 
-async function runLoad(server: Server, hosts: number, seconds: number, dir: string, useWrk: boolean): Promise<LoadResult> {
+export async function runLoad(server: Server, hosts: number, seconds: number, dir: string, useWrk: boolean): Promise<LoadResult> {
   const cpuBefore = cpuSeconds(server.child.pid!);
   const child = useWrk
     ? spawnTracked('wrk', [`-t1`, `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', wrkScript(dir, hosts, server.port), `http://127.0.0.1:${server.port}/`])
@@ -151,7 +156,7 @@ async function runLoad(server: Server, hosts: number, seconds: number, dir: stri
   };
 }
 
-async function startNodeServer(script: string, args: string[], name: string, tenants: number, nodeFlags: string[] = []): Promise<Server> {
+export async function startNodeServer(script: string, args: string[], name: string, tenants: number, nodeFlags: string[] = []): Promise<Server> {
   const child = spawnTracked(NODE, ['--no-node-snapshot', ...nodeFlags, join(ROOT, script), ...args], { env: childEnv() });
   const workerLines: string[] = [];
   let partial = '';
@@ -164,7 +169,7 @@ async function startNodeServer(script: string, args: string[], name: string, ten
   return { name, tenants, child, port: Number(match[1]), workerLines };
 }
 
-function get(port: number, host: string): Promise<number> {
+export function get(port: number, host: string): Promise<number> {
   return new Promise((resolve) => {
     const req = httpRequest({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false }, (res) => {
       res.resume();

@@ -81,6 +81,9 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     limits: { cpuMs: 2000 },
     // and tests may ask for more than a shared host's default quota (tests of quotas set their own).
     quotas: { cpuMs: 30_000 },
+    // Workers run in the test's own process unless a test asks for runtime processes: the
+    // supervisor's tests (test/supervisor*.test.ts) run the real multi-process setup.
+    processes: 0,
     ...options,
   });
   const api: TestServer['api'] = (method, path, opts) => callApi(server.adminUrl, method, path, opts);

@@ -221,7 +221,7 @@ describe('secrets', () => {
 describe('the database', () => {
   test('WAL, synchronous=FULL, migrations recorded in user_version, data survives reopening', async () => {
     await accountWithWorker();
-    assert.equal(store.schemaVersion, 2);
+    assert.equal(store.schemaVersion, MIGRATIONS.length);
     await store.close();
     const db = new DatabaseSync(join(dir, 'isolet.db'));
     assert.equal((db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal');
@@ -237,14 +237,14 @@ describe('the database', () => {
     db.close();
     assert.throws(() => new SqliteStore({ dataDir: dir, secretsKey: key }), /newer than this isolet knows/);
     const fix = new DatabaseSync(join(dir, 'isolet.db'));
-    fix.exec('PRAGMA user_version = 2');
+    fix.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
     fix.close();
     store = new SqliteStore({ dataDir: dir, secretsKey: key });
   });
 });
 
 describe('upgrading a database from before zones', () => {
-  test('workers get an identity, routes and secrets stay, and zones and quotas start empty', async () => {
+  test('workers get an identity, routes and secrets stay, zones and quotas start empty, and accounts are in the default tier', async () => {
     const old = join(dir, 'old');
     await mkdir(old, { recursive: true });
     const db = new DatabaseSync(join(old, 'isolet.db'));
@@ -260,7 +260,13 @@ describe('upgrading a database from before zones', () => {
     db.close();
     const upgraded = new SqliteStore({ dataDir: old, secretsKey: key });
     try {
-      assert.equal(upgraded.schemaVersion, 2);
+      assert.equal(upgraded.schemaVersion, MIGRATIONS.length);
+      assert.equal(await upgraded.getTier('acc_1'), 'default');
+      assert.equal((await upgraded.loadActive())[0]!.tier, 'default');
+      await upgraded.setTier('acc_1', 'trusted');
+      assert.equal(await upgraded.getTier('acc_1'), 'trusted');
+      assert.equal((await upgraded.loadActive())[0]!.tier, 'trusted');
+      await assert.rejects(upgraded.setTier('acc_nobody', 'trusted'), (error: unknown) => error instanceof StoreError && error.code === 'not_found');
       const worker = await upgraded.getWorker('legacy');
       assert.match(worker!.id, /^wrk_[0-9a-f]{32}$/);
       assert.deepEqual(worker!.routes, ['shop.example.com/*']);

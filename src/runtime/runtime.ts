@@ -217,12 +217,26 @@ export class Runtime {
     return worker.creating;
   }
 
-  private async createIsolate(worker: LoadedWorker): Promise<WorkerIsolate> {
+  /**
+   * Makes the runtime image and starts the spare isolates now rather than with the first
+   * request, so that a process made to replace another serves at once.
+   */
+  async prepare(): Promise<void> {
+    this.assertOpen();
+    await this.preparedImage();
+  }
+
+  private async preparedImage(): Promise<RuntimeImage> {
     this.image ??= runtimeImage();
     const image = await this.image;
     if (this.spareCount > 0 && !this.closed) {
       this.spares ??= new SpareIsolates(image, this.spareCount, this.defaults.memoryMb, this.onCatastrophicError, () => this.starting > 0);
     }
+    return image;
+  }
+
+  private async createIsolate(worker: LoadedWorker): Promise<WorkerIsolate> {
+    const image = await this.preparedImage();
     this.makeRoom();
     this.starting++;
     try {

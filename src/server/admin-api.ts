@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
 import { QUOTA_NAMES, StoreError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
+import { isTier, TIERS } from '../supervisor/placement.ts';
 import { ApiError } from './api-error.ts';
 import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeployment, type DeploymentRules, type ParsedDeployment } from './deployment.ts';
 import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
@@ -119,6 +120,11 @@ class AdminApi {
       if (sub === 'quotas' && key === undefined) {
         if (method === 'GET') return this.#getQuotas(call, id);
         if (method === 'PUT') return this.#setQuotas(call, id);
+        throw badMethod(method, call.url.pathname);
+      }
+      if (sub === 'tier' && key === undefined) {
+        if (method === 'GET') return this.#getTier(call, id);
+        if (method === 'PUT') return this.#setTier(call, id);
         throw badMethod(method, call.url.pathname);
       }
       if (sub === 'tokens' && extra === undefined) {
@@ -246,6 +252,24 @@ class AdminApi {
     }
     this.#log('info', 'admin', 'zone removed', { account: account.id, zone });
     noContent(call.res);
+  }
+
+  async #getTier(call: Call, accountRef: string): Promise<void> {
+    requireAdmin(call.caller);
+    const account = await this.#account(accountRef);
+    json(call.res, 200, { account: account.name, tier: await this.#platform.store.getTier(account.id) });
+  }
+
+  async #setTier(call: Call, accountRef: string): Promise<void> {
+    requireAdmin(call.caller);
+    const account = await this.#account(accountRef);
+    const body = await readJson(call.req, MAX_SMALL_BODY);
+    const tier = (body as { tier?: unknown } | null)?.tier;
+    if (!isTier(tier)) {
+      throw new ApiError('invalid', `The body is {"tier": T} with T one of ${TIERS.join(', ')}: the processes the account's workers share.`);
+    }
+    await this.#platform.setTier(account.id, tier, call.caller.tokenId);
+    json(call.res, 200, { account: account.name, tier });
   }
 
   async #getQuotas(call: Call, accountRef: string): Promise<void> {

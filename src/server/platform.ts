@@ -1,5 +1,5 @@
 // The control plane's actions on the running system: each one changes the store first (the
-// durable truth) and then what serves (the Runtime and the route table), before the API
+// durable truth) and then what serves (the worker host and the route table), before the API
 // answers. The order in a deployment is validate -> commit -> activate -> answer: a rejected
 // upload stores nothing, a stored version is never lost, and a request that arrives after the
 // answer sees the new version. Actions on one worker run one at a time, so the version that
@@ -10,8 +10,8 @@
 // for a long time) is only a courtesy, and the worker may have changed hands since. Secrets are
 // read only once the caller is known to own the worker, and never travel in an error.
 
-import { Runtime } from '../runtime/runtime.ts';
-import { WorkerLoadError, type WorkerDefinition, type WorkerLimits, type WorkerLogEntry } from '../runtime/types.ts';
+import { WorkerLoadError, type WorkerDefinition } from '../runtime/types.ts';
+import type { Tier } from '../supervisor/placement.ts';
 import type { Owner, Store, StoredVersion, VersionInfo, WorkerContent, WorkerInfo, ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
@@ -20,15 +20,14 @@ import type { LogBus } from './log-bus.ts';
 import { RouteTable } from './routes.ts';
 import type { ServerLog } from './logger.ts';
 import { scrub, scrubError } from './scrub.ts';
+import type { WorkerHost } from './worker-host.ts';
 
 export interface PlatformOptions {
   store: Store;
-  /** The Runtime that serves tenant traffic. */
-  runtime: Runtime;
+  /** What runs the workers: runtime processes, or a Runtime in this process. */
+  host: WorkerHost;
   domain: string;
   log: ServerLog;
-  /** The serving Runtime's default limits, so that validation holds uploads to the same ones. */
-  defaultLimits?: Partial<WorkerLimits>;
   /** The live-log bus: a deleted worker's tails end. */
   bus?: LogBus;
   /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
@@ -55,11 +54,9 @@ export function definitionOf(content: WorkerContent, secrets: Record<string, str
 
 export class Platform {
   readonly store: Store;
-  readonly runtime: Runtime;
+  readonly host: WorkerHost;
   readonly domain: string;
   readonly #log: ServerLog;
-  /** Loads each new upload in an isolate of its own, apart from the serving Runtime, and throws it away. */
-  readonly #validator: Runtime;
   #routes: RouteTable;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #bus: LogBus | undefined;
@@ -68,14 +65,11 @@ export class Platform {
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
-    this.runtime = options.runtime;
+    this.host = options.host;
     this.domain = options.domain;
     this.#log = options.log;
     this.#bus = options.bus;
     this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
-    // Logs from validation (top-level console calls of an upload) are not the worker's live
-    // logs: the upload may never serve.
-    this.#validator = new Runtime({ log: discard, maxIsolates: 16, limits: options.defaultLimits });
     this.#routes = new RouteTable(this.domain, [], () => false);
   }
 
@@ -85,7 +79,7 @@ export class Platform {
     let loaded = 0;
     for (const worker of workers) {
       try {
-        await this.runtime.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { validate: false });
+        await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
         loaded++;
       } catch (error) {
         const reason = scrub(String(error), Object.values(worker.secrets));
@@ -117,7 +111,8 @@ export class Platform {
         // able to run, may the upload run with the worker's secrets.
         const secrets = existing === undefined ? {} : await this.store.secretValues(name);
         const definition = definitionOf(deployment.content, secrets, accountId);
-        await this.#validate(name, definition, secrets);
+        const tier = await this.store.getTier(accountId);
+        await this.#validate(name, definition, secrets, tier);
         const version = await this.store.deploy({
           worker: name,
           accountId,
@@ -128,7 +123,7 @@ export class Platform {
           checkZones: options.checkZones,
           maxWorkers: options.maxWorkers,
         });
-        await this.runtime.load(name, definition, { validate: false });
+        await this.host.load(name, definition, { tier });
         if (deployment.routes !== undefined) await this.#refreshRoutes();
         this.#log('info', 'admin', 'deployed', { worker: name, account: accountId, version: version.number, hash: version.hash, author });
         return version;
@@ -160,7 +155,7 @@ export class Platform {
         throw new ApiError('not_found', `The worker '${name}' has no version ${JSON.stringify(ref)}: list them with GET /v1/workers/${name}/versions.`);
       }
       const version = await this.store.activate(name, target.id, worker.accountId);
-      await this.runtime.load(name, definitionOf(target.content, await this.store.secretValues(name), worker.accountId), { validate: false });
+      await this.host.load(name, definitionOf(target.content, await this.store.secretValues(name), worker.accountId), { tier: await this.store.getTier(worker.accountId) });
       this.#log('info', 'admin', 'rolled back', { worker: name, version: version.number, author });
       return version;
     });
@@ -170,7 +165,7 @@ export class Platform {
     await this.#exclusive(name, async () => {
       const worker = await this.#ownedWorker(name, owner);
       if (!(await this.store.deleteWorker(name, worker.accountId))) throw notFound(name);
-      await this.runtime.unload(name);
+      await this.host.unload(name);
       await this.#refreshRoutes();
       // Its tails end here: the name may next be another account's worker.
       const tails = this.#bus?.endWorker(worker.id) ?? 0;
@@ -209,8 +204,28 @@ export class Platform {
     return assignment;
   }
 
-  async close(): Promise<void> {
-    await this.#validator.close();
+  /**
+   * Sets the account's tier: its workers move to that tier's processes before this returns
+   * (each under its lock, so no deployment of it interleaves).
+   */
+  async setTier(accountId: string, tier: Tier, author: string): Promise<void> {
+    await this.store.setTier(accountId, tier);
+    for (const worker of await this.store.listWorkers(accountId)) await this.#exclusive(worker.name, () => this.#reload(worker.name));
+    this.#log('info', 'admin', 'tier set', { account: accountId, tier, author });
+  }
+
+  /**
+   * The runtime host moved an account to quarantine (its code crashed processes): make that
+   * durable, and load its workers again under their locks, so a deployment that read the old
+   * tier before cannot move one back.
+   */
+  async quarantine(accountId: string, worker: string): Promise<void> {
+    try {
+      await this.setTier(accountId, 'quarantine', 'supervisor');
+      this.#log('warn', 'server', 'account quarantined', { account: accountId, worker });
+    } catch (error) {
+      this.#log('error', 'server', 'could not store the quarantine of an account', { account: accountId, worker, error: String(error) });
+    }
   }
 
   /** Loads the active version again with the current secrets. */
@@ -218,7 +233,8 @@ export class Platform {
     const worker = await this.store.getWorker(name);
     const version = await this.store.activeVersion(name);
     if (worker === undefined || version === undefined) return;
-    await this.runtime.load(name, definitionOf(version.content, await this.store.secretValues(name), worker.accountId), { validate: false });
+    const tier = await this.store.getTier(worker.accountId);
+    await this.host.load(name, definitionOf(version.content, await this.store.secretValues(name), worker.accountId), { tier });
   }
 
   /** The worker, if it exists and belongs to `owner` (any owner when undefined); else 404. */
@@ -229,23 +245,21 @@ export class Platform {
   }
 
   /** Loads the upload once, apart; its errors go back to the client, so no secret value may be in them. */
-  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>): Promise<void> {
+  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>, tier: Tier): Promise<void> {
     const values = Object.values(secrets);
     try {
-      await this.#validator.load(name, definition);
+      await this.host.validate(name, definition, { tier });
     } catch (error) {
       if (error instanceof WorkerLoadError) {
         throw new ApiError('invalid', scrub(error.message, values), error.location === undefined ? undefined : scrub(error.location, values));
       }
       throw scrubError(error, values);
-    } finally {
-      await this.#validator.unload(name);
     }
   }
 
   async #refreshRoutes(): Promise<void> {
     const routes = await this.store.listRoutes();
-    this.#routes = new RouteTable(this.domain, routes, (name) => this.runtime.has(name));
+    this.#routes = new RouteTable(this.domain, routes, (name) => this.host.has(name));
   }
 
   /** Runs fn after every earlier action on the same worker has finished. */
@@ -261,8 +275,6 @@ export class Platform {
     }
   }
 }
-
-function discard(_entry: WorkerLogEntry): void {}
 
 function notFound(name: string): ApiError {
   return new ApiError('not_found', `No worker '${name}': deploy it with PUT /v1/workers/${name}.`);

@@ -9,8 +9,9 @@ import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
 import {
   ADMIN_CONNECTION_LIMITS, connectionLimits, DATA_PLANE_CONNECTION_LIMITS, limitConnections, type ConnectionLimits,
 } from '../http/connection-limits.ts';
-import { Runtime } from '../runtime/runtime.ts';
 import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import type { AdmissionLimits } from '../supervisor/admission.ts';
+import { ProcessPool } from '../supervisor/process-pool.ts';
 import { loadSecretsKey } from '../store/secret-box.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import type { AccountQuotas, Store } from '../store/store.ts';
@@ -21,6 +22,7 @@ import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger
 import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
+import { InProcessHost, type WorkerHost } from './worker-host.ts';
 
 export interface ServerOptions {
   /** Directory for isolet.db, secrets.key and admin-token (created if missing). */
@@ -44,7 +46,16 @@ export interface ServerOptions {
   /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
   maxDeploys?: number;
   maxAccountDeploys?: number;
+  /** Most live isolates per runtime process. */
   maxIsolates?: number;
+  /**
+   * Runtime processes of the default tier (default: one per core, at least 2; the trusted tier
+   * has as many, quarantine one). 0 runs every worker in this process, with no supervisor: for
+   * embedders and tests that do not need crash containment.
+   */
+  processes?: number;
+  /** Requests of one worker in flight at once and waiting for a slot (runtime processes only; defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
+  admission?: Partial<AdmissionLimits>;
   /** Environment for ISOLET_ADMIN_TOKEN and ISOLET_SECRETS_KEY (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** The store (default: SqliteStore in dataDir). */
@@ -103,21 +114,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = options.store ?? new SqliteStore({ dataDir: options.dataDir, secretsKey: loadSecretsKey(options.dataDir, env).key });
   const bus = new LogBus();
   const logWorkers = options.logWorkers ?? true;
-  const runtime = new Runtime({
-    limits: options.limits,
-    maxIsolates: options.maxIsolates,
-    egress: options.egress,
-    log: (entry: WorkerLogEntry) => {
-      bus.publish(entry);
-      if (logWorkers) sink(entry);
-    },
-  });
-  const platform = new Platform({
+  const workerLog = (entry: WorkerLogEntry) => {
+    bus.publish(entry);
+    if (logWorkers) sink(entry);
+  };
+  let platform: Platform | undefined;
+  const host: WorkerHost = options.processes === 0
+    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress, log: workerLog })
+    : new ProcessPool({
+      processes: options.processes,
+      admission: options.admission,
+      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress },
+      workerLog,
+      log: (level, message, fields) => log(level, 'supervisor', message, fields),
+      onQuarantine: (account, worker) => void platform?.quarantine(account, worker),
+    });
+  platform = new Platform({
     store,
-    runtime,
+    host,
     domain,
     log,
-    defaultLimits: options.limits,
     bus,
     maxDeploys: options.maxDeploys,
     maxAccountDeploys: options.maxAccountDeploys,
@@ -130,7 +146,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse());
-      return runtime.fetch(name, request);
+      return host.fetch(name, request);
     },
   };
   const data = createHttpFront(fetcher, {
@@ -174,8 +190,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     data.close();
     adminServer.close();
-    await platform.close();
-    await runtime.close();
+    await host.close();
     await store.close();
     throw error;
   }
@@ -188,8 +203,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log('info', 'server', 'shutting down: no new connections; waiting for requests in flight');
       bus.close(); // ends every tail stream, so the admin listener can close
       await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000)]);
-      await platform.close();
-      await runtime.close();
+      await host.close();
       await store.close();
       log('info', 'server', 'stopped');
     })();

@@ -7,6 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { isTier, type Tier } from '../supervisor/placement.ts';
 import { SecretBox } from './secret-box.ts';
 import { registrableDomain, routeHost, routeTouchesZone, zoneCovers, zonesOverlap } from './zones.ts';
 import {
@@ -112,6 +113,10 @@ export const MIGRATIONS: string[] = [
     created_at TEXT NOT NULL
   ) STRICT;
   CREATE INDEX zones_by_account ON zones(account_id);
+  `,
+  // The account's tier: which runtime processes its workers share (NULL: 'default').
+  `
+  ALTER TABLE accounts ADD COLUMN tier TEXT;
   `,
 ];
 
@@ -529,15 +534,28 @@ export class SqliteStore implements Store {
     }
   }
 
+  async getTier(accountId: string): Promise<Tier> {
+    const row = this.#get('SELECT tier FROM accounts WHERE id = ?', accountId);
+    if (row === undefined) throw new StoreError('not_found', `No account '${accountId}'.`);
+    return tierOf(row.tier);
+  }
+
+  async setTier(accountId: string, tier: Tier): Promise<void> {
+    if (this.#run('UPDATE accounts SET tier = ? WHERE id = ?', tier === 'default' ? null : tier, accountId).changes === 0) {
+      throw new StoreError('not_found', `No account '${accountId}'.`);
+    }
+  }
+
   async loadActive(): Promise<ActiveWorker[]> {
     const rows = this.#all(
-      `SELECT w.id AS worker_id, w.account_id AS account_id, ${VERSION_COLUMNS.replaceAll(/\b(\w+)\b/g, 'v.$1')}, v.content
-       FROM workers w JOIN versions v ON v.id = w.active_version_id ORDER BY w.name`,
+      `SELECT w.id AS worker_id, w.account_id AS account_id, a.tier AS tier, ${VERSION_COLUMNS.replaceAll(/\b(\w+)\b/g, 'v.$1')}, v.content
+       FROM workers w JOIN versions v ON v.id = w.active_version_id JOIN accounts a ON a.id = w.account_id ORDER BY w.name`,
     );
     return rows.map((row) => ({
       id: String(row.worker_id),
       name: String(row.worker),
       accountId: String(row.account_id),
+      tier: tierOf(row.tier),
       version: toStoredVersion(row, true),
       secrets: this.#secretValues(String(row.worker)),
     }));
@@ -625,6 +643,11 @@ function toStoredVersion(row: Row, active: boolean): StoredVersion {
  * mode, so creating that one 0600 before SQLite opens it is enough for new files; older ones
  * are tightened.
  */
+/** A stored tier; NULL, or one this version does not know, is 'default'. */
+function tierOf(value: unknown): Tier {
+  return isTier(value) ? value : 'default';
+}
+
 function protectDatabaseFiles(path: string): void {
   if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
   for (const file of [path, `${path}-wal`, `${path}-shm`]) {

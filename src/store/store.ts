@@ -6,6 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import type { JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
+import type { Tier } from '../supervisor/placement.ts';
 
 export interface Account {
   id: string;
@@ -103,6 +104,8 @@ export interface ActiveWorker {
   id: string;
   name: string;
   accountId: string;
+  /** The account's tier (where its workers run). */
+  tier: Tier;
   version: StoredVersion;
   secrets: Record<string, string>;
 }
@@ -198,6 +201,10 @@ export interface Store {
   getQuotas(accountId: string): Promise<Partial<AccountQuotas>>;
   /** Replaces the overrides (an absent name means the server's default). */
   setQuotas(accountId: string, quotas: Partial<AccountQuotas>): Promise<void>;
+
+  /** The account's tier: which runtime processes its workers share ('default' until the operator or a quarantine sets one). */
+  getTier(accountId: string): Promise<Tier>;
+  setTier(accountId: string, tier: Tier): Promise<void>;
 
   /** Every worker with an active version, for loading at start. */
   loadActive(): Promise<ActiveWorker[]>;

@@ -10,9 +10,11 @@ import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, DEFAULT_QUOTAS } from '..
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS } from '../../server/deploy-slots.ts';
 import { DEFAULT_EXAMPLES_DIR, deployExamples } from '../examples.ts';
 import { describeIsolatedVmBuild, isolatedVmBuild } from '../../runtime/native-build.ts';
+import { defaultProcessCount } from '../../supervisor/process-pool.ts';
+import { DEFAULT_ADMISSION } from '../../supervisor/admission.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
-                    [--data ./.isolet] [--domain localhost] [--max-script-mb 10]
+                    [--data ./.isolet] [--domain localhost] [--max-script-mb 10] [--processes N]
                     [--examples [dir]] [--egress-allow NET]...
                     [--max-connections N] [--max-connections-per-ip N]
                     [--admin-max-connections N] [--admin-max-connections-per-ip N]
@@ -21,6 +23,7 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--fetch-headers-timeout S] [--fetch-timeout S]
                     [--max-workers 100] [--max-cpu-ms 50] [--max-startup-cpu-ms 400]
                     [--max-memory-mb 128] [--max-deploys 4] [--max-account-deploys 2]
+                    [--max-requests-per-worker 128] [--max-queued-per-worker 512]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -40,6 +43,12 @@ Options:
       --data <dir>           Data directory (default ./.isolet)
       --domain <domain>      Workers answer on <worker>.<domain> (default localhost)
       --max-script-mb <MB>   Most code one version may have (default ${DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024})
+      --processes <n>        Runtime processes that run workers, of the default tier (default: one
+                             per core, at least 2; the trusted tier gets as many, quarantine 1);
+                             0 runs workers in the server's own process, with no crash containment
+      --max-requests-per-worker <n>  Requests of one worker in flight at once (default ${DEFAULT_ADMISSION.inFlight})
+      --max-queued-per-worker <n>    ... and waiting for a slot (default ${DEFAULT_ADMISSION.queued}); past both the
+                             worker's clients get 503 with Retry-After, and other workers are served as before
       --examples [dir]       Deploy the examples into an empty store (dir: one worker per folder)
       --egress-allow <net>   Let workers' fetch() reach this CIDR, address or host name (repeatable);
                              loopback, private, link-local and metadata addresses are refused otherwise
@@ -90,6 +99,9 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       data: { type: 'string', default: './.isolet' },
       domain: { type: 'string', default: 'localhost' },
       'max-script-mb': { type: 'string', default: String(DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024) },
+      processes: { type: 'string', default: String(defaultProcessCount()) },
+      'max-requests-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.inFlight) },
+      'max-queued-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.queued) },
       // A flag with an optional value, which parseArgs cannot say: the dir is the positional.
       examples: { type: 'boolean', default: false },
       'egress-allow': { type: 'string', multiple: true, default: [] },
@@ -143,6 +155,11 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     startupCpuMs: parseCount('--max-startup-cpu-ms', values['max-startup-cpu-ms'], 1, DEFAULT_LIMIT_CAPS.startupCpuMs, cli),
     memoryMb: parseCount('--max-memory-mb', values['max-memory-mb'], 1, DEFAULT_LIMIT_CAPS.memoryMb, cli),
   };
+  const processes = parseCount('--processes', values.processes, 0, 256, cli);
+  const admission = {
+    inFlight: parseCount('--max-requests-per-worker', values['max-requests-per-worker'], 1, 1_000_000, cli),
+    queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
+  };
   const maxDeploys = parseCount('--max-deploys', values['max-deploys'], 1, 1000, cli);
   const maxAccountDeploys = parseCount('--max-account-deploys', values['max-account-deploys'], 1, 1000, cli);
 
@@ -158,6 +175,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       adminIp: values['admin-ip'],
       domain: values.domain,
       maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
+      processes,
+      admission,
       egress,
       connections,
       adminConnections,

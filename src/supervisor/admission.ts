@@ -1,0 +1,107 @@
+// Per-worker admission: at most `inFlight` requests of one worker run at once and `queued` more
+// wait their turn; past that the worker's own clients get 503 with Retry-After, at once, while
+// every other worker is admitted as before. A request counts until its response body is sent
+// or dropped, so a worker that streams forever holds its slots, not anyone else's.
+
+import type { RuntimeResponse } from '../runtime/types.ts';
+
+export interface AdmissionLimits {
+  /** Requests of one worker in flight at once (default 128). */
+  inFlight: number;
+  /** Requests of one worker waiting for a slot (default 512). */
+  queued: number;
+}
+
+export const DEFAULT_ADMISSION: AdmissionLimits = Object.freeze({ inFlight: 128, queued: 512 });
+
+interface Gate {
+  active: number;
+  waiting: (() => void)[];
+}
+
+export class Admission {
+  readonly #limits: AdmissionLimits;
+  readonly #gates = new Map<string, Gate>();
+
+  constructor(limits: Partial<AdmissionLimits> = {}) {
+    this.#limits = { ...DEFAULT_ADMISSION, ...limits };
+  }
+
+  /** Runs `serve` when the worker has a slot (waiting for one if its queue has room), else answers 503. */
+  async run(worker: string, serve: () => Promise<RuntimeResponse>): Promise<RuntimeResponse> {
+    let gate = this.#gates.get(worker);
+    if (gate === undefined) {
+      gate = { active: 0, waiting: [] };
+      this.#gates.set(worker, gate);
+    }
+    if (gate.active >= this.#limits.inFlight) {
+      if (gate.waiting.length >= this.#limits.queued) return overloaded(this.#limits);
+      await new Promise<void>((resolve) => gate.waiting.push(resolve));
+    } else {
+      gate.active++;
+    }
+    let response: RuntimeResponse;
+    try {
+      response = await serve();
+    } catch (error) {
+      this.#release(worker, gate);
+      throw error;
+    }
+    const body = response.body;
+    if (body === null || body instanceof Uint8Array) {
+      this.#release(worker, gate);
+      return response;
+    }
+    return { ...response, body: releasing(body, () => this.#release(worker, gate)) };
+  }
+
+  /** A slot goes to the next waiting request, or is given back. */
+  #release(worker: string, gate: Gate): void {
+    const next = gate.waiting.shift();
+    if (next !== undefined) return next();
+    gate.active--;
+    if (gate.active === 0) this.#gates.delete(worker);
+  }
+}
+
+/** The body as it was, calling `done` once when it ends, fails or is dropped. */
+function releasing(body: AsyncIterable<Uint8Array>, done: () => void): AsyncIterable<Uint8Array> {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    done();
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = body[Symbol.asyncIterator]();
+      return {
+        async next() {
+          try {
+            const result = await inner.next();
+            if (result.done) release();
+            return result;
+          } catch (error) {
+            release();
+            throw error;
+          }
+        },
+        async return() {
+          release();
+          return (await inner.return?.()) ?? { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+function overloaded(limits: AdmissionLimits): RuntimeResponse {
+  return {
+    status: 503,
+    statusText: 'Service Unavailable',
+    headers: [['content-type', 'text/plain;charset=UTF-8'], ['retry-after', '1']],
+    body: Buffer.from(
+      `This worker has ${limits.inFlight} requests in flight and ${limits.queued} waiting, the most it may have: retry after 1 s, or send fewer at once.\n`,
+    ),
+  };
+}

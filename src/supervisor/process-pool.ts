@@ -1,0 +1,234 @@
+// The supervisor: runtime processes per tier, each worker placed in one of its tier's
+// processes (placement.ts), and what happens when one dies (crash-policy.ts). It is the
+// WorkerHost `isolet serve` runs: the control process keeps every worker's definition, so a
+// process that is restarted gets its workers' code again with their next request, and nothing
+// deployed is lost.
+
+import { availableParallelism } from 'node:os';
+import { UnknownWorkerError } from '../runtime/runtime.ts';
+import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import type { Placement, WorkerHost } from '../server/worker-host.ts';
+import { Admission, type AdmissionLimits } from './admission.ts';
+import { CrashLedger, RestartBackoff } from './crash-policy.ts';
+import type { InitPayload } from './messages.ts';
+import { homeIndex, TIERS, type Tier } from './placement.ts';
+import { Child, RuntimeProcess, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
+
+/** Runtime processes of the default tier unless told: one per core, at least 2. */
+export function defaultProcessCount(): number {
+  return Math.max(2, availableParallelism());
+}
+
+export interface ProcessPoolOptions {
+  /** Processes of the default tier (default: one per core, at least 2); trusted has as many, quarantine 1. */
+  processes?: number;
+  /** Overrides per tier. */
+  tierProcesses?: Partial<Record<Tier, number>>;
+  /** What each runtime process's Runtime is made with. */
+  runtime?: InitPayload;
+  /** Where the workers' log lines go. */
+  workerLog: (entry: WorkerLogEntry) => void;
+  /** Where the supervisor's own lines go (restarts, crashes, quarantine). */
+  log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /** An account's code crashed processes often enough to be moved to the quarantine tier (the pool has moved its workers already). */
+  onQuarantine?: (account: string, worker: string) => void;
+  /** Window in which two crashes quarantine an account (default 10 minutes). */
+  quarantineWindowMs?: number;
+  /** Requests of one worker in flight and waiting (defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
+  admission?: Partial<AdmissionLimits>;
+  /**
+   * Keep one runtime process started and ready ahead of need (default true): a process that
+   * dies is replaced by it at once instead of by a new one that first makes its runtime image.
+   */
+  spare?: boolean;
+  /** Extra node arguments for the runtime processes. */
+  execArgv?: string[];
+}
+
+/** How long to wait before starting another spare when one ended on its own (it ran no tenant code). */
+const SPARE_RETRY_MS = 1000;
+
+/** A worker with its home process, worked out once per placement (hashing is not for every request). */
+interface HomedWorker extends PlacedWorker {
+  home: RuntimeProcess;
+}
+
+export class ProcessPool implements WorkerHost {
+  readonly #tiers = new Map<Tier, RuntimeProcess[]>();
+  readonly #workers = new Map<string, HomedWorker>();
+  readonly #options: ProcessPoolOptions;
+  readonly #crashes: CrashLedger;
+  readonly #backoff = new RestartBackoff();
+  readonly #admission: Admission;
+  #spare: Child | undefined;
+  /** Uploads being validated, by worker name: whose code runs there. */
+  readonly #validating = new Map<string, { account: string }>();
+  #spareTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: ProcessPoolOptions) {
+    this.#options = options;
+    this.#crashes = new CrashLedger(options.quarantineWindowMs);
+    this.#admission = new Admission(options.admission);
+    const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
+    const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };
+    for (const tier of TIERS) {
+      const slots: RuntimeProcess[] = [];
+      for (let index = 0; index < Math.max(1, sizes[tier]); index++) {
+        const slot: RuntimeProcess = new RuntimeProcess({
+          tier,
+          index,
+          init: options.runtime ?? {},
+          workerLog: options.workerLog,
+          log: options.log,
+          owns: (worker) => this.#workers.get(worker)?.home === slot,
+          ended: (end) => this.#ended(slot, end),
+          execArgv: options.execArgv,
+          spare: () => this.#takeSpare(),
+        });
+        slots.push(slot);
+      }
+      this.#tiers.set(tier, slots);
+    }
+    // The default tier serves most tenants: its processes start now; the others with their first tenant.
+    for (const slot of this.#tiers.get('default')!) slot.start();
+    this.#startSpare();
+  }
+
+  async load(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
+    this.#assertOpen();
+    const previous = this.#workers.get(name);
+    const tier = placement.tier ?? 'default';
+    const home = this.#home(name, tier);
+    const worker: HomedWorker = { name, definition, account: definition.account ?? name, tier, version: (previous?.version ?? 0) + 1, home };
+    this.#workers.set(name, worker);
+    if (previous !== undefined && previous.home !== home) previous.home.forget(name);
+    // A process that holds the worker gets the new version before this returns: a request
+    // after it sees the new version, one before it the old, none a mix (one process holds it).
+    await home.update(worker);
+  }
+
+  async unload(name: string): Promise<void> {
+    const worker = this.#workers.get(name);
+    if (worker === undefined) return;
+    this.#workers.delete(name);
+    worker.home.forget(name);
+  }
+
+  has(name: string): boolean {
+    return this.#workers.has(name);
+  }
+
+  fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const worker = this.#workers.get(name);
+    if (worker === undefined) return Promise.reject(new UnknownWorkerError(name));
+    return this.#admission.run(name, () => worker.home.fetch(worker, request));
+  }
+
+  async validate(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
+    this.#assertOpen();
+    // An upload whose top-level code crashes its process counts against its account like a request that does.
+    const trial = { account: definition.account ?? name };
+    this.#validating.set(name, trial);
+    try {
+      await this.#home(name, placement.tier ?? 'default').validate(name, definition);
+    } finally {
+      if (this.#validating.get(name) === trial) this.#validating.delete(name);
+    }
+  }
+
+  /** Where a worker runs now: its tier, its process's index and pid (undefined while none runs). */
+  placement(name: string): { tier: Tier; index: number; pid: number | undefined } | undefined {
+    const worker = this.#workers.get(name);
+    if (worker === undefined) return undefined;
+    return { tier: worker.tier, index: worker.home.index, pid: worker.home.pid };
+  }
+
+  /** Every process of a tier, for operators and tests. */
+  processes(tier: Tier = 'default'): readonly RuntimeProcess[] {
+    return this.#tiers.get(tier)!;
+  }
+
+  /** Drains every runtime process (each finishes what is in flight, then exits). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#spareTimer);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    spare?.process.kill('SIGKILL');
+    await Promise.all([...[...this.#tiers.values()].flat().map((slot) => slot.stop()), spare?.ended]);
+  }
+
+  /** The spare, if it is ready to serve; another is started in its place. */
+  #takeSpare(): Child | undefined {
+    const spare = this.#spare;
+    if (spare === undefined || !spare.isReady || !spare.alive) return undefined;
+    this.#spare = undefined;
+    this.#startSpare();
+    return spare;
+  }
+
+  #startSpare(): void {
+    if (this.#closed || this.#options.spare === false || this.#spare !== undefined) return;
+    const spare = new Child(this.#options.runtime ?? {}, this.#options.execArgv);
+    this.#spare = spare;
+    void spare.ended.then(() => {
+      if (this.#spare !== spare || this.#closed) return;
+      this.#spare = undefined;
+      this.#options.log('warn', 'the spare runtime process ended before it was needed; starting another', {
+        pid: spare.process.pid, code: spare.process.exitCode, signal: spare.process.signalCode, retryInMs: SPARE_RETRY_MS,
+      });
+      this.#spareTimer = setTimeout(() => this.#startSpare(), SPARE_RETRY_MS);
+    });
+  }
+
+  #home(name: string, tier: Tier): RuntimeProcess {
+    const slots = this.#tiers.get(tier)!;
+    return slots[homeIndex(name, tier, slots.length)]!;
+  }
+
+  /** A process ended on its own: count it against its culprit, and say how long before the restart. */
+  #ended(slot: RuntimeProcess, end: ProcessEnd): number {
+    const delay = this.#backoff.delay(slot.label);
+    const account = end.culprit === undefined ? undefined : (this.#workers.get(end.culprit) ?? this.#validating.get(end.culprit))?.account;
+    this.#options.log('error', 'runtime process ended; restarting', {
+      process: slot.label,
+      pid: end.pid,
+      code: end.code,
+      signal: end.signal,
+      worker: end.culprit,
+      account,
+      fatal: end.fatal,
+      requestsFailed: end.inFlight,
+      restartInMs: delay,
+    });
+    if (delay > 0) {
+      this.#options.log('warn', 'runtime process restarted too often: backing off', { process: slot.label, restartInMs: delay });
+    }
+    if (account !== undefined && slot.tier !== 'quarantine' && this.#crashes.crashed(account)) this.#quarantine(account, end.culprit!);
+    return delay;
+  }
+
+  /** Moves every worker of the account to the quarantine tier. */
+  #quarantine(account: string, culprit: string): void {
+    const moved: string[] = [];
+    for (const worker of this.#workers.values()) {
+      if (worker.account !== account || worker.tier === 'quarantine') continue;
+      worker.home.forget(worker.name);
+      worker.tier = 'quarantine';
+      worker.home = this.#home(worker.name, 'quarantine');
+      worker.version++;
+      moved.push(worker.name);
+    }
+    this.#options.log('warn', 'account quarantined: its code crashed runtime processes repeatedly', {
+      account,
+      worker: culprit,
+      workers: moved,
+    });
+    this.#options.onQuarantine?.(account, culprit);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('This ProcessPool is closed: create a new one.');
+  }
+}

@@ -1,0 +1,472 @@
+// One runtime process as the control process sees it: a slot (tier and index) that outlives
+// the child it runs. It starts the child (runtime-main.ts), sends it workers' code and
+// requests, and, when the child dies, fails only what was in flight on it, says why, and
+// starts a new one (at once, or after a back-off when it restarts too often). The new child
+// knows no worker: each is sent again with its first request.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Duplex } from 'node:stream';
+import { UnknownWorkerError } from '../runtime/runtime.ts';
+import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
+import { IncomingBody, OutgoingBody } from './body-stream.ts';
+import { Channel } from './channel.ts';
+import type { CallResult, InitPayload, Message } from './messages.ts';
+import type { Tier } from './placement.ts';
+
+/** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
+export interface PlacedWorker {
+  name: string;
+  definition: WorkerDefinition;
+  account: string;
+  tier: Tier;
+  version: number;
+}
+
+/** Why a child ended, as the supervisor tells it. */
+export interface ProcessEnd {
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The worker named by a fatal V8 error's last line, when that is how it ended. */
+  culprit: string | undefined;
+  /** That line's message. */
+  fatal: string | undefined;
+  /** Requests that were in flight on it. */
+  inFlight: number;
+}
+
+export interface RuntimeProcessOptions {
+  tier: Tier;
+  index: number;
+  init: InitPayload;
+  /** The workers' log lines (console, requests), checked to name a worker this process holds. */
+  workerLog: (entry: WorkerLogEntry) => void;
+  /** The supervisor's own lines. */
+  log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /** Whether `worker` has its home here (a process may log only for its own workers). */
+  owns: (worker: string) => boolean;
+  /** A child ended while the slot was to keep running; returns how long to wait before the next (ms). */
+  ended: (end: ProcessEnd) => number;
+  /** Extra arguments for node (before the entry). */
+  execArgv?: string[];
+  /** A spare process that is ready to serve, if the pool has one. */
+  spare?: () => Child | undefined;
+}
+
+const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
+
+/** How long a stopping process may take to finish before it is killed. */
+const STOP_GRACE_MS = 10_000;
+
+interface Call {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+interface Exchange {
+  worker: string;
+  resolve: (response: RuntimeResponse) => void;
+  reject: (error: Error) => void;
+  /** The response body, once its head came with one to stream. */
+  body: IncomingBody | undefined;
+  answered: boolean;
+  requestBody: OutgoingBody | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** What a child reports to the slot that runs it. */
+interface ChildOwner {
+  message(child: Child, message: Message): void;
+  broken(child: Child, error: Error): void;
+  closed(child: Child, code: number | null, signal: NodeJS.Signals | null): void;
+  /** A line the process wrote on stderr (Node's warnings, V8's report of a fatal error). */
+  output(child: Child, line: string): void;
+}
+
+/**
+ * One runtime process: its channel and what is in flight on it. It is started before it has
+ * a slot when it is a spare (process-pool.ts): a slot whose process died adopts a spare that
+ * is ready, rather than waiting for a new one to make its runtime image.
+ */
+export class Child {
+  readonly process: ChildProcess;
+  readonly channel: Channel;
+  readonly ready: Promise<void>;
+  /** Resolves when the child has ended and its output is read. */
+  readonly ended: Promise<void>;
+  isReady = false;
+  /** The slot it serves; undefined while it is a spare. */
+  owner: ChildOwner | undefined;
+  /** Worker versions this child holds, and loads on their way to it. */
+  readonly loaded = new Map<string, number>();
+  readonly loading = new Map<string, { version: number; done: Promise<void> }>();
+  readonly calls = new Map<number, Call>();
+  readonly exchanges = new Map<number, Exchange>();
+  culprit: { worker: string; message: string } | undefined;
+  #nextId = 1;
+  #readyResolve!: () => void;
+
+  constructor(init: InitPayload, execArgv: string[] = []) {
+    this.process = spawn(process.execPath, [...execArgv, '--no-node-snapshot', ENTRY], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: runtimeEnvironment(),
+    });
+    this.ready = new Promise((resolve) => (this.#readyResolve = resolve));
+    this.ended = new Promise((resolve) => this.process.once('close', () => resolve()));
+    this.channel = new Channel(this.process.stdio[3] as Duplex, 'control', {
+      message: (message) => {
+        if (message.name !== 'ready') return this.owner?.message(this, message);
+        this.isReady = true;
+        this.#readyResolve();
+      },
+      error: (error) => {
+        if (this.owner !== undefined) this.owner.broken(this, error);
+        else this.process.kill('SIGKILL');
+      },
+      close: () => {},
+    });
+    createInterface({ input: this.process.stderr!, crlfDelay: Infinity }).on('line', (line) => this.#onStderr(line));
+    // A spawn that fails ('error') is followed by 'close', which the owner handles like any end.
+    this.process.on('error', () => {});
+    this.process.on('close', (code, signal) => this.owner?.closed(this, code, signal));
+    this.channel.send('init', 0, init);
+  }
+
+  get alive(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  id(): number {
+    const id = this.#nextId;
+    this.#nextId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+
+  call(send: (id: number) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const id = this.id();
+      this.calls.set(id, { resolve, reject });
+      send(id);
+    });
+  }
+
+  /** The fatal line a V8 error leaves names the worker; other lines go to the owner's log. */
+  #onStderr(line: string): void {
+    if (line.startsWith('{') && line.includes('"catastrophic"')) {
+      try {
+        const fatal = JSON.parse(line) as { type?: unknown; worker?: unknown; message?: unknown };
+        if (fatal.type === 'catastrophic' && typeof fatal.worker === 'string') {
+          this.culprit = { worker: fatal.worker, message: typeof fatal.message === 'string' ? fatal.message : 'a fatal V8 error' };
+          return;
+        }
+      } catch {}
+    }
+    if (this.owner !== undefined) return this.owner.output(this, line);
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', type: 'supervisor', message: 'spare runtime process output', pid: this.process.pid, line }) + '\n');
+  }
+}
+
+export class RuntimeProcess {
+  readonly tier: Tier;
+  readonly index: number;
+  readonly #options: RuntimeProcessOptions;
+  #child: Child | undefined;
+  /** Set while a restart waits out its back-off: when it will start. */
+  #backoffUntil = 0;
+  #backoffTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  /** Children started so far (restarts + 1). */
+  starts = 0;
+
+  constructor(options: RuntimeProcessOptions) {
+    this.tier = options.tier;
+    this.index = options.index;
+    this.#options = options;
+  }
+
+  /** `tier/index`, as logs name the process. */
+  get label(): string {
+    return `${this.tier}/${this.index}`;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.process.pid;
+  }
+
+  /** Starts the child unless one runs (or a back-off holds it): a spare that is ready, or a new one. */
+  start(): void {
+    if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
+    this.starts++;
+    const spare = this.#options.spare?.();
+    const child = spare ?? new Child(this.#options.init, this.#options.execArgv);
+    child.owner = this.#owner;
+    this.#child = child;
+    this.#options.log('info', 'runtime process started', { process: this.label, pid: child.process.pid, starts: this.starts, spare: spare !== undefined });
+    // A spare that ended just before it was adopted reports to no one: report it now.
+    if (!child.alive) queueMicrotask(() => this.#onClose(child, child.process.exitCode, child.process.signalCode));
+  }
+
+  readonly #owner: ChildOwner = {
+    message: (child, message) => this.#onMessage(child, message),
+    broken: (child, error) => this.#broken(child, error),
+    closed: (child, code, signal) => this.#onClose(child, code, signal),
+    output: (child, line) => this.#options.log('warn', 'runtime process output', { process: this.label, pid: child.process.pid, line }),
+  };
+
+  /** Sends a worker's code now if this child already holds an older version (a deploy reaches it before the caller hears back). */
+  async update(worker: PlacedWorker): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || !child.loaded.has(worker.name)) return;
+    await this.#ensureLoaded(child, worker).catch(() => {});
+  }
+
+  /** Tells the child to forget a worker (deleted, or moved to another process). */
+  forget(name: string): void {
+    const child = this.#child;
+    if (child === undefined || !(child.loaded.has(name) || child.loading.has(name))) return;
+    child.loaded.delete(name);
+    child.loading.delete(name);
+    void child.call((id) => child.channel.send('unload', id, { name })).catch(() => {});
+  }
+
+  async validate(name: string, definition: WorkerDefinition): Promise<void> {
+    try {
+      const child = await this.#running();
+      await child.call((id) => child.channel.send('validate', id, { name, definition }));
+    } catch (error) {
+      if (error instanceof WorkerLoadError) throw error;
+      throw new WorkerLoadError(`The upload could not be checked: ${(error as Error).message}. Top-level code that crashes V8 cannot be deployed.`);
+    }
+  }
+
+  async fetch(worker: PlacedWorker, request: RuntimeRequest, retried = false): Promise<RuntimeResponse> {
+    const refused = this.#unavailable();
+    if (refused !== undefined) return refused;
+    let child: Child;
+    try {
+      child = await this.#running();
+      await this.#ensureLoaded(child, worker);
+    } catch (error) {
+      if (error instanceof WorkerLoadError) return failure(503, `Worker failed to start: ${error.message}\n`);
+      // The process died before the request was sent to it: once, try the one that replaced it.
+      if (!retried && this.#child !== undefined && this.#child.alive) return this.fetch(worker, request, true);
+      return this.#unavailable() ?? failure(503, `The worker's runtime process is restarting (${(error as Error).message}); retry shortly.\n`, 1);
+    }
+    return this.#exchange(child, worker.name, request);
+  }
+
+  /** Drains the child: it finishes what is in flight and exits; past the grace period it is killed. */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#backoffTimer);
+    this.#backoffTimer = undefined;
+    const child = this.#child;
+    if (child === undefined) return;
+    child.channel.send('drain', 0, undefined);
+    const deadline = setTimeout(() => child.process.kill('SIGKILL'), graceMs);
+    await child.ended;
+    clearTimeout(deadline);
+  }
+
+  /** For tests and operators: ends the child as a crash would. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.#child?.process.kill(signal);
+  }
+
+  /** The current child, started if none runs; rejects when it dies before it is ready. */
+  async #running(): Promise<Child> {
+    if (this.#stopped) throw new Error('the server is shutting down');
+    this.start();
+    const child = this.#child;
+    if (child === undefined) throw new Error('it is waiting to restart');
+    if (!child.isReady) await Promise.race([child.ready, child.ended]);
+    if (this.#child !== child) throw new Error('it ended while starting');
+    return child;
+  }
+
+  async #ensureLoaded(child: Child, worker: PlacedWorker): Promise<void> {
+    if (child.loaded.get(worker.name) === worker.version) return;
+    const pending = child.loading.get(worker.name);
+    if (pending !== undefined && pending.version === worker.version) return pending.done;
+    const done = child.call((id) => child.channel.send('load', id, { name: worker.name, definition: worker.definition }));
+    const entry = { version: worker.version, done };
+    child.loading.set(worker.name, entry);
+    try {
+      await done;
+      if (child.loading.get(worker.name) === entry) child.loaded.set(worker.name, worker.version);
+    } finally {
+      if (child.loading.get(worker.name) === entry) child.loading.delete(worker.name);
+    }
+  }
+
+  #exchange(child: Child, worker: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    return new Promise((resolve, reject) => {
+      const id = child.id();
+      const body = request.body ?? null;
+      const exchange: Exchange = { worker, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
+      child.exchanges.set(id, exchange);
+      const headers = Array.isArray(request.headers) ? (request.headers as [string, string][]) : [...request.headers];
+      child.channel.send('request', id, { worker, method: request.method, url: request.url, headers, body: body !== null });
+      if (request.signal !== undefined) {
+        if (request.signal.aborted) child.channel.send('requestAbort', id, undefined);
+        else {
+          exchange.onAbort = () => {
+            child.channel.send('requestAbort', id, undefined);
+            exchange.requestBody?.cancel();
+          };
+          request.signal.addEventListener('abort', exchange.onAbort, { once: true });
+        }
+      }
+      if (body !== null) {
+        const outgoing = new OutgoingBody((chunk) => child.channel.send('requestBody', id, chunk));
+        exchange.requestBody = outgoing;
+        outgoing.pump(body).then(
+          (whole) => {
+            if (whole) child.channel.send('requestEnd', id, undefined);
+          },
+          // The client's upload failed (it went away): the worker's read fails the same way.
+          () => child.channel.send('requestAbort', id, undefined),
+        );
+      }
+    });
+  }
+
+  #onMessage(child: Child, message: Message): void {
+    switch (message.name) {
+      case 'result': {
+        const call = child.calls.get(message.id);
+        child.calls.delete(message.id);
+        call?.[message.payload.ok ? 'resolve' : 'reject'](message.payload.ok ? (undefined as never) : callError(message.payload));
+        return;
+      }
+      case 'response':
+      case 'responseWhole': {
+        const exchange = child.exchanges.get(message.id);
+        if (exchange === undefined || exchange.answered) return;
+        exchange.answered = true;
+        const head = message.name === 'response' ? message.payload : message.payload.head;
+        let body: RuntimeResponse['body'] = null;
+        if (message.name === 'responseWhole') body = message.payload.body;
+        else if (head.stream) {
+          const id = message.id;
+          exchange.body = new IncomingBody(
+            (bytes) => child.channel.send('responseCredit', id, bytes),
+            () => {
+              child.channel.send('responseCancel', id, undefined);
+              this.#finish(child, id);
+            },
+          );
+          body = exchange.body;
+        }
+        if (body === null || body instanceof Uint8Array) this.#finish(child, message.id);
+        exchange.resolve({ status: head.status, statusText: head.statusText, headers: head.headers, body });
+        return;
+      }
+      case 'responseBody':
+        child.exchanges.get(message.id)?.body?.push(message.payload);
+        return;
+      case 'responseEnd':
+        child.exchanges.get(message.id)?.body?.end();
+        this.#finish(child, message.id);
+        return;
+      case 'responseError': {
+        const exchange = child.exchanges.get(message.id);
+        if (exchange === undefined) return;
+        this.#finish(child, message.id);
+        if (exchange.answered) exchange.body?.fail(new Error(message.payload.message));
+        else if (message.payload.unknownWorker) exchange.reject(new UnknownWorkerError(exchange.worker));
+        else exchange.resolve(failure(500, 'internal error\n'));
+        return;
+      }
+      case 'requestCredit':
+        child.exchanges.get(message.id)?.requestBody?.credit(message.payload);
+        return;
+      case 'log':
+        if (this.#options.owns(message.payload.worker)) this.#options.workerLog(message.payload);
+        return;
+    }
+  }
+
+  /** An exchange is over on the wire: stop sending its request body and forget it. */
+  #finish(child: Child, id: number): void {
+    const exchange = child.exchanges.get(id);
+    if (exchange === undefined) return;
+    child.exchanges.delete(id);
+    exchange.requestBody?.cancel();
+    if (exchange.onAbort !== undefined) exchange.signal?.removeEventListener('abort', exchange.onAbort);
+  }
+
+  /** A child that breaks the protocol is treated as compromised: it is killed, and restarted like any crash. */
+  #broken(child: Child, error: Error): void {
+    this.#options.log('error', 'runtime process broke the protocol; killed', { process: this.label, pid: child.process.pid, error: error.message });
+    child.process.kill('SIGKILL');
+  }
+
+  #onClose(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.#child !== child) return;
+    this.#child = undefined;
+    child.channel.close();
+    const ownWorker = child.culprit?.worker;
+    const reason = describeEnd(code, signal, child.culprit !== undefined);
+    const inFlight = child.exchanges.size;
+    for (const [id, exchange] of child.exchanges) {
+      this.#finish(child, id);
+      const text = exchange.worker === ownWorker
+        ? `The worker's code caused a fatal error that ended its runtime process: ${child.culprit!.message}\n`
+        : `The runtime process serving this worker ended while the request was in flight (${reason}); the request did not complete. It is being restarted: retry shortly.\n`;
+      if (exchange.answered) exchange.body?.fail(new Error(text.trim()));
+      else exchange.resolve(failure(502, text));
+    }
+    for (const call of child.calls.values()) call.reject(new Error(`the runtime process ended (${reason})`));
+    child.calls.clear();
+    if (this.#stopped) return;
+    const wait = this.#options.ended({ pid: child.process.pid, code, signal, culprit: ownWorker, fatal: child.culprit?.message, inFlight });
+    if (wait <= 0) return this.start();
+    this.#backoffUntil = Date.now() + wait;
+    this.#backoffTimer = setTimeout(() => {
+      this.#backoffTimer = undefined;
+      this.start();
+    }, wait);
+  }
+
+  /** A 503 while a restart waits out its back-off. */
+  #unavailable(): RuntimeResponse | undefined {
+    if (this.#stopped) return failure(503, 'The server is shutting down.\n');
+    if (this.#backoffTimer === undefined) return undefined;
+    const seconds = Math.max(1, Math.ceil((this.#backoffUntil - Date.now()) / 1000));
+    return failure(503, `The worker's runtime process crashed repeatedly and restarts in ${seconds} s; retry then.\n`, seconds);
+  }
+}
+
+/** The control process's environment without its secrets: code that escapes V8 in a runtime process finds none there. */
+function runtimeEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of SECRET_VARIABLES) delete env[name];
+  return env;
+}
+
+const SECRET_VARIABLES = ['ISOLET_ADMIN_TOKEN', 'ISOLET_SECRETS_KEY', 'ISOLET_API_TOKEN'];
+
+function describeEnd(code: number | null, signal: NodeJS.Signals | null, fatal: boolean): string {
+  if (fatal) return "a fatal error in a worker's code";
+  if (signal !== null) return `killed by ${signal}`;
+  if (code === CATASTROPHIC_EXIT_CODE) return 'a fatal V8 error';
+  return `exited with status ${code}`;
+}
+
+function callError(result: CallResult): Error {
+  if (result.ok) return new Error('not an error');
+  const { kind, message, location } = result.error;
+  if (kind === 'load') return new WorkerLoadError(message, location);
+  return new Error(message);
+}
+
+function failure(status: 500 | 502 | 503, text: string, retryAfter?: number): RuntimeResponse {
+  const headers: [string, string][] = [['content-type', 'text/plain;charset=UTF-8']];
+  if (retryAfter !== undefined) headers.push(['retry-after', String(retryAfter)]);
+  return { status, statusText: status === 500 ? 'Internal Server Error' : status === 502 ? 'Bad Gateway' : 'Service Unavailable', headers, body: Buffer.from(text) };
+}

@@ -1,0 +1,76 @@
+// The channel between the control process and a runtime process: every layout round-trips,
+// and what a (possibly compromised) runtime process sends that breaks the message table (an
+// unknown code, a message only the control process may send, a payload of the wrong shape, a
+// frame too large, a body past its window) closes the channel instead of reaching the server.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { duplexPair } from 'node:stream';
+import { Channel } from '../src/supervisor/channel.ts';
+import { IncomingBody } from '../src/supervisor/body-stream.ts';
+import { MAX_FRAME_BYTES, STREAM_WINDOW_BYTES, type Message } from '../src/supervisor/messages.ts';
+
+function pair(): { control: Channel; runtime: Channel; received: Message[]; errors: Error[]; raw: (bytes: Buffer) => void } {
+  const [a, b] = duplexPair();
+  const received: Message[] = [];
+  const errors: Error[] = [];
+  const control = new Channel(a, 'control', { message: (m) => received.push(m), error: (e) => errors.push(e), close() {} });
+  const runtime = new Channel(b, 'runtime', { message: () => {}, error: () => {}, close() {} });
+  return { control, runtime, received, errors, raw: (bytes) => b.write(bytes) };
+}
+
+function frame(code: number, id: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUInt32LE(payload.byteLength, 0);
+  header.writeUInt8(code, 4);
+  header.writeUInt32LE(id, 5);
+  return Buffer.concat([header, payload]);
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('each layout crosses intact', async () => {
+  const { runtime, received, errors } = pair();
+  runtime.send('response', 7, { status: 201, statusText: 'Created', headers: [['a', 'b']], stream: true });
+  runtime.send('responseWhole', 8, { head: { status: 200, statusText: 'OK', headers: [], stream: false }, body: Buffer.from('hello') });
+  runtime.send('responseBody', 7, Buffer.from('chunk'));
+  runtime.send('requestCredit', 9, 4096);
+  runtime.send('responseEnd', 7, undefined);
+  runtime.send('result', 3, { ok: false, error: { kind: 'load', message: 'bad', location: 'a.js:1:2' } });
+  await settle();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(received.map((m) => [m.name, m.id]), [['response', 7], ['responseWhole', 8], ['responseBody', 7], ['requestCredit', 9], ['responseEnd', 7], ['result', 3]]);
+  const whole = received[1]!.payload as { body: Uint8Array };
+  assert.equal(Buffer.from(whole.body).toString(), 'hello');
+  assert.equal(received[3]!.payload, 4096);
+});
+
+const hostile: [string, Buffer][] = [
+  ['an unknown code', frame(99, 1, Buffer.alloc(0))],
+  ['a message only the control process sends', frame(2, 1, Buffer.from(JSON.stringify({ name: 'x', definition: {} })))],
+  ['a status outside 200-599', frame(22, 1, Buffer.from(JSON.stringify({ status: 99, statusText: '', headers: [], stream: false })))],
+  ['headers that are not string pairs', frame(22, 1, Buffer.from(JSON.stringify({ status: 200, statusText: '', headers: [['a', 1]], stream: false })))],
+  ['a log line with an unknown level', frame(28, 0, Buffer.from(JSON.stringify({ time: 't', worker: 'w', level: 'fatal', type: 'console', message: 'm' })))],
+  ['JSON that does not parse', frame(21, 1, Buffer.from('{'))],
+  ['a credit of the wrong size', frame(27, 1, Buffer.alloc(3))],
+  ['a frame larger than allowed', (() => { const header = Buffer.alloc(9); header.writeUInt32LE(MAX_FRAME_BYTES + 1, 0); header.writeUInt8(24, 4); return header; })()],
+];
+
+for (const [what, bytes] of hostile) {
+  test(`${what} closes the channel`, async () => {
+    const { control, received, errors, raw } = pair();
+    raw(bytes);
+    raw(frame(25, 1, Buffer.alloc(0))); // a valid frame after it is never delivered
+    await settle();
+    assert.equal(errors.length, 1, what);
+    assert.match(errors[0]!.message, /malformed|unknown message|frame of|payload|short|credit|JSON/);
+    assert.deepEqual(received, []);
+    assert.ok(control.closed);
+  });
+}
+
+test('a body pushed past its window is refused', () => {
+  const body = new IncomingBody(() => {}, () => {});
+  body.push(new Uint8Array(STREAM_WINDOW_BYTES));
+  assert.throws(() => body.push(new Uint8Array(1)), /past its window/);
+});

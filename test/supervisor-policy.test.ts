@@ -1,0 +1,35 @@
+// The supervisor's crash policy on its own: when an account is quarantined and how restarts
+// back off, with the clock given.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CrashLedger, RestartBackoff } from '../src/supervisor/crash-policy.ts';
+import { homeIndex } from '../src/supervisor/placement.ts';
+
+test('two crashes of one account within the window quarantine it; crashes further apart, or of others, do not', () => {
+  const ledger = new CrashLedger(600_000);
+  assert.equal(ledger.crashed('a', 0), false);
+  assert.equal(ledger.crashed('b', 1000), false);
+  assert.equal(ledger.crashed('a', 600_000), false, 'the first crash is out of the window');
+  assert.equal(ledger.crashed('a', 700_000), true);
+  assert.equal(ledger.crashed('a', 700_001), false, 'counted afresh once quarantined');
+});
+
+test('restarts are free up to three a minute, then wait 1 s, 2 s, 4 s ... at most 30 s; another process is counted apart', () => {
+  const backoff = new RestartBackoff();
+  const delays = Array.from({ length: 10 }, (_, i) => backoff.delay('default/0', i * 1000));
+  assert.deepEqual(delays, [0, 0, 0, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  assert.equal(backoff.delay('default/1', 10_000), 0);
+  assert.equal(backoff.delay('default/0', 200_000), 0, 'a quiet minute forgives');
+});
+
+test('rendezvous placement: stable, spread, and adding a process moves only the workers it wins', () => {
+  const names = Array.from({ length: 1000 }, (_, i) => `w${i}`);
+  const onThree = names.map((name) => homeIndex(name, 'default', 3));
+  assert.deepEqual(onThree, names.map((name) => homeIndex(name, 'default', 3)));
+  for (let index = 0; index < 3; index++) assert.ok(onThree.filter((home) => home === index).length > 250);
+  const onFour = names.map((name) => homeIndex(name, 'default', 4));
+  names.forEach((_, i) => assert.ok(onFour[i] === onThree[i] || onFour[i] === 3));
+  // Tiers hash apart: a name's home in one tier says nothing of its home in another.
+  assert.notDeepEqual(onThree, names.map((name) => homeIndex(name, 'trusted', 3)));
+});

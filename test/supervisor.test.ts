@@ -1,0 +1,305 @@
+// The supervisor with real runtime processes: placement by tier, deploys that reach a worker's
+// home process whole, a process killed or crashed by a worker's fatal V8 error (only what was
+// in flight on it fails, its tenants are served again, others never notice), quarantine after
+// two crashes, bodies streamed both ways, and a drain that ends every process.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProcessPool } from '../src/supervisor/process-pool.ts';
+import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
+import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+
+const pools: ProcessPool[] = [];
+after(async () => {
+  await Promise.all(pools.map((pool) => pool.close()));
+});
+
+interface Line {
+  level: string;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
+  const lines: Line[] = [];
+  const logs: WorkerLogEntry[] = [];
+  const made = new ProcessPool({
+    processes: 2,
+    // Tests are not about CPU limits; a loaded machine makes them slow.
+    runtime: { limits: { cpuMs: 5000 } },
+    workerLog: (entry) => logs.push(entry),
+    log: (level, message, fields) => lines.push({ level, message, fields }),
+    onQuarantine: (account, worker) => quarantined.push({ account, worker }),
+    admission,
+  });
+  pools.push(made);
+  return { pool: made, lines, logs };
+}
+
+function worker(source: string, account?: string): WorkerDefinition {
+  return { modules: [{ name: 'worker.js', source }], account };
+}
+
+function text(body: string): WorkerDefinition {
+  return worker(`export default { fetch() { return new Response(${JSON.stringify(body)}); } };`);
+}
+
+function get(path = '/'): RuntimeRequest {
+  return { method: 'GET', url: `https://example.com${path}`, headers: [] };
+}
+
+async function read(response: RuntimeResponse): Promise<string> {
+  if (response.body === null) return '';
+  if (response.body instanceof Uint8Array) return Buffer.from(response.body).toString();
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of response.body) chunks.push(chunk);
+  return Buffer.concat(chunks).toString();
+}
+
+async function answer(p: ProcessPool, name: string, request = get()): Promise<{ status: number; text: string }> {
+  const response = await p.fetch(name, request);
+  return { status: response.status, text: await read(response) };
+}
+
+/** Names whose homes are the given processes of a tier of 2, in order. */
+function namesOn(prefix: string, tier: Tier, indexes: number[]): string[] {
+  return indexes.map((index) => {
+    for (let n = 0; ; n++) if (homeIndex(`${prefix}${n}`, tier, 2) === index) return `${prefix}${n}`;
+  });
+}
+
+/** A worker that holds a request (and logs that it does) until another asks it to let go. */
+const HOLDER = `
+let release;
+export default { async fetch(request) {
+  const path = new URL(request.url).pathname;
+  if (path === '/hold') { const held = new Promise((resolve) => { release = resolve; setTimeout(resolve, 60_000); }); console.log('holding'); await held; return new Response('released'); }
+  if (path === '/release') release?.();
+  return new Response('up');
+} };`;
+
+/** Resolves once the worker has logged that it holds a request. */
+async function holding(logs: WorkerLogEntry[], name: string): Promise<void> {
+  while (!logs.some((entry) => entry.worker === name && entry.type === 'console' && entry.message === 'holding')) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const FATAL = `export default { fetch(request) {
+  if (new URL(request.url).pathname === '/crash') 'x'.repeat(2 ** 27 + 16).split('');
+  return new Response('alive');
+} };`;
+
+test('placement: a worker has one home in its tier, stable across loads; tiers never share a process', { timeout: 60_000 }, async () => {
+  const { pool: p } = pool();
+  const names = Array.from({ length: 12 }, (_, i) => `tenant${i}`);
+  for (const name of names) await p.load(name, text(name));
+  for (const name of names.slice(0, 4)) await p.load(`${name}t`, text(name), { tier: 'trusted' });
+  const before = names.map((name) => p.placement(name)!.index);
+  assert.deepEqual(before, names.map((name) => homeIndex(name, 'default', 2)));
+  assert.ok(new Set(before).size === 2, 'twelve workers spread over both processes');
+  for (const name of names) await p.load(name, text(`${name} v2`));
+  assert.deepEqual(names.map((name) => p.placement(name)!.index), before);
+
+  // Every worker answers from its own process; trusted workers from the trusted tier's.
+  for (const name of names) assert.deepEqual(await answer(p, name), { status: 200, text: `${name} v2` });
+  for (const name of names.slice(0, 4)) assert.equal((await answer(p, `${name}t`)).text, name);
+  const defaultPids = new Set(p.processes('default').map((slot) => slot.pid));
+  const trustedPids = names.slice(0, 4).map((name) => p.placement(`${name}t`)!.pid);
+  for (const pid of trustedPids) {
+    assert.ok(pid !== undefined && !defaultPids.has(pid), 'a trusted worker runs in no default process');
+    assert.equal(p.placement(`${names[0]}t`)!.tier, 'trusted');
+  }
+});
+
+test('deploys and rollbacks reach the home process whole: a request sees one version, and the new one after load resolves', { timeout: 60_000 }, async () => {
+  const { pool: p } = pool();
+  const version = (n: number) => worker(`const v = ${n}; export default { fetch() { return new Response('v' + v + ':' + 'v' + v); } };`);
+  await p.load('site', version(1));
+  assert.equal((await answer(p, 'site')).text, 'v1:v1');
+  for (let n = 2; n <= 6; n++) {
+    const during = Array.from({ length: 10 }, () => answer(p, 'site'));
+    await p.load('site', version(n));
+    assert.equal((await answer(p, 'site')).text, `v${n}:v${n}`, 'after load resolves every request sees the new version');
+    for (const seen of await Promise.all(during)) assert.match(seen.text, new RegExp(`^v(${n - 1}:v${n - 1}|${n}:v${n})$`));
+  }
+  // A rollback is a load of the older definition.
+  await p.load('site', version(1));
+  assert.equal((await answer(p, 'site')).text, 'v1:v1');
+  await p.unload('site');
+  await assert.rejects(p.fetch('site', get()), { code: 'ERR_UNKNOWN_WORKER' });
+});
+
+test('bodies stream both ways through the runtime process', { timeout: 60_000 }, async () => {
+  const { pool: p } = pool();
+  await p.load('echo', worker(`export default { async fetch(request) {
+    if (request.method === 'POST') return new Response(request.body);
+    const { readable, writable } = new TransformStream();
+    (async () => { const w = writable.getWriter(); for (let i = 0; i < 64; i++) await w.write(new Uint8Array(64 * 1024).fill(97 + (i % 26))); await w.close(); })();
+    return new Response(readable);
+  } };`));
+  const size = 3 * 1024 * 1024 + 7;
+  async function* upload(): AsyncIterable<Uint8Array> {
+    for (let sent = 0; sent < size; sent += 100_000) yield new Uint8Array(Math.min(100_000, size - sent)).fill(120);
+  }
+  const echoed = await p.fetch('echo', { method: 'POST', url: 'https://echo.example/', headers: [], body: upload() });
+  assert.equal(echoed.status, 200);
+  const text = await read(echoed);
+  assert.equal(text.length, size);
+  assert.ok(/^x+$/.test(text));
+  const streamed = await p.fetch('echo', get());
+  assert.ok(!(streamed.body instanceof Uint8Array) && streamed.body !== null, 'a large response streams');
+  assert.equal((await read(streamed)).length, 64 * 64 * 1024);
+  // A reader that stops early cancels the worker's stream, and the process serves on.
+  const cut = await p.fetch('echo', get());
+  for await (const _chunk of cut.body as AsyncIterable<Uint8Array>) break;
+  assert.equal((await answer(p, 'echo', { ...get(), method: 'POST', body: 'again' })).text, 'again');
+});
+
+test('a runtime process killed with SIGKILL: only its request in flight fails (502, saying why), the other process keeps answering, and it is restarted with its workers', { timeout: 90_000 }, async () => {
+  const { pool: p, lines, logs } = pool();
+  const [victim, bystander] = namesOn('kill', 'default', [0, 1]);
+  await p.load(victim!, worker(HOLDER));
+  await p.load(bystander!, worker(HOLDER));
+  assert.equal((await answer(p, victim!)).text, 'up');
+  assert.equal((await answer(p, bystander!)).text, 'up');
+  const slot = p.processes('default')[0]!;
+  const firstPid = slot.pid;
+
+  const held = answer(p, victim!, get('/hold'));
+  const heldElsewhere = answer(p, bystander!, get('/hold'));
+  await holding(logs, victim!);
+  await holding(logs, bystander!);
+  slot.kill('SIGKILL');
+  const failed = await held;
+  assert.equal(failed.status, 502);
+  assert.match(failed.text, /runtime process serving this worker ended while the request was in flight \(killed by SIGKILL\)/);
+  // Meanwhile the other process answers, and its held request is untouched.
+  assert.equal((await answer(p, bystander!)).text, 'up');
+
+  // Served again from a new process, which got the worker's code again.
+  assert.deepEqual(await answer(p, victim!), { status: 200, text: 'up' });
+  assert.notEqual(slot.pid, firstPid);
+  assert.equal(slot.starts, 2);
+  const ended = lines.find((line) => line.message === 'runtime process ended; restarting');
+  assert.ok(ended);
+  assert.equal(ended.fields.signal, 'SIGKILL');
+  assert.equal(ended.fields.restartInMs, 0);
+  assert.equal(ended.fields.requestsFailed, 1);
+
+  // The bystander's request, in flight all along on the other process, finishes normally.
+  assert.equal((await answer(p, bystander!, get('/release'))).text, 'up');
+  assert.deepEqual(await heldElsewhere, { status: 200, text: 'released' });
+  assert.equal(p.processes('default')[1]!.starts, 1);
+});
+
+test('a worker whose code is a fatal V8 error: its request gets 502 naming it, another tenant keeps being served, and two crashes move its account to quarantine', { timeout: 120_000 }, async () => {
+  const quarantined: { account: string; worker: string }[] = [];
+  const { pool: p, lines } = pool(quarantined);
+  // One tenant shares the crasher's process, another lives on the other one.
+  const [crasher, sameProcess, elsewhere] = [namesOn('fatal', 'default', [0])[0]!, namesOn('near', 'default', [0])[0]!, namesOn('other', 'default', [1])[0]!];
+  await p.load(crasher, worker(FATAL, 'mallory'));
+  await p.load(`${crasher}b`, { ...text('mallory too'), account: 'mallory' });
+  await p.load(sameProcess, text('near'));
+  await p.load(elsewhere, text('elsewhere'));
+  assert.equal((await answer(p, crasher)).text, 'alive');
+  assert.equal((await answer(p, sameProcess)).text, 'near');
+
+  for (let crash = 1; crash <= 2; crash++) {
+    const outcome = await answer(p, crasher, get('/crash'));
+    assert.equal(outcome.status, 502);
+    assert.match(outcome.text, /worker's code caused a fatal error that ended its runtime process/);
+    // The tenant on the other process never noticed; the one on the same process is served by its restart.
+    assert.equal((await answer(p, elsewhere)).text, 'elsewhere');
+    assert.equal((await answer(p, sameProcess)).text, 'near');
+  }
+  const ends = lines.filter((line) => line.message === 'runtime process ended; restarting');
+  assert.equal(ends.length, 2);
+  assert.equal(ends[0]!.fields.worker, crasher);
+  assert.equal(ends[0]!.fields.account, 'mallory');
+  assert.deepEqual(quarantined, [{ account: 'mallory', worker: crasher }]);
+  assert.ok(lines.some((line) => line.level === 'warn' && line.message.startsWith('account quarantined')));
+
+  // Every worker of the account now runs in the quarantine tier's process, apart from the others.
+  assert.equal(p.placement(crasher)!.tier, 'quarantine');
+  assert.equal(p.placement(`${crasher}b`)!.tier, 'quarantine');
+  assert.equal(p.placement(sameProcess)!.tier, 'default');
+  assert.equal((await answer(p, `${crasher}b`)).text, 'mallory too');
+  assert.equal((await answer(p, crasher)).text, 'alive');
+  const quarantinePid = p.placement(crasher)!.pid;
+  assert.ok(quarantinePid !== undefined && !p.processes('default').some((slot) => slot.pid === quarantinePid));
+  // A third crash takes down only the quarantine process.
+  const defaultStarts = p.processes('default').map((slot) => slot.starts);
+  assert.equal((await answer(p, crasher, get('/crash'))).status, 502);
+  assert.equal((await answer(p, sameProcess)).text, 'near');
+  assert.deepEqual(p.processes('default').map((slot) => slot.starts), defaultStarts);
+});
+
+test('close drains: a request in flight finishes, then every runtime process exits', { timeout: 60_000 }, async () => {
+  const { pool: p, logs } = pool();
+  await p.load('slow', worker(`export default { async fetch() { console.log('holding'); await new Promise((r) => setTimeout(r, 300)); return new Response('finished'); } };`));
+  const pids = p.processes('default').map((slot) => slot.pid!);
+  const inFlight = answer(p, 'slow');
+  await holding(logs, 'slow');
+  await p.close();
+  assert.deepEqual(await inFlight, { status: 200, text: 'finished' });
+  for (const pid of pids) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
+});
+
+test('a worker past its requests in flight and its queue gets 503 with Retry-After at once; its queue is served in turn, and other workers never wait', { timeout: 60_000 }, async () => {
+  const { pool: p, logs } = pool([], { inFlight: 2, queued: 1 });
+  // Holds a request until its client goes away (a pending timer keeps it from counting as never answered).
+  await p.load('busy', worker(`export default { async fetch(request) {
+    if (new URL(request.url).pathname === '/hold') { console.log('holding'); await new Promise((resolve) => { request.signal.addEventListener('abort', resolve); setTimeout(resolve, 60_000); }); return new Response('let go'); }
+    return new Response('up');
+  } };`));
+  await p.load('quiet', text('quiet'));
+  const clients = [new AbortController(), new AbortController()];
+  const first = clients.map((client) => answer(p, 'busy', { ...get('/hold'), signal: client.signal }));
+  while (logs.filter((entry) => entry.worker === 'busy' && entry.message === 'holding').length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  const queued = answer(p, 'busy', get('/'));
+  const refused = await p.fetch('busy', get('/'));
+  assert.equal(refused.status, 503);
+  assert.deepEqual(refused.headers.find(([name]) => name === 'retry-after'), ['retry-after', '1']);
+  assert.match(await read(refused), /2 requests in flight and 1 waiting, the most it may have/);
+  // Another worker is admitted at once.
+  assert.equal((await answer(p, 'quiet')).text, 'quiet');
+  // The first client leaves: its slot goes to the queued request.
+  clients[0]!.abort();
+  assert.deepEqual(await queued, { status: 200, text: 'up' });
+  clients[1]!.abort();
+  await Promise.all(first);
+  assert.equal((await answer(p, 'busy')).text, 'up');
+});
+
+test('a process restarted too often backs off: logged, and its workers get 503 with Retry-After until it is back', { timeout: 90_000 }, async () => {
+  const { pool: p, lines } = pool();
+  const [name] = namesOn('flaky', 'default', [0]);
+  await p.load(name!, text('back'));
+  const slot = p.processes('default')[0]!;
+  // Five kills in a row: the fourth restart waits 1 s, the fifth 2 s (room enough to be seen on a loaded machine).
+  const servedAgain = async () => {
+    let back = await answer(p, name!);
+    while (back.status === 503) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      back = await answer(p, name!);
+    }
+    return back;
+  };
+  for (let kill = 1; kill <= 5; kill++) {
+    assert.deepEqual(await servedAgain(), { status: 200, text: 'back' });
+    const ended = lines.filter((line) => line.message === 'runtime process ended; restarting').length;
+    slot.kill('SIGKILL');
+    while (lines.filter((line) => line.message === 'runtime process ended; restarting').length === ended) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // Restarts past three a minute wait: the process is reported, and its workers are told when to come back.
+  const backoffs = lines.filter((line) => line.message === 'runtime process restarted too often: backing off');
+  assert.deepEqual(backoffs.map((line) => [line.level, line.fields.restartInMs]), [['warn', 1000], ['warn', 2000]]);
+  const refused = await p.fetch(name!, get());
+  assert.equal(refused.status, 503);
+  assert.match(refused.headers.find(([header]) => header === 'retry-after')![1], /^[12]$/);
+  assert.match(await read(refused), /crashed repeatedly and restarts in [12] s/);
+  // Then it is back, with the worker's code sent again.
+  assert.deepEqual(await servedAgain(), { status: 200, text: 'back' });
+  assert.equal(slot.starts, 6);
+});
