@@ -56,7 +56,7 @@ function getter<F>(holder: object, key: PropertyKey): F {
 const G = globalThis as unknown as Record<string, any>;
 
 // What this module is built from, recorded too: a sandbox module's copy needs them original.
-for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'DataView', 'Date', 'Boolean', 'BigInt']) own(G, name);
+for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'Date', 'BigInt']) own(G, name);
 own(G.Function.prototype, 'bind');
 own(G.Function.prototype, 'call');
 own(Reflect, 'getOwnPropertyDescriptor');
@@ -68,6 +68,8 @@ own(Reflect, 'defineProperty');
 // globals of the same names (a tenant may replace `globalThis.Promise`).
 export const Array: ArrayConstructor = own(G, 'Array');
 export const ArrayBuffer: ArrayBufferConstructor = own(G, 'ArrayBuffer');
+export const Boolean: BooleanConstructor = own(G, 'Boolean');
+export const DataView: DataViewConstructor = own(G, 'DataView');
 export const Error: ErrorConstructor = own(G, 'Error');
 export const EvalError: EvalErrorConstructor = own(G, 'EvalError');
 export const Map: MapConstructor = own(G, 'Map');
@@ -185,6 +187,7 @@ export const MathMin: typeof Math.min = own(Math, 'min');
 export const MathMax: typeof Math.max = own(Math, 'max');
 export const MathFloor: typeof Math.floor = own(Math, 'floor');
 export const MathTrunc: typeof Math.trunc = own(Math, 'trunc');
+export const MathCeil: typeof Math.ceil = own(Math, 'ceil');
 
 // JSON
 export const JSONParse: typeof JSON.parse = own(JSON, 'parse');
@@ -231,6 +234,8 @@ const TypedArrayPrototype: object = G.Object.getPrototypeOf(G.Uint8Array.prototy
 export const ArrayBufferIsView: typeof ArrayBuffer.isView = own(G.ArrayBuffer, 'isView');
 export const ArrayBufferPrototypeSlice: (self: ArrayBuffer, start?: number, end?: number) => ArrayBuffer = uncurry(G.ArrayBuffer.prototype, 'slice');
 export const ArrayBufferPrototypeGetByteLength: (self: ArrayBuffer) => number = getter(G.ArrayBuffer.prototype, 'byteLength');
+export const ArrayBufferPrototypeTransfer: (self: ArrayBuffer) => ArrayBuffer = uncurry(G.ArrayBuffer.prototype, 'transfer');
+export const ArrayBufferPrototypeGetDetached: (self: ArrayBuffer) => boolean = getter(G.ArrayBuffer.prototype, 'detached');
 export const TypedArrayPrototypeSet: (self: Uint8Array, source: ArrayLike<number>, offset?: number) => void = uncurry(TypedArrayPrototype, 'set');
 export const TypedArrayPrototypeSubarray: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'subarray');
 export const TypedArrayPrototypeSlice: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'slice');
