@@ -79,6 +79,13 @@ const REPLACE: readonly (readonly [string, string, number])[] = [
   // "A promise resolved with x" is PromiseResolve(%Promise%, x): a promise of this realm comes
   // back as it is, where `new Promise(r => r(x))` would call its (replaceable) `then`.
   ['function c(e){return u(t=>t(e))}', 'function c(e){return Promise.resolve(e)}', 1],
+  // Reactions that return a promise (the async iterator's queue of next/return calls, pipeTo's
+  // loop and its wait for pending writes, a TransformStream's write under backpressure): `then`
+  // would resolve with that promise by calling its replaceable `then`.
+  ['m(this._ongoingPromise,', `${NS}.chain(this._ongoingPromise,`, 2],
+  ['return f(s._readyPromise,g)', `return ${NS}.chain(s._readyPromise,g)`, 1],
+  ['return f(this._currentWrite,', `return ${NS}.chain(this._currentWrite,`, 1],
+  ['return m(e._backpressureChangePromise,', `return ${NS}.chain(e._backpressureChangePromise,`, 1],
   // The arrays it owns: tee's pair, its queue's segments, pull-into descriptors, pipeTo's actions.
   ['function le(e){return e.slice()}', `function le(e){return ${NS}.ArrayPrototypeSlice(e)}`, 1],
   ['t._elements.push(e)', `${NS}.ArrayPrototypePush(t._elements,e)`, 1],

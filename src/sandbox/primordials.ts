@@ -59,6 +59,9 @@ const G = globalThis as unknown as Record<string, any>;
 for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'Date', 'BigInt']) own(G, name);
 own(G.Function.prototype, 'bind');
 own(G.Function.prototype, 'call');
+own(G.Function.prototype, 'apply');
+// The bundler's helpers in a sandbox module take it when the module loads (`__hasOwnProp`).
+own(G.Object.prototype, 'hasOwnProperty');
 own(Reflect, 'getOwnPropertyDescriptor');
 own(Reflect, 'deleteProperty');
 own(Reflect, 'apply');

@@ -3,7 +3,7 @@
 // is rewritten to a property of this module (src/runtime/streams-polyfill.ts), so the stream
 // classes a tenant uses keep working however it has replaced those built-ins.
 
-import { Promise, PromisePrototypeThen } from '../../../sandbox/primordials.ts';
+import { Promise, PromisePrototypeThen, PromiseResolve } from '../../../sandbox/primordials.ts';
 
 export * from '../../../sandbox/primordials.ts';
 
@@ -30,5 +30,30 @@ export function promiseAllVoid(promises: readonly Promise<unknown>[]): Promise<v
       if (--left === 0) resolve();
     };
     for (let i = 0; i < promises.length; i++) PromisePrototypeThen(promises[i]!, settledOne, reject);
+  });
+}
+
+/**
+ * `promise.then(onFulfilled, onRejected)` for callbacks that return a promise: then would resolve
+ * its promise with that promise, which calls the (replaceable) `then` of it. This follows it
+ * with the captured `then` instead.
+ */
+export function chain<T, R>(
+  promise: Promise<T>,
+  onFulfilled: (value: T) => R | Promise<R>,
+  onRejected?: (reason: unknown) => R | Promise<R>,
+): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    const run = <A>(step: (arg: A) => R | Promise<R>, arg: A): void => {
+      let result: R | Promise<R>;
+      try {
+        result = step(arg);
+      } catch (error) {
+        return reject(error);
+      }
+      // PromiseResolve gives a promise of this realm back as it is.
+      PromisePrototypeThen(PromiseResolve(result), resolve, reject);
+    };
+    PromisePrototypeThen(promise, (value) => run(onFulfilled, value), onRejected === undefined ? reject : (reason) => run(onRejected, reason));
   });
 }
