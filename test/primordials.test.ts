@@ -72,6 +72,7 @@ const called = [];
 const { stringify } = JSON;
 const SavedPromise = Promise, SavedUint8Array = Uint8Array, SavedMap = Map, SavedSymbol = Symbol, SavedDate = Date, SavedError = Error, SavedAbortController = AbortController;
 const enc = new TextEncoder(), dec = new TextDecoder();
+const filledMap = new Map([['k', 'v']]);
 // The worker's own helpers use nothing it replaces below.
 const streamOf = (chunks) => {
   let i = 0;
@@ -236,7 +237,8 @@ async function streams(out) {
   const byob = bytes.getReader({ mode: 'byob' });
   const first = await byob.read(new SavedUint8Array(8));
   out.byob = dec.decode(first.value) + ' ' + (await byob.read(new SavedUint8Array(8))).done;
-  out.from = await readAll(ReadableStream.from(['f1', 'f2']));
+  // Not an array: from() iterates its argument with the argument's own (here replaced) iterator.
+  out.from = await readAll(ReadableStream.from((async function* () { yield 'f1'; yield 'f2'; })()));
 }
 
 async function blobsAndForms(out) {
@@ -262,7 +264,7 @@ async function blobsAndForms(out) {
 }
 
 function others(out) {
-  const original = { a: [1, { m: new SavedMap([['k', 'v']]) }], d: new SavedDate(0), u: new SavedUint8Array(2), s: 'x' };
+  const original = { a: [1, { m: filledMap }], d: new SavedDate(0), u: new SavedUint8Array(2), s: 'x' };
   original.self = original;
   const copy = structuredClone(original);
   out.structuredClone = copy.a[0] + ' ' + (copy.a[1].m instanceof SavedMap) + ' ' + copy.a[1].m.size + ' '

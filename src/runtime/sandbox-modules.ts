@@ -20,7 +20,7 @@
 import ivm from 'isolated-vm';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
-import { streamsPolyfillPlugin } from './streams-polyfill.ts';
+import { boundLibrariesPlugin } from './bound-libraries.ts';
 
 /**
  * Module name -> entry file. Each file's exports are what the sandbox receives. The paths go
@@ -70,7 +70,7 @@ export async function bundleSandboxModule(name: string): Promise<string> {
     banner: { js: '"use strict";(()=>{' },
     footer: { js: 'return __module})()' },
     logLevel: 'silent',
-    plugins: [streamsPolyfillPlugin],
+    plugins: [boundLibrariesPlugin],
   });
   return result.outputFiles[0]!.text;
 }

@@ -57,6 +57,13 @@ const G = globalThis as unknown as Record<string, any>;
 
 // What this module is built from, recorded too: a sandbox module's copy needs them original.
 for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'Date', 'BigInt']) own(G, name);
+// Taken by sandbox modules when they load: fflate's tables, structuredClone's brand checks.
+for (const name of ['Uint16Array', 'Int32Array', 'WeakRef']) own(G, name);
+for (const C of [G.Boolean, G.Number, G.BigInt, G.String, G.Symbol]) own(C.prototype, 'valueOf');
+own(G.Date.prototype, 'getTime');
+own(G.RegExp.prototype, 'source');
+own(G.RegExp.prototype, 'flags');
+own(G.Object.prototype, 'propertyIsEnumerable');
 own(G.Function.prototype, 'bind');
 own(G.Function.prototype, 'call');
 own(G.Function.prototype, 'apply');
@@ -145,6 +152,7 @@ export const ArrayPrototypeForEach: <T>(self: readonly T[], fn: (value: T, index
 export const ArrayPrototypeSort: <T>(self: T[], compare?: (a: T, b: T) => number) => T[] = uncurry(G.Array.prototype, 'sort');
 export const ArrayPrototypeSome: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => boolean = uncurry(G.Array.prototype, 'some');
 export const ArrayPrototypeFind: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => T | undefined = uncurry(G.Array.prototype, 'find');
+export const ArrayPrototypeFindIndex: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => number = uncurry(G.Array.prototype, 'findIndex');
 export const ArrayPrototypeConcat: <T>(self: readonly T[], ...items: (T | readonly T[])[]) => T[] = uncurry(G.Array.prototype, 'concat');
 export const ArrayPrototypeSymbolIterator: <T>(self: readonly T[]) => IterableIterator<T> = uncurry(G.Array.prototype, globalThis.Symbol.iterator);
 export const ArrayIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = uncurry(G.Object.getPrototypeOf([][globalThis.Symbol.iterator]()), 'next');
@@ -191,6 +199,7 @@ export const MathMax: typeof Math.max = own(Math, 'max');
 export const MathFloor: typeof Math.floor = own(Math, 'floor');
 export const MathTrunc: typeof Math.trunc = own(Math, 'trunc');
 export const MathCeil: typeof Math.ceil = own(Math, 'ceil');
+export const MathLog: typeof Math.log = own(Math, 'log');
 
 // JSON
 export const JSONParse: typeof JSON.parse = own(JSON, 'parse');
@@ -242,6 +251,7 @@ export const ArrayBufferPrototypeGetDetached: (self: ArrayBuffer) => boolean = g
 export const TypedArrayPrototypeSet: (self: Uint8Array, source: ArrayLike<number>, offset?: number) => void = uncurry(TypedArrayPrototype, 'set');
 export const TypedArrayPrototypeSubarray: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'subarray');
 export const TypedArrayPrototypeSlice: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'slice');
+export const TypedArrayPrototypeIndexOf: (self: Uint8Array, value: number, from?: number) => number = uncurry(TypedArrayPrototype, 'indexOf');
 export const TypedArrayPrototypeFill: (self: Uint8Array, value: number, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'fill');
 export const TypedArrayPrototypeGetBuffer: (self: ArrayBufferView) => ArrayBufferLike = getter(TypedArrayPrototype, 'buffer');
 export const TypedArrayPrototypeGetByteLength: (self: ArrayBufferView) => number = getter(TypedArrayPrototype, 'byteLength');

@@ -1,6 +1,6 @@
 // What the bundled web-streams-polyfill runs on in place of the realm's globals. When the streams
 // module is bundled, every global the polyfill names (Object.create, Promise, TypeError, ...)
-// is rewritten to a property of this module (src/runtime/streams-polyfill.ts), so the stream
+// is rewritten to a property of this module (src/runtime/bound-libraries.ts), so the stream
 // classes a tenant uses keep working however it has replaced those built-ins.
 
 import { Promise, PromisePrototypeThen, PromiseResolve } from '../../../sandbox/primordials.ts';
