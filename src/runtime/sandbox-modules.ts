@@ -21,6 +21,7 @@ import ivm from 'isolated-vm';
 import type { EntryPoints } from './sandbox-entries.ts';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
+import { boundLibrariesPlugin } from './bound-libraries.ts';
 
 /**
  * Module name -> entry file. Each file's exports are what the sandbox receives. The paths go
@@ -70,6 +71,7 @@ export async function bundleSandboxModule(name: string): Promise<string> {
     banner: { js: '"use strict";(()=>{' },
     footer: { js: 'return __module})()' },
     logLevel: 'silent',
+    plugins: [boundLibrariesPlugin],
   });
   return result.outputFiles[0]!.text;
 }

@@ -9,7 +9,7 @@ import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
-import { DOMException, events } from '../api/events/sandbox.ts';
+import { DOMException, events, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
   JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
@@ -25,11 +25,10 @@ interface Worker {
   fetch: Handler | undefined;
   thisArg: unknown;
   env: unknown;
-  listeners: ((event: unknown) => void)[] | undefined;
 }
 
 let worker: Worker | undefined;
-const serviceWorkerListeners: ((event: unknown) => void)[] = [];
+let globalScope: GlobalScopeEvents | undefined;
 
 /**
  * A request on this side of the wall, while its work goes on (it leaves `inFlight` when it
@@ -49,13 +48,9 @@ interface InFlight {
 }
 const inFlight = new SafeMap<number, InFlight>();
 
-/** service-worker syntax: the global addEventListener collects 'fetch' listeners at load. */
-export function addServiceWorkerListener(type: string, listener: unknown): void {
-  if (type !== 'fetch') return;
-  if (typeof listener === 'function') ArrayPrototypePush(serviceWorkerListeners, listener as (event: unknown) => void);
-  else if (listener && typeof (listener as { handleEvent?: unknown }).handleEvent === 'function') {
-    ArrayPrototypePush(serviceWorkerListeners, (event: unknown) => (listener as { handleEvent(e: unknown): void }).handleEvent(event));
-  }
+/** service-worker syntax: requests are dispatched to the global scope's 'fetch' listeners. */
+export function connectServiceWorkerScope(events: GlobalScopeEvents): void {
+  globalScope = events;
 }
 
 /** Called once after the worker's code is evaluated. */
@@ -66,13 +61,13 @@ export function registerWorker(namespace: Record<string, unknown> | null, env: u
       const exported = ArrayPrototypeJoin(ObjectKeys(namespace), ', ') || 'nothing';
       return `The worker's main module has no fetch handler: it must have \`export default { async fetch(request, env, ctx) { ... } }\` (it exports ${exported}).`;
     }
-    worker = { fetch: main.fetch as Handler, thisArg: main, env, listeners: undefined };
+    worker = { fetch: main.fetch as Handler, thisArg: main, env };
     return undefined;
   }
-  if (serviceWorkerListeners.length === 0) {
+  if (!globalScope?.has('fetch')) {
     return "The worker script registers no fetch handler: call addEventListener('fetch', (event) => event.respondWith(...)), or use module syntax with `export default { fetch }`.";
   }
-  worker = { fetch: undefined, thisArg: undefined, env, listeners: serviceWorkerListeners };
+  worker = { fetch: undefined, thisArg: undefined, env };
   return undefined;
 }
 
@@ -171,8 +166,7 @@ async function callHandler(requestId: number, request: unknown, ctx: ExecutionCo
     called = true;
     response = value;
   });
-  const listeners = w.listeners!;
-  for (let i = 0; i < listeners.length; i++) listeners[i]!(event);
+  globalScope!.dispatch(event as Event);
   if (!called) throw new Error('The fetch event listener did not call event.respondWith(); respond to every request.');
   return response;
 }

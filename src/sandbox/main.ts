@@ -17,7 +17,7 @@ import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
 import { globalScopeEventMethods } from '../api/events/sandbox.ts';
 import {
   abortRequest,
-  addServiceWorkerListener,
+  connectServiceWorkerScope,
   fetchEventClass,
   cancelResponse,
   handleRequest,
@@ -79,8 +79,8 @@ for (const [name, value] of ObjectEntries({
     ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: tag, configurable: true });
   }
   // The EventTarget methods live on its prototype, as in workerd (no own property of the
-  // global object); 'fetch' listeners are also collected for service-worker dispatch.
-  const methods = globalScopeEventMethods(globalThis, addServiceWorkerListener);
+  // global object); requests of service-worker syntax are dispatched to its 'fetch' listeners.
+  const methods = globalScopeEventMethods(globalThis, connectServiceWorkerScope);
   for (const name of ['addEventListener', 'removeEventListener', 'dispatchEvent'] as const) {
     ObjectDefineProperty(GlobalEventTarget.prototype, name, { __proto__: null, value: methods[name], writable: true, enumerable: true, configurable: true });
   }

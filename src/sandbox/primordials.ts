@@ -56,9 +56,19 @@ function getter<F>(holder: object, key: PropertyKey): F {
 const G = globalThis as unknown as Record<string, any>;
 
 // What this module is built from, recorded too: a sandbox module's copy needs them original.
-for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'DataView', 'Date', 'Boolean', 'BigInt']) own(G, name);
+for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'Date', 'BigInt']) own(G, name);
+// Taken by sandbox modules when they load: fflate's tables, structuredClone's brand checks.
+for (const name of ['Uint16Array', 'Int32Array', 'WeakRef']) own(G, name);
+for (const C of [G.Boolean, G.Number, G.BigInt, G.String, G.Symbol]) own(C.prototype, 'valueOf');
+own(G.Date.prototype, 'getTime');
+own(G.RegExp.prototype, 'source');
+own(G.RegExp.prototype, 'flags');
+own(G.Object.prototype, 'propertyIsEnumerable');
 own(G.Function.prototype, 'bind');
 own(G.Function.prototype, 'call');
+own(G.Function.prototype, 'apply');
+// The bundler's helpers in a sandbox module take it when the module loads (`__hasOwnProp`).
+own(G.Object.prototype, 'hasOwnProperty');
 own(Reflect, 'getOwnPropertyDescriptor');
 own(Reflect, 'deleteProperty');
 own(Reflect, 'apply');
@@ -68,6 +78,8 @@ own(Reflect, 'defineProperty');
 // globals of the same names (a tenant may replace `globalThis.Promise`).
 export const Array: ArrayConstructor = own(G, 'Array');
 export const ArrayBuffer: ArrayBufferConstructor = own(G, 'ArrayBuffer');
+export const Boolean: BooleanConstructor = own(G, 'Boolean');
+export const DataView: DataViewConstructor = own(G, 'DataView');
 export const Error: ErrorConstructor = own(G, 'Error');
 export const EvalError: EvalErrorConstructor = own(G, 'EvalError');
 export const Map: MapConstructor = own(G, 'Map');
@@ -140,6 +152,7 @@ export const ArrayPrototypeForEach: <T>(self: readonly T[], fn: (value: T, index
 export const ArrayPrototypeSort: <T>(self: T[], compare?: (a: T, b: T) => number) => T[] = uncurry(G.Array.prototype, 'sort');
 export const ArrayPrototypeSome: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => boolean = uncurry(G.Array.prototype, 'some');
 export const ArrayPrototypeFind: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => T | undefined = uncurry(G.Array.prototype, 'find');
+export const ArrayPrototypeFindIndex: <T>(self: readonly T[], fn: (value: T, index: number) => unknown) => number = uncurry(G.Array.prototype, 'findIndex');
 export const ArrayPrototypeConcat: <T>(self: readonly T[], ...items: (T | readonly T[])[]) => T[] = uncurry(G.Array.prototype, 'concat');
 export const ArrayPrototypeSymbolIterator: <T>(self: readonly T[]) => IterableIterator<T> = uncurry(G.Array.prototype, globalThis.Symbol.iterator);
 export const ArrayIteratorPrototypeNext: <T>(self: Iterator<T>) => IteratorResult<T> = uncurry(G.Object.getPrototypeOf([][globalThis.Symbol.iterator]()), 'next');
@@ -185,6 +198,8 @@ export const MathMin: typeof Math.min = own(Math, 'min');
 export const MathMax: typeof Math.max = own(Math, 'max');
 export const MathFloor: typeof Math.floor = own(Math, 'floor');
 export const MathTrunc: typeof Math.trunc = own(Math, 'trunc');
+export const MathCeil: typeof Math.ceil = own(Math, 'ceil');
+export const MathLog: typeof Math.log = own(Math, 'log');
 
 // JSON
 export const JSONParse: typeof JSON.parse = own(JSON, 'parse');
@@ -231,9 +246,12 @@ const TypedArrayPrototype: object = G.Object.getPrototypeOf(G.Uint8Array.prototy
 export const ArrayBufferIsView: typeof ArrayBuffer.isView = own(G.ArrayBuffer, 'isView');
 export const ArrayBufferPrototypeSlice: (self: ArrayBuffer, start?: number, end?: number) => ArrayBuffer = uncurry(G.ArrayBuffer.prototype, 'slice');
 export const ArrayBufferPrototypeGetByteLength: (self: ArrayBuffer) => number = getter(G.ArrayBuffer.prototype, 'byteLength');
+export const ArrayBufferPrototypeTransfer: (self: ArrayBuffer) => ArrayBuffer = uncurry(G.ArrayBuffer.prototype, 'transfer');
+export const ArrayBufferPrototypeGetDetached: (self: ArrayBuffer) => boolean = getter(G.ArrayBuffer.prototype, 'detached');
 export const TypedArrayPrototypeSet: (self: Uint8Array, source: ArrayLike<number>, offset?: number) => void = uncurry(TypedArrayPrototype, 'set');
 export const TypedArrayPrototypeSubarray: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'subarray');
 export const TypedArrayPrototypeSlice: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'slice');
+export const TypedArrayPrototypeIndexOf: (self: Uint8Array, value: number, from?: number) => number = uncurry(TypedArrayPrototype, 'indexOf');
 export const TypedArrayPrototypeFill: (self: Uint8Array, value: number, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'fill');
 export const TypedArrayPrototypeGetBuffer: (self: ArrayBufferView) => ArrayBufferLike = getter(TypedArrayPrototype, 'buffer');
 export const TypedArrayPrototypeGetByteLength: (self: ArrayBufferView) => number = getter(TypedArrayPrototype, 'byteLength');

@@ -226,19 +226,32 @@ const reflectApply = Reflect.apply;
 const nativeAdd = EventTarget.prototype.addEventListener;
 const nativeRemove = EventTarget.prototype.removeEventListener;
 
+/** The runtime's hold on the global scope's listeners (service-worker 'fetch' dispatch). */
+export interface GlobalScopeEvents {
+  /** Dispatches `event` to the global scope's listeners of its type, as dispatchEvent does. */
+  dispatch(event: Event): boolean;
+  /** Whether the global scope has a listener of `type` now. */
+  has(type: string): boolean;
+}
+
 /**
  * The global scope's EventTarget methods, as workerd's ServiceWorkerGlobalScope has them: the
  * listeners are kept by a hidden EventTarget, and events are dispatched with `scope` as their
- * target. `added` sees every listener added (service-worker 'fetch' handlers are collected from
- * it). The methods never use `this`: a bare `addEventListener(...)` in a module has none.
+ * target. `connect` gets the runtime's own way to dispatch to them: a request's FetchEvent goes
+ * to the 'fetch' listeners registered at that moment, so removeEventListener, `once` and
+ * stopImmediatePropagation() apply to it as to any event. The methods never use `this`: a bare
+ * `addEventListener(...)` in a module has none.
  */
-export function globalScopeEventMethods(scope: object, added: (type: string, listener: unknown) => void) {
+export function globalScopeEventMethods(scope: object, connect: (events: GlobalScopeEvents) => void) {
   const listeners = new EventTarget();
+  connect({
+    dispatch: (event) => events().dispatch(scope as EventTarget, event, listenersOf(listeners, event.type)),
+    has: (type) => hasListeners(listeners, type),
+  });
   // Rest parameters: the argument checks count what was passed, and workerd's lengths are 0.
   return {
     addEventListener(...args: unknown[]): void {
       reflectApply(nativeAdd, listeners, args);
-      if (args[1] !== null && args[1] !== undefined) added(String(args[0]), args[1]);
     },
     removeEventListener(...args: unknown[]): void {
       if (args.length < 2) throw new TypeError("Failed to execute 'removeEventListener' on 'EventTarget': 2 arguments required.");

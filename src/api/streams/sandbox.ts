@@ -5,6 +5,7 @@
 
 import { createModule } from '../../sandbox/host-calls.ts';
 import { encoding } from '../encoding/sandbox.ts';
+import { AbortController } from '../events/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import type { StreamsApi, StreamsDeps } from './sandbox/module.ts';
 
@@ -16,6 +17,7 @@ let api: StreamsApi | undefined;
 export function streams(): StreamsApi {
   if (api !== undefined) return api;
   const loaded = createModule<StreamsDeps, StreamsApi>('streams', {
+    AbortController,
     // Read when a TextEncoderStream or TextDecoderStream is made: most streams need neither.
     get TextEncoder() { return encoding().TextEncoder as unknown as StreamsDeps['TextEncoder']; },
     get TextDecoder() { return encoding().TextDecoder as unknown as StreamsDeps['TextDecoder']; },

@@ -5,9 +5,11 @@
 
 import type { BodySource } from '../../body/sandbox.ts';
 import {
-  ArrayBuffer, ArrayBufferIsView, Error, MathMax, MathMin, MathTrunc, Number, NumberIsFinite, NumberIsNaN,
-  ObjectDefineProperty, Promise, PromiseResolve, String, Symbol, SymbolIterator, SymbolToStringTag, TypeError,
-  Uint8Array,
+  ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeSlice, ArrayFrom, ArrayIsArray, ArrayPrototypePush, Error,
+  MathMax, MathMin, MathTrunc, Number, NumberIsFinite, NumberIsNaN, ObjectDefineProperty, Promise, PromiseResolve,
+  String, StringPrototypeCharCodeAt, StringPrototypeToLowerCase, Symbol, SymbolIterator, SymbolToStringTag,
+  TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeSet, TypedArrayPrototypeSlice,
+  TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 export interface BlobDeps {
@@ -54,10 +56,10 @@ export function create(deps: BlobDeps): BlobApi {
   function normalizeType(type: unknown): string {
     const t = String(type);
     for (let i = 0; i < t.length; i++) {
-      const c = t.charCodeAt(i);
+      const c = StringPrototypeCharCodeAt(t, i);
       if (c < 0x20 || c > 0x7e) return '';
     }
-    return t.toLowerCase();
+    return StringPrototypeToLowerCase(t);
   }
 
   function dictionary(options: unknown, what: string): Record<string, unknown> {
@@ -78,19 +80,26 @@ export function create(deps: BlobDeps): BlobApi {
     if (endings !== undefined) throw new Error("The 'endings' field on 'Options' is not implemented.");
     const chunks: Uint8Array[] = [];
     let total = 0;
-    for (const part of parts as Iterable<unknown>) {
+    // An array is read by index, as workerd reads a JavaScript array given for a sequence: its
+    // iterator is the realm's, which the tenant may have replaced. Other iterables are iterated.
+    const list = ArrayIsArray(parts) ? parts : ArrayFrom(parts as Iterable<unknown>);
+    for (let i = 0; i < list.length; i++) {
+      const part: unknown = list[i];
       let bytes: Uint8Array;
-      if (part instanceof ArrayBuffer) bytes = new Uint8Array(part.slice(0));
-      else if (ArrayBufferIsView(part)) bytes = new Uint8Array(part.buffer.slice(part.byteOffset, part.byteOffset + part.byteLength));
+      if (part instanceof ArrayBuffer) bytes = new Uint8Array(ArrayBufferPrototypeSlice(part, 0));
+      else if (ArrayBufferIsView(part)) bytes = new Uint8Array(ArrayBufferPrototypeSlice(part.buffer as ArrayBuffer, part.byteOffset, part.byteOffset + part.byteLength));
       else if (isBlob(part)) bytes = bytesOf(part);
       else bytes = utf8Encode(String(part));
-      chunks.push(bytes);
+      ArrayPrototypePush(chunks, bytes);
       total += bytes.byteLength;
     }
-    if (chunks.length === 1) return chunks[0];
+    if (chunks.length === 1) return chunks[0]!;
     const out = new Uint8Array(total);
     let at = 0;
-    for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+    for (let i = 0; i < chunks.length; i++) {
+      TypedArrayPrototypeSet(out, chunks[i]!, at);
+      at += chunks[i]!.byteLength;
+    }
     return out;
   }
 
@@ -133,16 +142,16 @@ export function create(deps: BlobDeps): BlobApi {
       };
       const from = rel(start, 0);
       const to = rel(end, size);
-      return blobOf(this.#bytes.subarray(from, MathMax(from, to)), contentType === undefined ? '' : normalizeType(contentType));
+      return blobOf(TypedArrayPrototypeSubarray(this.#bytes, from, MathMax(from, to)), contentType === undefined ? '' : normalizeType(contentType));
     }
 
     // File API §3.3.3 says "UTF-8 decode" (which strips a BOM); workerd keeps a leading BOM.
     async text(): Promise<string> { return utf8Decode(this.#bytes, true); }
-    async arrayBuffer(): Promise<ArrayBuffer> { return this.#bytes.slice().buffer; }
-    async bytes(): Promise<Uint8Array<ArrayBuffer>> { return this.#bytes.slice(); }
+    async arrayBuffer(): Promise<ArrayBuffer> { return TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(this.#bytes)) as ArrayBuffer; }
+    async bytes(): Promise<Uint8Array<ArrayBuffer>> { return TypedArrayPrototypeSlice(this.#bytes) as Uint8Array<ArrayBuffer>; }
 
     stream(): unknown {
-      let bytes: Uint8Array | null = this.#bytes.slice();
+      let bytes: Uint8Array | null = TypedArrayPrototypeSlice(this.#bytes);
       const length = bytes.byteLength;
       return streamFromSource({
         pull: () => { const b = bytes; bytes = null; return PromiseResolve(b && b.byteLength > 0 ? b : null); },

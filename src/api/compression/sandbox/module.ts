@@ -16,7 +16,8 @@
 import { Deflate, Inflate, Gzip, Gunzip, Zlib, Unzlib } from 'fflate';
 import type { TransformStream as PolyfillTransformStream } from 'web-streams-polyfill';
 import {
-  Error, ObjectDefineProperty, ObjectEntries, String, SymbolToStringTag, TypeError, Uint8Array,
+  ArrayPrototypeIncludes, ArrayPrototypePush, Error, ObjectDefineProperty, ObjectEntries, String, SymbolToStringTag,
+  TypeError, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 type FlateStream = { push(chunk: Uint8Array, final?: boolean): void; ondata: (data: Uint8Array, final: boolean) => void };
@@ -30,7 +31,7 @@ const FORMATS = ['gzip', 'deflate', 'deflate-raw'];
 
 function format(value: unknown, what: string): string {
   const f = String(value);
-  if (!FORMATS.includes(f)) {
+  if (!ArrayPrototypeIncludes(FORMATS, f)) {
     throw new TypeError(`Failed to construct '${what}': The provided value '${f}' is not a valid enum value of type CompressionFormat.`);
   }
   return f;
@@ -42,7 +43,7 @@ export function create(deps: CompressionDeps) {
   function flateTransformer(engine: FlateStream, decompress: boolean) {
     let out: Uint8Array[] = [];
     engine.ondata = (data) => {
-      if (data.byteLength > 0) out.push(data);
+      if (data.byteLength > 0) ArrayPrototypePush(out, data);
     };
     const run = (controller: { enqueue(chunk: Uint8Array): void }, chunk: Uint8Array, final: boolean) => {
       try {
@@ -54,7 +55,7 @@ export function create(deps: CompressionDeps) {
       }
       const chunks = out;
       out = [];
-      for (const c of chunks) controller.enqueue(c);
+      for (let i = 0; i < chunks.length; i++) controller.enqueue(chunks[i]!);
     };
     return {
       transform(chunk: unknown, controller: { enqueue(chunk: Uint8Array): void }) {

@@ -12,8 +12,13 @@
 import type { BlobApi } from '../../blob/sandbox/module.ts';
 import { iteratorFactory } from '../../iterators/sandbox.ts';
 import {
-  Map, ObjectDefineProperty, ReflectApply, SafeMap, String, StringFromCharCode, StringPrototypeToWellFormed,
-  SymbolIterator, SymbolToStringTag, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
+  ArrayPrototypeFilter, ArrayPrototypeFind, ArrayPrototypeFindIndex, ArrayPrototypeMap, ArrayPrototypePush,
+  ArrayPrototypeSome, Map, ObjectDefineProperty, ReflectApply, RegExpPrototypeTest, SafeMap, String,
+  StringFromCharCode, StringPrototypeCharCodeAt, StringPrototypeIncludes, StringPrototypeIndexOf,
+  StringPrototypeReplaceAll, StringPrototypeSlice, StringPrototypeSplit, StringPrototypeToLowerCase,
+  StringPrototypeToWellFormed, StringPrototypeTrim, SymbolIterator, SymbolToStringTag, TypeError,
+  TypedArrayPrototypeIndexOf, TypedArrayPrototypeSet, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray,
+  Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 type Blob = InstanceType<BlobApi['Blob']>;
@@ -80,42 +85,42 @@ export function create(deps: FormDataDeps): FormDataApi {
 
     append(name: unknown, value: unknown, filename?: unknown): void {
       required(arguments, 2, 'append');
-      this.#entries.push(makeEntry(name, value, filename, arguments.length > 2));
+      ArrayPrototypePush(this.#entries, makeEntry(name, value, filename, arguments.length > 2));
     }
 
     delete(name: unknown): void {
       required(arguments, 1, 'delete');
       const n = StringPrototypeToWellFormed(String(name));
-      this.#entries = this.#entries.filter((e) => e[0] !== n);
+      this.#entries = ArrayPrototypeFilter(this.#entries, (e) => e[0] !== n);
     }
 
     get(name: unknown): string | File | null {
       required(arguments, 1, 'get');
       const n = StringPrototypeToWellFormed(String(name));
-      const found = this.#entries.find((e) => e[0] === n);
+      const found = ArrayPrototypeFind(this.#entries, (e) => e[0] === n);
       return found ? found[1] : null;
     }
 
     getAll(name: unknown): (string | File)[] {
       required(arguments, 1, 'getAll');
       const n = StringPrototypeToWellFormed(String(name));
-      return this.#entries.filter((e) => e[0] === n).map((e) => e[1]);
+      return ArrayPrototypeMap(ArrayPrototypeFilter(this.#entries, (e) => e[0] === n), (e) => e[1]);
     }
 
     has(name: unknown): boolean {
       required(arguments, 1, 'has');
       const n = StringPrototypeToWellFormed(String(name));
-      return this.#entries.some((e) => e[0] === n);
+      return ArrayPrototypeSome(this.#entries, (e) => e[0] === n);
     }
 
     // XHR §5 set(): replace the first entry of that name, remove the others (or append).
     set(name: unknown, value: unknown, filename?: unknown): void {
       required(arguments, 2, 'set');
       const entry = makeEntry(name, value, filename, arguments.length > 2);
-      const i = this.#entries.findIndex((e) => e[0] === entry[0]);
-      if (i < 0) { this.#entries.push(entry); return; }
+      const i = ArrayPrototypeFindIndex(this.#entries, (e) => e[0] === entry[0]);
+      if (i < 0) { ArrayPrototypePush(this.#entries, entry); return; }
       this.#entries[i] = entry;
-      this.#entries = this.#entries.filter((e, j) => j <= i || e[0] !== entry[0]);
+      this.#entries = ArrayPrototypeFilter(this.#entries, (e, j) => j <= i || e[0] !== entry[0]);
     }
 
     // WebIDL pair iterators over the live list (an entry appended while iterating is visited).
@@ -157,37 +162,42 @@ export function create(deps: FormDataDeps): FormDataApi {
   }
 
   // HTML §4.10.21.8: names and filenames escape LF, CR and '"' as %0A, %0D and %22.
-  const escapeName = (s: string): string => s.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22');
+  const escapeName = (s: string): string => StringPrototypeReplaceAll(StringPrototypeReplaceAll(StringPrototypeReplaceAll(s, '\n', '%0A'), '\r', '%0D'), '"', '%22');
 
   function serialize(formData: unknown): { bytes: Uint8Array; contentType: string } {
     const boundary = `----isolet-formdata-${deps.randomHex(12)}`;
     const chunks: Uint8Array[] = [];
-    for (const [name, value] of entriesOf(formData as FormData)) {
+    const entries = entriesOf(formData as FormData);
+    for (let i = 0; i < entries.length; i++) {
+      const name = entries[i]![0], value = entries[i]![1];
       let head = `--${boundary}\r\nContent-Disposition: form-data; name="${escapeName(name)}"`;
       if (typeof value === 'string') {
-        chunks.push(utf8Encode(`${head}\r\n\r\n`), utf8Encode(value), utf8Encode('\r\n'));
+        ArrayPrototypePush(chunks, utf8Encode(`${head}\r\n\r\n`), utf8Encode(value), utf8Encode('\r\n'));
       } else {
         head += `; filename="${escapeName(value.name)}"\r\nContent-Type: ${value.type || 'application/octet-stream'}\r\n\r\n`;
-        chunks.push(utf8Encode(head), blob.bytesOf(value), utf8Encode('\r\n'));
+        ArrayPrototypePush(chunks, utf8Encode(head), blob.bytesOf(value), utf8Encode('\r\n'));
       }
     }
     // workerd ends the body with the close delimiter and no CRLF after it.
-    chunks.push(utf8Encode(`--${boundary}--`));
+    ArrayPrototypePush(chunks, utf8Encode(`--${boundary}--`));
     let total = 0;
-    for (const c of chunks) total += c.byteLength;
+    for (let i = 0; i < chunks.length; i++) total += chunks[i]!.byteLength;
     const bytes = new Uint8Array(total);
     let at = 0;
-    for (const c of chunks) { bytes.set(c, at); at += c.byteLength; }
+    for (let i = 0; i < chunks.length; i++) {
+      TypedArrayPrototypeSet(bytes, chunks[i]!, at);
+      at += chunks[i]!.byteLength;
+    }
     return { bytes, contentType: `multipart/form-data; boundary=${boundary}` };
   }
 
   // MIME Sniffing §4.4 "parse a MIME type", reduced to what formData() needs: the essence and
   // the parameters (quoted strings unescaped).
   function parseMimeType(input: string): { essence: string; params: Map<string, string> } | null {
-    const s = input.trim();
-    const semi = s.indexOf(';');
-    const essence = (semi < 0 ? s : s.slice(0, semi)).trim().toLowerCase();
-    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/.test(essence)) return null;
+    const s = StringPrototypeTrim(input);
+    const semi = StringPrototypeIndexOf(s, ';');
+    const essence = StringPrototypeToLowerCase(StringPrototypeTrim(semi < 0 ? s : StringPrototypeSlice(s, 0, semi)));
+    if (!RegExpPrototypeTest(/^[!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+$/, essence)) return null;
     return { essence, params: parseParams(s, semi < 0 ? s.length : semi + 1) };
   }
 
@@ -195,10 +205,10 @@ export function create(deps: FormDataDeps): FormDataApi {
   function parseParams(s: string, i: number): Map<string, string> {
     const params = new SafeMap<string, string>();
     while (i < s.length) {
-      while (i < s.length && ' \t\n\r'.includes(s[i])) i++;
+      while (i < s.length && StringPrototypeIncludes(' \t\n\r', s[i]!)) i++;
       let eq = i;
       while (eq < s.length && s[eq] !== '=' && s[eq] !== ';') eq++;
-      const key = s.slice(i, eq).trim().toLowerCase();
+      const key = StringPrototypeToLowerCase(StringPrototypeTrim(StringPrototypeSlice(s, i, eq)));
       i = eq;
       if (s[i] === ';') { i++; continue; }
       i++;
@@ -211,8 +221,8 @@ export function create(deps: FormDataDeps): FormDataApi {
         }
         while (i < s.length && s[i] !== ';') i++;
       } else {
-        const end = s.indexOf(';', i);
-        value = s.slice(i, end < 0 ? s.length : end).trim();
+        const end = StringPrototypeIndexOf(s, ';', i);
+        value = StringPrototypeTrim(StringPrototypeSlice(s, i, end < 0 ? s.length : end));
         i = end < 0 ? s.length : end;
       }
       i++;
@@ -224,7 +234,7 @@ export function create(deps: FormDataDeps): FormDataApi {
   function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
     const first = needle[0];
     const last = hay.length - needle.length;
-    outer: for (let i = hay.indexOf(first, from); i !== -1 && i <= last; i = hay.indexOf(first, i + 1)) {
+    outer: for (let i = TypedArrayPrototypeIndexOf(hay, first!, from); i !== -1 && i <= last; i = TypedArrayPrototypeIndexOf(hay, first!, i + 1)) {
       for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
       return i;
     }
@@ -238,6 +248,13 @@ export function create(deps: FormDataDeps): FormDataApi {
     return s;
   };
 
+  /** The string's code units as bytes (latin1() undone). */
+  const latin1Bytes = (s: string): Uint8Array => {
+    const bytes = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) bytes[i] = StringPrototypeCharCodeAt(s, i) & 0xff;
+    return bytes;
+  };
+
   // RFC 7578 / RFC 2046 §5.1.1: parts between "--boundary" lines, the last one "--boundary--".
   function parseMultipart(bytes: Uint8Array, boundary: string, into: Entry[]): void {
     if (boundary.length === 0 || boundary.length > 70) throw malformed();
@@ -245,7 +262,7 @@ export function create(deps: FormDataDeps): FormDataApi {
     const delimiter = utf8Encode(`\r\n--${boundary}`);
     // The first delimiter: at the very start, or after a preamble that ends in CRLF.
     let at: number;
-    if (indexOf(bytes.subarray(0, dash.length), dash, 0) === 0) at = dash.length;
+    if (indexOf(TypedArrayPrototypeSubarray(bytes, 0, dash.length), dash, 0) === 0) at = dash.length;
     else {
       const found = indexOf(bytes, delimiter, 0);
       if (found < 0) throw malformed();
@@ -261,26 +278,28 @@ export function create(deps: FormDataDeps): FormDataApi {
       // A part with no header lines starts its body straight after the delimiter's CRLF.
       const emptyHead = bytes[at] === 0x0d && bytes[at + 1] === 0x0a;
       if (!emptyHead && headEnd < 0) throw malformed();
-      const headText = emptyHead ? '' : latin1(bytes.subarray(at, headEnd));
+      const headText = emptyHead ? '' : latin1(TypedArrayPrototypeSubarray(bytes, at, headEnd));
       at = emptyHead ? at + 2 : headEnd + 4;
       let name: string | null = null;
       let filename: string | null = null;
       let contentType: string | null = null;
-      for (const line of headText.split('\r\n')) {
-        const colon = line.indexOf(':');
+      const lines = StringPrototypeSplit(headText, '\r\n');
+      for (let l = 0; l < lines.length; l++) {
+        const line = lines[l]!;
+        const colon = StringPrototypeIndexOf(line, ':');
         if (colon <= 0) throw malformed();
-        const field = line.slice(0, colon).trim().toLowerCase();
-        const value = line.slice(colon + 1).trim();
+        const field = StringPrototypeToLowerCase(StringPrototypeTrim(StringPrototypeSlice(line, 0, colon)));
+        const value = StringPrototypeTrim(StringPrototypeSlice(line, colon + 1));
         if (field === 'content-disposition') {
-          if (!/^form-data\s*(;|$)/i.test(value)) throw malformed();
-          const semi = value.indexOf(';');
+          if (!RegExpPrototypeTest(/^form-data\s*(;|$)/i, value)) throw malformed();
+          const semi = StringPrototypeIndexOf(value, ';');
           const params = parseParams(value, semi < 0 ? value.length : semi + 1);
           const n = params.get('name');
           const f = params.get('filename');
           // Header bytes are UTF-8 (RFC 7578 §5.1.1): decode what latin1() read as bytes.
           // workerd leaves %22, %0A and %0D in names as they are (it does not undo the escapes).
-          if (n !== undefined) name = utf8Decode(Uint8Array.from(n, (c) => c.charCodeAt(0) & 0xff), true);
-          if (f !== undefined) filename = utf8Decode(Uint8Array.from(f, (c) => c.charCodeAt(0) & 0xff), true);
+          if (n !== undefined) name = utf8Decode(latin1Bytes(n), true);
+          if (f !== undefined) filename = utf8Decode(latin1Bytes(f), true);
         } else if (field === 'content-type') {
           contentType = value;
         }
@@ -288,12 +307,12 @@ export function create(deps: FormDataDeps): FormDataApi {
       if (name === null) throw malformed();
       const end = indexOf(bytes, delimiter, at);
       if (end < 0) throw malformed();
-      const body = bytes.subarray(at, end);
+      const body = TypedArrayPrototypeSubarray(bytes, at, end);
       if (filename !== null) {
         // workerd: the part's Content-Type as written (not lowercased), or '' without one.
-        into.push([name, blob.fileOf(body.slice(), filename, contentType ?? '', Date.now())]);
+        ArrayPrototypePush(into, [name, blob.fileOf(TypedArrayPrototypeSlice(body), filename, contentType ?? '', Date.now())]);
       } else {
-        into.push([name, utf8Decode(body, true)]);
+        ArrayPrototypePush(into, [name, utf8Decode(body, true)]);
       }
       at = end + delimiter.length;
     }
@@ -308,7 +327,8 @@ export function create(deps: FormDataDeps): FormDataApi {
       if (boundary === undefined) throw new TypeError('No boundary string in Content-Type header. The multipart/form-data MIME type requires a boundary parameter.');
       parseMultipart(bytes, boundary, entries);
     } else if (mime?.essence === 'application/x-www-form-urlencoded') {
-      for (const [name, value] of parseUrlencoded(utf8Decode(bytes))) entries.push([name, value]);
+      const pairs = parseUrlencoded(utf8Decode(bytes));
+      for (let i = 0; i < pairs.length; i++) ArrayPrototypePush(entries, [pairs[i]![0], pairs[i]![1]]);
     } else {
       throw new TypeError('Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded.');
     }

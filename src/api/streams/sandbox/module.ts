@@ -18,17 +18,27 @@ import {
 import type { BodySource } from '../../body/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, Number, NumberIsSafeInteger, ObjectDefineProperty, ObjectEntries, Promise,
-  ReflectApply, SafeWeakMap, String, SymbolToStringTag, TypeError, Uint8Array,
+  PromisePrototypeThen, ReflectApply, SafeWeakMap, String, StringPrototypeCharCodeAt, StringPrototypeSlice,
+  SymbolToStringTag, TypeError, TypedArrayPrototypeSlice, Uint8Array,
 } from '../../../sandbox/primordials.ts';
+import { setAbortController } from './intrinsics.ts';
 
 interface Encoder { encode(input: string): Uint8Array }
 interface Decoder { decode(input?: Uint8Array, options?: { stream?: boolean }): string; encoding: string; fatal: boolean; ignoreBOM: boolean }
 export interface StreamsDeps {
+  AbortController: Parameters<typeof setAbortController>[0];
   TextEncoder: new () => Encoder;
   TextDecoder: new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }) => Decoder;
 }
 
 type AnyReadable = ReadableStream<unknown>;
+
+const ignore = (): void => {};
+
+/** `reader.cancel(reason)`, its rejection ignored, without the realm's replaceable `catch`. */
+function cancelQuietly(reader: { cancel(reason?: unknown): Promise<void> }, reason: unknown): void {
+  PromisePrototypeThen(reader.cancel(reason), undefined, ignore);
+}
 
 /** Byte lengths known up front (FixedLengthStream, a request body with Content-Length). */
 const lengths = new SafeWeakMap<object, number>();
@@ -110,14 +120,14 @@ export function sourceFromStream(stream: AnyReadable): BodySource {
         const bytes = chunkBytes(value);
         if (bytes === null) {
           const error = new TypeError('This ReadableStream did not return bytes.');
-          reader.cancel(error).catch(() => {});
+          cancelQuietly(reader, error);
           throw error;
         }
         if (bytes.byteLength > 0) return bytes;
       }
     },
     cancel(reason?: unknown): void {
-      reader.cancel(reason).catch(() => {});
+      cancelQuietly(reader, reason);
     },
     length: lengths.get(stream) ?? null,
   };
@@ -172,7 +182,7 @@ export class IdentityTransformStream extends TransformStream<Uint8Array, Uint8Ar
           if (seen > expected) throw new TypeError('Attempt to write too many bytes through a FixedLengthStream.');
         }
         // A copy: the readable side transfers what it is given, and the writer keeps its buffer.
-        if (bytes.byteLength > 0) controller.enqueue(bytes.slice());
+        if (bytes.byteLength > 0) controller.enqueue(TypedArrayPrototypeSlice(bytes));
       },
       flush() {
         if (expected !== undefined && seen < expected) {
@@ -230,8 +240,18 @@ function keepCancelReasonOnTerminate(): void {
   ObjectDefineProperty(proto, 'terminate', { __proto__: null, value: replacement, writable: true, enumerable: true, configurable: true });
 }
 
+/** U+FFFD in UTF-8 (no array literal: `new Uint8Array([...])` would call the array's replaceable iterator). */
+function replacementCharacter(): Uint8Array {
+  const bytes = new Uint8Array(3);
+  bytes[0] = 0xef;
+  bytes[1] = 0xbf;
+  bytes[2] = 0xbd;
+  return bytes;
+}
+
 /** The module's classes and helpers, made with the runtime's encoding classes. */
 export function create(deps: StreamsDeps) {
+  setAbortController(deps.AbortController);
   // Encoding Standard §5.1: TextEncoderStream. A lone high surrogate at the end of a chunk waits
   // for the next chunk; one left at the end becomes U+FFFD.
   class TextEncoderStream extends TransformStream<string, Uint8Array> {
@@ -242,15 +262,15 @@ export function create(deps: StreamsDeps) {
         transform(chunk, controller) {
           let text = pendingHigh + String(chunk);
           pendingHigh = '';
-          const last = text.charCodeAt(text.length - 1);
+          const last = StringPrototypeCharCodeAt(text, text.length - 1);
           if (last >= 0xd800 && last <= 0xdbff) {
-            pendingHigh = text.slice(-1);
-            text = text.slice(0, -1);
+            pendingHigh = StringPrototypeSlice(text, -1);
+            text = StringPrototypeSlice(text, 0, -1);
           }
           if (text.length > 0) controller.enqueue(encoder.encode(text));
         },
         flush(controller) {
-          if (pendingHigh !== '') controller.enqueue(new Uint8Array([0xef, 0xbf, 0xbd]));
+          if (pendingHigh !== '') controller.enqueue(replacementCharacter());
         },
       });
     }

@@ -9,10 +9,12 @@
 // that views of a transferred buffer met later in the walk can still read their offsets.
 
 import {
-  Array, ArrayBuffer, ArrayBufferIsView, ArrayFrom, ArrayIsArray, Error, EvalError, Map, Number, Object,
-  ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys, Promise,
-  RangeError, ReferenceError, SafeMap, SafeSet, Set, String, Symbol, SyntaxError, TypeError, URIError, Uint8Array,
-  WeakMap, WeakSet,
+  Array, ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetDetached, ArrayBufferPrototypeSlice,
+  ArrayBufferPrototypeTransfer, ArrayFrom, ArrayIsArray, ArrayPrototypePush, Boolean, DataView, Error, EvalError,
+  Map, MapPrototypeForEach, Number, Object, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor,
+  ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys, ObjectPrototypeToString, Promise, RangeError, ReferenceError,
+  ReflectApply, SafeMap, SafeSet, Set, String, StringPrototypeSlice, Symbol, SyntaxError, TypeError, URIError,
+  TypedArrayPrototypeSet, Uint8Array, WeakMap, WeakSet, safeSetValues,
 } from '../../../sandbox/primordials.ts';
 export interface StructuredCloneDeps {
   DOMException: new (message?: string, name?: string) => Error;
@@ -25,14 +27,25 @@ let platformSerialization: StructuredCloneDeps['platformSerialization'];
 
 const dataCloneError = (what: string): Error => new DOMException(`${what} could not be cloned.`, 'DataCloneError');
 
+// Taken when the module loads, with the original built-ins in place (createModule): tenant
+// code may have replaced the globals and methods since.
+const { BigInt, Date, RegExp, WeakRef } = globalThis;
+const BooleanValueOf = Boolean.prototype.valueOf, NumberValueOf = Number.prototype.valueOf;
+const BigIntValueOf = BigInt.prototype.valueOf, StringValueOf = String.prototype.valueOf;
+const SymbolValueOf = Symbol.prototype.valueOf, DateGetTime = Date.prototype.getTime;
+const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
+const regExpSource = ObjectGetOwnPropertyDescriptor(RegExp.prototype, 'source')!.get!;
+const regExpFlags = ObjectGetOwnPropertyDescriptor(RegExp.prototype, 'flags')!.get!;
+
 // Brand checks through built-in methods: Symbol.toStringTag can lie, internal slots cannot.
 function hasSlot(fn: Function, value: unknown): boolean {
-  try { fn.call(value); return true; } catch { return false; }
+  try { ReflectApply(fn, value, []); return true; } catch { return false; }
 }
+const tagOf = (v: object): string => StringPrototypeSlice(ObjectPrototypeToString(v), 8, -1);
 const byteLengthGetter = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
 const mapSizeGetter = ObjectGetOwnPropertyDescriptor(Map.prototype, 'size')!.get!;
 const setSizeGetter = ObjectGetOwnPropertyDescriptor(Set.prototype, 'size')!.get!;
-const regExpFlagsOk = (v: object): boolean => hasSlot(ObjectGetOwnPropertyDescriptor(RegExp.prototype, 'source')!.get!, v) && v !== RegExp.prototype;
+const regExpFlagsOk = (v: object): boolean => hasSlot(regExpSource, v) && v !== RegExp.prototype;
 
 const ERROR_TYPES: Record<string, ErrorConstructor> = {
   Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError,
@@ -42,28 +55,31 @@ type TypedArrayCtor = new (buffer: ArrayBuffer, byteOffset: number, length: numb
 
 function structuredClone<T>(value: T, options?: { transfer?: readonly unknown[] }): T {
   const memory = new SafeMap<object, unknown>();
-  const transfer = options?.transfer === undefined ? [] : ArrayFrom(options.transfer);
+  const list = options?.transfer;
+  // An array by index (as workerd reads a sequence given as an array), other iterables iterated.
+  const transfer = list === undefined ? [] : ArrayIsArray(list) ? list : ArrayFrom(list);
   const transferred: ArrayBuffer[] = [];
-  for (const t of transfer) {
+  for (let i = 0; i < transfer.length; i++) {
+    const t = transfer[i];
     // HTML §2.7.7 StructuredSerializeWithTransfer, steps 4-5: only ArrayBuffers (no
     // MessagePorts in a worker), each once, none already detached.
     if (!(t instanceof ArrayBuffer) || !hasSlot(byteLengthGetter, t)) throw dataCloneError('Value in the transfer list');
     if (memory.has(t)) throw new DOMException('ArrayBuffer at index is a duplicate in the transfer list.', 'DataCloneError');
-    if ((t as ArrayBuffer & { detached: boolean }).detached) throw new DOMException('An ArrayBuffer is detached and could not be cloned.', 'DataCloneError');
+    if (ArrayBufferPrototypeGetDetached(t)) throw new DOMException('An ArrayBuffer is detached and could not be cloned.', 'DataCloneError');
     memory.set(t, copyArrayBuffer(t));
-    transferred.push(t);
+    ArrayPrototypePush(transferred, t);
   }
   const result = cloneValue(value, memory) as T;
-  for (const t of transferred) (t as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+  for (let i = 0; i < transferred.length; i++) ArrayBufferPrototypeTransfer(transferred[i]!);
   return result;
 }
 
 function copyArrayBuffer(buffer: ArrayBuffer): ArrayBuffer {
   const b = buffer as ArrayBuffer & { resizable: boolean; maxByteLength: number; detached: boolean };
-  if (b.detached) throw new DOMException('An ArrayBuffer is detached and could not be cloned.', 'DataCloneError');
-  if (!b.resizable) return buffer.slice(0);
+  if (ArrayBufferPrototypeGetDetached(buffer)) throw new DOMException('An ArrayBuffer is detached and could not be cloned.', 'DataCloneError');
+  if (!b.resizable) return ArrayBufferPrototypeSlice(buffer, 0);
   const copy = new ArrayBuffer(buffer.byteLength, { maxByteLength: b.maxByteLength } as never);
-  new Uint8Array(copy).set(new Uint8Array(buffer));
+  TypedArrayPrototypeSet(new Uint8Array(copy), new Uint8Array(buffer));
   return copy;
 }
 
@@ -77,13 +93,13 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
   let out: unknown;
   let platform: ((value: object) => object) | null | undefined;
 
-  if (hasSlot(Boolean.prototype.valueOf, v)) out = Object(Boolean.prototype.valueOf.call(v));
-  else if (hasSlot(Number.prototype.valueOf, v)) out = Object(Number.prototype.valueOf.call(v));
-  else if (hasSlot(BigInt.prototype.valueOf, v)) out = Object(BigInt.prototype.valueOf.call(v));
-  else if (hasSlot(String.prototype.valueOf, v)) out = Object(String.prototype.valueOf.call(v));
-  else if (hasSlot(Symbol.prototype.valueOf, v)) throw dataCloneError('Symbol object');
-  else if (hasSlot(Date.prototype.getTime, v)) out = new Date(Date.prototype.getTime.call(v));
-  else if (regExpFlagsOk(v)) { const r = v as RegExp; out = new RegExp(r.source, r.flags); }
+  if (hasSlot(BooleanValueOf, v)) out = Object(ReflectApply(BooleanValueOf, v, []));
+  else if (hasSlot(NumberValueOf, v)) out = Object(ReflectApply(NumberValueOf, v, []));
+  else if (hasSlot(BigIntValueOf, v)) out = Object(ReflectApply(BigIntValueOf, v, []));
+  else if (hasSlot(StringValueOf, v)) out = Object(ReflectApply(StringValueOf, v, []));
+  else if (hasSlot(SymbolValueOf, v)) throw dataCloneError('Symbol object');
+  else if (hasSlot(DateGetTime, v)) out = new Date(ReflectApply(DateGetTime, v, []));
+  else if (regExpFlagsOk(v)) out = new RegExp(ReflectApply(regExpSource, v, []), ReflectApply(regExpFlags, v, []));
   else if (hasSlot(byteLengthGetter, v)) out = copyArrayBuffer(v as ArrayBuffer);
   else if (ArrayBufferIsView(v)) {
     // The view's buffer goes through the memory, so views sharing a buffer still share one.
@@ -99,16 +115,20 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
     const map = new SafeMap();
     memory.set(v, map);
     // Copy the entries first: the spec serializes a snapshot of the list.
-    for (const [k, val] of ArrayFrom((v as Map<unknown, unknown>).entries())) map.set(cloneValue(k, memory), cloneValue(val, memory));
+    const entries: unknown[] = [];
+    MapPrototypeForEach(v as Map<unknown, unknown>, (val, k) => { ArrayPrototypePush(entries, k, val); });
+    for (let i = 0; i < entries.length; i += 2) map.set(cloneValue(entries[i], memory), cloneValue(entries[i + 1], memory));
     return map;
   } else if (hasSlot(setSizeGetter, v)) {
     const set = new SafeSet();
     memory.set(v, set);
-    for (const item of ArrayFrom(v as Set<unknown>)) set.add(cloneValue(item, memory));
+    const items: unknown[] = [];
+    for (const item of safeSetValues(v as Set<unknown>)) ArrayPrototypePush(items, item);
+    for (let i = 0; i < items.length; i++) set.add(cloneValue(items[i], memory));
     return set;
   } else if (v instanceof DOMException) {
     out = new DOMException((v as Error).message, (v as Error).name);
-  } else if (Object.prototype.toString.call(v) === '[object Error]' || v instanceof Error) {
+  } else if (ObjectPrototypeToString(v) === '[object Error]' || v instanceof Error) {
     // HTML: name (one of the standard ones, else "Error"), message, and the engine's stack.
     const nameProp = (v as Error).name;
     const Ctor = typeof nameProp === 'string' && ObjectHasOwn(ERROR_TYPES, nameProp) ? ERROR_TYPES[nameProp] : Error;
@@ -127,10 +147,10 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
     copyProperties(v, arr, memory);
     return arr;
   } else if ((platform = platformSerialization(v)) !== undefined) {
-    if (platform === null) throw dataCloneError(`#<${Object.prototype.toString.call(v).slice(8, -1)}>`);
+    if (platform === null) throw dataCloneError(`#<${tagOf(v)}>`);
     out = platform(v);
   } else if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet || v instanceof WeakRef) {
-    throw dataCloneError(`#<${Object.prototype.toString.call(v).slice(8, -1)}>`);
+    throw dataCloneError(`#<${tagOf(v)}>`);
   } else {
     // Any other object, whatever its prototype, is copied as a plain object.
     const obj: Record<string, unknown> = {};
@@ -144,8 +164,10 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
 
 // HTML §2.7.3 step 26: own enumerable string-keyed properties, read with [[Get]].
 function copyProperties(from: object, to: Record<string, unknown> | unknown[], memory: Map<object, unknown>): void {
-  for (const key of ObjectKeys(from)) {
-    if (!Object.prototype.propertyIsEnumerable.call(from, key)) continue;
+  const keys = ObjectKeys(from);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (!ReflectApply(propertyIsEnumerable, from, [key])) continue;
     const value = cloneValue((from as Record<string, unknown>)[key], memory);
     ObjectDefineProperty(to, key, { __proto__: null, value, writable: true, enumerable: true, configurable: true });
   }

@@ -1,0 +1,185 @@
+// Third-party libraries of the sandbox modules, bound to the built-ins captured before tenant
+// code runs: web-streams-polyfill (the stream classes) and fflate (CompressionStream).
+//
+// Both look built-ins up when they run. The polyfill calls `Object.create(...)` for every stream
+// it makes, `Object.prototype.hasOwnProperty.call` in every brand check, `Promise.prototype.then`,
+// `push` on the arrays it owns, `Function.prototype.apply`, ...; fflate calls `subarray` and `set`
+// on its buffers and its own methods through `.call`. A tenant that replaces any of them
+// (core-js, zone.js, instrumentation, an attacker) would change how the platform's streams
+// behave, request and response bodies included, and would see the libraries' internal objects
+// pass through its replacement. Evaluating a module with the originals in place
+// (withOriginalIntrinsics) covers only what it captures at load.
+//
+// So each library is bundled bound to the captured originals (src/sandbox/primordials.ts):
+//  - esbuild's `define` rewrites every global it names, and the static methods it calls, to the
+//    captured ones (`Object.create` -> ObjectCreate, `TypeError` -> the original TypeError, ...).
+//    This is the parser's work, not text matching, and covers every site however many there are.
+//  - the prototype methods it calls on objects it owns (`push` on its own arrays, `then` on its
+//    own promises through `.call`, TypedArray `set` and `subarray`, ArrayBuffer `transfer`) are
+//    rewritten into calls of the uncurried originals: by exact replacements, and for fflate's
+//    uniform `name.subarray(` / `.set(` / `.call(` by a pattern. Each library's version is pinned
+//    (package.json), and each replacement must match exactly as often as expected, or the build
+//    fails and names the one to update: a silent miss would leave a hole.
+// Nothing changes for tenant callbacks (a source's pull, a transform): they are the tenant's own
+// functions and run with whatever built-ins it has set.
+//
+// The cost: a transform of each library once per process, and a few hundred bytes in the
+// bundles (docs/BENCHMARKS.md, streams-size).
+
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { transform, type Plugin } from 'esbuild';
+
+const NS = '__intrinsics';
+
+/** Global name (or member chain) in a library -> the captured original of that name. */
+const DEFINE: Record<string, string> = {
+  Object: 'Object',
+  'Object.create': 'ObjectCreate',
+  'Object.defineProperty': 'ObjectDefineProperty',
+  'Object.defineProperties': 'ObjectDefineProperties',
+  // hasOwnProperty.call(o, k) and Object.hasOwn(o, k) are the same operation.
+  'Object.prototype.hasOwnProperty.call': 'ObjectHasOwn',
+  'Function.prototype.apply.call': 'ReflectApply',
+  Promise: 'Promise',
+  'Promise.resolve': 'PromiseResolve',
+  'Promise.reject': 'PromiseReject',
+  'Promise.prototype.then': 'PromisePrototypeThen',
+  Error: 'Error',
+  TypeError: 'TypeError',
+  RangeError: 'RangeError',
+  Number: 'Number',
+  'Number.isFinite': 'NumberIsFinite',
+  'Number.isNaN': 'NumberIsNaN',
+  isFinite: 'NumberIsFinite',
+  Boolean: 'Boolean',
+  String: 'String',
+  Symbol: 'Symbol',
+  'Symbol.iterator': 'SymbolIterator',
+  'Symbol.asyncIterator': 'SymbolAsyncIterator',
+  'Symbol.toStringTag': 'SymbolToStringTag',
+  ArrayBuffer: 'ArrayBuffer',
+  'ArrayBuffer.isView': 'ArrayBufferIsView',
+  Uint8Array: 'Uint8Array',
+  DataView: 'DataView',
+  'Math.min': 'MathMin',
+  'Math.floor': 'MathFloor',
+  'Math.ceil': 'MathCeil',
+  'Math.trunc': 'MathTrunc',
+  'Math.max': 'MathMax',
+  'Math.log': 'MathLog',
+};
+
+/**
+ * [what the library's file says, what it becomes, how often it occurs]. In the result, globals
+ * are still rewritten by DEFINE afterwards.
+ */
+type Replacement = readonly [string | RegExp, string, number];
+
+interface BoundLibrary {
+  /** The library file's path ends with this. */
+  file: RegExp;
+  /** The module the rewritten code takes the captured built-ins from. */
+  intrinsics: string;
+  /** Globals beyond DEFINE, for this library only. */
+  define?: Record<string, string>;
+  replace: readonly Replacement[];
+}
+
+const sandboxFile = (path: string): string => fileURLToPath(new URL(`../../src/${path}`, import.meta.url));
+
+// The stream classes: every global and prototype method web-streams-polyfill calls at run time.
+const streamsPolyfill: Replacement[] = [
+  // Its PerformPromiseThen: `then` is the captured original, `.call` would be looked up.
+  ['function f(e,t,r){return a.call(e,t,r)}', 'function f(e,t,r){return a(e,t,r)}', 1],
+  // "A promise resolved with x" is PromiseResolve(%Promise%, x): a promise of this realm comes
+  // back as it is, where `new Promise(r => r(x))` would call its (replaceable) `then`.
+  ['function c(e){return u(t=>t(e))}', 'function c(e){return Promise.resolve(e)}', 1],
+  // Reactions that return a promise (the async iterator's queue of next/return calls, pipeTo's
+  // loop and its wait for pending writes, a TransformStream's write under backpressure): `then`
+  // would resolve with that promise by calling its replaceable `then`.
+  ['m(this._ongoingPromise,', `${NS}.chain(this._ongoingPromise,`, 2],
+  ['return f(s._readyPromise,g)', `return ${NS}.chain(s._readyPromise,g)`, 1],
+  ['return f(this._currentWrite,', `return ${NS}.chain(this._currentWrite,`, 1],
+  ['return m(e._backpressureChangePromise,', `return ${NS}.chain(e._backpressureChangePromise,`, 1],
+  // The arrays it owns: tee's pair, its queue's segments, pull-into descriptors, pipeTo's actions.
+  ['function le(e){return e.slice()}', `function le(e){return ${NS}.ArrayPrototypeSlice(e)}`, 1],
+  ['t._elements.push(e)', `${NS}.ArrayPrototypePush(t._elements,e)`, 1],
+  ['(He(e),t.push(r))', `(He(e),${NS}.ArrayPrototypePush(t,r))`, 1],
+  ['t.push(He(e))', `${NS}.ArrayPrototypePush(t,He(e))`, 1],
+  ['a.push(()=>', `${NS}.ArrayPrototypePush(a,()=>`, 2],
+  ['Promise.all(a.map(e=>e()))', `${NS}.promiseAllVoid(${NS}.ArrayPrototypeMap(a,e=>e()))`, 1],
+  // Bytes: copying into a buffer, transferring and slicing buffers.
+  ['new Uint8Array(e).set(new Uint8Array(r,o,n),t)', `${NS}.TypedArrayPrototypeSet(new Uint8Array(e),new Uint8Array(r,o,n),t)`, 1],
+  [
+    'let ce=e=>(ce="function"==typeof e.transfer?e=>e.transfer():"function"==typeof structuredClone?e=>structuredClone(e,{transfer:[e]}):e=>e,ce(e)),de=e=>(de="boolean"==typeof e.detached?e=>e.detached:e=>0===e.byteLength,de(e));',
+    `let ce=e=>${NS}.ArrayBufferPrototypeTransfer(e),de=e=>${NS}.ArrayBufferPrototypeGetDetached(e);`,
+    1,
+  ],
+  ['if(e.slice)return e.slice(t,r);', `return ${NS}.ArrayBufferPrototypeSlice(e,t,r);`, 1],
+  // queueMicrotask is a global the tenant may replace: its own fallback queues with the captured `then`.
+  ['if("function"==typeof queueMicrotask)y=queueMicrotask;else{', '{', 1],
+];
+
+// fflate's streaming classes (CompressionStream, DecompressionStream). Its buffers are typed
+// arrays and its methods call each other through `.call`: every `name.subarray(`, `name.set(`
+// and `name.call(` is one of those, with a plain name or property chain before it.
+const receiver = String.raw`(?<![\w$.])((?:this|[A-Za-z_$][\w$]*)(?:\.[A-Za-z_$][\w$]*)*)`;
+const fflate: Replacement[] = [
+  [new RegExp(`${receiver}\\.subarray\\(`, 'g'), `${NS}.TypedArrayPrototypeSubarray($1, `, 34],
+  [new RegExp(`${receiver}\\.set\\(`, 'g'), `${NS}.TypedArrayPrototypeSet($1, `, 25],
+  [new RegExp(`${receiver}\\.call\\(`, 'g'), `${NS}.FunctionPrototypeCall($1, `, 28],
+  // The arrays it sorts while building Huffman trees.
+  ['t.push({', `${NS}.ArrayPrototypePush(t, {`, 2],
+  ['var t2 = t.slice();', `var t2 = ${NS}.ArrayPrototypeSlice(t);`, 1],
+  ['t.sort(function (a, b)', `${NS}.ArrayPrototypeSort(t, function (a, b)`, 1],
+  ['t2.sort(function (a, b)', `${NS}.ArrayPrototypeSort(t2, function (a, b)`, 1],
+];
+
+const LIBRARIES: readonly BoundLibrary[] = [
+  {
+    file: /[\\/]web-streams-polyfill[\\/]dist[\\/]ponyfill\.mjs$/,
+    intrinsics: sandboxFile('api/streams/sandbox/intrinsics.ts'),
+    // The platform's AbortController, for WritableStreamDefaultController.signal.
+    define: { AbortController: 'AbortController' },
+    replace: streamsPolyfill,
+  },
+  {
+    file: /[\\/]fflate[\\/]esm[\\/]browser\.js$/,
+    intrinsics: sandboxFile('sandbox/primordials.ts'),
+    replace: fflate,
+  },
+];
+
+function occurrences(text: string, search: string | RegExp): number {
+  if (typeof search !== 'string') return text.match(search)?.length ?? 0;
+  let n = 0;
+  for (let i = text.indexOf(search); i !== -1; i = text.indexOf(search, i + search.length)) n++;
+  return n;
+}
+
+/** The library's source at `path`, bound to the captured built-ins (an ES module importing its intrinsics). */
+export async function bindLibrary(library: BoundLibrary, path: string): Promise<string> {
+  let source = await readFile(path, 'utf8');
+  for (const [from, to, expected] of library.replace) {
+    const found = occurrences(source, from);
+    if (found !== expected) {
+      throw new Error(`${path} no longer reads as src/runtime/bound-libraries.ts expects: ${String(from)} occurs ${found} times, not ${expected}. Update that replacement for the installed version.`);
+    }
+    source = typeof from === 'string' ? source.split(from).join(to) : source.replace(from, to);
+  }
+  const define: Record<string, string> = {};
+  for (const [name, captured] of Object.entries({ ...DEFINE, ...library.define })) define[name] = `${NS}.${captured}`;
+  const result = await transform(source, { format: 'esm', define, target: 'es2024', legalComments: 'none', logLevel: 'silent' });
+  return `import * as ${NS} from ${JSON.stringify(library.intrinsics)};\n${result.code}`;
+}
+
+/** An esbuild plugin that bundles the libraries above bound to the captured built-ins. */
+export const boundLibrariesPlugin: Plugin = {
+  name: 'isolet-bound-libraries',
+  setup(build) {
+    for (const library of LIBRARIES) {
+      build.onLoad({ filter: library.file }, async (args) => ({ contents: await bindLibrary(library, args.path), loader: 'js' }));
+    }
+  },
+};
