@@ -91,9 +91,13 @@ export class RequestContext {
     return this.#resolveDispatch !== undefined;
   }
 
-  /** Whether the isolate may run again for this request without a new call from outside (never-responds.ts). */
+  /**
+   * Whether the isolate may run again for this request without a new call from outside
+   * (never-responds.ts). Its timers count too, but the isolate's index of all timers answers
+   * that for every request at once.
+   */
   get keepsIsolateBusy(): boolean {
-    return (this.#phase === 'streaming' && this.pullsFromIsolate) || this.#reading || this.#timers.size > 0;
+    return (this.#phase === 'streaming' && this.pullsFromIsolate) || this.#reading;
   }
 
   /** The promise the host's dispatch awaits; settled by answer() or when the request ends. */
@@ -173,10 +177,6 @@ export class RequestContext {
     else clearTimeout(timer.timeout);
     this.#timers.delete(timerId);
     return true;
-  }
-
-  get timerCount(): number {
-    return this.#timers.size;
   }
 
   /** Pulls the next chunk of the request body from its source: exactly its bytes, or null at its end. */

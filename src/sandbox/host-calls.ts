@@ -140,10 +140,12 @@ export function receiveModule(name: string, exports: unknown): void {
  */
 type LimitedApi = 'crypto' | 'fetch' | 'encoding';
 const OPERATIONS_OF: Record<LimitedApi, Record<string, 1 | undefined>> = { __proto__: null } as never;
+const operationNames = ObjectKeys(OPERATION_MODES) as OperationName[];
 for (const api of ['crypto', 'fetch', 'encoding'] as const) {
   const ops = { __proto__: null } as unknown as Record<string, 1 | undefined>;
-  const names = ObjectKeys(OPERATION_MODES) as OperationName[];
-  for (let i = 0; i < names.length; i++) if (StringPrototypeStartsWith(names[i]!, api + '.')) ops[names[i]!] = 1;
+  for (let i = 0; i < operationNames.length; i++) {
+    if (StringPrototypeStartsWith(operationNames[i]!, api + '.')) ops[operationNames[i]!] = 1;
+  }
   OPERATIONS_OF[api] = ops;
 }
 
