@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { duplexPair } from 'node:stream';
-import { Channel } from '../src/supervisor/channel.ts';
+import { Channel, MAX_UNSENT_BYTES } from '../src/supervisor/channel.ts';
 import { IncomingBody } from '../src/supervisor/body-stream.ts';
 import { MAX_FRAME_BYTES, STREAM_WINDOW_BYTES, type Message } from '../src/supervisor/messages.ts';
 
@@ -73,4 +73,21 @@ test('a body pushed past its window is refused', () => {
   const body = new IncomingBody(() => {}, () => {});
   body.push(new Uint8Array(STREAM_WINDOW_BYTES));
   assert.throws(() => body.push(new Uint8Array(1)), /past its window/);
+});
+
+test('a peer that stops reading closes the channel once more than the allowed bytes wait unsent, instead of buffering without end', async () => {
+  const [a] = duplexPair();
+  const errors: Error[] = [];
+  // Nothing reads the other end: every write stays in this side's buffer.
+  const control = new Channel(a, 'control', { message() {}, error: (e) => errors.push(e), close() {} });
+  const chunk = Buffer.alloc(64 * 1024);
+  let sent = 0;
+  while (!control.closed && sent <= MAX_UNSENT_BYTES + chunk.byteLength) {
+    control.send('requestBody', 1, chunk);
+    sent += 9 + chunk.byteLength;
+  }
+  assert.equal(control.closed, true);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /the other side stopped reading/);
+  assert.ok(sent > MAX_UNSENT_BYTES);
 });

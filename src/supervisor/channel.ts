@@ -9,6 +9,13 @@ import { MAX_FRAME_BYTES, MESSAGES, messageOf, ProtocolError, type Message, type
 const HEADER = 9;
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Bytes written and not yet taken by the other side past which it is treated as broken. Bodies
+ * are windowed (body-stream.ts), but heads, loads and credits are not: a runtime process that
+ * stops reading would otherwise make the control process buffer without end.
+ */
+export const MAX_UNSENT_BYTES = 2 * MAX_FRAME_BYTES;
+
 export interface ChannelEvents {
   message(message: Message): void;
   /** A frame that breaks the protocol, or the socket failed: the channel is closed. */
@@ -84,6 +91,8 @@ export class Channel {
     }
     this.#socket.write(header);
     if (body.byteLength > 0) this.#socket.write(body);
+    const unsent = this.#socket.writableLength;
+    if (unsent > MAX_UNSENT_BYTES) this.#fail(new ProtocolError(`the other side stopped reading: ${unsent} bytes unsent, more than the ${MAX_UNSENT_BYTES} allowed`));
   }
 
   /** Sends what is written, then closes this side; `done` runs once it is flushed. */

@@ -10,6 +10,7 @@ import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry 
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
+import type { LivenessOptions } from './liveness.ts';
 import type { InitPayload } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
@@ -43,6 +44,8 @@ export interface ProcessPoolOptions {
   spare?: boolean;
   /** Extra node arguments for the runtime processes. */
   execArgv?: string[];
+  /** How often runtime processes are pinged, and how long one may stay silent before it is killed as hung (DEFAULT_LIVENESS). */
+  liveness?: LivenessOptions;
 }
 
 /** How long to wait before starting another spare when one ended on its own (it ran no tenant code). */
@@ -84,6 +87,7 @@ export class ProcessPool implements WorkerHost {
           owns: (worker) => this.#workers.get(worker)?.home === slot,
           ended: (end) => this.#ended(slot, end),
           execArgv: options.execArgv,
+          liveness: options.liveness,
           spare: () => this.#takeSpare(),
         });
         slots.push(slot);
@@ -170,7 +174,7 @@ export class ProcessPool implements WorkerHost {
 
   #startSpare(): void {
     if (this.#closed || this.#options.spare === false || this.#spare !== undefined) return;
-    const spare = new Child(this.#options.runtime ?? {}, this.#options.execArgv);
+    const spare = new Child(this.#options.runtime ?? {}, this.#options.execArgv, this.#options.liveness);
     this.#spare = spare;
     void spare.ended.then(() => {
       if (this.#spare !== spare || this.#closed) return;

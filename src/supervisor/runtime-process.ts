@@ -13,6 +13,7 @@ import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type Worker
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
+import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
 import type { CallResult, InitPayload, Message } from './messages.ts';
 import type { Tier } from './placement.ts';
 
@@ -54,6 +55,8 @@ export interface RuntimeProcessOptions {
   execArgv?: string[];
   /** A spare process that is ready to serve, if the pool has one. */
   spare?: () => Child | undefined;
+  /** How often a process is pinged, and how long it may stay silent before it is killed as hung. */
+  liveness?: LivenessOptions;
 }
 
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -85,6 +88,8 @@ interface ChildOwner {
   closed(child: Child, code: number | null, signal: NodeJS.Signals | null): void;
   /** A line the process wrote on stderr (Node's warnings, V8's report of a fatal error). */
   output(child: Child, line: string): void;
+  /** The process left a ping unanswered past the timeout; it has been killed. */
+  hung(child: Child, silentMs: number): void;
 }
 
 /**
@@ -109,18 +114,32 @@ export class Child {
   culprit: { worker: string; message: string } | undefined;
   #nextId = 1;
   #readyResolve!: () => void;
+  readonly #liveness: Liveness;
 
-  constructor(init: InitPayload, execArgv: string[] = []) {
+  constructor(init: InitPayload, execArgv: string[] = [], liveness: LivenessOptions = DEFAULT_LIVENESS) {
     this.process = spawn(process.execPath, [...execArgv, '--no-node-snapshot', ENTRY], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: runtimeEnvironment(),
     });
     this.ready = new Promise((resolve) => (this.#readyResolve = resolve));
     this.ended = new Promise((resolve) => this.process.once('close', () => resolve()));
+    this.#liveness = new Liveness(
+      liveness,
+      () => this.channel.send('ping', 0, undefined),
+      (silentMs) => {
+        this.process.kill('SIGKILL');
+        if (this.owner !== undefined) this.owner.hung(this, silentMs);
+      },
+    );
+    this.process.once('close', () => this.#liveness.stop());
     this.channel = new Channel(this.process.stdio[3] as Duplex, 'control', {
       message: (message) => {
+        this.#liveness.heard();
+        if (message.name === 'pong') return;
         if (message.name !== 'ready') return this.owner?.message(this, message);
         this.isReady = true;
+        // Watched from ready on: making the runtime image before it may hold the thread a while.
+        this.#liveness.start();
         this.#readyResolve();
       },
       error: (error) => {
@@ -202,7 +221,7 @@ export class RuntimeProcess {
     if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
     this.starts++;
     const spare = this.#options.spare?.();
-    const child = spare ?? new Child(this.#options.init, this.#options.execArgv);
+    const child = spare ?? new Child(this.#options.init, this.#options.execArgv, this.#options.liveness);
     child.owner = this.#owner;
     this.#child = child;
     this.#options.log('info', 'runtime process started', { process: this.label, pid: child.process.pid, starts: this.starts, spare: spare !== undefined });
@@ -215,6 +234,7 @@ export class RuntimeProcess {
     broken: (child, error) => this.#broken(child, error),
     closed: (child, code, signal) => this.#onClose(child, code, signal),
     output: (child, line) => this.#options.log('warn', 'runtime process output', { process: this.label, pid: child.process.pid, line }),
+    hung: (child, silentMs) => this.#options.log('error', 'runtime process stopped answering; killed', { process: this.label, pid: child.process.pid, silentMs, inFlight: child.exchanges.size }),
   };
 
   /** Sends a worker's code now if this child already holds an older version (a deploy reaches it before the caller hears back). */
