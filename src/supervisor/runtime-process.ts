@@ -14,6 +14,7 @@ import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
+import type { RunAs } from './run-as.ts';
 import type { CallResult, InitPayload, Message } from './messages.ts';
 import type { Tier } from './placement.ts';
 
@@ -42,7 +43,6 @@ export interface ProcessEnd {
 export interface RuntimeProcessOptions {
   tier: Tier;
   index: number;
-  init: InitPayload;
   /** The workers' log lines (console, requests), checked to name a worker this process holds. */
   workerLog: (entry: WorkerLogEntry) => void;
   /** The supervisor's own lines. */
@@ -51,12 +51,21 @@ export interface RuntimeProcessOptions {
   owns: (worker: string) => boolean;
   /** A child ended while the slot was to keep running; returns how long to wait before the next (ms). */
   ended: (end: ProcessEnd) => number;
-  /** Extra arguments for node (before the entry). */
-  execArgv?: string[];
+  /** How each process is started. */
+  child: ChildOptions;
   /** A spare process that is ready to serve, if the pool has one. */
   spare?: () => Child | undefined;
-  /** How often a process is pinged, and how long it may stay silent before it is killed as hung. */
+}
+
+/** How a runtime process is started and watched. */
+export interface ChildOptions {
+  init: InitPayload;
+  /** Extra arguments for node (before the entry). */
+  execArgv?: string[];
+  /** How often it is pinged, and how long it may stay silent before it is killed as hung (default DEFAULT_LIVENESS). */
   liveness?: LivenessOptions;
+  /** The OS user it runs as (default: this process's). */
+  runAs?: RunAs;
 }
 
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -116,15 +125,17 @@ export class Child {
   #readyResolve!: () => void;
   readonly #liveness: Liveness;
 
-  constructor(init: InitPayload, execArgv: string[] = [], liveness: LivenessOptions = DEFAULT_LIVENESS) {
-    this.process = spawn(process.execPath, [...execArgv, '--no-node-snapshot', ENTRY], {
+  constructor(options: ChildOptions) {
+    this.process = spawn(process.execPath, [...(options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: runtimeEnvironment(),
+      // libuv drops supplementary groups too when it switches user.
+      ...(options.runAs === undefined ? {} : { uid: options.runAs.uid, gid: options.runAs.gid, cwd: '/' }),
     });
     this.ready = new Promise((resolve) => (this.#readyResolve = resolve));
     this.ended = new Promise((resolve) => this.process.once('close', () => resolve()));
     this.#liveness = new Liveness(
-      liveness,
+      options.liveness ?? DEFAULT_LIVENESS,
       () => this.channel.send('ping', 0, undefined),
       (silentMs) => {
         this.process.kill('SIGKILL');
@@ -152,7 +163,7 @@ export class Child {
     // A spawn that fails ('error') is followed by 'close', which the owner handles like any end.
     this.process.on('error', () => {});
     this.process.on('close', (code, signal) => this.owner?.closed(this, code, signal));
-    this.channel.send('init', 0, init);
+    this.channel.send('init', 0, options.init);
   }
 
   get alive(): boolean {
@@ -221,7 +232,7 @@ export class RuntimeProcess {
     if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
     this.starts++;
     const spare = this.#options.spare?.();
-    const child = spare ?? new Child(this.#options.init, this.#options.execArgv, this.#options.liveness);
+    const child = spare ?? new Child(this.#options.child);
     child.owner = this.#owner;
     this.#child = child;
     this.#options.log('info', 'runtime process started', { process: this.label, pid: child.process.pid, starts: this.starts, spare: spare !== undefined });
