@@ -426,3 +426,16 @@ test('primordials: captured methods, safe collections, original built-ins for a 
     isolate.dispose();
   }
 });
+
+// Sandbox modules run on the runtime's captured built-ins, handed over when they load
+// (src/runtime/shared-primordials.ts): none evaluates a copy of primordials.ts of its own.
+test('sandbox modules take the runtime\'s captured built-ins instead of bundling their own', async () => {
+  const { bundleSandboxModule, SANDBOX_MODULES } = await import('../src/runtime/sandbox-modules.ts');
+  const { PRIMORDIALS_PARAMETER } = await import('../src/runtime/shared-primordials.ts');
+  for (const name of Object.keys(SANDBOX_MODULES)) {
+    const source = await bundleSandboxModule(name);
+    assert.ok(source.startsWith(`"use strict";(function(${PRIMORDIALS_PARAMETER}){`), name);
+    // primordials.ts uncurries with Function.prototype.bind.bind(Function.prototype.call).
+    assert.ok(!source.includes('.bind.bind('), `${name} bundles a copy of primordials.ts`);
+  }
+});

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import ivm from 'isolated-vm';
 import { buildSandboxModules, loadSandboxModule } from '../src/runtime/sandbox-modules.ts';
+import { runtimePrimordialsPlugin } from '../src/runtime/shared-primordials.ts';
 import { encodingSyncOps } from '../src/api/encoding/host.ts';
 import type { OpContext } from '../src/runtime/host-ops.ts';
 
@@ -56,6 +57,8 @@ before(async () => {
     format: 'iife',
     globalName: 'WP',
     target: 'es2024',
+    // As the runtime is bundled: the sandbox modules run on its captured built-ins.
+    plugins: [runtimePrimordialsPlugin],
   });
   isolate = new ivm.Isolate({ memoryLimit: 64 });
   context = isolate.createContextSync();
@@ -71,7 +74,7 @@ before(async () => {
   }));
   // Sandbox modules (streams, compression) load as in production: nested in a sync call.
   const modules = await buildSandboxModules();
-  const receive = context.evalSync('(name, exports) => WP.receiveModule(name, exports)', { reference: true }) as ivm.Reference<(...args: unknown[]) => unknown>;
+  const receive = context.evalSync('(name, module) => WP.receiveModule(name, module)', { reference: true }) as ivm.Reference<(...args: unknown[]) => unknown>;
   jail.setSync('__loadModule', new ivm.Callback((name: string) => loadSandboxModule(isolate, context, modules, name, receive)));
   context.evalSync(`
     WP.connectHost({ sync: __sync, loadModule: __loadModule });

@@ -24,7 +24,7 @@
 // functions and run with whatever built-ins it has set.
 //
 // The cost: a transform of each library once per process, and a few hundred bytes in the
-// bundles (docs/BENCHMARKS.md, streams-size).
+// bundles (docs/BENCHMARKS.md, api-cost).
 
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';

@@ -11,12 +11,12 @@
 // original `get` however Map.prototype has been changed.
 //
 // The snapshot evaluates this module before any tenant code. Sandbox modules loaded on first
-// use (src/runtime/sandbox-modules.ts) bundle their own copy, which is evaluated after tenant
-// code may have run: loadModule (host.ts) puts the originals recorded here back in place for
-// the length of that evaluation (withOriginalIntrinsics), so those copies capture the originals too.
+// use (src/runtime/sandbox-modules.ts) run on these same values, handed to them when they load
+// (primordialValues, src/runtime/shared-primordials.ts); what their own top-level code takes
+// from the realm it takes with the originals recorded here back in place (withOriginalIntrinsics).
 //
-// None is marked pure: the snapshot must record every one, whether or not its own code uses
-// it, for the sandbox modules that do.
+// None is marked pure: the snapshot keeps every one, whether or not its own code uses it, for
+// the sandbox modules that do.
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFunction = (...args: any[]) => any;
@@ -55,7 +55,7 @@ function getter<F>(holder: object, key: PropertyKey): F {
 
 const G = globalThis as unknown as Record<string, any>;
 
-// What this module is built from, recorded too: a sandbox module's copy needs them original.
+// Namespaces and constructors a sandbox module's top-level code or its libraries may take when it loads.
 for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'Date', 'BigInt']) own(G, name);
 // Taken by sandbox modules when they load: fflate's tables, structuredClone's brand checks.
 for (const name of ['Uint16Array', 'Int32Array', 'WeakRef']) own(G, name);
@@ -301,9 +301,9 @@ copyMethods(SafeWeakMap.prototype, G.WeakMap.prototype, ['get', 'set', 'has', 'd
 
 /**
  * Runs `fn` with the original built-ins recorded above back in place, then puts back whatever
- * the tenant had set. For a sandbox module evaluated on first use: its top-level code (and its
- * bundler's helpers, which take Object.defineProperty and the like when they run) and its copy
- * of this module then capture the originals. A property the tenant made non-configurable and
+ * the tenant had set. For a sandbox module evaluated on first use: its top-level code, its
+ * libraries' and its bundler's helpers (which take Object.defineProperty and the like when they
+ * run) then capture the originals. A property the tenant made non-configurable and
  * changed cannot be put back; it stays as the tenant left it.
  */
 export function withOriginalIntrinsics<T>(fn: () => T): T {
@@ -330,6 +330,15 @@ export function withOriginalIntrinsics<T>(fn: () => T): T {
       else DeleteProp(holder, key);
     }
   }
+}
+
+/**
+ * Every value this module exports, in the order they are declared, for the sandbox modules.
+ * The list is written in when the runtime is bundled (src/runtime/shared-primordials.ts), from
+ * this file's own exports, so that no second list has to be kept in step with them.
+ */
+export function primordialValues(): readonly unknown[] {
+  return [];
 }
 
 /** The code points of `s` as strings, as `Array.from(s)` gives them, without the string iterator. */
