@@ -299,6 +299,8 @@ copyMethods(SafeWeakMap.prototype, G.WeakMap.prototype, ['get', 'set', 'has', 'd
 // Their iterators are the realm's, whose `next` a tenant can replace: walk a SafeMap with
 // forEach, not for...of.
 
+let originalsInPlace = false;
+
 /**
  * Runs `fn` with the original built-ins recorded above back in place, then puts back whatever
  * the tenant had set. For a sandbox module evaluated on first use: its top-level code, its
@@ -307,6 +309,9 @@ copyMethods(SafeWeakMap.prototype, G.WeakMap.prototype, ['get', 'set', 'has', 'd
  * changed cannot be put back; it stays as the tenant left it.
  */
 export function withOriginalIntrinsics<T>(fn: () => T): T {
+  // Nested (a module that loads another as it is made): the originals are in place already, and
+  // checking each again would read every descriptor once more.
+  if (originalsInPlace) return fn();
   const changed: unknown[] = [];
   for (let i = 0; i < recorded.length; i += 4) {
     const holder = recorded[i] as object, key = recorded[i + 1] as PropertyKey, original = recorded[i + 2];
@@ -321,9 +326,11 @@ export function withOriginalIntrinsics<T>(fn: () => T): T {
       changed[changed.length] = current;
     }
   }
+  originalsInPlace = true;
   try {
     return fn();
   } finally {
+    originalsInPlace = false;
     for (let i = 0; i < changed.length; i += 3) {
       const holder = changed[i] as object, key = changed[i + 1] as PropertyKey, current = changed[i + 2] as PropertyDescriptor | undefined;
       if (current) DefineProp(holder, key, current);
