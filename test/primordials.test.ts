@@ -2,9 +2,6 @@
 // nothing in how the platform's APIs behave or how its requests are answered: the sandbox
 // runtime runs on built-ins captured before tenant code (src/sandbox/primordials.ts).
 //
-// Not covered yet: URLPattern (urlpattern-polyfill calls the realm's string, RegExp and array
-// methods throughout).
-//
 // The worker below saves what it needs, then replaces every built-in in PATCHED with a function
 // that records its name and throws. It then exercises the platform's APIs and answers with what
 // it saw; any platform use of a replaced built-in shows up as an error or as a name in `called`.
@@ -67,13 +64,16 @@ const PATCHED = [
   'globalThis.Reflect', 'globalThis.JSON', 'globalThis.Object', 'globalThis.Array', 'globalThis.Number',
   'globalThis.WeakSet', 'globalThis.DataView', 'globalThis.Boolean', 'globalThis.Error', 'globalThis.Math',
   'globalThis.queueMicrotask', 'globalThis.AbortController',
+  // More that URL and URLPattern call
+  'globalThis.URL', 'globalThis.RegExp', 'globalThis.parseInt', 'Number.parseInt', 'String.prototype.substr',
+  'String.prototype.search', 'Array.prototype.lastIndexOf',
 ];
 
 const WORKER = `
 const PATCHED = ${JSON.stringify(PATCHED)};
 const called = [];
 const { stringify } = JSON;
-const SavedPromise = Promise, SavedUint8Array = Uint8Array, SavedMap = Map, SavedSymbol = Symbol, SavedDate = Date, SavedError = Error, SavedAbortController = AbortController;
+const SavedPromise = Promise, SavedUint8Array = Uint8Array, SavedMap = Map, SavedSymbol = Symbol, SavedDate = Date, SavedError = Error, SavedAbortController = AbortController, SavedURL = URL;
 const enc = new TextEncoder(), dec = new TextDecoder();
 const filledMap = new Map([['k', 'v']]);
 // The worker's own helpers use nothing it replaces below.
@@ -119,7 +119,7 @@ export default {
   async fetch(request, env) {
     requests++;
     const out = {};
-    const url = new URL(request.url);
+    const url = new SavedURL(request.url);
     out.path = url.pathname;
     out.query = url.searchParams.get('q');
     const params = new URLSearchParams('a=1&b=2&a=3');
@@ -176,6 +176,7 @@ export default {
     await streams(out);
     await blobsAndForms(out);
     others(out);
+    urlPatterns(out);
     out.stillPatched = stillPatched();
     out.called = called.length;
     out.calledNames = called.length ? called[0] : '';
@@ -264,6 +265,17 @@ async function blobsAndForms(out) {
   out.multipart = multipart.getAll('a').length + ' ' + multipart.get('b') + ' ' + (await multipart.get('f').text()) + ' ' + multipart.get('f').name;
   const urlencoded = await new Request('http://example.com/', { method: 'POST', body: new URLSearchParams('k=v&k=w') }).formData();
   out.urlencoded = urlencoded.getAll('k').length + ' ' + urlencoded.get('k');
+}
+
+function urlPatterns(out) {
+  // Made in every request: the first is the first use of URLPattern in the isolate.
+  const route = new URLPattern({ hostname: '{:sub.}?example.com', pathname: '/books/:id([0-9]+)/:rest*' });
+  const match = route.exec('https://shop.example.com/books/42/a/b?x#y');
+  const files = new URLPattern('/files/*.:ext', 'https://h.test');
+  out.urlPattern = route.test('https://example.com/books/7') + ' ' + route.test({ hostname: 'example.com', pathname: '/books/x' }) + ' '
+    + match.hostname.groups.sub + ' ' + match.pathname.groups.id + ' ' + match.pathname.groups.rest + ' ' + match.search.input + ' '
+    + files.exec('https://h.test/files/a/b.TXT').pathname.groups.ext + ' ' + files.pathname + ' ' + route.hasRegExpGroups + ' '
+    + new URLPattern({ pathname: '/A' }, { ignoreCase: true }).test({ pathname: '/a' }) + ' ' + URLPattern.compareComponent('pathname', route, files);
 }
 
 function others(out) {
@@ -360,6 +372,7 @@ test('a worker that replaces built-ins is still served correctly, request after 
       urlencoded: '2 v',
       structuredClone: '1 true 1 true 2 true true',
       events: 'ping1+ping2 false true',
+      urlPattern: 'true false shop 42 a/b x TXT /files/*.:ext true true -1',
       stillPatched: PATCHED.length,
       called: 0,
       calledNames: '',

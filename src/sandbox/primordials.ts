@@ -56,7 +56,7 @@ function getter<F>(holder: object, key: PropertyKey): F {
 const G = globalThis as unknown as Record<string, any>;
 
 // Namespaces and constructors a sandbox module's top-level code or its libraries may take when it loads.
-for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'Date', 'BigInt']) own(G, name);
+for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'Date', 'BigInt']) own(G, name);
 // Taken by sandbox modules when they load: fflate's tables, structuredClone's brand checks.
 for (const name of ['Uint16Array', 'Int32Array', 'WeakRef']) own(G, name);
 for (const C of [G.Boolean, G.Number, G.BigInt, G.String, G.Symbol]) own(C.prototype, 'valueOf');
@@ -88,6 +88,7 @@ export const Object: ObjectConstructor = own(G, 'Object');
 export const Promise: PromiseConstructor = own(G, 'Promise');
 export const RangeError: RangeErrorConstructor = own(G, 'RangeError');
 export const ReferenceError: ReferenceErrorConstructor = own(G, 'ReferenceError');
+export const RegExp: RegExpConstructor = own(G, 'RegExp');
 export const Set: SetConstructor = own(G, 'Set');
 export const String: StringConstructor = own(G, 'String');
 export const Symbol: SymbolConstructor = own(G, 'Symbol');
@@ -193,6 +194,8 @@ export const NumberIsInteger: typeof Number.isInteger = own(G.Number, 'isInteger
 export const NumberIsNaN: typeof Number.isNaN = own(G.Number, 'isNaN');
 export const NumberIsFinite: typeof Number.isFinite = own(G.Number, 'isFinite');
 export const NumberIsSafeInteger: typeof Number.isSafeInteger = own(G.Number, 'isSafeInteger');
+/** The global parseInt (the same function as Number.parseInt). */
+export const NumberParseInt: typeof Number.parseInt = own(G.Number, 'parseInt');
 export const NumberPrototypeToString: (self: number, radix?: number) => string = uncurry(G.Number.prototype, 'toString');
 export const MathMin: typeof Math.min = own(Math, 'min');
 export const MathMax: typeof Math.max = own(Math, 'max');
