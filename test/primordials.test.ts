@@ -67,12 +67,17 @@ const PATCHED = [
   // More that URL and URLPattern call
   'globalThis.URL', 'globalThis.RegExp', 'globalThis.parseInt', 'Number.parseInt', 'String.prototype.substr',
   'String.prototype.search', 'Array.prototype.lastIndexOf',
+  // More that crypto, console, Blob and bodies call
+  'globalThis.FinalizationRegistry', 'FinalizationRegistry.prototype.register', 'globalThis.Int8Array',
+  'globalThis.Uint16Array', 'globalThis.Int32Array', 'globalThis.EvalError', 'globalThis.isNaN', 'Date.now',
+  'Date.prototype.getTime', 'Date.prototype.toISOString', 'String.prototype.isWellFormed',
 ];
 
 const WORKER = `
 const PATCHED = ${JSON.stringify(PATCHED)};
 const called = [];
 const { stringify } = JSON;
+const savedNow = Date.now.bind(Date);
 const SavedPromise = Promise, SavedUint8Array = Uint8Array, SavedMap = Map, SavedSymbol = Symbol, SavedDate = Date, SavedError = Error, SavedAbortController = AbortController, SavedURL = URL;
 const enc = new TextEncoder(), dec = new TextDecoder();
 const filledMap = new Map([['k', 'v']]);
@@ -169,10 +174,12 @@ export default {
     out.random = crypto.getRandomValues(new SavedUint8Array(4)).length;
     out.uuid = crypto.randomUUID().length;
     out.digest = (await crypto.subtle.digest('SHA-256', bytes)).byteLength;
+    const key = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    out.hmac = key.type + ' ' + key.extractable + ' ' + (await crypto.subtle.sign('HMAC', key, new SavedUint8Array(new SavedUint8Array(8).buffer, 2, 3))).byteLength;
     out.timer = await new SavedPromise((resolve) => setTimeout(() => resolve('fired'), 1));
     const upstream = await fetch(env.UP + '/up', { headers: { 'x-from': 'worker' } });
     out.upstream = upstream.status + ' ' + upstream.headers.get('x-upstream') + ' ' + (await upstream.text());
-    console.log('req %s %d', 'n', requests, { a: [1, 'x'] }, new SavedMap(), SavedSymbol('s'));
+    console.log('req %s %d', 'n', requests, { a: [1, 'x'] }, new SavedMap(), SavedSymbol('s'), new SavedDate(0), /re/g);
     await streams(out);
     await blobsAndForms(out);
     others(out);
@@ -250,7 +257,7 @@ async function blobsAndForms(out) {
   out.blob = blob.size + ' ' + blob.type + ' ' + (await blob.text()) + ' ' + (await blob.slice(1, 3).text()) + ' '
     + (await new Response(blob.stream()).text()) + ' ' + (await blob.arrayBuffer()).byteLength;
   const file = new File(['f'], 'f.txt', { type: 'text/plain', lastModified: 5 });
-  out.file = file.name + ' ' + file.lastModified + ' ' + (file instanceof Blob);
+  out.file = file.name + ' ' + file.lastModified + ' ' + (file instanceof Blob) + ' ' + (new File([], 'now').lastModified === savedNow());
   const form = new FormData();
   form.append('a', '1');
   form.append('a', '2');
@@ -350,6 +357,7 @@ test('a worker that replaces built-ins is still served correctly, request after 
       random: 4,
       uuid: 36,
       digest: 32,
+      hmac: 'secret false 32',
       timer: 'fired',
       upstream: '200 worker from upstream',
       readable: 'sp1p2',
@@ -366,7 +374,7 @@ test('a worker that replaces built-ins is still served correctly, request after 
       byob: 'by true',
       from: 'f1f2',
       blob: '4 text/plain abcd bc abcd 4',
-      file: 'f.txt 5 true',
+      file: 'f.txt 5 true true',
       form: '2 B x.txt true aafb',
       multipart: '2 B file body x.txt',
       urlencoded: '2 v',
@@ -384,7 +392,7 @@ test('a worker that replaces built-ins is still served correctly, request after 
   const errors = served.logs.filter((entry) => entry.level === 'error');
   assert.deepEqual(errors, []);
   const lines = served.logs.filter((entry) => entry.worker === 'patcher' && entry.level === 'log').map((entry) => entry.message);
-  assert.deepEqual(lines, [1, 2, 3].map((n) => `req n ${n} { a: [ 1, 'x' ] } Map(0) {  } Symbol(s)`));
+  assert.deepEqual(lines, [1, 2, 3].map((n) => `req n ${n} { a: [ 1, 'x' ] } Map(0) {  } Symbol(s) 1970-01-01T00:00:00.000Z /re/g`));
 });
 
 // The module itself, and the Promise cases the runtime's code is written around, in a bare

@@ -735,7 +735,8 @@ test('structuredClone: values, containers, cycles and shared references', async 
     return [c !== src, c.self === c, c.arr[3] === c.arr, c.nested.a[0] === c.nested.a[1], c.m.get('v') === c.nested.a[0],
       [...c.set][1] === c.nested.a[0], c.d instanceof Date, c.d.getTime(), c.re instanceof RegExp, c.re.source, c.re.flags,
       Object.is(c.neg0, -0), Number.isNaN(c.nan), typeof c.big, 'u' in c, c.arr.length, 1 in c.arr,
-      c.wrapped.map((w) => typeof w + ':' + w.valueOf().toString()), c.m instanceof Map, c.set.size];
+      c.wrapped.map((w) => typeof w + ':' + w.valueOf().toString()), c.m instanceof Map, c.set.size,
+      Object.getPrototypeOf(c.m) === Map.prototype, Object.getPrototypeOf(c.set) === Set.prototype, c.m.constructor.name];
   `);
 });
 

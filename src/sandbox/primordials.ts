@@ -56,11 +56,10 @@ function getter<F>(holder: object, key: PropertyKey): F {
 const G = globalThis as unknown as Record<string, any>;
 
 // Namespaces and constructors a sandbox module's top-level code or its libraries may take when it loads.
-for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'Date', 'BigInt']) own(G, name);
+for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'BigInt']) own(G, name);
 // Taken by sandbox modules when they load: fflate's tables, structuredClone's brand checks.
 for (const name of ['Uint16Array', 'Int32Array', 'WeakRef']) own(G, name);
 for (const C of [G.Boolean, G.Number, G.BigInt, G.String, G.Symbol]) own(C.prototype, 'valueOf');
-own(G.Date.prototype, 'getTime');
 own(G.RegExp.prototype, 'source');
 own(G.RegExp.prototype, 'flags');
 own(G.Object.prototype, 'propertyIsEnumerable');
@@ -80,7 +79,9 @@ export const Array: ArrayConstructor = own(G, 'Array');
 export const ArrayBuffer: ArrayBufferConstructor = own(G, 'ArrayBuffer');
 export const Boolean: BooleanConstructor = own(G, 'Boolean');
 export const DataView: DataViewConstructor = own(G, 'DataView');
+export const Date: DateConstructor = own(G, 'Date');
 export const Error: ErrorConstructor = own(G, 'Error');
+export const FinalizationRegistry: FinalizationRegistryConstructor = own(G, 'FinalizationRegistry');
 export const EvalError: EvalErrorConstructor = own(G, 'EvalError');
 export const Map: MapConstructor = own(G, 'Map');
 export const Number: NumberConstructor = own(G, 'Number');
@@ -178,6 +179,7 @@ export const StringPrototypeRepeat: (self: string, count: number) => string = un
 export const StringPrototypePadStart: (self: string, length: number, fill?: string) => string = uncurry(G.String.prototype, 'padStart');
 export const StringPrototypeNormalize: (self: string, form?: string) => string = uncurry(G.String.prototype, 'normalize');
 export const StringPrototypeToWellFormed: (self: string) => string = uncurry(G.String.prototype, 'toWellFormed');
+export const StringPrototypeIsWellFormed: (self: string) => boolean = uncurry(G.String.prototype, 'isWellFormed');
 // split and replace with a string pattern: with a RegExp they call its Symbol.split/replace.
 export const StringPrototypeSplit: (self: string, separator: string, limit?: number) => string[] = uncurry(G.String.prototype, 'split');
 export const StringPrototypeReplaceAll: (self: string, search: string, replacement: string) => string = uncurry(G.String.prototype, 'replaceAll');
@@ -203,6 +205,13 @@ export const MathFloor: typeof Math.floor = own(Math, 'floor');
 export const MathTrunc: typeof Math.trunc = own(Math, 'trunc');
 export const MathCeil: typeof Math.ceil = own(Math, 'ceil');
 export const MathLog: typeof Math.log = own(Math, 'log');
+
+// Date
+export const DatePrototypeGetTime: (self: Date) => number = uncurry(G.Date.prototype, 'getTime');
+export const DatePrototypeToISOString: (self: Date) => string = uncurry(G.Date.prototype, 'toISOString');
+
+// FinalizationRegistry
+export const FinalizationRegistryPrototypeRegister: <T>(self: FinalizationRegistry<T>, target: WeakKey, held: T) => void = uncurry(G.FinalizationRegistry.prototype, 'register');
 
 // JSON
 export const JSONParse: typeof JSON.parse = own(JSON, 'parse');
@@ -251,6 +260,10 @@ export const ArrayBufferPrototypeSlice: (self: ArrayBuffer, start?: number, end?
 export const ArrayBufferPrototypeGetByteLength: (self: ArrayBuffer) => number = getter(G.ArrayBuffer.prototype, 'byteLength');
 export const ArrayBufferPrototypeTransfer: (self: ArrayBuffer) => ArrayBuffer = uncurry(G.ArrayBuffer.prototype, 'transfer');
 export const ArrayBufferPrototypeGetDetached: (self: ArrayBuffer) => boolean = getter(G.ArrayBuffer.prototype, 'detached');
+export const ArrayBufferPrototypeGetResizable: (self: ArrayBuffer) => boolean = getter(G.ArrayBuffer.prototype, 'resizable');
+export const DataViewPrototypeGetBuffer: (self: DataView) => ArrayBufferLike = getter(G.DataView.prototype, 'buffer');
+export const DataViewPrototypeGetByteOffset: (self: DataView) => number = getter(G.DataView.prototype, 'byteOffset');
+export const DataViewPrototypeGetByteLength: (self: DataView) => number = getter(G.DataView.prototype, 'byteLength');
 export const TypedArrayPrototypeSet: (self: Uint8Array, source: ArrayLike<number>, offset?: number) => void = uncurry(TypedArrayPrototype, 'set');
 export const TypedArrayPrototypeSubarray: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'subarray');
 export const TypedArrayPrototypeSlice: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'slice');
@@ -299,6 +312,11 @@ function copyMethods(target: object, source: object, keys: readonly PropertyKey[
 copyMethods(SafeMap.prototype, G.Map.prototype, ['get', 'set', 'has', 'delete', 'clear', 'forEach', 'size', 'entries', 'keys', 'values', globalThis.Symbol.iterator]);
 copyMethods(SafeSet.prototype, G.Set.prototype, ['add', 'has', 'delete', 'clear', 'forEach', 'size', 'values', 'keys', 'entries', globalThis.Symbol.iterator]);
 copyMethods(SafeWeakMap.prototype, G.WeakMap.prototype, ['get', 'set', 'has', 'delete']);
+// Every one of them serves the whole runtime: frozen, so that one that reached tenant code by
+// mistake could not be changed into a way in.
+ObjectFreeze(SafeMap.prototype);
+ObjectFreeze(SafeSet.prototype);
+ObjectFreeze(SafeWeakMap.prototype);
 // Their iterators are the realm's, whose `next` a tenant can replace: walk a SafeMap with
 // forEach, not for...of.
 

@@ -16,7 +16,7 @@ import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeSlice, ArrayPrototypePush,
-  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt,
+  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt, StringPrototypeIsWellFormed,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../sandbox/primordials.ts';
@@ -84,7 +84,7 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     // not U+FFFD. Such a (rare) body is kept as bytes, so that the host's native UTF-8 encoding
     // of string bodies (which would replace it) never sees one.
     const text = String(init);
-    if (text.isWellFormed()) body.text = text;
+    if (StringPrototypeIsWellFormed(text)) body.text = text;
     else body.bytes = wtf8Encode(text);
     contentType = 'text/plain;charset=UTF-8';
   }

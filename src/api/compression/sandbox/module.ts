@@ -73,7 +73,9 @@ export function create(deps: CompressionDeps) {
     constructor(compressionFormat: string) {
       if (arguments.length === 0) throw new TypeError("Failed to construct 'CompressionStream': 1 argument required, but only 0 present.");
       const f = format(compressionFormat, 'CompressionStream');
-      const engine = f === 'gzip' ? new Gzip() : f === 'deflate' ? new Zlib() : new Deflate();
+      // A gzip header's MTIME is 0, as zlib (and so workerd) writes it: fflate would write the
+      // clock's time, read through the realm's replaceable Date.now and Date.prototype.valueOf.
+      const engine = f === 'gzip' ? new Gzip({ mtime: 0 }) : f === 'deflate' ? new Zlib() : new Deflate();
       super(flateTransformer(engine as unknown as FlateStream, false));
     }
   }
