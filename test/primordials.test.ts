@@ -306,6 +306,21 @@ function others(out) {
 }
 `;
 
+// The platform's own classes are the tenant's to change too: Request and Response build and read
+// their headers without Headers.prototype.
+const HEADERS_PATCHER = `
+const refuse = () => { throw new Error('the tenant replaced a Headers method'); };
+for (const name of ['append', 'get', 'has', 'set', 'delete', 'forEach', 'entries']) Headers.prototype[name] = refuse;
+export default {
+  async fetch() {
+    const request = new Request('http://example.com/', { method: 'POST', body: new URLSearchParams('k=v'), headers: [['x-a', '1']] });
+    const form = await request.formData();
+    const response = new Response(new URLSearchParams('r=s'), { headers: { 'x-b': '2' } });
+    const redirect = Response.redirect('http://example.com/to', 301);
+    return new Response([form.get('k'), (await response.formData()).get('r'), redirect.status].join(' '), { headers: { 'x-c': '3' } });
+  },
+};`;
+
 let upstream: Server;
 let served: Served;
 
@@ -317,7 +332,7 @@ before(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   served = await serve(
-    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`) },
+    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`), 'headers-patcher': moduleWorker(HEADERS_PATCHER) },
     { egress: { allow: ['127.0.0.1'] } },
   );
 });
@@ -393,6 +408,13 @@ test('a worker that replaces built-ins is still served correctly, request after 
   assert.deepEqual(errors, []);
   const lines = served.logs.filter((entry) => entry.worker === 'patcher' && entry.level === 'log').map((entry) => entry.message);
   assert.deepEqual(lines, [1, 2, 3].map((n) => `req n ${n} { a: [ 1, 'x' ] } Map(0) {  } Symbol(s) 1970-01-01T00:00:00.000Z /re/g`));
+});
+
+test('a worker that replaces Headers methods still gets its requests, responses and bodies built and read', async () => {
+  const response = await served.fetch('headers-patcher', '/');
+  assert.equal(await response.text(), 'v s 301');
+  assert.equal(response.headers.get('x-c'), '3');
+  assert.equal(response.headers.get('content-type'), 'text/plain;charset=UTF-8');
 });
 
 // The module itself, and the Promise cases the runtime's code is written around, in a bare
