@@ -321,6 +321,40 @@ export default {
   },
 };`;
 
+// Likewise the stream classes' prototypes: bodies are read, teed and written with the classes'
+// own methods, taken when the streams module loaded.
+const STREAMS_PATCHER = `
+const refuse = () => { throw new Error('the tenant replaced a stream method'); };
+const encoder = new TextEncoder();
+export default {
+  async fetch() {
+    const patched = [
+      [ReadableStream, ['getReader', 'tee', 'cancel', 'pipeTo', 'pipeThrough', 'values']],
+      [ReadableStreamDefaultReader, ['read', 'cancel', 'releaseLock']],
+      [ReadableByteStreamController, ['enqueue', 'close']],
+      [ReadableStreamDefaultController, ['enqueue', 'close']],
+      [TransformStreamDefaultController, ['enqueue', 'terminate']],
+    ];
+    for (const [C, names] of patched) for (const name of names) C.prototype[name] = refuse;
+    Object.defineProperty(ReadableStream.prototype, 'locked', { get: refuse, configurable: true });
+    Object.defineProperty(ReadableByteStreamController.prototype, 'byobRequest', { get: refuse, configurable: true });
+    const fromBody = await new Response(new Response('abc').body).text();
+    const original = new Request('http://example.com/', { method: 'POST', body: 'xyz' });
+    const copy = original.clone();
+    const teed = (await original.text()) + (await copy.text());
+    const gzip = new CompressionStream('gzip');
+    const gzipWriter = gzip.writable.getWriter();
+    gzipWriter.write(encoder.encode('squeeze'));
+    gzipWriter.close();
+    const compressed = (await new Response(gzip.readable).arrayBuffer()).byteLength > 10;
+    const identity = new IdentityTransformStream();
+    const writer = identity.writable.getWriter();
+    writer.write(encoder.encode(fromBody + ' ' + teed + ' ' + compressed));
+    writer.close();
+    return new Response(identity.readable);
+  },
+};`;
+
 let upstream: Server;
 let served: Served;
 
@@ -332,7 +366,7 @@ before(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   served = await serve(
-    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`), 'headers-patcher': moduleWorker(HEADERS_PATCHER) },
+    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`), 'headers-patcher': moduleWorker(HEADERS_PATCHER), 'streams-patcher': moduleWorker(STREAMS_PATCHER) },
     { egress: { allow: ['127.0.0.1'] } },
   );
 });
@@ -415,6 +449,12 @@ test('a worker that replaces Headers methods still gets its requests, responses 
   assert.equal(await response.text(), 'v s 301');
   assert.equal(response.headers.get('x-c'), '3');
   assert.equal(response.headers.get('content-type'), 'text/plain;charset=UTF-8');
+});
+
+test('a worker that replaces the stream classes\' methods still gets its bodies read, teed, compressed and sent', async () => {
+  const response = await served.fetch('streams-patcher', '/');
+  assert.equal(await response.text(), 'abc xyzxyz true');
+  assert.deepEqual(served.logs.filter((entry) => entry.worker === 'streams-patcher' && entry.level === 'error'), []);
 });
 
 // The module itself, and the Promise cases the runtime's code is written around, in a bare
