@@ -307,17 +307,20 @@ function others(out) {
 `;
 
 // The platform's own classes are the tenant's to change too: Request and Response build and read
-// their headers without Headers.prototype.
+// their headers without Headers.prototype, and each request gets its signal without
+// AbortController.prototype.
 const HEADERS_PATCHER = `
 const refuse = () => { throw new Error('the tenant replaced a Headers method'); };
 for (const name of ['append', 'get', 'has', 'set', 'delete', 'forEach', 'entries']) Headers.prototype[name] = refuse;
+Object.defineProperty(AbortController.prototype, 'signal', { get: refuse, configurable: true });
 export default {
-  async fetch() {
+  async fetch(incoming) {
     const request = new Request('http://example.com/', { method: 'POST', body: new URLSearchParams('k=v'), headers: [['x-a', '1']] });
     const form = await request.formData();
     const response = new Response(new URLSearchParams('r=s'), { headers: { 'x-b': '2' } });
     const redirect = Response.redirect('http://example.com/to', 301);
-    return new Response([form.get('k'), (await response.formData()).get('r'), redirect.status].join(' '), { headers: { 'x-c': '3' } });
+    const signal = incoming.signal instanceof AbortSignal && !incoming.signal.aborted;
+    return new Response([form.get('k'), (await response.formData()).get('r'), redirect.status, signal].join(' '), { headers: { 'x-c': '3' } });
   },
 };`;
 
@@ -444,9 +447,9 @@ test('a worker that replaces built-ins is still served correctly, request after 
   assert.deepEqual(lines, [1, 2, 3].map((n) => `req n ${n} { a: [ 1, 'x' ] } Map(0) {  } Symbol(s) 1970-01-01T00:00:00.000Z /re/g`));
 });
 
-test('a worker that replaces Headers methods still gets its requests, responses and bodies built and read', async () => {
+test('a worker that replaces Headers methods and AbortController\'s signal still gets its requests, responses and bodies built and read', async () => {
   const response = await served.fetch('headers-patcher', '/');
-  assert.equal(await response.text(), 'v s 301');
+  assert.equal(await response.text(), 'v s 301 true');
   assert.equal(response.headers.get('x-c'), '3');
   assert.equal(response.headers.get('content-type'), 'text/plain;charset=UTF-8');
 });
