@@ -45,8 +45,13 @@ export interface OpRequest {
   readonly signal: AbortSignal;
   /** Outbound requests made so far (the subrequest limit counts them). */
   subrequests: number;
-  /** Next chunk of the request's body, or null at its end. */
+  /** The next piece of the request's body, or null at its end. */
   readBody(): Promise<ArrayBuffer | null>;
+  /**
+   * All the rest of the request's body at once (`text`: decoded as UTF-8), a RangeError past
+   * `capBytes`; empty when nothing is left.
+   */
+  readWholeBody(text: boolean, capBytes: number): Promise<ArrayBuffer | string>;
 }
 
 export type SyncOp<R = unknown> = (ctx: OpContext, args: unknown[]) => R;
@@ -66,6 +71,7 @@ export class OpError extends Error {
 }
 
 const MAX_RANDOM_BYTES = 65536;
+const MB = 1024 * 1024;
 const MAX_DOMAIN = 4096;
 
 function domain(args: unknown[]): string | undefined {
@@ -94,6 +100,12 @@ export const operations: OperationTable = {
   'body.read': (ctx) => {
     if (!ctx.request) return Promise.resolve(null);
     return ctx.request.readBody();
+  },
+  'body.readWhole': (ctx, [, as]) => {
+    if (as !== 'text' && as !== 'bytes') return Promise.reject(new OpError('TypeError', "body.readWhole: read the body as 'text' or 'bytes'"));
+    if (!ctx.request) return Promise.resolve(as === 'text' ? '' : new ArrayBuffer(0));
+    // Never more than the isolate could hold: the host does not buffer without bound for a tenant.
+    return ctx.request.readWholeBody(as === 'text', ctx.limits.memoryMb * MB);
   },
   ...cryptoSyncOps,
   ...cryptoAsyncOps,

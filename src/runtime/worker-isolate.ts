@@ -24,6 +24,7 @@ import { loadSandboxModule } from './sandbox-modules.ts';
 import { runWorkerCode } from './worker-script.ts';
 import { NEVER_RESPONDS_BODY, NEVER_RESPONDS_MESSAGE } from './never-responds.ts';
 import { NEVER_RESPONDS, RequestContext } from './request-context.ts';
+import { RequestBody } from './request-body.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
@@ -288,7 +289,7 @@ export class WorkerIsolate {
       if (requestId !== 0 && !this.inFlight.has(requestId)) return;
       // A body chunk is a buffer made for this read alone: its memory moves into the isolate
       // (no copy, and no garbage left on this side to wait for a GC). Everything else is copied.
-      const arg = (op === 'body.read' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
+      const arg = (op === 'body.read' || op === 'body.readWhole' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
         ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
         : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
       this.enter(this.inFlight.get(requestId), this.entries.settle
@@ -343,7 +344,8 @@ export class WorkerIsolate {
     if (!this.alive) return this.deadResponse();
     const body = request.body;
     const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
-    const state = new RequestContext(request.method, request.url, hasBody ? toAsyncIterator(body) : undefined);
+    const requestBody = hasBody ? new RequestBody(toAsyncIterator(body)) : undefined;
+    const state = new RequestContext(request.method, request.url, requestBody);
     const id = state.id;
     if (this.options.watchdog.isWatching(this)) this.chargeCpu();
     else this.cpu.reset();
@@ -361,6 +363,7 @@ export class WorkerIsolate {
         return textResponse(400, `Invalid header ${JSON.stringify(name)}: header names and values cannot contain line breaks.\n`);
       }
       headers = headers === '' ? name + '\n' + value : headers + '\n' + name + '\n' + value;
+      if (requestBody && name.length === 14 && name.toLowerCase() === 'content-length') requestBody.declare(value);
     }
     const dispatched = state.dispatched();
     try {
@@ -431,18 +434,15 @@ export class WorkerIsolate {
     const iterator: AsyncIterator<Uint8Array> = {
       next: async () => {
         if (finished) return { done: true, value: undefined };
-        let chunk: ArrayBuffer | null;
+        let next: IteratorResult<Uint8Array>;
         try {
-          chunk = await state.readBody();
+          next = await state.nextBodyChunk();
         } catch (error) {
           finish();
           throw error;
         }
-        if (chunk === null) {
-          finish();
-          return { done: true, value: undefined };
-        }
-        return { done: false, value: new Uint8Array(chunk) };
+        if (next.done) finish();
+        return next;
       },
       return: async () => {
         finish();

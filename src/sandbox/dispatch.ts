@@ -5,6 +5,7 @@
 
 import { hostCalls, callAsync, dropRequestCalls } from './host-calls.ts';
 import type { DispatchResult, PullResult } from '../bridge/protocol.ts';
+import type { OperationResult } from '../bridge/operations.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
@@ -336,21 +337,30 @@ function finishResponseBody(requestId: number, entry: InFlight): void {
   settle(requestId);
 }
 
-// A request body, pulled from the host one chunk at a time: the host reads its source only when
-// asked, which is what gives uploads their backpressure.
+// A request body, pulled from the host a piece at a time: the host reads its source only when
+// asked, which is what gives uploads their backpressure. Read whole, it comes in one piece that
+// the host made (src/runtime/request-body.ts), so nothing is joined here.
 function bodyFromHost(requestId: number, length: number | null): BodySource {
   let reading = false;
+  // No spread of arguments: it would iterate with the realm's (replaceable) array iterator.
+  const read = async <K extends 'body.read' | 'body.readWhole'>(op: K, as?: 'text' | 'bytes'): Promise<OperationResult<K>> => {
+    if (reading) throw new TypeError('This body is already being read.');
+    reading = true;
+    try {
+      return await (as === undefined ? callAsync(op, requestId) : callAsync(op, requestId, as));
+    } finally {
+      reading = false;
+    }
+  };
   return {
     length,
     async pull(): Promise<Uint8Array | null> {
-      if (reading) throw new TypeError('This body is already being read.');
-      reading = true;
-      try {
-        const chunk = await callAsync('body.read', requestId);
-        return chunk === null ? null : new Uint8Array(chunk);
-      } finally {
-        reading = false;
-      }
+      const chunk = await read('body.read');
+      return chunk === null ? null : new Uint8Array(chunk);
+    },
+    async readWhole(as: 'text' | 'bytes'): Promise<Uint8Array | string> {
+      const whole = await read('body.readWhole', as);
+      return typeof whole === 'string' ? whole : new Uint8Array(whole);
     },
   } as BodySource;
 }
