@@ -477,6 +477,10 @@ export class WorkerIsolate {
         // it does not join `running`: it is charged like a call that returned.
         this.returned.add(state);
         try {
+          // Copied out once, in the isolate (bench/bodies.ts): that copy is freed as soon as this
+          // side has its own, so the isolate's next one reuses warm memory; moved here instead
+          // (externalCopy, transferIn) it lived until this side's GC, and every copy in the
+          // isolate touched fresh pages, at the tenant's charge.
           chunk = await this.entries.pullResponse.apply(undefined, [state.id, Date.now()], {
             arguments: { copy: true },
             result: { promise: true, copy: true },
