@@ -25,6 +25,11 @@ export interface OpContext {
   /** The request the call belongs to, when it belongs to one in flight. */
   readonly request: OpRequest | undefined;
   /**
+   * A request of this isolate still in flight, by the id the host gave it: a body is read
+   * through its own request, whichever request's code reads it. Never another isolate's.
+   */
+  requestById(id: number): OpRequest | undefined;
+  /**
    * State an API keeps per isolate (e.g. the keys crypto.subtle made), by API name. Dropped
    * with the isolate, so nothing of one isolate is reachable from another.
    */
@@ -79,6 +84,20 @@ function domain(args: unknown[]): string | undefined {
   return typeof value === 'string' && value.length <= MAX_DOMAIN ? value : undefined;
 }
 
+/** The request whose body a body operation reads: the one named, which need not be the caller's. */
+function bodyOwner(ctx: OpContext, requestId: unknown): OpRequest {
+  if (typeof requestId !== 'number') throw new OpError('TypeError', 'A request body is read through the id of its request.');
+  const request = ctx.requestById(requestId);
+  if (!request) {
+    throw new OpError(
+      'TypeError',
+      'This request body can no longer be read: the request it came with has ended. Read a request body ' +
+        "while its request is in flight (in its handler, or in work it hands to ctx.waitUntil()).",
+    );
+  }
+  return request;
+}
+
 export const operations: OperationTable = {
   'crypto.randomBytes': (_ctx, [length]) => {
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_RANDOM_BYTES) {
@@ -97,15 +116,11 @@ export const operations: OperationTable = {
     const d = domain(args);
     return d === undefined ? '' : urlHostOps.domainToUnicode(d);
   },
-  'body.read': (ctx) => {
-    if (!ctx.request) return Promise.resolve(null);
-    return ctx.request.readBody();
-  },
-  'body.readWhole': (ctx, [, as]) => {
-    if (as !== 'text' && as !== 'bytes') return Promise.reject(new OpError('TypeError', "body.readWhole: read the body as 'text' or 'bytes'"));
-    if (!ctx.request) return Promise.resolve(as === 'text' ? '' : new ArrayBuffer(0));
+  'body.read': (ctx, [requestId]) => bodyOwner(ctx, requestId).readBody(),
+  'body.readWhole': (ctx, [requestId, as]) => {
+    if (as !== 'text' && as !== 'bytes') throw new OpError('TypeError', "body.readWhole: read the body as 'text' or 'bytes'");
     // Never more than the isolate could hold: the host does not buffer without bound for a tenant.
-    return ctx.request.readWholeBody(as === 'text', ctx.limits.memoryMb * MB);
+    return bodyOwner(ctx, requestId).readWholeBody(as === 'text', ctx.limits.memoryMb * MB);
   },
   ...cryptoSyncOps,
   ...cryptoAsyncOps,

@@ -198,6 +198,9 @@ export class RequestContext {
     this.#reading = true;
     try {
       const result = await read(this.#body);
+      // finish() closed the source under this read: what it has is not the whole body. (Another
+      // request's code may be reading this body, and would take a cut one for complete.)
+      if (this.ended) throw new Error('its request ended while it was being read');
       if (this.#body?.done) this.#body = undefined;
       return result;
     } catch (cause) {

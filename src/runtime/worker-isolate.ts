@@ -256,6 +256,7 @@ export class WorkerIsolate {
       account: this.options.definition.account ?? this.name,
       limits: this.limits,
       request: state?.handle,
+      requestById: (id) => this.inFlight.get(id)?.handle,
       scope: this.scope,
       egress: this.options.egress,
       chargeCpu: (ns) => this.chargeHostCpu(state, ns),
