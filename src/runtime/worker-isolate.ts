@@ -486,6 +486,18 @@ export class WorkerIsolate {
             arguments: { copy: true },
             result: { promise: true, copy: true },
           });
+          if (typeof chunk === 'number') {
+            // A large chunk, copied out by a call of its own: what ran so far is the worker's
+            // (its stream's work), the copy is the platform's and charged to no request.
+            this.chargeCpu();
+            chunk = await this.enter(PLATFORM, this.entries.takeResponseChunk.apply(undefined, [state.id], {
+              arguments: { copy: true },
+              result: { copy: true },
+            }));
+            this.chargeCpu();
+            // Cancelled in between: what was sent is not the whole body.
+            if (chunk === null) throw new Error('the response was cancelled');
+          }
         } catch (error) {
           finish();
           this.onIsolateError(error);
@@ -578,13 +590,14 @@ export class WorkerIsolate {
   /**
    * Who pays for CPU measured now: the requests whose calls returned since the last charge and
    * the request of the call running now. Requests that only wait (queued calls, parked
-   * promises) pay nothing. Empty when what ran belongs to no request in flight.
+   * promises) pay nothing. PLATFORM among them takes its share, which nobody pays. Empty when
+   * what ran belongs to no request in flight.
    */
   private chargeTargets(): RequestContext[] {
     const targets: RequestContext[] = [];
-    for (const state of this.returned) if (!state.ended) targets.push(state);
+    for (const state of this.returned) if (!state.ended || state === PLATFORM) targets.push(state);
     this.returned.clear();
-    const running = this.runningRequest();
+    const running = this.running[0] === PLATFORM ? PLATFORM : this.runningRequest();
     if (running && !targets.includes(running)) targets.push(running);
     return targets;
   }
@@ -624,7 +637,7 @@ export class WorkerIsolate {
     if (final && !final.ended && !targets.includes(final)) targets.push(final);
     if (targets.length === 0) return this.chargeStray(delta);
     const share = delta / targets.length;
-    for (const state of targets) state.pendingCpuNs += share;
+    for (const state of targets) if (state !== PLATFORM) state.pendingCpuNs += share;
     if (final && final.cpuNs + final.pendingCpuNs > this.limits.cpuMs * 1e6) {
       // The request's work is already over (this is its closing charge): stopping the isolate
       // now could not stop that work, only fail others. The watchdog stops work that runs on
@@ -706,7 +719,7 @@ export class WorkerIsolate {
     }
     const targets = this.chargeTargets();
     if (targets.length === 0) this.chargeStray(delta);
-    else for (const state of targets) state.cpuNs += delta / targets.length;
+    else for (const state of targets) if (state !== PLATFORM) state.cpuNs += delta / targets.length;
     for (const state of this.inFlight.values()) {
       if (state.cpuNs > limitNs) {
         this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
@@ -881,6 +894,11 @@ const NATIVE_BUDGET_SLACK_NS = 5e6;
 
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
 const STRAY = Object.freeze({ ended: true }) as unknown as RequestContext;
+/**
+ * Stands for calls into the isolate that do the platform's work and run no tenant code (copying
+ * a response chunk out): their CPU is charged to no request and not to the stray budget.
+ */
+const PLATFORM = Object.freeze({ ended: true }) as unknown as RequestContext;
 
 /** The implementation of host operation `op` if it is one of the `mode` the call asked for. */
 function operationOf(op: string, mode: 'sync' | 'async'): SyncOp | AsyncOp | undefined {

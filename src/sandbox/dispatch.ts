@@ -44,6 +44,8 @@ interface InFlight {
   responseBody: BodySource | undefined;
   /** What is left of the worker's last chunk when it was larger than a slice. */
   responseRest?: Uint8Array;
+  /** A large chunk pullResponse announced, until the host takes it (takeResponseChunk). */
+  responseOut?: Uint8Array;
   /** The request's body as pulled from the host, if it has one. */
   requestBody: BodySource | null;
 }
@@ -308,8 +310,33 @@ export async function pullResponse(requestId: number, now: number): Promise<Pull
     entry.responseRest = TypedArrayPrototypeSubarray(chunk, SLICE);
     chunk = TypedArrayPrototypeSubarray(chunk, 0, SLICE);
   }
-  // Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
-  // ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
+  // A large chunk is copied out by a call of its own that runs no tenant code, so that the host
+  // charges the worker for its stream's work and not for the platform's copying.
+  const size = TypedArrayPrototypeGetByteLength(chunk);
+  if (size > INLINE_CHUNK) {
+    entry.responseOut = chunk;
+    return size;
+  }
+  return ownBytes(chunk);
+}
+
+/** Chunks up to this size cross with the pull: copying them costs less than a crossing of their own. */
+const INLINE_CHUNK = 64 * 1024;
+
+/** The large chunk pullResponse announced, copied out by the host (see pullResponse). */
+export function takeResponseChunk(requestId: number): ArrayBuffer | null {
+  const entry = inFlight.get(requestId);
+  const chunk = entry?.responseOut;
+  if (entry === undefined || chunk === undefined) return null;
+  entry.responseOut = undefined;
+  return ownBytes(chunk);
+}
+
+/**
+ * Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
+ * ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
+ */
+function ownBytes(chunk: Uint8Array): ArrayBuffer {
   const buffer = TypedArrayPrototypeGetBuffer(chunk);
   const whole = TypedArrayPrototypeGetByteOffset(chunk) === 0 && buffer instanceof ArrayBuffer &&
     TypedArrayPrototypeGetByteLength(chunk) === ArrayBufferPrototypeGetByteLength(buffer);
@@ -333,6 +360,7 @@ export function cancelResponse(requestId: number, now: number): void {
 function finishResponseBody(requestId: number, entry: InFlight): void {
   if (entry.responseBody === undefined) return;
   entry.responseBody = undefined;
+  entry.responseOut = undefined;
   entry.phase = 'waitUntil';
   settle(requestId);
 }
