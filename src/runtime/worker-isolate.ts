@@ -478,10 +478,6 @@ export class WorkerIsolate {
         // it does not join `running`: it is charged like a call that returned.
         this.returned.add(state);
         try {
-          // Copied out once, in the isolate (bench/bodies.ts): that copy is freed as soon as this
-          // side has its own, so the isolate's next one reuses warm memory; moved here instead
-          // (externalCopy, transferIn) it lived until this side's GC, and every copy in the
-          // isolate touched fresh pages, at the tenant's charge.
           chunk = await this.entries.pullResponse.apply(undefined, [state.id, Date.now()], {
             arguments: { copy: true },
             result: { promise: true, copy: true },
@@ -490,11 +486,15 @@ export class WorkerIsolate {
             // A large chunk, copied out by a call of its own: what ran so far is the worker's
             // (its stream's work), the copy is the platform's and charged to no request.
             this.chargeCpu();
-            chunk = await this.enter(PLATFORM, this.entries.takeResponseChunk.apply(undefined, [state.id], {
+            const taken = await this.enter(PLATFORM, this.entries.takeResponseChunk.apply(undefined, [state.id], {
               arguments: { copy: true },
-              result: { copy: true },
-            }));
+              result: { externalCopy: true },
+            })) as ivm.ExternalCopy<ArrayBuffer | null>;
             this.chargeCpu();
+            // The copy made in the isolate becomes this side's buffer as it is: copied again here,
+            // this thread (the one every isolate's traffic goes through) paid a second copy into
+            // fresh memory per chunk (bench/bodies.ts).
+            chunk = taken.copy({ release: true, transferIn: true });
             // Cancelled in between: what was sent is not the whole body.
             if (chunk === null) throw new Error('the response was cancelled');
           }
