@@ -248,6 +248,42 @@ export default {
   assert.ok(!logs.some((e) => e.worker === 'repeated' && e.type === 'limit'), 'no limit was hit');
 });
 
+// Since nobody pays for the copy out, no code of the worker may run in it: not a species
+// constructor of its chunk, not a Symbol.hasInstance, not a setter on Object.prototype.
+test('copying a chunk out runs none of the worker\'s code', async () => {
+  await runtime.load('hooks', { modules: [{ name: 'main.js', source: `
+let calls = 0;
+const hook = () => { calls++; return Uint8Array; };
+Object.defineProperty(ArrayBuffer, Symbol.hasInstance, { value: () => { calls++; return true; } });
+for (const name of ['responseOut', 'responseRest']) {
+  Object.defineProperty(Object.prototype, name, { get() { calls++; }, set(v) { calls++; }, configurable: true });
+}
+export default {
+  fetch(request) {
+    if (new URL(request.url).pathname === '/calls') return new Response(String(calls));
+    const whole = new Uint8Array(${2 * MB}).fill(3);
+    let n = 0;
+    return new Response(new ReadableStream({
+      pull(controller) {
+        if (n++ === 4) return controller.close();
+        const chunk = whole.subarray(${MB / 2}, ${MB});
+        chunk.constructor = { [Symbol.species]: hook };
+        controller.enqueue(chunk);
+      },
+    }));
+  },
+};` }] });
+  const response = await runtime.fetch('hooks', { method: 'GET', url: 'http://hooks.test/', headers: [] });
+  let received = 0;
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    assert.equal(chunk.byteLength, MB / 2);
+    assert.equal(chunk[0], 3);
+    received += chunk.byteLength;
+  }
+  assert.equal(received, 2 * MB);
+  assert.deepEqual(await fetchText(runtime, 'hooks', '/calls'), { status: 200, text: '0' });
+});
+
 async function streamed(): Promise<Buffer> {
   const response = await runtime.fetch('streamed', { method: 'GET', url: 'http://streamed.test/', headers: [] });
   assert.equal(response.status, 200);

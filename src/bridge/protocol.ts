@@ -88,10 +88,10 @@ export interface SandboxEntries {
   /** The next chunk of a streamed response body (see PullResult). */
   pullResponse(requestId: number, now: number): Promise<PullResult>;
   /**
-   * The chunk the last pullResponse announced by its size, as a buffer copied out (null if there
-   * is none). Runs no tenant code: the host charges its CPU, the copy, to no request.
+   * The chunk the last pullResponse announced by its size, as a buffer copied out, or a slice
+   * of a text body (null if there is none). Runs no tenant code: the host charges its CPU, the copy, to no request.
    */
-  takeResponseChunk(requestId: number): ArrayBuffer | null;
+  takeResponseChunk(requestId: number): ArrayBuffer | string | null;
   /** The host will pull no more of the response body: the worker's stream is cancelled. */
   cancelResponse(requestId: number, now: number): void;
   /** Host timer `timerId` of request `requestId` went off. */

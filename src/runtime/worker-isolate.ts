@@ -489,7 +489,7 @@ export class WorkerIsolate {
             const taken = await this.enter(PLATFORM, this.entries.takeResponseChunk.apply(undefined, [state.id], {
               arguments: { copy: true },
               result: { externalCopy: true },
-            })) as ivm.ExternalCopy<ArrayBuffer | null>;
+            })) as ivm.ExternalCopy<ArrayBuffer | string | null>;
             this.chargeCpu();
             // The copy made in the isolate becomes this side's buffer as it is: copied again here,
             // this thread (the one every isolate's traffic goes through) paid a second copy into

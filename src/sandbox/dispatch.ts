@@ -16,7 +16,7 @@ import {
   JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
   ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
-  TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
+  TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
 } from './primordials.ts';
 import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 
@@ -43,9 +43,9 @@ interface InFlight {
   /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
   responseBody: BodySource | undefined;
   /** What is left of the worker's last chunk when it was larger than a slice. */
-  responseRest?: Uint8Array;
+  responseRest: Uint8Array | undefined;
   /** A large chunk pullResponse announced, until the host takes it (takeResponseChunk). */
-  responseOut?: Uint8Array;
+  responseOut: Uint8Array | string | undefined;
   /** The request's body as pulled from the host, if it has one. */
   requestBody: BodySource | null;
 }
@@ -238,7 +238,12 @@ export async function handleRequest(
   const AbortControllerClass = webPlatformGlobals.AbortController as new () => InFlight['controller'];
   const controller = new AbortControllerClass();
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
-  const entry: InFlight = { phase: 'dispatching', controller, waitUntil: [], responseBody: undefined, requestBody: body };
+  // Every field an own property from the start: a setter the tenant put on Object.prototype
+  // must never see an assignment to one (takeResponseChunk runs no tenant code).
+  const entry: InFlight = {
+    phase: 'dispatching', controller, waitUntil: [], responseBody: undefined, responseRest: undefined, responseOut: undefined,
+    requestBody: body,
+  };
   inFlight.set(requestId, entry);
   let result: DispatchResult;
   try {
@@ -305,7 +310,11 @@ export async function pullResponse(requestId: number, now: number): Promise<Pull
     return null;
   }
   // A slice of a text body given whole (whole-body-source.ts): the host encodes it.
-  if (typeof chunk === 'string') return chunk;
+  if (typeof chunk === 'string') {
+    if ((chunk as string).length <= INLINE_CHUNK) return chunk;
+    entry.responseOut = chunk;
+    return (chunk as string).length;
+  }
   if (TypedArrayPrototypeGetByteLength(chunk) > SLICE) {
     entry.responseRest = TypedArrayPrototypeSubarray(chunk, SLICE);
     chunk = TypedArrayPrototypeSubarray(chunk, 0, SLICE);
@@ -324,23 +333,27 @@ export async function pullResponse(requestId: number, now: number): Promise<Pull
 const INLINE_CHUNK = 64 * 1024;
 
 /** The large chunk pullResponse announced, copied out by the host (see pullResponse). */
-export function takeResponseChunk(requestId: number): ArrayBuffer | null {
+export function takeResponseChunk(requestId: number): ArrayBuffer | string | null {
   const entry = inFlight.get(requestId);
   const chunk = entry?.responseOut;
   if (entry === undefined || chunk === undefined) return null;
   entry.responseOut = undefined;
-  return ownBytes(chunk);
+  return typeof chunk === 'string' ? chunk : ownBytes(chunk);
 }
 
 /**
  * Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
- * ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
+ * ArrayBuffer: isolated-vm copies that with less overhead than a typed array. Runs no tenant
+ * code (takeResponseChunk's CPU is charged to nobody): brand-checking getters, and `set` into a
+ * buffer of its own where `slice` would look up the chunk's species constructor.
  */
 function ownBytes(chunk: Uint8Array): ArrayBuffer {
-  const buffer = TypedArrayPrototypeGetBuffer(chunk);
-  const whole = TypedArrayPrototypeGetByteOffset(chunk) === 0 && buffer instanceof ArrayBuffer &&
-    TypedArrayPrototypeGetByteLength(chunk) === ArrayBufferPrototypeGetByteLength(buffer);
-  return (whole ? buffer : TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(chunk))) as ArrayBuffer;
+  const buffer = TypedArrayPrototypeGetBuffer(chunk) as ArrayBuffer;
+  const size = TypedArrayPrototypeGetByteLength(chunk);
+  if (TypedArrayPrototypeGetByteOffset(chunk) === 0 && size === ArrayBufferPrototypeGetByteLength(buffer)) return buffer;
+  const own = new Uint8Array(size);
+  TypedArrayPrototypeSet(own, chunk);
+  return TypedArrayPrototypeGetBuffer(own) as ArrayBuffer;
 }
 
 /** The host will pull no more (the client left, or the response needs no body): cancel the stream. */
