@@ -34,6 +34,7 @@ const BENCHMARKS: { name: string; what: string; limitS: number }[] = [
   { name: 'processes', what: 'the data path to runtime processes: req/s of a framed Unix socket vs an HTTP proxy vs one process vs node:http', limitS: 300 },
   { name: 'scale', what: 'many tenants through isolet serve with runtime processes (10,000 by default), and a runtime process killed under load', limitS: 900 },
   { name: 'api-cost', what: 'what each Web API costs an isolate: its share of the snapshot, and first use of lazily loaded ones', limitS: 120 },
+  { name: 'bodies', what: '100 MB bodies through a worker in process (pass-through MB/s vs a Node copy loop, read whole) and a 16 MiB streamed response\'s CPU', limitS: 300 },
 ];
 
 const args = process.argv.slice(2);

@@ -5,17 +5,18 @@
 
 import { hostCalls, callAsync, dropRequestCalls } from './host-calls.ts';
 import type { DispatchResult, PullResult } from '../bridge/protocol.ts';
+import type { OperationResult } from '../bridge/operations.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
 import { DOMException, events, newAbortSignal, type AbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
-  ArrayBuffer, ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
+  ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
   JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
   ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
-  TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
+  TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
 } from './primordials.ts';
 import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
 
@@ -43,7 +44,9 @@ interface InFlight {
   /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
   responseBody: BodySource | undefined;
   /** What is left of the worker's last chunk when it was larger than a slice. */
-  responseRest?: Uint8Array;
+  responseRest: Uint8Array | undefined;
+  /** A large chunk pullResponse announced, until the host takes it (takeResponseChunk). */
+  responseOut: Uint8Array | string | undefined;
   /** The request's body as pulled from the host, if it has one. */
   requestBody: BodySource | null;
 }
@@ -235,7 +238,12 @@ export async function handleRequest(
   if (!worker) return { error: 'The worker is not loaded.', kind: 'no-handler' };
   const signal = newAbortSignal();
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
-  const entry: InFlight = { phase: 'dispatching', signal, waitUntil: [], responseBody: undefined, requestBody: body };
+  // Every field an own property from the start: a setter the tenant put on Object.prototype
+  // must never see an assignment to one (takeResponseChunk runs no tenant code).
+  const entry: InFlight = {
+    phase: 'dispatching', signal, waitUntil: [], responseBody: undefined, responseRest: undefined, responseOut: undefined,
+    requestBody: body,
+  };
   inFlight.set(requestId, entry);
   let result: DispatchResult;
   try {
@@ -302,17 +310,50 @@ export async function pullResponse(requestId: number, now: number): Promise<Pull
     return null;
   }
   // A slice of a text body given whole (whole-body-source.ts): the host encodes it.
-  if (typeof chunk === 'string') return chunk;
+  if (typeof chunk === 'string') {
+    if ((chunk as string).length <= INLINE_CHUNK) return chunk;
+    entry.responseOut = chunk;
+    return (chunk as string).length;
+  }
   if (TypedArrayPrototypeGetByteLength(chunk) > SLICE) {
     entry.responseRest = TypedArrayPrototypeSubarray(chunk, SLICE);
     chunk = TypedArrayPrototypeSubarray(chunk, 0, SLICE);
   }
-  // Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
-  // ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
-  const buffer = TypedArrayPrototypeGetBuffer(chunk);
-  const whole = TypedArrayPrototypeGetByteOffset(chunk) === 0 && buffer instanceof ArrayBuffer &&
-    TypedArrayPrototypeGetByteLength(chunk) === ArrayBufferPrototypeGetByteLength(buffer);
-  return (whole ? buffer : TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(chunk))) as ArrayBuffer;
+  // A large chunk is copied out by a call of its own that runs no tenant code, so that the host
+  // charges the worker for its stream's work and not for the platform's copying.
+  const size = TypedArrayPrototypeGetByteLength(chunk);
+  if (size > INLINE_CHUNK) {
+    entry.responseOut = chunk;
+    return size;
+  }
+  return ownBytes(chunk);
+}
+
+/** Chunks up to this size cross with the pull: copying them costs less than a crossing of their own. */
+const INLINE_CHUNK = 64 * 1024;
+
+/** The large chunk pullResponse announced, copied out by the host (see pullResponse). */
+export function takeResponseChunk(requestId: number): ArrayBuffer | string | null {
+  const entry = inFlight.get(requestId);
+  const chunk = entry?.responseOut;
+  if (entry === undefined || chunk === undefined) return null;
+  entry.responseOut = undefined;
+  return typeof chunk === 'string' ? chunk : ownBytes(chunk);
+}
+
+/**
+ * Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
+ * ArrayBuffer: isolated-vm copies that with less overhead than a typed array. Runs no tenant
+ * code (takeResponseChunk's CPU is charged to nobody): brand-checking getters, and `set` into a
+ * buffer of its own where `slice` would look up the chunk's species constructor.
+ */
+function ownBytes(chunk: Uint8Array): ArrayBuffer {
+  const buffer = TypedArrayPrototypeGetBuffer(chunk) as ArrayBuffer;
+  const size = TypedArrayPrototypeGetByteLength(chunk);
+  if (TypedArrayPrototypeGetByteOffset(chunk) === 0 && size === ArrayBufferPrototypeGetByteLength(buffer)) return buffer;
+  const own = new Uint8Array(size);
+  TypedArrayPrototypeSet(own, chunk);
+  return TypedArrayPrototypeGetBuffer(own) as ArrayBuffer;
 }
 
 /** The host will pull no more (the client left, or the response needs no body): cancel the stream. */
@@ -332,25 +373,35 @@ export function cancelResponse(requestId: number, now: number): void {
 function finishResponseBody(requestId: number, entry: InFlight): void {
   if (entry.responseBody === undefined) return;
   entry.responseBody = undefined;
+  entry.responseOut = undefined;
   entry.phase = 'waitUntil';
   settle(requestId);
 }
 
-// A request body, pulled from the host one chunk at a time: the host reads its source only when
-// asked, which is what gives uploads their backpressure.
+// A request body, pulled from the host a piece at a time: the host reads its source only when
+// asked, which is what gives uploads their backpressure. Read whole, it comes in one piece that
+// the host made (src/runtime/request-body.ts), so nothing is joined here.
 function bodyFromHost(requestId: number, length: number | null): BodySource {
   let reading = false;
+  // No spread of arguments: it would iterate with the realm's (replaceable) array iterator.
+  const read = async <K extends 'body.read' | 'body.readWhole'>(op: K, as?: 'text' | 'bytes'): Promise<OperationResult<K>> => {
+    if (reading) throw new TypeError('This body is already being read.');
+    reading = true;
+    try {
+      return await (as === undefined ? callAsync(op, requestId) : callAsync(op, requestId, as));
+    } finally {
+      reading = false;
+    }
+  };
   return {
     length,
     async pull(): Promise<Uint8Array | null> {
-      if (reading) throw new TypeError('This body is already being read.');
-      reading = true;
-      try {
-        const chunk = await callAsync('body.read', requestId);
-        return chunk === null ? null : new Uint8Array(chunk);
-      } finally {
-        reading = false;
-      }
+      const chunk = await read('body.read');
+      return chunk === null ? null : new Uint8Array(chunk);
+    },
+    async readWhole(as: 'text' | 'bytes'): Promise<Uint8Array | string> {
+      const whole = await read('body.readWhole', as);
+      return typeof whole === 'string' ? whole : new Uint8Array(whole);
     },
   } as BodySource;
 }

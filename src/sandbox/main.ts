@@ -25,6 +25,7 @@ import {
   enterFromHost,
   registerWorker,
   pullResponse,
+  takeResponseChunk,
   reportUncaught,
 } from './dispatch.ts';
 import {
@@ -148,6 +149,7 @@ const entryPoints: SandboxEntries = {
     );
   },
   pullResponse,
+  takeResponseChunk,
   cancelResponse,
   receiveModule,
   fireTimer(requestId, timerId, now): void {

@@ -30,6 +30,11 @@ export interface BodySource {
   cancel?(reason?: unknown): void;
   /** Total length in bytes when known up front (a Content-Length), else null/undefined. */
   readonly length?: number | null;
+  /**
+   * All the rest at once, as text (UTF-8, a BOM kept) or bytes (optional): the host's request
+   * body hands it over in one piece, which spares joining chunks here.
+   */
+  readWhole?(as: 'text' | 'bytes'): Promise<Uint8Array | string>;
 }
 
 /** The body of one Request or Response. Never handed to tenant code. */
@@ -233,7 +238,9 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   if (body.stream !== null) {
     if (streams().locked(body.stream)) throw new TypeError('This ReadableStream is currently locked to a reader.');
     body.used = true;
-    return await readSource(streams().sourceFromStream(body.stream));
+    // A stream nobody read that only wraps a source (`new Response(request.body)`): read the source.
+    const source = streams().takeSource(body.stream, true) ?? streams().sourceFromStream(body.stream);
+    return await readWhole(source, preferText);
   }
   body.used = true;
   if (body.text !== null) {
@@ -249,6 +256,12 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   const source = body.source!;
   body.source = null;
   // `return await`: an async function resolving to a promise would call its (replaceable) `then`.
+  return await readWhole(source, preferText);
+}
+
+/** The rest of `source` in one piece: text only when the source can give it (the caller decodes bytes). */
+async function readWhole(source: BodySource, preferText: boolean): Promise<string | Uint8Array> {
+  if (source.readWhole !== undefined) return await source.readWhole(preferText ? 'text' : 'bytes');
   return await readSource(source);
 }
 
