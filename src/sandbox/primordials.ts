@@ -177,6 +177,7 @@ export const StringPrototypeRepeat: (self: string, count: number) => string = un
 export const StringPrototypePadStart: (self: string, length: number, fill?: string) => string = uncurry(G.String.prototype, 'padStart');
 export const StringPrototypeNormalize: (self: string, form?: string) => string = uncurry(G.String.prototype, 'normalize');
 export const StringPrototypeToWellFormed: (self: string) => string = uncurry(G.String.prototype, 'toWellFormed');
+export const StringPrototypeIsWellFormed: (self: string) => boolean = uncurry(G.String.prototype, 'isWellFormed');
 // split and replace with a string pattern: with a RegExp they call its Symbol.split/replace.
 export const StringPrototypeSplit: (self: string, separator: string, limit?: number) => string[] = uncurry(G.String.prototype, 'split');
 export const StringPrototypeReplaceAll: (self: string, search: string, replacement: string) => string = uncurry(G.String.prototype, 'replaceAll');

@@ -213,10 +213,7 @@ export class Headers {
 
   has(name: string): boolean {
     if (arguments.length < 1) throw new TypeError("Failed to execute 'has' on 'Headers': 1 argument required.");
-    const n = validName(name);
-    const list = this.#list;
-    for (let i = 0; i < list.length; i += 2) if (list[i] === n) return true;
-    return false;
+    return hasHeaderUnchecked(this, validName(name));
   }
 
   set(name: string, value: string): void {
@@ -335,6 +332,12 @@ export function fillHeaders(headers: Headers, init: unknown): void {
 export function setHeadersGuard(headers: Headers, guard: HeadersGuard): void { headersGuardSetter(headers, guard); }
 /** Append without validation, for header lists the host already parsed. */
 export function appendHeaderUnchecked(headers: Headers, name: string, value: string): void { headersRawAppend(headers, name, value); }
+/** Whether the list has a header `name` (lowercase), without validating it. */
+export function hasHeaderUnchecked(headers: Headers, name: string): boolean {
+  const list = headersRawList(headers);
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
+  return false;
+}
 /** The raw header list, flat [name, value, ...] in insertion order with lowercase names. */
 export function headerList(headers: Headers): readonly string[] { return headersRawList(headers); }
 
