@@ -259,8 +259,8 @@ export async function handleRequest(
       };
     } else {
       let out = head.body;
-      if ((typeof out === 'string' && out.length > MAX_WHOLE_BODY_CROSSING) || (isUint8Array(out) && TypedArrayPrototypeGetByteLength(out) > MAX_WHOLE_BODY_CROSSING)) {
-        out = wholeBodySource(out);
+      if (out !== null && (typeof out === 'string' ? out.length : isUint8Array(out) ? TypedArrayPrototypeGetByteLength(out) : 0) > MAX_WHOLE_BODY_CROSSING) {
+        out = wholeBodySource(out as string | Uint8Array);
       }
       if (out === null || typeof out === 'string' || isUint8Array(out)) {
         whole = head;

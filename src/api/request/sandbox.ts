@@ -56,7 +56,12 @@ const kInternal = Symbol('Request.internal');
 /** structuredClone of a Request, as workerd serializes one (its head; no body, no signal). */
 export let structuredCloneRequest: (from: Request) => Request;
 let initRequest: (r: Request, method: string, url: string, headers: Headers, body: Body | null) => void;
-let initIncoming: (r: Request, method: string, url: string, headers: string, body: Body | null, incoming: IncomingSignal) => void;
+/**
+ * The Request for an incoming HTTP request. Its headers are immutable, as in workerd; the host
+ * already parsed them, so they are taken as they are (HeaderLines, src/bridge/protocol.ts),
+ * when first read.
+ */
+export let requestFromHost: (method: string, url: string, headers: HeaderLines, body: BodySource | null, incoming: IncomingSignal) => Request;
 
 /**
  * The runtime's record of an incoming request (src/sandbox/dispatch.ts) as its Request sees it:
@@ -236,11 +241,13 @@ export class Request {
     initRequest = (r, method, url, headers, body) => {
       r.#method = method; r.#url = url; r.#headers = headers; r.#body = body;
     };
-    initIncoming = (r, method, url, headers, body, incoming) => {
-      r.#method = method; r.#url = url; r.#headerLines = headers; r.#body = body;
+    requestFromHost = (method, url, headers, body, incoming) => {
+      const r = new Request(kInternal as never);
+      r.#method = method; r.#url = url; r.#headerLines = headers; r.#body = body ? bodyFromSource(body) : null;
       r.#incoming = incoming;
       r.#redirect = 'manual';
       r.#cfJson = '{}';
+      return r;
     };
     requestForFetch = (r) => ({ method: r.#method, url: r.#url, headers: r.#headersOf(), body: r.#body, signal: r.#signal });
     structuredCloneRequest = (from) => {
@@ -259,13 +266,3 @@ export class Request {
 }
 ObjectDefineProperty(Request.prototype, SymbolToStringTag, { __proto__: null, value: 'Request', configurable: true });
 
-/**
- * The Request for an incoming HTTP request. Its headers are immutable, as in workerd; the host
- * already parsed them, so they are taken as they are (HeaderLines, src/bridge/protocol.ts),
- * when first read.
- */
-export function requestFromHost(method: string, url: string, headers: HeaderLines, body: BodySource | null, incoming: IncomingSignal): Request {
-  const request = new Request(kInternal as never);
-  initIncoming(request, method, url, headers, body ? bodyFromSource(body) : null, incoming);
-  return request;
-}

@@ -52,7 +52,6 @@ function knownEmpty(body: Body): boolean {
 
 const kInternal = Symbol('Response.internal');
 // Assigned in Response's static block (which can see its #private fields).
-let initializeResponse: (r: Response, init: ResponseInit | undefined, extracted: ReturnType<typeof extractBody> | null) => void;
 /**
  * structuredClone of a Response, as workerd serializes one: the head (status, statusText,
  * type, headers, mutable again); a Response with a body is a DataCloneError.
@@ -87,7 +86,7 @@ export class Response {
     // scope"); a Response without one is allowed there.
     if (body !== undefined && body !== null) requireRequestContext('new Response() with a body');
     const extracted = body === undefined || body === null ? null : extractBody(body);
-    initializeResponse(this, init ?? undefined, extracted);
+    Response.#initialize(this, init ?? undefined, extracted);
   }
 
   // Fetch §5.5 "initialize a response", with workerd's checks. Without an init (the usual
@@ -142,7 +141,7 @@ export class Response {
     const response = new Response(kInternal);
     const extracted = extractBody(text);
     extracted.contentType = 'application/json';
-    initializeResponse(response, init ?? undefined, extracted);
+    Response.#initialize(response, init ?? undefined, extracted);
     return response;
   }
 
@@ -212,7 +211,6 @@ export class Response {
   }
 
   static {
-    initializeResponse = (response, init, extracted) => Response.#initialize(response, init, extracted);
     structuredCloneResponse = (from) => {
       if (from.#body !== null) throw new DOMException('ReadableStream can only be serialized for RPC.', 'DataCloneError');
       const copy = new Response(kInternal);
@@ -244,7 +242,7 @@ export class Response {
       // The brand check, not `instanceof`: tenant code may give Response a Symbol.hasInstance.
       if (typeof value !== 'object' || value === null || !(#status in value)) return null;
       const r = value as Response;
-      assertBodyUsable(r.#body);
+      // bodyForHost refuses a used or locked body, as assertBodyUsable would.
       return {
         status: r.#status,
         // Header names and values are byte strings already; a given status text becomes one
