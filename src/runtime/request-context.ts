@@ -46,8 +46,7 @@ export class RequestContext {
   sandboxDone = false;
   /** While streaming: the body is pulled from the isolate (not the request body passed through). */
   pullsFromIsolate = false;
-  /** What host operations see of this request. */
-  readonly handle: OpRequest;
+  #handle: OpRequest | undefined;
   #body: AsyncIterator<Uint8Array> | undefined;
   #reading = false;
   readonly #timers = new Map<number, HostTimer>();
@@ -65,8 +64,13 @@ export class RequestContext {
     this.method = method;
     this.url = url;
     this.#body = body;
+  }
+
+  /** What host operations see of this request; made by the first one (most requests have none). */
+  get handle(): OpRequest {
+    if (this.#handle !== undefined) return this.#handle;
     const context = this;
-    this.handle = {
+    return (this.#handle = {
       id: this.id,
       get signal() {
         context.#controller ??= new AbortController();
@@ -75,7 +79,7 @@ export class RequestContext {
       },
       subrequests: 0,
       readBody: () => this.readBody(),
-    };
+    });
   }
 
   get phase(): RequestPhase {
