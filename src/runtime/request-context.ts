@@ -47,8 +47,7 @@ export class RequestContext {
   sandboxDone = false;
   /** While streaming: the body is pulled from the isolate (not the request body passed through). */
   pullsFromIsolate = false;
-  /** What host operations see of this request. */
-  readonly handle: OpRequest;
+  #handle: OpRequest | undefined;
   #body: RequestBody | undefined;
   #reading = false;
   readonly #timers = new Map<number, HostTimer>();
@@ -66,8 +65,13 @@ export class RequestContext {
     this.method = method;
     this.url = url;
     this.#body = body;
+  }
+
+  /** What host operations see of this request; made by the first one (most requests have none). */
+  get handle(): OpRequest {
+    if (this.#handle !== undefined) return this.#handle;
     const context = this;
-    this.handle = {
+    return (this.#handle = {
       id: this.id,
       get signal() {
         context.#controller ??= new AbortController();
@@ -77,7 +81,7 @@ export class RequestContext {
       subrequests: 0,
       readBody: () => this.readBody(),
       readWholeBody: (text, capBytes) => this.#readBody((body) => body.readWhole(text, capBytes), text ? '' : new ArrayBuffer(0)),
-    };
+    });
   }
 
   get phase(): RequestPhase {

@@ -4,21 +4,21 @@
 // host can log and answer with, never an exception that leaks sandbox internals.
 
 import { hostCalls, callAsync, dropRequestCalls } from './host-calls.ts';
-import type { DispatchResult, PullResult } from '../bridge/protocol.ts';
+import type { DispatchResult, HeaderLines, PullResult } from '../bridge/protocol.ts';
 import type { OperationResult } from '../bridge/operations.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
-import { DOMException, events, newAbortSignal, type AbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
+import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
   ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
   JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
-  ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeToLowerCase, StringPrototypeTrim,
+  ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
 } from './primordials.ts';
-import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
+import { requestFromHost, responseToHost, signalAbort, type BodySource, type HostResponse, type IncomingSignal } from './web-platform.ts';
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
 
@@ -36,11 +36,10 @@ let globalScope: GlobalScopeEvents | undefined;
  * ends). Its phase mirrors the host's RequestContext: the handler runs (`dispatching`), the
  * host pulls the response body (`streaming`), or only waitUntil work is left (`waitUntil`).
  */
-interface InFlight {
+interface InFlight extends IncomingSignal {
   phase: 'dispatching' | 'streaming' | 'waitUntil';
-  /** The request's signal, made directly: AbortController.prototype is the tenant's to change. */
-  signal: AbortSignal;
-  waitUntil: Promise<unknown>[];
+  /** The promises given to ctx.waitUntil(), once there is one. */
+  waitUntil: Promise<unknown>[] | null;
   /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
   responseBody: BodySource | undefined;
   /** What is left of the worker's last chunk when it was larger than a slice. */
@@ -104,7 +103,7 @@ class ExecutionContext {
   waitUntil(promise: unknown): void {
     const entry = inFlight.get(this.#requestId);
     if (!entry) return;
-    ArrayPrototypePush(entry.waitUntil, PromiseResolve(promise));
+    ArrayPrototypePush(entry.waitUntil ??= [], PromiseResolve(promise));
   }
   passThroughOnException(): void {
     // No origin to fall through to on a self-hosted runtime: accepted for compatibility.
@@ -160,10 +159,9 @@ function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (val
   return event;
 }
 
-async function callHandler(requestId: number, request: unknown, ctx: ExecutionContext): Promise<unknown> {
-  const w = worker!;
-  // `return await`: an async function resolving to a promise would call its `then`.
-  if (w.fetch) return await ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
+/** What the handler returned (a Response, or a promise of one: the caller awaits it). */
+function callHandler(w: Worker, request: unknown, ctx: ExecutionContext): unknown {
+  if (w.fetch) return ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
   let response: unknown;
   let called = false;
   const event = makeFetchEvent(request, ctx, (value) => {
@@ -180,27 +178,28 @@ async function callHandler(requestId: number, request: unknown, ctx: ExecutionCo
  * Returns true when that is already the case; then the caller tells the host along with the
  * response (one crossing fewer), otherwise hostCalls.requestDone tells it later.
  */
-function settle(requestId: number, tellHost = true): boolean {
-  const entry = inFlight.get(requestId);
-  if (!entry) return false;
-  const finish = (notify = true) => {
-    inFlight.delete(requestId);
-    dropRequestTimers(requestId);
-    dropRequestCalls(requestId);
-    if (notify) hostCalls.requestDone(requestId);
-  };
-  if (entry.waitUntil.length === 0) {
-    finish(tellHost);
+function settle(requestId: number, entry: InFlight, tellHost = true): boolean {
+  // The host may have ended the request meanwhile (e.g. while a body chunk was awaited).
+  if (inFlight.get(requestId) !== entry) return false;
+  entry.phase = 'waitUntil';
+  const waitUntil = entry.waitUntil;
+  if (waitUntil === null) {
+    endRequest(requestId);
+    if (tellHost) hostCalls.requestDone(requestId);
     return true;
   }
   // waitUntil promises can add more waitUntil promises: wait until the list stops growing.
   const drain = (seen: number): Promise<void> => {
-    const count = entry.waitUntil.length - seen;
-    return PromisePrototypeThen(allSettled(ArrayPrototypeSlice(entry.waitUntil, seen), (reason) => hostCalls.uncaught(requestId, errorText(reason))), () => {
-      if (entry.waitUntil.length > seen + count) return drain(seen + count);
+    const count = waitUntil.length - seen;
+    return PromisePrototypeThen(allSettled(ArrayPrototypeSlice(waitUntil, seen), (reason) => hostCalls.uncaught(requestId, errorText(reason))), () => {
+      if (waitUntil.length > seen + count) return drain(seen + count);
     });
   };
-  PromisePrototypeThen(drain(0), () => finish(), () => finish());
+  const finish = () => {
+    endRequest(requestId);
+    hostCalls.requestDone(requestId);
+  };
+  PromisePrototypeThen(drain(0), finish, finish);
   return false;
 }
 
@@ -224,64 +223,79 @@ function allSettled(promises: Promise<unknown>[], onRejected: (reason: unknown) 
   });
 }
 
-/** Runs request `requestId` through the worker's handler (the `dispatch` entry, main.ts, sends the result on). */
+/**
+ * Runs request `requestId` through the worker's handler and answers the host (the `dispatch`
+ * entry, main.ts). Never rejects. A response whose body is whole goes back as primitives
+ * (hostCalls.respondSimple) in the same turn as the handler's answer: one promise hop, the one
+ * that awaits the handler, so that microtasks the handler queued run before its response is
+ * taken, as after any await.
+ */
 export async function handleRequest(
   requestId: number,
   method: string,
   url: string,
-  headers: string[],
+  headers: HeaderLines,
   hasBody: boolean,
   now: number,
-): Promise<DispatchResult> {
+): Promise<void> {
   advanceClock(now);
   enterRequest(requestId);
-  if (!worker) return { error: 'The worker is not loaded.', kind: 'no-handler' };
-  const signal = newAbortSignal();
+  const w = worker;
+  if (w === undefined) return hostCalls.respond(requestId, { error: 'The worker is not loaded.', kind: 'no-handler' });
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
   // Every field an own property from the start: a setter the tenant put on Object.prototype
   // must never see an assignment to one (takeResponseChunk runs no tenant code).
   const entry: InFlight = {
-    phase: 'dispatching', signal, waitUntil: [], responseBody: undefined, responseRest: undefined, responseOut: undefined,
+    phase: 'dispatching', signal: null, waitUntil: null, responseBody: undefined, responseRest: undefined, responseOut: undefined,
     requestBody: body,
   };
   inFlight.set(requestId, entry);
   let result: DispatchResult;
+  let whole: HostResponse | undefined;
   try {
-    const request = requestFromHost(method, url, headers, body, signal as never);
-    const ctx = new ExecutionContext(requestId);
-    const response = await callHandler(requestId, request, ctx);
-    const ResponseClass = webPlatformGlobals.Response as abstract new (...args: never[]) => object;
-    if (!(response instanceof ResponseClass)) {
+    const response = await callHandler(w, requestFromHost(method, url, headers, body, entry), new ExecutionContext(requestId));
+    const head = responseToHost(response);
+    if (head === null) {
       result = {
         error: `The fetch handler returned ${typeName(response)} instead of a Response: return (or resolve to) a Response object, e.g. \`return new Response('ok')\`.`,
         kind: 'bad-response',
       };
-    } else if ((response as { type?: string }).type === 'error') {
+    } else if (head.status === 0) {
       result = {
         error: 'The fetch handler returned Response.error(), a network error, which cannot be sent to a client: return a Response with a status such as 502 instead.',
         kind: 'bad-response',
       };
     } else {
-      const head = await responseToHost(response as never);
-      let body = head.body;
-      if ((typeof body === 'string' && body.length > MAX_WHOLE_BODY_CROSSING) || (isUint8Array(body) && TypedArrayPrototypeGetByteLength(body) > MAX_WHOLE_BODY_CROSSING)) {
-        body = wholeBodySource(body);
+      let out = head.body;
+      if (out !== null && (typeof out === 'string' ? out.length : isUint8Array(out) ? TypedArrayPrototypeGetByteLength(out) : 0) > MAX_WHOLE_BODY_CROSSING) {
+        out = wholeBodySource(out as string | Uint8Array);
       }
-      if (body === null || typeof body === 'string' || isUint8Array(body)) {
-        result = head as DispatchResult;
+      if (out === null || typeof out === 'string' || isUint8Array(out)) {
+        whole = head;
+        whole.body = out;
       } else {
         // Streamed: the request's work goes on until the host has pulled the body to its end.
-        entry.responseBody = body;
-        const length = typeof body.length === 'number' ? body.length : null;
-        result = { ...head, body: { stream: true, length, requestBody: body === entry.requestBody } };
+        entry.responseBody = out;
+        entry.phase = 'streaming';
+        const length = typeof out.length === 'number' ? out.length : null;
+        result = {
+          status: head.status, statusText: head.statusText, headers: ArrayPrototypeSlice(head.headers),
+          body: { stream: true, length, requestBody: out === entry.requestBody },
+        };
       }
     }
   } catch (error) {
     result = { error: errorText(error), kind: 'exception' };
   }
-  entry.phase = entry.responseBody === undefined ? 'waitUntil' : 'streaming';
-  if (entry.phase === 'waitUntil' && settle(requestId, false)) result.done = true;
-  return result;
+  // The request's work may be over with its response: the host then hears it in the same call.
+  const done = entry.phase !== 'streaming' && settle(requestId, entry, false);
+  if (whole !== undefined) {
+    const out = whole.body as string | Uint8Array | null;
+    hostCalls.respondSimple(requestId, whole.status, whole.statusText, ArrayPrototypeJoin(whole.headers, '\n'), out, done);
+    return;
+  }
+  if (done) result!.done = true;
+  hostCalls.respond(requestId, result!);
 }
 
 /**
@@ -374,8 +388,7 @@ function finishResponseBody(requestId: number, entry: InFlight): void {
   if (entry.responseBody === undefined) return;
   entry.responseBody = undefined;
   entry.responseOut = undefined;
-  entry.phase = 'waitUntil';
-  settle(requestId);
+  settle(requestId, entry);
 }
 
 // A request body, pulled from the host a piece at a time: the host reads its source only when
@@ -406,7 +419,8 @@ function bodyFromHost(requestId: number, length: number | null): BodySource {
   } as BodySource;
 }
 
-function declaredLength(headers: string[]): number | null {
+function declaredLength(lines: HeaderLines): number | null {
+  const headers = StringPrototypeSplit(lines, '\n');
   for (let i = 0; i + 1 < headers.length; i += 2) {
     if (headers[i]!.length === 14 && StringPrototypeToLowerCase(headers[i]!) === 'content-length') {
       const value = StringPrototypeTrim(headers[i + 1]!);
@@ -428,8 +442,9 @@ export function abortRequest(requestId: number, now: number): void {
   if (entry) {
     const reason = new DOMException('The client disconnected before the response was complete.', 'AbortError');
     // signalAbort reports an abort listener's exception instead of throwing it: the stream
-    // cancellation below must happen whatever the tenant's listeners do.
-    signalAbort(entry.signal, reason);
+    // cancellation below must happen whatever the tenant's listeners do. A signal nobody read
+    // yet is made here, aborted, for whoever reads it later.
+    signalAbort(entry.signal ??= newAbortSignal(), reason);
     cancelResponse(requestId, now);
   }
 }
