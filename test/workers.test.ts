@@ -37,6 +37,13 @@ export default {
       queueMicrotask(() => ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('later waitUntil finished'); resolve(); }, 30))));
       return new Response('answered first');
     }
+    if (pathname === '/wait-until-deep') {
+      // Ten promise callbacks deep, as a library's chain of then()s would be.
+      let chain = Promise.resolve();
+      for (let i = 0; i < 10; i++) chain = chain.then(() => {});
+      chain.then(() => ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('deep waitUntil finished'); resolve(); }, 30))));
+      return new Response('answered first');
+    }
     if (pathname === '/timers') {
       const order = [];
       const intervals = new Promise((resolve) => {
@@ -114,6 +121,12 @@ test('ctx.waitUntil called from a microtask the handler queued counts too', asyn
   const response = await served.fetch('background', '/wait-until-later');
   assert.equal(await response.text(), 'answered first');
   await served.waitForLog((e) => e.worker === 'background' && e.message === 'later waitUntil finished');
+});
+
+test('ctx.waitUntil called from promise callbacks ten deep that the handler left queued counts too', async () => {
+  const response = await served.fetch('background', '/wait-until-deep');
+  assert.equal(await response.text(), 'answered first');
+  await served.waitForLog((e) => e.worker === 'background' && e.message === 'deep waitUntil finished');
 });
 
 test('timers: setTimeout with arguments, setInterval, clears, queueMicrotask', async () => {

@@ -22,6 +22,9 @@ import { requestFromHost, responseToHost, signalAbort, type BodySource, type Hos
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
 
+/** Turns of the microtask queue a handler's leftover promise callbacks get to call ctx.waitUntil(). */
+const LATE_WAIT_UNTIL_TURNS = 16;
+
 interface Worker {
   fetch: Handler | undefined;
   thisArg: unknown;
@@ -287,6 +290,10 @@ export async function handleRequest(
   } catch (error) {
     result = { error: errorText(error), kind: 'exception' };
   }
+  // ctx.waitUntil() from promise callbacks the handler left queued still belongs to this
+  // request (workerd drains the microtask queue before it looks): give those callbacks some turns
+  // of the queue before deciding whether the request's work ends with its response.
+  if (entry.phase !== 'streaming') for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
   // The request's work may be over with its response: the host then hears it in the same call.
   const done = entry.phase !== 'streaming' && settle(requestId, entry, false);
   if (whole !== undefined) {
