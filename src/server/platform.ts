@@ -20,6 +20,7 @@ import type { LogBus } from './log-bus.ts';
 import { RouteTable } from './routes.ts';
 import type { ServerLog } from './logger.ts';
 import { scrub, scrubError } from './scrub.ts';
+import { ValidatedUploads } from './validated-uploads.ts';
 import type { WorkerHost } from './worker-host.ts';
 
 export interface PlatformOptions {
@@ -33,6 +34,8 @@ export interface PlatformOptions {
   /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
   maxDeploys?: number;
   maxAccountDeploys?: number;
+  /** Distinct uploads remembered as validated, so an identical one deploys without running again (default 10,000; 0 remembers none). */
+  validatedUploads?: number;
 }
 
 /** How a deployment is held to the account's grants. */
@@ -62,6 +65,7 @@ export class Platform {
   readonly #bus: LogBus | undefined;
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
+  readonly #validated: ValidatedUploads;
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
@@ -70,6 +74,7 @@ export class Platform {
     this.#log = options.log;
     this.#bus = options.bus;
     this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
+    this.#validated = new ValidatedUploads(options.validatedUploads);
     this.#routes = new RouteTable(this.domain, [], () => false);
   }
 
@@ -112,7 +117,7 @@ export class Platform {
         const secrets = existing === undefined ? {} : await this.store.secretValues(name);
         const definition = definitionOf(deployment.content, secrets, accountId);
         const tier = await this.store.getTier(accountId);
-        await this.#validate(name, definition, secrets, tier);
+        const validation = await this.#validate(name, definition, secrets, tier);
         const version = await this.store.deploy({
           worker: name,
           accountId,
@@ -125,7 +130,7 @@ export class Platform {
         });
         await this.host.load(name, definition, { tier });
         if (deployment.routes !== undefined) await this.#refreshRoutes();
-        this.#log('info', 'admin', 'deployed', { worker: name, account: accountId, version: version.number, hash: version.hash, author });
+        this.#log('info', 'admin', 'deployed', { worker: name, account: accountId, version: version.number, hash: version.hash, author, validation });
         return version;
       });
     } finally {
@@ -244,11 +249,18 @@ export class Platform {
     return worker;
   }
 
-  /** Loads the upload once, apart; its errors go back to the client, so no secret value may be in them. */
-  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>, tier: Tier): Promise<void> {
+  /**
+   * Loads the upload once, apart, unless an identical one of the account loaded before ('reused');
+   * its errors go back to the client, so no secret value may be in them.
+   */
+  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>, tier: Tier): Promise<'ran' | 'reused'> {
+    const key = ValidatedUploads.key(definition);
+    if (this.#validated.has(key)) return 'reused';
     const values = Object.values(secrets);
     try {
       await this.host.validate(name, definition, { tier });
+      this.#validated.add(key);
+      return 'ran';
     } catch (error) {
       if (error instanceof WorkerLoadError) {
         throw new ApiError('invalid', scrub(error.message, values), error.location === undefined ? undefined : scrub(error.location, values));
