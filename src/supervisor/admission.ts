@@ -1,18 +1,21 @@
 // Per-worker admission: at most `inFlight` requests of one worker run at once and `queued` more
 // wait their turn; past that the worker's own clients get 503 with Retry-After, at once, while
 // every other worker is admitted as before. A request counts until its response body is sent
-// or dropped, so a worker that streams forever holds its slots, not anyone else's.
+// or dropped, so a worker that streams forever holds its slots, not anyone else's. A worker
+// whose requests keep ending at its CPU or memory limit is refused for a while, without
+// running (limit-penalties.ts).
 
 import type { RuntimeResponse } from '../runtime/types.ts';
+import { DEFAULT_PENALTIES, LimitPenalties, type PenaltyLimits } from './limit-penalties.ts';
 
-export interface AdmissionLimits {
+export interface AdmissionLimits extends PenaltyLimits {
   /** Requests of one worker in flight at once (default 128). */
   inFlight: number;
   /** Requests of one worker waiting for a slot (default 512). */
   queued: number;
 }
 
-export const DEFAULT_ADMISSION: AdmissionLimits = Object.freeze({ inFlight: 128, queued: 512 });
+export const DEFAULT_ADMISSION: AdmissionLimits = Object.freeze({ inFlight: 128, queued: 512, ...DEFAULT_PENALTIES });
 
 interface Gate {
   active: number;
@@ -22,13 +25,17 @@ interface Gate {
 export class Admission {
   readonly #limits: AdmissionLimits;
   readonly #gates = new Map<string, Gate>();
+  readonly #penalties: LimitPenalties;
 
-  constructor(limits: Partial<AdmissionLimits> = {}) {
+  constructor(limits: Partial<AdmissionLimits> = {}, now: () => number = Date.now) {
     this.#limits = { ...DEFAULT_ADMISSION, ...limits };
+    this.#penalties = new LimitPenalties(this.#limits, now);
   }
 
   /** Runs `serve` when the worker has a slot (waiting for one if its queue has room), else answers 503. */
   async run(worker: string, serve: () => Promise<RuntimeResponse>): Promise<RuntimeResponse> {
+    const refused = this.#penalties.refusal(worker);
+    if (refused !== undefined) return refused;
     let gate = this.#gates.get(worker);
     if (gate === undefined) {
       gate = { active: 0, waiting: [] };
@@ -37,6 +44,12 @@ export class Admission {
     if (gate.active >= this.#limits.inFlight) {
       if (gate.waiting.length >= this.#limits.queued) return overloaded(this.#limits);
       await new Promise<void>((resolve) => gate.waiting.push(resolve));
+      // It may have been refused while this request waited.
+      const refusedMeanwhile = this.#penalties.refusal(worker);
+      if (refusedMeanwhile !== undefined) {
+        this.#release(worker, gate);
+        return refusedMeanwhile;
+      }
     } else {
       gate.active++;
     }
@@ -47,6 +60,7 @@ export class Admission {
       this.#release(worker, gate);
       throw error;
     }
+    this.#penalties.record(worker, response);
     const body = response.body;
     if (body === null || body instanceof Uint8Array) {
       this.#release(worker, gate);

@@ -1,0 +1,143 @@
+// Back-off for workers whose requests keep ending at their CPU or memory limit. Each such
+// request costs a thread and up to the whole limit of CPU (or a heap grown to its limit, and
+// a fresh isolate after it), which every other tenant of the process waits behind: a worker
+// that loops forever and receives traffic would burn a core all along. A worker whose
+// requests mostly hit a limit is refused at admission for a while, without running, with 503
+// and Retry-After; each refusal period is twice the last, up to a ceiling, until it behaves
+// for a while. A worker that only now and then hits a limit among many requests that do not
+// is left alone: the rule looks at the share of its requests, not only their number.
+//
+// What counts is the runtime's own answer for a request its isolate's limit ended (the 503s of
+// src/runtime/termination.ts). A worker can send those bytes itself, which only penalizes it.
+
+import type { RuntimeResponse } from '../runtime/types.ts';
+import { terminationResponseBody } from '../runtime/termination.ts';
+
+export interface PenaltyLimits {
+  /** Requests of one worker ended by a limit, in a window, before it is refused for a while (0: never). */
+  limitStrikes: number;
+  /** The window those requests are counted in; at least half of the worker's requests in it must have hit a limit. */
+  strikeWindowMs: number;
+  /** The first refusal period; each next one doubles, up to `maxPenaltyMs`. */
+  penaltyMs: number;
+  maxPenaltyMs: number;
+}
+
+export const DEFAULT_PENALTIES: PenaltyLimits = Object.freeze({
+  limitStrikes: 3,
+  strikeWindowMs: 10_000,
+  penaltyMs: 1000,
+  maxPenaltyMs: 60_000,
+});
+
+/** A worker that has gone this long after its last refusal period without another starts again from the first. */
+const FORGIVE_AFTER_MS = 10 * 60_000;
+/** Past this many workers with records, expired records are swept. */
+const SWEEP_AT = 1024;
+
+const LIMIT_BODIES = [
+  Buffer.from(terminationResponseBody({ kind: 'cpu', usedMs: 0, limitMs: 0, phase: 'request' })),
+  Buffer.from(terminationResponseBody({ kind: 'memory', limitMb: 0 })),
+];
+
+/** Whether the runtime answered this because the request's isolate hit its CPU or memory limit. */
+export function endedByLimit(response: RuntimeResponse): boolean {
+  const body = response.body;
+  return response.status === 503 && body instanceof Uint8Array && LIMIT_BODIES.some((limit) => limit.equals(body));
+}
+
+interface Record {
+  /** When the current window began: with the first limit hit after the last one expired. */
+  since: number;
+  requests: number;
+  hits: number;
+  /** Refused until then (0: not refused). */
+  until: number;
+  /** Refusal periods so far; the next lasts penaltyMs * 2^level. */
+  level: number;
+}
+
+export class LimitPenalties {
+  readonly #limits: PenaltyLimits;
+  readonly #now: () => number;
+  readonly #records = new Map<string, Record>();
+
+  constructor(limits: Partial<PenaltyLimits> = {}, now: () => number = Date.now) {
+    this.#limits = { ...DEFAULT_PENALTIES, ...limits };
+    this.#now = now;
+  }
+
+  /** The answer for a worker that is being refused now, or undefined when it may run. */
+  refusal(worker: string): RuntimeResponse | undefined {
+    const record = this.#records.get(worker);
+    if (record === undefined || record.until === 0) return undefined;
+    const left = record.until - this.#now();
+    if (left <= 0) return undefined;
+    return refused(Math.ceil(left / 1000), this.#limits);
+  }
+
+  /** Counts a finished request of the worker; refuses the worker for a while when most of its requests hit a limit. */
+  record(worker: string, response: RuntimeResponse): void {
+    if (this.#limits.limitStrikes <= 0) return;
+    const hit = endedByLimit(response);
+    let record = this.#records.get(worker);
+    if (record === undefined) {
+      if (!hit) return;
+      if (this.#records.size >= SWEEP_AT) this.#sweep();
+      record = { since: this.#now(), requests: 0, hits: 0, until: 0, level: 0 };
+      this.#records.set(worker, record);
+    }
+    const now = this.#now();
+    // Requests that were in flight when the refusal began end meanwhile: they are paid for.
+    if (record.until > now) return;
+    if (now - record.since > this.#limits.strikeWindowMs) {
+      if (!hit) return this.#expire(worker, record, now);
+      record.since = now;
+      record.requests = 0;
+      record.hits = 0;
+    }
+    record.requests++;
+    if (!hit) return;
+    record.hits++;
+    if (record.hits < this.#limits.limitStrikes || record.hits * 2 < record.requests) return;
+    if (record.until !== 0 && now - record.until > FORGIVE_AFTER_MS) record.level = 0;
+    record.until = now + Math.min(this.#limits.maxPenaltyMs, this.#limits.penaltyMs * 2 ** record.level);
+    record.level++;
+    record.since = record.until;
+    record.requests = 0;
+    record.hits = 0;
+  }
+
+  /** Workers with a record now (for tests). */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /** A record whose window ran out with nothing new is kept only while its refusal level still matters. */
+  #expire(worker: string, record: Record, now: number): void {
+    if (record.until === 0 || now - record.until > FORGIVE_AFTER_MS) this.#records.delete(worker);
+    else {
+      record.requests = 0;
+      record.hits = 0;
+    }
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const [worker, record] of this.#records) {
+      if (now - record.since > this.#limits.strikeWindowMs) this.#expire(worker, record, now);
+    }
+  }
+}
+
+function refused(seconds: number, limits: PenaltyLimits): RuntimeResponse {
+  return {
+    status: 503,
+    statusText: 'Service Unavailable',
+    headers: [['content-type', 'text/plain;charset=UTF-8'], ['retry-after', String(seconds)]],
+    body: Buffer.from(
+      `This worker's requests keep exceeding its CPU or memory limit (${limits.limitStrikes} or more in ${limits.strikeWindowMs / 1000} s, most of its requests): ` +
+        `it is not run for ${seconds} s. Fix what its log reports as 'limit' (isolet tail <worker>), then retry after ${seconds} s.\n`,
+    ),
+  };
+}

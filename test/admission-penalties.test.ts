@@ -1,0 +1,114 @@
+// A worker whose requests keep ending at its CPU or memory limit is refused at admission for a
+// while (503 with Retry-After, without running), doubling each time; other workers are served
+// as before, and a worker that hits a limit only now and then among good requests is left alone.
+// On a clock the test moves, then once through real runtime processes.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Admission } from '../src/supervisor/admission.ts';
+import { ProcessPool } from '../src/supervisor/process-pool.ts';
+import { terminationResponseBody } from '../src/runtime/termination.ts';
+import type { RuntimeResponse } from '../src/runtime/types.ts';
+
+const pools: ProcessPool[] = [];
+after(async () => {
+  await Promise.all(pools.map((pool) => pool.close()));
+});
+
+function answer(status: number, text: string): RuntimeResponse {
+  return { status, statusText: '', headers: [], body: Buffer.from(text) };
+}
+
+const OK = answer(200, 'ok');
+const CPU = answer(503, terminationResponseBody({ kind: 'cpu', usedMs: 51, limitMs: 50, phase: 'request' }));
+const MEMORY = answer(503, terminationResponseBody({ kind: 'memory', limitMb: 128 }));
+
+/** Admission on a clock the test moves, counting the requests it lets run per worker. */
+function admission(limits = {}) {
+  const clock = { now: 0 };
+  const gate = new Admission(limits, () => clock.now);
+  const ran = new Map<string, number>();
+  const send = async (worker: string, result: RuntimeResponse) => {
+    const response = await gate.run(worker, async () => {
+      ran.set(worker, (ran.get(worker) ?? 0) + 1);
+      return result;
+    });
+    return { status: response.status, retryAfter: response.headers.find(([name]) => name === 'retry-after')?.[1], text: Buffer.from(response.body as Uint8Array).toString() };
+  };
+  return { clock, send, ran };
+}
+
+test('three requests over the CPU limit: the worker gets 503 with Retry-After without running, others are served; the next refusal lasts twice as long', async () => {
+  const { clock, send, ran } = admission();
+  for (let i = 0; i < 3; i++) assert.equal((await send('looper', CPU)).status, 503);
+  assert.equal(ran.get('looper'), 3);
+
+  const refused = await send('looper', OK);
+  assert.equal(refused.status, 503);
+  assert.equal(refused.retryAfter, '1');
+  assert.match(refused.text, /keep exceeding its CPU or memory limit/);
+  assert.match(refused.text, /retry after 1 s/);
+  assert.equal(ran.get('looper'), 3, 'a refused request does not run');
+  assert.equal((await send('quiet', OK)).status, 200, 'another worker is served meanwhile');
+
+  clock.now += 1000;
+  assert.equal((await send('looper', OK)).status, 200, 'served again once the refusal is over');
+  for (let i = 0; i < 3; i++) await send('looper', CPU);
+  const again = await send('looper', OK);
+  assert.equal(again.status, 503);
+  assert.equal(again.retryAfter, '2', 'the second refusal is twice the first');
+  clock.now += 2000;
+  assert.equal((await send('looper', OK)).status, 200);
+});
+
+test('memory limit hits count the same; a worker\'s own 503s and rare limit hits among good requests do not refuse it', async () => {
+  const { send } = admission();
+  for (let i = 0; i < 3; i++) await send('hog', MEMORY);
+  assert.equal((await send('hog', OK)).status, 503);
+
+  for (let i = 0; i < 10; i++) await send('own-503', answer(503, 'maintenance'));
+  assert.equal((await send('own-503', OK)).status, 200);
+
+  // A busy worker whose requests hit the limit now and then (fewer than half of them).
+  for (let i = 0; i < 30; i++) {
+    const hit = i % 4 === 0;
+    const result = await send('busy', hit ? CPU : OK);
+    if (!hit) assert.equal(result.status, 200, `request ${i}`);
+  }
+});
+
+test('limit hits spread out beyond the window do not add up', async () => {
+  const { clock, send } = admission({ strikeWindowMs: 10_000 });
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await send('rare', OK)).status, 200);
+    await send('rare', CPU);
+    clock.now += 6000;
+  }
+  assert.equal((await send('rare', OK)).status, 200);
+});
+
+test('limitStrikes 0 turns the refusal off', async () => {
+  const { send } = admission({ limitStrikes: 0 });
+  for (let i = 0; i < 10; i++) await send('looper', CPU);
+  assert.equal((await send('looper', OK)).status, 200);
+});
+
+test('through runtime processes: a worker that loops forever is refused after three CPU-limit hits, another tenant keeps answering', { timeout: 90_000 }, async () => {
+  const pool = new ProcessPool({ processes: 1, spare: false, runtime: { limits: { cpuMs: 5000 } }, workerLog: () => {}, log: () => {} });
+  pools.push(pool);
+  await pool.load('looper', { modules: [{ name: 'worker.js', source: 'export default { fetch() { for (;;) {} } };' }], limits: { cpuMs: 20 } });
+  await pool.load('quiet', { modules: [{ name: 'worker.js', source: "export default { fetch() { return new Response('quiet'); } };" }] });
+  const request = { method: 'GET', url: 'https://example.com/', headers: [] };
+  for (let i = 0; i < 3; i++) {
+    const looped = await pool.fetch('looper', request);
+    assert.equal(looped.status, 503);
+    assert.match(Buffer.from(looped.body as Uint8Array).toString(), /CPU time limit/);
+  }
+  const refused = await pool.fetch('looper', request);
+  assert.equal(refused.status, 503);
+  assert.ok(Number(refused.headers.find(([name]) => name === 'retry-after')?.[1]) >= 1);
+  assert.match(Buffer.from(refused.body as Uint8Array).toString(), /is not run for/);
+  const quiet = await pool.fetch('quiet', request);
+  assert.equal(quiet.status, 200);
+  assert.equal(Buffer.from(quiet.body as Uint8Array).toString(), 'quiet');
+});
