@@ -5,20 +5,15 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, moduleDeployment, textWorker, type TestServer } from './server-support.ts';
+import { recordValidations, startTestServer, moduleDeployment, textWorker, type TestServer } from './server-support.ts';
 
 let t: TestServer;
 /** The worker names the host was asked to validate, in order. */
-const validated: string[] = [];
+let validated: string[] = [];
 
 before(async () => {
   t = await startTestServer();
-  const host = t.server.platform.host;
-  const validate = host.validate.bind(host);
-  host.validate = (name, definition, placement) => {
-    validated.push(name);
-    return validate(name, definition, placement);
-  };
+  validated = recordValidations(t);
   await t.account('acme');
   await t.account('globex');
 });
