@@ -19,14 +19,14 @@
 //   after.
 //
 //   node --no-node-snapshot bench/scale.ts [--tenants 10000] [--zipf-tenants 100000] [--noisy-tenants 1000]
-//     [--crash-accounts 3] [--processes 2] [--seconds 5] [--write]
+//     [--crash-accounts 3] [--processes 2] [--seconds 5] [--only many|noisy] [--write]
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { homeIndex } from '../src/supervisor/placement.ts';
 import { defaultProcessCount } from '../src/supervisor/process-pool.ts';
-import { NODE, ROOT, childEnv, fmt, fmtInt, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
+import { NODE, ROOT, childEnv, fmt, fmtInt, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult, type Target } from './lib.ts';
 import { CONNECTIONS, WRK_DONE, get, hasWrk, numberArg, runLoad, startNodeServer, wrkScript, type LoadResult, type Server } from './throughput.ts';
 
 const TOKEN = 'isl_bench-admin-token-0123456789abcdef';
@@ -54,8 +54,9 @@ function moduleBundle(source: string): Record<string, unknown> {
 const HELLO = moduleBundle("export default { fetch() { return new Response('Hello World'); } };");
 const NOISY = {
   loop: moduleBundle('export default { fetch() { for (;;) {} } };'),
-  memory: moduleBundle('export default { fetch() { const keep = []; for (;;) keep.push(new Array(10000).fill(1)); } };'),
-  crash: moduleBundle("export default { fetch() { 'x'.repeat(2 ** 27 + 16).split(''); return new Response('never'); } };"),
+  memory: moduleBundle('export default { fetch() { const keep = []; for (;;) keep.push(new Float64Array(1 << 20)); } };'),
+  // Building the array takes longer than the default CPU limit: without more, it is a CPU limit, not a crash.
+  crash: { ...moduleBundle("export default { fetch() { 'x'.repeat(2 ** 27 + 16).split(''); return new Response('never'); } };"), limits: { cpuMs: 5000 } },
 };
 const NOISY_KINDS = ['loop', 'memory', 'crash'] as const;
 
@@ -243,112 +244,90 @@ function errorsText(run: LoadResult): string {
   return Object.entries(run.errorKinds).map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none';
 }
 
-export async function scale(args: string[]): Promise<BenchResult> {
-  const tenants = numberArg(args, '--tenants', 10_000);
-  const zipfTenants = Math.max(tenants, numberArg(args, '--zipf-tenants', 100_000));
-  const noisyTenants = Math.max(10, numberArg(args, '--noisy-tenants', 1000));
-  const crashAccounts = numberArg(args, '--crash-accounts', 3);
-  const processes = numberArg(args, '--processes', defaultProcessCount());
-  const seconds = numberArg(args, '--seconds', 5);
-  const useWrk = !args.includes('--no-wrk') && hasWrk();
-  if (!useWrk) throw new Error('the scale benchmark needs wrk for its Zipf and noisy loads: apt-get install -y wrk');
-  const dir = mkdtempSync(join(tmpdir(), 'isolet-scale-'));
-  const children: Server[] = [];
-  try {
-    // ---- many tenants: Zipf, uniform, SIGKILL
-    progress(`scale: isolet serve --processes ${processes}`);
-    const isolet = await startIsolet(dir, 'many', processes, zipfTenants + COLD_PROBES + 10);
-    children.push(isolet.server);
-    const { server, admin } = isolet;
-    await createAccount(admin, 'bench');
-    progress(`scale: deploying ${zipfTenants + COLD_PROBES} tenants`);
-    const coldNames = Array.from({ length: COLD_PROBES }, (_, i) => `c${i}`);
-    const all: Deployment[] = [
-      ...Array.from({ length: zipfTenants }, (_, i) => ({ name: `t${i}`, account: 'bench', bundle: HELLO })),
-      ...coldNames.map((name) => ({ name, account: 'bench', bundle: HELLO })),
-    ];
-    const eachCount = Math.min(EACH, all.length);
-    const eachSeconds = await deployEach(admin, all.slice(0, eachCount));
-    const bulkSeconds = await deployBulk(admin, all.slice(eachCount));
-    const deployed = all.length;
-    const deploySeconds = eachSeconds + bulkSeconds;
-    const node = await startNodeServer('bench/support/node-server.ts', [], 'node:http', 1);
-    children.push(node);
+interface Options {
+  tenants: number;
+  zipfTenants: number;
+  noisyTenants: number;
+  crashAccounts: number;
+  processes: number;
+  seconds: number;
+  dir: string;
+  /** Servers started, stopped by the caller however the run ends. */
+  children: Server[];
+}
 
-    progress('scale: 1 tenant');
-    await runLoad(server, 1, 3, dir, useWrk);
-    const one = await runLoad(server, 1, seconds, dir, useWrk);
-    const nodeRun = await runLoad(node, 1, seconds, dir, useWrk);
+interface Part {
+  markdown: string[];
+  targets: Target[];
+  data: Record<string, unknown>;
+}
 
-    progress(`scale: Zipf(${ZIPF_EXPONENT}) over ${zipfTenants} tenants`);
-    const zipf = zipfScript(dir, zipfTenants, server.port);
-    await runLoad(server, zipfTenants, 3, dir, useWrk, zipf);
-    const zipfLoad = runLoad(server, zipfTenants, seconds, dir, useWrk, zipf);
-    await sleep(500);
-    const cold = await probeCold(server.port, coldNames, zipfLoad);
-    const zipfRun = await zipfLoad;
-    const coldSorted = [...cold.ms].sort((a, b) => a - b);
-    const coldP50 = percentile(coldSorted, 50);
-    const coldP99 = percentile(coldSorted, 99);
+/** Zipf over many tenants with cold first requests, a uniform rotation, and a SIGKILL, on one server. */
+async function manyTenants(o: Options): Promise<Part> {
+  const { tenants, zipfTenants, processes, seconds, dir } = o;
+  progress(`scale: isolet serve --processes ${processes}`);
+  const isolet = await startIsolet(dir, 'many', processes, zipfTenants + COLD_PROBES + 10);
+  o.children.push(isolet.server);
+  const { server, admin } = isolet;
+  await createAccount(admin, 'bench');
+  progress(`scale: deploying ${zipfTenants + COLD_PROBES} tenants`);
+  const coldNames = Array.from({ length: COLD_PROBES }, (_, i) => `c${i}`);
+  const all: Deployment[] = [
+    ...Array.from({ length: zipfTenants }, (_, i) => ({ name: `t${i}`, account: 'bench', bundle: HELLO })),
+    ...coldNames.map((name) => ({ name, account: 'bench', bundle: HELLO })),
+  ];
+  const eachCount = Math.min(EACH, all.length);
+  const eachSeconds = await deployEach(admin, all.slice(0, eachCount));
+  const bulkSeconds = await deployBulk(admin, all.slice(eachCount));
+  const deployed = all.length;
+  const deploySeconds = eachSeconds + bulkSeconds;
+  const node = await startNodeServer('bench/support/node-server.ts', [], 'node:http', 1);
+  o.children.push(node);
 
-    progress(`scale: uniform rotation over ${tenants} tenants (warm-up touches each first)`);
-    await touchAll(server.port, Array.from({ length: tenants }, (_, i) => `t${i}.localhost`));
-    await runLoad(server, tenants, 3, dir, useWrk);
-    const uniform = await runLoad(server, tenants, seconds, dir, useWrk);
-    const rss = treeRss(server.child.pid!);
+  progress('scale: 1 tenant');
+  await runLoad(server, 1, 3, dir, true);
+  const one = await runLoad(server, 1, seconds, dir, true);
+  const nodeRun = await runLoad(node, 1, seconds, dir, true);
 
-    progress('scale: SIGKILL of a runtime process under load');
-    const victim = isolet.pids[0]!;
-    const homed = Array.from({ length: tenants }, (_, i) => `t${i}`).find((name) => homeIndex(name, 'default', processes) === 0)!;
-    const underKill = runLoad(server, tenants, seconds, dir, useWrk);
-    await sleep((seconds * 1000) / 3);
-    const killedAt = performance.now();
-    process.kill(victim, 'SIGKILL');
-    let recoveryMs = NaN;
-    for (let i = 0; i < 1000; i++) {
-      if ((await get(server.port, `${homed}.localhost`)) === 200) {
-        recoveryMs = performance.now() - killedAt;
-        break;
-      }
-      await sleep(5);
+  progress(`scale: Zipf(${ZIPF_EXPONENT}) over ${zipfTenants} tenants`);
+  const zipf = zipfScript(dir, zipfTenants, server.port);
+  await runLoad(server, zipfTenants, 3, dir, true, zipf);
+  const zipfLoad = runLoad(server, zipfTenants, seconds, dir, true, zipf);
+  await sleep(500);
+  const cold = await probeCold(server.port, coldNames, zipfLoad);
+  const zipfRun = await zipfLoad;
+  const coldSorted = [...cold.ms].sort((a, b) => a - b);
+  const coldP50 = percentile(coldSorted, 50);
+  const coldP99 = percentile(coldSorted, 99);
+
+  progress(`scale: uniform rotation over ${tenants} tenants (warm-up touches each first)`);
+  await touchAll(server.port, Array.from({ length: tenants }, (_, i) => `t${i}.localhost`));
+  await runLoad(server, tenants, 3, dir, true);
+  const uniform = await runLoad(server, tenants, seconds, dir, true);
+  const rss = treeRss(server.child.pid!);
+
+  progress('scale: SIGKILL of a runtime process under load');
+  const victim = isolet.pids[0]!;
+  const homed = Array.from({ length: tenants }, (_, i) => `t${i}`).find((name) => homeIndex(name, 'default', processes) === 0)!;
+  const underKill = runLoad(server, tenants, seconds, dir, true);
+  await sleep((seconds * 1000) / 3);
+  const killedAt = performance.now();
+  process.kill(victim, 'SIGKILL');
+  let recoveryMs = NaN;
+  for (let i = 0; i < 1000; i++) {
+    if ((await get(server.port, `${homed}.localhost`)) === 200) {
+      recoveryMs = performance.now() - killedAt;
+      break;
     }
-    const killed = await underKill;
-    const inFlightOnKilled = isolet.events.inFlightOnLastEnd;
-    await stopChild(server.child, 10_000);
+    await sleep(5);
+  }
+  const killed = await underKill;
+  const inFlightOnKilled = isolet.events.inFlightOnLastEnd;
+  await stopChild(server.child, 10_000);
 
-    // ---- noisy neighbours, on a server of their own
-    progress(`scale: noisy neighbours, ${noisyTenants} tenants`);
-    const noisy = await startIsolet(dir, 'noisy', processes, noisyTenants + 10);
-    children.push(noisy.server);
-    const noisyCount = Math.round(noisyTenants / 10);
-    const quietCount = noisyTenants - noisyCount;
-    const crashers = Array.from({ length: noisyCount }, (_, i) => i).filter((i) => NOISY_KINDS[i % 3] === 'crash');
-    const crashAccountCount = Math.max(1, Math.min(crashAccounts, crashers.length));
-    for (const account of ['quiet', 'noisy', ...Array.from({ length: crashAccountCount }, (_, i) => `crash${i}`)]) await createAccount(noisy.admin, account);
-    await deployEach(noisy.admin, [
-      ...Array.from({ length: quietCount }, (_, i) => ({ name: `q${i}`, account: 'quiet', bundle: HELLO })),
-      ...Array.from({ length: noisyCount }, (_, i) => {
-        const kind = NOISY_KINDS[i % 3]!;
-        const account = kind === 'crash' ? `crash${crashers.indexOf(i) % crashAccountCount}` : 'noisy';
-        return { name: `n${i}`, account, bundle: NOISY[kind] };
-      }),
-    ]);
-    const quietScript = wrkScript(dir, quietCount, noisy.server.port, 'q');
-    const noisyScript = wrkScript(dir, noisyCount, noisy.server.port, 'n', NOISY_DELAY_MS);
-    await touchAll(noisy.server.port, Array.from({ length: quietCount }, (_, i) => `q${i}.localhost`));
-    await runLoad(noisy.server, quietCount, 3, dir, useWrk, quietScript);
-    progress('scale: quiet tenants alone');
-    const quietAlone = await runLoad(noisy.server, quietCount, seconds, dir, useWrk, quietScript);
-    progress('scale: quiet tenants while the noisy ones get traffic');
-    const noisyLoad = runLoad(noisy.server, noisyCount, seconds * 2 + 2, dir, useWrk, noisyScript, NOISY_CONNECTIONS);
-    const quietReacting = await runLoad(noisy.server, quietCount, seconds, dir, useWrk, quietScript);
-    const quietAfter = await runLoad(noisy.server, quietCount, seconds, dir, useWrk, quietScript);
-    const noisyRun = await noisyLoad;
-    const noisyEvents = { ...noisy.events, quarantined: [...new Set(noisy.events.quarantined)] };
-
-    const zipfVsOne = zipfRun.rps / one.rps;
-    const noisyRatio = quietAfter.p99_us / quietAlone.p99_us;
-    const markdown = [
+  const zipfVsOne = zipfRun.rps / one.rps;
+  return {
+    markdown: [
       `${fmtInt(deployed)} hello-world tenants (one bundle, so validated once) deployed through the admin API in ${fmt(deploySeconds, 1)} s: ` +
         `the first ${fmtInt(eachCount)} one \`PUT /v1/workers/:name\` each, 8 at a time (${fmtInt(eachCount / eachSeconds)}/s), ` +
         `the other ${fmtInt(deployed - eachCount)} by \`POST /v1/workers\`, ${BULK} a request, 2 at a time (${fmtInt((deployed - eachCount) / bulkSeconds)}/s); ` +
@@ -369,42 +348,108 @@ export async function scale(args: string[]): Promise<BenchResult> {
       '',
       `Uniform: RSS ${fmt(rss / 1024 ** 3)} GB with every tenant deployed. SIGKILL of runtime process pid ${victim} under that load: ${killed.errors} errors over the run (${errorsText(killed)}; ` +
         `the supervisor counted ${inFlightOnKilled} requests in flight on it); a tenant whose home it was answered 200 again ${fmtInt(recoveryMs)} ms after the kill.`,
-      '',
+    ],
+    targets: [
+      { name: `${fmtInt(tenants)} tenants, uniform: ≥ ${TARGET_RPS} req/s`, met: uniform.rps >= TARGET_RPS, detail: `${fmtInt(uniform.rps)} req/s.` },
+      { name: `p99 ≤ ${TARGET_P99_MS} ms, zero errors`, met: uniform.p99_us / 1000 <= TARGET_P99_MS && uniform.errors === 0, detail: `p99 ${fmt(uniform.p99_us / 1000)} ms, ${uniform.errors} errors.` },
+      { name: `${fmtInt(zipfTenants)} tenants, Zipf(${ZIPF_EXPONENT}): ≥ ${TARGET_ZIPF_VS_ONE}x the 1-tenant req/s`, met: zipfVsOne >= TARGET_ZIPF_VS_ONE, detail: `${fmt(zipfVsOne)}x (${fmtInt(zipfRun.rps)} vs ${fmtInt(one.rps)} req/s).` },
+      { name: `a cold tenant's first request: p99 ≤ ${TARGET_COLD_P99_MS} ms`, met: coldP99 <= TARGET_COLD_P99_MS && cold.failed === 0, detail: `p99 ${fmt(coldP99)} ms (p50 ${fmt(coldP50)} ms) over ${cold.ms.length}, ${cold.failed} not 200.` },
+      { name: `a killed runtime process's tenants served again within ${TARGET_RECOVERY_MS} ms`, met: recoveryMs <= TARGET_RECOVERY_MS, detail: `${fmtInt(recoveryMs)} ms.` },
+    ],
+    data: { tenants, zipfTenants, processes, deploySeconds, eachCount, eachSeconds, bulkSeconds, one, node: nodeRun, zipf: zipfRun, cold, uniform, killed, recoveryMs, inFlightOnKilled, rss },
+  };
+}
+
+/** Quiet tenants alone, then while a tenth of the tenants loop, hog memory or crash their process, on a server of their own. */
+async function noisyNeighbours(o: Options): Promise<Part> {
+  const { noisyTenants, crashAccounts, processes, seconds, dir } = o;
+  progress(`scale: noisy neighbours, ${noisyTenants} tenants`);
+  const noisy = await startIsolet(dir, 'noisy', processes, noisyTenants + 10);
+  o.children.push(noisy.server);
+  const noisyCount = Math.round(noisyTenants / 10);
+  const quietCount = noisyTenants - noisyCount;
+  const crashers = Array.from({ length: noisyCount }, (_, i) => i).filter((i) => NOISY_KINDS[i % 3] === 'crash');
+  const crashAccountCount = Math.max(1, Math.min(crashAccounts, crashers.length));
+  for (const account of ['quiet', 'noisy', ...Array.from({ length: crashAccountCount }, (_, i) => `crash${i}`)]) await createAccount(noisy.admin, account);
+  await deployEach(noisy.admin, [
+    ...Array.from({ length: quietCount }, (_, i) => ({ name: `q${i}`, account: 'quiet', bundle: HELLO })),
+    ...Array.from({ length: noisyCount }, (_, i) => {
+      const kind = NOISY_KINDS[i % 3]!;
+      const account = kind === 'crash' ? `crash${crashers.indexOf(i) % crashAccountCount}` : 'noisy';
+      return { name: `n${i}`, account, bundle: NOISY[kind] };
+    }),
+  ]);
+  const quietScript = wrkScript(dir, quietCount, noisy.server.port, 'q');
+  const noisyScript = wrkScript(dir, noisyCount, noisy.server.port, 'n', NOISY_DELAY_MS);
+  await touchAll(noisy.server.port, Array.from({ length: quietCount }, (_, i) => `q${i}.localhost`));
+  await runLoad(noisy.server, quietCount, 3, dir, true, quietScript);
+  progress('scale: quiet tenants alone');
+  const quietAlone = await runLoad(noisy.server, quietCount, seconds, dir, true, quietScript);
+  progress('scale: quiet tenants while the noisy ones get traffic');
+  const noisyLoad = runLoad(noisy.server, noisyCount, seconds * 2 + 2, dir, true, noisyScript, NOISY_CONNECTIONS);
+  const quietReacting = await runLoad(noisy.server, quietCount, seconds, dir, true, quietScript);
+  const quietAfter = await runLoad(noisy.server, quietCount, seconds, dir, true, quietScript);
+  const noisyRun = await noisyLoad;
+  const events = { ...noisy.events, quarantined: [...new Set(noisy.events.quarantined)] };
+  await stopChild(noisy.server.child, 10_000);
+
+  const ratio = quietAfter.p99_us / quietAlone.p99_us;
+  return {
+    markdown: [
       `Noisy neighbours (a server of their own): ${quietCount} quiet tenants under \`wrk -c${CONNECTIONS}\` rotating over them, alone; then the same while ${noisyCount} noisy tenants ` +
-        `(a third \`for (;;) {}\`, a third growing their heap past the memory limit, a third a fatal V8 error that ends their runtime process, in ${crashAccountCount} account${crashAccountCount === 1 ? '' : 's'}) ` +
+        `(a third \`for (;;) {}\`, a third allocating past the memory limit, a third a fatal V8 error that ends their runtime process (with a 5 s CPU limit to get there), in ${crashAccountCount} account${crashAccountCount === 1 ? '' : 's'}) ` +
         `get traffic from \`wrk -c${NOISY_CONNECTIONS}\` with ${NOISY_DELAY_MS} ms between each connection's requests: the first ${seconds} s while the platform reacts, then the next ${seconds} s.`,
       '',
       table(['quiet tenants', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'p99 vs alone'], [
         ['alone', fmtInt(quietAlone.rps), fmt(quietAlone.p50_us / 1000), fmt(quietAlone.p99_us / 1000), quietAlone.errors, '1'],
         [`noisy ones too, first ${seconds} s`, fmtInt(quietReacting.rps), fmt(quietReacting.p50_us / 1000), fmt(quietReacting.p99_us / 1000), `${quietReacting.errors} (${errorsText(quietReacting)})`, fmt(quietReacting.p99_us / quietAlone.p99_us)],
-        [`noisy ones too, next ${seconds} s`, fmtInt(quietAfter.rps), fmt(quietAfter.p50_us / 1000), fmt(quietAfter.p99_us / 1000), `${quietAfter.errors} (${errorsText(quietAfter)})`, fmt(noisyRatio)],
+        [`noisy ones too, next ${seconds} s`, fmtInt(quietAfter.rps), fmt(quietAfter.p50_us / 1000), fmt(quietAfter.p99_us / 1000), `${quietAfter.errors} (${errorsText(quietAfter)})`, fmt(ratio)],
       ]),
       '',
       `The noisy tenants' clients: ${fmtInt(noisyRun.requests)} requests, ${noisyRun.errors} not 2xx (${errorsText(noisyRun)}). ` +
-        `Runtime processes ended: ${noisyEvents.restarts}; accounts quarantined: ${noisyEvents.quarantined.join(', ') || 'none'}.`,
-    ].join('\n');
+        `Runtime processes ended: ${events.restarts}; accounts quarantined: ${events.quarantined.join(', ') || 'none'}.`,
+    ],
+    targets: [
+      {
+        name: `noisy neighbours: the quiet tenants' p99 ≤ ${TARGET_NOISY_P99_RATIO}x alone, zero errors`,
+        met: ratio <= TARGET_NOISY_P99_RATIO && quietAfter.errors === 0,
+        detail: `${fmt(ratio)}x (${fmt(quietAfter.p99_us / 1000)} vs ${fmt(quietAlone.p99_us / 1000)} ms), ${quietAfter.errors} errors once the platform reacted; ` +
+          `while it reacted ${fmt(quietReacting.p99_us / quietAlone.p99_us)}x, ${quietReacting.errors} errors.`,
+      },
+    ],
+    data: { noisyTenants, crashAccounts: crashAccountCount, quietAlone, quietReacting, quietAfter, noisy: noisyRun, events },
+  };
+}
+
+export async function scale(args: string[]): Promise<BenchResult> {
+  const tenants = numberArg(args, '--tenants', 10_000);
+  if (args.includes('--no-wrk') || !hasWrk()) throw new Error('the scale benchmark needs wrk for its Zipf and noisy loads: apt-get install -y wrk');
+  const onlyAt = args.indexOf('--only');
+  const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
+  const o: Options = {
+    tenants,
+    zipfTenants: Math.max(tenants, numberArg(args, '--zipf-tenants', 100_000)),
+    noisyTenants: Math.max(10, numberArg(args, '--noisy-tenants', 1000)),
+    crashAccounts: numberArg(args, '--crash-accounts', 3),
+    processes: numberArg(args, '--processes', defaultProcessCount()),
+    seconds: numberArg(args, '--seconds', 5),
+    dir: mkdtempSync(join(tmpdir(), 'isolet-scale-')),
+    children: [],
+  };
+  try {
+    const parts: Part[] = [];
+    if (only !== 'noisy') parts.push(await manyTenants(o));
+    if (only !== 'many') parts.push(await noisyNeighbours(o));
     return {
       name: 'scale',
       title: 'Many tenants through isolet serve',
-      markdown,
-      targets: [
-        { name: `${fmtInt(tenants)} tenants, uniform: ≥ ${TARGET_RPS} req/s`, met: uniform.rps >= TARGET_RPS, detail: `${fmtInt(uniform.rps)} req/s.` },
-        { name: `p99 ≤ ${TARGET_P99_MS} ms, zero errors`, met: uniform.p99_us / 1000 <= TARGET_P99_MS && uniform.errors === 0, detail: `p99 ${fmt(uniform.p99_us / 1000)} ms, ${uniform.errors} errors.` },
-        { name: `${fmtInt(zipfTenants)} tenants, Zipf(${ZIPF_EXPONENT}): ≥ ${TARGET_ZIPF_VS_ONE}x the 1-tenant req/s`, met: zipfVsOne >= TARGET_ZIPF_VS_ONE, detail: `${fmt(zipfVsOne)}x (${fmtInt(zipfRun.rps)} vs ${fmtInt(one.rps)} req/s).` },
-        { name: `a cold tenant's first request: p99 ≤ ${TARGET_COLD_P99_MS} ms`, met: coldP99 <= TARGET_COLD_P99_MS && cold.failed === 0, detail: `p99 ${fmt(coldP99)} ms (p50 ${fmt(coldP50)} ms) over ${cold.ms.length}, ${cold.failed} not 200.` },
-        {
-          name: `noisy neighbours: the quiet tenants' p99 ≤ ${TARGET_NOISY_P99_RATIO}x alone, zero errors`,
-          met: noisyRatio <= TARGET_NOISY_P99_RATIO && quietAfter.errors === 0,
-          detail: `${fmt(noisyRatio)}x (${fmt(quietAfter.p99_us / 1000)} vs ${fmt(quietAlone.p99_us / 1000)} ms), ${quietAfter.errors} errors once the platform reacted; ` +
-            `while it reacted ${fmt(quietReacting.p99_us / quietAlone.p99_us)}x, ${quietReacting.errors} errors.`,
-        },
-        { name: `a killed runtime process's tenants served again within ${TARGET_RECOVERY_MS} ms`, met: recoveryMs <= TARGET_RECOVERY_MS, detail: `${fmtInt(recoveryMs)} ms.` },
-      ],
-      data: { tenants, zipfTenants, noisyTenants, crashAccounts: crashAccountCount, processes, deploySeconds, eachCount, eachSeconds, bulkSeconds, one, node: nodeRun, zipf: zipfRun, cold, uniform, killed, recoveryMs, inFlightOnKilled, rss, quietAlone, quietReacting, quietAfter, noisy: noisyRun, noisyEvents },
+      markdown: parts.flatMap((part, i) => [...(i > 0 ? [''] : []), ...part.markdown]).join('\n'),
+      targets: parts.flatMap((part) => part.targets),
+      data: Object.assign({}, ...parts.map((part) => part.data)),
     };
   } finally {
-    for (const child of children) await stopChild(child.child, 10_000);
-    rmSync(dir, { recursive: true, force: true });
+    for (const child of o.children) await stopChild(child.child, 10_000);
+    rmSync(o.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,5 @@
-// A worker whose requests keep ending at its CPU or memory limit is refused at admission for a
+// A worker whose requests keep ending at its CPU or memory limit (or crashing its runtime
+// process) is refused at admission for a
 // while (503 with Retry-After, without running), doubling each time; other workers are served
 // as before, and a worker that hits a limit only now and then among good requests is left alone.
 // On a clock the test moves, then once through real runtime processes.
@@ -9,6 +10,7 @@ import { Admission } from '../src/supervisor/admission.ts';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { terminationResponseBody } from '../src/runtime/termination.ts';
 import type { RuntimeResponse } from '../src/runtime/types.ts';
+import { CRASHED_ITS_PROCESS } from '../src/supervisor/runtime-process.ts';
 
 const pools: ProcessPool[] = [];
 after(async () => {
@@ -22,6 +24,7 @@ function answer(status: number, text: string): RuntimeResponse {
 const OK = answer(200, 'ok');
 const CPU = answer(503, terminationResponseBody({ kind: 'cpu', usedMs: 51, limitMs: 50, phase: 'request' }));
 const MEMORY = answer(503, terminationResponseBody({ kind: 'memory', limitMb: 128 }));
+const CRASHED = answer(502, `${CRASHED_ITS_PROCESS}a fatal V8 error\n`);
 
 /** Admission on a clock the test moves, counting the requests it lets run per worker. */
 function admission(limits = {}) {
@@ -46,7 +49,7 @@ test('three requests over the CPU limit: the worker gets 503 with Retry-After wi
   const refused = await send('looper', OK);
   assert.equal(refused.status, 503);
   assert.equal(refused.retryAfter, '1');
-  assert.match(refused.text, /keep exceeding its CPU or memory limit/);
+  assert.match(refused.text, /keep exceeding its CPU or memory limit or crashing its process/);
   assert.match(refused.text, /retry after 1 s/);
   assert.equal(ran.get('looper'), 3, 'a refused request does not run');
   assert.equal((await send('quiet', OK)).status, 200, 'another worker is served meanwhile');
@@ -61,10 +64,14 @@ test('three requests over the CPU limit: the worker gets 503 with Retry-After wi
   assert.equal((await send('looper', OK)).status, 200);
 });
 
-test('memory limit hits count the same; a worker\'s own 503s and rare limit hits among good requests do not refuse it', async () => {
+test('memory limit hits and crashes count the same; a worker\'s own 503s and rare limit hits among good requests do not refuse it', async () => {
   const { send } = admission();
   for (let i = 0; i < 3; i++) await send('hog', MEMORY);
   assert.equal((await send('hog', OK)).status, 503);
+  for (let i = 0; i < 3; i++) await send('crasher', CRASHED);
+  assert.equal((await send('crasher', OK)).status, 503);
+  for (let i = 0; i < 3; i++) await send('gateway', answer(502, 'upstream down'));
+  assert.equal((await send('gateway', OK)).status, 200);
 
   for (let i = 0; i < 10; i++) await send('own-503', answer(503, 'maintenance'));
   assert.equal((await send('own-503', OK)).status, 200);

@@ -2,8 +2,8 @@
 // wait their turn; past that the worker's own clients get 503 with Retry-After, at once, while
 // every other worker is admitted as before. A request counts until its response body is sent
 // or dropped, so a worker that streams forever holds its slots, not anyone else's. A worker
-// whose requests keep ending at its CPU or memory limit is refused for a while, without
-// running (limit-penalties.ts).
+// whose requests keep ending at its CPU or memory limit, or crashing its process, is refused
+// for a while, without running (limit-penalties.ts).
 
 import type { RuntimeResponse } from '../runtime/types.ts';
 import { DEFAULT_PENALTIES, LimitPenalties, type PenaltyLimits } from './limit-penalties.ts';

@@ -1,17 +1,22 @@
-// Back-off for workers whose requests keep ending at their CPU or memory limit. Each such
-// request costs a thread and up to the whole limit of CPU (or a heap grown to its limit, and
-// a fresh isolate after it), which every other tenant of the process waits behind: a worker
-// that loops forever and receives traffic would burn a core all along. A worker whose
-// requests mostly hit a limit is refused at admission for a while, without running, with 503
-// and Retry-After; each refusal period is twice the last, up to a ceiling, until it behaves
-// for a while. A worker that only now and then hits a limit among many requests that do not
-// is left alone: the rule looks at the share of its requests, not only their number.
+// Back-off for workers whose requests keep ending at their CPU or memory limit, or crashing
+// their runtime process. Each such request costs a thread and up to the whole limit of CPU (or
+// a heap grown to its limit, and a fresh isolate after it; or a new runtime process), which
+// every other tenant of the process waits behind: a worker that loops forever and receives
+// traffic would burn a core all along. A worker whose requests mostly end so is refused at
+// admission for a while, without running, with 503 and Retry-After; each refusal period is
+// twice the last, up to a ceiling, until it behaves for a while. A worker that only now and
+// then hits a limit among many requests that do not is left alone: the rule looks at the share
+// of its requests, not only their number. (A crash also counts against the worker's account in
+// crash-policy.ts, which moves it to the quarantine tier: this keeps it from crash-looping
+// there at the cost of a process start each time.)
 //
-// What counts is the runtime's own answer for a request its isolate's limit ended (the 503s of
-// src/runtime/termination.ts). A worker can send those bytes itself, which only penalizes it.
+// What counts is the platform's own answer: the runtime's 503s for a request its isolate's
+// limit ended (src/runtime/termination.ts), and the supervisor's 502 for a request whose code
+// crashed its process. A worker can send those bytes itself, which only penalizes it.
 
 import type { RuntimeResponse } from '../runtime/types.ts';
 import { terminationResponseBody } from '../runtime/termination.ts';
+import { CRASHED_ITS_PROCESS } from './runtime-process.ts';
 
 export interface PenaltyLimits {
   /** Requests of one worker ended by a limit, in a window, before it is refused for a while (0: never). */
@@ -40,10 +45,14 @@ const LIMIT_BODIES = [
   Buffer.from(terminationResponseBody({ kind: 'memory', limitMb: 0 })),
 ];
 
-/** Whether the runtime answered this because the request's isolate hit its CPU or memory limit. */
+const CRASHED = Buffer.from(CRASHED_ITS_PROCESS);
+
+/** Whether the platform answered this because the request's isolate hit its CPU or memory limit, or its code crashed its process. */
 export function endedByLimit(response: RuntimeResponse): boolean {
   const body = response.body;
-  return response.status === 503 && body instanceof Uint8Array && LIMIT_BODIES.some((limit) => limit.equals(body));
+  if (!(body instanceof Uint8Array)) return false;
+  if (response.status === 503) return LIMIT_BODIES.some((limit) => limit.equals(body));
+  return response.status === 502 && body.length > CRASHED.length && CRASHED.equals(body.subarray(0, CRASHED.length));
 }
 
 interface Record {
@@ -136,8 +145,8 @@ function refused(seconds: number, limits: PenaltyLimits): RuntimeResponse {
     statusText: 'Service Unavailable',
     headers: [['content-type', 'text/plain;charset=UTF-8'], ['retry-after', String(seconds)]],
     body: Buffer.from(
-      `This worker's requests keep exceeding its CPU or memory limit (${limits.limitStrikes} or more in ${limits.strikeWindowMs / 1000} s, most of its requests): ` +
-        `it is not run for ${seconds} s. Fix what its log reports as 'limit' (isolet tail <worker>), then retry after ${seconds} s.\n`,
+      `This worker's requests keep exceeding its CPU or memory limit or crashing its process (${limits.limitStrikes} or more in ${limits.strikeWindowMs / 1000} s, most of its requests): ` +
+        `it is not run for ${seconds} s. Fix what its log reports (isolet tail <worker>), then retry after ${seconds} s.\n`,
     ),
   };
 }

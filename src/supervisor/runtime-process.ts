@@ -58,6 +58,9 @@ export interface RuntimeProcessOptions {
 
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
+/** How the answer (a 502) to a request whose worker's code crashed its runtime process begins. */
+export const CRASHED_ITS_PROCESS = "The worker's code caused a fatal error that ended its runtime process: ";
+
 /** How long a stopping process may take to finish before it is killed. */
 const STOP_GRACE_MS = 10_000;
 
@@ -416,7 +419,7 @@ export class RuntimeProcess {
     for (const [id, exchange] of child.exchanges) {
       this.#finish(child, id);
       const text = exchange.worker === ownWorker
-        ? `The worker's code caused a fatal error that ended its runtime process: ${child.culprit!.message}\n`
+        ? `${CRASHED_ITS_PROCESS}${child.culprit!.message}\n`
         : `The runtime process serving this worker ended while the request was in flight (${reason}); the request did not complete. It is being restarted: retry shortly.\n`;
       if (exchange.answered) exchange.body?.fail(new Error(text.trim()));
       else exchange.resolve(failure(502, text));
