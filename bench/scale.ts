@@ -19,7 +19,7 @@
 //   after.
 //
 //   node --no-node-snapshot bench/scale.ts [--tenants 10000] [--zipf-tenants 100000] [--noisy-tenants 1000]
-//     [--crash-accounts 3] [--processes 2] [--seconds 5] [--only many|noisy] [--write]
+//     [--crash-accounts 3] [--noisy-kinds loop,memory,crash] [--processes 2] [--seconds 5] [--only many|noisy] [--write]
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,7 +58,12 @@ const NOISY = {
   // Building the array takes longer than the default CPU limit: without more, it is a CPU limit, not a crash.
   crash: { ...moduleBundle("export default { fetch() { 'x'.repeat(2 ** 27 + 16).split(''); return new Response('never'); } };"), limits: { cpuMs: 5000 } },
 };
-const NOISY_KINDS = ['loop', 'memory', 'crash'] as const;
+type NoisyKind = keyof typeof NOISY;
+const NOISY_TEXT: Record<NoisyKind, string> = {
+  loop: '`for (;;) {}`',
+  memory: 'allocating past the memory limit',
+  crash: 'a fatal V8 error that ends their runtime process (with a 5 s CPU limit to get there)',
+};
 
 /** RSS of a process and its descendants, in bytes. */
 function treeRss(pid: number): number {
@@ -249,6 +254,8 @@ interface Options {
   zipfTenants: number;
   noisyTenants: number;
   crashAccounts: number;
+  /** What the noisy tenants do, in turn. */
+  noisyKinds: NoisyKind[];
   processes: number;
   seconds: number;
   dir: string;
@@ -368,13 +375,14 @@ async function noisyNeighbours(o: Options): Promise<Part> {
   o.children.push(noisy.server);
   const noisyCount = Math.round(noisyTenants / 10);
   const quietCount = noisyTenants - noisyCount;
-  const crashers = Array.from({ length: noisyCount }, (_, i) => i).filter((i) => NOISY_KINDS[i % 3] === 'crash');
+  const kinds = o.noisyKinds;
+  const crashers = Array.from({ length: noisyCount }, (_, i) => i).filter((i) => kinds[i % kinds.length] === 'crash');
   const crashAccountCount = Math.max(1, Math.min(crashAccounts, crashers.length));
   for (const account of ['quiet', 'noisy', ...Array.from({ length: crashAccountCount }, (_, i) => `crash${i}`)]) await createAccount(noisy.admin, account);
   await deployEach(noisy.admin, [
     ...Array.from({ length: quietCount }, (_, i) => ({ name: `q${i}`, account: 'quiet', bundle: HELLO })),
     ...Array.from({ length: noisyCount }, (_, i) => {
-      const kind = NOISY_KINDS[i % 3]!;
+      const kind = kinds[i % kinds.length]!;
       const account = kind === 'crash' ? `crash${crashers.indexOf(i) % crashAccountCount}` : 'noisy';
       return { name: `n${i}`, account, bundle: NOISY[kind] };
     }),
@@ -397,7 +405,7 @@ async function noisyNeighbours(o: Options): Promise<Part> {
   return {
     markdown: [
       `Noisy neighbours (a server of their own): ${quietCount} quiet tenants under \`wrk -c${CONNECTIONS}\` rotating over them, alone; then the same while ${noisyCount} noisy tenants ` +
-        `(a third \`for (;;) {}\`, a third allocating past the memory limit, a third a fatal V8 error that ends their runtime process (with a 5 s CPU limit to get there), in ${crashAccountCount} account${crashAccountCount === 1 ? '' : 's'}) ` +
+        `(in turn: ${kinds.map((kind) => NOISY_TEXT[kind]).join('; ')}${crashers.length > 0 ? `; crashers in ${crashAccountCount} account${crashAccountCount === 1 ? '' : 's'}` : ''}) ` +
         `get traffic from \`wrk -c${NOISY_CONNECTIONS}\` with ${NOISY_DELAY_MS} ms between each connection's requests: the first ${seconds} s while the platform reacts, then the next ${seconds} s.`,
       '',
       table(['quiet tenants', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'p99 vs alone'], [
@@ -421,6 +429,15 @@ async function noisyNeighbours(o: Options): Promise<Part> {
   };
 }
 
+/** `--noisy-kinds loop,memory,crash` (the default): what the noisy tenants do, in turn. */
+function noisyKindsArg(args: string[]): NoisyKind[] {
+  const at = args.indexOf('--noisy-kinds');
+  const kinds = (at >= 0 ? (args[at + 1] ?? '') : 'loop,memory,crash').split(',');
+  const unknown = kinds.filter((kind) => !Object.hasOwn(NOISY, kind));
+  if (unknown.length > 0 || kinds.length === 0) throw new Error(`--noisy-kinds takes ${Object.keys(NOISY).join(', ')}; not ${unknown.join(', ')}`);
+  return kinds as NoisyKind[];
+}
+
 export async function scale(args: string[]): Promise<BenchResult> {
   const tenants = numberArg(args, '--tenants', 10_000);
   if (args.includes('--no-wrk') || !hasWrk()) throw new Error('the scale benchmark needs wrk for its Zipf and noisy loads: apt-get install -y wrk');
@@ -431,6 +448,7 @@ export async function scale(args: string[]): Promise<BenchResult> {
     zipfTenants: Math.max(tenants, numberArg(args, '--zipf-tenants', 100_000)),
     noisyTenants: Math.max(10, numberArg(args, '--noisy-tenants', 1000)),
     crashAccounts: numberArg(args, '--crash-accounts', 3),
+    noisyKinds: noisyKindsArg(args),
     processes: numberArg(args, '--processes', defaultProcessCount()),
     seconds: numberArg(args, '--seconds', 5),
     dir: mkdtempSync(join(tmpdir(), 'isolet-scale-')),

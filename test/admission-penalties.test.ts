@@ -55,13 +55,30 @@ test('three requests over the CPU limit: the worker gets 503 with Retry-After wi
   assert.equal((await send('quiet', OK)).status, 200, 'another worker is served meanwhile');
 
   clock.now += 1000;
-  assert.equal((await send('looper', OK)).status, 200, 'served again once the refusal is over');
-  for (let i = 0; i < 3; i++) await send('looper', CPU);
+  assert.equal((await send('looper', CPU)).status, 503, 'run again once the refusal is over');
+  assert.equal(ran.get('looper'), 4);
   const again = await send('looper', OK);
   assert.equal(again.status, 503);
-  assert.equal(again.retryAfter, '2', 'the second refusal is twice the first');
+  assert.equal(again.retryAfter, '2', 'on probation, one more hit refuses it again, for twice as long');
+  assert.equal(ran.get('looper'), 4);
   clock.now += 2000;
   assert.equal((await send('looper', OK)).status, 200);
+  // Good requests since the last refusal outweigh one hit: on probation, not refused.
+  for (let i = 0; i < 3; i++) await send('looper', OK);
+  await send('looper', CPU);
+  assert.equal((await send('looper', OK)).status, 200);
+});
+
+test('a worker refused once is forgiven after 10 minutes without refusals: three hits again before the next, of the first length', async () => {
+  const { clock, send } = admission();
+  for (let i = 0; i < 3; i++) await send('reformed', CPU);
+  assert.equal((await send('reformed', OK)).retryAfter, '1');
+  clock.now += 1000 + 10 * 60_000 + 1;
+  await send('reformed', CPU);
+  assert.equal((await send('reformed', OK)).status, 200, 'one hit no longer refuses it');
+  await send('reformed', CPU);
+  await send('reformed', CPU);
+  assert.equal((await send('reformed', OK)).retryAfter, '1');
 });
 
 test('memory limit hits and crashes count the same; a worker\'s own 503s and rare limit hits among good requests do not refuse it', async () => {

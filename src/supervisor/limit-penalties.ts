@@ -3,8 +3,9 @@
 // a heap grown to its limit, and a fresh isolate after it; or a new runtime process), which
 // every other tenant of the process waits behind: a worker that loops forever and receives
 // traffic would burn a core all along. A worker whose requests mostly end so is refused at
-// admission for a while, without running, with 503 and Retry-After; each refusal period is
-// twice the last, up to a ceiling, until it behaves for a while. A worker that only now and
+// admission for a while, without running, with 503 and Retry-After; after that it is on
+// probation: its next such request refuses it again, for twice as long, up to a ceiling,
+// until it behaves for a while. A worker that only now and
 // then hits a limit among many requests that do not is left alone: the rule looks at the share
 // of its requests, not only their number. (A crash also counts against the worker's account in
 // crash-policy.ts, which moves it to the quarantine tier: this keeps it from crash-looping
@@ -19,7 +20,7 @@ import { terminationResponseBody } from '../runtime/termination.ts';
 import { CRASHED_ITS_PROCESS } from './runtime-process.ts';
 
 export interface PenaltyLimits {
-  /** Requests of one worker ended by a limit, in a window, before it is refused for a while (0: never). */
+  /** Requests of one worker ended by a limit, in a window, before it is first refused for a while (0: never). */
   limitStrikes: number;
   /** The window those requests are counted in; at least half of the worker's requests in it must have hit a limit. */
   strikeWindowMs: number;
@@ -108,8 +109,11 @@ export class LimitPenalties {
     record.requests++;
     if (!hit) return;
     record.hits++;
-    if (record.hits < this.#limits.limitStrikes || record.hits * 2 < record.requests) return;
     if (record.until !== 0 && now - record.until > FORGIVE_AFTER_MS) record.level = 0;
+    // Once refused, a worker is on probation until forgiven: its next hit (if most of its
+    // requests since) refuses it again, for twice as long.
+    const strikes = record.level > 0 ? 1 : this.#limits.limitStrikes;
+    if (record.hits < strikes || record.hits * 2 < record.requests) return;
     record.until = now + Math.min(this.#limits.maxPenaltyMs, this.#limits.penaltyMs * 2 ** record.level);
     record.level++;
     record.since = record.until;
