@@ -111,6 +111,33 @@ test('limit hits spread out beyond the window do not add up', async () => {
   assert.equal((await send('rare', OK)).status, 200);
 });
 
+test('workers whose requests hit a limit lately take turns, one at a time; others run as before', async () => {
+  const gate = new Admission({}, () => 0);
+  await gate.run('loop-a', async () => CPU);
+  await gate.run('loop-b', async () => CPU);
+  const started: string[] = [];
+  let finishA!: (response: RuntimeResponse) => void;
+  const a = gate.run('loop-a', () => {
+    started.push('loop-a');
+    return new Promise((resolve) => (finishA = resolve));
+  });
+  const b = gate.run('loop-b', async () => {
+    started.push('loop-b');
+    return OK;
+  });
+  const quiet = await gate.run('quiet', async () => {
+    started.push('quiet');
+    return OK;
+  });
+  assert.equal(quiet.status, 200);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([...started].sort(), ['loop-a', 'quiet'], 'the second suspect waits for the first; a quiet worker does not');
+  finishA(OK);
+  assert.equal((await a).status, 200);
+  assert.equal((await b).status, 200);
+  assert.equal(started.at(-1), 'loop-b');
+});
+
 test('limitStrikes 0 turns the refusal off', async () => {
   const { send } = admission({ limitStrikes: 0 });
   for (let i = 0; i < 10; i++) await send('looper', CPU);

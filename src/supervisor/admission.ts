@@ -13,9 +13,14 @@ export interface AdmissionLimits extends PenaltyLimits {
   inFlight: number;
   /** Requests of one worker waiting for a slot (default 512). */
   queued: number;
+  /**
+   * Requests in flight at once, over all workers whose requests hit a limit lately (or that are
+   * on probation after a refusal); theirs beyond it wait their turn (default 1).
+   */
+  suspectsInFlight: number;
 }
 
-export const DEFAULT_ADMISSION: AdmissionLimits = Object.freeze({ inFlight: 128, queued: 512, ...DEFAULT_PENALTIES });
+export const DEFAULT_ADMISSION: AdmissionLimits = Object.freeze({ inFlight: 128, queued: 512, suspectsInFlight: 1, ...DEFAULT_PENALTIES });
 
 interface Gate {
   active: number;
@@ -26,6 +31,8 @@ export class Admission {
   readonly #limits: AdmissionLimits;
   readonly #gates = new Map<string, Gate>();
   readonly #penalties: LimitPenalties;
+  /** Requests of suspects (workers whose requests hit a limit lately) running now, and waiting to. */
+  readonly #suspects: Gate = { active: 0, waiting: [] };
 
   constructor(limits: Partial<AdmissionLimits> = {}, now: () => number = Date.now) {
     this.#limits = { ...DEFAULT_ADMISSION, ...limits };
@@ -44,23 +51,25 @@ export class Admission {
     if (gate.active >= this.#limits.inFlight) {
       if (gate.waiting.length >= this.#limits.queued) return overloaded(this.#limits);
       await new Promise<void>((resolve) => gate.waiting.push(resolve));
-      // It may have been refused while this request waited.
-      const refusedMeanwhile = this.#penalties.refusal(worker);
-      if (refusedMeanwhile !== undefined) {
-        this.#release(worker, gate);
-        return refusedMeanwhile;
-      }
     } else {
       gate.active++;
     }
+    // A suspect's requests take turns in a narrow lane, so that many workers that loop or
+    // allocate cannot take every thread that runs isolates before each is refused.
+    const suspect = this.#penalties.suspect(worker);
+    if (suspect) await take(this.#suspects, this.#limits.suspectsInFlight);
+    // It may have been refused while this request waited.
+    const refusedMeanwhile = this.#penalties.refusal(worker);
     let response: RuntimeResponse;
     try {
-      response = await serve();
+      response = refusedMeanwhile ?? (await serve());
     } catch (error) {
       this.#release(worker, gate);
       throw error;
+    } finally {
+      if (suspect) give(this.#suspects);
     }
-    this.#penalties.record(worker, response);
+    if (refusedMeanwhile === undefined) this.#penalties.record(worker, response);
     const body = response.body;
     if (body === null || body instanceof Uint8Array) {
       this.#release(worker, gate);
@@ -71,11 +80,25 @@ export class Admission {
 
   /** A slot goes to the next waiting request, or is given back. */
   #release(worker: string, gate: Gate): void {
-    const next = gate.waiting.shift();
-    if (next !== undefined) return next();
-    gate.active--;
+    give(gate);
     if (gate.active === 0) this.#gates.delete(worker);
   }
+}
+
+/** Takes one of the gate's `limit` slots, waiting in turn when none is free. */
+async function take(gate: Gate, limit: number): Promise<void> {
+  if (gate.active < limit) {
+    gate.active++;
+    return;
+  }
+  await new Promise<void>((resolve) => gate.waiting.push(resolve));
+}
+
+/** A slot goes to the next waiting request, or is given back. */
+function give(gate: Gate): void {
+  const next = gate.waiting.shift();
+  if (next !== undefined) return next();
+  gate.active--;
 }
 
 /** The body as it was, calling `done` once when it ends, fails or is dropped. */

@@ -86,6 +86,15 @@ export class LimitPenalties {
     return refused(Math.ceil(left / 1000), this.#limits);
   }
 
+  /** Whether the worker's requests hit a limit within the window, or it is on probation after a refusal. */
+  suspect(worker: string): boolean {
+    const record = this.#records.get(worker);
+    if (record === undefined) return false;
+    const now = this.#now();
+    if (record.until !== 0 && now - record.until <= FORGIVE_AFTER_MS) return true;
+    return record.hits > 0 && now - record.since <= this.#limits.strikeWindowMs;
+  }
+
   /** Counts a finished request of the worker; refuses the worker for a while when most of its requests hit a limit. */
   record(worker: string, response: RuntimeResponse): void {
     if (this.#limits.limitStrikes <= 0) return;
