@@ -34,7 +34,7 @@ export interface ProcessEnd {
   culprit: string | undefined;
   /** That line's message. */
   fatal: string | undefined;
-  /** Requests that were in flight on it. */
+  /** Requests that were in flight on it and failed (not those sent again to its replacement). */
   inFlight: number;
 }
 
@@ -71,6 +71,8 @@ interface Call {
 
 interface Exchange {
   worker: string;
+  /** Sends the request again, to the process that replaces this one: set for a request that may be (see retryable). */
+  retry: (() => Promise<RuntimeResponse>) | undefined;
   resolve: (response: RuntimeResponse) => void;
   reject: (error: Error) => void;
   /** The response body, once its head came with one to stream. */
@@ -259,7 +261,7 @@ export class RuntimeProcess {
       if (!retried && this.#child !== undefined && this.#child.alive) return this.fetch(worker, request, true);
       return this.#unavailable() ?? failure(503, `The worker's runtime process is restarting (${(error as Error).message}); retry shortly.\n`, 1);
     }
-    return this.#exchange(child, worker.name, request);
+    return this.#exchange(child, worker, request, retried);
   }
 
   /** Drains the child: it finishes what is in flight and exits; past the grace period it is killed. */
@@ -306,11 +308,13 @@ export class RuntimeProcess {
     }
   }
 
-  #exchange(child: Child, worker: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+  #exchange(child: Child, placed: PlacedWorker, request: RuntimeRequest, retried: boolean): Promise<RuntimeResponse> {
+    const worker = placed.name;
     return new Promise((resolve, reject) => {
       const id = child.id();
       const body = request.body ?? null;
-      const exchange: Exchange = { worker, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
+      const retry = !retried && retryable(request) ? () => this.fetch(placed, request, true) : undefined;
+      const exchange: Exchange = { worker, retry, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
       child.exchanges.set(id, exchange);
       const headers = Array.isArray(request.headers) ? (request.headers as [string, string][]) : [...request.headers];
       child.channel.send('request', id, { worker, method: request.method, url: request.url, headers, body: body !== null });
@@ -415,9 +419,17 @@ export class RuntimeProcess {
     child.channel.close();
     const ownWorker = child.culprit?.worker;
     const reason = describeEnd(code, signal, child.culprit !== undefined);
-    const inFlight = child.exchanges.size;
+    let inFlight = 0;
+    const retries: Exchange[] = [];
     for (const [id, exchange] of child.exchanges) {
       this.#finish(child, id);
+      // Another tenant's request that had no answer yet goes to the replacement, once, as a
+      // reverse proxy retries an idempotent request whose upstream failed.
+      if (!exchange.answered && exchange.retry !== undefined && exchange.worker !== ownWorker && exchange.signal?.aborted !== true) {
+        retries.push(exchange);
+        continue;
+      }
+      inFlight++;
       const text = exchange.worker === ownWorker
         ? `${CRASHED_ITS_PROCESS}${child.culprit!.message}\n`
         : `The runtime process serving this worker ended while the request was in flight (${reason}); the request did not complete. It is being restarted: retry shortly.\n`;
@@ -426,14 +438,21 @@ export class RuntimeProcess {
     }
     for (const call of child.calls.values()) call.reject(new Error(`the runtime process ended (${reason})`));
     child.calls.clear();
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      for (const exchange of retries) exchange.resolve(failure(503, 'The server is shutting down.\n'));
+      return;
+    }
     const wait = this.#options.ended({ pid: child.process.pid, code, signal, culprit: ownWorker, fatal: child.culprit?.message, inFlight });
-    if (wait <= 0) return this.start();
-    this.#backoffUntil = Date.now() + wait;
-    this.#backoffTimer = setTimeout(() => {
-      this.#backoffTimer = undefined;
-      this.start();
-    }, wait);
+    if (wait <= 0) this.start();
+    else {
+      this.#backoffUntil = Date.now() + wait;
+      this.#backoffTimer = setTimeout(() => {
+        this.#backoffTimer = undefined;
+        this.start();
+      }, wait);
+    }
+    // Only now: a retry waits for the replacement, or is told of the back-off.
+    for (const exchange of retries) exchange.retry!().then(exchange.resolve, exchange.reject);
   }
 
   /** A 503 while a restart waits out its back-off. */
@@ -443,6 +462,15 @@ export class RuntimeProcess {
     const seconds = Math.max(1, Math.ceil((this.#backoffUntil - Date.now()) / 1000));
     return failure(503, `The worker's runtime process crashed repeatedly and restarts in ${seconds} s; retry then.\n`, seconds);
   }
+}
+
+/**
+ * Whether a request may be sent again when its process died before answering: a GET or HEAD
+ * without a body, which HTTP defines as safe to repeat. Its worker may see it twice.
+ */
+function retryable(request: RuntimeRequest): boolean {
+  const method = request.method.toUpperCase();
+  return (method === 'GET' || method === 'HEAD') && (request.body === undefined || request.body === null);
 }
 
 /** The control process's environment without its secrets: code that escapes V8 in a runtime process finds none there. */
