@@ -206,7 +206,9 @@ export class RuntimeProcess {
   start(): void {
     if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
     this.starts++;
-    const spare = this.#options.spare?.();
+    // The spare is kept for processes of tenants not known to crash them: a quarantined
+    // tenant's crash loop would take every spare, and leave none for its neighbours' processes.
+    const spare = this.tier === 'quarantine' ? undefined : this.#options.spare?.();
     const child = spare ?? new Child(this.#options.init, this.#options.execArgv);
     child.owner = this.#owner;
     this.#child = child;
