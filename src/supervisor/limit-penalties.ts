@@ -22,7 +22,10 @@ import { CRASHED_ITS_PROCESS } from './runtime-process.ts';
 export interface PenaltyLimits {
   /** Requests of one worker ended by a limit, in a window, before it is first refused for a while (0: never). */
   limitStrikes: number;
-  /** The window those requests are counted in; at least half of the worker's requests in it must have hit a limit. */
+  /**
+   * The window those requests are counted in; at least half of the worker's requests in it must
+   * have hit a limit. Long enough for requests that take seconds to crash their process.
+   */
   strikeWindowMs: number;
   /** The first refusal period; each next one doubles, up to `maxPenaltyMs`. */
   penaltyMs: number;
@@ -31,7 +34,7 @@ export interface PenaltyLimits {
 
 export const DEFAULT_PENALTIES: PenaltyLimits = Object.freeze({
   limitStrikes: 3,
-  strikeWindowMs: 10_000,
+  strikeWindowMs: 60_000,
   penaltyMs: 1000,
   maxPenaltyMs: 60_000,
 });
