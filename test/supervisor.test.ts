@@ -8,6 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
+import type { LivenessOptions } from '../src/supervisor/liveness.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
 
 const pools: ProcessPool[] = [];
@@ -21,7 +22,7 @@ interface Line {
   fields: Record<string, unknown>;
 }
 
-function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
+function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }, liveness?: LivenessOptions): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
   const lines: Line[] = [];
   const logs: WorkerLogEntry[] = [];
   const made = new ProcessPool({
@@ -32,6 +33,7 @@ function pool(quarantined: { account: string; worker: string }[] = [], admission
     log: (level, message, fields) => lines.push({ level, message, fields }),
     onQuarantine: (account, worker) => quarantined.push({ account, worker }),
     admission,
+    liveness,
   });
   pools.push(made);
   return { pool: made, lines, logs };
@@ -198,6 +200,40 @@ test('a runtime process killed with SIGKILL: only its request in flight fails (5
   // The bystander's request, in flight all along on the other process, finishes normally.
   assert.equal((await answer(p, bystander!, get('/release'))).text, 'up');
   assert.deepEqual(await heldElsewhere, { status: 200, text: 'released' });
+  assert.equal(p.processes('default')[1]!.starts, 1);
+});
+
+test('a runtime process that stops answering (SIGSTOP) is killed as hung and restarted: its request in flight gets 502, the other process never notices', { timeout: 90_000 }, async () => {
+  // Short beats so the test is quick; a loaded machine only delays the verdict, never makes a healthy process miss 2 s of pings.
+  const { pool: p, lines, logs } = pool([], undefined, { intervalMs: 100, timeoutMs: 2_000 });
+  const [victim, bystander] = namesOn('hang', 'default', [0, 1]);
+  await p.load(victim!, worker(HOLDER));
+  await p.load(bystander!, worker(HOLDER));
+  assert.equal((await answer(p, victim!)).text, 'up');
+  assert.equal((await answer(p, bystander!)).text, 'up');
+  const slot = p.processes('default')[0]!;
+  const stoppedPid = slot.pid!;
+
+  const held = answer(p, victim!, get('/hold'));
+  await holding(logs, victim!);
+  process.kill(stoppedPid, 'SIGSTOP');
+  try {
+    const failed = await held;
+    assert.equal(failed.status, 502);
+    assert.match(failed.text, /killed by SIGKILL/);
+  } finally {
+    // Never leave a stopped process behind if the supervisor did not kill it.
+    try { process.kill(stoppedPid, 'SIGKILL'); } catch {}
+  }
+  const hung = lines.find((line) => line.message === 'runtime process stopped answering; killed');
+  assert.ok(hung, 'the hang is logged');
+  assert.equal(hung.fields.pid, stoppedPid);
+  assert.ok((hung.fields.silentMs as number) >= 2_000);
+  assert.equal(hung.fields.inFlight, 1);
+  // Served again from a new process; the other process was never touched.
+  assert.deepEqual(await answer(p, victim!), { status: 200, text: 'up' });
+  assert.notEqual(slot.pid, stoppedPid);
+  assert.equal((await answer(p, bystander!)).text, 'up');
   assert.equal(p.processes('default')[1]!.starts, 1);
 });
 

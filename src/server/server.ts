@@ -23,6 +23,7 @@ import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
+import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {
   /** Directory for isolet.db, secrets.key and admin-token (created if missing). */
@@ -56,6 +57,8 @@ export interface ServerOptions {
   processes?: number;
   /** Requests of one worker in flight at once and waiting for a slot (runtime processes only; defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
   admission?: Partial<AdmissionLimits>;
+  /** The OS user runtime processes run as (parseRunAs); checked at start. Default: this process's user. */
+  runAs?: RunAs;
   /** Environment for ISOLET_ADMIN_TOKEN and ISOLET_SECRETS_KEY (default process.env). */
   env?: NodeJS.ProcessEnv;
   /** The store (default: SqliteStore in dataDir). */
@@ -119,11 +122,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (logWorkers) sink(entry);
   };
   let platform: Platform | undefined;
+  if (options.processes !== 0) {
+    if (options.runAs !== undefined) checkRunAs(options.runAs);
+    else if (process.getuid?.() === 0) {
+      log('warn', 'supervisor', 'runtime processes run as root, like this server: code that escapes V8 could read the data directory; start with --runtime-user (e.g. nobody)', {});
+    }
+  }
   const host: WorkerHost = options.processes === 0
     ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress, log: workerLog })
     : new ProcessPool({
       processes: options.processes,
       admission: options.admission,
+      runAs: options.runAs,
       runtime: { limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress },
       workerLog,
       log: (level, message, fields) => log(level, 'supervisor', message, fields),

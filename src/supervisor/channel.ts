@@ -9,6 +9,13 @@ import { MAX_FRAME_BYTES, MESSAGES, messageOf, ProtocolError, type Message, type
 const HEADER = 9;
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Bytes written and not yet taken by the other side past which it is treated as broken. Bodies
+ * are windowed (body-stream.ts), but heads, loads and credits are not: a runtime process that
+ * stops reading would otherwise make the control process buffer without end.
+ */
+export const MAX_UNSENT_BYTES = 2 * MAX_FRAME_BYTES;
+
 export interface ChannelEvents {
   message(message: Message): void;
   /** A frame that breaks the protocol, or the socket failed: the channel is closed. */
@@ -21,7 +28,11 @@ export class Channel {
   readonly #socket: Duplex;
   readonly #side: Side;
   readonly #events: ChannelEvents;
+  /** The start of a frame not yet whole, and the pieces that came after it. */
   #pending: Buffer = EMPTY;
+  #parts: Buffer[] = [];
+  #partsBytes = 0;
+  #needed = 0;
   #corked = false;
   #closed = false;
 
@@ -84,6 +95,8 @@ export class Channel {
     }
     this.#socket.write(header);
     if (body.byteLength > 0) this.#socket.write(body);
+    const unsent = this.#socket.writableLength;
+    if (unsent > MAX_UNSENT_BYTES) this.#fail(new ProtocolError(`the other side stopped reading: ${unsent} bytes unsent, more than the ${MAX_UNSENT_BYTES} allowed`));
   }
 
   /** Sends what is written, then closes this side; `done` runs once it is flushed. */
@@ -100,7 +113,17 @@ export class Channel {
   }
 
   #read(chunk: Buffer): void {
-    let buffer = this.#pending.byteLength === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    // A frame that arrives in many pieces is joined once, when it is whole, not once per piece.
+    if (this.#pending.byteLength > 0 || this.#parts.length > 0) {
+      this.#parts.push(chunk);
+      this.#partsBytes += chunk.byteLength;
+      if (this.#partsBytes < this.#needed) return;
+      chunk = Buffer.concat([this.#pending, ...this.#parts], this.#pending.byteLength + this.#partsBytes);
+      this.#parts = [];
+      this.#partsBytes = 0;
+      this.#pending = EMPTY;
+    }
+    let buffer = chunk;
     while (!this.#closed && buffer.byteLength >= HEADER) {
       const length = buffer.readUInt32LE(0);
       if (length > MAX_FRAME_BYTES) return this.#fail(new ProtocolError(`a frame of ${length} bytes, more than the ${MAX_FRAME_BYTES} allowed`));
@@ -118,6 +141,8 @@ export class Channel {
       }
     }
     this.#pending = buffer.byteLength === 0 ? EMPTY : Buffer.from(buffer);
+    // Bytes still to come before the pending frame (or its header) is whole.
+    this.#needed = buffer.byteLength < HEADER ? HEADER - buffer.byteLength : HEADER + buffer.readUInt32LE(0) - buffer.byteLength;
   }
 
   #decode(code: number, id: number, payload: Buffer): Message {

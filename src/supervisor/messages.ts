@@ -76,6 +76,8 @@ export interface Payloads {
   responseCredit: number;
   responseCancel: undefined;
   drain: undefined;
+  /** Are you there? Answered by a pong (liveness.ts). */
+  ping: undefined;
   // runtime process -> control process
   ready: undefined;
   result: CallResult;
@@ -86,6 +88,7 @@ export interface Payloads {
   responseError: StreamError;
   requestCredit: number;
   log: WorkerLogEntry;
+  pong: undefined;
 }
 
 export type MessageName = keyof Payloads;
@@ -235,6 +238,7 @@ export const MESSAGES: Table = {
   responseCredit: { code: 9, from: 'control', layout: 'count', check: checkCount },
   responseCancel: { code: 10, from: 'control', layout: 'none', check: checkNone },
   drain: { code: 11, from: 'control', layout: 'none', check: checkNone },
+  ping: { code: 12, from: 'control', layout: 'none', check: checkNone },
   ready: { code: 20, from: 'runtime', layout: 'none', check: checkNone },
   result: { code: 21, from: 'runtime', layout: 'json', check: checkResult },
   response: { code: 22, from: 'runtime', layout: 'json', check: checkResponse },
@@ -244,6 +248,7 @@ export const MESSAGES: Table = {
   responseError: { code: 26, from: 'runtime', layout: 'json', check: checkStreamError },
   requestCredit: { code: 27, from: 'runtime', layout: 'count', check: checkCount },
   log: { code: 28, from: 'runtime', layout: 'json', check: checkLog },
+  pong: { code: 29, from: 'runtime', layout: 'none', check: checkNone },
 };
 
 /** One decoded message, its payload typed by its name. */

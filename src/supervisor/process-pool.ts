@@ -10,9 +10,11 @@ import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry 
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
+import type { LivenessOptions } from './liveness.ts';
+import type { RunAs } from './run-as.ts';
 import type { InitPayload } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
-import { Child, RuntimeProcess, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
+import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
 /** Runtime processes of the default tier unless told: one per core, at least 2. */
 export function defaultProcessCount(): number {
@@ -43,6 +45,10 @@ export interface ProcessPoolOptions {
   spare?: boolean;
   /** Extra node arguments for the runtime processes. */
   execArgv?: string[];
+  /** How often runtime processes are pinged, and how long one may stay silent before it is killed as hung (DEFAULT_LIVENESS). */
+  liveness?: LivenessOptions;
+  /** The OS user runtime processes run as (checked with checkRunAs first); default this process's. */
+  runAs?: RunAs;
 }
 
 /** How long to wait before starting another spare when one ended on its own (it ran no tenant code). */
@@ -57,6 +63,7 @@ export class ProcessPool implements WorkerHost {
   readonly #tiers = new Map<Tier, RuntimeProcess[]>();
   readonly #workers = new Map<string, HomedWorker>();
   readonly #options: ProcessPoolOptions;
+  readonly #child: ChildOptions;
   readonly #crashes: CrashLedger;
   readonly #backoff = new RestartBackoff();
   readonly #admission: Admission;
@@ -68,6 +75,7 @@ export class ProcessPool implements WorkerHost {
 
   constructor(options: ProcessPoolOptions) {
     this.#options = options;
+    this.#child = { init: options.runtime ?? {}, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs };
     this.#crashes = new CrashLedger(options.quarantineWindowMs);
     this.#admission = new Admission(options.admission);
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
@@ -78,12 +86,11 @@ export class ProcessPool implements WorkerHost {
         const slot: RuntimeProcess = new RuntimeProcess({
           tier,
           index,
-          init: options.runtime ?? {},
           workerLog: options.workerLog,
           log: options.log,
           owns: (worker) => this.#workers.get(worker)?.home === slot,
           ended: (end) => this.#ended(slot, end),
-          execArgv: options.execArgv,
+          child: this.#child,
           spare: () => this.#takeSpare(),
         });
         slots.push(slot);
@@ -170,7 +177,7 @@ export class ProcessPool implements WorkerHost {
 
   #startSpare(): void {
     if (this.#closed || this.#options.spare === false || this.#spare !== undefined) return;
-    const spare = new Child(this.#options.runtime ?? {}, this.#options.execArgv);
+    const spare = new Child(this.#child);
     this.#spare = spare;
     void spare.ended.then(() => {
       if (this.#spare !== spare || this.#closed) return;

@@ -81,6 +81,8 @@ function onMessage(message: Message): void {
     case 'drain':
       draining = true;
       return drainWhenIdle();
+    case 'ping':
+      return channel.send('pong', 0, undefined);
   }
 }
 

@@ -13,6 +13,8 @@ import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type Worker
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
+import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
+import type { RunAs } from './run-as.ts';
 import type { CallResult, InitPayload, Message } from './messages.ts';
 import type { Tier } from './placement.ts';
 
@@ -41,7 +43,6 @@ export interface ProcessEnd {
 export interface RuntimeProcessOptions {
   tier: Tier;
   index: number;
-  init: InitPayload;
   /** The workers' log lines (console, requests), checked to name a worker this process holds. */
   workerLog: (entry: WorkerLogEntry) => void;
   /** The supervisor's own lines. */
@@ -50,10 +51,21 @@ export interface RuntimeProcessOptions {
   owns: (worker: string) => boolean;
   /** A child ended while the slot was to keep running; returns how long to wait before the next (ms). */
   ended: (end: ProcessEnd) => number;
-  /** Extra arguments for node (before the entry). */
-  execArgv?: string[];
+  /** How each process is started. */
+  child: ChildOptions;
   /** A spare process that is ready to serve, if the pool has one. */
   spare?: () => Child | undefined;
+}
+
+/** How a runtime process is started and watched. */
+export interface ChildOptions {
+  init: InitPayload;
+  /** Extra arguments for node (before the entry). */
+  execArgv?: string[];
+  /** How often it is pinged, and how long it may stay silent before it is killed as hung (default DEFAULT_LIVENESS). */
+  liveness?: LivenessOptions;
+  /** The OS user it runs as (default: this process's). */
+  runAs?: RunAs;
 }
 
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -90,6 +102,8 @@ interface ChildOwner {
   closed(child: Child, code: number | null, signal: NodeJS.Signals | null): void;
   /** A line the process wrote on stderr (Node's warnings, V8's report of a fatal error). */
   output(child: Child, line: string): void;
+  /** The process left a ping unanswered past the timeout; it has been killed. */
+  hung(child: Child, silentMs: number): void;
 }
 
 /**
@@ -114,18 +128,34 @@ export class Child {
   culprit: { worker: string; message: string } | undefined;
   #nextId = 1;
   #readyResolve!: () => void;
+  readonly #liveness: Liveness;
 
-  constructor(init: InitPayload, execArgv: string[] = []) {
-    this.process = spawn(process.execPath, [...execArgv, '--no-node-snapshot', ENTRY], {
+  constructor(options: ChildOptions) {
+    this.process = spawn(process.execPath, [...(options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: runtimeEnvironment(),
+      // libuv drops supplementary groups too when it switches user.
+      ...(options.runAs === undefined ? {} : { uid: options.runAs.uid, gid: options.runAs.gid, cwd: '/' }),
     });
     this.ready = new Promise((resolve) => (this.#readyResolve = resolve));
     this.ended = new Promise((resolve) => this.process.once('close', () => resolve()));
+    this.#liveness = new Liveness(
+      options.liveness ?? DEFAULT_LIVENESS,
+      () => this.channel.send('ping', 0, undefined),
+      (silentMs) => {
+        this.process.kill('SIGKILL');
+        if (this.owner !== undefined) this.owner.hung(this, silentMs);
+      },
+    );
+    this.process.once('close', () => this.#liveness.stop());
     this.channel = new Channel(this.process.stdio[3] as Duplex, 'control', {
       message: (message) => {
+        this.#liveness.heard();
+        if (message.name === 'pong') return;
         if (message.name !== 'ready') return this.owner?.message(this, message);
         this.isReady = true;
+        // Watched from ready on: making the runtime image before it may hold the thread a while.
+        this.#liveness.start();
         this.#readyResolve();
       },
       error: (error) => {
@@ -138,7 +168,7 @@ export class Child {
     // A spawn that fails ('error') is followed by 'close', which the owner handles like any end.
     this.process.on('error', () => {});
     this.process.on('close', (code, signal) => this.owner?.closed(this, code, signal));
-    this.channel.send('init', 0, init);
+    this.channel.send('init', 0, options.init);
   }
 
   get alive(): boolean {
@@ -209,7 +239,7 @@ export class RuntimeProcess {
     // The spare is kept for processes of tenants not known to crash them: a quarantined
     // tenant's crash loop would take every spare, and leave none for its neighbours' processes.
     const spare = this.tier === 'quarantine' ? undefined : this.#options.spare?.();
-    const child = spare ?? new Child(this.#options.init, this.#options.execArgv);
+    const child = spare ?? new Child(this.#options.child);
     child.owner = this.#owner;
     this.#child = child;
     this.#options.log('info', 'runtime process started', { process: this.label, pid: child.process.pid, starts: this.starts, spare: spare !== undefined });
@@ -222,6 +252,7 @@ export class RuntimeProcess {
     broken: (child, error) => this.#broken(child, error),
     closed: (child, code, signal) => this.#onClose(child, code, signal),
     output: (child, line) => this.#options.log('warn', 'runtime process output', { process: this.label, pid: child.process.pid, line }),
+    hung: (child, silentMs) => this.#options.log('error', 'runtime process stopped answering; killed', { process: this.label, pid: child.process.pid, silentMs, inFlight: child.exchanges.size }),
   };
 
   /** Sends a worker's code now if this child already holds an older version (a deploy reaches it before the caller hears back). */

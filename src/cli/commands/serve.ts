@@ -12,9 +12,11 @@ import { DEFAULT_EXAMPLES_DIR, deployExamples } from '../examples.ts';
 import { describeIsolatedVmBuild, isolatedVmBuild } from '../../runtime/native-build.ts';
 import { defaultProcessCount } from '../../supervisor/process-pool.ts';
 import { DEFAULT_ADMISSION } from '../../supervisor/admission.ts';
+import { parseRunAs, type RunAs } from '../../supervisor/run-as.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10] [--processes N]
+                    [--runtime-user USER]
                     [--examples [dir]] [--egress-allow NET]...
                     [--max-connections N] [--max-connections-per-ip N]
                     [--admin-max-connections N] [--admin-max-connections-per-ip N]
@@ -46,6 +48,9 @@ Options:
       --processes <n>        Runtime processes that run workers, of the default tier (default: one
                              per core, at least 2; the trusted tier gets as many, quarantine 1);
                              0 runs workers in the server's own process, with no crash containment
+      --runtime-user <user>  OS user the runtime processes run as (a name, uid or uid:gid; needs
+                             root): code that escapes V8 then cannot read --data or signal the
+                             server. Recommended whenever isolet serve runs as root
       --max-requests-per-worker <n>  Requests of one worker in flight at once (default ${DEFAULT_ADMISSION.inFlight})
       --max-queued-per-worker <n>    ... and waiting for a slot (default ${DEFAULT_ADMISSION.queued}); past both the
                              worker's clients get 503 with Retry-After, and other workers are served as before
@@ -100,6 +105,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       domain: { type: 'string', default: 'localhost' },
       'max-script-mb': { type: 'string', default: String(DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024) },
       processes: { type: 'string', default: String(defaultProcessCount()) },
+      'runtime-user': { type: 'string' },
       'max-requests-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.inFlight) },
       'max-queued-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.queued) },
       // A flag with an optional value, which parseArgs cannot say: the dir is the positional.
@@ -156,6 +162,15 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     memoryMb: parseCount('--max-memory-mb', values['max-memory-mb'], 1, DEFAULT_LIMIT_CAPS.memoryMb, cli),
   };
   const processes = parseCount('--processes', values.processes, 0, 256, cli);
+  let runAs: RunAs | undefined;
+  if (values['runtime-user'] !== undefined) {
+    if (processes === 0) cli.usageError('--runtime-user needs runtime processes (--processes 1 or more)');
+    try {
+      runAs = parseRunAs(values['runtime-user']);
+    } catch (error) {
+      cli.usageError((error as Error).message);
+    }
+  }
   const admission = {
     inFlight: parseCount('--max-requests-per-worker', values['max-requests-per-worker'], 1, 1_000_000, cli),
     queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
@@ -176,6 +191,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       domain: values.domain,
       maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
       processes,
+      runAs,
       admission,
       egress,
       connections,
