@@ -354,7 +354,7 @@ async function manyTenants(o: Options): Promise<Part> {
         `p50 ${fmt(coldP50)} ms, p99 ${fmt(coldP99)} ms, max ${fmt(coldSorted.at(-1) ?? NaN)} ms, ${cold.failed} not 200.`,
       '',
       `Uniform: RSS ${fmt(rss / 1024 ** 3)} GB with every tenant deployed. SIGKILL of runtime process pid ${victim} under that load: ${killed.errors} errors over the run (${errorsText(killed)}; ` +
-        `the supervisor counted ${inFlightOnKilled} requests in flight on it); a tenant whose home it was answered 200 again ${fmtInt(recoveryMs)} ms after the kill.`,
+        `the supervisor failed ${inFlightOnKilled} requests that were in flight on it: those not sent again to its replacement, a GET or HEAD whose client had left included); a tenant whose home it was answered 200 again ${fmtInt(recoveryMs)} ms after the kill.`,
     ],
     targets: [
       { name: `${fmtInt(tenants)} tenants, uniform: ≥ ${TARGET_RPS} req/s`, met: uniform.rps >= TARGET_RPS, detail: `${fmtInt(uniform.rps)} req/s.` },
