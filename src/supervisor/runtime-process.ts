@@ -126,6 +126,8 @@ export class Child {
   readonly calls = new Map<number, Call>();
   readonly exchanges = new Map<number, Exchange>();
   culprit: { worker: string; message: string } | undefined;
+  /** Killed for leaving pings unanswered: one of the requests in flight may be why. */
+  hung = false;
   #nextId = 1;
   #readyResolve!: () => void;
   readonly #liveness: Liveness;
@@ -143,6 +145,7 @@ export class Child {
       options.liveness ?? DEFAULT_LIVENESS,
       () => this.channel.send('ping', 0, undefined),
       (silentMs) => {
+        this.hung = true;
         this.process.kill('SIGKILL');
         if (this.owner !== undefined) this.owner.hung(this, silentMs);
       },
@@ -457,8 +460,9 @@ export class RuntimeProcess {
     for (const [id, exchange] of child.exchanges) {
       this.#finish(child, id);
       // Another tenant's request that had no answer yet goes to the replacement, once, as a
-      // reverse proxy retries an idempotent request whose upstream failed.
-      if (!exchange.answered && exchange.retry !== undefined && exchange.worker !== ownWorker && exchange.signal?.aborted !== true) {
+      // reverse proxy retries an idempotent request whose upstream failed; not from a process
+      // that hung, which any request in flight may have caused.
+      if (!child.hung && !exchange.answered && exchange.retry !== undefined && exchange.worker !== ownWorker && exchange.signal?.aborted !== true) {
         retries.push(exchange);
         continue;
       }
