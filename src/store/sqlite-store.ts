@@ -264,50 +264,72 @@ export class SqliteStore implements Store {
   // Workers and versions
 
   async deploy(input: DeployInput): Promise<VersionInfo> {
+    return this.#transaction(() => this.#deploy(input));
+  }
+
+  async deployMany(inputs: DeployInput[]): Promise<(VersionInfo | StoreError)[]> {
+    return this.#transaction(() =>
+      inputs.map((input) => {
+        // A savepoint per deployment: one refused leaves the others, and nothing of its own.
+        this.#db.exec('SAVEPOINT deployment');
+        try {
+          const version = this.#deploy(input);
+          this.#db.exec('RELEASE deployment');
+          return version;
+        } catch (error) {
+          this.#db.exec('ROLLBACK TO deployment');
+          this.#db.exec('RELEASE deployment');
+          if (error instanceof StoreError) return error;
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /** deploy()'s statements, inside a transaction of the caller's. */
+  #deploy(input: DeployInput): VersionInfo {
     const text = canonicalContent(input.content);
     const hash = sha256Hex(text);
     const id = newId('ver');
     const time = now();
-    return this.#transaction(() => {
-      const owner = this.#get('SELECT account_id FROM workers WHERE name = ?', input.worker);
-      if (owner === undefined) {
-        if (input.maxWorkers !== undefined) {
-          const count = Number(this.#get('SELECT COUNT(*) AS n FROM workers WHERE account_id = ?', input.accountId)!.n);
-          if (count >= input.maxWorkers) {
-            throw new StoreError(
-              'forbidden',
-              `The account has ${count} workers, its quota is ${input.maxWorkers}: delete one, or ask the operator to raise maxWorkers (PUT /v1/accounts/:account/quotas).`,
-            );
-          }
+    const owner = this.#get('SELECT account_id FROM workers WHERE name = ?', input.worker);
+    if (owner === undefined) {
+      if (input.maxWorkers !== undefined) {
+        const count = Number(this.#get('SELECT COUNT(*) AS n FROM workers WHERE account_id = ?', input.accountId)!.n);
+        if (count >= input.maxWorkers) {
+          throw new StoreError(
+            'forbidden',
+            `The account has ${count} workers, its quota is ${input.maxWorkers}: delete one, or ask the operator to raise maxWorkers (PUT /v1/accounts/:account/quotas).`,
+          );
         }
-        this.#run(
-          'INSERT INTO workers (id, name, account_id, active_version_id, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
-          newId('wrk'),
-          input.worker,
-          input.accountId,
-          time,
-          time,
-        );
-      } else if (owner.account_id !== input.accountId) {
-        throw new StoreError('forbidden', `The worker name '${input.worker}' is taken: pick another name.`);
       }
-      const last = this.#get('SELECT MAX(number) AS n FROM versions WHERE worker = ?', input.worker);
-      const number = Number(last?.n ?? 0) + 1;
       this.#run(
-        'INSERT INTO versions (id, worker, number, content, hash, created_at, author, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        id,
+        'INSERT INTO workers (id, name, account_id, active_version_id, created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?)',
+        newId('wrk'),
         input.worker,
-        number,
-        text,
-        hash,
+        input.accountId,
         time,
-        input.author,
-        input.message,
+        time,
       );
-      this.#run('UPDATE workers SET active_version_id = ?, updated_at = ? WHERE name = ?', id, time, input.worker);
-      if (input.routes !== undefined) this.#setRoutes(input.worker, input.accountId, input.routes, time, input.checkZones ?? false);
-      return { id, worker: input.worker, number, hash, createdAt: time, author: input.author, message: input.message, active: true };
-    });
+    } else if (owner.account_id !== input.accountId) {
+      throw new StoreError('forbidden', `The worker name '${input.worker}' is taken: pick another name.`);
+    }
+    const last = this.#get('SELECT MAX(number) AS n FROM versions WHERE worker = ?', input.worker);
+    const number = Number(last?.n ?? 0) + 1;
+    this.#run(
+      'INSERT INTO versions (id, worker, number, content, hash, created_at, author, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      id,
+      input.worker,
+      number,
+      text,
+      hash,
+      time,
+      input.author,
+      input.message,
+    );
+    this.#run('UPDATE workers SET active_version_id = ?, updated_at = ? WHERE name = ?', id, time, input.worker);
+    if (input.routes !== undefined) this.#setRoutes(input.worker, input.accountId, input.routes, time, input.checkZones ?? false);
+    return { id, worker: input.worker, number, hash, createdAt: time, author: input.author, message: input.message, active: true };
   }
 
   /**
