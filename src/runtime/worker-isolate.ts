@@ -48,6 +48,8 @@ export interface WorkerIsolateOptions {
   spare?: Spare;
   /** Where the worker's fetch() may connect. */
   egress: EgressPolicy;
+  /** The isolate was measured: `heldBytes` is new, and was `previous` before. */
+  onMeasured?: (isolate: WorkerIsolate, previous: number) => void;
 }
 
 export class WorkerIsolate {
@@ -55,6 +57,12 @@ export class WorkerIsolate {
   readonly limits: WorkerLimits;
   readonly isolate: ivm.Isolate;
   lastUsed = Date.now();
+  /**
+   * Memory the isolate held when last measured, in bytes: heap pages backed by memory and
+   * ArrayBuffers outside the heap. Measured once it has started, after it gave memory back, and
+   * by the throttled check after responses, never once per request.
+   */
+  heldBytes = 0;
   termination: Termination | undefined;
   readonly inFlight = new Map<number, RequestContext>();
   /** CPU the isolate has used up to the last accounting, in nanoseconds. */
@@ -138,6 +146,11 @@ export class WorkerIsolate {
 
   get alive(): boolean {
     return this.termination === undefined && !this.isolate.isDisposed;
+  }
+
+  /** Nothing in flight (a request's waitUntil work counts) and not loading: disposing it fails nobody. */
+  get idle(): boolean {
+    return this.inFlight.size === 0 && this.loadingCpuNs === undefined;
   }
 
   /**
@@ -760,7 +773,10 @@ export class WorkerIsolate {
     this.memoryReduced = true;
     // A failed reduction (the isolate disposed meanwhile) is nothing to report.
     this.reducing = isolate.reduceMemory().then(
-      () => void (this.reducing = undefined),
+      () => {
+        this.reducing = undefined;
+        this.measure();
+      },
       () => void (this.reducing = undefined),
     );
     return this.reducing;
@@ -777,6 +793,22 @@ export class WorkerIsolate {
     };
   }
 
+  /** Updates `heldBytes` (one heap-statistics task on the isolate's thread). */
+  measure(): void {
+    if (!this.alive) return;
+    this.isolate.getHeapStatistics().then(
+      (stats) => this.measured(stats),
+      () => {},
+    );
+  }
+
+  private measured(stats: ivm.HeapStatistics): void {
+    if (!this.alive) return;
+    const previous = this.heldBytes;
+    this.heldBytes = stats.total_physical_size + stats.externally_allocated_size;
+    this.options.onMeasured?.(this, previous);
+  }
+
   /**
    * The heap limit is enforced by V8 as code runs; what this adds is ArrayBuffer memory kept
    * across requests. Throttled: a heap-statistics task per request would cost throughput.
@@ -790,6 +822,7 @@ export class WorkerIsolate {
     this.isolate.getHeapStatistics().then(
       (stats) => {
         this.memoryCheckPending = false;
+        this.measured(stats);
         const used = stats.used_heap_size + stats.externally_allocated_size;
         if (used > this.limits.memoryMb * MB) {
           this.terminate({ kind: 'memory', usedMb: used / MB, limitMb: this.limits.memoryMb });
