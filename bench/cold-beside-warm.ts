@@ -3,9 +3,9 @@
 // loaded and sent one request. Two ways, in alternating rounds: isolates made on threads of
 // their own (Isolate.createOffThread, what the Runtime does on isolet's build), and
 // made on the serving thread (`--sync-create`: the constructor, as on the prebuilt binary).
-// Reports the warm requests' latency, and the CPU of the serving thread itself per request:
-// what wall-clock percentiles on a shared machine blur, since that thread's CPU is time in
-// which no other request is served.
+// Reports the warm requests' latency; then, with no warm load, the CPU of the serving thread
+// itself per cold start: what wall-clock percentiles on a shared machine blur, since that
+// thread's CPU is time in which no other request is served.
 //
 //   node --no-node-snapshot bench/cold-beside-warm.ts [--rounds 3] [--seconds 8] [--write]
 
@@ -51,6 +51,19 @@ export async function coldBesideWarm(args: string[]): Promise<BenchResult> {
       runs.get(way.name)!.push(JSON.parse(match[1]!) as Run);
     }
   }
+  const alone = new Map<string, number>();
+  for (const way of WAYS) {
+    progress(`cold-beside-warm: ${way.name}, cold starts alone`);
+    const child = spawnTracked(
+      NODE,
+      ['--no-node-snapshot', join(ROOT, 'bench/support/inproc.ts'), '--seconds', '5', '--concurrency', '0', '--tenants', '1', '--cold-per-second', String(coldPerSecond), ...way.args],
+      { env: childEnv() },
+    );
+    const match = await waitForLine(child, /RESULT (\{.*\})\n/, 300_000);
+    await stopChild(child);
+    const run = JSON.parse(match[1]!) as Run;
+    alone.set(way.name, run.main_thread_cpu_us / Math.max(1, run.cold));
+  }
   const ms = (us: number) => fmt(us / 1000, 1);
   const rows = WAYS.map((way) => {
     const rs = runs.get(way.name)!;
@@ -76,13 +89,16 @@ export async function coldBesideWarm(args: string[]): Promise<BenchResult> {
     ),
     '',
     `Warm p99 off the serving thread over on it: ${fmt(off.p99 / on.p99, 2)}x.`,
+    '',
+    `The serving thread's own CPU per cold start (\`load\` + first request, ${coldPerSecond} a second with nothing else to serve, 5 s): ` +
+      WAYS.map((way) => `${ms(alone.get(way.name)!)} ms ${way.name === 'off-thread' ? 'with isolates made off it' : 'with `new Isolate()` on it'}`).join(', ') + '.',
   ].join('\n');
   return {
     name: 'cold-beside-warm',
     title: 'Cold starts beside warm tenants',
     markdown,
     targets: [],
-    data: { rounds, seconds, runs: Object.fromEntries(runs) },
+    data: { rounds, seconds, runs: Object.fromEntries(runs), servingThreadCpuPerColdStartUs: Object.fromEntries(alone) },
   };
 }
 
