@@ -45,6 +45,7 @@ import {
 } from './lib.ts';
 
 const TARGET_MB = 1.5;
+const SERVING_TARGET_MB = 1.6;
 const KINDS = ['idle', 'runtime', 'serving', 'snapshot', 'bare'] as const;
 /** Rounds of requests over every tenant in the `serving` kind. */
 const SERVING_ROUNDS = 30;
@@ -247,6 +248,7 @@ export async function memory(args: string[]): Promise<BenchResult> {
   };
   const runtimeRow = summary.find((s) => s.kind === 'idle')!;
   const servedRow = summary.find((s) => s.kind === 'runtime')!;
+  const servingRow = summary.find((s) => s.kind === 'serving')!;
   const bareRow = summary.find((s) => s.kind === 'bare')!;
   const markdown = [
     `Process RSS per live idle isolate with ${count.toLocaleString('en-US')} of them, each kind in a fresh child process (\`--expose-gc\`, GC before each reading), ${repeats} runs each, median (MB):`,
@@ -283,6 +285,13 @@ export async function memory(args: string[]): Promise<BenchResult> {
         detail:
           `${mb(runtimeRow.perIsolate)} MB per idle isolate (${mb(servedRow.perIsolate)} MB just after its request; bare isolated-vm reference: ${mb(bareRow.perIsolate)} MB)` +
           (runtimeRow.perIsolate / (1024 * 1024) <= TARGET_MB ? '.' : `; ${mb(runtimeRow.perIsolate - TARGET_MB * 1024 * 1024)} MB over.`),
+      },
+      {
+        name: `≤ ${SERVING_TARGET_MB} MB RSS per serving hello-world isolate`,
+        met: servingRow.perIsolate / (1024 * 1024) <= SERVING_TARGET_MB,
+        detail:
+          `${mb(servingRow.perIsolate)} MB per isolate served in rotation (isolate CPU ${fmt(servingRow.cpuPerRequest ?? NaN, 1)} µs per request)` +
+          (servingRow.perIsolate / (1024 * 1024) <= SERVING_TARGET_MB ? '.' : `; ${mb(servingRow.perIsolate - SERVING_TARGET_MB * 1024 * 1024)} MB over (see "The young generation of a serving isolate").`),
       },
     ],
     data: { count, runs: Object.fromEntries(runs), summary },
