@@ -30,6 +30,8 @@ import {
  */
 export const DEFAULT_MAX_ISOLATES = 2500;
 
+const MB = 1024 * 1024;
+
 /**
  * The share of the machine's memory that live isolates' heaps may hold, across the processes
  * that share it. Heaps are not all of an isolate's memory (V8 holds about 0.5 MB more per
@@ -41,8 +43,6 @@ const MEMORY_BUDGET_SHARE = 0.4;
 export function defaultMemoryBudgetMb(processes = 1): number {
   return Math.max(64, Math.floor((totalmem() * MEMORY_BUDGET_SHARE) / Math.max(1, processes) / MB));
 }
-
-const MB = 1024 * 1024;
 
 /** Isolates kept ready ahead of demand for cold starts (about 1.5 MB each). */
 export const DEFAULT_SPARE_ISOLATES = 2;
