@@ -7,6 +7,10 @@
 //             needs (src/runtime/idle-memory.ts). What a tenant costs while idle.
 // - runtime:  the same with that reduction turned off, read half a second after the requests:
 //             what a tenant costs just after it served.
+// - serving:  the same, then served in rotation (every tenant 30 more times, 50 requests in
+//             flight) and read at once: what a tenant costs while it serves, its young
+//             generation in use. Also the isolates' CPU per request meanwhile (from the request
+//             log), which a smaller young generation would raise with more scavenges.
 // - snapshot: isolates from the runtime image's snapshot with a context, no worker and no
 //             Runtime bookkeeping: the sandbox runtime's own share.
 // - bare:     plain isolated-vm isolates with a context and a small script: the reference.
@@ -41,7 +45,10 @@ import {
 } from './lib.ts';
 
 const TARGET_MB = 1.5;
-const KINDS = ['idle', 'runtime', 'snapshot', 'bare'] as const;
+const SERVING_TARGET_MB = 1.6;
+const KINDS = ['idle', 'runtime', 'serving', 'snapshot', 'bare'] as const;
+/** Rounds of requests over every tenant in the `serving` kind. */
+const SERVING_ROUNDS = 30;
 type Kind = (typeof KINDS)[number];
 
 interface Measurement {
@@ -56,6 +63,8 @@ interface Measurement {
   isolateHeapUsed: number | null;
   /** Isolates made by the measurement that are still alive at the end (per isolate = RSS delta / this). */
   liveIsolates: number;
+  /** The isolates' CPU per request while served in rotation (`serving` only), in µs. */
+  isolateCpuPerRequestUs: number | null;
   /** Runtime log lines at level error (an isolate over a limit, a crash) during the measurement. */
   errorLogs: string[];
   seconds: number;
@@ -86,11 +95,17 @@ async function measureInChild(kind: Kind, count: number): Promise<Measurement> {
   const errorLogs: string[] = [];
   let runtime: Runtime | undefined;
   let isolates: ivm.Isolate[] = [];
+  let rotationCpuMs = 0;
+  let rotationRequests = 0;
+  let rotating = false;
   const image = await runtimeImage();
   // Warm-up: one isolate of the kind, so one-time costs (image, code, thread pool) are in "before".
-  if (kind === 'runtime' || kind === 'idle') {
+  if (kind === 'runtime' || kind === 'idle' || kind === 'serving') {
     runtime = new Runtime({
-      log: (entry) => void (entry.level === 'error' && errorLogs.push(`${entry.worker}: ${entry.message}`)),
+      log: (entry) => {
+        if (entry.level === 'error') errorLogs.push(`${entry.worker}: ${entry.message}`);
+        if (rotating && entry.type === 'request' && typeof entry.cpuMs === 'number') rotationCpuMs += entry.cpuMs;
+      },
       maxIsolates: count + 10,
       reduceIdleMemoryAfterMs: kind === 'idle' ? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS : 0,
     });
@@ -108,6 +123,19 @@ async function measureInChild(kind: Kind, count: number): Promise<Measurement> {
       await runtime.load(name, { modules: [{ name: 'worker.js', source: HELLO_WORKER }] }, { validate: false });
       await drain(await runtime.fetch(name, { method: 'GET', url: `http://${name}.localhost/`, headers: [['host', `${name}.localhost`]], body: null }));
     }
+    if (kind === 'serving') {
+      rotating = true;
+      let next = 0;
+      const total = count * SERVING_ROUNDS;
+      await Promise.all(Array.from({ length: 50 }, async () => {
+        while (next < total) {
+          const name = `t${next++ % count}`;
+          await drain(await runtime!.fetch(name, { method: 'GET', url: `http://${name}.localhost/`, headers: [['host', `${name}.localhost`]], body: null }));
+          rotationRequests++;
+        }
+      }));
+      rotating = false;
+    }
   } else {
     for (let i = 0; i < count; i++) {
       const made = await makeIsolate(kind, image.snapshot);
@@ -116,7 +144,7 @@ async function measureInChild(kind: Kind, count: number): Promise<Measurement> {
     }
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  await sleep(500); // let post-request work (heap checks, request summaries) finish
+  if (kind !== 'serving') await sleep(500); // let post-request work (heap checks, request summaries) finish
   // Idle: past the delay, then time for the reductions (two at a time, a few ms each).
   if (kind === 'idle') await sleep(DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS + 1000 + count * 5);
   const after = await settle();
@@ -152,6 +180,7 @@ async function measureInChild(kind: Kind, count: number): Promise<Measurement> {
     isolateHeapPhysical: physical,
     isolateHeapUsed: used,
     liveIsolates: live,
+    isolateCpuPerRequestUs: rotationRequests > 0 ? (rotationCpuMs * 1000) / rotationRequests : null,
     errorLogs: errorLogs.slice(0, 5),
     seconds,
   };
@@ -206,23 +235,26 @@ export async function memory(args: string[]): Promise<BenchResult> {
       isolateUsedPer: ms[0]!.isolateHeapUsed === null ? null : median(ms.map((m) => m.isolateHeapUsed! / m.count)),
       rssAfter: median(ms.map((m) => m.rssAfter)),
       live: ms[0]!.liveIsolates,
+      cpuPerRequest: ms[0]!.isolateCpuPerRequestUs === null ? null : median(ms.map((m) => m.isolateCpuPerRequestUs!)),
       seconds: median(ms.map((m) => m.seconds)),
     };
   });
   const what: Record<Kind, string> = {
     idle: `isolet \`Runtime\`, one hello-world tenant per isolate, each served one request, then idle past the ${DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS / 1000} s delay after which idle isolates give memory back`,
     runtime: 'the same with that reduction off, half a second after the requests',
+    serving: `the same, then served in rotation (${SERVING_ROUNDS} requests each, 50 in flight), read at once`,
     snapshot: 'isolate from the runtime snapshot + context (no worker, no Runtime)',
     bare: 'bare isolated-vm isolate + context + small script',
   };
   const runtimeRow = summary.find((s) => s.kind === 'idle')!;
   const servedRow = summary.find((s) => s.kind === 'runtime')!;
+  const servingRow = summary.find((s) => s.kind === 'serving')!;
   const bareRow = summary.find((s) => s.kind === 'bare')!;
   const markdown = [
     `Process RSS per live idle isolate with ${count.toLocaleString('en-US')} of them, each kind in a fresh child process (\`--expose-gc\`, GC before each reading), ${repeats} runs each, median (MB):`,
     '',
     table(
-      ['kind', 'what', 'live', 'RSS per isolate', 'each run', 'host JS heap per isolate', 'isolate heap (physical) per isolate', 'isolate heap (used) per isolate', 'RSS after'],
+      ['kind', 'what', 'live', 'RSS per isolate', 'each run', 'host JS heap per isolate', 'isolate heap (physical) per isolate', 'isolate heap (used) per isolate', 'RSS after', 'isolate CPU per request (µs)'],
       summary.map((s) => [
         s.kind,
         what[s.kind],
@@ -233,6 +265,7 @@ export async function memory(args: string[]): Promise<BenchResult> {
         s.isolatePhysicalPer === null ? 'n/a' : mb(s.isolatePhysicalPer),
         s.isolateUsedPer === null ? 'n/a' : mb(s.isolateUsedPer),
         mb(s.rssAfter, 0),
+        s.cpuPerRequest === null ? '' : fmt(s.cpuPerRequest, 1),
       ]),
     ),
     '',
@@ -252,6 +285,13 @@ export async function memory(args: string[]): Promise<BenchResult> {
         detail:
           `${mb(runtimeRow.perIsolate)} MB per idle isolate (${mb(servedRow.perIsolate)} MB just after its request; bare isolated-vm reference: ${mb(bareRow.perIsolate)} MB)` +
           (runtimeRow.perIsolate / (1024 * 1024) <= TARGET_MB ? '.' : `; ${mb(runtimeRow.perIsolate - TARGET_MB * 1024 * 1024)} MB over.`),
+      },
+      {
+        name: `≤ ${SERVING_TARGET_MB} MB RSS per serving hello-world isolate`,
+        met: servingRow.perIsolate / (1024 * 1024) <= SERVING_TARGET_MB,
+        detail:
+          `${mb(servingRow.perIsolate)} MB per isolate served in rotation (isolate CPU ${fmt(servingRow.cpuPerRequest ?? NaN, 1)} µs per request)` +
+          (servingRow.perIsolate / (1024 * 1024) <= SERVING_TARGET_MB ? '.' : `; ${mb(servingRow.perIsolate - SERVING_TARGET_MB * 1024 * 1024)} MB over (see "The young generation of a serving isolate").`),
       },
     ],
     data: { count, runs: Object.fromEntries(runs), summary },

@@ -347,3 +347,27 @@ test('a process restarted too often backs off: logged, and its workers get 503 w
   assert.deepEqual(await servedAgain(), { status: 200, text: 'back' });
   assert.equal(slot.starts, 6);
 });
+
+test('a tier whose workers would not fit in its processes gets more, and a moved worker answers from its new home', { timeout: 90_000 }, async () => {
+  const lines: Line[] = [];
+  // Three live isolates per process at most: a process fits 2.4 workers (processesFor), so 7 need 3.
+  const p = new ProcessPool({
+    processes: 1,
+    runtime: { limits: { cpuMs: 5000 }, maxIsolates: 3 },
+    workerLog: () => {},
+    log: (level, message, fields) => lines.push({ level, message, fields }),
+    spare: false,
+  });
+  pools.push(p);
+  const names = Array.from({ length: 7 }, (_, i) => `grown${i}`);
+  await p.load(names[0]!, text(names[0]!));
+  assert.deepEqual(await answer(p, names[0]!), { status: 200, text: names[0] });
+  for (const name of names.slice(1)) await p.load(name, text(name));
+  assert.equal(p.processes('default').length, 3);
+  assert.ok(lines.some((line) => line.message.startsWith('tier grew') && line.fields.processes === 3), 'the growth is logged');
+  // Homes are the rendezvous hash over the grown tier: the first worker moved if it scores highest on a new process.
+  assert.deepEqual(names.map((name) => p.placement(name)!.index), names.map((name) => homeIndex(name, 'default', 3)));
+  for (const name of names) assert.deepEqual(await answer(p, name), { status: 200, text: name });
+  const pids = new Set(names.map((name) => p.placement(name)!.pid));
+  assert.equal(pids.size, 3, 'the workers are spread over the three processes');
+});

@@ -4,8 +4,14 @@
 // from the request log's CPU figures, the isolates' share of the CPU from the host's. Prints
 // one `RESULT {json}` line.
 //
+// With `--cold-per-second N`, new tenants arrive meanwhile, N a second, each loaded and sent
+// one request (a cold start): what cold starts cost the warm tenants' latency. `--sync-create`
+// makes the isolates on the serving thread, as the prebuilt isolated-vm does (the reference).
+//
 //   node --no-node-snapshot bench/support/inproc.ts --seconds 3 --concurrency 50 [--tenants 1]
+//     [--cold-per-second 0] [--sync-create]
 
+import ivm from 'isolated-vm';
 import { Runtime } from '../../src/runtime/runtime.ts';
 import type { RuntimeRequest } from '../../src/runtime/types.ts';
 import { HELLO_WORKER } from './hello.ts';
@@ -18,6 +24,8 @@ const arg = (name: string, fallback: number) => {
 const seconds = arg('--seconds', 3);
 const concurrency = arg('--concurrency', 50);
 const tenants = Math.max(1, arg('--tenants', 1));
+const coldPerSecond = arg('--cold-per-second', 0);
+if (args.includes('--sync-create')) delete (ivm.Isolate as { createOffThread?: unknown }).createOffThread;
 
 // CPU the isolates used for the requests, summed from the per-request log lines while measuring.
 let measuring = false;
@@ -26,7 +34,7 @@ const runtime = new Runtime({
   log: (entry) => {
     if (measuring && entry.type === 'request' && typeof entry.cpuMs === 'number') isolateCpuMs += entry.cpuMs;
   },
-  maxIsolates: tenants + 10,
+  maxIsolates: tenants + 10 + Math.ceil(coldPerSecond * seconds),
   reduceIdleMemoryAfterMs: 0,
 });
 const tenantRequests: RuntimeRequest[] = [];
@@ -59,9 +67,31 @@ let requests = 0;
 const start = process.hrtime.bigint();
 const end = start + BigInt(seconds * 1e9);
 const cpuBefore = process.cpuUsage();
+const mainCpuBefore = process.threadCpuUsage();
 measuring = true;
-await Promise.all(
-  Array.from({ length: concurrency }, async () => {
+const coldLatencies: number[] = [];
+async function coldStarts(): Promise<void> {
+  if (!(coldPerSecond > 0)) return;
+  const starts: Promise<void>[] = [];
+  for (let i = 0; process.hrtime.bigint() < end; i++) {
+    const at = start + BigInt(Math.round((i * 1e9) / coldPerSecond));
+    const wait = Number(at - process.hrtime.bigint()) / 1e6;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    starts.push((async () => {
+      const name = `cold${i}`;
+      const t0 = process.hrtime.bigint();
+      await runtime.load(name, { modules: [{ name: 'worker.js', source: HELLO_WORKER }] }, { validate: false });
+      const response = await runtime.fetch(name, { method: 'GET', url: `http://${name}.localhost/`, headers: [['host', `${name}.localhost`]], body: null });
+      await drain(response.body);
+      if (response.status !== 200) throw new Error(`cold start: status ${response.status}`);
+      coldLatencies.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    })());
+  }
+  await Promise.all(starts);
+}
+await Promise.all([
+  coldStarts(),
+  ...Array.from({ length: concurrency }, async () => {
     while (process.hrtime.bigint() < end) {
       const t0 = process.hrtime.bigint();
       const n = next++ % tenants;
@@ -72,15 +102,21 @@ await Promise.all(
       requests++;
     }
   }),
-);
+]);
 const durationUs = Number(process.hrtime.bigint() - start) / 1e3;
 const cpu = process.cpuUsage(cpuBefore);
+const mainCpu = process.threadCpuUsage(mainCpuBefore);
 measuring = false;
 latencies.sort((a, b) => a - b);
-const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0;
+coldLatencies.sort((a, b) => a - b);
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+const pct = (p: number) => percentile(latencies, p);
 process.stdout.write(
   'RESULT ' +
-    JSON.stringify({ requests, duration_us: durationUs, p50_us: pct(50), p99_us: pct(99), cpu_us: cpu.user + cpu.system, isolate_cpu_us: isolateCpuMs * 1000 }) +
+    JSON.stringify({
+      requests, duration_us: durationUs, p50_us: pct(50), p99_us: pct(99), max_us: pct(100), cpu_us: cpu.user + cpu.system, main_thread_cpu_us: mainCpu.user + mainCpu.system, isolate_cpu_us: isolateCpuMs * 1000,
+      cold: coldLatencies.length, cold_p50_us: percentile(coldLatencies, 50), cold_p99_us: percentile(coldLatencies, 99),
+    }) +
     '\n',
 );
 await runtime.close();

@@ -1,8 +1,9 @@
 // The Runtime: the library face of isolet and the core that the HTTP front and the server use.
 // It holds each loaded worker's definition and at most one live isolate per worker version,
-// creates isolates on demand from the runtime image, and keeps the number of live isolates
-// under a bound by disposing the least recently used idle ones.
+// creates isolates on demand from the runtime image, and keeps the number of live isolates and
+// the memory they hold under bounds by disposing the least recently used idle ones.
 
+import { totalmem } from 'node:os';
 import { runtimeImage, type RuntimeImage } from './runtime-image.ts';
 import { WorkerIsolate } from './worker-isolate.ts';
 import { CpuWatchdog } from './cpu-limit.ts';
@@ -28,6 +29,20 @@ import {
  * the pool stays well below that.
  */
 export const DEFAULT_MAX_ISOLATES = 2500;
+
+const MB = 1024 * 1024;
+
+/**
+ * The share of the machine's memory that live isolates' heaps may hold, across the processes
+ * that share it. Heaps are not all of an isolate's memory (V8 holds about 0.5 MB more per
+ * isolate outside them, docs/BENCHMARKS.md), and the rest of the process needs room too.
+ */
+const MEMORY_BUDGET_SHARE = 0.4;
+
+/** The default `memoryBudgetMb` of one of `processes` processes that share this machine. */
+export function defaultMemoryBudgetMb(processes = 1): number {
+  return Math.max(64, Math.floor((totalmem() * MEMORY_BUDGET_SHARE) / Math.max(1, processes) / MB));
+}
 
 /** Isolates kept ready ahead of demand for cold starts (about 1.5 MB each). */
 export const DEFAULT_SPARE_ISOLATES = 2;
@@ -72,6 +87,9 @@ export class Runtime {
   private readonly defaults: WorkerLimits;
   private readonly log: (entry: WorkerLogEntry) => void;
   private readonly maxIsolates: number;
+  private readonly memoryBudget: number;
+  /** What the live isolates held at their last measurements, in bytes (WorkerIsolate.heldBytes). */
+  private held = 0;
   private readonly onCatastrophicError = catastrophicErrorHandler();
   private image: Promise<RuntimeImage> | undefined;
   private spares: SpareIsolates | undefined;
@@ -86,6 +104,7 @@ export class Runtime {
     this.defaults = { ...DEFAULT_LIMITS, ...options.limits };
     this.log = options.log ?? defaultLog;
     this.maxIsolates = Math.max(1, options.maxIsolates ?? DEFAULT_MAX_ISOLATES);
+    this.memoryBudget = Math.max(1, options.memoryBudgetMb ?? defaultMemoryBudgetMb()) * MB;
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
@@ -140,6 +159,11 @@ export class Runtime {
   /** Number of isolates alive now (tenants' isolates; spares are counted apart). */
   get liveIsolates(): number {
     return this.live.size;
+  }
+
+  /** Memory the live isolates held when last measured, in bytes: what `memoryBudgetMb` bounds. */
+  get isolateMemory(): number {
+    return this.held;
   }
 
   /** Isolates made ahead of demand and not yet given to a worker. */
@@ -237,7 +261,8 @@ export class Runtime {
 
   private async createIsolate(worker: LoadedWorker): Promise<WorkerIsolate> {
     const image = await this.preparedImage();
-    this.makeRoom();
+    // Room for one more, of the size the live ones hold on average.
+    this.makeRoom(1, this.live.size > 0 ? this.held / this.live.size : 0);
     this.starting++;
     try {
       return await WorkerIsolate.create({
@@ -250,6 +275,7 @@ export class Runtime {
         log: this.log,
         onCatastrophicError: this.onCatastrophicError,
         egress: this.egress,
+        onMeasured: (isolate, previous) => this.measured(isolate, previous),
       });
     } finally {
       this.starting--;
@@ -258,11 +284,19 @@ export class Runtime {
 
   private track(isolate: WorkerIsolate, worker: LoadedWorker): void {
     this.live.set(isolate, worker);
+    this.held += isolate.heldBytes;
     this.idleMemory.start();
+    isolate.measure();
     isolate.whenDisposed(() => {
-      this.live.delete(isolate);
+      if (this.live.delete(isolate)) this.held -= isolate.heldBytes;
       if (worker.isolate === isolate) worker.isolate = undefined;
     });
+  }
+
+  private measured(isolate: WorkerIsolate, previous: number): void {
+    if (!this.live.has(isolate)) return;
+    this.held += isolate.heldBytes - previous;
+    if (this.held > this.memoryBudget) this.makeRoom(0, 0);
   }
 
   private retire(worker: LoadedWorker): void {
@@ -271,13 +305,18 @@ export class Runtime {
     isolate?.retire();
   }
 
-  /** Disposes least recently used idle isolates until a new one fits under maxIsolates. */
-  private makeRoom(): void {
-    const used = () => this.live.size + this.starting + (this.spares?.count ?? 0);
-    if (used() < this.maxIsolates) return;
+  /**
+   * Disposes least recently used idle isolates until `isolates` more fit under maxIsolates and
+   * `bytes` more under the memory budget. An isolate with a request in flight (or its waitUntil
+   * work) is never disposed: when only those are left, the bounds wait for them.
+   */
+  private makeRoom(isolates: number, bytes: number): void {
+    const over = () =>
+      this.live.size + this.starting + (this.spares?.count ?? 0) + isolates > this.maxIsolates || this.held + bytes > this.memoryBudget;
+    if (!over()) return;
     for (const [isolate] of this.live) {
-      if (used() < this.maxIsolates) break;
-      if (isolate.inFlight.size === 0) isolate.terminate({ kind: 'evicted' });
+      if (!over()) break;
+      if (isolate.idle) isolate.terminate({ kind: 'evicted' });
     }
   }
 

@@ -3,13 +3,14 @@
 // a cold start's cost). They belong to no tenant until taken; a taken spare is replaced one at
 // a time, off the request that took it.
 //
-// Making an isolate blocks the main thread for a few milliseconds (isolated-vm's constructor is
-// synchronous), so a refill waits until no cold start is under way: otherwise it would land in
-// the middle of the very start it was meant to spare.
+// Making an isolate takes a few milliseconds of CPU (on the serving thread itself with the
+// prebuilt isolated-vm, see new-isolate.ts), so a refill waits until no cold start is under way:
+// otherwise it would compete with the very start it was meant to spare.
 
 import ivm from 'isolated-vm';
 import type { RuntimeImage } from './runtime-image.ts';
 import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
+import { newIsolate } from './new-isolate.ts';
 
 const REFILL_RETRY_MS = 5;
 
@@ -92,7 +93,7 @@ export class SpareIsolates {
 
   private async make(): Promise<Spare> {
     const owner = { name: '(spare isolate)' };
-    const isolate = new ivm.Isolate({
+    const isolate = await newIsolate({
       memoryLimit: this.memoryMb,
       snapshot: this.image.snapshot,
       onCatastrophicError: (message) => this.onCatastrophicError(owner.name, message),

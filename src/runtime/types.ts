@@ -95,6 +95,14 @@ export interface RuntimeOptions {
   /** Most live isolates at once; the least recently used idle ones are disposed past it. */
   maxIsolates?: number;
   /**
+   * Memory the live isolates may hold together, in MB: their heaps' pages backed by memory and
+   * their ArrayBuffers, as last measured (after a worker starts, and at most once a second after
+   * its responses). Past it the least recently used idle isolates are disposed; one with a
+   * request in flight or waitUntil work never is. Default: 40% of the machine's memory
+   * (defaultMemoryBudgetMb); a server with N runtime processes gives each its share.
+   */
+  memoryBudgetMb?: number;
+  /**
    * Isolates to keep ready ahead of demand, so a worker's first request skips creating one
    * (default 2; 0 turns it off). Made one at a time after one is taken.
    */

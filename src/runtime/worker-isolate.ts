@@ -15,6 +15,7 @@ import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, terminationStatus, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
+import { newIsolate } from './new-isolate.ts';
 import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { operations, type AsyncOp, type OpContext, type OpRequest, type SyncOp } from './host-ops.ts';
 import { OPERATION_MODES } from '../bridge/operations.ts';
@@ -49,6 +50,8 @@ export interface WorkerIsolateOptions {
   spare?: Spare;
   /** Where the worker's fetch() may connect. */
   egress: EgressPolicy;
+  /** The isolate was measured: `heldBytes` is new, and was `previous` before. */
+  onMeasured?: (isolate: WorkerIsolate, previous: number) => void;
 }
 
 export class WorkerIsolate {
@@ -56,6 +59,12 @@ export class WorkerIsolate {
   readonly limits: WorkerLimits;
   readonly isolate: ivm.Isolate;
   lastUsed = Date.now();
+  /**
+   * Memory the isolate held when last measured, in bytes: heap pages backed by memory and
+   * ArrayBuffers outside the heap. Measured once it has started, after it gave memory back, and
+   * by the throttled check after responses, never once per request.
+   */
+  heldBytes = 0;
   termination: Termination | undefined;
   readonly inFlight = new Map<number, RequestContext>();
   /** CPU the isolate has used up to the last accounting, in nanoseconds. */
@@ -99,23 +108,16 @@ export class WorkerIsolate {
   /** A look for requests that can never be answered is due (see never-responds.ts). */
   private neverRespondsCheck: NodeJS.Immediate | undefined;
 
-  private constructor(options: WorkerIsolateOptions) {
+  private constructor(options: WorkerIsolateOptions, isolate: ivm.Isolate) {
     this.options = options;
     this.name = options.name;
     this.limits = options.limits;
+    this.isolate = isolate;
     const spare = options.spare;
     if (spare) {
       spare.owner.name = options.name;
-      this.isolate = spare.isolate;
       this.context = spare.context;
-    } else {
-      this.isolate = new ivm.Isolate({
-        memoryLimit: Math.max(8, options.limits.memoryMb),
-        snapshot: options.image.snapshot,
-        onCatastrophicError: (message) => options.onCatastrophicError(options.name, message),
-      });
     }
-    const isolate = this.isolate;
     this.cpu = new CpuMeter(() => (isolate.isDisposed ? 0n : isolate.cpuTime));
     const native = isolate as NativeContainment;
     this.nativeBudget = typeof native.setCpuBudget === 'function';
@@ -125,7 +127,12 @@ export class WorkerIsolate {
 
   /** Creates the isolate and runs the worker's top-level code under the startup CPU limit. */
   static async create(options: WorkerIsolateOptions): Promise<WorkerIsolate> {
-    const worker = new WorkerIsolate(options);
+    const isolate = options.spare?.isolate ?? await newIsolate({
+      memoryLimit: Math.max(8, options.limits.memoryMb),
+      snapshot: options.image.snapshot,
+      onCatastrophicError: (message) => options.onCatastrophicError(options.name, message),
+    });
+    const worker = new WorkerIsolate(options, isolate);
     try {
       await worker.load();
       return worker;
@@ -139,6 +146,11 @@ export class WorkerIsolate {
 
   get alive(): boolean {
     return this.termination === undefined && !this.isolate.isDisposed;
+  }
+
+  /** Nothing in flight (a request's waitUntil work counts) and not loading: disposing it fails nobody. */
+  get idle(): boolean {
+    return this.inFlight.size === 0 && this.loadingCpuNs === undefined;
   }
 
   /**
@@ -160,8 +172,9 @@ export class WorkerIsolate {
     const { definition } = this.options;
     this.context ??= await this.isolate.createContext();
     this.entries = this.options.spare?.entries ?? takeSandboxEntries(this.context);
-    // Synchronously, since the context is new and idle (see sandbox-entries.ts).
-    this.entries.init.applySync(undefined, hostCallbacks(this.hostCalls()) as never[]);
+    // On the isolate's thread: the sandbox's setup runs about 0.7 ms, which on this thread would
+    // stall every warm request (one crossing costs far less).
+    await this.entries.init.apply(undefined, hostCallbacks(this.hostCalls()) as never[]);
     this.entries.init.release();
 
     this.cpu.reset();
@@ -778,7 +791,10 @@ export class WorkerIsolate {
     this.memoryReduced = true;
     // A failed reduction (the isolate disposed meanwhile) is nothing to report.
     this.reducing = isolate.reduceMemory().then(
-      () => void (this.reducing = undefined),
+      () => {
+        this.reducing = undefined;
+        this.measure();
+      },
       () => void (this.reducing = undefined),
     );
     return this.reducing;
@@ -795,6 +811,22 @@ export class WorkerIsolate {
     };
   }
 
+  /** Updates `heldBytes` (one heap-statistics task on the isolate's thread). */
+  measure(): void {
+    if (!this.alive) return;
+    this.isolate.getHeapStatistics().then(
+      (stats) => this.measured(stats),
+      () => {},
+    );
+  }
+
+  private measured(stats: ivm.HeapStatistics): void {
+    if (!this.alive) return;
+    const previous = this.heldBytes;
+    this.heldBytes = stats.total_physical_size + stats.externally_allocated_size;
+    this.options.onMeasured?.(this, previous);
+  }
+
   /**
    * The heap limit is enforced by V8 as code runs; what this adds is ArrayBuffer memory kept
    * across requests. Throttled: a heap-statistics task per request would cost throughput.
@@ -808,6 +840,7 @@ export class WorkerIsolate {
     this.isolate.getHeapStatistics().then(
       (stats) => {
         this.memoryCheckPending = false;
+        this.measured(stats);
         const used = stats.used_heap_size + stats.externally_allocated_size;
         if (used > this.limits.memoryMb * MB) {
           this.terminate({ kind: 'memory', usedMb: used / MB, limitMb: this.limits.memoryMb });

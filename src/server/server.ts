@@ -50,6 +50,11 @@ export interface ServerOptions {
   /** Most live isolates per runtime process. */
   maxIsolates?: number;
   /**
+   * MB the live isolates of each runtime process may hold (RuntimeOptions.memoryBudgetMb);
+   * default: its share of 40% of the machine's memory (defaultMemoryBudgetMb).
+   */
+  memoryBudgetMb?: number;
+  /**
    * Runtime processes of the default tier (default: one per core, at least 2; the trusted tier
    * has as many, quarantine one). 0 runs every worker in this process, with no supervisor: for
    * embedders and tests that do not need crash containment.
@@ -129,12 +134,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   }
   const host: WorkerHost = options.processes === 0
-    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress, log: workerLog })
+    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, log: workerLog })
     : new ProcessPool({
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,
-      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, egress: options.egress },
+      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress },
       workerLog,
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
       onQuarantine: (account, worker) => void platform?.quarantine(account, worker),

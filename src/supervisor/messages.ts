@@ -16,6 +16,7 @@ type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
 export interface InitPayload {
   limits?: Partial<WorkerLimits>;
   maxIsolates?: number;
+  memoryBudgetMb?: number;
   egress?: EgressOptions;
   reduceIdleMemoryAfterMs?: number;
 }

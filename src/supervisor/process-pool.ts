@@ -5,7 +5,7 @@
 // deployed is lost.
 
 import { availableParallelism } from 'node:os';
-import { UnknownWorkerError } from '../runtime/runtime.ts';
+import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
@@ -16,13 +16,35 @@ import type { InitPayload } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
-/** Runtime processes of the default tier unless told: one per core, at least 2. */
-export function defaultProcessCount(): number {
-  return Math.max(2, availableParallelism());
+/**
+ * How full a tier's processes may be, on average, of their live isolate cap before the tier
+ * gets another process. Rendezvous hashing spreads workers evenly but not exactly (10,000 over
+ * 5 processes: 2,000 each, give or take 40), and a process past its cap disposes isolates that
+ * a rotation over its tenants then starts again, one cold start per request.
+ */
+const PROCESS_FILL = 0.8;
+
+/**
+ * Processes a tier needs so that `workers` fit in them with an isolate each (V8 aborts a
+ * process near 4,000 isolates, so a process holds at most `maxIsolates`).
+ */
+export function processesFor(workers: number, maxIsolates: number): number {
+  return Math.ceil(workers / (Math.max(1, maxIsolates) * PROCESS_FILL));
+}
+
+/**
+ * Runtime processes of the default tier unless told: one per core, at least 2, and enough for
+ * `workers` (processesFor). A tier grows past it as workers are deployed (see #fit).
+ */
+export function defaultProcessCount(workers = 0, maxIsolates = DEFAULT_MAX_ISOLATES): number {
+  return Math.max(2, availableParallelism(), processesFor(workers, maxIsolates));
 }
 
 export interface ProcessPoolOptions {
-  /** Processes of the default tier (default: one per core, at least 2); trusted has as many, quarantine 1. */
+  /**
+   * Processes of the default tier at start (default: one per core, at least 2); trusted has as
+   * many, quarantine 1. A tier gets more when its workers would not fit (processesFor).
+   */
   processes?: number;
   /** Overrides per tier. */
   tierProcesses?: Partial<Record<Tier, number>>;
@@ -72,40 +94,103 @@ export class ProcessPool implements WorkerHost {
   readonly #validating = new Map<string, { account: string }>();
   #spareTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** What every runtime process's Runtime is made with; its memory budget follows the process count. */
+  readonly #init: InitPayload;
+  readonly #maxIsolates: number;
+  /** Workers per tier: what each tier's processes must fit. */
+  readonly #placed = new Map<Tier, number>();
 
   constructor(options: ProcessPoolOptions) {
     this.#options = options;
-    this.#child = { init: options.runtime ?? {}, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs };
     this.#crashes = new CrashLedger(options.quarantineWindowMs);
     this.#admission = new Admission(options.admission);
+    this.#init = { ...options.runtime };
+    // One object: a process started after #shareMemory changed the budget gets the new share.
+    this.#child = { init: this.#init, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs };
+    this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };
     for (const tier of TIERS) {
       const slots: RuntimeProcess[] = [];
-      for (let index = 0; index < Math.max(1, sizes[tier]); index++) {
-        const slot: RuntimeProcess = new RuntimeProcess({
-          tier,
-          index,
-          workerLog: options.workerLog,
-          log: options.log,
-          owns: (worker) => this.#workers.get(worker)?.home === slot,
-          ended: (end) => this.#ended(slot, end),
-          child: this.#child,
-          spare: () => this.#takeSpare(),
-        });
-        slots.push(slot);
-      }
+      for (let index = 0; index < Math.max(1, sizes[tier]); index++) slots.push(this.#slot(tier, index));
       this.#tiers.set(tier, slots);
     }
+    this.#shareMemory();
     // The default tier serves most tenants: its processes start now; the others with their first tenant.
     for (const slot of this.#tiers.get('default')!) slot.start();
     this.#startSpare();
+  }
+
+  #slot(tier: Tier, index: number): RuntimeProcess {
+    const slot: RuntimeProcess = new RuntimeProcess({
+      tier,
+      index,
+      workerLog: this.#options.workerLog,
+      log: this.#options.log,
+      owns: (worker) => this.#workers.get(worker)?.home === slot,
+      ended: (end) => this.#ended(slot, end),
+      child: this.#child,
+      spare: () => this.#takeSpare(),
+    });
+    return slot;
+  }
+
+  /**
+   * Each runtime process's memory budget, unless the operator set one: its share of the
+   * machine's, among the default tier's processes (the others mostly sit idle). A process
+   * started after the tier grew (or restarted) gets the smaller share; one already running
+   * keeps its own until it restarts.
+   */
+  #shareMemory(): void {
+    if (this.#options.runtime?.memoryBudgetMb !== undefined) return;
+    this.#init.memoryBudgetMb = defaultMemoryBudgetMb(this.#tiers.get('default')!.length);
+  }
+
+  #count(tier: Tier, delta: number): void {
+    this.#placed.set(tier, (this.#placed.get(tier) ?? 0) + delta);
+  }
+
+  /**
+   * Adds processes to a tier until its workers fit (processesFor), and moves to each new one
+   * the workers that now score highest on it: rendezvous hashing moves no other. A moved
+   * worker's old process finishes its requests in flight and forgets it; its next request
+   * loads its code in the new one.
+   */
+  #fit(tier: Tier): void {
+    const slots = this.#tiers.get(tier)!;
+    const workers = this.#placed.get(tier) ?? 0;
+    const needed = processesFor(workers, this.#maxIsolates);
+    if (slots.length >= needed) return;
+    while (slots.length < needed) {
+      const slot = this.#slot(tier, slots.length);
+      slots.push(slot);
+      // Started like the tier's others: the default tier's at once, the others with their first request.
+      if (tier === 'default') slot.start();
+    }
+    if (tier === 'default') this.#shareMemory();
+    let moved = 0;
+    for (const worker of this.#workers.values()) {
+      if (worker.tier !== tier) continue;
+      const home = this.#home(worker.name, tier);
+      if (home === worker.home) continue;
+      worker.home.forget(worker.name);
+      worker.home = home;
+      moved++;
+    }
+    this.#options.log('info', 'tier grew: its workers would not fit in its runtime processes', {
+      tier, processes: slots.length, workers, maxIsolates: this.#maxIsolates, moved,
+    });
   }
 
   async load(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
     this.#assertOpen();
     const previous = this.#workers.get(name);
     const tier = placement.tier ?? 'default';
+    if (previous?.tier !== tier) {
+      if (previous !== undefined) this.#count(previous.tier, -1);
+      this.#count(tier, 1);
+      this.#fit(tier);
+    }
     const home = this.#home(name, tier);
     const worker: HomedWorker = { name, definition, account: definition.account ?? name, tier, version: (previous?.version ?? 0) + 1, home };
     this.#workers.set(name, worker);
@@ -119,6 +204,7 @@ export class ProcessPool implements WorkerHost {
     const worker = this.#workers.get(name);
     if (worker === undefined) return;
     this.#workers.delete(name);
+    this.#count(worker.tier, -1);
     worker.home.forget(name);
   }
 
@@ -222,11 +308,14 @@ export class ProcessPool implements WorkerHost {
     for (const worker of this.#workers.values()) {
       if (worker.account !== account || worker.tier === 'quarantine') continue;
       worker.home.forget(worker.name);
+      this.#count(worker.tier, -1);
+      this.#count('quarantine', 1);
       worker.tier = 'quarantine';
       worker.home = this.#home(worker.name, 'quarantine');
       worker.version++;
       moved.push(worker.name);
     }
+    this.#fit('quarantine');
     this.#options.log('warn', 'account quarantined: its code crashed runtime processes repeatedly', {
       account,
       worker: culprit,

@@ -37,8 +37,8 @@ process.on('SIGTERM', () => {});
 function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
-      const { limits, maxIsolates, egress, reduceIdleMemoryAfterMs } = message.payload;
-      runtime = new Runtime({ limits, maxIsolates, egress, reduceIdleMemoryAfterMs, log: (entry: WorkerLogEntry) => channel.send('log', 0, entry) });
+      const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
+      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, log: (entry: WorkerLogEntry) => channel.send('log', 0, entry) });
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
       validator = new Runtime({ limits, maxIsolates: 16, log: () => {} });
       // Ready means ready to serve: the runtime image is made before, not with the first request.

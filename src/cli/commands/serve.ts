@@ -48,10 +48,15 @@ Options:
       --max-script-mb <MB>   Most code one version may have (default ${DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024})
       --processes <n>        Runtime processes that run workers, of the default tier (default: one
                              per core, at least 2; the trusted tier gets as many, quarantine 1);
-                             0 runs workers in the server's own process, with no crash containment
+                             0 runs workers in the server's own process, with no crash containment;
+                             a tier gets more when its workers would not fit (80% of each process's
+                             live isolate cap)
       --runtime-user <user>  OS user the runtime processes run as (a name, uid or uid:gid; needs
                              root): code that escapes V8 then cannot read --data or signal the
                              server. Recommended whenever isolet serve runs as root
+      --isolate-memory-mb <MB>  Memory the live isolates of each runtime process may hold; past it
+                             the least recently used idle ones are disposed (default: 40% of the
+                             machine's memory, shared among the processes)
       --max-requests-per-worker <n>  Requests of one worker in flight at once (default ${DEFAULT_ADMISSION.inFlight})
       --max-queued-per-worker <n>    ... and waiting for a slot (default ${DEFAULT_ADMISSION.queued}); past both the
                              worker's clients get 503 with Retry-After, and other workers are served as before
@@ -110,6 +115,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'max-script-mb': { type: 'string', default: String(DEFAULT_MAX_SCRIPT_BYTES / 1024 / 1024) },
       processes: { type: 'string', default: String(defaultProcessCount()) },
       'runtime-user': { type: 'string' },
+      'isolate-memory-mb': { type: 'string' },
       'max-requests-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.inFlight) },
       'max-queued-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.queued) },
       'limit-strikes': { type: 'string', default: String(DEFAULT_ADMISSION.limitStrikes) },
@@ -176,6 +182,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       cli.usageError((error as Error).message);
     }
   }
+  const memoryBudgetMb = values['isolate-memory-mb'] === undefined ? undefined : parseCount('--isolate-memory-mb', values['isolate-memory-mb'], 16, 1_048_576, cli);
   const admission = {
     inFlight: parseCount('--max-requests-per-worker', values['max-requests-per-worker'], 1, 1_000_000, cli),
     queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
@@ -198,6 +205,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
       processes,
       runAs,
+      memoryBudgetMb,
       admission,
       egress,
       connections,
