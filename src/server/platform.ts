@@ -12,7 +12,7 @@
 
 import { WorkerLoadError, type WorkerDefinition } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
-import type { Owner, Store, StoredVersion, VersionInfo, WorkerContent, WorkerInfo, ZoneAssignment } from '../store/store.ts';
+import { sha256Hex, type ActiveWorker, type Owner, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
 import type { ParsedDeployment } from './deployment.ts';
@@ -60,6 +60,12 @@ export class Platform {
   #routes: RouteTable;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #bus: LogBus | undefined;
+  /**
+   * What this node serves of each worker, by a fingerprint of its version, secrets, account and
+   * tier: a change pushed from the store that this node has already applied (its own, or one
+   * seen twice) loads nothing again, so warm isolates stay warm.
+   */
+  readonly #served = new Map<string, { workerId: string | undefined; fingerprint: string }>();
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
 
@@ -79,7 +85,7 @@ export class Platform {
     let loaded = 0;
     for (const worker of workers) {
       try {
-        await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
+        await this.#serve(worker);
         loaded++;
       } catch (error) {
         const reason = scrub(String(error), Object.values(worker.secrets));
@@ -123,7 +129,8 @@ export class Platform {
           checkZones: options.checkZones,
           maxWorkers: options.maxWorkers,
         });
-        await this.host.load(name, definition, { tier });
+        const workerId = existing?.id ?? (await this.store.getWorker(name))?.id;
+        await this.#serve({ id: workerId, name, accountId, tier, version: { ...version, content: deployment.content }, secrets });
         if (deployment.routes !== undefined) await this.#refreshRoutes();
         this.#log('info', 'admin', 'deployed', { worker: name, account: accountId, version: version.number, hash: version.hash, author });
         return version;
@@ -155,7 +162,7 @@ export class Platform {
         throw new ApiError('not_found', `The worker '${name}' has no version ${JSON.stringify(ref)}: list them with GET /v1/workers/${name}/versions.`);
       }
       const version = await this.store.activate(name, target.id, worker.accountId);
-      await this.host.load(name, definitionOf(target.content, await this.store.secretValues(name), worker.accountId), { tier: await this.store.getTier(worker.accountId) });
+      await this.#reload(name);
       this.#log('info', 'admin', 'rolled back', { worker: name, version: version.number, author });
       return version;
     });
@@ -165,10 +172,8 @@ export class Platform {
     await this.#exclusive(name, async () => {
       const worker = await this.#ownedWorker(name, owner);
       if (!(await this.store.deleteWorker(name, worker.accountId))) throw notFound(name);
-      await this.host.unload(name);
+      const tails = await this.#unserve(name, worker.id);
       await this.#refreshRoutes();
-      // Its tails end here: the name may next be another account's worker.
-      const tails = this.#bus?.endWorker(worker.id) ?? 0;
       this.#log('info', 'admin', 'deleted worker', { worker: name, author, tailsEnded: tails });
     });
   }
@@ -228,13 +233,47 @@ export class Platform {
     }
   }
 
-  /** Loads the active version again with the current secrets. */
+  /**
+   * Serves what the store now says of these workers (changes made through other nodes of a
+   * cluster, src/server/change-follower.ts), each under its lock and read under it, so a newer
+   * local action is never undone by an older read; then the routes.
+   */
+  async follow(names: string[] | 'all'): Promise<void> {
+    const all = names === 'all' ? new Set([...this.#served.keys(), ...(await this.store.listWorkers()).map((w) => w.name)]) : new Set(names);
+    await Promise.all([...all].map((name) => this.#exclusive(name, () => this.#reload(name))));
+    await this.#refreshRoutes();
+  }
+
+  /** Serves the store's active version of the worker with its current secrets and tier; stops serving it when it has none. */
   async #reload(name: string): Promise<void> {
-    const worker = await this.store.getWorker(name);
-    const version = await this.store.activeVersion(name);
-    if (worker === undefined || version === undefined) return;
-    const tier = await this.store.getTier(worker.accountId);
-    await this.host.load(name, definitionOf(version.content, await this.store.secretValues(name), worker.accountId), { tier });
+    const [worker] = await this.store.loadWorkers([name]);
+    if (worker === undefined) {
+      const served = this.#served.get(name);
+      if (served !== undefined || this.host.has(name)) {
+        const tails = await this.#unserve(name, served?.workerId);
+        this.#log('info', 'server', 'stopped serving a deleted worker', { worker: name, tailsEnded: tails });
+      }
+      return;
+    }
+    await this.#serve(worker);
+  }
+
+  /** Loads the worker unless this node already serves exactly this version, secrets, account and tier. */
+  async #serve(worker: Omit<ActiveWorker, 'id'> & { id: string | undefined }): Promise<void> {
+    const fingerprint = sha256Hex(JSON.stringify([worker.version.id, worker.accountId, worker.tier, Object.entries(worker.secrets).sort()]));
+    const served = this.#served.get(worker.name);
+    if (served?.fingerprint === fingerprint && this.host.has(worker.name)) return;
+    // The name now belongs to another worker (deleted and made again): the old one's tails end.
+    if (served?.workerId !== undefined && worker.id !== undefined && served.workerId !== worker.id) this.#bus?.endWorker(served.workerId);
+    await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
+    this.#served.set(worker.name, { workerId: worker.id, fingerprint });
+  }
+
+  /** Stops serving a deleted worker; its tails end here: the name may next be another account's worker. */
+  async #unserve(name: string, workerId: string | undefined): Promise<number> {
+    await this.host.unload(name);
+    this.#served.delete(name);
+    return workerId === undefined ? 0 : (this.#bus?.endWorker(workerId) ?? 0);
   }
 
   /** The worker, if it exists and belongs to `owner` (any owner when undefined); else 404. */

@@ -214,6 +214,8 @@ export interface Store {
 
   /** Every worker with an active version, for loading at start. */
   loadActive(): Promise<ActiveWorker[]>;
+  /** Some workers as loadActive has them; a name with no worker or no active version is left out. */
+  loadWorkers(names: string[]): Promise<ActiveWorker[]>;
   close(): Promise<void>;
 }
 
@@ -239,8 +241,6 @@ export interface ChangeEvents {
  */
 export interface SharedStore extends Store {
   changesSince(after: number): Promise<ChangeBatch>;
-  /** Some workers as loadActive has them; a name with no worker or no active version is left out. */
-  loadWorkers(names: string[]): Promise<ActiveWorker[]>;
   /** Pushes changes until close; reconnects on its own after the database goes away. */
   watch(events: ChangeEvents): void;
 }
