@@ -33,6 +33,7 @@ const BENCHMARKS: { name: string; what: string; limitS: number }[] = [
   { name: 'memory', what: 'RSS per idle isolate with 1,000 live: Runtime tenants (idle, and just served) vs snapshot isolates vs bare isolated-vm', limitS: 300 },
   { name: 'processes', what: 'the data path to runtime processes: req/s of a framed Unix socket vs an HTTP proxy vs one process vs node:http', limitS: 300 },
   { name: 'scale', what: 'many tenants through isolet serve with runtime processes (10,000 by default), and a runtime process killed under load', limitS: 900 },
+  { name: 'cluster', what: 'three nodes over PostgreSQL: time until every node serves a deploy (p50/p99 over 200), req/s through HAProxy vs one node', limitS: 600 },
   { name: 'api-cost', what: 'what each Web API costs an isolate: its share of the snapshot, and first use of lazily loaded ones', limitS: 120 },
 ];
 
