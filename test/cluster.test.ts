@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { TestPostgres } from './support/postgres.ts';
 import { CLUSTER_SECRETS_KEY, startNode, stopNode, waitServes, type ClusterNode } from './support/cluster.ts';
@@ -71,6 +72,45 @@ test('a secret set through C, a route set through A and a delete through B reach
     await waitServes(node, 'env.localhost', 404);
     await waitServes(node, 'shop.example.com', 404);
   }
+});
+
+/** Opens a tail on a node; resolves with every line it got once the server ends it. */
+function tail(node: ClusterNode, worker: string, token: string): Promise<{ opened: Promise<number>; lines: Promise<Record<string, unknown>[]> }> {
+  return new Promise((resolve) => {
+    let opened!: (status: number) => void;
+    const openedPromise = new Promise<number>((r) => (opened = r));
+    const lines = new Promise<Record<string, unknown>[]>((done, fail) => {
+      const req = httpRequest(`${node.admin}/v1/workers/${worker}/tail`, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+        opened(res.statusCode ?? 0);
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => done(text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>)));
+        res.on('error', fail);
+      });
+      req.on('error', fail);
+      req.end();
+    });
+    lines.catch(() => {});
+    resolve({ opened: openedPromise, lines });
+  });
+}
+
+test('a tail on B ends when its token is revoked through A, and when its worker is deleted through C', { timeout: 120_000 }, async () => {
+  const created = await a.api('POST', '/v1/accounts/acme/tokens', { description: 'short-lived' });
+  assert.equal(created.status, 201);
+  const revoked = await tail(b, 'hello', created.body.token);
+  assert.equal(await revoked.opened, 200);
+  assert.equal((await a.api('DELETE', `/v1/accounts/acme/tokens/${created.body.id}`)).status, 204);
+  assert.equal((await revoked.lines).at(-1)?.reason, 'token-revoked');
+
+  assert.equal((await a.api('PUT', '/v1/workers/brief?account=acme', textWorker('brief'))).status, 201);
+  await waitServes(b, 'brief.localhost', 200, 'brief');
+  const kept = await a.api('POST', '/v1/accounts/acme/tokens', { description: 'kept' });
+  const deleted = await tail(b, 'brief', kept.body.token);
+  assert.equal(await deleted.opened, 200);
+  assert.equal((await c.api('DELETE', '/v1/workers/brief')).status, 204);
+  assert.equal((await deleted.lines).at(-1)?.reason, 'worker-deleted');
 });
 
 test('a change whose notification is lost is served by every node after the reconcile', { timeout: 120_000 }, async () => {

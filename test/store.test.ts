@@ -402,17 +402,17 @@ describe('PostgreSQL only', () => {
     try {
       const account = await stores[0]!.createAccount('acme');
       const start = await stores[0]!.changesSince(0);
-      assert.deepEqual(start, { head: 0, workers: [] });
+      assert.deepEqual(start, { head: 0, workers: [], tokens: [] });
       const versions = await Promise.all(
         Array.from({ length: 12 }, (_, i) => stores[i % 3]!.deploy({ worker: i % 2 ? 'odd' : 'even', accountId: account.id, content: code(`v${i}`), author: 'a', message: String(i) })),
       );
       assert.deepEqual(versions.filter((v) => v.worker === 'odd').map((v) => v.number).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
       assert.deepEqual(versions.filter((v) => v.worker === 'even').map((v) => v.number).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
       const batch = await stores[1]!.changesSince(0);
-      assert.deepEqual(batch, { head: 12, workers: ['even', 'odd'] });
+      assert.deepEqual(batch, { head: 12, workers: ['even', 'odd'], tokens: [] });
       await stores[2]!.putSecret('odd', 'K', 'v');
-      assert.deepEqual(await stores[0]!.changesSince(12), { head: 13, workers: ['odd'] });
-      assert.deepEqual(await stores[0]!.changesSince(13), { head: 13, workers: [] });
+      assert.deepEqual(await stores[0]!.changesSince(12), { head: 13, workers: ['odd'], tokens: [] });
+      assert.deepEqual(await stores[0]!.changesSince(13), { head: 13, workers: [], tokens: [] });
       assert.equal((await stores[0]!.changesSince(99)).workers, 'all', 'a point past the head is another database: load everything');
     } finally {
       for (const s of stores) await s.close();

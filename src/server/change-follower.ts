@@ -9,6 +9,7 @@
 // The node serves from memory: while the database is away it goes on serving the last state it
 // applied, says so in /healthz, and catches up when the database is back.
 
+import type { LogBus } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { StoreUnavailableError, type SharedStore } from '../store/store.ts';
@@ -28,6 +29,8 @@ export interface ClusterHealth {
 export interface ChangeFollowerOptions {
   store: SharedStore;
   platform: Platform;
+  /** Tails on this node of a token revoked through another node end. */
+  bus: LogBus;
   log: ServerLog;
   node: string;
   reconcileMs?: number;
@@ -36,6 +39,7 @@ export interface ChangeFollowerOptions {
 export class ChangeFollower {
   readonly #store: SharedStore;
   readonly #platform: Platform;
+  readonly #bus: LogBus;
   readonly #log: ServerLog;
   readonly #node: string;
   readonly #reconcileMs: number;
@@ -50,6 +54,7 @@ export class ChangeFollower {
   constructor(options: ChangeFollowerOptions) {
     this.#store = options.store;
     this.#platform = options.platform;
+    this.#bus = options.bus;
     this.#log = options.log;
     this.#node = options.node;
     this.#reconcileMs = options.reconcileMs ?? DEFAULT_RECONCILE_MS;
@@ -103,6 +108,7 @@ export class ChangeFollower {
       if (batch.head !== this.#applied) {
         if (batch.workers === 'all') this.#log('warn', 'server', 'the change log does not reach back to this node\'s last change: loading every worker again', { from: this.#applied, to: batch.head });
         await this.#platform.follow(batch.workers);
+        for (const token of batch.tokens) this.#bus.endToken(token);
         this.#applied = batch.head;
       }
       this.#checkedAt = new Date().toISOString();

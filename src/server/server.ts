@@ -168,7 +168,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxAccountDeploys: options.maxAccountDeploys,
   });
 
-  const follower = isSharedStore(store) ? new ChangeFollower({ store, platform, log, node: nodeId, reconcileMs: options.reconcileMs }) : undefined;
+  const follower = isSharedStore(store) ? new ChangeFollower({ store, platform, bus, log, node: nodeId, reconcileMs: options.reconcileMs }) : undefined;
   const started = performance.now();
   const loaded = await (follower?.start() ?? platform.boot());
   log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started), node: follower === undefined ? undefined : nodeId });

@@ -1,10 +1,10 @@
 // The Store on PostgreSQL, shared by every node of a cluster (`isolet serve --database`). Each
-// method is one SERIALIZABLE transaction (tried again when it loses a race with another node's),
-// so the guarantees are SQLite's: versions are immutable (a trigger refuses any UPDATE), the
+// method is one transaction, and writes take turns across the cluster (each first locks the
+// change counter's row), so the guarantees are SQLite's: versions are immutable (a trigger refuses any UPDATE), the
 // active pointer moves in the transaction that checks ownership, secrets are sealed with the
 // cluster's key before they leave the node, and tokens are stored as hashes.
 //
-// Every change to what serves advances `cluster.change` (one row: its lock orders the changes,
+// Every change to what serves advances `cluster.change` (one row: its lock orders the writes,
 // so the counter's order is the commit order), names the workers it touched in `changes`, and
 // sends NOTIFY with the new counter, delivered at commit. Nodes LISTEN on a connection of their
 // own and read the counter again every second, so a lost notification, a reconnect or a node
@@ -92,7 +92,8 @@ export const PG_MIGRATIONS: string[] = [
     created_at text NOT NULL
   );
   CREATE INDEX zones_by_account ON zones(account_id);
-  -- The change counter (one row) and the workers each change touched (NULL: routes only).
+  -- The change counter (one row), and what each change touched: a worker, a revoked token, or
+  -- neither (routes only).
   CREATE TABLE cluster (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
     change bigint NOT NULL
@@ -101,6 +102,7 @@ export const PG_MIGRATIONS: string[] = [
   CREATE TABLE changes (
     seq bigint NOT NULL,
     worker text,
+    token text,
     at timestamptz NOT NULL DEFAULT now()
   );
   CREATE INDEX changes_by_seq ON changes(seq);
@@ -157,15 +159,18 @@ export class PostgresStore extends SqlStore implements SharedStore {
     const row = await this.#engine.read((sql) =>
       sql.get(
         `SELECT (SELECT change FROM cluster) AS head, (SELECT MIN(seq) FROM changes) AS oldest,
-                ARRAY(SELECT DISTINCT worker FROM changes WHERE seq > ? AND worker IS NOT NULL) AS workers`,
+                ARRAY(SELECT DISTINCT worker FROM changes WHERE seq > ? AND worker IS NOT NULL) AS workers,
+                ARRAY(SELECT DISTINCT token FROM changes WHERE seq > ? AND token IS NOT NULL) AS tokens`,
+        after,
         after,
       ),
     );
+    const tokens = (row!.tokens as string[]).sort();
     const head = Number(row!.head);
     const oldest = row!.oldest == null ? head + 1 : Number(row!.oldest);
     // The log was trimmed past this node's point, or the database is not the one it followed.
-    if (after < oldest - 1 || after > head) return { head, workers: 'all' };
-    return { head, workers: (row!.workers as string[]).sort() };
+    if (after < oldest - 1 || after > head) return { head, workers: 'all', tokens };
+    return { head, workers: (row!.workers as string[]).sort(), tokens };
   }
 
   watch(events: ChangeEvents): void {
@@ -230,25 +235,31 @@ class PostgresEngine implements SqlEngine {
     }
   }
 
+  /**
+   * Writes take turns, as on SQLite: each one first locks the change counter's row, so the
+   * cluster's writes run one at a time, in the order of the counter, and each statement after
+   * the lock (READ COMMITTED) sees every write committed before it. Optimistic SERIALIZABLE
+   * transactions all collide on that row and would mostly be tried again.
+   */
   transaction<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
-    return this.#attempt((client) => fn(session(client)), 'SERIALIZABLE');
+    return this.#attempt(async (client) => {
+      await client.query('SELECT change FROM cluster FOR UPDATE');
+      return fn(session(client));
+    }, 'READ COMMITTED');
   }
 
-  async read<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
-    const client = await this.#connect();
-    try {
-      return await fn(session(client));
-    } catch (error) {
-      throw unavailable(error) ?? error;
-    } finally {
-      client.release();
-    }
+  /** Reads see one snapshot, so a read of several statements never mixes two changes. */
+  read<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
+    return this.#attempt((client) => fn(session(client)), 'REPEATABLE READ READ ONLY');
   }
 
-  async changed(sql: SqlSession, workers: string[]): Promise<void> {
+  async changed(sql: SqlSession, change: { workers?: string[]; tokens?: string[] }): Promise<void> {
     const seq = Number((await sql.get('UPDATE cluster SET change = change + 1 RETURNING change'))!.change);
-    if (workers.length === 0) await sql.run('INSERT INTO changes (seq, worker) VALUES (?, NULL)', seq);
+    const workers = change.workers ?? [];
+    const tokens = change.tokens ?? [];
+    if (workers.length === 0 && tokens.length === 0) await sql.run('INSERT INTO changes (seq) VALUES (?)', seq);
     for (const worker of workers) await sql.run('INSERT INTO changes (seq, worker) VALUES (?, ?)', seq, worker);
+    for (const token of tokens) await sql.run('INSERT INTO changes (seq, token) VALUES (?, ?)', seq, token);
     if (seq % 100 === 0) await sql.run('DELETE FROM changes WHERE seq <= ?', seq - CHANGES_KEPT);
     await sql.get('SELECT pg_notify(?, ?)', this.#channel, String(seq));
   }
@@ -312,8 +323,8 @@ class PostgresEngine implements SqlEngine {
     }
   }
 
-  /** Runs fn in a transaction, again after a serialization failure or deadlock (another node's transaction won). */
-  async #attempt<T>(fn: (client: pg.PoolClient) => Promise<T>, isolation: 'SERIALIZABLE' | 'READ COMMITTED'): Promise<T> {
+  /** Runs fn in a transaction, again after a serialization failure or a deadlock (neither expected with writes in turn). */
+  async #attempt<T>(fn: (client: pg.PoolClient) => Promise<T>, isolation: 'READ COMMITTED' | 'REPEATABLE READ READ ONLY'): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.#connect();
       let broken = false;

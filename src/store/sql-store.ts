@@ -1,7 +1,7 @@
 // The Store over SQL, whichever engine runs it: SQLite on one machine (sqlite-store.ts) or
 // PostgreSQL shared by many nodes (postgres-store.ts). Every statement here is written once, in
 // the SQL both engines speak, with `?` placeholders; an engine runs each method's statements in
-// one serializable transaction and records, in the same transaction, which workers' serving
+// one transaction, writes one at a time, and records, in the same transaction, which workers' serving
 // state it changed (the change counter that nodes sharing a store follow).
 
 import { randomUUID, timingSafeEqual } from 'node:crypto';
@@ -41,15 +41,18 @@ export interface SqlSession {
 
 export interface SqlEngine {
   /**
-   * Runs fn in one serializable transaction, committed when it resolves, rolled back when it
-   * throws. fn may run more than once (an engine retries a transaction that lost a race), so it
-   * does nothing but statements on its session.
+   * Runs fn in one transaction, after every other write has committed or rolled back (writes
+   * take turns); committed when it resolves, rolled back when it throws. fn may run more than
+   * once (an engine may try a transaction again), so it does nothing but statements on its session.
    */
   transaction<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T>;
-  /** Runs reads that need no transaction of their own. */
+  /** Runs reads on one consistent snapshot: never half of a write. */
   read<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T>;
-  /** Inside a transaction: what serves changed for these workers (all of them: routes only). */
-  changed(sql: SqlSession, workers: string[]): Promise<void>;
+  /**
+   * Inside a transaction: what serves changed for these workers (none: routes only), or these
+   * tokens were revoked (their tails end on every node).
+   */
+  changed(sql: SqlSession, change: { workers?: string[]; tokens?: string[] }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -131,7 +134,11 @@ export class SqlStore implements Store {
   }
 
   async deleteToken(accountId: string, tokenId: string): Promise<boolean> {
-    return this.#engine.transaction(async (sql) => (await sql.run('DELETE FROM tokens WHERE id = ? AND account_id = ?', tokenId, accountId)).changes > 0);
+    return this.#engine.transaction(async (sql) => {
+      if ((await sql.run('DELETE FROM tokens WHERE id = ? AND account_id = ?', tokenId, accountId)).changes === 0) return false;
+      await this.#engine.changed(sql, { tokens: [tokenId] });
+      return true;
+    });
   }
 
   async findToken(tokenHash: Buffer): Promise<TokenInfo | undefined> {
@@ -193,7 +200,7 @@ export class SqlStore implements Store {
       );
       await sql.run('UPDATE workers SET active_version_id = ?, updated_at = ? WHERE name = ?', id, time, input.worker);
       if (input.routes !== undefined) await setRoutes(sql, input.worker, input.accountId, input.routes, time, input.checkZones ?? false);
-      await this.#engine.changed(sql, [input.worker]);
+      await this.#engine.changed(sql, { workers: [input.worker] });
       return { id, worker: input.worker, number, hash, createdAt: time, author: input.author, message: input.message, active: true };
     });
   }
@@ -250,7 +257,7 @@ export class SqlStore implements Store {
       const row = await sql.get(`SELECT ${VERSION_COLUMNS} FROM versions WHERE worker = ? AND id = ?`, worker, versionId);
       if (row === undefined) throw new StoreError('not_found', `The worker '${worker}' has no version '${versionId}'.`);
       await sql.run('UPDATE workers SET active_version_id = ?, updated_at = ? WHERE name = ?', versionId, time, worker);
-      await this.#engine.changed(sql, [worker]);
+      await this.#engine.changed(sql, { workers: [worker] });
       return toVersion(row, '', true);
     });
   }
@@ -263,7 +270,7 @@ export class SqlStore implements Store {
           ? await sql.run('DELETE FROM workers WHERE name = ?', worker)
           : await sql.run('DELETE FROM workers WHERE name = ? AND account_id = ?', worker, owner);
       if (deleted.changes === 0) return false;
-      await this.#engine.changed(sql, [worker]);
+      await this.#engine.changed(sql, { workers: [worker] });
       return true;
     });
   }
@@ -290,7 +297,7 @@ export class SqlStore implements Store {
         time,
       );
       await sql.run('UPDATE workers SET updated_at = ? WHERE name = ?', time, worker);
-      await this.#engine.changed(sql, [worker]);
+      await this.#engine.changed(sql, { workers: [worker] });
     });
   }
 
@@ -301,7 +308,7 @@ export class SqlStore implements Store {
       const deleted = (await sql.run('DELETE FROM secrets WHERE worker = ? AND name = ?', worker, name)).changes > 0;
       if (deleted) {
         await sql.run('UPDATE workers SET updated_at = ? WHERE name = ?', time, worker);
-        await this.#engine.changed(sql, [worker]);
+        await this.#engine.changed(sql, { workers: [worker] });
       }
       return deleted;
     });
@@ -355,7 +362,7 @@ export class SqlStore implements Store {
         .filter((row) => routeTouchesZone(String(row.pattern), zone))
         .map(toRoute);
       for (const route of removedRoutes) await sql.run('DELETE FROM routes WHERE pattern = ?', route.pattern);
-      if (removedRoutes.length > 0) await this.#engine.changed(sql, []);
+      if (removedRoutes.length > 0) await this.#engine.changed(sql, {});
       const info: ZoneInfo = { zone, accountId, accountName: String(account.name), createdAt: existing === undefined ? time : String(existing.created_at) };
       return { zone: info, removedRoutes };
     });
@@ -404,7 +411,7 @@ export class SqlStore implements Store {
         throw new StoreError('not_found', `No account '${accountId}'.`);
       }
       const workers = await sql.all('SELECT name FROM workers WHERE account_id = ? ORDER BY name', accountId);
-      if (workers.length > 0) await this.#engine.changed(sql, workers.map((row) => String(row.name)));
+      if (workers.length > 0) await this.#engine.changed(sql, { workers: workers.map((row) => String(row.name)) });
     });
   }
 

@@ -225,6 +225,8 @@ export interface ChangeBatch {
   head: number;
   /** Workers whose serving state changed, or 'all' when the log no longer reaches back that far. */
   workers: string[] | 'all';
+  /** Tokens revoked (as far back as the log reaches): their tails end on every node. */
+  tokens: string[];
 }
 
 export interface ChangeEvents {
@@ -236,8 +238,8 @@ export interface ChangeEvents {
 
 /**
  * A store that many nodes serve from: each committed change to what serves (a deploy, rollback,
- * delete, route, secret or tier) advances one change counter and names the workers it touched,
- * and is pushed to every node that watches.
+ * delete, route, secret or tier, or a token revoked) advances one change counter and names what
+ * it touched, and is pushed to every node that watches.
  */
 export interface SharedStore extends Store {
   changesSince(after: number): Promise<ChangeBatch>;
