@@ -9,7 +9,11 @@ import { request as httpRequest } from 'node:http';
 import { PostgresStore } from '../src/store/postgres-store.ts';
 import { TestPostgres } from './support/postgres.ts';
 import { CLUSTER_SECRETS_KEY, startNode, stopNode, waitServes, type ClusterNode } from './support/cluster.ts';
-import { textWorker, moduleDeployment } from './server-support.ts';
+import { ServeProcess, textWorker, moduleDeployment } from './server-support.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 const postgres = new TestPostgres();
 let database: string;
@@ -39,6 +43,25 @@ test('/healthz names the node, the database state and the change applied', async
   }
   const admin = await a.api('GET', '/healthz');
   assert.equal(admin.body.node, 'a');
+});
+
+test('a node is refused without the cluster\'s secrets key, with another one, or with a URL that is not PostgreSQL', { timeout: 120_000 }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'isolet-node-refused-'));
+  try {
+    // Started side by side: each refusal is at start, before anything is written.
+    const keyless = new ServeProcess(dataDir, { ISOLET_DATABASE_URL: database }, ['--processes', '0']);
+    const wrongKey = new ServeProcess(dataDir, { ISOLET_DATABASE_URL: database, ISOLET_SECRETS_KEY: randomBytes(32).toString('base64') }, ['--processes', '0']);
+    const notPostgres = new ServeProcess(dataDir, {}, ['--processes', '0', '--database', 'mysql://root:hunter2@db/isolet']);
+    assert.equal((await keyless.exited).code, 1);
+    assert.match(keyless.stderr, /With --database every node needs the cluster's secrets key: set ISOLET_SECRETS_KEY/);
+    assert.equal((await wrongKey.exited).code, 1);
+    assert.match(wrongKey.stderr, /secrets key does not match the one the database at postgres:\/\/.* was made with: every node of a cluster needs the same key/);
+    assert.equal((await notPostgres.exited).code, 2);
+    assert.match(notPostgres.stderr, /--database must be a PostgreSQL URL/);
+    assert.doesNotMatch(notPostgres.stderr, /hunter2/, 'the password is not repeated');
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });
 
 test('a deploy through node A is served by B and C; a rollback through B by A and C', { timeout: 120_000 }, async () => {

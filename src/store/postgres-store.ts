@@ -20,48 +20,49 @@ import { StoreError, StoreUnavailableError, type ChangeBatch, type ChangeEvents,
  * own transaction under an advisory lock, so nodes starting together migrate once. Append only.
  */
 export const PG_MIGRATIONS: string[] = [
+  // Text compares and sorts byte by byte, as on SQLite, whatever the database's locale.
   `
   CREATE TABLE meta (
-    key text PRIMARY KEY,
-    value text NOT NULL
+    key text COLLATE "C" PRIMARY KEY,
+    value text COLLATE "C" NOT NULL
   );
   CREATE TABLE accounts (
-    id text PRIMARY KEY,
-    name text NOT NULL UNIQUE,
-    created_at text NOT NULL,
-    quotas text,
-    tier text
+    id text COLLATE "C" PRIMARY KEY,
+    name text COLLATE "C" NOT NULL UNIQUE,
+    created_at text COLLATE "C" NOT NULL,
+    quotas text COLLATE "C",
+    tier text COLLATE "C"
   );
   CREATE TABLE tokens (
-    id text PRIMARY KEY,
-    account_id text NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    id text COLLATE "C" PRIMARY KEY,
+    account_id text COLLATE "C" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     -- The first 16 hex digits of the hash find the row; the whole hash is then compared in
     -- constant time, so the lookup's timing says nothing about the rest.
-    lookup text NOT NULL,
+    lookup text COLLATE "C" NOT NULL,
     hash bytea NOT NULL,
-    description text NOT NULL,
-    created_at text NOT NULL
+    description text COLLATE "C" NOT NULL,
+    created_at text COLLATE "C" NOT NULL
   );
   CREATE INDEX tokens_by_lookup ON tokens(lookup);
   CREATE INDEX tokens_by_account ON tokens(account_id);
   CREATE TABLE workers (
-    id text NOT NULL UNIQUE,
-    name text PRIMARY KEY,
-    account_id text NOT NULL REFERENCES accounts(id),
-    active_version_id text,
-    created_at text NOT NULL,
-    updated_at text NOT NULL
+    id text COLLATE "C" NOT NULL UNIQUE,
+    name text COLLATE "C" PRIMARY KEY,
+    account_id text COLLATE "C" NOT NULL REFERENCES accounts(id),
+    active_version_id text COLLATE "C",
+    created_at text COLLATE "C" NOT NULL,
+    updated_at text COLLATE "C" NOT NULL
   );
   CREATE INDEX workers_by_account ON workers(account_id);
   CREATE TABLE versions (
-    id text PRIMARY KEY,
-    worker text NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
+    id text COLLATE "C" PRIMARY KEY,
+    worker text COLLATE "C" NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
     number integer NOT NULL,
-    content text NOT NULL,
-    hash text NOT NULL,
-    created_at text NOT NULL,
-    author text NOT NULL,
-    message text NOT NULL,
+    content text COLLATE "C" NOT NULL,
+    hash text COLLATE "C" NOT NULL,
+    created_at text COLLATE "C" NOT NULL,
+    author text COLLATE "C" NOT NULL,
+    message text COLLATE "C" NOT NULL,
     UNIQUE (worker, number)
   );
   CREATE FUNCTION versions_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -71,25 +72,25 @@ export const PG_MIGRATIONS: string[] = [
   CREATE TRIGGER versions_are_immutable BEFORE UPDATE ON versions
     FOR EACH ROW EXECUTE FUNCTION versions_are_immutable();
   CREATE TABLE routes (
-    pattern text PRIMARY KEY,
-    worker text NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
-    account_id text NOT NULL REFERENCES accounts(id),
-    created_at text NOT NULL
+    pattern text COLLATE "C" PRIMARY KEY,
+    worker text COLLATE "C" NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
+    account_id text COLLATE "C" NOT NULL REFERENCES accounts(id),
+    created_at text COLLATE "C" NOT NULL
   );
   CREATE INDEX routes_by_worker ON routes(worker);
   CREATE TABLE secrets (
-    worker text NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
-    name text NOT NULL,
+    worker text COLLATE "C" NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
+    name text COLLATE "C" NOT NULL,
     iv bytea NOT NULL,
     tag bytea NOT NULL,
     ciphertext bytea NOT NULL,
-    updated_at text NOT NULL,
+    updated_at text COLLATE "C" NOT NULL,
     PRIMARY KEY (worker, name)
   );
   CREATE TABLE zones (
-    zone text PRIMARY KEY,
-    account_id text NOT NULL REFERENCES accounts(id),
-    created_at text NOT NULL
+    zone text COLLATE "C" PRIMARY KEY,
+    account_id text COLLATE "C" NOT NULL REFERENCES accounts(id),
+    created_at text COLLATE "C" NOT NULL
   );
   CREATE INDEX zones_by_account ON zones(account_id);
   -- The change counter (one row), and what each change touched: a worker, a revoked token, or
@@ -101,8 +102,8 @@ export const PG_MIGRATIONS: string[] = [
   INSERT INTO cluster (change) VALUES (0);
   CREATE TABLE changes (
     seq bigint NOT NULL,
-    worker text,
-    token text,
+    worker text COLLATE "C",
+    token text COLLATE "C",
     at timestamptz NOT NULL DEFAULT now()
   );
   CREATE INDEX changes_by_seq ON changes(seq);
