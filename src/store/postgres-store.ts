@@ -210,6 +210,9 @@ class PostgresEngine implements SqlEngine {
       // A database that is away answers the admin API within seconds, never hangs it.
       connectionTimeoutMillis: 3000,
       query_timeout: 15_000,
+      // A node cut off in the middle of a write would hold every node's writes behind its lock:
+      // the server ends such a transaction after 30 s.
+      idle_in_transaction_session_timeout: 30_000,
       idleTimeoutMillis: 30_000,
     });
     // An idle connection cut by a restarting server: the next query opens another.

@@ -63,7 +63,7 @@ export async function stopNode(node: ClusterNode): Promise<void> {
  * fails after `timeoutMs` with what it answered last. A bound for a loaded machine, not a
  * measure of speed (bench/cluster.ts measures that).
  */
-export async function waitServes(node: ClusterNode, host: string, status: number, text?: string | RegExp, timeoutMs = 20_000): Promise<void> {
+export async function waitServes(node: ClusterNode, host: string, status: number, text?: string | RegExp, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
