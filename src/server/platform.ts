@@ -240,12 +240,16 @@ export class Platform {
    */
   async follow(names: string[] | 'all'): Promise<void> {
     const all = names === 'all' ? new Set([...this.#served.keys(), ...(await this.store.listWorkers()).map((w) => w.name)]) : new Set(names);
-    await Promise.all([...all].map((name) => this.#exclusive(name, () => this.#reload(name))));
+    await Promise.all([...all].map((name) => this.#exclusive(name, () => this.#reload(name, true))));
     await this.#refreshRoutes();
   }
 
-  /** Serves the store's active version of the worker with its current secrets and tier; stops serving it when it has none. */
-  async #reload(name: string): Promise<void> {
+  /**
+   * Serves the store's active version of the worker with its current secrets and tier; stops
+   * serving it when it has none. `logFailure`: a version this node cannot load is logged (as at
+   * start) instead of thrown, so one worker does not hold up the changes to others.
+   */
+  async #reload(name: string, logFailure = false): Promise<void> {
     const [worker] = await this.store.loadWorkers([name]);
     if (worker === undefined) {
       const served = this.#served.get(name);
@@ -255,7 +259,13 @@ export class Platform {
       }
       return;
     }
-    await this.#serve(worker);
+    try {
+      await this.#serve(worker);
+    } catch (error) {
+      if (!logFailure) throw error;
+      const reason = scrub(String(error), Object.values(worker.secrets));
+      this.#log('error', 'server', 'could not load a changed worker', { worker: name, version: worker.version.number, error: reason });
+    }
   }
 
   /** Loads the worker unless this node already serves exactly this version, secrets, account and tier. */
