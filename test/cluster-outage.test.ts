@@ -1,12 +1,13 @@
 // Three nodes while their PostgreSQL restarts under load: traffic keeps flowing on the last
 // state each node applied, the admin API answers 503 and says why, /healthz says the database
-// is unavailable, and every node converges once it is back. The test runs its own throwaway
+// is unavailable, a node started again meanwhile serves from its snapshot, and every node
+// converges once the database is back. The test runs its own throwaway
 // server (it stops and starts it), from the installed binaries.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startThrowawayPostgres, type ThrowawayPostgres } from './support/postgres.ts';
-import { startNode, stopNode, waitServes, type ClusterNode } from './support/cluster.ts';
+import { restartNode, startNode, stopNode, waitServes, type ClusterNode } from './support/cluster.ts';
 import { textWorker } from './server-support.ts';
 
 let server: ThrowawayPostgres | undefined;
@@ -25,7 +26,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
   }
 }
 
-test('PostgreSQL restarting under load: every node keeps serving, the admin API says 503, and all converge', { timeout: 240_000 }, async () => {
+test('PostgreSQL restarting under load: every node keeps serving, the admin API says 503, a node restarted meanwhile serves its snapshot, and all converge', { timeout: 240_000 }, async () => {
   server = await startThrowawayPostgres();
   const a = await startNode(server.url, 'a');
   const [b, c] = await Promise.all([startNode(server.url, 'b'), startNode(server.url, 'c')]);
@@ -36,7 +37,8 @@ test('PostgreSQL restarting under load: every node keeps serving, the admin API 
 
   let stop = false;
   const answers = new Map<string, number>();
-  const load = Promise.all(nodes.map(async (node) => {
+  // Load on A and B; C is started again while the database is away.
+  const load = Promise.all([a, b].map(async (node) => {
     while (!stop) {
       const answer = await node.get('hello.localhost').catch((error) => ({ status: 0, text: String(error) }));
       const key = `${answer.status} ${answer.text}`;
@@ -52,6 +54,12 @@ test('PostgreSQL restarting under load: every node keeps serving, the admin API 
   assert.match(refused.body.error.message, /database is unavailable.*Nothing was changed.*keeps serving/s);
   assert.equal(refused.headers.get('retry-after'), '1');
   for (const node of nodes) assert.deepEqual(await node.get('hello.localhost'), { status: 200, text: 'hello v1' });
+
+  const c2 = await restartNode(server.url, c);
+  nodes = [a, b, c2];
+  assert.deepEqual(await c2.get('hello.localhost'), { status: 200, text: 'hello v1' }, 'served from the snapshot');
+  assert.equal((await c2.health()).database, 'unavailable');
+  assert.match(c2.process.stdout + c2.process.stderr, /serving what this node served before, from its snapshot/);
 
   await server.start();
   for (const node of nodes) await until(`node ${node.id} says the database is back`, async () => (await node.health()).database === 'connected');

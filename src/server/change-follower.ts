@@ -7,9 +7,13 @@
 // the point: what serves is always a state the store committed, never half of one.
 //
 // The node serves from memory: while the database is away it goes on serving the last state it
-// applied, says so in /healthz, and catches up when the database is back.
+// applied, says so in /healthz, and catches up when the database is back. It also keeps that
+// state in its data directory (node-snapshot.ts), so a node that starts while the database is
+// away serves what it served before and catches up from there.
 
 import type { LogBus } from './log-bus.ts';
+import { readSnapshot, writeSnapshot } from './node-snapshot.ts';
+import type { SecretBox } from '../store/secret-box.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { StoreUnavailableError, type SharedStore } from '../store/store.ts';
@@ -34,6 +38,8 @@ export interface ChangeFollowerOptions {
   log: ServerLog;
   node: string;
   reconcileMs?: number;
+  /** Where the node keeps what it serves, sealed with the cluster's secrets key. */
+  snapshot?: { path: string; box: SecretBox };
 }
 
 export class ChangeFollower {
@@ -50,6 +56,9 @@ export class ChangeFollower {
   #again = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #snapshot: { path: string; box: SecretBox } | undefined;
+  #saving: Promise<void> | undefined;
+  #saveAgain = false;
 
   constructor(options: ChangeFollowerOptions) {
     this.#store = options.store;
@@ -58,16 +67,32 @@ export class ChangeFollower {
     this.#log = options.log;
     this.#node = options.node;
     this.#reconcileMs = options.reconcileMs ?? DEFAULT_RECONCILE_MS;
+    this.#snapshot = options.snapshot;
   }
 
   /**
    * Boots the platform from the store and starts following. The counter is read before the
-   * workers, so a change committed while they load is applied by the first sync.
+   * workers, so a change committed while they load is applied by the first sync. With the
+   * database away, boots from the node's snapshot if it has one.
    */
   async start(): Promise<number> {
-    this.#applied = (await this.#store.changesSince(0)).head;
-    const loaded = await this.#platform.boot();
-    this.#checkedAt = new Date().toISOString();
+    let loaded: number;
+    try {
+      this.#applied = (await this.#store.changesSince(0)).head;
+      loaded = await this.#platform.boot();
+      this.#checkedAt = new Date().toISOString();
+      this.#save();
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || this.#snapshot === undefined) throw error;
+      const saved = await readSnapshot(this.#snapshot.path, this.#snapshot.box);
+      if (saved === undefined) throw error;
+      loaded = await this.#platform.bootFrom(saved.workers, saved.routes);
+      this.#applied = saved.change;
+      this.#database = 'unavailable';
+      this.#log('warn', 'server', 'the database is unavailable: serving what this node served before, from its snapshot, until it is back', {
+        change: saved.change, workers: saved.workers.length, reason: error.message,
+      });
+    }
     this.#store.watch({
       change: (head) => {
         if (head > this.#applied) this.sync();
@@ -110,6 +135,7 @@ export class ChangeFollower {
         await this.#platform.follow(batch.workers);
         for (const token of batch.tokens) this.#bus.endToken(token);
         this.#applied = batch.head;
+        this.#save();
       }
       this.#checkedAt = new Date().toISOString();
       this.#setDatabase('connected');
@@ -129,9 +155,29 @@ export class ChangeFollower {
     }
   }
 
+  /** Writes the snapshot of what this node serves; calls while one is written make one more after it. */
+  #save(): void {
+    const snapshot = this.#snapshot;
+    if (snapshot === undefined) return;
+    if (this.#saving !== undefined) {
+      this.#saveAgain = true;
+      return;
+    }
+    this.#saving = (async () => {
+      do {
+        this.#saveAgain = false;
+        const { workers, routes } = this.#platform.served();
+        await writeSnapshot(snapshot.path, snapshot.box, { change: this.#applied, workers, routes });
+      } while (this.#saveAgain);
+    })()
+      .catch((error: unknown) => this.#log('error', 'server', 'could not write the node snapshot', { path: snapshot.path, error: String(error) }))
+      .finally(() => (this.#saving = undefined));
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
     await this.#running;
+    await this.#saving;
   }
 }

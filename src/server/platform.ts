@@ -12,7 +12,7 @@
 
 import { WorkerLoadError, type WorkerDefinition } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
-import { sha256Hex, type ActiveWorker, type Owner, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
+import { sha256Hex, type ActiveWorker, type Owner, type RouteInfo, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
 import type { ParsedDeployment } from './deployment.ts';
@@ -65,7 +65,9 @@ export class Platform {
    * tier: a change pushed from the store that this node has already applied (its own, or one
    * seen twice) loads nothing again, so warm isolates stay warm.
    */
-  readonly #served = new Map<string, { workerId: string | undefined; fingerprint: string }>();
+  readonly #served = new Map<string, { worker: Served; fingerprint: string }>();
+  /** The routes the table was last built from. */
+  #routeList: RouteInfo[] = [];
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
 
@@ -81,7 +83,25 @@ export class Platform {
 
   /** Registers every active version (lazily: isolates start with their first request) and the routes. */
   async boot(): Promise<number> {
-    const workers = await this.store.loadActive();
+    const loaded = await this.#register(await this.store.loadActive());
+    await this.#refreshRoutes();
+    return loaded;
+  }
+
+  /** Registers what a node served before (node-snapshot.ts), without the store: the database is away. */
+  async bootFrom(workers: ActiveWorker[], routes: RouteInfo[]): Promise<number> {
+    const loaded = await this.#register(workers);
+    this.#setRoutes(routes);
+    return loaded;
+  }
+
+  /** What this node serves now: every worker's version and secrets, and the routes. */
+  served(): { workers: ActiveWorker[]; routes: RouteInfo[] } {
+    const workers = [...this.#served.values()].map(({ worker }) => ({ ...worker, id: worker.id ?? '' }));
+    return { workers, routes: this.#routeList };
+  }
+
+  async #register(workers: ActiveWorker[]): Promise<number> {
     let loaded = 0;
     for (const worker of workers) {
       try {
@@ -92,7 +112,6 @@ export class Platform {
         this.#log('error', 'server', 'could not register a worker at start', { worker: worker.name, version: worker.version.number, error: reason });
       }
     }
-    await this.#refreshRoutes();
     return loaded;
   }
 
@@ -254,7 +273,7 @@ export class Platform {
     if (worker === undefined) {
       const served = this.#served.get(name);
       if (served !== undefined || this.host.has(name)) {
-        const tails = await this.#unserve(name, served?.workerId);
+        const tails = await this.#unserve(name, served?.worker.id);
         this.#log('info', 'server', 'stopped serving a deleted worker', { worker: name, tailsEnded: tails });
       }
       return;
@@ -269,14 +288,15 @@ export class Platform {
   }
 
   /** Loads the worker unless this node already serves exactly this version, secrets, account and tier. */
-  async #serve(worker: Omit<ActiveWorker, 'id'> & { id: string | undefined }): Promise<void> {
+  async #serve(worker: Served): Promise<void> {
     const fingerprint = sha256Hex(JSON.stringify([worker.version.id, worker.accountId, worker.tier, Object.entries(worker.secrets).sort()]));
     const served = this.#served.get(worker.name);
     if (served?.fingerprint === fingerprint && this.host.has(worker.name)) return;
     // The name now belongs to another worker (deleted and made again): the old one's tails end.
-    if (served?.workerId !== undefined && worker.id !== undefined && served.workerId !== worker.id) this.#bus?.endWorker(served.workerId);
+    const before = served?.worker.id;
+    if (before !== undefined && worker.id !== undefined && before !== worker.id) this.#bus?.endWorker(before);
     await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
-    this.#served.set(worker.name, { workerId: worker.id, fingerprint });
+    this.#served.set(worker.name, { worker, fingerprint });
   }
 
   /** Stops serving a deleted worker; its tails end here: the name may next be another account's worker. */
@@ -307,8 +327,12 @@ export class Platform {
   }
 
   async #refreshRoutes(): Promise<void> {
-    const routes = await this.store.listRoutes();
+    this.#setRoutes(await this.store.listRoutes());
+  }
+
+  #setRoutes(routes: RouteInfo[]): void {
     this.#routes = new RouteTable(this.domain, routes, (name) => this.host.has(name));
+    this.#routeList = routes;
   }
 
   /** Runs fn after every earlier action on the same worker has finished. */
@@ -324,6 +348,9 @@ export class Platform {
     }
   }
 }
+
+/** A worker as this node serves it (its id unknown only in the moment after a deploy made it). */
+type Served = Omit<ActiveWorker, 'id'> & { id: string | undefined };
 
 function notFound(name: string): ApiError {
   return new ApiError('not_found', `No worker '${name}': deploy it with PUT /v1/workers/${name}.`);

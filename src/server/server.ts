@@ -4,6 +4,7 @@
 
 import { chmodSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
@@ -13,7 +14,7 @@ import {
 import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 import type { AdmissionLimits } from '../supervisor/admission.ts';
 import { ProcessPool } from '../supervisor/process-pool.ts';
-import { loadSecretsKey } from '../store/secret-box.ts';
+import { SecretBox, loadSecretsKey } from '../store/secret-box.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
 import { isSharedStore, type AccountQuotas, type Store } from '../store/store.ts';
@@ -131,9 +132,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shared = options.database !== undefined;
   const admin = loadAdminToken(options.dataDir, env, shared);
   const nodeId = options.nodeId ?? `${hostname()}:${options.port ?? 8787}`;
+  const secretsKey = options.store === undefined ? loadSecretsKey(options.dataDir, env, shared).key : undefined;
+  // A node of a cluster may start while the database is away (it serves its snapshot): the
+  // store migrates and checks the key on first use.
   const store = options.store ?? (shared
-    ? await PostgresStore.open({ url: options.database!, secretsKey: loadSecretsKey(options.dataDir, env, true).key, nodeId })
-    : new SqliteStore({ dataDir: options.dataDir, secretsKey: loadSecretsKey(options.dataDir, env).key }));
+    ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
+    : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! }));
   const bus = new LogBus();
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
@@ -168,7 +172,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxAccountDeploys: options.maxAccountDeploys,
   });
 
-  const follower = isSharedStore(store) ? new ChangeFollower({ store, platform, bus, log, node: nodeId, reconcileMs: options.reconcileMs }) : undefined;
+  const follower = isSharedStore(store) ? new ChangeFollower({
+      store, platform, bus, log, node: nodeId, reconcileMs: options.reconcileMs,
+      snapshot: secretsKey === undefined ? undefined : { path: join(options.dataDir, 'cluster-snapshot'), box: new SecretBox(secretsKey) },
+    }) : undefined;
   const started = performance.now();
   const loaded = await (follower?.start() ?? platform.boot());
   log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started), node: follower === undefined ? undefined : nodeId });

@@ -139,16 +139,24 @@ export class PostgresStore extends SqlStore implements SharedStore {
 
   /** Connects, migrates and checks the secrets key against the one the database was made with. */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
-    const box = new SecretBox(options.secretsKey);
-    const engine = new PostgresEngine(options);
+    const store = PostgresStore.create(options);
     try {
-      await engine.migrate();
-      await checkKey(engine, box, options.url);
+      await store.#engine.prepared();
     } catch (error) {
-      await engine.close();
+      await store.close();
       throw error;
     }
-    return new PostgresStore(engine, box);
+    return store;
+  }
+
+  /**
+   * The store without waiting for the database: it migrates and checks the key on first use,
+   * and every call fails with StoreUnavailableError until the database answers (a node that
+   * starts from its snapshot while the database is away).
+   */
+  static create(options: PostgresStoreOptions): PostgresStore {
+    const box = new SecretBox(options.secretsKey);
+    return new PostgresStore(new PostgresEngine(options, box), box);
   }
 
   /** Schema version: the number of migrations applied. */
@@ -179,18 +187,6 @@ export class PostgresStore extends SqlStore implements SharedStore {
   }
 }
 
-async function checkKey(engine: PostgresEngine, box: SecretBox, url: string): Promise<void> {
-  const stored = await engine.transaction(async (sql) => {
-    await sql.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', 'secrets_key_check', sealKeyCheck(box));
-    return String((await sql.get('SELECT value FROM meta WHERE key = ?', 'secrets_key_check'))!.value);
-  });
-  if (keyCheckMatches(box, stored)) return;
-  throw new Error(
-    `The secrets key does not match the one the database at ${redact(url)} was made with: every node of a cluster needs the same key ` +
-      '(ISOLET_SECRETS_KEY, or the same secrets.key file in each data directory).',
-  );
-}
-
 class PostgresEngine implements SqlEngine {
   readonly #pool: pg.Pool;
   readonly #options: PostgresStoreOptions;
@@ -199,9 +195,12 @@ class PostgresEngine implements SqlEngine {
   #watching: ChangeEvents | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #box: SecretBox;
+  #prepared: Promise<void> | undefined;
 
-  constructor(options: PostgresStoreOptions) {
+  constructor(options: PostgresStoreOptions, box: SecretBox) {
     this.#options = options;
+    this.#box = box;
     this.#channel = options.channel ?? NOTIFY_CHANNEL;
     this.#pool = new pg.Pool({
       connectionString: options.url,
@@ -219,7 +218,29 @@ class PostgresEngine implements SqlEngine {
     this.#pool.on('error', () => {});
   }
 
-  async migrate(): Promise<void> {
+  /** Migrated and the key checked, once; a database that was away is tried again at the next call. */
+  prepared(): Promise<void> {
+    this.#prepared ??= (async () => {
+      await this.#migrate();
+      await this.#checkKey();
+    })();
+    this.#prepared.catch(() => (this.#prepared = undefined));
+    return this.#prepared;
+  }
+
+  async #checkKey(): Promise<void> {
+    const stored = await this.#attempt(async (client) => {
+      await client.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', ['secrets_key_check', sealKeyCheck(this.#box)]);
+      return String(((await client.query('SELECT value FROM meta WHERE key = $1', ['secrets_key_check'])).rows[0] as Row).value);
+    }, 'READ COMMITTED');
+    if (keyCheckMatches(this.#box, stored)) return;
+    throw new Error(
+      `The secrets key does not match the one the database at ${redact(this.#options.url)} was made with: every node of a cluster needs the same key ` +
+        '(ISOLET_SECRETS_KEY, or the same secrets.key file in each data directory).',
+    );
+  }
+
+  async #migrate(): Promise<void> {
     for (;;) {
       const done = await this.#attempt(async (client) => {
         await client.query('SELECT pg_advisory_xact_lock(7415260381)');
@@ -245,7 +266,8 @@ class PostgresEngine implements SqlEngine {
    * the lock (READ COMMITTED) sees every write committed before it. Optimistic SERIALIZABLE
    * transactions all collide on that row and would mostly be tried again.
    */
-  transaction<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
+    await this.prepared();
     return this.#attempt(async (client) => {
       await client.query('SELECT change FROM cluster FOR UPDATE');
       return fn(session(client));
@@ -253,7 +275,8 @@ class PostgresEngine implements SqlEngine {
   }
 
   /** Reads see one snapshot, so a read of several statements never mixes two changes. */
-  read<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
+  async read<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
+    await this.prepared();
     return this.#attempt((client) => fn(session(client)), 'REPEATABLE READ READ ONLY');
   }
 

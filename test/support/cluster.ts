@@ -23,8 +23,9 @@ export interface ClusterNode {
   health(): Promise<Record<string, unknown>>;
 }
 
-export async function startNode(database: string, id: string, extraArgs: string[] = []): Promise<ClusterNode> {
-  const dataDir = await mkdtemp(join(tmpdir(), `isolet-node-${id}-`));
+/** A node with a new data directory, or the given one (a node started again). */
+export async function startNode(database: string, id: string, extraArgs: string[] = [], dataDirOf?: string): Promise<ClusterNode> {
+  const dataDir = dataDirOf ?? (await mkdtemp(join(tmpdir(), `isolet-node-${id}-`)));
   // Workers in the node's own process: these tests are about the cluster, and three nodes with
   // runtime processes each would crowd a 2-core machine.
   const process = new ServeProcess(dataDir, { ISOLET_SECRETS_KEY: CLUSTER_SECRETS_KEY, ISOLET_DATABASE_URL: database }, [
@@ -46,6 +47,13 @@ export async function startNode(database: string, id: string, extraArgs: string[
       return (await hostFetch(port, `127.0.0.1:${port}`, '/healthz')).json() as Promise<Record<string, unknown>>;
     },
   };
+}
+
+/** Stops the node gracefully and starts it again on the same data directory (new ports). */
+export async function restartNode(database: string, node: ClusterNode): Promise<ClusterNode> {
+  node.process.kill('SIGTERM');
+  await node.process.exited;
+  return startNode(database, node.id, [], node.dataDir);
 }
 
 export async function stopNode(node: ClusterNode): Promise<void> {
