@@ -17,8 +17,7 @@ export interface NodeSnapshot {
 const CONTEXT = 'node-snapshot';
 
 export async function writeSnapshot(path: string, box: SecretBox, snapshot: NodeSnapshot): Promise<void> {
-  const sealed = box.seal(JSON.stringify(snapshot), CONTEXT);
-  const text = JSON.stringify({ iv: sealed.iv.toString('base64'), tag: sealed.tag.toString('base64'), ciphertext: sealed.ciphertext.toString('base64') });
+  const text = box.sealText(JSON.stringify(snapshot), CONTEXT);
   const aside = `${path}.${process.pid}.tmp`;
   await writeFile(aside, text, { mode: 0o600 });
   await rename(aside, path);
@@ -33,7 +32,5 @@ export async function readSnapshot(path: string, box: SecretBox): Promise<NodeSn
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  const parsed = JSON.parse(text) as Record<string, string>;
-  const sealed = { iv: Buffer.from(parsed.iv!, 'base64'), tag: Buffer.from(parsed.tag!, 'base64'), ciphertext: Buffer.from(parsed.ciphertext!, 'base64') };
-  return JSON.parse(box.open(sealed, CONTEXT)) as NodeSnapshot;
+  return JSON.parse(box.openText(text, CONTEXT)) as NodeSnapshot;
 }

@@ -39,6 +39,18 @@ export class SecretBox {
     decipher.setAuthTag(sealed.tag);
     return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]).toString('utf8');
   }
+
+  /** seal, as one line of JSON text (for a file or a text column). */
+  sealText(plaintext: string, context: string): string {
+    const sealed = this.seal(plaintext, context);
+    return JSON.stringify({ iv: sealed.iv.toString('base64'), tag: sealed.tag.toString('base64'), ciphertext: sealed.ciphertext.toString('base64') });
+  }
+
+  /** open, of what sealText made; throws when the key is wrong or the text was tampered with. */
+  openText(text: string, context: string): string {
+    const parsed = JSON.parse(text) as Record<string, string>;
+    return this.open({ iv: Buffer.from(parsed.iv!, 'base64'), tag: Buffer.from(parsed.tag!, 'base64'), ciphertext: Buffer.from(parsed.ciphertext!, 'base64') }, context);
+  }
 }
 
 /**

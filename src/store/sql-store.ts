@@ -62,16 +62,13 @@ const KEY_CHECK_CONTEXT = 'meta/secrets_key_check';
 
 /** The key check to store in meta at first start. */
 export function sealKeyCheck(box: SecretBox): string {
-  const sealed = box.seal(KEY_CHECK, KEY_CHECK_CONTEXT);
-  return JSON.stringify({ iv: sealed.iv.toString('base64'), tag: sealed.tag.toString('base64'), ciphertext: sealed.ciphertext.toString('base64') });
+  return box.sealText(KEY_CHECK, KEY_CHECK_CONTEXT);
 }
 
 /** Whether the stored key check opens with this key. */
 export function keyCheckMatches(box: SecretBox, stored: string): boolean {
   try {
-    const parsed = JSON.parse(stored) as Record<string, string>;
-    const sealed = { iv: Buffer.from(parsed.iv!, 'base64'), tag: Buffer.from(parsed.tag!, 'base64'), ciphertext: Buffer.from(parsed.ciphertext!, 'base64') };
-    return box.open(sealed, KEY_CHECK_CONTEXT) === KEY_CHECK;
+    return box.openText(stored, KEY_CHECK_CONTEXT) === KEY_CHECK;
   } catch {
     return false;
   }
