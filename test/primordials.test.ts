@@ -2,9 +2,6 @@
 // nothing in how the platform's APIs behave or how its requests are answered: the sandbox
 // runtime runs on built-ins captured before tenant code (src/sandbox/primordials.ts).
 //
-// Not covered yet: URLPattern (urlpattern-polyfill calls the realm's string, RegExp and array
-// methods throughout).
-//
 // The worker below saves what it needs, then replaces every built-in in PATCHED with a function
 // that records its name and throws. It then exercises the platform's APIs and answers with what
 // it saw; any platform use of a replaced built-in shows up as an error or as a name in `called`.
@@ -67,13 +64,21 @@ const PATCHED = [
   'globalThis.Reflect', 'globalThis.JSON', 'globalThis.Object', 'globalThis.Array', 'globalThis.Number',
   'globalThis.WeakSet', 'globalThis.DataView', 'globalThis.Boolean', 'globalThis.Error', 'globalThis.Math',
   'globalThis.queueMicrotask', 'globalThis.AbortController',
+  // More that URL and URLPattern call
+  'globalThis.URL', 'globalThis.RegExp', 'globalThis.parseInt', 'Number.parseInt', 'String.prototype.substr',
+  'String.prototype.search', 'Array.prototype.lastIndexOf',
+  // More that crypto, console, Blob and bodies call
+  'globalThis.FinalizationRegistry', 'FinalizationRegistry.prototype.register', 'globalThis.Int8Array',
+  'globalThis.Uint16Array', 'globalThis.Int32Array', 'globalThis.EvalError', 'globalThis.isNaN', 'Date.now',
+  'Date.prototype.getTime', 'Date.prototype.toISOString', 'String.prototype.isWellFormed',
 ];
 
 const WORKER = `
 const PATCHED = ${JSON.stringify(PATCHED)};
 const called = [];
 const { stringify } = JSON;
-const SavedPromise = Promise, SavedUint8Array = Uint8Array, SavedMap = Map, SavedSymbol = Symbol, SavedDate = Date, SavedError = Error, SavedAbortController = AbortController;
+const savedNow = Date.now.bind(Date);
+const SavedPromise = Promise, SavedUint8Array = Uint8Array, SavedMap = Map, SavedSymbol = Symbol, SavedDate = Date, SavedError = Error, SavedAbortController = AbortController, SavedURL = URL;
 const enc = new TextEncoder(), dec = new TextDecoder();
 const filledMap = new Map([['k', 'v']]);
 // The worker's own helpers use nothing it replaces below.
@@ -119,7 +124,7 @@ export default {
   async fetch(request, env) {
     requests++;
     const out = {};
-    const url = new URL(request.url);
+    const url = new SavedURL(request.url);
     out.path = url.pathname;
     out.query = url.searchParams.get('q');
     const params = new URLSearchParams('a=1&b=2&a=3');
@@ -169,13 +174,16 @@ export default {
     out.random = crypto.getRandomValues(new SavedUint8Array(4)).length;
     out.uuid = crypto.randomUUID().length;
     out.digest = (await crypto.subtle.digest('SHA-256', bytes)).byteLength;
+    const key = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    out.hmac = key.type + ' ' + key.extractable + ' ' + (await crypto.subtle.sign('HMAC', key, new SavedUint8Array(new SavedUint8Array(8).buffer, 2, 3))).byteLength;
     out.timer = await new SavedPromise((resolve) => setTimeout(() => resolve('fired'), 1));
     const upstream = await fetch(env.UP + '/up', { headers: { 'x-from': 'worker' } });
     out.upstream = upstream.status + ' ' + upstream.headers.get('x-upstream') + ' ' + (await upstream.text());
-    console.log('req %s %d', 'n', requests, { a: [1, 'x'] }, new SavedMap(), SavedSymbol('s'));
+    console.log('req %s %d', 'n', requests, { a: [1, 'x'] }, new SavedMap(), SavedSymbol('s'), new SavedDate(0), /re/g);
     await streams(out);
     await blobsAndForms(out);
     others(out);
+    urlPatterns(out);
     out.stillPatched = stillPatched();
     out.called = called.length;
     out.calledNames = called.length ? called[0] : '';
@@ -249,7 +257,7 @@ async function blobsAndForms(out) {
   out.blob = blob.size + ' ' + blob.type + ' ' + (await blob.text()) + ' ' + (await blob.slice(1, 3).text()) + ' '
     + (await new Response(blob.stream()).text()) + ' ' + (await blob.arrayBuffer()).byteLength;
   const file = new File(['f'], 'f.txt', { type: 'text/plain', lastModified: 5 });
-  out.file = file.name + ' ' + file.lastModified + ' ' + (file instanceof Blob);
+  out.file = file.name + ' ' + file.lastModified + ' ' + (file instanceof Blob) + ' ' + (new File([], 'now').lastModified === savedNow());
   const form = new FormData();
   form.append('a', '1');
   form.append('a', '2');
@@ -264,6 +272,17 @@ async function blobsAndForms(out) {
   out.multipart = multipart.getAll('a').length + ' ' + multipart.get('b') + ' ' + (await multipart.get('f').text()) + ' ' + multipart.get('f').name;
   const urlencoded = await new Request('http://example.com/', { method: 'POST', body: new URLSearchParams('k=v&k=w') }).formData();
   out.urlencoded = urlencoded.getAll('k').length + ' ' + urlencoded.get('k');
+}
+
+function urlPatterns(out) {
+  // Made in every request: the first is the first use of URLPattern in the isolate.
+  const route = new URLPattern({ hostname: '{:sub.}?example.com', pathname: '/books/:id([0-9]+)/:rest*' });
+  const match = route.exec('https://shop.example.com/books/42/a/b?x#y');
+  const files = new URLPattern('/files/*.:ext', 'https://h.test');
+  out.urlPattern = route.test('https://example.com/books/7') + ' ' + route.test({ hostname: 'example.com', pathname: '/books/x' }) + ' '
+    + match.hostname.groups.sub + ' ' + match.pathname.groups.id + ' ' + match.pathname.groups.rest + ' ' + match.search.input + ' '
+    + files.exec('https://h.test/files/a/b.TXT').pathname.groups.ext + ' ' + files.pathname + ' ' + route.hasRegExpGroups + ' '
+    + new URLPattern({ pathname: '/A' }, { ignoreCase: true }).test({ pathname: '/a' }) + ' ' + URLPattern.compareComponent('pathname', route, files);
 }
 
 function others(out) {
@@ -287,6 +306,58 @@ function others(out) {
 }
 `;
 
+// The platform's own classes are the tenant's to change too: Request and Response build and read
+// their headers without Headers.prototype, and each request gets its signal without
+// AbortController.prototype.
+const HEADERS_PATCHER = `
+const refuse = () => { throw new Error('the tenant replaced a Headers method'); };
+for (const name of ['append', 'get', 'has', 'set', 'delete', 'forEach', 'entries']) Headers.prototype[name] = refuse;
+Object.defineProperty(AbortController.prototype, 'signal', { get: refuse, configurable: true });
+export default {
+  async fetch(incoming) {
+    const request = new Request('http://example.com/', { method: 'POST', body: new URLSearchParams('k=v'), headers: [['x-a', '1']] });
+    const form = await request.formData();
+    const response = new Response(new URLSearchParams('r=s'), { headers: { 'x-b': '2' } });
+    const redirect = Response.redirect('http://example.com/to', 301);
+    const signal = incoming.signal instanceof AbortSignal && !incoming.signal.aborted;
+    return new Response([form.get('k'), (await response.formData()).get('r'), redirect.status, signal].join(' '), { headers: { 'x-c': '3' } });
+  },
+};`;
+
+// Likewise the stream classes' prototypes: bodies are read, teed and written with the classes'
+// own methods, taken when the streams module loaded.
+const STREAMS_PATCHER = `
+const refuse = () => { throw new Error('the tenant replaced a stream method'); };
+const encoder = new TextEncoder();
+export default {
+  async fetch() {
+    const patched = [
+      [ReadableStream, ['getReader', 'tee', 'cancel', 'pipeTo', 'pipeThrough', 'values']],
+      [ReadableStreamDefaultReader, ['read', 'cancel', 'releaseLock']],
+      [ReadableByteStreamController, ['enqueue', 'close']],
+      [ReadableStreamDefaultController, ['enqueue', 'close']],
+      [TransformStreamDefaultController, ['enqueue', 'terminate']],
+    ];
+    for (const [C, names] of patched) for (const name of names) C.prototype[name] = refuse;
+    Object.defineProperty(ReadableStream.prototype, 'locked', { get: refuse, configurable: true });
+    Object.defineProperty(ReadableByteStreamController.prototype, 'byobRequest', { get: refuse, configurable: true });
+    const fromBody = await new Response(new Response('abc').body).text();
+    const original = new Request('http://example.com/', { method: 'POST', body: 'xyz' });
+    const copy = original.clone();
+    const teed = (await original.text()) + (await copy.text());
+    const gzip = new CompressionStream('gzip');
+    const gzipWriter = gzip.writable.getWriter();
+    gzipWriter.write(encoder.encode('squeeze'));
+    gzipWriter.close();
+    const compressed = (await new Response(gzip.readable).arrayBuffer()).byteLength > 10;
+    const identity = new IdentityTransformStream();
+    const writer = identity.writable.getWriter();
+    writer.write(encoder.encode(fromBody + ' ' + teed + ' ' + compressed));
+    writer.close();
+    return new Response(identity.readable);
+  },
+};`;
+
 let upstream: Server;
 let served: Served;
 
@@ -298,7 +369,7 @@ before(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   served = await serve(
-    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`) },
+    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`), 'headers-patcher': moduleWorker(HEADERS_PATCHER), 'streams-patcher': moduleWorker(STREAMS_PATCHER) },
     { egress: { allow: ['127.0.0.1'] } },
   );
 });
@@ -338,6 +409,7 @@ test('a worker that replaces built-ins is still served correctly, request after 
       random: 4,
       uuid: 36,
       digest: 32,
+      hmac: 'secret false 32',
       timer: 'fired',
       upstream: '200 worker from upstream',
       readable: 'sp1p2',
@@ -354,12 +426,13 @@ test('a worker that replaces built-ins is still served correctly, request after 
       byob: 'by true',
       from: 'f1f2',
       blob: '4 text/plain abcd bc abcd 4',
-      file: 'f.txt 5 true',
+      file: 'f.txt 5 true true',
       form: '2 B x.txt true aafb',
       multipart: '2 B file body x.txt',
       urlencoded: '2 v',
       structuredClone: '1 true 1 true 2 true true',
       events: 'ping1+ping2 false true',
+      urlPattern: 'true false shop 42 a/b x TXT /files/*.:ext true true -1',
       stillPatched: PATCHED.length,
       called: 0,
       calledNames: '',
@@ -371,7 +444,20 @@ test('a worker that replaces built-ins is still served correctly, request after 
   const errors = served.logs.filter((entry) => entry.level === 'error');
   assert.deepEqual(errors, []);
   const lines = served.logs.filter((entry) => entry.worker === 'patcher' && entry.level === 'log').map((entry) => entry.message);
-  assert.deepEqual(lines, [1, 2, 3].map((n) => `req n ${n} { a: [ 1, 'x' ] } Map(0) {  } Symbol(s)`));
+  assert.deepEqual(lines, [1, 2, 3].map((n) => `req n ${n} { a: [ 1, 'x' ] } Map(0) {  } Symbol(s) 1970-01-01T00:00:00.000Z /re/g`));
+});
+
+test('a worker that replaces Headers methods and AbortController\'s signal still gets its requests, responses and bodies built and read', async () => {
+  const response = await served.fetch('headers-patcher', '/');
+  assert.equal(await response.text(), 'v s 301 true');
+  assert.equal(response.headers.get('x-c'), '3');
+  assert.equal(response.headers.get('content-type'), 'text/plain;charset=UTF-8');
+});
+
+test('a worker that replaces the stream classes\' methods still gets its bodies read, teed, compressed and sent', async () => {
+  const response = await served.fetch('streams-patcher', '/');
+  assert.equal(await response.text(), 'abc xyzxyz true');
+  assert.deepEqual(served.logs.filter((entry) => entry.worker === 'streams-patcher' && entry.level === 'error'), []);
 });
 
 // The module itself, and the Promise cases the runtime's code is written around, in a bare
@@ -424,5 +510,18 @@ test('primordials: captured methods, safe collections, original built-ins for a 
     });
   } finally {
     isolate.dispose();
+  }
+});
+
+// Sandbox modules run on the runtime's captured built-ins, handed over when they load
+// (src/runtime/shared-primordials.ts): none evaluates a copy of primordials.ts of its own.
+test('sandbox modules take the runtime\'s captured built-ins instead of bundling their own', async () => {
+  const { bundleSandboxModule, SANDBOX_MODULES } = await import('../src/runtime/sandbox-modules.ts');
+  const { PRIMORDIALS_PARAMETER } = await import('../src/runtime/shared-primordials.ts');
+  for (const name of Object.keys(SANDBOX_MODULES)) {
+    const source = await bundleSandboxModule(name);
+    assert.ok(source.startsWith(`"use strict";(function(${PRIMORDIALS_PARAMETER}){`), name);
+    // primordials.ts uncurries with Function.prototype.bind.bind(Function.prototype.call).
+    assert.ok(!source.includes('.bind.bind('), `${name} bundles a copy of primordials.ts`);
   }
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { duplexPair } from 'node:stream';
 import { Channel, MAX_UNSENT_BYTES } from '../src/supervisor/channel.ts';
 import { IncomingBody } from '../src/supervisor/body-stream.ts';
-import { MAX_FRAME_BYTES, STREAM_WINDOW_BYTES, type Message } from '../src/supervisor/messages.ts';
+import { CHUNK_BYTES, MAX_FRAME_BYTES, STREAM_WINDOW_BYTES, type Message } from '../src/supervisor/messages.ts';
 
 function pair(): { control: Channel; runtime: Channel; received: Message[]; errors: Error[]; raw: (bytes: Buffer) => void } {
   const [a, b] = duplexPair();
@@ -90,4 +90,29 @@ test('a peer that stops reading closes the channel once more than the allowed by
   assert.equal(errors.length, 1);
   assert.match(errors[0]!.message, /the other side stopped reading/);
   assert.ok(sent > MAX_UNSENT_BYTES);
+});
+
+test('frames split anywhere, in many pieces or several to a piece, arrive whole and in order', async () => {
+  const { received, errors, raw } = pair();
+  const big = Buffer.alloc(CHUNK_BYTES, 7);
+  const bytes = Buffer.concat([
+    frame(24, 1, big),
+    frame(27, 2, Buffer.from([0, 16, 0, 0])),
+    frame(25, 1, Buffer.alloc(0)),
+    frame(24, 3, Buffer.from('tail')),
+  ]);
+  // One byte at a time through the first frame's header, then pieces of odd sizes.
+  let at = 0;
+  for (; at < 12; at++) raw(bytes.subarray(at, at + 1));
+  for (const size of [1000, 3, 50_000, 17]) {
+    raw(bytes.subarray(at, at + size));
+    at += size;
+  }
+  raw(bytes.subarray(at));
+  await settle();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(received.map((m) => [m.name, m.id]), [['responseBody', 1], ['requestCredit', 2], ['responseEnd', 1], ['responseBody', 3]]);
+  assert.ok(Buffer.from(received[0]!.payload as Uint8Array).equals(big));
+  assert.equal(received[1]!.payload, 4096);
+  assert.equal(Buffer.from(received[3]!.payload as Uint8Array).toString(), 'tail');
 });

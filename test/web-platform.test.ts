@@ -27,6 +27,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import ivm from 'isolated-vm';
 import { buildSandboxModules, loadSandboxModule } from '../src/runtime/sandbox-modules.ts';
+import { runtimePrimordialsPlugin } from '../src/runtime/shared-primordials.ts';
 import { encodingSyncOps } from '../src/api/encoding/host.ts';
 import type { OpContext } from '../src/runtime/host-ops.ts';
 
@@ -56,6 +57,8 @@ before(async () => {
     format: 'iife',
     globalName: 'WP',
     target: 'es2024',
+    // As the runtime is bundled: the sandbox modules run on its captured built-ins.
+    plugins: [runtimePrimordialsPlugin],
   });
   isolate = new ivm.Isolate({ memoryLimit: 64 });
   context = isolate.createContextSync();
@@ -71,7 +74,7 @@ before(async () => {
   }));
   // Sandbox modules (streams, compression) load as in production: nested in a sync call.
   const modules = await buildSandboxModules();
-  const receive = context.evalSync('(name, exports) => WP.receiveModule(name, exports)', { reference: true }) as ivm.Reference<(...args: unknown[]) => unknown>;
+  const receive = context.evalSync('(name, module) => WP.receiveModule(name, module)', { reference: true }) as ivm.Reference<(...args: unknown[]) => unknown>;
   jail.setSync('__loadModule', new ivm.Callback((name: string) => loadSandboxModule(isolate, context, modules, name, receive)));
   context.evalSync(`
     WP.connectHost({ sync: __sync, loadModule: __loadModule });
@@ -732,7 +735,8 @@ test('structuredClone: values, containers, cycles and shared references', async 
     return [c !== src, c.self === c, c.arr[3] === c.arr, c.nested.a[0] === c.nested.a[1], c.m.get('v') === c.nested.a[0],
       [...c.set][1] === c.nested.a[0], c.d instanceof Date, c.d.getTime(), c.re instanceof RegExp, c.re.source, c.re.flags,
       Object.is(c.neg0, -0), Number.isNaN(c.nan), typeof c.big, 'u' in c, c.arr.length, 1 in c.arr,
-      c.wrapped.map((w) => typeof w + ':' + w.valueOf().toString()), c.m instanceof Map, c.set.size];
+      c.wrapped.map((w) => typeof w + ':' + w.valueOf().toString()), c.m instanceof Map, c.set.size,
+      Object.getPrototypeOf(c.m) === Map.prototype, Object.getPrototypeOf(c.set) === Set.prototype, c.m.constructor.name];
   `);
 });
 

@@ -97,8 +97,8 @@ export interface SandboxEntries {
   end(requestId: number): void;
   /** The outcome of an async host call: a value, or an error as its name and message (see WireError). */
   settle(callId: number, now: number, ok: boolean, value: unknown, errorName: string): void;
-  /** The exports of a sandbox module the host evaluated for `loadModule`. */
-  receiveModule(name: string, exports: unknown): void;
+  /** A sandbox module the host evaluated for `loadModule`: the function that makes its exports. */
+  receiveModule(name: string, module: unknown): void;
 }
 
 export type EntryName = keyof SandboxEntries;

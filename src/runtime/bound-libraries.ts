@@ -1,13 +1,16 @@
 // Third-party libraries of the sandbox modules, bound to the built-ins captured before tenant
-// code runs: web-streams-polyfill (the stream classes) and fflate (CompressionStream).
+// code runs: web-streams-polyfill (the stream classes), fflate (CompressionStream) and
+// urlpattern-polyfill (URLPattern).
 //
-// Both look built-ins up when they run. The polyfill calls `Object.create(...)` for every stream
-// it makes, `Object.prototype.hasOwnProperty.call` in every brand check, `Promise.prototype.then`,
-// `push` on the arrays it owns, `Function.prototype.apply`, ...; fflate calls `subarray` and `set`
-// on its buffers and its own methods through `.call`. A tenant that replaces any of them
-// (core-js, zone.js, instrumentation, an attacker) would change how the platform's streams
-// behave, request and response bodies included, and would see the libraries' internal objects
-// pass through its replacement. Evaluating a module with the originals in place
+// All look built-ins up when they run. The streams polyfill calls `Object.create(...)` for every
+// stream it makes, `Object.prototype.hasOwnProperty.call` in every brand check,
+// `Promise.prototype.then`, `push` on the arrays it owns, `Function.prototype.apply`, ...; fflate
+// calls `subarray` and `set` on its buffers and its own methods through `.call`; the URLPattern
+// polyfill calls string methods, RegExp `test` and `exec`, `replace` with a RegExp and array
+// iterators throughout, and `new URL`. A tenant that replaces any of them (core-js, zone.js,
+// instrumentation, an attacker) would change how the platform's streams behave, request and
+// response bodies included, or how URLPattern matches, and would see the libraries' internal
+// objects pass through its replacement. Evaluating a module with the originals in place
 // (withOriginalIntrinsics) covers only what it captures at load.
 //
 // So each library is bundled bound to the captured originals (src/sandbox/primordials.ts):
@@ -16,15 +19,16 @@
 //    This is the parser's work, not text matching, and covers every site however many there are.
 //  - the prototype methods it calls on objects it owns (`push` on its own arrays, `then` on its
 //    own promises through `.call`, TypedArray `set` and `subarray`, ArrayBuffer `transfer`) are
-//    rewritten into calls of the uncurried originals: by exact replacements, and for fflate's
-//    uniform `name.subarray(` / `.set(` / `.call(` by a pattern. Each library's version is pinned
+//    rewritten into calls of the uncurried originals: by exact replacements, and where the
+//    receiver is a name or a property chain (fflate's `name.subarray(`, the URLPattern polyfill's
+//    `name.substring(`, ...) by a pattern. Each library's version is pinned
 //    (package.json), and each replacement must match exactly as often as expected, or the build
 //    fails and names the one to update: a silent miss would leave a hole.
 // Nothing changes for tenant callbacks (a source's pull, a transform): they are the tenant's own
 // functions and run with whatever built-ins it has set.
 //
 // The cost: a transform of each library once per process, and a few hundred bytes in the
-// bundles (docs/BENCHMARKS.md, streams-size).
+// bundles (docs/BENCHMARKS.md, api-cost).
 
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -124,7 +128,7 @@ const streamsPolyfill: Replacement[] = [
 // fflate's streaming classes (CompressionStream, DecompressionStream). Its buffers are typed
 // arrays and its methods call each other through `.call`: every `name.subarray(`, `name.set(`
 // and `name.call(` is one of those, with a plain name or property chain before it.
-const receiver = String.raw`(?<![\w$.])((?:this|[A-Za-z_$][\w$]*)(?:\.[A-Za-z_$][\w$]*)*)`;
+const receiver = String.raw`(?<![\w$.#])((?:this|[A-Za-z_$][\w$]*)(?:\.#?[A-Za-z_$][\w$]*)*)`;
 const fflate: Replacement[] = [
   [new RegExp(`${receiver}\\.subarray\\(`, 'g'), `${NS}.TypedArrayPrototypeSubarray($1, `, 34],
   [new RegExp(`${receiver}\\.set\\(`, 'g'), `${NS}.TypedArrayPrototypeSet($1, `, 25],
@@ -136,6 +140,44 @@ const fflate: Replacement[] = [
   ['t2.sort(function (a, b)', `${NS}.ArrayPrototypeSort(t2, function (a, b)`, 1],
 ];
 
+// urlpattern-polyfill (URLPattern). Its receivers are its own strings (pattern text, URL
+// components), arrays (tokens, parts, group names) and regular expressions; a receiver is a
+// plain name, a property chain (private names included) or, where it reads otherwise, spelled out.
+const urlPattern: Replacement[] = [
+  // Strings.
+  [new RegExp(`${receiver}\\.substring\\(`, 'g'), `${NS}.StringPrototypeSubstring($1,`, 15],
+  ['e.substr(s,1)', `${NS}.StringPrototypeSlice(e,s,s+1)`, 1],
+  // Only after e.endsWith(t), so the same as substr.
+  ['e.substr(0,e.length-t.length)', `${NS}.StringPrototypeSlice(e,0,e.length-t.length)`, 1],
+  ['e.startsWith(t)', `${NS}.StringPrototypeStartsWith(e,t)`, 1],
+  ['e.endsWith(t)', `${NS}.StringPrototypeEndsWith(e,t)`, 1],
+  ['e.toLowerCase()', `${NS}.StringPrototypeToLowerCase(e)`, 2],
+  ['n.pathname.lastIndexOf("/")', `${NS}.StringPrototypeLastIndexOf(n.pathname,"/")`, 1],
+  ['t.prefixes.indexOf(m)', `${NS}.StringPrototypeIndexOf(t.prefixes,m)`, 1],
+  ['r.delimiter.indexOf(s)', `${NS}.StringPrototypeIndexOf(r.delimiter,s)`, 1],
+  ['t.prefixes.includes(', `${NS}.StringPrototypeIncludes(t.prefixes,`, 2],
+  // Its escaping: replace with a global RegExp calls the RegExp's exec and Symbol.replace.
+  [String.raw`e.replace(/([.+*?^${'$'}{}()[\]|/\\])/g,"\\$1")`, NS + String.raw`.backslashEscape(e,".+*?^${'$'}{}()[]|/\\")`, 2],
+  [String.raw`e.replace(/([+*?:{}()\\])/g,"\\$1")`, NS + String.raw`.backslashEscape(e,"+*?:{}()\\")`, 1],
+  // Arrays.
+  [new RegExp(`${receiver}\\.push\\(`, 'g'), `${NS}.ArrayPrototypePush($1,`, 14],
+  [/(\[[\d,]+\])\.includes\(/g, `${NS}.ArrayPrototypeIncludes($1,`, 5],
+  ['re.includes(t)', `${NS}.ArrayPrototypeIncludes(re,t)`, 1],
+  ['this.#s[s].some(', `${NS}.ArrayPrototypeSome(this.#s[s],`, 1],
+  // for...of would call the array's iterator and its next; `let [i, o]` would iterate each entry.
+  [/for\((let )?([a-z]) ?of ?([\w$]+|\[[^\]]*\])\)/g, `for($1$2 of ${NS}.safeArray($3))`, 6],
+  ['for(let[i,o]of this.#t[l].entries())if(', 'for(let i=0,o;i<this.#t[l].length;i++)if(o=this.#t[l][i],', 1],
+  // Regular expressions: test looks exec up on the RegExp; the captured exec looks up nothing.
+  [String.raw`return(t?/^[\x00-\xFF]*$/:/^[\x00-\x7F]*$/).test(e)`, String.raw`return ${NS}.RegExpPrototypeTest(t?/^[\x00-\xFF]*$/:/^[\x00-\x7F]*$/,e)`, 1],
+  ['/^[-+.A-Za-z0-9]*$/.test(e)', `${NS}.RegExpPrototypeTest(/^[-+.A-Za-z0-9]*$/,e)`, 1],
+  [String.raw`/[\t\n\r #%/:<>?@[\]^\\|]/g.test(e)`, String.raw`${NS}.RegExpPrototypeTest(/[\t\n\r #%/:<>?@[\]^\\|]/g,e)`, 1],
+  [String.raw`/[^0-9a-fA-F[\]:]/g.test(e)`, String.raw`${NS}.RegExpPrototypeTest(/[^0-9a-fA-F[\]:]/g,e)`, 1],
+  ['/^[0-9]*$/.test(e)', `${NS}.RegExpPrototypeTest(/^[0-9]*$/,e)`, 1],
+  // Receivers that are names, once the literals above are done (`/g.test(` would read as one).
+  [new RegExp(`${receiver}\\.test\\(`, 'g'), `${NS}.RegExpPrototypeTest($1,`, 5],
+  [/this\.#n\[([cl])\]\.exec\(/g, `${NS}.RegExpPrototypeExec(this.#n[$1],`, 2],
+];
+
 const LIBRARIES: readonly BoundLibrary[] = [
   {
     file: /[\\/]web-streams-polyfill[\\/]dist[\\/]ponyfill\.mjs$/,
@@ -143,6 +185,13 @@ const LIBRARIES: readonly BoundLibrary[] = [
     // The platform's AbortController, for WritableStreamDefaultController.signal.
     define: { AbortController: 'AbortController' },
     replace: streamsPolyfill,
+  },
+  {
+    file: /[\\/]urlpattern-polyfill[\\/]dist[\\/]urlpattern\.js$/,
+    intrinsics: sandboxFile('api/url-pattern/sandbox/intrinsics.ts'),
+    // The platform's URL with accessors of its own (SafeURL); a Set with its methods as its own.
+    define: { URL: 'URL', Set: 'SafeSet', RegExp: 'RegExp', parseInt: 'NumberParseInt', 'Object.assign': 'ObjectAssign' },
+    replace: urlPattern,
   },
   {
     file: /[\\/]fflate[\\/]esm[\\/]browser\.js$/,

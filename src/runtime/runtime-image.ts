@@ -4,9 +4,10 @@
 // start cost about as much as a bare isolate (numbers in docs/BENCHMARKS.md).
 
 import ivm from 'isolated-vm';
-import { build } from 'esbuild';
+import { build, type BuildResult } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { buildSandboxModules, type SandboxModule } from './sandbox-modules.ts';
+import { runtimePrimordialsPlugin } from './shared-primordials.ts';
 import { ENTRIES_GLOBAL, HOST_CALL_ORDER } from '../bridge/protocol.ts';
 
 // '../../src/': this file runs as src/runtime/*.ts in a checkout and as dist/runtime/*.js in
@@ -23,7 +24,12 @@ export interface RuntimeImage {
 }
 
 export async function bundleSandboxRuntime(): Promise<string> {
-  const result = await build({
+  return (await buildSandboxRuntime(false)).outputFiles[0]!.text;
+}
+
+/** The runtime bundle, with esbuild's metafile when asked (what each file adds: bench/api-cost.ts). */
+export function buildSandboxRuntime<M extends boolean>(metafile: M): Promise<BuildResult<{ write: false; metafile: M }>> {
+  return build({
     entryPoints: [entry],
     bundle: true,
     write: false,
@@ -38,8 +44,9 @@ export async function bundleSandboxRuntime(): Promise<string> {
     legalComments: 'none',
     banner: { js: '"use strict";' },
     logLevel: 'silent',
+    metafile,
+    plugins: [runtimePrimordialsPlugin],
   });
-  return result.outputFiles[0]!.text;
 }
 
 /**

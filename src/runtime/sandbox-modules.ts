@@ -4,27 +4,29 @@
 //
 // Why not in the snapshot, even wrapped in lazy init functions: an isolate keeps the source
 // text of every script it has, so each byte of bundled code costs a byte of heap in every
-// idle isolate. web-streams-polyfill alone is ~62 KB minified (+70 KB heap per idle isolate
-// even when its module body never runs, +235 KB when it does), against a budget of ~250 KB
-// for the whole runtime (see bench/streams-size.ts). Here an idle isolate pays nothing; the
-// first use pays a compile (from a code cache made once per process) and the module's
-// top-level code, on that request's CPU time.
+// idle isolate. web-streams-polyfill and fflate alone would add ~100 KB of heap to every idle
+// isolate even wrapped in functions that never run, ~460 KB run at load, against ~260 KB for
+// the whole runtime (bench/api-cost.ts). Here an idle isolate pays nothing; the first use pays
+// a compile (from a code cache made once per process) and the module's code, on that
+// request's CPU time.
 //
 // How a module gets in: the sandbox's loadModule(name) (src/sandbox/host-calls.ts) calls the host
 // synchronously; the host compiles and runs the module's script in the isolate's context
 // (nested in that call: isolated-vm runs it on the thread already inside the isolate), takes
-// a Reference to the script's completion value (the module's exports) and hands it to the
-// sandbox's `receiveModule` entry point. No global is involved, so tenant code can neither
-// see nor intercept the delivery; and only names from SANDBOX_MODULES can be asked for.
+// a Reference to the script's completion value (a function that makes the module's exports
+// from the runtime's captured built-ins, see shared-primordials.ts) and hands it to the
+// sandbox's `receiveModule` entry point, which calls it. No global is involved, so tenant code
+// can neither see nor intercept the delivery; and only names from SANDBOX_MODULES can be asked for.
 
 import ivm from 'isolated-vm';
 import type { EntryPoints } from './sandbox-entries.ts';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { boundLibrariesPlugin } from './bound-libraries.ts';
+import { modulePrimordialsPlugin, PRIMORDIALS_PARAMETER } from './shared-primordials.ts';
 
 /**
- * Module name -> entry file. Each file's exports are what the sandbox receives. The paths go
+ * Module name -> entry file. Each file's exports are what the sandbox gets. The paths go
  * through '../../src/' because this file runs from src/runtime in a checkout and from
  * dist/runtime in the npm package, and the sandbox sources are in src/ in both.
  */
@@ -50,7 +52,10 @@ export interface SandboxModule {
   cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
 }
 
-/** Bundles one sandbox module into a script whose completion value is its exports object. */
+/**
+ * Bundles one sandbox module into a script whose completion value is a function of the
+ * runtime's primordialValues() that evaluates the module and returns its exports object.
+ */
 export async function bundleSandboxModule(name: string): Promise<string> {
   const entry = SANDBOX_MODULES[name];
   if (!entry) throw new Error(`No sandbox module is named ${name}`);
@@ -67,11 +72,12 @@ export async function bundleSandboxModule(name: string): Promise<string> {
     // names pinned with Object.defineProperty, and the bytes are heap in every isolate using them.
     minify: true,
     legalComments: 'none',
-    // A script, not a module: wrap the IIFE so that the var stays local and is the completion value.
-    banner: { js: '"use strict";(()=>{' },
-    footer: { js: 'return __module})()' },
+    // A script, not a module: wrap the IIFE in a function so that the var stays local, the
+    // function is the completion value and the module runs when the sandbox calls it.
+    banner: { js: `"use strict";(function(${PRIMORDIALS_PARAMETER}){` },
+    footer: { js: 'return __module})' },
     logLevel: 'silent',
-    plugins: [boundLibrariesPlugin],
+    plugins: [boundLibrariesPlugin, modulePrimordialsPlugin],
   });
   return result.outputFiles[0]!.text;
 }
@@ -94,7 +100,7 @@ export async function buildSandboxModules(): Promise<Record<string, SandboxModul
 }
 
 /**
- * Evaluates module `name` in `context` and delivers its exports to the sandbox through
+ * Runs module `name`'s script in `context` and delivers its completion value to the sandbox through
  * `receive` (its receiveModule entry point). Called synchronously from inside the isolate.
  */
 export function loadSandboxModule(
@@ -111,11 +117,11 @@ export function loadSandboxModule(
     ...(module.cachedData ? { cachedData: module.cachedData } : {}),
   });
   try {
-    const exports = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
+    const completion = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
     try {
-      receive.applySync(undefined, [name as string, exports.derefInto() as never]);
+      receive.applySync(undefined, [name as string, completion.derefInto() as never]);
     } finally {
-      exports.release();
+      completion.release();
     }
   } finally {
     script.release();

@@ -9,7 +9,7 @@ import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
-import { DOMException, events, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
+import { DOMException, events, newAbortSignal, type AbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
   JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
@@ -37,7 +37,8 @@ let globalScope: GlobalScopeEvents | undefined;
  */
 interface InFlight {
   phase: 'dispatching' | 'streaming' | 'waitUntil';
-  controller: { abort(reason?: unknown): void; signal: unknown };
+  /** The request's signal, made directly: AbortController.prototype is the tenant's to change. */
+  signal: AbortSignal;
   waitUntil: Promise<unknown>[];
   /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
   responseBody: BodySource | undefined;
@@ -232,14 +233,13 @@ export async function handleRequest(
   advanceClock(now);
   enterRequest(requestId);
   if (!worker) return { error: 'The worker is not loaded.', kind: 'no-handler' };
-  const AbortControllerClass = webPlatformGlobals.AbortController as new () => InFlight['controller'];
-  const controller = new AbortControllerClass();
+  const signal = newAbortSignal();
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
-  const entry: InFlight = { phase: 'dispatching', controller, waitUntil: [], responseBody: undefined, requestBody: body };
+  const entry: InFlight = { phase: 'dispatching', signal, waitUntil: [], responseBody: undefined, requestBody: body };
   inFlight.set(requestId, entry);
   let result: DispatchResult;
   try {
-    const request = requestFromHost(method, url, headers, body, controller.signal as never);
+    const request = requestFromHost(method, url, headers, body, signal as never);
     const ctx = new ExecutionContext(requestId);
     const response = await callHandler(requestId, request, ctx);
     const ResponseClass = webPlatformGlobals.Response as abstract new (...args: never[]) => object;
@@ -378,7 +378,7 @@ export function abortRequest(requestId: number, now: number): void {
     const reason = new DOMException('The client disconnected before the response was complete.', 'AbortError');
     // signalAbort reports an abort listener's exception instead of throwing it: the stream
     // cancellation below must happen whatever the tenant's listeners do.
-    signalAbort(entry.controller.signal as never, reason);
+    signalAbort(entry.signal, reason);
     cancelResponse(requestId, now);
   }
 }

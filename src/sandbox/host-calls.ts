@@ -14,7 +14,7 @@ import type { HostCalls } from '../bridge/protocol.ts';
 import { OPERATION_MODES, type AsyncOperation, type OperationCalls, type OperationName, type OperationResult, type SyncOperation } from '../bridge/operations.ts';
 import {
   Error, EvalError, MapPrototypeForEach, ObjectAssign, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
-  String, StringPrototypeStartsWith, SyntaxError, TypeError, URIError, Uint8Array, withOriginalIntrinsics,
+  String, StringPrototypeStartsWith, SyntaxError, TypeError, URIError, Uint8Array, primordialValues, withOriginalIntrinsics,
 } from './primordials.ts';
 
 export const hostCalls: HostCalls = {} as HostCalls;
@@ -98,7 +98,9 @@ export function dropRequestCalls(requestId: number): void {
 }
 
 const modules = new SafeMap<string, unknown>();
-let delivered: { name: string; exports: unknown } | undefined;
+let delivered: { name: string; module: unknown } | undefined;
+/** The list every module is made from (made once: each module's code keeps it). */
+let primordials: readonly unknown[] | undefined;
 
 /**
  * The exports of sandbox module `name`, evaluated in this isolate on first use (the host keeps
@@ -109,13 +111,18 @@ export function loadModule<T>(name: string): T {
   const loaded = modules.get(name);
   if (loaded !== undefined) return loaded as T;
   delivered = undefined;
-  // The module's top-level code captures the built-ins it runs on: the originals, not the tenant's.
-  withOriginalIntrinsics(() => hostCalls.loadModule(name));
-  const arrived = delivered as { name: string; exports: unknown } | undefined;
-  delivered = undefined;
-  if (!arrived || arrived.name !== name) throw new Error(`The runtime could not load its ${name} module.`);
-  modules.set(name, arrived.exports);
-  return arrived.exports as T;
+  // The module's top-level code captures the built-ins it runs on: the originals, not the
+  // tenant's; and it runs on the ones this runtime captured, handed over here.
+  const exports = withOriginalIntrinsics(() => {
+    hostCalls.loadModule(name);
+    const arrived = delivered as { name: string; module: unknown } | undefined;
+    delivered = undefined;
+    if (!arrived || arrived.name !== name || typeof arrived.module !== 'function') throw new Error(`The runtime could not load its ${name} module.`);
+    primordials ??= primordialValues();
+    return (arrived.module as (values: readonly unknown[]) => unknown)(primordials);
+  });
+  modules.set(name, exports);
+  return exports as T;
 }
 
 /**
@@ -127,9 +134,9 @@ export function createModule<D, A>(name: string, deps: D): A {
   return withOriginalIntrinsics(() => loadModule<{ create(deps: D): A }>(name).create(deps));
 }
 
-/** The host delivers a module's exports (an entry point, see main.ts). */
-export function receiveModule(name: string, exports: unknown): void {
-  delivered = { name, exports };
+/** The host delivers a module: the function that makes its exports (an entry point, see main.ts). */
+export function receiveModule(name: string, module: unknown): void {
+  delivered = { name, module };
 }
 
 /**

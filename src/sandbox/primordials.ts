@@ -11,12 +11,12 @@
 // original `get` however Map.prototype has been changed.
 //
 // The snapshot evaluates this module before any tenant code. Sandbox modules loaded on first
-// use (src/runtime/sandbox-modules.ts) bundle their own copy, which is evaluated after tenant
-// code may have run: loadModule (host.ts) puts the originals recorded here back in place for
-// the length of that evaluation (withOriginalIntrinsics), so those copies capture the originals too.
+// use (src/runtime/sandbox-modules.ts) run on these same values, handed to them when they load
+// (primordialValues, src/runtime/shared-primordials.ts); what their own top-level code takes
+// from the realm it takes with the originals recorded here back in place (withOriginalIntrinsics).
 //
-// None is marked pure: the snapshot must record every one, whether or not its own code uses
-// it, for the sandbox modules that do.
+// None is marked pure: the snapshot keeps every one, whether or not its own code uses it, for
+// the sandbox modules that do.
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFunction = (...args: any[]) => any;
@@ -55,12 +55,11 @@ function getter<F>(holder: object, key: PropertyKey): F {
 
 const G = globalThis as unknown as Record<string, any>;
 
-// What this module is built from, recorded too: a sandbox module's copy needs them original.
-for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'RegExp', 'Date', 'BigInt']) own(G, name);
+// Namespaces and constructors a sandbox module's top-level code or its libraries may take when it loads.
+for (const name of ['Function', 'Reflect', 'JSON', 'Math', 'BigInt']) own(G, name);
 // Taken by sandbox modules when they load: fflate's tables, structuredClone's brand checks.
 for (const name of ['Uint16Array', 'Int32Array', 'WeakRef']) own(G, name);
 for (const C of [G.Boolean, G.Number, G.BigInt, G.String, G.Symbol]) own(C.prototype, 'valueOf');
-own(G.Date.prototype, 'getTime');
 own(G.RegExp.prototype, 'source');
 own(G.RegExp.prototype, 'flags');
 own(G.Object.prototype, 'propertyIsEnumerable');
@@ -80,7 +79,9 @@ export const Array: ArrayConstructor = own(G, 'Array');
 export const ArrayBuffer: ArrayBufferConstructor = own(G, 'ArrayBuffer');
 export const Boolean: BooleanConstructor = own(G, 'Boolean');
 export const DataView: DataViewConstructor = own(G, 'DataView');
+export const Date: DateConstructor = own(G, 'Date');
 export const Error: ErrorConstructor = own(G, 'Error');
+export const FinalizationRegistry: FinalizationRegistryConstructor = own(G, 'FinalizationRegistry');
 export const EvalError: EvalErrorConstructor = own(G, 'EvalError');
 export const Map: MapConstructor = own(G, 'Map');
 export const Number: NumberConstructor = own(G, 'Number');
@@ -88,6 +89,7 @@ export const Object: ObjectConstructor = own(G, 'Object');
 export const Promise: PromiseConstructor = own(G, 'Promise');
 export const RangeError: RangeErrorConstructor = own(G, 'RangeError');
 export const ReferenceError: ReferenceErrorConstructor = own(G, 'ReferenceError');
+export const RegExp: RegExpConstructor = own(G, 'RegExp');
 export const Set: SetConstructor = own(G, 'Set');
 export const String: StringConstructor = own(G, 'String');
 export const Symbol: SymbolConstructor = own(G, 'Symbol');
@@ -177,6 +179,7 @@ export const StringPrototypeRepeat: (self: string, count: number) => string = un
 export const StringPrototypePadStart: (self: string, length: number, fill?: string) => string = uncurry(G.String.prototype, 'padStart');
 export const StringPrototypeNormalize: (self: string, form?: string) => string = uncurry(G.String.prototype, 'normalize');
 export const StringPrototypeToWellFormed: (self: string) => string = uncurry(G.String.prototype, 'toWellFormed');
+export const StringPrototypeIsWellFormed: (self: string) => boolean = uncurry(G.String.prototype, 'isWellFormed');
 // split and replace with a string pattern: with a RegExp they call its Symbol.split/replace.
 export const StringPrototypeSplit: (self: string, separator: string, limit?: number) => string[] = uncurry(G.String.prototype, 'split');
 export const StringPrototypeReplaceAll: (self: string, search: string, replacement: string) => string = uncurry(G.String.prototype, 'replaceAll');
@@ -193,6 +196,8 @@ export const NumberIsInteger: typeof Number.isInteger = own(G.Number, 'isInteger
 export const NumberIsNaN: typeof Number.isNaN = own(G.Number, 'isNaN');
 export const NumberIsFinite: typeof Number.isFinite = own(G.Number, 'isFinite');
 export const NumberIsSafeInteger: typeof Number.isSafeInteger = own(G.Number, 'isSafeInteger');
+/** The global parseInt (the same function as Number.parseInt). */
+export const NumberParseInt: typeof Number.parseInt = own(G.Number, 'parseInt');
 export const NumberPrototypeToString: (self: number, radix?: number) => string = uncurry(G.Number.prototype, 'toString');
 export const MathMin: typeof Math.min = own(Math, 'min');
 export const MathMax: typeof Math.max = own(Math, 'max');
@@ -200,6 +205,13 @@ export const MathFloor: typeof Math.floor = own(Math, 'floor');
 export const MathTrunc: typeof Math.trunc = own(Math, 'trunc');
 export const MathCeil: typeof Math.ceil = own(Math, 'ceil');
 export const MathLog: typeof Math.log = own(Math, 'log');
+
+// Date
+export const DatePrototypeGetTime: (self: Date) => number = uncurry(G.Date.prototype, 'getTime');
+export const DatePrototypeToISOString: (self: Date) => string = uncurry(G.Date.prototype, 'toISOString');
+
+// FinalizationRegistry
+export const FinalizationRegistryPrototypeRegister: <T>(self: FinalizationRegistry<T>, target: WeakKey, held: T) => void = uncurry(G.FinalizationRegistry.prototype, 'register');
 
 // JSON
 export const JSONParse: typeof JSON.parse = own(JSON, 'parse');
@@ -248,6 +260,10 @@ export const ArrayBufferPrototypeSlice: (self: ArrayBuffer, start?: number, end?
 export const ArrayBufferPrototypeGetByteLength: (self: ArrayBuffer) => number = getter(G.ArrayBuffer.prototype, 'byteLength');
 export const ArrayBufferPrototypeTransfer: (self: ArrayBuffer) => ArrayBuffer = uncurry(G.ArrayBuffer.prototype, 'transfer');
 export const ArrayBufferPrototypeGetDetached: (self: ArrayBuffer) => boolean = getter(G.ArrayBuffer.prototype, 'detached');
+export const ArrayBufferPrototypeGetResizable: (self: ArrayBuffer) => boolean = getter(G.ArrayBuffer.prototype, 'resizable');
+export const DataViewPrototypeGetBuffer: (self: DataView) => ArrayBufferLike = getter(G.DataView.prototype, 'buffer');
+export const DataViewPrototypeGetByteOffset: (self: DataView) => number = getter(G.DataView.prototype, 'byteOffset');
+export const DataViewPrototypeGetByteLength: (self: DataView) => number = getter(G.DataView.prototype, 'byteLength');
 export const TypedArrayPrototypeSet: (self: Uint8Array, source: ArrayLike<number>, offset?: number) => void = uncurry(TypedArrayPrototype, 'set');
 export const TypedArrayPrototypeSubarray: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'subarray');
 export const TypedArrayPrototypeSlice: (self: Uint8Array, start?: number, end?: number) => Uint8Array = uncurry(TypedArrayPrototype, 'slice');
@@ -296,17 +312,27 @@ function copyMethods(target: object, source: object, keys: readonly PropertyKey[
 copyMethods(SafeMap.prototype, G.Map.prototype, ['get', 'set', 'has', 'delete', 'clear', 'forEach', 'size', 'entries', 'keys', 'values', globalThis.Symbol.iterator]);
 copyMethods(SafeSet.prototype, G.Set.prototype, ['add', 'has', 'delete', 'clear', 'forEach', 'size', 'values', 'keys', 'entries', globalThis.Symbol.iterator]);
 copyMethods(SafeWeakMap.prototype, G.WeakMap.prototype, ['get', 'set', 'has', 'delete']);
+// Every one of them serves the whole runtime: frozen, so that one that reached tenant code by
+// mistake could not be changed into a way in.
+ObjectFreeze(SafeMap.prototype);
+ObjectFreeze(SafeSet.prototype);
+ObjectFreeze(SafeWeakMap.prototype);
 // Their iterators are the realm's, whose `next` a tenant can replace: walk a SafeMap with
 // forEach, not for...of.
 
+let originalsInPlace = false;
+
 /**
  * Runs `fn` with the original built-ins recorded above back in place, then puts back whatever
- * the tenant had set. For a sandbox module evaluated on first use: its top-level code (and its
- * bundler's helpers, which take Object.defineProperty and the like when they run) and its copy
- * of this module then capture the originals. A property the tenant made non-configurable and
+ * the tenant had set. For a sandbox module evaluated on first use: its top-level code, its
+ * libraries' and its bundler's helpers (which take Object.defineProperty and the like when they
+ * run) then capture the originals. A property the tenant made non-configurable and
  * changed cannot be put back; it stays as the tenant left it.
  */
 export function withOriginalIntrinsics<T>(fn: () => T): T {
+  // Nested (a module that loads another as it is made): the originals are in place already, and
+  // checking each again would read every descriptor once more.
+  if (originalsInPlace) return fn();
   const changed: unknown[] = [];
   for (let i = 0; i < recorded.length; i += 4) {
     const holder = recorded[i] as object, key = recorded[i + 1] as PropertyKey, original = recorded[i + 2];
@@ -321,15 +347,26 @@ export function withOriginalIntrinsics<T>(fn: () => T): T {
       changed[changed.length] = current;
     }
   }
+  originalsInPlace = true;
   try {
     return fn();
   } finally {
+    originalsInPlace = false;
     for (let i = 0; i < changed.length; i += 3) {
       const holder = changed[i] as object, key = changed[i + 1] as PropertyKey, current = changed[i + 2] as PropertyDescriptor | undefined;
       if (current) DefineProp(holder, key, current);
       else DeleteProp(holder, key);
     }
   }
+}
+
+/**
+ * Every value this module exports, in the order they are declared, for the sandbox modules.
+ * The list is written in when the runtime is bundled (src/runtime/shared-primordials.ts), from
+ * this file's own exports, so that no second list has to be kept in step with them.
+ */
+export function primordialValues(): readonly unknown[] {
+  return [];
 }
 
 /** The code points of `s` as strings, as `Array.from(s)` gives them, without the string iterator. */

@@ -28,7 +28,11 @@ export class Channel {
   readonly #socket: Duplex;
   readonly #side: Side;
   readonly #events: ChannelEvents;
+  /** The start of a frame not yet whole, and the pieces that came after it. */
   #pending: Buffer = EMPTY;
+  #parts: Buffer[] = [];
+  #partsBytes = 0;
+  #needed = 0;
   #corked = false;
   #closed = false;
 
@@ -109,7 +113,17 @@ export class Channel {
   }
 
   #read(chunk: Buffer): void {
-    let buffer = this.#pending.byteLength === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    // A frame that arrives in many pieces is joined once, when it is whole, not once per piece.
+    if (this.#pending.byteLength > 0 || this.#parts.length > 0) {
+      this.#parts.push(chunk);
+      this.#partsBytes += chunk.byteLength;
+      if (this.#partsBytes < this.#needed) return;
+      chunk = Buffer.concat([this.#pending, ...this.#parts], this.#pending.byteLength + this.#partsBytes);
+      this.#parts = [];
+      this.#partsBytes = 0;
+      this.#pending = EMPTY;
+    }
+    let buffer = chunk;
     while (!this.#closed && buffer.byteLength >= HEADER) {
       const length = buffer.readUInt32LE(0);
       if (length > MAX_FRAME_BYTES) return this.#fail(new ProtocolError(`a frame of ${length} bytes, more than the ${MAX_FRAME_BYTES} allowed`));
@@ -127,6 +141,8 @@ export class Channel {
       }
     }
     this.#pending = buffer.byteLength === 0 ? EMPTY : Buffer.from(buffer);
+    // Bytes still to come before the pending frame (or its header) is whole.
+    this.#needed = buffer.byteLength < HEADER ? HEADER - buffer.byteLength : HEADER + buffer.readUInt32LE(0) - buffer.byteLength;
   }
 
   #decode(code: number, id: number, payload: Buffer): Message {

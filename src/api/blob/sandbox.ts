@@ -3,6 +3,7 @@
 // no Blob can exist, so isBlob() answers without loading anything.
 
 import { createModule } from '../../sandbox/host-calls.ts';
+import { currentTime } from '../clock/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { streams } from '../streams/sandbox.ts';
 import { markNotSerializable, markSerializable } from '../structured-clone/sandbox.ts';
@@ -19,6 +20,7 @@ export function blobApi(): BlobApi {
     utf8Encode,
     utf8Decode,
     streamFromSource: (source) => streams().streamFromSource(source),
+    now: currentTime,
   });
   // workerd clones a Blob in structuredClone (its bytes are immutable: the copy shares them),
   // but not a File (DataCloneError).

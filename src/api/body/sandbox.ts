@@ -16,7 +16,7 @@ import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeSlice, ArrayPrototypePush,
-  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt,
+  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt, StringPrototypeIsWellFormed,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../sandbox/primordials.ts';
@@ -53,7 +53,7 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
   if (isReadableStream(init)) {
     // Fetch §5.1 extract a body, ReadableStream: a disturbed or locked stream is a TypeError.
     const stream = init as ReadableStream;
-    if (stream.locked || streams().isDisturbed(stream)) {
+    if (streams().locked(stream) || streams().isDisturbed(stream)) {
       throw new TypeError('This ReadableStream is disturbed (has already been read from), and cannot be used as a body.');
     }
     body.stream = stream;
@@ -84,7 +84,7 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     // not U+FFFD. Such a (rare) body is kept as bytes, so that the host's native UTF-8 encoding
     // of string bodies (which would replace it) never sees one.
     const text = String(init);
-    if (text.isWellFormed()) body.text = text;
+    if (StringPrototypeIsWellFormed(text)) body.text = text;
     else body.bytes = wtf8Encode(text);
     contentType = 'text/plain;charset=UTF-8';
   }
@@ -122,7 +122,7 @@ export function cloneBody(body: Body): Body {
   copy.text = body.text;
   if (body.bytes) { copy.bytes = body.bytes; copy.shared = body.shared = true; }
   if (body.stream) {
-    const branches = body.stream.tee();
+    const branches = streams().tee(body.stream);
     body.stream = branches[0];
     copy.stream = branches[1];
   }
@@ -193,7 +193,7 @@ export function bodyStream(body: Body | null): ReadableStream | null {
   const stream = api.streamFromSource(source);
   if (body.used) {
     // A body already read is a disturbed stream (Fetch: "body is unusable").
-    PromisePrototypeThen(stream.cancel(), undefined, () => {});
+    PromisePrototypeThen(api.cancel(stream), undefined, () => {});
   }
   body.stream = stream;
   return stream;
@@ -204,7 +204,7 @@ const USED_MESSAGE = 'Body has already been used. It can only be used once. Use 
 /** Throw if `body` cannot be read any more (Fetch "unusable"); for clone() and constructors. */
 export function assertBodyUsable(body: Body | null, message = USED_MESSAGE): void {
   if (body === null) return;
-  if (bodyUsed(body) || (body.stream !== null && body.stream.locked)) throw new TypeError(message);
+  if (bodyUsed(body) || (body.stream !== null && streams().locked(body.stream))) throw new TypeError(message);
 }
 
 async function readSource(source: BodySource): Promise<Uint8Array> {
@@ -231,7 +231,7 @@ async function takeBody(body: Body | null, preferText: boolean): Promise<string 
   if (body === null) return preferText ? '' : new Uint8Array(0);
   if (bodyUsed(body)) throw new TypeError(USED_MESSAGE);
   if (body.stream !== null) {
-    if (body.stream.locked) throw new TypeError('This ReadableStream is currently locked to a reader.');
+    if (streams().locked(body.stream)) throw new TypeError('This ReadableStream is currently locked to a reader.');
     body.used = true;
     return await readSource(streams().sourceFromStream(body.stream));
   }
@@ -304,7 +304,7 @@ const BODY_CHUNK = 256 * 1024;
 export async function bodyForHost(body: Body | null): Promise<Uint8Array | string | BodySource | null> {
   if (body === null) return null;
   if (body.stream !== null || body.source !== null) {
-    if (bodyUsed(body) || body.stream?.locked) throw new TypeError(USED_MESSAGE);
+    if (bodyUsed(body) || (body.stream !== null && streams().locked(body.stream))) throw new TypeError(USED_MESSAGE);
     body.used = true;
     if (body.source !== null) {
       const source = body.source;

@@ -4,6 +4,8 @@
 // AllowCodeGenerationFromStrings, so the constructors are replaced here, before any tenant
 // code exists; the originals are kept only in this module's closure.
 
+import { EvalError, PromiseReject } from '../../sandbox/primordials.ts';
+
 const MESSAGE = 'Code generation from strings disallowed for this context';
 
 function refuse(): never {
@@ -58,7 +60,7 @@ export function lockContextFeatures(global: typeof globalThis): void {
       throw new CompileError('Wasm code generation disallowed by embedder');
     };
     for (const name of ['compile', 'instantiate', 'compileStreaming', 'instantiateStreaming']) {
-      if (name in wasm) wasm[name] = function () { return Promise.reject(new CompileError('Wasm code generation disallowed by embedder')); };
+      if (name in wasm) wasm[name] = function () { return PromiseReject(new CompileError('Wasm code generation disallowed by embedder')); };
     }
     wasm.Module = function Module() { refuseWasm(); };
   }

@@ -15,6 +15,7 @@ export function compression(): CompressionApi {
   const loaded = createModule<CompressionDeps, CompressionApi>('compression', {
     TransformStream: s.classes.TransformStream,
     chunkBytes: s.chunkBytes,
+    transformEnqueue: s.transformEnqueue,
   });
   markNotSerializable(loaded.CompressionStream, loaded.DecompressionStream);
   api = loaded;

@@ -3,6 +3,7 @@
 // with the Blob module it builds on.
 
 import { callSync, createModule } from '../../sandbox/host-calls.ts';
+import { currentTime } from '../clock/sandbox.ts';
 import { markNotSerializable } from '../structured-clone/sandbox.ts';
 import { utf8Decode, utf8Encode } from '../encoding/sandbox.ts';
 import { searchParams } from '../url/sandbox.ts';
@@ -32,6 +33,7 @@ export function formDataApi(): FormDataApi {
       for (let i = 0; i < bytes.length; i++) s += StringPrototypePadStart(NumberPrototypeToString(bytes[i]!, 16), 2, '0');
       return s;
     },
+    now: currentTime,
   });
   // workerd: "Could not serialize object of type FormData" (DataCloneError).
   markNotSerializable(loaded.FormData);

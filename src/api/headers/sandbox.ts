@@ -315,7 +315,7 @@ export function fillHeaders(headers: Headers, init: unknown): void {
     for (const pair of init as Iterable<unknown>) {
       const items = pair !== null && typeof pair === 'object' && SymbolIterator in pair ? ArrayFrom(pair as Iterable<unknown>) : null;
       if (!items || items.length !== 2) throw new TypeError('Invalid value: Headers init sequence must only contain pairs of [name, value].');
-      headers.append(items[0] as string, items[1] as string);
+      headersAppend(headers, items[0] as string, items[1] as string);
     }
     return;
   }
@@ -327,9 +327,16 @@ export function fillHeaders(headers: Headers, init: unknown): void {
     // WebIDL record<ByteString, ByteString> conversion takes string keys only, so symbols are
     // skipped (as in workerd).
     if (typeof key === 'symbol') continue;
-    headers.append(key, (init as Record<string, string>)[key]);
+    headersAppend(headers, key, (init as Record<string, string>)[key]!);
   }
 }
+
+// Headers' methods as the platform calls them (fill, Request, Response): Headers.prototype is
+// the tenant's to change, and what it puts there must not change how they build their headers.
+const { append, get, has } = Headers.prototype;
+export function headersAppend(headers: Headers, name: string, value: string): void { ReflectApply(append, headers, [name, value]); }
+export function headersGet(headers: Headers, name: string): string | null { return ReflectApply(get, headers, [name]); }
+export function headersHas(headers: Headers, name: string): boolean { return ReflectApply(has, headers, [name]); }
 
 /** Set the guard (Fetch §5.2); used by Request and Response. */
 export function setHeadersGuard(headers: Headers, guard: HeadersGuard): void { headersGuardSetter(headers, guard); }

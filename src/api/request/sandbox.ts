@@ -12,7 +12,7 @@
 // - an incoming request has redirect 'manual' (workerd's default for the request it serves).
 
 import { URL, parseAbsoluteURL } from '../url/sandbox.ts';
-import { Headers, fillHeaders, setHeadersGuard, appendHeaderUnchecked } from '../headers/sandbox.ts';
+import { Headers, fillHeaders, setHeadersGuard, appendHeaderUnchecked, headersAppend, headersGet, headersHas } from '../headers/sandbox.ts';
 import {
   Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable,
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
@@ -150,7 +150,7 @@ export class Request {
       requireRequestContext('new Request() with a body');
       const { body, contentType } = extractBody(initBody);
       this.#body = body;
-      if (contentType !== null && !headers.has('content-type')) headers.append('content-type', contentType);
+      if (contentType !== null && !headersHas(headers, 'content-type')) headersAppend(headers, 'content-type', contentType);
     } else if (takesInputBody) {
       // Fetch §5.4 steps 41-42: the body moves to the new request; the input becomes used.
       this.#body = inputRequest!.#body;
@@ -184,8 +184,8 @@ export class Request {
   json(): Promise<unknown> { return consumeJSON(this.#body); }
   bytes(): Promise<Uint8Array<ArrayBuffer>> { return consumeBytes(this.#body); }
   arrayBuffer(): Promise<ArrayBuffer> { return consumeArrayBuffer(this.#body); }
-  blob(): Promise<unknown> { return consumeBlob(this.#body, this.#headers.get('content-type')); }
-  formData(): Promise<unknown> { return consumeFormData(this.#body, this.#headers.get('content-type')); }
+  blob(): Promise<unknown> { return consumeBlob(this.#body, headersGet(this.#headers, 'content-type')); }
+  formData(): Promise<unknown> { return consumeFormData(this.#body, headersGet(this.#headers, 'content-type')); }
 
   clone(): Request {
     assertBodyUsable(this.#body);

@@ -4,10 +4,14 @@
 // of its class). A statusText given as '' stays empty on the wire, as in workerd. Used inside
 // the sandbox (response/sandbox.ts), so it is plain data, no Node.
 
+import { MathFloor } from '../../sandbox/primordials.ts';
+
 // Made by the first status other than 200 (which most responses have): at load it was heap in
 // every idle isolate.
 let phrases: Record<number, string> | undefined;
 const table = (): Record<number, string> => ({
+  // No prototype: a status missing here must not find a phrase on Object.prototype.
+  __proto__: null,
   200: 'OK', 201: 'Created', 202: 'Accepted', 203: 'Non-Authoritative Information', 204: 'No Content',
   205: 'Reset Content', 206: 'Partial Content', 207: 'Multi-Status', 208: 'Already Reported', 226: 'IM Used',
   300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified',
@@ -22,10 +26,10 @@ const table = (): Record<number, string> => ({
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
   504: 'Gateway Timeout', 505: 'HTTP Version Not Supported', 506: 'Variant Also Negotiates',
   507: 'Insufficient Storage', 508: 'Loop Detected', 510: 'Not Extended', 511: 'Network Authentication Required',
-});
+}) as never;
 
 /** workerd's reason phrase for a status 200-599 ('' outside that range). */
 export function reasonPhrase(status: number): string {
   if (status === 200) return 'OK';
-  return (phrases ??= table())[status] ?? ['', '', 'Successful', 'Redirection', 'Client Error', 'Server Error'][Math.floor(status / 100)] ?? '';
+  return (phrases ??= table())[status] ?? ['', '', 'Successful', 'Redirection', 'Client Error', 'Server Error'][MathFloor(status / 100)] ?? '';
 }

@@ -9,7 +9,7 @@
 // - a Response with a body (and Response.json/redirect) cannot be made in top-level code.
 
 import { parseAbsoluteURL } from '../url/sandbox.ts';
-import { Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString, appendHeaderUnchecked } from '../headers/sandbox.ts';
+import { Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString, appendHeaderUnchecked, headersAppend, headersGet, headersHas } from '../headers/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { reasonPhrase } from './reason-phrases.ts';
@@ -111,7 +111,7 @@ export class Response {
     }
     if (extracted) {
       response.#body = extracted.body;
-      if (extracted.contentType !== null && !headers.has('content-type')) headers.append('content-type', extracted.contentType);
+      if (extracted.contentType !== null && !headersHas(headers, 'content-type')) headersAppend(headers, 'content-type', extracted.contentType);
     }
     setHeadersGuard(headers, 'response');
     response.#headers = headers;
@@ -142,7 +142,7 @@ export class Response {
     const response = new Response(kInternal);
     response.#status = status;
     const headers = new Headers();
-    headers.append('location', parsed);
+    headersAppend(headers, 'location', parsed);
     setHeadersGuard(headers, 'immutable');
     response.#headers = headers;
     return response;
@@ -176,8 +176,8 @@ export class Response {
   json(): Promise<unknown> { return consumeJSON(this.#body); }
   bytes(): Promise<Uint8Array<ArrayBuffer>> { return consumeBytes(this.#body); }
   arrayBuffer(): Promise<ArrayBuffer> { return consumeArrayBuffer(this.#body); }
-  blob(): Promise<unknown> { return consumeBlob(this.#body, this.#headers.get('content-type')); }
-  formData(): Promise<unknown> { return consumeFormData(this.#body, this.#headers.get('content-type')); }
+  blob(): Promise<unknown> { return consumeBlob(this.#body, headersGet(this.#headers, 'content-type')); }
+  formData(): Promise<unknown> { return consumeFormData(this.#body, headersGet(this.#headers, 'content-type')); }
 
   clone(): Response {
     assertBodyUsable(this.#body);

@@ -1,7 +1,7 @@
 // Streams in the sandbox: the part that is in every isolate's snapshot. The implementation
 // (./sandbox/module.ts) is a sandbox module, evaluated in an isolate when its code first touches
 // a stream global or a body's `.body`; until then an isolate pays nothing for it (numbers in
-// bench/streams-size.ts and src/runtime/sandbox-modules.ts).
+// bench/api-cost.ts and src/runtime/sandbox-modules.ts).
 
 import { createModule } from '../../sandbox/host-calls.ts';
 import { encoding } from '../encoding/sandbox.ts';

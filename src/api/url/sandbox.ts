@@ -16,7 +16,7 @@ import type { SearchParamsApi, SearchParamsDeps } from './sandbox/search-params.
 import { utf8Encode, utf8Decode } from '../encoding/sandbox.ts';
 import {
   ArrayFrom, ArrayPrototypeJoin, ArrayPrototypePop, ArrayPrototypePush, ArrayPrototypeSlice, ArrayPrototypeUnshift,
-  Error, MathFloor, NumberPrototypeToString, ObjectDefineProperty, RegExpPrototypeTest, String,
+  Error, MathFloor, NumberParseInt, NumberPrototypeToString, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, RegExpPrototypeTest, String,
   StringPrototypeCharCodeAt, StringPrototypeCodePointAt, StringPrototypeEndsWith, StringPrototypeIncludes,
   StringPrototypeSlice, StringPrototypeSplit, StringPrototypeStartsWith, StringPrototypeToLowerCase,
   StringPrototypeToWellFormed, SymbolToStringTag, TypeError, TypedArrayPrototypeSubarray, Uint8Array,
@@ -185,7 +185,7 @@ function parseIPv4Number(input: string): number | null {
   if (input === '') return 0;
   const re = radix === 10 ? /^[0-9]+$/ : radix === 16 ? /^[0-9a-fA-F]+$/ : /^[0-7]+$/;
   if (!RegExpPrototypeTest(re, input)) return null;
-  return parseInt(input, radix);
+  return NumberParseInt(input, radix);
 }
 
 /** §3.5 IPv4 parser; null for failure. */
@@ -529,7 +529,7 @@ function basicParse(input: string, base: URLRecord | null, given?: URLRecord, st
           buffer += c;
         } else if (eof || c === '/' || c === '?' || c === '#' || (isSpecialScheme(url.scheme) && c === '\\') || stateOverride) {
           if (buffer !== '') {
-            const port = parseInt(buffer, 10);
+            const port = NumberParseInt(buffer, 10);
             if (port > 65535) return null;
             url.port = port === defaultPort(url.scheme) ? null : port;
             buffer = '';
@@ -936,6 +936,16 @@ export class URL {
 
 // Literal names: a bundler may rename the class (e.g. to _URL).
 ObjectDefineProperty(URL.prototype, SymbolToStringTag, { __proto__: null, value: 'URL', configurable: true });
+
+/**
+ * URL for the platform's own code that works through URL objects (URLPattern's polyfill): the
+ * components' accessors are its own prototype's, copied here before tenant code runs, so what
+ * tenant code does to URL.prototype (or to the global URL) changes nothing for it.
+ */
+export class SafeURL extends URL {}
+for (const name of ['href', 'protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'hash']) {
+  ObjectDefineProperty(SafeURL.prototype, name, { __proto__: null, ...ObjectGetOwnPropertyDescriptor(URL.prototype, name) });
+}
 
 /** Parse an absolute URL string (no base): the serialized URL, or null if it is invalid. */
 export function parseAbsoluteURL(input: string): string | null {

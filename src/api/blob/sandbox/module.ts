@@ -17,6 +17,8 @@ export interface BlobDeps {
   utf8Decode(bytes: Uint8Array, keepBOM?: boolean): string;
   /** A ReadableStream reading `source` (loads the streams module). */
   streamFromSource(source: BodySource): unknown;
+  /** The sandbox's clock (Date.now() is the tenant's to replace). */
+  now(): number;
 }
 
 export interface BlobApi {
@@ -48,7 +50,7 @@ declare class File extends Blob {
 }
 
 export function create(deps: BlobDeps): BlobApi {
-  const { utf8Encode, utf8Decode, streamFromSource } = deps;
+  const { utf8Encode, utf8Decode, streamFromSource, now } = deps;
   const kInternal = Symbol('blob.internal');
 
   // File API §3.1 step 3.1: a type with a character outside U+0020-U+007E is the empty string;
@@ -192,7 +194,7 @@ export function create(deps: BlobDeps): BlobApi {
       this.#name = String(name);
       // §4.1 step 3.3: lastModified defaults to the current time (the sandbox's frozen clock).
       // The spec's type is long long; workerd keeps it a double (1.7 stays 1.7).
-      this.#lastModified = opts.lastModified === undefined ? Date.now() : Number(opts.lastModified);
+      this.#lastModified = opts.lastModified === undefined ? now() : Number(opts.lastModified);
     }
 
     get name(): string { return this.#name; }

@@ -25,6 +25,8 @@ type FlateStream = { push(chunk: Uint8Array, final?: boolean): void; ondata: (da
 export interface CompressionDeps {
   TransformStream: typeof PolyfillTransformStream;
   chunkBytes(chunk: unknown): Uint8Array | null;
+  /** TransformStreamDefaultController's enqueue, as the streams module took it. */
+  transformEnqueue(controller: object, chunk: unknown): void;
 }
 
 const FORMATS = ['gzip', 'deflate', 'deflate-raw'];
@@ -38,7 +40,7 @@ function format(value: unknown, what: string): string {
 }
 
 export function create(deps: CompressionDeps) {
-  const { TransformStream, chunkBytes } = deps;
+  const { TransformStream, chunkBytes, transformEnqueue } = deps;
 
   function flateTransformer(engine: FlateStream, decompress: boolean) {
     let out: Uint8Array[] = [];
@@ -55,7 +57,7 @@ export function create(deps: CompressionDeps) {
       }
       const chunks = out;
       out = [];
-      for (let i = 0; i < chunks.length; i++) controller.enqueue(chunks[i]!);
+      for (let i = 0; i < chunks.length; i++) transformEnqueue(controller, chunks[i]!);
     };
     return {
       transform(chunk: unknown, controller: { enqueue(chunk: Uint8Array): void }) {
@@ -73,7 +75,9 @@ export function create(deps: CompressionDeps) {
     constructor(compressionFormat: string) {
       if (arguments.length === 0) throw new TypeError("Failed to construct 'CompressionStream': 1 argument required, but only 0 present.");
       const f = format(compressionFormat, 'CompressionStream');
-      const engine = f === 'gzip' ? new Gzip() : f === 'deflate' ? new Zlib() : new Deflate();
+      // A gzip header's MTIME is 0, as zlib (and so workerd) writes it: fflate would write the
+      // clock's time, read through the realm's replaceable Date.now and Date.prototype.valueOf.
+      const engine = f === 'gzip' ? new Gzip({ mtime: 0 }) : f === 'deflate' ? new Zlib() : new Deflate();
       super(flateTransformer(engine as unknown as FlateStream, false));
     }
   }

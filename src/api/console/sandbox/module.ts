@@ -6,8 +6,9 @@
 
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayFrom, ArrayIsArray, ArrayPrototypeConcat, ArrayPrototypeJoin,
-  ArrayPrototypeMap, ArrayPrototypePush, ArrayPrototypeSlice, Error, JSONStringify, Map, MapPrototypeForEach,
-  MapPrototypeGetSize, MathTrunc, Number, ObjectGetPrototypeOf, ObjectIs, ObjectKeys, Promise, RegExpPrototypeTest,
+  ArrayPrototypeMap, ArrayPrototypePush, ArrayPrototypeSlice, DataView, Date, DatePrototypeGetTime,
+  DatePrototypeToISOString, Error, JSONStringify, Map, MapPrototypeForEach, MapPrototypeGetSize, MathTrunc, Number,
+  NumberIsNaN, ObjectGetPrototypeOf, ObjectIs, ObjectKeys, Promise, RegExp, RegExpPrototypeTest,
   SafeMap, SafeSet, Set, SetPrototypeGetSize, String, StringPrototypeIncludes, StringPrototypeSlice, Uint8Array,
   safeSetValues,
 } from '../../../sandbox/primordials.ts';
@@ -55,7 +56,7 @@ function inspect(value: unknown, depth: number, seen: Set<object>): string {
       const stack = typeof object.stack === 'string' ? object.stack : `${object.name}: ${object.message}`;
       return depth === 0 ? stack : `[${stack}]`;
     }
-    if (object instanceof Date) return isNaN(object.getTime()) ? 'Invalid Date' : object.toISOString();
+    if (object instanceof Date) return NumberIsNaN(DatePrototypeGetTime(object)) ? 'Invalid Date' : DatePrototypeToISOString(object);
     if (object instanceof RegExp) return String(object);
     if (depth > MAX_DEPTH) return ArrayIsArray(object) ? '[Array]' : '[Object]';
     seen.add(object);

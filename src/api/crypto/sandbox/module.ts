@@ -18,11 +18,14 @@
 
 import type { KeyInfo, OperationCalls } from '../../../bridge/operations.ts';
 import {
-  ArrayBuffer, ArrayFrom, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice, Error,
-  JSONStringify, Number, NumberPrototypeToString, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor,
-  ObjectGetPrototypeOf, Promise, PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart,
+  ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeGetResizable,
+  ArrayBufferPrototypeSlice, ArrayFrom, ArrayIsArray, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice,
+  Boolean, DataViewPrototypeGetBuffer, DataViewPrototypeGetByteLength, DataViewPrototypeGetByteOffset, Error,
+  FinalizationRegistry, FinalizationRegistryPrototypeRegister, JSONStringify, Number, NumberPrototypeToString,
+  ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart,
   StringPrototypeSlice, StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError, TypeError,
-  TypedArrayPrototypeSet, Uint8Array, safeArray,
+  TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
+  TypedArrayPrototypeGetSymbolToStringTag, TypedArrayPrototypeSet, Uint8Array, safeArray,
 } from '../../../sandbox/primordials.ts';
 /** What the module uses from the runtime in the snapshot (one copy of each per isolate). */
 export interface CryptoDeps {
@@ -52,27 +55,13 @@ let writableStream: CryptoDeps['WritableStream'];
 let markNotSerializable: CryptoDeps['markNotSerializable'];
 let requireRequestContext: CryptoDeps['requireRequestContext'];
 // ---------------------------------------------------------------------------------------------
-// BufferSources. The intrinsics are taken once, so a tenant who patches ArrayBuffer.prototype
-// cannot make the runtime copy something other than the bytes it was given.
-
-const apply = Reflect.apply;
-const arrayBufferSlice = ArrayBuffer.prototype.slice;
-const arrayBufferByteLength = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength')!.get!;
-const arrayBufferResizable = ObjectGetOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')!.get!;
-const isView = ArrayBuffer.isView;
-const TypedArrayPrototype = ObjectGetPrototypeOf(Uint8Array.prototype) as object;
-const getter = (proto: object, name: string) => ObjectGetOwnPropertyDescriptor(proto, name)!.get!;
-const typedArrayBuffer = getter(TypedArrayPrototype, 'buffer');
-const typedArrayByteOffset = getter(TypedArrayPrototype, 'byteOffset');
-const typedArrayByteLength = getter(TypedArrayPrototype, 'byteLength');
-const dataViewBuffer = getter(DataView.prototype, 'buffer');
-const dataViewByteOffset = getter(DataView.prototype, 'byteOffset');
-const dataViewByteLength = getter(DataView.prototype, 'byteLength');
+// BufferSources, read with the built-ins the snapshot captured, so a tenant who patches
+// ArrayBuffer.prototype cannot make the runtime copy something other than the bytes it was given.
 
 function isArrayBuffer(value: unknown): value is ArrayBuffer {
   if (typeof value !== 'object' || value === null) return false;
   try {
-    apply(arrayBufferByteLength, value, []);
+    ArrayBufferPrototypeGetByteLength(value as ArrayBuffer);
     return true;
   } catch {
     return false;
@@ -81,12 +70,14 @@ function isArrayBuffer(value: unknown): value is ArrayBuffer {
 
 /** The buffer, offset and length a BufferSource covers, or undefined for anything else. */
 function bufferRange(value: unknown): [ArrayBuffer, number, number] | undefined {
-  if (isArrayBuffer(value)) return [value, 0, apply(arrayBufferByteLength, value, []) as number];
-  if (!isView(value)) return undefined;
-  if (value instanceof DataView) {
-    return [apply(dataViewBuffer, value, []), apply(dataViewByteOffset, value, []), apply(dataViewByteLength, value, [])];
+  if (isArrayBuffer(value)) return [value, 0, ArrayBufferPrototypeGetByteLength(value)];
+  if (!ArrayBufferIsView(value)) return undefined;
+  // A view that is no typed array is a DataView.
+  if (TypedArrayPrototypeGetSymbolToStringTag(value) === undefined) {
+    const view = value as DataView;
+    return [DataViewPrototypeGetBuffer(view) as ArrayBuffer, DataViewPrototypeGetByteOffset(view), DataViewPrototypeGetByteLength(view)];
   }
-  return [apply(typedArrayBuffer, value, []), apply(typedArrayByteOffset, value, []), apply(typedArrayByteLength, value, [])];
+  return [TypedArrayPrototypeGetBuffer(value) as ArrayBuffer, TypedArrayPrototypeGetByteOffset(value), TypedArrayPrototypeGetByteLength(value)];
 }
 
 /**
@@ -100,10 +91,10 @@ function copyBytes(value: unknown, what: string): ArrayBuffer {
   const range = bufferRange(value);
   if (!range) throw new TypeError(`${what} must be an ArrayBuffer or ArrayBufferView.`);
   const buffer = range[0], offset = range[1], length = range[2];
-  if (offset === 0 && length === apply(arrayBufferByteLength, buffer, []) && !apply(arrayBufferResizable, buffer, [])) {
+  if (offset === 0 && length === ArrayBufferPrototypeGetByteLength(buffer) && !ArrayBufferPrototypeGetResizable(buffer)) {
     return buffer;
   }
-  return apply(arrayBufferSlice, buffer, [offset, offset + length]) as ArrayBuffer;
+  return ArrayBufferPrototypeSlice(buffer, offset, offset + length);
 }
 
 function viewOf(value: unknown, what: string): Uint8Array {
@@ -143,7 +134,7 @@ class CryptoKey {
     this.#extractable = info.extractable;
     this.#algorithm = keyAlgorithm(info.algorithm);
     this.#usages = info.usages;
-    (registry ??= new FinalizationRegistry((id) => void ArrayPrototypePush(releasedKeyIds, id))).register(this, info.id);
+    FinalizationRegistryPrototypeRegister(registry ??= new FinalizationRegistry((id) => void ArrayPrototypePush(releasedKeyIds, id)), this, info.id);
   }
 
   get type(): string { return this.#type; }
@@ -228,8 +219,11 @@ function usagesArg(value: unknown): string[] {
   if (typeof value !== 'object' || value === null || typeof (value as Iterable<unknown>)[SymbolIterator] !== 'function') {
     throw new TypeError('keyUsages must be a sequence of KeyUsage strings.');
   }
+  // An array by index (as workerd reads a sequence given as an array: the realm's array
+  // iterator is the tenant's to replace), other iterables iterated.
+  const usages = ArrayIsArray(value) ? safeArray(value) : value as Iterable<unknown>;
   const out: string[] = [];
-  for (const usage of value as Iterable<unknown>) {
+  for (const usage of usages) {
     ArrayPrototypePush(out, String(usage));
     if (out.length > 16) throw new TypeError('keyUsages has too many entries.');
   }
@@ -494,7 +488,7 @@ function digestStreamClass(): Function {
       });
       self = this;
       this.#digest = digest;
-      (streamRegistry ??= new FinalizationRegistry((released) => void ArrayPrototypePush(releasedStreamIds, released))).register(this, id);
+      FinalizationRegistryPrototypeRegister(streamRegistry ??= new FinalizationRegistry((released) => void ArrayPrototypePush(releasedStreamIds, released)), this, id);
     }
 
     /** Resolves with the digest (an ArrayBuffer) when the stream closes; rejects if it errors. */
@@ -521,18 +515,22 @@ function copyChunk(chunk: unknown): ArrayBuffer {
 
 const MAX_BYTES = 65536;
 
+// The integer typed arrays by their [[TypedArrayName]]: no instanceof (the globals are the
+// tenant's to replace, and Symbol.hasInstance with them).
+const INTEGER_ARRAYS: Record<string, true | undefined> = {
+  __proto__: null, Int8Array: true, Uint8Array: true, Uint8ClampedArray: true, Int16Array: true, Uint16Array: true,
+  Int32Array: true, Uint32Array: true, BigInt64Array: true, BigUint64Array: true,
+} as never;
+
 function isIntegerArray(value: unknown): value is Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array {
-  return (
-    value instanceof Int8Array || value instanceof Uint8Array || value instanceof Uint8ClampedArray ||
-    value instanceof Int16Array || value instanceof Uint16Array || value instanceof Int32Array ||
-    value instanceof Uint32Array || value instanceof BigInt64Array || value instanceof BigUint64Array
-  );
+  const name = TypedArrayPrototypeGetSymbolToStringTag(value);
+  return name !== undefined && INTEGER_ARRAYS[name] === true;
 }
 
 function getRandomValues<T>(array: T): T {
   // WebIDL: an argument that is no ArrayBufferView at all fails conversion (a TypeError, as in
   // workerd); a view of the wrong element type is WebCrypto's TypeMismatchError.
-  if (!isView(array)) {
+  if (!ArrayBufferIsView(array)) {
     throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'ArrayBufferView'.");
   }
   if (!isIntegerArray(array)) {

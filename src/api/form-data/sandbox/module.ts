@@ -33,6 +33,8 @@ export interface FormDataDeps {
   parseUrlencoded(text: string): [string, string][];
   /** Random bytes for boundaries. */
   randomHex(bytes: number): string;
+  /** The sandbox's clock (Date.now() is the tenant's to replace). */
+  now(): number;
 }
 
 export interface FormDataApi {
@@ -71,7 +73,7 @@ export function create(deps: FormDataDeps): FormDataApi {
     const isFile = value instanceof blob.File;
     if (isFile && !hasFilename) return [n, value as File];
     const fname = hasFilename ? StringPrototypeToWellFormed(String(filename)) : isFile ? (value as File).name : n;
-    const lastModified = isFile ? (value as File).lastModified : Date.now();
+    const lastModified = isFile ? (value as File).lastModified : deps.now();
     return [n, blob.fileOf(blob.bytesOf(value as Blob), fname, (value as Blob).type, lastModified)];
   }
 
@@ -310,7 +312,7 @@ export function create(deps: FormDataDeps): FormDataApi {
       const body = TypedArrayPrototypeSubarray(bytes, at, end);
       if (filename !== null) {
         // workerd: the part's Content-Type as written (not lowercased), or '' without one.
-        ArrayPrototypePush(into, [name, blob.fileOf(TypedArrayPrototypeSlice(body), filename, contentType ?? '', Date.now())]);
+        ArrayPrototypePush(into, [name, blob.fileOf(TypedArrayPrototypeSlice(body), filename, contentType ?? '', deps.now())]);
       } else {
         ArrayPrototypePush(into, [name, utf8Decode(body, true)]);
       }

@@ -18,7 +18,7 @@ import {
 import type { BodySource } from '../../body/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, Number, NumberIsSafeInteger, ObjectDefineProperty, ObjectEntries, Promise,
-  PromisePrototypeThen, ReflectApply, SafeWeakMap, String, StringPrototypeCharCodeAt, StringPrototypeSlice,
+  ObjectGetOwnPropertyDescriptor, PromisePrototypeThen, ReflectApply, SafeWeakMap, String, StringPrototypeCharCodeAt, StringPrototypeSlice,
   SymbolToStringTag, TypeError, TypedArrayPrototypeSlice, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 import { setAbortController } from './intrinsics.ts';
@@ -32,12 +32,38 @@ export interface StreamsDeps {
 }
 
 type AnyReadable = ReadableStream<unknown>;
+type AnyReader = ReadableStreamDefaultReader<unknown>;
+
+// The classes' own methods, taken as this module loads, before tenant code can reach the
+// classes: the platform's code reads, writes and tees streams with these, so what tenant code
+// puts on the prototypes (ReadableStreamDefaultReader.prototype.read, say) changes nothing in
+// how bodies are read and the platform's readers never pass through it.
+function method<A extends unknown[], R>(proto: object, name: string): (self: object, ...args: A) => R {
+  const fn = ObjectGetOwnPropertyDescriptor(proto, name)!.value as (...args: A) => R;
+  return (self, ...args) => ReflectApply(fn, self, args);
+}
+function getter<R>(proto: object, name: string): (self: object) => R {
+  const fn = ObjectGetOwnPropertyDescriptor(proto, name)!.get as () => R;
+  return (self) => ReflectApply(fn, self, []);
+}
+const streamGetReader = method<[], AnyReader>(ReadableStream.prototype, 'getReader');
+const streamLocked = getter<boolean>(ReadableStream.prototype, 'locked');
+const streamTee = method<[], [AnyReadable, AnyReadable]>(ReadableStream.prototype, 'tee');
+const streamCancel = method<[unknown?], Promise<void>>(ReadableStream.prototype, 'cancel');
+const readerRead = method<[], Promise<{ done: boolean; value?: unknown }>>(ReadableStreamDefaultReader.prototype, 'read');
+const readerCancel = method<[unknown], Promise<void>>(ReadableStreamDefaultReader.prototype, 'cancel');
+const byteEnqueue = method<[ArrayBufferView], void>(ReadableByteStreamController.prototype, 'enqueue');
+const byteClose = method<[], void>(ReadableByteStreamController.prototype, 'close');
+const byteByobRequest = getter<ReadableStreamBYOBRequest | null>(ReadableByteStreamController.prototype, 'byobRequest');
+const byobRespond = method<[number], void>(ReadableStreamBYOBRequest.prototype, 'respond');
+const transformEnqueue = method<[unknown], void>(TransformStreamDefaultController.prototype, 'enqueue');
+const transformReadable = getter<ReadableStream<Uint8Array>>(TransformStream.prototype, 'readable');
 
 const ignore = (): void => {};
 
 /** `reader.cancel(reason)`, its rejection ignored, without the realm's replaceable `catch`. */
-function cancelQuietly(reader: { cancel(reason?: unknown): Promise<void> }, reason: unknown): void {
-  PromisePrototypeThen(reader.cancel(reason), undefined, ignore);
+function cancelQuietly(reader: AnyReader, reason: unknown): void {
+  PromisePrototypeThen(readerCancel(reader, reason), undefined, ignore);
 }
 
 /** Byte lengths known up front (FixedLengthStream, a request body with Content-Length). */
@@ -63,8 +89,9 @@ function writableBytes(chunk: unknown): Uint8Array {
 
 /** Closes a byte stream's controller, answering a pending BYOB read with "done" (Streams §4.10.7 respond(0) after close). */
 function closeBytes(controller: ReadableByteStreamController): void {
-  controller.close();
-  controller.byobRequest?.respond(0);
+  byteClose(controller);
+  const request = byteByobRequest(controller);
+  if (request !== null) byobRespond(request, 0);
 }
 
 /**
@@ -82,7 +109,7 @@ export function streamFromSource(source: BodySource): ReadableStream<Uint8Array>
         const chunk = await source.pull();
         if (chunk === null) return closeBytes(controller);
         // enqueue() transfers the chunk's buffer: sources hand over buffers they no longer use.
-        if (chunk.byteLength > 0) return controller.enqueue(chunk);
+        if (chunk.byteLength > 0) return byteEnqueue(controller, chunk);
       }
     },
     cancel(reason) {
@@ -103,19 +130,19 @@ const origins = new SafeWeakMap<object, BodySource>();
  */
 export function takeSource(stream: AnyReadable): BodySource | undefined {
   const source = origins.get(stream);
-  if (source === undefined || stream.locked || isDisturbed(stream)) return undefined;
-  stream.getReader();
+  if (source === undefined || streamLocked(stream) || isDisturbed(stream)) return undefined;
+  streamGetReader(stream);
   origins.delete(stream);
   return source;
 }
 
 /** Reads `stream` as a body source: each chunk must be bytes, as Fetch's body reading requires. */
 export function sourceFromStream(stream: AnyReadable): BodySource {
-  const reader = stream.getReader();
+  const reader = streamGetReader(stream);
   return {
     async pull(): Promise<Uint8Array | null> {
       for (;;) {
-        const { done, value } = await reader.read();
+        const { done, value } = await readerRead(reader);
         if (done) return null;
         const bytes = chunkBytes(value);
         if (bytes === null) {
@@ -145,16 +172,16 @@ export function knownLength(stream: AnyReadable): number | undefined {
 
 /** A byte stream over the chunks of `inner`, so that BYOB readers work on it. */
 function byteReadable(inner: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const reader = inner.getReader();
+  const reader = streamGetReader(inner);
   return new ReadableStream<Uint8Array>({
     type: 'bytes',
     async pull(controller) {
-      const { done, value } = await reader.read();
+      const { done, value } = await readerRead(reader);
       if (done) return closeBytes(controller);
-      controller.enqueue(value);
+      byteEnqueue(controller, value as Uint8Array);
     },
     cancel(reason) {
-      return reader.cancel(reason);
+      return readerCancel(reader, reason);
     },
   }, { highWaterMark: 0 });
 }
@@ -182,7 +209,7 @@ export class IdentityTransformStream extends TransformStream<Uint8Array, Uint8Ar
           if (seen > expected) throw new TypeError('Attempt to write too many bytes through a FixedLengthStream.');
         }
         // A copy: the readable side transfers what it is given, and the writer keeps its buffer.
-        if (bytes.byteLength > 0) controller.enqueue(TypedArrayPrototypeSlice(bytes));
+        if (bytes.byteLength > 0) transformEnqueue(controller, TypedArrayPrototypeSlice(bytes));
       },
       flush() {
         if (expected !== undefined && seen < expected) {
@@ -190,7 +217,7 @@ export class IdentityTransformStream extends TransformStream<Uint8Array, Uint8Ar
         }
       },
     });
-    this.#readable = byteReadable(super.readable);
+    this.#readable = byteReadable(transformReadable(this));
     if (expected !== undefined) lengths.set(this.#readable, expected);
   }
   override get readable(): ReadableStream<Uint8Array> {
@@ -267,10 +294,10 @@ export function create(deps: StreamsDeps) {
             pendingHigh = StringPrototypeSlice(text, -1);
             text = StringPrototypeSlice(text, 0, -1);
           }
-          if (text.length > 0) controller.enqueue(encoder.encode(text));
+          if (text.length > 0) transformEnqueue(controller, encoder.encode(text));
         },
         flush(controller) {
-          if (pendingHigh !== '') controller.enqueue(replacementCharacter());
+          if (pendingHigh !== '') transformEnqueue(controller, replacementCharacter());
         },
       });
     }
@@ -289,11 +316,11 @@ export function create(deps: StreamsDeps) {
           const bytes = chunkBytes(chunk);
           if (bytes === null) throw new TypeError('TextDecoderStream: chunk is not an ArrayBuffer or ArrayBufferView.');
           const text = decoder.decode(bytes, { stream: true });
-          if (text !== '') controller.enqueue(text);
+          if (text !== '') transformEnqueue(controller, text);
         },
         flush(controller) {
           const text = decoder.decode();
-          if (text !== '') controller.enqueue(text);
+          if (text !== '') transformEnqueue(controller, text);
         },
       });
       this.#decoder = decoder;
@@ -320,7 +347,10 @@ export function create(deps: StreamsDeps) {
   for (const [name, value] of ObjectEntries(classes)) {
     ObjectDefineProperty(value, 'name', { __proto__: null, value: name, configurable: true });
   }
-  return { classes, streamFromSource, sourceFromStream, takeSource, isDisturbed, knownLength, chunkBytes };
+  return {
+    classes, streamFromSource, sourceFromStream, takeSource, isDisturbed, knownLength, chunkBytes,
+    locked: streamLocked, tee: streamTee, cancel: streamCancel, transformEnqueue,
+  };
 }
 
 export type StreamsApi = ReturnType<typeof create>;

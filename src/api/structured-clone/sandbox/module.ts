@@ -11,9 +11,9 @@
 import {
   Array, ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetDetached, ArrayBufferPrototypeSlice,
   ArrayBufferPrototypeTransfer, ArrayFrom, ArrayIsArray, ArrayPrototypePush, Boolean, DataView, Error, EvalError,
-  Map, MapPrototypeForEach, Number, Object, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor,
+  Map, MapPrototypeForEach, MapPrototypeSet, Number, Object, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor,
   ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys, ObjectPrototypeToString, Promise, RangeError, ReferenceError,
-  ReflectApply, SafeMap, SafeSet, Set, String, StringPrototypeSlice, Symbol, SyntaxError, TypeError, URIError,
+  ReflectApply, SafeMap, Set, SetPrototypeAdd, String, StringPrototypeSlice, Symbol, SyntaxError, TypeError, URIError,
   TypedArrayPrototypeSet, Uint8Array, WeakMap, WeakSet, safeSetValues,
 } from '../../../sandbox/primordials.ts';
 export interface StructuredCloneDeps {
@@ -112,19 +112,21 @@ function cloneValue(value: unknown, memory: Map<object, unknown>): unknown {
       out = new Ctor(buffer, view.byteOffset, view.length!);
     }
   } else if (hasSlot(mapSizeGetter, v)) {
-    const map = new SafeMap();
+    // The tenant's Map, made and filled with the captured methods: a SafeMap would hand it the
+    // runtime's own class.
+    const map = new Map();
     memory.set(v, map);
     // Copy the entries first: the spec serializes a snapshot of the list.
     const entries: unknown[] = [];
     MapPrototypeForEach(v as Map<unknown, unknown>, (val, k) => { ArrayPrototypePush(entries, k, val); });
-    for (let i = 0; i < entries.length; i += 2) map.set(cloneValue(entries[i], memory), cloneValue(entries[i + 1], memory));
+    for (let i = 0; i < entries.length; i += 2) MapPrototypeSet(map, cloneValue(entries[i], memory), cloneValue(entries[i + 1], memory));
     return map;
   } else if (hasSlot(setSizeGetter, v)) {
-    const set = new SafeSet();
+    const set = new Set();
     memory.set(v, set);
     const items: unknown[] = [];
     for (const item of safeSetValues(v as Set<unknown>)) ArrayPrototypePush(items, item);
-    for (let i = 0; i < items.length; i++) set.add(cloneValue(items[i], memory));
+    for (let i = 0; i < items.length; i++) SetPrototypeAdd(set, cloneValue(items[i], memory));
     return set;
   } else if (v instanceof DOMException) {
     out = new DOMException((v as Error).message, (v as Error).name);
