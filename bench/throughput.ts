@@ -85,9 +85,20 @@ export function hasWrk(): boolean {
   }
 }
 
-/** wrk script: requests formatted once per host in init(), rotated per request; a JSON summary at the end. */
-function wrkScript(dir: string, hosts: number, port: number): string {
-  const file = join(dir, `rotate-${hosts}-${port}.lua`);
+/** wrk's `done`: one JSON line with the counts and percentiles, which runLoad reads. */
+export const WRK_DONE = `done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests":%d,"duration_us":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+`;
+
+/**
+ * wrk script: requests formatted once per host in init(), rotated per request (hosts
+ * `<prefix>0.localhost` ...); with `delayMs`, each connection waits that long between requests.
+ */
+export function wrkScript(dir: string, hosts: number, port: number, prefix = 't', delayMs = 0): string {
+  const file = join(dir, `rotate-${prefix}${hosts}-${port}-${delayMs}.lua`);
   writeFileSync(
     file,
     `local hosts = ${hosts}
@@ -95,7 +106,7 @@ local requests = {}
 local counter = 0
 init = function(args)
   for i = 0, hosts - 1 do
-    requests[i] = wrk.format("GET", "/", { ["Host"] = "t" .. i .. ".localhost:${port}" })
+    requests[i] = wrk.format("GET", "/", { ["Host"] = "${prefix}" .. i .. ".localhost:${port}" })
   end
 end
 request = function()
@@ -103,12 +114,8 @@ request = function()
   counter = counter + 1
   return r
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('RESULT {"requests":%d,"duration_us":%d,"errors_connect":%d,"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d,"p50_us":%d,"p99_us":%d}\\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
-end
-`,
+${delayMs > 0 ? `delay = function() return ${delayMs} end
+` : ''}${WRK_DONE}`,
   );
   return file;
 }
@@ -129,11 +136,13 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-export async function runLoad(server: Server, hosts: number, seconds: number, dir: string, useWrk: boolean): Promise<LoadResult> {
+/** `script`: a wrk script of the caller's (ending in WRK_DONE) in place of rotating over `hosts` t0, t1, ... */
+export async function runLoad(server: Server, hosts: number, seconds: number, dir: string, useWrk: boolean, script?: string, connections = CONNECTIONS): Promise<LoadResult> {
   const cpuBefore = cpuSeconds(server.child.pid!);
+  if (script !== undefined && !useWrk) throw new Error('this load needs wrk (apt-get install -y wrk)');
   const child = useWrk
-    ? spawnTracked('wrk', [`-t1`, `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', wrkScript(dir, hosts, server.port), `http://127.0.0.1:${server.port}/`])
-    : spawnTracked(NODE, [join(ROOT, 'bench/support/load.ts'), '--port', String(server.port), '--hosts', String(hosts), '--connections', String(CONNECTIONS), '--seconds', String(seconds)], {
+    ? spawnTracked('wrk', [`-t1`, `-c${connections}`, `-d${seconds}s`, '-s', script ?? wrkScript(dir, hosts, server.port), `http://127.0.0.1:${server.port}/`])
+    : spawnTracked(NODE, [join(ROOT, 'bench/support/load.ts'), '--port', String(server.port), '--hosts', String(hosts), '--connections', String(connections), '--seconds', String(seconds)], {
         env: childEnv(),
       });
   const match = await waitForLine(child, /RESULT (\{.*\})\n/, (seconds + 30) * 1000);

@@ -107,6 +107,18 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
   };
 }
 
+/** Records the name of every worker the server's host is asked to validate, in order. */
+export function recordValidations(t: TestServer): string[] {
+  const validated: string[] = [];
+  const host = t.server.platform.host;
+  const validate = host.validate.bind(host);
+  host.validate = (name, definition, placement) => {
+    validated.push(name);
+    return validate(name, definition, placement);
+  };
+  return validated;
+}
+
 /** A module worker deployment from one source text. */
 export function moduleDeployment(source: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { modules: [{ name: 'worker.js', source }], ...extra };

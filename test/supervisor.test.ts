@@ -1,6 +1,7 @@
 // The supervisor with real runtime processes: placement by tier, deploys that reach a worker's
 // home process whole, a process killed or crashed by a worker's fatal V8 error (only what was
-// in flight on it fails, its tenants are served again, others never notice), quarantine after
+// in flight on it fails, a GET of another tenant is sent again to its replacement, its tenants
+// are served again, others never notice), quarantine after
 // two crashes, bodies streamed both ways, and a drain that ends every process.
 
 import { test, after } from 'node:test';
@@ -81,8 +82,9 @@ export default { async fetch(request) {
 } };`;
 
 /** Resolves once the worker has logged that it holds a request. */
-async function holding(logs: WorkerLogEntry[], name: string): Promise<void> {
-  while (!logs.some((entry) => entry.worker === name && entry.type === 'console' && entry.message === 'holding')) {
+/** Waits until the worker has logged 'holding' `times` times. */
+async function holding(logs: WorkerLogEntry[], name: string, times = 1): Promise<void> {
+  while (logs.filter((entry) => entry.worker === name && entry.type === 'console' && entry.message === 'holding').length < times) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
@@ -158,7 +160,7 @@ test('bodies stream both ways through the runtime process', { timeout: 60_000 },
   assert.equal((await answer(p, 'echo', { ...get(), method: 'POST', body: 'again' })).text, 'again');
 });
 
-test('a runtime process killed with SIGKILL: only its request in flight fails (502, saying why), the other process keeps answering, and it is restarted with its workers', { timeout: 90_000 }, async () => {
+test('a runtime process killed with SIGKILL: only its request in flight fails (502, saying why), a GET in flight is sent again to its replacement, the other process keeps answering, and it is restarted with its workers', { timeout: 90_000 }, async () => {
   const { pool: p, lines, logs } = pool();
   const [victim, bystander] = namesOn('kill', 'default', [0, 1]);
   await p.load(victim!, worker(HOLDER));
@@ -168,9 +170,12 @@ test('a runtime process killed with SIGKILL: only its request in flight fails (5
   const slot = p.processes('default')[0]!;
   const firstPid = slot.pid;
 
-  const held = answer(p, victim!, get('/hold'));
-  const heldElsewhere = answer(p, bystander!, get('/hold'));
+  // A POST may have changed something before the process died: it is not sent again.
+  const held = answer(p, victim!, { ...get('/hold'), method: 'POST' });
   await holding(logs, victim!);
+  const heldGet = answer(p, victim!, get('/hold'));
+  await holding(logs, victim!, 2);
+  const heldElsewhere = answer(p, bystander!, get('/hold'));
   await holding(logs, bystander!);
   slot.kill('SIGKILL');
   const failed = await held;
@@ -179,15 +184,18 @@ test('a runtime process killed with SIGKILL: only its request in flight fails (5
   // Meanwhile the other process answers, and its held request is untouched.
   assert.equal((await answer(p, bystander!)).text, 'up');
 
-  // Served again from a new process, which got the worker's code again.
-  assert.deepEqual(await answer(p, victim!), { status: 200, text: 'up' });
+  // The GET runs again on the new process, which got the worker's code again.
+  await holding(logs, victim!, 3);
   assert.notEqual(slot.pid, firstPid);
   assert.equal(slot.starts, 2);
+  assert.equal((await answer(p, victim!, get('/release'))).text, 'up');
+  assert.deepEqual(await heldGet, { status: 200, text: 'released' });
+  assert.deepEqual(await answer(p, victim!), { status: 200, text: 'up' });
   const ended = lines.find((line) => line.message === 'runtime process ended; restarting');
   assert.ok(ended);
   assert.equal(ended.fields.signal, 'SIGKILL');
   assert.equal(ended.fields.restartInMs, 0);
-  assert.equal(ended.fields.requestsFailed, 1);
+  assert.equal(ended.fields.requestsFailed, 1, 'the POST; the GET was sent again');
 
   // The bystander's request, in flight all along on the other process, finishes normally.
   assert.equal((await answer(p, bystander!, get('/release'))).text, 'up');

@@ -32,6 +32,18 @@ export default {
       ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('waitUntil finished', 42); resolve(); }, 30)));
       return new Response('answered first');
     }
+    if (pathname === '/wait-until-later') {
+      // Registered by a microtask the handler queued: it runs before the response is taken.
+      queueMicrotask(() => ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('later waitUntil finished'); resolve(); }, 30))));
+      return new Response('answered first');
+    }
+    if (pathname === '/wait-until-deep') {
+      // Ten promise callbacks deep, as a library's chain of then()s would be.
+      let chain = Promise.resolve();
+      for (let i = 0; i < 10; i++) chain = chain.then(() => {});
+      chain.then(() => ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('deep waitUntil finished'); resolve(); }, 30))));
+      return new Response('answered first');
+    }
     if (pathname === '/timers') {
       const order = [];
       const intervals = new Promise((resolve) => {
@@ -59,6 +71,13 @@ export default {
       const reason = await new Promise((resolve) => request.signal.addEventListener('abort', () => resolve(request.signal.reason)));
       clearTimeout(keepAlive);
       console.log('aborted: ' + reason.name + ' ' + request.signal.aborted);
+      return new Response('too late');
+    }
+    if (pathname === '/signal-after-abort') {
+      console.log('not reading the signal yet');
+      // request.signal is first read after the client has gone: it is already aborted.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      console.log('read late: ' + request.signal.aborted + ' ' + request.signal.reason?.name);
       return new Response('too late');
     }
     if (pathname === '/random') {
@@ -96,6 +115,18 @@ test('ctx.waitUntil keeps the isolate working after the response', async () => {
   const entry = await served.waitForLog((e) => e.worker === 'background' && e.message === 'waitUntil finished 42');
   assert.equal(entry.type, 'console');
   assert.equal(entry.level, 'log');
+});
+
+test('ctx.waitUntil called from a microtask the handler queued counts too', async () => {
+  const response = await served.fetch('background', '/wait-until-later');
+  assert.equal(await response.text(), 'answered first');
+  await served.waitForLog((e) => e.worker === 'background' && e.message === 'later waitUntil finished');
+});
+
+test('ctx.waitUntil called from promise callbacks ten deep that the handler left queued counts too', async () => {
+  const response = await served.fetch('background', '/wait-until-deep');
+  assert.equal(await response.text(), 'answered first');
+  await served.waitForLog((e) => e.worker === 'background' && e.message === 'deep waitUntil finished');
 });
 
 test('timers: setTimeout with arguments, setInterval, clears, queueMicrotask', async () => {
@@ -200,6 +231,17 @@ test("a client that disconnects aborts the worker's request.signal", async () =>
   socket.destroy();
   const entry = await served.waitForLog((e) => e.worker === 'background' && e.message.startsWith('aborted:'));
   assert.equal(entry.message, 'aborted: AbortError true');
+});
+
+test('request.signal first read after the client disconnected is already aborted', async () => {
+  const port = Number(new URL(served.url).port);
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET /signal-after-abort HTTP/1.1\r\nHost: background.localhost:${port}\r\n\r\n`);
+  await served.waitForLog((e) => e.worker === 'background' && e.message === 'not reading the signal yet');
+  socket.destroy();
+  const entry = await served.waitForLog((e) => e.worker === 'background' && e.message.startsWith('read late:'));
+  assert.equal(entry.message, 'read late: true AbortError');
 });
 
 test('spare isolates made ahead of demand serve cold starts, and are replaced', async () => {

@@ -32,8 +32,16 @@ export interface Operations {
   /** (fetchId) -> nothing: the sandbox gave up on this fetch. */
   'fetch.cancel': Sync<void>;
 
-  /** (requestId) -> the request body's next chunk, null at its end. */
+  /**
+   * (requestId) -> the request body's next piece (its next chunk joined with those already
+   * waiting, up to 1 MiB), a buffer of its own; null at its end.
+   */
   'body.read': Async<ArrayBuffer | null>;
+  /**
+   * (requestId, 'text' | 'bytes') -> all the rest of the request body in one piece, a buffer of
+   * its own or its text (UTF-8, a BOM kept); a RangeError past the worker's memory limit.
+   */
+  'body.readWhole': Async<ArrayBuffer | string>;
   /** (fetchId, method, url, headers, body, redirect) -> the response head. */
   'fetch.start': Async<FetchHead>;
   /** (fetchId, chunk | null at the end) -> whether the upstream still takes the body. */
@@ -95,6 +103,7 @@ export const OPERATION_MODES = {
   'crypto.digestStream.abort': 'sync',
   'fetch.cancel': 'sync',
   'body.read': 'async',
+  'body.readWhole': 'async',
   'fetch.start': 'async',
   'fetch.write': 'async',
   'fetch.read': 'async',

@@ -87,6 +87,11 @@ export interface SandboxEntries {
   dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number): void;
   /** The next chunk of a streamed response body (see PullResult). */
   pullResponse(requestId: number, now: number): Promise<PullResult>;
+  /**
+   * The chunk the last pullResponse announced by its size, as a buffer copied out, or a slice
+   * of a text body (null if there is none). Runs no tenant code: the host charges its CPU, the copy, to no request.
+   */
+  takeResponseChunk(requestId: number): ArrayBuffer | string | null;
   /** The host will pull no more of the response body: the worker's stream is cancelled. */
   cancelResponse(requestId: number, now: number): void;
   /** Host timer `timerId` of request `requestId` went off. */
@@ -105,7 +110,7 @@ export type EntryName = keyof SandboxEntries;
 
 /** Every entry point, as the host takes them off a new context's global. */
 export const ENTRY_NAMES = [
-  'init', 'register', 'dispatch', 'pullResponse', 'cancelResponse', 'fireTimer', 'abort', 'end', 'settle', 'receiveModule',
+  'init', 'register', 'dispatch', 'pullResponse', 'takeResponseChunk', 'cancelResponse', 'fireTimer', 'abort', 'end', 'settle', 'receiveModule',
 ] as const satisfies readonly EntryName[];
 
 /** Compile-time check that ENTRY_NAMES lists every entry: a name missing there is an error here. */
@@ -149,10 +154,11 @@ export type DispatchResult = (
 
 /**
  * A chunk of a streamed response body: bytes, a slice of a text body (the host encodes it),
- * null at its end, or the stream's failure (the host cuts the connection, so that the client
- * cannot take a truncated body as whole, and logs the error as the worker's exception).
+ * the size of a large chunk the host then takes with takeResponseChunk, null at its end, or the
+ * stream's failure (the host cuts the connection, so that the client cannot take a truncated
+ * body as whole, and logs the error as the worker's exception).
  */
-export type PullResult = ArrayBuffer | string | null | { error: string };
+export type PullResult = ArrayBuffer | string | number | null | { error: string };
 
 /**
  * An error crosses as its name and message: the sandbox makes an error of its own realm from

@@ -25,6 +25,11 @@ export interface OpContext {
   /** The request the call belongs to, when it belongs to one in flight. */
   readonly request: OpRequest | undefined;
   /**
+   * A request of this isolate still in flight, by the id the host gave it: a body is read
+   * through its own request, whichever request's code reads it. Never another isolate's.
+   */
+  requestById(id: number): OpRequest | undefined;
+  /**
    * State an API keeps per isolate (e.g. the keys crypto.subtle made), by API name. Dropped
    * with the isolate, so nothing of one isolate is reachable from another.
    */
@@ -45,8 +50,13 @@ export interface OpRequest {
   readonly signal: AbortSignal;
   /** Outbound requests made so far (the subrequest limit counts them). */
   subrequests: number;
-  /** Next chunk of the request's body, or null at its end. */
+  /** The next piece of the request's body, or null at its end. */
   readBody(): Promise<ArrayBuffer | null>;
+  /**
+   * All the rest of the request's body at once (`text`: decoded as UTF-8), a RangeError past
+   * `capBytes`; empty when nothing is left.
+   */
+  readWholeBody(text: boolean, capBytes: number): Promise<ArrayBuffer | string>;
 }
 
 export type SyncOp<R = unknown> = (ctx: OpContext, args: unknown[]) => R;
@@ -66,11 +76,26 @@ export class OpError extends Error {
 }
 
 const MAX_RANDOM_BYTES = 65536;
+const MB = 1024 * 1024;
 const MAX_DOMAIN = 4096;
 
 function domain(args: unknown[]): string | undefined {
   const value = args[0];
   return typeof value === 'string' && value.length <= MAX_DOMAIN ? value : undefined;
+}
+
+/** The request whose body a body operation reads: the one named, which need not be the caller's. */
+function bodyOwner(ctx: OpContext, requestId: unknown): OpRequest {
+  if (typeof requestId !== 'number') throw new OpError('TypeError', 'A request body is read through the id of its request.');
+  const request = ctx.requestById(requestId);
+  if (!request) {
+    throw new OpError(
+      'TypeError',
+      'This request body can no longer be read: the request it came with has ended. Read a request body ' +
+        "while its request is in flight (in its handler, or in work it hands to ctx.waitUntil()).",
+    );
+  }
+  return request;
 }
 
 export const operations: OperationTable = {
@@ -91,9 +116,11 @@ export const operations: OperationTable = {
     const d = domain(args);
     return d === undefined ? '' : urlHostOps.domainToUnicode(d);
   },
-  'body.read': (ctx) => {
-    if (!ctx.request) return Promise.resolve(null);
-    return ctx.request.readBody();
+  'body.read': (ctx, [requestId]) => bodyOwner(ctx, requestId).readBody(),
+  'body.readWhole': (ctx, [requestId, as]) => {
+    if (as !== 'text' && as !== 'bytes') throw new OpError('TypeError', "body.readWhole: read the body as 'text' or 'bytes'");
+    // Never more than the isolate could hold: the host does not buffer without bound for a tenant.
+    return bodyOwner(ctx, requestId).readWholeBody(as === 'text', ctx.limits.memoryMb * MB);
   },
   ...cryptoSyncOps,
   ...cryptoAsyncOps,

@@ -16,6 +16,7 @@
 
 import type { DispatchResult } from '../bridge/protocol.ts';
 import type { OpRequest } from './host-ops.ts';
+import { BodyTooLargeError, type RequestBody } from './request-body.ts';
 
 export type RequestPhase = 'dispatching' | 'streaming' | 'waitUntil' | 'ended';
 
@@ -46,9 +47,8 @@ export class RequestContext {
   sandboxDone = false;
   /** While streaming: the body is pulled from the isolate (not the request body passed through). */
   pullsFromIsolate = false;
-  /** What host operations see of this request. */
-  readonly handle: OpRequest;
-  #body: AsyncIterator<Uint8Array> | undefined;
+  #handle: OpRequest | undefined;
+  #body: RequestBody | undefined;
   #reading = false;
   readonly #timers = new Map<number, HostTimer>();
   #resolveDispatch: ((outcome: DispatchOutcome) => void) | undefined;
@@ -61,12 +61,17 @@ export class RequestContext {
    */
   #controller: AbortController | undefined;
 
-  constructor(method: string, url: string, body: AsyncIterator<Uint8Array> | undefined) {
+  constructor(method: string, url: string, body: RequestBody | undefined) {
     this.method = method;
     this.url = url;
     this.#body = body;
+  }
+
+  /** What host operations see of this request; made by the first one (most requests have none). */
+  get handle(): OpRequest {
+    if (this.#handle !== undefined) return this.#handle;
     const context = this;
-    this.handle = {
+    return (this.#handle = {
       id: this.id,
       get signal() {
         context.#controller ??= new AbortController();
@@ -75,7 +80,8 @@ export class RequestContext {
       },
       subrequests: 0,
       readBody: () => this.readBody(),
-    };
+      readWholeBody: (text, capBytes) => this.#readBody((body) => body.readWhole(text, capBytes), text ? '' : new ArrayBuffer(0)),
+    });
   }
 
   get phase(): RequestPhase {
@@ -179,22 +185,31 @@ export class RequestContext {
     return true;
   }
 
-  /** Pulls the next chunk of the request body from its source: exactly its bytes, or null at its end. */
-  async readBody(): Promise<ArrayBuffer | null> {
-    if (!this.#body || this.ended) return null;
+  /** The request body's next piece for the isolate (see request-body.ts), or null at its end. */
+  readBody(): Promise<ArrayBuffer | null> {
+    return this.#readBody((body) => body.read(), null);
+  }
+
+  /** The body source's own chunks, uncopied, for a body sent on unread: they never enter the isolate. */
+  nextBodyChunk(): Promise<IteratorResult<Uint8Array>> {
+    return this.#readBody((body) => body.next(), { done: true, value: undefined });
+  }
+
+  /** One read of the request body at a time; `atEnd` when there is nothing (more) to read. */
+  async #readBody<T>(read: (body: RequestBody) => Promise<T>, atEnd: T): Promise<T> {
+    if (!this.#body || this.ended) return atEnd;
     if (this.#reading) throw new TypeError('The request body is already being read.');
     this.#reading = true;
     try {
-      const next = await this.#body.next();
-      if (next.done) {
-        this.#body = undefined;
-        return null;
-      }
-      // Exactly the chunk's bytes: a Buffer may be a view into a larger shared allocation.
-      const view = next.value;
-      return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+      const result = await read(this.#body);
+      // finish() closed the source under this read: what it has is not the whole body. (Another
+      // request's code may be reading this body, and would take a cut one for complete.)
+      if (this.ended) throw new Error('its request ended while it was being read');
+      if (this.#body?.done) this.#body = undefined;
+      return result;
     } catch (cause) {
       this.#body = undefined;
+      if (cause instanceof BodyTooLargeError) throw cause;
       throw new TypeError(`The request body could not be read: ${cause instanceof Error ? cause.message : String(cause)}`);
     } finally {
       this.#reading = false;
@@ -215,7 +230,7 @@ export class RequestContext {
     if (this.#onClientAbort) this.#clientSignal?.removeEventListener('abort', this.#onClientAbort);
     const timerIds = [...this.#timers.keys()];
     for (const timerId of timerIds) this.clearTimer(timerId);
-    this.#body?.return?.().catch(() => {});
+    this.#body?.return().catch(() => {});
     this.#body = undefined;
     return timerIds;
   }

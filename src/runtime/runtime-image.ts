@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSandboxModules, type SandboxModule } from './sandbox-modules.ts';
 import { runtimePrimordialsPlugin } from './shared-primordials.ts';
 import { ENTRIES_GLOBAL, HOST_CALL_ORDER } from '../bridge/protocol.ts';
+import { applyEngineFlags } from './engine-flags.ts';
 
 // '../../src/': this file runs as src/runtime/*.ts in a checkout and as dist/runtime/*.js in
 // the npm package, and the sandbox's TypeScript sources are in src/ in both.
@@ -96,6 +97,8 @@ let cached: Promise<RuntimeImage> | undefined;
 /** Built once per process: every Runtime in it shares the same image. */
 export function runtimeImage(): Promise<RuntimeImage> {
   cached ??= (async () => {
+    // Before the first isolate of the process: every tenant's isolate runs under them.
+    applyEngineFlags();
     const source = await bundleSandboxRuntime();
     const snapshot = ivm.Isolate.createSnapshot([{ code: source, filename: 'isolet:runtime.js' }], WARMUP);
     return { source, snapshot, modules: await buildSandboxModules() };

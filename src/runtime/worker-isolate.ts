@@ -24,6 +24,7 @@ import { loadSandboxModule } from './sandbox-modules.ts';
 import { runWorkerCode } from './worker-script.ts';
 import { NEVER_RESPONDS_BODY, NEVER_RESPONDS_MESSAGE } from './never-responds.ts';
 import { NEVER_RESPONDS, RequestContext } from './request-context.ts';
+import { RequestBody } from './request-body.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
@@ -255,6 +256,7 @@ export class WorkerIsolate {
       account: this.options.definition.account ?? this.name,
       limits: this.limits,
       request: state?.handle,
+      requestById: (id) => this.inFlight.get(id)?.handle,
       scope: this.scope,
       egress: this.options.egress,
       chargeCpu: (ns) => this.chargeHostCpu(state, ns),
@@ -288,7 +290,7 @@ export class WorkerIsolate {
       if (requestId !== 0 && !this.inFlight.has(requestId)) return;
       // A body chunk is a buffer made for this read alone: its memory moves into the isolate
       // (no copy, and no garbage left on this side to wait for a GC). Everything else is copied.
-      const arg = (op === 'body.read' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
+      const arg = (op === 'body.read' || op === 'body.readWhole' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
         ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
         : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
       this.enter(this.inFlight.get(requestId), this.entries.settle
@@ -343,7 +345,8 @@ export class WorkerIsolate {
     if (!this.alive) return this.deadResponse();
     const body = request.body;
     const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
-    const state = new RequestContext(request.method, request.url, hasBody ? toAsyncIterator(body) : undefined);
+    const requestBody = hasBody ? new RequestBody(toAsyncIterator(body)) : undefined;
+    const state = new RequestContext(request.method, request.url, requestBody);
     const id = state.id;
     if (this.options.watchdog.isWatching(this)) this.chargeCpu();
     else this.cpu.reset();
@@ -361,6 +364,7 @@ export class WorkerIsolate {
         return textResponse(400, `Invalid header ${JSON.stringify(name)}: header names and values cannot contain line breaks.\n`);
       }
       headers = headers === '' ? name + '\n' + value : headers + '\n' + name + '\n' + value;
+      if (requestBody && name.length === 14 && name.toLowerCase() === 'content-length') requestBody.declare(value);
     }
     const dispatched = state.dispatched();
     try {
@@ -431,18 +435,15 @@ export class WorkerIsolate {
     const iterator: AsyncIterator<Uint8Array> = {
       next: async () => {
         if (finished) return { done: true, value: undefined };
-        let chunk: ArrayBuffer | null;
+        let next: IteratorResult<Uint8Array>;
         try {
-          chunk = await state.readBody();
+          next = await state.nextBodyChunk();
         } catch (error) {
           finish();
           throw error;
         }
-        if (chunk === null) {
-          finish();
-          return { done: true, value: undefined };
-        }
-        return { done: false, value: new Uint8Array(chunk) };
+        if (next.done) finish();
+        return next;
       },
       return: async () => {
         finish();
@@ -481,6 +482,22 @@ export class WorkerIsolate {
             arguments: { copy: true },
             result: { promise: true, copy: true },
           });
+          if (typeof chunk === 'number') {
+            // A large chunk, copied out by a call of its own: what ran so far is the worker's
+            // (its stream's work), the copy is the platform's and charged to no request.
+            this.chargeCpu();
+            const taken = await this.enter(PLATFORM, this.entries.takeResponseChunk.apply(undefined, [state.id], {
+              arguments: { copy: true },
+              result: { externalCopy: true },
+            })) as ivm.ExternalCopy<ArrayBuffer | string | null>;
+            this.chargeCpu();
+            // The copy made in the isolate becomes this side's buffer as it is: copied again here,
+            // this thread (the one every isolate's traffic goes through) paid a second copy into
+            // fresh memory per chunk (bench/bodies.ts).
+            chunk = taken.copy({ release: true, transferIn: true });
+            // Cancelled in between: what was sent is not the whole body.
+            if (chunk === null) throw new Error('the response was cancelled');
+          }
         } catch (error) {
           finish();
           this.onIsolateError(error);
@@ -573,13 +590,14 @@ export class WorkerIsolate {
   /**
    * Who pays for CPU measured now: the requests whose calls returned since the last charge and
    * the request of the call running now. Requests that only wait (queued calls, parked
-   * promises) pay nothing. Empty when what ran belongs to no request in flight.
+   * promises) pay nothing. PLATFORM among them takes its share, which nobody pays. Empty when
+   * what ran belongs to no request in flight.
    */
   private chargeTargets(): RequestContext[] {
     const targets: RequestContext[] = [];
-    for (const state of this.returned) if (!state.ended) targets.push(state);
+    for (const state of this.returned) if (!state.ended || state === PLATFORM) targets.push(state);
     this.returned.clear();
-    const running = this.runningRequest();
+    const running = this.running[0] === PLATFORM ? PLATFORM : this.runningRequest();
     if (running && !targets.includes(running)) targets.push(running);
     return targets;
   }
@@ -619,7 +637,7 @@ export class WorkerIsolate {
     if (final && !final.ended && !targets.includes(final)) targets.push(final);
     if (targets.length === 0) return this.chargeStray(delta);
     const share = delta / targets.length;
-    for (const state of targets) state.pendingCpuNs += share;
+    for (const state of targets) if (state !== PLATFORM) state.pendingCpuNs += share;
     if (final && final.cpuNs + final.pendingCpuNs > this.limits.cpuMs * 1e6) {
       // The request's work is already over (this is its closing charge): stopping the isolate
       // now could not stop that work, only fail others. The watchdog stops work that runs on
@@ -701,7 +719,7 @@ export class WorkerIsolate {
     }
     const targets = this.chargeTargets();
     if (targets.length === 0) this.chargeStray(delta);
-    else for (const state of targets) state.cpuNs += delta / targets.length;
+    else for (const state of targets) if (state !== PLATFORM) state.cpuNs += delta / targets.length;
     for (const state of this.inFlight.values()) {
       if (state.cpuNs > limitNs) {
         this.terminate(cpuTermination(state.cpuNs, this.limits, 'request'));
@@ -876,6 +894,11 @@ const NATIVE_BUDGET_SLACK_NS = 5e6;
 
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
 const STRAY = Object.freeze({ ended: true }) as unknown as RequestContext;
+/**
+ * Stands for calls into the isolate that do the platform's work and run no tenant code (copying
+ * a response chunk out): their CPU is charged to no request and not to the stray budget.
+ */
+const PLATFORM = Object.freeze({ ended: true }) as unknown as RequestContext;
 
 /** The implementation of host operation `op` if it is one of the `mode` the call asked for. */
 function operationOf(op: string, mode: 'sync' | 'async'): SyncOp | AsyncOp | undefined {

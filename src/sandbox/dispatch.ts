@@ -4,22 +4,26 @@
 // host can log and answer with, never an exception that leaks sandbox internals.
 
 import { hostCalls, callAsync, dropRequestCalls } from './host-calls.ts';
-import type { DispatchResult, PullResult } from '../bridge/protocol.ts';
+import type { DispatchResult, HeaderLines, PullResult } from '../bridge/protocol.ts';
+import type { OperationResult } from '../bridge/operations.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
-import { DOMException, events, newAbortSignal, type AbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
+import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
-  ArrayBuffer, ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
+  ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
   JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
-  ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeToLowerCase, StringPrototypeTrim,
+  ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
-  TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
+  TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
 } from './primordials.ts';
-import { requestFromHost, responseToHost, signalAbort, webPlatformGlobals, type BodySource } from './web-platform.ts';
+import { requestFromHost, responseToHost, signalAbort, type BodySource, type HostResponse, type IncomingSignal } from './web-platform.ts';
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
+
+/** Turns of the microtask queue a handler's leftover promise callbacks get to call ctx.waitUntil(). */
+const LATE_WAIT_UNTIL_TURNS = 16;
 
 interface Worker {
   fetch: Handler | undefined;
@@ -35,15 +39,16 @@ let globalScope: GlobalScopeEvents | undefined;
  * ends). Its phase mirrors the host's RequestContext: the handler runs (`dispatching`), the
  * host pulls the response body (`streaming`), or only waitUntil work is left (`waitUntil`).
  */
-interface InFlight {
+interface InFlight extends IncomingSignal {
   phase: 'dispatching' | 'streaming' | 'waitUntil';
-  /** The request's signal, made directly: AbortController.prototype is the tenant's to change. */
-  signal: AbortSignal;
-  waitUntil: Promise<unknown>[];
+  /** The promises given to ctx.waitUntil(), once there is one. */
+  waitUntil: Promise<unknown>[] | null;
   /** The response body the host is pulling (pullResponse), until it ends or is cancelled. */
   responseBody: BodySource | undefined;
   /** What is left of the worker's last chunk when it was larger than a slice. */
-  responseRest?: Uint8Array;
+  responseRest: Uint8Array | undefined;
+  /** A large chunk pullResponse announced, until the host takes it (takeResponseChunk). */
+  responseOut: Uint8Array | string | undefined;
   /** The request's body as pulled from the host, if it has one. */
   requestBody: BodySource | null;
 }
@@ -101,7 +106,7 @@ class ExecutionContext {
   waitUntil(promise: unknown): void {
     const entry = inFlight.get(this.#requestId);
     if (!entry) return;
-    ArrayPrototypePush(entry.waitUntil, PromiseResolve(promise));
+    ArrayPrototypePush(entry.waitUntil ??= [], PromiseResolve(promise));
   }
   passThroughOnException(): void {
     // No origin to fall through to on a self-hosted runtime: accepted for compatibility.
@@ -157,10 +162,9 @@ function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (val
   return event;
 }
 
-async function callHandler(requestId: number, request: unknown, ctx: ExecutionContext): Promise<unknown> {
-  const w = worker!;
-  // `return await`: an async function resolving to a promise would call its `then`.
-  if (w.fetch) return await ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
+/** What the handler returned (a Response, or a promise of one: the caller awaits it). */
+function callHandler(w: Worker, request: unknown, ctx: ExecutionContext): unknown {
+  if (w.fetch) return ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
   let response: unknown;
   let called = false;
   const event = makeFetchEvent(request, ctx, (value) => {
@@ -177,27 +181,28 @@ async function callHandler(requestId: number, request: unknown, ctx: ExecutionCo
  * Returns true when that is already the case; then the caller tells the host along with the
  * response (one crossing fewer), otherwise hostCalls.requestDone tells it later.
  */
-function settle(requestId: number, tellHost = true): boolean {
-  const entry = inFlight.get(requestId);
-  if (!entry) return false;
-  const finish = (notify = true) => {
-    inFlight.delete(requestId);
-    dropRequestTimers(requestId);
-    dropRequestCalls(requestId);
-    if (notify) hostCalls.requestDone(requestId);
-  };
-  if (entry.waitUntil.length === 0) {
-    finish(tellHost);
+function settle(requestId: number, entry: InFlight, tellHost = true): boolean {
+  // The host may have ended the request meanwhile (e.g. while a body chunk was awaited).
+  if (inFlight.get(requestId) !== entry) return false;
+  entry.phase = 'waitUntil';
+  const waitUntil = entry.waitUntil;
+  if (waitUntil === null) {
+    endRequest(requestId);
+    if (tellHost) hostCalls.requestDone(requestId);
     return true;
   }
   // waitUntil promises can add more waitUntil promises: wait until the list stops growing.
   const drain = (seen: number): Promise<void> => {
-    const count = entry.waitUntil.length - seen;
-    return PromisePrototypeThen(allSettled(ArrayPrototypeSlice(entry.waitUntil, seen), (reason) => hostCalls.uncaught(requestId, errorText(reason))), () => {
-      if (entry.waitUntil.length > seen + count) return drain(seen + count);
+    const count = waitUntil.length - seen;
+    return PromisePrototypeThen(allSettled(ArrayPrototypeSlice(waitUntil, seen), (reason) => hostCalls.uncaught(requestId, errorText(reason))), () => {
+      if (waitUntil.length > seen + count) return drain(seen + count);
     });
   };
-  PromisePrototypeThen(drain(0), () => finish(), () => finish());
+  const finish = () => {
+    endRequest(requestId);
+    hostCalls.requestDone(requestId);
+  };
+  PromisePrototypeThen(drain(0), finish, finish);
   return false;
 }
 
@@ -221,59 +226,83 @@ function allSettled(promises: Promise<unknown>[], onRejected: (reason: unknown) 
   });
 }
 
-/** Runs request `requestId` through the worker's handler (the `dispatch` entry, main.ts, sends the result on). */
+/**
+ * Runs request `requestId` through the worker's handler and answers the host (the `dispatch`
+ * entry, main.ts). Never rejects. A response whose body is whole goes back as primitives
+ * (hostCalls.respondSimple) in the same turn as the handler's answer: one promise hop, the one
+ * that awaits the handler, so that microtasks the handler queued run before its response is
+ * taken, as after any await.
+ */
 export async function handleRequest(
   requestId: number,
   method: string,
   url: string,
-  headers: string[],
+  headers: HeaderLines,
   hasBody: boolean,
   now: number,
-): Promise<DispatchResult> {
+): Promise<void> {
   advanceClock(now);
   enterRequest(requestId);
-  if (!worker) return { error: 'The worker is not loaded.', kind: 'no-handler' };
-  const signal = newAbortSignal();
+  const w = worker;
+  if (w === undefined) return hostCalls.respond(requestId, { error: 'The worker is not loaded.', kind: 'no-handler' });
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
-  const entry: InFlight = { phase: 'dispatching', signal, waitUntil: [], responseBody: undefined, requestBody: body };
+  // Every field an own property from the start: a setter the tenant put on Object.prototype
+  // must never see an assignment to one (takeResponseChunk runs no tenant code).
+  const entry: InFlight = {
+    phase: 'dispatching', signal: null, waitUntil: null, responseBody: undefined, responseRest: undefined, responseOut: undefined,
+    requestBody: body,
+  };
   inFlight.set(requestId, entry);
   let result: DispatchResult;
+  let whole: HostResponse | undefined;
   try {
-    const request = requestFromHost(method, url, headers, body, signal as never);
-    const ctx = new ExecutionContext(requestId);
-    const response = await callHandler(requestId, request, ctx);
-    const ResponseClass = webPlatformGlobals.Response as abstract new (...args: never[]) => object;
-    if (!(response instanceof ResponseClass)) {
+    const response = await callHandler(w, requestFromHost(method, url, headers, body, entry), new ExecutionContext(requestId));
+    const head = responseToHost(response);
+    if (head === null) {
       result = {
         error: `The fetch handler returned ${typeName(response)} instead of a Response: return (or resolve to) a Response object, e.g. \`return new Response('ok')\`.`,
         kind: 'bad-response',
       };
-    } else if ((response as { type?: string }).type === 'error') {
+    } else if (head.status === 0) {
       result = {
         error: 'The fetch handler returned Response.error(), a network error, which cannot be sent to a client: return a Response with a status such as 502 instead.',
         kind: 'bad-response',
       };
     } else {
-      const head = await responseToHost(response as never);
-      let body = head.body;
-      if ((typeof body === 'string' && body.length > MAX_WHOLE_BODY_CROSSING) || (isUint8Array(body) && TypedArrayPrototypeGetByteLength(body) > MAX_WHOLE_BODY_CROSSING)) {
-        body = wholeBodySource(body);
+      let out = head.body;
+      if (out !== null && (typeof out === 'string' ? out.length : isUint8Array(out) ? TypedArrayPrototypeGetByteLength(out) : 0) > MAX_WHOLE_BODY_CROSSING) {
+        out = wholeBodySource(out as string | Uint8Array);
       }
-      if (body === null || typeof body === 'string' || isUint8Array(body)) {
-        result = head as DispatchResult;
+      if (out === null || typeof out === 'string' || isUint8Array(out)) {
+        whole = head;
+        whole.body = out;
       } else {
         // Streamed: the request's work goes on until the host has pulled the body to its end.
-        entry.responseBody = body;
-        const length = typeof body.length === 'number' ? body.length : null;
-        result = { ...head, body: { stream: true, length, requestBody: body === entry.requestBody } };
+        entry.responseBody = out;
+        entry.phase = 'streaming';
+        const length = typeof out.length === 'number' ? out.length : null;
+        result = {
+          status: head.status, statusText: head.statusText, headers: ArrayPrototypeSlice(head.headers),
+          body: { stream: true, length, requestBody: out === entry.requestBody },
+        };
       }
     }
   } catch (error) {
     result = { error: errorText(error), kind: 'exception' };
   }
-  entry.phase = entry.responseBody === undefined ? 'waitUntil' : 'streaming';
-  if (entry.phase === 'waitUntil' && settle(requestId, false)) result.done = true;
-  return result;
+  // ctx.waitUntil() from promise callbacks the handler left queued still belongs to this
+  // request (workerd drains the microtask queue before it looks): give those callbacks some turns
+  // of the queue before deciding whether the request's work ends with its response.
+  if (entry.phase !== 'streaming') for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
+  // The request's work may be over with its response: the host then hears it in the same call.
+  const done = entry.phase !== 'streaming' && settle(requestId, entry, false);
+  if (whole !== undefined) {
+    const out = whole.body as string | Uint8Array | null;
+    hostCalls.respondSimple(requestId, whole.status, whole.statusText, ArrayPrototypeJoin(whole.headers, '\n'), out, done);
+    return;
+  }
+  if (done) result!.done = true;
+  hostCalls.respond(requestId, result!);
 }
 
 /**
@@ -302,17 +331,50 @@ export async function pullResponse(requestId: number, now: number): Promise<Pull
     return null;
   }
   // A slice of a text body given whole (whole-body-source.ts): the host encodes it.
-  if (typeof chunk === 'string') return chunk;
+  if (typeof chunk === 'string') {
+    if ((chunk as string).length <= INLINE_CHUNK) return chunk;
+    entry.responseOut = chunk;
+    return (chunk as string).length;
+  }
   if (TypedArrayPrototypeGetByteLength(chunk) > SLICE) {
     entry.responseRest = TypedArrayPrototypeSubarray(chunk, SLICE);
     chunk = TypedArrayPrototypeSubarray(chunk, 0, SLICE);
   }
-  // Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
-  // ArrayBuffer: isolated-vm copies that with less overhead than a typed array.
-  const buffer = TypedArrayPrototypeGetBuffer(chunk);
-  const whole = TypedArrayPrototypeGetByteOffset(chunk) === 0 && buffer instanceof ArrayBuffer &&
-    TypedArrayPrototypeGetByteLength(chunk) === ArrayBufferPrototypeGetByteLength(buffer);
-  return (whole ? buffer : TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(chunk))) as ArrayBuffer;
+  // A large chunk is copied out by a call of its own that runs no tenant code, so that the host
+  // charges the worker for its stream's work and not for the platform's copying.
+  const size = TypedArrayPrototypeGetByteLength(chunk);
+  if (size > INLINE_CHUNK) {
+    entry.responseOut = chunk;
+    return size;
+  }
+  return ownBytes(chunk);
+}
+
+/** Chunks up to this size cross with the pull: copying them costs less than a crossing of their own. */
+const INLINE_CHUNK = 64 * 1024;
+
+/** The large chunk pullResponse announced, copied out by the host (see pullResponse). */
+export function takeResponseChunk(requestId: number): ArrayBuffer | string | null {
+  const entry = inFlight.get(requestId);
+  const chunk = entry?.responseOut;
+  if (entry === undefined || chunk === undefined) return null;
+  entry.responseOut = undefined;
+  return typeof chunk === 'string' ? chunk : ownBytes(chunk);
+}
+
+/**
+ * Only the chunk's own bytes cross (a view may be a window on a larger buffer), as an
+ * ArrayBuffer: isolated-vm copies that with less overhead than a typed array. Runs no tenant
+ * code (takeResponseChunk's CPU is charged to nobody): brand-checking getters, and `set` into a
+ * buffer of its own where `slice` would look up the chunk's species constructor.
+ */
+function ownBytes(chunk: Uint8Array): ArrayBuffer {
+  const buffer = TypedArrayPrototypeGetBuffer(chunk) as ArrayBuffer;
+  const size = TypedArrayPrototypeGetByteLength(chunk);
+  if (TypedArrayPrototypeGetByteOffset(chunk) === 0 && size === ArrayBufferPrototypeGetByteLength(buffer)) return buffer;
+  const own = new Uint8Array(size);
+  TypedArrayPrototypeSet(own, chunk);
+  return TypedArrayPrototypeGetBuffer(own) as ArrayBuffer;
 }
 
 /** The host will pull no more (the client left, or the response needs no body): cancel the stream. */
@@ -332,30 +394,40 @@ export function cancelResponse(requestId: number, now: number): void {
 function finishResponseBody(requestId: number, entry: InFlight): void {
   if (entry.responseBody === undefined) return;
   entry.responseBody = undefined;
-  entry.phase = 'waitUntil';
-  settle(requestId);
+  entry.responseOut = undefined;
+  settle(requestId, entry);
 }
 
-// A request body, pulled from the host one chunk at a time: the host reads its source only when
-// asked, which is what gives uploads their backpressure.
+// A request body, pulled from the host a piece at a time: the host reads its source only when
+// asked, which is what gives uploads their backpressure. Read whole, it comes in one piece that
+// the host made (src/runtime/request-body.ts), so nothing is joined here.
 function bodyFromHost(requestId: number, length: number | null): BodySource {
   let reading = false;
+  // No spread of arguments: it would iterate with the realm's (replaceable) array iterator.
+  const read = async <K extends 'body.read' | 'body.readWhole'>(op: K, as?: 'text' | 'bytes'): Promise<OperationResult<K>> => {
+    if (reading) throw new TypeError('This body is already being read.');
+    reading = true;
+    try {
+      return await (as === undefined ? callAsync(op, requestId) : callAsync(op, requestId, as));
+    } finally {
+      reading = false;
+    }
+  };
   return {
     length,
     async pull(): Promise<Uint8Array | null> {
-      if (reading) throw new TypeError('This body is already being read.');
-      reading = true;
-      try {
-        const chunk = await callAsync('body.read', requestId);
-        return chunk === null ? null : new Uint8Array(chunk);
-      } finally {
-        reading = false;
-      }
+      const chunk = await read('body.read');
+      return chunk === null ? null : new Uint8Array(chunk);
+    },
+    async readWhole(as: 'text' | 'bytes'): Promise<Uint8Array | string> {
+      const whole = await read('body.readWhole', as);
+      return typeof whole === 'string' ? whole : new Uint8Array(whole);
     },
   } as BodySource;
 }
 
-function declaredLength(headers: string[]): number | null {
+function declaredLength(lines: HeaderLines): number | null {
+  const headers = StringPrototypeSplit(lines, '\n');
   for (let i = 0; i + 1 < headers.length; i += 2) {
     if (headers[i]!.length === 14 && StringPrototypeToLowerCase(headers[i]!) === 'content-length') {
       const value = StringPrototypeTrim(headers[i + 1]!);
@@ -377,8 +449,9 @@ export function abortRequest(requestId: number, now: number): void {
   if (entry) {
     const reason = new DOMException('The client disconnected before the response was complete.', 'AbortError');
     // signalAbort reports an abort listener's exception instead of throwing it: the stream
-    // cancellation below must happen whatever the tenant's listeners do.
-    signalAbort(entry.signal, reason);
+    // cancellation below must happen whatever the tenant's listeners do. A signal nobody read
+    // yet is made here, aborted, for whoever reads it later.
+    signalAbort(entry.signal ??= newAbortSignal(), reason);
     cancelResponse(requestId, now);
   }
 }

@@ -91,6 +91,7 @@ export function settleCall(callId: number, now: number, ok: boolean, value: unkn
 
 /** A request's work is over: its calls will never be answered. */
 export function dropRequestCalls(requestId: number): void {
+  if (pendingCalls.size === 0) return;
   // forEach, not for...of: the Map iterator's `next` is the tenant's to replace.
   MapPrototypeForEach(pendingCalls, (call, callId) => {
     if (call.requestId === requestId) pendingCalls.delete(callId);

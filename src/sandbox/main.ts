@@ -25,11 +25,11 @@ import {
   enterFromHost,
   registerWorker,
   pullResponse,
+  takeResponseChunk,
   reportUncaught,
 } from './dispatch.ts';
 import {
-  ArrayPrototypeJoin, Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf,
-  PromisePrototypeThen, StringPrototypeSplit, SymbolToStringTag, TypeError, Uint8Array, isUint8Array,
+  Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf, SymbolToStringTag, TypeError,
 } from './primordials.ts';
 
 const global = globalThis as unknown as Record<string, unknown>;
@@ -130,24 +130,13 @@ const entryPoints: SandboxEntries = {
     return registerWorker(namespace, env);
   },
   // Head fields cross as primitives (HeaderLines): they skip isolated-vm's structured copy, a
-  // third of a small request's crossing cost.
+  // third of a small request's crossing cost. The answer goes back through respondSimple or
+  // respond (handleRequest never rejects); the entry itself returns nothing.
   dispatch(requestId, method, url, headers, hasBody, now): void {
-    // Captured built-ins from here on: tenant code may have replaced the realm's (see primordials.ts).
-    PromisePrototypeThen(
-      handleRequest(requestId, method, url, headers === '' ? [] : StringPrototypeSplit(headers, '\n'), hasBody, now),
-      (result) => {
-        const body = 'status' in result ? result.body : undefined;
-        if (body === null || typeof body === 'string' || isUint8Array(body)) {
-          const head = result as { status: number; statusText: string; headers: string[] };
-          hostCalls.respondSimple(requestId, head.status, head.statusText, ArrayPrototypeJoin(head.headers, '\n'), body as string | Uint8Array | null, result.done === true);
-        } else {
-          hostCalls.respond(requestId, result);
-        }
-      },
-      (error) => hostCalls.respond(requestId, { error: `${error}`, kind: 'exception' }),
-    );
+    void handleRequest(requestId, method, url, headers, hasBody, now);
   },
   pullResponse,
+  takeResponseChunk,
   cancelResponse,
   receiveModule,
   fireTimer(requestId, timerId, now): void {

@@ -3,7 +3,7 @@
 // dispatch.ts turns each host request into a Request and each Response back into plain values.
 
 import { Headers, cloneHeadersForStructuredClone } from '../api/headers/sandbox.ts';
-import { Request, requestFromHost, structuredCloneRequest } from '../api/request/sandbox.ts';
+import { Request, requestFromHost, structuredCloneRequest, type IncomingSignal } from '../api/request/sandbox.ts';
 import { Response, responseToHost, structuredCloneResponse, type HostResponse } from '../api/response/sandbox.ts';
 import { URL, searchParams } from '../api/url/sandbox.ts';
 import { encoding } from '../api/encoding/sandbox.ts';
@@ -21,6 +21,7 @@ import {
 
 export type { BodySource } from '../api/body/sandbox.ts';
 export type { HostResponse } from '../api/response/sandbox.ts';
+export type { IncomingSignal } from '../api/request/sandbox.ts';
 export { requestFromHost, responseToHost };
 export { signalAbort } from '../api/events/sandbox.ts';
 
@@ -65,5 +66,5 @@ for (const key of ObjectKeys(webPlatformGlobals)) {
 }
 
 // Keep the documented signatures checked against the implementations.
-void (requestFromHost satisfies (method: string, url: string, headers: string[], body: import('../api/body/sandbox.ts').BodySource | null, signal: AbortSignal) => Request);
-void (responseToHost satisfies (response: Response) => Promise<HostResponse>);
+void (requestFromHost satisfies (method: string, url: string, headers: string, body: import('../api/body/sandbox.ts').BodySource | null, incoming: IncomingSignal) => Request);
+void (responseToHost satisfies (value: unknown) => HostResponse | null);

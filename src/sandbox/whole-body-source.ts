@@ -13,7 +13,9 @@ import {
 /** Bodies larger than this (in bytes, or UTF-16 units of a string) are sent a slice at a time. */
 export const MAX_WHOLE_BODY_CROSSING = 1024 * 1024;
 /** What one pull hands the host, at most: a worker's larger chunks are handed over in slices too. */
-export const SLICE = 256 * 1024;
+export const SLICE = 1024 * 1024;
+/** A slice of text, in UTF-16 units: each encodes to at most 3 bytes, so a slice to at most SLICE. */
+const TEXT_SLICE = SLICE / 4;
 
 export function wholeBodySource(body: string | Uint8Array): BodySource {
   if (typeof body !== 'string') {
@@ -33,7 +35,7 @@ export function wholeBodySource(body: string | Uint8Array): BodySource {
     length: utf8Length(body),
     pull: async () => {
       if (at >= body.length) return null;
-      let end = MathMin(at + SLICE, body.length);
+      let end = MathMin(at + TEXT_SLICE, body.length);
       // A surrogate pair is one character: never split it between two slices.
       const last = StringPrototypeCharCodeAt(body, end - 1);
       if (end < body.length && last >= 0xd800 && last <= 0xdbff) end--;

@@ -49,6 +49,8 @@ interface Call {
 
 const MAX_SECRET_BYTES = 64 * 1024;
 const MAX_SMALL_BODY = 1024 * 1024;
+/** Deployments in one `POST /v1/workers`. */
+const MAX_BULK = 1000;
 
 export function createAdminServer(options: AdminApiOptions): Server {
   const api = new AdminApi(options);
@@ -140,6 +142,7 @@ class AdminApi {
     } else if (collection === 'workers') {
       if (id === undefined) {
         if (method === 'GET') return this.#listWorkers(call);
+        if (method === 'POST') return this.#deployMany(call);
         throw badMethod(method, call.url.pathname);
       }
       if (sub === undefined) {
@@ -334,37 +337,13 @@ class AdminApi {
     const { caller, url } = call;
     const existing = await this.#platform.store.getWorker(name);
     let accountId: string;
-    if (!caller.admin) {
-      if (url.searchParams.has('account')) {
-        const named = await this.#platform.store.findAccount(url.searchParams.get('account')!);
-        if (named?.id !== caller.accountId) throw new ApiError('forbidden', 'An account token deploys only to its own account: drop ?account=.');
-      }
-      accountId = caller.accountId;
-    } else if (url.searchParams.has('account')) {
-      accountId = (await this.#account(url.searchParams.get('account')!)).id;
-    } else if (existing !== undefined) {
-      accountId = existing.accountId;
-    } else {
-      throw new ApiError('invalid', `The admin token deploys a new worker for an account: add ?account=<account> to the URL.`);
-    }
+    if (!caller.admin || url.searchParams.has('account')) accountId = await this.#deployingAccount(call);
+    else if (existing !== undefined) accountId = existing.accountId;
+    else throw new ApiError('invalid', `The admin token deploys a new worker for an account: add ?account=<account> to the URL.`);
     // A courtesy before reading what may be a large body; the platform decides under the
     // worker's lock, since the name may change hands while the body arrives.
     if (existing !== undefined && existing.accountId !== accountId) throw nameTaken(name);
-    // An account is held to its quotas; the operator only to the server's ceilings.
-    const quotas = caller.admin ? undefined : await this.#quotasOf(accountId);
-    const rules: DeploymentRules =
-      quotas === undefined
-        ? this.#rules
-        : {
-            ...this.#rules,
-            limitCaps: {
-              ...this.#rules.limitCaps,
-              cpuMs: Math.min(this.#rules.limitCaps.cpuMs, quotas.cpuMs),
-              startupCpuMs: Math.min(this.#rules.limitCaps.startupCpuMs, quotas.startupCpuMs),
-              memoryMb: Math.min(this.#rules.limitCaps.memoryMb, quotas.memoryMb),
-            },
-            capHint: "ask the operator to raise the account's quota (PUT /v1/accounts/:account/quotas)",
-          };
+    const { rules, quotas } = await this.#deployRules(caller, accountId);
     // Held from the first byte of the upload: one account may not hold many bodies open.
     const release = this.#platform.deploySlots.acquireAccount(accountId);
     let version: VersionInfo;
@@ -381,10 +360,96 @@ class AdminApi {
     } finally {
       release();
     }
-    // Where it now answers: its own host, then its routes (as patterns).
-    const routes = deployment.routes ?? existing?.routes ?? [];
-    const urls = [...(this.#workerUrl ? [this.#workerUrl(name)] : []), ...routes];
-    json(call.res, 201, { version: versionJson(version), urls });
+    json(call.res, 201, { version: versionJson(version), urls: this.#urls(name, deployment.routes ?? existing?.routes ?? []) });
+  }
+
+  /**
+   * `POST /v1/workers`: up to MAX_BULK deployments of one account in one request, each checked,
+   * validated and answered on its own as `PUT /v1/workers/:name` would be, and stored in one
+   * transaction. The whole request is bounded as one deployment's body is.
+   */
+  async #deployMany(call: Call): Promise<void> {
+    const { caller } = call;
+    if (caller.admin && !call.url.searchParams.has('account')) {
+      throw new ApiError('invalid', 'The admin token deploys workers for an account: add ?account=<account> to the URL.');
+    }
+    const accountId = await this.#deployingAccount(call);
+    const { rules, quotas } = await this.#deployRules(caller, accountId);
+    const release = this.#platform.deploySlots.acquireAccount(accountId);
+    try {
+      const body = await readJson(call.req, this.#rules.maxScriptBytes * 2 + MAX_SMALL_BODY);
+      const entries = (body as { workers?: unknown } | undefined)?.workers;
+      if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((key) => key !== 'workers') ||
+        !Array.isArray(entries) || entries.length === 0 || entries.length > MAX_BULK) {
+        throw new ApiError('invalid', `The body must be {"workers": [...]}: 1 to ${MAX_BULK} deployments, each {"name": "<worker>", ...the fields of PUT /v1/workers/:name}.`);
+      }
+      const results: ({ name: string; error: ApiError } | { name: string; existing: WorkerInfo | undefined; deployment: ParsedDeployment })[] = [];
+      const seen = new Set<string>();
+      for (const [index, entry] of (entries as unknown[]).entries()) {
+        const { name, ...fields } = (entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? entry : {}) as Record<string, unknown>;
+        const label = typeof name === 'string' ? name : `workers[${index}]`;
+        try {
+          if (typeof name !== 'string') throw new ApiError('invalid', `workers[${index}] must be an object with "name", the worker's name, and the fields of a deployment.`);
+          checkWorkerName(name);
+          if (seen.has(name)) throw new ApiError('invalid', `The worker '${name}' appears more than once in this request: deploy it once.`);
+          seen.add(name);
+          const existing = await this.#platform.store.getWorker(name);
+          if (existing !== undefined && existing.accountId !== accountId) throw nameTaken(name);
+          results.push({ name, existing, deployment: parseDeployment(fields, rules) });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          results.push({ name: label, error });
+        }
+      }
+      const accepted = results.filter((r) => 'deployment' in r);
+      const deployed = await this.#platform.deployMany(accountId, accepted, caller.tokenId, { checkZones: !caller.admin, maxWorkers: quotas?.maxWorkers });
+      const answers = new Map(accepted.map((r, i) => [r, deployed[i]!]));
+      json(call.res, 200, {
+        results: results.map((r) => {
+          const answer = 'error' in r ? r.error : answers.get(r)!;
+          if (answer instanceof ApiError) return { name: r.name, status: answer.status, ...answer.toJSON() };
+          const routes = 'deployment' in r ? (r.deployment.routes ?? r.existing?.routes ?? []) : [];
+          return { name: r.name, status: 201, version: versionJson(answer), urls: this.#urls(r.name, routes) };
+        }),
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /** The account a deployment is for: an account token's own (`?account=` may only name it), or the operator's `?account=`. */
+  async #deployingAccount(call: Call): Promise<string> {
+    const { caller, url } = call;
+    if (caller.admin) return (await this.#account(url.searchParams.get('account')!)).id;
+    if (url.searchParams.has('account')) {
+      const named = await this.#platform.store.findAccount(url.searchParams.get('account')!);
+      if (named?.id !== caller.accountId) throw new ApiError('forbidden', 'An account token deploys only to its own account: drop ?account=.');
+    }
+    return caller.accountId;
+  }
+
+  /** What an account's deployment is checked against: its quotas; the operator only the server's ceilings. */
+  async #deployRules(caller: Caller, accountId: string): Promise<{ rules: DeploymentRules; quotas: AccountQuotas | undefined }> {
+    const quotas = caller.admin ? undefined : await this.#quotasOf(accountId);
+    if (quotas === undefined) return { rules: this.#rules, quotas };
+    return {
+      quotas,
+      rules: {
+        ...this.#rules,
+        limitCaps: {
+          ...this.#rules.limitCaps,
+          cpuMs: Math.min(this.#rules.limitCaps.cpuMs, quotas.cpuMs),
+          startupCpuMs: Math.min(this.#rules.limitCaps.startupCpuMs, quotas.startupCpuMs),
+          memoryMb: Math.min(this.#rules.limitCaps.memoryMb, quotas.memoryMb),
+        },
+        capHint: "ask the operator to raise the account's quota (PUT /v1/accounts/:account/quotas)",
+      },
+    };
+  }
+
+  /** Where a worker answers: its own host, then its routes (as patterns). */
+  #urls(name: string, routes: string[]): string[] {
+    return [...(this.#workerUrl ? [this.#workerUrl(name)] : []), ...routes];
   }
 
   async #getWorker(call: Call, name: string): Promise<void> {

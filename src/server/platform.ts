@@ -12,7 +12,7 @@
 
 import { WorkerLoadError, type WorkerDefinition } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
-import { sha256Hex, type ActiveWorker, type Owner, type RouteInfo, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
+import { StoreError, sha256Hex, type ActiveWorker, type DeployInput, type Owner, type RouteInfo, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
 import type { ParsedDeployment } from './deployment.ts';
@@ -20,6 +20,7 @@ import type { LogBus } from './log-bus.ts';
 import { RouteTable } from './routes.ts';
 import type { ServerLog } from './logger.ts';
 import { scrub, scrubError } from './scrub.ts';
+import { ValidatedUploads } from './validated-uploads.ts';
 import type { WorkerHost } from './worker-host.ts';
 
 export interface PlatformOptions {
@@ -33,6 +34,8 @@ export interface PlatformOptions {
   /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
   maxDeploys?: number;
   maxAccountDeploys?: number;
+  /** Distinct uploads remembered as validated, so an identical one deploys without running again (default 10,000; 0 remembers none). */
+  validatedUploads?: number;
 }
 
 /** How a deployment is held to the account's grants. */
@@ -70,6 +73,7 @@ export class Platform {
   #routeList: RouteInfo[] = [];
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
+  readonly #validated: ValidatedUploads;
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
@@ -78,6 +82,7 @@ export class Platform {
     this.#log = options.log;
     this.#bus = options.bus;
     this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
+    this.#validated = new ValidatedUploads(options.validatedUploads);
     this.#routes = new RouteTable(this.domain, [], () => false);
   }
 
@@ -128,31 +133,56 @@ export class Platform {
     const release = this.deploySlots.acquireValidation();
     try {
       return await this.#exclusive(name, async () => {
-        const existing = await this.store.getWorker(name);
-        if (existing !== undefined && existing.accountId !== accountId) {
-          throw new ApiError('forbidden', `The worker name '${name}' is taken: pick another name.`);
-        }
-        // Only now, with the name known to be this account's (or free) and no other action on it
-        // able to run, may the upload run with the worker's secrets.
-        const secrets = existing === undefined ? {} : await this.store.secretValues(name);
-        const definition = definitionOf(deployment.content, secrets, accountId);
-        const tier = await this.store.getTier(accountId);
-        await this.#validate(name, definition, secrets, tier);
-        const version = await this.store.deploy({
-          worker: name,
-          accountId,
-          content: deployment.content,
-          author,
-          message: deployment.message,
-          routes: deployment.routes,
-          checkZones: options.checkZones,
-          maxWorkers: options.maxWorkers,
-        });
-        const workerId = existing?.id ?? (await this.store.getWorker(name))?.id;
-        await this.#serve({ id: workerId, name, accountId, tier, version: { ...version, content: deployment.content }, secrets });
+        const prepared = await this.#prepare(name, accountId, deployment, await this.store.getTier(accountId));
+        const version = await this.store.deploy(this.#deployInput(prepared, author, options));
+        await this.#start(prepared, version, author);
         if (deployment.routes !== undefined) await this.#refreshRoutes();
-        this.#log('info', 'admin', 'deployed', { worker: name, account: accountId, version: version.number, hash: version.hash, author });
         return version;
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * deploy() for many workers of one account at once: each is validated on its own (an
+   * identical upload once), and those that pass are stored in one transaction, so one write to
+   * disk. Each worker's answer is its version or the ApiError deploy() would have thrown, in
+   * the order given; names must differ. It holds one validation slot.
+   */
+  async deployMany(
+    accountId: string,
+    deployments: { name: string; deployment: ParsedDeployment }[],
+    author: string,
+    options: DeployOptions,
+  ): Promise<(VersionInfo | ApiError)[]> {
+    const release = this.deploySlots.acquireValidation();
+    try {
+      const names = [...new Set(deployments.map((d) => d.name))].sort();
+      return await this.#exclusiveAll(names, async () => {
+        const tier = await this.store.getTier(accountId);
+        const results: (VersionInfo | ApiError)[] = [];
+        const prepared: { index: number; worker: PreparedDeployment }[] = [];
+        for (const [index, { name, deployment }] of deployments.entries()) {
+          try {
+            prepared.push({ index, worker: await this.#prepare(name, accountId, deployment, tier) });
+          } catch (error) {
+            if (!(error instanceof ApiError)) throw error;
+            results[index] = error;
+          }
+        }
+        const stored = await this.store.deployMany(prepared.map(({ worker }) => this.#deployInput(worker, author, options)));
+        for (const [i, { index, worker }] of prepared.entries()) {
+          const version = stored[i]!;
+          if (version instanceof StoreError) {
+            results[index] = new ApiError(version.code, version.message);
+            continue;
+          }
+          await this.#start(worker, version, author);
+          results[index] = version;
+        }
+        if (prepared.some(({ worker }) => worker.deployment.routes !== undefined)) await this.#refreshRoutes();
+        return results;
       });
     } finally {
       release();
@@ -253,6 +283,46 @@ export class Platform {
   }
 
   /**
+   * What a deployment runs as, checked: the name is free or the account's, and the upload
+   * loads. Only once the name is known to be this account's (or free), under the worker's lock,
+   * may the upload run with the worker's secrets.
+   */
+  async #prepare(name: string, accountId: string, deployment: ParsedDeployment, tier: Tier): Promise<PreparedDeployment> {
+    const existing = await this.store.getWorker(name);
+    if (existing !== undefined && existing.accountId !== accountId) {
+      throw new ApiError('forbidden', `The worker name '${name}' is taken: pick another name.`);
+    }
+    const secrets = existing === undefined ? {} : await this.store.secretValues(name);
+    const definition = definitionOf(deployment.content, secrets, accountId);
+    const validation = await this.#validate(name, definition, secrets, tier);
+    return { name, accountId, existing, deployment, secrets, tier, validation };
+  }
+
+  #deployInput(prepared: PreparedDeployment, author: string, options: DeployOptions): DeployInput {
+    const { name, accountId, deployment } = prepared;
+    return {
+      worker: name,
+      accountId,
+      content: deployment.content,
+      author,
+      message: deployment.message,
+      routes: deployment.routes,
+      checkZones: options.checkZones,
+      maxWorkers: options.maxWorkers,
+    };
+  }
+
+  /** A stored version starts serving; a worker the deployment made is known by its id from now on. */
+  async #start(prepared: PreparedDeployment, version: VersionInfo, author: string): Promise<void> {
+    const { name, accountId, tier, secrets } = prepared;
+    const id = prepared.existing?.id ?? (await this.store.getWorker(name))?.id;
+    await this.#serve({ id, name, accountId, tier, version: { ...version, content: prepared.deployment.content }, secrets });
+    this.#log('info', 'admin', 'deployed', {
+      worker: name, account: accountId, version: version.number, hash: version.hash, author, validation: prepared.validation,
+    });
+  }
+
+  /**
    * Serves what the store now says of these workers (changes made through other nodes of a
    * cluster, src/server/change-follower.ts), each under its lock and read under it, so a newer
    * local action is never undone by an older read; then the routes.
@@ -313,11 +383,18 @@ export class Platform {
     return worker;
   }
 
-  /** Loads the upload once, apart; its errors go back to the client, so no secret value may be in them. */
-  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>, tier: Tier): Promise<void> {
+  /**
+   * Loads the upload once, apart, unless an identical one of the account loaded before ('reused');
+   * its errors go back to the client, so no secret value may be in them.
+   */
+  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>, tier: Tier): Promise<'ran' | 'reused'> {
+    const key = ValidatedUploads.key(definition);
+    if (this.#validated.has(key)) return 'reused';
     const values = Object.values(secrets);
     try {
       await this.host.validate(name, definition, { tier });
+      this.#validated.add(key);
+      return 'ran';
     } catch (error) {
       if (error instanceof WorkerLoadError) {
         throw new ApiError('invalid', scrub(error.message, values), error.location === undefined ? undefined : scrub(error.location, values));
@@ -333,6 +410,12 @@ export class Platform {
   #setRoutes(routes: RouteInfo[]): void {
     this.#routes = new RouteTable(this.domain, routes, (name) => this.host.has(name));
     this.#routeList = routes;
+  }
+
+  /** Runs fn holding every worker's lock, taken in the order given (sorted, so two callers cannot wait on each other). */
+  #exclusiveAll<T>(names: string[], fn: () => Promise<T>, from = 0): Promise<T> {
+    if (from === names.length) return fn();
+    return this.#exclusive(names[from]!, () => this.#exclusiveAll(names, fn, from + 1));
   }
 
   /** Runs fn after every earlier action on the same worker has finished. */
@@ -351,6 +434,17 @@ export class Platform {
 
 /** A worker as this node serves it (its id unknown only in the moment after a deploy made it). */
 type Served = Omit<ActiveWorker, 'id'> & { id: string | undefined };
+
+interface PreparedDeployment {
+  name: string;
+  accountId: string;
+  /** The worker before this deployment (undefined: it makes a new one). */
+  existing: WorkerInfo | undefined;
+  deployment: ParsedDeployment;
+  secrets: Record<string, string>;
+  tier: Tier;
+  validation: 'ran' | 'reused';
+}
 
 function notFound(name: string): ApiError {
   return new ApiError('not_found', `No worker '${name}': deploy it with PUT /v1/workers/${name}.`);

@@ -173,6 +173,11 @@ export interface Store {
    * account holds one of the routes; then nothing is stored.
    */
   deploy(input: DeployInput): Promise<VersionInfo>;
+  /**
+   * Many deployments in one transaction, so one write to disk: each is stored, or refused with
+   * the StoreError deploy() would throw, on its own; results in the order of the inputs.
+   */
+  deployMany(inputs: DeployInput[]): Promise<(VersionInfo | StoreError)[]>;
   getWorker(name: string): Promise<WorkerInfo | undefined>;
   /** All workers, or one account's; sorted by name. */
   listWorkers(accountId?: string): Promise<WorkerInfo[]>;

@@ -36,7 +36,7 @@ export interface ProcessEnd {
   culprit: string | undefined;
   /** That line's message. */
   fatal: string | undefined;
-  /** Requests that were in flight on it. */
+  /** Requests that were in flight on it and failed (not those sent again to its replacement). */
   inFlight: number;
 }
 
@@ -70,6 +70,9 @@ export interface ChildOptions {
 
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
+/** How the answer (a 502) to a request whose worker's code crashed its runtime process begins. */
+export const CRASHED_ITS_PROCESS = "The worker's code caused a fatal error that ended its runtime process: ";
+
 /** How long a stopping process may take to finish before it is killed. */
 const STOP_GRACE_MS = 10_000;
 
@@ -80,6 +83,8 @@ interface Call {
 
 interface Exchange {
   worker: string;
+  /** Sends the request again, to the process that replaces this one: set for a request that may be (see retryable). */
+  retry: (() => Promise<RuntimeResponse>) | undefined;
   resolve: (response: RuntimeResponse) => void;
   reject: (error: Error) => void;
   /** The response body, once its head came with one to stream. */
@@ -121,6 +126,8 @@ export class Child {
   readonly calls = new Map<number, Call>();
   readonly exchanges = new Map<number, Exchange>();
   culprit: { worker: string; message: string } | undefined;
+  /** Killed for leaving pings unanswered: one of the requests in flight may be why. */
+  hung = false;
   #nextId = 1;
   #readyResolve!: () => void;
   readonly #liveness: Liveness;
@@ -138,6 +145,7 @@ export class Child {
       options.liveness ?? DEFAULT_LIVENESS,
       () => this.channel.send('ping', 0, undefined),
       (silentMs) => {
+        this.hung = true;
         this.process.kill('SIGKILL');
         if (this.owner !== undefined) this.owner.hung(this, silentMs);
       },
@@ -231,7 +239,9 @@ export class RuntimeProcess {
   start(): void {
     if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
     this.starts++;
-    const spare = this.#options.spare?.();
+    // The spare is kept for processes of tenants not known to crash them: a quarantined
+    // tenant's crash loop would take every spare, and leave none for its neighbours' processes.
+    const spare = this.tier === 'quarantine' ? undefined : this.#options.spare?.();
     const child = spare ?? new Child(this.#options.child);
     child.owner = this.#owner;
     this.#child = child;
@@ -287,7 +297,7 @@ export class RuntimeProcess {
       if (!retried && this.#child !== undefined && this.#child.alive) return this.fetch(worker, request, true);
       return this.#unavailable() ?? failure(503, `The worker's runtime process is restarting (${(error as Error).message}); retry shortly.\n`, 1);
     }
-    return this.#exchange(child, worker.name, request);
+    return this.#exchange(child, worker, request, retried);
   }
 
   /** Drains the child: it finishes what is in flight and exits; past the grace period it is killed. */
@@ -334,11 +344,13 @@ export class RuntimeProcess {
     }
   }
 
-  #exchange(child: Child, worker: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+  #exchange(child: Child, placed: PlacedWorker, request: RuntimeRequest, retried: boolean): Promise<RuntimeResponse> {
+    const worker = placed.name;
     return new Promise((resolve, reject) => {
       const id = child.id();
       const body = request.body ?? null;
-      const exchange: Exchange = { worker, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
+      const retry = !retried && retryable(request) ? () => this.fetch(placed, request, true) : undefined;
+      const exchange: Exchange = { worker, retry, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
       child.exchanges.set(id, exchange);
       const headers = Array.isArray(request.headers) ? (request.headers as [string, string][]) : [...request.headers];
       child.channel.send('request', id, { worker, method: request.method, url: request.url, headers, body: body !== null });
@@ -443,25 +455,41 @@ export class RuntimeProcess {
     child.channel.close();
     const ownWorker = child.culprit?.worker;
     const reason = describeEnd(code, signal, child.culprit !== undefined);
-    const inFlight = child.exchanges.size;
+    let inFlight = 0;
+    const retries: Exchange[] = [];
     for (const [id, exchange] of child.exchanges) {
       this.#finish(child, id);
+      // Another tenant's request that had no answer yet goes to the replacement, once, as a
+      // reverse proxy retries an idempotent request whose upstream failed; not from a process
+      // that hung, which any request in flight may have caused.
+      if (!child.hung && !exchange.answered && exchange.retry !== undefined && exchange.worker !== ownWorker && exchange.signal?.aborted !== true) {
+        retries.push(exchange);
+        continue;
+      }
+      inFlight++;
       const text = exchange.worker === ownWorker
-        ? `The worker's code caused a fatal error that ended its runtime process: ${child.culprit!.message}\n`
+        ? `${CRASHED_ITS_PROCESS}${child.culprit!.message}\n`
         : `The runtime process serving this worker ended while the request was in flight (${reason}); the request did not complete. It is being restarted: retry shortly.\n`;
       if (exchange.answered) exchange.body?.fail(new Error(text.trim()));
       else exchange.resolve(failure(502, text));
     }
     for (const call of child.calls.values()) call.reject(new Error(`the runtime process ended (${reason})`));
     child.calls.clear();
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      for (const exchange of retries) exchange.resolve(failure(503, 'The server is shutting down.\n'));
+      return;
+    }
     const wait = this.#options.ended({ pid: child.process.pid, code, signal, culprit: ownWorker, fatal: child.culprit?.message, inFlight });
-    if (wait <= 0) return this.start();
-    this.#backoffUntil = Date.now() + wait;
-    this.#backoffTimer = setTimeout(() => {
-      this.#backoffTimer = undefined;
-      this.start();
-    }, wait);
+    if (wait <= 0) this.start();
+    else {
+      this.#backoffUntil = Date.now() + wait;
+      this.#backoffTimer = setTimeout(() => {
+        this.#backoffTimer = undefined;
+        this.start();
+      }, wait);
+    }
+    // Only now: a retry waits for the replacement, or is told of the back-off.
+    for (const exchange of retries) exchange.retry!().then(exchange.resolve, exchange.reject);
   }
 
   /** A 503 while a restart waits out its back-off. */
@@ -471,6 +499,15 @@ export class RuntimeProcess {
     const seconds = Math.max(1, Math.ceil((this.#backoffUntil - Date.now()) / 1000));
     return failure(503, `The worker's runtime process crashed repeatedly and restarts in ${seconds} s; retry then.\n`, seconds);
   }
+}
+
+/**
+ * Whether a request may be sent again when its process died before answering: a GET or HEAD
+ * without a body, which HTTP defines as safe to repeat. Its worker may see it twice.
+ */
+function retryable(request: RuntimeRequest): boolean {
+  const method = request.method.toUpperCase();
+  return (method === 'GET' || method === 'HEAD') && (request.body === undefined || request.body === null);
 }
 
 /** The control process's environment without its secrets: code that escapes V8 in a runtime process finds none there. */

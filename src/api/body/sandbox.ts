@@ -16,8 +16,8 @@ import { blobApi, isBlob } from '../blob/sandbox.ts';
 import { formDataApi, isFormData } from '../form-data/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeSlice, ArrayPrototypePush,
-  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt, StringPrototypeIsWellFormed,
-  TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
+  ArrayPrototypeShift, JSONParse, Promise, PromisePrototypeThen, PromiseResolve, String, StringPrototypeCharCodeAt,
+  StringPrototypeIsWellFormed, StringPrototypeTrim, TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
@@ -30,6 +30,11 @@ export interface BodySource {
   cancel?(reason?: unknown): void;
   /** Total length in bytes when known up front (a Content-Length), else null/undefined. */
   readonly length?: number | null;
+  /**
+   * All the rest at once, as text (UTF-8, a BOM kept) or bytes (optional): the host's request
+   * body hands it over in one piece, which spares joining chunks here.
+   */
+  readWhole?(as: 'text' | 'bytes'): Promise<Uint8Array | string>;
 }
 
 /** The body of one Request or Response. Never handed to tenant code. */
@@ -46,11 +51,19 @@ export class Body {
 
 export type BodyInit = string | ArrayBuffer | ArrayBufferView | URLSearchParams | null;
 
-/** Fetch §5.1 "extract a body": the body and the Content-Type it implies (or null). */
+/**
+ * Fetch §5.1 "extract a body": the body and the Content-Type it implies (or null), a valid
+ * header value as Headers stores it (so that it may be appended unchecked).
+ */
 export function extractBody(init: unknown): { body: Body; contentType: string | null } {
   const body = new Body();
   let contentType: string | null = null;
-  if (isReadableStream(init)) {
+  if (typeof init === 'string') {
+    // The usual body, tested first; the rest of the (… or USVString) case is below.
+    if (StringPrototypeIsWellFormed(init)) body.text = init;
+    else body.bytes = wtf8Encode(init);
+    contentType = 'text/plain;charset=UTF-8';
+  } else if (isReadableStream(init)) {
     // Fetch §5.1 extract a body, ReadableStream: a disturbed or locked stream is a TypeError.
     const stream = init as ReadableStream;
     if (streams().locked(stream) || streams().isDisturbed(stream)) {
@@ -69,7 +82,8 @@ export function extractBody(init: unknown): { body: Body; contentType: string | 
     body.bytes = api.bytesOf(init as InstanceType<typeof api.Blob>);
     body.shared = true;
     const type = (init as { type: string }).type;
-    if (type !== '') contentType = type;
+    // A Blob's type is printable ASCII (File API §3.1): trimmed, it is a valid header value.
+    if (type !== '') contentType = StringPrototypeTrim(type);
   } else if (isFormData(init)) {
     // Fetch §5.1: the multipart/form-data encoding, with a fresh boundary in the Content-Type.
     const { bytes, contentType: type } = formDataApi().serialize(init);
@@ -227,28 +241,43 @@ async function readSource(source: BodySource): Promise<Uint8Array> {
  * Read the whole body and mark it used (Fetch §5.3 "consume body"). Returns the original
  * string when the body was made from one and `preferText`, else bytes that the caller owns.
  */
+/** The contents of a body made from a string or bytes (the string itself, else bytes the caller owns), marked used. */
+function takeKnownBody(body: Body): string | Uint8Array {
+  body.used = true;
+  if (body.text !== null) {
+    const text = body.text;
+    body.text = null;
+    return text;
+  }
+  const bytes = body.bytes!;
+  body.bytes = null;
+  return body.shared ? TypedArrayPrototypeSlice(bytes) : bytes;
+}
+
 async function takeBody(body: Body | null, preferText: boolean): Promise<string | Uint8Array> {
   if (body === null) return preferText ? '' : new Uint8Array(0);
   if (bodyUsed(body)) throw new TypeError(USED_MESSAGE);
   if (body.stream !== null) {
     if (streams().locked(body.stream)) throw new TypeError('This ReadableStream is currently locked to a reader.');
     body.used = true;
-    return await readSource(streams().sourceFromStream(body.stream));
+    // A stream nobody read that only wraps a source (`new Response(request.body)`): read the source.
+    const source = streams().takeSource(body.stream, true) ?? streams().sourceFromStream(body.stream);
+    return await readWhole(source, preferText);
   }
   body.used = true;
-  if (body.text !== null) {
-    const text = body.text;
-    body.text = null;
-    return preferText ? text : utf8Encode(text);
-  }
-  if (body.bytes !== null) {
-    const bytes = body.bytes;
-    body.bytes = null;
-    return body.shared ? TypedArrayPrototypeSlice(bytes) : bytes;
+  if (body.source === null) {
+    const data = takeKnownBody(body);
+    return preferText || typeof data !== 'string' ? data : utf8Encode(data);
   }
   const source = body.source!;
   body.source = null;
   // `return await`: an async function resolving to a promise would call its (replaceable) `then`.
+  return await readWhole(source, preferText);
+}
+
+/** The rest of `source` in one piece: text only when the source can give it (the caller decodes bytes). */
+async function readWhole(source: BodySource, preferText: boolean): Promise<string | Uint8Array> {
+  if (source.readWhole !== undefined) return await source.readWhole(preferText ? 'text' : 'bytes');
   return await readSource(source);
 }
 
@@ -301,7 +330,7 @@ const BODY_CHUNK = 256 * 1024;
  * crossing per request); a BodySource for a stream, a pulled source or large bytes, which the
  * host pulls chunk by chunk as its socket takes them; null for no body.
  */
-export async function bodyForHost(body: Body | null): Promise<Uint8Array | string | BodySource | null> {
+export function bodyForHost(body: Body | null): Uint8Array | string | BodySource | null {
   if (body === null) return null;
   if (body.stream !== null || body.source !== null) {
     if (bodyUsed(body) || (body.stream !== null && streams().locked(body.stream))) throw new TypeError(USED_MESSAGE);
@@ -314,7 +343,8 @@ export async function bodyForHost(body: Body | null): Promise<Uint8Array | strin
     // A stream that only wraps a source (e.g. `new Response(request.body)`): hand over the source.
     return streams().takeSource(body.stream!) ?? streams().sourceFromStream(body.stream!);
   }
-  const data = await takeBody(body, true);
+  if (body.used) throw new TypeError(USED_MESSAGE);
+  const data = takeKnownBody(body);
   if (typeof data === 'string' || data.byteLength <= WHOLE_BODY_MAX) return data;
   let at = 0;
   return {

@@ -139,9 +139,12 @@ const makeEntryIterator = iteratorFactory<[string, string]>('EntryIterator');
 const makeKeyIterator = iteratorFactory<string>('KeyIterator');
 const makeValueIterator = iteratorFactory<string>('ValueIterator');
 
-let headersGuardSetter: (headers: Headers, guard: HeadersGuard) => void;
-let headersRawAppend: (headers: Headers, name: string, value: string) => void;
-let headersRawList: (headers: Headers) => readonly string[];
+/** Set the guard (Fetch §5.2); used by Request and Response. */
+export let setHeadersGuard: (headers: Headers, guard: HeadersGuard) => void;
+/** Append without validation, for header lists the host already parsed. */
+export let appendHeaderUnchecked: (headers: Headers, name: string, value: string) => void;
+/** The raw header list, flat [name, value, ...] in insertion order with lowercase names. */
+export let headerList: (headers: Headers) => readonly string[];
 let headersGuardGetter: (headers: Headers) => HeadersGuard;
 
 export class Headers {
@@ -213,10 +216,7 @@ export class Headers {
 
   has(name: string): boolean {
     if (arguments.length < 1) throw new TypeError("Failed to execute 'has' on 'Headers': 1 argument required.");
-    const n = validName(name);
-    const list = this.#list;
-    for (let i = 0; i < list.length; i += 2) if (list[i] === n) return true;
-    return false;
+    return hasHeaderUnchecked(this, validName(name));
   }
 
   set(name: string, value: string): void {
@@ -289,10 +289,10 @@ export class Headers {
   [SymbolIterator](): IterableIterator<[string, string]> { return this.entries(); }
 
   static {
-    headersGuardSetter = (headers, guard) => { headers.#guard = guard; };
+    setHeadersGuard = (headers, guard) => { headers.#guard = guard; };
     // For headers the host already parsed and validated (incoming requests): no re-validation.
-    headersRawAppend = (headers, name, value) => { ArrayPrototypePush(headers.#list, StringPrototypeToLowerCase(name), value); headers.#sorted = null; };
-    headersRawList = (headers) => headers.#list;
+    appendHeaderUnchecked = (headers, name, value) => { ArrayPrototypePush(headers.#list, StringPrototypeToLowerCase(name), value); headers.#sorted = null; };
+    headerList = (headers) => headers.#list;
     headersGuardGetter = (headers) => headers.#guard;
   }
 }
@@ -301,8 +301,8 @@ ObjectDefineProperty(Headers.prototype, SymbolToStringTag, { __proto__: null, va
 /** Fetch §5.2 "fill": from a Headers, a sequence of pairs, or a record. */
 export function fillHeaders(headers: Headers, init: unknown): void {
   if (init instanceof Headers) {
-    const list = headersRawList(init);
-    for (let i = 0; i < list.length; i += 2) headersRawAppend(headers, list[i], list[i + 1]);
+    const list = headerList(init);
+    for (let i = 0; i < list.length; i += 2) appendHeaderUnchecked(headers, list[i], list[i + 1]);
     return;
   }
   if (init === null || (typeof init !== 'object' && typeof init !== 'function')) {
@@ -338,12 +338,12 @@ export function headersAppend(headers: Headers, name: string, value: string): vo
 export function headersGet(headers: Headers, name: string): string | null { return ReflectApply(get, headers, [name]); }
 export function headersHas(headers: Headers, name: string): boolean { return ReflectApply(has, headers, [name]); }
 
-/** Set the guard (Fetch §5.2); used by Request and Response. */
-export function setHeadersGuard(headers: Headers, guard: HeadersGuard): void { headersGuardSetter(headers, guard); }
-/** Append without validation, for header lists the host already parsed. */
-export function appendHeaderUnchecked(headers: Headers, name: string, value: string): void { headersRawAppend(headers, name, value); }
-/** The raw header list, flat [name, value, ...] in insertion order with lowercase names. */
-export function headerList(headers: Headers): readonly string[] { return headersRawList(headers); }
+/** Whether the list has a header `name` (lowercase), without validating it. */
+export function hasHeaderUnchecked(headers: Headers, name: string): boolean {
+  const list = headerList(headers);
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
+  return false;
+}
 
 /**
  * structuredClone of a Headers, as workerd serializes them: a plain Headers (whatever the
@@ -352,6 +352,6 @@ export function headerList(headers: Headers): readonly string[] { return headers
 export function cloneHeadersForStructuredClone(from: Headers): Headers {
   const copy = new Headers();
   fillHeaders(copy, from);
-  headersGuardSetter(copy, headersGuardGetter(from));
+  setHeadersGuard(copy, headersGuardGetter(from));
   return copy;
 }

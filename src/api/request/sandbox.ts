@@ -18,10 +18,11 @@ import {
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
+import type { HeaderLines } from '../../bridge/protocol.ts';
 import { AbortSignal, DOMException, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
 import {
   ArrayBuffer, ArrayPrototypeIncludes, JSONParse, JSONStringify, ObjectDefineProperty, ObjectFreeze, Promise, String,
-  StringPrototypeToUpperCase, Symbol, SymbolToStringTag, TypeError, Uint8Array,
+  StringPrototypeSplit, StringPrototypeToUpperCase, Symbol, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 // The methods of kj::HttpMethod that workerd accepts in a Request (M-SEARCH, in kj's list, is
@@ -55,20 +56,38 @@ const kInternal = Symbol('Request.internal');
 /** structuredClone of a Request, as workerd serializes one (its head; no body, no signal). */
 export let structuredCloneRequest: (from: Request) => Request;
 let initRequest: (r: Request, method: string, url: string, headers: Headers, body: Body | null) => void;
-let setIncoming: (r: Request, signal: AbortSignal) => void;
+/**
+ * The Request for an incoming HTTP request. Its headers are immutable, as in workerd; the host
+ * already parsed them, so they are taken as they are (HeaderLines, src/bridge/protocol.ts),
+ * when first read.
+ */
+export let requestFromHost: (method: string, url: string, headers: HeaderLines, body: BodySource | null, incoming: IncomingSignal) => Request;
+
+/**
+ * The runtime's record of an incoming request (src/sandbox/dispatch.ts) as its Request sees it:
+ * the signal that aborts when the client leaves, made when first needed (by the Request or by
+ * the client leaving), since most requests never read it and most clients stay.
+ */
+export interface IncomingSignal {
+  signal: AbortSignal | null;
+}
 /** What fetch() (src/api/fetch/sandbox.ts) sends: the head, the body (unread) and the init's signal. */
 export let requestForFetch: (r: Request) => { method: string; url: string; headers: Headers; body: Body | null; signal: AbortSignal | null };
 
 export class Request {
   #method = 'GET';
   #url = '';
-  #headers!: Headers;
+  // An incoming request's headers stay as the host sent them (`#headerLines`, see
+  // requestFromHost) until something reads them.
+  #headers: Headers | null = null;
+  #headerLines = '';
   #body: Body | null = null;
   // The signal given in the init (or taken from the input request), if any; else one made on
   // first read (or, for an incoming request, the runtime's signal, which new Request(incoming)
   // does not take over, as in workerd).
   #signal: AbortSignal | null = null;
   #ownSignal: AbortSignal | null = null;
+  #incoming: IncomingSignal | null = null;
   #redirect: RequestRedirect = 'follow';
   // workerd keeps `cf` as JSON and parses it on first read; undefined when there is none.
   #cfJson: string | undefined = undefined;
@@ -131,7 +150,7 @@ export class Request {
 
     const headers = new Headers();
     if (init.headers !== undefined) fillHeaders(headers, init.headers);
-    else if (inputRequest) fillHeaders(headers, inputRequest.#headers);
+    else if (inputRequest) fillHeaders(headers, inputRequest.#headersOf());
 
     const initBody = init.body;
     const hasInitBody = initBody !== undefined && initBody !== null;
@@ -164,13 +183,29 @@ export class Request {
 
   get method(): string { return this.#method; }
   get url(): string { return this.#url; }
-  get headers(): Headers { return this.#headers; }
+  get headers(): Headers { return this.#headersOf(); }
   get redirect(): RequestRedirect { return this.#redirect; }
-  get signal(): AbortSignal { return this.#signal ?? (this.#ownSignal ??= newAbortSignal()); }
-  /** Cloudflare's request metadata: what the init gave (a copy), or {} for incoming requests. */
+  get signal(): AbortSignal { return this.#signal ?? this.#ownSignalOf(); }
+  /** Cloudflare's request metadata: what the init gave (a copy), or {} (frozen) for incoming requests. */
   get cf(): object | undefined {
-    if (this.#cf === undefined && this.#cfJson !== undefined) this.#cf = JSONParse(this.#cfJson) as object;
+    if (this.#cf === undefined && this.#cfJson !== undefined) this.#cf = this.#incoming !== null ? ObjectFreeze({}) : JSONParse(this.#cfJson) as object;
     return this.#cf;
+  }
+
+  #headersOf(): Headers {
+    if (this.#headers !== null) return this.#headers;
+    const headers = new Headers();
+    if (this.#headerLines !== '') {
+      const lines = StringPrototypeSplit(this.#headerLines, '\n');
+      for (let i = 0; i + 1 < lines.length; i += 2) appendHeaderUnchecked(headers, lines[i]!, lines[i + 1]!);
+    }
+    setHeadersGuard(headers, 'immutable');
+    return (this.#headers = headers);
+  }
+
+  /** The signal of a request made without one: its own, or an incoming request's runtime signal. */
+  #ownSignalOf(): AbortSignal {
+    return this.#ownSignal ??= this.#incoming !== null ? (this.#incoming.signal ??= newAbortSignal()) : newAbortSignal();
   }
   /** workerd's service binding of the request; isolet has none. */
   get fetcher(): null { return null; }
@@ -184,13 +219,13 @@ export class Request {
   json(): Promise<unknown> { return consumeJSON(this.#body); }
   bytes(): Promise<Uint8Array<ArrayBuffer>> { return consumeBytes(this.#body); }
   arrayBuffer(): Promise<ArrayBuffer> { return consumeArrayBuffer(this.#body); }
-  blob(): Promise<unknown> { return consumeBlob(this.#body, headersGet(this.#headers, 'content-type')); }
-  formData(): Promise<unknown> { return consumeFormData(this.#body, headersGet(this.#headers, 'content-type')); }
+  blob(): Promise<unknown> { return consumeBlob(this.#body, headersGet(this.#headersOf(), 'content-type')); }
+  formData(): Promise<unknown> { return consumeFormData(this.#body, headersGet(this.#headersOf(), 'content-type')); }
 
   clone(): Request {
     assertBodyUsable(this.#body);
     const copy = new Request(kInternal as never);
-    const headers = new Headers(this.#headers);
+    const headers = new Headers(this.#headersOf());
     setHeadersGuard(headers, 'request');
     initRequest(copy, this.#method, this.#url, headers, this.#body ? cloneBody(this.#body) : null);
     copy.#redirect = this.#redirect;
@@ -198,7 +233,7 @@ export class Request {
     // The clone shares the signal (as in workerd); a clone of an incoming request follows the
     // runtime's signal, so it too aborts when the client goes away.
     copy.#signal = this.#signal;
-    if (this.#signal === null && this.#ownSignal !== null) copy.#ownSignal = createDependentSignal([this.#ownSignal]);
+    if (this.#signal === null && (this.#ownSignal !== null || this.#incoming !== null)) copy.#ownSignal = createDependentSignal([this.#ownSignalOf()]);
     return copy;
   }
 
@@ -206,19 +241,21 @@ export class Request {
     initRequest = (r, method, url, headers, body) => {
       r.#method = method; r.#url = url; r.#headers = headers; r.#body = body;
     };
-    setIncoming = (r, signal) => {
-      r.#ownSignal = signal;
+    requestFromHost = (method, url, headers, body, incoming) => {
+      const r = new Request(kInternal as never);
+      r.#method = method; r.#url = url; r.#headerLines = headers; r.#body = body ? bodyFromSource(body) : null;
+      r.#incoming = incoming;
       r.#redirect = 'manual';
       r.#cfJson = '{}';
-      r.#cf = ObjectFreeze({});
+      return r;
     };
-    requestForFetch = (r) => ({ method: r.#method, url: r.#url, headers: r.#headers, body: r.#body, signal: r.#signal });
+    requestForFetch = (r) => ({ method: r.#method, url: r.#url, headers: r.#headersOf(), body: r.#body, signal: r.#signal });
     structuredCloneRequest = (from) => {
       // workerd serializes a Request's head; a body or a signal cannot cross.
       if (from.#body !== null) throw new DOMException('ReadableStream can only be serialized for RPC.', 'DataCloneError');
       if (from.#signal !== null) throw new DOMException('AbortSignal serialization is not enabled.', 'DataCloneError');
       const copy = new Request(kInternal as never);
-      const headers = new Headers(from.#headers);
+      const headers = new Headers(from.#headersOf());
       setHeadersGuard(headers, 'request');
       initRequest(copy, from.#method, from.#url, headers, null);
       copy.#redirect = from.#redirect;
@@ -229,16 +266,3 @@ export class Request {
 }
 ObjectDefineProperty(Request.prototype, SymbolToStringTag, { __proto__: null, value: 'Request', configurable: true });
 
-/**
- * The Request for an incoming HTTP request. Its headers are immutable, as in workerd; the host
- * already parsed them, so they are taken as they are (flat [name, value, ...]).
- */
-export function requestFromHost(method: string, url: string, headers: string[], body: BodySource | null, signal: AbortSignal): Request {
-  const request = new Request(kInternal as never);
-  const h = new Headers();
-  for (let i = 0; i + 1 < headers.length; i += 2) appendHeaderUnchecked(h, headers[i], headers[i + 1]);
-  setHeadersGuard(h, 'immutable');
-  initRequest(request, method, url, h, body ? bodyFromSource(body) : null);
-  setIncoming(request, signal);
-  return request;
-}

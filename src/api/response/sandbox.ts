@@ -9,7 +9,10 @@
 // - a Response with a body (and Response.json/redirect) cannot be made in top-level code.
 
 import { parseAbsoluteURL } from '../url/sandbox.ts';
-import { Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString, appendHeaderUnchecked, headersAppend, headersGet, headersHas } from '../headers/sandbox.ts';
+import {
+  Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString, appendHeaderUnchecked, hasHeaderUnchecked,
+  headersAppend, headersGet,
+} from '../headers/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { reasonPhrase } from './reason-phrases.ts';
@@ -18,7 +21,7 @@ import {
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 import {
-  ArrayBuffer, ArrayPrototypeSlice, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String,
+  ArrayBuffer, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String,
   StringPrototypeCharCodeAt, Symbol, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
@@ -50,7 +53,6 @@ function knownEmpty(body: Body): boolean {
 
 const kInternal = Symbol('Response.internal');
 // Assigned in Response's static block (which can see its #private fields).
-let initializeResponse: (r: Response, init: ResponseInit, extracted: ReturnType<typeof extractBody> | null) => void;
 /**
  * structuredClone of a Response, as workerd serializes one: the head (status, statusText,
  * type, headers, mutable again); a Response with a body is a DataCloneError.
@@ -58,7 +60,11 @@ let initializeResponse: (r: Response, init: ResponseInit, extracted: ReturnType<
 export let structuredCloneResponse: (from: Response) => Response;
 /** fetch()'s answer (src/api/fetch/sandbox.ts): header pairs and statusText as byte strings. */
 export let responseFromFetch: (status: number, statusText: string, headers: string[], body: BodySource | null, url: string, redirected: boolean) => Response;
-let responseParts: (r: Response) => { status: number; statusText: string; headers: Headers; body: Body | null };
+/**
+ * The response as plain values for the host: the head, and the body whole or as a source (the
+ * body is then used); null when `value` is no Response.
+ */
+export let responseToHost: (value: unknown) => HostResponse | null;
 
 export class Response {
   #status = 200;
@@ -81,26 +87,35 @@ export class Response {
     // scope"); a Response without one is allowed there.
     if (body !== undefined && body !== null) requireRequestContext('new Response() with a body');
     const extracted = body === undefined || body === null ? null : extractBody(body);
-    initializeResponse(this, init ?? {}, extracted);
+    Response.#initialize(this, init ?? undefined, extracted);
   }
 
-  // Fetch §5.5 "initialize a response".
-  static #initialize(response: Response, init: ResponseInit, extracted: ReturnType<typeof extractBody> | null): void {
-    // Fetch §5.5 "initialize a response", with workerd's checks.
-    const status = init.status === undefined ? 200 : Number(init.status) & 0xffff;
-    if (status < 200 || status > 599) {
-      throw new RangeError(`Responses may only be constructed with status codes in the range 200 to 599, inclusive.`);
-    }
-    const statusText = init.statusText === undefined ? '' : String(init.statusText);
-    if (!isReasonPhrase(statusText)) throw new TypeError('Invalid statusText.');
-    response.#status = status;
-    // Kept as workerd reads it back: through UTF-8 (a lone surrogate comes back as U+FFFDs).
-    response.#statusText = fromByteString(toByteString(statusText));
-    // workerd: a Response as the init (`new Response(body, otherResponse)`, as frameworks do)
-    // passes on whether its statusText was given, so the wire keeps the default reason phrase.
-    response.#statusTextGiven = #statusTextGiven in init ? (init as Response).#statusTextGiven : init.statusText !== undefined;
+  // Fetch §5.5 "initialize a response", with workerd's checks. Without an init (the usual
+  // `new Response(text)`) there is nothing to check.
+  static #initialize(response: Response, init: ResponseInit | undefined, extracted: ReturnType<typeof extractBody> | null): void {
     const headers = new Headers();
-    if (init.headers !== undefined) fillHeaders(headers, init.headers);
+    let status = 200;
+    let filled = false;
+    if (init !== undefined) {
+      if (init.status !== undefined) status = Number(init.status) & 0xffff;
+      if (status < 200 || status > 599) {
+        throw new RangeError(`Responses may only be constructed with status codes in the range 200 to 599, inclusive.`);
+      }
+      if (init.statusText !== undefined) {
+        const statusText = String(init.statusText);
+        if (!isReasonPhrase(statusText)) throw new TypeError('Invalid statusText.');
+        // Kept as workerd reads it back: through UTF-8 (a lone surrogate comes back as U+FFFDs).
+        response.#statusText = fromByteString(toByteString(statusText));
+      }
+      // workerd: a Response as the init (`new Response(body, otherResponse)`, as frameworks do)
+      // passes on whether its statusText was given, so the wire keeps the default reason phrase.
+      response.#statusTextGiven = #statusTextGiven in init ? (init as Response).#statusTextGiven : init.statusText !== undefined;
+      if (init.headers !== undefined) {
+        fillHeaders(headers, init.headers);
+        filled = true;
+      }
+    }
+    response.#status = status;
     if (extracted && isNullBodyStatus(status)) {
       // workerd: an empty string or buffer is no body at all (and implies no Content-Type);
       // any other body, a stream included, is a TypeError.
@@ -111,7 +126,8 @@ export class Response {
     }
     if (extracted) {
       response.#body = extracted.body;
-      if (extracted.contentType !== null && !headersHas(headers, 'content-type')) headersAppend(headers, 'content-type', extracted.contentType);
+      const type = extracted.contentType;
+      if (type !== null && !(filled && hasHeaderUnchecked(headers, 'content-type'))) appendHeaderUnchecked(headers, 'content-type', type);
     }
     setHeadersGuard(headers, 'response');
     response.#headers = headers;
@@ -126,7 +142,7 @@ export class Response {
     const response = new Response(kInternal);
     const extracted = extractBody(text);
     extracted.contentType = 'application/json';
-    initializeResponse(response, init ?? {}, extracted);
+    Response.#initialize(response, init ?? undefined, extracted);
     return response;
   }
 
@@ -196,7 +212,6 @@ export class Response {
   }
 
   static {
-    initializeResponse = (response, init, extracted) => Response.#initialize(response, init, extracted);
     structuredCloneResponse = (from) => {
       if (from.#body !== null) throw new DOMException('ReadableStream can only be serialized for RPC.', 'DataCloneError');
       const copy = new Response(kInternal);
@@ -224,38 +239,39 @@ export class Response {
       response.#redirected = redirected;
       return response;
     };
-    responseParts = (r) => ({
-      status: r.#status,
-      statusText: r.#statusTextGiven ? r.#statusText : reasonPhrase(r.#status),
-      headers: r.#headers,
-      body: r.#body,
-    });
+    responseToHost = (value) => {
+      // The brand check, not `instanceof`: tenant code may give Response a Symbol.hasInstance.
+      if (typeof value !== 'object' || value === null || !(#status in value)) return null;
+      const r = value as Response;
+      // bodyForHost refuses a used or locked body, as assertBodyUsable would.
+      return {
+        status: r.#status,
+        // Header names and values are byte strings already; a given status text becomes one
+        // (UTF-8); workerd's reason phrases are ASCII.
+        statusText: r.#statusTextGiven ? toByteString(r.#statusText) : reasonPhrase(r.#status),
+        headers: headerList(r.#headers),
+        body: bodyForHost(r.#body),
+      };
+    };
   }
 }
 ObjectDefineProperty(Response.prototype, SymbolToStringTag, { __proto__: null, value: 'Response', configurable: true });
 
 
 export interface HostResponse {
+  /** 0 for Response.error(), a network error. */
   status: number;
   statusText: string;
   /**
    * Flat [name, value, ...] in insertion order, lowercase names; one entry per Set-Cookie.
    * Names and values are byte strings (one char per byte: the UTF-8 the worker's strings
-   * became), as Node's http module reads and writes header bytes; so is statusText.
+   * became), as Node's http module reads and writes header bytes; so is statusText. The
+   * response's own list: copy it before anything else can run.
    */
-  headers: string[];
+  headers: readonly string[];
   /**
    * A string when the body was made from one (the host encodes it), else bytes, or null; a
    * BodySource when the body is a stream or large (the host pulls it; see dispatch.ts).
    */
   body: Uint8Array | string | BodySource | null;
-}
-
-/** The response as plain values for the host: the head, and the body whole or as a source. */
-export async function responseToHost(response: Response): Promise<HostResponse> {
-  const parts = responseParts(response);
-  assertBodyUsable(parts.body);
-  const body = await bodyForHost(parts.body);
-  // Header names and values are byte strings already; the status text becomes one (UTF-8).
-  return { status: parts.status, statusText: toByteString(parts.statusText), headers: ArrayPrototypeSlice(headerList(parts.headers)), body };
 }

@@ -27,6 +27,7 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--max-workers 100] [--max-cpu-ms 50] [--max-startup-cpu-ms 400]
                     [--max-memory-mb 128] [--max-deploys 4] [--max-account-deploys 2]
                     [--max-requests-per-worker 128] [--max-queued-per-worker 512]
+                    [--limit-strikes 3]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -63,6 +64,9 @@ Options:
       --max-requests-per-worker <n>  Requests of one worker in flight at once (default ${DEFAULT_ADMISSION.inFlight})
       --max-queued-per-worker <n>    ... and waiting for a slot (default ${DEFAULT_ADMISSION.queued}); past both the
                              worker's clients get 503 with Retry-After, and other workers are served as before
+      --limit-strikes <n>    A worker's requests ending at its CPU or memory limit or crashing its process, in a
+                             minute and most of its requests, before it is refused for a while (default
+                             ${DEFAULT_ADMISSION.limitStrikes}; 0: never)
       --examples [dir]       Deploy the examples into an empty store (dir: one worker per folder)
       --egress-allow <net>   Let workers' fetch() reach this CIDR, address or host name (repeatable);
                              loopback, private, link-local and metadata addresses are refused otherwise
@@ -122,6 +126,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'node-id': { type: 'string' },
       'max-requests-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.inFlight) },
       'max-queued-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.queued) },
+      'limit-strikes': { type: 'string', default: String(DEFAULT_ADMISSION.limitStrikes) },
       // A flag with an optional value, which parseArgs cannot say: the dir is the positional.
       examples: { type: 'boolean', default: false },
       'egress-allow': { type: 'string', multiple: true, default: [] },
@@ -188,6 +193,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   const admission = {
     inFlight: parseCount('--max-requests-per-worker', values['max-requests-per-worker'], 1, 1_000_000, cli),
     queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
+    limitStrikes: parseCount('--limit-strikes', values['limit-strikes'], 0, 1000, cli),
   };
   const database = values.database ?? (process.env.ISOLET_DATABASE_URL || undefined);
   if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) {

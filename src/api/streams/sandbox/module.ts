@@ -126,13 +126,16 @@ const origins = new SafeWeakMap<object, BodySource>();
 
 /**
  * The source under `stream` when nothing has read it yet: the stream is locked (so nobody else
- * can), and the caller reads the source instead, skipping the stream's per-chunk work.
+ * can), and the caller reads the source instead, skipping the stream's per-chunk work. `read`:
+ * the caller reads it now, so the stream counts as read (disturbed), as if it had been.
  */
-export function takeSource(stream: AnyReadable): BodySource | undefined {
+export function takeSource(stream: AnyReadable, read = false): BodySource | undefined {
   const source = origins.get(stream);
   if (source === undefined || streamLocked(stream) || isDisturbed(stream)) return undefined;
   streamGetReader(stream);
   origins.delete(stream);
+  // The polyfill keeps the spec's [[disturbed]] slot as `_disturbed` (see isDisturbed).
+  if (read) (stream as unknown as { _disturbed: boolean })._disturbed = true;
   return source;
 }
 
