@@ -53,6 +53,10 @@ test('PostgreSQL restarting under load: every node keeps serving, the admin API 
   assert.equal(refused.body.error.code, 'unavailable');
   assert.match(refused.body.error.message, /database is unavailable.*Nothing was changed.*keeps serving/s);
   assert.equal(refused.headers.get('retry-after'), '1');
+  const refusedBulk = await a.api('POST', '/v1/workers?account=acme', { workers: [{ name: 'hello', ...textWorker('hello v2') }] });
+  assert.equal(refusedBulk.status, 503, refusedBulk.text);
+  assert.equal(refusedBulk.body.error.code, 'unavailable');
+  assert.equal(refusedBulk.headers.get('retry-after'), '1');
   for (const node of nodes) assert.deepEqual(await node.get('hello.localhost'), { status: 200, text: 'hello v1' });
 
   const c2 = await restartNode(server.url, c);

@@ -1,6 +1,6 @@
 // Three `isolet serve --database` nodes on loopback over one PostgreSQL database: a change
-// acknowledged by any node's admin API is served by every node (deploy, rollback, secrets,
-// routes, delete), a notification dropped on purpose is caught by the reconcile, and a node
+// acknowledged by any node's admin API is served by every node (deploy, bulk deploy, rollback,
+// secrets, routes, delete), a notification dropped on purpose is caught by the reconcile, and a node
 // killed under load loses nothing it acknowledged.
 
 import { test, before, after } from 'node:test';
@@ -78,6 +78,14 @@ test('a deploy through node A is served by B and C; a rollback through B by A an
     const versions = await node.api('GET', '/v1/workers/hello/versions');
     assert.deepEqual(versions.body.map((v: { number: number; active: boolean }) => [v.number, v.active]), [[2, false], [1, true]]);
   }
+});
+
+test('a bulk deploy through node C is served by A and B, each worker as C answered it', { timeout: 120_000 }, async () => {
+  const names = ['fleet-0', 'fleet-1', 'fleet-2'];
+  const answer = await c.api('POST', '/v1/workers?account=acme', { workers: [...names.map((name) => ({ name, ...textWorker(`${name} v1`) })), { name: 'Bad_Name', ...textWorker('x') }] });
+  assert.equal(answer.status, 200, answer.text);
+  assert.deepEqual(answer.body.results.map((r: { name: string; status: number }) => [r.name, r.status]), [...names.map((name) => [name, 201]), ['Bad_Name', 400]]);
+  for (const node of nodes) for (const name of names) await waitServes(node, `${name}.localhost`, 200, `${name} v1`);
 });
 
 test('a secret set through C, a route set through A and a delete through B reach every node', { timeout: 120_000 }, async () => {

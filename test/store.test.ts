@@ -13,7 +13,7 @@ import { MIGRATIONS, SqliteStore } from '../src/store/sqlite-store.ts';
 import { PG_MIGRATIONS, PostgresStore } from '../src/store/postgres-store.ts';
 import type { SqlStore } from '../src/store/sql-store.ts';
 import { loadSecretsKey } from '../src/store/secret-box.ts';
-import { StoreError, contentHash, sha256Hex, canonicalContent, type WorkerContent } from '../src/store/store.ts';
+import { StoreError, contentHash, sha256Hex, canonicalContent, type DeployInput, type WorkerContent } from '../src/store/store.ts';
 import { TestPostgres } from './support/postgres.ts';
 
 const hash = (token: string) => createHash('sha256').update(token).digest();
@@ -191,6 +191,38 @@ for (const engine of ENGINES) describe(engine.name, () => {
       );
       assert.equal((await store.listVersions('hello')).length, 1);
       assert.deepEqual(await store.listWorkers(other.id), []);
+    });
+
+    test('a bulk deploy stores each deployment or refuses it on its own, in one transaction: a refused one leaves nothing', async () => {
+      const { account } = await accountWithWorker('acme', 'hello');
+      const other = await store.createAccount('other');
+      await store.deploy({ worker: 'theirs', accountId: other.id, content: code('t'), author: 't', message: '', routes: ['other.example.com/*'] });
+      const input = (worker: string, extra: Partial<DeployInput> = {}): DeployInput => ({ worker, accountId: account.id, content: code(worker), author: 'tok_1', message: worker, ...extra });
+      const results = await store.deployMany([
+        input('hello'),
+        input('fresh', { routes: ['fresh.example.com/*'] }),
+        input('theirs'),
+        // Refused at its route, after its worker would have been made: nothing of it stays.
+        input('grabber', { routes: ['other.example.com/*'] }),
+        input('zoned', { routes: ['outside.example.com/*'], checkZones: true }),
+        // acme holds hello and fresh by now.
+        input('one-too-many', { maxWorkers: 2 }),
+        input('last'),
+      ]);
+      assert.deepEqual(results.map((r) => (r instanceof StoreError ? r.code : [r.worker, r.number])), [
+        ['hello', 2], ['fresh', 1], 'forbidden', 'conflict', 'forbidden', 'forbidden', ['last', 1],
+      ]);
+      assert.match((results[5] as StoreError).message, /quota is 2/);
+      assert.deepEqual((await store.listWorkers(account.id)).map((w) => [w.name, w.activeVersion?.number, w.routes]), [
+        ['fresh', 1, ['fresh.example.com/*']],
+        ['hello', 2, []],
+        ['last', 1, []],
+      ]);
+      assert.deepEqual((await store.listRoutes()).map((r) => [r.pattern, r.worker]), [['fresh.example.com/*', 'fresh'], ['other.example.com/*', 'theirs']]);
+      assert.equal((await store.listVersions('theirs')).length, 1);
+      assert.equal(await store.getWorker('grabber'), undefined);
+      assert.deepEqual((await store.activeVersion('fresh'))?.content, JSON.parse(canonicalContent(code('fresh'))));
+      assert.deepEqual(await store.deployMany([]), []);
     });
 
     test('deleting a worker deletes its versions, routes and secrets', async () => {
@@ -416,6 +448,33 @@ describe('PostgreSQL only', () => {
       assert.equal((await stores[0]!.changesSince(99)).workers, 'all', 'a point past the head is another database: load everything');
     } finally {
       for (const s of stores) await s.close();
+    }
+  });
+
+  test("a bulk deploy takes its turn with other nodes' writes, and names every worker it stored in one change", async () => {
+    const url = await postgres.database();
+    const key = randomBytes(32);
+    const [bulkNode, otherNode] = await Promise.all([1, 2].map(() => PostgresStore.open({ url, secretsKey: key })));
+    try {
+      const account = await bulkNode!.createAccount('acme');
+      const other = await bulkNode!.createAccount('other');
+      await bulkNode!.deploy({ worker: 'theirs', accountId: other.id, content: code('t'), author: 'a', message: '' });
+      const input = (worker: string, text: string) => ({ worker, accountId: account.id, content: code(text), author: 'a', message: text });
+      const names = Array.from({ length: 20 }, (_, i) => `bulk-${i}`);
+      const [bulk] = await Promise.all([
+        bulkNode!.deployMany([...names.map((name) => input(name, 'bulk')), input('theirs', 'bulk')]),
+        ...names.slice(0, 5).map((name) => otherNode!.deploy(input(name, 'single'))),
+      ]);
+      assert.equal(bulk.length, 21);
+      assert.ok(bulk[20] instanceof StoreError && bulk[20].code === 'forbidden');
+      // The five deployed both ways got numbers 1 and 2 once each, whichever went first.
+      for (const name of names.slice(0, 5)) assert.deepEqual((await otherNode!.listVersions(name)).map((v) => v.number), [2, 1]);
+      for (const name of names.slice(5)) assert.deepEqual((await otherNode!.listVersions(name)).map((v) => [v.number, v.message]), [[1, 'bulk']]);
+      // One change for the bulk deploy, one per single deploy; the refused worker is not named.
+      assert.deepEqual(await otherNode!.changesSince(1), { head: 7, workers: [...names].sort(), tokens: [] });
+    } finally {
+      await bulkNode!.close();
+      await otherNode!.close();
     }
   });
 
