@@ -16,10 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
-import { NODE, ROOT, childEnv, fmt, fmtInt, freePort, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
+import { BENCH_ADMIN_TOKEN, NODE, ROOT, adminApi, childEnv, fmt, fmtInt, freePort, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
 import { CONNECTIONS, get, hasWrk, numberArg, runLoad, type Server } from './throughput.ts';
 
-const TOKEN = 'isl_bench-admin-token-0123456789abcdef';
 const SECRETS_KEY = randomBytes(32).toString('base64');
 const TARGET_P99_MS = 1000;
 
@@ -35,22 +34,13 @@ async function startNode(database: string, id: string, dir: string, processes: n
     NODE,
     ['--no-node-snapshot', join(ROOT, 'bin/isolet.js'), 'serve', '--data', join(dir, id), '--port', '0', '--admin-port', '0', '--node-id', id,
       '--processes', String(processes), '--max-workers', '100000', '--max-deploys', '16', '--max-account-deploys', '16', '--max-connections-per-ip', '10000'],
-    { env: childEnv({ ISOLET_ADMIN_TOKEN: TOKEN, ISOLET_SECRETS_KEY: SECRETS_KEY, ISOLET_DATABASE_URL: database }) },
+    { env: childEnv({ ISOLET_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, ISOLET_SECRETS_KEY: SECRETS_KEY, ISOLET_DATABASE_URL: database }) },
   );
   const ready = await waitForLine(child, /listening on http:\/\/127\.0\.0\.1:(\d+)\nadmin API on (http:\/\/127\.0\.0\.1:\d+)/, 120_000);
   // One log line per request: read and dropped, so a full pipe never stalls the node.
   child.stdout!.resume();
   child.stderr!.resume();
   return { id, child, port: Number(ready[1]), admin: ready[2]! };
-}
-
-async function api(admin: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  const response = await fetch(admin + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, text: await response.text() };
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
@@ -90,7 +80,7 @@ export async function cluster(args: string[]): Promise<BenchResult> {
     const first = await startNode(postgres.url, 'a', dir, processes);
     const nodes = [first, ...(await Promise.all(['b', 'c'].map((id) => startNode(postgres!.url, id, dir, processes))))];
     children.push(...nodes.map((n) => n.child));
-    if ((await api(first.admin, 'POST', '/v1/accounts', { name: 'bench' })).status !== 201) throw new Error('could not create the account');
+    if ((await adminApi(first.admin, 'POST', '/v1/accounts', { name: 'bench' })).status !== 201) throw new Error('could not create the account');
 
     progress(`cluster: ${deploys} deploys, each until every node serves it`);
     const samples: number[] = [];
@@ -98,7 +88,7 @@ export async function cluster(args: string[]): Promise<BenchResult> {
     for (let n = 1; n <= deploys; n++) {
       const through = nodes[n % nodes.length]!;
       const body = `v${n}`;
-      const answer = await api(through.admin, 'PUT', '/v1/workers/prop?account=bench', worker(body));
+      const answer = await adminApi(through.admin, 'PUT', '/v1/workers/prop?account=bench', worker(body));
       const answered = performance.now();
       if (answer.status !== 201) throw new Error(`deploy ${n}: ${answer.status} ${answer.text}`);
       const times = await Promise.all(nodes.map(async (node) => {
@@ -121,7 +111,7 @@ export async function cluster(args: string[]): Promise<BenchResult> {
     await Promise.all(Array.from({ length: 8 }, async () => {
       while (next < tenants) {
         const name = `t${next++}`;
-        const answer = await api(nodes[next % 3]!.admin, 'PUT', `/v1/workers/${name}?account=bench`, worker('Hello World'));
+        const answer = await adminApi(nodes[next % 3]!.admin, 'PUT', `/v1/workers/${name}?account=bench`, worker('Hello World'));
         if (answer.status !== 201) throw new Error(`deploy ${name}: ${answer.status} ${answer.text}`);
       }
     }));
