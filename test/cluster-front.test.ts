@@ -5,8 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './support/free-port.ts';
 import { TestPostgres } from './support/postgres.ts';
 import { startNode, stopNode, type ClusterNode } from './support/cluster.ts';
 import { ROOT } from './support/cli-process.ts';
@@ -27,14 +27,6 @@ function haproxyBinary(): string {
   const found = spawnSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
   if (!found) throw new Error('HAProxy is needed for the front test and was not found: install it (Debian: apt-get install -y haproxy).');
   return found;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Which node answered /healthz for this host through the front (no worker has these hosts). */

@@ -8,11 +8,11 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { freePort } from './free-port.ts';
 
 const NOT_INSTALLED =
   'PostgreSQL is needed for these tests and was not found: install its server (Debian: apt-get install -y postgresql), ' +
@@ -56,14 +56,6 @@ function runAs(): { uid: number; gid: number } | undefined {
   } catch {
     throw new Error(`${NOT_INSTALLED} (running as root, the server needs the 'postgres' user that the package creates)`);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function run(bin: string, args: string[], user: { uid: number; gid: number } | undefined): Promise<void> {
