@@ -331,3 +331,16 @@ export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** The admin token the benchmarks give the `isolet serve` they start. */
+export const BENCH_ADMIN_TOKEN = 'isl_bench-admin-token-0123456789abcdef';
+
+/** One call of a started server's admin API with BENCH_ADMIN_TOKEN; the answer's status and body as text. */
+export async function adminApi(admin: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const response = await fetch(admin + path, {
+    method,
+    headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, text: await response.text() };
+}

@@ -34,6 +34,7 @@ const BENCHMARKS: { name: string; what: string; limitS: number }[] = [
   { name: 'memory', what: 'RSS per idle isolate with 1,000 live: Runtime tenants (idle, just served, serving in rotation) vs snapshot isolates vs bare isolated-vm', limitS: 900 },
   { name: 'processes', what: 'the data path to runtime processes: req/s of a framed Unix socket vs an HTTP proxy vs one process vs node:http', limitS: 300 },
   { name: 'scale', what: 'many tenants through isolet serve: Zipf over 100,000 with cold first requests, uniform over 10,000, a runtime process killed under load, noisy neighbours', limitS: 1800 },
+  { name: 'cluster', what: 'three nodes over PostgreSQL: time until every node serves a deploy (p50/p99 over 200), req/s through HAProxy vs one node', limitS: 600 },
   { name: 'api-cost', what: 'what each Web API costs an isolate: its share of the snapshot, and first use of lazily loaded ones', limitS: 120 },
   { name: 'bodies', what: '100 MB bodies through a worker in process (pass-through MB/s vs a Node copy loop, read whole) and a 16 MiB streamed response\'s CPU', limitS: 300 },
 ];

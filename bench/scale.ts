@@ -26,10 +26,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { homeIndex } from '../src/supervisor/placement.ts';
 import { defaultProcessCount } from '../src/supervisor/process-pool.ts';
-import { NODE, ROOT, childEnv, fmt, fmtInt, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult, type Target } from './lib.ts';
+import { BENCH_ADMIN_TOKEN, NODE, ROOT, adminApi, childEnv, fmt, fmtInt, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult, type Target } from './lib.ts';
 import { CONNECTIONS, WRK_DONE, get, hasWrk, numberArg, runLoad, startNodeServer, wrkScript, type LoadResult, type Server } from './throughput.ts';
 
-const TOKEN = 'isl_bench-admin-token-0123456789abcdef';
 const TARGET_RPS = 3000;
 const TARGET_P99_MS = 100;
 const TARGET_RECOVERY_MS = 1000;
@@ -80,15 +79,6 @@ function treeRss(pid: number): number {
   }
 }
 
-async function api(admin: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  const response = await fetch(admin + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, text: await response.text() };
-}
-
 interface Isolet {
   server: Server;
   admin: string;
@@ -103,7 +93,7 @@ async function startIsolet(dir: string, name: string, processes: number, maxWork
     NODE,
     ['--no-node-snapshot', join(ROOT, 'bin/isolet.js'), 'serve', '--data', join(dir, name), '--port', '0', '--admin-port', '0', '--processes', String(processes),
       '--max-workers', String(maxWorkers), '--max-deploys', '16', '--max-account-deploys', '16'],
-    { env: childEnv({ ISOLET_ADMIN_TOKEN: TOKEN }) },
+    { env: childEnv({ ISOLET_ADMIN_TOKEN: BENCH_ADMIN_TOKEN }) },
   );
   const pids: number[] = [];
   const events = { restarts: 0, quarantined: [] as string[], inFlightOnLastEnd: NaN };
@@ -126,7 +116,7 @@ async function startIsolet(dir: string, name: string, processes: number, maxWork
 }
 
 async function createAccount(admin: string, name: string): Promise<void> {
-  const answer = await api(admin, 'POST', '/v1/accounts', { name });
+  const answer = await adminApi(admin, 'POST', '/v1/accounts', { name });
   if (answer.status !== 201) throw new Error(`could not create the account ${name}: ${answer.status} ${answer.text}`);
 }
 
@@ -139,7 +129,7 @@ async function deployEach(admin: string, workers: Deployment[]): Promise<number>
   await Promise.all(Array.from({ length: 8 }, async () => {
     while (next < workers.length) {
       const { name, account, bundle } = workers[next++]!;
-      const answer = await api(admin, 'PUT', `/v1/workers/${name}?account=${account}`, bundle);
+      const answer = await adminApi(admin, 'PUT', `/v1/workers/${name}?account=${account}`, bundle);
       if (answer.status !== 201) throw new Error(`deploy ${name}: ${answer.status} ${answer.text}`);
     }
   }));
@@ -157,7 +147,7 @@ async function deployBulk(admin: string, workers: Deployment[]): Promise<number>
     while (next < batches.length) {
       const batch = batches[next++]!;
       const account = batch[0]!.account;
-      const answer = await api(admin, 'POST', `/v1/workers?account=${account}`, { workers: batch.map(({ name, bundle }) => ({ name, ...bundle })) });
+      const answer = await adminApi(admin, 'POST', `/v1/workers?account=${account}`, { workers: batch.map(({ name, bundle }) => ({ name, ...bundle })) });
       const refused = answer.status === 200 ? (JSON.parse(answer.text) as { results: { name: string; status: number }[] }).results.find((r) => r.status !== 201) : undefined;
       if (answer.status !== 200 || refused !== undefined) throw new Error(`bulk deploy: ${answer.status} ${refused?.name ?? ''} ${answer.text.slice(0, 500)}`);
       done += batch.length;

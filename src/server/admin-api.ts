@@ -5,7 +5,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
-import { QUOTA_NAMES, StoreError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
+import { QUOTA_NAMES, StoreError, StoreUnavailableError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
 import { isTier, TIERS } from '../supervisor/placement.ts';
 import { ApiError } from './api-error.ts';
@@ -29,6 +29,8 @@ export interface AdminApiOptions {
   workerUrl?: (name: string) => string;
   /** What an account gets unless the operator overrides it (default DEFAULT_QUOTAS). */
   quotas?: Partial<AccountQuotas>;
+  /** The body of GET /healthz (default `{ ok: true }`). */
+  health?: () => Record<string, unknown>;
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
@@ -65,6 +67,7 @@ class AdminApi {
   readonly #tailBufferBytes: number;
   readonly #workerUrl: ((name: string) => string) | undefined;
   readonly #quotas: AccountQuotas;
+  readonly #health: () => Record<string, unknown>;
 
   constructor(options: AdminApiOptions) {
     this.#platform = options.platform;
@@ -76,6 +79,7 @@ class AdminApi {
     this.#tailBufferBytes = options.tailBufferBytes ?? 1024 * 1024;
     this.#workerUrl = options.workerUrl;
     this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
+    this.#health = options.health ?? (() => ({ ok: true }));
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -92,7 +96,7 @@ class AdminApi {
     });
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
-      if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, { ok: true });
+      if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, this.#health());
       const authenticated = await this.#authenticate(req);
       caller = authenticated.caller;
       const parts = url.pathname.split('/').slice(1).map(decodeSegment);
@@ -598,6 +602,9 @@ class AdminApi {
     let apiError: ApiError;
     if (error instanceof ApiError) apiError = error;
     else if (error instanceof StoreError) apiError = new ApiError(error.code, error.message);
+    else if (error instanceof StoreUnavailableError) {
+      apiError = new ApiError('unavailable', `${error.message} Nothing was changed; this node keeps serving the last state it applied. Try again once the database is back (GET /healthz says when).`, undefined, 1);
+    }
     else {
       this.#log('error', 'admin', 'request failed', {
         method: req.method,

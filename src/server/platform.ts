@@ -12,7 +12,7 @@
 
 import { WorkerLoadError, type WorkerDefinition } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
-import { StoreError, type DeployInput, type Owner, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
+import { StoreError, sha256Hex, type ActiveWorker, type DeployInput, type Owner, type RouteInfo, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
 import type { ParsedDeployment } from './deployment.ts';
@@ -63,6 +63,14 @@ export class Platform {
   #routes: RouteTable;
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #bus: LogBus | undefined;
+  /**
+   * What this node serves of each worker, by a fingerprint of its version, secrets, account and
+   * tier: a change pushed from the store that this node has already applied (its own, or one
+   * seen twice) loads nothing again, so warm isolates stay warm.
+   */
+  readonly #served = new Map<string, { worker: Served; fingerprint: string }>();
+  /** The routes the table was last built from. */
+  #routeList: RouteInfo[] = [];
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
   readonly #validated: ValidatedUploads;
@@ -80,18 +88,35 @@ export class Platform {
 
   /** Registers every active version (lazily: isolates start with their first request) and the routes. */
   async boot(): Promise<number> {
-    const workers = await this.store.loadActive();
+    const loaded = await this.#register(await this.store.loadActive());
+    await this.#refreshRoutes();
+    return loaded;
+  }
+
+  /** Registers what a node served before (node-snapshot.ts), without the store: the database is away. */
+  async bootFrom(workers: ActiveWorker[], routes: RouteInfo[]): Promise<number> {
+    const loaded = await this.#register(workers);
+    this.#setRoutes(routes);
+    return loaded;
+  }
+
+  /** What this node serves now: every worker's version and secrets, and the routes. */
+  served(): { workers: ActiveWorker[]; routes: RouteInfo[] } {
+    const workers = [...this.#served.values()].map(({ worker }) => ({ ...worker, id: worker.id ?? '' }));
+    return { workers, routes: this.#routeList };
+  }
+
+  async #register(workers: ActiveWorker[]): Promise<number> {
     let loaded = 0;
     for (const worker of workers) {
       try {
-        await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
+        await this.#serve(worker);
         loaded++;
       } catch (error) {
         const reason = scrub(String(error), Object.values(worker.secrets));
         this.#log('error', 'server', 'could not register a worker at start', { worker: worker.name, version: worker.version.number, error: reason });
       }
     }
-    await this.#refreshRoutes();
     return loaded;
   }
 
@@ -110,7 +135,7 @@ export class Platform {
       return await this.#exclusive(name, async () => {
         const prepared = await this.#prepare(name, accountId, deployment, await this.store.getTier(accountId));
         const version = await this.store.deploy(this.#deployInput(prepared, author, options));
-        await this.#serve(prepared, version, author);
+        await this.#start(prepared, version, author);
         if (deployment.routes !== undefined) await this.#refreshRoutes();
         return version;
       });
@@ -153,7 +178,7 @@ export class Platform {
             results[index] = new ApiError(version.code, version.message);
             continue;
           }
-          await this.#serve(worker, version, author);
+          await this.#start(worker, version, author);
           results[index] = version;
         }
         if (prepared.some(({ worker }) => worker.deployment.routes !== undefined)) await this.#refreshRoutes();
@@ -186,7 +211,7 @@ export class Platform {
         throw new ApiError('not_found', `The worker '${name}' has no version ${JSON.stringify(ref)}: list them with GET /v1/workers/${name}/versions.`);
       }
       const version = await this.store.activate(name, target.id, worker.accountId);
-      await this.host.load(name, definitionOf(target.content, await this.store.secretValues(name), worker.accountId), { tier: await this.store.getTier(worker.accountId) });
+      await this.#reload(name);
       this.#log('info', 'admin', 'rolled back', { worker: name, version: version.number, author });
       return version;
     });
@@ -196,10 +221,8 @@ export class Platform {
     await this.#exclusive(name, async () => {
       const worker = await this.#ownedWorker(name, owner);
       if (!(await this.store.deleteWorker(name, worker.accountId))) throw notFound(name);
-      await this.host.unload(name);
+      const tails = await this.#unserve(name, worker.id);
       await this.#refreshRoutes();
-      // Its tails end here: the name may next be another account's worker.
-      const tails = this.#bus?.endWorker(worker.id) ?? 0;
       this.#log('info', 'admin', 'deleted worker', { worker: name, author, tailsEnded: tails });
     });
   }
@@ -272,7 +295,7 @@ export class Platform {
     const secrets = existing === undefined ? {} : await this.store.secretValues(name);
     const definition = definitionOf(deployment.content, secrets, accountId);
     const validation = await this.#validate(name, definition, secrets, tier);
-    return { name, accountId, deployment, definition, tier, validation };
+    return { name, accountId, existing, deployment, secrets, tier, validation };
   }
 
   #deployInput(prepared: PreparedDeployment, author: string, options: DeployOptions): DeployInput {
@@ -289,21 +312,68 @@ export class Platform {
     };
   }
 
-  /** A stored version starts serving. */
-  async #serve(prepared: PreparedDeployment, version: VersionInfo, author: string): Promise<void> {
-    await this.host.load(prepared.name, prepared.definition, { tier: prepared.tier });
+  /** A stored version starts serving; a worker the deployment made is known by its id from now on. */
+  async #start(prepared: PreparedDeployment, version: VersionInfo, author: string): Promise<void> {
+    const { name, accountId, tier, secrets } = prepared;
+    const id = prepared.existing?.id ?? (await this.store.getWorker(name))?.id;
+    await this.#serve({ id, name, accountId, tier, version: { ...version, content: prepared.deployment.content }, secrets });
     this.#log('info', 'admin', 'deployed', {
-      worker: prepared.name, account: prepared.accountId, version: version.number, hash: version.hash, author, validation: prepared.validation,
+      worker: name, account: accountId, version: version.number, hash: version.hash, author, validation: prepared.validation,
     });
   }
 
-  /** Loads the active version again with the current secrets. */
-  async #reload(name: string): Promise<void> {
-    const worker = await this.store.getWorker(name);
-    const version = await this.store.activeVersion(name);
-    if (worker === undefined || version === undefined) return;
-    const tier = await this.store.getTier(worker.accountId);
-    await this.host.load(name, definitionOf(version.content, await this.store.secretValues(name), worker.accountId), { tier });
+  /**
+   * Serves what the store now says of these workers (changes made through other nodes of a
+   * cluster, src/server/change-follower.ts), each under its lock and read under it, so a newer
+   * local action is never undone by an older read; then the routes.
+   */
+  async follow(names: string[] | 'all'): Promise<void> {
+    const all = names === 'all' ? new Set([...this.#served.keys(), ...(await this.store.listWorkers()).map((w) => w.name)]) : new Set(names);
+    await Promise.all([...all].map((name) => this.#exclusive(name, () => this.#reload(name, true))));
+    await this.#refreshRoutes();
+  }
+
+  /**
+   * Serves the store's active version of the worker with its current secrets and tier; stops
+   * serving it when it has none. `logFailure`: a version this node cannot load is logged (as at
+   * start) instead of thrown, so one worker does not hold up the changes to others.
+   */
+  async #reload(name: string, logFailure = false): Promise<void> {
+    const [worker] = await this.store.loadWorkers([name]);
+    if (worker === undefined) {
+      const served = this.#served.get(name);
+      if (served !== undefined || this.host.has(name)) {
+        const tails = await this.#unserve(name, served?.worker.id);
+        this.#log('info', 'server', 'stopped serving a deleted worker', { worker: name, tailsEnded: tails });
+      }
+      return;
+    }
+    try {
+      await this.#serve(worker);
+    } catch (error) {
+      if (!logFailure) throw error;
+      const reason = scrub(String(error), Object.values(worker.secrets));
+      this.#log('error', 'server', 'could not load a changed worker', { worker: name, version: worker.version.number, error: reason });
+    }
+  }
+
+  /** Loads the worker unless this node already serves exactly this version, secrets, account and tier. */
+  async #serve(worker: Served): Promise<void> {
+    const fingerprint = sha256Hex(JSON.stringify([worker.version.id, worker.accountId, worker.tier, Object.entries(worker.secrets).sort()]));
+    const served = this.#served.get(worker.name);
+    if (served?.fingerprint === fingerprint && this.host.has(worker.name)) return;
+    // The name now belongs to another worker (deleted and made again): the old one's tails end.
+    const before = served?.worker.id;
+    if (before !== undefined && worker.id !== undefined && before !== worker.id) this.#bus?.endWorker(before);
+    await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
+    this.#served.set(worker.name, { worker, fingerprint });
+  }
+
+  /** Stops serving a deleted worker; its tails end here: the name may next be another account's worker. */
+  async #unserve(name: string, workerId: string | undefined): Promise<number> {
+    await this.host.unload(name);
+    this.#served.delete(name);
+    return workerId === undefined ? 0 : (this.#bus?.endWorker(workerId) ?? 0);
   }
 
   /** The worker, if it exists and belongs to `owner` (any owner when undefined); else 404. */
@@ -334,8 +404,12 @@ export class Platform {
   }
 
   async #refreshRoutes(): Promise<void> {
-    const routes = await this.store.listRoutes();
+    this.#setRoutes(await this.store.listRoutes());
+  }
+
+  #setRoutes(routes: RouteInfo[]): void {
     this.#routes = new RouteTable(this.domain, routes, (name) => this.host.has(name));
+    this.#routeList = routes;
   }
 
   /** Runs fn holding every worker's lock, taken in the order given (sorted, so two callers cannot wait on each other). */
@@ -358,11 +432,16 @@ export class Platform {
   }
 }
 
+/** A worker as this node serves it (its id unknown only in the moment after a deploy made it). */
+type Served = Omit<ActiveWorker, 'id'> & { id: string | undefined };
+
 interface PreparedDeployment {
   name: string;
   accountId: string;
+  /** The worker before this deployment (undefined: it makes a new one). */
+  existing: WorkerInfo | undefined;
   deployment: ParsedDeployment;
-  definition: WorkerDefinition;
+  secrets: Record<string, string>;
   tier: Tier;
   validation: 'ran' | 'reused';
 }

@@ -3,6 +3,8 @@
 // one store. The data plane only ever calls the Runtime: nothing on it reaches the admin API.
 
 import { chmodSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
@@ -12,9 +14,11 @@ import {
 import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 import type { AdmissionLimits } from '../supervisor/admission.ts';
 import { ProcessPool } from '../supervisor/process-pool.ts';
-import { loadSecretsKey } from '../store/secret-box.ts';
+import { SecretBox, loadSecretsKey } from '../store/secret-box.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
-import type { AccountQuotas, Store } from '../store/store.ts';
+import { PostgresStore } from '../store/postgres-store.ts';
+import { isSharedStore, type AccountQuotas, type Store } from '../store/store.ts';
+import { ChangeFollower } from './change-follower.ts';
 import { createAdminServer } from './admin-api.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
@@ -66,8 +70,18 @@ export interface ServerOptions {
   runAs?: RunAs;
   /** Environment for ISOLET_ADMIN_TOKEN and ISOLET_SECRETS_KEY (default process.env). */
   env?: NodeJS.ProcessEnv;
-  /** The store (default: SqliteStore in dataDir). */
+  /** The store (default: PostgresStore at `database`, else SqliteStore in dataDir). */
   store?: Store;
+  /**
+   * A PostgreSQL URL: this server is one node of a cluster over that database, and follows the
+   * changes made through every node (change-follower.ts). The admin token and secrets key must
+   * then be given (ISOLET_ADMIN_TOKEN / ISOLET_SECRETS_KEY or their files), the same on every node.
+   */
+  database?: string;
+  /** This node's name in logs, /healthz and the database's connection list (default: the host name and port). */
+  nodeId?: string;
+  /** How often a node reads the change counter besides the notifications (default 1 s). */
+  reconcileMs?: number;
   /** Where the server's and the workers' JSON log lines go (default stdout/stderr). */
   logSink?: LogSink;
   /** Whether worker log entries also go to logSink (default true); the tail gets them either way. */
@@ -94,6 +108,8 @@ export interface RunningServer {
   /** Where the admin token came from (ISOLET_ADMIN_TOKEN or a file), and whether it was made now. */
   adminTokenSource: string;
   adminTokenCreated: boolean;
+  /** This node's name (--node-id). */
+  nodeId: string;
   platform: Platform;
   /** What a deployment is checked against (parseDeployment), as the admin API does. */
   rules: DeploymentRules;
@@ -118,8 +134,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // It holds the database, the secrets key and the admin token: the server's user's only.
   chmodSync(options.dataDir, 0o700);
 
-  const admin = loadAdminToken(options.dataDir, env);
-  const store = options.store ?? new SqliteStore({ dataDir: options.dataDir, secretsKey: loadSecretsKey(options.dataDir, env).key });
+  const shared = options.database !== undefined;
+  const admin = loadAdminToken(options.dataDir, env, shared);
+  const nodeId = options.nodeId ?? `${hostname()}:${options.port ?? 8787}`;
+  const secretsKey = options.store === undefined ? loadSecretsKey(options.dataDir, env, shared).key : undefined;
+  // A node of a cluster may start while the database is away (it serves its snapshot): the
+  // store migrates and checks the key on first use.
+  const store = options.store ?? (shared
+    ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
+    : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! }));
   const bus = new LogBus();
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
@@ -154,13 +177,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxAccountDeploys: options.maxAccountDeploys,
   });
 
+  const follower = isSharedStore(store) ? new ChangeFollower({
+      store, platform, bus, log, node: nodeId, reconcileMs: options.reconcileMs,
+      snapshot: secretsKey === undefined ? undefined : { path: join(options.dataDir, 'cluster-snapshot'), box: new SecretBox(secretsKey) },
+    }) : undefined;
   const started = performance.now();
-  const loaded = await platform.boot();
-  log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started) });
+  const loaded = await (follower?.start() ?? platform.boot());
+  log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started), node: follower === undefined ? undefined : nodeId });
+  const health = (): Record<string, unknown> => (follower === undefined ? { ok: true } : { ok: true, ...follower.health() });
 
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
-      if (name === HEALTH) return Promise.resolve(healthResponse());
+      if (name === HEALTH) return Promise.resolve(healthResponse(health()));
       return host.fetch(name, request);
     },
   };
@@ -192,6 +220,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tailBufferBytes: options.tailBufferBytes,
     workerUrl,
     quotas: options.quotas,
+    health,
   });
   limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
     const cap = reason === 'total' ? `${adminLimits.maxConnections} are open, the most the admin API takes (adminConnections.maxConnections)`
@@ -205,6 +234,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     data.close();
     adminServer.close();
+    await follower?.close();
     await host.close();
     await store.close();
     throw error;
@@ -218,6 +248,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log('info', 'server', 'shutting down: no new connections; waiting for requests in flight');
       bus.close(); // ends every tail stream, so the admin listener can close
       await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000)]);
+      await follower?.close();
       await host.close();
       await store.close();
       log('info', 'server', 'stopped');
@@ -233,6 +264,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminToken: admin.token,
     adminTokenSource: admin.source,
     adminTokenCreated: admin.created,
+    nodeId,
     platform,
     rules,
     workerUrl,
@@ -301,11 +333,11 @@ function hostOf(address: AddressInfo): string {
   return address.family === 'IPv6' ? `[${address.address}]` : address.address;
 }
 
-function healthResponse(): RuntimeResponse {
+function healthResponse(health: Record<string, unknown>): RuntimeResponse {
   return {
     status: 200,
     statusText: 'OK',
     headers: [['content-type', 'application/json']],
-    body: Buffer.from('{"ok":true}'),
+    body: Buffer.from(JSON.stringify(health)),
   };
 }

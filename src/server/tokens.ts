@@ -23,9 +23,10 @@ export function sameToken(presentedHash: Buffer, expectedHash: Buffer): boolean 
 
 /**
  * The admin token: ISOLET_ADMIN_TOKEN when set, else `<dataDir>/admin-token`, created (mode
- * 0600) when missing. `created` says whether it was made now, so the caller can say where it is.
+ * 0600) when missing unless `shared` (every node of a cluster takes the same one). `created` says
+ * whether it was made now, so the caller can say where it is.
  */
-export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): { token: string; source: string; created: boolean } {
+export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env, shared = false): { token: string; source: string; created: boolean } {
   const fromEnv = env.ISOLET_ADMIN_TOKEN;
   if (fromEnv !== undefined && fromEnv !== '') {
     if (fromEnv.length < 16) throw new Error('ISOLET_ADMIN_TOKEN is too short: use at least 16 random characters.');
@@ -45,6 +46,11 @@ export function loadAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process
     return { token, source: path, created: false };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (shared) {
+    throw new Error(
+      `With --database every node takes the cluster's one admin token: set ISOLET_ADMIN_TOKEN (at least 16 random characters, the same on every node) or put it in ${path}.`,
+    );
   }
   const token = newToken();
   writeNewFile(path, token + '\n');

@@ -39,13 +39,26 @@ export class SecretBox {
     decipher.setAuthTag(sealed.tag);
     return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]).toString('utf8');
   }
+
+  /** seal, as one line of JSON text (for a file or a text column). */
+  sealText(plaintext: string, context: string): string {
+    const sealed = this.seal(plaintext, context);
+    return JSON.stringify({ iv: sealed.iv.toString('base64'), tag: sealed.tag.toString('base64'), ciphertext: sealed.ciphertext.toString('base64') });
+  }
+
+  /** open, of what sealText made; throws when the key is wrong or the text was tampered with. */
+  openText(text: string, context: string): string {
+    const parsed = JSON.parse(text) as Record<string, string>;
+    return this.open({ iv: Buffer.from(parsed.iv!, 'base64'), tag: Buffer.from(parsed.tag!, 'base64'), ciphertext: Buffer.from(parsed.ciphertext!, 'base64') }, context);
+  }
 }
 
 /**
  * The secrets key: ISOLET_SECRETS_KEY when set, else `<dataDir>/secrets.key`, which is created
- * (mode 0600) when missing. Returns where it came from, for the start-up log.
+ * (mode 0600) when missing unless `shared` (a cluster's nodes need the one key the database was
+ * made with, so none may make its own). Returns where it came from, for the start-up log.
  */
-export function loadSecretsKey(dataDir: string, env: NodeJS.ProcessEnv = process.env): { key: Buffer; source: string } {
+export function loadSecretsKey(dataDir: string, env: NodeJS.ProcessEnv = process.env, shared = false): { key: Buffer; source: string } {
   const fromEnv = env.ISOLET_SECRETS_KEY;
   if (fromEnv !== undefined && fromEnv !== '') {
     const key = Buffer.from(fromEnv, 'base64');
@@ -64,6 +77,12 @@ export function loadSecretsKey(dataDir: string, env: NodeJS.ProcessEnv = process
     ownerOnly(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (shared) {
+      throw new Error(
+        `With --database every node needs the cluster's secrets key: set ISOLET_SECRETS_KEY (base64 of ${KEY_BYTES} random bytes, the same on every node) ` +
+          `or put the key file at ${path}. Make one with: node -e "console.log(crypto.randomBytes(32).toString('base64'))"`,
+      );
+    }
     key = randomBytes(KEY_BYTES);
     writeNewFile(path, key.toString('base64') + '\n');
   }

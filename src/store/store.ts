@@ -1,6 +1,7 @@
 // The control plane's storage: accounts, tokens, workers, their immutable versions and the
 // pointer to the active one, routes and secrets. `Store` is what the server uses; SqliteStore
-// (one file, one machine) implements it now and a PostgreSQL store can later. Everything here
+// (one file, one machine) and PostgresStore (one database, many nodes: a SharedStore) implement
+// it, both as SqlStore over their engine (sql-store.ts). Everything here
 // is async and speaks in plain values, so no engine's habits (rowids, sync calls, BLOBs) leak
 // into the server.
 
@@ -146,6 +147,11 @@ export class StoreError extends Error {
   }
 }
 
+/** The database cannot be reached (down, restarting, or the network): nothing was changed; try again. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
 export interface Store {
   /** Fails with 'conflict' when the name is taken. */
   createAccount(name: string): Promise<Account>;
@@ -213,7 +219,41 @@ export interface Store {
 
   /** Every worker with an active version, for loading at start. */
   loadActive(): Promise<ActiveWorker[]>;
+  /** Some workers as loadActive has them; a name with no worker or no active version is left out. */
+  loadWorkers(names: string[]): Promise<ActiveWorker[]>;
   close(): Promise<void>;
+}
+
+/** What changed since a point of the change counter. */
+export interface ChangeBatch {
+  /** The counter now: every change up to it is in `workers`. */
+  head: number;
+  /** Workers whose serving state changed, or 'all' when the log no longer reaches back that far. */
+  workers: string[] | 'all';
+  /** Tokens revoked (as far back as the log reaches): their tails end on every node. */
+  tokens: string[];
+}
+
+export interface ChangeEvents {
+  /** A change was committed (a notification: the counter's new value). */
+  change(head: number): void;
+  /** The notification channel connected (true: changes may have been missed while it was down) or dropped. */
+  connection(up: boolean): void;
+}
+
+/**
+ * A store that many nodes serve from: each committed change to what serves (a deploy, rollback,
+ * delete, route, secret or tier, or a token revoked) advances one change counter and names what
+ * it touched, and is pushed to every node that watches.
+ */
+export interface SharedStore extends Store {
+  changesSince(after: number): Promise<ChangeBatch>;
+  /** Pushes changes until close; reconnects on its own after the database goes away. */
+  watch(events: ChangeEvents): void;
+}
+
+export function isSharedStore(store: Store): store is SharedStore {
+  return typeof (store as Partial<SharedStore>).changesSince === 'function' && typeof (store as Partial<SharedStore>).watch === 'function';
 }
 
 /**

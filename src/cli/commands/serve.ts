@@ -13,10 +13,11 @@ import { describeIsolatedVmBuild, isolatedVmBuild } from '../../runtime/native-b
 import { defaultProcessCount } from '../../supervisor/process-pool.ts';
 import { DEFAULT_ADMISSION } from '../../supervisor/admission.ts';
 import { parseRunAs, type RunAs } from '../../supervisor/run-as.ts';
+import { redact as redactUrl } from '../../store/postgres-store.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10] [--processes N]
-                    [--runtime-user USER]
+                    [--runtime-user USER] [--database postgres://...] [--node-id ID]
                     [--examples [dir]] [--egress-allow NET]...
                     [--max-connections N] [--max-connections-per-ip N]
                     [--admin-max-connections N] [--admin-max-connections-per-ip N]
@@ -33,12 +34,20 @@ Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 --admin-ip:--admin-port. State lives in --data: isolet.db (SQLite), secrets.key and
 admin-token (unless ISOLET_SECRETS_KEY and ISOLET_ADMIN_TOKEN are set).
 
+With --database (or ISOLET_DATABASE_URL) the store is that PostgreSQL database
+instead, and this server is one node of a cluster: every node given the same
+database serves what any node's admin API changed, within a second
+(docs/CLUSTER.md). Every node then needs the same admin token and secrets key.
+
 With --examples, a server whose store has no workers yet deploys each folder of
 the examples dir (default: isolet's own examples/) as a worker of the account
 'examples', read like 'isolet deploy' reads a project (wrangler.toml/json/jsonc,
 else worker.ts or index.ts). A store that has workers gets none.
 
 Options:
+      --database <url>       PostgreSQL URL (postgres://user:password@host:port/db) shared by the
+                             cluster's nodes (default: ISOLET_DATABASE_URL, else SQLite in --data)
+      --node-id <id>         This node's name in logs and /healthz (default: host name:port)
   -p, --port <port>          Data plane port (default 8787; 0 picks a free one)
       --ip <address>         Data plane address (default 127.0.0.1)
       --admin-port <port>    Admin API port (default 8788; 0 picks a free one)
@@ -94,8 +103,11 @@ Workers' fetch():
       --fetch-timeout <s>              Time a whole fetch may take, body included (default 300)
 
 Environment:
-  ISOLET_ADMIN_TOKEN   the operator's token (default: made at first start in <data>/admin-token)
-  ISOLET_SECRETS_KEY   base64 of 32 bytes that encrypts secrets (default: <data>/secrets.key)
+  ISOLET_ADMIN_TOKEN   the operator's token (default: made at first start in <data>/admin-token;
+                       with --database: this, or that file, the same on every node)
+  ISOLET_SECRETS_KEY   base64 of 32 bytes that encrypts secrets (default: <data>/secrets.key;
+                       with --database: this, or that file, the same on every node)
+  ISOLET_DATABASE_URL  the --database URL
 `;
 
 export const command: CliCommand = {
@@ -116,6 +128,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       processes: { type: 'string', default: String(defaultProcessCount()) },
       'runtime-user': { type: 'string' },
       'isolate-memory-mb': { type: 'string' },
+      database: { type: 'string' },
+      'node-id': { type: 'string' },
       'max-requests-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.inFlight) },
       'max-queued-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.queued) },
       'limit-strikes': { type: 'string', default: String(DEFAULT_ADMISSION.limitStrikes) },
@@ -188,6 +202,14 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
     limitStrikes: parseCount('--limit-strikes', values['limit-strikes'], 0, 1000, cli),
   };
+  const database = values.database ?? (process.env.ISOLET_DATABASE_URL || undefined);
+  if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) {
+    cli.usageError(`--database must be a PostgreSQL URL (postgres://user:password@host:port/database), not '${redactUrl(database)}'`);
+  }
+  const nodeId = values['node-id'];
+  if (nodeId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/.test(nodeId)) {
+    cli.usageError(`--node-id must be 1-63 letters, digits, '.', '_', ':' or '-', not '${nodeId}'`);
+  }
   const maxDeploys = parseCount('--max-deploys', values['max-deploys'], 1, 1000, cli);
   const maxAccountDeploys = parseCount('--max-account-deploys', values['max-account-deploys'], 1, 1000, cli);
 
@@ -213,6 +235,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       quotas,
       maxDeploys,
       maxAccountDeploys,
+      database,
+      nodeId,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -223,6 +247,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   else cli.stdout.write(`admin token from ${server.adminTokenSource}\n`);
   cli.stdout.write(`listening on ${server.url}\n`);
   cli.stdout.write(`admin API on ${server.adminUrl}\n`);
+  if (database !== undefined) cli.stdout.write(`node ${server.nodeId} of the cluster on ${redactUrl(database)}\n`);
   const build = isolatedVmBuild();
   if (!build.patched) {
     cli.stderr.write(`isolet serve: warning: running on ${describeIsolatedVmBuild(build)}; each isolate holds more memory and CPU accounting counts time spent waiting for a core\n`);
