@@ -17,7 +17,7 @@ import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
 import { newIsolate } from './new-isolate.ts';
 import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
-import { operations, type AsyncOp, type OpContext, type OpRequest, type SyncOp } from './host-ops.ts';
+import { operations, type AsyncOp, type OpContext, type SyncOp } from './host-ops.ts';
 import { OPERATION_MODES } from '../bridge/operations.ts';
 import type { DispatchResult, HostCalls } from '../bridge/protocol.ts';
 import { hostCallbacks } from './host-callbacks.ts';

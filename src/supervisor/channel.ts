@@ -32,7 +32,6 @@ export class Channel {
   #pending: Buffer = EMPTY;
   #parts: Buffer[] = [];
   #partsBytes = 0;
-  #needed = 0;
   #corked = false;
   #closed = false;
 
@@ -117,7 +116,7 @@ export class Channel {
     if (this.#pending.byteLength > 0 || this.#parts.length > 0) {
       this.#parts.push(chunk);
       this.#partsBytes += chunk.byteLength;
-      if (this.#partsBytes < this.#needed) return;
+      if (this.#partsBytes < this.#missing()) return;
       chunk = Buffer.concat([this.#pending, ...this.#parts], this.#pending.byteLength + this.#partsBytes);
       this.#parts = [];
       this.#partsBytes = 0;
@@ -141,8 +140,12 @@ export class Channel {
       }
     }
     this.#pending = buffer.byteLength === 0 ? EMPTY : Buffer.from(buffer);
-    // Bytes still to come before the pending frame (or its header) is whole.
-    this.#needed = buffer.byteLength < HEADER ? HEADER - buffer.byteLength : HEADER + buffer.readUInt32LE(0) - buffer.byteLength;
+  }
+
+  /** Bytes still to come before the pending frame (or its header) is whole. */
+  #missing(): number {
+    const pending = this.#pending;
+    return pending.byteLength < HEADER ? HEADER - pending.byteLength : HEADER + pending.readUInt32LE(0) - pending.byteLength;
   }
 
   #decode(code: number, id: number, payload: Buffer): Message {

@@ -85,6 +85,10 @@ export class ProcessPool implements WorkerHost {
   readonly #tiers = new Map<Tier, RuntimeProcess[]>();
   readonly #workers = new Map<string, HomedWorker>();
   readonly #options: ProcessPoolOptions;
+  /**
+   * How every runtime process is started. `init` is what its Runtime is made with: its memory
+   * budget follows the process count (#shareMemory), and a process started later gets the new one.
+   */
   readonly #child: ChildOptions;
   readonly #crashes: CrashLedger;
   readonly #backoff = new RestartBackoff();
@@ -94,8 +98,6 @@ export class ProcessPool implements WorkerHost {
   readonly #validating = new Map<string, { account: string }>();
   #spareTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  /** What every runtime process's Runtime is made with; its memory budget follows the process count. */
-  readonly #init: InitPayload;
   readonly #maxIsolates: number;
   /** Workers per tier: what each tier's processes must fit. */
   readonly #placed = new Map<Tier, number>();
@@ -104,9 +106,7 @@ export class ProcessPool implements WorkerHost {
     this.#options = options;
     this.#crashes = new CrashLedger(options.quarantineWindowMs);
     this.#admission = new Admission(options.admission);
-    this.#init = { ...options.runtime };
-    // One object: a process started after #shareMemory changed the budget gets the new share.
-    this.#child = { init: this.#init, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs };
+    this.#child = { init: { ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs };
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };
@@ -143,7 +143,7 @@ export class ProcessPool implements WorkerHost {
    */
   #shareMemory(): void {
     if (this.#options.runtime?.memoryBudgetMb !== undefined) return;
-    this.#init.memoryBudgetMb = defaultMemoryBudgetMb(this.#tiers.get('default')!.length);
+    this.#child.init.memoryBudgetMb = defaultMemoryBudgetMb(this.#tiers.get('default')!.length);
   }
 
   #count(tier: Tier, delta: number): void {
