@@ -77,14 +77,23 @@ export const HOST_CALL_ORDER = Object.keys(HOST_CALLS) as HostCallName[];
 export interface SandboxEntries {
   /** Once per isolate, before the worker's code loads: the host calls, in HOST_CALL_ORDER. */
   init(...calls: HostCalls[HostCallName][]): void;
-  /** After the worker's code ran: finds its handler; returns what is wrong with it, if anything. */
-  register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean): string | undefined;
+  /**
+   * After the worker's code ran: finds its handlers; returns what is wrong with them, if anything.
+   * `needsScheduled`: the worker has cron triggers, so it must have a scheduled handler.
+   */
+  register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean, needsScheduled: boolean): string | undefined;
   /**
    * Starts request `requestId` (head fields as primitives, headers as HeaderLines). Returns at
    * once: the answer comes back through `respond`/`respondSimple`, since isolated-vm's promise
    * handshake costs more than a small request.
    */
   dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number): void;
+  /**
+   * Starts scheduled event `requestId` (a cron trigger: `controller.cron`, `.scheduledTime`).
+   * Returns at once; the outcome comes back through `respond`, without a response body: a
+   * result with a status when the handler finished, an error when it threw.
+   */
+  scheduled(requestId: number, cron: string, scheduledTime: number, now: number): void;
   /** The next chunk of a streamed response body (see PullResult). */
   pullResponse(requestId: number, now: number): Promise<PullResult>;
   /**
@@ -110,7 +119,7 @@ export type EntryName = keyof SandboxEntries;
 
 /** Every entry point, as the host takes them off a new context's global. */
 export const ENTRY_NAMES = [
-  'init', 'register', 'dispatch', 'pullResponse', 'takeResponseChunk', 'cancelResponse', 'fireTimer', 'abort', 'end', 'settle', 'receiveModule',
+  'init', 'register', 'dispatch', 'scheduled', 'pullResponse', 'takeResponseChunk', 'cancelResponse', 'fireTimer', 'abort', 'end', 'settle', 'receiveModule',
 ] as const satisfies readonly EntryName[];
 
 /** Compile-time check that ENTRY_NAMES lists every entry: a name missing there is an error here. */
@@ -146,11 +155,14 @@ export interface StreamedBody {
 /** Why a request got no response from the worker's handler. */
 export type DispatchFailure = 'exception' | 'bad-response' | 'no-handler';
 
-/** `done`: the request's work (waitUntil included) was over when it answered. */
+/**
+ * `done`: the request's work (waitUntil included) was over when it answered. `noRetry`: a
+ * scheduled event's handler called `controller.noRetry()`.
+ */
 export type DispatchResult = (
   | { status: number; statusText: string; headers: string[]; body: DispatchBody }
   | { error: string; kind: DispatchFailure }
-) & { done?: boolean };
+) & { done?: boolean; noRetry?: boolean };
 
 /**
  * A chunk of a streamed response body: bytes, a slice of a text body (the host encodes it),

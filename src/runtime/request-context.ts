@@ -17,6 +17,8 @@
 import type { DispatchResult } from '../bridge/protocol.ts';
 import type { OpRequest } from './host-ops.ts';
 import { BodyTooLargeError, type RequestBody } from './request-body.ts';
+import { describeTermination, type Termination } from './termination.ts';
+import type { LogLevel, ScheduledOutcome, ScheduledResult, WorkerLogEntry } from './types.ts';
 
 export type RequestPhase = 'dispatching' | 'streaming' | 'waitUntil' | 'ended';
 
@@ -27,6 +29,16 @@ export const NEVER_RESPONDS = Symbol('never responds');
 export type DispatchOutcome = DispatchResult | null | typeof NEVER_RESPONDS;
 
 type HostTimer = { timeout: NodeJS.Timeout; immediate?: undefined } | { immediate: NodeJS.Immediate; timeout?: undefined };
+
+/** A scheduled event (a cron trigger) in flight, where a request would have its method and URL. */
+export interface ScheduledTrigger {
+  cron: string;
+  scheduledTime: number;
+  /** Known once the handler has finished (or the isolate stopped it). */
+  outcome?: ScheduledOutcome;
+  noRetry?: boolean;
+  error?: string;
+}
 
 let nextRequestId = 1;
 
@@ -51,6 +63,9 @@ export class RequestContext {
   #body: RequestBody | undefined;
   #reading = false;
   readonly #timers = new Map<number, HostTimer>();
+  /** Set for a scheduled event: its summary is a 'scheduled' line, and it has an outcome. */
+  readonly trigger: ScheduledTrigger | undefined;
+  #onEnded: (() => void) | undefined;
   #resolveDispatch: ((outcome: DispatchOutcome) => void) | undefined;
   #waitUntilTimer: NodeJS.Timeout | undefined;
   #clientSignal: AbortSignal | undefined;
@@ -61,10 +76,24 @@ export class RequestContext {
    */
   #controller: AbortController | undefined;
 
-  constructor(method: string, url: string, body: RequestBody | undefined) {
+  constructor(method: string, url: string, body: RequestBody | undefined, trigger?: ScheduledTrigger) {
     this.method = method;
     this.url = url;
     this.#body = body;
+    this.trigger = trigger;
+  }
+
+  /** Resolves when the request's work is over (finish()); one waiter at a time. */
+  whenEnded(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return new Promise((resolve) => (this.#onEnded = resolve));
+  }
+
+  /** The isolate stopped while this was in flight: a scheduled event's outcome says why. */
+  stopped(termination: Termination): void {
+    if (this.trigger === undefined) return;
+    this.trigger.outcome = termination.kind === 'cpu' ? 'exceededCpu' : termination.kind === 'memory' ? 'exceededMemory' : 'exception';
+    this.trigger.error = describeTermination(termination);
   }
 
   /** What host operations see of this request; made by the first one (most requests have none). */
@@ -232,21 +261,56 @@ export class RequestContext {
     for (const timerId of timerIds) this.clearTimer(timerId);
     this.#body?.return().catch(() => {});
     this.#body = undefined;
+    this.#onEnded?.();
     return timerIds;
   }
 
-  /** The request's log line fields. */
-  summary(): { message: string; fields: Record<string, unknown> } {
+  get cpuMs(): number {
+    return Math.round((this.cpuNs + this.pendingCpuNs) / 1e3) / 1e3;
+  }
+
+  get wallMs(): number {
+    return Math.round((performance.now() - this.startWall) * 100) / 100;
+  }
+
+  /** The request's log line: a 'request' line, or a 'scheduled' one for a scheduled event. */
+  summary(): { level: LogLevel; type: WorkerLogEntry['type']; message: string; fields: Record<string, unknown> } {
+    const trigger = this.trigger;
+    if (trigger !== undefined) {
+      const outcome = trigger.outcome ?? 'exception';
+      return {
+        level: outcome === 'ok' ? 'info' : 'error',
+        type: 'scheduled',
+        message: `scheduled "${trigger.cron}" ${outcome}`,
+        fields: {
+          requestId: this.id,
+          cron: trigger.cron,
+          scheduledTime: trigger.scheduledTime,
+          outcome,
+          ...(trigger.noRetry ? { noRetry: true } : {}),
+          cpuMs: this.cpuMs,
+          wallMs: this.wallMs,
+        },
+      };
+    }
     return {
+      level: 'info',
+      type: 'request',
       message: `${this.method} ${this.url} ${this.status}`,
-      fields: {
-        requestId: this.id,
-        method: this.method,
-        url: this.url,
-        status: this.status,
-        cpuMs: Math.round((this.cpuNs + this.pendingCpuNs) / 1e3) / 1e3,
-        wallMs: Math.round((performance.now() - this.startWall) * 100) / 100,
-      },
+      fields: { requestId: this.id, method: this.method, url: this.url, status: this.status, cpuMs: this.cpuMs, wallMs: this.wallMs },
+    };
+  }
+
+  /** A scheduled event's result, once its work is over. */
+  scheduledResult(): ScheduledResult {
+    const trigger = this.trigger!;
+    const outcome = trigger.outcome ?? 'exception';
+    return {
+      outcome,
+      noRetry: trigger.noRetry === true,
+      cpuMs: this.cpuMs,
+      wallMs: this.wallMs,
+      ...(outcome === 'ok' || trigger.error === undefined ? {} : { error: trigger.error }),
     };
   }
 }

@@ -12,6 +12,7 @@ import { SpareIsolates } from './spare-isolates.ts';
 import { IdleMemoryReducer } from './idle-memory.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
+import { checkCrons, CronError } from '../cron/cron.ts';
 import {
   DEFAULT_LIMITS,
   WorkerLoadError,
@@ -19,6 +20,8 @@ import {
   type RuntimeOptions,
   type RuntimeRequest,
   type RuntimeResponse,
+  type ScheduledEvent,
+  type ScheduledResult,
   type WorkerDefinition,
   type WorkerLimits,
   type WorkerLogEntry,
@@ -43,6 +46,9 @@ const MEMORY_BUDGET_SHARE = 0.4;
 export function defaultMemoryBudgetMb(processes = 1): number {
   return Math.max(64, Math.floor((totalmem() * MEMORY_BUDGET_SHARE) / Math.max(1, processes) / MB));
 }
+
+/** The longest `cron` a scheduled event may name (any text: `isolet dev --test-scheduled` takes what it is given, as wrangler does). */
+const MAX_EVENT_CRON_CHARS = 1000;
 
 /** Isolates kept ready ahead of demand for cold starts (about 1.5 MB each). */
 export const DEFAULT_SPARE_ISOLATES = 2;
@@ -120,6 +126,13 @@ export class Runtime {
     this.assertOpen();
     validateName(name);
     const limits = resolveLimits(this.defaults, definition.limits);
+    if (definition.crons !== undefined) {
+      try {
+        checkCrons(definition.crons);
+      } catch (error) {
+        throw error instanceof CronError ? new WorkerLoadError(error.message) : error;
+      }
+    }
     const previous = this.workers.get(name);
     const candidate: LoadedWorker = {
       name,
@@ -173,6 +186,45 @@ export class Runtime {
 
   /** Sends a request to a worker. Worker faults come back as 500/503 responses. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const isolate = await this.isolateOf(name);
+    if (typeof isolate === 'string') {
+      return {
+        status: 503,
+        statusText: 'Service Unavailable',
+        headers: [['content-type', 'text/plain;charset=UTF-8']],
+        body: Buffer.from(`Worker failed to start: ${isolate}\n`),
+      };
+    }
+    return isolate.fetch(request);
+  }
+
+  /**
+   * Runs a worker's scheduled handler for a cron trigger, as `isolet serve` does on schedule:
+   * `scheduled(controller, env, ctx)` with `controller.cron` and `controller.scheduledTime`,
+   * under the same limits as a request. Resolves when its work (waitUntil included) is over,
+   * with the outcome; worker faults are outcomes, never rejections.
+   */
+  async scheduled(name: string, event: ScheduledEvent): Promise<ScheduledResult> {
+    const cron = event?.cron;
+    const scheduledTime = event?.scheduledTime ?? Date.now();
+    if (typeof cron !== 'string' || cron.length > MAX_EVENT_CRON_CHARS) {
+      throw new TypeError(`scheduled(name, { cron }): cron must be a string of at most ${MAX_EVENT_CRON_CHARS} characters.`);
+    }
+    if (typeof scheduledTime !== 'number' || !Number.isFinite(scheduledTime)) {
+      throw new TypeError('scheduled(name, { scheduledTime }): scheduledTime must be a time in milliseconds since the epoch.');
+    }
+    const started = performance.now();
+    const isolate = await this.isolateOf(name);
+    if (typeof isolate === 'string') {
+      const error = `Worker failed to start: ${isolate}`;
+      this.log({ time: new Date().toISOString(), worker: name, level: 'error', type: 'scheduled', message: `scheduled "${cron}" exception`, cron, scheduledTime, outcome: 'exception', error });
+      return { outcome: 'exception', noRetry: false, cpuMs: 0, wallMs: Math.round((performance.now() - started) * 100) / 100, error };
+    }
+    return isolate.scheduled(cron, scheduledTime);
+  }
+
+  /** The worker's live isolate (started if it has none), or why it cannot start. */
+  private async isolateOf(name: string): Promise<WorkerIsolate | string> {
     this.assertOpen();
     const worker = this.workers.get(name);
     if (!worker) throw new UnknownWorkerError(name);
@@ -181,20 +233,14 @@ export class Runtime {
       try {
         isolate = await this.isolateFor(worker);
       } catch (error) {
-        const message = error instanceof WorkerLoadError ? error.message : String(error);
-        return {
-          status: 503,
-          statusText: 'Service Unavailable',
-          headers: [['content-type', 'text/plain;charset=UTF-8']],
-          body: Buffer.from(`Worker failed to start: ${message}\n`),
-        };
+        return error instanceof WorkerLoadError ? error.message : String(error);
       }
     } else {
       // Most recently used goes last.
       this.live.delete(isolate);
       this.live.set(isolate, worker);
     }
-    return isolate.fetch(request);
+    return isolate;
   }
 
   /** The heap of a worker's live isolate, in bytes, or undefined when it has none now. */

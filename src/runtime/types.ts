@@ -44,6 +44,35 @@ export interface WorkerDefinition {
    * one are each their own owner.
    */
   account?: string;
+  /**
+   * Cron triggers (Cloudflare's syntax, src/cron/cron.ts): the host that runs the worker fires
+   * its `scheduled` handler on them (`isolet serve` does; a Runtime runs one only when
+   * `Runtime.scheduled` is called). A worker with any must export `scheduled`.
+   */
+  crons?: string[];
+}
+
+/** A cron trigger's event, as `Runtime.scheduled` takes it: the worker's `controller.cron` and `controller.scheduledTime`. */
+export interface ScheduledEvent {
+  cron: string;
+  /** When the event was due, in ms since the epoch (default: now). */
+  scheduledTime?: number;
+}
+
+/**
+ * How a scheduled event ended, in the words of Cloudflare's tail events: the handler (and its
+ * waitUntil work) finished, threw, or was stopped at its CPU or memory limit.
+ */
+export type ScheduledOutcome = 'ok' | 'exception' | 'exceededCpu' | 'exceededMemory';
+
+export interface ScheduledResult {
+  outcome: ScheduledOutcome;
+  /** The handler called `controller.noRetry()`. */
+  noRetry: boolean;
+  cpuMs: number;
+  wallMs: number;
+  /** What went wrong, when the outcome is not 'ok' (also in the worker's log). */
+  error?: string;
 }
 
 /** A request as the runtime takes it: the head, plus a body the isolate pulls from on demand. */
@@ -81,8 +110,8 @@ export interface WorkerLogEntry {
   time: string;
   worker: string;
   level: LogLevel;
-  /** What kind of line: the worker's console, an uncaught error, a limit, a request summary. */
-  type: 'console' | 'exception' | 'limit' | 'request' | 'lifecycle';
+  /** What kind of line: the worker's console, an uncaught error, a limit, a request's or a scheduled event's summary. */
+  type: 'console' | 'exception' | 'limit' | 'request' | 'scheduled' | 'lifecycle';
   message: string;
   [field: string]: unknown;
 }

@@ -10,7 +10,7 @@
 import ivm from 'isolated-vm';
 import { STATUS_CODES } from 'node:http';
 import type { RuntimeImage } from './runtime-image.ts';
-import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
+import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, ScheduledResult, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
 import { WorkerLoadError } from './types.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, terminationStatus, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
@@ -187,7 +187,7 @@ export class WorkerIsolate {
       const env = new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true });
       const problem = await this.entries.register.apply(
         undefined,
-        [namespace ? namespace.derefInto() : null, env, namespace === undefined],
+        [namespace ? namespace.derefInto() : null, env, namespace === undefined, (definition.crons?.length ?? 0) > 0],
         { result: { copy: true } },
       );
       if (typeof problem === 'string') throw new WorkerLoadError(problem);
@@ -431,6 +431,67 @@ export class WorkerIsolate {
   }
 
   /**
+   * Runs one scheduled event (a cron trigger) through the worker's scheduled handler, as a
+   * request without a body or a response: the same CPU and memory limits, the same
+   * run-to-completion and waitUntil rules, and a 'scheduled' log line when its work is over.
+   * Resolves then, with the outcome. Never rejects.
+   */
+  async scheduled(cron: string, scheduledTime: number): Promise<ScheduledResult> {
+    this.lastUsed = Date.now();
+    this.memoryReduced = false;
+    if (this.reducing) await this.reducing;
+    const state = new RequestContext('SCHEDULED', cron, undefined, { cron, scheduledTime });
+    const ended = state.whenEnded();
+    const id = state.id;
+    if (this.options.watchdog.isWatching(this)) this.chargeCpu();
+    else this.cpu.reset();
+    this.inFlight.set(id, state);
+    if (!this.alive) {
+      state.stopped(this.termination ?? { kind: 'crashed', message: 'isolate is gone' });
+      this.endRequest(state);
+      return state.scheduledResult();
+    }
+    this.options.watchdog.watch(this);
+    const dispatched = state.dispatched();
+    try {
+      this.enter(state, this.entries.scheduled.apply(undefined, [id, cron, scheduledTime, Date.now()]))
+        .catch((error) => this.onIsolateError(error));
+    } catch (error) {
+      this.onIsolateError(error);
+    }
+    const result = this.alive ? await dispatched : null;
+    const trigger = state.trigger!;
+    if (result === null) {
+      // The isolate stopped (dispose() gave the event its outcome); or it was gone already.
+      if (trigger.outcome === undefined) state.stopped(this.termination ?? { kind: 'crashed', message: 'isolate is gone' });
+      this.endRequest(state);
+    } else if (result === NEVER_RESPONDS) {
+      trigger.outcome = 'exception';
+      trigger.error = NEVER_RESPONDS_MESSAGE;
+      this.log('error', 'exception', NEVER_RESPONDS_MESSAGE, { requestId: id });
+      this.entries.end.apply(undefined, [id], { arguments: { copy: true } }).catch(() => {});
+      this.endRequest(state);
+    } else {
+      if (result.noRetry === true) trigger.noRetry = true;
+      if ('error' in result) {
+        if (memoryErrorIn(result.error)) {
+          this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
+        } else {
+          trigger.outcome = 'exception';
+          trigger.error = result.error.slice(0, MAX_LOG_CHARS);
+          if (result.kind === 'exception') this.logException(id, result.error);
+          else this.log('error', 'exception', result.error, { requestId: id });
+        }
+      } else {
+        trigger.outcome = 'ok';
+      }
+      this.afterResponse(state);
+    }
+    await ended;
+    return state.scheduledResult();
+  }
+
+  /**
    * The worker answered with its request's body, unread (`new Response(request.body)`): the
    * host sends it on directly, as workerd does, without a crossing per chunk. The sandbox hears
    * of the end (cancelResponse), which ends the request's work there.
@@ -576,8 +637,8 @@ export class WorkerIsolate {
     for (const timerId of timerIds) this.timers.delete(timerId);
     this.inFlight.delete(state.id);
     this.checkNeverResponds();
-    const { message, fields } = state.summary();
-    this.log('info', 'request', message, fields);
+    const { level, type, message, fields } = state.summary();
+    this.log(level, type, message, fields);
   }
 
   /**
@@ -874,6 +935,7 @@ export class WorkerIsolate {
       // A request with no response yet gets the termination's (see deadResponse): its log line
       // says what the client got, not 0.
       if (state.status === 0) state.status = this.termination ? terminationStatus(this.termination) : 500;
+      if (this.termination) state.stopped(this.termination);
       this.endRequest(state);
     }
     for (const callback of this.onDisposed.splice(0)) callback();

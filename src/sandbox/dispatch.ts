@@ -13,7 +13,7 @@ import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-so
 import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
   ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
-  JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
+  JSONStringify, Number, ObjectCreate, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
   ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
@@ -26,7 +26,10 @@ type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
 const LATE_WAIT_UNTIL_TURNS = 16;
 
 interface Worker {
+  /** Module syntax: the default export's handlers; service-worker syntax: the global scope's listeners. */
+  modules: boolean;
   fetch: Handler | undefined;
+  scheduled: Handler | undefined;
   thisArg: unknown;
   env: unknown;
 }
@@ -59,22 +62,40 @@ export function connectServiceWorkerScope(events: GlobalScopeEvents): void {
   globalScope = events;
 }
 
-/** Called once after the worker's code is evaluated. */
-export function registerWorker(namespace: Record<string, unknown> | null, env: unknown): string | undefined {
+const NO_SCHEDULED_HANDLER =
+  'The worker has cron triggers but no scheduled handler: add `async scheduled(controller, env, ctx) { ... }` to its default export ' +
+  "(service-worker syntax: addEventListener('scheduled', ...)), or remove its crons ([triggers] crons in wrangler.toml).";
+
+/**
+ * Called once after the worker's code is evaluated. A worker needs a fetch handler, or a
+ * scheduled one (a worker that only runs on cron triggers); `needsScheduled` (it has cron
+ * triggers) requires the scheduled one.
+ */
+export function registerWorker(namespace: Record<string, unknown> | null, env: unknown, needsScheduled: boolean): string | undefined {
   if (namespace) {
     const main = namespace.default as Record<string, unknown> | undefined;
-    if (!main || (typeof main !== 'object' && typeof main !== 'function') || typeof main.fetch !== 'function') {
+    const usable = main && (typeof main === 'object' || typeof main === 'function');
+    const fetch = usable && typeof main.fetch === 'function' ? main.fetch as Handler : undefined;
+    const scheduled = usable && typeof main.scheduled === 'function' ? main.scheduled as Handler : undefined;
+    if (fetch === undefined && scheduled === undefined) {
       const exported = ArrayPrototypeJoin(ObjectKeys(namespace), ', ') || 'nothing';
-      return `The worker's main module has no fetch handler: it must have \`export default { async fetch(request, env, ctx) { ... } }\` (it exports ${exported}).`;
+      return `The worker's main module has no fetch handler: it must have \`export default { async fetch(request, env, ctx) { ... } }\` (or a scheduled handler; it exports ${exported}).`;
     }
-    worker = { fetch: main.fetch as Handler, thisArg: main, env };
+    if (needsScheduled && scheduled === undefined) return NO_SCHEDULED_HANDLER;
+    worker = { modules: true, fetch, scheduled, thisArg: main, env };
     return undefined;
   }
-  if (!globalScope?.has('fetch')) {
+  if (!globalScope?.has('fetch') && !globalScope?.has('scheduled')) {
     return "The worker script registers no fetch handler: call addEventListener('fetch', (event) => event.respondWith(...)), or use module syntax with `export default { fetch }`.";
   }
-  worker = { fetch: undefined, thisArg: undefined, env };
+  if (needsScheduled && !globalScope.has('scheduled')) return NO_SCHEDULED_HANDLER;
+  worker = { modules: false, fetch: undefined, scheduled: undefined, thisArg: undefined, env };
   return undefined;
+}
+
+/** Whether the worker handles this kind of event now (service-worker listeners may come and go). */
+function handles(w: Worker, type: 'fetch' | 'scheduled'): boolean {
+  return w.modules ? w[type] !== undefined : globalScope!.has(type);
 }
 
 function errorText(error: unknown): string {
@@ -176,6 +197,118 @@ function callHandler(w: Worker, request: unknown, ctx: ExecutionContext): unknow
   return response;
 }
 
+// Scheduled events (cron triggers). Module syntax gets a ScheduledController; service-worker
+// syntax a ScheduledEvent (an Event with the same fields, and waitUntil) sent to its 'scheduled'
+// listeners. Both classes are made on first use, like FetchEvent, and are no globals.
+
+interface ScheduledState {
+  cron: string;
+  scheduledTime: number;
+  noRetry: boolean;
+  ctx: ExecutionContext | undefined;
+}
+
+const scheduledStates = new SafeWeakMap<object, ScheduledState>();
+
+function scheduledState(self: object): ScheduledState {
+  const state = scheduledStates.get(self);
+  if (state === undefined) throw new TypeError('Illegal invocation');
+  return state;
+}
+
+let ScheduledControllerClass: (new () => object) | undefined;
+
+function scheduledController(state: ScheduledState): object {
+  if (ScheduledControllerClass === undefined) {
+    class ScheduledController {
+      constructor() {
+        throw new TypeError('Illegal constructor');
+      }
+      get cron(): string {
+        return scheduledState(this).cron;
+      }
+      get scheduledTime(): number {
+        return scheduledState(this).scheduledTime;
+      }
+      noRetry(): void {
+        scheduledState(this).noRetry = true;
+      }
+    }
+    ObjectDefineProperty(ScheduledController, 'name', { __proto__: null, value: 'ScheduledController' } as PropertyDescriptor);
+    ScheduledControllerClass = ScheduledController;
+  }
+  // Made without running the constructor, which tenant code cannot call either.
+  const controller = ObjectCreate(ScheduledControllerClass.prototype) as object;
+  scheduledStates.set(controller, state);
+  return controller;
+}
+
+let ScheduledEventClass: (new (state: ScheduledState) => object) | undefined;
+
+function scheduledEvent(state: ScheduledState): Event {
+  if (ScheduledEventClass === undefined) {
+    const EventClass = events().Event as unknown as new (type: string) => object;
+    class ScheduledEvent extends EventClass {
+      constructor(state: ScheduledState) {
+        super('scheduled');
+        scheduledStates.set(this, state);
+      }
+      get cron(): string {
+        return scheduledState(this).cron;
+      }
+      get scheduledTime(): number {
+        return scheduledState(this).scheduledTime;
+      }
+      noRetry(): void {
+        scheduledState(this).noRetry = true;
+      }
+      waitUntil(promise: unknown): void {
+        scheduledState(this).ctx?.waitUntil(promise);
+      }
+    }
+    ObjectDefineProperty(ScheduledEvent, 'name', { __proto__: null, value: 'ScheduledEvent' } as PropertyDescriptor);
+    ScheduledEventClass = ScheduledEvent;
+  }
+  return new ScheduledEventClass(state) as Event;
+}
+
+/**
+ * Runs scheduled event `requestId` through the worker's scheduled handler (the `scheduled`
+ * entry, main.ts) and answers the host with the outcome; its waitUntil work goes on after, as a
+ * request's does. Never rejects.
+ */
+export async function handleScheduled(requestId: number, cron: string, scheduledTime: number, now: number): Promise<void> {
+  advanceClock(now);
+  enterRequest(requestId);
+  const w = worker;
+  if (w === undefined || !handles(w, 'scheduled')) {
+    return hostCalls.respond(requestId, {
+      error: 'The worker has no scheduled handler: add `async scheduled(controller, env, ctx) { ... }` to its default export.',
+      kind: 'no-handler',
+      done: true,
+    });
+  }
+  const entry: InFlight = {
+    phase: 'dispatching', signal: null, waitUntil: null, responseBody: undefined, responseRest: undefined, responseOut: undefined,
+    requestBody: null,
+  };
+  inFlight.set(requestId, entry);
+  const ctx = new ExecutionContext(requestId);
+  const state: ScheduledState = { cron, scheduledTime, noRetry: false, ctx };
+  let result: DispatchResult;
+  try {
+    if (w.modules) await ReflectApply(w.scheduled!, w.thisArg, [scheduledController(state), w.env, ctx]);
+    else globalScope!.dispatch(scheduledEvent(state));
+    result = { status: 200, statusText: '', headers: [], body: null };
+  } catch (error) {
+    result = { error: errorText(error), kind: 'exception' };
+  }
+  for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
+  if (settle(requestId, entry, false)) result.done = true;
+  if (state.noRetry) result.noRetry = true;
+  hostCalls.respond(requestId, result);
+}
+
 /**
  * The request's response is out: once its waitUntil work is settled too, its work is over.
  * Returns true when that is already the case; then the caller tells the host along with the
@@ -245,6 +378,13 @@ export async function handleRequest(
   enterRequest(requestId);
   const w = worker;
   if (w === undefined) return hostCalls.respond(requestId, { error: 'The worker is not loaded.', kind: 'no-handler' });
+  if (!handles(w, 'fetch')) {
+    return hostCalls.respond(requestId, {
+      error: 'The worker has no fetch handler, so it cannot answer HTTP requests: add `async fetch(request, env, ctx) { ... }` to its default export.',
+      kind: 'no-handler',
+      done: true,
+    });
+  }
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
   // Every field an own property from the start: a setter the tenant put on Object.prototype
   // must never see an assignment to one (takeResponseChunk runs no tenant code).

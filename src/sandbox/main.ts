@@ -21,6 +21,7 @@ import {
   fetchEventClass,
   cancelResponse,
   handleRequest,
+  handleScheduled,
   endRequest,
   enterFromHost,
   registerWorker,
@@ -120,20 +121,23 @@ const entryPoints: SandboxEntries = {
     lockContextFeatures(globalThis);
     lockContextMemory(globalThis, callSync('memory.limitMb'));
   },
-  register(namespace, env, bindGlobals) {
+  register(namespace, env, bindGlobals, needsScheduled) {
     if (bindGlobals && env && typeof env === 'object') {
       // service-worker syntax sees its vars as globals, as in Workers.
       const values = env as Record<string, unknown>;
       const names = objectKeys(values);
       for (let i = 0; i < names.length; i++) define(names[i]!, values[names[i]!]);
     }
-    return registerWorker(namespace, env);
+    return registerWorker(namespace, env, needsScheduled === true);
   },
   // Head fields cross as primitives (HeaderLines): they skip isolated-vm's structured copy, a
   // third of a small request's crossing cost. The answer goes back through respondSimple or
   // respond (handleRequest never rejects); the entry itself returns nothing.
   dispatch(requestId, method, url, headers, hasBody, now): void {
     void handleRequest(requestId, method, url, headers, hasBody, now);
+  },
+  scheduled(requestId, cron, scheduledTime, now): void {
+    void handleScheduled(requestId, cron, scheduledTime, now);
   },
   pullResponse,
   takeResponseChunk,
