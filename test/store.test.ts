@@ -241,6 +241,45 @@ for (const engine of ENGINES) describe(engine.name, () => {
     });
   });
 
+  describe('cron runs', () => {
+    test('each (worker, cron, tick) is claimed once; outcomes are recorded; the newest runs are kept; a deleted worker takes its runs', async () => {
+      await accountWithWorker();
+      const tick = Date.UTC(2030, 0, 1, 12, 0);
+      const due = [{ worker: 'hello', cron: '* * * * *' }, { worker: 'hello', cron: '0 * * * *' }, { worker: 'gone', cron: '* * * * *' }];
+      assert.deepEqual(await store.claimCronTicks(tick, 'node-a', due), due.slice(0, 2), 'a worker that does not exist is not claimed');
+      assert.deepEqual(await store.claimCronTicks(tick, 'node-b', due), [], 'a tick is claimed once');
+      assert.deepEqual(await store.claimCronTicks(tick + 60_000, 'node-b', due.slice(0, 1)), due.slice(0, 1));
+      await store.recordCronRuns([{ worker: 'hello', cron: '* * * * *', scheduledTime: tick, node: 'node-a', startedAt: '', outcome: 'exceededCpu', cpuMs: 51.5, wallMs: 60, error: 'limit' }]);
+      const runs = await store.listCronRuns('hello');
+      assert.deepEqual(runs.map((r) => [r.cron, r.scheduledTime, r.node, r.outcome]), [
+        ['* * * * *', tick + 60_000, 'node-b', undefined],
+        ['* * * * *', tick, 'node-a', 'exceededCpu'],
+        ['0 * * * *', tick, 'node-a', undefined],
+      ]);
+      assert.equal(runs[1]!.cpuMs, 51.5);
+      assert.equal(runs[1]!.error, 'limit');
+
+      const later = Array.from({ length: 105 }, (_, i) => tick + (i + 2) * 60_000);
+      for (const time of later) await store.claimCronTicks(time, 'node-a', due.slice(0, 1));
+      await store.recordCronRuns(later.map((time) => ({ worker: 'hello', cron: '* * * * *', scheduledTime: time, node: 'node-a', startedAt: '', outcome: 'ok' as const })));
+      const kept = await store.listCronRuns('hello');
+      assert.equal(kept.length, 100);
+      assert.equal(kept[0]!.scheduledTime, later.at(-1));
+      assert.equal(kept[0]!.outcome, 'ok');
+
+      await store.deleteWorker('hello');
+      assert.deepEqual(await store.listCronRuns('hello'), []);
+    });
+
+    test('the cron triggers are part of the version: its content and its hash', async () => {
+      const account = await store.createAccount('acme');
+      const content: WorkerContent = { ...code('v1'), crons: ['*/5 * * * *'] };
+      await store.deploy({ worker: 'hello', accountId: account.id, content, author: 'a', message: '' });
+      assert.deepEqual((await store.activeVersion('hello'))?.content.crons, ['*/5 * * * *']);
+      assert.notEqual(contentHash(content), contentHash(code('v1')));
+    });
+  });
+
   describe('routes', () => {
     test("routes are unique: one account cannot claim another's; the same account's move", async () => {
       const { account } = await accountWithWorker('acme', 'hello');
@@ -446,6 +485,27 @@ describe('PostgreSQL only', () => {
       assert.deepEqual(await stores[0]!.changesSince(12), { head: 13, workers: ['odd'], tokens: [] });
       assert.deepEqual(await stores[0]!.changesSince(13), { head: 13, workers: [], tokens: [] });
       assert.equal((await stores[0]!.changesSince(99)).workers, 'all', 'a point past the head is another database: load everything');
+    } finally {
+      for (const s of stores) await s.close();
+    }
+  });
+
+  test('nodes claiming the same cron ticks at once: each tick goes to exactly one node', async () => {
+    const url = await postgres.database();
+    const key = randomBytes(32);
+    const stores = await Promise.all([1, 2, 3].map(() => PostgresStore.open({ url, secretsKey: key })));
+    try {
+      const account = await stores[0]!.createAccount('acme');
+      const due = ['a', 'b', 'c', 'd'].map((worker) => ({ worker, cron: '* * * * *' }));
+      for (const { worker } of due) await stores[0]!.deploy({ worker, accountId: account.id, content: code(worker), author: 'a', message: '' });
+      const ticks = [0, 1, 2, 3, 4].map((i) => Date.UTC(2030, 0, 1, 0, i));
+      const claims = await Promise.all(ticks.flatMap((tick) => stores.map((s, node) => s.claimCronTicks(tick, `node-${node}`, due).then((won) => won.map((w) => `${w.worker}@${tick}`)))));
+      const won = claims.flat().sort();
+      assert.deepEqual(won, ticks.flatMap((tick) => due.map((d) => `${d.worker}@${tick}`)).sort(), 'every (worker, tick) once, none twice');
+      // The table says which node ran each.
+      const runs = await stores[2]!.listCronRuns('a');
+      assert.equal(runs.length, 5);
+      assert.ok(runs.every((r) => /^node-[012]$/.test(r.node)));
     } finally {
       for (const s of stores) await s.close();
     }

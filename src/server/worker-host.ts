@@ -3,7 +3,7 @@
 // (ProcessPool, src/supervisor/process-pool.ts, what `isolet serve` runs).
 
 import { Runtime } from '../runtime/runtime.ts';
-import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import type { RuntimeOptions, RuntimeRequest, RuntimeResponse, ScheduledEvent, ScheduledResult, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 
 export interface Placement {
@@ -18,6 +18,11 @@ export interface WorkerHost {
   has(name: string): boolean;
   /** Sends a request to a worker; UnknownWorkerError when it is not loaded. Faults are 5xx responses. */
   fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse>;
+  /**
+   * Runs a worker's scheduled handler for a cron trigger (Runtime.scheduled). Worker faults are
+   * outcomes; rejects when the worker is not loaded or cannot be run now.
+   */
+  scheduled(name: string, event: ScheduledEvent): Promise<ScheduledResult>;
   /**
    * Loads an upload once, apart from what serves, and throws it away: a WorkerLoadError names
    * what is wrong with it. It runs the upload's top-level code, so where tenant code runs.
@@ -52,6 +57,10 @@ export class InProcessHost implements WorkerHost {
 
   fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
     return this.runtime.fetch(name, request);
+  }
+
+  scheduled(name: string, event: ScheduledEvent): Promise<ScheduledResult> {
+    return this.runtime.scheduled(name, event);
   }
 
   async validate(name: string, definition: WorkerDefinition): Promise<void> {

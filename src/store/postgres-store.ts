@@ -108,6 +108,22 @@ export const PG_MIGRATIONS: string[] = [
   );
   CREATE INDEX changes_by_seq ON changes(seq);
   `,
+  // Cron triggers' runs: one row per (worker, cron, tick); the node whose insert comes first runs it.
+  `
+  CREATE TABLE cron_runs (
+    worker text COLLATE "C" NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
+    cron text COLLATE "C" NOT NULL,
+    scheduled_time bigint NOT NULL,
+    node text COLLATE "C" NOT NULL,
+    started_at text COLLATE "C" NOT NULL,
+    outcome text COLLATE "C",
+    cpu_ms double precision,
+    wall_ms double precision,
+    error text COLLATE "C",
+    PRIMARY KEY (worker, cron, scheduled_time)
+  );
+  CREATE INDEX cron_runs_by_time ON cron_runs(worker, scheduled_time);
+  `,
 ];
 
 /** Changes kept in the log; a node further behind than this loads every worker again. */

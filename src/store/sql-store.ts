@@ -8,7 +8,9 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { isTier, type Tier } from '../supervisor/placement.ts';
 import type { SecretBox } from './secret-box.ts';
 import { registrableDomain, routeHost, routeTouchesZone, zoneCovers, zonesOverlap } from './zones.ts';
+import type { ScheduledOutcome } from '../runtime/types.ts';
 import {
+  CRON_RUNS_KEPT,
   StoreError,
   canonicalContent,
   sha256Hex,
@@ -16,6 +18,8 @@ import {
   type Account,
   type AccountQuotas,
   type ActiveWorker,
+  type CronRun,
+  type CronTick,
   type DeployInput,
   type Owner,
   type RouteInfo,
@@ -389,6 +393,56 @@ export class SqlStore implements Store {
     });
   }
 
+  // Cron triggers
+
+  async claimCronTicks(scheduledTime: number, node: string, due: CronTick[]): Promise<CronTick[]> {
+    if (due.length === 0) return [];
+    const startedAt = now();
+    // One transaction for the whole tick: writes take turns, and the key (worker, cron, tick)
+    // lets one insert win whichever node's turn comes first.
+    return this.#engine.transaction(async (sql) => {
+      const won: CronTick[] = [];
+      for (const { worker, cron } of due) {
+        if (!(await sql.get('SELECT 1 FROM workers WHERE name = ?', worker))) continue;
+        const inserted = await sql.run(
+          'INSERT INTO cron_runs (worker, cron, scheduled_time, node, started_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          worker, cron, scheduledTime, node, startedAt,
+        );
+        if (inserted.changes === 1) won.push({ worker, cron });
+      }
+      return won;
+    });
+  }
+
+  async recordCronRuns(runs: CronRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    await this.#engine.transaction(async (sql) => {
+      for (const run of runs) {
+        await sql.run(
+          'UPDATE cron_runs SET outcome = ?, cpu_ms = ?, wall_ms = ?, error = ? WHERE worker = ? AND cron = ? AND scheduled_time = ?',
+          run.outcome ?? null, run.cpuMs ?? null, run.wallMs ?? null, run.error ?? null, run.worker, run.cron, run.scheduledTime,
+        );
+      }
+      for (const worker of new Set(runs.map((run) => run.worker))) {
+        await sql.run(
+          `DELETE FROM cron_runs WHERE worker = ? AND scheduled_time <
+             (SELECT scheduled_time FROM cron_runs WHERE worker = ? ORDER BY scheduled_time DESC LIMIT 1 OFFSET ${CRON_RUNS_KEPT - 1})`,
+          worker, worker,
+        );
+      }
+    });
+  }
+
+  async listCronRuns(worker: string): Promise<CronRun[]> {
+    return this.#engine.read(async (sql) =>
+      (await sql.all(
+        `SELECT worker, cron, scheduled_time, node, started_at, outcome, cpu_ms, wall_ms, error FROM cron_runs
+         WHERE worker = ? ORDER BY scheduled_time DESC, cron LIMIT ${CRON_RUNS_KEPT}`,
+        worker,
+      )).map(toCronRun),
+    );
+  }
+
   async loadActive(): Promise<ActiveWorker[]> {
     return this.#engine.read(async (sql) => {
       const workers: ActiveWorker[] = [];
@@ -557,6 +611,21 @@ function toAccount(row: Row): Account {
 
 function toToken(row: Row): TokenInfo {
   return { id: String(row.id), accountId: String(row.account_id), description: String(row.description), createdAt: String(row.created_at) };
+}
+
+function toCronRun(row: Row): CronRun {
+  const run: CronRun = {
+    worker: String(row.worker),
+    cron: String(row.cron),
+    scheduledTime: Number(row.scheduled_time),
+    node: String(row.node),
+    startedAt: String(row.started_at),
+  };
+  if (row.outcome != null) run.outcome = String(row.outcome) as ScheduledOutcome;
+  if (row.cpu_ms != null) run.cpuMs = Number(row.cpu_ms);
+  if (row.wall_ms != null) run.wallMs = Number(row.wall_ms);
+  if (row.error != null) run.error = String(row.error);
+  return run;
 }
 
 function toRoute(row: Row): RouteInfo {

@@ -96,6 +96,22 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE accounts ADD COLUMN tier TEXT;
   `,
+  // Cron triggers' runs: one row per (worker, cron, tick), claimed by the node that runs it.
+  `
+  CREATE TABLE cron_runs (
+    worker TEXT NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
+    cron TEXT NOT NULL,
+    scheduled_time INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    outcome TEXT,
+    cpu_ms REAL,
+    wall_ms REAL,
+    error TEXT,
+    PRIMARY KEY (worker, cron, scheduled_time)
+  ) STRICT;
+  CREATE INDEX cron_runs_by_time ON cron_runs(worker, scheduled_time);
+  `,
 ];
 
 export interface SqliteStoreOptions {

@@ -6,7 +6,7 @@
 // into the server.
 
 import { createHash } from 'node:crypto';
-import type { JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
+import type { JsonValue, ScheduledOutcome, WorkerLimits, WorkerModule } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 
 export interface Account {
@@ -30,7 +30,32 @@ export interface WorkerContent {
   vars?: Record<string, JsonValue>;
   limits?: Partial<WorkerLimits>;
   compatibilityDate?: string;
+  /** Cron triggers (src/cron/cron.ts): the version's scheduled handler runs on them. */
+  crons?: string[];
 }
+
+/** One cron trigger due at one tick (a minute), for one worker. */
+export interface CronTick {
+  worker: string;
+  cron: string;
+}
+
+/** A cron trigger's run at one tick: claimed by one node of the cluster, then its outcome. */
+export interface CronRun extends CronTick {
+  /** The tick, in ms since the epoch: the handler's controller.scheduledTime. */
+  scheduledTime: number;
+  /** The node that ran it. */
+  node: string;
+  startedAt: string;
+  /** Undefined while it runs (or when its node went away before saying). */
+  outcome?: ScheduledOutcome;
+  cpuMs?: number;
+  wallMs?: number;
+  error?: string;
+}
+
+/** Runs kept per worker, newest first: as many as Cloudflare's Cron Events show. */
+export const CRON_RUNS_KEPT = 100;
 
 export interface VersionInfo {
   id: string;
@@ -217,6 +242,17 @@ export interface Store {
   getTier(accountId: string): Promise<Tier>;
   setTier(accountId: string, tier: Tier): Promise<void>;
 
+  /**
+   * Claims the cron triggers due at `scheduledTime` for `node`: each (worker, cron, tick) is
+   * claimed once, by whichever node of the cluster inserts it first. Returns those this node
+   * won (a worker deleted meanwhile is left out).
+   */
+  claimCronTicks(scheduledTime: number, node: string, due: CronTick[]): Promise<CronTick[]>;
+  /** Records how claimed runs ended; keeps the newest CRON_RUNS_KEPT runs of each worker. */
+  recordCronRuns(runs: CronRun[]): Promise<void>;
+  /** A worker's most recent runs, newest first. */
+  listCronRuns(worker: string): Promise<CronRun[]>;
+
   /** Every worker with an active version, for loading at start. */
   loadActive(): Promise<ActiveWorker[]>;
   /** Some workers as loadActive has them; a name with no worker or no active version is left out. */
@@ -268,6 +304,7 @@ export function canonicalContent(content: WorkerContent): string {
   if (content.vars !== undefined) picked.vars = content.vars;
   if (content.limits !== undefined) picked.limits = content.limits;
   if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
+  if (content.crons !== undefined) picked.crons = content.crons;
   return JSON.stringify(sortKeys(picked));
 }
 

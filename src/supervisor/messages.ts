@@ -7,7 +7,7 @@
 // may write anything on its channel, and the control process holds the store, the secrets key
 // and the admin API. A message that fails its check ends that process (see process-pool.ts).
 
-import type { EgressOptions, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import type { EgressOptions, ScheduledResult, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
@@ -37,6 +37,13 @@ export interface RequestHead {
   headers: [string, string][];
   /** Whether body frames follow (then a requestEnd). */
   body: boolean;
+}
+
+/** A cron trigger's event for a worker (Runtime.scheduled); answered by a scheduledResult, or a failed result. */
+export interface ScheduledHead {
+  worker: string;
+  cron: string;
+  scheduledTime: number;
 }
 
 export interface ResponseHead {
@@ -79,6 +86,7 @@ export interface Payloads {
   drain: undefined;
   /** Are you there? Answered by a pong (liveness.ts). */
   ping: undefined;
+  scheduled: ScheduledHead;
   // runtime process -> control process
   ready: undefined;
   result: CallResult;
@@ -90,6 +98,7 @@ export interface Payloads {
   requestCredit: number;
   log: WorkerLogEntry;
   pong: undefined;
+  scheduledResult: ScheduledResult;
 }
 
 export type MessageName = keyof Payloads;
@@ -168,6 +177,31 @@ function checkRequest(value: unknown): RequestHead {
   return value as unknown as RequestHead;
 }
 
+function checkScheduled(value: unknown): ScheduledHead {
+  if (!isObject(value) || typeof value.scheduledTime !== 'number' || !Number.isFinite(value.scheduledTime)) fail('scheduled event');
+  text(value.worker, 'worker name', 63);
+  text(value.cron, 'cron', 1000);
+  return value as unknown as ScheduledHead;
+}
+
+const OUTCOMES = new Set(['ok', 'exception', 'exceededCpu', 'exceededMemory']);
+
+function checkScheduledResult(value: unknown): ScheduledResult {
+  if (!isObject(value) || !OUTCOMES.has(value.outcome as string) || typeof value.noRetry !== 'boolean') fail('scheduled result');
+  for (const key of ['cpuMs', 'wallMs'] as const) {
+    const number = value[key];
+    if (typeof number !== 'number' || !Number.isFinite(number) || number < 0) fail('scheduled result time');
+  }
+  const error = value.error === undefined ? undefined : text(value.error, 'scheduled result error');
+  return {
+    outcome: value.outcome as ScheduledResult['outcome'],
+    noRetry: value.noRetry,
+    cpuMs: value.cpuMs as number,
+    wallMs: value.wallMs as number,
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
 function checkResponse(value: unknown): ResponseHead {
   if (!isObject(value) || typeof value.stream !== 'boolean') fail('response head');
   const status = value.status;
@@ -199,7 +233,7 @@ function checkStreamError(value: unknown): StreamError {
 }
 
 const LEVELS = new Set(['debug', 'info', 'log', 'warn', 'error']);
-const LOG_TYPES = new Set(['console', 'exception', 'limit', 'request', 'lifecycle']);
+const LOG_TYPES = new Set(['console', 'exception', 'limit', 'request', 'scheduled', 'lifecycle']);
 
 function checkLog(value: unknown): WorkerLogEntry {
   if (!isObject(value)) fail('log entry');
@@ -240,6 +274,7 @@ export const MESSAGES: Table = {
   responseCancel: { code: 10, from: 'control', layout: 'none', check: checkNone },
   drain: { code: 11, from: 'control', layout: 'none', check: checkNone },
   ping: { code: 12, from: 'control', layout: 'none', check: checkNone },
+  scheduled: { code: 13, from: 'control', layout: 'json', check: checkScheduled },
   ready: { code: 20, from: 'runtime', layout: 'none', check: checkNone },
   result: { code: 21, from: 'runtime', layout: 'json', check: checkResult },
   response: { code: 22, from: 'runtime', layout: 'json', check: checkResponse },
@@ -250,6 +285,7 @@ export const MESSAGES: Table = {
   requestCredit: { code: 27, from: 'runtime', layout: 'count', check: checkCount },
   log: { code: 28, from: 'runtime', layout: 'json', check: checkLog },
   pong: { code: 29, from: 'runtime', layout: 'none', check: checkNone },
+  scheduledResult: { code: 30, from: 'runtime', layout: 'json', check: checkScheduledResult },
 };
 
 /** One decoded message, its payload typed by its name. */

@@ -6,7 +6,7 @@
 
 import { availableParallelism } from 'node:os';
 import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import type { RuntimeRequest, RuntimeResponse, ScheduledEvent, ScheduledResult, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
@@ -216,6 +216,13 @@ export class ProcessPool implements WorkerHost {
     const worker = this.#workers.get(name);
     if (worker === undefined) return Promise.reject(new UnknownWorkerError(name));
     return this.#admission.run(name, () => worker.home.fetch(worker, request));
+  }
+
+  /** A cron trigger's event, in the worker's home process (outside admission: at most a few a minute per worker). */
+  scheduled(name: string, event: ScheduledEvent): Promise<ScheduledResult> {
+    const worker = this.#workers.get(name);
+    if (worker === undefined) return Promise.reject(new UnknownWorkerError(name));
+    return worker.home.scheduled(worker, { cron: event.cron, scheduledTime: event.scheduledTime ?? Date.now() });
   }
 
   async validate(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {

@@ -9,7 +9,7 @@ import { Runtime, UnknownWorkerError } from '../runtime/runtime.ts';
 import { WorkerLoadError, type RuntimeResponse, type WorkerLogEntry } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
-import { WHOLE_BODY_BYTES, type CallError, type Message, type RequestHead } from './messages.ts';
+import { WHOLE_BODY_BYTES, type CallError, type Message, type RequestHead, type ScheduledHead } from './messages.ts';
 
 interface Served {
   controller: AbortController;
@@ -83,6 +83,8 @@ function onMessage(message: Message): void {
       return drainWhenIdle();
     case 'ping':
       return channel.send('pong', 0, undefined);
+    case 'scheduled':
+      return runScheduled(message.id, message.payload);
   }
 }
 
@@ -104,6 +106,22 @@ function callError(error: unknown): CallError {
   if (error instanceof WorkerLoadError) return { kind: 'load', message: error.message, location: error.location };
   if (error instanceof UnknownWorkerError) return { kind: 'unknown_worker', message: error.message };
   return { kind: 'internal', message: error instanceof Error ? error.message : String(error) };
+}
+
+/** A cron trigger's event: counts as work in flight for the drain, like a request. */
+function runScheduled(id: number, head: ScheduledHead): void {
+  const work: Served = { controller: new AbortController(), body: null, response: undefined };
+  served.set(id, work);
+  serving()
+    .scheduled(head.worker, { cron: head.cron, scheduledTime: head.scheduledTime })
+    .then(
+      (result) => channel.send('scheduledResult', id, result),
+      (error: unknown) => channel.send('result', id, { ok: false, error: callError(error) }),
+    )
+    .finally(() => {
+      served.delete(id);
+      if (draining) drainWhenIdle();
+    });
 }
 
 function serve(id: number, head: RequestHead): void {

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
-import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type ScheduledResult, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
@@ -77,7 +77,8 @@ export const CRASHED_ITS_PROCESS = "The worker's code caused a fatal error that 
 const STOP_GRACE_MS = 10_000;
 
 interface Call {
-  resolve: () => void;
+  /** With undefined for a `result`, the payload for an answer that carries one (a scheduledResult). */
+  resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
 
@@ -184,10 +185,10 @@ export class Child {
     return id;
   }
 
-  call(send: (id: number) => void): Promise<void> {
-    return new Promise((resolve, reject) => {
+  call<T = void>(send: (id: number) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const id = this.id();
-      this.calls.set(id, { resolve, reject });
+      this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
       send(id);
     });
   }
@@ -282,6 +283,25 @@ export class RuntimeProcess {
       if (error instanceof WorkerLoadError) throw error;
       throw new WorkerLoadError(`The upload could not be checked: ${(error as Error).message}. Top-level code that crashes V8 cannot be deployed.`);
     }
+  }
+
+  /**
+   * Runs a cron trigger's event in the worker's process. Worker faults (and a worker that does
+   * not start) are outcomes; rejects when the process cannot run it now (restarting, or it
+   * ended during the event: never sent again, as a tick is not replayed).
+   */
+  async scheduled(worker: PlacedWorker, event: { cron: string; scheduledTime: number }): Promise<ScheduledResult> {
+    if (this.#unavailable() !== undefined) throw new Error(this.#stopped ? 'the server is shutting down' : 'its runtime process is waiting to restart');
+    const child = await this.#running();
+    try {
+      await this.#ensureLoaded(child, worker);
+    } catch (error) {
+      if (!(error instanceof WorkerLoadError)) throw error;
+      return { outcome: 'exception', noRetry: false, cpuMs: 0, wallMs: 0, error: `Worker failed to start: ${error.message}` };
+    }
+    const result = await child.call<ScheduledResult | undefined>((id) => child.channel.send('scheduled', id, { worker: worker.name, ...event }));
+    if (result === undefined) throw new Error('the runtime process answered a scheduled event without its outcome');
+    return result;
   }
 
   async fetch(worker: PlacedWorker, request: RuntimeRequest, retried = false): Promise<RuntimeResponse> {
@@ -383,7 +403,14 @@ export class RuntimeProcess {
       case 'result': {
         const call = child.calls.get(message.id);
         child.calls.delete(message.id);
-        call?.[message.payload.ok ? 'resolve' : 'reject'](message.payload.ok ? (undefined as never) : callError(message.payload));
+        if (message.payload.ok) call?.resolve(undefined);
+        else call?.reject(callError(message.payload));
+        return;
+      }
+      case 'scheduledResult': {
+        const call = child.calls.get(message.id);
+        child.calls.delete(message.id);
+        call?.resolve(message.payload);
         return;
       }
       case 'response':
