@@ -95,6 +95,17 @@ describe('wrangler.toml', () => {
     assert.match(notes[0]!, /^note: wrangler\.toml: ignoring account_id, workers_dev, kv_namespaces, limits\.subrequests \(isolet does not use them\)$/);
   });
 
+  test('[triggers] crons: the cron triggers, checked as Cloudflare checks them; other trigger keys are noted', async () => {
+    const { config, notes } = await load('wrangler.toml', '[triggers]\ncrons = ["*/3 * * * *", "0 15 1 * *", "59 23 LW * *"]\n');
+    assert.deepEqual(config.crons, ['*/3 * * * *', '0 15 1 * *', '59 23 LW * *']);
+    assert.deepEqual(notes, []);
+    assert.equal((await load('wrangler.toml', 'name = "x"\n')).config.crons, undefined, 'no triggers: undefined');
+    assert.deepEqual((await load('wrangler.toml', '[triggers]\ncrons = []\n')).config.crons, []);
+    const other = await load('wrangler.json', '{ "triggers": { "crons": ["0 * * * *"], "queues": [] } }');
+    assert.deepEqual(other.config.crons, ['0 * * * *']);
+    assert.match(other.notes[0]!, /ignoring triggers\.queues/);
+  });
+
   test('a TOML syntax error names file:line:col', async () => {
     const dir = await project({ 'wrangler.toml': 'name = "x"\nmain = \n' });
     throwsConfig(() => readConfig(join(dir, 'wrangler.toml')), 'wrangler.toml:2:8', undefined, /^wrangler\.toml:2:8: .*not valid TOML/);
@@ -114,6 +125,10 @@ describe('wrangler.toml', () => {
     ['limits.cpu_ms of zero', '[limits]\ncpu_ms = 0', 'limits.cpu_ms', /positive number of milliseconds/],
     ['limits.cpu_ms as text', '[limits]\ncpu_ms = "50"', 'limits.cpu_ms', /positive number/],
     ['a var that is NaN', '[vars]\nX = nan', 'vars.X', /finite number/],
+    ['triggers that is not a table', 'triggers = "* * * * *"', 'triggers', /must be a table/],
+    ['crons that is not a list', '[triggers]\ncrons = "* * * * *"', 'triggers.crons', /must be a list of cron expressions/],
+    ['a cron with a Unix weekday', '[triggers]\ncrons = ["0 0 * * 0"]', 'triggers.crons', /Invalid cron "0 0 \* \* 0": .*1 \(Sunday\) to 7/],
+    ['a cron with six fields', '[triggers]\ncrons = ["0 * * * * *"]', 'triggers.crons', /6 fields/],
   ] as const) {
     test(`${what}: an error naming the file and the field`, async () => {
       const dir = await project({ 'wrangler.toml': text + '\n' });

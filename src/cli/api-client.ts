@@ -51,6 +51,7 @@ export interface Deployment {
   limits?: { cpuMs?: number; memoryMb?: number };
   routes?: string[];
   compatibilityDate?: string;
+  crons?: string[];
   message?: string;
 }
 

@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import type { JsonValue } from '../runtime/types.ts';
+import { checkCrons, CronError } from '../cron/cron.ts';
 
 /** What isolet takes from a wrangler config, in the admin API's terms. */
 export interface WorkerConfig {
@@ -23,6 +24,8 @@ export interface WorkerConfig {
   /** Route patterns, `host/path*`, from `routes` or `route`. */
   routes: string[];
   limits: { cpuMs?: number };
+  /** Cron triggers, from `[triggers] crons`; undefined when the file has no `triggers`. */
+  crons?: string[];
 }
 
 export interface LoadedConfig {
@@ -123,7 +126,7 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 }
 
 /** Fields isolet reads; all others are ignored with a note. */
-const KNOWN = new Set(['name', 'main', 'compatibility_date', 'vars', 'routes', 'route', 'limits']);
+const KNOWN = new Set(['name', 'main', 'compatibility_date', 'vars', 'routes', 'route', 'limits', 'triggers']);
 /** Fields that say nothing about the worker itself, ignored without a note. */
 const SILENT = new Set(['$schema']);
 
@@ -165,6 +168,17 @@ function checkConfig(raw: Record<string, unknown>, path: string): LoadedConfig {
         throw new ConfigError(file, 'limits.cpu_ms', `must be a positive number of milliseconds, e.g. cpu_ms = 50, not ${show(cpu)}`);
       }
       config.limits.cpuMs = cpu;
+    }
+  }
+
+  if (raw.triggers !== undefined) {
+    if (!isPlainObject(raw.triggers)) throw new ConfigError(file, 'triggers', `must be a table, e.g. [triggers] crons = ["*/5 * * * *"], not ${show(raw.triggers)}`);
+    for (const key of Object.keys(raw.triggers)) if (key !== 'crons') ignored.push(`triggers.${key}`);
+    try {
+      config.crons = checkCrons(raw.triggers.crons ?? []);
+    } catch (error) {
+      if (!(error instanceof CronError)) throw error;
+      throw new ConfigError(file, 'triggers.crons', error.message);
     }
   }
 

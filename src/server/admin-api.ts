@@ -155,6 +155,10 @@ class AdminApi {
         if (method === 'GET') return this.#listVersions(call, id);
         throw badMethod(method, call.url.pathname);
       }
+      if (sub === 'crons' && key === undefined) {
+        if (method === 'GET') return this.#listCrons(call, id);
+        throw badMethod(method, call.url.pathname);
+      }
       if (sub === 'rollback' && key === undefined) {
         if (method === 'POST') return this.#rollback(call, id);
         throw badMethod(method, call.url.pathname);
@@ -463,7 +467,20 @@ class AdminApi {
       vars: content.vars ?? {},
       limits: { ...this.#limits, ...content.limits },
       compatibilityDate: content.compatibilityDate ?? null,
+      crons: content.crons ?? [],
       secrets: secrets.map((s) => s.name),
+    });
+  }
+
+  /** The active version's cron triggers and the worker's most recent runs, newest first. */
+  async #listCrons(call: Call, name: string): Promise<void> {
+    await this.#owned(call.caller, name);
+    const store = this.#platform.store;
+    const active = await store.activeVersion(name);
+    const runs = await store.listCronRuns(name);
+    json(call.res, 200, {
+      crons: active?.content.crons ?? [],
+      runs: runs.map(({ worker: _worker, ...run }) => ({ ...run, scheduledTime: new Date(run.scheduledTime).toISOString() })),
     });
   }
 

@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, type JsonValue, type WorkerLimits, type WorkerModule } 
 import type { AccountQuotas, WorkerContent } from '../store/store.ts';
 import { isPublicSuffix } from '../store/zones.ts';
 import { ApiError } from './api-error.ts';
+import { checkCrons, CronError } from '../cron/cron.ts';
 import { parseRoutePattern } from './routes.ts';
 
 /** Worker names are DNS labels (they are hosts: `<worker>.<domain>`), in lowercase. */
@@ -55,7 +56,7 @@ export interface ParsedDeployment {
   message: string;
 }
 
-const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'message']);
+const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'crons', 'message']);
 const MAX_MODULES = 1000;
 const MAX_ROUTES = 100;
 const MAX_MESSAGE = 1000;
@@ -144,6 +145,16 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
       throw new ApiError('invalid', '`compatibilityDate` must be a date as YYYY-MM-DD, e.g. "2024-09-01".');
     }
     content.compatibilityDate = input.compatibilityDate;
+  }
+
+  if (input.crons !== undefined) {
+    try {
+      const crons = checkCrons(input.crons);
+      if (crons.length > 0) content.crons = crons;
+    } catch (error) {
+      if (!(error instanceof CronError)) throw error;
+      throw new ApiError('invalid', `\`crons\`: ${error.message}`);
+    }
   }
 
   let routes: string[] | undefined;

@@ -106,6 +106,14 @@ export class Platform {
     return { workers, routes: this.#routeList };
   }
 
+  /** The workers this node serves that have cron triggers, with them (the cron scheduler's list). */
+  *scheduledWorkers(): Iterable<{ name: string; crons: readonly string[] }> {
+    for (const { worker } of this.#served.values()) {
+      const crons = worker.version.content.crons;
+      if (crons !== undefined && crons.length > 0) yield { name: worker.name, crons };
+    }
+  }
+
   async #register(workers: ActiveWorker[]): Promise<number> {
     let loaded = 0;
     for (const worker of workers) {

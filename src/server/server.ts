@@ -25,6 +25,7 @@ import { LogBus } from './log-bus.ts';
 import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
 import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
+import { CronScheduler } from './cron-scheduler.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
@@ -88,6 +89,11 @@ export interface ServerOptions {
   logWorkers?: boolean;
   /** Bytes a tail client may leave unread before it is dropped (default 1 MiB). */
   tailBufferBytes?: number;
+  /**
+   * Whether this node fires its workers' cron triggers on the clock (default true). false: only
+   * when `scheduler.tick()` is called (tests; a node kept out of cron duty).
+   */
+  cronTimer?: boolean;
   /** How long a graceful shutdown waits for requests in flight before cutting them (default 30 s). */
   shutdownGraceMs?: number;
   /** The data plane's connection caps and timeouts (defaults: DATA_PLANE_CONNECTION_LIMITS). */
@@ -117,6 +123,8 @@ export interface RunningServer {
   workerUrl(name: string): string;
   bus: LogBus;
   log: ServerLog;
+  /** Fires the workers' cron triggers (once per cluster per tick). */
+  scheduler: CronScheduler;
   /** Stops accepting, lets requests in flight finish (up to the grace period), then releases everything. */
   close(): Promise<void>;
 }
@@ -184,6 +192,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const started = performance.now();
   const loaded = await (follower?.start() ?? platform.boot());
   log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started), node: follower === undefined ? undefined : nodeId });
+  const scheduler = new CronScheduler({ store, host, node: nodeId, workers: () => platform.scheduledWorkers(), log, workerLog });
   const health = (): Record<string, unknown> => (follower === undefined ? { ok: true } : { ok: true, ...follower.health() });
 
   const fetcher: RuntimeFetcher = {
@@ -241,13 +250,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const dataAddress = data.address() as AddressInfo;
   const adminAddress = adminServer.address() as AddressInfo;
+  if (options.cronTimer !== false) scheduler.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       log('info', 'server', 'shutting down: no new connections; waiting for requests in flight');
       bus.close(); // ends every tail stream, so the admin listener can close
-      await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000)]);
+      await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000), scheduler.close()]);
       await follower?.close();
       await host.close();
       await store.close();
@@ -270,6 +280,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     workerUrl,
     bus,
     log,
+    scheduler,
     close,
   };
 }

@@ -29,8 +29,9 @@ const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--config FILE] [--mes
 
 Bundles the worker (TypeScript or JavaScript; npm imports are bundled) and uploads it as a new
 version, which starts serving at once. Reads wrangler.json, wrangler.jsonc or wrangler.toml
-from the current directory (or --config): name, main, compatibility_date, vars, routes/route
-and limits.cpu_ms. Flags win over the file. .dev.vars is not uploaded: use
+from the current directory (or --config): name, main, compatibility_date, vars, routes/route,
+limits.cpu_ms and triggers.crons. Flags win over the file. Cron triggers belong to the
+version: a config without [triggers] deploys a version without any. .dev.vars is not uploaded: use
 'isolet secret put' for secrets.
 
 Options:
@@ -124,6 +125,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     if (config.limits.cpuMs !== undefined) deployment.limits = { cpuMs: config.limits.cpuMs };
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
+    if (config.crons !== undefined) deployment.crons = config.crons;
     if (values.message !== undefined) deployment.message = values.message;
     const bytes = Buffer.byteLength(JSON.stringify(deployment));
 

@@ -13,20 +13,26 @@ import { Runtime } from '../../runtime/runtime.ts';
 import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
 import { ConfigError, loadConfig, readDevVars } from '../config.ts';
 
-const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]
+const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE] [--test-scheduled]
 
 Runs the worker in <entry> (TypeScript or JavaScript; npm imports are bundled) on a local
 HTTP server with production limits, and reloads it when its source files change.
 
 Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
-as 'isolet deploy' does: main (the entry when none is given), name, vars and limits.cpu_ms.
-.dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var over both.
+as 'isolet deploy' does: main (the entry when none is given), name, vars, limits.cpu_ms and
+triggers.crons. .dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var
+over both.
+
+Cron triggers do not fire on their schedule here, as in 'wrangler dev': with --test-scheduled,
+GET /__scheduled?cron=<expression> runs the worker's scheduled handler once (controller.cron
+is the expression, controller.scheduledTime now or ?time=<ms>) and answers with its outcome.
 
 Options:
   -p, --port <port>      Port to listen on (default 8787; 0 picks a free one)
       --ip <address>     Address to listen on (default 127.0.0.1)
       --var KEY:VALUE    Set env.KEY to VALUE (repeatable; VALUE may contain ':')
   -c, --config <file>    Config file (default: wrangler.json/.jsonc/.toml in this directory)
+      --test-scheduled   Serve /__scheduled, which runs the scheduled handler
   -h, --help             Show this help
 
 Exit codes: 0 stopped with Ctrl-C/SIGTERM, 1 cannot start (no entry file, port taken),
@@ -48,6 +54,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       ip: { type: 'string', default: '127.0.0.1' },
       var: { type: 'string', multiple: true, default: [] },
       config: { type: 'string', short: 'c' },
+      'test-scheduled': { type: 'boolean', default: false },
     },
     allowPositionals: true,
   });
@@ -81,7 +88,10 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     return 1;
   }
 
-  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, cli);
+  const session = new DevSession(entry, config.name ?? workerName(entry), { vars, limits, crons: config.crons, testScheduled: values['test-scheduled'] }, cli);
+  if (config.crons !== undefined && config.crons.length > 0 && !values['test-scheduled']) {
+    cli.stderr.write('note: cron triggers do not fire on their schedule in isolet dev; start it with --test-scheduled and GET /__scheduled?cron=... to run the scheduled handler\n');
+  }
   await session.reload();
   try {
     await session.listen(port, values.ip);
@@ -95,12 +105,23 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   return 0;
 }
 
+/** What `isolet dev` runs the worker with, besides its code. */
+interface DevSettings {
+  vars: Record<string, JsonValue>;
+  limits: Partial<WorkerLimits>;
+  crons: string[] | undefined;
+  /** Serve /__scheduled, as `wrangler dev --test-scheduled` does. */
+  testScheduled: boolean;
+}
+
+/** The path that runs the scheduled handler under --test-scheduled (wrangler's). */
+const SCHEDULED_PATH = '/__scheduled';
+
 /** One running `isolet dev`: the runtime, the server, and the watcher that reloads. */
 class DevSession implements RuntimeFetcher {
   readonly #entry: string;
   readonly #name: string;
-  readonly #vars: Record<string, JsonValue>;
-  readonly #limits: Partial<WorkerLimits>;
+  readonly #settings: DevSettings;
   readonly #out: NodeJS.WritableStream;
   readonly #err: NodeJS.WritableStream;
   readonly #runtime: Runtime;
@@ -120,11 +141,10 @@ class DevSession implements RuntimeFetcher {
   #again = false;
   #closed = false;
 
-  constructor(entry: string, name: string, vars: Record<string, JsonValue>, limits: Partial<WorkerLimits>, cli: CliContext) {
+  constructor(entry: string, name: string, settings: DevSettings, cli: CliContext) {
     this.#entry = entry;
     this.#name = name;
-    this.#vars = vars;
-    this.#limits = limits;
+    this.#settings = settings;
     this.#out = cli.stdout;
     this.#err = cli.stderr;
     // Local development talks to local backends: loopback and private networks are allowed
@@ -139,8 +159,9 @@ class DevSession implements RuntimeFetcher {
   /** RuntimeFetcher for the front: the worker, or why there is none yet. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
     if (this.#loaded) {
-      const response = await this.#runtime.fetch(name, request);
       const url = new URL(request.url);
+      if (this.#settings.testScheduled && url.pathname === SCHEDULED_PATH) return this.#scheduled(name, url);
+      const response = await this.#runtime.fetch(name, request);
       this.#err.write(`[${name}] ${request.method} ${url.pathname}${url.search} ${response.status}\n`);
       return response;
     }
@@ -150,6 +171,29 @@ class DevSession implements RuntimeFetcher {
       headers: [['content-type', 'text/plain; charset=utf-8']],
       body: new TextEncoder().encode(this.#problem + '\n'),
     };
+  }
+
+  /**
+   * `/__scheduled?cron=...[&time=ms]`: runs the scheduled handler once. The cron is taken as
+   * given, as wrangler does; the answer is wrangler's text when it went well, else the outcome.
+   */
+  async #scheduled(name: string, url: URL): Promise<RuntimeResponse> {
+    const cron = url.searchParams.get('cron') ?? '';
+    const time = url.searchParams.get('time');
+    const scheduledTime = time === null ? Date.now() : Number(time);
+    const text = (status: number, body: string): RuntimeResponse => ({
+      status,
+      statusText: status === 200 ? 'OK' : status === 400 ? 'Bad Request' : 'Internal Server Error',
+      headers: [['content-type', 'text/plain; charset=utf-8']],
+      body: new TextEncoder().encode(body),
+    });
+    if (!Number.isFinite(scheduledTime) || cron.length > 1000) {
+      return text(400, `${SCHEDULED_PATH} takes ?cron=<expression> (at most 1000 characters) and ?time=<ms since the epoch>.\n`);
+    }
+    const result = await this.#runtime.scheduled(name, { cron, scheduledTime });
+    this.#err.write(`[${name}] scheduled "${cron}" ${result.outcome}\n`);
+    if (result.outcome === 'ok') return text(200, 'Ran scheduled event');
+    return text(500, `Scheduled event failed: ${result.outcome}\n${result.error ?? ''}\n`);
   }
 
   async listen(port: number, ip: string): Promise<void> {
@@ -191,7 +235,8 @@ class DevSession implements RuntimeFetcher {
     this.#syncWatchers();
     if (this.#closed) return;
     try {
-      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits });
+      const { vars, limits, crons } = this.#settings;
+      await this.#runtime.load(this.#name, { ...worker, vars, limits, crons });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(error.message, 'worker failed to load, fix it and save');
@@ -279,8 +324,8 @@ class DevSession implements RuntimeFetcher {
     let line: string;
     if (entry.type === 'console') {
       line = entry.level === 'log' || entry.level === 'info' ? entry.message : `${entry.level}: ${entry.message}`;
-    } else if (entry.type === 'request') {
-      return; // fetch() above prints each request with its method and path
+    } else if (entry.type === 'request' || entry.type === 'scheduled') {
+      return; // fetch() and #scheduled() above print each request and event
     } else {
       line = `${entry.type}: ${entry.message}`;
     }
