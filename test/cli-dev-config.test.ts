@@ -1,4 +1,5 @@
-// `isolet dev` with a wrangler config: main as the entry, name, vars, limits, and .dev.vars
+// `isolet dev` with a wrangler config: main as the entry, name, vars, limits, triggers.crons (and
+// --test-scheduled), and .dev.vars
 // merged over vars (then --var over both), as wrangler does. Waits are for output or exits.
 
 import { test, describe, before, after } from 'node:test';
@@ -103,6 +104,59 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
     const response = await fetch(base);
     await response.arrayBuffer();
     assert.equal(response.status, 503);
+    dev.child.kill('SIGTERM');
+    assert.equal((await dev.exited).code, 0);
+  });
+
+  test('--test-scheduled: GET /__scheduled?cron=... runs the scheduled handler, as wrangler dev does; without it the path is the worker\'s', async () => {
+    const cwd = await project('scheduled', {
+      'wrangler.toml': 'name = "cron-dev"\nmain = "w.ts"\n[triggers]\ncrons = ["*/5 * * * *"]\n',
+      'w.ts': [
+        'let last = "none";',
+        'export default {',
+        '  fetch(request: Request): Response { return new Response(new URL(request.url).pathname + " " + last); },',
+        '  scheduled(controller: { cron: string; scheduledTime: number; noRetry(): void }): void {',
+        '    if (controller.cron === "fail") throw new Error("scheduled failed on purpose");',
+        '    last = controller.cron + " @" + controller.scheduledTime;',
+        '  },',
+        '};',
+        '',
+      ].join('\n'),
+    });
+    const dev = start(['--port', '0', '--test-scheduled'], cwd);
+    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const ran = await fetch(`${base}/__scheduled?cron=*/5+*+*+*+*&time=1234`);
+    assert.equal(ran.status, 200);
+    assert.equal(await ran.text(), 'Ran scheduled event');
+    assert.equal(await (await fetch(base + '/')).text(), '/ */5 * * * * @1234');
+    await dev.waitFor('stderr', /^\[cron-dev\] scheduled "\*\/5 \* \* \* \*" ok$/m);
+    // The cron is taken as given, as wrangler does.
+    assert.equal((await fetch(`${base}/__scheduled?cron=whatever`)).status, 200);
+    const failed = await fetch(`${base}/__scheduled?cron=fail`);
+    assert.equal(failed.status, 500);
+    assert.match(await failed.text(), /^Scheduled event failed: exception\nError: scheduled failed on purpose/);
+    dev.child.kill('SIGTERM');
+    assert.equal((await dev.exited).code, 0);
+
+    // Without the flag the crons do not fire here, /__scheduled is an ordinary path, and a note says how to test them.
+    const plain = start(['--port', '0'], cwd);
+    const plainBase = (await plain.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    assert.match(plain.stderr, /^note: cron triggers do not fire on their schedule in isolet dev; start it with --test-scheduled/m);
+    assert.equal(await (await fetch(`${plainBase}/__scheduled?cron=x`)).text(), '/__scheduled none');
+    plain.child.kill('SIGTERM');
+    assert.equal((await plain.exited).code, 0);
+  });
+
+  test('crons without a scheduled handler: the worker does not load, and the message says what to add', async () => {
+    const cwd = await project('no-scheduled', {
+      'wrangler.toml': 'main = "w.js"\n[triggers]\ncrons = ["0 * * * *"]\n',
+      'w.js': 'export default { fetch() { return new Response("x"); } };\n',
+    });
+    const dev = start(['--port', '0'], cwd);
+    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const response = await fetch(base);
+    assert.equal(response.status, 503);
+    assert.match(await response.text(), /cron triggers but no scheduled handler/);
     dev.child.kill('SIGTERM');
     assert.equal((await dev.exited).code, 0);
   });
