@@ -1,6 +1,6 @@
-// `isolet dev` with a wrangler config: main as the entry, name, vars, limits, triggers.crons (and
-// --test-scheduled), and .dev.vars
-// merged over vars (then --var over both), as wrangler does. Waits are for output or exits.
+// `isolet dev` with a wrangler config: main as the entry, name, vars, limits, triggers.crons (run
+// with --test-scheduled), and .dev.vars merged over vars (then --var over both), as wrangler
+// does. Waits are for output or exits.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
