@@ -212,7 +212,7 @@ describe("the scheduler's clock", () => {
     assert.equal(recorded.length, 11);
     const gone = runs.find((run) => run.worker === 'gone')!;
     assert.equal(gone.outcome, 'exception');
-    assert.match(gone.error ?? '', /did not run: its runtime process is waiting to restart/);
+    assert.match(gone.error ?? '', /could not run to its end: its runtime process is waiting to restart/);
     assert.equal(workerLines.length, 1);
     assert.equal(workerLines[0]!.type, 'scheduled');
   });

@@ -13,7 +13,7 @@ import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-so
 import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
   ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
-  JSONStringify, Number, ObjectCreate, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
+  JSONStringify, Number, ObjectCreate, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
   ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
@@ -218,7 +218,7 @@ function scheduledState(self: object): ScheduledState {
 
 let ScheduledControllerClass: (new () => object) | undefined;
 
-function scheduledController(state: ScheduledState): object {
+function controllerClass(): new () => object {
   if (ScheduledControllerClass === undefined) {
     class ScheduledController {
       constructor() {
@@ -237,8 +237,15 @@ function scheduledController(state: ScheduledState): object {
     ObjectDefineProperty(ScheduledController, 'name', { __proto__: null, value: 'ScheduledController' } as PropertyDescriptor);
     ScheduledControllerClass = ScheduledController;
   }
+  return ScheduledControllerClass;
+}
+
+/** The members a ScheduledEvent shares with the ScheduledController. */
+const CONTROLLER_MEMBERS = ['cron', 'scheduledTime', 'noRetry'] as const;
+
+function scheduledController(state: ScheduledState): object {
   // Made without running the constructor, which tenant code cannot call either.
-  const controller = ObjectCreate(ScheduledControllerClass.prototype) as object;
+  const controller = ObjectCreate(controllerClass().prototype) as object;
   scheduledStates.set(controller, state);
   return controller;
 }
@@ -253,20 +260,16 @@ function scheduledEvent(state: ScheduledState): Event {
         super('scheduled');
         scheduledStates.set(this, state);
       }
-      get cron(): string {
-        return scheduledState(this).cron;
-      }
-      get scheduledTime(): number {
-        return scheduledState(this).scheduledTime;
-      }
-      noRetry(): void {
-        scheduledState(this).noRetry = true;
-      }
       waitUntil(promise: unknown): void {
         scheduledState(this).ctx?.waitUntil(promise);
       }
     }
     ObjectDefineProperty(ScheduledEvent, 'name', { __proto__: null, value: 'ScheduledEvent' } as PropertyDescriptor);
+    const controller = controllerClass().prototype;
+    for (let i = 0; i < CONTROLLER_MEMBERS.length; i++) {
+      const member = CONTROLLER_MEMBERS[i]!;
+      ObjectDefineProperty(ScheduledEvent.prototype, member, ObjectGetOwnPropertyDescriptor(controller, member)!);
+    }
     ScheduledEventClass = ScheduledEvent;
   }
   return new ScheduledEventClass(state) as Event;

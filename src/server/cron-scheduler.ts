@@ -163,7 +163,7 @@ export class CronScheduler {
       result = await this.#options.host.scheduled(tick.worker, { cron: tick.cron, scheduledTime });
     } catch (error) {
       const reason = error instanceof UnknownWorkerError ? 'the worker is no longer served on this node' : (error as Error).message;
-      result = { outcome: 'exception', noRetry: false, cpuMs: 0, wallMs: 0, error: `The scheduled event did not run: ${reason}` };
+      result = { outcome: 'exception', noRetry: false, cpuMs: 0, wallMs: 0, error: `The scheduled event could not run to its end: ${reason}` };
       // The runtime wrote no line for it: the worker's tail hears of it here.
       this.#options.workerLog({
         time: startedAt, worker: tick.worker, level: 'error', type: 'scheduled', message: `scheduled "${tick.cron}" exception`,
