@@ -176,7 +176,7 @@ test('a legacy decoder made in top-level code works in requests', async () => {
 test('each isolate has a budget of legacy-decoded bytes (the host decodes on its main thread)', async () => {
   const response = await served.fetch('budget', '/budget', { method: 'POST', body: new Uint8Array(0) });
   const [decoded, error] = await response.json() as [number, string];
-  // 32 MiB of burst, plus what refilled while those were decoded (16 MiB/s).
+  // 32 MiB of burst, plus what refilled between the calls (16 MiB/s; the decodes themselves refill nothing).
   assert.ok(decoded >= 32 && decoded < 64, String(decoded));
   assert.equal(error, 'RangeError');
 });
