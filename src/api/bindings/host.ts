@@ -200,8 +200,9 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args
   const what = `env.${name.slice(0, BINDING_LIMITS.nameChars)}.${method.slice(0, BINDING_LIMITS.nameChars)}()`;
   const request = ctx.request;
   if (request === undefined) {
-    // As Workers refuses I/O there: top-level code has no request to answer for the call.
-    throw new OpError('Error', `Disallowed operation called within global scope: ${what}. Call bindings within a handler.`);
+    // As Workers refuses I/O there: without a request in flight nothing would bound the call or
+    // take its answer (top-level code, or code its request left running after it ended).
+    throw new OpError('Error', `${what} was called outside a request (in top-level code, or after its request ended): call bindings within a handler, or in work handed to ctx.waitUntil().`);
   }
   const bindings = ctx.bindings;
   const binding = bindings?.get(name);
