@@ -94,6 +94,16 @@ test('a worker with crons but no scheduled handler, or with a cron Cloudflare re
   assert.match(result.error ?? '', /no scheduled handler/);
 });
 
+test("a scheduled handler calls the embedder's bindings as a request's handler does", async () => {
+  const notes: unknown[] = [];
+  await runtime.load('cron-bound', {
+    modules: [{ name: 'worker.js', source: `export default { async scheduled(controller, env) { await env.API.note(controller.cron, controller.scheduledTime); } };` }],
+    bindings: { API: { note: async (cron: unknown, time: unknown) => void notes.push([cron, time]) } },
+  });
+  assert.equal((await runtime.scheduled('cron-bound', { cron: '0 * * * *', scheduledTime: 42 })).outcome, 'ok');
+  assert.deepEqual(notes, [['0 * * * *', 42]]);
+});
+
 test('service-worker syntax gets a ScheduledEvent on its scheduled listeners', async () => {
   await runtime.load('cron-sw', {
     script: `

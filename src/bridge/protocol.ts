@@ -19,6 +19,8 @@
 // isolate, so a forged id reaches at most the tenant's own work. Allocating them on the host
 // would need a synchronous crossing per timer and per operation.
 
+import type { EnvBinding } from './bindings.ts';
+
 /**
  * What the sandbox may call on the host: one function each, made by the host once per
  * isolate. Their results never carry host objects (only copies).
@@ -78,10 +80,11 @@ export interface SandboxEntries {
   /** Once per isolate, before the worker's code loads: the host calls, in HOST_CALL_ORDER. */
   init(...calls: HostCalls[HostCallName][]): void;
   /**
-   * After the worker's code ran: finds its handlers; returns what is wrong with them, if anything.
-   * `needsScheduled`: the worker has cron triggers, so it must have a scheduled handler.
+   * After the worker's code ran: builds `env` from its vars and bindings (null: none) and finds
+   * its handlers; returns what is wrong with either, if anything. `needsScheduled`: the worker
+   * has cron triggers, so it must have a scheduled handler.
    */
-  register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean, needsScheduled: boolean): string | undefined;
+  register(namespace: Record<string, unknown> | null, env: unknown, bindings: Record<string, EnvBinding> | null, bindGlobals: boolean, needsScheduled: boolean): string | undefined;
   /**
    * Starts request `requestId` (head fields as primitives, headers as HeaderLines). Returns at
    * once: the answer comes back through `respond`/`respondSimple`, since isolated-vm's promise

@@ -468,6 +468,7 @@ class AdminApi {
       limits: { ...this.#limits, ...content.limits },
       compatibilityDate: content.compatibilityDate ?? null,
       crons: content.crons ?? [],
+      bindings: content.bindings ?? {},
       secrets: secrets.map((s) => s.name),
     });
   }

@@ -6,7 +6,7 @@
 // into the server.
 
 import { createHash } from 'node:crypto';
-import type { JsonValue, ScheduledOutcome, WorkerLimits, WorkerModule } from '../runtime/types.ts';
+import type { BindingSpec, JsonValue, ScheduledOutcome, WorkerLimits, WorkerModule } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 
 export interface Account {
@@ -32,6 +32,8 @@ export interface WorkerContent {
   compatibilityDate?: string;
   /** Cron triggers (src/cron/cron.ts): the version's scheduled handler runs on them. */
   crons?: string[];
+  /** Platform bindings by env name (KV namespaces, services, assets), checked at deploy. */
+  bindings?: Record<string, BindingSpec>;
 }
 
 /** One cron trigger due at one tick (a minute), for one worker. */
@@ -305,6 +307,7 @@ export function canonicalContent(content: WorkerContent): string {
   if (content.limits !== undefined) picked.limits = content.limits;
   if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
   if (content.crons !== undefined) picked.crons = content.crons;
+  if (content.bindings !== undefined) picked.bindings = content.bindings;
   return JSON.stringify(sortKeys(picked));
 }
 
