@@ -10,6 +10,7 @@ import type { Store, CronRun, CronTick } from '../src/store/store.ts';
 import type { WorkerHost } from '../src/server/worker-host.ts';
 import type { ScheduledEvent } from '../src/runtime/types.ts';
 import { Tail } from './support/tail.ts';
+import { formatEntry } from '../src/cli/commands/tail.ts';
 import { startTestServer, moduleDeployment, type TestServer } from './server-support.ts';
 
 /** Records every event it runs, and answers the worker's state on fetch. */
@@ -108,6 +109,11 @@ describe('cron triggers on isolet serve, in a runtime process', { timeout: 120_0
     // Another account sees neither the worker nor its runs.
     const other = await t.account('other');
     assert.equal((await t.api('GET', '/v1/workers/ticker/crons', { token: other.token })).status, 404);
+  });
+
+  test('isolet tail prints a scheduled line with its cron, outcome and times', () => {
+    const line = formatEntry({ time: new Date().toISOString(), worker: 'w', level: 'info', type: 'scheduled', message: 'scheduled "*/5 * * * *" ok', cron: '*/5 * * * *', outcome: 'ok', cpuMs: 1.5, wallMs: 3 });
+    assert.match(line, /  info   scheduled "\*\/5 \* \* \* \*" ok cpu 1\.5 ms wall 3 ms$/);
   });
 
   test('crons belong to the version: a rollback to one without them stops them, a deploy without them too', async () => {

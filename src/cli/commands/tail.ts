@@ -52,14 +52,15 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   }
 }
 
-/** One entry as a line: local time, level, and the message (requests with method, path, status, CPU and wall time). */
+/** One entry as a line: local time, level, and the message (requests with method, path, status, CPU and wall time; scheduled events with cron, outcome and times). */
 export function formatEntry(entry: WorkerLogEntry): string {
   const time = formatTime(entry.time);
   const level = String(entry.level ?? 'log').padEnd(5);
   let message: string;
-  if (entry.type === 'request') {
+  if (entry.type === 'request' || entry.type === 'scheduled') {
     const method = typeof entry.method === 'string' ? entry.method : '';
     const path = typeof entry.url === 'string' ? pathOf(entry.url) : '';
+    // A scheduled event's message is already `scheduled "<cron>" <outcome>`.
     const parts = method !== '' ? [`${method} ${path} ${entry.status ?? ''}`.trimEnd()] : [entry.message];
     if (typeof entry.cpuMs === 'number') parts.push(`cpu ${entry.cpuMs} ms`);
     if (typeof entry.wallMs === 'number') parts.push(`wall ${entry.wallMs} ms`);
