@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { duplexPair } from 'node:stream';
 import { Channel, MAX_UNSENT_BYTES } from '../src/supervisor/channel.ts';
 import { IncomingBody } from '../src/supervisor/body-stream.ts';
-import { CHUNK_BYTES, MAX_FRAME_BYTES, STREAM_WINDOW_BYTES, type Message } from '../src/supervisor/messages.ts';
+import { CHUNK_BYTES, MAX_FRAME_BYTES, MESSAGES, STREAM_WINDOW_BYTES, type Message } from '../src/supervisor/messages.ts';
 
 function pair(): { control: Channel; runtime: Channel; received: Message[]; errors: Error[]; raw: (bytes: Buffer) => void } {
   const [a, b] = duplexPair();
@@ -51,6 +51,9 @@ const hostile: [string, Buffer][] = [
   ['a status outside 200-599', frame(22, 1, Buffer.from(JSON.stringify({ status: 99, statusText: '', headers: [], stream: false })))],
   ['headers that are not string pairs', frame(22, 1, Buffer.from(JSON.stringify({ status: 200, statusText: '', headers: [['a', 1]], stream: false })))],
   ['a log line with an unknown level', frame(28, 0, Buffer.from(JSON.stringify({ time: 't', worker: 'w', level: 'fatal', type: 'console', message: 'm' })))],
+  ['a scheduled outcome that is not one', frame(MESSAGES.scheduledResult.code, 1, Buffer.from(JSON.stringify({ outcome: 'fine', noRetry: false, cpuMs: 1, wallMs: 1 })))],
+  ['a scheduled result with a negative time', frame(MESSAGES.scheduledResult.code, 1, Buffer.from(JSON.stringify({ outcome: 'ok', noRetry: false, cpuMs: -1, wallMs: 1 })))],
+  ['a scheduled event sent by a runtime process', frame(MESSAGES.scheduled.code, 1, Buffer.from(JSON.stringify({ worker: 'w', cron: '* * * * *', scheduledTime: 0 })))],
   ['JSON that does not parse', frame(21, 1, Buffer.from('{'))],
   ['a credit of the wrong size', frame(27, 1, Buffer.alloc(3))],
   ['a frame larger than allowed', (() => { const header = Buffer.alloc(9); header.writeUInt32LE(MAX_FRAME_BYTES + 1, 0); header.writeUInt8(24, 4); return header; })()],

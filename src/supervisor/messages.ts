@@ -321,7 +321,7 @@ export const MESSAGES: Table = {
   responseCancel: { code: 10, from: 'control', layout: 'none', check: checkNone },
   drain: { code: 11, from: 'control', layout: 'none', check: checkNone },
   ping: { code: 12, from: 'control', layout: 'none', check: checkNone },
-  scheduled: { code: 14, from: 'control', layout: 'json', check: checkScheduled },
+  scheduled: { code: 16, from: 'control', layout: 'json', check: checkScheduled },
   bindingAnswer: { code: 13, from: 'control', layout: 'head+bytes', check: checkBindingAnswer },
   ready: { code: 20, from: 'runtime', layout: 'none', check: checkNone },
   result: { code: 21, from: 'runtime', layout: 'json', check: checkResult },
@@ -333,7 +333,7 @@ export const MESSAGES: Table = {
   requestCredit: { code: 27, from: 'runtime', layout: 'count', check: checkCount },
   log: { code: 28, from: 'runtime', layout: 'json', check: checkLog },
   pong: { code: 29, from: 'runtime', layout: 'none', check: checkNone },
-  scheduledResult: { code: 31, from: 'runtime', layout: 'json', check: checkScheduledResult },
+  scheduledResult: { code: 36, from: 'runtime', layout: 'json', check: checkScheduledResult },
   bindingCall: { code: 30, from: 'runtime', layout: 'head+bytes', check: checkBindingCall, maxHeadBytes: BINDING_LIMITS.argsBytes + 4096 },
 };
 
@@ -343,7 +343,12 @@ export type Message = { [K in MessageName]: { name: K; id: number; payload: Payl
 export type Side = 'control' | 'runtime';
 
 const BY_CODE = new Map<number, MessageName>();
-for (const name of Object.keys(MESSAGES) as MessageName[]) BY_CODE.set(MESSAGES[name].code, name);
+for (const name of Object.keys(MESSAGES) as MessageName[]) {
+  // Two messages on one code would read one as the other: caught when the module loads.
+  const taken = BY_CODE.get(MESSAGES[name].code);
+  if (taken !== undefined) throw new Error(`messages ${taken} and ${name} share the code ${MESSAGES[name].code}`);
+  BY_CODE.set(MESSAGES[name].code, name);
+}
 
 /** The message a code names, if the other side may send it to `receiver`. */
 export function messageOf(code: number, receiver: Side): MessageName | undefined {
