@@ -27,6 +27,7 @@ import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
+import { AssetServer } from './assets/asset-server.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {
@@ -96,6 +97,8 @@ export interface ServerOptions {
   adminConnections?: Partial<ConnectionLimits>;
   /** Open files the process may have, which the two caps must fit in (default: its own, `ulimit -n`). */
   openFileLimit?: number;
+  /** MB of static assets' bytes kept in memory in front of the store (default 64). */
+  assetCacheMb?: number;
 }
 
 export interface RunningServer {
@@ -167,9 +170,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
       onQuarantine: (account, worker) => void platform?.quarantine(account, worker),
     });
+  const assets = new AssetServer({ store, log, cacheBytes: options.assetCacheMb === undefined ? undefined : options.assetCacheMb * 1024 * 1024 });
   platform = new Platform({
     store,
     host,
+    assets,
     domain,
     log,
     bus,
@@ -189,6 +194,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse(health()));
+      // A request that matches a static asset is answered here, without entering the isolate.
+      if (assets.has(name)) return assets.fetch(name, request, host);
       return host.fetch(name, request);
     },
   };
