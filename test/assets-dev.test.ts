@@ -69,6 +69,27 @@ describe('isolet dev serves [assets] from disk', { timeout: 120_000 }, () => {
     }
   });
 
+  test('env.ASSETS.fetch() from the worker answers from the directory, with not_found_handling', async () => {
+    const { base } = await start('bound', {
+      'wrangler.toml': 'name = "bound"\nmain = "src/index.ts"\n[assets]\ndirectory = "public"\nbinding = "ASSETS"\nnot_found_handling = "404-page"\nrun_worker_first = true\n',
+      'src/index.ts': [
+        'export default {',
+        '  async fetch(request: Request, env: { ASSETS: { fetch(r: Request | string): Promise<Response> } }) {',
+        '    const asset = await env.ASSETS.fetch(request);',
+        "    const head = await env.ASSETS.fetch(new Request(new URL('/data.json', request.url), { method: 'HEAD' }));",
+        '    return Response.json({ status: asset.status, type: asset.headers.get("content-type"), body: await asset.text(), head: head.status, length: head.headers.get("content-length") });',
+        '  },',
+        '};',
+        '',
+      ].join('\n'),
+      'public/data.json': '{"ok":true}',
+      'public/404.html': 'gone',
+    });
+    // run_worker_first: the worker runs for every path, and reaches the files through the binding.
+    assert.deepEqual(await (await fetch(`${base}/data.json`)).json(), { status: 200, type: 'application/json', body: '{"ok":true}', head: 200, length: '11' });
+    assert.deepEqual(await (await fetch(`${base}/missing`)).json(), { status: 404, type: 'text/html; charset=utf-8', body: 'gone', head: 200, length: '11' });
+  });
+
   test('assets alone, as a single-page application', async () => {
     const { base } = await start('spa', {
       'wrangler.toml': 'name = "spa"\n[assets]\ndirectory = "dist"\nnot_found_handling = "single-page-application"\n',

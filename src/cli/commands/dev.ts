@@ -14,6 +14,8 @@ import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeRespo
 import { ConfigError, loadConfig, readDevVars, type AssetsDirectoryConfig } from '../config.ts';
 import { DiskAssets } from '../../assets/directory.ts';
 import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
+import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
+import { BindingError, type BindingAnswer, type BindingCall } from '../../runtime/types.ts';
 
 const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]
 
@@ -155,6 +157,7 @@ class DevSession implements RuntimeFetcher {
     // here, unlike on a server (isolet serve refuses them unless the operator allows them).
     this.#runtime = new Runtime({
       log: (entry) => this.#printLog(entry),
+      bindingHost: { call: (call) => this.#bindingCall(call) },
       egress: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'localhost'] },
     });
     this.#server = createHttpFront(this, { worker: () => name });
@@ -183,6 +186,15 @@ class DevSession implements RuntimeFetcher {
       headers: [['content-type', 'text/plain; charset=utf-8']],
       body: new TextEncoder().encode(this.#problem + '\n'),
     };
+  }
+
+  /** The platform bindings of the worker, served locally: env.ASSETS from the directory. */
+  async #bindingCall(call: BindingCall): Promise<BindingAnswer> {
+    if (call.binding.type === 'assets' && this.#assets !== undefined) {
+      const { config, source } = this.#assets;
+      return assetAnswer((await serveAsset(assetRequestOf(call), config, source, { mode: 'assets' }))!);
+    }
+    throw new BindingError('Error', `env.${call.name}: ${call.binding.type} bindings are not available in isolet dev.`);
   }
 
   #logRequest(name: string, request: RuntimeRequest, status: number): void {
@@ -231,7 +243,9 @@ class DevSession implements RuntimeFetcher {
     this.#syncWatchers();
     if (this.#closed) return;
     try {
-      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits });
+      const binding = this.#assets?.config.binding;
+      const bindings = binding === undefined ? undefined : { [binding]: { type: 'assets' as const } };
+      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits, ...(bindings && { bindings }) });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(error.message, 'worker failed to load, fix it and save');
