@@ -104,7 +104,11 @@ export class AssetServer {
   async fetchFromBinding(name: string, request: AssetRequest): Promise<RuntimeResponse> {
     const served = this.#workers.get(name);
     if (served === undefined) return { status: 404, statusText: 'Not Found', headers: [], body: null };
-    return (await serveAsset(request, served.assets, served.source, { mode: 'assets' }))!;
+    try {
+      return (await serveAsset(request, served.assets, served.source, { mode: 'assets' }))!;
+    } catch (error) {
+      return this.#unavailable(name, error);
+    }
   }
 
   /** A blob of the account's, from the cache or the store. */
