@@ -217,6 +217,37 @@ describe('static assets on isolet serve', { timeout: 300_000 }, () => {
     assert.equal((await callApi(admin, 'GET', '/v1/workers/hostile', { token: tokens.other })).status, 404);
   });
 
+  test('env.ASSETS.fetch() from a worker in a runtime process answers from its own assets', async () => {
+    const bound = await project('bound', {
+      'wrangler.toml': 'name = "bound"\nmain = "src/index.ts"\n[assets]\ndirectory = "public"\nbinding = "ASSETS"\nnot_found_handling = "404-page"\nrun_worker_first = true\n',
+      'src/index.ts': [
+        'export default {',
+        '  async fetch(request: Request, env: { ASSETS: { fetch(r: Request): Promise<Response> } }) {',
+        '    const asset = await env.ASSETS.fetch(request);',
+        '    const etag = asset.headers.get("etag");',
+        "    const again = etag === null ? null : await env.ASSETS.fetch(new Request(request.url, { headers: { 'if-none-match': etag } }));",
+        '    return Response.json({ status: asset.status, type: asset.headers.get("content-type"), body: await asset.text(), revalidated: again?.status ?? null });',
+        '  },',
+        '};',
+        '',
+      ].join('\n'),
+      'public/hello.txt': 'hi there',
+      'public/404.html': 'gone',
+    });
+    await deploy(bound);
+    // run_worker_first: the worker runs for a path that is a file too, and reaches it through the binding.
+    assert.deepEqual(await (await get('bound', '/hello.txt')).json(), { status: 200, type: 'text/plain; charset=utf-8', body: 'hi there', revalidated: 304 });
+    assert.deepEqual(await (await get('bound', '/nope')).json(), { status: 404, type: 'text/html; charset=utf-8', body: 'gone', revalidated: 304 });
+
+    // An assets binding needs assets.
+    const bare = await callApi(admin, 'PUT', '/v1/workers/unbound', {
+      token: tokens.acme,
+      body: { modules: [{ name: 'w.js', source: 'export default { fetch() { return new Response(1) } }' }], bindings: { ASSETS: { type: 'assets' } } },
+    });
+    assert.equal(bare.status, 400);
+    assert.match(bare.body.error.message, /binding ASSETS is of type assets, but the deployment has no `assets`/);
+  });
+
   test('assets alone: 404-page, single-page-application and force-trailing-slash, with 404 and 405 where nothing matches', async () => {
     const pages = await project('pages', {
       'wrangler.toml': 'name = "pages"\n[assets]\ndirectory = "dist"\nnot_found_handling = "404-page"\nhtml_handling = "force-trailing-slash"\n',

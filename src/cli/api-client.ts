@@ -3,7 +3,7 @@
 // failure is told to the user.
 
 import type { CliContext } from './main.ts';
-import type { JsonValue, WorkerLogEntry } from '../runtime/types.ts';
+import type { BindingSpec, JsonValue, WorkerLogEntry } from '../runtime/types.ts';
 import type { AssetsContent } from '../assets/manifest.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:8788';
@@ -55,6 +55,8 @@ export interface Deployment {
   message?: string;
   /** Static assets: their manifest (uploaded first: uploadAssets) and how they are served. */
   assets?: AssetsContent;
+  /** Platform bindings by env name, e.g. { ASSETS: { type: 'assets' } }. */
+  bindings?: Record<string, BindingSpec>;
 }
 
 /** The answer to a deployment. `urls` is not in the contract yet; used when a server sends it. */

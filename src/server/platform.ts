@@ -14,6 +14,7 @@ import { WorkerLoadError, type WorkerDefinition } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 import { StoreError, sha256Hex, type ActiveWorker, type DeployInput, type Owner, type RouteInfo, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
+import { checkDeployBindings } from './binding-handlers.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
 import type { ParsedDeployment } from './deployment.ts';
 import type { LogBus } from './log-bus.ts';
@@ -23,7 +24,7 @@ import { scrub, scrubError } from './scrub.ts';
 import { ValidatedUploads } from './validated-uploads.ts';
 import type { WorkerHost } from './worker-host.ts';
 import type { AssetServer } from './assets/asset-server.ts';
-import { ASSETS_ONLY_SCRIPT, checkAssetBlobs } from './assets/asset-uploads.ts';
+import { ASSETS_ONLY_SCRIPT, checkAssetsDeployment } from './assets/asset-uploads.ts';
 
 export interface PlatformOptions {
   store: Store;
@@ -50,12 +51,15 @@ export interface DeployOptions {
   maxWorkers?: number;
 }
 
+/** A worker definition as the server makes it: data only (platform bindings, no host functions). */
+export type ServedDefinition = WorkerDefinition & WorkerContent & { account: string };
+
 /**
  * The worker definition that serves: the version's content with the secrets merged into env (a
  * secret wins over a var of the same name), and the account that owns it, so the Runtime bounds
  * what workers share per account.
  */
-export function definitionOf(content: WorkerContent, secrets: Record<string, string>, account: string): WorkerDefinition {
+export function definitionOf(content: WorkerContent, secrets: Record<string, string>, account: string): ServedDefinition {
   // The manifest stays in the control process, which serves the assets; a version of assets
   // alone gets a placeholder that never runs (asset-uploads.ts).
   const { assets, ...code } = content;
@@ -302,7 +306,8 @@ export class Platform {
     if (existing !== undefined && existing.accountId !== accountId) {
       throw new ApiError('forbidden', `The worker name '${name}' is taken: pick another name.`);
     }
-    await checkAssetBlobs(this.store, accountId, deployment.content.assets);
+    await checkAssetsDeployment(this.store, accountId, deployment.content);
+    await checkDeployBindings(deployment.content.bindings, { account: accountId, worker: name }, { store: this.store, log: this.#log });
     const secrets = existing === undefined ? {} : await this.store.secretValues(name);
     const definition = definitionOf(deployment.content, secrets, accountId);
     const validation = await this.#validate(name, definition, secrets, tier);
@@ -400,7 +405,7 @@ export class Platform {
    * Loads the upload once, apart, unless an identical one of the account loaded before ('reused');
    * its errors go back to the client, so no secret value may be in them.
    */
-  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>, tier: Tier): Promise<'ran' | 'reused'> {
+  async #validate(name: string, definition: ServedDefinition, secrets: Record<string, string>, tier: Tier): Promise<'ran' | 'reused'> {
     const key = ValidatedUploads.key(definition);
     if (this.#validated.has(key)) return 'reused';
     const values = Object.values(secrets);

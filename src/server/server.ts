@@ -28,6 +28,8 @@ import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
 import { AssetServer } from './assets/asset-server.ts';
+import { serveAssetsBinding } from './assets/asset-binding.ts';
+import { serverBindingHost } from './binding-handlers.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {
@@ -159,9 +161,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log('warn', 'supervisor', 'runtime processes run as root, like this server: code that escapes V8 could read the data directory; start with --runtime-user (e.g. nobody)', {});
     }
   }
+  const bindingHost = serverBindingHost({ store, log });
   const host: WorkerHost = options.processes === 0
-    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, log: workerLog })
+    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, log: workerLog, bindingHost })
     : new ProcessPool({
+      bindingHost,
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,
@@ -171,6 +175,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       onQuarantine: (account, worker) => void platform?.quarantine(account, worker),
     });
   const assets = new AssetServer({ store, log, cacheBytes: options.assetCacheMb === undefined ? undefined : options.assetCacheMb * 1024 * 1024 });
+  serveAssetsBinding(store, assets);
   platform = new Platform({
     store,
     host,

@@ -6,7 +6,7 @@
 // into the server.
 
 import { createHash } from 'node:crypto';
-import type { JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
+import type { BindingSpec, JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 import type { AssetsContent } from '../assets/manifest.ts';
 
@@ -33,6 +33,8 @@ export interface WorkerContent {
   compatibilityDate?: string;
   /** Static assets: the manifest (path -> hash, size, type) and how they are served; the bytes are the account's asset blobs. */
   assets?: AssetsContent;
+  /** Platform bindings by env name (KV namespaces, services, assets), checked at deploy. */
+  bindings?: Record<string, BindingSpec>;
 }
 
 export interface VersionInfo {
@@ -283,6 +285,7 @@ export function canonicalContent(content: WorkerContent): string {
   if (content.limits !== undefined) picked.limits = content.limits;
   if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
   if (content.assets !== undefined) picked.assets = content.assets;
+  if (content.bindings !== undefined) picked.bindings = content.bindings;
   return JSON.stringify(sortKeys(picked));
 }
 

@@ -127,7 +127,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     const deployment: Deployment = { ...bundled };
     let assets: AssetsUpload | undefined;
     if (config.assets !== undefined) {
-      const { directory, binding: _binding, ...rules } = config.assets;
+      const { directory, binding, ...rules } = config.assets;
+      if (binding !== undefined) deployment.bindings = { ...deployment.bindings, [binding]: { type: 'assets' } };
       try {
         assets = await prepareAssets(directory, {
           client,

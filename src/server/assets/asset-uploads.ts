@@ -5,8 +5,8 @@
 // account's own, so naming another account's hash finds nothing.
 
 import { createHash } from 'node:crypto';
-import { isAssetHash, MAX_ASSET_BYTES, MAX_ASSET_FILES, type AssetsContent } from '../../assets/manifest.ts';
-import type { Store } from '../../store/store.ts';
+import { isAssetHash, MAX_ASSET_BYTES, MAX_ASSET_FILES } from '../../assets/manifest.ts';
+import type { Store, WorkerContent } from '../../store/store.ts';
 import { ApiError } from '../api-error.ts';
 
 /** Largest body of `POST /v1/assets/upload`: one 25 MiB file in base64, with room for its JSON. */
@@ -51,8 +51,16 @@ export async function uploadAssets(store: Store, accountId: string, body: unknow
   return { stored: blobs.length };
 }
 
-/** At deploy: every file of the manifest must be a blob the account holds, of the size the manifest says. */
-export async function checkAssetBlobs(store: Store, accountId: string, assets: AssetsContent | undefined): Promise<void> {
+/**
+ * At deploy: an assets binding needs assets to serve, and every file of the manifest must be a
+ * blob the account holds, of the size the manifest says.
+ */
+export async function checkAssetsDeployment(store: Store, accountId: string, content: WorkerContent): Promise<void> {
+  const assets = content.assets;
+  const binding = Object.entries(content.bindings ?? {}).find(([, spec]) => spec.type === 'assets');
+  if (binding !== undefined && assets === undefined) {
+    throw new ApiError('invalid', `The binding ${binding[0]} is of type assets, but the deployment has no \`assets\`: add them ([assets] directory in wrangler.toml), or remove the binding.`);
+  }
   if (assets === undefined) return;
   const files = Object.entries(assets.manifest);
   const held = await store.assetSizes(accountId, [...new Set(files.map(([, file]) => file.hash))]);
