@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import type { JsonValue } from '../runtime/types.ts';
+import { HTML_HANDLINGS, NOT_FOUND_HANDLINGS, type AssetsConfig, type HtmlHandling, type NotFoundHandling } from '../assets/manifest.ts';
 
 /** What isolet takes from a wrangler config, in the admin API's terms. */
 export interface WorkerConfig {
@@ -23,6 +24,16 @@ export interface WorkerConfig {
   /** Route patterns, `host/path*`, from `routes` or `route`. */
   routes: string[];
   limits: { cpuMs?: number };
+  /** `[assets]`: static files served with the worker. */
+  assets?: AssetsDirectoryConfig;
+}
+
+/** `[assets]` in isolet's terms. */
+export interface AssetsDirectoryConfig extends AssetsConfig {
+  /** Absolute path of the directory (`directory` is relative to the config file's). */
+  directory: string;
+  /** The env name the worker reaches them by (`env.ASSETS.fetch(request)`). */
+  binding?: string;
 }
 
 export interface LoadedConfig {
@@ -123,7 +134,7 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 }
 
 /** Fields isolet reads; all others are ignored with a note. */
-const KNOWN = new Set(['name', 'main', 'compatibility_date', 'vars', 'routes', 'route', 'limits']);
+const KNOWN = new Set(['name', 'main', 'compatibility_date', 'vars', 'routes', 'route', 'limits', 'assets']);
 /** Fields that say nothing about the worker itself, ignored without a note. */
 const SILENT = new Set(['$schema']);
 
@@ -168,8 +179,49 @@ function checkConfig(raw: Record<string, unknown>, path: string): LoadedConfig {
     }
   }
 
+  if (raw.assets !== undefined) config.assets = checkAssets(raw.assets, path, ignored);
+  if (config.assets?.binding !== undefined && config.main === undefined) {
+    throw new ConfigError(file, 'assets.binding', 'needs a worker to bind to. Fix: set main = "src/index.ts", or drop binding to serve the assets alone');
+  }
+
   const notes = ignored.length === 0 ? [] : [`note: ${file}: ignoring ${ignored.join(', ')} (isolet does not use ${ignored.length === 1 ? 'it' : 'them'})`];
   return { config, notes };
+}
+
+const ASSETS_KNOWN = new Set(['directory', 'binding', 'html_handling', 'not_found_handling', 'run_worker_first']);
+
+function checkAssets(value: unknown, path: string, ignored: string[]): AssetsDirectoryConfig {
+  const file = basename(path);
+  if (!isPlainObject(value)) throw new ConfigError(file, 'assets', `must be a table, e.g. [assets] directory = "./public", not ${show(value)}`);
+  for (const key of Object.keys(value)) if (!ASSETS_KNOWN.has(key)) ignored.push(`assets.${key}`);
+  const { directory, binding, html_handling: html, not_found_handling: notFound, run_worker_first: first } = value;
+  if (typeof directory !== 'string' || directory === '') {
+    throw new ConfigError(file, 'assets.directory', `must be the folder of files to serve, e.g. directory = "./public", not ${show(directory)}`);
+  }
+  const assets: AssetsDirectoryConfig = { directory: resolve(dirname(path), directory) };
+  if (binding !== undefined) {
+    if (typeof binding !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(binding)) {
+      throw new ConfigError(file, 'assets.binding', `must be a name the worker reads as env.NAME, e.g. binding = "ASSETS", not ${show(binding)}`);
+    }
+    assets.binding = binding;
+  }
+  if (html !== undefined) {
+    if (!HTML_HANDLINGS.includes(html as HtmlHandling)) throw new ConfigError(file, 'assets.html_handling', `must be one of ${HTML_HANDLINGS.map((h) => `"${h}"`).join(', ')}, not ${show(html)}`);
+    assets.htmlHandling = html as HtmlHandling;
+  }
+  if (notFound !== undefined) {
+    if (!NOT_FOUND_HANDLINGS.includes(notFound as NotFoundHandling)) {
+      throw new ConfigError(file, 'assets.not_found_handling', `must be one of ${NOT_FOUND_HANDLINGS.map((h) => `"${h}"`).join(', ')}, not ${show(notFound)}`);
+    }
+    assets.notFoundHandling = notFound as NotFoundHandling;
+  }
+  if (first !== undefined) {
+    if (typeof first !== 'boolean') {
+      throw new ConfigError(file, 'assets.run_worker_first', `must be true or false (isolet does not take a list of route patterns yet), not ${show(first)}`);
+    }
+    assets.runWorkerFirst = first;
+  }
+  return assets;
 }
 
 function checkDate(value: unknown, file: string): string {

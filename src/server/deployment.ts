@@ -9,6 +9,7 @@ import type { AccountQuotas, WorkerContent } from '../store/store.ts';
 import { isPublicSuffix } from '../store/zones.ts';
 import { ApiError } from './api-error.ts';
 import { parseRoutePattern } from './routes.ts';
+import { parseAssetsContent } from '../assets/manifest.ts';
 
 /** Worker names are DNS labels (they are hosts: `<worker>.<domain>`), in lowercase. */
 export const WORKER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -57,7 +58,7 @@ export interface ParsedDeployment {
   message: string;
 }
 
-const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'bindings', 'message']);
+const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'bindings', 'message', 'assets']);
 const MAX_MODULES = 1000;
 const MAX_ROUTES = 100;
 const MAX_MESSAGE = 1000;
@@ -85,12 +86,22 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
   const content: WorkerContent = {};
   let bytes = 0;
 
+  if (input.assets !== undefined) {
+    try {
+      content.assets = parseAssetsContent(input.assets);
+    } catch (error) {
+      throw new ApiError('invalid', (error as Error).message);
+    }
+  }
   const hasModules = input.modules !== undefined;
   const hasScript = input.script !== undefined;
-  if (hasModules === hasScript) {
-    throw new ApiError('invalid', 'Give either `modules` (ES modules, with `main`) or `script` (service-worker syntax), not both or neither.');
+  // A version of static assets alone has no code.
+  if ((hasModules && hasScript) || (!hasModules && !hasScript && content.assets === undefined)) {
+    throw new ApiError('invalid', 'Give either `modules` (ES modules, with `main`) or `script` (service-worker syntax), not both or neither (only a version with `assets` may have no code).');
   }
-  if (hasModules) {
+  if (!hasModules && !hasScript) {
+    if (input.main !== undefined) throw new ApiError('invalid', '`main` goes with `modules`.');
+  } else if (hasModules) {
     if (!Array.isArray(input.modules) || input.modules.length === 0 || input.modules.length > MAX_MODULES) {
       throw new ApiError('invalid', `\`modules\` must be a list of 1 to ${MAX_MODULES} {"name", "source"} objects.`);
     }

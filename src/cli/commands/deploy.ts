@@ -9,6 +9,8 @@ import { statSync } from 'node:fs';
 import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
 import { ConfigError, loadConfig, parseVarFlags } from '../config.ts';
+import { prepareAssets, type AssetsUpload } from '../assets-upload.ts';
+import { AssetsDirectoryError } from '../../assets/directory.ts';
 import {
   API_OPTIONS,
   API_OPTIONS_HELP,
@@ -30,8 +32,10 @@ const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--config FILE] [--mes
 Bundles the worker (TypeScript or JavaScript; npm imports are bundled) and uploads it as a new
 version, which starts serving at once. Reads wrangler.json, wrangler.jsonc or wrangler.toml
 from the current directory (or --config): name, main, compatibility_date, vars, routes/route
-and limits.cpu_ms. Flags win over the file. .dev.vars is not uploaded: use
-'isolet secret put' for secrets.
+limits.cpu_ms and [assets]. Flags win over the file. .dev.vars is not uploaded: use
+'isolet secret put' for secrets. Static assets ([assets] directory) are uploaded first, only
+the files the account does not hold yet; a project with [assets] and no main deploys the
+assets alone.
 
 Options:
       --name <name>      Worker name (default: name in the config)
@@ -93,10 +97,10 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     }
     const entryArg = positionals[0];
     const entry = entryArg !== undefined ? resolve(cwd, entryArg) : config.main;
-    if (entry === undefined) {
-      cli.usageError(`no entry: set main = "src/index.ts" in ${configName}, or pass the entry file as an argument`);
+    if (entry === undefined && config.assets === undefined) {
+      cli.usageError(`no entry: set main = "src/index.ts" in ${configName}, or pass the entry file as an argument (or set [assets] directory to deploy static files alone)`);
     }
-    if (!isFile(entry)) {
+    if (entry !== undefined && !isFile(entry)) {
       const shown = entryArg ?? `${relative(cwd, entry)} (main in ${configName})`;
       cli.stderr.write(`isolet deploy: no such file: ${shown}\n`);
       return EXIT.usage;
@@ -106,30 +110,52 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
 
     // Bundled with a source map that stays here: a location the server reports in the bundle
     // is mapped back to the tenant's own file:line:col.
-    let bundled: BundledWorker;
+    let bundled: BundledWorker | undefined;
     let sourceMap: SourceMap | undefined;
-    try {
-      const result = await bundleWorker(relative(cwd, entry) || entry, { cwd, sourcemap: true });
-      for (const warning of result.warnings) cli.stderr.write(warning + '\n');
-      ({ worker: bundled, map: sourceMap } = splitSourceMap(result.worker));
-    } catch (error) {
-      if (!(error instanceof BundleError)) throw error;
-      cli.stderr.write(`${error.message}\nisolet deploy: ${name} was not deployed: the worker does not build\n`);
-      return EXIT.failed;
+    if (entry !== undefined) {
+      try {
+        const result = await bundleWorker(relative(cwd, entry) || entry, { cwd, sourcemap: true });
+        for (const warning of result.warnings) cli.stderr.write(warning + '\n');
+        ({ worker: bundled, map: sourceMap } = splitSourceMap(result.worker));
+      } catch (error) {
+        if (!(error instanceof BundleError)) throw error;
+        cli.stderr.write(`${error.message}\nisolet deploy: ${name} was not deployed: the worker does not build\n`);
+        return EXIT.failed;
+      }
     }
 
     const deployment: Deployment = { ...bundled };
+    let assets: AssetsUpload | undefined;
+    if (config.assets !== undefined) {
+      const { directory, binding, ...rules } = config.assets;
+      if (binding !== undefined) deployment.bindings = { ...deployment.bindings, [binding]: { type: 'assets' } };
+      try {
+        assets = await prepareAssets(directory, {
+          client,
+          account: values.account,
+          // On a terminal one line counts up; elsewhere (a CI log) each batch is a line.
+          progress: (line, done) => cli.stderr.write((cli.stderr as NodeJS.WriteStream).isTTY === true ? `\r${line}${done ? '\n' : ''}` : `${line}\n`),
+        });
+      } catch (error) {
+        if (!(error instanceof AssetsDirectoryError)) throw error;
+        cli.stderr.write(`isolet deploy: ${error.message}\nisolet deploy: ${name} was not deployed\n`);
+        return EXIT.usage;
+      }
+      for (const file of assets.unsupported) cli.stderr.write(`note: ${relative(cwd, directory) || '.'}/${file}: isolet does not apply ${file} files yet; it is not uploaded\n`);
+      deployment.assets = { manifest: assets.manifest, ...rules };
+    }
     const vars = { ...config.vars, ...flagVars.vars };
     if (Object.keys(vars).length > 0) deployment.vars = vars;
     if (config.limits.cpuMs !== undefined) deployment.limits = { cpuMs: config.limits.cpuMs };
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
     if (values.message !== undefined) deployment.message = values.message;
-    const bytes = Buffer.byteLength(JSON.stringify(deployment));
+    const bytes = Buffer.byteLength(JSON.stringify({ ...deployment, assets: undefined }));
+    const assetsLine = assets === undefined ? '' : `${assets.files} asset${assets.files === 1 ? '' : 's'} (${formatBytes(assets.bytes)})`;
 
     if (!client) {
-      if (values.json) writeJson(cli, { name, dryRun: true, bytes, deployment: { ...deployment, modules: undefined, script: undefined } });
-      else cli.stdout.write(`${name}: bundled ${formatBytes(bytes)}, not uploaded (--dry-run)\n`);
+      if (values.json) writeJson(cli, { name, dryRun: true, bytes, deployment: { ...deployment, modules: undefined, script: undefined, assets: undefined }, assets: assets && { files: assets.files, bytes: assets.bytes } });
+      else cli.stdout.write(`${name}: ${bundled === undefined ? '' : `bundled ${formatBytes(bytes)}`}${bundled !== undefined && assets ? ', ' : ''}${assetsLine}, not uploaded (--dry-run)\n`);
       return EXIT.ok;
     }
 
@@ -146,11 +172,13 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     // The server knows its data plane's address and domain; the contract does not carry them
     // yet, so without `urls` in the answer the worker's own host is shown with a placeholder.
     const urls = Array.isArray(deployed.urls) ? deployed.urls : [`${name}.<domain>`, ...config.routes];
+    const assetsJson = assets && { files: assets.files, bytes: assets.bytes, uploaded: assets.uploaded, uploadedBytes: assets.uploadedBytes };
     if (values.json) {
-      writeJson(cli, { name, version, routes: config.routes, urls });
+      writeJson(cli, { name, version, routes: config.routes, urls, ...(assetsJson ? { assets: assetsJson } : {}) });
       return EXIT.ok;
     }
-    cli.stdout.write(`Uploaded ${name} (${formatBytes(bytes)})\n`);
+    if (assets) cli.stdout.write(`Assets: ${assetsLine}, ${assets.uploaded} uploaded (${formatBytes(assets.uploadedBytes)}), ${assets.files - assets.uploaded} unchanged\n`);
+    if (bundled !== undefined) cli.stdout.write(`Uploaded ${name} (${formatBytes(bytes)})\n`);
     cli.stdout.write(`Deployed ${name} version ${version.number} (${version.hash.slice(0, 8)})\n`);
     for (const url of urls) cli.stdout.write(`  ${url}\n`);
     return EXIT.ok;
@@ -225,7 +253,8 @@ function escapeRegExp(text: string): string {
 }
 
 function formatBytes(bytes: number): string {
-  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024) return `${bytes} B`;
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function isFile(path: string): boolean {

@@ -11,7 +11,11 @@ import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bund
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
-import { ConfigError, loadConfig, readDevVars } from '../config.ts';
+import { ConfigError, loadConfig, readDevVars, type AssetsDirectoryConfig } from '../config.ts';
+import { DiskAssets } from '../../assets/directory.ts';
+import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
+import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
+import { BindingError, type BindingAnswer, type BindingCall } from '../../runtime/types.ts';
 
 const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]
 
@@ -19,8 +23,10 @@ Runs the worker in <entry> (TypeScript or JavaScript; npm imports are bundled) o
 HTTP server with production limits, and reloads it when its source files change.
 
 Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
-as 'isolet deploy' does: main (the entry when none is given), name, vars and limits.cpu_ms.
-.dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var over both.
+as 'isolet deploy' does: main (the entry when none is given), name, vars, limits.cpu_ms and
+[assets], whose directory is served from disk as a server serves it (a file changed there is
+served at once). .dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var
+over both.
 
 Options:
   -p, --port <port>      Port to listen on (default 8787; 0 picks a free one)
@@ -72,16 +78,23 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   const vars: Record<string, JsonValue> = { ...config.vars, ...devVars?.vars, ...flagVars };
   const limits: Partial<WorkerLimits> = config.limits.cpuMs === undefined ? {} : { cpuMs: config.limits.cpuMs };
 
-  if (positionals.length === 0 && config.main === undefined) {
+  if (positionals.length === 0 && config.main === undefined && config.assets === undefined) {
     cli.usageError(`missing <entry>, the worker file to run (or set main in ${config.file === undefined ? 'wrangler.toml' : basename(config.file)})`);
   }
-  const entry = positionals[0] !== undefined ? resolve(positionals[0]) : config.main!;
-  if (!isFile(entry)) {
+  // Without an entry, a project with [assets] serves its files alone.
+  const entry = positionals[0] !== undefined ? resolve(positionals[0]) : config.main;
+  if (entry !== undefined && !isFile(entry)) {
     cli.stderr.write(`isolet dev: no such file: ${positionals[0] ?? `${entry} (main in ${basename(config.file!)})`}\n`);
     return 1;
   }
+  if (config.assets !== undefined && !isDirectory(config.assets.directory)) {
+    cli.stderr.write(`isolet dev: ${basename(config.file!)}: assets.directory: no such folder: ${config.assets.directory}. Fix: create it, or point directory at your static files\n`);
+    return 2;
+  }
 
-  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, cli);
+  const name = config.name ?? (entry === undefined ? 'assets' : workerName(entry));
+  const assets = config.assets === undefined ? undefined : { config: config.assets, compatibilityDate: config.compatibilityDate };
+  const session = new DevSession(entry, name, vars, limits, cli, assets);
   await session.reload();
   try {
     await session.listen(port, values.ip);
@@ -97,7 +110,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
 
 /** One running `isolet dev`: the runtime, the server, and the watcher that reloads. */
 class DevSession implements RuntimeFetcher {
-  readonly #entry: string;
+  readonly #entry: string | undefined;
   readonly #name: string;
   readonly #vars: Record<string, JsonValue>;
   readonly #limits: Partial<WorkerLimits>;
@@ -105,6 +118,7 @@ class DevSession implements RuntimeFetcher {
   readonly #err: NodeJS.WritableStream;
   readonly #runtime: Runtime;
   readonly #server: ReturnType<typeof createHttpFront>;
+  readonly #assets: { config: AssetsDirectoryConfig; source: DiskAssets; navigationPrefersAssets: boolean } | undefined;
 
   /** Set once a version has loaded; until then requests get #problem as a 503. */
   #loaded = false;
@@ -120,8 +134,20 @@ class DevSession implements RuntimeFetcher {
   #again = false;
   #closed = false;
 
-  constructor(entry: string, name: string, vars: Record<string, JsonValue>, limits: Partial<WorkerLimits>, cli: CliContext) {
+  constructor(
+    entry: string | undefined,
+    name: string,
+    vars: Record<string, JsonValue>,
+    limits: Partial<WorkerLimits>,
+    cli: CliContext,
+    assets?: { config: AssetsDirectoryConfig; compatibilityDate?: string },
+  ) {
     this.#entry = entry;
+    this.#assets = assets && {
+      config: assets.config,
+      source: new DiskAssets(assets.config.directory),
+      navigationPrefersAssets: (assets.compatibilityDate ?? '') >= NAVIGATION_PREFERS_ASSETS_DATE,
+    };
     this.#name = name;
     this.#vars = vars;
     this.#limits = limits;
@@ -131,6 +157,7 @@ class DevSession implements RuntimeFetcher {
     // here, unlike on a server (isolet serve refuses them unless the operator allows them).
     this.#runtime = new Runtime({
       log: (entry) => this.#printLog(entry),
+      bindingHost: { call: (call) => this.#bindingCall(call) },
       egress: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'localhost'] },
     });
     this.#server = createHttpFront(this, { worker: () => name });
@@ -138,10 +165,19 @@ class DevSession implements RuntimeFetcher {
 
   /** RuntimeFetcher for the front: the worker, or why there is none yet. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    // Static files first, by the rules a server applies; what matches none goes to the worker.
+    const assets = this.#assets;
+    if (assets !== undefined) {
+      const mode = this.#entry === undefined ? 'assets' : 'front';
+      const answer = await serveAsset(request, assets.config, assets.source, { mode, navigationPrefersAssets: assets.navigationPrefersAssets });
+      if (answer !== undefined) {
+        this.#logRequest(name, request, answer.status);
+        return answer;
+      }
+    }
     if (this.#loaded) {
       const response = await this.#runtime.fetch(name, request);
-      const url = new URL(request.url);
-      this.#err.write(`[${name}] ${request.method} ${url.pathname}${url.search} ${response.status}\n`);
+      this.#logRequest(name, request, response.status);
       return response;
     }
     return {
@@ -150,6 +186,20 @@ class DevSession implements RuntimeFetcher {
       headers: [['content-type', 'text/plain; charset=utf-8']],
       body: new TextEncoder().encode(this.#problem + '\n'),
     };
+  }
+
+  /** The platform bindings of the worker, served locally: env.ASSETS from the directory. */
+  async #bindingCall(call: BindingCall): Promise<BindingAnswer> {
+    if (call.binding.type === 'assets' && this.#assets !== undefined) {
+      const { config, source } = this.#assets;
+      return assetAnswer((await serveAsset(assetRequestOf(call), config, source, { mode: 'assets' }))!);
+    }
+    throw new BindingError('Error', `env.${call.name}: ${call.binding.type} bindings are not available in isolet dev.`);
+  }
+
+  #logRequest(name: string, request: RuntimeRequest, status: number): void {
+    const url = new URL(request.url);
+    this.#err.write(`[${name}] ${request.method} ${url.pathname}${url.search} ${status}\n`);
   }
 
   async listen(port: number, ip: string): Promise<void> {
@@ -173,10 +223,12 @@ class DevSession implements RuntimeFetcher {
   }
 
   async #load(): Promise<void> {
+    if (this.#entry === undefined) return; // assets alone: nothing to build
+    const entry = this.#entry;
     const started = performance.now();
     let worker: BundledWorker;
     try {
-      const result = await bundleWorker(this.#entry, { nodeEnv: 'development' });
+      const result = await bundleWorker(entry, { nodeEnv: 'development' });
       worker = result.worker;
       this.#sources = new Set(result.inputs);
       for (const warning of result.warnings) this.#err.write(warning + '\n');
@@ -191,7 +243,9 @@ class DevSession implements RuntimeFetcher {
     this.#syncWatchers();
     if (this.#closed) return;
     try {
-      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits });
+      const binding = this.#assets?.config.binding;
+      const bindings = binding === undefined ? undefined : { [binding]: { type: 'assets' as const } };
+      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits, ...(bindings && { bindings }) });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(error.message, 'worker failed to load, fix it and save');
@@ -214,6 +268,7 @@ class DevSession implements RuntimeFetcher {
   // per-file watch would follow.
   #syncWatchers(): void {
     if (this.#closed) return;
+    if (this.#entry === undefined) return;
     const dirs = new Set([dirname(this.#entry)]);
     for (const file of this.#sources) if (!file.split(sep).includes('node_modules')) dirs.add(dirname(file));
     for (const [dir, watcher] of this.#watchers) {
@@ -316,6 +371,14 @@ function workerName(entry: string): string {
 function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
   } catch {
     return false;
   }
