@@ -122,6 +122,20 @@ describe('wrangler.toml', () => {
     });
   }
 
+  test('compatibility flags: a typo gets a did-you-mean, a refused flag says why, nodejs_compat a note', async () => {
+    const dir = await project({ 'wrangler.toml': 'compatibility_flags = ["nodejs_compt"]\n' });
+    throwsConfig(() => readConfig(join(dir, 'wrangler.toml')), 'wrangler.toml', 'compatibility_flags', /does not know the compatibility flag 'nodejs_compt'\. Fix: did you mean nodejs_compat\?/);
+    const old = await project({ 'wrangler.toml': 'compatibility_flags = ["url_original"]\n' });
+    throwsConfig(() => readConfig(join(old, 'wrangler.toml')), 'wrangler.toml', 'compatibility_flags', /url_original is not supported: isolet has only the standard behaviour/);
+    const { notes } = await load('wrangler.toml', 'compatibility_flags = ["nodejs_compat"]\n');
+    assert.match(notes[0]!, /^note: wrangler\.toml: nodejs_compat: isolet has no Node\.js APIs yet/);
+  });
+
+  test('a compatibility date in the future is refused', async () => {
+    const dir = await project({ 'wrangler.toml': 'compatibility_date = "2999-01-01"\n' });
+    throwsConfig(() => readConfig(join(dir, 'wrangler.toml')), 'wrangler.toml', 'compatibility_date', /2999-01-01 is in the future.*Fix: set it to a date no later than today/);
+  });
+
   test('limits.subrequests, compatibility_flags, build settings and [dev]', async () => {
     const { dir, config, notes } = await load(
       'wrangler.toml',

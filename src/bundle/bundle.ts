@@ -8,12 +8,25 @@ import { isBuiltin } from 'node:module';
 import { resolve } from 'node:path';
 import type { WorkerModule } from '../runtime/types.ts';
 
-export interface BundleOptions {
+/** What wrangler's minify, keep_names, define, alias, tsconfig and jsx_* settings ask of esbuild. */
+export interface BuildSettings {
+  minify?: boolean;
+  keepNames?: boolean;
+  /** Names to JavaScript expressions (as text) put in their place. */
+  define?: Record<string, string>;
+  /** Module names to what replaces them (a package name or an absolute path). */
+  alias?: Record<string, string>;
+  /** Absolute path of the tsconfig.json to use. */
+  tsconfig?: string;
+  jsxFactory?: string;
+  jsxFragment?: string;
+}
+
+export interface BundleOptions extends BuildSettings {
   /** Directory that file names in messages are relative to (default: process.cwd()). */
   cwd?: string;
   /** Append an inline source map, so stack traces point into the tenant's sources. */
   sourcemap?: boolean;
-  minify?: boolean;
   /** What `process.env.NODE_ENV` reads as in bundled packages (default 'production'). */
   nodeEnv?: string;
 }
@@ -77,10 +90,15 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     mainFields: ['browser', 'module', 'main'],
     // Wrangler's default module rules: text and binary imports.
     loader: { '.txt': 'text', '.html': 'text', '.bin': 'binary' },
-    define: { 'process.env.NODE_ENV': JSON.stringify(options.nodeEnv ?? 'production') },
+    define: { 'process.env.NODE_ENV': JSON.stringify(options.nodeEnv ?? 'production'), ...options.define },
     sourcemap: options.sourcemap ? 'inline' : false,
     minify: options.minify ?? false,
+    keepNames: options.keepNames ?? false,
   };
+  if (options.alias !== undefined) common.alias = options.alias;
+  if (options.tsconfig !== undefined) common.tsconfig = options.tsconfig;
+  if (options.jsxFactory !== undefined) common.jsxFactory = options.jsxFactory;
+  if (options.jsxFragment !== undefined) common.jsxFragment = options.jsxFragment;
 
   let result = await run({ ...common, format: 'esm' });
   const output = Object.values(result.metafile.outputs)[0]!;

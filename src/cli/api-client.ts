@@ -39,6 +39,7 @@ export interface WorkerDetails extends WorkerSummary {
   vars: Record<string, JsonValue>;
   limits: Record<string, number>;
   compatibilityDate?: string | null;
+  compatibilityFlags?: string[];
   secrets: string[];
 }
 
@@ -48,9 +49,10 @@ export interface Deployment {
   main?: string;
   script?: string;
   vars?: Record<string, JsonValue>;
-  limits?: { cpuMs?: number; memoryMb?: number };
+  limits?: { cpuMs?: number; memoryMb?: number; subrequests?: number };
   routes?: string[];
   compatibilityDate?: string;
+  compatibilityFlags?: string[];
   message?: string;
 }
 

@@ -10,6 +10,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import type { JsonValue } from '../runtime/types.ts';
+import type { BuildSettings } from '../bundle/bundle.ts';
+import { COMPATIBILITY_FLAGS, compatibilityNotes, compatibilityProblem } from '../runtime/compatibility.ts';
 
 /** What isolet takes from a wrangler config, in the admin API's terms. */
 export interface WorkerConfig {
@@ -32,19 +34,6 @@ export interface WorkerConfig {
   dev?: { port?: number; ip?: string };
   /** The `[env.NAME]` this config was resolved for, if any. */
   env?: string;
-}
-
-/** What wrangler's minify, keep_names, define, alias, tsconfig and jsx_* ask of esbuild. */
-export interface BuildSettings {
-  minify?: boolean;
-  keepNames?: boolean;
-  define?: Record<string, string>;
-  /** Module names to their replacements (absolute when the config gave a relative path). */
-  alias?: Record<string, string>;
-  /** Absolute path. */
-  tsconfig?: string;
-  jsxFactory?: string;
-  jsxFragment?: string;
 }
 
 export interface LoadedConfig {
@@ -458,6 +447,8 @@ function readCompatibilityDate(value: unknown, at: KeyReading): void {
   if (typeof date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(date))) {
     throw new ConfigError(at.file, at.field, `must be a date as "YYYY-MM-DD", e.g. compatibility_date = "2024-09-01", not ${show(value)}`);
   }
+  const problem = compatibilityProblem(date, undefined);
+  if (problem !== undefined) throw new ConfigError(at.file, at.field, `${problem}. Fix: set it to a date no later than today`);
   at.config.compatibilityDate = date;
 }
 
@@ -465,7 +456,16 @@ function readCompatibilityFlags(value: unknown, at: KeyReading): void {
   if (!Array.isArray(value) || value.some((flag) => typeof flag !== 'string')) {
     throw new ConfigError(at.file, at.field, `must be a list of flag names, e.g. compatibility_flags = ["nodejs_compat"], not ${show(value)}`);
   }
-  at.config.compatibilityFlags = value as string[];
+  const flags = value as string[];
+  const problem = compatibilityProblem(undefined, flags);
+  if (problem !== undefined) {
+    const unknown = flags.find((flag) => !Object.hasOwn(COMPATIBILITY_FLAGS, flag));
+    const near = unknown === undefined ? undefined : closest(unknown, Object.keys(COMPATIBILITY_FLAGS));
+    const fix = near !== undefined ? `did you mean ${near}?` : 'remove the flag (docs/COMPATIBILITY.md lists the flags isolet takes)';
+    throw new ConfigError(at.file, at.field, `${problem}. Fix: ${fix}`);
+  }
+  for (const note of compatibilityNotes(flags)) at.notes.push(`note: ${at.file}: ${note}`);
+  at.config.compatibilityFlags = flags;
 }
 
 function readVars(value: unknown, at: KeyReading): void {
@@ -644,12 +644,21 @@ function findClosingQuote(body: string, quote: string): number {
   return -1;
 }
 
-/** `.dev.vars` in `dir`, parsed, or undefined when there is none. */
-export function readDevVars(dir: string): { file: string; vars: Record<string, string> } | undefined {
-  const file = join(dir, '.dev.vars');
-  if (!isFile(file)) return undefined;
-  return { file, vars: parseDevVars(readFileSync(file, 'utf8'), '.dev.vars') };
+/**
+ * `.dev.vars` in `dir`, parsed, or undefined when there is none. With `env`, wrangler's
+ * `.dev.vars.<env>` is read instead when it exists.
+ */
+export function readDevVars(dir: string, env?: string): { file: string; vars: Record<string, string> } | undefined {
+  const names = env === undefined ? [DEV_VARS] : [`${DEV_VARS}.${env}`, DEV_VARS];
+  for (const name of names) {
+    const file = join(dir, name);
+    if (isFile(file)) return { file, vars: parseDevVars(readFileSync(file, 'utf8'), name) };
+  }
+  return undefined;
 }
+
+/** The file of local secrets `isolet dev` reads next to the config. */
+export const DEV_VARS = '.dev.vars';
 
 /** `--var KEY:VALUE` flags as vars; undefined names the first bad one. */
 export function parseVarFlags(pairs: string[]): { vars: Record<string, string> } | { bad: string } {

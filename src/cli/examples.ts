@@ -83,6 +83,7 @@ async function deployExample(server: RunningServer, account: Account, dir: strin
     if (Object.keys(config.limits).length > 0) body.limits = { ...config.limits };
     if (config.routes.length > 0) body.routes = config.routes;
     if (config.compatibilityDate !== undefined) body.compatibilityDate = config.compatibilityDate;
+    if (config.compatibilityFlags !== undefined) body.compatibilityFlags = config.compatibilityFlags;
   }
   const deployment = parseDeployment(body, server.rules);
   // The operator's own deploys: held to the server's ceilings, not to an account's zones.

@@ -463,6 +463,7 @@ class AdminApi {
       vars: content.vars ?? {},
       limits: { ...this.#limits, ...content.limits },
       compatibilityDate: content.compatibilityDate ?? null,
+      compatibilityFlags: content.compatibilityFlags ?? [],
       secrets: secrets.map((s) => s.name),
     });
   }

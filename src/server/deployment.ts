@@ -2,6 +2,7 @@
 // shape of the body, names, limits, routes and size. Everything here is a 400 (or a 413 for
 // size) whose message says what to change.
 
+import { compatibilityProblem } from '../runtime/compatibility.ts';
 import { DEFAULT_LIMITS, type JsonValue, type WorkerLimits, type WorkerModule } from '../runtime/types.ts';
 import type { AccountQuotas, WorkerContent } from '../store/store.ts';
 import { isPublicSuffix } from '../store/zones.ts';
@@ -55,7 +56,7 @@ export interface ParsedDeployment {
   message: string;
 }
 
-const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'message']);
+const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'compatibilityFlags', 'message']);
 const MAX_MODULES = 1000;
 const MAX_ROUTES = 100;
 const MAX_MESSAGE = 1000;
@@ -145,6 +146,14 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
     }
     content.compatibilityDate = input.compatibilityDate;
   }
+  if (input.compatibilityFlags !== undefined) {
+    if (!Array.isArray(input.compatibilityFlags) || input.compatibilityFlags.some((flag) => typeof flag !== 'string')) {
+      throw new ApiError('invalid', '`compatibilityFlags` must be a list of flag names, e.g. ["nodejs_compat"].');
+    }
+    content.compatibilityFlags = input.compatibilityFlags as string[];
+  }
+  const compatibility = compatibilityProblem(content.compatibilityDate, content.compatibilityFlags);
+  if (compatibility !== undefined) throw new ApiError('invalid', `${compatibility[0]!.toUpperCase()}${compatibility.slice(1)}.`);
 
   let routes: string[] | undefined;
   if (input.routes !== undefined) {

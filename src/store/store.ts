@@ -30,6 +30,7 @@ export interface WorkerContent {
   vars?: Record<string, JsonValue>;
   limits?: Partial<WorkerLimits>;
   compatibilityDate?: string;
+  compatibilityFlags?: string[];
 }
 
 export interface VersionInfo {
@@ -268,6 +269,7 @@ export function canonicalContent(content: WorkerContent): string {
   if (content.vars !== undefined) picked.vars = content.vars;
   if (content.limits !== undefined) picked.limits = content.limits;
   if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
+  if (content.compatibilityFlags !== undefined) picked.compatibilityFlags = content.compatibilityFlags;
   return JSON.stringify(sortKeys(picked));
 }
 

@@ -25,17 +25,21 @@ import {
 /** Worker names are DNS labels, as the server requires (they become the host `<name>.<domain>`). */
 const WORKER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--config FILE] [--message TEXT] [--var KEY:VALUE]...
+const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--env ENV] [--config FILE] [--message TEXT] [--var KEY:VALUE]...
 
-Bundles the worker (TypeScript or JavaScript; npm imports are bundled) and uploads it as a new
-version, which starts serving at once. Reads wrangler.json, wrangler.jsonc or wrangler.toml
-from the current directory (or --config): name, main, compatibility_date, vars, routes/route
-and limits.cpu_ms. Flags win over the file. .dev.vars is not uploaded: use
-'isolet secret put' for secrets.
+Bundles the worker (TypeScript or JavaScript; npm imports and .wasm files are bundled) and
+uploads it as a new version, which starts serving at once. Reads wrangler.json, wrangler.jsonc
+or wrangler.toml from the current directory (or --config) as wrangler does: name, main,
+compatibility_date/flags, vars, routes/route, limits, and the build settings (minify, define,
+alias, ...). A key isolet does not support is refused by name. Flags win over the file.
+.dev.vars is not uploaded: use 'isolet secret put' for secrets.
 
 Options:
       --name <name>      Worker name (default: name in the config)
+  -e, --env <env>        Use the config's [env.<env>] section (the worker is named <name>-<env>
+                         unless the section sets a name), as wrangler does
   -c, --config <file>    Config file (default: wrangler.json/.jsonc/.toml in this directory)
+      --minify           Minify the bundle (as minify = true in the config)
   -m, --message <text>   What changed, kept with the version
       --var KEY:VALUE    Set env.KEY to VALUE, over the config's vars (repeatable)
       --account <name>   The account to deploy a new worker to (only with the operator's admin token)
@@ -54,6 +58,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       ...API_OPTIONS,
       name: { type: 'string' },
       config: { type: 'string', short: 'c' },
+      env: { type: 'string', short: 'e' },
+      minify: { type: 'boolean' },
       message: { type: 'string', short: 'm' },
       var: { type: 'string', multiple: true, default: [] },
       account: { type: 'string' },
@@ -69,7 +75,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     const cwd = process.cwd();
     let loaded;
     try {
-      loaded = loadConfig({ cwd, configPath: values.config });
+      loaded = loadConfig({ cwd, configPath: values.config, env: values.env });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       cli.stderr.write(`isolet deploy: ${error.message}\n`);
@@ -109,7 +115,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     let bundled: BundledWorker;
     let sourceMap: SourceMap | undefined;
     try {
-      const result = await bundleWorker(relative(cwd, entry) || entry, { cwd, sourcemap: true });
+      const result = await bundleWorker(relative(cwd, entry) || entry, { ...config.build, ...(values.minify ? { minify: true } : {}), cwd, sourcemap: true });
       for (const warning of result.warnings) cli.stderr.write(warning + '\n');
       ({ worker: bundled, map: sourceMap } = splitSourceMap(result.worker));
     } catch (error) {
@@ -124,6 +130,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     if (Object.keys(config.limits).length > 0) deployment.limits = { ...config.limits };
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
+    if (config.compatibilityFlags !== undefined) deployment.compatibilityFlags = config.compatibilityFlags;
     if (values.message !== undefined) deployment.message = values.message;
     const bytes = Buffer.byteLength(JSON.stringify(deployment));
 
