@@ -140,7 +140,7 @@ describe('wrangler.toml', () => {
     const { dir, config, notes } = await load(
       'wrangler.toml',
       [
-        'compatibility_flags = ["nodejs_compat"]',
+        'compatibility_flags = ["url_standard"]',
         'minify = true',
         'keep_names = false',
         'tsconfig = "tsconfig.worker.json"',
@@ -160,7 +160,7 @@ describe('wrangler.toml', () => {
       ].join('\n'),
     );
     assert.deepEqual(config.limits, { subrequests: 20 });
-    assert.deepEqual(config.compatibilityFlags, ['nodejs_compat']);
+    assert.deepEqual(config.compatibilityFlags, ['url_standard']);
     assert.deepEqual(config.build, {
       minify: true,
       keepNames: false,
