@@ -5,8 +5,9 @@
 
 import { build, type BuildOptions, type Message, type Metafile } from 'esbuild';
 import { isBuiltin } from 'node:module';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { WorkerModule } from '../runtime/types.ts';
+import { WasmImports } from './wasm-modules.ts';
 
 /** What wrangler's minify, keep_names, define, alias, tsconfig and jsx_* settings ask of esbuild. */
 export interface BuildSettings {
@@ -72,6 +73,7 @@ const MODULE_NAME = 'worker.js';
 /** Bundles `entry` (a path, relative to `options.cwd`) into a module worker or a service-worker script. */
 export async function bundleWorker(entry: string, options: BundleOptions = {}): Promise<BundleResult> {
   const cwd = options.cwd ?? process.cwd();
+  const wasm = new WasmImports();
   const common: BuildOptions & { metafile: true; write: false } = {
     absWorkingDir: cwd,
     entryPoints: [entry],
@@ -94,6 +96,7 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     sourcemap: options.sourcemap ? 'inline' : false,
     minify: options.minify ?? false,
     keepNames: options.keepNames ?? false,
+    plugins: [wasm.plugin()],
   };
   if (options.alias !== undefined) common.alias = options.alias;
   if (options.tsconfig !== undefined) common.tsconfig = options.tsconfig;
@@ -104,6 +107,18 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
   const output = Object.values(result.metafile.outputs)[0]!;
   const exports = output.exports;
 
+  if (exports.length === 0 && wasm.files.length > 0) {
+    throw new BundleError([
+      {
+        message:
+          `${entry} imports WebAssembly (${wasm.files.map((file) => relative(cwd, file)).join(', ')}), which only a module worker can: ` +
+          'use `export default { async fetch(request, env, ctx) { ... } }` instead of addEventListener',
+        file: output.entryPoint ?? entry,
+        line: 1,
+        column: 1,
+      },
+    ]);
+  }
   if (exports.length === 0) {
     // No exports: a service-worker script. Bundle it again as a classic script, so that what
     // only a module may have (import.meta, top-level await) is an error here, not at load.
@@ -124,8 +139,8 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     ]);
   }
   return {
-    worker: { modules: [{ name: MODULE_NAME, source: result.text }], main: MODULE_NAME },
-    inputs: inputsOf(result.metafile, cwd),
+    worker: { modules: [{ name: MODULE_NAME, source: result.text }, ...wasm.modules()], main: MODULE_NAME },
+    inputs: [...inputsOf(result.metafile, cwd), ...wasm.files],
     warnings: result.warnings,
   };
 }

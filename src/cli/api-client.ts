@@ -45,7 +45,7 @@ export interface WorkerDetails extends WorkerSummary {
 
 /** The body of `PUT /v1/workers/:name`. */
 export interface Deployment {
-  modules?: { name: string; source: string }[];
+  modules?: { name: string; source: string; type?: 'wasm' }[];
   main?: string;
   script?: string;
   vars?: Record<string, JsonValue>;

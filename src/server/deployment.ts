@@ -3,6 +3,7 @@
 // size) whose message says what to change.
 
 import { compatibilityProblem } from '../runtime/compatibility.ts';
+import { wasmBytes } from '../runtime/wasm-modules.ts';
 import { DEFAULT_LIMITS, type JsonValue, type WorkerLimits, type WorkerModule } from '../runtime/types.ts';
 import type { AccountQuotas, WorkerContent } from '../store/store.ts';
 import { isPublicSuffix } from '../store/zones.ts';
@@ -95,14 +96,26 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
     }
     const modules: WorkerModule[] = [];
     for (const [index, mod] of (input.modules as unknown[]).entries()) {
-      const { name, source } = (mod ?? {}) as Record<string, unknown>;
+      const { name, source, type } = (mod ?? {}) as Record<string, unknown>;
       if (typeof name !== 'string' || name.length === 0 || name.length > 256 || typeof source !== 'string') {
         throw new ApiError('invalid', `modules[${index}] must be {"name": "<path, e.g. worker.js>", "source": "<JavaScript>"}.`);
+      }
+      if (type !== undefined && type !== 'wasm') {
+        throw new ApiError('invalid', `modules[${index}].type must be "wasm" (a WebAssembly module, its bytes in base64) or absent (JavaScript), not ${JSON.stringify(type)}.`);
+      }
+      if (type === 'wasm') {
+        const wasm = wasmBytes(source);
+        if ('problem' in wasm) throw new ApiError('invalid', `modules[${index}] (${name}) ${wasm.problem}.`);
+        bytes += wasm.length;
+        modules.push({ name, source, type });
+        continue;
       }
       bytes += Buffer.byteLength(source);
       modules.push({ name, source });
     }
     content.modules = modules;
+    const mainModule = modules.find((m) => m.name === (input.main ?? modules[0]!.name));
+    if (mainModule?.type === 'wasm') throw new ApiError('invalid', `The main module must be JavaScript, not the WebAssembly module ${mainModule.name}: put the worker's module first or name it in \`main\`.`);
     if (input.main !== undefined) {
       if (typeof input.main !== 'string' || !modules.some((m) => m.name === input.main)) {
         throw new ApiError('invalid', `\`main\` must be the name of one of the modules (${modules.map((m) => m.name).join(', ')}).`);

@@ -263,7 +263,7 @@ export function isSharedStore(store: Store): store is SharedStore {
  */
 export function canonicalContent(content: WorkerContent): string {
   const picked: WorkerContent = {};
-  if (content.modules !== undefined) picked.modules = content.modules.map((m) => ({ name: m.name, source: m.source }));
+  if (content.modules !== undefined) picked.modules = content.modules.map((m) => (m.type === undefined ? { name: m.name, source: m.source } : { name: m.name, source: m.source, type: m.type }));
   if (content.main !== undefined) picked.main = content.main;
   if (content.script !== undefined) picked.script = content.script;
   if (content.vars !== undefined) picked.vars = content.vars;
