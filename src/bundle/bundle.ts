@@ -68,7 +68,9 @@ export class BundleError extends Error {
   }
 }
 
-const MODULE_NAME = 'worker.js';
+/** The name of the bundle's module (or script), which runtime messages and stack traces use. */
+export const BUNDLE_MODULE = 'worker.js';
+const MODULE_NAME = BUNDLE_MODULE;
 
 /** Bundles `entry` (a path, relative to `options.cwd`) into a module worker or a service-worker script. */
 export async function bundleWorker(entry: string, options: BundleOptions = {}): Promise<BundleResult> {

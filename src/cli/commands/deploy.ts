@@ -2,12 +2,12 @@
 // `wrangler deploy` does, reading name, main, vars, routes and limits from wrangler.toml /
 // wrangler.json / wrangler.jsonc. `.dev.vars` stays local: it is for `isolet dev` only.
 
-import { SourceMap } from 'node:module';
-import { isAbsolute, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { SourceMap } from 'node:module';
+import { relative, resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
+import { firstBundlePlace, mapBundlePlaces, originOf, splitSourceMap } from '../../bundle/source-map.ts';
 import { ConfigError, loadConfig, parseVarFlags } from '../config.ts';
 import {
   API_OPTIONS,
@@ -164,71 +164,23 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   });
 }
 
-/** Takes the inline source map off the bundle (the upload does not need it) and parses it. */
-function splitSourceMap(worker: BundledWorker): { worker: BundledWorker; map?: SourceMap } {
-  const pattern = /\n\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
-  const strip = (source: string): { source: string; map?: SourceMap } => {
-    const match = pattern.exec(source);
-    if (!match) return { source };
-    let map: SourceMap | undefined;
-    try {
-      map = new SourceMap(JSON.parse(Buffer.from(match[1]!, 'base64').toString('utf8')));
-    } catch {
-      map = undefined;
-    }
-    return { source: source.slice(0, match.index) + '\n', map };
-  };
-  if ('script' in worker) {
-    const { source, map } = strip(worker.script);
-    return { worker: { script: source }, map };
-  }
-  let map: SourceMap | undefined;
-  const modules = worker.modules.map((module) => {
-    if (module.name !== worker.main) return module;
-    const stripped = strip(module.source);
-    map = stripped.map;
-    return { name: module.name, source: stripped.source };
-  });
-  return { worker: { modules, main: worker.main }, map };
-}
-
 /**
  * A rejected upload as `file:line:col: message`. The server speaks of places in the bundle
  * (`worker.js:12:5`, as the error's location or in a stack trace); each is mapped back through
  * the source map to the tenant's own file, line and column.
  */
 function rejection(error: ApiError, map: SourceMap | undefined, cwd: string): string {
-  const toSource = (module: string, line: number, column: number): string => {
-    if (map) {
-      const origin = map.findOrigin(line, column);
-      if ('fileName' in origin && origin.fileName) {
-        let file = origin.fileName;
-        if (file.startsWith('file://')) file = fileURLToPath(file);
-        if (isAbsolute(file)) file = relative(cwd, file);
-        return `${file}:${origin.lineNumber}:${origin.columnNumber}`;
-      }
-    }
-    return `${module}:${line}:${column}`;
-  };
   let message = describeApiError(error);
-  const location = error.location === undefined ? undefined : /^(.*):(\d+):(\d+)$/.exec(error.location);
   // The message may repeat the location in front ("worker.js:1:5: SyntaxError: ...").
   if (error.location !== undefined && message.startsWith(error.location + ': ')) message = message.slice(error.location.length + 2);
-  let first: string | undefined;
-  message = message.replace(new RegExp(`\\b(${escapeRegExp(BUNDLE_MODULE)}):(\\d+):(\\d+)`, 'g'), (_match, module: string, line: string, column: string) => {
-    const mapped = toSource(module, Number(line), Number(column));
-    first ??= mapped;
-    return mapped;
-  });
-  const where = location ? toSource(location[1]!, Number(location[2]), Number(location[3])) : (error.location ?? first);
+  const location = error.location === undefined ? undefined : /^(.*):(\d+):(\d+)$/.exec(error.location);
+  const firstPlace = firstBundlePlace(message);
+  message = mapBundlePlaces(message, map, cwd);
+  let where: string | undefined;
+  if (location) where = originOf(map, Number(location[2]), Number(location[3]), cwd) ?? error.location;
+  else if (error.location !== undefined) where = error.location;
+  else if (firstPlace) where = originOf(map, firstPlace.line, firstPlace.column, cwd) ?? firstPlace.place;
   return where === undefined ? message : `${where}: ${message}`;
-}
-
-/** The module name bundleWorker gives the bundle, which the server's messages refer to. */
-const BUNDLE_MODULE = 'worker.js';
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function formatBytes(bytes: number): string {
