@@ -321,6 +321,39 @@ describe('isolet deploy', () => {
     assert.match(stderr, /boom was not deployed \(nothing was stored\)/);
   });
 
+  test('keys isolet does not support are refused by name and a typo gets a did-you-mean, before anything is uploaded, exit 2', async () => {
+    const cwd = await project({
+      'wrangler.toml': 'name = "refused"\nmain = "w.ts"\n[[durable_objects.bindings]]\nname = "D"\nclass_name = "C"\n[[queues.producers]]\nbinding = "Q"\nqueue = "q"\n',
+      'w.ts': WORKER,
+    });
+    const refused = await isolet(['deploy'], { cwd });
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^isolet deploy: wrangler\.toml: isolet does not support durable_objects \(Durable Objects\), queues \(Queues\)\. Fix: remove them from wrangler\.toml$/m);
+    await writeFile(join(cwd, 'wrangler.toml'), 'name = "typo"\nmain = "w.ts"\ncompatibilty_date = "2024-09-01"\n');
+    const typo = await isolet(['deploy'], { cwd });
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^isolet deploy: wrangler\.toml: compatibilty_date: is not a wrangler configuration key\. Fix: did you mean compatibility_date\?$/m);
+    assert.equal(api.requests.length, 0);
+  });
+
+  test('--env deploys <name>-<env> with that section; --minify; .wasm imports upload as base64 modules', async () => {
+    const cwd = await project({
+      'wrangler.toml': 'name = "shop"\nmain = "src/index.ts"\ncompatibility_flags = ["url_standard"]\n[vars]\nMODE = "top"\n[env.staging.vars]\nMODE = "staging"\n',
+      'src/index.ts': "import add from './add.wasm';\nexport default { fetch(request: Request, env: { MODE: string }) { const longVariableName = env.MODE; return new Response(longVariableName + String(add)); } };\n",
+      'src/add.wasm': '',
+    });
+    await writeFile(join(cwd, 'src', 'add.wasm'), new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    const { code, stderr } = await isolet(['deploy', '--env', 'staging', '--minify'], { cwd });
+    assert.equal(code, 0, stderr);
+    const body = api.last('PUT', '/v1/workers/shop-staging').body as { vars: unknown; compatibilityFlags: unknown; modules: { name: string; source: string; type?: string }[] };
+    assert.deepEqual(body.vars, { MODE: 'staging' });
+    assert.deepEqual(body.compatibilityFlags, ['url_standard']);
+    assert.doesNotMatch(body.modules[0]!.source, /longVariableName/, 'minified');
+    assert.equal(body.modules[1]!.type, 'wasm');
+    assert.equal(body.modules[1]!.source, 'AGFzbQEAAAA=');
+    assert.match(body.modules[0]!.source, new RegExp(`"\\./${body.modules[1]!.name.replace('.', '\\.')}"`));
+  });
+
   test('a worker that does not build: file:line:col, nothing uploaded, exit 1', async () => {
     const cwd = await project({ 'bad.ts': 'export default { fetch() { return new Response("x") }\n' });
     const { code, stderr } = await isolet(['deploy', 'bad.ts', '--name', 'bad'], { cwd });
