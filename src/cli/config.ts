@@ -278,7 +278,7 @@ export const KEYS: Readonly<Record<string, KeyRule>> = {
   first_party_worker: accepted('inherited'), // Cloudflare-internal
   observability: accepted('inherited'), // isolet always logs (isolet tail, the server's log)
   logpush: accepted('inherited'), // Cloudflare's log export; isolet's log is JSON on the server
-  upload_source_maps: accepted('inherited'), // isolet deploy always uploads the source map
+  upload_source_maps: accepted('inherited'), // isolet deploy always keeps the map, in the project (.isolet/source-maps), for isolet tail
   preview_urls: accepted('inherited'), // Cloudflare's per-version preview URLs
   previews: accepted('inherited'), // Cloudflare's per-branch previews
   access: accepted('inherited'), // Cloudflare Access in front of the worker

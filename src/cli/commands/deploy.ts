@@ -9,6 +9,7 @@ import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
 import { firstBundlePlace, mapBundlePlaces, originOf, splitSourceMap } from '../../bundle/source-map.ts';
 import { ConfigError, loadConfig, parseVarFlags } from '../config.ts';
+import { saveDeployedMap } from '../deployed-maps.ts';
 import {
   API_OPTIONS,
   API_OPTIONS_HELP,
@@ -150,6 +151,14 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       return EXIT.failed;
     }
     const version = deployed.version;
+    // Kept here for `isolet tail`, which maps the stack traces of this version with it.
+    if (sourceMap && typeof version?.hash === 'string') {
+      try {
+        saveDeployedMap(cwd, name, version.hash, sourceMap);
+      } catch (error) {
+        cli.stderr.write(`note: cannot keep the source map for isolet tail: ${(error as Error).message}\n`);
+      }
+    }
     // The server knows its data plane's address and domain; the contract does not carry them
     // yet, so without `urls` in the answer the worker's own host is shown with a placeholder.
     const urls = Array.isArray(deployed.urls) ? deployed.urls : [`${name}.<domain>`, ...config.routes];
