@@ -40,18 +40,20 @@ export interface WorkerDetails extends WorkerSummary {
   vars: Record<string, JsonValue>;
   limits: Record<string, number>;
   compatibilityDate?: string | null;
+  compatibilityFlags?: string[];
   secrets: string[];
 }
 
 /** The body of `PUT /v1/workers/:name`. */
 export interface Deployment {
-  modules?: { name: string; source: string }[];
+  modules?: { name: string; source: string; type?: 'wasm' }[];
   main?: string;
   script?: string;
   vars?: Record<string, JsonValue>;
-  limits?: { cpuMs?: number; memoryMb?: number };
+  limits?: { cpuMs?: number; memoryMb?: number; subrequests?: number };
   routes?: string[];
   compatibilityDate?: string;
+  compatibilityFlags?: string[];
   message?: string;
   /** Static assets: their manifest (uploaded first: uploadAssets) and how they are served. */
   assets?: AssetsContent;

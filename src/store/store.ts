@@ -31,6 +31,7 @@ export interface WorkerContent {
   vars?: Record<string, JsonValue>;
   limits?: Partial<WorkerLimits>;
   compatibilityDate?: string;
+  compatibilityFlags?: string[];
   /** Static assets: the manifest (path -> hash, size, type) and how they are served; the bytes are the account's asset blobs. */
   assets?: AssetsContent;
   /** Platform bindings by env name (KV namespaces, services, assets), checked at deploy. */
@@ -278,12 +279,13 @@ export function isSharedStore(store: Store): store is SharedStore {
  */
 export function canonicalContent(content: WorkerContent): string {
   const picked: WorkerContent = {};
-  if (content.modules !== undefined) picked.modules = content.modules.map((m) => ({ name: m.name, source: m.source }));
+  if (content.modules !== undefined) picked.modules = content.modules.map((m) => (m.type === undefined ? { name: m.name, source: m.source } : { name: m.name, source: m.source, type: m.type }));
   if (content.main !== undefined) picked.main = content.main;
   if (content.script !== undefined) picked.script = content.script;
   if (content.vars !== undefined) picked.vars = content.vars;
   if (content.limits !== undefined) picked.limits = content.limits;
   if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
+  if (content.compatibilityFlags !== undefined) picked.compatibilityFlags = content.compatibilityFlags;
   if (content.assets !== undefined) picked.assets = content.assets;
   if (content.bindings !== undefined) picked.bindings = content.bindings;
   return JSON.stringify(sortKeys(picked));
