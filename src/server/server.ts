@@ -28,6 +28,8 @@ import { Platform } from './platform.ts';
 import { CronScheduler } from './cron-scheduler.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
+import { AssetServer } from './assets/asset-server.ts';
+import { serveAssetsBinding } from './assets/asset-binding.ts';
 import { serverBindingHost } from './binding-handlers.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
@@ -103,6 +105,8 @@ export interface ServerOptions {
   adminConnections?: Partial<ConnectionLimits>;
   /** Open files the process may have, which the two caps must fit in (default: its own, `ulimit -n`). */
   openFileLimit?: number;
+  /** MB of static assets' bytes kept in memory in front of the store (default 64). */
+  assetCacheMb?: number;
 }
 
 export interface RunningServer {
@@ -178,9 +182,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
       onQuarantine: (account, worker) => void platform?.quarantine(account, worker),
     });
+  const assets = new AssetServer({ store, log, cacheBytes: options.assetCacheMb === undefined ? undefined : options.assetCacheMb * 1024 * 1024 });
+  serveAssetsBinding(store, assets);
   platform = new Platform({
     store,
     host,
+    assets,
     domain,
     log,
     bus,
@@ -201,6 +208,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse(health()));
+      // A request that matches a static asset is answered here, without entering the isolate.
+      if (assets.has(name)) return assets.fetch(name, request, host);
       return host.fetch(name, request);
     },
   };

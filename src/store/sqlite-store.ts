@@ -96,6 +96,18 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE accounts ADD COLUMN tier TEXT;
   `,
+  // Static assets' bytes, once per account under their SHA-256: the key holds the account, so
+  // no account reads another's by naming a hash.
+  `
+  CREATE TABLE asset_blobs (
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, hash)
+  ) STRICT;
+  `,
   // Cron triggers' runs: one row per (worker, cron, tick), claimed by the node that runs it.
   `
   CREATE TABLE cron_runs (
