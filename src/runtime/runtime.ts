@@ -13,10 +13,14 @@ import { IdleMemoryReducer } from './idle-memory.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
 import { WorkerBindings } from '../api/bindings/host.ts';
+import { chainOf, noSuchService, otherAccount } from './service-calls.ts';
 import {
+  BindingError,
   DEFAULT_LIMITS,
   WorkerLoadError,
   type BindingHost,
+  type ServiceCall,
+  type ServiceHost,
   type IsolateMemoryUsage,
   type RuntimeOptions,
   type RuntimeRequest,
@@ -100,6 +104,8 @@ export class Runtime {
   private readonly egress: EgressPolicy;
   private readonly idleMemory: IdleMemoryReducer;
   private readonly bindingHost: BindingHost | undefined;
+  /** Where service-binding calls go: RuntimeOptions.serviceHost, or this Runtime's own workers. */
+  private readonly services: ServiceHost;
   private readonly bindingTimeoutMs: number | undefined;
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
@@ -113,6 +119,10 @@ export class Runtime {
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
     this.bindingHost = options.bindingHost;
+    this.services = options.serviceHost ?? {
+      fetch: (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
+      call: (call, method, args) => this.call(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
+    };
     this.bindingTimeoutMs = options.bindingTimeoutMs;
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
   }
@@ -206,6 +216,45 @@ export class Runtime {
     return isolate.fetch(request);
   }
 
+  /**
+   * Calls method `method` of a worker's entrypoint (`options.entrypoint`, an exported
+   * WorkerEntrypoint class; the default export otherwise) with `args`, as RPC through a service
+   * binding does: arguments and result are structured-cloned, the call is held to the worker's
+   * limits like a request. Rejects with an Error of the name and message the method threw (a
+   * BindingError), or that says why there is no result.
+   */
+  async call(name: string, method: string, args: unknown[], options: { entrypoint?: string; chain?: readonly string[] } = {}): Promise<unknown> {
+    this.assertOpen();
+    const worker = this.workers.get(name);
+    if (!worker) throw new UnknownWorkerError(name);
+    let isolate = worker.isolate;
+    if (!isolate || !isolate.usable()) {
+      try {
+        isolate = await this.isolateFor(worker);
+      } catch (error) {
+        throw new BindingError('Error', `The worker '${name}' failed to start: ${error instanceof WorkerLoadError ? error.message : String(error)}`);
+      }
+    } else {
+      this.live.delete(isolate);
+      this.live.set(isolate, worker);
+    }
+    return isolate.call(options.entrypoint ?? '', method, args, options.chain ?? []);
+  }
+
+  /**
+   * The worker a service call of this Runtime's own goes to: loaded here and of the caller's
+   * account (workers that both have none may call each other: the embedder wrote both bindings).
+   */
+  private serviceTarget(call: ServiceCall): string {
+    const target = this.workers.get(call.service);
+    if (target === undefined) {
+      throw noSuchService(call, `load it in the same Runtime (runtime.load('${call.service}', ...)). isolet dev runs only its own worker: ` +
+        `deploy both workers to an isolet server (isolet deploy), where they call each other, or stand in for '${call.service}' while developing.`);
+    }
+    if (target.definition.account !== this.workers.get(call.worker)?.definition.account) throw otherAccount(call);
+    return call.service;
+  }
+
   /** The heap of a worker's live isolate, in bytes, or undefined when it has none now. */
   async memoryUsage(name: string): Promise<IsolateMemoryUsage | undefined> {
     const isolate = this.workers.get(name)?.isolate;
@@ -285,6 +334,7 @@ export class Runtime {
         onCatastrophicError: this.onCatastrophicError,
         egress: this.egress,
         bindings: worker.bindings,
+        services: this.services,
         onMeasured: (isolate, previous) => this.measured(isolate, previous),
       });
     } finally {

@@ -44,6 +44,8 @@ export const SANDBOX_MODULES: Record<string, string> = {
   fetch: fileURLToPath(new URL('../../src/api/fetch/sandbox/module.ts', import.meta.url)),
   console: fileURLToPath(new URL('../../src/api/console/sandbox/module.ts', import.meta.url)),
   'structured-clone': fileURLToPath(new URL('../../src/api/structured-clone/sandbox/module.ts', import.meta.url)),
+  service: fileURLToPath(new URL('../../src/api/service/sandbox/module.ts', import.meta.url)),
+  'cloudflare-workers': fileURLToPath(new URL('../../src/api/cloudflare-workers/sandbox/module.ts', import.meta.url)),
 };
 
 export interface SandboxModule {

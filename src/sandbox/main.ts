@@ -22,6 +22,7 @@ import {
   fetchEventClass,
   cancelResponse,
   handleRequest,
+  handleCall,
   endRequest,
   enterFromHost,
   registerWorker,
@@ -29,6 +30,7 @@ import {
   takeResponseChunk,
   reportUncaught,
 } from './dispatch.ts';
+import { cloudflareWorkersExports } from '../api/cloudflare-workers/sandbox.ts';
 import {
   Error, Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf, SymbolToStringTag, TypeError,
 } from './primordials.ts';
@@ -113,6 +115,15 @@ for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWe
 lockCodeGeneration(globalThis);
 lockMemoryFeatures(globalThis);
 
+/**
+ * The env object `cloudflare:workers` exports, made before the worker's modules run and filled
+ * when it registers, so the import and the handlers' `env` are one object.
+ */
+let importedEnv: object | undefined;
+
+/** Where the source of a built-in module (src/runtime/worker-script.ts) takes its exports, once. */
+const BUILTIN_EXPORTS_GLOBAL = '__isolet_builtin';
+
 const entryPoints: SandboxEntries = {
   init(...calls: HostCalls[keyof HostCalls][]): void {
     const byName = {} as Record<string, unknown>;
@@ -135,13 +146,31 @@ const entryPoints: SandboxEntries = {
       const names = objectKeys(values);
       for (let i = 0; i < names.length; i++) define(names[i]!, values[names[i]!]);
     }
+    if (importedEnv !== undefined && env && typeof env === 'object') {
+      // Defined, not assigned: a setter a tenant put on Object.prototype sees none of it.
+      const values = env as Record<string, unknown>;
+      const names = objectKeys(values);
+      for (let i = 0; i < names.length; i++) {
+        defineProperty(importedEnv, names[i]!, { __proto__: null, value: values[names[i]!], writable: true, enumerable: true, configurable: true } as PropertyDescriptor);
+      }
+      env = importedEnv;
+    }
     return registerWorker(namespace, env);
+  },
+  exposeBuiltinModule(name): void {
+    if (name !== 'cloudflare:workers') throw new TypeError(`No built-in module is named ${name}.`);
+    importedEnv ??= {};
+    // Read and deleted by the module's own first line, before any tenant module is evaluated.
+    defineProperty(global, BUILTIN_EXPORTS_GLOBAL, { __proto__: null, value: cloudflareWorkersExports(importedEnv), writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
   },
   // Head fields cross as primitives (HeaderLines): they skip isolated-vm's structured copy, a
   // third of a small request's crossing cost. The answer goes back through respondSimple or
   // respond (handleRequest never rejects); the entry itself returns nothing.
-  dispatch(requestId, method, url, headers, hasBody, now): void {
-    void handleRequest(requestId, method, url, headers, hasBody, now);
+  dispatch(requestId, method, url, headers, hasBody, now, entrypoint): void {
+    void handleRequest(requestId, method, url, headers, hasBody, now, entrypoint);
+  },
+  invoke(requestId, entrypoint, method, args, now): void {
+    void handleCall(requestId, entrypoint, method, args, now);
   },
   pullResponse,
   takeResponseChunk,

@@ -16,6 +16,7 @@ import type { BindingSpec, BindingType, EnvBinding } from '../../bridge/bindings
 import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { callBindingOperation } from '../../sandbox/host-calls.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
+import { serviceMaker } from '../service/sandbox.ts';
 import {
   ArrayBufferIsView, ArrayIsArray, Error, ObjectDefineProperty, ObjectFreeze, ObjectKeys, PromiseReject,
   TypedArrayPrototypeGetBuffer, TypedArrayPrototypeSlice, TypeError, Uint8Array,
@@ -37,7 +38,7 @@ function unavailable<T extends BindingType>(what: string): () => BindingMaker<T>
 /** Each binding type's maker, loaded on first use (see the top of this file). */
 const MAKERS: { [T in BindingType]: () => BindingMaker<T> } = {
   kv: unavailable('KV namespace'),
-  service: unavailable('service'),
+  service: serviceMaker,
   assets: unavailable('assets'),
   raw: () => rawBinding,
 };
