@@ -82,3 +82,133 @@ export default {
   assert.equal(status, 200, body);
   assert.equal(body, '5|true|true|hi|true|true|out of range: hi|TypeError: The RPC receiver does not implement the method "missing".|clone true|hello you|undefined|[object Object]|api fetch /entry');
 });
+
+test('a cycle of service calls is refused, and so is a chain deeper than 16', async () => {
+  // ping -> pong -> ping: the second call to ping would close a cycle.
+  await runtime.load('ping', mod(`export default { async fetch(request, env) {
+    try { return await env.PONG.fetch(request); } catch (error) { return new Response('ping caught: ' + error.message, { status: 508 }); }
+  } };`, { bindings: { PONG: { type: 'service', service: 'pong' } } }));
+  await runtime.load('pong', mod(`export default { async fetch(request, env) {
+    try { return await env.PING.fetch(request); } catch (error) { return new Response('pong caught: ' + error.message, { status: 508 }); }
+  } };`, { bindings: { PING: { type: 'service', service: 'ping' } } }));
+  const cycle = await get('ping');
+  assert.equal(cycle.status, 508);
+  assert.match(cycle.body, /^pong caught: env\.PING.* cycle of service calls \(ping -> pong -> ping\)/);
+
+  // hop0 -> hop1 -> ... each a worker of its own: 16 nested calls pass, the 17th is refused.
+  const hops = 18;
+  for (let i = hops - 1; i >= 0; i--) {
+    await runtime.load(`hop${i}`, mod(`export default { async fetch(request, env) {
+      if (!env.NEXT) return new Response('end at ${i}');
+      try { return await env.NEXT.fetch(request); } catch (error) { return new Response('hop${i} refused: ' + error.message); }
+    } };`, i + 1 < hops ? { bindings: { NEXT: { type: 'service', service: `hop${i + 1}` } } } : {}));
+  }
+  const deep = await get('hop0');
+  assert.match(deep.body, /^hop16 refused: env\.NEXT: service calls nest more than 16 deep \(hop0 -> .* -> hop17\)/);
+  const shorter = await get('hop1');
+  assert.equal(shorter.body, 'end at 17');
+});
+
+test('the chain cannot be reset by the worker: a request it builds carries nothing of it', async () => {
+  // A worker that forwards a fresh Request, with headers of its own, is still on the same chain.
+  await runtime.load('self-a', mod(`export default { async fetch(request, env) {
+    try { return await env.B.fetch(new Request('https://fresh/', { headers: { 'x-chain': '', 'cf-worker': 'none' } })); }
+    catch (error) { return new Response('refused: ' + error.message); }
+  } };`, { bindings: { B: { type: 'service', service: 'self-b' } } }));
+  await runtime.load('self-b', mod(`export default { async fetch(request, env) {
+    try { return await env.A.fetch('https://again/'); } catch (error) { return new Response('refused: ' + error.message); }
+  } };`, { bindings: { A: { type: 'service', service: 'self-a' } } }));
+  assert.match((await get('self-a')).body, /^refused: .*cycle of service calls \(self-a -> self-b -> self-a\)/);
+});
+
+test('a binding to a worker that is not loaded fails at call time, clearly; another account is refused', async () => {
+  await runtime.load('lonely', mod(`export default { async fetch(request, env) {
+    const out = [];
+    for (const b of [env.MISSING, env.FOREIGN]) {
+      try { await b.fetch('https://x/'); } catch (error) { out.push(error.message); }
+      try { await b.add(1, 2); } catch (error) { out.push(error.message); }
+    }
+    return new Response(out.join('\\n'));
+  } };`, { account: 'acme', bindings: { MISSING: { type: 'service', service: 'not-yet' }, FOREIGN: { type: 'service', service: 'theirs' } } }));
+  await runtime.load('theirs', mod(`export default { fetch() { return new Response('secret'); }, add(a, b) { return a + b; } };`, { account: 'other' }));
+  const lines = (await get('lonely')).body.split('\n');
+  assert.equal(lines.length, 4);
+  assert.match(lines[0]!, /^env\.MISSING names the worker 'not-yet', which is not running here\. Fix: load it in the same Runtime/);
+  assert.match(lines[1]!, /^env\.MISSING names the worker 'not-yet'/);
+  assert.match(lines[2]!, /^env\.FOREIGN names the worker 'theirs', which belongs to another account/);
+  assert.match(lines[3]!, /^env\.FOREIGN names the worker 'theirs', which belongs to another account/);
+});
+
+test("each side's CPU is charged to itself", async () => {
+  await runtime.load('burner', mod(`
+export default {
+  burn(ms) { const end = Date.now() + 0; let x = 0; const t = performance.now(); for (let i = 0; i < ms * 200000; i++) x += i % 7; return x > 0; },
+  async fetch() { return new Response('ok'); },
+};`));
+  await runtime.load('waiter', mod(`export default { async fetch(request, env) {
+    for (let i = 0; i < 3; i++) await env.BURN.burn(15);
+    return new Response('waited');
+  } };`, { bindings: { BURN: { type: 'service', service: 'burner' } } }));
+  logs.length = 0;
+  const { status, body } = await get('waiter');
+  assert.equal(status, 200, body);
+  const lines = logs.filter((entry) => entry.type === 'request');
+  const callee = lines.filter((entry) => entry.worker === 'burner');
+  const caller = lines.find((entry) => entry.worker === 'waiter');
+  assert.equal(callee.length, 3);
+  const calleeCpu = callee.reduce((sum, entry) => sum + (entry.cpuMs as number), 0);
+  assert.ok(calleeCpu > 5, `the called worker used its own CPU: ${calleeCpu} ms`);
+  assert.ok((caller!.cpuMs as number) < calleeCpu / 2, `the caller is not charged the called worker's CPU: ${caller!.cpuMs} ms against ${calleeCpu} ms`);
+  assert.match(callee[0]!.message, /^RPC default\.burn 200$/);
+});
+
+test('ctx.waitUntil() of an RPC method keeps its call in flight; console lines are the called worker\'s', async () => {
+  await runtime.load('later', mod(`
+import { WorkerEntrypoint } from 'cloudflare:workers';
+export default class extends WorkerEntrypoint {
+  record(value) {
+    this.ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('recorded', value); resolve(); }, 20)));
+    return 'accepted';
+  }
+  fetch() { return new Response('class default'); }
+}`));
+  await runtime.load('later-caller', mod(`export default { async fetch(request, env) {
+    return new Response(await env.LATER.record(7) + ' ' + await (await env.LATER.fetch('https://x/')).text());
+  } };`, { bindings: { LATER: { type: 'service', service: 'later' } } }));
+  logs.length = 0;
+  assert.equal((await get('later-caller')).body, 'accepted class default');
+  for (let i = 0; i < 100 && !logs.some((entry) => entry.message === 'recorded 7'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(logs.find((entry) => entry.message === 'recorded 7')?.worker, 'later');
+  // The default export is a class: HTTP requests reach its fetch too.
+  assert.equal((await get('later')).body, 'class default');
+});
+
+test('cloudflare:workers: env is importable at top level, WorkerEntrypoint has this.env and this.ctx', async () => {
+  await runtime.load('imports', mod(`
+import { env, WorkerEntrypoint } from 'cloudflare:workers';
+const atTopLevel = env.GREETING;
+export default class extends WorkerEntrypoint {
+  fetch(request) { return new Response([atTopLevel, this.env.GREETING, typeof this.ctx.waitUntil, this.env === env, WorkerEntrypoint.name].join(' ')); }
+}`, { vars: { GREETING: 'hey' } }));
+  assert.equal((await get('imports')).body, 'hey hey function true WorkerEntrypoint');
+  await assert.rejects(
+    runtime.load('sockets', mod(`import { connect } from 'cloudflare:sockets'; export default { fetch() { return new Response(String(connect)); } };`)),
+    (error: unknown) => error instanceof WorkerLoadError && /isolet provides 'cloudflare:workers' \(WorkerEntrypoint, env\) and no other cloudflare: module yet/.test(error.message),
+  );
+});
+
+test('a worker that exports a Durable Object class does not load: "not supported yet", by name', async () => {
+  await assert.rejects(
+    runtime.load('counter', mod(`
+import { DurableObject } from 'cloudflare:workers';
+export class Counter extends DurableObject { fetch() { return new Response('n'); } }
+export default { fetch() { return new Response('ok'); } };`)),
+    (error: unknown) => error instanceof WorkerLoadError && /^Durable Objects are not supported by isolet yet: the worker exports Counter, a class that extends DurableObject/.test(error.message),
+  );
+});
+
+test('Runtime.call: an embedder calls a worker\'s RPC methods directly', async () => {
+  assert.equal(await runtime.call('api', 'add', [40, 2], { entrypoint: 'Api' }), 42);
+  await assert.rejects(runtime.call('api', 'fail', [], { entrypoint: 'Api' }), (error: Error) => error.name === 'RangeError' && error.message === 'out of range: hi');
+  await assert.rejects(runtime.call('api', 'add', [1, 2], { entrypoint: 'Nope' }), /The worker has no entrypoint named 'Nope': it exports Api, default/);
+});

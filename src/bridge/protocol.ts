@@ -104,11 +104,12 @@ export interface SandboxEntries {
    */
   invoke(requestId: number, entrypoint: string, method: string, args: unknown[], now: number): void;
   /**
-   * Before the worker's modules are linked: puts the exports of built-in module `name`
-   * ('cloudflare:workers') where that module's own source takes them once, when it is
-   * evaluated, before any tenant code runs (see src/runtime/worker-script.ts).
+   * Before the worker's modules are linked: builds `env` (as `register` would, which then uses
+   * it) and puts the exports of built-in module `name` ('cloudflare:workers', which exports env)
+   * where that module's own source takes them once, when it is evaluated, before any tenant code
+   * runs (see src/runtime/worker-script.ts). Returns what is wrong with env's bindings, if anything.
    */
-  exposeBuiltinModule(name: string): void;
+  exposeBuiltinModule(name: string, env: unknown, bindings: Record<string, EnvBinding> | null): string | undefined;
   /** The next chunk of a streamed response body (see PullResult). */
   pullResponse(requestId: number, now: number): Promise<PullResult>;
   /**

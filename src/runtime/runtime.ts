@@ -120,8 +120,8 @@ export class Runtime {
     this.egress = new EgressPolicy(options.egress);
     this.bindingHost = options.bindingHost;
     this.services = options.serviceHost ?? {
-      fetch: (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
-      call: (call, method, args) => this.call(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
+      fetch: async (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
+      call: async (call, method, args) => this.call(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
     };
     this.bindingTimeoutMs = options.bindingTimeoutMs;
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());

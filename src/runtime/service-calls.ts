@@ -17,8 +17,11 @@ export function serviceKey(worker: string, entrypoint?: string): string {
   return entrypoint === undefined || entrypoint === '' ? worker : `${worker}#${entrypoint}`;
 }
 
-/** The chain the called worker's request runs with; a BindingError for a cycle or a chain too deep. */
-export function chainOf(call: ServiceCall): string[] {
+/**
+ * The chain the called worker's request comes with (the called worker adds its own key): the
+ * call's; a BindingError for a cycle or a chain too deep.
+ */
+export function chainOf(call: ServiceCall): readonly string[] {
   const key = serviceKey(call.service, call.entrypoint);
   const chain = [...call.chain, key];
   if (call.chain.includes(key)) {
@@ -27,7 +30,7 @@ export function chainOf(call: ServiceCall): string[] {
   if (chain.length - 1 > MAX_SERVICE_DEPTH) {
     throw new BindingError('Error', `env.${call.name}: service calls nest more than ${MAX_SERVICE_DEPTH} deep (${chain.join(' -> ')}). Make the chain shorter.`);
   }
-  return chain;
+  return call.chain;
 }
 
 /** The error of a call to a worker that is not there (yet: a binding may name one before it is deployed). */

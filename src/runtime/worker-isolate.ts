@@ -189,11 +189,17 @@ export class WorkerIsolate {
     // Top-level code may run as one long call: the native budget allows it the startup limit.
     this.setNativeBudget(Math.max(this.limits.startupCpuMs, this.limits.cpuMs));
     try {
-      const namespace = await runWorkerCode(this.isolate, this.context!, definition, (name) => {
-        this.entries.exposeBuiltinModule.applySync(undefined, [name]);
+      // env crosses as the vars and what to make the bindings from; the sandbox builds it once,
+      // before the modules run when `cloudflare:workers` (which exports it) is imported.
+      const envParts = (): [never, never] => [
+        new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true }) as never,
+        (this.options.bindings.size === 0 ? null : new ivm.ExternalCopy(this.options.bindings.forSandbox()).copyInto({ release: true })) as never,
+      ];
+      const namespace = await runWorkerCode(this.isolate, this.context!, definition, async (name) => {
+        const problem = await this.entries.exposeBuiltinModule.apply(undefined, [name, ...envParts()], { result: { copy: true } });
+        if (typeof problem === 'string') throw new WorkerLoadError(problem);
       });
-      const env = new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true });
-      const bindings = this.options.bindings.size === 0 ? null : new ivm.ExternalCopy(this.options.bindings.forSandbox()).copyInto({ release: true });
+      const [env, bindings] = envParts();
       const problem = await this.entries.register.apply(
         undefined,
         [namespace ? namespace.derefInto() : null, env, bindings, namespace === undefined],

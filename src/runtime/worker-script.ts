@@ -15,7 +15,7 @@ export async function runWorkerCode(
   isolate: ivm.Isolate,
   context: ivm.Context,
   definition: WorkerDefinition,
-  exposeBuiltin: (name: string) => void,
+  exposeBuiltin: (name: string) => Promise<void>,
 ): Promise<ivm.Reference<unknown> | undefined> {
   if (definition.modules && definition.modules.length > 0) return runModules(isolate, context, definition, exposeBuiltin);
   if (typeof definition.script === 'string') {
@@ -40,8 +40,8 @@ export const env = cf.env;
 /** Built-in modules by specifier: what a worker may import besides its own modules. */
 const BUILTIN_MODULES: Record<string, string> = { 'cloudflare:workers': CLOUDFLARE_WORKERS_SOURCE };
 
-async function builtinModule(isolate: ivm.Isolate, context: ivm.Context, specifier: string, exposeBuiltin: (name: string) => void): Promise<ivm.Module> {
-  exposeBuiltin(specifier);
+async function builtinModule(isolate: ivm.Isolate, context: ivm.Context, specifier: string, exposeBuiltin: (name: string) => Promise<void>): Promise<ivm.Module> {
+  await exposeBuiltin(specifier);
   const module = await isolate.compileModule(BUILTIN_MODULES[specifier]!, { filename: specifier });
   await module.instantiate(context, () => {
     throw new Error(`${specifier} imports nothing`);
@@ -50,7 +50,7 @@ async function builtinModule(isolate: ivm.Isolate, context: ivm.Context, specifi
   return module;
 }
 
-async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition: WorkerDefinition, exposeBuiltin: (name: string) => void): Promise<ivm.Reference<unknown>> {
+async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition: WorkerDefinition, exposeBuiltin: (name: string) => Promise<void>): Promise<ivm.Reference<unknown>> {
   const modules = definition.modules!;
   const byName = new Map<string, ivm.Module>();
   const names = new Map<ivm.Module, string>();

@@ -15,6 +15,7 @@ import { cryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
 import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
 import { addBindings } from '../api/bindings/sandbox.ts';
+import type { EnvBinding } from '../bridge/bindings.ts';
 import { globalScopeEventMethods } from '../api/events/sandbox.ts';
 import {
   abortRequest,
@@ -116,10 +117,20 @@ lockCodeGeneration(globalThis);
 lockMemoryFeatures(globalThis);
 
 /**
- * The env object `cloudflare:workers` exports, made before the worker's modules run and filled
- * when it registers, so the import and the handlers' `env` are one object.
+ * The env `cloudflare:workers` exports, built before the worker's modules run (so that top-level
+ * code reads it) and then the one `register` gives the handlers.
  */
-let importedEnv: object | undefined;
+let builtEnv: object | undefined;
+
+/** Adds the bindings to env; returns why one cannot be made, if one cannot. */
+function buildEnv(env: object, bindings: Record<string, EnvBinding>): string | undefined {
+  try {
+    addBindings(env as Record<string, unknown>, bindings);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : 'A binding could not be made.';
+  }
+}
 
 /** Where the source of a built-in module (src/runtime/worker-script.ts) takes its exports, once. */
 const BUILTIN_EXPORTS_GLOBAL = '__isolet_builtin';
@@ -133,12 +144,10 @@ const entryPoints: SandboxEntries = {
     lockContextMemory(globalThis, callSync('memory.limitMb'));
   },
   register(namespace, env, bindings, bindGlobals) {
-    if (bindings !== null && env && typeof env === 'object') {
-      try {
-        addBindings(env as Record<string, unknown>, bindings);
-      } catch (error) {
-        return error instanceof Error ? error.message : 'A binding could not be made.';
-      }
+    if (builtEnv !== undefined) env = builtEnv;
+    else if (bindings !== null && env && typeof env === 'object') {
+      const problem = buildEnv(env, bindings);
+      if (problem !== undefined) return problem;
     }
     if (bindGlobals && env && typeof env === 'object') {
       // service-worker syntax sees its vars as globals, as in Workers.
@@ -146,22 +155,18 @@ const entryPoints: SandboxEntries = {
       const names = objectKeys(values);
       for (let i = 0; i < names.length; i++) define(names[i]!, values[names[i]!]);
     }
-    if (importedEnv !== undefined && env && typeof env === 'object') {
-      // Defined, not assigned: a setter a tenant put on Object.prototype sees none of it.
-      const values = env as Record<string, unknown>;
-      const names = objectKeys(values);
-      for (let i = 0; i < names.length; i++) {
-        defineProperty(importedEnv, names[i]!, { __proto__: null, value: values[names[i]!], writable: true, enumerable: true, configurable: true } as PropertyDescriptor);
-      }
-      env = importedEnv;
-    }
     return registerWorker(namespace, env);
   },
-  exposeBuiltinModule(name): void {
-    if (name !== 'cloudflare:workers') throw new TypeError(`No built-in module is named ${name}.`);
-    importedEnv ??= {};
+  exposeBuiltinModule(name, env, bindings) {
+    if (name !== 'cloudflare:workers' || !env || typeof env !== 'object') throw new TypeError(`No built-in module is named ${name}.`);
+    if (bindings !== null) {
+      const problem = buildEnv(env, bindings);
+      if (problem !== undefined) return problem;
+    }
+    builtEnv = env;
     // Read and deleted by the module's own first line, before any tenant module is evaluated.
-    defineProperty(global, BUILTIN_EXPORTS_GLOBAL, { __proto__: null, value: cloudflareWorkersExports(importedEnv), writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
+    defineProperty(global, BUILTIN_EXPORTS_GLOBAL, { __proto__: null, value: cloudflareWorkersExports(env), writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
+    return undefined;
   },
   // Head fields cross as primitives (HeaderLines): they skip isolated-vm's structured copy, a
   // third of a small request's crossing cost. The answer goes back through respondSimple or

@@ -394,8 +394,9 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
       if (!head.hasBody) closeOutbound(scope, outbound, 'done', true);
       return head;
     } catch (error) {
+      const cancelled = destroyed(outbound);
       closeOutbound(scope, outbound, 'failed');
-      if (destroyed(outbound)) throw typeError('The fetch was cancelled.');
+      if (cancelled) throw typeError('The fetch was cancelled.');
       throw error;
     }
   }
