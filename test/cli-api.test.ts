@@ -232,6 +232,7 @@ const WRANGLER_TOML = [
   'main = "src/index.ts"',
   'compatibility_date = "2024-09-01"',
   'account_id = "ignored"',
+  'workers_dev = false',
   'routes = ["api.example.com/v1/*", { pattern = "shop.example.com", custom_domain = true }]',
   '',
   '[vars]',
@@ -248,7 +249,7 @@ describe('isolet deploy', () => {
     const cwd = await project({ 'wrangler.toml': WRANGLER_TOML, 'src/index.ts': WORKER, '.dev.vars': 'SECRET=local-only\n' });
     const { code, stdout, stderr } = await isolet(['deploy', '--message', 'first', '--var', 'EXTRA:a:b'], { cwd });
     assert.equal(code, 0, stderr);
-    assert.match(stderr, /^note: wrangler\.toml: ignoring account_id \(isolet does not use it\)$/m);
+    assert.match(stderr, /^note: wrangler\.toml: workers_dev has no effect: isolet always serves the worker at <name>\.<domain> as well as its routes$/m);
     assert.match(stdout, /^Uploaded hello \(\d+ B\)$/m);
     assert.match(stdout, /^Deployed hello version 1 \(feedc0de\)$/m);
     assert.match(stdout, /^ {2}api\.example\.com\/v1\/\*$/m);

@@ -121,7 +121,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     const deployment: Deployment = { ...bundled };
     const vars = { ...config.vars, ...flagVars.vars };
     if (Object.keys(vars).length > 0) deployment.vars = vars;
-    if (config.limits.cpuMs !== undefined) deployment.limits = { cpuMs: config.limits.cpuMs };
+    if (Object.keys(config.limits).length > 0) deployment.limits = { ...config.limits };
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
     if (values.message !== undefined) deployment.message = values.message;

@@ -70,7 +70,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   }
   if (devVars) cli.stderr.write(`using vars from ${devVars.file}\n`);
   const vars: Record<string, JsonValue> = { ...config.vars, ...devVars?.vars, ...flagVars };
-  const limits: Partial<WorkerLimits> = config.limits.cpuMs === undefined ? {} : { cpuMs: config.limits.cpuMs };
+  const limits: Partial<WorkerLimits> = { ...config.limits };
 
   if (positionals.length === 0 && config.main === undefined) {
     cli.usageError(`missing <entry>, the worker file to run (or set main in ${config.file === undefined ? 'wrangler.toml' : basename(config.file)})`);
