@@ -3,7 +3,7 @@
 // failure is told to the user.
 
 import type { CliContext } from './main.ts';
-import type { JsonValue, WorkerLogEntry } from '../runtime/types.ts';
+import type { BindingSpec, JsonValue, WorkerLogEntry } from '../runtime/types.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:8788';
 
@@ -52,6 +52,8 @@ export interface Deployment {
   routes?: string[];
   compatibilityDate?: string;
   message?: string;
+  /** Platform bindings by env name (KV namespaces, services). */
+  bindings?: Record<string, BindingSpec>;
 }
 
 /** The answer to a deployment. `urls` is not in the contract yet; used when a server sends it. */

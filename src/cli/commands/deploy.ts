@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { statSync } from 'node:fs';
 import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
-import { ConfigError, loadConfig, parseVarFlags } from '../config.ts';
+import { ConfigError, loadConfig, serviceBindings, parseVarFlags } from '../config.ts';
 import {
   API_OPTIONS,
   API_OPTIONS_HELP,
@@ -124,6 +124,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     if (Object.keys(config.limits).length > 0) deployment.limits = { ...config.limits };
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
+    if (config.services !== undefined && config.services.length > 0) deployment.bindings = { ...deployment.bindings, ...serviceBindings(config.services) };
     if (values.message !== undefined) deployment.message = values.message;
     const bytes = Buffer.byteLength(JSON.stringify(deployment));
 

@@ -10,8 +10,8 @@ import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
-import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
-import { ConfigError, loadConfig, readDevVars } from '../config.ts';
+import { WorkerLoadError, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
+import { ConfigError, loadConfig, readDevVars, serviceBindings } from '../config.ts';
 
 const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]
 
@@ -81,7 +81,10 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     return 1;
   }
 
-  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, cli);
+  // A service binding to a worker of this project (itself, another entrypoint) is served here;
+  // one to another worker fails at call time and says how to run both (README, "Service bindings").
+  const bindings = serviceBindings(config.services ?? []);
+  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, bindings, cli);
   await session.reload();
   try {
     await session.listen(port, values.ip);
@@ -101,6 +104,7 @@ class DevSession implements RuntimeFetcher {
   readonly #name: string;
   readonly #vars: Record<string, JsonValue>;
   readonly #limits: Partial<WorkerLimits>;
+  readonly #bindings: Record<string, BindingSpec>;
   readonly #out: NodeJS.WritableStream;
   readonly #err: NodeJS.WritableStream;
   readonly #runtime: Runtime;
@@ -120,11 +124,12 @@ class DevSession implements RuntimeFetcher {
   #again = false;
   #closed = false;
 
-  constructor(entry: string, name: string, vars: Record<string, JsonValue>, limits: Partial<WorkerLimits>, cli: CliContext) {
+  constructor(entry: string, name: string, vars: Record<string, JsonValue>, limits: Partial<WorkerLimits>, bindings: Record<string, BindingSpec>, cli: CliContext) {
     this.#entry = entry;
     this.#name = name;
     this.#vars = vars;
     this.#limits = limits;
+    this.#bindings = bindings;
     this.#out = cli.stdout;
     this.#err = cli.stderr;
     // Local development talks to local backends: loopback and private networks are allowed
@@ -191,7 +196,7 @@ class DevSession implements RuntimeFetcher {
     this.#syncWatchers();
     if (this.#closed) return;
     try {
-      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits });
+      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits, bindings: this.#bindings });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(error.message, 'worker failed to load, fix it and save');
