@@ -6,15 +6,16 @@
 
 import { availableParallelism } from 'node:os';
 import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, type BindingSpec, type RuntimeRequest, type RuntimeResponse, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { InitPayload } from './messages.ts';
+import type { InitPayload, ServiceCaller } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
-import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
+import { Child, RuntimeProcess, type CallOutcome, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
 /**
  * How full a tier's processes may be, on average, of their live isolate cap before the tier
@@ -131,8 +132,59 @@ export class ProcessPool implements WorkerHost {
       ended: (end) => this.#ended(slot, end),
       child: this.#child,
       spare: () => this.#takeSpare(),
+      services: {
+        fetch: (caller, request) => this.#serviceFetch(slot, caller, request),
+        call: (caller, method, args) => this.#serviceCall(slot, caller, method, args),
+      },
     });
     return slot;
+  }
+
+  /**
+   * A service call a worker of runtime process `from` made, as this pool deployed it: the caller
+   * must have its home there and the binding must be its own, a service binding; the target must
+   * be deployed, in the caller's account; the chain must end with the caller and stay within
+   * the depth, without a cycle. Nothing of it is taken from the runtime process but the names.
+   */
+  #serviceTarget(from: RuntimeProcess, caller: ServiceCaller): { target: HomedWorker; call: ServiceCall; chain: readonly string[] } {
+    const worker = this.#workers.get(caller.worker);
+    if (worker === undefined || worker.home !== from) {
+      throw new BindingError('Error', `The worker '${caller.worker}' does not run in the runtime process that made this call (it moved, or was deleted); retry.`);
+    }
+    const last = caller.chain[caller.chain.length - 1];
+    if (last === undefined || (last !== worker.name && !last.startsWith(`${worker.name}#`))) {
+      throw new BindingError('Error', 'The service call does not come from the worker it names.');
+    }
+    const spec = Object.hasOwn(worker.definition.bindings ?? {}, caller.binding) ? worker.definition.bindings![caller.binding] : undefined;
+    if (spec === undefined || (spec as { type?: unknown }).type !== 'service') throw new BindingError('TypeError', `env.${caller.binding} is not a service binding of this worker.`);
+    const { service, entrypoint } = spec as Extract<BindingSpec, { type: 'service' }>;
+    const call: ServiceCall = { worker: worker.name, account: worker.account, name: caller.binding, service, ...(entrypoint === undefined ? {} : { entrypoint }), chain: caller.chain };
+    const target = this.#workers.get(service);
+    if (target === undefined) throw noSuchService(call, `deploy a worker named '${service}' to this account (isolet deploy), or fix the binding's service.`);
+    if (target.account !== worker.account) throw otherAccount(call);
+    return { target, call, chain: chainOf(call) };
+  }
+
+  async #serviceFetch(from: RuntimeProcess, caller: ServiceCaller, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const { target, call, chain } = this.#serviceTarget(from, caller);
+    try {
+      return await this.fetch(target.name, { ...request, chain, entrypoint: call.entrypoint });
+    } catch (error) {
+      if (error instanceof UnknownWorkerError) throw noSuchService(call, `deploy a worker named '${call.service}' to this account (isolet deploy).`);
+      throw error;
+    }
+  }
+
+  async #serviceCall(from: RuntimeProcess, caller: ServiceCaller, method: string, args: Uint8Array): Promise<CallOutcome> {
+    const { target, call, chain } = this.#serviceTarget(from, caller);
+    // Admitted as a request of the target's: its slots and its queue bound calls too.
+    let outcome: CallOutcome | undefined;
+    const admitted = await this.#admission.run(target.name, async () => {
+      outcome = await target.home.call(target, { entrypoint: call.entrypoint ?? '', method, chain: [...chain] }, args);
+      return { status: 200, statusText: 'OK', headers: [], body: null };
+    });
+    if (outcome === undefined) throw new BindingError('Error', Buffer.from(admitted.body as Uint8Array).toString().trim());
+    return outcome;
   }
 
   /**

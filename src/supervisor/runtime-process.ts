@@ -9,13 +9,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
-import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { CallResult, InitPayload, Message } from './messages.ts';
+import type { CallHead, CallOutcomeHead, CallResult, InitPayload, Message } from './messages.ts';
+import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
+
+/** An RPC call's outcome as it crosses: its head, and the result as RPC bytes (rpc-values.ts). */
+export type CallOutcome = { head: CallOutcomeHead; body: Uint8Array };
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -55,6 +59,8 @@ export interface RuntimeProcessOptions {
   child: ChildOptions;
   /** A spare process that is ready to serve, if the pool has one. */
   spare?: () => Child | undefined;
+  /** Where the service calls of this process's workers go (the pool checks each against what it deployed). */
+  services?: ServiceRouter;
 }
 
 /** How a runtime process is started and watched. */
@@ -125,6 +131,10 @@ export class Child {
   readonly loading = new Map<string, { version: number; done: Promise<void> }>();
   readonly calls = new Map<number, Call>();
   readonly exchanges = new Map<number, Exchange>();
+  /** RPC calls to this child's workers, waiting for their results. */
+  readonly rpcs = new Map<number, { resolve: (outcome: CallOutcome) => void; reject: (error: Error) => void }>();
+  /** The service calls this child's workers made, while they are answered (made with the first). */
+  services: ServiceExchanges | undefined;
   culprit: { worker: string; message: string } | undefined;
   /** Killed for leaving pings unanswered: one of the requests in flight may be why. */
   hung = false;
@@ -300,6 +310,29 @@ export class RuntimeProcess {
     return this.#exchange(child, worker, request, retried);
   }
 
+  /**
+   * An RPC call to one of this process's workers (`args` as RPC bytes, see rpc-values.ts):
+   * resolves with its outcome; a BindingError when the worker cannot be reached (it does not
+   * start, its process is restarting or ends during the call).
+   */
+  async call(worker: PlacedWorker, call: Omit<CallHead, 'worker'>, args: Uint8Array): Promise<CallOutcome> {
+    const refused = this.#unavailable();
+    if (refused !== undefined) throw new BindingError('Error', Buffer.from(refused.body as Uint8Array).toString().trim());
+    let child: Child;
+    try {
+      child = await this.#running();
+      await this.#ensureLoaded(child, worker);
+    } catch (error) {
+      if (error instanceof WorkerLoadError) throw new BindingError('Error', `The worker '${worker.name}' failed to start: ${error.message}`);
+      throw new BindingError('Error', `The worker '${worker.name}' could not be reached: its runtime process is restarting (${(error as Error).message}); retry shortly.`);
+    }
+    return new Promise((resolve, reject) => {
+      const id = child.id();
+      child.rpcs.set(id, { resolve, reject });
+      child.channel.send('call', id, { head: { worker: worker.name, ...call }, body: args });
+    });
+  }
+
   /** Drains the child: it finishes what is in flight and exits; past the grace period it is killed. */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopped = true;
@@ -379,7 +412,17 @@ export class RuntimeProcess {
   }
 
   #onMessage(child: Child, message: Message): void {
+    if (this.#options.services !== undefined) {
+      child.services ??= new ServiceExchanges((name, id, payload) => child.channel.send(name, id, payload), this.#options.services);
+      if (child.services.receive(message)) return;
+    }
     switch (message.name) {
+      case 'callResult': {
+        const rpc = child.rpcs.get(message.id);
+        child.rpcs.delete(message.id);
+        rpc?.resolve(message.payload);
+        return;
+      }
       case 'result': {
         const call = child.calls.get(message.id);
         child.calls.delete(message.id);
@@ -475,6 +518,9 @@ export class RuntimeProcess {
     }
     for (const call of child.calls.values()) call.reject(new Error(`the runtime process ended (${reason})`));
     child.calls.clear();
+    for (const rpc of child.rpcs.values()) rpc.reject(new BindingError('Error', `The called worker's runtime process ended while the call was in flight (${reason}); the call did not complete.`));
+    child.rpcs.clear();
+    child.services?.close();
     if (this.#stopped) {
       for (const exchange of retries) exchange.resolve(failure(503, 'The server is shutting down.\n'));
       return;
