@@ -58,3 +58,33 @@ export default { async fetch(request) { return new Response('target got ' + requ
   assert.equal(await read(response), `target got POST ${1024 * 1024}|42|Uint8Array|5|5|TypeError: no`);
   assert.notEqual(p.placement(caller)!.index, p.placement(target)!.index);
 });
+
+test('a target process that dies mid-call fails only that call; the caller and other calls go on', { timeout: 90_000 }, async () => {
+  const { pool: p, logs } = pool();
+  const caller = nameOn('hub', 0);
+  const doomed = nameOn('doomed', 1);
+  const steady = nameOn('steady', 0);
+  await p.load(doomed, worker(`export default {
+    async fetch(request) { console.log('in'); await new Promise((resolve) => setTimeout(resolve, 60_000)); return new Response('late'); },
+    async slow() { console.log('in'); await new Promise((resolve) => setTimeout(resolve, 60_000)); return 'late'; },
+  };`, 'acme'));
+  await p.load(steady, worker(`export default { fetch() { return new Response('steady'); }, ping() { return 'pong'; } };`, 'acme'));
+  await p.load(caller, worker(`export default { async fetch(request, env) {
+    const path = new URL(request.url).pathname;
+    try {
+      // A POST: a GET without a body would be sent again to the replacement process, as the front's are.
+      if (path === '/fetch') return new Response('got ' + (await env.DOOMED.fetch('https://d/', { method: 'POST', body: 'x' })).status + ' ' + (await env.STEADY.ping()));
+      return new Response('got ' + await env.DOOMED.slow());
+    } catch (error) { return new Response('failed: ' + error.message + ' / then ' + (await env.STEADY.ping())); }
+  } };`, 'acme', { DOOMED: { type: 'service', service: doomed }, STEADY: { type: 'service', service: steady } }));
+  const viaFetch = p.fetch(caller, get('/fetch'));
+  const viaRpc = p.fetch(caller, get('/rpc'));
+  // Both calls are in flight in the doomed worker's process when it is killed.
+  const home = p.processes()[p.placement(doomed)!.index]!;
+  while (logs.filter((entry) => entry.worker === doomed && entry.message === 'in').length < 2) await new Promise((resolve) => setTimeout(resolve, 25));
+  home.kill('SIGKILL');
+  const [a, b] = await Promise.all([viaFetch.then(read), viaRpc.then(read)]);
+  assert.match(a, /^got 502 pong$/);
+  assert.match(b, /^failed: The called worker's runtime process ended while the call was in flight .* \/ then pong$/);
+  assert.equal(await read(await p.fetch(steady, get())), 'steady');
+});
