@@ -7,7 +7,9 @@
 // may write anything on its channel, and the control process holds the store, the secrets key
 // and the admin API. A message that fails its check ends that process (see process-pool.ts).
 
-import type { EgressOptions, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import type { EgressOptions, JsonValue, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import { BINDING_LIMITS, ENV_NAME } from '../bridge/bindings.ts';
+import { jsonProblem } from '../api/bindings/checks.ts';
 
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
@@ -78,6 +80,12 @@ export interface CallHead {
 /** An RPC call's outcome: the result, serialized, follows an `ok` head; an error is its name and message. */
 export type CallOutcomeHead = { ok: true } | { ok: false; name: string; message: string };
 
+/** An RPC call's outcome as it crosses: its head, and the result as RPC bytes (rpc-values.ts). */
+export interface CallOutcome {
+  head: CallOutcomeHead;
+  body: Uint8Array;
+}
+
 export interface ResponseHead {
   status: number;
   statusText: string;
@@ -95,6 +103,25 @@ export interface CallError {
   message: string;
   location?: string;
 }
+
+/**
+ * A worker's call of a platform binding, forwarded by its runtime process. Only names: the
+ * control process resolves the spec and the account from what it deployed to that process.
+ */
+export interface BindingCallHead {
+  worker: string;
+  /** The binding's env name. */
+  name: string;
+  method: string;
+  args: JsonValue[];
+  /** Whether the frame's bytes are the call's binary payload (else there is none). */
+  bytes: boolean;
+}
+
+/** The control process's answer to a bindingCall: a JSON value (and bytes), or an error as name and message. */
+export type BindingAnswerHead =
+  | { ok: true; value: JsonValue; bytes: boolean }
+  | { ok: false; error: { name: string; message: string } };
 
 export interface StreamError {
   message: string;
@@ -118,6 +145,7 @@ export interface Payloads {
   drain: undefined;
   /** Are you there? Answered by a pong (liveness.ts). */
   ping: undefined;
+  bindingAnswer: { head: BindingAnswerHead; body: Uint8Array };
   // runtime process -> control process
   ready: undefined;
   result: CallResult;
@@ -138,9 +166,9 @@ export interface Payloads {
   serviceResponseEnd: undefined;
   serviceResponseError: { name: string; message: string };
   serviceRequestCredit: number;
-  serviceCallResult: { head: CallOutcomeHead; body: Uint8Array };
+  serviceCallResult: CallOutcome;
   // runtime -> control: an RPC call's outcome; service calls its workers make.
-  callResult: { head: CallOutcomeHead; body: Uint8Array };
+  callResult: CallOutcome;
   serviceRequest: ServiceRequestHead;
   serviceRequestBody: Uint8Array;
   serviceRequestEnd: undefined;
@@ -148,6 +176,7 @@ export interface Payloads {
   serviceResponseCredit: number;
   serviceResponseCancel: undefined;
   serviceCall: { head: ServiceCallHead; body: Uint8Array };
+  bindingCall: { head: BindingCallHead; body: Uint8Array };
 }
 
 export type MessageName = keyof Payloads;
@@ -158,6 +187,8 @@ interface Declaration<K extends MessageName> {
   layout: Layout;
   /** Returns the payload when it has the declared shape; throws a ProtocolError otherwise. */
   check: (value: unknown) => Payloads[K];
+  /** 'head+bytes': the longest JSON head, refused before it is parsed (default: the frame's). */
+  maxHeadBytes?: number;
 }
 
 /** The largest frame either side accepts: a body chunk is at most CHUNK_BYTES, a head or a worker's code is JSON. */
@@ -234,6 +265,8 @@ const MAX_NAME = 128;
 const MAX_CHAIN = 32;
 /** The most bytes of serialized RPC arguments or result one message carries. */
 export const MAX_RPC_BYTES = 32 * 1024 * 1024;
+/** An RPC head is names, a chain and at most an error's message. */
+const MAX_RPC_HEAD_BYTES = 64 * 1024;
 
 function chain(value: unknown): string[] {
   if (!Array.isArray(value) || value.length > MAX_CHAIN) fail('chain');
@@ -278,7 +311,7 @@ function checkCall(value: unknown): { head: CallHead; body: Uint8Array } {
   return { head: head as unknown as CallHead, body: rpcBytes(value) };
 }
 
-function checkOutcome(value: unknown): { head: CallOutcomeHead; body: Uint8Array } {
+function checkOutcome(value: unknown): CallOutcome {
   if (!isObject(value) || !isObject(value.head)) fail('call outcome');
   const head = value.head;
   if (head.ok === true) return { head: { ok: true }, body: rpcBytes(value) };
@@ -333,6 +366,28 @@ function checkLog(value: unknown): WorkerLogEntry {
   return value as WorkerLogEntry;
 }
 
+function checkBindingCall(value: unknown): Payloads['bindingCall'] {
+  if (!isObject(value) || !(value.body instanceof Uint8Array) || !isObject(value.head)) fail('binding call');
+  const head = value.head;
+  text(head.worker, 'worker name', 63);
+  if (!ENV_NAME.test(text(head.name, 'binding name', BINDING_LIMITS.nameChars))) fail('binding name');
+  text(head.method, 'binding method', BINDING_LIMITS.nameChars);
+  if (!Array.isArray(head.args) || jsonProblem(head.args) !== undefined) fail('binding arguments');
+  if (typeof head.bytes !== 'boolean' || value.body.byteLength > BINDING_LIMITS.bytes || (!head.bytes && value.body.byteLength > 0)) fail('binding bytes');
+  return value as Payloads['bindingCall'];
+}
+
+function checkBindingAnswer(value: unknown): Payloads['bindingAnswer'] {
+  if (!isObject(value) || !(value.body instanceof Uint8Array) || !isObject(value.head)) fail('binding answer');
+  const head = value.head;
+  if (head.ok === true) {
+    if (typeof head.bytes !== 'boolean' || !Object.hasOwn(head, 'value')) fail('binding answer');
+  } else if (head.ok !== false || !isObject(head.error) || typeof head.error.name !== 'string' || typeof head.error.message !== 'string') {
+    fail('binding answer');
+  }
+  return value as Payloads['bindingAnswer'];
+}
+
 function checkCount(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > STREAM_WINDOW_BYTES) fail('credit');
   return value;
@@ -363,6 +418,7 @@ export const MESSAGES: Table = {
   responseCancel: { code: 10, from: 'control', layout: 'none', check: checkNone },
   drain: { code: 11, from: 'control', layout: 'none', check: checkNone },
   ping: { code: 12, from: 'control', layout: 'none', check: checkNone },
+  bindingAnswer: { code: 13, from: 'control', layout: 'head+bytes', check: checkBindingAnswer },
   ready: { code: 20, from: 'runtime', layout: 'none', check: checkNone },
   result: { code: 21, from: 'runtime', layout: 'json', check: checkResult },
   response: { code: 22, from: 'runtime', layout: 'json', check: checkResponse },
@@ -381,14 +437,15 @@ export const MESSAGES: Table = {
   serviceResponseError: { code: 45, from: 'control', layout: 'json', check: checkServiceError },
   serviceRequestCredit: { code: 46, from: 'control', layout: 'count', check: checkCount },
   serviceCallResult: { code: 47, from: 'control', layout: 'head+bytes', check: checkOutcome },
-  callResult: { code: 50, from: 'runtime', layout: 'head+bytes', check: checkOutcome },
+  callResult: { code: 50, from: 'runtime', layout: 'head+bytes', check: checkOutcome, maxHeadBytes: MAX_RPC_HEAD_BYTES },
   serviceRequest: { code: 51, from: 'runtime', layout: 'json', check: checkServiceRequest },
   serviceRequestBody: { code: 52, from: 'runtime', layout: 'bytes', check: checkBytes },
   serviceRequestEnd: { code: 53, from: 'runtime', layout: 'none', check: checkNone },
   serviceRequestAbort: { code: 54, from: 'runtime', layout: 'none', check: checkNone },
   serviceResponseCredit: { code: 55, from: 'runtime', layout: 'count', check: checkCount },
   serviceResponseCancel: { code: 56, from: 'runtime', layout: 'none', check: checkNone },
-  serviceCall: { code: 57, from: 'runtime', layout: 'head+bytes', check: checkServiceCall },
+  serviceCall: { code: 57, from: 'runtime', layout: 'head+bytes', check: checkServiceCall, maxHeadBytes: MAX_RPC_HEAD_BYTES },
+  bindingCall: { code: 30, from: 'runtime', layout: 'head+bytes', check: checkBindingCall, maxHeadBytes: BINDING_LIMITS.argsBytes + 4096 },
 };
 
 /** One decoded message, its payload typed by its name. */

@@ -6,16 +6,16 @@
 
 import { availableParallelism } from 'node:os';
 import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
-import { BindingError, type BindingSpec, type RuntimeRequest, type RuntimeResponse, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, type BindingHost, type RuntimeRequest, type RuntimeResponse, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { InitPayload, ServiceCaller } from './messages.ts';
+import type { CallOutcome, InitPayload } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
-import { Child, RuntimeProcess, type CallOutcome, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
+import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
 /**
  * How full a tier's processes may be, on average, of their live isolate cap before the tier
@@ -72,6 +72,8 @@ export interface ProcessPoolOptions {
   liveness?: LivenessOptions;
   /** The OS user runtime processes run as (checked with checkRunAs first); default this process's. */
   runAs?: RunAs;
+  /** Answers the workers' platform bindings, which their processes forward here (none: refused). */
+  bindingHost?: BindingHost;
 }
 
 /** How long to wait before starting another spare when one ended on its own (it ran no tenant code). */
@@ -132,41 +134,29 @@ export class ProcessPool implements WorkerHost {
       ended: (end) => this.#ended(slot, end),
       child: this.#child,
       spare: () => this.#takeSpare(),
+      bindingHost: this.#options.bindingHost,
       services: {
-        fetch: (caller, request) => this.#serviceFetch(slot, caller, request),
-        call: (caller, method, args) => this.#serviceCall(slot, caller, method, args),
+        fetch: (call, request) => this.#serviceFetch(call, request),
+        call: (call, method, args) => this.#serviceCall(call, method, args),
       },
     });
     return slot;
   }
 
   /**
-   * A service call a worker of runtime process `from` made, as this pool deployed it: the caller
-   * must have its home there and the binding must be its own, a service binding; the target must
-   * be deployed, in the caller's account; the chain must end with the caller and stay within
-   * the depth, without a cycle. Nothing of it is taken from the runtime process but the names.
+   * Where a service call of a worker goes (its slot resolved the caller and the binding against
+   * what it sent the worker's process): a worker deployed here, of the caller's account, with the
+   * chain within the depth and without a cycle.
    */
-  #serviceTarget(from: RuntimeProcess, caller: ServiceCaller): { target: HomedWorker; call: ServiceCall; chain: readonly string[] } {
-    const worker = this.#workers.get(caller.worker);
-    if (worker === undefined || worker.home !== from) {
-      throw new BindingError('Error', `The worker '${caller.worker}' does not run in the runtime process that made this call (it moved, or was deleted); retry.`);
-    }
-    const last = caller.chain[caller.chain.length - 1];
-    if (last === undefined || (last !== worker.name && !last.startsWith(`${worker.name}#`))) {
-      throw new BindingError('Error', 'The service call does not come from the worker it names.');
-    }
-    const spec = Object.hasOwn(worker.definition.bindings ?? {}, caller.binding) ? worker.definition.bindings![caller.binding] : undefined;
-    if (spec === undefined || (spec as { type?: unknown }).type !== 'service') throw new BindingError('TypeError', `env.${caller.binding} is not a service binding of this worker.`);
-    const { service, entrypoint } = spec as Extract<BindingSpec, { type: 'service' }>;
-    const call: ServiceCall = { worker: worker.name, account: worker.account, name: caller.binding, service, ...(entrypoint === undefined ? {} : { entrypoint }), chain: caller.chain };
-    const target = this.#workers.get(service);
-    if (target === undefined) throw noSuchService(call, `deploy a worker named '${service}' to this account (isolet deploy), or fix the binding's service.`);
-    if (target.account !== worker.account) throw otherAccount(call);
-    return { target, call, chain: chainOf(call) };
+  #serviceTarget(call: ServiceCall): { target: HomedWorker; chain: readonly string[] } {
+    const target = this.#workers.get(call.service);
+    if (target === undefined) throw noSuchService(call, `deploy a worker named '${call.service}' to this account (isolet deploy), or fix the binding's service.`);
+    if (target.account !== call.account) throw otherAccount(call);
+    return { target, chain: chainOf(call) };
   }
 
-  async #serviceFetch(from: RuntimeProcess, caller: ServiceCaller, request: RuntimeRequest): Promise<RuntimeResponse> {
-    const { target, call, chain } = this.#serviceTarget(from, caller);
+  async #serviceFetch(call: ServiceCall, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const { target, chain } = this.#serviceTarget(call);
     try {
       return await this.fetch(target.name, { ...request, chain, entrypoint: call.entrypoint });
     } catch (error) {
@@ -175,8 +165,8 @@ export class ProcessPool implements WorkerHost {
     }
   }
 
-  async #serviceCall(from: RuntimeProcess, caller: ServiceCaller, method: string, args: Uint8Array): Promise<CallOutcome> {
-    const { target, call, chain } = this.#serviceTarget(from, caller);
+  async #serviceCall(call: ServiceCall, method: string, args: Uint8Array): Promise<CallOutcome> {
+    const { target, chain } = this.#serviceTarget(call);
     // Admitted as a request of the target's: its slots and its queue bound calls too.
     let outcome: CallOutcome | undefined;
     const admitted = await this.#admission.run(target.name, async () => {

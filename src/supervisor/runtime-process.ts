@@ -9,17 +9,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
-import { BindingError, WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, WorkerLoadError, type BindingHost, type BindingSpec, type ServiceCall, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
+import { BINDING_LIMITS } from '../bridge/bindings.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { CallHead, CallOutcomeHead, CallResult, InitPayload, Message } from './messages.ts';
+import type { BindingAnswerHead, CallHead, CallOutcome, CallResult, InitPayload, Message, Payloads, ServiceCaller } from './messages.ts';
 import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
-
-/** An RPC call's outcome as it crosses: its head, and the result as RPC bytes (rpc-values.ts). */
-export type CallOutcome = { head: CallOutcomeHead; body: Uint8Array };
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -61,6 +59,15 @@ export interface RuntimeProcessOptions {
   spare?: () => Child | undefined;
   /** Where the service calls of this process's workers go (the pool checks each against what it deployed). */
   services?: ServiceRouter;
+  /** Answers the platform bindings of the workers deployed here (src/server/binding-handlers.ts); none: refused. */
+  bindingHost?: BindingHost;
+}
+
+/** A worker as it was sent to a child: what the child's calls are resolved against. */
+interface HeldWorker {
+  version: number;
+  account: string;
+  bindings: WorkerDefinition['bindings'];
 }
 
 /** How a runtime process is started and watched. */
@@ -74,10 +81,15 @@ export interface ChildOptions {
   runAs?: RunAs;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 /** How the answer (a 502) to a request whose worker's code crashed its runtime process begins. */
 export const CRASHED_ITS_PROCESS = "The worker's code caused a fatal error that ended its runtime process: ";
+
+/** Binding calls one runtime process may have unanswered; a call past it is refused. */
+export const MAX_BINDING_CALLS_PER_PROCESS = 10_000;
 
 /** How long a stopping process may take to finish before it is killed. */
 const STOP_GRACE_MS = 10_000;
@@ -126,8 +138,8 @@ export class Child {
   isReady = false;
   /** The slot it serves; undefined while it is a spare. */
   owner: ChildOwner | undefined;
-  /** Worker versions this child holds, and loads on their way to it. */
-  readonly loaded = new Map<string, number>();
+  /** Workers this child holds, as they were sent to it, and loads on their way to it. */
+  readonly loaded = new Map<string, HeldWorker>();
   readonly loading = new Map<string, { version: number; done: Promise<void> }>();
   readonly calls = new Map<number, Call>();
   readonly exchanges = new Map<number, Exchange>();
@@ -135,6 +147,8 @@ export class Child {
   readonly rpcs = new Map<number, { resolve: (outcome: CallOutcome) => void; reject: (error: Error) => void }>();
   /** The service calls this child's workers made, while they are answered (made with the first). */
   services: ServiceExchanges | undefined;
+  /** Its binding calls being answered, by the id it gave them. */
+  readonly bindingCalls = new Map<number, AbortController>();
   culprit: { worker: string; message: string } | undefined;
   /** Killed for leaving pings unanswered: one of the requests in flight may be why. */
   hung = false;
@@ -363,7 +377,7 @@ export class RuntimeProcess {
   }
 
   async #ensureLoaded(child: Child, worker: PlacedWorker): Promise<void> {
-    if (child.loaded.get(worker.name) === worker.version) return;
+    if (child.loaded.get(worker.name)?.version === worker.version) return;
     const pending = child.loading.get(worker.name);
     if (pending !== undefined && pending.version === worker.version) return pending.done;
     const done = child.call((id) => child.channel.send('load', id, { name: worker.name, definition: worker.definition }));
@@ -371,7 +385,9 @@ export class RuntimeProcess {
     child.loading.set(worker.name, entry);
     try {
       await done;
-      if (child.loading.get(worker.name) === entry) child.loaded.set(worker.name, worker.version);
+      if (child.loading.get(worker.name) === entry) {
+        child.loaded.set(worker.name, { version: worker.version, account: worker.account, bindings: worker.definition.bindings });
+      }
     } finally {
       if (child.loading.get(worker.name) === entry) child.loading.delete(worker.name);
     }
@@ -413,7 +429,7 @@ export class RuntimeProcess {
 
   #onMessage(child: Child, message: Message): void {
     if (this.#options.services !== undefined) {
-      child.services ??= new ServiceExchanges((name, id, payload) => child.channel.send(name, id, payload), this.#options.services);
+      child.services ??= new ServiceExchanges((name, id, payload) => child.channel.send(name, id, payload), (caller) => this.#serviceCall(child, caller), this.#options.services);
       if (child.services.receive(message)) return;
     }
     switch (message.name) {
@@ -474,7 +490,76 @@ export class RuntimeProcess {
       case 'log':
         if (this.#options.owns(message.payload.worker)) this.#options.workerLog(message.payload);
         return;
+      case 'bindingCall':
+        return this.#bindingCall(child, message.id, message.payload);
     }
+  }
+
+  /**
+   * A worker's call of a platform binding, as its process forwards it: resolved against what
+   * this slot sent that process (a worker homed here, as loaded, and a spec of its definition),
+   * never against what the message claims. A well-formed call that resolves to nothing is
+   * refused, that call alone: a request in flight may outlive its worker's move or deletion, and
+   * a process that forges calls reaches nothing it was not given. (A malformed one never gets
+   * here: it breaks the protocol, and the process is killed like any other that does.)
+   */
+  #bindingCall(child: Child, id: number, { head, body }: Payloads['bindingCall']): void {
+    const send = (result: BindingAnswerHead, bytes?: Uint8Array) => child.channel.send('bindingAnswer', id, { head: result, body: bytes ?? NO_BYTES });
+    const refuse = (name: string, message: string) => send({ ok: false, error: { name, message } });
+    // Once: a call the process's end aborted is answered by no one.
+    const answer = (result: BindingAnswerHead, bytes?: Uint8Array) => {
+      if (child.bindingCalls.delete(id)) send(result, bytes);
+    };
+    const what = `env.${head.name}.${head.method}()`;
+    const held = this.#options.owns(head.worker) ? child.loaded.get(head.worker) : undefined;
+    if (held === undefined) return refuse('Error', `${what} was refused: the worker ${head.worker} is not served by this runtime process.`);
+    const spec = held.bindings !== undefined && Object.hasOwn(held.bindings, head.name) ? held.bindings[head.name] : undefined;
+    if (spec === undefined || typeof spec.type !== 'string') return refuse('TypeError', `${what}: the worker has no binding of that name.`);
+    const host = this.#options.bindingHost;
+    if (host === undefined) return refuse('Error', `${what}: platform bindings are not available on this server.`);
+    if (child.bindingCalls.has(id) || child.bindingCalls.size >= MAX_BINDING_CALLS_PER_PROCESS) {
+      return refuse('RangeError', `${what}: too many binding calls in flight in this runtime process (at most ${MAX_BINDING_CALLS_PER_PROCESS}).`);
+    }
+    const controller = new AbortController();
+    child.bindingCalls.set(id, controller);
+    host.call({
+      worker: head.worker,
+      account: held.account,
+      name: head.name,
+      binding: spec as BindingSpec,
+      method: head.method,
+      args: head.args,
+      ...(head.bytes ? { bytes: body } : {}),
+      signal: controller.signal,
+    }).then(
+      (result) => {
+        if (result.bytes !== undefined && result.bytes.byteLength > BINDING_LIMITS.bytes) {
+          return answer({ ok: false, error: { name: 'RangeError', message: `${what}: its answer of ${result.bytes.byteLength} bytes is over the ${BINDING_LIMITS.bytes} a binding call may carry.` } });
+        }
+        answer({ ok: true, value: result.value, bytes: result.bytes !== undefined }, result.bytes);
+      },
+      (error: unknown) => {
+        const known = error instanceof BindingError;
+        answer({ ok: false, error: { name: known ? error.name : 'Error', message: known ? error.message : `${what} failed on the server.` } });
+      },
+    );
+  }
+
+  /**
+   * A service call as a child's message describes it, resolved as binding calls are: against
+   * what this slot sent that child (a worker homed here, as loaded, and a service binding of its
+   * definition), with the chain ending at that worker. Where the binding leads is the pool's.
+   */
+  #serviceCall(child: Child, caller: ServiceCaller): ServiceCall {
+    const what = `env.${caller.binding}`;
+    const held = this.#options.owns(caller.worker) ? child.loaded.get(caller.worker) : undefined;
+    if (held === undefined) throw new BindingError('Error', `${what} was refused: the worker ${caller.worker} is not served by this runtime process.`);
+    const spec = held.bindings !== undefined && Object.hasOwn(held.bindings, caller.binding) ? held.bindings[caller.binding] : undefined;
+    if (spec === undefined || (spec as { type?: unknown }).type !== 'service') throw new BindingError('TypeError', `${what} is not a service binding of this worker.`);
+    const last = caller.chain[caller.chain.length - 1];
+    if (last === undefined || (last !== caller.worker && !last.startsWith(`${caller.worker}#`))) throw new BindingError('Error', `${what} was refused: the call does not come from the worker it names.`);
+    const { service, entrypoint } = spec as Extract<BindingSpec, { type: 'service' }>;
+    return { worker: caller.worker, account: held.account, name: caller.binding, service, ...(entrypoint === undefined ? {} : { entrypoint }), chain: caller.chain };
   }
 
   /** An exchange is over on the wire: stop sending its request body and forget it. */
@@ -521,6 +606,8 @@ export class RuntimeProcess {
     for (const rpc of child.rpcs.values()) rpc.reject(new BindingError('Error', `The called worker's runtime process ended while the call was in flight (${reason}); the call did not complete.`));
     child.rpcs.clear();
     child.services?.close();
+    for (const controller of child.bindingCalls.values()) controller.abort();
+    child.bindingCalls.clear();
     if (this.#stopped) {
       for (const exchange of retries) exchange.resolve(failure(503, 'The server is shutting down.\n'));
       return;

@@ -5,16 +5,22 @@
 // control process never reads tenant data). When the process ends, every call it made is
 // cancelled: the called workers see their client leave.
 
-import { type RuntimeRequest, type RuntimeResponse } from '../runtime/types.ts';
+import type { RuntimeRequest, RuntimeResponse, ServiceCall } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
-import { WHOLE_BODY_BYTES, type CallOutcomeHead, type Message, type MessageName, type Payloads, type ServiceCaller } from './messages.ts';
+import { WHOLE_BODY_BYTES, type CallOutcome, type Message, type MessageName, type Payloads, type ServiceCaller } from './messages.ts';
 
-/** Where a runtime process's service calls go: the pool resolves and checks each (process-pool.ts). */
+/**
+ * Where a runtime process's service calls go, once its slot has resolved the caller and the
+ * binding against what it sent that process: the pool finds and checks the target (process-pool.ts).
+ */
 export interface ServiceRouter {
-  fetch(caller: ServiceCaller, request: RuntimeRequest): Promise<RuntimeResponse>;
+  fetch(call: ServiceCall, request: RuntimeRequest): Promise<RuntimeResponse>;
   /** `args` and the result's body are RPC values as bytes (rpc-values.ts), passed through. */
-  call(caller: ServiceCaller, method: string, args: Uint8Array): Promise<{ head: CallOutcomeHead; body: Uint8Array }>;
+  call(call: ServiceCall, method: string, args: Uint8Array): Promise<CallOutcome>;
 }
+
+/** The call a runtime process's message describes, resolved by its slot; a BindingError when it resolves to nothing. */
+export type ResolveCaller = (caller: ServiceCaller) => ServiceCall;
 
 type Send = <K extends MessageName>(name: K, id: number, payload: Payloads[K]) => void;
 
@@ -26,12 +32,14 @@ interface Exchange {
 
 export class ServiceExchanges {
   readonly #send: Send;
+  readonly #resolve: ResolveCaller;
   readonly #router: ServiceRouter;
   readonly #exchanges = new Map<number, Exchange>();
   #closed = false;
 
-  constructor(send: Send, router: ServiceRouter) {
+  constructor(send: Send, resolve: ResolveCaller, router: ServiceRouter) {
     this.#send = send;
+    this.#resolve = resolve;
     this.#router = router;
   }
 
@@ -85,9 +93,8 @@ export class ServiceExchanges {
     const body = head.body ? new IncomingBody((bytes) => this.#send('serviceRequestCredit', id, bytes), () => {}) : null;
     const exchange: Exchange = { controller, body, response: undefined };
     this.#exchanges.set(id, exchange);
-    const caller: ServiceCaller = { worker: head.worker, binding: head.binding, chain: head.chain };
-    this.#router
-      .fetch(caller, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal })
+    Promise.resolve()
+      .then(() => this.#router.fetch(this.#resolve(head), { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal }))
       .then((response) => this.#respond(id, exchange, response))
       .catch((error: unknown) => this.#send('serviceResponseError', id, wireError(error)))
       .finally(() => {
@@ -117,8 +124,7 @@ export class ServiceExchanges {
 
   #call(id: number, head: Payloads['serviceCall']['head'], args: Uint8Array): void {
     if (this.#closed) return;
-    const caller: ServiceCaller = { worker: head.worker, binding: head.binding, chain: head.chain };
-    this.#router.call(caller, head.method, args).then(
+    Promise.resolve().then(() => this.#router.call(this.#resolve(head), head.method, args)).then(
       (outcome) => this.#send('serviceCallResult', id, outcome),
       (error: unknown) => this.#send('serviceCallResult', id, { head: { ok: false, ...wireError(error) }, body: new Uint8Array(0) }),
     );
