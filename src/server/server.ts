@@ -28,6 +28,8 @@ import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
 import { serverBindingHost } from './binding-handlers.ts';
+// Registers the service binding type's deploy check.
+import './service-bindings.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {

@@ -402,7 +402,12 @@ export class RuntimeProcess {
       const exchange: Exchange = { worker, retry, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
       child.exchanges.set(id, exchange);
       const headers = Array.isArray(request.headers) ? (request.headers as [string, string][]) : [...request.headers];
-      child.channel.send('request', id, { worker, method: request.method, url: request.url, headers, body: body !== null });
+      child.channel.send('request', id, {
+        worker, method: request.method, url: request.url, headers, body: body !== null,
+        // A service binding's request: the entrypoint it names and the chain it came through.
+        ...(request.entrypoint === undefined ? {} : { entrypoint: request.entrypoint }),
+        ...(request.chain === undefined ? {} : { chain: [...request.chain] }),
+      });
       if (request.signal !== undefined) {
         if (request.signal.aborted) child.channel.send('requestAbort', id, undefined);
         else {
