@@ -3,6 +3,7 @@
 // ways; a target process that dies mid-call fails only that call.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { homeIndex } from '../src/supervisor/placement.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
@@ -87,4 +88,56 @@ test('a target process that dies mid-call fails only that call; the caller and o
   assert.match(a, /^got 502 pong$/);
   assert.match(b, /^failed: The called worker's runtime process ended while the call was in flight .* \/ then pong$/);
   assert.equal(await read(await p.fetch(steady, get())), 'steady');
+});
+
+test('service calls a runtime process forges are refused one by one against what the control process deployed there; a malformed one ends that process', { timeout: 120_000 }, async () => {
+  const lines: { level: string; message: string }[] = [];
+  const p = new ProcessPool({
+    processes: 2,
+    spare: false,
+    execArgv: ['--import', fileURLToPath(new URL('./support/forging-services.ts', import.meta.url))],
+    runtime: { limits: { cpuMs: 5000 } },
+    workerLog: () => {},
+    log: (level, message) => lines.push({ level, message }),
+  });
+  pools.push(p);
+  const mine = nameOn('mine', 0);
+  const idle = nameOn('idle', 0);
+  const elsewhere = nameOn('other', 1);
+  const target = nameOn('api', 1);
+  const secret = nameOn('vault', 1);
+  await p.load(target, worker(`export default { fetch() { return new Response('api'); }, who() { return 'api'; } };`, 'acme'));
+  await p.load(secret, worker(`export default { fetch() { return new Response('vault'); }, who() { return 'vault'; } };`, 'other'));
+  const CALLER = `export default { async fetch(request, env) {
+    const method = new URL(request.url).searchParams.get('method');
+    try { return new Response('ok: ' + await env.API[method]()); } catch (error) { return new Response(error.name + ': ' + error.message); }
+  } };`;
+  await p.load(mine, worker(CALLER, 'acme', { API: { type: 'service', service: target } }));
+  await p.load(idle, worker(CALLER, 'other', { VAULT: { type: 'service', service: secret } }));
+  await p.load(elsewhere, worker(CALLER, 'other', { VAULT: { type: 'service', service: secret } }));
+  assert.equal((await p.fetch(elsewhere, get('/?method=who'))).status, 200);
+  const ask = async (method: string) => read(await p.fetch(mine, get(`/?method=${encodeURIComponent(method)}`)));
+
+  assert.equal(await ask('who'), 'ok: api');
+  const refusals: [Record<string, unknown>, RegExp][] = [
+    // Another worker's binding, whether its home is another process or this one (never sent here).
+    [{ worker: elsewhere, binding: 'VAULT', chain: [elsewhere], method: 'who' }, new RegExp(`^Error: env\\.VAULT was refused: the worker ${elsewhere} is not served by this runtime process`)],
+    [{ worker: idle, binding: 'VAULT', chain: [idle], method: 'who' }, new RegExp(`^Error: env\\.VAULT was refused: the worker ${idle} is not served by this runtime process`)],
+    // A binding the worker does not have.
+    [{ binding: 'VAULT', method: 'who' }, /^TypeError: env\.VAULT is not a service binding of this worker/],
+    // A chain that does not end with the caller.
+    [{ chain: [], method: 'who' }, /^Error: env\.API was refused: the call does not come from the worker it names/],
+    [{ chain: [secret], method: 'who' }, /^Error: env\.API was refused: the call does not come from the worker it names/],
+    // One that would already be too deep.
+    [{ chain: [...Array.from({ length: 16 }, (_, i) => `w${i}`), mine], method: 'who' }, /^Error: env\.API: service calls nest more than 16 deep/],
+  ];
+  for (const [forged, message] of refusals) assert.match(await ask(`forge:${JSON.stringify(forged)}`), message);
+  assert.ok(!lines.some((line) => line.message.includes('broke the protocol')), 'refusals end nothing');
+  assert.equal(await ask('who'), 'ok: api');
+
+  // A chain of the wrong shape breaks the message table: the process is killed and replaced.
+  const broken = await p.fetch(mine, get(`/?method=${encodeURIComponent(`forge:${JSON.stringify({ chain: 'not a list' })}`)}`));
+  assert.equal(broken.status, 502);
+  assert.ok(lines.some((line) => line.message === 'runtime process broke the protocol; killed'));
+  assert.equal(await ask('who'), 'ok: api');
 });
