@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { homeIndex } from '../src/supervisor/placement.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import type { RuntimeRequest, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import { bodyText } from './support/fetch-text.ts';
 
 const pools: ProcessPool[] = [];
 after(() => Promise.all(pools.map((pool) => pool.close())));
@@ -27,13 +28,7 @@ function nameOn(prefix: string, index: number): string {
   for (let n = 0; ; n++) if (homeIndex(`${prefix}${n}`, 'default', 2) === index) return `${prefix}${n}`;
 }
 
-async function read(response: RuntimeResponse): Promise<string> {
-  if (response.body === null) return '';
-  if (response.body instanceof Uint8Array) return Buffer.from(response.body).toString();
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body) chunks.push(chunk);
-  return Buffer.concat(chunks).toString();
-}
+const read = bodyText;
 
 function get(path = '/'): RuntimeRequest {
   return { method: 'GET', url: `https://example.com${path}`, headers: [] };

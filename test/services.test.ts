@@ -4,7 +4,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime } from '../src/runtime/runtime.ts';
-import type { RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import type { WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import { bodyText } from './support/fetch-text.ts';
 import { WorkerLoadError } from '../src/runtime/types.ts';
 
 const logs: WorkerLogEntry[] = [];
@@ -15,18 +16,9 @@ function mod(source: string, extra: Partial<WorkerDefinition> = {}): WorkerDefin
   return { modules: [{ name: 'index.js', source }], ...extra };
 }
 
-async function text(response: RuntimeResponse): Promise<string> {
-  const body = response.body;
-  if (body === null) return '';
-  if (body instanceof Uint8Array) return Buffer.from(body).toString();
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks).toString();
-}
-
 async function get(name: string, path = '/'): Promise<{ status: number; body: string }> {
   const response = await runtime.fetch(name, { method: 'GET', url: `https://${name}.example${path}`, headers: [] });
-  return { status: response.status, body: await text(response) };
+  return { status: response.status, body: await bodyText(response) };
 }
 
 const API = `

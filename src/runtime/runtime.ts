@@ -74,6 +74,9 @@ export interface LoadOptions {
   validate?: boolean;
 }
 
+/** A worker's isolate could not be started; `message` says why. */
+class WorkerStartError extends Error {}
+
 export class UnknownWorkerError extends Error {
   readonly code = 'ERR_UNKNOWN_WORKER';
   constructor(name: string) {
@@ -192,26 +195,17 @@ export class Runtime {
 
   /** Sends a request to a worker. Worker faults come back as 500/503 responses. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
-    this.assertOpen();
-    const worker = this.workers.get(name);
-    if (!worker) throw new UnknownWorkerError(name);
-    let isolate = worker.isolate;
-    if (!isolate || !isolate.usable()) {
-      try {
-        isolate = await this.isolateFor(worker);
-      } catch (error) {
-        const message = error instanceof WorkerLoadError ? error.message : String(error);
-        return {
-          status: 503,
-          statusText: 'Service Unavailable',
-          headers: [['content-type', 'text/plain;charset=UTF-8']],
-          body: Buffer.from(`Worker failed to start: ${message}\n`),
-        };
-      }
-    } else {
-      // Most recently used goes last.
-      this.live.delete(isolate);
-      this.live.set(isolate, worker);
+    let isolate: WorkerIsolate;
+    try {
+      isolate = await this.isolateOf(name);
+    } catch (error) {
+      if (!(error instanceof WorkerStartError)) throw error;
+      return {
+        status: 503,
+        statusText: 'Service Unavailable',
+        headers: [['content-type', 'text/plain;charset=UTF-8']],
+        body: Buffer.from(`Worker failed to start: ${error.message}\n`),
+      };
     }
     return isolate.fetch(request);
   }
@@ -224,21 +218,33 @@ export class Runtime {
    * BindingError), or that says why there is no result.
    */
   async call(name: string, method: string, args: unknown[], options: { entrypoint?: string; chain?: readonly string[] } = {}): Promise<unknown> {
+    let isolate: WorkerIsolate;
+    try {
+      isolate = await this.isolateOf(name);
+    } catch (error) {
+      if (!(error instanceof WorkerStartError)) throw error;
+      throw new BindingError('Error', `The worker '${name}' failed to start: ${error.message}`);
+    }
+    return isolate.call(options.entrypoint ?? '', method, args, options.chain ?? []);
+  }
+
+  /** The worker's live isolate, made (or taken) if it has none: a WorkerStartError says why it could not start. */
+  private async isolateOf(name: string): Promise<WorkerIsolate> {
     this.assertOpen();
     const worker = this.workers.get(name);
     if (!worker) throw new UnknownWorkerError(name);
-    let isolate = worker.isolate;
+    const isolate = worker.isolate;
     if (!isolate || !isolate.usable()) {
       try {
-        isolate = await this.isolateFor(worker);
+        return await this.isolateFor(worker);
       } catch (error) {
-        throw new BindingError('Error', `The worker '${name}' failed to start: ${error instanceof WorkerLoadError ? error.message : String(error)}`);
+        throw new WorkerStartError(error instanceof WorkerLoadError ? error.message : String(error));
       }
-    } else {
-      this.live.delete(isolate);
-      this.live.set(isolate, worker);
     }
-    return isolate.call(options.entrypoint ?? '', method, args, options.chain ?? []);
+    // Most recently used goes last.
+    this.live.delete(isolate);
+    this.live.set(isolate, worker);
+    return isolate;
   }
 
   /**

@@ -17,23 +17,21 @@ export interface CloudflareWorkersClasses {
   RpcTarget: new () => object;
 }
 
+/** A base class whose constructor keeps `ctx` and `env`, as workerd's entrypoint classes do; each call makes another. */
+function entrypointBase(): new (ctx: unknown, env: unknown) => object {
+  return class {
+    ctx: unknown;
+    env: unknown;
+    constructor(ctx: unknown, env: unknown) {
+      this.ctx = ctx;
+      this.env = env;
+    }
+  };
+}
+
 export function create(): CloudflareWorkersClasses {
-  class WorkerEntrypoint {
-    ctx: unknown;
-    env: unknown;
-    constructor(ctx: unknown, env: unknown) {
-      this.ctx = ctx;
-      this.env = env;
-    }
-  }
-  class DurableObject {
-    ctx: unknown;
-    env: unknown;
-    constructor(ctx: unknown, env: unknown) {
-      this.ctx = ctx;
-      this.env = env;
-    }
-  }
+  const WorkerEntrypoint = entrypointBase();
+  const DurableObject = entrypointBase();
   class RpcTarget {
     constructor() {
       throw new TypeError('RpcTarget is not supported by isolet yet: RPC passes structured-cloneable values (objects, arrays, Maps, Dates, bytes, ...) by copy. Return or pass plain data instead.');
