@@ -90,7 +90,7 @@ test('service calls a runtime process forges are refused one by one against what
   const p = new ProcessPool({
     processes: 2,
     spare: false,
-    execArgv: ['--import', fileURLToPath(new URL('./support/forging-services.ts', import.meta.url))],
+    execArgv: ['--import', fileURLToPath(new URL('./support/forging-runtime.ts', import.meta.url))],
     runtime: { limits: { cpuMs: 5000 } },
     workerLog: () => {},
     log: (level, message) => lines.push({ level, message }),
