@@ -30,6 +30,8 @@ import { InProcessHost, type WorkerHost } from './worker-host.ts';
 import { AssetServer } from './assets/asset-server.ts';
 import { serveAssetsBinding } from './assets/asset-binding.ts';
 import { serverBindingHost } from './binding-handlers.ts';
+// Registers the service binding type's deploy check.
+import './service-bindings.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {
