@@ -149,4 +149,6 @@ test('isolet tail says when the server went away and connects again once it is b
   assert.doesNotMatch(tail.stdout, /second|seen/, 'the filter holds after connecting again');
   tail.kill('SIGINT');
   assert.equal((await tail.exited).code, 0);
+  // Everything isolet serve wrote is JSON lines, its start-up announcements included.
+  for (const line of (serve.stdout + serve.stderr).split('\n').filter((l) => l !== '')) assert.doesNotThrow(() => JSON.parse(line), line);
 });

@@ -31,6 +31,7 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--max-requests-per-worker 128] [--max-queued-per-worker 512]
                     [--limit-strikes 3] [--log-level info] [--log-request-sample-rate 1]
                     [--metrics-token TOKEN] [--metrics-workers 100] [--otlp-endpoint URL]
+                    [--trace-sample-rate 1]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -102,6 +103,7 @@ Logs, metrics and traces (docs/ADMIN_API.md, "Metrics"):
       --otlp-endpoint <url>  Send traces of requests and their subrequests to this OTLP/HTTP
                              collector, e.g. http://127.0.0.1:4318 (default:
                              OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing is off)
+      --trace-sample-rate <r>  Share of requests traced, 0 to 1 (default 1)
 
 Connections (each listener has its own budget; past a cap a connection is closed as accepted):
       --max-connections <n>            Data plane connections open at once (default 10000)
@@ -182,6 +184,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'metrics-token': { type: 'string' },
       'metrics-workers': { type: 'string', default: String(DEFAULT_METRICS_WORKERS) },
       'otlp-endpoint': { type: 'string' },
+      'trace-sample-rate': { type: 'string', default: '1' },
     },
     allowPositionals: true,
   });
@@ -244,10 +247,13 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
 
   const logLevel = values['log-level'] as ServerLogLevel;
   if (!SERVER_LOG_LEVELS.includes(logLevel)) cli.usageError(`--log-level must be one of ${SERVER_LOG_LEVELS.join(', ')}, not '${values['log-level']}'`);
-  const sampleRate = Number(values['log-request-sample-rate']);
-  if (values['log-request-sample-rate'].trim() === '' || !(sampleRate >= 0 && sampleRate <= 1)) {
-    cli.usageError(`--log-request-sample-rate must be a number from 0 to 1, not '${values['log-request-sample-rate']}'`);
-  }
+  const rate = (flag: 'log-request-sample-rate' | 'trace-sample-rate'): number => {
+    const value = Number(values[flag]);
+    if (values[flag].trim() === '' || !(value >= 0 && value <= 1)) cli.usageError(`--${flag} must be a number from 0 to 1, not '${values[flag]}'`);
+    return value;
+  };
+  const sampleRate = rate('log-request-sample-rate');
+  const traceSampleRate = rate('trace-sample-rate');
   const metricsWorkers = parseCount('--metrics-workers', values['metrics-workers'], 0, 100_000, cli);
   const otlpEndpoint = values['otlp-endpoint'] ?? (process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   if (otlpEndpoint !== undefined && !/^https?:\/\//.test(otlpEndpoint)) cli.usageError(`--otlp-endpoint must be an http(s) URL, not '${otlpEndpoint}'`);
@@ -276,6 +282,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     metricsToken: values['metrics-token'],
     metricsWorkers,
     otlpEndpoint,
+    traceSampleRate,
   };
   const sink = jsonLinesSink({ level: logLevel });
   try {
