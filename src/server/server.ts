@@ -32,6 +32,7 @@ import { ServerMetrics } from '../observability/server-metrics.ts';
 import { checkScrapeToken, MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import { timedStore } from '../observability/timed-store.ts';
 import { Tracing } from '../observability/tracing.ts';
+import { observedFetch } from '../observability/observed-fetch.ts';
 import { WorkerStats } from '../observability/worker-stats.ts';
 
 export interface ServerOptions {
@@ -237,25 +238,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started), node: follower === undefined ? undefined : nodeId });
   const health = (): Record<string, unknown> => (follower === undefined ? { ok: true } : { ok: true, ...follower.health() });
 
+  const observed = observedFetch((name, request) => host.fetch(name, request), metrics, tracing);
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse(health()));
-      const started = performance.now();
-      const span = tracing?.startRequest(name, request);
-      return host.fetch(name, span?.trace === undefined ? request : { ...request, trace: span.trace }).then(
-        (response) => {
-          metrics.request(name, response.status, (performance.now() - started) / 1000);
-          span?.end(response.status);
-          return response;
-        },
-        (error: unknown) => {
-          // The front answers a worker that is gone with its 404 for no worker; anything else is its 500.
-          const status = (error as { code?: unknown } | null)?.code === 'ERR_UNKNOWN_WORKER' ? 404 : 500;
-          if (status === 500) metrics.request(name, status, (performance.now() - started) / 1000);
-          span?.end(status, error instanceof Error ? error.message : String(error));
-          throw error;
-        },
-      );
+      return observed(name, request);
     },
   };
   const data = createHttpFront(fetcher, {
