@@ -167,13 +167,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const admin = loadAdminToken(options.dataDir, env, shared);
   const nodeId = options.nodeId ?? `${hostname()}:${options.port ?? 8787}`;
   const secretsKey = options.store === undefined ? loadSecretsKey(options.dataDir, env, shared).key : undefined;
-  // A node of a cluster may start while the database is away (it serves its snapshot): the
-  // store migrates and checks the key on first use.
   const scrapeToken = options.metricsToken ?? (env.ISOLET_METRICS_TOKEN || undefined);
   if (scrapeToken !== undefined) checkScrapeToken(scrapeToken);
   const metrics = new ServerMetrics({ workers: options.metricsWorkers });
+  // Runtime processes send their own spans to the same collector (tracing.ts).
   const traceTo = options.otlpEndpoint === undefined ? undefined : { endpoint: options.otlpEndpoint, node: nodeId, batchDelayMs: options.traceBatchDelayMs };
   const tracing = traceTo === undefined ? undefined : new Tracing({ ...traceTo, sampleRate: options.traceSampleRate, process: 'control' });
+  // A node of a cluster may start while the database is away (it serves its snapshot): the
+  // store migrates and checks the key on first use.
   const store = timedStore(options.store ?? (shared
     ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
     : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! })), (operation, seconds, ok) => metrics.storeOperation(operation, seconds, ok));

@@ -366,8 +366,6 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
 
   const scope = fetchScope(ctx);
   if (scope.cancelledEarly.delete(id)) throw typeError('The fetch was cancelled.');
-  // Until its response head (or its failure), redirects included.
-  const span = request.trace?.subrequest(method, url.href);
   if (scope.open.has(id)) throw typeError('fetch: id in use');
   if (scope.open.size >= MAX_OPEN_PER_ISOLATE) throw typeError('fetch: too many fetches open at once');
   let resolveRequest!: (req: ClientRequest | null) => void;
@@ -397,6 +395,8 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
   headTimer.unref();
   totalTimer.unref();
   outbound.timers.push(headTimer, totalTimer);
+  // Until its response head (or its failure), redirects included.
+  const span = request.trace?.subrequest(method, url.href);
 
   try {
     let redirects = 0;
