@@ -32,6 +32,7 @@ async function metricsCost(args: string[]): Promise<BenchResult> {
     const names = Array.from({ length: workers }, (_, i) => `w${i}`);
     const perRequest: number[] = [];
     const folds: number[] = [];
+    metrics.pull('main', () => stats.take({ liveIsolates: workers, spareIsolates: 2, isolateMemory: workers * 1.5e6 }));
     for (let round = 0; round < 5; round++) {
       perRequest.push(cpuNs(() => {
         for (let i = 0; i < requests; i++) {
@@ -40,12 +41,13 @@ async function metricsCost(args: string[]): Promise<BenchResult> {
           stats.log({ time: '', worker, level: 'info', type: 'request', message: '', cpuMs: 0.12 });
         }
       }) / requests);
-      metrics.pull('main', () => stats.take({ liveIsolates: workers, spareIsolates: 2, isolateMemory: workers * 1.5e6 }));
       folds.push(cpuNs(() => metrics.fold()) / 1e6);
     }
-    let size = 0;
-    const render = cpuNs(() => void metrics.render().then(({ body }) => (size = body.length))) / 1e6;
-    await metrics.render();
+    const before = process.cpuUsage();
+    const { body } = await metrics.render();
+    const used = process.cpuUsage(before);
+    const render = (used.user + used.system) / 1000;
+    const size = body.length;
     metrics.close();
     const row = { workers, nsPerRequest: median(perRequest), foldMs: median(folds.slice(1)), renderMs: render, bytes: size };
     data.push(row);

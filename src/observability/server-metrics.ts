@@ -62,6 +62,8 @@ export class ServerMetrics {
   readonly #timers: NodeJS.Timeout[] = [];
   /** Runtimes in this process, whose batches are taken at each fold rather than sent. */
   readonly #sources: [process: string, take: () => StatsBatch][] = [];
+  /** The waiting counts of the workers without series of their own, summed during a fold. */
+  readonly #other = newRecord();
 
   readonly #requests = new Counter({ name: 'isolet_requests_total', help: 'Requests answered for a worker, by status class, as the client got them.', labelNames: ['worker', 'status'], registers: [this.registry] });
   readonly #duration = new BucketHistogram({ name: 'isolet_request_duration_seconds', help: 'Time from a request reaching the server to its response head, per worker.', labelNames: ['worker'], buckets: DURATION_BUCKETS_S });
@@ -138,28 +140,39 @@ export class ServerMetrics {
   /** Moves the counts waiting in the workers' records into the exposed series and the hourly ones. */
   fold(): void {
     for (const [process, take] of this.#sources) this.merge(process, take());
+    // Workers without series of their own are summed first, so OTHER_WORKERS's series are
+    // touched once however many of them there are.
+    const other = this.#other;
     for (const [worker, record] of this.#records) {
       if (!record.pending) continue;
       record.pending = false;
+      this.series.add(worker, { requests: sum(record.statuses), errors: record.statuses[4], cpuMs: record.cpu.sum, coldStarts: sum(record.coldStarts.counts) });
       const label = this.#labels.label(worker);
-      const requests = record.statuses.reduce((a, b) => a + b, 0);
-      for (let i = 0; i < STATUS_CLASSES.length; i++) {
-        if (record.statuses[i]! > 0) this.#requests.inc({ worker: label, status: STATUS_CLASSES[i]! }, record.statuses[i]!);
-      }
-      if (requests > 0) this.#duration.add({ worker: label }, record.duration.counts, record.duration.sum);
-      const cpuCount = record.cpu.counts.reduce((a, b) => a + b, 0);
-      if (cpuCount > 0) this.#cpu.add({ worker: label }, record.cpu.counts, record.cpu.sum / 1000);
-      const coldStarts = record.coldStarts.counts.reduce((a, b) => a + b, 0);
-      if (coldStarts > 0) this.#coldStarts.add({ worker: label }, record.coldStarts.counts, record.coldStarts.sum / 1000);
-      for (const [reason, count] of Object.entries(record.ended) as [IsolateEndReason, number][]) {
-        const shown = END_METRIC[reason];
-        if (shown === undefined || count === 0) continue;
-        if (shown[0] === 'eviction') this.#evictions.inc({ worker: label, reason: shown[1] }, count);
-        else if (shown[0] === 'kill') this.#kills.inc({ worker: label, kind: shown[1] }, count);
-        else this.#crashes.inc({ worker: label }, count);
-      }
-      this.series.add(worker, { requests, errors: record.statuses[4], cpuMs: record.cpu.sum, coldStarts });
+      if (label === OTHER_WORKERS) addRecord(other, record);
+      else this.#expose(label, record);
       clearRecord(record);
+    }
+    if (other.pending) {
+      other.pending = false;
+      this.#expose(OTHER_WORKERS, other);
+      clearRecord(other);
+    }
+  }
+
+  /** Adds a record's counts to the series of `label`. */
+  #expose(label: string, record: WorkerRecord): void {
+    for (let i = 0; i < STATUS_CLASSES.length; i++) {
+      if (record.statuses[i]! > 0) this.#requests.inc({ worker: label, status: STATUS_CLASSES[i]! }, record.statuses[i]!);
+    }
+    if (sum(record.duration.counts) > 0) this.#duration.add({ worker: label }, record.duration.counts, record.duration.sum);
+    if (sum(record.cpu.counts) > 0) this.#cpu.add({ worker: label }, record.cpu.counts, record.cpu.sum / 1000);
+    if (sum(record.coldStarts.counts) > 0) this.#coldStarts.add({ worker: label }, record.coldStarts.counts, record.coldStarts.sum / 1000);
+    for (const [reason, count] of Object.entries(record.ended) as [IsolateEndReason, number][]) {
+      const shown = END_METRIC[reason];
+      if (shown === undefined || count === 0) continue;
+      if (shown[0] === 'eviction') this.#evictions.inc({ worker: label, reason: shown[1] }, count);
+      else if (shown[0] === 'kill') this.#kills.inc({ worker: label, kind: shown[1] }, count);
+      else this.#crashes.inc({ worker: label }, count);
     }
   }
 
@@ -186,15 +199,7 @@ export class ServerMetrics {
   }
 
   #record(worker: string): WorkerRecord {
-    const record: WorkerRecord = {
-      statuses: [0, 0, 0, 0, 0],
-      duration: { counts: new Array<number>(DURATION_BUCKETS_S.length + 1).fill(0), sum: 0 },
-      cpu: { counts: new Array<number>(CPU_BUCKETS_MS.length + 1).fill(0), sum: 0 },
-      coldStarts: { counts: new Array<number>(COLD_START_BUCKETS_MS.length + 1).fill(0), sum: 0 },
-      ended: {},
-      pending: false,
-      window: 0,
-    };
+    const record = newRecord();
     this.#records.set(worker, record);
     return record;
   }
@@ -205,6 +210,31 @@ export class ServerMetrics {
 }
 
 export { OTHER_WORKERS };
+
+function newRecord(): WorkerRecord {
+  return {
+    statuses: [0, 0, 0, 0, 0],
+    duration: { counts: new Array<number>(DURATION_BUCKETS_S.length + 1).fill(0), sum: 0 },
+    cpu: { counts: new Array<number>(CPU_BUCKETS_MS.length + 1).fill(0), sum: 0 },
+    coldStarts: { counts: new Array<number>(COLD_START_BUCKETS_MS.length + 1).fill(0), sum: 0 },
+    ended: {},
+    pending: false,
+    window: 0,
+  };
+}
+
+/** Adds `from`'s waiting counts to `into`'s. */
+function addRecord(into: WorkerRecord, from: WorkerRecord): void {
+  for (let i = 0; i < into.statuses.length; i++) into.statuses[i]! += from.statuses[i]!;
+  addCounts(into.duration, from.duration);
+  addDelta(into, from);
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
+}
 
 function addDelta(record: WorkerRecord, delta: WorkerDelta): void {
   addCounts(record.cpu, delta.cpu);
