@@ -180,7 +180,9 @@ test('/metrics counts requests by status class, CPU, cold starts, limit kills, d
   assert.ok(metrics.sum('isolet_store_operation_duration_seconds_count', { operation: 'deploy', outcome: 'ok' }) >= 3);
   assert.ok(metrics.sum('isolet_isolates', { process: 'main', state: 'live' }) >= 1);
   assert.ok(metrics.sum('isolet_isolate_memory_bytes', { process: 'main' }) > 0);
-  assert.ok(metrics.find('process_cpu_user_seconds_total').length === 1, 'the control process\'s own metrics');
+  assert.ok(metrics.sum('isolet_control_cpu_seconds_total') > 0, 'the control process\'s own metrics');
+  assert.equal(metrics.find('isolet_control_event_loop_delay_seconds').length, 3);
+  assert.ok(metrics.sum('isolet_control_resident_memory_bytes') > 0);
 
   // Each worker's last hour, for the owner or the operator.
   const own = await server.api('GET', '/v1/workers/fails/metrics', { token: acme.token });
