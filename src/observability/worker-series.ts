@@ -22,7 +22,7 @@ const MINUTE_MS = 60_000;
 
 interface Ring {
   /** Which minute (since the epoch) each slot holds. */
-  minutes: Float64Array;
+  minutes: Int32Array;
   /** FIELDS.length values per slot. */
   values: Float64Array;
   last: number;
@@ -40,7 +40,7 @@ export class WorkerSeries {
     const minute = Math.floor(this.#now() / MINUTE_MS);
     let ring = this.#rings.get(worker);
     if (ring === undefined) {
-      ring = { minutes: new Float64Array(SERIES_MINUTES).fill(-1), values: new Float64Array(SERIES_MINUTES * FIELDS.length), last: minute };
+      ring = { minutes: new Int32Array(SERIES_MINUTES).fill(-1), values: new Float64Array(SERIES_MINUTES * FIELDS.length), last: minute };
       this.#rings.set(worker, ring);
     }
     const slot = minute % SERIES_MINUTES;

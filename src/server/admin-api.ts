@@ -546,11 +546,15 @@ class AdminApi {
     json(call.res, 200, { worker: name, intervalSeconds: 60, points: metrics.series.read(name) });
   }
 
-  #allWorkerMetrics(call: Call): void {
-    requireAdmin(call.caller);
+  /** Every worker's last-hour totals: an account's own, or for the operator all (or `?account=`'s). */
+  async #allWorkerMetrics(call: Call): Promise<void> {
     const metrics = this.#metricsOf(call);
+    const { caller, url } = call;
+    const account = caller.admin ? (url.searchParams.has('account') ? (await this.#account(url.searchParams.get('account')!)).id : undefined) : caller.accountId;
+    const own = account === undefined ? undefined : new Set((await this.#platform.store.listWorkers(account)).map((worker) => worker.name));
     metrics.fold();
-    json(call.res, 200, { minutes: SERIES_MINUTES, workers: metrics.series.totals() });
+    const workers = metrics.series.totals().filter((row) => own === undefined || own.has(row.worker));
+    json(call.res, 200, { minutes: SERIES_MINUTES, workers });
   }
 
   #metricsOf(call: Call): MetricsEndpoint['metrics'] {
