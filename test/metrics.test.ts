@@ -203,6 +203,13 @@ test('/metrics counts requests by status class, CPU, cold starts, limit kills, d
   assert.deepEqual(theirs.body.workers, []);
   assert.equal((await server.api('GET', '/v1/metrics/workers', { token: acme.token })).body.workers.length, 3);
   assert.deepEqual((await server.api('GET', '/v1/metrics/workers?account=other')).body.workers, []);
+
+  // A deleted worker's numbers go with it: the next owner of the name starts from nothing.
+  assert.equal((await server.api('DELETE', '/v1/workers/fails', { token: acme.token })).status, 204);
+  assert.equal((await server.api('PUT', '/v1/workers/fails', { token: other.token, body: textWorker('mine now') })).status, 201);
+  const fresh = await server.api('GET', '/v1/workers/fails/metrics', { token: other.token });
+  assert.equal(fresh.body.points.reduce((sum: number, point: { requests: number }) => sum + point.requests, 0), 0);
+  assert.equal((await scrape(server)).find('isolet_requests_total', { worker: 'fails' }).length, 0);
 });
 
 test('past --metrics-workers the quieter workers share worker="_other"', async (t) => {

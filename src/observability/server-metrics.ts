@@ -10,6 +10,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { IsolateEndReason } from '../runtime/types.ts';
+import type { PlatformEvents } from '../server/platform.ts';
 import { BucketHistogram } from './bucket-histogram.ts';
 import { OTHER_WORKERS, WorkerLabels } from './worker-labels.ts';
 import { WorkerSeries } from './worker-series.ts';
@@ -55,7 +56,7 @@ export interface ServerMetricsOptions {
   now?: () => number;
 }
 
-export class ServerMetrics {
+export class ServerMetrics implements PlatformEvents {
   readonly registry = new Registry();
   readonly series: WorkerSeries;
   readonly #labels: WorkerLabels;
@@ -154,8 +155,16 @@ export class ServerMetrics {
     this.#quarantines.inc();
   }
 
-  deployed(kind: 'deploy' | 'rollback'): void {
+  /** A version was made active (PlatformEvents). */
+  activated(kind: 'deploy' | 'rollback'): void {
     this.#deploys.inc({ kind });
+  }
+
+  /** A worker is no longer served (PlatformEvents): its name may go to another account, which must not see its history. */
+  unserved(worker: string): void {
+    this.#records.delete(worker);
+    if (this.#labels.drop(worker)) this.#forget(worker);
+    this.series.forget(worker);
   }
 
   storeOperation(operation: string, seconds: number, ok: boolean): void {

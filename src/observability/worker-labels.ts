@@ -48,6 +48,11 @@ export class WorkerLabels {
     return lost;
   }
 
+  /** Frees a worker's place (it is gone); true when it had one. */
+  drop(worker: string): boolean {
+    return this.#own.delete(worker);
+  }
+
   has(worker: string): boolean {
     return this.#own.has(worker);
   }

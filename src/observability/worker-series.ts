@@ -80,6 +80,10 @@ export class WorkerSeries {
     return rows.sort((a, b) => b.requests - a.requests || a.worker.localeCompare(b.worker));
   }
 
+  forget(worker: string): void {
+    this.#rings.delete(worker);
+  }
+
   /** Forgets workers with nothing in the last SERIES_MINUTES minutes. */
   prune(): void {
     const oldest = Math.floor(this.#now() / MINUTE_MS) - SERIES_MINUTES + 1;

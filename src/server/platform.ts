@@ -34,10 +34,18 @@ export interface PlatformOptions {
   /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
   maxDeploys?: number;
   maxAccountDeploys?: number;
-  /** A version was made active on this node by a deployment or a rollback through it (for metrics). */
-  activated?: (kind: 'deploy' | 'rollback') => void;
+  /** Told what changes what serves, for metrics. */
+  events?: PlatformEvents;
   /** Distinct uploads remembered as validated, so an identical one deploys without running again (default 10,000; 0 remembers none). */
   validatedUploads?: number;
+}
+
+/** What the platform tells metrics (src/observability/server-metrics.ts). */
+export interface PlatformEvents {
+  /** A version was made active by a deployment or a rollback through this node. */
+  activated(kind: 'deploy' | 'rollback'): void;
+  /** This node stopped serving a worker (deleted, here or through another node): its name may go to another account. */
+  unserved(name: string): void;
 }
 
 /** How a deployment is held to the account's grants. */
@@ -76,7 +84,7 @@ export class Platform {
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
   readonly #validated: ValidatedUploads;
-  readonly #activated: PlatformOptions['activated'];
+  readonly #events: PlatformEvents | undefined;
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
@@ -84,7 +92,7 @@ export class Platform {
     this.domain = options.domain;
     this.#log = options.log;
     this.#bus = options.bus;
-    this.#activated = options.activated;
+    this.#events = options.events;
     this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
     this.#validated = new ValidatedUploads(options.validatedUploads);
     this.#routes = new RouteTable(this.domain, [], () => false);
@@ -217,7 +225,7 @@ export class Platform {
       const version = await this.store.activate(name, target.id, worker.accountId);
       await this.#reload(name);
       this.#log('info', 'admin', 'rolled back', { worker: name, version: version.number, author });
-      this.#activated?.('rollback');
+      this.#events?.activated('rollback');
       return version;
     });
   }
@@ -325,7 +333,7 @@ export class Platform {
     this.#log('info', 'admin', 'deployed', {
       worker: name, account: accountId, version: version.number, hash: version.hash, author, validation: prepared.validation,
     });
-    this.#activated?.('deploy');
+    this.#events?.activated('deploy');
   }
 
   /**
@@ -379,6 +387,7 @@ export class Platform {
   async #unserve(name: string, workerId: string | undefined): Promise<number> {
     await this.host.unload(name);
     this.#served.delete(name);
+    this.#events?.unserved(name);
     return workerId === undefined ? 0 : (this.#bus?.endWorker(workerId) ?? 0);
   }
 

@@ -225,7 +225,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     domain,
     log,
     bus,
-    activated: (kind) => metrics.deployed(kind),
+    events: metrics,
     maxDeploys: options.maxDeploys,
     maxAccountDeploys: options.maxAccountDeploys,
   });
