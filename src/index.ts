@@ -16,6 +16,8 @@ export type {
   ScheduledEvent,
   ScheduledOutcome,
   ScheduledResult,
+  ServiceCall,
+  ServiceHost,
   WorkerDefinition,
   WorkerLimits,
   WorkerLogEntry,

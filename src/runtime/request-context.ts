@@ -16,6 +16,7 @@
 
 import type { DispatchResult } from '../bridge/protocol.ts';
 import type { OpRequest } from './host-ops.ts';
+import type { RequestTrace } from './types.ts';
 import { BodyTooLargeError, type RequestBody } from './request-body.ts';
 import { describeTermination, type Termination } from './termination.ts';
 import type { LogLevel, ScheduledOutcome, ScheduledResult, WorkerLogEntry } from './types.ts';
@@ -26,7 +27,15 @@ export type RequestPhase = 'dispatching' | 'streaming' | 'waitUntil' | 'ended';
 export const NEVER_RESPONDS = Symbol('never responds');
 
 /** How the host waits for the sandbox's answer: the result, null when the isolate is gone, or NEVER_RESPONDS. */
-export type DispatchOutcome = DispatchResult | null | typeof NEVER_RESPONDS;
+export type DispatchOutcome = DispatchResult | CallOutcome | null | typeof NEVER_RESPONDS;
+
+/** The sandbox's answer to an RPC call (the `invoke` entry): the result, or the error's name and message. */
+export interface CallOutcome {
+  rpc: true;
+  ok: boolean;
+  value: unknown;
+  errorName: string;
+}
 
 type HostTimer = { timeout: NodeJS.Timeout; immediate?: undefined } | { immediate: NodeJS.Immediate; timeout?: undefined };
 
@@ -47,6 +56,8 @@ export class RequestContext {
   readonly id = nextRequestId++;
   readonly method: string;
   readonly url: string;
+  /** The service-binding calls this request came through and its own worker last (ServiceKeys). */
+  readonly chain: readonly string[];
   readonly startWall = performance.now();
   #phase: RequestPhase = 'dispatching';
   /** The status the client got (the log line's); 0 until there is one. */
@@ -76,10 +87,15 @@ export class RequestContext {
    */
   #controller: AbortController | undefined;
 
-  constructor(method: string, url: string, body: RequestBody | undefined, trigger?: ScheduledTrigger) {
+  /** Where the request's subrequests are traced, when tracing is on. */
+  readonly #trace: RequestTrace | undefined;
+
+  constructor(method: string, url: string, body: RequestBody | undefined, chain: readonly string[], trace?: RequestTrace, trigger?: ScheduledTrigger) {
     this.method = method;
     this.url = url;
     this.#body = body;
+    this.chain = chain;
+    this.#trace = trace;
     this.trigger = trigger;
   }
 
@@ -102,12 +118,14 @@ export class RequestContext {
     const context = this;
     return (this.#handle = {
       id: this.id,
+      chain: this.chain,
       get signal() {
         context.#controller ??= new AbortController();
         if (context.ended) context.#controller.abort();
         return context.#controller.signal;
       },
       subrequests: 0,
+      trace: this.#trace,
       readBody: () => this.readBody(),
       readWholeBody: (text, capBytes) => this.#readBody((body) => body.readWhole(text, capBytes), text ? '' : new ArrayBuffer(0)),
     });

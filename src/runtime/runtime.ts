@@ -13,12 +13,18 @@ import { IdleMemoryReducer } from './idle-memory.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
 import { WorkerBindings } from '../api/bindings/host.ts';
+import { chainOf, noSuchService, otherAccount } from './service-calls.ts';
 import { checkCrons, CronError } from '../cron/cron.ts';
+import { endReason } from './termination.ts';
 import {
+  BindingError,
   DEFAULT_LIMITS,
   WorkerLoadError,
   type BindingHost,
+  type ServiceCall,
+  type ServiceHost,
   type IsolateMemoryUsage,
+  type IsolateEvents,
   type RuntimeOptions,
   type RuntimeRequest,
   type RuntimeResponse,
@@ -76,6 +82,9 @@ export interface LoadOptions {
   validate?: boolean;
 }
 
+/** A worker's isolate could not be started; `message` says why. */
+class WorkerStartError extends Error {}
+
 export class UnknownWorkerError extends Error {
   readonly code = 'ERR_UNKNOWN_WORKER';
   constructor(name: string) {
@@ -106,10 +115,13 @@ export class Runtime {
   private readonly egress: EgressPolicy;
   private readonly idleMemory: IdleMemoryReducer;
   private readonly bindingHost: BindingHost | undefined;
+  /** Where service-binding calls go: RuntimeOptions.serviceHost, or this Runtime's own workers. */
+  private readonly services: ServiceHost;
   private readonly bindingTimeoutMs: number | undefined;
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
   private starting = 0;
+  private readonly isolateEvents: IsolateEvents | undefined;
 
   constructor(options: RuntimeOptions = {}) {
     this.defaults = { ...DEFAULT_LIMITS, ...options.limits };
@@ -119,8 +131,13 @@ export class Runtime {
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
     this.bindingHost = options.bindingHost;
+    this.services = options.serviceHost ?? {
+      fetch: async (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
+      call: async (call, method, args) => this.call(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
+    };
     this.bindingTimeoutMs = options.bindingTimeoutMs;
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
+    this.isolateEvents = options.isolateEvents;
   }
 
   /**
@@ -195,13 +212,16 @@ export class Runtime {
 
   /** Sends a request to a worker. Worker faults come back as 500/503 responses. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
-    const isolate = await this.isolateOf(name);
-    if (typeof isolate === 'string') {
+    let isolate: WorkerIsolate;
+    try {
+      isolate = await this.isolateOf(name);
+    } catch (error) {
+      if (!(error instanceof WorkerStartError)) throw error;
       return {
         status: 503,
         statusText: 'Service Unavailable',
         headers: [['content-type', 'text/plain;charset=UTF-8']],
-        body: Buffer.from(`Worker failed to start: ${isolate}\n`),
+        body: Buffer.from(`Worker failed to start: ${error.message}\n`),
       };
     }
     return isolate.fetch(request);
@@ -223,33 +243,67 @@ export class Runtime {
       throw new TypeError('scheduled(name, { scheduledTime }): scheduledTime must be a time in milliseconds since the epoch.');
     }
     const started = performance.now();
-    const isolate = await this.isolateOf(name);
-    if (typeof isolate === 'string') {
-      const error = `Worker failed to start: ${isolate}`;
+    let isolate: WorkerIsolate;
+    try {
+      isolate = await this.isolateOf(name);
+    } catch (failure) {
+      if (!(failure instanceof WorkerStartError)) throw failure;
+      const error = `Worker failed to start: ${failure.message}`;
       this.log({ time: new Date().toISOString(), worker: name, level: 'error', type: 'scheduled', message: `scheduled "${cron}" exception`, cron, scheduledTime, outcome: 'exception', error });
       return { outcome: 'exception', noRetry: false, cpuMs: 0, wallMs: Math.round((performance.now() - started) * 100) / 100, error };
     }
     return isolate.scheduled(cron, scheduledTime);
   }
 
-  /** The worker's live isolate (started if it has none), or why it cannot start. */
-  private async isolateOf(name: string): Promise<WorkerIsolate | string> {
+  /**
+   * Calls method `method` of a worker's entrypoint (`options.entrypoint`, an exported
+   * WorkerEntrypoint class; the default export otherwise) with `args`, as RPC through a service
+   * binding does: arguments and result are structured-cloned, the call is held to the worker's
+   * limits like a request. Rejects with an Error of the name and message the method threw (a
+   * BindingError), or that says why there is no result.
+   */
+  async call(name: string, method: string, args: unknown[], options: { entrypoint?: string; chain?: readonly string[] } = {}): Promise<unknown> {
+    let isolate: WorkerIsolate;
+    try {
+      isolate = await this.isolateOf(name);
+    } catch (error) {
+      if (!(error instanceof WorkerStartError)) throw error;
+      throw new BindingError('Error', `The worker '${name}' failed to start: ${error.message}`);
+    }
+    return isolate.call(options.entrypoint ?? '', method, args, options.chain ?? []);
+  }
+
+  /** The worker's live isolate, made (or taken) if it has none: a WorkerStartError says why it could not start. */
+  private async isolateOf(name: string): Promise<WorkerIsolate> {
     this.assertOpen();
     const worker = this.workers.get(name);
     if (!worker) throw new UnknownWorkerError(name);
-    let isolate = worker.isolate;
+    const isolate = worker.isolate;
     if (!isolate || !isolate.usable()) {
       try {
-        isolate = await this.isolateFor(worker);
+        return await this.isolateFor(worker);
       } catch (error) {
-        return error instanceof WorkerLoadError ? error.message : String(error);
+        throw new WorkerStartError(error instanceof WorkerLoadError ? error.message : String(error));
       }
-    } else {
-      // Most recently used goes last.
-      this.live.delete(isolate);
-      this.live.set(isolate, worker);
     }
+    // Most recently used goes last.
+    this.live.delete(isolate);
+    this.live.set(isolate, worker);
     return isolate;
+  }
+
+  /**
+   * The worker a service call of this Runtime's own goes to: loaded here and of the caller's
+   * account (workers that both have none may call each other: the embedder wrote both bindings).
+   */
+  private serviceTarget(call: ServiceCall): string {
+    const target = this.workers.get(call.service);
+    if (target === undefined) {
+      throw noSuchService(call, `load it in the same Runtime (runtime.load('${call.service}', ...)). isolet dev runs only its own worker: ` +
+        `deploy both workers to an isolet server (isolet deploy), where they call each other, or stand in for '${call.service}' while developing.`);
+    }
+    if (target.definition.account !== this.workers.get(call.worker)?.definition.account) throw otherAccount(call);
+    return call.service;
   }
 
   /** The heap of a worker's live isolate, in bytes, or undefined when it has none now. */
@@ -274,9 +328,11 @@ export class Runtime {
   }
 
   private async isolateFor(worker: LoadedWorker): Promise<WorkerIsolate> {
+    const started = performance.now();
     worker.creating ??= this.createIsolate(worker).then(
       (isolate) => {
         worker.creating = undefined;
+        this.isolateEvents?.started(worker.name, performance.now() - started);
         if (this.workers.get(worker.name) !== worker || this.closed) {
           // Replaced or unloaded while starting: serve the requests that were waiting for it,
           // then go. retire() ends an isolate with nothing in flight at once, and those
@@ -331,6 +387,7 @@ export class Runtime {
         onCatastrophicError: this.onCatastrophicError,
         egress: this.egress,
         bindings: worker.bindings,
+        services: this.services,
         onMeasured: (isolate, previous) => this.measured(isolate, previous),
       });
     } finally {
@@ -344,6 +401,7 @@ export class Runtime {
     this.idleMemory.start();
     isolate.measure();
     isolate.whenDisposed(() => {
+      this.isolateEvents?.ended(worker.name, endReason(isolate.termination));
       if (this.live.delete(isolate)) this.held -= isolate.heldBytes;
       if (worker.isolate === isolate) worker.isolate = undefined;
     });
@@ -367,12 +425,14 @@ export class Runtime {
    * work) is never disposed: when only those are left, the bounds wait for them.
    */
   private makeRoom(isolates: number, bytes: number): void {
-    const over = () =>
-      this.live.size + this.starting + (this.spares?.count ?? 0) + isolates > this.maxIsolates || this.held + bytes > this.memoryBudget;
-    if (!over()) return;
+    const over = (): 'isolates' | 'memory' | undefined =>
+      this.live.size + this.starting + (this.spares?.count ?? 0) + isolates > this.maxIsolates ? 'isolates'
+        : this.held + bytes > this.memoryBudget ? 'memory' : undefined;
+    if (over() === undefined) return;
     for (const [isolate] of this.live) {
-      if (!over()) break;
-      if (isolate.idle) isolate.terminate({ kind: 'evicted' });
+      const cause = over();
+      if (cause === undefined) break;
+      if (isolate.idle) isolate.terminate({ kind: 'evicted', cause });
     }
   }
 

@@ -6,13 +6,15 @@
 
 import { availableParallelism } from 'node:os';
 import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
-import type { BindingHost, RuntimeRequest, RuntimeResponse, ScheduledEvent, ScheduledResult, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, type BindingHost, type RuntimeRequest, type RuntimeResponse, type ScheduledEvent, type ScheduledResult, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { InitPayload } from './messages.ts';
+import type { CallOutcome, InitPayload } from './messages.ts';
+import type { StatsBatch } from '../observability/worker-stats.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
@@ -54,6 +56,10 @@ export interface ProcessPoolOptions {
   workerLog: (entry: WorkerLogEntry) => void;
   /** Where the supervisor's own lines go (restarts, crashes, quarantine). */
   log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /** What each runtime process's workers did, in batches (`process` is its label, tier/index). */
+  stats?: (process: string, batch: StatsBatch) => void;
+  /** A runtime process ended while it was to keep running; it is being restarted. */
+  onProcessEnded?: (process: { tier: Tier; label: string }, end: ProcessEnd) => void;
   /** An account's code crashed processes often enough to be moved to the quarantine tier (the pool has moved its workers already). */
   onQuarantine?: (account: string, worker: string) => void;
   /** Window in which two crashes quarantine an account (default 10 minutes). */
@@ -108,7 +114,10 @@ export class ProcessPool implements WorkerHost {
     this.#options = options;
     this.#crashes = new CrashLedger(options.quarantineWindowMs);
     this.#admission = new Admission(options.admission);
-    this.#child = { init: { ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs };
+    this.#child = {
+      init: { ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs,
+      spareOutput: (pid, line) => options.log('warn', 'spare runtime process output', { pid, line }),
+    };
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };
@@ -128,14 +137,53 @@ export class ProcessPool implements WorkerHost {
       tier,
       index,
       workerLog: this.#options.workerLog,
+      stats: this.#options.stats,
       log: this.#options.log,
       owns: (worker) => this.#workers.get(worker)?.home === slot,
       ended: (end) => this.#ended(slot, end),
       child: this.#child,
       spare: () => this.#takeSpare(),
       bindingHost: this.#options.bindingHost,
+      services: {
+        fetch: (call, request) => this.#serviceFetch(call, request),
+        call: (call, method, args) => this.#serviceCall(call, method, args),
+      },
     });
     return slot;
+  }
+
+  /**
+   * Where a service call of a worker goes (its slot resolved the caller and the binding against
+   * what it sent the worker's process): a worker deployed here, of the caller's account, with the
+   * chain within the depth and without a cycle.
+   */
+  #serviceTarget(call: ServiceCall): { target: HomedWorker; chain: readonly string[] } {
+    const target = this.#workers.get(call.service);
+    if (target === undefined) throw noSuchService(call, `deploy a worker named '${call.service}' to this account (isolet deploy), or fix the binding's service.`);
+    if (target.account !== call.account) throw otherAccount(call);
+    return { target, chain: chainOf(call) };
+  }
+
+  async #serviceFetch(call: ServiceCall, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const { target, chain } = this.#serviceTarget(call);
+    try {
+      return await this.fetch(target.name, { ...request, chain, entrypoint: call.entrypoint });
+    } catch (error) {
+      if (error instanceof UnknownWorkerError) throw noSuchService(call, `deploy a worker named '${call.service}' to this account (isolet deploy).`);
+      throw error;
+    }
+  }
+
+  async #serviceCall(call: ServiceCall, method: string, args: Uint8Array): Promise<CallOutcome> {
+    const { target, chain } = this.#serviceTarget(call);
+    // Admitted as a request of the target's: its slots and its queue bound calls too.
+    let outcome: CallOutcome | undefined;
+    const admitted = await this.#admission.run(target.name, async () => {
+      outcome = await target.home.call(target, { entrypoint: call.entrypoint ?? '', method, chain: [...chain] }, args);
+      return { status: 200, statusText: 'OK', headers: [], body: null };
+    });
+    if (outcome === undefined) throw new BindingError('Error', Buffer.from(admitted.body as Uint8Array).toString().trim());
+    return outcome;
   }
 
   /**
@@ -308,6 +356,7 @@ export class ProcessPool implements WorkerHost {
     if (delay > 0) {
       this.#options.log('warn', 'runtime process restarted too often: backing off', { process: slot.label, restartInMs: delay });
     }
+    this.#options.onProcessEnded?.({ tier: slot.tier, label: slot.label }, end);
     if (account !== undefined && slot.tier !== 'quarantine' && this.#crashes.crashed(account)) this.#quarantine(account, end.culprit!);
     return delay;
   }

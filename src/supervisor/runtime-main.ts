@@ -9,7 +9,11 @@ import { Runtime, UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, WorkerLoadError, type BindingAnswer, type BindingHost, type RuntimeResponse, type WorkerLogEntry } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
-import { WHOLE_BODY_BYTES, type CallError, type Message, type RequestHead, type ScheduledHead } from './messages.ts';
+import { reportStats, WorkerStats } from '../observability/worker-stats.ts';
+import { Tracing } from '../observability/tracing.ts';
+import { WHOLE_BODY_BYTES, type CallError, type CallHead, type CallOutcomeHead, type Message, type RequestHead, type ScheduledHead } from './messages.ts';
+import { decodeRpcValue, encodeRpcValue } from './rpc-values.ts';
+import { ServiceClient } from './service-client.ts';
 
 interface Served {
   controller: AbortController;
@@ -18,9 +22,14 @@ interface Served {
 }
 
 const served = new Map<number, Served>();
+/** RPC calls to this process's workers in flight. */
+let calls = 0;
 let runtime: Runtime | undefined;
 let validator: Runtime | undefined;
 let draining = false;
+/** Stops the stats timer and sends what it has counted since its last batch. */
+let flushStats: (() => void) | undefined;
+let tracing: Tracing | undefined;
 
 /** Binding calls forwarded to the control process and not yet answered, by the id this process gave them. */
 const bindingCalls = new Map<number, { resolve: (answer: BindingAnswer) => void; reject: (error: Error) => void }>();
@@ -57,6 +66,9 @@ const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }
   close: () => process.exit(0),
 });
 
+/** Where this process's workers' service-binding calls go: the control process. */
+const services = new ServiceClient(channel);
+
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 
@@ -64,16 +76,20 @@ function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
       const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
-      runtime = new Runtime({
-        limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings,
-        log: (entry: WorkerLogEntry) => channel.send('log', 0, entry),
-      });
+      if (message.payload.tracing !== undefined) tracing = new Tracing({ ...message.payload.tracing, process: `runtime:${process.pid}` });
+      const stats = new WorkerStats();
+      const log = (entry: WorkerLogEntry) => {
+        stats.log(entry);
+        channel.send('log', 0, entry);
+      };
+      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings, serviceHost: services, log, isolateEvents: stats });
+      flushStats = reportStats(stats, runtime, (batch) => channel.send('stats', 0, batch));
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
       validator = new Runtime({ limits, maxIsolates: 16, log: () => {} });
       // Ready means ready to serve: the runtime image is made before, not with the first request.
       void runtime
         .prepare()
-        .catch((error: unknown) => process.stderr.write(`could not prepare the runtime ahead of requests: ${String(error)}\n`))
+        .catch((error: unknown) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', type: 'runtime-process', message: `could not prepare the runtime ahead of requests: ${String(error)}` }) + '\n'))
         .finally(() => channel.send('ready', 0, undefined));
       return;
     }
@@ -114,6 +130,16 @@ function onMessage(message: Message): void {
       return channel.send('pong', 0, undefined);
     case 'scheduled':
       return runScheduled(message.id, message.payload);
+    case 'call':
+      return void invoke(message.id, message.payload.head, message.payload.body);
+    case 'serviceResponse':
+    case 'serviceResponseWhole':
+    case 'serviceResponseBody':
+    case 'serviceResponseEnd':
+    case 'serviceResponseError':
+    case 'serviceRequestCredit':
+    case 'serviceCallResult':
+      return services.receive(message);
     case 'bindingAnswer': {
       const call = bindingCalls.get(message.id);
       if (call === undefined) return;
@@ -124,6 +150,25 @@ function onMessage(message: Message): void {
       return;
     }
   }
+}
+
+/** An RPC call the control process sends to one of this process's workers. */
+async function invoke(id: number, head: CallHead, args: Uint8Array): Promise<void> {
+  calls++;
+  let outcome: { head: CallOutcomeHead; body: Uint8Array };
+  try {
+    const decoded = decodeRpcValue(args);
+    if (!Array.isArray(decoded)) throw new BindingError('TypeError', 'RPC arguments must be a list.');
+    const value = await serving().call(head.worker, head.method, decoded, { entrypoint: head.entrypoint, chain: head.chain });
+    outcome = { head: { ok: true }, body: encodeRpcValue(value) };
+  } catch (error) {
+    const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };
+    outcome = { head: { ok: false, name: name.slice(0, 128), message: message.slice(0, 16 * 1024) }, body: new Uint8Array(0) };
+  } finally {
+    calls--;
+  }
+  channel.send('callResult', id, outcome);
+  if (draining) drainWhenIdle();
 }
 
 function serving(): Runtime {
@@ -170,7 +215,7 @@ function serve(id: number, head: RequestHead): void {
   const request: Served = { controller, body, response: undefined };
   served.set(id, request);
   serving()
-    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal })
+    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal, entrypoint: head.entrypoint, chain: head.chain, trace: tracing?.continueRequest(head.traceparent) })
     .then((response) => respond(id, request, response))
     .catch((error: unknown) => {
       channel.send('responseError', id, {
@@ -201,7 +246,10 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 }
 
 function drainWhenIdle(): void {
-  if (served.size > 0) return;
+  if (served.size > 0 || calls > 0) return;
   // The last answers may still be in the socket's buffer: exit once it has flushed them.
-  void Promise.all([runtime?.close(), validator?.close()]).finally(() => channel.end(() => process.exit(0)));
+  void Promise.all([runtime?.close(), validator?.close(), tracing?.shutdown().catch(() => {})]).finally(() => {
+    flushStats?.();
+    channel.end(() => process.exit(0));
+  });
 }

@@ -17,6 +17,7 @@ import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { callBindingOperation } from '../../sandbox/host-calls.ts';
 import { assetsMaker } from '../assets/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
+import { serviceMaker } from '../service/sandbox.ts';
 import {
   ArrayBufferIsView, ArrayIsArray, Error, ObjectDefineProperty, ObjectFreeze, ObjectKeys, PromiseReject,
   TypedArrayPrototypeGetBuffer, TypedArrayPrototypeSlice, TypeError, Uint8Array,
@@ -38,7 +39,7 @@ function unavailable<T extends BindingType>(what: string): () => BindingMaker<T>
 /** Each binding type's maker, loaded on first use (see the top of this file). */
 const MAKERS: { [T in BindingType]: () => BindingMaker<T> } = {
   kv: unavailable('KV namespace'),
-  service: unavailable('service'),
+  service: serviceMaker,
   assets: assetsMaker,
   raw: () => rawBinding,
 };

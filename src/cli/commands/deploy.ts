@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
 import { firstBundlePlace, mapBundlePlaces, originOf, splitSourceMap } from '../../bundle/source-map.ts';
-import { ConfigError, loadConfig, parseVarFlags } from '../config.ts';
+import { ConfigError, loadConfig, serviceBindings, parseVarFlags } from '../config.ts';
 import { prepareAssets, type AssetsUpload } from '../assets-upload.ts';
 import { AssetsDirectoryError } from '../../assets/directory.ts';
 import { saveDeployedMap } from '../deployed-maps.ts';
@@ -159,6 +159,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
     if (config.crons !== undefined) deployment.crons = config.crons;
     if (config.compatibilityFlags !== undefined) deployment.compatibilityFlags = config.compatibilityFlags;
+    if (config.services !== undefined && config.services.length > 0) deployment.bindings = { ...deployment.bindings, ...serviceBindings(config.services) };
     if (values.message !== undefined) deployment.message = values.message;
     const bytes = Buffer.byteLength(JSON.stringify({ ...deployment, assets: undefined }));
     const assetsLine = assets === undefined ? '' : `${assets.files} asset${assets.files === 1 ? '' : 's'} (${formatBytes(assets.bytes)})`;

@@ -16,8 +16,8 @@ import { bundleWorker, BundleError, type BuildSettings, type BundledWorker } fro
 import { mapBundlePlaces, splitSourceMap } from '../../bundle/source-map.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
-import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
-import { ConfigError, DEV_VARS, loadConfig, readDevVars, type AssetsDirectoryConfig } from '../config.ts';
+import { WorkerLoadError, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
+import { ConfigError, DEV_VARS, loadConfig, readDevVars, serviceBindings, type AssetsDirectoryConfig } from '../config.ts';
 import { DiskAssets } from '../../assets/directory.ts';
 import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
 import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
@@ -83,6 +83,8 @@ interface DevSettings {
   /** Undefined for a project of static assets alone. */
   entry: string | undefined;
   assets: { config: AssetsDirectoryConfig; navigationPrefersAssets: boolean } | undefined;
+  /** Service bindings from the config. */
+  bindings: Record<string, BindingSpec>;
   name: string;
   vars: Record<string, JsonValue>;
   limits: Partial<WorkerLimits>;
@@ -183,6 +185,7 @@ function readSettings(options: DevOptions): DevSettings {
   return {
     entry,
     assets: config.assets && { config: config.assets, navigationPrefersAssets: (config.compatibilityDate ?? '') >= NAVIGATION_PREFERS_ASSETS_DATE },
+    bindings: serviceBindings(config.services ?? []),
     name: config.name ?? (entry === undefined ? 'assets' : workerName(entry)),
     vars: { ...config.vars, ...devVars?.vars, ...options.flagVars },
     limits: { ...config.limits },
@@ -376,9 +379,12 @@ class DevSession implements RuntimeFetcher {
     }
     if (this.#closed) return;
     try {
+      // A service binding to a worker of this project (itself, another entrypoint) is served here;
+      // one to another worker fails at call time and says how to run both (README, "Service bindings").
+      const bindings: Record<string, BindingSpec> = { ...settings.bindings };
       const binding = settings.assets?.config.binding;
-      const bindings = binding === undefined ? undefined : { [binding]: { type: 'assets' as const } };
-      await this.#runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, crons: settings.crons, ...(bindings && { bindings }) });
+      if (binding !== undefined) bindings[binding] = { type: 'assets' };
+      await this.#runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, crons: settings.crons, bindings });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(mapBundlePlaces(error.message, map, this.#options.cwd), 'worker failed to load, fix it and save');
