@@ -77,7 +77,26 @@ test('a worker with only a scheduled handler loads; HTTP requests to it get 500 
   assert.equal((await runtime.scheduled('cron-only', { cron: '0 * * * *' })).outcome, 'ok');
   const response = await runtime.fetch('cron-only', { method: 'GET', url: 'https://cron/', headers: [] });
   assert.equal(response.status, 500);
-  assert.ok(logs.some((entry) => entry.worker === 'cron-only' && /no fetch handler/.test(entry.message)));
+  assert.ok(logs.some((entry) => entry.worker === 'cron-only' && /no fetch/.test(entry.message)));
+});
+
+test('a WorkerEntrypoint class as the default export: its scheduled method gets the controller, env and ctx on this', async () => {
+  await runtime.load('cron-class', module(`
+import { WorkerEntrypoint } from 'cloudflare:workers';
+let seen = 'none';
+export default class extends WorkerEntrypoint {
+  fetch() { return new Response(seen); }
+  async scheduled(controller) {
+    seen = controller.cron + ' ' + this.env.WHO + ' ' + typeof this.ctx.waitUntil + ' ' + arguments.length;
+  }
+}`, ['0 * * * *']));
+  assert.equal((await runtime.scheduled('cron-class', { cron: '0 * * * *' })).outcome, 'ok');
+  const response = await runtime.fetch('cron-class', { method: 'GET', url: 'https://cron/', headers: [] });
+  assert.equal(Buffer.from(response.body as Uint8Array).toString(), '0 * * * * env function 1');
+  await assert.rejects(
+    runtime.load('cron-class-missing', module(`import { WorkerEntrypoint } from 'cloudflare:workers';\nexport default class extends WorkerEntrypoint { fetch() { return new Response('x'); } }`, ['0 * * * *'])),
+    /cron triggers but no scheduled handler/,
+  );
 });
 
 test('a worker with crons but no scheduled handler, or with a cron Cloudflare refuses, does not load', async () => {
