@@ -34,6 +34,10 @@ test('the filters as a query, and what each lets through', () => {
   const ok = filter({ status: ['ok'] });
   assert.deepEqual([request(200), request(302), request(404), request(500)].map(ok), [true, true, true, false]);
   assert.equal(ok(entry({})), false);
+  // A cron trigger's run has an outcome, not a status.
+  const run = (outcome: string) => entry({ type: 'scheduled', outcome, level: outcome === 'ok' ? 'info' : 'error' });
+  assert.deepEqual([run('ok'), run('exception'), run('exceededCpu')].map(error), [false, true, true]);
+  assert.deepEqual([run('ok'), run('exception')].map(ok), [true, false]);
   const some = filter({ status: ['4xx', '503'] });
   assert.deepEqual([request(200), request(404), request(418), request(500), request(503)].map(some), [false, true, true, false, true]);
 

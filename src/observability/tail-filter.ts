@@ -73,8 +73,10 @@ function list(query: URLSearchParams, name: string): string[] {
 function parseStatus(token: string): TailFilter {
   const word = token.toLowerCase();
   const status = (entry: WorkerLogEntry): number | undefined => (entry.type === 'request' && typeof entry.status === 'number' ? entry.status : undefined);
-  if (word === 'ok') return (entry) => (status(entry) ?? 500) < 500;
-  if (word === 'error') return (entry) => entry.type === 'exception' || entry.type === 'limit' || (status(entry) ?? 0) >= 500;
+  // A scheduled event (cron trigger) has an outcome instead of a status.
+  const scheduledOk = (entry: WorkerLogEntry): boolean | undefined => (entry.type === 'scheduled' ? entry.outcome === 'ok' : undefined);
+  if (word === 'ok') return (entry) => scheduledOk(entry) ?? (status(entry) ?? 500) < 500;
+  if (word === 'error') return (entry) => entry.type === 'exception' || entry.type === 'limit' || scheduledOk(entry) === false || (status(entry) ?? 0) >= 500;
   const range = /^([1-5])xx$/.exec(word);
   if (range !== null) return (entry) => Math.floor((status(entry) ?? 0) / 100) === Number(range[1]);
   if (/^[1-5]\d\d$/.test(word)) return (entry) => status(entry) === Number(word);
