@@ -80,7 +80,10 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await runApiCommand(cli, 'tail', () => follow(clientFrom(values), name, filter, values.json, stop.signal, cli));
+    return await runApiCommand(cli, 'tail', async () => {
+      const client = clientFrom(values);
+      return follow(client, name, filter, values.json, stop.signal, cli, await sourceMapOf(client, name));
+    });
   } catch (error) {
     if (stop.signal.aborted) return EXIT.ok;
     throw error;
@@ -107,7 +110,7 @@ async function sourceMapOf(client: AdminClient, name: string): Promise<SourceMap
  * the token revoked), or it refuses to open one. A first connection that fails is an error as
  * for any command; after that, a lost stream is opened again.
  */
-async function follow(client: AdminClient, name: string, filter: TailFilterOptions, json: boolean, stop: AbortSignal, cli: CliContext): Promise<number> {
+async function follow(client: AdminClient, name: string, filter: TailFilterOptions, json: boolean, stop: AbortSignal, cli: CliContext, map: SourceMap | undefined): Promise<number> {
   let connected = false;
   let failures = 0;
   for (;;) {
@@ -130,7 +133,9 @@ async function follow(client: AdminClient, name: string, filter: TailFilterOptio
     let ended: WorkerLogEntry | undefined;
     let cut = 'the server closed it';
     try {
-      for await (const entry of entries) {
+      for await (const logged of entries) {
+        // Places in the bundle shown as places in the project's sources, when its map is here.
+        const entry = map && logged.type !== 'request' && typeof logged.message === 'string' ? { ...logged, message: mapBundlePlaces(logged.message, map, process.cwd()) } : logged;
         cli.stdout.write(json ? JSON.stringify(entry) + '\n' : formatEntry(entry) + '\n');
         if (entry.type === ('tail' as WorkerLogEntry['type'])) ended = entry;
       }
