@@ -72,6 +72,18 @@ export interface Operations {
   'crypto.wrapKey': Async<ArrayBuffer>;
   /** (format, wrappedKey, unwrappingKeyId, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages) */
   'crypto.unwrapKey': Async<KeyInfo>;
+  /**
+   * (bindingName, method, args, bytes | null) -> a host binding's result, structured-cloned; a
+   * platform binding's answer as PlatformBindingAnswer (its args JSON only). Errors arrive as
+   * errors of the name the host gave (see src/api/bindings/).
+   */
+  'binding.call': Async<unknown>;
+}
+
+/** What a platform binding's call answers in the isolate: a JSON value, and the binary payload if there is one. */
+export interface PlatformBindingAnswer {
+  value: unknown;
+  bytes: ArrayBuffer | null;
 }
 
 interface Sync<R> {
@@ -119,6 +131,7 @@ export const OPERATION_MODES = {
   'crypto.deriveKey': 'async',
   'crypto.wrapKey': 'async',
   'crypto.unwrapKey': 'async',
+  'binding.call': 'async',
 } as const satisfies { [K in OperationName]: Operations[K]['mode'] };
 
 /** How sandbox code calls operations (its modules get these, limited to their own API's). */

@@ -19,6 +19,8 @@
 // isolate, so a forged id reaches at most the tenant's own work. Allocating them on the host
 // would need a synchronous crossing per timer and per operation.
 
+import type { EnvBinding } from './bindings.ts';
+
 /**
  * What the sandbox may call on the host: one function each, made by the host once per
  * isolate. Their results never carry host objects (only copies).
@@ -77,8 +79,11 @@ export const HOST_CALL_ORDER = Object.keys(HOST_CALLS) as HostCallName[];
 export interface SandboxEntries {
   /** Once per isolate, before the worker's code loads: the host calls, in HOST_CALL_ORDER. */
   init(...calls: HostCalls[HostCallName][]): void;
-  /** After the worker's code ran: finds its handler; returns what is wrong with it, if anything. */
-  register(namespace: Record<string, unknown> | null, env: unknown, bindGlobals: boolean): string | undefined;
+  /**
+   * After the worker's code ran: builds `env` from its vars and bindings (null: none) and finds
+   * its handler; returns what is wrong with either, if anything.
+   */
+  register(namespace: Record<string, unknown> | null, env: unknown, bindings: Record<string, EnvBinding> | null, bindGlobals: boolean): string | undefined;
   /**
    * Starts request `requestId` (head fields as primitives, headers as HeaderLines). Returns at
    * once: the answer comes back through `respond`/`respondSimple`, since isolated-vm's promise

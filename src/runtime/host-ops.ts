@@ -12,6 +12,7 @@ import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
 import { encodingSyncOps } from '../api/encoding/host.ts';
 import { memorySyncOps } from '../api/memory/host.ts';
 import { fetchAsyncOps, fetchSyncOps } from '../api/fetch/host.ts';
+import { bindingAsyncOps, type WorkerBindings } from '../api/bindings/host.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import type { OperationName, OperationResult, Operations } from '../bridge/operations.ts';
 
@@ -36,6 +37,8 @@ export interface OpContext {
   readonly scope: Map<string, unknown>;
   /** Where the worker's fetch() may connect (RuntimeOptions.egress); the default policy when absent. */
   readonly egress?: EgressPolicy;
+  /** What the worker's definition binds, checked at load, and who answers platform bindings; absent: nothing. */
+  readonly bindings?: WorkerBindings;
   /**
    * Charges CPU the host spent on this worker's behalf (key generation, compression, ...) to
    * the request the call belongs to, under the same limit as the isolate's own CPU; a request
@@ -128,4 +131,5 @@ export const operations: OperationTable = {
   ...fetchAsyncOps,
   ...encodingSyncOps,
   ...memorySyncOps,
+  ...bindingAsyncOps,
 };

@@ -12,9 +12,11 @@ import { SpareIsolates } from './spare-isolates.ts';
 import { IdleMemoryReducer } from './idle-memory.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
+import { WorkerBindings } from '../api/bindings/host.ts';
 import {
   DEFAULT_LIMITS,
   WorkerLoadError,
+  type BindingHost,
   type IsolateMemoryUsage,
   type RuntimeOptions,
   type RuntimeRequest,
@@ -54,6 +56,7 @@ interface LoadedWorker {
   name: string;
   definition: WorkerDefinition;
   limits: WorkerLimits;
+  bindings: WorkerBindings;
   version: number;
   isolate: WorkerIsolate | undefined;
   creating: Promise<WorkerIsolate> | undefined;
@@ -96,6 +99,8 @@ export class Runtime {
   private readonly spareCount: number;
   private readonly egress: EgressPolicy;
   private readonly idleMemory: IdleMemoryReducer;
+  private readonly bindingHost: BindingHost | undefined;
+  private readonly bindingTimeoutMs: number | undefined;
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
   private starting = 0;
@@ -107,6 +112,8 @@ export class Runtime {
     this.memoryBudget = Math.max(1, options.memoryBudgetMb ?? defaultMemoryBudgetMb()) * MB;
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
+    this.bindingHost = options.bindingHost;
+    this.bindingTimeoutMs = options.bindingTimeoutMs;
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
   }
 
@@ -120,11 +127,13 @@ export class Runtime {
     this.assertOpen();
     validateName(name);
     const limits = resolveLimits(this.defaults, definition.limits);
+    const bindings = new WorkerBindings(definition, this.bindingHost, this.bindingTimeoutMs);
     const previous = this.workers.get(name);
     const candidate: LoadedWorker = {
       name,
       definition,
       limits,
+      bindings,
       version: (previous?.version ?? 0) + 1,
       isolate: undefined,
       creating: undefined,
@@ -275,6 +284,7 @@ export class Runtime {
         log: this.log,
         onCatastrophicError: this.onCatastrophicError,
         egress: this.egress,
+        bindings: worker.bindings,
         onMeasured: (isolate, previous) => this.measured(isolate, previous),
       });
     } finally {

@@ -3,8 +3,9 @@
 // outside src/runtime may hold an isolate handle.
 
 import type { EgressOptions } from '../api/fetch/egress-policy.ts';
+import type { BindingSpec } from '../bridge/bindings.ts';
 
-export type { EgressOptions };
+export type { EgressOptions, BindingSpec };
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -44,6 +45,65 @@ export interface WorkerDefinition {
    * one are each their own owner.
    */
   account?: string;
+  /**
+   * What the worker sees in `env` besides its vars, by env name: a binding the platform
+   * implements, given as data (BindingSpec: KV, a service, assets; its calls go to
+   * `RuntimeOptions.bindingHost`), or functions of the embedding application (HostBinding),
+   * which the worker calls as `env.NAME.method(...)`. A name may not be both a var and a binding.
+   */
+  bindings?: Record<string, BindingSpec | HostBinding>;
+}
+
+/**
+ * Functions of the embedding application a worker calls as `env.NAME.method(...)` (library face
+ * only: they cannot cross to another process). Each call is async for the worker; its arguments
+ * arrive structured-cloned, its result is structured-cloned into the isolate, and a thrown error
+ * reaches the worker as an Error of the same name and message, nothing more. The time the host
+ * spends is not the worker's CPU. Only the object's own enumerable functions, as they are when
+ * the worker is loaded, are callable, with the object as `this`.
+ */
+export type HostBinding = { readonly [method: string]: (...args: any[]) => unknown };
+
+/** One call of a platform binding (a BindingSpec) from a worker, as a BindingHost answers it. */
+export interface BindingCall {
+  /** The calling worker. */
+  worker: string;
+  /** Its owner (WorkerDefinition.account, or the worker's name without one). */
+  account: string;
+  /** The env name of the binding. */
+  name: string;
+  /** Its spec, from the worker's definition (in `isolet serve`, from what the control process deployed). */
+  binding: BindingSpec;
+  /** What the binding type's sandbox module asks for, e.g. 'get', 'put', 'list'. */
+  method: string;
+  /** JSON only. */
+  args: JsonValue[];
+  /** At most one binary payload (a KV value, ...). */
+  bytes?: Uint8Array;
+  /** Aborted when the worker stops waiting: its request ended, or the call ran out of time. */
+  signal: AbortSignal;
+}
+
+export interface BindingAnswer {
+  value: JsonValue;
+  bytes?: Uint8Array;
+}
+
+/** Answers the calls of platform bindings (RuntimeOptions.bindingHost). */
+export interface BindingHost {
+  call(call: BindingCall): Promise<BindingAnswer>;
+}
+
+/**
+ * Thrown by a BindingHost (or a host binding): reaches the worker as an Error named `name`
+ * (TypeError and RangeError as those types, any other name as an Error with that name) and
+ * this message. Nothing else of the error crosses.
+ */
+export class BindingError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
 }
 
 /** A request as the runtime takes it: the head, plus a body the isolate pulls from on demand. */
@@ -119,6 +179,16 @@ export interface RuntimeOptions {
    * ("*.corp.example" for a suffix); `deny` closes more, and wins over allow.
    */
   egress?: EgressOptions;
+  /**
+   * Answers the calls of the workers' platform bindings (BindingSpec: KV, services, assets).
+   * Without one, such a call rejects with an Error that says the binding is not available here.
+   */
+  bindingHost?: BindingHost;
+  /**
+   * How long one binding call (host or platform binding) may take before the worker's promise
+   * rejects with a TimeoutError, in ms (default 30,000). A call also ends with its request.
+   */
+  bindingTimeoutMs?: number;
 }
 
 /** A worker isolate's heap, in bytes, as V8 reports it. */

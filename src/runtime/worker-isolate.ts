@@ -27,6 +27,7 @@ import { NEVER_RESPONDS_BODY, NEVER_RESPONDS_MESSAGE } from './never-responds.ts
 import { NEVER_RESPONDS, RequestContext } from './request-context.ts';
 import { RequestBody } from './request-body.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
+import type { WorkerBindings } from '../api/bindings/host.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
 const MAX_LOG_CHARS = 16 * 1024;
@@ -50,6 +51,8 @@ export interface WorkerIsolateOptions {
   spare?: Spare;
   /** Where the worker's fetch() may connect. */
   egress: EgressPolicy;
+  /** What the definition binds, checked when it was loaded. */
+  bindings: WorkerBindings;
   /** The isolate was measured: `heldBytes` is new, and was `previous` before. */
   onMeasured?: (isolate: WorkerIsolate, previous: number) => void;
 }
@@ -185,9 +188,10 @@ export class WorkerIsolate {
     try {
       const namespace = await runWorkerCode(this.isolate, this.context!, definition);
       const env = new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true });
+      const bindings = this.options.bindings.size === 0 ? null : new ivm.ExternalCopy(this.options.bindings.forSandbox()).copyInto({ release: true });
       const problem = await this.entries.register.apply(
         undefined,
-        [namespace ? namespace.derefInto() : null, env, namespace === undefined],
+        [namespace ? namespace.derefInto() : null, env, bindings, namespace === undefined],
         { result: { copy: true } },
       );
       if (typeof problem === 'string') throw new WorkerLoadError(problem);
@@ -272,6 +276,7 @@ export class WorkerIsolate {
       requestById: (id) => this.inFlight.get(id)?.handle,
       scope: this.scope,
       egress: this.options.egress,
+      bindings: this.options.bindings,
       chargeCpu: (ns) => this.chargeHostCpu(state, ns),
     };
   }
@@ -296,15 +301,20 @@ export class WorkerIsolate {
     const fn = operationOf(op, 'async') as AsyncOp | undefined;
     const settle = (ok: boolean, value: unknown, errorName: string) => {
       this.pendingCalls--;
-      if (!this.alive) return;
-      this.checkNeverResponds();
       // A call of a request whose work is over: the sandbox dropped it, and an answer would be a
       // crossing (and CPU) for nothing.
-      if (requestId !== 0 && !this.inFlight.has(requestId)) return;
+      if (!this.alive || (requestId !== 0 && !this.inFlight.has(requestId))) {
+        if (value instanceof ivm.ExternalCopy) value.release();
+        if (this.alive) this.checkNeverResponds();
+        return;
+      }
+      this.checkNeverResponds();
       // A body chunk is a buffer made for this read alone: its memory moves into the isolate
-      // (no copy, and no garbage left on this side to wait for a GC). Everything else is copied.
+      // (no copy, and no garbage left on this side to wait for a GC). A value an operation
+      // copied itself (a binding's result, whose copy may fail) goes in as it is. Everything else is copied.
       const arg = (op === 'body.read' || op === 'body.readWhole' || op === 'fetch.read') && ok && value instanceof ArrayBuffer
         ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
+        : value instanceof ivm.ExternalCopy ? value.copyInto({ release: true })
         : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
       this.enter(this.inFlight.get(requestId), this.entries.settle
         .apply(undefined, [callId, Date.now(), ok, arg as never, errorName]))

@@ -13,7 +13,7 @@ import { admitLogLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
 import type { HostCalls } from '../bridge/protocol.ts';
 import { OPERATION_MODES, type AsyncOperation, type OperationCalls, type OperationName, type OperationResult, type SyncOperation } from '../bridge/operations.ts';
 import {
-  Error, EvalError, MapPrototypeForEach, ObjectAssign, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
+  Error, EvalError, MapPrototypeForEach, ObjectAssign, ObjectDefineProperty, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
   String, StringPrototypeStartsWith, SyntaxError, TypeError, URIError, Uint8Array, primordialValues, withOriginalIntrinsics,
 } from './primordials.ts';
 
@@ -41,6 +41,8 @@ interface PendingCall {
   requestId: number;
   resolve(value: unknown): void;
   reject(error: unknown): void;
+  /** A binding's call: an error of a name other than the built-in types' is an Error of that name, not a DOMException. */
+  namedErrors: boolean;
 }
 
 const pendingCalls = new SafeMap<number, PendingCall>();
@@ -51,15 +53,29 @@ export function callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): 
   return startAsync<OperationResult<K>>(op, args);
 }
 
-function startAsync<T>(op: string, args: unknown[]): Promise<T> {
+/**
+ * `binding.call` for the current request: errors arrive as errors of the name the host gave
+ * (an embedder's own error names are no DOMException names).
+ */
+export function callBindingOperation(args: unknown[]): Promise<unknown> {
+  return startAsync('binding.call', args, true);
+}
+
+function startAsync<T>(op: string, args: unknown[], namedErrors = false): Promise<T> {
   const requestId = currentRequestId();
   if (pendingCalls.size >= MAX_PENDING_HOST_CALLS) {
     return PromiseReject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
   }
   const callId = nextCallId++;
   return new Promise<T>((resolve, reject) => {
-    pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject });
-    hostCalls.async(callId, requestId, op, args);
+    pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject, namedErrors });
+    try {
+      hostCalls.async(callId, requestId, op, args);
+    } catch (error) {
+      // The arguments could not be copied out (a function, say): no answer will come.
+      pendingCalls.delete(callId);
+      throw error;
+    }
   });
 }
 
@@ -68,9 +84,14 @@ const ERROR_TYPES: Record<string, ErrorConstructor> = {
   Error, TypeError, RangeError, SyntaxError, EvalError, ReferenceError, URIError,
 };
 
-function hostError(name: string, message: string): Error {
+function hostError(name: string, message: string, namedErrors: boolean): Error {
   const Type = ERROR_TYPES[name];
   if (Type) return new Type(message);
+  if (namedErrors) {
+    const error = new Error(message);
+    ObjectDefineProperty(error, 'name', { __proto__: null, value: name, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
+    return error;
+  }
   const DOMExceptionClass = (globalThis as unknown as { DOMException?: new (m: string, n: string) => Error }).DOMException;
   if (DOMExceptionClass) return new DOMExceptionClass(message, name);
   const error = new Error(message);
@@ -86,7 +107,7 @@ export function settleCall(callId: number, now: number, ok: boolean, value: unkn
   advanceClock(now);
   enterRequest(call.requestId);
   if (ok) call.resolve(value);
-  else call.reject(hostError(errorName, String(value)));
+  else call.reject(hostError(errorName, String(value), call.namedErrors));
 }
 
 /** A request's work is over: its calls will never be answered. */

@@ -14,6 +14,7 @@ import { lockContextMemory, lockMemoryFeatures } from '../api/memory/sandbox.ts'
 import { cryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
 import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
+import { addBindings } from '../api/bindings/sandbox.ts';
 import { globalScopeEventMethods } from '../api/events/sandbox.ts';
 import {
   abortRequest,
@@ -29,7 +30,7 @@ import {
   reportUncaught,
 } from './dispatch.ts';
 import {
-  Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf, SymbolToStringTag, TypeError,
+  Error, Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf, SymbolToStringTag, TypeError,
 } from './primordials.ts';
 
 const global = globalThis as unknown as Record<string, unknown>;
@@ -120,7 +121,14 @@ const entryPoints: SandboxEntries = {
     lockContextFeatures(globalThis);
     lockContextMemory(globalThis, callSync('memory.limitMb'));
   },
-  register(namespace, env, bindGlobals) {
+  register(namespace, env, bindings, bindGlobals) {
+    if (bindings !== null && env && typeof env === 'object') {
+      try {
+        addBindings(env as Record<string, unknown>, bindings);
+      } catch (error) {
+        return error instanceof Error ? error.message : 'A binding could not be made.';
+      }
+    }
     if (bindGlobals && env && typeof env === 'object') {
       // service-worker syntax sees its vars as globals, as in Workers.
       const values = env as Record<string, unknown>;

@@ -1,0 +1,255 @@
+// The host half of bindings: what a worker's definition binds, checked once when it is loaded
+// (WorkerBindings), and the one host operation every binding call goes through, `binding.call`.
+// Its sandbox half (./sandbox.ts) builds `env` from what `forSandbox()` gives it.
+//
+// A binding name the sandbox sends is looked up here, in what the host itself was given, never
+// trusted: a host binding's methods are the functions taken from the embedder's object at load,
+// in a Map (so no name such as 'constructor' or '__proto__' reaches anything else), and a platform
+// binding's spec is the definition's. Host bindings run the embedder's function with copies of
+// the arguments and copy the result into the isolate; platform bindings go to the Runtime's
+// BindingHost with JSON arguments and at most one binary payload. Either way only an error's
+// name and message cross back, the host's time is not the worker's CPU (this operation is async:
+// the isolate does not wait for it), and a call ends with its request or after the binding
+// timeout, whichever comes first.
+
+import ivm from 'isolated-vm';
+import { BINDING_LIMITS, ENV_NAME, type BindingSpec, type EnvBinding } from '../../bridge/bindings.ts';
+import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
+import { BINDING_TYPES } from '../../bridge/bindings.ts';
+import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
+import { WorkerLoadError, type BindingHost, type HostBinding, type JsonValue, type WorkerDefinition } from '../../runtime/types.ts';
+import { jsonProblem } from './json.ts';
+
+/** How long a binding call may take by default (RuntimeOptions.bindingTimeoutMs). */
+export const DEFAULT_BINDING_TIMEOUT_MS = 30_000;
+
+type Bound =
+  | { kind: 'spec'; spec: BindingSpec }
+  | { kind: 'host'; target: HostBinding; methods: Map<string, (...args: unknown[]) => unknown> };
+
+/** A worker's bindings as the host holds them, checked when the worker is loaded. */
+export class WorkerBindings {
+  readonly #bound = new Map<string, Bound>();
+  readonly host: BindingHost | undefined;
+  readonly timeoutMs: number;
+
+  /** Throws a WorkerLoadError that names the binding and what to change. */
+  constructor(definition: WorkerDefinition, host: BindingHost | undefined, timeoutMs = DEFAULT_BINDING_TIMEOUT_MS) {
+    this.host = host;
+    this.timeoutMs = timeoutMs;
+    const bindings = definition.bindings;
+    if (bindings === undefined) return;
+    if (bindings === null || typeof bindings !== 'object') throw new WorkerLoadError('`bindings` must be an object of env names to bindings.');
+    const names = Object.keys(bindings);
+    if (names.length > BINDING_LIMITS.bindings) throw new WorkerLoadError(`A worker may have at most ${BINDING_LIMITS.bindings} bindings; it has ${names.length}.`);
+    for (const name of names) {
+      if (!ENV_NAME.test(name)) {
+        throw new WorkerLoadError(`Invalid binding name ${JSON.stringify(name.slice(0, 200))}: use letters, digits, '_' and '$', not starting with a digit (it is read as env.NAME).`);
+      }
+      if (definition.vars !== undefined && Object.hasOwn(definition.vars, name)) {
+        throw new WorkerLoadError(`env.${name} is both a var and a binding: rename one of them.`);
+      }
+      this.#bound.set(name, bound(name, bindings[name]));
+    }
+  }
+
+  get size(): number {
+    return this.#bound.size;
+  }
+
+  get(name: string): Bound | undefined {
+    return this.#bound.get(name);
+  }
+
+  /** What the sandbox's `register` builds env's bindings from: specs, and host bindings' method names. */
+  forSandbox(): Record<string, EnvBinding> {
+    const out: Record<string, EnvBinding> = {};
+    for (const [name, b] of this.#bound) out[name] = b.kind === 'spec' ? { spec: b.spec } : { methods: [...b.methods.keys()] };
+    return out;
+  }
+}
+
+function bound(name: string, value: unknown): Bound {
+  if (value === null || typeof value !== 'object') {
+    throw new WorkerLoadError(`env.${name}: a binding is a spec such as { type: 'kv', namespaceId } or an object of functions.`);
+  }
+  const type = (value as { type?: unknown }).type;
+  if (typeof type === 'string') return { kind: 'spec', spec: checkSpec(name, value as Record<string, unknown>) };
+  const methods = new Map<string, (...args: unknown[]) => unknown>();
+  for (const method of Object.keys(value)) {
+    const fn = (value as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') {
+      throw new WorkerLoadError(`env.${name}.${method} is not a function: a host binding holds only functions (pass data as vars).`);
+    }
+    if (method.length > BINDING_LIMITS.nameChars) throw new WorkerLoadError(`env.${name}: a method name is longer than ${BINDING_LIMITS.nameChars} characters.`);
+    methods.set(method, fn as (...args: unknown[]) => unknown);
+  }
+  if (methods.size > BINDING_LIMITS.methods) throw new WorkerLoadError(`env.${name} has ${methods.size} methods, more than the ${BINDING_LIMITS.methods} a host binding may have.`);
+  return { kind: 'host', target: value as HostBinding, methods };
+}
+
+/** A spec's shape (the deploy body is checked the same way, src/server/deployment.ts). */
+export function specProblem(value: Record<string, unknown>): string | undefined {
+  const type = value.type;
+  if (!(BINDING_TYPES as readonly unknown[]).includes(type)) return `unknown binding type ${JSON.stringify(String(type).slice(0, 100))}: the types are ${BINDING_TYPES.join(', ')}`;
+  const fields: Record<BindingSpec['type'], Record<string, 'required' | 'optional'>> = {
+    kv: { namespaceId: 'required' },
+    service: { service: 'required', entrypoint: 'optional' },
+    assets: {},
+    raw: {},
+  };
+  const allowed = fields[type as BindingSpec['type']];
+  for (const key of Object.keys(value)) {
+    if (key === 'type') continue;
+    if (!Object.hasOwn(allowed, key)) return `a ${type} binding has no field '${key.slice(0, 100)}'`;
+    const field = value[key];
+    if (typeof field !== 'string' || field.length === 0 || field.length > 256) return `'${key}' must be text of 1 to 256 characters`;
+  }
+  for (const [key, need] of Object.entries(allowed)) {
+    if (need === 'required' && value[key] === undefined) return `a ${type} binding needs '${key}'`;
+  }
+  return undefined;
+}
+
+function checkSpec(name: string, value: Record<string, unknown>): BindingSpec {
+  const problem = specProblem(value);
+  if (problem !== undefined) throw new WorkerLoadError(`env.${name}: ${problem}.`);
+  // A copy: the spec crosses to the sandbox and to runtime processes as JSON.
+  return JSON.parse(JSON.stringify(value)) as BindingSpec;
+}
+
+/** The error a worker sees for a failure on the host side: its name and message only. */
+function crossing(error: unknown): OpError {
+  if (error instanceof OpError) return error;
+  let name = 'Error';
+  let message: string;
+  try {
+    if (error !== null && (typeof error === 'object' || typeof error === 'function')) {
+      const n = (error as { name?: unknown }).name;
+      const m = (error as { message?: unknown }).message;
+      if (typeof n === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(n) && n.length <= BINDING_LIMITS.errorNameChars) name = n;
+      message = typeof m === 'string' ? m : String(error);
+    } else {
+      message = String(error);
+    }
+  } catch {
+    message = 'the binding threw a value that cannot be shown';
+  }
+  return new OpError(name, message.slice(0, BINDING_LIMITS.errorMessageChars));
+}
+
+/**
+ * Settles with `work`, or rejects when the request ends (the worker no longer waits: its answer
+ * would be dropped) or `ms` pass, which also aborts `controller` so the host side may stop.
+ */
+function bounded<T>(work: Promise<T>, request: OpRequest, ms: number, what: string, controller: AbortController): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      request.signal.removeEventListener('abort', ended);
+    };
+    const ended = () => {
+      done();
+      controller.abort();
+      reject(new OpError('Error', `${what} was cancelled: its request ended.`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      controller.abort();
+      reject(new OpError('TimeoutError', `${what} did not settle within ${ms} ms.`));
+    }, ms);
+    if (request.signal.aborted) return ended();
+    request.signal.addEventListener('abort', ended, { once: true });
+    work.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (error: unknown) => {
+        done();
+        reject(error);
+      },
+    );
+  });
+}
+
+/** A value the isolate can take: primitives as they are, anything else as a structured clone made here. */
+function intoIsolate(value: unknown, what: string): unknown {
+  if (value === undefined || value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return value;
+  if (typeof value === 'symbol') throw new OpError('TypeError', `${what} returned a symbol, which cannot be copied into the worker.`);
+  try {
+    return new ivm.ExternalCopy(value);
+  } catch {}
+  // isolated-vm's copy refuses some values structuredClone() takes (objects with getters, whose
+  // values it reads here, on the host): clone them first. Either way, what enters is data.
+  try {
+    return new ivm.ExternalCopy(structuredClone(value));
+  } catch (error) {
+    throw new OpError(
+      'TypeError',
+      `${what} returned a value that cannot be copied into the worker (${error instanceof Error ? error.message : String(error)}): ` +
+        'return data that structuredClone() takes (objects, arrays, strings, numbers, Dates, Maps, Sets, ArrayBuffers, ...), not functions or symbols.',
+    );
+  }
+}
+
+const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args, bytes]) => {
+  if (typeof name !== 'string' || typeof method !== 'string' || !Array.isArray(args) || (bytes !== null && !(bytes instanceof ArrayBuffer))) {
+    throw new OpError('TypeError', 'binding.call takes (name, method, args, bytes | null).');
+  }
+  const what = `env.${name.slice(0, BINDING_LIMITS.nameChars)}.${method.slice(0, BINDING_LIMITS.nameChars)}()`;
+  const request = ctx.request;
+  if (request === undefined) {
+    // As Workers refuses I/O there: top-level code has no request to answer for the call.
+    throw new OpError('Error', `Disallowed operation called within global scope: ${what}. Call bindings within a handler.`);
+  }
+  const bindings = ctx.bindings;
+  const binding = bindings?.get(name);
+  if (bindings === undefined || binding === undefined) throw new OpError('TypeError', `${what}: the worker has no binding of that name.`);
+  const controller = new AbortController();
+  if (binding.kind === 'host') {
+    const fn = binding.methods.get(method);
+    if (fn === undefined) throw new OpError('TypeError', `${what} is not a function of that binding.`);
+    let result: unknown;
+    try {
+      // Whatever the function does synchronously runs here, on the host's thread, not the
+      // isolate's: none of it is the worker's CPU.
+      result = await bounded(Promise.resolve().then(() => Reflect.apply(fn, binding.target, args)), request, bindings.timeoutMs, what, controller);
+    } catch (error) {
+      throw crossing(error);
+    }
+    return intoIsolate(result, what);
+  }
+  const host = bindings.host;
+  if (host === undefined) throw new OpError('Error', `${what}: ${binding.spec.type} bindings are not available in this runtime (it has no binding host).`);
+  const problem = jsonProblem(args);
+  if (problem !== undefined) throw new OpError('TypeError', `${what}: its arguments hold ${problem}.`);
+  if (Buffer.byteLength(JSON.stringify(args)) > BINDING_LIMITS.argsBytes) throw new OpError('RangeError', `${what}: its arguments are over ${BINDING_LIMITS.argsBytes} bytes of JSON.`);
+  if (bytes !== null && bytes.byteLength > BINDING_LIMITS.bytes) throw new OpError('RangeError', `${what}: a value of ${bytes.byteLength} bytes is over the ${BINDING_LIMITS.bytes} a binding call may carry.`);
+  let answer;
+  try {
+    answer = await bounded(host.call({
+      worker: ctx.worker,
+      account: ctx.account,
+      name,
+      binding: binding.spec,
+      method,
+      args: args as JsonValue[],
+      ...(bytes === null ? {} : { bytes: new Uint8Array(bytes) }),
+      signal: controller.signal,
+    }), request, bindings.timeoutMs, what, controller);
+  } catch (error) {
+    throw crossing(error);
+  }
+  const out = answer.bytes;
+  const result: PlatformBindingAnswer = {
+    value: answer.value,
+    // Only the payload's own bytes: a view may share its buffer with other data (a channel frame).
+    bytes: out === undefined ? null : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer as ArrayBuffer : out.slice().buffer,
+  };
+  return intoIsolate(result, what);
+};
+
+export const bindingAsyncOps = {
+  'binding.call': callBinding,
+} satisfies Partial<OperationTable>;
