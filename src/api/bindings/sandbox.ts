@@ -15,6 +15,7 @@
 import type { BindingSpec, BindingType, EnvBinding } from '../../bridge/bindings.ts';
 import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { callBindingOperation } from '../../sandbox/host-calls.ts';
+import { kvMaker } from '../kv/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import {
   ArrayBufferIsView, ArrayIsArray, Error, ObjectDefineProperty, ObjectFreeze, ObjectKeys, PromiseReject,
@@ -36,7 +37,7 @@ function unavailable<T extends BindingType>(what: string): () => BindingMaker<T>
 
 /** Each binding type's maker, loaded on first use (see the top of this file). */
 const MAKERS: { [T in BindingType]: () => BindingMaker<T> } = {
-  kv: unavailable('KV namespace'),
+  kv: kvMaker,
   service: unavailable('service'),
   assets: unavailable('assets'),
   raw: () => rawBinding,
