@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import type { JsonValue } from '../runtime/types.ts';
+import { ENV_NAME } from '../bridge/bindings.ts';
 
 /** What isolet takes from a wrangler config, in the admin API's terms. */
 export interface WorkerConfig {
@@ -23,6 +24,8 @@ export interface WorkerConfig {
   /** Route patterns, `host/path*`, from `routes` or `route`. */
   routes: string[];
   limits: { cpuMs?: number };
+  /** `kv_namespaces`: each binding's env name and the namespace's id. */
+  kvNamespaces: { binding: string; id: string }[];
 }
 
 export interface LoadedConfig {
@@ -85,7 +88,7 @@ export function readConfig(path: string): LoadedConfig {
 }
 
 function emptyConfig(): WorkerConfig {
-  return { vars: {}, routes: [], limits: {} };
+  return { vars: {}, routes: [], limits: {}, kvNamespaces: [] };
 }
 
 function parseTomlText(text: string, file: string): Record<string, unknown> {
@@ -123,7 +126,7 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 }
 
 /** Fields isolet reads; all others are ignored with a note. */
-const KNOWN = new Set(['name', 'main', 'compatibility_date', 'vars', 'routes', 'route', 'limits']);
+const KNOWN = new Set(['name', 'main', 'compatibility_date', 'vars', 'routes', 'route', 'limits', 'kv_namespaces']);
 /** Fields that say nothing about the worker itself, ignored without a note. */
 const SILENT = new Set(['$schema']);
 
@@ -167,6 +170,8 @@ function checkConfig(raw: Record<string, unknown>, path: string): LoadedConfig {
       config.limits.cpuMs = cpu;
     }
   }
+
+  if (raw.kv_namespaces !== undefined) config.kvNamespaces = checkKvNamespaces(raw.kv_namespaces, file);
 
   const notes = ignored.length === 0 ? [] : [`note: ${file}: ignoring ${ignored.join(', ')} (isolet does not use ${ignored.length === 1 ? 'it' : 'them'})`];
   return { config, notes };
@@ -222,6 +227,27 @@ function checkRoute(route: unknown, file: string, field: string): string {
     return pattern.trim();
   }
   throw new ConfigError(file, field, `must be a pattern string ("example.com/*") or { pattern = "example.com/*", zone_name = "example.com" }, not ${show(route)}`);
+}
+
+/** `kv_namespaces = [{ binding = "MY_KV", id = "..." }]`; `preview_id` is wrangler's for remote previews, and not used. */
+function checkKvNamespaces(value: unknown, file: string): { binding: string; id: string }[] {
+  const example = 'kv_namespaces = [{ binding = "MY_KV", id = "<id from isolet kv namespace create>" }]';
+  if (!Array.isArray(value)) throw new ConfigError(file, 'kv_namespaces', `must be a list, e.g. ${example}, not ${show(value)}`);
+  const seen = new Set<string>();
+  return value.map((entry, index) => {
+    const field = `kv_namespaces[${index}]`;
+    if (!isPlainObject(entry)) throw new ConfigError(file, field, `must be { binding = "MY_KV", id = "..." }, not ${show(entry)}`);
+    const { binding, id } = entry;
+    if (typeof binding !== 'string' || !ENV_NAME.test(binding)) {
+      throw new ConfigError(file, `${field}.binding`, `must be the name the worker reads as env.NAME (letters, digits, '_', '$'), not ${show(binding)}`);
+    }
+    if (seen.has(binding)) throw new ConfigError(file, `${field}.binding`, `'${binding}' is bound twice. Fix: give each namespace its own binding name`);
+    seen.add(binding);
+    if (typeof id !== 'string' || id === '') {
+      throw new ConfigError(file, `${field}.id`, `must be the namespace's id (isolet kv namespace create <title> prints it), not ${show(id)}`);
+    }
+    return { binding, id };
+  });
 }
 
 /**

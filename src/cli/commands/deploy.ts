@@ -29,8 +29,8 @@ const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--config FILE] [--mes
 
 Bundles the worker (TypeScript or JavaScript; npm imports are bundled) and uploads it as a new
 version, which starts serving at once. Reads wrangler.json, wrangler.jsonc or wrangler.toml
-from the current directory (or --config): name, main, compatibility_date, vars, routes/route
-and limits.cpu_ms. Flags win over the file. .dev.vars is not uploaded: use
+from the current directory (or --config): name, main, compatibility_date, vars, routes/route,
+limits.cpu_ms and kv_namespaces. Flags win over the file. .dev.vars is not uploaded: use
 'isolet secret put' for secrets.
 
 Options:
@@ -124,6 +124,9 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     if (config.limits.cpuMs !== undefined) deployment.limits = { cpuMs: config.limits.cpuMs };
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
+    if (config.kvNamespaces.length > 0) {
+      deployment.bindings = Object.fromEntries(config.kvNamespaces.map(({ binding, id }) => [binding, { type: 'kv', namespaceId: id }]));
+    }
     if (values.message !== undefined) deployment.message = values.message;
     const bytes = Buffer.byteLength(JSON.stringify(deployment));
 
