@@ -10,8 +10,9 @@ import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
-import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
+import { BindingError, WorkerLoadError, type BindingAnswer, type BindingCall, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
 import { ConfigError, loadConfig, readDevVars } from '../config.ts';
+import { LocalKv } from '../dev-kv.ts';
 
 const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]
 
@@ -19,8 +20,10 @@ Runs the worker in <entry> (TypeScript or JavaScript; npm imports are bundled) o
 HTTP server with production limits, and reloads it when its source files change.
 
 Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
-as 'isolet deploy' does: main (the entry when none is given), name, vars and limits.cpu_ms.
-.dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var over both.
+as 'isolet deploy' does: main (the entry when none is given), name, vars, limits.cpu_ms and
+kv_namespaces. .dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var
+over both. KV namespaces are local, kept in .isolet/kv/isolet.db next to the config (a SQLite
+file), so their keys stay across restarts; each namespace is found there by its id.
 
 Options:
   -p, --port <port>      Port to listen on (default 8787; 0 picks a free one)
@@ -81,7 +84,10 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     return 1;
   }
 
-  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, cli);
+  const bindings: Record<string, BindingSpec> = {};
+  for (const { binding, id } of config.kvNamespaces) bindings[binding] = { type: 'kv', namespaceId: id };
+  const projectDir = config.file === undefined ? process.cwd() : dirname(config.file);
+  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, cli, { bindings, projectDir });
   await session.reload();
   try {
     await session.listen(port, values.ip);
@@ -105,6 +111,9 @@ class DevSession implements RuntimeFetcher {
   readonly #err: NodeJS.WritableStream;
   readonly #runtime: Runtime;
   readonly #server: ReturnType<typeof createHttpFront>;
+  readonly #bindings: Record<string, BindingSpec>;
+  /** Local KV, opened when the worker has a KV binding. */
+  readonly #kv: LocalKv | undefined;
 
   /** Set once a version has loaded; until then requests get #problem as a 503. */
   #loaded = false;
@@ -120,8 +129,20 @@ class DevSession implements RuntimeFetcher {
   #again = false;
   #closed = false;
 
-  constructor(entry: string, name: string, vars: Record<string, JsonValue>, limits: Partial<WorkerLimits>, cli: CliContext) {
+  constructor(
+    entry: string,
+    name: string,
+    vars: Record<string, JsonValue>,
+    limits: Partial<WorkerLimits>,
+    cli: CliContext,
+    platform: { bindings: Record<string, BindingSpec>; projectDir: string },
+  ) {
     this.#entry = entry;
+    this.#bindings = platform.bindings;
+    if (Object.values(platform.bindings).some((spec) => spec.type === 'kv')) {
+      this.#kv = new LocalKv(platform.projectDir);
+      cli.stderr.write(`using local KV in ${this.#kv.path}\n`);
+    }
     this.#name = name;
     this.#vars = vars;
     this.#limits = limits;
@@ -132,8 +153,15 @@ class DevSession implements RuntimeFetcher {
     this.#runtime = new Runtime({
       log: (entry) => this.#printLog(entry),
       egress: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'localhost'] },
+      bindingHost: { call: (call) => this.#bindingCall(call) },
     });
     this.#server = createHttpFront(this, { worker: () => name });
+  }
+
+  /** The worker's platform bindings, answered locally. */
+  #bindingCall(call: BindingCall): Promise<BindingAnswer> {
+    if (call.binding.type === 'kv' && this.#kv !== undefined) return this.#kv.call(call);
+    return Promise.reject(new BindingError('Error', `env.${call.name} is a '${call.binding.type}' binding, which isolet dev does not provide.`));
   }
 
   /** RuntimeFetcher for the front: the worker, or why there is none yet. */
@@ -191,7 +219,7 @@ class DevSession implements RuntimeFetcher {
     this.#syncWatchers();
     if (this.#closed) return;
     try {
-      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits });
+      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits, bindings: this.#bindings });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(error.message, 'worker failed to load, fix it and save');
@@ -273,6 +301,7 @@ class DevSession implements RuntimeFetcher {
     this.#server.closeAllConnections();
     await this.#building;
     await this.#runtime.close();
+    await this.#kv?.close();
   }
 
   #printLog(entry: WorkerLogEntry): void {
