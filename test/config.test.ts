@@ -72,6 +72,7 @@ describe('wrangler.toml', () => {
       vars: { GREETING: 'Howdy', COUNT: 3, ENABLED: true, LIST: ['a', 1], NESTED: { debug: true, level: { n: 2 } } },
       routes: ['api.example.com/v1/*', 'shop.example.com', 'example.com/*'],
       limits: { cpuMs: 100 },
+      kvNamespaces: [],
     });
   });
 
@@ -92,7 +93,21 @@ describe('wrangler.toml', () => {
     );
     assert.equal(config.name, 'x');
     assert.equal(notes.length, 1);
-    assert.match(notes[0]!, /^note: wrangler\.toml: ignoring account_id, workers_dev, kv_namespaces, limits\.subrequests \(isolet does not use them\)$/);
+    assert.match(notes[0]!, /^note: wrangler\.toml: ignoring account_id, workers_dev, limits\.subrequests \(isolet does not use them\)$/);
+  });
+
+  test('kv_namespaces: each binding and id; preview_id is not used; a bad entry names the field', async () => {
+    const { config } = await load('wrangler.toml', 'kv_namespaces = [\n  { binding = "CACHE", id = "abc", preview_id = "def" },\n  { binding = "USERS", id = "0123" },\n]\n');
+    assert.deepEqual(config.kvNamespaces, [{ binding: 'CACHE', id: 'abc' }, { binding: 'USERS', id: '0123' }]);
+    for (const [text, message] of [
+      ['kv_namespaces = { binding = "A", id = "1" }\n', /kv_namespaces: must be a list/],
+      ['kv_namespaces = [{ id = "1" }]\n', /kv_namespaces\[0\]\.binding: must be the name the worker reads as env\.NAME/],
+      ['kv_namespaces = [{ binding = "1A", id = "1" }]\n', /kv_namespaces\[0\]\.binding/],
+      ['kv_namespaces = [{ binding = "A" }]\n', /kv_namespaces\[0\]\.id: must be the namespace's id \(isolet kv namespace create <title> prints it\)/],
+      ['kv_namespaces = [{ binding = "A", id = "1" }, { binding = "A", id = "2" }]\n', /kv_namespaces\[1\]\.binding: 'A' is bound twice/],
+    ] as const) {
+      await assert.rejects(load('wrangler.toml', text), (error: unknown) => error instanceof ConfigError && message.test(error.message), text);
+    }
   });
 
   test('a TOML syntax error names file:line:col', async () => {
@@ -148,6 +163,7 @@ describe('wrangler.json and wrangler.jsonc', () => {
       vars: { GREETING: 'Howdy', CONFIG: { debug: true, list: [1, 2] } },
       routes: ['example.com/*', 'api.example.com/v1/*'],
       limits: { cpuMs: 25 },
+      kvNamespaces: [],
     });
   });
 
@@ -185,7 +201,7 @@ describe('finding the config', () => {
 
   test('no config file: an empty config', async () => {
     const dir = await project({});
-    assert.deepEqual(loadConfig({ cwd: dir }), { config: { vars: {}, routes: [], limits: {} }, notes: [] });
+    assert.deepEqual(loadConfig({ cwd: dir }), { config: { vars: {}, routes: [], limits: {}, kvNamespaces: [] }, notes: [] });
   });
 
   test('--config names a file anywhere; main is relative to that file', async () => {
