@@ -164,11 +164,32 @@ for (const engine of ENGINES) describe(`KV on ${engine.name}`, () => {
     }
   });
 
+  test("the account's entries count against its quota: puts, replacements, deletes and sweeps keep the count", async () => {
+    const a = (await store.kv.createNamespace(acme, 'a')).id;
+    const b = (await store.kv.createNamespace(acme, 'b')).id;
+    const ctx = { owner: acme, now: NOW, maxAccountBytes: 100 };
+    await store.kv.put(a, 'k1', { value: new Uint8Array(40), metadata: '{"x":1}' }, ctx); // 2 + 40 + 7
+    await store.kv.put(b, 'k2', { value: new Uint8Array(30), expiration: NOW + 60 }, ctx); // 2 + 30
+    assert.equal(await store.kv.accountBytes(acme), 81);
+    await assert.rejects(store.kv.put(b, 'k3', { value: new Uint8Array(20) }, ctx), isStoreError('forbidden'));
+    await store.kv.put(a, 'k1', { value: new Uint8Array(10) }, ctx); // replaced: 2 + 10
+    assert.equal(await store.kv.accountBytes(acme), 44);
+    await store.kv.put(b, 'k3', { value: new Uint8Array(20) }, ctx);
+    assert.equal(await store.kv.accountBytes(acme), 66);
+    await store.kv.delete(a, 'k1', ctx);
+    await store.kv.delete(a, 'k1', ctx);
+    assert.equal(await store.kv.accountBytes(acme), 54);
+    assert.equal(await store.kv.sweepExpired(NOW + 60, 100), 1);
+    assert.equal(await store.kv.accountBytes(acme), 22);
+    assert.equal(await store.kv.accountBytes(other), 0, "another account's quota is its own");
+  });
+
   test('writes of many callers at once all land', async () => {
     const ns = (await store.kv.createNamespace(acme, 'busy')).id;
     const ctx = { owner: acme, now: NOW };
-    await Promise.all(Array.from({ length: 50 }, (_, i) => store.kv.put(ns, `k${i % 10}`, { value: bytes(String(i)) }, ctx)));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.kv.put(ns, `k${i % 10}`, { value: bytes(String(i).padStart(2, '0')) }, ctx)));
     assert.equal((await store.kv.list(ns, { limit: 1000 }, ctx)).keys.length, 10);
+    assert.equal(await store.kv.accountBytes(acme), 10 * 4, 'the count is exact after racing writes');
   });
 });
 

@@ -59,10 +59,18 @@ export interface KvListQuery {
 export interface KvContext {
   owner?: Owner;
   now: number;
+  /** What the account's namespaces may hold together, in bytes (default MAX_ACCOUNT_BYTES). */
+  maxAccountBytes?: number;
 }
 
 /** The most namespaces one account may have (Cloudflare's limit). */
 export const MAX_NAMESPACES_PER_ACCOUNT = 1000;
+
+/**
+ * What one account's entries may take, keys, values and metadata together (Cloudflare's free
+ * plan: 1 GB): a tenant cannot fill the server's disk.
+ */
+export const MAX_ACCOUNT_BYTES = 1024 * 1024 * 1024;
 
 export interface KvStore {
   /** 'conflict' when the account has one of that title; 'forbidden' past MAX_NAMESPACES_PER_ACCOUNT. `id` only for local development, which takes ids from wrangler.toml. */
@@ -80,6 +88,8 @@ export interface KvStore {
   delete(namespace: string, key: string, context: KvContext): Promise<void>;
   /** 'invalid' for a cursor no list gave. */
   list(namespace: string, query: KvListQuery, context: KvContext): Promise<KvListResult>;
+  /** Bytes the account's namespaces hold (keys, values and metadata). */
+  accountBytes(accountId: string): Promise<number>;
   /** Removes at most `max` entries expired by `now`; how many it removed. */
   sweepExpired(now: number, max: number): Promise<number>;
 }
@@ -149,18 +159,31 @@ export class SqlKvStore implements KvStore {
   }
 
   async put(namespace: string, key: string, entry: KvPut, context: KvContext): Promise<void> {
+    const bytes = keyBytes(key);
+    const size = bytes.length + entry.value.byteLength + (entry.metadata === undefined ? 0 : Buffer.byteLength(entry.metadata));
+    const limit = context.maxAccountBytes ?? MAX_ACCOUNT_BYTES;
     try {
       await this.#engine.unordered(async (sql) => {
-        await requireNamespace(sql, namespace, context.owner);
+        const account = await lockNamespace(sql, namespace, context.owner);
+        const old = await sql.get('SELECT size FROM kv_entries WHERE namespace_id = ? AND key = ?', namespace, bytes);
+        const growth = size - Number(old?.size ?? 0);
+        if (growth > 0) {
+          const used = Number((await sql.get('SELECT COALESCE(SUM(bytes), 0) AS n FROM kv_namespaces WHERE account_id = ?', account))!.n);
+          if (used + growth > limit) {
+            throw new StoreError('forbidden', `The account's KV namespaces hold ${used} bytes, and this write would take them past their quota of ${limit}: delete keys or namespaces it no longer needs.`);
+          }
+        }
         await sql.run(
-          `INSERT INTO kv_entries (namespace_id, key, value, expiration, metadata) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration, metadata = excluded.metadata`,
+          `INSERT INTO kv_entries (namespace_id, key, value, expiration, metadata, size) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, expiration = excluded.expiration, metadata = excluded.metadata, size = excluded.size`,
           namespace,
-          keyBytes(key),
+          bytes,
           entry.value,
           entry.expiration ?? null,
           entry.metadata ?? null,
+          size,
         );
+        if (growth !== 0) await sql.run('UPDATE kv_namespaces SET bytes = bytes + ? WHERE id = ?', growth, namespace);
       });
     } catch (error) {
       // PostgreSQL: the namespace was deleted between the check and the write.
@@ -171,9 +194,15 @@ export class SqlKvStore implements KvStore {
 
   async delete(namespace: string, key: string, context: KvContext): Promise<void> {
     await this.#engine.unordered(async (sql) => {
-      await requireNamespace(sql, namespace, context.owner);
-      await sql.run('DELETE FROM kv_entries WHERE namespace_id = ? AND key = ?', namespace, keyBytes(key));
+      await lockNamespace(sql, namespace, context.owner);
+      const deleted = await sql.get('DELETE FROM kv_entries WHERE namespace_id = ? AND key = ? RETURNING size', namespace, keyBytes(key));
+      if (deleted !== undefined) await sql.run('UPDATE kv_namespaces SET bytes = bytes - ? WHERE id = ?', Number(deleted.size), namespace);
     });
+  }
+
+  async accountBytes(accountId: string): Promise<number> {
+    const row = await this.#engine.read((sql) => sql.get('SELECT COALESCE(SUM(bytes), 0) AS n FROM kv_namespaces WHERE account_id = ?', accountId));
+    return Number(row!.n);
   }
 
   async list(namespace: string, query: KvListQuery, context: KvContext): Promise<KvListResult> {
@@ -196,21 +225,34 @@ export class SqlKvStore implements KvStore {
   }
 
   async sweepExpired(now: number, max: number): Promise<number> {
-    return this.#engine.unordered(async (sql) =>
-      (
-        await sql.run(
-          'DELETE FROM kv_entries WHERE (namespace_id, key) IN (SELECT namespace_id, key FROM kv_entries WHERE expiration <= ? LIMIT ?)',
-          now,
-          max,
-        )
-      ).changes,
-    );
+    return this.#engine.unordered(async (sql) => {
+      const deleted = await sql.all(
+        'DELETE FROM kv_entries WHERE (namespace_id, key) IN (SELECT namespace_id, key FROM kv_entries WHERE expiration <= ? LIMIT ?) RETURNING namespace_id, size',
+        now,
+        max,
+      );
+      const freed = new Map<string, number>();
+      for (const row of deleted) freed.set(String(row.namespace_id), (freed.get(String(row.namespace_id)) ?? 0) + Number(row.size));
+      // In the order of their ids, so two nodes sweeping at once lock the namespaces in one order.
+      for (const id of [...freed.keys()].sort()) await sql.run('UPDATE kv_namespaces SET bytes = bytes - ? WHERE id = ?', freed.get(id)!, id);
+      return deleted.length;
+    });
   }
 }
 
 async function requireNamespace(sql: SqlSession, id: string, owner: Owner): Promise<void> {
   const row = await sql.get('SELECT account_id FROM kv_namespaces WHERE id = ?', id);
   if (row === undefined || (owner !== undefined && row.account_id !== owner)) throw noNamespace(id);
+}
+
+/**
+ * requireNamespace, holding the namespace's row until the write commits (PostgreSQL: its lock;
+ * SQLite writes one at a time anyway), so its byte count moves with its entries; the owning account.
+ */
+async function lockNamespace(sql: SqlSession, id: string, owner: Owner): Promise<string> {
+  const row = await sql.get('UPDATE kv_namespaces SET bytes = bytes WHERE id = ? RETURNING account_id', id);
+  if (row === undefined || (owner !== undefined && row.account_id !== owner)) throw noNamespace(id);
+  return String(row.account_id);
 }
 
 function noNamespace(id: string): StoreError {

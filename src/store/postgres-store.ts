@@ -116,6 +116,8 @@ export const PG_MIGRATIONS: string[] = [
     account_id text COLLATE "C" NOT NULL REFERENCES accounts(id),
     title text COLLATE "C" NOT NULL,
     created_at text COLLATE "C" NOT NULL,
+    -- What its entries take (keys, values and metadata, in bytes): the account's KV quota counts it.
+    bytes bigint NOT NULL DEFAULT 0,
     UNIQUE (account_id, title)
   );
   CREATE TABLE kv_entries (
@@ -124,6 +126,7 @@ export const PG_MIGRATIONS: string[] = [
     value bytea NOT NULL,
     expiration bigint,
     metadata text COLLATE "C",
+    size bigint NOT NULL,
     PRIMARY KEY (namespace_id, key)
   );
   CREATE INDEX kv_entries_by_expiration ON kv_entries(expiration) WHERE expiration IS NOT NULL;

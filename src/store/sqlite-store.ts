@@ -104,6 +104,8 @@ export const MIGRATIONS: string[] = [
     account_id TEXT NOT NULL REFERENCES accounts(id),
     title TEXT NOT NULL,
     created_at TEXT NOT NULL,
+    -- What its entries take (keys, values and metadata, in bytes): the account's KV quota counts it.
+    bytes INTEGER NOT NULL DEFAULT 0,
     UNIQUE (account_id, title)
   ) STRICT;
   CREATE TABLE kv_entries (
@@ -112,6 +114,7 @@ export const MIGRATIONS: string[] = [
     value BLOB NOT NULL,
     expiration INTEGER,
     metadata TEXT,
+    size INTEGER NOT NULL,
     PRIMARY KEY (namespace_id, key)
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX kv_entries_by_expiration ON kv_entries(expiration) WHERE expiration IS NOT NULL;

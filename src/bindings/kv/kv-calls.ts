@@ -74,7 +74,7 @@ function asBindingError(error: unknown, verb: string, call: KvCall): unknown {
     if (error.code === 'not_found') {
       return new BindingError('Error', `KV ${verb} failed: 404 The KV namespace '${call.namespaceId}' bound as ${call.name} does not exist: it was deleted, or the worker was deployed with another account's id.`);
     }
-    return new BindingError('Error', `KV ${verb} failed: 400 ${error.message}`);
+    return new BindingError('Error', `KV ${verb} failed: ${error.code === 'forbidden' ? 413 : 400} ${error.message}`);
   }
   if (error instanceof StoreUnavailableError) return new BindingError('Error', `KV ${verb} failed: 503 The KV store is unavailable for now; try again.`);
   return error;
