@@ -468,6 +468,7 @@ class AdminApi {
       vars: content.vars ?? {},
       limits: { ...this.#limits, ...content.limits },
       compatibilityDate: content.compatibilityDate ?? null,
+      bindings: content.bindings ?? {},
       secrets: secrets.map((s) => s.name),
     });
   }

@@ -2,7 +2,9 @@
 // shape of the body, names, limits, routes and size. Everything here is a 400 (or a 413 for
 // size) whose message says what to change.
 
-import { DEFAULT_LIMITS, type JsonValue, type WorkerLimits, type WorkerModule } from '../runtime/types.ts';
+import { DEFAULT_LIMITS, type BindingSpec, type JsonValue, type WorkerLimits, type WorkerModule } from '../runtime/types.ts';
+import { BINDING_LIMITS, ENV_NAME } from '../bridge/bindings.ts';
+import { specProblem } from '../api/bindings/checks.ts';
 import type { AccountQuotas, WorkerContent } from '../store/store.ts';
 import { isPublicSuffix } from '../store/zones.ts';
 import { ApiError } from './api-error.ts';
@@ -55,7 +57,7 @@ export interface ParsedDeployment {
   message: string;
 }
 
-const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'message']);
+const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'bindings', 'message']);
 const MAX_MODULES = 1000;
 const MAX_ROUTES = 100;
 const MAX_MESSAGE = 1000;
@@ -139,6 +141,8 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
 
   if (input.limits !== undefined) content.limits = parseLimits(input.limits, rules.limitCaps, rules.capHint);
 
+  if (input.bindings !== undefined) content.bindings = parseBindings(input.bindings, content.vars);
+
   if (input.compatibilityDate !== undefined) {
     if (typeof input.compatibilityDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(input.compatibilityDate) || Number.isNaN(Date.parse(input.compatibilityDate))) {
       throw new ApiError('invalid', '`compatibilityDate` must be a date as YYYY-MM-DD, e.g. "2024-09-01".');
@@ -176,6 +180,26 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
     message = input.message;
   }
   return { content, routes, message };
+}
+
+/**
+ * Bindings' shapes only: whether the account may bind each one (owns the namespace, ...) is its
+ * type's handler's to say, under the worker's lock (src/server/binding-handlers.ts).
+ */
+function parseBindings(value: unknown, vars: Record<string, JsonValue> | undefined): Record<string, BindingSpec> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ApiError('invalid', '`bindings` must be an object of env names to bindings such as {"type": "kv", "namespaceId": "..."}.');
+  }
+  const names = Object.keys(value);
+  if (names.length > BINDING_LIMITS.bindings) throw new ApiError('invalid', `A worker may have at most ${BINDING_LIMITS.bindings} bindings; this one has ${names.length}.`);
+  for (const name of names) {
+    if (!ENV_NAME.test(name)) throw new ApiError('invalid', `Invalid binding name '${name.slice(0, 200)}': use letters, digits, '_' and '$', not starting with a digit (the worker reads it as env.NAME).`);
+    if (vars !== undefined && Object.hasOwn(vars, name)) throw new ApiError('invalid', `'${name}' is both a var and a binding: rename one of them.`);
+    const spec = (value as Record<string, unknown>)[name];
+    const problem = spec === null || typeof spec !== 'object' || Array.isArray(spec) ? 'a binding is an object such as {"type": "kv", "namespaceId": "..."}' : specProblem(spec as Record<string, unknown>);
+    if (problem !== undefined) throw new ApiError('invalid', `Invalid binding ${name}: ${problem}.`);
+  }
+  return value as Record<string, BindingSpec>;
 }
 
 function parseLimits(value: unknown, caps: WorkerLimits, capHint = 'ask the operator to raise it'): Partial<WorkerLimits> {

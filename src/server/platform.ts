@@ -14,6 +14,7 @@ import { WorkerLoadError, type WorkerDefinition } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 import { StoreError, sha256Hex, type ActiveWorker, type DeployInput, type Owner, type RouteInfo, type Store, type StoredVersion, type VersionInfo, type WorkerContent, type WorkerInfo, type ZoneAssignment } from '../store/store.ts';
 import { ApiError } from './api-error.ts';
+import { checkDeployBindings } from './binding-handlers.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS, DeploySlots } from './deploy-slots.ts';
 import type { ParsedDeployment } from './deployment.ts';
 import type { LogBus } from './log-bus.ts';
@@ -46,12 +47,15 @@ export interface DeployOptions {
   maxWorkers?: number;
 }
 
+/** A worker definition as the server makes it: data only (platform bindings, no host functions). */
+export type ServedDefinition = WorkerDefinition & WorkerContent & { account: string };
+
 /**
  * The worker definition that serves: the version's content with the secrets merged into env (a
  * secret wins over a var of the same name), and the account that owns it, so the Runtime bounds
  * what workers share per account.
  */
-export function definitionOf(content: WorkerContent, secrets: Record<string, string>, account: string): WorkerDefinition {
+export function definitionOf(content: WorkerContent, secrets: Record<string, string>, account: string): ServedDefinition {
   return { ...content, vars: { ...content.vars, ...secrets }, account };
 }
 
@@ -292,6 +296,7 @@ export class Platform {
     if (existing !== undefined && existing.accountId !== accountId) {
       throw new ApiError('forbidden', `The worker name '${name}' is taken: pick another name.`);
     }
+    await checkDeployBindings(deployment.content.bindings, { account: accountId, worker: name }, { store: this.store, log: this.#log });
     const secrets = existing === undefined ? {} : await this.store.secretValues(name);
     const definition = definitionOf(deployment.content, secrets, accountId);
     const validation = await this.#validate(name, definition, secrets, tier);
@@ -387,7 +392,7 @@ export class Platform {
    * Loads the upload once, apart, unless an identical one of the account loaded before ('reused');
    * its errors go back to the client, so no secret value may be in them.
    */
-  async #validate(name: string, definition: WorkerDefinition, secrets: Record<string, string>, tier: Tier): Promise<'ran' | 'reused'> {
+  async #validate(name: string, definition: ServedDefinition, secrets: Record<string, string>, tier: Tier): Promise<'ran' | 'reused'> {
     const key = ValidatedUploads.key(definition);
     if (this.#validated.has(key)) return 'reused';
     const values = Object.values(secrets);

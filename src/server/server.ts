@@ -28,6 +28,7 @@ import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
+import { serverBindingHost } from './binding-handlers.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {
@@ -157,9 +158,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log('warn', 'supervisor', 'runtime processes run as root, like this server: code that escapes V8 could read the data directory; start with --runtime-user (e.g. nobody)', {});
     }
   }
+  const bindingHost = serverBindingHost({ store, log });
   const host: WorkerHost = options.processes === 0
-    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, log: workerLog })
+    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, log: workerLog, bindingHost })
     : new ProcessPool({
+      bindingHost,
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,

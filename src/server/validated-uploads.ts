@@ -7,7 +7,7 @@
 // no tenant can learn, from how fast a deployment answers, what another tenant deployed.
 // Nothing here outlives the process, so a new runtime never trusts an old result.
 
-import type { WorkerDefinition } from '../runtime/types.ts';
+import type { ServedDefinition } from './platform.ts';
 import { canonicalContent, sha256Hex } from '../store/store.ts';
 
 /** Upload keys remembered (32 bytes of hash each, as hex): plenty for a server's distinct bundles. */
@@ -23,7 +23,7 @@ export class ValidatedUploads {
   }
 
   /** What decides whether a definition loads; the worker's name is not part of it (validation does not depend on it). */
-  static key(definition: WorkerDefinition): string {
+  static key(definition: ServedDefinition): string {
     return sha256Hex(JSON.stringify([definition.account ?? null, canonicalContent(definition)]));
   }
 

@@ -6,7 +6,7 @@
 // into the server.
 
 import { createHash } from 'node:crypto';
-import type { JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
+import type { BindingSpec, JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 import type { KvStore } from './kv-store.ts';
 
@@ -31,6 +31,8 @@ export interface WorkerContent {
   vars?: Record<string, JsonValue>;
   limits?: Partial<WorkerLimits>;
   compatibilityDate?: string;
+  /** Platform bindings by env name (KV namespaces, services, assets), checked at deploy. */
+  bindings?: Record<string, BindingSpec>;
 }
 
 export interface VersionInfo {
@@ -272,6 +274,7 @@ export function canonicalContent(content: WorkerContent): string {
   if (content.vars !== undefined) picked.vars = content.vars;
   if (content.limits !== undefined) picked.limits = content.limits;
   if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
+  if (content.bindings !== undefined) picked.bindings = content.bindings;
   return JSON.stringify(sortKeys(picked));
 }
 

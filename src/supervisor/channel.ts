@@ -70,7 +70,7 @@ export class Channel {
         body.writeUInt32LE(payload as number, 0);
         break;
       case 'head+bytes': {
-        const { head, body: bytes } = payload as Payloads['responseWhole'];
+        const { head, body: bytes } = payload as { head: unknown; body: Uint8Array };
         const json = Buffer.from(JSON.stringify(head));
         const length = Buffer.allocUnsafe(4);
         length.writeUInt32LE(json.byteLength, 0);
@@ -165,9 +165,10 @@ export class Channel {
         value = payload.readUInt32LE(0);
         break;
       case 'head+bytes': {
-        if (payload.byteLength < 4) throw new ProtocolError('a short response frame');
+        if (payload.byteLength < 4) throw new ProtocolError('a short head+bytes frame');
         const headLength = payload.readUInt32LE(0);
-        if (4 + headLength > payload.byteLength) throw new ProtocolError('a response head past its frame');
+        if (4 + headLength > payload.byteLength) throw new ProtocolError('a head past its frame');
+        if (headLength > (declaration.maxHeadBytes ?? MAX_FRAME_BYTES)) throw new ProtocolError(`a ${name} head of ${headLength} bytes, more than the ${declaration.maxHeadBytes} allowed`);
         value = { head: JSON.parse(payload.toString('utf8', 4, 4 + headLength)), body: payload.subarray(4 + headLength) };
         break;
       }

@@ -7,7 +7,9 @@
 // may write anything on its channel, and the control process holds the store, the secrets key
 // and the admin API. A message that fails its check ends that process (see process-pool.ts).
 
-import type { EgressOptions, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import type { EgressOptions, JsonValue, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import { BINDING_LIMITS, ENV_NAME } from '../bridge/bindings.ts';
+import { jsonProblem } from '../api/bindings/checks.ts';
 
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
@@ -57,6 +59,25 @@ export interface CallError {
   location?: string;
 }
 
+/**
+ * A worker's call of a platform binding, forwarded by its runtime process. Only names: the
+ * control process resolves the spec and the account from what it deployed to that process.
+ */
+export interface BindingCallHead {
+  worker: string;
+  /** The binding's env name. */
+  name: string;
+  method: string;
+  args: JsonValue[];
+  /** Whether the frame's bytes are the call's binary payload (else there is none). */
+  bytes: boolean;
+}
+
+/** The control process's answer to a bindingCall: a JSON value (and bytes), or an error as name and message. */
+export type BindingAnswerHead =
+  | { ok: true; value: JsonValue; bytes: boolean }
+  | { ok: false; error: { name: string; message: string } };
+
 export interface StreamError {
   message: string;
   /** The worker is not loaded in the process (unloaded while the request was on its way). */
@@ -79,6 +100,7 @@ export interface Payloads {
   drain: undefined;
   /** Are you there? Answered by a pong (liveness.ts). */
   ping: undefined;
+  bindingAnswer: { head: BindingAnswerHead; body: Uint8Array };
   // runtime process -> control process
   ready: undefined;
   result: CallResult;
@@ -90,6 +112,7 @@ export interface Payloads {
   requestCredit: number;
   log: WorkerLogEntry;
   pong: undefined;
+  bindingCall: { head: BindingCallHead; body: Uint8Array };
 }
 
 export type MessageName = keyof Payloads;
@@ -100,6 +123,8 @@ interface Declaration<K extends MessageName> {
   layout: Layout;
   /** Returns the payload when it has the declared shape; throws a ProtocolError otherwise. */
   check: (value: unknown) => Payloads[K];
+  /** 'head+bytes': the longest JSON head, refused before it is parsed (default: the frame's). */
+  maxHeadBytes?: number;
 }
 
 /** The largest frame either side accepts: a body chunk is at most CHUNK_BYTES, a head or a worker's code is JSON. */
@@ -210,6 +235,28 @@ function checkLog(value: unknown): WorkerLogEntry {
   return value as WorkerLogEntry;
 }
 
+function checkBindingCall(value: unknown): Payloads['bindingCall'] {
+  if (!isObject(value) || !(value.body instanceof Uint8Array) || !isObject(value.head)) fail('binding call');
+  const head = value.head;
+  text(head.worker, 'worker name', 63);
+  if (!ENV_NAME.test(text(head.name, 'binding name', BINDING_LIMITS.nameChars))) fail('binding name');
+  text(head.method, 'binding method', BINDING_LIMITS.nameChars);
+  if (!Array.isArray(head.args) || jsonProblem(head.args) !== undefined) fail('binding arguments');
+  if (typeof head.bytes !== 'boolean' || value.body.byteLength > BINDING_LIMITS.bytes || (!head.bytes && value.body.byteLength > 0)) fail('binding bytes');
+  return value as Payloads['bindingCall'];
+}
+
+function checkBindingAnswer(value: unknown): Payloads['bindingAnswer'] {
+  if (!isObject(value) || !(value.body instanceof Uint8Array) || !isObject(value.head)) fail('binding answer');
+  const head = value.head;
+  if (head.ok === true) {
+    if (typeof head.bytes !== 'boolean' || !Object.hasOwn(head, 'value')) fail('binding answer');
+  } else if (head.ok !== false || !isObject(head.error) || typeof head.error.name !== 'string' || typeof head.error.message !== 'string') {
+    fail('binding answer');
+  }
+  return value as Payloads['bindingAnswer'];
+}
+
 function checkCount(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > STREAM_WINDOW_BYTES) fail('credit');
   return value;
@@ -240,6 +287,7 @@ export const MESSAGES: Table = {
   responseCancel: { code: 10, from: 'control', layout: 'none', check: checkNone },
   drain: { code: 11, from: 'control', layout: 'none', check: checkNone },
   ping: { code: 12, from: 'control', layout: 'none', check: checkNone },
+  bindingAnswer: { code: 13, from: 'control', layout: 'head+bytes', check: checkBindingAnswer },
   ready: { code: 20, from: 'runtime', layout: 'none', check: checkNone },
   result: { code: 21, from: 'runtime', layout: 'json', check: checkResult },
   response: { code: 22, from: 'runtime', layout: 'json', check: checkResponse },
@@ -250,6 +298,7 @@ export const MESSAGES: Table = {
   requestCredit: { code: 27, from: 'runtime', layout: 'count', check: checkCount },
   log: { code: 28, from: 'runtime', layout: 'json', check: checkLog },
   pong: { code: 29, from: 'runtime', layout: 'none', check: checkNone },
+  bindingCall: { code: 30, from: 'runtime', layout: 'head+bytes', check: checkBindingCall, maxHeadBytes: BINDING_LIMITS.argsBytes + 4096 },
 };
 
 /** One decoded message, its payload typed by its name. */

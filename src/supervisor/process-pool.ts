@@ -6,7 +6,7 @@
 
 import { availableParallelism } from 'node:os';
 import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import type { BindingHost, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
@@ -71,6 +71,8 @@ export interface ProcessPoolOptions {
   liveness?: LivenessOptions;
   /** The OS user runtime processes run as (checked with checkRunAs first); default this process's. */
   runAs?: RunAs;
+  /** Answers the workers' platform bindings, which their processes forward here (none: refused). */
+  bindingHost?: BindingHost;
 }
 
 /** How long to wait before starting another spare when one ended on its own (it ran no tenant code). */
@@ -131,6 +133,7 @@ export class ProcessPool implements WorkerHost {
       ended: (end) => this.#ended(slot, end),
       child: this.#child,
       spare: () => this.#takeSpare(),
+      bindingHost: this.#options.bindingHost,
     });
     return slot;
   }

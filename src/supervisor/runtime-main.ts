@@ -6,7 +6,7 @@
 
 import { Socket } from 'node:net';
 import { Runtime, UnknownWorkerError } from '../runtime/runtime.ts';
-import { WorkerLoadError, type RuntimeResponse, type WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, WorkerLoadError, type BindingAnswer, type BindingHost, type RuntimeResponse, type WorkerLogEntry } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { WHOLE_BODY_BYTES, type CallError, type Message, type RequestHead } from './messages.ts';
@@ -21,6 +21,32 @@ const served = new Map<number, Served>();
 let runtime: Runtime | undefined;
 let validator: Runtime | undefined;
 let draining = false;
+
+/** Binding calls forwarded to the control process and not yet answered, by the id this process gave them. */
+const bindingCalls = new Map<number, { resolve: (answer: BindingAnswer) => void; reject: (error: Error) => void }>();
+let nextBindingCall = 1;
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Platform bindings are answered by the control process (src/server/binding-handlers.ts): this
+ * process sends only the names, and the control process resolves them against what it deployed
+ * here, so a process that lies gets no more than its own workers' bindings.
+ */
+const forwardBindings: BindingHost = {
+  call(call) {
+    return new Promise((resolve, reject) => {
+      const id = nextBindingCall;
+      nextBindingCall = id >= 0xffffffff ? 1 : id + 1;
+      bindingCalls.set(id, { resolve, reject });
+      // The worker stopped waiting: the answer, when it comes, is dropped.
+      call.signal.addEventListener('abort', () => {
+        if (bindingCalls.delete(id)) reject(new BindingError('Error', 'The binding call was cancelled.'));
+      }, { once: true });
+      const { worker, name, method, args, bytes } = call;
+      channel.send('bindingCall', id, { head: { worker, name, method, args, bytes: bytes !== undefined }, body: bytes ?? NO_BYTES });
+    });
+  },
+};
 
 const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }), 'runtime', {
   message: onMessage,
@@ -38,7 +64,10 @@ function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
       const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
-      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, log: (entry: WorkerLogEntry) => channel.send('log', 0, entry) });
+      runtime = new Runtime({
+        limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings,
+        log: (entry: WorkerLogEntry) => channel.send('log', 0, entry),
+      });
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
       validator = new Runtime({ limits, maxIsolates: 16, log: () => {} });
       // Ready means ready to serve: the runtime image is made before, not with the first request.
@@ -83,6 +112,15 @@ function onMessage(message: Message): void {
       return drainWhenIdle();
     case 'ping':
       return channel.send('pong', 0, undefined);
+    case 'bindingAnswer': {
+      const call = bindingCalls.get(message.id);
+      if (call === undefined) return;
+      bindingCalls.delete(message.id);
+      const { head, body } = message.payload;
+      if (head.ok) call.resolve(head.bytes ? { value: head.value, bytes: body } : { value: head.value });
+      else call.reject(new BindingError(head.error.name, head.error.message));
+      return;
+    }
   }
 }
 

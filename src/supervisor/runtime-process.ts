@@ -9,13 +9,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
-import { WorkerLoadError, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, WorkerLoadError, type BindingHost, type BindingSpec, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
+import { BINDING_LIMITS } from '../bridge/bindings.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { CallResult, InitPayload, Message } from './messages.ts';
+import type { BindingAnswerHead, CallResult, InitPayload, Message, Payloads } from './messages.ts';
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -55,6 +56,15 @@ export interface RuntimeProcessOptions {
   child: ChildOptions;
   /** A spare process that is ready to serve, if the pool has one. */
   spare?: () => Child | undefined;
+  /** Answers the platform bindings of the workers deployed here (src/server/binding-handlers.ts); none: refused. */
+  bindingHost?: BindingHost;
+}
+
+/** A worker as it was sent to a child: what the child's calls are resolved against. */
+interface HeldWorker {
+  version: number;
+  account: string;
+  bindings: WorkerDefinition['bindings'];
 }
 
 /** How a runtime process is started and watched. */
@@ -68,10 +78,15 @@ export interface ChildOptions {
   runAs?: RunAs;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 /** How the answer (a 502) to a request whose worker's code crashed its runtime process begins. */
 export const CRASHED_ITS_PROCESS = "The worker's code caused a fatal error that ended its runtime process: ";
+
+/** Binding calls one runtime process may have unanswered; a call past it is refused. */
+export const MAX_BINDING_CALLS_PER_PROCESS = 10_000;
 
 /** How long a stopping process may take to finish before it is killed. */
 const STOP_GRACE_MS = 10_000;
@@ -120,11 +135,13 @@ export class Child {
   isReady = false;
   /** The slot it serves; undefined while it is a spare. */
   owner: ChildOwner | undefined;
-  /** Worker versions this child holds, and loads on their way to it. */
-  readonly loaded = new Map<string, number>();
+  /** Workers this child holds, as they were sent to it, and loads on their way to it. */
+  readonly loaded = new Map<string, HeldWorker>();
   readonly loading = new Map<string, { version: number; done: Promise<void> }>();
   readonly calls = new Map<number, Call>();
   readonly exchanges = new Map<number, Exchange>();
+  /** Its binding calls being answered, by the id it gave them. */
+  readonly bindingCalls = new Map<number, AbortController>();
   culprit: { worker: string; message: string } | undefined;
   /** Killed for leaving pings unanswered: one of the requests in flight may be why. */
   hung = false;
@@ -330,7 +347,7 @@ export class RuntimeProcess {
   }
 
   async #ensureLoaded(child: Child, worker: PlacedWorker): Promise<void> {
-    if (child.loaded.get(worker.name) === worker.version) return;
+    if (child.loaded.get(worker.name)?.version === worker.version) return;
     const pending = child.loading.get(worker.name);
     if (pending !== undefined && pending.version === worker.version) return pending.done;
     const done = child.call((id) => child.channel.send('load', id, { name: worker.name, definition: worker.definition }));
@@ -338,7 +355,9 @@ export class RuntimeProcess {
     child.loading.set(worker.name, entry);
     try {
       await done;
-      if (child.loading.get(worker.name) === entry) child.loaded.set(worker.name, worker.version);
+      if (child.loading.get(worker.name) === entry) {
+        child.loaded.set(worker.name, { version: worker.version, account: worker.account, bindings: worker.definition.bindings });
+      }
     } finally {
       if (child.loading.get(worker.name) === entry) child.loading.delete(worker.name);
     }
@@ -431,7 +450,59 @@ export class RuntimeProcess {
       case 'log':
         if (this.#options.owns(message.payload.worker)) this.#options.workerLog(message.payload);
         return;
+      case 'bindingCall':
+        return this.#bindingCall(child, message.id, message.payload);
     }
+  }
+
+  /**
+   * A worker's call of a platform binding, as its process forwards it: resolved against what
+   * this slot sent that process (a worker homed here, as loaded, and a spec of its definition),
+   * never against what the message claims. A well-formed call that resolves to nothing is
+   * refused, that call alone: a request in flight may outlive its worker's move or deletion, and
+   * a process that forges calls reaches nothing it was not given. (A malformed one never gets
+   * here: it breaks the protocol, and the process is killed like any other that does.)
+   */
+  #bindingCall(child: Child, id: number, { head, body }: Payloads['bindingCall']): void {
+    const send = (result: BindingAnswerHead, bytes?: Uint8Array) => child.channel.send('bindingAnswer', id, { head: result, body: bytes ?? NO_BYTES });
+    const refuse = (name: string, message: string) => send({ ok: false, error: { name, message } });
+    // Once: a call the process's end aborted is answered by no one.
+    const answer = (result: BindingAnswerHead, bytes?: Uint8Array) => {
+      if (child.bindingCalls.delete(id)) send(result, bytes);
+    };
+    const what = `env.${head.name}.${head.method}()`;
+    const held = this.#options.owns(head.worker) ? child.loaded.get(head.worker) : undefined;
+    if (held === undefined) return refuse('Error', `${what} was refused: the worker ${head.worker} is not served by this runtime process.`);
+    const spec = held.bindings !== undefined && Object.hasOwn(held.bindings, head.name) ? held.bindings[head.name] : undefined;
+    if (spec === undefined || typeof spec.type !== 'string') return refuse('TypeError', `${what}: the worker has no binding of that name.`);
+    const host = this.#options.bindingHost;
+    if (host === undefined) return refuse('Error', `${what}: platform bindings are not available on this server.`);
+    if (child.bindingCalls.has(id) || child.bindingCalls.size >= MAX_BINDING_CALLS_PER_PROCESS) {
+      return refuse('RangeError', `${what}: too many binding calls in flight in this runtime process (at most ${MAX_BINDING_CALLS_PER_PROCESS}).`);
+    }
+    const controller = new AbortController();
+    child.bindingCalls.set(id, controller);
+    host.call({
+      worker: head.worker,
+      account: held.account,
+      name: head.name,
+      binding: spec as BindingSpec,
+      method: head.method,
+      args: head.args,
+      ...(head.bytes ? { bytes: body } : {}),
+      signal: controller.signal,
+    }).then(
+      (result) => {
+        if (result.bytes !== undefined && result.bytes.byteLength > BINDING_LIMITS.bytes) {
+          return answer({ ok: false, error: { name: 'RangeError', message: `${what}: its answer of ${result.bytes.byteLength} bytes is over the ${BINDING_LIMITS.bytes} a binding call may carry.` } });
+        }
+        answer({ ok: true, value: result.value, bytes: result.bytes !== undefined }, result.bytes);
+      },
+      (error: unknown) => {
+        const known = error instanceof BindingError;
+        answer({ ok: false, error: { name: known ? error.name : 'Error', message: known ? error.message : `${what} failed on the server.` } });
+      },
+    );
   }
 
   /** An exchange is over on the wire: stop sending its request body and forget it. */
@@ -475,6 +546,8 @@ export class RuntimeProcess {
     }
     for (const call of child.calls.values()) call.reject(new Error(`the runtime process ended (${reason})`));
     child.calls.clear();
+    for (const controller of child.bindingCalls.values()) controller.abort();
+    child.bindingCalls.clear();
     if (this.#stopped) {
       for (const exchange of retries) exchange.resolve(failure(503, 'The server is shutting down.\n'));
       return;

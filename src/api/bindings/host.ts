@@ -15,10 +15,9 @@
 import ivm from 'isolated-vm';
 import { BINDING_LIMITS, ENV_NAME, type BindingSpec, type EnvBinding } from '../../bridge/bindings.ts';
 import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
-import { BINDING_TYPES } from '../../bridge/bindings.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
 import { WorkerLoadError, type BindingHost, type HostBinding, type JsonValue, type WorkerDefinition } from '../../runtime/types.ts';
-import { jsonProblem } from './json.ts';
+import { jsonProblem, specProblem } from './checks.ts';
 
 /** How long a binding call may take by default (RuntimeOptions.bindingTimeoutMs). */
 export const DEFAULT_BINDING_TIMEOUT_MS = 30_000;
@@ -86,29 +85,6 @@ function bound(name: string, value: unknown): Bound {
   }
   if (methods.size > BINDING_LIMITS.methods) throw new WorkerLoadError(`env.${name} has ${methods.size} methods, more than the ${BINDING_LIMITS.methods} a host binding may have.`);
   return { kind: 'host', target: value as HostBinding, methods };
-}
-
-/** A spec's shape (the deploy body is checked the same way, src/server/deployment.ts). */
-export function specProblem(value: Record<string, unknown>): string | undefined {
-  const type = value.type;
-  if (!(BINDING_TYPES as readonly unknown[]).includes(type)) return `unknown binding type ${JSON.stringify(String(type).slice(0, 100))}: the types are ${BINDING_TYPES.join(', ')}`;
-  const fields: Record<BindingSpec['type'], Record<string, 'required' | 'optional'>> = {
-    kv: { namespaceId: 'required' },
-    service: { service: 'required', entrypoint: 'optional' },
-    assets: {},
-    raw: {},
-  };
-  const allowed = fields[type as BindingSpec['type']];
-  for (const key of Object.keys(value)) {
-    if (key === 'type') continue;
-    if (!Object.hasOwn(allowed, key)) return `a ${type} binding has no field '${key.slice(0, 100)}'`;
-    const field = value[key];
-    if (typeof field !== 'string' || field.length === 0 || field.length > 256) return `'${key}' must be text of 1 to 256 characters`;
-  }
-  for (const [key, need] of Object.entries(allowed)) {
-    if (need === 'required' && value[key] === undefined) return `a ${type} binding needs '${key}'`;
-  }
-  return undefined;
 }
 
 function checkSpec(name: string, value: Record<string, unknown>): BindingSpec {
@@ -200,8 +176,9 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args
   const what = `env.${name.slice(0, BINDING_LIMITS.nameChars)}.${method.slice(0, BINDING_LIMITS.nameChars)}()`;
   const request = ctx.request;
   if (request === undefined) {
-    // As Workers refuses I/O there: top-level code has no request to answer for the call.
-    throw new OpError('Error', `Disallowed operation called within global scope: ${what}. Call bindings within a handler.`);
+    // As Workers refuses I/O there: without a request in flight nothing would bound the call or
+    // take its answer (top-level code, or code its request left running after it ended).
+    throw new OpError('Error', `${what} was called outside a request (in top-level code, or after its request ended): call bindings within a handler, or in work handed to ctx.waitUntil().`);
   }
   const bindings = ctx.bindings;
   const binding = bindings?.get(name);
@@ -245,7 +222,7 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args
   const result: PlatformBindingAnswer = {
     value: answer.value,
     // Only the payload's own bytes: a view may share its buffer with other data (a channel frame).
-    bytes: out === undefined ? null : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer as ArrayBuffer : out.slice().buffer,
+    bytes: out === undefined ? null : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer as ArrayBuffer : new Uint8Array(out).buffer,
   };
   return intoIsolate(result, what);
 };
