@@ -10,6 +10,8 @@ import { mkdtemp, mkdir, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliProcess } from './support/cli-process.ts';
+import { hostFetch } from './support/serve.ts';
+import { ServeProcess, callApi } from './server-support.ts';
 
 const WORKER = `
 export default {
@@ -102,3 +104,78 @@ describe('KV in isolet dev', { timeout: 180_000 }, () => {
     await second.cli.exited;
   });
 });
+
+describe('KV on isolet serve', { timeout: 300_000 }, () => {
+  let dir: string;
+  let serve: ServeProcess;
+  let port: number;
+  let admin: string;
+  let acme: string;
+  let rival: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'isolet-kv-serve-'));
+    // Runtime processes (the default): binding calls cross from them to the control process.
+    serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '2']);
+    ({ port, admin } = await serve.ready());
+    acme = await accountToken(admin, 'acme');
+    rival = await accountToken(admin, 'rival');
+  });
+  after(async () => {
+    serve?.kill('SIGTERM');
+    await serve?.exited;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function isolet(args: string[], token: string, cwd = dir) {
+    const cli = new CliProcess(args, { cwd, env: { ISOLET_API: admin, ISOLET_API_TOKEN: token } });
+    const { code } = await cli.exited;
+    return { code, stdout: cli.stdout, stderr: cli.stderr };
+  }
+
+  const get = async (path: string, init?: RequestInit) => {
+    const response = await hostFetch(port, `counter.localhost:${port}`, path, init);
+    return { status: response.status, body: await response.text() };
+  };
+
+  test('a wrangler project with kv_namespaces deploys unmodified; the worker, the CLI and the admin API see the same keys', async () => {
+    const created = await isolet(['kv', 'namespace', 'create', 'counts', '--json'], acme);
+    assert.equal(created.code, 0, created.stderr);
+    const id = JSON.parse(created.stdout).id as string;
+    const root = await project(dir, id);
+    const deployed = await isolet(['deploy'], acme, root);
+    assert.equal(deployed.code, 0, deployed.stderr);
+
+    assert.equal((await get('/count')).body, '1');
+    assert.equal((await get('/count')).body, '2');
+    assert.equal((await get('/put?k=blob', { method: 'POST', body: 'from the worker' })).body, 'stored');
+    // What the worker wrote, read through the admin API; what the CLI writes, read by the worker.
+    assert.equal((await isolet(['kv', 'key', 'get', 'blob', '--binding', 'COUNTS'], acme, root)).stdout, 'from the worker');
+    assert.equal((await isolet(['kv', 'key', 'put', 'n', '41', '--namespace-id', id], acme)).code, 0);
+    assert.equal((await get('/count')).body, '42');
+    assert.deepEqual(JSON.parse((await get('/get?k=blob')).body), { value: 'from the worker', metadata: { via: 'worker' }, cacheStatus: null });
+    assert.deepEqual(JSON.parse((await get('/list')).body).keys.map((k: { name: string }) => k.name), ['blob', 'n']);
+    const bad = await get('/bad');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body, 'Error: KV PUT failed: 400 Invalid expiration_ttl of 10. Expiration TTL must be at least 60.');
+  });
+
+  test("a deployment that binds another account's namespace is refused, naming it, and stores nothing", async () => {
+    const theirs = JSON.parse((await isolet(['kv', 'namespace', 'create', 'theirs', '--json'], rival)).stdout).id as string;
+    const root = await project(dir, theirs, 'thief');
+    const refused = await isolet(['deploy'], acme, root);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`The binding COUNTS names the KV namespace '${theirs}', which this account does not have`));
+    const worker = await callApi(admin, 'GET', '/v1/workers/thief', { token: acme });
+    assert.equal(worker.status, 404, 'nothing was stored');
+    // One that does not exist at all is refused in the same words.
+    const nobody = await isolet(['deploy'], acme, await project(dir, 'f'.repeat(32), 'ghost'));
+    assert.equal(nobody.code, 1);
+    assert.match(nobody.stderr, new RegExp(`The binding COUNTS names the KV namespace '${'f'.repeat(32)}', which this account does not have`));
+  });
+});
+
+async function accountToken(admin: string, name: string): Promise<string> {
+  assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name } })).status, 201);
+  return (await callApi(admin, 'POST', `/v1/accounts/${name}/tokens`, { body: {} })).body.token as string;
+}

@@ -29,6 +29,8 @@ import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
 import { serverBindingHost } from './binding-handlers.ts';
+// Registers the handler of KV bindings.
+import './kv-binding-handler.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {
