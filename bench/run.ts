@@ -37,6 +37,7 @@ const BENCHMARKS: { name: string; what: string; limitS: number }[] = [
   { name: 'cluster', what: 'three nodes over PostgreSQL: time until every node serves a deploy (p50/p99 over 200), req/s through HAProxy vs one node', limitS: 600 },
   { name: 'api-cost', what: 'what each Web API costs an isolate: its share of the snapshot, and first use of lazily loaded ones', limitS: 120 },
   { name: 'bodies', what: '100 MB bodies through a worker in process (pass-through MB/s vs a Node copy loop, read whole) and a 16 MiB streamed response\'s CPU', limitS: 300 },
+  { name: 'kv', what: 'KV calls from a worker through isolet serve (runtime processes, SQLite): calls/s and latency of get, put and list, small and 1 MiB values', limitS: 180 },
 ];
 
 const args = process.argv.slice(2);
