@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SqliteStore } from '../src/store/sqlite-store.ts';
 import { answerKvCall } from '../src/bindings/kv/kv-calls.ts';
-import type { BindingHost } from '../src/runtime/types.ts';
+import { BindingError, type BindingHost } from '../src/runtime/types.ts';
 import { moduleWorker, serve, type Served } from './support/serve.ts';
 
 const WORKER = `
@@ -217,6 +217,31 @@ describe('the KV binding in a worker', { timeout: 120_000 }, () => {
     assert.equal(typeof out.first.cursor, 'string');
     assert.deepEqual(out.second, { keys: [{ name: 'p:2' }, { name: 'p:3' }], list_complete: true, cacheStatus: null });
     assert.ok(out.allNames.includes('q') && out.complete);
+  });
+
+  test('the host checks what a hostile sandbox could send: types, methods, sizes, and only the namespace the spec names', async () => {
+    const account = (await store.findAccount('acme'))!.id;
+    const ns = (await store.kv.listNamespaces(account))[0]!.id;
+    const theirs = await store.kv.createNamespace((await store.createAccount('rival')).id, 'theirs');
+    await store.kv.put(theirs.id, 'secret', { value: new TextEncoder().encode('theirs') }, { now: Math.floor(Date.now() / 1000) });
+    const call = (method: string, args: unknown[], bytes?: Uint8Array, namespaceId = ns) =>
+      answerKvCall(store.kv, { name: 'KV', namespaceId, owner: account, method, args: args as never, bytes });
+    const refused = async (promise: Promise<unknown>, name: string, message: RegExp) =>
+      assert.rejects(promise, (error: unknown) => error instanceof BindingError && error.name === name && message.test(error.message));
+    await refused(call('constructor', []), 'TypeError', /has no method 'constructor'/);
+    await refused(call('__proto__', []), 'TypeError', /has no method/);
+    await refused(call('get', [{ key: 'x' }]), 'TypeError', /key name must be a string/);
+    await refused(call('get', [['x']]), 'TypeError', /key name must be a string/);
+    await refused(call('put', ['k', ['not', 'options']], new Uint8Array(1)), 'TypeError', /options must be an object/);
+    await refused(call('put', ['k', { metadata: { not: 'text' } }], new Uint8Array(1)), 'TypeError', /Metadata must be JSON text/);
+    await refused(call('put', ['k', { expiration: 'soon' }], new Uint8Array(1)), 'Error', /^KV PUT failed: 400 Invalid expiration of soon/);
+    await refused(call('put', ['k', {}], new Uint8Array(25 * 1024 * 1024 + 1)), 'Error', /^KV PUT failed: 413 Value length of 26214401/);
+    await refused(call('list', ['options']), 'TypeError', /options must be an object/);
+    await refused(call('list', [{ limit: 'all' }]), 'Error', /^KV GET failed: 400 Invalid key_count_limit of all/);
+    // The spec's namespace is the control process's, but were it another account's, the store says it does not exist.
+    await refused(call('get', ['secret'], undefined, theirs.id), 'Error', /^KV GET failed: 404 The KV namespace '[0-9a-f]{32}' bound as KV does not exist/);
+    await refused(call('put', ['secret', {}], new Uint8Array(1), theirs.id), 'Error', /404/);
+    assert.equal(new TextDecoder().decode((await store.kv.get(theirs.id, 'secret', { now: 0 }))!.value), 'theirs');
   });
 
   test("argument errors as workerd gives them: TypeErrors for keys, the service's words for limits", async () => {
