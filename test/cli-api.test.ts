@@ -232,6 +232,7 @@ const WRANGLER_TOML = [
   'main = "src/index.ts"',
   'compatibility_date = "2024-09-01"',
   'account_id = "ignored"',
+  'workers_dev = false',
   'routes = ["api.example.com/v1/*", { pattern = "shop.example.com", custom_domain = true }]',
   '',
   '[vars]',
@@ -248,7 +249,7 @@ describe('isolet deploy', () => {
     const cwd = await project({ 'wrangler.toml': WRANGLER_TOML, 'src/index.ts': WORKER, '.dev.vars': 'SECRET=local-only\n' });
     const { code, stdout, stderr } = await isolet(['deploy', '--message', 'first', '--var', 'EXTRA:a:b'], { cwd });
     assert.equal(code, 0, stderr);
-    assert.match(stderr, /^note: wrangler\.toml: ignoring account_id \(isolet does not use it\)$/m);
+    assert.match(stderr, /^note: wrangler\.toml: workers_dev has no effect: isolet always serves the worker at <name>\.<domain> as well as its routes$/m);
     assert.match(stdout, /^Uploaded hello \(\d+ B\)$/m);
     assert.match(stdout, /^Deployed hello version 1 \(feedc0de\)$/m);
     assert.match(stdout, /^ {2}api\.example\.com\/v1\/\*$/m);
@@ -318,6 +319,39 @@ describe('isolet deploy', () => {
     // The server's location is in the bundle; the CLI maps it back through the source map.
     assert.match(stderr, /^src\/helper\.ts:2:7: Uncaught Error: boom at load$/m);
     assert.match(stderr, /boom was not deployed \(nothing was stored\)/);
+  });
+
+  test('keys isolet does not support are refused by name and a typo gets a did-you-mean, before anything is uploaded, exit 2', async () => {
+    const cwd = await project({
+      'wrangler.toml': 'name = "refused"\nmain = "w.ts"\n[[durable_objects.bindings]]\nname = "D"\nclass_name = "C"\n[[queues.producers]]\nbinding = "Q"\nqueue = "q"\n',
+      'w.ts': WORKER,
+    });
+    const refused = await isolet(['deploy'], { cwd });
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^isolet deploy: wrangler\.toml: isolet does not support durable_objects \(Durable Objects\), queues \(Queues\)\. Fix: remove them from wrangler\.toml$/m);
+    await writeFile(join(cwd, 'wrangler.toml'), 'name = "typo"\nmain = "w.ts"\ncompatibilty_date = "2024-09-01"\n');
+    const typo = await isolet(['deploy'], { cwd });
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^isolet deploy: wrangler\.toml: compatibilty_date: is not a wrangler configuration key\. Fix: did you mean compatibility_date\?$/m);
+    assert.equal(api.requests.length, 0);
+  });
+
+  test('--env deploys <name>-<env> with that section; --minify; .wasm imports upload as base64 modules', async () => {
+    const cwd = await project({
+      'wrangler.toml': 'name = "shop"\nmain = "src/index.ts"\ncompatibility_flags = ["url_standard"]\n[vars]\nMODE = "top"\n[env.staging.vars]\nMODE = "staging"\n',
+      'src/index.ts': "import add from './add.wasm';\nexport default { fetch(request: Request, env: { MODE: string }) { const longVariableName = env.MODE; return new Response(longVariableName + String(add)); } };\n",
+      'src/add.wasm': '',
+    });
+    await writeFile(join(cwd, 'src', 'add.wasm'), new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    const { code, stderr } = await isolet(['deploy', '--env', 'staging', '--minify'], { cwd });
+    assert.equal(code, 0, stderr);
+    const body = api.last('PUT', '/v1/workers/shop-staging').body as { vars: unknown; compatibilityFlags: unknown; modules: { name: string; source: string; type?: string }[] };
+    assert.deepEqual(body.vars, { MODE: 'staging' });
+    assert.deepEqual(body.compatibilityFlags, ['url_standard']);
+    assert.doesNotMatch(body.modules[0]!.source, /longVariableName/, 'minified');
+    assert.equal(body.modules[1]!.type, 'wasm');
+    assert.equal(body.modules[1]!.source, 'AGFzbQEAAAA=');
+    assert.match(body.modules[0]!.source, new RegExp(`"\\./${body.modules[1]!.name.replace('.', '\\.')}"`));
   });
 
   test('a worker that does not build: file:line:col, nothing uploaded, exit 1', async () => {

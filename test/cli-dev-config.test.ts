@@ -49,6 +49,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
         'name = "greeter"',
         'main = "src/index.ts"',
         'account_id = "x"',
+        'workers_dev = false',
         '[vars]',
         'GREETING = "Hello"',
         'OVERRIDDEN = "from wrangler.toml"',
@@ -68,7 +69,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
     });
     const dev = start(['--port', '0', '--var', 'FLAG:from --var'], cwd);
     const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
-    assert.match(dev.stderr, /^note: wrangler\.toml: ignoring account_id/m);
+    assert.match(dev.stderr, /^note: wrangler\.toml: workers_dev has no effect/m);
     assert.match(dev.stderr, /^using vars from .*\.dev\.vars$/m);
     const response = await fetch(base);
     assert.equal(response.status, 200);

@@ -244,6 +244,27 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
     assert.equal((await isolet(['versions', 'boom'], { cwd })).code, 1);
   });
 
+  test('tail in the project that deployed: stack traces point at the source files; elsewhere at the bundle', async () => {
+    const cwd = join(dir, 'traced');
+    await mkdir(join(cwd, 'src'), { recursive: true });
+    await writeFile(join(cwd, 'wrangler.toml'), 'name = "traced"\nmain = "src/index.ts"\n');
+    await writeFile(join(cwd, 'src', 'fail.ts'), '// throws\nexport function fail(): never {\n  throw new Error("deployed boom");\n}\n');
+    await writeFile(join(cwd, 'src', 'index.ts'), "import { fail } from './fail.ts';\nexport default { fetch() { return fail(); } };\n");
+    assert.equal((await isolet(['deploy'], { cwd })).code, 0);
+    for (const [where, pattern] of [
+      [cwd, /^\s+at .*src\/fail\.ts:3:\d+\)?$/m],
+      [dir, /^\s+at .*worker\.js:\d+:\d+\)?$/m],
+    ] as const) {
+      const tail = start(['tail', 'traced'], { cwd: where });
+      await tail.waitFor('stderr', /^Tailing traced: waiting for logs/m);
+      assert.equal((await dataPlane(dataUrl, 'traced.localhost', '/')).status, 500);
+      await tail.waitFor('stdout', /exception: Uncaught Error: deployed boom/);
+      await tail.waitFor('stdout', pattern);
+      tail.child.kill('SIGINT');
+      assert.equal((await tail.exited).code, 0);
+    }
+  });
+
   test("another account's worker: the server says no, exit 1; a bad token: exit 1", async () => {
     const cwd = join(dir, 'other');
     await mkdir(cwd, { recursive: true });

@@ -72,7 +72,6 @@ describe('wrangler.toml', () => {
       vars: { GREETING: 'Howdy', COUNT: 3, ENABLED: true, LIST: ['a', 1], NESTED: { debug: true, level: { n: 2 } } },
       routes: ['api.example.com/v1/*', 'shop.example.com', 'example.com/*'],
       limits: { cpuMs: 100 },
-      kvNamespaces: [],
     });
   });
 
@@ -86,28 +85,93 @@ describe('wrangler.toml', () => {
     assert.deepEqual((await load('wrangler.toml', 'route = { pattern = "a.example.com", custom_domain = true }\n')).config.routes, ['a.example.com']);
   });
 
-  test('unknown fields are ignored with one note naming them', async () => {
+  test("keys about Cloudflare's own platform are accepted; workers_dev = false gets a note", async () => {
     const { config, notes } = await load(
       'wrangler.toml',
-      'name = "x"\naccount_id = "abc"\nworkers_dev = true\n[limits]\ncpu_ms = 10\nsubrequests = 5\n[[kv_namespaces]]\nbinding = "KV"\nid = "1"\n',
+      'name = "x"\naccount_id = "abc"\nworkers_dev = false\nsend_metrics = false\n[observability]\nenabled = true\n[placement]\nmode = "smart"\n',
     );
     assert.equal(config.name, 'x');
-    assert.equal(notes.length, 1);
-    assert.match(notes[0]!, /^note: wrangler\.toml: ignoring account_id, workers_dev, limits\.subrequests \(isolet does not use them\)$/);
+    assert.deepEqual(notes, ['note: wrangler.toml: workers_dev has no effect: isolet always serves the worker at <name>.<domain> as well as its routes']);
   });
 
-  test('kv_namespaces: each binding and id; preview_id is not used; a bad entry names the field', async () => {
-    const { config } = await load('wrangler.toml', 'kv_namespaces = [\n  { binding = "CACHE", id = "abc", preview_id = "def" },\n  { binding = "USERS", id = "0123" },\n]\n');
-    assert.deepEqual(config.kvNamespaces, [{ binding: 'CACHE', id: 'abc' }, { binding: 'USERS', id: '0123' }]);
-    for (const [text, message] of [
-      ['kv_namespaces = { binding = "A", id = "1" }\n', /kv_namespaces: must be a list/],
-      ['kv_namespaces = [{ id = "1" }]\n', /kv_namespaces\[0\]\.binding: must be the name the worker reads as env\.NAME/],
-      ['kv_namespaces = [{ binding = "1A", id = "1" }]\n', /kv_namespaces\[0\]\.binding/],
-      ['kv_namespaces = [{ binding = "A" }]\n', /kv_namespaces\[0\]\.id: must be the namespace's id \(isolet kv namespace create <title> prints it\)/],
-      ['kv_namespaces = [{ binding = "A", id = "1" }, { binding = "A", id = "2" }]\n', /kv_namespaces\[1\]\.binding: 'A' is bound twice/],
-    ] as const) {
-      await assert.rejects(load('wrangler.toml', text), (error: unknown) => error instanceof ConfigError && message.test(error.message), text);
-    }
+  test('keys isolet does not support are refused in one message naming each', async () => {
+    const dir = await project({
+      'wrangler.toml': 'name = "x"\n[[durable_objects.bindings]]\nname = "D"\nclass_name = "C"\n[[r2_buckets]]\nbinding = "B"\nbucket_name = "b"\n[[d1_databases]]\nbinding = "DB"\n',
+    });
+    throwsConfig(
+      () => readConfig(join(dir, 'wrangler.toml')),
+      'wrangler.toml',
+      undefined,
+      /^wrangler\.toml: isolet does not support durable_objects \(Durable Objects\), r2_buckets \(R2 buckets\), d1_databases \(D1 databases\)\. Fix: remove them from wrangler\.toml$/,
+    );
+  });
+
+  for (const [text, field, hint] of [
+    ['compatibilty_date = "2024-09-01"', 'compatibilty_date', /did you mean compatibility_date\?/],
+    ['mian = "src/index.ts"', 'mian', /did you mean main\?/],
+    ['[var]\nA = "1"', 'var', /did you mean vars\?/],
+    ['kv_namespace = []', 'kv_namespace', /did you mean kv_namespaces\?/],
+    ['[enviroments.staging]\nname = "y"', 'enviroments', /Fix: remove it$/],
+    ['[limits]\ncpu = 5', 'limits.cpu', /did you mean cpu_ms\?/],
+    ['[env.staging]\ncompatibilty_flags = []', 'env.staging.compatibilty_flags', /did you mean compatibility_flags\?/],
+    ['[env.staging]\nkeep_vars = true', 'env.staging.keep_vars', /only be set at the top level/],
+  ] as const) {
+    test(`an unknown key is an error: ${field}`, async () => {
+      const dir = await project({ 'wrangler.toml': text + '\n' });
+      throwsConfig(() => readConfig(join(dir, 'wrangler.toml')), 'wrangler.toml', field, hint);
+    });
+  }
+
+  test('compatibility flags: a typo gets a did-you-mean, a refused flag says why, nodejs_compat a note', async () => {
+    const dir = await project({ 'wrangler.toml': 'compatibility_flags = ["nodejs_compt"]\n' });
+    throwsConfig(() => readConfig(join(dir, 'wrangler.toml')), 'wrangler.toml', 'compatibility_flags', /does not know the compatibility flag 'nodejs_compt'\. Fix: did you mean nodejs_compat\?/);
+    const old = await project({ 'wrangler.toml': 'compatibility_flags = ["url_original"]\n' });
+    throwsConfig(() => readConfig(join(old, 'wrangler.toml')), 'wrangler.toml', 'compatibility_flags', /url_original is not supported: isolet has only the standard behaviour/);
+    const { notes } = await load('wrangler.toml', 'compatibility_flags = ["nodejs_compat"]\n');
+    assert.match(notes[0]!, /^note: wrangler\.toml: nodejs_compat: isolet has no Node\.js APIs yet/);
+  });
+
+  test('a compatibility date in the future is refused', async () => {
+    const dir = await project({ 'wrangler.toml': 'compatibility_date = "2999-01-01"\n' });
+    throwsConfig(() => readConfig(join(dir, 'wrangler.toml')), 'wrangler.toml', 'compatibility_date', /2999-01-01 is in the future.*Fix: set it to a date no later than today/);
+  });
+
+  test('limits.subrequests, compatibility_flags, build settings and [dev]', async () => {
+    const { dir, config, notes } = await load(
+      'wrangler.toml',
+      [
+        'compatibility_flags = ["url_standard"]',
+        'minify = true',
+        'keep_names = false',
+        'tsconfig = "tsconfig.worker.json"',
+        'jsx_factory = "h"',
+        'jsx_fragment = "Fragment"',
+        '[limits]',
+        'subrequests = 20',
+        '[define]',
+        'DEBUG = "false"',
+        '[alias]',
+        '"lodash" = "lodash-es"',
+        '"fs" = "./stubs/fs.js"',
+        '[dev]',
+        'port = 9000',
+        'ip = "0.0.0.0"',
+        'local_protocol = "http"',
+      ].join('\n'),
+    );
+    assert.deepEqual(config.limits, { subrequests: 20 });
+    assert.deepEqual(config.compatibilityFlags, ['url_standard']);
+    assert.deepEqual(config.build, {
+      minify: true,
+      keepNames: false,
+      tsconfig: join(dir, 'tsconfig.worker.json'),
+      jsxFactory: 'h',
+      jsxFragment: 'Fragment',
+      define: { DEBUG: 'false' },
+      alias: { lodash: 'lodash-es', fs: join(dir, 'stubs', 'fs.js') },
+    });
+    assert.deepEqual(config.dev, { port: 9000, ip: '0.0.0.0' });
+    assert.deepEqual(notes, ['note: wrangler.toml: dev.local_protocol has no effect on isolet dev']);
   });
 
   test('a TOML syntax error names file:line:col', async () => {
@@ -154,7 +218,7 @@ describe('wrangler.json and wrangler.jsonc', () => {
         "observability": { "enabled": true },
       }`,
     );
-    assert.deepEqual(notes, ['note: wrangler.jsonc: ignoring observability (isolet does not use it)']);
+    assert.deepEqual(notes, []);
     assert.deepEqual(config, {
       file: join(dir, 'wrangler.jsonc'),
       name: 'hello',
@@ -163,7 +227,6 @@ describe('wrangler.json and wrangler.jsonc', () => {
       vars: { GREETING: 'Howdy', CONFIG: { debug: true, list: [1, 2] } },
       routes: ['example.com/*', 'api.example.com/v1/*'],
       limits: { cpuMs: 25 },
-      kvNamespaces: [],
     });
   });
 
@@ -190,6 +253,115 @@ describe('wrangler.json and wrangler.jsonc', () => {
   });
 });
 
+describe('[env.NAME] sections', () => {
+  const toml = [
+    'name = "shop"',
+    'main = "src/index.ts"',
+    'compatibility_date = "2024-09-01"',
+    'routes = ["shop.example.com/*"]',
+    'minify = true',
+    '[vars]',
+    'MODE = "production"',
+    '[define]',
+    'DEBUG = "false"',
+    '[limits]',
+    'cpu_ms = 30',
+    '[env.staging]',
+    'route = "staging.example.com/*"',
+    '[env.staging.vars]',
+    'MODE = "staging"',
+    '[env.dev]',
+    'name = "shop-local"',
+    'main = "src/dev.ts"',
+    'minify = false',
+  ].join('\n');
+
+  test('inherited keys come from the top level, name becomes <name>-<env>, vars and define do not', async () => {
+    const dir = await project({ 'wrangler.toml': toml });
+    const { config, notes } = loadConfig({ cwd: dir, env: 'staging' });
+    assert.equal(config.env, 'staging');
+    assert.equal(config.name, 'shop-staging');
+    assert.equal(config.main, join(dir, 'src', 'index.ts'));
+    assert.equal(config.compatibilityDate, '2024-09-01');
+    // route in the env replaces routes from the top level: the two are one setting.
+    assert.deepEqual(config.routes, ['staging.example.com/*']);
+    assert.deepEqual(config.vars, { MODE: 'staging' });
+    assert.deepEqual(config.limits, { cpuMs: 30 });
+    assert.deepEqual(config.build, { minify: true });
+    assert.deepEqual(notes, [
+      'note: wrangler.toml: define is not inherited by environments, so env.staging has none. Fix: repeat it under [env.staging] if the environment needs it',
+    ]);
+  });
+
+  test("an env's own values win, name included", async () => {
+    const dir = await project({ 'wrangler.toml': toml });
+    const { config } = loadConfig({ cwd: dir, env: 'dev' });
+    assert.equal(config.name, 'shop-local');
+    assert.equal(config.main, join(dir, 'src', 'dev.ts'));
+    assert.deepEqual(config.routes, ['shop.example.com/*']);
+    assert.deepEqual(config.vars, {});
+    assert.deepEqual(config.build, { minify: false });
+  });
+
+  test('without --env the top level is used and the sections are only checked', async () => {
+    const dir = await project({ 'wrangler.toml': toml });
+    const { config } = loadConfig({ cwd: dir });
+    assert.equal(config.name, 'shop');
+    assert.equal(config.env, undefined);
+    assert.deepEqual(config.vars, { MODE: 'production' });
+  });
+
+  test('an unknown env is an error naming the known ones', async () => {
+    const dir = await project({ 'wrangler.toml': toml });
+    throwsConfig(() => loadConfig({ cwd: dir, env: 'prod' }), 'wrangler.toml', undefined, /there is no environment 'prod'\. Fix: use one of staging, dev with --env/);
+    const bare = await project({ 'wrangler.toml': 'name = "x"' });
+    throwsConfig(() => loadConfig({ cwd: bare, env: 'prod' }), 'wrangler.toml', undefined, /add an \[env\.prod\] section/);
+    const none = await project({});
+    throwsConfig(() => loadConfig({ cwd: none, env: 'prod' }), '--env', undefined, /no wrangler\.toml/);
+  });
+
+  test('a field error inside an env names env.NAME.field', async () => {
+    const dir = await project({ 'wrangler.toml': 'name = "x"\n[env.staging.limits]\ncpu_ms = -1\n' });
+    throwsConfig(() => loadConfig({ cwd: dir, env: 'staging' }), 'wrangler.toml', 'env.staging.limits.cpu_ms', /positive/);
+  });
+
+  test('kv_namespaces: each binding and id, per env and not inherited; preview_id is not used; a bad entry names the field', async () => {
+    const { dir, config } = await load(
+      'wrangler.toml',
+      'name = "x"\nkv_namespaces = [\n  { binding = "CACHE", id = "abc", preview_id = "def" },\n  { binding = "USERS", id = "0123" },\n]\n[env.staging]\nkv_namespaces = [{ binding = "CACHE", id = "staging-cache" }]\n[env.bare]\n',
+    );
+    assert.deepEqual(config.kvNamespaces, [{ binding: 'CACHE', id: 'abc' }, { binding: 'USERS', id: '0123' }]);
+    assert.deepEqual(loadConfig({ cwd: dir, env: 'staging' }).config.kvNamespaces, [{ binding: 'CACHE', id: 'staging-cache' }]);
+    assert.equal(loadConfig({ cwd: dir, env: 'bare' }).config.kvNamespaces, undefined);
+    for (const [text, field, message] of [
+      ['kv_namespaces = { binding = "A", id = "1" }\n', 'kv_namespaces', /must be a list/],
+      ['kv_namespaces = [{ id = "1" }]\n', 'kv_namespaces[0].binding', /must be the name the worker reads as env\.NAME/],
+      ['kv_namespaces = [{ binding = "1A", id = "1" }]\n', 'kv_namespaces[0].binding', /env\.NAME/],
+      ['kv_namespaces = [{ binding = "A" }]\n', 'kv_namespaces[0].id', /must be the namespace's id \(isolet kv namespace create <title> prints it\)/],
+      ['kv_namespaces = [{ binding = "A", id = "1" }, { binding = "A", id = "2" }]\n', 'kv_namespaces[1].binding', /'A' is bound twice/],
+    ] as const) {
+      const bad = await project({ 'wrangler.toml': text });
+      throwsConfig(() => readConfig(join(bad, 'wrangler.toml')), 'wrangler.toml', field, message);
+    }
+  });
+
+  test('an unsupported key counts only in the env deployed: per-env keys are not inherited', async () => {
+    const dir = await project({
+      'wrangler.toml': 'name = "x"\n[[r2_buckets]]\nbinding = "B"\nbucket_name = "b"\n[env.lite]\n[env.full]\n[[env.full.queues.producers]]\nbinding = "Q"\nqueue = "q"\n',
+    });
+    throwsConfig(() => loadConfig({ cwd: dir }), 'wrangler.toml', undefined, /does not support r2_buckets \(R2 buckets\)\. Fix: remove it from wrangler\.toml, or keep it in an environment/);
+    const lite = loadConfig({ cwd: dir, env: 'lite' });
+    assert.equal(lite.config.name, 'x-lite');
+    assert.match(lite.notes[0]!, /r2_buckets is not inherited by environments/);
+    throwsConfig(() => loadConfig({ cwd: dir, env: 'full' }), 'wrangler.toml', undefined, /does not support env\.full\.queues \(Queues\)/);
+  });
+
+  test('env in JSON', async () => {
+    const { dir } = await load('wrangler.jsonc', '{ "name": "j", "env": { "staging": { "vars": { "A": 1 } } } }');
+    assert.deepEqual(loadConfig({ cwd: dir, env: 'staging' }).config, { file: join(dir, 'wrangler.jsonc'), env: 'staging', name: 'j-staging', vars: { A: 1 }, routes: [], limits: {} });
+  });
+});
+
 describe('finding the config', () => {
   test("wrangler's order: wrangler.json, then wrangler.jsonc, then wrangler.toml", async () => {
     const dir = await project({ 'wrangler.toml': 'name = "t"', 'wrangler.jsonc': '{ "name": "c" }' });
@@ -201,7 +373,7 @@ describe('finding the config', () => {
 
   test('no config file: an empty config', async () => {
     const dir = await project({});
-    assert.deepEqual(loadConfig({ cwd: dir }), { config: { vars: {}, routes: [], limits: {}, kvNamespaces: [] }, notes: [] });
+    assert.deepEqual(loadConfig({ cwd: dir }), { config: { vars: {}, routes: [], limits: {} }, notes: [] });
   });
 
   test('--config names a file anywhere; main is relative to that file', async () => {

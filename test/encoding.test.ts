@@ -45,7 +45,7 @@ export default {
           const mib = new Uint8Array(1024 * 1024).fill(0x41);
           let decoded = 0;
           try {
-            for (let i = 0; i < 64; i++) { d.decode(mib); decoded++; }
+            for (let i = 0; i < 128; i++) { d.decode(mib); decoded++; }
           } catch (e) {
             return Response.json([decoded, name(e)]);
           }
@@ -174,9 +174,15 @@ test('a legacy decoder made in top-level code works in requests', async () => {
 });
 
 test('each isolate has a budget of legacy-decoded bytes (the host decodes on its main thread)', async () => {
+  const started = performance.now();
   const response = await served.fetch('budget', '/budget', { method: 'POST', body: new Uint8Array(0) });
+  const seconds = (performance.now() - started) / 1000;
   const [decoded, error] = await response.json() as [number, string];
-  // 32 MiB of burst, plus what refilled while those were decoded (16 MiB/s).
-  assert.ok(decoded >= 32 && decoded < 64, String(decoded));
-  assert.equal(error, 'RangeError');
+  // The bucket's own promise: 32 MiB of burst, then at most 16 MiB for each second that passed
+  // (on a loaded machine more time passes between calls, so more refills: that is allowed).
+  assert.ok(decoded >= 32, `the burst is there: ${decoded} MiB`);
+  assert.ok(decoded <= 32 + Math.ceil(16 * seconds), `${decoded} MiB in ${seconds.toFixed(2)} s is past the budget`);
+  // Decoding 128 MiB this fast is impossible within the budget: unless the machine was so slow
+  // that the refill kept up, the worker was stopped with a RangeError.
+  if (seconds < (128 - 32) / 16) assert.equal(error, 'RangeError');
 });

@@ -304,6 +304,34 @@ for (const engine of ENGINES) describe(engine.name, () => {
 
   });
 
+  describe('asset blobs', () => {
+    test("stored once per account under their hash; another account's hash finds nothing", async () => {
+      const a = await store.createAccount('acme');
+      const b = await store.createAccount('beta');
+      const bytes = new TextEncoder().encode('<h1>hello</h1>');
+      const h = createHash('sha256').update(bytes).digest('hex');
+      await store.putAssets(a.id, [{ hash: h, bytes }]);
+      await store.putAssets(a.id, [{ hash: h, bytes }]); // again: left as it is
+      assert.deepEqual([...(await store.assetSizes(a.id, [h, 'f'.repeat(64)]))], [[h, bytes.byteLength]]);
+      assert.deepEqual(Buffer.from((await store.getAsset(a.id, h))!), Buffer.from(bytes));
+      assert.equal((await store.assetSizes(b.id, [h])).size, 0);
+      assert.equal(await store.getAsset(b.id, h), undefined);
+      // Many hashes at once are looked up in batches.
+      const many = Array.from({ length: 1200 }, (_, i) => createHash('sha256').update(String(i)).digest('hex'));
+      assert.deepEqual([...(await store.assetSizes(a.id, [...many, h]))], [[h, bytes.byteLength]]);
+      await assert.rejects(store.putAssets('acc_nobody', [{ hash: h, bytes }]), (e: unknown) => e instanceof StoreError && e.code === 'not_found');
+    });
+
+    test("a version's manifest is part of its content and its hash", async () => {
+      const a = await store.createAccount('acme');
+      const manifest = { '/index.html': { hash: 'a'.repeat(64), size: 3, contentType: 'text/html; charset=utf-8' } };
+      const v1 = await store.deploy({ worker: 'site', accountId: a.id, content: { ...code('v1'), assets: { manifest } }, author: 't', message: '' });
+      const v2 = await store.deploy({ worker: 'site', accountId: a.id, content: { ...code('v1'), assets: { manifest, htmlHandling: 'none' } }, author: 't', message: '' });
+      assert.notEqual(v1.hash, v2.hash);
+      assert.deepEqual((await store.getVersion('site', { number: 1 }))!.content.assets, { manifest });
+    });
+  });
+
 });
 
 describe('SQLite only', () => {

@@ -5,15 +5,29 @@
 
 import { build, type BuildOptions, type Message, type Metafile } from 'esbuild';
 import { isBuiltin } from 'node:module';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { WorkerModule } from '../runtime/types.ts';
+import { WasmImports } from './wasm-modules.ts';
 
-export interface BundleOptions {
+/** What wrangler's minify, keep_names, define, alias, tsconfig and jsx_* settings ask of esbuild. */
+export interface BuildSettings {
+  minify?: boolean;
+  keepNames?: boolean;
+  /** Names to JavaScript expressions (as text) put in their place. */
+  define?: Record<string, string>;
+  /** Module names to what replaces them (a package name or an absolute path). */
+  alias?: Record<string, string>;
+  /** Absolute path of the tsconfig.json to use. */
+  tsconfig?: string;
+  jsxFactory?: string;
+  jsxFragment?: string;
+}
+
+export interface BundleOptions extends BuildSettings {
   /** Directory that file names in messages are relative to (default: process.cwd()). */
   cwd?: string;
   /** Append an inline source map, so stack traces point into the tenant's sources. */
   sourcemap?: boolean;
-  minify?: boolean;
   /** What `process.env.NODE_ENV` reads as in bundled packages (default 'production'). */
   nodeEnv?: string;
 }
@@ -54,11 +68,14 @@ export class BundleError extends Error {
   }
 }
 
-const MODULE_NAME = 'worker.js';
+/** The name of the bundle's module (or script), which runtime messages and stack traces use. */
+export const BUNDLE_MODULE = 'worker.js';
+const MODULE_NAME = BUNDLE_MODULE;
 
 /** Bundles `entry` (a path, relative to `options.cwd`) into a module worker or a service-worker script. */
 export async function bundleWorker(entry: string, options: BundleOptions = {}): Promise<BundleResult> {
   const cwd = options.cwd ?? process.cwd();
+  const wasm = new WasmImports();
   const common: BuildOptions & { metafile: true; write: false } = {
     absWorkingDir: cwd,
     entryPoints: [entry],
@@ -77,15 +94,33 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     mainFields: ['browser', 'module', 'main'],
     // Wrangler's default module rules: text and binary imports.
     loader: { '.txt': 'text', '.html': 'text', '.bin': 'binary' },
-    define: { 'process.env.NODE_ENV': JSON.stringify(options.nodeEnv ?? 'production') },
+    define: { 'process.env.NODE_ENV': JSON.stringify(options.nodeEnv ?? 'production'), ...options.define },
     sourcemap: options.sourcemap ? 'inline' : false,
     minify: options.minify ?? false,
+    keepNames: options.keepNames ?? false,
+    plugins: [wasm.plugin()],
   };
+  if (options.alias !== undefined) common.alias = options.alias;
+  if (options.tsconfig !== undefined) common.tsconfig = options.tsconfig;
+  if (options.jsxFactory !== undefined) common.jsxFactory = options.jsxFactory;
+  if (options.jsxFragment !== undefined) common.jsxFragment = options.jsxFragment;
 
   let result = await run({ ...common, format: 'esm' });
   const output = Object.values(result.metafile.outputs)[0]!;
   const exports = output.exports;
 
+  if (exports.length === 0 && wasm.files.length > 0) {
+    throw new BundleError([
+      {
+        message:
+          `${entry} imports WebAssembly (${wasm.files.map((file) => relative(cwd, file)).join(', ')}), which only a module worker can: ` +
+          'use `export default { async fetch(request, env, ctx) { ... } }` instead of addEventListener',
+        file: output.entryPoint ?? entry,
+        line: 1,
+        column: 1,
+      },
+    ]);
+  }
   if (exports.length === 0) {
     // No exports: a service-worker script. Bundle it again as a classic script, so that what
     // only a module may have (import.meta, top-level await) is an error here, not at load.
@@ -106,8 +141,8 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     ]);
   }
   return {
-    worker: { modules: [{ name: MODULE_NAME, source: result.text }], main: MODULE_NAME },
-    inputs: inputsOf(result.metafile, cwd),
+    worker: { modules: [{ name: MODULE_NAME, source: result.text }, ...wasm.modules()], main: MODULE_NAME },
+    inputs: [...inputsOf(result.metafile, cwd), ...wasm.files],
     warnings: result.warnings,
   };
 }

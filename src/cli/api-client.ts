@@ -4,6 +4,7 @@
 
 import type { CliContext } from './main.ts';
 import type { BindingSpec, JsonValue, WorkerLogEntry } from '../runtime/types.ts';
+import type { AssetsContent } from '../assets/manifest.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:8788';
 
@@ -39,21 +40,25 @@ export interface WorkerDetails extends WorkerSummary {
   vars: Record<string, JsonValue>;
   limits: Record<string, number>;
   compatibilityDate?: string | null;
+  compatibilityFlags?: string[];
   secrets: string[];
 }
 
 /** The body of `PUT /v1/workers/:name`. */
 export interface Deployment {
-  modules?: { name: string; source: string }[];
+  modules?: { name: string; source: string; type?: 'wasm' }[];
   main?: string;
   script?: string;
   vars?: Record<string, JsonValue>;
-  limits?: { cpuMs?: number; memoryMb?: number };
+  limits?: { cpuMs?: number; memoryMb?: number; subrequests?: number };
   routes?: string[];
   compatibilityDate?: string;
-  /** Platform bindings by env name (kv_namespaces in wrangler.toml). */
-  bindings?: Record<string, BindingSpec>;
+  compatibilityFlags?: string[];
   message?: string;
+  /** Static assets: their manifest (uploaded first: uploadAssets) and how they are served. */
+  assets?: AssetsContent;
+  /** Platform bindings by env name, e.g. { ASSETS: { type: 'assets' } }. */
+  bindings?: Record<string, BindingSpec>;
 }
 
 /** The answer to a deployment. `urls` is not in the contract yet; used when a server sends it. */
@@ -130,6 +135,17 @@ export class AdminClient {
   /** `account`: with the admin token, the account a new worker goes to. */
   deploy(name: string, deployment: Deployment, account?: string): Promise<Deployed> {
     return this.#json('PUT', `/v1/workers/${enc(name)}` + accountQuery(account), deployment);
+  }
+
+  /** Of these asset hashes, those the account does not hold yet. */
+  async missingAssets(hashes: string[], account?: string): Promise<string[]> {
+    const answer = await this.#json<{ missing: string[] }>('POST', '/v1/assets/missing' + accountQuery(account), { hashes });
+    return answer.missing;
+  }
+
+  /** Stores assets' bytes for the account (each under the SHA-256 of its bytes). */
+  uploadAssets(files: { hash: string; base64: string }[], account?: string): Promise<{ stored: number }> {
+    return this.#json('POST', '/v1/assets/upload' + accountQuery(account), { files });
   }
 
   deleteWorker(name: string): Promise<void> {

@@ -1,15 +1,19 @@
 // Reads a worker's wrangler configuration (wrangler.toml, wrangler.json or wrangler.jsonc) the
-// way wrangler does, so an existing Workers project deploys without changes, and its
-// `.dev.vars` for `isolet dev`. Only the fields isolet acts on are read; every other field is
-// named in one note and ignored, and a field with the wrong shape is a ConfigError that names
-// the file, the field and the fix.
+// way wrangler does, `[env.NAME]` sections included, so an existing Workers project deploys
+// without changes, and its `.dev.vars` for `isolet dev`. Every key wrangler knows is in KEYS:
+// read, refused by name (a feature isolet does not have), or accepted without effect (a key
+// about Cloudflare's own platform). An unknown key, or a key with the wrong shape, is a
+// ConfigError that names the file, the field and the fix.
 
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import type { JsonValue } from '../runtime/types.ts';
+import { HTML_HANDLINGS, NOT_FOUND_HANDLINGS, type AssetsConfig, type HtmlHandling, type NotFoundHandling } from '../assets/manifest.ts';
+import type { BuildSettings } from '../bundle/bundle.ts';
 import { ENV_NAME } from '../bridge/bindings.ts';
+import { COMPATIBILITY_FLAGS, compatibilityNotes, compatibilityProblem } from '../runtime/compatibility.ts';
 
 /** What isolet takes from a wrangler config, in the admin API's terms. */
 export interface WorkerConfig {
@@ -23,9 +27,27 @@ export interface WorkerConfig {
   vars: Record<string, JsonValue>;
   /** Route patterns, `host/path*`, from `routes` or `route`. */
   routes: string[];
-  limits: { cpuMs?: number };
+  limits: { cpuMs?: number; subrequests?: number };
+  /** Flags from `compatibility_flags`, as written (checked where they are used). */
+  compatibilityFlags?: string[];
+  /** Bundler settings wrangler passes to esbuild. */
+  build?: BuildSettings;
+  /** `[dev]` settings isolet dev takes. */
+  dev?: { port?: number; ip?: string };
+  /** The `[env.NAME]` this config was resolved for, if any. */
+  env?: string;
+  /** `[assets]`: static files served with the worker. */
+  assets?: AssetsDirectoryConfig;
   /** `kv_namespaces`: each binding's env name and the namespace's id. */
-  kvNamespaces: { binding: string; id: string }[];
+  kvNamespaces?: { binding: string; id: string }[];
+}
+
+/** `[assets]` in isolet's terms. */
+export interface AssetsDirectoryConfig extends AssetsConfig {
+  /** Absolute path of the directory (`directory` is relative to the config file's). */
+  directory: string;
+  /** The env name the worker reaches them by (`env.ASSETS.fetch(request)`). */
+  binding?: string;
 }
 
 export interface LoadedConfig {
@@ -60,22 +82,28 @@ export function findConfigFile(dir: string): string | undefined {
 
 /**
  * The config of `--config <path>` when given (it must exist), else the one in `cwd`, else an
- * empty config (a worker can be deployed from flags alone).
+ * empty config (a worker can be deployed from flags alone). With `env`, the config of that
+ * `[env.NAME]` section, resolved by wrangler's inheritance rules.
  */
-export function loadConfig(options: { cwd: string; configPath?: string }): LoadedConfig {
+export function loadConfig(options: { cwd: string; configPath?: string; env?: string }): LoadedConfig {
   if (options.configPath !== undefined) {
     const path = resolve(options.cwd, options.configPath);
     if (!isFile(path)) {
       throw new ConfigError(options.configPath, undefined, 'no such file. Fix: check the --config path, or leave --config out to use wrangler.toml/json/jsonc from this directory');
     }
-    return readConfig(path);
+    return readConfig(path, options.env);
   }
   const found = findConfigFile(options.cwd);
-  return found === undefined ? { config: emptyConfig(), notes: [] } : readConfig(found);
+  if (found !== undefined) return readConfig(found, options.env);
+  if (options.env !== undefined) throw new ConfigError('--env', undefined, `there is no wrangler.toml, wrangler.json or wrangler.jsonc here to hold [env.${options.env}]. Fix: leave --env out, or pass --config`);
+  return { config: emptyConfig(), notes: [] };
 }
 
-/** Reads and checks one config file; its format comes from its extension (.toml, else JSON with comments). */
-export function readConfig(path: string): LoadedConfig {
+/**
+ * Reads and checks one config file; its format comes from its extension (.toml, else JSON with
+ * comments). `env` picks an `[env.NAME]` section.
+ */
+export function readConfig(path: string, env?: string): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -84,11 +112,11 @@ export function readConfig(path: string): LoadedConfig {
   }
   const shown = basename(path);
   const raw = path.endsWith('.toml') ? parseTomlText(text, shown) : parseJsoncText(text, shown);
-  return checkConfig(raw, path);
+  return checkConfig(raw, path, env);
 }
 
 function emptyConfig(): WorkerConfig {
-  return { vars: {}, routes: [], limits: {}, kvNamespaces: [] };
+  return { vars: {}, routes: [], limits: {} };
 }
 
 function parseTomlText(text: string, file: string): Record<string, unknown> {
@@ -125,70 +153,483 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
   return { line, column };
 }
 
-/** Fields isolet reads; all others are ignored with a note. */
-const KNOWN = new Set(['name', 'main', 'compatibility_date', 'vars', 'routes', 'route', 'limits', 'kv_namespaces']);
-/** Fields that say nothing about the worker itself, ignored without a note. */
-const SILENT = new Set(['$schema']);
+// ---------------------------------------------------------------------------------------------
+// The keys of a wrangler config. Every key wrangler knows has one entry in KEYS, saying how an
+// `[env.NAME]` section treats it (wrangler's inheritance rules) and what isolet does with it:
+// reads it, refuses it (a feature isolet does not have), or accepts it without effect (a key
+// about Cloudflare's own platform). Any other key is an error, with a "did you mean" for a typo.
+// ---------------------------------------------------------------------------------------------
 
-function checkConfig(raw: Record<string, unknown>, path: string): LoadedConfig {
+/**
+ * How a key behaves under `[env.NAME]`, as wrangler defines it:
+ * - 'inherited': an env takes the top-level value unless it sets its own;
+ * - 'per-env': never inherited (vars and bindings): an env has only what it sets itself;
+ * - 'top-level': only at the top level, the same for every env.
+ */
+export type KeyScope = 'inherited' | 'per-env' | 'top-level';
+
+/** Where a key's value was found, and the config a reader fills. */
+export interface KeyReading {
+  /** The config file's name, for messages. */
+  file: string;
+  /** The config file's directory: paths in the config are relative to it. */
+  dir: string;
+  /** The key as messages name it: `vars`, or `env.staging.vars` when set in an env section. */
+  field: string;
+  config: WorkerConfig;
+  /** One-line notes for the user. */
+  notes: string[];
+}
+
+/** Checks a key's value (throwing a ConfigError that names `at.field`) and stores it in `at.config`. */
+export type KeyReader = (value: unknown, at: KeyReading) => void;
+
+export interface KeyRule {
+  scope: KeyScope;
+  /** Set for the keys isolet acts on. */
+  read?: KeyReader;
+  /** Set for the keys isolet refuses: what the key is, for the message. */
+  unsupported?: string;
+  /** For an accepted key without effect: a note shown when it is set, if it deserves one. */
+  note?: string;
+  /** Keys of one group are inherited together: an env that sets one of them inherits none. */
+  group?: string;
+  /** What an inherited value becomes in env `env` (the worker's name gets the env's name). */
+  inheritAs?: (value: unknown, env: string) => unknown;
+}
+
+const reads = (scope: KeyScope, read: KeyReader, more: Partial<KeyRule> = {}): KeyRule => ({ scope, read, ...more });
+const refused = (scope: KeyScope, what: string): KeyRule => ({ scope, unsupported: what });
+const accepted = (scope: KeyScope, note?: string): KeyRule => (note === undefined ? { scope } : { scope, note });
+
+/** Every key wrangler knows, one entry each. */
+export const KEYS: Readonly<Record<string, KeyRule>> = {
+  // What isolet reads.
+  name: reads('inherited', readName, { inheritAs: (name, env) => (typeof name === 'string' ? `${name}-${env}` : name) }),
+  main: reads('inherited', readMain),
+  compatibility_date: reads('inherited', readCompatibilityDate),
+  compatibility_flags: reads('inherited', readCompatibilityFlags),
+  vars: reads('per-env', readVars),
+  routes: reads('inherited', readRoutes, { group: 'routes' }),
+  route: reads('inherited', readRoute, { group: 'routes' }),
+  limits: reads('inherited', readLimits),
+  minify: reads('inherited', readBuildFlag('minify', 'minify')),
+  keep_names: reads('inherited', readBuildFlag('keep_names', 'keepNames')),
+  define: reads('per-env', readDefine),
+  alias: reads('top-level', readAlias),
+  tsconfig: reads('inherited', readBuildPath('tsconfig', 'tsconfig')),
+  jsx_factory: reads('inherited', readBuildText('jsx_factory', 'jsxFactory')),
+  jsx_fragment: reads('inherited', readBuildText('jsx_fragment', 'jsxFragment')),
+  dev: reads('top-level', readDev),
+  assets: reads('inherited', readAssets),
+
+  // Bindings and features isolet does not have (yet): refused by name, at deploy and in dev.
+  kv_namespaces: reads('per-env', readKvNamespaces),
+  services: refused('per-env', 'service bindings'),
+  triggers: refused('inherited', 'cron triggers'),
+  durable_objects: refused('per-env', 'Durable Objects'),
+  migrations: refused('inherited', 'Durable Object migrations'),
+  exports: refused('inherited', 'Durable Object exports'),
+  workflows: refused('per-env', 'Workflows'),
+  queues: refused('per-env', 'Queues'),
+  r2_buckets: refused('per-env', 'R2 buckets'),
+  d1_databases: refused('per-env', 'D1 databases'),
+  vectorize: refused('per-env', 'Vectorize indexes'),
+  hyperdrive: refused('per-env', 'Hyperdrive'),
+  analytics_engine_datasets: refused('per-env', 'Analytics Engine datasets'),
+  browser: refused('per-env', 'Browser Rendering'),
+  ai: refused('per-env', 'Workers AI'),
+  ai_search: refused('per-env', 'AI Search'),
+  ai_search_namespaces: refused('per-env', 'AI Search namespaces'),
+  agent_memory: refused('per-env', 'agent memory'),
+  websearch: refused('per-env', 'web search'),
+  images: refused('per-env', 'Images'),
+  media: refused('per-env', 'Media Transformations'),
+  stream: refused('per-env', 'Stream'),
+  version_metadata: refused('per-env', 'version metadata'),
+  send_email: refused('per-env', 'Email sending'),
+  connect: refused('per-env', 'connect bindings'),
+  mtls_certificates: refused('per-env', 'mTLS certificates'),
+  tail_consumers: refused('per-env', 'tail workers'),
+  streaming_tail_consumers: refused('per-env', 'streaming tail workers'),
+  dispatch_namespaces: refused('per-env', 'dispatch namespaces'),
+  pipelines: refused('per-env', 'Pipelines'),
+  secrets_store_secrets: refused('per-env', 'Secrets Store'),
+  secrets: refused('per-env', 'declared secrets (use isolet secret put)'),
+  artifacts: refused('per-env', 'artifacts'),
+  flagship: refused('per-env', 'Flagship'),
+  ratelimits: refused('per-env', 'rate limiting bindings'),
+  worker_loaders: refused('per-env', 'Worker Loaders'),
+  vpc_services: refused('per-env', 'VPC services'),
+  vpc_networks: refused('per-env', 'VPC networks'),
+  containers: refused('per-env', 'Containers'),
+  cloudchamber: refused('per-env', 'Containers'),
+  unsafe: refused('per-env', 'unsafe bindings'),
+  unsafe_hello_world: refused('per-env', 'unsafe bindings'),
+  logfwdr: refused('inherited', 'logfwdr bindings'),
+  wasm_modules: refused('top-level', 'service-worker WASM bindings (import the .wasm file instead)'),
+  text_blobs: refused('top-level', 'service-worker text bindings (import the file instead)'),
+  data_blobs: refused('top-level', 'service-worker data bindings (import the file instead)'),
+  site: refused('top-level', 'Workers Sites'),
+  pages_build_output_dir: refused('top-level', 'Pages projects'),
+  python_modules: refused('inherited', 'Python workers'),
+  // Build settings isolet's bundler does not take: refused, since the bundle would differ.
+  build: refused('inherited', 'a custom build command (build it first, then point main at the output)'),
+  no_bundle: refused('inherited', 'deploying without bundling'),
+  rules: refused('inherited', 'custom module rules'),
+  find_additional_modules: refused('inherited', 'additional unbundled modules'),
+  preserve_file_names: refused('inherited', 'additional unbundled modules'),
+  base_dir: refused('inherited', 'additional unbundled modules'),
+
+  // Keys about Cloudflare's own platform, which change nothing in what the worker does here.
+  $schema: accepted('top-level'), // the editor's schema
+  account_id: accepted('inherited'), // the account is the API token's
+  send_metrics: accepted('top-level'), // wrangler's own telemetry
+  dependencies_instrumentation: accepted('top-level'), // wrangler's own telemetry
+  keep_vars: accepted('top-level'), // vars set in Cloudflare's dashboard: isolet has none
+  compliance_region: accepted('inherited'), // Cloudflare's data centres
+  placement: accepted('inherited'), // Smart Placement: where Cloudflare runs the worker
+  first_party_worker: accepted('inherited'), // Cloudflare-internal
+  observability: accepted('inherited'), // isolet always logs (isolet tail, the server's log)
+  logpush: accepted('inherited'), // Cloudflare's log export; isolet's log is JSON on the server
+  upload_source_maps: accepted('inherited'), // isolet deploy always keeps the map, in the project (.isolet/source-maps), for isolet tail
+  preview_urls: accepted('inherited'), // Cloudflare's per-version preview URLs
+  previews: accepted('inherited'), // Cloudflare's per-branch previews
+  access: accepted('inherited'), // Cloudflare Access in front of the worker
+  cache: accepted('inherited'), // Cloudflare's edge cache in front of the worker
+  addresses: accepted('top-level'), // Cloudflare's address configuration
+  usage_model: accepted('inherited'), // billing; removed from wrangler but still in old projects
+  // workers_dev = false turns off *.workers.dev; isolet always serves a worker at <name>.<domain>.
+  workers_dev: accepted('inherited', 'workers_dev has no effect: isolet always serves the worker at <name>.<domain> as well as its routes'),
+};
+
+/** The key of the `[env.NAME]` sections; handled apart from KEYS. */
+const ENV_KEY = 'env';
+
+/** The unsupported keys in `raw` (a resolved config), in KEYS order. */
+function unsupportedKeys(raw: Record<string, unknown>): string[] {
+  return Object.keys(KEYS).filter((key) => KEYS[key]!.unsupported !== undefined && raw[key] !== undefined);
+}
+
+function checkConfig(raw: Record<string, unknown>, path: string, envName: string | undefined): LoadedConfig {
   const file = basename(path);
+  const notes: string[] = [];
+  checkKnownKeys(raw, file, '', true);
+  const envs = readEnvSections(raw[ENV_KEY], file);
+  const section = envName === undefined ? undefined : envs[envName];
+  if (envName !== undefined && section === undefined) {
+    const known = Object.keys(envs);
+    throw new ConfigError(
+      file,
+      undefined,
+      `there is no environment '${envName}'. ` +
+        (known.length === 0 ? `Fix: add an [env.${envName}] section, or leave --env out` : `Fix: use one of ${known.join(', ')} with --env, or add [env.${envName}]`),
+    );
+  }
+
+  // Each key's value for this env, and the name messages give it.
+  const values: Record<string, unknown> = {};
+  const fields: Record<string, string> = {};
+  const setGroups = new Set<string>();
+  if (section !== undefined) for (const key of Object.keys(section)) if (KEYS[key]?.group !== undefined) setGroups.add(KEYS[key].group!);
+  for (const [key, rule] of Object.entries(KEYS)) {
+    const own = section?.[key];
+    if (section !== undefined && own !== undefined) {
+      values[key] = own;
+      fields[key] = `env.${envName}.${key}`;
+      continue;
+    }
+    const top = raw[key];
+    if (top === undefined) continue;
+    if (section === undefined || rule.scope === 'top-level') {
+      values[key] = top;
+    } else if (rule.scope === 'inherited') {
+      if (rule.group !== undefined && setGroups.has(rule.group)) continue;
+      values[key] = rule.inheritAs ? rule.inheritAs(top, envName!) : top;
+    } else {
+      notes.push(`note: ${file}: ${key} is not inherited by environments, so env.${envName} has none. Fix: repeat it under [env.${envName}] if the environment needs it`);
+      continue;
+    }
+    fields[key] = key;
+  }
+
+  const refused = unsupportedKeys(values);
+  if (refused.length > 0) {
+    const named = refused.map((key) => `${fields[key]} (${KEYS[key]!.unsupported})`);
+    throw new ConfigError(
+      file,
+      undefined,
+      `isolet does not support ${named.join(', ')}. Fix: remove ${refused.length === 1 ? 'it' : 'them'} from ${file}` +
+        (envs && Object.keys(envs).length > 0 ? ', or keep it in an environment you do not deploy to isolet' : ''),
+    );
+  }
+
   const config: WorkerConfig = { file: path, ...emptyConfig() };
-  const ignored: string[] = [];
-  for (const key of Object.keys(raw)) if (!KNOWN.has(key) && !SILENT.has(key)) ignored.push(key);
-
-  if (raw.name !== undefined) {
-    if (typeof raw.name !== 'string' || raw.name === '') throw new ConfigError(file, 'name', `must be a non-empty string (the worker's name), not ${show(raw.name)}`);
-    config.name = raw.name;
+  if (envName !== undefined) config.env = envName;
+  const dir = dirname(path);
+  for (const [key, value] of Object.entries(values)) {
+    const rule = KEYS[key]!;
+    if (rule.read) rule.read(value, { file, dir, field: fields[key]!, config, notes });
+    else if (rule.note !== undefined) notes.push(`note: ${file}: ${rule.note}`);
   }
-  if (raw.main !== undefined) {
-    if (typeof raw.main !== 'string' || raw.main === '') {
-      throw new ConfigError(file, 'main', `must be the path of the worker's entry file, e.g. main = "src/index.ts", not ${show(raw.main)}`);
-    }
-    config.main = resolve(dirname(path), raw.main);
+  if (values.route !== undefined && values.routes !== undefined) {
+    throw new ConfigError(file, fields.route, 'is set together with routes. Fix: keep one of them (routes = [...] takes any number)');
   }
-  if (raw.compatibility_date !== undefined) config.compatibilityDate = checkDate(raw.compatibility_date, file);
-  if (raw.vars !== undefined) config.vars = checkVars(raw.vars, file);
-
-  if (raw.routes !== undefined && raw.route !== undefined) {
-    throw new ConfigError(file, 'route', 'is set together with routes. Fix: keep one of them (routes = [...] takes any number)');
+  if (config.assets?.binding !== undefined && config.main === undefined) {
+    throw new ConfigError(file, `${fields.assets}.binding`, 'needs a worker to bind to. Fix: set main = "src/index.ts", or drop binding to serve the assets alone');
   }
-  if (raw.routes !== undefined) {
-    if (!Array.isArray(raw.routes)) throw new ConfigError(file, 'routes', `must be a list, e.g. routes = ["example.com/*"], not ${show(raw.routes)}`);
-    config.routes = raw.routes.map((route, index) => checkRoute(route, file, `routes[${index}]`));
-  } else if (raw.route !== undefined) {
-    config.routes = [checkRoute(raw.route, file, 'route')];
-  }
-
-  if (raw.limits !== undefined) {
-    if (!isPlainObject(raw.limits)) throw new ConfigError(file, 'limits', `must be a table, e.g. [limits] cpu_ms = 50, not ${show(raw.limits)}`);
-    for (const key of Object.keys(raw.limits)) if (key !== 'cpu_ms') ignored.push(`limits.${key}`);
-    const cpu = raw.limits.cpu_ms;
-    if (cpu !== undefined) {
-      if (typeof cpu !== 'number' || !Number.isFinite(cpu) || cpu <= 0) {
-        throw new ConfigError(file, 'limits.cpu_ms', `must be a positive number of milliseconds, e.g. cpu_ms = 50, not ${show(cpu)}`);
-      }
-      config.limits.cpuMs = cpu;
-    }
-  }
-
-  if (raw.kv_namespaces !== undefined) config.kvNamespaces = checkKvNamespaces(raw.kv_namespaces, file);
-
-  const notes = ignored.length === 0 ? [] : [`note: ${file}: ignoring ${ignored.join(', ')} (isolet does not use ${ignored.length === 1 ? 'it' : 'them'})`];
   return { config, notes };
 }
 
-function checkDate(value: unknown, file: string): string {
-  // An unquoted TOML date (compatibility_date = 2024-09-01) is a date value, not a string.
-  if (value instanceof TomlDate && value.isDate()) return value.toISOString();
-  if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(value))) return value;
-  throw new ConfigError(file, 'compatibility_date', `must be a date as "YYYY-MM-DD", e.g. compatibility_date = "2024-09-01", not ${show(value)}`);
+/** Refuses keys wrangler does not know (with the nearest known key) and top-level keys inside an env. */
+function checkKnownKeys(raw: Record<string, unknown>, file: string, prefix: string, topLevel: boolean): void {
+  for (const key of Object.keys(raw)) {
+    if (topLevel && key === ENV_KEY) continue;
+    const rule = KEYS[key];
+    if (rule === undefined) {
+      const near = closest(key, topLevel ? [...Object.keys(KEYS), ENV_KEY] : Object.keys(KEYS).filter((name) => KEYS[name]!.scope !== 'top-level'));
+      throw new ConfigError(file, prefix + key, `is not a wrangler configuration key. Fix: ${near === undefined ? 'remove it' : `did you mean ${near}?`}`);
+    }
+    if (!topLevel && rule.scope === 'top-level') {
+      throw new ConfigError(file, prefix + key, `can only be set at the top level, not in an environment. Fix: move it out of [${prefix.slice(0, -1)}]`);
+    }
+  }
 }
 
-function checkVars(value: unknown, file: string): Record<string, JsonValue> {
-  if (!isPlainObject(value)) throw new ConfigError(file, 'vars', `must be a table of names to values, e.g. [vars] GREETING = "hello", not ${show(value)}`);
+/** The `[env.NAME]` sections, each checked for unknown keys. */
+function readEnvSections(value: unknown, file: string): Record<string, Record<string, unknown>> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw new ConfigError(file, ENV_KEY, `must be a table of environments, e.g. [env.staging] name = "my-worker-staging", not ${show(value)}`);
+  const envs: Record<string, Record<string, unknown>> = {};
+  for (const [name, section] of Object.entries(value)) {
+    if (!isPlainObject(section)) throw new ConfigError(file, `${ENV_KEY}.${name}`, `must be a table of settings for that environment, not ${show(section)}`);
+    checkKnownKeys(section, file, `${ENV_KEY}.${name}.`, false);
+    envs[name] = section;
+  }
+  return envs;
+}
+
+/** The candidate nearest to `word` by edit distance, if near enough to be a typo of it. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  // A third of the word may be wrong: catches dropped, doubled and swapped letters without
+  // suggesting unrelated short keys. A cut-short key (cpu for cpu_ms) is a near miss too.
+  if (bestDistance <= Math.max(1, Math.floor(word.length / 3))) return best;
+  return word.length >= 3 ? candidates.find((candidate) => candidate.startsWith(word)) : undefined;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) rows.push([i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readers of the keys isolet acts on.
+// ---------------------------------------------------------------------------------------------
+
+function readName(value: unknown, at: KeyReading): void {
+  if (typeof value !== 'string' || value === '') throw new ConfigError(at.file, at.field, `must be a non-empty string (the worker's name), not ${show(value)}`);
+  at.config.name = value;
+}
+
+function readMain(value: unknown, at: KeyReading): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new ConfigError(at.file, at.field, `must be the path of the worker's entry file, e.g. main = "src/index.ts", not ${show(value)}`);
+  }
+  at.config.main = resolve(at.dir, value);
+}
+
+function readCompatibilityDate(value: unknown, at: KeyReading): void {
+  // An unquoted TOML date (compatibility_date = 2024-09-01) is a date value, not a string.
+  const date = value instanceof TomlDate && value.isDate() ? value.toISOString() : value;
+  if (typeof date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(date))) {
+    throw new ConfigError(at.file, at.field, `must be a date as "YYYY-MM-DD", e.g. compatibility_date = "2024-09-01", not ${show(value)}`);
+  }
+  const problem = compatibilityProblem(date, undefined);
+  if (problem !== undefined) throw new ConfigError(at.file, at.field, `${problem}. Fix: set it to a date no later than today`);
+  at.config.compatibilityDate = date;
+}
+
+function readCompatibilityFlags(value: unknown, at: KeyReading): void {
+  if (!Array.isArray(value) || value.some((flag) => typeof flag !== 'string')) {
+    throw new ConfigError(at.file, at.field, `must be a list of flag names, e.g. compatibility_flags = ["nodejs_compat"], not ${show(value)}`);
+  }
+  const flags = value as string[];
+  const problem = compatibilityProblem(undefined, flags);
+  if (problem !== undefined) {
+    const unknown = flags.find((flag) => !Object.hasOwn(COMPATIBILITY_FLAGS, flag));
+    const near = unknown === undefined ? undefined : closest(unknown, Object.keys(COMPATIBILITY_FLAGS));
+    const fix = near !== undefined ? `did you mean ${near}?` : 'remove the flag (docs/COMPATIBILITY.md lists the flags isolet takes)';
+    throw new ConfigError(at.file, at.field, `${problem}. Fix: ${fix}`);
+  }
+  for (const note of compatibilityNotes(flags)) at.notes.push(`note: ${at.file}: ${note}`);
+  at.config.compatibilityFlags = flags;
+}
+
+function readVars(value: unknown, at: KeyReading): void {
+  if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table of names to values, e.g. [vars] GREETING = "hello", not ${show(value)}`);
   const vars: Record<string, JsonValue> = {};
-  for (const [key, item] of Object.entries(value)) vars[key] = toJson(item, file, `vars.${key}`);
-  return vars;
+  for (const [key, item] of Object.entries(value)) vars[key] = toJson(item, at.file, `${at.field}.${key}`);
+  at.config.vars = vars;
+}
+
+function readRoutes(value: unknown, at: KeyReading): void {
+  if (!Array.isArray(value)) throw new ConfigError(at.file, at.field, `must be a list, e.g. routes = ["example.com/*"], not ${show(value)}`);
+  at.config.routes = value.map((route, index) => checkRoute(route, at.file, `${at.field}[${index}]`));
+}
+
+function readRoute(value: unknown, at: KeyReading): void {
+  at.config.routes = [checkRoute(value, at.file, at.field)];
+}
+
+function readLimits(value: unknown, at: KeyReading): void {
+  if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [limits] cpu_ms = 50, not ${show(value)}`);
+  const names = { cpu_ms: 'cpuMs', subrequests: 'subrequests' } as const;
+  for (const [key, item] of Object.entries(value)) {
+    if (!Object.hasOwn(names, key)) {
+      const near = closest(key, Object.keys(names));
+      throw new ConfigError(at.file, `${at.field}.${key}`, `is not a limit wrangler knows. Fix: ${near === undefined ? 'use cpu_ms or subrequests' : `did you mean ${near}?`}`);
+    }
+    if (typeof item !== 'number' || !Number.isFinite(item) || item <= 0) {
+      throw new ConfigError(at.file, `${at.field}.${key}`, `must be a positive number${key === 'cpu_ms' ? ' of milliseconds, e.g. cpu_ms = 50' : ', e.g. subrequests = 50'}, not ${show(item)}`);
+    }
+    at.config.limits[names[key as keyof typeof names]] = item;
+  }
+}
+
+function readBuildFlag(key: string, option: 'minify' | 'keepNames'): KeyReader {
+  return (value, at) => {
+    if (typeof value !== 'boolean') throw new ConfigError(at.file, at.field, `must be true or false, e.g. ${key} = true, not ${show(value)}`);
+    (at.config.build ??= {})[option] = value;
+  };
+}
+
+function readBuildText(key: string, option: 'jsxFactory' | 'jsxFragment'): KeyReader {
+  return (value, at) => {
+    if (typeof value !== 'string' || value === '') throw new ConfigError(at.file, at.field, `must be a name such as "h", not ${show(value)}`);
+    (at.config.build ??= {})[option] = value;
+  };
+}
+
+function readBuildPath(key: string, option: 'tsconfig'): KeyReader {
+  return (value, at) => {
+    if (typeof value !== 'string' || value === '') throw new ConfigError(at.file, at.field, `must be a file path, e.g. ${key} = "tsconfig.json", not ${show(value)}`);
+    (at.config.build ??= {})[option] = resolve(at.dir, value);
+  };
+}
+
+function readDefine(value: unknown, at: KeyReading): void {
+  if (!isPlainObject(value) || Object.values(value).some((item) => typeof item !== 'string')) {
+    throw new ConfigError(at.file, at.field, `must be a table of names to JavaScript expressions as text, e.g. [define] DEBUG = "false", not ${show(value)}`);
+  }
+  (at.config.build ??= {}).define = { ...(value as Record<string, string>) };
+}
+
+function readAlias(value: unknown, at: KeyReading): void {
+  if (!isPlainObject(value) || Object.values(value).some((item) => typeof item !== 'string' || item === '')) {
+    throw new ConfigError(at.file, at.field, `must be a table of module names to what replaces them, e.g. [alias] "fs" = "./src/fs-stub.js", not ${show(value)}`);
+  }
+  // A relative target is relative to the config file, as wrangler reads it.
+  const alias: Record<string, string> = {};
+  for (const [name, target] of Object.entries(value as Record<string, string>)) alias[name] = target.startsWith('.') ? resolve(at.dir, target) : target;
+  (at.config.build ??= {}).alias = alias;
+}
+
+function readDev(value: unknown, at: KeyReading): void {
+  if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [dev] port = 8787, not ${show(value)}`);
+  const dev: { port?: number; ip?: string } = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (key === 'port') {
+      if (typeof item !== 'number' || !Number.isInteger(item) || item < 0 || item > 65535) throw new ConfigError(at.file, `${at.field}.port`, `must be a port number from 0 to 65535, not ${show(item)}`);
+      dev.port = item;
+    } else if (key === 'ip') {
+      if (typeof item !== 'string' || item === '') throw new ConfigError(at.file, `${at.field}.ip`, `must be an address such as "127.0.0.1", not ${show(item)}`);
+      dev.ip = item;
+    } else {
+      // The rest of [dev] is about wrangler's own dev server (inspector, protocols, containers).
+      at.notes.push(`note: ${at.file}: ${at.field}.${key} has no effect on isolet dev`);
+    }
+  }
+  at.config.dev = dev;
+}
+
+const ASSETS_KEYS = ['directory', 'binding', 'html_handling', 'not_found_handling', 'run_worker_first'];
+
+/** `kv_namespaces = [{ binding = "MY_KV", id = "..." }]`; `preview_id` is wrangler's for remote previews, and not used. */
+function readKvNamespaces(value: unknown, at: KeyReading): void {
+  const example = 'kv_namespaces = [{ binding = "MY_KV", id = "<id from isolet kv namespace create>" }]';
+  if (!Array.isArray(value)) throw new ConfigError(at.file, at.field, `must be a list, e.g. ${example}, not ${show(value)}`);
+  const seen = new Set<string>();
+  at.config.kvNamespaces = value.map((entry, index) => {
+    const field = `${at.field}[${index}]`;
+    if (!isPlainObject(entry)) throw new ConfigError(at.file, field, `must be { binding = "MY_KV", id = "..." }, not ${show(entry)}`);
+    const { binding, id } = entry;
+    if (typeof binding !== 'string' || !ENV_NAME.test(binding)) {
+      throw new ConfigError(at.file, `${field}.binding`, `must be the name the worker reads as env.NAME (letters, digits, '_', '$'), not ${show(binding)}`);
+    }
+    if (seen.has(binding)) throw new ConfigError(at.file, `${field}.binding`, `'${binding}' is bound twice. Fix: give each namespace its own binding name`);
+    seen.add(binding);
+    if (typeof id !== 'string' || id === '') {
+      throw new ConfigError(at.file, `${field}.id`, `must be the namespace's id (isolet kv namespace create <title> prints it), not ${show(id)}`);
+    }
+    return { binding, id };
+  });
+}
+
+function readAssets(value: unknown, at: KeyReading): void {
+  if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [assets] directory = "./public", not ${show(value)}`);
+  for (const key of Object.keys(value)) {
+    if (ASSETS_KEYS.includes(key)) continue;
+    const near = closest(key, ASSETS_KEYS);
+    throw new ConfigError(at.file, `${at.field}.${key}`, `is not an [assets] key isolet takes. Fix: ${near === undefined ? `use ${ASSETS_KEYS.join(', ')}` : `did you mean ${near}?`}`);
+  }
+  const { directory, binding, html_handling: html, not_found_handling: notFound, run_worker_first: first } = value;
+  if (typeof directory !== 'string' || directory === '') {
+    throw new ConfigError(at.file, `${at.field}.directory`, `must be the folder of files to serve, e.g. directory = "./public", not ${show(directory)}`);
+  }
+  const assets: AssetsDirectoryConfig = { directory: resolve(at.dir, directory) };
+  if (binding !== undefined) {
+    if (typeof binding !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(binding)) {
+      throw new ConfigError(at.file, `${at.field}.binding`, `must be a name the worker reads as env.NAME, e.g. binding = "ASSETS", not ${show(binding)}`);
+    }
+    assets.binding = binding;
+  }
+  if (html !== undefined) {
+    if (!HTML_HANDLINGS.includes(html as HtmlHandling)) throw new ConfigError(at.file, `${at.field}.html_handling`, `must be one of ${HTML_HANDLINGS.map((h) => `"${h}"`).join(', ')}, not ${show(html)}`);
+    assets.htmlHandling = html as HtmlHandling;
+  }
+  if (notFound !== undefined) {
+    if (!NOT_FOUND_HANDLINGS.includes(notFound as NotFoundHandling)) {
+      throw new ConfigError(at.file, `${at.field}.not_found_handling`, `must be one of ${NOT_FOUND_HANDLINGS.map((h) => `"${h}"`).join(', ')}, not ${show(notFound)}`);
+    }
+    assets.notFoundHandling = notFound as NotFoundHandling;
+  }
+  if (first !== undefined) {
+    if (typeof first !== 'boolean') {
+      throw new ConfigError(at.file, `${at.field}.run_worker_first`, `must be true or false (isolet does not take a list of route patterns yet), not ${show(first)}`);
+    }
+    assets.runWorkerFirst = first;
+  }
+  at.config.assets = assets;
 }
 
 /** A TOML or JSON value as JSON; TOML dates and times become their TOML text. */
@@ -227,27 +668,6 @@ function checkRoute(route: unknown, file: string, field: string): string {
     return pattern.trim();
   }
   throw new ConfigError(file, field, `must be a pattern string ("example.com/*") or { pattern = "example.com/*", zone_name = "example.com" }, not ${show(route)}`);
-}
-
-/** `kv_namespaces = [{ binding = "MY_KV", id = "..." }]`; `preview_id` is wrangler's for remote previews, and not used. */
-function checkKvNamespaces(value: unknown, file: string): { binding: string; id: string }[] {
-  const example = 'kv_namespaces = [{ binding = "MY_KV", id = "<id from isolet kv namespace create>" }]';
-  if (!Array.isArray(value)) throw new ConfigError(file, 'kv_namespaces', `must be a list, e.g. ${example}, not ${show(value)}`);
-  const seen = new Set<string>();
-  return value.map((entry, index) => {
-    const field = `kv_namespaces[${index}]`;
-    if (!isPlainObject(entry)) throw new ConfigError(file, field, `must be { binding = "MY_KV", id = "..." }, not ${show(entry)}`);
-    const { binding, id } = entry;
-    if (typeof binding !== 'string' || !ENV_NAME.test(binding)) {
-      throw new ConfigError(file, `${field}.binding`, `must be the name the worker reads as env.NAME (letters, digits, '_', '$'), not ${show(binding)}`);
-    }
-    if (seen.has(binding)) throw new ConfigError(file, `${field}.binding`, `'${binding}' is bound twice. Fix: give each namespace its own binding name`);
-    seen.add(binding);
-    if (typeof id !== 'string' || id === '') {
-      throw new ConfigError(file, `${field}.id`, `must be the namespace's id (isolet kv namespace create <title> prints it), not ${show(id)}`);
-    }
-    return { binding, id };
-  });
 }
 
 /**
@@ -301,12 +721,21 @@ function findClosingQuote(body: string, quote: string): number {
   return -1;
 }
 
-/** `.dev.vars` in `dir`, parsed, or undefined when there is none. */
-export function readDevVars(dir: string): { file: string; vars: Record<string, string> } | undefined {
-  const file = join(dir, '.dev.vars');
-  if (!isFile(file)) return undefined;
-  return { file, vars: parseDevVars(readFileSync(file, 'utf8'), '.dev.vars') };
+/**
+ * `.dev.vars` in `dir`, parsed, or undefined when there is none. With `env`, wrangler's
+ * `.dev.vars.<env>` is read instead when it exists.
+ */
+export function readDevVars(dir: string, env?: string): { file: string; vars: Record<string, string> } | undefined {
+  const names = env === undefined ? [DEV_VARS] : [`${DEV_VARS}.${env}`, DEV_VARS];
+  for (const name of names) {
+    const file = join(dir, name);
+    if (isFile(file)) return { file, vars: parseDevVars(readFileSync(file, 'utf8'), name) };
+  }
+  return undefined;
 }
+
+/** The file of local secrets `isolet dev` reads next to the config. */
+export const DEV_VARS = '.dev.vars';
 
 /** `--var KEY:VALUE` flags as vars; undefined names the first bad one. */
 export function parseVarFlags(pairs: string[]): { vars: Record<string, string> } | { bad: string } {

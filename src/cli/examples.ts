@@ -80,9 +80,10 @@ async function deployExample(server: RunningServer, account: Account, dir: strin
   const body: Record<string, unknown> = { ...worker, message: `example from ${folder}/` };
   if (config !== undefined) {
     if (Object.keys(config.vars).length > 0) body.vars = config.vars;
-    if (config.limits.cpuMs !== undefined) body.limits = { cpuMs: config.limits.cpuMs };
+    if (Object.keys(config.limits).length > 0) body.limits = { ...config.limits };
     if (config.routes.length > 0) body.routes = config.routes;
     if (config.compatibilityDate !== undefined) body.compatibilityDate = config.compatibilityDate;
+    if (config.compatibilityFlags !== undefined) body.compatibilityFlags = config.compatibilityFlags;
   }
   const deployment = parseDeployment(body, server.rules);
   // The operator's own deploys: held to the server's ceilings, not to an account's zones.

@@ -44,6 +44,7 @@ export const SANDBOX_MODULES: Record<string, string> = {
   fetch: fileURLToPath(new URL('../../src/api/fetch/sandbox/module.ts', import.meta.url)),
   console: fileURLToPath(new URL('../../src/api/console/sandbox/module.ts', import.meta.url)),
   'structured-clone': fileURLToPath(new URL('../../src/api/structured-clone/sandbox/module.ts', import.meta.url)),
+  assets: fileURLToPath(new URL('../../src/api/assets/sandbox/module.ts', import.meta.url)),
   kv: fileURLToPath(new URL('../../src/api/kv/sandbox/module.ts', import.meta.url)),
 };
 

@@ -9,10 +9,16 @@ export type { EgressOptions, BindingSpec };
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** One ES module of a worker. `name` is its path as other modules import it ("./util.js"). */
+/**
+ * One module of a worker. `name` is its path as other modules import it ("./util.js").
+ * Without `type` it is an ES module and `source` its JavaScript; with type 'wasm' it is a
+ * WebAssembly module, `source` its bytes in base64, and importing it gives a WebAssembly.Module
+ * (compiled by the host when the worker loads).
+ */
 export interface WorkerModule {
   name: string;
   source: string;
+  type?: 'wasm';
 }
 
 export interface WorkerLimits {

@@ -6,6 +6,7 @@
 import type ivm from 'isolated-vm';
 import { posix } from 'node:path';
 import { WorkerLoadError, type WorkerDefinition } from './types.ts';
+import { HOLDER_SPECIFIER, wasmModuleIn } from './wasm-modules.ts';
 
 /**
  * Runs the worker's top-level code; returns the main module's namespace (module syntax), or
@@ -24,14 +25,26 @@ async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition
   const modules = definition.modules!;
   const byName = new Map<string, ivm.Module>();
   const names = new Map<ivm.Module, string>();
+  /** Each WebAssembly module's wrapper to the holder it re-exports from. */
+  const holders = new Map<ivm.Module, ivm.Module>();
   for (const mod of modules) {
     const name = normalizeModuleName(mod.name);
     if (byName.has(name)) throw new WorkerLoadError(`Two modules are named '${name}': give each module a unique name.`);
     let compiled: ivm.Module;
-    try {
-      compiled = await isolate.compileModule(mod.source, { filename: name });
-    } catch (error) {
-      throw syntaxError(error, name);
+    if (mod.type === 'wasm') {
+      try {
+        const { wrapper, holder } = await wasmModuleIn(isolate, context, mod, name);
+        holders.set(wrapper, holder);
+        compiled = wrapper;
+      } catch (error) {
+        throw new WorkerLoadError(`${name}: cannot load this WebAssembly module: ${error instanceof Error ? error.message : String(error)}`, name);
+      }
+    } else {
+      try {
+        compiled = await isolate.compileModule(mod.source, { filename: name });
+      } catch (error) {
+        throw syntaxError(error, name);
+      }
     }
     byName.set(name, compiled);
     names.set(compiled, name);
@@ -42,6 +55,8 @@ async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition
     throw new WorkerLoadError(`The main module '${mainName}' is not among the worker's modules (${[...byName.keys()].join(', ')}).`);
   }
   await main.instantiate(context, (specifier, referrer) => {
+    const holder = holders.get(referrer);
+    if (holder !== undefined && specifier === HOLDER_SPECIFIER) return holder;
     const from = names.get(referrer) ?? mainName;
     const resolved = resolveSpecifier(specifier, from);
     const target = resolved === undefined ? undefined : byName.get(resolved);
@@ -79,6 +94,8 @@ function normalizeModuleName(name: string): string {
 }
 
 function resolveSpecifier(specifier: string, from: string): string | undefined {
+  // wrangler's spelling of a WebAssembly import names the same module.
+  if (specifier.endsWith('.wasm?module')) specifier = specifier.slice(0, -'?module'.length);
   if (specifier.startsWith('./') || specifier.startsWith('../')) {
     const joined = posix.normalize(posix.join(posix.dirname(from), specifier));
     return joined.startsWith('../') ? undefined : joined;

@@ -14,6 +14,7 @@ import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
 import { hashToken, newToken, sameToken } from './tokens.ts';
+import { MAX_MISSING_BODY, MAX_UPLOAD_BODY, missingAssets, uploadAssets } from './assets/asset-uploads.ts';
 import { KvApi } from './kv-api.ts';
 
 export interface AdminApiOptions {
@@ -142,6 +143,10 @@ class AdminApi {
         if (key !== undefined && method === 'DELETE') return this.#deleteToken(call, id, key);
         throw badMethod(method, call.url.pathname);
       }
+    } else if (collection === 'assets' && sub === undefined) {
+      if (id === 'missing' && method === 'POST') return this.#missingAssets(call);
+      if (id === 'upload' && method === 'POST') return this.#uploadAssets(call);
+      throw badMethod(method, call.url.pathname);
     } else if (collection === 'kv') {
       if (await this.#kv.handle(call, parts.slice(1))) return;
     } else if (collection === 'workers') {
@@ -468,6 +473,7 @@ class AdminApi {
       vars: content.vars ?? {},
       limits: { ...this.#limits, ...content.limits },
       compatibilityDate: content.compatibilityDate ?? null,
+      compatibilityFlags: content.compatibilityFlags ?? [],
       bindings: content.bindings ?? {},
       secrets: secrets.map((s) => s.name),
     });
@@ -526,6 +532,31 @@ class AdminApi {
       throw new ApiError('not_found', `The worker '${name}' has no secret '${key}'.`);
     }
     noContent(call.res);
+  }
+
+  // Static assets' blobs (src/server/assets/asset-uploads.ts), for the deploying account
+
+  async #missingAssets(call: Call): Promise<void> {
+    const accountId = await this.#assetsAccount(call);
+    json(call.res, 200, await missingAssets(this.#platform.store, accountId, await readJson(call.req, MAX_MISSING_BODY)));
+  }
+
+  async #uploadAssets(call: Call): Promise<void> {
+    const accountId = await this.#assetsAccount(call);
+    // Held from the first byte, as a deployment's: one account may not hold many large bodies open.
+    const release = this.#platform.deploySlots.acquireAccount(accountId);
+    try {
+      json(call.res, 200, await uploadAssets(this.#platform.store, accountId, await readJson(call.req, MAX_UPLOAD_BODY)));
+    } finally {
+      release();
+    }
+  }
+
+  async #assetsAccount(call: Call): Promise<string> {
+    if (call.caller.admin && !call.url.searchParams.has('account')) {
+      throw new ApiError('invalid', "The admin token uploads assets for an account: add ?account=<account> to the URL.");
+    }
+    return this.#deployingAccount(call);
   }
 
   // Live logs

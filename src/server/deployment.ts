@@ -2,6 +2,8 @@
 // shape of the body, names, limits, routes and size. Everything here is a 400 (or a 413 for
 // size) whose message says what to change.
 
+import { compatibilityProblem } from '../runtime/compatibility.ts';
+import { wasmBytes } from '../runtime/wasm-modules.ts';
 import { DEFAULT_LIMITS, type BindingSpec, type JsonValue, type WorkerLimits, type WorkerModule } from '../runtime/types.ts';
 import { BINDING_LIMITS, ENV_NAME } from '../bridge/bindings.ts';
 import { specProblem } from '../api/bindings/checks.ts';
@@ -9,6 +11,7 @@ import type { AccountQuotas, WorkerContent } from '../store/store.ts';
 import { isPublicSuffix } from '../store/zones.ts';
 import { ApiError } from './api-error.ts';
 import { parseRoutePattern } from './routes.ts';
+import { parseAssetsContent } from '../assets/manifest.ts';
 
 /** Worker names are DNS labels (they are hosts: `<worker>.<domain>`), in lowercase. */
 export const WORKER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -57,7 +60,7 @@ export interface ParsedDeployment {
   message: string;
 }
 
-const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'bindings', 'message']);
+const FIELDS = new Set(['modules', 'main', 'script', 'vars', 'limits', 'routes', 'compatibilityDate', 'compatibilityFlags', 'bindings', 'message', 'assets']);
 const MAX_MODULES = 1000;
 const MAX_ROUTES = 100;
 const MAX_MESSAGE = 1000;
@@ -85,25 +88,47 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
   const content: WorkerContent = {};
   let bytes = 0;
 
+  if (input.assets !== undefined) {
+    try {
+      content.assets = parseAssetsContent(input.assets);
+    } catch (error) {
+      throw new ApiError('invalid', (error as Error).message);
+    }
+  }
   const hasModules = input.modules !== undefined;
   const hasScript = input.script !== undefined;
-  if (hasModules === hasScript) {
-    throw new ApiError('invalid', 'Give either `modules` (ES modules, with `main`) or `script` (service-worker syntax), not both or neither.');
+  // A version of static assets alone has no code.
+  if ((hasModules && hasScript) || (!hasModules && !hasScript && content.assets === undefined)) {
+    throw new ApiError('invalid', 'Give either `modules` (ES modules, with `main`) or `script` (service-worker syntax), not both or neither (only a version with `assets` may have no code).');
   }
-  if (hasModules) {
+  if (!hasModules && !hasScript) {
+    if (input.main !== undefined) throw new ApiError('invalid', '`main` goes with `modules`.');
+  } else if (hasModules) {
     if (!Array.isArray(input.modules) || input.modules.length === 0 || input.modules.length > MAX_MODULES) {
       throw new ApiError('invalid', `\`modules\` must be a list of 1 to ${MAX_MODULES} {"name", "source"} objects.`);
     }
     const modules: WorkerModule[] = [];
     for (const [index, mod] of (input.modules as unknown[]).entries()) {
-      const { name, source } = (mod ?? {}) as Record<string, unknown>;
+      const { name, source, type } = (mod ?? {}) as Record<string, unknown>;
       if (typeof name !== 'string' || name.length === 0 || name.length > 256 || typeof source !== 'string') {
         throw new ApiError('invalid', `modules[${index}] must be {"name": "<path, e.g. worker.js>", "source": "<JavaScript>"}.`);
+      }
+      if (type !== undefined && type !== 'wasm') {
+        throw new ApiError('invalid', `modules[${index}].type must be "wasm" (a WebAssembly module, its bytes in base64) or absent (JavaScript), not ${JSON.stringify(type)}.`);
+      }
+      if (type === 'wasm') {
+        const wasm = wasmBytes(source);
+        if ('problem' in wasm) throw new ApiError('invalid', `modules[${index}] (${name}) ${wasm.problem}.`);
+        bytes += wasm.length;
+        modules.push({ name, source, type });
+        continue;
       }
       bytes += Buffer.byteLength(source);
       modules.push({ name, source });
     }
     content.modules = modules;
+    const mainModule = modules.find((m) => m.name === (input.main ?? modules[0]!.name));
+    if (mainModule?.type === 'wasm') throw new ApiError('invalid', `The main module must be JavaScript, not the WebAssembly module ${mainModule.name}: put the worker's module first or name it in \`main\`.`);
     if (input.main !== undefined) {
       if (typeof input.main !== 'string' || !modules.some((m) => m.name === input.main)) {
         throw new ApiError('invalid', `\`main\` must be the name of one of the modules (${modules.map((m) => m.name).join(', ')}).`);
@@ -149,6 +174,14 @@ export function parseDeployment(body: unknown, rules: DeploymentRules): ParsedDe
     }
     content.compatibilityDate = input.compatibilityDate;
   }
+  if (input.compatibilityFlags !== undefined) {
+    if (!Array.isArray(input.compatibilityFlags) || input.compatibilityFlags.some((flag) => typeof flag !== 'string')) {
+      throw new ApiError('invalid', '`compatibilityFlags` must be a list of flag names, e.g. ["nodejs_compat"].');
+    }
+    content.compatibilityFlags = input.compatibilityFlags as string[];
+  }
+  const compatibility = compatibilityProblem(content.compatibilityDate, content.compatibilityFlags);
+  if (compatibility !== undefined) throw new ApiError('invalid', `${compatibility[0]!.toUpperCase()}${compatibility.slice(1)}.`);
 
   let routes: string[] | undefined;
   if (input.routes !== undefined) {

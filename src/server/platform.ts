@@ -23,6 +23,8 @@ import type { ServerLog } from './logger.ts';
 import { scrub, scrubError } from './scrub.ts';
 import { ValidatedUploads } from './validated-uploads.ts';
 import type { WorkerHost } from './worker-host.ts';
+import type { AssetServer } from './assets/asset-server.ts';
+import { ASSETS_ONLY_SCRIPT, checkAssetsDeployment } from './assets/asset-uploads.ts';
 
 export interface PlatformOptions {
   store: Store;
@@ -37,6 +39,8 @@ export interface PlatformOptions {
   maxAccountDeploys?: number;
   /** Distinct uploads remembered as validated, so an identical one deploys without running again (default 10,000; 0 remembers none). */
   validatedUploads?: number;
+  /** Serves the static assets of the versions this node serves. */
+  assets?: AssetServer;
 }
 
 /** How a deployment is held to the account's grants. */
@@ -56,7 +60,11 @@ export type ServedDefinition = WorkerDefinition & WorkerContent & { account: str
  * what workers share per account.
  */
 export function definitionOf(content: WorkerContent, secrets: Record<string, string>, account: string): ServedDefinition {
-  return { ...content, vars: { ...content.vars, ...secrets }, account };
+  // The manifest stays in the control process, which serves the assets; a version of assets
+  // alone gets a placeholder that never runs (asset-uploads.ts).
+  const { assets, ...code } = content;
+  const placeholder = assets !== undefined && code.modules === undefined && code.script === undefined ? { script: ASSETS_ONLY_SCRIPT } : {};
+  return { ...code, ...placeholder, vars: { ...content.vars, ...secrets }, account };
 }
 
 export class Platform {
@@ -78,6 +86,7 @@ export class Platform {
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
   readonly #validated: ValidatedUploads;
+  readonly #assets: AssetServer | undefined;
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
@@ -87,6 +96,7 @@ export class Platform {
     this.#bus = options.bus;
     this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
     this.#validated = new ValidatedUploads(options.validatedUploads);
+    this.#assets = options.assets;
     this.#routes = new RouteTable(this.domain, [], () => false);
   }
 
@@ -296,6 +306,7 @@ export class Platform {
     if (existing !== undefined && existing.accountId !== accountId) {
       throw new ApiError('forbidden', `The worker name '${name}' is taken: pick another name.`);
     }
+    await checkAssetsDeployment(this.store, accountId, deployment.content);
     await checkDeployBindings(deployment.content.bindings, { account: accountId, worker: name }, { store: this.store, log: this.#log });
     const secrets = existing === undefined ? {} : await this.store.secretValues(name);
     const definition = definitionOf(deployment.content, secrets, accountId);
@@ -371,12 +382,14 @@ export class Platform {
     const before = served?.worker.id;
     if (before !== undefined && worker.id !== undefined && before !== worker.id) this.#bus?.endWorker(before);
     await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
+    this.#assets?.set(worker.name, worker.accountId, worker.version.content);
     this.#served.set(worker.name, { worker, fingerprint });
   }
 
   /** Stops serving a deleted worker; its tails end here: the name may next be another account's worker. */
   async #unserve(name: string, workerId: string | undefined): Promise<number> {
     await this.host.unload(name);
+    this.#assets?.delete(name);
     this.#served.delete(name);
     return workerId === undefined ? 0 : (this.#bus?.endWorker(workerId) ?? 0);
   }

@@ -28,6 +28,8 @@ import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
+import { AssetServer } from './assets/asset-server.ts';
+import { serveAssetsBinding } from './assets/asset-binding.ts';
 import { serverBindingHost } from './binding-handlers.ts';
 // Registers the handler of KV bindings.
 import './kv-binding-handler.ts';
@@ -100,6 +102,8 @@ export interface ServerOptions {
   adminConnections?: Partial<ConnectionLimits>;
   /** Open files the process may have, which the two caps must fit in (default: its own, `ulimit -n`). */
   openFileLimit?: number;
+  /** MB of static assets' bytes kept in memory in front of the store (default 64). */
+  assetCacheMb?: number;
 }
 
 export interface RunningServer {
@@ -173,9 +177,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
       onQuarantine: (account, worker) => void platform?.quarantine(account, worker),
     });
+  const assets = new AssetServer({ store, log, cacheBytes: options.assetCacheMb === undefined ? undefined : options.assetCacheMb * 1024 * 1024 });
+  serveAssetsBinding(store, assets);
   platform = new Platform({
     store,
     host,
+    assets,
     domain,
     log,
     bus,
@@ -196,6 +203,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse(health()));
+      // A request that matches a static asset is answered here, without entering the isolate.
+      if (assets.has(name)) return assets.fetch(name, request, host);
       return host.fetch(name, request);
     },
   };

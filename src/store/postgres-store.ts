@@ -108,6 +108,18 @@ export const PG_MIGRATIONS: string[] = [
   );
   CREATE INDEX changes_by_seq ON changes(seq);
   `,
+  // Static assets' bytes, once per account under their SHA-256: the key holds the account, so
+  // no account reads another's by naming a hash.
+  `
+  CREATE TABLE asset_blobs (
+    account_id text COLLATE "C" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    hash text COLLATE "C" NOT NULL,
+    size integer NOT NULL,
+    data bytea NOT NULL,
+    created_at text COLLATE "C" NOT NULL,
+    PRIMARY KEY (account_id, hash)
+  );
+  `,
   // KV namespaces and their entries (src/store/kv-store.ts). Keys are bytes (UTF-8: text cannot
   // hold NUL), so they sort byte by byte as Cloudflare lists them; expiration is in seconds.
   `

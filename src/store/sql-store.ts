@@ -398,6 +398,42 @@ export class SqlStore implements Store {
     });
   }
 
+  // Asset blobs
+
+  async assetSizes(accountId: string, hashes: string[]): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    await this.#engine.read(async (sql) => {
+      for (let from = 0; from < hashes.length; from += ASSET_LOOKUP_BATCH) {
+        const batch = hashes.slice(from, from + ASSET_LOOKUP_BATCH);
+        const rows = await sql.all(`SELECT hash, size FROM asset_blobs WHERE account_id = ? AND hash IN (${batch.map(() => '?').join(', ')})`, accountId, ...batch);
+        for (const row of rows) sizes.set(String(row.hash), Number(row.size));
+      }
+    });
+    return sizes;
+  }
+
+  async putAssets(accountId: string, blobs: { hash: string; bytes: Uint8Array }[]): Promise<void> {
+    const time = now();
+    await this.#engine.transaction(async (sql) => {
+      if (!(await sql.get('SELECT 1 FROM accounts WHERE id = ?', accountId))) throw new StoreError('not_found', `No account '${accountId}'.`);
+      for (const { hash, bytes } of blobs) {
+        await sql.run(
+          'INSERT INTO asset_blobs (account_id, hash, size, data, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, hash) DO NOTHING',
+          accountId,
+          hash,
+          bytes.byteLength,
+          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+          time,
+        );
+      }
+    });
+  }
+
+  async getAsset(accountId: string, hash: string): Promise<Uint8Array | undefined> {
+    const row = await this.#engine.read((sql) => sql.get('SELECT data FROM asset_blobs WHERE account_id = ? AND hash = ?', accountId, hash));
+    return row === undefined ? undefined : (row.data as Uint8Array);
+  }
+
   async loadActive(): Promise<ActiveWorker[]> {
     return this.#engine.read(async (sql) => {
       const workers: ActiveWorker[] = [];
@@ -547,6 +583,9 @@ async function toWorker(sql: SqlSession, row: Row): Promise<WorkerInfo> {
     updatedAt: String(row.updated_at),
   };
 }
+
+/** Hashes looked up in one statement (SQLite allows 32,766 parameters). */
+const ASSET_LOOKUP_BATCH = 500;
 
 const VERSION_COLUMNS = 'id, worker, number, hash, created_at, author, message';
 

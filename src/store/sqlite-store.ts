@@ -96,6 +96,18 @@ export const MIGRATIONS: string[] = [
   `
   ALTER TABLE accounts ADD COLUMN tier TEXT;
   `,
+  // Static assets' bytes, once per account under their SHA-256: the key holds the account, so
+  // no account reads another's by naming a hash.
+  `
+  CREATE TABLE asset_blobs (
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, hash)
+  ) STRICT;
+  `,
   // KV namespaces and their entries (src/store/kv-store.ts). Keys are bytes (UTF-8), so they
   // sort and compare byte by byte as Cloudflare lists them; expiration is in seconds since the epoch.
   `

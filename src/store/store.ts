@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { BindingSpec, JsonValue, WorkerLimits, WorkerModule } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
 import type { KvStore } from './kv-store.ts';
+import type { AssetsContent } from '../assets/manifest.ts';
 
 export interface Account {
   id: string;
@@ -31,6 +32,9 @@ export interface WorkerContent {
   vars?: Record<string, JsonValue>;
   limits?: Partial<WorkerLimits>;
   compatibilityDate?: string;
+  compatibilityFlags?: string[];
+  /** Static assets: the manifest (path -> hash, size, type) and how they are served; the bytes are the account's asset blobs. */
+  assets?: AssetsContent;
   /** Platform bindings by env name (KV namespaces, services, assets), checked at deploy. */
   bindings?: Record<string, BindingSpec>;
 }
@@ -223,6 +227,17 @@ export interface Store {
   getTier(accountId: string): Promise<Tier>;
   setTier(accountId: string, tier: Tier): Promise<void>;
 
+  /** Of these asset hashes, those the account holds, with their sizes in bytes. */
+  assetSizes(accountId: string, hashes: string[]): Promise<Map<string, number>>;
+  /**
+   * Stores the bytes of static assets for the account under their SHA-256, which the caller
+   * has checked against the bytes; a hash the account holds already is left as it is. Blobs are
+   * the account's own: no other account can read one, whatever hashes it names.
+   */
+  putAssets(accountId: string, blobs: { hash: string; bytes: Uint8Array }[]): Promise<void>;
+  /** One of the account's asset blobs, or undefined. */
+  getAsset(accountId: string, hash: string): Promise<Uint8Array | undefined>;
+
   /** Every worker with an active version, for loading at start. */
   loadActive(): Promise<ActiveWorker[]>;
   /** Some workers as loadActive has them; a name with no worker or no active version is left out. */
@@ -268,12 +283,14 @@ export function isSharedStore(store: Store): store is SharedStore {
  */
 export function canonicalContent(content: WorkerContent): string {
   const picked: WorkerContent = {};
-  if (content.modules !== undefined) picked.modules = content.modules.map((m) => ({ name: m.name, source: m.source }));
+  if (content.modules !== undefined) picked.modules = content.modules.map((m) => (m.type === undefined ? { name: m.name, source: m.source } : { name: m.name, source: m.source, type: m.type }));
   if (content.main !== undefined) picked.main = content.main;
   if (content.script !== undefined) picked.script = content.script;
   if (content.vars !== undefined) picked.vars = content.vars;
   if (content.limits !== undefined) picked.limits = content.limits;
   if (content.compatibilityDate !== undefined) picked.compatibilityDate = content.compatibilityDate;
+  if (content.compatibilityFlags !== undefined) picked.compatibilityFlags = content.compatibilityFlags;
+  if (content.assets !== undefined) picked.assets = content.assets;
   if (content.bindings !== undefined) picked.bindings = content.bindings;
   return JSON.stringify(sortKeys(picked));
 }

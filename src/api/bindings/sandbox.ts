@@ -15,6 +15,7 @@
 import type { BindingSpec, BindingType, EnvBinding } from '../../bridge/bindings.ts';
 import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { callBindingOperation } from '../../sandbox/host-calls.ts';
+import { assetsMaker } from '../assets/sandbox.ts';
 import { kvMaker } from '../kv/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import {
@@ -39,7 +40,7 @@ function unavailable<T extends BindingType>(what: string): () => BindingMaker<T>
 const MAKERS: { [T in BindingType]: () => BindingMaker<T> } = {
   kv: kvMaker,
   service: unavailable('service'),
-  assets: unavailable('assets'),
+  assets: assetsMaker,
   raw: () => rawBinding,
 };
 

@@ -41,7 +41,7 @@ const MAX_LABEL = 64;
 interface EncodingScope {
   /** Sandbox decoder id -> Node decoder in mid-stream (Map order is least recently used first). */
   streams: Map<number, NodeTextDecoder>;
-  /** Bytes this isolate may still decode now, and when that was computed (ms). */
+  /** Bytes this isolate may still decode now, and since when it refills (ms: the end of the last decode). */
   budget: number;
   budgetAt: number;
 }
@@ -112,6 +112,10 @@ export const encodingSyncOps = {
     } catch {
       // fatal: the stream ends with the error (the sandbox starts afresh on the next call).
       throw new OpError('TypeError', `The encoded data was not valid for encoding ${encoding}`);
+    } finally {
+      // Time spent decoding refills nothing: on a loaded machine a decode takes longer, and
+      // otherwise the slower the host, the more a worker could decode back to back.
+      scope.budgetAt = performance.now();
     }
     if (stream === true) {
       scope.streams.set(id, decoder);

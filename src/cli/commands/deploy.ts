@@ -2,13 +2,16 @@
 // `wrangler deploy` does, reading name, main, vars, routes and limits from wrangler.toml /
 // wrangler.json / wrangler.jsonc. `.dev.vars` stays local: it is for `isolet dev` only.
 
-import { SourceMap } from 'node:module';
-import { isAbsolute, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { SourceMap } from 'node:module';
+import { relative, resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
+import { firstBundlePlace, mapBundlePlaces, originOf, splitSourceMap } from '../../bundle/source-map.ts';
 import { ConfigError, loadConfig, parseVarFlags } from '../config.ts';
+import { prepareAssets, type AssetsUpload } from '../assets-upload.ts';
+import { AssetsDirectoryError } from '../../assets/directory.ts';
+import { saveDeployedMap } from '../deployed-maps.ts';
 import {
   API_OPTIONS,
   API_OPTIONS_HELP,
@@ -25,17 +28,23 @@ import {
 /** Worker names are DNS labels, as the server requires (they become the host `<name>.<domain>`). */
 const WORKER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--config FILE] [--message TEXT] [--var KEY:VALUE]...
+const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--env ENV] [--config FILE] [--message TEXT] [--var KEY:VALUE]...
 
-Bundles the worker (TypeScript or JavaScript; npm imports are bundled) and uploads it as a new
-version, which starts serving at once. Reads wrangler.json, wrangler.jsonc or wrangler.toml
-from the current directory (or --config): name, main, compatibility_date, vars, routes/route,
-limits.cpu_ms and kv_namespaces. Flags win over the file. .dev.vars is not uploaded: use
-'isolet secret put' for secrets.
+Bundles the worker (TypeScript or JavaScript; npm imports and .wasm files are bundled) and
+uploads it as a new version, which starts serving at once. Reads wrangler.json, wrangler.jsonc
+or wrangler.toml from the current directory (or --config) as wrangler does: name, main,
+compatibility_date/flags, vars, routes/route, limits, kv_namespaces, [assets], and the build settings (minify,
+define, alias, ...). A key isolet does not support is refused by name. Flags win over the file.
+.dev.vars is not uploaded: use 'isolet secret put' for secrets. Static assets ([assets]
+directory) are uploaded first, only the files the account does not hold yet; a project with
+[assets] and no main deploys the assets alone.
 
 Options:
       --name <name>      Worker name (default: name in the config)
+  -e, --env <env>        Use the config's [env.<env>] section (the worker is named <name>-<env>
+                         unless the section sets a name), as wrangler does
   -c, --config <file>    Config file (default: wrangler.json/.jsonc/.toml in this directory)
+      --minify           Minify the bundle (as minify = true in the config)
   -m, --message <text>   What changed, kept with the version
       --var KEY:VALUE    Set env.KEY to VALUE, over the config's vars (repeatable)
       --account <name>   The account to deploy a new worker to (only with the operator's admin token)
@@ -54,6 +63,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       ...API_OPTIONS,
       name: { type: 'string' },
       config: { type: 'string', short: 'c' },
+      env: { type: 'string', short: 'e' },
+      minify: { type: 'boolean' },
       message: { type: 'string', short: 'm' },
       var: { type: 'string', multiple: true, default: [] },
       account: { type: 'string' },
@@ -69,7 +80,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     const cwd = process.cwd();
     let loaded;
     try {
-      loaded = loadConfig({ cwd, configPath: values.config });
+      loaded = loadConfig({ cwd, configPath: values.config, env: values.env });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       cli.stderr.write(`isolet deploy: ${error.message}\n`);
@@ -93,10 +104,10 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     }
     const entryArg = positionals[0];
     const entry = entryArg !== undefined ? resolve(cwd, entryArg) : config.main;
-    if (entry === undefined) {
-      cli.usageError(`no entry: set main = "src/index.ts" in ${configName}, or pass the entry file as an argument`);
+    if (entry === undefined && config.assets === undefined) {
+      cli.usageError(`no entry: set main = "src/index.ts" in ${configName}, or pass the entry file as an argument (or set [assets] directory to deploy static files alone)`);
     }
-    if (!isFile(entry)) {
+    if (entry !== undefined && !isFile(entry)) {
       const shown = entryArg ?? `${relative(cwd, entry)} (main in ${configName})`;
       cli.stderr.write(`isolet deploy: no such file: ${shown}\n`);
       return EXIT.usage;
@@ -106,33 +117,54 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
 
     // Bundled with a source map that stays here: a location the server reports in the bundle
     // is mapped back to the tenant's own file:line:col.
-    let bundled: BundledWorker;
+    let bundled: BundledWorker | undefined;
     let sourceMap: SourceMap | undefined;
-    try {
-      const result = await bundleWorker(relative(cwd, entry) || entry, { cwd, sourcemap: true });
-      for (const warning of result.warnings) cli.stderr.write(warning + '\n');
-      ({ worker: bundled, map: sourceMap } = splitSourceMap(result.worker));
-    } catch (error) {
-      if (!(error instanceof BundleError)) throw error;
-      cli.stderr.write(`${error.message}\nisolet deploy: ${name} was not deployed: the worker does not build\n`);
-      return EXIT.failed;
+    if (entry !== undefined) {
+      try {
+        const result = await bundleWorker(relative(cwd, entry) || entry, { ...config.build, ...(values.minify ? { minify: true } : {}), cwd, sourcemap: true });
+        for (const warning of result.warnings) cli.stderr.write(warning + '\n');
+        ({ worker: bundled, map: sourceMap } = splitSourceMap(result.worker));
+      } catch (error) {
+        if (!(error instanceof BundleError)) throw error;
+        cli.stderr.write(`${error.message}\nisolet deploy: ${name} was not deployed: the worker does not build\n`);
+        return EXIT.failed;
+      }
     }
 
     const deployment: Deployment = { ...bundled };
+    let assets: AssetsUpload | undefined;
+    if (config.assets !== undefined) {
+      const { directory, binding, ...rules } = config.assets;
+      if (binding !== undefined) deployment.bindings = { ...deployment.bindings, [binding]: { type: 'assets' } };
+      try {
+        assets = await prepareAssets(directory, {
+          client,
+          account: values.account,
+          // On a terminal one line counts up; elsewhere (a CI log) each batch is a line.
+          progress: (line, done) => cli.stderr.write((cli.stderr as NodeJS.WriteStream).isTTY === true ? `\r${line}${done ? '\n' : ''}` : `${line}\n`),
+        });
+      } catch (error) {
+        if (!(error instanceof AssetsDirectoryError)) throw error;
+        cli.stderr.write(`isolet deploy: ${error.message}\nisolet deploy: ${name} was not deployed\n`);
+        return EXIT.usage;
+      }
+      for (const file of assets.unsupported) cli.stderr.write(`note: ${relative(cwd, directory) || '.'}/${file}: isolet does not apply ${file} files yet; it is not uploaded\n`);
+      deployment.assets = { manifest: assets.manifest, ...rules };
+    }
     const vars = { ...config.vars, ...flagVars.vars };
     if (Object.keys(vars).length > 0) deployment.vars = vars;
-    if (config.limits.cpuMs !== undefined) deployment.limits = { cpuMs: config.limits.cpuMs };
+    if (Object.keys(config.limits).length > 0) deployment.limits = { ...config.limits };
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
-    if (config.kvNamespaces.length > 0) {
-      deployment.bindings = Object.fromEntries(config.kvNamespaces.map(({ binding, id }) => [binding, { type: 'kv', namespaceId: id }]));
-    }
+    if (config.compatibilityFlags !== undefined) deployment.compatibilityFlags = config.compatibilityFlags;
+    for (const { binding, id } of config.kvNamespaces ?? []) deployment.bindings = { ...deployment.bindings, [binding]: { type: 'kv', namespaceId: id } };
     if (values.message !== undefined) deployment.message = values.message;
-    const bytes = Buffer.byteLength(JSON.stringify(deployment));
+    const bytes = Buffer.byteLength(JSON.stringify({ ...deployment, assets: undefined }));
+    const assetsLine = assets === undefined ? '' : `${assets.files} asset${assets.files === 1 ? '' : 's'} (${formatBytes(assets.bytes)})`;
 
     if (!client) {
-      if (values.json) writeJson(cli, { name, dryRun: true, bytes, deployment: { ...deployment, modules: undefined, script: undefined } });
-      else cli.stdout.write(`${name}: bundled ${formatBytes(bytes)}, not uploaded (--dry-run)\n`);
+      if (values.json) writeJson(cli, { name, dryRun: true, bytes, deployment: { ...deployment, modules: undefined, script: undefined, assets: undefined }, assets: assets && { files: assets.files, bytes: assets.bytes } });
+      else cli.stdout.write(`${name}: ${bundled === undefined ? '' : `bundled ${formatBytes(bytes)}`}${bundled !== undefined && assets ? ', ' : ''}${assetsLine}, not uploaded (--dry-run)\n`);
       return EXIT.ok;
     }
 
@@ -146,46 +178,28 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       return EXIT.failed;
     }
     const version = deployed.version;
+    // Kept here for `isolet tail`, which maps the stack traces of this version with it.
+    if (sourceMap && typeof version?.hash === 'string') {
+      try {
+        saveDeployedMap(cwd, name, version.hash, sourceMap);
+      } catch (error) {
+        cli.stderr.write(`note: cannot keep the source map for isolet tail: ${(error as Error).message}\n`);
+      }
+    }
     // The server knows its data plane's address and domain; the contract does not carry them
     // yet, so without `urls` in the answer the worker's own host is shown with a placeholder.
     const urls = Array.isArray(deployed.urls) ? deployed.urls : [`${name}.<domain>`, ...config.routes];
+    const assetsJson = assets && { files: assets.files, bytes: assets.bytes, uploaded: assets.uploaded, uploadedBytes: assets.uploadedBytes };
     if (values.json) {
-      writeJson(cli, { name, version, routes: config.routes, urls });
+      writeJson(cli, { name, version, routes: config.routes, urls, ...(assetsJson ? { assets: assetsJson } : {}) });
       return EXIT.ok;
     }
-    cli.stdout.write(`Uploaded ${name} (${formatBytes(bytes)})\n`);
+    if (assets) cli.stdout.write(`Assets: ${assetsLine}, ${assets.uploaded} uploaded (${formatBytes(assets.uploadedBytes)}), ${assets.files - assets.uploaded} unchanged\n`);
+    if (bundled !== undefined) cli.stdout.write(`Uploaded ${name} (${formatBytes(bytes)})\n`);
     cli.stdout.write(`Deployed ${name} version ${version.number} (${version.hash.slice(0, 8)})\n`);
     for (const url of urls) cli.stdout.write(`  ${url}\n`);
     return EXIT.ok;
   });
-}
-
-/** Takes the inline source map off the bundle (the upload does not need it) and parses it. */
-function splitSourceMap(worker: BundledWorker): { worker: BundledWorker; map?: SourceMap } {
-  const pattern = /\n\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/;
-  const strip = (source: string): { source: string; map?: SourceMap } => {
-    const match = pattern.exec(source);
-    if (!match) return { source };
-    let map: SourceMap | undefined;
-    try {
-      map = new SourceMap(JSON.parse(Buffer.from(match[1]!, 'base64').toString('utf8')));
-    } catch {
-      map = undefined;
-    }
-    return { source: source.slice(0, match.index) + '\n', map };
-  };
-  if ('script' in worker) {
-    const { source, map } = strip(worker.script);
-    return { worker: { script: source }, map };
-  }
-  let map: SourceMap | undefined;
-  const modules = worker.modules.map((module) => {
-    if (module.name !== worker.main) return module;
-    const stripped = strip(module.source);
-    map = stripped.map;
-    return { name: module.name, source: stripped.source };
-  });
-  return { worker: { modules, main: worker.main }, map };
 }
 
 /**
@@ -194,41 +208,22 @@ function splitSourceMap(worker: BundledWorker): { worker: BundledWorker; map?: S
  * the source map to the tenant's own file, line and column.
  */
 function rejection(error: ApiError, map: SourceMap | undefined, cwd: string): string {
-  const toSource = (module: string, line: number, column: number): string => {
-    if (map) {
-      const origin = map.findOrigin(line, column);
-      if ('fileName' in origin && origin.fileName) {
-        let file = origin.fileName;
-        if (file.startsWith('file://')) file = fileURLToPath(file);
-        if (isAbsolute(file)) file = relative(cwd, file);
-        return `${file}:${origin.lineNumber}:${origin.columnNumber}`;
-      }
-    }
-    return `${module}:${line}:${column}`;
-  };
   let message = describeApiError(error);
-  const location = error.location === undefined ? undefined : /^(.*):(\d+):(\d+)$/.exec(error.location);
   // The message may repeat the location in front ("worker.js:1:5: SyntaxError: ...").
   if (error.location !== undefined && message.startsWith(error.location + ': ')) message = message.slice(error.location.length + 2);
-  let first: string | undefined;
-  message = message.replace(new RegExp(`\\b(${escapeRegExp(BUNDLE_MODULE)}):(\\d+):(\\d+)`, 'g'), (_match, module: string, line: string, column: string) => {
-    const mapped = toSource(module, Number(line), Number(column));
-    first ??= mapped;
-    return mapped;
-  });
-  const where = location ? toSource(location[1]!, Number(location[2]), Number(location[3])) : (error.location ?? first);
+  const location = error.location === undefined ? undefined : /^(.*):(\d+):(\d+)$/.exec(error.location);
+  const firstPlace = firstBundlePlace(message);
+  message = mapBundlePlaces(message, map, cwd);
+  let where: string | undefined;
+  if (location) where = originOf(map, Number(location[2]), Number(location[3]), cwd) ?? error.location;
+  else if (error.location !== undefined) where = error.location;
+  else if (firstPlace) where = originOf(map, firstPlace.line, firstPlace.column, cwd) ?? firstPlace.place;
   return where === undefined ? message : `${where}: ${message}`;
 }
 
-/** The module name bundleWorker gives the bundle, which the server's messages refer to. */
-const BUNDLE_MODULE = 'worker.js';
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 function formatBytes(bytes: number): string {
-  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024) return `${bytes} B`;
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function isFile(path: string): boolean {

@@ -1,35 +1,50 @@
 // `isolet dev <entry>`: runs one worker locally, with production limits, and reloads it when
-// its sources change. A change that does not build (or does not load) prints where the
-// problem is and leaves the last good version serving.
+// its sources, its wrangler config or its .dev.vars change. A change that does not build (or
+// does not load) prints where the problem is, in the tenant's own files (source maps), and
+// leaves the last good version serving. What to watch comes from esbuild's own list of the
+// bundle's inputs; a file is rebuilt for only when its contents changed, so files written
+// inside the project (local state, logs) never start a rebuild loop.
 
-import { watch, statSync, type FSWatcher } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, statSync, type FSWatcher } from 'node:fs';
+import type { SourceMap } from 'node:module';
 import { basename, dirname, extname, resolve, join, sep } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { CliCommand, CliContext } from '../main.ts';
-import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
+import { bundleWorker, BundleError, type BuildSettings, type BundledWorker } from '../../bundle/bundle.ts';
+import { mapBundlePlaces, splitSourceMap } from '../../bundle/source-map.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
-import { BindingError, WorkerLoadError, type BindingAnswer, type BindingCall, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
-import { ConfigError, loadConfig, readDevVars } from '../config.ts';
+import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
+import { ConfigError, DEV_VARS, loadConfig, readDevVars, type AssetsDirectoryConfig } from '../config.ts';
+import { DiskAssets } from '../../assets/directory.ts';
+import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
+import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
+import { BindingError, type BindingAnswer, type BindingCall, type BindingSpec } from '../../runtime/types.ts';
 import { LocalKv } from '../dev-kv.ts';
 
-const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]
+const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE] [--env ENV]
 
-Runs the worker in <entry> (TypeScript or JavaScript; npm imports are bundled) on a local
-HTTP server with production limits, and reloads it when its source files change.
+Runs the worker in <entry> (TypeScript or JavaScript; npm imports and .wasm files are bundled)
+on a local HTTP server with production limits, and reloads it when its source files, its
+config or .dev.vars change. Stack traces point at your source files (source maps).
 
 Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
-as 'isolet deploy' does: main (the entry when none is given), name, vars, limits.cpu_ms and
-kv_namespaces. .dev.vars (KEY=VALUE lines, next to the config) is merged over vars, and --var
-over both. KV namespaces are local, kept in .isolet/kv/isolet.db next to the config (a SQLite
-file), so their keys stay across restarts; each namespace is found there by its id.
+as 'isolet deploy' does: main (the entry when none is given), name, vars, limits, build
+settings, [dev] port/ip and [assets], whose directory is served from disk as a server serves
+it (a file changed there is served at once; with no entry, the files alone). .dev.vars (KEY=VALUE lines, next to the config; .dev.vars.<env>
+with --env when it exists) is merged over vars, and --var over both. kv_namespaces are local,
+kept in .isolet/kv/isolet.db next to the config (a SQLite file), so their keys stay across
+restarts; each namespace is found there by its id.
 
 Options:
-  -p, --port <port>      Port to listen on (default 8787; 0 picks a free one)
-      --ip <address>     Address to listen on (default 127.0.0.1)
+  -p, --port <port>      Port to listen on (default: [dev] port in the config, else 8787; 0 picks a free one)
+      --ip <address>     Address to listen on (default: [dev] ip in the config, else 127.0.0.1)
       --var KEY:VALUE    Set env.KEY to VALUE (repeatable; VALUE may contain ':')
   -c, --config <file>    Config file (default: wrangler.json/.jsonc/.toml in this directory)
+  -e, --env <env>        Use the config's [env.<env>] section, as wrangler does
+      --minify           Minify the bundle (as minify = true in the config)
   -h, --help             Show this help
 
 Exit codes: 0 stopped with Ctrl-C/SIGTERM, 1 cannot start (no entry file, port taken),
@@ -44,55 +59,84 @@ export const command: CliCommand = {
 /** How long to wait after the last file event before rebuilding (editors write in bursts). */
 const DEBOUNCE_MS = 50;
 
+/** What `isolet dev` was started with; the config and .dev.vars are read again on every reload. */
+interface DevOptions {
+  cwd: string;
+  configPath?: string;
+  env?: string;
+  /** The entry given on the command line, which wins over main. */
+  entryArg?: string;
+  flagVars: Record<string, JsonValue>;
+  minify: boolean;
+}
+
+/** One reading of the config and .dev.vars: what a build and a load need. */
+interface DevSettings {
+  /** Undefined for a project of static assets alone. */
+  entry: string | undefined;
+  assets: { config: AssetsDirectoryConfig; navigationPrefersAssets: boolean } | undefined;
+  name: string;
+  vars: Record<string, JsonValue>;
+  limits: Partial<WorkerLimits>;
+  build: BuildSettings;
+  dev: { port?: number; ip?: string };
+  /** The config file and the .dev.vars files that may exist next to it: watched too. */
+  configFiles: string[];
+  notes: string[];
+  /** `kv_namespaces`: served from a local store in the project (src/cli/dev-kv.ts). */
+  kvNamespaces: { binding: string; id: string }[];
+  /** The config's directory, where the local KV is kept. */
+  projectDir: string;
+}
+
 async function run(_argv: string[], cli: CliContext): Promise<number> {
   const { values, positionals } = cli.parseArgs({
     options: {
-      port: { type: 'string', short: 'p', default: '8787' },
-      ip: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', short: 'p' },
+      ip: { type: 'string' },
       var: { type: 'string', multiple: true, default: [] },
       config: { type: 'string', short: 'c' },
+      env: { type: 'string', short: 'e' },
+      minify: { type: 'boolean', default: false },
     },
     allowPositionals: true,
   });
   if (positionals.length > 1) cli.usageError(`unexpected argument '${positionals[1]}'`);
-  const port = parsePort(values.port, cli);
-  const flagVars = parseVars(values.var, cli);
+  const options: DevOptions = {
+    cwd: process.cwd(),
+    configPath: values.config,
+    env: values.env,
+    entryArg: positionals[0],
+    flagVars: parseVars(values.var, cli),
+    minify: values.minify,
+  };
+  const flagPort = values.port === undefined ? undefined : parsePort(values.port, cli);
 
-  // The config and .dev.vars, as wrangler reads them: vars, then .dev.vars over them, then --var.
-  let config;
-  let devVars;
+  let settings: DevSettings;
   try {
-    const loaded = loadConfig({ cwd: process.cwd(), configPath: values.config });
-    config = loaded.config;
-    for (const note of loaded.notes) cli.stderr.write(note + '\n');
-    devVars = readDevVars(config.file === undefined ? process.cwd() : dirname(config.file));
+    settings = readSettings(options);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    cli.stderr.write(`isolet dev: ${error.message}\n`);
-    return 2;
+    if (error instanceof ConfigError) {
+      cli.stderr.write(`isolet dev: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof MissingEntry) {
+      if (error.usage) cli.usageError(error.message);
+      cli.stderr.write(`isolet dev: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
   }
-  if (devVars) cli.stderr.write(`using vars from ${devVars.file}\n`);
-  const vars: Record<string, JsonValue> = { ...config.vars, ...devVars?.vars, ...flagVars };
-  const limits: Partial<WorkerLimits> = config.limits.cpuMs === undefined ? {} : { cpuMs: config.limits.cpuMs };
+  for (const note of settings.notes) cli.stderr.write(note + '\n');
+  const port = flagPort ?? settings.dev.port ?? 8787;
+  const ip = values.ip ?? settings.dev.ip ?? '127.0.0.1';
 
-  if (positionals.length === 0 && config.main === undefined) {
-    cli.usageError(`missing <entry>, the worker file to run (or set main in ${config.file === undefined ? 'wrangler.toml' : basename(config.file)})`);
-  }
-  const entry = positionals[0] !== undefined ? resolve(positionals[0]) : config.main!;
-  if (!isFile(entry)) {
-    cli.stderr.write(`isolet dev: no such file: ${positionals[0] ?? `${entry} (main in ${basename(config.file!)})`}\n`);
-    return 1;
-  }
-
-  const bindings: Record<string, BindingSpec> = {};
-  for (const { binding, id } of config.kvNamespaces) bindings[binding] = { type: 'kv', namespaceId: id };
-  const projectDir = config.file === undefined ? process.cwd() : dirname(config.file);
-  const session = new DevSession(entry, config.name ?? workerName(entry), vars, limits, cli, { bindings, projectDir });
+  const session = new DevSession(options, settings, cli);
   await session.reload();
   try {
-    await session.listen(port, values.ip);
+    await session.listen(port, ip);
   } catch (error) {
-    cli.stderr.write(`isolet dev: cannot listen on ${values.ip}:${port}: ${(error as Error).message}\n`);
+    cli.stderr.write(`isolet dev: cannot listen on ${ip}:${port}: ${(error as Error).message}\n`);
     await session.close();
     return 1;
   }
@@ -101,75 +145,122 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   return 0;
 }
 
+/** No entry to run: `usage` when none was named at all (a usage error), else the file is missing. */
+class MissingEntry extends Error {
+  readonly usage: boolean;
+  constructor(message: string, usage: boolean) {
+    super(message);
+    this.usage = usage;
+  }
+}
+
+/** Reads the config and .dev.vars as wrangler does: vars, then .dev.vars over them, then --var. */
+function readSettings(options: DevOptions): DevSettings {
+  const { config, notes } = loadConfig({ cwd: options.cwd, configPath: options.configPath, env: options.env });
+  const configDir = config.file === undefined ? options.cwd : dirname(config.file);
+  const devVars = readDevVars(configDir, options.env);
+  if (devVars) notes.push(`using vars from ${devVars.file}`);
+  if (options.entryArg === undefined && config.main === undefined && config.assets === undefined) {
+    throw new MissingEntry(`missing <entry>, the worker file to run (or set main in ${config.file === undefined ? 'wrangler.toml' : basename(config.file)})`, true);
+  }
+  // Without an entry, a project with [assets] serves its files alone.
+  const entry = options.entryArg !== undefined ? resolve(options.cwd, options.entryArg) : config.main;
+  if (entry !== undefined && !isFile(entry)) throw new MissingEntry(`no such file: ${options.entryArg ?? `${entry} (main in ${basename(config.file!)})`}`, false);
+  if (config.assets !== undefined && !isDirectory(config.assets.directory)) {
+    throw new ConfigError(basename(config.file!), 'assets.directory', `no such folder: ${config.assets.directory}. Fix: create it, or point directory at your static files`);
+  }
+  const devVarsFiles = [DEV_VARS, ...(options.env === undefined ? [] : [`${DEV_VARS}.${options.env}`])].map((name) => join(configDir, name));
+  return {
+    entry,
+    assets: config.assets && { config: config.assets, navigationPrefersAssets: (config.compatibilityDate ?? '') >= NAVIGATION_PREFERS_ASSETS_DATE },
+    name: config.name ?? (entry === undefined ? 'assets' : workerName(entry)),
+    vars: { ...config.vars, ...devVars?.vars, ...options.flagVars },
+    limits: { ...config.limits },
+    build: { ...config.build, ...(options.minify ? { minify: true } : {}) },
+    dev: config.dev ?? {},
+    configFiles: [...(config.file === undefined ? [] : [config.file]), ...devVarsFiles],
+    notes,
+    kvNamespaces: config.kvNamespaces ?? [],
+    projectDir: configDir,
+  };
+}
+
+/** File names whose appearance may fix a failed build (a module being created); anything else written beside the sources is not a reason to rebuild. */
+const MODULE_FILE = /\.(?:[cm]?[jt]sx?|json|wasm|txt|html|bin)$/;
+
+/** Static files as `isolet dev` serves them: from disk, by the config's rules. */
+interface ServedAssets {
+  config: AssetsDirectoryConfig;
+  source: DiskAssets;
+  navigationPrefersAssets: boolean;
+}
+
 /** One running `isolet dev`: the runtime, the server, and the watcher that reloads. */
 class DevSession implements RuntimeFetcher {
-  readonly #entry: string;
-  readonly #name: string;
-  readonly #vars: Record<string, JsonValue>;
-  readonly #limits: Partial<WorkerLimits>;
+  readonly #options: DevOptions;
   readonly #out: NodeJS.WritableStream;
   readonly #err: NodeJS.WritableStream;
   readonly #runtime: Runtime;
   readonly #server: ReturnType<typeof createHttpFront>;
-  readonly #bindings: Record<string, BindingSpec>;
-  /** Local KV, opened when the worker has a KV binding. */
-  readonly #kv: LocalKv | undefined;
 
+  /** The settings of the last reading that worked; the first comes from run(). */
+  #settings: DevSettings;
+  /** Whether #settings is a reading the next reload has not used yet. */
+  #fresh = true;
+  /** The name the loaded version serves under. */
+  #name: string;
+  /** The static files served, as the last good reading of the config says. */
+  #assets: ServedAssets | undefined;
+  /** The loaded bundle's source map: places in it are printed as places in the sources. */
+  #map: SourceMap | undefined;
   /** Set once a version has loaded; until then requests get #problem as a 503. */
   #loaded = false;
   /** Set after the first build, so later successful ones say they reloaded. */
   #started = false;
   #problem = 'worker is starting';
-  /** Source files of the last build (good or not) whose changes trigger a rebuild. */
-  #sources = new Set<string>();
+  /** Watched files (the last build's sources outside node_modules, the config, .dev.vars) and a digest of what they held then. */
+  #inputs = new Map<string, string>();
   #lastBuildFailed = false;
   readonly #watchers = new Map<string, FSWatcher>();
   #timer: NodeJS.Timeout | undefined;
   #building: Promise<void> | undefined;
   #again = false;
   #closed = false;
+  /** Local KV, opened when the worker first has a KV binding. */
+  #kv: LocalKv | undefined;
 
-  constructor(
-    entry: string,
-    name: string,
-    vars: Record<string, JsonValue>,
-    limits: Partial<WorkerLimits>,
-    cli: CliContext,
-    platform: { bindings: Record<string, BindingSpec>; projectDir: string },
-  ) {
-    this.#entry = entry;
-    this.#bindings = platform.bindings;
-    if (Object.values(platform.bindings).some((spec) => spec.type === 'kv')) {
-      this.#kv = new LocalKv(platform.projectDir);
-      cli.stderr.write(`using local KV in ${this.#kv.path}\n`);
-    }
-    this.#name = name;
-    this.#vars = vars;
-    this.#limits = limits;
+  constructor(options: DevOptions, settings: DevSettings, cli: CliContext) {
+    this.#options = options;
+    this.#settings = settings;
+    this.#name = settings.name;
+    this.#assets = assetsOf(settings);
     this.#out = cli.stdout;
     this.#err = cli.stderr;
     // Local development talks to local backends: loopback and private networks are allowed
     // here, unlike on a server (isolet serve refuses them unless the operator allows them).
     this.#runtime = new Runtime({
       log: (entry) => this.#printLog(entry),
-      egress: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'localhost'] },
       bindingHost: { call: (call) => this.#bindingCall(call) },
+      egress: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'localhost'] },
     });
-    this.#server = createHttpFront(this, { worker: () => name });
-  }
-
-  /** The worker's platform bindings, answered locally. */
-  #bindingCall(call: BindingCall): Promise<BindingAnswer> {
-    if (call.binding.type === 'kv' && this.#kv !== undefined) return this.#kv.call(call);
-    return Promise.reject(new BindingError('Error', `env.${call.name} is a '${call.binding.type}' binding, which isolet dev does not provide.`));
+    this.#server = createHttpFront(this, { worker: () => this.#name });
   }
 
   /** RuntimeFetcher for the front: the worker, or why there is none yet. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    // Static files first, by the rules a server applies; what matches none goes to the worker.
+    const assets = this.#assets;
+    if (assets !== undefined) {
+      const mode = this.#settings.entry === undefined ? 'assets' : 'front';
+      const answer = await serveAsset(request, assets.config, assets.source, { mode, navigationPrefersAssets: assets.navigationPrefersAssets });
+      if (answer !== undefined) {
+        this.#logRequest(name, request, answer.status);
+        return answer;
+      }
+    }
     if (this.#loaded) {
       const response = await this.#runtime.fetch(name, request);
-      const url = new URL(request.url);
-      this.#err.write(`[${name}] ${request.method} ${url.pathname}${url.search} ${response.status}\n`);
+      this.#logRequest(name, request, response.status);
       return response;
     }
     return {
@@ -178,6 +269,21 @@ class DevSession implements RuntimeFetcher {
       headers: [['content-type', 'text/plain; charset=utf-8']],
       body: new TextEncoder().encode(this.#problem + '\n'),
     };
+  }
+
+  /** The platform bindings of the worker, served locally: env.ASSETS from the directory, KV from .isolet/kv. */
+  async #bindingCall(call: BindingCall): Promise<BindingAnswer> {
+    if (call.binding.type === 'kv' && this.#kv !== undefined) return this.#kv.call(call);
+    if (call.binding.type === 'assets' && this.#assets !== undefined) {
+      const { config, source } = this.#assets;
+      return assetAnswer((await serveAsset(assetRequestOf(call), config, source, { mode: 'assets' }))!);
+    }
+    throw new BindingError('Error', `env.${call.name}: ${call.binding.type} bindings are not available in isolet dev.`);
+  }
+
+  #logRequest(name: string, request: RuntimeRequest, status: number): void {
+    const url = new URL(request.url);
+    this.#err.write(`[${name}] ${request.method} ${url.pathname}${url.search} ${status}\n`);
   }
 
   async listen(port: number, ip: string): Promise<void> {
@@ -191,7 +297,7 @@ class DevSession implements RuntimeFetcher {
     this.#out.write(`listening on http://${host}:${address.port}\n`);
   }
 
-  /** Bundles and loads the entry; on failure prints the problem and keeps the last good version. */
+  /** Reads the config, bundles and loads the entry; on failure prints the problem and keeps the last good version. */
   async reload(): Promise<void> {
     try {
       await this.#load();
@@ -202,29 +308,58 @@ class DevSession implements RuntimeFetcher {
 
   async #load(): Promise<void> {
     const started = performance.now();
+    if (!this.#fresh) {
+      try {
+        this.#settings = readSettings(this.#options);
+        for (const note of this.#settings.notes) this.#err.write(note + '\n');
+      } catch (error) {
+        if (!(error instanceof ConfigError) && !(error instanceof MissingEntry)) throw error;
+        this.#failed(`isolet dev: ${error.message}`, 'the configuration has a problem, fix it and save');
+        this.#watch([...this.#inputs.keys()]);
+        return;
+      }
+    }
+    this.#fresh = false;
+    const settings = this.#settings;
+    this.#assets = assetsOf(settings, this.#assets);
+    if (settings.entry === undefined) {
+      // Assets alone: nothing to build; the config is still watched for changes.
+      this.#name = settings.name;
+      this.#watch([...settings.configFiles]);
+      return;
+    }
     let worker: BundledWorker;
+    let map: SourceMap | undefined;
     try {
-      const result = await bundleWorker(this.#entry, { nodeEnv: 'development' });
-      worker = result.worker;
-      this.#sources = new Set(result.inputs);
+      const result = await bundleWorker(settings.entry, { ...settings.build, cwd: this.#options.cwd, nodeEnv: 'development', sourcemap: true });
+      ({ worker, map } = splitSourceMap(result.worker));
       for (const warning of result.warnings) this.#err.write(warning + '\n');
+      this.#watch([...result.inputs, ...settings.configFiles]);
     } catch (error) {
       if (!(error instanceof BundleError)) throw error;
       this.#failed(error.message, 'worker has a syntax error, fix it and save');
-      // Watch the broken files' directories too, so that fixing them is noticed.
-      for (const problem of error.problems) if (problem.file !== undefined) this.#sources.add(resolve(problem.file));
-      this.#syncWatchers();
+      // Watch the broken files too, so that fixing them is noticed.
+      const broken = error.problems.flatMap((problem) => (problem.file === undefined ? [] : [resolve(this.#options.cwd, problem.file)]));
+      this.#watch([...this.#inputs.keys(), ...broken, settings.entry!, ...settings.configFiles]);
       return;
     }
-    this.#syncWatchers();
     if (this.#closed) return;
     try {
-      await this.#runtime.load(this.#name, { ...worker, vars: this.#vars, limits: this.#limits, bindings: this.#bindings });
+      const binding = settings.assets?.config.binding;
+      const bindings: Record<string, BindingSpec> = binding === undefined ? {} : { [binding]: { type: 'assets' } };
+      for (const { binding: name, id } of settings.kvNamespaces) bindings[name] = { type: 'kv', namespaceId: id };
+      if (settings.kvNamespaces.length > 0 && this.#kv === undefined) {
+        this.#kv = new LocalKv(settings.projectDir);
+        this.#err.write(`using local KV in ${this.#kv.path}\n`);
+      }
+      await this.#runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, ...(Object.keys(bindings).length > 0 && { bindings }) });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
-      this.#failed(error.message, 'worker failed to load, fix it and save');
+      this.#failed(mapBundlePlaces(error.message, map, this.#options.cwd), 'worker failed to load, fix it and save');
       return;
     }
+    this.#map = map;
+    this.#name = settings.name;
     this.#lastBuildFailed = false;
     if (this.#started) this.#out.write(`reloaded in ${Math.round(performance.now() - started)} ms\n`);
     this.#loaded = true;
@@ -237,13 +372,18 @@ class DevSession implements RuntimeFetcher {
     else this.#err.write('(still serving the last version that loaded)\n');
   }
 
-  // Watches the directory of every source file outside node_modules (plus the entry's), not
-  // each file: editors that save by writing a new file and renaming it replace the file a
-  // per-file watch would follow.
-  #syncWatchers(): void {
+  /**
+   * Remembers what each input holds now and watches the directory of every one outside
+   * node_modules (plus the entry's), not each file: editors that save by writing a new file and
+   * renaming it replace the file a per-file watch would follow.
+   */
+  #watch(files: string[]): void {
     if (this.#closed) return;
-    const dirs = new Set([dirname(this.#entry)]);
-    for (const file of this.#sources) if (!file.split(sep).includes('node_modules')) dirs.add(dirname(file));
+    // Each file holds what the build read (or newer, which the event for it then reports).
+    const inputs = new Map<string, string>();
+    for (const file of files) if (!file.split(sep).includes('node_modules')) inputs.set(file, digest(file));
+    this.#inputs = inputs;
+    const dirs = new Set([...(this.#settings.entry === undefined ? [] : [dirname(this.#settings.entry)]), ...[...inputs.keys()].map((file) => dirname(file))]);
     for (const [dir, watcher] of this.#watchers) {
       if (!dirs.has(dir)) {
         watcher.close();
@@ -266,9 +406,17 @@ class DevSession implements RuntimeFetcher {
   }
 
   #changed(file: string | undefined): void {
-    // After a failure any change may be the fix (a new file, a renamed import); otherwise only
-    // the bundle's own sources matter, not editor swap files or unrelated neighbours.
-    if (!this.#lastBuildFailed && file !== undefined && !this.#sources.has(file)) return;
+    if (file === undefined) {
+      // The event did not say which file: rebuild only if some input differs from what was built.
+      if (![...this.#inputs].some(([input, before]) => digest(input) !== before)) return;
+    } else if (this.#inputs.has(file)) {
+      // An input: only a change of its contents counts (not a touch, not a rewrite of the same bytes).
+      if (digest(file) === this.#inputs.get(file)) return;
+    } else if (!(this.#lastBuildFailed && MODULE_FILE.test(file))) {
+      // Not an input: after a failure a new module may be the fix (a file an import wanted);
+      // otherwise files written beside the sources (logs, local state, editor files) do not matter.
+      return;
+    }
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#rebuild(), DEBOUNCE_MS);
   }
@@ -313,7 +461,17 @@ class DevSession implements RuntimeFetcher {
     } else {
       line = `${entry.type}: ${entry.message}`;
     }
-    this.#err.write(`[${entry.worker}] ${line}\n`);
+    // Stack traces and messages name places in the bundle: print them as places in the sources.
+    this.#err.write(`[${entry.worker}] ${mapBundlePlaces(line, this.#map, this.#options.cwd)}\n`);
+  }
+}
+
+/** A digest of a file's contents ('' when it cannot be read, e.g. it does not exist). */
+function digest(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('base64');
+  } catch {
+    return '';
   }
 }
 
@@ -340,6 +498,22 @@ function workerName(entry: string): string {
     .replace(/^[-_]+|[-_]+$/g, '')
     .slice(0, 63);
   return name === '' ? 'worker' : name;
+}
+
+/** The static files `settings` serve: the same source as `previous` when the folder is the same. */
+function assetsOf(settings: DevSettings, previous?: ServedAssets | undefined): ServedAssets | undefined {
+  const assets = settings.assets;
+  if (assets === undefined) return undefined;
+  const source = previous !== undefined && previous.config.directory === assets.config.directory ? previous.source : new DiskAssets(assets.config.directory);
+  return { ...assets, source };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function isFile(path: string): boolean {

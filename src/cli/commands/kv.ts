@@ -214,9 +214,9 @@ function namespaceOf(cli: CliContext, values: Values): string {
     if (error instanceof ConfigError) throw new SetupError(error.message);
     throw error;
   }
-  const found = config.kvNamespaces.find((n) => n.binding === values.binding);
+  const found = config.kvNamespaces?.find((n) => n.binding === values.binding);
   if (found === undefined) {
-    const known = config.kvNamespaces.map((n) => n.binding);
+    const known = (config.kvNamespaces ?? []).map((n) => n.binding);
     throw new SetupError(
       `no KV binding '${values.binding}' in ${config.file ?? 'a wrangler config (none found here)'}` +
         (known.length === 0 ? '. Fix: add kv_namespaces = [{ binding = "...", id = "..." }]' : `: it has ${known.join(', ')}`),

@@ -66,6 +66,7 @@ Options:
       --isolate-memory-mb <MB>  Memory the live isolates of each runtime process may hold; past it
                              the least recently used idle ones are disposed (default: 40% of the
                              machine's memory, shared among the processes)
+      --asset-cache-mb <MB>  Bytes of static assets kept in memory in front of the store (default 64)
       --max-requests-per-worker <n>  Requests of one worker in flight at once (default ${DEFAULT_ADMISSION.inFlight})
       --max-queued-per-worker <n>    ... and waiting for a slot (default ${DEFAULT_ADMISSION.queued}); past both the
                              worker's clients get 503 with Retry-After, and other workers are served as before
@@ -128,6 +129,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       processes: { type: 'string', default: String(defaultProcessCount()) },
       'runtime-user': { type: 'string' },
       'isolate-memory-mb': { type: 'string' },
+      'asset-cache-mb': { type: 'string' },
       database: { type: 'string' },
       'node-id': { type: 'string' },
       'max-requests-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.inFlight) },
@@ -197,6 +199,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     }
   }
   const memoryBudgetMb = values['isolate-memory-mb'] === undefined ? undefined : parseCount('--isolate-memory-mb', values['isolate-memory-mb'], 16, 1_048_576, cli);
+  const assetCacheMb = values['asset-cache-mb'] === undefined ? undefined : parseCount('--asset-cache-mb', values['asset-cache-mb'], 1, 1_048_576, cli);
   const admission = {
     inFlight: parseCount('--max-requests-per-worker', values['max-requests-per-worker'], 1, 1_000_000, cli),
     queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
@@ -228,6 +231,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       processes,
       runAs,
       memoryBudgetMb,
+      assetCacheMb,
       admission,
       egress,
       connections,

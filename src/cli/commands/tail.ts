@@ -3,7 +3,10 @@
 
 import type { CliCommand, CliContext } from '../main.ts';
 import type { WorkerLogEntry } from '../../runtime/types.ts';
-import { API_OPTIONS, API_OPTIONS_HELP, EXIT, EXIT_CODES_HELP, clientFrom, runApiCommand } from '../api-client.ts';
+import type { SourceMap } from 'node:module';
+import { API_OPTIONS, API_OPTIONS_HELP, EXIT, EXIT_CODES_HELP, clientFrom, runApiCommand, type AdminClient } from '../api-client.ts';
+import { loadDeployedMap } from '../deployed-maps.ts';
+import { mapBundlePlaces } from '../../bundle/source-map.ts';
 
 const USAGE = `Usage: isolet tail <name> [--api URL] [--token TOKEN] [--json]
 
@@ -11,6 +14,8 @@ Streams the logs of worker <name> as they happen: its console output, uncaught e
 limits it hit, and one line per request, e.g.
   12:00:01.234  info   GET /path 200 cpu 0.3 ms wall 1.2 ms
 With --json every entry is printed as it came, one JSON object per line (NDJSON).
+Run in the project folder that deployed the active version, stack traces and messages point at
+its source files (isolet deploy keeps the source map in .isolet/source-maps/).
 Ctrl-C ends it (exit 0).
 
 Options:
@@ -33,10 +38,13 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     return await runApiCommand(cli, 'tail', async () => {
-      const entries = await clientFrom(values).openTail(name, stop.signal);
+      const client = clientFrom(values);
+      const entries = await client.openTail(name, stop.signal);
+      const map = await sourceMapOf(client, name);
       // On stderr, so that stdout holds only entries (and only JSON with --json).
       cli.stderr.write(`Tailing ${name}: waiting for logs (Ctrl-C to stop)\n`);
-      for await (const entry of entries) {
+      for await (const logged of entries) {
+        const entry = map && logged.type !== 'request' && typeof logged.message === 'string' ? { ...logged, message: mapBundlePlaces(logged.message, map, process.cwd()) } : logged;
         cli.stdout.write(values.json ? JSON.stringify(entry) + '\n' : formatEntry(entry) + '\n');
       }
       if (stop.signal.aborted) return EXIT.ok;
@@ -49,6 +57,18 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The source map deploy kept in this folder, if it belongs to the version active now. */
+async function sourceMapOf(client: AdminClient, name: string): Promise<SourceMap | undefined> {
+  const saved = loadDeployedMap(process.cwd(), name);
+  if (!saved) return undefined;
+  try {
+    const active = (await client.getWorker(name)).activeVersion;
+    return typeof active === 'object' && active !== null && active.hash === saved.hash ? saved.map : undefined;
+  } catch {
+    return undefined;
   }
 }
 
