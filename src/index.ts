@@ -13,6 +13,8 @@ export type {
   RuntimeOptions,
   RuntimeRequest,
   RuntimeResponse,
+  ServiceCall,
+  ServiceHost,
   WorkerDefinition,
   WorkerLimits,
   WorkerLogEntry,

@@ -132,7 +132,7 @@ test('a body read after its request ended fails with an error that says why', as
 test('body operations read only a request of the calling isolate, named by a number', async () => {
   // What tenant code could send if it reached the bridge itself.
   const own: OpRequest = {
-    id: 1, signal: new AbortController().signal, subrequests: 0,
+    id: 1, chain: ['w'], signal: new AbortController().signal, subrequests: 0,
     readBody: async () => new ArrayBuffer(1), readWholeBody: async () => new ArrayBuffer(2),
   };
   const ctx: OpContext = {

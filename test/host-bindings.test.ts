@@ -218,7 +218,7 @@ test('a call that never settles ends with its request when the client goes away'
 test('the host refuses what the sandbox cannot be trusted to hold back: unknown names and methods (constructor, __proto__), and calls outside a request', async () => {
   const definition: WorkerDefinition = { bindings: { API: { get: () => 1 }, KV: { type: 'kv', namespaceId: 'n1' } } };
   const bindings = new WorkerBindings(definition, undefined);
-  const request = { id: 1, signal: new AbortController().signal, subrequests: 0, readBody: async () => null, readWholeBody: async () => '' };
+  const request = { id: 1, chain: ['w'], signal: new AbortController().signal, subrequests: 0, readBody: async () => null, readWholeBody: async () => '' };
   const ctx = (inRequest: boolean): OpContext => ({
     worker: 'w', account: 'w', limits: { cpuMs: 50, startupCpuMs: 400, memoryMb: 128, subrequests: 50 },
     request: inRequest ? request : undefined, requestById: () => undefined, scope: new Map(), bindings, chargeCpu: () => {},
@@ -244,7 +244,6 @@ test('bindings are checked when the worker loads: names, shapes, and no name bot
     [{ KV: { type: 'kv' } as never }, {}, /env\.KV: a kv binding needs 'namespaceId'/],
     [{ KV: { type: 'queue' } as never }, {}, /env\.KV: unknown binding type "queue"/],
     [{ KV: { type: 'kv', namespaceId: 'n', extra: 'x' } as never }, {}, /has no field 'extra'/],
-    [{ SVC: { type: 'service', service: 'other' } }, {}, /env\.SVC is a service binding, which is not available in this runtime/],
   ];
   for (const [bindings, extra, message] of cases) {
     await assert.rejects(r.load('checked', moduleWorker(source, { bindings, ...extra })), (error: unknown) => {

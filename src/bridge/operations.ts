@@ -42,7 +42,10 @@ export interface Operations {
    * its own or its text (UTF-8, a BOM kept); a RangeError past the worker's memory limit.
    */
   'body.readWhole': Async<ArrayBuffer | string>;
-  /** (fetchId, method, url, headers, body, redirect) -> the response head. */
+  /**
+   * (fetchId, method, url, headers, body, redirect, service | null) -> the response head; with
+   * `service`, the env name of a service binding, the request goes to that binding's worker.
+   */
   'fetch.start': Async<FetchHead>;
   /** (fetchId, chunk | null at the end) -> whether the upstream still takes the body. */
   'fetch.write': Async<boolean>;
@@ -78,6 +81,11 @@ export interface Operations {
    * errors of the name the host gave (see src/api/bindings/).
    */
   'binding.call': Async<unknown>;
+  /**
+   * (bindingName, method, args) -> RPC through a service binding: the result of the bound
+   * entrypoint's method, structured-cloned; its error by name and message.
+   */
+  'service.call': Async<unknown>;
 }
 
 /** What a platform binding's call answers in the isolate: a JSON value, and the binary payload if there is one. */
@@ -132,6 +140,7 @@ export const OPERATION_MODES = {
   'crypto.wrapKey': 'async',
   'crypto.unwrapKey': 'async',
   'binding.call': 'async',
+  'service.call': 'async',
 } as const satisfies { [K in OperationName]: Operations[K]['mode'] };
 
 /** How sandbox code calls operations (its modules get these, limited to their own API's). */

@@ -43,6 +43,11 @@ export interface HostCalls {
    * response whose body is whole, headers joined as in HeaderLines.
    */
   respondSimple(requestId: number, status: number, statusText: string, headers: HeaderLines, body: string | Uint8Array | null, done: boolean): void;
+  /**
+   * The outcome of the `invoke` entry (an RPC call): the method's result, structured-cloned, or
+   * its error as name and message; `done` as in DispatchResult.
+   */
+  respondCall(requestId: number, ok: boolean, value: unknown, errorName: string, done: boolean): void;
   /** Synchronous host operation `op` (src/bridge/operations.ts); its errors arrive as errors. */
   sync(op: string, args: unknown[]): unknown;
   /** Starts asynchronous host operation `op`; the host answers through the `settle` entry. */
@@ -70,6 +75,7 @@ export const HOST_CALLS = {
   loadModule: 'wait',
   respond: 'post',
   respondSimple: 'post',
+  respondCall: 'post',
 } as const satisfies { [K in HostCallName]: 'wait' | 'post' };
 
 /** The host calls in the order `init` takes them. */
@@ -87,9 +93,23 @@ export interface SandboxEntries {
   /**
    * Starts request `requestId` (head fields as primitives, headers as HeaderLines). Returns at
    * once: the answer comes back through `respond`/`respondSimple`, since isolated-vm's promise
-   * handshake costs more than a small request.
+   * handshake costs more than a small request. `entrypoint` names the export that answers (a
+   * service binding's `entrypoint`); '' is the default export.
    */
-  dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number): void;
+  dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number, entrypoint: string): void;
+  /**
+   * Starts RPC call `requestId`: method `method` of entrypoint `entrypoint` ('' the default
+   * export) with `args` (structured-cloned). Returns at once; the outcome comes back through
+   * `respondCall`.
+   */
+  invoke(requestId: number, entrypoint: string, method: string, args: unknown[], now: number): void;
+  /**
+   * Before the worker's modules are linked: builds `env` (as `register` would, which then uses
+   * it) and puts the exports of built-in module `name` ('cloudflare:workers', which exports env)
+   * where that module's own source takes them once, when it is evaluated, before any tenant code
+   * runs (see src/runtime/worker-script.ts). Returns what is wrong with env's bindings, if anything.
+   */
+  exposeBuiltinModule(name: string, env: unknown, bindings: Record<string, EnvBinding> | null): string | undefined;
   /** The next chunk of a streamed response body (see PullResult). */
   pullResponse(requestId: number, now: number): Promise<PullResult>;
   /**
@@ -115,7 +135,8 @@ export type EntryName = keyof SandboxEntries;
 
 /** Every entry point, as the host takes them off a new context's global. */
 export const ENTRY_NAMES = [
-  'init', 'register', 'dispatch', 'pullResponse', 'takeResponseChunk', 'cancelResponse', 'fireTimer', 'abort', 'end', 'settle', 'receiveModule',
+  'init', 'register', 'dispatch', 'invoke', 'exposeBuiltinModule', 'pullResponse', 'takeResponseChunk', 'cancelResponse', 'fireTimer', 'abort', 'end',
+  'settle', 'receiveModule',
 ] as const satisfies readonly EntryName[];
 
 /** Compile-time check that ENTRY_NAMES lists every entry: a name missing there is an error here. */

@@ -95,6 +95,8 @@ export async function bundleWorker(entry: string, options: BundleOptions = {}): 
     // Wrangler's default module rules: text and binary imports.
     loader: { '.txt': 'text', '.html': 'text', '.bin': 'binary' },
     define: { 'process.env.NODE_ENV': JSON.stringify(options.nodeEnv ?? 'production'), ...options.define },
+    // The platform's own modules (cloudflare:workers) are linked by the runtime, not bundled.
+    external: ['cloudflare:*'],
     sourcemap: options.sourcemap ? 'inline' : false,
     minify: options.minify ?? false,
     keepNames: options.keepNames ?? false,

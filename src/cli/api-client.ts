@@ -57,7 +57,7 @@ export interface Deployment {
   message?: string;
   /** Static assets: their manifest (uploaded first: uploadAssets) and how they are served. */
   assets?: AssetsContent;
-  /** Platform bindings by env name, e.g. { ASSETS: { type: 'assets' } }. */
+  /** Platform bindings by env name (KV namespaces, services, assets), e.g. { ASSETS: { type: 'assets' } }. */
   bindings?: Record<string, BindingSpec>;
 }
 

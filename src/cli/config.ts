@@ -9,11 +9,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseToml, TomlDate, TomlError } from 'smol-toml';
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
-import type { JsonValue } from '../runtime/types.ts';
+import type { BindingSpec, JsonValue } from '../runtime/types.ts';
 import { HTML_HANDLINGS, NOT_FOUND_HANDLINGS, type AssetsConfig, type HtmlHandling, type NotFoundHandling } from '../assets/manifest.ts';
 import type { BuildSettings } from '../bundle/bundle.ts';
-import { ENV_NAME } from '../bridge/bindings.ts';
 import { COMPATIBILITY_FLAGS, compatibilityNotes, compatibilityProblem } from '../runtime/compatibility.ts';
+import { ENV_NAME } from '../bridge/bindings.ts';
+import { WORKER_NAME } from '../server/deployment.ts';
 
 /** What isolet takes from a wrangler config, in the admin API's terms. */
 export interface WorkerConfig {
@@ -40,6 +41,15 @@ export interface WorkerConfig {
   assets?: AssetsDirectoryConfig;
   /** `kv_namespaces`: each binding's env name and the namespace's id. */
   kvNamespaces?: { binding: string; id: string }[];
+  /** `services`: each service binding's env name, the worker it names, and the entrypoint, if a named one. */
+  services?: ServiceBindingConfig[];
+}
+
+/** One entry of `services = [{ binding = "OTHER", service = "other-worker", entrypoint = "Api" }]`. */
+export interface ServiceBindingConfig {
+  binding: string;
+  service: string;
+  entrypoint?: string;
 }
 
 /** `[assets]` in isolet's terms. */
@@ -222,10 +232,10 @@ export const KEYS: Readonly<Record<string, KeyRule>> = {
   jsx_fragment: reads('inherited', readBuildText('jsx_fragment', 'jsxFragment')),
   dev: reads('top-level', readDev),
   assets: reads('inherited', readAssets),
+  services: reads('per-env', readServices),
 
   // Bindings and features isolet does not have (yet): refused by name, at deploy and in dev.
   kv_namespaces: reads('per-env', readKvNamespaces),
-  services: refused('per-env', 'service bindings'),
   triggers: refused('inherited', 'cron triggers'),
   durable_objects: refused('per-env', 'Durable Objects'),
   migrations: refused('inherited', 'Durable Object migrations'),
@@ -630,6 +640,45 @@ function readAssets(value: unknown, at: KeyReading): void {
     assets.runWorkerFirst = first;
   }
   at.config.assets = assets;
+}
+
+/** The config's service bindings as the deploy body and the Runtime take them. */
+export function serviceBindings(services: ServiceBindingConfig[]): Record<string, BindingSpec> {
+  const bindings: Record<string, BindingSpec> = {};
+  for (const { binding, service, entrypoint } of services) bindings[binding] = entrypoint === undefined ? { type: 'service', service } : { type: 'service', service, entrypoint };
+  return bindings;
+}
+
+function readServices(value: unknown, at: KeyReading): void {
+  const example = 'services = [{ binding = "OTHER", service = "other-worker" }]';
+  if (!Array.isArray(value)) throw new ConfigError(at.file, at.field, `must be a list, e.g. ${example}, not ${show(value)}`);
+  const seen = new Set<string>();
+  at.config.services = value.map((entry, index) => {
+    const field = `${at.field}[${index}]`;
+    if (!isPlainObject(entry)) throw new ConfigError(at.file, field, `must be { binding = "OTHER", service = "other-worker" }, not ${show(entry)}`);
+    for (const key of Object.keys(entry)) {
+      if (key !== 'binding' && key !== 'service' && key !== 'entrypoint' && key !== 'environment') {
+        throw new ConfigError(at.file, `${field}.${key}`, 'is not a field of a service binding. Fix: use binding, service and entrypoint');
+      }
+    }
+    const { binding, service, entrypoint, environment } = entry;
+    if (typeof binding !== 'string' || !ENV_NAME.test(binding)) {
+      throw new ConfigError(at.file, `${field}.binding`, `must be the name the worker reads as env.NAME (letters, digits, '_', '$'), not ${show(binding)}`);
+    }
+    if (seen.has(binding)) throw new ConfigError(at.file, `${field}.binding`, `'${binding}' is bound twice. Fix: give each service its own binding name`);
+    seen.add(binding);
+    if (typeof service !== 'string' || !WORKER_NAME.test(service)) {
+      throw new ConfigError(at.file, `${field}.service`, `must be the name of a worker of your account (lowercase letters, digits and '-'), not ${show(service)}`);
+    }
+    if (entrypoint !== undefined && (typeof entrypoint !== 'string' || !ENV_NAME.test(entrypoint))) {
+      throw new ConfigError(at.file, `${field}.entrypoint`, `must be the name of a class the worker exports (export class Api extends WorkerEntrypoint), not ${show(entrypoint)}`);
+    }
+    if (environment !== undefined) {
+      // Cloudflare's per-environment services are workers of their own name here ([env.NAME] gives a worker NAME-env).
+      throw new ConfigError(at.file, `${field}.environment`, `isolet has no service environments: a worker deployed with --env ${show(environment)} is named '${service}-${String(environment)}'. Fix: set service = "${service}-${String(environment)}" and remove environment`);
+    }
+    return entrypoint === undefined ? { binding, service } : { binding, service, entrypoint };
+  });
 }
 
 /** A TOML or JSON value as JSON; TOML dates and times become their TOML text. */

@@ -14,6 +14,8 @@ const isNumber = (value: unknown): value is number => typeof value === 'number';
 const isString = (value: unknown): value is string => typeof value === 'string';
 const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean';
 const isArray = (value: unknown): value is unknown[] => Array.isArray(value);
+/** A structured clone the sandbox made: any value (the host only hands it on, copied). */
+const isAny = (_value: unknown): _value is unknown => true;
 const isWholeBody = (value: unknown): value is string | Uint8Array | null =>
   value === null || typeof value === 'string' || value instanceof Uint8Array;
 
@@ -39,6 +41,7 @@ const CHECKS: { [K in HostCallName]: ArgumentChecks<HostCalls[K]> } = {
   requestDone: [isNumber],
   respond: [isNumber, isDispatchResult],
   respondSimple: [isNumber, isNumber, isString, isString, isWholeBody, isBoolean],
+  respondCall: [isNumber, isBoolean, isAny, isString, isBoolean],
   sync: [isString, isArray],
   async: [isNumber, isNumber, isString, isArray],
   loadModule: [isString],

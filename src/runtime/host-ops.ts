@@ -6,13 +6,14 @@
 // of them: they come from code a tenant can reach.
 
 import { webcrypto } from 'node:crypto';
-import type { WorkerLimits } from './types.ts';
+import type { ServiceHost, WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
 import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
 import { encodingSyncOps } from '../api/encoding/host.ts';
 import { memorySyncOps } from '../api/memory/host.ts';
 import { fetchAsyncOps, fetchSyncOps } from '../api/fetch/host.ts';
 import { bindingAsyncOps, type WorkerBindings } from '../api/bindings/host.ts';
+import { serviceAsyncOps } from '../api/service/host.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import type { OperationName, OperationResult, Operations } from '../bridge/operations.ts';
 
@@ -39,6 +40,8 @@ export interface OpContext {
   readonly egress?: EgressPolicy;
   /** What the worker's definition binds, checked at load, and who answers platform bindings; absent: nothing. */
   readonly bindings?: WorkerBindings;
+  /** Where the worker's service-binding calls go (RuntimeOptions.serviceHost, or the Runtime's own workers). */
+  readonly services?: ServiceHost;
   /**
    * Charges CPU the host spent on this worker's behalf (key generation, compression, ...) to
    * the request the call belongs to, under the same limit as the isolate's own CPU; a request
@@ -49,6 +52,8 @@ export interface OpContext {
 
 export interface OpRequest {
   readonly id: number;
+  /** The service-binding calls the request came through and its own worker last (ServiceKeys). */
+  readonly chain: readonly string[];
   /** Aborted when the client goes away or the request's work ends. */
   readonly signal: AbortSignal;
   /** Outbound requests made so far (the subrequest limit counts them). */
@@ -132,4 +137,5 @@ export const operations: OperationTable = {
   ...encodingSyncOps,
   ...memorySyncOps,
   ...bindingAsyncOps,
+  ...serviceAsyncOps,
 };

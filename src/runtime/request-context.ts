@@ -24,7 +24,15 @@ export type RequestPhase = 'dispatching' | 'streaming' | 'waitUntil' | 'ended';
 export const NEVER_RESPONDS = Symbol('never responds');
 
 /** How the host waits for the sandbox's answer: the result, null when the isolate is gone, or NEVER_RESPONDS. */
-export type DispatchOutcome = DispatchResult | null | typeof NEVER_RESPONDS;
+export type DispatchOutcome = DispatchResult | CallOutcome | null | typeof NEVER_RESPONDS;
+
+/** The sandbox's answer to an RPC call (the `invoke` entry): the result, or the error's name and message. */
+export interface CallOutcome {
+  rpc: true;
+  ok: boolean;
+  value: unknown;
+  errorName: string;
+}
 
 type HostTimer = { timeout: NodeJS.Timeout; immediate?: undefined } | { immediate: NodeJS.Immediate; timeout?: undefined };
 
@@ -35,6 +43,8 @@ export class RequestContext {
   readonly id = nextRequestId++;
   readonly method: string;
   readonly url: string;
+  /** The service-binding calls this request came through and its own worker last (ServiceKeys). */
+  readonly chain: readonly string[];
   readonly startWall = performance.now();
   #phase: RequestPhase = 'dispatching';
   /** The status the client got (the log line's); 0 until there is one. */
@@ -61,10 +71,11 @@ export class RequestContext {
    */
   #controller: AbortController | undefined;
 
-  constructor(method: string, url: string, body: RequestBody | undefined) {
+  constructor(method: string, url: string, body: RequestBody | undefined, chain: readonly string[]) {
     this.method = method;
     this.url = url;
     this.#body = body;
+    this.chain = chain;
   }
 
   /** What host operations see of this request; made by the first one (most requests have none). */
@@ -73,6 +84,7 @@ export class RequestContext {
     const context = this;
     return (this.#handle = {
       id: this.id,
+      chain: this.chain,
       get signal() {
         context.#controller ??= new AbortController();
         if (context.ended) context.#controller.abort();

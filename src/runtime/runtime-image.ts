@@ -69,7 +69,7 @@ const WARMUP = `(() => {
     headers.set('x-warm', url.pathname);
     return new Response('warm ' + request.method, { status: 200, headers });
   } } }, {}, false);
-  api.dispatch(1, 'GET', 'http://warm.localhost/path?q=1', 'host\\nwarm.localhost\\naccept\\n*/*', false, 0);
+  api.dispatch(1, 'GET', 'http://warm.localhost/path?q=1', 'host\\nwarm.localhost\\naccept\\n*/*', false, 0, '');
   Response.json({ a: 1 });
   // ICU builds its caches (calendars, time zones, number patterns, collation and break rules)
   // once per process, on first use: 15-45 ms of CPU, which the first request in the process to

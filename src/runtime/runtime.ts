@@ -13,10 +13,14 @@ import { IdleMemoryReducer } from './idle-memory.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
 import { WorkerBindings } from '../api/bindings/host.ts';
+import { chainOf, noSuchService, otherAccount } from './service-calls.ts';
 import {
+  BindingError,
   DEFAULT_LIMITS,
   WorkerLoadError,
   type BindingHost,
+  type ServiceCall,
+  type ServiceHost,
   type IsolateMemoryUsage,
   type RuntimeOptions,
   type RuntimeRequest,
@@ -70,6 +74,9 @@ export interface LoadOptions {
   validate?: boolean;
 }
 
+/** A worker's isolate could not be started; `message` says why. */
+class WorkerStartError extends Error {}
+
 export class UnknownWorkerError extends Error {
   readonly code = 'ERR_UNKNOWN_WORKER';
   constructor(name: string) {
@@ -100,6 +107,8 @@ export class Runtime {
   private readonly egress: EgressPolicy;
   private readonly idleMemory: IdleMemoryReducer;
   private readonly bindingHost: BindingHost | undefined;
+  /** Where service-binding calls go: RuntimeOptions.serviceHost, or this Runtime's own workers. */
+  private readonly services: ServiceHost;
   private readonly bindingTimeoutMs: number | undefined;
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
@@ -113,6 +122,10 @@ export class Runtime {
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
     this.bindingHost = options.bindingHost;
+    this.services = options.serviceHost ?? {
+      fetch: async (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
+      call: async (call, method, args) => this.call(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
+    };
     this.bindingTimeoutMs = options.bindingTimeoutMs;
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
   }
@@ -182,28 +195,70 @@ export class Runtime {
 
   /** Sends a request to a worker. Worker faults come back as 500/503 responses. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    let isolate: WorkerIsolate;
+    try {
+      isolate = await this.isolateOf(name);
+    } catch (error) {
+      if (!(error instanceof WorkerStartError)) throw error;
+      return {
+        status: 503,
+        statusText: 'Service Unavailable',
+        headers: [['content-type', 'text/plain;charset=UTF-8']],
+        body: Buffer.from(`Worker failed to start: ${error.message}\n`),
+      };
+    }
+    return isolate.fetch(request);
+  }
+
+  /**
+   * Calls method `method` of a worker's entrypoint (`options.entrypoint`, an exported
+   * WorkerEntrypoint class; the default export otherwise) with `args`, as RPC through a service
+   * binding does: arguments and result are structured-cloned, the call is held to the worker's
+   * limits like a request. Rejects with an Error of the name and message the method threw (a
+   * BindingError), or that says why there is no result.
+   */
+  async call(name: string, method: string, args: unknown[], options: { entrypoint?: string; chain?: readonly string[] } = {}): Promise<unknown> {
+    let isolate: WorkerIsolate;
+    try {
+      isolate = await this.isolateOf(name);
+    } catch (error) {
+      if (!(error instanceof WorkerStartError)) throw error;
+      throw new BindingError('Error', `The worker '${name}' failed to start: ${error.message}`);
+    }
+    return isolate.call(options.entrypoint ?? '', method, args, options.chain ?? []);
+  }
+
+  /** The worker's live isolate, made (or taken) if it has none: a WorkerStartError says why it could not start. */
+  private async isolateOf(name: string): Promise<WorkerIsolate> {
     this.assertOpen();
     const worker = this.workers.get(name);
     if (!worker) throw new UnknownWorkerError(name);
-    let isolate = worker.isolate;
+    const isolate = worker.isolate;
     if (!isolate || !isolate.usable()) {
       try {
-        isolate = await this.isolateFor(worker);
+        return await this.isolateFor(worker);
       } catch (error) {
-        const message = error instanceof WorkerLoadError ? error.message : String(error);
-        return {
-          status: 503,
-          statusText: 'Service Unavailable',
-          headers: [['content-type', 'text/plain;charset=UTF-8']],
-          body: Buffer.from(`Worker failed to start: ${message}\n`),
-        };
+        throw new WorkerStartError(error instanceof WorkerLoadError ? error.message : String(error));
       }
-    } else {
-      // Most recently used goes last.
-      this.live.delete(isolate);
-      this.live.set(isolate, worker);
     }
-    return isolate.fetch(request);
+    // Most recently used goes last.
+    this.live.delete(isolate);
+    this.live.set(isolate, worker);
+    return isolate;
+  }
+
+  /**
+   * The worker a service call of this Runtime's own goes to: loaded here and of the caller's
+   * account (workers that both have none may call each other: the embedder wrote both bindings).
+   */
+  private serviceTarget(call: ServiceCall): string {
+    const target = this.workers.get(call.service);
+    if (target === undefined) {
+      throw noSuchService(call, `load it in the same Runtime (runtime.load('${call.service}', ...)). isolet dev runs only its own worker: ` +
+        `deploy both workers to an isolet server (isolet deploy), where they call each other, or stand in for '${call.service}' while developing.`);
+    }
+    if (target.definition.account !== this.workers.get(call.worker)?.definition.account) throw otherAccount(call);
+    return call.service;
   }
 
   /** The heap of a worker's live isolate, in bytes, or undefined when it has none now. */
@@ -285,6 +340,7 @@ export class Runtime {
         onCatastrophicError: this.onCatastrophicError,
         egress: this.egress,
         bindings: worker.bindings,
+        services: this.services,
         onMeasured: (isolate, previous) => this.measured(isolate, previous),
       });
     } finally {

@@ -123,6 +123,42 @@ export interface RuntimeRequest {
   body?: AsyncIterable<Uint8Array> | Uint8Array | string | null;
   /** Aborts the worker's `request.signal`, e.g. when the client disconnects. */
   signal?: AbortSignal;
+  /** The export that answers (a service binding's named entrypoint); the default export when absent. */
+  entrypoint?: string;
+  /**
+   * The service-binding calls the request came through, the first caller first (each a
+   * ServiceKey). Set by the platform, never from what a client or a worker sends: it bounds how
+   * deep calls nest and refuses a cycle.
+   */
+  chain?: readonly string[];
+}
+
+/** One call through a service binding (`env.NAME.fetch()` or `env.NAME.method()`), as a ServiceHost answers it. */
+export interface ServiceCall {
+  /** The calling worker. */
+  worker: string;
+  /** Its owner (WorkerDefinition.account, or the worker's name without one). */
+  account: string;
+  /** The env name of the binding. */
+  name: string;
+  /** The worker the binding names. */
+  service: string;
+  /** The named entrypoint of that worker the binding names; the default export when absent. */
+  entrypoint?: string;
+  /** The calls the caller's request came through and the caller itself, last (ServiceKeys). */
+  chain: readonly string[];
+}
+
+/**
+ * Where a worker's service-binding calls go (RuntimeOptions.serviceHost). A Runtime answers
+ * them itself by default, with the workers it has loaded; `isolet serve` sends them to its
+ * control process. Errors reach the calling worker by name and message (BindingError).
+ */
+export interface ServiceHost {
+  /** The request to the service's worker, as `env.NAME.fetch()` made it. */
+  fetch(call: ServiceCall, request: RuntimeRequest): Promise<RuntimeResponse>;
+  /** RPC: the result of method `method` of the service's entrypoint, with `args` (structured-cloned). */
+  call(call: ServiceCall, method: string, args: unknown[]): Promise<unknown>;
 }
 
 /**
@@ -195,6 +231,8 @@ export interface RuntimeOptions {
    * rejects with a TimeoutError, in ms (default 30,000). A call also ends with its request.
    */
   bindingTimeoutMs?: number;
+  /** Where service-binding calls go (default: the workers loaded in this Runtime, see ServiceHost). */
+  serviceHost?: ServiceHost;
 }
 
 /** A worker isolate's heap, in bytes, as V8 reports it. */

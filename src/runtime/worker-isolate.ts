@@ -11,7 +11,8 @@ import ivm from 'isolated-vm';
 import { STATUS_CODES } from 'node:http';
 import type { RuntimeImage } from './runtime-image.ts';
 import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLimits, WorkerLogEntry, LogLevel } from './types.ts';
-import { WorkerLoadError } from './types.ts';
+import { BindingError, WorkerLoadError, type ServiceHost } from './types.ts';
+import { serviceKey } from './service-calls.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, terminationStatus, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
@@ -53,6 +54,8 @@ export interface WorkerIsolateOptions {
   egress: EgressPolicy;
   /** What the definition binds, checked when it was loaded. */
   bindings: WorkerBindings;
+  /** Where the worker's service-binding calls go. */
+  services?: ServiceHost;
   /** The isolate was measured: `heldBytes` is new, and was `previous` before. */
   onMeasured?: (isolate: WorkerIsolate, previous: number) => void;
 }
@@ -186,9 +189,17 @@ export class WorkerIsolate {
     // Top-level code may run as one long call: the native budget allows it the startup limit.
     this.setNativeBudget(Math.max(this.limits.startupCpuMs, this.limits.cpuMs));
     try {
-      const namespace = await runWorkerCode(this.isolate, this.context!, definition);
-      const env = new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true });
-      const bindings = this.options.bindings.size === 0 ? null : new ivm.ExternalCopy(this.options.bindings.forSandbox()).copyInto({ release: true });
+      // env crosses as the vars and what to make the bindings from; the sandbox builds it once,
+      // before the modules run when `cloudflare:workers` (which exports it) is imported.
+      const envParts = (): [never, never] => [
+        new ivm.ExternalCopy(definition.vars ?? {}).copyInto({ release: true }) as never,
+        (this.options.bindings.size === 0 ? null : new ivm.ExternalCopy(this.options.bindings.forSandbox()).copyInto({ release: true })) as never,
+      ];
+      const namespace = await runWorkerCode(this.isolate, this.context!, definition, async (name) => {
+        const problem = await this.entries.exposeBuiltinModule.apply(undefined, [name, ...envParts()], { result: { copy: true } });
+        if (typeof problem === 'string') throw new WorkerLoadError(problem);
+      });
+      const [env, bindings] = envParts();
       const problem = await this.entries.register.apply(
         undefined,
         [namespace ? namespace.derefInto() : null, env, bindings, namespace === undefined],
@@ -225,6 +236,12 @@ export class WorkerIsolate {
       respond: (requestId, result) => this.respond(requestId, result),
       respondSimple: (requestId, status, statusText, headers, body, done) => {
         this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
+      },
+      respondCall: (requestId, ok, value, errorName, done) => {
+        const state = this.inFlight.get(requestId);
+        if (!state?.awaitingResponse) return;
+        if (done) state.sandboxDone = true;
+        state.answer({ rpc: true, ok, value, errorName });
       },
       requestDone: (requestId) => {
         const state = this.inFlight.get(requestId);
@@ -277,6 +294,7 @@ export class WorkerIsolate {
       scope: this.scope,
       egress: this.options.egress,
       bindings: this.options.bindings,
+      services: this.options.services,
       chargeCpu: (ns) => this.chargeHostCpu(state, ns),
     };
   }
@@ -369,7 +387,7 @@ export class WorkerIsolate {
     const body = request.body;
     const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
     const requestBody = hasBody ? new RequestBody(toAsyncIterator(body)) : undefined;
-    const state = new RequestContext(request.method, request.url, requestBody);
+    const state = new RequestContext(request.method, request.url, requestBody, [...(request.chain ?? []), serviceKey(this.name, request.entrypoint)]);
     const id = state.id;
     if (this.options.watchdog.isWatching(this)) this.chargeCpu();
     else this.cpu.reset();
@@ -391,7 +409,7 @@ export class WorkerIsolate {
     }
     const dispatched = state.dispatched();
     try {
-      this.enter(state, this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now()]))
+      this.enter(state, this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now(), request.entrypoint ?? '']))
         .catch((error) => this.onIsolateError(error));
     } catch (error) {
       this.onIsolateError(error);
@@ -410,6 +428,11 @@ export class WorkerIsolate {
       this.entries.end.apply(undefined, [id], { arguments: { copy: true } }).catch(() => {});
       this.endRequest(state);
       return textResponse(500, NEVER_RESPONDS_BODY);
+    }
+    if ('rpc' in result) {
+      // Only `invoke` answers with respondCall: a sandbox that does otherwise is broken.
+      this.terminate({ kind: 'crashed', message: 'the sandbox answered a request as an RPC call' });
+      return this.deadResponse();
     }
     if ('error' in result) {
       const memory = memoryErrorIn(result.error);
@@ -438,6 +461,65 @@ export class WorkerIsolate {
     }
     state.startStreaming(!out.requestBody);
     return { status: result.status, statusText: result.statusText, headers: pairs, body: out.requestBody ? this.passThroughBody(state) : this.responseBody(state) };
+  }
+
+  /**
+   * Runs one RPC call through the worker: method `method` of `entrypoint` ('' the default
+   * export) with `args`, which are copied in. Resolves with the result (a copy); rejects with a
+   * BindingError of the name and message the method threw, or one that says why there is no
+   * result (the isolate was stopped, the method can never return). The call is a request of the
+   * worker's: held to its limits, charged its CPU, logged.
+   */
+  async call(entrypoint: string, method: string, args: unknown[], chain: readonly string[]): Promise<unknown> {
+    this.lastUsed = Date.now();
+    this.memoryReduced = false;
+    if (this.reducing) await this.reducing;
+    const what = `${entrypoint === '' ? 'default' : entrypoint}.${method}`;
+    if (!this.alive) throw this.deadError(what);
+    const state = new RequestContext('RPC', what, undefined, [...chain, serviceKey(this.name, entrypoint)]);
+    if (this.options.watchdog.isWatching(this)) this.chargeCpu();
+    else this.cpu.reset();
+    this.inFlight.set(state.id, state);
+    this.options.watchdog.watch(this);
+    const dispatched = state.dispatched();
+    try {
+      this.enter(state, this.entries.invoke.apply(undefined, [state.id, entrypoint, method, args, Date.now()], { arguments: { copy: true } }))
+        .catch((error) => this.onIsolateError(error));
+    } catch (error) {
+      this.onIsolateError(error);
+    }
+    const result = this.alive ? await dispatched : null;
+    if (result === null) {
+      const error = this.deadError(what);
+      if (state.status === 0) state.status = this.termination ? terminationStatus(this.termination) : 500;
+      this.endRequest(state);
+      throw error;
+    }
+    if (result === NEVER_RESPONDS) {
+      state.status = 500;
+      this.log('error', 'exception', `RPC ${what}: ${NEVER_RESPONDS_MESSAGE}`, { requestId: state.id });
+      this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
+      this.endRequest(state);
+      throw new BindingError('Error', `${what}() will never return: it waits for something nothing can settle.`);
+    }
+    if (!('rpc' in result)) {
+      this.terminate({ kind: 'crashed', message: 'the sandbox answered an RPC call as a request' });
+      throw this.deadError(what);
+    }
+    if (!result.ok && memoryErrorIn(`${result.errorName}: ${String(result.value)}`)) {
+      this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
+      throw this.deadError(what);
+    }
+    state.status = result.ok ? 200 : 500;
+    this.afterResponse(state);
+    if (!result.ok) throw new BindingError(result.errorName, String(result.value));
+    return result.value;
+  }
+
+  /** Why a call found no isolate to run in, as the caller sees it. */
+  private deadError(what: string): BindingError {
+    const t = this.termination ?? { kind: 'crashed' as const, message: 'isolate is gone' };
+    return new BindingError('Error', `${what}() did not complete: ${terminationResponseBody(t).trim()}`);
   }
 
   /**

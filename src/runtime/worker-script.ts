@@ -12,8 +12,13 @@ import { HOLDER_SPECIFIER, wasmModuleIn } from './wasm-modules.ts';
  * Runs the worker's top-level code; returns the main module's namespace (module syntax), or
  * undefined for a service-worker script.
  */
-export async function runWorkerCode(isolate: ivm.Isolate, context: ivm.Context, definition: WorkerDefinition): Promise<ivm.Reference<unknown> | undefined> {
-  if (definition.modules && definition.modules.length > 0) return runModules(isolate, context, definition);
+export async function runWorkerCode(
+  isolate: ivm.Isolate,
+  context: ivm.Context,
+  definition: WorkerDefinition,
+  exposeBuiltin: (name: string) => Promise<void>,
+): Promise<ivm.Reference<unknown> | undefined> {
+  if (definition.modules && definition.modules.length > 0) return runModules(isolate, context, definition, exposeBuiltin);
   if (typeof definition.script === 'string') {
     await runScript(isolate, context, definition.script);
     return undefined;
@@ -21,7 +26,32 @@ export async function runWorkerCode(isolate: ivm.Isolate, context: ivm.Context, 
   throw new WorkerLoadError('The worker has no code: give it `modules` (ES modules) or a `script` (service-worker syntax).');
 }
 
-async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition: WorkerDefinition): Promise<ivm.Reference<unknown>> {
+/**
+ * The source of `cloudflare:workers`: its exports are what the sandbox put in a global for it
+ * (exposeBuiltinModule), taken and the global deleted by its first line. It is evaluated apart,
+ * before the worker's modules are linked, so no tenant code runs before it.
+ */
+const CLOUDFLARE_WORKERS_SOURCE = `const cf = globalThis.__isolet_builtin; delete globalThis.__isolet_builtin;
+export const WorkerEntrypoint = cf.WorkerEntrypoint;
+export const DurableObject = cf.DurableObject;
+export const RpcTarget = cf.RpcTarget;
+export const env = cf.env;
+`;
+
+/** Built-in modules by specifier: what a worker may import besides its own modules. */
+const BUILTIN_MODULES: Record<string, string> = { 'cloudflare:workers': CLOUDFLARE_WORKERS_SOURCE };
+
+async function builtinModule(isolate: ivm.Isolate, context: ivm.Context, specifier: string, exposeBuiltin: (name: string) => Promise<void>): Promise<ivm.Module> {
+  await exposeBuiltin(specifier);
+  const module = await isolate.compileModule(BUILTIN_MODULES[specifier]!, { filename: specifier });
+  await module.instantiate(context, () => {
+    throw new Error(`${specifier} imports nothing`);
+  });
+  await module.evaluate();
+  return module;
+}
+
+async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition: WorkerDefinition, exposeBuiltin: (name: string) => Promise<void>): Promise<ivm.Reference<unknown>> {
   const modules = definition.modules!;
   const byName = new Map<string, ivm.Module>();
   const names = new Map<ivm.Module, string>();
@@ -49,6 +79,14 @@ async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition
     byName.set(name, compiled);
     names.set(compiled, name);
   }
+  const builtins = new Map<string, ivm.Module>();
+  for (const compiled of names.keys()) {
+    for (const specifier of compiled.dependencySpecifiers) {
+      if (Object.hasOwn(BUILTIN_MODULES, specifier) && !builtins.has(specifier)) {
+        builtins.set(specifier, await builtinModule(isolate, context, specifier, exposeBuiltin));
+      }
+    }
+  }
   const mainName = normalizeModuleName(definition.main ?? modules[0]!.name);
   const main = byName.get(mainName);
   if (!main) {
@@ -58,6 +96,14 @@ async function runModules(isolate: ivm.Isolate, context: ivm.Context, definition
     const holder = holders.get(referrer);
     if (holder !== undefined && specifier === HOLDER_SPECIFIER) return holder;
     const from = names.get(referrer) ?? mainName;
+    const builtin = builtins.get(specifier);
+    if (builtin !== undefined) return builtin;
+    if (/^cloudflare:/.test(specifier)) {
+      throw new Error(
+        `Cannot import '${specifier}' (imported from ${from}): isolet provides 'cloudflare:workers' (WorkerEntrypoint, env) ` +
+          'and no other cloudflare: module yet.',
+      );
+    }
     const resolved = resolveSpecifier(specifier, from);
     const target = resolved === undefined ? undefined : byName.get(resolved);
     if (!target && /^node:/.test(specifier)) {

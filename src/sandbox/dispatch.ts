@@ -13,11 +13,13 @@ import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-so
 import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
   ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
-  JSONStringify, Number, ObjectDefineProperty, ObjectKeys, Promise, PromisePrototypeThen, PromiseResolve,
-  ReflectApply, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
+  JSONStringify, Number, Object, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys,
+  Promise, PromisePrototypeThen, PromiseResolve, ReflectApply, ReflectConstruct, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
 } from './primordials.ts';
+import { cloudflareWorkersClasses, isDurableObjectClass } from '../api/cloudflare-workers/sandbox.ts';
+import { platformObjectName } from '../api/service/sandbox.ts';
 import { requestFromHost, responseToHost, signalAbort, type BodySource, type HostResponse, type IncomingSignal } from './web-platform.ts';
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
@@ -26,9 +28,12 @@ type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
 const LATE_WAIT_UNTIL_TURNS = 16;
 
 interface Worker {
+  /** The default export's fetch when the default export is an object; undefined otherwise. */
   fetch: Handler | undefined;
   thisArg: unknown;
   env: unknown;
+  /** The main module's namespace (module syntax); null for a service-worker script. */
+  exports: Record<string, unknown> | null;
 }
 
 let worker: Worker | undefined;
@@ -62,19 +67,95 @@ export function connectServiceWorkerScope(events: GlobalScopeEvents): void {
 /** Called once after the worker's code is evaluated. */
 export function registerWorker(namespace: Record<string, unknown> | null, env: unknown): string | undefined {
   if (namespace) {
+    const durable = durableObjectProblem(namespace);
+    if (durable !== undefined) return durable;
     const main = namespace.default as Record<string, unknown> | undefined;
-    if (!main || (typeof main !== 'object' && typeof main !== 'function') || typeof main.fetch !== 'function') {
+    // A class (`export default class extends WorkerEntrypoint`) is constructed per request.
+    if (typeof main === 'function') {
+      worker = { fetch: undefined, thisArg: undefined, env, exports: namespace };
+      return undefined;
+    }
+    if (!main || typeof main !== 'object' || typeof main.fetch !== 'function') {
       const exported = ArrayPrototypeJoin(ObjectKeys(namespace), ', ') || 'nothing';
       return `The worker's main module has no fetch handler: it must have \`export default { async fetch(request, env, ctx) { ... } }\` (it exports ${exported}).`;
     }
-    worker = { fetch: main.fetch as Handler, thisArg: main, env };
+    worker = { fetch: main.fetch as Handler, thisArg: main, env, exports: namespace };
     return undefined;
   }
   if (!globalScope?.has('fetch')) {
     return "The worker script registers no fetch handler: call addEventListener('fetch', (event) => event.respondWith(...)), or use module syntax with `export default { fetch }`.";
   }
-  worker = { fetch: undefined, thisArg: undefined, env };
+  worker = { fetch: undefined, thisArg: undefined, env, exports: null };
   return undefined;
+}
+
+/** What is wrong with a worker that exports Durable Object classes: isolet has none yet. */
+function durableObjectProblem(namespace: Record<string, unknown>): string | undefined {
+  const names = ObjectKeys(namespace);
+  const classes: string[] = [];
+  for (let i = 0; i < names.length; i++) if (isDurableObjectClass(namespace[names[i]!])) ArrayPrototypePush(classes, names[i]!);
+  if (classes.length === 0) return undefined;
+  return `Durable Objects are not supported by isolet yet: the worker exports ${ArrayPrototypeJoin(classes, ', ')}, ` +
+    `a class that extends DurableObject from 'cloudflare:workers'. Remove ${classes.length === 1 ? 'it' : 'them'} ` +
+    '(and the durable_objects bindings that name them) to deploy this worker on isolet.';
+}
+
+/**
+ * The export that answers for `entrypoint` ('' or 'default': the default export), or an Error
+ * that names what the worker exports instead.
+ */
+function entrypointOf(w: Worker, entrypoint: string): unknown {
+  const exports = w.exports;
+  if (exports === null) throw new Error(`The worker is a service-worker script, which has no entrypoint '${entrypoint}': give it module syntax with \`export class ${entrypoint} extends WorkerEntrypoint\`.`);
+  const name = entrypoint === '' ? 'default' : entrypoint;
+  const target = ObjectHasOwn(exports, name) ? exports[name] : undefined;
+  if (target === undefined || target === null || (typeof target !== 'object' && typeof target !== 'function')) {
+    throw new Error(`The worker has no entrypoint named '${name}': it exports ${ArrayPrototypeJoin(ObjectKeys(exports), ', ') || 'nothing'}. ` +
+      `Export it, e.g. \`export class ${name === 'default' ? 'Api' : name} extends WorkerEntrypoint { ... }\`, or fix the binding's entrypoint.`);
+  }
+  return target;
+}
+
+/**
+ * The receiver of a request or a call: an instance of the entrypoint's class, made with the
+ * call's ctx and the worker's env as workerd does (`this.ctx`, `this.env`), or the exported
+ * object itself.
+ */
+function receiverOf(w: Worker, entrypoint: string, ctx: ExecutionContext): { self: object; instance: boolean } {
+  const target = entrypointOf(w, entrypoint);
+  if (typeof target === 'function') return { self: ReflectConstruct(target as new (...args: unknown[]) => object, [ctx, w.env]), instance: true };
+  return { self: target as object, instance: false };
+}
+
+/** Methods RPC never reaches: the Fetcher's own, the object model's, and what would make a stub thenable. */
+function notRpc(method: string): boolean {
+  return method === 'fetch' || method === 'connect' || method === 'constructor' || method === 'then' || method === 'dup' || method === 'toJSON';
+}
+
+/**
+ * The method an RPC call names: on an instance, a method of its class or of a class it extends
+ * (never an own property, and nothing of WorkerEntrypoint or Object); on an exported object,
+ * one of its own functions. workerd's message when there is none.
+ */
+function rpcMethod(receiver: { self: object; instance: boolean }, method: string): Function {
+  let found: unknown;
+  if (!notRpc(method)) {
+    if (receiver.instance) {
+      const base = cloudflareWorkersClasses().WorkerEntrypoint.prototype;
+      for (let proto = ObjectGetPrototypeOf(receiver.self); proto !== null && proto !== base && proto !== Object.prototype; proto = ObjectGetPrototypeOf(proto)) {
+        const desc = ObjectGetOwnPropertyDescriptor(proto, method);
+        if (desc !== undefined) {
+          found = desc.value;
+          break;
+        }
+      }
+    } else {
+      const desc = ObjectGetOwnPropertyDescriptor(receiver.self, method);
+      found = desc?.value;
+    }
+  }
+  if (typeof found !== 'function') throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
+  return found;
 }
 
 function errorText(error: unknown): string {
@@ -163,8 +244,17 @@ function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (val
 }
 
 /** What the handler returned (a Response, or a promise of one: the caller awaits it). */
-function callHandler(w: Worker, request: unknown, ctx: ExecutionContext): unknown {
-  if (w.fetch) return ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
+function callHandler(w: Worker, entrypoint: string, request: unknown, ctx: ExecutionContext): unknown {
+  if (w.fetch && entrypoint === '') return ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
+  if (w.exports !== null) {
+    const receiver = receiverOf(w, entrypoint, ctx);
+    const fetch = (receiver.self as { fetch?: unknown }).fetch;
+    if (typeof fetch !== 'function') {
+      throw new Error(`The worker's entrypoint '${entrypoint === '' ? 'default' : entrypoint}' has no fetch() method, so it cannot take HTTP requests: add \`fetch(request) { ... }\`, or call its methods over RPC.`);
+    }
+    // A class's fetch takes only the request (env and ctx are on `this`), as in workerd.
+    return receiver.instance ? ReflectApply(fetch, receiver.self, [request]) : ReflectApply(fetch, receiver.self, [request, w.env, ctx]);
+  }
   let response: unknown;
   let called = false;
   const event = makeFetchEvent(request, ctx, (value) => {
@@ -240,6 +330,7 @@ export async function handleRequest(
   headers: HeaderLines,
   hasBody: boolean,
   now: number,
+  entrypoint = '',
 ): Promise<void> {
   advanceClock(now);
   enterRequest(requestId);
@@ -256,7 +347,7 @@ export async function handleRequest(
   let result: DispatchResult;
   let whole: HostResponse | undefined;
   try {
-    const response = await callHandler(w, requestFromHost(method, url, headers, body, entry), new ExecutionContext(requestId));
+    const response = await callHandler(w, entrypoint, requestFromHost(method, url, headers, body, entry), new ExecutionContext(requestId));
     const head = responseToHost(response);
     if (head === null) {
       result = {
@@ -304,6 +395,60 @@ export async function handleRequest(
   if (done) result!.done = true;
   hostCalls.respond(requestId, result!);
 }
+
+/**
+ * Runs RPC call `requestId`: method `method` of the entrypoint with `args` (copies the host
+ * made), and answers the host through respondCall (never rejects). The call is a request of its
+ * own on this side as on the host's: its ctx.waitUntil() work keeps it in flight, and its CPU is
+ * charged to it.
+ */
+export async function handleCall(requestId: number, entrypoint: string, method: string, args: unknown[], now: number): Promise<void> {
+  advanceClock(now);
+  enterRequest(requestId);
+  const entry: InFlight = {
+    phase: 'dispatching', signal: null, waitUntil: null, responseBody: undefined, responseRest: undefined, responseOut: undefined,
+    requestBody: null,
+  };
+  inFlight.set(requestId, entry);
+  let ok = true;
+  let value: unknown;
+  let errorName = '';
+  try {
+    const w = worker;
+    if (w === undefined) throw new Error('The worker is not loaded.');
+    const receiver = receiverOf(w, entrypoint, new ExecutionContext(requestId));
+    value = await ReflectApply(rpcMethod(receiver, method), receiver.self, args);
+    const platform = platformObjectName(value);
+    if (platform !== undefined) {
+      throw new DOMException(`The method "${method}" returned a ${platform}, which isolet's RPC cannot pass yet: return plain data (objects, arrays, strings, numbers, Maps, Dates, bytes), or call the service's fetch() for a ${platform}.`, 'DataCloneError');
+    }
+  } catch (error) {
+    ok = false;
+    ({ name: errorName, message: value } = wireError(error));
+  }
+  for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
+  const done = settle(requestId, entry, false);
+  try {
+    hostCalls.respondCall(requestId, ok, value, errorName, done);
+  } catch (error) {
+    // The result could not be cloned (a function, a class instance's private state, ...).
+    hostCalls.respondCall(requestId, false, `The result of "${method}" could not be sent back: ${wireError(error).message}`, 'DataCloneError', done);
+  }
+}
+
+/** An error as it crosses: its name and message only, read without letting a getter of the tenant's throw here. */
+function wireError(error: unknown): { name: string; message: string } {
+  try {
+    if (error !== null && typeof error === 'object') {
+      const { name, message } = error as { name?: unknown; message?: unknown };
+      return { name: typeof name === 'string' ? name : 'Error', message: typeof message === 'string' ? message : String(message) };
+    }
+    return { name: 'Error', message: String(error) };
+  } catch {
+    return { name: 'Error', message: 'An error that could not be read was thrown.' };
+  }
+}
+
 
 /**
  * The host wants the next chunk of a streamed response body (its socket can take more): the

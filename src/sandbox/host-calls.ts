@@ -54,11 +54,12 @@ export function callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): 
 }
 
 /**
- * `binding.call` for the current request: errors arrive as errors of the name the host gave
- * (an embedder's own error names are no DOMException names).
+ * `binding.call` (or `service.call`, RPC through a service binding) for the current request:
+ * errors arrive as errors of the name the host gave (an embedder's or a called worker's own
+ * error names are no DOMException names).
  */
-export function callBindingOperation(args: unknown[]): Promise<unknown> {
-  return startAsync('binding.call', args, true);
+export function callBindingOperation(args: unknown[], op: 'binding.call' | 'service.call' = 'binding.call'): Promise<unknown> {
+  return startAsync(op, args, true);
 }
 
 function startAsync<T>(op: string, args: unknown[], namedErrors = false): Promise<T> {

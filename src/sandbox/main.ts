@@ -15,6 +15,7 @@ import { cryptoGlobals } from '../api/crypto/sandbox.ts';
 import { fireTimer, timerGlobals } from '../api/timers/sandbox.ts';
 import { webPlatformGlobals, lazyWebPlatformGlobals } from './web-platform.ts';
 import { addBindings } from '../api/bindings/sandbox.ts';
+import type { EnvBinding } from '../bridge/bindings.ts';
 import { globalScopeEventMethods } from '../api/events/sandbox.ts';
 import {
   abortRequest,
@@ -22,6 +23,7 @@ import {
   fetchEventClass,
   cancelResponse,
   handleRequest,
+  handleCall,
   endRequest,
   enterFromHost,
   registerWorker,
@@ -29,6 +31,7 @@ import {
   takeResponseChunk,
   reportUncaught,
 } from './dispatch.ts';
+import { cloudflareWorkersExports } from '../api/cloudflare-workers/sandbox.ts';
 import {
   Error, Object, ObjectDefineProperty, ObjectEntries, ObjectFreeze, ObjectSetPrototypeOf, SymbolToStringTag, TypeError,
 } from './primordials.ts';
@@ -113,6 +116,25 @@ for (const [name, make] of Object.entries<(name: string) => unknown>({ ...lazyWe
 lockCodeGeneration(globalThis);
 lockMemoryFeatures(globalThis);
 
+/**
+ * The env `cloudflare:workers` exports, built before the worker's modules run (so that top-level
+ * code reads it) and then the one `register` gives the handlers.
+ */
+let builtEnv: object | undefined;
+
+/** Adds the bindings to env; returns why one cannot be made, if one cannot. */
+function buildEnv(env: object, bindings: Record<string, EnvBinding>): string | undefined {
+  try {
+    addBindings(env as Record<string, unknown>, bindings);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : 'A binding could not be made.';
+  }
+}
+
+/** Where the source of a built-in module (src/runtime/worker-script.ts) takes its exports, once. */
+const BUILTIN_EXPORTS_GLOBAL = '__isolet_builtin';
+
 const entryPoints: SandboxEntries = {
   init(...calls: HostCalls[keyof HostCalls][]): void {
     const byName = {} as Record<string, unknown>;
@@ -122,12 +144,10 @@ const entryPoints: SandboxEntries = {
     lockContextMemory(globalThis, callSync('memory.limitMb'));
   },
   register(namespace, env, bindings, bindGlobals) {
-    if (bindings !== null && env && typeof env === 'object') {
-      try {
-        addBindings(env as Record<string, unknown>, bindings);
-      } catch (error) {
-        return error instanceof Error ? error.message : 'A binding could not be made.';
-      }
+    if (builtEnv !== undefined) env = builtEnv;
+    else if (bindings !== null && env && typeof env === 'object') {
+      const problem = buildEnv(env, bindings);
+      if (problem !== undefined) return problem;
     }
     if (bindGlobals && env && typeof env === 'object') {
       // service-worker syntax sees its vars as globals, as in Workers.
@@ -137,11 +157,25 @@ const entryPoints: SandboxEntries = {
     }
     return registerWorker(namespace, env);
   },
+  exposeBuiltinModule(name, env, bindings) {
+    if (name !== 'cloudflare:workers' || !env || typeof env !== 'object') throw new TypeError(`No built-in module is named ${name}.`);
+    if (bindings !== null) {
+      const problem = buildEnv(env, bindings);
+      if (problem !== undefined) return problem;
+    }
+    builtEnv = env;
+    // Read and deleted by the module's own first line, before any tenant module is evaluated.
+    defineProperty(global, BUILTIN_EXPORTS_GLOBAL, { __proto__: null, value: cloudflareWorkersExports(env), writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
+    return undefined;
+  },
   // Head fields cross as primitives (HeaderLines): they skip isolated-vm's structured copy, a
   // third of a small request's crossing cost. The answer goes back through respondSimple or
   // respond (handleRequest never rejects); the entry itself returns nothing.
-  dispatch(requestId, method, url, headers, hasBody, now): void {
-    void handleRequest(requestId, method, url, headers, hasBody, now);
+  dispatch(requestId, method, url, headers, hasBody, now, entrypoint): void {
+    void handleRequest(requestId, method, url, headers, hasBody, now, entrypoint);
+  },
+  invoke(requestId, entrypoint, method, args, now): void {
+    void handleCall(requestId, entrypoint, method, args, now);
   },
   pullResponse,
   takeResponseChunk,

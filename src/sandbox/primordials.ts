@@ -99,6 +99,7 @@ export const Uint8Array: Uint8ArrayConstructor = own(G, 'Uint8Array');
 export const URIError: URIErrorConstructor = own(G, 'URIError');
 export const WeakMap: WeakMapConstructor = own(G, 'WeakMap');
 export const WeakSet: WeakSetConstructor = own(G, 'WeakSet');
+export const Proxy: ProxyConstructor = own(G, 'Proxy');
 
 // Well-known symbols are read-only, but `Symbol` itself can be replaced.
 export const SymbolIterator: typeof globalThis.Symbol.iterator = globalThis.Symbol.iterator;

@@ -33,6 +33,8 @@ import { serveAssetsBinding } from './assets/asset-binding.ts';
 import { serverBindingHost } from './binding-handlers.ts';
 // Registers the handler of KV bindings.
 import './kv-binding-handler.ts';
+// Registers the service binding type's deploy check.
+import './service-bindings.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 
 export interface ServerOptions {

@@ -39,6 +39,51 @@ export interface RequestHead {
   headers: [string, string][];
   /** Whether body frames follow (then a requestEnd). */
   body: boolean;
+  /** For a service binding's request: the named entrypoint that answers, and the chain of calls it came through. */
+  entrypoint?: string;
+  chain?: string[];
+}
+
+/**
+ * A service-binding call a runtime process asks the control process to make: who calls, through
+ * which of its bindings, and the chain the caller's request came through. The binding's target is
+ * looked up by the control process in what it deployed, never taken from here.
+ */
+export interface ServiceCaller {
+  worker: string;
+  binding: string;
+  chain: string[];
+}
+
+/** `env.NAME.fetch()` from a runtime process: the caller and the request's head; body frames follow when `body`. */
+export interface ServiceRequestHead extends ServiceCaller {
+  method: string;
+  url: string;
+  headers: [string, string][];
+  body: boolean;
+}
+
+/** RPC from a runtime process; the arguments, serialized (rpc-values.ts), follow the head. */
+export interface ServiceCallHead extends ServiceCaller {
+  method: string;
+}
+
+/** RPC to a worker of the receiving runtime process; the arguments, serialized, follow the head. */
+export interface CallHead {
+  worker: string;
+  /** '' for the default export. */
+  entrypoint: string;
+  method: string;
+  chain: string[];
+}
+
+/** An RPC call's outcome: the result, serialized, follows an `ok` head; an error is its name and message. */
+export type CallOutcomeHead = { ok: true } | { ok: false; name: string; message: string };
+
+/** An RPC call's outcome as it crosses: its head, and the result as RPC bytes (rpc-values.ts). */
+export interface CallOutcome {
+  head: CallOutcomeHead;
+  body: Uint8Array;
 }
 
 export interface ResponseHead {
@@ -112,6 +157,25 @@ export interface Payloads {
   requestCredit: number;
   log: WorkerLogEntry;
   pong: undefined;
+  // Service bindings. control -> runtime: an RPC call to one of its workers; the answers to the
+  // service calls it asked for (a response streamed as the front's are, an RPC result).
+  call: { head: CallHead; body: Uint8Array };
+  serviceResponse: ResponseHead;
+  serviceResponseWhole: { head: ResponseHead; body: Uint8Array };
+  serviceResponseBody: Uint8Array;
+  serviceResponseEnd: undefined;
+  serviceResponseError: { name: string; message: string };
+  serviceRequestCredit: number;
+  serviceCallResult: CallOutcome;
+  // runtime -> control: an RPC call's outcome; service calls its workers make.
+  callResult: CallOutcome;
+  serviceRequest: ServiceRequestHead;
+  serviceRequestBody: Uint8Array;
+  serviceRequestEnd: undefined;
+  serviceRequestAbort: undefined;
+  serviceResponseCredit: number;
+  serviceResponseCancel: undefined;
+  serviceCall: { head: ServiceCallHead; body: Uint8Array };
   bindingCall: { head: BindingCallHead; body: Uint8Array };
 }
 
@@ -190,7 +254,74 @@ function checkRequest(value: unknown): RequestHead {
   text(value.method, 'method');
   text(value.url, 'url');
   headerPairs(value.headers);
+  if (value.entrypoint !== undefined) text(value.entrypoint, 'entrypoint', MAX_NAME);
+  if (value.chain !== undefined) chain(value.chain);
   return value as unknown as RequestHead;
+}
+
+/** Env names, entrypoints and methods are at most this long (BINDING_LIMITS.nameChars). */
+const MAX_NAME = 128;
+/** Longest chain of service calls a message may carry: past MAX_SERVICE_DEPTH the call is refused anyway. */
+const MAX_CHAIN = 32;
+/** The most bytes of serialized RPC arguments or result one message carries. */
+export const MAX_RPC_BYTES = 32 * 1024 * 1024;
+/** An RPC head is names, a chain and at most an error's message. */
+const MAX_RPC_HEAD_BYTES = 64 * 1024;
+
+function chain(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length > MAX_CHAIN) fail('chain');
+  for (const key of value) text(key, 'chain entry', 63 + 1 + MAX_NAME);
+  return value as string[];
+}
+
+function checkCaller(value: Record<string, unknown>): void {
+  text(value.worker, 'worker name', 63);
+  text(value.binding, 'binding name', MAX_NAME);
+  chain(value.chain);
+}
+
+function checkServiceRequest(value: unknown): ServiceRequestHead {
+  if (!isObject(value) || typeof value.body !== 'boolean') fail('service request head');
+  checkCaller(value);
+  text(value.method, 'method', 32);
+  text(value.url, 'url', 16 * 1024);
+  headerPairs(value.headers);
+  return value as unknown as ServiceRequestHead;
+}
+
+function rpcBytes(value: Record<string, unknown>): Uint8Array {
+  if (!(value.body instanceof Uint8Array) || value.body.byteLength > MAX_RPC_BYTES) fail('RPC payload');
+  return value.body;
+}
+
+function checkServiceCall(value: unknown): { head: ServiceCallHead; body: Uint8Array } {
+  if (!isObject(value) || !isObject(value.head)) fail('service call');
+  checkCaller(value.head);
+  text(value.head.method, 'method', MAX_NAME);
+  return { head: value.head as unknown as ServiceCallHead, body: rpcBytes(value) };
+}
+
+function checkCall(value: unknown): { head: CallHead; body: Uint8Array } {
+  if (!isObject(value) || !isObject(value.head)) fail('call');
+  const head = value.head;
+  text(head.worker, 'worker name', 63);
+  text(head.entrypoint, 'entrypoint', MAX_NAME);
+  text(head.method, 'method', MAX_NAME);
+  chain(head.chain);
+  return { head: head as unknown as CallHead, body: rpcBytes(value) };
+}
+
+function checkOutcome(value: unknown): CallOutcome {
+  if (!isObject(value) || !isObject(value.head)) fail('call outcome');
+  const head = value.head;
+  if (head.ok === true) return { head: { ok: true }, body: rpcBytes(value) };
+  if (head.ok !== false) fail('call outcome');
+  return { head: { ok: false, name: text(head.name, 'error name', MAX_NAME), message: text(head.message, 'error message') }, body: rpcBytes(value) };
+}
+
+function checkServiceError(value: unknown): { name: string; message: string } {
+  if (!isObject(value)) fail('service error');
+  return { name: text(value.name, 'error name', MAX_NAME), message: text(value.message, 'error message') };
 }
 
 function checkResponse(value: unknown): ResponseHead {
@@ -298,6 +429,22 @@ export const MESSAGES: Table = {
   requestCredit: { code: 27, from: 'runtime', layout: 'count', check: checkCount },
   log: { code: 28, from: 'runtime', layout: 'json', check: checkLog },
   pong: { code: 29, from: 'runtime', layout: 'none', check: checkNone },
+  call: { code: 40, from: 'control', layout: 'head+bytes', check: checkCall },
+  serviceResponse: { code: 41, from: 'control', layout: 'json', check: checkResponse },
+  serviceResponseWhole: { code: 42, from: 'control', layout: 'head+bytes', check: checkWhole },
+  serviceResponseBody: { code: 43, from: 'control', layout: 'bytes', check: checkBytes },
+  serviceResponseEnd: { code: 44, from: 'control', layout: 'none', check: checkNone },
+  serviceResponseError: { code: 45, from: 'control', layout: 'json', check: checkServiceError },
+  serviceRequestCredit: { code: 46, from: 'control', layout: 'count', check: checkCount },
+  serviceCallResult: { code: 47, from: 'control', layout: 'head+bytes', check: checkOutcome },
+  callResult: { code: 50, from: 'runtime', layout: 'head+bytes', check: checkOutcome, maxHeadBytes: MAX_RPC_HEAD_BYTES },
+  serviceRequest: { code: 51, from: 'runtime', layout: 'json', check: checkServiceRequest },
+  serviceRequestBody: { code: 52, from: 'runtime', layout: 'bytes', check: checkBytes },
+  serviceRequestEnd: { code: 53, from: 'runtime', layout: 'none', check: checkNone },
+  serviceRequestAbort: { code: 54, from: 'runtime', layout: 'none', check: checkNone },
+  serviceResponseCredit: { code: 55, from: 'runtime', layout: 'count', check: checkCount },
+  serviceResponseCancel: { code: 56, from: 'runtime', layout: 'none', check: checkNone },
+  serviceCall: { code: 57, from: 'runtime', layout: 'head+bytes', check: checkServiceCall, maxHeadBytes: MAX_RPC_HEAD_BYTES },
   bindingCall: { code: 30, from: 'runtime', layout: 'head+bytes', check: checkBindingCall, maxHeadBytes: BINDING_LIMITS.argsBytes + 4096 },
 };
 

@@ -6,13 +6,14 @@
 
 import { availableParallelism } from 'node:os';
 import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
-import type { BindingHost, RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, type BindingHost, type RuntimeRequest, type RuntimeResponse, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { InitPayload } from './messages.ts';
+import type { CallOutcome, InitPayload } from './messages.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
@@ -134,8 +135,46 @@ export class ProcessPool implements WorkerHost {
       child: this.#child,
       spare: () => this.#takeSpare(),
       bindingHost: this.#options.bindingHost,
+      services: {
+        fetch: (call, request) => this.#serviceFetch(call, request),
+        call: (call, method, args) => this.#serviceCall(call, method, args),
+      },
     });
     return slot;
+  }
+
+  /**
+   * Where a service call of a worker goes (its slot resolved the caller and the binding against
+   * what it sent the worker's process): a worker deployed here, of the caller's account, with the
+   * chain within the depth and without a cycle.
+   */
+  #serviceTarget(call: ServiceCall): { target: HomedWorker; chain: readonly string[] } {
+    const target = this.#workers.get(call.service);
+    if (target === undefined) throw noSuchService(call, `deploy a worker named '${call.service}' to this account (isolet deploy), or fix the binding's service.`);
+    if (target.account !== call.account) throw otherAccount(call);
+    return { target, chain: chainOf(call) };
+  }
+
+  async #serviceFetch(call: ServiceCall, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const { target, chain } = this.#serviceTarget(call);
+    try {
+      return await this.fetch(target.name, { ...request, chain, entrypoint: call.entrypoint });
+    } catch (error) {
+      if (error instanceof UnknownWorkerError) throw noSuchService(call, `deploy a worker named '${call.service}' to this account (isolet deploy).`);
+      throw error;
+    }
+  }
+
+  async #serviceCall(call: ServiceCall, method: string, args: Uint8Array): Promise<CallOutcome> {
+    const { target, chain } = this.#serviceTarget(call);
+    // Admitted as a request of the target's: its slots and its queue bound calls too.
+    let outcome: CallOutcome | undefined;
+    const admitted = await this.#admission.run(target.name, async () => {
+      outcome = await target.home.call(target, { entrypoint: call.entrypoint ?? '', method, chain: [...chain] }, args);
+      return { status: 200, statusText: 'OK', headers: [], body: null };
+    });
+    if (outcome === undefined) throw new BindingError('Error', Buffer.from(admitted.body as Uint8Array).toString().trim());
+    return outcome;
   }
 
   /**

@@ -9,7 +9,9 @@ import { Runtime, UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, WorkerLoadError, type BindingAnswer, type BindingHost, type RuntimeResponse, type WorkerLogEntry } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
-import { WHOLE_BODY_BYTES, type CallError, type Message, type RequestHead } from './messages.ts';
+import { WHOLE_BODY_BYTES, type CallError, type CallHead, type CallOutcomeHead, type Message, type RequestHead } from './messages.ts';
+import { decodeRpcValue, encodeRpcValue } from './rpc-values.ts';
+import { ServiceClient } from './service-client.ts';
 
 interface Served {
   controller: AbortController;
@@ -18,6 +20,8 @@ interface Served {
 }
 
 const served = new Map<number, Served>();
+/** RPC calls to this process's workers in flight. */
+let calls = 0;
 let runtime: Runtime | undefined;
 let validator: Runtime | undefined;
 let draining = false;
@@ -57,6 +61,9 @@ const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }
   close: () => process.exit(0),
 });
 
+/** Where this process's workers' service-binding calls go: the control process. */
+const services = new ServiceClient(channel);
+
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 
@@ -65,7 +72,7 @@ function onMessage(message: Message): void {
     case 'init': {
       const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
       runtime = new Runtime({
-        limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings,
+        limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings, serviceHost: services,
         log: (entry: WorkerLogEntry) => channel.send('log', 0, entry),
       });
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
@@ -112,6 +119,16 @@ function onMessage(message: Message): void {
       return drainWhenIdle();
     case 'ping':
       return channel.send('pong', 0, undefined);
+    case 'call':
+      return void invoke(message.id, message.payload.head, message.payload.body);
+    case 'serviceResponse':
+    case 'serviceResponseWhole':
+    case 'serviceResponseBody':
+    case 'serviceResponseEnd':
+    case 'serviceResponseError':
+    case 'serviceRequestCredit':
+    case 'serviceCallResult':
+      return services.receive(message);
     case 'bindingAnswer': {
       const call = bindingCalls.get(message.id);
       if (call === undefined) return;
@@ -122,6 +139,25 @@ function onMessage(message: Message): void {
       return;
     }
   }
+}
+
+/** An RPC call the control process sends to one of this process's workers. */
+async function invoke(id: number, head: CallHead, args: Uint8Array): Promise<void> {
+  calls++;
+  let outcome: { head: CallOutcomeHead; body: Uint8Array };
+  try {
+    const decoded = decodeRpcValue(args);
+    if (!Array.isArray(decoded)) throw new BindingError('TypeError', 'RPC arguments must be a list.');
+    const value = await serving().call(head.worker, head.method, decoded, { entrypoint: head.entrypoint, chain: head.chain });
+    outcome = { head: { ok: true }, body: encodeRpcValue(value) };
+  } catch (error) {
+    const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };
+    outcome = { head: { ok: false, name: name.slice(0, 128), message: message.slice(0, 16 * 1024) }, body: new Uint8Array(0) };
+  } finally {
+    calls--;
+  }
+  channel.send('callResult', id, outcome);
+  if (draining) drainWhenIdle();
 }
 
 function serving(): Runtime {
@@ -152,7 +188,7 @@ function serve(id: number, head: RequestHead): void {
   const request: Served = { controller, body, response: undefined };
   served.set(id, request);
   serving()
-    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal })
+    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal, entrypoint: head.entrypoint, chain: head.chain })
     .then((response) => respond(id, request, response))
     .catch((error: unknown) => {
       channel.send('responseError', id, {
@@ -183,7 +219,7 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 }
 
 function drainWhenIdle(): void {
-  if (served.size > 0) return;
+  if (served.size > 0 || calls > 0) return;
   // The last answers may still be in the socket's buffer: exit once it has flushed them.
   void Promise.all([runtime?.close(), validator?.close()]).finally(() => channel.end(() => process.exit(0)));
 }

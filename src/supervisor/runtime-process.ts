@@ -9,14 +9,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
-import { BindingError, WorkerLoadError, type BindingHost, type BindingSpec, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, WorkerLoadError, type BindingHost, type BindingSpec, type ServiceCall, type RuntimeRequest, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
 import { BINDING_LIMITS } from '../bridge/bindings.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { BindingAnswerHead, CallResult, InitPayload, Message, Payloads } from './messages.ts';
+import type { BindingAnswerHead, CallHead, CallOutcome, CallResult, InitPayload, Message, Payloads, ServiceCaller } from './messages.ts';
+import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -56,6 +57,8 @@ export interface RuntimeProcessOptions {
   child: ChildOptions;
   /** A spare process that is ready to serve, if the pool has one. */
   spare?: () => Child | undefined;
+  /** Where the service calls of this process's workers go (the pool checks each against what it deployed). */
+  services?: ServiceRouter;
   /** Answers the platform bindings of the workers deployed here (src/server/binding-handlers.ts); none: refused. */
   bindingHost?: BindingHost;
 }
@@ -140,6 +143,10 @@ export class Child {
   readonly loading = new Map<string, { version: number; done: Promise<void> }>();
   readonly calls = new Map<number, Call>();
   readonly exchanges = new Map<number, Exchange>();
+  /** RPC calls to this child's workers, waiting for their results. */
+  readonly rpcs = new Map<number, { resolve: (outcome: CallOutcome) => void; reject: (error: Error) => void }>();
+  /** The service calls this child's workers made, while they are answered (made with the first). */
+  services: ServiceExchanges | undefined;
   /** Its binding calls being answered, by the id it gave them. */
   readonly bindingCalls = new Map<number, AbortController>();
   culprit: { worker: string; message: string } | undefined;
@@ -317,6 +324,29 @@ export class RuntimeProcess {
     return this.#exchange(child, worker, request, retried);
   }
 
+  /**
+   * An RPC call to one of this process's workers (`args` as RPC bytes, see rpc-values.ts):
+   * resolves with its outcome; a BindingError when the worker cannot be reached (it does not
+   * start, its process is restarting or ends during the call).
+   */
+  async call(worker: PlacedWorker, call: Omit<CallHead, 'worker'>, args: Uint8Array): Promise<CallOutcome> {
+    const refused = this.#unavailable();
+    if (refused !== undefined) throw new BindingError('Error', Buffer.from(refused.body as Uint8Array).toString().trim());
+    let child: Child;
+    try {
+      child = await this.#running();
+      await this.#ensureLoaded(child, worker);
+    } catch (error) {
+      if (error instanceof WorkerLoadError) throw new BindingError('Error', `The worker '${worker.name}' failed to start: ${error.message}`);
+      throw new BindingError('Error', `The worker '${worker.name}' could not be reached: its runtime process is restarting (${(error as Error).message}); retry shortly.`);
+    }
+    return new Promise((resolve, reject) => {
+      const id = child.id();
+      child.rpcs.set(id, { resolve, reject });
+      child.channel.send('call', id, { head: { worker: worker.name, ...call }, body: args });
+    });
+  }
+
   /** Drains the child: it finishes what is in flight and exits; past the grace period it is killed. */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopped = true;
@@ -372,7 +402,12 @@ export class RuntimeProcess {
       const exchange: Exchange = { worker, retry, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
       child.exchanges.set(id, exchange);
       const headers = Array.isArray(request.headers) ? (request.headers as [string, string][]) : [...request.headers];
-      child.channel.send('request', id, { worker, method: request.method, url: request.url, headers, body: body !== null });
+      child.channel.send('request', id, {
+        worker, method: request.method, url: request.url, headers, body: body !== null,
+        // A service binding's request: the entrypoint it names and the chain it came through.
+        ...(request.entrypoint === undefined ? {} : { entrypoint: request.entrypoint }),
+        ...(request.chain === undefined ? {} : { chain: [...request.chain] }),
+      });
       if (request.signal !== undefined) {
         if (request.signal.aborted) child.channel.send('requestAbort', id, undefined);
         else {
@@ -398,7 +433,17 @@ export class RuntimeProcess {
   }
 
   #onMessage(child: Child, message: Message): void {
+    if (this.#options.services !== undefined) {
+      child.services ??= new ServiceExchanges((name, id, payload) => child.channel.send(name, id, payload), (caller) => this.#serviceCall(child, caller), this.#options.services);
+      if (child.services.receive(message)) return;
+    }
     switch (message.name) {
+      case 'callResult': {
+        const rpc = child.rpcs.get(message.id);
+        child.rpcs.delete(message.id);
+        rpc?.resolve(message.payload);
+        return;
+      }
       case 'result': {
         const call = child.calls.get(message.id);
         child.calls.delete(message.id);
@@ -505,6 +550,23 @@ export class RuntimeProcess {
     );
   }
 
+  /**
+   * A service call as a child's message describes it, resolved as binding calls are: against
+   * what this slot sent that child (a worker homed here, as loaded, and a service binding of its
+   * definition), with the chain ending at that worker. Where the binding leads is the pool's.
+   */
+  #serviceCall(child: Child, caller: ServiceCaller): ServiceCall {
+    const what = `env.${caller.binding}`;
+    const held = this.#options.owns(caller.worker) ? child.loaded.get(caller.worker) : undefined;
+    if (held === undefined) throw new BindingError('Error', `${what} was refused: the worker ${caller.worker} is not served by this runtime process.`);
+    const spec = held.bindings !== undefined && Object.hasOwn(held.bindings, caller.binding) ? held.bindings[caller.binding] : undefined;
+    if (spec === undefined || (spec as { type?: unknown }).type !== 'service') throw new BindingError('TypeError', `${what} is not a service binding of this worker.`);
+    const last = caller.chain[caller.chain.length - 1];
+    if (last === undefined || (last !== caller.worker && !last.startsWith(`${caller.worker}#`))) throw new BindingError('Error', `${what} was refused: the call does not come from the worker it names.`);
+    const { service, entrypoint } = spec as Extract<BindingSpec, { type: 'service' }>;
+    return { worker: caller.worker, account: held.account, name: caller.binding, service, ...(entrypoint === undefined ? {} : { entrypoint }), chain: caller.chain };
+  }
+
   /** An exchange is over on the wire: stop sending its request body and forget it. */
   #finish(child: Child, id: number): void {
     const exchange = child.exchanges.get(id);
@@ -546,6 +608,9 @@ export class RuntimeProcess {
     }
     for (const call of child.calls.values()) call.reject(new Error(`the runtime process ended (${reason})`));
     child.calls.clear();
+    for (const rpc of child.rpcs.values()) rpc.reject(new BindingError('Error', `The called worker's runtime process ended while the call was in flight (${reason}); the call did not complete.`));
+    child.rpcs.clear();
+    child.services?.close();
     for (const controller of child.bindingCalls.values()) controller.abort();
     child.bindingCalls.clear();
     if (this.#stopped) {

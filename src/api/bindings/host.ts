@@ -95,7 +95,7 @@ function checkSpec(name: string, value: Record<string, unknown>): BindingSpec {
 }
 
 /** The error a worker sees for a failure on the host side: its name and message only. */
-function crossing(error: unknown): OpError {
+export function crossing(error: unknown): OpError {
   if (error instanceof OpError) return error;
   let name = 'Error';
   let message: string;

@@ -25,6 +25,7 @@ import type { FetchHead } from '../../bridge/operations.ts';
 import { OpError } from '../../runtime/host-ops.ts';
 import { ConnectionSlots, type Slot } from './connection-slots.ts';
 import { EgressPolicy, EgressRefused, type EgressTarget } from './egress-policy.ts';
+import { countSubrequest, ServiceFetch } from '../service/host.ts';
 
 /** Fetch §4.4 HTTP-redirect fetch, step 5: more than 20 redirects is a network error. */
 const MAX_REDIRECTS = 20;
@@ -87,7 +88,9 @@ interface Outbound {
   /** The streamed body went to a hop that is over (a redirect to GET): further writes are dropped. */
   bodyDiscarded: boolean;
   response: IncomingMessage | undefined;
-  reader: AsyncIterator<Buffer> | undefined;
+  reader: AsyncIterator<Uint8Array> | undefined;
+  /** Set when the fetch went through a service binding to another worker instead of the network. */
+  service: ServiceFetch | undefined;
   reading: boolean;
   detach: () => void;
   /** The connection budget this fetch holds (the current hop's destination). */
@@ -207,6 +210,7 @@ function closeOutbound(scope: FetchScope, outbound: Outbound, reason: string, co
   scope.open.delete(outbound.id);
   outbound.detach();
   outbound.resolveRequest(null);
+  outbound.service?.close();
   for (const timer of outbound.timers) clearTimeout(timer);
   // A response can end before its request body is all sent (the server answered early): then
   // the exchange is not complete, and the connection cannot go back to the pool.
@@ -343,13 +347,11 @@ function networkMessage(url: URL, error: NodeJS.ErrnoException): string {
 
 /** Fetch §4.1 main fetch + §4.4 HTTP-redirect fetch, over node:http, each hop vetted. */
 async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
-  const [idArg, methodArg, urlArg, headersArg, bodyArg, redirectArg] = args;
+  const [idArg, methodArg, urlArg, headersArg, bodyArg, redirectArg, serviceArg] = args;
   const id = fetchId(idArg);
   const request = ctx.request;
   if (!request || request.signal.aborted) throw typeError('fetch() cannot be used once its request has ended.');
-  // Counted on the host: a sandbox taken over by tenant code cannot skip it.
-  request.subrequests++;
-  if (request.subrequests > ctx.limits.subrequests) throw typeError('Too many subrequests.');
+  countSubrequest(ctx, request);
   if (typeof methodArg !== 'string' || !/^[A-Z-]{1,32}$/.test(methodArg)) throw typeError('fetch: invalid method');
   if (typeof urlArg !== 'string' || urlArg.length > MAX_URL) throw typeError('fetch: invalid URL');
   if (redirectArg !== 'follow' && redirectArg !== 'manual' && redirectArg !== 'error') throw typeError('fetch: invalid redirect mode');
@@ -373,13 +375,31 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
   const onRequestEnd = () => closeOutbound(scope, outbound, 'The request that made this fetch has ended.');
   const outbound: Outbound = {
     id, controller: new AbortController(), request: undefined, requestReady, resolveRequest,
-    bodyDiscarded: false, response: undefined, reader: undefined, reading: false,
+    bodyDiscarded: false, response: undefined, reader: undefined, service: undefined, reading: false,
     detach: () => request.signal.removeEventListener('abort', onRequestEnd),
     slot: undefined, waitingForSlot: false, failure: undefined, timers: [],
   };
   // The request's end (client gone, work over) cancels its outbound fetches.
   request.signal.addEventListener('abort', onRequestEnd, { once: true });
   scope.open.set(id, outbound);
+
+  if (serviceArg !== null && serviceArg !== undefined) {
+    // To another worker, without the network: no egress policy, connection or redirect applies.
+    try {
+      const exchange = new ServiceFetch(ctx, serviceArg, { method, url: url.href, headers, body }, outbound.controller.signal);
+      outbound.service = exchange;
+      const head = await exchange.head();
+      if (destroyed(outbound)) throw typeError('The fetch was cancelled.');
+      outbound.reader = exchange.reader;
+      if (!head.hasBody) closeOutbound(scope, outbound, 'done', true);
+      return head;
+    } catch (error) {
+      const cancelled = destroyed(outbound);
+      closeOutbound(scope, outbound, 'failed');
+      if (cancelled) throw typeError('The fetch was cancelled.');
+      throw error;
+    }
+  }
 
   const policy = ctx.egress ?? (defaultPolicy ??= new EgressPolicy());
   const limits = policy.limits;
@@ -516,6 +536,7 @@ async function write(ctx: OpContext, args: unknown[]): Promise<boolean> {
   // The fetch is over, or its body is no longer wanted (a redirect made it a GET): say so,
   // and the sandbox stops reading the worker's stream.
   if (!outbound || outbound.bodyDiscarded) return false;
+  if (outbound.service !== undefined) return outbound.service.write(chunk);
   const req = await outbound.requestReady;
   if (!req || req.destroyed || outbound.bodyDiscarded) return false;
   if (chunk === null) {
@@ -544,7 +565,7 @@ async function read(ctx: OpContext, args: unknown[]): Promise<ArrayBuffer | null
   if (outbound.reading) throw typeError('This fetch\'s response body is already being read.');
   outbound.reading = true;
   outbound.slot?.idle(undefined);
-  let next: IteratorResult<Buffer>;
+  let next: IteratorResult<Uint8Array>;
   try {
     next = await outbound.reader.next();
   } catch (error) {

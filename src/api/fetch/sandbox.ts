@@ -28,7 +28,7 @@ import {
 
 let sendToHost: FetchSend | undefined;
 
-const send: FetchSend = (method, url, headers, body, redirect, signal) => {
+const send: FetchSend = (method, url, headers, body, redirect, signal, service) => {
   if (sendToHost === undefined) {
     // Evaluated on first use, after tenant code may have run: only the host's fetch operations.
     const calls = limitedHostCalls('fetch');
@@ -38,15 +38,28 @@ const send: FetchSend = (method, url, headers, body, redirect, signal) => {
       responseFromFetch,
     });
   }
-  return sendToHost(method, url, headers, body, redirect, signal);
+  return sendToHost(method, url, headers, body, redirect, signal, service);
 };
 
 export function fetch(input: unknown, init?: unknown): Promise<Response> {
   if (arguments.length === 0) return PromiseReject(new TypeError("Failed to execute 'fetch': 1 argument required, but only 0 present."));
   try {
-    return startFetch(input, init);
+    return startFetch(input, init, null);
   } catch (error) {
     // Fetch §5.6: fetch() reports every failure as a rejection, never by throwing.
+    return PromiseReject(error);
+  }
+}
+
+/**
+ * fetch() through service binding `binding` (`env.NAME.fetch(input, init)`): the same argument
+ * handling, and the request goes to the bound worker instead of the network.
+ */
+export function serviceFetch(binding: string, input: unknown, init: unknown, argumentCount: number): Promise<Response> {
+  if (argumentCount === 0) return PromiseReject(new TypeError("Failed to execute 'fetch' on 'Fetcher': 1 argument required, but only 0 present."));
+  try {
+    return startFetch(input, init, binding);
+  } catch (error) {
     return PromiseReject(error);
   }
 }
@@ -54,7 +67,7 @@ export function fetch(input: unknown, init?: unknown): Promise<Response> {
 // workerd's fetch.length (WebIDL would say 1).
 ObjectDefineProperty(fetch, 'length', { __proto__: null, value: 0 });
 
-function startFetch(input: unknown, init: unknown): Promise<Response> {
+function startFetch(input: unknown, init: unknown, service: string | null): Promise<Response> {
   requireRequestContext('fetch()');
   // redirect 'error' (Fetch §4.4 step 9): workerd's Request refuses the value, so it is taken
   // out of the init before the Request is made, and applied by the host.
@@ -69,13 +82,13 @@ function startFetch(input: unknown, init: unknown): Promise<Response> {
   const redirect = redirectError ? 'error' : request.redirect;
   const signal = parts.signal as (AbortSignal & { reason: unknown }) | null;
   if (signal?.aborted) return PromiseReject(signal.reason);
-  return sendWithBody(parts, redirect, signal);
+  return sendWithBody(parts, redirect, signal, service);
 }
 
 // Awaits, where a `then` callback returning send()'s promise would resolve a promise with a
 // promise, which calls that promise's `then`: the realm's, which tenant code may have replaced.
-async function sendWithBody(parts: ReturnType<typeof requestForFetch>, redirect: string, signal: AbortSignal | null): Promise<Response> {
+async function sendWithBody(parts: ReturnType<typeof requestForFetch>, redirect: string, signal: AbortSignal | null, service: string | null): Promise<Response> {
   const body = await bodyForHost(parts.body);
-  return await send(parts.method, parts.url, ArrayPrototypeSlice(headerList(parts.headers)), body, redirect, signal);
+  return await send(parts.method, parts.url, ArrayPrototypeSlice(headerList(parts.headers)), body, redirect, signal, service);
 }
 

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import type { CliCommand, CliContext } from '../main.ts';
 import { bundleWorker, BundleError, type BundledWorker } from '../../bundle/bundle.ts';
 import { firstBundlePlace, mapBundlePlaces, originOf, splitSourceMap } from '../../bundle/source-map.ts';
-import { ConfigError, loadConfig, parseVarFlags } from '../config.ts';
+import { ConfigError, loadConfig, serviceBindings, parseVarFlags } from '../config.ts';
 import { prepareAssets, type AssetsUpload } from '../assets-upload.ts';
 import { AssetsDirectoryError } from '../../assets/directory.ts';
 import { saveDeployedMap } from '../deployed-maps.ts';
@@ -157,6 +157,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     if (config.routes.length > 0) deployment.routes = config.routes;
     if (config.compatibilityDate !== undefined) deployment.compatibilityDate = config.compatibilityDate;
     if (config.compatibilityFlags !== undefined) deployment.compatibilityFlags = config.compatibilityFlags;
+    if (config.services !== undefined && config.services.length > 0) deployment.bindings = { ...deployment.bindings, ...serviceBindings(config.services) };
     for (const { binding, id } of config.kvNamespaces ?? []) deployment.bindings = { ...deployment.bindings, [binding]: { type: 'kv', namespaceId: id } };
     if (values.message !== undefined) deployment.message = values.message;
     const bytes = Buffer.byteLength(JSON.stringify({ ...deployment, assets: undefined }));

@@ -16,12 +16,12 @@ import { bundleWorker, BundleError, type BuildSettings, type BundledWorker } fro
 import { mapBundlePlaces, splitSourceMap } from '../../bundle/source-map.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
-import { WorkerLoadError, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
-import { ConfigError, DEV_VARS, loadConfig, readDevVars, type AssetsDirectoryConfig } from '../config.ts';
+import { WorkerLoadError, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
+import { ConfigError, DEV_VARS, loadConfig, readDevVars, serviceBindings, type AssetsDirectoryConfig } from '../config.ts';
 import { DiskAssets } from '../../assets/directory.ts';
 import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
 import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
-import { BindingError, type BindingAnswer, type BindingCall, type BindingSpec } from '../../runtime/types.ts';
+import { BindingError, type BindingAnswer, type BindingCall } from '../../runtime/types.ts';
 import { LocalKv } from '../dev-kv.ts';
 
 const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE] [--env ENV]
@@ -75,6 +75,8 @@ interface DevSettings {
   /** Undefined for a project of static assets alone. */
   entry: string | undefined;
   assets: { config: AssetsDirectoryConfig; navigationPrefersAssets: boolean } | undefined;
+  /** Service bindings from the config. */
+  bindings: Record<string, BindingSpec>;
   name: string;
   vars: Record<string, JsonValue>;
   limits: Partial<WorkerLimits>;
@@ -173,6 +175,7 @@ function readSettings(options: DevOptions): DevSettings {
   return {
     entry,
     assets: config.assets && { config: config.assets, navigationPrefersAssets: (config.compatibilityDate ?? '') >= NAVIGATION_PREFERS_ASSETS_DATE },
+    bindings: serviceBindings(config.services ?? []),
     name: config.name ?? (entry === undefined ? 'assets' : workerName(entry)),
     vars: { ...config.vars, ...devVars?.vars, ...options.flagVars },
     limits: { ...config.limits },
@@ -345,14 +348,17 @@ class DevSession implements RuntimeFetcher {
     }
     if (this.#closed) return;
     try {
+      // A service binding to a worker of this project (itself, another entrypoint) is served here;
+      // one to another worker fails at call time and says how to run both (README, "Service bindings").
+      const bindings: Record<string, BindingSpec> = { ...settings.bindings };
       const binding = settings.assets?.config.binding;
-      const bindings: Record<string, BindingSpec> = binding === undefined ? {} : { [binding]: { type: 'assets' } };
+      if (binding !== undefined) bindings[binding] = { type: 'assets' };
       for (const { binding: name, id } of settings.kvNamespaces) bindings[name] = { type: 'kv', namespaceId: id };
       if (settings.kvNamespaces.length > 0 && this.#kv === undefined) {
         this.#kv = new LocalKv(settings.projectDir);
         this.#err.write(`using local KV in ${this.#kv.path}\n`);
       }
-      await this.#runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, ...(Object.keys(bindings).length > 0 && { bindings }) });
+      await this.#runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, bindings });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
       this.#failed(mapBundlePlaces(error.message, map, this.#options.cwd), 'worker failed to load, fix it and save');

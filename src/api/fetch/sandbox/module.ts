@@ -41,6 +41,8 @@ function send(
   body: Uint8Array | string | BodySource | null,
   redirect: string,
   signal: (AbortSignal & { reason: unknown }) | null,
+  /** The env name of the service binding the request goes through; null: the network. */
+  service: string | null,
 ): Promise<Response> {
   if (signal?.aborted) {
     (body as BodySource | null)?.cancel?.(signal.reason);
@@ -77,7 +79,7 @@ function send(
     };
     signal?.addEventListener('abort', onAbort);
 
-    PromisePrototypeThen(callAsync('fetch.start', id, method, url, headers, bodyArg, redirect), (head) => {
+    PromisePrototypeThen(callAsync('fetch.start', id, method, url, headers, bodyArg, redirect, service), (head) => {
       if (settled) {
         callSync('fetch.cancel', id);
         return;

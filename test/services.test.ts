@@ -1,0 +1,206 @@
+// Service bindings in the library Runtime: env.OTHER.fetch() and RPC to the default export or a
+// named WorkerEntrypoint, `cloudflare:workers`, errors crossing, the depth and cycle rules, the
+// account rule, and each side's CPU charged to itself.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Runtime } from '../src/runtime/runtime.ts';
+import type { WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import { bodyText } from './support/fetch-text.ts';
+import { WorkerLoadError } from '../src/runtime/types.ts';
+
+const logs: WorkerLogEntry[] = [];
+const runtime = new Runtime({ log: (entry) => logs.push(entry) });
+after(() => runtime.close());
+
+function mod(source: string, extra: Partial<WorkerDefinition> = {}): WorkerDefinition {
+  return { modules: [{ name: 'index.js', source }], ...extra };
+}
+
+async function get(name: string, path = '/'): Promise<{ status: number; body: string }> {
+  const response = await runtime.fetch(name, { method: 'GET', url: `https://${name}.example${path}`, headers: [] });
+  return { status: response.status, body: await bodyText(response) };
+}
+
+const API = `
+import { WorkerEntrypoint, env as importedEnv } from 'cloudflare:workers';
+export class Api extends WorkerEntrypoint {
+  add(a, b) { return a + b; }
+  async echo(value) { return { value, greeting: this.env.GREETING, same: this.env === importedEnv }; }
+  fail() { throw new RangeError('out of range: ' + this.env.GREETING); }
+  fetch(request) { return new Response('api fetch ' + new URL(request.url).pathname); }
+}
+export default {
+  async fetch(request, env) {
+    const body = request.method === 'POST' ? await request.text() : '';
+    return new Response('default ' + request.method + ' ' + new URL(request.url).pathname + ' ' + body, { headers: { 'x-from': 'api' } });
+  },
+  hello(name) { return 'hello ' + name; },
+};
+`;
+
+test('env.OTHER.fetch() reaches the other worker, with the same argument handling as fetch()', async () => {
+  await runtime.load('api', mod(API, { vars: { GREETING: 'hi' } }));
+  await runtime.load('caller', mod(`
+export default {
+  async fetch(request, env) {
+    const a = await env.API.fetch('https://api.internal/path?q=1');
+    const b = await env.API.fetch(new Request('https://x/post', { method: 'POST', body: 'payload' }));
+    const c = await env.API.fetch('https://x/stream', { method: 'POST', body: new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('streamed')); c.close(); } }), duplex: 'half' });
+    return new Response([await a.text(), a.headers.get('x-from'), await b.text(), await c.text()].join('|'));
+  },
+};`, { bindings: { API: { type: 'service', service: 'api' } } }));
+  const { status, body } = await get('caller');
+  assert.equal(status, 200, body);
+  assert.equal(body, 'default GET /path |api|default POST /post payload|default POST /stream streamed');
+});
+
+test('RPC calls methods of a named WorkerEntrypoint and of the default export; errors cross as errors', async () => {
+  await runtime.load('rpc-caller', mod(`
+export default {
+  async fetch(request, env) {
+    const out = [];
+    out.push(await env.API.add(2, 3));
+    const echoed = await env.API.echo(new Map([['k', new Date(0)]]));
+    out.push(echoed.value instanceof Map, echoed.value.get('k') instanceof Date, echoed.greeting, echoed.same);
+    try { await env.API.fail(); } catch (error) { out.push(error instanceof RangeError, error.message); }
+    try { await env.API.missing(); } catch (error) { out.push(error.name + ': ' + error.message); }
+    try { await env.API.add(() => 1); } catch (error) { out.push('clone ' + /could not be cloned/.test(error.message)); }
+    out.push(await env.DEFAULT.hello('you'));
+    out.push(typeof env.API.then, String(env.API), await (await env.API.fetch('https://x/entry')).text());
+    return new Response(out.join('|'));
+  },
+};`, { bindings: { API: { type: 'service', service: 'api', entrypoint: 'Api' }, DEFAULT: { type: 'service', service: 'api' } } }));
+  const { status, body } = await get('rpc-caller');
+  assert.equal(status, 200, body);
+  assert.equal(body, '5|true|true|hi|true|true|out of range: hi|TypeError: The RPC receiver does not implement the method "missing".|clone true|hello you|undefined|[object Object]|api fetch /entry');
+});
+
+test('a cycle of service calls is refused, and so is a chain deeper than 16', async () => {
+  // ping -> pong -> ping: the second call to ping would close a cycle.
+  await runtime.load('ping', mod(`export default { async fetch(request, env) {
+    try { return await env.PONG.fetch(request); } catch (error) { return new Response('ping caught: ' + error.message, { status: 508 }); }
+  } };`, { bindings: { PONG: { type: 'service', service: 'pong' } } }));
+  await runtime.load('pong', mod(`export default { async fetch(request, env) {
+    try { return await env.PING.fetch(request); } catch (error) { return new Response('pong caught: ' + error.message, { status: 508 }); }
+  } };`, { bindings: { PING: { type: 'service', service: 'ping' } } }));
+  const cycle = await get('ping');
+  assert.equal(cycle.status, 508);
+  assert.match(cycle.body, /^pong caught: env\.PING.* cycle of service calls \(ping -> pong -> ping\)/);
+
+  // hop0 -> hop1 -> ... each a worker of its own: 16 nested calls pass, the 17th is refused.
+  const hops = 18;
+  for (let i = hops - 1; i >= 0; i--) {
+    await runtime.load(`hop${i}`, mod(`export default { async fetch(request, env) {
+      if (!env.NEXT) return new Response('end at ${i}');
+      try { return await env.NEXT.fetch(request); } catch (error) { return new Response('hop${i} refused: ' + error.message); }
+    } };`, i + 1 < hops ? { bindings: { NEXT: { type: 'service', service: `hop${i + 1}` } } } : {}));
+  }
+  const deep = await get('hop0');
+  assert.match(deep.body, /^hop16 refused: env\.NEXT: service calls nest more than 16 deep \(hop0 -> .* -> hop17\)/);
+  const shorter = await get('hop1');
+  assert.equal(shorter.body, 'end at 17');
+});
+
+test('the chain cannot be reset by the worker: a request it builds carries nothing of it', async () => {
+  // A worker that forwards a fresh Request, with headers of its own, is still on the same chain.
+  await runtime.load('self-a', mod(`export default { async fetch(request, env) {
+    try { return await env.B.fetch(new Request('https://fresh/', { headers: { 'x-chain': '', 'cf-worker': 'none' } })); }
+    catch (error) { return new Response('refused: ' + error.message); }
+  } };`, { bindings: { B: { type: 'service', service: 'self-b' } } }));
+  await runtime.load('self-b', mod(`export default { async fetch(request, env) {
+    try { return await env.A.fetch('https://again/'); } catch (error) { return new Response('refused: ' + error.message); }
+  } };`, { bindings: { A: { type: 'service', service: 'self-a' } } }));
+  assert.match((await get('self-a')).body, /^refused: .*cycle of service calls \(self-a -> self-b -> self-a\)/);
+});
+
+test('a binding to a worker that is not loaded fails at call time, clearly; another account is refused', async () => {
+  await runtime.load('lonely', mod(`export default { async fetch(request, env) {
+    const out = [];
+    for (const b of [env.MISSING, env.FOREIGN]) {
+      try { await b.fetch('https://x/'); } catch (error) { out.push(error.message); }
+      try { await b.add(1, 2); } catch (error) { out.push(error.message); }
+    }
+    return new Response(out.join('\\n'));
+  } };`, { account: 'acme', bindings: { MISSING: { type: 'service', service: 'not-yet' }, FOREIGN: { type: 'service', service: 'theirs' } } }));
+  await runtime.load('theirs', mod(`export default { fetch() { return new Response('secret'); }, add(a, b) { return a + b; } };`, { account: 'other' }));
+  const lines = (await get('lonely')).body.split('\n');
+  assert.equal(lines.length, 4);
+  assert.match(lines[0]!, /^env\.MISSING names the worker 'not-yet', which is not running here\. Fix: load it in the same Runtime/);
+  assert.match(lines[1]!, /^env\.MISSING names the worker 'not-yet'/);
+  assert.match(lines[2]!, /^env\.FOREIGN names the worker 'theirs', which belongs to another account/);
+  assert.match(lines[3]!, /^env\.FOREIGN names the worker 'theirs', which belongs to another account/);
+});
+
+test("each side's CPU is charged to itself", async () => {
+  await runtime.load('burner', mod(`
+export default {
+  burn(ms) { const end = Date.now() + 0; let x = 0; const t = performance.now(); for (let i = 0; i < ms * 200000; i++) x += i % 7; return x > 0; },
+  async fetch() { return new Response('ok'); },
+};`));
+  await runtime.load('waiter', mod(`export default { async fetch(request, env) {
+    for (let i = 0; i < 3; i++) await env.BURN.burn(15);
+    return new Response('waited');
+  } };`, { bindings: { BURN: { type: 'service', service: 'burner' } } }));
+  logs.length = 0;
+  const { status, body } = await get('waiter');
+  assert.equal(status, 200, body);
+  const lines = logs.filter((entry) => entry.type === 'request');
+  const callee = lines.filter((entry) => entry.worker === 'burner');
+  const caller = lines.find((entry) => entry.worker === 'waiter');
+  assert.equal(callee.length, 3);
+  const calleeCpu = callee.reduce((sum, entry) => sum + (entry.cpuMs as number), 0);
+  assert.ok(calleeCpu > 5, `the called worker used its own CPU: ${calleeCpu} ms`);
+  assert.ok((caller!.cpuMs as number) < calleeCpu / 2, `the caller is not charged the called worker's CPU: ${caller!.cpuMs} ms against ${calleeCpu} ms`);
+  assert.match(callee[0]!.message, /^RPC default\.burn 200$/);
+});
+
+test('ctx.waitUntil() of an RPC method keeps its call in flight; console lines are the called worker\'s', async () => {
+  await runtime.load('later', mod(`
+import { WorkerEntrypoint } from 'cloudflare:workers';
+export default class extends WorkerEntrypoint {
+  record(value) {
+    this.ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('recorded', value); resolve(); }, 20)));
+    return 'accepted';
+  }
+  fetch() { return new Response('class default'); }
+}`));
+  await runtime.load('later-caller', mod(`export default { async fetch(request, env) {
+    return new Response(await env.LATER.record(7) + ' ' + await (await env.LATER.fetch('https://x/')).text());
+  } };`, { bindings: { LATER: { type: 'service', service: 'later' } } }));
+  logs.length = 0;
+  assert.equal((await get('later-caller')).body, 'accepted class default');
+  for (let i = 0; i < 100 && !logs.some((entry) => entry.message === 'recorded 7'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(logs.find((entry) => entry.message === 'recorded 7')?.worker, 'later');
+  // The default export is a class: HTTP requests reach its fetch too.
+  assert.equal((await get('later')).body, 'class default');
+});
+
+test('cloudflare:workers: env is importable at top level, WorkerEntrypoint has this.env and this.ctx', async () => {
+  await runtime.load('imports', mod(`
+import { env, WorkerEntrypoint } from 'cloudflare:workers';
+const atTopLevel = env.GREETING;
+export default class extends WorkerEntrypoint {
+  fetch(request) { return new Response([atTopLevel, this.env.GREETING, typeof this.ctx.waitUntil, this.env === env, WorkerEntrypoint.name].join(' ')); }
+}`, { vars: { GREETING: 'hey' } }));
+  assert.equal((await get('imports')).body, 'hey hey function true WorkerEntrypoint');
+  await assert.rejects(
+    runtime.load('sockets', mod(`import { connect } from 'cloudflare:sockets'; export default { fetch() { return new Response(String(connect)); } };`)),
+    (error: unknown) => error instanceof WorkerLoadError && /isolet provides 'cloudflare:workers' \(WorkerEntrypoint, env\) and no other cloudflare: module yet/.test(error.message),
+  );
+});
+
+test('a worker that exports a Durable Object class does not load: "not supported yet", by name', async () => {
+  await assert.rejects(
+    runtime.load('counter', mod(`
+import { DurableObject } from 'cloudflare:workers';
+export class Counter extends DurableObject { fetch() { return new Response('n'); } }
+export default { fetch() { return new Response('ok'); } };`)),
+    (error: unknown) => error instanceof WorkerLoadError && /^Durable Objects are not supported by isolet yet: the worker exports Counter, a class that extends DurableObject/.test(error.message),
+  );
+});
+
+test('Runtime.call: an embedder calls a worker\'s RPC methods directly', async () => {
+  assert.equal(await runtime.call('api', 'add', [40, 2], { entrypoint: 'Api' }), 42);
+  await assert.rejects(runtime.call('api', 'fail', [], { entrypoint: 'Api' }), (error: Error) => error.name === 'RangeError' && error.message === 'out of range: hi');
+  await assert.rejects(runtime.call('api', 'add', [1, 2], { entrypoint: 'Nope' }), /The worker has no entrypoint named 'Nope': it exports Api, default/);
+});
