@@ -36,6 +36,7 @@ const BENCHMARKS: { name: string; what: string; limitS: number }[] = [
   { name: 'scale', what: 'many tenants through isolet serve: Zipf over 100,000 with cold first requests, uniform over 10,000, a runtime process killed under load, noisy neighbours', limitS: 1800 },
   { name: 'cluster', what: 'three nodes over PostgreSQL: time until every node serves a deploy (p50/p99 over 200), req/s through HAProxy vs one node', limitS: 600 },
   { name: 'api-cost', what: 'what each Web API costs an isolate: its share of the snapshot, and first use of lazily loaded ones', limitS: 120 },
+  { name: 'metrics-cost', what: 'the control process\'s CPU per counted request, per fold and per /metrics render, over 1, 1,000 and 10,000 workers', limitS: 180 },
   { name: 'bodies', what: '100 MB bodies through a worker in process (pass-through MB/s vs a Node copy loop, read whole) and a 16 MiB streamed response\'s CPU', limitS: 300 },
   { name: 'kv', what: 'KV calls from a worker through isolet serve (runtime processes, SQLite): calls/s and latency of get, put and list, small and 1 MiB values', limitS: 180 },
   { name: 'services', what: 'what a service-binding call costs: a request with one RPC call or one fetch() to another worker, in one Runtime and between runtime processes', limitS: 300 },

@@ -252,6 +252,10 @@ export async function throughput(args: string[]): Promise<BenchResult> {
     for (const n of tenantCounts) {
       servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n)], `isolet`, n, profileFlags));
     }
+    // The same with each request counted as isolet serve counts it: what metrics cost.
+    for (const n of [1, 1000]) {
+      servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n), '--metrics'], 'isolet + metrics', n, profileFlags));
+    }
     servers.push(await startNodeServer('bench/support/node-server.ts', [], 'node:http', 1));
     let workerd: Server | undefined;
     try {
@@ -319,6 +323,13 @@ export async function throughput(args: string[]): Promise<BenchResult> {
     const nodeRps = summary.find((s) => s.server.name === 'node:http')?.rps ?? NaN;
     const workerdRps = summary.find((s) => s.server.name === 'workerd')?.rps ?? NaN;
     const isolet = (n: number) => summary.find((s) => s.server.name === 'isolet' && s.server.tenants === n)!;
+    const counted = (n: number) => summary.find((s) => s.server.name === 'isolet + metrics' && s.server.tenants === n)!;
+    const metricsCost = [1, 1000].map((n) => {
+      const [plain, withMetrics] = [isolet(n), counted(n)];
+      const perCore = (x: typeof plain) => x.rps / x.cores;
+      return `${fmtInt(n)} tenant${n === 1 ? '' : 's'}: ${fmtInt(withMetrics.rps)} vs ${fmtInt(plain.rps)} req/s (${fmt((withMetrics.rps / plain.rps - 1) * 100, 1)}%), ` +
+        `${fmtInt(perCore(withMetrics))} vs ${fmtInt(perCore(plain))} req per CPU-second (${fmt((perCore(withMetrics) / perCore(plain) - 1) * 100, 1)}%)`;
+    });
 
     const rows = summary.map((s) => [
       s.server.name,
@@ -343,6 +354,9 @@ export async function throughput(args: string[]): Promise<BenchResult> {
         ['server', 'active tenants', 'req/s (median)', 'each round', 'p50 ms', 'p99 ms', 'server CPU (cores)', 'req per CPU-second', 'errors', 'vs node:http', 'vs workerd'],
         rows,
       ),
+      '',
+      `What metrics cost on the request path ("isolet + metrics": each request counted as \`isolet serve\` counts it, ` +
+        `src/observability/observed-fetch.ts, with the Runtime's CPU and isolate counts): ${metricsCost.join('; ')}.`,
       '',
       `In process, no HTTP (\`runtime.fetch()\` of a warm hello-world worker, bench/support/inproc.ts): ` +
         `${fmtInt(inprocRuns[0]!.rps)} req/s one at a time (p50 ${fmt(inprocRuns[0]!.p50 * 1000, 0)} µs, ${fmt(inprocRuns[0]!.cores)} cores), ` +

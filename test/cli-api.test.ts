@@ -631,6 +631,22 @@ describe('isolet tail', () => {
     assert.deepEqual(stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown), entries);
   });
 
+  test('the filters go to the server as the query; wrong ones are usage errors before anything is sent', async () => {
+    const { code } = await tail(['--status', '5xx,404', '--status', 'error', '--method', 'post', '--search', 'check out', '--sampling-rate', '0.5']);
+    assert.equal(code, 0);
+    api.last('GET', '/v1/workers/alpha/tail?status=5xx%2C404%2Cerror&method=post&search=check+out&sample=0.5');
+    for (const [flags, message] of [
+      [['--status', 'sometimes'], /Invalid status filter 'sometimes'/],
+      [['--sampling-rate', '0'], /--sampling-rate must be a number above 0 and at most 1/],
+      [['--sampling-rate', 'half'], /--sampling-rate must be a number above 0 and at most 1/],
+      [['--method', 'GE T'], /Invalid method filter/],
+    ] as const) {
+      const refused = await isolet(['tail', 'alpha', ...flags]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, message);
+    }
+  });
+
   test('tail of a worker that does not exist: exit 1', async () => {
     const { code, stderr } = await isolet(['tail', 'ghost']);
     assert.equal(code, 1);

@@ -3,15 +3,20 @@
 // does). Prints `listening PORT` once every tenant's isolate is up. For bench/throughput.ts and
 // bench/processes.ts: with `--processes N` the workers run in N runtime processes under the
 // supervisor (ProcessPool), as `isolet serve` runs them; with `--socket PATH` it listens on that
-// Unix socket instead of a port (behind bench/support/http-proxy.ts).
+// Unix socket instead of a port (behind bench/support/http-proxy.ts); with `--metrics` each
+// request is counted as `isolet serve` counts it (src/observability/observed-fetch.ts, and the
+// Runtime's CPU and isolate counts), to measure what metrics cost.
 //
-//   node --no-node-snapshot bench/support/isolet-server.ts --tenants 100 [--processes 2] [--socket PATH]
+//   node --no-node-snapshot bench/support/isolet-server.ts --tenants 100 [--processes 2] [--socket PATH] [--metrics]
 
 import type { AddressInfo } from 'node:net';
 import { Runtime } from '../../src/runtime/runtime.ts';
 import { createHttpFront } from '../../src/http/front.ts';
 import type { WorkerLogEntry } from '../../src/runtime/types.ts';
 import { ProcessPool } from '../../src/supervisor/process-pool.ts';
+import { ServerMetrics } from '../../src/observability/server-metrics.ts';
+import { observedFetch } from '../../src/observability/observed-fetch.ts';
+import { WorkerStats } from '../../src/observability/worker-stats.ts';
 
 import { HELLO_WORKER } from './hello.ts';
 
@@ -22,17 +27,20 @@ const processesAt = args.indexOf('--processes');
 const processes = processesAt >= 0 ? Number(args[processesAt + 1]) : 0;
 const socketAt = args.indexOf('--socket');
 const socket = socketAt >= 0 ? args[socketAt + 1] : undefined;
+const metrics = args.includes('--metrics') ? new ServerMetrics() : undefined;
+const stats = metrics === undefined ? undefined : new WorkerStats();
 
 // Per-request summary lines are dropped (the references log nothing either); anything else a
 // worker logs (a limit, an exception) goes to stderr, so an error in a run can be explained.
 const log = (entry: WorkerLogEntry) => {
+  stats?.log(entry);
   if (entry.type !== 'request') process.stderr.write(`isolet-server: ${JSON.stringify(entry)}\n`);
 };
 const maxIsolates = Math.max(tenants + 10, 100);
 const definition = { modules: [{ name: 'worker.js', source: HELLO_WORKER }] };
 let runtime: { fetch: Runtime['fetch']; liveIsolates?: number };
 if (processes > 0) {
-  const pool = new ProcessPool({ processes, runtime: { maxIsolates, reduceIdleMemoryAfterMs: 0 }, workerLog: log, log: () => {} });
+  const pool = new ProcessPool({ processes, runtime: { maxIsolates, reduceIdleMemoryAfterMs: 0 }, workerLog: log, log: () => {}, stats: metrics && ((process, batch) => metrics.merge(process, batch)) });
   for (let i = 0; i < tenants; i++) await pool.load(`t${i}`, definition);
   // Each tenant's first request starts its isolate in its home process.
   for (let i = 0; i < tenants; i++) await pool.fetch(`t${i}`, { method: 'GET', url: 'http://t.localhost/', headers: [] });
@@ -44,11 +52,14 @@ if (processes > 0) {
     // Servers take turns under load and sit idle between their rounds; an idle server's isolates
     // would give memory back (full collections) in the middle of another server's round.
     reduceIdleMemoryAfterMs: 0,
+    isolateEvents: stats,
   });
+  if (metrics !== undefined) metrics.pull('main', () => stats!.take(local));
   for (let i = 0; i < tenants; i++) await local.load(`t${i}`, definition, { validate: true });
   runtime = local;
 }
-const server = createHttpFront(runtime, {
+const fetcher = metrics === undefined ? runtime : { fetch: observedFetch((name, request) => runtime.fetch(name, request), metrics) };
+const server = createHttpFront(fetcher, {
   worker: (req) => {
     const host = req.headers.host ?? '';
     const dot = host.indexOf('.');

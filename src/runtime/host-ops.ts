@@ -6,7 +6,7 @@
 // of them: they come from code a tenant can reach.
 
 import { webcrypto } from 'node:crypto';
-import type { ServiceHost, WorkerLimits } from './types.ts';
+import type { RequestTrace, ServiceHost, WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
 import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
 import { encodingSyncOps } from '../api/encoding/host.ts';
@@ -54,6 +54,8 @@ export interface OpRequest {
   readonly id: number;
   /** The service-binding calls the request came through and its own worker last (ServiceKeys). */
   readonly chain: readonly string[];
+  /** Where its subrequests are traced, when tracing is on. */
+  readonly trace?: RequestTrace | undefined;
   /** Aborted when the client goes away or the request's work ends. */
   readonly signal: AbortSignal;
   /** Outbound requests made so far (the subrequest limit counts them). */

@@ -131,6 +131,8 @@ export interface RuntimeRequest {
    * deep calls nest and refuses a cycle.
    */
   chain?: readonly string[];
+  /** Where the request's subrequests are traced (src/observability/tracing.ts); absent when tracing is off. */
+  trace?: RequestTrace;
 }
 
 /** One call through a service binding (`env.NAME.fetch()` or `env.NAME.method()`), as a ServiceHost answers it. */
@@ -159,6 +161,14 @@ export interface ServiceHost {
   fetch(call: ServiceCall, request: RuntimeRequest): Promise<RuntimeResponse>;
   /** RPC: the result of method `method` of the service's entrypoint, with `args` (structured-cloned). */
   call(call: ServiceCall, method: string, args: unknown[]): Promise<unknown>;
+}
+
+/** A traced request, as the runtime sees it: it makes a span for each subrequest. */
+export interface RequestTrace {
+  /** The W3C traceparent of the request's span, which another process makes its spans under. */
+  readonly traceparent: string;
+  /** A span for one outbound fetch, begun now; ended with its response's status or the error. */
+  subrequest(method: string, url: string): { end(status: number | undefined, error?: string): void };
 }
 
 /**
@@ -233,6 +243,21 @@ export interface RuntimeOptions {
   bindingTimeoutMs?: number;
   /** Where service-binding calls go (default: the workers loaded in this Runtime, see ServiceHost). */
   serviceHost?: ServiceHost;
+  /** Told when a worker's isolate starts for a request and when one ends, for metrics. */
+  isolateEvents?: IsolateEvents;
+}
+
+/** Why a worker's isolate ended: a limit, a crash, a new version, or room made for others. */
+export type IsolateEndReason = 'replaced' | 'evicted-isolates' | 'evicted-memory' | 'cpu' | 'memory' | 'crashed' | 'shutdown';
+
+/**
+ * What a Runtime tells of its isolates' lives (src/observability/worker-stats.ts counts them).
+ * Called synchronously where it happens: keep it to counting.
+ */
+export interface IsolateEvents {
+  /** A request found no live isolate and one was started for it (a cold start) in `ms`. */
+  started(worker: string, ms: number): void;
+  ended(worker: string, reason: IsolateEndReason): void;
 }
 
 /** A worker isolate's heap, in bytes, as V8 reports it. */

@@ -13,7 +13,10 @@ import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeploy
 import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
-import { hashToken, newToken, sameToken } from './tokens.ts';
+import type { MetricsEndpoint } from '../observability/metrics-endpoint.ts';
+import { SERIES_MINUTES } from '../observability/worker-series.ts';
+import { parseTailFilter } from '../observability/tail-filter.ts';
+import { bearerHash, hashToken, newToken, sameToken } from './tokens.ts';
 import { MAX_MISSING_BODY, MAX_UPLOAD_BODY, missingAssets, uploadAssets } from './assets/asset-uploads.ts';
 import { KvApi } from './kv-api.ts';
 
@@ -33,6 +36,8 @@ export interface AdminApiOptions {
   quotas?: Partial<AccountQuotas>;
   /** The body of GET /healthz (default `{ ok: true }`). */
   health?: () => Record<string, unknown>;
+  /** GET /metrics, and the workers' last hour (GET /v1/workers/:name/metrics, GET /v1/metrics/workers). */
+  metrics?: MetricsEndpoint;
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
@@ -71,6 +76,7 @@ class AdminApi {
   readonly #quotas: AccountQuotas;
   readonly #health: () => Record<string, unknown>;
   readonly #kv: KvApi;
+  readonly #metrics: MetricsEndpoint | undefined;
 
   constructor(options: AdminApiOptions) {
     this.#platform = options.platform;
@@ -84,6 +90,7 @@ class AdminApi {
     this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.#health = options.health ?? (() => ({ ok: true }));
     this.#kv = new KvApi(options.platform.store, options.log);
+    this.#metrics = options.metrics;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -101,6 +108,7 @@ class AdminApi {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
       if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, this.#health());
+      if (url.pathname === '/metrics' && this.#metrics !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return await this.#metrics.serve(req, res);
       const authenticated = await this.#authenticate(req);
       caller = authenticated.caller;
       const parts = url.pathname.split('/').slice(1).map(decodeSegment);
@@ -173,12 +181,19 @@ class AdminApi {
         if (method === 'GET') return this.#tail(call, id);
         throw badMethod(method, call.url.pathname);
       }
+      if (sub === 'metrics' && key === undefined) {
+        if (method === 'GET') return this.#workerMetrics(call, id);
+        throw badMethod(method, call.url.pathname);
+      }
       if (sub === 'secrets' && extra === undefined) {
         if (key === undefined && method === 'GET') return this.#listSecrets(call, id);
         if (key !== undefined && method === 'PUT') return this.#putSecret(call, id, key);
         if (key !== undefined && method === 'DELETE') return this.#deleteSecret(call, id, key);
         throw badMethod(method, call.url.pathname);
       }
+    } else if (collection === 'metrics' && id === 'workers' && sub === undefined) {
+      if (method === 'GET') return this.#allWorkerMetrics(call);
+      throw badMethod(method, call.url.pathname);
     }
     throw notFound(call.url.pathname);
   }
@@ -559,11 +574,42 @@ class AdminApi {
     return this.#deployingAccount(call);
   }
 
+  // Metrics: each worker's last hour on this node
+
+  async #workerMetrics(call: Call, name: string): Promise<void> {
+    await this.#owned(call.caller, name);
+    const metrics = this.#metricsOf(call);
+    metrics.fold();
+    json(call.res, 200, { worker: name, intervalSeconds: 60, points: metrics.series.read(name) });
+  }
+
+  /** Every worker's last-hour totals: an account's own, or for the operator all (or `?account=`'s). */
+  async #allWorkerMetrics(call: Call): Promise<void> {
+    const metrics = this.#metricsOf(call);
+    const { caller, url } = call;
+    const account = caller.admin ? (url.searchParams.has('account') ? (await this.#account(url.searchParams.get('account')!)).id : undefined) : caller.accountId;
+    const own = account === undefined ? undefined : new Set((await this.#platform.store.listWorkers(account)).map((worker) => worker.name));
+    metrics.fold();
+    const workers = metrics.series.totals().filter((row) => own === undefined || own.has(row.worker));
+    json(call.res, 200, { minutes: SERIES_MINUTES, workers });
+  }
+
+  #metricsOf(call: Call): MetricsEndpoint['metrics'] {
+    if (this.#metrics === undefined) throw notFound(call.url.pathname);
+    return this.#metrics.metrics;
+  }
+
   // Live logs
 
   async #tail(call: Call, name: string): Promise<void> {
     const { req, res, caller } = call;
     const worker = await this.#owned(caller, name);
+    let filter;
+    try {
+      filter = parseTailFilter(call.url.searchParams);
+    } catch (error) {
+      throw new ApiError('invalid', (error as Error).message);
+    }
     const limit = this.#tailBufferBytes;
     const log = this.#log;
     // Bound to this worker (not the name: a later worker of that name may be another
@@ -571,6 +617,7 @@ class AdminApi {
     const binding = { workerId: worker.id, tokenId: caller.tokenId };
     let ended = false;
     const subscriber = {
+      accepts: filter,
       write(line: string): boolean {
         if (res.destroyed) return false;
         res.write(line);
@@ -607,12 +654,10 @@ class AdminApi {
   // Helpers
 
   async #authenticate(req: IncomingMessage): Promise<{ caller: Caller; hash: Buffer }> {
-    const header = req.headers.authorization;
-    const match = header === undefined ? null : /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
-    if (match === null) {
+    const hash = bearerHash(req.headers.authorization);
+    if (hash === undefined) {
       throw new ApiError('unauthorized', 'Send a token as `Authorization: Bearer <token>` (the admin token, or an account token from POST /v1/accounts/:account/tokens).');
     }
-    const hash = hashToken(match[1]!);
     if (sameToken(hash, this.#adminHash)) return { caller: { admin: true, tokenId: 'admin' }, hash };
     const token = await this.#platform.store.findToken(hash);
     if (token === undefined) throw new ApiError('unauthorized', 'This token is unknown or was revoked: ask the operator for a new one.');

@@ -37,10 +37,20 @@ export interface PlatformOptions {
   /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
   maxDeploys?: number;
   maxAccountDeploys?: number;
+  /** Told what changes what serves, for metrics. */
+  events?: PlatformEvents;
   /** Distinct uploads remembered as validated, so an identical one deploys without running again (default 10,000; 0 remembers none). */
   validatedUploads?: number;
   /** Serves the static assets of the versions this node serves. */
   assets?: AssetServer;
+}
+
+/** What the platform tells metrics (src/observability/server-metrics.ts). */
+export interface PlatformEvents {
+  /** A version was made active by a deployment or a rollback through this node. */
+  activated(kind: 'deploy' | 'rollback'): void;
+  /** This node stopped serving a worker (deleted, here or through another node): its name may go to another account. */
+  unserved(name: string): void;
 }
 
 /** How a deployment is held to the account's grants. */
@@ -87,6 +97,7 @@ export class Platform {
   readonly deploySlots: DeploySlots;
   readonly #validated: ValidatedUploads;
   readonly #assets: AssetServer | undefined;
+  readonly #events: PlatformEvents | undefined;
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
@@ -94,6 +105,7 @@ export class Platform {
     this.domain = options.domain;
     this.#log = options.log;
     this.#bus = options.bus;
+    this.#events = options.events;
     this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
     this.#validated = new ValidatedUploads(options.validatedUploads);
     this.#assets = options.assets;
@@ -227,6 +239,7 @@ export class Platform {
       const version = await this.store.activate(name, target.id, worker.accountId);
       await this.#reload(name);
       this.#log('info', 'admin', 'rolled back', { worker: name, version: version.number, author });
+      this.#events?.activated('rollback');
       return version;
     });
   }
@@ -336,6 +349,7 @@ export class Platform {
     this.#log('info', 'admin', 'deployed', {
       worker: name, account: accountId, version: version.number, hash: version.hash, author, validation: prepared.validation,
     });
+    this.#events?.activated('deploy');
   }
 
   /**
@@ -391,6 +405,7 @@ export class Platform {
     await this.host.unload(name);
     this.#assets?.delete(name);
     this.#served.delete(name);
+    this.#events?.unserved(name);
     return workerId === undefined ? 0 : (this.#bus?.endWorker(workerId) ?? 0);
   }
 

@@ -23,7 +23,7 @@ import { startKvSweeper } from './kv-sweeper.ts';
 import { createAdminServer } from './admin-api.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
-import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
+import { jsonLinesSink, requestLineSampler, serverLog, type LogSink, type ServerLog, type ServerLogLevel } from './logger.ts';
 import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
@@ -36,6 +36,12 @@ import './kv-binding-handler.ts';
 // Registers the service binding type's deploy check.
 import './service-bindings.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
+import { ServerMetrics } from '../observability/server-metrics.ts';
+import { checkScrapeToken, MetricsEndpoint } from '../observability/metrics-endpoint.ts';
+import { timedStore } from '../observability/timed-store.ts';
+import { Tracing } from '../observability/tracing.ts';
+import { observedFetch } from '../observability/observed-fetch.ts';
+import { WorkerStats } from '../observability/worker-stats.ts';
 
 export interface ServerOptions {
   /** Directory for isolet.db, secrets.key and admin-token (created if missing). */
@@ -90,8 +96,12 @@ export interface ServerOptions {
   nodeId?: string;
   /** How often a node reads the change counter besides the notifications (default 1 s). */
   reconcileMs?: number;
-  /** Where the server's and the workers' JSON log lines go (default stdout/stderr). */
+  /** Where the server's and the workers' JSON log lines go (default: JSON lines on stdout/stderr, jsonLinesSink). */
   logSink?: LogSink;
+  /** The least level the default sink writes (default info). */
+  logLevel?: ServerLogLevel;
+  /** Share of the workers' request lines that go to logSink, 0 to 1 (default 1); 5xx ones always do (requestLineSampler). */
+  logRequestSampleRate?: number;
   /** Whether worker log entries also go to logSink (default true); the tail gets them either way. */
   logWorkers?: boolean;
   /** Bytes a tail client may leave unread before it is dropped (default 1 MiB). */
@@ -106,6 +116,22 @@ export interface ServerOptions {
   openFileLimit?: number;
   /** MB of static assets' bytes kept in memory in front of the store (default 64). */
   assetCacheMb?: number;
+  /**
+   * A second token that opens GET /metrics on the admin listener, and nothing else (default:
+   * ISOLET_METRICS_TOKEN; the admin token opens it too).
+   */
+  metricsToken?: string;
+  /** Workers with series of their own in /metrics; the others share `worker="_other"` (default 100). */
+  metricsWorkers?: number;
+  /**
+   * An OTLP/HTTP collector (http://host:4318, or its full /v1/traces URL): requests and their
+   * subrequests are traced there (src/observability/tracing.ts). Default: no tracing.
+   */
+  otlpEndpoint?: string;
+  /** The share of requests traced, 0 to 1 (default 1). */
+  traceSampleRate?: number;
+  /** How long spans wait to be sent in a batch (default 5000 ms). */
+  traceBatchDelayMs?: number;
 }
 
 export interface RunningServer {
@@ -127,6 +153,7 @@ export interface RunningServer {
   workerUrl(name: string): string;
   bus: LogBus;
   log: ServerLog;
+  metrics: ServerMetrics;
   /** Stops accepting, lets requests in flight finish (up to the grace period), then releases everything. */
   close(): Promise<void>;
 }
@@ -137,7 +164,9 @@ const HEALTH = '_healthz';
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const env = options.env ?? process.env;
   const domain = (options.domain ?? 'localhost').toLowerCase();
-  const sink = options.logSink ?? jsonLinesSink();
+  const ownSink = options.logSink === undefined ? jsonLinesSink({ level: options.logLevel }) : undefined;
+  const sink = options.logSink ?? ownSink!;
+  const sampled = requestLineSampler(options.logRequestSampleRate ?? 1);
   const log = serverLog(sink);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { data: dataLimits, admin: adminLimits } = listenerLimits(options, log);
@@ -148,16 +177,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const admin = loadAdminToken(options.dataDir, env, shared);
   const nodeId = options.nodeId ?? `${hostname()}:${options.port ?? 8787}`;
   const secretsKey = options.store === undefined ? loadSecretsKey(options.dataDir, env, shared).key : undefined;
+  const scrapeToken = options.metricsToken ?? (env.ISOLET_METRICS_TOKEN || undefined);
+  if (scrapeToken !== undefined) checkScrapeToken(scrapeToken);
+  const metrics = new ServerMetrics({ workers: options.metricsWorkers });
+  // Runtime processes send their own spans to the same collector (tracing.ts).
+  const traceTo = options.otlpEndpoint === undefined ? undefined : { endpoint: options.otlpEndpoint, node: nodeId, batchDelayMs: options.traceBatchDelayMs };
+  const tracing = traceTo === undefined ? undefined : new Tracing({ ...traceTo, sampleRate: options.traceSampleRate, process: 'control' });
   // A node of a cluster may start while the database is away (it serves its snapshot): the
   // store migrates and checks the key on first use.
-  const store = options.store ?? (shared
+  const store = timedStore(options.store ?? (shared
     ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
-    : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! }));
+    : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! })), (operation, seconds, ok) => metrics.storeOperation(operation, seconds, ok));
   const bus = new LogBus();
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
     bus.publish(entry);
-    if (logWorkers) sink(entry);
+    if (logWorkers && sampled(entry)) sink(entry);
   };
   let platform: Platform | undefined;
   if (options.processes !== 0) {
@@ -167,20 +202,37 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   }
   const bindingHost = serverBindingHost({ store, log });
-  const host: WorkerHost = options.processes === 0
-    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, log: workerLog, bindingHost })
+  // Without runtime processes the Runtime here counts what they would have sent.
+  const stats = options.processes === 0 ? new WorkerStats() : undefined;
+  const host: WorkerHost = stats !== undefined
+    ? new InProcessHost({
+      limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, isolateEvents: stats, bindingHost,
+      log: (entry) => {
+        stats.log(entry);
+        workerLog(entry);
+      },
+    })
     : new ProcessPool({
       bindingHost,
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,
-      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress },
+      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, tracing: traceTo },
       workerLog,
+      stats: (process, batch) => metrics.merge(process, batch),
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
-      onQuarantine: (account, worker) => void platform?.quarantine(account, worker),
+      onProcessEnded: ({ tier, label }, end) => metrics.processEnded(tier, label, end.fatal !== undefined ? 'fatal' : end.signal !== null ? 'signal' : 'exit'),
+      onQuarantine: (account, worker) => {
+        metrics.quarantined();
+        void platform?.quarantine(account, worker);
+      },
     });
   const assets = new AssetServer({ store, log, cacheBytes: options.assetCacheMb === undefined ? undefined : options.assetCacheMb * 1024 * 1024 });
   serveAssetsBinding(store, assets);
+  if (stats !== undefined) {
+    const runtime = (host as InProcessHost).runtime;
+    metrics.pull('main', () => stats.take(runtime));
+  }
   platform = new Platform({
     store,
     host,
@@ -188,6 +240,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     domain,
     log,
     bus,
+    events: metrics,
     maxDeploys: options.maxDeploys,
     maxAccountDeploys: options.maxAccountDeploys,
   });
@@ -202,12 +255,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const health = (): Record<string, unknown> => (follower === undefined ? { ok: true } : { ok: true, ...follower.health() });
   const kvSweeper = startKvSweeper(store.kv, log);
 
+  // A request that matches a static asset is answered here, without entering the isolate.
+  const observed = observedFetch((name, request) => (assets.has(name) ? assets.fetch(name, request, host) : host.fetch(name, request)), metrics, tracing);
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse(health()));
-      // A request that matches a static asset is answered here, without entering the isolate.
-      if (assets.has(name)) return assets.fetch(name, request, host);
-      return host.fetch(name, request);
+      return observed(name, request);
     },
   };
   const data = createHttpFront(fetcher, {
@@ -239,6 +292,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     workerUrl,
     quotas: options.quotas,
     health,
+    metrics: new MetricsEndpoint(metrics, admin.token, scrapeToken),
   });
   limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
     const cap = reason === 'total' ? `${adminLimits.maxConnections} are open, the most the admin API takes (adminConnections.maxConnections)`
@@ -255,6 +309,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await kvSweeper.stop();
     await follower?.close();
     await host.close();
+    metrics.close();
+    await tracing?.shutdown().catch(() => {});
     await store.close();
     throw error;
   }
@@ -270,8 +326,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await kvSweeper.stop();
       await follower?.close();
       await host.close();
+      metrics.close();
+      await tracing?.shutdown().catch((error: unknown) => log('warn', 'server', `could not send the last traces: ${String(error)}`));
       await store.close();
       log('info', 'server', 'stopped');
+      ownSink?.flush();
     })();
     return closing;
   };
@@ -290,6 +349,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     workerUrl,
     bus,
     log,
+    metrics,
     close,
   };
 }

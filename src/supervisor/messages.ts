@@ -10,6 +10,8 @@
 import type { EgressOptions, JsonValue, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 import { BINDING_LIMITS, ENV_NAME } from '../bridge/bindings.ts';
 import { jsonProblem } from '../api/bindings/checks.ts';
+import { checkStatsBatch, type StatsBatch } from '../observability/worker-stats.ts';
+import type { TracingOptions } from '../observability/tracing.ts';
 
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
@@ -21,6 +23,8 @@ export interface InitPayload {
   memoryBudgetMb?: number;
   egress?: EgressOptions;
   reduceIdleMemoryAfterMs?: number;
+  /** Where the process sends the spans of its requests' subrequests (TracingOptions); none: tracing is off. */
+  tracing?: Pick<TracingOptions, 'endpoint' | 'node' | 'batchDelayMs'>;
 }
 
 export interface LoadPayload {
@@ -42,6 +46,8 @@ export interface RequestHead {
   /** For a service binding's request: the named entrypoint that answers, and the chain of calls it came through. */
   entrypoint?: string;
   chain?: string[];
+  /** The W3C traceparent of the request's span, when it is traced. */
+  traceparent?: string;
 }
 
 /**
@@ -177,6 +183,8 @@ export interface Payloads {
   serviceResponseCancel: undefined;
   serviceCall: { head: ServiceCallHead; body: Uint8Array };
   bindingCall: { head: BindingCallHead; body: Uint8Array };
+  /** What the process's workers did in the last second or so (src/observability/worker-stats.ts). */
+  stats: StatsBatch;
 }
 
 export type MessageName = keyof Payloads;
@@ -256,6 +264,7 @@ function checkRequest(value: unknown): RequestHead {
   headerPairs(value.headers);
   if (value.entrypoint !== undefined) text(value.entrypoint, 'entrypoint', MAX_NAME);
   if (value.chain !== undefined) chain(value.chain);
+  if (value.traceparent !== undefined) text(value.traceparent, 'traceparent', 55);
   return value as unknown as RequestHead;
 }
 
@@ -446,6 +455,7 @@ export const MESSAGES: Table = {
   serviceResponseCancel: { code: 56, from: 'runtime', layout: 'none', check: checkNone },
   serviceCall: { code: 57, from: 'runtime', layout: 'head+bytes', check: checkServiceCall, maxHeadBytes: MAX_RPC_HEAD_BYTES },
   bindingCall: { code: 30, from: 'runtime', layout: 'head+bytes', check: checkBindingCall, maxHeadBytes: BINDING_LIMITS.argsBytes + 4096 },
+  stats: { code: 31, from: 'runtime', layout: 'json', check: checkStatsBatch },
 };
 
 /** One decoded message, its payload typed by its name. */

@@ -9,6 +9,8 @@ import { Runtime, UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, WorkerLoadError, type BindingAnswer, type BindingHost, type RuntimeResponse, type WorkerLogEntry } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
+import { reportStats, WorkerStats } from '../observability/worker-stats.ts';
+import { Tracing } from '../observability/tracing.ts';
 import { WHOLE_BODY_BYTES, type CallError, type CallHead, type CallOutcomeHead, type Message, type RequestHead } from './messages.ts';
 import { decodeRpcValue, encodeRpcValue } from './rpc-values.ts';
 import { ServiceClient } from './service-client.ts';
@@ -25,6 +27,9 @@ let calls = 0;
 let runtime: Runtime | undefined;
 let validator: Runtime | undefined;
 let draining = false;
+/** Stops the stats timer and sends what it has counted since its last batch. */
+let flushStats: (() => void) | undefined;
+let tracing: Tracing | undefined;
 
 /** Binding calls forwarded to the control process and not yet answered, by the id this process gave them. */
 const bindingCalls = new Map<number, { resolve: (answer: BindingAnswer) => void; reject: (error: Error) => void }>();
@@ -71,16 +76,20 @@ function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
       const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
-      runtime = new Runtime({
-        limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings, serviceHost: services,
-        log: (entry: WorkerLogEntry) => channel.send('log', 0, entry),
-      });
+      if (message.payload.tracing !== undefined) tracing = new Tracing({ ...message.payload.tracing, process: `runtime:${process.pid}` });
+      const stats = new WorkerStats();
+      const log = (entry: WorkerLogEntry) => {
+        stats.log(entry);
+        channel.send('log', 0, entry);
+      };
+      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings, serviceHost: services, log, isolateEvents: stats });
+      flushStats = reportStats(stats, runtime, (batch) => channel.send('stats', 0, batch));
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
       validator = new Runtime({ limits, maxIsolates: 16, log: () => {} });
       // Ready means ready to serve: the runtime image is made before, not with the first request.
       void runtime
         .prepare()
-        .catch((error: unknown) => process.stderr.write(`could not prepare the runtime ahead of requests: ${String(error)}\n`))
+        .catch((error: unknown) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', type: 'runtime-process', message: `could not prepare the runtime ahead of requests: ${String(error)}` }) + '\n'))
         .finally(() => channel.send('ready', 0, undefined));
       return;
     }
@@ -188,7 +197,7 @@ function serve(id: number, head: RequestHead): void {
   const request: Served = { controller, body, response: undefined };
   served.set(id, request);
   serving()
-    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal, entrypoint: head.entrypoint, chain: head.chain })
+    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal, entrypoint: head.entrypoint, chain: head.chain, trace: tracing?.continueRequest(head.traceparent) })
     .then((response) => respond(id, request, response))
     .catch((error: unknown) => {
       channel.send('responseError', id, {
@@ -221,5 +230,8 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 function drainWhenIdle(): void {
   if (served.size > 0 || calls > 0) return;
   // The last answers may still be in the socket's buffer: exit once it has flushed them.
-  void Promise.all([runtime?.close(), validator?.close()]).finally(() => channel.end(() => process.exit(0)));
+  void Promise.all([runtime?.close(), validator?.close(), tracing?.shutdown().catch(() => {})]).finally(() => {
+    flushStats?.();
+    channel.end(() => process.exit(0));
+  });
 }

@@ -18,6 +18,7 @@ import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts'
 import type { RunAs } from './run-as.ts';
 import type { BindingAnswerHead, CallHead, CallOutcome, CallResult, InitPayload, Message, Payloads, ServiceCaller } from './messages.ts';
 import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
+import type { StatsBatch } from '../observability/worker-stats.ts';
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -49,6 +50,8 @@ export interface RuntimeProcessOptions {
   workerLog: (entry: WorkerLogEntry) => void;
   /** The supervisor's own lines. */
   log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /** What the process's workers did (every second or so), only of workers whose home it is; `process` is its label. */
+  stats?: (process: string, batch: StatsBatch) => void;
   /** Whether `worker` has its home here (a process may log only for its own workers). */
   owns: (worker: string) => boolean;
   /** A child ended while the slot was to keep running; returns how long to wait before the next (ms). */
@@ -79,6 +82,8 @@ export interface ChildOptions {
   liveness?: LivenessOptions;
   /** The OS user it runs as (default: this process's). */
   runAs?: RunAs;
+  /** A line a spare (a child with no slot yet) wrote on stderr; a slot's children tell their slot. */
+  spareOutput?: (pid: number | undefined, line: string) => void;
 }
 
 const NO_BYTES = new Uint8Array(0);
@@ -155,8 +160,10 @@ export class Child {
   #nextId = 1;
   #readyResolve!: () => void;
   readonly #liveness: Liveness;
+  readonly #spareOutput: ChildOptions['spareOutput'];
 
   constructor(options: ChildOptions) {
+    this.#spareOutput = options.spareOutput;
     this.process = spawn(process.execPath, [...(options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: runtimeEnvironment(),
@@ -228,7 +235,7 @@ export class Child {
       } catch {}
     }
     if (this.owner !== undefined) return this.owner.output(this, line);
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', type: 'supervisor', message: 'spare runtime process output', pid: this.process.pid, line }) + '\n');
+    this.#spareOutput?.(this.process.pid, line);
   }
 }
 
@@ -403,7 +410,7 @@ export class RuntimeProcess {
       child.exchanges.set(id, exchange);
       const headers = Array.isArray(request.headers) ? (request.headers as [string, string][]) : [...request.headers];
       child.channel.send('request', id, {
-        worker, method: request.method, url: request.url, headers, body: body !== null,
+        worker, method: request.method, url: request.url, headers, body: body !== null, traceparent: request.trace?.traceparent,
         // A service binding's request: the entrypoint it names and the chain it came through.
         ...(request.entrypoint === undefined ? {} : { entrypoint: request.entrypoint }),
         ...(request.chain === undefined ? {} : { chain: [...request.chain] }),
@@ -497,6 +504,12 @@ export class RuntimeProcess {
         return;
       case 'bindingCall':
         return this.#bindingCall(child, message.id, message.payload);
+      case 'stats': {
+        const batch = message.payload;
+        for (const worker of Object.keys(batch.workers)) if (!this.#options.owns(worker)) delete batch.workers[worker];
+        this.#options.stats?.(this.label, batch);
+        return;
+      }
     }
   }
 

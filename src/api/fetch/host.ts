@@ -415,6 +415,8 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
   headTimer.unref();
   totalTimer.unref();
   outbound.timers.push(headTimer, totalTimer);
+  // Until its response head (or its failure), redirects included.
+  const span = request.trace?.subrequest(method, url.href);
 
   try {
     let redirects = 0;
@@ -467,6 +469,7 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
           response.resume();
           response.once('end', () => closeOutbound(scope, outbound, 'done', true));
         }
+        span?.end(status);
         return {
           status,
           statusText: response.statusMessage ?? '',
@@ -511,7 +514,9 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
     }
   } catch (error) {
     closeOutbound(scope, outbound, 'failed');
-    throw outbound.failure ?? error;
+    const failure = outbound.failure ?? error;
+    span?.end(undefined, (failure as Error).message);
+    throw failure;
   }
 }
 
