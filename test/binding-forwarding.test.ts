@@ -110,7 +110,7 @@ test('a deployment\'s bindings are checked before its code runs: shape, names, a
       [{ R: { type: 'queue' } }, {}, 400, /Invalid binding R: unknown binding type "queue"/],
       [{ R: { type: 'kv' } }, {}, 400, /Invalid binding R: a kv binding needs 'namespaceId'/],
       [{ R: { type: 'raw' } }, { vars: { R: 'x' } }, 400, /'R' is both a var and a binding/],
-      [{ R: { type: 'kv', namespaceId: 'n1' } }, {}, 400, /The binding R is of type kv, which this server does not offer/],
+      [{ R: { type: 'kv', namespaceId: 'n1' } }, {}, 400, /The binding R names the KV namespace 'n1', which this account does not have/],
       [{ THEIRS: { type: 'raw' } }, {}, 403, /names something account .* does not own/],
     ];
     for (const [bindings, extra, status, message] of cases) {

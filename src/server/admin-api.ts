@@ -18,6 +18,7 @@ import { SERIES_MINUTES } from '../observability/worker-series.ts';
 import { parseTailFilter } from '../observability/tail-filter.ts';
 import { bearerHash, hashToken, newToken, sameToken } from './tokens.ts';
 import { MAX_MISSING_BODY, MAX_UPLOAD_BODY, missingAssets, uploadAssets } from './assets/asset-uploads.ts';
+import { KvApi } from './kv-api.ts';
 
 export interface AdminApiOptions {
   platform: Platform;
@@ -40,9 +41,9 @@ export interface AdminApiOptions {
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
-type Caller = { admin: true; tokenId: 'admin' } | { admin: false; tokenId: string; accountId: string };
+export type Caller = { admin: true; tokenId: 'admin' } | { admin: false; tokenId: string; accountId: string };
 
-interface Call {
+export interface Call {
   req: IncomingMessage;
   res: ServerResponse;
   caller: Caller;
@@ -74,6 +75,7 @@ class AdminApi {
   readonly #workerUrl: ((name: string) => string) | undefined;
   readonly #quotas: AccountQuotas;
   readonly #health: () => Record<string, unknown>;
+  readonly #kv: KvApi;
   readonly #metrics: MetricsEndpoint | undefined;
 
   constructor(options: AdminApiOptions) {
@@ -87,6 +89,7 @@ class AdminApi {
     this.#workerUrl = options.workerUrl;
     this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.#health = options.health ?? (() => ({ ok: true }));
+    this.#kv = new KvApi(options.platform.store, options.log);
     this.#metrics = options.metrics;
   }
 
@@ -152,6 +155,8 @@ class AdminApi {
       if (id === 'missing' && method === 'POST') return this.#missingAssets(call);
       if (id === 'upload' && method === 'POST') return this.#uploadAssets(call);
       throw badMethod(method, call.url.pathname);
+    } else if (collection === 'kv') {
+      if (await this.#kv.handle(call, parts.slice(1))) return;
     } else if (collection === 'workers') {
       if (id === undefined) {
         if (method === 'GET') return this.#listWorkers(call);
@@ -752,7 +757,18 @@ function decodeSegment(segment: string): string {
 }
 
 /** Reads and parses a JSON body; undefined when there is none. Over `limit` bytes is a 413. */
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const body = await readBody(req, limit);
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ApiError('invalid', `The body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Reads the whole body; over `limit` bytes is a 413. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     throw new ApiError('too_large', `The request body is ${declared} bytes, over the limit of ${limit} for this endpoint.`);
@@ -764,21 +780,16 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     if (size > limit) throw new ApiError('too_large', `The request body is over the limit of ${limit} bytes for this endpoint.`);
     chunks.push(chunk);
   }
-  if (size === 0) return undefined;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (error) {
-    throw new ApiError('invalid', `The body is not valid JSON: ${(error as Error).message}`);
-  }
+  return Buffer.concat(chunks, size);
 }
 
-function json(res: ServerResponse, status: number, value: unknown): void {
+export function json(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
-function noContent(res: ServerResponse): void {
+export function noContent(res: ServerResponse): void {
   res.writeHead(204);
   res.end();
 }
