@@ -4,6 +4,8 @@
 // account (404, as for a name nobody has), so the answers say nothing about other tenants.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isDashboardPath, serveDashboard } from '../dashboard/assets.ts';
+import { activityAnswer, WorkerActivity } from '../dashboard/worker-activity.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
 import { QUOTA_NAMES, StoreError, StoreUnavailableError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
@@ -31,6 +33,8 @@ export interface AdminApiOptions {
   quotas?: Partial<AccountQuotas>;
   /** The body of GET /healthz (default `{ ok: true }`). */
   health?: () => Record<string, unknown>;
+  /** Each worker's last hour, for GET /v1/workers/:name/activity (default: nothing counted). */
+  activity?: WorkerActivity;
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
@@ -68,6 +72,7 @@ class AdminApi {
   readonly #workerUrl: ((name: string) => string) | undefined;
   readonly #quotas: AccountQuotas;
   readonly #health: () => Record<string, unknown>;
+  readonly #activity: WorkerActivity;
 
   constructor(options: AdminApiOptions) {
     this.#platform = options.platform;
@@ -80,6 +85,7 @@ class AdminApi {
     this.#workerUrl = options.workerUrl;
     this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.#health = options.health ?? (() => ({ ok: true }));
+    this.#activity = options.activity ?? new WorkerActivity();
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -97,6 +103,8 @@ class AdminApi {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
       if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, this.#health());
+      // The dashboard's files hold no data: it signs in with a token and calls /v1 like any client.
+      if (isDashboardPath(url.pathname)) return await serveDashboard(req, res, url.pathname);
       const authenticated = await this.#authenticate(req);
       caller = authenticated.caller;
       const parts = url.pathname.split('/').slice(1).map(decodeSegment);
@@ -157,6 +165,10 @@ class AdminApi {
       }
       if (sub === 'rollback' && key === undefined) {
         if (method === 'POST') return this.#rollback(call, id);
+        throw badMethod(method, call.url.pathname);
+      }
+      if (sub === 'activity' && key === undefined) {
+        if (method === 'GET') return json(call.res, 200, await activityAnswer(this.#activity, await this.#owned(call.caller, id), this.#platform.store));
         throw badMethod(method, call.url.pathname);
       }
       if (sub === 'tail' && key === undefined) {

@@ -20,6 +20,7 @@ import { PostgresStore } from '../store/postgres-store.ts';
 import { isSharedStore, type AccountQuotas, type Store } from '../store/store.ts';
 import { ChangeFollower } from './change-follower.ts';
 import { createAdminServer } from './admin-api.ts';
+import { WorkerActivity } from '../dashboard/worker-activity.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
 import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
@@ -144,8 +145,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
     : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! }));
   const bus = new LogBus();
+  const activity = new WorkerActivity();
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
+    activity.record(entry);
     bus.publish(entry);
     if (logWorkers) sink(entry);
   };
@@ -221,6 +224,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     workerUrl,
     quotas: options.quotas,
     health,
+    activity,
   });
   limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
     const cap = reason === 'total' ? `${adminLimits.maxConnections} are open, the most the admin API takes (adminConnections.maxConnections)`

@@ -1,0 +1,103 @@
+// Per-worker charts of the last hour, a bar a minute: requests, errors, CPU and cold starts.
+// Each chart is an SVG with its numbers in a caption and, for screen readers and anyone who
+// wants the figures, a table of the same data.
+
+import { path } from '../api.ts';
+import type { Context } from '../context.ts';
+import { h, section, svg } from '../dom.ts';
+
+/** One minute of one worker, as GET /v1/workers/:name/activity gives it. */
+export interface ActivityMinute {
+  /** The minute's start (ISO 8601). */
+  start: string;
+  requests: number;
+  errors: number;
+  cpuMs: number;
+  coldStarts: number;
+}
+
+export interface Activity {
+  minutes: ActivityMinute[];
+}
+
+interface Series {
+  key: 'requests' | 'errors' | 'cpuMs' | 'coldStarts';
+  title: string;
+  unit: string;
+  color: string;
+}
+
+const SERIES: Series[] = [
+  { key: 'requests', title: 'Requests', unit: 'requests', color: 'series-requests' },
+  { key: 'errors', title: 'Errors (5xx, exceptions, limits)', unit: 'errors', color: 'series-errors' },
+  { key: 'cpuMs', title: 'CPU time', unit: 'ms of CPU', color: 'series-cpu' },
+  { key: 'coldStarts', title: 'Cold starts', unit: 'cold starts', color: 'series-cold' },
+];
+
+const WIDTH = 600;
+const HEIGHT = 120;
+const AXIS = 24;
+
+export async function activityCharts(context: Context, worker: string): Promise<HTMLElement> {
+  const activity = await context.api.call<Activity>('GET', path`/v1/workers/${worker}/activity`);
+  const refresh = h('button', { type: 'button', class: 'secondary', onclick: () => context.refresh() }, 'Refresh');
+  return section(
+    'The last hour',
+    h('p', { class: 'hint' }, 'A bar a minute, oldest on the left. Counted by this server since it started.'),
+    refresh,
+    h('div', { class: 'charts' }, ...SERIES.map((series) => chart(series, activity.minutes))),
+  );
+}
+
+function chart(series: Series, minutes: ActivityMinute[]): HTMLElement {
+  const values = minutes.map((m) => m[series.key]);
+  const total = values.reduce((a, b) => a + b, 0);
+  const peak = Math.max(0, ...values);
+  const captionId = `chart-${series.key}`;
+  const caption = `${series.title}: ${round(total)} ${series.unit} in the last hour, at most ${round(peak)} in a minute.`;
+  const slot = (WIDTH - AXIS) / Math.max(1, minutes.length);
+  const bars = minutes.map((minute, i) => {
+    const value = minute[series.key];
+    const height = peak === 0 ? 0 : Math.max(value > 0 ? 1 : 0, (value / peak) * (HEIGHT - 16));
+    return svg(
+      'rect',
+      { x: (AXIS + i * slot + 1).toFixed(1), y: (HEIGHT - height).toFixed(1), width: Math.max(1, slot - 2).toFixed(1), height: height.toFixed(1), class: `bar ${series.color}` },
+      svg('title', {}, `${clock(minute.start)}: ${round(value)} ${series.unit}`),
+    );
+  });
+  return h(
+    'figure',
+    { class: 'chart', 'data-series': series.key },
+    h('figcaption', { id: captionId }, caption),
+    svg(
+      'svg',
+      { viewBox: `0 0 ${WIDTH} ${HEIGHT + 14}`, role: 'img', 'aria-labelledby': captionId, class: 'chart-svg' },
+      svg('line', { x1: AXIS, y1: HEIGHT, x2: WIDTH, y2: HEIGHT, class: 'axis' }),
+      svg('text', { x: 0, y: 10, class: 'axis-label' }, `${round(peak)}`),
+      svg('text', { x: 0, y: HEIGHT, class: 'axis-label' }, '0'),
+      svg('text', { x: AXIS, y: HEIGHT + 12, class: 'axis-label' }, minutes.length > 0 ? clock(minutes[0]!.start) : ''),
+      svg('text', { x: WIDTH, y: HEIGHT + 12, class: 'axis-label end' }, 'now'),
+      ...bars,
+    ),
+    h(
+      'details',
+      {},
+      h('summary', {}, `${series.title}, minute by minute`),
+      h(
+        'table',
+        {},
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Minute'), h('th', { scope: 'col' }, series.title))),
+        h('tbody', {}, ...minutes.filter((m) => m[series.key] > 0).map((m) => h('tr', {}, h('th', { scope: 'row' }, clock(m.start)), h('td', {}, `${round(m[series.key])}`)))),
+      ),
+    ),
+  );
+}
+
+function clock(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function round(value: number): number {
+  return Math.round(value * 10) / 10;
+}
