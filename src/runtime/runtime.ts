@@ -12,10 +12,12 @@ import { SpareIsolates } from './spare-isolates.ts';
 import { IdleMemoryReducer } from './idle-memory.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
+import { endReason } from './termination.ts';
 import {
   DEFAULT_LIMITS,
   WorkerLoadError,
   type IsolateMemoryUsage,
+  type IsolateEvents,
   type RuntimeOptions,
   type RuntimeRequest,
   type RuntimeResponse,
@@ -99,6 +101,7 @@ export class Runtime {
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
   private starting = 0;
+  private readonly isolateEvents: IsolateEvents | undefined;
 
   constructor(options: RuntimeOptions = {}) {
     this.defaults = { ...DEFAULT_LIMITS, ...options.limits };
@@ -108,6 +111,7 @@ export class Runtime {
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
+    this.isolateEvents = options.isolateEvents;
   }
 
   /**
@@ -219,9 +223,11 @@ export class Runtime {
   }
 
   private async isolateFor(worker: LoadedWorker): Promise<WorkerIsolate> {
+    const started = performance.now();
     worker.creating ??= this.createIsolate(worker).then(
       (isolate) => {
         worker.creating = undefined;
+        this.isolateEvents?.started(worker.name, performance.now() - started);
         if (this.workers.get(worker.name) !== worker || this.closed) {
           // Replaced or unloaded while starting: serve the requests that were waiting for it,
           // then go. retire() ends an isolate with nothing in flight at once, and those
@@ -288,6 +294,7 @@ export class Runtime {
     this.idleMemory.start();
     isolate.measure();
     isolate.whenDisposed(() => {
+      this.isolateEvents?.ended(worker.name, endReason(isolate.termination));
       if (this.live.delete(isolate)) this.held -= isolate.heldBytes;
       if (worker.isolate === isolate) worker.isolate = undefined;
     });
@@ -311,12 +318,14 @@ export class Runtime {
    * work) is never disposed: when only those are left, the bounds wait for them.
    */
   private makeRoom(isolates: number, bytes: number): void {
-    const over = () =>
-      this.live.size + this.starting + (this.spares?.count ?? 0) + isolates > this.maxIsolates || this.held + bytes > this.memoryBudget;
-    if (!over()) return;
+    const over = (): 'isolates' | 'memory' | undefined =>
+      this.live.size + this.starting + (this.spares?.count ?? 0) + isolates > this.maxIsolates ? 'isolates'
+        : this.held + bytes > this.memoryBudget ? 'memory' : undefined;
+    if (over() === undefined) return;
     for (const [isolate] of this.live) {
-      if (!over()) break;
-      if (isolate.idle) isolate.terminate({ kind: 'evicted' });
+      const cause = over();
+      if (cause === undefined) break;
+      if (isolate.idle) isolate.terminate({ kind: 'evicted', cause });
     }
   }
 

@@ -1,6 +1,6 @@
 // Why an isolate stopped, and what the client and the worker's log are told about it.
 
-import type { WorkerLimits } from './types.ts';
+import type { IsolateEndReason, WorkerLimits } from './types.ts';
 
 /** What was running: a request, the worker's top-level code, or work a call left running after its request was over. */
 export type CpuPhase = 'request' | 'startup' | 'stray';
@@ -10,7 +10,8 @@ export type Termination =
   /** `usedMb` when it was measured; V8 and isolated-vm stop an isolate at its heap limit without saying by how much. */
   | { kind: 'memory'; usedMb?: number; limitMb: number }
   | { kind: 'replaced' }
-  | { kind: 'evicted' }
+  /** `cause`: which bound of the Runtime made room (maxIsolates or memoryBudgetMb); none at shutdown. */
+  | { kind: 'evicted'; cause?: 'isolates' | 'memory' }
   | { kind: 'crashed'; message: string };
 
 export function describeTermination(t: Termination): string {
@@ -49,6 +50,13 @@ export function terminationResponseBody(t: Termination): string {
     default:
       return 'Error 1101: Worker threw exception.\n';
   }
+}
+
+/** How a termination is counted in metrics. */
+export function endReason(t: Termination | undefined): IsolateEndReason {
+  if (t === undefined) return 'crashed';
+  if (t.kind === 'evicted') return t.cause === undefined ? 'shutdown' : t.cause === 'isolates' ? 'evicted-isolates' : 'evicted-memory';
+  return t.kind;
 }
 
 export function cpuTermination(usedNs: number, limits: WorkerLimits, phase: CpuPhase): Termination {

@@ -119,6 +119,21 @@ export interface RuntimeOptions {
    * ("*.corp.example" for a suffix); `deny` closes more, and wins over allow.
    */
   egress?: EgressOptions;
+  /** Told when a worker's isolate starts for a request and when one ends, for metrics. */
+  isolateEvents?: IsolateEvents;
+}
+
+/** Why a worker's isolate ended: a limit, a crash, a new version, or room made for others. */
+export type IsolateEndReason = 'replaced' | 'evicted-isolates' | 'evicted-memory' | 'cpu' | 'memory' | 'crashed' | 'shutdown';
+
+/**
+ * What a Runtime tells of its isolates' lives (src/observability/worker-stats.ts counts them).
+ * Called synchronously where it happens: keep it to counting.
+ */
+export interface IsolateEvents {
+  /** A request found no live isolate and one was started for it (a cold start) in `ms`. */
+  started(worker: string, ms: number): void;
+  ended(worker: string, reason: IsolateEndReason): void;
 }
 
 /** A worker isolate's heap, in bytes, as V8 reports it. */

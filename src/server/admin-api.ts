@@ -5,7 +5,6 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isDashboardPath, serveDashboard } from '../dashboard/assets.ts';
-import { activityAnswer, WorkerActivity } from '../dashboard/worker-activity.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
 import { QUOTA_NAMES, StoreError, StoreUnavailableError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
@@ -15,7 +14,10 @@ import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeploy
 import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
-import { hashToken, newToken, sameToken } from './tokens.ts';
+import type { MetricsEndpoint } from '../observability/metrics-endpoint.ts';
+import { SERIES_MINUTES } from '../observability/worker-series.ts';
+import { parseTailFilter } from '../observability/tail-filter.ts';
+import { bearerHash, hashToken, newToken, sameToken } from './tokens.ts';
 
 export interface AdminApiOptions {
   platform: Platform;
@@ -33,8 +35,8 @@ export interface AdminApiOptions {
   quotas?: Partial<AccountQuotas>;
   /** The body of GET /healthz (default `{ ok: true }`). */
   health?: () => Record<string, unknown>;
-  /** Each worker's last hour, for GET /v1/workers/:name/activity (default: nothing counted). */
-  activity?: WorkerActivity;
+  /** GET /metrics, and the workers' last hour (GET /v1/workers/:name/metrics, GET /v1/metrics/workers). */
+  metrics?: MetricsEndpoint;
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
@@ -72,7 +74,7 @@ class AdminApi {
   readonly #workerUrl: ((name: string) => string) | undefined;
   readonly #quotas: AccountQuotas;
   readonly #health: () => Record<string, unknown>;
-  readonly #activity: WorkerActivity;
+  readonly #metrics: MetricsEndpoint | undefined;
 
   constructor(options: AdminApiOptions) {
     this.#platform = options.platform;
@@ -85,7 +87,7 @@ class AdminApi {
     this.#workerUrl = options.workerUrl;
     this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.#health = options.health ?? (() => ({ ok: true }));
-    this.#activity = options.activity ?? new WorkerActivity();
+    this.#metrics = options.metrics;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -105,6 +107,7 @@ class AdminApi {
       if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, this.#health());
       // The dashboard's files hold no data: it signs in with a token and calls /v1 like any client.
       if (isDashboardPath(url.pathname)) return await serveDashboard(req, res, url.pathname);
+      if (url.pathname === '/metrics' && this.#metrics !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return await this.#metrics.serve(req, res);
       const authenticated = await this.#authenticate(req);
       caller = authenticated.caller;
       const parts = url.pathname.split('/').slice(1).map(decodeSegment);
@@ -167,12 +170,12 @@ class AdminApi {
         if (method === 'POST') return this.#rollback(call, id);
         throw badMethod(method, call.url.pathname);
       }
-      if (sub === 'activity' && key === undefined) {
-        if (method === 'GET') return json(call.res, 200, await activityAnswer(this.#activity, await this.#owned(call.caller, id), this.#platform.store));
-        throw badMethod(method, call.url.pathname);
-      }
       if (sub === 'tail' && key === undefined) {
         if (method === 'GET') return this.#tail(call, id);
+        throw badMethod(method, call.url.pathname);
+      }
+      if (sub === 'metrics' && key === undefined) {
+        if (method === 'GET') return this.#workerMetrics(call, id);
         throw badMethod(method, call.url.pathname);
       }
       if (sub === 'secrets' && extra === undefined) {
@@ -181,6 +184,9 @@ class AdminApi {
         if (key !== undefined && method === 'DELETE') return this.#deleteSecret(call, id, key);
         throw badMethod(method, call.url.pathname);
       }
+    } else if (collection === 'metrics' && id === 'workers' && sub === undefined) {
+      if (method === 'GET') return this.#allWorkerMetrics(call);
+      throw badMethod(method, call.url.pathname);
     }
     throw notFound(call.url.pathname);
   }
@@ -534,11 +540,38 @@ class AdminApi {
     noContent(call.res);
   }
 
+  // Metrics: each worker's last hour on this node
+
+  async #workerMetrics(call: Call, name: string): Promise<void> {
+    await this.#owned(call.caller, name);
+    const metrics = this.#metricsOf(call);
+    metrics.fold();
+    json(call.res, 200, { worker: name, intervalSeconds: 60, points: metrics.series.read(name) });
+  }
+
+  #allWorkerMetrics(call: Call): void {
+    requireAdmin(call.caller);
+    const metrics = this.#metricsOf(call);
+    metrics.fold();
+    json(call.res, 200, { minutes: SERIES_MINUTES, workers: metrics.series.totals() });
+  }
+
+  #metricsOf(call: Call): MetricsEndpoint['metrics'] {
+    if (this.#metrics === undefined) throw notFound(call.url.pathname);
+    return this.#metrics.metrics;
+  }
+
   // Live logs
 
   async #tail(call: Call, name: string): Promise<void> {
     const { req, res, caller } = call;
     const worker = await this.#owned(caller, name);
+    let filter;
+    try {
+      filter = parseTailFilter(call.url.searchParams);
+    } catch (error) {
+      throw new ApiError('invalid', (error as Error).message);
+    }
     const limit = this.#tailBufferBytes;
     const log = this.#log;
     // Bound to this worker (not the name: a later worker of that name may be another
@@ -546,6 +579,7 @@ class AdminApi {
     const binding = { workerId: worker.id, tokenId: caller.tokenId };
     let ended = false;
     const subscriber = {
+      accepts: filter,
       write(line: string): boolean {
         if (res.destroyed) return false;
         res.write(line);
@@ -582,12 +616,10 @@ class AdminApi {
   // Helpers
 
   async #authenticate(req: IncomingMessage): Promise<{ caller: Caller; hash: Buffer }> {
-    const header = req.headers.authorization;
-    const match = header === undefined ? null : /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
-    if (match === null) {
+    const hash = bearerHash(req.headers.authorization);
+    if (hash === undefined) {
       throw new ApiError('unauthorized', 'Send a token as `Authorization: Bearer <token>` (the admin token, or an account token from POST /v1/accounts/:account/tokens).');
     }
-    const hash = hashToken(match[1]!);
     if (sameToken(hash, this.#adminHash)) return { caller: { admin: true, tokenId: 'admin' }, hash };
     const token = await this.#platform.store.findToken(hash);
     if (token === undefined) throw new ApiError('unauthorized', 'This token is unknown or was revoked: ask the operator for a new one.');

@@ -12,6 +12,8 @@ import type { WorkerLogEntry } from '../runtime/types.ts';
 export type DropReason = 'slow' | 'closing' | 'worker-deleted' | 'token-revoked';
 
 export interface LogSubscriber {
+  /** Which entries it wants (a tail's filters); undefined: all. */
+  accepts?: ((entry: WorkerLogEntry) => boolean) | undefined;
   /** Takes one NDJSON line; returns false when the subscriber is over its bound and must go. */
   write(line: string): boolean;
   /** Called once when the bus drops the subscriber (over its bound, its right ended, or the bus closing). */
@@ -32,6 +34,7 @@ export class LogBus {
     if (subscribers === undefined) return;
     const line = JSON.stringify(entry) + '\n';
     for (const subscriber of [...subscribers.keys()]) {
+      if (subscriber.accepts !== undefined && !subscriber.accepts(entry)) continue;
       if (!subscriber.write(line)) {
         this.unsubscribe(entry.worker, subscriber);
         subscriber.drop('slow');

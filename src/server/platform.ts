@@ -34,6 +34,8 @@ export interface PlatformOptions {
   /** Deployments validated at once, in total (default 4) and per account (default 2); more is a 429. */
   maxDeploys?: number;
   maxAccountDeploys?: number;
+  /** A version was made active on this node by a deployment or a rollback through it (for metrics). */
+  activated?: (kind: 'deploy' | 'rollback') => void;
   /** Distinct uploads remembered as validated, so an identical one deploys without running again (default 10,000; 0 remembers none). */
   validatedUploads?: number;
 }
@@ -74,6 +76,7 @@ export class Platform {
   /** Deployments in progress, bounded per account (from the upload's start) and in total (validations). */
   readonly deploySlots: DeploySlots;
   readonly #validated: ValidatedUploads;
+  readonly #activated: PlatformOptions['activated'];
 
   constructor(options: PlatformOptions) {
     this.store = options.store;
@@ -81,6 +84,7 @@ export class Platform {
     this.domain = options.domain;
     this.#log = options.log;
     this.#bus = options.bus;
+    this.#activated = options.activated;
     this.deploySlots = new DeploySlots(options.maxDeploys ?? DEFAULT_MAX_DEPLOYS, options.maxAccountDeploys ?? DEFAULT_MAX_ACCOUNT_DEPLOYS);
     this.#validated = new ValidatedUploads(options.validatedUploads);
     this.#routes = new RouteTable(this.domain, [], () => false);
@@ -213,6 +217,7 @@ export class Platform {
       const version = await this.store.activate(name, target.id, worker.accountId);
       await this.#reload(name);
       this.#log('info', 'admin', 'rolled back', { worker: name, version: version.number, author });
+      this.#activated?.('rollback');
       return version;
     });
   }
@@ -320,6 +325,7 @@ export class Platform {
     this.#log('info', 'admin', 'deployed', {
       worker: name, account: accountId, version: version.number, hash: version.hash, author, validation: prepared.validation,
     });
+    this.#activated?.('deploy');
   }
 
   /**

@@ -20,7 +20,6 @@ import { PostgresStore } from '../store/postgres-store.ts';
 import { isSharedStore, type AccountQuotas, type Store } from '../store/store.ts';
 import { ChangeFollower } from './change-follower.ts';
 import { createAdminServer } from './admin-api.ts';
-import { WorkerActivity } from '../dashboard/worker-activity.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
 import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
@@ -29,6 +28,10 @@ import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
 import { InProcessHost, type WorkerHost } from './worker-host.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
+import { ServerMetrics } from '../observability/server-metrics.ts';
+import { checkScrapeToken, MetricsEndpoint } from '../observability/metrics-endpoint.ts';
+import { timedStore } from '../observability/timed-store.ts';
+import { WorkerStats } from '../observability/worker-stats.ts';
 
 export interface ServerOptions {
   /** Directory for isolet.db, secrets.key and admin-token (created if missing). */
@@ -97,6 +100,13 @@ export interface ServerOptions {
   adminConnections?: Partial<ConnectionLimits>;
   /** Open files the process may have, which the two caps must fit in (default: its own, `ulimit -n`). */
   openFileLimit?: number;
+  /**
+   * A second token that opens GET /metrics on the admin listener, and nothing else (default:
+   * ISOLET_METRICS_TOKEN; the admin token opens it too).
+   */
+  metricsToken?: string;
+  /** Workers with series of their own in /metrics; the others share `worker="_other"` (default 100). */
+  metricsWorkers?: number;
 }
 
 export interface RunningServer {
@@ -118,6 +128,7 @@ export interface RunningServer {
   workerUrl(name: string): string;
   bus: LogBus;
   log: ServerLog;
+  metrics: ServerMetrics;
   /** Stops accepting, lets requests in flight finish (up to the grace period), then releases everything. */
   close(): Promise<void>;
 }
@@ -141,14 +152,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const secretsKey = options.store === undefined ? loadSecretsKey(options.dataDir, env, shared).key : undefined;
   // A node of a cluster may start while the database is away (it serves its snapshot): the
   // store migrates and checks the key on first use.
-  const store = options.store ?? (shared
+  const scrapeToken = options.metricsToken ?? (env.ISOLET_METRICS_TOKEN || undefined);
+  if (scrapeToken !== undefined) checkScrapeToken(scrapeToken);
+  const metrics = new ServerMetrics({ workers: options.metricsWorkers });
+  const store = timedStore(options.store ?? (shared
     ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
-    : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! }));
+    : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! })), (operation, seconds, ok) => metrics.storeOperation(operation, seconds, ok));
   const bus = new LogBus();
-  const activity = new WorkerActivity();
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
-    activity.record(entry);
     bus.publish(entry);
     if (logWorkers) sink(entry);
   };
@@ -159,23 +171,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log('warn', 'supervisor', 'runtime processes run as root, like this server: code that escapes V8 could read the data directory; start with --runtime-user (e.g. nobody)', {});
     }
   }
-  const host: WorkerHost = options.processes === 0
-    ? new InProcessHost({ limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, log: workerLog })
+  // Without runtime processes the Runtime here counts what they would have sent.
+  const stats = options.processes === 0 ? new WorkerStats() : undefined;
+  const host: WorkerHost = stats !== undefined
+    ? new InProcessHost({
+      limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, isolateEvents: stats,
+      log: (entry) => {
+        stats.log(entry);
+        workerLog(entry);
+      },
+    })
     : new ProcessPool({
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,
       runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress },
       workerLog,
+      stats: (process, batch) => metrics.merge(process, batch),
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
-      onQuarantine: (account, worker) => void platform?.quarantine(account, worker),
+      onProcessEnded: ({ tier, label }, end) => metrics.processEnded(tier, label, end.fatal !== undefined ? 'fatal' : end.signal !== null ? 'signal' : 'exit'),
+      onQuarantine: (account, worker) => {
+        metrics.quarantined();
+        void platform?.quarantine(account, worker);
+      },
     });
+  if (stats !== undefined) {
+    const runtime = (host as InProcessHost).runtime;
+    metrics.pull('main', () => stats.take(runtime));
+  }
   platform = new Platform({
     store,
     host,
     domain,
     log,
     bus,
+    activated: (kind) => metrics.deployed(kind),
     maxDeploys: options.maxDeploys,
     maxAccountDeploys: options.maxAccountDeploys,
   });
@@ -192,7 +222,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fetcher: RuntimeFetcher = {
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse(health()));
-      return host.fetch(name, request);
+      const started = performance.now();
+      return host.fetch(name, request).then(
+        (response) => {
+          metrics.request(name, response.status, (performance.now() - started) / 1000);
+          return response;
+        },
+        (error: unknown) => {
+          // The front answers a worker that is gone with its 404 for no worker; anything else is its 500.
+          if ((error as { code?: unknown } | null)?.code !== 'ERR_UNKNOWN_WORKER') metrics.request(name, 500, (performance.now() - started) / 1000);
+          throw error;
+        },
+      );
     },
   };
   const data = createHttpFront(fetcher, {
@@ -224,7 +265,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     workerUrl,
     quotas: options.quotas,
     health,
-    activity,
+    metrics: new MetricsEndpoint(metrics, admin.token, scrapeToken),
   });
   limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
     const cap = reason === 'total' ? `${adminLimits.maxConnections} are open, the most the admin API takes (adminConnections.maxConnections)`
@@ -240,6 +281,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminServer.close();
     await follower?.close();
     await host.close();
+    metrics.close();
     await store.close();
     throw error;
   }
@@ -254,6 +296,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000)]);
       await follower?.close();
       await host.close();
+      metrics.close();
       await store.close();
       log('info', 'server', 'stopped');
     })();
@@ -274,6 +317,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     workerUrl,
     bus,
     log,
+    metrics,
     close,
   };
 }

@@ -16,6 +16,12 @@ export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
+/** The SHA-256 of the token in an `Authorization: Bearer <token>` header, or undefined when there is none. */
+export function bearerHash(header: string | undefined): Buffer | undefined {
+  const match = header === undefined ? null : /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(header);
+  return match === null ? undefined : hashToken(match[1]!);
+}
+
 /** Constant-time equality of two tokens, by their hashes (equal lengths whatever the inputs). */
 export function sameToken(presentedHash: Buffer, expectedHash: Buffer): boolean {
   return timingSafeEqual(presentedHash, expectedHash);

@@ -8,6 +8,7 @@
 // and the admin API. A message that fails its check ends that process (see process-pool.ts).
 
 import type { EgressOptions, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import { checkStatsBatch, type StatsBatch } from '../observability/worker-stats.ts';
 
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
@@ -90,6 +91,8 @@ export interface Payloads {
   requestCredit: number;
   log: WorkerLogEntry;
   pong: undefined;
+  /** What the process's workers did in the last second or so (src/observability/worker-stats.ts). */
+  stats: StatsBatch;
 }
 
 export type MessageName = keyof Payloads;
@@ -250,6 +253,7 @@ export const MESSAGES: Table = {
   requestCredit: { code: 27, from: 'runtime', layout: 'count', check: checkCount },
   log: { code: 28, from: 'runtime', layout: 'json', check: checkLog },
   pong: { code: 29, from: 'runtime', layout: 'none', check: checkNone },
+  stats: { code: 30, from: 'runtime', layout: 'json', check: checkStatsBatch },
 };
 
 /** One decoded message, its payload typed by its name. */

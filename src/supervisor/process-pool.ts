@@ -13,6 +13,7 @@ import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
 import type { InitPayload } from './messages.ts';
+import type { StatsBatch } from '../observability/worker-stats.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
@@ -54,6 +55,10 @@ export interface ProcessPoolOptions {
   workerLog: (entry: WorkerLogEntry) => void;
   /** Where the supervisor's own lines go (restarts, crashes, quarantine). */
   log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /** What each runtime process's workers did, in batches (`process` is its label, tier/index). */
+  stats?: (process: string, batch: StatsBatch) => void;
+  /** A runtime process ended while it was to keep running; it is being restarted. */
+  onProcessEnded?: (process: { tier: Tier; label: string }, end: ProcessEnd) => void;
   /** An account's code crashed processes often enough to be moved to the quarantine tier (the pool has moved its workers already). */
   onQuarantine?: (account: string, worker: string) => void;
   /** Window in which two crashes quarantine an account (default 10 minutes). */
@@ -126,6 +131,7 @@ export class ProcessPool implements WorkerHost {
       tier,
       index,
       workerLog: this.#options.workerLog,
+      stats: this.#options.stats,
       log: this.#options.log,
       owns: (worker) => this.#workers.get(worker)?.home === slot,
       ended: (end) => this.#ended(slot, end),
@@ -298,6 +304,7 @@ export class ProcessPool implements WorkerHost {
     if (delay > 0) {
       this.#options.log('warn', 'runtime process restarted too often: backing off', { process: slot.label, restartInMs: delay });
     }
+    this.#options.onProcessEnded?.({ tier: slot.tier, label: slot.label }, end);
     if (account !== undefined && slot.tier !== 'quarantine' && this.#crashes.crashed(account)) this.#quarantine(account, end.culprit!);
     return delay;
   }

@@ -9,6 +9,7 @@ import { Runtime, UnknownWorkerError } from '../runtime/runtime.ts';
 import { WorkerLoadError, type RuntimeResponse, type WorkerLogEntry } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
+import { reportStats, WorkerStats } from '../observability/worker-stats.ts';
 import { WHOLE_BODY_BYTES, type CallError, type Message, type RequestHead } from './messages.ts';
 
 interface Served {
@@ -21,6 +22,8 @@ const served = new Map<number, Served>();
 let runtime: Runtime | undefined;
 let validator: Runtime | undefined;
 let draining = false;
+/** Stops the stats timer and sends what it has counted since its last batch. */
+let flushStats: (() => void) | undefined;
 
 const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }), 'runtime', {
   message: onMessage,
@@ -38,7 +41,13 @@ function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
       const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
-      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, log: (entry: WorkerLogEntry) => channel.send('log', 0, entry) });
+      const stats = new WorkerStats();
+      const log = (entry: WorkerLogEntry) => {
+        stats.log(entry);
+        channel.send('log', 0, entry);
+      };
+      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, log, isolateEvents: stats });
+      flushStats = reportStats(stats, runtime, (batch) => channel.send('stats', 0, batch));
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
       validator = new Runtime({ limits, maxIsolates: 16, log: () => {} });
       // Ready means ready to serve: the runtime image is made before, not with the first request.
@@ -147,5 +156,8 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 function drainWhenIdle(): void {
   if (served.size > 0) return;
   // The last answers may still be in the socket's buffer: exit once it has flushed them.
-  void Promise.all([runtime?.close(), validator?.close()]).finally(() => channel.end(() => process.exit(0)));
+  void Promise.all([runtime?.close(), validator?.close()]).finally(() => {
+    flushStats?.();
+    channel.end(() => process.exit(0));
+  });
 }

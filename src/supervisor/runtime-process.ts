@@ -16,6 +16,7 @@ import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
 import type { CallResult, InitPayload, Message } from './messages.ts';
+import type { StatsBatch } from '../observability/worker-stats.ts';
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -47,6 +48,8 @@ export interface RuntimeProcessOptions {
   workerLog: (entry: WorkerLogEntry) => void;
   /** The supervisor's own lines. */
   log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
+  /** What the process's workers did (every second or so), only of workers whose home it is; `process` is its label. */
+  stats?: (process: string, batch: StatsBatch) => void;
   /** Whether `worker` has its home here (a process may log only for its own workers). */
   owns: (worker: string) => boolean;
   /** A child ended while the slot was to keep running; returns how long to wait before the next (ms). */
@@ -431,6 +434,12 @@ export class RuntimeProcess {
       case 'log':
         if (this.#options.owns(message.payload.worker)) this.#options.workerLog(message.payload);
         return;
+      case 'stats': {
+        const batch = message.payload;
+        for (const worker of Object.keys(batch.workers)) if (!this.#options.owns(worker)) delete batch.workers[worker];
+        this.#options.stats?.(this.label, batch);
+        return;
+      }
     }
   }
 
