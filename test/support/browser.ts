@@ -7,10 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
-const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+/** Looked for on PATH, in this order (as scripts/test-prerequisites.sh does). */
+const CANDIDATES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
 
 export interface StartedBrowser {
   browser: Browser;
@@ -26,7 +27,8 @@ export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
     if (!existsSync(chosen)) throw new Error(`ISOLET_TEST_CHROMIUM is ${chosen}, which does not exist: point it at a Chromium or Chrome binary.`);
     return chosen;
   }
-  const found = CANDIDATES.find((path) => existsSync(path));
+  const directories = (env.PATH ?? '').split(delimiter).filter((dir) => dir !== '');
+  const found = CANDIDATES.flatMap((name) => directories.map((dir) => join(dir, name))).find((path) => existsSync(path));
   if (found === undefined) {
     throw new Error(
       'The dashboard browser tests need Chromium: on Debian or Ubuntu `apt-get install -y chromium` ' +

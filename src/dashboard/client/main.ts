@@ -21,7 +21,8 @@ document.getElementById('skip-link')!.addEventListener('click', (event) => {
   main.focus();
 });
 window.addEventListener('hashchange', () => void render());
-void render();
+// The first view of a page load is announced as any page is; later ones move focus themselves.
+void render(false);
 
 function signOut(reason?: string): void {
   clearSession();
@@ -40,7 +41,7 @@ function showSignIn(reason?: string): void {
   main.querySelector('input')?.focus();
 }
 
-async function render(): Promise<void> {
+async function render(moveFocus = true): Promise<void> {
   leave?.abort();
   const session = loadSession();
   if (session === undefined) return showSignIn();
@@ -62,7 +63,7 @@ async function render(): Promise<void> {
   replace(main, view);
   markCurrent();
   // A new view is announced by moving to its heading, as a page load would.
-  main.querySelector<HTMLElement>('h1')?.focus();
+  if (moveFocus) main.querySelector<HTMLElement>('h1')?.focus();
 }
 
 interface Route {

@@ -6,18 +6,20 @@ import { path } from '../api.ts';
 import type { Context } from '../context.ts';
 import { h, section, svg } from '../dom.ts';
 
-/** One minute of one worker, as GET /v1/workers/:name/activity gives it. */
-export interface ActivityMinute {
+/** One minute of one worker, as GET /v1/workers/:name/metrics gives it. */
+export interface SeriesPoint {
   /** The minute's start (ISO 8601). */
-  start: string;
+  time: string;
   requests: number;
   errors: number;
   cpuMs: number;
   coldStarts: number;
 }
 
-export interface Activity {
-  minutes: ActivityMinute[];
+export interface WorkerMetrics {
+  worker: string;
+  intervalSeconds: number;
+  points: SeriesPoint[];
 }
 
 interface Series {
@@ -29,7 +31,7 @@ interface Series {
 
 const SERIES: Series[] = [
   { key: 'requests', title: 'Requests', unit: 'requests', color: 'series-requests' },
-  { key: 'errors', title: 'Errors (5xx, exceptions, limits)', unit: 'errors', color: 'series-errors' },
+  { key: 'errors', title: 'Errors (5xx answers)', unit: 'errors', color: 'series-errors' },
   { key: 'cpuMs', title: 'CPU time', unit: 'ms of CPU', color: 'series-cpu' },
   { key: 'coldStarts', title: 'Cold starts', unit: 'cold starts', color: 'series-cold' },
 ];
@@ -38,18 +40,18 @@ const WIDTH = 600;
 const HEIGHT = 120;
 const AXIS = 24;
 
-export async function activityCharts(context: Context, worker: string): Promise<HTMLElement> {
-  const activity = await context.api.call<Activity>('GET', path`/v1/workers/${worker}/activity`);
+export async function workerCharts(context: Context, worker: string): Promise<HTMLElement> {
+  const metrics = await context.api.call<WorkerMetrics>('GET', path`/v1/workers/${worker}/metrics`);
   const refresh = h('button', { type: 'button', class: 'secondary', onclick: () => context.refresh() }, 'Refresh');
   return section(
     'The last hour',
-    h('p', { class: 'hint' }, 'A bar a minute, oldest on the left. Counted by this server since it started.'),
+    h('p', { class: 'hint' }, `A bar every ${metrics.intervalSeconds} s, oldest on the left, as this server counted them since it started.`),
     refresh,
-    h('div', { class: 'charts' }, ...SERIES.map((series) => chart(series, activity.minutes))),
+    h('div', { class: 'charts' }, ...SERIES.map((series) => chart(series, metrics.points))),
   );
 }
 
-function chart(series: Series, minutes: ActivityMinute[]): HTMLElement {
+function chart(series: Series, minutes: SeriesPoint[]): HTMLElement {
   const values = minutes.map((m) => m[series.key]);
   const total = values.reduce((a, b) => a + b, 0);
   const peak = Math.max(0, ...values);
@@ -62,7 +64,7 @@ function chart(series: Series, minutes: ActivityMinute[]): HTMLElement {
     return svg(
       'rect',
       { x: (AXIS + i * slot + 1).toFixed(1), y: (HEIGHT - height).toFixed(1), width: Math.max(1, slot - 2).toFixed(1), height: height.toFixed(1), class: `bar ${series.color}` },
-      svg('title', {}, `${clock(minute.start)}: ${round(value)} ${series.unit}`),
+      svg('title', {}, `${clock(minute.time)}: ${round(value)} ${series.unit}`),
     );
   });
   return h(
@@ -75,7 +77,7 @@ function chart(series: Series, minutes: ActivityMinute[]): HTMLElement {
       svg('line', { x1: AXIS, y1: HEIGHT, x2: WIDTH, y2: HEIGHT, class: 'axis' }),
       svg('text', { x: 0, y: 10, class: 'axis-label' }, `${round(peak)}`),
       svg('text', { x: 0, y: HEIGHT, class: 'axis-label' }, '0'),
-      svg('text', { x: AXIS, y: HEIGHT + 12, class: 'axis-label' }, minutes.length > 0 ? clock(minutes[0]!.start) : ''),
+      svg('text', { x: AXIS, y: HEIGHT + 12, class: 'axis-label' }, minutes.length > 0 ? clock(minutes[0]!.time) : ''),
       svg('text', { x: WIDTH, y: HEIGHT + 12, class: 'axis-label end' }, 'now'),
       ...bars,
     ),
@@ -87,7 +89,7 @@ function chart(series: Series, minutes: ActivityMinute[]): HTMLElement {
         'table',
         {},
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Minute'), h('th', { scope: 'col' }, series.title))),
-        h('tbody', {}, ...minutes.filter((m) => m[series.key] > 0).map((m) => h('tr', {}, h('th', { scope: 'row' }, clock(m.start)), h('td', {}, `${round(m[series.key])}`)))),
+        h('tbody', {}, ...minutes.filter((m) => m[series.key] > 0).map((m) => h('tr', {}, h('th', { scope: 'row' }, clock(m.time)), h('td', {}, `${round(m[series.key])}`)))),
       ),
     ),
   );

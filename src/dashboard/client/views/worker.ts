@@ -4,7 +4,7 @@
 import { path, type SecretInfo, type Version, type WorkerDetail } from '../api.ts';
 import type { Context } from '../context.ts';
 import { field, h, section, table, when, type Child } from '../dom.ts';
-import { activityCharts } from './charts.ts';
+import { workerCharts } from './charts.ts';
 import { deployForm } from './deploy.ts';
 import { tailView } from './tail.ts';
 
@@ -62,7 +62,7 @@ async function overview(context: Context, worker: WorkerDetail): Promise<Child> 
     'div',
     {},
     section('Details', h('dl', { class: 'details' }, ...details.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]))),
-    await activityCharts(context, worker.name),
+    await workerCharts(context, worker.name),
   );
 }
 
