@@ -30,7 +30,12 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
     };
     await deploy('shop', acme.token, textWorker('shop v1', { message: `first ${HOSTILE}` }));
     await deploy('shop', acme.token, moduleDeployment(
-      `export default { fetch(request) { console.log(${JSON.stringify(`tail line ${HOSTILE}`)}, new URL(request.url).pathname); return new Response('shop v2'); } };`,
+      `export default { fetch(request) {
+        const path = new URL(request.url).pathname;
+        if (path === '/fail') throw new Error('failed on purpose');
+        console.log(${JSON.stringify(`tail line ${HOSTILE}`)}, path);
+        return new Response('shop v2');
+      } };`,
       { message: 'second' },
     ));
     await deploy('hidden', other.token, textWorker('not yours'));
@@ -77,6 +82,19 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
     await page.keyboard.press('Enter');
   }
 
+  /** Signed in as acme, on one of shop's views, reached by its links as a person would. */
+  async function openShop(tab: 'Versions and deploy' | 'Live tail'): Promise<{ page: Page; problems: string[] }> {
+    const opened = await open();
+    const { page } = opened;
+    await signIn(page, acme.token);
+    await step(page, `open ${tab}`, async () => {
+      await page.getByRole('link', { name: 'shop' }).click();
+      await page.getByRole('link', { name: tab }).click();
+      await page.getByRole('heading', { name: `shop: ${tab}` }).waitFor();
+    });
+    return opened;
+  }
+
   async function assertNothingRan(page: Page): Promise<void> {
     assert.equal(await page.evaluate('window.__pwned'), undefined, 'tenant markup ran in the page');
     assert.equal(await page.locator('main img, main script').count(), 0, 'tenant markup became elements');
@@ -103,12 +121,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   });
 
   test('rolls a worker back from its versions, and the data plane serves the older version', async () => {
-    const { page, problems } = await open();
-    await signIn(page, acme.token);
+    const { page, problems } = await openShop('Versions and deploy');
     await step(page, 'versions', async () => {
-      await page.getByRole('link', { name: 'shop' }).click();
-      await page.getByRole('link', { name: 'Versions and deploy' }).click();
-      await page.getByRole('heading', { name: 'shop: Versions and deploy' }).waitFor();
       // The hostile version message is shown, as text.
       await page.getByRole('cell', { name: `first ${HOSTILE}` }).waitFor();
       await assertNothingRan(page);
@@ -130,11 +144,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   });
 
   test("a live tail shows the worker's console lines as they happen, as text", async () => {
-    const { page, problems } = await open();
-    await signIn(page, acme.token);
-    await step(page, 'open tail', async () => {
-      await page.getByRole('link', { name: 'shop' }).click();
-      await page.getByRole('link', { name: 'Live tail' }).click();
+    const { page, problems } = await openShop('Live tail');
+    await step(page, 'connected', async () => {
       await page.getByText('Connected: entries of shop appear as they happen.').waitFor();
     });
     // The subscription is made when the stream opens: wait for it, not for time.
@@ -147,6 +158,21 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
       await assertNothingRan(page);
       assert.equal(await log.locator('img, script').count(), 0);
     });
+    await step(page, 'errors only', async () => {
+      // The choice goes to the server as the tail's filter (src/observability/tail-filter.ts).
+      await Promise.all([
+        page.waitForRequest((request) => request.url().endsWith('/v1/workers/shop/tail?status=error')),
+        page.getByLabel('Entries', { exact: true }).selectOption('error'),
+      ]);
+      await page.getByText('Connected: entries of shop appear as they happen.').waitFor();
+      // Until the new stream is subscribed a failure goes unseen: fail again until one shows.
+      const failed = log.getByText('GET http://shop.localhost/fail 500');
+      for (let i = 0; i < 50 && !(await failed.isVisible()); i++) {
+        assert.equal((await t.request('shop.localhost', '/fail')).status, 500);
+        await failed.waitFor({ timeout: 200 }).catch(() => {});
+      }
+      await failed.waitFor();
+    });
     await step(page, 'stop', async () => {
       await page.getByRole('button', { name: 'Stop' }).click();
       await page.getByText('Stopped.').waitFor();
@@ -156,11 +182,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   });
 
   test('deploys a new version by uploading a script, and keeps secrets write-only', async () => {
-    const { page, problems } = await open();
-    await signIn(page, acme.token);
+    const { page, problems } = await openShop('Versions and deploy');
     await step(page, 'upload', async () => {
-      await page.getByRole('link', { name: 'shop' }).click();
-      await page.getByRole('link', { name: 'Versions and deploy' }).click();
       await page.getByLabel('Script').setInputFiles({
         name: 'worker.js',
         mimeType: 'text/javascript',

@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -73,12 +73,15 @@ export async function startBrowser({ timeoutMs = 30_000 } = {}): Promise<Started
         kill();
         process.removeListener('exit', kill);
         await rm(profile, { recursive: true, force: true, maxRetries: 3 });
+        // Kept only when a failure left a screenshot in it.
+        await rmdir(artifacts).catch(() => {});
       },
     };
   } catch (error) {
     kill();
     process.removeListener('exit', kill);
     await rm(profile, { recursive: true, force: true, maxRetries: 3 });
+    await rmdir(artifacts).catch(() => {});
     throw error;
   }
 }

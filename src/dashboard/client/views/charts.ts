@@ -5,18 +5,10 @@
 import { path } from '../api.ts';
 import type { Context } from '../context.ts';
 import { h, section, svg } from '../dom.ts';
+import type { SeriesPoint } from '../../../observability/worker-series.ts';
 
-/** One minute of one worker, as GET /v1/workers/:name/metrics gives it. */
-export interface SeriesPoint {
-  /** The minute's start (ISO 8601). */
-  time: string;
-  requests: number;
-  errors: number;
-  cpuMs: number;
-  coldStarts: number;
-}
-
-export interface WorkerMetrics {
+/** The answer of GET /v1/workers/:name/metrics. */
+interface WorkerMetrics {
   worker: string;
   intervalSeconds: number;
   points: SeriesPoint[];

@@ -11,6 +11,14 @@ export function tailView(context: Context, worker: string): HTMLElement {
   const log = h('ol', { class: 'tail', role: 'log', 'aria-label': `Log entries of ${worker}`, tabindex: '0' });
   const state = h('p', { class: 'tail-state', role: 'status' }, 'Not connected.');
   const search = h('input', { type: 'search', name: 'search', autocomplete: 'off' });
+  // Applied by the server (GET .../tail?status=), so a busy worker's tail sends only these.
+  const status = h(
+    'select',
+    { name: 'status' },
+    h('option', { value: '' }, 'Everything'),
+    h('option', { value: 'error' }, 'Errors: 5xx answers, exceptions, limits'),
+    h('option', { value: 'ok' }, 'Requests answered below 500'),
+  );
   const toggle = h('button', { type: 'button' }, 'Start');
   const clear = h('button', { type: 'button', class: 'secondary', onclick: () => log.replaceChildren() }, 'Clear');
   let running: AbortController | undefined;
@@ -36,7 +44,7 @@ export function tailView(context: Context, worker: string): HTMLElement {
     toggle.textContent = 'Stop';
     state.textContent = `Connected: entries of ${worker} appear as they happen.`;
     context.api
-      .stream(path`/v1/workers/${worker}/tail`, controller.signal, (value) => show(value as LogEntry))
+      .stream(path`/v1/workers/${worker}/tail` + (status.value === '' ? '' : `?status=${encodeURIComponent(status.value)}`), controller.signal, (value) => show(value as LogEntry))
       .then(() => {
         if (running === controller) stop('The server ended the tail. Start it again to go on.');
       })
@@ -46,6 +54,11 @@ export function tailView(context: Context, worker: string): HTMLElement {
       });
   };
   toggle.addEventListener('click', () => (running === undefined ? start() : stop('Stopped.')));
+  status.addEventListener('change', () => {
+    if (running === undefined) return;
+    stop('Reconnecting with the new choice.');
+    start();
+  });
   search.addEventListener('input', () => {
     for (const item of log.children) (item as HTMLElement).hidden = !matches(item as HTMLElement, search.value);
   });
@@ -53,7 +66,7 @@ export function tailView(context: Context, worker: string): HTMLElement {
   start();
   return section(
     'Live tail',
-    h('div', { class: 'inline' }, toggle, clear, field('Show only entries containing', search)),
+    h('div', { class: 'inline' }, toggle, clear, field('Entries', status), field('Show only entries containing', search)),
     state,
     log,
   );
