@@ -36,7 +36,7 @@ async function startNode(database: string, id: string, dir: string, processes: n
       '--processes', String(processes), '--max-workers', '100000', '--max-deploys', '16', '--max-account-deploys', '16', '--max-connections-per-ip', '10000'],
     { env: childEnv({ ISOLET_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, ISOLET_SECRETS_KEY: SECRETS_KEY, ISOLET_DATABASE_URL: database }) },
   );
-  const ready = await waitForLine(child, /listening on http:\/\/127\.0\.0\.1:(\d+)\nadmin API on (http:\/\/127\.0\.0\.1:\d+)/, 120_000);
+  const ready = await waitForLine(child, /"message":"listening on http:\/\/127\.0\.0\.1:(\d+)".*\n.*"message":"admin API on (http:\/\/127\.0\.0\.1:\d+)"/, 120_000);
   // One log line per request: read and dropped, so a full pipe never stalls the node.
   child.stdout!.resume();
   child.stderr!.resume();

@@ -111,7 +111,7 @@ async function startIsolet(dir: string, name: string, processes: number, maxWork
     }
     for (const match of text.matchAll(/"account quarantined: its code crashed runtime processes repeatedly".*?"account":"([^"]+)"/g)) events.quarantined.push(match[1]!);
   });
-  const ready = await waitForLine(child, /listening on http:\/\/127\.0\.0\.1:(\d+)\nadmin API on (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
+  const ready = await waitForLine(child, /"message":"listening on http:\/\/127\.0\.0\.1:(\d+)".*\n.*"message":"admin API on (http:\/\/127\.0\.0\.1:\d+)"/, 60_000);
   return { server: { name: 'isolet serve', tenants: 0, child, port: Number(ready[1]), workerLines: [] }, admin: ready[2]!, pids, events };
 }
 

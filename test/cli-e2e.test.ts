@@ -68,8 +68,8 @@ describe('tenant CLI against a real isolet serve', { timeout: 240_000 }, () => {
       env: { ISOLET_ADMIN_TOKEN: ADMIN_TOKEN },
     });
     running.push(serve);
-    dataUrl = (await serve.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
-    adminUrl = (await serve.waitFor('stdout', /^admin API on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    dataUrl = (await serve.waitFor('stdout', /"message":"listening on (http:\/\/127\.0\.0\.1:\d+)"/))[1]!;
+    adminUrl = (await serve.waitFor('stdout', /"message":"admin API on (http:\/\/127\.0\.0\.1:\d+)"/))[1]!;
 
     // The operator makes an account and gives its token to the tenant.
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };

@@ -52,8 +52,8 @@ test('--examples deploys the examples into an empty store, and a restart deploys
   const dataDir = await tempDir();
   const first = serve(dataDir, ['--examples']);
   const { port, admin } = await first.ready();
-  const hello = await first.waitFor('stdout', /^example hello → http:\/\/hello\.localhost:(\d+)\/$/m);
-  const hono = await first.waitFor('stdout', /^example hono → http:\/\/hono\.localhost:(\d+)\/$/m);
+  const hello = await first.waitFor('stdout', /"message":"example hello → http:\/\/hello\.localhost:(\d+)\/"/);
+  const hono = await first.waitFor('stdout', /"message":"example hono → http:\/\/hono\.localhost:(\d+)\/"/);
   assert.equal(Number(hello[1]), port, 'the line names the real data-plane port');
   assert.equal(Number(hono[1]), port);
   assert.doesNotMatch(first.stderr, /example .* failed/);
@@ -109,8 +109,8 @@ test('--examples deploys the examples into an empty store, and a restart deploys
 
   const second = serve(dataDir, ['--examples']);
   const again = await second.ready();
-  await second.waitFor('stdout', /^examples not deployed: the store already has 2 workers/m);
-  assert.doesNotMatch(second.stdout, /^example \w+ →/m);
+  await second.waitFor('stdout', /"message":"examples not deployed: the store already has 2 workers/);
+  assert.doesNotMatch(second.stdout, /"message":"example \w+ →/);
   assert.deepEqual(await versionsOf(again.admin, ['hello', 'hono']), before);
   const served = await hostFetch(again.port, 'hello.localhost', '/');
   assert.equal(await served.text(), 'Hello from isolet!\n');
@@ -132,9 +132,9 @@ test('--examples <dir>: an example that fails is reported, the others serve', { 
   const dataDir = await tempDir();
   const p = serve(dataDir, ['--examples', examples]);
   const { port } = await p.ready();
-  await p.waitFor('stdout', /^example good → http:\/\/good\.localhost:\d+\/$/m);
-  await p.waitFor('stdout', /^example renamed → http:\/\/renamed\.localhost:\d+\/$/m);
-  await p.waitFor('stderr', /^example broken failed, not deployed \(.*broken\):\n {4}worker\.ts:1:\d+: /m);
+  await p.waitFor('stdout', /"message":"example good → http:\/\/good\.localhost:\d+\/"/);
+  await p.waitFor('stdout', /"message":"example renamed → http:\/\/renamed\.localhost:\d+\/"/);
+  await p.waitFor('stderr', /"level":"error".*"message":"example broken failed, not deployed \(.*broken\): worker\.ts:1:\d+: /);
   assert.equal(await (await hostFetch(port, 'good.localhost', '/')).text(), 'good');
   assert.equal(await (await hostFetch(port, 'renamed.localhost', '/')).text(), 'config');
   assert.equal((await hostFetch(port, 'broken.localhost', '/')).status, 404);

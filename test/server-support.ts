@@ -140,8 +140,8 @@ export class ServeProcess extends CliProcess {
 
   /** Waits for both listening lines; returns the data-plane port and the admin API base URL. */
   async ready(): Promise<{ port: number; admin: string }> {
-    const data = await this.waitFor('stdout', /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m);
-    const admin = await this.waitFor('stdout', /^admin API on (http:\/\/127\.0\.0\.1:\d+)$/m);
+    const data = await this.waitFor('stdout', /"message":"listening on http:\/\/127\.0\.0\.1:(\d+)"/);
+    const admin = await this.waitFor('stdout', /"message":"admin API on (http:\/\/127\.0\.0\.1:\d+)"/);
     return { port: Number(data[1]), admin: admin[1]! };
   }
 }

@@ -4,6 +4,7 @@
 
 import type { CliContext } from './main.ts';
 import type { JsonValue, WorkerLogEntry } from '../runtime/types.ts';
+import { tailQuery, type TailFilterOptions } from '../observability/tail-filter.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:8788';
 
@@ -144,10 +145,10 @@ export class AdminClient {
   /**
    * Opens the worker's live log. Resolves once the server has answered (from then on every
    * entry is delivered) to the entries as they happen, until `signal` aborts or the server ends
-   * the stream.
+   * the stream. `filter`: only the lines the tail's filters let through (tail-filter.ts).
    */
-  async openTail(name: string, signal: AbortSignal): Promise<AsyncIterable<WorkerLogEntry>> {
-    const response = await this.#send('GET', `/v1/workers/${enc(name)}/tail`, undefined, signal);
+  async openTail(name: string, signal: AbortSignal, filter: TailFilterOptions = {}): Promise<AsyncIterable<WorkerLogEntry>> {
+    const response = await this.#send('GET', `/v1/workers/${enc(name)}/tail${tailQuery(filter)}`, undefined, signal);
     if (!response.ok) throw await errorFrom(response);
     return readNdjson(response, signal);
   }

@@ -6,7 +6,7 @@
 // of them: they come from code a tenant can reach.
 
 import { webcrypto } from 'node:crypto';
-import type { WorkerLimits } from './types.ts';
+import type { RequestTrace, WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
 import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
 import { encodingSyncOps } from '../api/encoding/host.ts';
@@ -46,6 +46,8 @@ export interface OpContext {
 
 export interface OpRequest {
   readonly id: number;
+  /** Where its subrequests are traced, when tracing is on. */
+  readonly trace?: RequestTrace | undefined;
   /** Aborted when the client goes away or the request's work ends. */
   readonly signal: AbortSignal;
   /** Outbound requests made so far (the subrequest limit counts them). */

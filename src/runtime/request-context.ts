@@ -16,6 +16,7 @@
 
 import type { DispatchResult } from '../bridge/protocol.ts';
 import type { OpRequest } from './host-ops.ts';
+import type { RequestTrace } from './types.ts';
 import { BodyTooLargeError, type RequestBody } from './request-body.ts';
 
 export type RequestPhase = 'dispatching' | 'streaming' | 'waitUntil' | 'ended';
@@ -61,10 +62,14 @@ export class RequestContext {
    */
   #controller: AbortController | undefined;
 
-  constructor(method: string, url: string, body: RequestBody | undefined) {
+  /** Where the request's subrequests are traced, when tracing is on. */
+  readonly #trace: RequestTrace | undefined;
+
+  constructor(method: string, url: string, body: RequestBody | undefined, trace?: RequestTrace) {
     this.method = method;
     this.url = url;
     this.#body = body;
+    this.#trace = trace;
   }
 
   /** What host operations see of this request; made by the first one (most requests have none). */
@@ -79,6 +84,7 @@ export class RequestContext {
         return context.#controller.signal;
       },
       subrequests: 0,
+      trace: this.#trace,
       readBody: () => this.readBody(),
       readWholeBody: (text, capBytes) => this.#readBody((body) => body.readWhole(text, capBytes), text ? '' : new ArrayBuffer(0)),
     });

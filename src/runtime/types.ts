@@ -57,6 +57,16 @@ export interface RuntimeRequest {
   body?: AsyncIterable<Uint8Array> | Uint8Array | string | null;
   /** Aborts the worker's `request.signal`, e.g. when the client disconnects. */
   signal?: AbortSignal;
+  /** Where the request's subrequests are traced (src/observability/tracing.ts); absent when tracing is off. */
+  trace?: RequestTrace;
+}
+
+/** A traced request, as the runtime sees it: it makes a span for each subrequest. */
+export interface RequestTrace {
+  /** The W3C traceparent of the request's span, which another process makes its spans under. */
+  readonly traceparent: string;
+  /** A span for one outbound fetch, begun now; ended with its response's status or the error. */
+  subrequest(method: string, url: string): { end(status: number | undefined, error?: string): void };
 }
 
 /**

@@ -359,7 +359,7 @@ export class WorkerIsolate {
     const body = request.body;
     const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
     const requestBody = hasBody ? new RequestBody(toAsyncIterator(body)) : undefined;
-    const state = new RequestContext(request.method, request.url, requestBody);
+    const state = new RequestContext(request.method, request.url, requestBody, request.trace);
     const id = state.id;
     if (this.options.watchdog.isWatching(this)) this.chargeCpu();
     else this.cpu.reset();

@@ -22,7 +22,7 @@ import { ChangeFollower } from './change-follower.ts';
 import { createAdminServer } from './admin-api.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
-import { jsonLinesSink, serverLog, type LogSink, type ServerLog } from './logger.ts';
+import { jsonLinesSink, requestLineSampler, serverLog, type LogSink, type ServerLog, type ServerLogLevel } from './logger.ts';
 import { fitConnectionCaps, openFileLimit } from './fd-limit.ts';
 import { Platform } from './platform.ts';
 import { loadAdminToken } from './tokens.ts';
@@ -31,6 +31,7 @@ import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 import { ServerMetrics } from '../observability/server-metrics.ts';
 import { checkScrapeToken, MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import { timedStore } from '../observability/timed-store.ts';
+import { Tracing } from '../observability/tracing.ts';
 import { WorkerStats } from '../observability/worker-stats.ts';
 
 export interface ServerOptions {
@@ -86,8 +87,12 @@ export interface ServerOptions {
   nodeId?: string;
   /** How often a node reads the change counter besides the notifications (default 1 s). */
   reconcileMs?: number;
-  /** Where the server's and the workers' JSON log lines go (default stdout/stderr). */
+  /** Where the server's and the workers' JSON log lines go (default: JSON lines on stdout/stderr, jsonLinesSink). */
   logSink?: LogSink;
+  /** The least level the default sink writes (default info). */
+  logLevel?: ServerLogLevel;
+  /** Share of the workers' request lines that go to logSink, 0 to 1 (default 1); 5xx ones always do (requestLineSampler). */
+  logRequestSampleRate?: number;
   /** Whether worker log entries also go to logSink (default true); the tail gets them either way. */
   logWorkers?: boolean;
   /** Bytes a tail client may leave unread before it is dropped (default 1 MiB). */
@@ -107,6 +112,15 @@ export interface ServerOptions {
   metricsToken?: string;
   /** Workers with series of their own in /metrics; the others share `worker="_other"` (default 100). */
   metricsWorkers?: number;
+  /**
+   * An OTLP/HTTP collector (http://host:4318, or its full /v1/traces URL): requests and their
+   * subrequests are traced there (src/observability/tracing.ts). Default: no tracing.
+   */
+  otlpEndpoint?: string;
+  /** The share of requests traced, 0 to 1 (default 1). */
+  traceSampleRate?: number;
+  /** How long spans wait to be sent in a batch (default 5000 ms). */
+  traceBatchDelayMs?: number;
 }
 
 export interface RunningServer {
@@ -139,7 +153,9 @@ const HEALTH = '_healthz';
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const env = options.env ?? process.env;
   const domain = (options.domain ?? 'localhost').toLowerCase();
-  const sink = options.logSink ?? jsonLinesSink();
+  const ownSink = options.logSink === undefined ? jsonLinesSink({ level: options.logLevel }) : undefined;
+  const sink = options.logSink ?? ownSink!;
+  const sampled = requestLineSampler(options.logRequestSampleRate ?? 1);
   const log = serverLog(sink);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const { data: dataLimits, admin: adminLimits } = listenerLimits(options, log);
@@ -155,6 +171,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const scrapeToken = options.metricsToken ?? (env.ISOLET_METRICS_TOKEN || undefined);
   if (scrapeToken !== undefined) checkScrapeToken(scrapeToken);
   const metrics = new ServerMetrics({ workers: options.metricsWorkers });
+  const traceTo = options.otlpEndpoint === undefined ? undefined : { endpoint: options.otlpEndpoint, node: nodeId, batchDelayMs: options.traceBatchDelayMs };
+  const tracing = traceTo === undefined ? undefined : new Tracing({ ...traceTo, sampleRate: options.traceSampleRate, process: 'control' });
   const store = timedStore(options.store ?? (shared
     ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
     : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! })), (operation, seconds, ok) => metrics.storeOperation(operation, seconds, ok));
@@ -162,7 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
     bus.publish(entry);
-    if (logWorkers) sink(entry);
+    if (logWorkers && sampled(entry)) sink(entry);
   };
   let platform: Platform | undefined;
   if (options.processes !== 0) {
@@ -185,7 +203,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,
-      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress },
+      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, tracing: traceTo },
       workerLog,
       stats: (process, batch) => metrics.merge(process, batch),
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
@@ -223,14 +241,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
       if (name === HEALTH) return Promise.resolve(healthResponse(health()));
       const started = performance.now();
-      return host.fetch(name, request).then(
+      const span = tracing?.startRequest(name, request);
+      return host.fetch(name, span?.trace === undefined ? request : { ...request, trace: span.trace }).then(
         (response) => {
           metrics.request(name, response.status, (performance.now() - started) / 1000);
+          span?.end(response.status);
           return response;
         },
         (error: unknown) => {
           // The front answers a worker that is gone with its 404 for no worker; anything else is its 500.
-          if ((error as { code?: unknown } | null)?.code !== 'ERR_UNKNOWN_WORKER') metrics.request(name, 500, (performance.now() - started) / 1000);
+          const status = (error as { code?: unknown } | null)?.code === 'ERR_UNKNOWN_WORKER' ? 404 : 500;
+          if (status === 500) metrics.request(name, status, (performance.now() - started) / 1000);
+          span?.end(status, error instanceof Error ? error.message : String(error));
           throw error;
         },
       );
@@ -282,6 +304,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await follower?.close();
     await host.close();
     metrics.close();
+    await tracing?.shutdown().catch(() => {});
     await store.close();
     throw error;
   }
@@ -297,8 +320,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await follower?.close();
       await host.close();
       metrics.close();
+      await tracing?.shutdown().catch((error: unknown) => log('warn', 'server', `could not send the last traces: ${String(error)}`));
       await store.close();
       log('info', 'server', 'stopped');
+      ownSink?.flush();
     })();
     return closing;
   };

@@ -9,6 +9,7 @@
 
 import type { EgressOptions, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
 import { checkStatsBatch, type StatsBatch } from '../observability/worker-stats.ts';
+import type { TracingOptions } from '../observability/tracing.ts';
 
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
@@ -20,6 +21,8 @@ export interface InitPayload {
   memoryBudgetMb?: number;
   egress?: EgressOptions;
   reduceIdleMemoryAfterMs?: number;
+  /** Where the process sends the spans of its requests' subrequests (TracingOptions); none: tracing is off. */
+  tracing?: Pick<TracingOptions, 'endpoint' | 'node' | 'batchDelayMs'>;
 }
 
 export interface LoadPayload {
@@ -38,6 +41,8 @@ export interface RequestHead {
   headers: [string, string][];
   /** Whether body frames follow (then a requestEnd). */
   body: boolean;
+  /** The W3C traceparent of the request's span, when it is traced. */
+  traceparent?: string;
 }
 
 export interface ResponseHead {
@@ -168,6 +173,7 @@ function checkRequest(value: unknown): RequestHead {
   text(value.method, 'method');
   text(value.url, 'url');
   headerPairs(value.headers);
+  if (value.traceparent !== undefined) text(value.traceparent, 'traceparent', 55);
   return value as unknown as RequestHead;
 }
 

@@ -111,7 +111,10 @@ export class ProcessPool implements WorkerHost {
     this.#options = options;
     this.#crashes = new CrashLedger(options.quarantineWindowMs);
     this.#admission = new Admission(options.admission);
-    this.#child = { init: { ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs };
+    this.#child = {
+      init: { ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs,
+      spareOutput: (pid, line) => options.log('warn', 'spare runtime process output', { pid, line }),
+    };
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };

@@ -10,6 +10,7 @@ import { WorkerLoadError, type RuntimeResponse, type WorkerLogEntry } from '../r
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { reportStats, WorkerStats } from '../observability/worker-stats.ts';
+import { Tracing } from '../observability/tracing.ts';
 import { WHOLE_BODY_BYTES, type CallError, type Message, type RequestHead } from './messages.ts';
 
 interface Served {
@@ -24,6 +25,7 @@ let validator: Runtime | undefined;
 let draining = false;
 /** Stops the stats timer and sends what it has counted since its last batch. */
 let flushStats: (() => void) | undefined;
+let tracing: Tracing | undefined;
 
 const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }), 'runtime', {
   message: onMessage,
@@ -41,6 +43,7 @@ function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
       const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
+      if (message.payload.tracing !== undefined) tracing = new Tracing({ ...message.payload.tracing, process: `runtime:${process.pid}` });
       const stats = new WorkerStats();
       const log = (entry: WorkerLogEntry) => {
         stats.log(entry);
@@ -53,7 +56,7 @@ function onMessage(message: Message): void {
       // Ready means ready to serve: the runtime image is made before, not with the first request.
       void runtime
         .prepare()
-        .catch((error: unknown) => process.stderr.write(`could not prepare the runtime ahead of requests: ${String(error)}\n`))
+        .catch((error: unknown) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', type: 'runtime-process', message: `could not prepare the runtime ahead of requests: ${String(error)}` }) + '\n'))
         .finally(() => channel.send('ready', 0, undefined));
       return;
     }
@@ -123,7 +126,7 @@ function serve(id: number, head: RequestHead): void {
   const request: Served = { controller, body, response: undefined };
   served.set(id, request);
   serving()
-    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal })
+    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal, trace: tracing?.continueRequest(head.traceparent) })
     .then((response) => respond(id, request, response))
     .catch((error: unknown) => {
       channel.send('responseError', id, {
@@ -156,7 +159,7 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 function drainWhenIdle(): void {
   if (served.size > 0) return;
   // The last answers may still be in the socket's buffer: exit once it has flushed them.
-  void Promise.all([runtime?.close(), validator?.close()]).finally(() => {
+  void Promise.all([runtime?.close(), validator?.close(), tracing?.shutdown().catch(() => {})]).finally(() => {
     flushStats?.();
     channel.end(() => process.exit(0));
   });

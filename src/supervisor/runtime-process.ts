@@ -69,6 +69,8 @@ export interface ChildOptions {
   liveness?: LivenessOptions;
   /** The OS user it runs as (default: this process's). */
   runAs?: RunAs;
+  /** A line a spare (a child with no slot yet) wrote on stderr; a slot's children tell their slot. */
+  spareOutput?: (pid: number | undefined, line: string) => void;
 }
 
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
@@ -134,8 +136,10 @@ export class Child {
   #nextId = 1;
   #readyResolve!: () => void;
   readonly #liveness: Liveness;
+  readonly #spareOutput: ChildOptions['spareOutput'];
 
   constructor(options: ChildOptions) {
+    this.#spareOutput = options.spareOutput;
     this.process = spawn(process.execPath, [...(options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: runtimeEnvironment(),
@@ -207,7 +211,7 @@ export class Child {
       } catch {}
     }
     if (this.owner !== undefined) return this.owner.output(this, line);
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', type: 'supervisor', message: 'spare runtime process output', pid: this.process.pid, line }) + '\n');
+    this.#spareOutput?.(this.process.pid, line);
   }
 }
 
@@ -356,7 +360,7 @@ export class RuntimeProcess {
       const exchange: Exchange = { worker, retry, resolve, reject, body: undefined, answered: false, requestBody: undefined, signal: request.signal, onAbort: undefined };
       child.exchanges.set(id, exchange);
       const headers = Array.isArray(request.headers) ? (request.headers as [string, string][]) : [...request.headers];
-      child.channel.send('request', id, { worker, method: request.method, url: request.url, headers, body: body !== null });
+      child.channel.send('request', id, { worker, method: request.method, url: request.url, headers, body: body !== null, traceparent: request.trace?.traceparent });
       if (request.signal !== undefined) {
         if (request.signal.aborted) child.channel.send('requestAbort', id, undefined);
         else {

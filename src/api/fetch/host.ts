@@ -366,6 +366,8 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
 
   const scope = fetchScope(ctx);
   if (scope.cancelledEarly.delete(id)) throw typeError('The fetch was cancelled.');
+  // Until its response head (or its failure), redirects included.
+  const span = request.trace?.subrequest(method, url.href);
   if (scope.open.has(id)) throw typeError('fetch: id in use');
   if (scope.open.size >= MAX_OPEN_PER_ISOLATE) throw typeError('fetch: too many fetches open at once');
   let resolveRequest!: (req: ClientRequest | null) => void;
@@ -447,6 +449,7 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
           response.resume();
           response.once('end', () => closeOutbound(scope, outbound, 'done', true));
         }
+        span?.end(status);
         return {
           status,
           statusText: response.statusMessage ?? '',
@@ -491,7 +494,9 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
     }
   } catch (error) {
     closeOutbound(scope, outbound, 'failed');
-    throw outbound.failure ?? error;
+    const failure = outbound.failure ?? error;
+    span?.end(undefined, (failure as Error).message);
+    throw failure;
   }
 }
 

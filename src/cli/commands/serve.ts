@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CliCommand, CliContext } from '../main.ts';
-import { startServer, type RunningServer } from '../../server/server.ts';
+import { startServer, type RunningServer, type ServerOptions } from '../../server/server.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, DEFAULT_QUOTAS } from '../../server/deployment.ts';
 import { DEFAULT_MAX_ACCOUNT_DEPLOYS, DEFAULT_MAX_DEPLOYS } from '../../server/deploy-slots.ts';
 import { DEFAULT_EXAMPLES_DIR, deployExamples } from '../examples.ts';
@@ -14,6 +14,8 @@ import { defaultProcessCount } from '../../supervisor/process-pool.ts';
 import { DEFAULT_ADMISSION } from '../../supervisor/admission.ts';
 import { parseRunAs, type RunAs } from '../../supervisor/run-as.ts';
 import { redact as redactUrl } from '../../store/postgres-store.ts';
+import { jsonLinesSink, serverLog, SERVER_LOG_LEVELS, type ServerLog, type ServerLogLevel } from '../../server/logger.ts';
+import { DEFAULT_METRICS_WORKERS } from '../../observability/worker-labels.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10] [--processes N]
@@ -27,7 +29,8 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--max-workers 100] [--max-cpu-ms 50] [--max-startup-cpu-ms 400]
                     [--max-memory-mb 128] [--max-deploys 4] [--max-account-deploys 2]
                     [--max-requests-per-worker 128] [--max-queued-per-worker 512]
-                    [--limit-strikes 3]
+                    [--limit-strikes 3] [--log-level info] [--log-request-sample-rate 1]
+                    [--metrics-token TOKEN] [--metrics-workers 100] [--otlp-endpoint URL]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -85,6 +88,21 @@ Quotas of every account, unless the operator sets its own (PUT /v1/accounts/:acc
       --max-account-deploys <n>  Deployments validated at once per account (default ${DEFAULT_MAX_ACCOUNT_DEPLOYS})
   -h, --help                 Show this help
 
+Logs, metrics and traces (docs/ADMIN_API.md, "Metrics"):
+      --log-level <level>    Least level of the JSON log lines written: debug, info, warn or error
+                             (default info; workers' console.log lines sit between info and warn)
+      --log-request-sample-rate <r>  Share of the workers' request lines written to the log, 0 to 1
+                             (default 1); a request answered 500 or more is always written, and
+                             tails and metrics see every request
+      --metrics-token <token>  A token that opens GET /metrics on the admin listener and nothing
+                             else, for a Prometheus server (default: ISOLET_METRICS_TOKEN; the admin
+                             token opens it too)
+      --metrics-workers <n>  Workers with series of their own in /metrics: the busiest of each
+                             minute; the others share worker="_other" (default ${DEFAULT_METRICS_WORKERS})
+      --otlp-endpoint <url>  Send traces of requests and their subrequests to this OTLP/HTTP
+                             collector, e.g. http://127.0.0.1:4318 (default:
+                             OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing is off)
+
 Connections (each listener has its own budget; past a cap a connection is closed as accepted):
       --max-connections <n>            Data plane connections open at once (default 10000)
       --max-connections-per-ip <n>     ... from one client address, an IPv6 /64 (default 256)
@@ -108,6 +126,12 @@ Environment:
   ISOLET_SECRETS_KEY   base64 of 32 bytes that encrypts secrets (default: <data>/secrets.key;
                        with --database: this, or that file, the same on every node)
   ISOLET_DATABASE_URL  the --database URL
+  ISOLET_METRICS_TOKEN the --metrics-token
+  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS
+                       where traces go, as every OpenTelemetry exporter reads them
+
+The log is JSON lines: debug, info and workers' console.log on stdout, warn and
+error on stderr, the start-up lines (listening on ..., admin API on ...) included.
 `;
 
 export const command: CliCommand = {
@@ -153,6 +177,11 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'max-memory-mb': { type: 'string', default: String(DEFAULT_QUOTAS.memoryMb) },
       'max-deploys': { type: 'string', default: String(DEFAULT_MAX_DEPLOYS) },
       'max-account-deploys': { type: 'string', default: String(DEFAULT_MAX_ACCOUNT_DEPLOYS) },
+      'log-level': { type: 'string', default: 'info' },
+      'log-request-sample-rate': { type: 'string', default: '1' },
+      'metrics-token': { type: 'string' },
+      'metrics-workers': { type: 'string', default: String(DEFAULT_METRICS_WORKERS) },
+      'otlp-endpoint': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -213,69 +242,93 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   const maxDeploys = parseCount('--max-deploys', values['max-deploys'], 1, 1000, cli);
   const maxAccountDeploys = parseCount('--max-account-deploys', values['max-account-deploys'], 1, 1000, cli);
 
+  const logLevel = values['log-level'] as ServerLogLevel;
+  if (!SERVER_LOG_LEVELS.includes(logLevel)) cli.usageError(`--log-level must be one of ${SERVER_LOG_LEVELS.join(', ')}, not '${values['log-level']}'`);
+  const sampleRate = Number(values['log-request-sample-rate']);
+  if (values['log-request-sample-rate'].trim() === '' || !(sampleRate >= 0 && sampleRate <= 1)) {
+    cli.usageError(`--log-request-sample-rate must be a number from 0 to 1, not '${values['log-request-sample-rate']}'`);
+  }
+  const metricsWorkers = parseCount('--metrics-workers', values['metrics-workers'], 0, 100_000, cli);
+  const otlpEndpoint = values['otlp-endpoint'] ?? (process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
+  if (otlpEndpoint !== undefined && !/^https?:\/\//.test(otlpEndpoint)) cli.usageError(`--otlp-endpoint must be an http(s) URL, not '${otlpEndpoint}'`);
+
+  const options: ServerOptions = {
+    dataDir: resolve(values.data),
+    port,
+    ip: values.ip,
+    adminPort,
+    adminIp: values['admin-ip'],
+    domain: values.domain,
+    maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
+    processes,
+    runAs,
+    memoryBudgetMb,
+    admission,
+    egress,
+    connections,
+    adminConnections,
+    quotas,
+    maxDeploys,
+    maxAccountDeploys,
+    database,
+    nodeId,
+    logRequestSampleRate: sampleRate,
+    metricsToken: values['metrics-token'],
+    metricsWorkers,
+    otlpEndpoint,
+  };
+  const sink = jsonLinesSink({ level: logLevel });
+  try {
+    return await serveUntilStopped({ ...options, logSink: sink }, serverLog(sink), examplesDir);
+  } finally {
+    sink.flush();
+  }
+}
+
+/** Starts the server, says where it listens, and runs it until SIGTERM or SIGINT. */
+async function serveUntilStopped(options: ServerOptions, log: ServerLog, examplesDir: string | undefined): Promise<number> {
   // Signals that arrive while starting still stop the server once it is up.
   const stop = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   let server;
   try {
-    server = await startServer({
-      dataDir: resolve(values.data),
-      port,
-      ip: values.ip,
-      adminPort,
-      adminIp: values['admin-ip'],
-      domain: values.domain,
-      maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
-      processes,
-      runAs,
-      memoryBudgetMb,
-      admission,
-      egress,
-      connections,
-      adminConnections,
-      quotas,
-      maxDeploys,
-      maxAccountDeploys,
-      database,
-      nodeId,
-    });
+    server = await startServer(options);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    cli.stderr.write(`isolet serve: ${message}\n`);
+    log('error', 'server', `isolet serve could not start: ${message}`);
     return 1;
   }
-  if (server.adminTokenCreated) cli.stdout.write(`admin token written to ${server.adminTokenSource} (mode 0600)\n`);
-  else cli.stdout.write(`admin token from ${server.adminTokenSource}\n`);
-  cli.stdout.write(`listening on ${server.url}\n`);
-  cli.stdout.write(`admin API on ${server.adminUrl}\n`);
-  if (database !== undefined) cli.stdout.write(`node ${server.nodeId} of the cluster on ${redactUrl(database)}\n`);
+  if (server.adminTokenCreated) log('info', 'server', `admin token written to ${server.adminTokenSource} (mode 0600)`);
+  else log('info', 'server', `admin token from ${server.adminTokenSource}`);
+  log('info', 'server', `listening on ${server.url}`, { url: server.url });
+  log('info', 'server', `admin API on ${server.adminUrl}`, { url: server.adminUrl });
+  if (options.database !== undefined) log('info', 'server', `node ${server.nodeId} of the cluster on ${redactUrl(options.database)}`, { node: server.nodeId });
   const build = isolatedVmBuild();
   if (!build.patched) {
-    cli.stderr.write(`isolet serve: warning: running on ${describeIsolatedVmBuild(build)}; each isolate holds more memory and CPU accounting counts time spent waiting for a core\n`);
+    log('warn', 'server', `running on ${describeIsolatedVmBuild(build)}; each isolate holds more memory and CPU accounting counts time spent waiting for a core`);
   }
-  if (examplesDir !== undefined) await serveExamples(server, examplesDir, cli);
+  if (examplesDir !== undefined) await serveExamples(server, examplesDir, log);
   await stop;
   await server.close();
   return 0;
 }
 
 /** Deploys the examples and says where each answers; one that fails is reported and skipped. */
-async function serveExamples(server: RunningServer, dir: string, cli: CliContext): Promise<void> {
+async function serveExamples(server: RunningServer, dir: string, log: ServerLog): Promise<void> {
   const outcome = await deployExamples(server, dir);
   if (!outcome.deployed) {
     const workers = outcome.workers === 1 ? '1 worker' : `${outcome.workers} workers`;
-    cli.stdout.write(`examples not deployed: the store already has ${workers} (examples go only into an empty store)\n`);
+    log('info', 'server', `examples not deployed: the store already has ${workers} (examples go only into an empty store)`);
     return;
   }
   for (const example of outcome.examples) {
     if ('error' in example) {
-      const detail = example.error.replaceAll('\n', '\n    ');
-      cli.stderr.write(`example ${example.folder} failed, not deployed (${join(dir, example.folder)}):\n    ${detail}\n`);
+      log('error', 'server', `example ${example.folder} failed, not deployed (${join(dir, example.folder)}): ${example.error}`, { folder: example.folder });
       continue;
     }
-    for (const note of example.notes) cli.stderr.write(`example ${example.name}: ${note}\n`);
-    cli.stdout.write(`example ${example.name} → ${example.url}\n`);
+    for (const note of example.notes) log('warn', 'server', `example ${example.name}: ${note}`, { worker: example.name });
+    log('info', 'server', `example ${example.name} → ${example.url}`, { worker: example.name, url: example.url });
   }
-  if (outcome.examples.length === 0) cli.stdout.write(`examples: no folders in ${dir}\n`);
+  if (outcome.examples.length === 0) log('info', 'server', `examples: no folders in ${dir}`);
 }
 
 function isDirectory(path: string): boolean {

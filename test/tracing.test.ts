@@ -1,0 +1,133 @@
+// Traces: with an OTLP endpoint, a request's span and a client span for each fetch() under it
+// reach the collector (here a local HTTP server that takes OTLP/HTTP JSON), whether the worker
+// runs in the server's process or in a runtime process, which exports its own spans.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { moduleDeployment, startTestServer } from './server-support.ts';
+import { Tracing, tracesUrl } from '../src/observability/tracing.ts';
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: Record<string, unknown> }[];
+  status?: { code?: number };
+}
+
+const SERVER = 2;
+const CLIENT = 3;
+
+/** A collector: every span posted to /v1/traces, with the resource's attributes. */
+async function collector(): Promise<{ url: string; spans: (OtlpSpan & { resource: Record<string, unknown> })[]; paths: string[]; close(): Promise<void> }> {
+  const spans: (OtlpSpan & { resource: Record<string, unknown> })[] = [];
+  const paths: string[] = [];
+  const server: Server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    let text = '';
+    req.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => {
+      assert.match(req.headers['content-type'] ?? '', /application\/json/);
+      const body = JSON.parse(text) as { resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: OtlpSpan[] }[] }[] };
+      for (const resourceSpans of body.resourceSpans) {
+        const resource = attributes(resourceSpans.resource.attributes);
+        for (const scope of resourceSpans.scopeSpans) for (const span of scope.spans) spans.push({ ...span, resource });
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans,
+    paths,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function attributes(list: OtlpSpan['attributes']): Record<string, unknown> {
+  return Object.fromEntries(list.map(({ key, value }) => [key, Object.values(value)[0]]));
+}
+
+async function until<T>(find: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const found = find();
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail('the spans never arrived');
+}
+
+/** A destination for the worker's fetch() that answers 'pong'. */
+async function destination(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_req, res) => res.end('pong'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ping?secret=1`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+const FETCHING = `export default { async fetch(request, env) {
+  const answer = await fetch(env.TARGET);
+  return new Response(await answer.text() + ' via worker');
+} };`;
+
+for (const processes of [0, 1]) {
+  test(`a request and its fetch() arrive as parent and child spans (${processes === 0 ? 'in process' : 'runtime process'})`, { timeout: 120_000 }, async (t) => {
+    const otlp = await collector();
+    const target = await destination();
+    const server = await startTestServer({ processes, otlpEndpoint: otlp.url, traceBatchDelayMs: 50, egress: { allow: ['127.0.0.1'] } });
+    t.after(async () => {
+      await server.close();
+      await target.close();
+      await otlp.close();
+    });
+    const acme = await server.account('acme');
+    const deployed = await server.api('PUT', '/v1/workers/caller', { token: acme.token, body: moduleDeployment(FETCHING, { vars: { TARGET: target.url } }) });
+    assert.equal(deployed.status, 201, deployed.text);
+    const answer = await server.request('caller.localhost', '/path?q=private');
+    assert.equal(await answer.text(), 'pong via worker');
+
+    const request = await until(() => otlp.spans.find((span) => span.kind === SERVER));
+    const subrequest = await until(() => otlp.spans.find((span) => span.kind === CLIENT));
+    assert.deepEqual(otlp.paths.every((path) => path === '/v1/traces'), true);
+    assert.equal(request.name, 'GET caller');
+    const own = attributes(request.attributes);
+    assert.equal(own['isolet.worker'], 'caller');
+    assert.equal(own['url.path'], '/path');
+    assert.equal(Number(own['http.response.status_code']), 200);
+    assert.equal(request.resource['service.name'], 'isolet');
+    assert.equal(subrequest.traceId, request.traceId);
+    assert.equal(subrequest.parentSpanId, request.spanId);
+    const sub = attributes(subrequest.attributes);
+    assert.equal(sub['server.address'], '127.0.0.1');
+    assert.equal(sub['url.path'], '/ping');
+    assert.equal(Number(sub['http.response.status_code']), 200);
+    // Queries may hold secrets: no span has one.
+    assert.doesNotMatch(JSON.stringify(otlp.spans), /secret=1|q=private/);
+    // Spans of a runtime process say which process made them.
+    if (processes === 1) assert.match(String(subrequest.resource['isolet.process']), /^runtime:\d+$/);
+  });
+}
+
+test('a traceparent that is malformed or not sampled starts no spans', async () => {
+  const tracing = new Tracing({ endpoint: 'http://127.0.0.1:9' });
+  try {
+    assert.equal(tracing.continueRequest(undefined), undefined);
+    assert.equal(tracing.continueRequest('garbage'), undefined);
+    assert.equal(tracing.continueRequest(`00-${'a'.repeat(32)}-${'b'.repeat(16)}-00`), undefined);
+    assert.equal(tracing.continueRequest(`00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`)?.traceparent, `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`);
+    // Sampling: at 0 no request is traced.
+    const none = new Tracing({ endpoint: 'http://127.0.0.1:9', sampleRate: 0 });
+    assert.equal(none.startRequest('w', { method: 'GET', url: 'http://w.localhost/', headers: [] }).trace, undefined);
+    await none.shutdown();
+  } finally {
+    await tracing.shutdown();
+  }
+  assert.equal(tracesUrl('http://c:4318'), 'http://c:4318/v1/traces');
+  assert.equal(tracesUrl('http://c:4318/v1/traces'), 'http://c:4318/v1/traces');
+});
