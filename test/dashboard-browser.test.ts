@@ -236,7 +236,7 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
       const requests = page.locator('figure[data-series="requests"] figcaption');
       await requests.waitFor();
       const caption = await requests.textContent();
-      const counted = Number(/Requests: ([\d.]+) requests/.exec(caption ?? '')?.[1]);
+      const counted = Number(/Requests: ([\d.]+) in the last hour/.exec(caption ?? '')?.[1]);
       assert.ok(counted >= 3, `the requests chart counts the requests made: ${caption}`);
       assert.equal(await page.locator('figure.chart svg[role="img"]').count(), 4);
       await assertAccessible(page);

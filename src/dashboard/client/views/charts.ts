@@ -17,15 +17,16 @@ interface WorkerMetrics {
 interface Series {
   key: 'requests' | 'errors' | 'cpuMs' | 'coldStarts';
   title: string;
+  /** Appended to a number: '' for counts. */
   unit: string;
   color: string;
 }
 
 const SERIES: Series[] = [
-  { key: 'requests', title: 'Requests', unit: 'requests', color: 'series-requests' },
-  { key: 'errors', title: 'Errors (5xx answers)', unit: 'errors', color: 'series-errors' },
-  { key: 'cpuMs', title: 'CPU time', unit: 'ms of CPU', color: 'series-cpu' },
-  { key: 'coldStarts', title: 'Cold starts', unit: 'cold starts', color: 'series-cold' },
+  { key: 'requests', title: 'Requests', unit: '', color: 'series-requests' },
+  { key: 'errors', title: 'Errors (5xx answers)', unit: '', color: 'series-errors' },
+  { key: 'cpuMs', title: 'CPU time', unit: ' ms', color: 'series-cpu' },
+  { key: 'coldStarts', title: 'Cold starts', unit: '', color: 'series-cold' },
 ];
 
 const WIDTH = 600;
@@ -48,7 +49,7 @@ function chart(series: Series, minutes: SeriesPoint[]): HTMLElement {
   const total = values.reduce((a, b) => a + b, 0);
   const peak = Math.max(0, ...values);
   const captionId = `chart-${series.key}`;
-  const caption = `${series.title}: ${round(total)} ${series.unit} in the last hour, at most ${round(peak)} in a minute.`;
+  const caption = `${series.title}: ${round(total)}${series.unit} in the last hour, at most ${round(peak)}${series.unit} in a minute.`;
   const slot = (WIDTH - AXIS) / Math.max(1, minutes.length);
   const bars = minutes.map((minute, i) => {
     const value = minute[series.key];
@@ -56,7 +57,7 @@ function chart(series: Series, minutes: SeriesPoint[]): HTMLElement {
     return svg(
       'rect',
       { x: (AXIS + i * slot + 1).toFixed(1), y: (HEIGHT - height).toFixed(1), width: Math.max(1, slot - 2).toFixed(1), height: height.toFixed(1), class: `bar ${series.color}` },
-      svg('title', {}, `${clock(minute.time)}: ${round(value)} ${series.unit}`),
+      svg('title', {}, `${clock(minute.time)}: ${round(value)}${series.unit}`),
     );
   });
   return h(
