@@ -4,6 +4,7 @@
 // account (404, as for a name nobody has), so the answers say nothing about other tenants.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isDashboardPath, serveDashboard } from '../dashboard/assets.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
 import { QUOTA_NAMES, StoreError, StoreUnavailableError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
@@ -108,6 +109,8 @@ class AdminApi {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
       if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, this.#health());
+      // The dashboard's files hold no data: it signs in with a token and calls /v1 like any client.
+      if (isDashboardPath(url.pathname)) return await serveDashboard(req, res, url.pathname);
       if (url.pathname === '/metrics' && this.#metrics !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return await this.#metrics.serve(req, res);
       const authenticated = await this.#authenticate(req);
       caller = authenticated.caller;
