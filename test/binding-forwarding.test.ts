@@ -110,7 +110,7 @@ test('a deployment\'s bindings are checked before its code runs: shape, names, a
       [{ R: { type: 'queue' } }, {}, 400, /Invalid binding R: unknown binding type "queue"/],
       [{ R: { type: 'kv' } }, {}, 400, /Invalid binding R: a kv binding needs 'namespaceId'/],
       [{ R: { type: 'raw' } }, { vars: { R: 'x' } }, 400, /'R' is both a var and a binding/],
-      [{ R: { type: 'kv', namespaceId: 'n1' } }, {}, 400, /The binding R is of type kv, which this server does not offer/],
+      [{ R: { type: 'kv', namespaceId: 'n1' } }, {}, 400, /The binding R names the KV namespace 'n1', which this account does not have/],
       [{ THEIRS: { type: 'raw' } }, {}, 403, /names something account .* does not own/],
     ];
     for (const [bindings, extra, status, message] of cases) {
@@ -123,6 +123,16 @@ test('a deployment\'s bindings are checked before its code runs: shape, names, a
     // Stored with the version: what the server sends its runtime.
     const version = await t.api('GET', '/v1/workers/checked', { token: acme.token });
     assert.equal(version.status, 200, version.text);
+    // env has one value per name: a secret may not take a binding's name, nor a binding a secret's.
+    const clash = await t.api('PUT', '/v1/workers/checked/secrets/R', { token: acme.token, body: { value: 'x' } });
+    assert.equal(clash.status, 400, clash.text);
+    assert.match(clash.body.error.message, /has a binding named 'R'/);
+    assert.equal((await t.api('PUT', '/v1/workers/checked/secrets/S', { token: acme.token, body: { value: 'x' } })).status, 204);
+    const hidden = await deploy({ R: { type: 'raw' }, S: { type: 'raw' } });
+    assert.equal(hidden.status, 400, hidden.text);
+    assert.match(hidden.body.error.message, /a secret named 'S'/);
+    const serving = await t.request('checked.localhost', '/');
+    assert.notEqual(serving.status, 503, 'the worker still serves its last good version');
   } finally {
     unregister();
   }

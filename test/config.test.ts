@@ -341,6 +341,26 @@ describe('[env.NAME] sections', () => {
     throwsConfig(() => loadConfig({ cwd: dir, env: 'staging' }), 'wrangler.toml', 'env.staging.limits.cpu_ms', /positive/);
   });
 
+  test('kv_namespaces: each binding and id, per env and not inherited; preview_id is not used; a bad entry names the field', async () => {
+    const { dir, config } = await load(
+      'wrangler.toml',
+      'name = "x"\nkv_namespaces = [\n  { binding = "CACHE", id = "abc", preview_id = "def" },\n  { binding = "USERS", id = "0123" },\n]\n[env.staging]\nkv_namespaces = [{ binding = "CACHE", id = "staging-cache" }]\n[env.bare]\n',
+    );
+    assert.deepEqual(config.kvNamespaces, [{ binding: 'CACHE', id: 'abc' }, { binding: 'USERS', id: '0123' }]);
+    assert.deepEqual(loadConfig({ cwd: dir, env: 'staging' }).config.kvNamespaces, [{ binding: 'CACHE', id: 'staging-cache' }]);
+    assert.equal(loadConfig({ cwd: dir, env: 'bare' }).config.kvNamespaces, undefined);
+    for (const [text, field, message] of [
+      ['kv_namespaces = { binding = "A", id = "1" }\n', 'kv_namespaces', /must be a list/],
+      ['kv_namespaces = [{ id = "1" }]\n', 'kv_namespaces[0].binding', /must be the name the worker reads as env\.NAME/],
+      ['kv_namespaces = [{ binding = "1A", id = "1" }]\n', 'kv_namespaces[0].binding', /env\.NAME/],
+      ['kv_namespaces = [{ binding = "A" }]\n', 'kv_namespaces[0].id', /must be the namespace's id \(isolet kv namespace create <title> prints it\)/],
+      ['kv_namespaces = [{ binding = "A", id = "1" }, { binding = "A", id = "2" }]\n', 'kv_namespaces[1].binding', /'A' is bound twice/],
+    ] as const) {
+      const bad = await project({ 'wrangler.toml': text });
+      throwsConfig(() => readConfig(join(bad, 'wrangler.toml')), 'wrangler.toml', field, message);
+    }
+  });
+
   test('an unsupported key counts only in the env deployed: per-env keys are not inherited', async () => {
     const dir = await project({
       'wrangler.toml': 'name = "x"\n[[r2_buckets]]\nbinding = "B"\nbucket_name = "b"\n[env.lite]\n[env.full]\n[[env.full.queues.producers]]\nbinding = "Q"\nqueue = "q"\n',

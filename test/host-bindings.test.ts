@@ -244,7 +244,6 @@ test('bindings are checked when the worker loads: names, shapes, and no name bot
     [{ KV: { type: 'kv' } as never }, {}, /env\.KV: a kv binding needs 'namespaceId'/],
     [{ KV: { type: 'queue' } as never }, {}, /env\.KV: unknown binding type "queue"/],
     [{ KV: { type: 'kv', namespaceId: 'n', extra: 'x' } as never }, {}, /has no field 'extra'/],
-    [{ KV: { type: 'kv', namespaceId: 'n' } }, {}, /env\.KV is a KV namespace binding, which is not available in this runtime/],
   ];
   for (const [bindings, extra, message] of cases) {
     await assert.rejects(r.load('checked', moduleWorker(source, { bindings, ...extra })), (error: unknown) => {

@@ -74,6 +74,20 @@ export interface SecretSummary {
   updatedAt: string;
 }
 
+export interface KvNamespaceSummary {
+  id: string;
+  title: string;
+  account: string;
+  createdAt: string;
+}
+
+/** One page of `GET /v1/kv/namespaces/:id/keys`, in Cloudflare's shape. */
+export interface KvKeyPage {
+  keys: { name: string; expiration?: number; metadata?: JsonValue }[];
+  list_complete: boolean;
+  cursor?: string;
+}
+
 /** The server answered with an error (`{"error": {code, message, location?}}`). */
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -161,6 +175,50 @@ export class AdminClient {
     return this.#json('DELETE', `/v1/workers/${enc(name)}/secrets/${enc(key)}`);
   }
 
+  /** `account`: with the admin token, the account the namespace is for. */
+  createKvNamespace(title: string, account?: string): Promise<KvNamespaceSummary> {
+    return this.#json('POST', '/v1/kv/namespaces' + accountQuery(account), { title });
+  }
+
+  listKvNamespaces(account?: string): Promise<KvNamespaceSummary[]> {
+    return this.#json('GET', '/v1/kv/namespaces' + accountQuery(account));
+  }
+
+  deleteKvNamespace(id: string): Promise<void> {
+    return this.#json('DELETE', `/v1/kv/namespaces/${enc(id)}`);
+  }
+
+  listKvKeys(id: string, options: { prefix?: string; limit?: number; cursor?: string }): Promise<KvKeyPage> {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(options)) if (value !== undefined) query.set(name, String(value));
+    const text = query.toString();
+    return this.#json('GET', `/v1/kv/namespaces/${enc(id)}/keys${text === '' ? '' : `?${text}`}`);
+  }
+
+  /** `metadata`: JSON text. */
+  putKvValue(id: string, key: string, value: Uint8Array, options: { expiration?: number; expirationTtl?: number; metadata?: string }): Promise<void> {
+    const query = new URLSearchParams();
+    if (options.expiration !== undefined) query.set('expiration', String(options.expiration));
+    if (options.expirationTtl !== undefined) query.set('expiration_ttl', String(options.expirationTtl));
+    if (options.metadata !== undefined) query.set('metadata', options.metadata);
+    const text = query.toString();
+    return this.#json('PUT', `/v1/kv/namespaces/${enc(id)}/values/${enc(key)}${text === '' ? '' : `?${text}`}`, value);
+  }
+
+  async getKvValue(id: string, key: string): Promise<Uint8Array> {
+    const response = await this.#send('GET', `/v1/kv/namespaces/${enc(id)}/values/${enc(key)}`, undefined, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+    if (!response.ok) throw await errorFrom(response);
+    return new Uint8Array(await response.arrayBuffer());
+  }
+
+  getKvMetadata(id: string, key: string): Promise<{ metadata: JsonValue; expiration: number | null }> {
+    return this.#json('GET', `/v1/kv/namespaces/${enc(id)}/metadata/${enc(key)}`);
+  }
+
+  deleteKvValue(id: string, key: string): Promise<void> {
+    return this.#json('DELETE', `/v1/kv/namespaces/${enc(id)}/values/${enc(key)}`);
+  }
+
   /**
    * Opens the worker's live log. Resolves once the server has answered (from then on every
    * entry is delivered) to the entries as they happen, until `signal` aborts or the server ends
@@ -186,12 +244,14 @@ export class AdminClient {
 
   async #send(method: string, path: string, body: unknown, signal: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}`, accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    // Bytes go as they are (a KV value); anything else as JSON.
+    const raw = body instanceof Uint8Array;
+    if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
     try {
       return await fetch(this.api + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
         signal,
       });
     } catch (error) {

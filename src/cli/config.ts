@@ -42,6 +42,8 @@ export interface WorkerConfig {
   assets?: AssetsDirectoryConfig;
   /** Cron triggers, from `[triggers] crons`; undefined when the config has no `triggers`. */
   crons?: string[];
+  /** `kv_namespaces`: each binding's env name and the namespace's id. */
+  kvNamespaces?: { binding: string; id: string }[];
   /** `services`: each service binding's env name, the worker it names, and the entrypoint, if a named one. */
   services?: ServiceBindingConfig[];
 }
@@ -237,7 +239,7 @@ export const KEYS: Readonly<Record<string, KeyRule>> = {
   triggers: reads('inherited', readTriggers),
 
   // Bindings and features isolet does not have (yet): refused by name, at deploy and in dev.
-  kv_namespaces: refused('per-env', 'KV namespaces'),
+  kv_namespaces: reads('per-env', readKvNamespaces),
   durable_objects: refused('per-env', 'Durable Objects'),
   migrations: refused('inherited', 'Durable Object migrations'),
   exports: refused('inherited', 'Durable Object exports'),
@@ -597,6 +599,27 @@ function readDev(value: unknown, at: KeyReading): void {
 }
 
 const ASSETS_KEYS = ['directory', 'binding', 'html_handling', 'not_found_handling', 'run_worker_first'];
+
+/** `kv_namespaces = [{ binding = "MY_KV", id = "..." }]`; `preview_id` is wrangler's for remote previews, and not used. */
+function readKvNamespaces(value: unknown, at: KeyReading): void {
+  const example = 'kv_namespaces = [{ binding = "MY_KV", id = "<id from isolet kv namespace create>" }]';
+  if (!Array.isArray(value)) throw new ConfigError(at.file, at.field, `must be a list, e.g. ${example}, not ${show(value)}`);
+  const seen = new Set<string>();
+  at.config.kvNamespaces = value.map((entry, index) => {
+    const field = `${at.field}[${index}]`;
+    if (!isPlainObject(entry)) throw new ConfigError(at.file, field, `must be { binding = "MY_KV", id = "..." }, not ${show(entry)}`);
+    const { binding, id } = entry;
+    if (typeof binding !== 'string' || !ENV_NAME.test(binding)) {
+      throw new ConfigError(at.file, `${field}.binding`, `must be the name the worker reads as env.NAME (letters, digits, '_', '$'), not ${show(binding)}`);
+    }
+    if (seen.has(binding)) throw new ConfigError(at.file, `${field}.binding`, `'${binding}' is bound twice. Fix: give each namespace its own binding name`);
+    seen.add(binding);
+    if (typeof id !== 'string' || id === '') {
+      throw new ConfigError(at.file, `${field}.id`, `must be the namespace's id (isolet kv namespace create <title> prints it), not ${show(id)}`);
+    }
+    return { binding, id };
+  });
+}
 
 function readAssets(value: unknown, at: KeyReading): void {
   if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [assets] directory = "./public", not ${show(value)}`);

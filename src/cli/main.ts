@@ -45,6 +45,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   delete: { summary: 'Delete a worker with its versions, routes and secrets', load: () => import('./commands/delete.ts') },
   secret: { summary: "Set, list or delete a worker's secrets", load: () => import('./commands/secret.ts') },
   tail: { summary: "Stream a worker's logs as they happen", load: () => import('./commands/tail.ts') },
+  kv: { summary: 'Manage KV namespaces and their keys', load: () => import('./commands/kv.ts') },
 };
 
 /** Thrown to stop a command with a usage error (exit 2). */

@@ -45,6 +45,7 @@ export const SANDBOX_MODULES: Record<string, string> = {
   console: fileURLToPath(new URL('../../src/api/console/sandbox/module.ts', import.meta.url)),
   'structured-clone': fileURLToPath(new URL('../../src/api/structured-clone/sandbox/module.ts', import.meta.url)),
   assets: fileURLToPath(new URL('../../src/api/assets/sandbox/module.ts', import.meta.url)),
+  kv: fileURLToPath(new URL('../../src/api/kv/sandbox/module.ts', import.meta.url)),
   service: fileURLToPath(new URL('../../src/api/service/sandbox/module.ts', import.meta.url)),
   'cloudflare-workers': fileURLToPath(new URL('../../src/api/cloudflare-workers/sandbox/module.ts', import.meta.url)),
 };

@@ -4,6 +4,7 @@
 // account (404, as for a name nobody has), so the answers say nothing about other tenants.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isDashboardPath, serveDashboard } from '../dashboard/assets.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
 import { QUOTA_NAMES, StoreError, StoreUnavailableError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
@@ -18,6 +19,7 @@ import { SERIES_MINUTES } from '../observability/worker-series.ts';
 import { parseTailFilter } from '../observability/tail-filter.ts';
 import { bearerHash, hashToken, newToken, sameToken } from './tokens.ts';
 import { MAX_MISSING_BODY, MAX_UPLOAD_BODY, missingAssets, uploadAssets } from './assets/asset-uploads.ts';
+import { KvApi } from './kv-api.ts';
 
 export interface AdminApiOptions {
   platform: Platform;
@@ -40,9 +42,9 @@ export interface AdminApiOptions {
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
-type Caller = { admin: true; tokenId: 'admin' } | { admin: false; tokenId: string; accountId: string };
+export type Caller = { admin: true; tokenId: 'admin' } | { admin: false; tokenId: string; accountId: string };
 
-interface Call {
+export interface Call {
   req: IncomingMessage;
   res: ServerResponse;
   caller: Caller;
@@ -74,6 +76,7 @@ class AdminApi {
   readonly #workerUrl: ((name: string) => string) | undefined;
   readonly #quotas: AccountQuotas;
   readonly #health: () => Record<string, unknown>;
+  readonly #kv: KvApi;
   readonly #metrics: MetricsEndpoint | undefined;
 
   constructor(options: AdminApiOptions) {
@@ -87,6 +90,7 @@ class AdminApi {
     this.#workerUrl = options.workerUrl;
     this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.#health = options.health ?? (() => ({ ok: true }));
+    this.#kv = new KvApi(options.platform.store, options.log);
     this.#metrics = options.metrics;
   }
 
@@ -105,6 +109,8 @@ class AdminApi {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
       if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return json(res, 200, this.#health());
+      // The dashboard's files hold no data: it signs in with a token and calls /v1 like any client.
+      if (isDashboardPath(url.pathname)) return await serveDashboard(req, res, url.pathname);
       if (url.pathname === '/metrics' && this.#metrics !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return await this.#metrics.serve(req, res);
       const authenticated = await this.#authenticate(req);
       caller = authenticated.caller;
@@ -152,6 +158,8 @@ class AdminApi {
       if (id === 'missing' && method === 'POST') return this.#missingAssets(call);
       if (id === 'upload' && method === 'POST') return this.#uploadAssets(call);
       throw badMethod(method, call.url.pathname);
+    } else if (collection === 'kv') {
+      if (await this.#kv.handle(call, parts.slice(1))) return;
     } else if (collection === 'workers') {
       if (id === undefined) {
         if (method === 'GET') return this.#listWorkers(call);
@@ -769,7 +777,18 @@ function decodeSegment(segment: string): string {
 }
 
 /** Reads and parses a JSON body; undefined when there is none. Over `limit` bytes is a 413. */
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const body = await readBody(req, limit);
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ApiError('invalid', `The body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Reads the whole body; over `limit` bytes is a 413. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     throw new ApiError('too_large', `The request body is ${declared} bytes, over the limit of ${limit} for this endpoint.`);
@@ -781,21 +800,16 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     if (size > limit) throw new ApiError('too_large', `The request body is over the limit of ${limit} bytes for this endpoint.`);
     chunks.push(chunk);
   }
-  if (size === 0) return undefined;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (error) {
-    throw new ApiError('invalid', `The body is not valid JSON: ${(error as Error).message}`);
-  }
+  return Buffer.concat(chunks, size);
 }
 
-function json(res: ServerResponse, status: number, value: unknown): void {
+export function json(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
 
-function noContent(res: ServerResponse): void {
+export function noContent(res: ServerResponse): void {
   res.writeHead(204);
   res.end();
 }

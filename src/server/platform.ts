@@ -264,6 +264,11 @@ export class Platform {
 
   async putSecret(name: string, key: string, value: string, author: string, owner: Owner): Promise<void> {
     await this.#exclusive(name, async () => {
+      // env holds vars, secrets and bindings under one set of names: a secret may not hide a binding.
+      const bindings = (await this.store.activeVersion(name))?.content.bindings;
+      if (bindings !== undefined && Object.hasOwn(bindings, key)) {
+        throw new ApiError('invalid', `The worker '${name}' has a binding named '${key}' (env.${key}): give the secret another name, or deploy without that binding first.`);
+      }
       await this.store.putSecret(name, key, value, owner);
       await this.#reload(name);
       this.#log('info', 'admin', 'secret set', { worker: name, secret: key, author });
@@ -330,6 +335,10 @@ export class Platform {
     await checkAssetsDeployment(this.store, accountId, deployment.content);
     await checkDeployBindings(deployment.content.bindings, { account: accountId, worker: name }, { store: this.store, log: this.#log });
     const secrets = existing === undefined ? {} : await this.store.secretValues(name);
+    const hidden = Object.keys(deployment.content.bindings ?? {}).filter((binding) => Object.hasOwn(secrets, binding));
+    if (hidden.length > 0) {
+      throw new ApiError('invalid', `The worker '${name}' has ${hidden.length === 1 ? 'a secret' : 'secrets'} named ${hidden.map((n) => `'${n}'`).join(', ')}, as ${hidden.length === 1 ? 'a binding' : 'bindings'} of this deployment: env has one value per name. Rename the binding, or delete the secret first.`);
+    }
     const definition = definitionOf(deployment.content, secrets, accountId);
     const validation = await this.#validate(name, definition, secrets, tier);
     return { name, accountId, existing, deployment, secrets, tier, validation };

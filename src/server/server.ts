@@ -19,6 +19,7 @@ import { SqliteStore } from '../store/sqlite-store.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
 import { isSharedStore, type AccountQuotas, type Store } from '../store/store.ts';
 import { ChangeFollower } from './change-follower.ts';
+import { startKvSweeper } from './kv-sweeper.ts';
 import { createAdminServer } from './admin-api.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
 import { LogBus } from './log-bus.ts';
@@ -31,6 +32,8 @@ import { InProcessHost, type WorkerHost } from './worker-host.ts';
 import { AssetServer } from './assets/asset-server.ts';
 import { serveAssetsBinding } from './assets/asset-binding.ts';
 import { serverBindingHost } from './binding-handlers.ts';
+// Registers the handler of KV bindings.
+import './kv-binding-handler.ts';
 // Registers the service binding type's deploy check.
 import './service-bindings.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
@@ -259,6 +262,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   log('info', 'server', 'workers registered', { workers: loaded, ms: Math.round(performance.now() - started), node: follower === undefined ? undefined : nodeId });
   const scheduler = new CronScheduler({ store, host, node: nodeId, workers: () => platform.scheduledWorkers(), log, workerLog });
   const health = (): Record<string, unknown> => (follower === undefined ? { ok: true } : { ok: true, ...follower.health() });
+  const kvSweeper = startKvSweeper(store.kv, log);
 
   // A request that matches a static asset is answered here, without entering the isolate.
   const observed = observedFetch((name, request) => (assets.has(name) ? assets.fetch(name, request, host) : host.fetch(name, request)), metrics, tracing);
@@ -311,6 +315,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     data.close();
     adminServer.close();
+    await kvSweeper.stop();
     await follower?.close();
     await host.close();
     metrics.close();
@@ -328,6 +333,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log('info', 'server', 'shutting down: no new connections; waiting for requests in flight');
       bus.close(); // ends every tail stream, so the admin listener can close
       await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000), scheduler.close()]);
+      await kvSweeper.stop();
       await follower?.close();
       await host.close();
       metrics.close();

@@ -120,6 +120,29 @@ export const PG_MIGRATIONS: string[] = [
     PRIMARY KEY (account_id, hash)
   );
   `,
+  // KV namespaces and their entries (src/store/kv-store.ts). Keys are bytes (UTF-8: text cannot
+  // hold NUL), so they sort byte by byte as Cloudflare lists them; expiration is in seconds.
+  `
+  CREATE TABLE kv_namespaces (
+    id text COLLATE "C" PRIMARY KEY,
+    account_id text COLLATE "C" NOT NULL REFERENCES accounts(id),
+    title text COLLATE "C" NOT NULL,
+    created_at text COLLATE "C" NOT NULL,
+    -- What its entries take (keys, values and metadata, in bytes): the account's KV quota counts it.
+    bytes bigint NOT NULL DEFAULT 0,
+    UNIQUE (account_id, title)
+  );
+  CREATE TABLE kv_entries (
+    namespace_id text COLLATE "C" NOT NULL REFERENCES kv_namespaces(id) ON DELETE CASCADE,
+    key bytea NOT NULL,
+    value bytea NOT NULL,
+    expiration bigint,
+    metadata text COLLATE "C",
+    size bigint NOT NULL,
+    PRIMARY KEY (namespace_id, key)
+  );
+  CREATE INDEX kv_entries_by_expiration ON kv_entries(expiration) WHERE expiration IS NOT NULL;
+  `,
   // Cron triggers' runs: one row per (worker, cron, tick); the node whose insert comes first runs it.
   `
   CREATE TABLE cron_runs (
@@ -300,6 +323,12 @@ class PostgresEngine implements SqlEngine {
       await client.query('SELECT change FROM cluster FOR UPDATE');
       return fn(session(client));
     }, 'READ COMMITTED');
+  }
+
+  /** Not behind the change counter's lock: KV writes of many nodes go on at once. */
+  async unordered<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
+    await this.prepared();
+    return this.#attempt((client) => fn(session(client)), 'READ COMMITTED');
   }
 
   /** Reads see one snapshot, so a read of several statements never mixes two changes. */

@@ -7,6 +7,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { isTier, type Tier } from '../supervisor/placement.ts';
 import type { SecretBox } from './secret-box.ts';
+import { SqlKvStore, type KvStore } from './kv-store.ts';
 import { registrableDomain, routeHost, routeTouchesZone, zoneCovers, zonesOverlap } from './zones.ts';
 import type { ScheduledOutcome } from '../runtime/types.ts';
 import {
@@ -53,6 +54,12 @@ export interface SqlEngine {
   /** Runs reads on one consistent snapshot: never half of a write. */
   read<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T>;
   /**
+   * Runs fn in one transaction that does not wait for the cluster's turn of writes: for data
+   * that no node follows and whose every write is one statement, atomic on its own (KV
+   * entries), so a busy namespace does not queue deploys behind it. On one machine, a transaction.
+   */
+  unordered<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T>;
+  /**
    * Inside a transaction: what serves changed for these workers (none: routes only), or these
    * tokens were revoked (their tails end on every node).
    */
@@ -81,10 +88,12 @@ export function keyCheckMatches(box: SecretBox, stored: string): boolean {
 export class SqlStore implements Store {
   readonly #engine: SqlEngine;
   readonly #box: SecretBox;
+  readonly kv: KvStore;
 
   constructor(engine: SqlEngine, box: SecretBox) {
     this.#engine = engine;
     this.#box = box;
+    this.kv = new SqlKvStore(engine);
   }
 
   // Accounts

@@ -108,6 +108,29 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (account_id, hash)
   ) STRICT;
   `,
+  // KV namespaces and their entries (src/store/kv-store.ts). Keys are bytes (UTF-8), so they
+  // sort and compare byte by byte as Cloudflare lists them; expiration is in seconds since the epoch.
+  `
+  CREATE TABLE kv_namespaces (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    -- What its entries take (keys, values and metadata, in bytes): the account's KV quota counts it.
+    bytes INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, title)
+  ) STRICT;
+  CREATE TABLE kv_entries (
+    namespace_id TEXT NOT NULL REFERENCES kv_namespaces(id) ON DELETE CASCADE,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    expiration INTEGER,
+    metadata TEXT,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (namespace_id, key)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX kv_entries_by_expiration ON kv_entries(expiration) WHERE expiration IS NOT NULL;
+  `,
   // Cron triggers' runs: one row per (worker, cron, tick), claimed by the node that runs it.
   `
   CREATE TABLE cron_runs (
@@ -237,6 +260,11 @@ class SqliteEngine implements SqlEngine {
 
   read<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
     return this.#inTurn(() => fn(this.#session));
+  }
+
+  /** One connection: every write takes its turn anyway. */
+  unordered<T>(fn: (sql: SqlSession) => Promise<T>): Promise<T> {
+    return this.transaction(fn);
   }
 
   /** One machine serves from this file: no other node follows its changes. */

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { BindingSpec, JsonValue, ScheduledOutcome, WorkerLimits, WorkerModule } from '../runtime/types.ts';
 import type { Tier } from '../supervisor/placement.ts';
+import type { KvStore } from './kv-store.ts';
 import type { AssetsContent } from '../assets/manifest.ts';
 
 export interface Account {
@@ -166,7 +167,7 @@ export interface DeployInput {
  */
 export type Owner = string | undefined;
 
-export type StoreErrorCode = 'conflict' | 'forbidden' | 'not_found';
+export type StoreErrorCode = 'conflict' | 'forbidden' | 'not_found' | 'invalid';
 
 /** A request the store refuses for a reason the caller can act on (the code maps to an HTTP status). */
 export class StoreError extends Error {
@@ -184,6 +185,9 @@ export class StoreUnavailableError extends Error {
 }
 
 export interface Store {
+  /** KV namespaces and their entries (kv-store.ts). */
+  readonly kv: KvStore;
+
   /** Fails with 'conflict' when the name is taken. */
   createAccount(name: string): Promise<Account>;
   listAccounts(): Promise<Account[]>;

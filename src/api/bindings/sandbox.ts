@@ -16,10 +16,11 @@ import type { BindingSpec, BindingType, EnvBinding } from '../../bridge/bindings
 import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { callBindingOperation } from '../../sandbox/host-calls.ts';
 import { assetsMaker } from '../assets/sandbox.ts';
+import { kvMaker } from '../kv/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { serviceMaker } from '../service/sandbox.ts';
 import {
-  ArrayBufferIsView, ArrayIsArray, Error, ObjectDefineProperty, ObjectFreeze, ObjectKeys, PromiseReject,
+  ArrayBufferIsView, ArrayIsArray, ObjectDefineProperty, ObjectFreeze, ObjectKeys, PromiseReject,
   TypedArrayPrototypeGetBuffer, TypedArrayPrototypeSlice, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
@@ -29,16 +30,9 @@ export type CallBinding = (method: string, args: unknown[], bytes?: ArrayBuffer 
 /** Makes env's object for one binding of type T. */
 export type BindingMaker<T extends BindingType = BindingType> = (name: string, spec: Extract<BindingSpec, { type: T }>, call: CallBinding) => object;
 
-/** A maker that refuses: the type's API is not part of this runtime. */
-function unavailable<T extends BindingType>(what: string): () => BindingMaker<T> {
-  return () => (name) => {
-    throw new Error(`env.${name} is a ${what} binding, which is not available in this runtime.`);
-  };
-}
-
 /** Each binding type's maker, loaded on first use (see the top of this file). */
 const MAKERS: { [T in BindingType]: () => BindingMaker<T> } = {
-  kv: unavailable('KV namespace'),
+  kv: kvMaker,
   service: serviceMaker,
   assets: assetsMaker,
   raw: () => rawBinding,

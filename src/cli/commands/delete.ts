@@ -45,7 +45,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
 }
 
 /** Asks on the terminal; yes only for 'y' or 'yes'. Ctrl-C or Ctrl-D is no. */
-function confirm(question: string, cli: CliContext): Promise<boolean> {
+export function confirm(question: string, cli: CliContext): Promise<boolean> {
   const readline = createInterface({ input: process.stdin, output: cli.stderr });
   return new Promise((resolve) => {
     let answered = false;

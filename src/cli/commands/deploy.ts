@@ -33,9 +33,10 @@ const USAGE = `Usage: isolet deploy [entry] [--name NAME] [--env ENV] [--config 
 Bundles the worker (TypeScript or JavaScript; npm imports and .wasm files are bundled) and
 uploads it as a new version, which starts serving at once. Reads wrangler.json, wrangler.jsonc
 or wrangler.toml from the current directory (or --config) as wrangler does: name, main,
-compatibility_date/flags, vars, routes/route, limits, [assets], [triggers] crons, and the build
-settings (minify, define, alias, ...). Cron triggers belong to the version: a config without
-[triggers] deploys a version without any. A key isolet does not support is refused by name. Flags win over the file.
+compatibility_date/flags, vars, routes/route, limits, kv_namespaces, [assets], [triggers] crons,
+and the build settings (minify, define, alias, ...). Cron triggers belong to the version: a
+config without [triggers] deploys a version without any. A key isolet does not support is
+refused by name. Flags win over the file.
 .dev.vars is not uploaded: use 'isolet secret put' for secrets. Static assets ([assets]
 directory) are uploaded first, only the files the account does not hold yet; a project with
 [assets] and no main deploys the assets alone.
@@ -160,6 +161,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     if (config.crons !== undefined) deployment.crons = config.crons;
     if (config.compatibilityFlags !== undefined) deployment.compatibilityFlags = config.compatibilityFlags;
     if (config.services !== undefined && config.services.length > 0) deployment.bindings = { ...deployment.bindings, ...serviceBindings(config.services) };
+    for (const { binding, id } of config.kvNamespaces ?? []) deployment.bindings = { ...deployment.bindings, [binding]: { type: 'kv', namespaceId: id } };
     if (values.message !== undefined) deployment.message = values.message;
     const bytes = Buffer.byteLength(JSON.stringify({ ...deployment, assets: undefined }));
     const assetsLine = assets === undefined ? '' : `${assets.files} asset${assets.files === 1 ? '' : 's'} (${formatBytes(assets.bytes)})`;

@@ -22,6 +22,7 @@ import { DiskAssets } from '../../assets/directory.ts';
 import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
 import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
 import { BindingError, type BindingAnswer, type BindingCall } from '../../runtime/types.ts';
+import { LocalKv } from '../dev-kv.ts';
 
 const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE] [--env ENV] [--test-scheduled]
 
@@ -33,7 +34,9 @@ Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory 
 as 'isolet deploy' does: main (the entry when none is given), name, vars, limits, build
 settings, [dev] port/ip and [assets], whose directory is served from disk as a server serves
 it (a file changed there is served at once; with no entry, the files alone). .dev.vars (KEY=VALUE lines, next to the config; .dev.vars.<env>
-with --env when it exists) is merged over vars, and --var over both.
+with --env when it exists) is merged over vars, and --var over both. kv_namespaces are local,
+kept in .isolet/kv/isolet.db next to the config (a SQLite file), so their keys stay across
+restarts; each namespace is found there by its id.
 
 Cron triggers ([triggers] crons) do not fire on their schedule here, as in 'wrangler dev': with
 --test-scheduled, GET /__scheduled?cron=<expression> runs the worker's scheduled handler once
@@ -94,6 +97,10 @@ interface DevSettings {
   /** The config file and the .dev.vars files that may exist next to it: watched too. */
   configFiles: string[];
   notes: string[];
+  /** `kv_namespaces`: served from a local store in the project (src/cli/dev-kv.ts). */
+  kvNamespaces: { binding: string; id: string }[];
+  /** The config's directory, where the local KV is kept. */
+  projectDir: string;
 }
 
 async function run(_argv: string[], cli: CliContext): Promise<number> {
@@ -194,6 +201,8 @@ function readSettings(options: DevOptions): DevSettings {
     dev: config.dev ?? {},
     configFiles: [...(config.file === undefined ? [] : [config.file]), ...devVarsFiles],
     notes,
+    kvNamespaces: config.kvNamespaces ?? [],
+    projectDir: configDir,
   };
 }
 
@@ -238,6 +247,8 @@ class DevSession implements RuntimeFetcher {
   #building: Promise<void> | undefined;
   #again = false;
   #closed = false;
+  /** Local KV, opened when the worker first has a KV binding. */
+  #kv: LocalKv | undefined;
 
   constructor(options: DevOptions, settings: DevSettings, cli: CliContext) {
     this.#options = options;
@@ -282,8 +293,9 @@ class DevSession implements RuntimeFetcher {
     };
   }
 
-  /** The platform bindings of the worker, served locally: env.ASSETS from the directory. */
+  /** The platform bindings of the worker, served locally: env.ASSETS from the directory, KV from .isolet/kv. */
   async #bindingCall(call: BindingCall): Promise<BindingAnswer> {
+    if (call.binding.type === 'kv' && this.#kv !== undefined) return this.#kv.call(call);
     if (call.binding.type === 'assets' && this.#assets !== undefined) {
       const { config, source } = this.#assets;
       return assetAnswer((await serveAsset(assetRequestOf(call), config, source, { mode: 'assets' }))!);
@@ -384,6 +396,11 @@ class DevSession implements RuntimeFetcher {
       const bindings: Record<string, BindingSpec> = { ...settings.bindings };
       const binding = settings.assets?.config.binding;
       if (binding !== undefined) bindings[binding] = { type: 'assets' };
+      for (const { binding: name, id } of settings.kvNamespaces) bindings[name] = { type: 'kv', namespaceId: id };
+      if (settings.kvNamespaces.length > 0 && this.#kv === undefined) {
+        this.#kv = new LocalKv(settings.projectDir);
+        this.#err.write(`using local KV in ${this.#kv.path}\n`);
+      }
       await this.#runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, crons: settings.crons, bindings });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
@@ -481,6 +498,7 @@ class DevSession implements RuntimeFetcher {
     this.#server.closeAllConnections();
     await this.#building;
     await this.#runtime.close();
+    await this.#kv?.close();
   }
 
   #printLog(entry: WorkerLogEntry): void {
