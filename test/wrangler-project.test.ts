@@ -71,6 +71,7 @@ describe('the example wrangler project on isolet serve', { timeout: 300_000 }, (
     const config = join(dir, 'guestbook', 'wrangler.toml');
     const toml = await readFile(config, 'utf8');
     assert.ok(toml.includes(PLACEHOLDER));
+    assert.ok((await readFile(join(ROOT, 'README.md'), 'utf8')).includes(`# guestbook/wrangler.toml\n${toml}`), 'README shows this wrangler.toml as it is');
     await writeFile(config, toml.replace(PLACEHOLDER, id));
 
     for (const worker of ['auth', 'guestbook']) {
