@@ -220,3 +220,28 @@ test('Isolate.createOffThread makes a working isolate on another thread', { time
   assert.equal(isolates[0]!.isDisposed, true);
   await assert.rejects(isolates[0]!.createContext(), /disposed/i);
 });
+
+// The creation thread gives back its hold on Node's loop after handing the isolate over. When
+// Node's thread has already settled the promise by then, that was the loop's last hold, and the
+// code that lets it go asked which thread it ran on through an executor a pool thread did not
+// have: a segfault, seen as runtime processes killed by SIGSEGV under load. A process of its own,
+// with nothing else holding the loop, one isolate at a time, while other processes keep the
+// cores busy so that the creation thread is preempted at any point.
+test('Isolate.createOffThread in a process that does nothing else survives hundreds of creations', { timeout: 120_000 }, async () => {
+  const script = `
+    const ivm = require(${JSON.stringify(join(IVM_DIR, 'isolated-vm.js'))});
+    (async () => {
+      for (let i = 0; i < 400; i++) (await ivm.Isolate.createOffThread({ memoryLimit: 8 })).dispose();
+      process.stdout.write('done');
+    })();`;
+  const spinners = Array.from({ length: availableParallelism() }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  try {
+    const child = spawn(process.execPath, ['--no-node-snapshot', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: 'done' });
+  } finally {
+    for (const spinner of spinners) spinner.kill('SIGKILL');
+  }
+});
