@@ -222,11 +222,12 @@ test('Isolate.createOffThread makes a working isolate on another thread', { time
 });
 
 // The creation thread gives back its hold on Node's loop after handing the isolate over. When
-// Node's thread has already settled the promise by then, that was the loop's last hold, and the
-// code that lets it go asked which thread it ran on through an executor a pool thread did not
-// have: a segfault, seen as runtime processes killed by SIGSEGV under load. A process of its own,
-// with nothing else holding the loop, one isolate at a time, while other processes keep the
-// cores busy so that the creation thread is preempted at any point.
+// Node's thread has already settled the promise by then, that is the loop's last hold, and the
+// code that lets it go asks which thread it runs on through the current executor: outside the
+// default executor's scope a pool thread has none (a segfault, seen as runtime processes killed
+// by SIGSEGV under load). That needs the creation thread preempted within a few instructions, so
+// no test makes it happen at will (this one did not on the build before the fix); it runs the
+// path where the loop has no other hold, one isolate at a time, beside busy cores.
 test('Isolate.createOffThread in a process that does nothing else survives hundreds of creations', { timeout: 120_000 }, async () => {
   const script = `
     const ivm = require(${JSON.stringify(join(IVM_DIR, 'isolated-vm.js'))});
