@@ -111,6 +111,35 @@ describe('cron triggers on isolet serve, in a runtime process', { timeout: 120_0
     assert.equal((await t.api('GET', '/v1/workers/ticker/crons', { token: other.token })).status, 404);
   });
 
+  test('POST /v1/workers/:name/crons runs one of its triggers now, on this node, for its owner only, and records the run', async () => {
+    const deployed = await t.api('PUT', '/v1/workers/on-demand', { token, body: moduleDeployment(RECORDER, { crons: ['0 3 * * *', '30 * * * *'] }) });
+    assert.equal(deployed.status, 201, deployed.text);
+    const ran = await t.api('POST', '/v1/workers/on-demand/crons', { token, body: { cron: '0 3 * * *' } });
+    assert.equal(ran.status, 200, ran.text);
+    assert.equal(ran.body.cron, '0 3 * * *');
+    assert.equal(ran.body.outcome, 'ok');
+    assert.equal(ran.body.worker, 'on-demand');
+    const failed = await t.api('POST', '/v1/workers/on-demand/crons', { token, body: { cron: '30 * * * *' } });
+    assert.equal(failed.status, 200, failed.text);
+    assert.equal(failed.body.outcome, 'exception');
+    assert.match(failed.body.error, /the half hour fails/);
+    // The handler saw the cron it was asked for, at the time it ran.
+    const events = await (await t.request('on-demand.localhost', '/')).json() as { cron: string; scheduledTime: number }[];
+    assert.deepEqual(events.map((e) => e.cron), ['0 3 * * *', '30 * * * *']);
+    assert.ok(events.every((e) => Math.abs(e.scheduledTime - Date.parse(ran.body.scheduledTime)) < 10 * 60_000));
+    const listed = await t.api('GET', '/v1/workers/on-demand/crons', { token });
+    assert.deepEqual(listed.body.runs.map((run: Record<string, unknown>) => [run.cron, run.outcome]).sort(), [['0 3 * * *', 'ok'], ['30 * * * *', 'exception']]);
+
+    // Only a trigger the active version has; only the owner.
+    const unknown = await t.api('POST', '/v1/workers/on-demand/crons', { token, body: { cron: '* * * * *' } });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.error.message, /one of the worker's triggers.*"0 3 \* \* \*", "30 \* \* \* \*"/);
+    assert.equal((await t.api('POST', '/v1/workers/on-demand/crons', { token, body: {} })).status, 400);
+    const other = await t.account('other-runner');
+    assert.equal((await t.api('POST', '/v1/workers/on-demand/crons', { token: other.token, body: { cron: '0 3 * * *' } })).status, 404);
+    assert.equal((await t.api('DELETE', '/v1/workers/on-demand', { token })).status, 204);
+  });
+
   test('isolet tail prints a scheduled line with its cron, outcome and times', () => {
     const line = formatEntry({ time: new Date().toISOString(), worker: 'w', level: 'info', type: 'scheduled', message: 'scheduled "*/5 * * * *" ok', cron: '*/5 * * * *', outcome: 'ok', cpuMs: 1.5, wallMs: 3 });
     assert.match(line, /  info   scheduled "\*\/5 \* \* \* \*" ok cpu 1\.5 ms wall 3 ms$/);

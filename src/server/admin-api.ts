@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isDashboardPath, serveDashboard } from '../dashboard/assets.ts';
 import { DEFAULT_LIMITS, type WorkerLimits } from '../runtime/types.ts';
-import { QUOTA_NAMES, StoreError, StoreUnavailableError, type Account, type AccountQuotas, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
+import { QUOTA_NAMES, StoreError, StoreUnavailableError, type Account, type AccountQuotas, type CronRun, type VersionInfo, type WorkerInfo, type ZoneInfo } from '../store/store.ts';
 import { parseZone } from '../store/zones.ts';
 import { isTier, TIERS } from '../supervisor/placement.ts';
 import { ApiError } from './api-error.ts';
@@ -39,6 +39,8 @@ export interface AdminApiOptions {
   health?: () => Record<string, unknown>;
   /** GET /metrics, and the workers' last hour (GET /v1/workers/:name/metrics, GET /v1/metrics/workers). */
   metrics?: MetricsEndpoint;
+  /** Runs a worker's cron trigger now (POST /v1/workers/:name/crons); absent: that endpoint is 404. */
+  runCron?: (worker: string, cron: string) => Promise<CronRun>;
 }
 
 /** Who is calling: the operator, or one account. `tokenId` is what versions record as `author`. */
@@ -78,6 +80,7 @@ class AdminApi {
   readonly #health: () => Record<string, unknown>;
   readonly #kv: KvApi;
   readonly #metrics: MetricsEndpoint | undefined;
+  readonly #runCron: AdminApiOptions['runCron'];
 
   constructor(options: AdminApiOptions) {
     this.#platform = options.platform;
@@ -90,6 +93,7 @@ class AdminApi {
     this.#workerUrl = options.workerUrl;
     this.#quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.#health = options.health ?? (() => ({ ok: true }));
+    this.#runCron = options.runCron;
     this.#kv = new KvApi(options.platform.store, options.log);
     this.#metrics = options.metrics;
   }
@@ -178,6 +182,7 @@ class AdminApi {
       }
       if (sub === 'crons' && key === undefined) {
         if (method === 'GET') return this.#listCrons(call, id);
+        if (method === 'POST') return this.#runCronNow(call, id);
         throw badMethod(method, call.url.pathname);
       }
       if (sub === 'rollback' && key === undefined) {
@@ -512,6 +517,26 @@ class AdminApi {
       crons: active?.content.crons ?? [],
       runs: runs.map(({ worker: _worker, ...run }) => ({ ...run, scheduledTime: new Date(run.scheduledTime).toISOString() })),
     });
+  }
+
+  /** Runs one of the active version's cron triggers now, on this node, and answers with the run. */
+  async #runCronNow(call: Call, name: string): Promise<void> {
+    await this.#owned(call.caller, name);
+    const runCron = this.#runCron;
+    if (runCron === undefined) throw notFound(call.url.pathname);
+    const body = await readJson(call.req, 4096);
+    const cron = (body as { cron?: unknown } | undefined)?.cron;
+    const crons = (await this.#platform.store.activeVersion(name))?.content.crons ?? [];
+    if (typeof cron !== 'string' || !crons.includes(cron)) {
+      throw new ApiError(
+        'invalid',
+        crons.length === 0
+          ? `The worker '${name}' has no cron triggers: deploy it with [triggers] crons = [...] first.`
+          : `The body is {"cron": "<one of the worker's triggers>"}: ${crons.map((c) => JSON.stringify(c)).join(', ')}.`,
+      );
+    }
+    const run = await runCron(name, cron);
+    json(call.res, 200, { ...run, scheduledTime: new Date(run.scheduledTime).toISOString() });
   }
 
   async #deleteWorker(call: Call, name: string): Promise<void> {

@@ -82,6 +82,27 @@ export class CronScheduler {
     return tick;
   }
 
+  /**
+   * Runs one of a worker's cron triggers now, on this node, outside the schedule (an operator's
+   * or a tenant's test of the handler), and records it as any other run.
+   * Resolves once it is over and recorded.
+   */
+  runNow(worker: string, cron: string): Promise<CronRun> {
+    // Its row is keyed by the millisecond it ran at, never a whole minute, so it cannot take the
+    // place of a scheduled tick.
+    let scheduledTime = this.#now();
+    if (scheduledTime % MINUTE_MS === 0) scheduledTime += 1;
+    const run = (async () => {
+      await this.#options.store.claimCronTicks(scheduledTime, this.#options.node, [{ worker, cron }]);
+      const done = await this.#run({ worker, cron }, scheduledTime);
+      await this.#write();
+      return done;
+    })();
+    this.#ticks.add(run);
+    void run.finally(() => this.#ticks.delete(run)).catch(() => {});
+    return run;
+  }
+
   #arm(): void {
     const now = this.#now();
     const next = (Math.floor(now / MINUTE_MS) + 1) * MINUTE_MS;

@@ -302,6 +302,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     quotas: options.quotas,
     health,
     metrics: new MetricsEndpoint(metrics, admin.token, scrapeToken),
+    runCron: (worker, cron) => scheduler.runNow(worker, cron),
   });
   limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
     const cap = reason === 'total' ? `${adminLimits.maxConnections} are open, the most the admin API takes (adminConnections.maxConnections)`
