@@ -5,10 +5,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CliProcess } from './support/cli-process.ts';
+import { CliProcess, writeProject } from './support/cli-process.ts';
 
 describe('isolet dev serves [assets] from disk', { timeout: 120_000 }, () => {
   let dir = '';
@@ -25,13 +25,10 @@ describe('isolet dev serves [assets] from disk', { timeout: 120_000 }, () => {
 
   async function start(name: string, files: Record<string, string>): Promise<{ cwd: string; base: string }> {
     const cwd = join(dir, name);
-    for (const [file, text] of Object.entries(files)) {
-      await mkdir(join(cwd, file, '..'), { recursive: true });
-      await writeFile(join(cwd, file), text);
-    }
+    await writeProject(cwd, files);
     const dev = new CliProcess(['dev', '--port', '0'], { cwd });
     running.push(dev);
-    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const base = await dev.listening();
     return { cwd, base };
   }
 

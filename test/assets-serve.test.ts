@@ -7,10 +7,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CliProcess } from './support/cli-process.ts';
+import { CliProcess, writeProject } from './support/cli-process.ts';
 import { hostFetch } from './support/serve.ts';
 import { callApi, ServeProcess, ADMIN_TOKEN } from './server-support.ts';
 
@@ -43,10 +43,7 @@ describe('static assets on isolet serve', { timeout: 300_000 }, () => {
 
   async function project(name: string, files: Record<string, string | Uint8Array>): Promise<string> {
     const cwd = join(dir, name);
-    for (const [file, content] of Object.entries(files)) {
-      await mkdir(join(cwd, file, '..'), { recursive: true });
-      await writeFile(join(cwd, file), content);
-    }
+    await writeProject(cwd, files);
     return cwd;
   }
 

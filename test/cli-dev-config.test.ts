@@ -4,8 +4,8 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CliProcess } from './support/cli-process.ts';
-import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
+import { CliProcess, writeProject } from './support/cli-process.ts';
+import { mkdtemp, rm, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,10 +31,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
 
   async function project(name: string, files: Record<string, string>): Promise<string> {
     const cwd = join(dir, name);
-    for (const [file, text] of Object.entries(files)) {
-      await mkdir(join(cwd, file, '..'), { recursive: true });
-      await writeFile(join(cwd, file), text);
-    }
+    await writeProject(cwd, files);
     return cwd;
   }
 
@@ -69,7 +66,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
       ].join('\n'),
     });
     const dev = start(['--port', '0', '--var', 'FLAG:from --var'], cwd);
-    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const base = await dev.listening();
     assert.match(dev.stderr, /^note: wrangler\.toml: workers_dev has no effect/m);
     assert.match(dev.stderr, /^using vars from .*\.dev\.vars$/m);
     const response = await fetch(base);
@@ -101,7 +98,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
       ].join('\n'),
     });
     const dev = start(['--port', '0'], cwd);
-    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const base = await dev.listening();
     const response = await fetch(base);
     await response.arrayBuffer();
     assert.equal(response.status, 503);
@@ -125,7 +122,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
       ].join('\n'),
     });
     const dev = start(['--port', '0', '--test-scheduled'], cwd);
-    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const base = await dev.listening();
     const ran = await fetch(`${base}/__scheduled?cron=*/5+*+*+*+*&time=1234`);
     assert.equal(ran.status, 200);
     assert.equal(await ran.text(), 'Ran scheduled event');
@@ -141,7 +138,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
 
     // Without the flag the crons do not fire here, /__scheduled is an ordinary path, and a note says how to test them.
     const plain = start(['--port', '0'], cwd);
-    const plainBase = (await plain.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const plainBase = await plain.listening();
     assert.match(plain.stderr, /^note: cron triggers do not fire on their schedule in isolet dev; start it with --test-scheduled/m);
     assert.equal(await (await fetch(`${plainBase}/__scheduled?cron=x`)).text(), '/__scheduled none');
     plain.child.kill('SIGTERM');
@@ -154,7 +151,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
       'w.js': 'export default { fetch() { return new Response("x"); } };\n',
     });
     const dev = start(['--port', '0'], cwd);
-    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const base = await dev.listening();
     const response = await fetch(base);
     assert.equal(response.status, 503);
     assert.match(await response.text(), /cron triggers but no scheduled handler/);

@@ -5,7 +5,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CliProcess } from './support/cli-process.ts';
+import { CliProcess, writeProject } from './support/cli-process.ts';
 import { mkdtemp, mkdir, rm, writeFile, rename, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,10 +38,7 @@ describe('isolet dev: the loop', { timeout: 180_000 }, () => {
 
   async function project(name: string, files: Record<string, string | Uint8Array>): Promise<string> {
     const cwd = join(dir, name);
-    for (const [file, text] of Object.entries(files)) {
-      await mkdir(join(cwd, file, '..'), { recursive: true });
-      await writeFile(join(cwd, file), text);
-    }
+    await writeProject(cwd, files);
     return cwd;
   }
 

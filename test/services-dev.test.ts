@@ -3,10 +3,10 @@
 // a binding to a worker that is not part of the project fails at call time with the fix.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile, realpath } from 'node:fs/promises';
+import { mkdtemp, rm, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CliProcess } from './support/cli-process.ts';
+import { CliProcess, writeProject } from './support/cli-process.ts';
 
 const running: CliProcess[] = [];
 const dirs: string[] = [];
@@ -46,13 +46,10 @@ test('isolet dev: a service binding to the worker itself is served; one to anoth
       '',
     ].join('\n'),
   };
-  for (const [file, text] of Object.entries(files)) {
-    await mkdir(join(cwd, file, '..'), { recursive: true });
-    await writeFile(join(cwd, file), text);
-  }
+  await writeProject(cwd, files);
   const dev = new CliProcess(['dev', '--port', '0'], { cwd });
   running.push(dev);
-  const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+  const base = await dev.listening();
   const response = await fetch(`${base}/abc`);
   assert.equal(response.status, 200);
   const body = await response.json() as { price: number; auth: string };

@@ -159,7 +159,7 @@ describe('the example wrangler project in isolet dev', { timeout: 180_000 }, () 
   test('assets, KV and the cron (--test-scheduled) work locally; the service binding says auth is not running here', async () => {
     // Unedited: dev keeps KV locally under whatever id wrangler.toml names.
     dev = new CliProcess(['dev', '--port', '0', '--test-scheduled'], { cwd: join(dir, 'guestbook') });
-    const base = (await dev.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+    const base = await dev.listening();
 
     const page = await get(`${base}/`);
     assert.equal(page.status, 200);

@@ -2,6 +2,7 @@
 // the CLI (dev, serve, the API commands): waits are for output or an exit, never for time.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -76,8 +77,21 @@ export class CliProcess {
     });
   }
 
+  /** The address `isolet dev` says it listens on (`http://127.0.0.1:PORT`), once it says so. */
+  async listening(): Promise<string> {
+    return (await this.waitFor('stdout', /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m))[1]!;
+  }
+
   /** Ends the process if it still runs (SIGKILL unless told otherwise). */
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** Writes a project's files (relative paths to their text) under `dir`, making folders as needed. */
+export async function writeProject(dir: string, files: Record<string, string | Uint8Array>): Promise<void> {
+  for (const [file, content] of Object.entries(files)) {
+    await mkdir(join(dir, file, '..'), { recursive: true });
+    await writeFile(join(dir, file), content);
   }
 }
