@@ -76,10 +76,7 @@ export class CronScheduler {
    * runs what this node won. Resolves with those runs once they are over and recorded.
    */
   tick(scheduledTime: number): Promise<CronRun[]> {
-    const tick = this.#tick(Math.floor(scheduledTime / MINUTE_MS) * MINUTE_MS);
-    this.#ticks.add(tick);
-    void tick.finally(() => this.#ticks.delete(tick)).catch(() => {});
-    return tick;
+    return this.#tracked(this.#tick(Math.floor(scheduledTime / MINUTE_MS) * MINUTE_MS));
   }
 
   /**
@@ -92,15 +89,19 @@ export class CronScheduler {
     // place of a scheduled tick.
     let scheduledTime = this.#now();
     if (scheduledTime % MINUTE_MS === 0) scheduledTime += 1;
-    const run = (async () => {
+    return this.#tracked((async () => {
       await this.#options.store.claimCronTicks(scheduledTime, this.#options.node, [{ worker, cron }]);
       const done = await this.#run({ worker, cron }, scheduledTime);
       await this.#write();
       return done;
-    })();
-    this.#ticks.add(run);
-    void run.finally(() => this.#ticks.delete(run)).catch(() => {});
-    return run;
+    })());
+  }
+
+  /** Work that close() waits for. */
+  #tracked<T>(work: Promise<T>): Promise<T> {
+    this.#ticks.add(work);
+    void work.finally(() => this.#ticks.delete(work)).catch(() => {});
+    return work;
   }
 
   #arm(): void {
