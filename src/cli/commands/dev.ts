@@ -148,6 +148,9 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   const ip = values.ip ?? settings.dev.ip ?? '127.0.0.1';
 
   const session = new DevSession(options, settings, cli);
+  // Listened for before 'listening on' is printed: a signal sent as soon as that line is seen
+  // would otherwise meet Node's default action and end the process without a clean stop.
+  const stop = Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
   await session.reload();
   try {
     await session.listen(port, ip);
@@ -156,7 +159,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     await session.close();
     return 1;
   }
-  await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
+  await stop;
   await session.close();
   return 0;
 }
