@@ -70,6 +70,25 @@ test('an isolate idle past the delay gives its memory back and keeps its state',
   }
 });
 
+test('an idle isolate that grew too little to give anything back is not collected (a collection costs more than it frees)', { timeout: 60_000 }, async () => {
+  const runtime = new Runtime({ log: () => {}, spareIsolates: 0, reduceIdleMemoryAfterMs: 200 });
+  try {
+    await runtime.load('hello', { modules: [{ name: 'worker.js', source: "export default { fetch() { return new Response('hi') } }" }] });
+    const request = () => runtime.fetch('hello', { method: 'GET', url: 'http://hello.localhost/', headers: [], body: null });
+    assert.equal(await text(await request()), 'hi');
+    await sleep(50);
+    const usage = await runtime.memoryUsage('hello');
+    // Past the idle delay many times over: an idle isolate allocates nothing, so only a
+    // collection would change what its heap uses.
+    await sleep(1500);
+    const later = await runtime.memoryUsage('hello');
+    assert.equal(later?.heapUsed, usage?.heapUsed, 'the idle reducer collected an isolate with nothing to give back');
+    assert.equal(await text(await request()), 'hi');
+  } finally {
+    await runtime.close();
+  }
+});
+
 test('an isolate with a request in flight is not collected for idleness', { timeout: 60_000 }, async () => {
   const runtime = new Runtime({ log: () => {}, spareIsolates: 0, reduceIdleMemoryAfterMs: 200 });
   try {

@@ -2,7 +2,8 @@
 // so a tenant that served a burst and went quiet would hold about twice the memory of a fresh
 // isolate for as long as it lives. Once an isolate has had nothing in flight for `idleMs`, it
 // runs full collections that shrink its heap (WorkerIsolate.reduceMemory), as V8's memory
-// reducer does for a background page. A few at a time, so that a thousand tenants going quiet
+// reducer does for a background page, if it grew enough since the last time for the
+// collections' CPU to buy something back (REDUCE_MIN_GAIN_BYTES). A few at a time, so that a thousand tenants going quiet
 // together do not fill the isolate threads with collections.
 
 export interface IdleReducible {

@@ -249,8 +249,9 @@ export interface RuntimeOptions {
    */
   spareIsolates?: number;
   /**
-   * After this long with nothing in flight, an isolate runs full collections that give its idle
-   * memory back (default 10,000 ms; 0 turns it off). Needs isolet's isolated-vm build.
+   * After this long with nothing in flight, an isolate that has grown by at least 512 KB since it
+   * started (or last did this) runs full collections that give its idle memory back (default
+   * 10,000 ms; 0 turns it off). Needs isolet's isolated-vm build.
    */
   reduceIdleMemoryAfterMs?: number;
   /**

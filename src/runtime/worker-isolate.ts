@@ -37,6 +37,13 @@ const MAX_TIMERS = 10_000;
 const WAIT_UNTIL_MS = 30_000;
 const MB = 1024 * 1024;
 const MEMORY_CHECK_INTERVAL_MS = 1000;
+/**
+ * Growth past an isolate's floor (what it held once started, or after its last reduction) below
+ * which an idle isolate is not collected: the collections cost a few milliseconds of CPU, and a
+ * tenant served less often than the idle delay would otherwise pay them after every request
+ * while getting back a few kilobytes (docs/BENCHMARKS.md, "Idle reductions that pay").
+ */
+const REDUCE_MIN_GAIN_BYTES = 512 * 1024;
 
 const MAX_PENDING_CALLS = 10_000;
 
@@ -107,8 +114,18 @@ export class WorkerIsolate {
   private readonly onDisposed: Array<() => void> = [];
   private memoryCheckPending = false;
   private lastMemoryCheck = -Infinity;
-  /** Set once the isolate has given back its idle memory; a request clears it. */
+  /**
+   * Set once the isolate's idle memory was dealt with: given back, or found too little over its
+   * floor to be worth a collection. A request clears it.
+   */
   private memoryReduced = false;
+  /** What the isolate held once started, or just after it last gave memory back (see REDUCE_MIN_GAIN_BYTES). */
+  private floorBytes: number | undefined;
+  /** The next measurement sets `floorBytes`. */
+  private floorPending = true;
+  /** When `heldBytes` was last measured (Date.now()), and whether a measurement is under way. */
+  private measuredAt = -Infinity;
+  private measuring = false;
   /** The reduction running now: a request waits for it, so its CPU is not charged to the request. */
   private reducing: Promise<void> | undefined;
   /** A look for requests that can never be answered is due (see never-responds.ts). */
@@ -944,11 +961,18 @@ export class WorkerIsolate {
     if (this.memoryReduced || this.reducing || !this.alive || this.inFlight.size > 0 || this.loadingCpuNs !== undefined) return undefined;
     const isolate = this.isolate as ivm.Isolate & { reduceMemory?: () => Promise<void> };
     if (typeof isolate.reduceMemory !== 'function') return undefined;
+    // Decide on a measurement taken since the isolate was last used; the next sweep comes back.
+    if (this.measuredAt < this.lastUsed) {
+      this.measure();
+      return undefined;
+    }
     this.memoryReduced = true;
+    if (this.floorBytes !== undefined && this.heldBytes - this.floorBytes < REDUCE_MIN_GAIN_BYTES) return undefined;
     // A failed reduction (the isolate disposed meanwhile) is nothing to report.
     this.reducing = isolate.reduceMemory().then(
       () => {
         this.reducing = undefined;
+        this.floorPending = true;
         this.measure();
       },
       () => void (this.reducing = undefined),
@@ -969,17 +993,24 @@ export class WorkerIsolate {
 
   /** Updates `heldBytes` (one heap-statistics task on the isolate's thread). */
   measure(): void {
-    if (!this.alive) return;
+    if (!this.alive || this.measuring) return;
+    this.measuring = true;
     this.isolate.getHeapStatistics().then(
       (stats) => this.measured(stats),
-      () => {},
+      () => void (this.measuring = false),
     );
   }
 
   private measured(stats: ivm.HeapStatistics): void {
+    this.measuring = false;
     if (!this.alive) return;
     const previous = this.heldBytes;
     this.heldBytes = stats.total_physical_size + stats.externally_allocated_size;
+    this.measuredAt = Date.now();
+    if (this.floorPending) {
+      this.floorPending = false;
+      this.floorBytes = this.heldBytes;
+    }
     this.options.onMeasured?.(this, previous);
   }
 
