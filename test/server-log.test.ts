@@ -1,9 +1,15 @@
 // The server's log: JSON lines through pino, by level to stdout or stderr, with a least level,
-// and workers' request lines sampled while failures are always kept.
+// and workers' request lines sampled while failures are always kept; a reader that stops
+// taking lines costs a bounded buffer, and never a hang at exit.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jsonLinesSink, requestLineSampler, serverLog } from '../src/server/logger.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
@@ -53,4 +59,76 @@ test('request lines are sampled; failures and other lines always pass', () => {
   assert.equal(requestLineSampler(0)({ type: 'request', status: 404 }), false);
   assert.equal(requestLineSampler(1)({ type: 'request', status: 200 }), true);
   assert.throws(() => requestLineSampler(2), /from 0 to 1/);
+});
+
+// A destination nobody reads: a FIFO opened for reading and writing without blocking, so that a
+// write past the pipe's capacity meets EAGAIN as a stalled pipe to a log shipper does.
+function stalledFifo(dir: string, name: string): { path: string; fd: number } {
+  const path = join(dir, name);
+  execFileSync('mkfifo', [path]);
+  return { path, fd: openSync(path, constants.O_RDWR | constants.O_NONBLOCK) };
+}
+
+test('a log reader that stops taking lines costs the server a bounded buffer: the rest are dropped, counted, and reported once it reads again', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  const out = stalledFifo(dir, 'out');
+  const err = stalledFifo(dir, 'err');
+  const maxBufferedBytes = 256 * 1024;
+  const sink = jsonLinesSink({ fds: { stdout: out.fd, stderr: err.fd }, maxBufferedBytes });
+  const log = serverLog(sink);
+  const LINES = 20_000;
+  const filler = 'x'.repeat(200);
+  try {
+    for (let i = 0; i < LINES; i++) log('info', 'console', `line ${i} ${filler}`);
+    // Now a reader comes: it takes what the pipe and the bounded buffer held, then the report.
+    const reader = openSync(out.path, constants.O_RDONLY | constants.O_NONBLOCK);
+    let text = '';
+    const chunk = Buffer.alloc(65_536);
+    for (let waited = 0; waited < 30_000 && !text.includes('were dropped'); waited += 20) {
+      for (;;) {
+        let n = 0;
+        try {
+          n = readSync(reader, chunk);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+        }
+        if (n <= 0) break;
+        text += chunk.toString('utf8', 0, n);
+      }
+      if (!text.includes('were dropped')) await sleep(20);
+    }
+    closeSync(reader);
+    const lines = text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const delivered = lines.filter((line) => line.type === 'console');
+    const report = lines.find((line) => typeof line.dropped === 'number');
+    assert.ok(report, 'a line reports the dropped ones');
+    assert.equal(report.level, 'warn');
+    assert.match(String(report.message), /log lines .* were dropped: stdout did not take them fast enough/);
+    assert.equal(delivered.length + (report.dropped as number), LINES, 'every line is either delivered or counted');
+    assert.ok(delivered.length < LINES / 4, `only what the pipe and the bound hold is kept (${delivered.length} of ${LINES} delivered)`);
+    assert.ok(text.length < maxBufferedBytes + 256 * 1024, `the server held about the bound, not every line (${text.length} bytes read)`);
+    // In order, and the first ones are kept (a stalled reader loses the newest, not a random mix).
+    assert.deepEqual(delivered.slice(0, 3).map((line) => String(line.message).split(' ').slice(0, 2).join(' ')), ['line 0', 'line 1', 'line 2']);
+  } finally {
+    // The FIFOs stay open until the process ends: pino flushes its destinations at exit.
+    sink.flush();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('flushing at exit gives up on a reader that takes nothing, instead of waiting forever', { timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  const out = stalledFifo(dir, 'out');
+  const err = stalledFifo(dir, 'err');
+  try {
+    const sink = jsonLinesSink({ fds: { stdout: out.fd, stderr: err.fd } });
+    const log = serverLog(sink);
+    for (let i = 0; i < 2000; i++) log('info', 'console', `line ${i} ${'y'.repeat(200)}`);
+    sink.flush(); // returns although the pipe is full and nobody reads it
+    // Given up: later lines and pino's own flush as the process exits cost nothing either.
+    log('info', 'console', 'after the flush');
+    sink.flush();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,8 +3,15 @@
 // destinations, so that journald or a log shipper can take it as it is and a burst of lines
 // never blocks the event loop. Every line of `isolet serve` goes through it, its start-up
 // announcements included.
+//
+// A destination whose reader stops taking lines (a paused pipe, a stuck log shipper) must not
+// make the server hold them without end: tenants' console lines alone could fill its memory. Each
+// destination holds at most `maxBufferedBytes`; past it lines are dropped and counted, and once
+// the reader takes lines again one line says how many were lost. Flushing at exit gives up
+// after FLUSH_TIMEOUT_MS rather than wait forever for such a reader.
 
 import pino from 'pino';
+import type { Writable } from 'node:stream';
 
 export type ServerLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -32,12 +39,19 @@ export type LogSink = (entry: LogLine) => void;
 export interface JsonLinesOptions {
   /** The least level written (default info); workers' `console.log` lines are between info and warn. */
   level?: ServerLogLevel;
-  /** Where lines below warn go, and warn and error (default: file descriptors 1 and 2, written asynchronously). */
+  /** Where lines below warn go, and warn and error (default: the file descriptors `fds`, written asynchronously). */
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
+  /** The file descriptors of the default destinations (default 1 and 2). */
+  fds?: { stdout: number; stderr: number };
+  /** Bytes a default destination holds that its reader has not taken, past which lines are dropped (default 16 MiB). */
+  maxBufferedBytes?: number;
 }
 
-/** A sink that writes JSON lines, with `flush` to write out what is buffered (before the process exits). */
+/**
+ * A sink that writes JSON lines, with `flush` to write out what is buffered before the process
+ * exits (a destination whose reader takes nothing for FLUSH_TIMEOUT_MS is given up).
+ */
 export interface JsonLinesSink extends LogSink {
   flush(): void;
 }
@@ -45,9 +59,54 @@ export interface JsonLinesSink extends LogSink {
 /** Levels as the lines name them; a worker's console.log is `log`, between info and warn. */
 const LEVELS = { debug: 20, info: 30, log: 31, warn: 40, error: 50 } as const;
 
+export const DEFAULT_MAX_BUFFERED_LOG_BYTES = 16 * 1024 * 1024;
+const FLUSH_TIMEOUT_MS = 2000;
+
+/** What sonic-boom (pino's destination) offers beyond a Writable. */
+interface Destination extends Writable {
+  flushSync(): void;
+}
+
+/**
+ * An asynchronous destination on `fd` that holds at most `maxBytes` unwritten, counts what it
+ * drops, and writes one line about them once its reader takes lines again.
+ */
+function boundedDestination(fd: number, name: string, maxBytes: number, flushDeadline: () => number): Destination {
+  let dropped = 0;
+  let droppedBytes = 0;
+  const destination = pino.destination({
+    dest: fd,
+    sync: false,
+    maxLength: maxBytes,
+    // A reader that is full: retry, except while flushing at exit past the deadline.
+    retryEAGAIN: () => Date.now() < flushDeadline(),
+  }) as unknown as Destination & { _len: number };
+  destination.on('drop', (data: string | Uint8Array) => {
+    dropped++;
+    droppedBytes += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+  });
+  destination.on('write', () => {
+    if (dropped === 0 || destination._len > maxBytes / 2) return;
+    const line = JSON.stringify({
+      level: 'warn', time: new Date().toISOString(), type: 'server',
+      message: `${dropped} log lines (${droppedBytes} bytes) were dropped: ${name} did not take them fast enough. Give the log a faster reader.`,
+      dropped, droppedBytes, destination: name,
+    });
+    dropped = 0;
+    droppedBytes = 0;
+    destination.write(line + '\n');
+  });
+  // A destination that fails (its reader gone, or given up on at exit) loses lines, never the server.
+  destination.on('error', () => {});
+  return destination;
+}
+
 export function jsonLinesSink(options: JsonLinesOptions = {}): JsonLinesSink {
-  const stdout = options.stdout ?? pino.destination({ dest: 1, sync: false });
-  const stderr = options.stderr ?? pino.destination({ dest: 2, sync: false });
+  const maxBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_LOG_BYTES;
+  const fds = options.fds ?? { stdout: 1, stderr: 2 };
+  let flushDeadline = Infinity;
+  const stdout = options.stdout ?? boundedDestination(fds.stdout, 'stdout', maxBytes, () => flushDeadline);
+  const stderr = options.stderr ?? boundedDestination(fds.stderr, 'stderr', maxBytes, () => flushDeadline);
   const logger = pino(
     {
       level: options.level ?? 'info',
@@ -73,7 +132,18 @@ export function jsonLinesSink(options: JsonLinesOptions = {}): JsonLinesSink {
   };
   return Object.assign(write, {
     flush() {
-      for (const stream of [stdout, stderr]) (stream as { flushSync?: () => void }).flushSync?.();
+      flushDeadline = Date.now() + FLUSH_TIMEOUT_MS;
+      for (const stream of [stdout, stderr] as Partial<Destination>[]) {
+        try {
+          stream.flushSync?.();
+        } catch {
+          // Its reader took nothing until the deadline: what is left is lost, and the exit goes
+          // on. pino flushes its destinations again as the process exits; that must not wait
+          // either, so the destination is given up for good.
+          stream.flushSync = () => {};
+          stream.write = () => true;
+        }
+      }
     },
   });
 }
