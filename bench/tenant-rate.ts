@@ -96,6 +96,7 @@ async function main(args: string[]): Promise<BenchResult> {
   const rates = (ratesAt >= 0 ? args[ratesAt + 1]! : '3000,250').split(',').map(Number);
   const idleMs = numberArg(args, '--idle-ms', 3000);
   const seconds = numberArg(args, '--seconds', 12);
+  if (!(idleMs > 0)) throw new Error('--idle-ms is the idle reducer\'s delay in the rows with it on: give a number of milliseconds above 0.');
   const rows: Row[] = [];
   for (const rate of rates) {
     for (const reducer of [false, true]) {
