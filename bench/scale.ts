@@ -19,7 +19,12 @@
 //   after.
 //
 //   node --no-node-snapshot bench/scale.ts [--tenants 10000] [--zipf-tenants 100000] [--noisy-tenants 1000]
-//     [--crash-accounts 3] [--noisy-kinds loop,memory,crash] [--processes 2] [--seconds 5] [--only many|noisy] [--write]
+//     [--crash-accounts 3] [--noisy-kinds loop,memory,crash] [--processes 2] [--isolate-memory-mb MB] [--seconds 5]
+//     [--only many|noisy] [--write]
+//
+// `--isolate-memory-mb` goes to the many-tenants server: with the default budget (40% of the
+// machine) fewer than 10,000 hello-world isolates (1.5 MB each) stay live, and a rotation over
+// more tenants than stay live makes every request a cold start.
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,11 +93,12 @@ interface Isolet {
   events: { restarts: number; quarantined: string[]; inFlightOnLastEnd: number };
 }
 
-async function startIsolet(dir: string, name: string, processes: number, maxWorkers: number): Promise<Isolet> {
+async function startIsolet(dir: string, name: string, processes: number, maxWorkers: number, isolateMemoryMb?: number): Promise<Isolet> {
   const child = spawnTracked(
     NODE,
     ['--no-node-snapshot', join(ROOT, 'bin/isolet.js'), 'serve', '--data', join(dir, name), '--port', '0', '--admin-port', '0', '--processes', String(processes),
-      '--max-workers', String(maxWorkers), '--max-deploys', '16', '--max-account-deploys', '16'],
+      '--max-workers', String(maxWorkers), '--max-deploys', '16', '--max-account-deploys', '16',
+      ...(isolateMemoryMb === undefined ? [] : ['--isolate-memory-mb', String(isolateMemoryMb)])],
     { env: childEnv({ ISOLET_ADMIN_TOKEN: BENCH_ADMIN_TOKEN }) },
   );
   const pids: number[] = [];
@@ -247,6 +253,8 @@ interface Options {
   /** What the noisy tenants do, in turn. */
   noisyKinds: NoisyKind[];
   processes: number;
+  /** `isolet serve --isolate-memory-mb` for the many-tenants server (default: the server's default). */
+  isolateMemoryMb: number | undefined;
   seconds: number;
   dir: string;
   /** Servers started, stopped by the caller however the run ends. */
@@ -263,7 +271,7 @@ interface Part {
 async function manyTenants(o: Options): Promise<Part> {
   const { tenants, zipfTenants, processes, seconds, dir } = o;
   progress(`scale: isolet serve --processes ${processes}`);
-  const isolet = await startIsolet(dir, 'many', processes, zipfTenants + COLD_PROBES + 10);
+  const isolet = await startIsolet(dir, 'many', processes, zipfTenants + COLD_PROBES + 10, o.isolateMemoryMb);
   o.children.push(isolet.server);
   const { server, admin } = isolet;
   await createAccount(admin, 'bench');
@@ -328,7 +336,7 @@ async function manyTenants(o: Options): Promise<Part> {
       `${fmtInt(deployed)} hello-world tenants (one bundle, so validated once) deployed through the admin API in ${fmt(deploySeconds, 1)} s: ` +
         `the first ${fmtInt(eachCount)} one \`PUT /v1/workers/:name\` each, 8 at a time (${fmtInt(eachCount / eachSeconds)}/s), ` +
         `the other ${fmtInt(deployed - eachCount)} by \`POST /v1/workers\`, ${BULK} a request, 2 at a time (${fmtInt((deployed - eachCount) / bulkSeconds)}/s); ` +
-        `on \`isolet serve --processes ${processes}\`. Load: \`wrk -t1 -c${CONNECTIONS} -d${seconds}s\` choosing each request's Host, after a 3 s warm-up with the same choice. ` +
+        `on \`isolet serve --processes ${processes}${o.isolateMemoryMb === undefined ? '' : ` --isolate-memory-mb ${o.isolateMemoryMb}`}\`${o.isolateMemoryMb === undefined ? ' (its default isolate memory budget: 40% of the machine, shared among the runtime processes)' : ' (isolate memory sized by the operator, per runtime process)'}. Load: \`wrk -t1 -c${CONNECTIONS} -d${seconds}s\` choosing each request's Host, after a 3 s warm-up with the same choice. ` +
         "The server logs one line per request to stdout, as `isolet serve` does. RSS is the server's and its runtime processes'.",
       '',
       table(['load', 'tenants', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'vs 1 tenant'], [
@@ -440,6 +448,7 @@ export async function scale(args: string[]): Promise<BenchResult> {
     crashAccounts: numberArg(args, '--crash-accounts', 3),
     noisyKinds: noisyKindsArg(args),
     processes: numberArg(args, '--processes', defaultProcessCount()),
+    isolateMemoryMb: args.includes('--isolate-memory-mb') ? numberArg(args, '--isolate-memory-mb', 0) : undefined,
     seconds: numberArg(args, '--seconds', 5),
     dir: mkdtempSync(join(tmpdir(), 'isolet-scale-')),
     children: [],
