@@ -5,6 +5,7 @@
 import type { CliContext } from './main.ts';
 import type { BindingSpec, JsonValue, WorkerLogEntry } from '../runtime/types.ts';
 import type { AssetsContent } from '../assets/manifest.ts';
+import type { SecretSummary, Version, WorkerSummary } from '../server/admin-shapes.ts';
 import { tailQuery, type TailFilterOptions } from '../observability/tail-filter.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:8788';
@@ -13,29 +14,12 @@ export const DEFAULT_API = 'http://127.0.0.1:8788';
 const REQUEST_TIMEOUT_MS = 120_000;
 
 // ---------------------------------------------------------------------------------------------
-// The contract's shapes
+// The contract's shapes (the answers' shapes are declared once, in src/server/admin-shapes.ts)
 
-/** One immutable deployed version of a worker. */
-export interface Version {
-  id: string;
-  number: number;
-  hash: string;
-  createdAt: string;
-  author: string;
-  message?: string | null;
-  active: boolean;
-}
+export type { SecretSummary, Version, WorkerSummary };
 
 /** `activeVersion` as the server may give it: the Version, its number or id, or none. */
 export type ActiveVersion = Version | number | string | null | undefined;
-
-export interface WorkerSummary {
-  name: string;
-  account: string;
-  activeVersion: ActiveVersion;
-  routes: string[];
-  updatedAt: string;
-}
 
 export interface WorkerDetails extends WorkerSummary {
   vars: Record<string, JsonValue>;
@@ -67,11 +51,6 @@ export interface Deployment {
 export interface Deployed {
   version: Version;
   urls?: string[];
-}
-
-export interface SecretSummary {
-  name: string;
-  updatedAt: string;
 }
 
 export interface KvNamespaceSummary {

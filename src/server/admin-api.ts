@@ -14,6 +14,7 @@ import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeploy
 import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
+import type { AccountSummary, TokenSummary, Version, WorkerSummary } from './admin-shapes.ts';
 import type { MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import { SERIES_MINUTES } from '../observability/worker-series.ts';
 import { parseTailFilter } from '../observability/tail-filter.ts';
@@ -247,7 +248,7 @@ class AdminApi {
     requireAdmin(call.caller);
     const account = await this.#account(accountRef);
     const tokens = await this.#platform.store.listTokens(account.id);
-    json(call.res, 200, tokens.map((t) => ({ id: t.id, description: t.description, createdAt: t.createdAt })));
+    json(call.res, 200, tokens.map((t): TokenSummary => ({ id: t.id, description: t.description, createdAt: t.createdAt })));
   }
 
   async #deleteToken(call: Call, accountRef: string, tokenId: string): Promise<void> {
@@ -839,11 +840,11 @@ export function noContent(res: ServerResponse): void {
   res.end();
 }
 
-function accountJson(account: Account): { id: string; name: string; createdAt: string } {
+function accountJson(account: Account): AccountSummary {
   return { id: account.id, name: account.name, createdAt: account.createdAt };
 }
 
-function versionJson(version: VersionInfo): Record<string, unknown> {
+function versionJson(version: VersionInfo): Version {
   return {
     id: version.id,
     number: version.number,
@@ -855,7 +856,7 @@ function versionJson(version: VersionInfo): Record<string, unknown> {
   };
 }
 
-function workerJson(worker: WorkerInfo): Record<string, unknown> {
+function workerJson(worker: WorkerInfo): WorkerSummary {
   return {
     name: worker.name,
     account: worker.accountName,

@@ -3,6 +3,8 @@
 // header, which a browser never adds by itself, so no other page can make the dashboard's
 // requests for it (no cross-site request forgery to defend against).
 
+import type { WorkerSummary } from '../../server/admin-shapes.ts';
+
 export class ApiFailure extends Error {
   override name = 'ApiFailure';
   readonly status: number;
@@ -73,47 +75,15 @@ export class Api {
   }
 }
 
-/** The admin API's shapes the dashboard reads (docs/ADMIN_API.md). */
-export interface Account {
-  id: string;
-  name: string;
-  createdAt: string;
-}
+/** The admin API's shapes the dashboard reads (declared once, for the server and the CLI too). */
+export type { AccountSummary, SecretSummary, TokenSummary, Version, WorkerSummary } from '../../server/admin-shapes.ts';
 
-export interface TokenInfo {
-  id: string;
-  description: string;
-  createdAt: string;
-}
-
-export interface Version {
-  id: string;
-  number: number;
-  hash: string;
-  createdAt: string;
-  author: string;
-  message: string | null;
-  active: boolean;
-}
-
-export interface WorkerSummary {
-  name: string;
-  account: string;
-  activeVersion: Version | null;
-  routes: string[];
-  updatedAt: string;
-}
-
-export interface WorkerDetail extends WorkerSummary {
+/** `GET /v1/workers/:name`: the summary with what the active version sets. */
+export interface WorkerDetails extends WorkerSummary {
   vars: Record<string, unknown>;
   limits: Record<string, number>;
   compatibilityDate: string | null;
   secrets: string[];
-}
-
-export interface SecretInfo {
-  name: string;
-  updatedAt: string;
 }
 
 /** One of the worker's log entries, as the tail streams them. */

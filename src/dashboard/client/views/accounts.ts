@@ -1,11 +1,11 @@
 // Accounts and their tokens: the operator's alone (the API refuses them to account tokens).
 
-import { path, type Account, type TokenInfo } from '../api.ts';
+import { path, type AccountSummary, type TokenSummary } from '../api.ts';
 import type { Context } from '../context.ts';
 import { field, h, section, table, when } from '../dom.ts';
 
 export async function accountsView(context: Context): Promise<HTMLElement> {
-  const accounts = await context.api.call<Account[]>('GET', '/v1/accounts');
+  const accounts = await context.api.call<AccountSummary[]>('GET', '/v1/accounts');
   const name = h('input', { type: 'text', name: 'name', required: true, pattern: '[a-z0-9][a-z0-9_\\-]{0,61}[a-z0-9]|[a-z0-9]', autocomplete: 'off' });
   const form = h('form', { class: 'inline' }, field('Name', name, "Lowercase letters, digits, '-' and '_'."), h('button', { type: 'submit' }, 'Create account'));
   form.addEventListener('submit', (event) => {
@@ -33,7 +33,7 @@ export async function accountsView(context: Context): Promise<HTMLElement> {
 }
 
 export async function accountView(context: Context, name: string): Promise<HTMLElement> {
-  const tokens = await context.api.call<TokenInfo[]>('GET', path`/v1/accounts/${name}/tokens`);
+  const tokens = await context.api.call<TokenSummary[]>('GET', path`/v1/accounts/${name}/tokens`);
   const description = h('input', { type: 'text', name: 'description', maxlength: '200', autocomplete: 'off' });
   const shown = h('div', { 'aria-live': 'polite' });
   const form = h('form', { class: 'inline' }, field('Description', description, 'Optional: who or what uses it.'), h('button', { type: 'submit' }, 'Create token'));
@@ -48,7 +48,7 @@ export async function accountView(context: Context, name: string): Promise<HTMLE
       })
       .catch((error: unknown) => context.fail(error, form));
   });
-  const revoke = (token: TokenInfo) =>
+  const revoke = (token: TokenSummary) =>
     h('button', {
       type: 'button',
       class: 'danger',

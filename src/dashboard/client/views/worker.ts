@@ -1,7 +1,7 @@
 // One worker: its overview and charts, versions (deploy and rollback), routes, secrets and
 // live tail, each a view of its own under #/workers/NAME/...
 
-import { path, type SecretInfo, type Version, type WorkerDetail } from '../api.ts';
+import { path, type SecretSummary, type Version, type WorkerDetails } from '../api.ts';
 import type { Context } from '../context.ts';
 import { field, h, section, table, when, type Child } from '../dom.ts';
 import { workerCharts } from './charts.ts';
@@ -20,7 +20,7 @@ const TAB_LABELS: Record<WorkerTab, string> = {
 };
 
 export async function workerView(context: Context, name: string, tab: WorkerTab): Promise<HTMLElement> {
-  const worker = await context.api.call<WorkerDetail>('GET', path`/v1/workers/${name}`);
+  const worker = await context.api.call<WorkerDetails>('GET', path`/v1/workers/${name}`);
   const base = `#/workers/${encodeURIComponent(name)}`;
   const tabs = h(
     'nav',
@@ -39,7 +39,7 @@ export async function workerView(context: Context, name: string, tab: WorkerTab)
   );
 }
 
-const TAB_VIEWS: Record<WorkerTab, (context: Context, worker: WorkerDetail) => Promise<Child> | Child> = {
+const TAB_VIEWS: Record<WorkerTab, (context: Context, worker: WorkerDetails) => Promise<Child> | Child> = {
   overview: overview,
   versions: versions,
   routes: routes,
@@ -47,7 +47,7 @@ const TAB_VIEWS: Record<WorkerTab, (context: Context, worker: WorkerDetail) => P
   tail: (context, worker) => tailView(context, worker.name),
 };
 
-async function overview(context: Context, worker: WorkerDetail): Promise<Child> {
+async function overview(context: Context, worker: WorkerDetails): Promise<Child> {
   const details: [string, Child][] = [
     ['Account', worker.account],
     ['Active version', worker.activeVersion === null ? 'none' : `${worker.activeVersion.number} (${worker.activeVersion.message || 'no message'})`],
@@ -66,7 +66,7 @@ async function overview(context: Context, worker: WorkerDetail): Promise<Child> 
   );
 }
 
-async function versions(context: Context, worker: WorkerDetail): Promise<Child> {
+async function versions(context: Context, worker: WorkerDetails): Promise<Child> {
   const list = await context.api.call<Version[]>('GET', path`/v1/workers/${worker.name}/versions`);
   const active = worker.activeVersion?.number ?? 0;
   const container = h('div', {});
@@ -106,7 +106,7 @@ async function versions(context: Context, worker: WorkerDetail): Promise<Child> 
   return container;
 }
 
-function routes(_context: Context, worker: WorkerDetail): Child {
+function routes(_context: Context, worker: WorkerDetails): Child {
   return section(
     'Routes',
     worker.routes.length === 0
@@ -116,10 +116,10 @@ function routes(_context: Context, worker: WorkerDetail): Child {
   );
 }
 
-async function secrets(context: Context, worker: WorkerDetail): Promise<Child> {
-  const list = await context.api.call<SecretInfo[]>('GET', path`/v1/workers/${worker.name}/secrets`);
+async function secrets(context: Context, worker: WorkerDetails): Promise<Child> {
+  const list = await context.api.call<SecretSummary[]>('GET', path`/v1/workers/${worker.name}/secrets`);
   const container = h('div', {});
-  const remove = (secret: SecretInfo) =>
+  const remove = (secret: SecretSummary) =>
     h('button', {
       type: 'button',
       class: 'danger',

@@ -1,6 +1,6 @@
 // The workers a token may see: all of them for the operator (or one account's), else its own.
 
-import type { Account, WorkerSummary } from '../api.ts';
+import type { AccountSummary, WorkerSummary } from '../api.ts';
 import type { Context } from '../context.ts';
 import { field, h, section, table, when } from '../dom.ts';
 import { deployForm } from './deploy.ts';
@@ -9,7 +9,7 @@ export async function workersView(context: Context, account?: string): Promise<H
   const query = account === undefined ? '' : `?account=${encodeURIComponent(account)}`;
   const [workers, accounts] = await Promise.all([
     context.api.call<WorkerSummary[]>('GET', `/v1/workers${query}`),
-    context.session.admin ? context.api.call<Account[]>('GET', '/v1/accounts') : Promise.resolve(undefined),
+    context.session.admin ? context.api.call<AccountSummary[]>('GET', '/v1/accounts') : Promise.resolve(undefined),
   ]);
   const rows = workers.map((w) => [
     h('a', { href: `#/workers/${encodeURIComponent(w.name)}` }, w.name),
@@ -36,7 +36,7 @@ export async function workersView(context: Context, account?: string): Promise<H
   );
 }
 
-function accountFilter(accounts: Account[], chosen: string | undefined): HTMLElement {
+function accountFilter(accounts: AccountSummary[], chosen: string | undefined): HTMLElement {
   const select = h(
     'select',
     { name: 'account' },
