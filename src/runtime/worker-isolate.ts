@@ -996,13 +996,15 @@ export class WorkerIsolate {
     if (!this.alive || this.measuring) return;
     this.measuring = true;
     this.isolate.getHeapStatistics().then(
-      (stats) => this.measured(stats),
+      (stats) => {
+        this.measuring = false;
+        this.measured(stats);
+      },
       () => void (this.measuring = false),
     );
   }
 
   private measured(stats: ivm.HeapStatistics): void {
-    this.measuring = false;
     if (!this.alive) return;
     const previous = this.heldBytes;
     this.heldBytes = stats.total_physical_size + stats.externally_allocated_size;
