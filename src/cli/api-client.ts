@@ -5,7 +5,7 @@
 import type { CliContext } from './main.ts';
 import type { BindingSpec, JsonValue, WorkerLogEntry } from '../runtime/types.ts';
 import type { AssetsContent } from '../assets/manifest.ts';
-import type { SecretSummary, Version, WorkerSummary } from '../server/admin-shapes.ts';
+import type { SecretSummary, Version, WorkerDetails, WorkerSummary } from '../server/admin-shapes.ts';
 import { tailQuery, type TailFilterOptions } from '../observability/tail-filter.ts';
 
 export const DEFAULT_API = 'http://127.0.0.1:8788';
@@ -16,18 +16,10 @@ const REQUEST_TIMEOUT_MS = 120_000;
 // ---------------------------------------------------------------------------------------------
 // The contract's shapes (the answers' shapes are declared once, in src/server/admin-shapes.ts)
 
-export type { SecretSummary, Version, WorkerSummary };
+export type { SecretSummary, Version, WorkerDetails, WorkerSummary };
 
 /** `activeVersion` as the server may give it: the Version, its number or id, or none. */
 export type ActiveVersion = Version | number | string | null | undefined;
-
-export interface WorkerDetails extends WorkerSummary {
-  vars: Record<string, JsonValue>;
-  limits: Record<string, number>;
-  compatibilityDate?: string | null;
-  compatibilityFlags?: string[];
-  secrets: string[];
-}
 
 /** The body of `PUT /v1/workers/:name`. */
 export interface Deployment {

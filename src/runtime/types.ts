@@ -4,10 +4,9 @@
 
 import type { EgressOptions } from '../api/fetch/egress-policy.ts';
 import type { BindingSpec } from '../bridge/bindings.ts';
+import type { JsonValue } from './json-value.ts';
 
-export type { EgressOptions, BindingSpec };
-
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type { EgressOptions, BindingSpec, JsonValue };
 
 /**
  * One module of a worker. `name` is its path as other modules import it ("./util.js").

@@ -14,7 +14,7 @@ import { ACCOUNT_NAME, DEFAULT_QUOTAS, SECRET_NAME, checkWorkerName, parseDeploy
 import type { DropReason, LogBus, LogSubscriber } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
 import type { Platform } from './platform.ts';
-import type { AccountSummary, TokenSummary, Version, WorkerSummary } from './admin-shapes.ts';
+import type { AccountSummary, TokenSummary, Version, WorkerDetails, WorkerSummary } from './admin-shapes.ts';
 import type { MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import { SERIES_MINUTES } from '../observability/worker-series.ts';
 import { parseTailFilter } from '../observability/tail-filter.ts';
@@ -496,7 +496,7 @@ class AdminApi {
     const active = await store.activeVersion(name);
     const secrets = await store.listSecrets(name);
     const content = active?.content ?? {};
-    json(call.res, 200, {
+    const details: WorkerDetails = {
       ...workerJson(worker),
       vars: content.vars ?? {},
       limits: { ...this.#limits, ...content.limits },
@@ -505,7 +505,8 @@ class AdminApi {
       compatibilityFlags: content.compatibilityFlags ?? [],
       bindings: content.bindings ?? {},
       secrets: secrets.map((s) => s.name),
-    });
+    };
+    json(call.res, 200, details);
   }
 
   /** The active version's cron triggers and the worker's most recent runs, newest first. */

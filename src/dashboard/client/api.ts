@@ -76,15 +76,7 @@ export class Api {
 }
 
 /** The admin API's shapes the dashboard reads (declared once, for the server and the CLI too). */
-export type { AccountSummary, SecretSummary, TokenSummary, Version, WorkerSummary } from '../../server/admin-shapes.ts';
-
-/** `GET /v1/workers/:name`: the summary with what the active version sets. */
-export interface WorkerDetails extends WorkerSummary {
-  vars: Record<string, unknown>;
-  limits: Record<string, number>;
-  compatibilityDate: string | null;
-  secrets: string[];
-}
+export type { AccountSummary, SecretSummary, TokenSummary, Version, WorkerDetails, WorkerSummary } from '../../server/admin-shapes.ts';
 
 /** One of the worker's log entries, as the tail streams them. */
 export interface LogEntry {
