@@ -1,12 +1,16 @@
-// Cron triggers in a cluster: two nodes over one PostgreSQL store both fire every tick, and each
-// (worker, cron, tick) runs on exactly one of them, whichever claims it first. Ticks are fired by
-// hand on both nodes at once, as their clocks would at the top of a minute.
+// Cron triggers and tails in a cluster: two nodes over one PostgreSQL store both fire every tick,
+// and each (worker, cron, tick) runs on exactly one of them, whichever claims it first; a tail on
+// either node sees the runs and the requests of both. Ticks are fired by hand on both nodes at
+// once, as their clocks would at the top of a minute.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { TestPostgres } from './support/postgres.ts';
 import { ADMIN_TOKEN, moduleDeployment, startTestServer, type TestServer } from './server-support.ts';
+import { Tail } from './support/tail.ts';
+import { formatEntry } from '../src/cli/commands/tail.ts';
+import type { WorkerLogEntry } from '../src/runtime/types.ts';
 
 const postgres = new TestPostgres();
 const nodes: TestServer[] = [];
@@ -59,4 +63,77 @@ test('two nodes sharing a store run each tick of each cron once between them', {
   assert.equal(listed.status, 200);
   assert.equal(listed.body.runs.length, expected.length);
   assert.ok(listed.body.runs.every((run: { node: string; outcome: string }) => (run.node === 'node-a' || run.node === 'node-b') && run.outcome === 'ok'));
+});
+
+/** Waits until the tail holds `count` entries that match; fails after a bound for a loaded machine. */
+async function waitCount(tail: Tail, match: (entry: WorkerLogEntry) => boolean, count: number, what: string): Promise<WorkerLogEntry[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const found = tail.entries.filter(match);
+    if (found.length >= count) return found;
+    assert.ok(Date.now() < deadline, `${what}: ${found.length} of ${count} entries after 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a tail on either node sees the cron runs and the requests of both, each once, with the node that served it', { timeout: 120_000 }, async () => {
+  const [a, b] = nodes as [TestServer, TestServer];
+  const account = await a.api('POST', '/v1/accounts', { body: { name: 'acme' } });
+  assert.ok(account.status === 201 || account.status === 409, account.text);
+  const deployed = await a.api('PUT', '/v1/workers/watched?account=acme', {
+    body: moduleDeployment(`export default {
+      fetch(request) { const path = new URL(request.url).pathname; console.log(path === '/big' ? 'x'.repeat(20000) + 'é' : 'served ' + path); return new Response('ok'); },
+      scheduled(controller) { console.log('tick', controller.scheduledTime); },
+    };`, { crons: ['* * * * *'] }),
+  });
+  assert.equal(deployed.status, 201, deployed.text);
+  const deadline = Date.now() + 30_000;
+  while (![...b.server.platform.scheduledWorkers()].some((worker) => worker.name === 'watched')) {
+    assert.ok(Date.now() < deadline, 'node b never served the worker');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const onA = await Tail.open(a.server.adminUrl, 'watched', ADMIN_TOKEN);
+  const onB = await Tail.open(b.server.adminUrl, 'watched', ADMIN_TOKEN);
+  try {
+    // Each node learns of the other's tail by a broadcast: until then, send again.
+    const seen = (tail: Tail, prefix: string) => tail.entries.find((e) => e.type === 'console' && e.message.startsWith(prefix));
+    for (let i = 0; !seen(onA, 'served /from-b-'); i++) {
+      assert.equal((await b.request('watched.localhost', `/from-b-${i}`)).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(Date.now() < deadline + 30_000, 'the tail on a never saw a request served by b');
+    }
+    for (let i = 0; !seen(onB, 'served /from-a-'); i++) {
+      assert.equal((await a.request('watched.localhost', `/from-a-${i}`)).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(Date.now() < deadline + 30_000, 'the tail on b never saw a request served by a');
+    }
+    assert.equal(seen(onA, 'served /from-b-')?.node, 'node-b', 'a line from another node names it');
+    assert.equal(seen(onB, 'served /from-a-')?.node, 'node-a');
+    assert.match(formatEntry(seen(onA, 'served /from-b-')!), /  \[node-b\] served \/from-b-/, 'isolet tail shows the node');
+
+    const first = Date.UTC(2031, 0, 1, 0, 0);
+    const ticks = [0, 1, 2, 3, 4, 5].map((i) => first + i * 60_000);
+    const ranOn: Record<string, number> = { a: 0, b: 0 };
+    for (const tick of ticks) {
+      const [runsA, runsB] = await Promise.all([a.server.scheduler.tick(tick), b.server.scheduler.tick(tick)]);
+      ranOn.a! += runsA.filter((run) => run.worker === 'watched').length;
+      ranOn.b! += runsB.filter((run) => run.worker === 'watched').length;
+    }
+    assert.equal(ranOn.a! + ranOn.b!, ticks.length);
+    for (const [tail, name] of [[onA, 'a'], [onB, 'b']] as const) {
+      const lines = await waitCount(tail, (e) => e.type === 'console' && e.message.startsWith('tick '), ticks.length, `ticks on ${name}`);
+      assert.deepEqual(lines.map((e) => e.message).sort(), ticks.map((t) => `tick ${t}`).sort(), `the tail on ${name} has every run once`);
+      const summaries = await waitCount(tail, (e) => e.type === 'scheduled', ticks.length, `scheduled lines on ${name}`);
+      assert.equal(summaries.length, ticks.length);
+    }
+
+    // A line too long for one broadcast arrives cut, and says so.
+    assert.equal((await b.request('watched.localhost', '/big')).status, 200);
+    const [big] = await waitCount(onA, (e) => e.type === 'console' && e.message.startsWith('xxx'), 1, 'the long line');
+    assert.equal(big!.truncated, true);
+    assert.match(big!.message, /cut: too long to share between nodes/);
+  } finally {
+    onA.close();
+    onB.close();
+  }
 });

@@ -26,8 +26,18 @@ export interface TailBinding {
   tokenId: string;
 }
 
+export interface LogBusOptions {
+  /** A worker got its first subscriber here (a cluster tells the other nodes: cluster-tail.ts). */
+  watched?: (worker: string) => void;
+}
+
 export class LogBus {
   readonly #byWorker = new Map<string, Map<LogSubscriber, TailBinding | undefined>>();
+  readonly #watched: ((worker: string) => void) | undefined;
+
+  constructor(options: LogBusOptions = {}) {
+    this.#watched = options.watched;
+  }
 
   publish(entry: WorkerLogEntry): void {
     const subscribers = this.#byWorker.get(entry.worker);
@@ -44,12 +54,19 @@ export class LogBus {
 
   subscribe(worker: string, subscriber: LogSubscriber, binding?: TailBinding): () => void {
     let subscribers = this.#byWorker.get(worker);
+    const first = subscribers === undefined;
     if (subscribers === undefined) {
       subscribers = new Map();
       this.#byWorker.set(worker, subscribers);
     }
     subscribers.set(subscriber, binding);
+    if (first) this.#watched?.(worker);
     return () => this.unsubscribe(worker, subscriber);
+  }
+
+  /** The workers someone tails here now. */
+  watchedWorkers(): string[] {
+    return [...this.#byWorker.keys()];
   }
 
   unsubscribe(worker: string, subscriber: LogSubscriber): void {

@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { createHttpFront, type RuntimeFetcher } from '../http/front.ts';
 import {
@@ -19,6 +20,7 @@ import { SqliteStore } from '../store/sqlite-store.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
 import { isSharedStore, type AccountQuotas, type Store } from '../store/store.ts';
 import { ChangeFollower } from './change-follower.ts';
+import { ClusterTail } from './cluster-tail.ts';
 import { startKvSweeper } from './kv-sweeper.ts';
 import { createAdminServer } from './admin-api.ts';
 import { DEFAULT_LIMIT_CAPS, DEFAULT_MAX_SCRIPT_BYTES, type DeploymentRules } from './deployment.ts';
@@ -196,10 +198,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = timedStore(options.store ?? (shared
     ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
     : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! })), (operation, seconds, ok) => metrics.storeOperation(operation, seconds, ok));
-  const bus = new LogBus();
+  // In a cluster a tail here also gets what the other nodes served for its worker.
+  let clusterTail: ClusterTail | undefined;
+  const bus = new LogBus({ watched: (worker) => clusterTail?.watched(worker) });
+  if (isSharedStore(store)) clusterTail = new ClusterTail({ store, bus, node: nodeId, instance: randomUUID(), log });
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
     bus.publish(entry);
+    clusterTail?.local(entry);
     if (logWorkers && sampled(entry)) sink(entry);
   };
   let platform: Platform | undefined;
@@ -317,6 +323,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     data.close();
     adminServer.close();
     await kvSweeper.stop();
+    clusterTail?.close();
     await follower?.close();
     await host.close();
     metrics.close();
@@ -335,6 +342,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       bus.close(); // ends every tail stream, so the admin listener can close
       await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000), scheduler.close()]);
       await kvSweeper.stop();
+      clusterTail?.close();
       await follower?.close();
       await host.close();
       metrics.close();

@@ -13,7 +13,7 @@
 import pg from 'pg';
 import { SecretBox } from './secret-box.ts';
 import { SqlStore, keyCheckMatches, sealKeyCheck, type Row, type SqlEngine, type SqlSession } from './sql-store.ts';
-import { StoreError, StoreUnavailableError, type ChangeBatch, type ChangeEvents, type SharedStore } from './store.ts';
+import { BROADCAST_MAX_BYTES, StoreError, StoreUnavailableError, type ChangeBatch, type ChangeEvents, type SharedStore } from './store.ts';
 
 /**
  * Schema migrations, in order; `schema_version` counts how many have run. Each runs in its
@@ -236,14 +236,25 @@ export class PostgresStore extends SqlStore implements SharedStore {
   watch(events: ChangeEvents): void {
     this.#engine.watch(events);
   }
+
+  broadcast(message: string): Promise<void> {
+    return this.#engine.broadcast(message);
+  }
+
+  onBroadcast(receive: (message: string) => void): void {
+    this.#engine.onBroadcast(receive);
+  }
 }
 
 class PostgresEngine implements SqlEngine {
   readonly #pool: pg.Pool;
   readonly #options: PostgresStoreOptions;
   readonly #channel: string;
+  /** Broadcasts (src/server/cluster-tail.ts) go on a channel of their own, beside the changes'. */
+  readonly #broadcastChannel: string;
   #listener: pg.Client | undefined;
   #watching: ChangeEvents | undefined;
+  #receive: ((message: string) => void) | undefined;
   #reconnect: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #box: SecretBox;
@@ -253,6 +264,7 @@ class PostgresEngine implements SqlEngine {
     this.#options = options;
     this.#box = box;
     this.#channel = options.channel ?? NOTIFY_CHANNEL;
+    this.#broadcastChannel = `${this.#channel}_broadcast`;
     this.#pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -353,6 +365,20 @@ class PostgresEngine implements SqlEngine {
     void this.#listen();
   }
 
+  async broadcast(message: string): Promise<void> {
+    if (Buffer.byteLength(message) > BROADCAST_MAX_BYTES) throw new RangeError(`A broadcast holds at most ${BROADCAST_MAX_BYTES} bytes.`);
+    // Outside any transaction: delivered at once, and never behind the writes' lock.
+    try {
+      await this.#pool.query('SELECT pg_notify($1, $2)', [this.#broadcastChannel, message]);
+    } catch (error) {
+      throw unavailable(error) ?? error;
+    }
+  }
+
+  onBroadcast(receive: (message: string) => void): void {
+    this.#receive = receive;
+  }
+
   async #listen(): Promise<void> {
     if (this.#closed || this.#watching === undefined) return;
     const client = new pg.Client({
@@ -376,10 +402,12 @@ class PostgresEngine implements SqlEngine {
     client.on('end', drop);
     client.on('notification', (message) => {
       if (message.channel === this.#channel) this.#watching?.change(Number(message.payload));
+      else if (message.channel === this.#broadcastChannel && message.payload !== undefined) this.#receive?.(message.payload);
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
+      await client.query(`LISTEN ${pg.escapeIdentifier(this.#broadcastChannel)}`);
     } catch {
       drop();
       return;

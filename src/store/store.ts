@@ -306,7 +306,17 @@ export interface SharedStore extends Store {
   changesSince(after: number): Promise<ChangeBatch>;
   /** Pushes changes until close; reconnects on its own after the database goes away. */
   watch(events: ChangeEvents): void;
+  /**
+   * Sends a short text (at most BROADCAST_MAX_BYTES) to every node that watches, this one too:
+   * best effort, never stored, lost while the database or a node's connection is away.
+   */
+  broadcast(message: string): Promise<void>;
+  /** Where the broadcasts this node receives go (once it watches). */
+  onBroadcast(receive: (message: string) => void): void;
 }
+
+/** The longest broadcast: PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
+export const BROADCAST_MAX_BYTES = 7900;
 
 export function isSharedStore(store: Store): store is SharedStore {
   return typeof (store as Partial<SharedStore>).changesSince === 'function' && typeof (store as Partial<SharedStore>).watch === 'function';

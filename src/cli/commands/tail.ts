@@ -185,7 +185,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** One entry as a line: local time, level, and the message (requests with method, path, status, CPU and wall time; scheduled events with cron, outcome and times). */
+/** One entry as a line: local time, level, the node that made it if another one, and the message (requests with method, path, status, CPU and wall time; scheduled events with cron, outcome and times). */
 export function formatEntry(entry: WorkerLogEntry): string {
   const time = formatTime(entry.time);
   const level = String(entry.level ?? 'log').padEnd(5);
@@ -203,7 +203,9 @@ export function formatEntry(entry: WorkerLogEntry): string {
   } else {
     message = `${entry.type}: ${entry.message}`;
   }
-  return `${time}  ${level}  ${message}`;
+  // In a cluster, a line another node made names it (docs/CLUSTER.md).
+  const node = typeof entry.node === 'string' ? `[${entry.node}] ` : '';
+  return `${time}  ${level}  ${node}${message}`;
 }
 
 function pathOf(url: string): string {

@@ -1,0 +1,221 @@
+// A tail that sees the whole cluster: the log entries of a worker that another node served (its
+// requests, the cron runs it won) reach a tail connected to this node, through the shared
+// store's broadcasts (PostgreSQL NOTIFY), with no address of any other node to configure.
+//
+// Only what someone tails crosses: a node that tails a worker says so to the others every few
+// seconds ("watching"), and each node sends the entries of the workers watched elsewhere, batched
+// into broadcasts of at most BROADCAST_MAX_BYTES. It is best effort and bounded: what a node
+// cannot send in time (a worker that logs faster than the cap) is dropped and counted, and the
+// watching tails get one line that says how many; a tail's own filters apply where it is.
+
+import { BROADCAST_MAX_BYTES, type SharedStore } from '../store/store.ts';
+import type { WorkerLogEntry } from '../runtime/types.ts';
+import type { LogBus } from './log-bus.ts';
+import type { ServerLog } from './logger.ts';
+
+/** How often a node repeats which workers it tails; the others forget a worker after three silences. */
+export const WATCH_EVERY_MS = 5000;
+const WATCH_FORGOTTEN_MS = 3 * WATCH_EVERY_MS;
+/** Entries wait this long to share a broadcast. */
+const BATCH_MS = 50;
+/** At most this many broadcasts of entries a second from one node (~0.8 MB/s), and this much waiting. */
+const MAX_BROADCASTS_PER_SECOND = 100;
+const MAX_QUEUED_BYTES = 1024 * 1024;
+
+/** One broadcast, as JSON: who sent it, and what it watches or the entries it carries. */
+interface Broadcast {
+  /** The sending server instance (a node that restarts is a new one). */
+  from: string;
+  node: string;
+  watching?: string[];
+  entries?: WorkerLogEntry[];
+}
+
+export interface ClusterTailOptions {
+  store: SharedStore;
+  bus: LogBus;
+  node: string;
+  /** This server instance, unique in the cluster (its own broadcasts come back to it). */
+  instance: string;
+  log: ServerLog;
+}
+
+export class ClusterTail {
+  readonly #store: SharedStore;
+  readonly #bus: LogBus;
+  readonly #node: string;
+  readonly #instance: string;
+  readonly #log: ServerLog;
+  /** Workers tailed on other nodes, until when. */
+  readonly #watchedElsewhere = new Map<string, number>();
+  #queue: string[] = [];
+  #queuedBytes = 0;
+  /** Entries not sent, per worker, told to the tails with the next batch. */
+  readonly #dropped = new Map<string, number>();
+  #batchTimer: NodeJS.Timeout | undefined;
+  readonly #watchTimer: NodeJS.Timeout;
+  #windowStart = 0;
+  #sentInWindow = 0;
+  #failing = false;
+  #closed = false;
+
+  constructor(options: ClusterTailOptions) {
+    this.#store = options.store;
+    this.#bus = options.bus;
+    this.#node = options.node;
+    this.#instance = options.instance;
+    this.#log = options.log;
+    this.#store.onBroadcast((message) => this.#received(message));
+    this.#watchTimer = setInterval(() => this.#announce(this.#bus.watchedWorkers()), WATCH_EVERY_MS);
+    this.#watchTimer.unref();
+  }
+
+  /** A tail here started on a worker nobody here tailed: the other nodes start sending at once. */
+  watched(worker: string): void {
+    this.#announce([worker]);
+  }
+
+  /** An entry this node made: sent on if another node tails its worker. */
+  local(entry: WorkerLogEntry): void {
+    if (this.#closed) return;
+    const until = this.#watchedElsewhere.get(entry.worker);
+    if (until === undefined) return;
+    if (until < Date.now()) {
+      this.#watchedElsewhere.delete(entry.worker);
+      return;
+    }
+    const text = fitted({ ...entry, node: this.#node });
+    if (this.#queuedBytes + text.length > MAX_QUEUED_BYTES) {
+      this.#dropped.set(entry.worker, (this.#dropped.get(entry.worker) ?? 0) + 1);
+    } else {
+      this.#queue.push(text);
+      this.#queuedBytes += text.length;
+    }
+    this.#batchTimer ??= setTimeout(() => this.#flush(), BATCH_MS);
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#watchTimer);
+    clearTimeout(this.#batchTimer);
+    this.#queue = [];
+  }
+
+  #announce(workers: string[]): void {
+    if (this.#closed || workers.length === 0) return;
+    const head = `{"from":${JSON.stringify(this.#instance)},"node":${JSON.stringify(this.#node)},"watching":[`;
+    let names: string[] = [];
+    let bytes = head.length + 2;
+    const send = () => {
+      if (names.length > 0) this.#send(`${head}${names.join(',')}]}`);
+      names = [];
+      bytes = head.length + 2;
+    };
+    for (const worker of workers) {
+      const name = JSON.stringify(worker);
+      if (bytes + Buffer.byteLength(name) + 1 > BROADCAST_MAX_BYTES) send();
+      names.push(name);
+      bytes += Buffer.byteLength(name) + 1;
+    }
+    send();
+  }
+
+  #flush(): void {
+    this.#batchTimer = undefined;
+    if (this.#closed) return;
+    const now = Date.now();
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#sentInWindow = 0;
+    }
+    for (const [worker, count] of this.#dropped) {
+      this.#queue.push(fitted({
+        time: new Date(now).toISOString(), worker, level: 'warn', type: 'lifecycle', node: this.#node, dropped: count,
+        message: `${count} log entries of ${worker} on node ${this.#node} did not reach this tail: the worker logged faster than nodes share lines. This node's own tail has them all.`,
+      }));
+    }
+    this.#dropped.clear();
+    const head = `{"from":${JSON.stringify(this.#instance)},"node":${JSON.stringify(this.#node)},"entries":[`;
+    let taken = 0;
+    while (taken < this.#queue.length && this.#sentInWindow < MAX_BROADCASTS_PER_SECOND) {
+      // As many entries as fit one broadcast (each fits alone: fitted()).
+      let bytes = head.length + 2;
+      const batch: string[] = [];
+      while (taken < this.#queue.length && bytes + this.#queue[taken]!.length + 1 <= BROADCAST_MAX_BYTES) {
+        bytes += this.#queue[taken]!.length + 1;
+        batch.push(this.#queue[taken++]!);
+      }
+      this.#sentInWindow++;
+      this.#send(`${head}${batch.join(',')}]}`);
+    }
+    this.#queue = this.#queue.slice(taken);
+    this.#queuedBytes = this.#queue.reduce((sum, text) => sum + text.length, 0);
+    // What did not fit this second waits for the next one.
+    if (this.#queue.length > 0) this.#batchTimer = setTimeout(() => this.#flush(), Math.max(BATCH_MS, 1000 - (Date.now() - this.#windowStart)));
+  }
+
+  #send(message: string): void {
+    this.#store.broadcast(message).then(
+      () => {
+        if (!this.#failing) return;
+        this.#failing = false;
+        this.#log('info', 'server', 'log lines are shared with the other nodes again', {});
+      },
+      (error: unknown) => {
+        if (this.#failing) return;
+        this.#failing = true;
+        this.#log('warn', 'server', 'could not share log lines with the other nodes: tails on them miss this node\'s lines until the database answers', {
+          reason: error instanceof Error ? error.message : String(error),
+        });
+      },
+    );
+  }
+
+  #received(message: string): void {
+    if (this.#closed) return;
+    let broadcast: Broadcast;
+    try {
+      broadcast = JSON.parse(message) as Broadcast;
+    } catch {
+      return;
+    }
+    if (typeof broadcast !== 'object' || broadcast === null || broadcast.from === this.#instance) return;
+    if (Array.isArray(broadcast.watching)) {
+      const until = Date.now() + WATCH_FORGOTTEN_MS;
+      for (const worker of broadcast.watching) if (typeof worker === 'string') this.#watchedElsewhere.set(worker, until);
+    }
+    if (Array.isArray(broadcast.entries)) {
+      for (const entry of broadcast.entries) {
+        if (isEntry(entry)) this.#bus.publish(entry);
+      }
+    }
+  }
+}
+
+function isEntry(value: unknown): value is WorkerLogEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const entry = value as Record<string, unknown>;
+  return typeof entry.worker === 'string' && typeof entry.time === 'string' && typeof entry.level === 'string' &&
+    typeof entry.type === 'string' && typeof entry.message === 'string';
+}
+
+/**
+ * The entry as JSON that fits one broadcast with room to spare: one too long keeps only its
+ * core fields and as much of its message as fits (and says so). Every character outside ASCII
+ * is escaped, so a string's length is its size in bytes.
+ */
+function fitted(entry: WorkerLogEntry): string {
+  const limit = BROADCAST_MAX_BYTES - 200;
+  const text = ascii(JSON.stringify(entry));
+  if (text.length <= limit) return text;
+  const { time, worker, level, type, node } = entry;
+  for (let keep = Math.min(entry.message.length, limit); ; keep = Math.floor(keep / 2)) {
+    const message = `${entry.message.slice(0, keep)} … (cut: too long to share between nodes)`;
+    const cut = ascii(JSON.stringify({ time, worker, level, type, node, truncated: true, message }));
+    if (cut.length <= limit || keep === 0) return cut;
+  }
+}
+
+function ascii(json: string): string {
+  return json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
