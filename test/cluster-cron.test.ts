@@ -1,7 +1,8 @@
-// Cron triggers and tails in a cluster: two nodes over one PostgreSQL store both fire every tick,
-// and each (worker, cron, tick) runs on exactly one of them, whichever claims it first; a tail on
-// either node sees the runs and the requests of both. Ticks are fired by hand on both nodes at
-// once, as their clocks would at the top of a minute.
+// Cron triggers, tails and charts in a cluster: two nodes over one PostgreSQL store both fire
+// every tick, and each (worker, cron, tick) runs on exactly one of them, whichever claims it
+// first; a tail on either node sees the runs and the requests of both, and a worker's last hour
+// adds up both. Ticks are fired by hand on both nodes at once, as their clocks would at the top
+// of a minute.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ const nodes: TestServer[] = [];
 before(async () => {
   const database = await postgres.database();
   const env = { ISOLET_ADMIN_TOKEN: ADMIN_TOKEN, ISOLET_SECRETS_KEY: randomBytes(32).toString('base64') };
-  for (const nodeId of ['node-a', 'node-b']) nodes.push(await startTestServer({ database, env, nodeId, cronTimer: false, reconcileMs: 200 }));
+  for (const nodeId of ['node-a', 'node-b']) nodes.push(await startTestServer({ database, env, nodeId, cronTimer: false, reconcileMs: 200, seriesSyncMs: 50 }));
 });
 
 after(async () => {
@@ -135,5 +136,34 @@ test('a tail on either node sees the cron runs and the requests of both, each on
   } finally {
     onA.close();
     onB.close();
+  }
+});
+
+test('a worker\'s last hour on either node adds up what both served', { timeout: 120_000 }, async () => {
+  const [a, b] = nodes as [TestServer, TestServer];
+  const account = await a.api('POST', '/v1/accounts', { body: { name: 'acme' } });
+  assert.ok(account.status === 201 || account.status === 409, account.text);
+  assert.equal((await a.api('PUT', '/v1/workers/charted?account=acme', { body: moduleDeployment('export default { fetch() { return new Response("ok"); } };') })).status, 201);
+  const deadline = Date.now() + 30_000;
+  while ((await b.request('charted.localhost', '/')).status !== 200) {
+    assert.ok(Date.now() < deadline, 'node b never served the worker');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  for (let i = 0; i < 3; i++) assert.equal((await a.request('charted.localhost', '/')).status, 200);
+  for (let i = 0; i < 4; i++) assert.equal((await b.request('charted.localhost', '/')).status, 200);
+  // b served one more while it waited for the deploy.
+  const served = 3 + 4 + 1;
+  for (const node of [a, b]) {
+    for (;;) {
+      const answer = await node.api('GET', '/v1/workers/charted/metrics');
+      assert.equal(answer.status, 200, answer.text);
+      const requests = answer.body.points.reduce((sum: number, point: { requests: number }) => sum + point.requests, 0);
+      if (requests === served) break;
+      assert.ok(requests < served, `counted ${requests} of ${served}`);
+      assert.ok(Date.now() < deadline + 30_000, `node ${node.server.nodeId} counted ${requests} of ${served}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const totals = await node.api('GET', '/v1/metrics/workers');
+    assert.equal(totals.body.workers.find((row: { worker: string }) => row.worker === 'charted')?.requests, served);
   }
 });

@@ -6,13 +6,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../server/api-error.ts';
 import { bearerHash, hashToken, sameToken } from '../server/tokens.ts';
 import type { ServerMetrics } from './server-metrics.ts';
+import type { SeriesSync } from './series-sync.ts';
 
 export class MetricsEndpoint {
   readonly metrics: ServerMetrics;
+  /** The other instances' counts of each worker's last hour, from the store. */
+  readonly sync: SeriesSync | undefined;
   readonly #allowed: Buffer[];
 
-  constructor(metrics: ServerMetrics, adminToken: string, scrapeToken: string | undefined) {
+  constructor(metrics: ServerMetrics, adminToken: string, scrapeToken: string | undefined, sync?: SeriesSync) {
     this.metrics = metrics;
+    this.sync = sync;
     this.#allowed = [hashToken(adminToken), ...(scrapeToken === undefined ? [] : [hashToken(scrapeToken)])];
   }
 

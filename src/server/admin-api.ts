@@ -621,13 +621,14 @@ class AdminApi {
     return this.#deployingAccount(call);
   }
 
-  // Metrics: each worker's last hour on this node
+  // Metrics: each worker's last hour, every node's
 
   async #workerMetrics(call: Call, name: string): Promise<void> {
     await this.#owned(call.caller, name);
     const metrics = this.#metricsOf(call);
+    const others = (await this.#metrics?.sync?.others(name)) ?? [];
     metrics.fold();
-    json(call.res, 200, { worker: name, intervalSeconds: 60, points: metrics.series.read(name) });
+    json(call.res, 200, { worker: name, intervalSeconds: 60, points: metrics.series.read(name, others) });
   }
 
   /** Every worker's last-hour totals: an account's own, or for the operator all (or `?account=`'s). */
@@ -636,8 +637,9 @@ class AdminApi {
     const { caller, url } = call;
     const account = caller.admin ? (url.searchParams.has('account') ? (await this.#account(url.searchParams.get('account')!)).id : undefined) : caller.accountId;
     const own = account === undefined ? undefined : new Set((await this.#platform.store.listWorkers(account)).map((worker) => worker.name));
+    const others = (await this.#metrics?.sync?.others()) ?? [];
     metrics.fold();
-    const workers = metrics.series.totals().filter((row) => own === undefined || own.has(row.worker));
+    const workers = metrics.series.totals(others).filter((row) => own === undefined || own.has(row.worker));
     json(call.res, 200, { minutes: SERIES_MINUTES, workers });
   }
 

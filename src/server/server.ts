@@ -41,6 +41,7 @@ import './service-bindings.ts';
 import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 import { ServerMetrics } from '../observability/server-metrics.ts';
 import { checkScrapeToken, MetricsEndpoint } from '../observability/metrics-endpoint.ts';
+import { SeriesSync } from '../observability/series-sync.ts';
 import { timedStore } from '../observability/timed-store.ts';
 import { Tracing } from '../observability/tracing.ts';
 import { observedFetch } from '../observability/observed-fetch.ts';
@@ -131,6 +132,8 @@ export interface ServerOptions {
   metricsToken?: string;
   /** Workers with series of their own in /metrics; the others share `worker="_other"` (default 100). */
   metricsWorkers?: number;
+  /** How often each worker's counts of the hour are written to the store (default 15 s; tests). */
+  seriesSyncMs?: number;
   /**
    * An OTLP/HTTP collector (http://host:4318, or its full /v1/traces URL): requests and their
    * subrequests are traced there (src/observability/tracing.ts). Default: no tracing.
@@ -198,10 +201,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = timedStore(options.store ?? (shared
     ? PostgresStore.create({ url: options.database!, secretsKey: secretsKey!, nodeId })
     : new SqliteStore({ dataDir: options.dataDir, secretsKey: secretsKey! })), (operation, seconds, ok) => metrics.storeOperation(operation, seconds, ok));
+  /** This run of the server, among every node's runs. */
+  const instance = randomUUID();
   // In a cluster a tail here also gets what the other nodes served for its worker.
   let clusterTail: ClusterTail | undefined;
   const bus = new LogBus({ watched: (worker) => clusterTail?.watched(worker) });
-  if (isSharedStore(store)) clusterTail = new ClusterTail({ store, bus, node: nodeId, instance: randomUUID(), log });
+  if (isSharedStore(store)) clusterTail = new ClusterTail({ store, bus, node: nodeId, instance, log });
   const logWorkers = options.logWorkers ?? true;
   const workerLog = (entry: WorkerLogEntry) => {
     bus.publish(entry);
@@ -269,6 +274,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const scheduler = new CronScheduler({ store, host, node: nodeId, workers: () => platform.scheduledWorkers(), log, workerLog });
   const health = (): Record<string, unknown> => (follower === undefined ? { ok: true } : { ok: true, ...follower.health() });
   const kvSweeper = startKvSweeper(store.kv, log);
+  // Each worker's last hour, written to the store so it adds up every node's and outlives a restart.
+  const seriesSync = new SeriesSync({ store, series: metrics.series, instance, log, everyMs: options.seriesSyncMs });
 
   // A request that matches a static asset is answered here, without entering the isolate.
   const observed = observedFetch((name, request) => (assets.has(name) ? assets.fetch(name, request, host) : host.fetch(name, request)), metrics, tracing);
@@ -307,7 +314,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     workerUrl,
     quotas: options.quotas,
     health,
-    metrics: new MetricsEndpoint(metrics, admin.token, scrapeToken),
+    metrics: new MetricsEndpoint(metrics, admin.token, scrapeToken, seriesSync),
     runCron: (worker, cron) => scheduler.runNow(worker, cron),
   });
   limitConnections(adminServer, adminLimits, ({ reason, address, count }) => {
@@ -324,6 +331,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminServer.close();
     await kvSweeper.stop();
     clusterTail?.close();
+    await seriesSync.close();
     await follower?.close();
     await host.close();
     metrics.close();
@@ -343,6 +351,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await Promise.all([drain(data, options.shutdownGraceMs ?? 30_000), drain(adminServer, options.shutdownGraceMs ?? 30_000), scheduler.close()]);
       await kvSweeper.stop();
       clusterTail?.close();
+      // The requests are over: their counts are written, so a restart keeps them.
+      metrics.fold();
+      await seriesSync.close();
       await follower?.close();
       await host.close();
       metrics.close();

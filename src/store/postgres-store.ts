@@ -159,6 +159,21 @@ export const PG_MIGRATIONS: string[] = [
   );
   CREATE INDEX cron_runs_by_time ON cron_runs(worker, scheduled_time);
   `,
+  // Each worker's activity a minute at a time, as each server instance counted it: the charts of
+  // the last hour add up every node's.
+  `
+  CREATE TABLE worker_minutes (
+    worker text COLLATE "C" NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
+    minute bigint NOT NULL,
+    instance text COLLATE "C" NOT NULL,
+    requests double precision NOT NULL,
+    errors double precision NOT NULL,
+    cpu_ms double precision NOT NULL,
+    cold_starts double precision NOT NULL,
+    PRIMARY KEY (worker, minute, instance)
+  );
+  CREATE INDEX worker_minutes_by_minute ON worker_minutes(minute);
+  `,
 ];
 
 /** Changes kept in the log; a node further behind than this loads every worker again. */

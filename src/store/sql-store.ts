@@ -31,11 +31,15 @@ import {
   type VersionInfo,
   type WorkerContent,
   type WorkerInfo,
+  type WorkerMinute,
   type ZoneAssignment,
   type ZoneInfo,
 } from './store.ts';
 
 export type Row = Record<string, unknown>;
+
+/** Rows of worker minutes written by one statement (7 parameters each, far under both engines' caps). */
+const MINUTE_ROWS_PER_STATEMENT = 200;
 
 /** Statements on one connection; bytes come back as Uint8Array or Buffer, numbers maybe as text. */
 export interface SqlSession {
@@ -486,6 +490,42 @@ export class SqlStore implements Store {
         worker,
       )).map(toCronRun),
     );
+  }
+
+  // Each worker's last hour (src/observability/series-sync.ts)
+
+  async saveWorkerMinutes(instance: string, rows: WorkerMinute[], keepFrom: number): Promise<void> {
+    // Counts, not the deployment's state: beside the writes' turns, as KV writes are.
+    await this.#engine.unordered(async (sql) => {
+      for (let at = 0; at < rows.length; at += MINUTE_ROWS_PER_STATEMENT) {
+        const chunk = rows.slice(at, at + MINUTE_ROWS_PER_STATEMENT);
+        // Typed casts: PostgreSQL takes a VALUES list's parameters as text otherwise.
+        const values = chunk.map(() => '(CAST(? AS text), CAST(? AS bigint), CAST(? AS double precision), CAST(? AS double precision), CAST(? AS double precision), CAST(? AS double precision))').join(', ');
+        await sql.run(
+          `WITH v (worker, minute, requests, errors, cpu_ms, cold_starts) AS (VALUES ${values})
+           INSERT INTO worker_minutes (worker, minute, instance, requests, errors, cpu_ms, cold_starts)
+           SELECT v.worker, v.minute, ?, v.requests, v.errors, v.cpu_ms, v.cold_starts FROM v WHERE EXISTS (SELECT 1 FROM workers WHERE name = v.worker)
+           ON CONFLICT (worker, minute, instance) DO UPDATE SET requests = excluded.requests, errors = excluded.errors,
+             cpu_ms = excluded.cpu_ms, cold_starts = excluded.cold_starts`,
+          ...chunk.flatMap((row) => [row.worker, row.minute, row.requests, row.errors, row.cpuMs, row.coldStarts]), instance,
+        );
+      }
+      await sql.run('DELETE FROM worker_minutes WHERE minute < ?', keepFrom);
+    });
+  }
+
+  async workerMinutes(from: number, except: string, worker?: string): Promise<WorkerMinute[]> {
+    const rows = await this.#engine.read((sql) =>
+      sql.all(
+        `SELECT worker, minute, SUM(requests) AS requests, SUM(errors) AS errors, SUM(cpu_ms) AS cpu_ms, SUM(cold_starts) AS cold_starts
+         FROM worker_minutes WHERE minute >= ? AND instance <> ?${worker === undefined ? '' : ' AND worker = ?'}
+         GROUP BY worker, minute`,
+        ...(worker === undefined ? [from, except] : [from, except, worker]),
+      ));
+    return rows.map((row) => ({
+      worker: String(row.worker), minute: Number(row.minute), requests: Number(row.requests), errors: Number(row.errors),
+      cpuMs: Number(row.cpu_ms), coldStarts: Number(row.cold_starts),
+    }));
   }
 
   async loadActive(): Promise<ActiveWorker[]> {

@@ -147,6 +147,21 @@ export const MIGRATIONS: string[] = [
   ) STRICT;
   CREATE INDEX cron_runs_by_time ON cron_runs(worker, scheduled_time);
   `,
+  // Each worker's activity a minute at a time, as each server instance counted it: the charts of
+  // the last hour add up every node's, and outlive a restart.
+  `
+  CREATE TABLE worker_minutes (
+    worker TEXT NOT NULL REFERENCES workers(name) ON DELETE CASCADE,
+    minute INTEGER NOT NULL,
+    instance TEXT NOT NULL,
+    requests REAL NOT NULL,
+    errors REAL NOT NULL,
+    cpu_ms REAL NOT NULL,
+    cold_starts REAL NOT NULL,
+    PRIMARY KEY (worker, minute, instance)
+  ) STRICT;
+  CREATE INDEX worker_minutes_by_minute ON worker_minutes(minute);
+  `,
 ];
 
 export interface SqliteStoreOptions {

@@ -10,6 +10,9 @@ import type { BindingSpec, JsonValue, ScheduledOutcome, WorkerLimits, WorkerModu
 import type { Tier } from '../supervisor/placement.ts';
 import type { KvStore } from './kv-store.ts';
 import type { AssetsContent } from '../assets/manifest.ts';
+import type { WorkerMinute } from './worker-minute.ts';
+
+export type { WorkerMinute };
 
 export interface Account {
   id: string;
@@ -272,6 +275,15 @@ export interface Store {
   recordCronRuns(runs: CronRun[]): Promise<void>;
   /** A worker's most recent runs, newest first. */
   listCronRuns(worker: string): Promise<CronRun[]>;
+
+  /**
+   * Writes what one server instance counted for workers in some minutes, each row replacing
+   * that instance's earlier row for the same worker and minute; rows of workers that are gone
+   * are skipped. Drops every row of minutes before `keepFrom`.
+   */
+  saveWorkerMinutes(instance: string, rows: WorkerMinute[], keepFrom: number): Promise<void>;
+  /** Every worker's minutes from `from` on, summed over the instances other than `except`. */
+  workerMinutes(from: number, except: string, worker?: string): Promise<WorkerMinute[]>;
 
   /** Every worker with an active version, for loading at start. */
   loadActive(): Promise<ActiveWorker[]>;
