@@ -156,6 +156,40 @@ export function serverLog(sink: LogSink): ServerLog {
 }
 
 /**
+ * Routes into the JSON log what Node would otherwise print as plain text on stderr, where a log
+ * shipper that parses each line as JSON would choke on it: Node's warnings (a dependency's
+ * deprecation notice, such as pg's about pgpass files, a listener leak, an experimental feature)
+ * become `warn` lines, and an error nothing caught (an exception, or a rejection, which Node
+ * raises as one) becomes one `error` line, written out before the process exits 1, as Node's
+ * own handling would exit. Returns what puts Node's handling back.
+ */
+export function logProcessEvents(log: ServerLog, flush: () => void, exit: (code: number) => void = (code) => process.exit(code)): () => void {
+  // Node's printer of warnings (absent under --no-warnings); this one takes its place.
+  const printers = process.listeners('warning');
+  for (const printer of printers) process.off('warning', printer);
+  const onWarning = (warning: Error & { code?: unknown }) => {
+    const code = typeof warning.code === 'string' ? warning.code : undefined;
+    log('warn', 'server', `${warning.name}${code === undefined ? '' : ` [${code}]`}: ${warning.message}`, { warning: warning.name, ...(code === undefined ? {} : { code }) });
+  };
+  const onFatal = (error: unknown, origin: string) => {
+    const what = origin === 'unhandledRejection' ? 'a promise rejection nothing handled' : 'an exception nothing caught';
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    log('error', 'server', `isolet serve stopped on ${what}: ${message}. This is a bug; please report it with this line.`, {
+      ...(error instanceof Error && error.stack !== undefined ? { stack: error.stack } : {}),
+    });
+    flush();
+    exit(1);
+  };
+  process.on('warning', onWarning);
+  process.on('uncaughtException', onFatal);
+  return () => {
+    process.off('warning', onWarning);
+    process.off('uncaughtException', onFatal);
+    for (const printer of printers) process.on('warning', printer);
+  };
+}
+
+/**
  * Which workers' request lines go to the server's log: each with probability `rate` (0 to 1),
  * and always one whose status is 500 or more. The tail and the metrics see every request
  * either way.

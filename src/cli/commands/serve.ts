@@ -14,7 +14,7 @@ import { defaultProcessCount } from '../../supervisor/process-pool.ts';
 import { DEFAULT_ADMISSION } from '../../supervisor/admission.ts';
 import { parseRunAs, type RunAs } from '../../supervisor/run-as.ts';
 import { redact as redactUrl } from '../../store/postgres-store.ts';
-import { jsonLinesSink, serverLog, SERVER_LOG_LEVELS, type ServerLog, type ServerLogLevel } from '../../server/logger.ts';
+import { jsonLinesSink, logProcessEvents, serverLog, SERVER_LOG_LEVELS, type ServerLog, type ServerLogLevel } from '../../server/logger.ts';
 import { DEFAULT_METRICS_WORKERS } from '../../observability/worker-labels.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
@@ -289,8 +289,15 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     traceSampleRate,
   };
   const sink = jsonLinesSink({ level: logLevel });
+  const log = serverLog(sink);
+  // From here on every line the server writes is JSON, Node's warnings and a fatal error too.
+  // Left in place until the process exits: a warning emitted while it shuts down goes to the log.
+  logProcessEvents(log, () => sink.flush());
   try {
-    return await serveUntilStopped({ ...options, logSink: sink }, serverLog(sink), examplesDir);
+    return await serveUntilStopped({ ...options, logSink: sink }, log, examplesDir);
+  } catch (error) {
+    log('error', 'server', `isolet serve failed: ${error instanceof Error ? error.message : String(error)}`, error instanceof Error ? { stack: error.stack } : {});
+    return 1;
   } finally {
     sink.flush();
   }
