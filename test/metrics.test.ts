@@ -245,11 +245,26 @@ test('runtime processes send their counts in batches; restarts and isolates are 
   assert.equal(metrics.sum('isolet_cold_start_duration_seconds_count', { worker: 'hello' }), 1);
   assert.equal(metrics.sum('isolet_isolates', { process: 'default/0', state: 'live' }), 1);
 
+  // The process's isolates and what they hold, from its batches.
+  await scrapeUntil(server, (m) => m.sum('isolet_isolates', { process: 'default/0', state: 'spare' }) > 0 && m.sum('isolet_isolate_memory_bytes', { process: 'default/0' }) > 0);
+
   const pool = server.server.platform.host as import('../src/supervisor/process-pool.ts').ProcessPool;
+  // The spare process is ready: it replaces the one killed, as a crash in production would find it.
+  for (let i = 0; pool.spare?.ready !== true; i++) {
+    if (i >= 600) assert.fail('the spare runtime process never became ready');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   pool.processes('default')[0]!.kill('SIGKILL');
   metrics = await scrapeUntil(server, (m) => m.sum('isolet_runtime_process_restarts_total', { tier: 'default', cause: 'signal' }) === 1);
   assert.equal(metrics.sum('isolet_isolates', { process: 'default/0', state: 'live' }), 0);
-  // The replacement serves, and its first request is a cold start again.
+  assert.equal(metrics.sum('isolet_isolate_memory_bytes', { process: 'default/0' }), 0);
+  assert.ok(server.logs.some((line) => line.message === 'runtime process started' && line.starts === 2 && line.spare === true), 'the spare took the killed process\'s place');
+  // A process makes spare isolates once it has had a cold start (spare-isolates.ts), and the
+  // replacement has had none: it holds none yet.
+  assert.equal(metrics.sum('isolet_isolates', { process: 'default/0', state: 'spare' }), 0);
+  // The replacement serves, and its first request is a cold start again; the slot's gauges
+  // follow the replacement's batches.
   assert.equal((await server.request('hello.localhost', '/')).status, 200);
   await scrapeUntil(server, (m) => m.sum('isolet_cold_start_duration_seconds_count', { worker: 'hello' }) === 2);
+  await scrapeUntil(server, (m) => m.sum('isolet_isolates', { process: 'default/0', state: 'live' }) === 1 && m.sum('isolet_isolates', { process: 'default/0', state: 'spare' }) > 0 && m.sum('isolet_isolate_memory_bytes', { process: 'default/0' }) > 0);
 });

@@ -310,6 +310,12 @@ export class ProcessPool implements WorkerHost {
     await Promise.all([...[...this.#tiers.values()].flat().map((slot) => slot.stop()), spare?.ended]);
   }
 
+  /** For tests and operators: the spare process, and whether it is ready to replace one that dies. */
+  get spare(): { pid: number | undefined; ready: boolean } | undefined {
+    const spare = this.#spare;
+    return spare === undefined ? undefined : { pid: spare.process.pid, ready: spare.isReady && spare.alive };
+  }
+
   /** The spare, if it is ready to serve; another is started in its place. */
   #takeSpare(): Child | undefined {
     const spare = this.#spare;
