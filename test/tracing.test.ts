@@ -1,6 +1,7 @@
 // Traces: with an OTLP endpoint, a request's span and a client span for each fetch() under it
 // reach the collector (here a local HTTP server that takes OTLP/HTTP JSON), whether the worker
-// runs in the server's process or in a runtime process, which exports its own spans.
+// runs in the server's process or in a runtime process, which reports its spans to the control
+// process: only that one talks to the collector.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,8 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { moduleDeployment, startTestServer } from './server-support.ts';
-import { Tracing, tracesUrl } from '../src/observability/tracing.ts';
+import { relayedRequestTrace, Tracing, tracesUrl, type SubrequestSpan } from '../src/observability/tracing.ts';
+import { MESSAGES } from '../src/supervisor/messages.ts';
 
 interface OtlpSpan {
   traceId: string;
@@ -109,8 +111,9 @@ for (const processes of [0, 1]) {
     assert.equal(Number(sub['http.response.status_code']), 200);
     // Queries may hold secrets: no span has one.
     assert.doesNotMatch(JSON.stringify(otlp.spans), /secret=1|q=private/);
-    // Spans of a runtime process say which process made them.
-    if (processes === 1) assert.match(String(subrequest.resource['isolet.process']), /^runtime:\d+$/);
+    // Only the control process sends spans; one a runtime process reported says which process made the fetch().
+    assert.ok(otlp.spans.every((span) => span.resource['isolet.process'] === 'control'));
+    if (processes === 1) assert.equal(sub['isolet.process'], 'default/0');
   });
 }
 
@@ -130,4 +133,20 @@ test('a traceparent that is malformed or not sampled starts no spans', async () 
   }
   assert.equal(tracesUrl('http://c:4318'), 'http://c:4318/v1/traces');
   assert.equal(tracesUrl('http://c:4318/v1/traces'), 'http://c:4318/v1/traces');
+});
+
+test('a runtime process reports a subrequest without its query; what it sends is checked as hostile', () => {
+  const sent: SubrequestSpan[] = [];
+  const traceparent = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
+  assert.equal(relayedRequestTrace(`00-${'a'.repeat(32)}-${'b'.repeat(16)}-00`, (span) => sent.push(span)), undefined, 'not sampled');
+  const relayed = relayedRequestTrace(traceparent, (span) => sent.push(span))!;
+  relayed.subrequest('GET', 'https://api.example.com:8443/v1/items?token=secret#x').end(404);
+  assert.equal(sent.length, 1);
+  const span = sent[0]!;
+  assert.deepEqual({ ...span, startTime: 0, endTime: 0 }, { traceparent, method: 'GET', url: 'https://api.example.com:8443/v1/items', startTime: 0, endTime: 0, status: 404 });
+  assert.ok(span.endTime >= span.startTime && span.startTime > Date.parse('2020-01-01'));
+  assert.deepEqual(MESSAGES.span.check(JSON.parse(JSON.stringify(span))), span);
+  for (const bad of [null, { ...span, traceparent: 'x'.repeat(56) }, { ...span, startTime: -1 }, { ...span, endTime: Infinity }, { ...span, status: 1.5 }, { ...span, url: 7 }, { ...span, error: 'e'.repeat(2000) }]) {
+    assert.throws(() => MESSAGES.span.check(bad), /malformed message: (span|traceparent)/);
+  }
 });

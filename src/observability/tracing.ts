@@ -3,11 +3,14 @@
 // exporter in batches.
 //
 // A request's span starts in the control process when it is routed to a worker and ends with
-// its response head; each fetch() the worker makes is a client span under it, made where the
-// worker runs. A runtime process exports its own spans: the control process hands it the
-// parent as a W3C traceparent with the request (the request message's `traceparent`), so no
-// span crosses the channel. A client's own traceparent header is not followed: a tenant's
-// client must not decide what the operator's collector receives, nor join its traces.
+// its response head; each fetch() the worker makes is a client span under it. Only the control
+// process talks to the collector: a runtime process runs tenant code, and must hold neither the
+// collector's credentials (OTEL_EXPORTER_OTLP_HEADERS, client keys) nor a way to it. It gets the
+// parent as a W3C traceparent with the request (the request message's `traceparent`) and
+// reports each subrequest's method, URL without its query, times and outcome in a `span`
+// message (relayedRequestTrace), which the control process checks and makes a span of
+// (recordSubrequest). A client's own traceparent header is not followed: a tenant's client must
+// not decide what the operator's collector receives, nor join its traces.
 
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Span, type Tracer } from '@opentelemetry/api';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -25,6 +28,19 @@ export interface TracingOptions {
   process?: string;
   /** How long spans wait to be sent in a batch (default 5000 ms, OpenTelemetry's). */
   batchDelayMs?: number;
+}
+
+/** A subrequest a runtime process made for a traced request, as it reports it (times in ms since the epoch). */
+export interface SubrequestSpan {
+  /** The request's traceparent, as the control process gave it. */
+  traceparent: string;
+  method: string;
+  /** Its URL without the query. */
+  url: string;
+  startTime: number;
+  endTime: number;
+  status?: number;
+  error?: string;
 }
 
 /** A request's span as the control process holds it. */
@@ -82,12 +98,24 @@ export class Tracing {
 
   /** Subrequest spans under a request span of another process, known by its traceparent; undefined when it is malformed or not sampled. */
   continueRequest(traceparent: string | undefined): RequestTrace | undefined {
-    const match = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
-    if (match === null) return undefined;
-    const flags = Number.parseInt(match[3]!, 16);
-    if ((flags & TraceFlags.SAMPLED) === 0) return undefined;
-    const parent = trace.wrapSpanContext({ traceId: match[1]!, spanId: match[2]!, traceFlags: flags, isRemote: true });
-    return this.#requestTrace(parent, traceparent!);
+    const parent = remoteParent(traceparent);
+    return parent === undefined ? undefined : this.#requestTrace(parent, traceparent!);
+  }
+
+  /**
+   * A subrequest a runtime process reported (relayedRequestTrace), as a span under its request's;
+   * `process` is the slot that reported it. One whose traceparent is malformed or not sampled is
+   * dropped: the process may send anything.
+   */
+  recordSubrequest(reported: SubrequestSpan, process: string): void {
+    const parent = remoteParent(reported.traceparent);
+    if (parent === undefined) return;
+    const span = this.#tracer.startSpan(reported.method, {
+      kind: SpanKind.CLIENT,
+      attributes: { ...subrequestAttributes(reported.method, reported.url), 'isolet.process': process },
+      startTime: reported.startTime,
+    }, trace.setSpan(ROOT_CONTEXT, parent));
+    endSpan(span, reported.status, reported.error, Math.max(reported.startTime, reported.endTime));
   }
 
   #requestTrace(parent: Span, traceparent = formatTraceparent(parent)): RequestTrace {
@@ -96,17 +124,7 @@ export class Tracing {
     return {
       traceparent,
       subrequest(method, url) {
-        const target = safeUrl(url);
-        const span = tracer.startSpan(`${method}`, {
-          kind: SpanKind.CLIENT,
-          attributes: {
-            'http.request.method': method,
-            'server.address': target?.hostname ?? '',
-            'server.port': Number(target?.port || (target?.protocol === 'https:' ? 443 : 80)),
-            'url.scheme': target?.protocol.slice(0, -1) ?? '',
-            'url.path': target?.pathname ?? '',
-          },
-        }, context);
+        const span = tracer.startSpan(`${method}`, { kind: SpanKind.CLIENT, attributes: subrequestAttributes(method, url) }, context);
         return { end: (status, error) => endSpan(span, status, error) };
       },
     };
@@ -118,16 +136,65 @@ export class Tracing {
   }
 }
 
+/**
+ * A runtime process's side of tracing: the subrequests of the request whose traceparent the
+ * control process sent, each handed to `send` when it ends; undefined when that request is not
+ * traced. No URL query leaves the process.
+ */
+export function relayedRequestTrace(traceparent: string | undefined, send: (span: SubrequestSpan) => void): RequestTrace | undefined {
+  if (remoteParent(traceparent) === undefined) return undefined;
+  return {
+    traceparent: traceparent!,
+    subrequest(method, url) {
+      const startTime = epochMs();
+      const target = safeUrl(url);
+      const bare = target === undefined ? '' : `${target.protocol}//${target.host}${target.pathname}`;
+      return {
+        end(status, error) {
+          send({
+            traceparent: traceparent!, method: method.slice(0, 32), url: bare.slice(0, 8192), startTime, endTime: epochMs(),
+            ...(status === undefined ? {} : { status }), ...(error === undefined ? {} : { error: error.slice(0, 1024) }),
+          });
+        },
+      };
+    },
+  };
+}
+
+function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The span a W3C traceparent names, when it is well-formed and sampled. */
+function remoteParent(traceparent: string | undefined): Span | undefined {
+  const match = traceparent === undefined ? null : TRACEPARENT.exec(traceparent);
+  if (match === null) return undefined;
+  const flags = Number.parseInt(match[3]!, 16);
+  if ((flags & TraceFlags.SAMPLED) === 0) return undefined;
+  return trace.wrapSpanContext({ traceId: match[1]!, spanId: match[2]!, traceFlags: flags, isRemote: true });
+}
+
+function subrequestAttributes(method: string, url: string): Record<string, string | number> {
+  const target = safeUrl(url);
+  return {
+    'http.request.method': method,
+    'server.address': target?.hostname ?? '',
+    'server.port': Number(target?.port || (target?.protocol === 'https:' ? 443 : 80)),
+    'url.scheme': target?.protocol.slice(0, -1) ?? '',
+    'url.path': target?.pathname ?? '',
+  };
+}
+
 function formatTraceparent(span: Span): string {
   const { traceId, spanId, traceFlags } = span.spanContext();
   return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
 }
 
-function endSpan(span: Span, status: number | undefined, error: string | undefined): void {
+function endSpan(span: Span, status: number | undefined, error: string | undefined, endTime?: number): void {
   if (status !== undefined) span.setAttribute('http.response.status_code', status);
   if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
   else if (status !== undefined && status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-  span.end();
+  span.end(endTime);
 }
 
 /** The URL's parts, without its query (which may hold a tenant's secrets); undefined when it does not parse. */

@@ -188,9 +188,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const scrapeToken = options.metricsToken ?? (env.ISOLET_METRICS_TOKEN || undefined);
   if (scrapeToken !== undefined) checkScrapeToken(scrapeToken);
   const metrics = new ServerMetrics({ workers: options.metricsWorkers });
-  // Runtime processes send their own spans to the same collector (tracing.ts).
-  const traceTo = options.otlpEndpoint === undefined ? undefined : { endpoint: options.otlpEndpoint, node: nodeId, batchDelayMs: options.traceBatchDelayMs };
-  const tracing = traceTo === undefined ? undefined : new Tracing({ ...traceTo, sampleRate: options.traceSampleRate, process: 'control' });
+  // Only this process talks to the collector; runtime processes report their spans to it (tracing.ts).
+  const tracing = options.otlpEndpoint === undefined
+    ? undefined
+    : new Tracing({ endpoint: options.otlpEndpoint, node: nodeId, batchDelayMs: options.traceBatchDelayMs, sampleRate: options.traceSampleRate, process: 'control' });
   // A node of a cluster may start while the database is away (it serves its snapshot): the
   // store migrates and checks the key on first use.
   const store = timedStore(options.store ?? (shared
@@ -225,9 +226,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,
-      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, tracing: traceTo },
+      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, tracing: tracing !== undefined },
       workerLog,
       stats: (process, batch) => metrics.merge(process, batch),
+      span: (process, span) => tracing?.recordSubrequest(span, process),
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
       onProcessEnded: ({ tier, label }, end) => metrics.processEnded(tier, label, end.fatal !== undefined ? 'fatal' : end.signal !== null ? 'signal' : 'exit'),
       onQuarantine: (account, worker) => {

@@ -19,6 +19,7 @@ import type { RunAs } from './run-as.ts';
 import type { BindingAnswerHead, CallHead, CallOutcome, CallResult, InitPayload, Message, Payloads, ServiceCaller } from './messages.ts';
 import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
 import type { StatsBatch } from '../observability/worker-stats.ts';
+import type { SubrequestSpan } from '../observability/tracing.ts';
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -52,6 +53,8 @@ export interface RuntimeProcessOptions {
   log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
   /** What the process's workers did (every second or so), only of workers whose home it is; `process` is its label. */
   stats?: (process: string, batch: StatsBatch) => void;
+  /** A subrequest span the process reported, for the control process to export; `process` is its label. */
+  span?: (process: string, span: SubrequestSpan) => void;
   /** Whether `worker` has its home here (a process may log only for its own workers). */
   owns: (worker: string) => boolean;
   /** A child ended while the slot was to keep running; returns how long to wait before the next (ms). */
@@ -537,6 +540,9 @@ export class RuntimeProcess {
         this.#options.stats?.(this.label, batch);
         return;
       }
+      case 'span':
+        this.#options.span?.(this.label, message.payload);
+        return;
     }
   }
 
