@@ -11,7 +11,10 @@ import { checkStatsBatch, CPU_BUCKETS_MS, COLD_START_BUCKETS_MS, WorkerStats } f
 import { timedStore } from '../src/observability/timed-store.ts';
 import { Registry } from 'prom-client';
 import { parseExposition, type Exposition } from './support/prometheus-text.ts';
-import { ADMIN_TOKEN, moduleDeployment, startTestServer, textWorker, type TestServer } from './server-support.ts';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ADMIN_TOKEN, ServeProcess, callApi, moduleDeployment, startTestServer, textWorker, type TestServer } from './server-support.ts';
 
 const SCRAPE_TOKEN = 'scrape-token-0123456789abcdef';
 
@@ -267,4 +270,37 @@ test('runtime processes send their counts in batches; restarts and isolates are 
   assert.equal((await server.request('hello.localhost', '/')).status, 200);
   await scrapeUntil(server, (m) => m.sum('isolet_cold_start_duration_seconds_count', { worker: 'hello' }) === 2);
   await scrapeUntil(server, (m) => m.sum('isolet_isolates', { process: 'default/0', state: 'live' }) === 1 && m.sum('isolet_isolates', { process: 'default/0', state: 'spare' }) > 0 && m.sum('isolet_isolate_memory_bytes', { process: 'default/0' }) > 0);
+});
+
+test('isolet serve takes the scrape token from a file, keeping it out of the process list; a bad file is refused at start', { timeout: 120_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'isolet-metrics-'));
+  const tokenFile = join(dir, 'scrape-token');
+  await writeFile(tokenFile, `${SCRAPE_TOKEN}\n`, { mode: 0o600 });
+  const serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '0', '--metrics-token-file', tokenFile]);
+  t.after(async () => {
+    serve.kill();
+    await serve.exited;
+    await rm(dir, { recursive: true, force: true });
+  });
+  const { admin } = await serve.ready();
+  assert.equal((await callApi(admin, 'GET', '/metrics', { token: SCRAPE_TOKEN })).status, 200);
+  assert.equal((await callApi(admin, 'GET', '/metrics', { token: `${SCRAPE_TOKEN}x` })).status, 401);
+  assert.doesNotMatch(await readFile(`/proc/${serve.child.pid}/cmdline`, 'latin1'), new RegExp(SCRAPE_TOKEN));
+
+  const refused = async (args: string[], said: RegExp) => {
+    const child = new ServeProcess(join(dir, 'other'), {}, ['--processes', '0', ...args]);
+    const exit = await child.exited;
+    assert.equal(exit.code, 2, child.stderr);
+    assert.match(child.stderr, said);
+    assert.doesNotMatch(child.stderr, /hunter2/);
+  };
+  await refused(['--metrics-token-file', join(dir, 'missing')], /--metrics-token-file: cannot read .*missing \(ENOENT\)/);
+  await refused(['--metrics-token-file', tokenFile, '--metrics-token', SCRAPE_TOKEN], /--metrics-token and --metrics-token-file both given/);
+  await writeFile(join(dir, 'two-lines'), `${SCRAPE_TOKEN}\nmore\n`);
+  await refused(['--metrics-token-file', join(dir, 'two-lines')], /must hold the value on one line/);
+  await writeFile(join(dir, 'database'), 'postgres://isolet:pw@127.0.0.1:1/isolet\n');
+  await refused(['--database-file', join(dir, 'database'), '--database', 'postgres://x@y/z'], /--database and --database-file both given/);
+  // The file's URL is checked as --database's is (and its password never shown).
+  await writeFile(join(dir, 'not-postgres'), 'mysql://root:hunter2@db/isolet\n');
+  await refused(['--database-file', join(dir, 'not-postgres')], /--database must be a PostgreSQL URL/);
 });

@@ -2,7 +2,7 @@
 // or SIGINT, then shuts down gracefully (requests in flight finish) and exits 0.
 
 import { once } from 'node:events';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CliCommand, CliContext } from '../main.ts';
 import { startServer, type RunningServer, type ServerOptions } from '../../server/server.ts';
@@ -19,7 +19,7 @@ import { DEFAULT_METRICS_WORKERS } from '../../observability/worker-labels.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10] [--processes N]
-                    [--runtime-user USER] [--database postgres://...] [--node-id ID]
+                    [--runtime-user USER] [--database URL | --database-file PATH] [--node-id ID]
                     [--examples [dir]] [--egress-allow NET]...
                     [--max-connections N] [--max-connections-per-ip N]
                     [--admin-max-connections N] [--admin-max-connections-per-ip N]
@@ -30,8 +30,8 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--max-memory-mb 128] [--max-deploys 4] [--max-account-deploys 2]
                     [--max-requests-per-worker 128] [--max-queued-per-worker 512]
                     [--limit-strikes 3] [--log-level info] [--log-request-sample-rate 1]
-                    [--metrics-token TOKEN] [--metrics-workers 100] [--otlp-endpoint URL]
-                    [--trace-sample-rate 1]
+                    [--metrics-token T | --metrics-token-file PATH] [--metrics-workers 100]
+                    [--otlp-endpoint URL] [--trace-sample-rate 1]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -50,7 +50,10 @@ else worker.ts or index.ts). A store that has workers gets none.
 
 Options:
       --database <url>       PostgreSQL URL (postgres://user:password@host:port/db) shared by the
-                             cluster's nodes (default: ISOLET_DATABASE_URL, else SQLite in --data)
+                             cluster's nodes (default: ISOLET_DATABASE_URL, else SQLite in --data).
+                             A password in it is readable by every local user in the process
+                             list: prefer ISOLET_DATABASE_URL or --database-file
+      --database-file <path> A file holding the --database URL (one line)
       --node-id <id>         This node's name in logs and /healthz (default: host name:port)
   -p, --port <port>          Data plane port (default 8787; 0 picks a free one)
       --ip <address>         Data plane address (default 127.0.0.1)
@@ -98,7 +101,9 @@ Logs, metrics and traces (docs/ADMIN_API.md, "Metrics"):
                              tails and metrics see every request
       --metrics-token <token>  A token that opens GET /metrics on the admin listener and nothing
                              else, for a Prometheus server (default: ISOLET_METRICS_TOKEN; the admin
-                             token opens it too)
+                             token opens it too). On the command line it is readable by every local
+                             user in the process list: prefer ISOLET_METRICS_TOKEN or --metrics-token-file
+      --metrics-token-file <path>  A file holding the scrape token (one line)
       --metrics-workers <n>  Workers with series of their own in /metrics: the busiest of each
                              minute; the others share worker="_other" (default ${DEFAULT_METRICS_WORKERS})
       --otlp-endpoint <url>  Send traces of requests and their subrequests to this OTLP/HTTP
@@ -130,6 +135,9 @@ Environment:
                        with --database: this, or that file, the same on every node)
   ISOLET_DATABASE_URL  the --database URL
   ISOLET_METRICS_TOKEN the --metrics-token
+  A secret is best given in the environment or a file (--database-file, --metrics-token-file):
+  a command line is readable by every local user. Runtime processes get none of this
+  environment (only PATH, TZ, the locale and TLS certificate settings).
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS
                        where traces go, as every OpenTelemetry exporter reads them
 
@@ -184,6 +192,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'log-level': { type: 'string', default: 'info' },
       'log-request-sample-rate': { type: 'string', default: '1' },
       'metrics-token': { type: 'string' },
+      'metrics-token-file': { type: 'string' },
+      'database-file': { type: 'string' },
       'metrics-workers': { type: 'string', default: String(DEFAULT_METRICS_WORKERS) },
       'otlp-endpoint': { type: 'string' },
       'trace-sample-rate': { type: 'string', default: '1' },
@@ -237,7 +247,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
     limitStrikes: parseCount('--limit-strikes', values['limit-strikes'], 0, 1000, cli),
   };
-  const database = values.database ?? (process.env.ISOLET_DATABASE_URL || undefined);
+  const database = secretFlag('--database', values.database, values['database-file'], cli) ?? (process.env.ISOLET_DATABASE_URL || undefined);
   if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) {
     cli.usageError(`--database must be a PostgreSQL URL (postgres://user:password@host:port/database), not '${redactUrl(database)}'`);
   }
@@ -283,7 +293,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     database,
     nodeId,
     logRequestSampleRate: sampleRate,
-    metricsToken: values['metrics-token'],
+    metricsToken: secretFlag('--metrics-token', values['metrics-token'], values['metrics-token-file'], cli),
     metricsWorkers,
     otlpEndpoint,
     traceSampleRate,
@@ -347,6 +357,25 @@ async function serveExamples(server: RunningServer, dir: string, log: ServerLog)
     log('info', 'server', `example ${example.name} → ${example.url}`, { worker: example.name, url: example.url });
   }
   if (outcome.examples.length === 0) log('info', 'server', `examples: no folders in ${dir}`);
+}
+
+/**
+ * A secret given on the command line, or read from the file `<flag>-file` names (its one line,
+ * without the line's end): a file keeps it out of the process list, where every local user can
+ * read a command line.
+ */
+function secretFlag(flag: string, value: string | undefined, file: string | undefined, cli: CliContext): string | undefined {
+  if (file === undefined) return value;
+  if (value !== undefined) cli.usageError(`${flag} and ${flag}-file both given: keep one (the file keeps the secret out of the process list)`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    cli.usageError(`${flag}-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Fix: give a file this user can read`);
+  }
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '' || /[\r\n]/.test(secret)) cli.usageError(`${flag}-file: ${file} must hold the value on one line, and nothing else`);
+  return secret;
 }
 
 function isDirectory(path: string): boolean {
