@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { moduleDeployment, startTestServer } from './server-support.ts';
-import { relayedRequestTrace, Tracing, tracesUrl, type SubrequestSpan } from '../src/observability/tracing.ts';
+import { configuredTracesUrl, relayedRequestTrace, Tracing, tracesUrl, type SubrequestSpan } from '../src/observability/tracing.ts';
 import { MESSAGES } from '../src/supervisor/messages.ts';
 
 interface OtlpSpan {
@@ -118,14 +118,14 @@ for (const processes of [0, 1]) {
 }
 
 test('a traceparent that is malformed or not sampled starts no spans', async () => {
-  const tracing = new Tracing({ endpoint: 'http://127.0.0.1:9' });
+  const tracing = new Tracing({ url: 'http://127.0.0.1:9/v1/traces' });
   try {
     assert.equal(tracing.continueRequest(undefined), undefined);
     assert.equal(tracing.continueRequest('garbage'), undefined);
     assert.equal(tracing.continueRequest(`00-${'a'.repeat(32)}-${'b'.repeat(16)}-00`), undefined);
     assert.equal(tracing.continueRequest(`00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`)?.traceparent, `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`);
     // Sampling: at 0 no request is traced.
-    const none = new Tracing({ endpoint: 'http://127.0.0.1:9', sampleRate: 0 });
+    const none = new Tracing({ url: 'http://127.0.0.1:9/v1/traces', sampleRate: 0 });
     assert.equal(none.startRequest('w', { method: 'GET', url: 'http://w.localhost/', headers: [] }).trace, undefined);
     await none.shutdown();
   } finally {
@@ -133,6 +133,18 @@ test('a traceparent that is malformed or not sampled starts no spans', async () 
   }
   assert.equal(tracesUrl('http://c:4318'), 'http://c:4318/v1/traces');
   assert.equal(tracesUrl('http://c:4318/v1/traces'), 'http://c:4318/v1/traces');
+});
+
+test('the traces URL: --otlp-endpoint and OTEL_EXPORTER_OTLP_ENDPOINT are bases, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as given', () => {
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318/', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/otlp/traces' };
+  assert.equal(configuredTracesUrl(undefined, {}), undefined);
+  assert.equal(configuredTracesUrl(undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318/' }), 'http://base:4318/v1/traces');
+  assert.equal(configuredTracesUrl(undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://base:4318/prefix' }), 'http://base:4318/prefix/v1/traces');
+  assert.equal(configuredTracesUrl(undefined, env), 'http://c:4318/otlp/traces');
+  assert.equal(configuredTracesUrl(undefined, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/' }), 'http://c:4318/');
+  assert.equal(configuredTracesUrl('http://flag:4318', env), 'http://flag:4318/v1/traces');
+  // An empty variable is unset, as the specification reads it.
+  assert.equal(configuredTracesUrl(undefined, { ...env, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' }), 'http://base:4318/v1/traces');
 });
 
 test('a runtime process reports a subrequest without its query; what it sends is checked as hostile', () => {

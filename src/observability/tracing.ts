@@ -19,8 +19,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { RequestTrace, RuntimeRequest } from '../runtime/types.ts';
 
 export interface TracingOptions {
-  /** The collector: its base URL (http://host:4318), or the full traces URL ending in /v1/traces. */
-  endpoint: string;
+  /** The collector's traces URL, used as given (tracesUrl makes it of a base URL). */
+  url: string;
   /** The share of requests traced, 0 to 1 (default 1); a runtime process follows its parent's choice. */
   sampleRate?: number;
   /** Resource attributes: the node and the process that made the spans. */
@@ -52,10 +52,23 @@ export interface RequestSpan {
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-/** The traces URL of an OTLP/HTTP endpoint. */
+/** The traces URL of an OTLP/HTTP endpoint's base URL (http://host:4318); one that already ends in /v1/traces is kept. */
 export function tracesUrl(endpoint: string): string {
   const base = endpoint.replace(/\/+$/, '');
   return base.endsWith('/v1/traces') ? base : `${base}/v1/traces`;
+}
+
+/**
+ * Where traces go, from `isolet serve --otlp-endpoint` (a base URL) or else OpenTelemetry's
+ * variables as the specification reads them: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is the traces URL
+ * itself, used as given, and wins over OTEL_EXPORTER_OTLP_ENDPOINT, a base URL that gets
+ * /v1/traces. Undefined: tracing is off.
+ */
+export function configuredTracesUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (flag !== undefined) return tracesUrl(flag);
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return tracesUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  return undefined;
 }
 
 export class Tracing {
@@ -72,7 +85,7 @@ export class Tracing {
         ...(options.process === undefined ? {} : { 'isolet.process': options.process }),
       }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(rate) }),
-      spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl(options.endpoint) }), scheduledDelayMillis: options.batchDelayMs })],
+      spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: options.url }), scheduledDelayMillis: options.batchDelayMs })],
     });
     this.#tracer = this.#provider.getTracer('isolet');
   }

@@ -40,7 +40,7 @@ import { checkRunAs, type RunAs } from '../supervisor/run-as.ts';
 import { ServerMetrics } from '../observability/server-metrics.ts';
 import { checkScrapeToken, MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import { timedStore } from '../observability/timed-store.ts';
-import { Tracing } from '../observability/tracing.ts';
+import { Tracing, tracesUrl } from '../observability/tracing.ts';
 import { observedFetch } from '../observability/observed-fetch.ts';
 import { WorkerStats } from '../observability/worker-stats.ts';
 
@@ -130,10 +130,12 @@ export interface ServerOptions {
   /** Workers with series of their own in /metrics; the others share `worker="_other"` (default 100). */
   metricsWorkers?: number;
   /**
-   * An OTLP/HTTP collector (http://host:4318, or its full /v1/traces URL): requests and their
-   * subrequests are traced there (src/observability/tracing.ts). Default: no tracing.
+   * An OTLP/HTTP collector's base URL (http://host:4318; /v1/traces is added unless it ends so):
+   * requests and their subrequests are traced there (src/observability/tracing.ts). Default: no tracing.
    */
   otlpEndpoint?: string;
+  /** The collector's traces URL, used as given (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); wins over otlpEndpoint. */
+  otlpTracesUrl?: string;
   /** The share of requests traced, 0 to 1 (default 1). */
   traceSampleRate?: number;
   /** How long spans wait to be sent in a batch (default 5000 ms). */
@@ -189,9 +191,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (scrapeToken !== undefined) checkScrapeToken(scrapeToken);
   const metrics = new ServerMetrics({ workers: options.metricsWorkers });
   // Only this process talks to the collector; runtime processes report their spans to it (tracing.ts).
-  const tracing = options.otlpEndpoint === undefined
+  const tracesTo = options.otlpTracesUrl ?? (options.otlpEndpoint === undefined ? undefined : tracesUrl(options.otlpEndpoint));
+  const tracing = tracesTo === undefined
     ? undefined
-    : new Tracing({ endpoint: options.otlpEndpoint, node: nodeId, batchDelayMs: options.traceBatchDelayMs, sampleRate: options.traceSampleRate, process: 'control' });
+    : new Tracing({ url: tracesTo, node: nodeId, batchDelayMs: options.traceBatchDelayMs, sampleRate: options.traceSampleRate, process: 'control' });
   // A node of a cluster may start while the database is away (it serves its snapshot): the
   // store migrates and checks the key on first use.
   const store = timedStore(options.store ?? (shared

@@ -16,6 +16,7 @@ import { parseRunAs, type RunAs } from '../../supervisor/run-as.ts';
 import { redact as redactUrl } from '../../store/postgres-store.ts';
 import { jsonLinesSink, logProcessEvents, serverLog, SERVER_LOG_LEVELS, type ServerLog, type ServerLogLevel } from '../../server/logger.ts';
 import { DEFAULT_METRICS_WORKERS } from '../../observability/worker-labels.ts';
+import { configuredTracesUrl } from '../../observability/tracing.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10] [--processes N]
@@ -107,7 +108,8 @@ Logs, metrics and traces (docs/ADMIN_API.md, "Metrics"):
       --metrics-workers <n>  Workers with series of their own in /metrics: the busiest of each
                              minute; the others share worker="_other" (default ${DEFAULT_METRICS_WORKERS})
       --otlp-endpoint <url>  Send traces of requests and their subrequests to this OTLP/HTTP
-                             collector, e.g. http://127.0.0.1:4318 (default:
+                             collector, e.g. http://127.0.0.1:4318 (/v1/traces is added; default:
+                             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the traces URL as it is, else
                              OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing is off)
       --trace-sample-rate <r>  Share of requests traced, 0 to 1 (default 1)
 
@@ -268,8 +270,11 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   const sampleRate = rate('log-request-sample-rate');
   const traceSampleRate = rate('trace-sample-rate');
   const metricsWorkers = parseCount('--metrics-workers', values['metrics-workers'], 0, 100_000, cli);
-  const otlpEndpoint = values['otlp-endpoint'] ?? (process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  if (otlpEndpoint !== undefined && !/^https?:\/\//.test(otlpEndpoint)) cli.usageError(`--otlp-endpoint must be an http(s) URL, not '${otlpEndpoint}'`);
+  const otlpTracesUrl = configuredTracesUrl(values['otlp-endpoint'], process.env);
+  if (otlpTracesUrl !== undefined && !/^https?:\/\//.test(otlpTracesUrl)) {
+    const from = values['otlp-endpoint'] !== undefined ? '--otlp-endpoint' : process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+    cli.usageError(`${from} must be an http(s) URL, not '${otlpTracesUrl}'`);
+  }
 
   const options: ServerOptions = {
     dataDir: resolve(values.data),
@@ -295,7 +300,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     logRequestSampleRate: sampleRate,
     metricsToken: secretFlag('--metrics-token', values['metrics-token'], values['metrics-token-file'], cli),
     metricsWorkers,
-    otlpEndpoint,
+    otlpTracesUrl,
     traceSampleRate,
   };
   const sink = jsonLinesSink({ level: logLevel });
