@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { moduleDeployment, startTestServer } from './server-support.ts';
+import { freePort } from './support/free-port.ts';
 import { configuredTracesUrl, relayedRequestTrace, Tracing, tracesUrl, type SubrequestSpan } from '../src/observability/tracing.ts';
 import { MESSAGES } from '../src/supervisor/messages.ts';
 
@@ -161,4 +162,57 @@ test('a runtime process reports a subrequest without its query; what it sends is
   for (const bad of [null, { ...span, traceparent: 'x'.repeat(56) }, { ...span, startTime: -1 }, { ...span, endTime: Infinity }, { ...span, status: 1.5 }, { ...span, url: 7 }, { ...span, error: 'e'.repeat(2000) }]) {
     assert.throws(() => MESSAGES.span.check(bad), /malformed message: (span|traceparent)/);
   }
+});
+
+test('spans a collector does not take are dropped with a warning, at most one a minute, saying how many', { timeout: 120_000 }, async () => {
+  // A port nothing listens on: every export fails (after OpenTelemetry's own retries).
+  const port = await freePort();
+  const warnings: Record<string, unknown>[] = [];
+  const tracing = new Tracing({ url: `http://127.0.0.1:${port}/v1/traces?key=secret`, batchDelayMs: 10, warn: (message, fields) => warnings.push({ message, ...fields }) });
+  const spans = (count: number) => {
+    for (let i = 0; i < count; i++) tracing.startRequest('w', { method: 'GET', url: 'http://w.localhost/', headers: [] }).end(200);
+  };
+  try {
+    spans(3);
+    await tracing.flush();
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]!.dropped, 3);
+    assert.equal(warnings[0]!.collector, `http://127.0.0.1:${port}/v1/traces`);
+    assert.match(String(warnings[0]!.message), new RegExp(`^3 trace spans were dropped: the collector at http://127\\.0\\.0\\.1:${port}/v1/traces did not take them \\(.+\\)\\. Check that it is up`));
+    // Within the minute: counted, not said again.
+    spans(2);
+    await tracing.flush();
+    assert.equal(warnings.length, 1);
+  } finally {
+    await tracing.shutdown();
+  }
+  // What was left unsaid is said when tracing stops.
+  assert.equal(warnings.length, 2);
+  assert.equal(warnings[1]!.dropped, 2);
+  assert.doesNotMatch(JSON.stringify(warnings), /secret/);
+});
+
+test('without an endpoint nothing is traced: a collector the server could reach receives nothing', { timeout: 120_000 }, async (t) => {
+  const otlp = await collector();
+  const target = await destination();
+  // The standard variable names the collector: `isolet serve` reads it, a server made without an
+  // endpoint (the library's default) must not, nor may OpenTelemetry's exporter on its own.
+  const before = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp.url;
+  t.after(() => {
+    if (before === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = before;
+  });
+  const server = await startTestServer({ processes: 1, traceBatchDelayMs: 10, egress: { allow: ['127.0.0.1'] } });
+  t.after(async () => {
+    await server.close();
+    await target.close();
+    await otlp.close();
+  });
+  const acme = await server.account('acme');
+  assert.equal((await server.api('PUT', '/v1/workers/caller', { token: acme.token, body: moduleDeployment(FETCHING, { vars: { TARGET: target.url } }) })).status, 201);
+  for (let i = 0; i < 3; i++) assert.equal(await (await server.request('caller.localhost', '/')).text(), 'pong via worker');
+  await server.close();
+  assert.deepEqual(otlp.paths, []);
+  assert.deepEqual(otlp.spans, []);
 });

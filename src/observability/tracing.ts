@@ -13,7 +13,7 @@
 // not decide what the operator's collector receives, nor join its traces.
 
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Span, type Tracer } from '@opentelemetry/api';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { RequestTrace, RuntimeRequest } from '../runtime/types.ts';
@@ -28,6 +28,10 @@ export interface TracingOptions {
   process?: string;
   /** How long spans wait to be sent in a batch (default 5000 ms, OpenTelemetry's). */
   batchDelayMs?: number;
+  /** Says that spans were dropped because the collector did not take them: at most once per `dropReportMs`. */
+  warn?: (message: string, fields: Record<string, unknown>) => void;
+  /** Least time between two reports of dropped spans (default 60 s). */
+  dropReportMs?: number;
 }
 
 /** A subrequest a runtime process made for a traced request, as it reports it (times in ms since the epoch). */
@@ -71,6 +75,78 @@ export function configuredTracesUrl(flag: string | undefined, env: NodeJS.Proces
   return undefined;
 }
 
+/**
+ * The OTLP exporter, counting the spans of every batch the collector did not take (it is down,
+ * unreachable or refuses them: OpenTelemetry drops them and says nothing), and reporting them at
+ * most once per `intervalMs`, with how many, so that an operator learns that traces are missing
+ * without a line per batch. What is still unreported when it shuts down is reported then.
+ */
+class ReportingExporter implements SpanExporter {
+  readonly #inner: SpanExporter;
+  readonly #collector: string;
+  readonly #intervalMs: number;
+  readonly #warn: NonNullable<TracingOptions['warn']>;
+  #dropped = 0;
+  #lastError = '';
+  #reportedAt = -Infinity;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(inner: SpanExporter, collector: string, intervalMs: number, warn: NonNullable<TracingOptions['warn']>) {
+    this.#inner = inner;
+    this.#collector = collector;
+    this.#intervalMs = intervalMs;
+    this.#warn = warn;
+  }
+
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    this.#inner.export(spans, (result) => {
+      // ExportResultCode.SUCCESS is 0 (@opentelemetry/core, not a dependency of isolet's own).
+      if (result.code !== 0) this.#drop(spans.length, result.error);
+      done(result);
+    });
+  }
+
+  #drop(count: number, error: Error | undefined): void {
+    this.#dropped += count;
+    if (error !== undefined) this.#lastError = error.message;
+    const wait = this.#reportedAt + this.#intervalMs - performance.now();
+    if (wait <= 0) return this.#report();
+    this.#timer ??= setTimeout(() => this.#report(), wait).unref();
+  }
+
+  #report(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#dropped === 0) return;
+    const dropped = this.#dropped;
+    this.#dropped = 0;
+    this.#reportedAt = performance.now();
+    this.#warn(
+      `${dropped} trace spans were dropped: the collector at ${this.#collector} did not take them (${this.#lastError || 'no reason given'}). ` +
+        'Check that it is up and reachable from this server; spans are not kept for later.',
+      { dropped, collector: this.#collector },
+    );
+  }
+
+  async shutdown(): Promise<void> {
+    try {
+      await this.#inner.shutdown();
+    } finally {
+      this.#report();
+    }
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+/** A URL as a log line may show it: without credentials or query. */
+function collectorName(url: string): string {
+  const parsed = safeUrl(url);
+  return parsed === undefined ? 'an unparsable URL' : `${parsed.origin}${parsed.pathname}`;
+}
+
 export class Tracing {
   readonly #provider: TracerProvider;
   readonly #tracer: Tracer;
@@ -78,6 +154,8 @@ export class Tracing {
   constructor(options: TracingOptions) {
     const rate = options.sampleRate ?? 1;
     if (!(rate >= 0 && rate <= 1)) throw new RangeError(`The trace sampling rate must be from 0 to 1, not ${rate}.`);
+    const otlp = new OTLPTraceExporter({ url: options.url });
+    const exporter = options.warn === undefined ? otlp : new ReportingExporter(otlp, collectorName(options.url), options.dropReportMs ?? 60_000, options.warn);
     this.#provider = new TracerProvider({
       resource: resourceFromAttributes({
         'service.name': 'isolet',
@@ -85,7 +163,7 @@ export class Tracing {
         ...(options.process === undefined ? {} : { 'isolet.process': options.process }),
       }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(rate) }),
-      spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: options.url }), scheduledDelayMillis: options.batchDelayMs })],
+      spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.batchDelayMs })],
     });
     this.#tracer = this.#provider.getTracer('isolet');
   }
@@ -141,6 +219,11 @@ export class Tracing {
         return { end: (status, error) => endSpan(span, status, error) };
       },
     };
+  }
+
+  /** Sends what is waiting, and resolves once the collector took it or it was dropped (and counted). */
+  async flush(): Promise<void> {
+    await this.#provider.forceFlush().catch(() => {});
   }
 
   /** Sends what is waiting and stops. */

@@ -194,7 +194,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tracesTo = options.otlpTracesUrl ?? (options.otlpEndpoint === undefined ? undefined : tracesUrl(options.otlpEndpoint));
   const tracing = tracesTo === undefined
     ? undefined
-    : new Tracing({ url: tracesTo, node: nodeId, batchDelayMs: options.traceBatchDelayMs, sampleRate: options.traceSampleRate, process: 'control' });
+    : new Tracing({
+      url: tracesTo, node: nodeId, batchDelayMs: options.traceBatchDelayMs, sampleRate: options.traceSampleRate, process: 'control',
+      warn: (message, fields) => log('warn', 'server', message, fields),
+    });
   // A node of a cluster may start while the database is away (it serves its snapshot): the
   // store migrates and checks the key on first use.
   const store = timedStore(options.store ?? (shared
