@@ -221,6 +221,36 @@ test('/metrics counts requests by status class, CPU, cold starts, limit kills, d
   assert.equal((await scrape(server)).find('isolet_requests_total', { worker: 'fails' }).length, 0);
 });
 
+test('isolates evicted to make room are counted by the bound reached, and isolates stopped for memory by kind', { timeout: 120_000 }, async (t) => {
+  const names = ['one', 'two', 'three'];
+  for (const [bound, options] of [['isolate-cap', { maxIsolates: 1 }], ['memory-budget', { memoryBudgetMb: 1 }]] as const) {
+    const server = await startTestServer({ metricsToken: SCRAPE_TOKEN, ...options });
+    t.after(() => server.close());
+    const acme = await server.account('acme');
+    for (const name of names) assert.equal((await server.api('PUT', `/v1/workers/${name}`, { token: acme.token, body: textWorker(name) })).status, 201);
+    // Each worker in turn needs an isolate, and there is room for one at most: the idle one before
+    // it makes way (an isolate still finishing its request is never evicted, so go round again).
+    let metrics = await scrape(server);
+    for (let round = 0; round < 20 && metrics.sum('isolet_isolate_evictions_total', { reason: bound }) < 2; round++) {
+      for (const name of names) assert.equal(await (await server.request(`${name}.localhost`, '/')).text(), name);
+      metrics = await scrape(server);
+    }
+    assert.ok(metrics.sum('isolet_isolate_evictions_total', { reason: bound }) >= 2, `${bound}: ${metrics.sum('isolet_isolate_evictions_total', { reason: bound })} evictions`);
+    assert.equal(metrics.sum('isolet_isolate_evictions_total') - metrics.sum('isolet_isolate_evictions_total', { reason: bound }), 0, 'no eviction for the other bound');
+    for (const sample of metrics.find('isolet_isolate_evictions_total')) assert.ok(names.includes(sample.labels.worker!), sample.labels.worker);
+  }
+
+  const server = await startTestServer({ metricsToken: SCRAPE_TOKEN });
+  t.after(() => server.close());
+  const acme = await server.account('acme');
+  const hog = moduleDeployment(`export default { fetch() { return new Response(String(new ArrayBuffer(1024 * 1024 * 1024).byteLength)); } };`, { limits: { memoryMb: 32 } });
+  assert.equal((await server.api('PUT', '/v1/workers/hog', { token: acme.token, body: hog })).status, 201);
+  assert.equal((await server.request('hog.localhost', '/')).status, 503);
+  const metrics = await scrape(server);
+  assert.equal(metrics.sum('isolet_limit_kills_total', { worker: 'hog', kind: 'memory' }), 1);
+  assert.equal(metrics.sum('isolet_limit_kills_total', { worker: 'hog', kind: 'cpu' }), 0);
+});
+
 test('past --metrics-workers the quieter workers share worker="_other"', async (t) => {
   const server = await startTestServer({ metricsWorkers: 1 });
   t.after(() => server.close());

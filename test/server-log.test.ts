@@ -206,3 +206,32 @@ test('isolet serve with runtime processes writes nothing but JSON lines, a warni
   const warning = err.find((line) => line.code === 'DEP_ISOLET_TEST');
   assert.deepEqual([warning?.level, warning?.type, warning?.message], ['warn', 'server', 'DeprecationWarning [DEP_ISOLET_TEST]: a dependency says this is deprecated']);
 });
+
+test('isolet serve --log-request-sample-rate applies to request lines; a failure is always written and metrics count every request', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  const serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '0', '--log-request-sample-rate', '0']);
+  t.after(async () => {
+    serve.kill();
+    await serve.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { port, admin } = await serve.ready();
+  assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
+  const source = `export default { fetch(request) {
+    if (new URL(request.url).pathname === '/boom') throw new Error('boom');
+    console.log('served');
+    return new Response('ok');
+  } };`;
+  assert.equal((await callApi(admin, 'PUT', '/v1/workers/sampled?account=acme', { body: moduleDeployment(source) })).status, 201);
+  for (let i = 0; i < 5; i++) assert.equal((await hostFetch(port, 'sampled.localhost', '/')).status, 200);
+  assert.equal((await hostFetch(port, 'sampled.localhost', '/boom')).status, 500);
+  // Lines are written in the order the requests ended: once the failure's is out, so would be the others'.
+  await serve.waitFor('stdout', /"type":"request".*"status":500/);
+  const metrics = await callApi(admin, 'GET', '/metrics');
+  assert.match(metrics.text, /isolet_requests_total\{worker="sampled",status="2xx"\} 5/);
+  serve.child.kill('SIGTERM');
+  assert.equal((await serve.exited).code, 0);
+  const lines = jsonLines(serve.stdout, 'stdout');
+  assert.deepEqual(lines.filter((line) => line.type === 'request').map((line) => line.status), [500]);
+  assert.equal(lines.filter((line) => line.type === 'console').length, 5, 'only request lines are sampled');
+});

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { ServeProcess, callApi, moduleDeployment, startTestServer, textWorker, type TestServer } from './server-support.ts';
 import { hostFetch } from './support/serve.ts';
+import { parseExposition } from './support/prometheus-text.ts';
 
 const servers: TestServer[] = [];
 const children: ServeProcess[] = [];
@@ -92,6 +93,10 @@ test('a worker that crashes its process: 502 over HTTP, others served, quarantin
   assert.equal(poolOf(t).placement('boom')!.tier, 'quarantine');
   assert.equal(await (await t.request('boom.localhost', '/')).text(), 'mallory');
   assert.ok(t.logs.some((line) => line.message === 'account quarantined' && line.account === mallory.id));
+  // The metrics count both fatal restarts and the one quarantine.
+  const metrics = parseExposition((await t.api('GET', '/metrics')).text);
+  assert.equal(metrics.sum('isolet_quarantines_total'), 1);
+  assert.equal(metrics.sum('isolet_runtime_process_restarts_total', { cause: 'fatal' }), 2);
   await t.close();
   servers.splice(servers.indexOf(t), 1);
 
