@@ -269,6 +269,55 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
       assert.equal(await page.evaluate('document.activeElement?.tagName'), 'H1');
     });
   });
+
+  test("a worker's routes, and its errors, CPU and cold starts charted over the last hour", async () => {
+    assert.equal((await t.api('POST', '/v1/accounts/acme/zones', { body: { zone: 'acme.example.com' } })).status, 201);
+    // Work the CPU chart can show: a fixed amount of it, not a time (a loaded machine stretches time).
+    const busy = moduleDeployment(`export default { fetch(request) {
+      let sum = 0;
+      for (let i = 0; i < 3e6; i++) sum += i % 7;
+      if (new URL(request.url).pathname === '/fail') throw new Error('failed on purpose');
+      return new Response(String(sum));
+    } };`, { routes: ['acme.example.com/api/*', 'status.acme.example.com/*'] });
+    assert.equal((await t.api('PUT', '/v1/workers/busy', { token: acme.token, body: busy })).status, 201);
+    for (let i = 0; i < 3; i++) assert.equal((await t.request('busy.localhost', '/')).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await t.request('busy.localhost', '/fail')).status, 500);
+    const { page, problems } = await open();
+    await signIn(page, acme.token);
+    const caption = async (series: string): Promise<string> => {
+      const figure = page.locator(`figure[data-series="${series}"] figcaption`);
+      await figure.waitFor();
+      return (await figure.textContent()) ?? '';
+    };
+    const total = (text: string, title: string): number => Number(new RegExp(`^${title}: ([\\d.]+)(?: ms)? in the last hour`).exec(text)?.[1]);
+    await step(page, 'charts', async () => {
+      await page.getByRole('link', { name: 'busy' }).click();
+      await page.getByRole('heading', { name: 'busy: Overview' }).waitFor();
+      const requests = await caption('requests');
+      assert.equal(total(requests, 'Requests'), 5, requests);
+      const errors = await caption('errors');
+      assert.equal(total(errors, 'Errors \\(5xx answers\\)'), 2, errors);
+      const cpu = await caption('cpuMs');
+      assert.ok(total(cpu, 'CPU time') > 0, cpu);
+      const coldStarts = await caption('coldStarts');
+      assert.equal(total(coldStarts, 'Cold starts'), 1, coldStarts);
+      // Each chart's numbers are in a table too: the errors' minute holds both.
+      assert.equal(await page.locator('figure[data-series="errors"] tbody td').first().textContent(), '2');
+    });
+    await step(page, 'routes', async () => {
+      await page.getByRole('link', { name: 'Routes' }).click();
+      await page.getByRole('heading', { name: 'busy: Routes' }).waitFor();
+      const listed = await page.getByRole('main').locator('li code').allTextContents();
+      assert.deepEqual(listed.sort(), ['acme.example.com/api/*', 'status.acme.example.com/*']);
+      await assertAccessible(page);
+    });
+    await step(page, 'no routes', async () => {
+      await page.goto(`${t.server.adminUrl}/dashboard/#/workers/shop/routes`);
+      await page.getByRole('heading', { name: 'shop: Routes' }).waitFor();
+      await page.getByText('No routes: shop answers only on its own host.').waitFor();
+    });
+    assert.deepEqual(problems, []);
+  });
 });
 
 /** Landmarks are there, and every form control has a label. */
