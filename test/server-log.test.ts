@@ -52,6 +52,33 @@ test('the least level drops what is below it; console.log sits between info and 
   assert.deepEqual(err.lines().map((line) => line.message), ['warn', 'error']);
 });
 
+test('announced lines (where the server listens) are written at any least level', () => {
+  const out = capture();
+  const err = capture();
+  const sink = jsonLinesSink({ level: 'error', stdout: out.stream, stderr: err.stream });
+  serverLog(sink)('info', 'server', 'dropped at this level');
+  serverLog(sink.announce)('info', 'server', 'listening on http://127.0.0.1:1', { url: 'http://127.0.0.1:1' });
+  sink.flush();
+  assert.deepEqual(out.lines().map((line) => [line.level, line.message, line.url]), [['info', 'listening on http://127.0.0.1:1', 'http://127.0.0.1:1']]);
+  assert.deepEqual(err.lines(), []);
+});
+
+test('isolet serve --log-level error still says where it listens, and nothing else below error', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  const serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '0', '--log-level', 'error']);
+  t.after(async () => {
+    serve.kill();
+    await serve.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { port, admin } = await serve.ready();
+  assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
+  serve.child.kill('SIGTERM');
+  assert.equal((await serve.exited).code, 0);
+  assert.deepEqual(jsonLines(serve.stdout, 'stdout').map((line) => line.message), ['admin token from ISOLET_ADMIN_TOKEN', `listening on http://127.0.0.1:${port}`, `admin API on ${admin}`]);
+  assert.deepEqual(jsonLines(serve.stderr, 'stderr'), []);
+});
+
 test('request lines are sampled; failures and other lines always pass', () => {
   const draws = [0.05, 0.5, 0.5, 0.5];
   const keep = requestLineSampler(0.1, () => draws.shift()!);

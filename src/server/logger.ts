@@ -54,6 +54,11 @@ export interface JsonLinesOptions {
  */
 export interface JsonLinesSink extends LogSink {
   flush(): void;
+  /**
+   * Writes the entry whatever the least level: the start-up lines (where the server listens,
+   * where its admin token is), which an operator needs even with --log-level warn.
+   */
+  announce: LogSink;
 }
 
 /** Levels as the lines name them; a worker's console.log is `log`, between info and warn. */
@@ -125,12 +130,14 @@ export function jsonLinesSink(options: JsonLinesOptions = {}): JsonLinesSink {
       { dedupe: true, levels: { ...pino.levels.values, log: LEVELS.log } },
     ),
   );
-  const write = (entry: LogLine): void => {
+  const writer = (into: pino.Logger<'log'>) => (entry: LogLine): void => {
     const { level, ...fields } = entry;
     // The message stays where the entry has it, before its fields, so a line reads in order.
-    logger[level in LEVELS ? (level as keyof typeof LEVELS) : 'info'](fields);
+    into[level in LEVELS ? (level as keyof typeof LEVELS) : 'info'](fields);
   };
+  const write = writer(logger);
   return Object.assign(write, {
+    announce: writer(logger.child({}, { level: 'debug' })),
     flush() {
       flushDeadline = Date.now() + FLUSH_TIMEOUT_MS;
       for (const stream of [stdout, stderr] as Partial<Destination>[]) {

@@ -96,7 +96,9 @@ Quotas of every account, unless the operator sets its own (PUT /v1/accounts/:acc
 
 Logs, metrics and traces (docs/ADMIN_API.md, "Metrics"):
       --log-level <level>    Least level of the JSON log lines written: debug, info, warn or error
-                             (default info; workers' console.log lines sit between info and warn)
+                             (default info; workers' console.log lines sit between info and warn).
+                             The start-up lines (admin token, listening on, admin API on) are
+                             written at any level
       --log-request-sample-rate <r>  Share of the workers' request lines written to the log, 0 to 1
                              (default 1); a request answered 500 or more is always written, and
                              tails and metrics see every request
@@ -309,7 +311,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   // Left in place until the process exits: a warning emitted while it shuts down goes to the log.
   logProcessEvents(log, () => sink.flush());
   try {
-    return await serveUntilStopped({ ...options, logSink: sink }, log, examplesDir);
+    return await serveUntilStopped({ ...options, logSink: sink }, log, serverLog(sink.announce), examplesDir);
   } catch (error) {
     log('error', 'server', `isolet serve failed: ${error instanceof Error ? error.message : String(error)}`, error instanceof Error ? { stack: error.stack } : {});
     return 1;
@@ -318,8 +320,11 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   }
 }
 
-/** Starts the server, says where it listens, and runs it until SIGTERM or SIGINT. */
-async function serveUntilStopped(options: ServerOptions, log: ServerLog, examplesDir: string | undefined): Promise<number> {
+/**
+ * Starts the server, says where it listens, and runs it until SIGTERM or SIGINT. `announce`
+ * writes whatever --log-level says: the operator always learns the addresses and the token's place.
+ */
+async function serveUntilStopped(options: ServerOptions, log: ServerLog, announce: ServerLog, examplesDir: string | undefined): Promise<number> {
   // Signals that arrive while starting still stop the server once it is up.
   const stop = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   let server;
@@ -330,11 +335,11 @@ async function serveUntilStopped(options: ServerOptions, log: ServerLog, example
     log('error', 'server', `isolet serve could not start: ${message}`);
     return 1;
   }
-  if (server.adminTokenCreated) log('info', 'server', `admin token written to ${server.adminTokenSource} (mode 0600)`);
-  else log('info', 'server', `admin token from ${server.adminTokenSource}`);
-  log('info', 'server', `listening on ${server.url}`, { url: server.url });
-  log('info', 'server', `admin API on ${server.adminUrl}`, { url: server.adminUrl });
-  if (options.database !== undefined) log('info', 'server', `node ${server.nodeId} of the cluster on ${redactUrl(options.database)}`, { node: server.nodeId });
+  if (server.adminTokenCreated) announce('info', 'server', `admin token written to ${server.adminTokenSource} (mode 0600)`);
+  else announce('info', 'server', `admin token from ${server.adminTokenSource}`);
+  announce('info', 'server', `listening on ${server.url}`, { url: server.url });
+  announce('info', 'server', `admin API on ${server.adminUrl}`, { url: server.adminUrl });
+  if (options.database !== undefined) announce('info', 'server', `node ${server.nodeId} of the cluster on ${redactUrl(options.database)}`, { node: server.nodeId });
   const build = isolatedVmBuild();
   if (!build.patched) {
     log('warn', 'server', `running on ${describeIsolatedVmBuild(build)}; each isolate holds more memory and CPU accounting counts time spent waiting for a core`);
