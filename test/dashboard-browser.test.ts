@@ -48,8 +48,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   });
 
   /** A fresh browser profile (its own sessionStorage) on the dashboard, with the page's errors collected. */
-  async function open(): Promise<{ page: Page; problems: string[] }> {
-    const context = await chromium.browser.newContext();
+  async function open(options: { timezoneId?: string; locale?: string } = {}): Promise<{ page: Page; problems: string[] }> {
+    const context = await chromium.browser.newContext(options);
     contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(STEP_MS);
@@ -83,8 +83,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   }
 
   /** Signed in as acme, on one of shop's views, reached by its links as a person would. */
-  async function openShop(tab: 'Versions and deploy' | 'Live tail'): Promise<{ page: Page; problems: string[] }> {
-    const opened = await open();
+  async function openShop(tab: 'Versions and deploy' | 'Live tail', options: { timezoneId?: string; locale?: string } = {}): Promise<{ page: Page; problems: string[] }> {
+    const opened = await open(options);
     const { page } = opened;
     await signIn(page, acme.token);
     await step(page, `open ${tab}`, async () => {
@@ -144,7 +144,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   });
 
   test("a live tail shows the worker's console lines as they happen, as text", async () => {
-    const { page, problems } = await openShop('Live tail');
+    // A browser far from UTC: the tail's times are local, as the rest of the page's.
+    const { page, problems } = await openShop('Live tail', { timezoneId: 'Asia/Kolkata', locale: 'en-US' });
     await step(page, 'connected', async () => {
       await page.getByText('Connected: entries of shop appear as they happen.').waitFor();
     });
@@ -155,6 +156,10 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
     await step(page, 'tail lines', async () => {
       await log.getByText(`tail line ${HOSTILE} /watched`).waitFor();
       await log.getByText('GET http://shop.localhost/watched 200').waitFor();
+      const time = log.locator('li', { hasText: 'GET http://shop.localhost/watched 200' }).locator('time');
+      const iso = (await time.getAttribute('datetime'))!;
+      const local = new Date(iso).toLocaleTimeString('en-US', { timeZone: 'Asia/Kolkata', hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3 });
+      assert.equal(await time.textContent(), local, `the entry of ${iso} is shown in the browser's time zone`);
       await assertNothingRan(page);
       assert.equal(await log.locator('img, script').count(), 0);
     });
