@@ -48,8 +48,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   });
 
   /** A fresh browser profile (its own sessionStorage) on the dashboard, with the page's errors collected. */
-  async function open(): Promise<{ page: Page; problems: string[] }> {
-    const context = await chromium.browser.newContext();
+  async function open(options: { timezoneId?: string; locale?: string } = {}): Promise<{ page: Page; problems: string[] }> {
+    const context = await chromium.browser.newContext(options);
     contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(STEP_MS);
@@ -83,8 +83,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   }
 
   /** Signed in as acme, on one of shop's views, reached by its links as a person would. */
-  async function openShop(tab: 'Versions and deploy' | 'Live tail'): Promise<{ page: Page; problems: string[] }> {
-    const opened = await open();
+  async function openShop(tab: 'Versions and deploy' | 'Live tail', options: { timezoneId?: string; locale?: string } = {}): Promise<{ page: Page; problems: string[] }> {
+    const opened = await open(options);
     const { page } = opened;
     await signIn(page, acme.token);
     await step(page, `open ${tab}`, async () => {
@@ -144,7 +144,8 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
   });
 
   test("a live tail shows the worker's console lines as they happen, as text", async () => {
-    const { page, problems } = await openShop('Live tail');
+    // A browser far from UTC: the tail's times are local, as the rest of the page's.
+    const { page, problems } = await openShop('Live tail', { timezoneId: 'Asia/Kolkata', locale: 'en-US' });
     await step(page, 'connected', async () => {
       await page.getByText('Connected: entries of shop appear as they happen.').waitFor();
     });
@@ -155,6 +156,10 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
     await step(page, 'tail lines', async () => {
       await log.getByText(`tail line ${HOSTILE} /watched`).waitFor();
       await log.getByText('GET http://shop.localhost/watched 200').waitFor();
+      const time = log.locator('li', { hasText: 'GET http://shop.localhost/watched 200' }).locator('time');
+      const iso = (await time.getAttribute('datetime'))!;
+      const local = new Date(iso).toLocaleTimeString('en-US', { timeZone: 'Asia/Kolkata', hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3 });
+      assert.equal(await time.textContent(), local, `the entry of ${iso} is shown in the browser's time zone`);
       await assertNothingRan(page);
       assert.equal(await log.locator('img, script').count(), 0);
     });
@@ -268,6 +273,55 @@ describe('dashboard in a browser', { timeout: 240_000 }, () => {
       // The new view's heading takes focus, so a screen reader announces it.
       assert.equal(await page.evaluate('document.activeElement?.tagName'), 'H1');
     });
+  });
+
+  test("a worker's routes, and its errors, CPU and cold starts charted over the last hour", async () => {
+    assert.equal((await t.api('POST', '/v1/accounts/acme/zones', { body: { zone: 'acme.example.com' } })).status, 201);
+    // Work the CPU chart can show: a fixed amount of it, not a time (a loaded machine stretches time).
+    const busy = moduleDeployment(`export default { fetch(request) {
+      let sum = 0;
+      for (let i = 0; i < 3e6; i++) sum += i % 7;
+      if (new URL(request.url).pathname === '/fail') throw new Error('failed on purpose');
+      return new Response(String(sum));
+    } };`, { routes: ['acme.example.com/api/*', 'status.acme.example.com/*'] });
+    assert.equal((await t.api('PUT', '/v1/workers/busy', { token: acme.token, body: busy })).status, 201);
+    for (let i = 0; i < 3; i++) assert.equal((await t.request('busy.localhost', '/')).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await t.request('busy.localhost', '/fail')).status, 500);
+    const { page, problems } = await open();
+    await signIn(page, acme.token);
+    const caption = async (series: string): Promise<string> => {
+      const figure = page.locator(`figure[data-series="${series}"] figcaption`);
+      await figure.waitFor();
+      return (await figure.textContent()) ?? '';
+    };
+    const total = (text: string, title: string): number => Number(new RegExp(`^${title}: ([\\d.]+)(?: ms)? in the last hour`).exec(text)?.[1]);
+    await step(page, 'charts', async () => {
+      await page.getByRole('link', { name: 'busy' }).click();
+      await page.getByRole('heading', { name: 'busy: Overview' }).waitFor();
+      const requests = await caption('requests');
+      assert.equal(total(requests, 'Requests'), 5, requests);
+      const errors = await caption('errors');
+      assert.equal(total(errors, 'Errors \\(5xx answers\\)'), 2, errors);
+      const cpu = await caption('cpuMs');
+      assert.ok(total(cpu, 'CPU time') > 0, cpu);
+      const coldStarts = await caption('coldStarts');
+      assert.equal(total(coldStarts, 'Cold starts'), 1, coldStarts);
+      // Each chart's numbers are in a table too: the errors' minute holds both.
+      assert.equal(await page.locator('figure[data-series="errors"] tbody td').first().textContent(), '2');
+    });
+    await step(page, 'routes', async () => {
+      await page.getByRole('link', { name: 'Routes' }).click();
+      await page.getByRole('heading', { name: 'busy: Routes' }).waitFor();
+      const listed = await page.getByRole('main').locator('li code').allTextContents();
+      assert.deepEqual(listed.sort(), ['acme.example.com/api/*', 'status.acme.example.com/*']);
+      await assertAccessible(page);
+    });
+    await step(page, 'no routes', async () => {
+      await page.goto(`${t.server.adminUrl}/dashboard/#/workers/shop/routes`);
+      await page.getByRole('heading', { name: 'shop: Routes' }).waitFor();
+      await page.getByText('No routes: shop answers only on its own host.').waitFor();
+    });
+    assert.deepEqual(problems, []);
   });
 });
 

@@ -53,3 +53,35 @@ test('a request stopped for memory is logged with its 503, and no made-up usage'
     assert.match(String(limit.message), /memory limit.*32 MB/);
   }
 });
+
+/** CPU the process's other threads (the isolates') used, in ms. */
+function otherThreadsCpuMs(): number {
+  const all = process.cpuUsage();
+  const own = process.threadCpuUsage();
+  return (all.user + all.system - own.user - own.system) / 1000;
+}
+
+test('a request the native watchdog stopped is charged what its limit line says, at least the limit', async () => {
+  const before = served.logs.length;
+  const start = otherThreadsCpuMs();
+  const answer = served.runtime.fetch('cpu', { method: 'GET', url: 'http://cpu.localhost/cpu', headers: [] });
+  const live = (served.runtime as unknown as { live: Map<{ name: string; isolate: { isDisposed: boolean } }, unknown> }).live;
+  const deadline = Date.now() + 20_000;
+  let isolate: { isDisposed: boolean } | undefined;
+  while ((isolate === undefined || otherThreadsCpuMs() - start < 2) && Date.now() < deadline) {
+    await new Promise((resolve) => setImmediate(resolve));
+    isolate ??= [...live.keys()].find((candidate) => candidate.name === 'cpu' && !candidate.isolate.isDisposed)?.isolate;
+  }
+  assert.ok(isolate, 'the worker has an isolate');
+  // The loop spins on the isolate's thread: hold this thread, and with it the event loop's
+  // watchdog, until the native watchdog has disposed of the isolate. The event loop charged
+  // the request a few ms at most; the native watchdog stopped it past its whole limit.
+  while (!isolate.isDisposed && Date.now() < deadline) {}
+  assert.ok(isolate.isDisposed, 'the native watchdog stops the isolate');
+  assert.equal((await answer).status, 503);
+  const request = await served.waitForLog((entry) => entry.type === 'request' && entry.worker === 'cpu' && served.logs.indexOf(entry) >= before);
+  const limit = served.logs.slice(before).find((entry) => entry.type === 'limit')!;
+  assert.equal(limit.limit, 'cpu');
+  assert.ok((limit.usedMs as number) >= 50, `usedMs ${limit.usedMs}`);
+  assert.ok((request.cpuMs as number) >= (limit.usedMs as number) - 0.001, `the request line says ${request.cpuMs} ms, the limit line ${limit.usedMs} ms`);
+});

@@ -5,12 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jsonLinesSink, requestLineSampler, serverLog } from '../src/server/logger.ts';
+import { ServeProcess, callApi, moduleDeployment } from './server-support.ts';
+import { hostFetch } from './support/serve.ts';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
   let text = '';
@@ -47,6 +50,33 @@ test('the least level drops what is below it; console.log sits between info and 
   for (const level of ['debug', 'info', 'log', 'warn', 'error']) sink({ level, message: level } as never);
   assert.deepEqual(out.lines(), []);
   assert.deepEqual(err.lines().map((line) => line.message), ['warn', 'error']);
+});
+
+test('announced lines (where the server listens) are written at any least level', () => {
+  const out = capture();
+  const err = capture();
+  const sink = jsonLinesSink({ level: 'error', stdout: out.stream, stderr: err.stream });
+  serverLog(sink)('info', 'server', 'dropped at this level');
+  serverLog(sink.announce)('info', 'server', 'listening on http://127.0.0.1:1', { url: 'http://127.0.0.1:1' });
+  sink.flush();
+  assert.deepEqual(out.lines().map((line) => [line.level, line.message, line.url]), [['info', 'listening on http://127.0.0.1:1', 'http://127.0.0.1:1']]);
+  assert.deepEqual(err.lines(), []);
+});
+
+test('isolet serve --log-level error still says where it listens, and nothing else below error', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  const serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '0', '--log-level', 'error']);
+  t.after(async () => {
+    serve.kill();
+    await serve.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { port, admin } = await serve.ready();
+  assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
+  serve.child.kill('SIGTERM');
+  assert.equal((await serve.exited).code, 0);
+  assert.deepEqual(jsonLines(serve.stdout, 'stdout').map((line) => line.message), ['admin token from ISOLET_ADMIN_TOKEN', `listening on http://127.0.0.1:${port}`, `admin API on ${admin}`]);
+  assert.deepEqual(jsonLines(serve.stderr, 'stderr'), []);
 });
 
 test('request lines are sampled; failures and other lines always pass', () => {
@@ -131,4 +161,104 @@ test('flushing at exit gives up on a reader that takes nothing, instead of waiti
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** Each line of `text` parsed as JSON; fails naming the first line that is not. */
+function jsonLines(text: string, stream: string): Record<string, unknown>[] {
+  return text.split('\n').filter((line) => line !== '').map((line) => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      assert.fail(`a line of ${stream} is not JSON: ${line}`);
+    }
+  });
+}
+
+const LOGGER = pathToFileURL(join(import.meta.dirname, '..', 'src', 'server', 'logger.ts')).href;
+
+test("Node's warnings and an error nothing caught become JSON lines; the error is written before the process exits 1", { timeout: 60_000 }, () => {
+  for (const [fault, said] of [
+    ['setTimeout(() => { throw new TypeError("nobody caught this"); }, 50);', /stopped on an exception nothing caught: TypeError: nobody caught this/],
+    ['setTimeout(() => void Promise.reject(new Error("nobody handled this")), 50);', /stopped on a promise rejection nothing handled: Error: nobody handled this/],
+  ] as const) {
+    const script = `import { jsonLinesSink, logProcessEvents, serverLog } from ${JSON.stringify(LOGGER)};
+      const sink = jsonLinesSink();
+      logProcessEvents(serverLog(sink), () => sink.flush());
+      process.emitWarning('this is deprecated', { type: 'DeprecationWarning', code: 'DEP_ISOLET_TEST' });
+      ${fault}`;
+    const child = spawnSync(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(child.status, 1, child.stderr);
+    assert.deepEqual(jsonLines(child.stdout, 'stdout'), []);
+    const lines = jsonLines(child.stderr, 'stderr');
+    assert.equal(lines.length, 2, child.stderr);
+    assert.deepEqual([lines[0]!.level, lines[0]!.message, lines[0]!.code], ['warn', 'DeprecationWarning [DEP_ISOLET_TEST]: this is deprecated', 'DEP_ISOLET_TEST']);
+    assert.equal(lines[1]!.level, 'error');
+    assert.match(String(lines[1]!.message), said);
+    assert.match(String(lines[1]!.stack), /at /);
+  }
+});
+
+test('isolet serve with runtime processes writes nothing but JSON lines, a warning of Node included', { timeout: 180_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  // Stands in for a dependency's warning (pg's pgpass deprecation, say), on demand.
+  const preload = join(dir, 'warn-on-signal.mjs');
+  writeFileSync(preload, `process.on('SIGUSR2', () => process.emitWarning('a dependency says this is deprecated', { type: 'DeprecationWarning', code: 'DEP_ISOLET_TEST' }));\n`);
+  const serve = new ServeProcess(join(dir, 'data'), { NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` }, ['--processes', '1', '--log-level', 'debug']);
+  t.after(async () => {
+    serve.kill();
+    await serve.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { port, admin } = await serve.ready();
+  assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
+  const source = `export default { fetch(request) {
+    console.log('two\\nlines', { and: 'an object' });
+    console.error('to stderr');
+    if (new URL(request.url).pathname === '/boom') throw new Error('boom');
+    return new Response('ok');
+  } };`;
+  assert.equal((await callApi(admin, 'PUT', '/v1/workers/talks?account=acme', { body: moduleDeployment(source) })).status, 201);
+  assert.equal((await hostFetch(port, 'talks.localhost', '/')).status, 200);
+  assert.equal((await hostFetch(port, 'talks.localhost', '/boom')).status, 500);
+  await serve.waitFor('stdout', /"type":"request".*"status":500/);
+  serve.child.kill('SIGUSR2');
+  await serve.waitFor('stderr', /DEP_ISOLET_TEST/);
+  serve.child.kill('SIGTERM');
+  assert.deepEqual(await serve.exited, { code: 0, signal: null });
+  const out = jsonLines(serve.stdout, 'stdout');
+  const err = jsonLines(serve.stderr, 'stderr');
+  assert.ok(out.some((line) => line.type === 'supervisor' && line.message === 'runtime process started'), 'the runtime process ran');
+  assert.ok(out.some((line) => line.type === 'console' && String(line.message).startsWith('two\nlines {')), serve.stdout);
+  assert.ok(err.some((line) => line.type === 'exception'), serve.stderr);
+  const warning = err.find((line) => line.code === 'DEP_ISOLET_TEST');
+  assert.deepEqual([warning?.level, warning?.type, warning?.message], ['warn', 'server', 'DeprecationWarning [DEP_ISOLET_TEST]: a dependency says this is deprecated']);
+});
+
+test('isolet serve --log-request-sample-rate applies to request lines; a failure is always written and metrics count every request', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  const serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '0', '--log-request-sample-rate', '0']);
+  t.after(async () => {
+    serve.kill();
+    await serve.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { port, admin } = await serve.ready();
+  assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
+  const source = `export default { fetch(request) {
+    if (new URL(request.url).pathname === '/boom') throw new Error('boom');
+    console.log('served');
+    return new Response('ok');
+  } };`;
+  assert.equal((await callApi(admin, 'PUT', '/v1/workers/sampled?account=acme', { body: moduleDeployment(source) })).status, 201);
+  for (let i = 0; i < 5; i++) assert.equal((await hostFetch(port, 'sampled.localhost', '/')).status, 200);
+  assert.equal((await hostFetch(port, 'sampled.localhost', '/boom')).status, 500);
+  // Lines are written in the order the requests ended: once the failure's is out, so would be the others'.
+  await serve.waitFor('stdout', /"type":"request".*"status":500/);
+  const metrics = await callApi(admin, 'GET', '/metrics');
+  assert.match(metrics.text, /isolet_requests_total\{worker="sampled",status="2xx"\} 5/);
+  serve.child.kill('SIGTERM');
+  assert.equal((await serve.exited).code, 0);
+  const lines = jsonLines(serve.stdout, 'stdout');
+  assert.deepEqual(lines.filter((line) => line.type === 'request').map((line) => line.status), [500]);
+  assert.equal(lines.filter((line) => line.type === 'console').length, 5, 'only request lines are sampled');
 });

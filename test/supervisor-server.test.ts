@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { ServeProcess, callApi, moduleDeployment, startTestServer, textWorker, type TestServer } from './server-support.ts';
 import { hostFetch } from './support/serve.ts';
+import { parseExposition } from './support/prometheus-text.ts';
 
 const servers: TestServer[] = [];
 const children: ServeProcess[] = [];
@@ -92,6 +93,10 @@ test('a worker that crashes its process: 502 over HTTP, others served, quarantin
   assert.equal(poolOf(t).placement('boom')!.tier, 'quarantine');
   assert.equal(await (await t.request('boom.localhost', '/')).text(), 'mallory');
   assert.ok(t.logs.some((line) => line.message === 'account quarantined' && line.account === mallory.id));
+  // The metrics count both fatal restarts and the one quarantine.
+  const metrics = parseExposition((await t.api('GET', '/metrics')).text);
+  assert.equal(metrics.sum('isolet_quarantines_total'), 1);
+  assert.equal(metrics.sum('isolet_runtime_process_restarts_total', { cause: 'fatal' }), 2);
   await t.close();
   servers.splice(servers.indexOf(t), 1);
 
@@ -130,7 +135,14 @@ test('an upload whose top-level code crashes V8 is refused with the reason, othe
 test('SIGTERM drains isolet serve (whose runtime processes hold no secrets in their environment): a request in flight finishes, the server exits 0 and so does every runtime process', { timeout: 120_000 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'isolet-supervisor-'));
   dirs.push(dataDir);
-  const serve = new ServeProcess(dataDir, {}, ['--processes', '2', '--max-cpu-ms', '2000']);
+  // The control process's environment holds secrets, some isolet knows of and one it does not.
+  const secrets = {
+    ISOLET_METRICS_TOKEN: 'scrape-token-0123456789abcdef',
+    PGPASSWORD: 'pg-password-1f3a',
+    OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer collector-secret-77c1',
+    ACME_PAYMENTS_API_KEY: 'sk_live_9d2e',
+  };
+  const serve = new ServeProcess(dataDir, { ...secrets, TZ: 'Europe/Paris' }, ['--processes', '2', '--max-cpu-ms', '2000']);
   children.push(serve);
   const { port, admin } = await serve.ready();
   const slow = moduleDeployment(`export default { async fetch() { console.log('holding'); await new Promise((r) => setTimeout(r, 500)); return new Response('finished'); } };`, { limits: { cpuMs: 2000 } });
@@ -138,8 +150,17 @@ test('SIGTERM drains isolet serve (whose runtime processes hold no secrets in th
   assert.equal((await callApi(admin, 'PUT', '/v1/workers/slow?account=ops', { body: slow })).status, 201);
   const pids = [...serve.stdout.matchAll(/"runtime process started".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
   assert.equal(pids.length, 2, serve.stdout);
-  // Runtime processes get none of the control process's secrets in their environment.
-  for (const pid of pids) assert.doesNotMatch(readFileSync(`/proc/${pid}/environ`, 'latin1'), /ISOLET_ADMIN_TOKEN|ISOLET_SECRETS_KEY/);
+  // Runtime processes get none of the control process's secrets in their environment, only what
+  // Node needs to behave as the operator set it up.
+  assert.match(readFileSync(`/proc/${serve.child.pid}/environ`, 'latin1'), /ACME_PAYMENTS_API_KEY=/, 'the control process has them');
+  for (const pid of pids) {
+    const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').filter((entry) => entry !== '');
+    for (const name of ['ISOLET_ADMIN_TOKEN', 'ISOLET_SECRETS_KEY', ...Object.keys(secrets)]) {
+      assert.ok(!environ.some((entry) => entry.startsWith(`${name}=`)), `runtime process ${pid} has ${name}`);
+    }
+    for (const value of Object.values(secrets)) assert.ok(!environ.some((entry) => entry.includes(value)));
+    assert.ok(environ.includes('TZ=Europe/Paris'), environ.join(' '));
+  }
   const inFlight = hostFetch(port, 'slow.localhost', '/');
   await serve.waitFor('stdout', /"message":"holding"/);
   serve.kill('SIGTERM');

@@ -342,7 +342,8 @@ export const API_OPTIONS = {
 
 /** The help lines for API_OPTIONS. */
 export const API_OPTIONS_HELP = `      --api <url>        Admin API address (default: $ISOLET_API, else ${DEFAULT_API})
-      --token <token>    API token (default: $ISOLET_API_TOKEN)
+      --token <token>    API token (default: $ISOLET_API_TOKEN, which is better: a command line
+                         is readable by every local user in the process list)
       --json             Print machine-readable JSON on stdout
   -h, --help             Show this help`;
 

@@ -944,6 +944,10 @@ export class WorkerIsolate {
       const phase = this.loadingCpuNs !== undefined ? 'startup' : running ? 'request' : 'stray';
       const used = phase === 'startup' ? this.loadingCpuNs! : running ? running.cpuNs + running.pendingCpuNs : this.strayCpuNs;
       const limit = phase === 'startup' ? this.limits.startupCpuMs * 1e6 : this.limits.cpuMs * 1e6;
+      // The native watchdog stopped a run that went past the limit, before this event loop's
+      // watchdog could charge all of it: the request is charged what its limit line says, so
+      // its own line and the CPU metrics do not show less than it was killed for.
+      if (running && used < limit) running.cpuNs += limit - used;
       return cpuTermination(Math.max(used, limit), this.limits, phase);
     }
     // isolated-vm disposes an isolate that hits its heap limit itself, and a request dispatched

@@ -54,6 +54,11 @@ export interface JsonLinesOptions {
  */
 export interface JsonLinesSink extends LogSink {
   flush(): void;
+  /**
+   * Writes the entry whatever the least level: the start-up lines (where the server listens,
+   * where its admin token is), which an operator needs even with --log-level warn.
+   */
+  announce: LogSink;
 }
 
 /** Levels as the lines name them; a worker's console.log is `log`, between info and warn. */
@@ -125,12 +130,14 @@ export function jsonLinesSink(options: JsonLinesOptions = {}): JsonLinesSink {
       { dedupe: true, levels: { ...pino.levels.values, log: LEVELS.log } },
     ),
   );
-  const write = (entry: LogLine): void => {
+  const writer = (into: pino.Logger<'log'>) => (entry: LogLine): void => {
     const { level, ...fields } = entry;
     // The message stays where the entry has it, before its fields, so a line reads in order.
-    logger[level in LEVELS ? (level as keyof typeof LEVELS) : 'info'](fields);
+    into[level in LEVELS ? (level as keyof typeof LEVELS) : 'info'](fields);
   };
+  const write = writer(logger);
   return Object.assign(write, {
+    announce: writer(logger.child({}, { level: 'debug' })),
     flush() {
       flushDeadline = Date.now() + FLUSH_TIMEOUT_MS;
       for (const stream of [stdout, stderr] as Partial<Destination>[]) {
@@ -152,6 +159,40 @@ export function serverLog(sink: LogSink): ServerLog {
   return (level, type, message, fields) => {
     const entry: ServerLogEntry = { time: new Date().toISOString(), level, type, message, ...fields };
     sink(entry);
+  };
+}
+
+/**
+ * Routes into the JSON log what Node would otherwise print as plain text on stderr, where a log
+ * shipper that parses each line as JSON would choke on it: Node's warnings (a dependency's
+ * deprecation notice, such as pg's about pgpass files, a listener leak, an experimental feature)
+ * become `warn` lines, and an error nothing caught (an exception, or a rejection, which Node
+ * raises as one) becomes one `error` line, written out before the process exits 1, as Node's
+ * own handling would exit. Returns what puts Node's handling back.
+ */
+export function logProcessEvents(log: ServerLog, flush: () => void, exit: (code: number) => void = (code) => process.exit(code)): () => void {
+  // Node's printer of warnings (absent under --no-warnings); this one takes its place.
+  const printers = process.listeners('warning');
+  for (const printer of printers) process.off('warning', printer);
+  const onWarning = (warning: Error & { code?: unknown }) => {
+    const code = typeof warning.code === 'string' ? warning.code : undefined;
+    log('warn', 'server', `${warning.name}${code === undefined ? '' : ` [${code}]`}: ${warning.message}`, { warning: warning.name, ...(code === undefined ? {} : { code }) });
+  };
+  const onFatal = (error: unknown, origin: string) => {
+    const what = origin === 'unhandledRejection' ? 'a promise rejection nothing handled' : 'an exception nothing caught';
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    log('error', 'server', `isolet serve stopped on ${what}: ${message}. This is a bug; please report it with this line.`, {
+      ...(error instanceof Error && error.stack !== undefined ? { stack: error.stack } : {}),
+    });
+    flush();
+    exit(1);
+  };
+  process.on('warning', onWarning);
+  process.on('uncaughtException', onFatal);
+  return () => {
+    process.off('warning', onWarning);
+    process.off('uncaughtException', onFatal);
+    for (const printer of printers) process.on('warning', printer);
   };
 }
 

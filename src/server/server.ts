@@ -43,7 +43,7 @@ import { ServerMetrics } from '../observability/server-metrics.ts';
 import { checkScrapeToken, MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import { SeriesSync } from '../observability/series-sync.ts';
 import { timedStore } from '../observability/timed-store.ts';
-import { Tracing } from '../observability/tracing.ts';
+import { Tracing, tracesUrl } from '../observability/tracing.ts';
 import { observedFetch } from '../observability/observed-fetch.ts';
 import { WorkerStats } from '../observability/worker-stats.ts';
 
@@ -135,10 +135,12 @@ export interface ServerOptions {
   /** How often each worker's counts of the hour are written to the store (default 15 s; tests). */
   seriesSyncMs?: number;
   /**
-   * An OTLP/HTTP collector (http://host:4318, or its full /v1/traces URL): requests and their
-   * subrequests are traced there (src/observability/tracing.ts). Default: no tracing.
+   * An OTLP/HTTP collector's base URL (http://host:4318; /v1/traces is added unless it ends so):
+   * requests and their subrequests are traced there (src/observability/tracing.ts). Default: no tracing.
    */
   otlpEndpoint?: string;
+  /** The collector's traces URL, used as given (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); wins over otlpEndpoint. */
+  otlpTracesUrl?: string;
   /** The share of requests traced, 0 to 1 (default 1). */
   traceSampleRate?: number;
   /** How long spans wait to be sent in a batch (default 5000 ms). */
@@ -193,9 +195,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const scrapeToken = options.metricsToken ?? (env.ISOLET_METRICS_TOKEN || undefined);
   if (scrapeToken !== undefined) checkScrapeToken(scrapeToken);
   const metrics = new ServerMetrics({ workers: options.metricsWorkers });
-  // Runtime processes send their own spans to the same collector (tracing.ts).
-  const traceTo = options.otlpEndpoint === undefined ? undefined : { endpoint: options.otlpEndpoint, node: nodeId, batchDelayMs: options.traceBatchDelayMs };
-  const tracing = traceTo === undefined ? undefined : new Tracing({ ...traceTo, sampleRate: options.traceSampleRate, process: 'control' });
+  // Only this process talks to the collector; runtime processes report their spans to it (tracing.ts).
+  const tracesTo = options.otlpTracesUrl ?? (options.otlpEndpoint === undefined ? undefined : tracesUrl(options.otlpEndpoint));
+  const tracing = tracesTo === undefined
+    ? undefined
+    : new Tracing({
+      url: tracesTo, node: nodeId, batchDelayMs: options.traceBatchDelayMs, sampleRate: options.traceSampleRate, process: 'control',
+      warn: (message, fields) => log('warn', 'server', message, fields),
+    });
   // A node of a cluster may start while the database is away (it serves its snapshot): the
   // store migrates and checks the key on first use.
   const store = timedStore(options.store ?? (shared
@@ -236,9 +243,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       processes: options.processes,
       admission: options.admission,
       runAs: options.runAs,
-      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, tracing: traceTo },
+      runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, tracing: tracing !== undefined },
       workerLog,
       stats: (process, batch) => metrics.merge(process, batch),
+      span: (process, span) => tracing?.recordSubrequest(span, process),
       log: (level, message, fields) => log(level, 'supervisor', message, fields),
       onProcessEnded: ({ tier, label }, end) => metrics.processEnded(tier, label, end.fatal !== undefined ? 'fatal' : end.signal !== null ? 'signal' : 'exit'),
       onQuarantine: (account, worker) => {

@@ -11,7 +11,7 @@ import type { EgressOptions, JsonValue, ScheduledResult, WorkerDefinition, Worke
 import { BINDING_LIMITS, ENV_NAME } from '../bridge/bindings.ts';
 import { jsonProblem } from '../api/bindings/checks.ts';
 import { checkStatsBatch, type StatsBatch } from '../observability/worker-stats.ts';
-import type { TracingOptions } from '../observability/tracing.ts';
+import type { SubrequestSpan } from '../observability/tracing.ts';
 
 /** How a message's payload is laid out: JSON, raw bytes, a byte count (credit), a JSON head then bytes, or nothing. */
 type Layout = 'json' | 'bytes' | 'count' | 'head+bytes' | 'none';
@@ -23,8 +23,8 @@ export interface InitPayload {
   memoryBudgetMb?: number;
   egress?: EgressOptions;
   reduceIdleMemoryAfterMs?: number;
-  /** Where the process sends the spans of its requests' subrequests (TracingOptions); none: tracing is off. */
-  tracing?: Pick<TracingOptions, 'endpoint' | 'node' | 'batchDelayMs'>;
+  /** Whether the process reports its traced requests' subrequests (`span` messages); the control process exports them. */
+  tracing?: boolean;
 }
 
 export interface LoadPayload {
@@ -194,6 +194,8 @@ export interface Payloads {
   bindingCall: { head: BindingCallHead; body: Uint8Array };
   /** What the process's workers did in the last second or so (src/observability/worker-stats.ts). */
   stats: StatsBatch;
+  /** A subrequest of a traced request, for the control process to export (src/observability/tracing.ts). */
+  span: SubrequestSpan;
 }
 
 export type MessageName = keyof Payloads;
@@ -409,6 +411,27 @@ function checkLog(value: unknown): WorkerLogEntry {
   return value as WorkerLogEntry;
 }
 
+function time(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(what);
+  return value;
+}
+
+function checkSpan(value: unknown): SubrequestSpan {
+  if (!isObject(value)) fail('span');
+  const status = value.status;
+  if (status !== undefined && (typeof status !== 'number' || !Number.isInteger(status) || status < 0 || status > 999)) fail('span status');
+  const error = value.error === undefined ? undefined : text(value.error, 'span error', 1024);
+  return {
+    traceparent: text(value.traceparent, 'traceparent', 55),
+    method: text(value.method, 'span method', 32),
+    url: text(value.url, 'span url', 8192),
+    startTime: time(value.startTime, 'span start'),
+    endTime: time(value.endTime, 'span end'),
+    ...(status === undefined ? {} : { status }),
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
 function checkBindingCall(value: unknown): Payloads['bindingCall'] {
   if (!isObject(value) || !(value.body instanceof Uint8Array) || !isObject(value.head)) fail('binding call');
   const head = value.head;
@@ -492,6 +515,7 @@ export const MESSAGES: Table = {
   scheduledResult: { code: 36, from: 'runtime', layout: 'json', check: checkScheduledResult },
   bindingCall: { code: 30, from: 'runtime', layout: 'head+bytes', check: checkBindingCall, maxHeadBytes: BINDING_LIMITS.argsBytes + 4096 },
   stats: { code: 31, from: 'runtime', layout: 'json', check: checkStatsBatch },
+  span: { code: 32, from: 'runtime', layout: 'json', check: checkSpan },
 };
 
 /** One decoded message, its payload typed by its name. */

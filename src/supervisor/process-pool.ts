@@ -15,6 +15,7 @@ import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
 import type { CallOutcome, InitPayload } from './messages.ts';
 import type { StatsBatch } from '../observability/worker-stats.ts';
+import type { SubrequestSpan } from '../observability/tracing.ts';
 import { homeIndex, TIERS, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
@@ -58,6 +59,8 @@ export interface ProcessPoolOptions {
   log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
   /** What each runtime process's workers did, in batches (`process` is its label, tier/index). */
   stats?: (process: string, batch: StatsBatch) => void;
+  /** Subrequest spans the runtime processes report (tracing.ts), with the reporting process's label. */
+  span?: (process: string, span: SubrequestSpan) => void;
   /** A runtime process ended while it was to keep running; it is being restarted. */
   onProcessEnded?: (process: { tier: Tier; label: string }, end: ProcessEnd) => void;
   /** An account's code crashed processes often enough to be moved to the quarantine tier (the pool has moved its workers already). */
@@ -138,6 +141,7 @@ export class ProcessPool implements WorkerHost {
       index,
       workerLog: this.#options.workerLog,
       stats: this.#options.stats,
+      span: this.#options.span,
       log: this.#options.log,
       owns: (worker) => this.#workers.get(worker)?.home === slot,
       ended: (end) => this.#ended(slot, end),
@@ -308,6 +312,12 @@ export class ProcessPool implements WorkerHost {
     this.#spare = undefined;
     spare?.process.kill('SIGKILL');
     await Promise.all([...[...this.#tiers.values()].flat().map((slot) => slot.stop()), spare?.ended]);
+  }
+
+  /** For tests and operators: the spare process, and whether it is ready to replace one that dies. */
+  get spare(): { pid: number | undefined; ready: boolean } | undefined {
+    const spare = this.#spare;
+    return spare === undefined ? undefined : { pid: spare.process.pid, ready: spare.isReady && spare.alive };
   }
 
   /** The spare, if it is ready to serve; another is started in its place. */

@@ -10,7 +10,7 @@ import { BindingError, WorkerLoadError, type BindingAnswer, type BindingHost, ty
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { reportStats, WorkerStats } from '../observability/worker-stats.ts';
-import { Tracing } from '../observability/tracing.ts';
+import { relayedRequestTrace } from '../observability/tracing.ts';
 import { WHOLE_BODY_BYTES, type CallError, type CallHead, type CallOutcomeHead, type Message, type RequestHead, type ScheduledHead } from './messages.ts';
 import { decodeRpcValue, encodeRpcValue } from './rpc-values.ts';
 import { ServiceClient } from './service-client.ts';
@@ -29,7 +29,8 @@ let validator: Runtime | undefined;
 let draining = false;
 /** Stops the stats timer and sends what it has counted since its last batch. */
 let flushStats: (() => void) | undefined;
-let tracing: Tracing | undefined;
+/** Whether the requests' subrequests are reported to the control process as spans. */
+let tracing = false;
 
 /** Binding calls forwarded to the control process and not yet answered, by the id this process gave them. */
 const bindingCalls = new Map<number, { resolve: (answer: BindingAnswer) => void; reject: (error: Error) => void }>();
@@ -76,7 +77,7 @@ function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
       const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
-      if (message.payload.tracing !== undefined) tracing = new Tracing({ ...message.payload.tracing, process: `runtime:${process.pid}` });
+      tracing = message.payload.tracing === true;
       const stats = new WorkerStats();
       const log = (entry: WorkerLogEntry) => {
         stats.log(entry);
@@ -215,7 +216,7 @@ function serve(id: number, head: RequestHead): void {
   const request: Served = { controller, body, response: undefined };
   served.set(id, request);
   serving()
-    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal, entrypoint: head.entrypoint, chain: head.chain, trace: tracing?.continueRequest(head.traceparent) })
+    .fetch(head.worker, { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal, entrypoint: head.entrypoint, chain: head.chain, trace: tracing ? relayedRequestTrace(head.traceparent, (span) => channel.send('span', 0, span)) : undefined })
     .then((response) => respond(id, request, response))
     .catch((error: unknown) => {
       channel.send('responseError', id, {
@@ -248,7 +249,7 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 function drainWhenIdle(): void {
   if (served.size > 0 || calls > 0) return;
   // The last answers may still be in the socket's buffer: exit once it has flushed them.
-  void Promise.all([runtime?.close(), validator?.close(), tracing?.shutdown().catch(() => {})]).finally(() => {
+  void Promise.all([runtime?.close(), validator?.close()]).finally(() => {
     flushStats?.();
     channel.end(() => process.exit(0));
   });

@@ -19,6 +19,7 @@ import type { RunAs } from './run-as.ts';
 import type { BindingAnswerHead, CallHead, CallOutcome, CallResult, InitPayload, Message, Payloads, ServiceCaller } from './messages.ts';
 import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
 import type { StatsBatch } from '../observability/worker-stats.ts';
+import type { SubrequestSpan } from '../observability/tracing.ts';
 import type { Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
@@ -52,6 +53,8 @@ export interface RuntimeProcessOptions {
   log: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
   /** What the process's workers did (every second or so), only of workers whose home it is; `process` is its label. */
   stats?: (process: string, batch: StatsBatch) => void;
+  /** A subrequest span the process reported, for the control process to export; `process` is its label. */
+  span?: (process: string, span: SubrequestSpan) => void;
   /** Whether `worker` has its home here (a process may log only for its own workers). */
   owns: (worker: string) => boolean;
   /** A child ended while the slot was to keep running; returns how long to wait before the next (ms). */
@@ -537,6 +540,9 @@ export class RuntimeProcess {
         this.#options.stats?.(this.label, batch);
         return;
       }
+      case 'span':
+        this.#options.span?.(this.label, message.payload);
+        return;
     }
   }
 
@@ -688,14 +694,29 @@ function retryable(request: RuntimeRequest): boolean {
   return (method === 'GET' || method === 'HEAD') && (request.body === undefined || request.body === null);
 }
 
-/** The control process's environment without its secrets: code that escapes V8 in a runtime process finds none there. */
-function runtimeEnvironment(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of SECRET_VARIABLES) delete env[name];
-  return env;
+/**
+ * What a runtime process gets of the control process's environment: only what Node, OpenSSL and
+ * ICU read to behave as the operator set them up (the time zone and locale of workers' Date and
+ * Intl, the certificates workers' fetch() trusts). The control process's environment holds its
+ * secrets (tokens, the database URL, PG* passwords, a collector's headers), and a runtime process
+ * runs tenant code, which must find none of them should it escape V8: an allow-list, so that a
+ * secret nobody listed stays out too. NODE_OPTIONS stays out as well: a runtime process runs with
+ * the flags the pool gives it (ChildOptions.execArgv), not with what was meant for the server.
+ */
+export function runtimeEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && (RUNTIME_VARIABLES.has(name) || name.startsWith('LC_'))) kept[name] = value;
+  }
+  return kept;
 }
 
-const SECRET_VARIABLES = ['ISOLET_ADMIN_TOKEN', 'ISOLET_SECRETS_KEY', 'ISOLET_API_TOKEN'];
+const RUNTIME_VARIABLES = new Set([
+  'PATH', 'TZ', 'LANG', 'LANGUAGE', 'NODE_ICU_DATA',
+  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
+  // Where a test run with coverage collects it from every process.
+  'NODE_V8_COVERAGE',
+]);
 
 function describeEnd(code: number | null, signal: NodeJS.Signals | null, fatal: boolean): string {
   if (fatal) return "a fatal error in a worker's code";

@@ -2,7 +2,7 @@
 // or SIGINT, then shuts down gracefully (requests in flight finish) and exits 0.
 
 import { once } from 'node:events';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CliCommand, CliContext } from '../main.ts';
 import { startServer, type RunningServer, type ServerOptions } from '../../server/server.ts';
@@ -14,12 +14,13 @@ import { defaultProcessCount } from '../../supervisor/process-pool.ts';
 import { DEFAULT_ADMISSION } from '../../supervisor/admission.ts';
 import { parseRunAs, type RunAs } from '../../supervisor/run-as.ts';
 import { redact as redactUrl } from '../../store/postgres-store.ts';
-import { jsonLinesSink, serverLog, SERVER_LOG_LEVELS, type ServerLog, type ServerLogLevel } from '../../server/logger.ts';
+import { jsonLinesSink, logProcessEvents, serverLog, SERVER_LOG_LEVELS, type ServerLog, type ServerLogLevel } from '../../server/logger.ts';
 import { DEFAULT_METRICS_WORKERS } from '../../observability/worker-labels.ts';
+import { configuredTracesUrl } from '../../observability/tracing.ts';
 
 const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 8788] [--admin-ip 127.0.0.1]
                     [--data ./.isolet] [--domain localhost] [--max-script-mb 10] [--processes N]
-                    [--runtime-user USER] [--database postgres://...] [--node-id ID]
+                    [--runtime-user USER] [--database URL | --database-file PATH] [--node-id ID]
                     [--examples [dir]] [--egress-allow NET]...
                     [--max-connections N] [--max-connections-per-ip N]
                     [--admin-max-connections N] [--admin-max-connections-per-ip N]
@@ -30,8 +31,8 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--max-memory-mb 128] [--max-deploys 4] [--max-account-deploys 2]
                     [--max-requests-per-worker 128] [--max-queued-per-worker 512]
                     [--limit-strikes 3] [--log-level info] [--log-request-sample-rate 1]
-                    [--metrics-token TOKEN] [--metrics-workers 100] [--otlp-endpoint URL]
-                    [--trace-sample-rate 1]
+                    [--metrics-token T | --metrics-token-file PATH] [--metrics-workers 100]
+                    [--otlp-endpoint URL] [--trace-sample-rate 1]
 
 Serves every deployed worker: tenant traffic on --ip:--port, routed by Host
 (<worker>.<domain>, or a custom route), and the admin API (docs/ADMIN_API.md) on
@@ -50,7 +51,10 @@ else worker.ts or index.ts). A store that has workers gets none.
 
 Options:
       --database <url>       PostgreSQL URL (postgres://user:password@host:port/db) shared by the
-                             cluster's nodes (default: ISOLET_DATABASE_URL, else SQLite in --data)
+                             cluster's nodes (default: ISOLET_DATABASE_URL, else SQLite in --data).
+                             A password in it is readable by every local user in the process
+                             list: prefer ISOLET_DATABASE_URL or --database-file
+      --database-file <path> A file holding the --database URL (one line)
       --node-id <id>         This node's name in logs and /healthz (default: host name:port)
   -p, --port <port>          Data plane port (default 8787; 0 picks a free one)
       --ip <address>         Data plane address (default 127.0.0.1)
@@ -92,17 +96,22 @@ Quotas of every account, unless the operator sets its own (PUT /v1/accounts/:acc
 
 Logs, metrics and traces (docs/ADMIN_API.md, "Metrics"):
       --log-level <level>    Least level of the JSON log lines written: debug, info, warn or error
-                             (default info; workers' console.log lines sit between info and warn)
+                             (default info; workers' console.log lines sit between info and warn).
+                             The start-up lines (admin token, listening on, admin API on) are
+                             written at any level
       --log-request-sample-rate <r>  Share of the workers' request lines written to the log, 0 to 1
                              (default 1); a request answered 500 or more is always written, and
                              tails and metrics see every request
       --metrics-token <token>  A token that opens GET /metrics on the admin listener and nothing
                              else, for a Prometheus server (default: ISOLET_METRICS_TOKEN; the admin
-                             token opens it too)
+                             token opens it too). On the command line it is readable by every local
+                             user in the process list: prefer ISOLET_METRICS_TOKEN or --metrics-token-file
+      --metrics-token-file <path>  A file holding the scrape token (one line)
       --metrics-workers <n>  Workers with series of their own in /metrics: the busiest of each
                              minute; the others share worker="_other" (default ${DEFAULT_METRICS_WORKERS})
       --otlp-endpoint <url>  Send traces of requests and their subrequests to this OTLP/HTTP
-                             collector, e.g. http://127.0.0.1:4318 (default:
+                             collector, e.g. http://127.0.0.1:4318 (/v1/traces is added; default:
+                             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the traces URL as it is, else
                              OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing is off)
       --trace-sample-rate <r>  Share of requests traced, 0 to 1 (default 1)
 
@@ -130,6 +139,9 @@ Environment:
                        with --database: this, or that file, the same on every node)
   ISOLET_DATABASE_URL  the --database URL
   ISOLET_METRICS_TOKEN the --metrics-token
+  A secret is best given in the environment or a file (--database-file, --metrics-token-file):
+  a command line is readable by every local user. Runtime processes get none of this
+  environment (only PATH, TZ, the locale and TLS certificate settings).
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS
                        where traces go, as every OpenTelemetry exporter reads them
 
@@ -184,6 +196,8 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'log-level': { type: 'string', default: 'info' },
       'log-request-sample-rate': { type: 'string', default: '1' },
       'metrics-token': { type: 'string' },
+      'metrics-token-file': { type: 'string' },
+      'database-file': { type: 'string' },
       'metrics-workers': { type: 'string', default: String(DEFAULT_METRICS_WORKERS) },
       'otlp-endpoint': { type: 'string' },
       'trace-sample-rate': { type: 'string', default: '1' },
@@ -237,7 +251,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     queued: parseCount('--max-queued-per-worker', values['max-queued-per-worker'], 0, 1_000_000, cli),
     limitStrikes: parseCount('--limit-strikes', values['limit-strikes'], 0, 1000, cli),
   };
-  const database = values.database ?? (process.env.ISOLET_DATABASE_URL || undefined);
+  const database = secretFlag('--database', values.database, values['database-file'], cli) ?? (process.env.ISOLET_DATABASE_URL || undefined);
   if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) {
     cli.usageError(`--database must be a PostgreSQL URL (postgres://user:password@host:port/database), not '${redactUrl(database)}'`);
   }
@@ -258,8 +272,11 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   const sampleRate = rate('log-request-sample-rate');
   const traceSampleRate = rate('trace-sample-rate');
   const metricsWorkers = parseCount('--metrics-workers', values['metrics-workers'], 0, 100_000, cli);
-  const otlpEndpoint = values['otlp-endpoint'] ?? (process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  if (otlpEndpoint !== undefined && !/^https?:\/\//.test(otlpEndpoint)) cli.usageError(`--otlp-endpoint must be an http(s) URL, not '${otlpEndpoint}'`);
+  const otlpTracesUrl = configuredTracesUrl(values['otlp-endpoint'], process.env);
+  if (otlpTracesUrl !== undefined && !/^https?:\/\//.test(otlpTracesUrl)) {
+    const from = values['otlp-endpoint'] !== undefined ? '--otlp-endpoint' : process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+    cli.usageError(`${from} must be an http(s) URL, not '${otlpTracesUrl}'`);
+  }
 
   const options: ServerOptions = {
     dataDir: resolve(values.data),
@@ -283,21 +300,31 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     database,
     nodeId,
     logRequestSampleRate: sampleRate,
-    metricsToken: values['metrics-token'],
+    metricsToken: secretFlag('--metrics-token', values['metrics-token'], values['metrics-token-file'], cli),
     metricsWorkers,
-    otlpEndpoint,
+    otlpTracesUrl,
     traceSampleRate,
   };
   const sink = jsonLinesSink({ level: logLevel });
+  const log = serverLog(sink);
+  // From here on every line the server writes is JSON, Node's warnings and a fatal error too.
+  // Left in place until the process exits: a warning emitted while it shuts down goes to the log.
+  logProcessEvents(log, () => sink.flush());
   try {
-    return await serveUntilStopped({ ...options, logSink: sink }, serverLog(sink), examplesDir);
+    return await serveUntilStopped({ ...options, logSink: sink }, log, serverLog(sink.announce), examplesDir);
+  } catch (error) {
+    log('error', 'server', `isolet serve failed: ${error instanceof Error ? error.message : String(error)}`, error instanceof Error ? { stack: error.stack } : {});
+    return 1;
   } finally {
     sink.flush();
   }
 }
 
-/** Starts the server, says where it listens, and runs it until SIGTERM or SIGINT. */
-async function serveUntilStopped(options: ServerOptions, log: ServerLog, examplesDir: string | undefined): Promise<number> {
+/**
+ * Starts the server, says where it listens, and runs it until SIGTERM or SIGINT. `announce`
+ * writes whatever --log-level says: the operator always learns the addresses and the token's place.
+ */
+async function serveUntilStopped(options: ServerOptions, log: ServerLog, announce: ServerLog, examplesDir: string | undefined): Promise<number> {
   // Signals that arrive while starting still stop the server once it is up.
   const stop = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   let server;
@@ -308,11 +335,11 @@ async function serveUntilStopped(options: ServerOptions, log: ServerLog, example
     log('error', 'server', `isolet serve could not start: ${message}`);
     return 1;
   }
-  if (server.adminTokenCreated) log('info', 'server', `admin token written to ${server.adminTokenSource} (mode 0600)`);
-  else log('info', 'server', `admin token from ${server.adminTokenSource}`);
-  log('info', 'server', `listening on ${server.url}`, { url: server.url });
-  log('info', 'server', `admin API on ${server.adminUrl}`, { url: server.adminUrl });
-  if (options.database !== undefined) log('info', 'server', `node ${server.nodeId} of the cluster on ${redactUrl(options.database)}`, { node: server.nodeId });
+  if (server.adminTokenCreated) announce('info', 'server', `admin token written to ${server.adminTokenSource} (mode 0600)`);
+  else announce('info', 'server', `admin token from ${server.adminTokenSource}`);
+  announce('info', 'server', `listening on ${server.url}`, { url: server.url });
+  announce('info', 'server', `admin API on ${server.adminUrl}`, { url: server.adminUrl });
+  if (options.database !== undefined) announce('info', 'server', `node ${server.nodeId} of the cluster on ${redactUrl(options.database)}`, { node: server.nodeId });
   const build = isolatedVmBuild();
   if (!build.patched) {
     log('warn', 'server', `running on ${describeIsolatedVmBuild(build)}; each isolate holds more memory and CPU accounting counts time spent waiting for a core`);
@@ -340,6 +367,25 @@ async function serveExamples(server: RunningServer, dir: string, log: ServerLog)
     log('info', 'server', `example ${example.name} → ${example.url}`, { worker: example.name, url: example.url });
   }
   if (outcome.examples.length === 0) log('info', 'server', `examples: no folders in ${dir}`);
+}
+
+/**
+ * A secret given on the command line, or read from the file `<flag>-file` names (its one line,
+ * without the line's end): a file keeps it out of the process list, where every local user can
+ * read a command line.
+ */
+function secretFlag(flag: string, value: string | undefined, file: string | undefined, cli: CliContext): string | undefined {
+  if (file === undefined) return value;
+  if (value !== undefined) cli.usageError(`${flag} and ${flag}-file both given: keep one (the file keeps the secret out of the process list)`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    cli.usageError(`${flag}-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Fix: give a file this user can read`);
+  }
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '' || /[\r\n]/.test(secret)) cli.usageError(`${flag}-file: ${file} must hold the value on one line, and nothing else`);
+  return secret;
 }
 
 function isDirectory(path: string): boolean {

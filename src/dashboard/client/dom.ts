@@ -78,8 +78,18 @@ export function table(caption: string, headers: string[], rows: Child[][], empty
   );
 }
 
+/** A moment as the page shows it everywhere: in the browser's time zone and locale. */
 export function when(iso: string | null | undefined): HTMLElement | string {
   if (!iso) return '';
   const date = new Date(iso);
   return h('time', { datetime: iso }, Number.isNaN(date.getTime()) ? iso : date.toLocaleString());
 }
+
+/** The time of day of a moment to the millisecond, in the browser's time zone like when(); the whole date on hover. */
+export function timeOfDay(iso: string): HTMLElement {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return h('time', { datetime: iso }, iso);
+  return h('time', { datetime: iso, title: date.toLocaleString() }, date.toLocaleTimeString([], TIME_OF_DAY));
+}
+
+const TIME_OF_DAY: Intl.DateTimeFormatOptions = { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3 };

@@ -3,7 +3,7 @@
 
 import { path, type LogEntry } from '../api.ts';
 import { describe, type Context } from '../context.ts';
-import { field, h, section } from '../dom.ts';
+import { field, h, section, timeOfDay } from '../dom.ts';
 
 const MAX_ENTRIES = 500;
 
@@ -81,7 +81,8 @@ function entryItem(entry: LogEntry): HTMLElement {
   return h(
     'li',
     { class: `entry level-${/^[a-z]+$/.test(level) ? level : 'log'}` },
-    h('time', { datetime: time }, time.slice(11, 23)),
+    // Local time, as every other moment on the page (an entry's time is UTC on the wire).
+    timeOfDay(time),
     ' ',
     h('span', { class: 'level' }, level),
     ' ',
