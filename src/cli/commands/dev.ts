@@ -19,7 +19,8 @@ import { Runtime } from '../../runtime/runtime.ts';
 import { WorkerLoadError, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
 import { ConfigError, DEV_VARS, loadConfig, readDevVars, serviceBindings, type AssetsDirectoryConfig } from '../config.ts';
 import { DiskAssets } from '../../assets/directory.ts';
-import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
+import { serveAsset } from '../../assets/respond.ts';
+import { navigationPrefersAssets } from '../../runtime/compatibility.ts';
 import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
 import { BindingError, type BindingAnswer, type BindingCall } from '../../runtime/types.ts';
 import { LocalKv } from '../dev-kv.ts';
@@ -194,7 +195,7 @@ function readSettings(options: DevOptions): DevSettings {
   const devVarsFiles = [DEV_VARS, ...(options.env === undefined ? [] : [`${DEV_VARS}.${options.env}`])].map((name) => join(configDir, name));
   return {
     entry,
-    assets: config.assets && { config: config.assets, navigationPrefersAssets: (config.compatibilityDate ?? '') >= NAVIGATION_PREFERS_ASSETS_DATE },
+    assets: config.assets && { config: config.assets, navigationPrefersAssets: navigationPrefersAssets(config.compatibilityDate, config.compatibilityFlags) },
     bindings: serviceBindings(config.services ?? []),
     name: config.name ?? (entry === undefined ? 'assets' : workerName(entry)),
     vars: { ...config.vars, ...devVars?.vars, ...options.flagVars },
