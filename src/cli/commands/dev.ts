@@ -246,6 +246,8 @@ class DevSession implements RuntimeFetcher {
   /** Watched files (the last build's sources outside node_modules, the config, .dev.vars) and a digest of what they held then. */
   #inputs = new Map<string, string>();
   #lastBuildFailed = false;
+  /** A module file appeared after a failed build: the next #rebuild tries again. */
+  #newModule = false;
   readonly #watchers = new Map<string, FSWatcher>();
   #timer: NodeJS.Timeout | undefined;
   #building: Promise<void> | undefined;
@@ -458,28 +460,37 @@ class DevSession implements RuntimeFetcher {
     }
   }
 
+  /**
+   * A file event: worth a look after the debounce when it may concern an input (the event did
+   * not say which file, or it names one), or, after a failed build, a new module (a file an
+   * import wanted may be the fix). Files written beside the sources (logs, local state, editor
+   * files) do not matter. Contents are not read here: a save that truncates and then writes is
+   * seen half-way, as an empty file.
+   */
   #changed(file: string | undefined): void {
-    if (file === undefined) {
-      // The event did not say which file: rebuild only if some input differs from what was built.
-      if (![...this.#inputs].some(([input, before]) => digest(input) !== before)) return;
-    } else if (this.#inputs.has(file)) {
-      // An input: only a change of its contents counts (not a touch, not a rewrite of the same bytes).
-      if (digest(file) === this.#inputs.get(file)) return;
-    } else if (!(this.#lastBuildFailed && MODULE_FILE.test(file))) {
-      // Not an input: after a failure a new module may be the fix (a file an import wanted);
-      // otherwise files written beside the sources (logs, local state, editor files) do not matter.
-      return;
+    if (file !== undefined && !this.#inputs.has(file)) {
+      if (!(this.#lastBuildFailed && MODULE_FILE.test(file))) return;
+      this.#newModule = true;
     }
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#rebuild(), DEBOUNCE_MS);
   }
 
-  #rebuild(): void {
+  /**
+   * After the debounce: builds again when an input's contents differ from what was built (not
+   * for a touch, nor a rewrite of the same bytes), or a new module appeared after a failure.
+   * `force`: an event came while the last build ran; inputs are digested when a build ends, so
+   * its change would look built already.
+   */
+  #rebuild(force = false): void {
     if (this.#closed) return;
     if (this.#building) {
       this.#again = true;
       return;
     }
+    const newModule = this.#newModule;
+    this.#newModule = false;
+    if (!force && !newModule && [...this.#inputs].every(([input, before]) => digest(input) === before)) return;
     this.#building = this.reload()
       .catch((error: unknown) => {
         this.#err.write(`isolet dev: reload failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
@@ -488,7 +499,7 @@ class DevSession implements RuntimeFetcher {
         this.#building = undefined;
         if (this.#again) {
           this.#again = false;
-          this.#rebuild();
+          this.#rebuild(true);
         }
       });
   }
