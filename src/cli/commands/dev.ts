@@ -330,7 +330,8 @@ class DevSession implements RuntimeFetcher {
     const result = await this.#runtime.scheduled(name, { cron, scheduledTime });
     this.#err.write(`[${name}] scheduled "${cron}" ${result.outcome}\n`);
     if (result.outcome === 'ok') return text(200, 'Ran scheduled event');
-    return text(500, `Scheduled event failed: ${result.outcome}\n${result.error ?? ''}\n`);
+    // The stack names places in the bundle: answer with places in the sources, as stderr shows them.
+    return text(500, `Scheduled event failed: ${result.outcome}\n${mapBundlePlaces(result.error ?? '', this.#map, this.#options.cwd)}\n`);
   }
 
   #logRequest(name: string, request: RuntimeRequest, status: number): void {
