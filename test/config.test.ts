@@ -209,6 +209,16 @@ describe('wrangler.toml', () => {
     ['a cron with a Unix weekday', '[triggers]\ncrons = ["0 0 * * 0"]', 'triggers.crons', /Invalid cron "0 0 \* \* 0": .*1 \(Sunday\) to 7/],
     ['a cron with six fields', '[triggers]\ncrons = ["0 * * * * *"]', 'triggers.crons', /6 fields/],
     ['a trigger wrangler does not know', '[triggers]\ncron = ["0 * * * *"]', 'triggers.cron', /did you mean crons\?/],
+    ['a trigger isolet does not have', '[triggers]\nevents = []', 'triggers.events', /isolet does not support Artifacts event triggers\. Fix: remove it/],
+    // A typo inside a table is an error with the nearest key, as at the top level.
+    ['a [dev] key wrangler does not know', '[dev]\nprot = 9999', 'dev.prot', /is not a \[dev\] key wrangler knows\. Fix: did you mean port\?/],
+    ['a [dev] key far from any', '[dev]\nverbose = true', 'dev.verbose', /Fix: use ip, port, inspector_port/],
+    ['a kv_namespaces key wrangler does not know', 'kv_namespaces = [{ binding = "K", id = "1", previw_id = "2" }]', 'kv_namespaces[0].previw_id', /is not a key of a kv_namespaces entry wrangler knows\. Fix: did you mean preview_id\?/],
+    ['a route key wrangler does not know', 'routes = [{ pattern = "a.com/*", zone_nmae = "a.com" }]', 'routes[0].zone_nmae', /is not a key of a route wrangler knows\. Fix: did you mean zone_name\?/],
+    ['a route key in route', 'route = { pattern = "a.com/*", custom_domian = true }', 'route.custom_domian', /did you mean custom_domain\?/],
+    ['an [assets] key wrangler does not know', '[assets]\ndirectory = "."\nbindng = "A"', 'assets.bindng', /is not an \[assets\] key wrangler knows\. Fix: did you mean binding\?/],
+    ['a limit wrangler does not know', '[limits]\ncpu = 10', 'limits.cpu', /is not a limit wrangler knows\. Fix: did you mean cpu_ms\?/],
+    ['props of a service binding', 'services = [{ binding = "A", service = "b", props = { x = 1 } }]', 'services[0].props', /does not support props for the called worker/],
   ] as const) {
     test(`${what}: an error naming the file and the field`, async () => {
       const dir = await project({ 'wrangler.toml': text + '\n' });
