@@ -218,6 +218,7 @@ describe('wrangler.toml', () => {
     ['a route key in route', 'route = { pattern = "a.com/*", custom_domian = true }', 'route.custom_domian', /did you mean custom_domain\?/],
     ['an [assets] key wrangler does not know', '[assets]\ndirectory = "."\nbindng = "A"', 'assets.bindng', /is not an \[assets\] key wrangler knows\. Fix: did you mean binding\?/],
     ['a limit wrangler does not know', '[limits]\ncpu = 10', 'limits.cpu', /is not a limit wrangler knows\. Fix: did you mean cpu_ms\?/],
+    ['node_compat, which wrangler v4 removed', 'node_compat = true', 'node_compat', /wrangler v4 removed .*Fix: remove it; wrangler now takes compatibility_flags = \["nodejs_compat"\] instead, which isolet accepts .*no Node\.js APIs/],
     ['props of a service binding', 'services = [{ binding = "A", service = "b", props = { x = 1 } }]', 'services[0].props', /does not support props for the called worker/],
   ] as const) {
     test(`${what}: an error naming the file and the field`, async () => {

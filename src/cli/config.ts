@@ -238,6 +238,8 @@ export const KEYS: Readonly<Record<string, KeyRule>> = {
   assets: reads('inherited', readAssets),
   services: reads('per-env', readServices),
   triggers: reads('inherited', readTriggers),
+  // wrangler v3's Node.js polyfills: wrangler v4 refuses the key, pointing to nodejs_compat.
+  node_compat: reads('inherited', readNodeCompat),
 
   // Bindings and features isolet does not have (yet): refused by name, at deploy and in dev.
   kv_namespaces: reads('per-env', readKvNamespaces),
@@ -554,6 +556,14 @@ function readCompatibilityFlags(value: unknown, at: KeyReading): void {
   }
   for (const note of compatibilityNotes(flags)) at.notes.push(`note: ${at.file}: ${note}`);
   at.config.compatibilityFlags = flags;
+}
+
+function readNodeCompat(_value: unknown, at: KeyReading): void {
+  throw new ConfigError(
+    at.file,
+    at.field,
+    'was wrangler v3\'s Node.js polyfills, which wrangler v4 removed (it refuses the key too). Fix: remove it; wrangler now takes compatibility_flags = ["nodejs_compat"] instead, which isolet accepts but cannot fully honour yet: it has no Node.js APIs, so a node:* import fails to bundle, naming the Web API to use',
+  );
 }
 
 function readVars(value: unknown, at: KeyReading): void {
