@@ -1,6 +1,6 @@
-// The `isolet dev` loop: reloads when wrangler.toml or .dev.vars change, never rebuilds for files
-// that are not inputs or whose contents did not change (no loop from files written in the
-// project), --env, --minify, stack traces at the source file and line, WebAssembly imports.
+// The `isolet dev` loop: reloads when wrangler.toml, .dev.vars or the .env files change, never
+// rebuilds for files that are not inputs or whose contents did not change (no loop from files
+// written in the project), --env, --minify, stack traces at the source file and line, WebAssembly imports.
 // Waits are for output or exits, never for a length of time, except where a save must be seen
 // half-way and its debounce must lapse (the same-bytes test: no output says nothing happened).
 
@@ -85,6 +85,43 @@ describe('isolet dev: the loop', { timeout: 180_000 }, () => {
     await save(join(cwd, 'wrangler.toml'), 'name = "cfg"\nmain = "src/index.js"\n[vars]\nA = "3"\n');
     await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
     assert.deepEqual(await (await fetch(base)).json(), { A: '3', S: 'two' });
+  });
+
+  test('without .dev.vars, local vars come from .env files (and .env.<env> with --env), as wrangler dev does; a change to them, or a .dev.vars appearing, reloads', async () => {
+    const cwd = await project('dot-env', {
+      'wrangler.toml': 'name = "dotenv"\nmain = "src/index.js"\n[vars]\nA = "toml"\n',
+      '.env': 'S=env\nT=env\n',
+      '.env.staging': 'T=env-staging\n',
+      'src/index.js': ENV_WORKER,
+    });
+    const { dev, base } = await start([], cwd);
+    assert.match(dev.stderr, /^using vars from .*\.env$/m);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'env', T: 'env' });
+
+    let mark = dev.mark();
+    await save(join(cwd, '.env'), 'S=env2\nT=env\n');
+    await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'env2', T: 'env' });
+
+    mark = dev.mark();
+    await save(join(cwd, '.env.local'), 'T=local\n');
+    await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'env2', T: 'local' });
+
+    // A .dev.vars file, once there, is read instead of every .env file.
+    mark = dev.mark();
+    await save(join(cwd, '.dev.vars'), 'S=dev\n');
+    await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'dev' });
+
+    const staging = await project('dot-env-staging', {
+      'wrangler.toml': 'name = "dotenv"\nmain = "src/index.js"\n[env.staging]\nvars = { A = "toml-staging" }\n',
+      '.env': 'S=env\nT=env\n',
+      '.env.staging': 'T=env-staging\n',
+      'src/index.js': ENV_WORKER,
+    });
+    const second = await start(['--env', 'staging'], staging);
+    assert.deepEqual(await (await fetch(second.base)).json(), { A: 'toml-staging', S: 'env', T: 'env-staging' });
   });
 
   test('files written in the project, and sources rewritten unchanged, start no rebuild', async () => {

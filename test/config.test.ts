@@ -456,8 +456,32 @@ describe('.dev.vars', () => {
 
   test('readDevVars: the file in a directory, or undefined', async () => {
     const dir = await project({ '.dev.vars': 'SECRET=s3cret\n' });
-    assert.deepEqual(readDevVars(dir), { file: join(dir, '.dev.vars'), vars: { SECRET: 's3cret' } });
+    assert.deepEqual(readDevVars(dir), { files: [join(dir, '.dev.vars')], vars: { SECRET: 's3cret' } });
     assert.equal(readDevVars(await project({})), undefined);
+  });
+
+  test('readDevVars: without .dev.vars, the .env files as wrangler merges them (.env, .env.local, .env.<env>, .env.<env>.local), with ${NAME} expanded', async () => {
+    const dir = await project({
+      '.env': 'A=env\nB=env\nC=env\nD=env\nHOST=example.com\nURL=https://${HOST}/api\nBARE=$HOST\nDEFAULT=${MISSING:-fallback}\nEMPTY=\nKEPT=${EMPTY-unused}\nLITERAL=\\$HOST\n',
+      '.env.local': 'B=local\nC=local\nD=local\n',
+      '.env.staging': 'C=staging\nD=staging\n',
+      '.env.staging.local': 'D=staging-local\n',
+    });
+    const base = { A: 'env', HOST: 'example.com', URL: 'https://example.com/api', BARE: 'example.com', DEFAULT: 'fallback', EMPTY: '', KEPT: '', LITERAL: '$HOST' };
+    assert.deepEqual(readDevVars(dir), { files: [join(dir, '.env'), join(dir, '.env.local')], vars: { ...base, B: 'local', C: 'local', D: 'local' } });
+    assert.deepEqual(readDevVars(dir, 'staging')?.vars, { ...base, B: 'local', C: 'staging', D: 'staging-local' });
+    assert.equal(readDevVars(dir, 'staging')?.files.length, 4);
+    // Any .dev.vars file, for the env or not, means the .env files are not read at all.
+    const both = await project({ '.dev.vars': 'A=dev\n', '.env': 'A=env\nB=env\n', '.dev.vars.staging': 'A=dev-staging\n' });
+    assert.deepEqual(readDevVars(both), { files: [join(both, '.dev.vars')], vars: { A: 'dev' } });
+    assert.deepEqual(readDevVars(both, 'staging'), { files: [join(both, '.dev.vars.staging')], vars: { A: 'dev-staging' } });
+    // wrangler's switch for the fallback.
+    process.env.CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV = 'false';
+    try {
+      assert.equal(readDevVars(dir), undefined);
+    } finally {
+      delete process.env.CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV;
+    }
   });
 });
 

@@ -840,20 +840,70 @@ function findClosingQuote(body: string, quote: string): number {
 }
 
 /**
- * `.dev.vars` in `dir`, parsed, or undefined when there is none. With `env`, wrangler's
- * `.dev.vars.<env>` is read instead when it exists.
+ * The local vars `isolet dev` reads next to the config, as wrangler dev does
+ * (workers-sdk, wrangler/src/dev/dev-vars.ts): `.dev.vars` (with `env`, `.dev.vars.<env>`
+ * instead when it exists); when there is neither, the `.env` files that exist of `.env`,
+ * `.env.local`, and with `env` `.env.<env>` and `.env.<env>.local`, each over the ones before,
+ * with `${NAME}` references expanded as dotenv-expand does. CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV=false
+ * turns the `.env` fallback off, as it does for wrangler. Undefined when no file was read.
  */
-export function readDevVars(dir: string, env?: string): { file: string; vars: Record<string, string> } | undefined {
+export function readDevVars(dir: string, env?: string): { files: string[]; vars: Record<string, string> } | undefined {
   const names = env === undefined ? [DEV_VARS] : [`${DEV_VARS}.${env}`, DEV_VARS];
   for (const name of names) {
     const file = join(dir, name);
-    if (isFile(file)) return { file, vars: parseDevVars(readFileSync(file, 'utf8'), name) };
+    if (isFile(file)) return { files: [file], vars: parseDevVars(readFileSync(file, 'utf8'), name) };
   }
-  return undefined;
+  if (process.env.CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV === 'false') return undefined;
+  const files = dotEnvFiles(env).map((name) => join(dir, name)).filter(isFile);
+  if (files.length === 0) return undefined;
+  const merged: Record<string, string> = {};
+  for (const file of files) Object.assign(merged, parseDevVars(readFileSync(file, 'utf8'), basename(file)));
+  return { files, vars: expandDotEnv(merged) };
+}
+
+/** Every file `readDevVars` may read, whether it exists or not: `isolet dev` reloads when one changes or appears. */
+export function devVarsFiles(dir: string, env?: string): string[] {
+  return [DEV_VARS, ...(env === undefined ? [] : [`${DEV_VARS}.${env}`]), ...dotEnvFiles(env)].map((name) => join(dir, name));
 }
 
 /** The file of local secrets `isolet dev` reads next to the config. */
 export const DEV_VARS = '.dev.vars';
+
+/** wrangler's `.env` files, in the order they are merged. */
+function dotEnvFiles(env: string | undefined): string[] {
+  return ['.env', '.env.local', ...(env === undefined ? [] : [`.env.${env}`, `.env.${env}.local`])];
+}
+
+/**
+ * `$NAME`, `${NAME}`, `${NAME:-default}` (default when unset or empty) and `${NAME-default}`
+ * (when unset) in `.env` values, from the other values, as dotenv-expand does; `\$` is a
+ * literal `$`, and a name that is not set becomes ''.
+ */
+function expandDotEnv(vars: Record<string, string>): Record<string, string> {
+  const expanded: Record<string, string> = {};
+  const resolving = new Set<string>();
+  const valueOf = (name: string): string | undefined => {
+    if (Object.hasOwn(expanded, name)) return expanded[name];
+    if (!Object.hasOwn(vars, name)) return undefined;
+    // A reference to itself, directly or not, stays as written rather than looping.
+    if (resolving.has(name)) return vars[name];
+    resolving.add(name);
+    const value = expand(vars[name]!);
+    resolving.delete(name);
+    expanded[name] = value;
+    return value;
+  };
+  const expand = (text: string): string =>
+    text.replace(/(\\)?\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (whole, escaped: string | undefined, braced: string | undefined, operator: string | undefined, fallback: string | undefined, bare: string | undefined) => {
+      if (escaped !== undefined) return whole.slice(1);
+      const value = valueOf(braced ?? bare!);
+      if (operator === ':-' && (value === undefined || value === '')) return expand(fallback!);
+      if (operator === '-' && value === undefined) return expand(fallback!);
+      return value ?? '';
+    });
+  for (const name of Object.keys(vars)) valueOf(name);
+  return expanded;
+}
 
 /** `--var KEY:VALUE` flags as vars; undefined names the first bad one. */
 export function parseVarFlags(pairs: string[]): { vars: Record<string, string> } | { bad: string } {

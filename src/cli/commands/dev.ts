@@ -17,7 +17,7 @@ import { mapBundlePlaces, splitSourceMap } from '../../bundle/source-map.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { WorkerLoadError, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
-import { ConfigError, DEV_VARS, loadConfig, readDevVars, serviceBindings, type AssetsDirectoryConfig } from '../config.ts';
+import { ConfigError, devVarsFiles, loadConfig, readDevVars, serviceBindings, type AssetsDirectoryConfig } from '../config.ts';
 import { DiskAssets } from '../../assets/directory.ts';
 import { serveAsset } from '../../assets/respond.ts';
 import { navigationPrefersAssets } from '../../runtime/compatibility.ts';
@@ -29,13 +29,15 @@ const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var K
 
 Runs the worker in <entry> (TypeScript or JavaScript; npm imports and .wasm files are bundled)
 on a local HTTP server with production limits, and reloads it when its source files, its
-config or .dev.vars change. Stack traces point at your source files (source maps).
+config or its local vars change. Stack traces point at your source files (source maps).
 
 Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
 as 'isolet deploy' does: main (the entry when none is given), name, vars, limits, build
 settings, [dev] port/ip and [assets], whose directory is served from disk as a server serves
-it (a file changed there is served at once; with no entry, the files alone). .dev.vars (KEY=VALUE lines, next to the config; .dev.vars.<env>
-with --env when it exists) is merged over vars, and --var over both. kv_namespaces are local,
+it (a file changed there is served at once; with no entry, the files alone). Local vars, as
+wrangler dev reads them, are merged over vars, and --var over both: .dev.vars (KEY=VALUE lines,
+next to the config; .dev.vars.<env> with --env when it exists), or when there is none .env,
+.env.local, and with --env .env.<env> and .env.<env>.local. kv_namespaces are local,
 kept in .isolet/kv/isolet.db next to the config (a SQLite file), so their keys stay across
 restarts; each namespace is found there by its id.
 
@@ -95,7 +97,7 @@ interface DevSettings {
   crons: string[] | undefined;
   build: BuildSettings;
   dev: { port?: number; ip?: string };
-  /** The config file and the .dev.vars files that may exist next to it: watched too. */
+  /** The config file and the files of local vars that may exist next to it (.dev.vars, .env, ...): watched too. */
   configFiles: string[];
   notes: string[];
   /** `kv_namespaces`: served from a local store in the project (src/cli/dev-kv.ts). */
@@ -174,12 +176,12 @@ class MissingEntry extends Error {
   }
 }
 
-/** Reads the config and .dev.vars as wrangler does: vars, then .dev.vars over them, then --var. */
+/** Reads the config and the local vars as wrangler does: vars, then .dev.vars (or the .env files) over them, then --var. */
 function readSettings(options: DevOptions): DevSettings {
   const { config, notes } = loadConfig({ cwd: options.cwd, configPath: options.configPath, env: options.env });
   const configDir = config.file === undefined ? options.cwd : dirname(config.file);
   const devVars = readDevVars(configDir, options.env);
-  if (devVars) notes.push(`using vars from ${devVars.file}`);
+  if (devVars) notes.push(`using vars from ${devVars.files.join(', ')}`);
   if (config.crons !== undefined && config.crons.length > 0 && !options.testScheduled) {
     notes.push('note: cron triggers do not fire on their schedule in isolet dev; start it with --test-scheduled and GET /__scheduled?cron=... to run the scheduled handler');
   }
@@ -192,7 +194,6 @@ function readSettings(options: DevOptions): DevSettings {
   if (config.assets !== undefined && !isDirectory(config.assets.directory)) {
     throw new ConfigError(basename(config.file!), 'assets.directory', `no such folder: ${config.assets.directory}. Fix: create it, or point directory at your static files`);
   }
-  const devVarsFiles = [DEV_VARS, ...(options.env === undefined ? [] : [`${DEV_VARS}.${options.env}`])].map((name) => join(configDir, name));
   return {
     entry,
     assets: config.assets && { config: config.assets, navigationPrefersAssets: navigationPrefersAssets(config.compatibilityDate, config.compatibilityFlags) },
@@ -203,7 +204,7 @@ function readSettings(options: DevOptions): DevSettings {
     crons: config.crons,
     build: { ...config.build, ...(options.minify ? { minify: true } : {}) },
     dev: config.dev ?? {},
-    configFiles: [...(config.file === undefined ? [] : [config.file]), ...devVarsFiles],
+    configFiles: [...(config.file === undefined ? [] : [config.file]), ...devVarsFiles(configDir, options.env)],
     notes,
     kvNamespaces: config.kvNamespaces ?? [],
     projectDir: configDir,
@@ -243,7 +244,7 @@ class DevSession implements RuntimeFetcher {
   /** Set after the first build, so later successful ones say they reloaded. */
   #started = false;
   #problem = 'worker is starting';
-  /** Watched files (the last build's sources outside node_modules, the config, .dev.vars) and a digest of what they held then. */
+  /** Watched files (the last build's sources outside node_modules, the config, the local vars files) and a digest of what they held then. */
   #inputs = new Map<string, string>();
   #lastBuildFailed = false;
   /** A module file appeared after a failed build: the next #rebuild tries again. */
