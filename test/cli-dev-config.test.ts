@@ -137,6 +137,7 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
     // Its stack names the source file and line, as stderr does, not the bundle.
     assert.match(body, /^\s+at .*w\.ts:5:\d+\)?$/m);
     assert.doesNotMatch(body, /worker\.js:\d+:\d+/);
+    assert.doesNotMatch(body, /isolet:runtime\.js/);
     dev.child.kill('SIGTERM');
     assert.equal((await dev.exited).code, 0);
 

@@ -210,6 +210,8 @@ describe('isolet dev: the loop', { timeout: 180_000 }, () => {
       await dev.waitFor('stderr', /^\s+at .*src\/lib\/fail\.ts:3:\d+\)?$/m);
       await dev.waitFor('stderr', /^\s+at .*src\/index\.ts:4:\d+\)?$/m);
       assert.doesNotMatch(dev.stderr, /worker\.js:\d+:\d+/);
+      // The platform's own frames are not the tenant's to read.
+      assert.doesNotMatch(dev.stderr, /isolet:runtime\.js/);
     });
   }
 
