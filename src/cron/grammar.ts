@@ -7,7 +7,7 @@
 //                                              fields out of the day-of-month-or-weekday rule)
 //   list      = first ("," item)*
 //   first     = "*/" step | item               (the first item may not be a bare * or *-n)
-//   item      = start ["-" value] ["/" step] | start "/" step
+//   item      = start ["-" value] ["/" step]
 //   start     = value | "*"                    (after a comma, * is the field's lowest value)
 //
 // A range whose end is below its start wraps around (`22-2` is 22, 23, 0, 1, 2; `FRI-MON`), a
@@ -36,7 +36,7 @@ interface FieldRule {
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 
-export const FIELDS = {
+const FIELDS = {
   minute: { name: 'minute', min: 0, max: 59, chars: /^[0-9*,/-]+$/, values: 'minutes are 0 to 59' },
   hour: { name: 'hour', min: 0, max: 23, chars: /^[0-9*,/-]+$/, values: 'hours are 0 to 23' },
   day: { name: 'day of month', min: 1, max: 31, chars: /^[0-9*,/LW-]+$/, values: 'days of the month are 1 to 31' },
