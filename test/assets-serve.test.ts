@@ -245,6 +245,29 @@ describe('static assets on isolet serve', { timeout: 300_000 }, () => {
     assert.match(bare.body.error.message, /binding ASSETS is of type assets, but the deployment has no `assets`/);
   });
 
+  test('a browser navigation that matches no file gets not_found_handling before the worker from 2025-04-01, or with assets_navigation_prefers_asset_serving; assets_navigation_has_no_effect sends it to the worker', async () => {
+    const files = (date: string, flags: string[]) => ({
+      'wrangler.toml': `name = "nav"\nmain = "src/index.ts"\ncompatibility_date = "${date}"\ncompatibility_flags = ${JSON.stringify(flags)}\n[assets]\ndirectory = "dist"\nnot_found_handling = "single-page-application"\n`,
+      'src/index.ts': 'export default { fetch(request: Request) { return new Response(`worker ${new URL(request.url).pathname}`); } };\n',
+      'dist/index.html': '<div id=app></div>',
+    });
+    const navigate = { headers: { 'sec-fetch-mode': 'navigate' } };
+    for (const [date, flags, prefers] of [
+      ['2025-06-01', [], true],
+      ['2024-09-01', [], false],
+      ['2024-09-01', ['assets_navigation_prefers_asset_serving'], true],
+      ['2025-06-01', ['assets_navigation_has_no_effect'], false],
+    ] as const) {
+      await deploy(await project(`nav-${date}-${flags.join('')}`, files(date, [...flags])));
+      const page = await get('nav', '/users/7', navigate);
+      assert.equal(page.status, 200);
+      assert.equal(await page.text(), prefers ? '<div id=app></div>' : 'worker /users/7', `${date} ${flags}`);
+      // Anything but a navigation goes to the worker either way.
+      assert.equal(await (await get('nav', '/users/7')).text(), 'worker /users/7');
+      assert.equal(await (await get('nav', '/users/7', { headers: { 'sec-fetch-mode': 'cors' } })).text(), 'worker /users/7');
+    }
+  });
+
   test('assets alone: 404-page, single-page-application and force-trailing-slash, with 404 and 405 where nothing matches', async () => {
     const pages = await project('pages', {
       'wrangler.toml': 'name = "pages"\n[assets]\ndirectory = "dist"\nnot_found_handling = "404-page"\nhtml_handling = "force-trailing-slash"\n',

@@ -1,4 +1,5 @@
-// bundleWorker: what a tenant's entry becomes, and how it fails.
+// bundleWorker: what a tenant's entry becomes, and how it fails; and its source map, through
+// which stacks are shown to the tenant.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,6 +7,8 @@ import { mkdtemp, mkdir, writeFile, rm, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { bundleWorker, BundleError } from '../src/bundle/bundle.ts';
+import { mapBundlePlaces, splitSourceMap } from '../src/bundle/source-map.ts';
+import { shownEntry } from '../src/cli/commands/tail.ts';
 
 let root = '';
 
@@ -183,6 +186,29 @@ describe('bundleWorker', () => {
     const plain = await bundleWorker('map/worker.ts', { cwd: root });
     assert.ok('modules' in plain.worker);
     assert.doesNotMatch(plain.worker.modules[0]!.source, /sourceMappingURL/);
+  });
+
+  test("a stack as the tenant is shown it (isolet dev, isolet tail): places in the sources, and none of the platform's own frames", async () => {
+    await files({ 'trace/src/index.ts': '// a worker\nexport default {\n  fetch(): Response {\n    throw new Error("boom");\n  },\n};\n' });
+    const { worker, map } = splitSourceMap((await bundleWorker('trace/src/index.ts', { cwd: root, sourcemap: true })).worker);
+    assert.ok(map && 'modules' in worker);
+    const line = worker.modules[0]!.source.split('\n').findIndex((text) => text.includes('boom')) + 1;
+    const stack = [
+      'Uncaught Error: boom',
+      `    at Object.fetch (worker.js:${line}:11)`,
+      '    at rc (isolet:runtime.js:3:15195)',
+      '    at async dispatch (isolet:runtime.js:5:2420)',
+      '    at isolet:streams.js:1:200',
+      '    at new Promise (<anonymous>)',
+    ].join('\n');
+    assert.equal(mapBundlePlaces(stack, map, root), ['Uncaught Error: boom', '    at Object.fetch (trace/src/index.ts:4:11)', '    at new Promise (<anonymous>)'].join('\n'));
+    // Without a map (isolet tail run elsewhere), the platform's frames go all the same.
+    assert.equal(mapBundlePlaces(stack, undefined, root), ['Uncaught Error: boom', `    at Object.fetch (worker.js:${line}:11)`, '    at new Promise (<anonymous>)'].join('\n'));
+    // A tenant's own text that merely names the scheme is left alone.
+    assert.equal(mapBundlePlaces('fetching isolet:runtime.js:1:1 failed', undefined, root), 'fetching isolet:runtime.js:1:1 failed');
+    const entry = { time: '2026-01-01T00:00:00.000Z', worker: 'w', level: 'error', type: 'exception', message: stack } as const;
+    assert.doesNotMatch(shownEntry(entry, undefined, root).message, /isolet:/);
+    assert.match(shownEntry(entry, map, root).message, /trace\/src\/index\.ts:4:11/);
   });
 
   test('a missing entry is a BundleError', async () => {

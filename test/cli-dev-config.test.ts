@@ -132,7 +132,12 @@ describe('isolet dev with wrangler.toml and .dev.vars', { timeout: 120_000 }, ()
     assert.equal((await fetch(`${base}/__scheduled?cron=whatever`)).status, 200);
     const failed = await fetch(`${base}/__scheduled?cron=fail`);
     assert.equal(failed.status, 500);
-    assert.match(await failed.text(), /^Scheduled event failed: exception\nError: scheduled failed on purpose/);
+    const body = await failed.text();
+    assert.match(body, /^Scheduled event failed: exception\nError: scheduled failed on purpose/);
+    // Its stack names the source file and line, as stderr does, not the bundle.
+    assert.match(body, /^\s+at .*w\.ts:5:\d+\)?$/m);
+    assert.doesNotMatch(body, /worker\.js:\d+:\d+/);
+    assert.doesNotMatch(body, /isolet:runtime\.js/);
     dev.child.kill('SIGTERM');
     assert.equal((await dev.exited).code, 0);
 

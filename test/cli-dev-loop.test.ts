@@ -1,12 +1,14 @@
-// The `isolet dev` loop: reloads when wrangler.toml or .dev.vars change, never rebuilds for files
-// that are not inputs or whose contents did not change (no loop from files written in the
-// project), --env, --minify, stack traces at the source file and line, WebAssembly imports.
-// Waits are for output or exits, never for a length of time.
+// The `isolet dev` loop: reloads when wrangler.toml, .dev.vars or the .env files change, never
+// rebuilds for files that are not inputs or whose contents did not change (no loop from files
+// written in the project), --env, --minify, stack traces at the source file and line, WebAssembly imports.
+// Waits are for output or exits, never for a length of time, except where a save must be seen
+// half-way and its debounce must lapse (the same-bytes test: no output says nothing happened).
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CliProcess, writeProject } from './support/cli-process.ts';
-import { mkdtemp, mkdir, rm, writeFile, rename, realpath } from 'node:fs/promises';
+import { mkdtemp, mkdir, open, rm, writeFile, rename, realpath } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADD_WASM, QUAD_WASM, WASM_WORKER } from './support/wasm.ts';
@@ -85,6 +87,43 @@ describe('isolet dev: the loop', { timeout: 180_000 }, () => {
     assert.deepEqual(await (await fetch(base)).json(), { A: '3', S: 'two' });
   });
 
+  test('without .dev.vars, local vars come from .env files (and .env.<env> with --env), as wrangler dev does; a change to them, or a .dev.vars appearing, reloads', async () => {
+    const cwd = await project('dot-env', {
+      'wrangler.toml': 'name = "dotenv"\nmain = "src/index.js"\n[vars]\nA = "toml"\n',
+      '.env': 'S=env\nT=env\n',
+      '.env.staging': 'T=env-staging\n',
+      'src/index.js': ENV_WORKER,
+    });
+    const { dev, base } = await start([], cwd);
+    assert.match(dev.stderr, /^using vars from .*\.env$/m);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'env', T: 'env' });
+
+    let mark = dev.mark();
+    await save(join(cwd, '.env'), 'S=env2\nT=env\n');
+    await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'env2', T: 'env' });
+
+    mark = dev.mark();
+    await save(join(cwd, '.env.local'), 'T=local\n');
+    await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'env2', T: 'local' });
+
+    // A .dev.vars file, once there, is read instead of every .env file.
+    mark = dev.mark();
+    await save(join(cwd, '.dev.vars'), 'S=dev\n');
+    await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
+    assert.deepEqual(await (await fetch(base)).json(), { A: 'toml', S: 'dev' });
+
+    const staging = await project('dot-env-staging', {
+      'wrangler.toml': 'name = "dotenv"\nmain = "src/index.js"\n[env.staging]\nvars = { A = "toml-staging" }\n',
+      '.env': 'S=env\nT=env\n',
+      '.env.staging': 'T=env-staging\n',
+      'src/index.js': ENV_WORKER,
+    });
+    const second = await start(['--env', 'staging'], staging);
+    assert.deepEqual(await (await fetch(second.base)).json(), { A: 'toml-staging', S: 'env', T: 'env-staging' });
+  });
+
   test('files written in the project, and sources rewritten unchanged, start no rebuild', async () => {
     const cwd = await project('no-loop', {
       'wrangler.toml': 'name = "quiet"\nmain = "worker.js"\n',
@@ -102,6 +141,31 @@ describe('isolet dev: the loop', { timeout: 180_000 }, () => {
     }
     // One real change: exactly one reload follows, none came before it.
     await save(join(cwd, 'worker.js'), "export default { fetch() { return new Response('v2'); } };\n");
+    await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
+    assert.equal(await (await fetch(base)).text(), 'v2');
+    assert.equal(count(dev.stdout.slice(mark.stdout), /^reloaded in/), 1, dev.stdout);
+  });
+
+  test('a source rewritten with the same bytes by truncating then writing, as a shell redirection does, starts no rebuild', async () => {
+    const source = "export default { fetch() { return new Response('v1'); } };\n";
+    const cwd = await project('same-bytes', { 'wrangler.toml': 'name = "same"\nmain = "worker.js"\n', 'worker.js': source });
+    const { dev, base } = await start([], cwd);
+    const mark = dev.mark();
+    const file = join(cwd, 'worker.js');
+    for (let i = 0; i < 10; i++) {
+      // `cat saved > worker.js`: the file is empty for a moment, long enough for dev to see it
+      // so; then the same bytes again. Each rewrite is judged after its own debounce (50 ms).
+      const handle = await open(file, 'w');
+      await sleep(10);
+      await handle.writeFile(source);
+      await handle.close();
+      await sleep(150);
+    }
+    // One real change, made the same way: exactly one reload follows, none came before it.
+    const handle = await open(file, 'w');
+    await sleep(10);
+    await handle.writeFile(source.replace('v1', 'v2'));
+    await handle.close();
     await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
     assert.equal(await (await fetch(base)).text(), 'v2');
     assert.equal(count(dev.stdout.slice(mark.stdout), /^reloaded in/), 1, dev.stdout);
@@ -146,6 +210,8 @@ describe('isolet dev: the loop', { timeout: 180_000 }, () => {
       await dev.waitFor('stderr', /^\s+at .*src\/lib\/fail\.ts:3:\d+\)?$/m);
       await dev.waitFor('stderr', /^\s+at .*src\/index\.ts:4:\d+\)?$/m);
       assert.doesNotMatch(dev.stderr, /worker\.js:\d+:\d+/);
+      // The platform's own frames are not the tenant's to read.
+      assert.doesNotMatch(dev.stderr, /isolet:runtime\.js/);
     });
   }
 

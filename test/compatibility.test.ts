@@ -4,7 +4,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { COMPATIBILITY_FLAGS, compatibilityNotes, compatibilityProblem } from '../src/runtime/compatibility.ts';
+import { COMPATIBILITY_FLAGS, compatibilityNotes, compatibilityProblem, navigationPrefersAssets } from '../src/runtime/compatibility.ts';
 import { startTestServer, textWorker, type TestServer } from './server-support.ts';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
@@ -37,6 +37,26 @@ describe('compatibilityProblem', () => {
   test('nodejs_compat is taken in part, with a note saying what that means', () => {
     assert.deepEqual(compatibilityNotes(['url_standard']), []);
     assert.match(compatibilityNotes(['nodejs_compat'])[0]!, /^nodejs_compat: isolet has no Node\.js APIs yet: a worker that imports node:\* modules fails to bundle/);
+  });
+
+  test("static assets' navigation rule: on from 2025-04-01, assets_navigation_prefers_asset_serving turns it on earlier, assets_navigation_has_no_effect off later", () => {
+    assert.equal(compatibilityProblem('2024-01-01', ['assets_navigation_prefers_asset_serving'], NOW), undefined);
+    assert.equal(compatibilityProblem('2026-01-01', ['assets_navigation_has_no_effect'], NOW), undefined);
+    assert.deepEqual(compatibilityNotes(['assets_navigation_prefers_asset_serving', 'assets_navigation_has_no_effect']), []);
+    for (const [date, flags, prefers] of [
+      [undefined, undefined, false],
+      ['2025-03-31', undefined, false],
+      ['2025-04-01', undefined, true],
+      ['2026-01-01', [], true],
+      ['2024-09-01', ['assets_navigation_prefers_asset_serving'], true],
+      [undefined, ['assets_navigation_prefers_asset_serving'], true],
+      ['2025-04-01', ['assets_navigation_has_no_effect'], false],
+      ['2024-09-01', ['assets_navigation_has_no_effect'], false],
+      // Both: the enable flag wins, as in Cloudflare's asset worker.
+      ['2026-01-01', ['assets_navigation_has_no_effect', 'assets_navigation_prefers_asset_serving'], true],
+    ] as const) {
+      assert.equal(navigationPrefersAssets(date, flags), prefers, `${date} ${flags}`);
+    }
   });
 
   test('every refused flag says why, and every disable flag of a standard behaviour is refused', () => {

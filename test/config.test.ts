@@ -209,6 +209,17 @@ describe('wrangler.toml', () => {
     ['a cron with a Unix weekday', '[triggers]\ncrons = ["0 0 * * 0"]', 'triggers.crons', /Invalid cron "0 0 \* \* 0": .*1 \(Sunday\) to 7/],
     ['a cron with six fields', '[triggers]\ncrons = ["0 * * * * *"]', 'triggers.crons', /6 fields/],
     ['a trigger wrangler does not know', '[triggers]\ncron = ["0 * * * *"]', 'triggers.cron', /did you mean crons\?/],
+    ['a trigger isolet does not have', '[triggers]\nevents = []', 'triggers.events', /isolet does not support Artifacts event triggers\. Fix: remove it/],
+    // A typo inside a table is an error with the nearest key, as at the top level.
+    ['a [dev] key wrangler does not know', '[dev]\nprot = 9999', 'dev.prot', /is not a \[dev\] key wrangler knows\. Fix: did you mean port\?/],
+    ['a [dev] key far from any', '[dev]\nverbose = true', 'dev.verbose', /Fix: use ip, port, inspector_port/],
+    ['a kv_namespaces key wrangler does not know', 'kv_namespaces = [{ binding = "K", id = "1", previw_id = "2" }]', 'kv_namespaces[0].previw_id', /is not a key of a kv_namespaces entry wrangler knows\. Fix: did you mean preview_id\?/],
+    ['a route key wrangler does not know', 'routes = [{ pattern = "a.com/*", zone_nmae = "a.com" }]', 'routes[0].zone_nmae', /is not a key of a route wrangler knows\. Fix: did you mean zone_name\?/],
+    ['a route key in route', 'route = { pattern = "a.com/*", custom_domian = true }', 'route.custom_domian', /did you mean custom_domain\?/],
+    ['an [assets] key wrangler does not know', '[assets]\ndirectory = "."\nbindng = "A"', 'assets.bindng', /is not an \[assets\] key wrangler knows\. Fix: did you mean binding\?/],
+    ['a limit wrangler does not know', '[limits]\ncpu = 10', 'limits.cpu', /is not a limit wrangler knows\. Fix: did you mean cpu_ms\?/],
+    ['node_compat, which wrangler v4 removed', 'node_compat = true', 'node_compat', /wrangler v4 removed .*Fix: remove it; wrangler now takes compatibility_flags = \["nodejs_compat"\] instead, which isolet accepts .*no Node\.js APIs/],
+    ['props of a service binding', 'services = [{ binding = "A", service = "b", props = { x = 1 } }]', 'services[0].props', /does not support props for the called worker/],
   ] as const) {
     test(`${what}: an error naming the file and the field`, async () => {
       const dir = await project({ 'wrangler.toml': text + '\n' });
@@ -445,8 +456,32 @@ describe('.dev.vars', () => {
 
   test('readDevVars: the file in a directory, or undefined', async () => {
     const dir = await project({ '.dev.vars': 'SECRET=s3cret\n' });
-    assert.deepEqual(readDevVars(dir), { file: join(dir, '.dev.vars'), vars: { SECRET: 's3cret' } });
+    assert.deepEqual(readDevVars(dir), { files: [join(dir, '.dev.vars')], vars: { SECRET: 's3cret' } });
     assert.equal(readDevVars(await project({})), undefined);
+  });
+
+  test('readDevVars: without .dev.vars, the .env files as wrangler merges them (.env, .env.local, .env.<env>, .env.<env>.local), with ${NAME} expanded', async () => {
+    const dir = await project({
+      '.env': 'A=env\nB=env\nC=env\nD=env\nHOST=example.com\nURL=https://${HOST}/api\nBARE=$HOST\nDEFAULT=${MISSING:-fallback}\nEMPTY=\nKEPT=${EMPTY-unused}\nLITERAL=\\$HOST\n',
+      '.env.local': 'B=local\nC=local\nD=local\n',
+      '.env.staging': 'C=staging\nD=staging\n',
+      '.env.staging.local': 'D=staging-local\n',
+    });
+    const base = { A: 'env', HOST: 'example.com', URL: 'https://example.com/api', BARE: 'example.com', DEFAULT: 'fallback', EMPTY: '', KEPT: '', LITERAL: '$HOST' };
+    assert.deepEqual(readDevVars(dir), { files: [join(dir, '.env'), join(dir, '.env.local')], vars: { ...base, B: 'local', C: 'local', D: 'local' } });
+    assert.deepEqual(readDevVars(dir, 'staging')?.vars, { ...base, B: 'local', C: 'staging', D: 'staging-local' });
+    assert.equal(readDevVars(dir, 'staging')?.files.length, 4);
+    // Any .dev.vars file, for the env or not, means the .env files are not read at all.
+    const both = await project({ '.dev.vars': 'A=dev\n', '.env': 'A=env\nB=env\n', '.dev.vars.staging': 'A=dev-staging\n' });
+    assert.deepEqual(readDevVars(both), { files: [join(both, '.dev.vars')], vars: { A: 'dev' } });
+    assert.deepEqual(readDevVars(both, 'staging'), { files: [join(both, '.dev.vars.staging')], vars: { A: 'dev-staging' } });
+    // wrangler's switch for the fallback.
+    process.env.CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV = 'false';
+    try {
+      assert.equal(readDevVars(dir), undefined);
+    } finally {
+      delete process.env.CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV;
+    }
   });
 });
 

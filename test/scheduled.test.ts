@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { WorkerLoadError, type WorkerLogEntry } from '../src/runtime/types.ts';
-import { checkCrons, cronSchedule, firesAt } from '../src/cron/cron.ts';
+import { checkCrons, cronSchedule, firesAt, nextRun, MINUTE_MS } from '../src/cron/cron.ts';
 
 const logs: WorkerLogEntry[] = [];
 const runtime = new Runtime({ log: (entry) => logs.push(entry), limits: { cpuMs: 50 } });
@@ -157,21 +157,117 @@ test("Cloudflare's cron syntax: five fields, names, L, W, #, weekdays 1 (Sunday)
   assert.equal(at('0 0 15W * *', '2026-02-16T00:00:00Z'), true); // the 15th is a Sunday
   assert.equal(at('0 0 1 JAN,aug *', '2026-08-01T00:00:00Z'), true);
   assert.deepEqual(checkCrons([' */5 * * * * ', '0 0 1 * *']), ['*/5 * * * *', '0 0 1 * *']);
+});
 
+// Every form Cloudflare's parser (cloudflare/saffron) accepts, with when it fires: the next runs
+// from Thursday 2026-01-01 00:00 UTC.
+const NEXT_RUNS: [expression: string, runs: string[]][] = [
+  // Steps from a number: a/n is a-max/n.
+  ['0/5 * * * *', ['00:00', '00:05', '00:10']],
+  ['5/15 * * * *', ['00:05', '00:20', '00:35', '00:50', '01:05']],
+  ['1/3,*/5 * * * *', ['00:00', '00:01', '00:04', '00:05', '00:07']],
+  ['0 0 1/10 * *', ['01-01', '01-11', '01-21', '01-31', '02-01']],
+  ['0 0 * * 2/2', ['01-02 Fri', '01-05 Mon', '01-07 Wed', '01-09 Fri']],
+  // Ranges that wrap around, and steps that count on across the wrap.
+  ['0 22-2 * * *', ['00:00', '01:00', '02:00', '22:00', '23:00', '01-02 00:00']],
+  ['50-10/5 0 * * *', ['00:00', '00:05', '00:10', '00:50', '00:55', '01-02 00:00']],
+  ['0 20-4/2 * * *', ['00:00', '02:00', '04:00', '20:00', '22:00']],
+  ['0 0 30-1 * *', ['01-01', '01-30', '01-31', '02-01', '03-01']],
+  ['0 0 * * FRI-MON', ['01-02 Fri', '01-03 Sat', '01-04 Sun', '01-05 Mon', '01-09 Fri']],
+  ['0 0 * * 7-1', ['01-03 Sat', '01-04 Sun', '01-10 Sat']],
+  ['0 0 1 NOV-2 *', ['01-01', '02-01', '11-01', '12-01', '2027-01-01']],
+  ['0 0 1 11-FEB/2 *', ['01-01', '11-01', '2027-01-01']],
+  // L alone in the day of week is Saturday; nL the month's last such weekday; n#k its kth.
+  ['0 0 * * L', ['01-03 Sat', '01-10 Sat']],
+  ['0 0 * * 6L', ['01-30 Fri', '02-27 Fri', '03-27 Fri']],
+  ['0 0 * * SUN#5', ['03-29 Sun', '05-31 Sun', '08-30 Sun']],
+  // L, L-n, LW, L-nW and nW in the day of month, and the nearest weekday stays in its month.
+  ['0 0 L * *', ['01-31', '02-28', '03-31']],
+  ['0 0 L-3 * *', ['01-28', '02-25', '03-28', '04-27']],
+  ['0 0 L-3W * *', ['01-28 Wed', '02-25 Wed', '03-27 Fri', '04-27 Mon']],
+  ['0 0 LW * *', ['01-30 Fri', '02-27 Fri', '03-31 Tue', '04-30 Thu', '05-29 Fri']],
+  ['0 0 L-30 * *', ['01-01', '03-01', '05-01']],
+  ['0 0 L-1 FEB *', ['02-27', '2027-02-27', '2028-02-28']],
+  ['0 0 1W AUG *', ['08-03 Mon', '2027-08-02 Mon', '2028-08-01 Tue']], // 2026-08-01 is a Saturday, 2027-08-01 a Sunday
+  ['0 0 31W * *', ['01-30 Fri', '03-31 Tue', '05-29 Fri']], // January 31st is a Saturday, May 31st a Sunday
+  // After a comma, * is the field's lowest value.
+  ['5,* 0 * * *', ['00:00', '00:05', '01-02 00:00']],
+  // Both day fields restricted: either matches; only a lone * leaves one out.
+  ['0 12 */1 * MON', ['01-01 12:00', '01-02 12:00']],
+  ['0 12 * * MON', ['01-05 12:00', '01-12 12:00']],
+  ['0 0 13 * FRI', ['01-02 Fri', '01-09 Fri', '01-13 Tue', '01-16 Fri']],
+  // Names in any case, tabs between fields.
+  ['0\t0 1 jan,Jul *', ['01-01', '07-01']],
+];
+
+test('saffron forms: steps from a number, wrapping ranges, L in the day of week, L-n, L-nW, nW; their next runs', () => {
+  const from = Date.UTC(2026, 0, 1);
+  const weekdays = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  for (const [expression, expected] of NEXT_RUNS) {
+    const schedule = cronSchedule(expression);
+    const runs: string[] = [];
+    let time = from;
+    for (const want of expected) {
+      const run = nextRun(schedule, time);
+      assert.ok(run !== null, expression);
+      assert.equal(firesAt(schedule, run), true, `${expression} fires at its next run`);
+      const date = new Date(run);
+      const iso = date.toISOString();
+      // Each expected run is written as briefly as it reads: [year-]month-day and/or hh:mm, and the weekday when it matters.
+      const parts = [] as string[];
+      if (/\d{4}-/.test(want)) parts.push(iso.slice(0, 10));
+      else if (/^\d\d-\d\d/.test(want)) parts.push(iso.slice(5, 10));
+      if (/\d\d:\d\d/.test(want)) parts.push(iso.slice(11, 16));
+      if (/[A-Z][a-z]{2}$/.test(want)) parts.push(weekdays[date.getUTCDay()]!);
+      runs.push(parts.join(' '));
+      time = run + MINUTE_MS;
+    }
+    assert.deepEqual(runs, expected, expression);
+  }
+});
+
+test('what saffron refuses is refused, naming the field and the fix', () => {
   for (const [expression, message] of [
-    ['0 0 * * 0', /weekdays from 1 \(Sunday\) to 7/],
-    ['0 0 * * 1-8', /day of week 8 is out of range/],
+    ['0 0 * * 0', /day of week field '0' .*weekdays from 1 \(Sunday\) to 7.*Fix: write 1 or SUN/],
+    ['0 0 * * 1-8', /day of week 8, which is out of range/],
     ['* * * * * *', /6 fields/],
     ['@hourly', /1 field;/],
-    ['0 0 ? * 1', /day of month field '\?'/],
-    ['60 * * * *', /minute: 60/],
-    ['*/0 * * * *', /stepping/],
+    ['0 0 ? * 1', /day of month field '\?' .*Fix: write \* for "any"/],
+    ['60 * * * *', /minute field '60' has 60, which is out of range: minutes are 0 to 59/],
+    ['0 24 * * *', /hour field '24' .*hours are 0 to 23/],
+    ['0 0 0 * *', /day of month field '0'/],
+    ['0 0 * 13 *', /month field '13'/],
+    ['*/0 * * * *', /minute field '\*\/0' has the step \/0: a step in the minute field is 1 to 59/],
+    ['*/60 * * * *', /step \/60/],
+    ['0 0 */31 * *', /step in the day of month field is 1 to 30/],
+    ['0 0 * */12 *', /step in the month field is 1 to 11/],
+    ['0 0 * * */7', /step in the day of week field is 1 to 6/],
     ['0 0 31 2 *', /never fires/],
-    ['0 0 * * +MON', /day of week field/],
+    ['0 0 * * +MON', /day of week field '\+MON' has '\+'/],
+    ['*,5 * * * *', /minute field '\*,5' .*\* stands alone/],
+    ['*-5 * * * *', /Fix: write \* alone for "any", or the values themselves/],
+    ['0 0 3,L * *', /day of month field '3,L' uses L with other values\. Fix: L, LW, L-n, L-nW and nW each stand alone/],
+    ['0 0 1W,3 * *', /uses W with other values/],
+    ['0 0 L-3,5 * *', /uses L with other values/],
+    ['0 0 L-0 * *', /L-n counts 1 to 30 days back/],
+    ['0 0 L-31 * *', /L-31/],
+    ['0 0 lw * *', /Fix: write L and W as capitals/],
+    ['0 0 * * L,2', /day of week field 'L,2' uses L with other values\. Fix: L, nL and n#k each stand alone/],
+    ['0 0 * * 6L,2', /uses L with other values/],
+    ['0 0 * * MON#6', /after # comes which of the month's weekdays, 1 to 5/],
+    ['0 0 * * MON#2,3', /uses # with other values/],
+    ['0 0 * JANUARY *', /month field 'JANUARY' has 'JANUARY', which is not a month name\. Fix: names are three letters: write JAN/],
+    ['0 0 * * fril', /not a day of week name/],
+    ['0 0 1-5/ * *', /'\/' without a step/],
+    ['0 0 1-5x * *', /has 'x'/],
+    ['5 4 * *\n*', /separated by something other than spaces or tabs/],
   ] as const) {
     assert.throws(() => checkCrons([expression]), message, expression);
   }
   assert.throws(() => checkCrons(['* * * * *', '* * * * *']), /listed twice/);
+  // Cloudflare's API refuses two triggers that are one schedule written two ways.
+  assert.throws(() => checkCrons(['*/5 * * * *', '0/5 * * * *']), /"\*\/5 \* \* \* \*" and "0\/5 \* \* \* \*" are the same schedule/);
+  assert.throws(() => checkCrons(['0 0 * * SAT', '0 0 * * L']), /same schedule/);
   assert.throws(() => checkCrons(Array.from({ length: 11 }, (_, i) => `${i} * * * *`)), /at most 10/);
   assert.throws(() => checkCrons('* * * * *'), /must be a list/);
 });

@@ -40,7 +40,7 @@ test('a malformed service binding names the field and the fix', async () => {
     ['services = [{ binding = "A", service = "B_Upper" }]', 'services[0].service', /must be the name of a worker of your account/],
     ['services = [{ binding = "A", service = "b", entrypoint = "not-a-class" }]', 'services[0].entrypoint', /must be the name of a class the worker exports/],
     ['services = [{ binding = "A", service = "b" }, { binding = "A", service = "c" }]', 'services[1].binding', /'A' is bound twice/],
-    ['services = [{ binding = "A", service = "b", enviroment = "x" }]', 'services[0].enviroment', /is not a field of a service binding/],
+    ['services = [{ binding = "A", service = "b", enviroment = "x" }]', 'services[0].enviroment', /is not a key of a service binding wrangler knows\. Fix: did you mean environment\?/],
     ['services = [{ binding = "A", service = "b", environment = "production" }]', 'services[0].environment', /set service = "b-production" and remove environment/],
   ] as const) {
     await assert.rejects(read('wrangler.toml', `name = "app"\n${text}\n`), (error: unknown) => {

@@ -33,19 +33,20 @@ export interface AssetRouting {
   /**
    * 'front': a client's request to a worker that has code: only what matches a file is
    * answered here (not_found_handling applies only to navigations when the compatibility date
-   * asks for it), everything else goes to the worker (undefined). 'assets': no worker, or
+   * or flags ask for it), everything else goes to the worker (undefined). 'assets': no worker, or
    * `env.ASSETS.fetch()`: every request is answered.
    */
   mode: 'front' | 'assets';
-  /** compatibility_date 2025-04-01 or later: a browser navigation that matches nothing gets not_found_handling even with a worker. */
+  /**
+   * A browser navigation that matches nothing gets not_found_handling even with a worker:
+   * `navigationPrefersAssets()` of the worker's compatibility date and flags
+   * (src/runtime/compatibility.ts).
+   */
   navigationPrefersAssets?: boolean;
 }
 
 /** What Cloudflare sends with an asset a browser may cache but must revalidate (by ETag). */
 export const ASSET_CACHE_CONTROL = 'public, max-age=0, must-revalidate';
-
-/** The date from which a navigation that matches no file gets not_found_handling before the worker runs. */
-export const NAVIGATION_PREFERS_ASSETS_DATE = '2025-04-01';
 
 /** The answer from assets, or undefined when the request goes to the worker. */
 export async function serveAsset(request: AssetRequest, config: AssetsConfig, source: AssetSource, routing: AssetRouting): Promise<RuntimeResponse | undefined> {

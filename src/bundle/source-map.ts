@@ -1,5 +1,6 @@
 // The source map of a bundle, kept on the host: places in the bundle (`worker.js:12:5`, in a
-// stack trace or a load error) are written back as the tenant's own `src/index.ts:3:11`.
+// stack trace or a load error) are written back as the tenant's own `src/index.ts:3:11`, and
+// the platform's own frames are left out of what the tenant is shown.
 
 import { SourceMap } from 'node:module';
 import { isAbsolute, relative } from 'node:path';
@@ -53,8 +54,19 @@ export function firstBundlePlace(text: string): { place: string; line: number; c
   return match ? { place: match[0], line: Number(match[1]), column: Number(match[2]) } : undefined;
 }
 
-/** `text` (a stack trace, an error message) with every place in the bundle mapped to the sources. */
+/**
+ * A stack frame in the platform's own code: the runtime (`isolet:runtime.js`) or a module it
+ * loads on first use (`isolet:streams.js`). Frames the tenant cannot act on, and that name the
+ * platform's internals; workerd shows a worker only its own frames.
+ */
+const PLATFORM_FRAME = /^\s*at (?:.*\()?isolet:[\w-]+\.js:\d+:\d+\)?\s*$/;
+
+/**
+ * `text` (a stack trace, an error message) as a tenant reads it: without the platform's own
+ * frames, and with every place in the bundle mapped to the sources when the map is at hand.
+ */
 export function mapBundlePlaces(text: string, map: SourceMap | undefined, cwd: string): string {
-  if (!map) return text;
-  return text.replace(BUNDLE_PLACE, (place, line: string, column: string) => originOf(map, Number(line), Number(column), cwd) ?? place);
+  const own = text.includes('isolet:') ? text.split('\n').filter((line) => !PLATFORM_FRAME.test(line)).join('\n') : text;
+  if (!map) return own;
+  return own.replace(BUNDLE_PLACE, (place, line: string, column: string) => originOf(map, Number(line), Number(column), cwd) ?? place);
 }

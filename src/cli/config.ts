@@ -1,9 +1,10 @@
 // Reads a worker's wrangler configuration (wrangler.toml, wrangler.json or wrangler.jsonc) the
 // way wrangler does, `[env.NAME]` sections included, so an existing Workers project deploys
-// without changes, and its `.dev.vars` for `isolet dev`. Every key wrangler knows is in KEYS:
+// without changes, and its `.dev.vars` for `isolet dev`. Every key wrangler knows is in KEYS,
+// and every key of a table inside one ([dev], a route, a kv_namespaces entry, ...) in TABLES:
 // read, refused by name (a feature isolet does not have), or accepted without effect (a key
-// about Cloudflare's own platform). An unknown key, or a key with the wrong shape, is a
-// ConfigError that names the file, the field and the fix.
+// about Cloudflare's own platform). An unknown key, at any depth, or a key with the wrong shape,
+// is a ConfigError that names the file, the field and the fix.
 
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -237,6 +238,8 @@ export const KEYS: Readonly<Record<string, KeyRule>> = {
   assets: reads('inherited', readAssets),
   services: reads('per-env', readServices),
   triggers: reads('inherited', readTriggers),
+  // wrangler v3's Node.js polyfills: wrangler v4 refuses the key, pointing to nodejs_compat.
+  node_compat: reads('inherited', readNodeCompat),
 
   // Bindings and features isolet does not have (yet): refused by name, at deploy and in dev.
   kv_namespaces: reads('per-env', readKvNamespaces),
@@ -315,6 +318,63 @@ export const KEYS: Readonly<Record<string, KeyRule>> = {
   // workers_dev = false turns off *.workers.dev; isolet always serves a worker at <name>.<domain>.
   workers_dev: accepted('inherited', 'workers_dev has no effect: isolet always serves the worker at <name>.<domain> as well as its routes'),
 };
+
+// The keys of the tables inside a config ([dev], [assets], [limits], [triggers], a route, a
+// kv_namespaces or services entry), as wrangler's config types list them, one entry each as in
+// KEYS: what isolet does with it. Any other key is an error with a "did you mean", as at the top.
+// ---------------------------------------------------------------------------------------------
+
+/** 'read': a reader checks and uses it; 'ignored': accepted without effect (`note` shown when set); 'refused': an error saying `why`. */
+type FieldRule = { use: 'read' } | { use: 'ignored'; note?: string } | { use: 'refused'; why: string };
+
+interface TableRule {
+  /** How messages name one of its keys: "a [dev] key". */
+  what: string;
+  keys: Readonly<Record<string, FieldRule>>;
+}
+
+const read: FieldRule = { use: 'read' };
+const ignored = (note?: string): FieldRule => (note === undefined ? { use: 'ignored' } : { use: 'ignored', note });
+/** wrangler's own dev server (inspector, protocols, containers, types): nothing of it here. */
+const DEV_ONLY = ignored('has no effect on isolet dev');
+
+export const TABLES = {
+  dev: {
+    what: 'a [dev] key',
+    keys: {
+      ip: read, port: read, inspector_port: DEV_ONLY, inspector_ip: DEV_ONLY, local_protocol: DEV_ONLY, upstream_protocol: DEV_ONLY,
+      host: DEV_ONLY, enable_containers: DEV_ONLY, container_engine: DEV_ONLY, generate_types: DEV_ONLY,
+    },
+  },
+  assets: { what: 'an [assets] key', keys: { directory: read, binding: read, html_handling: read, not_found_handling: read, run_worker_first: read } },
+  limits: { what: 'a limit', keys: { cpu_ms: read, subrequests: read } },
+  triggers: { what: 'a trigger', keys: { crons: read, events: { use: 'refused', why: 'Artifacts event triggers' } } },
+  // A route is matched by its pattern alone: isolet's zones are the server's (docs/ADMIN_API.md).
+  route: { what: 'a key of a route', keys: { pattern: read, custom_domain: read, zone_name: ignored(), zone_id: ignored(), enabled: ignored(), previews_enabled: ignored() } },
+  // preview_id and remote are for wrangler's remote previews: isolet dev keeps KV locally.
+  kvNamespace: { what: 'a key of a kv_namespaces entry', keys: { binding: read, id: read, preview_id: ignored(), remote: ignored() } },
+  service: {
+    what: 'a key of a service binding',
+    keys: {
+      binding: read, service: read, entrypoint: read, environment: read, remote: ignored(),
+      props: { use: 'refused', why: 'props for the called worker (its ctx.props is {})' },
+    },
+  },
+} as const satisfies Record<string, TableRule>;
+
+/** Checks a table's keys against its rule: a typo is an error with the nearest known key, a refused key an error saying why. */
+function checkTable(table: Record<string, unknown>, rule: TableRule, file: string, field: string, notes: string[]): void {
+  for (const key of Object.keys(table)) {
+    const use = Object.hasOwn(rule.keys, key) ? rule.keys[key]! : undefined;
+    if (use === undefined) {
+      const known = Object.keys(rule.keys);
+      const near = closest(key, known);
+      throw new ConfigError(file, `${field}.${key}`, `is not ${rule.what} wrangler knows. Fix: ${near === undefined ? `use ${known.join(', ')}` : `did you mean ${near}?`}`);
+    }
+    if (use.use === 'refused') throw new ConfigError(file, `${field}.${key}`, `isolet does not support ${use.why}. Fix: remove it`);
+    if (use.use === 'ignored' && use.note !== undefined) notes.push(`note: ${file}: ${field}.${key} ${use.note}`);
+  }
+}
 
 /** The key of the `[env.NAME]` sections; handled apart from KEYS. */
 const ENV_KEY = 'env';
@@ -498,6 +558,14 @@ function readCompatibilityFlags(value: unknown, at: KeyReading): void {
   at.config.compatibilityFlags = flags;
 }
 
+function readNodeCompat(_value: unknown, at: KeyReading): void {
+  throw new ConfigError(
+    at.file,
+    at.field,
+    'was wrangler v3\'s Node.js polyfills, which wrangler v4 removed (it refuses the key too). Fix: remove it; wrangler now takes compatibility_flags = ["nodejs_compat"] instead, which isolet accepts but cannot fully honour yet: it has no Node.js APIs, so a node:* import fails to bundle, naming the Web API to use',
+  );
+}
+
 function readVars(value: unknown, at: KeyReading): void {
   if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table of names to values, e.g. [vars] GREETING = "hello", not ${show(value)}`);
   const vars: Record<string, JsonValue> = {};
@@ -516,12 +584,9 @@ function readRoute(value: unknown, at: KeyReading): void {
 
 function readLimits(value: unknown, at: KeyReading): void {
   if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [limits] cpu_ms = 50, not ${show(value)}`);
+  checkTable(value, TABLES.limits, at.file, at.field, at.notes);
   const names = { cpu_ms: 'cpuMs', subrequests: 'subrequests' } as const;
   for (const [key, item] of Object.entries(value)) {
-    if (!Object.hasOwn(names, key)) {
-      const near = closest(key, Object.keys(names));
-      throw new ConfigError(at.file, `${at.field}.${key}`, `is not a limit wrangler knows. Fix: ${near === undefined ? 'use cpu_ms or subrequests' : `did you mean ${near}?`}`);
-    }
     if (typeof item !== 'number' || !Number.isFinite(item) || item <= 0) {
       throw new ConfigError(at.file, `${at.field}.${key}`, `must be a positive number${key === 'cpu_ms' ? ' of milliseconds, e.g. cpu_ms = 50' : ', e.g. subrequests = 50'}, not ${show(item)}`);
     }
@@ -531,9 +596,7 @@ function readLimits(value: unknown, at: KeyReading): void {
 
 function readTriggers(value: unknown, at: KeyReading): void {
   if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [triggers] crons = ["*/5 * * * *"], not ${show(value)}`);
-  for (const key of Object.keys(value)) {
-    if (key !== 'crons') throw new ConfigError(at.file, `${at.field}.${key}`, `is not a trigger wrangler knows. Fix: ${closest(key, ['crons']) === undefined ? 'use crons' : 'did you mean crons?'}`);
-  }
+  checkTable(value, TABLES.triggers, at.file, at.field, at.notes);
   try {
     at.config.crons = checkCrons(value.crons ?? []);
   } catch (error) {
@@ -582,23 +645,19 @@ function readAlias(value: unknown, at: KeyReading): void {
 
 function readDev(value: unknown, at: KeyReading): void {
   if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [dev] port = 8787, not ${show(value)}`);
+  checkTable(value, TABLES.dev, at.file, at.field, at.notes);
   const dev: { port?: number; ip?: string } = {};
-  for (const [key, item] of Object.entries(value)) {
-    if (key === 'port') {
-      if (typeof item !== 'number' || !Number.isInteger(item) || item < 0 || item > 65535) throw new ConfigError(at.file, `${at.field}.port`, `must be a port number from 0 to 65535, not ${show(item)}`);
-      dev.port = item;
-    } else if (key === 'ip') {
-      if (typeof item !== 'string' || item === '') throw new ConfigError(at.file, `${at.field}.ip`, `must be an address such as "127.0.0.1", not ${show(item)}`);
-      dev.ip = item;
-    } else {
-      // The rest of [dev] is about wrangler's own dev server (inspector, protocols, containers).
-      at.notes.push(`note: ${at.file}: ${at.field}.${key} has no effect on isolet dev`);
-    }
+  const { port, ip } = value;
+  if (port !== undefined) {
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(at.file, `${at.field}.port`, `must be a port number from 0 to 65535, not ${show(port)}`);
+    dev.port = port;
+  }
+  if (ip !== undefined) {
+    if (typeof ip !== 'string' || ip === '') throw new ConfigError(at.file, `${at.field}.ip`, `must be an address such as "127.0.0.1", not ${show(ip)}`);
+    dev.ip = ip;
   }
   at.config.dev = dev;
 }
-
-const ASSETS_KEYS = ['directory', 'binding', 'html_handling', 'not_found_handling', 'run_worker_first'];
 
 /** `kv_namespaces = [{ binding = "MY_KV", id = "..." }]`; `preview_id` is wrangler's for remote previews, and not used. */
 function readKvNamespaces(value: unknown, at: KeyReading): void {
@@ -608,6 +667,7 @@ function readKvNamespaces(value: unknown, at: KeyReading): void {
   at.config.kvNamespaces = value.map((entry, index) => {
     const field = `${at.field}[${index}]`;
     if (!isPlainObject(entry)) throw new ConfigError(at.file, field, `must be { binding = "MY_KV", id = "..." }, not ${show(entry)}`);
+    checkTable(entry, TABLES.kvNamespace, at.file, field, at.notes);
     const { binding, id } = entry;
     if (typeof binding !== 'string' || !ENV_NAME.test(binding)) {
       throw new ConfigError(at.file, `${field}.binding`, `must be the name the worker reads as env.NAME (letters, digits, '_', '$'), not ${show(binding)}`);
@@ -623,11 +683,7 @@ function readKvNamespaces(value: unknown, at: KeyReading): void {
 
 function readAssets(value: unknown, at: KeyReading): void {
   if (!isPlainObject(value)) throw new ConfigError(at.file, at.field, `must be a table, e.g. [assets] directory = "./public", not ${show(value)}`);
-  for (const key of Object.keys(value)) {
-    if (ASSETS_KEYS.includes(key)) continue;
-    const near = closest(key, ASSETS_KEYS);
-    throw new ConfigError(at.file, `${at.field}.${key}`, `is not an [assets] key isolet takes. Fix: ${near === undefined ? `use ${ASSETS_KEYS.join(', ')}` : `did you mean ${near}?`}`);
-  }
+  checkTable(value, TABLES.assets, at.file, at.field, at.notes);
   const { directory, binding, html_handling: html, not_found_handling: notFound, run_worker_first: first } = value;
   if (typeof directory !== 'string' || directory === '') {
     throw new ConfigError(at.file, `${at.field}.directory`, `must be the folder of files to serve, e.g. directory = "./public", not ${show(directory)}`);
@@ -672,11 +728,7 @@ function readServices(value: unknown, at: KeyReading): void {
   at.config.services = value.map((entry, index) => {
     const field = `${at.field}[${index}]`;
     if (!isPlainObject(entry)) throw new ConfigError(at.file, field, `must be { binding = "OTHER", service = "other-worker" }, not ${show(entry)}`);
-    for (const key of Object.keys(entry)) {
-      if (key !== 'binding' && key !== 'service' && key !== 'entrypoint' && key !== 'environment') {
-        throw new ConfigError(at.file, `${field}.${key}`, 'is not a field of a service binding. Fix: use binding, service and entrypoint');
-      }
-    }
+    checkTable(entry, TABLES.service, at.file, field, at.notes);
     const { binding, service, entrypoint, environment } = entry;
     if (typeof binding !== 'string' || !ENV_NAME.test(binding)) {
       throw new ConfigError(at.file, `${field}.binding`, `must be the name the worker reads as env.NAME (letters, digits, '_', '$'), not ${show(binding)}`);
@@ -723,6 +775,7 @@ function checkRoute(route: unknown, file: string, field: string): string {
     return route.trim();
   }
   if (isPlainObject(route)) {
+    checkTable(route, TABLES.route, file, field, []);
     const pattern = route.pattern;
     if (typeof pattern !== 'string' || pattern.trim() === '') {
       throw new ConfigError(file, `${field}.pattern`, `must be a route pattern such as "example.com/*", not ${show(pattern)}`);
@@ -787,20 +840,70 @@ function findClosingQuote(body: string, quote: string): number {
 }
 
 /**
- * `.dev.vars` in `dir`, parsed, or undefined when there is none. With `env`, wrangler's
- * `.dev.vars.<env>` is read instead when it exists.
+ * The local vars `isolet dev` reads next to the config, as wrangler dev does
+ * (workers-sdk, wrangler/src/dev/dev-vars.ts): `.dev.vars` (with `env`, `.dev.vars.<env>`
+ * instead when it exists); when there is neither, the `.env` files that exist of `.env`,
+ * `.env.local`, and with `env` `.env.<env>` and `.env.<env>.local`, each over the ones before,
+ * with `${NAME}` references expanded as dotenv-expand does. CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV=false
+ * turns the `.env` fallback off, as it does for wrangler. Undefined when no file was read.
  */
-export function readDevVars(dir: string, env?: string): { file: string; vars: Record<string, string> } | undefined {
+export function readDevVars(dir: string, env?: string): { files: string[]; vars: Record<string, string> } | undefined {
   const names = env === undefined ? [DEV_VARS] : [`${DEV_VARS}.${env}`, DEV_VARS];
   for (const name of names) {
     const file = join(dir, name);
-    if (isFile(file)) return { file, vars: parseDevVars(readFileSync(file, 'utf8'), name) };
+    if (isFile(file)) return { files: [file], vars: parseDevVars(readFileSync(file, 'utf8'), name) };
   }
-  return undefined;
+  if (process.env.CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV === 'false') return undefined;
+  const files = dotEnvFiles(env).map((name) => join(dir, name)).filter(isFile);
+  if (files.length === 0) return undefined;
+  const merged: Record<string, string> = {};
+  for (const file of files) Object.assign(merged, parseDevVars(readFileSync(file, 'utf8'), basename(file)));
+  return { files, vars: expandDotEnv(merged) };
+}
+
+/** Every file `readDevVars` may read, whether it exists or not: `isolet dev` reloads when one changes or appears. */
+export function devVarsFiles(dir: string, env?: string): string[] {
+  return [DEV_VARS, ...(env === undefined ? [] : [`${DEV_VARS}.${env}`]), ...dotEnvFiles(env)].map((name) => join(dir, name));
 }
 
 /** The file of local secrets `isolet dev` reads next to the config. */
 export const DEV_VARS = '.dev.vars';
+
+/** wrangler's `.env` files, in the order they are merged. */
+function dotEnvFiles(env: string | undefined): string[] {
+  return ['.env', '.env.local', ...(env === undefined ? [] : [`.env.${env}`, `.env.${env}.local`])];
+}
+
+/**
+ * `$NAME`, `${NAME}`, `${NAME:-default}` (default when unset or empty) and `${NAME-default}`
+ * (when unset) in `.env` values, from the other values, as dotenv-expand does; `\$` is a
+ * literal `$`, and a name that is not set becomes ''.
+ */
+function expandDotEnv(vars: Record<string, string>): Record<string, string> {
+  const expanded: Record<string, string> = {};
+  const resolving = new Set<string>();
+  const valueOf = (name: string): string | undefined => {
+    if (Object.hasOwn(expanded, name)) return expanded[name];
+    if (!Object.hasOwn(vars, name)) return undefined;
+    // A reference to itself, directly or not, stays as written rather than looping.
+    if (resolving.has(name)) return vars[name];
+    resolving.add(name);
+    const value = expand(vars[name]!);
+    resolving.delete(name);
+    expanded[name] = value;
+    return value;
+  };
+  const expand = (text: string): string =>
+    text.replace(/(\\)?\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (whole, escaped: string | undefined, braced: string | undefined, operator: string | undefined, fallback: string | undefined, bare: string | undefined) => {
+      if (escaped !== undefined) return whole.slice(1);
+      const value = valueOf(braced ?? bare!);
+      if (operator === ':-' && (value === undefined || value === '')) return expand(fallback!);
+      if (operator === '-' && value === undefined) return expand(fallback!);
+      return value ?? '';
+    });
+  for (const name of Object.keys(vars)) valueOf(name);
+  return expanded;
+}
 
 /** `--var KEY:VALUE` flags as vars; undefined names the first bad one. */
 export function parseVarFlags(pairs: string[]): { vars: Record<string, string> } | { bad: string } {

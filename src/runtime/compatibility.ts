@@ -3,12 +3,17 @@
 // (docs/COMPATIBILITY.md), whatever date a worker gives. So a flag that turns that behaviour on
 // is accepted and changes nothing; a flag that asks for the older behaviour is refused, since
 // isolet does not have it; and a flag isolet does not know is refused, never silently ignored.
+// The exception is static assets' navigation rule, where isolet has both behaviours and
+// follows the date and the flags as Cloudflare's asset worker does (`NAVIGATION_PREFERS_ASSETS`).
 // The one date rule is workerd's: a date in the future is refused.
 
 /** How isolet takes a flag. */
 export interface FlagRule {
-  /** 'on': isolet always behaves so; 'partial': accepted with a note; 'refused': isolet cannot. */
-  use: 'on' | 'partial' | 'refused';
+  /**
+   * 'on': isolet always behaves so; 'honoured': isolet has both behaviours and does as the flag
+   * says; 'partial': accepted with a note; 'refused': isolet cannot.
+   */
+  use: 'on' | 'honoured' | 'partial' | 'refused';
   /** Why, for the message (refused) or the note (partial). */
   why: string;
 }
@@ -17,8 +22,36 @@ const on = (why = 'isolet always behaves so'): FlagRule => ({ use: 'on', why });
 const refused = (why: string): FlagRule => ({ use: 'refused', why });
 const standardOnly = (standard: string): FlagRule => refused(`isolet has only the standard behaviour (${standard})`);
 
+/**
+ * Cloudflare's asset flag pair (its asset worker's `compatibility-flags.ts`): with it on, a
+ * browser navigation (`Sec-Fetch-Mode: navigate`) that matches no file is answered by
+ * `not_found_handling` (single-page-application, 404-page) before the worker runs, where it
+ * would otherwise go to the worker. On from `date`, unless `disable` is set; `enable` turns it
+ * on for an older date (and wins when both are set, as there).
+ */
+export const NAVIGATION_PREFERS_ASSETS = {
+  enable: 'assets_navigation_prefers_asset_serving',
+  disable: 'assets_navigation_has_no_effect',
+  date: '2025-04-01',
+} as const;
+
+/** Whether a worker's navigations prefer its assets, by its compatibility date and flags. */
+export function navigationPrefersAssets(date: string | undefined, flags: readonly string[] | undefined): boolean {
+  const { enable, disable, date: from } = NAVIGATION_PREFERS_ASSETS;
+  if (flags?.includes(enable) === true) return true;
+  return (date ?? '') >= from && flags?.includes(disable) !== true;
+}
+
 /** The flags isolet knows: each pair of workerd's enable and disable flags it has an answer for. */
 export const COMPATIBILITY_FLAGS: Readonly<Record<string, FlagRule>> = {
+  [NAVIGATION_PREFERS_ASSETS.enable]: {
+    use: 'honoured',
+    why: `a browser navigation that matches no asset gets not_found_handling before the worker runs (the default from ${NAVIGATION_PREFERS_ASSETS.date})`,
+  },
+  [NAVIGATION_PREFERS_ASSETS.disable]: {
+    use: 'honoured',
+    why: 'a navigation that matches no asset goes to the worker, as any other request',
+  },
   formdata_parser_supports_files: on(),
   formdata_parser_converts_files_to_strings: standardOnly('formdata_parser_supports_files'),
   fetch_refuses_unknown_protocols: on(),

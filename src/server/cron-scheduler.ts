@@ -10,10 +10,9 @@
 // run without its claim: while the database is away a cluster's node runs no crons, since it
 // cannot know that no other node does.
 
-import type { Cron } from 'croner';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
 import type { ScheduledResult, WorkerLogEntry } from '../runtime/types.ts';
-import { cronSchedule, firesAt, MINUTE_MS } from '../cron/cron.ts';
+import { cronSchedule, firesAt, MINUTE_MS, type CronSchedule } from '../cron/cron.ts';
 import type { CronRun, CronTick, Store } from '../store/store.ts';
 import type { ServerLog } from './logger.ts';
 import type { WorkerHost } from './worker-host.ts';
@@ -40,7 +39,7 @@ export class CronScheduler {
   readonly #options: CronSchedulerOptions;
   readonly #now: () => number;
   /** Compiled schedules by expression, kept while some worker has them. */
-  readonly #schedules = new Map<string, Cron>();
+  readonly #schedules = new Map<string, CronSchedule>();
   readonly #limit: number;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
@@ -162,7 +161,7 @@ export class CronScheduler {
     return due;
   }
 
-  #schedule(cron: string, worker: string): Cron | undefined {
+  #schedule(cron: string, worker: string): CronSchedule | undefined {
     let schedule = this.#schedules.get(cron);
     if (schedule === undefined) {
       try {

@@ -17,9 +17,10 @@ import { mapBundlePlaces, splitSourceMap } from '../../bundle/source-map.ts';
 import { createHttpFront, type RuntimeFetcher } from '../../http/front.ts';
 import { Runtime } from '../../runtime/runtime.ts';
 import { WorkerLoadError, type BindingSpec, type JsonValue, type RuntimeRequest, type RuntimeResponse, type WorkerLimits, type WorkerLogEntry } from '../../runtime/types.ts';
-import { ConfigError, DEV_VARS, loadConfig, readDevVars, serviceBindings, type AssetsDirectoryConfig } from '../config.ts';
+import { ConfigError, devVarsFiles, loadConfig, readDevVars, serviceBindings, type AssetsDirectoryConfig } from '../config.ts';
 import { DiskAssets } from '../../assets/directory.ts';
-import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset } from '../../assets/respond.ts';
+import { serveAsset } from '../../assets/respond.ts';
+import { navigationPrefersAssets } from '../../runtime/compatibility.ts';
 import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
 import { BindingError, type BindingAnswer, type BindingCall } from '../../runtime/types.ts';
 import { LocalKv } from '../dev-kv.ts';
@@ -28,13 +29,15 @@ const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var K
 
 Runs the worker in <entry> (TypeScript or JavaScript; npm imports and .wasm files are bundled)
 on a local HTTP server with production limits, and reloads it when its source files, its
-config or .dev.vars change. Stack traces point at your source files (source maps).
+config or its local vars change. Stack traces point at your source files (source maps).
 
 Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
 as 'isolet deploy' does: main (the entry when none is given), name, vars, limits, build
 settings, [dev] port/ip and [assets], whose directory is served from disk as a server serves
-it (a file changed there is served at once; with no entry, the files alone). .dev.vars (KEY=VALUE lines, next to the config; .dev.vars.<env>
-with --env when it exists) is merged over vars, and --var over both. kv_namespaces are local,
+it (a file changed there is served at once; with no entry, the files alone). Local vars, as
+wrangler dev reads them, are merged over vars, and --var over both: .dev.vars (KEY=VALUE lines,
+next to the config; .dev.vars.<env> with --env when it exists), or when there is none .env,
+.env.local, and with --env .env.<env> and .env.<env>.local. kv_namespaces are local,
 kept in .isolet/kv/isolet.db next to the config (a SQLite file), so their keys stay across
 restarts; each namespace is found there by its id.
 
@@ -94,7 +97,7 @@ interface DevSettings {
   crons: string[] | undefined;
   build: BuildSettings;
   dev: { port?: number; ip?: string };
-  /** The config file and the .dev.vars files that may exist next to it: watched too. */
+  /** The config file and the files of local vars that may exist next to it (.dev.vars, .env, ...): watched too. */
   configFiles: string[];
   notes: string[];
   /** `kv_namespaces`: served from a local store in the project (src/cli/dev-kv.ts). */
@@ -173,12 +176,12 @@ class MissingEntry extends Error {
   }
 }
 
-/** Reads the config and .dev.vars as wrangler does: vars, then .dev.vars over them, then --var. */
+/** Reads the config and the local vars as wrangler does: vars, then .dev.vars (or the .env files) over them, then --var. */
 function readSettings(options: DevOptions): DevSettings {
   const { config, notes } = loadConfig({ cwd: options.cwd, configPath: options.configPath, env: options.env });
   const configDir = config.file === undefined ? options.cwd : dirname(config.file);
   const devVars = readDevVars(configDir, options.env);
-  if (devVars) notes.push(`using vars from ${devVars.file}`);
+  if (devVars) notes.push(`using vars from ${devVars.files.join(', ')}`);
   if (config.crons !== undefined && config.crons.length > 0 && !options.testScheduled) {
     notes.push('note: cron triggers do not fire on their schedule in isolet dev; start it with --test-scheduled and GET /__scheduled?cron=... to run the scheduled handler');
   }
@@ -191,10 +194,9 @@ function readSettings(options: DevOptions): DevSettings {
   if (config.assets !== undefined && !isDirectory(config.assets.directory)) {
     throw new ConfigError(basename(config.file!), 'assets.directory', `no such folder: ${config.assets.directory}. Fix: create it, or point directory at your static files`);
   }
-  const devVarsFiles = [DEV_VARS, ...(options.env === undefined ? [] : [`${DEV_VARS}.${options.env}`])].map((name) => join(configDir, name));
   return {
     entry,
-    assets: config.assets && { config: config.assets, navigationPrefersAssets: (config.compatibilityDate ?? '') >= NAVIGATION_PREFERS_ASSETS_DATE },
+    assets: config.assets && { config: config.assets, navigationPrefersAssets: navigationPrefersAssets(config.compatibilityDate, config.compatibilityFlags) },
     bindings: serviceBindings(config.services ?? []),
     name: config.name ?? (entry === undefined ? 'assets' : workerName(entry)),
     vars: { ...config.vars, ...devVars?.vars, ...options.flagVars },
@@ -202,7 +204,7 @@ function readSettings(options: DevOptions): DevSettings {
     crons: config.crons,
     build: { ...config.build, ...(options.minify ? { minify: true } : {}) },
     dev: config.dev ?? {},
-    configFiles: [...(config.file === undefined ? [] : [config.file]), ...devVarsFiles],
+    configFiles: [...(config.file === undefined ? [] : [config.file]), ...devVarsFiles(configDir, options.env)],
     notes,
     kvNamespaces: config.kvNamespaces ?? [],
     projectDir: configDir,
@@ -242,9 +244,11 @@ class DevSession implements RuntimeFetcher {
   /** Set after the first build, so later successful ones say they reloaded. */
   #started = false;
   #problem = 'worker is starting';
-  /** Watched files (the last build's sources outside node_modules, the config, .dev.vars) and a digest of what they held then. */
+  /** Watched files (the last build's sources outside node_modules, the config, the local vars files) and a digest of what they held then. */
   #inputs = new Map<string, string>();
   #lastBuildFailed = false;
+  /** A module file appeared after a failed build: the next #rebuild tries again. */
+  #newModule = false;
   readonly #watchers = new Map<string, FSWatcher>();
   #timer: NodeJS.Timeout | undefined;
   #building: Promise<void> | undefined;
@@ -327,7 +331,8 @@ class DevSession implements RuntimeFetcher {
     const result = await this.#runtime.scheduled(name, { cron, scheduledTime });
     this.#err.write(`[${name}] scheduled "${cron}" ${result.outcome}\n`);
     if (result.outcome === 'ok') return text(200, 'Ran scheduled event');
-    return text(500, `Scheduled event failed: ${result.outcome}\n${result.error ?? ''}\n`);
+    // The stack names places in the bundle: answer with places in the sources, as stderr shows them.
+    return text(500, `Scheduled event failed: ${result.outcome}\n${mapBundlePlaces(result.error ?? '', this.#map, this.#options.cwd)}\n`);
   }
 
   #logRequest(name: string, request: RuntimeRequest, status: number): void {
@@ -457,28 +462,37 @@ class DevSession implements RuntimeFetcher {
     }
   }
 
+  /**
+   * A file event: worth a look after the debounce when it may concern an input (the event did
+   * not say which file, or it names one), or, after a failed build, a new module (a file an
+   * import wanted may be the fix). Files written beside the sources (logs, local state, editor
+   * files) do not matter. Contents are not read here: a save that truncates and then writes is
+   * seen half-way, as an empty file.
+   */
   #changed(file: string | undefined): void {
-    if (file === undefined) {
-      // The event did not say which file: rebuild only if some input differs from what was built.
-      if (![...this.#inputs].some(([input, before]) => digest(input) !== before)) return;
-    } else if (this.#inputs.has(file)) {
-      // An input: only a change of its contents counts (not a touch, not a rewrite of the same bytes).
-      if (digest(file) === this.#inputs.get(file)) return;
-    } else if (!(this.#lastBuildFailed && MODULE_FILE.test(file))) {
-      // Not an input: after a failure a new module may be the fix (a file an import wanted);
-      // otherwise files written beside the sources (logs, local state, editor files) do not matter.
-      return;
+    if (file !== undefined && !this.#inputs.has(file)) {
+      if (!(this.#lastBuildFailed && MODULE_FILE.test(file))) return;
+      this.#newModule = true;
     }
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#rebuild(), DEBOUNCE_MS);
   }
 
-  #rebuild(): void {
+  /**
+   * After the debounce: builds again when an input's contents differ from what was built (not
+   * for a touch, nor a rewrite of the same bytes), or a new module appeared after a failure.
+   * `force`: an event came while the last build ran; inputs are digested when a build ends, so
+   * its change would look built already.
+   */
+  #rebuild(force = false): void {
     if (this.#closed) return;
     if (this.#building) {
       this.#again = true;
       return;
     }
+    const newModule = this.#newModule;
+    this.#newModule = false;
+    if (!force && !newModule && [...this.#inputs].every(([input, before]) => digest(input) === before)) return;
     this.#building = this.reload()
       .catch((error: unknown) => {
         this.#err.write(`isolet dev: reload failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
@@ -487,7 +501,7 @@ class DevSession implements RuntimeFetcher {
         this.#building = undefined;
         if (this.#again) {
           this.#again = false;
-          this.#rebuild();
+          this.#rebuild(true);
         }
       });
   }

@@ -134,8 +134,7 @@ async function follow(client: AdminClient, name: string, filter: TailFilterOptio
     let cut = 'the server closed it';
     try {
       for await (const logged of entries) {
-        // Places in the bundle shown as places in the project's sources, when its map is here.
-        const entry = map && logged.type !== 'request' && typeof logged.message === 'string' ? { ...logged, message: mapBundlePlaces(logged.message, map, process.cwd()) } : logged;
+        const entry = shownEntry(logged, map, process.cwd());
         cli.stdout.write(json ? JSON.stringify(entry) + '\n' : formatEntry(entry) + '\n');
         if (entry.type === ('tail' as WorkerLogEntry['type'])) ended = entry;
       }
@@ -183,6 +182,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * An entry as the tenant is shown it: stack traces without the platform's own frames, and places
+ * in the bundle as places in the project's sources when its map is here (src/bundle/source-map.ts).
+ */
+export function shownEntry(entry: WorkerLogEntry, map: SourceMap | undefined, cwd: string): WorkerLogEntry {
+  if (entry.type === 'request' || typeof entry.message !== 'string') return entry;
+  return { ...entry, message: mapBundlePlaces(entry.message, map, cwd) };
 }
 
 /** One entry as a line: local time, level, the node that made it if another one, and the message (requests with method, path, status, CPU and wall time; scheduled events with cron, outcome and times). */

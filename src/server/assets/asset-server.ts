@@ -5,7 +5,8 @@
 
 import { LRUCache } from 'lru-cache';
 import type { AssetsContent } from '../../assets/manifest.ts';
-import { NAVIGATION_PREFERS_ASSETS_DATE, serveAsset, type AssetRequest, type AssetSource } from '../../assets/respond.ts';
+import { serveAsset, type AssetRequest, type AssetSource } from '../../assets/respond.ts';
+import { navigationPrefersAssets } from '../../runtime/compatibility.ts';
 import type { RuntimeRequest, RuntimeResponse } from '../../runtime/types.ts';
 import type { Store, WorkerContent } from '../../store/store.ts';
 import type { ServerLog } from '../logger.ts';
@@ -68,7 +69,7 @@ export class AssetServer {
       accountId,
       assets,
       hasWorker: content.modules !== undefined || content.script !== undefined,
-      navigationPrefersAssets: (content.compatibilityDate ?? '') >= NAVIGATION_PREFERS_ASSETS_DATE,
+      navigationPrefersAssets: navigationPrefersAssets(content.compatibilityDate, content.compatibilityFlags),
       source,
     });
   }
