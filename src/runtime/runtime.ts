@@ -320,11 +320,16 @@ export class Runtime {
   async close(): Promise<void> {
     this.closed = true;
     this.idleMemory.stop();
-    this.spares?.close();
+    const spares = this.spares?.close();
+    const creating = [...this.workers.values()].map((worker) => worker.creating);
     for (const isolate of [...this.live.keys()]) isolate.terminate({ kind: 'evicted' });
     this.live.clear();
     closeFetchConnections(this.egress);
     this.workers.clear();
+    // Isolates still being made on another thread are waited for: V8 crashes a process that
+    // exits while one is being made. Each is retired once made (isolateFor: the runtime is closed).
+    await Promise.allSettled([spares, ...creating]);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   private async isolateFor(worker: LoadedWorker): Promise<WorkerIsolate> {

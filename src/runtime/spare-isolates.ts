@@ -27,6 +27,8 @@ export class SpareIsolates {
   private readonly ready: Spare[] = [];
   private filling = false;
   private closed = false;
+  /** The spare being made now, on another thread: close() waits for it. */
+  private making: Promise<Spare> | undefined;
   private readonly image: RuntimeImage;
   private readonly size: number;
   /** Spares are made with this memory limit; workers with another one start their own isolate. */
@@ -72,7 +74,12 @@ export class SpareIsolates {
         setTimeout(attempt, REFILL_RETRY_MS).unref();
         return;
       }
-      this.make().then(
+      const making = this.make();
+      this.making = making;
+      making.finally(() => {
+        if (this.making === making) this.making = undefined;
+      }).catch(() => {});
+      making.then(
         (spare) => {
           this.filling = false;
           if (this.closed) {
@@ -107,12 +114,19 @@ export class SpareIsolates {
     }
   }
 
-  close(): void {
+  /**
+   * Disposes the ready spares, and the one being made once it is made: V8 crashes a process
+   * that exits while another thread is still making an isolate, so an owner awaits this before
+   * it lets the process end.
+   */
+  async close(): Promise<void> {
     this.closed = true;
     for (const spare of this.ready.splice(0)) {
       try {
         spare.isolate.dispose();
       } catch {}
     }
+    // The spare's own handler (above) disposes it, as the pool is closed.
+    await this.making?.catch(() => {});
   }
 }
