@@ -221,7 +221,7 @@ test('the host refuses what the sandbox cannot be trusted to hold back: unknown 
   const request = { id: 1, chain: ['w'], signal: new AbortController().signal, subrequests: 0, readBody: async () => null, readWholeBody: async () => '' };
   const ctx = (inRequest: boolean): OpContext => ({
     worker: 'w', account: 'w', limits: { cpuMs: 50, startupCpuMs: 400, memoryMb: 128, subrequests: 50 },
-    request: inRequest ? request : undefined, requestById: () => undefined, scope: new Map(), bindings, chargeCpu: () => {},
+    request: inRequest ? request : undefined, requestById: () => undefined, scope: new Map(), bindings, chargeCpu: () => {}, takePayload: async () => null,
   });
   const call = (args: unknown[], inRequest = true) => operations['binding.call'](ctx(inRequest), args);
   for (const method of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {

@@ -9,11 +9,11 @@
 // Cloudflare's errors, so nothing here is trusted for a limit: the checks made here only spare a
 // call (an unknown response type) or a copy (a value over 25 MiB).
 
-import type { BindingMaker, CallBinding } from '../../bindings/sandbox.ts';
+import type { BindingMaker, CallBinding, CallPayload } from '../../bindings/sandbox.ts';
 import type { BodySource } from '../../body/sandbox.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, Error, JSONParse, JSONStringify, Number, ObjectDefineProperty,
-  String, SymbolToStringTag, TypeError, TypedArrayPrototypeSet, Uint8Array,
+  String, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 export interface KvDeps {
@@ -62,40 +62,52 @@ export function create(deps: KvDeps): BindingMaker<'kv'> {
     return type === 'json' ? JSONParse(text) : text;
   }
 
-  /** The value's bytes; a stream is read to its end (a length past the limit is counted, not kept). */
-  async function valueBytes(value: unknown): Promise<Uint8Array | ArrayBuffer | ArrayBufferView> {
-    if (typeof value === 'string') return utf8Encode(value);
-    if (value instanceof ArrayBuffer || ArrayBufferIsView(value)) return value as ArrayBuffer | ArrayBufferView;
-    if (deps.isReadableStream(value)) {
-      const source = deps.sourceOf(value);
-      const chunks: Uint8Array[] = [];
-      let length = 0;
-      for (;;) {
-        const chunk = await source.pull();
-        if (chunk === null) break;
-        length += chunk.byteLength;
-        if (length <= MAX_VALUE_BYTES) ArrayPrototypePush(chunks, chunk);
-      }
+  /**
+   * What put() sends of a value other than a stream: text or bytes, taken as they are when the
+   * call is made (the platform copies them out), or a primitive's text.
+   */
+  function valuePayload(value: unknown): CallPayload {
+    if (typeof value === 'string') {
+      // Its UTF-8 is at least this long: only then is it encoded here, for the error's length.
+      if (value.length > MAX_VALUE_BYTES) throw tooLarge(utf8Encode(value).byteLength);
+      return value;
+    }
+    if (value instanceof ArrayBuffer || ArrayBufferIsView(value)) {
+      const length = (value as ArrayBuffer | ArrayBufferView).byteLength;
       if (length > MAX_VALUE_BYTES) throw tooLarge(length);
-      const whole = new Uint8Array(length);
-      let at = 0;
-      for (let i = 0; i < chunks.length; i++) {
-        TypedArrayPrototypeSet(whole, chunks[i]!, at);
-        at += chunks[i]!.byteLength;
-      }
-      return whole;
+      return value as ArrayBuffer | ArrayBufferView;
     }
     if (value !== null && (typeof value === 'object' || typeof value === 'function')) throw new TypeError(BAD_VALUE);
     // A primitive is stored as its text, as workerd converts it.
-    return utf8Encode(String(value));
+    return String(value);
+  }
+
+  /**
+   * What put() sends of a stream: the request's own unread body, which the host reads itself
+   * (its bytes never enter the isolate, and the worker pays nothing for them), or the stream's
+   * chunks, read to its end (a length past the limit is counted, not kept).
+   */
+  async function streamPayload(stream: unknown): Promise<CallPayload> {
+    const source = deps.sourceOf(stream);
+    if (source.hostBody !== undefined) {
+      // A body that says it is too long is refused before anyone reads it.
+      if (typeof source.length === 'number' && source.length > MAX_VALUE_BYTES) throw tooLarge(source.length);
+      return { requestBody: source.hostBody };
+    }
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = await source.pull();
+      if (chunk === null) break;
+      length += chunk.byteLength;
+      if (length <= MAX_VALUE_BYTES) ArrayPrototypePush(chunks, chunk);
+    }
+    if (length > MAX_VALUE_BYTES) throw tooLarge(length);
+    return chunks;
   }
 
   function tooLarge(length: number): Error {
     return new Error(`KV PUT failed: 413 Value length of ${length} exceeds limit of ${MAX_VALUE_BYTES}.`);
-  }
-
-  function byteLength(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): number {
-    return bytes.byteLength;
   }
 
   class KvNamespace {
@@ -127,9 +139,9 @@ export function create(deps: KvDeps): BindingMaker<'kv'> {
         expirationTtl: expirationTtl === undefined || expirationTtl === null ? null : Number(expirationTtl),
         metadata: metadata === undefined || metadata === null ? null : (JSONStringify(metadata) ?? null),
       };
-      const bytes = await valueBytes(value);
-      if (byteLength(bytes) > MAX_VALUE_BYTES) throw tooLarge(byteLength(bytes));
-      await this.#call('put', [name, checked], bytes);
+      // A value other than a stream is handed over by the call put() makes before it returns.
+      const payload = deps.isReadableStream(value) ? await streamPayload(value) : valuePayload(value);
+      await this.#call('put', [name, checked], payload);
     }
 
     async delete(key: unknown): Promise<void> {
