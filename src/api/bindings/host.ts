@@ -76,13 +76,29 @@ function bound(name: string, value: unknown): Bound {
   const type = (value as { type?: unknown }).type;
   if (typeof type === 'string') return { kind: 'spec', spec: checkSpec(name, value as Record<string, unknown>) };
   const methods = new Map<string, (...args: unknown[]) => unknown>();
-  for (const method of Object.keys(value)) {
-    const fn = (value as Record<string, unknown>)[method];
-    if (typeof fn !== 'function') {
-      throw new WorkerLoadError(`env.${name}.${method} is not a function: a host binding holds only functions (pass data as vars).`);
-    }
+  const add = (method: string, fn: unknown) => {
     if (method.length > BINDING_LIMITS.nameChars) throw new WorkerLoadError(`env.${name}: a method name is longer than ${BINDING_LIMITS.nameChars} characters.`);
     methods.set(method, fn as (...args: unknown[]) => unknown);
+  };
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  // A plain object is all methods; an instance of a class also holds its state, which stays here.
+  const plain = prototype === Object.prototype || prototype === null;
+  for (const method of Object.keys(value)) {
+    const fn = (value as Record<string, unknown>)[method];
+    if (typeof fn === 'function') add(method, fn);
+    else if (plain) throw new WorkerLoadError(`env.${name}.${method} is not a function: a host binding holds only functions (pass data as vars).`);
+  }
+  // Its class's methods, the nearest first, up to Object's own: a name a nearer object has (a
+  // field, a getter) hides a farther one, as `value.method` would find it. Descriptors, not
+  // reads: a getter is not run at load, and is no method.
+  const seen = new Set(Object.getOwnPropertyNames(value));
+  for (let proto = prototype; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const method of Object.getOwnPropertyNames(proto)) {
+      if (method === 'constructor' || seen.has(method)) continue;
+      seen.add(method);
+      const descriptor = Object.getOwnPropertyDescriptor(proto, method)!;
+      if ('value' in descriptor && typeof descriptor.value === 'function') add(method, descriptor.value);
+    }
   }
   if (methods.size > BINDING_LIMITS.methods) throw new WorkerLoadError(`env.${name} has ${methods.size} methods, more than the ${BINDING_LIMITS.methods} a host binding may have.`);
   return { kind: 'host', target: value as HostBinding, methods };
