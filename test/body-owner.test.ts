@@ -136,7 +136,7 @@ test('body operations read only a request of the calling isolate, named by a num
     readBody: async () => new ArrayBuffer(1), readWholeBody: async () => new ArrayBuffer(2),
   };
   const ctx: OpContext = {
-    worker: 'w', account: 'w', limits: DEFAULT_LIMITS, request: own, scope: new Map(), chargeCpu: () => {},
+    worker: 'w', account: 'w', limits: DEFAULT_LIMITS, request: own, scope: new Map(), chargeCpu: () => {}, takePayload: async () => null,
     requestById: (id) => (id === 1 ? own : undefined),
   };
   const call = (op: 'body.read' | 'body.readWhole', ...args: unknown[]) => Promise.resolve().then(() => operations[op](ctx, args));

@@ -730,7 +730,7 @@ test('crypto.DigestStream as the target of a streamed request body', async () =>
 // The host half holds against a caller that took over its sandbox runtime: ids are only looked
 // up in the calling isolate's own scope.
 function opContext(): OpContext {
-  return { worker: 'w', account: 'w', limits: DEFAULT_LIMITS, request: undefined, requestById: () => undefined, scope: new Map(), chargeCpu: () => {} };
+  return { worker: 'w', account: 'w', limits: DEFAULT_LIMITS, request: undefined, requestById: () => undefined, scope: new Map(), chargeCpu: () => {}, takePayload: async () => null };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {

@@ -890,7 +890,7 @@ describe('host ops against a caller that took over its sandbox', () => {
   // What tenant code could send if it reached the bridge itself: every argument is checked.
   function context(egress = new EgressPolicy({ allow: ['127.0.0.1'] })): OpContext {
     const request: OpRequest = { id: 1, chain: ['w'], signal: new AbortController().signal, subrequests: 0, readBody: async () => null, readWholeBody: async () => new ArrayBuffer(0) };
-    return { worker: 'w', account: 'w', limits: DEFAULT_LIMITS, request, requestById: (id) => (id === 1 ? request : undefined), scope: new Map(), egress, chargeCpu: () => {} };
+    return { worker: 'w', account: 'w', limits: DEFAULT_LIMITS, request, requestById: (id) => (id === 1 ? request : undefined), scope: new Map(), egress, chargeCpu: () => {}, takePayload: async () => null };
   }
   const start = (ctx: OpContext, ...args: unknown[]) => fetchAsyncOps['fetch.start']!(ctx, args);
 

@@ -221,7 +221,7 @@ test('the host refuses what the sandbox cannot be trusted to hold back: unknown 
   const request = { id: 1, chain: ['w'], signal: new AbortController().signal, subrequests: 0, readBody: async () => null, readWholeBody: async () => '' };
   const ctx = (inRequest: boolean): OpContext => ({
     worker: 'w', account: 'w', limits: { cpuMs: 50, startupCpuMs: 400, memoryMb: 128, subrequests: 50 },
-    request: inRequest ? request : undefined, requestById: () => undefined, scope: new Map(), bindings, chargeCpu: () => {},
+    request: inRequest ? request : undefined, requestById: () => undefined, scope: new Map(), bindings, chargeCpu: () => {}, takePayload: async () => null,
   });
   const call = (args: unknown[], inRequest = true) => operations['binding.call'](ctx(inRequest), args);
   for (const method of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
@@ -232,6 +232,59 @@ test('the host refuses what the sandbox cannot be trusted to hold back: unknown 
   await assert.rejects(call(['API', 'get', 'not a list', null]), { name: 'TypeError' });
   // A platform binding with no BindingHost is not available here.
   await assert.rejects(call(['KV', 'get', ['key'], null]), { name: 'Error', message: 'env.KV.get(): kv bindings are not available in this runtime (it has no binding host).' });
+});
+
+test("an instance of a class is a binding of its methods, its class's and inherited ones, called on the instance; its state, getters, constructor and Object's methods are not reachable", async () => {
+  const r = runtime();
+  class Store {
+    #rows = new Map<number, string>([[7, 'ada']]);
+    protected calls = 0;
+    find(id: number) {
+      this.calls++;
+      return this.#rows.get(id) ?? null;
+    }
+    describe() {
+      return 'store';
+    }
+  }
+  class UsersApi extends Store {
+    readonly db = { secret: 'state of the instance' };
+    get count() {
+      throw new Error('a getter is not read at load');
+    }
+    getUser(id: number) {
+      return { id, name: this.find(id), calls: this.calls };
+    }
+    override describe() {
+      return 'users, ' + super.describe();
+    }
+  }
+  const api = new UsersApi();
+  // An own function of the instance is a method too.
+  (api as unknown as { ping: () => string }).ping = () => 'pong';
+  await r.load('instance', moduleWorker(`export default { async fetch(request, env) {
+    const names = Object.keys(env.API).sort();
+    const refused = async (f) => { try { await f(); return 'called'; } catch (error) { return error.name + ': ' + error.message; } };
+    return Response.json({
+      names,
+      user: await env.API.getUser(7),
+      again: await env.API.getUser(7),
+      describe: await env.API.describe(),
+      ping: await env.API.ping(),
+      db: env.API.db === undefined,
+      constructor: Object.hasOwn(env.API, 'constructor'),
+      toString: Object.hasOwn(env.API, 'toString'),
+    });
+  } }`, { bindings: { API: api } }));
+  const out = await json(r, 'instance');
+  assert.deepEqual(out.names, ['describe', 'find', 'getUser', 'ping']);
+  assert.deepEqual(out.user, { id: 7, name: 'ada', calls: 1 });
+  assert.deepEqual(out.again, { id: 7, name: 'ada', calls: 2 });
+  assert.equal(out.describe, 'users, store');
+  assert.equal(out.ping, 'pong');
+  assert.equal(out.db, true);
+  assert.equal(out.constructor, false);
+  assert.equal(out.toString, false);
 });
 
 test('bindings are checked when the worker loads: names, shapes, and no name both a var and a binding', async () => {

@@ -89,6 +89,36 @@ export default {
         const all = await kv.list();
         return json({ first, second, allNames: all.keys.map((k) => k.name), complete: all.list_complete });
       }
+      case '/bulk': {
+        await kv.put('b:text', 'héllo', { metadata: { n: 1 } });
+        await kv.put('b:json', JSON.stringify({ a: [1, 2] }));
+        const entries = (map) => map instanceof Map ? [...map] : { notAMap: String(map) };
+        const keys = Array.from({ length: 101 }, (_, i) => 'k' + i);
+        return json({
+          text: entries(await kv.get(['b:text', 'b:missing', 'b:json'])),
+          typed: entries(await kv.get(['b:json'], 'json')),
+          options: entries(await kv.get(['b:json', 'b:json'], { type: 'json', cacheTtl: 60 })),
+          meta: entries(await kv.getWithMetadata(['b:text', 'b:missing', 'b:json'])),
+          hundred: (await kv.get(keys.slice(0, 100))).size,
+          tooMany: await attempt(() => kv.get(keys)),
+          none: await attempt(() => kv.get([])),
+          emptyKey: await attempt(() => kv.get(['ok', ''])),
+          longKey: await attempt(() => kv.get(['k'.repeat(513)])),
+          notJson: await attempt(() => kv.get(['b:text', 'b:json'], 'json')),
+          stream: await attempt(() => kv.get(['b:text'], 'stream')),
+          cacheTtl: await attempt(() => kv.get(['b:text'], { cacheTtl: 10 })),
+        });
+      }
+      case '/integers': {
+        await kv.put('i:1', 'v');
+        return json({
+          limitText: await attempt(async () => (await kv.list({ prefix: 'i:', limit: 'x' })).keys.length),
+          limitFraction: await attempt(async () => (await kv.list({ prefix: 'i:', limit: 1.9 })).keys.length),
+          limitHuge: await attempt(() => kv.list({ limit: 2 ** 40 })),
+          ttlText: await attempt(() => kv.put('k', 'v', { expirationTtl: 'nan' })),
+          cacheTtlText: await attempt(() => kv.get('k', { cacheTtl: 'not a number' })),
+        });
+      }
       case '/errors': return json({
         empty: await attempt(() => kv.get('')),
         dot: await attempt(() => kv.put('.', 'v')),
@@ -232,6 +262,9 @@ describe('the KV binding in a worker', { timeout: 120_000 }, () => {
     await refused(call('__proto__', []), 'TypeError', /has no method/);
     await refused(call('get', [{ key: 'x' }]), 'TypeError', /key name must be a string/);
     await refused(call('get', [['x']]), 'TypeError', /key name must be a string/);
+    await refused(call('getBulk', ['x']), 'TypeError', /bulk get takes an array of key names/);
+    await refused(call('getBulk', [[1]]), 'TypeError', /bulk get takes an array of key names/);
+    await refused(call('getBulk', [['x'], 'arrayBuffer']), 'Error', /^KV GET_BULK failed: 400 "arrayBuffer" is not a valid type/);
     await refused(call('put', ['k', ['not', 'options']], new Uint8Array(1)), 'TypeError', /options must be an object/);
     await refused(call('put', ['k', { metadata: { not: 'text' } }], new Uint8Array(1)), 'TypeError', /Metadata must be JSON text/);
     await refused(call('put', ['k', { expiration: 'soon' }], new Uint8Array(1)), 'Error', /^KV PUT failed: 400 Invalid expiration of soon/);
@@ -242,6 +275,32 @@ describe('the KV binding in a worker', { timeout: 120_000 }, () => {
     await refused(call('get', ['secret'], undefined, theirs.id), 'Error', /^KV GET failed: 404 The KV namespace '[0-9a-f]{32}' bound as KV does not exist/);
     await refused(call('put', ['secret', {}], new Uint8Array(1), theirs.id), 'Error', /404/);
     assert.equal(new TextDecoder().decode((await store.kv.get(theirs.id, 'secret', { now: 0 }))!.value), 'theirs');
+  });
+
+  test('get() and getWithMetadata() of an array of keys: a Map, as bulk reads on Cloudflare, with its limits and words', async () => {
+    const out = await run('/bulk');
+    assert.deepEqual(out.text, [['b:text', 'héllo'], ['b:missing', null], ['b:json', '{"a":[1,2]}']]);
+    assert.deepEqual(out.typed, [['b:json', { a: [1, 2] }]]);
+    assert.deepEqual(out.options, [['b:json', { a: [1, 2] }]]);
+    assert.deepEqual(out.meta, [['b:text', { value: 'héllo', metadata: { n: 1 } }], ['b:missing', null], ['b:json', { value: '{"a":[1,2]}', metadata: null }]]);
+    assert.equal(out.hundred, 100);
+    assert.deepEqual(out.tooMany, { name: 'Error', message: 'KV GET_BULK failed: 400 You can request a maximum of 100 keys' });
+    assert.deepEqual(out.none, { name: 'Error', message: 'KV GET_BULK failed: 400 You must request a minimum of 1 key' });
+    assert.deepEqual(out.emptyKey, { name: 'Error', message: 'KV GET_BULK failed: 400 Key name  is not legal' });
+    assert.deepEqual(out.longKey, { name: 'Error', message: 'KV GET_BULK failed: 414 Encoded length of 513 is too long' });
+    assert.deepEqual(out.notJson, { name: 'Error', message: 'KV GET_BULK failed: 400 At least one of the requested keys corresponds to a non-json value' });
+    assert.deepEqual(out.stream, { name: 'Error', message: 'KV GET_BULK failed: 400 "stream" is not a valid type. Use "json" or "text"' });
+    assert.deepEqual(out.cacheTtl, { name: 'Error', message: 'KV GET_BULK failed: 400 Invalid cache_ttl of 10. Cache TTL must be at least 30.' });
+  });
+
+  test("integer options as workerd converts them: what is not a number is 0, fractions are cut, past int32 a TypeError", async () => {
+    const out = await run('/integers');
+    // limit 0 is no limit (workerd sends none).
+    assert.deepEqual(out.limitText, { ok: 1 });
+    assert.deepEqual(out.limitFraction, { ok: 1 });
+    assert.deepEqual(out.limitHuge, { name: 'TypeError', message: 'Value out of range. Must be between -2147483648 and 2147483647 (inclusive).' });
+    assert.deepEqual(out.ttlText, { name: 'Error', message: 'KV PUT failed: 400 Invalid expiration_ttl of 0. Please specify integer greater than 0.' });
+    assert.deepEqual(out.cacheTtlText, { name: 'Error', message: 'KV GET failed: 400 Invalid cache_ttl of 0. Cache TTL must be at least 30.' });
   });
 
   test("argument errors as workerd gives them: TypeErrors for keys, the service's words for limits", async () => {

@@ -1,7 +1,7 @@
 // `isolet kv namespace ...` and `isolet kv key ...` as a user runs them (child processes) against
 // a real isolet serve in this process: what they print, the exit codes (0 ok, 1 refused, 2 usage
-// or configuration), values as bytes, --binding from wrangler.toml, and another account's
-// namespace refused.
+// or configuration), values as bytes, --binding from wrangler.toml (and its [env.NAME] with
+// --env), another account's namespace refused, and --local on isolet dev's own keys.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -112,6 +112,63 @@ describe('isolet kv', { timeout: 180_000 }, () => {
     const unknown = await kv(['key', 'get', 'k', '--binding', 'OTHER'], { cwd: project });
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no KV binding 'OTHER' in .*wrangler\.toml: it has CACHE/);
+  });
+
+  test("--binding with --env takes the id of that environment's kv_namespaces (not inherited, as in wrangler)", async () => {
+    const top = JSON.parse((await kv(['namespace', 'create', 'env top', '--json'])).stdout).id as string;
+    const staging = JSON.parse((await kv(['namespace', 'create', 'env staging', '--json'])).stdout).id as string;
+    const project = join(dir, 'envs');
+    await mkdir(project, { recursive: true });
+    await writeFile(join(project, 'wrangler.toml'), [
+      'name = "app"', 'main = "index.js"', `kv_namespaces = [{ binding = "CACHE", id = "${top}" }]`,
+      '[env.staging]', `kv_namespaces = [{ binding = "CACHE", id = "${staging}" }]`, '[env.bare]', 'name = "bare"', '',
+    ].join('\n'));
+    const put = await kv(['key', 'put', 'k', 'staged', '--binding', 'CACHE', '--env', 'staging'], { cwd: project });
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal((await kv(['key', 'get', 'k', '--namespace-id', staging])).stdout, 'staged');
+    assert.equal((await kv(['key', 'get', 'k', '--namespace-id', top])).code, 1, 'not the top-level namespace');
+    const bare = await kv(['key', 'get', 'k', '--binding', 'CACHE', '-e', 'bare'], { cwd: project });
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /no KV binding 'CACHE' in .*wrangler\.toml \[env\.bare\]/);
+  });
+
+  test("--local reads and writes the keys isolet dev keeps for the project, with no server and the same checks", async () => {
+    const project = join(dir, 'local');
+    await mkdir(project, { recursive: true });
+    await writeFile(join(project, 'wrangler.toml'), 'name = "app"\nmain = "index.js"\nkv_namespaces = [{ binding = "CACHE", id = "dev-cache" }]\n');
+    // No ISOLET_API at all: nothing reaches a server.
+    const local = async (args: string[]) => {
+      const cli = new CliProcess(['kv', 'key', ...args, '--local'], { cwd: project });
+      const { code } = await cli.exited;
+      return { code, stdout: cli.stdout, stderr: cli.stderr };
+    };
+    const put = await local(['put', 'seed', 'seeded', '--binding', 'CACHE', '--metadata', '{"by":"cli"}']);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal((await local(['get', 'seed', '--binding', 'CACHE'])).stdout, 'seeded');
+    assert.equal((await local(['get', 'seed', '--namespace-id', 'dev-cache'])).stdout, 'seeded');
+    assert.deepEqual(JSON.parse((await local(['list', '--binding', 'CACHE', '--json'])).stdout), [{ name: 'seed', metadata: { by: 'cli' } }]);
+    const ttl = await local(['put', 'k', 'v', '--binding', 'CACHE', '--ttl', '30']);
+    assert.equal(ttl.code, 1);
+    assert.match(ttl.stderr, /Invalid expiration_ttl of 30\. Expiration TTL must be at least 60\./);
+    assert.equal((await local(['delete', 'seed', '--binding', 'CACHE'])).code, 0);
+    const gone = await local(['get', 'seed', '--binding', 'CACHE']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /The local KV namespace 'dev-cache' \(.*\.isolet\/kv\/isolet\.db\) has no key 'seed'/);
+    const namespace = await kv(['namespace', 'list', '--local']);
+    assert.equal(namespace.code, 2);
+    assert.match(namespace.stderr, /--local is for 'kv key'/);
+
+    // What isolet dev then serves: the worker reads the seeded key from the same file.
+    await writeFile(join(project, 'index.js'), 'export default { async fetch(request, env) { return new Response(await env.CACHE.get("again")); } };\n');
+    assert.equal((await local(['put', 'again', 'from the CLI', '--binding', 'CACHE'])).code, 0);
+    const dev = new CliProcess(['dev', '--port', '0'], { cwd: project });
+    try {
+      const base = await dev.listening();
+      assert.equal(await (await fetch(base, { signal: AbortSignal.timeout(30_000) })).text(), 'from the CLI');
+    } finally {
+      dev.child.kill('SIGTERM');
+      await dev.exited;
+    }
   });
 
   test("limits and errors in Cloudflare's words; another account's namespace is refused; usage errors are exit 2", async () => {

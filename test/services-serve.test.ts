@@ -2,7 +2,9 @@
 // runtime processes: env.OTHER.fetch() with bodies streamed both ways and RPC to a named
 // WorkerEntrypoint; the deploy check (another account's worker refused, a worker not deployed
 // yet allowed and failing clearly until it is); the account rule again at call time; a cycle
-// across processes; each side's CPU charged to itself; Durable Objects refused at deploy.
+// across processes; calls nested 16 deep and no deeper, by fetch and by RPC; service calls
+// counted as the caller's subrequests; each side's CPU charged to itself; Durable Objects
+// refused at deploy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
@@ -160,6 +162,66 @@ test('a cycle across runtime processes is refused; each side\'s CPU is charged t
   const callerCpu = lines.find((entry) => entry.worker === caller)!.cpuMs as number;
   assert.ok(calleeCpu > 5, `the called worker's CPU is its own: ${calleeCpu} ms`);
   assert.ok(callerCpu < calleeCpu / 2, `the caller is not charged the called worker's CPU: ${callerCpu} ms against ${calleeCpu} ms`);
+});
+
+test('calls may nest 16 deep across runtime processes, by fetch and by RPC; the 17th is refused with the chain', { timeout: 240_000 }, async () => {
+  // 18 workers each calling the next, their homes alternating between the two processes, so
+  // that every call crosses the control process.
+  const hops = 18;
+  const chain = (prefix: string) => Array.from({ length: hops }, (_, i) => nameOn(`${prefix}${i}-`, i % 2));
+  const byFetch = chain('fh');
+  const byRpc = chain('rh');
+  for (let i = hops - 1; i >= 0; i--) {
+    const next = i + 1 < hops ? { bindings: { NEXT: { type: 'service', service: byFetch[i + 1] } } } : {};
+    assert.equal((await deploy(acme, byFetch[i]!, `export default { async fetch(request, env) {
+      if (!env.NEXT) return new Response('end at ${i}');
+      try { return await env.NEXT.fetch(request); } catch (error) { return new Response('${byFetch[i]} refused: ' + error.message); }
+    } };`, next)).status, 201);
+    const rpcNext = i + 1 < hops ? { bindings: { NEXT: { type: 'service', service: byRpc[i + 1] } } } : {};
+    assert.equal((await deploy(acme, byRpc[i]!, `import { WorkerEntrypoint } from 'cloudflare:workers';
+    export default class extends WorkerEntrypoint {
+      async hop() {
+        if (!this.env.NEXT) return 'end at ${i}';
+        try { return await this.env.NEXT.hop(); } catch (error) { return '${byRpc[i]} refused: ' + error.message; }
+      }
+      async fetch() { return new Response(await this.hop()); }
+    }`, rpcNext)).status, 201);
+  }
+  for (const names of [byFetch, byRpc]) {
+    for (let i = 0; i + 1 < hops; i++) assert.notEqual(homeIndex(names[i]!, 'default', 2), homeIndex(names[i + 1]!, 'default', 2));
+  }
+  for (const names of [byFetch, byRpc]) {
+    // From the first: 16 nested calls pass, the 17th (made by the 17th worker) is refused.
+    const deep = await (await t.request(`${names[0]}.localhost`, '/')).text();
+    assert.match(deep, new RegExp(`^${names[16]} refused: .*service calls nest more than 16 deep \\(${names[0]} -> .* -> ${names[17]}\\)`), deep);
+    // From the second: 16 nested calls reach the end.
+    assert.equal(await (await t.request(`${names[1]}.localhost`, '/')).text(), 'end at 17');
+  }
+});
+
+test('service calls count against the caller\'s 50 subrequests, by fetch and by RPC, across runtime processes', { timeout: 120_000 }, async () => {
+  const target = nameOn('counted', 1);
+  const caller = nameOn('counter-caller', 0);
+  assert.equal((await deploy(acme, target, TARGET, { vars: { OWNER: 'acme' } })).status, 201);
+  assert.equal((await deploy(acme, caller, `export default { async fetch(request, env) {
+    const made = [];
+    try {
+      for (let i = 0; i < 25; i++) made.push(await (await env.WEB.fetch('https://target/n')).text());
+      for (let i = 0; i < 25; i++) made.push(await env.API.add(i, 1));
+    } catch (error) { return new Response('early: ' + error.name + ': ' + error.message + ' after ' + made.length, { status: 500 }); }
+    const refused = [];
+    for (const call of [() => env.API.add(1, 1), () => env.WEB.fetch('https://target/'), () => fetch('https://example.com/')]) {
+      try { await call(); refused.push('passed'); } catch (error) { refused.push(error.name + ': ' + error.message); }
+    }
+    return Response.json({ made: made.length, refused });
+  } };`, { bindings: { WEB: { type: 'service', service: target }, API: { type: 'service', service: target, entrypoint: 'Api' } } })).status, 201);
+  for (let round = 0; round < 2; round++) {
+    // Each request has its own 50.
+    const response = await t.request(`${caller}.localhost`, '/');
+    const text = await response.text();
+    assert.equal(response.status, 200, text);
+    assert.deepEqual(JSON.parse(text), { made: 50, refused: Array(3).fill('TypeError: Too many subrequests.') });
+  }
 });
 
 test('a worker with a Durable Object is refused at deploy, by name', { timeout: 60_000 }, async () => {

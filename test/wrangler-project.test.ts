@@ -6,9 +6,11 @@
 //
 // The server is `isolet serve`'s own startServer, in this process with two runtime processes,
 // and its cron timer off: the test fires the tick itself (scheduler.tick), the way the timer
-// does at the minute, so no test waits for a clock. Then `isolet dev --test-scheduled` on the
-// same project: assets, KV and the cron through /__scheduled; the service binding to a worker
-// dev does not run gives its error. Waits are for output or answers, never for time.
+// does at the minute, so no test waits for a clock. Then the README's `isolet dev -c
+// wrangler.toml -c ../auth/wrangler.toml --test-scheduled` on the same project: assets, KV,
+// signing through the service binding to the auth worker running beside it, the cron through
+// /__scheduled, and the local KV read with `isolet kv key get --local`. Waits are for output or
+// answers, never for time.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -156,9 +158,12 @@ describe('the example wrangler project in isolet dev', { timeout: 180_000 }, () 
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('assets, KV and the cron (--test-scheduled) work locally; the service binding says auth is not running here', async () => {
+  test('the whole project, as the README runs it: assets, KV, signing through the auth worker beside it, the cron on demand, the local KV from the CLI', async () => {
     // Unedited: dev keeps KV locally under whatever id wrangler.toml names.
-    dev = new CliProcess(['dev', '--port', '0', '--test-scheduled'], { cwd: join(dir, 'guestbook') });
+    const cwd = join(dir, 'guestbook');
+    const command = ['dev', '-c', 'wrangler.toml', '-c', '../auth/wrangler.toml', '--test-scheduled'];
+    assert.ok((await readFile(join(ROOT, 'README.md'), 'utf8')).includes(`cd guestbook && npx isolet ${command.join(' ')}\n`), 'README shows this command');
+    dev = new CliProcess([...command, '--port', '0'], { cwd });
     const base = await dev.listening();
 
     const page = await get(`${base}/`);
@@ -169,14 +174,23 @@ describe('the example wrangler project in isolet dev', { timeout: 180_000 }, () 
     assert.equal((await get(`${base}/`, { headers: { 'if-none-match': etag! } })).status, 304);
 
     assert.deepEqual(JSON.parse((await get(`${base}/api/stats`)).body), { entries: 0, countedAt: null });
+    const stranger = await get(`${base}/api/entries`, { method: 'POST', headers: { authorization: 'Bearer guess' }, body: 'hi' });
+    assert.equal(stranger.status, 401);
+    const signed = await get(`${base}/api/entries`, { method: 'POST', headers: { authorization: 'Bearer let-me-in' }, body: 'hello from ada' });
+    assert.equal(signed.status, 201, signed.body);
+    assert.equal(JSON.parse(signed.body).name, 'ada', 'the name the auth worker gave');
+    const entries = JSON.parse((await get(`${base}/api/entries`)).body);
+    assert.deepEqual(entries.map((entry: { name: string; message: string }) => [entry.name, entry.message]), [['ada', 'hello from ada']]);
+
     const ran = await get(`${base}/__scheduled?cron=0+3+*+*+*&time=${NIGHT}`);
     assert.equal(ran.status, 200);
     assert.equal(ran.body, 'Ran scheduled event');
-    assert.deepEqual(JSON.parse((await get(`${base}/api/stats`)).body), { entries: 0, cron: '0 3 * * *', countedAt: NIGHT });
+    const stats = { entries: 1, cron: '0 3 * * *', countedAt: NIGHT };
+    assert.deepEqual(JSON.parse((await get(`${base}/api/stats`)).body), stats);
 
-    const signed = await get(`${base}/api/entries`, { method: 'POST', headers: { authorization: 'Bearer let-me-in' }, body: 'hi' });
-    assert.equal(signed.status, 503);
-    assert.match(signed.body, /^auth is unavailable: env\.AUTH names the worker 'auth', which is not running here\. .*isolet dev runs only its own worker: deploy both workers to an isolet server \(isolet deploy\)/);
+    const local = new CliProcess(['kv', 'key', 'get', 'stats', '--binding', 'GUESTBOOK', '--local'], { cwd });
+    assert.equal((await local.exited).code, 0, local.stderr);
+    assert.deepEqual(JSON.parse(local.stdout), stats);
 
     dev.child.kill('SIGTERM');
     assert.equal((await dev.exited).code, 0);

@@ -124,6 +124,13 @@ export interface SandboxEntries {
    * of a text body (null if there is none). Runs no tenant code: the host charges its CPU, the copy, to no request.
    */
   takeResponseChunk(requestId: number): ArrayBuffer | string | null;
+  /**
+   * The next piece of the large value async call `callId` carries (src/sandbox/outgoing-payloads.ts):
+   * a buffer copied out, or text the host encodes as UTF-8; null when there is no more; false
+   * when the value was detached or resized after the call. Runs no tenant code: the host
+   * charges its CPU, the copy, to no request.
+   */
+  takePayload(callId: number): ArrayBuffer | string | null | false;
   /** The host will pull no more of the response body: the worker's stream is cancelled. */
   cancelResponse(requestId: number, now: number): void;
   /** Host timer `timerId` of request `requestId` went off. */
@@ -142,7 +149,7 @@ export type EntryName = keyof SandboxEntries;
 
 /** Every entry point, as the host takes them off a new context's global. */
 export const ENTRY_NAMES = [
-  'init', 'register', 'dispatch', 'scheduled', 'invoke', 'exposeBuiltinModule', 'pullResponse', 'takeResponseChunk', 'cancelResponse', 'fireTimer', 'abort', 'end',
+  'init', 'register', 'dispatch', 'scheduled', 'invoke', 'exposeBuiltinModule', 'pullResponse', 'takeResponseChunk', 'takePayload', 'cancelResponse', 'fireTimer', 'abort', 'end',
   'settle', 'receiveModule',
 ] as const satisfies readonly EntryName[];
 

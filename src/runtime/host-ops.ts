@@ -48,6 +48,12 @@ export interface OpContext {
    * over it is stopped like any other.
    */
   chargeCpu(ns: number): void;
+  /**
+   * The next piece of the large value this async call carries, taken out of the isolate at
+   * the platform's cost (the `takePayload` entry, src/sandbox/outgoing-payloads.ts): null at
+   * its end, false when the worker detached or resized it after the call.
+   */
+  takePayload(): Promise<ArrayBuffer | string | null | false>;
 }
 
 export interface OpRequest {

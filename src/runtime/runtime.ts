@@ -299,8 +299,8 @@ export class Runtime {
   private serviceTarget(call: ServiceCall): string {
     const target = this.workers.get(call.service);
     if (target === undefined) {
-      throw noSuchService(call, `load it in the same Runtime (runtime.load('${call.service}', ...)). isolet dev runs only its own worker: ` +
-        `deploy both workers to an isolet server (isolet deploy), where they call each other, or stand in for '${call.service}' while developing.`);
+      throw noSuchService(call, `load it in the same Runtime (runtime.load('${call.service}', ...)). In isolet dev, run it beside this one: ` +
+        `isolet dev -c wrangler.toml -c <the config of '${call.service}'> (the first config is the worker served).`);
     }
     if (target.definition.account !== this.workers.get(call.worker)?.definition.account) throw otherAccount(call);
     return call.service;

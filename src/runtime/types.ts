@@ -93,10 +93,16 @@ export interface ScheduledResult {
  * only: they cannot cross to another process). Each call is async for the worker; its arguments
  * arrive structured-cloned, its result is structured-cloned into the isolate, and a thrown error
  * reaches the worker as an Error of the same name and message, nothing more. The time the host
- * spends is not the worker's CPU. Only the object's own enumerable functions, as they are when
- * the worker is loaded, are callable, with the object as `this`.
+ * spends is not the worker's CPU. Callable, as they are when the worker is loaded, with the
+ * object as `this`: a plain object's own enumerable functions (any other field is an error: pass
+ * data as vars), or an instance's own enumerable functions and its class's methods, inherited
+ * ones too (not Object's, never `constructor`, getters not read); an instance's other fields are
+ * its state, which the worker does not see.
  */
-export type HostBinding = { readonly [method: string]: (...args: any[]) => unknown };
+export type HostBinding = { readonly [method: string]: (...args: any[]) => unknown } | HostBindingInstance;
+
+/** An instance of a class of the embedding application, as a HostBinding (see there). */
+export type HostBindingInstance = object;
 
 /** One call of a platform binding (a BindingSpec) from a worker, as a BindingHost answers it. */
 export interface BindingCall {

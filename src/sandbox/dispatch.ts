@@ -704,6 +704,7 @@ function bodyFromHost(requestId: number, length: number | null): BodySource {
   };
   return {
     length,
+    hostBody: requestId,
     async pull(): Promise<Uint8Array | null> {
       const chunk = await read('body.read');
       return chunk === null ? null : new Uint8Array(chunk);

@@ -10,6 +10,7 @@
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { currentRequestId, enterRequest } from './request-context.ts';
 import { admitLogLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
+import { dropPayload, holdPayload, type OutgoingValue } from './outgoing-payloads.ts';
 import type { HostCalls } from '../bridge/protocol.ts';
 import { OPERATION_MODES, type AsyncOperation, type OperationCalls, type OperationName, type OperationResult, type SyncOperation } from '../bridge/operations.ts';
 import {
@@ -56,13 +57,14 @@ export function callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): 
 /**
  * `binding.call` (or `service.call`, RPC through a service binding) for the current request:
  * errors arrive as errors of the name the host gave (an embedder's or a called worker's own
- * error names are no DOMException names).
+ * error names are no DOMException names). `payload`: a large value the host takes with the
+ * `takePayload` entry, at the platform's cost (see outgoing-payloads.ts).
  */
-export function callBindingOperation(args: unknown[], op: 'binding.call' | 'service.call' = 'binding.call'): Promise<unknown> {
-  return startAsync(op, args, true);
+export function callBindingOperation(args: unknown[], op: 'binding.call' | 'service.call' = 'binding.call', payload?: OutgoingValue): Promise<unknown> {
+  return startAsync(op, args, true, payload);
 }
 
-function startAsync<T>(op: string, args: unknown[], namedErrors = false): Promise<T> {
+function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload?: OutgoingValue): Promise<T> {
   const requestId = currentRequestId();
   if (pendingCalls.size >= MAX_PENDING_HOST_CALLS) {
     return PromiseReject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
@@ -70,11 +72,13 @@ function startAsync<T>(op: string, args: unknown[], namedErrors = false): Promis
   const callId = nextCallId++;
   return new Promise<T>((resolve, reject) => {
     pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject, namedErrors });
+    if (payload !== undefined) holdPayload(callId, payload);
     try {
       hostCalls.async(callId, requestId, op, args);
     } catch (error) {
       // The arguments could not be copied out (a function, say): no answer will come.
       pendingCalls.delete(callId);
+      dropPayload(callId);
       throw error;
     }
   });
@@ -105,6 +109,7 @@ export function settleCall(callId: number, now: number, ok: boolean, value: unkn
   const call = pendingCalls.get(callId);
   if (!call) return;
   pendingCalls.delete(callId);
+  dropPayload(callId);
   advanceClock(now);
   enterRequest(call.requestId);
   if (ok) call.resolve(value);
@@ -116,7 +121,10 @@ export function dropRequestCalls(requestId: number): void {
   if (pendingCalls.size === 0) return;
   // forEach, not for...of: the Map iterator's `next` is the tenant's to replace.
   MapPrototypeForEach(pendingCalls, (call, callId) => {
-    if (call.requestId === requestId) pendingCalls.delete(callId);
+    if (call.requestId === requestId) {
+      pendingCalls.delete(callId);
+      dropPayload(callId);
+    }
   });
 }
 

@@ -6,6 +6,7 @@
 'use strict';
 
 import { callSync, connectHost, hostCalls, settleCall, receiveModule } from './host-calls.ts';
+import { takePayload } from './outgoing-payloads.ts';
 import { ENTRIES_GLOBAL, HOST_CALL_ORDER, type HostCalls, type SandboxEntries } from '../bridge/protocol.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
@@ -183,6 +184,7 @@ const entryPoints: SandboxEntries = {
   },
   pullResponse,
   takeResponseChunk,
+  takePayload,
   cancelResponse,
   receiveModule,
   fireTimer(requestId, timerId, now): void {

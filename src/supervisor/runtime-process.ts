@@ -565,7 +565,7 @@ export class RuntimeProcess {
     const held = this.#options.owns(head.worker) ? child.loaded.get(head.worker) : undefined;
     if (held === undefined) return refuse('Error', `${what} was refused: the worker ${head.worker} is not served by this runtime process.`);
     const spec = held.bindings !== undefined && Object.hasOwn(held.bindings, head.name) ? held.bindings[head.name] : undefined;
-    if (spec === undefined || typeof spec.type !== 'string') return refuse('TypeError', `${what}: the worker has no binding of that name.`);
+    if (spec === undefined || typeof (spec as { type?: unknown }).type !== 'string') return refuse('TypeError', `${what}: the worker has no binding of that name.`);
     const host = this.#options.bindingHost;
     if (host === undefined) return refuse('Error', `${what}: platform bindings are not available on this server.`);
     if (child.bindingCalls.has(id) || child.bindingCalls.size >= MAX_BINDING_CALLS_PER_PROCESS) {

@@ -16,6 +16,7 @@ import ivm from 'isolated-vm';
 import { BINDING_LIMITS, ENV_NAME, type BindingSpec, type EnvBinding } from '../../bridge/bindings.ts';
 import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
+import { BodyTooLargeError } from '../../runtime/request-body.ts';
 import { WorkerLoadError, type BindingHost, type HostBinding, type JsonValue, type WorkerDefinition } from '../../runtime/types.ts';
 import { jsonProblem, specProblem } from './checks.ts';
 
@@ -75,13 +76,29 @@ function bound(name: string, value: unknown): Bound {
   const type = (value as { type?: unknown }).type;
   if (typeof type === 'string') return { kind: 'spec', spec: checkSpec(name, value as Record<string, unknown>) };
   const methods = new Map<string, (...args: unknown[]) => unknown>();
-  for (const method of Object.keys(value)) {
-    const fn = (value as Record<string, unknown>)[method];
-    if (typeof fn !== 'function') {
-      throw new WorkerLoadError(`env.${name}.${method} is not a function: a host binding holds only functions (pass data as vars).`);
-    }
+  const add = (method: string, fn: unknown) => {
     if (method.length > BINDING_LIMITS.nameChars) throw new WorkerLoadError(`env.${name}: a method name is longer than ${BINDING_LIMITS.nameChars} characters.`);
     methods.set(method, fn as (...args: unknown[]) => unknown);
+  };
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  // A plain object is all methods; an instance of a class also holds its state, which stays here.
+  const plain = prototype === Object.prototype || prototype === null;
+  for (const method of Object.keys(value)) {
+    const fn = (value as Record<string, unknown>)[method];
+    if (typeof fn === 'function') add(method, fn);
+    else if (plain) throw new WorkerLoadError(`env.${name}.${method} is not a function: a host binding holds only functions (pass data as vars).`);
+  }
+  // Its class's methods, the nearest first, up to Object's own: a name a nearer object has (a
+  // field, a getter) hides a farther one, as `value.method` would find it. Descriptors, not
+  // reads: a getter is not run at load, and is no method.
+  const seen = new Set(Object.getOwnPropertyNames(value));
+  for (let proto = prototype; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const method of Object.getOwnPropertyNames(proto)) {
+      if (method === 'constructor' || seen.has(method)) continue;
+      seen.add(method);
+      const descriptor = Object.getOwnPropertyDescriptor(proto, method)!;
+      if ('value' in descriptor && typeof descriptor.value === 'function') add(method, descriptor.value);
+    }
   }
   if (methods.size > BINDING_LIMITS.methods) throw new WorkerLoadError(`env.${name} has ${methods.size} methods, more than the ${BINDING_LIMITS.methods} a host binding may have.`);
   return { kind: 'host', target: value as HostBinding, methods };
@@ -169,9 +186,56 @@ function intoIsolate(value: unknown, what: string): unknown {
   }
 }
 
-const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args, bytes]) => {
-  if (typeof name !== 'string' || typeof method !== 'string' || !Array.isArray(args) || (bytes !== null && !(bytes instanceof ArrayBuffer))) {
-    throw new OpError('TypeError', 'binding.call takes (name, method, args, bytes | null).');
+/**
+ * What a platform binding's call carries, as bytes: the value that crossed with the call, the
+ * pieces the host takes out of the isolate (`true`, see src/sandbox/outgoing-payloads.ts), or
+ * the unread body of request `requestBody`, read here: neither of the last two is the worker's
+ * CPU. At most BINDING_LIMITS.bytes either way.
+ */
+async function payloadBytes(ctx: OpContext, what: string, bytes: ArrayBuffer | true | null, requestBody: number | null): Promise<Uint8Array | null> {
+  const cap = BINDING_LIMITS.bytes;
+  const over = (size: number | string) => new OpError('RangeError', `${what}: a value of ${size} bytes is over the ${cap} a binding call may carry.`);
+  if (requestBody !== null) {
+    const request = ctx.requestById(requestBody);
+    if (request === undefined) throw new OpError('TypeError', `${what}: the request body it sends can no longer be read: its request has ended.`);
+    try {
+      return new Uint8Array(await request.readWholeBody(false, cap) as ArrayBuffer);
+    } catch (error) {
+      throw error instanceof BodyTooLargeError ? over('more than ' + cap) : error;
+    }
+  }
+  if (bytes !== true) {
+    if (bytes !== null && bytes.byteLength > cap) throw over(bytes.byteLength);
+    return bytes === null ? null : new Uint8Array(bytes);
+  }
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const piece = await ctx.takePayload();
+    if (piece === null) break;
+    if (piece === false) throw new OpError('TypeError', `${what}: its value was detached or resized before it was sent: keep a buffer as it is until the call settles.`);
+    const part = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : new Uint8Array(piece);
+    size += part.byteLength;
+    if (size > cap) throw over(`more than ${cap}`);
+    pieces.push(part);
+  }
+  if (pieces.length === 1) return pieces[0]!;
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    whole.set(piece, at);
+    at += piece.byteLength;
+  }
+  return whole;
+}
+
+const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args, bytes, requestBody = null]) => {
+  if (
+    typeof name !== 'string' || typeof method !== 'string' || !Array.isArray(args) ||
+    (bytes !== null && bytes !== true && !(bytes instanceof ArrayBuffer)) ||
+    (requestBody !== null && (!Number.isSafeInteger(requestBody) || bytes !== null))
+  ) {
+    throw new OpError('TypeError', 'binding.call takes (name, method, args, bytes | true | null, requestBody | null).');
   }
   const what = `env.${name.slice(0, BINDING_LIMITS.nameChars)}.${method.slice(0, BINDING_LIMITS.nameChars)}()`;
   const request = ctx.request;
@@ -202,9 +266,11 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args
   const problem = jsonProblem(args);
   if (problem !== undefined) throw new OpError('TypeError', `${what}: its arguments hold ${problem}.`);
   if (Buffer.byteLength(JSON.stringify(args)) > BINDING_LIMITS.argsBytes) throw new OpError('RangeError', `${what}: its arguments are over ${BINDING_LIMITS.argsBytes} bytes of JSON.`);
-  if (bytes !== null && bytes.byteLength > BINDING_LIMITS.bytes) throw new OpError('RangeError', `${what}: a value of ${bytes.byteLength} bytes is over the ${BINDING_LIMITS.bytes} a binding call may carry.`);
   let answer;
   try {
+    // Gathered before the call's time starts: a request body comes at the client's pace (its
+    // request's own timeouts bound it, and it ends with its request).
+    const value = await payloadBytes(ctx, what, bytes as ArrayBuffer | true | null, requestBody as number | null);
     answer = await bounded(host.call({
       worker: ctx.worker,
       account: ctx.account,
@@ -212,19 +278,23 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args
       binding: binding.spec,
       method,
       args: args as JsonValue[],
-      ...(bytes === null ? {} : { bytes: new Uint8Array(bytes) }),
+      ...(value === null ? {} : { bytes: value }),
       signal: controller.signal,
     }), request, bindings.timeoutMs, what, controller);
   } catch (error) {
     throw crossing(error);
   }
   const out = answer.bytes;
-  const result: PlatformBindingAnswer = {
-    value: answer.value,
-    // Only the payload's own bytes: a view may share its buffer with other data (a channel frame).
-    bytes: out === undefined ? null : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer as ArrayBuffer : new Uint8Array(out).buffer,
-  };
-  return intoIsolate(result, what);
+  if (out === undefined) return intoIsolate({ value: answer.value, bytes: null } satisfies PlatformBindingAnswer, what);
+  // The payload's own bytes, in a buffer made here (the handler's may be a window on a channel
+  // frame, or kept by it), moved into the isolate as it is: copied in there, megabytes were the
+  // worker's CPU (a 25 MiB KV value cost ~120 ms of a 50 ms limit), on the host they are not.
+  const own = new Uint8Array(out).buffer;
+  try {
+    return new ivm.ExternalCopy({ value: answer.value, bytes: own } satisfies PlatformBindingAnswer, { transferList: [own] });
+  } catch (error) {
+    throw new OpError('TypeError', `${what}: its answer cannot be copied into the worker (${error instanceof Error ? error.message : String(error)}).`);
+  }
 };
 
 export const bindingAsyncOps = {

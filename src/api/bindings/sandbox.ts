@@ -19,13 +19,24 @@ import { assetsMaker } from '../assets/sandbox.ts';
 import { kvMaker } from '../kv/sandbox.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import { serviceMaker } from '../service/sandbox.ts';
+import { utf8Encode } from '../encoding/sandbox.ts';
+import type { OutgoingValue } from '../../sandbox/outgoing-payloads.ts';
 import {
-  ArrayBufferIsView, ArrayIsArray, ObjectDefineProperty, ObjectFreeze, ObjectKeys, PromiseReject,
-  TypedArrayPrototypeGetBuffer, TypedArrayPrototypeSlice, TypeError, Uint8Array,
+  ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayIsArray, DataViewPrototypeGetBuffer, DataViewPrototypeGetByteLength,
+  DataViewPrototypeGetByteOffset, ObjectDefineProperty, ObjectFreeze, ObjectKeys, PromiseReject, TypedArrayPrototypeGetBuffer,
+  TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset, TypedArrayPrototypeGetSymbolToStringTag, TypedArrayPrototypeSet,
+  TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
+/**
+ * What a call carries besides its JSON arguments: bytes (a buffer or a view), text (sent as
+ * UTF-8), a value in parts (a stream's chunks, in order), or the unread body of request
+ * `requestBody`, which the host reads itself: those bytes never enter the isolate.
+ */
+export type CallPayload = ArrayBuffer | ArrayBufferView | string | Uint8Array[] | { requestBody: number };
+
 /** A platform binding's way to the host: `binding.call` for its env name. */
-export type CallBinding = (method: string, args: unknown[], bytes?: ArrayBuffer | ArrayBufferView | null) => Promise<PlatformBindingAnswer>;
+export type CallBinding = (method: string, args: unknown[], payload?: CallPayload | null) => Promise<PlatformBindingAnswer>;
 
 /** Makes env's object for one binding of type T. */
 export type BindingMaker<T extends BindingType = BindingType> = (name: string, spec: Extract<BindingSpec, { type: T }>, call: CallBinding) => object;
@@ -44,19 +55,66 @@ function makerOf(type: BindingType): BindingMaker {
   return (loaded[type] ??= (MAKERS[type] as () => BindingMaker)());
 }
 
-/** Only the view's own bytes, as an ArrayBuffer of their own (what crosses cheapest). */
-function ownBuffer(bytes: ArrayBuffer | ArrayBufferView): ArrayBuffer {
-  if (!ArrayBufferIsView(bytes)) return bytes as ArrayBuffer;
-  const view = bytes as ArrayBufferView;
-  return TypedArrayPrototypeGetBuffer(TypedArrayPrototypeSlice(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))) as ArrayBuffer;
+/**
+ * Up to this much crosses as an argument of the call, copied with it (a crossing of its own
+ * costs more than copying this); a larger value is held for the host to take at the platform's
+ * cost (src/sandbox/outgoing-payloads.ts), so the worker does not pay for copying megabytes out.
+ */
+const INLINE_BYTES = 64 * 1024;
+
+/** `bytes` as a Uint8Array over the same memory, brand-checked with captured getters (no tenant getter runs). */
+function byteView(bytes: ArrayBuffer | ArrayBufferView): Uint8Array {
+  if (!ArrayBufferIsView(bytes)) return new Uint8Array(bytes as ArrayBuffer, 0, ArrayBufferPrototypeGetByteLength(bytes as ArrayBuffer));
+  if (TypedArrayPrototypeGetSymbolToStringTag(bytes) !== undefined) {
+    return new Uint8Array(TypedArrayPrototypeGetBuffer(bytes) as ArrayBuffer, TypedArrayPrototypeGetByteOffset(bytes), TypedArrayPrototypeGetByteLength(bytes));
+  }
+  const view = bytes as DataView;
+  return new Uint8Array(DataViewPrototypeGetBuffer(view) as ArrayBuffer, DataViewPrototypeGetByteOffset(view), DataViewPrototypeGetByteLength(view));
+}
+
+/** Only these bytes, as an ArrayBuffer of their own (what crosses cheapest): `set`, not `slice`, which would look up a species constructor. */
+function ownCopy(view: Uint8Array): ArrayBuffer {
+  const own = new Uint8Array(TypedArrayPrototypeGetByteLength(view));
+  TypedArrayPrototypeSet(own, view);
+  return TypedArrayPrototypeGetBuffer(own) as ArrayBuffer;
+}
+
+/**
+ * How `payload` crosses: [the call's `bytes` argument, its `requestBody` argument, the value the
+ * host takes]. `bytes` is the value itself when small, `true` when the host takes it, else null.
+ */
+function crossingOf(payload: CallPayload | null | undefined): [ArrayBuffer | true | null, number | null, OutgoingValue | undefined] {
+  if (payload === undefined || payload === null) return [null, null, undefined];
+  if (typeof payload === 'string') {
+    // UTF-8 is at most 3 bytes per UTF-16 unit: text that surely fits is encoded here.
+    return payload.length * 3 <= INLINE_BYTES ? [ownCopy(utf8Encode(payload)), null, undefined] : [true, null, payload];
+  }
+  if (ArrayIsArray(payload)) {
+    const parts = payload as Uint8Array[];
+    let size = 0;
+    for (let i = 0; i < parts.length; i++) size += TypedArrayPrototypeGetByteLength(parts[i]!);
+    if (size > INLINE_BYTES) return [true, null, parts];
+    const own = new Uint8Array(size);
+    for (let i = 0, at = 0; i < parts.length; i++) {
+      TypedArrayPrototypeSet(own, parts[i]!, at);
+      at += TypedArrayPrototypeGetByteLength(parts[i]!);
+    }
+    return [TypedArrayPrototypeGetBuffer(own) as ArrayBuffer, null, undefined];
+  }
+  if (payload instanceof ArrayBuffer || ArrayBufferIsView(payload)) {
+    const view = byteView(payload as ArrayBuffer | ArrayBufferView);
+    return TypedArrayPrototypeGetByteLength(view) > INLINE_BYTES ? [true, null, [view]] : [ownCopy(view), null, undefined];
+  }
+  return [null, (payload as { requestBody: number }).requestBody, undefined];
 }
 
 /** `binding.call` for env name `name`, on behalf of the current request; refused in top-level code, as I/O is in Workers. */
 function caller(name: string): CallBinding {
-  return (method, args, bytes) => {
+  return (method, args, payload) => {
     try {
       requireRequestContext(`env.${name}.${method}()`);
-      return callBindingOperation([name, method, args, bytes === undefined || bytes === null ? null : ownBuffer(bytes)]) as Promise<PlatformBindingAnswer>;
+      const [bytes, requestBody, held] = crossingOf(payload);
+      return callBindingOperation([name, method, args, bytes, requestBody], 'binding.call', held) as Promise<PlatformBindingAnswer>;
     } catch (error) {
       return PromiseReject(error);
     }

@@ -35,6 +35,11 @@ export interface BodySource {
    * body hands it over in one piece, which spares joining chunks here.
    */
   readWhole?(as: 'text' | 'bytes'): Promise<Uint8Array | string>;
+  /**
+   * The host's request body, unread: the id of its request. A binding that sends it on (a KV
+   * put of `request.body`) has the host read it, so its bytes never enter the isolate.
+   */
+  readonly hostBody?: number;
 }
 
 /** The body of one Request or Response. Never handed to tenant code. */

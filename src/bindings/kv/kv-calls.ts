@@ -7,7 +7,7 @@
 import { BindingError, type BindingAnswer, type JsonValue } from '../../runtime/types.ts';
 import type { KvStore } from '../../store/kv-store.ts';
 import { StoreError, StoreUnavailableError, type Owner } from '../../store/store.ts';
-import { KvError, checkCacheTtl, checkKey, checkListOptions, checkPutOptions, checkValueLength, nowSeconds } from './kv-rules.ts';
+import { KV_LIMITS, KvError, checkBulkKeys, checkBulkType, checkCacheTtl, checkKey, checkListOptions, checkPutOptions, checkValueLength, nowSeconds } from './kv-rules.ts';
 
 /** One call as it reaches the host: which namespace (from the worker's deployed spec, never the sandbox), and what the sandbox sent. */
 export interface KvCall {
@@ -22,7 +22,7 @@ export interface KvCall {
 }
 
 /** The HTTP verb workerd names in a failed call's message. */
-const VERB: Record<string, string> = { get: 'GET', list: 'GET', put: 'PUT', delete: 'DELETE' };
+const VERB: Record<string, string> = { get: 'GET', getBulk: 'GET_BULK', list: 'GET', put: 'PUT', delete: 'DELETE' };
 
 export async function answerKvCall(kv: KvStore, call: KvCall): Promise<BindingAnswer> {
   const verb = Object.hasOwn(VERB, call.method) ? VERB[call.method]! : undefined;
@@ -37,6 +37,8 @@ export async function answerKvCall(kv: KvStore, call: KvCall): Promise<BindingAn
         const entry = await kv.get(call.namespaceId, key, context);
         return entry === undefined ? { value: null } : { value: { metadata: entry.metadata ?? null }, bytes: entry.value };
       }
+      case 'getBulk':
+        return await getBulk(kv, call, context);
       case 'put': {
         const key = checkKey(first);
         const options = checkPutOptions(plainObject(second, 'put() options'), context.now);
@@ -57,6 +59,40 @@ export async function answerKvCall(kv: KvStore, call: KvCall): Promise<BindingAn
   } catch (error) {
     throw asBindingError(error, verb, call);
   }
+}
+
+/**
+ * get() or getWithMetadata() of an array of keys, args (keys, type, withMetadata, cacheTtl): the
+ * values in the keys' order as one payload, `sizes` saying where each ends (null: no such key),
+ * and `metadata` when asked. A JSON type is checked here, as the service checks it before it
+ * answers; the isolate decodes and parses.
+ */
+async function getBulk(kv: KvStore, call: KvCall, context: { owner: Owner; now: number }): Promise<BindingAnswer> {
+  const [keysArg, typeArg, withMetadata, cacheTtl] = call.args;
+  const keys = checkBulkKeys(keysArg);
+  const type = checkBulkType(typeArg);
+  checkCacheTtl(cacheTtl);
+  const sizes: (number | null)[] = [];
+  const metadata: JsonValue[] = [];
+  const values: Uint8Array[] = [];
+  let total = 0;
+  for (const key of keys) {
+    const entry = await kv.get(call.namespaceId, key, context);
+    sizes.push(entry === undefined ? null : entry.value.byteLength);
+    metadata.push(entry?.metadata ?? null);
+    if (entry === undefined) continue;
+    total += entry.value.byteLength;
+    if (total > KV_LIMITS.maxValueBytes) throw new KvError('too_large', 413, `Total size of request exceeds the limit of ${KV_LIMITS.maxValueBytes / 1024 / 1024}MB`);
+    if (type === 'json') {
+      try {
+        JSON.parse(Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength).toString('utf8'));
+      } catch {
+        throw new KvError('invalid', 400, 'At least one of the requested keys corresponds to a non-json value');
+      }
+    }
+    values.push(entry.value);
+  }
+  return { value: withMetadata === true ? { sizes, metadata } : { sizes }, bytes: Buffer.concat(values, total) };
 }
 
 function plainObject(value: JsonValue | undefined, what: string): Record<string, unknown> {

@@ -5,6 +5,8 @@
 
 export const KV_LIMITS = Object.freeze({
   maxKeyBytes: 512,
+  /** Keys one bulk get (get() of an array) may ask for. */
+  maxBulkKeys: 100,
   maxValueBytes: 25 * 1024 * 1024,
   maxMetadataBytes: 1024,
   /** Seconds: the least expirationTtl, and how far ahead an expiration must be. */
@@ -43,6 +45,29 @@ function checkKeyLength(key: string): void {
   if (length > KV_LIMITS.maxKeyBytes) {
     throw new KvError('too_large', 414, `UTF-8 encoded length of ${length} exceeds key length limit of ${KV_LIMITS.maxKeyBytes}.`);
   }
+}
+
+/**
+ * A bulk get's keys (get() or getWithMetadata() of an array), in the KV service's words, which
+ * are not the single get's: 1 to 100 keys, each not '', '.' or '..' and at most 512 bytes.
+ */
+export function checkBulkKeys(keys: unknown): string[] {
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string')) throw new KvError('type', 400, 'A bulk get takes an array of key names.');
+  if (keys.length > KV_LIMITS.maxBulkKeys) throw new KvError('invalid', 400, `You can request a maximum of ${KV_LIMITS.maxBulkKeys} keys`);
+  if (keys.length === 0) throw new KvError('invalid', 400, 'You must request a minimum of 1 key');
+  for (const key of keys as string[]) {
+    if (key === '' || key === '.' || key === '..') throw new KvError('invalid', 400, `Key name ${key} is not legal`);
+    const length = Buffer.byteLength(key);
+    if (length > KV_LIMITS.maxKeyBytes) throw new KvError('too_large', 414, `Encoded length of ${length} is too long`);
+  }
+  return keys as string[];
+}
+
+/** A bulk get's type: text (the default) or JSON; the values of the other types are no text the service can put in its answer. */
+export function checkBulkType(type: unknown): 'text' | 'json' {
+  if (type == null || type === 'text') return 'text';
+  if (type === 'json') return 'json';
+  throw new KvError('invalid', 400, `${JSON.stringify(show(String(type)))} is not a valid type. Use "json" or "text"`);
 }
 
 export function checkValueLength(length: number): void {

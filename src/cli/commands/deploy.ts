@@ -50,7 +50,8 @@ Options:
   -m, --message <text>   What changed, kept with the version
       --var KEY:VALUE    Set env.KEY to VALUE, over the config's vars (repeatable)
       --account <name>   The account to deploy a new worker to (only with the operator's admin token)
-      --dry-run          Bundle and check, print what would be uploaded, upload nothing
+      --dry-run          Bundle and check as the server would (the worker is loaded here),
+                         print what would be uploaded, upload nothing
 ${API_OPTIONS_HELP}
 
 ${EXIT_CODES_HELP}
@@ -167,6 +168,14 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     const assetsLine = assets === undefined ? '' : `${assets.files} asset${assets.files === 1 ? '' : 's'} (${formatBytes(assets.bytes)})`;
 
     if (!client) {
+      // The checks the server would make of any deployment, the upload's loading included.
+      const { checkDeployment } = await import('../deploy-check.ts');
+      const problem = await checkDeployment(name, deployment);
+      if (problem !== undefined) {
+        cli.stderr.write(rejection(problem, sourceMap, cwd) + '\n');
+        cli.stderr.write(`isolet deploy: ${name} would not be deployed (--dry-run: nothing was uploaded)\n`);
+        return EXIT.failed;
+      }
       if (values.json) writeJson(cli, { name, dryRun: true, bytes, deployment: { ...deployment, modules: undefined, script: undefined, assets: undefined }, assets: assets && { files: assets.files, bytes: assets.bytes } });
       else cli.stdout.write(`${name}: ${bundled === undefined ? '' : `bundled ${formatBytes(bytes)}`}${bundled !== undefined && assets ? ', ' : ''}${assetsLine}, not uploaded (--dry-run)\n`);
       return EXIT.ok;
@@ -177,7 +186,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       deployed = await client.deploy(name, deployment, values.account);
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 400) throw error;
-      cli.stderr.write(rejection(error, sourceMap, cwd) + '\n');
+      cli.stderr.write(rejection({ message: describeApiError(error), location: error.location }, sourceMap, cwd) + '\n');
       cli.stderr.write(`isolet deploy: ${name} was not deployed (nothing was stored)\n`);
       return EXIT.failed;
     }
@@ -211,16 +220,16 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
  * (`worker.js:12:5`, as the error's location or in a stack trace); each is mapped back through
  * the source map to the tenant's own file, line and column.
  */
-function rejection(error: ApiError, map: SourceMap | undefined, cwd: string): string {
-  let message = describeApiError(error);
+function rejection(problem: { message: string; location?: string | undefined }, map: SourceMap | undefined, cwd: string): string {
+  let message = problem.message;
   // The message may repeat the location in front ("worker.js:1:5: SyntaxError: ...").
-  if (error.location !== undefined && message.startsWith(error.location + ': ')) message = message.slice(error.location.length + 2);
-  const location = error.location === undefined ? undefined : /^(.*):(\d+):(\d+)$/.exec(error.location);
+  if (problem.location !== undefined && message.startsWith(problem.location + ': ')) message = message.slice(problem.location.length + 2);
+  const location = problem.location === undefined ? undefined : /^(.*):(\d+):(\d+)$/.exec(problem.location);
   const firstPlace = firstBundlePlace(message);
   message = mapBundlePlaces(message, map, cwd);
   let where: string | undefined;
-  if (location) where = originOf(map, Number(location[2]), Number(location[3]), cwd) ?? error.location;
-  else if (error.location !== undefined) where = error.location;
+  if (location) where = originOf(map, Number(location[2]), Number(location[3]), cwd) ?? problem.location;
+  else if (problem.location !== undefined) where = problem.location;
   else if (firstPlace) where = originOf(map, firstPlace.line, firstPlace.column, cwd) ?? firstPlace.place;
   return where === undefined ? message : `${where}: ${message}`;
 }

@@ -1,5 +1,8 @@
-// `isolet dev <entry>`: runs one worker locally, with production limits, and reloads it when
-// its sources, its wrangler config or its .dev.vars change. A change that does not build (or
+// `isolet dev <entry>`: runs a worker locally, with production limits, and reloads it when
+// its sources, its wrangler config or its local vars change; with more than one -c, the first
+// config's worker is served and the others run beside it, reached through service bindings, as
+// `wrangler dev -c a -c b` runs them (each built, watched and reloaded on its own, with its own
+// vars and assets; one local KV store for the session). A change that does not build (or
 // does not load) prints where the problem is, in the tenant's own files (source maps), and
 // leaves the last good version serving. What to watch comes from esbuild's own list of the
 // bundle's inputs; a file is rebuilt for only when its contents changed, so files written
@@ -25,11 +28,17 @@ import { assetAnswer, assetRequestOf } from '../../assets/binding.ts';
 import { BindingError, type BindingAnswer, type BindingCall } from '../../runtime/types.ts';
 import { LocalKv } from '../dev-kv.ts';
 
-const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE] [--env ENV] [--test-scheduled]
+const USAGE = `Usage: isolet dev <entry> [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE]... [--config FILE]... [--env ENV] [--test-scheduled]
 
 Runs the worker in <entry> (TypeScript or JavaScript; npm imports and .wasm files are bundled)
 on a local HTTP server with production limits, and reloads it when its source files, its
 config or its local vars change. Stack traces point at your source files (source maps).
+
+More workers run beside it with more configs, as with 'wrangler dev -c a -c b': the first
+config's worker is the one served on the port, the others are reached through its service
+bindings (services = [{ binding = "AUTH", service = "<their name>" }]). Each is built, watched
+and reloaded on its own, with its own vars, local vars and assets; --env and --var apply to
+every one. A binding to a worker of no config given fails at call time and says so.
 
 Reads wrangler.json, wrangler.jsonc or wrangler.toml from the current directory (or --config)
 as 'isolet deploy' does: main (the entry when none is given), name, vars, limits, build
@@ -38,8 +47,9 @@ it (a file changed there is served at once; with no entry, the files alone). Loc
 wrangler dev reads them, are merged over vars, and --var over both: .dev.vars (KEY=VALUE lines,
 next to the config; .dev.vars.<env> with --env when it exists), or when there is none .env,
 .env.local, and with --env .env.<env> and .env.<env>.local. kv_namespaces are local,
-kept in .isolet/kv/isolet.db next to the config (a SQLite file), so their keys stay across
-restarts; each namespace is found there by its id.
+kept in .isolet/kv/isolet.db next to the (first) config (a SQLite file), so their keys stay
+across restarts; each namespace is found there by its id, by every worker of the session.
+'isolet kv key ... --local' reads and writes them.
 
 Cron triggers ([triggers] crons) do not fire on their schedule here, as in 'wrangler dev': with
 --test-scheduled, GET /__scheduled?cron=<expression> runs the worker's scheduled handler once
@@ -50,7 +60,8 @@ Options:
   -p, --port <port>      Port to listen on (default: [dev] port in the config, else 8787; 0 picks a free one)
       --ip <address>     Address to listen on (default: [dev] ip in the config, else 127.0.0.1)
       --var KEY:VALUE    Set env.KEY to VALUE (repeatable; VALUE may contain ':')
-  -c, --config <file>    Config file (default: wrangler.json/.jsonc/.toml in this directory)
+  -c, --config <file>    Config file (default: wrangler.json/.jsonc/.toml in this directory);
+                         repeat it to run more workers beside the first
   -e, --env <env>        Use the config's [env.<env>] section, as wrangler does
       --minify           Minify the bundle (as minify = true in the config)
       --test-scheduled   Serve /__scheduled, which runs the scheduled handler
@@ -112,7 +123,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       port: { type: 'string', short: 'p' },
       ip: { type: 'string' },
       var: { type: 'string', multiple: true, default: [] },
-      config: { type: 'string', short: 'c' },
+      config: { type: 'string', short: 'c', multiple: true, default: [] },
       env: { type: 'string', short: 'e' },
       minify: { type: 'boolean', default: false },
       'test-scheduled': { type: 'boolean', default: false },
@@ -120,35 +131,49 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     allowPositionals: true,
   });
   if (positionals.length > 1) cli.usageError(`unexpected argument '${positionals[1]}'`);
-  const options: DevOptions = {
+  const flagVars = parseVars(values.var, cli);
+  // The first config is the primary worker (served, and the one <entry> replaces main of); each
+  // further one a worker beside it, as `wrangler dev -c a -c b`.
+  const configs: (string | undefined)[] = values.config.length === 0 ? [undefined] : values.config;
+  const options: DevOptions[] = configs.map((configPath, index) => ({
     cwd: process.cwd(),
-    configPath: values.config,
+    configPath,
     env: values.env,
-    entryArg: positionals[0],
-    flagVars: parseVars(values.var, cli),
+    entryArg: index === 0 ? positionals[0] : undefined,
+    flagVars,
     minify: values.minify,
     testScheduled: values['test-scheduled'],
-  };
+  }));
   const flagPort = values.port === undefined ? undefined : parsePort(values.port, cli);
 
-  let settings: DevSettings;
-  try {
-    settings = readSettings(options);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      cli.stderr.write(`isolet dev: ${error.message}\n`);
+  const settings: DevSettings[] = [];
+  for (const [index, option] of options.entries()) {
+    // A message about a worker beside the primary names its config.
+    const about = (message: string) => (index === 0 ? message : `${option.configPath}: ${message}`);
+    try {
+      settings.push(readSettings(option));
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        cli.stderr.write(`isolet dev: ${about(error.message)}\n`);
+        return 2;
+      }
+      if (error instanceof MissingEntry) {
+        if (error.usage) cli.usageError(about(error.message));
+        cli.stderr.write(`isolet dev: ${about(error.message)}\n`);
+        return 1;
+      }
+      throw error;
+    }
+    const name = settings[index]!.name;
+    const same = settings.findIndex((other) => other.name === name);
+    if (same !== index) {
+      cli.stderr.write(`isolet dev: ${configs[same] ?? 'the config here'} and ${option.configPath} both name the worker '${name}': each worker of a dev session needs a name of its own (service bindings call it by name)\n`);
       return 2;
     }
-    if (error instanceof MissingEntry) {
-      if (error.usage) cli.usageError(error.message);
-      cli.stderr.write(`isolet dev: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
+    for (const note of settings[index]!.notes) cli.stderr.write(about(note) + '\n');
   }
-  for (const note of settings.notes) cli.stderr.write(note + '\n');
-  const port = flagPort ?? settings.dev.port ?? 8787;
-  const ip = values.ip ?? settings.dev.ip ?? '127.0.0.1';
+  const port = flagPort ?? settings[0]!.dev.port ?? 8787;
+  const ip = values.ip ?? settings[0]!.dev.ip ?? '127.0.0.1';
 
   const session = new DevSession(options, settings, cli);
   // Listened for before 'listening on' is printed: a signal sent as soon as that line is seen
@@ -221,49 +246,31 @@ interface ServedAssets {
   navigationPrefersAssets: boolean;
 }
 
-/** One running `isolet dev`: the runtime, the server, and the watcher that reloads. */
+/**
+ * One running `isolet dev`: the runtime, the server, the local KV and the workers of the
+ * session. The first config's worker is the primary, served on the port; the others run beside
+ * it in the same Runtime, reached through service bindings, as `wrangler dev -c a -c b` runs
+ * them. Each worker is built, watched and reloaded on its own (DevWorker).
+ */
 class DevSession implements RuntimeFetcher {
-  readonly #options: DevOptions;
   readonly #out: NodeJS.WritableStream;
   readonly #err: NodeJS.WritableStream;
   readonly #runtime: Runtime;
   readonly #server: ReturnType<typeof createHttpFront>;
-
-  /** The settings of the last reading that worked; the first comes from run(). */
-  #settings: DevSettings;
-  /** Whether #settings is a reading the next reload has not used yet. */
-  #fresh = true;
-  /** The name the loaded version serves under. */
-  #name: string;
-  /** The static files served, as the last good reading of the config says. */
-  #assets: ServedAssets | undefined;
-  /** The loaded bundle's source map: places in it are printed as places in the sources. */
-  #map: SourceMap | undefined;
-  /** Set once a version has loaded; until then requests get #problem as a 503. */
-  #loaded = false;
-  /** Set after the first build, so later successful ones say they reloaded. */
-  #started = false;
-  #problem = 'worker is starting';
-  /** Watched files (the last build's sources outside node_modules, the config, the local vars files) and a digest of what they held then. */
-  #inputs = new Map<string, string>();
-  #lastBuildFailed = false;
-  /** A module file appeared after a failed build: the next #rebuild tries again. */
-  #newModule = false;
-  readonly #watchers = new Map<string, FSWatcher>();
-  #timer: NodeJS.Timeout | undefined;
-  #building: Promise<void> | undefined;
-  #again = false;
-  #closed = false;
-  /** Local KV, opened when the worker first has a KV binding. */
+  readonly #cwd: string;
+  readonly #testScheduled: boolean;
+  readonly #primary: DevWorker;
+  readonly #workers: DevWorker[];
+  /** Local KV, opened when a worker first has a KV binding; one store for the session, in the primary's project. */
   #kv: LocalKv | undefined;
+  readonly #kvDir: string;
 
-  constructor(options: DevOptions, settings: DevSettings, cli: CliContext) {
-    this.#options = options;
-    this.#settings = settings;
-    this.#name = settings.name;
-    this.#assets = assetsOf(settings);
+  constructor(options: DevOptions[], settings: DevSettings[], cli: CliContext) {
     this.#out = cli.stdout;
     this.#err = cli.stderr;
+    this.#cwd = options[0]!.cwd;
+    this.#testScheduled = options[0]!.testScheduled;
+    this.#kvDir = settings[0]!.projectDir;
     // Local development talks to local backends: loopback and private networks are allowed
     // here, unlike on a server (isolet serve refuses them unless the operator allows them).
     this.#runtime = new Runtime({
@@ -271,23 +278,32 @@ class DevSession implements RuntimeFetcher {
       bindingHost: { call: (call) => this.#bindingCall(call) },
       egress: { allow: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7', 'localhost'] },
     });
-    this.#server = createHttpFront(this, { worker: () => this.#name });
+    const host: WorkerHostOfDev = {
+      runtime: this.#runtime,
+      out: this.#out,
+      err: this.#err,
+      openKv: () => this.#openKv(),
+    };
+    this.#workers = options.map((option, index) => new DevWorker(option, settings[index]!, host, index === 0));
+    this.#primary = this.#workers[0]!;
+    this.#server = createHttpFront(this, { worker: () => this.#primary.name });
   }
 
-  /** RuntimeFetcher for the front: the worker, or why there is none yet. */
+  /** RuntimeFetcher for the front: the primary worker, or why there is none yet. */
   async fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
+    const primary = this.#primary;
     // Static files first, by the rules a server applies; what matches none goes to the worker.
-    const assets = this.#assets;
+    const assets = primary.assets;
     if (assets !== undefined) {
-      const mode = this.#settings.entry === undefined ? 'assets' : 'front';
+      const mode = primary.settings.entry === undefined ? 'assets' : 'front';
       const answer = await serveAsset(request, assets.config, assets.source, { mode, navigationPrefersAssets: assets.navigationPrefersAssets });
       if (answer !== undefined) {
         this.#logRequest(name, request, answer.status);
         return answer;
       }
     }
-    if (this.#loaded) {
-      if (this.#options.testScheduled && new URL(request.url).pathname === SCHEDULED_PATH) return this.#scheduled(name, request);
+    if (primary.loaded) {
+      if (this.#testScheduled && new URL(request.url).pathname === SCHEDULED_PATH) return this.#scheduled(name, request);
       const response = await this.#runtime.fetch(name, request);
       this.#logRequest(name, request, response.status);
       return response;
@@ -296,23 +312,30 @@ class DevSession implements RuntimeFetcher {
       status: 503,
       statusText: 'Service Unavailable',
       headers: [['content-type', 'text/plain; charset=utf-8']],
-      body: new TextEncoder().encode(this.#problem + '\n'),
+      body: new TextEncoder().encode(primary.problem + '\n'),
     };
   }
 
-  /** The platform bindings of the worker, served locally: env.ASSETS from the directory, KV from .isolet/kv. */
+  /** The platform bindings of a worker, served locally: its env.ASSETS from its directory, KV from .isolet/kv. */
   async #bindingCall(call: BindingCall): Promise<BindingAnswer> {
     if (call.binding.type === 'kv' && this.#kv !== undefined) return this.#kv.call(call);
-    if (call.binding.type === 'assets' && this.#assets !== undefined) {
-      const { config, source } = this.#assets;
-      return assetAnswer((await serveAsset(assetRequestOf(call), config, source, { mode: 'assets' }))!);
+    const assets = this.#workers.find((worker) => worker.name === call.worker)?.assets;
+    if (call.binding.type === 'assets' && assets !== undefined) {
+      return assetAnswer((await serveAsset(assetRequestOf(call), assets.config, assets.source, { mode: 'assets' }))!);
     }
     throw new BindingError('Error', `env.${call.name}: ${call.binding.type} bindings are not available in isolet dev.`);
   }
 
+  #openKv(): void {
+    if (this.#kv !== undefined) return;
+    this.#kv = new LocalKv(this.#kvDir);
+    this.#err.write(`using local KV in ${this.#kv.path}\n`);
+  }
+
   /**
-   * `/__scheduled?cron=...[&time=ms]`: runs the scheduled handler once. The cron is taken as
-   * given, as wrangler does; the answer is wrangler's text when it went well, else the outcome.
+   * `/__scheduled?cron=...[&time=ms]`: runs the primary's scheduled handler once. The cron is
+   * taken as given, as wrangler does; the answer is wrangler's text when it went well, else the
+   * outcome.
    */
   async #scheduled(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
     const url = new URL(request.url);
@@ -332,7 +355,8 @@ class DevSession implements RuntimeFetcher {
     this.#err.write(`[${name}] scheduled "${cron}" ${result.outcome}\n`);
     if (result.outcome === 'ok') return text(200, 'Ran scheduled event');
     // The stack names places in the bundle: answer with places in the sources, as stderr shows them.
-    return text(500, `Scheduled event failed: ${result.outcome}\n${mapBundlePlaces(result.error ?? '', this.#map, this.#options.cwd)}\n`);
+    const map = this.#workers.find((worker) => worker.name === name)?.map;
+    return text(500, `Scheduled event failed: ${result.outcome}\n${mapBundlePlaces(result.error ?? '', map, this.#cwd)}\n`);
   }
 
   #logRequest(name: string, request: RuntimeRequest, status: number): void {
@@ -351,6 +375,92 @@ class DevSession implements RuntimeFetcher {
     this.#out.write(`listening on http://${host}:${address.port}\n`);
   }
 
+  /** Builds and loads every worker: the others first, so that the primary's first requests find them. */
+  async reload(): Promise<void> {
+    for (const worker of this.#workers.slice(1)) await worker.reload();
+    await this.#primary.reload();
+    if (this.#workers.length > 1) {
+      this.#err.write(`also running ${this.#workers.slice(1).map((worker) => `${worker.name} (${worker.configShown})`).join(', ')}, reached through service bindings\n`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#server.close();
+    this.#server.closeAllConnections();
+    await Promise.all(this.#workers.map((worker) => worker.close()));
+    await this.#runtime.close();
+    await this.#kv?.close();
+  }
+
+  #printLog(entry: WorkerLogEntry): void {
+    let line: string;
+    if (entry.type === 'console') {
+      line = entry.level === 'log' || entry.level === 'info' ? entry.message : `${entry.level}: ${entry.message}`;
+    } else if (entry.type === 'request' || entry.type === 'scheduled') {
+      return; // fetch() and #scheduled() above print each request and event
+    } else {
+      line = `${entry.type}: ${entry.message}`;
+    }
+    // Stack traces and messages name places in the bundle: print them as places in the sources.
+    const map = this.#workers.find((worker) => worker.name === entry.worker)?.map;
+    this.#err.write(`[${entry.worker}] ${mapBundlePlaces(line, map, this.#cwd)}\n`);
+  }
+}
+
+/** What a DevWorker uses of its session. */
+interface WorkerHostOfDev {
+  runtime: Runtime;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+  /** Opens the session's local KV (once). */
+  openKv(): void;
+}
+
+/** One worker of an `isolet dev` session: its config, its build, its watcher and its reloads. */
+class DevWorker {
+  readonly #options: DevOptions;
+  readonly #host: WorkerHostOfDev;
+  readonly #primary: boolean;
+  /** The settings of the last reading that worked; the first comes from run(). */
+  settings: DevSettings;
+  /** Whether settings is a reading the next reload has not used yet. */
+  #fresh = true;
+  /** The name the loaded version serves under. */
+  name: string;
+  /** The static files served, as the last good reading of the config says. */
+  assets: ServedAssets | undefined;
+  /** The loaded bundle's source map: places in it are printed as places in the sources. */
+  map: SourceMap | undefined;
+  /** Set once a version has loaded; until then the primary's requests get `problem` as a 503. */
+  loaded = false;
+  /** Set after the first build, so later successful ones say they reloaded. */
+  #started = false;
+  problem = 'worker is starting';
+  /** Watched files (the last build's sources outside node_modules, the config, the local vars files) and a digest of what they held then. */
+  #inputs = new Map<string, string>();
+  #lastBuildFailed = false;
+  /** A module file appeared after a failed build: the next #rebuild tries again. */
+  #newModule = false;
+  readonly #watchers = new Map<string, FSWatcher>();
+  #timer: NodeJS.Timeout | undefined;
+  #building: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(options: DevOptions, settings: DevSettings, host: WorkerHostOfDev, primary: boolean) {
+    this.#options = options;
+    this.#host = host;
+    this.#primary = primary;
+    this.settings = settings;
+    this.name = settings.name;
+    this.assets = assetsOf(settings);
+  }
+
+  /** The worker's config as the user named it (for messages about a worker beside the primary). */
+  get configShown(): string {
+    return this.#options.configPath ?? this.settings.configFiles[0] ?? 'wrangler.toml';
+  }
+
   /** Reads the config, bundles and loads the entry; on failure prints the problem and keeps the last good version. */
   async reload(): Promise<void> {
     try {
@@ -362,23 +472,24 @@ class DevSession implements RuntimeFetcher {
 
   async #load(): Promise<void> {
     const started = performance.now();
+    const err = this.#host.err;
     if (!this.#fresh) {
       try {
-        this.#settings = readSettings(this.#options);
-        for (const note of this.#settings.notes) this.#err.write(note + '\n');
+        this.settings = readSettings(this.#options);
+        for (const note of this.settings.notes) err.write(this.#about(note) + '\n');
       } catch (error) {
         if (!(error instanceof ConfigError) && !(error instanceof MissingEntry)) throw error;
-        this.#failed(`isolet dev: ${error.message}`, 'the configuration has a problem, fix it and save');
+        this.#failed(`isolet dev: ${this.#about(error.message)}`, 'the configuration has a problem, fix it and save');
         this.#watch([...this.#inputs.keys()]);
         return;
       }
     }
     this.#fresh = false;
-    const settings = this.#settings;
-    this.#assets = assetsOf(settings, this.#assets);
+    const settings = this.settings;
+    this.assets = assetsOf(settings, this.assets);
     if (settings.entry === undefined) {
       // Assets alone: nothing to build; the config is still watched for changes.
-      this.#name = settings.name;
+      this.name = settings.name;
       this.#watch([...settings.configFiles]);
       return;
     }
@@ -387,11 +498,11 @@ class DevSession implements RuntimeFetcher {
     try {
       const result = await bundleWorker(settings.entry, { ...settings.build, cwd: this.#options.cwd, nodeEnv: 'development', sourcemap: true });
       ({ worker, map } = splitSourceMap(result.worker));
-      for (const warning of result.warnings) this.#err.write(warning + '\n');
+      for (const warning of result.warnings) err.write(warning + '\n');
       this.#watch([...result.inputs, ...settings.configFiles]);
     } catch (error) {
       if (!(error instanceof BundleError)) throw error;
-      this.#failed(error.message, 'worker has a syntax error, fix it and save');
+      this.#failed(this.#about(error.message), 'worker has a syntax error, fix it and save');
       // Watch the broken files too, so that fixing them is noticed.
       const broken = error.problems.flatMap((problem) => (problem.file === undefined ? [] : [resolve(this.#options.cwd, problem.file)]));
       this.#watch([...this.#inputs.keys(), ...broken, settings.entry!, ...settings.configFiles]);
@@ -399,34 +510,40 @@ class DevSession implements RuntimeFetcher {
     }
     if (this.#closed) return;
     try {
-      // A service binding to a worker of this project (itself, another entrypoint) is served here;
-      // one to another worker fails at call time and says how to run both (README, "Service bindings").
+      // A service binding to a worker of this session (itself, another entrypoint, a worker of
+      // another -c config) is served here; one to any other fails at call time and says how to
+      // add it (README, "Service bindings").
       const bindings: Record<string, BindingSpec> = { ...settings.bindings };
       const binding = settings.assets?.config.binding;
       if (binding !== undefined) bindings[binding] = { type: 'assets' };
       for (const { binding: name, id } of settings.kvNamespaces) bindings[name] = { type: 'kv', namespaceId: id };
-      if (settings.kvNamespaces.length > 0 && this.#kv === undefined) {
-        this.#kv = new LocalKv(settings.projectDir);
-        this.#err.write(`using local KV in ${this.#kv.path}\n`);
-      }
-      await this.#runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, crons: settings.crons, bindings });
+      if (settings.kvNamespaces.length > 0) this.#host.openKv();
+      await this.#host.runtime.load(settings.name, { ...worker, vars: settings.vars, limits: settings.limits, crons: settings.crons, bindings });
     } catch (error) {
       if (!(error instanceof WorkerLoadError)) throw error;
-      this.#failed(mapBundlePlaces(error.message, map, this.#options.cwd), 'worker failed to load, fix it and save');
+      this.#failed(this.#about(mapBundlePlaces(error.message, map, this.#options.cwd)), 'worker failed to load, fix it and save');
       return;
     }
-    this.#map = map;
-    this.#name = settings.name;
+    // A worker renamed in its config no longer serves under its old name.
+    if (this.loaded && this.name !== settings.name) await this.#host.runtime.unload(this.name);
+    this.map = map;
+    this.name = settings.name;
     this.#lastBuildFailed = false;
-    if (this.#started) this.#out.write(`reloaded in ${Math.round(performance.now() - started)} ms\n`);
-    this.#loaded = true;
+    if (this.#started) this.#host.out.write(`reloaded ${this.#primary ? '' : `${this.name} `}in ${Math.round(performance.now() - started)} ms\n`);
+    this.loaded = true;
+  }
+
+  /** A message about this worker: as it is for the primary, naming its config for the others. */
+  #about(message: string): string {
+    return this.#primary ? message : `${this.configShown} (worker ${this.name}): ${message}`;
   }
 
   #failed(message: string, summary: string): void {
     this.#lastBuildFailed = true;
-    this.#err.write(message + '\n');
-    if (!this.#loaded) this.#problem = `${summary}\n\n${message}`;
-    else this.#err.write('(still serving the last version that loaded)\n');
+    const err = this.#host.err;
+    err.write(message + '\n');
+    if (!this.loaded) this.problem = `${summary}\n\n${message}`;
+    else err.write(this.#primary ? '(still serving the last version that loaded)\n' : `(${this.name} keeps running the last version that loaded)\n`);
   }
 
   /**
@@ -440,7 +557,7 @@ class DevSession implements RuntimeFetcher {
     const inputs = new Map<string, string>();
     for (const file of files) if (!file.split(sep).includes('node_modules')) inputs.set(file, digest(file));
     this.#inputs = inputs;
-    const dirs = new Set([...(this.#settings.entry === undefined ? [] : [dirname(this.#settings.entry)]), ...[...inputs.keys()].map((file) => dirname(file))]);
+    const dirs = new Set([...(this.settings.entry === undefined ? [] : [dirname(this.settings.entry)]), ...[...inputs.keys()].map((file) => dirname(file))]);
     for (const [dir, watcher] of this.#watchers) {
       if (!dirs.has(dir)) {
         watcher.close();
@@ -495,7 +612,7 @@ class DevSession implements RuntimeFetcher {
     if (!force && !newModule && [...this.#inputs].every(([input, before]) => digest(input) === before)) return;
     this.#building = this.reload()
       .catch((error: unknown) => {
-        this.#err.write(`isolet dev: reload failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        this.#host.err.write(`isolet dev: ${this.#about(`reload failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)}\n`);
       })
       .finally(() => {
         this.#building = undefined;
@@ -511,24 +628,7 @@ class DevSession implements RuntimeFetcher {
     clearTimeout(this.#timer);
     for (const watcher of this.#watchers.values()) watcher.close();
     this.#watchers.clear();
-    this.#server.close();
-    this.#server.closeAllConnections();
     await this.#building;
-    await this.#runtime.close();
-    await this.#kv?.close();
-  }
-
-  #printLog(entry: WorkerLogEntry): void {
-    let line: string;
-    if (entry.type === 'console') {
-      line = entry.level === 'log' || entry.level === 'info' ? entry.message : `${entry.level}: ${entry.message}`;
-    } else if (entry.type === 'request' || entry.type === 'scheduled') {
-      return; // fetch() and #scheduled() above print each request and event
-    } else {
-      line = `${entry.type}: ${entry.message}`;
-    }
-    // Stack traces and messages name places in the bundle: print them as places in the sources.
-    this.#err.write(`[${entry.worker}] ${mapBundlePlaces(line, this.#map, this.#options.cwd)}\n`);
   }
 }
 

@@ -1,13 +1,16 @@
 // `isolet kv namespace create|list|delete` and `isolet kv key put|get|list|delete`: an account's
-// KV namespaces and their entries, through the admin API (docs/ADMIN_API.md, "KV"). A namespace
-// is named by its id, or by the binding that names it in wrangler.toml, as wrangler's `kv`
-// commands do. Values are bytes: put sends a file or stdin unchanged, get writes the value to
-// stdout unchanged.
+// KV namespaces and their entries, through the admin API (docs/ADMIN_API.md, "KV"), or with
+// --local the keys `isolet dev` keeps in .isolet/kv next to the config (src/cli/dev-kv.ts). A
+// namespace is named by its id, or by the binding that names it in wrangler.toml (of --env's
+// section, kv_namespaces not being inherited), as wrangler's `kv` commands do. Values are bytes:
+// put sends a file or stdin unchanged, get writes the value to stdout unchanged.
 
 import { readFile } from 'node:fs/promises';
 import type { CliCommand, CliContext } from '../main.ts';
 import { API_OPTIONS, API_OPTIONS_HELP, EXIT, EXIT_CODES_HELP, SetupError, clientFrom, runApiCommand, shortTime, table, writeJson, type AdminClient } from '../api-client.ts';
 import { ConfigError, loadConfig } from '../config.ts';
+import { LocalKv, type KvKeys } from '../dev-kv.ts';
+import { dirname } from 'node:path';
 import { confirm } from './delete.ts';
 
 const USAGE = `Usage: isolet kv namespace create <title> [--account NAME]
@@ -17,14 +20,16 @@ const USAGE = `Usage: isolet kv namespace create <title> [--account NAME]
        isolet kv key get <key> NAMESPACE
        isolet kv key list NAMESPACE [--prefix TEXT] [--limit N] [--cursor CURSOR]
        isolet kv key delete <key> NAMESPACE
-       [--api URL] [--token TOKEN] [--json]
+       [--local] [--api URL] [--token TOKEN] [--json]
 
 Manages the account's KV namespaces and the keys in them. A worker reads a namespace through
 a binding in wrangler.toml, with the id 'namespace create' prints:
   kv_namespaces = [{ binding = "MY_KV", id = "<id>" }]
 
 NAMESPACE is --namespace-id <id>, or --binding <NAME> to take the id of that binding from
-wrangler.toml (or --config). 'key put' stores [value] as text, or the bytes of --path, or
+wrangler.toml (or --config; of its [env.<env>] section with --env). With --local, the key
+commands read and write the keys 'isolet dev' keeps for the project (.isolet/kv/isolet.db next
+to the config), to look at what a worker wrote or to seed it, with no server. 'key put' stores [value] as text, or the bytes of --path, or
 stdin when neither is given; 'key get' writes the value to stdout as it is stored (with --json:
 {"key", "value" (or "valueBase64" when it is not UTF-8), "metadata", "expiration"}). Keys are at
 most 512 bytes, values 25 MiB, metadata 1024 bytes of JSON; --ttl is at least 60 seconds and
@@ -34,7 +39,9 @@ most 512 bytes, values 25 MiB, metadata 1024 bytes of JSON; --ttl is at least 60
 Options:
       --namespace-id <id>  The namespace (its id)
       --binding <NAME>     The namespace bound as NAME in the wrangler config
-  -c, --config <file>      The wrangler config for --binding (default: wrangler.json/.jsonc/.toml here)
+  -c, --config <file>      The wrangler config for --binding and --local (default: wrangler.json/.jsonc/.toml here)
+  -e, --env <env>          --binding: the binding of the config's [env.<env>] section
+      --local              key: isolet dev's keys for this project, not the server's
       --account <name>     The account (only with the operator's admin token)
       --path <file>        put: the value is this file's bytes
       --ttl <seconds>      put: the key expires this many seconds from now
@@ -56,6 +63,8 @@ const OPTIONS = {
   'namespace-id': { type: 'string' },
   binding: { type: 'string' },
   config: { type: 'string', short: 'c' },
+  env: { type: 'string', short: 'e' },
+  local: { type: 'boolean', default: false },
   account: { type: 'string' },
   path: { type: 'string' },
   ttl: { type: 'string' },
@@ -82,10 +91,34 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
   if (action === undefined) cli.usageError(`missing what to do: ${actions.join(', ')}`);
   if (!actions.includes(action)) cli.usageError(`unknown action '${action}' for kv ${group}: use ${actions.join(', ')}`);
   const label = `kv ${group} ${action}`;
+  if (values.local && group === 'namespace') {
+    cli.usageError("--local is for 'kv key': isolet dev makes its local namespaces itself, under the ids wrangler.toml gives");
+  }
+  if (values.local && values.account !== undefined) cli.usageError('--local reads the project\'s own keys, which belong to no account: leave --account out');
   return runApiCommand(cli, label, async () => {
     if (group === 'namespace') return namespaceCommand(cli, action, rest, values);
-    return keyCommand(cli, action, rest, values);
+    const keys = values.local ? new LocalKv(projectDir(values)) : clientFrom(values);
+    try {
+      return await keyCommand(cli, action, rest, values, keys);
+    } finally {
+      if (keys instanceof LocalKv) await keys.close();
+    }
   });
+}
+
+/** Where isolet dev keeps the project's local KV: next to the config (the one given, or found here), else here. */
+function projectDir(values: Values): string {
+  const file = readConfigFor(values).file;
+  return file === undefined ? process.cwd() : dirname(file);
+}
+
+function readConfigFor(values: Values) {
+  try {
+    return loadConfig({ cwd: process.cwd(), configPath: values.config, env: values.env }).config;
+  } catch (error) {
+    if (error instanceof ConfigError) throw new SetupError(error.message);
+    throw error;
+  }
 }
 
 async function namespaceCommand(cli: CliContext, action: string, args: string[], values: Values): Promise<number> {
@@ -124,10 +157,10 @@ async function namespaceCommand(cli: CliContext, action: string, args: string[],
   return EXIT.ok;
 }
 
-async function keyCommand(cli: CliContext, action: string, args: string[], values: Values): Promise<number> {
+async function keyCommand(cli: CliContext, action: string, args: string[], values: Values, client: KvKeys): Promise<number> {
   if (action === 'list') {
     expectArgs(cli, args, 0, '');
-    return listKeys(cli, clientFrom(values), namespaceOf(cli, values), values);
+    return listKeys(cli, client, namespaceOf(cli, values), values);
   }
   if (action === 'put') {
     if (args.length === 0) cli.usageError('missing <key>, the key to put');
@@ -145,7 +178,6 @@ async function keyCommand(cli: CliContext, action: string, args: string[], value
       }
     }
     const namespace = namespaceOf(cli, values);
-    const client = clientFrom(values);
     const value = text !== undefined ? new TextEncoder().encode(text) : values.path !== undefined ? await readValueFile(values.path) : await readStdin(cli);
     await client.putKvValue(namespace, key!, value, { expiration, expirationTtl, metadata: values.metadata });
     if (values.json) writeJson(cli, { namespace, key, bytes: value.byteLength });
@@ -154,7 +186,6 @@ async function keyCommand(cli: CliContext, action: string, args: string[], value
   }
   const [key] = expectArgs(cli, args, 1, `<key>, the key to ${action}`);
   const namespace = namespaceOf(cli, values);
-  const client = clientFrom(values);
   if (action === 'delete') {
     await client.deleteKvValue(namespace, key!);
     if (values.json) writeJson(cli, { namespace, key, deleted: true });
@@ -178,7 +209,7 @@ async function keyCommand(cli: CliContext, action: string, args: string[], value
   return EXIT.ok;
 }
 
-async function listKeys(cli: CliContext, client: AdminClient, namespace: string, values: Values): Promise<number> {
+async function listKeys(cli: CliContext, client: KvKeys, namespace: string, values: Values): Promise<number> {
   const limit = wholeNumber(cli, values.limit, '--limit');
   if (limit !== undefined && (limit < 1 || limit > 1000)) cli.usageError(`--limit must be from 1 to 1000, not ${limit}`);
   const options = { prefix: values.prefix, limit, cursor: values.cursor };
@@ -207,18 +238,14 @@ function namespaceOf(cli: CliContext, values: Values): string {
   if (id !== undefined && values.binding !== undefined) cli.usageError('give --namespace-id or --binding, not both');
   if (id !== undefined) return id;
   if (values.binding === undefined) cli.usageError('say which namespace: --namespace-id <id>, or --binding <NAME> of kv_namespaces in wrangler.toml');
-  let config;
-  try {
-    config = loadConfig({ cwd: process.cwd(), configPath: values.config }).config;
-  } catch (error) {
-    if (error instanceof ConfigError) throw new SetupError(error.message);
-    throw error;
-  }
+  const config = readConfigFor(values);
   const found = config.kvNamespaces?.find((n) => n.binding === values.binding);
   if (found === undefined) {
     const known = (config.kvNamespaces ?? []).map((n) => n.binding);
+    // kv_namespaces is not inherited by an [env.NAME] section, as in wrangler.
+    const where = `${config.file ?? 'a wrangler config (none found here)'}${values.env === undefined ? '' : ` [env.${values.env}]`}`;
     throw new SetupError(
-      `no KV binding '${values.binding}' in ${config.file ?? 'a wrangler config (none found here)'}` +
+      `no KV binding '${values.binding}' in ${where}` +
         (known.length === 0 ? '. Fix: add kv_namespaces = [{ binding = "...", id = "..." }]' : `: it has ${known.join(', ')}`),
     );
   }

@@ -1,5 +1,5 @@
 // KVNamespace, the object a worker's `kv_namespaces` binding is in `env`: get (text, json,
-// arrayBuffer, stream; cacheTtl), getWithMetadata, put (string, ArrayBuffer, view or
+// arrayBuffer, stream; cacheTtl; an array of up to 100 keys gives a Map), getWithMetadata, put (string, ArrayBuffer, view or
 // ReadableStream; expiration, expirationTtl, metadata), delete and list (prefix, limit, cursor),
 // as workerd's KvNamespace. A sandbox module (src/runtime/sandbox-modules.ts), loaded by the
 // first worker of an isolate that has a KV binding.
@@ -9,11 +9,11 @@
 // Cloudflare's errors, so nothing here is trusted for a limit: the checks made here only spare a
 // call (an unknown response type) or a copy (a value over 25 MiB).
 
-import type { BindingMaker, CallBinding } from '../../bindings/sandbox.ts';
+import type { BindingMaker, CallBinding, CallPayload } from '../../bindings/sandbox.ts';
 import type { BodySource } from '../../body/sandbox.ts';
 import {
-  ArrayBuffer, ArrayBufferIsView, ArrayPrototypePush, Error, JSONParse, JSONStringify, Number, ObjectDefineProperty,
-  String, SymbolToStringTag, TypeError, TypedArrayPrototypeSet, Uint8Array,
+  ArrayBuffer, ArrayBufferIsView, ArrayIsArray, ArrayPrototypePush, Error, JSONParse, JSONStringify, Map, MapPrototypeSet, MathTrunc, Number,
+  NumberIsFinite, ObjectDefineProperty, String, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
 export interface KvDeps {
@@ -32,6 +32,8 @@ type ValueType = 'text' | 'json' | 'arrayBuffer' | 'stream';
 
 /** KV's largest value, checked here before a copy that the host would refuse anyway. */
 const MAX_VALUE_BYTES = 25 * 1024 * 1024;
+/** The most keys one bulk get may ask for. */
+const MAX_BULK_KEYS = 100;
 
 const UNKNOWN_TYPE = 'Unknown response type. Possible types are "text", "arrayBuffer", "json", and "stream".';
 const BAD_VALUE = 'KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.';
@@ -48,10 +50,59 @@ export function create(deps: KvDeps): BindingMaker<'kv'> {
       if (typeof options !== 'object') throw new TypeError('The options of get() are a response type ("text", "json", "arrayBuffer", "stream") or { type, cacheTtl }.');
       const { type: t, cacheTtl: ttl } = options as { type?: unknown; cacheTtl?: unknown };
       if (t !== undefined && t !== null) type = String(t);
-      if (ttl !== undefined && ttl !== null) cacheTtl = Number(ttl);
+      if (ttl !== undefined && ttl !== null) cacheTtl = int(ttl);
     }
     if (type !== 'text' && type !== 'json' && type !== 'arrayBuffer' && type !== 'stream') throw new TypeError(UNKNOWN_TYPE);
     return [type, cacheTtl as number | null];
+  }
+
+  /**
+   * A bulk get's options: its type goes to the host as given (the KV service refuses all but
+   * "text" and "json", in its words), its cacheTtl as an integer.
+   */
+  function bulkOptions(options: unknown): [string | null, number | null] {
+    if (typeof options === 'string') return [options, null];
+    if (options === undefined || options === null) return [null, null];
+    if (typeof options !== 'object') throw new TypeError('The options of get() are a response type ("text", "json") or { type, cacheTtl }.');
+    const { type, cacheTtl } = options as { type?: unknown; cacheTtl?: unknown };
+    return [type === undefined || type === null ? null : String(type), cacheTtl === undefined || cacheTtl === null ? null : int(cacheTtl)];
+  }
+
+  /** A get() or getWithMetadata() of an array of keys: a Map of each key to its value (null: no such key). */
+  async function getBulk(call: CallBinding, keys: unknown[], options: unknown, withMetadata: boolean): Promise<Map<string, unknown>> {
+    const names: string[] = [];
+    // Read by index, as workerd converts the array; each key is made a string.
+    for (let i = 0; i < keys.length; i++) ArrayPrototypePush(names, String(keys[i]));
+    // The host says so too; past this the arguments could grow past what a call may carry.
+    if (names.length > MAX_BULK_KEYS) throw new Error(`KV GET_BULK failed: 400 You can request a maximum of ${MAX_BULK_KEYS} keys`);
+    const [type, cacheTtl] = bulkOptions(options);
+    const answer = await call('getBulk', [names, type, withMetadata, cacheTtl]);
+    const { sizes, metadata } = answer.value as { sizes: (number | null)[]; metadata?: unknown[] };
+    const buffer = answer.bytes ?? new ArrayBuffer(0);
+    const values = new Map<string, unknown>();
+    for (let i = 0, at = 0; i < names.length; i++) {
+      const size = sizes[i];
+      if (size === null || size === undefined) {
+        MapPrototypeSet(values, names[i]!, null);
+        continue;
+      }
+      const text = utf8Decode(new Uint8Array(buffer, at, size), true);
+      at += size;
+      const value = type === 'json' ? JSONParse(text) : text;
+      MapPrototypeSet(values, names[i]!, withMetadata ? { value, metadata: metadata?.[i] ?? null } : value);
+    }
+    return values;
+  }
+
+  /**
+   * A number as workerd takes an `int` option: NaN and infinities are 0, fractions are cut, and
+   * past the int32 range is a TypeError.
+   */
+  function int(value: unknown): number {
+    const number = Number(value);
+    if (!NumberIsFinite(number)) return 0;
+    if (number > 2147483647 || number < -2147483648) throw new TypeError('Value out of range. Must be between -2147483648 and 2147483647 (inclusive).');
+    return MathTrunc(number);
   }
 
   function convert(bytes: ArrayBuffer | null, type: ValueType): unknown {
@@ -62,40 +113,52 @@ export function create(deps: KvDeps): BindingMaker<'kv'> {
     return type === 'json' ? JSONParse(text) : text;
   }
 
-  /** The value's bytes; a stream is read to its end (a length past the limit is counted, not kept). */
-  async function valueBytes(value: unknown): Promise<Uint8Array | ArrayBuffer | ArrayBufferView> {
-    if (typeof value === 'string') return utf8Encode(value);
-    if (value instanceof ArrayBuffer || ArrayBufferIsView(value)) return value as ArrayBuffer | ArrayBufferView;
-    if (deps.isReadableStream(value)) {
-      const source = deps.sourceOf(value);
-      const chunks: Uint8Array[] = [];
-      let length = 0;
-      for (;;) {
-        const chunk = await source.pull();
-        if (chunk === null) break;
-        length += chunk.byteLength;
-        if (length <= MAX_VALUE_BYTES) ArrayPrototypePush(chunks, chunk);
-      }
+  /**
+   * What put() sends of a value other than a stream: text or bytes, taken as they are when the
+   * call is made (the platform copies them out), or a primitive's text.
+   */
+  function valuePayload(value: unknown): CallPayload {
+    if (typeof value === 'string') {
+      // Its UTF-8 is at least this long: only then is it encoded here, for the error's length.
+      if (value.length > MAX_VALUE_BYTES) throw tooLarge(utf8Encode(value).byteLength);
+      return value;
+    }
+    if (value instanceof ArrayBuffer || ArrayBufferIsView(value)) {
+      const length = (value as ArrayBuffer | ArrayBufferView).byteLength;
       if (length > MAX_VALUE_BYTES) throw tooLarge(length);
-      const whole = new Uint8Array(length);
-      let at = 0;
-      for (let i = 0; i < chunks.length; i++) {
-        TypedArrayPrototypeSet(whole, chunks[i]!, at);
-        at += chunks[i]!.byteLength;
-      }
-      return whole;
+      return value as ArrayBuffer | ArrayBufferView;
     }
     if (value !== null && (typeof value === 'object' || typeof value === 'function')) throw new TypeError(BAD_VALUE);
     // A primitive is stored as its text, as workerd converts it.
-    return utf8Encode(String(value));
+    return String(value);
+  }
+
+  /**
+   * What put() sends of a stream: the request's own unread body, which the host reads itself
+   * (its bytes never enter the isolate, and the worker pays nothing for them), or the stream's
+   * chunks, read to its end (a length past the limit is counted, not kept).
+   */
+  async function streamPayload(stream: unknown): Promise<CallPayload> {
+    const source = deps.sourceOf(stream);
+    if (source.hostBody !== undefined) {
+      // A body that says it is too long is refused before anyone reads it.
+      if (typeof source.length === 'number' && source.length > MAX_VALUE_BYTES) throw tooLarge(source.length);
+      return { requestBody: source.hostBody };
+    }
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = await source.pull();
+      if (chunk === null) break;
+      length += chunk.byteLength;
+      if (length <= MAX_VALUE_BYTES) ArrayPrototypePush(chunks, chunk);
+    }
+    if (length > MAX_VALUE_BYTES) throw tooLarge(length);
+    return chunks;
   }
 
   function tooLarge(length: number): Error {
     return new Error(`KV PUT failed: 413 Value length of ${length} exceeds limit of ${MAX_VALUE_BYTES}.`);
-  }
-
-  function byteLength(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): number {
-    return bytes.byteLength;
   }
 
   class KvNamespace {
@@ -107,12 +170,14 @@ export function create(deps: KvDeps): BindingMaker<'kv'> {
     }
 
     async get(key: unknown, options?: unknown): Promise<unknown> {
+      if (ArrayIsArray(key)) return await getBulk(this.#call, key as unknown[], options, false);
       const [type, cacheTtl] = responseType(options);
       const answer = await this.#call('get', [String(key), cacheTtl]);
       return answer.value === null ? null : convert(answer.bytes, type);
     }
 
-    async getWithMetadata(key: unknown, options?: unknown): Promise<{ value: unknown; metadata: unknown; cacheStatus: null }> {
+    async getWithMetadata(key: unknown, options?: unknown): Promise<{ value: unknown; metadata: unknown; cacheStatus: null } | Map<string, unknown>> {
+      if (ArrayIsArray(key)) return await getBulk(this.#call, key as unknown[], options, true);
       const [type, cacheTtl] = responseType(options);
       const answer = await this.#call('get', [String(key), cacheTtl]);
       if (answer.value === null) return { value: null, metadata: null, cacheStatus: null };
@@ -123,13 +188,13 @@ export function create(deps: KvDeps): BindingMaker<'kv'> {
       const name = String(key);
       const { expiration, expirationTtl, metadata } = (options ?? {}) as { expiration?: unknown; expirationTtl?: unknown; metadata?: unknown };
       const checked = {
-        expiration: expiration === undefined || expiration === null ? null : Number(expiration),
-        expirationTtl: expirationTtl === undefined || expirationTtl === null ? null : Number(expirationTtl),
+        expiration: expiration === undefined || expiration === null ? null : int(expiration),
+        expirationTtl: expirationTtl === undefined || expirationTtl === null ? null : int(expirationTtl),
         metadata: metadata === undefined || metadata === null ? null : (JSONStringify(metadata) ?? null),
       };
-      const bytes = await valueBytes(value);
-      if (byteLength(bytes) > MAX_VALUE_BYTES) throw tooLarge(byteLength(bytes));
-      await this.#call('put', [name, checked], bytes);
+      // A value other than a stream is handed over by the call put() makes before it returns.
+      const payload = deps.isReadableStream(value) ? await streamPayload(value) : valuePayload(value);
+      await this.#call('put', [name, checked], payload);
     }
 
     async delete(key: unknown): Promise<void> {
@@ -140,7 +205,7 @@ export function create(deps: KvDeps): BindingMaker<'kv'> {
       const { prefix, limit, cursor } = (options ?? {}) as { prefix?: unknown; limit?: unknown; cursor?: unknown };
       const answer = await this.#call('list', [{
         prefix: prefix === undefined || prefix === null ? null : String(prefix),
-        limit: limit === undefined || limit === null ? null : Number(limit),
+        limit: limit === undefined || limit === null ? null : int(limit),
         cursor: cursor === undefined || cursor === null ? null : String(cursor),
       }]);
       const result = answer.value as { keys: unknown; list_complete: boolean; cursor?: string };
