@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliProcess, writeProject } from './support/cli-process.ts';
 import { hostFetch } from './support/serve.ts';
+import { NAVIGATE, NAVIGATION_CASES, navigationProject } from './support/navigation.ts';
 
 describe('isolet dev serves [assets] from disk', { timeout: 120_000 }, () => {
   let dir = '';
@@ -89,22 +90,10 @@ describe('isolet dev serves [assets] from disk', { timeout: 120_000 }, () => {
   });
 
   test('navigations that match no file: not_found_handling by the compatibility date and the assets_navigation_* flags', async () => {
-    const files = (date: string, flags: string[]) => ({
-      'wrangler.toml': `name = "nav"\nmain = "src/index.ts"\ncompatibility_date = "${date}"\ncompatibility_flags = ${JSON.stringify(flags)}\n[assets]\ndirectory = "dist"\nnot_found_handling = "404-page"\n`,
-      'src/index.ts': 'export default { fetch(request: Request) { return new Response(`worker ${new URL(request.url).pathname}`); } };\n',
-      'dist/404.html': 'not here',
-    });
-    // node:http, since fetch() sends Sec-Fetch-Mode: cors whatever it is given.
-    const navigate = { headers: { 'sec-fetch-mode': 'navigate' } };
-    for (const [date, flags, prefers] of [
-      ['2025-06-01', [], true],
-      ['2024-09-01', [], false],
-      ['2024-09-01', ['assets_navigation_prefers_asset_serving'], true],
-      ['2025-06-01', ['assets_navigation_has_no_effect'], false],
-    ] as const) {
-      const { base } = await start(`nav-${date}-${flags.join('')}`, files(date, [...flags]));
+    for (const [date, flags, prefers] of NAVIGATION_CASES) {
+      const { base } = await start(`nav-${date}-${flags.join('')}`, navigationProject(date, flags, '404-page', { 'dist/404.html': 'not here' }));
       const port = Number(new URL(base).port);
-      const page = await hostFetch(port, `127.0.0.1:${port}`, '/missing', navigate);
+      const page = await hostFetch(port, `127.0.0.1:${port}`, '/missing', NAVIGATE);
       assert.equal(page.status, prefers ? 404 : 200, `${date} ${flags}`);
       assert.equal(await page.text(), prefers ? 'not here' : 'worker /missing', `${date} ${flags}`);
       assert.equal(await (await fetch(`${base}/missing`)).text(), 'worker /missing');

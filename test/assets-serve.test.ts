@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { CliProcess, writeProject } from './support/cli-process.ts';
 import { hostFetch } from './support/serve.ts';
 import { callApi, ServeProcess, ADMIN_TOKEN } from './server-support.ts';
+import { NAVIGATE, NAVIGATION_CASES, navigationProject } from './support/navigation.ts';
 
 const sha256 = (bytes: string | Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const PNG = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 1, 2, 3, 4]);
@@ -246,20 +247,9 @@ describe('static assets on isolet serve', { timeout: 300_000 }, () => {
   });
 
   test('a browser navigation that matches no file gets not_found_handling before the worker from 2025-04-01, or with assets_navigation_prefers_asset_serving; assets_navigation_has_no_effect sends it to the worker', async () => {
-    const files = (date: string, flags: string[]) => ({
-      'wrangler.toml': `name = "nav"\nmain = "src/index.ts"\ncompatibility_date = "${date}"\ncompatibility_flags = ${JSON.stringify(flags)}\n[assets]\ndirectory = "dist"\nnot_found_handling = "single-page-application"\n`,
-      'src/index.ts': 'export default { fetch(request: Request) { return new Response(`worker ${new URL(request.url).pathname}`); } };\n',
-      'dist/index.html': '<div id=app></div>',
-    });
-    const navigate = { headers: { 'sec-fetch-mode': 'navigate' } };
-    for (const [date, flags, prefers] of [
-      ['2025-06-01', [], true],
-      ['2024-09-01', [], false],
-      ['2024-09-01', ['assets_navigation_prefers_asset_serving'], true],
-      ['2025-06-01', ['assets_navigation_has_no_effect'], false],
-    ] as const) {
-      await deploy(await project(`nav-${date}-${flags.join('')}`, files(date, [...flags])));
-      const page = await get('nav', '/users/7', navigate);
+    for (const [date, flags, prefers] of NAVIGATION_CASES) {
+      await deploy(await project(`nav-${date}-${flags.join('')}`, navigationProject(date, flags, 'single-page-application', { 'dist/index.html': '<div id=app></div>' })));
+      const page = await get('nav', '/users/7', NAVIGATE);
       assert.equal(page.status, 200);
       assert.equal(await page.text(), prefers ? '<div id=app></div>' : 'worker /users/7', `${date} ${flags}`);
       // Anything but a navigation goes to the worker either way.

@@ -2,7 +2,7 @@
 // and workers' request lines sampled while failures are always kept; a reader that stops
 // taking lines costs a bounded buffer, and never a hang at exit.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -24,6 +24,19 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; 
     },
   });
   return { stream, text: () => text, lines: () => text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+
+/** An `isolet serve` in a folder of its own, stopped and removed when the test ends. */
+function serveFor(t: TestContext, env: Record<string, string> | ((dir: string) => Record<string, string>), args: string[]): ServeProcess {
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
+  const serve = new ServeProcess(join(dir, 'data'), typeof env === 'function' ? env(dir) : env, args);
+  t.after(async () => {
+    serve.kill();
+    await serve.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return serve;
 }
 
 test('JSON lines: debug, info and console.log on stdout, warn and error on stderr, in the entry\'s order', () => {
@@ -64,13 +77,7 @@ test('announced lines (where the server listens) are written at any least level'
 });
 
 test('isolet serve --log-level error still says where it listens, and nothing else below error', { timeout: 60_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
-  const serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '0', '--log-level', 'error']);
-  t.after(async () => {
-    serve.kill();
-    await serve.exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const serve = serveFor(t, {}, ['--processes', '0', '--log-level', 'error']);
   const { port, admin } = await serve.ready();
   assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
   serve.child.kill('SIGTERM');
@@ -199,16 +206,12 @@ test("Node's warnings and an error nothing caught become JSON lines; the error i
 });
 
 test('isolet serve with runtime processes writes nothing but JSON lines, a warning of Node included', { timeout: 180_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
   // Stands in for a dependency's warning (pg's pgpass deprecation, say), on demand.
-  const preload = join(dir, 'warn-on-signal.mjs');
-  writeFileSync(preload, `process.on('SIGUSR2', () => process.emitWarning('a dependency says this is deprecated', { type: 'DeprecationWarning', code: 'DEP_ISOLET_TEST' }));\n`);
-  const serve = new ServeProcess(join(dir, 'data'), { NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` }, ['--processes', '1', '--log-level', 'debug']);
-  t.after(async () => {
-    serve.kill();
-    await serve.exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const serve = serveFor(t, (dir) => {
+    const preload = join(dir, 'warn-on-signal.mjs');
+    writeFileSync(preload, `process.on('SIGUSR2', () => process.emitWarning('a dependency says this is deprecated', { type: 'DeprecationWarning', code: 'DEP_ISOLET_TEST' }));\n`);
+    return { NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+  }, ['--processes', '1', '--log-level', 'debug']);
   const { port, admin } = await serve.ready();
   assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
   const source = `export default { fetch(request) {
@@ -235,13 +238,7 @@ test('isolet serve with runtime processes writes nothing but JSON lines, a warni
 });
 
 test('isolet serve --log-request-sample-rate applies to request lines; a failure is always written and metrics count every request', { timeout: 120_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'isolet-log-'));
-  const serve = new ServeProcess(join(dir, 'data'), {}, ['--processes', '0', '--log-request-sample-rate', '0']);
-  t.after(async () => {
-    serve.kill();
-    await serve.exited;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const serve = serveFor(t, {}, ['--processes', '0', '--log-request-sample-rate', '0']);
   const { port, admin } = await serve.ready();
   assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
   const source = `export default { fetch(request) {
