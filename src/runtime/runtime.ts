@@ -10,6 +10,7 @@ import { CpuWatchdog } from './cpu-limit.ts';
 import { catastrophicErrorHandler } from './catastrophe.ts';
 import { SpareIsolates } from './spare-isolates.ts';
 import { IdleMemoryReducer } from './idle-memory.ts';
+import { idle } from './idle-isolate.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
 import { WorkerBindings } from '../api/bindings/host.ts';
@@ -322,14 +323,23 @@ export class Runtime {
     this.idleMemory.stop();
     const spares = this.spares?.close();
     const creating = [...this.workers.values()].map((worker) => worker.creating);
-    for (const isolate of [...this.live.keys()]) isolate.terminate({ kind: 'evicted' });
+    const live = [...this.live.keys()];
     this.live.clear();
-    closeFetchConnections(this.egress);
     this.workers.clear();
-    // Isolates still being made on another thread are waited for: V8 crashes a process that
-    // exits while one is being made. Each is retired once made (isolateFor: the runtime is closed).
+    closeFetchConnections(this.egress);
+    // An isolate is disposed once the runs queued for it are over (a run queued after them ends
+    // after them), so that V8 tears it down here rather than on one of isolated-vm's threads,
+    // where it can meet the process's exit: V8 crashes a process that exits while another thread
+    // tears down or makes an isolate. Bounded: one that does not answer is disposed anyway.
+    await Promise.all(live.map((isolate) => idle(isolate.isolate)));
+    for (const isolate of live) isolate.terminate({ kind: 'evicted' });
+    // Isolates still being made on another thread are waited for too; each is retired once made
+    // (isolateFor: the runtime is closed).
     await Promise.allSettled([spares, ...creating]);
     await new Promise((resolve) => setImmediate(resolve));
+    // What a thread of isolated-vm still holds of an isolate just disposed is let go within
+    // moments; an exit right away could meet it.
+    await new Promise((resolve) => setTimeout(resolve, TEARDOWN_GRACE_MS));
   }
 
   private async isolateFor(worker: LoadedWorker): Promise<WorkerIsolate> {
@@ -468,3 +478,7 @@ function resolveLimits(defaults: WorkerLimits, overrides: Partial<WorkerLimits> 
   }
   return limits;
 }
+
+/** How long close() leaves isolated-vm's threads to let go of the isolates it disposed. */
+const TEARDOWN_GRACE_MS = 25;
+

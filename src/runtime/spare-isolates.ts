@@ -11,6 +11,7 @@ import ivm from 'isolated-vm';
 import type { RuntimeImage } from './runtime-image.ts';
 import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { newIsolate } from './new-isolate.ts';
+import { idle } from './idle-isolate.ts';
 
 const REFILL_RETRY_MS = 5;
 
@@ -121,7 +122,10 @@ export class SpareIsolates {
    */
   async close(): Promise<void> {
     this.closed = true;
-    for (const spare of this.ready.splice(0)) {
+    const ready = this.ready.splice(0);
+    // Disposed once idle, so V8 tears them down on this thread (Runtime.close says why).
+    await Promise.all(ready.map((spare) => idle(spare.isolate)));
+    for (const spare of ready) {
       try {
         spare.isolate.dispose();
       } catch {}
