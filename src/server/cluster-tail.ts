@@ -103,21 +103,25 @@ export class ClusterTail {
 
   #announce(workers: string[]): void {
     if (this.#closed || workers.length === 0) return;
-    const head = `{"from":${JSON.stringify(this.#instance)},"node":${JSON.stringify(this.#node)},"watching":[`;
-    let names: string[] = [];
-    let bytes = head.length + 2;
-    const send = () => {
-      if (names.length > 0) this.#send(`${head}${names.join(',')}]}`);
-      names = [];
-      bytes = head.length + 2;
-    };
-    for (const worker of workers) {
-      const name = JSON.stringify(worker);
-      if (bytes + Buffer.byteLength(name) + 1 > BROADCAST_MAX_BYTES) send();
-      names.push(name);
-      bytes += Buffer.byteLength(name) + 1;
+    const names = workers.map((worker) => ascii(JSON.stringify(worker)));
+    for (let from = 0; from < names.length;) {
+      const { message, next } = this.#pack('watching', names, from);
+      this.#send(message);
+      from = next;
     }
-    send();
+  }
+
+  /**
+   * One broadcast of `key`: the JSON texts of `items` from `from` on, as many as fit
+   * BROADCAST_MAX_BYTES (at least one: each fits alone), and where the next one starts.
+   */
+  #pack(key: 'watching' | 'entries', items: string[], from: number): { message: string; next: number } {
+    const head = `{"from":${ascii(JSON.stringify(this.#instance))},"node":${ascii(JSON.stringify(this.#node))},"${key}":[`;
+    let bytes = head.length + 2;
+    let next = from;
+    do bytes += items[next++]!.length + 1;
+    while (next < items.length && bytes + items[next]!.length + 1 <= BROADCAST_MAX_BYTES);
+    return { message: `${head}${items.slice(from, next).join(',')}]}`, next };
   }
 
   #flush(): void {
@@ -129,27 +133,23 @@ export class ClusterTail {
       this.#sentInWindow = 0;
     }
     for (const [worker, count] of this.#dropped) {
-      this.#queue.push(fitted({
+      const text = fitted({
         time: new Date(now).toISOString(), worker, level: 'warn', type: 'lifecycle', node: this.#node, dropped: count,
         message: `${count} log entries of ${worker} on node ${this.#node} did not reach this tail: the worker logged faster than nodes share lines. This node's own tail has them all.`,
-      }));
+      });
+      this.#queue.push(text);
+      this.#queuedBytes += text.length;
     }
     this.#dropped.clear();
-    const head = `{"from":${JSON.stringify(this.#instance)},"node":${JSON.stringify(this.#node)},"entries":[`;
     let taken = 0;
     while (taken < this.#queue.length && this.#sentInWindow < MAX_BROADCASTS_PER_SECOND) {
-      // As many entries as fit one broadcast (each fits alone: fitted()).
-      let bytes = head.length + 2;
-      const batch: string[] = [];
-      while (taken < this.#queue.length && bytes + this.#queue[taken]!.length + 1 <= BROADCAST_MAX_BYTES) {
-        bytes += this.#queue[taken]!.length + 1;
-        batch.push(this.#queue[taken++]!);
-      }
+      const { message, next } = this.#pack('entries', this.#queue, taken);
+      for (let i = taken; i < next; i++) this.#queuedBytes -= this.#queue[i]!.length;
       this.#sentInWindow++;
-      this.#send(`${head}${batch.join(',')}]}`);
+      this.#send(message);
+      taken = next;
     }
     this.#queue = this.#queue.slice(taken);
-    this.#queuedBytes = this.#queue.reduce((sum, text) => sum + text.length, 0);
     // What did not fit this second waits for the next one.
     if (this.#queue.length > 0) this.#batchTimer = setTimeout(() => this.#flush(), Math.max(BATCH_MS, 1000 - (Date.now() - this.#windowStart)));
   }
