@@ -56,6 +56,10 @@ export class WorkerSeries {
     }
     for (let f = 0; f < FIELDS.length; f++) ring.values[slot * FIELDS.length + f]! += fields[FIELDS[f]!] ?? 0;
     ring.last = minute;
+    this.#changed(worker, minute);
+  }
+
+  #changed(worker: string, minute: number): void {
     let dirty = this.#dirty.get(worker);
     if (dirty === undefined) this.#dirty.set(worker, (dirty = new Set()));
     dirty.add(minute);
@@ -70,8 +74,9 @@ export class WorkerSeries {
       for (const minute of minutes) {
         const slot = minute % SERIES_MINUTES;
         if (ring.minutes[slot] !== minute) continue;
-        const at = slot * FIELDS.length;
-        rows.push({ worker, minute, requests: ring.values[at]!, errors: ring.values[at + 1]!, cpuMs: ring.values[at + 2]!, coldStarts: ring.values[at + 3]! });
+        const row: WorkerMinute = { worker, minute, requests: 0, errors: 0, cpuMs: 0, coldStarts: 0 };
+        for (let f = 0; f < FIELDS.length; f++) row[FIELDS[f]!] = ring.values[slot * FIELDS.length + f]!;
+        rows.push(row);
       }
     }
     this.#dirty.clear();
@@ -80,12 +85,7 @@ export class WorkerSeries {
 
   /** Rows takeChanged gave that could not be written: taken again next time. */
   changedAgain(rows: WorkerMinute[]): void {
-    for (const { worker, minute } of rows) {
-      if (!this.#rings.has(worker)) continue;
-      let dirty = this.#dirty.get(worker);
-      if (dirty === undefined) this.#dirty.set(worker, (dirty = new Set()));
-      dirty.add(minute);
-    }
+    for (const { worker, minute } of rows) if (this.#rings.has(worker)) this.#changed(worker, minute);
   }
 
   /** The first minute of the window read() covers. */
