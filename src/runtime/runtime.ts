@@ -336,9 +336,8 @@ export class Runtime {
     // Isolates still being made on another thread are waited for too; each is retired once made
     // (isolateFor: the runtime is closed).
     await Promise.allSettled([spares, ...creating]);
-    await new Promise((resolve) => setImmediate(resolve));
     // What a thread of isolated-vm still holds of an isolate just disposed is let go within
-    // moments; an exit right away could meet it.
+    // moments; an exit right away could meet it. (The retirements above, on setImmediate, run first.)
     await new Promise((resolve) => setTimeout(resolve, TEARDOWN_GRACE_MS));
   }
 
