@@ -102,3 +102,28 @@ test('a node ignores its own broadcasts, and anything that is not one', async ()
     close();
   }
 });
+
+test('a node that cannot share its lines says so once, with why, and once when it can again', async () => {
+  const lines: [string, string, Record<string, unknown> | undefined][] = [];
+  let up = false;
+  const store = {
+    broadcast: async () => {
+      if (!up) throw new Error('database away');
+    },
+    onBroadcast() {},
+  } as unknown as SharedStore;
+  const bus = new LogBus();
+  const tail = new ClusterTail({ store, bus, node: 'a', instance: 'A', log: (level, _type, message, fields) => lines.push([level, message, fields]) });
+  try {
+    for (let i = 0; i < 3; i++) tail.watched(`w${i}`);
+    await tick();
+    up = true;
+    tail.watched('w');
+    tail.watched('w');
+    await tick();
+    assert.deepEqual(lines.map(([level, , fields]) => [level, fields?.reason]), [['warn', 'database away'], ['info', undefined]]);
+    assert.match(lines[0]![1], /could not share log lines with the other nodes/);
+  } finally {
+    tail.close();
+  }
+});

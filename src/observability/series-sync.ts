@@ -5,6 +5,7 @@
 
 import type { Store, WorkerMinute } from '../store/store.ts';
 import type { ServerLog } from '../server/logger.ts';
+import { OutageNotice } from '../server/outage-notice.ts';
 import type { WorkerSeries } from './worker-series.ts';
 
 export const SERIES_SYNC_MS = 15_000;
@@ -24,16 +25,18 @@ export class SeriesSync {
   readonly #store: Store;
   readonly #series: WorkerSeries;
   readonly #instance: string;
-  readonly #log: ServerLog;
+  readonly #outage: OutageNotice;
   readonly #timer: NodeJS.Timeout;
   #running: Promise<void> | undefined;
-  #failing = false;
 
   constructor(options: SeriesSyncOptions) {
     this.#store = options.store;
     this.#series = options.series;
     this.#instance = options.instance;
-    this.#log = options.log;
+    this.#outage = new OutageNotice(options.log, {
+      down: 'could not write the workers\' hourly counts to the store: the charts show only this node\'s until it answers',
+      up: 'the workers\' hourly counts are written to the store again',
+    });
     this.#timer = setInterval(() => void this.sync(), options.everyMs ?? SERIES_SYNC_MS);
     this.#timer.unref();
   }
@@ -65,16 +68,10 @@ export class SeriesSync {
     if (rows.length === 0) return;
     try {
       await this.#store.saveWorkerMinutes(this.#instance, rows, this.#series.firstMinute() - KEPT_MINUTES);
-      if (this.#failing) this.#log('info', 'server', 'the workers\' hourly counts are written to the store again', {});
-      this.#failing = false;
+      this.#outage.succeeded();
     } catch (error) {
       this.#series.changedAgain(rows);
-      if (!this.#failing) {
-        this.#log('warn', 'server', 'could not write the workers\' hourly counts to the store: the charts show only this node\'s until it answers', {
-          reason: error instanceof Error ? error.message : String(error),
-        });
-      }
-      this.#failing = true;
+      this.#outage.failed(error);
     }
   }
 }

@@ -12,6 +12,7 @@ import { BROADCAST_MAX_BYTES, type SharedStore } from '../store/store.ts';
 import type { WorkerLogEntry } from '../runtime/types.ts';
 import type { LogBus } from './log-bus.ts';
 import type { ServerLog } from './logger.ts';
+import { OutageNotice } from './outage-notice.ts';
 
 /** How often a node repeats which workers it tails; the others forget a worker after three silences. */
 export const WATCH_EVERY_MS = 5000;
@@ -45,7 +46,7 @@ export class ClusterTail {
   readonly #bus: LogBus;
   readonly #node: string;
   readonly #instance: string;
-  readonly #log: ServerLog;
+  readonly #outage: OutageNotice;
   /** Workers tailed on other nodes, until when. */
   readonly #watchedElsewhere = new Map<string, number>();
   #queue: string[] = [];
@@ -56,7 +57,6 @@ export class ClusterTail {
   readonly #watchTimer: NodeJS.Timeout;
   #windowStart = 0;
   #sentInWindow = 0;
-  #failing = false;
   #closed = false;
 
   constructor(options: ClusterTailOptions) {
@@ -64,7 +64,10 @@ export class ClusterTail {
     this.#bus = options.bus;
     this.#node = options.node;
     this.#instance = options.instance;
-    this.#log = options.log;
+    this.#outage = new OutageNotice(options.log, {
+      down: 'could not share log lines with the other nodes: tails on them miss this node\'s lines until the database answers',
+      up: 'log lines are shared with the other nodes again',
+    });
     this.#store.onBroadcast((message) => this.#received(message));
     this.#watchTimer = setInterval(() => this.#announce(this.#bus.watchedWorkers()), WATCH_EVERY_MS);
     this.#watchTimer.unref();
@@ -155,20 +158,7 @@ export class ClusterTail {
   }
 
   #send(message: string): void {
-    this.#store.broadcast(message).then(
-      () => {
-        if (!this.#failing) return;
-        this.#failing = false;
-        this.#log('info', 'server', 'log lines are shared with the other nodes again', {});
-      },
-      (error: unknown) => {
-        if (this.#failing) return;
-        this.#failing = true;
-        this.#log('warn', 'server', 'could not share log lines with the other nodes: tails on them miss this node\'s lines until the database answers', {
-          reason: error instanceof Error ? error.message : String(error),
-        });
-      },
-    );
+    this.#store.broadcast(message).then(() => this.#outage.succeeded(), (error: unknown) => this.#outage.failed(error));
   }
 
   #received(message: string): void {
