@@ -7,7 +7,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CliProcess, writeProject } from './support/cli-process.ts';
-import { mkdtemp, mkdir, open, rm, writeFile, rename, realpath } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile, rename, realpath } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,20 +153,21 @@ describe('isolet dev: the loop', { timeout: 180_000 }, () => {
     const { dev, base } = await start([], cwd);
     const mark = dev.mark();
     const file = join(cwd, 'worker.js');
+    // `cat saved > worker.js`: the file is empty for 10 ms, long enough for dev to see it so;
+    // then the same bytes again. The pause blocks this thread (no timer of a busy event loop can
+    // stretch it past dev's 50 ms debounce, after which dev judges the rewrite).
+    const truncateThenWrite = (text: string) => {
+      const fd = openSync(file, 'w');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      writeSync(fd, text);
+      closeSync(fd);
+    };
     for (let i = 0; i < 10; i++) {
-      // `cat saved > worker.js`: the file is empty for a moment, long enough for dev to see it
-      // so; then the same bytes again. Each rewrite is judged after its own debounce (50 ms).
-      const handle = await open(file, 'w');
-      await sleep(10);
-      await handle.writeFile(source);
-      await handle.close();
+      truncateThenWrite(source);
       await sleep(150);
     }
     // One real change, made the same way: exactly one reload follows, none came before it.
-    const handle = await open(file, 'w');
-    await sleep(10);
-    await handle.writeFile(source.replace('v1', 'v2'));
-    await handle.close();
+    truncateThenWrite(source.replace('v1', 'v2'));
     await dev.waitFor('stdout', /^reloaded in \d+ ms$/m, mark);
     assert.equal(await (await fetch(base)).text(), 'v2');
     assert.equal(count(dev.stdout.slice(mark.stdout), /^reloaded in/), 1, dev.stdout);

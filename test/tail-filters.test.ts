@@ -121,6 +121,20 @@ test('isolet tail says when the server went away and connects again once it is b
   const ports = ['--port', String(port), '--admin-port', String(adminPort), '--processes', '0'];
   const start = () => new CliProcess(['serve', '--data', dataDir, '--ip', '127.0.0.1', '--admin-ip', '127.0.0.1', ...ports], { env: { ISOLET_ADMIN_TOKEN: ADMIN_TOKEN } });
   let serve = start();
+  // Its ports were free when picked, but another process's outgoing connection may hold one for
+  // a moment (both are in the ephemeral range): a start refused with EADDRINUSE is tried again.
+  const listening = async (): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await serve.waitFor('stdout', /"message":"admin API on/);
+        return;
+      } catch (error) {
+        if (attempt >= 20 || !/EADDRINUSE/.test(serve.stderr)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        serve = start();
+      }
+    }
+  };
   let tail: CliProcess | undefined;
   t.after(async () => {
     tail?.kill();
@@ -128,7 +142,7 @@ test('isolet tail says when the server went away and connects again once it is b
     await Promise.all([tail?.exited, serve.exited]);
     await rm(dataDir, { recursive: true, force: true });
   });
-  await serve.waitFor('stdout', /"message":"admin API on/);
+  await listening();
   const admin = `http://127.0.0.1:${adminPort}`;
   assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'acme' } })).status, 201);
   assert.equal((await callApi(admin, 'PUT', '/v1/workers/logs?account=acme', { body: moduleDeployment(LOGGING) })).status, 201);
@@ -145,7 +159,7 @@ test('isolet tail says when the server went away and connects again once it is b
   await tail.waitFor('stderr', /isolet tail: cannot open the log stream of logs \(connection refused\); trying again in \d/);
 
   serve = start();
-  await serve.waitFor('stdout', /"message":"admin API on/);
+  await listening();
   await tail.waitFor('stderr', /^isolet tail: connected again; tailing logs$/m);
   await (await hostFetch(port, 'logs.localhost', '/second?s=503')).text();
   await (await hostFetch(port, 'logs.localhost', '/third')).text();
