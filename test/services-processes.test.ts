@@ -14,7 +14,8 @@ after(() => Promise.all(pools.map((pool) => pool.close())));
 
 function pool(): { pool: ProcessPool; logs: WorkerLogEntry[] } {
   const logs: WorkerLogEntry[] = [];
-  const made = new ProcessPool({ processes: 2, runtime: { limits: { cpuMs: 5000 } }, workerLog: (entry) => logs.push(entry), log: () => {} });
+  // New code goes home at once: these tests place workers in given processes (untried-code.test.ts tries it).
+  const made = new ProcessPool({ processes: 2, untriedRequests: 0, runtime: { limits: { cpuMs: 5000 } }, workerLog: (entry) => logs.push(entry), log: () => {} });
   pools.push(made);
   return { pool: made, logs };
 }

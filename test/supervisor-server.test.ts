@@ -42,6 +42,9 @@ test('the operator sets an account tier; its workers move to that tier\'s proces
   const acme = await t.account('acme');
   assert.equal((await t.api('PUT', '/v1/workers/site', { token: acme.token, body: textWorker('acme site') })).status, 201);
   assert.deepEqual((await t.api('GET', '/v1/accounts/acme/tier')).body, { account: 'acme', tier: 'default' });
+  // New code answers its first request from the untried process, then from its home.
+  assert.equal(poolOf(t).placement('site')!.tier, 'untried');
+  assert.equal(await (await t.request('site.localhost', '/')).text(), 'acme site');
   assert.equal(poolOf(t).placement('site')!.tier, 'default');
 
   const set = await t.api('PUT', '/v1/accounts/acme/tier', { body: { tier: 'trusted' } });
@@ -149,7 +152,7 @@ test('SIGTERM drains isolet serve (whose runtime processes hold no secrets in th
   assert.equal((await callApi(admin, 'POST', '/v1/accounts', { body: { name: 'ops' } })).status, 201);
   assert.equal((await callApi(admin, 'PUT', '/v1/workers/slow?account=ops', { body: slow })).status, 201);
   const pids = [...serve.stdout.matchAll(/"runtime process started".*?"pid":(\d+)/g)].map((m) => Number(m[1]));
-  assert.equal(pids.length, 2, serve.stdout);
+  assert.equal(pids.length, 3, `2 of the default tier and the untried one: ${serve.stdout}`);
   // Runtime processes get none of the control process's secrets in their environment, only what
   // Node needs to behave as the operator set it up.
   assert.match(readFileSync(`/proc/${serve.child.pid}/environ`, 'latin1'), /ACME_PAYMENTS_API_KEY=/, 'the control process has them');

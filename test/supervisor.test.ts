@@ -22,11 +22,16 @@ interface Line {
   fields: Record<string, unknown>;
 }
 
-function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }, liveness?: LivenessOptions): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
+/**
+ * A pool of 2 default processes. New code goes home at once unless `untriedRequests` says
+ * otherwise: most tests here are about homes and tiers; the untried processes have their own.
+ */
+function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }, liveness?: LivenessOptions, untriedRequests = 0): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
   const lines: Line[] = [];
   const logs: WorkerLogEntry[] = [];
   const made = new ProcessPool({
     processes: 2,
+    untriedRequests,
     // Tests are not about CPU limits; a loaded machine makes them slow.
     runtime: { limits: { cpuMs: 5000 } },
     workerLog: (entry) => logs.push(entry),
@@ -357,6 +362,7 @@ test('a tier whose workers would not fit in its processes gets more, and a moved
     workerLog: () => {},
     log: (level, message, fields) => lines.push({ level, message, fields }),
     spare: false,
+    untriedRequests: 0,
   });
   pools.push(p);
   const names = Array.from({ length: 7 }, (_, i) => `grown${i}`);

@@ -114,7 +114,8 @@ for (const processes of [0, 1]) {
     assert.doesNotMatch(JSON.stringify(otlp.spans), /secret=1|q=private/);
     // Only the control process sends spans; one a runtime process reported says which process made the fetch().
     assert.ok(otlp.spans.every((span) => span.resource['isolet.process'] === 'control'));
-    if (processes === 1) assert.equal(sub['isolet.process'], 'default/0');
+    // New code serves its first request in the untried process.
+    if (processes === 1) assert.equal(sub['isolet.process'], 'untried/0');
   });
 }
 

@@ -144,7 +144,7 @@ export class Platform {
     let loaded = 0;
     for (const worker of workers) {
       try {
-        await this.#serve(worker);
+        await this.#serve(worker, true);
         loaded++;
       } catch (error) {
         const reason = scrub(String(error), Object.values(worker.secrets));
@@ -404,15 +404,18 @@ export class Platform {
     }
   }
 
-  /** Loads the worker unless this node already serves exactly this version, secrets, account and tier. */
-  async #serve(worker: Served): Promise<void> {
+  /**
+   * Loads the worker unless this node already serves exactly this version, secrets, account and
+   * tier. `tried`: registered at start, it served before (it is not tried again as new code).
+   */
+  async #serve(worker: Served, tried = false): Promise<void> {
     const fingerprint = sha256Hex(JSON.stringify([worker.version.id, worker.accountId, worker.tier, Object.entries(worker.secrets).sort()]));
     const served = this.#served.get(worker.name);
     if (served?.fingerprint === fingerprint && this.host.has(worker.name)) return;
     // The name now belongs to another worker (deleted and made again): the old one's tails end.
     const before = served?.worker.id;
     if (before !== undefined && worker.id !== undefined && before !== worker.id) this.#bus?.endWorker(before);
-    await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier });
+    await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier, code: worker.version.id, tried });
     this.#assets?.set(worker.name, worker.accountId, worker.version.content);
     this.#served.set(worker.name, { worker, fingerprint });
   }

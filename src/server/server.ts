@@ -82,6 +82,12 @@ export interface ServerOptions {
    * embedders and tests that do not need crash containment.
    */
   processes?: number;
+  /**
+   * Requests a default-tier worker's new version must end cleanly in the untried runtime
+   * process, at a lower CPU priority, before it is served from its home (default
+   * UNTRIED_REQUESTS; 0: new code goes home at once). Runtime processes only.
+   */
+  untriedRequests?: number;
   /** Requests of one worker in flight at once and waiting for a slot (runtime processes only; defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
   admission?: Partial<AdmissionLimits>;
   /** The OS user runtime processes run as (parseRunAs); checked at start. Default: this process's user. */
@@ -241,6 +247,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     : new ProcessPool({
       bindingHost,
       processes: options.processes,
+      untriedRequests: options.untriedRequests,
       admission: options.admission,
       runAs: options.runAs,
       runtime: { limits: options.limits, maxIsolates: options.maxIsolates, memoryBudgetMb: options.memoryBudgetMb, egress: options.egress, tracing: tracing !== undefined },

@@ -3,12 +3,33 @@
 // process. Each tier has its own processes: `default` for ordinary accounts, `trusted` for
 // accounts the operator vouches for (kept apart from strangers' code), `quarantine` for accounts
 // whose code crashed a process (kept apart from everyone else's).
+//
+// Code nobody has seen run yet has processes of its own too: a default-tier worker's version
+// is checked at deploy and serves its first requests in the `untried` processes, which run at
+// a lower CPU priority, and moves to its home once they ended cleanly. Code that loops, blows
+// its memory or crashes V8 from its first request on so never shares a process, or a core on
+// equal terms, with tenants that are serving.
 
 import { createHash } from 'node:crypto';
 
 export const TIERS = ['default', 'trusted', 'quarantine'] as const;
 
 export type Tier = (typeof TIERS)[number];
+
+/** The processes of code not yet seen to run cleanly (not a tier an account can be given). */
+export const UNTRIED = 'untried';
+
+/** What a runtime process serves: one tier's accounts, or untried code. */
+export type ProcessTier = Tier | typeof UNTRIED;
+
+/** Requests a new version must end cleanly in the untried processes before it moves to its home (default). */
+export const UNTRIED_REQUESTS = 1;
+
+/**
+ * The niceness of untried processes (0 is everyone else's, 19 the lowest priority): under
+ * contention Linux gives them about a tenth of the CPU time of a process serving proven code.
+ */
+export const UNTRIED_NICE = 10;
 
 export function isTier(value: unknown): value is Tier {
   return typeof value === 'string' && (TIERS as readonly string[]).includes(value);
@@ -19,7 +40,7 @@ export function isTier(value: unknown): value is Tier {
  * whose hash with the worker's name scores highest. Adding a process moves only the workers
  * that now score highest on it.
  */
-export function homeIndex(worker: string, tier: Tier, size: number): number {
+export function homeIndex(worker: string, tier: ProcessTier, size: number): number {
   let best = 0;
   let bestScore = -1n;
   for (let index = 0; index < size; index++) {

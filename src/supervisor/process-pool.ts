@@ -10,13 +10,14 @@ import { BindingError, type BindingHost, type RuntimeRequest, type RuntimeRespon
 import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
+import { endedByLimit } from './limit-penalties.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
 import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
 import type { CallOutcome, InitPayload } from './messages.ts';
 import type { StatsBatch } from '../observability/worker-stats.ts';
 import type { SubrequestSpan } from '../observability/tracing.ts';
-import { homeIndex, TIERS, type Tier } from './placement.ts';
+import { homeIndex, TIERS, UNTRIED, UNTRIED_REQUESTS, type ProcessTier, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
 /**
@@ -49,8 +50,14 @@ export interface ProcessPoolOptions {
    * many, quarantine 1. A tier gets more when its workers would not fit (processesFor).
    */
   processes?: number;
-  /** Overrides per tier. */
-  tierProcesses?: Partial<Record<Tier, number>>;
+  /** Overrides per tier, and the untried processes' count (default 1). */
+  tierProcesses?: Partial<Record<ProcessTier, number>>;
+  /**
+   * Requests a default-tier worker's new version must end cleanly (not at a limit, not crashing
+   * its process) in the untried processes before it serves from its home (default
+   * UNTRIED_REQUESTS; 0: no untried processes, new code goes home at once). Its upload is checked there too.
+   */
+  untriedRequests?: number;
   /** What each runtime process's Runtime is made with. */
   runtime?: InitPayload;
   /** Where the workers' log lines go. */
@@ -62,7 +69,7 @@ export interface ProcessPoolOptions {
   /** Subrequest spans the runtime processes report (tracing.ts), with the reporting process's label. */
   span?: (process: string, span: SubrequestSpan) => void;
   /** A runtime process ended while it was to keep running; it is being restarted. */
-  onProcessEnded?: (process: { tier: Tier; label: string }, end: ProcessEnd) => void;
+  onProcessEnded?: (process: { tier: ProcessTier; label: string }, end: ProcessEnd) => void;
   /** An account's code crashed processes often enough to be moved to the quarantine tier (the pool has moved its workers already). */
   onQuarantine?: (account: string, worker: string) => void;
   /** Window in which two crashes quarantine an account (default 10 minutes). */
@@ -90,10 +97,16 @@ const SPARE_RETRY_MS = 1000;
 /** A worker with its home process, worked out once per placement (hashing is not for every request). */
 interface HomedWorker extends PlacedWorker {
   home: RuntimeProcess;
+  /** Where this version is tried (an untried process), while it is or was: none when it went home at once. */
+  trial: RuntimeProcess | undefined;
+  /** Clean requests still to end in `trial` before requests go home (0: they go home). */
+  untried: number;
+  /** Which code it runs (Placement.code), when told. */
+  code: string | undefined;
 }
 
 export class ProcessPool implements WorkerHost {
-  readonly #tiers = new Map<Tier, RuntimeProcess[]>();
+  readonly #tiers = new Map<ProcessTier, RuntimeProcess[]>();
   readonly #workers = new Map<string, HomedWorker>();
   readonly #options: ProcessPoolOptions;
   /**
@@ -112,6 +125,7 @@ export class ProcessPool implements WorkerHost {
   readonly #maxIsolates: number;
   /** Workers per tier: what each tier's processes must fit. */
   readonly #placed = new Map<Tier, number>();
+  readonly #untriedRequests: number;
 
   constructor(options: ProcessPoolOptions) {
     this.#options = options;
@@ -122,20 +136,23 @@ export class ProcessPool implements WorkerHost {
       spareOutput: (pid, line) => options.log('warn', 'spare runtime process output', { pid, line }),
     };
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
+    this.#untriedRequests = Math.max(0, Math.floor(options.untriedRequests ?? UNTRIED_REQUESTS));
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
-    const sizes: Record<Tier, number> = { default: processes, trusted: processes, quarantine: 1, ...options.tierProcesses };
-    for (const tier of TIERS) {
+    const sizes: Record<ProcessTier, number> = { default: processes, trusted: processes, quarantine: 1, untried: 1, ...options.tierProcesses };
+    for (const tier of [...TIERS, UNTRIED] as const) {
+      if (tier === UNTRIED && this.#untriedRequests === 0) continue;
       const slots: RuntimeProcess[] = [];
       for (let index = 0; index < Math.max(1, sizes[tier]); index++) slots.push(this.#slot(tier, index));
       this.#tiers.set(tier, slots);
     }
     this.#shareMemory();
-    // The default tier serves most tenants: its processes start now; the others with their first tenant.
-    for (const slot of this.#tiers.get('default')!) slot.start();
+    // The default tier serves most tenants, and every new one is tried first: their processes
+    // start now; the others with their first tenant.
+    for (const slot of [...this.#tiers.get('default')!, ...this.#tiers.get(UNTRIED) ?? []]) slot.start();
     this.#startSpare();
   }
 
-  #slot(tier: Tier, index: number): RuntimeProcess {
+  #slot(tier: ProcessTier, index: number): RuntimeProcess {
     const slot: RuntimeProcess = new RuntimeProcess({
       tier,
       index,
@@ -143,7 +160,11 @@ export class ProcessPool implements WorkerHost {
       stats: this.#options.stats,
       span: this.#options.span,
       log: this.#options.log,
-      owns: (worker) => this.#workers.get(worker)?.home === slot,
+      // A tried worker's last requests there may end after it went home: they still log.
+      owns: (name) => {
+        const worker = this.#workers.get(name);
+        return worker !== undefined && (worker.home === slot || worker.trial === slot);
+      },
       ended: (end) => this.#ended(slot, end),
       child: this.#child,
       spare: () => this.#takeSpare(),
@@ -183,7 +204,7 @@ export class ProcessPool implements WorkerHost {
     // Admitted as a request of the target's: its slots and its queue bound calls too.
     let outcome: CallOutcome | undefined;
     const admitted = await this.#admission.run(target.name, async () => {
-      outcome = await target.home.call(target, { entrypoint: call.entrypoint ?? '', method, chain: [...chain] }, args);
+      outcome = await this.#serving(target).call(target, { entrypoint: call.entrypoint ?? '', method, chain: [...chain] }, args);
       return { status: 200, statusText: 'OK', headers: [], body: null };
     });
     if (outcome === undefined) throw new BindingError('Error', Buffer.from(admitted.body as Uint8Array).toString().trim());
@@ -247,12 +268,57 @@ export class ProcessPool implements WorkerHost {
       this.#fit(tier);
     }
     const home = this.#home(name, tier);
-    const worker: HomedWorker = { name, definition, account: definition.account ?? name, tier, version: (previous?.version ?? 0) + 1, home };
+    // Only new code is tried: the same code loaded again (other secrets, another tier) keeps
+    // how far its trial got, and code that served before this server started is not tried.
+    const sameCode = placement.code !== undefined && previous?.code === placement.code && previous.tier === tier;
+    const trial = placement.tried === true ? undefined : sameCode ? previous.trial : this.#trialFor(name, tier);
+    const untried = trial === undefined ? 0 : sameCode ? previous.untried : this.#untriedRequests;
+    const worker: HomedWorker = {
+      name, definition, account: definition.account ?? name, tier, version: (previous?.version ?? 0) + 1, home,
+      trial, untried, code: placement.code,
+    };
     this.#workers.set(name, worker);
-    if (previous !== undefined && previous.home !== home) previous.home.forget(name);
+    if (previous !== undefined) {
+      // Requests in flight there finish on the old version; the next ones go where this one is served.
+      if (previous.home !== home || untried > 0) previous.home.forget(name);
+      if (previous.trial !== undefined && (previous.trial !== trial || untried === 0)) previous.trial.forget(name);
+    }
     // A process that holds the worker gets the new version before this returns: a request
     // after it sees the new version, one before it the old, none a mix (one process holds it).
-    await home.update(worker);
+    await this.#serving(worker).update(worker);
+  }
+
+  /** The untried process a new version of a worker of `tier` is tried in, if it is to be tried. */
+  #trialFor(name: string, tier: Tier): RuntimeProcess | undefined {
+    return tier === 'default' && this.#tiers.has(UNTRIED) ? this.#home(name, UNTRIED) : undefined;
+  }
+
+  /** The process the worker's requests go to now: where it is tried, then its home. */
+  #serving(worker: HomedWorker): RuntimeProcess {
+    return worker.untried > 0 && worker.trial !== undefined ? worker.trial : worker.home;
+  }
+
+  /**
+   * A request tried in an untried process ended: one that ended cleanly counts toward going
+   * home; one that hit a limit or crashed the process starts the count again (its worker's
+   * penalties and its account's crashes are counted as anywhere, admission.ts and
+   * crash-policy.ts). A 502 or 503 is not counted: the platform answers those when the
+   * process is restarting, and a worker that sends them is not seen to serve.
+   */
+  #tried(worker: HomedWorker, response: RuntimeResponse): void {
+    if (this.#workers.get(worker.name) !== worker || worker.untried === 0) return;
+    if (endedByLimit(response)) {
+      worker.untried = this.#untriedRequests;
+      return;
+    }
+    if (response.status === 502 || response.status === 503) return;
+    worker.untried--;
+    if (worker.untried > 0) return;
+    // Its requests in flight there finish; the next ones start it at home.
+    worker.trial!.forget(worker.name);
+    this.#options.log('info', 'worker served cleanly in the untried processes: it is served from its home now', {
+      worker: worker.name, account: worker.account, from: worker.trial!.label, to: worker.home.label,
+    });
   }
 
   async unload(name: string): Promise<void> {
@@ -261,6 +327,7 @@ export class ProcessPool implements WorkerHost {
     this.#workers.delete(name);
     this.#count(worker.tier, -1);
     worker.home.forget(name);
+    worker.trial?.forget(name);
   }
 
   has(name: string): boolean {
@@ -270,14 +337,19 @@ export class ProcessPool implements WorkerHost {
   fetch(name: string, request: RuntimeRequest): Promise<RuntimeResponse> {
     const worker = this.#workers.get(name);
     if (worker === undefined) return Promise.reject(new UnknownWorkerError(name));
-    return this.#admission.run(name, () => worker.home.fetch(worker, request));
+    return this.#admission.run(name, async () => {
+      const serving = this.#serving(worker);
+      const response = await serving.fetch(worker, request);
+      if (serving !== worker.home) this.#tried(worker, response);
+      return response;
+    });
   }
 
   /** A cron trigger's event, in the worker's home process (outside admission: at most a few a minute per worker). */
   scheduled(name: string, event: ScheduledEvent): Promise<ScheduledResult> {
     const worker = this.#workers.get(name);
     if (worker === undefined) return Promise.reject(new UnknownWorkerError(name));
-    return worker.home.scheduled(worker, { cron: event.cron, scheduledTime: event.scheduledTime ?? Date.now() });
+    return this.#serving(worker).scheduled(worker, { cron: event.cron, scheduledTime: event.scheduledTime ?? Date.now() });
   }
 
   async validate(name: string, definition: WorkerDefinition, placement: Placement = {}): Promise<void> {
@@ -286,22 +358,24 @@ export class ProcessPool implements WorkerHost {
     const trial = { account: definition.account ?? name };
     this.#validating.set(name, trial);
     try {
-      await this.#home(name, placement.tier ?? 'default').validate(name, definition);
+      const tier = placement.tier ?? 'default';
+      await (this.#trialFor(name, tier) ?? this.#home(name, tier)).validate(name, definition);
     } finally {
       if (this.#validating.get(name) === trial) this.#validating.delete(name);
     }
   }
 
-  /** Where a worker runs now: its tier, its process's index and pid (undefined while none runs). */
-  placement(name: string): { tier: Tier; index: number; pid: number | undefined } | undefined {
+  /** Where a worker's requests go now: the processes' tier (`untried` while it is tried), the process's index and pid (undefined while none runs). */
+  placement(name: string): { tier: ProcessTier; index: number; pid: number | undefined } | undefined {
     const worker = this.#workers.get(name);
     if (worker === undefined) return undefined;
-    return { tier: worker.tier, index: worker.home.index, pid: worker.home.pid };
+    const serving = this.#serving(worker);
+    return { tier: serving.tier, index: serving.index, pid: serving.pid };
   }
 
-  /** Every process of a tier, for operators and tests. */
-  processes(tier: Tier = 'default'): readonly RuntimeProcess[] {
-    return this.#tiers.get(tier)!;
+  /** Every process of a tier (none for `untried` when new code is not tried), for operators and tests. */
+  processes(tier: ProcessTier = 'default'): readonly RuntimeProcess[] {
+    return this.#tiers.get(tier) ?? [];
   }
 
   /** Drains every runtime process (each finishes what is in flight, then exits). */
@@ -343,7 +417,7 @@ export class ProcessPool implements WorkerHost {
     });
   }
 
-  #home(name: string, tier: Tier): RuntimeProcess {
+  #home(name: string, tier: ProcessTier): RuntimeProcess {
     const slots = this.#tiers.get(tier)!;
     return slots[homeIndex(name, tier, slots.length)]!;
   }
@@ -377,6 +451,10 @@ export class ProcessPool implements WorkerHost {
     for (const worker of this.#workers.values()) {
       if (worker.account !== account || worker.tier === 'quarantine') continue;
       worker.home.forget(worker.name);
+      worker.trial?.forget(worker.name);
+      // Quarantine is its own trial: its processes are apart from everyone else's.
+      worker.trial = undefined;
+      worker.untried = 0;
       this.#count(worker.tier, -1);
       this.#count('quarantine', 1);
       worker.tier = 'quarantine';

@@ -5,6 +5,7 @@
 // knows no worker: each is sent again with its first request.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
@@ -20,7 +21,7 @@ import type { BindingAnswerHead, CallHead, CallOutcome, CallResult, InitPayload,
 import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
 import type { StatsBatch } from '../observability/worker-stats.ts';
 import type { SubrequestSpan } from '../observability/tracing.ts';
-import type { Tier } from './placement.ts';
+import { UNTRIED, UNTRIED_NICE, type ProcessTier, type Tier } from './placement.ts';
 
 /** A worker as the pool places it: `version` counts its loads, so a process knows when it holds an old one. */
 export interface PlacedWorker {
@@ -45,7 +46,7 @@ export interface ProcessEnd {
 }
 
 export interface RuntimeProcessOptions {
-  tier: Tier;
+  tier: ProcessTier;
   index: number;
   /** The workers' log lines (console, requests), checked to name a worker this process holds. */
   workerLog: (entry: WorkerLogEntry) => void;
@@ -244,7 +245,7 @@ export class Child {
 }
 
 export class RuntimeProcess {
-  readonly tier: Tier;
+  readonly tier: ProcessTier;
   readonly index: number;
   readonly #options: RuntimeProcessOptions;
   #child: Child | undefined;
@@ -275,14 +276,30 @@ export class RuntimeProcess {
     if (this.#stopped || this.#child !== undefined || this.#backoffTimer !== undefined) return;
     this.starts++;
     // The spare is kept for processes of tenants not known to crash them: a quarantined
-    // tenant's crash loop would take every spare, and leave none for its neighbours' processes.
-    const spare = this.tier === 'quarantine' ? undefined : this.#options.spare?.();
+    // tenant's crash loop, or untried code's, would take every spare, and leave none for the
+    // processes of tenants that are serving.
+    const spare = this.tier === 'quarantine' || this.tier === UNTRIED ? undefined : this.#options.spare?.();
     const child = spare ?? new Child(this.#options.child);
     child.owner = this.#owner;
     this.#child = child;
     this.#options.log('info', 'runtime process started', { process: this.label, pid: child.process.pid, starts: this.starts, spare: spare !== undefined });
+    // Before it holds any code: set at once, the priority is the process's from its first request on.
+    if (this.tier === UNTRIED) this.#lowerPriority(child);
     // A spare that ended just before it was adopted reports to no one: report it now.
     if (!child.alive) queueMicrotask(() => this.#onClose(child, child.process.exitCode, child.process.signalCode));
+  }
+
+  /** Untried code gets the CPU only when proven code leaves it some (UNTRIED_NICE). */
+  #lowerPriority(child: Child): void {
+    const pid = child.process.pid;
+    if (pid === undefined) return;
+    try {
+      setPriority(pid, UNTRIED_NICE);
+    } catch (error) {
+      this.#options.log('warn', 'could not lower the CPU priority of the untried runtime process: untried code competes for the CPU on equal terms', {
+        process: this.label, pid, error: (error as Error).message,
+      });
+    }
   }
 
   readonly #owner: ChildOwner = {

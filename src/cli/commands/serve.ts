@@ -13,6 +13,7 @@ import { describeIsolatedVmBuild, isolatedVmBuild } from '../../runtime/native-b
 import { defaultProcessCount } from '../../supervisor/process-pool.ts';
 import { DEFAULT_ADMISSION } from '../../supervisor/admission.ts';
 import { parseRunAs, type RunAs } from '../../supervisor/run-as.ts';
+import { UNTRIED_REQUESTS } from '../../supervisor/placement.ts';
 import { redact as redactUrl } from '../../store/postgres-store.ts';
 import { jsonLinesSink, logProcessEvents, serverLog, SERVER_LOG_LEVELS, type ServerLog, type ServerLogLevel } from '../../server/logger.ts';
 import { DEFAULT_METRICS_WORKERS } from '../../observability/worker-labels.ts';
@@ -30,7 +31,7 @@ const USAGE = `Usage: isolet serve [--port 8787] [--ip 127.0.0.1] [--admin-port 
                     [--max-workers 100] [--max-cpu-ms 50] [--max-startup-cpu-ms 400]
                     [--max-memory-mb 128] [--max-deploys 4] [--max-account-deploys 2]
                     [--max-requests-per-worker 128] [--max-queued-per-worker 512]
-                    [--limit-strikes 3] [--log-level info] [--log-request-sample-rate 1]
+                    [--limit-strikes 3] [--untried-requests 1] [--log-level info] [--log-request-sample-rate 1]
                     [--metrics-token T | --metrics-token-file PATH] [--metrics-workers 100]
                     [--otlp-endpoint URL] [--trace-sample-rate 1]
 
@@ -81,6 +82,10 @@ Options:
       --limit-strikes <n>    A worker's requests ending at its CPU or memory limit or crashing its process, in a
                              minute and most of its requests, before it is refused for a while (default
                              ${DEFAULT_ADMISSION.limitStrikes}; 0: never)
+      --untried-requests <n> Requests a default-tier worker's new version must end cleanly (not at a
+                             limit, not crashing its process) in the untried runtime process, which
+                             runs at a lower CPU priority, before it is served from its home
+                             (default ${UNTRIED_REQUESTS}; 0: new code goes home at once)
       --examples [dir]       Deploy the examples into an empty store (dir: one worker per folder)
       --egress-allow <net>   Let workers' fetch() reach this CIDR, address or host name (repeatable);
                              loopback, private, link-local and metadata addresses are refused otherwise
@@ -173,6 +178,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
       'max-requests-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.inFlight) },
       'max-queued-per-worker': { type: 'string', default: String(DEFAULT_ADMISSION.queued) },
       'limit-strikes': { type: 'string', default: String(DEFAULT_ADMISSION.limitStrikes) },
+      'untried-requests': { type: 'string', default: String(UNTRIED_REQUESTS) },
       // A flag with an optional value, which parseArgs cannot say: the dir is the positional.
       examples: { type: 'boolean', default: false },
       'egress-allow': { type: 'string', multiple: true, default: [] },
@@ -235,6 +241,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     memoryMb: parseCount('--max-memory-mb', values['max-memory-mb'], 1, DEFAULT_LIMIT_CAPS.memoryMb, cli),
   };
   const processes = parseCount('--processes', values.processes, 0, 256, cli);
+  const untriedRequests = parseCount('--untried-requests', values['untried-requests'], 0, 1000, cli);
   let runAs: RunAs | undefined;
   if (values['runtime-user'] !== undefined) {
     if (processes === 0) cli.usageError('--runtime-user needs runtime processes (--processes 1 or more)');
@@ -287,6 +294,7 @@ async function run(_argv: string[], cli: CliContext): Promise<number> {
     domain: values.domain,
     maxScriptBytes: Math.floor(maxMb * 1024 * 1024),
     processes,
+    untriedRequests,
     runAs,
     memoryBudgetMb,
     assetCacheMb,
