@@ -19,7 +19,7 @@
 //   after.
 //
 //   node --no-node-snapshot bench/scale.ts [--tenants 10000] [--zipf-tenants 100000] [--noisy-tenants 1000]
-//     [--crash-accounts 3] [--noisy-kinds loop,memory,crash] [--processes 2] [--isolate-memory-mb MB] [--seconds 5]
+//     [--crash-accounts 3] [--noisy-kinds loop,memory,crash] [--processes 2] [--isolate-memory-mb MB] [--untried-requests N] [--seconds 5]
 //     [--only many|noisy] [--write]
 //
 // `--isolate-memory-mb` goes to the many-tenants server: with the default budget (40% of the
@@ -93,12 +93,13 @@ interface Isolet {
   events: { restarts: number; quarantined: string[]; inFlightOnLastEnd: number };
 }
 
-async function startIsolet(dir: string, name: string, processes: number, maxWorkers: number, isolateMemoryMb?: number): Promise<Isolet> {
+async function startIsolet(dir: string, name: string, processes: number, maxWorkers: number, isolateMemoryMb?: number, untriedRequests?: number): Promise<Isolet> {
   const child = spawnTracked(
     NODE,
     ['--no-node-snapshot', join(ROOT, 'bin/isolet.js'), 'serve', '--data', join(dir, name), '--port', '0', '--admin-port', '0', '--processes', String(processes),
       '--max-workers', String(maxWorkers), '--max-deploys', '16', '--max-account-deploys', '16',
-      ...(isolateMemoryMb === undefined ? [] : ['--isolate-memory-mb', String(isolateMemoryMb)])],
+      ...(isolateMemoryMb === undefined ? [] : ['--isolate-memory-mb', String(isolateMemoryMb)]),
+      ...(untriedRequests === undefined ? [] : ['--untried-requests', String(untriedRequests)])],
     { env: childEnv({ ISOLET_ADMIN_TOKEN: BENCH_ADMIN_TOKEN }) },
   );
   const pids: number[] = [];
@@ -255,6 +256,8 @@ interface Options {
   processes: number;
   /** `isolet serve --isolate-memory-mb` for the many-tenants server (default: the server's default). */
   isolateMemoryMb: number | undefined;
+  /** `isolet serve --untried-requests` for both servers (default: the server's default). */
+  untriedRequests: number | undefined;
   seconds: number;
   dir: string;
   /** Servers started, stopped by the caller however the run ends. */
@@ -271,7 +274,7 @@ interface Part {
 async function manyTenants(o: Options): Promise<Part> {
   const { tenants, zipfTenants, processes, seconds, dir } = o;
   progress(`scale: isolet serve --processes ${processes}`);
-  const isolet = await startIsolet(dir, 'many', processes, zipfTenants + COLD_PROBES + 10, o.isolateMemoryMb);
+  const isolet = await startIsolet(dir, 'many', processes, zipfTenants + COLD_PROBES + 10, o.isolateMemoryMb, o.untriedRequests);
   o.children.push(isolet.server);
   const { server, admin } = isolet;
   await createAccount(admin, 'bench');
@@ -369,7 +372,7 @@ async function manyTenants(o: Options): Promise<Part> {
 async function noisyNeighbours(o: Options): Promise<Part> {
   const { noisyTenants, crashAccounts, processes, seconds, dir } = o;
   progress(`scale: noisy neighbours, ${noisyTenants} tenants`);
-  const noisy = await startIsolet(dir, 'noisy', processes, noisyTenants + 10);
+  const noisy = await startIsolet(dir, 'noisy', processes, noisyTenants + 10, undefined, o.untriedRequests);
   o.children.push(noisy.server);
   const noisyCount = Math.round(noisyTenants / 10);
   const quietCount = noisyTenants - noisyCount;
@@ -449,6 +452,7 @@ export async function scale(args: string[]): Promise<BenchResult> {
     noisyKinds: noisyKindsArg(args),
     processes: numberArg(args, '--processes', defaultProcessCount()),
     isolateMemoryMb: args.includes('--isolate-memory-mb') ? numberArg(args, '--isolate-memory-mb', 0) : undefined,
+    untriedRequests: args.includes('--untried-requests') ? numberArg(args, '--untried-requests', 0) : undefined,
     seconds: numberArg(args, '--seconds', 5),
     dir: mkdtempSync(join(tmpdir(), 'isolet-scale-')),
     children: [],
