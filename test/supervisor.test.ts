@@ -4,44 +4,21 @@
 // are served again, others never notice), quarantine after
 // two crashes, bodies streamed both ways, and a drain that ends every process.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
 import type { LivenessOptions } from '../src/supervisor/liveness.ts';
+import { testPool } from './support/pool.ts';
+import { bodyText } from './support/fetch-text.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
-
-const pools: ProcessPool[] = [];
-after(async () => {
-  await Promise.all(pools.map((pool) => pool.close()));
-});
-
-interface Line {
-  level: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
 
 /**
  * A pool of 2 default processes. New code goes home at once unless `untriedRequests` says
- * otherwise: most tests here are about homes and tiers; the untried processes have their own.
+ * otherwise: most tests here are about homes and tiers; untried-code.test.ts tries it.
  */
-function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }, liveness?: LivenessOptions, untriedRequests = 0): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
-  const lines: Line[] = [];
-  const logs: WorkerLogEntry[] = [];
-  const made = new ProcessPool({
-    processes: 2,
-    untriedRequests,
-    // Tests are not about CPU limits; a loaded machine makes them slow.
-    runtime: { limits: { cpuMs: 5000 } },
-    workerLog: (entry) => logs.push(entry),
-    log: (level, message, fields) => lines.push({ level, message, fields }),
-    onQuarantine: (account, worker) => quarantined.push({ account, worker }),
-    admission,
-    liveness,
-  });
-  pools.push(made);
-  return { pool: made, lines, logs };
+function pool(quarantined: { account: string; worker: string }[] = [], admission?: { inFlight: number; queued: number }, liveness?: LivenessOptions, untriedRequests = 0): ReturnType<typeof testPool> {
+  return testPool({ untriedRequests, admission, liveness, onQuarantine: (account, worker) => quarantined.push({ account, worker }) });
 }
 
 function worker(source: string, account?: string): WorkerDefinition {
@@ -56,13 +33,7 @@ function get(path = '/'): RuntimeRequest {
   return { method: 'GET', url: `https://example.com${path}`, headers: [] };
 }
 
-async function read(response: RuntimeResponse): Promise<string> {
-  if (response.body === null) return '';
-  if (response.body instanceof Uint8Array) return Buffer.from(response.body).toString();
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body) chunks.push(chunk);
-  return Buffer.concat(chunks).toString();
-}
+const read = bodyText;
 
 async function answer(p: ProcessPool, name: string, request = get()): Promise<{ status: number; text: string }> {
   const response = await p.fetch(name, request);
@@ -354,17 +325,8 @@ test('a process restarted too often backs off: logged, and its workers get 503 w
 });
 
 test('a tier whose workers would not fit in its processes gets more, and a moved worker answers from its new home', { timeout: 90_000 }, async () => {
-  const lines: Line[] = [];
   // Three live isolates per process at most: a process fits 2.4 workers (processesFor), so 7 need 3.
-  const p = new ProcessPool({
-    processes: 1,
-    runtime: { limits: { cpuMs: 5000 }, maxIsolates: 3 },
-    workerLog: () => {},
-    log: (level, message, fields) => lines.push({ level, message, fields }),
-    spare: false,
-    untriedRequests: 0,
-  });
-  pools.push(p);
+  const { pool: p, lines } = testPool({ processes: 1, runtime: { limits: { cpuMs: 5000 }, maxIsolates: 3 }, spare: false, untriedRequests: 0 });
   const names = Array.from({ length: 7 }, (_, i) => `grown${i}`);
   await p.load(names[0]!, text(names[0]!));
   assert.deepEqual(await answer(p, names[0]!), { status: 200, text: names[0] });

@@ -4,38 +4,16 @@
 // never reaches the processes of tenants that are serving: their requests in flight finish and
 // their processes are never restarted for it.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getPriority } from 'node:os';
 import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { UNTRIED_NICE } from '../src/supervisor/placement.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import type { RuntimeRequest, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import { bodyText } from './support/fetch-text.ts';
+import { testPool } from './support/pool.ts';
 
-const pools: ProcessPool[] = [];
-after(async () => {
-  await Promise.all(pools.map((pool) => pool.close()));
-});
-
-interface Line {
-  level: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
-
-function pool(untriedRequests?: number): { pool: ProcessPool; lines: Line[]; logs: WorkerLogEntry[] } {
-  const lines: Line[] = [];
-  const logs: WorkerLogEntry[] = [];
-  const made = new ProcessPool({
-    processes: 2,
-    untriedRequests,
-    // Wide enough for a loaded machine; the looper below asks for less.
-    runtime: { limits: { cpuMs: 5000 } },
-    workerLog: (entry) => logs.push(entry),
-    log: (level, message, fields) => lines.push({ level, message, fields }),
-  });
-  pools.push(made);
-  return { pool: made, lines, logs };
-}
+const pool = (untriedRequests?: number) => testPool({ untriedRequests });
 
 function worker(source: string, account?: string, limits?: WorkerDefinition['limits']): WorkerDefinition {
   return { modules: [{ name: 'worker.js', source }], account, limits };
@@ -43,17 +21,9 @@ function worker(source: string, account?: string, limits?: WorkerDefinition['lim
 
 const get = (path = '/'): RuntimeRequest => ({ method: 'GET', url: `https://example.com${path}`, headers: [] });
 
-async function read(response: RuntimeResponse): Promise<string> {
-  if (response.body === null) return '';
-  if (response.body instanceof Uint8Array) return Buffer.from(response.body).toString();
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body) chunks.push(chunk);
-  return Buffer.concat(chunks).toString();
-}
-
 async function answer(p: ProcessPool, name: string, request = get()): Promise<{ status: number; text: string }> {
   const response = await p.fetch(name, request);
-  return { status: response.status, text: await read(response) };
+  return { status: response.status, text: await bodyText(response) };
 }
 
 /** Serves `/hold` until `/release`; `/loop` loops; `/crash` ends its process with a fatal V8 error; else 'up'. */
