@@ -127,3 +127,18 @@ test('untriedRequests 0: no untried process, new code goes home at once', { time
   assert.equal(p.placement('direct')!.tier, 'default');
   assert.equal((await answer(p, 'direct')).text, 'up');
 });
+
+test('an upload waits out the untried process\'s back-off, which others\' crashes caused, instead of failing', { timeout: 120_000 }, async () => {
+  const { pool: p, lines } = pool();
+  // Four accounts' new code crashes the untried process once each: the fourth restart in a minute backs off.
+  for (let i = 0; i < 4; i++) {
+    await p.load(`bomb${i}`, worker(WORKER, `mallory${i}`, { cpuMs: 5000 }));
+    assert.equal((await answer(p, `bomb${i}`, get('/crash'))).status, 502);
+  }
+  assert.ok(lines.some((line) => line.message.startsWith('runtime process restarted too often') && line.fields.process === 'untried/0'));
+  assert.equal((await answer(p, 'bomb0')).status, 503, 'the untried process is backing off');
+  // The check of an upload waits for the restart and then runs.
+  await p.validate('newcomer', worker(WORKER, 'carol'));
+  await p.load('newcomer', worker(WORKER, 'carol'));
+  assert.deepEqual(await answer(p, 'newcomer'), { status: 200, text: 'up' });
+});

@@ -92,6 +92,9 @@ export interface ChildOptions {
 
 const NO_BYTES = new Uint8Array(0);
 
+/** How long an upload's check waits for a process that backs off before it restarts (longer than the longest back-off). */
+const VALIDATE_BACKOFF_WAIT_MS = 35_000;
+
 const ENTRY = fileURLToPath(new URL(`./runtime-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 /** How the answer (a 502) to a request whose worker's code crashed its runtime process begins. */
@@ -328,6 +331,11 @@ export class RuntimeProcess {
 
   async validate(name: string, definition: WorkerDefinition): Promise<void> {
     try {
+      // An upload waits out a restart's back-off rather than failing: the process (the untried
+      // one, most often) may be backing off for someone else's crashes.
+      for (const deadline = Date.now() + VALIDATE_BACKOFF_WAIT_MS; this.#backoffTimer !== undefined && !this.#stopped && Date.now() < deadline;) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(deadline, Math.max(this.#backoffUntil, Date.now() + 10)) - Date.now()));
+      }
       const child = await this.#running();
       await child.call((id) => child.channel.send('validate', id, { name, definition }));
     } catch (error) {
