@@ -358,6 +358,18 @@ export default {
   },
 };`;
 
+// Promise's species hooks: `then` on a promise looks up its constructor and that one's
+// Symbol.species, so a platform promise hop that used `then` would run this worker's getters.
+const SPECIES_PATCHER = `
+const seen = [];
+Object.defineProperty(Promise, Symbol.species, { get() { seen.push('species'); throw new Error('species'); }, configurable: true });
+Object.defineProperty(Promise.prototype, 'constructor', { get() { seen.push('constructor'); throw new Error('constructor'); }, configurable: true });
+export default {
+  fetch() {
+    return new Response('species ' + seen.length);
+  },
+};`;
+
 let upstream: Server;
 let served: Served;
 
@@ -369,7 +381,7 @@ before(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   served = await serve(
-    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`), 'headers-patcher': moduleWorker(HEADERS_PATCHER), 'streams-patcher': moduleWorker(STREAMS_PATCHER) },
+    { patcher: moduleWorker(WORKER, { vars: { UP: base }, limits: { cpuMs: 2_000 } }), other: moduleWorker(`export default { fetch() { return new Response('other ok'); } };`), 'headers-patcher': moduleWorker(HEADERS_PATCHER), 'streams-patcher': moduleWorker(STREAMS_PATCHER), 'species-patcher': moduleWorker(SPECIES_PATCHER) },
     { egress: { allow: ['127.0.0.1'] } },
   );
 });
@@ -458,6 +470,15 @@ test('a worker that replaces the stream classes\' methods still gets its bodies 
   const response = await served.fetch('streams-patcher', '/');
   assert.equal(await response.text(), 'abc xyzxyz true');
   assert.deepEqual(served.logs.filter((entry) => entry.worker === 'streams-patcher' && entry.level === 'error'), []);
+});
+
+test('a worker that replaces Promise\'s constructor and Symbol.species getters is still answered, request after request, without them being called', async () => {
+  for (let i = 0; i < 3; i++) {
+    const response = await served.fetch('species-patcher', '/');
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), 'species 0');
+  }
+  assert.deepEqual(served.logs.filter((entry) => entry.worker === 'species-patcher' && entry.level === 'error'), []);
 });
 
 // The module itself, and the Promise cases the runtime's code is written around, in a bare

@@ -291,7 +291,13 @@ export class Headers {
   static {
     setHeadersGuard = (headers, guard) => { headers.#guard = guard; };
     // For headers the host already parsed and validated (incoming requests): no re-validation.
-    appendHeaderUnchecked = (headers, name, value) => { ArrayPrototypePush(headers.#list, StringPrototypeToLowerCase(name), value); headers.#sorted = null; };
+    appendHeaderUnchecked = (headers, name, value) => {
+      // The first header (often the only one, a body's Content-Type) makes a list of exactly two:
+      // a push into the empty list would allocate room for nineteen.
+      if (headers.#list.length === 0) headers.#list = [StringPrototypeToLowerCase(name), value];
+      else ArrayPrototypePush(headers.#list, StringPrototypeToLowerCase(name), value);
+      headers.#sorted = null;
+    };
     headerList = (headers) => headers.#list;
     headersGuardGetter = (headers) => headers.#guard;
   }
