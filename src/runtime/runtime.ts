@@ -337,8 +337,12 @@ export class Runtime {
     // (isolateFor: the runtime is closed).
     await Promise.allSettled([spares, ...creating]);
     // What a thread of isolated-vm still holds of an isolate just disposed is let go within
-    // moments; an exit right away could meet it. (The retirements above, on setImmediate, run first.)
-    await new Promise((resolve) => setTimeout(resolve, TEARDOWN_GRACE_MS));
+    // moments; an exit right away could meet it. (The retirements above, on setImmediate, run
+    // first.) Each isolate's teardown takes its turn on a loaded machine's cores: the grace grows
+    // with their number (25 ms alone was seen to be short once, for a server's dozen isolates
+    // while the test files beside it kept both cores busy).
+    const disposed = live.length + creating.filter((made) => made !== undefined).length;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(TEARDOWN_GRACE_MAX_MS, TEARDOWN_GRACE_MS + disposed * TEARDOWN_GRACE_PER_ISOLATE_MS)));
   }
 
   private async isolateFor(worker: LoadedWorker): Promise<WorkerIsolate> {
@@ -478,6 +482,8 @@ function resolveLimits(defaults: WorkerLimits, overrides: Partial<WorkerLimits> 
   return limits;
 }
 
-/** How long close() leaves isolated-vm's threads to let go of the isolates it disposed. */
+/** How long close() leaves isolated-vm's threads to let go of the isolates it disposed: a base, more per isolate, at most the ceiling. */
 const TEARDOWN_GRACE_MS = 25;
+const TEARDOWN_GRACE_PER_ISOLATE_MS = 5;
+const TEARDOWN_GRACE_MAX_MS = 250;
 
