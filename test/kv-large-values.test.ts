@@ -130,7 +130,13 @@ describe('25 MiB KV values in the library Runtime, under the default limits', { 
   async function got(name: string, key: string): Promise<string> {
     const response = await runtime.fetch(name, { method: 'GET', url: `https://kv.example/get?k=${key}`, headers: [] });
     assert.equal(response.status, 200);
-    return hashOf(response.body);
+    try {
+      return await hashOf(response.body);
+    } catch (error) {
+      // Which limit ended it, if one did, is in the worker's log.
+      const lines = logs.filter((entry) => entry.worker === name).slice(-3).map((entry) => JSON.stringify(entry));
+      throw new Error(`${(error as Error).message}; the worker's last log lines: ${lines.join(' | ')}`);
+    }
   }
 
   test('request.body, an ArrayBuffer, a view and text of 25 MiB are stored and read back whole, each within 50 ms of CPU', async () => {
