@@ -6,12 +6,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
 import type { LivenessOptions } from '../src/supervisor/liveness.ts';
-import { testPool } from './support/pool.ts';
+import { answer, get, holding, testPool } from './support/pool.ts';
 import { bodyText } from './support/fetch-text.ts';
-import type { RuntimeRequest, RuntimeResponse, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
+import type { WorkerDefinition } from '../src/runtime/types.ts';
 
 /**
  * A pool of 2 default processes. New code goes home at once unless `untriedRequests` says
@@ -29,16 +28,7 @@ function text(body: string): WorkerDefinition {
   return worker(`export default { fetch() { return new Response(${JSON.stringify(body)}); } };`);
 }
 
-function get(path = '/'): RuntimeRequest {
-  return { method: 'GET', url: `https://example.com${path}`, headers: [] };
-}
-
 const read = bodyText;
-
-async function answer(p: ProcessPool, name: string, request = get()): Promise<{ status: number; text: string }> {
-  const response = await p.fetch(name, request);
-  return { status: response.status, text: await read(response) };
-}
 
 /** Names whose homes are the given processes of a tier of 2, in order. */
 function namesOn(prefix: string, tier: Tier, indexes: number[]): string[] {
@@ -56,14 +46,6 @@ export default { async fetch(request) {
   if (path === '/release') release?.();
   return new Response('up');
 } };`;
-
-/** Resolves once the worker has logged that it holds a request. */
-/** Waits until the worker has logged 'holding' `times` times. */
-async function holding(logs: WorkerLogEntry[], name: string, times = 1): Promise<void> {
-  while (logs.filter((entry) => entry.worker === name && entry.type === 'console' && entry.message === 'holding').length < times) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const FATAL = `export default { fetch(request) {
   if (new URL(request.url).pathname === '/crash') 'x'.repeat(2 ** 27 + 16).split('');

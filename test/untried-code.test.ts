@@ -7,23 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getPriority } from 'node:os';
-import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { UNTRIED_NICE } from '../src/supervisor/placement.ts';
-import type { RuntimeRequest, WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
-import { bodyText } from './support/fetch-text.ts';
-import { testPool } from './support/pool.ts';
+import type { WorkerDefinition } from '../src/runtime/types.ts';
+import { answer, get, holding, testPool } from './support/pool.ts';
 
 const pool = (untriedRequests?: number) => testPool({ untriedRequests });
 
 function worker(source: string, account?: string, limits?: WorkerDefinition['limits']): WorkerDefinition {
   return { modules: [{ name: 'worker.js', source }], account, limits };
-}
-
-const get = (path = '/'): RuntimeRequest => ({ method: 'GET', url: `https://example.com${path}`, headers: [] });
-
-async function answer(p: ProcessPool, name: string, request = get()): Promise<{ status: number; text: string }> {
-  const response = await p.fetch(name, request);
-  return { status: response.status, text: await bodyText(response) };
 }
 
 /** Serves `/hold` until `/release`; `/loop` loops; `/crash` ends its process with a fatal V8 error; else 'up'. */
@@ -37,12 +28,6 @@ export default { async fetch(request) {
   if (path === '/crash') 'x'.repeat(2 ** 27 + 16).split('');
   return new Response('up');
 } };`;
-
-async function holding(logs: WorkerLogEntry[], name: string): Promise<void> {
-  while (!logs.some((entry) => entry.worker === name && entry.type === 'console' && entry.message === 'holding')) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 test('a new worker answers its first request from the untried process, which runs at a lower CPU priority, then from its home', { timeout: 60_000 }, async () => {
   const { pool: p, lines } = pool();

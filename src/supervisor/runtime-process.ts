@@ -334,7 +334,7 @@ export class RuntimeProcess {
       // An upload waits out a restart's back-off rather than failing: the process (the untried
       // one, most often) may be backing off for someone else's crashes.
       for (const deadline = Date.now() + VALIDATE_BACKOFF_WAIT_MS; this.#backoffTimer !== undefined && !this.#stopped && Date.now() < deadline;) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(deadline, Math.max(this.#backoffUntil, Date.now() + 10)) - Date.now()));
+        await new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(deadline, this.#backoffUntil) - Date.now())));
       }
       const child = await this.#running();
       await child.call((id) => child.channel.send('validate', id, { name, definition }));
