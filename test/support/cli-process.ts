@@ -22,6 +22,9 @@ export interface CliExit {
   signal: NodeJS.Signals | null;
 }
 
+/** How long waitFor waits for a line before it fails with the output so far. */
+const WAIT_FOR_MS = 90_000;
+
 export class CliProcess {
   readonly child: ChildProcess;
   stdout = '';
@@ -62,16 +65,24 @@ export class CliProcess {
 
   waitFor(stream: 'stdout' | 'stderr', pattern: RegExp, since = { stdout: 0, stderr: 0 }): Promise<RegExpExecArray> {
     return new Promise((resolve, reject) => {
+      const fail = (why: string) => {
+        this.#waiters.delete(check);
+        clearTimeout(timer);
+        reject(new Error(`${why} before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+      };
       const check = () => {
         const match = pattern.exec(this[stream].slice(since[stream]));
         if (match) {
           this.#waiters.delete(check);
+          clearTimeout(timer);
           resolve(match);
         } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          this.#waiters.delete(check);
-          reject(new Error(`isolet exited before ${stream} matched ${pattern}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+          fail('isolet exited');
         }
       };
+      // Well inside the tests' own timeouts: a line that never comes fails with what was said
+      // instead of a silent timeout of the whole test.
+      const timer = setTimeout(() => fail(`${WAIT_FOR_MS / 1000} s passed`), WAIT_FOR_MS);
       this.#waiters.add(check);
       check();
     });
