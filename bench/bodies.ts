@@ -11,8 +11,14 @@
 // faults the process took per round: on VMs where a fault costs microseconds, fresh memory,
 // not copying, is what bodies cost.
 //
-//   node --no-node-snapshot bench/bodies.ts [--rounds 7] [--write]
+// It runs with the malloc settings isolet gives its runtime processes (MALLOC_TUNABLES, in
+// src/runtime/malloc-tunables.ts), starting itself again with them when the environment has no
+// GLIBC_TUNABLES; `--default-allocator` keeps glibc's defaults instead, to compare.
+//
+//   node --no-node-snapshot bench/bodies.ts [--rounds 7] [--default-allocator] [--write]
 
+import { spawn } from 'node:child_process';
+import { MALLOC_TUNABLES, withMallocTunables } from '../src/runtime/malloc-tunables.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import type { RuntimeResponse, WorkerLogEntry } from '../src/runtime/types.ts';
 import { fmt, fmtInt, median, progress, runStandalone, table, type BenchResult } from './lib.ts';
@@ -166,8 +172,10 @@ async function main(args: string[]): Promise<BenchResult> {
   const referenceMbps = median(data['plain Node loop copying each chunk (reference)']!.map((s) => s.mbps));
   const streamCpu = median(data['16 MiB response in 1 MiB chunks']!.map((s) => s.cpuMs));
   const wholeOk = ['/arrayBuffer', '/text'].every((p) => data[`await request.${p.slice(1)}() of 100 MB, default limits`]!.length === rounds);
+  const tunables = process.env.GLIBC_TUNABLES;
+  const allocator = tunables === undefined ? "glibc's default malloc settings (`--default-allocator`)" : tunables === MALLOC_TUNABLES ? `with the malloc settings of isolet's runtime processes (\`GLIBC_TUNABLES=${tunables}\`)` : `with \`GLIBC_TUNABLES=${tunables}\` from the environment`;
   const markdown = [
-    `100 MB request bodies in ${CHUNK / 1024} KiB chunks (views of one buffer: the source allocates nothing) and a 16 MiB streamed response, in process; a warm-up, then ${rounds} rounds each. Worker CPU is the tenant's, from its request log entry; process CPU (every thread, user and system) and minor page faults are the whole process's per round, the work a round took whatever the machine's load.`,
+    `100 MB request bodies in ${CHUNK / 1024} KiB chunks (views of one buffer: the source allocates nothing) and a 16 MiB streamed response, in process, ${allocator}; a warm-up, then ${rounds} rounds each. Worker CPU is the tenant's, from its request log entry; process CPU (every thread, user and system) and minor page faults are the whole process's per round, the work a round took whatever the machine's load.`,
     '',
     table(['case', 'MB/s (median)', 'MB/s (min - max)', 'worker CPU ms (median)', 'process CPU ms (median)', 'page faults per round (median)'], rows),
   ].join('\n');
@@ -184,4 +192,10 @@ async function main(args: string[]): Promise<BenchResult> {
   };
 }
 
-await runStandalone('bodies', main);
+if (process.env.GLIBC_TUNABLES === undefined && !process.argv.includes('--default-allocator')) {
+  // glibc reads its tunables only as a process starts.
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: withMallocTunables(process.env) });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+} else {
+  await runStandalone('bodies', main);
+}

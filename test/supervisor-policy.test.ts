@@ -1,10 +1,12 @@
 // The supervisor's crash policy on its own: when an account is quarantined and how restarts
-// back off, with the clock given.
+// back off, with the clock given; and what a runtime process gets of the environment.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CrashLedger, RestartBackoff } from '../src/supervisor/crash-policy.ts';
 import { homeIndex } from '../src/supervisor/placement.ts';
+import { runtimeEnvironment } from '../src/supervisor/runtime-process.ts';
+import { MALLOC_TUNABLES } from '../src/runtime/malloc-tunables.ts';
 
 test('two crashes of one account within the window quarantine it; crashes further apart, or of others, do not', () => {
   const ledger = new CrashLedger(600_000);
@@ -32,4 +34,12 @@ test('rendezvous placement: stable, spread, and adding a process moves only the 
   names.forEach((_, i) => assert.ok(onFour[i] === onThree[i] || onFour[i] === 3));
   // Tiers hash apart: a name's home in one tier says nothing of its home in another.
   assert.notDeepEqual(onThree, names.map((name) => homeIndex(name, 'trusted', 3)));
+});
+
+test("a runtime process's environment: the allow-list, isolet's malloc settings unless the operator set GLIBC_TUNABLES", () => {
+  const env = runtimeEnvironment({ PATH: '/bin', TZ: 'UTC', LC_ALL: 'C', ISOLET_ADMIN_TOKEN: 'secret', DATABASE_URL: 'postgres://u:p@h/db' });
+  assert.deepEqual(env, { PATH: '/bin', TZ: 'UTC', LC_ALL: 'C', GLIBC_TUNABLES: MALLOC_TUNABLES });
+  const operators = 'glibc.malloc.arena_max=4';
+  assert.equal(runtimeEnvironment({ PATH: '/bin', GLIBC_TUNABLES: operators }).GLIBC_TUNABLES, operators);
+  assert.match(MALLOC_TUNABLES, /^glibc\.malloc\.mmap_threshold=\d+:glibc\.malloc\.trim_threshold=\d+:glibc\.malloc\.arena_max=\d+$/);
 });

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, WorkerLoadError, type BindingHost, type BindingSpec, type ServiceCall, type RuntimeRequest, type RuntimeResponse, type ScheduledResult, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
+import { withMallocTunables } from '../runtime/malloc-tunables.ts';
 import { BINDING_LIMITS } from '../bridge/bindings.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
@@ -727,17 +728,19 @@ function retryable(request: RuntimeRequest): boolean {
  * runs tenant code, which must find none of them should it escape V8: an allow-list, so that a
  * secret nobody listed stays out too. NODE_OPTIONS stays out as well: a runtime process runs with
  * the flags the pool gives it (ChildOptions.execArgv), not with what was meant for the server.
+ * Its malloc keeps what it frees (src/runtime/malloc-tunables.ts), unless the operator set
+ * GLIBC_TUNABLES.
  */
 export function runtimeEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const kept: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && (RUNTIME_VARIABLES.has(name) || name.startsWith('LC_'))) kept[name] = value;
   }
-  return kept;
+  return withMallocTunables(kept);
 }
 
 const RUNTIME_VARIABLES = new Set([
-  'PATH', 'TZ', 'LANG', 'LANGUAGE', 'NODE_ICU_DATA',
+  'PATH', 'TZ', 'LANG', 'LANGUAGE', 'NODE_ICU_DATA', 'GLIBC_TUNABLES',
   'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
   // Where a test run with coverage collects it from every process.
   'NODE_V8_COVERAGE',
