@@ -117,6 +117,38 @@ test('an isolate without a snapshot still gets plain contexts', async () => {
   }
 });
 
+test('a drain hook runs at the end of every task, once its microtasks have all run, and what it queues runs before the task ends', async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  try {
+    const context = await isolate.createContext();
+    await context.eval(`
+      globalThis.log = [];
+      globalThis.hook = () => {
+        log.push('drained');
+        if (log.length < 1000) Promise.resolve().then(() => log.push('queued by the hook'));
+      };
+    `);
+    const hook = (await context.global.get('hook', { reference: true })) as ivm.Reference<() => void> & { setDrainHook(): void };
+    assert.equal(typeof hook.setDrainHook, 'function');
+    hook.setDrainHook();
+    await context.eval(`log.length = 0;
+      let chain = Promise.resolve();
+      for (let i = 0; i < 100; i++) chain = chain.then(() => {});
+      chain.then(() => log.push('a hundred deep'));
+      log.push('sync');`);
+    assert.deepEqual(await context.eval('log.join()', { copy: true }), 'sync,a hundred deep,drained,queued by the hook');
+    // Every task, whichever kind: a call through a reference too.
+    await context.eval('globalThis.mark = (what) => { log.push(what); }');
+    const mark = (await context.global.get('mark', { reference: true })) as ivm.Reference<(what: string) => void>;
+    await mark.apply(undefined, ['call']);
+    assert.deepEqual(await context.eval('log.slice(-3).join()', { copy: true }), 'call,drained,queued by the hook');
+    const notAFunction = (await context.global.get('log', { reference: true })) as ivm.Reference<unknown> & { setDrainHook(): void };
+    assert.throws(() => notAFunction.setDrainHook(), /must be a function/);
+  } finally {
+    isolate.dispose();
+  }
+});
+
 /** Processes that keep every core busy, so that isolate threads wait for a core. */
 async function withBusyCores<T>(run: () => Promise<T>): Promise<T> {
   const spinners = Array.from({ length: availableParallelism() + 1 }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
