@@ -27,7 +27,7 @@ before(async () => {
 const seen = [];
 export default {
   async fetch(request, env, ctx) {
-    const { pathname } = new URL(request.url);
+    const { pathname, searchParams } = new URL(request.url);
     if (pathname === '/wait-until') {
       ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('waitUntil finished', 42); resolve(); }, 30)));
       return new Response('answered first');
@@ -38,10 +38,11 @@ export default {
       return new Response('answered first');
     }
     if (pathname === '/wait-until-deep') {
-      // Ten promise callbacks deep, as a library's chain of then()s would be.
+      // Promise callbacks \`depth\` deep, as a library's chain of then()s would be.
+      const depth = Number(searchParams.get('depth') ?? 10);
       let chain = Promise.resolve();
-      for (let i = 0; i < 10; i++) chain = chain.then(() => {});
-      chain.then(() => ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('deep waitUntil finished'); resolve(); }, 30))));
+      for (let i = 0; i < depth; i++) chain = chain.then(() => {});
+      chain.then(() => ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log('deep waitUntil finished', depth); resolve(); }, 30))));
       return new Response('answered first');
     }
     if (pathname === '/timers') {
@@ -126,7 +127,19 @@ test('ctx.waitUntil called from a microtask the handler queued counts too', asyn
 test('ctx.waitUntil called from promise callbacks ten deep that the handler left queued counts too', async () => {
   const response = await served.fetch('background', '/wait-until-deep');
   assert.equal(await response.text(), 'answered first');
-  await served.waitForLog((e) => e.worker === 'background' && e.message === 'deep waitUntil finished');
+  await served.waitForLog((e) => e.worker === 'background' && e.message === 'deep waitUntil finished 10');
+});
+
+test('ctx.waitUntil from a chain of callbacks a thousand deep counts too: the request waits for the microtask queue to be empty, as workerd does', async () => {
+  const response = await served.fetch('background', '/wait-until-deep?depth=1000');
+  assert.equal(await response.text(), 'answered first');
+  // The request's line is logged when its work ends: after its waitUntil work, which logs first.
+  const ended = await served.waitForLog((e) => e.worker === 'background' && e.type === 'request' && String(e.url).endsWith('depth=1000'));
+  const finished = await Promise.race([
+    served.waitForLog((e) => e.worker === 'background' && e.message === 'deep waitUntil finished 1000'),
+    Promise.resolve(undefined),
+  ]);
+  assert.ok(finished, `the waitUntil registered a thousand callbacks deep never ran; the request ended as ${ended.message}`);
 });
 
 test('timers: setTimeout with arguments, setInterval, clears, queueMicrotask', async () => {

@@ -83,8 +83,17 @@ export const HOST_CALL_ORDER = Object.keys(HOST_CALLS) as HostCallName[];
 
 /** What the host may call in the sandbox: the runtime's entry points, taken off each new context. */
 export interface SandboxEntries {
-  /** Once per isolate, before the worker's code loads: the host calls, in HOST_CALL_ORDER. */
-  init(...calls: HostCalls[HostCallName][]): void;
+  /**
+   * Once per isolate, before the worker's code loads: whether isolated-vm runs `drained` (the
+   * host installed it as the drain hook), then the host calls, in HOST_CALL_ORDER.
+   */
+  init(drainHook: boolean, ...calls: HostCalls[HostCallName][]): void;
+  /**
+   * Run by isolet's isolated-vm at the end of every task into the isolate, once the microtask
+   * queue is empty (`Reference.setDrainHook`, native/isolated-vm/zz-drain-hook.patch): resumes
+   * what waited for the queue to drain (src/sandbox/dispatch.ts, afterMicrotasks).
+   */
+  drained(): void;
   /**
    * After the worker's code ran: builds `env` from its vars and bindings (null: none) and finds
    * its handlers; returns what is wrong with either, if anything. `needsScheduled`: the worker
@@ -150,7 +159,7 @@ export type EntryName = keyof SandboxEntries;
 /** Every entry point, as the host takes them off a new context's global. */
 export const ENTRY_NAMES = [
   'init', 'register', 'dispatch', 'scheduled', 'invoke', 'exposeBuiltinModule', 'pullResponse', 'takeResponseChunk', 'takePayload', 'cancelResponse', 'fireTimer', 'abort', 'end',
-  'settle', 'receiveModule',
+  'settle', 'receiveModule', 'drained',
 ] as const satisfies readonly EntryName[];
 
 /** Compile-time check that ENTRY_NAMES lists every entry: a name missing there is an error here. */

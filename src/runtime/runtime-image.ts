@@ -62,7 +62,7 @@ const WARMUP = `(() => {
   const noop = () => {};
   let answered = false;
   const stand = { sync: () => new ArrayBuffer(0), respond: () => { answered = true; }, respondSimple: () => { answered = true; } };
-  api.init(...${JSON.stringify(HOST_CALL_ORDER)}.map((name) => stand[name] ?? noop));
+  api.init(false, ...${JSON.stringify(HOST_CALL_ORDER)}.map((name) => stand[name] ?? noop));
   api.register({ default: { fetch(request, env, ctx) {
     const url = new URL(request.url);
     const headers = new Headers(request.headers);

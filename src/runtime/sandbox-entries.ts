@@ -20,5 +20,19 @@ export function takeSandboxEntries(context: ivm.Context): EntryPoints {
   for (const name of ENTRY_NAMES) entries[name] = api.getSync(name, { reference: true }) as ivm.Reference<unknown>;
   global.deleteSync(ENTRIES_GLOBAL);
   api.release();
+  const drained = entries.drained as DrainHookReference;
+  if (typeof drained.setDrainHook === 'function') drained.setDrainHook();
   return entries as EntryPoints;
+}
+
+/** isolet's isolated-vm build: a Reference to a function can become its isolate's drain hook. */
+type DrainHookReference = ivm.Reference<unknown> & { setDrainHook?: () => void };
+
+/**
+ * Whether isolated-vm runs the sandbox's `drained` entry at the end of every task (isolet's
+ * build does; the prebuilt binary has no such hook, and the sandbox then waits a fixed number of
+ * microtask turns instead).
+ */
+export function hasDrainHook(entries: EntryPoints): boolean {
+  return typeof (entries.drained as DrainHookReference).setDrainHook === 'function';
 }

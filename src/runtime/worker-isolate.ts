@@ -17,7 +17,7 @@ import { cpuTermination, describeTermination, terminationResponseBody, terminati
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
 import { newIsolate } from './new-isolate.ts';
-import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
+import { hasDrainHook, takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { operations, type AsyncOp, type OpContext, type SyncOp } from './host-ops.ts';
 import { OPERATION_MODES } from '../bridge/operations.ts';
 import type { DispatchResult, HostCalls } from '../bridge/protocol.ts';
@@ -89,6 +89,8 @@ export class WorkerIsolate {
    * requests that merely wait, so parked requests cannot dilute a loop's charge.
    */
   private readonly running: RequestContext[] = [];
+  /** Whose call into the isolate last failed (STRAY and PLATFORM are ended): see killedRequest. */
+  private failedCall: RequestContext | undefined;
   /** How many calls into the isolate have returned; tells whether the running call is the one the last tick saw. */
   private callsReturned = 0;
   private strayCallSeen = -1;
@@ -197,7 +199,7 @@ export class WorkerIsolate {
     this.entries = this.options.spare?.entries ?? takeSandboxEntries(this.context);
     // On the isolate's thread: the sandbox's setup runs about 0.7 ms, which on this thread would
     // stall every warm request (one crossing costs far less).
-    await this.entries.init.apply(undefined, hostCallbacks(this.hostCalls()) as never[]);
+    await this.entries.init.apply(undefined, [hasDrainHook(this.entries), ...hostCallbacks(this.hostCalls())] as never);
     this.entries.init.release();
 
     this.cpu.reset();
@@ -799,7 +801,10 @@ export class WorkerIsolate {
       this.returned.add(entry);
       this.checkNeverResponds();
     };
-    call.then(leave, leave);
+    call.then(leave, () => {
+      this.failedCall = entry;
+      leave();
+    });
     return call;
   }
 
@@ -816,6 +821,15 @@ export class WorkerIsolate {
     const running = this.running[0] === PLATFORM ? PLATFORM : this.runningRequest();
     if (running && !targets.includes(running)) targets.push(running);
     return targets;
+  }
+
+  /**
+   * The request whose call the native watchdog ended: that call has failed by the time its error
+   * is handled, so it is no longer `running`, but the request is still in flight.
+   */
+  private killedRequest(): RequestContext | undefined {
+    const entry = this.failedCall;
+    return entry !== undefined && !entry.ended ? entry : undefined;
   }
 
   /** The request whose call into the isolate runs now, if that request is still in flight (STRAY counts as ended). */
@@ -970,7 +984,7 @@ export class WorkerIsolate {
   /** Why the isolate was disposed when nothing here disposed it: the native CPU watchdog, or V8's heap limit. */
   private externalTermination(): Termination {
     if ((this.isolate as NativeContainment).cpuLimitHit === true) {
-      const running = this.runningRequest();
+      const running = this.runningRequest() ?? this.killedRequest();
       const phase = this.loadingCpuNs !== undefined ? 'startup' : running ? 'request' : 'stray';
       const used = phase === 'startup' ? this.loadingCpuNs! : running ? running.cpuNs + running.pendingCpuNs : this.strayCpuNs;
       const limit = phase === 'startup' ? this.limits.startupCpuMs * 1e6 : this.limits.cpuMs * 1e6;

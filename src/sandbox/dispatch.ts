@@ -13,7 +13,7 @@ import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-so
 import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
   ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
-  JSONStringify, Number, Object, ObjectCreate, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys,
+  JSONStringify, Number, Object, ObjectCreate, ObjectDefineProperty, ObjectFreeze, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys,
   Promise, PromisePrototypeThen, PromiseResolve, ReflectApply, ReflectConstruct, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
   TypedArrayPrototypeSet, TypedArrayPrototypeSubarray, Uint8Array, isUint8Array,
@@ -24,8 +24,52 @@ import { requestFromHost, responseToHost, signalAbort, type BodySource, type Hos
 
 type Handler = (request: unknown, env: unknown, ctx: unknown) => unknown;
 
-/** Turns of the microtask queue a handler's leftover promise callbacks get to call ctx.waitUntil(). */
+/**
+ * Without the drain hook (isolated-vm's prebuilt binary): turns of the microtask queue a
+ * handler's leftover promise callbacks get to call ctx.waitUntil().
+ */
 const LATE_WAIT_UNTIL_TURNS = 16;
+
+/** True when isolated-vm runs the `drained` entry at the end of every task (isolet's build; set by init). */
+let drainHook = false;
+/** Continuations waiting for the microtask queue to be empty (see afterMicrotasks). */
+let drainWaiters: (() => void)[] = [];
+
+export function useDrainHook(on: boolean): void {
+  drainHook = on;
+}
+
+/**
+ * Awaited, resumes once every promise callback queued so far has run: ctx.waitUntil() from
+ * callbacks a handler left queued still belongs to its request (workerd drains the microtask
+ * queue before it looks). With the drain hook that is exact; without it, a fixed number of
+ * turns, which a chain of callbacks deeper than that outruns. A thenable of the sandbox's own,
+ * not a promise: `await` of a promise reads its `constructor`, which tenant code may have
+ * replaced with a getter.
+ */
+const afterMicrotasks = ObjectFreeze({
+  __proto__: null,
+  then(resume: () => void): void {
+    if (drainHook) ArrayPrototypePush(drainWaiters, resume);
+    else void lateTurns(resume);
+  },
+});
+
+async function lateTurns(resume: () => void): Promise<void> {
+  for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
+  resume();
+}
+
+/**
+ * The `drained` entry: isolated-vm runs it at the end of every task into the isolate, once the
+ * microtask queue is empty; what it resumes runs before that task ends.
+ */
+export function drained(): void {
+  if (drainWaiters.length === 0) return;
+  const waiters = drainWaiters;
+  drainWaiters = [];
+  for (let i = 0; i < waiters.length; i++) waiters[i]!();
+}
 
 interface Worker {
   /** The default export's fetch and scheduled handlers when the default export is an object; undefined otherwise. */
@@ -404,7 +448,7 @@ export async function handleScheduled(requestId: number, cron: string, scheduled
   } catch (error) {
     result = { error: errorText(error), kind: 'exception' };
   }
-  for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
+  await afterMicrotasks;
   if (settle(requestId, entry, false)) result.done = true;
   if (state.noRetry) result.noRetry = true;
   hostCalls.respond(requestId, result);
@@ -526,9 +570,8 @@ export async function handleRequest(
     result = { error: errorText(error), kind: 'exception' };
   }
   // ctx.waitUntil() from promise callbacks the handler left queued still belongs to this
-  // request (workerd drains the microtask queue before it looks): give those callbacks some turns
-  // of the queue before deciding whether the request's work ends with its response.
-  if (entry.phase !== 'streaming') for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
+  // request: they run before deciding whether the request's work ends with its response.
+  if (entry.phase !== 'streaming') await afterMicrotasks;
   // The request's work may be over with its response: the host then hears it in the same call.
   const done = entry.phase !== 'streaming' && settle(requestId, entry, false);
   if (whole !== undefined) {
@@ -570,7 +613,7 @@ export async function handleCall(requestId: number, entrypoint: string, method: 
     ok = false;
     ({ name: errorName, message: value } = wireError(error));
   }
-  for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
+  await afterMicrotasks;
   const done = settle(requestId, entry, false);
   try {
     hostCalls.respondCall(requestId, ok, value, errorName, done);

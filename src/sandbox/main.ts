@@ -32,6 +32,8 @@ import {
   pullResponse,
   takeResponseChunk,
   reportUncaught,
+  drained,
+  useDrainHook,
 } from './dispatch.ts';
 import { cloudflareWorkersExports } from '../api/cloudflare-workers/sandbox.ts';
 import {
@@ -138,7 +140,8 @@ function buildEnv(env: object, bindings: Record<string, EnvBinding>): string | u
 const BUILTIN_EXPORTS_GLOBAL = '__isolet_builtin';
 
 const entryPoints: SandboxEntries = {
-  init(...calls: HostCalls[keyof HostCalls][]): void {
+  init(drainHook: boolean, ...calls: HostCalls[keyof HostCalls][]): void {
+    useDrainHook(drainHook === true);
     const byName = {} as Record<string, unknown>;
     for (let i = 0; i < HOST_CALL_ORDER.length; i++) byName[HOST_CALL_ORDER[i]!] = calls[i];
     connectHost(byName as unknown as HostCalls);
@@ -195,6 +198,7 @@ const entryPoints: SandboxEntries = {
       reportUncaught(requestId, error);
     }
   },
+  drained,
   abort: abortRequest,
   settle: settleCall,
   end: endRequest,
