@@ -90,7 +90,7 @@ export interface SandboxEntries {
   init(drainHook: boolean, ...calls: HostCalls[HostCallName][]): void;
   /**
    * Run by isolet's isolated-vm at the end of every task into the isolate, once the microtask
-   * queue is empty (`Reference.setDrainHook`, native/isolated-vm/zz-drain-hook.patch): resumes
+   * queue is empty (`Reference.setDrainHook`, native/isolated-vm/zzz-drain-hook.patch): resumes
    * what waited for the queue to drain (src/sandbox/dispatch.ts, afterMicrotasks).
    */
   drained(): void;

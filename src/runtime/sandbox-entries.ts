@@ -20,8 +20,7 @@ export function takeSandboxEntries(context: ivm.Context): EntryPoints {
   for (const name of ENTRY_NAMES) entries[name] = api.getSync(name, { reference: true }) as ivm.Reference<unknown>;
   global.deleteSync(ENTRIES_GLOBAL);
   api.release();
-  const drained = entries.drained as DrainHookReference;
-  if (typeof drained.setDrainHook === 'function') drained.setDrainHook();
+  if (hasDrainHook(entries as EntryPoints)) (entries.drained as DrainHookReference).setDrainHook!();
   return entries as EntryPoints;
 }
 
