@@ -149,6 +149,46 @@ test('a drain hook runs at the end of every task, once its microtasks have all r
   }
 });
 
+type Budgeted = ivm.Isolate & { setCpuBudget(ns: number): void; readonly cpuLimitHit: boolean };
+
+test('the CPU watchdog ends a run past its budget, whether it entered while the watchdog slept or while other runs kept it looking', { timeout: 60_000 }, async () => {
+  const made: Budgeted[] = [];
+  const make = async () => {
+    const isolate = new ivm.Isolate({ memoryLimit: 32 }) as Budgeted;
+    made.push(isolate);
+    const context = await isolate.createContext();
+    isolate.setCpuBudget(30e6);
+    return { isolate, context };
+  };
+  try {
+    // Asleep: no run has entered for a while, so the loop's entering must wake it.
+    const alone = await make();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await assert.rejects(alone.context.eval('for (;;) {}'), /disposed/i);
+    assert.equal(alone.isolate.cpuLimitHit, true);
+    // Looking: short runs of another isolate keep entering (and do not wake it) as the loop starts.
+    const busy = await make();
+    const looping = await make();
+    let stop = false;
+    let runs = 0;
+    const keepEntering = (async () => {
+      while (!stop) {
+        await busy.context.eval('1');
+        runs++;
+      }
+    })();
+    while (runs < 20) await new Promise((resolve) => setImmediate(resolve));
+    await assert.rejects(looping.context.eval('for (;;) {}'), /disposed/i);
+    stop = true;
+    await keepEntering;
+    assert.equal(looping.isolate.cpuLimitHit, true);
+    assert.equal(busy.isolate.cpuLimitHit, false, 'many short runs are never ended for their sum');
+    assert.equal(await busy.context.eval('1 + 1', { copy: true }), 2);
+  } finally {
+    for (const isolate of made) if (!isolate.isDisposed) isolate.dispose();
+  }
+});
+
 /** Processes that keep every core busy, so that isolate threads wait for a core. */
 async function withBusyCores<T>(run: () => Promise<T>): Promise<T> {
   const spinners = Array.from({ length: availableParallelism() + 1 }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
