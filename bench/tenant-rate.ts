@@ -27,6 +27,8 @@ interface Row {
   requests: number;
   isolateCpuUs: number;
   processCpuUs: number;
+  /** Times a thread of the process gave up its core (waited, or was preempted), per request. */
+  switches: number;
   quietCpuMs: number;
 }
 
@@ -37,6 +39,12 @@ function numberArg(args: string[], name: string, fallback: number): number {
 
 async function drain(response: RuntimeResponse): Promise<void> {
   if (response.body && !(response.body instanceof Uint8Array)) for await (const _ of response.body);
+}
+
+/** Context switches of every thread of this process so far (getrusage counts them all). */
+function switchesSoFar(): number {
+  const usage = process.resourceUsage();
+  return usage.voluntaryContextSwitches + usage.involuntaryContextSwitches;
 }
 
 function cpuUs(since: NodeJS.CpuUsage): number {
@@ -71,10 +79,12 @@ async function measure(tenants: number, rate: number, seconds: number, idleMs: n
     const perPass = Math.min(tenants, Math.round(rate * seconds));
     let next = 0;
     let processCpuUs = 0;
+    let switches = 0;
     for (let pass = 0; pass < 2; pass++) {
       counting = pass === 1;
       const start = performance.now();
       const cpuStart = process.cpuUsage();
+      const switchesStart = switchesSoFar();
       const pending: Promise<void>[] = [];
       for (let n = 0; n < perPass; n++) {
         const wait = start + (n * 1000) / rate - performance.now();
@@ -82,9 +92,12 @@ async function measure(tenants: number, rate: number, seconds: number, idleMs: n
         pending.push(one(next++ % tenants));
       }
       await Promise.all(pending);
-      if (counting) processCpuUs = cpuUs(cpuStart) / perPass;
+      if (counting) {
+        processCpuUs = cpuUs(cpuStart) / perPass;
+        switches = (switchesSoFar() - switchesStart) / perPass;
+      }
     }
-    return { rate, intervalS: tenants / rate, reducer: idleMs > 0, requests: logged, isolateCpuUs: (isolateCpuMs * 1000) / logged, processCpuUs, quietCpuMs };
+    return { rate, intervalS: tenants / rate, reducer: idleMs > 0, requests: logged, isolateCpuUs: (isolateCpuMs * 1000) / logged, processCpuUs, switches, quietCpuMs };
   } finally {
     await runtime.close();
   }
@@ -114,11 +127,11 @@ async function main(args: string[]): Promise<BenchResult> {
     name: 'tenant-rate',
     title: 'Cost per request against how often each tenant is served',
     markdown: [
-      `${fmtInt(tenants)} hello-world tenants in one Runtime, served in rotation at a fixed rate, so each tenant's requests come tenants / rate seconds apart; the idle reducer off, or on with a ${fmt(idleMs / 1000, 1)} s delay. CPU per request: the isolates' (request log) and the whole process's. Quiet: the process's CPU over the 5 s after every tenant was served, with no requests.`,
+      `${fmtInt(tenants)} hello-world tenants in one Runtime, served in rotation at a fixed rate, so each tenant's requests come tenants / rate seconds apart; the idle reducer off, or on with a ${fmt(idleMs / 1000, 1)} s delay. CPU per request: the isolates' (request log) and the whole process's; thread switches: how often a thread of the process gave up its core (to wait, or preempted), per request. Quiet: the process's CPU over the 5 s after every tenant was served, with no requests.`,
       '',
       table(
-        ['req/s', 'each tenant every', 'idle reducer', 'isolate CPU µs/req', 'process CPU µs/req', 'quiet 5 s, CPU ms'],
-        rows.map((r) => [fmtInt(r.rate), `${fmt(r.intervalS, 1)} s`, r.reducer ? 'on' : 'off', fmt(r.isolateCpuUs, 0), fmt(r.processCpuUs, 0), fmt(r.quietCpuMs, 0)]),
+        ['req/s', 'each tenant every', 'idle reducer', 'isolate CPU µs/req', 'process CPU µs/req', 'thread switches/req', 'quiet 5 s, CPU ms'],
+        rows.map((r) => [fmtInt(r.rate), `${fmt(r.intervalS, 1)} s`, r.reducer ? 'on' : 'off', fmt(r.isolateCpuUs, 0), fmt(r.processCpuUs, 0), fmt(r.switches, 1), fmt(r.quietCpuMs, 0)]),
       ),
     ].join('\n'),
     targets: [

@@ -149,6 +149,34 @@ test('a drain hook runs at the end of every task, once its microtasks have all r
   }
 });
 
+test('wakes sent after the scheduler lock is released lose no work: thousands of calls and callbacks across isolates all arrive', { timeout: 60_000 }, async () => {
+  const isolates = Array.from({ length: 6 }, () => new ivm.Isolate({ memoryLimit: 32 }));
+  try {
+    let called = 0;
+    const tell = new ivm.Callback((n: number) => {
+      called += n;
+    }, { ignored: true });
+    const calls = await Promise.all(isolates.map(async (isolate) => {
+      const context = await isolate.createContext();
+      await context.global.set('tell', tell);
+      await context.eval('globalThis.work = (i) => { tell(1); return Promise.resolve().then(() => i * 2); }');
+      return (await context.global.get('work', { reference: true })) as ivm.Reference<(i: number) => Promise<number>>;
+    }));
+    // Calls into every isolate at once, in waves, while each calls back into Node's isolate:
+    // wakes of both directions overlap with threads taking and releasing the same locks.
+    for (let wave = 0; wave < 10; wave++) {
+      const results = await Promise.all(Array.from({ length: 300 }, (_, i) => calls[i % calls.length]!.apply(undefined, [i], { result: { promise: true, copy: true } })));
+      assert.deepEqual(results, Array.from({ length: 300 }, (_, i) => i * 2));
+    }
+    // The ignored callbacks are tasks queued to this thread: each one arrives.
+    const deadline = Date.now() + 10_000;
+    while (called < 3000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(called, 3000);
+  } finally {
+    for (const isolate of isolates) isolate.dispose();
+  }
+});
+
 type Budgeted = ivm.Isolate & { setCpuBudget(ns: number): void; readonly cpuLimitHit: boolean };
 
 test('the CPU watchdog ends a run past its budget, whether it entered while the watchdog slept or while other runs kept it looking', { timeout: 60_000 }, async () => {
