@@ -438,6 +438,12 @@ class DevWorker {
   problem = 'worker is starting';
   /** Watched files (the last build's sources outside node_modules, the config, the local vars files) and a digest of what they held then. */
   #inputs = new Map<string, string>();
+  /**
+   * The inputs' digests as a build started, taken before it reads them: what #watch records for
+   * them. Digested when the build ended instead, a save that landed in between (right after an
+   * error was printed, say) looked built already, and its event was dropped.
+   */
+  #atBuildStart = new Map<string, string>();
   #lastBuildFailed = false;
   /** A module file appeared after a failed build: the next #rebuild tries again. */
   #newModule = false;
@@ -472,6 +478,7 @@ class DevWorker {
 
   async #load(): Promise<void> {
     const started = performance.now();
+    this.#atBuildStart = new Map([...this.#inputs.keys(), ...this.settings.configFiles].map((file) => [file, digest(file)]));
     const err = this.#host.err;
     if (!this.#fresh) {
       try {
@@ -553,9 +560,10 @@ class DevWorker {
    */
   #watch(files: string[]): void {
     if (this.#closed) return;
-    // Each file holds what the build read (or newer, which the event for it then reports).
+    // What each file held as the build started, or for a file this build found, what it holds
+    // now: never newer than what the build read, so a later save always differs.
     const inputs = new Map<string, string>();
-    for (const file of files) if (!file.split(sep).includes('node_modules')) inputs.set(file, digest(file));
+    for (const file of files) if (!file.split(sep).includes('node_modules')) inputs.set(file, this.#atBuildStart.get(file) ?? digest(file));
     this.#inputs = inputs;
     const dirs = new Set([...(this.settings.entry === undefined ? [] : [dirname(this.settings.entry)]), ...[...inputs.keys()].map((file) => dirname(file))]);
     for (const [dir, watcher] of this.#watchers) {
