@@ -560,8 +560,8 @@ class DevWorker {
    */
   #watch(files: string[]): void {
     if (this.#closed) return;
-    // What each file held as the build started, or for a file this build found, what it holds
-    // now: never newer than what the build read, so a later save always differs.
+    // What each file held as the build started, never newer than what the build read, so that
+    // a save made meanwhile differs; a file this build found first, what it holds now.
     const inputs = new Map<string, string>();
     for (const file of files) if (!file.split(sep).includes('node_modules')) inputs.set(file, this.#atBuildStart.get(file) ?? digest(file));
     this.#inputs = inputs;
