@@ -217,6 +217,25 @@ test('the CPU watchdog ends a run past its budget, whether it entered while the 
   }
 });
 
+test('a call made with cpuBudget: false is not held to the budget, and the calls after it are', { timeout: 60_000 }, async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 }) as Budgeted;
+  try {
+    const context = await isolate.createContext();
+    // Spins for `ms` of wall time: on a machine busy enough that this were less CPU than the
+    // budget, the first assertion below says so instead of passing for nothing.
+    const spin = await context.eval('(ms) => { const end = Date.now() + ms; let n = 0; while (Date.now() < end) n++; return n; }', { reference: true }) as ivm.Reference<(ms: number) => number>;
+    isolate.setCpuBudget(30e6);
+    const before = isolate.cpuTime;
+    assert.ok(await spin.apply(undefined, [300], { cpuBudget: false } as ivm.ReferenceApplyOptions) > 0);
+    assert.ok(isolate.cpuTime - before > 30_000_000n, `the unbudgeted call used ${Number(isolate.cpuTime - before) / 1e6} ms of CPU, less than the budget`);
+    assert.equal(isolate.cpuLimitHit, false);
+    await assert.rejects(spin.apply(undefined, [2_000]), /disposed/i);
+    assert.equal(isolate.cpuLimitHit, true);
+  } finally {
+    if (!isolate.isDisposed) isolate.dispose();
+  }
+});
+
 /** Processes that keep every core busy, so that isolate threads wait for a core. */
 async function withBusyCores<T>(run: () => Promise<T>): Promise<T> {
   const spinners = Array.from({ length: availableParallelism() + 1 }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));

@@ -328,14 +328,14 @@ export class WorkerIsolate {
     if (!this.alive) throw new Error('the worker stopped');
     this.chargeCpu();
     const taken = await this.enter(PLATFORM, this.entries.takePayload.apply(undefined, [callId], {
+      ...UNBUDGETED,
       arguments: { copy: true },
       result: { externalCopy: true },
     })) as ivm.ExternalCopy<ArrayBuffer | string | null | false>;
     this.chargeCpu();
     // Copied again here and the isolate's copy freed at once, so that the next piece's copy
     // there reuses its memory: fresh memory costs its page faults (5 ms a MiB on the test
-    // machine), and the native watchdog bounds a run of the isolate by the CPU limit whoever it
-    // is charged to; back-to-back takes can share one run.
+    // machine).
     let piece: unknown;
     try {
       piece = taken.copy();
@@ -705,6 +705,7 @@ export class WorkerIsolate {
             // (its stream's work), the copy is the platform's and charged to no request.
             this.chargeCpu();
             const taken = await this.enter(PLATFORM, this.entries.takeResponseChunk.apply(undefined, [state.id], {
+              ...UNBUDGETED,
               arguments: { copy: true },
               result: { externalCopy: true },
             })) as ivm.ExternalCopy<ArrayBuffer | string | null>;
@@ -1162,6 +1163,15 @@ interface NativeContainment {
 
 /** The native budget is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
 const NATIVE_BUDGET_SLACK_NS = 5e6;
+
+/**
+ * Apply options of a PLATFORM call: isolet's isolated-vm build does not hold it to the native
+ * CPU budget (the `cpuBudget` option, native/isolated-vm/watchdog.patch). It copies a piece of a
+ * body into fresh memory, 5 ms a MiB in page faults on a VM and many times that on a busy host,
+ * and runs no tenant code: a worker must not be ended for it. The run's other calls stay held to
+ * the budget. A stock build ignores the option.
+ */
+const UNBUDGETED = { cpuBudget: false } as const;
 
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
 const STRAY = Object.freeze({ ended: true }) as unknown as RequestContext;
