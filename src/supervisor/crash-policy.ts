@@ -50,7 +50,11 @@ export class CrashLedger {
 }
 
 export class RestartBackoff {
-  readonly #restarts = new RecentEvents(RESTART_WINDOW_MS);
+  readonly #restarts: RecentEvents;
+
+  constructor(windowMs = RESTART_WINDOW_MS) {
+    this.#restarts = new RecentEvents(windowMs);
+  }
 
   /** Records a restart of `process`; returns how long to wait before it (0: at once). */
   delay(process: string, now = Date.now()): number {

@@ -74,6 +74,8 @@ export interface ProcessPoolOptions {
   onQuarantine?: (account: string, worker: string) => void;
   /** Window in which two crashes quarantine an account (default 10 minutes). */
   quarantineWindowMs?: number;
+  /** Window in which a process's restarts past the first few back off (default RESTART_WINDOW_MS, 1 minute). */
+  restartWindowMs?: number;
   /** Requests of one worker in flight and waiting (defaults DEFAULT_ADMISSION); past both, 503 with Retry-After. */
   admission?: Partial<AdmissionLimits>;
   /**
@@ -115,7 +117,7 @@ export class ProcessPool implements WorkerHost {
    */
   readonly #child: ChildOptions;
   readonly #crashes: CrashLedger;
-  readonly #backoff = new RestartBackoff();
+  readonly #backoff: RestartBackoff;
   readonly #admission: Admission;
   #spare: Child | undefined;
   /** Uploads being validated, by worker name: whose code runs there. */
@@ -130,6 +132,7 @@ export class ProcessPool implements WorkerHost {
   constructor(options: ProcessPoolOptions) {
     this.#options = options;
     this.#crashes = new CrashLedger(options.quarantineWindowMs);
+    this.#backoff = new RestartBackoff(options.restartWindowMs);
     this.#admission = new Admission(options.admission);
     this.#child = {
       init: { ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs,
