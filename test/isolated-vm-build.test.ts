@@ -365,3 +365,76 @@ test('Isolate.createOffThread in a process that does nothing else survives hundr
     for (const spinner of spinners) spinner.kill('SIGKILL');
   }
 });
+
+interface OffThreadDisposal {
+  disposeOffThread(): Promise<void>;
+}
+
+test('isolate.disposeOffThread ends the isolate at once and resolves once V8 tore it down on another thread, whoever disposed it', { timeout: 60_000 }, async () => {
+  const snapshot = ivm.Isolate.createSnapshot([{ code: BIG }]);
+  const count = 10;
+  const make = () => Promise.all(Array.from({ length: count }, async () => {
+    const isolate = new ivm.Isolate({ memoryLimit: 64, snapshot });
+    await (await isolate.createContext()).eval('big.length');
+    return isolate;
+  }));
+  // CPU time of this thread alone: dispose() tears down here, disposeOffThread() elsewhere.
+  const here = await make();
+  let started = mainThreadCpuMs();
+  for (const isolate of here) isolate.dispose();
+  const disposeCpu = mainThreadCpuMs() - started;
+  const elsewhere = await make();
+  started = mainThreadCpuMs();
+  const teardowns = elsewhere.map((isolate) => (isolate as ivm.Isolate & OffThreadDisposal).disposeOffThread());
+  const offThreadCpu = mainThreadCpuMs() - started;
+  assert.ok(elsewhere.every((isolate) => isolate.isDisposed), 'ended at once');
+  await Promise.all(teardowns);
+  assert.ok(offThreadCpu < disposeCpu / 2, `${count} isolates cost this thread ${offThreadCpu.toFixed(1)} ms of CPU torn down off it, ${disposeCpu.toFixed(1)} ms by dispose()`);
+
+  // One running a loop: it ends, and its own thread tears it down as it lets go.
+  const looping = new ivm.Isolate({ memoryLimit: 32 }) as ivm.Isolate & OffThreadDisposal;
+  const loop = assert.rejects((await looping.createContext()).eval('for (;;) {}'), /disposed/i);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await looping.disposeOffThread();
+  await loop;
+  // Disposed already, by the host or by isolated-vm at its memory limit: still resolves.
+  const disposed = new ivm.Isolate({ memoryLimit: 32 }) as ivm.Isolate & OffThreadDisposal;
+  disposed.dispose();
+  await disposed.disposeOffThread();
+  const overLimit = new ivm.Isolate({ memoryLimit: 8 }) as ivm.Isolate & OffThreadDisposal;
+  await assert.rejects((await overLimit.createContext()).eval('const a = []; for (;;) a.push({ a })'));
+  assert.equal(overLimit.isDisposed, true);
+  await overLimit.disposeOffThread();
+});
+
+// V8 crashes a process that exits while another thread tears an isolate down. Disposed with
+// disposeOffThread and awaited, nothing is left under way: a process that exits right after, with
+// isolates that were running loops among them, ends cleanly every time.
+test('a process that exits as soon as its isolates\' teardowns resolve ends cleanly', { timeout: 120_000 }, async () => {
+  const script = `
+    const ivm = require(${JSON.stringify(join(IVM_DIR, 'isolated-vm.js'))});
+    (async () => {
+      const isolates = [];
+      const contexts = [];
+      for (let i = 0; i < 8; i++) {
+        const isolate = await ivm.Isolate.createOffThread({ memoryLimit: 32 });
+        const context = await isolate.createContext();
+        await context.eval('globalThis.a = Array.from({ length: 50000 }, (_, i) => ({ i }))');
+        isolates.push(isolate);
+        contexts.push(context);
+      }
+      // Started once all are made: looping isolates hold threads of a bounded pool.
+      for (let i = 1; i < 8; i += 2) contexts[i].eval('for (;;) {}').catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await Promise.all(isolates.map((isolate) => isolate.disposeOffThread()));
+      process.stdout.write('done');
+      process.exit(0);
+    })();`;
+  for (let round = 0; round < 20; round++) {
+    const child = spawn(process.execPath, ['--no-node-snapshot', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    assert.deepEqual({ round, code, signal, out }, { round, code: 0, signal: null, out: 'done' });
+  }
+});

@@ -3,8 +3,7 @@
 // in a Runtime is the one that serves every warm request, so each cold start stalled them all.
 // isolet's isolated-vm build makes it on a thread of its own (Isolate.createOffThread,
 // native/isolated-vm/zz-threaded-create.patch); on the prebuilt binary it is the constructor.
-// Disposing one still runs V8's teardown (about 1.4 ms) on the calling thread: done elsewhere, a
-// process exit could meet a teardown under way.
+// Disposing one is isolate-teardown.ts's.
 
 import ivm from 'isolated-vm';
 

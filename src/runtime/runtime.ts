@@ -10,7 +10,7 @@ import { CpuWatchdog } from './cpu-limit.ts';
 import { catastrophicErrorHandler } from './catastrophe.ts';
 import { SpareIsolates } from './spare-isolates.ts';
 import { IdleMemoryReducer } from './idle-memory.ts';
-import { idle } from './idle-isolate.ts';
+import { teardownsOver } from './isolate-teardown.ts';
 import { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import { closeFetchConnections } from '../api/fetch/host.ts';
 import { WorkerBindings } from '../api/bindings/host.ts';
@@ -327,22 +327,15 @@ export class Runtime {
     this.live.clear();
     this.workers.clear();
     closeFetchConnections(this.egress);
-    // An isolate is disposed once the runs queued for it are over (a run queued after them ends
-    // after them), so that V8 tears it down here rather than on one of isolated-vm's threads,
-    // where it can meet the process's exit: V8 crashes a process that exits while another thread
-    // tears down or makes an isolate. Bounded: one that does not answer is disposed anyway.
-    await Promise.all(live.map((isolate) => idle(isolate.isolate)));
     for (const isolate of live) isolate.terminate({ kind: 'evicted' });
     // Isolates still being made on another thread are waited for too; each is retired once made
     // (isolateFor: the runtime is closed).
     await Promise.allSettled([spares, ...creating]);
-    // What a thread of isolated-vm still holds of an isolate just disposed is let go within
-    // moments; an exit right away could meet it. (The retirements above, on setImmediate, run
-    // first.) Each isolate's teardown takes its turn on a loaded machine's cores: the grace grows
-    // with their number (25 ms alone was seen to be short once, for a server's dozen isolates
-    // while the test files beside it kept both cores busy).
-    const disposed = live.length + creating.filter((made) => made !== undefined).length;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(TEARDOWN_GRACE_MAX_MS, TEARDOWN_GRACE_MS + disposed * TEARDOWN_GRACE_PER_ISOLATE_MS)));
+    // V8 crashes a process that exits while another thread makes or tears down an isolate: once
+    // this resolves, none is (isolate-teardown.ts). The retirements above, on setImmediate, have
+    // started their teardowns by now.
+    await new Promise((resolve) => setImmediate(resolve));
+    await teardownsOver();
   }
 
   private async isolateFor(worker: LoadedWorker): Promise<WorkerIsolate> {
@@ -481,9 +474,4 @@ function resolveLimits(defaults: WorkerLimits, overrides: Partial<WorkerLimits> 
   }
   return limits;
 }
-
-/** How long close() leaves isolated-vm's threads to let go of the isolates it disposed: a base, more per isolate, at most the ceiling. */
-const TEARDOWN_GRACE_MS = 25;
-const TEARDOWN_GRACE_PER_ISOLATE_MS = 5;
-const TEARDOWN_GRACE_MAX_MS = 250;
 

@@ -11,7 +11,7 @@ import ivm from 'isolated-vm';
 import type { RuntimeImage } from './runtime-image.ts';
 import { takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { newIsolate } from './new-isolate.ts';
-import { idle } from './idle-isolate.ts';
+import { disposeIsolate } from './isolate-teardown.ts';
 
 const REFILL_RETRY_MS = 5;
 
@@ -84,7 +84,7 @@ export class SpareIsolates {
         (spare) => {
           this.filling = false;
           if (this.closed) {
-            spare.isolate.dispose();
+            void disposeIsolate(spare.isolate);
             return;
           }
           this.ready.push(spare);
@@ -110,26 +110,19 @@ export class SpareIsolates {
       const context = await isolate.createContext();
       return { isolate, context, entries: takeSandboxEntries(context), owner };
     } catch (error) {
-      isolate.dispose();
+      void disposeIsolate(isolate);
       throw error;
     }
   }
 
   /**
    * Disposes the ready spares, and the one being made once it is made: V8 crashes a process
-   * that exits while another thread is still making an isolate, so an owner awaits this before
-   * it lets the process end.
+   * that exits while another thread is still making or tearing down an isolate, so an owner
+   * awaits this, then teardownsOver(), before it lets the process end.
    */
   async close(): Promise<void> {
     this.closed = true;
-    const ready = this.ready.splice(0);
-    // Disposed once idle, so V8 tears them down on this thread (Runtime.close says why).
-    await Promise.all(ready.map((spare) => idle(spare.isolate)));
-    for (const spare of ready) {
-      try {
-        spare.isolate.dispose();
-      } catch {}
-    }
+    for (const spare of this.ready.splice(0)) void disposeIsolate(spare.isolate);
     // The spare's own handler (above) disposes it, as the pool is closed.
     await this.making?.catch(() => {});
   }

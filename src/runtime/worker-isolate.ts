@@ -27,6 +27,7 @@ import { runWorkerCode } from './worker-script.ts';
 import { NEVER_RESPONDS_BODY, NEVER_RESPONDS_MESSAGE } from './never-responds.ts';
 import { NEVER_RESPONDS, RequestContext } from './request-context.ts';
 import { RequestBody } from './request-body.ts';
+import { disposeIsolate } from './isolate-teardown.ts';
 import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import type { WorkerBindings } from '../api/bindings/host.ts';
 
@@ -105,6 +106,8 @@ export class WorkerIsolate {
   private readonly nativeBudget: boolean;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
+  /** V8's teardown of the isolate, once dispose() started it (off this thread: isolate-teardown.ts). */
+  private teardown: Promise<void> | undefined;
   private context: ivm.Context | undefined;
   private entries!: EntryPoints;
   /** Per-isolate state of the API host halves (see OpContext.scope). */
@@ -1103,11 +1106,8 @@ export class WorkerIsolate {
   dispose(): void {
     this.options.watchdog.unwatch(this);
     this.setNativeBudget(0);
-    if (!this.isolate.isDisposed) {
-      try {
-        this.isolate.dispose();
-      } catch {}
-    }
+    // Also when isolated-vm disposed it (its memory limit): its teardown is waited for all the same.
+    this.teardown ??= disposeIsolate(this.isolate);
     for (const state of [...this.inFlight.values()]) {
       // A request with no response yet gets the termination's (see deadResponse): its log line
       // says what the client got, not 0.
