@@ -6,10 +6,12 @@
 //
 // With `--cold-per-second N`, new tenants arrive meanwhile, N a second, each loaded and sent
 // one request (a cold start): what cold starts cost the warm tenants' latency. `--sync-create`
-// makes the isolates on the serving thread, as the prebuilt isolated-vm does (the reference).
+// makes the isolates on the serving thread, as the prebuilt isolated-vm does (the reference);
+// `--sync-dispose` tears them down there. `--max-isolates` below `--tenants` makes the rotation
+// evict: every request is then a cold start and an eviction.
 //
 //   node --no-node-snapshot bench/support/inproc.ts --seconds 3 --concurrency 50 [--tenants 1]
-//     [--cold-per-second 0] [--sync-create]
+//     [--cold-per-second 0] [--max-isolates N] [--sync-create] [--sync-dispose]
 
 import ivm from 'isolated-vm';
 import { Runtime } from '../../src/runtime/runtime.ts';
@@ -25,7 +27,20 @@ const seconds = arg('--seconds', 3);
 const concurrency = arg('--concurrency', 50);
 const tenants = Math.max(1, arg('--tenants', 1));
 const coldPerSecond = arg('--cold-per-second', 0);
-if (args.includes('--sync-create')) delete (ivm.Isolate as { createOffThread?: unknown }).createOffThread;
+{
+  const isolates = ivm.Isolate as { createOffThread?: (options: ivm.IsolateOptions) => Promise<ivm.Isolate> };
+  const make = args.includes('--sync-create') ? async (options: ivm.IsolateOptions) => new ivm.Isolate(options) : isolates.createOffThread!.bind(ivm.Isolate);
+  if (args.includes('--sync-dispose')) {
+    // isolated-vm's methods are not configurable: each isolate gets a prototype without it
+    // instead, and the Runtime (src/runtime/isolate-teardown.ts) then disposes it as on the prebuilt binary.
+    const descriptors = Object.getOwnPropertyDescriptors(ivm.Isolate.prototype) as Record<string, PropertyDescriptor>;
+    delete descriptors.disposeOffThread;
+    const withoutIt = Object.create(Object.getPrototypeOf(ivm.Isolate.prototype), descriptors) as object;
+    isolates.createOffThread = async (options) => Object.setPrototypeOf(await make(options), withoutIt) as ivm.Isolate;
+  } else if (args.includes('--sync-create')) {
+    delete isolates.createOffThread;
+  }
+}
 
 // CPU the isolates used for the requests, summed from the per-request log lines while measuring.
 let measuring = false;
@@ -34,7 +49,7 @@ const runtime = new Runtime({
   log: (entry) => {
     if (measuring && entry.type === 'request' && typeof entry.cpuMs === 'number') isolateCpuMs += entry.cpuMs;
   },
-  maxIsolates: tenants + 10 + Math.ceil(coldPerSecond * seconds),
+  maxIsolates: arg('--max-isolates', tenants + 10 + Math.ceil(coldPerSecond * seconds)),
   reduceIdleMemoryAfterMs: 0,
 });
 const tenantRequests: RuntimeRequest[] = [];
