@@ -31,12 +31,9 @@ const coldPerSecond = arg('--cold-per-second', 0);
   const isolates = ivm.Isolate as { createOffThread?: (options: ivm.IsolateOptions) => Promise<ivm.Isolate> };
   const make = args.includes('--sync-create') ? async (options: ivm.IsolateOptions) => new ivm.Isolate(options) : isolates.createOffThread!.bind(ivm.Isolate);
   if (args.includes('--sync-dispose')) {
-    // isolated-vm's methods are not configurable: each isolate gets a prototype without it
-    // instead, and the Runtime (src/runtime/isolate-teardown.ts) then disposes it as on the prebuilt binary.
-    const descriptors = Object.getOwnPropertyDescriptors(ivm.Isolate.prototype) as Record<string, PropertyDescriptor>;
-    delete descriptors.disposeOffThread;
-    const withoutIt = Object.create(Object.getPrototypeOf(ivm.Isolate.prototype), descriptors) as object;
-    isolates.createOffThread = async (options) => Object.setPrototypeOf(await make(options), withoutIt) as ivm.Isolate;
+    // isolated-vm's methods are not configurable: each isolate hides it behind a property of its
+    // own, and the Runtime (src/runtime/isolate-teardown.ts) then disposes it as on the prebuilt binary.
+    isolates.createOffThread = async (options) => Object.defineProperty(await make(options), 'disposeOffThread', { value: undefined });
   } else if (args.includes('--sync-create')) {
     delete isolates.createOffThread;
   }
