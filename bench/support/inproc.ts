@@ -31,9 +31,17 @@ const coldPerSecond = arg('--cold-per-second', 0);
   const isolates = ivm.Isolate as { createOffThread?: (options: ivm.IsolateOptions) => Promise<ivm.Isolate> };
   const make = args.includes('--sync-create') ? async (options: ivm.IsolateOptions) => new ivm.Isolate(options) : isolates.createOffThread!.bind(ivm.Isolate);
   if (args.includes('--sync-dispose')) {
-    // isolated-vm's methods are not configurable: each isolate hides it behind a property of its
-    // own, and the Runtime (src/runtime/isolate-teardown.ts) then disposes it as on the prebuilt binary.
-    isolates.createOffThread = async (options) => Object.defineProperty(await make(options), 'disposeOffThread', { value: undefined });
+    // isolated-vm's classes and isolates are sealed: each isolate is handed out behind a proxy
+    // that lacks the method, and the Runtime (src/runtime/isolate-teardown.ts) then disposes it as
+    // on the prebuilt binary.
+    const hidden: ProxyHandler<ivm.Isolate> = {
+      get(target, key) {
+        if (key === 'disposeOffThread') return undefined;
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    };
+    isolates.createOffThread = async (options) => new Proxy(await make(options), hidden);
   } else if (args.includes('--sync-create')) {
     delete isolates.createOffThread;
   }
