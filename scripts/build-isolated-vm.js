@@ -6,8 +6,9 @@
 // Why a patched build: each patch is headed by its reason. In short, stock isolated-vm gives
 // every isolate a second context nothing uses (a copy of isolet's runtime, with a snapshot),
 // counts waiting for a core as CPU time, starts a thread for every isolate it wakes while its
-// pool is busy, and has no way to give an idle isolate's memory back; docs/BENCHMARKS.md has
-// what each costs.
+// pool is busy, has no way to give an idle isolate's memory back, and frees the large buffers
+// the host moves in on the isolate's own thread, at the isolate's CPU cost; docs/BENCHMARKS.md
+// has what each costs.
 //
 // It runs as isolet's postinstall, and by hand with `npm run build:native`. It never fails an
 // install: without a compiler or Node's headers isolet runs on the prebuilt binary, which works
