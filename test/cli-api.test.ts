@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
+import { freePort } from './support/free-port.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'isl_test_token';
@@ -399,10 +400,7 @@ describe('exit codes shared by every API command', () => {
   let closedApi = '';
   before(async () => {
     // An address where nothing listens: a port that was free a moment ago.
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    closedApi = `http://127.0.0.1:${(probe.address() as AddressInfo).port}`;
-    await new Promise((resolve) => probe.close(resolve));
+    closedApi = `http://127.0.0.1:${await freePort()}`;
   });
 
   for (const args of [['list'], ['versions', 'w'], ['rollback', 'w'], ['delete', 'w', '--yes'], ['secret', 'list', 'w'], ['tail', 'w']]) {

@@ -25,6 +25,20 @@ function serve(dataDir: string, args: string[]): ServeProcess {
   return p;
 }
 
+/**
+ * The first answer of a new isolate, which compiles the code it runs: Hono's router and handlers
+ * cost 10-20 ms of CPU on a quiet machine and several times that on a loaded one, where the 50 ms
+ * default limit can end it (1102, and the isolate with it). Such a refusal is sent again, at most
+ * twice; any other answer is returned as it is.
+ */
+async function firstAnswer(port: number, host: string, path: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const response = await hostFetch(port, host, path);
+    const text = await response.text();
+    if (attempt === 2 || response.status !== 503 || !text.includes('exceeded CPU time limit')) return text;
+  }
+}
+
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'isolet-examples-'));
   dirs.push(dir);
@@ -68,8 +82,7 @@ test('--examples deploys the examples into an empty store, and a restart deploys
   assert.equal(await echo.text(), 'some text');
 
   // hono: vars, params, JSON in and out, the middleware's header, onError and notFound.
-  const honoRoot = await hostFetch(port, 'hono.localhost', '/');
-  assert.equal(await honoRoot.text(), 'Hello from Hono on isolet!\n');
+  assert.equal(await firstAnswer(port, 'hono.localhost', '/'), 'Hello from Hono on isolet!\n');
   const user = await hostFetch(port, 'hono.localhost', '/users/42', { headers: { 'x-request-id': 'req-1' } });
   assert.equal(user.status, 200);
   assert.equal(user.headers.get('x-request-id'), 'req-1');

@@ -12,12 +12,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
-import { Socket, type AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { join } from 'node:path';
 import { serve, type Served } from '../support/serve.ts';
+import { freePort } from '../support/free-port.ts';
 import { DEVIATIONS, KNOWN_DIFFERENCES, PENDING_CHECKS, type Deviation } from './deviations.ts';
 
 /** The compatibility date both runtimes get (workerd's `compatibilityDate`, isolet's definition). */
@@ -109,17 +110,6 @@ function workerdBinary(): string {
   const binary = (require('workerd') as { default?: string }).default;
   if (!binary) throw new Error('workerd is not installed: run npm install');
   return binary;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 // Every workerd this process started, killed on exit even when a test run fails or is cut short.
