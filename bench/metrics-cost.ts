@@ -32,7 +32,7 @@ async function metricsCost(args: string[]): Promise<BenchResult> {
     const names = Array.from({ length: workers }, (_, i) => `w${i}`);
     const perRequest: number[] = [];
     const folds: number[] = [];
-    metrics.pull('main', () => stats.take({ liveIsolates: workers, spareIsolates: 2, isolateMemory: workers * 1.5e6 }));
+    metrics.pull('main', () => stats.take({ liveIsolates: workers, spareIsolates: 2, isolateMemory: workers * 1.5e6, isolateMemoryBudget: workers * 2e6 }));
     for (let round = 0; round < 5; round++) {
       perRequest.push(cpuNs(() => {
         for (let i = 0; i < requests; i++) {

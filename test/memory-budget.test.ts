@@ -97,6 +97,29 @@ test('past the memory budget, the least recently used idle isolates go first; a 
   }
 });
 
+test('a budget made smaller while isolates are live disposes the least recently used idle ones at once', async () => {
+  const size = await isolateSize();
+  const runtime = new Runtime({ memoryBudgetMb: (size * 10) / MB, spareIsolates: 0, reduceIdleMemoryAfterMs: 0, log: () => {} });
+  try {
+    for (const name of ['a', 'b', 'c', 'd']) await runtime.load(name, { modules: [{ name: 'main.js', source: COUNTER }] }, { validate: false });
+    for (const name of ['a', 'b', 'c', 'd']) assert.equal(await serve(runtime, name), '1');
+    assert.equal(await serve(runtime, 'a'), '2'); // least recently used now: b, then c
+    assert.equal(runtime.liveIsolates, 4);
+    runtime.setMemoryBudget((size * 2.5) / MB);
+    assert.equal(runtime.isolateMemoryBudget, Math.max(1, (size * 2.5) / MB) * MB);
+    assert.deepEqual(
+      await Promise.all(['a', 'b', 'c', 'd'].map((name) => live(runtime, name))),
+      [true, false, false, true],
+      'b and c, the least recently used, went',
+    );
+    assert.ok(runtime.isolateMemory <= size * 2.5, `the new budget holds (${runtime.isolateMemory} of ${size * 2.5} bytes)`);
+    assert.equal(await serve(runtime, 'a'), '3', 'a kept its state');
+    for (const bad of [0, -1, Number.NaN, Infinity]) assert.throws(() => runtime.setMemoryBudget(bad), RangeError);
+  } finally {
+    await runtime.close();
+  }
+});
+
 test('the memory budget holds while many tenants are served in rotation', async () => {
   const size = await isolateSize();
   const budget = size * 5.5;

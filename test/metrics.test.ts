@@ -70,15 +70,17 @@ test('a stats batch from a runtime process is checked as hostile', () => {
   stats.log({ time: '', worker: 'w', level: 'info', type: 'request', message: '', cpuMs: 3 });
   stats.started('w', 12);
   stats.ended('w', 'cpu');
-  const batch = stats.take({ liveIsolates: 1, spareIsolates: 2, isolateMemory: 1000 })!;
+  const batch = stats.take({ liveIsolates: 1, spareIsolates: 2, isolateMemory: 1000, isolateMemoryBudget: 4000 })!;
   assert.deepEqual(checkStatsBatch(JSON.parse(JSON.stringify(batch))), batch);
   assert.equal(batch.workers.w!.cpu.counts[CPU_BUCKETS_MS.indexOf(5)], 1);
   assert.equal(batch.workers.w!.coldStarts.counts[COLD_START_BUCKETS_MS.indexOf(25)], 1);
-  assert.deepEqual(stats.take({ liveIsolates: 1, spareIsolates: 2, isolateMemory: 1000 }).workers, {});
+  assert.deepEqual(stats.take({ liveIsolates: 1, spareIsolates: 2, isolateMemory: 1000, isolateMemoryBudget: 4000 }).workers, {});
   const bad = [
     null,
-    { workers: {}, isolates: { live: -1, spare: 0, memoryBytes: 0 } },
-    { workers: {}, isolates: { live: Infinity, spare: 0, memoryBytes: 0 } },
+    { workers: {}, isolates: { live: -1, spare: 0, memoryBytes: 0, budgetBytes: 0 } },
+    { workers: {}, isolates: { live: Infinity, spare: 0, memoryBytes: 0, budgetBytes: 0 } },
+    { workers: {}, isolates: { live: 1, spare: 0, memoryBytes: 0, budgetBytes: -1 } },
+    { workers: {}, isolates: { live: 1, spare: 0, memoryBytes: 0 } },
     { workers: { w: { ...batch.workers.w, cpu: { counts: [1], sum: 0 } } }, isolates: batch.isolates },
     { workers: { w: { ...batch.workers.w, ended: { 'made-up': 1 } } }, isolates: batch.isolates },
     { workers: { ['x'.repeat(64)]: batch.workers.w }, isolates: batch.isolates },

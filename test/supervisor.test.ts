@@ -7,6 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
+import { defaultMemoryBudgetMb } from '../src/runtime/runtime.ts';
+
+const MB = 1024 * 1024;
 import type { LivenessOptions } from '../src/supervisor/liveness.ts';
 import { answer, get, holding, testPool } from './support/pool.ts';
 import { bodyText } from './support/fetch-text.ts';
@@ -320,4 +323,22 @@ test('a tier whose workers would not fit in its processes gets more, and a moved
   for (const name of names) assert.deepEqual(await answer(p, name), { status: 200, text: name });
   const pids = new Set(names.map((name) => p.placement(name)!.pid));
   assert.equal(pids.size, 3, 'the workers are spread over the three processes');
+});
+
+test('when a tier grows, every running process gets the new share of the memory budget', { timeout: 90_000 }, async () => {
+  const budgets = new Map<string, number>();
+  const { pool: p } = testPool({ processes: 1, runtime: { limits: { cpuMs: 5000 }, maxIsolates: 3 }, spare: false, untriedRequests: 0, stats: (label, batch) => void budgets.set(label, batch.isolates.budgetBytes) });
+  await p.load('share0', text('share0'));
+  assert.deepEqual(await answer(p, 'share0'), { status: 200, text: 'share0' });
+  // A process reports its budget with its next stats batch, within a second or so of a change.
+  const untilReported = async (label: string, bytes: number) => {
+    for (let waited = 0; budgets.get(label) !== bytes && waited < 30_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(budgets.get(label), bytes, `${label} reports the budget it holds to`);
+  };
+  await untilReported('default/0', defaultMemoryBudgetMb(1) * MB);
+  // 7 workers need 3 processes (as in the test above): the first one, running, gets a third of the share it had.
+  for (let i = 1; i < 7; i++) await p.load(`share${i}`, text(`share${i}`));
+  assert.equal(p.processes('default').length, 3);
+  for (let i = 0; i < 7; i++) assert.deepEqual(await answer(p, `share${i}`), { status: 200, text: `share${i}` });
+  for (const label of ['default/0', 'default/1', 'default/2']) await untilReported(label, defaultMemoryBudgetMb(3) * MB);
 });

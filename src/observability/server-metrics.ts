@@ -77,6 +77,7 @@ export class ServerMetrics implements PlatformEvents {
   readonly #crashes = new Counter({ name: 'isolet_isolate_crashes_total', help: 'Isolates that ended for another fault of their own.', labelNames: ['worker'], registers: [this.registry] });
   readonly #isolates = new Gauge({ name: 'isolet_isolates', help: 'Isolates of each runtime process: live (serving a worker) and spare (made ahead of demand).', labelNames: ['process', 'state'], registers: [this.registry] });
   readonly #isolateMemory = new Gauge({ name: 'isolet_isolate_memory_bytes', help: "Memory the live isolates of each runtime process held when last measured (what --isolate-memory-mb bounds).", labelNames: ['process'], registers: [this.registry] });
+  readonly #isolateMemoryBudget = new Gauge({ name: 'isolet_isolate_memory_budget_bytes', help: "What the live isolates of each runtime process may hold: --isolate-memory-mb, or its share of the machine's memory among the runtime processes.", labelNames: ['process'], registers: [this.registry] });
   readonly #restarts = new Counter({ name: 'isolet_runtime_process_restarts_total', help: 'Runtime processes that ended while they were to keep running, and were restarted, by tier and cause (fatal: a fatal V8 error; signal: killed, as when it stopped answering; exit).', labelNames: ['tier', 'cause'], registers: [this.registry] });
   readonly #quarantines = new Counter({ name: 'isolet_quarantines_total', help: 'Accounts moved to the quarantine tier because their code crashed runtime processes.', registers: [this.registry] });
   readonly #deploys = new Counter({ name: 'isolet_deploys_total', help: 'Versions made active, by kind (deploy, rollback).', labelNames: ['kind'], registers: [this.registry] });
@@ -136,6 +137,7 @@ export class ServerMetrics implements PlatformEvents {
     this.#isolates.set({ process, state: 'live' }, batch.isolates.live);
     this.#isolates.set({ process, state: 'spare' }, batch.isolates.spare);
     this.#isolateMemory.set({ process }, batch.isolates.memoryBytes);
+    this.#isolateMemoryBudget.set({ process }, batch.isolates.budgetBytes);
   }
 
   /** A Runtime in this process (isolet serve --processes 0): its counts are taken at each fold. */

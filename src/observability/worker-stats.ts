@@ -33,8 +33,8 @@ export interface WorkerDelta {
 /** One batch from a runtime: its workers' deltas and its isolates now. */
 export interface StatsBatch {
   workers: Record<string, WorkerDelta>;
-  /** Live isolates, spare isolates and the memory the live ones held when last measured (bytes). */
-  isolates: { live: number; spare: number; memoryBytes: number };
+  /** Live isolates, spare isolates, the memory the live ones held when last measured and what they may hold (bytes). */
+  isolates: { live: number; spare: number; memoryBytes: number; budgetBytes: number };
 }
 
 /** The gauges a batch carries, read from the Runtime when it is made. */
@@ -42,6 +42,7 @@ export interface IsolateGauges {
   readonly liveIsolates: number;
   readonly spareIsolates: number;
   readonly isolateMemory: number;
+  readonly isolateMemoryBudget: number;
 }
 
 /** Workers one batch may name: a process holds at most a few thousand live isolates. */
@@ -94,7 +95,7 @@ export class WorkerStats implements IsolateEvents {
   take(gauges: IsolateGauges): StatsBatch {
     const workers = Object.fromEntries(this.#workers);
     this.#workers = new Map();
-    return { workers, isolates: { live: gauges.liveIsolates, spare: gauges.spareIsolates, memoryBytes: gauges.isolateMemory } };
+    return { workers, isolates: { live: gauges.liveIsolates, spare: gauges.spareIsolates, memoryBytes: gauges.isolateMemory, budgetBytes: gauges.isolateMemoryBudget } };
   }
 }
 
@@ -106,8 +107,8 @@ export function reportStats(stats: WorkerStats, gauges: IsolateGauges, send: (ba
   let last: StatsBatch['isolates'] | undefined;
   const flush = () => {
     const batch = stats.take(gauges);
-    const { live, spare, memoryBytes } = batch.isolates;
-    if (Object.keys(batch.workers).length === 0 && last?.live === live && last.spare === spare && last.memoryBytes === memoryBytes) return;
+    const { live, spare, memoryBytes, budgetBytes } = batch.isolates;
+    if (Object.keys(batch.workers).length === 0 && last?.live === live && last.spare === spare && last.memoryBytes === memoryBytes && last.budgetBytes === budgetBytes) return;
     last = batch.isolates;
     send(batch);
   };
@@ -159,6 +160,6 @@ export function checkStatsBatch(value: unknown): StatsBatch {
       ended,
     };
   }
-  const { live, spare, memoryBytes } = value.isolates;
-  return { workers, isolates: { live: amount(live, 'live'), spare: amount(spare, 'spare'), memoryBytes: amount(memoryBytes, 'memory') } };
+  const { live, spare, memoryBytes, budgetBytes } = value.isolates;
+  return { workers, isolates: { live: amount(live, 'live'), spare: amount(spare, 'spare'), memoryBytes: amount(memoryBytes, 'memory'), budgetBytes: amount(budgetBytes, 'memory budget') } };
 }

@@ -106,7 +106,7 @@ export class Runtime {
   private readonly defaults: WorkerLimits;
   private readonly log: (entry: WorkerLogEntry) => void;
   private readonly maxIsolates: number;
-  private readonly memoryBudget: number;
+  private memoryBudget: number;
   /** What the live isolates held at their last measurements, in bytes (WorkerIsolate.heldBytes). */
   private held = 0;
   private readonly onCatastrophicError = catastrophicErrorHandler();
@@ -204,6 +204,22 @@ export class Runtime {
   /** Memory the live isolates held when last measured, in bytes: what `memoryBudgetMb` bounds. */
   get isolateMemory(): number {
     return this.held;
+  }
+
+  /** What the live isolates may hold, in bytes (`memoryBudgetMb`, or what setMemoryBudget set since). */
+  get isolateMemoryBudget(): number {
+    return this.memoryBudget;
+  }
+
+  /**
+   * Sets the memory budget of the live isolates from now on. A smaller one than they hold
+   * disposes least recently used idle isolates at once, as the budget does when it is reached:
+   * a server whose runtime processes grew in number gives each running one its new share.
+   */
+  setMemoryBudget(memoryBudgetMb: number): void {
+    if (!(memoryBudgetMb > 0) || !Number.isFinite(memoryBudgetMb)) throw new RangeError(`memoryBudgetMb must be a positive number of MB, not ${memoryBudgetMb}`);
+    this.memoryBudget = Math.max(1, memoryBudgetMb) * MB;
+    if (this.held > this.memoryBudget) this.makeRoom(0, 0);
   }
 
   /** Isolates made ahead of demand and not yet given to a worker. */

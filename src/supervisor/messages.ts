@@ -158,6 +158,8 @@ export interface Payloads {
   drain: undefined;
   /** Are you there? Answered by a pong (liveness.ts). */
   ping: undefined;
+  /** The process's new share of the isolate memory budget, in MB (the tier grew: Runtime.setMemoryBudget). */
+  memoryBudget: number;
   scheduled: ScheduledHead;
   bindingAnswer: { head: BindingAnswerHead; body: Uint8Array };
   // runtime process -> control process
@@ -459,6 +461,11 @@ function checkCount(value: unknown): number {
   return value;
 }
 
+function checkMegabytes(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail('memory budget');
+  return value;
+}
+
 function checkBytes(value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array) || value.byteLength > CHUNK_BYTES) fail('body chunk');
   return value;
@@ -484,6 +491,7 @@ export const MESSAGES: Table = {
   responseCancel: { code: 10, from: 'control', layout: 'none', check: checkNone },
   drain: { code: 11, from: 'control', layout: 'none', check: checkNone },
   ping: { code: 12, from: 'control', layout: 'none', check: checkNone },
+  memoryBudget: { code: 14, from: 'control', layout: 'json', check: checkMegabytes },
   scheduled: { code: 16, from: 'control', layout: 'json', check: checkScheduled },
   bindingAnswer: { code: 13, from: 'control', layout: 'head+bytes', check: checkBindingAnswer },
   ready: { code: 20, from: 'runtime', layout: 'none', check: checkNone },

@@ -216,13 +216,20 @@ export class ProcessPool implements WorkerHost {
 
   /**
    * Each runtime process's memory budget, unless the operator set one: its share of the
-   * machine's, among the default tier's processes (the others mostly sit idle). A process
-   * started after the tier grew (or restarted) gets the smaller share; one already running
-   * keeps its own until it restarts.
+   * machine's, among the default tier's processes (the others mostly sit idle). When the tier
+   * grows, every process gets the new share at once, the running ones and the spare too: were
+   * the first processes to keep the share they started with, the tier's isolates together could
+   * hold far more of the machine than the budget allows (with 5 processes grown from 2, 71%
+   * where 40% is meant), while the newest process alone, with the smallest share, evicted its
+   * tenants to start others (docs/BENCHMARKS.md, "One memory share per runtime process").
    */
   #shareMemory(): void {
     if (this.#options.runtime?.memoryBudgetMb !== undefined) return;
-    this.#child.init.memoryBudgetMb = defaultMemoryBudgetMb(this.#tiers.get('default')!.length);
+    const share = defaultMemoryBudgetMb(this.#tiers.get('default')!.length);
+    if (share === this.#child.init.memoryBudgetMb) return;
+    this.#child.init.memoryBudgetMb = share;
+    for (const slot of [...this.#tiers.values()].flat()) slot.setMemoryBudget(share);
+    this.#spare?.channel.send('memoryBudget', 0, share);
   }
 
   #count(tier: Tier, delta: number): void {

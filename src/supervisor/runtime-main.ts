@@ -129,6 +129,8 @@ function onMessage(message: Message): void {
       return drainWhenIdle();
     case 'ping':
       return channel.send('pong', 0, undefined);
+    case 'memoryBudget':
+      return serving().setMemoryBudget(message.payload);
     case 'scheduled':
       return runScheduled(message.id, message.payload);
     case 'call':

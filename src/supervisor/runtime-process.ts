@@ -321,6 +321,11 @@ export class RuntimeProcess {
     await this.#ensureLoaded(child, worker).catch(() => {});
   }
 
+  /** Gives the running child its new share of the isolate memory budget (the tier grew). */
+  setMemoryBudget(memoryBudgetMb: number): void {
+    this.#child?.channel.send('memoryBudget', 0, memoryBudgetMb);
+  }
+
   /** Tells the child to forget a worker (deleted, or moved to another process). */
   forget(name: string): void {
     const child = this.#child;
