@@ -1,5 +1,6 @@
-// The Runtime's memory budget: past it, the least recently used idle isolates are disposed, in
-// that order; an isolate with a request in flight or waitUntil work never is; a disposed
+// The Runtime's memory budget: past it, idle isolates are disposed, the least recently used first
+// for a tenant asked for more often, while a tenant asked for no more often passes through on
+// probation (a rotation over more tenants than fit keeps those that fit); an isolate with a request in flight or waitUntil work never is; a disposed
 // tenant starts again on its next request. Sizes come from a measured isolate, not constants,
 // so the tests hold on any V8 build.
 import { test } from 'node:test';
@@ -68,30 +69,30 @@ async function isolateSize(): Promise<number> {
   }
 }
 
-test('past the memory budget, the least recently used idle isolates go first; a tenant that went starts again', async () => {
+test('past the memory budget, the least recently used idle isolate goes for a tenant asked for more often; a one-off request passes through', async () => {
   const size = await isolateSize();
   const runtime = new Runtime({ memoryBudgetMb: (size * 3.5) / MB, spareIsolates: 0, reduceIdleMemoryAfterMs: 0, log: () => {} });
+  const alive = (names: string[]) => Promise.all(names.map((name) => live(runtime, name)));
   try {
     for (const name of ['a', 'b', 'c', 'd', 'e']) await runtime.load(name, { modules: [{ name: 'main.js', source: COUNTER }] }, { validate: false });
     for (const name of ['a', 'b', 'c']) assert.equal(await serve(runtime, name), '1');
     assert.equal(runtime.liveIsolates, 3, 'three fit');
     assert.equal(await serve(runtime, 'a'), '2'); // least recently used now: b, then c
-    await serve(runtime, 'd');
-    assert.deepEqual(
-      await Promise.all(['a', 'b', 'c', 'd'].map((name) => live(runtime, name))),
-      [true, false, true, true],
-      'b, the least recently used, went',
-    );
-    await serve(runtime, 'e');
-    assert.deepEqual(
-      await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => live(runtime, name))),
-      [true, false, false, true, true],
-      'then c',
-    );
+    // d is asked for once, as often as b: it is served on probation, and b stays.
+    assert.equal(await serve(runtime, 'd'), '1');
+    assert.deepEqual(await alive(['a', 'b', 'c']), [true, true, true], 'a one-off request pushes out no one');
+    assert.ok(runtime.isolateMemory <= size * 4.5, `past the budget by one isolate at most (${runtime.isolateMemory} of ${size * 3.5} bytes)`);
+    // So is e: the isolate on probation goes first, and b stays again.
+    assert.equal(await serve(runtime, 'e'), '1');
+    assert.deepEqual(await alive(['a', 'b', 'c', 'd']), [true, true, true, false], 'd, on probation, went first');
+    // d asked for again is asked for more often than b, the least recently used, which goes for it.
+    assert.equal(await serve(runtime, 'd'), '1');
+    assert.deepEqual(await alive(['a', 'b', 'c', 'd', 'e']), [true, false, true, true, false], 'b went for d (and e, on probation, before it)');
     assert.ok(runtime.isolateMemory <= size * 3.5, `the budget holds (${runtime.isolateMemory} of ${size * 3.5} bytes)`);
-    // b starts again from its code: a fresh isolate, its old state gone.
+    // b starts again from its code: a fresh isolate, its old state gone; c, now the least recently used, goes for it.
     assert.equal(await serve(runtime, 'b'), '1');
     assert.equal(await serve(runtime, 'b'), '2');
+    assert.deepEqual(await alive(['a', 'b', 'c', 'd']), [true, true, false, true]);
   } finally {
     await runtime.close();
   }
@@ -120,20 +121,31 @@ test('a budget made smaller while isolates are live disposes the least recently 
   }
 });
 
-test('the memory budget holds while many tenants are served in rotation', async () => {
+test('a rotation over more tenants than fit keeps those that fit, within the budget, rather than starting every one again', async () => {
   const size = await isolateSize();
   const budget = size * 5.5;
   const runtime = new Runtime({ memoryBudgetMb: budget / MB, spareIsolates: 0, reduceIdleMemoryAfterMs: 0, log: () => {} });
   try {
     const names = Array.from({ length: 20 }, (_, i) => `t${i}`);
     for (const name of names) await runtime.load(name, { modules: [{ name: 'main.js', source: COUNTER }] }, { validate: false });
-    for (let round = 0; round < 2; round++) {
+    const answers: string[][] = [];
+    for (let round = 0; round < 3; round++) {
+      const round_: string[] = [];
       for (const name of names) {
-        // Every tenant was disposed since its last turn (19 others came after it), so each turn is a cold start.
-        assert.equal(await serve(runtime, name), '1');
-        assert.ok(runtime.isolateMemory <= budget, `after ${name}: ${runtime.isolateMemory} of ${budget} bytes`);
-        assert.ok(runtime.liveIsolates <= 6, `after ${name}: ${runtime.liveIsolates} live`);
+        round_.push(await serve(runtime, name));
+        // One isolate on probation may be past the budget while it serves.
+        assert.ok(runtime.isolateMemory <= budget + size * 1.5, `after ${name}: ${runtime.isolateMemory} of ${budget} bytes`);
+        assert.ok(runtime.liveIsolates <= 7, `after ${name}: ${runtime.liveIsolates} live`);
       }
+      answers.push(round_);
+    }
+    assert.ok(answers[0]!.every((answer) => answer === '1'), 'the first round starts every tenant');
+    // Least recently used alone would push out, for each newcomer, the tenant asked for next, so
+    // that every request started an isolate; the tenants that fit keep theirs instead.
+    for (const [round, expected] of [[1, '2'], [2, '3']] as const) {
+      const warm = answers[round]!.filter((answer) => answer === expected).length;
+      assert.ok(warm >= 4, `round ${round + 1}: ${warm} tenants were served by the isolate they had (${answers[round]!.join(' ')})`);
+      assert.ok(answers[round]!.every((answer) => answer === expected || answer === '1'), answers[round]!.join(' '));
     }
   } finally {
     await runtime.close();

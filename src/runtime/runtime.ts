@@ -17,6 +17,7 @@ import { WorkerBindings } from '../api/bindings/host.ts';
 import { chainOf, noSuchService, otherAccount } from './service-calls.ts';
 import { checkCrons, CronError } from '../cron/cron.ts';
 import { endReason } from './termination.ts';
+import { RequestFrequency } from './request-frequency.ts';
 import {
   BindingError,
   DEFAULT_LIMITS,
@@ -61,6 +62,18 @@ const MAX_EVENT_CRON_CHARS = 1000;
 
 /** Isolates kept ready ahead of demand for cold starts (about 1.5 MB each). */
 export const DEFAULT_SPARE_ISOLATES = 2;
+
+/**
+ * Requests between halvings of the request counts (RequestFrequency), per isolate maxIsolates
+ * allows: long enough that a tenant asked for once per rotation over all of them builds a count.
+ */
+const FREQUENCY_PERIOD_PER_ISOLATE = 8;
+
+/**
+ * Isolates on probation at once, at most: past it, the least recently used isolate makes room
+ * as before, so a burst of requests for new tenants cannot take the process far past its bounds.
+ */
+const MAX_ON_PROBATION = 16;
 
 /** How long an isolate is idle before it gives memory back (see idle-memory.ts). */
 export const DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS = 10_000;
@@ -122,6 +135,14 @@ export class Runtime {
   private closed = false;
   /** Isolates being created now: they count against maxIsolates before they are live. */
   private starting = 0;
+  /** Requests per worker lately: who may push out whom when the bounds are reached (makeRoom). */
+  private readonly frequency: RequestFrequency;
+  /**
+   * Isolates started past the bounds for a worker asked for no more often than the isolate it
+   * would have pushed out: they serve, and are the first to go the next time room is needed,
+   * unless their worker is asked for again first. Oldest first.
+   */
+  private readonly probation = new Set<WorkerIsolate>();
   private readonly isolateEvents: IsolateEvents | undefined;
 
   constructor(options: RuntimeOptions = {}) {
@@ -129,6 +150,7 @@ export class Runtime {
     this.log = options.log ?? defaultLog;
     this.maxIsolates = Math.max(1, options.maxIsolates ?? DEFAULT_MAX_ISOLATES);
     this.memoryBudget = Math.max(1, options.memoryBudgetMb ?? defaultMemoryBudgetMb()) * MB;
+    this.frequency = new RequestFrequency(FREQUENCY_PERIOD_PER_ISOLATE * this.maxIsolates);
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
     this.bindingHost = options.bindingHost;
@@ -185,6 +207,7 @@ export class Runtime {
     const worker = this.workers.get(name);
     if (!worker) return;
     this.workers.delete(name);
+    this.frequency.forget(name);
     this.retire(worker);
   }
 
@@ -295,6 +318,7 @@ export class Runtime {
     this.assertOpen();
     const worker = this.workers.get(name);
     if (!worker) throw new UnknownWorkerError(name);
+    this.frequency.add(name);
     const isolate = worker.isolate;
     if (!isolate || !isolate.usable()) {
       try {
@@ -303,6 +327,8 @@ export class Runtime {
         throw new WorkerStartError(error instanceof WorkerLoadError ? error.message : String(error));
       }
     }
+    // Asked for again while on probation: it is kept like the others, and room is made for it.
+    if (this.probation.delete(isolate)) this.makeRoom(0, 0);
     // Most recently used goes last.
     this.live.delete(isolate);
     this.live.set(isolate, worker);
@@ -399,11 +425,12 @@ export class Runtime {
 
   private async createIsolate(worker: LoadedWorker): Promise<WorkerIsolate> {
     const image = await this.preparedImage();
-    // Room for one more, of the size the live ones hold on average.
-    this.makeRoom(1, this.live.size > 0 ? this.held / this.live.size : 0);
+    // Room for one more, of the size the live ones hold on average, if this worker is asked for
+    // more often than the isolate that would make it; else it starts on probation.
+    const admitted = this.makeRoom(1, this.live.size > 0 ? this.held / this.live.size : 0, worker.name);
     this.starting++;
     try {
-      return await WorkerIsolate.create({
+      const isolate = await WorkerIsolate.create({
         spare: this.spares?.take(worker.limits.memoryMb),
         name: worker.name,
         definition: worker.definition,
@@ -417,6 +444,8 @@ export class Runtime {
         services: this.services,
         onMeasured: (isolate, previous) => this.measured(isolate, previous),
       });
+      if (!admitted) this.probation.add(isolate);
+      return isolate;
     } finally {
       this.starting--;
     }
@@ -430,6 +459,7 @@ export class Runtime {
     isolate.whenDisposed(() => {
       this.isolateEvents?.ended(worker.name, endReason(isolate.termination));
       if (this.live.delete(isolate)) this.held -= isolate.heldBytes;
+      this.probation.delete(isolate);
       if (worker.isolate === isolate) worker.isolate = undefined;
     });
   }
@@ -447,20 +477,39 @@ export class Runtime {
   }
 
   /**
-   * Disposes least recently used idle isolates until `isolates` more fit under maxIsolates and
-   * `bytes` more under the memory budget. An isolate with a request in flight (or its waitUntil
-   * work) is never disposed: when only those are left, the bounds wait for them.
+   * Disposes idle isolates until `isolates` more fit under maxIsolates and `bytes` more under the
+   * memory budget: those on probation first, then the least recently used. For a worker that
+   * has no isolate (`newcomer`), the least recently used one goes for the memory budget only if
+   * the newcomer was asked for more often lately (RequestFrequency); otherwise nothing more goes,
+   * and false says the newcomer's isolate is to start on probation, past the budget by one. An isolate with a
+   * request in flight (or its waitUntil work) is never disposed: when only those are left, the
+   * bounds wait for them.
    */
-  private makeRoom(isolates: number, bytes: number): void {
+  private makeRoom(isolates: number, bytes: number, newcomer?: string): boolean {
+    // Isolates on probation that are serving go once they are idle, the next time room is
+    // needed: no other isolate is pushed out for the memory they hold meanwhile.
+    let leaving = 0;
     const over = (): 'isolates' | 'memory' | undefined =>
       this.live.size + this.starting + (this.spares?.count ?? 0) + isolates > this.maxIsolates ? 'isolates'
-        : this.held + bytes > this.memoryBudget ? 'memory' : undefined;
-    if (over() === undefined) return;
-    for (const [isolate] of this.live) {
+        : this.held - leaving + bytes > this.memoryBudget ? 'memory' : undefined;
+    if (over() === undefined) return true;
+    for (const isolate of this.probation) {
+      const cause = over();
+      if (cause === undefined) return true;
+      if (isolate.idle) isolate.terminate({ kind: 'evicted', cause });
+      else leaving += isolate.heldBytes;
+    }
+    for (const [isolate, worker] of this.live) {
       const cause = over();
       if (cause === undefined) break;
-      if (isolate.idle) isolate.terminate({ kind: 'evicted', cause });
+      if (!isolate.idle || this.probation.has(isolate)) continue;
+      // The isolate cap stays exact (V8 aborts a process past about 4,000 isolates); the memory
+      // budget is an estimate anyway, and one isolate past it is what lets a sweep pass through.
+      if (newcomer !== undefined && cause === 'memory' && this.probation.size < MAX_ON_PROBATION && this.frequency.of(newcomer) <= this.frequency.of(worker.name)) return false;
+      newcomer = undefined;
+      isolate.terminate({ kind: 'evicted', cause });
     }
+    return true;
   }
 
   private assertOpen(): void {

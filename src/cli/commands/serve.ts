@@ -73,8 +73,9 @@ Options:
                              root): code that escapes V8 then cannot read --data or signal the
                              server. Recommended whenever isolet serve runs as root
       --isolate-memory-mb <MB>  Memory the live isolates of each runtime process may hold; past it
-                             the least recently used idle ones are disposed (default: 40% of the
-                             machine's memory, shared among the processes)
+                             the least recently used idle ones are disposed for tenants asked for
+                             more often (default: 40% of the machine's memory, shared among the
+                             processes)
       --asset-cache-mb <MB>  Bytes of static assets kept in memory in front of the store (default 64)
       --max-requests-per-worker <n>  Requests of one worker in flight at once (default ${DEFAULT_ADMISSION.inFlight})
       --max-queued-per-worker <n>    ... and waiting for a slot (default ${DEFAULT_ADMISSION.queued}); past both the
