@@ -243,9 +243,11 @@ export interface RuntimeOptions {
   /**
    * Memory the live isolates may hold together, in MB: their heaps' pages backed by memory and
    * their ArrayBuffers, as last measured (after a worker starts, and at most once a second after
-   * its responses). Past it the least recently used idle isolates are disposed; one with a
-   * request in flight or waitUntil work never is. Default: 40% of the machine's memory
-   * (defaultMemoryBudgetMb); a server with N runtime processes gives each its share.
+   * its responses). Past it the least recently used idle isolates are disposed, for a worker
+   * asked for more often lately; one asked for no more often is served on probation, past the
+   * budget by its isolate, which goes first next time. One with a request in flight or
+   * waitUntil work never is. Default: 40% of the machine's memory (defaultMemoryBudgetMb); a
+   * server with N runtime processes gives each its share (Runtime.setMemoryBudget).
    */
   memoryBudgetMb?: number;
   /**
