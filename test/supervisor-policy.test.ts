@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CrashLedger, RestartBackoff } from '../src/supervisor/crash-policy.ts';
-import { homeIndex } from '../src/supervisor/placement.ts';
+import { homeAfterGrowth, homeIndex } from '../src/supervisor/placement.ts';
 import { runtimeEnvironment } from '../src/supervisor/runtime-process.ts';
 import { MALLOC_TUNABLES } from '../src/runtime/malloc-tunables.ts';
 
@@ -23,6 +23,25 @@ test('restarts are free up to three a minute, then wait 1 s, 2 s, 4 s ... at mos
   assert.deepEqual(delays, [0, 0, 0, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
   assert.equal(backoff.delay('default/1', 10_000), 0);
   assert.equal(backoff.delay('default/0', 200_000), 0, 'a quiet minute forgives');
+});
+
+test('re-homing after a tier grows hashes only the new processes and gives the homes a full hash gives', () => {
+  const names = Array.from({ length: 3000 }, (_, i) => `tenant-${i}`);
+  for (const [before, size] of [[1, 2], [2, 3], [3, 5], [5, 6], [29, 30], [2, 30]] as const) {
+    let moved = 0;
+    for (const name of names) {
+      const home = homeIndex(name, 'default', before);
+      const after = homeAfterGrowth(name, 'default', home, before, size);
+      assert.equal(after, homeIndex(name, 'default', size), `${name}, ${before} -> ${size}`);
+      if (after !== home) {
+        moved++;
+        assert.ok(after >= before, 'a worker moves only to a new process');
+      }
+    }
+    // Rendezvous hashing moves about the new processes' share of the workers.
+    const expected = (names.length * (size - before)) / size;
+    assert.ok(Math.abs(moved - expected) < expected * 0.2 + 30, `${before} -> ${size}: ${moved} moved, about ${Math.round(expected)} expected`);
+  }
 });
 
 test('rendezvous placement: stable, spread, and adding a process moves only the workers it wins', () => {

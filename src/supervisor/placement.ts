@@ -41,14 +41,32 @@ export function isTier(value: unknown): value is Tier {
  * that now score highest on it.
  */
 export function homeIndex(worker: string, tier: ProcessTier, size: number): number {
-  let best = 0;
-  let bestScore = -1n;
-  for (let index = 0; index < size; index++) {
-    const score = createHash('sha256').update(`${tier}\0${index}\0${worker}`).digest().readBigUInt64BE(0);
-    if (score > bestScore) {
+  return bestOf(worker, tier, 0, -1n, 0, size);
+}
+
+/**
+ * homeIndex(worker, tier, size) for a worker whose home was `home` among the first `before`
+ * processes: only the processes added since can take it, so this hashes `size - before + 1`
+ * times where homeIndex hashes `size` times. A tier that grows re-homes every worker it holds,
+ * and with 60,000 of them over 30 processes the full count held the control process's thread
+ * for seconds.
+ */
+export function homeAfterGrowth(worker: string, tier: ProcessTier, home: number, before: number, size: number): number {
+  return bestOf(worker, tier, home, score(worker, tier, home), before, size);
+}
+
+/** The highest scoring of `best` (scoring `bestScore`) and the processes from `from` to `size - 1`; the lower index wins a tie. */
+function bestOf(worker: string, tier: ProcessTier, best: number, bestScore: bigint, from: number, size: number): number {
+  for (let index = from; index < size; index++) {
+    const scored = score(worker, tier, index);
+    if (scored > bestScore) {
       best = index;
-      bestScore = score;
+      bestScore = scored;
     }
   }
   return best;
+}
+
+function score(worker: string, tier: ProcessTier, index: number): bigint {
+  return createHash('sha256').update(`${tier}\0${index}\0${worker}`).digest().readBigUInt64BE(0);
 }

@@ -17,7 +17,7 @@ import type { RunAs } from './run-as.ts';
 import type { CallOutcome, InitPayload } from './messages.ts';
 import type { StatsBatch } from '../observability/worker-stats.ts';
 import type { SubrequestSpan } from '../observability/tracing.ts';
-import { homeIndex, TIERS, UNTRIED, UNTRIED_REQUESTS, type ProcessTier, type Tier } from './placement.ts';
+import { homeAfterGrowth, homeIndex, TIERS, UNTRIED, UNTRIED_REQUESTS, type ProcessTier, type Tier } from './placement.ts';
 import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type ProcessEnd } from './runtime-process.ts';
 
 /**
@@ -247,6 +247,7 @@ export class ProcessPool implements WorkerHost {
     const workers = this.#placed.get(tier) ?? 0;
     const needed = processesFor(workers, this.#maxIsolates);
     if (slots.length >= needed) return;
+    const before = slots.length;
     while (slots.length < needed) {
       const slot = this.#slot(tier, slots.length);
       slots.push(slot);
@@ -257,7 +258,9 @@ export class ProcessPool implements WorkerHost {
     let moved = 0;
     for (const worker of this.#workers.values()) {
       if (worker.tier !== tier) continue;
-      const home = this.#home(worker.name, tier);
+      const home = worker.home.tier === tier && worker.home.index < before
+        ? slots[homeAfterGrowth(worker.name, tier, worker.home.index, before, slots.length)]!
+        : this.#home(worker.name, tier);
       if (home === worker.home) continue;
       worker.home.forget(worker.name);
       worker.home = home;
