@@ -481,9 +481,9 @@ export class Runtime {
    * memory budget: those on probation first, then the least recently used. For a worker that
    * has no isolate (`newcomer`), the least recently used one goes for the memory budget only if
    * the newcomer was asked for more often lately (RequestFrequency); otherwise nothing more goes,
-   * and false says the newcomer's isolate is to start on probation, past the budget by one. An isolate with a
-   * request in flight (or its waitUntil work) is never disposed: when only those are left, the
-   * bounds wait for them.
+   * and false says the newcomer's isolate is to start on probation, past the budget by one. An
+   * isolate with a request in flight (or its waitUntil work) is never disposed: when only those
+   * are left, the bounds wait for them.
    */
   private makeRoom(isolates: number, bytes: number, newcomer?: string): boolean {
     // Isolates on probation that are serving go once they are idle, the next time room is

@@ -229,7 +229,7 @@ export class ProcessPool implements WorkerHost {
     if (share === this.#child.init.memoryBudgetMb) return;
     this.#child.init.memoryBudgetMb = share;
     for (const slot of [...this.#tiers.values()].flat()) slot.setMemoryBudget(share);
-    this.#spare?.channel.send('memoryBudget', 0, share);
+    this.#spare?.setMemoryBudget(share);
   }
 
   #count(tier: Tier, delta: number): void {
@@ -258,9 +258,8 @@ export class ProcessPool implements WorkerHost {
     let moved = 0;
     for (const worker of this.#workers.values()) {
       if (worker.tier !== tier) continue;
-      const home = worker.home.tier === tier && worker.home.index < before
-        ? slots[homeAfterGrowth(worker.name, tier, worker.home.index, before, slots.length)]!
-        : this.#home(worker.name, tier);
+      // Its home is its tier's homeIndex over the processes before: the tier grows only here.
+      const home = slots[homeAfterGrowth(worker.name, tier, worker.home.index, before, slots.length)]!;
       if (home === worker.home) continue;
       worker.home.forget(worker.name);
       worker.home = home;

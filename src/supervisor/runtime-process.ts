@@ -218,6 +218,11 @@ export class Child {
     return this.process.exitCode === null && this.process.signalCode === null;
   }
 
+  /** The process's new share of the isolate memory budget (Runtime.setMemoryBudget there). */
+  setMemoryBudget(memoryBudgetMb: number): void {
+    this.channel.send('memoryBudget', 0, memoryBudgetMb);
+  }
+
   id(): number {
     const id = this.#nextId;
     this.#nextId = id >= 0xffffffff ? 1 : id + 1;
@@ -323,7 +328,7 @@ export class RuntimeProcess {
 
   /** Gives the running child its new share of the isolate memory budget (the tier grew). */
   setMemoryBudget(memoryBudgetMb: number): void {
-    this.#child?.channel.send('memoryBudget', 0, memoryBudgetMb);
+    this.#child?.setMemoryBudget(memoryBudgetMb);
   }
 
   /** Tells the child to forget a worker (deleted, or moved to another process). */
