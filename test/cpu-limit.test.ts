@@ -49,6 +49,27 @@ test('readings continue from the last one', () => {
   assert.equal(meter.take(), 0);
 });
 
+test('CPU credited to the platform is left out of the next readings, and a reset forgets it', () => {
+  const { state, meter } = clocks();
+  meter.reset();
+  state.isolate += 3_000_000n;
+  state.process += 3_000_000;
+  meter.credit(2_000_000); // 2 of those 3 ms were the platform's own work
+  assert.equal(meter.take(), 1_000_000);
+  state.isolate += 500_000n;
+  meter.credit(800_000); // more than the next reading: what is left waits for the one after
+  assert.equal(meter.take(), 0);
+  state.isolate += 500_000n;
+  assert.equal(meter.take(), 200_000);
+  meter.credit(400_000);
+  meter.reset();
+  state.isolate += 300_000n;
+  assert.equal(meter.take(), 300_000);
+  meter.credit(-5);
+  state.isolate += 100_000n;
+  assert.equal(meter.take(), 100_000);
+});
+
 test('the watchdog ticks only while something is watched', async () => {
   const watchdog = new CpuWatchdog(1);
   let charges = 0;

@@ -150,7 +150,7 @@ export interface SandboxEntries {
   end(requestId: number): void;
   /** The outcome of an async host call: a value, or an error as its name and message (see WireError). */
   settle(callId: number, now: number, ok: boolean, value: unknown, errorName: string): void;
-  /** A sandbox module the host evaluated for `loadModule`: the function that makes its exports. */
+  /** A sandbox module the host compiled for `loadModule`: the function that makes its exports, evaluated here, nested in that call. */
   receiveModule(name: string, module: unknown): void;
 }
 

@@ -7,19 +7,21 @@
 // idle isolate. web-streams-polyfill and fflate alone would add ~100 KB of heap to every idle
 // isolate even wrapped in functions that never run, ~460 KB run at load, against ~260 KB for
 // the whole runtime (bench/api-cost.ts). Here an idle isolate pays nothing; the first use pays
-// a compile (from a code cache made once per process) and the module's code, on that
-// request's CPU time.
+// a compile (from a code cache made once per process) and the module's top-level code, charged
+// to no request: the host credits the isolate's CPU meter with it (worker-isolate.ts).
 //
 // How a module gets in: the sandbox's loadModule(name) (src/sandbox/host-calls.ts) calls the host
 // synchronously; the host compiles and runs the module's script in the isolate's context
 // (nested in that call: isolated-vm runs it on the thread already inside the isolate), takes
 // a Reference to the script's completion value (a function that makes the module's exports
 // from the runtime's captured built-ins, see shared-primordials.ts) and hands it to the
-// sandbox's `receiveModule` entry point, which calls it. No global is involved, so tenant code
-// can neither see nor intercept the delivery; and only names from SANDBOX_MODULES can be asked for.
+// sandbox's `receiveModule` entry point, which calls it, still nested in the host's call. No
+// global is involved, so tenant code can neither see nor intercept the delivery; and only names
+// from SANDBOX_MODULES can be asked for.
 
 import ivm from 'isolated-vm';
 import type { EntryPoints } from './sandbox-entries.ts';
+import { UNBUDGETED } from './cpu-limit.ts';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { boundLibrariesPlugin } from './bound-libraries.ts';
@@ -123,7 +125,8 @@ export function loadSandboxModule(
   try {
     const completion = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
     try {
-      receive.applySync(undefined, [name as string, completion.derefInto() as never]);
+      // receiveModule evaluates the module: the platform's work, not held to the worker's budget.
+      receive.applySync(undefined, [name as string, completion.derefInto() as never], { ...UNBUDGETED, arguments: {} });
     } finally {
       completion.release();
     }

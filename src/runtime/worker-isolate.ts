@@ -14,7 +14,7 @@ import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, ScheduledResu
 import { BindingError, WorkerLoadError, type ServiceHost } from './types.ts';
 import { serviceKey } from './service-calls.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, terminationStatus, type Termination } from './termination.ts';
-import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
+import { CpuMeter, UNBUDGETED, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
 import { newIsolate } from './new-isolate.ts';
 import { hasDrainHook, takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
@@ -106,6 +106,8 @@ export class WorkerIsolate {
   private readonly nativeBudget: boolean;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
+  /** Sandbox modules being loaded, nested in one another (see hostCalls' loadModule). */
+  private loadingModules = 0;
   /** V8's teardown of the isolate, once dispose() started it (off this thread: isolate-teardown.ts). */
   private teardown: Promise<void> | undefined;
   private context: ivm.Context | undefined;
@@ -251,9 +253,19 @@ export class WorkerIsolate {
       async: (callId, requestId, op, args) => this.callAsync(callId, requestId, op, args),
       startTimer: (requestId, timerId, delay) => this.startTimer(requestId, timerId, delay),
       clearTimer: (timerId) => this.clearTimer(timerId),
-      // Synchronous: the module's script runs nested in this call (see sandbox-modules.ts).
+      // Synchronous: the module's script runs nested in this call (see sandbox-modules.ts). What
+      // it costs is the platform's, not the request's that first touched the module: the CPU
+      // meter is credited with it (the outermost load's, which holds any it nests). No tenant
+      // code runs in that span, and each module loads once per isolate, so the credit is bounded.
       loadModule: (name) => {
-        loadSandboxModule(this.isolate, this.context!, this.options.image.modules, name, this.entries.receiveModule);
+        const outermost = this.loadingModules++ === 0;
+        const before = outermost ? this.isolate.cpuTime : 0n;
+        try {
+          loadSandboxModule(this.isolate, this.context!, this.options.image.modules, name, this.entries.receiveModule);
+        } finally {
+          this.loadingModules--;
+          if (outermost && !this.isolate.isDisposed) this.cpu.credit(Number(this.isolate.cpuTime - before));
+        }
       },
       respond: (requestId, result) => this.respond(requestId, result),
       respondSimple: (requestId, status, statusText, headers, body, done) => {
@@ -1163,15 +1175,6 @@ interface NativeContainment {
 
 /** The native budget is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
 const NATIVE_BUDGET_SLACK_NS = 5e6;
-
-/**
- * Apply options of a PLATFORM call: isolet's isolated-vm build does not hold it to the native
- * CPU budget (the `cpuBudget` option, native/isolated-vm/watchdog.patch). It copies a piece of a
- * body into fresh memory, 5 ms a MiB in page faults on a VM and many times that on a busy host,
- * and runs no tenant code: a worker must not be ended for it. The run's other calls stay held to
- * the budget. A stock build ignores the option.
- */
-const UNBUDGETED = { cpuBudget: false } as const;
 
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
 const STRAY = Object.freeze({ ended: true }) as unknown as RequestContext;

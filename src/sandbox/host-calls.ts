@@ -128,46 +128,55 @@ export function dropRequestCalls(requestId: number): void {
   });
 }
 
-const modules = new SafeMap<string, unknown>();
-let delivered: { name: string; module: unknown } | undefined;
+/** Each sandbox module's exports, once evaluated in this isolate. */
+const modules = new SafeMap<string, { create(deps: unknown): unknown }>();
 /** The list every module is made from (made once: each module's code keeps it). */
 let primordials: readonly unknown[] | undefined;
+/** The createModule call whose module the host is delivering now (see receiveModule). */
+let creating: { name: string; deps: unknown; api: unknown; made: boolean } | undefined;
 
 /**
- * The exports of sandbox module `name`, evaluated in this isolate on first use (the host keeps
- * large, rarely used parts of the runtime out of the snapshot: see src/runtime/sandbox-modules.ts).
- * Synchronous: the host runs the module's script nested in this call.
- */
-export function loadModule<T>(name: string): T {
-  const loaded = modules.get(name);
-  if (loaded !== undefined) return loaded as T;
-  delivered = undefined;
-  // The module's top-level code captures the built-ins it runs on: the originals, not the
-  // tenant's; and it runs on the ones this runtime captured, handed over here.
-  const exports = withOriginalIntrinsics(() => {
-    hostCalls.loadModule(name);
-    const arrived = delivered as { name: string; module: unknown } | undefined;
-    delivered = undefined;
-    if (!arrived || arrived.name !== name || typeof arrived.module !== 'function') throw new Error(`The runtime could not load its ${name} module.`);
-    primordials ??= primordialValues();
-    return (arrived.module as (values: readonly unknown[]) => unknown)(primordials);
-  });
-  modules.set(name, exports);
-  return exports as T;
-}
-
-/**
- * Loads sandbox module `name` and calls its `create(deps)`, both with the original built-ins in
- * place: what `create` sets up (names, prototypes, captured methods) runs on them too, not on
- * whatever tenant code has put in their place by the time the module is first used.
+ * Sandbox module `name`'s `create(deps)`: the API it makes. The module is evaluated in this
+ * isolate on first use (the host keeps large, rarely used parts of the runtime out of the
+ * snapshot: see src/runtime/sandbox-modules.ts), and both run with the original built-ins in
+ * place, so that what they set up (names, prototypes, captured methods) runs on them, not on
+ * whatever tenant code has put in their place by then. On first use all of it runs nested in the
+ * host's loadModule call (the host compiles the script and hands it to receiveModule), so that the
+ * host can tell what the platform's first use cost and charge it to no request.
  */
 export function createModule<D, A>(name: string, deps: D): A {
-  return withOriginalIntrinsics(() => loadModule<{ create(deps: D): A }>(name).create(deps));
+  return withOriginalIntrinsics(() => {
+    const loaded = modules.get(name);
+    if (loaded !== undefined) return loaded.create(deps) as A;
+    const outer = creating;
+    const call = { name, deps: deps as unknown, api: undefined as unknown, made: false };
+    creating = call;
+    try {
+      hostCalls.loadModule(name);
+    } finally {
+      creating = outer;
+    }
+    if (!call.made) throw new Error(`The runtime could not load its ${name} module.`);
+    return call.api as A;
+  });
 }
 
-/** The host delivers a module: the function that makes its exports (an entry point, see main.ts). */
+/**
+ * The host delivers a module (an entry point, see main.ts): the function that makes its exports.
+ * Called nested in the host's loadModule call, which createModule made with the original
+ * built-ins in place: the module is evaluated and its API made here. A module whose code makes
+ * another one on the way nests once more.
+ */
 export function receiveModule(name: string, module: unknown): void {
-  delivered = { name, module };
+  const call = creating;
+  if (typeof module !== 'function' || modules.get(name) !== undefined || call === undefined || call.name !== name) {
+    throw new Error(`The runtime could not load its ${name} module.`);
+  }
+  primordials ??= primordialValues();
+  const exports = (module as (values: readonly unknown[]) => { create(deps: unknown): unknown })(primordials);
+  modules.set(name, exports);
+  call.api = exports.create(call.deps);
+  call.made = true;
 }
 
 /**
