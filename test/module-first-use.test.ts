@@ -7,6 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { CpuMeter } from '../src/runtime/cpu-limit.ts';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 // One use each of APIs whose sandbox half loads on first use.
 const WORKER = `export default { async fetch() {
@@ -83,4 +88,32 @@ test('the first use of lazily loaded APIs is credited to the platform, not charg
     restore();
     await runtime.close();
   }
+});
+
+// Tenant code can run inside a module's first use: a library's top-level code reads properties
+// of plain objects, and an accessor the tenant added to Object.prototype answers (web-streams-
+// polyfill builds property descriptors that way). So the span is credited only up to a bound and
+// stays under the native CPU budget: a loop there ends the worker with a 503, and does not hold
+// the thread that serves every other tenant. A build that let the span go unbudgeted hung the
+// process for good, so this runs in a child process that is killed if it does not finish.
+const TRAP_CHILD = `
+import { Runtime } from ${JSON.stringify(join(import.meta.dirname, '..', 'src', 'index.ts'))};
+const limits = [];
+const runtime = new Runtime({ log: (entry) => { if (entry.limit !== undefined) limits.push(entry.limit); } });
+await runtime.load('trap', { modules: [{ name: 'main.js', source: \`export default { fetch() {
+  Object.defineProperty(Object.prototype, 'value', { __proto__: null, configurable: true, get() { for (;;) {} } });
+  return new Response(typeof ReadableStream);
+} }\` }] }, { validate: false });
+await runtime.load('other', { modules: [{ name: 'main.js', source: 'export default { fetch() { return new Response("fine"); } };' }] }, { validate: false });
+const request = { method: 'GET', url: 'http://x.test/', headers: [] };
+const [trapped, other] = await Promise.all([runtime.fetch('trap', request), runtime.fetch('other', request)]);
+const again = await runtime.fetch('other', request);
+await runtime.close();
+console.log(JSON.stringify({ trapped: trapped.status, other: other.status, again: again.status, limits }));
+`;
+
+test('a tenant loop inside a module\'s first use is stopped by the CPU limit; other tenants are served', { timeout: 90_000 }, async () => {
+  const { stdout } = await run(process.execPath, ['--no-node-snapshot', '--input-type=module', '-e', TRAP_CHILD], { timeout: 60_000, killSignal: 'SIGKILL', maxBuffer: 16 << 20 });
+  const result = JSON.parse(stdout.trim().split('\n').pop()!) as { trapped: number; other: number; again: number; limits: string[] };
+  assert.deepEqual({ ...result, limits: result.limits.includes('cpu') }, { trapped: 503, other: 200, again: 200, limits: true });
 });

@@ -115,10 +115,9 @@ export function processCpuNs(fresh = false): number {
 /**
  * Apply options of a call that runs only the platform's code: isolet's isolated-vm build does not
  * hold it to the native CPU budget (the `cpuBudget` option, native/isolated-vm/watchdog.patch).
- * Copying a piece of a body into fresh memory costs 5 ms a MiB in page faults on a VM and many
- * times that on a busy host, and evaluating a sandbox module on its first use costs a millisecond
- * or more: a worker must not be ended for either. The run's other calls stay held to the budget.
- * A stock build ignores the option.
+ * It copies a piece of a body into fresh memory, 5 ms a MiB in page faults on a VM and many times
+ * that on a busy host, and runs no tenant code: a worker must not be ended for it. The run's
+ * other calls stay held to the budget. A stock build ignores the option.
  */
 export const UNBUDGETED = { cpuBudget: false } as const;
 

@@ -21,7 +21,6 @@
 
 import ivm from 'isolated-vm';
 import type { EntryPoints } from './sandbox-entries.ts';
-import { UNBUDGETED } from './cpu-limit.ts';
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { boundLibrariesPlugin } from './bound-libraries.ts';
@@ -125,8 +124,10 @@ export function loadSandboxModule(
   try {
     const completion = script.runSync(context, { reference: true }) as ivm.Reference<unknown>;
     try {
-      // receiveModule evaluates the module: the platform's work, not held to the worker's budget.
-      receive.applySync(undefined, [name as string, completion.derefInto() as never], { ...UNBUDGETED, arguments: {} });
+      // receiveModule evaluates the module. Held to the worker's native CPU budget like the rest of
+      // the run: tenant code can run in it (an accessor the tenant added to a prototype, read by a
+      // library's top-level code), and unbudgeted, a loop there would hold the process's thread.
+      receive.applySync(undefined, [name as string, completion.derefInto() as never]);
     } finally {
       completion.release();
     }
