@@ -7,8 +7,9 @@
 // idle isolate. web-streams-polyfill and fflate alone would add ~100 KB of heap to every idle
 // isolate even wrapped in functions that never run, ~460 KB run at load, against ~260 KB for
 // the whole runtime (bench/api-cost.ts). Here an idle isolate pays nothing; the first use pays
-// a compile (from a code cache made once per process) and the module's top-level code, charged
-// to no request: the host credits the isolate's CPU meter with it (worker-isolate.ts).
+// a compile (from a code cache made once per process), the module's top-level code and its
+// create(), charged to no request: the host credits the isolate's CPU meter with them, up to a
+// bound, and the native CPU budget holds them as it holds the rest of the run (worker-isolate.ts).
 //
 // How a module gets in: the sandbox's loadModule(name) (src/sandbox/host-calls.ts) calls the host
 // synchronously; the host compiles and runs the module's script in the isolate's context
