@@ -113,15 +113,6 @@ export function processCpuNs(fresh = false): number {
 }
 
 /**
- * Apply options of a call that runs only the platform's code: isolet's isolated-vm build does not
- * hold it to the native CPU budget (the `cpuBudget` option, native/isolated-vm/watchdog.patch).
- * It copies a piece of a body into fresh memory, 5 ms a MiB in page faults on a VM and many times
- * that on a busy host, and runs no tenant code: a worker must not be ended for it. The run's
- * other calls stay held to the budget. A stock build ignores the option.
- */
-export const UNBUDGETED = { cpuBudget: false } as const;
-
-/**
  * Measures the CPU an isolate used between two readings. isolet's isolated-vm build makes
  * `cpuTime` the isolate threads' CPU time (native/isolated-vm/cpu-time.patch); the prebuilt
  * binary, the fallback when that build could not be made, counts the time the isolate held its

@@ -14,7 +14,7 @@ import type { IsolateMemoryUsage, RuntimeRequest, RuntimeResponse, ScheduledResu
 import { BindingError, WorkerLoadError, type ServiceHost } from './types.ts';
 import { serviceKey } from './service-calls.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, terminationStatus, type Termination } from './termination.ts';
-import { CpuMeter, UNBUDGETED, type CpuWatchdog } from './cpu-limit.ts';
+import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
 import type { Spare } from './spare-isolates.ts';
 import { newIsolate } from './new-isolate.ts';
 import { hasDrainHook, takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
@@ -1184,6 +1184,15 @@ const MAX_MODULE_LOAD_CREDIT_NS = 20e6;
 
 /** The native budget is this much past the limit, so that the event loop's watchdog normally acts first and logs precisely. */
 const NATIVE_BUDGET_SLACK_NS = 5e6;
+
+/**
+ * Apply options of a PLATFORM call: isolet's isolated-vm build does not hold it to the native
+ * CPU budget (the `cpuBudget` option, native/isolated-vm/watchdog.patch). It copies a piece of a
+ * body into fresh memory, 5 ms a MiB in page faults on a VM and many times that on a busy host,
+ * and runs no tenant code: a worker must not be ended for it. The run's other calls stay held to
+ * the budget. A stock build ignores the option.
+ */
+const UNBUDGETED = { cpuBudget: false } as const;
 
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
 const STRAY = Object.freeze({ ended: true }) as unknown as RequestContext;

@@ -133,7 +133,7 @@ const modules = new SafeMap<string, { create(deps: unknown): unknown }>();
 /** The list every module is made from (made once: each module's code keeps it). */
 let primordials: readonly unknown[] | undefined;
 /** The createModule call whose module the host is delivering now (see receiveModule). */
-let creating: { name: string; deps: unknown; api: unknown; made: boolean } | undefined;
+let creating: { name: string; deps: unknown; api: unknown } | undefined;
 
 /**
  * Sandbox module `name`'s `create(deps)`: the API it makes. The module is evaluated in this
@@ -149,14 +149,15 @@ export function createModule<D, A>(name: string, deps: D): A {
     const loaded = modules.get(name);
     if (loaded !== undefined) return loaded.create(deps) as A;
     const outer = creating;
-    const call = { name, deps: deps as unknown, api: undefined as unknown, made: false };
+    const call = { name, deps: deps as unknown, api: undefined as unknown };
     creating = call;
     try {
       hostCalls.loadModule(name);
     } finally {
       creating = outer;
     }
-    if (!call.made) throw new Error(`The runtime could not load its ${name} module.`);
+    // Recorded by receiveModule, which made the API too (had create() thrown, so would the host call).
+    if (modules.get(name) === undefined) throw new Error(`The runtime could not load its ${name} module.`);
     return call.api as A;
   });
 }
@@ -176,7 +177,6 @@ export function receiveModule(name: string, module: unknown): void {
   const exports = (module as (values: readonly unknown[]) => { create(deps: unknown): unknown })(primordials);
   modules.set(name, exports);
   call.api = exports.create(call.deps);
-  call.made = true;
 }
 
 /**
