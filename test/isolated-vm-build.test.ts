@@ -297,6 +297,24 @@ test('large buffers and strings moved into an isolate are freed off the isolate\
 });
 
 /** Processes that keep every core busy, so that isolate threads wait for a core. */
+interface ScriptExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+}
+
+/** Runs `script` in a Node process of its own (a crash there is a result here, not the end of this file). */
+async function runScript(script: string, flags: string[] = []): Promise<ScriptExit> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', ...flags, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  return { code, signal, out, err: err.trim() };
+}
+
 async function withBusyCores<T>(run: () => Promise<T>): Promise<T> {
   const spinners = Array.from({ length: availableParallelism() + 1 }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   try {
@@ -416,11 +434,8 @@ test('Isolate.createOffThread in a process that does nothing else survives hundr
     })();`;
   const spinners = Array.from({ length: availableParallelism() }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   try {
-    const child = spawn(process.execPath, ['--no-node-snapshot', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-    assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: 'done' });
+    const { code, signal, out, err } = await runScript(script);
+    assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: 'done' }, err);
   } finally {
     for (const spinner of spinners) spinner.kill('SIGKILL');
   }
@@ -491,11 +506,8 @@ test('a process that exits as soon as its isolates\' teardowns resolve ends clea
       process.exit(0);
     })();`;
   for (let round = 0; round < 20; round++) {
-    const child = spawn(process.execPath, ['--no-node-snapshot', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-    assert.deepEqual({ round, code, signal, out }, { round, code: 0, signal: null, out: 'done' });
+    const { code, signal, out, err } = await runScript(script);
+    assert.deepEqual({ round, code, signal, out }, { round, code: 0, signal: null, out: 'done' }, err);
   }
 });
 
@@ -525,11 +537,8 @@ test('isolates torn down off Node\'s thread while Node\'s thread is busy in isol
       }
       process.stdout.write('done');
     })();`;
-  const child = spawn(process.execPath, ['--no-node-snapshot', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-  assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: 'done' });
+  const { code, signal, out, err } = await runScript(script);
+  assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: 'done' }, err);
 });
 
 // Node collects its own isolate once more while it tears it down, after isolated-vm's cleanup hook
@@ -548,13 +557,38 @@ test('a handle Node\'s isolate lets go of while it is torn down does not abort t
     process.on('exit', () => (held = null));`;
   const exits = [];
   for (let round = 0; round < 8; round++) {
-    const child = spawn(process.execPath, ['--no-node-snapshot', '--stress-incremental-marking', '--gc-interval=200', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk));
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-    exits.push({ round, code, signal, out, err: err.trim() });
+    exits.push({ round, ...(await runScript(script, ['--stress-incremental-marking', '--gc-interval=200'])) });
   }
   assert.deepEqual(exits, exits.map(({ round }) => ({ round, code: 0, signal: null, out: 'done', err: '' })));
+});
+
+// An error that crosses into an isolate gets a `stack` getter that renders both sides of the call
+// from a private pair of holders. The stock build filled the pair with `Set`, which consults the
+// prototype chain on an array's holes: code in the isolate with an accessor for "0" on
+// Object.prototype swallowed the holder and answered the read, and what it answered was
+// dereferenced as a holder. Read through another object (`Object.create(error).stack`), the getter
+// found no pair and did the same. Either was a segmentation fault of the whole process.
+test('an error\'s stack crossing into an isolate renders whatever the isolate\'s code did to Object.prototype', { timeout: 60_000 }, async () => {
+  const script = `
+    const ivm = require(${JSON.stringify(join(IVM_DIR, 'isolated-vm.js'))});
+    const isolate = new ivm.Isolate({ memoryLimit: 16 });
+    const context = isolate.createContextSync();
+    context.global.setSync('hostThrows', new ivm.Callback(() => { throw new RangeError('from the host'); }));
+    const seen = context.evalSync(\`
+      const seen = [];
+      const caught = () => { try { hostThrows(); } catch (error) { return error; } };
+      const plain = caught();
+      seen.push(plain.stack.split('\\\\n')[0], typeof Object.create(plain).stack);
+      for (const answer of [undefined, {}, plain]) {
+        Object.defineProperty(Object.prototype, '0', { get() { return answer; }, set(value) {}, configurable: true });
+        const error = caught();
+        seen.push(error.stack.split('\\\\n')[0], typeof Object.create(error).stack);
+        delete Object.prototype[0];
+      }
+      seen.join(' | ');
+    \`);
+    process.stdout.write(seen);`;
+  const { code, signal, out, err } = await runScript(script);
+  const line = 'RangeError: from the host | string';
+  assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: [line, line, line, line].join(' | ') }, err);
 });
