@@ -231,6 +231,48 @@ test('an out-of-memory error in an isolate exits with status 70 instead of hangi
   assert.equal(fatalLine(stderr)?.worker, 'oom-tenant');
 });
 
+// A worker that puts accessors for "0" and "get" on Object.prototype makes the first use of a
+// runtime module fail inside the host's call, and that error crosses back into the isolate.
+// isolated-vm's stack getter on such an error then read its private pair through the tenant's
+// "0": a segmentation fault of the process, every tenant in it gone. Run in a child process of
+// its own, so that a regression is a failed test rather than the end of this file.
+test('a worker that puts accessors for array indexes and descriptor keys on Object.prototype takes down no one', async () => {
+  const polluter = `
+    Object.defineProperty(Object.prototype, '0', { get() { return {}; }, set(value) {}, configurable: true });
+    Object.defineProperty(Object.prototype, 'get', { __proto__: null, get() { return undefined; }, configurable: true });
+    export default { async fetch() {
+      let seen = '';
+      try { new URLPattern('/a'); } catch (error) { seen += typeof error.stack + ' ' + typeof Object.create(error).stack; }
+      console.log('after');
+      return new Response(seen);
+    } };`;
+  const { code, signal, stderr } = await runChild(`
+    import { Runtime } from './src/runtime/runtime.ts';
+    const runtime = new Runtime({ log: () => {} });
+    await runtime.load('polluter', { modules: [{ name: 'main.js', source: ${JSON.stringify(polluter)} }] });
+    await runtime.load('victim', { modules: [{ name: 'main.js', source: "export default { fetch() { return new Response('still here'); } }" }] });
+    const text = async (body) => {
+      if (body === null || body instanceof Uint8Array) return new TextDecoder().decode(body ?? new Uint8Array());
+      let out = '';
+      for await (const chunk of body) out += new TextDecoder().decode(chunk);
+      return out;
+    };
+    const answers = [];
+    for (const worker of ['polluter', 'polluter', 'victim']) {
+      const response = await runtime.fetch(worker, { method: 'GET', url: 'http://' + worker + '/', headers: [] });
+      answers.push({ worker, status: response.status, text: await text(response.body) });
+    }
+    process.stderr.write('ANSWERS ' + JSON.stringify(answers) + '\\n');
+    await runtime.close();
+  `);
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, stderr.slice(-2000));
+  const answers = JSON.parse(/^ANSWERS (.*)$/m.exec(stderr)?.[1] ?? 'null') as { worker: string; status: number; text: string }[];
+  assert.equal(answers.length, 3, stderr.slice(-2000));
+  // The polluter broke its own isolate (its answers are its own business); it is answered, not hung.
+  for (const answer of answers.slice(0, 2)) assert.ok(answer.status >= 200 && answer.status < 600, JSON.stringify(answer));
+  assert.deepEqual(answers[2], { worker: 'victim', status: 200, text: 'still here' });
+});
+
 test('a large body given whole is pulled a slice at a time, so a client that does not read holds no copy on the host', async () => {
   // 3 MiB of text with multi-byte characters and surrogate pairs on every slice boundary.
   await served.runtime.load('big', moduleWorker(`

@@ -14,7 +14,7 @@ import { dropPayload, holdPayload, type OutgoingValue } from './outgoing-payload
 import type { HostCalls } from '../bridge/protocol.ts';
 import { OPERATION_MODES, type AsyncOperation, type OperationCalls, type OperationName, type OperationResult, type SyncOperation } from '../bridge/operations.ts';
 import {
-  Error, EvalError, MapPrototypeForEach, ObjectAssign, ObjectDefineProperty, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
+  Error, EvalError, MapPrototypeForEach, ObjectAssign, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
   String, StringPrototypeStartsWith, SyntaxError, TypeError, URIError, Uint8Array, primordialValues, withOriginalIntrinsics,
 } from './primordials.ts';
 
@@ -35,7 +35,47 @@ export function connectHost(calls: HostCalls): void {
 
 /** Runs a synchronous host operation. Its errors arrive as errors of this realm. */
 export function callSync<K extends SyncOperation>(op: K, ...args: unknown[]): OperationResult<K> {
-  return hostCalls.sync(op, args) as OperationResult<K>;
+  return syncCall(op, args) as OperationResult<K>;
+}
+
+function syncCall(op: string, args: unknown[]): unknown {
+  try {
+    return hostCalls.sync(op, args);
+  } catch (error) {
+    throw madeHere(error);
+  }
+}
+
+/**
+ * An error a waiting host call (`sync`, `loadModule`) threw, made again in this realm from its
+ * kind, name and message, read without running any getter. What isolated-vm hands over has a
+ * `stack` of its own that renders the host's side of the call as well: the host's frames are
+ * nothing for tenant code to read, and on the prebuilt isolated-vm that getter crashes the
+ * process when read through another object, or after tenant code put an accessor for "0" on
+ * Object.prototype (native/isolated-vm/error-stack.patch). The copy never reaches anyone.
+ */
+function madeHere(error: unknown): unknown {
+  if (error === null || typeof error !== 'object') return error;
+  const message = ownString(error, 'message');
+  const proto = ObjectGetPrototypeOf(error);
+  for (let i = 0; i < NATIVE_ERRORS.length; i++) {
+    const Type = NATIVE_ERRORS[i]!;
+    if (proto === Type.prototype) {
+      const name = ObjectHasOwn(error, 'name') ? ownString(error, 'name') : undefined;
+      const made = new Type(message);
+      if (name !== undefined) ObjectDefineProperty(made, 'name', { __proto__: null, value: name, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
+      return made;
+    }
+  }
+  return new Error(message);
+}
+
+const NATIVE_ERRORS: readonly ErrorConstructor[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError];
+
+function ownString(object: object, key: string): string {
+  const descriptor = ObjectGetOwnPropertyDescriptor(object, key);
+  const value: unknown = descriptor !== undefined && ObjectHasOwn(descriptor, 'value') ? descriptor.value : undefined;
+  return typeof value === 'string' ? value : '';
 }
 
 interface PendingCall {
@@ -153,6 +193,8 @@ export function createModule<D, A>(name: string, deps: D): A {
     creating = call;
     try {
       hostCalls.loadModule(name);
+    } catch (error) {
+      throw madeHere(error);
     } finally {
       creating = outer;
     }
@@ -207,7 +249,7 @@ export function limitedHostCalls(api: LimitedApi): OperationCalls {
     return name;
   };
   return {
-    callSync: (name, ...args) => hostCalls.sync(op(name), args) as never,
+    callSync: (name, ...args) => syncCall(op(name), args) as never,
     callAsync: (name, ...args) => startAsync(op(name), args) as never,
   };
 }
