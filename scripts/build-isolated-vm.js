@@ -7,8 +7,9 @@
 // every isolate a second context nothing uses (a copy of isolet's runtime, with a snapshot),
 // counts waiting for a core as CPU time, starts a thread for every isolate it wakes while its
 // pool is busy, has no way to give an idle isolate's memory back, and frees the large buffers
-// and strings the host moves in on the isolate's own thread, at the isolate's CPU cost;
-// docs/BENCHMARKS.md has what each costs.
+// and strings the host moves in on the isolate's own thread, at the isolate's CPU cost, and lets
+// code in an isolate crash the process through an error's `stack`; docs/BENCHMARKS.md has what
+// each costs.
 //
 // It runs as isolet's postinstall, and by hand with `npm run build:native`. It never fails an
 // install: without a compiler or Node's headers isolet runs on the prebuilt binary, which works
