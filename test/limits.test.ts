@@ -74,6 +74,10 @@ const errorWorker = moduleWorker(`export default {
     if (pathname === '/not-a-response') return { status: 200 };
     if (pathname === '/undefined') return undefined;
     if (pathname === '/throw-string') throw 'a string';
+    if (pathname === '/throw-undefined') throw undefined;
+    if (pathname === '/throw-object') throw { code: 7 };
+    // Every trap throws: describing it for the log must not take the answer down with it.
+    if (pathname === '/throw-proxy') throw new Proxy({}, { get() { throw new Error('trap'); }, getPrototypeOf() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } });
     if (pathname === '/error-response') return Response.error();
     return new Response('fine');
   },
@@ -178,6 +182,23 @@ test('a rejected promise is a 500 with the reason in the log', async () => {
   assert.equal(thrown.status, 500);
   await thrown.text();
   await served.waitForLog((e) => e.worker === 'errors' && /Uncaught a string/.test(e.message));
+});
+
+test('whatever a worker throws, the client gets a 500 and the log says "Uncaught" once, then what was thrown', async () => {
+  for (const [path, message] of [
+    ['/throw-string', 'Uncaught a string'],
+    ['/throw-undefined', 'Uncaught undefined'],
+    ['/throw-object', 'Uncaught {"code":7}'],
+    ['/throw-proxy', 'Uncaught an object that could not be described (reading it threw)'],
+  ] as const) {
+    const response = await served.fetch('errors', path);
+    assert.equal(response.status, 500, path);
+    assert.match(await response.text(), /Worker threw exception/, path);
+    // Logged before the response left the host.
+    const entry = served.logs.filter((e) => e.worker === 'errors' && e.type === 'exception').at(-1);
+    assert.equal(entry?.message, message, path);
+    assert.equal(entry?.level, 'error');
+  }
 });
 
 test('a handler that returns something other than a Response is a 500 that says so', async () => {

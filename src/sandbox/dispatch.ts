@@ -218,18 +218,28 @@ function rpcMethod(receiver: { self: object; instance: boolean }, method: string
   return found;
 }
 
+/**
+ * What a thrown value says about itself, for the log (the host puts "Uncaught " before it).
+ * Never throws: the value is the tenant's (a Proxy whose traps throw, an object whose toString
+ * does), and the request must still be answered as one that threw.
+ */
 function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    try {
-      const stack = error.stack;
-      if (typeof stack === 'string' && stack.length > 0) return stack;
-    } catch {}
-    return `${error.name}: ${error.message}`;
-  }
   try {
-    return `Uncaught ${typeof error === 'string' ? error : JSONStringify(error)}`;
+    if (error instanceof Error) {
+      try {
+        const stack = error.stack;
+        if (typeof stack === 'string' && stack.length > 0) return stack;
+      } catch {}
+      return `${error.name}: ${error.message}`;
+    }
+    if (typeof error === 'string') return error;
+    try {
+      const json: unknown = JSONStringify(error);
+      if (typeof json === 'string') return json;
+    } catch {}
+    return String(error);
   } catch {
-    return `Uncaught ${String(error)}`;
+    return `${typeof error === 'object' && error !== null ? 'an object' : typeof error} that could not be described (reading it threw)`;
   }
 }
 
