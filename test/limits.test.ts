@@ -90,6 +90,12 @@ before(async () => {
     memory: memoryWorker,
     errors: errorWorker,
     bystander: moduleWorker(`export default { fetch() { return new Response('still here'); } };`),
+    forger: moduleWorker(`let served = 0;
+export default { fetch(request) {
+  served++;
+  if (new URL(request.url).pathname === '/forge') Promise.reject(new Error('Isolate was disposed during execution due to memory limit'));
+  return new Response(String(served));
+} };`),
     toplevel: moduleWorker(`while (true) {}\nexport default { fetch() { return new Response('never'); } };`),
   }, {}, { validate: false });
 });
@@ -199,6 +205,19 @@ test('whatever a worker throws, the client gets a 500 and the log says "Uncaught
     assert.equal(entry?.message, message, path);
     assert.equal(entry?.level, 'error');
   }
+});
+
+test('an unhandled rejection that says "memory limit" is the worker\'s exception, not a limit that ends its isolate', async () => {
+  const forged = await served.fetch('forger', '/forge');
+  assert.equal(forged.status, 200);
+  assert.equal(await forged.text(), '1');
+  const entry = await served.waitForLog((e) => e.worker === 'forger' && e.level === 'error');
+  assert.equal(entry.type, 'exception');
+  assert.match(entry.message, /^Uncaught .*memory limit/);
+  // The same isolate serves the next request: nothing was ended.
+  const next = await served.fetch('forger', '/');
+  assert.equal(await next.text(), '2');
+  assert.deepEqual(served.logs.filter((e) => e.worker === 'forger' && e.type === 'limit'), []);
 });
 
 test('a handler that returns something other than a Response is a 500 that says so', async () => {

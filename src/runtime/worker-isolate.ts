@@ -1147,10 +1147,10 @@ export class WorkerIsolate {
     const message = error instanceof Error ? error.message : String(error);
     if ((this.isolate as NativeContainment).cpuLimitHit === true) {
       this.terminate(this.externalTermination());
-    } else if (/memory limit/i.test(message)) {
-      this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
     } else if (this.isolate.isDisposed) {
-      this.terminate({ kind: 'crashed', message });
+      // Only a disposed isolate was stopped: a live one's error may be any value of the tenant's
+      // (an unhandled rejection's reason), whose message says whatever the tenant wrote.
+      this.terminate(/memory limit/i.test(message) ? { kind: 'memory', limitMb: this.limits.memoryMb } : { kind: 'crashed', message });
     } else {
       this.logException(0, message);
     }
