@@ -90,6 +90,13 @@ before(async () => {
     memory: memoryWorker,
     errors: errorWorker,
     bystander: moduleWorker(`export default { fetch() { return new Response('still here'); } };`),
+    rejecter: moduleWorker(`export default { async fetch(request, ctx) {
+  const { pathname } = new URL(request.url);
+  if (pathname === '/error') Promise.reject(new TypeError('left unhandled'));
+  if (pathname === '/string') Promise.reject('a bare reason');
+  if (pathname === '/handled') { const p = Promise.reject(new Error('handled later')); await null; p.catch(() => {}); }
+  return new Response('answered');
+} };`),
     forger: moduleWorker(`let served = 0;
 export default { fetch(request) {
   served++;
@@ -218,6 +225,29 @@ test('an unhandled rejection that says "memory limit" is the worker\'s exception
   const next = await served.fetch('forger', '/');
   assert.equal(await next.text(), '2');
   assert.deepEqual(served.logs.filter((e) => e.worker === 'forger' && e.type === 'limit'), []);
+});
+
+test('a promise rejection left unhandled is logged as workerd logs it, for its request, with the isolate\'s stack only', async () => {
+  const seen = (requestId: unknown) => served.logs.filter((e) => e.worker === 'rejecter' && e.type === 'exception' && e.requestId === requestId);
+  for (const [path, expected] of [
+    ['/error', /^Uncaught \(in promise\) TypeError: left unhandled\n {4}at Object\.fetch \(main\.js:3:/],
+    ['/string', /^Uncaught \(in promise\) a bare reason$/],
+  ] as const) {
+    const response = await served.fetch('rejecter', path);
+    assert.equal(await response.text(), 'answered');
+    const request = await served.waitForLog((e) => e.worker === 'rejecter' && e.type === 'request' && e.message.includes(path));
+    // It follows the call's end, a turn or two after the response: bounded, so a regression fails rather than hangs.
+    for (let waited = 0; seen(request.requestId).length === 0 && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    const [entry] = seen(request.requestId);
+    assert.match(entry?.message ?? 'no entry', expected);
+    assert.doesNotMatch(entry!.message, /isolated-vm|worker-isolate\.ts|node:internal/);
+  }
+  const handled = await served.fetch('rejecter', '/handled');
+  assert.equal(await handled.text(), 'answered');
+  const request = await served.waitForLog((e) => e.worker === 'rejecter' && e.type === 'request' && e.message.includes('/handled'));
+  // Another request's turn of the event loop: nothing more is coming for this one.
+  await (await served.fetch('bystander', '/')).text();
+  assert.deepEqual(seen(request.requestId), []);
 });
 
 test('a handler that returns something other than a Response is a 500 that says so', async () => {

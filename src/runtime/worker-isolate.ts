@@ -1152,7 +1152,11 @@ export class WorkerIsolate {
       // (an unhandled rejection's reason), whose message says whatever the tenant wrote.
       this.terminate(/memory limit/i.test(message) ? { kind: 'memory', limitMb: this.limits.memoryMb } : { kind: 'crashed', message });
     } else {
-      this.logException(0, message);
+      // A call's error that stopped nothing: a promise rejection left unhandled (isolated-vm
+      // reports one as the error of the task it was left in), logged as workerd logs it, for
+      // the request whose call it was.
+      const request = this.failedCall;
+      this.logException(request !== undefined && request !== STRAY && request !== PLATFORM ? request.id : 0, `(in promise) ${isolateSide(error)}`);
     }
   }
 
@@ -1164,6 +1168,18 @@ export class WorkerIsolate {
   private log(level: LogLevel, type: WorkerLogEntry['type'], message: string, fields: Record<string, unknown> = {}): void {
     this.options.log({ time: new Date().toISOString(), worker: this.name, level, type, message, ...fields });
   }
+}
+
+/**
+ * What a value thrown in the isolate says of itself, as the isolate saw it: an Error's stack up
+ * to where isolated-vm joined the host's frames to it, or the value as text.
+ */
+function isolateSide(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const stack = typeof error.stack === 'string' ? error.stack : '';
+  if (stack === '') return `${error.name}: ${error.message}`;
+  const boundary = stack.indexOf('\n    at (<isolated-vm boundary>)');
+  return boundary === -1 ? stack : stack.slice(0, boundary);
 }
 
 /** What isolet's isolated-vm build adds to an isolate (native/isolated-vm/watchdog.patch); absent on the prebuilt binary. */
