@@ -248,20 +248,12 @@ test('a worker that puts accessors for array indexes and descriptor keys on Obje
     } };`;
   const { code, signal, stderr } = await runChild(`
     import { Runtime } from './src/runtime/runtime.ts';
+    import { fetchText } from './test/support/fetch-text.ts';
     const runtime = new Runtime({ log: () => {} });
     await runtime.load('polluter', { modules: [{ name: 'main.js', source: ${JSON.stringify(polluter)} }] });
     await runtime.load('victim', { modules: [{ name: 'main.js', source: "export default { fetch() { return new Response('still here'); } }" }] });
-    const text = async (body) => {
-      if (body === null || body instanceof Uint8Array) return new TextDecoder().decode(body ?? new Uint8Array());
-      let out = '';
-      for await (const chunk of body) out += new TextDecoder().decode(chunk);
-      return out;
-    };
     const answers = [];
-    for (const worker of ['polluter', 'polluter', 'victim']) {
-      const response = await runtime.fetch(worker, { method: 'GET', url: 'http://' + worker + '/', headers: [] });
-      answers.push({ worker, status: response.status, text: await text(response.body) });
-    }
+    for (const worker of ['polluter', 'polluter', 'victim']) answers.push({ worker, ...(await fetchText(runtime, worker, '/')) });
     process.stderr.write('ANSWERS ' + JSON.stringify(answers) + '\\n');
     await runtime.close();
   `);

@@ -60,17 +60,21 @@ function madeHere(error: unknown): unknown {
   const proto = ObjectGetPrototypeOf(error);
   for (let i = 0; i < NATIVE_ERRORS.length; i++) {
     const Type = NATIVE_ERRORS[i]!;
-    if (proto === Type.prototype) {
-      const name = ObjectHasOwn(error, 'name') ? ownString(error, 'name') : undefined;
-      const made = new Type(message);
-      if (name !== undefined) ObjectDefineProperty(made, 'name', { __proto__: null, value: name, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
-      return made;
-    }
+    if (proto === Type.prototype) return ObjectHasOwn(error, 'name') ? named(new Type(message), ownString(error, 'name')) : new Type(message);
   }
   return new Error(message);
 }
 
-const NATIVE_ERRORS: readonly ErrorConstructor[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError];
+/** The built-in error types: what an error from the host is made again as, by its prototype or its name. */
+const NATIVE_ERRORS: readonly ErrorConstructor[] = [Error, TypeError, RangeError, SyntaxError, EvalError, ReferenceError, URIError];
+const ERROR_TYPES = { __proto__: null } as unknown as Record<string, ErrorConstructor>;
+for (let i = 0; i < NATIVE_ERRORS.length; i++) ERROR_TYPES[NATIVE_ERRORS[i]!.name] = NATIVE_ERRORS[i]!;
+
+/** `error`, named by an own `name` (non-enumerable, as a built-in type's own is on its prototype). */
+function named(error: Error, name: string): Error {
+  ObjectDefineProperty(error, 'name', { __proto__: null, value: name, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
+  return error;
+}
 
 function ownString(object: object, key: string): string {
   const descriptor = ObjectGetOwnPropertyDescriptor(object, key);
@@ -124,19 +128,10 @@ function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload
   });
 }
 
-const ERROR_TYPES: Record<string, ErrorConstructor> = {
-  __proto__: null as never,
-  Error, TypeError, RangeError, SyntaxError, EvalError, ReferenceError, URIError,
-};
-
 function hostError(name: string, message: string, namedErrors: boolean): Error {
   const Type = ERROR_TYPES[name];
   if (Type) return new Type(message);
-  if (namedErrors) {
-    const error = new Error(message);
-    ObjectDefineProperty(error, 'name', { __proto__: null, value: name, writable: true, enumerable: false, configurable: true } as PropertyDescriptor);
-    return error;
-  }
+  if (namedErrors) return named(new Error(message), name);
   const DOMExceptionClass = (globalThis as unknown as { DOMException?: new (m: string, n: string) => Error }).DOMException;
   if (DOMExceptionClass) return new DOMExceptionClass(message, name);
   const error = new Error(message);
