@@ -265,6 +265,40 @@ test('a worker that puts accessors for array indexes and descriptor keys on Obje
   assert.deepEqual(answers[2], { worker: 'victim', status: 200, text: 'still here' });
 });
 
+// isolated-vm copies an unhandled rejection's reason out of the isolate after the run, reading its
+// `message` and then its `stack`. A CPU limit ends the first endless getter; V8 lifts a
+// termination once the run's JavaScript has unwound, so the second one used to spin on its thread
+// for good, outside any budget, and the ended isolate's teardown never came. Four such requests
+// held every isolate thread and no tenant of the process was served again. In a child process:
+// a regression is a failed test (close() never resolves) rather than cores spinning under the suite.
+test('an unhandled rejection whose message and stack getters never return ends with its isolate, and holds no thread', async () => {
+  const rejecter = `
+    export default { fetch() {
+      for (let i = 0; i < 3; i++) Promise.reject({ get message() { for (;;); }, get stack() { for (;;); }, get name() { for (;;); } });
+      return new Response('rejected');
+    } };`;
+  const { code, signal, stderr } = await runChild(`
+    import { Runtime } from './src/runtime/runtime.ts';
+    import { fetchText } from './test/support/fetch-text.ts';
+    const limits = [];
+    const runtime = new Runtime({ log: (entry) => { if (entry.type === 'limit') limits.push(entry.limit); } });
+    await runtime.load('rejecter', { modules: [{ name: 'main.js', source: ${JSON.stringify(rejecter)} }] });
+    await runtime.load('victim', { modules: [{ name: 'main.js', source: "export default { fetch() { return new Response('still here'); } }" }] });
+    const answers = [];
+    for (const worker of ['rejecter', 'rejecter', 'rejecter', 'rejecter', 'victim']) answers.push({ worker, ...(await fetchText(runtime, worker, '/')) });
+    process.stderr.write('ANSWERS ' + JSON.stringify({ answers, limits }) + '\\n');
+    // Waits for every isolate's teardown: one whose thread still spins never ends.
+    await runtime.close();
+    process.stderr.write('CLOSED\\n');
+  `);
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, stderr.slice(-2000));
+  assert.match(stderr, /^CLOSED$/m);
+  const { answers, limits } = JSON.parse(/^ANSWERS (.*)$/m.exec(stderr)?.[1] ?? 'null') as { answers: { worker: string; status: number; text: string }[]; limits: string[] };
+  assert.deepEqual(answers.at(-1), { worker: 'victim', status: 200, text: 'still here' });
+  // Each rejecter request's work after its response ran into the CPU limit.
+  assert.ok(limits.length >= 1 && limits.every((limit) => limit === 'cpu'), JSON.stringify(limits));
+});
+
 test('a large body given whole is pulled a slice at a time, so a client that does not read holds no copy on the host', async () => {
   // 3 MiB of text with multi-byte characters and surrogate pairs on every slice boundary.
   await served.runtime.load('big', moduleWorker(`
