@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serve, moduleWorker, type Served } from './support/serve.ts';
+import { MAX_LOG_LINE_CHARS } from '../src/bridge/protocol.ts';
 
 // A counter in module state tells a fresh isolate (1) from a reused one.
 const counter = `let requests = 0;`;
@@ -94,6 +95,8 @@ before(async () => {
   const { pathname } = new URL(request.url);
   if (pathname === '/error') Promise.reject(new TypeError('left unhandled'));
   if (pathname === '/string') Promise.reject('a bare reason');
+  if (pathname === '/huge-rejection') Promise.reject(new Error('R'.repeat(1e6)));
+  if (pathname === '/huge-throw') throw new Error('T'.repeat(1e6));
   if (pathname === '/handled') { const p = Promise.reject(new Error('handled later')); await null; p.catch(() => {}); }
   return new Response('answered');
 } };`),
@@ -248,6 +251,22 @@ test('a promise rejection left unhandled is logged as workerd logs it, for its r
   // Another request's turn of the event loop: nothing more is coming for this one.
   await (await served.fetch('bystander', '/')).text();
   assert.deepEqual(seen(request.requestId), []);
+});
+
+// A tenant's message of megabytes would otherwise be one log line of megabytes, past the budget
+// that holds console lines (an unhandled rejection's reason is copied out by isolated-vm, not sent
+// by the sandbox).
+test('an exception or unhandled rejection with a message of a megabyte is logged as one line of at most MAX_LOG_LINE_CHARS', async () => {
+  for (const [path, prefix] of [['/huge-rejection', 'Uncaught (in promise) Error: RRRR'], ['/huge-throw', 'Uncaught Error: TTTT']] as const) {
+    const response = await served.fetch('rejecter', path);
+    await response.text();
+    const request = await served.waitForLog((e) => e.worker === 'rejecter' && e.type === 'request' && e.message.includes(path));
+    const seen = () => served.logs.filter((e) => e.worker === 'rejecter' && e.type === 'exception' && e.requestId === request.requestId);
+    for (let waited = 0; seen().length === 0 && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    const [entry] = seen();
+    assert.ok(entry?.message.startsWith(prefix), `${path}: ${entry?.message.slice(0, 80)}`);
+    assert.ok(entry!.message.length <= MAX_LOG_LINE_CHARS + 'Uncaught (in promise) '.length, `${path}: ${entry!.message.length} characters`);
+  }
 });
 
 test('a handler that returns something other than a Response is a 500 that says so', async () => {

@@ -59,6 +59,14 @@ export interface HostCalls {
 export type HostCallName = keyof HostCalls;
 
 /**
+ * The most of one log line (a console line, an uncaught error's text, an unhandled rejection's
+ * reason) that crosses the wall and reaches the log: the sandbox cuts a longer one before it
+ * crosses, and the host cuts again whatever comes out of the isolate, the sandbox's word being
+ * the tenant's if its code took the sandbox over.
+ */
+export const MAX_LOG_LINE_CHARS = 16 * 1024;
+
+/**
  * How each host call crosses, in the order the host hands them to the `init` entry (isolated-vm
  * Callbacks cross only as direct arguments, so positionally). `wait`: the isolate waits for the
  * host's answer; `post`: the call is queued to the host's thread and the isolate goes on (no

@@ -20,7 +20,7 @@ import { newIsolate } from './new-isolate.ts';
 import { hasDrainHook, takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { operations, type AsyncOp, type OpContext, type SyncOp } from './host-ops.ts';
 import { OPERATION_MODES } from '../bridge/operations.ts';
-import type { DispatchResult, HostCalls } from '../bridge/protocol.ts';
+import { MAX_LOG_LINE_CHARS, type DispatchResult, type HostCalls } from '../bridge/protocol.ts';
 import { hostCallbacks } from './host-callbacks.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
 import { runWorkerCode } from './worker-script.ts';
@@ -32,7 +32,6 @@ import type { EgressPolicy } from '../api/fetch/egress-policy.ts';
 import type { WorkerBindings } from '../api/bindings/host.ts';
 
 const LOG_LEVELS = new Set<LogLevel>(['debug', 'info', 'log', 'warn', 'error']);
-const MAX_LOG_CHARS = 16 * 1024;
 const MAX_TIMERS = 10_000;
 /** How long waitUntil work may go on after the response, as in Workers. */
 const WAIT_UNTIL_MS = 30_000;
@@ -248,7 +247,7 @@ export class WorkerIsolate {
   private hostCalls(): HostCalls {
     return {
       log: (level, message) => this.consoleLog(level, message),
-      uncaught: (requestId, text) => this.logException(requestId, text.slice(0, MAX_LOG_CHARS)),
+      uncaught: (requestId, text) => this.logException(requestId, text),
       sync: (op, args) => this.callSync(op, args),
       async: (callId, requestId, op, args) => this.callAsync(callId, requestId, op, args),
       startTimer: (requestId, timerId, delay) => this.startTimer(requestId, timerId, delay),
@@ -302,17 +301,18 @@ export class WorkerIsolate {
       worker: this.name,
       level: lvl,
       type: 'console',
-      message: String(message).slice(0, MAX_LOG_CHARS),
+      message: String(message).slice(0, MAX_LOG_LINE_CHARS),
     });
   }
 
+  /** `text` is the isolate's (an unhandled rejection's reason copied out, the sandbox's report): cut to one line. */
   private logException(requestId: number, text: string): void {
     this.options.log({
       time: new Date().toISOString(),
       worker: this.name,
       level: 'error',
       type: 'exception',
-      message: `Uncaught ${text}`,
+      message: `Uncaught ${String(text).slice(0, MAX_LOG_LINE_CHARS)}`,
       ...(requestId ? { requestId } : {}),
     });
   }
@@ -637,7 +637,7 @@ export class WorkerIsolate {
           this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
         } else {
           trigger.outcome = 'exception';
-          trigger.error = result.error.slice(0, MAX_LOG_CHARS);
+          trigger.error = result.error.slice(0, MAX_LOG_LINE_CHARS);
           if (result.kind === 'exception') this.logException(id, result.error);
           else this.log('error', 'exception', result.error, { requestId: id });
         }
@@ -1165,8 +1165,9 @@ export class WorkerIsolate {
     return textResponse(terminationStatus(t), terminationResponseBody(t));
   }
 
+  /** Some messages come out of the isolate (a result's error): each is cut to one line. */
   private log(level: LogLevel, type: WorkerLogEntry['type'], message: string, fields: Record<string, unknown> = {}): void {
-    this.options.log({ time: new Date().toISOString(), worker: this.name, level, type, message, ...fields });
+    this.options.log({ time: new Date().toISOString(), worker: this.name, level, type, message: String(message).slice(0, MAX_LOG_LINE_CHARS), ...fields });
   }
 }
 

@@ -9,6 +9,7 @@ import type { OperationResult } from '../bridge/operations.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
 import { enterRequest } from './request-context.ts';
+import { logLine } from './host-budget.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
 import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
@@ -219,11 +220,16 @@ function rpcMethod(receiver: { self: object; instance: boolean }, method: string
 }
 
 /**
- * What a thrown value says about itself, for the log (the host puts "Uncaught " before it).
- * Never throws: the value is the tenant's (a Proxy whose traps throw, an object whose toString
- * does), and the request must still be answered as one that threw.
+ * What a thrown value says about itself, for the log (the host puts "Uncaught " before it), cut
+ * to one log line: a message of megabytes stays in the isolate. Never throws: the value is the
+ * tenant's (a Proxy whose traps throw, an object whose toString does), and the request must still
+ * be answered as one that threw.
  */
 function errorText(error: unknown): string {
+  return logLine(describeError(error));
+}
+
+function describeError(error: unknown): string {
   try {
     if (error instanceof Error) {
       try {

@@ -6,16 +6,15 @@
 // ends the loop itself. The counters live in this module's closure, out of tenant code's reach.
 
 import { currentTime } from '../api/clock/sandbox.ts';
+import { MAX_LOG_LINE_CHARS } from '../bridge/protocol.ts';
 import {
-  MathMin,
+  MathMin, StringPrototypeSlice,
 } from './primordials.ts';
 
 /** Console lines (and uncaught-error reports) an isolate may send: a burst, refilled each second. */
 export const LOG_LINES_PER_SECOND = 1000;
 /** Characters of console output an isolate may send: a burst, refilled each second. */
 export const LOG_CHARS_PER_SECOND = 1024 * 1024;
-/** The host stores at most this much of one line. */
-export const MAX_LOG_LINE_CHARS = 16 * 1024;
 /** Asynchronous host calls (fetch, body reads, crypto.subtle, ...) an isolate may have pending. */
 export const MAX_PENDING_HOST_CALLS = 1000;
 
@@ -64,4 +63,9 @@ export function admitLogLine(length: number, notice: (message: string) => void):
     );
   }
   return false;
+}
+
+/** `text` as one log line crosses the wall: cut to MAX_LOG_LINE_CHARS. */
+export function logLine(text: string): string {
+  return text.length > MAX_LOG_LINE_CHARS ? StringPrototypeSlice(text, 0, MAX_LOG_LINE_CHARS) : text;
 }

@@ -9,7 +9,7 @@
 
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { currentRequestId, enterRequest } from './request-context.ts';
-import { admitLogLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
+import { admitLogLine, logLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
 import { dropPayload, holdPayload, type OutgoingValue } from './outgoing-payloads.ts';
 import type { HostCalls } from '../bridge/protocol.ts';
 import { OPERATION_MODES, type AsyncOperation, type OperationCalls, type OperationName, type OperationResult, type SyncOperation } from '../bridge/operations.ts';
@@ -26,10 +26,10 @@ export function connectHost(calls: HostCalls): void {
   const { log, uncaught } = calls;
   const notice = (message: string) => log('warn', message);
   hostCalls.log = (level, message) => {
-    if (admitLogLine(message.length, notice)) log(level, message);
+    if (admitLogLine(message.length, notice)) log(level, logLine(message));
   };
   hostCalls.uncaught = (requestId, text) => {
-    if (admitLogLine(text.length, notice)) uncaught(requestId, text);
+    if (admitLogLine(text.length, notice)) uncaught(requestId, logLine(text));
   };
 }
 
