@@ -9,6 +9,7 @@ import { serve, moduleWorker, type Served } from './support/serve.ts';
 import { cryptoAsyncOps, cryptoSyncOps, MAX_DIGEST_STREAMS_PER_ISOLATE, MAX_KEYS_PER_ISOLATE } from '../src/api/crypto/host.ts';
 import type { OpContext } from '../src/runtime/host-ops.ts';
 import { DEFAULT_LIMITS } from '../src/runtime/types.ts';
+import { MAX_SYNC_CALL_BYTES } from '../src/bridge/operations.ts';
 
 const subtle = webcrypto.subtle;
 const hex = (bytes: ArrayBuffer | Uint8Array) => Buffer.from(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes).toString('hex');
@@ -384,6 +385,16 @@ export default {
       await request.body.pipeTo(stream);
       return Response.json({ digest: hex(await stream.digest), bytesWritten: stream.bytesWritten });
     }
+    if (new URL(request.url).pathname === '/large') {
+      // One write of a window on a larger buffer, over three of the host's pieces.
+      const whole = new Uint8Array(3 * 1024 * 1024 + 40);
+      for (let i = 0; i < whole.length; i++) whole[i] = (i * 31 + (i >> 10)) & 0xff;
+      const stream = new crypto.DigestStream('SHA-256');
+      const writer = stream.getWriter();
+      await writer.write(whole.subarray(17, whole.length - 6));
+      await writer.close();
+      return Response.json({ digest: hex(await stream.digest), bytesWritten: stream.bytesWritten });
+    }
     const out = {};
     for (const alg of ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512', 'MD5']) {
       const stream = new crypto.DigestStream(alg === 'SHA-384' ? { name: alg } : alg);
@@ -419,7 +430,8 @@ before(async () => {
     probes: moduleWorker(PROBES, { limits: { cpuMs: 5000 } }),
     keeper: moduleWorker(KEEPER),
     intruder: moduleWorker(INTRUDER),
-    hasher: moduleWorker(HASHER),
+    // Its /large probe fills 3 MiB in a JavaScript loop: generous CPU, as the probes have.
+    hasher: moduleWorker(HASHER, { limits: { cpuMs: 5000 } }),
   });
 });
 after(() => served.close());
@@ -716,6 +728,23 @@ test('crypto.DigestStream hashes what is written to it, chunk by chunk on the ho
   assert.deepEqual([out.aborted.name, out.aborted.message], ['RangeError', 'stop']);
   assert.equal(out.badChunk.name, 'TypeError');
   assert.equal(out.badChunkDigest.name, 'TypeError');
+});
+
+// The host hashes on its main thread, which every tenant shares: one write of many MiB crosses
+// in pieces the host's event loop runs between, and the host refuses a piece past the bound.
+test('crypto.DigestStream takes a write of many MiB in pieces, and the host refuses a piece over MAX_SYNC_CALL_BYTES', async () => {
+  const whole = Buffer.alloc(3 * 1024 * 1024 + 40);
+  for (let i = 0; i < whole.length; i++) whole[i] = (i * 31 + (i >> 10)) & 0xff;
+  const written = whole.subarray(17, whole.length - 6);
+  const response = await served.fetch('hasher', '/large');
+  const out = await response.json() as Record<string, any>;
+  assert.equal(response.status, 200, JSON.stringify(out));
+  assert.deepEqual(out, { digest: createHash('sha256').update(written).digest('hex'), bytesWritten: written.length });
+
+  const ctx = opContext();
+  const id = cryptoSyncOps['crypto.digestStream.open']!(ctx, ['SHA-256', []]);
+  cryptoSyncOps['crypto.digestStream.write']!(ctx, [id, new ArrayBuffer(MAX_SYNC_CALL_BYTES)]);
+  assert.throws(() => cryptoSyncOps['crypto.digestStream.write']!(ctx, [id, new ArrayBuffer(MAX_SYNC_CALL_BYTES + 1)]), { name: 'RangeError' });
 });
 
 test('crypto.DigestStream as the target of a streamed request body', async () => {

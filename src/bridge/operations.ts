@@ -5,6 +5,15 @@
 // purpose: they come from code a tenant can reach, and every operation checks each one itself
 // for type and size before it acts (see the host halves).
 
+/**
+ * The most bytes one synchronous operation takes. It runs on the host's main thread, which every
+ * tenant of the process shares, while the calling isolate waits: the sandbox sends a larger input
+ * in pieces of this size (the host's event loop runs between them, and each piece's host CPU is
+ * charged to the request as it comes, so the CPU limit ends a long input between pieces), and the
+ * host refuses anything larger.
+ */
+export const MAX_SYNC_CALL_BYTES = 1024 * 1024;
+
 /** How each operation is called and what it answers. */
 export interface Operations {
   /** (length) -> that many random bytes, a buffer of its own. */

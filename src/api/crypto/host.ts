@@ -21,7 +21,7 @@
 
 import { createHash, randomBytes, webcrypto, type Hash, type KeyObject } from 'node:crypto';
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
-import type { KeyInfo } from '../../bridge/operations.ts';
+import { MAX_SYNC_CALL_BYTES, type KeyInfo } from '../../bridge/operations.ts';
 import { runOnCryptoPool, type PoolJob } from './pool.ts';
 
 type NodeKey = webcrypto.CryptoKey;
@@ -639,6 +639,8 @@ export const cryptoSyncOps = {
   'crypto.digestStream.write': (ctx, [id, chunk]) => {
     const scope = cryptoScope(ctx);
     const hash = hashOf(scope, id);
+    // Hashed on the main thread: the sandbox sends a large chunk in pieces.
+    if (chunk instanceof ArrayBuffer && chunk.byteLength > MAX_SYNC_CALL_BYTES) fail('RangeError', `A DigestStream piece is at most ${MAX_SYNC_CALL_BYTES} bytes.`);
     hash.update(bytes(chunk, 'chunk'));
   },
   'crypto.digestStream.close': (ctx, [id]) => {

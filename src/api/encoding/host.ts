@@ -11,6 +11,7 @@
 
 import { TextDecoder as NodeTextDecoder } from 'node:util';
 import type { OperationTable, SyncOp } from '../../runtime/host-ops.ts';
+import { MAX_SYNC_CALL_BYTES } from '../../bridge/operations.ts';
 
 /**
  * An error whose name reaches the sandbox as its type (host-ops.ts's OpError, made here: a value
@@ -30,8 +31,6 @@ class OpError extends Error {
 // isolate has a budget of bytes per second (a token bucket), so that one worker decoding in a
 // loop cannot take more than a few percent of the main thread.
 
-/** Bytes per decode call. */
-export const MAX_DECODE_BYTES = 1024 * 1024;
 /** The per-isolate budget: refilled at this many bytes per second, up to BUDGET_BURST. */
 const BUDGET_RATE = 16 * 1024 * 1024;
 const BUDGET_BURST = 32 * 1024 * 1024;
@@ -86,8 +85,8 @@ export const encodingSyncOps = {
    */
   'encoding.decode': (ctx, [encoding, bytes, fatal, ignoreBOM, id, continuing, stream]) => {
     if (typeof encoding !== 'string' || encoding.length > MAX_LABEL) throw new OpError('RangeError', 'Bad encoding.');
-    if (!(bytes instanceof ArrayBuffer) || bytes.byteLength > MAX_DECODE_BYTES) {
-      throw new OpError('RangeError', `decode: input must be an ArrayBuffer of at most ${MAX_DECODE_BYTES} bytes.`);
+    if (!(bytes instanceof ArrayBuffer) || bytes.byteLength > MAX_SYNC_CALL_BYTES) {
+      throw new OpError('RangeError', `decode: input must be an ArrayBuffer of at most ${MAX_SYNC_CALL_BYTES} bytes.`);
     }
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new OpError('TypeError', 'Bad decoder id.');
     const options = { fatal: fatal === true, ignoreBOM: ignoreBOM === true };

@@ -16,12 +16,12 @@
 // and, in a private field, the id of the real key in this isolate's scope on the host. Tenant
 // code cannot construct one, nor read or set its id; the host checks every id anyway.
 
-import type { KeyInfo, OperationCalls } from '../../../bridge/operations.ts';
+import { MAX_SYNC_CALL_BYTES, type KeyInfo, type OperationCalls } from '../../../bridge/operations.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeGetResizable,
   ArrayBufferPrototypeSlice, ArrayFrom, ArrayIsArray, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice,
   Boolean, DataViewPrototypeGetBuffer, DataViewPrototypeGetByteLength, DataViewPrototypeGetByteOffset, Error,
-  FinalizationRegistry, FinalizationRegistryPrototypeRegister, JSONStringify, Number, NumberPrototypeToString,
+  FinalizationRegistry, FinalizationRegistryPrototypeRegister, JSONStringify, MathMin, Number, NumberPrototypeToString,
   ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart,
   StringPrototypeSlice, StringPrototypeToUpperCase, Symbol, SymbolIterator, SymbolToStringTag, SyntaxError, TypeError,
   TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
@@ -469,9 +469,7 @@ function digestStreamClass(): Function {
       super({
         write(chunk: unknown) {
           try {
-            const bytes = typeof chunk === 'string' ? copyBytes(utf8Encode(chunk), 'chunk') : copyChunk(chunk);
-            callSync('crypto.digestStream.write', id, bytes);
-            counted(bytes.byteLength);
+            counted(writePieces(id, typeof chunk === 'string' ? utf8Encode(chunk) : chunk));
           } catch (error) {
             callSync('crypto.digestStream.abort', id);
             reject(error);
@@ -502,11 +500,22 @@ function digestStreamClass(): Function {
   return DigestStream;
 }
 
-function copyChunk(chunk: unknown): ArrayBuffer {
-  if (!bufferRange(chunk)) {
-    throw new TypeError('DigestStream is a byte stream: write ArrayBuffers, ArrayBufferViews or strings to it.');
+/**
+ * Sends a chunk's bytes to the host's hash, in pieces of at most MAX_SYNC_CALL_BYTES: the host
+ * hashes on its main thread, which every tenant shares. Returns how many bytes it sent.
+ */
+function writePieces(id: string, chunk: unknown): number {
+  const range = bufferRange(chunk);
+  if (!range) throw new TypeError('DigestStream is a byte stream: write ArrayBuffers, ArrayBufferViews or strings to it.');
+  const buffer = range[0], offset = range[1], length = range[2];
+  if (length <= MAX_SYNC_CALL_BYTES) {
+    callSync('crypto.digestStream.write', id, copyBytes(chunk, 'chunk'));
+    return length;
   }
-  return copyBytes(chunk, 'chunk');
+  for (let at = 0; at < length; at += MAX_SYNC_CALL_BYTES) {
+    callSync('crypto.digestStream.write', id, ArrayBufferPrototypeSlice(buffer, offset + at, offset + MathMin(length, at + MAX_SYNC_CALL_BYTES)));
+  }
+  return length;
 }
 
 

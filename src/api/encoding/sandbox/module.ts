@@ -4,7 +4,7 @@
 // the snapshot they were heap in every idle isolate. The UTF-8 encoder and decoder themselves,
 // which bodies use, are in ../sandbox.ts.
 
-import type { OperationCalls } from '../../../bridge/operations.ts';
+import { MAX_SYNC_CALL_BYTES, type OperationCalls } from '../../../bridge/operations.ts';
 import {
   ArrayBuffer, ArrayBufferPrototypeSlice, ArrayPrototypeConcat, ArrayPrototypeIncludes, Error, ObjectDefineProperty,
   ObjectEntries, RangeError, ReflectApply, String, StringFromCharCode, StringPrototypeCharCodeAt,
@@ -58,8 +58,6 @@ ObjectDefineProperty(TextEncoder.prototype, SymbolToStringTag, { __proto__: null
 // ICU-backed TextDecoder (src/api/encoding/host.ts): their tables would cost every isolate's heap.
 const UTF8_LABELS = ['unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'utf-8', 'utf8', 'x-unicode20utf8'];
 
-/** Bytes per host call (src/api/encoding/host.ts MAX_DECODE_BYTES); larger inputs are streamed. */
-const HOST_DECODE_CHUNK = 1024 * 1024;
 let nextDecoderId = 1;
 
 /** callSync, with the host's RangeError/TypeError arriving as those types (not a named Error). */
@@ -133,7 +131,7 @@ class TextDecoder {
     let at = 0;
     try {
       do {
-        const chunk = TypedArrayPrototypeSubarray(bytes, at, at + HOST_DECODE_CHUNK);
+        const chunk = TypedArrayPrototypeSubarray(bytes, at, at + MAX_SYNC_CALL_BYTES);
         at += chunk.byteLength;
         const last = at >= bytes.byteLength;
         const copy = ArrayBufferPrototypeSlice(chunk.buffer as ArrayBuffer, chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
