@@ -396,14 +396,23 @@ test('Isolate.createOffThread makes a working isolate on another thread', { time
   assert.equal(typeof offThread.createOffThread, 'function');
   const snapshot = ivm.Isolate.createSnapshot([{ code: BIG }]);
   const count = 10;
-  // CPU time of this thread alone (not wall time): what the constructor spends here, the other way does not.
-  let started = mainThreadCpuMs();
-  const made = Array.from({ length: count }, () => new ivm.Isolate({ memoryLimit: 64, snapshot }));
-  const constructorCpu = mainThreadCpuMs() - started;
-  started = mainThreadCpuMs();
-  const isolates = await Promise.all(Array.from({ length: count }, () => offThread.createOffThread({ memoryLimit: 64, snapshot })));
-  const offThreadCpu = mainThreadCpuMs() - started;
-  assert.ok(offThreadCpu < constructorCpu / 2, `${count} isolates cost this thread ${offThreadCpu.toFixed(1)} ms of CPU made off it, ${constructorCpu.toFixed(1)} ms by the constructor`);
+  // CPU time of this thread alone (not wall time): what the constructor spends here, the other way
+  // does not. Whatever else lands on this thread meanwhile (a collection, the test runner) only
+  // adds, so each way's least over three rounds is what it costs.
+  let constructorCpu = Infinity;
+  let offThreadCpu = Infinity;
+  let made: ivm.Isolate[] = [];
+  let isolates: ivm.Isolate[] = [];
+  for (let round = 0; round < 3; round++) {
+    for (const isolate of [...made, ...isolates]) isolate.dispose();
+    let started = mainThreadCpuMs();
+    made = Array.from({ length: count }, () => new ivm.Isolate({ memoryLimit: 64, snapshot }));
+    constructorCpu = Math.min(constructorCpu, mainThreadCpuMs() - started);
+    started = mainThreadCpuMs();
+    isolates = await Promise.all(Array.from({ length: count }, () => offThread.createOffThread({ memoryLimit: 64, snapshot })));
+    offThreadCpu = Math.min(offThreadCpu, mainThreadCpuMs() - started);
+  }
+  assert.ok(offThreadCpu < constructorCpu / 2, `${count} isolates cost this thread ${offThreadCpu.toFixed(1)} ms of CPU made off it, ${constructorCpu.toFixed(1)} ms by the constructor (least of three rounds each)`);
   try {
     for (const isolate of isolates) {
       assert.ok(isolate instanceof ivm.Isolate);
