@@ -9,7 +9,7 @@ import { serve, moduleWorker, type Served } from './support/serve.ts';
 import { cryptoAsyncOps, cryptoSyncOps, MAX_DIGEST_STREAMS_PER_ISOLATE, MAX_KEYS_PER_ISOLATE } from '../src/api/crypto/host.ts';
 import type { OpContext } from '../src/runtime/host-ops.ts';
 import { DEFAULT_LIMITS } from '../src/runtime/types.ts';
-import { MAX_SYNC_CALL_BYTES } from '../src/bridge/operations.ts';
+import { MAX_CALL_BYTES } from '../src/bridge/operations.ts';
 
 const subtle = webcrypto.subtle;
 const hex = (bytes: ArrayBuffer | Uint8Array) => Buffer.from(bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes).toString('hex');
@@ -49,6 +49,30 @@ const SIGNERS = [
 ];
 
 export default serveProbes({
+  // Inputs past one call's bound (1 MiB) cross as a payload the host takes a piece at a time.
+  async carried() {
+    const whole = new Uint8Array(3 * 1024 * 1024 + 40);
+    for (let i = 0; i < whole.length; i++) whole[i] = (i * 31 + (i >> 10)) & 0xff;
+    const view = whole.subarray(17, whole.length - 6);
+    const windowDigest = hex(await subtle.digest('SHA-256', view));
+    // WebCrypto copies the bytes when the method is called: a change after the call is not hashed.
+    const changing = view.slice();
+    const pending = subtle.digest('SHA-256', changing);
+    changing.fill(0);
+    const copiedAtCall = hex(await pending);
+    const hmac = await subtle.importKey('raw', enc.encode('key'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    const mac = await subtle.sign('HMAC', hmac, view);
+    const verified = await subtle.verify('HMAC', hmac, mac, view);
+    const hugeSignature = await subtle.verify('HMAC', hmac, new Uint8Array(2 * 1024 * 1024), view);
+    const aes = await subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    const iv = new Uint8Array(12);
+    const sealed = await subtle.encrypt({ name: 'AES-GCM', iv }, aes, view);
+    const opened = new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv }, aes, sealed));
+    let same = opened.length === view.length;
+    for (let i = 0; same && i < view.length; i++) same = opened[i] === view[i];
+    return { windowDigest, copiedAtCall, mac: hex(mac), verified, hugeSignature, sealedBytes: sealed.byteLength, roundTrip: same };
+  },
+
   async digests() {
     const out = {};
     const big = new Uint8Array(5 * 1024 * 1024).fill(0x61);
@@ -461,6 +485,41 @@ test('digest: SHA-1/256/384/512 and MD5 match known answers and node:crypto, for
   }
 });
 
+test('inputs over 1 MiB cross as a payload: digest, sign, verify, encrypt and decrypt of a window agree with node:crypto', async () => {
+  const whole = Buffer.alloc(3 * 1024 * 1024 + 40);
+  for (let i = 0; i < whole.length; i++) whole[i] = (i * 31 + (i >> 10)) & 0xff;
+  const view = whole.subarray(17, whole.length - 6);
+  const out = await probe('probes', 'carried');
+  const digest = createHash('sha256').update(view).digest('hex');
+  assert.equal(out.windowDigest, digest);
+  assert.equal(out.copiedAtCall, digest);
+  assert.equal(out.mac, createHmac('sha256', 'key').update(view).digest('hex'));
+  assert.equal(out.verified, true);
+  assert.equal(out.hugeSignature, false);
+  assert.equal(out.sealedBytes, view.length + 16);
+  assert.equal(out.roundTrip, true);
+});
+
+test('host ops: data past one call\'s bound is taken from the call\'s payload, and a payload that does not add up is refused', async () => {
+  const pieces = (list: (ArrayBuffer | string | false)[]) => {
+    const queue = [...list];
+    return { ...opContext(), takePayload: async () => queue.length === 0 ? null : queue.shift()! };
+  };
+  const length = MAX_CALL_BYTES + 5;
+  const bytesOf = Buffer.alloc(length, 7);
+  const first = bytesOf.buffer.slice(bytesOf.byteOffset, bytesOf.byteOffset + MAX_CALL_BYTES);
+  const rest = bytesOf.buffer.slice(bytesOf.byteOffset + MAX_CALL_BYTES, bytesOf.byteOffset + length);
+  const digest = await cryptoAsyncOps['crypto.digest']!(pieces([first, rest]), [{ name: 'SHA-256' }, length]) as ArrayBuffer;
+  assert.equal(Buffer.from(digest).toString('hex'), createHash('sha256').update(bytesOf).digest('hex'));
+  for (const [list, size] of [[[first], length], [[first, rest, rest], length], [[first, false], length], [[first, 'text'], length]] as const) {
+    const error = await rejection(cryptoAsyncOps['crypto.digest']!(pieces([...list]), [{ name: 'SHA-256' }, size]));
+    assert.equal(error.name, 'TypeError', error.message);
+  }
+  // A length is only ever sent past the bound, and never past what a call may carry at all.
+  assert.equal((await rejection(cryptoAsyncOps['crypto.digest']!(pieces([]), [{ name: 'SHA-256' }, 10]))).name, 'TypeError');
+  assert.equal((await rejection(cryptoAsyncOps['crypto.digest']!(pieces([]), [{ name: 'SHA-256' }, 2 ** 40]))).name, 'RangeError');
+});
+
 test('HMAC: RFC 4231 vector, every hash against node:crypto, verify, generated keys usable on the host', async () => {
   const out = await probe('probes', 'hmac');
   assert.equal(out.rfc4231, '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
@@ -732,7 +791,7 @@ test('crypto.DigestStream hashes what is written to it, chunk by chunk on the ho
 
 // The host hashes on its main thread, which every tenant shares: one write of many MiB crosses
 // in pieces the host's event loop runs between, and the host refuses a piece past the bound.
-test('crypto.DigestStream takes a write of many MiB in pieces, and the host refuses a piece over MAX_SYNC_CALL_BYTES', async () => {
+test('crypto.DigestStream takes a write of many MiB in pieces, and the host refuses a piece over MAX_CALL_BYTES', async () => {
   const whole = Buffer.alloc(3 * 1024 * 1024 + 40);
   for (let i = 0; i < whole.length; i++) whole[i] = (i * 31 + (i >> 10)) & 0xff;
   const written = whole.subarray(17, whole.length - 6);
@@ -743,8 +802,8 @@ test('crypto.DigestStream takes a write of many MiB in pieces, and the host refu
 
   const ctx = opContext();
   const id = cryptoSyncOps['crypto.digestStream.open']!(ctx, ['SHA-256', []]);
-  cryptoSyncOps['crypto.digestStream.write']!(ctx, [id, new ArrayBuffer(MAX_SYNC_CALL_BYTES)]);
-  assert.throws(() => cryptoSyncOps['crypto.digestStream.write']!(ctx, [id, new ArrayBuffer(MAX_SYNC_CALL_BYTES + 1)]), { name: 'RangeError' });
+  cryptoSyncOps['crypto.digestStream.write']!(ctx, [id, new ArrayBuffer(MAX_CALL_BYTES)]);
+  assert.throws(() => cryptoSyncOps['crypto.digestStream.write']!(ctx, [id, new ArrayBuffer(MAX_CALL_BYTES + 1)]), { name: 'RangeError' });
 });
 
 test('crypto.DigestStream as the target of a streamed request body', async () => {

@@ -6,13 +6,16 @@
 // for type and size before it acts (see the host halves).
 
 /**
- * The most bytes one synchronous operation takes. It runs on the host's main thread, which every
- * tenant of the process shares, while the calling isolate waits: the sandbox sends a larger input
- * in pieces of this size (the host's event loop runs between them, and each piece's host CPU is
- * charged to the request as it comes, so the CPU limit ends a long input between pieces), and the
- * host refuses anything larger.
+ * The most bytes one operation's call carries. What a call carries out of an isolate is copied
+ * onto the host's main thread in one go, and a synchronous operation also runs there, while every
+ * tenant of the process waits (a 100 MB crypto.subtle.digest held it for 2 s): larger inputs
+ * cross in pieces of this size, the event loop running between them. A synchronous operation's
+ * input is sent as a stream of calls (each piece's host CPU is charged to the request as it
+ * comes, so the CPU limit ends a long input between pieces) and the host refuses a larger one;
+ * an asynchronous operation's is held for the host to take a piece at a time
+ * (`callAsyncCarrying`, src/sandbox/outgoing-payloads.ts).
  */
-export const MAX_SYNC_CALL_BYTES = 1024 * 1024;
+export const MAX_CALL_BYTES = 1024 * 1024;
 
 /** How each operation is called and what it answers. */
 export interface Operations {
@@ -156,6 +159,12 @@ export const OPERATION_MODES = {
 export interface OperationCalls {
   callSync<K extends SyncOperation>(op: K, ...args: unknown[]): OperationResult<K>;
   callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): Promise<OperationResult<K>>;
+  /**
+   * callAsync, carrying `bytes` (when given) for the host to take a piece at a time at the
+   * platform's cost (the `takePayload` entry, OpContext.takePayload) rather than in an argument:
+   * for inputs over MAX_CALL_BYTES.
+   */
+  callAsyncCarrying<K extends AsyncOperation>(bytes: Uint8Array | undefined, op: K, ...args: unknown[]): Promise<OperationResult<K>>;
 }
 
 /** What the host answers fetch.start with. */

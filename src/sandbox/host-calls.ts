@@ -246,5 +246,6 @@ export function limitedHostCalls(api: LimitedApi): OperationCalls {
   return {
     callSync: (name, ...args) => syncCall(op(name), args) as never,
     callAsync: (name, ...args) => startAsync(op(name), args) as never,
+    callAsyncCarrying: (bytes, name, ...args) => startAsync(op(name), args, false, bytes === undefined ? undefined : [bytes]) as never,
   };
 }

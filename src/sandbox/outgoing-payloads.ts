@@ -18,6 +18,7 @@ import {
   ArrayBufferPrototypeGetByteLength, MathMin, SafeMap, StringPrototypeCharCodeAt, StringPrototypeSlice, TypedArrayPrototypeGetBuffer,
   TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset, TypedArrayPrototypeSet, Uint8Array,
 } from './primordials.ts';
+import { MAX_CALL_BYTES } from '../bridge/operations.ts';
 
 /** What one value crosses as: text (the host encodes it as UTF-8), or bytes, in parts (a stream's chunks) or one. */
 export type OutgoingValue = string | Uint8Array[];
@@ -39,8 +40,8 @@ interface Held {
   offset: number;
 }
 
-/** The most bytes one take hands the host. */
-const PIECE_BYTES = 1024 * 1024;
+/** The most bytes one take hands the host: what one call may carry. */
+const PIECE_BYTES = MAX_CALL_BYTES;
 /** The most UTF-16 units of text one take hands the host (at most 1 MiB copied, one-byte or two). */
 const PIECE_CHARS = 512 * 1024;
 

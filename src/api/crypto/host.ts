@@ -21,7 +21,7 @@
 
 import { createHash, randomBytes, webcrypto, type Hash, type KeyObject } from 'node:crypto';
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
-import { MAX_SYNC_CALL_BYTES, type KeyInfo } from '../../bridge/operations.ts';
+import { MAX_CALL_BYTES, type KeyInfo } from '../../bridge/operations.ts';
 import { runOnCryptoPool, type PoolJob } from './pool.ts';
 
 type NodeKey = webcrypto.CryptoKey;
@@ -143,6 +143,39 @@ function bytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof ArrayBuffer)) fail('TypeError', `${what} must be an ArrayBuffer or ArrayBufferView.`);
   if (value.byteLength > MAX_DATA_BYTES) fail('RangeError', `${what} is larger than ${MAX_DATA_BYTES / MB} MB.`);
   return new Uint8Array(value);
+}
+
+/**
+ * An operation's `data`: an ArrayBuffer argument, or, past one call's bound (MAX_CALL_BYTES), the
+ * length of the bytes the call carries, taken out of the isolate a piece at a time
+ * (OpContext.takePayload) into one buffer made for them, the event loop running between pieces:
+ * an argument is copied onto this thread in one go, and every tenant of the process waits for it.
+ */
+function withData<R>(ctx: OpContext, data: unknown, use: (input: Uint8Array) => Promise<R>): Promise<R> {
+  if (typeof data !== 'number') {
+    // The contract, held even though the copy was made by then: a regression fails rather than stalls the process.
+    if (data instanceof ArrayBuffer && data.byteLength > MAX_CALL_BYTES) fail('RangeError', `data of more than ${MAX_CALL_BYTES} bytes crosses as the call's payload.`);
+    return use(bytes(data, 'data'));
+  }
+  if (!Number.isSafeInteger(data) || data <= MAX_CALL_BYTES) fail('TypeError', 'data must be an ArrayBuffer or ArrayBufferView.');
+  if (data > MAX_DATA_BYTES) fail('RangeError', `data is larger than ${MAX_DATA_BYTES / MB} MB.`);
+  return takeCarried(ctx, data).then(use);
+}
+
+async function takeCarried(ctx: OpContext, length: number): Promise<Uint8Array> {
+  const whole = new Uint8Array(length);
+  let at = 0;
+  for (;;) {
+    const piece = await ctx.takePayload();
+    if (piece === null) break;
+    if (!(piece instanceof ArrayBuffer) || at + piece.byteLength > length) {
+      fail('TypeError', 'data was detached or resized before it was sent: keep a buffer as it is until the operation settles.');
+    }
+    whole.set(new Uint8Array(piece), at);
+    at += piece.byteLength;
+  }
+  if (at !== length) fail('TypeError', 'data was detached or resized before it was sent: keep a buffer as it is until the operation settles.');
+  return whole;
 }
 
 function strings(value: unknown, what: string): string[] {
@@ -452,14 +485,15 @@ function exported(result: ArrayBuffer | webcrypto.JsonWebKey): ArrayBuffer | Rec
 export const cryptoAsyncOps = {
   'crypto.digest': op((ctx, [algorithm, data], scope) => {
     const { name } = algorithmArg(algorithm, scope, DIGEST_NAMES);
-    const input = bytes(data, 'data');
-    if (input.byteLength >= POOL_DIGEST_BYTES) {
-      // The sandbox's copy, made for this call alone: it moves to the thread.
-      const buffer = input.buffer as ArrayBuffer;
-      return run(ctx, () => runOnCryptoPool<ArrayBuffer>(ctx, { kind: 'digest', data: buffer, hash: NODE_HASH[name]! }, [buffer]));
-    }
-    if (name === 'MD5') return run(ctx, () => md5(input));
-    return run(ctx, () => subtle.digest(name, input));
+    return withData(ctx, data, (input) => {
+      if (input.byteLength >= POOL_DIGEST_BYTES) {
+        // The sandbox's copy, made for this call alone: it moves to the thread.
+        const buffer = input.buffer as ArrayBuffer;
+        return run(ctx, () => runOnCryptoPool<ArrayBuffer>(ctx, { kind: 'digest', data: buffer, hash: NODE_HASH[name]! }, [buffer]));
+      }
+      if (name === 'MD5') return run(ctx, () => md5(input));
+      return run(ctx, () => subtle.digest(name, input));
+    });
   }),
 
   'crypto.generateKey': op((ctx, [algorithm, extractable, keyUsages], scope) => {
@@ -512,30 +546,30 @@ export const cryptoAsyncOps = {
   'crypto.sign': op((ctx, [algorithm, keyId, data], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const key = keyOf(scope, keyId, 'key');
-    const input = bytes(data, 'data');
-    return run(ctx, () => subtle.sign(alg as unknown as webcrypto.AlgorithmIdentifier, key, input));
+    return withData(ctx, data, (input) => run(ctx, () => subtle.sign(alg as unknown as webcrypto.AlgorithmIdentifier, key, input)));
   }),
 
   'crypto.verify': op((ctx, [algorithm, keyId, signature, data], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const key = keyOf(scope, keyId, 'key');
+    // Past one call's bound only its length crosses: no algorithm's signature is that long.
+    if (typeof signature === 'number' && Number.isSafeInteger(signature) && signature > MAX_CALL_BYTES) {
+      return run(ctx, async () => false);
+    }
     const sig = bytes(signature, 'signature');
-    const input = bytes(data, 'data');
-    return run(ctx, () => subtle.verify(alg as unknown as webcrypto.AlgorithmIdentifier, key, sig, input));
+    return withData(ctx, data, (input) => run(ctx, () => subtle.verify(alg as unknown as webcrypto.AlgorithmIdentifier, key, sig, input)));
   }),
 
   'crypto.encrypt': op((ctx, [algorithm, keyId, data], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const key = keyOf(scope, keyId, 'key');
-    const input = bytes(data, 'data');
-    return run(ctx, () => subtle.encrypt(alg as unknown as webcrypto.AlgorithmIdentifier, key, input));
+    return withData(ctx, data, (input) => run(ctx, () => subtle.encrypt(alg as unknown as webcrypto.AlgorithmIdentifier, key, input)));
   }),
 
   'crypto.decrypt': op((ctx, [algorithm, keyId, data], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const key = keyOf(scope, keyId, 'key');
-    const input = bytes(data, 'data');
-    return run(ctx, () => subtle.decrypt(alg as unknown as webcrypto.AlgorithmIdentifier, key, input));
+    return withData(ctx, data, (input) => run(ctx, () => subtle.decrypt(alg as unknown as webcrypto.AlgorithmIdentifier, key, input)));
   }),
 
   'crypto.deriveBits': op((ctx, [algorithm, keyId, length], scope) => {
@@ -640,7 +674,7 @@ export const cryptoSyncOps = {
     const scope = cryptoScope(ctx);
     const hash = hashOf(scope, id);
     // Hashed on the main thread: the sandbox sends a large chunk in pieces.
-    if (chunk instanceof ArrayBuffer && chunk.byteLength > MAX_SYNC_CALL_BYTES) fail('RangeError', `A DigestStream piece is at most ${MAX_SYNC_CALL_BYTES} bytes.`);
+    if (chunk instanceof ArrayBuffer && chunk.byteLength > MAX_CALL_BYTES) fail('RangeError', `A DigestStream piece is at most ${MAX_CALL_BYTES} bytes.`);
     hash.update(bytes(chunk, 'chunk'));
   },
   'crypto.digestStream.close': (ctx, [id]) => {

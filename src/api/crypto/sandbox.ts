@@ -19,6 +19,7 @@ function cryptoApi(): CryptoApi {
   api = createModule<CryptoDeps, CryptoApi>('crypto', {
     callSync: calls.callSync,
     callAsync: calls.callAsync,
+    callAsyncCarrying: calls.callAsyncCarrying,
     DOMException,
     utf8Encode,
     WritableStream: () => streams().classes.WritableStream as unknown as ReturnType<CryptoDeps['WritableStream']>,

@@ -11,7 +11,7 @@
 
 import { TextDecoder as NodeTextDecoder } from 'node:util';
 import type { OperationTable, SyncOp } from '../../runtime/host-ops.ts';
-import { MAX_SYNC_CALL_BYTES } from '../../bridge/operations.ts';
+import { MAX_CALL_BYTES } from '../../bridge/operations.ts';
 
 /**
  * An error whose name reaches the sandbox as its type (host-ops.ts's OpError, made here: a value
@@ -85,8 +85,8 @@ export const encodingSyncOps = {
    */
   'encoding.decode': (ctx, [encoding, bytes, fatal, ignoreBOM, id, continuing, stream]) => {
     if (typeof encoding !== 'string' || encoding.length > MAX_LABEL) throw new OpError('RangeError', 'Bad encoding.');
-    if (!(bytes instanceof ArrayBuffer) || bytes.byteLength > MAX_SYNC_CALL_BYTES) {
-      throw new OpError('RangeError', `decode: input must be an ArrayBuffer of at most ${MAX_SYNC_CALL_BYTES} bytes.`);
+    if (!(bytes instanceof ArrayBuffer) || bytes.byteLength > MAX_CALL_BYTES) {
+      throw new OpError('RangeError', `decode: input must be an ArrayBuffer of at most ${MAX_CALL_BYTES} bytes.`);
     }
     if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new OpError('TypeError', 'Bad decoder id.');
     const options = { fatal: fatal === true, ignoreBOM: ignoreBOM === true };

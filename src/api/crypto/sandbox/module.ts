@@ -16,7 +16,7 @@
 // and, in a private field, the id of the real key in this isolate's scope on the host. Tenant
 // code cannot construct one, nor read or set its id; the host checks every id anyway.
 
-import { MAX_SYNC_CALL_BYTES, type KeyInfo, type OperationCalls } from '../../../bridge/operations.ts';
+import { MAX_CALL_BYTES, type KeyInfo, type OperationCalls } from '../../../bridge/operations.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeGetResizable,
   ArrayBufferPrototypeSlice, ArrayFrom, ArrayIsArray, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice,
@@ -31,6 +31,7 @@ import {
 export interface CryptoDeps {
   callSync: OperationCalls['callSync'];
   callAsync: OperationCalls['callAsync'];
+  callAsyncCarrying: OperationCalls['callAsyncCarrying'];
   DOMException: new (message?: string, name?: string) => Error;
   utf8Encode(input: string): Uint8Array;
   /** The WritableStream class (loads the streams module). */
@@ -49,6 +50,7 @@ export interface CryptoApi {
 
 let callSync: CryptoDeps['callSync'];
 let callAsync: CryptoDeps['callAsync'];
+let callAsyncCarrying: CryptoDeps['callAsyncCarrying'];
 let DOMException: CryptoDeps['DOMException'];
 let utf8Encode: CryptoDeps['utf8Encode'];
 let writableStream: CryptoDeps['WritableStream'];
@@ -95,6 +97,30 @@ function copyBytes(value: unknown, what: string): ArrayBuffer {
     return buffer;
   }
   return ArrayBufferPrototypeSlice(buffer, offset, offset + length);
+}
+
+/** How a BufferSource argument crosses (see dataArg). */
+interface DataArg {
+  /** The bytes' copy, or past one call's bound their length. */
+  arg: ArrayBuffer | number;
+  /** The copy the call carries for the host to take a piece at a time, when `arg` is its length. */
+  carried: Uint8Array | undefined;
+}
+
+/**
+ * A BufferSource argument of an operation: a copy of its bytes, taken now (as copyBytes). Up to
+ * one call's bound (MAX_CALL_BYTES) the copy is the argument; past it the call carries the copy,
+ * for the host to take a piece at a time, and the argument is its length: an argument is copied
+ * onto the host's main thread in one go, which every tenant shares (a 100 MB digest held it for
+ * 2 s).
+ */
+function dataArg(value: unknown, what: string): DataArg {
+  const range = bufferRange(value);
+  if (range && range[2] > MAX_CALL_BYTES) {
+    const copy = ArrayBufferPrototypeSlice(range[0], range[1], range[1] + range[2]);
+    return { __proto__: null, arg: range[2], carried: new Uint8Array(copy) } as DataArg;
+  }
+  return { __proto__: null, arg: copyBytes(value, what), carried: undefined } as DataArg;
 }
 
 function viewOf(value: unknown, what: string): Uint8Array {
@@ -293,7 +319,9 @@ class SubtleCrypto {
     const n = arguments.length;
     return operation(() => {
       requireArgs('digest', 2, n);
-      return callAsync('crypto.digest', algorithmArg(algorithm, 'digest'), copyBytes(data, 'data'));
+      const alg = algorithmArg(algorithm, 'digest');
+      const input = dataArg(data, 'data');
+      return callAsyncCarrying(input.carried, 'crypto.digest', alg, input.arg);
     });
   }
 
@@ -330,7 +358,9 @@ class SubtleCrypto {
     const n = arguments.length;
     return operation(() => {
       requireArgs('sign', 3, n);
-      return callAsync('crypto.sign', algorithmArg(algorithm, 'sign'), keyId(key, 'sign', 'key'), copyBytes(data, 'data'));
+      const alg = algorithmArg(algorithm, 'sign'), id = keyId(key, 'sign', 'key');
+      const input = dataArg(data, 'data');
+      return callAsyncCarrying(input.carried, 'crypto.sign', alg, id, input.arg);
     });
   }
 
@@ -338,8 +368,13 @@ class SubtleCrypto {
     const n = arguments.length;
     return operation(() => {
       requireArgs('verify', 4, n);
-      return callAsync('crypto.verify', algorithmArg(algorithm, 'verify'), keyId(key, 'verify', 'key'),
-        copyBytes(signature, 'signature'), copyBytes(data, 'data'));
+      const alg = algorithmArg(algorithm, 'verify'), id = keyId(key, 'verify', 'key');
+      // No algorithm's signature comes near one call's bound: a longer one crosses as its length
+      // alone, and the host answers false once the algorithm and key hold.
+      const signatureRange = bufferRange(signature);
+      const sig = signatureRange && signatureRange[2] > MAX_CALL_BYTES ? signatureRange[2] : copyBytes(signature, 'signature');
+      const input = dataArg(data, 'data');
+      return callAsyncCarrying(input.carried, 'crypto.verify', alg, id, sig, input.arg);
     });
   }
 
@@ -347,7 +382,9 @@ class SubtleCrypto {
     const n = arguments.length;
     return operation(() => {
       requireArgs('encrypt', 3, n);
-      return callAsync('crypto.encrypt', algorithmArg(algorithm, 'encrypt'), keyId(key, 'encrypt', 'key'), copyBytes(data, 'data'));
+      const alg = algorithmArg(algorithm, 'encrypt'), id = keyId(key, 'encrypt', 'key');
+      const input = dataArg(data, 'data');
+      return callAsyncCarrying(input.carried, 'crypto.encrypt', alg, id, input.arg);
     });
   }
 
@@ -355,7 +392,9 @@ class SubtleCrypto {
     const n = arguments.length;
     return operation(() => {
       requireArgs('decrypt', 3, n);
-      return callAsync('crypto.decrypt', algorithmArg(algorithm, 'decrypt'), keyId(key, 'decrypt', 'key'), copyBytes(data, 'data'));
+      const alg = algorithmArg(algorithm, 'decrypt'), id = keyId(key, 'decrypt', 'key');
+      const input = dataArg(data, 'data');
+      return callAsyncCarrying(input.carried, 'crypto.decrypt', alg, id, input.arg);
     });
   }
 
@@ -501,19 +540,19 @@ function digestStreamClass(): Function {
 }
 
 /**
- * Sends a chunk's bytes to the host's hash, in pieces of at most MAX_SYNC_CALL_BYTES: the host
+ * Sends a chunk's bytes to the host's hash, in pieces of at most MAX_CALL_BYTES: the host
  * hashes on its main thread, which every tenant shares. Returns how many bytes it sent.
  */
 function writePieces(id: string, chunk: unknown): number {
   const range = bufferRange(chunk);
   if (!range) throw new TypeError('DigestStream is a byte stream: write ArrayBuffers, ArrayBufferViews or strings to it.');
   const buffer = range[0], offset = range[1], length = range[2];
-  if (length <= MAX_SYNC_CALL_BYTES) {
+  if (length <= MAX_CALL_BYTES) {
     callSync('crypto.digestStream.write', id, copyBytes(chunk, 'chunk'));
     return length;
   }
-  for (let at = 0; at < length; at += MAX_SYNC_CALL_BYTES) {
-    callSync('crypto.digestStream.write', id, ArrayBufferPrototypeSlice(buffer, offset + at, offset + MathMin(length, at + MAX_SYNC_CALL_BYTES)));
+  for (let at = 0; at < length; at += MAX_CALL_BYTES) {
+    callSync('crypto.digestStream.write', id, ArrayBufferPrototypeSlice(buffer, offset + at, offset + MathMin(length, at + MAX_CALL_BYTES)));
   }
   return length;
 }
@@ -618,7 +657,7 @@ class Crypto {
 let subtle: SubtleCrypto | undefined;
 
 export function create(deps: CryptoDeps): CryptoApi {
-  ({ callSync, callAsync, DOMException, utf8Encode, WritableStream: writableStream, markNotSerializable, requireRequestContext } = deps);
+  ({ callSync, callAsync, callAsyncCarrying, DOMException, utf8Encode, WritableStream: writableStream, markNotSerializable, requireRequestContext } = deps);
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
   for (const [C, name] of [[Crypto, 'Crypto'], [SubtleCrypto, 'SubtleCrypto'], [CryptoKey, 'CryptoKey']] as const) {
     ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });

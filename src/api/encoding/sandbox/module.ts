@@ -4,7 +4,7 @@
 // the snapshot they were heap in every idle isolate. The UTF-8 encoder and decoder themselves,
 // which bodies use, are in ../sandbox.ts.
 
-import { MAX_SYNC_CALL_BYTES, type OperationCalls } from '../../../bridge/operations.ts';
+import { MAX_CALL_BYTES, type OperationCalls } from '../../../bridge/operations.ts';
 import {
   ArrayBuffer, ArrayBufferPrototypeSlice, ArrayPrototypeConcat, ArrayPrototypeIncludes, Error, ObjectDefineProperty,
   ObjectEntries, RangeError, ReflectApply, String, StringFromCharCode, StringPrototypeCharCodeAt,
@@ -131,7 +131,7 @@ class TextDecoder {
     let at = 0;
     try {
       do {
-        const chunk = TypedArrayPrototypeSubarray(bytes, at, at + MAX_SYNC_CALL_BYTES);
+        const chunk = TypedArrayPrototypeSubarray(bytes, at, at + MAX_CALL_BYTES);
         at += chunk.byteLength;
         const last = at >= bytes.byteLength;
         const copy = ArrayBufferPrototypeSlice(chunk.buffer as ArrayBuffer, chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
