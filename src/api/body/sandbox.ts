@@ -333,9 +333,10 @@ const BODY_CHUNK = 256 * 1024;
  * The body for the host, marking it used: a string when the body was made from one (the host
  * encodes it natively) or bytes, both of which cross whole in the dispatch result (one
  * crossing per request); a BodySource for a stream, a pulled source or large bytes, which the
- * host pulls chunk by chunk as its socket takes them; null for no body.
+ * host pulls chunk by chunk as its socket takes them; null for no body. `keepWhole`: bytes of
+ * any size stay whole (fetch() carries them, so that a 307 or 308 redirect can send them again).
  */
-export function bodyForHost(body: Body | null): Uint8Array | string | BodySource | null {
+export function bodyForHost(body: Body | null, keepWhole = false): Uint8Array | string | BodySource | null {
   if (body === null) return null;
   if (body.stream !== null || body.source !== null) {
     if (bodyUsed(body) || (body.stream !== null && streams().locked(body.stream))) throw new TypeError(USED_MESSAGE);
@@ -350,7 +351,7 @@ export function bodyForHost(body: Body | null): Uint8Array | string | BodySource
   }
   if (body.used) throw new TypeError(USED_MESSAGE);
   const data = takeKnownBody(body);
-  if (typeof data === 'string' || data.byteLength <= WHOLE_BODY_MAX) return data;
+  if (typeof data === 'string' || keepWhole || data.byteLength <= WHOLE_BODY_MAX) return data;
   let at = 0;
   return {
     pull() {

@@ -23,6 +23,7 @@ import { createHash, randomBytes, webcrypto, type Hash, type KeyObject } from 'n
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
 import { MAX_CALL_BYTES, type KeyInfo } from '../../bridge/operations.ts';
 import { runOnCryptoPool, type PoolJob } from './pool.ts';
+import { takeCarried } from '../../runtime/carried-bytes.ts';
 
 type NodeKey = webcrypto.CryptoKey;
 const subtle = webcrypto.subtle;
@@ -147,9 +148,7 @@ function bytes(value: unknown, what: string): Uint8Array {
 
 /**
  * An operation's `data`: an ArrayBuffer argument, or, past one call's bound (MAX_CALL_BYTES), the
- * length of the bytes the call carries, taken out of the isolate a piece at a time
- * (OpContext.takePayload) into one buffer made for them, the event loop running between pieces:
- * an argument is copied onto this thread in one go, and every tenant of the process waits for it.
+ * length of the bytes the call carries (src/runtime/carried-bytes.ts).
  */
 function withData<R>(ctx: OpContext, data: unknown, use: (input: Uint8Array) => Promise<R>): Promise<R> {
   if (typeof data !== 'number') {
@@ -159,23 +158,7 @@ function withData<R>(ctx: OpContext, data: unknown, use: (input: Uint8Array) => 
   }
   if (!Number.isSafeInteger(data) || data <= MAX_CALL_BYTES) fail('TypeError', 'data must be an ArrayBuffer or ArrayBufferView.');
   if (data > MAX_DATA_BYTES) fail('RangeError', `data is larger than ${MAX_DATA_BYTES / MB} MB.`);
-  return takeCarried(ctx, data).then(use);
-}
-
-async function takeCarried(ctx: OpContext, length: number): Promise<Uint8Array> {
-  const whole = new Uint8Array(length);
-  let at = 0;
-  for (;;) {
-    const piece = await ctx.takePayload();
-    if (piece === null) break;
-    if (!(piece instanceof ArrayBuffer) || at + piece.byteLength > length) {
-      fail('TypeError', 'data was detached or resized before it was sent: keep a buffer as it is until the operation settles.');
-    }
-    whole.set(new Uint8Array(piece), at);
-    at += piece.byteLength;
-  }
-  if (at !== length) fail('TypeError', 'data was detached or resized before it was sent: keep a buffer as it is until the operation settles.');
-  return whole;
+  return takeCarried(ctx, data, () => opError('TypeError', 'data did not reach the host whole; it is copied when the method is called, so this is the platform\'s fault: report it.')).then(use);
 }
 
 function strings(value: unknown, what: string): string[] {

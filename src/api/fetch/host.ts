@@ -21,7 +21,8 @@ import { request as httpRequest, type Agent as HttpAgent, type ClientRequest, ty
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
-import type { FetchHead } from '../../bridge/operations.ts';
+import { MAX_CALL_BYTES, type FetchHead } from '../../bridge/operations.ts';
+import { takeCarried } from '../../runtime/carried-bytes.ts';
 import { OpError } from '../../runtime/host-ops.ts';
 import { ConnectionSlots, type Slot } from './connection-slots.ts';
 import { EgressPolicy, EgressRefused, type EgressTarget } from './egress-policy.ts';
@@ -74,7 +75,12 @@ export function connectionSlots(policy: EgressPolicy): ConnectionSlots {
 type RequestBody =
   | { kind: 'none' }
   | { kind: 'whole'; bytes: Buffer }
-  | { kind: 'stream'; length: number | null };
+  | { kind: 'stream'; length: number | null }
+  /** Whole, carried by the call past one call's bound (src/runtime/carried-bytes.ts): taken before the request goes. */
+  | { kind: 'carried'; length: number };
+
+/** A body as it is sent: a carried one has been taken by then. */
+type SendableBody = Exclude<RequestBody, { kind: 'carried' }>;
 
 /** One outbound fetch of an isolate. */
 interface Outbound {
@@ -170,6 +176,12 @@ function parseBody(value: unknown, method: string): RequestBody {
   if (value instanceof ArrayBuffer) {
     if (value.byteLength > MAX_WHOLE_BODY) throw typeError('fetch: the request body is too large');
     return { kind: 'whole', bytes: Buffer.from(value) };
+  }
+  if (typeof value === 'object' && typeof (value as { carried?: unknown }).carried === 'number') {
+    const length = (value as { carried: number }).carried;
+    if (!Number.isSafeInteger(length) || length <= MAX_CALL_BYTES) throw typeError('fetch: invalid body');
+    if (length > MAX_WHOLE_BODY) throw typeError('fetch: the request body is too large');
+    return { kind: 'carried', length };
   }
   if (typeof value === 'object' && (value as { stream?: unknown }).stream === true) {
     const length = (value as { length?: unknown }).length;
@@ -267,7 +279,7 @@ async function sendHop(
   target: EgressTarget,
   method: string,
   headers: [string, string][],
-  body: RequestBody,
+  body: SendableBody,
   agent: HttpAgent,
 ): Promise<IncomingMessage> {
   try {
@@ -286,7 +298,7 @@ function sendOnce(
   target: EgressTarget,
   method: string,
   headers: [string, string][],
-  body: RequestBody,
+  body: SendableBody,
   agent: HttpAgent,
   retried = false,
 ): Promise<IncomingMessage> {
@@ -364,7 +376,10 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
   checkScheme(url);
   let method = methodArg;
   let headers = parseHeaders(headersArg).filter(([name]) => !HOP_BY_HOP.has(name));
-  let body = parseBody(bodyArg, method);
+  const parsed = parseBody(bodyArg, method);
+  let body: SendableBody = parsed.kind === 'carried'
+    ? { kind: 'whole', bytes: Buffer.from((await takeCarried(ctx, parsed.length, () => typeError('fetch: the request body did not reach the host whole.'))).buffer) }
+    : parsed;
 
   const scope = fetchScope(ctx);
   if (scope.cancelledEarly.delete(id)) throw typeError('The fetch was cancelled.');

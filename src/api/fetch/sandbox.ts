@@ -19,6 +19,7 @@ import { Request, requestForFetch } from '../request/sandbox.ts';
 import { Response, responseFromFetch } from '../response/sandbox.ts';
 import { headerList } from '../headers/sandbox.ts';
 import { bodyForHost } from '../body/sandbox.ts';
+import { utf8Encode } from '../encoding/sandbox.ts';
 import type { AbortSignal } from '../events/sandbox.ts';
 import type { FetchDeps, FetchSend } from './sandbox/module.ts';
 import {
@@ -35,6 +36,8 @@ const send: FetchSend = (method, url, headers, body, redirect, signal, service) 
     sendToHost = createModule<FetchDeps, FetchSend>('fetch', {
       callSync: calls.callSync,
       callAsync: calls.callAsync,
+      callAsyncCarrying: calls.callAsyncCarrying,
+      utf8Encode,
       responseFromFetch,
     });
   }
@@ -88,7 +91,7 @@ function startFetch(input: unknown, init: unknown, service: string | null): Prom
 // Awaits, where a `then` callback returning send()'s promise would resolve a promise with a
 // promise, which calls that promise's `then`: the realm's, which tenant code may have replaced.
 async function sendWithBody(parts: ReturnType<typeof requestForFetch>, redirect: string, signal: AbortSignal | null, service: string | null): Promise<Response> {
-  const body = await bodyForHost(parts.body);
+  const body = await bodyForHost(parts.body, true);
   return await send(parts.method, parts.url, ArrayPrototypeSlice(headerList(parts.headers)), body, redirect, signal, service);
 }
 

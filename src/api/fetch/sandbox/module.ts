@@ -3,12 +3,12 @@
 // src/runtime/sandbox-modules.ts), evaluated in an isolate by its first fetch(); the checks and
 // the Request made from fetch's arguments are in ../sandbox.ts, in the snapshot.
 
-import type { FetchHead, OperationCalls } from '../../../bridge/operations.ts';
+import { MAX_CALL_BYTES, type FetchHead, type OperationCalls } from '../../../bridge/operations.ts';
 import type { BodySource } from '../../body/sandbox.ts';
 import type { Response } from '../../response/sandbox.ts';
 import type { AbortSignal } from '../../events/sandbox.ts';
 import {
-  ArrayBuffer, Promise, PromisePrototypeThen, PromiseReject, TypeError, TypedArrayPrototypeGetBuffer,
+  ArrayBuffer, Promise, PromisePrototypeThen, PromiseReject, TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength,
   TypedArrayPrototypeSlice, TypedArrayPrototypeSubarray, Uint8Array,
 } from '../../../sandbox/primordials.ts';
 
@@ -16,15 +16,17 @@ export interface FetchDeps {
   /** The host's fetch operations, and only those. */
   callSync: OperationCalls['callSync'];
   callAsync: OperationCalls['callAsync'];
+  callAsyncCarrying: OperationCalls['callAsyncCarrying'];
+  utf8Encode(input: string): Uint8Array;
   responseFromFetch(status: number, statusText: string, headers: string[], body: BodySource | null, url: string, redirected: boolean): Response;
 }
 
 let callSync: FetchDeps['callSync'];
 let callAsync: FetchDeps['callAsync'];
+let callAsyncCarrying: FetchDeps['callAsyncCarrying'];
+let utf8Encode: FetchDeps['utf8Encode'];
 let responseFromFetch: FetchDeps['responseFromFetch'];
 
-/** Request body chunks cross in pieces of at most this many bytes. */
-const WRITE_CHUNK = 1024 * 1024;
 
 let nextFetchId = 1;
 
@@ -49,10 +51,19 @@ function send(
     return PromiseReject(signal.reason);
   }
   const id = nextFetchId++;
-  let bodyArg: string | ArrayBuffer | { stream: true; length: number | null } | null;
+  let bodyArg: string | ArrayBuffer | { stream: true; length: number | null } | { carried: number } | null;
   let stream: BodySource | null = null;
+  // A whole body past one call's bound is carried for the host to take a piece at a time (an
+  // argument is copied onto the host's main thread in one go); it stays whole, so a 307 or 308
+  // redirect can send it again. Its bytes are the request's own (bodyForHost took them), out of
+  // the worker's reach until the host has taken them.
+  let carried: Uint8Array | undefined;
+  if (typeof body === 'string' && body.length > MAX_CALL_BYTES / 2) body = utf8Encode(body);
   if (body === null || typeof body === 'string') bodyArg = body;
-  else if (body instanceof Uint8Array) bodyArg = exactBuffer(body);
+  else if (body instanceof Uint8Array && TypedArrayPrototypeGetByteLength(body) > MAX_CALL_BYTES) {
+    carried = body;
+    bodyArg = { carried: TypedArrayPrototypeGetByteLength(body) };
+  } else if (body instanceof Uint8Array) bodyArg = exactBuffer(body);
   else {
     stream = body;
     bodyArg = { stream: true, length: typeof body.length === 'number' ? body.length : null };
@@ -79,7 +90,7 @@ function send(
     };
     signal?.addEventListener('abort', onAbort);
 
-    PromisePrototypeThen(callAsync('fetch.start', id, method, url, headers, bodyArg, redirect, service), (head) => {
+    PromisePrototypeThen(callAsyncCarrying(carried, 'fetch.start', id, method, url, headers, bodyArg, redirect, service), (head) => {
       if (settled) {
         callSync('fetch.cancel', id);
         return;
@@ -135,8 +146,8 @@ async function pump(id: number, source: BodySource, fail: (error: unknown) => vo
         await callAsync('fetch.write', id, null);
         return;
       }
-      for (let at = 0; at < chunk.byteLength; at += WRITE_CHUNK) {
-        const piece = at === 0 && chunk.byteLength <= WRITE_CHUNK ? chunk : TypedArrayPrototypeSubarray(chunk, at, at + WRITE_CHUNK);
+      for (let at = 0; at < chunk.byteLength; at += MAX_CALL_BYTES) {
+        const piece = at === 0 && chunk.byteLength <= MAX_CALL_BYTES ? chunk : TypedArrayPrototypeSubarray(chunk, at, at + MAX_CALL_BYTES);
         // false: the host no longer wants the body (the fetch ended, or a redirect made it a GET).
         if (!(await callAsync('fetch.write', id, exactBuffer(piece)))) {
           source.cancel?.(new TypeError('The request body is no longer needed.'));
@@ -157,6 +168,6 @@ async function pump(id: number, source: BodySource, fail: (error: unknown) => vo
 export type FetchSend = typeof send;
 
 export function create(deps: FetchDeps): FetchSend {
-  ({ callSync, callAsync, responseFromFetch } = deps);
+  ({ callSync, callAsync, callAsyncCarrying, utf8Encode, responseFromFetch } = deps);
   return send;
 }
