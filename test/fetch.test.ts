@@ -205,6 +205,8 @@ export default {
         const r = await fetch(UP + '/echo', { method: 'POST', body });
         return json(await r.json());
       }
+      case '/large-head':
+        return json(await attempt(async () => (await fetch(UP + '/echo', { headers: { 'x-big': 'h'.repeat(Number(q('kb')) * 1024) } })).status));
       case '/large-body': {
         // Whole bodies past one call's bound (1 MiB), carried to the host a piece at a time; a 307 sends them again.
         let body;
@@ -557,6 +559,14 @@ describe('redirects', () => {
       assert.deepEqual([r.ok.body.method, r.ok.body.body, r.ok.body.headers['content-type']], ['POST', 'the body', 'text/plain']);
     });
   }
+
+  test('a request whose headers are over 128 KB in total is a TypeError before anything is sent; one under it goes', async () => {
+    const over = await call('/large-head?kb=200');
+    assert.equal(over.error.isTypeError, true);
+    assert.match(over.error.message, /request headers are over 128 KB in total/);
+    // The upstream here is Node's http server, whose own limit on a request head is 16 KB.
+    assert.deepEqual(await call('/large-head?kb=8'), { ok: 200 });
+  });
 
   test('a whole body past 1 MiB, bytes or text, arrives whole, and a 307 sends it again', async () => {
     const bytes = Buffer.alloc(3 * 1024 * 1024 + 40, 0x61);

@@ -80,6 +80,9 @@ const errorWorker = moduleWorker(`export default {
     // Every trap throws: describing it for the log must not take the answer down with it.
     if (pathname === '/throw-proxy') throw new Proxy({}, { get() { throw new Error('trap'); }, getPrototypeOf() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } });
     if (pathname === '/error-response') return Response.error();
+    if (pathname === '/huge-header') return new Response('never sent', { headers: { 'x-big': 'h'.repeat(200 * 1024) } });
+    if (pathname === '/huge-status') return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(1)); } }), { statusText: 's'.repeat(200 * 1024) });
+    if (pathname === '/head-at-limit') return new Response('sent', { headers: { 'x-big': 'h'.repeat(120 * 1024) } });
     return new Response('fine');
   },
 };`);
@@ -267,6 +270,24 @@ test('an exception or unhandled rejection with a message of a megabyte is logged
     assert.ok(entry?.message.startsWith(prefix), `${path}: ${entry?.message.slice(0, 80)}`);
     assert.ok(entry!.message.length <= MAX_LOG_LINE_CHARS + 'Uncaught (in promise) '.length, `${path}: ${entry!.message.length} characters`);
   }
+});
+
+// Cloudflare's limit on a response's headers, 128 KB in total, checked before the head crosses:
+// a head of megabytes would be copied onto the host's main thread, which every tenant shares.
+test('a response with more than 128 KB of headers and status text is a 500 that says so; one under it is sent', async () => {
+  for (const path of ['/huge-header', '/huge-status']) {
+    const response = await served.fetch('errors', path);
+    assert.equal(response.status, 500, path);
+    await response.text();
+    const request = await served.waitForLog((e) => e.worker === 'errors' && e.type === 'request' && e.message.includes(path));
+    const entry = served.logs.find((e) => e.requestId === request.requestId && e.type === 'exception');
+    assert.match(entry?.message ?? 'no entry', /^The fetch handler's response has 2\d{5} bytes of headers and status text, over the 128 KB/, path);
+    assert.equal(entry!.level, 'error');
+  }
+  // In process: an HTTP client's own limit on a head (16 KB in Node's) is not the runtime's.
+  const atLimit = await served.runtime.fetch('errors', { method: 'GET', url: 'http://errors.test/head-at-limit', headers: [] });
+  assert.equal(atLimit.status, 200);
+  assert.equal(atLimit.headers.find(([name]) => name === 'x-big')?.[1].length, 120 * 1024);
 });
 
 test('a handler that returns something other than a Response is a 500 that says so', async () => {

@@ -67,6 +67,21 @@ export type HostCallName = keyof HostCalls;
 export const MAX_LOG_LINE_CHARS = 16 * 1024;
 
 /**
+ * The most bytes of header names and values a response the worker answers with (its status text
+ * too), or a request its fetch() sends, may hold: Cloudflare's limit on each, 128 KB in total.
+ * The sandbox checks before anything crosses (a head crosses in one go, copied onto the host's
+ * main thread, which every tenant of the process shares); the host checks a fetch's again.
+ */
+export const MAX_HEAD_BYTES = 128 * 1024;
+
+/** The bytes of a header list as it crosses (name, value, name, value, ...: byte strings, a character a byte). */
+export function headBytes(headers: readonly string[]): number {
+  let bytes = 0;
+  for (let i = 0; i < headers.length; i++) bytes += headers[i]!.length;
+  return bytes;
+}
+
+/**
  * How each host call crosses, in the order the host hands them to the `init` entry (isolated-vm
  * Callbacks cross only as direct arguments, so positionally). `wait`: the isolate waits for the
  * host's answer; `post`: the call is queued to the host's thread and the isolate goes on (no

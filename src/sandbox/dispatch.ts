@@ -4,7 +4,7 @@
 // host can log and answer with, never an exception that leaks sandbox internals.
 
 import { hostCalls, callAsync, dropRequestCalls } from './host-calls.ts';
-import type { DispatchResult, HeaderLines, PullResult } from '../bridge/protocol.ts';
+import { headBytes, MAX_HEAD_BYTES, type DispatchResult, type HeaderLines, type PullResult } from '../bridge/protocol.ts';
 import type { OperationResult } from '../bridge/operations.ts';
 import { advanceClock } from '../api/clock/sandbox.ts';
 import { dropRequestTimers } from '../api/timers/sandbox.ts';
@@ -561,6 +561,13 @@ export async function handleRequest(
     } else if (head.status === 0) {
       result = {
         error: 'The fetch handler returned Response.error(), a network error, which cannot be sent to a client: return a Response with a status such as 502 instead.',
+        kind: 'bad-response',
+      };
+    } else if (headBytes(head.headers) + head.statusText.length > MAX_HEAD_BYTES) {
+      const unsent = head.body;
+      if (unsent !== null && typeof unsent === 'object' && !isUint8Array(unsent)) unsent.cancel?.(undefined);
+      result = {
+        error: `The fetch handler's response has ${headBytes(head.headers) + head.statusText.length} bytes of headers and status text, over the ${MAX_HEAD_BYTES / 1024} KB a response may have in total: send large values in the body.`,
         kind: 'bad-response',
       };
     } else {

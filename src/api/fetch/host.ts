@@ -22,6 +22,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
 import { MAX_CALL_BYTES, type FetchHead } from '../../bridge/operations.ts';
+import { MAX_HEAD_BYTES } from '../../bridge/protocol.ts';
 import { takeCarried } from '../../runtime/carried-bytes.ts';
 import { OpError } from '../../runtime/host-ops.ts';
 import { ConnectionSlots, type Slot } from './connection-slots.ts';
@@ -31,7 +32,6 @@ import { countSubrequest, ServiceFetch } from '../service/host.ts';
 /** Fetch §4.4 HTTP-redirect fetch, step 5: more than 20 redirects is a network error. */
 const MAX_REDIRECTS = 20;
 const MAX_URL = 16 * 1024;
-const MAX_HEADER_BYTES = 256 * 1024;
 /** A whole body (string or bytes) in fetch.start: the isolate's memory bounds it anyway. */
 const MAX_WHOLE_BODY = 128 * 1024 * 1024;
 const MAX_WRITE_CHUNK = 16 * 1024 * 1024;
@@ -158,7 +158,7 @@ function parseHeaders(value: unknown): [string, string][] {
     const v = value[i + 1];
     if (typeof name !== 'string' || typeof v !== 'string') throw typeError('fetch: invalid headers');
     bytes += name.length + v.length;
-    if (bytes > MAX_HEADER_BYTES) throw typeError('fetch: the request headers are too large');
+    if (bytes > MAX_HEAD_BYTES) throw typeError(`fetch: the request headers are over ${MAX_HEAD_BYTES / 1024} KB in total.`);
     // Byte strings (one char per byte); CR, LF and NUL would split the head.
     if (/[^\x00-\xff]|[\r\n\0]/.test(name + v)) throw typeError(`fetch: invalid header ${JSON.stringify(name)}`);
     pairs.push([name.toLowerCase(), v]);

@@ -4,6 +4,7 @@
 // the Request made from fetch's arguments are in ../sandbox.ts, in the snapshot.
 
 import { MAX_CALL_BYTES, type FetchHead, type OperationCalls } from '../../../bridge/operations.ts';
+import { headBytes, MAX_HEAD_BYTES } from '../../../bridge/protocol.ts';
 import type { BodySource } from '../../body/sandbox.ts';
 import type { Response } from '../../response/sandbox.ts';
 import type { AbortSignal } from '../../events/sandbox.ts';
@@ -49,6 +50,10 @@ function send(
   if (signal?.aborted) {
     (body as BodySource | null)?.cancel?.(signal.reason);
     return PromiseReject(signal.reason);
+  }
+  if (headBytes(headers) > MAX_HEAD_BYTES) {
+    (body as BodySource | null)?.cancel?.(undefined);
+    return PromiseReject(new TypeError(`fetch: the request headers are over ${MAX_HEAD_BYTES / 1024} KB in total.`));
   }
   const id = nextFetchId++;
   let bodyArg: string | ArrayBuffer | { stream: true; length: number | null } | { carried: number } | null;
