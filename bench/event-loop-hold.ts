@@ -1,0 +1,167 @@
+// How long one tenant's large values hold the host's event loop, which every tenant of the
+// process shares. Whatever crosses the isolate wall in one call is copied onto the host's main
+// thread in one go (and a synchronous host operation runs there too), so a worker that hands the
+// platform tens of megabytes at once stalls every other tenant's I/O for as long as that copy
+// takes, whatever its own CPU limit. Each case here is one worker doing that on every request
+// (with a CPU limit of 5 s, so that its work goes through: the worst case for the host), while a
+// neighbour in the same Runtime is asked for every 5 ms; the event loop's delay is read with
+// monitorEventLoopDelay and the neighbour's latency from its answers.
+//
+//   node --no-node-snapshot bench/event-loop-hold.ts [--mb 40] [--requests 3] [--write]
+
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Runtime } from '../src/runtime/runtime.ts';
+import type { RuntimeResponse, WorkerDefinition } from '../src/runtime/types.ts';
+import { HELLO_WORKER } from './support/hello.ts';
+import { fmt, percentile, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
+
+interface Case {
+  name: string;
+  what: string;
+  /** The attacker's module source; `MB` is replaced by the size. */
+  source: string;
+  bindings?: WorkerDefinition['bindings'];
+}
+
+const CASES: Case[] = [
+  {
+    name: 'digest-stream',
+    what: 'one DigestStream write of MB MiB',
+    source: `const big = new Uint8Array(MB * 1024 * 1024);
+export default { async fetch() { const s = new crypto.DigestStream('SHA-256'); const w = s.getWriter(); await w.write(big); await w.close(); return new Response(String((await s.digest).byteLength)); } };`,
+  },
+  {
+    name: 'subtle-digest',
+    what: 'crypto.subtle.digest of MB MiB',
+    source: `const big = new Uint8Array(MB * 1024 * 1024);
+export default { async fetch() { return new Response(String((await crypto.subtle.digest('SHA-256', big)).byteLength)); } };`,
+  },
+  {
+    name: 'fetch-body',
+    what: 'fetch() with a text body of MB MiB (to an address the egress policy refuses once the request is made)',
+    source: `const big = 'b'.repeat(MB * 1024 * 1024);
+export default { async fetch() { try { await fetch('http://127.0.0.1:9/', { method: 'POST', body: big }); } catch {} return new Response('sent'); } };`,
+  },
+  {
+    name: 'response-head',
+    what: 'a response with a header of MB MiB',
+    source: `const big = 'h'.repeat(MB * 1024 * 1024);
+export default { fetch() { return new Response('x', { headers: { 'x-big': big } }); } };`,
+  },
+  {
+    name: 'rpc-argument',
+    what: 'an RPC call to another worker with a string argument of MB MiB',
+    source: `const big = 'r'.repeat(MB * 1024 * 1024);
+export default { async fetch(request, env) { return new Response(String(await env.API.take(big))); } };`,
+    bindings: { API: { type: 'service', service: 'api' } },
+  },
+];
+
+const API_WORKER = `import { WorkerEntrypoint } from 'cloudflare:workers';
+export default class extends WorkerEntrypoint { fetch() { return new Response('api'); } take(value) { return value.length; } }`;
+
+interface Row {
+  name: string;
+  what: string;
+  statuses: string;
+  loopMaxMs: number;
+  neighbourP50Ms: number;
+  neighbourMaxMs: number;
+}
+
+async function drain(response: RuntimeResponse): Promise<void> {
+  if (response.body !== null && !(response.body instanceof Uint8Array)) for await (const _ of response.body) { /* read to the end */ }
+}
+
+async function measure(c: Case, mb: number, requests: number): Promise<Row> {
+  const runtime = new Runtime({ log: () => {}, reduceIdleMemoryAfterMs: 0 });
+  try {
+    const limits = { cpuMs: 5000 };
+    await runtime.load('api', { limits, modules: [{ name: 'main.js', source: API_WORKER }] });
+    await runtime.load('neighbour', { modules: [{ name: 'main.js', source: HELLO_WORKER }] });
+    await runtime.load('attacker', { limits, bindings: c.bindings, modules: [{ name: 'main.js', source: c.source.replaceAll('MB', String(mb)) }] });
+    const ask = (worker: string) => runtime.fetch(worker, { method: 'GET', url: `http://${worker}/`, headers: [] });
+    await drain(await ask('neighbour'));
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
+    let attacking = true;
+    const latencies: number[] = [];
+    // Asked for on a fixed schedule, and timed from when each request was due: a request that
+    // could not even start while the loop was held counts that wait.
+    const neighbour = (async () => {
+      const start = performance.now();
+      for (let k = 0; attacking; k++) {
+        const due = start + k * 5;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        await drain(await ask('neighbour'));
+        latencies.push(performance.now() - due);
+      }
+    })();
+    const statuses: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const response = await ask('attacker');
+      await drain(response);
+      statuses.push(response.status);
+    }
+    attacking = false;
+    await neighbour;
+    loop.disable();
+    latencies.sort((a, b) => a - b);
+    const counted = new Map<number, number>();
+    for (const status of statuses) counted.set(status, (counted.get(status) ?? 0) + 1);
+    return {
+      name: c.name,
+      what: c.what.replace('MB', String(mb)),
+      statuses: [...counted].map(([status, n]) => `${n} x ${status}`).join(', '),
+      loopMaxMs: loop.max / 1e6,
+      neighbourP50Ms: percentile(latencies, 50),
+      neighbourMaxMs: latencies.at(-1) ?? NaN,
+    };
+  } finally {
+    await runtime.close();
+  }
+}
+
+function numberArg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+/** What no case may hold the event loop for: a turn of that length is a latency every tenant of the process sees. */
+const TARGET_MS = 50;
+
+async function main(args: string[]): Promise<BenchResult> {
+  const mb = numberArg(args, '--mb', 40);
+  const requests = numberArg(args, '--requests', 3);
+  const rows: Row[] = [];
+  for (const c of CASES) {
+    progress(`event-loop-hold: ${c.name}`);
+    rows.push(await measure(c, mb, requests));
+  }
+  const over = rows.filter((r) => r.loopMaxMs > TARGET_MS);
+  return {
+    name: 'event-loop-hold',
+    title: 'How long one tenant\'s large values hold the host\'s event loop',
+    markdown: [
+      `In one Runtime, a worker (CPU limit 5 s) does the case below on each of ${requests} requests, one after another, while a hello-world neighbour is asked for every 5 ms on a fixed schedule. Event-loop delay: the longest, from monitorEventLoopDelay (1 ms resolution) over the run; the neighbour's latency is from when each of its requests was due to its answer, so a request that could not start while the loop was held counts the wait.`,
+      '',
+      table(
+        ['case', 'what the worker does', 'its answers', 'event loop held, max ms', 'neighbour p50 ms', 'neighbour max ms'],
+        rows.map((r) => [r.name, r.what, r.statuses, fmt(r.loopMaxMs, 1), fmt(r.neighbourP50Ms, 1), fmt(r.neighbourMaxMs, 1)]),
+      ),
+    ].join('\n'),
+    targets: [
+      {
+        name: `no case holds the event loop more than ${TARGET_MS} ms`,
+        met: over.length === 0,
+        detail: over.length === 0
+          ? `longest ${fmt(Math.max(...rows.map((r) => r.loopMaxMs)), 1)} ms.`
+          : over.map((r) => `${r.name}: ${fmt(r.loopMaxMs, 1)} ms`).join('; ') + '.',
+      },
+    ],
+    data: { mb, requests, rows },
+  };
+}
+
+await runStandalone('event-loop-hold', main);
