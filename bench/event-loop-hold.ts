@@ -37,6 +37,12 @@ export default { async fetch() { const s = new crypto.DigestStream('SHA-256'); c
 export default { async fetch() { return new Response(String((await crypto.subtle.digest('SHA-256', big)).byteLength)); } };`,
   },
   {
+    name: 'subtle-encrypt',
+    what: 'crypto.subtle.encrypt (AES-GCM) of MB MiB',
+    source: `const big = new Uint8Array(MB * 1024 * 1024);
+export default { async fetch() { const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt']); return new Response(String((await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, key, big)).byteLength)); } };`,
+  },
+  {
     name: 'fetch-body',
     what: 'fetch() with a text body of MB MiB (to an address the egress policy refuses once the request is made)',
     source: `const big = 'b'.repeat(MB * 1024 * 1024);
