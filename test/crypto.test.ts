@@ -70,7 +70,15 @@ export default serveProbes({
     const opened = new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv }, aes, sealed));
     let same = opened.length === view.length;
     for (let i = 0; same && i < view.length; i++) same = opened[i] === view[i];
-    return { windowDigest, copiedAtCall, mac: hex(mac), verified, hugeSignature, sealedBytes: sealed.byteLength, roundTrip: same };
+    // Past 256 KiB these run on the crypto threads: a failure keeps WebCrypto's error name there too.
+    const tampered = new Uint8Array(sealed);
+    tampered[5] ^= 1;
+    const refused = await errorOf(() => subtle.decrypt({ name: 'AES-GCM', iv }, aes, tampered));
+    const ec = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+    const ecSignature = await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, ec.privateKey, view);
+    const ecVerified = await subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, ec.publicKey, ecSignature, view);
+    const ecOther = await subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, ec.publicKey, ecSignature, view.subarray(1));
+    return { windowDigest, copiedAtCall, mac: hex(mac), verified, hugeSignature, sealedBytes: sealed.byteLength, roundTrip: same, refused: refused.name, ecVerified, ecOther };
   },
 
   async digests() {
@@ -498,6 +506,8 @@ test('inputs over 1 MiB cross as a payload: digest, sign, verify, encrypt and de
   assert.equal(out.hugeSignature, false);
   assert.equal(out.sealedBytes, view.length + 16);
   assert.equal(out.roundTrip, true);
+  assert.equal(out.refused, 'OperationError');
+  assert.deepEqual([out.ecVerified, out.ecOther], [true, false]);
 });
 
 test('host ops: data past one call\'s bound is taken from the call\'s payload, and a payload that does not add up is refused', async () => {

@@ -350,6 +350,12 @@ export class WorkerIsolate {
    */
   private async takePayload(callId: number): Promise<ArrayBuffer | string | null | false> {
     if (!this.alive) throw new Error('the worker stopped');
+    // A turn of the event loop before each piece: the isolate copies the next piece while this
+    // thread copies the last, and isolated-vm runs every answer that is ready in one callback, so
+    // the pieces of 40 MiB could follow each other with no turn between them (118 ms measured,
+    // bench/event-loop-hold.ts), and every other tenant's I/O and timers waited that long.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!this.alive) throw new Error('the worker stopped');
     this.chargeCpu();
     const taken = await this.enter(PLATFORM, this.entries.takePayload.apply(undefined, [callId], {
       ...UNBUDGETED,

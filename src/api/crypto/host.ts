@@ -22,7 +22,7 @@
 import { createHash, randomBytes, webcrypto, type Hash, type KeyObject } from 'node:crypto';
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
 import { MAX_CALL_BYTES, type KeyInfo } from '../../bridge/operations.ts';
-import { runOnCryptoPool, type PoolJob } from './pool.ts';
+import { runOnCryptoPool, type PoolJob, type SubtleMethod } from './pool.ts';
 import { takeCarried } from '../../runtime/carried-bytes.ts';
 
 type NodeKey = webcrypto.CryptoKey;
@@ -46,8 +46,11 @@ const MAX_PBKDF2_BITS = 4096;
  * over its CPU limit.
  */
 const MAX_RSA_MODULUS_BITS = 8192;
-/** Digests of inputs this large or larger run on the crypto threads (SHA-256: ~5 ms per MB). */
-const POOL_DIGEST_BYTES = 256 * 1024;
+/**
+ * Inputs this large or larger go to the crypto threads: a digest's (SHA-256: ~5 ms per MB), and
+ * an encrypt's, decrypt's, sign's or verify's, whose input Node copies on the calling thread.
+ */
+const POOL_INPUT_BYTES = 256 * 1024;
 const RSA_GENERATE_USAGES: Record<string, { public: string[]; private: string[] }> = {
   'RSASSA-PKCS1-v1_5': { public: ['verify'], private: ['sign'] },
   'RSA-PSS': { public: ['verify'], private: ['sign'] },
@@ -159,6 +162,23 @@ function withData<R>(ctx: OpContext, data: unknown, use: (input: Uint8Array) => 
   if (!Number.isSafeInteger(data) || data <= MAX_CALL_BYTES) fail('TypeError', 'data must be an ArrayBuffer or ArrayBufferView.');
   if (data > MAX_DATA_BYTES) fail('RangeError', `data is larger than ${MAX_DATA_BYTES / MB} MB.`);
   return takeCarried(ctx, data, () => opError('TypeError', 'data did not reach the host whole; it is copied when the method is called, so this is the platform\'s fault: report it.')).then(use);
+}
+
+/**
+ * Node's WebCrypto `method` on `input`: on the crypto threads from POOL_INPUT_BYTES (Node copies
+ * the input on the thread that calls it; `input` is the sandbox's copy, made for this call, so it
+ * moves there), here below that.
+ */
+function subtleCall<M extends SubtleMethod>(ctx: OpContext, method: M, alg: Algorithm, key: NodeKey, input: Uint8Array, signature?: Uint8Array): Promise<M extends 'verify' ? boolean : ArrayBuffer>;
+function subtleCall(ctx: OpContext, method: SubtleMethod, alg: Algorithm, key: NodeKey, input: Uint8Array, signature?: Uint8Array): Promise<ArrayBuffer | boolean> {
+  const algorithm = alg as unknown as webcrypto.AlgorithmIdentifier;
+  if (input.byteLength >= POOL_INPUT_BYTES) {
+    const data = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength ? input.buffer as ArrayBuffer : input.slice().buffer;
+    const sig = signature === undefined ? undefined : signature.slice().buffer;
+    return runOnCryptoPool<ArrayBuffer | boolean>(ctx, { kind: 'subtle', method, algorithm, key, data, signature: sig }, [data]);
+  }
+  if (method === 'verify') return subtle.verify(algorithm, key, signature!, input);
+  return subtle[method](algorithm, key, input);
 }
 
 function strings(value: unknown, what: string): string[] {
@@ -469,7 +489,7 @@ export const cryptoAsyncOps = {
   'crypto.digest': op((ctx, [algorithm, data], scope) => {
     const { name } = algorithmArg(algorithm, scope, DIGEST_NAMES);
     return withData(ctx, data, (input) => {
-      if (input.byteLength >= POOL_DIGEST_BYTES) {
+      if (input.byteLength >= POOL_INPUT_BYTES) {
         // The sandbox's copy, made for this call alone: it moves to the thread.
         const buffer = input.buffer as ArrayBuffer;
         return run(ctx, () => runOnCryptoPool<ArrayBuffer>(ctx, { kind: 'digest', data: buffer, hash: NODE_HASH[name]! }, [buffer]));
@@ -529,7 +549,7 @@ export const cryptoAsyncOps = {
   'crypto.sign': op((ctx, [algorithm, keyId, data], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const key = keyOf(scope, keyId, 'key');
-    return withData(ctx, data, (input) => run(ctx, () => subtle.sign(alg as unknown as webcrypto.AlgorithmIdentifier, key, input)));
+    return withData(ctx, data, (input) => run(ctx, () => subtleCall(ctx, 'sign', alg, key, input)));
   }),
 
   'crypto.verify': op((ctx, [algorithm, keyId, signature, data], scope) => {
@@ -540,19 +560,19 @@ export const cryptoAsyncOps = {
       return run(ctx, async () => false);
     }
     const sig = bytes(signature, 'signature');
-    return withData(ctx, data, (input) => run(ctx, () => subtle.verify(alg as unknown as webcrypto.AlgorithmIdentifier, key, sig, input)));
+    return withData(ctx, data, (input) => run(ctx, () => subtleCall(ctx, 'verify', alg, key, input, sig)));
   }),
 
   'crypto.encrypt': op((ctx, [algorithm, keyId, data], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const key = keyOf(scope, keyId, 'key');
-    return withData(ctx, data, (input) => run(ctx, () => subtle.encrypt(alg as unknown as webcrypto.AlgorithmIdentifier, key, input)));
+    return withData(ctx, data, (input) => run(ctx, () => subtleCall(ctx, 'encrypt', alg, key, input)));
   }),
 
   'crypto.decrypt': op((ctx, [algorithm, keyId, data], scope) => {
     const alg = algorithmArg(algorithm, scope);
     const key = keyOf(scope, keyId, 'key');
-    return withData(ctx, data, (input) => run(ctx, () => subtle.decrypt(alg as unknown as webcrypto.AlgorithmIdentifier, key, input)));
+    return withData(ctx, data, (input) => run(ctx, () => subtleCall(ctx, 'decrypt', alg, key, input)));
   }),
 
   'crypto.deriveBits': op((ctx, [algorithm, keyId, length], scope) => {
