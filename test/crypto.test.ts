@@ -530,6 +530,21 @@ test('host ops: data past one call\'s bound is taken from the call\'s payload, a
   assert.equal((await rejection(cryptoAsyncOps['crypto.digest']!(pieces([]), [{ name: 'SHA-256' }, 2 ** 40]))).name, 'RangeError');
 });
 
+test('host ops: the data an isolate\'s pending calls hold on the host is bounded by its memory limit', async () => {
+  const ctx = opContext();
+  const half = (DEFAULT_LIMITS.memoryMb / 2) * 1024 * 1024 + 1;
+  // The first call's data is still being taken when the second comes.
+  let giveFirst!: (piece: ArrayBuffer | null) => void;
+  const first = cryptoAsyncOps['crypto.digest']!({ ...ctx, takePayload: () => new Promise((resolve) => (giveFirst = resolve)) }, [{ name: 'SHA-256' }, half]);
+  const second = await rejection(cryptoAsyncOps['crypto.digest']!({ ...ctx, takePayload: async () => null }, [{ name: 'SHA-256' }, half]));
+  assert.equal(second.name, 'QuotaExceededError', second.message);
+  // Once the first is over, its bytes count no more.
+  giveFirst(null);
+  assert.equal((await rejection(first)).name, 'TypeError', 'the first call\'s data did not add up');
+  const third = await rejection(cryptoAsyncOps['crypto.digest']!({ ...ctx, takePayload: async () => null }, [{ name: 'SHA-256' }, half]));
+  assert.equal(third.name, 'TypeError', third.message);
+});
+
 test('HMAC: RFC 4231 vector, every hash against node:crypto, verify, generated keys usable on the host', async () => {
   const out = await probe('probes', 'hmac');
   assert.equal(out.rfc4231, '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');

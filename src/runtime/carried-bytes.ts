@@ -6,6 +6,32 @@
 
 import type { OpContext } from './host-ops.ts';
 
+const MB = 1024 * 1024;
+
+interface Held {
+  bytes: number;
+}
+
+/**
+ * Counts `length` bytes against what an isolate's pending operations may hold on the host once
+ * taken: its memory limit, which held them while they were in the isolate. Without it a worker
+ * could start operation after operation (16 may wait for the crypto threads per account), each
+ * taken out of the isolate and freed there, and hold gigabytes of the host's memory. Returns the
+ * release, to call when the operation is done with them; `tooMuch()` is the error past the bound.
+ */
+export function reserveCarried(ctx: Pick<OpContext, 'scope' | 'limits'>, length: number, tooMuch: () => Error): () => void {
+  let held = ctx.scope.get('carried') as Held | undefined;
+  if (held === undefined) ctx.scope.set('carried', held = { bytes: 0 });
+  if (held.bytes + length > ctx.limits.memoryMb * MB) throw tooMuch();
+  held.bytes += length;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    held.bytes -= length;
+  };
+}
+
 /**
  * Takes the `length` bytes the call carries. `changed()` is the error when they do not add up:
  * a part the worker detached or resized before it was taken, or a sandbox that sent other than it said.

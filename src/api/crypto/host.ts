@@ -23,7 +23,7 @@ import { createHash, randomBytes, webcrypto, type Hash, type KeyObject } from 'n
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
 import { MAX_CALL_BYTES, type KeyInfo } from '../../bridge/operations.ts';
 import { runOnCryptoPool, type PoolJob, type SubtleMethod } from './pool.ts';
-import { takeCarried } from '../../runtime/carried-bytes.ts';
+import { reserveCarried, takeCarried } from '../../runtime/carried-bytes.ts';
 
 type NodeKey = webcrypto.CryptoKey;
 const subtle = webcrypto.subtle;
@@ -161,7 +161,10 @@ function withData<R>(ctx: OpContext, data: unknown, use: (input: Uint8Array) => 
   }
   if (!Number.isSafeInteger(data) || data <= MAX_CALL_BYTES) fail('TypeError', 'data must be an ArrayBuffer or ArrayBufferView.');
   if (data > MAX_DATA_BYTES) fail('RangeError', `data is larger than ${MAX_DATA_BYTES / MB} MB.`);
-  return takeCarried(ctx, data, () => opError('TypeError', 'data did not reach the host whole; it is copied when the method is called, so this is the platform\'s fault: report it.')).then(use);
+  const release = reserveCarried(ctx, data, () => opError('QuotaExceededError', `This worker's crypto.subtle calls waiting to run already hold ${ctx.limits.memoryMb} MB of data, its memory limit: await some before starting more.`));
+  return takeCarried(ctx, data, () => opError('TypeError', 'data did not reach the host whole; it is copied when the method is called, so this is the platform\'s fault: report it.'))
+    .then(use)
+    .finally(release);
 }
 
 /**

@@ -23,7 +23,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import type { AsyncOp, OpContext, OperationTable, SyncOp } from '../../runtime/host-ops.ts';
 import { MAX_CALL_BYTES, type FetchHead } from '../../bridge/operations.ts';
 import { MAX_HEAD_BYTES } from '../../bridge/protocol.ts';
-import { takeCarried } from '../../runtime/carried-bytes.ts';
+import { reserveCarried, takeCarried } from '../../runtime/carried-bytes.ts';
 import { OpError } from '../../runtime/host-ops.ts';
 import { ConnectionSlots, type Slot } from './connection-slots.ts';
 import { EgressPolicy, EgressRefused, type EgressTarget } from './egress-policy.ts';
@@ -358,7 +358,13 @@ function networkMessage(url: URL, error: NodeJS.ErrnoException): string {
 }
 
 /** Fetch §4.1 main fetch + §4.4 HTTP-redirect fetch, over node:http, each hop vetted. */
-async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
+/** fetch.start, with a carried body's bytes counted until the fetch has its head or fails (reserveCarried). */
+function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
+  const hold = { release: () => {} };
+  return startFetch(ctx, args, hold).finally(() => hold.release());
+}
+
+async function startFetch(ctx: OpContext, args: unknown[], hold: { release: () => void }): Promise<FetchHead> {
   const [idArg, methodArg, urlArg, headersArg, bodyArg, redirectArg, serviceArg] = args;
   const id = fetchId(idArg);
   const request = ctx.request;
@@ -377,6 +383,9 @@ async function start(ctx: OpContext, args: unknown[]): Promise<FetchHead> {
   let method = methodArg;
   let headers = parseHeaders(headersArg).filter(([name]) => !HOP_BY_HOP.has(name));
   const parsed = parseBody(bodyArg, method);
+  if (parsed.kind === 'carried') {
+    hold.release = reserveCarried(ctx, parsed.length, () => typeError(`fetch: this worker's fetches waiting to send already hold ${ctx.limits.memoryMb} MB of request bodies, its memory limit: await some before starting more.`));
+  }
   let body: SendableBody = parsed.kind === 'carried'
     ? { kind: 'whole', bytes: Buffer.from((await takeCarried(ctx, parsed.length, () => typeError('fetch: the request body did not reach the host whole.'))).buffer) }
     : parsed;
