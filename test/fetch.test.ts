@@ -447,15 +447,23 @@ describe('streaming with bounded memory', () => {
         res.pause();
         // Nobody reads for a while: the upstream writes what the pipe holds (socket buffers and
         // a chunk or two in each stage), then stalls. It must have stalled well before 32 MB.
-        setTimeout(() => (stalledAt = up.bigWritten), 1000);
-        setTimeout(() => {
+        // Stalled: no new bytes for 300 ms (looked for up to 10 s, so that a busy machine filling
+        // the pipe slowly is not taken for one that never stops), and still none 500 ms later.
+        void (async () => {
+          let last = -1;
+          for (let waited = 0; waited < 10_000 && up.bigWritten !== last; waited += 300) {
+            last = up.bigWritten;
+            await new Promise((resolve) => setTimeout(resolve, 300));
+          }
+          stalledAt = up.bigWritten;
+          await new Promise((resolve) => setTimeout(resolve, 500));
           writtenWhilePaused = up.bigWritten;
           res.on('data', (c: Buffer) => {
             for (let i = 0; i < c.length; i += 4099) if (c[i] !== ((received + i) % CHUNK) % 251) mismatches++;
             received += c.length;
           });
           res.resume();
-        }, 1500);
+        })();
         res.on('end', () => resolve({ received, mismatches, writtenWhilePaused }));
         res.on('error', reject);
       });
