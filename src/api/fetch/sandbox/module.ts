@@ -28,7 +28,6 @@ let callAsyncCarrying: FetchDeps['callAsyncCarrying'];
 let utf8Encode: FetchDeps['utf8Encode'];
 let responseFromFetch: FetchDeps['responseFromFetch'];
 
-
 let nextFetchId = 1;
 
 /** Only the chunk's own bytes, as an ArrayBuffer (what crosses to the host cheapest). */
