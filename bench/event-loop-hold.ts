@@ -61,6 +61,13 @@ export default { fetch() { return new Response('x', { headers: { 'x-big': big } 
 export default { async fetch(request, env) { return new Response(String(await env.API.take(big))); } };`,
     bindings: { API: { type: 'service', service: 'api' } },
   },
+  {
+    name: 'host-binding',
+    what: 'a call of an embedder\'s binding with a Uint8Array of MB MiB',
+    source: `const big = new Uint8Array(MB * 1024 * 1024);
+export default { async fetch(request, env) { return new Response(String(await env.STORE.put(big))); } };`,
+    bindings: { STORE: { put: (bytes: Uint8Array) => bytes.byteLength } } as unknown as WorkerDefinition['bindings'],
+  },
 ];
 
 const API_WORKER = `import { WorkerEntrypoint } from 'cloudflare:workers';

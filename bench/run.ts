@@ -41,7 +41,7 @@ const BENCHMARKS: { name: string; what: string; limitS: number }[] = [
   { name: 'bodies', what: '100 MB bodies through a worker in process (pass-through MB/s vs a Node copy loop, read whole) and a 16 MiB streamed response\'s CPU', limitS: 300 },
   { name: 'kv', what: 'KV calls from a worker through isolet serve (runtime processes, SQLite): calls/s and latency of get, put and list, small and 1 MiB values', limitS: 180 },
   { name: 'kv-large', what: 'KV values of 25 MiB through isolet serve under the default limits: the CPU a put of request.body, a put of an ArrayBuffer and a get are charged', limitS: 180 },
-  { name: 'event-loop-hold', what: 'how long one tenant\'s large values (40 MiB digests and encryptions, fetch bodies, headers, RPC arguments) hold the host\'s event loop, and a neighbour\'s latency meanwhile', limitS: 180 },
+  { name: 'event-loop-hold', what: 'how long one tenant\'s large values (40 MiB digests and encryptions, fetch bodies, headers, RPC and binding arguments) hold the host\'s event loop, and a neighbour\'s latency meanwhile', limitS: 180 },
   { name: 'services', what: 'what a service-binding call costs: a request with one RPC call or one fetch() to another worker, in one Runtime and between runtime processes', limitS: 300 },
 ];
 
