@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { MALLOC_TUNABLES, withMallocTunables } from '../src/runtime/malloc-tunables.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import type { RuntimeResponse, WorkerLogEntry } from '../src/runtime/types.ts';
-import { fmt, fmtInt, median, progress, runStandalone, table, type BenchResult } from './lib.ts';
+import { positiveArg, fmt, fmtInt, median, progress, runStandalone, table, type BenchResult } from './lib.ts';
 
 const MB = 1024 * 1024;
 const TOTAL = 100 * MB;
@@ -66,12 +66,6 @@ const STREAMED = `export default {
   },
 };`;
 
-function numberArg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  const value = i >= 0 ? Number(args[i + 1]) : NaN;
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
-
 /** TOTAL bytes in CHUNK-sized chunks, each a fresh buffer as a socket would give. */
 async function* upload(total: number, ascii = false): AsyncGenerator<Uint8Array> {
   const pattern = Buffer.alloc(CHUNK, ascii ? 'a' : '\u00e9');
@@ -100,7 +94,7 @@ function usage(): { faults: number; cpuUs: number } {
 }
 
 async function main(args: string[]): Promise<BenchResult> {
-  const rounds = Math.round(numberArg(args, '--rounds', 7));
+  const rounds = Math.round(positiveArg(args, '--rounds', 7));
   const logs: WorkerLogEntry[] = [];
   const runtime = new Runtime({ log: (entry) => void (entry.type === 'request' || entry.level === 'error' ? logs.push(entry) : undefined), reduceIdleMemoryAfterMs: 0 });
   const names = Object.keys(PASS_THROUGH);

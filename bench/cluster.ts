@@ -16,8 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
-import { BENCH_ADMIN_TOKEN, NODE, ROOT, adminApi, childEnv, fmt, fmtInt, freePort, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
-import { CONNECTIONS, get, hasWrk, numberArg, runLoad, type Server } from './throughput.ts';
+import { positiveArg, BENCH_ADMIN_TOKEN, NODE, ROOT, adminApi, childEnv, fmt, fmtInt, freePort, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
+import { CONNECTIONS, get, hasWrk, runLoad, type Server } from './throughput.ts';
 
 const SECRETS_KEY = randomBytes(32).toString('base64');
 const TARGET_P99_MS = 1000;
@@ -64,10 +64,10 @@ function worker(text: string): Record<string, unknown> {
 }
 
 export async function cluster(args: string[]): Promise<BenchResult> {
-  const deploys = numberArg(args, '--deploys', 200);
-  const tenants = numberArg(args, '--tenants', 300);
-  const seconds = numberArg(args, '--seconds', 5);
-  const processes = numberArg(args, '--processes', 1);
+  const deploys = positiveArg(args, '--deploys', 200);
+  const tenants = positiveArg(args, '--tenants', 300);
+  const seconds = positiveArg(args, '--seconds', 5);
+  const processes = positiveArg(args, '--processes', 1);
   const useWrk = !args.includes('--no-wrk') && hasWrk();
   const haproxy = spawnSync('sh', ['-c', 'command -v haproxy || ls /usr/sbin/haproxy'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
   if (!haproxy) throw new Error('HAProxy is needed: apt-get install -y haproxy');

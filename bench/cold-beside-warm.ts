@@ -10,7 +10,7 @@
 //   node --no-node-snapshot bench/cold-beside-warm.ts [--rounds 3] [--seconds 8] [--write]
 
 import { join } from 'node:path';
-import { NODE, ROOT, childEnv, fmt, median, progress, runStandalone, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
+import { numberArg, NODE, ROOT, childEnv, fmt, median, progress, runStandalone, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
 
 const WAYS = [
   { name: 'off-thread', args: [] as string[], what: 'isolates made on their own threads (isolet build)' },
@@ -29,12 +29,8 @@ interface Run {
 }
 
 export async function coldBesideWarm(args: string[]): Promise<BenchResult> {
-  const arg = (name: string, fallback: number) => {
-    const at = args.indexOf(name);
-    return at >= 0 ? Number(args[at + 1]) : fallback;
-  };
-  const rounds = arg('--rounds', 3);
-  const seconds = arg('--seconds', 8);
+  const rounds = numberArg(args, '--rounds', 3);
+  const seconds = numberArg(args, '--seconds', 8);
   const tenants = 100;
   const coldPerSecond = 20;
   const runs = new Map<string, Run[]>(WAYS.map((way) => [way.name, []]));

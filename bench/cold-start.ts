@@ -27,6 +27,7 @@ import { Runtime } from '../src/runtime/runtime.ts';
 import { bundleSandboxRuntime } from '../src/runtime/runtime-image.ts';
 import type { RuntimeResponse, WorkerDefinition } from '../src/runtime/types.ts';
 import {
+  positiveArg,
   NODE,
   childEnv,
   fmt,
@@ -49,12 +50,6 @@ const TARGET_P50_MS = 1.5;
 /** Idle time between cold starts in the spaced path. */
 const SPACING_MS = 10;
 const TARGET_RATIO = 20;
-
-function numberArg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  const value = i >= 0 ? Number(args[i + 1]) : NaN;
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
 
 /** A small module worker, different per tenant so nothing can be shared between tenants by accident. */
 function helloWorker(tenant: string): WorkerDefinition {
@@ -204,10 +199,10 @@ async function crossings(n: number): Promise<{ asyncApply: Summary; syncApply: S
 // ---------------------------------------------------------------------------------------------
 
 export async function coldStart(args: string[]): Promise<BenchResult> {
-  const tenants = numberArg(args, '--tenants', 500);
-  const processes = numberArg(args, '--processes', 50);
+  const tenants = positiveArg(args, '--tenants', 500);
+  const processes = positiveArg(args, '--processes', 50);
   const rounds = 5;
-  const imageN = numberArg(args, '--image-isolates', 100);
+  const imageN = positiveArg(args, '--image-isolates', 100);
 
   // One-time costs, outside every timing: the runtime image (bundle + snapshot) is built once
   // per process, by the first isolate a Runtime starts.

@@ -13,7 +13,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Runtime } from '../src/runtime/runtime.ts';
 import type { RuntimeResponse, WorkerDefinition } from '../src/runtime/types.ts';
 import { HELLO_WORKER } from './support/hello.ts';
-import { fmt, percentile, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
+import { numberArg, fmt, percentile, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
 
 interface Case {
   name: string;
@@ -134,11 +134,6 @@ async function measure(c: Case, mb: number, requests: number): Promise<Row> {
   } finally {
     await runtime.close();
   }
-}
-
-function numberArg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
 }
 
 /** What no case may hold the event loop for: a turn of that length is a latency every tenant of the process sees. */

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startServer } from '../src/server/server.ts';
 import { DEFAULT_LIMITS } from '../src/runtime/types.ts';
-import { fmt, percentile, progress, runStandalone, table, type BenchResult } from './lib.ts';
+import { numberArg, fmt, percentile, progress, runStandalone, table, type BenchResult } from './lib.ts';
 
 const TOKEN = 'isl_bench-kv-large-admin-token-0123456789ab';
 
@@ -27,11 +27,6 @@ const WORKER = `export default {
     return new Response('ok');
   },
 };`;
-
-function numberArg(args: string[], name: string, fallback: number): number {
-  const at = args.indexOf(name);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-}
 
 type CaseResult = { ok: number; requests: number; cpuMs: number[] };
 

@@ -13,7 +13,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../src/server/server.ts';
-import { fmt, fmtInt, percentile, progress, runStandalone, table, type BenchResult } from './lib.ts';
+import { numberArg, fmt, fmtInt, percentile, progress, runStandalone, table, type BenchResult } from './lib.ts';
 
 const TOKEN = 'isl_bench-kv-admin-token-0123456789abcdef';
 
@@ -32,11 +32,6 @@ const WORKER = `export default {
     return new Response('ok');
   },
 };`;
-
-function numberArg(args: string[], name: string, fallback: number): number {
-  const at = args.indexOf(name);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-}
 
 type CaseResult = { ops: number; opsPerS: number; p50: number; p99: number };
 

@@ -18,6 +18,21 @@ export const DOC = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.ur
 export const NODE = process.execPath;
 
 // ---------------------------------------------------------------------------------------------
+// Arguments
+
+/** The number after `name` in `args`, or `fallback` without one. */
+export function numberArg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+/** The number after `name` in `args` when it is one above 0; `fallback` otherwise. */
+export function positiveArg(args: string[], name: string, fallback: number): number {
+  const value = numberArg(args, name, NaN);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Statistics
 
 export interface Summary {

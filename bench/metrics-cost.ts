@@ -9,8 +9,7 @@
 
 import { ServerMetrics } from '../src/observability/server-metrics.ts';
 import { WorkerStats } from '../src/observability/worker-stats.ts';
-import { fmt, fmtInt, median, runStandalone, table, type BenchResult } from './lib.ts';
-import { numberArg } from './throughput.ts';
+import { positiveArg, fmt, fmtInt, median, runStandalone, table, type BenchResult } from './lib.ts';
 
 /** A request's counting should stay under a hundredth of the isolate CPU of the cheapest request (about 100 µs, BENCHMARKS "Warm throughput"). */
 const TARGET_NS = 1000;
@@ -23,7 +22,7 @@ function cpuNs(fn: () => void): number {
 }
 
 async function metricsCost(args: string[]): Promise<BenchResult> {
-  const requests = numberArg(args, '--requests', 2_000_000);
+  const requests = positiveArg(args, '--requests', 2_000_000);
   const rows: string[][] = [];
   const data: Record<string, unknown>[] = [];
   for (const workers of [1, 1000, 10_000]) {

@@ -18,8 +18,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmt, fmtInt, median, progress, runStandalone, stopChild, table, type BenchResult } from './lib.ts';
-import { CONNECTIONS, get, hasWrk, numberArg, runLoad, startNodeServer, type LoadResult, type Server } from './throughput.ts';
+import { positiveArg, fmt, fmtInt, median, progress, runStandalone, stopChild, table, type BenchResult } from './lib.ts';
+import { CONNECTIONS, get, hasWrk, runLoad, startNodeServer, type LoadResult, type Server } from './throughput.ts';
 
 interface Variant {
   label: string;
@@ -38,8 +38,8 @@ const VARIANTS: Variant[] = [
 ];
 
 export async function processes(args: string[]): Promise<BenchResult> {
-  const seconds = numberArg(args, '--seconds', 5);
-  const rounds = numberArg(args, '--rounds', 3);
+  const seconds = positiveArg(args, '--seconds', 5);
+  const rounds = positiveArg(args, '--rounds', 3);
   const useWrk = !args.includes('--no-wrk') && hasWrk();
   const dir = mkdtempSync(join(tmpdir(), 'isolet-bench-'));
   const servers: { variant: Variant; server: Server; runs: LoadResult[] }[] = [];

@@ -31,8 +31,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { homeIndex } from '../src/supervisor/placement.ts';
 import { defaultProcessCount } from '../src/supervisor/process-pool.ts';
-import { BENCH_ADMIN_TOKEN, NODE, ROOT, adminApi, childEnv, fmt, fmtInt, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult, type Target } from './lib.ts';
-import { CONNECTIONS, WRK_DONE, get, hasWrk, numberArg, runLoad, startNodeServer, wrkScript, type LoadResult, type Server } from './throughput.ts';
+import { positiveArg, BENCH_ADMIN_TOKEN, NODE, ROOT, adminApi, childEnv, fmt, fmtInt, percentile, progress, runStandalone, sleep, spawnTracked, stopChild, table, waitForLine, type BenchResult, type Target } from './lib.ts';
+import { CONNECTIONS, WRK_DONE, get, hasWrk, runLoad, startNodeServer, wrkScript, type LoadResult, type Server } from './throughput.ts';
 
 const TARGET_RPS = 3000;
 const TARGET_P99_MS = 100;
@@ -455,20 +455,20 @@ function noisyKindsArg(args: string[]): NoisyKind[] {
 }
 
 export async function scale(args: string[]): Promise<BenchResult> {
-  const tenants = numberArg(args, '--tenants', 10_000);
+  const tenants = positiveArg(args, '--tenants', 10_000);
   if (args.includes('--no-wrk') || !hasWrk()) throw new Error('the scale benchmark needs wrk for its Zipf and noisy loads: apt-get install -y wrk');
   const onlyAt = args.indexOf('--only');
   const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
   const o: Options = {
     tenants,
-    zipfTenants: Math.max(tenants, numberArg(args, '--zipf-tenants', 100_000)),
-    noisyTenants: Math.max(10, numberArg(args, '--noisy-tenants', 1000)),
-    crashAccounts: numberArg(args, '--crash-accounts', 3),
+    zipfTenants: Math.max(tenants, positiveArg(args, '--zipf-tenants', 100_000)),
+    noisyTenants: Math.max(10, positiveArg(args, '--noisy-tenants', 1000)),
+    crashAccounts: positiveArg(args, '--crash-accounts', 3),
     noisyKinds: noisyKindsArg(args),
-    processes: numberArg(args, '--processes', defaultProcessCount()),
-    isolateMemoryMb: args.includes('--isolate-memory-mb') ? numberArg(args, '--isolate-memory-mb', 0) : undefined,
-    untriedRequests: args.includes('--untried-requests') ? numberArg(args, '--untried-requests', 0) : undefined,
-    seconds: numberArg(args, '--seconds', 5),
+    processes: positiveArg(args, '--processes', defaultProcessCount()),
+    isolateMemoryMb: args.includes('--isolate-memory-mb') ? positiveArg(args, '--isolate-memory-mb', 0) : undefined,
+    untriedRequests: args.includes('--untried-requests') ? positiveArg(args, '--untried-requests', 0) : undefined,
+    seconds: positiveArg(args, '--seconds', 5),
     dir: mkdtempSync(join(tmpdir(), 'isolet-scale-')),
     children: [],
   };

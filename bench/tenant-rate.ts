@@ -18,7 +18,7 @@
 import { Runtime } from '../src/runtime/runtime.ts';
 import type { RuntimeResponse } from '../src/runtime/types.ts';
 import { HELLO_WORKER } from './support/hello.ts';
-import { fmt, fmtInt, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
+import { numberArg, fmt, fmtInt, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
 
 interface Row {
   rate: number;
@@ -30,11 +30,6 @@ interface Row {
   /** Times a thread of the process gave up its core (waited, or was preempted), per request. */
   switches: number;
   quietCpuMs: number;
-}
-
-function numberArg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
 }
 
 async function drain(response: RuntimeResponse): Promise<void> {

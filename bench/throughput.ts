@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { HELLO_WORKER } from './support/hello.ts';
 import {
+  positiveArg,
   NODE,
   ROOT,
   childEnv,
@@ -42,12 +43,6 @@ import {
 const TARGET_VS_NODE = 0.4;
 const TARGET_VS_WORKERD = 1.0;
 export const CONNECTIONS = 50;
-
-export function numberArg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  const value = i >= 0 ? Number(args[i + 1]) : NaN;
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
 
 export interface Server {
   name: string;
@@ -232,8 +227,8 @@ const hello :Workerd.Worker = (
 }
 
 export async function throughput(args: string[]): Promise<BenchResult> {
-  const seconds = numberArg(args, '--seconds', 5);
-  const rounds = numberArg(args, '--rounds', 3);
+  const seconds = positiveArg(args, '--seconds', 5);
+  const rounds = positiveArg(args, '--rounds', 3);
   const profileAt = args.indexOf('--profile');
   const profileDir = profileAt >= 0 ? args[profileAt + 1] : undefined;
   const useWrk = !args.includes('--no-wrk') && hasWrk();

@@ -17,16 +17,13 @@ import ivm from 'isolated-vm';
 import { Runtime } from '../../src/runtime/runtime.ts';
 import type { RuntimeRequest } from '../../src/runtime/types.ts';
 import { HELLO_WORKER } from './hello.ts';
+import { numberArg } from '../lib.ts';
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const seconds = arg('--seconds', 3);
-const concurrency = arg('--concurrency', 50);
-const tenants = Math.max(1, arg('--tenants', 1));
-const coldPerSecond = arg('--cold-per-second', 0);
+const seconds = numberArg(args, '--seconds', 3);
+const concurrency = numberArg(args, '--concurrency', 50);
+const tenants = Math.max(1, numberArg(args, '--tenants', 1));
+const coldPerSecond = numberArg(args, '--cold-per-second', 0);
 {
   const isolates = ivm.Isolate as { createOffThread?: (options: ivm.IsolateOptions) => Promise<ivm.Isolate> };
   const make = args.includes('--sync-create') ? async (options: ivm.IsolateOptions) => new ivm.Isolate(options) : isolates.createOffThread!.bind(ivm.Isolate);
@@ -54,7 +51,7 @@ const runtime = new Runtime({
   log: (entry) => {
     if (measuring && entry.type === 'request' && typeof entry.cpuMs === 'number') isolateCpuMs += entry.cpuMs;
   },
-  maxIsolates: arg('--max-isolates', tenants + 10 + Math.ceil(coldPerSecond * seconds)),
+  maxIsolates: numberArg(args, '--max-isolates', tenants + 10 + Math.ceil(coldPerSecond * seconds)),
   reduceIdleMemoryAfterMs: 0,
 });
 const tenantRequests: RuntimeRequest[] = [];

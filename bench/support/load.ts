@@ -7,16 +7,13 @@
 //   node bench/support/load.ts --port 8080 --hosts 100 --connections 50 --seconds 5
 
 import { Agent, request } from 'node:http';
+import { numberArg } from '../lib.ts';
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const port = arg('--port', 0);
-const hostCount = arg('--hosts', 1);
-const connections = arg('--connections', 50);
-const seconds = arg('--seconds', 5);
+const port = numberArg(args, '--port', 0);
+const hostCount = numberArg(args, '--hosts', 1);
+const connections = numberArg(args, '--connections', 50);
+const seconds = numberArg(args, '--seconds', 5);
 
 const hosts = Array.from({ length: hostCount }, (_, i) => `t${i}.localhost:${port}`);
 const agent = new Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });

@@ -11,15 +11,12 @@ import { Runtime } from '../../src/runtime/runtime.ts';
 import { runtimeImage } from '../../src/runtime/runtime-image.ts';
 import type { WorkerLogEntry } from '../../src/runtime/types.ts';
 import { HELLO_WORKER } from './hello.ts';
+import { numberArg } from '../lib.ts';
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const seconds = arg('--seconds', 90);
-const tenants = arg('--tenants', 1000);
-const concurrency = arg('--concurrency', 50);
+const seconds = numberArg(args, '--seconds', 90);
+const tenants = numberArg(args, '--tenants', 1000);
+const concurrency = numberArg(args, '--concurrency', 50);
 
 // The image is made first: making it applies the engine settings, which `--maglev` then undoes
 // before any tenant's isolate exists.
