@@ -383,12 +383,14 @@ async function startFetch(ctx: OpContext, args: unknown[], hold: { release: () =
   let method = methodArg;
   let headers = parseHeaders(headersArg).filter(([name]) => !HOP_BY_HOP.has(name));
   const parsed = parseBody(bodyArg, method);
+  let body: SendableBody;
   if (parsed.kind === 'carried') {
     hold.release = reserveCarried(ctx, parsed.length, () => typeError(`fetch: this worker's fetches waiting to send already hold ${ctx.limits.memoryMb} MB of request bodies, its memory limit: await some before starting more.`));
+    const bytes = await takeCarried(ctx, parsed.length, () => typeError('fetch: the request body did not reach the host whole.'));
+    body = { kind: 'whole', bytes: Buffer.from(bytes.buffer) };
+  } else {
+    body = parsed;
   }
-  let body: SendableBody = parsed.kind === 'carried'
-    ? { kind: 'whole', bytes: Buffer.from((await takeCarried(ctx, parsed.length, () => typeError('fetch: the request body did not reach the host whole.'))).buffer) }
-    : parsed;
 
   const scope = fetchScope(ctx);
   if (scope.cancelledEarly.delete(id)) throw typeError('The fetch was cancelled.');
