@@ -304,26 +304,12 @@ export class WorkerIsolate {
   }
 
   private consoleLog(level: string, message: string): void {
-    const lvl = LOG_LEVELS.has(level as LogLevel) ? (level as LogLevel) : 'log';
-    this.options.log({
-      time: new Date().toISOString(),
-      worker: this.name,
-      level: lvl,
-      type: 'console',
-      message: String(message).slice(0, MAX_LOG_LINE_CHARS),
-    });
+    this.log(LOG_LEVELS.has(level as LogLevel) ? (level as LogLevel) : 'log', 'console', message);
   }
 
-  /** `text` is the isolate's (an unhandled rejection's reason copied out, the sandbox's report): cut to one line. */
+  /** `text` is the isolate's (an unhandled rejection's reason copied out, the sandbox's report). */
   private logException(requestId: number, text: string): void {
-    this.options.log({
-      time: new Date().toISOString(),
-      worker: this.name,
-      level: 'error',
-      type: 'exception',
-      message: `Uncaught ${String(text).slice(0, MAX_LOG_LINE_CHARS)}`,
-      ...(requestId ? { requestId } : {}),
-    });
+    this.log('error', 'exception', `Uncaught ${String(text)}`, requestId ? { requestId } : {});
   }
 
   private opContext(requestId: unknown, callId?: number): OpContext {
@@ -1181,7 +1167,7 @@ export class WorkerIsolate {
     return textResponse(terminationStatus(t), terminationResponseBody(t));
   }
 
-  /** Some messages come out of the isolate (a result's error): each is cut to one line. */
+  /** Every entry of the worker's: messages that come out of the isolate (console lines, errors) are cut to one line. */
   private log(level: LogLevel, type: WorkerLogEntry['type'], message: string, fields: Record<string, unknown> = {}): void {
     this.options.log({ time: new Date().toISOString(), worker: this.name, level, type, message: String(message).slice(0, MAX_LOG_LINE_CHARS), ...fields });
   }
