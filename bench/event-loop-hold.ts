@@ -62,6 +62,12 @@ export default { async fetch(request, env) { return new Response(String(await en
     bindings: { API: { type: 'service', service: 'api' } },
   },
   {
+    name: 'rpc-result',
+    what: 'an RPC call to another worker that returns a string of MB MiB',
+    source: `export default { async fetch(request, env) { return new Response(String((await env.API.give(MB)).length)); } };`,
+    bindings: { API: { type: 'service', service: 'api' } },
+  },
+  {
     name: 'host-binding',
     what: 'a call of an embedder\'s binding with a Uint8Array of MB MiB',
     source: `const big = new Uint8Array(MB * 1024 * 1024);
@@ -71,7 +77,7 @@ export default { async fetch(request, env) { return new Response(String(await en
 ];
 
 const API_WORKER = `import { WorkerEntrypoint } from 'cloudflare:workers';
-export default class extends WorkerEntrypoint { fetch() { return new Response('api'); } take(value) { return value.length; } }`;
+export default class extends WorkerEntrypoint { fetch() { return new Response('api'); } take(value) { return value.length; } give(mb) { return 'g'.repeat(mb * 1024 * 1024); } }`;
 
 interface Row {
   name: string;

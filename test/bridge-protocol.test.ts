@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ivm from 'isolated-vm';
-import { ENTRIES_GLOBAL, ENTRY_NAMES, HOST_CALL_ORDER, type HostCalls } from '../src/bridge/protocol.ts';
+import { ENTRIES_GLOBAL, ENTRY_NAMES, HOST_CALL_ORDER, HOST_CALLS_EXTERNAL_LAST, type HostCalls } from '../src/bridge/protocol.ts';
+import { isolatedVmBuild } from '../src/runtime/native-build.ts';
 import { OPERATION_MODES } from '../src/bridge/operations.ts';
 import { operations } from '../src/runtime/host-ops.ts';
 import { hostCallbacks } from '../src/runtime/host-callbacks.ts';
@@ -72,6 +73,52 @@ test('host calls with arguments of the wrong type are dropped (post) or refused 
       'startTimer(1,2,3)',
       'sync("op",[1])',
     ]);
+  } finally {
+    isolate.dispose();
+  }
+});
+
+test('the value a host call hands on crosses as an ExternalCopy on isolet\'s build, never read on the host\'s thread', async () => {
+  const seen: unknown[][] = [];
+  const calls = Object.fromEntries(HOST_CALL_ORDER.map((name) => [name, (...args: unknown[]) => {
+    seen.push([name, ...args]);
+  }])) as unknown as HostCalls;
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  try {
+    const context = await isolate.createContext();
+    await context.evalClosure(
+      `const names = ${JSON.stringify(HOST_CALL_ORDER)};
+       for (let i = 0; i < names.length; i++) globalThis[names[i]] = arguments[i];`,
+      hostCallbacks(calls) as never[],
+    );
+    await context.eval(`
+      const value = { list: [1, 2], text: 'x'.repeat(100000) };
+      asyncValue(1, 2, 'service.call', ['API', 'add'], value);
+      value.list.push(3);
+      respondCall(3, true, '', false, new Map([['k', 1]]));
+      // The handed-on value is the last argument there is: one too many or too few, and the call is dropped.
+      asyncValue(1, 2, 'service.call', ['API', 'add'], value, 'extra');
+      asyncValue(1, 2, 'service.call', value);
+      respondCall(3, 'not a boolean', '', false, 1);
+    `);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(seen.map((call) => call[0]), ['asyncValue', 'respondCall']);
+    const [, callId, requestId, op, args, carried] = seen[0]!;
+    assert.deepEqual([callId, requestId, op, args], [1, 2, 'service.call', ['API', 'add']]);
+    const result = seen[1]![5];
+    assert.equal(HOST_CALLS_EXTERNAL_LAST.length, 2);
+    if (isolatedVmBuild().patched) {
+      assert.ok(carried instanceof ivm.ExternalCopy && result instanceof ivm.ExternalCopy);
+      // Copied when the call was made: the push after it is not in it.
+      const copy = carried.copy() as { list: number[]; text: string };
+      assert.deepEqual(copy.list, [1, 2]);
+      assert.equal(copy.text.length, 100000);
+      assert.deepEqual([...(result.copy() as Map<string, number>)], [['k', 1]]);
+    } else {
+      // A stock build ignores the option: the value arrives as a copy.
+      assert.deepEqual((carried as { list: number[] }).list, [1, 2]);
+      assert.ok(result instanceof Map);
+    }
   } finally {
     isolate.dispose();
   }

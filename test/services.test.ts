@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { Runtime } from '../src/runtime/runtime.ts';
 import type { WorkerDefinition, WorkerLogEntry } from '../src/runtime/types.ts';
 import { bodyText } from './support/fetch-text.ts';
-import { WorkerLoadError } from '../src/runtime/types.ts';
+import { DEFAULT_LIMITS, WorkerLoadError } from '../src/runtime/types.ts';
+import { RpcValue } from '../src/runtime/rpc-value.ts';
+import { serviceAsyncOps } from '../src/api/service/host.ts';
+import type { OpContext } from '../src/runtime/host-ops.ts';
 
 const logs: WorkerLogEntry[] = [];
 const runtime = new Runtime({ log: (entry) => logs.push(entry) });
@@ -73,6 +76,83 @@ export default {
   const { status, body } = await get('rpc-caller');
   assert.equal(status, 200, body);
   assert.equal(body, '5|true|true|hi|true|true|out of range: hi|TypeError: The RPC receiver does not implement the method "missing".|clone true|hello you|undefined|[object Object]|api fetch /entry');
+});
+
+test('RPC values cross whole and as they were when the call was made, both ways, large or small', async () => {
+  // The host hands arguments and results on between the isolates without reading them
+  // (src/runtime/rpc-value.ts): what arrives is still a structured clone, taken at the call.
+  await runtime.load('rpc-values', mod(`
+import { WorkerEntrypoint } from 'cloudflare:workers';
+export class Store extends WorkerEntrypoint {
+  describe(...args) {
+    return args.map((a) => a === null ? 'null' : a instanceof Map ? 'Map:' + [...a].join(';') : a instanceof Set ? 'Set:' + [...a].join(';')
+      : a instanceof Date ? 'Date:' + a.getTime() : a instanceof Uint8Array ? 'u8:' + a.join(',') : a instanceof ArrayBuffer ? 'ab:' + a.byteLength
+      : typeof a === 'bigint' ? 'big:' + a : typeof a === 'object' ? 'obj:' + JSON.stringify(a) : typeof a + ':' + String(a)).join(' ');
+  }
+  size(text, bytes) { return text.length + '+' + bytes.byteLength + '+' + bytes[bytes.length - 1]; }
+  make(mb) { const bytes = new Uint8Array(mb * 1024 * 1024); bytes[bytes.length - 1] = 7; return { text: 'm'.repeat(mb * 1024 * 1024), bytes, when: new Date(5) }; }
+  nothing() {}
+}
+export default {
+  async fetch(request, env) {
+    const out = [];
+    out.push(await env.STORE.describe());
+    out.push(await env.STORE.describe(undefined, null, 1.5, 'text', true, 12n, new Date(3), new Map([[1, 'a']]), new Set(['s']), new Uint8Array([1, 2]), new ArrayBuffer(4), { nested: [1, { deep: 'x' }] }));
+    // Changed after the call was made: the callee sees the value as it was.
+    const later = { n: 1 };
+    const bytes = new Uint8Array([9]);
+    const pending = env.STORE.describe(later, bytes);
+    later.n = 2;
+    bytes[0] = 8;
+    out.push(await pending);
+    const big = new Uint8Array(2 * 1024 * 1024);
+    big[big.length - 1] = 3;
+    out.push(await env.STORE.size('t'.repeat(2 * 1024 * 1024), big));
+    const made = await env.STORE.make(2);
+    out.push(made.text.length, made.bytes.byteLength, made.bytes[made.bytes.length - 1], made.when instanceof Date && made.when.getTime());
+    out.push(String(await env.STORE.nothing()));
+    return new Response(out.join('|'));
+  },
+};`, {
+    bindings: { STORE: { type: 'service', service: 'rpc-values', entrypoint: 'Store' } },
+    // Megabytes copied on a loaded machine: what is tested here is what arrives, not the CPU it costs.
+    limits: { cpuMs: 5000 },
+  }));
+  const { status, body } = await get('rpc-values');
+  assert.equal(status, 200, body);
+  assert.equal(body, [
+    '',
+    'undefined:undefined null number:1.5 string:text boolean:true big:12 Date:3 Map:1,a Set:s u8:1,2 ab:4 obj:{"nested":[1,{"deep":"x"}]}',
+    'obj:{"n":1} u8:9',
+    `${2 * 1024 * 1024}+${2 * 1024 * 1024}+3`,
+    2 * 1024 * 1024, 2 * 1024 * 1024, 7, 5,
+    'undefined',
+  ].join('|'));
+  // Runtime.call reads them on the embedder's side.
+  const made = await runtime.call('rpc-values', 'make', [1], { entrypoint: 'Store' }) as { text: string; bytes: Uint8Array; when: Date };
+  assert.equal(made.text.length, 1024 * 1024);
+  assert.ok(made.bytes instanceof Uint8Array && made.bytes[made.bytes.length - 1] === 7);
+  assert.ok(made.when instanceof Date);
+});
+
+test('service.call takes its arguments only as the value it carries', async () => {
+  // What a caller that took over its sandbox could send instead: a plain list, through `async`.
+  const ctx = {
+    worker: 'w', account: 'w', limits: DEFAULT_LIMITS, request: { signal: new AbortController().signal, chain: [], subrequests: 0 },
+    requestById: () => undefined, scope: new Map(), chargeCpu: () => {}, takePayload: async () => null,
+    bindings: { get: () => ({ kind: 'spec', spec: { type: 'service', service: 'api' } }) },
+    services: { fetch: async () => assert.fail('no call'), call: async () => assert.fail('no call') },
+  } as unknown as OpContext;
+  await assert.rejects(serviceAsyncOps['service.call'](ctx, ['API', 'add', [1, 2]]), /^TypeError: env\.API\.add\(\): invalid arguments\.$/);
+  const carried = RpcValue.of([1, 2]);
+  const services = ctx.services as { call: unknown };
+  services.call = async (_call: unknown, method: string, args: RpcValue) => RpcValue.of(`${method}:${JSON.stringify(args.read())}`);
+  const result = await serviceAsyncOps['service.call'](ctx, ['API', 'add', carried]);
+  assert.ok(result instanceof RpcValue);
+  assert.equal(result.read(), 'add:[1,2]');
+  const value = RpcValue.of([1]);
+  assert.deepEqual(value.read(), [1]);
+  assert.throws(() => value.read(), /handed on once/);
 });
 
 test('a cycle of service calls is refused, and so is a chain deeper than 16', async () => {

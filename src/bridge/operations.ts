@@ -94,8 +94,9 @@ export interface Operations {
    */
   'binding.call': Async<unknown>;
   /**
-   * (bindingName, method, args) -> RPC through a service binding: the result of the bound
-   * entrypoint's method, structured-cloned; its error by name and message.
+   * (bindingName, method) + args as the value it carries (VALUE_OPERATIONS) -> RPC through a
+   * service binding: the result of the bound entrypoint's method, structured-cloned; its error
+   * by name and message.
    */
   'service.call': Async<unknown>;
 }
@@ -154,6 +155,13 @@ export const OPERATION_MODES = {
   'binding.call': 'async',
   'service.call': 'async',
 } as const satisfies { [K in OperationName]: Operations[K]['mode'] };
+
+/**
+ * Operations that carry one structured value the host hands on to another isolate unread (RPC
+ * arguments): the sandbox sends it through the `asyncValue` host call (src/bridge/protocol.ts),
+ * and the host refuses these operations through any other and that call for any other operation.
+ */
+export const VALUE_OPERATIONS: readonly AsyncOperation[] = ['service.call'];
 
 /** How sandbox code calls operations (its modules get these, limited to their own API's). */
 export interface OperationCalls {

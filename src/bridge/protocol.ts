@@ -44,14 +44,21 @@ export interface HostCalls {
    */
   respondSimple(requestId: number, status: number, statusText: string, headers: HeaderLines, body: string | Uint8Array | null, done: boolean): void;
   /**
-   * The outcome of the `invoke` entry (an RPC call): the method's result, structured-cloned, or
-   * its error as name and message; `done` as in DispatchResult.
+   * The outcome of the `invoke` entry (an RPC call): the method's result (a value the host hands
+   * on, see HOST_CALLS_EXTERNAL_LAST), or its error's message and `errorName`; `done` as in
+   * DispatchResult.
    */
-  respondCall(requestId: number, ok: boolean, value: unknown, errorName: string, done: boolean): void;
+  respondCall(requestId: number, ok: boolean, errorName: string, done: boolean, value: unknown): void;
   /** Synchronous host operation `op` (src/bridge/operations.ts); its errors arrive as errors. */
   sync(op: string, args: unknown[]): unknown;
   /** Starts asynchronous host operation `op`; the host answers through the `settle` entry. */
   async(callId: number, requestId: number, op: string, args: unknown[]): void;
+  /**
+   * `async` for an operation of VALUE_OPERATIONS (src/bridge/operations.ts): `value`, the one
+   * the host hands on to another isolate (an RPC call's arguments), crosses as the last argument
+   * (HOST_CALLS_EXTERNAL_LAST); the operation receives it after `args`.
+   */
+  asyncValue(callId: number, requestId: number, op: string, args: unknown[], value: unknown): void;
   /** Evaluates sandbox module `name` nested in this call; it arrives through `receiveModule`. */
   loadModule(name: string): void;
 }
@@ -95,11 +102,21 @@ export const HOST_CALLS = {
   requestDone: 'post',
   sync: 'wait',
   async: 'post',
+  asyncValue: 'post',
   loadModule: 'wait',
   respond: 'post',
   respondSimple: 'post',
   respondCall: 'post',
 } as const satisfies { [K in HostCallName]: 'wait' | 'post' };
+
+/**
+ * Host calls whose last argument the host hands on to another isolate without reading it: on
+ * isolet's isolated-vm it reaches the host as an ExternalCopy (the Callback option
+ * `externalLast`, native/isolated-vm/zzz-external-last.patch), copied out on the isolate's thread
+ * at the moment of the call and read on the receiving isolate's, never on the host's main thread
+ * (see src/runtime/rpc-value.ts). A stock build ignores the option and hands over a copy.
+ */
+export const HOST_CALLS_EXTERNAL_LAST: readonly HostCallName[] = ['asyncValue', 'respondCall'];
 
 /** The host calls in the order `init` takes them. */
 export const HOST_CALL_ORDER = Object.keys(HOST_CALLS) as HostCallName[];
@@ -132,8 +149,8 @@ export interface SandboxEntries {
   dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number, entrypoint: string): void;
   /**
    * Starts RPC call `requestId`: method `method` of entrypoint `entrypoint` ('' the default
-   * export) with `args` (structured-cloned). Returns at once; the outcome comes back through
-   * `respondCall`.
+   * export) with `args` (a structured clone, read on this isolate's thread). Returns at once;
+   * the outcome comes back through `respondCall`.
    */
   invoke(requestId: number, entrypoint: string, method: string, args: unknown[], now: number): void;
   /**

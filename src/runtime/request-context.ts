@@ -17,6 +17,7 @@
 import type { DispatchResult } from '../bridge/protocol.ts';
 import type { OpRequest } from './host-ops.ts';
 import type { RequestTrace } from './types.ts';
+import type { RpcValue } from './rpc-value.ts';
 import { BodyTooLargeError, type RequestBody } from './request-body.ts';
 import { describeTermination, type Termination } from './termination.ts';
 import type { LogLevel, ScheduledOutcome, ScheduledResult, WorkerLogEntry } from './types.ts';
@@ -29,11 +30,11 @@ export const NEVER_RESPONDS = Symbol('never responds');
 /** How the host waits for the sandbox's answer: the result, null when the isolate is gone, or NEVER_RESPONDS. */
 export type DispatchOutcome = DispatchResult | CallOutcome | null | typeof NEVER_RESPONDS;
 
-/** The sandbox's answer to an RPC call (the `invoke` entry): the result, or the error's name and message. */
+/** The sandbox's answer to an RPC call (the `invoke` entry): the result, or the error's name and message (`value`). */
 export interface CallOutcome {
   rpc: true;
   ok: boolean;
-  value: unknown;
+  value: RpcValue;
   errorName: string;
 }
 

@@ -6,6 +6,7 @@
 import { totalmem } from 'node:os';
 import { runtimeImage, type RuntimeImage } from './runtime-image.ts';
 import { WorkerIsolate } from './worker-isolate.ts';
+import { RpcValue } from './rpc-value.ts';
 import { CpuWatchdog } from './cpu-limit.ts';
 import { catastrophicErrorHandler } from './catastrophe.ts';
 import { SpareIsolates } from './spare-isolates.ts';
@@ -156,7 +157,7 @@ export class Runtime {
     this.bindingHost = options.bindingHost;
     this.services = options.serviceHost ?? {
       fetch: async (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
-      call: async (call, method, args) => this.call(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
+      call: async (call, method, args) => this.callWith(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
     };
     this.bindingTimeoutMs = options.bindingTimeoutMs;
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
@@ -303,6 +304,11 @@ export class Runtime {
    * BindingError), or that says why there is no result.
    */
   async call(name: string, method: string, args: unknown[], options: { entrypoint?: string; chain?: readonly string[] } = {}): Promise<unknown> {
+    return (await this.callWith(name, method, RpcValue.of(args), options)).read();
+  }
+
+  /** call(), with arguments and result as they are handed on between isolates. */
+  private async callWith(name: string, method: string, args: RpcValue, options: { entrypoint?: string; chain?: readonly string[] }): Promise<RpcValue> {
     let isolate: WorkerIsolate;
     try {
       isolate = await this.isolateOf(name);

@@ -169,6 +169,8 @@ export interface RuntimeRequest {
   trace?: RequestTrace;
 }
 
+import type { RpcValue } from './rpc-value.ts';
+
 /** One call through a service binding (`env.NAME.fetch()` or `env.NAME.method()`), as a ServiceHost answers it. */
 export interface ServiceCall {
   /** The calling worker. */
@@ -193,8 +195,12 @@ export interface ServiceCall {
 export interface ServiceHost {
   /** The request to the service's worker, as `env.NAME.fetch()` made it. */
   fetch(call: ServiceCall, request: RuntimeRequest): Promise<RuntimeResponse>;
-  /** RPC: the result of method `method` of the service's entrypoint, with `args` (structured-cloned). */
-  call(call: ServiceCall, method: string, args: unknown[]): Promise<unknown>;
+  /**
+   * RPC: the result of method `method` of the service's entrypoint, with `args` (an array),
+   * both structured clones the host hands on between isolates, read only where they are used
+   * (RpcValue).
+   */
+  call(call: ServiceCall, method: string, args: RpcValue): Promise<RpcValue>;
 }
 
 /** A traced request, as the runtime sees it: it makes a span for each subrequest. */

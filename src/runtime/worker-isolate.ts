@@ -19,7 +19,8 @@ import type { Spare } from './spare-isolates.ts';
 import { newIsolate } from './new-isolate.ts';
 import { hasDrainHook, takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { operations, type AsyncOp, type OpContext, type SyncOp } from './host-ops.ts';
-import { OPERATION_MODES } from '../bridge/operations.ts';
+import { OPERATION_MODES, VALUE_OPERATIONS, type AsyncOperation } from '../bridge/operations.ts';
+import { intoIsolate, RpcValue } from './rpc-value.ts';
 import { MAX_LOG_LINE_CHARS, type DispatchResult, type HostCalls } from '../bridge/protocol.ts';
 import { hostCallbacks } from './host-callbacks.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
@@ -259,6 +260,7 @@ export class WorkerIsolate {
       uncaught: (requestId, text) => this.logException(requestId, text),
       sync: (op, args) => this.callSync(op, args),
       async: (callId, requestId, op, args) => this.callAsync(callId, requestId, op, args),
+      asyncValue: (callId, requestId, op, args, value) => this.callAsync(callId, requestId, op, args, RpcValue.crossed(value)),
       startTimer: (requestId, timerId, delay) => this.startTimer(requestId, timerId, delay),
       clearTimer: (timerId) => this.clearTimer(timerId),
       // Synchronous: the module's script runs nested in this call (see sandbox-modules.ts). What
@@ -279,11 +281,12 @@ export class WorkerIsolate {
       respondSimple: (requestId, status, statusText, headers, body, done) => {
         this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
       },
-      respondCall: (requestId, ok, value, errorName, done) => {
+      respondCall: (requestId, ok, errorName, done, value) => {
+        const result = RpcValue.crossed(value);
         const state = this.inFlight.get(requestId);
-        if (!state?.awaitingResponse) return;
+        if (!state?.awaitingResponse) return result.release();
         if (done) state.sandboxDone = true;
-        state.answer({ rpc: true, ok, value, errorName });
+        if (!state.answer({ rpc: true, ok, value: result, errorName })) result.release();
       },
       requestDone: (requestId) => {
         const state = this.inFlight.get(requestId);
@@ -377,16 +380,21 @@ export class WorkerIsolate {
     }
   }
 
-  /** Starts an asynchronous host operation and hands its outcome to the sandbox's settle(). */
-  private callAsync(callId: number, requestId: number, op: string, args: unknown[]): void {
-    if (!this.alive) return;
+  /**
+   * Starts an asynchronous host operation and hands its outcome to the sandbox's settle().
+   * `carried`: the value an operation of VALUE_OPERATIONS hands on, which it receives after `args`.
+   */
+  private callAsync(callId: number, requestId: number, op: string, args: unknown[], carried?: RpcValue): void {
+    if (!this.alive) return carried?.release();
     const fn = operationOf(op, 'async') as AsyncOp | undefined;
     const settle = (ok: boolean, value: unknown, errorName: string) => {
       this.pendingCalls--;
+      // Whatever the operation did not hand on (it failed first) is freed now.
+      carried?.release();
       // A call of a request whose work is over: the sandbox dropped it, and an answer would be a
       // crossing (and CPU) for nothing.
       if (!this.alive || (requestId !== 0 && !this.inFlight.has(requestId))) {
-        if (value instanceof ivm.ExternalCopy) value.release();
+        if (value instanceof ivm.ExternalCopy || value instanceof RpcValue) value.release();
         if (this.alive) this.checkNeverResponds();
         return;
       }
@@ -395,10 +403,12 @@ export class WorkerIsolate {
       // this thread, which every tenant shares (a 40 MiB crypto.subtle.encrypt result held it
       // for 136 ms), and no garbage left on this side to wait for a GC. A value an operation
       // copied itself (a binding's result, whose copy may fail) goes in as it is, and the
-      // buffers it was made to hand over move in with it. Everything else is copied.
+      // buffers it was made to hand over move in with it; so does a value another isolate
+      // sent (an RPC result), read only there. Everything else is copied.
       const arg = MOVED_RESULTS.has(op) && ok && value instanceof ArrayBuffer
         ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
         : value instanceof ivm.ExternalCopy ? value.copyInto({ release: true, transferIn: true })
+        : value instanceof RpcValue ? intoIsolate(value)
         : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
       this.enter(this.inFlight.get(requestId), this.entries.settle
         .apply(undefined, [callId, Date.now(), ok, arg as never, errorName]))
@@ -406,10 +416,13 @@ export class WorkerIsolate {
     };
     this.pendingCalls++;
     if (!fn) return settle(false, `Unknown host operation ${JSON.stringify(String(op)).slice(0, 100)}`, 'TypeError');
+    if (VALUE_OPERATIONS.includes(op as AsyncOperation) !== (carried !== undefined)) {
+      return settle(false, `Host operation ${op} ${carried === undefined ? 'carries a value: it is called through asyncValue' : 'carries no value: it is called through async'}.`, 'TypeError');
+    }
     if (this.pendingCalls > MAX_PENDING_CALLS) return settle(false, `Too many host operations pending at once (at most ${MAX_PENDING_CALLS}).`, 'RangeError');
     let promise: Promise<unknown>;
     try {
-      promise = fn(this.opContext(requestId, callId), args);
+      promise = fn(this.opContext(requestId, callId), carried === undefined ? args : [...args, carried]);
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -497,6 +510,7 @@ export class WorkerIsolate {
     }
     if ('rpc' in result) {
       // Only `invoke` answers with respondCall: a sandbox that does otherwise is broken.
+      result.value.release();
       this.terminate({ kind: 'crashed', message: 'the sandbox answered a request as an RPC call' });
       return this.deadResponse();
     }
@@ -536,7 +550,7 @@ export class WorkerIsolate {
    * result (the isolate was stopped, the method can never return). The call is a request of the
    * worker's: held to its limits, charged its CPU, logged.
    */
-  async call(entrypoint: string, method: string, args: unknown[], chain: readonly string[]): Promise<unknown> {
+  async call(entrypoint: string, method: string, args: RpcValue, chain: readonly string[]): Promise<RpcValue> {
     this.lastUsed = Date.now();
     this.memoryReduced = false;
     if (this.reducing) await this.reducing;
@@ -548,8 +562,17 @@ export class WorkerIsolate {
     this.inFlight.set(state.id, state);
     this.options.watchdog.watch(this);
     const dispatched = state.dispatched();
+    let argsIn: ivm.Transferable;
     try {
-      this.enter(state, this.entries.invoke.apply(undefined, [state.id, entrypoint, method, args, Date.now()], { arguments: { copy: true } }))
+      argsIn = intoIsolate(args);
+    } catch (error) {
+      state.status = 500;
+      this.endRequest(state);
+      throw new BindingError('DataCloneError', `The arguments of ${what}() could not be copied: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    try {
+      // Primitives and the arguments' copy are handed in as they are: no `arguments: { copy: true }`.
+      this.enter(state, this.entries.invoke.apply(undefined, [state.id, entrypoint, method, argsIn as never, Date.now()]))
         .catch((error) => this.onIsolateError(error));
     } catch (error) {
       this.onIsolateError(error);
@@ -572,14 +595,20 @@ export class WorkerIsolate {
       this.terminate({ kind: 'crashed', message: 'the sandbox answered an RPC call as a request' });
       throw this.deadError(what);
     }
-    if (!result.ok && memoryErrorIn(`${result.errorName}: ${String(result.value)}`)) {
+    if (result.ok) {
+      state.status = 200;
+      this.afterResponse(state);
+      return result.value;
+    }
+    // An error crosses as its message, which the sandbox cut to a log line's length.
+    const message = String(result.value.read()).slice(0, MAX_LOG_LINE_CHARS);
+    if (memoryErrorIn(`${result.errorName}: ${message}`)) {
       this.terminate({ kind: 'memory', limitMb: this.limits.memoryMb });
       throw this.deadError(what);
     }
-    state.status = result.ok ? 200 : 500;
+    state.status = 500;
     this.afterResponse(state);
-    if (!result.ok) throw new BindingError(result.errorName, String(result.value));
-    return result.value;
+    throw new BindingError(result.errorName, message);
   }
 
   /** Why a call found no isolate to run in, as the caller sees it. */
@@ -631,6 +660,7 @@ export class WorkerIsolate {
       this.endRequest(state);
     } else if ('rpc' in result) {
       // A scheduled event answered as an RPC call: the sandbox runtime is not itself.
+      result.value.release();
       this.terminate({ kind: 'crashed', message: 'the sandbox answered a scheduled event as an RPC call' });
     } else {
       if (result.noRetry === true) trigger.noRetry = true;

@@ -13,7 +13,7 @@ import { logLine } from './host-budget.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
 import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
 import {
-  ArrayBufferPrototypeGetByteLength, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
+  ArrayBufferPrototypeGetByteLength, ArrayIsArray, ArrayPrototypeJoin, ArrayPrototypePush, ArrayPrototypeSlice, Error,
   JSONStringify, Number, Object, ObjectCreate, ObjectDefineProperty, ObjectFreeze, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys,
   Promise, PromisePrototypeThen, PromiseResolve, ReflectApply, ReflectConstruct, RegExpPrototypeTest, SafeMap, SafeWeakMap, String, StringPrototypeSplit, StringPrototypeToLowerCase, StringPrototypeTrim,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeGetByteLength, TypedArrayPrototypeGetByteOffset,
@@ -626,6 +626,8 @@ export async function handleCall(requestId: number, entrypoint: string, method: 
   try {
     const w = worker;
     if (w === undefined) throw new Error('The worker is not loaded.');
+    // The host hands the caller's value on unread: a list only if the caller's sandbox made one.
+    if (!ArrayIsArray(args)) throw new TypeError('The RPC call\'s arguments are not a list.');
     const receiver = receiverOf(w, entrypoint, new ExecutionContext(requestId));
     value = await ReflectApply(rpcMethod(receiver, method), receiver.self, args);
     const platform = platformObjectName(value);
@@ -634,15 +636,18 @@ export async function handleCall(requestId: number, entrypoint: string, method: 
     }
   } catch (error) {
     ok = false;
-    ({ name: errorName, message: value } = wireError(error));
+    const { name, message } = wireError(error);
+    errorName = name;
+    // The host reads an error's message (a result it only hands on): as long as a log line.
+    value = logLine(message);
   }
   await afterMicrotasks;
   const done = settle(requestId, entry, false);
   try {
-    hostCalls.respondCall(requestId, ok, value, errorName, done);
+    hostCalls.respondCall(requestId, ok, errorName, done, value);
   } catch (error) {
     // The result could not be cloned (a function, a class instance's private state, ...).
-    hostCalls.respondCall(requestId, false, `The result of "${method}" could not be sent back: ${wireError(error).message}`, 'DataCloneError', done);
+    hostCalls.respondCall(requestId, false, 'DataCloneError', done, logLine(`The result of "${method}" could not be sent back: ${wireError(error).message}`));
   }
 }
 

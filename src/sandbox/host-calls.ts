@@ -104,11 +104,21 @@ export function callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): 
  * error names are no DOMException names). `payload`: a large value the host takes with the
  * `takePayload` entry, at the platform's cost (see outgoing-payloads.ts).
  */
-export function callBindingOperation(args: unknown[], op: 'binding.call' | 'service.call' = 'binding.call', payload?: OutgoingValue): Promise<unknown> {
+export function callBindingOperation(args: unknown[], op: 'binding.call' = 'binding.call', payload?: OutgoingValue): Promise<unknown> {
   return startAsync(op, args, true, payload);
 }
 
-function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload?: OutgoingValue): Promise<T> {
+/**
+ * `service.call` (RPC through a service binding) for the current request, with the call's
+ * arguments as the value it carries (VALUE_OPERATIONS): copied out now, at the caller's cost,
+ * and read only in the called worker's isolate. Errors arrive as binding calls' do.
+ */
+export function callCarryingValue(op: 'service.call', args: unknown[], value: unknown): Promise<unknown> {
+  return startAsync(op, args, true, undefined, [value]);
+}
+
+/** `carried`: the value of an operation of VALUE_OPERATIONS, in a list of one (undefined is a value). */
+function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload?: OutgoingValue, carried?: [unknown]): Promise<T> {
   const requestId = currentRequestId();
   if (pendingCalls.size >= MAX_PENDING_HOST_CALLS) {
     return PromiseReject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
@@ -118,7 +128,8 @@ function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload
     pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject, namedErrors });
     if (payload !== undefined) holdPayload(callId, payload);
     try {
-      hostCalls.async(callId, requestId, op, args);
+      if (carried === undefined) hostCalls.async(callId, requestId, op, args);
+      else hostCalls.asyncValue(callId, requestId, op, args, carried[0]);
     } catch (error) {
       // The arguments could not be copied out (a function, say): no answer will come.
       pendingCalls.delete(callId);

@@ -9,6 +9,7 @@ import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import type { Channel } from './channel.ts';
 import type { Message } from './messages.ts';
 import { decodeRpcValue, encodeRpcValue } from './rpc-values.ts';
+import { RpcValue } from '../runtime/rpc-value.ts';
 
 interface Pending {
   resolve(value: RuntimeResponse): void;
@@ -23,7 +24,7 @@ interface Pending {
 export class ServiceClient implements ServiceHost {
   readonly #channel: Channel;
   readonly #fetches = new Map<number, Pending>();
-  readonly #calls = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  readonly #calls = new Map<number, { resolve(value: RpcValue): void; reject(error: Error): void }>();
   #nextId = 1;
 
   constructor(channel: Channel) {
@@ -70,10 +71,11 @@ export class ServiceClient implements ServiceHost {
     });
   }
 
-  call(call: ServiceCall, method: string, args: unknown[]): Promise<unknown> {
+  /** The arguments and the result are read and written on this thread: they cross processes as bytes. */
+  call(call: ServiceCall, method: string, args: RpcValue): Promise<RpcValue> {
     let body: Uint8Array;
     try {
-      body = encodeRpcValue(args);
+      body = encodeRpcValue(args.read());
     } catch (error) {
       return Promise.reject(error);
     }
@@ -133,7 +135,7 @@ export class ServiceClient implements ServiceHost {
         const { head, body } = message.payload;
         if (!head.ok) return call.reject(new BindingError(head.name, head.message));
         try {
-          call.resolve(decodeRpcValue(body));
+          call.resolve(RpcValue.of(decodeRpcValue(body)));
         } catch (error) {
           call.reject(new BindingError('DataCloneError', `The result could not be read: ${(error as Error).message}`));
         }

@@ -11,6 +11,7 @@ import { BINDING_LIMITS } from '../../bridge/bindings.ts';
 import type { FetchHead } from '../../bridge/operations.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
 import type { RuntimeResponse, ServiceCall, ServiceHost } from '../../runtime/types.ts';
+import { RpcValue } from '../../runtime/rpc-value.ts';
 import { crossing } from '../bindings/host.ts';
 import { BodyPipe } from './body-pipe.ts';
 
@@ -39,12 +40,16 @@ export function countSubrequest(ctx: OpContext, request: OpRequest): void {
   if (request.subrequests > ctx.limits.subrequests) throw new OpError('TypeError', 'Too many subrequests.');
 }
 
-/** RPC: (name, method, args) -> the method's result, structured-cloned. */
+/**
+ * RPC: (name, method) and the arguments it carries -> the method's result. Both are handed on
+ * between the isolates unread (RpcValue): the called worker's sandbox finds out whether the
+ * arguments are a list, as it takes them.
+ */
 const call: AsyncOp<unknown> = async (ctx, [name, method, args]) => {
   const what = `env.${String(name).slice(0, BINDING_LIMITS.nameChars)}.${String(method).slice(0, BINDING_LIMITS.nameChars)}()`;
   const service = serviceCallOf(ctx, name, what);
   if (typeof method !== 'string' || method.length === 0 || method.length > BINDING_LIMITS.nameChars) throw new OpError('TypeError', `${what}: invalid method name.`);
-  if (!Array.isArray(args)) throw new OpError('TypeError', `${what}: invalid arguments.`);
+  if (!(args instanceof RpcValue)) throw new OpError('TypeError', `${what}: invalid arguments.`);
   countSubrequest(ctx, service.request);
   try {
     return await service.host.call(service.call, method, args);

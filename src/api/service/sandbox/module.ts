@@ -15,8 +15,8 @@ import {
 export interface ServiceDeps {
   /** fetch() through a service binding (serviceFetch in ../../fetch/sandbox.ts). */
   fetch(binding: string, input: unknown, init: unknown, argumentCount: number): Promise<unknown>;
-  /** `service.call` with (binding, method, args), its errors by the name the host gave. */
-  call(args: unknown[]): Promise<unknown>;
+  /** `service.call` with (binding, method) carrying `args`, its errors by the name the host gave. */
+  call(binding: string, method: string, args: unknown[]): Promise<unknown>;
   requireRequestContext(what: string): void;
   /** The name of a platform object RPC cannot copy (a Request, a stream, ...), when the value is one. */
   platformObjectName(value: unknown): string | undefined;
@@ -38,7 +38,7 @@ function rpc(binding: string, method: string, args: unknown[]): Promise<unknown>
         throw new deps.DOMException(`Argument ${i + 1} of env.${binding}.${method}() is a ${platform}, which isolet's RPC cannot pass yet: pass plain data (objects, arrays, strings, numbers, Maps, Dates, bytes), or send a ${platform} with env.${binding}.fetch().`, 'DataCloneError');
       }
     }
-    return deps.call([binding, method, args]);
+    return deps.call(binding, method, args);
   } catch (error) {
     return PromiseReject(error);
   }
