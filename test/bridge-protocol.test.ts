@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ivm from 'isolated-vm';
-import { ENTRIES_GLOBAL, ENTRY_NAMES, HOST_CALL_ORDER, HOST_CALLS_EXTERNAL_LAST, type HostCalls } from '../src/bridge/protocol.ts';
+import { ENTRIES_GLOBAL, ENTRY_NAMES, HOST_CALL_ORDER, HOST_CALLS_EXTERNAL_FROM, type HostCalls } from '../src/bridge/protocol.ts';
 import { isolatedVmBuild } from '../src/runtime/native-build.ts';
 import { OPERATION_MODES } from '../src/bridge/operations.ts';
 import { operations } from '../src/runtime/host-ops.ts';
@@ -78,7 +78,7 @@ test('host calls with arguments of the wrong type are dropped (post) or refused 
   }
 });
 
-test('the value a host call hands on crosses as an ExternalCopy on isolet\'s build, never read on the host\'s thread', async () => {
+test('the values a host call hands on cross as ExternalCopy handles on isolet\'s build, never read on the host\'s thread', async () => {
   const seen: unknown[][] = [];
   const calls = Object.fromEntries(HOST_CALL_ORDER.map((name) => [name, (...args: unknown[]) => {
     seen.push([name, ...args]);
@@ -93,30 +93,38 @@ test('the value a host call hands on crosses as an ExternalCopy on isolet\'s bui
     );
     await context.eval(`
       const value = { list: [1, 2], text: 'x'.repeat(100000) };
-      asyncValue(1, 2, 'service.call', ['API', 'add'], value);
+      const bytes = new Uint8Array(1 << 20);
+      bytes[5] = 5;
+      asyncValues(1, 2, 'binding.call', ['STORE', 'put'], value, bytes);
       value.list.push(3);
+      bytes[5] = 6;
+      asyncValues(4, 2, 'binding.call', ['STORE', 'list']);
       respondCall(3, true, '', false, new Map([['k', 1]]));
-      // The handed-on value is the last argument there is: one too many or too few, and the call is dropped.
-      asyncValue(1, 2, 'service.call', ['API', 'add'], value, 'extra');
-      asyncValue(1, 2, 'service.call', value);
+      // respondCall hands on one value: with another, or with a wrong argument before it, it is dropped.
+      respondCall(3, true, '', false, 1, 'extra');
       respondCall(3, 'not a boolean', '', false, 1);
+      asyncValues('1', 2, 'binding.call', ['STORE', 'put'], value);
     `);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(seen.map((call) => call[0]), ['asyncValue', 'respondCall']);
-    const [, callId, requestId, op, args, carried] = seen[0]!;
-    assert.deepEqual([callId, requestId, op, args], [1, 2, 'service.call', ['API', 'add']]);
-    const result = seen[1]![5];
-    assert.equal(HOST_CALLS_EXTERNAL_LAST.length, 2);
+    assert.deepEqual(seen.map((call) => call[0]), ['asyncValues', 'asyncValues', 'respondCall']);
+    const [, callId, requestId, op, args, carried, carriedBytes] = seen[0]!;
+    assert.deepEqual([callId, requestId, op, args], [1, 2, 'binding.call', ['STORE', 'put']]);
+    assert.deepEqual(seen[1], ['asyncValues', 4, 2, 'binding.call', ['STORE', 'list']]);
+    const result = seen[2]![5];
+    assert.deepEqual(HOST_CALLS_EXTERNAL_FROM, { asyncValues: 4, respondCall: 4 });
     if (isolatedVmBuild().patched) {
-      assert.ok(carried instanceof ivm.ExternalCopy && result instanceof ivm.ExternalCopy);
-      // Copied when the call was made: the push after it is not in it.
+      assert.ok(carried instanceof ivm.ExternalCopy && carriedBytes instanceof ivm.ExternalCopy && result instanceof ivm.ExternalCopy);
+      // Copied when the call was made: what changed after it is not in it.
       const copy = carried.copy() as { list: number[]; text: string };
       assert.deepEqual(copy.list, [1, 2]);
       assert.equal(copy.text.length, 100000);
+      const moved = carriedBytes.copy({ transferIn: true }) as Uint8Array;
+      assert.ok(moved instanceof Uint8Array && moved.byteLength === 1 << 20 && moved[5] === 5);
       assert.deepEqual([...(result.copy() as Map<string, number>)], [['k', 1]]);
     } else {
-      // A stock build ignores the option: the value arrives as a copy.
+      // A stock build ignores the option: the values arrive as copies.
       assert.deepEqual((carried as { list: number[] }).list, [1, 2]);
+      assert.equal((carriedBytes as Uint8Array)[5], 5);
       assert.ok(result instanceof Map);
     }
   } finally {

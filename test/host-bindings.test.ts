@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { operations, type OpContext } from '../src/runtime/host-ops.ts';
 import { WorkerBindings } from '../src/api/bindings/host.ts';
+import { RpcValue } from '../src/runtime/rpc-value.ts';
 import { WorkerLoadError, type RuntimeResponse, type WorkerDefinition, type WorkerLogEntry } from '../src/runtime/types.ts';
 import { moduleWorker } from './support/serve.ts';
 
@@ -219,19 +220,21 @@ test('the host refuses what the sandbox cannot be trusted to hold back: unknown 
   const definition: WorkerDefinition = { bindings: { API: { get: () => 1 }, KV: { type: 'kv', namespaceId: 'n1' } } };
   const bindings = new WorkerBindings(definition, undefined);
   const request = { id: 1, chain: ['w'], signal: new AbortController().signal, subrequests: 0, readBody: async () => null, readWholeBody: async () => '' };
-  const ctx = (inRequest: boolean): OpContext => ({
+  const ctx = (inRequest: boolean, values: unknown[] | undefined): OpContext => ({
     worker: 'w', account: 'w', limits: { cpuMs: 50, startupCpuMs: 400, memoryMb: 128, subrequests: 50 },
     request: inRequest ? request : undefined, requestById: () => undefined, scope: new Map(), bindings, chargeCpu: () => {}, takePayload: async () => null,
+    ...(values === undefined ? {} : { values: values.map((value) => RpcValue.of(value)) }),
   });
-  const call = (args: unknown[], inRequest = true) => operations['binding.call'](ctx(inRequest), args);
+  const call = (args: unknown[], values: unknown[] | undefined = [], inRequest = true) => operations['binding.call'](ctx(inRequest, values), args);
   for (const method of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
-    await assert.rejects(call(['API', method, [], null]), { name: 'TypeError', message: `env.API.${method}() is not a function of that binding.` });
+    await assert.rejects(call(['API', method, null]), { name: 'TypeError', message: `env.API.${method}() is not a function of that binding.` });
   }
-  await assert.rejects(call(['OTHER', 'get', [], null]), { name: 'TypeError', message: /no binding of that name/ });
-  await assert.rejects(call(['API', 'get', [], null], false), { name: 'Error', message: /called outside a request \(in top-level code, or after its request ended\)/ });
-  await assert.rejects(call(['API', 'get', 'not a list', null]), { name: 'TypeError' });
+  await assert.rejects(call(['OTHER', 'get', null]), { name: 'TypeError', message: /no binding of that name/ });
+  await assert.rejects(call(['API', 'get', null], [], false), { name: 'Error', message: /called outside a request \(in top-level code, or after its request ended\)/ });
+  // The arguments come only as the values the call carries, never as a list among its arguments.
+  await assert.rejects(call(['API', 'get', [], null], undefined), { name: 'TypeError', message: /binding\.call takes \(name, method, bytes/ });
   // A platform binding with no BindingHost is not available here.
-  await assert.rejects(call(['KV', 'get', ['key'], null]), { name: 'Error', message: 'env.KV.get(): kv bindings are not available in this runtime (it has no binding host).' });
+  await assert.rejects(call(['KV', 'get', null], ['key']), { name: 'Error', message: 'env.KV.get(): kv bindings are not available in this runtime (it has no binding host).' });
 });
 
 test("an instance of a class is a binding of its methods, its class's and inherited ones, called on the instance; its state, getters, constructor and Object's methods are not reachable", async () => {

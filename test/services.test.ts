@@ -144,10 +144,9 @@ test('service.call takes its arguments only as the value it carries', async () =
     services: { fetch: async () => assert.fail('no call'), call: async () => assert.fail('no call') },
   } as unknown as OpContext;
   await assert.rejects(serviceAsyncOps['service.call'](ctx, ['API', 'add', [1, 2]]), /^TypeError: env\.API\.add\(\): invalid arguments\.$/);
-  const carried = RpcValue.of([1, 2]);
   const services = ctx.services as { call: unknown };
   services.call = async (_call: unknown, method: string, args: RpcValue) => RpcValue.of(`${method}:${JSON.stringify(args.read())}`);
-  const result = await serviceAsyncOps['service.call'](ctx, ['API', 'add', carried]);
+  const result = await serviceAsyncOps['service.call']({ ...ctx, values: [RpcValue.of([1, 2])] }, ['API', 'add']);
   assert.ok(result instanceof RpcValue);
   assert.equal(result.read(), 'add:[1,2]');
   const value = RpcValue.of([1]);

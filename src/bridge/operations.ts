@@ -88,15 +88,16 @@ export interface Operations {
   /** (format, wrappedKey, unwrappingKeyId, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages) */
   'crypto.unwrapKey': Async<KeyInfo>;
   /**
-   * (bindingName, method, args, bytes | null) -> a host binding's result, structured-cloned; a
+   * (bindingName, method, bytes | true | null, requestBody | null) + the method's arguments as the
+   * values it carries (VALUE_OPERATIONS) -> a host binding's result, structured-cloned; a
    * platform binding's answer as PlatformBindingAnswer (its args JSON only). Errors arrive as
    * errors of the name the host gave (see src/api/bindings/).
    */
   'binding.call': Async<unknown>;
   /**
-   * (bindingName, method) + args as the value it carries (VALUE_OPERATIONS) -> RPC through a
-   * service binding: the result of the bound entrypoint's method, structured-cloned; its error
-   * by name and message.
+   * (bindingName, method) + the arguments as one list, the one value it carries
+   * (VALUE_OPERATIONS) -> RPC through a service binding: the result of the bound entrypoint's
+   * method, structured-cloned; its error by name and message.
    */
   'service.call': Async<unknown>;
 }
@@ -157,11 +158,13 @@ export const OPERATION_MODES = {
 } as const satisfies { [K in OperationName]: Operations[K]['mode'] };
 
 /**
- * Operations that carry one structured value the host hands on to another isolate unread (RPC
- * arguments): the sandbox sends it through the `asyncValue` host call (src/bridge/protocol.ts),
- * and the host refuses these operations through any other and that call for any other operation.
+ * Operations that carry structured values the host hands on, to another isolate unread (RPC
+ * arguments) or to an embedder's function: the sandbox sends them through the `asyncValues`
+ * host call (src/bridge/protocol.ts), so that they never cross onto the host's main thread as a
+ * copy to be handed on; the host refuses these operations through `async`, and `asyncValues`
+ * for any other operation.
  */
-export const VALUE_OPERATIONS: readonly AsyncOperation[] = ['service.call'];
+export const VALUE_OPERATIONS: readonly AsyncOperation[] = ['binding.call', 'service.call'];
 
 /** How sandbox code calls operations (its modules get these, limited to their own API's). */
 export interface OperationCalls {

@@ -45,7 +45,7 @@ export interface HostCalls {
   respondSimple(requestId: number, status: number, statusText: string, headers: HeaderLines, body: string | Uint8Array | null, done: boolean): void;
   /**
    * The outcome of the `invoke` entry (an RPC call): the method's result (a value the host hands
-   * on, see HOST_CALLS_EXTERNAL_LAST), or its error's message and `errorName`; `done` as in
+   * on, see HOST_CALLS_EXTERNAL_FROM), or its error's message and `errorName`; `done` as in
    * DispatchResult.
    */
   respondCall(requestId: number, ok: boolean, errorName: string, done: boolean, value: unknown): void;
@@ -54,11 +54,11 @@ export interface HostCalls {
   /** Starts asynchronous host operation `op`; the host answers through the `settle` entry. */
   async(callId: number, requestId: number, op: string, args: unknown[]): void;
   /**
-   * `async` for an operation of VALUE_OPERATIONS (src/bridge/operations.ts): `value`, the one
-   * the host hands on to another isolate (an RPC call's arguments), crosses as the last argument
-   * (HOST_CALLS_EXTERNAL_LAST); the operation receives it after `args`.
+   * `async` for an operation of VALUE_OPERATIONS (src/bridge/operations.ts), with the values it
+   * carries (an RPC call's arguments as one list, an embedder's binding's arguments one by one)
+   * after `args` (HOST_CALLS_EXTERNAL_FROM); the operation finds them in OpContext.values.
    */
-  asyncValue(callId: number, requestId: number, op: string, args: unknown[], value: unknown): void;
+  asyncValues(callId: number, requestId: number, op: string, args: unknown[], ...values: unknown[]): void;
   /** Evaluates sandbox module `name` nested in this call; it arrives through `receiveModule`. */
   loadModule(name: string): void;
 }
@@ -102,7 +102,7 @@ export const HOST_CALLS = {
   requestDone: 'post',
   sync: 'wait',
   async: 'post',
-  asyncValue: 'post',
+  asyncValues: 'post',
   loadModule: 'wait',
   respond: 'post',
   respondSimple: 'post',
@@ -110,13 +110,14 @@ export const HOST_CALLS = {
 } as const satisfies { [K in HostCallName]: 'wait' | 'post' };
 
 /**
- * Host calls whose last argument the host hands on to another isolate without reading it: on
- * isolet's isolated-vm it reaches the host as an ExternalCopy (the Callback option
- * `externalLast`, native/isolated-vm/zzz-external-last.patch), copied out on the isolate's thread
- * at the moment of the call and read on the receiving isolate's, never on the host's main thread
- * (see src/runtime/rpc-value.ts). A stock build ignores the option and hands over a copy.
+ * Host calls whose arguments from the given position on are values the host hands on, to
+ * another isolate or to an embedder's function: on isolet's isolated-vm each reaches the host as
+ * an ExternalCopy (the Callback option `externalFrom`, native/isolated-vm/zzz-external-from.patch),
+ * copied out on the isolate's thread at the moment of the call and read where it is used, never
+ * copied onto the host's main thread to be handed on (src/runtime/rpc-value.ts). A stock build
+ * ignores the option and hands over copies.
  */
-export const HOST_CALLS_EXTERNAL_LAST: readonly HostCallName[] = ['asyncValue', 'respondCall'];
+export const HOST_CALLS_EXTERNAL_FROM: { readonly [K in HostCallName]?: number } = { asyncValues: 4, respondCall: 4 };
 
 /** The host calls in the order `init` takes them. */
 export const HOST_CALL_ORDER = Object.keys(HOST_CALLS) as HostCallName[];

@@ -5,7 +5,7 @@
 // dropped (a `post` call has no one to answer) or throws a TypeError (a `wait` call).
 
 import ivm from 'isolated-vm';
-import { HOST_CALL_ORDER, HOST_CALLS, HOST_CALLS_EXTERNAL_LAST, type DispatchResult, type HostCallName, type HostCalls } from '../bridge/protocol.ts';
+import { HOST_CALL_ORDER, HOST_CALLS, HOST_CALLS_EXTERNAL_FROM, type DispatchResult, type HostCallName, type HostCalls } from '../bridge/protocol.ts';
 
 type Check<T> = (value: unknown) => value is T;
 type ArgumentChecks<F> = F extends (...args: infer A) => unknown ? { [I in keyof A]: Check<A[I]> } : never;
@@ -16,7 +16,7 @@ const isBoolean = (value: unknown): value is boolean => typeof value === 'boolea
 const isArray = (value: unknown): value is unknown[] => Array.isArray(value);
 /** A structured clone the sandbox made: any value (the host only hands it on, copied). */
 const isAny = (_value: unknown): _value is unknown => true;
-/** A value the host hands on (HOST_CALLS_EXTERNAL_LAST): an ExternalCopy on isolet's build, a copy on a stock one. */
+/** A value the host hands on (HOST_CALLS_EXTERNAL_FROM): an ExternalCopy on isolet's build, a copy on a stock one. */
 const isHandedOn = isAny;
 const isWholeBody = (value: unknown): value is string | Uint8Array | null =>
   value === null || typeof value === 'string' || value instanceof Uint8Array;
@@ -46,7 +46,7 @@ const CHECKS: { [K in HostCallName]: ArgumentChecks<HostCalls[K]> } = {
   respondCall: [isNumber, isBoolean, isString, isBoolean, isHandedOn],
   sync: [isString, isArray],
   async: [isNumber, isNumber, isString, isArray],
-  asyncValue: [isNumber, isNumber, isString, isArray, isHandedOn],
+  asyncValues: [isNumber, isNumber, isString, isArray],
   loadModule: [isString],
 };
 
@@ -56,30 +56,33 @@ export function hostCallbacks(calls: HostCalls): ivm.Callback[] {
     const checks = CHECKS[name] as readonly ((value: unknown) => boolean)[];
     const call = calls[name] as (...args: unknown[]) => unknown;
     const waits = HOST_CALLS[name] === 'wait';
-    const externalLast = HOST_CALLS_EXTERNAL_LAST.includes(name);
+    const from = HOST_CALLS_EXTERNAL_FROM[name];
+    // A call whose handed-on values are as many as it declares (respondCall's one), not a rest.
+    const fixed = from !== undefined && checks.length > from;
     const checked = (...args: unknown[]): unknown => {
-      // The handed-on value is the last argument there is: at its declared place, or refused.
-      if (externalLast && args.length !== checks.length) {
-        releaseLast(args);
+      if (fixed && args.length > checks.length) {
+        releaseFrom(args, from);
         return undefined;
       }
       for (let i = 0; i < checks.length; i++) {
         if (!checks[i]!(args[i])) {
-          // Its memory is outside every heap: freed now, not whenever a collection finds the handle.
-          if (externalLast) releaseLast(args);
+          // Their memory is outside every heap: freed now, not whenever a collection finds the handles.
+          if (from !== undefined) releaseFrom(args, from);
           if (waits) throw new TypeError(`Host call ${name}: argument ${i + 1} is not what the protocol declares.`);
           return undefined;
         }
       }
       return call(...args);
     };
-    // `externalLast` is isolet's (native/isolated-vm/zzz-external-last.patch): not in isolated-vm's types.
-    const options = { ...(waits ? {} : { ignored: true }), ...(externalLast ? { externalLast: true } : {}) } as ivm.CallbackOptions;
+    // `externalFrom` is isolet's (native/isolated-vm/zzz-external-from.patch): not in isolated-vm's types.
+    const options = { ...(waits ? {} : { ignored: true }), ...(from === undefined ? {} : { externalFrom: from }) } as ivm.CallbackOptions;
     return new ivm.Callback(checked, options);
   });
 }
 
-function releaseLast(args: unknown[]): void {
-  const last = args[args.length - 1];
-  if (last instanceof ivm.ExternalCopy) last.release();
+function releaseFrom(args: unknown[], from: number): void {
+  for (let i = from; i < args.length; i++) {
+    const value = args[i];
+    if (value instanceof ivm.ExternalCopy) value.release();
+  }
 }

@@ -6,6 +6,7 @@
 // of them: they come from code a tenant can reach.
 
 import { webcrypto } from 'node:crypto';
+import type { RpcValue } from './rpc-value.ts';
 import type { RequestTrace, ServiceHost, WorkerLimits } from './types.ts';
 import { urlHostOps } from '../api/url/host.ts';
 import { cryptoAsyncOps, cryptoSyncOps } from '../api/crypto/host.ts';
@@ -54,6 +55,11 @@ export interface OpContext {
    * its end, false when the worker detached or resized it after the call.
    */
   takePayload(): Promise<ArrayBuffer | string | null | false>;
+  /**
+   * The values an operation of VALUE_OPERATIONS carries (src/bridge/operations.ts), as the
+   * sandbox sent them through `asyncValues`; undefined for any other call. Each is used once.
+   */
+  readonly values?: readonly RpcValue[];
 }
 
 export interface OpRequest {

@@ -260,7 +260,7 @@ export class WorkerIsolate {
       uncaught: (requestId, text) => this.logException(requestId, text),
       sync: (op, args) => this.callSync(op, args),
       async: (callId, requestId, op, args) => this.callAsync(callId, requestId, op, args),
-      asyncValue: (callId, requestId, op, args, value) => this.callAsync(callId, requestId, op, args, RpcValue.crossed(value)),
+      asyncValues: (callId, requestId, op, args, ...values) => this.callAsync(callId, requestId, op, args, values.map(RpcValue.crossed)),
       startTimer: (requestId, timerId, delay) => this.startTimer(requestId, timerId, delay),
       clearTimer: (timerId) => this.clearTimer(timerId),
       // Synchronous: the module's script runs nested in this call (see sandbox-modules.ts). What
@@ -315,7 +315,7 @@ export class WorkerIsolate {
     this.log('error', 'exception', `Uncaught ${String(text)}`, requestId ? { requestId } : {});
   }
 
-  private opContext(requestId: unknown, callId?: number): OpContext {
+  private opContext(requestId: unknown, callId?: number, values?: readonly RpcValue[]): OpContext {
     const state = typeof requestId === 'number' ? this.inFlight.get(requestId) : undefined;
     return {
       worker: this.name,
@@ -329,6 +329,7 @@ export class WorkerIsolate {
       services: this.options.services,
       chargeCpu: (ns) => this.chargeHostCpu(state, ns),
       takePayload: () => callId === undefined ? Promise.resolve(null) : this.takePayload(callId),
+      ...(values === undefined ? {} : { values }),
     };
   }
 
@@ -382,15 +383,15 @@ export class WorkerIsolate {
 
   /**
    * Starts an asynchronous host operation and hands its outcome to the sandbox's settle().
-   * `carried`: the value an operation of VALUE_OPERATIONS hands on, which it receives after `args`.
+   * `carried`: the values an operation of VALUE_OPERATIONS hands on (OpContext.values).
    */
-  private callAsync(callId: number, requestId: number, op: string, args: unknown[], carried?: RpcValue): void {
-    if (!this.alive) return carried?.release();
+  private callAsync(callId: number, requestId: number, op: string, args: unknown[], carried?: RpcValue[]): void {
+    if (!this.alive) return carried?.forEach((value) => value.release());
     const fn = operationOf(op, 'async') as AsyncOp | undefined;
     const settle = (ok: boolean, value: unknown, errorName: string) => {
       this.pendingCalls--;
       // Whatever the operation did not hand on (it failed first) is freed now.
-      carried?.release();
+      carried?.forEach((value) => value.release());
       // A call of a request whose work is over: the sandbox dropped it, and an answer would be a
       // crossing (and CPU) for nothing.
       if (!this.alive || (requestId !== 0 && !this.inFlight.has(requestId))) {
@@ -417,12 +418,12 @@ export class WorkerIsolate {
     this.pendingCalls++;
     if (!fn) return settle(false, `Unknown host operation ${JSON.stringify(String(op)).slice(0, 100)}`, 'TypeError');
     if (VALUE_OPERATIONS.includes(op as AsyncOperation) !== (carried !== undefined)) {
-      return settle(false, `Host operation ${op} ${carried === undefined ? 'carries a value: it is called through asyncValue' : 'carries no value: it is called through async'}.`, 'TypeError');
+      return settle(false, `Host operation ${op} ${carried === undefined ? 'carries values: it is called through asyncValues' : 'carries no values: it is called through async'}.`, 'TypeError');
     }
     if (this.pendingCalls > MAX_PENDING_CALLS) return settle(false, `Too many host operations pending at once (at most ${MAX_PENDING_CALLS}).`, 'RangeError');
     let promise: Promise<unknown>;
     try {
-      promise = fn(this.opContext(requestId, callId), carried === undefined ? args : [...args, carried]);
+      promise = fn(this.opContext(requestId, callId, carried), args);
     } catch (error) {
       promise = Promise.reject(error);
     }

@@ -14,7 +14,7 @@ import { dropPayload, holdPayload, type OutgoingValue } from './outgoing-payload
 import type { HostCalls } from '../bridge/protocol.ts';
 import { OPERATION_MODES, type AsyncOperation, type OperationCalls, type OperationName, type OperationResult, type SyncOperation } from '../bridge/operations.ts';
 import {
-  Error, EvalError, MapPrototypeForEach, ObjectAssign, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
+  Error, EvalError, MapPrototypeForEach, ReflectApply, ObjectAssign, ObjectDefineProperty, ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf, ObjectHasOwn, ObjectKeys, Promise, PromiseReject, RangeError, ReferenceError, SafeMap,
   String, StringPrototypeStartsWith, SyntaxError, TypeError, URIError, Uint8Array, primordialValues, withOriginalIntrinsics,
 } from './primordials.ts';
 
@@ -99,26 +99,20 @@ export function callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): 
 }
 
 /**
- * `binding.call` (or `service.call`, RPC through a service binding) for the current request:
- * errors arrive as errors of the name the host gave (an embedder's or a called worker's own
- * error names are no DOMException names). `payload`: a large value the host takes with the
- * `takePayload` entry, at the platform's cost (see outgoing-payloads.ts).
+ * `binding.call` (or `service.call`, RPC through a service binding) for the current request, with
+ * the values it carries (VALUE_OPERATIONS: a binding method's arguments, RPC's as one list),
+ * each copied out now, at the caller's cost, and read only where it is used (the called worker's
+ * isolate, the embedder's function). Errors arrive as errors of the name the host gave (an
+ * embedder's or a called worker's own error names are no DOMException names). `payload`: a large
+ * value the host takes with the `takePayload` entry, at the platform's cost (see
+ * outgoing-payloads.ts).
  */
-export function callBindingOperation(args: unknown[], op: 'binding.call' = 'binding.call', payload?: OutgoingValue): Promise<unknown> {
-  return startAsync(op, args, true, payload);
+export function callBindingOperation(op: 'binding.call' | 'service.call', args: unknown[], values: unknown[], payload?: OutgoingValue): Promise<unknown> {
+  return startAsync(op, args, true, payload, values);
 }
 
-/**
- * `service.call` (RPC through a service binding) for the current request, with the call's
- * arguments as the value it carries (VALUE_OPERATIONS): copied out now, at the caller's cost,
- * and read only in the called worker's isolate. Errors arrive as binding calls' do.
- */
-export function callCarryingValue(op: 'service.call', args: unknown[], value: unknown): Promise<unknown> {
-  return startAsync(op, args, true, undefined, [value]);
-}
-
-/** `carried`: the value of an operation of VALUE_OPERATIONS, in a list of one (undefined is a value). */
-function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload?: OutgoingValue, carried?: [unknown]): Promise<T> {
+/** `carried`: the values of an operation of VALUE_OPERATIONS, a list of the sandbox's own making. */
+function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload?: OutgoingValue, carried?: unknown[]): Promise<T> {
   const requestId = currentRequestId();
   if (pendingCalls.size >= MAX_PENDING_HOST_CALLS) {
     return PromiseReject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
@@ -129,7 +123,7 @@ function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload
     if (payload !== undefined) holdPayload(callId, payload);
     try {
       if (carried === undefined) hostCalls.async(callId, requestId, op, args);
-      else hostCalls.asyncValue(callId, requestId, op, args, carried[0]);
+      else ReflectApply(hostCalls.asyncValues, undefined, callArguments([callId, requestId, op, args], carried));
     } catch (error) {
       // The arguments could not be copied out (a function, say): no answer will come.
       pendingCalls.delete(callId);
@@ -137,6 +131,17 @@ function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload
       throw error;
     }
   });
+}
+
+/**
+ * `fixed` followed by `rest`, as a list for ReflectApply: defined, not assigned (an index setter a
+ * tenant put on Array.prototype never runs), and read by index (no iterator a tenant could replace).
+ */
+function callArguments(fixed: unknown[], rest: unknown[]): unknown[] {
+  for (let i = 0, n = fixed.length; i < rest.length; i++) {
+    ObjectDefineProperty(fixed, n + i, { __proto__: null, value: rest[i], writable: true, enumerable: true, configurable: true } as PropertyDescriptor);
+  }
+  return fixed;
 }
 
 function hostError(name: string, message: string, namedErrors: boolean): Error {

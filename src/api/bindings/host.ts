@@ -229,13 +229,14 @@ async function payloadBytes(ctx: OpContext, what: string, bytes: ArrayBuffer | t
   return whole;
 }
 
-const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args, bytes, requestBody = null]) => {
+const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, bytes, requestBody = null]) => {
+  const values = ctx.values;
   if (
-    typeof name !== 'string' || typeof method !== 'string' || !Array.isArray(args) ||
+    typeof name !== 'string' || typeof method !== 'string' || values === undefined ||
     (bytes !== null && bytes !== true && !(bytes instanceof ArrayBuffer)) ||
     (requestBody !== null && (!Number.isSafeInteger(requestBody) || bytes !== null))
   ) {
-    throw new OpError('TypeError', 'binding.call takes (name, method, args, bytes | true | null, requestBody | null).');
+    throw new OpError('TypeError', 'binding.call takes (name, method, bytes | true | null, requestBody | null) and the method\'s arguments as its values.');
   }
   const what = `env.${name.slice(0, BINDING_LIMITS.nameChars)}.${method.slice(0, BINDING_LIMITS.nameChars)}()`;
   const request = ctx.request;
@@ -247,6 +248,9 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, args
   const bindings = ctx.bindings;
   const binding = bindings?.get(name);
   if (bindings === undefined || binding === undefined) throw new OpError('TypeError', `${what}: the worker has no binding of that name.`);
+  // Read here, where they are used: a top-level buffer or long string the worker passed moves in
+  // from the copy made on its isolate's thread, without a copy of its bytes on this one.
+  const args = values.map((value) => value.read());
   const controller = new AbortController();
   if (binding.kind === 'host') {
     const fn = binding.methods.get(method);

@@ -114,7 +114,7 @@ function caller(name: string): CallBinding {
     try {
       requireRequestContext(`env.${name}.${method}()`);
       const [bytes, requestBody, held] = crossingOf(payload);
-      return callBindingOperation([name, method, args, bytes, requestBody], 'binding.call', held) as Promise<PlatformBindingAnswer>;
+      return callBindingOperation('binding.call', [name, method, bytes, requestBody], args, held) as Promise<PlatformBindingAnswer>;
     } catch (error) {
       return PromiseReject(error);
     }

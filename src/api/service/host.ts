@@ -11,7 +11,6 @@ import { BINDING_LIMITS } from '../../bridge/bindings.ts';
 import type { FetchHead } from '../../bridge/operations.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
 import type { RuntimeResponse, ServiceCall, ServiceHost } from '../../runtime/types.ts';
-import { RpcValue } from '../../runtime/rpc-value.ts';
 import { crossing } from '../bindings/host.ts';
 import { BodyPipe } from './body-pipe.ts';
 
@@ -41,15 +40,16 @@ export function countSubrequest(ctx: OpContext, request: OpRequest): void {
 }
 
 /**
- * RPC: (name, method) and the arguments it carries -> the method's result. Both are handed on
- * between the isolates unread (RpcValue): the called worker's sandbox finds out whether the
- * arguments are a list, as it takes them.
+ * RPC: (name, method) and the arguments it carries as one value -> the method's result. Both are
+ * handed on between the isolates unread (RpcValue): the called worker's sandbox finds out whether
+ * the arguments are a list, as it takes them.
  */
-const call: AsyncOp<unknown> = async (ctx, [name, method, args]) => {
+const call: AsyncOp<unknown> = async (ctx, [name, method]) => {
   const what = `env.${String(name).slice(0, BINDING_LIMITS.nameChars)}.${String(method).slice(0, BINDING_LIMITS.nameChars)}()`;
   const service = serviceCallOf(ctx, name, what);
   if (typeof method !== 'string' || method.length === 0 || method.length > BINDING_LIMITS.nameChars) throw new OpError('TypeError', `${what}: invalid method name.`);
-  if (!(args instanceof RpcValue)) throw new OpError('TypeError', `${what}: invalid arguments.`);
+  const args = ctx.values?.length === 1 ? ctx.values[0]! : undefined;
+  if (args === undefined) throw new OpError('TypeError', `${what}: invalid arguments.`);
   countSubrequest(ctx, service.request);
   try {
     return await service.host.call(service.call, method, args);

@@ -2,7 +2,7 @@
 // loads the service sandbox module (./sandbox/module.ts) for the first worker of an isolate that
 // has one, and the check RPC makes of what it sends both ways.
 
-import { callCarryingValue, createModule } from '../../sandbox/host-calls.ts';
+import { callBindingOperation, createModule } from '../../sandbox/host-calls.ts';
 import { requireRequestContext } from '../../sandbox/request-context.ts';
 import type { BindingMaker } from '../bindings/sandbox.ts';
 import { DOMException } from '../events/sandbox.ts';
@@ -17,7 +17,7 @@ import { ObjectGetOwnPropertyDescriptor, ObjectGetPrototypeOf } from '../../sand
 export function serviceMaker(): BindingMaker<'service'> {
   return createModule<ServiceDeps, BindingMaker<'service'>>('service', {
     fetch: serviceFetch,
-    call: (binding, method, args) => callCarryingValue('service.call', [binding, method], args),
+    call: (binding, method, args) => callBindingOperation('service.call', [binding, method], [args]),
     requireRequestContext,
     platformObjectName,
     DOMException: DOMException as unknown as ServiceDeps['DOMException'],
