@@ -154,6 +154,39 @@ test('service.call takes its arguments only as the value it carries', async () =
   assert.throws(() => value.read(), /handed on once/);
 });
 
+test('RPC values made of bytes that do not read (from a runtime process taken over) fail the call, not the worker', { skip: !RpcValue.crossesAsBytes && 'needs isolet\'s isolated-vm build' }, async () => {
+  // What a runtime process that tenant code took over could send in place of a value's bytes.
+  const junk = [Buffer.from([0xff, 0x0f, 0x5c, 1, 2, 3]), Buffer.from([0xff, 0x0f, 0xff, 0x0f, 0x22, 0x7f]), Buffer.from([0xff, 0x0f, 0xff, 0x0f, 0x5c, 0, 0])];
+  await runtime.load('adder', mod(`export default { add(a, b) { return a + b; }, fetch() { return new Response('adder'); } };`));
+  for (const bytes of junk) {
+    await assert.rejects(runtime.callCarrying('adder', 'add', RpcValue.fromBytes(bytes)), (error: Error) => error.name === 'DataCloneError' && /^The arguments could not be read/.test(error.message));
+  }
+  assert.equal(await runtime.call('adder', 'add', [1, 2]), 3);
+  // A result: what the service host answers the caller's call with.
+  let answer = 0;
+  const other = new Runtime({
+    log: () => {},
+    serviceHost: {
+      fetch: async () => ({ status: 500, statusText: '', headers: [], body: null }),
+      call: async (_call, _method, args) => {
+        args.release();
+        return answer++ < junk.length ? RpcValue.fromBytes(junk[answer - 1]!) : RpcValue.of(['fine']);
+      },
+    },
+  });
+  try {
+    await other.load('reader', mod(`export default { async fetch(request, env) {
+      const out = [];
+      for (let i = 0; i < 4; i++) { try { out.push(await env.API.get()); } catch (error) { out.push(error.name + ': ' + /^The result could not be read/.test(error.message)); } }
+      return new Response(out.join('|'));
+    } };`, { bindings: { API: { type: 'service', service: 'api' } } }));
+    const response = await other.fetch('reader', { method: 'GET', url: 'https://reader/', headers: [] });
+    assert.equal(await bodyText(response), 'DataCloneError: true|DataCloneError: true|DataCloneError: true|fine');
+  } finally {
+    await other.close();
+  }
+});
+
 test('a cycle of service calls is refused, and so is a chain deeper than 16', async () => {
   // ping -> pong -> ping: the second call to ping would close a cycle.
   await runtime.load('ping', mod(`export default { async fetch(request, env) {

@@ -95,6 +95,20 @@ test('a peer that stops reading closes the channel once more than the allowed by
   assert.ok(sent > MAX_UNSENT_BYTES);
 });
 
+test('a frame of megabytes (an RPC value) crosses whole, read into one buffer as its pieces come', async () => {
+  const { runtime, received, errors } = pair();
+  const value = Buffer.alloc(24 * 1024 * 1024);
+  for (let i = 0; i < value.byteLength; i += 4096) value[i] = i % 251;
+  runtime.send('serviceCall', 5, { head: { worker: 'w', binding: 'API', chain: ['w'], method: 'take' }, body: value });
+  runtime.send('responseEnd', 6, undefined);
+  while (received.length < 2 && errors.length === 0) await settle();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(received.map((m) => [m.name, m.id]), [['serviceCall', 5], ['responseEnd', 6]]);
+  const payload = received[0]!.payload as { head: { method: string }; body: Uint8Array };
+  assert.equal(payload.head.method, 'take');
+  assert.ok(Buffer.from(payload.body.buffer, payload.body.byteOffset, payload.body.byteLength).equals(value));
+});
+
 test('frames split anywhere, in many pieces or several to a piece, arrive whole and in order', async () => {
   const { received, errors, raw } = pair();
   const big = Buffer.alloc(CHUNK_BYTES, 7);

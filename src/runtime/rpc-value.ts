@@ -6,14 +6,25 @@
 // (bench/event-loop-hold.ts). On isolet's isolated-vm a value the sandbox sends this way arrives as
 // an ExternalCopy (the `externalLast` Callback option, native/isolated-vm/zzz-external-last.patch):
 // copied out on the caller's thread when the call is made, and read into the callee on the
-// callee's thread. Only a value that leaves the process (`isolet serve` sends calls between
-// runtime processes) or reaches Node code (Runtime.call's caller) is read here. On a stock build the
-// value arrives as a copy already read, and is written into the callee here, as before.
+// callee's thread. A value that leaves the process (`isolet serve` sends calls between runtime
+// processes) leaves as the bytes that copy holds, and arrives as a copy made of them
+// (native/isolated-vm/zzz-serialized-bytes.patch), unread there too. Only a value that reaches
+// Node code (Runtime.call's caller, an embedder's binding) is read here. On a stock build a value
+// arrives as a copy already read, is written into the callee here, and crosses between processes
+// as Node's serializer writes it (src/supervisor/rpc-values.ts).
 //
 // A value is used once: handed into an isolate, read, or released (a call refused or dropped
 // before it got anywhere). Its memory is outside every isolate's heap until then.
 
 import ivm from 'isolated-vm';
+
+/** isolet's isolated-vm: a copy's bytes out (`serialized`) and a copy of bytes in (`fromSerialized`). */
+interface SerializedCopies {
+  fromSerialized(bytes: Uint8Array): ivm.ExternalCopy;
+}
+const serializedCopies = (ivm.ExternalCopy as unknown as Partial<SerializedCopies>).fromSerialized === undefined
+  ? undefined
+  : ivm.ExternalCopy as unknown as SerializedCopies;
 
 /**
  * The value as an argument of an `apply` into an isolate (passed without isolated-vm's
@@ -22,6 +33,15 @@ import ivm from 'isolated-vm';
  * holds no isolated-vm type.
  */
 export let intoIsolate: (value: RpcValue) => ivm.Transferable;
+
+/**
+ * Whether an apply into an isolate failed because a value made of another process's bytes could
+ * not be read there (fromBytes; isolated-vm's checks and V8's deserializer say so in these words):
+ * the call it carried fails, rather than the isolate's work.
+ */
+export function unreadable(error: unknown): boolean {
+  return error instanceof Error && (error.message === 'Unable to deserialize cloned data.' || error.message === 'Serialized data names a value it does not hold');
+}
 
 export class RpcValue {
   #copy: ivm.ExternalCopy | undefined;
@@ -41,6 +61,38 @@ export class RpcValue {
   /** A value of this thread (Runtime.call's arguments, a result read from another process). */
   static of(value: unknown): RpcValue {
     return new RpcValue(undefined, value);
+  }
+
+  /** Whether this build sends values between processes as their copies' bytes (toBytes, fromBytes). */
+  static readonly crossesAsBytes = serializedCopies !== undefined;
+
+  /**
+   * A value another process sent as toBytes() gave it: a copy that holds those bytes, read only
+   * in the isolate it goes into. The bytes are untrusted and must not change after.
+   */
+  static fromBytes(bytes: Uint8Array): RpcValue {
+    if (serializedCopies === undefined) throw new Error('This build of isolated-vm cannot make a copy of bytes (RpcValue.crossesAsBytes).');
+    return new RpcValue(serializedCopies.fromSerialized(bytes), undefined);
+  }
+
+  /**
+   * The value as bytes for another process (fromBytes): the bytes its copy holds, not read or
+   * copied here; undefined when it holds what bytes cannot carry (shared memory, a
+   * WebAssembly.Module) or this build cannot (crossesAsBytes).
+   */
+  toBytes(): Uint8Array | undefined {
+    if (serializedCopies === undefined) return undefined;
+    this.#use();
+    const copy = this.#copy ?? new ivm.ExternalCopy(this.#value);
+    this.#copy = undefined;
+    this.#value = undefined;
+    try {
+      const bytes = (copy as unknown as { serialized(): ArrayBuffer | undefined }).serialized();
+      return bytes === undefined ? undefined : new Uint8Array(bytes);
+    } finally {
+      // The bytes share the copy's memory and keep it: the handle can go.
+      copy.release();
+    }
   }
 
   /** The value on this thread: read here if it was not yet, at this thread's cost. */

@@ -157,7 +157,7 @@ export class Runtime {
     this.bindingHost = options.bindingHost;
     this.services = options.serviceHost ?? {
       fetch: async (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
-      call: async (call, method, args) => this.callWith(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
+      call: async (call, method, args) => this.callCarrying(this.serviceTarget(call), method, args, { entrypoint: call.entrypoint, chain: chainOf(call) }),
     };
     this.bindingTimeoutMs = options.bindingTimeoutMs;
     this.idleMemory = new IdleMemoryReducer(options.reduceIdleMemoryAfterMs ?? DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, () => this.live.keys());
@@ -304,11 +304,16 @@ export class Runtime {
    * BindingError), or that says why there is no result.
    */
   async call(name: string, method: string, args: unknown[], options: { entrypoint?: string; chain?: readonly string[] } = {}): Promise<unknown> {
-    return (await this.callWith(name, method, RpcValue.of(args), options)).read();
+    // A result crosses as a list of one (see callCarrying).
+    return ((await this.callCarrying(name, method, RpcValue.of(args), options)).read() as unknown[])[0];
   }
 
-  /** call(), with arguments and result as they are handed on between isolates. */
-  private async callWith(name: string, method: string, args: RpcValue, options: { entrypoint?: string; chain?: readonly string[] }): Promise<RpcValue> {
+  /**
+   * call(), with the arguments (a list) and the result (a list of one: a value of any kind then
+   * crosses in the same form, which another process can take as bytes) as they are handed on
+   * between isolates and processes, read nowhere on the way (RpcValue).
+   */
+  async callCarrying(name: string, method: string, args: RpcValue, options: { entrypoint?: string; chain?: readonly string[] } = {}): Promise<RpcValue> {
     let isolate: WorkerIsolate;
     try {
       isolate = await this.isolateOf(name);

@@ -20,7 +20,7 @@ import { newIsolate } from './new-isolate.ts';
 import { hasDrainHook, takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
 import { operations, type AsyncOp, type OpContext, type SyncOp } from './host-ops.ts';
 import { OPERATION_MODES, VALUE_OPERATIONS, type AsyncOperation } from '../bridge/operations.ts';
-import { intoIsolate, RpcValue } from './rpc-value.ts';
+import { intoIsolate, RpcValue, unreadable } from './rpc-value.ts';
 import { MAX_LOG_LINE_CHARS, type DispatchResult, type HostCalls } from '../bridge/protocol.ts';
 import { hostCallbacks } from './host-callbacks.ts';
 import { loadSandboxModule } from './sandbox-modules.ts';
@@ -400,20 +400,7 @@ export class WorkerIsolate {
         return;
       }
       this.checkNeverResponds();
-      // A buffer made for this call alone (MOVED_RESULTS) moves into the isolate: no copy on
-      // this thread, which every tenant shares (a 40 MiB crypto.subtle.encrypt result held it
-      // for 136 ms), and no garbage left on this side to wait for a GC. A value an operation
-      // copied itself (a binding's result, whose copy may fail) goes in as it is, and the
-      // buffers it was made to hand over move in with it; so does a value another isolate
-      // sent (an RPC result), read only there. Everything else is copied.
-      const arg = MOVED_RESULTS.has(op) && ok && value instanceof ArrayBuffer
-        ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
-        : value instanceof ivm.ExternalCopy ? value.copyInto({ release: true, transferIn: true })
-        : value instanceof RpcValue ? intoIsolate(value)
-        : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
-      this.enter(this.inFlight.get(requestId), this.entries.settle
-        .apply(undefined, [callId, Date.now(), ok, arg as never, errorName]))
-        .catch((error) => this.onIsolateError(error));
+      this.settleCall(callId, requestId, op, ok, value, errorName);
     };
     this.pendingCalls++;
     if (!fn) return settle(false, `Unknown host operation ${JSON.stringify(String(op)).slice(0, 100)}`, 'TypeError');
@@ -435,6 +422,31 @@ export class WorkerIsolate {
         settle(false, message, name);
       },
     );
+  }
+
+  /** Hands an async call's outcome to the sandbox's settle(). */
+  private settleCall(callId: number, requestId: number, op: string, ok: boolean, value: unknown, errorName: string): void {
+    // A buffer made for this call alone (MOVED_RESULTS) moves into the isolate: no copy on
+    // this thread, which every tenant shares (a 40 MiB crypto.subtle.encrypt result held it
+    // for 136 ms), and no garbage left on this side to wait for a GC. A value an operation
+    // copied itself (a binding's result, whose copy may fail) goes in as it is, and the
+    // buffers it was made to hand over move in with it; so does a value another isolate
+    // sent (an RPC result), read only there. Everything else is copied.
+    const arg = MOVED_RESULTS.has(op) && ok && value instanceof ArrayBuffer
+      ? new ivm.ExternalCopy(value, { transferOut: true }).copyInto({ release: true, transferIn: true })
+      : value instanceof ivm.ExternalCopy ? value.copyInto({ release: true, transferIn: true })
+      : value instanceof RpcValue ? intoIsolate(value)
+      : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
+    this.enter(this.inFlight.get(requestId), this.entries.settle
+      .apply(undefined, [callId, Date.now(), ok, arg as never, errorName]))
+      .catch((error) => {
+        // A result another process sent that does not read: the call fails, not the worker.
+        if (value instanceof RpcValue && unreadable(error) && this.alive && this.inFlight.has(requestId)) {
+          this.settleCall(callId, requestId, op, false, `The result could not be read: ${(error as Error).message}`, 'DataCloneError');
+        } else {
+          this.onIsolateError(error);
+        }
+      });
   }
 
   private startTimer(requestId: number, timerId: number, delay: number): void {
@@ -574,7 +586,14 @@ export class WorkerIsolate {
     try {
       // Primitives and the arguments' copy are handed in as they are: no `arguments: { copy: true }`.
       this.enter(state, this.entries.invoke.apply(undefined, [state.id, entrypoint, method, argsIn as never, Date.now()]))
-        .catch((error) => this.onIsolateError(error));
+        .catch((error) => {
+          // Arguments another process sent that do not read: the call fails, not the worker.
+          if (unreadable(error) && this.alive && state.awaitingResponse) {
+            state.answer({ rpc: true, ok: false, value: RpcValue.of(`The arguments could not be read: ${(error as Error).message}`), errorName: 'DataCloneError' });
+          } else {
+            this.onIsolateError(error);
+          }
+        });
     } catch (error) {
       this.onIsolateError(error);
     }

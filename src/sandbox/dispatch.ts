@@ -644,7 +644,8 @@ export async function handleCall(requestId: number, entrypoint: string, method: 
   await afterMicrotasks;
   const done = settle(requestId, entry, false);
   try {
-    hostCalls.respondCall(requestId, ok, errorName, done, value);
+    // A result crosses as a list of one: a value of any kind is then a serialized copy, which can cross between processes as bytes.
+    hostCalls.respondCall(requestId, ok, errorName, done, ok ? [value] : value);
   } catch (error) {
     // The result could not be cloned (a function, a class instance's private state, ...).
     hostCalls.respondCall(requestId, false, 'DataCloneError', done, logLine(`The result of "${method}" could not be sent back: ${wireError(error).message}`));

@@ -28,10 +28,11 @@ export class Channel {
   readonly #socket: Duplex;
   readonly #side: Side;
   readonly #events: ChannelEvents;
-  /** The start of a frame not yet whole, and the pieces that came after it. */
-  #pending: Buffer = EMPTY;
-  #parts: Buffer[] = [];
-  #partsBytes = 0;
+  /** The part of a frame's header that came, when a read ended inside it. */
+  readonly #head = Buffer.allocUnsafe(HEADER);
+  #headBytes = 0;
+  /** The payload of the frame being read, once its header came and its payload did not all come with it. */
+  #frame: { code: number; id: number; payload: Buffer; filled: number } | undefined;
   #corked = false;
   #closed = false;
 
@@ -56,6 +57,7 @@ export class Channel {
     if (this.#closed) return;
     const declaration = MESSAGES[name];
     let body: Buffer;
+    let tail: Buffer = EMPTY;
     switch (declaration.layout) {
       case 'json':
         body = Buffer.from(JSON.stringify(payload));
@@ -70,18 +72,22 @@ export class Channel {
         body.writeUInt32LE(payload as number, 0);
         break;
       case 'head+bytes': {
+        // Written as two pieces (one writev, corked): the bytes (an RPC value of megabytes) are
+        // never copied into a joined buffer on this thread.
         const { head, body: bytes } = payload as { head: unknown; body: Uint8Array };
         const json = Buffer.from(JSON.stringify(head));
-        const length = Buffer.allocUnsafe(4);
-        length.writeUInt32LE(json.byteLength, 0);
-        body = Buffer.concat([length, json, bytes]);
+        const prefix = Buffer.allocUnsafe(4 + json.byteLength);
+        prefix.writeUInt32LE(json.byteLength, 0);
+        json.copy(prefix, 4);
+        body = prefix;
+        tail = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         break;
       }
       case 'none':
         body = EMPTY;
     }
     const header = Buffer.allocUnsafe(HEADER);
-    header.writeUInt32LE(body.byteLength, 0);
+    header.writeUInt32LE(body.byteLength + tail.byteLength, 0);
     header.writeUInt8(declaration.code, 4);
     header.writeUInt32LE(id >>> 0, 5);
     if (!this.#corked) {
@@ -94,6 +100,7 @@ export class Channel {
     }
     this.#socket.write(header);
     if (body.byteLength > 0) this.#socket.write(body);
+    if (tail.byteLength > 0) this.#socket.write(tail);
     const unsent = this.#socket.writableLength;
     if (unsent > MAX_UNSENT_BYTES) this.#fail(new ProtocolError(`the other side stopped reading: ${unsent} bytes unsent, more than the ${MAX_UNSENT_BYTES} allowed`));
   }
@@ -111,41 +118,59 @@ export class Channel {
     this.#socket.destroy();
   }
 
+  /**
+   * A large frame's payload is copied into a buffer of its own piece by piece, as each read brings
+   * it, not joined in one go once it is whole: a frame of tens of megabytes (an RPC value) joined
+   * at once held this thread, which serves every tenant, for tens of milliseconds in one stretch.
+   */
   #read(chunk: Buffer): void {
-    // A frame that arrives in many pieces is joined once, when it is whole, not once per piece.
-    if (this.#pending.byteLength > 0 || this.#parts.length > 0) {
-      this.#parts.push(chunk);
-      this.#partsBytes += chunk.byteLength;
-      if (this.#partsBytes < this.#missing()) return;
-      chunk = Buffer.concat([this.#pending, ...this.#parts], this.#pending.byteLength + this.#partsBytes);
-      this.#parts = [];
-      this.#partsBytes = 0;
-      this.#pending = EMPTY;
-    }
-    let buffer = chunk;
-    while (!this.#closed && buffer.byteLength >= HEADER) {
-      const length = buffer.readUInt32LE(0);
+    let at = 0;
+    while (!this.#closed && at < chunk.byteLength) {
+      const frame = this.#frame;
+      if (frame !== undefined) {
+        const n = Math.min(chunk.byteLength - at, frame.payload.byteLength - frame.filled);
+        chunk.copy(frame.payload, frame.filled, at, at + n);
+        frame.filled += n;
+        at += n;
+        if (frame.filled < frame.payload.byteLength) return;
+        this.#frame = undefined;
+        this.#deliver(frame.code, frame.id, frame.payload);
+        continue;
+      }
+      let head: Buffer;
+      if (this.#headBytes === 0 && chunk.byteLength - at >= HEADER) {
+        head = chunk.subarray(at, at + HEADER);
+        at += HEADER;
+      } else {
+        const n = Math.min(HEADER - this.#headBytes, chunk.byteLength - at);
+        chunk.copy(this.#head, this.#headBytes, at, at + n);
+        this.#headBytes += n;
+        at += n;
+        if (this.#headBytes < HEADER) return;
+        this.#headBytes = 0;
+        head = this.#head;
+      }
+      const length = head.readUInt32LE(0);
       if (length > MAX_FRAME_BYTES) return this.#fail(new ProtocolError(`a frame of ${length} bytes, more than the ${MAX_FRAME_BYTES} allowed`));
-      if (buffer.byteLength < HEADER + length) break;
-      const code = buffer.readUInt8(4);
-      const id = buffer.readUInt32LE(5);
-      const payload = buffer.subarray(HEADER, HEADER + length);
-      buffer = buffer.subarray(HEADER + length);
-      // A frame that does not decode, or that its handler finds breaks the protocol (a body past
-      // its window), closes the channel rather than throwing into the socket's event.
-      try {
-        this.#events.message(this.#decode(code, id, payload));
-      } catch (error) {
-        return this.#fail(error instanceof Error ? error : new ProtocolError(String(error)));
+      const code = head.readUInt8(4);
+      const id = head.readUInt32LE(5);
+      if (chunk.byteLength - at >= length) {
+        const payload = chunk.subarray(at, at + length);
+        at += length;
+        this.#deliver(code, id, payload);
+      } else {
+        this.#frame = { code, id, payload: Buffer.allocUnsafe(length), filled: 0 };
       }
     }
-    this.#pending = buffer.byteLength === 0 ? EMPTY : Buffer.from(buffer);
   }
 
-  /** Bytes still to come before the pending frame (or its header) is whole. */
-  #missing(): number {
-    const pending = this.#pending;
-    return pending.byteLength < HEADER ? HEADER - pending.byteLength : HEADER + pending.readUInt32LE(0) - pending.byteLength;
+  /** A frame that does not decode, or that its handler finds breaks the protocol (a body past its window), closes the channel rather than throwing into the socket's event. */
+  #deliver(code: number, id: number, payload: Buffer): void {
+    try {
+      this.#events.message(this.#decode(code, id, payload));
+    } catch (error) {
+      this.#fail(error instanceof Error ? error : new ProtocolError(String(error)));
+    }
   }
 
   #decode(code: number, id: number, payload: Buffer): Message {

@@ -1,22 +1,30 @@
-// RPC arguments and results between processes: the structured clones isolated-vm made of them
-// (plain data: objects, arrays, Maps, Sets, Dates, errors, bytes, ...) written with V8's own
-// serializer, the format structured clone is defined by, and read back on the other side.
+// RPC arguments and results between processes (always a list: the arguments, or the result as a
+// list of one). On isolet's isolated-vm a value crosses as the bytes its copy holds, copied out of
+// the caller's isolate by V8's serializer, the format structured clone is defined by; the
+// receiving process makes a copy of those bytes as they are, which V8 reads, checking them, only
+// in the isolate it goes into (src/runtime/rpc-value.ts). Neither process reads the value on the
+// main thread its tenants share. On a stock build the value is read and written with Node's
+// serializer instead, on each side's main thread.
 //
-// A typed array V8's deserializer reads is a view on the whole message's buffer; copied into an
+// A typed array Node's deserializer reads is a view on the whole message's buffer; copied into an
 // isolate as it is, its `.buffer` would show the worker the rest of the message. Each one is
 // read into a buffer of its own instead.
 
 import { DefaultDeserializer, serialize } from 'node:v8';
 import { BindingError } from '../runtime/types.ts';
+import { RpcValue } from '../runtime/rpc-value.ts';
 import { MAX_RPC_BYTES } from './messages.ts';
 
 /** The value as bytes; a BindingError (DataCloneError, RangeError) when it cannot cross. */
-export function encodeRpcValue(value: unknown): Uint8Array {
-  let bytes: Buffer;
+export function encodeRpcValue(value: RpcValue): Uint8Array {
+  let bytes: Uint8Array | undefined;
   try {
-    bytes = serialize(value);
+    bytes = RpcValue.crossesAsBytes ? value.toBytes() : serialize(value.read());
   } catch (error) {
     throw new BindingError('DataCloneError', `The value could not be serialized: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (bytes === undefined) {
+    throw new BindingError('DataCloneError', 'The value holds what cannot cross between runtime processes (shared memory or a WebAssembly.Module).');
   }
   if (bytes.byteLength > MAX_RPC_BYTES) {
     throw new BindingError('RangeError', `RPC arguments or results of ${bytes.byteLength} bytes are over the ${MAX_RPC_BYTES} one call may carry between processes: send large data with fetch().`);
@@ -38,9 +46,13 @@ class OwnBuffersDeserializer extends DefaultDeserializer {
   }
 }
 
-/** The value the bytes hold (a frame's payload; every typed array in it gets a buffer of its own). */
-export function decodeRpcValue(bytes: Uint8Array): unknown {
+/**
+ * The value the bytes hold (a frame's payload, which must not change after): unread on isolet's
+ * isolated-vm; on a stock build read here, every typed array in it given a buffer of its own.
+ */
+export function decodeRpcValue(bytes: Uint8Array): RpcValue {
+  if (RpcValue.crossesAsBytes) return RpcValue.fromBytes(bytes);
   const deserializer = new OwnBuffersDeserializer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   deserializer.readHeader();
-  return deserializer.readValue();
+  return RpcValue.of(deserializer.readValue());
 }

@@ -160,9 +160,8 @@ async function invoke(id: number, head: CallHead, args: Uint8Array): Promise<voi
   calls++;
   let outcome: { head: CallOutcomeHead; body: Uint8Array };
   try {
-    const decoded = decodeRpcValue(args);
-    if (!Array.isArray(decoded)) throw new BindingError('TypeError', 'RPC arguments must be a list.');
-    const value = await serving().call(head.worker, head.method, decoded, { entrypoint: head.entrypoint, chain: head.chain });
+    // Handed to the worker's isolate unread, whose sandbox finds out whether they are a list.
+    const value = await serving().callCarrying(head.worker, head.method, decodeRpcValue(args), { entrypoint: head.entrypoint, chain: head.chain });
     outcome = { head: { ok: true }, body: encodeRpcValue(value) };
   } catch (error) {
     const { name, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };

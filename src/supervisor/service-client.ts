@@ -71,11 +71,11 @@ export class ServiceClient implements ServiceHost {
     });
   }
 
-  /** The arguments and the result are read and written on this thread: they cross processes as bytes. */
+  /** The arguments and the result cross processes as bytes (rpc-values.ts), unread on isolet's isolated-vm. */
   call(call: ServiceCall, method: string, args: RpcValue): Promise<RpcValue> {
     let body: Uint8Array;
     try {
-      body = encodeRpcValue(args.read());
+      body = encodeRpcValue(args);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -135,7 +135,7 @@ export class ServiceClient implements ServiceHost {
         const { head, body } = message.payload;
         if (!head.ok) return call.reject(new BindingError(head.name, head.message));
         try {
-          call.resolve(RpcValue.of(decodeRpcValue(body)));
+          call.resolve(decodeRpcValue(body));
         } catch (error) {
           call.reject(new BindingError('DataCloneError', `The result could not be read: ${(error as Error).message}`));
         }

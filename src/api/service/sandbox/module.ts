@@ -9,7 +9,7 @@
 
 import type { BindingMaker } from '../../bindings/sandbox.ts';
 import {
-  ObjectCreate, ObjectDefineProperty, ObjectFreeze, PromiseReject, Proxy, ReflectHas,
+  ObjectCreate, ObjectDefineProperty, ObjectFreeze, PromisePrototypeThen, PromiseReject, Proxy, ReflectHas,
 } from '../../../sandbox/primordials.ts';
 
 export interface ServiceDeps {
@@ -38,10 +38,15 @@ function rpc(binding: string, method: string, args: unknown[]): Promise<unknown>
         throw new deps.DOMException(`Argument ${i + 1} of env.${binding}.${method}() is a ${platform}, which isolet's RPC cannot pass yet: pass plain data (objects, arrays, strings, numbers, Maps, Dates, bytes), or send a ${platform} with env.${binding}.fetch().`, 'DataCloneError');
       }
     }
-    return deps.call(binding, method, args);
+    // The result crosses as a list of one (src/sandbox/dispatch.ts handleCall).
+    return PromisePrototypeThen(deps.call(binding, method, args), firstOf);
   } catch (error) {
     return PromiseReject(error);
   }
+}
+
+function firstOf(list: unknown): unknown {
+  return (list as unknown[])[0];
 }
 
 /** Names a stub never answers: a binding is not a thenable, and JSON.stringify(env) does not call it. */
