@@ -7,11 +7,18 @@
 // neighbour in the same Runtime is asked for every 5 ms; the event loop's delay is read with
 // monitorEventLoopDelay and the neighbour's latency from its answers.
 //
-//   node --no-node-snapshot bench/event-loop-hold.ts [--mb 40] [--requests 3] [--write]
+// Then the same for RPC between runtime processes (the ProcessPool `isolet serve` runs, two
+// processes): the caller in one, the called worker in the other, a neighbour in each, asked for
+// every 5 ms through the control process; their latency says what the call cost both processes and
+// the control process that relays it (on a machine of few cores, the CPU the copies take too).
+//
+//   node --no-node-snapshot bench/event-loop-hold.ts [--mb 40] [--process-mb 30] [--requests 3] [--write]
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Runtime } from '../src/runtime/runtime.ts';
-import type { RuntimeResponse, WorkerDefinition } from '../src/runtime/types.ts';
+import { ProcessPool } from '../src/supervisor/process-pool.ts';
+import { homeIndex } from '../src/supervisor/placement.ts';
+import type { RuntimeRequest, RuntimeResponse, WorkerDefinition } from '../src/runtime/types.ts';
 import { HELLO_WORKER } from './support/hello.ts';
 import { numberArg, fmt, percentile, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
 
@@ -104,19 +111,9 @@ async function measure(c: Case, mb: number, requests: number): Promise<Row> {
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
     let attacking = true;
-    const latencies: number[] = [];
     // Asked for on a fixed schedule, and timed from when each request was due: a request that
     // could not even start while the loop was held counts that wait.
-    const neighbour = (async () => {
-      const start = performance.now();
-      for (let k = 0; attacking; k++) {
-        const due = start + k * 5;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        await drain(await ask('neighbour'));
-        latencies.push(performance.now() - due);
-      }
-    })();
+    const neighbour = neighbourLatencies(() => ask('neighbour'), () => attacking);
     const statuses: number[] = [];
     for (let i = 0; i < requests; i++) {
       const response = await ask('attacker');
@@ -124,15 +121,12 @@ async function measure(c: Case, mb: number, requests: number): Promise<Row> {
       statuses.push(response.status);
     }
     attacking = false;
-    await neighbour;
+    const latencies = await neighbour;
     loop.disable();
-    latencies.sort((a, b) => a - b);
-    const counted = new Map<number, number>();
-    for (const status of statuses) counted.set(status, (counted.get(status) ?? 0) + 1);
     return {
       name: c.name,
       what: c.what.replace('MB', String(mb)),
-      statuses: [...counted].map(([status, n]) => `${n} x ${status}`).join(', '),
+      statuses: countStatuses(statuses),
       loopMaxMs: loop.max / 1e6,
       neighbourP50Ms: percentile(latencies, 50),
       neighbourMaxMs: latencies.at(-1) ?? NaN,
@@ -140,6 +134,92 @@ async function measure(c: Case, mb: number, requests: number): Promise<Row> {
   } finally {
     await runtime.close();
   }
+}
+
+/** Requests to `ask(worker)` every 5 ms, timed from when each was due, until `running()` is false. */
+async function neighbourLatencies(ask: () => Promise<RuntimeResponse>, running: () => boolean): Promise<number[]> {
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  for (let k = 0; running(); k++) {
+    const due = start + k * 5;
+    const wait = due - performance.now();
+    // Whole milliseconds up: a timer may fire up to a millisecond early otherwise.
+    if (wait > 0) await sleep(Math.ceil(wait));
+    // Not awaited one by one: a request held up does not stop the next from being due.
+    pending.push(ask().then(drain).then(() => void latencies.push(performance.now() - due)));
+  }
+  await Promise.all(pending);
+  return latencies.sort((a, b) => a - b);
+}
+
+interface ProcessRow {
+  name: string;
+  what: string;
+  statuses: string;
+  callerSideP50Ms: number;
+  callerSideMaxMs: number;
+  calleeSideP50Ms: number;
+  calleeSideMaxMs: number;
+}
+
+const PROCESS_CASES = [
+  { name: 'rpc-argument', what: 'an RPC call with a string argument of MB MiB', path: '/take' },
+  { name: 'rpc-result', what: 'an RPC call that returns a string of MB MiB', path: '/give' },
+];
+
+/** RPC between two runtime processes, a neighbour in each. */
+async function measureProcesses(mb: number, requests: number): Promise<ProcessRow[]> {
+  const pool = new ProcessPool({ processes: 2, untriedRequests: 0, runtime: { limits: { cpuMs: 5000 } }, workerLog: () => {}, log: () => {} });
+  const nameOn = (prefix: string, index: number): string => {
+    for (let n = 0; ; n++) if (homeIndex(`${prefix}${n}`, 'default', 2) === index) return `${prefix}${n}`;
+  };
+  const worker = (source: string, bindings?: WorkerDefinition['bindings']): WorkerDefinition => ({ modules: [{ name: 'main.js', source }], account: 'bench', ...(bindings === undefined ? {} : { bindings }) });
+  const get = (path: string): RuntimeRequest => ({ method: 'GET', url: `https://bench${path}`, headers: [] });
+  const caller = nameOn('caller', 0);
+  const callee = nameOn('api', 1);
+  const neighbours = [nameOn('neighbour', 0), nameOn('neighbour', 1)] as const;
+  try {
+    await pool.load(callee, worker(API_WORKER));
+    await pool.load(caller, worker(`export default { async fetch(request, env) {
+      if (new URL(request.url).pathname === '/take') return new Response(String(await env.API.take('r'.repeat(${mb} * 1024 * 1024))));
+      return new Response(String((await env.API.give(${mb})).length));
+    } };`, { API: { type: 'service', service: callee } }));
+    for (const name of neighbours) await pool.load(name, worker(HELLO_WORKER));
+    const rows: ProcessRow[] = [];
+    for (const c of PROCESS_CASES) {
+      progress(`event-loop-hold: ${c.name} between runtime processes`);
+      await drain(await pool.fetch(caller, get(c.path)));
+      let attacking = true;
+      const sides = neighbours.map((name) => neighbourLatencies(() => pool.fetch(name, get('/')), () => attacking));
+      const statuses: number[] = [];
+      for (let i = 0; i < requests; i++) {
+        const response = await pool.fetch(caller, get(c.path));
+        await drain(response);
+        statuses.push(response.status);
+      }
+      attacking = false;
+      const [callerSide, calleeSide] = await Promise.all(sides);
+      rows.push({
+        name: c.name,
+        what: c.what.replace('MB', String(mb)),
+        statuses: countStatuses(statuses),
+        callerSideP50Ms: percentile(callerSide!, 50),
+        callerSideMaxMs: callerSide!.at(-1) ?? NaN,
+        calleeSideP50Ms: percentile(calleeSide!, 50),
+        calleeSideMaxMs: calleeSide!.at(-1) ?? NaN,
+      });
+    }
+    return rows;
+  } finally {
+    await pool.close();
+  }
+}
+
+function countStatuses(statuses: number[]): string {
+  const counted = new Map<number, number>();
+  for (const status of statuses) counted.set(status, (counted.get(status) ?? 0) + 1);
+  return [...counted].map(([status, n]) => `${n} x ${status}`).join(', ');
 }
 
 /** What no case may hold the event loop for: a turn of that length is a latency every tenant of the process sees. */
@@ -153,6 +233,8 @@ async function main(args: string[]): Promise<BenchResult> {
     progress(`event-loop-hold: ${c.name}`);
     rows.push(await measure(c, mb, requests));
   }
+  const processMb = numberArg(args, '--process-mb', 30);
+  const processRows = await measureProcesses(processMb, requests);
   const over = rows.filter((r) => r.loopMaxMs > TARGET_MS);
   return {
     name: 'event-loop-hold',
@@ -164,6 +246,13 @@ async function main(args: string[]): Promise<BenchResult> {
         ['case', 'what the worker does', 'its answers', 'event loop held, max ms', 'neighbour p50 ms', 'neighbour max ms'],
         rows.map((r) => [r.name, r.what, r.statuses, fmt(r.loopMaxMs, 1), fmt(r.neighbourP50Ms, 1), fmt(r.neighbourMaxMs, 1)]),
       ),
+      '',
+      `Between runtime processes (two, as \`isolet serve\` runs them): the caller in one, the called worker in the other, a hello-world neighbour in each, asked for every 5 ms through the control process while the caller makes ${requests} calls. No event-loop column: the processes are children; the neighbours' latency shows what the calls cost both processes and the control process that relays them, and, with few cores, the CPU the copies take from everyone.`,
+      '',
+      table(
+        ['case', 'what the caller does', 'its answers', "caller's process: neighbour p50 ms", 'max ms', "callee's process: neighbour p50 ms", 'max ms'],
+        processRows.map((r) => [r.name, r.what, r.statuses, fmt(r.callerSideP50Ms, 1), fmt(r.callerSideMaxMs, 1), fmt(r.calleeSideP50Ms, 1), fmt(r.calleeSideMaxMs, 1)]),
+      ),
     ].join('\n'),
     targets: [
       {
@@ -174,7 +263,7 @@ async function main(args: string[]): Promise<BenchResult> {
           : over.map((r) => `${r.name}: ${fmt(r.loopMaxMs, 1)} ms`).join('; ') + '.',
       },
     ],
-    data: { mb, requests, rows },
+    data: { mb, requests, rows, processMb, processRows },
   };
 }
 

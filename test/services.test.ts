@@ -187,6 +187,27 @@ test('RPC values made of bytes that do not read (from a runtime process taken ov
   }
 });
 
+test('what a worker\'s RPC calls in flight carry is bounded by its memory limit', { skip: !RpcValue.crossesAsBytes && 'needs isolet\'s isolated-vm build' }, async () => {
+  await runtime.load('slow-taker', mod(`import { WorkerEntrypoint } from 'cloudflare:workers';
+export class Taker extends WorkerEntrypoint { async take(value) { await new Promise((resolve) => setTimeout(resolve, 300)); return value.length; } }
+export default { fetch() { return new Response('taker'); } };`, { limits: { memoryMb: 256, cpuMs: 5000 } }));
+  await runtime.load('big-caller', mod(`export default { async fetch(request, env) {
+    const big = 'b'.repeat(30 * 1024 * 1024);
+    // The same 30 MiB three times: each call's copy is held until the called worker has it.
+    const calls = [env.T.take(big), env.T.take(big), env.T.take(big)];
+    const out = await Promise.allSettled(calls);
+    const after = await env.T.take('small');
+    return new Response(out.map((r) => r.status === 'fulfilled' ? r.value : r.reason.name + ': ' + r.reason.message).join('|') + '|' + after);
+  } };`, { bindings: { T: { type: 'service', service: 'slow-taker', entrypoint: 'Taker' } }, limits: { memoryMb: 64, cpuMs: 5000 } }));
+  const { status, body } = await get('big-caller');
+  assert.equal(status, 200, body);
+  const [first, second, third, after] = body.split('|');
+  assert.equal(first, String(30 * 1024 * 1024));
+  assert.equal(second, String(30 * 1024 * 1024));
+  assert.match(third!, /^RangeError: env\.T\.take\(\): this worker's RPC calls in flight already carry 64 MB of arguments, its memory limit/);
+  assert.equal(after, '5');
+});
+
 test('a cycle of service calls is refused, and so is a chain deeper than 16', async () => {
   // ping -> pong -> ping: the second call to ping would close a cycle.
   await runtime.load('ping', mod(`export default { async fetch(request, env) {

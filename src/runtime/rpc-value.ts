@@ -63,6 +63,15 @@ export class RpcValue {
     return new RpcValue(undefined, value);
   }
 
+  /**
+   * The bytes the value's copy holds outside every heap, as far as this build can tell: 0 for a
+   * value of this thread, or on a build without `serializedLength`.
+   */
+  get size(): number {
+    const copy = this.#copy as (ivm.ExternalCopy & { serializedLength?(): number | undefined }) | undefined;
+    return copy?.serializedLength?.() ?? 0;
+  }
+
   /** Whether this build sends values between processes as their copies' bytes (toBytes, fromBytes). */
   static readonly crossesAsBytes = serializedCopies !== undefined;
 

@@ -12,6 +12,7 @@ import type { FetchHead } from '../../bridge/operations.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
 import type { RuntimeResponse, ServiceCall, ServiceHost } from '../../runtime/types.ts';
 import { crossing } from '../bindings/host.ts';
+import { reserveCarried } from '../../runtime/carried-bytes.ts';
 import { BodyPipe } from './body-pipe.ts';
 
 /** Who takes a service call: the host, and the call as it describes the caller and the binding. */
@@ -51,10 +52,16 @@ const call: AsyncOp<unknown> = async (ctx, [name, method]) => {
   const args = ctx.values?.length === 1 ? ctx.values[0]! : undefined;
   if (args === undefined) throw new OpError('TypeError', `${what}: invalid arguments.`);
   countSubrequest(ctx, service.request);
+  // The copy is outside every heap until the called worker reads it: what a worker's calls in
+  // flight hold so is bounded by its memory limit, or one request's calls could each carry a copy
+  // of the same large value and hold gigabytes of the host's memory.
+  const release = reserveCarried(ctx, args.size, () => new OpError('RangeError', `${what}: this worker's RPC calls in flight already carry ${ctx.limits.memoryMb} MB of arguments, its memory limit: await some before starting more.`));
   try {
     return await service.host.call(service.call, method, args);
   } catch (error) {
     throw crossing(error);
+  } finally {
+    release();
   }
 };
 
