@@ -137,3 +137,37 @@ test('service calls a runtime process forges are refused one by one against what
   assert.ok(lines.some((line) => line.message === 'runtime process broke the protocol; killed'));
   assert.equal(await ask('who'), 'ok: api');
 });
+
+test('RPC values that would overfill the channel between processes are refused; no process is dropped for it', { timeout: 120_000 }, async () => {
+  const ends: unknown[] = [];
+  const watched = new ProcessPool({
+    processes: 2, untriedRequests: 0, runtime: { limits: { cpuMs: 10_000, memoryMb: 1024 } }, workerLog: () => {},
+    log: (level: string, message: string) => { if (/ended/.test(message)) ends.push([level, message]); },
+  });
+  pools.push(watched);
+  const caller = nameOn('flooder', 0);
+  const target = nameOn('sink', 1);
+  const neighbour = nameOn('bystander', 0);
+  await watched.load(target, worker(`export default { fetch() { return new Response('sink'); }, take(value) { return value.length; } };`, 'acme'));
+  await watched.load(neighbour, worker(`export default { fetch() { return new Response('still here'); } };`, 'acme'));
+  // Twelve calls of 16 MiB at once: 192 MiB for the channel, past the 128 MiB after which it
+  // would be taken for broken.
+  await watched.load(caller, worker(`export default { async fetch(request, env) {
+    const big = 'f'.repeat(16 * 1024 * 1024);
+    const calls = [];
+    for (let i = 0; i < 12; i++) calls.push(env.SINK.take(big));
+    const out = await Promise.allSettled(calls);
+    return new Response(out.map((r) => r.status === 'fulfilled' ? 'ok' : r.reason.name + ': ' + r.reason.message).join('\\n'));
+  } };`, 'acme', { SINK: { type: 'service', service: target } }));
+  const response = await watched.fetch(caller, get());
+  assert.equal(response.status, 200);
+  const outcomes = (await read(response)).split('\n');
+  assert.equal(outcomes.length, 12);
+  for (const outcome of outcomes) {
+    assert.ok(outcome === 'ok' || /^RangeError: RPC calls waiting to cross between runtime processes already hold as much as may wait/.test(outcome), outcome);
+  }
+  assert.ok(outcomes.includes('ok'));
+  assert.ok(outcomes.some((outcome) => outcome !== 'ok'), 'some calls are refused');
+  assert.deepEqual(ends, []);
+  assert.equal(await read(await watched.fetch(neighbour, get())), 'still here');
+});

@@ -16,6 +16,15 @@ const EMPTY = Buffer.alloc(0);
  */
 export const MAX_UNSENT_BYTES = 2 * MAX_FRAME_BYTES;
 
+/**
+ * The most bytes that may wait unsent for a frame that can be refused instead (an RPC call's
+ * arguments or result, up to 32 MiB each): such a value is refused, with an error to its caller,
+ * well before MAX_UNSENT_BYTES, past which the other side is taken for one that stopped reading
+ * and the channel is dropped, and with it every request of a runtime process's tenants. Workers
+ * in one process calling with large values at once reached that in a second.
+ */
+export const MAX_QUEUED_VALUE_BYTES = MAX_UNSENT_BYTES / 2;
+
 export interface ChannelEvents {
   message(message: Message): void;
   /** A frame that breaks the protocol, or the socket failed: the channel is closed. */
@@ -51,6 +60,11 @@ export class Channel {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Whether a frame that carries `bytes` of a value that may be refused can be queued now (MAX_QUEUED_VALUE_BYTES). */
+  hasRoomFor(bytes: number): boolean {
+    return this.#socket.writableLength + bytes <= MAX_QUEUED_VALUE_BYTES;
   }
 
   send<K extends MessageName>(name: K, id: number, payload: Payloads[K]): void {

@@ -7,7 +7,7 @@
 // may write anything on its channel, and the control process holds the store, the secrets key
 // and the admin API. A message that fails its check ends that process (see process-pool.ts).
 
-import type { EgressOptions, JsonValue, ScheduledResult, WorkerDefinition, WorkerLimits, WorkerLogEntry } from '../runtime/types.ts';
+import { BindingError, type EgressOptions, type JsonValue, type ScheduledResult, type WorkerDefinition, type WorkerLimits, type WorkerLogEntry } from '../runtime/types.ts';
 import { BINDING_LIMITS, ENV_NAME } from '../bridge/bindings.ts';
 import { jsonProblem } from '../api/bindings/checks.ts';
 import { checkStatsBatch, type StatsBatch } from '../observability/worker-stats.ts';
@@ -287,6 +287,11 @@ const MAX_NAME = 128;
 const MAX_CHAIN = 32;
 /** The most bytes of serialized RPC arguments or result one message carries. */
 export const MAX_RPC_BYTES = 32 * 1024 * 1024;
+/** The error of an RPC value refused because the channel it would cross holds too much already (Channel.hasRoomFor). */
+export function queuedTooMuch(): BindingError {
+  return new BindingError('RangeError', 'RPC calls waiting to cross between runtime processes already hold as much as may wait: this one was refused. Retry shortly, or send large data with fetch().');
+}
+
 /** An RPC head is names, a chain and at most an error's message. */
 const MAX_RPC_HEAD_BYTES = 64 * 1024;
 

@@ -11,7 +11,7 @@ import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { reportStats, WorkerStats } from '../observability/worker-stats.ts';
 import { relayedRequestTrace } from '../observability/tracing.ts';
-import { WHOLE_BODY_BYTES, type CallError, type CallHead, type CallOutcomeHead, type Message, type RequestHead, type ScheduledHead } from './messages.ts';
+import { queuedTooMuch, WHOLE_BODY_BYTES, type CallError, type CallHead, type CallOutcomeHead, type Message, type RequestHead, type ScheduledHead } from './messages.ts';
 import { decodeRpcValue, encodeRpcValue } from './rpc-values.ts';
 import { ServiceClient } from './service-client.ts';
 
@@ -62,10 +62,25 @@ const channel = new Channel(new Socket({ fd: 3, readable: true, writable: true }
   message: onMessage,
   error(error) {
     process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', type: 'runtime-process', message: `channel to the control process failed: ${error.message}` }) + '\n');
-    process.exit(1);
+    exitClosed(1);
   },
-  close: () => process.exit(0),
+  close: () => exitClosed(0),
 });
+
+/** How long a process whose channel is gone waits for its isolates to be torn down before it exits anyway. */
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * Exits once the isolates are torn down (or after CLOSE_GRACE_MS): a process that exits while
+ * an isolate's thread runs ends in a segmentation fault, which the control process would count
+ * as a crash of the requests in flight (their tenants' toward quarantine) rather than a channel
+ * that went away.
+ */
+function exitClosed(code: number): void {
+  const timer = setTimeout(() => process.exit(code), CLOSE_GRACE_MS);
+  timer.unref();
+  void Promise.all([runtime?.close(), validator?.close()]).finally(() => process.exit(code));
+}
 
 /** Where this process's workers' service-binding calls go: the control process. */
 const services = new ServiceClient(channel);
@@ -168,6 +183,10 @@ async function invoke(id: number, head: CallHead, args: Uint8Array): Promise<voi
     outcome = { head: { ok: false, name: name.slice(0, 128), message: message.slice(0, 16 * 1024) }, body: new Uint8Array(0) };
   } finally {
     calls--;
+  }
+  if (!channel.hasRoomFor(outcome.body.byteLength)) {
+    const { name, message } = queuedTooMuch();
+    outcome = { head: { ok: false, name, message }, body: new Uint8Array(0) };
   }
   channel.send('callResult', id, outcome);
   if (draining) drainWhenIdle();

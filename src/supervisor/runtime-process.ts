@@ -18,7 +18,7 @@ import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
-import type { BindingAnswerHead, CallHead, CallOutcome, CallResult, InitPayload, Message, Payloads, ServiceCaller } from './messages.ts';
+import { queuedTooMuch, type BindingAnswerHead, type CallHead, type CallOutcome, type CallResult, type InitPayload, type Message, type Payloads, type ServiceCaller } from './messages.ts';
 import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
 import type { StatsBatch } from '../observability/worker-stats.ts';
 import type { SubrequestSpan } from '../observability/tracing.ts';
@@ -406,6 +406,7 @@ export class RuntimeProcess {
       if (error instanceof WorkerLoadError) throw new BindingError('Error', `The worker '${worker.name}' failed to start: ${error.message}`);
       throw new BindingError('Error', `The worker '${worker.name}' could not be reached: its runtime process is restarting (${(error as Error).message}); retry shortly.`);
     }
+    if (!child.channel.hasRoomFor(args.byteLength)) throw queuedTooMuch();
     return new Promise((resolve, reject) => {
       const id = child.id();
       child.rpcs.set(id, { resolve, reject });
@@ -500,7 +501,7 @@ export class RuntimeProcess {
 
   #onMessage(child: Child, message: Message): void {
     if (this.#options.services !== undefined) {
-      child.services ??= new ServiceExchanges((name, id, payload) => child.channel.send(name, id, payload), (caller) => this.#serviceCall(child, caller), this.#options.services);
+      child.services ??= new ServiceExchanges(child.channel, (caller) => this.#serviceCall(child, caller), this.#options.services);
       if (child.services.receive(message)) return;
     }
     switch (message.name) {

@@ -7,7 +7,7 @@
 import { BindingError, type RuntimeRequest, type RuntimeResponse, type ServiceCall, type ServiceHost } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import type { Channel } from './channel.ts';
-import type { Message } from './messages.ts';
+import { queuedTooMuch, type Message } from './messages.ts';
 import { decodeRpcValue, encodeRpcValue } from './rpc-values.ts';
 import { RpcValue } from '../runtime/rpc-value.ts';
 
@@ -79,6 +79,7 @@ export class ServiceClient implements ServiceHost {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (!this.#channel.hasRoomFor(body.byteLength)) return Promise.reject(queuedTooMuch());
     return new Promise((resolve, reject) => {
       const id = this.#id();
       this.#calls.set(id, { resolve, reject });

@@ -7,7 +7,8 @@
 
 import type { RuntimeRequest, RuntimeResponse, ServiceCall } from '../runtime/types.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
-import { WHOLE_BODY_BYTES, type CallOutcome, type Message, type MessageName, type Payloads, type ServiceCaller } from './messages.ts';
+import { queuedTooMuch, WHOLE_BODY_BYTES, type CallOutcome, type Message, type Payloads, type ServiceCaller } from './messages.ts';
+import type { Channel } from './channel.ts';
 
 /**
  * Where a runtime process's service calls go, once its slot has resolved the caller and the
@@ -22,7 +23,6 @@ export interface ServiceRouter {
 /** The call a runtime process's message describes, resolved by its slot; a BindingError when it resolves to nothing. */
 export type ResolveCaller = (caller: ServiceCaller) => ServiceCall;
 
-type Send = <K extends MessageName>(name: K, id: number, payload: Payloads[K]) => void;
 
 interface Exchange {
   controller: AbortController;
@@ -31,14 +31,14 @@ interface Exchange {
 }
 
 export class ServiceExchanges {
-  readonly #send: Send;
+  readonly #channel: Pick<Channel, 'send' | 'hasRoomFor'>;
   readonly #resolve: ResolveCaller;
   readonly #router: ServiceRouter;
   readonly #exchanges = new Map<number, Exchange>();
   #closed = false;
 
-  constructor(send: Send, resolve: ResolveCaller, router: ServiceRouter) {
-    this.#send = send;
+  constructor(channel: Pick<Channel, 'send' | 'hasRoomFor'>, resolve: ResolveCaller, router: ServiceRouter) {
+    this.#channel = channel;
     this.#resolve = resolve;
     this.#router = router;
   }
@@ -90,13 +90,13 @@ export class ServiceExchanges {
   #fetch(id: number, head: Payloads['serviceRequest']): void {
     if (this.#closed) return;
     const controller = new AbortController();
-    const body = head.body ? new IncomingBody((bytes) => this.#send('serviceRequestCredit', id, bytes), () => {}) : null;
+    const body = head.body ? new IncomingBody((bytes) => this.#channel.send('serviceRequestCredit', id, bytes), () => {}) : null;
     const exchange: Exchange = { controller, body, response: undefined };
     this.#exchanges.set(id, exchange);
     Promise.resolve()
       .then(() => this.#router.fetch(this.#resolve(head), { method: head.method, url: head.url, headers: head.headers, body, signal: controller.signal }))
       .then((response) => this.#respond(id, exchange, response))
-      .catch((error: unknown) => this.#send('serviceResponseError', id, wireError(error)))
+      .catch((error: unknown) => this.#channel.send('serviceResponseError', id, wireError(error)))
       .finally(() => {
         if (this.#exchanges.get(id) === exchange) this.#exchanges.delete(id);
       });
@@ -109,24 +109,25 @@ export class ServiceExchanges {
       return;
     }
     if (body === null || (body instanceof Uint8Array && body.byteLength === 0)) {
-      this.#send('serviceResponse', id, { status, statusText, headers, stream: false });
+      this.#channel.send('serviceResponse', id, { status, statusText, headers, stream: false });
       return;
     }
     if (body instanceof Uint8Array && body.byteLength <= WHOLE_BODY_BYTES) {
-      this.#send('serviceResponseWhole', id, { head: { status, statusText, headers, stream: false }, body });
+      this.#channel.send('serviceResponseWhole', id, { head: { status, statusText, headers, stream: false }, body });
       return;
     }
-    this.#send('serviceResponse', id, { status, statusText, headers, stream: true });
-    const outgoing = new OutgoingBody((chunk) => this.#send('serviceResponseBody', id, chunk));
+    this.#channel.send('serviceResponse', id, { status, statusText, headers, stream: true });
+    const outgoing = new OutgoingBody((chunk) => this.#channel.send('serviceResponseBody', id, chunk));
     exchange.response = outgoing;
-    if (await outgoing.pump(body)) this.#send('serviceResponseEnd', id, undefined);
+    if (await outgoing.pump(body)) this.#channel.send('serviceResponseEnd', id, undefined);
   }
 
   #call(id: number, head: Payloads['serviceCall']['head'], args: Uint8Array): void {
     if (this.#closed) return;
+    const failed = (error: unknown) => this.#channel.send('serviceCallResult', id, { head: { ok: false, ...wireError(error) }, body: new Uint8Array(0) });
     Promise.resolve().then(() => this.#router.call(this.#resolve(head), head.method, args)).then(
-      (outcome) => this.#send('serviceCallResult', id, outcome),
-      (error: unknown) => this.#send('serviceCallResult', id, { head: { ok: false, ...wireError(error) }, body: new Uint8Array(0) }),
+      (outcome) => this.#channel.hasRoomFor(outcome.body.byteLength) ? this.#channel.send('serviceCallResult', id, outcome) : failed(queuedTooMuch()),
+      failed,
     );
   }
 }
