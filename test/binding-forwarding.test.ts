@@ -253,3 +253,39 @@ test('at the channel: binding calls of the wrong shape or size close the channel
     assert.equal(c.control.closed, true, what);
   }
 });
+
+test('binding values that would overfill the channel between processes are refused; no process is dropped for it', { timeout: 120_000 }, async () => {
+  const ends: string[] = [];
+  const big = new Uint8Array(20 * 1024 * 1024).fill(7);
+  const pool = new ProcessPool({
+    processes: 2,
+    spare: false,
+    runtime: { limits: { cpuMs: 10_000, memoryMb: 1024 } },
+    workerLog: () => {},
+    log: (_level, message) => { if (/ended/.test(message)) ends.push(message); },
+    // Every answer 20 MiB: ten at once are 200 MiB for the channel to the worker's process,
+    // past the 128 MiB after which it would be taken for broken.
+    bindingHost: { call: async () => ({ value: null, bytes: big }) },
+  });
+  pools.push(pool);
+  const flooder = nameOn('flooder', 0);
+  const bystander = nameOn('bystander', 0);
+  await pool.load(flooder, { modules: [{ name: 'w.js', source: `export default { async fetch(request, env) {
+    const calls = [];
+    for (let i = 0; i < 10; i++) calls.push(env.R.call('get', [], null));
+    const out = await Promise.allSettled(calls);
+    return new Response(out.map((r) => r.status === 'fulfilled' ? 'ok ' + r.value.bytes.byteLength : r.reason.name + ': ' + r.reason.message).join('\\n'));
+  } };` }], account: 'acct', bindings: { R: { type: 'raw' } } });
+  await pool.load(bystander, { modules: [{ name: 'w.js', source: `export default { fetch() { return new Response('still here'); } };` }], account: 'acct' });
+  const response = await pool.fetch(flooder, { method: 'GET', url: 'https://x/', headers: [] });
+  assert.equal(response.status, 200);
+  const outcomes = (await read(response)).split('\n');
+  assert.equal(outcomes.length, 10);
+  for (const outcome of outcomes) {
+    assert.ok(outcome === `ok ${big.byteLength}` || /^RangeError: Values waiting to cross between runtime processes .* already hold as much as may wait/.test(outcome), outcome);
+  }
+  assert.ok(outcomes.some((outcome) => outcome.startsWith('ok')));
+  assert.ok(outcomes.some((outcome) => outcome.startsWith('RangeError')), 'some calls are refused');
+  assert.deepEqual(ends, []);
+  assert.equal(await read(await pool.fetch(bystander, { method: 'GET', url: 'https://x/', headers: [] })), 'still here');
+});

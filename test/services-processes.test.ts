@@ -164,7 +164,7 @@ test('RPC values that would overfill the channel between processes are refused; 
   const outcomes = (await read(response)).split('\n');
   assert.equal(outcomes.length, 12);
   for (const outcome of outcomes) {
-    assert.ok(outcome === 'ok' || /^RangeError: RPC calls waiting to cross between runtime processes already hold as much as may wait/.test(outcome), outcome);
+    assert.ok(outcome === 'ok' || /^RangeError: Values waiting to cross between runtime processes \(RPC arguments and results, binding values\) already hold as much as may wait/.test(outcome), outcome);
   }
   assert.ok(outcomes.includes('ok'));
   assert.ok(outcomes.some((outcome) => outcome !== 'ok'), 'some calls are refused');

@@ -287,9 +287,12 @@ const MAX_NAME = 128;
 const MAX_CHAIN = 32;
 /** The most bytes of serialized RPC arguments or result one message carries. */
 export const MAX_RPC_BYTES = 32 * 1024 * 1024;
-/** The error of an RPC value refused because the channel it would cross holds too much already (Channel.hasRoomFor). */
+/**
+ * The error of a call whose value (RPC arguments or result, a binding's bytes) was refused
+ * because the channel it would cross holds too much already (Channel.hasRoomFor).
+ */
 export function queuedTooMuch(): BindingError {
-  return new BindingError('RangeError', 'RPC calls waiting to cross between runtime processes already hold as much as may wait: this one was refused. Retry shortly, or send large data with fetch().');
+  return new BindingError('RangeError', 'Values waiting to cross between runtime processes (RPC arguments and results, binding values) already hold as much as may wait: this call was refused. Retry shortly.');
 }
 
 /** An RPC head is names, a chain and at most an error's message. */

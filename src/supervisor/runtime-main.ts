@@ -53,6 +53,10 @@ const forwardBindings: BindingHost = {
         if (bindingCalls.delete(id)) reject(new BindingError('Error', 'The binding call was cancelled.'));
       }, { once: true });
       const { worker, name, method, args, bytes } = call;
+      if (bytes !== undefined && !channel.hasRoomFor(bytes.byteLength)) {
+        bindingCalls.delete(id);
+        return reject(queuedTooMuch());
+      }
       channel.send('bindingCall', id, { head: { worker, name, method, args, bytes: bytes !== undefined }, body: bytes ?? NO_BYTES });
     });
   },

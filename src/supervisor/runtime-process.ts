@@ -624,6 +624,10 @@ export class RuntimeProcess {
         if (result.bytes !== undefined && result.bytes.byteLength > BINDING_LIMITS.bytes) {
           return answer({ ok: false, error: { name: 'RangeError', message: `${what}: its answer of ${result.bytes.byteLength} bytes is over the ${BINDING_LIMITS.bytes} a binding call may carry.` } });
         }
+        if (result.bytes !== undefined && !child.channel.hasRoomFor(result.bytes.byteLength)) {
+          const { name, message } = queuedTooMuch();
+          return answer({ ok: false, error: { name, message } });
+        }
         answer({ ok: true, value: result.value, bytes: result.bytes !== undefined }, result.bytes);
       },
       (error: unknown) => {
