@@ -103,6 +103,8 @@ export interface Target {
   name: 'workerd' | 'isolet';
   send(worker: string, request: ProbeRequest): Promise<WireResponse>;
   close(): Promise<void>;
+  /** The end of what the process printed, where there is one (workerd): why it stopped answering, when it did. */
+  readonly output?: string;
 }
 
 function workerdBinary(): string {
