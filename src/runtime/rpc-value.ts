@@ -1,10 +1,11 @@
-// An RPC call's arguments or its result on the way from one worker's isolate to another's.
+// A value the host hands on: an RPC call's arguments or its result on the way from one worker's
+// isolate to another's, or an argument of a binding call on its way to the embedder's function.
 //
 // The host only hands such a value on. Reading it here would cost Node's main thread, which every
 // tenant shares, the whole value twice (a structured copy read out, then written into the callee):
 // 250-330 ms for a 40 MiB string, while every other tenant's I/O and timers waited
 // (bench/event-loop-hold.ts). On isolet's isolated-vm a value the sandbox sends this way arrives as
-// an ExternalCopy (the `externalLast` Callback option, native/isolated-vm/zzz-external-last.patch):
+// an ExternalCopy (the `externalFrom` Callback option, native/isolated-vm/zzz-external-from.patch):
 // copied out on the caller's thread when the call is made, and read into the callee on the
 // callee's thread. A value that leaves the process (`isolet serve` sends calls between runtime
 // processes) leaves as the bytes that copy holds, and arrives as a copy made of them
@@ -18,9 +19,13 @@
 
 import ivm from 'isolated-vm';
 
-/** isolet's isolated-vm: a copy's bytes out (`serialized`) and a copy of bytes in (`fromSerialized`). */
+/** isolet's isolated-vm (zzz-serialized-bytes.patch): a copy of bytes in, and a copy's bytes out. */
 interface SerializedCopies {
   fromSerialized(bytes: Uint8Array): ivm.ExternalCopy;
+}
+interface SerializedCopy {
+  serialized(): ArrayBuffer | undefined;
+  serializedLength(): number | undefined;
 }
 const serializedCopies = (ivm.ExternalCopy as unknown as Partial<SerializedCopies>).fromSerialized === undefined
   ? undefined
@@ -68,8 +73,8 @@ export class RpcValue {
    * value of this thread, or on a build without `serializedLength`.
    */
   get size(): number {
-    const copy = this.#copy as (ivm.ExternalCopy & { serializedLength?(): number | undefined }) | undefined;
-    return copy?.serializedLength?.() ?? 0;
+    if (serializedCopies === undefined || this.#copy === undefined) return 0;
+    return (this.#copy as unknown as SerializedCopy).serializedLength() ?? 0;
   }
 
   /** Whether this build sends values between processes as their copies' bytes (toBytes, fromBytes). */
@@ -96,7 +101,7 @@ export class RpcValue {
     this.#copy = undefined;
     this.#value = undefined;
     try {
-      const bytes = (copy as unknown as { serialized(): ArrayBuffer | undefined }).serialized();
+      const bytes = (copy as unknown as SerializedCopy).serialized();
       return bytes === undefined ? undefined : new Uint8Array(bytes);
     } finally {
       // The bytes share the copy's memory and keep it: the handle can go.
