@@ -328,3 +328,30 @@ test('arguments that cannot be sent leave nothing pending: more of them than the
   } }`, { bindings: { API: { echo: (value: unknown) => value } }, limits: { cpuMs: 5000 } }));
   assert.equal((await get(r, 'leak')).text, '1500 ok');
 });
+
+test('arguments reach the embedder\'s function whatever their number: a few one by one, large buffers and strings moved, hundreds of thousands as one list', async () => {
+  const r = runtime();
+  const seen: { count: number; first: unknown; last: unknown; kinds: string[] }[] = [];
+  const api = {
+    take(...args: unknown[]) {
+      seen.push({ count: args.length, first: args[0], last: args.at(-1), kinds: args.slice(0, 3).map((a) => a instanceof Uint8Array ? `u8:${a.byteLength}:${a[a.byteLength - 1]}` : typeof a === 'string' ? `s:${a.length}` : typeof a) });
+      return args.length;
+    },
+  };
+  await r.load('many', {
+    limits: { cpuMs: 5000 },
+    bindings: { API: api },
+    modules: [{ name: 'm.js', source: `export default { async fetch(request, env) {
+      const big = new Uint8Array(3 * 1024 * 1024); big[big.length - 1] = 9;
+      const out = [];
+      out.push(await env.API.take(big, 'x'.repeat(2 * 1024 * 1024), 7));
+      for (const n of [64, 65, 120000]) out.push(await env.API.take(...Array.from({ length: n }, (_, i) => i)));
+      return new Response(out.join(','));
+    } };` }],
+  });
+  const { status, text } = await get(r, 'many');
+  assert.equal(status, 200, text);
+  assert.equal(text, '3,64,65,120000');
+  assert.deepEqual(seen[0]!.kinds, [`u8:${3 * 1024 * 1024}:9`, `s:${2 * 1024 * 1024}`, 'number']);
+  assert.deepEqual(seen.slice(1).map((s) => [s.count, s.first, s.last]), [[64, 0, 63], [65, 0, 64], [120000, 0, 119999]]);
+});

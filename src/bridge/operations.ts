@@ -88,8 +88,9 @@ export interface Operations {
   /** (format, wrappedKey, unwrappingKeyId, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages) */
   'crypto.unwrapKey': Async<KeyInfo>;
   /**
-   * (bindingName, method, bytes | true | null, requestBody | null) + the method's arguments as the
-   * values it carries (VALUE_OPERATIONS) -> a host binding's result, structured-cloned; a
+   * (bindingName, method, bytes | true | null, requestBody | null, listed) + the method's
+   * arguments as the values it carries (VALUE_OPERATIONS): one by one, or, `listed`, past
+   * MAX_VALUES, as one list -> a host binding's result, structured-cloned; a
    * platform binding's answer as PlatformBindingAnswer (its args JSON only). Errors arrive as
    * errors of the name the host gave (see src/api/bindings/).
    */
@@ -165,6 +166,13 @@ export const OPERATION_MODES = {
  * for any other operation.
  */
 export const VALUE_OPERATIONS: readonly AsyncOperation[] = ['binding.call', 'service.call'];
+
+/**
+ * The most values one call carries one by one. Each is an argument of the host call, copied in
+ * and handed to the host's function as one: a binding method called with 120,000 arguments
+ * overflowed the stack on the way and the call was lost. More than this cross as one list.
+ */
+export const MAX_VALUES = 64;
 
 /** How sandbox code calls operations (its modules get these, limited to their own API's). */
 export interface OperationCalls {

@@ -14,7 +14,7 @@
 
 import ivm from 'isolated-vm';
 import { BINDING_LIMITS, ENV_NAME, type BindingSpec, type EnvBinding } from '../../bridge/bindings.ts';
-import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
+import { MAX_VALUES, type PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
 import { BodyTooLargeError } from '../../runtime/request-body.ts';
 import { WorkerLoadError, type BindingHost, type HostBinding, type JsonValue, type WorkerDefinition } from '../../runtime/types.ts';
@@ -229,14 +229,15 @@ async function payloadBytes(ctx: OpContext, what: string, bytes: ArrayBuffer | t
   return whole;
 }
 
-const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, bytes, requestBody = null]) => {
+const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, bytes, requestBody = null, listed = false]) => {
   const values = ctx.values;
   if (
-    typeof name !== 'string' || typeof method !== 'string' || values === undefined ||
+    typeof name !== 'string' || typeof method !== 'string' || values === undefined || typeof listed !== 'boolean' ||
+    (listed && values.length !== 1) || (!listed && values.length > MAX_VALUES) ||
     (bytes !== null && bytes !== true && !(bytes instanceof ArrayBuffer)) ||
     (requestBody !== null && (!Number.isSafeInteger(requestBody) || bytes !== null))
   ) {
-    throw new OpError('TypeError', 'binding.call takes (name, method, bytes | true | null, requestBody | null) and the method\'s arguments as its values.');
+    throw new OpError('TypeError', 'binding.call takes (name, method, bytes | true | null, requestBody | null, listed) and the method\'s arguments as its values, one by one up to MAX_VALUES or as one list.');
   }
   const what = `env.${name.slice(0, BINDING_LIMITS.nameChars)}.${method.slice(0, BINDING_LIMITS.nameChars)}()`;
   const request = ctx.request;
@@ -250,7 +251,8 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, byte
   if (bindings === undefined || binding === undefined) throw new OpError('TypeError', `${what}: the worker has no binding of that name.`);
   // Read here, where they are used: a top-level buffer or long string the worker passed moves in
   // from the copy made on its isolate's thread, without a copy of its bytes on this one.
-  const args = values.map((value) => value.read());
+  const args = listed ? values[0]!.read() : values.map((value) => value.read());
+  if (!Array.isArray(args)) throw new OpError('TypeError', `${what}: its arguments are not a list.`);
   const controller = new AbortController();
   if (binding.kind === 'host') {
     const fn = binding.methods.get(method);

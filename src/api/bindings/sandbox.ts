@@ -13,7 +13,7 @@
 // payload out; a JSON value and at most one binary payload back).
 
 import type { BindingSpec, BindingType, EnvBinding } from '../../bridge/bindings.ts';
-import type { PlatformBindingAnswer } from '../../bridge/operations.ts';
+import { MAX_VALUES, type PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { callBindingOperation } from '../../sandbox/host-calls.ts';
 import { assetsMaker } from '../assets/sandbox.ts';
 import { kvMaker } from '../kv/sandbox.ts';
@@ -114,7 +114,8 @@ function caller(name: string): CallBinding {
     try {
       requireRequestContext(`env.${name}.${method}()`);
       const [bytes, requestBody, held] = crossingOf(payload);
-      return callBindingOperation('binding.call', [name, method, bytes, requestBody], args, held) as Promise<PlatformBindingAnswer>;
+      const listed = args.length > MAX_VALUES;
+      return callBindingOperation('binding.call', [name, method, bytes, requestBody, listed], listed ? [args] : args, held) as Promise<PlatformBindingAnswer>;
     } catch (error) {
       return PromiseReject(error);
     }
