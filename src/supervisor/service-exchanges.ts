@@ -23,7 +23,6 @@ export interface ServiceRouter {
 /** The call a runtime process's message describes, resolved by its slot; a BindingError when it resolves to nothing. */
 export type ResolveCaller = (caller: ServiceCaller) => ServiceCall;
 
-
 interface Exchange {
   controller: AbortController;
   body: IncomingBody | null;
