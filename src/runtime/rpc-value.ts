@@ -96,10 +96,7 @@ export class RpcValue {
    */
   toBytes(): Uint8Array | undefined {
     if (serializedCopies === undefined) return undefined;
-    this.#use();
-    const copy = this.#copy ?? new ivm.ExternalCopy(this.#value);
-    this.#copy = undefined;
-    this.#value = undefined;
+    const copy = this.#take();
     try {
       const bytes = (copy as unknown as SerializedCopy).serialized();
       return bytes === undefined ? undefined : new Uint8Array(bytes);
@@ -127,11 +124,16 @@ export class RpcValue {
   }
 
   #intoIsolate(): ivm.Transferable {
+    return this.#take().copyInto({ release: true, transferIn: true });
+  }
+
+  /** The value's copy, made here for a value of this thread; the value is used. */
+  #take(): ivm.ExternalCopy {
     this.#use();
     const copy = this.#copy ?? new ivm.ExternalCopy(this.#value);
     this.#copy = undefined;
     this.#value = undefined;
-    return copy.copyInto({ release: true, transferIn: true });
+    return copy;
   }
 
   /** Frees the value if it was never used. */

@@ -83,7 +83,12 @@ const CLOSE_GRACE_MS = 2000;
 function exitClosed(code: number): void {
   const timer = setTimeout(() => process.exit(code), CLOSE_GRACE_MS);
   timer.unref();
-  void Promise.all([runtime?.close(), validator?.close()]).finally(() => process.exit(code));
+  void closeRuntimes().finally(() => process.exit(code));
+}
+
+/** Tears down both Runtimes' isolates (resolves once every teardown is over). */
+function closeRuntimes(): Promise<unknown> {
+  return Promise.all([runtime?.close(), validator?.close()]);
 }
 
 /** Where this process's workers' service-binding calls go: the control process. */
@@ -273,7 +278,7 @@ async function respond(id: number, request: Served, response: RuntimeResponse): 
 function drainWhenIdle(): void {
   if (served.size > 0 || calls > 0) return;
   // The last answers may still be in the socket's buffer: exit once it has flushed them.
-  void Promise.all([runtime?.close(), validator?.close()]).finally(() => {
+  void closeRuntimes().finally(() => {
     flushStats?.();
     channel.end(() => process.exit(0));
   });
