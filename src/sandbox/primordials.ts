@@ -22,7 +22,19 @@
 type AnyFunction = (...args: any[]) => any;
 
 // Captured first, from the untouched realm; everything below is built from these.
-const { apply: ReflectApplyOriginal, getOwnPropertyDescriptor: GetOwnDesc, defineProperty: DefineProp, deleteProperty: DeleteProp } = Reflect;
+const { apply: ReflectApplyOriginal, getOwnPropertyDescriptor: GetOwnDescInherits, defineProperty: DefineProp, deleteProperty: DeleteProp, setPrototypeOf: SetProto } = Reflect;
+
+/**
+ * `holder`'s own descriptor of `key` with a null prototype. The engine makes descriptors as plain
+ * objects, so reading `.get` of a data property's descriptor, or `.value` of an accessor's, or
+ * passing one back to defineProperty, would find what a tenant put on Object.prototype (a `get`
+ * or a `value` there makes every such descriptor invalid, or an accessor of it).
+ */
+function GetOwnDesc(holder: object, key: PropertyKey): PropertyDescriptor | undefined {
+  const desc = GetOwnDescInherits(holder, key);
+  if (desc !== undefined) SetProto(desc, null);
+  return desc;
+}
 const bindCall: (fn: AnyFunction) => AnyFunction = Function.prototype.bind.bind(Function.prototype.call);
 
 /**
@@ -125,7 +137,15 @@ export const ObjectDefineProperty: <T>(o: T, key: PropertyKey, desc: Descriptor)
 export const ObjectDefineProperties: typeof Object.defineProperties = own(G.Object, 'defineProperties');
 export const ObjectEntries: typeof Object.entries = own(G.Object, 'entries');
 export const ObjectFreeze: typeof Object.freeze = own(G.Object, 'freeze');
-export const ObjectGetOwnPropertyDescriptor: typeof Object.getOwnPropertyDescriptor = own(G.Object, 'getOwnPropertyDescriptor');
+/**
+ * The dictionary an API reads when its caller passed none (WebIDL: an omitted dictionary has no
+ * members). A `{}` would inherit whatever a tenant put on Object.prototype (`type`, `headers`,
+ * `highWaterMark`, ...) and read it as if it had been passed.
+ */
+export const NO_MEMBERS: Readonly<Record<string, undefined>> = ObjectFreeze({ __proto__: null }) as never;
+own(G.Object, 'getOwnPropertyDescriptor');
+/** Object.getOwnPropertyDescriptor, its result with a null prototype (see GetOwnDesc). */
+export const ObjectGetOwnPropertyDescriptor: typeof Object.getOwnPropertyDescriptor = GetOwnDesc;
 export const ObjectGetOwnPropertyNames: typeof Object.getOwnPropertyNames = own(G.Object, 'getOwnPropertyNames');
 export const ObjectGetPrototypeOf: typeof Object.getPrototypeOf = own(G.Object, 'getPrototypeOf');
 export const ObjectHasOwn: (o: object, key: PropertyKey) => boolean = own(G.Object, 'hasOwn');
@@ -323,6 +343,37 @@ ObjectFreeze(SafeWeakMap.prototype);
 
 let originalsInPlace = false;
 
+// Object.prototype's own keys as the realm made it. What a tenant adds there (`Object.prototype.flag
+// = true`, a polyfill's method, a `get` or `value` that every descriptor literal would inherit) is
+// seen by a library's and its bundler's code as it loads: esbuild's export helper walks its
+// exports with for...in and defines a getter for each key it finds, so one enumerable non-function
+// addition made every module that loads after it throw ("Getter must be a function").
+// Object.prototype's own properties are all recorded, so that one the tenant changed (an enumerable
+// `constructor`, a replaced `toString`) is the original again while a module loads.
+const objectPrototype: object = G.Object.prototype;
+const originalObjectKeys = new SafeSet<PropertyKey>(ReflectOwnKeys(objectPrototype));
+originalObjectKeys.forEach((key) => own(objectPrototype, key));
+
+/**
+ * Takes what a tenant added to Object.prototype off it, for as long as a module loads, and returns
+ * it as (key, descriptor) pairs to put back. One made non-configurable cannot be taken off; it
+ * stays.
+ */
+function takeObjectPrototypeAdditions(): unknown[] {
+  const taken: unknown[] = [];
+  const keys = ReflectOwnKeys(objectPrototype);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (originalObjectKeys.has(key)) continue;
+    const desc = GetOwnDesc(objectPrototype, key);
+    if (desc !== undefined && DeleteProp(objectPrototype, key)) {
+      taken[taken.length] = key;
+      taken[taken.length] = desc;
+    }
+  }
+  return taken;
+}
+
 /**
  * Runs `fn` with the original built-ins recorded above back in place, then puts back whatever
  * the tenant had set. For a sandbox module evaluated on first use: its top-level code, its
@@ -348,11 +399,13 @@ export function withOriginalIntrinsics<T>(fn: () => T): T {
       changed[changed.length] = current;
     }
   }
+  const added = takeObjectPrototypeAdditions();
   originalsInPlace = true;
   try {
     return fn();
   } finally {
     originalsInPlace = false;
+    for (let i = 0; i < added.length; i += 2) DefineProp(objectPrototype, added[i] as PropertyKey, added[i + 1] as PropertyDescriptor);
     for (let i = 0; i < changed.length; i += 3) {
       const holder = changed[i] as object, key = changed[i + 1] as PropertyKey, current = changed[i + 2] as PropertyDescriptor | undefined;
       if (current) DefineProp(holder, key, current);

@@ -78,7 +78,7 @@ function startFetch(input: unknown, init: unknown, service: string | null): Prom
   if (init !== null && typeof init === 'object' && (init as { redirect?: unknown }).redirect !== undefined &&
     String((init as { redirect?: unknown }).redirect) === 'error') {
     redirectError = true;
-    init = ObjectCreate(init as object, { redirect: { value: undefined } });
+    init = ObjectCreate(init as object, { redirect: { __proto__: null, value: undefined } as PropertyDescriptor });
   }
   const request = new Request(input as never, init as never);
   const parts = requestForFetch(request);
