@@ -121,6 +121,9 @@ const streamsPolyfill: Replacement[] = [
     1,
   ],
   ['if(e.slice)return e.slice(t,r);', `return ${NS}.ArrayBufferPrototypeSlice(e,t,r);`, 1],
+  // An omitted dictionary (a source, a strategy, pipeTo's options, ...) is an empty one without a
+  // prototype: `{}` would read what a tenant put on Object.prototype as members.
+  [/([(,][a-z])=\{\}(?=[,)])/g, `$1=${NS}.NO_MEMBERS`, 10],
   // queueMicrotask is a global the tenant may replace: its own fallback queues with the captured `then`.
   ['if("function"==typeof queueMicrotask)y=queueMicrotask;else{', '{', 1],
 ];
@@ -144,6 +147,18 @@ const fflate: Replacement[] = [
 // components), arrays (tokens, parts, group names) and regular expressions; a receiver is a
 // plain name, a property chain (private names included) or, where it reads otherwise, spelled out.
 const urlPattern: Replacement[] = [
+  // Its bundler's name helper, called as its functions are made (the lexer's each time a pattern
+  // is parsed): a descriptor literal would take a `get` or `set` a tenant put on Object.prototype.
+  ['Pe(e,"name",{value:t,configurable:!0})', 'Pe(e,"name",{__proto__:null,value:t,configurable:!0})', 1],
+  // Its own records (options, a parsed constructor string, the components' patterns, an omitted
+  // input) have no prototype: it tests components with `in` and reads them by name, which would
+  // find what a tenant put on Object.prototype (a `hash`, a `port`). exec()'s result and its
+  // groups are the tenant's to use, plain objects as the spec makes them: those two stay.
+  [/=\{\}(?=[;,)])/g, '={__proto__:null}', 14],
+  ['let c={__proto__:null};r?c.inputs', 'let c={};r?c.inputs', 1],
+  // A URL's components, read back as an init (no baseURL of its own).
+  ['let r=new URL(e,t);return{protocol:', 'let r=new URL(e,t);return{__proto__:null,protocol:', 1],
+  ['let s={__proto__:null};for(let[i,o]of', 'let s={};for(let[i,o]of', 1],
   // Strings.
   [new RegExp(`${receiver}\\.substring\\(`, 'g'), `${NS}.StringPrototypeSubstring($1,`, 15],
   ['e.substr(s,1)', `${NS}.StringPrototypeSlice(e,s,s+1)`, 1],

@@ -22,7 +22,7 @@ import type { HeaderLines } from '../../bridge/protocol.ts';
 import { AbortSignal, DOMException, createDependentSignal, newAbortSignal } from '../events/sandbox.ts';
 import {
   ArrayBuffer, ArrayPrototypeIncludes, JSONParse, JSONStringify, ObjectDefineProperty, ObjectFreeze, Promise, String,
-  StringPrototypeSplit, StringPrototypeToUpperCase, Symbol, SymbolToStringTag, TypeError, Uint8Array,
+  StringPrototypeSplit, StringPrototypeToUpperCase, Symbol, SymbolToStringTag, TypeError, Uint8Array, NO_MEMBERS,
 } from '../../sandbox/primordials.ts';
 
 // The methods of kj::HttpMethod that workerd accepts in a Request (M-SEARCH, in kj's list, is
@@ -99,7 +99,7 @@ export class Request {
     if (init !== undefined && init !== null && typeof init !== 'object') {
       throw new TypeError("Failed to construct 'Request': The provided value is not of type 'RequestInit'.");
     }
-    init ??= {};
+    init ??= NO_MEMBERS as RequestInit;
     // Fetch §5.4 new Request(input, init), in the spec's order where it is observable.
     let inputRequest: Request | null = null;
     if (input instanceof Request) {

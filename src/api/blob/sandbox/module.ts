@@ -9,7 +9,7 @@ import {
   MathMax, MathMin, MathTrunc, Number, NumberIsFinite, NumberIsNaN, ObjectDefineProperty, Promise, PromiseResolve,
   String, StringPrototypeCharCodeAt, StringPrototypeToLowerCase, Symbol, SymbolIterator, SymbolToStringTag,
   TypeError, TypedArrayPrototypeGetBuffer, TypedArrayPrototypeSet, TypedArrayPrototypeSlice,
-  TypedArrayPrototypeSubarray, Uint8Array,
+  TypedArrayPrototypeSubarray, Uint8Array, NO_MEMBERS,
 } from '../../../sandbox/primordials.ts';
 
 export interface BlobDeps {
@@ -65,7 +65,7 @@ export function create(deps: BlobDeps): BlobApi {
   }
 
   function dictionary(options: unknown, what: string): Record<string, unknown> {
-    if (options === undefined || options === null) return {};
+    if (options === undefined || options === null) return NO_MEMBERS;
     if (typeof options !== 'object' && typeof options !== 'function') {
       throw new TypeError(`Failed to construct '${what}': The provided value is not of type '${what}PropertyBag'.`);
     }

@@ -42,6 +42,8 @@ function format(value: unknown, what: string): string {
 export function create(deps: CompressionDeps) {
   const { TransformStream, chunkBytes, transformEnqueue } = deps;
 
+  const noOptions = (): never => ({ __proto__: null }) as never;
+
   function flateTransformer(engine: FlateStream, decompress: boolean) {
     let out: Uint8Array[] = [];
     engine.ondata = (data) => {
@@ -59,7 +61,9 @@ export function create(deps: CompressionDeps) {
       out = [];
       for (let i = 0; i < chunks.length; i++) transformEnqueue(controller, chunks[i]!);
     };
+    // No prototype: the stream reads `start` and `cancel` too, which a tenant may have put on Object.prototype.
     return {
+      __proto__: null,
       transform(chunk: unknown, controller: { enqueue(chunk: Uint8Array): void }) {
         const bytes = chunkBytes(chunk);
         if (bytes === null) throw new TypeError("The provided value is not of type '(ArrayBuffer or ArrayBufferView)'.");
@@ -77,7 +81,8 @@ export function create(deps: CompressionDeps) {
       const f = format(compressionFormat, 'CompressionStream');
       // A gzip header's MTIME is 0, as zlib (and so workerd) writes it: fflate would write the
       // clock's time, read through the realm's replaceable Date.now and Date.prototype.valueOf.
-      const engine = f === 'gzip' ? new Gzip({ mtime: 0 }) : f === 'deflate' ? new Zlib() : new Deflate();
+      // Options without a prototype (fflate reads `level`, `mem`, `filename`, ... from them).
+      const engine = f === 'gzip' ? new Gzip({ __proto__: null, mtime: 0 } as never) : f === 'deflate' ? new Zlib(noOptions()) : new Deflate(noOptions());
       super(flateTransformer(engine as unknown as FlateStream, false));
     }
   }
@@ -86,7 +91,7 @@ export function create(deps: CompressionDeps) {
     constructor(compressionFormat: string) {
       if (arguments.length === 0) throw new TypeError("Failed to construct 'DecompressionStream': 1 argument required, but only 0 present.");
       const f = format(compressionFormat, 'DecompressionStream');
-      const engine = f === 'gzip' ? new Gunzip() : f === 'deflate' ? new Unzlib() : new Inflate();
+      const engine = f === 'gzip' ? new Gunzip(noOptions()) : f === 'deflate' ? new Unzlib(noOptions()) : new Inflate(noOptions());
       super(flateTransformer(engine as unknown as FlateStream, true));
     }
   }

@@ -19,7 +19,7 @@
 import { MAX_CALL_BYTES, type KeyInfo, type OperationCalls } from '../../../bridge/operations.ts';
 import {
   ArrayBuffer, ArrayBufferIsView, ArrayBufferPrototypeGetByteLength, ArrayBufferPrototypeGetResizable,
-  ArrayBufferPrototypeSlice, ArrayFrom, ArrayIsArray, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypePush, ArrayPrototypeSplice,
+  ArrayBufferPrototypeSlice, ArrayFrom, ArrayIsArray, ArrayPrototypeConcat, ArrayPrototypeFind, ArrayPrototypeIncludes, ArrayPrototypePush, ArrayPrototypeSplice,
   Boolean, DataViewPrototypeGetBuffer, DataViewPrototypeGetByteLength, DataViewPrototypeGetByteOffset, Error,
   FinalizationRegistry, FinalizationRegistryPrototypeRegister, JSONStringify, MathMin, Number, NumberPrototypeToString,
   ObjectDefineProperty, Promise, PromisePrototypeThen, PromiseReject, ReflectApply, String, StringPrototypePadStart,
@@ -214,6 +214,32 @@ function hashIdentifier(value: unknown): { name: string } {
   throw new TypeError('Algorithm: hash must be a string or an object with a name.');
 }
 
+/**
+ * The members each algorithm's dictionaries have (WebCrypto §18.4 "normalize an algorithm" reads
+ * only those of the algorithm's dictionary type), over all its operations, by upper-case name.
+ * Reading every member for every algorithm would take what a tenant put on Object.prototype
+ * (a `hash`, an `iv`) as members of `{ name: 'SHA-256' }`. An unknown name reads none: the host
+ * refuses it by name.
+ */
+const ALGORITHM_MEMBERS: Record<string, readonly string[] | undefined> = {
+  __proto__: null,
+  'SHA-1': [], 'SHA-256': [], 'SHA-384': [], 'SHA-512': [], MD5: [],
+  HMAC: ['hash', 'length'],
+  'AES-GCM': ['length', 'tagLength', 'iv', 'additionalData'],
+  'AES-CBC': ['length', 'iv'],
+  'AES-CTR': ['length', 'counter'],
+  'AES-KW': ['length'],
+  PBKDF2: ['hash', 'iterations', 'salt'],
+  HKDF: ['hash', 'salt', 'info'],
+  ECDSA: ['hash', 'namedCurve'],
+  ECDH: ['namedCurve', 'public'],
+  ED25519: [],
+  X25519: ['public'],
+  'RSASSA-PKCS1-V1_5': ['hash', 'modulusLength', 'publicExponent'],
+  'RSA-PSS': ['hash', 'modulusLength', 'saltLength', 'publicExponent'],
+  'RSA-OAEP': ['hash', 'modulusLength', 'publicExponent', 'label'],
+} as never;
+
 /** An AlgorithmIdentifier as a plain dictionary of strings, numbers, ArrayBuffers and key ids. */
 function algorithmArg(value: unknown, method: string): Record<string, unknown> {
   if (typeof value === 'string') return { name: value };
@@ -224,19 +250,21 @@ function algorithmArg(value: unknown, method: string): Record<string, unknown> {
   const name = dict.name;
   if (name === undefined) throw new TypeError(`Failed to execute '${method}' on 'SubtleCrypto': the algorithm is missing its "name".`);
   const out: Record<string, unknown> = { name: String(name) };
-  const hash = dict.hash;
+  const members = ALGORITHM_MEMBERS[StringPrototypeToUpperCase(out.name as string)] ?? [];
+  const has = (member: string): boolean => ArrayPrototypeIncludes(members, member);
+  const hash = has('hash') ? dict.hash : undefined;
   if (hash !== undefined) out.hash = hashIdentifier(hash);
   for (const member of safeArray(NUMBER_MEMBERS)) {
-    const v = dict[member];
+    const v = has(member) ? dict[member] : undefined;
     if (v !== undefined) out[member] = Number(v);
   }
   for (const member of safeArray(BYTES_MEMBERS)) {
-    const v = dict[member];
+    const v = has(member) ? dict[member] : undefined;
     if (v !== undefined) out[member] = copyBytes(v, `algorithm.${member}`);
   }
-  const namedCurve = dict.namedCurve;
+  const namedCurve = has('namedCurve') ? dict.namedCurve : undefined;
   if (namedCurve !== undefined) out.namedCurve = String(namedCurve);
-  const publicKey = dict.public;
+  const publicKey = has('public') ? dict.public : undefined;
   if (publicKey !== undefined) out.public = keyId(publicKey, method, 'algorithm.public');
   return out;
 }
@@ -506,6 +534,7 @@ function digestStreamClass(): Function {
       const counted = (n: number) => { self.#bytesWritten += n; };
       let self: DigestStream;
       super({
+        __proto__: null,
         write(chunk: unknown) {
           try {
             counted(writePieces(id, typeof chunk === 'string' ? utf8Encode(chunk) : chunk));

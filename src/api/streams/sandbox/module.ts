@@ -14,6 +14,7 @@ import {
   ReadableStreamDefaultController, ReadableByteStreamController, WritableStream,
   WritableStreamDefaultWriter, WritableStreamDefaultController, TransformStream,
   TransformStreamDefaultController, ByteLengthQueuingStrategy, CountQueuingStrategy,
+  type Transformer, type UnderlyingByteSource,
 } from 'web-streams-polyfill';
 import type { BodySource } from '../../body/sandbox.ts';
 import {
@@ -100,6 +101,7 @@ function closeBytes(controller: ReadableByteStreamController): void {
  */
 export function streamFromSource(source: BodySource): ReadableStream<Uint8Array> {
   const stream = new ReadableStream<Uint8Array>({
+    __proto__: null,
     type: 'bytes',
     async pull(controller) {
       // An empty chunk (an empty body's bytes, say) enqueues nothing, and the stream would not
@@ -115,7 +117,7 @@ export function streamFromSource(source: BodySource): ReadableStream<Uint8Array>
     cancel(reason) {
       source.cancel?.(reason);
     },
-  }, { highWaterMark: 0 });
+  } as UnderlyingByteSource, { __proto__: null, highWaterMark: 0 } as { highWaterMark: number });
   if (typeof source.length === 'number') lengths.set(stream, source.length);
   origins.set(stream, source);
   return stream;
@@ -177,6 +179,7 @@ export function knownLength(stream: AnyReadable): number | undefined {
 function byteReadable(inner: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   const reader = streamGetReader(inner);
   return new ReadableStream<Uint8Array>({
+    __proto__: null,
     type: 'bytes',
     async pull(controller) {
       const { done, value } = await readerRead(reader);
@@ -186,7 +189,7 @@ function byteReadable(inner: ReadableStream<Uint8Array>): ReadableStream<Uint8Ar
     cancel(reason) {
       return readerCancel(reader, reason);
     },
-  }, { highWaterMark: 0 });
+  } as UnderlyingByteSource, { __proto__: null, highWaterMark: 0 } as { highWaterMark: number });
 }
 
 // FixedLengthStream hands its length to IdentityTransformStream's constructor through here
@@ -205,6 +208,7 @@ export class IdentityTransformStream extends TransformStream<Uint8Array, Uint8Ar
     let seen = 0;
     void options; // accepted as in workerd; the readable side reads nothing ahead anyway
     super({
+      __proto__: null,
       transform(chunk, controller) {
         const bytes = writableBytes(chunk);
         if (expected !== undefined) {
@@ -219,7 +223,7 @@ export class IdentityTransformStream extends TransformStream<Uint8Array, Uint8Ar
           throw new TypeError('FixedLengthStream did not see all expected bytes before close().');
         }
       },
-    });
+    } as Transformer<Uint8Array, Uint8Array>);
     this.#readable = byteReadable(transformReadable(this));
     if (expected !== undefined) lengths.set(this.#readable, expected);
   }
@@ -289,6 +293,7 @@ export function create(deps: StreamsDeps) {
       const encoder = new deps.TextEncoder();
       let pendingHigh = '';
       super({
+      __proto__: null,
         transform(chunk, controller) {
           let text = pendingHigh + String(chunk);
           pendingHigh = '';
@@ -302,7 +307,7 @@ export function create(deps: StreamsDeps) {
         flush(controller) {
           if (pendingHigh !== '') transformEnqueue(controller, replacementCharacter());
         },
-      });
+      } as Transformer<string, Uint8Array>);
     }
     get encoding(): string {
       return 'utf-8';
@@ -312,9 +317,10 @@ export function create(deps: StreamsDeps) {
   // Encoding Standard §5.2: TextDecoderStream, a TextDecoder in streaming mode.
   class TextDecoderStream extends TransformStream<unknown, string> {
     #decoder: Decoder;
-    constructor(label: string = 'utf-8', options: { fatal?: boolean; ignoreBOM?: boolean } = {}) {
+    constructor(label: string = 'utf-8', options?: { fatal?: boolean; ignoreBOM?: boolean }) {
       const decoder = new deps.TextDecoder(label, options);
       super({
+      __proto__: null,
         transform(chunk, controller) {
           const bytes = chunkBytes(chunk);
           if (bytes === null) throw new TypeError('TextDecoderStream: chunk is not an ArrayBuffer or ArrayBufferView.');
@@ -325,7 +331,7 @@ export function create(deps: StreamsDeps) {
           const text = decoder.decode();
           if (text !== '') transformEnqueue(controller, text);
         },
-      });
+      } as Transformer<unknown, string>);
       this.#decoder = decoder;
     }
     get encoding(): string { return this.#decoder.encoding; }
