@@ -141,7 +141,24 @@ function capnpString(value: string): string {
 }
 
 /** Starts one workerd serving every worker, each on its own port. */
+/**
+ * workerd could not bind one of its ports: another test's server took it between freePort()'s
+ * check and workerd's bind. Its socket then answers for workerd (the readiness check passes) until
+ * that server goes, and every probe of that worker fails. Start again on other ports.
+ */
+class PortTaken extends Error {}
+
 export async function startWorkerd(workers: ConformanceWorker[]): Promise<Target> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startWorkerdOnce(workers);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startWorkerdOnce(workers: ConformanceWorker[]): Promise<Target> {
   const binary = workerdBinary();
   const dir = mkdtempSync(join(tmpdir(), 'isolet-conformance-'));
   const ports = new Map<string, number>();
@@ -197,6 +214,8 @@ export async function startWorkerd(workers: ConformanceWorker[]): Promise<Target
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
+    // workerd binds every socket as it starts, so a refused bind is in its output by now.
+    if (/Address already in use/.test(output)) throw new PortTaken(`workerd could not bind a port:\n${output}`);
   } catch (error) {
     await close();
     throw error;
