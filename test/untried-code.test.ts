@@ -82,6 +82,26 @@ test('code that crashes V8 on its first request ends only the untried process: a
   assert.deepEqual(p.processes('default').map((slot) => slot.starts), starts, 'no default process restarted');
 });
 
+test('code another worker was seen to run cleanly goes home at once; code whose worker crashed a process is tried again', { timeout: 90_000 }, async () => {
+  const { pool: p } = pool();
+  // One bundle deployed for many customers: the first tries it.
+  await p.load('customer-a', worker(WORKER, 'a', { cpuMs: 5000 }), { code: 'template' });
+  assert.equal(p.placement('customer-a')!.tier, 'untried');
+  assert.equal((await answer(p, 'customer-a')).text, 'up');
+  assert.equal(p.placement('customer-a')!.tier, 'default');
+  await p.load('customer-b', worker(WORKER, 'b', { cpuMs: 5000 }), { code: 'template' });
+  assert.equal(p.placement('customer-b')!.tier, 'default', 'the same code, tried by another worker: home at once');
+  assert.equal((await answer(p, 'customer-b')).text, 'up');
+  // Other code is still tried.
+  await p.load('other', worker(WORKER.replace("'up'", "'other'"), 'c'), { code: 'another' });
+  assert.equal(p.placement('other')!.tier, 'untried');
+
+  // A worker of the template crashes its home process: the template is new code again.
+  assert.equal((await answer(p, 'customer-b', get('/crash'))).status, 502);
+  await p.load('customer-d', worker(WORKER, 'd'), { code: 'template' });
+  assert.equal(p.placement('customer-d')!.tier, 'untried');
+});
+
 test('a request that ends at a limit starts the count again; an upload is checked in the untried process', { timeout: 90_000 }, async () => {
   const { pool: p } = pool(2);
   await p.load('looper', worker(WORKER, 'bob', { cpuMs: 50 }));

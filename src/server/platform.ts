@@ -415,7 +415,7 @@ export class Platform {
     // The name now belongs to another worker (deleted and made again): the old one's tails end.
     const before = served?.worker.id;
     if (before !== undefined && worker.id !== undefined && before !== worker.id) this.#bus?.endWorker(before);
-    await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier, code: worker.version.id, tried });
+    await this.host.load(worker.name, definitionOf(worker.version.content, worker.secrets, worker.accountId), { tier: worker.tier, code: worker.version.hash, tried });
     this.#assets?.set(worker.name, worker.accountId, worker.version.content);
     this.#served.set(worker.name, { worker, fingerprint });
   }

@@ -9,7 +9,10 @@ import type { Tier } from '../supervisor/placement.ts';
 export interface Placement {
   /** The account's tier: tenants of different tiers never share a process (default 'default'). */
   tier?: Tier;
-  /** Which code this is (its version's id): loaded again with other secrets or another tier, it is not new code. */
+  /**
+   * Which code this is (its version's content hash): loaded again with other secrets or another
+   * tier it is not new code, and another worker's clean trial of the same code counts for it.
+   */
   code?: string;
   /** The code served before this server started: it has run, it is not tried again (src/supervisor/placement.ts). */
   tried?: boolean;

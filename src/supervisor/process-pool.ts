@@ -12,6 +12,7 @@ import type { Placement, WorkerHost } from '../server/worker-host.ts';
 import { Admission, type AdmissionLimits } from './admission.ts';
 import { endedByLimit } from './limit-penalties.ts';
 import { CrashLedger, RestartBackoff } from './crash-policy.ts';
+import { TriedCode } from './tried-code.ts';
 import type { LivenessOptions } from './liveness.ts';
 import type { RunAs } from './run-as.ts';
 import type { CallOutcome, InitPayload } from './messages.ts';
@@ -128,6 +129,7 @@ export class ProcessPool implements WorkerHost {
   /** Workers per tier: what each tier's processes must fit. */
   readonly #placed = new Map<Tier, number>();
   readonly #untriedRequests: number;
+  readonly #triedCode = new TriedCode();
 
   constructor(options: ProcessPoolOptions) {
     this.#options = options;
@@ -281,9 +283,11 @@ export class ProcessPool implements WorkerHost {
     }
     const home = this.#home(name, tier);
     // Only new code is tried: the same code loaded again (other secrets, another tier) keeps
-    // how far its trial got, and code that served before this server started is not tried.
+    // how far its trial got, and code that served before this server started, or that another
+    // worker's trial saw end cleanly (tried-code.ts), is not tried.
     const sameCode = placement.code !== undefined && previous?.code === placement.code && previous.tier === tier;
-    const trial = placement.tried === true ? undefined : sameCode ? previous.trial : this.#trialFor(name, tier);
+    const tried = placement.tried === true || (placement.code !== undefined && this.#triedCode.has(placement.code));
+    const trial = tried ? undefined : sameCode ? previous.trial : this.#trialFor(name, tier);
     const untried = trial === undefined ? 0 : sameCode ? previous.untried : this.#untriedRequests;
     const worker: HomedWorker = {
       name, definition, account: definition.account ?? name, tier, version: (previous?.version ?? 0) + 1, home,
@@ -326,6 +330,7 @@ export class ProcessPool implements WorkerHost {
     if (response.status === 502 || response.status === 503) return;
     worker.untried--;
     if (worker.untried > 0) return;
+    if (worker.code !== undefined) this.#triedCode.add(worker.code);
     // Its requests in flight there finish; the next ones start it at home.
     worker.trial!.forget(worker.name);
     this.#options.log('info', 'worker served cleanly in the untried processes: it is served from its home now', {
@@ -438,6 +443,8 @@ export class ProcessPool implements WorkerHost {
   #ended(slot: RuntimeProcess, end: ProcessEnd): number {
     const delay = this.#backoff.delay(slot.label);
     const account = end.culprit === undefined ? undefined : (this.#workers.get(end.culprit) ?? this.#validating.get(end.culprit))?.account;
+    const culpritCode = end.culprit === undefined ? undefined : this.#workers.get(end.culprit)?.code;
+    if (culpritCode !== undefined) this.#triedCode.forget(culpritCode);
     this.#options.log('error', 'runtime process ended; restarting', {
       process: slot.label,
       pid: end.pid,
