@@ -84,11 +84,16 @@ test('code that crashes V8 on its first request ends only the untried process: a
 
 test('code another worker was seen to run cleanly goes home at once; code whose worker crashed a process is tried again', { timeout: 90_000 }, async () => {
   const { pool: p } = pool();
-  // One bundle deployed for many customers: the first tries it.
+  // One bundle deployed for many customers: the first to be asked for tries it.
   await p.load('customer-a', worker(WORKER, 'a', { cpuMs: 5000 }), { code: 'template' });
+  await p.load('customer-c', worker(WORKER, 'c', { cpuMs: 5000 }), { code: 'template' });
   assert.equal(p.placement('customer-a')!.tier, 'untried');
   assert.equal((await answer(p, 'customer-a')).text, 'up');
   assert.equal(p.placement('customer-a')!.tier, 'default');
+  // Loaded with it, before its trial ended: home from its first request on.
+  assert.equal(p.placement('customer-c')!.tier, 'default');
+  assert.equal((await answer(p, 'customer-c')).text, 'up');
+  // Loaded after: home at once.
   await p.load('customer-b', worker(WORKER, 'b', { cpuMs: 5000 }), { code: 'template' });
   assert.equal(p.placement('customer-b')!.tier, 'default', 'the same code, tried by another worker: home at once');
   assert.equal((await answer(p, 'customer-b')).text, 'up');

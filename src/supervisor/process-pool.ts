@@ -309,9 +309,17 @@ export class ProcessPool implements WorkerHost {
     return tier === 'default' && this.#tiers.has(UNTRIED) ? this.#home(name, UNTRIED) : undefined;
   }
 
-  /** The process the worker's requests go to now: where it is tried, then its home. */
+  /**
+   * The process the worker's requests go to now: where it is tried, then its home. A worker
+   * still to be tried whose code another worker's trial has since seen end cleanly (loaded
+   * together, as a bulk deploy does) goes home now.
+   */
   #serving(worker: HomedWorker): RuntimeProcess {
-    return worker.untried > 0 && worker.trial !== undefined ? worker.trial : worker.home;
+    if (worker.untried === 0 || worker.trial === undefined) return worker.home;
+    if (worker.code === undefined || !this.#triedCode.has(worker.code)) return worker.trial;
+    worker.untried = 0;
+    worker.trial.forget(worker.name);
+    return worker.home;
   }
 
   /**
