@@ -81,6 +81,18 @@ export default { async fetch(request, env) { return new Response(String(await en
 export default { async fetch(request, env) { return new Response(String(await env.STORE.put(big))); } };`,
     bindings: { STORE: { put: (bytes: Uint8Array) => bytes.byteLength } } as unknown as WorkerDefinition['bindings'],
   },
+  {
+    name: 'host-binding-nested',
+    what: 'a call of an embedder\'s binding with an object holding a string of MB MiB (refused past 8 MiB), then one of just under 8 MiB (read on the host)',
+    source: `const big = 'n'.repeat(MB * 1024 * 1024);
+const most = big.slice(0, 8 * 1024 * 1024 - 64);
+export default { async fetch(request, env) {
+  let refused = 'taken';
+  try { await env.STORE.put({ big }); } catch (e) { refused = e.name; }
+  return new Response(refused + ' ' + await env.STORE.put({ most }));
+} };`,
+    bindings: { STORE: { put: (value: { most?: string }) => value.most?.length ?? 0 } } as unknown as WorkerDefinition['bindings'],
+  },
 ];
 
 const API_WORKER = `import { WorkerEntrypoint } from 'cloudflare:workers';

@@ -355,3 +355,57 @@ test('arguments reach the embedder\'s function whatever their number: a few one 
   assert.deepEqual(seen[0]!.kinds, [`u8:${3 * 1024 * 1024}:9`, `s:${2 * 1024 * 1024}`, 'number']);
   assert.deepEqual(seen.slice(1).map((s) => [s.count, s.first, s.last]), [[64, 0, 63], [65, 0, 64], [120000, 0, 119999]]);
 });
+
+// An argument's copy is made on the worker's thread as it calls; what is inside objects and
+// arrays is read on the host's, which every tenant of the process shares, and a copy is the
+// host's memory until the call settles. Both are bounded; a large top-level value moves in.
+test('a call whose arguments hold more than 8 MiB inside objects is refused before the host reads them; the same bytes as an argument of their own arrive', async () => {
+  const r = runtime();
+  const seen: number[] = [];
+  await r.load('nested', moduleWorker(`export default { async fetch(request, env) {
+    const big = 'x'.repeat(9 * 1024 * 1024);
+    const out = [];
+    try { await env.API.take({ big }); out.push('nested taken'); } catch (e) { out.push(e.name + ': ' + e.message); }
+    try { await env.API.take([big]); out.push('listed taken'); } catch (e) { out.push(e.name); }
+    out.push(await env.API.take(big));
+    out.push(await env.API.take({ small: 'x'.repeat(1024 * 1024) }));
+    return new Response(out.join('\\n'));
+  } }`, { bindings: { API: { take: (value: unknown) => { seen.push(typeof value === 'string' ? value.length : JSON.stringify(value).length); return 'taken'; } } }, limits: { cpuMs: 5000 } }));
+  const { status, text } = await get(r, 'nested');
+  assert.equal(status, 200, text);
+  const [nested, listed, topLevel, small] = text.split('\n');
+  assert.match(nested!, /^RangeError: env\.API\.take\(\): its arguments hold \d+ bytes inside objects or arrays, more than the 8388608 a binding call may: pass large data as an argument of its own/);
+  assert.equal(listed, 'RangeError');
+  assert.equal(topLevel, 'taken');
+  assert.equal(small, 'taken');
+  // The embedder's function saw only the two calls that went through.
+  assert.deepEqual(seen, [9 * 1024 * 1024, 1024 * 1024 + 12]);
+});
+
+test("what a worker's binding calls in flight carry is bounded by its memory limit; settled calls give it back", async () => {
+  const r = runtime();
+  const waiting: (() => void)[] = [];
+  await r.load('carrier', moduleWorker(`export default { async fetch(request, env) {
+    const big = 'y'.repeat(20 * 1024 * 1024);
+    const calls = [];
+    for (let i = 0; i < 5; i++) calls.push(env.API.slow(big).then(() => 'ok', (e) => e.name + ': ' + e.message));
+    // Three copies of 20 MiB fit in 64 MB: the last two are refused as they arrive, while the
+    // first three wait in slow() until release().
+    const refused = await Promise.all(calls.slice(3));
+    await env.API.release();
+    const first = await Promise.all(calls.slice(0, 3));
+    // Given back: two more fit again.
+    const again = await Promise.all([env.API.quick(big), env.API.quick(big)]);
+    return new Response(JSON.stringify({ first, refused, again }));
+  } }`, {
+    bindings: { API: { slow: () => new Promise<void>((resolve) => { waiting.push(resolve); }), release: () => { for (const w of waiting.splice(0)) w(); }, quick: () => 'quick' } },
+    limits: { cpuMs: 5000, memoryMb: 64 },
+  }));
+  const { status, text } = await get(r, 'carrier');
+  assert.equal(status, 200, text);
+  const { first, refused, again } = JSON.parse(text) as { first: string[]; refused: string[]; again: string[] };
+  assert.deepEqual(first, ['ok', 'ok', 'ok']);
+  assert.equal(refused.length, 2);
+  for (const answer of refused) assert.match(answer, /^RangeError: env\.API\.slow\(\): this worker's binding calls in flight already carry 64 MB of arguments, its memory limit/);
+  assert.deepEqual(again, ['quick', 'quick']);
+});

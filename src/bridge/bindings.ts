@@ -38,6 +38,12 @@ export const BINDING_LIMITS = Object.freeze({
   argsBytes: 1024 * 1024,
   /** Deepest nesting of those arguments. */
   argsDepth: 32,
+  /**
+   * What a binding call's arguments may hold inside objects and arrays, as serialized: the host
+   * reads those on the thread every tenant of the process shares (~4 ms a MiB). A top-level
+   * ArrayBuffer, typed array or string moves in without being read, and is not counted.
+   */
+  nestedBytes: 8 * 1024 * 1024,
   /** The one binary payload a platform binding call carries each way (a KV value is at most 25 MiB). */
   bytes: 32 * 1024 * 1024,
   /** Longest error name and message that cross back. */

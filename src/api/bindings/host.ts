@@ -16,6 +16,7 @@ import ivm from 'isolated-vm';
 import { BINDING_LIMITS, ENV_NAME, type BindingSpec, type EnvBinding } from '../../bridge/bindings.ts';
 import { MAX_VALUES, type PlatformBindingAnswer } from '../../bridge/operations.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
+import { reserveCarried } from '../../runtime/carried-bytes.ts';
 import { BodyTooLargeError } from '../../runtime/request-body.ts';
 import { WorkerLoadError, type BindingHost, type HostBinding, type JsonValue, type WorkerDefinition } from '../../runtime/types.ts';
 import { jsonProblem, specProblem } from './checks.ts';
@@ -249,10 +250,41 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, byte
   const bindings = ctx.bindings;
   const binding = bindings?.get(name);
   if (bindings === undefined || binding === undefined) throw new OpError('TypeError', `${what}: the worker has no binding of that name.`);
+  // Bounded before anything is read: what is inside objects and arrays is read on this thread.
+  let nested = 0;
+  for (const value of values) nested += value.size;
+  if (nested > BINDING_LIMITS.nestedBytes) {
+    throw new OpError('RangeError', `${what}: its arguments hold ${nested} bytes inside objects or arrays, more than the ${BINDING_LIMITS.nestedBytes} a binding call may: pass large data as an argument of its own (an ArrayBuffer, a typed array or a string), which the host takes without reading it.`);
+  }
   // Read here, where they are used: a top-level buffer or long string the worker passed moves in
   // from the copy made on its isolate's thread, without a copy of its bytes on this one.
   const args = listed ? values[0]!.read() : values.map((value) => value.read());
   if (!Array.isArray(args)) throw new OpError('TypeError', `${what}: its arguments are not a list.`);
+  // The copies are the host's memory now, for as long as the call runs: what a worker's calls in
+  // flight hold is bounded by its memory limit, or a worker could pass the same large string to
+  // call after call of a slow binding and hold gigabytes of the host's memory.
+  const release = reserveCarried(ctx, nested + (listed ? 0 : topLevelBytes(args)), () => new OpError('RangeError', `${what}: this worker's binding calls in flight already carry ${ctx.limits.memoryMb} MB of arguments, its memory limit: await some before starting more.`));
+  try {
+    return await callWith(ctx, what, name, method, binding, bindings, request, args, bytes as ArrayBuffer | true | null, requestBody as number | null);
+  } finally {
+    release();
+  }
+};
+
+/** Bytes of the arguments that crossed as values of their own (moved in, not read). */
+function topLevelBytes(args: unknown[]): number {
+  let bytes = 0;
+  for (const arg of args) {
+    if (typeof arg === 'string') bytes += arg.length;
+    else if (arg instanceof ArrayBuffer || ArrayBuffer.isView(arg)) bytes += arg.byteLength;
+  }
+  return bytes;
+}
+
+async function callWith(
+  ctx: OpContext, what: string, name: string, method: string, binding: Bound, bindings: WorkerBindings,
+  request: NonNullable<OpContext['request']>, args: unknown[], bytes: ArrayBuffer | true | null, requestBody: number | null,
+): Promise<unknown> {
   const controller = new AbortController();
   if (binding.kind === 'host') {
     const fn = binding.methods.get(method);
@@ -273,10 +305,13 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, byte
   if (problem !== undefined) throw new OpError('TypeError', `${what}: its arguments hold ${problem}.`);
   if (Buffer.byteLength(JSON.stringify(args)) > BINDING_LIMITS.argsBytes) throw new OpError('RangeError', `${what}: its arguments are over ${BINDING_LIMITS.argsBytes} bytes of JSON.`);
   let answer;
+  let releasePayload = (): void => {};
   try {
     // Gathered before the call's time starts: a request body comes at the client's pace (its
     // request's own timeouts bound it, and it ends with its request).
-    const value = await payloadBytes(ctx, what, bytes as ArrayBuffer | true | null, requestBody as number | null);
+    const value = await payloadBytes(ctx, what, bytes, requestBody);
+    // Counted with the arguments: the host holds it until the call settles (up to 32 MiB a call).
+    if (value !== null) releasePayload = reserveCarried(ctx, value.byteLength, () => new OpError('RangeError', `${what}: this worker's binding calls in flight already carry ${ctx.limits.memoryMb} MB of values, its memory limit: await some before starting more.`));
     answer = await bounded(host.call({
       worker: ctx.worker,
       account: ctx.account,
@@ -289,6 +324,8 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, byte
     }), request, bindings.timeoutMs, what, controller);
   } catch (error) {
     throw crossing(error);
+  } finally {
+    releasePayload();
   }
   const out = answer.bytes;
   if (out === undefined) return intoIsolate({ value: answer.value, bytes: null } satisfies PlatformBindingAnswer, what);
