@@ -103,7 +103,6 @@ export const DEVIATIONS: Deviation[] = [
  * also be pending as a whole: `pending` in cases.ts.)
  */
 export const PENDING_CHECKS: { check: string | RegExp; api: string }[] = [
-  { check: /^crypto\/random\/digestStream$/, api: 'crypto.subtle' },
   // Not deviations: they count against the pass rate, but npm test does not fail on them.
   { check: new RegExp(`^globals/names/(${NOT_YET_IMPLEMENTED_GLOBALS.join('|')})$`), api: 'not built yet (docs/COMPATIBILITY.md)' },
 ];
@@ -121,6 +120,4 @@ export interface KnownDifference {
   source: string;
 }
 
-export const KNOWN_DIFFERENCES: KnownDifference[] = [
-  { check: /^timers\/order\/delays$/, finding: 'setTimeout(f, 0) is clamped to 1 ms, so a 1 ms timer set first fires before 0 ms ones (workerd keeps 0 and 1 apart: 0, 0b, 1, 5, 10).', source: 'src/api/timers/sandbox.ts' },
-];
+export const KNOWN_DIFFERENCES: KnownDifference[] = [];
