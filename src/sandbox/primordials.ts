@@ -137,12 +137,7 @@ export const ObjectDefineProperty: <T>(o: T, key: PropertyKey, desc: Descriptor)
 export const ObjectDefineProperties: typeof Object.defineProperties = own(G.Object, 'defineProperties');
 export const ObjectEntries: typeof Object.entries = own(G.Object, 'entries');
 export const ObjectFreeze: typeof Object.freeze = own(G.Object, 'freeze');
-/**
- * The dictionary an API reads when its caller passed none (WebIDL: an omitted dictionary has no
- * members). A `{}` would inherit whatever a tenant put on Object.prototype (`type`, `headers`,
- * `highWaterMark`, ...) and read it as if it had been passed.
- */
-export const NO_MEMBERS: Readonly<Record<string, undefined>> = ObjectFreeze({ __proto__: null }) as never;
+// Recorded for withOriginalIntrinsics; the sandbox's own reads go through GetOwnDesc.
 own(G.Object, 'getOwnPropertyDescriptor');
 /** Object.getOwnPropertyDescriptor, its result with a null prototype (see GetOwnDesc). */
 export const ObjectGetOwnPropertyDescriptor: typeof Object.getOwnPropertyDescriptor = GetOwnDesc;
@@ -153,6 +148,12 @@ export const ObjectIs: typeof Object.is = own(G.Object, 'is');
 export const ObjectKeys: typeof Object.keys = own(G.Object, 'keys');
 export const ObjectSetPrototypeOf: typeof Object.setPrototypeOf = own(G.Object, 'setPrototypeOf');
 export const ObjectPrototypeToString: (self: unknown) => string = uncurry(G.Object.prototype, 'toString');
+/**
+ * The dictionary an API reads when its caller passed none (WebIDL: an omitted dictionary has no
+ * members). A `{}` would inherit whatever a tenant put on Object.prototype (`type`, `headers`,
+ * `highWaterMark`, ...) and read it as if it had been passed.
+ */
+export const NO_MEMBERS: Readonly<Record<string, undefined>> = ObjectFreeze({ __proto__: null }) as never;
 
 // Function
 export const FunctionPrototypeCall: (fn: AnyFunction, self: unknown, ...args: unknown[]) => any = uncurry(G.Function.prototype, 'call');
@@ -348,6 +349,7 @@ let originalsInPlace = false;
 // seen by a library's and its bundler's code as it loads: esbuild's export helper walks its
 // exports with for...in and defines a getter for each key it finds, so one enumerable non-function
 // addition made every module that loads after it throw ("Getter must be a function").
+//
 // Object.prototype's own properties are all recorded, so that one the tenant changed (an enumerable
 // `constructor`, a replaced `toString`) is the original again while a module loads.
 const objectPrototype: object = G.Object.prototype;
