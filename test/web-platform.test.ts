@@ -660,6 +660,38 @@ test('EventTarget as in workerd: a throwing listener ends the dispatch and the e
   assert.deepEqual(r, ['throws Error', 'throws Error', [], [], 0, true, false, false, null, 'throws Error', true, { a: 1 }, true, null]);
 });
 
+test('ErrorEvent, PromiseRejectionEvent, CloseEvent and MessageEvent: HTML\'s defaults and conversions', async () => {
+  const r = await inIsolate(`
+    const error = new Error('e');
+    const ee = new ErrorEvent('error', { message: 7, filename: 'f.js', lineno: -1, colno: 2.9, error, cancelable: true });
+    const e0 = new ErrorEvent('error');
+    const p = Promise.reject(1); p.catch(() => {});
+    const pr = new PromiseRejectionEvent('unhandledrejection', { promise: p, reason: 'why' });
+    const ce = new CloseEvent('close', { code: 65536 + 1000, reason: 5, wasClean: 1 });
+    const c0 = new CloseEvent('close');
+    const me = new MessageEvent('message', { data: { a: 1 }, origin: 'o', lastEventId: 'l' });
+    const m0 = new MessageEvent('message');
+    return [
+      [ee.message, ee.filename, ee.lineno, ee.colno, ee.error === error, ee.cancelable, ee instanceof Event, Object.prototype.toString.call(ee)],
+      [e0.message, e0.filename, e0.lineno, e0.colno, e0.error],
+      [pr.promise === p, pr.reason, err(() => new PromiseRejectionEvent('x', {})), err(() => new PromiseRejectionEvent('x'))],
+      [ce.code, ce.reason, ce.wasClean, c0.code, c0.reason, c0.wasClean],
+      [me.data, me.origin, me.lastEventId, me.source, me.ports.length, Object.isFrozen(me.ports), m0.data, err(() => new MessageEvent('m', { ports: [1] }))],
+      [ErrorEvent.length, PromiseRejectionEvent.length, CloseEvent.length, MessageEvent.length, ErrorEvent.name, err(() => new CloseEvent())],
+      Object.keys(Object.getOwnPropertyDescriptors(CloseEvent.prototype)).filter((k) => Object.getOwnPropertyDescriptor(CloseEvent.prototype, k).enumerable),
+    ];
+  `);
+  assert.deepEqual(r, [
+    ['7', 'f.js', 4294967295, 2, true, true, true, '[object ErrorEvent]'],
+    ['', '', 0, 0, null],
+    [true, 'why', 'throws TypeError', 'throws TypeError'],
+    [1000, '5', true, 0, '', false],
+    [{ a: 1 }, 'o', 'l', null, 0, true, null, 'throws TypeError'],
+    [1, 1, 1, 1, 'ErrorEvent', 'throws TypeError'],
+    ['wasClean', 'code', 'reason'],
+  ]);
+});
+
 test('AbortController and AbortSignal: abort, reason, onabort, throwIfAborted, abort(), any()', async () => {
   await same(`
     const out = [];
@@ -782,7 +814,7 @@ test('structuredClone of platform objects as in workerd (deliberate difference f
 
 test('web platform globals are exactly the documented set, and nothing is created by code strings', async () => {
   // Made on first access (sandbox modules), like the stream classes.
-  const lazy = ['URLSearchParams', 'Event', 'CustomEvent', 'TextEncoder', 'TextDecoder', 'atob', 'btoa'];
+  const lazy = ['URLSearchParams', 'Event', 'CustomEvent', 'ErrorEvent', 'PromiseRejectionEvent', 'CloseEvent', 'MessageEvent', 'TextEncoder', 'TextDecoder', 'atob', 'btoa'];
   const names = await inIsolate(`return [Object.keys(WP.webPlatformGlobals).sort(), ${JSON.stringify(lazy)}.filter((n) => n in WP.lazyWebPlatformGlobals)];`);
   assert.deepEqual(names, [['AbortController', 'AbortSignal', 'DOMException', 'EventTarget', 'Headers', 'Request', 'Response',
     'URL', 'fetch', 'structuredClone'].sort(), lazy]);

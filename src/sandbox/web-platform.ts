@@ -37,7 +37,7 @@ export const webPlatformGlobals: Record<string, unknown> = {
   EventTarget, AbortController, AbortSignal, DOMException, structuredClone, fetch,
 };
 
-const eventClass = (name: string): unknown => events()[name as 'Event' | 'CustomEvent'];
+const eventClass = (name: string): unknown => events()[name as 'Event' | 'CustomEvent' | 'ErrorEvent' | 'PromiseRejectionEvent' | 'CloseEvent' | 'MessageEvent'];
 const encodingGlobal = (name: string): unknown => encoding()[name as 'TextEncoder' | 'TextDecoder' | 'atob' | 'btoa'];
 
 /**
@@ -53,6 +53,10 @@ export const lazyWebPlatformGlobals: Record<string, (name: string) => unknown> =
   URLSearchParams: () => searchParams().URLSearchParams,
   Event: eventClass,
   CustomEvent: eventClass,
+  ErrorEvent: eventClass,
+  PromiseRejectionEvent: eventClass,
+  CloseEvent: eventClass,
+  MessageEvent: eventClass,
   TextEncoder: encodingGlobal,
   TextDecoder: encodingGlobal,
   atob: encodingGlobal,

@@ -1,4 +1,5 @@
-// Event and CustomEvent (DOM §2.2, §2.4) and the dispatch algorithm (§2.9). A sandbox module
+// Event and CustomEvent (DOM §2.2, §2.4), the dispatch algorithm (§2.9), and HTML's ErrorEvent,
+// PromiseRejectionEvent, CloseEvent and MessageEvent. A sandbox module
 // (see src/runtime/sandbox-modules.ts), evaluated in an isolate the first time its code reads
 // Event, CustomEvent or FetchEvent, dispatches an event, or has an abort listener run: a
 // hello-world worker does none of these, and in the snapshot they were heap in every idle
@@ -6,7 +7,8 @@
 
 import type { EventTarget, Listener } from '../sandbox.ts';
 import {
-  ArrayPrototypeSlice, Error, ObjectDefineProperty, String, SymbolToStringTag, TypeError, safeArray,
+  ArrayIsArray, ArrayPrototypeSlice, Error, MathTrunc, Number, NumberIsFinite, ObjectDefineProperty, ObjectFreeze, String,
+  SymbolToStringTag, TypeError, safeArray,
 } from '../../../sandbox/primordials.ts';
 
 export interface EventsDeps {
@@ -18,6 +20,10 @@ export interface EventsDeps {
 export interface EventsApi {
   Event: typeof Event;
   CustomEvent: typeof CustomEvent;
+  ErrorEvent: typeof ErrorEvent;
+  PromiseRejectionEvent: typeof PromiseRejectionEvent;
+  CloseEvent: typeof CloseEvent;
+  MessageEvent: typeof MessageEvent;
   /** Mark an event the runtime made as trusted (isTrusted). */
   setTrusted(event: Event): void;
   /** DOM §2.9 dispatch, to `listeners` (the target's for the event's type). */
@@ -152,12 +158,142 @@ class CustomEvent extends Event {
 ObjectDefineProperty(CustomEvent, 'length', { __proto__: null, value: 0, configurable: true });
 ObjectDefineProperty(CustomEvent.prototype, 'detail', { __proto__: null, enumerable: true });
 
+/** An event's init member, read only when the caller passed a dictionary (WebIDL reads each by [[Get]]). */
+function member(init: object | null | undefined, key: string): unknown {
+  return init === undefined || init === null ? undefined : (init as Record<string, unknown>)[key];
+}
+
+/** WebIDL `unsigned long` / `unsigned short` conversion (modulo), for lineno, colno and code. */
+function unsigned(value: unknown, bits: 16 | 32): number {
+  const n = Number(value);
+  if (!NumberIsFinite(n)) return 0;
+  const int = MathTrunc(n);
+  return bits === 32 ? int >>> 0 : int & 0xffff;
+}
+
+function requireType(args: number, name: string): void {
+  if (args === 0) throw new TypeError(`Failed to construct '${name}': 1 argument required, but only 0 present.`);
+}
+
+export interface ErrorEventInit extends EventInit { message?: string; filename?: string; lineno?: number; colno?: number; error?: unknown }
+
+/** HTML §8.1.4.8 ErrorEvent: an error reported to a global (reportError, error handlers). */
+class ErrorEvent extends Event {
+  #message: string;
+  #filename: string;
+  #lineno: number;
+  #colno: number;
+  #error: unknown;
+  constructor(type: string, init?: ErrorEventInit) {
+    requireType(arguments.length, 'ErrorEvent');
+    super(type, init);
+    // Dictionary members in WebIDL's order (lexicographic), each read once.
+    const colno = member(init, 'colno'), error = member(init, 'error'), filename = member(init, 'filename');
+    const lineno = member(init, 'lineno'), message = member(init, 'message');
+    this.#colno = colno === undefined ? 0 : unsigned(colno, 32);
+    this.#error = error;
+    this.#filename = filename === undefined ? '' : String(filename);
+    this.#lineno = lineno === undefined ? 0 : unsigned(lineno, 32);
+    this.#message = message === undefined ? '' : String(message);
+  }
+  get message(): string { return this.#message; }
+  get filename(): string { return this.#filename; }
+  get lineno(): number { return this.#lineno; }
+  get colno(): number { return this.#colno; }
+  get error(): unknown { return this.#error; }
+}
+
+export interface PromiseRejectionEventInit extends EventInit { promise: Promise<unknown>; reason?: unknown }
+
+/** HTML §8.1.7.2 PromiseRejectionEvent (unhandledrejection, rejectionhandled). */
+class PromiseRejectionEvent extends Event {
+  #promise: object;
+  #reason: unknown;
+  constructor(type: string, init: PromiseRejectionEventInit) {
+    requireType(arguments.length, 'PromiseRejectionEvent');
+    super(type, init);
+    const promise = member(init, 'promise'), reason = member(init, 'reason');
+    if (promise === undefined || promise === null || (typeof promise !== 'object' && typeof promise !== 'function')) {
+      throw new TypeError("Failed to construct 'PromiseRejectionEvent': required member promise is undefined or not an object.");
+    }
+    this.#promise = promise;
+    this.#reason = reason;
+  }
+  get promise(): object { return this.#promise; }
+  get reason(): unknown { return this.#reason; }
+}
+
+export interface CloseEventInit extends EventInit { wasClean?: boolean; code?: number; reason?: string }
+
+/** WebSockets §9 CloseEvent. */
+class CloseEvent extends Event {
+  #wasClean: boolean;
+  #code: number;
+  #reason: string;
+  constructor(type: string, init?: CloseEventInit) {
+    requireType(arguments.length, 'CloseEvent');
+    super(type, init);
+    const code = member(init, 'code'), reason = member(init, 'reason'), wasClean = member(init, 'wasClean');
+    this.#code = code === undefined ? 0 : unsigned(code, 16);
+    this.#reason = reason === undefined ? '' : String(reason);
+    this.#wasClean = !!wasClean;
+  }
+  get wasClean(): boolean { return this.#wasClean; }
+  get code(): number { return this.#code; }
+  get reason(): string { return this.#reason; }
+}
+
+export interface MessageEventInit extends EventInit { data?: unknown; origin?: string; lastEventId?: string; source?: unknown; ports?: unknown[] }
+
+const NO_PORTS: readonly unknown[] = ObjectFreeze([]);
+
+/** HTML §9.2 MessageEvent. isolet has no MessagePort: `ports` is always empty. */
+class MessageEvent extends Event {
+  #data: unknown;
+  #origin: string;
+  #lastEventId: string;
+  #source: unknown;
+  constructor(type: string, init?: MessageEventInit) {
+    requireType(arguments.length, 'MessageEvent');
+    super(type, init);
+    const data = member(init, 'data'), lastEventId = member(init, 'lastEventId'), origin = member(init, 'origin');
+    const ports = member(init, 'ports'), source = member(init, 'source');
+    if (ports !== undefined && (!ArrayIsArray(ports) || ports.length > 0)) {
+      throw new TypeError("Failed to construct 'MessageEvent': ports must be an empty sequence: this runtime has no MessagePort.");
+    }
+    this.#data = data === undefined ? null : data;
+    this.#lastEventId = lastEventId === undefined ? '' : String(lastEventId);
+    this.#origin = origin === undefined ? '' : String(origin);
+    this.#source = source === undefined ? null : source;
+  }
+  get data(): unknown { return this.#data; }
+  get origin(): string { return this.#origin; }
+  get lastEventId(): string { return this.#lastEventId; }
+  get source(): unknown { return this.#source; }
+  get ports(): readonly unknown[] { return NO_PORTS; }
+}
+
 export function create(given: EventsDeps): EventsApi {
   deps = given;
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
-  for (const [C, name] of [[Event, 'Event'], [CustomEvent, 'CustomEvent']] as const) {
+  const named = [
+    [Event, 'Event'], [CustomEvent, 'CustomEvent'], [ErrorEvent, 'ErrorEvent'], [PromiseRejectionEvent, 'PromiseRejectionEvent'],
+    [CloseEvent, 'CloseEvent'], [MessageEvent, 'MessageEvent'],
+  ] as const;
+  for (let i = 0; i < named.length; i++) {
+    const [C, name] = named[i]!;
     ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
     ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
   }
-  return { Event, CustomEvent, setTrusted, dispatch: dispatchImpl };
+  // Their attributes are enumerable accessors, as WebIDL's are; the constructors take 1 argument.
+  for (const [C, members] of [
+    [ErrorEvent, ['message', 'filename', 'lineno', 'colno', 'error']],
+    [PromiseRejectionEvent, ['promise', 'reason']],
+    [CloseEvent, ['wasClean', 'code', 'reason']],
+    [MessageEvent, ['data', 'origin', 'lastEventId', 'source', 'ports']],
+  ] as const) {
+    ObjectDefineProperty(C, 'length', { __proto__: null, value: 1, configurable: true });
+    for (const key of safeArray(members)) ObjectDefineProperty(C.prototype, key, { __proto__: null, enumerable: true });
+  }
+  return { Event, CustomEvent, ErrorEvent, PromiseRejectionEvent, CloseEvent, MessageEvent, setTrusted, dispatch: dispatchImpl };
 }
