@@ -143,13 +143,18 @@ class Event {
   }
 }
 
+/** The event constructors' `type` argument is required. */
+function requireType(args: number, name: string): void {
+  if (args === 0) throw new TypeError(`Failed to construct '${name}': 1 argument required, but only 0 present.`);
+}
+
 export interface CustomEventInit extends EventInit { detail?: unknown }
 
 /** DOM §2.4 CustomEvent. As in workerd, `detail` defaults to undefined (the DOM says null). */
 class CustomEvent extends Event {
   #detail: unknown;
   constructor(type: string, init?: CustomEventInit) {
-    if (arguments.length === 0) throw new TypeError("Failed to construct 'CustomEvent': 1 argument required, but only 0 present.");
+    requireType(arguments.length, 'CustomEvent');
     super(type, init);
     this.#detail = init?.detail;
   }
@@ -169,10 +174,6 @@ function unsigned(value: unknown, bits: 16 | 32): number {
   if (!NumberIsFinite(n)) return 0;
   const int = MathTrunc(n);
   return bits === 32 ? int >>> 0 : int & 0xffff;
-}
-
-function requireType(args: number, name: string): void {
-  if (args === 0) throw new TypeError(`Failed to construct '${name}': 1 argument required, but only 0 present.`);
 }
 
 export interface ErrorEventInit extends EventInit { message?: string; filename?: string; lineno?: number; colno?: number; error?: unknown }
@@ -273,27 +274,26 @@ class MessageEvent extends Event {
   get ports(): readonly unknown[] { return NO_PORTS; }
 }
 
+// Their attributes are enumerable accessors, as WebIDL's are; the constructors take 1 argument.
+for (const [C, members] of [
+  [ErrorEvent, ['message', 'filename', 'lineno', 'colno', 'error']],
+  [PromiseRejectionEvent, ['promise', 'reason']],
+  [CloseEvent, ['wasClean', 'code', 'reason']],
+  [MessageEvent, ['data', 'origin', 'lastEventId', 'source', 'ports']],
+] as const) {
+  ObjectDefineProperty(C, 'length', { __proto__: null, value: 1, configurable: true });
+  for (const key of safeArray(members)) ObjectDefineProperty(C.prototype, key, { __proto__: null, enumerable: true });
+}
+
 export function create(given: EventsDeps): EventsApi {
   deps = given;
   // The bundler renames classes; tenants see `.name` (constructor.name, stack traces).
-  const named = [
+  for (const [C, name] of [
     [Event, 'Event'], [CustomEvent, 'CustomEvent'], [ErrorEvent, 'ErrorEvent'], [PromiseRejectionEvent, 'PromiseRejectionEvent'],
     [CloseEvent, 'CloseEvent'], [MessageEvent, 'MessageEvent'],
-  ] as const;
-  for (let i = 0; i < named.length; i++) {
-    const [C, name] = named[i]!;
+  ] as const) {
     ObjectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
     ObjectDefineProperty(C.prototype, SymbolToStringTag, { __proto__: null, value: name, configurable: true });
-  }
-  // Their attributes are enumerable accessors, as WebIDL's are; the constructors take 1 argument.
-  for (const [C, members] of [
-    [ErrorEvent, ['message', 'filename', 'lineno', 'colno', 'error']],
-    [PromiseRejectionEvent, ['promise', 'reason']],
-    [CloseEvent, ['wasClean', 'code', 'reason']],
-    [MessageEvent, ['data', 'origin', 'lastEventId', 'source', 'ports']],
-  ] as const) {
-    ObjectDefineProperty(C, 'length', { __proto__: null, value: 1, configurable: true });
-    for (const key of safeArray(members)) ObjectDefineProperty(C.prototype, key, { __proto__: null, enumerable: true });
   }
   return { Event, CustomEvent, ErrorEvent, PromiseRejectionEvent, CloseEvent, MessageEvent, setTrusted, dispatch: dispatchImpl };
 }
