@@ -450,9 +450,9 @@ export class ProcessPool implements WorkerHost {
   /** A process ended on its own: count it against its culprit, and say how long before the restart. */
   #ended(slot: RuntimeProcess, end: ProcessEnd): number {
     const delay = this.#backoff.delay(slot.label);
-    const account = end.culprit === undefined ? undefined : (this.#workers.get(end.culprit) ?? this.#validating.get(end.culprit))?.account;
-    const culpritCode = end.culprit === undefined ? undefined : this.#workers.get(end.culprit)?.code;
-    if (culpritCode !== undefined) this.#triedCode.forget(culpritCode);
+    const culprit = end.culprit === undefined ? undefined : this.#workers.get(end.culprit);
+    const account = end.culprit === undefined ? undefined : (culprit ?? this.#validating.get(end.culprit))?.account;
+    if (culprit?.code !== undefined) this.#triedCode.forget(culprit.code);
     this.#options.log('error', 'runtime process ended; restarting', {
       process: slot.label,
       pid: end.pid,

@@ -263,13 +263,18 @@ const callBinding: AsyncOp<unknown> = async (ctx: OpContext, [name, method, byte
   // The copies are the host's memory now, for as long as the call runs: what a worker's calls in
   // flight hold is bounded by its memory limit, or a worker could pass the same large string to
   // call after call of a slow binding and hold gigabytes of the host's memory.
-  const release = reserveCarried(ctx, nested + (listed ? 0 : topLevelBytes(args)), () => new OpError('RangeError', `${what}: this worker's binding calls in flight already carry ${ctx.limits.memoryMb} MB of arguments, its memory limit: await some before starting more.`));
+  const release = reserveCarried(ctx, nested + (listed ? 0 : topLevelBytes(args)), () => carriesTooMuch(ctx, what, 'binding calls', 'arguments'));
   try {
     return await callWith(ctx, what, name, method, binding, bindings, request, args, bytes as ArrayBuffer | true | null, requestBody as number | null);
   } finally {
     release();
   }
 };
+
+/** The error of a call past what a worker's `calls` in flight may carry (reserveCarried): its memory limit. */
+export function carriesTooMuch(ctx: Pick<OpContext, 'limits'>, what: string, calls: string, noun: string): OpError {
+  return new OpError('RangeError', `${what}: this worker's ${calls} in flight already carry ${ctx.limits.memoryMb} MB of ${noun}, its memory limit: await some before starting more.`);
+}
 
 /** Bytes of the arguments that crossed as values of their own (moved in, not read). */
 function topLevelBytes(args: unknown[]): number {
@@ -311,7 +316,7 @@ async function callWith(
     // request's own timeouts bound it, and it ends with its request).
     const value = await payloadBytes(ctx, what, bytes, requestBody);
     // Counted with the arguments: the host holds it until the call settles (up to 32 MiB a call).
-    if (value !== null) releasePayload = reserveCarried(ctx, value.byteLength, () => new OpError('RangeError', `${what}: this worker's binding calls in flight already carry ${ctx.limits.memoryMb} MB of values, its memory limit: await some before starting more.`));
+    if (value !== null) releasePayload = reserveCarried(ctx, value.byteLength, () => carriesTooMuch(ctx, what, 'binding calls', 'values'));
     answer = await bounded(host.call({
       worker: ctx.worker,
       account: ctx.account,

@@ -11,7 +11,7 @@ import { BINDING_LIMITS } from '../../bridge/bindings.ts';
 import type { FetchHead } from '../../bridge/operations.ts';
 import { OpError, type AsyncOp, type OpContext, type OperationTable, type OpRequest } from '../../runtime/host-ops.ts';
 import type { RuntimeResponse, ServiceCall, ServiceHost } from '../../runtime/types.ts';
-import { crossing } from '../bindings/host.ts';
+import { carriesTooMuch, crossing } from '../bindings/host.ts';
 import { reserveCarried } from '../../runtime/carried-bytes.ts';
 import { BodyPipe } from './body-pipe.ts';
 
@@ -55,7 +55,7 @@ const call: AsyncOp<unknown> = async (ctx, [name, method]) => {
   // The copy is outside every heap until the called worker reads it: what a worker's calls in
   // flight hold so is bounded by its memory limit, or one request's calls could each carry a copy
   // of the same large value and hold gigabytes of the host's memory.
-  const release = reserveCarried(ctx, args.size, () => new OpError('RangeError', `${what}: this worker's RPC calls in flight already carry ${ctx.limits.memoryMb} MB of arguments, its memory limit: await some before starting more.`));
+  const release = reserveCarried(ctx, args.size, () => carriesTooMuch(ctx, what, 'RPC calls', 'arguments'));
   try {
     return await service.host.call(service.call, method, args);
   } catch (error) {
