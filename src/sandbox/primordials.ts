@@ -387,21 +387,25 @@ export function withOriginalIntrinsics<T>(fn: () => T): T {
   // Nested (a module that loads another as it is made): the originals are in place already, and
   // checking each again would read every descriptor once more.
   if (originalsInPlace) return fn();
+  // First, so that the descriptors read below inherit no `get` or `value` of the tenant's: they
+  // are then read as the engine makes them, and only the few kept to put back lose their prototype.
+  const added = takeObjectPrototypeAdditions();
   const changed: unknown[] = [];
   for (let i = 0; i < recorded.length; i += 4) {
     const holder = recorded[i] as object, key = recorded[i + 1] as PropertyKey, original = recorded[i + 2];
-    const current = GetOwnDesc(holder, key);
+    const current = GetOwnDescInherits(holder, key);
     if (current && (recorded[i + 3] ? current.get : current.value) === original) continue;
     const desc = recorded[i + 3]
       ? { __proto__: null, get: original, set: undefined, enumerable: false, configurable: true }
       : { __proto__: null, value: original, writable: true, enumerable: false, configurable: true };
     if (DefineProp(holder, key, desc as PropertyDescriptor)) {
+      // Put back after the tenant's additions are: without a prototype, it takes none of them.
+      if (current) SetProto(current, null);
       changed[changed.length] = holder;
       changed[changed.length] = key;
       changed[changed.length] = current;
     }
   }
-  const added = takeObjectPrototypeAdditions();
   originalsInPlace = true;
   try {
     return fn();
