@@ -188,13 +188,22 @@ test('RPC values made of bytes that do not read (from a runtime process taken ov
 });
 
 test('what a worker\'s RPC calls in flight carry is bounded by its memory limit', { skip: !RpcValue.crossesAsBytes && 'needs isolet\'s isolated-vm build' }, async () => {
+  // take() holds its calls until release() (or 10 s, so that a third call let through fails the
+  // assertion rather than the test's time): whatever the machine's load, the first two are still
+  // in flight when the third arrives.
   await runtime.load('slow-taker', mod(`import { WorkerEntrypoint } from 'cloudflare:workers';
-export class Taker extends WorkerEntrypoint { async take(value) { await new Promise((resolve) => setTimeout(resolve, 300)); return value.length; } }
+const waiting = [];
+export class Taker extends WorkerEntrypoint {
+  async take(value) { if (value.length > 5) await new Promise((resolve) => { waiting.push(resolve); setTimeout(resolve, 10_000); }); return value.length; }
+  release() { for (const resolve of waiting.splice(0)) resolve(); }
+}
 export default { fetch() { return new Response('taker'); } };`, { limits: { memoryMb: 256, cpuMs: 5000 } }));
   await runtime.load('big-caller', mod(`export default { async fetch(request, env) {
     const big = 'b'.repeat(30 * 1024 * 1024);
     // The same 30 MiB three times: each call's copy is held until the called worker has it.
     const calls = [env.T.take(big), env.T.take(big), env.T.take(big)];
+    await Promise.allSettled([calls[2]]);
+    await env.T.release();
     const out = await Promise.allSettled(calls);
     const after = await env.T.take('small');
     return new Response(out.map((r) => r.status === 'fulfilled' ? r.value : r.reason.name + ': ' + r.reason.message).join('|') + '|' + after);
