@@ -65,6 +65,11 @@ export class RequestContext {
   status = 0;
   /** CPU charged to this request, in nanoseconds. */
   cpuNs = 0;
+  /**
+   * Which inline run started the request (WorkerIsolate's count; 0: it started on the isolate's
+   * thread). What that run sent the host arrives a turn of the event loop later.
+   */
+  inlineRun = 0;
   /** CPU measured at request edges since the watchdog's last tick, not yet bounded by it. */
   pendingCpuNs = 0;
   /** The sandbox reported the request's work over (response and waitUntil). */

@@ -19,6 +19,7 @@ import { chainOf, noSuchService, otherAccount } from './service-calls.ts';
 import { checkCrons, CronError } from '../cron/cron.ts';
 import { endReason } from './termination.ts';
 import { RequestFrequency } from './request-frequency.ts';
+import { InlineRuns } from './inline-runs.ts';
 import {
   BindingError,
   DEFAULT_LIMITS,
@@ -117,6 +118,8 @@ export class Runtime {
   /** Live isolates, least recently used first (Map keeps insertion order; a use re-inserts). */
   private readonly live = new Map<WorkerIsolate, LoadedWorker>();
   private readonly watchdog = new CpuWatchdog();
+  /** Which requests start on this thread (undefined: none, RuntimeOptions.inlineRuns). */
+  private readonly inline: InlineRuns | undefined;
   private readonly defaults: WorkerLimits;
   private readonly log: (entry: WorkerLogEntry) => void;
   private readonly maxIsolates: number;
@@ -154,6 +157,7 @@ export class Runtime {
     this.frequency = new RequestFrequency(FREQUENCY_PERIOD_PER_ISOLATE * this.maxIsolates);
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
+    this.inline = options.inlineRuns === false ? undefined : options.inlineRuns === true || options.inlineRuns === undefined ? new InlineRuns() : options.inlineRuns;
     this.bindingHost = options.bindingHost;
     this.services = options.serviceHost ?? {
       fetch: async (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),
@@ -454,6 +458,7 @@ export class Runtime {
         bindings: worker.bindings,
         services: this.services,
         onMeasured: (isolate, previous) => this.measured(isolate, previous),
+        inline: this.inline,
       });
       if (!admitted) this.probation.add(isolate);
       return isolate;

@@ -5,6 +5,7 @@
 import type { EgressOptions } from '../api/fetch/egress-policy.ts';
 import type { BindingSpec } from '../bridge/bindings.ts';
 import type { JsonValue } from './json-value.ts';
+import type { InlineRuns } from './inline-runs.ts';
 
 export type { EgressOptions, BindingSpec, JsonValue };
 
@@ -288,6 +289,15 @@ export interface RuntimeOptions {
   serviceHost?: ServiceHost;
   /** Told when a worker's isolate starts for a request and when one ends, for metrics. */
   isolateEvents?: IsolateEvents;
+  /**
+   * Whether a worker that keeps answering quickly starts its requests on the thread that calls
+   * `fetch()` (default true): no hand-off to the isolate's thread and back, about half a small
+   * request's CPU. The handler's synchronous part then holds that thread, as in workerd; a worker
+   * whose request runs long goes back to its own thread, and one that holds the thread for long
+   * pauses inline runs for all (src/runtime/inline-runs.ts). Needs isolet's isolated-vm build.
+   * An InlineRuns sets other thresholds.
+   */
+  inlineRuns?: boolean | InlineRuns;
 }
 
 /** Why a worker's isolate ended: a limit, a crash, a new version, or room made for others. */

@@ -15,6 +15,7 @@ import { BindingError, WorkerLoadError, type ServiceHost } from './types.ts';
 import { serviceKey } from './service-calls.ts';
 import { cpuTermination, describeTermination, terminationResponseBody, terminationStatus, type Termination } from './termination.ts';
 import { CpuMeter, type CpuWatchdog } from './cpu-limit.ts';
+import type { InlineRuns } from './inline-runs.ts';
 import type { Spare } from './spare-isolates.ts';
 import { newIsolate } from './new-isolate.ts';
 import { hasDrainHook, takeSandboxEntries, type EntryPoints } from './sandbox-entries.ts';
@@ -75,6 +76,8 @@ export interface WorkerIsolateOptions {
   services?: ServiceHost;
   /** The isolate was measured: `heldBytes` is new, and was `previous` before. */
   onMeasured?: (isolate: WorkerIsolate, previous: number) => void;
+  /** Which requests may start on the calling thread (inline-runs.ts); none without it. */
+  inline?: InlineRuns;
 }
 
 export class WorkerIsolate {
@@ -113,6 +116,10 @@ export class WorkerIsolate {
   private strayCpuNs = 0;
   /** isolet's isolated-vm build ends an isolate whose one run goes past a CPU budget, from a thread of its own. */
   private readonly nativeBudget: boolean;
+  /** Requests may start on the calling thread (see mayRunInline). */
+  private readonly inlineCapable: boolean;
+  /** The last call into the isolate that went through `enter`: when it settles, the isolate has run all before it too. */
+  private lastEntered: Promise<unknown> | undefined;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
   private loadingCpuNs: number | undefined;
   /** Sandbox modules being loaded, nested in one another (see hostCalls' loadModule). */
@@ -146,6 +153,10 @@ export class WorkerIsolate {
   private reducing: Promise<void> | undefined;
   /** A look for requests that can never be answered is due (see never-responds.ts). */
   private neverRespondsCheck: NodeJS.Immediate | undefined;
+  /** Requests in a row that were quick (inline-runs.ts, InlineRuns.maxRunNs). */
+  private quickRequests = 0;
+  /** Inline runs so far (RequestContext.inlineRun). */
+  private inlineRuns = 0;
 
   private constructor(options: WorkerIsolateOptions, isolate: ivm.Isolate) {
     this.options = options;
@@ -160,6 +171,8 @@ export class WorkerIsolate {
     this.cpu = new CpuMeter(() => (isolate.isDisposed ? 0n : isolate.cpuTime));
     const native = isolate as NativeContainment;
     this.nativeBudget = typeof native.setCpuBudget === 'function';
+    // An inline run must be stoppable on any thread (the native watchdog) and must not wait for the isolate's thread.
+    this.inlineCapable = options.inline !== undefined && this.nativeBudget && typeof native.idle === 'boolean';
     // A fatal V8 error names the worker in the process's last line (native/isolated-vm/watchdog.patch).
     if (typeof native.setFatalLabel === 'function') native.setFatalLabel(options.name);
   }
@@ -475,6 +488,9 @@ export class WorkerIsolate {
     this.lastUsed = Date.now();
     this.memoryReduced = false;
     if (this.reducing) await this.reducing;
+    // A worker that may run inline waits for the calls its isolate has queued (it would wait for
+    // them there too) rather than queue behind them: under steady load some call is always queued.
+    if (this.running.length > 0 && this.wantsInline()) await this.lastEntered!.then(ignore, ignore);
     if (!this.alive) return this.deadResponse();
     const body = request.body;
     const hasBody = body !== undefined && body !== null && request.method !== 'GET' && request.method !== 'HEAD';
@@ -500,11 +516,15 @@ export class WorkerIsolate {
       if (requestBody && name.length === 14 && name.toLowerCase() === 'content-length') requestBody.declare(value);
     }
     const dispatched = state.dispatched();
-    try {
-      this.enter(state, this.entries.dispatch.apply(undefined, [id, request.method, request.url, headers, hasBody, Date.now(), request.entrypoint ?? '']))
-        .catch((error) => this.onIsolateError(error));
-    } catch (error) {
-      this.onIsolateError(error);
+    const args = [id, request.method, request.url, headers, hasBody, Date.now(), request.entrypoint ?? ''] as const;
+    if (this.mayRunInline()) {
+      this.enterInline(state, () => this.entries.dispatch.applySync(undefined, args as never));
+    } else {
+      try {
+        this.enter(state, this.entries.dispatch.apply(undefined, args as never)).catch((error) => this.onIsolateError(error));
+      } catch (error) {
+        this.onIsolateError(error);
+      }
     }
     const result = this.alive ? await dispatched : null;
     if (result === null) {
@@ -845,6 +865,10 @@ export class WorkerIsolate {
   private endRequest(state: RequestContext): void {
     if (state.ended) return;
     if (this.alive) this.chargeCpu(state);
+    if (this.inlineCapable) {
+      if (state.cpuNs + state.pendingCpuNs <= this.options.inline!.maxRunNs) this.quickRequests++;
+      else this.quickRequests = 0;
+    }
     const timerIds = state.finish()!;
     for (const timerId of timerIds) this.timers.delete(timerId);
     this.inFlight.delete(state.id);
@@ -861,10 +885,12 @@ export class WorkerIsolate {
   private enter<T>(state: RequestContext | undefined, call: Promise<T>): Promise<T> {
     const entry = state ?? STRAY;
     this.running.push(entry);
+    this.lastEntered = call;
     const leave = () => {
       const at = this.running.indexOf(entry);
       if (at === 0) this.running.shift();
       else if (at > 0) this.running.splice(at, 1);
+      if (this.running.length === 0) this.lastEntered = undefined;
       this.callsReturned++;
       this.returned.add(entry);
       this.checkNeverResponds();
@@ -874,6 +900,48 @@ export class WorkerIsolate {
       leave();
     });
     return call;
+  }
+
+  /**
+   * Whether the next request may start on this thread (inline-runs.ts): the gate allows the
+   * worker, and the isolate has nothing running or queued (its thread would hold its lock, and
+   * this thread would wait for it, holding up every other tenant).
+   */
+  private mayRunInline(): boolean {
+    return this.running.length === 0 && this.wantsInline() && (this.isolate as NativeContainment).idle === true;
+  }
+
+  /** Whether the gate would let the worker's next request start inline, if the isolate were idle. */
+  private wantsInline(): boolean {
+    return this.inlineCapable && this.loadingCpuNs === undefined && this.options.inline!.allows(this.name, this.quickRequests, this.limits.cpuMs);
+  }
+
+  /**
+   * `run` calls into the isolate on this thread for `state` and returns once the call and the
+   * microtasks it queued have run (enter's bookkeeping, at once); the CPU it used tells the gate
+   * whether the worker keeps running inline.
+   */
+  private enterInline(state: RequestContext, run: () => void): void {
+    this.running.push(state);
+    state.inlineRun = ++this.inlineRuns;
+    // The isolate is idle: its clock is cheap to read (0.2 µs, against 2 µs while another thread runs it).
+    const before = this.isolate.cpuTime;
+    let failure: { error: unknown } | undefined;
+    try {
+      run();
+    } catch (error) {
+      failure = { error };
+      this.failedCall = state;
+    }
+    const at = this.running.indexOf(state);
+    if (at >= 0) this.running.splice(at, 1);
+    this.callsReturned++;
+    this.returned.add(state);
+    // A run the native watchdog ended used the whole limit, whatever the clock of a disposed isolate says.
+    const used = this.isolate.isDisposed ? this.limits.cpuMs * 1e6 : Number(this.isolate.cpuTime - before);
+    if (!this.options.inline!.ran(this.name, used)) this.quickRequests = 0;
+    this.checkNeverResponds();
+    if (failure) this.onIsolateError(failure.error);
   }
 
   /**
@@ -965,18 +1033,26 @@ export class WorkerIsolate {
    */
   private checkNeverResponds(): void {
     if (this.neverRespondsCheck || this.inFlight.size === 0) return;
-    const look = (again: boolean) => {
+    const look = (again: boolean, seen: number) => {
       this.neverRespondsCheck = undefined;
       if (!this.alive || this.mayRunAgain()) return;
       const waiting = [...this.inFlight.values()].filter((state) => state.awaitingResponse);
       if (waiting.length === 0) return;
       if (again) {
-        this.neverRespondsCheck = setImmediate(() => look(false));
+        const runs = this.inlineRuns;
+        this.neverRespondsCheck = setImmediate(() => look(false, runs));
         return;
       }
-      for (const state of waiting) state.answer(NEVER_RESPONDS);
+      // What an inline run posts to this thread arrives with the next turn's I/O: a request
+      // whose inline run came after the first look may not have had its answer delivered yet.
+      let recent = false;
+      for (const state of waiting) {
+        if (state.inlineRun > seen) recent = true;
+        else state.answer(NEVER_RESPONDS);
+      }
+      if (recent) this.checkNeverResponds();
     };
-    this.neverRespondsCheck = setImmediate(() => look(true));
+    this.neverRespondsCheck = setImmediate(() => look(true, 0));
   }
 
   /** Whether anything pending could run code in the isolate again (see never-responds.ts). */
@@ -1240,6 +1316,8 @@ interface NativeContainment {
   setCpuBudget?(ns: number): void;
   readonly cpuLimitHit?: boolean;
   setFatalLabel?(label: string): void;
+  /** Nothing queued for the isolate and no thread running it (native/isolated-vm/zzzz-idle.patch). */
+  readonly idle?: boolean;
 }
 
 /**
@@ -1317,3 +1395,5 @@ export function cleanStack(error: unknown): string {
   const [first, ...frames] = stack.split('\n');
   return [first, ...frames.filter((line) => !line.includes('<isolated-vm') && !line.includes('file://') && !line.includes('node:'))].join('\n');
 }
+
+const ignore = (): void => {};
