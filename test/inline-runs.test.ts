@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, moduleWorker, type Served } from './support/serve.ts';
-import { DEMOTED_MS, FIRST_PAUSE_MS, INLINE_AFTER_QUICK, INLINE_MAX_LIMIT_MS, INLINE_MAX_RUN_NS, InlineRuns, MAX_PAUSE_MS, STALL_NS } from '../src/runtime/inline-runs.ts';
+import { BUSY_ELU, ROOM_ELU, DEMOTED_MS, FIRST_PAUSE_MS, INLINE_AFTER_QUICK, INLINE_MAX_LIMIT_MS, INLINE_MAX_RUN_NS, InlineRuns, MAX_PAUSE_MS, STALL_NS } from '../src/runtime/inline-runs.ts';
 import { NEVER_RESPONDS_BODY } from '../src/runtime/never-responds.ts';
 import { Runtime } from '../src/runtime/runtime.ts';
 import { fetchText } from './support/fetch-text.ts';
@@ -16,7 +16,8 @@ import { createServer as createNetServer, connect } from 'node:net';
 describe('the gate', () => {
   const clock = () => {
     const at = { now: 1_000_000 };
-    return { at, gate: new InlineRuns({ now: () => at.now }) };
+    const load = { utilization: 0 };
+    return { at, load, gate: new InlineRuns({ now: () => at.now, utilization: () => load.utilization }) };
   };
 
   test('a worker runs inline after enough quick requests in a row, and never with a CPU limit above the bound', () => {
@@ -25,6 +26,28 @@ describe('the gate', () => {
     assert.equal(gate.allows('a', INLINE_AFTER_QUICK, 50), true);
     assert.equal(gate.allows('a', INLINE_AFTER_QUICK, INLINE_MAX_LIMIT_MS), true);
     assert.equal(gate.allows('a', 1000, INLINE_MAX_LIMIT_MS + 1), false);
+  });
+
+  test('while the serving thread is busy, requests go to the isolates\' threads, until it has room again', () => {
+    const { at, load, gate } = clock();
+    assert.equal(gate.allows('a', 100, 50), true);
+    load.utilization = BUSY_ELU - 0.01;
+    at.now += 1_000;
+    assert.equal(gate.allows('a', 100, 50), true);
+    load.utilization = BUSY_ELU + 0.01;
+    at.now += 1_000;
+    assert.equal(gate.allows('a', 100, 50), false);
+    assert.equal(gate.busy, true);
+    // Between the two bounds it stays as it was.
+    load.utilization = ROOM_ELU + 0.01;
+    at.now += 1_000;
+    assert.equal(gate.allows('a', 100, 50), false);
+    load.utilization = ROOM_ELU - 0.01;
+    at.now += 1_000;
+    assert.equal(gate.allows('a', 100, 50), true);
+    load.utilization = ROOM_ELU + 0.01;
+    at.now += 1_000;
+    assert.equal(gate.allows('a', 100, 50), true);
   });
 
   test('a run past the quick bound sends that worker back to its own thread for a while, and no other', () => {
@@ -100,7 +123,7 @@ describe('inline and not, the same answers', () => {
   let upstream: Server;
   let inline: Served;
   let threaded: Served;
-  const gate = new InlineRuns({ afterQuick: 0, maxRunNs: Infinity, stallNs: Infinity });
+  const gate = new InlineRuns({ afterQuick: 0, maxRunNs: Infinity, stallNs: Infinity, utilization: () => 0 });
 
   before(async () => {
     upstream = createServer((_req, res) => res.end('from upstream'));
@@ -147,7 +170,7 @@ describe('a worker that turns slow', () => {
   const at = { now: 1_000_000 };
   // Its own clock, so that a pause lasts until the test moves it on; a stall is a run past 45 ms,
   // so that /slow is long (over 2 ms) but no stall on a machine three times slower or faster.
-  const gate = new InlineRuns({ now: () => at.now, stallNs: 45_000_000 });
+  const gate = new InlineRuns({ now: () => at.now, stallNs: 45_000_000, utilization: () => 0 });
   const FLIP = moduleWorker(`
 export default {
   fetch(request) {
@@ -223,7 +246,7 @@ test('a request answered in its inline run is never taken for one that can never
   // The answer an inline run posts reaches the host with the next turn's I/O. A look for
   // requests that can never be answered, begun a turn before (here by a request that really
   // never answers), must not judge a request whose inline run came after its first look.
-  const runtime = new Runtime({ log: () => {}, inlineRuns: new InlineRuns({ afterQuick: 0 }) });
+  const runtime = new Runtime({ log: () => {}, inlineRuns: new InlineRuns({ afterQuick: 0, utilization: () => 0 }) });
   try {
     await runtime.load('w', moduleWorker(`export default { fetch(request) { return new URL(request.url).pathname === '/never' ? new Promise(() => {}) : new Response('ok'); } };`));
     assert.equal((await fetchText(runtime, 'w', '/')).text, 'ok');

@@ -5,9 +5,10 @@
 // supervisor (ProcessPool), as `isolet serve` runs them; with `--socket PATH` it listens on that
 // Unix socket instead of a port (behind bench/support/http-proxy.ts); with `--metrics` each
 // request is counted as `isolet serve` counts it (src/observability/observed-fetch.ts, and the
-// Runtime's CPU and isolate counts), to measure what metrics cost.
+// Runtime's CPU and isolate counts), to measure what metrics cost; with `--no-inline` no request
+// starts on the serving thread (RuntimeOptions.inlineRuns; in process only).
 //
-//   node --no-node-snapshot bench/support/isolet-server.ts --tenants 100 [--processes 2] [--socket PATH] [--metrics]
+//   node --no-node-snapshot bench/support/isolet-server.ts --tenants 100 [--processes 2] [--socket PATH] [--metrics] [--no-inline]
 
 import type { AddressInfo } from 'node:net';
 import { Runtime } from '../../src/runtime/runtime.ts';
@@ -28,6 +29,7 @@ const processes = processesAt >= 0 ? Number(args[processesAt + 1]) : 0;
 const socketAt = args.indexOf('--socket');
 const socket = socketAt >= 0 ? args[socketAt + 1] : undefined;
 const metrics = args.includes('--metrics') ? new ServerMetrics() : undefined;
+const inlineRuns = !args.includes('--no-inline');
 const stats = metrics === undefined ? undefined : new WorkerStats();
 
 // Per-request summary lines are dropped (the references log nothing either); anything else a
@@ -53,6 +55,7 @@ if (processes > 0) {
     // would give memory back (full collections) in the middle of another server's round.
     reduceIdleMemoryAfterMs: 0,
     isolateEvents: stats,
+    inlineRuns,
   });
   if (metrics !== undefined) metrics.pull('main', () => stats!.take(local));
   for (let i = 0; i < tenants; i++) await local.load(`t${i}`, definition, { validate: true });

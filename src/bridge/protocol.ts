@@ -44,6 +44,12 @@ export interface HostCalls {
    */
   respondSimple(requestId: number, status: number, statusText: string, headers: HeaderLines, body: string | Uint8Array | null, done: boolean): void;
   /**
+   * respondSimple from a run on the host's own thread (an inline dispatch, `dispatch`'s
+   * `inline`): the host takes the answer at once, inside the run, rather than as a task its
+   * thread finds on a later turn. From the isolate's own thread it would make that thread wait.
+   */
+  respondSimpleNow(requestId: number, status: number, statusText: string, headers: HeaderLines, body: string | Uint8Array | null, done: boolean): void;
+  /**
    * The outcome of the `invoke` entry (an RPC call): the method's result (a value the host hands
    * on, see HOST_CALLS_EXTERNAL_FROM), or its error's message and `errorName`; `done` as in
    * DispatchResult.
@@ -106,6 +112,7 @@ export const HOST_CALLS = {
   loadModule: 'wait',
   respond: 'post',
   respondSimple: 'post',
+  respondSimpleNow: 'wait',
   respondCall: 'post',
 } as const satisfies { [K in HostCallName]: 'wait' | 'post' };
 
@@ -147,7 +154,7 @@ export interface SandboxEntries {
    * handshake costs more than a small request. `entrypoint` names the export that answers (a
    * service binding's `entrypoint`); '' is the default export.
    */
-  dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number, entrypoint: string): void;
+  dispatch(requestId: number, method: string, url: string, headers: HeaderLines, hasBody: boolean, now: number, entrypoint: string, inline: boolean): void;
   /**
    * Starts RPC call `requestId`: method `method` of entrypoint `entrypoint` ('' the default
    * export) with `args` (a structured clone, read on this isolate's thread). Returns at once;

@@ -43,6 +43,7 @@ const CHECKS: { [K in HostCallName]: ArgumentChecks<HostCalls[K]> } = {
   requestDone: [isNumber],
   respond: [isNumber, isDispatchResult],
   respondSimple: [isNumber, isNumber, isString, isString, isWholeBody, isBoolean],
+  respondSimpleNow: [isNumber, isNumber, isString, isString, isWholeBody, isBoolean],
   respondCall: [isNumber, isBoolean, isString, isBoolean, isHandedOn],
   sync: [isString, isArray],
   async: [isNumber, isNumber, isString, isArray],

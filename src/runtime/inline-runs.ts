@@ -1,17 +1,21 @@
 // Which requests start on the calling thread. A request's first call into its isolate (the
-// dispatch that runs the handler up to its first wait) normally goes to the isolate's thread and
-// its answer comes back as a task: two thread hand-offs, each a futex wake and a sleep, which on
-// a small or virtualised machine cost more CPU than a hello-world handler itself (in process, 1
-// tenant: about 65 µs of CPU a request against 34 µs run inline, BENCHMARKS.md "Requests run on
-// the serving thread"). Run inline (isolated-vm's applySync from Node's thread), the handler's
+// dispatch that runs the handler up to its first wait) normally goes to a thread of isolated-vm's
+// pool and its answer comes back as a task: two thread hand-offs, and the tenant's code runs on
+// whichever pool thread took it, its caches cold. Run inline (isolated-vm's applySync from the
+// serving thread), a request costs the process about a quarter less CPU with 100 or 1,000
+// tenants (BENCHMARKS.md, "Requests started on the serving thread"), but the handler's
 // synchronous part holds the thread that serves every other tenant, as workerd's isolates hold
-// theirs. So only workers that have shown they answer quickly run inline, and what one can take
-// from the others is bounded three ways:
+// theirs. So only workers that have shown they answer quickly run inline, only while the thread
+// has room, and what one can take from the others is bounded:
 //
 // - a run is stopped at the worker's CPU limit by the native watchdog, as on any thread, and a
 //   worker whose limit is above INLINE_MAX_LIMIT_MS never runs inline;
 // - a worker whose inline run went past INLINE_MAX_RUN_NS runs on its thread again for
 //   DEMOTED_MS (a slow request is the signal, whatever made it slow);
+// - inline runs are for a thread with room: while the serving thread is busy most of the time
+//   (event-loop utilisation over BUSY_ELU, until it falls under ROOM_ELU), requests go to the
+//   isolates' threads, which then run tenants' code beside it on the machine's other cores
+//   (with many tenants, inline runs on a saturated thread served 20-30% fewer requests);
 // - an inline run past STALL_NS (one that held the other tenants noticeably) stops all inline
 //   runs for a pause that doubles with each such run up to MAX_PAUSE_MS, so any number of
 //   workers taking turns (one account's many, or many accounts) get one such run per pause
@@ -19,7 +23,7 @@
 
 /** A request that used more CPU than this, in all, does not count as quick; an inline run past it demotes its worker. */
 export const INLINE_MAX_RUN_NS = 2_000_000;
-/** Quick requests in a row a worker's isolate must have served on its own thread before it runs inline. */
+/** Quick requests in a row a worker's isolate must have served before it runs inline. */
 export const INLINE_AFTER_QUICK = 3;
 /** A worker whose CPU limit is above this never runs inline: the limit bounds the hold. */
 export const INLINE_MAX_LIMIT_MS = 100;
@@ -30,12 +34,19 @@ export const DEMOTED_MS = 10 * 60_000;
 /** The first pause after a stall; see InlineRuns.ran for the next ones. */
 export const FIRST_PAUSE_MS = 1_000;
 export const MAX_PAUSE_MS = 10 * 60_000;
+/** Event-loop utilisation over which the serving thread counts as busy, and under which it has room again. */
+export const BUSY_ELU = 0.8;
+export const ROOM_ELU = 0.6;
+/** How often the serving thread's utilisation is looked at. */
+const ELU_EVERY_MS = 250;
 /** Demoted workers remembered at most (the oldest is forgotten first). */
 const MAX_DEMOTED = 10_000;
 
 export interface InlineRunsOptions {
   /** The clock (tests). */
   now?: () => number;
+  /** The serving thread's event-loop utilisation since the last call (default: performance.eventLoopUtilization; tests). */
+  utilization?: () => number;
   /** What counts as quick, in ns of CPU (default INLINE_MAX_RUN_NS). */
   maxRunNs?: number;
   /** Quick requests in a row before a worker runs inline (default INLINE_AFTER_QUICK). */
@@ -59,25 +70,38 @@ export class InlineRuns {
   /** Stalls so far and inline runs so far (for tests and metrics). */
   stalls = 0;
   runs = 0;
+  /** The serving thread was busy at the last look (see BUSY_ELU). */
+  busy = false;
+  private readonly utilization: () => number;
+  private nextLook = 0;
 
   constructor(options: InlineRunsOptions = {}) {
     this.now = options.now ?? Date.now;
     this.maxRunNs = options.maxRunNs ?? INLINE_MAX_RUN_NS;
     this.afterQuick = options.afterQuick ?? INLINE_AFTER_QUICK;
     this.stallNs = options.stallNs ?? STALL_NS;
+    this.utilization = options.utilization ?? threadUtilization();
   }
 
   /** Whether `worker`, with `quick` quick requests in a row behind it and a CPU limit of `cpuLimitMs`, may start a request inline now. */
   allows(worker: string, quick: number, cpuLimitMs: number): boolean {
     if (quick < this.afterQuick || cpuLimitMs > INLINE_MAX_LIMIT_MS) return false;
+    const now = this.now();
+    if (now >= this.nextLook) {
+      // Looked at when asked (no timer: an idle Runtime does nothing), over the span since the last look.
+      this.nextLook = now + ELU_EVERY_MS;
+      const utilization = this.utilization();
+      this.busy = this.busy ? utilization > ROOM_ELU : utilization > BUSY_ELU;
+    }
+    if (this.busy) return false;
     if (this.pausedUntil !== 0) {
-      if (this.now() < this.pausedUntil) return false;
+      if (now < this.pausedUntil) return false;
       this.pausedUntil = 0;
     }
     if (this.demoted.size === 0) return true;
     const until = this.demoted.get(worker);
     if (until === undefined) return true;
-    if (this.now() < until) return false;
+    if (now < until) return false;
     this.demoted.delete(worker);
     return true;
   }
@@ -100,4 +124,15 @@ export class InlineRuns {
     }
     return false;
   }
+}
+
+/** The serving thread's event-loop utilisation over each span between calls. */
+function threadUtilization(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const span = performance.eventLoopUtilization(now, last);
+    last = now;
+    return span.utilization;
+  };
 }

@@ -61,7 +61,7 @@ const WARMUP = `(() => {
   const api = globalThis[${JSON.stringify(ENTRIES_GLOBAL)}];
   const noop = () => {};
   let answered = false;
-  const stand = { sync: () => new ArrayBuffer(0), respond: () => { answered = true; }, respondSimple: () => { answered = true; } };
+  const stand = { sync: () => new ArrayBuffer(0), respond: () => { answered = true; }, respondSimple: () => { answered = true; }, respondSimpleNow: () => { answered = true; } };
   api.init(false, ...${JSON.stringify(HOST_CALL_ORDER)}.map((name) => stand[name] ?? noop));
   api.register({ default: { fetch(request, env, ctx) {
     const url = new URL(request.url);
@@ -69,7 +69,7 @@ const WARMUP = `(() => {
     headers.set('x-warm', url.pathname);
     return new Response('warm ' + request.method, { status: 200, headers });
   } } }, {}, false);
-  api.dispatch(1, 'GET', 'http://warm.localhost/path?q=1', 'host\\nwarm.localhost\\naccept\\n*/*', false, 0, '');
+  api.dispatch(1, 'GET', 'http://warm.localhost/path?q=1', 'host\\nwarm.localhost\\naccept\\n*/*', false, 0, '', false);
   Response.json({ a: 1 });
   // ICU builds its caches (calendars, time zones, number patterns, collation and break rules)
   // once per process, on first use: 15-45 ms of CPU, which the first request in the process to

@@ -291,11 +291,12 @@ export interface RuntimeOptions {
   isolateEvents?: IsolateEvents;
   /**
    * Whether a worker that keeps answering quickly starts its requests on the thread that calls
-   * `fetch()` (default true): no hand-off to the isolate's thread and back, about half a small
-   * request's CPU. The handler's synchronous part then holds that thread, as in workerd; a worker
-   * whose request runs long goes back to its own thread, and one that holds the thread for long
-   * pauses inline runs for all (src/runtime/inline-runs.ts). Needs isolet's isolated-vm build.
-   * An InlineRuns sets other thresholds.
+   * `fetch()` while that thread has room (default true): no hand-off to an isolate thread and
+   * back, and with many tenants about a quarter less CPU a request. The handler's synchronous
+   * part then holds that thread, as in workerd; a worker whose request runs long goes back to its
+   * own thread, and one that holds the thread for long pauses inline runs for all
+   * (src/runtime/inline-runs.ts). Needs isolet's isolated-vm build. An InlineRuns sets other
+   * thresholds.
    */
   inlineRuns?: boolean | InlineRuns;
 }

@@ -157,6 +157,8 @@ export class WorkerIsolate {
   private quickRequests = 0;
   /** Inline runs so far (RequestContext.inlineRun). */
   private inlineRuns = 0;
+  /** CPU credited for sandbox module loads so far (see hostCalls' loadModule). */
+  private creditedNs = 0;
 
   private constructor(options: WorkerIsolateOptions, isolate: ivm.Isolate) {
     this.options = options;
@@ -287,11 +289,18 @@ export class WorkerIsolate {
           loadSandboxModule(this.isolate, this.context!, this.options.image.modules, name, this.entries.receiveModule);
         } finally {
           this.loadingModules--;
-          if (outermost && !this.isolate.isDisposed) this.cpu.credit(Math.min(Number(this.isolate.cpuTime - before), MAX_MODULE_LOAD_CREDIT_NS));
+          if (outermost && !this.isolate.isDisposed) {
+            const credit = Math.min(Number(this.isolate.cpuTime - before), MAX_MODULE_LOAD_CREDIT_NS);
+            this.cpu.credit(credit);
+            this.creditedNs += credit;
+          }
         }
       },
       respond: (requestId, result) => this.respond(requestId, result),
       respondSimple: (requestId, status, statusText, headers, body, done) => {
+        this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
+      },
+      respondSimpleNow: (requestId, status, statusText, headers, body, done) => {
         this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
       },
       respondCall: (requestId, ok, errorName, done, value) => {
@@ -516,8 +525,9 @@ export class WorkerIsolate {
       if (requestBody && name.length === 14 && name.toLowerCase() === 'content-length') requestBody.declare(value);
     }
     const dispatched = state.dispatched();
-    const args = [id, request.method, request.url, headers, hasBody, Date.now(), request.entrypoint ?? ''] as const;
-    if (this.mayRunInline()) {
+    const inline = this.mayRunInline();
+    const args = [id, request.method, request.url, headers, hasBody, Date.now(), request.entrypoint ?? '', inline] as const;
+    if (inline) {
       this.enterInline(state, () => this.entries.dispatch.applySync(undefined, args as never));
     } else {
       try {
@@ -926,6 +936,7 @@ export class WorkerIsolate {
     state.inlineRun = ++this.inlineRuns;
     // The isolate is idle: its clock is cheap to read (0.2 µs, against 2 µs while another thread runs it).
     const before = this.isolate.cpuTime;
+    const credited = this.creditedNs;
     let failure: { error: unknown } | undefined;
     try {
       run();
@@ -937,8 +948,9 @@ export class WorkerIsolate {
     if (at >= 0) this.running.splice(at, 1);
     this.callsReturned++;
     this.returned.add(state);
-    // A run the native watchdog ended used the whole limit, whatever the clock of a disposed isolate says.
-    const used = this.isolate.isDisposed ? this.limits.cpuMs * 1e6 : Number(this.isolate.cpuTime - before);
+    // A run the native watchdog ended used the whole limit, whatever the clock of a disposed
+    // isolate says; a module's first use is the platform's, as for the request's charge.
+    const used = this.isolate.isDisposed ? this.limits.cpuMs * 1e6 : Number(this.isolate.cpuTime - before) - (this.creditedNs - credited);
     if (!this.options.inline!.ran(this.name, used)) this.quickRequests = 0;
     this.checkNeverResponds();
     if (failure) this.onIsolateError(failure.error);

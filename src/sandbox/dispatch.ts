@@ -34,7 +34,14 @@ const LATE_WAIT_UNTIL_TURNS = 16;
 /** True when isolated-vm runs the `drained` entry at the end of every task (isolet's build; set by init). */
 let drainHook = false;
 /** Continuations waiting for the microtask queue to be empty (see afterMicrotasks). */
-let drainWaiters: (() => void)[] = [];
+let drainWaiters: ((inline: boolean) => void)[] = [];
+/** The task running now is a run on the host's own thread (an inline dispatch), until it drains. */
+let inline = false;
+
+/** The task running now runs on the host's thread: answers it makes go back with respondSimpleNow. */
+export function inlineTask(): void {
+  inline = true;
+}
 
 export function useDrainHook(on: boolean): void {
   drainHook = on;
@@ -50,15 +57,16 @@ export function useDrainHook(on: boolean): void {
  */
 const afterMicrotasks = ObjectFreeze({
   __proto__: null,
-  then(resume: () => void): void {
+  /** Resumes with whether the task that drained ran on the host's thread. */
+  then(resume: (inline: boolean) => void): void {
     if (drainHook) ArrayPrototypePush(drainWaiters, resume);
     else void lateTurns(resume);
   },
 });
 
-async function lateTurns(resume: () => void): Promise<void> {
+async function lateTurns(resume: (inline: boolean) => void): Promise<void> {
   for (let turn = 0; turn < LATE_WAIT_UNTIL_TURNS; turn++) await undefined;
-  resume();
+  resume(false);
 }
 
 /**
@@ -66,10 +74,13 @@ async function lateTurns(resume: () => void): Promise<void> {
  * microtask queue is empty; what it resumes runs before that task ends.
  */
 export function drained(): void {
+  // What the waiters resume runs after this returns, still in this task.
+  const onHostThread = inline;
+  inline = false;
   if (drainWaiters.length === 0) return;
   const waiters = drainWaiters;
   drainWaiters = [];
-  for (let i = 0; i < waiters.length; i++) waiters[i]!();
+  for (let i = 0; i < waiters.length; i++) waiters[i]!(onHostThread);
 }
 
 interface Worker {
@@ -594,12 +605,12 @@ export async function handleRequest(
   }
   // ctx.waitUntil() from promise callbacks the handler left queued still belongs to this
   // request: they run before deciding whether the request's work ends with its response.
-  if (entry.phase !== 'streaming') await afterMicrotasks;
+  const onHostThread = entry.phase !== 'streaming' && await afterMicrotasks;
   // The request's work may be over with its response: the host then hears it in the same call.
   const done = entry.phase !== 'streaming' && settle(requestId, entry, false);
   if (whole !== undefined) {
     const out = whole.body as string | Uint8Array | null;
-    hostCalls.respondSimple(requestId, whole.status, whole.statusText, ArrayPrototypeJoin(whole.headers, '\n'), out, done);
+    (onHostThread ? hostCalls.respondSimpleNow : hostCalls.respondSimple)(requestId, whole.status, whole.statusText, ArrayPrototypeJoin(whole.headers, '\n'), out, done);
     return;
   }
   if (done) result!.done = true;

@@ -33,6 +33,7 @@ import {
   takeResponseChunk,
   reportUncaught,
   drained,
+  inlineTask,
   useDrainHook,
 } from './dispatch.ts';
 import { cloudflareWorkersExports } from '../api/cloudflare-workers/sandbox.ts';
@@ -176,7 +177,8 @@ const entryPoints: SandboxEntries = {
   // Head fields cross as primitives (HeaderLines): they skip isolated-vm's structured copy, a
   // third of a small request's crossing cost. The answer goes back through respondSimple or
   // respond (handleRequest never rejects); the entry itself returns nothing.
-  dispatch(requestId, method, url, headers, hasBody, now, entrypoint): void {
+  dispatch(requestId, method, url, headers, hasBody, now, entrypoint, inline): void {
+    if (inline) inlineTask();
     void handleRequest(requestId, method, url, headers, hasBody, now, entrypoint);
   },
   invoke(requestId, entrypoint, method, args, now): void {
