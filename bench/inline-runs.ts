@@ -84,7 +84,11 @@ async function main(args: string[]): Promise<BenchResult> {
       }
     }
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
   const summary = cases.map(({ tenants, rate }) => {
     const of = (inline: boolean) => rows.filter((r) => r.tenants === tenants && r.inline === inline);
     return { tenants, rate, on: median(of(true).map((r) => r.processCpuUs)), off: median(of(false).map((r) => r.processCpuUs)) };
@@ -100,7 +104,7 @@ async function main(args: string[]): Promise<BenchResult> {
         rows.map((r) => [fmtInt(r.tenants), fmtInt(r.rate), r.inline ? 'allowed' : 'off', `${fmt(r.inlineShare * 100, 0)}%`, fmt(r.processCpuUs, 0), fmt(r.p50Us, 0), fmt(r.p99Us, 0)]),
       ),
       '',
-      ...summary.map((s) => `- ${fmtInt(s.tenants)} tenants at ${fmtInt(s.rate)} req/s: ${fmt(s.on, 0)} µs of CPU a request with inline runs against ${fmt(s.off, 0)} without (${fmt(s.on / s.off, 2)}x, medians).`),
+      ...summary.map((s) => `- ${fmtInt(s.tenants)} ${s.tenants === 1 ? 'tenant' : 'tenants'} at ${fmtInt(s.rate)} req/s: ${fmt(s.on, 0)} µs of CPU a request with inline runs against ${fmt(s.off, 0)} without (${fmt(s.on / s.off, 2)}x, medians).`),
     ].join('\n'),
     targets: [],
     data: { seconds, rounds, rows },

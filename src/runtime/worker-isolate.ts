@@ -155,6 +155,8 @@ export class WorkerIsolate {
   private neverRespondsCheck: NodeJS.Immediate | undefined;
   /** Requests in a row that were quick (inline-runs.ts, InlineRuns.maxRunNs). */
   private quickRequests = 0;
+  /** Timers that calls into the isolate still running started, to be armed once they return (see startTimer). */
+  private readonly unarmed = new Map<number, { state: RequestContext; ms: number; startedAt: number }>();
   /** Inline runs so far (RequestContext.inlineRun). */
   private inlineRuns = 0;
   /** CPU credited for sandbox module loads so far (see hostCalls' loadModule). */
@@ -477,19 +479,45 @@ export class WorkerIsolate {
     const owner = this.timers.get(timerId);
     if (!owner && this.timers.size >= MAX_TIMERS) return;
     owner?.clearTimer(timerId);
+    this.unarmed.delete(timerId);
     const ms = Number.isFinite(delay) ? Math.min(Math.max(delay, 0), 2 ** 31 - 1) : 0;
     this.timers.set(timerId, state);
+    // What one call into the isolate posts reaches this thread while the call runs, in batches
+    // when this thread takes them as the isolate's thread still makes them: a 1 ms timer taken in
+    // one batch could fire before a 0 ms timer of the same call taken in the next, which workerd
+    // (and the clock the isolate saw) orders the other way. So they are armed together once the
+    // call has returned, and its posts have all arrived.
+    if (this.running.length > 0) this.unarmed.set(timerId, { state, ms, startedAt: performance.now() });
+    else this.armTimer(state, timerId, ms);
+  }
+
+  private armTimer(state: RequestContext, timerId: number, ms: number): void {
     state.startTimer(timerId, ms, () => {
       this.timers.delete(timerId);
       if (!this.alive) return;
-      this.enter(state, this.entries.fireTimer.apply(undefined, [requestId, timerId, Date.now()], { arguments: { copy: true } }))
+      this.enter(state, this.entries.fireTimer.apply(undefined, [state.id, timerId, Date.now()], { arguments: { copy: true } }))
         .catch((error) => this.onIsolateError(error));
     });
+  }
+
+  /** Arms the timers calls that have returned started (see startTimer), in the order they were started. */
+  private armTimers(): void {
+    const now = performance.now();
+    for (const [timerId, { state, ms, startedAt }] of this.unarmed) {
+      if (state.ended || !this.alive) {
+        this.timers.delete(timerId);
+        continue;
+      }
+      // The wait so far counts, but a timer with a delay stays behind those without one.
+      this.armTimer(state, timerId, ms === 0 ? 0 : Math.max(1, ms - (now - startedAt)));
+    }
+    this.unarmed.clear();
   }
 
   private clearTimer(timerId: number): void {
     this.timers.get(timerId)?.clearTimer(timerId);
     this.timers.delete(timerId);
+    this.unarmed.delete(timerId);
   }
 
   /** Runs one request through the worker. Never rejects: every failure is a response. */
@@ -901,6 +929,7 @@ export class WorkerIsolate {
       if (at === 0) this.running.shift();
       else if (at > 0) this.running.splice(at, 1);
       if (this.running.length === 0) this.lastEntered = undefined;
+      if (this.unarmed.size > 0) this.armTimers();
       this.callsReturned++;
       this.returned.add(entry);
       this.checkNeverResponds();
