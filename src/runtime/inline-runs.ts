@@ -2,8 +2,8 @@
 // dispatch that runs the handler up to its first wait) normally goes to a thread of isolated-vm's
 // pool and its answer comes back as a task: two thread hand-offs, and the tenant's code runs on
 // whichever pool thread took it, its caches cold. Run inline (isolated-vm's applySync from the
-// serving thread), a request costs the process about a quarter less CPU with 100 or 1,000
-// tenants (BENCHMARKS.md, "Requests started on the serving thread"), but the handler's
+// serving thread), a request costs the process 10-35% less CPU with 100 or 1,000 tenants
+// (BENCHMARKS.md, "Requests started on the serving thread"), but the handler's
 // synchronous part holds the thread that serves every other tenant, as workerd's isolates hold
 // theirs. So only workers that have shown they answer quickly run inline, only while the thread
 // has room, and what one can take from the others is bounded:

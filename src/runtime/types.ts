@@ -292,7 +292,7 @@ export interface RuntimeOptions {
   /**
    * Whether a worker that keeps answering quickly starts its requests on the thread that calls
    * `fetch()` while that thread has room (default true): no hand-off to an isolate thread and
-   * back, and with many tenants about a quarter less CPU a request. The handler's synchronous
+   * back, and with many tenants 10-35% less CPU a request. The handler's synchronous
    * part then holds that thread, as in workerd; a worker whose request runs long goes back to its
    * own thread, and one that holds the thread for long pauses inline runs for all
    * (src/runtime/inline-runs.ts). Needs isolet's isolated-vm build. An InlineRuns sets other
