@@ -601,3 +601,51 @@ test('an error\'s stack crossing into an isolate renders whatever the isolate\'s
   const line = 'RangeError: from the host | string';
   assert.deepEqual({ code, signal, out }, { code: 0, signal: null, out: [line, line, line, line].join(' | ') }, err);
 });
+
+test('isolate.idle: nothing queued and no thread running it; false while a call is queued or runs, and once disposed', { timeout: 60_000 }, async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 }) as ivm.Isolate & { readonly idle: boolean };
+  const context = await isolate.createContext();
+  assert.equal(isolate.idle, true);
+  const running = context.eval('{ let x = 0; for (let i = 0; i < 2e7; i++) x += i % 7; x }');
+  assert.equal(isolate.idle, false, 'a call queued or running');
+  await running;
+  // The isolate's thread may still be leaving the isolate as its result arrives here.
+  for (let turn = 0; turn < 10_000 && !isolate.idle; turn++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(isolate.idle, true);
+  isolate.dispose();
+  assert.equal(isolate.idle, false);
+});
+
+test('an isolate run on Node\'s thread is charged its own CPU, not that of a host call it makes, runs again inside such a call, and is held to its budget', { timeout: 60_000 }, async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 }) as Budgeted;
+  try {
+    const context = isolate.createContextSync();
+    const spinHost = (ms: number) => {
+      const end = process.cpuUsage().user / 1000 + ms;
+      while (process.cpuUsage().user / 1000 < end) { /* CPU on the host's side of the call */ }
+    };
+    context.global.setSync('spinHost', new ivm.Callback(spinHost));
+    const work = context.evalSync('(n) => { let x = 0; for (let i = 0; i < n; i++) x += i % 7; return x; }', { reference: true }) as ivm.Reference<(n: number) => number>;
+    const host = context.evalSync('() => spinHost(60)', { reference: true }) as ivm.Reference<() => void>;
+    const before = isolate.cpuTime;
+    const start = process.cpuUsage();
+    work.applySync(undefined, [3e7]);
+    const charged = Number(isolate.cpuTime - before) / 1e6;
+    assert.ok(charged > 0 && charged <= processCpuMs(start) + 5, `the run: ${charged.toFixed(1)} ms charged, ${processCpuMs(start).toFixed(1)} ms used`);
+    const beforeHost = isolate.cpuTime;
+    host.applySync(undefined, []);
+    const chargedHost = Number(isolate.cpuTime - beforeHost) / 1e6;
+    assert.ok(chargedHost < 30, `a run that waited 60 ms of CPU on a host call was charged ${chargedHost.toFixed(1)} ms`);
+    // A host call that runs the isolate again, nested (as a module's first use does): the
+    // timers of the host's isolate and of this one pause and resume in order.
+    context.global.setSync('again', new ivm.Callback(() => work.applySync(undefined, [1000])));
+    const nested = context.evalSync('() => again() + again()', { reference: true }) as ivm.Reference<() => number>;
+    assert.equal(nested.applySync(undefined, []), 2 * (work.applySync(undefined, [1000]) as number));
+    isolate.setCpuBudget(30e6);
+    const loop = context.evalSync('() => { for (;;) {} }', { reference: true }) as ivm.Reference<() => void>;
+    assert.throws(() => loop.applySync(undefined, []), /disposed/i);
+    assert.equal(isolate.cpuLimitHit, true);
+  } finally {
+    if (!isolate.isDisposed) isolate.dispose();
+  }
+});
