@@ -20,7 +20,7 @@ import { ProcessPool } from '../src/supervisor/process-pool.ts';
 import { homeIndex } from '../src/supervisor/placement.ts';
 import type { RuntimeRequest, RuntimeResponse, WorkerDefinition } from '../src/runtime/types.ts';
 import { HELLO_WORKER } from './support/hello.ts';
-import { numberArg, fmt, percentile, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
+import { drainBody, numberArg, fmt, percentile, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
 
 interface Case {
   name: string;
@@ -107,10 +107,6 @@ interface Row {
   neighbourMaxMs: number;
 }
 
-async function drain(response: RuntimeResponse): Promise<void> {
-  if (response.body !== null && !(response.body instanceof Uint8Array)) for await (const _ of response.body) { /* read to the end */ }
-}
-
 async function measure(c: Case, mb: number, requests: number): Promise<Row> {
   const runtime = new Runtime({ log: () => {}, reduceIdleMemoryAfterMs: 0 });
   try {
@@ -119,7 +115,7 @@ async function measure(c: Case, mb: number, requests: number): Promise<Row> {
     await runtime.load('neighbour', { modules: [{ name: 'main.js', source: HELLO_WORKER }] });
     await runtime.load('attacker', { limits, bindings: c.bindings, modules: [{ name: 'main.js', source: c.source.replaceAll('MB', String(mb)) }] });
     const ask = (worker: string) => runtime.fetch(worker, { method: 'GET', url: `http://${worker}/`, headers: [] });
-    await drain(await ask('neighbour'));
+    await drainBody(await ask('neighbour'));
     const loop = monitorEventLoopDelay({ resolution: 1 });
     loop.enable();
     let attacking = true;
@@ -129,7 +125,7 @@ async function measure(c: Case, mb: number, requests: number): Promise<Row> {
     const statuses: number[] = [];
     for (let i = 0; i < requests; i++) {
       const response = await ask('attacker');
-      await drain(response);
+      await drainBody(response);
       statuses.push(response.status);
     }
     attacking = false;
@@ -159,7 +155,7 @@ async function neighbourLatencies(ask: () => Promise<RuntimeResponse>, running: 
     // Whole milliseconds up: a timer may fire up to a millisecond early otherwise.
     if (wait > 0) await sleep(Math.ceil(wait));
     // Not awaited one by one: a request held up does not stop the next from being due.
-    pending.push(ask().then(drain).then(() => void latencies.push(performance.now() - due)));
+    pending.push(ask().then(drainBody).then(() => void latencies.push(performance.now() - due)));
   }
   await Promise.all(pending);
   return latencies.sort((a, b) => a - b);
@@ -201,13 +197,13 @@ async function measureProcesses(mb: number, requests: number): Promise<ProcessRo
     const rows: ProcessRow[] = [];
     for (const c of PROCESS_CASES) {
       progress(`event-loop-hold: ${c.name} between runtime processes`);
-      await drain(await pool.fetch(caller, get(c.path)));
+      await drainBody(await pool.fetch(caller, get(c.path)));
       let attacking = true;
       const sides = neighbours.map((name) => neighbourLatencies(() => pool.fetch(name, get('/')), () => attacking));
       const statuses: number[] = [];
       for (let i = 0; i < requests; i++) {
         const response = await pool.fetch(caller, get(c.path));
-        await drain(response);
+        await drainBody(response);
         statuses.push(response.status);
       }
       attacking = false;

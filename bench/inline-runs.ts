@@ -10,9 +10,8 @@
 
 import { Runtime } from '../src/runtime/runtime.ts';
 import { InlineRuns } from '../src/runtime/inline-runs.ts';
-import type { RuntimeResponse } from '../src/runtime/types.ts';
 import { HELLO_WORKER } from './support/hello.ts';
-import { numberArg, fmt, fmtInt, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
+import { drainBody, numberArg, fmt, fmtInt, percentile, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
 
 interface Row {
   tenants: number;
@@ -25,14 +24,6 @@ interface Row {
   p99Us: number;
 }
 
-async function drain(response: RuntimeResponse): Promise<void> {
-  if (response.body && !(response.body instanceof Uint8Array)) for await (const _ of response.body);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-}
-
 async function measure(tenants: number, rate: number, seconds: number, inline: boolean): Promise<Row> {
   const gate = new InlineRuns();
   const runtime = new Runtime({ log: () => {}, maxIsolates: tenants + 10, memoryBudgetMb: 1_048_576, reduceIdleMemoryAfterMs: 0, inlineRuns: inline ? gate : false });
@@ -41,7 +32,7 @@ async function measure(tenants: number, rate: number, seconds: number, inline: b
     const latencies: number[] = [];
     const one = async (i: number, timed: boolean) => {
       const start = performance.now();
-      await drain(await runtime.fetch(`t${i}`, { method: 'GET', url: `http://t${i}.localhost/`, headers: [['host', `t${i}.localhost`]], body: null }));
+      await drainBody(await runtime.fetch(`t${i}`, { method: 'GET', url: `http://t${i}.localhost/`, headers: [['host', `t${i}.localhost`]], body: null }));
       if (timed) latencies.push((performance.now() - start) * 1000);
     };
     // Every tenant served a few times first: a worker runs inline after a few quick requests.
@@ -64,7 +55,7 @@ async function measure(tenants: number, rate: number, seconds: number, inline: b
     latencies.sort((a, b) => a - b);
     return {
       tenants, rate, inline, requests: total, inlineShare: (gate.runs - runsBefore) / total,
-      processCpuUs: (used.user + used.system) / total, p50Us: percentile(latencies, 0.5), p99Us: percentile(latencies, 0.99),
+      processCpuUs: (used.user + used.system) / total, p50Us: percentile(latencies, 50), p99Us: percentile(latencies, 99),
     };
   } finally {
     await runtime.close();

@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { RuntimeResponse } from '../src/runtime/types.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DOC = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
@@ -43,6 +44,11 @@ export interface Summary {
   mean: number;
   min: number;
   max: number;
+}
+
+/** Reads a Runtime response's body to its end (a whole body is already read). */
+export async function drainBody(response: RuntimeResponse): Promise<void> {
+  if (response.body !== null && !(response.body instanceof Uint8Array)) for await (const _ of response.body) { /* read to the end */ }
 }
 
 /** Nearest-rank percentile of an ascending array (p in 0..100). */

@@ -16,9 +16,8 @@
 //   node --no-node-snapshot bench/tenant-rate.ts [--tenants 1500] [--rates 3000,250] [--idle-ms 3000] [--seconds 12] [--write]
 
 import { Runtime } from '../src/runtime/runtime.ts';
-import type { RuntimeResponse } from '../src/runtime/types.ts';
 import { HELLO_WORKER } from './support/hello.ts';
-import { numberArg, fmt, fmtInt, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
+import { drainBody, numberArg, fmt, fmtInt, progress, runStandalone, sleep, table, type BenchResult } from './lib.ts';
 
 interface Row {
   rate: number;
@@ -30,10 +29,6 @@ interface Row {
   /** Times a thread of the process gave up its core (waited, or was preempted), per request. */
   switches: number;
   quietCpuMs: number;
-}
-
-async function drain(response: RuntimeResponse): Promise<void> {
-  if (response.body && !(response.body instanceof Uint8Array)) for await (const _ of response.body);
 }
 
 /** Context switches of every thread of this process so far (getrusage counts them all). */
@@ -63,7 +58,7 @@ async function measure(tenants: number, rate: number, seconds: number, idleMs: n
   });
   try {
     for (let i = 0; i < tenants; i++) await runtime.load(`t${i}`, { modules: [{ name: 'worker.js', source: HELLO_WORKER }] });
-    const one = async (i: number) => drain(await runtime.fetch(`t${i}`, { method: 'GET', url: `http://t${i}.localhost/`, headers: [], body: null }));
+    const one = async (i: number) => drainBody(await runtime.fetch(`t${i}`, { method: 'GET', url: `http://t${i}.localhost/`, headers: [], body: null }));
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < tenants; i += 50) await Promise.all(Array.from({ length: Math.min(50, tenants - i) }, (_, j) => one(i + j)));
     }
