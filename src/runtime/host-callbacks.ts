@@ -34,6 +34,9 @@ function isDispatchResult(value: unknown): value is DispatchResult {
   return streamed.stream === true && (streamed.length === null || isNumber(streamed.length)) && isBoolean(streamed.requestBody);
 }
 
+/** A whole answer's primitives (respondSimple and respondSimpleNow). */
+const SIMPLE_ANSWER: ArgumentChecks<HostCalls['respondSimple']> = [isNumber, isNumber, isString, isString, isWholeBody, isBoolean];
+
 /** What each host call's arguments must be, position by position; the type checker holds this to HostCalls. */
 const CHECKS: { [K in HostCallName]: ArgumentChecks<HostCalls[K]> } = {
   log: [isString, isString],
@@ -42,8 +45,8 @@ const CHECKS: { [K in HostCallName]: ArgumentChecks<HostCalls[K]> } = {
   clearTimer: [isNumber],
   requestDone: [isNumber],
   respond: [isNumber, isDispatchResult],
-  respondSimple: [isNumber, isNumber, isString, isString, isWholeBody, isBoolean],
-  respondSimpleNow: [isNumber, isNumber, isString, isString, isWholeBody, isBoolean],
+  respondSimple: SIMPLE_ANSWER,
+  respondSimpleNow: SIMPLE_ANSWER,
   respondCall: [isNumber, isBoolean, isString, isBoolean, isHandedOn],
   sync: [isString, isArray],
   async: [isNumber, isNumber, isString, isArray],

@@ -157,7 +157,7 @@ export class Runtime {
     this.frequency = new RequestFrequency(FREQUENCY_PERIOD_PER_ISOLATE * this.maxIsolates);
     this.spareCount = Math.max(0, Math.floor(options.spareIsolates ?? DEFAULT_SPARE_ISOLATES));
     this.egress = new EgressPolicy(options.egress);
-    this.inline = options.inlineRuns === false ? undefined : options.inlineRuns === true || options.inlineRuns === undefined ? new InlineRuns() : options.inlineRuns;
+    this.inline = options.inlineRuns instanceof InlineRuns ? options.inlineRuns : options.inlineRuns === false ? undefined : new InlineRuns();
     this.bindingHost = options.bindingHost;
     this.services = options.serviceHost ?? {
       fetch: async (call, request) => this.fetch(this.serviceTarget(call), { ...request, chain: chainOf(call), entrypoint: call.entrypoint }),

@@ -116,8 +116,8 @@ export class WorkerIsolate {
   private strayCpuNs = 0;
   /** isolet's isolated-vm build ends an isolate whose one run goes past a CPU budget, from a thread of its own. */
   private readonly nativeBudget: boolean;
-  /** Requests may start on the calling thread (see mayRunInline). */
-  private readonly inlineCapable: boolean;
+  /** The gate of requests that may start on the calling thread (see mayRunInline); undefined: none may. */
+  private readonly inline: InlineRuns | undefined;
   /** The last call into the isolate that went through `enter`: when it settles, the isolate has run all before it too. */
   private lastEntered: Promise<unknown> | undefined;
   /** While the worker's top-level code runs, the CPU it uses is charged here. */
@@ -176,7 +176,7 @@ export class WorkerIsolate {
     const native = isolate as NativeContainment;
     this.nativeBudget = typeof native.setCpuBudget === 'function';
     // An inline run must be stoppable on any thread (the native watchdog) and must not wait for the isolate's thread.
-    this.inlineCapable = options.inline !== undefined && this.nativeBudget && typeof native.idle === 'boolean';
+    this.inline = this.nativeBudget && typeof native.idle === 'boolean' ? options.inline : undefined;
     // A fatal V8 error names the worker in the process's last line (native/isolated-vm/watchdog.patch).
     if (typeof native.setFatalLabel === 'function') native.setFatalLabel(options.name);
   }
@@ -272,6 +272,9 @@ export class WorkerIsolate {
 
   /** The host's side of the host calls; host-callbacks.ts has checked every argument against the protocol. */
   private hostCalls(): HostCalls {
+    const respondSimple: HostCalls['respondSimple'] = (requestId, status, statusText, headers, body, done) => {
+      this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
+    };
     return {
       log: (level, message) => this.consoleLog(level, message),
       uncaught: (requestId, text) => this.logException(requestId, text),
@@ -299,12 +302,9 @@ export class WorkerIsolate {
         }
       },
       respond: (requestId, result) => this.respond(requestId, result),
-      respondSimple: (requestId, status, statusText, headers, body, done) => {
-        this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
-      },
-      respondSimpleNow: (requestId, status, statusText, headers, body, done) => {
-        this.respond(requestId, { status, statusText, headers: headers === '' ? [] : headers.split('\n'), body, done });
-      },
+      respondSimple,
+      // The same answer, taken inside an inline run rather than on a later turn.
+      respondSimpleNow: respondSimple,
       respondCall: (requestId, ok, errorName, done, value) => {
         const result = RpcValue.crossed(value);
         const state = this.inFlight.get(requestId);
@@ -903,8 +903,8 @@ export class WorkerIsolate {
   private endRequest(state: RequestContext): void {
     if (state.ended) return;
     if (this.alive) this.chargeCpu(state);
-    if (this.inlineCapable) {
-      if (state.cpuNs + state.pendingCpuNs <= this.options.inline!.maxRunNs) this.quickRequests++;
+    if (this.inline) {
+      if (state.cpuNs + state.pendingCpuNs <= this.inline.maxRunNs) this.quickRequests++;
       else this.quickRequests = 0;
     }
     const timerIds = state.finish()!;
@@ -924,21 +924,23 @@ export class WorkerIsolate {
     const entry = state ?? STRAY;
     this.running.push(entry);
     this.lastEntered = call;
-    const leave = () => {
-      const at = this.running.indexOf(entry);
-      if (at === 0) this.running.shift();
-      else if (at > 0) this.running.splice(at, 1);
-      if (this.running.length === 0) this.lastEntered = undefined;
-      if (this.unarmed.size > 0) this.armTimers();
-      this.callsReturned++;
-      this.returned.add(entry);
-      this.checkNeverResponds();
-    };
-    call.then(leave, () => {
+    call.then(() => this.leave(entry), () => {
       this.failedCall = entry;
-      leave();
+      this.leave(entry);
     });
     return call;
+  }
+
+  /** A call into the isolate for `entry` returned (enter's, or an inline run's). */
+  private leave(entry: RequestContext): void {
+    const at = this.running.indexOf(entry);
+    if (at === 0) this.running.shift();
+    else if (at > 0) this.running.splice(at, 1);
+    if (this.running.length === 0) this.lastEntered = undefined;
+    if (this.unarmed.size > 0) this.armTimers();
+    this.callsReturned++;
+    this.returned.add(entry);
+    this.checkNeverResponds();
   }
 
   /**
@@ -952,7 +954,7 @@ export class WorkerIsolate {
 
   /** Whether the gate would let the worker's next request start inline, if the isolate were idle. */
   private wantsInline(): boolean {
-    return this.inlineCapable && this.loadingCpuNs === undefined && this.options.inline!.allows(this.name, this.quickRequests, this.limits.cpuMs);
+    return this.inline !== undefined && this.loadingCpuNs === undefined && this.inline.allows(this.name, this.quickRequests, this.limits.cpuMs);
   }
 
   /**
@@ -973,15 +975,11 @@ export class WorkerIsolate {
       failure = { error };
       this.failedCall = state;
     }
-    const at = this.running.indexOf(state);
-    if (at >= 0) this.running.splice(at, 1);
-    this.callsReturned++;
-    this.returned.add(state);
     // A run the native watchdog ended used the whole limit, whatever the clock of a disposed
     // isolate says; a module's first use is the platform's, as for the request's charge.
     const used = this.isolate.isDisposed ? this.limits.cpuMs * 1e6 : Number(this.isolate.cpuTime - before) - (this.creditedNs - credited);
-    if (!this.options.inline!.ran(this.name, used)) this.quickRequests = 0;
-    this.checkNeverResponds();
+    if (!this.inline!.ran(this.name, used)) this.quickRequests = 0;
+    this.leave(state);
     if (failure) this.onIsolateError(failure.error);
   }
 
