@@ -4,6 +4,9 @@
 //   process, with 1, 100 and 1,000 active tenants; requests rotate over the tenants by Host.
 // - node:http: a bare hello world on the same Node 24 (bench/support/node-server.ts).
 // - workerd: Cloudflare's runtime serving the same worker from a capnp config.
+// - the floor of an isolate per tenant on Node (bench/support/floor-server.ts): node:http plus
+//   one call into the tenant's isolate per request, with `apply` and with `applySync`, 1 and
+//   1,000 tenants: how much of the gap to node:http is isolet's own work.
 //
 // Load: `wrk -t1 -c50 -d5s` with a Lua script that rotates the Host header (the same script
 // for every server, so the load generator costs the same everywhere); a warm-up run per
@@ -43,6 +46,8 @@ import {
 const TARGET_VS_NODE = 0.4;
 const TARGET_VS_WORKERD = 1.0;
 export const CONNECTIONS = 50;
+const FLOOR_ASYNC = 'floor: node:http + apply';
+const FLOOR_SYNC = 'floor: node:http + applySync';
 
 export interface Server {
   name: string;
@@ -252,6 +257,10 @@ export async function throughput(args: string[]): Promise<BenchResult> {
       servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n), '--metrics'], 'isolet + metrics', n, profileFlags));
     }
     servers.push(await startNodeServer('bench/support/node-server.ts', [], 'node:http', 1));
+    for (const n of [1, 1000]) {
+      servers.push(await startNodeServer('bench/support/floor-server.ts', ['--tenants', String(n), '--async'], FLOOR_ASYNC, n));
+      servers.push(await startNodeServer('bench/support/floor-server.ts', ['--tenants', String(n)], FLOOR_SYNC, n));
+    }
     let workerd: Server | undefined;
     try {
       workerd = await startWorkerd(dir);
@@ -319,6 +328,11 @@ export async function throughput(args: string[]): Promise<BenchResult> {
     const workerdRps = summary.find((s) => s.server.name === 'workerd')?.rps ?? NaN;
     const isolet = (n: number) => summary.find((s) => s.server.name === 'isolet' && s.server.tenants === n)!;
     const counted = (n: number) => summary.find((s) => s.server.name === 'isolet + metrics' && s.server.tenants === n)!;
+    const floor = (name: string, n: number) => summary.find((s) => s.server.name === name && s.server.tenants === n)!;
+    const againstFloor = [1, 1000].map((n) =>
+      `${fmtInt(n)} tenant${n === 1 ? '' : 's'}: isolet ${fmt(isolet(n).rps / floor(FLOOR_ASYNC, n).rps)}x of the floor with \`apply\` ` +
+      `(${fmtInt(floor(FLOOR_ASYNC, n).rps)} req/s, ${fmt(floor(FLOOR_ASYNC, n).rps / nodeRps)}x node:http) and ` +
+      `${fmt(isolet(n).rps / floor(FLOOR_SYNC, n).rps)}x of the floor with \`applySync\` (${fmtInt(floor(FLOOR_SYNC, n).rps)} req/s, ${fmt(floor(FLOOR_SYNC, n).rps / nodeRps)}x node:http)`);
     const metricsCost = [1, 1000].map((n) => {
       const [plain, withMetrics] = [isolet(n), counted(n)];
       const perCore = (x: typeof plain) => x.rps / x.cores;
@@ -349,6 +363,10 @@ export async function throughput(args: string[]): Promise<BenchResult> {
         ['server', 'active tenants', 'req/s (median)', 'each round', 'p50 ms', 'p99 ms', 'server CPU (cores)', 'req per CPU-second', 'errors', 'vs node:http', 'vs workerd'],
         rows,
       ),
+      '',
+      `The floor rows (bench/support/floor-server.ts) are node:http making, per request, one call into its tenant's own ` +
+        `isolate (the same isolated-vm build and engine flags) that returns the body: what a runtime built on isolates in ` +
+        `Node pays before any of its own work (no Request or Response objects, limits or accounting). ${againstFloor.join('; ')}.`,
       '',
       `What metrics cost on the request path ("isolet + metrics": each request counted as \`isolet serve\` counts it, ` +
         `src/observability/observed-fetch.ts, with the Runtime's CPU and isolate counts): ${metricsCost.join('; ')}.`,
@@ -409,6 +427,7 @@ export async function throughput(args: string[]): Promise<BenchResult> {
         rounds,
         servers: summary.map((s) => ({ name: s.server.name, tenants: s.server.tenants, rps: s.rps, runs: s.runs, cores: s.cores })),
         inproc: inprocRuns,
+        againstFloor,
       },
     };
   } finally {
