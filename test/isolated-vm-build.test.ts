@@ -236,6 +236,31 @@ test('a call made with cpuBudget: false is not held to the budget, and the calls
   }
 });
 
+test('an asynchronous call made with callerStack: false keeps none of the caller\'s stack, and its error still crosses whole', { timeout: 60_000 }, async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  try {
+    const context = await isolate.createContext();
+    const fail = await context.eval('(function failInIsolate() { throw new TypeError("from the isolate") })', { reference: true }) as ivm.Reference<() => void>;
+    // The call starts inside this named host function: the kept stack names it.
+    function callFromHostMarker(options?: ivm.ReferenceApplyOptions): Promise<Error> {
+      return fail.apply(undefined, [], options).then(() => new Error('the call did not fail'), (error: Error) => error);
+    }
+    const kept = await callFromHostMarker();
+    const none = await callFromHostMarker({ callerStack: false } as ivm.ReferenceApplyOptions);
+    for (const error of [kept, none]) {
+      assert.ok(error instanceof TypeError, String(error));
+      assert.equal(error.message, 'from the isolate');
+      assert.match(error.stack ?? '', /failInIsolate/);
+    }
+    assert.match(kept.stack ?? '', /callFromHostMarker/);
+    assert.doesNotMatch(none.stack ?? '', /callFromHostMarker/);
+    // An error while the call is made (its options, before any stack is taken) still rejects.
+    await assert.rejects(fail.apply(undefined, [], { callerStack: false, arguments: { copy: 'x' } } as unknown as ivm.ReferenceApplyOptions));
+  } finally {
+    isolate.dispose();
+  }
+});
+
 interface ReducesMemory {
   reduceMemory(): Promise<void>;
 }

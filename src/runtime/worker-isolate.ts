@@ -373,6 +373,7 @@ export class WorkerIsolate {
     this.chargeCpu();
     const taken = await this.enter(PLATFORM, this.entries.takePayload.apply(undefined, [callId], {
       ...UNBUDGETED,
+      ...NO_CALLER_STACK,
       arguments: { copy: true },
       result: { externalCopy: true },
     })) as ivm.ExternalCopy<ArrayBuffer | string | null | false>;
@@ -462,7 +463,7 @@ export class WorkerIsolate {
       : value instanceof RpcValue ? intoIsolate(value)
       : value !== null && typeof value === 'object' ? new ivm.ExternalCopy(value).copyInto({ release: true }) : value;
     this.enter(this.inFlight.get(requestId), this.entries.settle
-      .apply(undefined, [callId, Date.now(), ok, arg as never, errorName]))
+      .apply(undefined, [callId, Date.now(), ok, arg as never, errorName], NO_CALLER_STACK))
       .catch((error) => {
         // A result another process sent that does not read: the call fails, not the worker.
         if (value instanceof RpcValue && unreadable(error) && this.alive && this.inFlight.has(requestId)) {
@@ -495,7 +496,7 @@ export class WorkerIsolate {
     state.startTimer(timerId, ms, () => {
       this.timers.delete(timerId);
       if (!this.alive) return;
-      this.enter(state, this.entries.fireTimer.apply(undefined, [state.id, timerId, Date.now()], { arguments: { copy: true } }))
+      this.enter(state, this.entries.fireTimer.apply(undefined, [state.id, timerId, Date.now()], COPYING_ARGUMENTS))
         .catch((error) => this.onIsolateError(error));
     });
   }
@@ -559,7 +560,7 @@ export class WorkerIsolate {
       this.enterInline(state, () => this.entries.dispatch.applySync(undefined, args as never));
     } else {
       try {
-        this.enter(state, this.entries.dispatch.apply(undefined, args as never)).catch((error) => this.onIsolateError(error));
+        this.enter(state, this.entries.dispatch.apply(undefined, args as never, NO_CALLER_STACK)).catch((error) => this.onIsolateError(error));
       } catch (error) {
         this.onIsolateError(error);
       }
@@ -575,7 +576,7 @@ export class WorkerIsolate {
       // Nothing in the isolate can run for it again: its work is over (as workerd cancels it).
       state.status = 500;
       this.log('error', 'exception', NEVER_RESPONDS_MESSAGE, { requestId: id });
-      this.entries.end.apply(undefined, [id], { arguments: { copy: true } }).catch(() => {});
+      this.entries.end.apply(undefined, [id], COPYING_ARGUMENTS).catch(() => {});
       this.endRequest(state);
       return textResponse(500, NEVER_RESPONDS_BODY);
     }
@@ -643,7 +644,7 @@ export class WorkerIsolate {
     }
     try {
       // Primitives and the arguments' copy are handed in as they are: no `arguments: { copy: true }`.
-      this.enter(state, this.entries.invoke.apply(undefined, [state.id, entrypoint, method, argsIn as never, Date.now()]))
+      this.enter(state, this.entries.invoke.apply(undefined, [state.id, entrypoint, method, argsIn as never, Date.now()], NO_CALLER_STACK))
         .catch((error) => {
           // Arguments another process sent that do not read: the call fails, not the worker.
           if (unreadable(error) && this.alive && state.awaitingResponse) {
@@ -665,7 +666,7 @@ export class WorkerIsolate {
     if (result === NEVER_RESPONDS) {
       state.status = 500;
       this.log('error', 'exception', `RPC ${what}: ${NEVER_RESPONDS_MESSAGE}`, { requestId: state.id });
-      this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
+      this.entries.end.apply(undefined, [state.id], COPYING_ARGUMENTS).catch(() => {});
       this.endRequest(state);
       throw new BindingError('Error', `${what}() will never return: it waits for something nothing can settle.`);
     }
@@ -719,7 +720,7 @@ export class WorkerIsolate {
     this.options.watchdog.watch(this);
     const dispatched = state.dispatched();
     try {
-      this.enter(state, this.entries.scheduled.apply(undefined, [id, cron, scheduledTime, Date.now()]))
+      this.enter(state, this.entries.scheduled.apply(undefined, [id, cron, scheduledTime, Date.now()], NO_CALLER_STACK))
         .catch((error) => this.onIsolateError(error));
     } catch (error) {
       this.onIsolateError(error);
@@ -734,7 +735,7 @@ export class WorkerIsolate {
       trigger.outcome = 'exception';
       trigger.error = NEVER_RESPONDS_MESSAGE;
       this.log('error', 'exception', NEVER_RESPONDS_MESSAGE, { requestId: id });
-      this.entries.end.apply(undefined, [id], { arguments: { copy: true } }).catch(() => {});
+      this.entries.end.apply(undefined, [id], COPYING_ARGUMENTS).catch(() => {});
       this.endRequest(state);
     } else if ('rpc' in result) {
       // A scheduled event answered as an RPC call: the sandbox runtime is not itself.
@@ -771,7 +772,7 @@ export class WorkerIsolate {
       if (finished) return;
       finished = true;
       if (this.alive && !state.ended) {
-        this.entries.cancelResponse.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
+        this.entries.cancelResponse.apply(undefined, [state.id, Date.now()], COPYING_ARGUMENTS).catch(() => {});
       }
       this.afterResponse(state);
     };
@@ -822,6 +823,7 @@ export class WorkerIsolate {
         this.returned.add(state);
         try {
           chunk = await this.entries.pullResponse.apply(undefined, [state.id, Date.now()], {
+            ...NO_CALLER_STACK,
             arguments: { copy: true },
             result: { promise: true, copy: true },
           });
@@ -831,6 +833,7 @@ export class WorkerIsolate {
             this.chargeCpu();
             const taken = await this.enter(PLATFORM, this.entries.takeResponseChunk.apply(undefined, [state.id], {
               ...UNBUDGETED,
+              ...NO_CALLER_STACK,
               arguments: { copy: true },
               result: { externalCopy: true },
             })) as ivm.ExternalCopy<ArrayBuffer | string | null>;
@@ -864,7 +867,7 @@ export class WorkerIsolate {
       },
       return: async () => {
         if (!finished && this.alive && !state.ended) {
-          this.entries.cancelResponse.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
+          this.entries.cancelResponse.apply(undefined, [state.id, Date.now()], COPYING_ARGUMENTS).catch(() => {});
         }
         finish();
         return { done: true, value: undefined };
@@ -879,7 +882,7 @@ export class WorkerIsolate {
     const over = state.responded(WAIT_UNTIL_MS, () => {
       if (!this.alive) return;
       this.log('warn', 'limit', `waitUntil() work was still running ${WAIT_UNTIL_MS / 1000} s after the response and was cancelled.`, { requestId: state.id });
-      this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
+      this.entries.end.apply(undefined, [state.id], COPYING_ARGUMENTS).catch(() => {});
       this.endRequest(state);
     });
     if (over) this.endRequest(state);
@@ -893,10 +896,10 @@ export class WorkerIsolate {
     if (state.ended || !this.alive) return;
     state.clientLeft(WAIT_UNTIL_MS, () => {
       if (!this.alive) return;
-      this.entries.end.apply(undefined, [state.id], { arguments: { copy: true } }).catch(() => {});
+      this.entries.end.apply(undefined, [state.id], COPYING_ARGUMENTS).catch(() => {});
       this.endRequest(state);
     });
-    this.entries.abort.apply(undefined, [state.id, Date.now()], { arguments: { copy: true } }).catch(() => {});
+    this.entries.abort.apply(undefined, [state.id, Date.now()], COPYING_ARGUMENTS).catch(() => {});
   }
 
   /** A request's work is over: final CPU charge, timers cancelled, summary logged. */
@@ -1379,6 +1382,17 @@ const NATIVE_BUDGET_SLACK_NS = 5e6;
  * the budget. A stock build ignores the option.
  */
 const UNBUDGETED = { cpuBudget: false } as const;
+
+/**
+ * Apply options of the calls into the sandbox a request makes: the call keeps none of this
+ * thread's stack (the `callerStack` option of isolet's isolated-vm build,
+ * native/isolated-vm/zzzzzz-caller-stack.patch). isolated-vm takes 10 frames of it to decorate
+ * the call's error, which isolet never shows (isolateSide cuts at the isolate's boundary), and
+ * taking it was about 7% of the serving thread's CPU per request (docs/BENCHMARKS.md, "A call's
+ * caller stack"). A stock build ignores the option.
+ */
+const NO_CALLER_STACK: ivm.ReferenceApplyOptions = { callerStack: false } as ivm.ReferenceApplyOptions & { callerStack: boolean };
+const COPYING_ARGUMENTS: ivm.ReferenceApplyOptions = { ...NO_CALLER_STACK, arguments: { copy: true } };
 
 /** Stands for calls into the isolate that run for no request in flight (a response stream's end, top-level work). */
 const STRAY = Object.freeze({ ended: true }) as unknown as RequestContext;
