@@ -31,23 +31,21 @@ describe('the gate', () => {
   test('while the serving thread is busy, requests go to the isolates\' threads, until it has room again', () => {
     const { at, load, gate } = clock();
     assert.equal(gate.allows('a', 100, 50), true);
-    load.utilization = BUSY_ELU - 0.01;
-    at.now += 1_000;
-    assert.equal(gate.allows('a', 100, 50), true);
-    load.utilization = BUSY_ELU + 0.01;
-    at.now += 1_000;
-    assert.equal(gate.allows('a', 100, 50), false);
-    assert.equal(gate.busy, true);
+    // Each step: the utilisation at the next look, and whether the gate then allows an inline run.
     // Between the two bounds it stays as it was.
-    load.utilization = ROOM_ELU + 0.01;
-    at.now += 1_000;
-    assert.equal(gate.allows('a', 100, 50), false);
-    load.utilization = ROOM_ELU - 0.01;
-    at.now += 1_000;
-    assert.equal(gate.allows('a', 100, 50), true);
-    load.utilization = ROOM_ELU + 0.01;
-    at.now += 1_000;
-    assert.equal(gate.allows('a', 100, 50), true);
+    const steps: [utilization: number, allowed: boolean][] = [
+      [BUSY_ELU - 0.01, true],
+      [BUSY_ELU + 0.01, false],
+      [ROOM_ELU + 0.01, false],
+      [ROOM_ELU - 0.01, true],
+      [ROOM_ELU + 0.01, true],
+    ];
+    for (const [utilization, allowed] of steps) {
+      load.utilization = utilization;
+      at.now += 1_000;
+      assert.equal(gate.allows('a', 100, 50), allowed, `utilisation ${utilization}`);
+      assert.equal(gate.busy, !allowed);
+    }
   });
 
   test('a run past the quick bound sends that worker back to its own thread for a while, and no other', () => {
