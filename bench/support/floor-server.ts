@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import ivm from 'isolated-vm';
 import { applyEngineFlags } from '../../src/runtime/engine-flags.ts';
-import { HELLO_BODY } from './hello.ts';
+import { HELLO_BODY, HELLO_CONTENT_TYPE } from './hello.ts';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--tenants');
@@ -35,7 +35,7 @@ const server = createServer((req, res) => {
   const handler = handlers[tenant % tenants]!;
   const send = (text: string) => {
     const body = Buffer.from(text);
-    res.writeHead(200, { 'content-type': 'text/plain;charset=UTF-8', 'content-length': body.byteLength });
+    res.writeHead(200, { 'content-type': HELLO_CONTENT_TYPE, 'content-length': body.byteLength });
     res.end(body);
   };
   if (!async) return send(handler.applySync(undefined, [req.url!]));

@@ -4,10 +4,11 @@
 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HELLO_BODY, HELLO_CONTENT_TYPE } from './hello.ts';
 
-const body = Buffer.from('Hello World');
+const body = Buffer.from(HELLO_BODY);
 const server = createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'text/plain;charset=UTF-8', 'content-length': body.byteLength });
+  res.writeHead(200, { 'content-type': HELLO_CONTENT_TYPE, 'content-length': body.byteLength });
   res.end(body);
 });
 server.keepAliveTimeout = 60_000;
