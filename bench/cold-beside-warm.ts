@@ -10,6 +10,7 @@
 //   node --no-node-snapshot bench/cold-beside-warm.ts [--rounds 3] [--seconds 8] [--write]
 
 import { join } from 'node:path';
+import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
 import { numberArg, NODE, ROOT, childEnv, fmt, median, progress, runStandalone, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
 
 const WAYS = [
@@ -39,7 +40,7 @@ export async function coldBesideWarm(args: string[]): Promise<BenchResult> {
       progress(`cold-beside-warm: ${way.name} (${round + 1}/${rounds})`);
       const child = spawnTracked(
         NODE,
-        ['--no-node-snapshot', join(ROOT, 'bench/support/inproc.ts'), '--seconds', String(seconds), '--concurrency', '4', '--tenants', String(tenants), '--cold-per-second', String(coldPerSecond), ...way.args],
+        ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', String(seconds), '--concurrency', '4', '--tenants', String(tenants), '--cold-per-second', String(coldPerSecond), ...way.args],
         { env: childEnv() },
       );
       const match = await waitForLine(child, /RESULT (\{.*\})\n/, 300_000);
@@ -52,7 +53,7 @@ export async function coldBesideWarm(args: string[]): Promise<BenchResult> {
     progress(`cold-beside-warm: ${way.name}, cold starts alone`);
     const child = spawnTracked(
       NODE,
-      ['--no-node-snapshot', join(ROOT, 'bench/support/inproc.ts'), '--seconds', '5', '--concurrency', '0', '--tenants', '1', '--cold-per-second', String(coldPerSecond), ...way.args],
+      ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', '5', '--concurrency', '0', '--tenants', '1', '--cold-per-second', String(coldPerSecond), ...way.args],
       { env: childEnv() },
     );
     const match = await waitForLine(child, /RESULT (\{.*\})\n/, 300_000);

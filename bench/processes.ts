@@ -18,6 +18,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
 import { positiveArg, fmt, fmtInt, median, progress, runStandalone, stopChild, table, type BenchResult } from './lib.ts';
 import { CONNECTIONS, get, hasWrk, runLoad, startNodeServer, type LoadResult, type Server } from './throughput.ts';
 
@@ -46,7 +47,8 @@ export async function processes(args: string[]): Promise<BenchResult> {
   try {
     for (const variant of VARIANTS) {
       progress(`processes: starting ${variant.label}, ${variant.tenants} tenant(s)`);
-      const server = await startNodeServer(variant.script, variant.args, variant.label, variant.tenants);
+      // Servers that host a Runtime start as runtime processes do; bare node:http as it is.
+      const server = await startNodeServer(variant.script, variant.args, variant.label, variant.tenants, variant.script === 'bench/support/node-server.ts' ? [] : RUNTIME_HOST_FLAGS);
       const status = await get(server.port, 't0.localhost');
       if (status !== 200) throw new Error(`${variant.label} answered ${status}`);
       servers.push({ variant, server, runs: [] });

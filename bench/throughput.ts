@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { HELLO_WORKER } from './support/hello.ts';
+import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
 import {
   positiveArg,
   NODE,
@@ -165,7 +166,7 @@ export async function runLoad(server: Server, hosts: number, seconds: number, di
   };
 }
 
-export async function startNodeServer(script: string, args: string[], name: string, tenants: number, nodeFlags: string[] = []): Promise<Server> {
+export async function startNodeServer(script: string, args: string[], name: string, tenants: number, nodeFlags: readonly string[] = []): Promise<Server> {
   const child = spawnTracked(NODE, ['--no-node-snapshot', ...nodeFlags, join(ROOT, script), ...args], { env: childEnv() });
   const workerLines: string[] = [];
   let partial = '';
@@ -250,16 +251,16 @@ export async function throughput(args: string[]): Promise<BenchResult> {
     const servers: Server[] = [];
     const profileFlags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     for (const n of tenantCounts) {
-      servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n)], `isolet`, n, profileFlags));
+      servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n)], `isolet`, n, [...RUNTIME_HOST_FLAGS, ...profileFlags]));
     }
     // The same with each request counted as isolet serve counts it: what metrics cost.
     for (const n of [1, 1000]) {
-      servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n), '--metrics'], 'isolet + metrics', n, profileFlags));
+      servers.push(await startNodeServer('bench/support/isolet-server.ts', ['--tenants', String(n), '--metrics'], 'isolet + metrics', n, [...RUNTIME_HOST_FLAGS, ...profileFlags]));
     }
     servers.push(await startNodeServer('bench/support/node-server.ts', [], 'node:http', 1));
     for (const n of [1, 1000]) {
-      servers.push(await startNodeServer('bench/support/floor-server.ts', ['--tenants', String(n), '--async'], FLOOR_ASYNC, n));
-      servers.push(await startNodeServer('bench/support/floor-server.ts', ['--tenants', String(n)], FLOOR_SYNC, n));
+      servers.push(await startNodeServer('bench/support/floor-server.ts', ['--tenants', String(n), '--async'], FLOOR_ASYNC, n, RUNTIME_HOST_FLAGS));
+      servers.push(await startNodeServer('bench/support/floor-server.ts', ['--tenants', String(n)], FLOOR_SYNC, n, RUNTIME_HOST_FLAGS));
     }
     let workerd: Server | undefined;
     try {
@@ -297,7 +298,7 @@ export async function throughput(args: string[]): Promise<BenchResult> {
       progress(`throughput: runtime.fetch in process, ${tenants} tenant(s), ${concurrency} in flight`);
       const child = spawnTracked(
         NODE,
-        ['--no-node-snapshot', join(ROOT, 'bench/support/inproc.ts'), '--seconds', '3', '--concurrency', String(concurrency), '--tenants', String(tenants)],
+        ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', '3', '--concurrency', String(concurrency), '--tenants', String(tenants)],
         { env: childEnv() },
       );
       const match = await waitForLine(child, /RESULT (\{.*\})\n/, 120_000);

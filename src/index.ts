@@ -2,6 +2,7 @@
 export { Runtime, UnknownWorkerError, DEFAULT_MAX_ISOLATES, DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, type LoadOptions } from './runtime/runtime.ts';
 export { BindingError, DEFAULT_LIMITS, WorkerLoadError } from './runtime/types.ts';
 export { MALLOC_TUNABLES } from './runtime/malloc-tunables.ts';
+export { RUNTIME_HOST_FLAGS } from './runtime/engine-flags.ts';
 export { RpcValue } from './runtime/rpc-value.ts';
 export type {
   BindingAnswer,

@@ -13,6 +13,7 @@ import { UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, WorkerLoadError, type BindingHost, type BindingSpec, type ServiceCall, type RuntimeRequest, type RuntimeResponse, type ScheduledResult, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { CATASTROPHIC_EXIT_CODE } from '../runtime/catastrophe.ts';
 import { withMallocTunables } from '../runtime/malloc-tunables.ts';
+import { RUNTIME_HOST_FLAGS } from '../runtime/engine-flags.ts';
 import { BINDING_LIMITS } from '../bridge/bindings.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
@@ -173,7 +174,7 @@ export class Child {
 
   constructor(options: ChildOptions) {
     this.#spareOutput = options.spareOutput;
-    this.process = spawn(process.execPath, [...(options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
+    this.process = spawn(process.execPath, [...RUNTIME_HOST_FLAGS, ...(options.execArgv ?? []), '--no-node-snapshot', ENTRY], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: runtimeEnvironment(),
       // libuv drops supplementary groups too when it switches user.
