@@ -30,3 +30,34 @@ export default {
     await runtime.close();
   }
 });
+
+test("a timer's callback sees the clock at least its delay past when it was started, even when Node fires it early", { timeout: 60_000 }, async () => {
+  const runtime = new Runtime({ log: () => {} });
+  try {
+    await runtime.load('w', moduleWorker(`
+export default {
+  async fetch() {
+    const before = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const afterTimeout = Date.now() - before;
+    const start = Date.now();
+    await scheduler.wait(8);
+    return new Response(afterTimeout + ',' + (Date.now() - start));
+  },
+};`));
+    await fetchText(runtime, 'w', '/');
+    for (let i = 0; i < 5; i++) {
+      // Node's timers count from the time its event loop read at the start of the current turn:
+      // held here for 30 ms first, a timer started in this turn is due at once in the next.
+      const held = performance.now();
+      while (performance.now() - held < 30);
+      const { status, text } = await fetchText(runtime, 'w', '/');
+      assert.equal(status, 200);
+      const [afterTimeout, afterWait] = text.split(',').map(Number);
+      assert.ok(afterTimeout! >= 5, `setTimeout(5): the clock moved ${afterTimeout} ms (request ${i + 1})`);
+      assert.ok(afterWait! >= 8, `scheduler.wait(8): the clock moved ${afterWait} ms (request ${i + 1})`);
+    }
+  } finally {
+    await runtime.close();
+  }
+});

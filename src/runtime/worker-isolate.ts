@@ -156,7 +156,9 @@ export class WorkerIsolate {
   /** Requests in a row that were quick (inline-runs.ts, InlineRuns.maxRunNs). */
   private quickRequests = 0;
   /** Timers that calls into the isolate still running started, to be armed once they return (see startTimer). */
-  private readonly unarmed = new Map<number, { state: RequestContext; ms: number; startedAt: number }>();
+  private readonly unarmed = new Map<number, { state: RequestContext; ms: number; startedAt: number; dueAt: number }>();
+  /** The latest time a timer's callback was given (armTimer): the isolate's clock may be that far ahead of Date.now(). */
+  private timerClock = 0;
   /** Inline runs so far (RequestContext.inlineRun). */
   private inlineRuns = 0;
   /** CPU credited for sandbox module loads so far (see hostCalls' loadModule). */
@@ -488,15 +490,23 @@ export class WorkerIsolate {
     // one batch could fire before a 0 ms timer of the same call taken in the next, which workerd
     // (and the clock the isolate saw) orders the other way. So they are armed together once the
     // call has returned, and its posts have all arrived.
-    if (this.running.length > 0) this.unarmed.set(timerId, { state, ms, startedAt: performance.now() });
-    else this.armTimer(state, timerId, ms);
+    // The isolate's clock is never ahead of both this one and the last timer's (below), so a
+    // callback that sees at least this much sees at least its delay pass.
+    const dueAt = Math.max(Date.now(), this.timerClock) + ms;
+    if (this.running.length > 0) this.unarmed.set(timerId, { state, ms, startedAt: performance.now(), dueAt });
+    else this.armTimer(state, timerId, ms, dueAt);
   }
 
-  private armTimer(state: RequestContext, timerId: number, ms: number): void {
+  private armTimer(state: RequestContext, timerId: number, ms: number, dueAt: number): void {
     state.startTimer(timerId, ms, () => {
       this.timers.delete(timerId);
       if (!this.alive) return;
-      this.enter(state, this.entries.fireTimer.apply(undefined, [state.id, timerId, Date.now()], COPYING_ARGUMENTS))
+      // Node may fire a timer up to a turn's length early: it counts from the time its event loop
+      // read at the start of the turn that started it. The callback still sees the clock at its
+      // due time at least, as in workerd.
+      const now = Math.max(Date.now(), dueAt);
+      if (now > this.timerClock) this.timerClock = now;
+      this.enter(state, this.entries.fireTimer.apply(undefined, [state.id, timerId, now], COPYING_ARGUMENTS))
         .catch((error) => this.onIsolateError(error));
     });
   }
@@ -504,13 +514,13 @@ export class WorkerIsolate {
   /** Arms the timers calls that have returned started (see startTimer), in the order they were started. */
   private armTimers(): void {
     const now = performance.now();
-    for (const [timerId, { state, ms, startedAt }] of this.unarmed) {
+    for (const [timerId, { state, ms, startedAt, dueAt }] of this.unarmed) {
       if (state.ended || !this.alive) {
         this.timers.delete(timerId);
         continue;
       }
       // The wait so far counts, but a timer with a delay stays behind those without one.
-      this.armTimer(state, timerId, ms === 0 ? 0 : Math.max(1, ms - (now - startedAt)));
+      this.armTimer(state, timerId, ms === 0 ? 0 : Math.max(1, ms - (now - startedAt)), dueAt);
     }
     this.unarmed.clear();
   }
