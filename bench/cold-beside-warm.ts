@@ -10,8 +10,7 @@
 //   node --no-node-snapshot bench/cold-beside-warm.ts [--rounds 3] [--seconds 8] [--write]
 
 import { join } from 'node:path';
-import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
-import { numberArg, NODE, ROOT, childEnv, fmt, median, progress, runStandalone, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
+import { numberArg, NODE, ROOT, RUNTIME_HOST_NODE_ARGS, childEnv, fmt, median, progress, runStandalone, spawnTracked, stopChild, table, waitForLine, type BenchResult } from './lib.ts';
 
 const WAYS = [
   { name: 'off-thread', args: [] as string[], what: 'isolates made on their own threads (isolet build)' },
@@ -40,7 +39,7 @@ export async function coldBesideWarm(args: string[]): Promise<BenchResult> {
       progress(`cold-beside-warm: ${way.name} (${round + 1}/${rounds})`);
       const child = spawnTracked(
         NODE,
-        ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', String(seconds), '--concurrency', '4', '--tenants', String(tenants), '--cold-per-second', String(coldPerSecond), ...way.args],
+        [...RUNTIME_HOST_NODE_ARGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', String(seconds), '--concurrency', '4', '--tenants', String(tenants), '--cold-per-second', String(coldPerSecond), ...way.args],
         { env: childEnv() },
       );
       const match = await waitForLine(child, /RESULT (\{.*\})\n/, 300_000);
@@ -53,7 +52,7 @@ export async function coldBesideWarm(args: string[]): Promise<BenchResult> {
     progress(`cold-beside-warm: ${way.name}, cold starts alone`);
     const child = spawnTracked(
       NODE,
-      ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', '5', '--concurrency', '0', '--tenants', '1', '--cold-per-second', String(coldPerSecond), ...way.args],
+      [...RUNTIME_HOST_NODE_ARGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', '5', '--concurrency', '0', '--tenants', '1', '--cold-per-second', String(coldPerSecond), ...way.args],
       { env: childEnv() },
     );
     const match = await waitForLine(child, /RESULT (\{.*\})\n/, 300_000);

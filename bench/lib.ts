@@ -12,11 +12,15 @@ import { cpus } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeResponse } from '../src/runtime/types.ts';
+import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DOC = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 /** Node 24 (the pinned `node` package), whatever `node` is on PATH. */
 export const NODE = process.execPath;
+
+/** How a benchmark starts a Node process that hosts a Runtime: as runtime processes start. */
+export const RUNTIME_HOST_NODE_ARGS: readonly string[] = ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS];
 
 // ---------------------------------------------------------------------------------------------
 // Arguments

@@ -25,11 +25,11 @@ import ivm from 'isolated-vm';
 import { join } from 'node:path';
 import { DEFAULT_REDUCE_IDLE_MEMORY_AFTER_MS, Runtime } from '../src/runtime/runtime.ts';
 import { runtimeImage } from '../src/runtime/runtime-image.ts';
-import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
 import type { RuntimeResponse } from '../src/runtime/types.ts';
 import { HELLO_WORKER } from './support/hello.ts';
 import {
   NODE,
+  RUNTIME_HOST_NODE_ARGS,
   ROOT,
   childEnv,
   fmt,
@@ -205,7 +205,7 @@ async function makeIsolate(kind: Kind, snapshot: ivm.ExternalCopy<ArrayBuffer>):
 // In the parent
 
 async function runChild(kind: Kind, count: number): Promise<Measurement> {
-  const child = spawnTracked(NODE, ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, '--expose-gc', join(ROOT, 'bench/memory.ts'), '--child', kind, '--isolates', String(count)], {
+  const child = spawnTracked(NODE, [...RUNTIME_HOST_NODE_ARGS, '--expose-gc', join(ROOT, 'bench/memory.ts'), '--child', kind, '--isolates', String(count)], {
     env: childEnv(),
   });
   const match = await waitForLine(child, /RESULT (\{.*\})\n/, 300_000);

@@ -10,10 +10,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
 import {
   DOC,
   NODE,
+  RUNTIME_HOST_NODE_ARGS,
   ROOT,
   childEnv,
   cleanupChildren,
@@ -71,7 +71,7 @@ try {
     process.stderr.write(`\n== ${bench.name}: ${bench.what}\n`);
     const file = join(dir, `${bench.name}.json`);
     const t0 = process.hrtime.bigint();
-    const child = spawnTracked(NODE, ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(ROOT, 'bench', `${bench.name}.ts`), '--json', file], {
+    const child = spawnTracked(NODE, [...RUNTIME_HOST_NODE_ARGS, join(ROOT, 'bench', `${bench.name}.ts`), '--json', file], {
       env: childEnv(),
       stdio: ['ignore', 'inherit', 'inherit'],
     });

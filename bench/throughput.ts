@@ -28,6 +28,7 @@ import { RUNTIME_HOST_FLAGS } from '../src/runtime/engine-flags.ts';
 import {
   positiveArg,
   NODE,
+  RUNTIME_HOST_NODE_ARGS,
   ROOT,
   childEnv,
   fmt,
@@ -298,7 +299,7 @@ export async function throughput(args: string[]): Promise<BenchResult> {
       progress(`throughput: runtime.fetch in process, ${tenants} tenant(s), ${concurrency} in flight`);
       const child = spawnTracked(
         NODE,
-        ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', '3', '--concurrency', String(concurrency), '--tenants', String(tenants)],
+        [...RUNTIME_HOST_NODE_ARGS, join(ROOT, 'bench/support/inproc.ts'), '--seconds', '3', '--concurrency', String(concurrency), '--tenants', String(tenants)],
         { env: childEnv() },
       );
       const match = await waitForLine(child, /RESULT (\{.*\})\n/, 120_000);

@@ -5,6 +5,9 @@
 
 import v8 from 'node:v8';
 
+/** The host's semi-space, in MB, that RUNTIME_HOST_FLAGS asks for; at and above it the young-generation trigger is lowered. */
+const HOST_SEMI_SPACE_MB = 16;
+
 /**
  * Node flags for a process that hosts a Runtime, which V8 reads only as the process starts:
  * runtime processes are started with them (src/supervisor/runtime-process.ts), and an embedder
@@ -12,10 +15,7 @@ import v8 from 'node:v8';
  * start (the isolates keep theirs: a semi-space never exceeds an isolate's own maximum, 1 MB),
  * so that the young-generation trigger below stays as coarse for the host as V8's default.
  */
-export const RUNTIME_HOST_FLAGS: readonly string[] = ['--min-semi-space-size=16'];
-
-/** The host's semi-space, in MB, at and above which the young-generation trigger is lowered. */
-const HOST_SEMI_SPACE_MB = 16;
+export const RUNTIME_HOST_FLAGS: readonly string[] = [`--min-semi-space-size=${HOST_SEMI_SPACE_MB}`];
 
 /**
  * How full, in percent, a young generation gets before V8 collects it in a task of its own
