@@ -12,15 +12,22 @@
 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { bareTenants } from './bare-tenants.ts';
-import { HELLO_CONTENT_TYPE } from './hello.ts';
+import ivm from 'isolated-vm';
+import { applyEngineFlags } from '../../src/runtime/engine-flags.ts';
+import { HELLO_BODY, HELLO_CONTENT_TYPE } from './hello.ts';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--tenants');
 const tenants = Math.max(1, at >= 0 ? Number(args[at + 1]) : 1);
 const async = args.includes('--async');
 
-const handlers = await bareTenants(tenants);
+applyEngineFlags();
+const handlers: ivm.Reference<(url: string) => string>[] = [];
+for (let i = 0; i < tenants; i++) {
+  const isolate = new ivm.Isolate({ memoryLimit: 128 });
+  const context = await isolate.createContext();
+  handlers.push(await context.eval(`(url) => ${JSON.stringify(HELLO_BODY)}`, { reference: true }));
+}
 
 const server = createServer((req, res) => {
   const host = req.headers.host ?? '';
