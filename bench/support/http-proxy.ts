@@ -11,13 +11,13 @@ import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RUNTIME_HOST_FLAGS } from '../../src/runtime/engine-flags.ts';
+import { RUNTIME_HOST_NODE_ARGS } from '../lib.ts';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--tenants');
 const tenants = at >= 0 ? args[at + 1]! : '1';
 const socketPath = join(mkdtempSync(join(tmpdir(), 'isolet-proxy-')), 'runtime.sock');
-const child = spawn(process.execPath, ['--no-node-snapshot', ...RUNTIME_HOST_FLAGS, join(import.meta.dirname, 'isolet-server.ts'), '--tenants', tenants, '--socket', socketPath], {
+const child = spawn(process.execPath, [...RUNTIME_HOST_NODE_ARGS, join(import.meta.dirname, 'isolet-server.ts'), '--tenants', tenants, '--socket', socketPath], {
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 await new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve()));
