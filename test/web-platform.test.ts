@@ -48,7 +48,7 @@ const PRELUDE = `
 before(async () => {
   const result = await build({
     stdin: {
-      contents: `export * from './src/sandbox/web-platform.ts'; export { connectHost, receiveModule } from './src/sandbox/host-calls.ts'; export { enterRequest } from './src/sandbox/request-context.ts';`,
+      contents: `export * from './src/sandbox/web-platform.ts'; export { connectHost, receiveModule } from './src/sandbox/host-calls.ts'; export { enterFromHost } from './src/sandbox/request-context.ts';`,
       resolveDir: root,
       loader: 'ts',
     },
@@ -79,7 +79,7 @@ before(async () => {
   context.evalSync(`
     WP.connectHost({ sync: __sync, loadModule: __loadModule });
     // As inside a request: workerd (and isolet) refuse bodies in top-level code.
-    WP.enterRequest(1);
+    WP.enterFromHost(1, 0);
     for (const [name, value] of Object.entries(WP.webPlatformGlobals)) {
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
     }

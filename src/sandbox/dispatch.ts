@@ -3,12 +3,10 @@
 // comes back into the plain values the host copies out. Every failure becomes a result the
 // host can log and answer with, never an exception that leaks sandbox internals.
 
-import { hostCalls, callAsync, dropRequestCalls } from './host-calls.ts';
+import { hostCalls, callAsync } from './host-calls.ts';
 import { headBytes, MAX_HEAD_BYTES, type DispatchResult, type HeaderLines, type PullResult } from '../bridge/protocol.ts';
 import type { OperationResult } from '../bridge/operations.ts';
-import { advanceClock } from '../api/clock/sandbox.ts';
-import { dropRequestTimers } from '../api/timers/sandbox.ts';
-import { enterRequest } from './request-context.ts';
+import { enterFromHost, requestEndHooks } from './request-context.ts';
 import { logLine } from './host-budget.ts';
 import { MAX_WHOLE_BODY_CROSSING, SLICE, wholeBodySource } from './whole-body-source.ts';
 import { DOMException, events, newAbortSignal, type Event, type GlobalScopeEvents } from '../api/events/sandbox.ts';
@@ -37,11 +35,6 @@ let drainHook = false;
 let drainWaiters: ((inline: boolean) => void)[] = [];
 /** The task running now is a run on the host's own thread (an inline dispatch), until it drains. */
 let inline = false;
-
-/** The task running now runs on the host's thread: answers it makes go back with respondSimpleNow. */
-export function inlineTask(): void {
-  inline = true;
-}
 
 export function useDrainHook(on: boolean): void {
   drainHook = on;
@@ -455,8 +448,7 @@ const NO_SCHEDULED_HANDLER_NOW = 'The worker has no scheduled handler: add `asyn
  * request's does. Never rejects.
  */
 export async function handleScheduled(requestId: number, cron: string, scheduledTime: number, now: number): Promise<void> {
-  advanceClock(now);
-  enterRequest(requestId);
+  enterFromHost(requestId, now);
   const w = worker;
   if (w === undefined || (w.exports === null && !globalScope!.has('scheduled'))) {
     return hostCalls.respond(requestId, { error: NO_SCHEDULED_HANDLER_NOW, kind: 'no-handler', done: true });
@@ -496,6 +488,15 @@ function settle(requestId: number, entry: InFlight, tellHost = true): boolean {
     if (tellHost) hostCalls.requestDone(requestId);
     return true;
   }
+  awaitWaitUntil(requestId, waitUntil);
+  return false;
+}
+
+/**
+ * The request's ctx.waitUntil() promises, then its end. A function of its own, so that settle,
+ * which every request runs, makes no closures' context for what few requests need.
+ */
+function awaitWaitUntil(requestId: number, waitUntil: Promise<unknown>[]): void {
   // waitUntil promises can add more waitUntil promises: wait until the list stops growing.
   const drain = (seen: number): Promise<void> => {
     const count = waitUntil.length - seen;
@@ -508,7 +509,6 @@ function settle(requestId: number, entry: InFlight, tellHost = true): boolean {
     hostCalls.requestDone(requestId);
   };
   PromisePrototypeThen(drain(0), finish, finish);
-  return false;
 }
 
 /**
@@ -545,10 +545,12 @@ export async function handleRequest(
   headers: HeaderLines,
   hasBody: boolean,
   now: number,
-  entrypoint = '',
+  entrypoint: string,
+  inlineRun: boolean,
 ): Promise<void> {
-  advanceClock(now);
-  enterRequest(requestId);
+  // The task running now runs on the host's thread: answers it makes go back with respondSimpleNow.
+  if (inlineRun) inline = true;
+  enterFromHost(requestId, now);
   const w = worker;
   if (w === undefined) return hostCalls.respond(requestId, { error: 'The worker is not loaded.', kind: 'no-handler' });
   const body: BodySource | null = hasBody ? bodyFromHost(requestId, declaredLength(headers)) : null;
@@ -562,7 +564,10 @@ export async function handleRequest(
   let result: DispatchResult;
   let whole: HostResponse | undefined;
   try {
-    const response = await callHandler(w, entrypoint, requestFromHost(method, url, headers, body, entry), new ExecutionContext(requestId));
+    const request = requestFromHost(method, url, headers, body, entry);
+    const ctx = new ExecutionContext(requestId);
+    // The usual handler, called here rather than through callHandler: one function fewer.
+    const response = await (w.fetch !== undefined && entrypoint === '' ? ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]) : callHandler(w, entrypoint, request, ctx));
     const head = responseToHost(response);
     if (head === null) {
       result = {
@@ -624,8 +629,7 @@ export async function handleRequest(
  * charged to it.
  */
 export async function handleCall(requestId: number, entrypoint: string, method: string, args: unknown[], now: number): Promise<void> {
-  advanceClock(now);
-  enterRequest(requestId);
+  enterFromHost(requestId, now);
   const entry: InFlight = {
     phase: 'dispatching', signal: null, waitUntil: null, responseBody: undefined, responseRest: undefined, responseOut: undefined,
     requestBody: null,
@@ -810,12 +814,6 @@ function declaredLength(lines: HeaderLines): number | null {
   return null;
 }
 
-/** The host's timer went off, or it tells of an abort: bring the clock and the context along. */
-export function enterFromHost(requestId: number, now: number): void {
-  advanceClock(now);
-  enterRequest(requestId);
-}
-
 export function abortRequest(requestId: number, now: number): void {
   enterFromHost(requestId, now);
   const entry = inFlight.get(requestId);
@@ -832,8 +830,7 @@ export function abortRequest(requestId: number, now: number): void {
 /** The host ended a request's work (e.g. its waitUntil ran too long): forget it here too. */
 export function endRequest(requestId: number): void {
   inFlight.delete(requestId);
-  dropRequestCalls(requestId);
-  dropRequestTimers(requestId);
+  for (let i = 0; i < requestEndHooks.length; i++) requestEndHooks[i]!(requestId);
 }
 
 export function reportUncaught(requestId: number, error: unknown): void {

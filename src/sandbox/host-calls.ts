@@ -7,8 +7,7 @@
 // The host treats every argument as hostile: even if tenant code took over this runtime, all it
 // could do is ask for what these calls give any worker.
 
-import { advanceClock } from '../api/clock/sandbox.ts';
-import { currentRequestId, enterRequest } from './request-context.ts';
+import { currentRequestId, enterFromHost, onRequestEnd } from './request-context.ts';
 import { admitLogLine, logLine, MAX_PENDING_HOST_CALLS } from './host-budget.ts';
 import { dropPayload, holdPayload, type OutgoingValue } from './outgoing-payloads.ts';
 import type { HostCalls } from '../bridge/protocol.ts';
@@ -92,6 +91,8 @@ interface PendingCall {
 
 const pendingCalls = new SafeMap<number, PendingCall>();
 let nextCallId = 1;
+/** Whether dropRequestCalls runs when a request ends: from the first host call on. */
+let dropsOnEnd = false;
 
 /** Runs an asynchronous host operation on behalf of the current request. */
 export function callAsync<K extends AsyncOperation>(op: K, ...args: unknown[]): Promise<OperationResult<K>> {
@@ -118,6 +119,10 @@ function startAsync<T>(op: string, args: unknown[], namedErrors = false, payload
     return PromiseReject(new RangeError(`Too many operations pending at once (at most ${MAX_PENDING_HOST_CALLS} per isolate: fetch, body reads, crypto.subtle, ...). Await some before starting more.`));
   }
   const callId = nextCallId++;
+  if (!dropsOnEnd) {
+    dropsOnEnd = true;
+    onRequestEnd(dropRequestCalls);
+  }
   return new Promise<T>((resolve, reject) => {
     pendingCalls.set(callId, { requestId, resolve: resolve as (value: unknown) => void, reject, namedErrors });
     if (payload !== undefined) holdPayload(callId, payload);
@@ -161,14 +166,13 @@ export function settleCall(callId: number, now: number, ok: boolean, value: unkn
   if (!call) return;
   pendingCalls.delete(callId);
   dropPayload(callId);
-  advanceClock(now);
-  enterRequest(call.requestId);
+  enterFromHost(call.requestId, now);
   if (ok) call.resolve(value);
   else call.reject(hostError(errorName, String(value), call.namedErrors));
 }
 
 /** A request's work is over: its calls will never be answered. */
-export function dropRequestCalls(requestId: number): void {
+function dropRequestCalls(requestId: number): void {
   if (pendingCalls.size === 0) return;
   // forEach, not for...of: the Map iterator's `next` is the tenant's to replace.
   MapPrototypeForEach(pendingCalls, (call, callId) => {

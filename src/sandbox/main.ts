@@ -7,6 +7,7 @@
 
 import { callSync, connectHost, hostCalls, settleCall, receiveModule } from './host-calls.ts';
 import { takePayload } from './outgoing-payloads.ts';
+import { enterFromHost } from './request-context.ts';
 import { ENTRIES_GLOBAL, HOST_CALL_ORDER, type HostCalls, type SandboxEntries } from '../bridge/protocol.ts';
 import { clockGlobals } from '../api/clock/sandbox.ts';
 import { lockCodeGeneration, lockContextFeatures } from '../api/codegen/sandbox.ts';
@@ -27,13 +28,11 @@ import {
   handleScheduled,
   handleCall,
   endRequest,
-  enterFromHost,
   registerWorker,
   pullResponse,
   takeResponseChunk,
   reportUncaught,
   drained,
-  inlineTask,
   useDrainHook,
 } from './dispatch.ts';
 import { cloudflareWorkersExports } from '../api/cloudflare-workers/sandbox.ts';
@@ -178,8 +177,7 @@ const entryPoints: SandboxEntries = {
   // third of a small request's crossing cost. The answer goes back through respondSimple or
   // respond (handleRequest never rejects); the entry itself returns nothing.
   dispatch(requestId, method, url, headers, hasBody, now, entrypoint, inline): void {
-    if (inline) inlineTask();
-    void handleRequest(requestId, method, url, headers, hasBody, now, entrypoint);
+    void handleRequest(requestId, method, url, headers, hasBody, now, entrypoint, inline);
   },
   invoke(requestId, entrypoint, method, args, now): void {
     void handleCall(requestId, entrypoint, method, args, now);

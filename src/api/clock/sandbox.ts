@@ -6,15 +6,11 @@
 import {
   ObjectDefineProperties, ObjectDefineProperty, ReflectConstruct, SymbolToStringTag,
 } from '../../sandbox/primordials.ts';
-let frozenNow = 0;
+import { hostTime } from '../../sandbox/request-context.ts';
 
-/** Called by the runtime at every entry from the host, with the host's wall clock. */
-export function advanceClock(now: number): void {
-  if (now > frozenNow) frozenNow = now;
-}
-
+// The time stands still between the host's entries (src/sandbox/request-context.ts sets it).
 export function currentTime(): number {
-  return frozenNow;
+  return hostTime;
 }
 
 const RealDate = Date;
@@ -23,13 +19,13 @@ const RealDate = Date;
 // It shares Date.prototype, so `instanceof Date` and every method keep working.
 function makeFrozenDate(): DateConstructor {
   const FrozenDate = function Date(this: unknown, ...args: unknown[]) {
-    if (new.target === undefined) return new RealDate(frozenNow).toString();
-    const value = args.length === 0 ? new RealDate(frozenNow) : ReflectConstruct(RealDate, args, new.target);
+    if (new.target === undefined) return new RealDate(hostTime).toString();
+    const value = args.length === 0 ? new RealDate(hostTime) : ReflectConstruct(RealDate, args, new.target);
     return value;
   } as unknown as DateConstructor;
   ObjectDefineProperties(FrozenDate, {
     prototype: { value: RealDate.prototype, writable: false, enumerable: false, configurable: false },
-    now: { value: function now() { return frozenNow; }, writable: true, enumerable: false, configurable: true },
+    now: { value: function now() { return hostTime; }, writable: true, enumerable: false, configurable: true },
     parse: { value: RealDate.parse, writable: true, enumerable: false, configurable: true },
     UTC: { value: RealDate.UTC, writable: true, enumerable: false, configurable: true },
     length: { value: 7, configurable: true },
@@ -46,7 +42,7 @@ class Performance {
     return 0;
   }
   now(): number {
-    return frozenNow;
+    return hostTime;
   }
   toJSON(): object {
     return { timeOrigin: 0 };

@@ -13,16 +13,16 @@ import {
   Headers, fillHeaders, setHeadersGuard, headerList, toByteString, fromByteString, appendHeaderUnchecked, hasHeaderUnchecked,
   headersAppend, headersGet,
 } from '../headers/sandbox.ts';
-import { requireRequestContext } from '../../sandbox/request-context.ts';
+import { currentRequest, requireRequestContext } from '../../sandbox/request-context.ts';
 import { DOMException } from '../events/sandbox.ts';
 import { reasonPhrase } from './reason-phrases.ts';
 import {
-  Body, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
+  Body, TEXT_BODY_TYPE, type BodySource, extractBody, bodyFromSource, cloneBody, bodyUsed, assertBodyUsable, bodyForHost,
   consumeText, consumeJSON, consumeBytes, consumeArrayBuffer, consumeBlob, consumeFormData, bodyStream,
 } from '../body/sandbox.ts';
 import {
   ArrayBuffer, JSONStringify, Number, ObjectDefineProperty, Promise, RangeError, Set, String,
-  StringPrototypeCharCodeAt, Symbol, SymbolToStringTag, TypeError, Uint8Array,
+  StringPrototypeCharCodeAt, StringPrototypeIsWellFormed, Symbol, SymbolToStringTag, TypeError, Uint8Array,
 } from '../../sandbox/primordials.ts';
 
 export interface ResponseInit {
@@ -71,7 +71,11 @@ export class Response {
   #statusText = '';
   // Whether the init gave a statusText: without one, the wire gets workerd's reason phrase.
   #statusTextGiven = false;
-  #headers!: Headers;
+  // Made on first read (#headersOf) when the init gave none: most responses are sent without
+  // their headers ever being read, and a Headers is two more functions per request to enter.
+  // Until then the only header is the Content-Type the body implies (`#impliedType`, or none).
+  #headers: Headers | null = null;
+  #impliedType: string | null = null;
   #body: Body | null = null;
   #type: 'default' | 'error' = 'default';
   // Set for fetch()'s responses (Fetch §5.5: the URL list's last URL, and whether it has several).
@@ -85,7 +89,18 @@ export class Response {
     }
     // workerd refuses a body in top-level code ("Disallowed operation called within global
     // scope"); a Response without one is allowed there.
-    if (body !== undefined && body !== null) requireRequestContext('new Response() with a body');
+    if (body !== undefined && body !== null && currentRequest === 0) requireRequestContext('new Response() with a body');
+    if (init === undefined || init === null) {
+      // The usual `new Response(text)`: status 200 and no headers but the implied Content-Type,
+      // nothing to check, so none of #initialize (each function entered costs a rarely served
+      // isolate cache misses; docs/BENCHMARKS.md, "Fewer functions per request").
+      if (typeof body === 'string' && StringPrototypeIsWellFormed(body)) {
+        this.#body = new Body(body);
+        this.#impliedType = TEXT_BODY_TYPE;
+        return;
+      }
+      if (body === undefined || body === null) return;
+    }
     const extracted = body === undefined || body === null ? null : extractBody(body);
     Response.#initialize(this, init ?? undefined, extracted);
   }
@@ -93,9 +108,8 @@ export class Response {
   // Fetch §5.5 "initialize a response", with workerd's checks. Without an init (the usual
   // `new Response(text)`) there is nothing to check.
   static #initialize(response: Response, init: ResponseInit | undefined, extracted: ReturnType<typeof extractBody> | null): void {
-    const headers = new Headers();
+    let headers: Headers | null = null;
     let status = 200;
-    let filled = false;
     if (init !== undefined) {
       if (init.status !== undefined) status = Number(init.status) & 0xffff;
       if (status < 200 || status > 599) {
@@ -111,8 +125,8 @@ export class Response {
       // passes on whether its statusText was given, so the wire keeps the default reason phrase.
       response.#statusTextGiven = #statusTextGiven in init ? (init as Response).#statusTextGiven : init.statusText !== undefined;
       if (init.headers !== undefined) {
+        headers = new Headers();
         fillHeaders(headers, init.headers);
-        filled = true;
       }
     }
     response.#status = status;
@@ -127,10 +141,21 @@ export class Response {
     if (extracted) {
       response.#body = extracted.body;
       const type = extracted.contentType;
-      if (type !== null && !(filled && hasHeaderUnchecked(headers, 'content-type'))) appendHeaderUnchecked(headers, 'content-type', type);
+      if (headers === null) response.#impliedType = type;
+      else if (type !== null && !hasHeaderUnchecked(headers, 'content-type')) appendHeaderUnchecked(headers, 'content-type', type);
     }
+    if (headers === null) return;
     setHeadersGuard(headers, 'response');
     response.#headers = headers;
+  }
+
+  /** The headers, made now if the init gave none (see `#headers`). */
+  #headersOf(): Headers {
+    if (this.#headers !== null) return this.#headers;
+    const headers = new Headers();
+    if (this.#impliedType !== null) appendHeaderUnchecked(headers, 'content-type', this.#impliedType);
+    setHeadersGuard(headers, 'response');
+    return (this.#headers = headers);
   }
 
   /** Fetch §5.5 Response.json(): the data as JSON, with Content-Type application/json. */
@@ -181,7 +206,7 @@ export class Response {
   get status(): number { return this.#status; }
   get ok(): boolean { return this.#status >= 200 && this.#status <= 299; }
   get statusText(): string { return this.#statusText; }
-  get headers(): Headers { return this.#headers; }
+  get headers(): Headers { return this.#headersOf(); }
   get webSocket(): null { return null; }
   get cf(): undefined { return undefined; }
 
@@ -192,8 +217,8 @@ export class Response {
   json(): Promise<unknown> { return consumeJSON(this.#body); }
   bytes(): Promise<Uint8Array<ArrayBuffer>> { return consumeBytes(this.#body); }
   arrayBuffer(): Promise<ArrayBuffer> { return consumeArrayBuffer(this.#body); }
-  blob(): Promise<unknown> { return consumeBlob(this.#body, headersGet(this.#headers, 'content-type')); }
-  formData(): Promise<unknown> { return consumeFormData(this.#body, headersGet(this.#headers, 'content-type')); }
+  blob(): Promise<unknown> { return consumeBlob(this.#body, this.#headers === null ? this.#impliedType : headersGet(this.#headers, 'content-type')); }
+  formData(): Promise<unknown> { return consumeFormData(this.#body, this.#headers === null ? this.#impliedType : headersGet(this.#headers, 'content-type')); }
 
   clone(): Response {
     assertBodyUsable(this.#body);
@@ -204,9 +229,13 @@ export class Response {
     copy.#type = this.#type;
     copy.#url = this.#url;
     copy.#redirected = this.#redirected;
-    const headers = new Headers(this.#headers);
-    setHeadersGuard(headers, 'response');
-    copy.#headers = headers;
+    if (this.#headers === null) {
+      copy.#impliedType = this.#impliedType;
+    } else {
+      const headers = new Headers(this.#headers);
+      setHeadersGuard(headers, 'response');
+      copy.#headers = headers;
+    }
     copy.#body = this.#body ? cloneBody(this.#body) : null;
     return copy;
   }
@@ -219,7 +248,7 @@ export class Response {
       copy.#statusText = from.#statusText;
       copy.#statusTextGiven = from.#statusTextGiven;
       copy.#type = from.#type;
-      const headers = new Headers(from.#headers);
+      const headers = new Headers(from.#headersOf());
       setHeadersGuard(headers, 'response');
       copy.#headers = headers;
       return copy;
@@ -248,8 +277,8 @@ export class Response {
         status: r.#status,
         // Header names and values are byte strings already; a given status text becomes one
         // (UTF-8); workerd's reason phrases are ASCII.
-        statusText: r.#statusTextGiven ? toByteString(r.#statusText) : reasonPhrase(r.#status),
-        headers: headerList(r.#headers),
+        statusText: r.#statusTextGiven ? toByteString(r.#statusText) : r.#status === 200 ? 'OK' : reasonPhrase(r.#status),
+        headers: r.#headers !== null ? headerList(r.#headers) : r.#impliedType !== null ? ['content-type', r.#impliedType] : [],
         body: bodyForHost(r.#body),
       };
     };

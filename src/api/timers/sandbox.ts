@@ -3,7 +3,7 @@
 // timer can exist, so the host's timer and end-of-request calls have nothing to do.
 
 import { hostCalls, createModule } from '../../sandbox/host-calls.ts';
-import { currentRequestId, requireRequestContext } from '../../sandbox/request-context.ts';
+import { currentRequestId, onRequestEnd, requireRequestContext } from '../../sandbox/request-context.ts';
 import { AbortSignal, addAbortAlgorithm, removeAbortAlgorithm } from '../events/sandbox.ts';
 import type { TimersApi, TimersDeps } from './sandbox/module.ts';
 import {
@@ -17,7 +17,8 @@ const resolved = PromiseResolve();
 const defer = (fn: () => void): void => void PromisePrototypeThen(resolved, fn);
 
 function timers(): TimersApi {
-  api ??= createModule<TimersDeps, TimersApi>('timers', {
+  if (api !== undefined) return api;
+  api = createModule<TimersDeps, TimersApi>('timers', {
     startTimer: (requestId, timerId, delay) => hostCalls.startTimer(requestId, timerId, delay),
     defer,
     clearTimer: (timerId) => hostCalls.clearTimer(timerId),
@@ -27,6 +28,7 @@ function timers(): TimersApi {
     addAbortAlgorithm,
     removeAbortAlgorithm,
   });
+  onRequestEnd(api.dropRequestTimers);
   return api;
 }
 
@@ -35,10 +37,6 @@ export function fireTimer(id: number): void {
   api?.fireTimer(id);
 }
 
-/** A request's work is over: drop its timers (the host has already forgotten them). */
-export function dropRequestTimers(requestId: number): void {
-  api?.dropRequestTimers(requestId);
-}
 
 export function timerGlobals(): Record<string, (name: string) => unknown> {
   const make = (name: string): unknown => timers().globals[name];
