@@ -430,6 +430,31 @@ test('responseToHost: flat headers with one Set-Cookie each, string or bytes bod
   ]);
 });
 
+test('Response: headers made on first read carry the Content-Type its body implies, read or not', async () => {
+  const r = await inIsolate(`
+    const head = (response) => WP.responseToHost(response).headers;
+    const unread = head(new Response('hi'));
+    const changed = new Response('hi');
+    const same = changed.headers === changed.headers;
+    changed.headers.set('X-A', '1');
+    changed.headers.delete('Content-Type');
+    const json = head(Response.json({ a: 1 }));
+    const status = head(new Response('gone', { status: 404 }));
+    const typed = head(new Response(new Blob(['x'], { type: 'text/x' })));
+    const bytes = head(new Response(new Uint8Array([1])));
+    const empty = head(new Response());
+    const cloned = new Response('hi').clone();
+    const blobType = (await new Response('hi').blob()).type;
+    const init = head(new Response('hi', new Response('other')));
+    return [unread, same, head(changed), json, status, typed, bytes, empty, head(cloned), [...cloned.headers], blobType, init];
+  `);
+  const text = ['content-type', 'text/plain;charset=UTF-8'];
+  assert.deepEqual(r, [
+    text, true, ['x-a', '1'], ['content-type', 'application/json'], text, ['content-type', 'text/x'], [], [], text,
+    [['content-type', 'text/plain;charset=UTF-8']], 'text/plain;charset=UTF-8', text,
+  ]);
+});
+
 // ---------------------------------------------------------------------------------------------
 // URL
 

@@ -8,10 +8,13 @@
 // one request (a cold start): what cold starts cost the warm tenants' latency. `--sync-create`
 // makes the isolates on the serving thread, as the prebuilt isolated-vm does (the reference);
 // `--sync-dispose` tears them down there. `--max-isolates` below `--tenants` makes the rotation
-// evict: every request is then a cold start and an eviction.
+// evict: every request is then a cold start and an eviction. `--warm-seconds` keeps the same
+// load going that long before measuring (beyond the warm-up of five requests a tenant): with
+// many tenants an isolate's cost per request falls over its first seconds of serving, as its
+// young generation settles (docs/BENCHMARKS.md, "Young generations collected at a tenth").
 //
 //   node --no-node-snapshot bench/support/inproc.ts --seconds 3 --concurrency 50 [--tenants 1]
-//     [--cold-per-second 0] [--max-isolates N] [--sync-create] [--sync-dispose]
+//     [--warm-seconds 0] [--cold-per-second 0] [--max-isolates N] [--sync-create] [--sync-dispose]
 
 import ivm from 'isolated-vm';
 import { Runtime } from '../../src/runtime/runtime.ts';
@@ -24,6 +27,7 @@ const seconds = numberArg(args, '--seconds', 3);
 const concurrency = numberArg(args, '--concurrency', 50);
 const tenants = Math.max(1, numberArg(args, '--tenants', 1));
 const coldPerSecond = numberArg(args, '--cold-per-second', 0);
+const warmSeconds = numberArg(args, '--warm-seconds', 0);
 {
   const isolates = ivm.Isolate as { createOffThread?: (options: ivm.IsolateOptions) => Promise<ivm.Isolate> };
   const make = args.includes('--sync-create') ? async (options: ivm.IsolateOptions) => new ivm.Isolate(options) : isolates.createOffThread!.bind(ivm.Isolate);
@@ -78,6 +82,15 @@ async function drain(body: Uint8Array | AsyncIterable<Uint8Array> | null): Promi
 for (let i = 0; i < Math.max(2000, tenants * 5); i++) {
   const n = next++ % tenants;
   await drain((await runtime.fetch(`t${n}`, tenantRequests[n]!)).body);
+}
+if (warmSeconds > 0) {
+  const warmEnd = process.hrtime.bigint() + BigInt(Math.round(warmSeconds * 1e9));
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (process.hrtime.bigint() < warmEnd) {
+      const n = next++ % tenants;
+      await drain((await runtime.fetch(`t${n}`, tenantRequests[n]!)).body);
+    }
+  }));
 }
 const latencies: number[] = [];
 let requests = 0;
