@@ -484,7 +484,9 @@ function settle(requestId: number, entry: InFlight, tellHost = true): boolean {
   entry.phase = 'waitUntil';
   const waitUntil = entry.waitUntil;
   if (waitUntil === null) {
-    endRequest(requestId);
+    // endRequest's work, done here: one function fewer for every request.
+    inFlight.delete(requestId);
+    for (let i = 0; i < requestEndHooks.length; i++) requestEndHooks[i]!(requestId);
     if (tellHost) hostCalls.requestDone(requestId);
     return true;
   }
@@ -579,7 +581,10 @@ export async function handleRequest(
         error: 'The fetch handler returned Response.error(), a network error, which cannot be sent to a client: return a Response with a status such as 502 instead.',
         kind: 'bad-response',
       };
-    } else if (headBytes(head.headers) + head.statusText.length > MAX_HEAD_BYTES) {
+    } else if (
+      // One header (the usual: the Content-Type a body implies) is counted here, a function fewer.
+      (head.headers.length === 2 ? head.headers[0]!.length + head.headers[1]!.length : headBytes(head.headers)) + head.statusText.length > MAX_HEAD_BYTES
+    ) {
       const unsent = head.body;
       if (unsent !== null && typeof unsent === 'object' && !isUint8Array(unsent)) unsent.cancel?.(undefined);
       result = {

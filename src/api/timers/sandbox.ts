@@ -37,7 +37,6 @@ export function fireTimer(id: number): void {
   api?.fireTimer(id);
 }
 
-
 export function timerGlobals(): Record<string, (name: string) => unknown> {
   const make = (name: string): unknown => timers().globals[name];
   return { setTimeout: make, setInterval: make, clearTimeout: make, clearInterval: make, queueMicrotask: make, scheduler: make };
