@@ -79,17 +79,15 @@ async function drain(body: Uint8Array | AsyncIterable<Uint8Array> | null): Promi
 }
 
 // Warm-up, then measure.
-for (let i = 0; i < Math.max(2000, tenants * 5); i++) {
+async function serveNext(): Promise<void> {
   const n = next++ % tenants;
   await drain((await runtime.fetch(`t${n}`, tenantRequests[n]!)).body);
 }
+for (let i = 0; i < Math.max(2000, tenants * 5); i++) await serveNext();
 if (warmSeconds > 0) {
   const warmEnd = process.hrtime.bigint() + BigInt(Math.round(warmSeconds * 1e9));
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (process.hrtime.bigint() < warmEnd) {
-      const n = next++ % tenants;
-      await drain((await runtime.fetch(`t${n}`, tenantRequests[n]!)).body);
-    }
+    while (process.hrtime.bigint() < warmEnd) await serveNext();
   }));
 }
 const latencies: number[] = [];

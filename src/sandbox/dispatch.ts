@@ -323,9 +323,11 @@ function makeFetchEvent(request: unknown, ctx: ExecutionContext, onRespond: (val
   return event;
 }
 
-/** What the handler returned (a Response, or a promise of one: the caller awaits it). */
+/**
+ * What the handler returned (a Response, or a promise of one: the caller awaits it), for every
+ * case but the default export's own fetch, which handleRequest calls itself.
+ */
 function callHandler(w: Worker, entrypoint: string, request: unknown, ctx: ExecutionContext): unknown {
-  if (w.fetch && entrypoint === '') return ReflectApply(w.fetch, w.thisArg, [request, w.env, ctx]);
   if (w.exports !== null) {
     const receiver = receiverOf(w, entrypoint, ctx);
     const fetch = (receiver.self as { fetch?: unknown }).fetch;

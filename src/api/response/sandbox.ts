@@ -158,6 +158,11 @@ export class Response {
     return (this.#headers = headers);
   }
 
+  /** The Content-Type header's value, without making the headers if they are not made yet. */
+  #contentType(): string | null {
+    return this.#headers === null ? this.#impliedType : headersGet(this.#headers, 'content-type');
+  }
+
   /** Fetch §5.5 Response.json(): the data as JSON, with Content-Type application/json. */
   static json(data: unknown, init?: ResponseInit): Response {
     requireRequestContext('Response.json()');
@@ -217,8 +222,8 @@ export class Response {
   json(): Promise<unknown> { return consumeJSON(this.#body); }
   bytes(): Promise<Uint8Array<ArrayBuffer>> { return consumeBytes(this.#body); }
   arrayBuffer(): Promise<ArrayBuffer> { return consumeArrayBuffer(this.#body); }
-  blob(): Promise<unknown> { return consumeBlob(this.#body, this.#headers === null ? this.#impliedType : headersGet(this.#headers, 'content-type')); }
-  formData(): Promise<unknown> { return consumeFormData(this.#body, this.#headers === null ? this.#impliedType : headersGet(this.#headers, 'content-type')); }
+  blob(): Promise<unknown> { return consumeBlob(this.#body, this.#contentType()); }
+  formData(): Promise<unknown> { return consumeFormData(this.#body, this.#contentType()); }
 
   clone(): Response {
     assertBodyUsable(this.#body);
