@@ -285,27 +285,32 @@ test('large buffers and strings moved into an isolate are freed off the isolate\
       await isolate.reduceMemory();
       return Number(isolate.cpuTime - before) / 1e6;
     };
-    let buffersIn = 0;
-    let stringsIn = 0;
-    let ownMade = 0;
-    for (let round = 0; round < 3; round++) {
+    // Per round, not summed: on a loaded machine one round's collection can be slow for reasons
+    // of its own (a core taken away mid-munmap, page-table work), and a sum lets that one round
+    // decide. The median of five rounds holds unless most rounds say otherwise.
+    const buffersIn: number[] = [];
+    const stringsIn: number[] = [];
+    const ownMade: number[] = [];
+    for (let round = 0; round < 5; round++) {
       for (let i = 0; i < 4; i++) {
         const buffer = new ArrayBuffer(64 * MB);
         new Uint8Array(buffer).fill(i + 1);
         const sum = await hold.apply(undefined, [new ivm.ExternalCopy(buffer, { transferOut: true }).copyInto({ release: true, transferIn: true })]);
         assert.equal(sum, (i + 1) * (i + 2), 'every buffer moved in reads back whole');
       }
-      buffersIn += await collectionCpuMs();
+      buffersIn.push(await collectionCpuMs());
       for (let i = 0; i < 4; i++) {
         const text = String(i).repeat(64 * MB);
         assert.equal(await holdText.apply(undefined, [new ivm.ExternalCopy(text).copyInto({ release: true })]), `${64 * MB}${i}`);
       }
-      stringsIn += await collectionCpuMs();
+      stringsIn.push(await collectionCpuMs());
       await allocate.apply(undefined, [4]);
-      ownMade += await collectionCpuMs();
+      ownMade.push(await collectionCpuMs());
     }
-    assert.ok(buffersIn < ownMade / 2, `collecting 768 MB of buffers moved in cost the isolate ${buffersIn.toFixed(1)} ms of CPU, the same made by the isolate ${ownMade.toFixed(1)} ms`);
-    assert.ok(stringsIn < ownMade / 2, `collecting 768 MB of strings moved in cost the isolate ${stringsIn.toFixed(1)} ms of CPU, the same in buffers made by the isolate ${ownMade.toFixed(1)} ms`);
+    const median = (values: number[]) => values.toSorted((a, b) => a - b)[values.length >> 1];
+    const rounds = (values: number[]) => values.map((ms) => ms.toFixed(1)).join(' / ');
+    assert.ok(median(buffersIn) < median(ownMade) / 2, `collecting 256 MB of buffers moved in cost the isolate ${rounds(buffersIn)} ms of CPU in five rounds, the same made by the isolate ${rounds(ownMade)} ms`);
+    assert.ok(median(stringsIn) < median(ownMade) / 2, `collecting 256 MB of strings moved in cost the isolate ${rounds(stringsIn)} ms of CPU in five rounds, the same in buffers made by the isolate ${rounds(ownMade)} ms`);
 
     // One still held through a collection that frees others is intact, and writable.
     const kept = new ArrayBuffer(8 * MB);
