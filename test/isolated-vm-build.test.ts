@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import ivm from 'isolated-vm';
 
@@ -390,7 +390,7 @@ function threadCount(): number {
 }
 
 test('many busy isolates share a bounded pool of threads and all finish', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 60_000 }, async () => {
-  const poolSize = Math.max(2, availableParallelism()) + 1;
+  const poolSize = Math.max(2, cpus().length);
   // One isolate run first, so the pool's first thread and V8's are there before counting.
   const warm = new ivm.Isolate({ memoryLimit: 32 });
   await (await warm.createContext()).eval('1');
@@ -410,6 +410,41 @@ test('many busy isolates share a bounded pool of threads and all finish', { skip
   } finally {
     for (const isolate of isolates) isolate.dispose();
   }
+});
+
+// How many isolates run at once: the pool's size. Each run notes when it began and spins for
+// 800 ms of wall time; the runs the pool could take at once begin together, the next one only as
+// one of them ends. In a process of its own, as the pool is sized when isolated-vm loads.
+const RUNS_AT_ONCE = `
+const ivm = require(${JSON.stringify(require.resolve('isolated-vm'))});
+const count = Number(process.argv[1]);
+(async () => {
+  const isolates = Array.from({ length: count }, () => new ivm.Isolate({ memoryLimit: 32 }));
+  const spins = await Promise.all(isolates.map(async (isolate) => (await isolate.createContext()).eval('(() => { const began = Date.now(); while (Date.now() < began + 800); return began; })', { reference: true })));
+  const began = await Promise.all(spins.map((spin) => spin.apply(undefined, [])));
+  const first = Math.min(...began);
+  process.stdout.write(String(began.filter((at) => at < first + 400).length));
+})();
+`;
+
+async function runsAtOnce(count: number, env: NodeJS.ProcessEnv): Promise<number> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '-e', RUNS_AT_ONCE, String(count)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, err);
+  return Number(out);
+}
+
+test('isolates run on as many threads as there are cores (at least 2) unless ISOLET_ISOLATE_THREADS says otherwise', { timeout: 60_000 }, async () => {
+  const { ISOLET_ISOLATE_THREADS: _, ...env } = process.env;
+  const cores = Math.max(2, cpus().length);
+  assert.equal(await runsAtOnce(cores + 1, env), cores);
+  assert.equal(await runsAtOnce(4, { ...env, ISOLET_ISOLATE_THREADS: '3' }), 3);
+  // A value that is no count leaves the default.
+  assert.equal(await runsAtOnce(cores + 1, { ...env, ISOLET_ISOLATE_THREADS: 'many' }), cores);
 });
 
 interface OffThreadIsolates {

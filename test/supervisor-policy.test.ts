@@ -55,9 +55,9 @@ test('rendezvous placement: stable, spread, and adding a process moves only the 
   assert.notDeepEqual(onThree, names.map((name) => homeIndex(name, 'trusted', 3)));
 });
 
-test("a runtime process's environment: the allow-list, isolet's malloc settings unless the operator set GLIBC_TUNABLES", () => {
-  const env = runtimeEnvironment({ PATH: '/bin', TZ: 'UTC', LC_ALL: 'C', ISOLET_ADMIN_TOKEN: 'secret', DATABASE_URL: 'postgres://u:p@h/db' });
-  assert.deepEqual(env, { PATH: '/bin', TZ: 'UTC', LC_ALL: 'C', GLIBC_TUNABLES: MALLOC_TUNABLES });
+test("a runtime process's environment: the allow-list (the operator's isolate threads included), isolet's malloc settings unless the operator set GLIBC_TUNABLES", () => {
+  const env = runtimeEnvironment({ PATH: '/bin', TZ: 'UTC', LC_ALL: 'C', ISOLET_ADMIN_TOKEN: 'secret', DATABASE_URL: 'postgres://u:p@h/db', ISOLET_ISOLATE_THREADS: '4' });
+  assert.deepEqual(env, { PATH: '/bin', TZ: 'UTC', LC_ALL: 'C', ISOLET_ISOLATE_THREADS: '4', GLIBC_TUNABLES: MALLOC_TUNABLES });
   const operators = 'glibc.malloc.arena_max=4';
   assert.equal(runtimeEnvironment({ PATH: '/bin', GLIBC_TUNABLES: operators }).GLIBC_TUNABLES, operators);
   assert.match(MALLOC_TUNABLES, /^glibc\.malloc\.mmap_threshold=\d+:glibc\.malloc\.trim_threshold=\d+:glibc\.malloc\.arena_max=\d+$/);

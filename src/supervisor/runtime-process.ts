@@ -758,6 +758,8 @@ export function runtimeEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS
 const RUNTIME_VARIABLES = new Set([
   'PATH', 'TZ', 'LANG', 'LANGUAGE', 'NODE_ICU_DATA', 'GLIBC_TUNABLES',
   'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
+  // How many threads run isolates in each process (native/isolated-vm/thread-pool.patch).
+  'ISOLET_ISOLATE_THREADS',
   // Where a test run with coverage collects it from every process.
   'NODE_V8_COVERAGE',
 ]);
