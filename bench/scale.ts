@@ -40,6 +40,7 @@ const TARGET_RECOVERY_MS = 1000;
 const TARGET_ZIPF_VS_ONE = 0.5;
 const TARGET_COLD_P99_MS = 50;
 const TARGET_NOISY_P99_RATIO = 2;
+const TARGET_RSS_GB = 16;
 const ZIPF_EXPONENT = 1.1;
 /** Tenants deployed apart from the Zipf table, each requested once while it runs: the cold first requests. */
 const COLD_PROBES = 200;
@@ -69,11 +70,19 @@ const NOISY_TEXT: Record<NoisyKind, string> = {
   crash: 'a fatal V8 error that ends their runtime process (with a 5 s CPU limit to get there)',
 };
 
+/** RSS of one process, in bytes (0 once it is gone). */
+function ownRss(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** RSS of a process and its descendants, in bytes. */
 function treeRss(pid: number): number {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    let bytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    let bytes = ownRss(pid);
     for (const task of readdirSync(`/proc/${pid}/task`)) {
       const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
       for (const child of children === '' ? [] : children.split(' ')) bytes += treeRss(Number(child));
@@ -326,6 +335,7 @@ async function manyTenants(o: Options): Promise<Part> {
   await runLoad(server, tenants, 3, dir, true);
   const uniform = await runLoad(server, tenants, seconds, dir, true);
   const rss = treeRss(server.child.pid!);
+  const controlRss = ownRss(server.child.pid!);
 
   progress('scale: SIGKILL of a runtime process under load');
   // The default tier grew to fit the tenants (its processes' start lines say how far): homes are hashed over all of them.
@@ -369,17 +379,18 @@ async function manyTenants(o: Options): Promise<Part> {
         `Cold tenants' first requests, one at a time (10 ms apart, each on a new connection) while that load ran: ${cold.ms.length} of them, ` +
         `p50 ${fmt(coldP50)} ms, p99 ${fmt(coldP99)} ms, max ${fmt(coldSorted.at(-1) ?? NaN)} ms, ${cold.failed} not 200.`,
       '',
-      `Uniform: RSS ${fmt(rss / 1024 ** 3)} GB with every tenant deployed. SIGKILL of runtime process pid ${victim} under that load: ${killed.errors} errors over the run (${errorsText(killed)}; ` +
+      `Uniform: RSS ${fmt(rss / 1024 ** 3)} GB with every tenant deployed (the control process ${fmt(controlRss / 1024 ** 3)} GB of it). SIGKILL of runtime process pid ${victim} under that load: ${killed.errors} errors over the run (${errorsText(killed)}; ` +
         `the supervisor failed ${inFlightOnKilled} requests that were in flight on it: those not sent again to its replacement, a GET or HEAD whose client had left included); a tenant whose home it was answered 200 again ${fmtInt(recoveryMs)} ms after the kill.`,
     ],
     targets: [
       { name: `${fmtInt(tenants)} tenants, uniform: ≥ ${TARGET_RPS} req/s`, met: uniform.rps >= TARGET_RPS, detail: `${fmtInt(uniform.rps)} req/s.` },
       { name: `p99 ≤ ${TARGET_P99_MS} ms, zero errors`, met: uniform.p99_us / 1000 <= TARGET_P99_MS && uniform.errors === 0, detail: `p99 ${fmt(uniform.p99_us / 1000)} ms, ${uniform.errors} errors.` },
+      { name: `${fmtInt(tenants)} tenants, uniform: RSS ≤ ${TARGET_RSS_GB} GB`, met: rss <= TARGET_RSS_GB * 1024 ** 3, detail: `${fmt(rss / 1024 ** 3)} GB, the server and its runtime processes (the control process ${fmt(controlRss / 1024 ** 3)} GB).` },
       { name: `${fmtInt(zipfTenants)} tenants, Zipf(${ZIPF_EXPONENT}): ≥ ${TARGET_ZIPF_VS_ONE}x the 1-tenant req/s`, met: zipfVsOne >= TARGET_ZIPF_VS_ONE, detail: `${fmt(zipfVsOne)}x (${fmtInt(zipfRun.rps)} vs ${fmtInt(one.rps)} req/s).` },
       { name: `a cold tenant's first request: p99 ≤ ${TARGET_COLD_P99_MS} ms`, met: coldP99 <= TARGET_COLD_P99_MS && cold.failed === 0, detail: `p99 ${fmt(coldP99)} ms (p50 ${fmt(coldP50)} ms) over ${cold.ms.length}, ${cold.failed} not 200.` },
       { name: `a killed runtime process's tenants served again within ${TARGET_RECOVERY_MS} ms`, met: recoveryMs <= TARGET_RECOVERY_MS, detail: `${fmtInt(recoveryMs)} ms.` },
     ],
-    data: { tenants, zipfTenants, processes, deploySeconds, eachCount, eachSeconds, bulkSeconds, one, node: nodeRun, zipf: zipfRun, cold, uniform, killed, recoveryMs, inFlightOnKilled, rss },
+    data: { tenants, zipfTenants, processes, deploySeconds, eachCount, eachSeconds, bulkSeconds, one, node: nodeRun, zipf: zipfRun, cold, uniform, killed, recoveryMs, inFlightOnKilled, rss, controlRss },
   };
 }
 
