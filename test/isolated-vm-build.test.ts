@@ -335,8 +335,8 @@ interface ScriptExit {
 }
 
 /** Runs `script` in a Node process of its own (a crash there is a result here, not the end of this file). */
-async function runScript(script: string, flags: string[] = []): Promise<ScriptExit> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', ...flags, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runScript(script: string, flags: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ScriptExit> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', ...flags, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk));
@@ -415,25 +415,21 @@ test('many busy isolates share a bounded pool of threads and all finish', { skip
 // How many isolates run at once: the pool's size. Each run notes when it began and spins for
 // 800 ms of wall time; the runs the pool could take at once begin together, the next one only as
 // one of them ends. In a process of its own, as the pool is sized when isolated-vm loads.
-const RUNS_AT_ONCE = `
+function runsAtOnceScript(count: number): string {
+  return `
 const ivm = require(${JSON.stringify(require.resolve('isolated-vm'))});
-const count = Number(process.argv[1]);
 (async () => {
-  const isolates = Array.from({ length: count }, () => new ivm.Isolate({ memoryLimit: 32 }));
+  const isolates = Array.from({ length: ${count} }, () => new ivm.Isolate({ memoryLimit: 32 }));
   const spins = await Promise.all(isolates.map(async (isolate) => (await isolate.createContext()).eval('(() => { const began = Date.now(); while (Date.now() < began + 800); return began; })', { reference: true })));
   const began = await Promise.all(spins.map((spin) => spin.apply(undefined, [])));
   const first = Math.min(...began);
   process.stdout.write(String(began.filter((at) => at < first + 400).length));
 })();
 `;
+}
 
 async function runsAtOnce(count: number, env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '-e', RUNS_AT_ONCE, String(count)], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const { code, out, err } = await runScript(runsAtOnceScript(count), [], env);
   assert.equal(code, 0, err);
   return Number(out);
 }
