@@ -6,8 +6,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
-import { defaultMemoryBudgetMb } from '../src/runtime/runtime.ts';
+import { defaultMemoryBudgetMb, LEAST_ISOLATE_MB } from '../src/runtime/runtime.ts';
+import { processesFor } from '../src/supervisor/process-pool.ts';
 
 const MB = 1024 * 1024;
 import type { LivenessOptions } from '../src/supervisor/liveness.ts';
@@ -323,6 +325,46 @@ test('a tier whose workers would not fit in its processes gets more, and a moved
   for (const name of names) assert.deepEqual(await answer(p, name), { status: 200, text: name });
   const pids = new Set(names.map((name) => p.placement(name)!.pid));
   assert.equal(pids.size, 3, 'the workers are spread over the three processes');
+});
+
+test('processesFor: enough processes for the workers, but no more than the shared memory budget can fill', () => {
+  // Each process holds at most 80% of maxIsolates on average.
+  assert.equal(processesFor(7, 3), 3);
+  assert.equal(processesFor(100_000, 2500), 50);
+  // 9,400 MB holds at most 9,400 / LEAST_ISOLATE_MB isolates (6,714): 4 processes fit them.
+  assert.equal(Math.floor(9400 / LEAST_ISOLATE_MB), 6714);
+  assert.equal(processesFor(100_000, 2500, 9400), 4);
+  assert.equal(processesFor(3000, 2500, 9400), 2);
+  assert.equal(processesFor(0, 2500, 9400), 0);
+  // A budget that holds more isolates than there are workers does not add processes.
+  assert.equal(processesFor(7, 3, 1_000_000), 3);
+});
+
+test('a tier grows no further than its shared memory budget can fill, and every worker is still served', { timeout: 90_000 }, async () => {
+  // 5 MB holds 3 isolates of LEAST_ISOLATE_MB: 2 processes of 3 isolates fit them, where the 7
+  // workers alone would need 3 (the test above the previous one).
+  const { pool: p, lines } = testPool({ processes: 1, runtime: { limits: { cpuMs: 5000 }, maxIsolates: 3 }, sharedMemoryBudgetMb: 5, spare: false, untriedRequests: 0 });
+  const names = Array.from({ length: 7 }, (_, i) => `capped${i}`);
+  for (const name of names) await p.load(name, text(name));
+  assert.equal(p.processes('default').length, 2);
+  assert.deepEqual(lines.filter((line) => line.message.startsWith('tier grew')).map((line) => line.fields.processes), [2]);
+  assert.deepEqual(names.map((name) => p.placement(name)!.index), names.map((name) => homeIndex(name, 'default', 2)));
+  for (const name of names) assert.deepEqual(await answer(p, name), { status: 200, text: name });
+});
+
+test('a runtime process keeps no esbuild service once its runtime image is made', { timeout: 60_000, skip: !existsSync('/proc/self/task') && 'needs /proc' }, async () => {
+  const { pool: p } = testPool({ processes: 1, spare: false, untriedRequests: 0 });
+  await p.load('lean', text('lean'));
+  assert.deepEqual(await answer(p, 'lean'), { status: 200, text: 'lean' });
+  const pid = p.placement('lean')!.pid!;
+  const children = () => readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(' ').filter(Boolean));
+  // The service is stopped before the process says it is ready; its exit is reaped soon after.
+  for (let waited = 0; children().length > 0 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(children().map((child) => readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0')[0]), []);
+  // The image is made: later isolates need no bundling.
+  await p.load('lean2', text('lean2'));
+  assert.deepEqual(await answer(p, 'lean2'), { status: 200, text: 'lean2' });
+  assert.deepEqual(children(), []);
 });
 
 test('when a tier grows, every running process gets the new share of the memory budget', { timeout: 90_000 }, async () => {

@@ -54,10 +54,23 @@ const MB = 1024 * 1024;
  */
 const MEMORY_BUDGET_SHARE = 0.4;
 
-/** The default `memoryBudgetMb` of one of `processes` processes that share this machine. */
-export function defaultMemoryBudgetMb(processes = 1): number {
-  return Math.max(64, Math.floor((totalmem() * MEMORY_BUDGET_SHARE) / Math.max(1, processes) / MB));
+/** The memory live isolates may hold on this machine, in MB, before it is divided among processes. */
+export function machineMemoryBudgetMb(): number {
+  return Math.floor((totalmem() * MEMORY_BUDGET_SHARE) / MB);
 }
+
+/** The default `memoryBudgetMb` of one of `processes` processes that share `sharedMb` (default: this machine's). */
+export function defaultMemoryBudgetMb(processes = 1, sharedMb = machineMemoryBudgetMb()): number {
+  return Math.max(64, Math.floor(sharedMb / Math.max(1, processes)));
+}
+
+/**
+ * The least memory a live isolate holds, as its memory budget counts it: one made from the
+ * runtime snapshot holds about 1.4 MB before it runs anything, a served hello world about 1.5
+ * (docs/BENCHMARKS.md, "Memory per idle isolate"). So a budget of B MB never holds more than
+ * B / LEAST_ISOLATE_MB isolates, however many workers are deployed.
+ */
+export const LEAST_ISOLATE_MB = 1.4;
 
 /** The longest `cron` a scheduled event may name (any text: `isolet dev --test-scheduled` takes what it is given, as wrangler does). */
 const MAX_EVENT_CRON_CHARS = 1000;

@@ -5,7 +5,7 @@
 // deployed is lost.
 
 import { availableParallelism } from 'node:os';
-import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
+import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, LEAST_ISOLATE_MB, machineMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, type BindingHost, type RuntimeRequest, type RuntimeResponse, type ScheduledEvent, type ScheduledResult, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
@@ -31,18 +31,24 @@ const PROCESS_FILL = 0.8;
 
 /**
  * Processes a tier needs so that `workers` fit in them with an isolate each (V8 aborts a
- * process near 4,000 isolates, so a process holds at most `maxIsolates`).
+ * process near 4,000 isolates, so a process holds at most `maxIsolates`), or, when the tier's
+ * processes share a memory budget of `sharedBudgetMb`, so that as many isolates as that budget
+ * can hold fit. Past that a process more holds no more live isolates, only its own memory (about
+ * 100 MB with Node's and the runtime's), and each process's share of the budget gets smaller: with
+ * 100,000 workers deployed the tier grew to 51 processes whose own memory outweighed the isolates'
+ * (docs/BENCHMARKS.md, "As many runtime processes as the memory budget can fill").
  */
-export function processesFor(workers: number, maxIsolates: number): number {
-  return Math.ceil(workers / (Math.max(1, maxIsolates) * PROCESS_FILL));
+export function processesFor(workers: number, maxIsolates: number, sharedBudgetMb?: number): number {
+  const live = sharedBudgetMb === undefined ? workers : Math.min(workers, Math.floor(sharedBudgetMb / LEAST_ISOLATE_MB));
+  return Math.ceil(live / (Math.max(1, maxIsolates) * PROCESS_FILL));
 }
 
 /**
  * Runtime processes of the default tier unless told: one per core, at least 2, and enough for
  * `workers` (processesFor). A tier grows past it as workers are deployed (see #fit).
  */
-export function defaultProcessCount(workers = 0, maxIsolates = DEFAULT_MAX_ISOLATES): number {
-  return Math.max(2, availableParallelism(), processesFor(workers, maxIsolates));
+export function defaultProcessCount(workers = 0, maxIsolates = DEFAULT_MAX_ISOLATES, sharedBudgetMb = machineMemoryBudgetMb()): number {
+  return Math.max(2, availableParallelism(), processesFor(workers, maxIsolates, sharedBudgetMb));
 }
 
 export interface ProcessPoolOptions {
@@ -59,8 +65,17 @@ export interface ProcessPoolOptions {
    * UNTRIED_REQUESTS; 0: no untried processes, new code goes home at once). Its upload is checked there too.
    */
   untriedRequests?: number;
-  /** What each runtime process's Runtime is made with. */
+  /**
+   * What each runtime process's Runtime is made with. Its `memoryBudgetMb`, when set, is each
+   * process's own; unset, the default tier's processes share `sharedMemoryBudgetMb`.
+   */
   runtime?: InitPayload;
+  /**
+   * MB the default tier's live isolates may hold together, divided evenly among its processes
+   * (default: 40% of the machine's memory). It also bounds how many processes a tier grows to
+   * (processesFor). Not used when `runtime.memoryBudgetMb` sets each process's budget.
+   */
+  sharedMemoryBudgetMb?: number;
   /** Where the workers' log lines go. */
   workerLog: (entry: WorkerLogEntry) => void;
   /** Where the supervisor's own lines go (restarts, crashes, quarantine). */
@@ -126,6 +141,8 @@ export class ProcessPool implements WorkerHost {
   #spareTimer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #maxIsolates: number;
+  /** What the default tier's isolates share (ProcessPoolOptions.sharedMemoryBudgetMb); none when each process has its own. */
+  readonly #sharedBudgetMb: number | undefined;
   /** Workers per tier: what each tier's processes must fit. */
   readonly #placed = new Map<Tier, number>();
   readonly #untriedRequests: number;
@@ -141,6 +158,7 @@ export class ProcessPool implements WorkerHost {
       spareOutput: (pid, line) => options.log('warn', 'spare runtime process output', { pid, line }),
     };
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
+    this.#sharedBudgetMb = options.runtime?.memoryBudgetMb !== undefined ? undefined : options.sharedMemoryBudgetMb ?? machineMemoryBudgetMb();
     this.#untriedRequests = Math.max(0, Math.floor(options.untriedRequests ?? UNTRIED_REQUESTS));
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<ProcessTier, number> = { default: processes, trusted: processes, quarantine: 1, untried: 1, ...options.tierProcesses };
@@ -226,8 +244,8 @@ export class ProcessPool implements WorkerHost {
    * tenants to start others (docs/BENCHMARKS.md, "One memory share per runtime process").
    */
   #shareMemory(): void {
-    if (this.#options.runtime?.memoryBudgetMb !== undefined) return;
-    const share = defaultMemoryBudgetMb(this.#tiers.get('default')!.length);
+    if (this.#sharedBudgetMb === undefined) return;
+    const share = defaultMemoryBudgetMb(this.#tiers.get('default')!.length, this.#sharedBudgetMb);
     if (share === this.#child.init.memoryBudgetMb) return;
     this.#child.init.memoryBudgetMb = share;
     for (const slot of [...this.#tiers.values()].flat()) slot.setMemoryBudget(share);
@@ -247,7 +265,7 @@ export class ProcessPool implements WorkerHost {
   #fit(tier: Tier): void {
     const slots = this.#tiers.get(tier)!;
     const workers = this.#placed.get(tier) ?? 0;
-    const needed = processesFor(workers, this.#maxIsolates);
+    const needed = processesFor(workers, this.#maxIsolates, this.#sharedBudgetMb);
     if (slots.length >= needed) return;
     const before = slots.length;
     while (slots.length < needed) {
