@@ -6,7 +6,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
 import { defaultMemoryBudgetMb, LEAST_ISOLATE_MB } from '../src/runtime/runtime.ts';
 import { processesFor } from '../src/supervisor/process-pool.ts';
@@ -164,6 +166,44 @@ test('a runtime process killed with SIGKILL: only its request in flight fails (5
   assert.equal((await answer(p, bystander!, get('/release'))).text, 'up');
   assert.deepEqual(await heldElsewhere, { status: 200, text: 'released' });
   assert.equal(p.processes('default')[1]!.starts, 1);
+});
+
+test('a killed runtime process is replaced as soon as the kernel is ending it, not once its teardown closes its channel', { timeout: 90_000, skip: process.platform !== 'linux' && 'reads /proc' }, async (t) => {
+  // A process that frees gigabytes closes its channel only once they are freed (exit-watch.ts).
+  // Here a grandchild holds the channel open for as long, and pings are too rare to notice.
+  const dir = mkdtempSync(join(tmpdir(), 'isolet-exit-'));
+  const marker = join(dir, 'holder');
+  const holdChannel = `import { openSync, writeSync, closeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+let fd; try { fd = openSync(${JSON.stringify(marker)}, 'wx'); } catch {}
+if (fd !== undefined) { const holder = spawn('sleep', ['120'], { stdio: ['ignore', 'ignore', 'ignore', 3] }); holder.unref(); writeSync(fd, String(holder.pid)); closeSync(fd); }`;
+  const { pool: p, lines, logs } = testPool({
+    processes: 1, spare: false, untriedRequests: 0, liveness: { intervalMs: 600_000, timeoutMs: 600_000 },
+    execArgv: ['--import', `data:text/javascript,${encodeURIComponent(holdChannel)}`],
+  });
+  let holderPid = 0;
+  t.after(() => {
+    try {
+      if (holderPid > 0) process.kill(holderPid, 'SIGKILL');
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await p.load('watched', worker(HOLDER));
+  assert.equal((await answer(p, 'watched')).text, 'up');
+  holderPid = Number(readFileSync(marker, 'utf8'));
+  assert.ok(holderPid > 0);
+  const heldGet = answer(p, 'watched', get('/hold'));
+  await holding(logs, 'watched');
+  const slot = p.processes('default')[0]!;
+  slot.kill('SIGKILL');
+  // The GET in flight runs again on the replacement while the old channel is still open.
+  await holding(logs, 'watched', 2);
+  assert.equal(slot.starts, 2);
+  assert.doesNotThrow(() => process.kill(holderPid, 0), 'the old process\'s channel was still open');
+  assert.equal((await answer(p, 'watched', get('/release'))).text, 'up');
+  assert.deepEqual(await heldGet, { status: 200, text: 'released' });
+  const ended = lines.filter((line) => line.message === 'runtime process ended; restarting');
+  assert.deepEqual(ended.map((line) => [line.fields.signal, line.fields.requestsFailed]), [['SIGKILL', 0]]);
 });
 
 test('a runtime process that stops answering (SIGSTOP) is killed as hung and restarted: its request in flight gets 502, the other process never notices', { timeout: 90_000 }, async () => {

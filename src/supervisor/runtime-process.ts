@@ -18,6 +18,7 @@ import { BINDING_LIMITS } from '../bridge/bindings.ts';
 import { IncomingBody, OutgoingBody } from './body-stream.ts';
 import { Channel } from './channel.ts';
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from './liveness.ts';
+import { ExitWatch, exitingSignal } from './exit-watch.ts';
 import type { RunAs } from './run-as.ts';
 import { queuedTooMuch, type BindingAnswerHead, type CallHead, type CallOutcome, type CallResult, type InitPayload, type Message, type Payloads, type ServiceCaller } from './messages.ts';
 import { ServiceExchanges, type ServiceRouter } from './service-exchanges.ts';
@@ -192,6 +193,13 @@ export class Child {
       },
     );
     this.process.once('close', () => this.#liveness.stop());
+    const pid = this.process.pid;
+    const exitWatch = new ExitWatch(
+      () => this.process.signalCode ?? (pid === undefined ? undefined : exitingSignal(pid)),
+      () => this.owner !== undefined && (this.exchanges.size > 0 || this.calls.size > 0 || this.rpcs.size > 0),
+      () => this.owner?.closed(this, null, 'SIGKILL'),
+    );
+    this.process.once('close', () => exitWatch.stop());
     this.channel = new Channel(this.process.stdio[3] as Duplex, 'control', {
       message: (message) => {
         this.#liveness.heard();
