@@ -3,7 +3,8 @@
 // memory before the kernel closes its files and reports its exit: a runtime process holding 1,500
 // isolates (2.3 GB of RSS in 14,000 mappings) was seen to end, by its channel's reset and its
 // exit, 0.5 s after the signal on an idle machine and up to 1.2 s on a loaded one, while every
-// request for its tenants waited for it (docs/BENCHMARKS.md, "A killed process is seen at once").
+// request for its tenants waited for it (docs/BENCHMARKS.md, "Runtime processes the memory can
+// fill, and a killed one seen at once").
 // The kernel marks the process as exiting first: /proc/<pid>/stat shows its main thread a zombie
 // or exiting, and the signal, within a millisecond of the kill. So while requests wait on a
 // process, the supervisor looks there on a short beat and does not wait for the teardown.

@@ -34,9 +34,9 @@ const PROCESS_FILL = 0.8;
  * process near 4,000 isolates, so a process holds at most `maxIsolates`), or, when the tier's
  * processes share a memory budget of `sharedBudgetMb`, so that as many isolates as that budget
  * can hold fit. Past that a process more holds no more live isolates, only its own memory (about
- * 100 MB with Node's and the runtime's), and each process's share of the budget gets smaller: with
- * 100,000 workers deployed the tier grew to 51 processes whose own memory outweighed the isolates'
- * (docs/BENCHMARKS.md, "As many runtime processes as the memory budget can fill").
+ * 145 MB of RSS: Node's and the runtime's), and each process's share of the budget gets smaller:
+ * with 100,000 workers deployed the tier grew to 51 processes whose own memory matched the isolates'
+ * (docs/BENCHMARKS.md, "Runtime processes the memory can fill, and a killed one seen at once").
  */
 export function processesFor(workers: number, maxIsolates: number, sharedBudgetMb?: number): number {
   const live = sharedBudgetMb === undefined ? workers : Math.min(workers, Math.floor(sharedBudgetMb / LEAST_ISOLATE_MB));
