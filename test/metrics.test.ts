@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { BucketHistogram } from '../src/observability/bucket-histogram.ts';
 import { WorkerLabels, OTHER_WORKERS } from '../src/observability/worker-labels.ts';
 import { WorkerSeries } from '../src/observability/worker-series.ts';
-import { checkStatsBatch, CPU_BUCKETS_MS, COLD_START_BUCKETS_MS, WorkerStats } from '../src/observability/worker-stats.ts';
+import { checkStatsBatch, CPU_BUCKETS_MS, COLD_START_BUCKETS_MS, reportStats, WorkerStats, type StatsBatch } from '../src/observability/worker-stats.ts';
+import { RUNTIME_PROCESS_SPARE_ISOLATES } from '../src/supervisor/process-pool.ts';
 import { timedStore } from '../src/observability/timed-store.ts';
 import { Registry } from 'prom-client';
 import { parseExposition, type Exposition } from './support/prometheus-text.ts';
@@ -86,6 +87,24 @@ test('a stats batch from a runtime process is checked as hostile', () => {
     { workers: { ['x'.repeat(64)]: batch.workers.w }, isolates: batch.isolates },
   ];
   for (const value of bad) assert.throws(() => checkStatsBatch(value), /malformed message: stats/);
+});
+
+test('reportStats sends what changed at once, and unchanged gauges again now and then, for a reader that missed them', async () => {
+  const gauges = { liveIsolates: 0, spareIsolates: 3, isolateMemory: 0, isolateMemoryBudget: 100 };
+  const sent: StatsBatch[] = [];
+  const stop = reportStats(new WorkerStats(), gauges, (batch) => sent.push(batch), 5);
+  const until = async (count: number) => {
+    for (let waited = 0; sent.length < count; waited += 5) {
+      assert.ok(waited < 10_000, `${count} batches sent`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  await until(1);
+  assert.equal(sent[0]!.isolates.spare, 3);
+  // Nothing changes: the same gauges come again after a few intervals.
+  await until(2);
+  assert.deepEqual(sent[1]!.isolates, sent[0]!.isolates);
+  stop();
 });
 
 test('WorkerSeries keeps an hour of minutes per worker', () => {
@@ -295,9 +314,9 @@ test('runtime processes send their counts in batches; restarts and isolates are 
   assert.equal(metrics.sum('isolet_isolates', { process: 'default/0', state: 'live' }), 0);
   assert.equal(metrics.sum('isolet_isolate_memory_bytes', { process: 'default/0' }), 0);
   assert.ok(server.logs.some((line) => line.message === 'runtime process started' && line.starts === 2 && line.spare === true), 'the spare took the killed process\'s place');
-  // A process makes spare isolates once it has had a cold start (spare-isolates.ts), and the
-  // replacement has had none: it holds none yet.
-  assert.equal(metrics.sum('isolet_isolates', { process: 'default/0', state: 'spare' }), 0);
+  // The replacement made its spare isolates while it waited as the pool's spare; it reports them
+  // once adopted (its earlier batches went to no one).
+  await scrapeUntil(server, (m) => m.sum('isolet_isolates', { process: 'default/0', state: 'spare' }) === RUNTIME_PROCESS_SPARE_ISOLATES);
   // The replacement serves, and its first request is a cold start again; the slot's gauges
   // follow the replacement's batches.
   assert.equal((await server.request('hello.localhost', '/')).status, 200);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { homeIndex, type Tier } from '../src/supervisor/placement.ts';
 import { defaultMemoryBudgetMb, LEAST_ISOLATE_MB } from '../src/runtime/runtime.ts';
-import { processesFor } from '../src/supervisor/process-pool.ts';
+import { processesFor, RUNTIME_PROCESS_SPARE_ISOLATES } from '../src/supervisor/process-pool.ts';
 
 const MB = 1024 * 1024;
 import type { LivenessOptions } from '../src/supervisor/liveness.ts';
@@ -405,6 +405,51 @@ test('a runtime process keeps no esbuild service once its runtime image is made'
   await p.load('lean2', text('lean2'));
   assert.deepEqual(await answer(p, 'lean2'), { status: 200, text: 'lean2' });
   assert.deepEqual(children(), []);
+});
+
+test('a runtime process makes its spare isolates while it waits, before any request', { timeout: 60_000 }, async () => {
+  const spares = new Map<string, number>();
+  const { pool: p } = testPool({ processes: 1, spare: false, untriedRequests: 0, stats: (label, batch) => void spares.set(label, batch.isolates.spare) });
+  for (let waited = 0; spares.get('default/0') !== RUNTIME_PROCESS_SPARE_ISOLATES && waited < 45_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(spares.get('default/0'), RUNTIME_PROCESS_SPARE_ISOLATES, 'made ahead of the first request');
+  // Each of the first tenants starts from one (then refilled when no cold start is under way).
+  const names = Array.from({ length: 4 }, (_, i) => `ahead${i}`);
+  for (const name of names) await p.load(name, text(name));
+  assert.deepEqual(await Promise.all(names.map((name) => answer(p, name))), names.map((name) => ({ status: 200, text: name })));
+});
+
+test('after a takeover the next spare starts a few seconds later, leaving the machine to the process that took over', { timeout: 90_000 }, async () => {
+  let pool: ReturnType<typeof testPool>['pool'] | undefined;
+  const takeovers: { spareAtTakeover: unknown }[] = [];
+  const { pool: p } = testPool({
+    processes: 1, untriedRequests: 0,
+    // Read as the slot logs its start, in the same turn as the takeover.
+    log: (_level, message, fields) => {
+      if (message === 'runtime process started' && fields.spare === true) takeovers.push({ spareAtTakeover: pool!.spare });
+    },
+  });
+  pool = p;
+  for (let waited = 0; p.spare?.ready !== true; waited += 20) {
+    assert.ok(waited < 60_000, 'the spare becomes ready');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const firstSpare = p.spare!.pid;
+  await p.load('taken', text('taken'));
+  assert.deepEqual(await answer(p, 'taken'), { status: 200, text: 'taken' });
+  p.processes('default')[0]!.kill('SIGKILL');
+  for (let waited = 0; takeovers.length === 0; waited += 10) {
+    assert.ok(waited < 30_000, 'the spare takes over');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(p.processes('default')[0]!.pid, firstSpare);
+  assert.deepEqual(takeovers, [{ spareAtTakeover: undefined }], 'no spare is started in the same turn');
+  assert.deepEqual(await answer(p, 'taken'), { status: 200, text: 'taken' });
+  // Then a new one is started, and becomes ready.
+  for (let waited = 0; p.spare?.ready !== true; waited += 20) {
+    assert.ok(waited < 60_000, 'a new spare becomes ready');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.notEqual(p.spare!.pid, firstSpare);
 });
 
 test('when a tier grows, every running process gets the new share of the memory budget', { timeout: 90_000 }, async () => {

@@ -103,12 +103,20 @@ export class WorkerStats implements IsolateEvents {
  * Sends a Runtime's batches every `intervalMs` when something changed; returns what stops it
  * (sending what is left). The timer does not keep the process alive.
  */
+/** Batches with nothing new that are not sent before one is sent anyway. */
+const UNCHANGED_BATCHES_SKIPPED = 5;
+
 export function reportStats(stats: WorkerStats, gauges: IsolateGauges, send: (batch: StatsBatch) => void, intervalMs = 1000): () => void {
   let last: StatsBatch['isolates'] | undefined;
+  let unchanged = 0;
   const flush = () => {
     const batch = stats.take(gauges);
     const { live, spare, memoryBytes, budgetBytes } = batch.isolates;
-    if (Object.keys(batch.workers).length === 0 && last?.live === live && last.spare === spare && last.memoryBytes === memoryBytes && last.budgetBytes === budgetBytes) return;
+    // Unchanged gauges are sent again now and then: whoever reads them may not have had the
+    // last batch (a spare process's went to no one until a slot adopted it).
+    const same = Object.keys(batch.workers).length === 0 && last?.live === live && last.spare === spare && last.memoryBytes === memoryBytes && last.budgetBytes === budgetBytes;
+    if (same && ++unchanged < UNCHANGED_BATCHES_SKIPPED) return;
+    unchanged = 0;
     last = batch.isolates;
     send(batch);
   };

@@ -440,6 +440,7 @@ export class Runtime {
   async prepare(): Promise<void> {
     this.assertOpen();
     await this.preparedImage();
+    this.spares?.fill();
   }
 
   private async preparedImage(): Promise<RuntimeImage> {

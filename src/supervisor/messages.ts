@@ -23,6 +23,8 @@ export interface InitPayload {
   memoryBudgetMb?: number;
   egress?: EgressOptions;
   reduceIdleMemoryAfterMs?: number;
+  /** Isolates made ahead of demand (RuntimeOptions.spareIsolates). */
+  spareIsolates?: number;
   /** Whether the process reports its traced requests' subrequests (`span` messages); the control process exports them. */
   tracing?: boolean;
 }

@@ -109,8 +109,27 @@ export interface ProcessPoolOptions {
   bindingHost?: BindingHost;
 }
 
+/**
+ * Spare isolates each runtime process keeps made (RuntimeOptions.spareIsolates), where a Runtime
+ * alone keeps 2. A process that takes over from one that died gets every request for that one's
+ * tenants at once, each a cold start, while the machine is loaded: with 10,000 tenants over 4
+ * processes, a dozen or more in flight, queued on two threads that make isolates (docs/BENCHMARKS.md,
+ * "Runtime processes the memory can fill, and a killed one seen at once"). Made while the
+ * process waits as the pool's spare, these skip most of that. About 1.4 MB each.
+ */
+export const RUNTIME_PROCESS_SPARE_ISOLATES = 16;
+
 /** How long to wait before starting another spare when one ended on its own (it ran no tenant code). */
 const SPARE_RETRY_MS = 1000;
+
+/**
+ * How long after a spare is taken the next one starts. Starting a runtime process costs about a
+ * second of CPU (Node, bundling and snapshotting its image); at once, that second is taken from
+ * the process that just took over, whose tenants all start cold while requests for them queue,
+ * and from the kernel tearing the dead one down. A process that dies meanwhile gets a new process
+ * instead of a spare, as one that dies before the next spare is ready always did.
+ */
+const SPARE_AFTER_TAKEOVER_MS = 3000;
 
 /** A worker with its home process, worked out once per placement (hashing is not for every request). */
 interface HomedWorker extends PlacedWorker {
@@ -154,7 +173,7 @@ export class ProcessPool implements WorkerHost {
     this.#backoff = new RestartBackoff(options.restartWindowMs);
     this.#admission = new Admission(options.admission);
     this.#child = {
-      init: { ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs,
+      init: { spareIsolates: RUNTIME_PROCESS_SPARE_ISOLATES, ...options.runtime }, execArgv: options.execArgv, liveness: options.liveness, runAs: options.runAs,
       spareOutput: (pid, line) => options.log('warn', 'spare runtime process output', { pid, line }),
     };
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
@@ -442,7 +461,8 @@ export class ProcessPool implements WorkerHost {
     const spare = this.#spare;
     if (spare === undefined || !spare.isReady || !spare.alive) return undefined;
     this.#spare = undefined;
-    this.#startSpare();
+    clearTimeout(this.#spareTimer);
+    this.#spareTimer = setTimeout(() => this.#startSpare(), SPARE_AFTER_TAKEOVER_MS);
     return spare;
   }
 

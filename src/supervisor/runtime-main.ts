@@ -101,14 +101,14 @@ process.on('SIGTERM', () => {});
 function onMessage(message: Message): void {
   switch (message.name) {
     case 'init': {
-      const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs } = message.payload;
+      const { limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, spareIsolates } = message.payload;
       tracing = message.payload.tracing === true;
       const stats = new WorkerStats();
       const log = (entry: WorkerLogEntry) => {
         stats.log(entry);
         channel.send('log', 0, entry);
       };
-      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, bindingHost: forwardBindings, serviceHost: services, log, isolateEvents: stats });
+      runtime = new Runtime({ limits, maxIsolates, memoryBudgetMb, egress, reduceIdleMemoryAfterMs, spareIsolates, bindingHost: forwardBindings, serviceHost: services, log, isolateEvents: stats });
       flushStats = reportStats(stats, runtime, (batch) => channel.send('stats', 0, batch));
       // Uploads are tried apart from the serving Runtime, and their top-level logs go nowhere: the upload may never serve.
       validator = new Runtime({ limits, maxIsolates: 16, log: () => {} });
