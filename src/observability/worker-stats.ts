@@ -99,13 +99,14 @@ export class WorkerStats implements IsolateEvents {
   }
 }
 
-/**
- * Sends a Runtime's batches every `intervalMs` when something changed; returns what stops it
- * (sending what is left). The timer does not keep the process alive.
- */
 /** Batches with nothing new that are not sent before one is sent anyway. */
 const UNCHANGED_BATCHES_SKIPPED = 5;
 
+/**
+ * Sends a Runtime's batches every `intervalMs` when something changed, and every
+ * UNCHANGED_BATCHES_SKIPPED intervals anyway; returns what stops it (sending what is left). The
+ * timer does not keep the process alive.
+ */
 export function reportStats(stats: WorkerStats, gauges: IsolateGauges, send: (batch: StatsBatch) => void, intervalMs = 1000): () => void {
   let last: StatsBatch['isolates'] | undefined;
   let unchanged = 0;

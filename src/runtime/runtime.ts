@@ -65,10 +65,11 @@ export function defaultMemoryBudgetMb(processes = 1, sharedMb = machineMemoryBud
 }
 
 /**
- * The least memory a live isolate holds, as its memory budget counts it: one made from the
- * runtime snapshot holds about 1.4 MB before it runs anything, a served hello world about 1.5
- * (docs/BENCHMARKS.md, "Memory per idle isolate"). So a budget of B MB never holds more than
- * B / LEAST_ISOLATE_MB isolates, however many workers are deployed.
+ * About the least memory a live isolate holds, as its memory budget counts it (heap pages and
+ * external memory): a served hello-world isolate measures 1.36 MB, every one the same
+ * (docs/BENCHMARKS.md, "Runtime processes the memory can fill, and a killed one seen at once").
+ * So a budget of B MB never holds more than about B / LEAST_ISOLATE_MB isolates, however many
+ * workers are deployed.
  */
 export const LEAST_ISOLATE_MB = 1.4;
 
