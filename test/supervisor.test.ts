@@ -392,6 +392,17 @@ test('a tier grows no further than its shared memory budget can fill, and every 
   for (const name of names) assert.deepEqual(await answer(p, name), { status: 200, text: name });
 });
 
+test('with a memory budget per process, a tier grows to no more processes than the machine holds budgets of, and says so', { timeout: 90_000 }, async () => {
+  // 250 MB holds two budgets of 100 MB: 7 workers, which would need 3 processes of 3 isolates, get 2.
+  const { pool: p, lines } = testPool({ processes: 1, runtime: { limits: { cpuMs: 5000 }, maxIsolates: 3, memoryBudgetMb: 100 }, machineMemoryMb: 250, spare: false, untriedRequests: 0 });
+  const names = Array.from({ length: 7 }, (_, i) => `budgeted${i}`);
+  for (const name of names) await p.load(name, text(name));
+  assert.equal(p.processes('default').length, 2);
+  const stopped = lines.filter((line) => line.message.startsWith('tier not grown'));
+  assert.deepEqual(stopped.map((line) => [line.level, line.fields.processes, line.fields.wouldNeed, line.fields.memoryBudgetMb]), [['warn', 2, 3, 100]]);
+  for (const name of names) assert.deepEqual(await answer(p, name), { status: 200, text: name });
+});
+
 test('a runtime process keeps no esbuild service once its runtime image is made', { timeout: 60_000, skip: !existsSync('/proc/self/task') && 'needs /proc' }, async () => {
   const { pool: p } = testPool({ processes: 1, spare: false, untriedRequests: 0 });
   await p.load('lean', text('lean'));

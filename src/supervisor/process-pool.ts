@@ -4,7 +4,7 @@
 // process that is restarted gets its workers' code again with their next request, and nothing
 // deployed is lost.
 
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, LEAST_ISOLATE_MB, machineMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, type BindingHost, type RuntimeRequest, type RuntimeResponse, type ScheduledEvent, type ScheduledResult, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
@@ -28,6 +28,8 @@ import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type Proce
  * a rotation over its tenants then starts again, one cold start per request.
  */
 const PROCESS_FILL = 0.8;
+
+const MB = 1024 * 1024;
 
 /**
  * Processes a tier needs so that `workers` fit in them with an isolate each (V8 aborts a
@@ -76,6 +78,12 @@ export interface ProcessPoolOptions {
    * (processesFor). Not used when `runtime.memoryBudgetMb` sets each process's budget.
    */
   sharedMemoryBudgetMb?: number;
+  /**
+   * The machine's memory in MB (default: all of it, os.totalmem()). When `runtime.memoryBudgetMb`
+   * sets each process's budget, a tier grows to no more processes than this holds budgets of:
+   * past that, the budgets together promise isolates more memory than there is.
+   */
+  machineMemoryMb?: number;
   /** Where the workers' log lines go. */
   workerLog: (entry: WorkerLogEntry) => void;
   /** Where the supervisor's own lines go (restarts, crashes, quarantine). */
@@ -162,6 +170,10 @@ export class ProcessPool implements WorkerHost {
   readonly #maxIsolates: number;
   /** What the default tier's isolates share (ProcessPoolOptions.sharedMemoryBudgetMb); none when each process has its own. */
   readonly #sharedBudgetMb: number | undefined;
+  /** The most processes a tier grows to when each process has its own budget (machineMemoryMb). */
+  readonly #mostProcesses: number;
+  /** Tiers whose growth that stopped, once logged. */
+  readonly #growthStopped = new Set<Tier>();
   /** Workers per tier: what each tier's processes must fit. */
   readonly #placed = new Map<Tier, number>();
   readonly #untriedRequests: number;
@@ -177,7 +189,9 @@ export class ProcessPool implements WorkerHost {
       spareOutput: (pid, line) => options.log('warn', 'spare runtime process output', { pid, line }),
     };
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
-    this.#sharedBudgetMb = options.runtime?.memoryBudgetMb !== undefined ? undefined : options.sharedMemoryBudgetMb ?? machineMemoryBudgetMb();
+    const ownBudgetMb = options.runtime?.memoryBudgetMb;
+    this.#sharedBudgetMb = ownBudgetMb !== undefined ? undefined : options.sharedMemoryBudgetMb ?? machineMemoryBudgetMb();
+    this.#mostProcesses = ownBudgetMb === undefined ? Infinity : Math.max(1, Math.floor((options.machineMemoryMb ?? totalmem() / MB) / Math.max(1, ownBudgetMb)));
     this.#untriedRequests = Math.max(0, Math.floor(options.untriedRequests ?? UNTRIED_REQUESTS));
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<ProcessTier, number> = { default: processes, trusted: processes, quarantine: 1, untried: 1, ...options.tierProcesses };
@@ -284,7 +298,14 @@ export class ProcessPool implements WorkerHost {
   #fit(tier: Tier): void {
     const slots = this.#tiers.get(tier)!;
     const workers = this.#placed.get(tier) ?? 0;
-    const needed = processesFor(workers, this.#maxIsolates, this.#sharedBudgetMb);
+    const fitting = processesFor(workers, this.#maxIsolates, this.#sharedBudgetMb);
+    const needed = Math.min(fitting, this.#mostProcesses);
+    if (fitting > needed && !this.#growthStopped.has(tier)) {
+      this.#growthStopped.add(tier);
+      this.#options.log('warn', "tier not grown: its processes' memory budgets would exceed the machine's memory; its least recently used isolates make room instead", {
+        tier, processes: Math.max(slots.length, needed), wouldNeed: fitting, workers, memoryBudgetMb: this.#options.runtime?.memoryBudgetMb,
+      });
+    }
     if (slots.length >= needed) return;
     const before = slots.length;
     while (slots.length < needed) {
