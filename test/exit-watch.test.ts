@@ -5,9 +5,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { ExitWatch, exitingSignal } from '../src/supervisor/exit-watch.ts';
 
 const linux = process.platform === 'linux';
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !check(); waited += 10) {
+    assert.ok(waited < 10_000, what);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 /**
  * A process (`sleep`) whose child is never reaped: `sh` starts a background sleep, then becomes
@@ -16,14 +24,9 @@ const linux = process.platform === 'linux';
 async function orphanedChild(): Promise<{ parent: ChildProcess; pid: number }> {
   const parent = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const [chunk] = (await once(parent.stdout!, 'data')) as [Buffer];
+  // Until sh has become the sleep, it would reap the background one as it dies.
+  await until(() => readFileSync(`/proc/${parent.pid}/comm`, 'latin1').trim() === 'sleep', 'sh becomes a sleep');
   return { parent, pid: Number(chunk.toString().trim()) };
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let waited = 0; !check(); waited += 10) {
-    assert.ok(waited < 10_000, what);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 test('exitingSignal: nothing for a running process or no process; the signal once the kernel is ending one', { skip: !linux && 'reads /proc' }, async (t) => {
