@@ -54,9 +54,14 @@ const MB = 1024 * 1024;
  */
 const MEMORY_BUDGET_SHARE = 0.4;
 
+/** This machine's memory, in MB. */
+export function machineMemoryMb(): number {
+  return totalmem() / MB;
+}
+
 /** The memory live isolates may hold on this machine, in MB, before it is divided among processes. */
 export function machineMemoryBudgetMb(): number {
-  return Math.floor((totalmem() * MEMORY_BUDGET_SHARE) / MB);
+  return Math.floor(machineMemoryMb() * MEMORY_BUDGET_SHARE);
 }
 
 /** The default `memoryBudgetMb` of one of `processes` processes that share `sharedMb` (default: this machine's). */

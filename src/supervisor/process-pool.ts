@@ -4,8 +4,8 @@
 // process that is restarted gets its workers' code again with their next request, and nothing
 // deployed is lost.
 
-import { availableParallelism, totalmem } from 'node:os';
-import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, LEAST_ISOLATE_MB, machineMemoryBudgetMb, UnknownWorkerError } from '../runtime/runtime.ts';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_MAX_ISOLATES, defaultMemoryBudgetMb, LEAST_ISOLATE_MB, machineMemoryBudgetMb, machineMemoryMb, UnknownWorkerError } from '../runtime/runtime.ts';
 import { BindingError, type BindingHost, type RuntimeRequest, type RuntimeResponse, type ScheduledEvent, type ScheduledResult, type ServiceCall, type WorkerDefinition, type WorkerLogEntry } from '../runtime/types.ts';
 import { chainOf, noSuchService, otherAccount } from '../runtime/service-calls.ts';
 import type { Placement, WorkerHost } from '../server/worker-host.ts';
@@ -28,8 +28,6 @@ import { Child, RuntimeProcess, type ChildOptions, type PlacedWorker, type Proce
  * a rotation over its tenants then starts again, one cold start per request.
  */
 const PROCESS_FILL = 0.8;
-
-const MB = 1024 * 1024;
 
 /**
  * Processes a tier needs so that `workers` fit in them with an isolate each (V8 aborts a
@@ -79,7 +77,7 @@ export interface ProcessPoolOptions {
    */
   sharedMemoryBudgetMb?: number;
   /**
-   * The machine's memory in MB (default: all of it, os.totalmem()). When `runtime.memoryBudgetMb`
+   * The machine's memory in MB (default: all of it, machineMemoryMb()). When `runtime.memoryBudgetMb`
    * sets each process's budget, a tier grows to no more processes than this holds budgets of:
    * past that, the budgets together promise isolates more memory than there is.
    */
@@ -191,7 +189,7 @@ export class ProcessPool implements WorkerHost {
     this.#maxIsolates = options.runtime?.maxIsolates ?? DEFAULT_MAX_ISOLATES;
     const ownBudgetMb = options.runtime?.memoryBudgetMb;
     this.#sharedBudgetMb = ownBudgetMb !== undefined ? undefined : options.sharedMemoryBudgetMb ?? machineMemoryBudgetMb();
-    this.#mostProcesses = ownBudgetMb === undefined ? Infinity : Math.max(1, Math.floor((options.machineMemoryMb ?? totalmem() / MB) / Math.max(1, ownBudgetMb)));
+    this.#mostProcesses = ownBudgetMb === undefined ? Infinity : Math.max(1, Math.floor((options.machineMemoryMb ?? machineMemoryMb()) / Math.max(1, ownBudgetMb)));
     this.#untriedRequests = Math.max(0, Math.floor(options.untriedRequests ?? UNTRIED_REQUESTS));
     const processes = Math.max(1, Math.floor(options.processes ?? defaultProcessCount()));
     const sizes: Record<ProcessTier, number> = { default: processes, trusted: processes, quarantine: 1, untried: 1, ...options.tierProcesses };
