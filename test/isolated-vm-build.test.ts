@@ -680,6 +680,36 @@ test('isolate.idle: nothing queued and no thread running it; false while a call 
   assert.equal(isolate.idle, false);
 });
 
+test('heap statistics asked for are taken at the end of the next task, async or sync, as getHeapStatistics gives them; none unasked, none once disposed', { timeout: 60_000 }, async () => {
+  type Taken = { taken: number; used_heap_size: number; total_physical_size: number; externally_allocated_size: number };
+  const isolate = new ivm.Isolate({ memoryLimit: 64 }) as ivm.Isolate & { wantHeapStatistics(): void; readonly takenHeapStatistics: Taken | undefined };
+  const context = await isolate.createContext();
+  assert.equal(isolate.takenHeapStatistics, undefined, 'none taken before any was asked for');
+  await context.eval('1');
+  assert.equal(isolate.takenHeapStatistics, undefined, 'a task ends without taking any unasked');
+
+  isolate.wantHeapStatistics();
+  await context.eval('globalThis.kept = new Array(200000).fill(7); 1');
+  const first = isolate.takenHeapStatistics!;
+  assert.equal(first.taken, 1);
+  const stats = await isolate.getHeapStatistics();
+  assert.ok(first.used_heap_size > 1_000_000 && Math.abs(first.used_heap_size - stats.used_heap_size) < 256 * 1024, `${first.used_heap_size} against ${stats.used_heap_size}`);
+  assert.equal(first.total_physical_size > 0, true);
+
+  isolate.wantHeapStatistics();
+  context.evalSync('globalThis.buffer = new ArrayBuffer(8 * 1024 * 1024); 1');
+  const second = isolate.takenHeapStatistics!;
+  assert.equal(second.taken, 2, 'a synchronous run takes them too');
+  assert.equal(second.externally_allocated_size, (await isolate.getHeapStatistics()).externally_allocated_size);
+  assert.ok(second.externally_allocated_size >= 8 * 1024 * 1024);
+
+  context.evalSync('1');
+  assert.equal(isolate.takenHeapStatistics!.taken, 2, 'asked once, taken once');
+  isolate.dispose();
+  assert.equal(isolate.takenHeapStatistics, undefined);
+  assert.doesNotThrow(() => isolate.wantHeapStatistics());
+});
+
 test('an isolate run on Node\'s thread is charged its own CPU, not that of a host call it makes, runs again inside such a call, and is held to its budget', { timeout: 60_000 }, async () => {
   const isolate = new ivm.Isolate({ memoryLimit: 32 }) as Budgeted;
   try {
