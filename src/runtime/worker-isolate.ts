@@ -930,7 +930,7 @@ export class WorkerIsolate {
     this.inFlight.delete(state.id);
     this.checkNeverResponds();
     // Heap statistics that had not come when the response was checked are there by now (see checkMemory).
-    this.checkMemory();
+    if (this.heapStatisticsAsked !== undefined) this.checkMemory();
     const { level, type, message, fields } = state.summary();
     this.log(level, type, message, fields);
   }
@@ -1319,10 +1319,12 @@ export class WorkerIsolate {
    * native/isolated-vm/zzzzzzz-taken-heap-statistics.patch).
    */
   private askHeapStatistics(): void {
-    if (this.heapStatisticsAsked !== undefined || performance.now() - this.lastMemoryCheck < MEMORY_CHECK_INTERVAL_MS) return;
+    if (this.heapStatisticsAsked !== undefined) return;
+    const now = performance.now();
+    if (now - this.lastMemoryCheck < MEMORY_CHECK_INTERVAL_MS) return;
     const native = this.isolate as NativeContainment;
     if (typeof native.wantHeapStatistics !== 'function') return;
-    this.heapStatisticsAsked = { taken: native.takenHeapStatistics?.taken ?? 0, at: performance.now() };
+    this.heapStatisticsAsked = { taken: native.takenHeapStatistics?.taken ?? 0, at: now };
     native.wantHeapStatistics();
   }
 
