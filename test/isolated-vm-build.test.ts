@@ -65,6 +65,53 @@ test('an isolate from a snapshot does not hold the snapshot\'s context until cre
   }
 });
 
+test('a snapshot\'s script source is one copy shared by the isolates made from it, and serves them whole', { timeout: 60_000 }, async () => {
+  // 300 KB of one-byte source that is only a comment, then functions the snapshot never ran, so
+  // an isolate compiles them from the shared text, and reads positions and text from it.
+  const padding = `/*${'x'.repeat(300_000)}*/`;
+  const functions = "\nglobalThis.later = function later(a) { return 'later:' + (a + 1); };\nglobalThis.boom = function boom() { throw new Error('boom'); };";
+  const padded = ivm.Isolate.createSnapshot([{ code: padding + functions, filename: 'shared.js' }]);
+  const plain = ivm.Isolate.createSnapshot([{ code: functions, filename: 'shared.js' }]);
+  const heapWith = async (snapshot: ivm.ExternalCopy<ArrayBuffer>) => {
+    const isolate = new ivm.Isolate({ memoryLimit: 128, snapshot });
+    try {
+      await isolate.createContext();
+      return usedHeap(isolate);
+    } finally {
+      isolate.dispose();
+    }
+  };
+  const paddedHeap = await heapWith(padded);
+  const plainHeap = await heapWith(plain);
+  // Copied into each isolate, the padding alone would be 300 KB of its heap.
+  assert.ok(paddedHeap - plainHeap < 100_000, `an isolate from the padded snapshot holds ${paddedHeap - plainHeap} bytes more than one from the plain snapshot`);
+
+  // The shared text outlives every isolate that held it.
+  for (let round = 0; round < 2; round++) {
+    const isolates = Array.from({ length: 10 }, () => new ivm.Isolate({ memoryLimit: 128, snapshot: padded }));
+    try {
+      for (const isolate of isolates) {
+        const context = await isolate.createContext();
+        assert.equal(await context.eval('later(1)'), 'later:2');
+        assert.equal(await context.eval('later.toString()'), "function later(a) { return 'later:' + (a + 1); }");
+        const stack = await context.eval('try { boom(); } catch (error) { error.stack }') as string;
+        assert.match(stack, /at boom \(shared\.js:3:\d+\)/);
+      }
+    } finally {
+      for (const isolate of isolates) isolate.dispose();
+    }
+  }
+
+  // A source that is not one-byte is copied into each isolate, as before, and works as well.
+  const twoByte = ivm.Isolate.createSnapshot([{ code: "/* \u00e9\u4e16 */ globalThis.f = () => 'ok \u4e16';" }]);
+  const isolate = new ivm.Isolate({ memoryLimit: 128, snapshot: twoByte });
+  try {
+    assert.equal(await (await isolate.createContext()).eval('f()'), 'ok \u4e16');
+  } finally {
+    isolate.dispose();
+  }
+});
+
 test('an isolate holds no context of its own: the first one it is given serves the library too', async () => {
   const isolate = new ivm.Isolate({ memoryLimit: 32 });
   try {

@@ -37,8 +37,10 @@ export function buildSandboxRuntime<M extends boolean>(metafile: M): Promise<Bui
     format: 'iife',
     platform: 'neutral',
     target: 'es2024',
-    // Fully minified: an isolate keeps the source text of its scripts, so every byte here is
-    // heap in every isolate (identifiers minified saved 31 KB per isolate). The names tenants
+    // Fully minified: the names the runtime's scopes and objects keep are heap in every isolate
+    // (identifiers minified saved 31 KB per isolate), and so is the whole source text on the
+    // prebuilt isolated-vm (the patched build shares one copy per process among the isolates made
+    // from the snapshot: native/isolated-vm/zzzzzzzz-shared-snapshot-sources.patch). The names tenants
     // see (Headers, FetchEvent, ... in errors and console output) are pinned where the classes
     // are defined (src/sandbox/web-platform.ts, dispatch.ts).
     minify: true,
