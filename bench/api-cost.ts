@@ -1,8 +1,8 @@
 // What each Web API costs every isolate. Two kinds of cost:
 //
-// - In the runtime snapshot: code every isolate carries from its start (an isolate keeps the
-//   source text of its scripts, so each byte of bundle is heap in each isolate, and the
-//   objects the code makes at load are copied into each isolate too). Reported per API as its
+// - In the runtime snapshot: code every isolate carries from its start (the objects the code
+//   makes at load are copied into each isolate, and on the prebuilt isolated-vm so is the
+//   source text, each byte of bundle a byte of heap in each isolate; isolet's build shares it). Reported per API as its
 //   share of the bundle, and as a whole: the idle heap of a context from the runtime snapshot
 //   against one from an empty snapshot.
 // - Loaded on first use (src/runtime/sandbox-modules.ts): big, rarely used APIs are outside the

@@ -55,6 +55,13 @@ export const SANDBOX_MODULES: Record<string, string> = {
 
 export interface SandboxModule {
   source: string;
+  /**
+   * `source` copied out once per process. isolet's isolated-vm build compiles it without copying
+   * it again, so every isolate using the module shares these bytes rather than holding a copy of
+   * its own (native/isolated-vm/zzzzzzzzz-shared-script-code.patch). Undefined on the prebuilt
+   * binary, which compiles only strings.
+   */
+  sharedSource: ivm.ExternalCopy<string> | undefined;
   /** V8 code cache for `source`, made once per process. */
   cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
 }
@@ -89,15 +96,39 @@ export async function bundleSandboxModule(name: string): Promise<string> {
   return result.outputFiles[0]!.text;
 }
 
+/** isolet's isolated-vm build also compiles code given as an ExternalCopy of a string, and shares its bytes. */
+interface CodeSharingIsolate {
+  compileScriptSync(code: string | ivm.ExternalCopy<string>, scriptInfo?: ivm.ScriptInfo): ivm.Script;
+}
+
+/** Whether `isolate` compiles code from an ExternalCopy (isolet's build) or only from a string (the prebuilt binary). */
+function compilesSharedCode(isolate: ivm.Isolate): boolean {
+  const probe = new ivm.ExternalCopy('0');
+  try {
+    (isolate as unknown as CodeSharingIsolate).compileScriptSync(probe).release();
+    return true;
+  } catch (error) {
+    if (error instanceof TypeError) return false;
+    throw error;
+  } finally {
+    probe.release();
+  }
+}
+
 /** Every sandbox module, bundled and with a code cache. */
 export async function buildSandboxModules(): Promise<Record<string, SandboxModule>> {
   const modules: Record<string, SandboxModule> = {};
   const isolate = new ivm.Isolate({ memoryLimit: 64 });
   try {
+    const shareCode = compilesSharedCode(isolate);
     for (const name of Object.keys(SANDBOX_MODULES)) {
       const source = await bundleSandboxModule(name);
       const script = isolate.compileScriptSync(source, { filename: `isolet:${name}.js`, produceCachedData: true });
-      modules[name] = { source, cachedData: (script as ivm.Script & ivm.CachedDataResult).cachedData };
+      modules[name] = {
+        source,
+        sharedSource: shareCode ? new ivm.ExternalCopy(source) : undefined,
+        cachedData: (script as ivm.Script & ivm.CachedDataResult).cachedData,
+      };
       script.release();
     }
   } finally {
@@ -119,7 +150,7 @@ export function loadSandboxModule(
 ): void {
   const module = typeof name === 'string' && Object.hasOwn(modules, name) ? modules[name] : undefined;
   if (!module) throw new TypeError(`Unknown sandbox module ${JSON.stringify(String(name)).slice(0, 100)}`);
-  const script = isolate.compileScriptSync(module.source, {
+  const script = (isolate as unknown as CodeSharingIsolate).compileScriptSync(module.sharedSource ?? module.source, {
     filename: `isolet:${name as string}.js`,
     ...(module.cachedData ? { cachedData: module.cachedData } : {}),
   });
