@@ -70,8 +70,10 @@ test('a snapshot\'s script source is one copy shared by the isolates made from i
   // an isolate compiles them from the shared text, and reads positions and text from it.
   const padding = `/*${'x'.repeat(300_000)}*/`;
   const functions = "\nglobalThis.later = function later(a) { return 'later:' + (a + 1); };\nglobalThis.boom = function boom() { throw new Error('boom'); };";
-  const padded = ivm.Isolate.createSnapshot([{ code: padding + functions, filename: 'shared.js' }]);
-  const plain = ivm.Isolate.createSnapshot([{ code: functions, filename: 'shared.js' }]);
+  const padded = ivm.Isolate.createSnapshot([{ code: padding + functions, filename: 'shared.js', shareSource: true } as ivm.SnapshotScriptInfo]);
+  const plain = ivm.Isolate.createSnapshot([{ code: functions, filename: 'shared.js', shareSource: true } as ivm.SnapshotScriptInfo]);
+  // Unasked, the source is copied into each isolate as before (a snapshot so made may go to another process).
+  const copied = ivm.Isolate.createSnapshot([{ code: padding + functions, filename: 'shared.js' }]);
   const heapWith = async (snapshot: ivm.ExternalCopy<ArrayBuffer>) => {
     const isolate = new ivm.Isolate({ memoryLimit: 128, snapshot });
     try {
@@ -85,6 +87,7 @@ test('a snapshot\'s script source is one copy shared by the isolates made from i
   const plainHeap = await heapWith(plain);
   // Copied into each isolate, the padding alone would be 300 KB of its heap.
   assert.ok(paddedHeap - plainHeap < 100_000, `an isolate from the padded snapshot holds ${paddedHeap - plainHeap} bytes more than one from the plain snapshot`);
+  assert.ok(await heapWith(copied) - plainHeap >= 300_000, 'a source not asked to be shared was not copied into the isolate');
 
   // The shared text outlives every isolate that held it.
   for (let round = 0; round < 2; round++) {
@@ -103,7 +106,7 @@ test('a snapshot\'s script source is one copy shared by the isolates made from i
   }
 
   // A source that is not one-byte is copied into each isolate, as before, and works as well.
-  const twoByte = ivm.Isolate.createSnapshot([{ code: "/* \u00e9\u4e16 */ globalThis.f = () => 'ok \u4e16';" }]);
+  const twoByte = ivm.Isolate.createSnapshot([{ code: "/* \u00e9\u4e16 */ globalThis.f = () => 'ok \u4e16';", shareSource: true } as ivm.SnapshotScriptInfo]);
   const isolate = new ivm.Isolate({ memoryLimit: 128, snapshot: twoByte });
   try {
     assert.equal(await (await isolate.createContext()).eval('f()'), 'ok \u4e16');

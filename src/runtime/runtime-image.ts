@@ -102,7 +102,11 @@ export function runtimeImage(): Promise<RuntimeImage> {
     // Before the first isolate of the process: every tenant's isolate runs under them.
     applyEngineFlags();
     const source = await bundleSandboxRuntime();
-    const snapshot = ivm.Isolate.createSnapshot([{ code: source, filename: 'isolet:runtime.js' }], WARMUP);
+    // shareSource (isolet's isolated-vm build): the isolates made from the snapshot share one copy
+    // of the runtime's text instead of each deserialising its own; the snapshot is then good only
+    // in this process, which is the only one that uses it. The prebuilt binary ignores it.
+    const script = { code: source, filename: 'isolet:runtime.js', shareSource: true };
+    const snapshot = ivm.Isolate.createSnapshot([script], WARMUP);
     return { source, snapshot, modules: await buildSandboxModules() };
   })();
   return cached;
