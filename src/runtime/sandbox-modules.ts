@@ -2,12 +2,12 @@
 // use (streams, compression), kept out of the runtime snapshot and evaluated in an isolate
 // the first time its code touches them.
 //
-// Why not in the snapshot, even wrapped in lazy init functions: on the prebuilt isolated-vm an
-// isolate keeps its own copy of the source text of every script it has, so each byte of bundled
-// code costs a byte of heap in every idle isolate: web-streams-polyfill and fflate alone would
-// add ~100 KB of heap to every idle isolate even wrapped in functions that never run (the
-// patched build shares a snapshot's source among its isolates, but not what running it makes),
-// ~460 KB run at load, against ~260 KB for the whole runtime (bench/api-cost.ts). Here an idle isolate pays nothing; the first use pays
+// Why not in the snapshot: run at load, web-streams-polyfill and fflate alone would add ~385 KB
+// of heap to every idle isolate, against ~215 KB for the whole runtime (bench/api-cost.ts).
+// Wrapped in functions that run on first use they add ~8 KB with isolet's isolated-vm build,
+// which shares a snapshot's source text among its isolates, but ~100 KB on the prebuilt binary,
+// where each isolate keeps its own copy; and a first call would compile them without a code
+// cache, on the request's CPU. Here an idle isolate pays nothing; the first use pays
 // a compile (from a code cache made once per process), the module's top-level code and its
 // create(), charged to no request: the host credits the isolate's CPU meter with them, up to a
 // bound, and the native CPU budget holds them as it holds the rest of the run (worker-isolate.ts).
